@@ -1,0 +1,92 @@
+# Build, boot and test the kernel. `make run` and `make test` install what they need
+# (the pinned Rust toolchain and target, QEMU, GRUB tools for the ISO) and say so.
+
+TARGET    := x86_64-unknown-none
+PROFILE   := release
+OUT       := target/$(TARGET)/$(PROFILE)
+BUILD     := build
+QEMU      := qemu-system-x86_64
+MEM       ?= 256M
+IOMMU     ?= intel-iommu
+APPEND    ?=
+SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+QEMU_ARGS := -machine q35 -accel tcg -cpu max -m $(MEM) -smp 1 -display none \
+             -monitor none -serial stdio -no-reboot \
+             -device isa-debug-exit,iobase=0xf4,iosize=0x04 -device $(IOMMU)
+USER_PROGRAMS := root fault
+
+.PHONY: all toolchain qemu-deps iso-deps image iso run run-iso test check bench gdb clean
+
+all: image
+
+# cargo does not add rust-toolchain.toml's targets by itself here.
+toolchain:
+	@if ! rustup target list --installed 2>/dev/null | grep -qx '$(TARGET)'; then \
+	    echo "make: installing the pinned Rust toolchain and the $(TARGET) target (rustup toolchain install)"; \
+	    rustup toolchain install; \
+	fi
+
+# apt-get update runs once (stamp in build/), then only missing packages are installed.
+define apt_install
+	@mkdir -p $(BUILD)
+	@if [ ! -f $(BUILD)/.apt-updated ]; then echo "make: apt-get update"; $(SUDO) apt-get update -qq && touch $(BUILD)/.apt-updated; fi
+	@echo "make: installing $(1) (apt-get)"
+	@DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(1) >/dev/null
+endef
+
+qemu-deps:
+	@command -v $(QEMU) >/dev/null 2>&1 || { $(MAKE) --no-print-directory _install PKGS="qemu-system-x86"; }
+
+iso-deps:
+	@{ command -v grub-mkrescue >/dev/null 2>&1 && [ -d /usr/lib/grub/i386-pc ] && command -v xorriso >/dev/null 2>&1 && command -v mformat >/dev/null 2>&1; } \
+	    || { $(MAKE) --no-print-directory _install PKGS="grub-common grub-pc-bin xorriso mtools"; }
+
+.PHONY: _install
+_install:
+	$(call apt_install,$(PKGS))
+
+# The kernel ELF (PVH + multiboot2 entry) and the boot image (user programs + manifest).
+image: toolchain
+	cargo build --profile $(PROFILE) --target $(TARGET) -p kernel --bin kernel
+	cargo build --profile $(PROFILE) --target $(TARGET) $(addprefix -p ,$(USER_PROGRAMS))
+	cargo build --profile $(PROFILE) -p scenarios --bin mkbootimg
+	@mkdir -p $(BUILD)
+	cp $(OUT)/kernel $(BUILD)/kernel.elf
+	target/$(PROFILE)/mkbootimg -o $(BUILD)/boot.img manifest=userland/manifest.txt \
+	    $(foreach p,$(USER_PROGRAMS),$(p)=$(OUT)/$(p))
+
+# A GRUB (multiboot2) bootable ISO for real hardware; `make test` boots it once.
+iso: image iso-deps
+	@mkdir -p $(BUILD)/iso/boot/grub
+	cp $(BUILD)/kernel.elf $(BUILD)/boot.img $(BUILD)/iso/boot/
+	printf 'set timeout=0\nset default=0\nmenuentry "capability microkernel" {\n  multiboot2 /boot/kernel.elf $(APPEND)\n  module2 /boot/boot.img boot.img\n  boot\n}\n' > $(BUILD)/iso/boot/grub/grub.cfg
+	grub-mkrescue -o $(BUILD)/kernel.iso $(BUILD)/iso 2>$(BUILD)/grub-mkrescue.log || { cat $(BUILD)/grub-mkrescue.log; exit 1; }
+	@echo "make: wrote $(BUILD)/kernel.iso"
+
+# Boots the default system; QEMU's status (2*code+1) is turned back into the guest's code.
+run: image qemu-deps
+	@echo "make: booting (QEMU q35, TCG, $(MEM), $(IOMMU)); the system stops itself"
+	@$(QEMU) $(QEMU_ARGS) -kernel $(BUILD)/kernel.elf -initrd $(BUILD)/boot.img $(if $(APPEND),-append "$(APPEND)"); \
+	    status=$$?; code=$$((status >> 1)); \
+	    if [ $$status -eq 1 ]; then echo "make: system exited with code 0 (success)"; \
+	    else echo "make: system exited with code $$(printf '%#x' $$code) (QEMU status $$status)"; exit 1; fi
+
+run-iso: iso qemu-deps
+	@$(QEMU) $(QEMU_ARGS) -cdrom $(BUILD)/kernel.iso; status=$$?; [ $$status -eq 1 ] || { echo "make: QEMU status $$status"; exit 1; }
+
+# Host unit tests (ABI, kernel logic) and the QEMU boot scenarios.
+test: image iso qemu-deps
+	cargo test --workspace --exclude root --exclude fault
+
+check: toolchain
+	cargo fmt --all --check
+	cargo clippy --workspace --exclude root --exclude fault --all-targets -- -D warnings
+	cargo clippy --target $(TARGET) -p kernel -p libcap $(addprefix -p ,$(USER_PROGRAMS)) -- -D warnings
+
+gdb: image qemu-deps
+	@echo "make: QEMU waits for gdb on :1234 (gdb $(BUILD)/kernel.elf -ex 'target remote :1234')"
+	$(QEMU) $(QEMU_ARGS) -kernel $(BUILD)/kernel.elf -initrd $(BUILD)/boot.img -s -S
+
+clean:
+	cargo clean
+	rm -rf $(BUILD)

@@ -1,0 +1,78 @@
+//! The kernel's GDT and TSS: kernel/user segments laid out for `syscall`/`sysret`, and
+//! dedicated stacks for traps from user mode and for double faults / NMIs.
+
+use spin::Once;
+use x86_64::instructions::segmentation::{Segment, CS, DS, ES, SS};
+use x86_64::instructions::tables::load_tss;
+use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
+use x86_64::structures::tss::TaskStateSegment;
+use x86_64::VirtAddr;
+
+/// Kernel code selector (STAR's syscall CS).
+pub const KERNEL_CS: u16 = 0x08;
+/// Kernel data selector.
+pub const KERNEL_DS: u16 = 0x10;
+/// User data selector with RPL 3 (sysret SS = STAR[63:48] + 8).
+pub const USER_DS: u16 = 0x18 | 3;
+/// User code selector with RPL 3 (sysret CS = STAR[63:48] + 16).
+pub const USER_CS: u16 = 0x20 | 3;
+
+/// IST slot used for double faults, NMIs and machine checks.
+pub const IST_CRITICAL: u16 = 1;
+
+const STACK_SIZE: usize = 16 * 1024;
+
+#[repr(C, align(16))]
+struct Stack([u8; STACK_SIZE]);
+
+/// Stack the CPU switches to on a trap or syscall from user mode.
+static mut TRAP_STACK: Stack = Stack([0; STACK_SIZE]);
+/// Stack for double faults, NMIs and machine checks (any mode).
+static mut CRITICAL_STACK: Stack = Stack([0; STACK_SIZE]);
+
+static TSS: Once<TaskStateSegment> = Once::new();
+static GDT: Once<GlobalDescriptorTable> = Once::new();
+
+/// Top of the stack used for traps and syscalls from user mode.
+pub fn trap_stack_top() -> u64 {
+    let base = core::ptr::addr_of!(TRAP_STACK) as u64;
+    base + STACK_SIZE as u64
+}
+
+fn critical_stack_top() -> u64 {
+    let base = core::ptr::addr_of!(CRITICAL_STACK) as u64;
+    base + STACK_SIZE as u64
+}
+
+/// Builds and loads the GDT and TSS and reloads every segment register.
+pub fn init() {
+    let tss = TSS.call_once(|| {
+        let mut tss = TaskStateSegment::new();
+        tss.privilege_stack_table[0] = VirtAddr::new(trap_stack_top());
+        tss.interrupt_stack_table[(IST_CRITICAL - 1) as usize] = VirtAddr::new(critical_stack_top());
+        tss
+    });
+    let gdt = GDT.call_once(|| {
+        let mut gdt = GlobalDescriptorTable::new();
+        let kcode = gdt.append(Descriptor::kernel_code_segment());
+        let kdata = gdt.append(Descriptor::kernel_data_segment());
+        let udata = gdt.append(Descriptor::user_data_segment());
+        let ucode = gdt.append(Descriptor::user_code_segment());
+        debug_assert_eq!(kcode.0, KERNEL_CS);
+        debug_assert_eq!(kdata.0, KERNEL_DS);
+        debug_assert_eq!(udata.0, USER_DS);
+        debug_assert_eq!(ucode.0, USER_CS);
+        gdt.append(Descriptor::tss_segment(tss));
+        gdt
+    });
+    gdt.load();
+    // SAFETY: the selectors name the descriptors appended above in the GDT just loaded,
+    // which lives in a static for the kernel's whole life.
+    unsafe {
+        CS::set_reg(SegmentSelector(KERNEL_CS));
+        DS::set_reg(SegmentSelector(KERNEL_DS));
+        ES::set_reg(SegmentSelector(KERNEL_DS));
+        SS::set_reg(SegmentSelector(KERNEL_DS));
+        load_tss(SegmentSelector(0x28));
+    }
+}

@@ -1,0 +1,143 @@
+//! The kernel's own address space: direct map of physical memory, the kernel image with
+//! per-section rights, and access to page-table frames through the direct map.
+
+use x86_64::registers::control::{Cr3, Cr3Flags, Cr4, Cr4Flags};
+use x86_64::structures::paging::PhysFrame;
+use x86_64::PhysAddr;
+
+use super::{phys_to_virt, KERNEL_VMA};
+use crate::boot::memory::{BootAllocator, Range, RangeSet, PAGE};
+use crate::boot::params::PhysSource;
+use crate::paging::{self, MapError, PageSize, PteFlags, TableMemory, ENTRIES};
+
+unsafe extern "C" {
+    static __text_start: u8;
+    static __text_end: u8;
+    static __rodata_start: u8;
+    static __rodata_end: u8;
+    static __data_start: u8;
+    static __data_end: u8;
+    static __kernel_phys_start: u8;
+    static __kernel_phys_end: u8;
+}
+
+fn symbol(sym: *const u8) -> u64 {
+    sym as u64
+}
+
+/// Physical range of the kernel image (boot segment through bss).
+pub fn kernel_image() -> Range {
+    // SAFETY: linker symbols; only their addresses are used.
+    let (start, end) = unsafe { (symbol(&__kernel_phys_start), symbol(&__kernel_phys_end)) };
+    Range { start, end }
+}
+
+/// Bytes of the direct map set up at entry (identity of the first 4 GiB).
+pub const EARLY_DIRECT_MAP: u64 = 4 << 30;
+
+/// Physical memory seen through the direct map.
+pub struct DirectMap {
+    /// Exclusive upper bound of what is mapped.
+    pub limit: u64,
+}
+
+impl PhysSource for DirectMap {
+    fn bytes(&self, paddr: u64, len: usize) -> Option<&[u8]> {
+        let end = paddr.checked_add(len as u64)?;
+        if end > self.limit || len == 0 && paddr > self.limit {
+            return None;
+        }
+        // SAFETY: [paddr, end) lies inside the direct map, which maps every physical
+        // address below `limit` for the kernel's whole life; the boot-time callers
+        // only read loader structures and firmware tables that nothing writes.
+        Some(unsafe { core::slice::from_raw_parts(phys_to_virt(paddr) as *const u8, len) })
+    }
+}
+
+/// Page-table frames reached through the direct map, new ones from the boot allocator.
+pub struct BootTables<'a> {
+    /// Where new table frames come from.
+    pub alloc: &'a mut BootAllocator,
+}
+
+/// Zeroes the frame at `paddr`.
+pub fn zero_frame(paddr: u64) {
+    // SAFETY: the frame was just handed out by the boot allocator from free RAM below the
+    // direct-map limit; nothing else refers to it.
+    unsafe { core::ptr::write_bytes(phys_to_virt(paddr) as *mut u8, 0, PAGE as usize) };
+}
+
+impl TableMemory for BootTables<'_> {
+    fn read(&self, table: u64, index: usize) -> u64 {
+        debug_assert!(index < ENTRIES);
+        // SAFETY: `table` is a page-table frame (from the boot allocator or the boot
+        // tables) inside the direct map; index < 512 keeps the access in the frame.
+        unsafe { core::ptr::read_volatile((phys_to_virt(table) as *const u64).add(index)) }
+    }
+    fn write(&mut self, table: u64, index: usize, value: u64) {
+        debug_assert!(index < ENTRIES);
+        // SAFETY: as in `read`; page tables are only changed by this boot thread.
+        unsafe { core::ptr::write_volatile((phys_to_virt(table) as *mut u64).add(index), value) }
+    }
+    fn alloc_table(&mut self) -> Option<u64> {
+        let frame = self.alloc.alloc_frame().ok()?;
+        zero_frame(frame);
+        Some(frame)
+    }
+}
+
+/// Builds the kernel's final page tables and switches to them: the direct map covers
+/// `[0, limit)` with 2 MiB global, non-executable pages (uncached where there is no RAM),
+/// and the kernel image is mapped with 4 KiB pages: text RX, rodata R, data RW.
+/// The low identity map of the boot code is gone afterwards.
+pub fn build_kernel_space(alloc: &mut BootAllocator, ram: &RangeSet, limit: u64) -> Result<u64, MapError> {
+    let mut tables = BootTables { alloc };
+    let root = tables.alloc_table().ok_or(MapError::OutOfMemory)?;
+    let base = PteFlags::WRITABLE | PteFlags::GLOBAL | PteFlags::NO_EXECUTE;
+    let mut paddr = 0;
+    while paddr < limit {
+        let chunk = Range::new(paddr, PageSize::Size2M.bytes());
+        let cache = if ram.overlaps(chunk) { PteFlags::empty() } else { PteFlags::CACHE_DISABLE | PteFlags::WRITE_THROUGH };
+        paging::map(&mut tables, root, phys_to_virt(paddr), paddr, PageSize::Size2M, base | cache)?;
+        paddr += PageSize::Size2M.bytes();
+    }
+    // SAFETY: linker symbols; only their addresses are used.
+    let sections = unsafe {
+        [
+            (symbol(&__text_start), symbol(&__text_end), PteFlags::GLOBAL),
+            (symbol(&__rodata_start), symbol(&__rodata_end), PteFlags::GLOBAL | PteFlags::NO_EXECUTE),
+            (symbol(&__data_start), symbol(&__data_end), PteFlags::GLOBAL | PteFlags::NO_EXECUTE | PteFlags::WRITABLE),
+        ]
+    };
+    for (start, end, flags) in sections {
+        let mut vaddr = start & !(PAGE - 1);
+        while vaddr < end {
+            paging::map(&mut tables, root, vaddr, vaddr - KERNEL_VMA, PageSize::Size4K, flags)?;
+            vaddr += PAGE;
+        }
+    }
+    // SAFETY: the new tables map the running code (text), its stack and data (data/bss)
+    // and the direct map at the same virtual addresses as the boot tables.
+    unsafe {
+        Cr4::update(|f| f.insert(Cr4Flags::PAGE_GLOBAL));
+        if super::cpu::has_smep() {
+            Cr4::update(|f| f.insert(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION));
+        }
+        Cr3::write(PhysFrame::containing_address(PhysAddr::new(root)), Cr3Flags::empty());
+    }
+    Ok(root)
+}
+
+/// Physical address of the active PML4.
+pub fn current_root() -> u64 {
+    Cr3::read().0.start_address().as_u64()
+}
+
+/// Switches to the address space rooted at `root`.
+///
+/// # Safety
+/// `root` must be a PML4 whose upper half is the kernel's.
+pub unsafe fn switch_to(root: u64) {
+    // SAFETY: the caller guarantees the kernel half is mapped in the new space.
+    unsafe { Cr3::write(PhysFrame::containing_address(PhysAddr::new(root)), Cr3Flags::empty()) };
+}

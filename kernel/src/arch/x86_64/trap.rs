@@ -1,0 +1,154 @@
+//! Trap frames and the Rust side of trap entry: CPU exceptions, `syscall`, and the
+//! first entry to user mode.
+
+use static_assertions::const_assert_eq;
+use x86_64::registers::control::Cr2;
+use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
+use x86_64::registers::rflags::RFlags;
+use x86_64::structures::gdt::SegmentSelector;
+use x86_64::VirtAddr;
+
+use super::gdt;
+
+/// Marker in [`TrapFrame::vector`] for frames built by the syscall entry.
+pub const SYSCALL_VECTOR: u64 = 0x100;
+
+/// Every user register, as the entry stubs in entry.S save them. The layout is shared
+/// with the assembly: do not reorder.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+#[allow(missing_docs)]
+pub struct TrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    /// Exception vector, or [`SYSCALL_VECTOR`].
+    pub vector: u64,
+    /// CPU error code (0 where the CPU pushes none).
+    pub error_code: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+const_assert_eq!(core::mem::size_of::<TrapFrame>(), 22 * 8);
+
+impl TrapFrame {
+    /// Whether the trap came from user mode.
+    pub fn from_user(&self) -> bool {
+        self.cs & 3 == 3
+    }
+
+    /// A frame that starts user code at `rip` with stack `rsp` and `arg` in `rdi`.
+    pub fn new_user(rip: u64, rsp: u64, arg: u64) -> Self {
+        TrapFrame {
+            rip,
+            rsp,
+            rdi: arg,
+            cs: u64::from(gdt::USER_CS),
+            ss: u64::from(gdt::USER_DS),
+            // IF set, IOPL 0; bit 1 is reserved-one.
+            rflags: (RFlags::INTERRUPT_FLAG.bits()) | 0x2,
+            ..Default::default()
+        }
+    }
+}
+
+/// Name of an exception vector.
+pub fn vector_name(vector: u64) -> &'static str {
+    match vector {
+        0 => "#DE divide error",
+        1 => "#DB debug",
+        2 => "NMI",
+        3 => "#BP breakpoint",
+        4 => "#OF overflow",
+        5 => "#BR bound range",
+        6 => "#UD invalid opcode",
+        7 => "#NM device not available",
+        8 => "#DF double fault",
+        10 => "#TS invalid TSS",
+        11 => "#NP segment not present",
+        12 => "#SS stack fault",
+        13 => "#GP general protection",
+        14 => "#PF page fault",
+        16 => "#MF x87 error",
+        17 => "#AC alignment check",
+        18 => "#MC machine check",
+        19 => "#XM SIMD error",
+        20 => "#VE virtualization",
+        21 => "#CP control protection",
+        _ => "reserved",
+    }
+}
+
+/// Current CR2 (faulting address of the last page fault).
+pub fn fault_address() -> u64 {
+    Cr2::read_raw()
+}
+
+/// Called by every exception stub with the saved frame.
+#[unsafe(no_mangle)]
+extern "C" fn exception_dispatch(frame: &mut TrapFrame) {
+    if frame.from_user() {
+        crate::init::user_exception(frame);
+    } else {
+        crate::init::kernel_exception(frame);
+    }
+}
+
+/// Called by the syscall entry with the saved user frame; results go back in the frame.
+#[unsafe(no_mangle)]
+extern "C" fn syscall_dispatch(frame: &mut TrapFrame) {
+    crate::syscall::handle(frame);
+}
+
+unsafe extern "C" {
+    fn syscall_entry();
+    fn enter_user(frame: *const TrapFrame) -> !;
+    static mut syscall_kernel_rsp: u64;
+}
+
+/// Enables `syscall`/`sysret` and points them at the entry stub.
+pub fn init_syscalls() {
+    // SAFETY: selectors match the GDT built in gdt.rs (kernel 0x08/0x10, user 0x1b/0x23);
+    // LSTAR is the entry stub; SFMASK clears IF/TF/DF/AC so the kernel runs with
+    // interrupts off and a sane direction flag; the kernel stack pointer is the TSS rsp0.
+    unsafe {
+        syscall_kernel_rsp = gdt::trap_stack_top();
+        Efer::update(|f| f.insert(EferFlags::SYSTEM_CALL_EXTENSIONS));
+        Star::write(
+            SegmentSelector(gdt::USER_CS),
+            SegmentSelector(gdt::USER_DS),
+            SegmentSelector(gdt::KERNEL_CS),
+            SegmentSelector(gdt::KERNEL_DS),
+        )
+        .expect("GDT layout matches STAR's requirements");
+        LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
+        SFMask::write(RFlags::INTERRUPT_FLAG | RFlags::TRAP_FLAG | RFlags::DIRECTION_FLAG | RFlags::ALIGNMENT_CHECK);
+    }
+}
+
+/// Enters user mode with `frame`. The frame is copied to the top of the trap stack, where
+/// traps from user mode will save the next one.
+pub fn enter_user_mode(frame: &TrapFrame) -> ! {
+    let slot = (gdt::trap_stack_top() - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame;
+    // SAFETY: the slot is the top of the static trap stack, unused while the kernel runs on
+    // its boot stack; `enter_user` loads the frame and executes iretq.
+    unsafe {
+        slot.write(*frame);
+        enter_user(slot)
+    }
+}

@@ -1,0 +1,299 @@
+//! The boot sequence: from the loader's hand-off to the root task running in user mode,
+//! and the fatal paths (bad boot input, kernel exceptions, an unhandled user fault).
+
+use core::fmt;
+
+use abi::bootimage::BootImage;
+use abi::bootinfo::{BootInfo, BootProtocol, SlotRegion, BOOTINFO_FRAMES};
+use abi::exit::ExitCode;
+use abi::layout::{PAGE_SIZE, ROOT_BOOTINFO_VADDR, ROOT_IPC_BUFFER_VADDR, ROOT_STACK_SIZE, ROOT_STACK_TOP};
+use abi::slots;
+
+use crate::arch::mmu::{self, BootTables, DirectMap, EARLY_DIRECT_MAP};
+use crate::arch::trap::{self, TrapFrame};
+use crate::arch::{cpu, gdt, idt, phys_to_virt, serial};
+use crate::boot::memory::{BootAllocator, Range, RangeSet, PAGE};
+use crate::boot::params::{self, PhysSource};
+use crate::boot::untyped;
+use crate::elf_loader::{self, LoadPlan};
+use crate::log::{self, Level};
+use crate::paging::{self, PageSize, PteFlags, TableMemory};
+use crate::platform;
+use crate::{error, info, warn};
+
+/// Name of the program running as root task, for fault reports.
+static ROOT_NAME: spin::Once<([u8; 32], usize)> = spin::Once::new();
+
+/// Reports rejected boot input and stops with [`ExitCode::BadBootInput`].
+pub fn boot_error(args: fmt::Arguments<'_>) -> ! {
+    serial::write_fmt(format_args!("BOOT ERROR: {args}\n"));
+    cpu::exit_qemu(ExitCode::BadBootInput.raw())
+}
+
+fn root_name() -> &'static str {
+    ROOT_NAME.get().and_then(|(b, n)| core::str::from_utf8(&b[..*n]).ok()).unwrap_or("?")
+}
+
+/// Entered from boot.S on the boot stack with the loader's info pointer and protocol.
+#[unsafe(no_mangle)]
+pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
+    serial::init();
+    gdt::init();
+    idt::init();
+    cpu::mask_legacy_pic();
+    info!("kernel: capability microkernel {} starting", env!("CARGO_PKG_VERSION"));
+
+    let early = DirectMap { limit: EARLY_DIRECT_MAP };
+    let parsed = match protocol {
+        p if p == BootProtocol::Pvh as u32 => params::parse_pvh(&early, u64::from(info_paddr)),
+        p if p == BootProtocol::Multiboot2 as u32 => params::parse_multiboot2(&early, u64::from(info_paddr)),
+        other => boot_error(format_args!("unknown boot protocol {other}")),
+    };
+    let params = parsed.unwrap_or_else(|e| boot_error(format_args!("{e}")));
+    if let Some(level) = params.cmdline_value("loglevel") {
+        match Level::parse(level) {
+            Some(l) => log::set_max_level(l),
+            None => warn!("loglevel={level} unknown; use error, warn, info or debug"),
+        }
+    }
+    let protocol_name = match params.protocol {
+        BootProtocol::Pvh => "PVH",
+        BootProtocol::Multiboot2 => "multiboot2",
+    };
+    info!("boot protocol: {protocol_name}, command line '{}'", params.cmdline);
+    for r in params.regions() {
+        info!("memory: {} {:>9} KiB {}", r.range, r.range.len() / 1024, r.kind);
+    }
+
+    let ram = params.ram();
+    let module = match params.module {
+        Some(m) if !m.is_empty() => m,
+        _ => boot_error(format_args!(
+            "no boot module: pass the boot image as the -initrd file (GRUB: module2)"
+        )),
+    };
+    if params.module_count > 1 {
+        warn!("{} boot modules passed; only the first is used", params.module_count);
+    }
+    if !ram.contains(module) || module.end > EARLY_DIRECT_MAP {
+        boot_error(format_args!("boot module {module} does not lie in RAM below 4 GiB"));
+    }
+    let kernel = mmu::kernel_image();
+    info!("kernel: image {kernel}, boot module {module} ({} bytes)", module.len());
+
+    let mut free = ram.clone();
+    let reserved = [Range { start: 0, end: 0x10_0000 }, kernel, module.page_outer()];
+    for r in reserved.iter().chain(params.loader_structures.as_slice()) {
+        if free.remove(*r).is_err() {
+            boot_error(format_args!("memory map too fragmented ({} ranges)", free.as_slice().len()));
+        }
+    }
+    let mut alloc = BootAllocator::new(&free);
+
+    let ram_top = ram.as_slice().last().map_or(0, |r| r.end);
+    let gib = 1u64 << 30;
+    let limit = EARLY_DIRECT_MAP.max(ram_top.div_ceil(gib) * gib);
+    let kernel_root = mmu::build_kernel_space(&mut alloc, &ram, limit)
+        .unwrap_or_else(|e| boot_error(format_args!("cannot build kernel page tables: {e:?}")));
+    let phys = DirectMap { limit };
+    info!("kernel: direct map of {} MiB, kernel tables at {kernel_root:#x}", limit >> 20);
+
+    let platform = platform::discover(&phys, params.rsdp).unwrap_or_else(|e| boot_error(format_args!("{e}")));
+
+    match params.cmdline_value("test") {
+        Some("panic") => panic!("deliberate kernel panic requested by test=panic"),
+        // SAFETY: ud2 only raises #UD, which the exception path reports; requested by test=exception.
+        Some("exception") => unsafe { core::arch::asm!("ud2") },
+        Some(other) => warn!("test={other} unknown; ignored"),
+        None => {}
+    }
+
+    let image_bytes = phys
+        .bytes(module.start, module.len() as usize)
+        .unwrap_or_else(|| boot_error(format_args!("boot module {module} is not readable")));
+    let image = BootImage::parse(image_bytes).unwrap_or_else(|e| boot_error(format_args!("boot module: {e}")));
+    let manifest = image.manifest().unwrap_or_else(|e| boot_error(format_args!("boot module: {e}")));
+    for file in image.files() {
+        info!("image: {:<32} {:>8} bytes", file.name, file.data.len());
+    }
+    let name = params.cmdline_value("init").unwrap_or(manifest.root());
+    let program = image
+        .find(name)
+        .unwrap_or_else(|| boot_error(format_args!("root task '{name}' is not in the boot image")));
+    let plan = elf_loader::plan(program.data)
+        .unwrap_or_else(|e| boot_error(format_args!("root task '{name}' is not a loadable program: {e}")));
+    ROOT_NAME.call_once(|| {
+        let mut b = [0u8; 32];
+        let n = name.len().min(32);
+        b[..n].copy_from_slice(&name.as_bytes()[..n]);
+        (b, n)
+    });
+
+    let root_task = load_root_task(&mut alloc, kernel_root, &plan, program.data)
+        .unwrap_or_else(|e| boot_error(format_args!("cannot build the root task: {e}")));
+
+    // Everything not handed out by now is the root task's untyped memory.
+    let mut not_device = RangeSet::new();
+    let _ = not_device.add(Range { start: 0, end: 0x10_0000 });
+    for r in params.regions() {
+        let _ = not_device.add(r.range.page_outer());
+    }
+    for r in platform.kernel_mmio.as_slice() {
+        let _ = not_device.add(*r);
+    }
+    let phys_bits = cpu::physical_address_bits().min(abi::object::UNTYPED_MAX_BITS);
+    let window = Range { start: 0x10_0000, end: 1u64 << phys_bits };
+    let list = untyped::build(alloc.free(), &not_device, window);
+    for u in list.as_slice() {
+        info!(
+            "untyped: {:#014x} 2^{:<2} {}",
+            u.paddr,
+            u.size_bits,
+            if u.is_device == 1 { "device" } else { "ram" }
+        );
+    }
+    info!("untyped: total {} bytes RAM in {} caps, {} bytes device memory in {} caps", list.ram_bytes, list.ram_count, list.device_bytes, list.count - list.ram_count);
+    info!("kernel: {} KiB used by boot structures", alloc.allocated() / 1024);
+    if list.dropped > 0 {
+        warn!("{} untyped blocks did not fit in bootinfo and stay unused", list.dropped);
+    }
+
+    let mut bi = BootInfo::empty();
+    bi.boot_protocol = params.protocol as u32;
+    bi.init_cnode_radix = slots::INIT_CNODE_RADIX;
+    bi.ipc_buffer = ROOT_IPC_BUFFER_VADDR;
+    bi.acpi = platform.acpi;
+    bi.untyped_count = list.count as u32;
+    bi.untyped[..list.count].copy_from_slice(list.as_slice());
+    bi.untyped_caps = SlotRegion { start: slots::FIRST_DYNAMIC, end: slots::FIRST_DYNAMIC + list.count as u64 };
+    platform.fill_bootinfo(&mut bi);
+    bi.pci_device_caps =
+        SlotRegion { start: bi.untyped_caps.end, end: bi.untyped_caps.end + u64::from(bi.pci_device_count) };
+    bi.empty = SlotRegion { start: bi.pci_device_caps.end, end: 1 << slots::INIT_CNODE_RADIX };
+    // SAFETY: the bootinfo frames were allocated for this, are contiguous, lie in the
+    // direct map, and BOOTINFO_FRAMES pages hold a BootInfo (asserted in the ABI crate).
+    unsafe { (phys_to_virt(root_task.bootinfo_paddr) as *mut BootInfo).write(bi) };
+
+    trap::init_syscalls();
+    info!("kernel: entering root task '{name}' at {:#x}", plan.entry);
+    // SAFETY: the root task's PML4 shares the kernel half with `kernel_root`.
+    unsafe { mmu::switch_to(root_task.vspace) };
+    trap::enter_user_mode(&TrapFrame::new_user(plan.entry, ROOT_STACK_TOP, ROOT_BOOTINFO_VADDR))
+}
+
+/// What was built for the root task.
+struct RootTask {
+    vspace: u64,
+    bootinfo_paddr: u64,
+}
+
+/// Builds the root task's address space: program segments, stack, IPC buffer, bootinfo.
+fn load_root_task(
+    alloc: &mut BootAllocator,
+    kernel_root: u64,
+    plan: &LoadPlan,
+    image: &[u8],
+) -> Result<RootTask, &'static str> {
+    let mut tables = BootTables { alloc };
+    let vspace = tables.alloc_table().ok_or("out of memory for the root PML4")?;
+    for i in 256..512 {
+        let entry = tables.read(kernel_root, i);
+        tables.write(vspace, i, entry);
+    }
+    let map = |tables: &mut BootTables<'_>, vaddr: u64, flags: PteFlags| -> Result<u64, &'static str> {
+        let frame = tables.alloc.alloc_frame().map_err(|_| "out of boot memory")?;
+        mmu::zero_frame(frame);
+        paging::map(tables, vspace, vaddr, frame, PageSize::Size4K, flags | PteFlags::USER)
+            .map_err(|_| "cannot map a root task page")?;
+        Ok(frame)
+    };
+    for seg in plan.segments() {
+        let mut flags = PteFlags::empty();
+        if seg.writable {
+            flags |= PteFlags::WRITABLE;
+        }
+        if !seg.executable {
+            flags |= PteFlags::NO_EXECUTE;
+        }
+        let (start, end) = seg.page_span();
+        let mut page = start;
+        while page < end {
+            let frame = map(&mut tables, page, flags)?;
+            // Copy the part of the file that falls in this page.
+            let file_start = seg.vaddr;
+            let file_end = seg.vaddr + seg.file_size;
+            let lo = page.max(file_start);
+            let hi = (page + PAGE).min(file_end);
+            if lo < hi {
+                let src_off = (seg.file_offset + (lo - seg.vaddr)) as usize;
+                let src = &image[src_off..src_off + (hi - lo) as usize];
+                // SAFETY: the frame was just allocated and zeroed; the copy stays inside
+                // it (lo..hi is within one page) and `src` was bounds-checked by the ELF plan.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        src.as_ptr(),
+                        (phys_to_virt(frame) + (lo - page)) as *mut u8,
+                        src.len(),
+                    )
+                };
+            }
+            page += PAGE;
+        }
+    }
+    let rw = PteFlags::WRITABLE | PteFlags::NO_EXECUTE;
+    let mut page = ROOT_STACK_TOP - ROOT_STACK_SIZE;
+    while page < ROOT_STACK_TOP {
+        map(&mut tables, page, rw)?;
+        page += PAGE_SIZE;
+    }
+    map(&mut tables, ROOT_IPC_BUFFER_VADDR, rw)?;
+    let bootinfo_paddr =
+        tables.alloc.alloc_contiguous(BOOTINFO_FRAMES as u64, PAGE).map_err(|_| "out of memory for bootinfo")?;
+    for i in 0..BOOTINFO_FRAMES as u64 {
+        mmu::zero_frame(bootinfo_paddr + i * PAGE);
+        paging::map(
+            &mut tables,
+            vspace,
+            ROOT_BOOTINFO_VADDR + i * PAGE,
+            bootinfo_paddr + i * PAGE,
+            PageSize::Size4K,
+            PteFlags::USER | PteFlags::NO_EXECUTE,
+        )
+        .map_err(|_| "cannot map bootinfo")?;
+    }
+    Ok(RootTask { vspace, bootinfo_paddr })
+}
+
+/// An exception in user mode. With no fault handlers yet, the root task is the only
+/// thread: report the fault in full and stop the system.
+pub fn user_exception(frame: &TrapFrame) -> ! {
+    error!(
+        "USER FAULT in '{}': {} (vector {}) error={:#x} rip={:#x} rsp={:#x} cr2={:#x}",
+        root_name(),
+        trap::vector_name(frame.vector),
+        frame.vector,
+        frame.error_code,
+        frame.rip,
+        frame.rsp,
+        trap::fault_address()
+    );
+    error!("kernel: the root task has no fault handler and nothing else can run; stopping");
+    cpu::exit_qemu(ExitCode::RootTaskFault.raw())
+}
+
+/// An exception in the kernel itself: always a bug. Report and stop.
+pub fn kernel_exception(frame: &TrapFrame) -> ! {
+    // SAFETY: single CPU, interrupts off, and the system stops below.
+    unsafe { serial::force_unlock() };
+    serial::write_fmt(format_args!(
+        "KERNEL EXCEPTION: {} (vector {}) error={:#x} rip={:#x} rsp={:#x} cr2={:#x} rflags={:#x}\n",
+        trap::vector_name(frame.vector),
+        frame.vector,
+        frame.error_code,
+        frame.rip,
+        frame.rsp,
+        trap::fault_address(),
+        frame.rflags
+    ));
+    cpu::exit_qemu(ExitCode::KernelException.raw())
+}

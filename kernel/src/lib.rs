@@ -1,0 +1,20 @@
+//! The capability microkernel: hardware-independent logic (built and tested on the host)
+//! and, on bare metal, the x86_64 layer and the boot sequence.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod log;
+
+pub mod boot;
+pub mod elf_loader;
+pub mod paging;
+pub mod platform;
+
+#[cfg(target_os = "none")]
+pub mod arch;
+#[cfg(target_os = "none")]
+pub mod init;
+#[cfg(target_os = "none")]
+pub mod syscall;
+#[cfg(target_os = "none")]
+pub mod user_mem;

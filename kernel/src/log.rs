@@ -1,0 +1,94 @@
+//! The kernel log: leveled messages to the console. Info lines are printed bare (they
+//! are the boot log tests read); warnings and errors carry a prefix; debug lines only
+//! appear with `loglevel=debug` on the command line.
+
+use core::fmt;
+use core::sync::atomic::{AtomicU8, Ordering};
+
+/// Severity of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Level {
+    /// Something is broken.
+    Error = 0,
+    /// Something is off but boot goes on.
+    Warn = 1,
+    /// The normal boot log.
+    Info = 2,
+    /// Detail for debugging.
+    Debug = 3,
+}
+
+impl Level {
+    /// Parses `error`, `warn`, `info` or `debug`.
+    pub fn parse(text: &str) -> Option<Level> {
+        match text {
+            "error" => Some(Level::Error),
+            "warn" => Some(Level::Warn),
+            "info" => Some(Level::Info),
+            "debug" => Some(Level::Debug),
+            _ => None,
+        }
+    }
+}
+
+static MAX_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+
+/// Sets the most verbose level printed.
+pub fn set_max_level(level: Level) {
+    MAX_LEVEL.store(level as u8, Ordering::Relaxed);
+}
+
+/// Whether messages at `level` are printed.
+pub fn enabled(level: Level) -> bool {
+    level as u8 <= MAX_LEVEL.load(Ordering::Relaxed)
+}
+
+/// Prints one message (used by the macros).
+pub fn write(level: Level, args: fmt::Arguments<'_>) {
+    if !enabled(level) {
+        return;
+    }
+    let prefix = match level {
+        Level::Error => "error: ",
+        Level::Warn => "warning: ",
+        Level::Info => "",
+        Level::Debug => "debug: ",
+    };
+    sink(format_args!("{prefix}{args}\n"));
+}
+
+#[cfg(target_os = "none")]
+fn sink(args: fmt::Arguments<'_>) {
+    crate::arch::serial::write_fmt(args);
+}
+
+#[cfg(all(not(target_os = "none"), test))]
+fn sink(args: fmt::Arguments<'_>) {
+    extern crate std;
+    std::print!("{args}");
+}
+
+#[cfg(all(not(target_os = "none"), not(test)))]
+fn sink(_args: fmt::Arguments<'_>) {}
+
+/// Logs at info level.
+#[macro_export]
+macro_rules! info {
+    ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Info, format_args!($($arg)*)) };
+}
+/// Logs at warning level.
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Warn, format_args!($($arg)*)) };
+}
+/// Logs at error level.
+#[macro_export]
+macro_rules! error {
+    ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Error, format_args!($($arg)*)) };
+}
+/// Logs at debug level.
+#[macro_export]
+macro_rules! debug {
+    ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Debug, format_args!($($arg)*)) };
+}

@@ -1,0 +1,315 @@
+//! Reads the platform at boot: ACPI tables through the direct map, PCI config space
+//! through ECAM, and each VT-d unit's capability registers. Logs what it finds.
+
+use core::fmt;
+use core::ptr::NonNull;
+
+use abi::bootinfo::{AcpiSummary, BootInfo, IommuDesc, PciDeviceDesc, RmrrDesc, MAX_IOMMUS, MAX_RMRRS, NO_DRHD};
+use acpi::madt::{Madt, MadtEntry};
+use acpi::mcfg::Mcfg;
+use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
+
+use super::dmar::{self, Dmar, DmarInfo};
+use super::pci::{self, ConfigSpace, PciDeviceList};
+use super::vtd::{CapabilityDecode, ExtendedCapabilityDecode, VtdRegisters};
+use crate::arch::mmu::DirectMap;
+use crate::arch::{mmio, phys_to_virt};
+use crate::boot::memory::{Range, RangeSet, PAGE};
+use crate::boot::params::PhysSource;
+use crate::info;
+
+/// Bytes of one VT-d register block (one page).
+const VTD_REGISTER_BYTES: u64 = PAGE;
+/// Bytes of the local APIC's register page.
+const LAPIC_BYTES: u64 = PAGE;
+/// Bytes of an IOAPIC's register window.
+const IOAPIC_BYTES: u64 = PAGE;
+
+/// Why the platform is unusable.
+#[derive(Clone, Copy, Debug)]
+pub enum PlatformError {
+    /// No RSDP found or the ACPI tables are invalid.
+    Acpi(acpi::AcpiError),
+    /// No DMAR table: the kernel requires VT-d.
+    NoDmar,
+    /// The DMAR table is malformed.
+    BadDmar(dmar::DmarError),
+    /// The DMAR lists no remapping unit.
+    NoDrhd,
+    /// More remapping units than bootinfo holds.
+    TooManyIommus(usize),
+    /// A table or register block lies outside the direct map or is misaligned.
+    OutOfRange {
+        /// What it is.
+        what: &'static str,
+        /// Where.
+        paddr: u64,
+    },
+}
+
+impl fmt::Display for PlatformError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlatformError::Acpi(e) => write!(f, "ACPI tables unusable: {e:?}"),
+            PlatformError::NoDmar => write!(
+                f,
+                "no DMAR table: this kernel needs Intel VT-d DMA remapping (QEMU: -machine q35 -device intel-iommu)"
+            ),
+            PlatformError::BadDmar(e) => write!(f, "DMAR table rejected: {e}"),
+            PlatformError::NoDrhd => write!(f, "DMAR table lists no DMA remapping unit (DRHD)"),
+            PlatformError::TooManyIommus(n) => write!(f, "{n} DMA remapping units, at most {MAX_IOMMUS} supported"),
+            PlatformError::OutOfRange { what, paddr } => {
+                write!(f, "{what} at {paddr:#x} is outside usable physical memory or misaligned")
+            }
+        }
+    }
+}
+
+/// Maps ACPI tables through the direct map (nothing to map or unmap).
+#[derive(Clone, Copy)]
+struct DirectMapAcpi {
+    limit: u64,
+}
+
+impl AcpiHandler for DirectMapAcpi {
+    unsafe fn map_physical_region<T>(&self, physical_address: usize, size: usize) -> PhysicalMapping<Self, T> {
+        let end = (physical_address as u64).saturating_add(size as u64);
+        if end > self.limit {
+            panic!("ACPI table at {physical_address:#x} (+{size:#x}) is outside the direct map");
+        }
+        let virt = NonNull::new(phys_to_virt(physical_address as u64) as *mut T).expect("direct map is never null");
+        // SAFETY: the region lies in the direct map (checked above), which is mapped for
+        // the kernel's life; unmapping is a no-op.
+        unsafe { PhysicalMapping::new(physical_address, virt, size, size, *self) }
+    }
+
+    fn unmap_physical_region<T>(_region: &PhysicalMapping<Self, T>) {}
+}
+
+/// PCI configuration space through ECAM in the direct map.
+struct Ecam {
+    base: u64,
+    bus_start: u8,
+    bus_end: u8,
+}
+
+impl ConfigSpace for Ecam {
+    fn read32(&self, bus: u8, device: u8, function: u8, offset: u16) -> u32 {
+        if bus < self.bus_start || bus > self.bus_end || device > 31 || function > 7 || offset > 0xffc {
+            return u32::MAX;
+        }
+        let paddr = self.base
+            + (u64::from(bus - self.bus_start) << 20)
+            + (u64::from(device) << 15)
+            + (u64::from(function) << 12)
+            + u64::from(offset & !3);
+        // SAFETY: ECAM was checked to lie in the (uncached) direct map; config reads have
+        // no side effects.
+        unsafe { mmio::read32(paddr) }
+    }
+}
+
+/// What the kernel knows about the machine after boot.
+pub struct Platform {
+    /// ACPI facts for bootinfo.
+    pub acpi: AcpiSummary,
+    /// The parsed DMAR.
+    pub dmar: DmarInfo,
+    /// PCI functions found.
+    pub pci: PciDeviceList,
+    /// CAP/ECAP of each DRHD, in DMAR order.
+    pub iommu_regs: [(u64, u64); MAX_IOMMUS],
+    /// Physical ranges only the kernel may touch (IOMMU, APIC registers, ECAM).
+    pub kernel_mmio: RangeSet,
+}
+
+/// Finds and checks the ACPI tables, the IOMMUs and the PCI devices.
+pub fn discover(phys: &DirectMap, rsdp: Option<u64>) -> Result<Platform, PlatformError> {
+    let handler = DirectMapAcpi { limit: phys.limit };
+    // SAFETY: the handler maps through the direct map; the RSDP address comes from the
+    // loader and the crate validates signature and checksum before trusting it.
+    let tables = unsafe {
+        match rsdp {
+            Some(addr) => AcpiTables::from_rsdp(handler, addr as usize),
+            None => AcpiTables::search_for_rsdp_bios(handler),
+        }
+    }
+    .map_err(PlatformError::Acpi)?;
+    let mut acpi = AcpiSummary { rsdp_paddr: rsdp.unwrap_or(0), ..Default::default() };
+    let mut kernel_mmio = RangeSet::new();
+
+    if let Ok(madt) = tables.find_table::<Madt>() {
+        let madt = madt.get();
+        acpi.lapic_paddr = u64::from(madt.local_apic_address);
+        for entry in madt.entries() {
+            match entry {
+                MadtEntry::LocalApic(e) if e.flags & 1 != 0 => acpi.cpu_count += 1,
+                MadtEntry::IoApic(e) => {
+                    let address = u64::from(e.io_apic_address);
+                    if acpi.ioapic_count == 0 {
+                        acpi.ioapic_paddr = address;
+                    }
+                    acpi.ioapic_count += 1;
+                    let _ = kernel_mmio.add(Range::new(address & !(PAGE - 1), IOAPIC_BYTES));
+                }
+                MadtEntry::LocalApicAddressOverride(e) => acpi.lapic_paddr = e.local_apic_address,
+                _ => {}
+            }
+        }
+        let _ = kernel_mmio.add(Range::new(acpi.lapic_paddr & !(PAGE - 1), LAPIC_BYTES));
+        info!(
+            "acpi: MADT: {} cpus, local APIC {:#x}, {} IOAPICs (first {:#x})",
+            acpi.cpu_count, acpi.lapic_paddr, acpi.ioapic_count, acpi.ioapic_paddr
+        );
+    } else {
+        info!("acpi: no MADT");
+    }
+
+    let mut ecam = None;
+    if let Ok(mcfg) = tables.find_table::<Mcfg>() {
+        for entry in mcfg.get().entries() {
+            let (base, segment, start, end) =
+                (entry.base_address, entry.pci_segment_group, entry.bus_number_start, entry.bus_number_end);
+            info!("acpi: MCFG: segment {segment} buses {start:#x}..={end:#x} ECAM {base:#x}");
+            let bytes = (u64::from(end.saturating_sub(start)) + 1) << 20;
+            if segment != 0 || ecam.is_some() || end < start {
+                continue;
+            }
+            if base % PAGE != 0 || base.saturating_add(bytes) > phys.limit {
+                return Err(PlatformError::OutOfRange { what: "PCI ECAM", paddr: base });
+            }
+            let _ = kernel_mmio.add(Range::new(base, bytes));
+            acpi.ecam_paddr = base;
+            acpi.ecam_bus_start = start;
+            acpi.ecam_bus_end = end;
+            ecam = Some(Ecam { base, bus_start: start, bus_end: end });
+        }
+    } else {
+        info!("acpi: no MCFG: PCI devices are not enumerated");
+    }
+
+    let dmar_mapping = tables.find_table::<Dmar>().map_err(|_| PlatformError::NoDmar)?;
+    let dmar_paddr = dmar_mapping.physical_start() as u64;
+    let dmar_len = dmar_mapping.get().table_length() as usize;
+    let dmar_bytes = phys
+        .bytes(dmar_paddr, dmar_len)
+        .ok_or(PlatformError::OutOfRange { what: "DMAR table", paddr: dmar_paddr })?;
+    let dmar = dmar::parse_dmar(dmar_bytes).map_err(PlatformError::BadDmar)?;
+    acpi.dmar_host_address_width = dmar.host_address_width;
+    acpi.dmar_flags = dmar.flags;
+    info!(
+        "acpi: DMAR at {dmar_paddr:#x}: host address width {} bits, flags {:#x}, {} DRHD, {} RMRR",
+        dmar.host_address_width,
+        dmar.flags,
+        dmar.drhds().len(),
+        dmar.rmrrs().len()
+    );
+    if dmar.drhds().is_empty() {
+        return Err(PlatformError::NoDrhd);
+    }
+    if dmar.drhds().len() > MAX_IOMMUS {
+        return Err(PlatformError::TooManyIommus(dmar.drhds().len()));
+    }
+    let mut iommu_regs = [(0u64, 0u64); MAX_IOMMUS];
+    for (i, unit) in dmar.drhds().iter().enumerate() {
+        let base = unit.register_base;
+        if base % PAGE != 0 || base.saturating_add(VTD_REGISTER_BYTES) > phys.limit {
+            return Err(PlatformError::OutOfRange { what: "VT-d register block", paddr: base });
+        }
+        let _ = kernel_mmio.add(Range::new(base, VTD_REGISTER_BYTES));
+        // SAFETY: the block is page-aligned inside the uncached direct map; VER, CAP and
+        // ECAP are read-only registers without read side effects.
+        let (version, cap, ecap) = unsafe {
+            (
+                mmio::read32(base + core::mem::offset_of!(VtdRegisters, version) as u64),
+                mmio::read64(base + core::mem::offset_of!(VtdRegisters, cap) as u64),
+                mmio::read64(base + core::mem::offset_of!(VtdRegisters, ecap) as u64),
+            )
+        };
+        iommu_regs[i] = (cap, ecap);
+        info!(
+            "iommu{i}: base={base:#x} segment={} version={}.{} include-all={} scopes={}",
+            unit.segment,
+            (version >> 4) & 0xf,
+            version & 0xf,
+            unit.include_pci_all(),
+            unit.scopes().len()
+        );
+        info!("iommu{i}: cap={cap:#018x} {}", CapabilityDecode::from_raw(cap));
+        info!("iommu{i}: ecap={ecap:#018x} {}", ExtendedCapabilityDecode::from_raw(ecap));
+        for scope in unit.scopes() {
+            info!("iommu{i}: scope {scope}");
+        }
+    }
+    for (i, rmrr) in dmar.rmrrs().iter().enumerate() {
+        info!("rmrr{i}: {:#x}..={:#x} segment {} ({} devices)", rmrr.base, rmrr.limit, rmrr.segment, rmrr.scopes().len());
+    }
+
+    let mut devices = PciDeviceList::new();
+    if let Some(ecam) = &ecam {
+        pci::enumerate(ecam, 0, ecam.bus_start, ecam.bus_end, &mut devices);
+    }
+    for dev in devices.as_slice() {
+        let drhd = pci::covering_drhd(&dmar, dev, &devices);
+        info!(
+            "pci {:04x}:{:02x}:{:02x}.{} {:04x}:{:04x} class {:02x}.{:02x}.{:02x} drhd={}",
+            dev.segment,
+            dev.bus,
+            dev.device,
+            dev.function,
+            dev.vendor_id,
+            dev.device_id,
+            dev.class,
+            dev.subclass,
+            dev.prog_if,
+            drhd.map_or(-1, |d| d as i64)
+        );
+    }
+    if devices.overflowed() > 0 {
+        crate::warn!("{} PCI functions did not fit in the device list", devices.overflowed());
+    }
+    Ok(Platform { acpi, dmar, pci: devices, iommu_regs, kernel_mmio })
+}
+
+impl Platform {
+    /// Copies the IOMMU, RMRR and PCI lists into bootinfo.
+    pub fn fill_bootinfo(&self, bi: &mut BootInfo) {
+        for (i, unit) in self.dmar.drhds().iter().enumerate().take(MAX_IOMMUS) {
+            bi.iommus[i] = IommuDesc {
+                register_base: unit.register_base,
+                cap: self.iommu_regs[i].0,
+                ecap: self.iommu_regs[i].1,
+                segment: unit.segment,
+                flags: unit.flags,
+                _reserved: [0; 5],
+            };
+            bi.iommu_count = i as u32 + 1;
+        }
+        for (i, rmrr) in self.dmar.rmrrs().iter().enumerate().take(MAX_RMRRS) {
+            bi.rmrrs[i] = RmrrDesc {
+                base: rmrr.base,
+                limit: rmrr.limit,
+                segment: rmrr.segment,
+                scope_count: rmrr.scopes().len() as u16,
+                _reserved: [0; 4],
+            };
+            bi.rmrr_count = i as u32 + 1;
+        }
+        for (i, dev) in self.pci.as_slice().iter().enumerate().take(bi.pci_devices.len()) {
+            bi.pci_devices[i] = PciDeviceDesc {
+                segment: dev.segment,
+                bus: dev.bus,
+                devfn: (dev.device << 3) | dev.function,
+                vendor_id: dev.vendor_id,
+                device_id: dev.device_id,
+                class: dev.class,
+                subclass: dev.subclass,
+                prog_if: dev.prog_if,
+                header_type: dev.header_type & 0x7f,
+                drhd_index: pci::covering_drhd(&self.dmar, dev, &self.pci).map_or(NO_DRHD, |d| d as u8),
+                _reserved: [0; 3],
+            };
+            bi.pci_device_count = i as u32 + 1;
+        }
+    }
+}

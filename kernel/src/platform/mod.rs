@@ -1,0 +1,11 @@
+//! Platform description from firmware: ACPI (MADT, MCFG, DMAR), PCI devices and the
+//! VT-d remapping units. Parsing is pure and host-tested; `discover` reads the hardware.
+
+pub mod dmar;
+pub mod pci;
+pub mod vtd;
+
+#[cfg(target_os = "none")]
+mod discover;
+#[cfg(target_os = "none")]
+pub use discover::{discover, Platform};

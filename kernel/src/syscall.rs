@@ -1,0 +1,48 @@
+//! System call decoding. Arguments arrive in the trap frame (see `abi::syscall`); the
+//! result code goes back in `rax`. Only the debug calls exist so far; the IPC numbers are
+//! reserved in the ABI and answered with `UnknownSyscall` until IPC lands.
+
+use abi::error::SyscallError;
+use abi::exit::ExitCode;
+use abi::syscall::{Syscall, DEBUG_WRITE_MAX};
+
+use crate::arch::serial;
+use crate::arch::trap::TrapFrame;
+use crate::user_mem::UserSlice;
+
+/// Largest exit code QEMU's debug-exit device can report (status is one byte).
+const MAX_EXIT_CODE: u64 = 0x7f;
+
+/// Handles one system call from the current thread.
+pub fn handle(frame: &mut TrapFrame) {
+    let result = match Syscall::try_from(frame.rax) {
+        Ok(Syscall::DebugPutChar) => {
+            serial::write_sanitized(&[frame.rdi as u8]);
+            Ok(())
+        }
+        Ok(Syscall::DebugWrite) => debug_write(frame.rdi, frame.rsi),
+        Ok(Syscall::DebugHalt) => debug_halt(frame.rdi),
+        Ok(_) | Err(_) => Err(SyscallError::UnknownSyscall),
+    };
+    frame.rax = match result {
+        Ok(()) => 0,
+        Err(e) => e.raw(),
+    };
+}
+
+fn debug_write(addr: u64, len: u64) -> Result<(), SyscallError> {
+    let slice = UserSlice::new(addr, len, DEBUG_WRITE_MAX)?;
+    slice.read_chunks(serial::write_sanitized)
+}
+
+fn debug_halt(code: u64) -> Result<(), SyscallError> {
+    if code > MAX_EXIT_CODE {
+        return Err(SyscallError::RangeError);
+    }
+    let name = ExitCode::try_from(code as u32).map_or("user-defined", |c| match c {
+        ExitCode::Success => "success",
+        _ => "failure",
+    });
+    crate::info!("kernel: system halted by user request, exit code {code:#x} ({name})");
+    crate::arch::cpu::exit_qemu(code as u32)
+}

@@ -1,0 +1,39 @@
+//! Fixed virtual addresses of the root task's address space and user-space limits.
+
+/// Page size of the smallest frame.
+pub const PAGE_SIZE: u64 = 4096;
+/// First address user programs may be linked at (the page at 0 stays unmapped).
+pub const USER_MIN: u64 = 0x0000_0000_0040_0000;
+/// One past the highest canonical lower-half address; user memory lies below.
+pub const USER_END: u64 = 0x0000_8000_0000_0000;
+/// Where the kernel maps the root task's bootinfo frames (read-only).
+pub const ROOT_BOOTINFO_VADDR: u64 = 0x0000_7f00_0000_0000;
+/// Where the kernel maps the root task's IPC buffer frame (read-write).
+pub const ROOT_IPC_BUFFER_VADDR: u64 = 0x0000_7f00_0001_0000;
+/// Top (exclusive) of the root task's initial stack.
+pub const ROOT_STACK_TOP: u64 = 0x0000_7fff_ffff_0000;
+/// Size of the root task's initial stack.
+pub const ROOT_STACK_SIZE: u64 = 64 * 1024;
+
+/// Whether `[addr, addr + len)` lies entirely in user space (no wrap-around).
+pub const fn is_user_range(addr: u64, len: u64) -> bool {
+    match addr.checked_add(len) {
+        Some(end) => addr >= USER_MIN && end <= USER_END,
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_range() {
+        assert!(is_user_range(USER_MIN, 4096));
+        assert!(!is_user_range(0, 1));
+        assert!(!is_user_range(USER_END - 1, 2));
+        assert!(!is_user_range(u64::MAX, 2));
+        assert!(ROOT_STACK_TOP < USER_END && ROOT_BOOTINFO_VADDR > USER_MIN);
+        const _: () = assert!(ROOT_BOOTINFO_VADDR + 2 * PAGE_SIZE <= ROOT_IPC_BUFFER_VADDR);
+    }
+}

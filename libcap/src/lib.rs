@@ -1,0 +1,13 @@
+//! User-side library: system-call wrappers, console output and the program runtime.
+//!
+//! A user program is a `#![no_std]`, `#![no_main]` crate that calls [`entry!`] with its
+//! `main(&BootInfo) -> ExitCode`; libcap provides `_start`, the panic handler and
+//! `println!` through the kernel's debug console.
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod console;
+pub mod runtime;
+pub mod syscall;
+
+pub use abi;

@@ -1,0 +1,63 @@
+//! Program start-up and the panic handler.
+//!
+//! The kernel starts a program at `_start` with `rsp` at the top of its stack and the
+//! bootinfo address in `rdi`. `_start` aligns the stack and calls the `main` that the
+//! program registered with [`entry!`](crate::entry); `main`'s exit code ends the system
+//! (the root task is the system for now).
+
+use abi::bootinfo::BootInfo;
+use abi::exit::ExitCode;
+
+#[cfg(target_os = "none")]
+core::arch::global_asm!(
+    ".section .text._start, \"ax\"",
+    ".global _start",
+    "_start:",
+    "    and rsp, -16",
+    "    xor ebp, ebp",
+    "    call libcap_start",
+    "    ud2",
+);
+
+/// Checks the bootinfo header and runs `main`; called by the code [`entry!`](crate::entry) expands to.
+pub fn start(bootinfo: *const BootInfo, main: fn(&'static BootInfo) -> ExitCode) -> ! {
+    let addr = bootinfo as u64;
+    if addr != abi::layout::ROOT_BOOTINFO_VADDR {
+        crate::println!("libcap: bootinfo at unexpected address {addr:#x}");
+        crate::syscall::debug_halt(ExitCode::UserFailure);
+    }
+    // SAFETY: the kernel maps BOOTINFO_FRAMES read-only pages of BootInfo at this fixed
+    // address for the root task's whole life.
+    let bootinfo: &'static BootInfo = unsafe { &*bootinfo };
+    if !bootinfo.is_valid() {
+        crate::println!(
+            "libcap: bootinfo magic/version/size mismatch (version {}, size {})",
+            bootinfo.version,
+            bootinfo.size
+        );
+        crate::syscall::debug_halt(ExitCode::UserFailure);
+    }
+    let code = main(bootinfo);
+    crate::syscall::debug_halt(code)
+}
+
+/// Declares the program's `main(&'static BootInfo) -> ExitCode`.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[unsafe(no_mangle)]
+        extern "C" fn libcap_start(bootinfo: *const $crate::abi::bootinfo::BootInfo) -> ! {
+            $crate::runtime::start(bootinfo, $main)
+        }
+    };
+}
+
+#[cfg(target_os = "none")]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    match info.location() {
+        Some(loc) => crate::println!("user panic at {}:{}: {}", loc.file(), loc.line(), info.message()),
+        None => crate::println!("user panic: {}", info.message()),
+    }
+    crate::syscall::debug_halt(ExitCode::UserFailure)
+}

@@ -1,0 +1,56 @@
+//! The root task: receives every initial capability (listed in bootinfo) and, for now,
+//! checks what the kernel handed over and reports it.
+#![no_std]
+#![no_main]
+
+use libcap::abi::bootinfo::{BootInfo, NO_DRHD};
+use libcap::abi::error::SyscallError;
+use libcap::abi::exit::ExitCode;
+use libcap::println;
+
+libcap::entry!(main);
+
+fn main(bi: &'static BootInfo) -> ExitCode {
+    println!("root: hello from the root task");
+    let ram: u64 = bi.untyped().iter().filter(|u| u.is_device == 0).map(|u| 1u64 << u.size_bits).sum();
+    println!(
+        "root: bootinfo ok: {} untyped, {} PCI devices, {} IOMMUs",
+        bi.untyped().len(),
+        bi.pci_devices().len(),
+        bi.iommus().len()
+    );
+    println!("root: {} MiB of RAM untyped, caps from slot {} ({} free slots)", ram >> 20, bi.untyped_caps.start, bi.empty.len());
+    for d in bi.pci_devices() {
+        let drhd = if d.drhd_index == NO_DRHD { -1 } else { i32::from(d.drhd_index) };
+        println!(
+            "root: pci {:04x}:{:02x}:{:02x}.{} {:04x}:{:04x} drhd={}",
+            d.segment,
+            d.bus,
+            d.devfn >> 3,
+            d.devfn & 7,
+            d.vendor_id,
+            d.device_id,
+            drhd
+        );
+    }
+    // The kernel must refuse a pointer into kernel memory with an error, not a fault.
+    match libcap::syscall::debug_write_raw(0xffff_ffff_8000_0000, 16) {
+        Err(SyscallError::InvalidUserPointer) => println!("root: kernel pointer rejected: invalid user pointer"),
+        other => {
+            println!("root: kernel pointer NOT rejected as expected: {other:?}");
+            return ExitCode::UserFailure;
+        }
+    }
+    match libcap::syscall::debug_write_raw(0x10_0000_0000, 16) {
+        Err(SyscallError::InvalidUserPointer) => println!("root: unmapped pointer rejected: invalid user pointer"),
+        other => {
+            println!("root: unmapped pointer NOT rejected as expected: {other:?}");
+            return ExitCode::UserFailure;
+        }
+    }
+    if bi.untyped().is_empty() || bi.iommus().is_empty() {
+        println!("root: bootinfo lacks untyped memory or IOMMUs");
+        return ExitCode::UserFailure;
+    }
+    ExitCode::Success
+}
