@@ -416,7 +416,7 @@ mod tests {
         assert_eq!(p.cmdline_value("init"), Some("fault"));
         assert_eq!(p.cmdline_value("test"), Some("panic"));
         assert_eq!(p.cmdline_value("nothing"), None);
-        assert_eq!(p.ram().total(), 0x9f000 + 0x7ef0_0000 - 0xc00 + 0xc00);
+        assert_eq!(p.ram().total(), 0x9fc00 + 0x7ef0_0000);
         assert!(p.loader_structures.overlaps(Range::new(0x1000, 1)));
     }
 

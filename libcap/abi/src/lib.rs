@@ -11,9 +11,11 @@ pub mod bootimage;
 pub mod bootinfo;
 pub mod error;
 pub mod exit;
+pub mod invocation;
 pub mod layout;
 pub mod msginfo;
 pub mod object;
+pub mod rights;
 pub mod slots;
 pub mod syscall;
 

@@ -33,7 +33,7 @@ crate::abi_enum! {
 }
 
 /// log2 of the size of one CNode slot in bytes.
-pub const CNODE_SLOT_BITS: u32 = 5;
+pub const CNODE_SLOT_BITS: u32 = 6;
 /// log2 of the smallest and largest untyped object.
 pub const UNTYPED_MIN_BITS: u32 = 4;
 /// Largest untyped object, 2^47 bytes.
@@ -83,7 +83,7 @@ mod tests {
             assert_eq!(ObjectType::try_from(t.raw()), Ok(*t));
             assert!(t.size_bits(12).is_some());
         }
-        assert_eq!(ObjectType::CNode.size_bits(8), Some(13));
+        assert_eq!(ObjectType::CNode.size_bits(8), Some(14));
         assert_eq!(ObjectType::Untyped.size_bits(3), None);
         assert_eq!(ObjectType::Untyped.size_bits(48), None);
     }

@@ -1,0 +1,339 @@
+//! Capabilities: the kernel's typed view and its fixed four-word encoding in a slot.
+
+use abi::rights::CapRights;
+
+/// Size of a 4 KiB or 2 MiB frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameSize {
+    /// 4 KiB.
+    Small,
+    /// 2 MiB.
+    Large,
+}
+
+impl FrameSize {
+    /// log2 of the size.
+    pub const fn bits(self) -> u32 {
+        match self {
+            FrameSize::Small => 12,
+            FrameSize::Large => 21,
+        }
+    }
+}
+
+/// Where a frame or page table is mapped: the VSpace root and the virtual address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// Physical address of the VSpace's PML4.
+    pub vspace: u64,
+    /// Virtual address of the mapping.
+    pub vaddr: u64,
+}
+
+/// A capability. Object caps name their object by physical address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cap {
+    /// The empty slot.
+    Null,
+    /// Untyped memory; `free_offset` is the watermark of what has been retyped.
+    Untyped {
+        /// Base.
+        paddr: u64,
+        /// log2 of the size.
+        size_bits: u8,
+        /// Device memory: only frames, never DMA-mappable.
+        is_device: bool,
+        /// Bytes from `paddr` already handed out.
+        free_offset: u64,
+    },
+    /// A CNode of `1 << radix` slots with a guard.
+    CNode {
+        /// The slot array.
+        paddr: u64,
+        /// log2 of the slot count.
+        radix: u8,
+        /// Number of guard bits.
+        guard_bits: u8,
+        /// Guard value.
+        guard: u64,
+    },
+    /// A thread control block.
+    Tcb {
+        /// The object.
+        paddr: u64,
+    },
+    /// A synchronous endpoint.
+    Endpoint {
+        /// The object.
+        paddr: u64,
+        /// Badge delivered to receivers (0 = unbadged).
+        badge: u64,
+        /// Rights.
+        rights: CapRights,
+    },
+    /// A notification.
+    Notification {
+        /// The object.
+        paddr: u64,
+        /// Badge OR-ed into the word on signal.
+        badge: u64,
+        /// Rights.
+        rights: CapRights,
+    },
+    /// A frame of memory.
+    Frame {
+        /// The frame.
+        paddr: u64,
+        /// 4 KiB or 2 MiB.
+        size: FrameSize,
+        /// Mapping rights (READ, WRITE).
+        rights: CapRights,
+        /// Device memory.
+        is_device: bool,
+        /// Where this cap mapped it, if anywhere.
+        mapping: Option<Mapping>,
+    },
+    /// A paging structure below the PML4: level 1 = page table, 2 = page directory, 3 = PDPT.
+    PageTable {
+        /// The table.
+        paddr: u64,
+        /// Level (1..=3).
+        level: u8,
+        /// Where it is installed, if anywhere.
+        mapping: Option<Mapping>,
+    },
+    /// A VSpace root (PML4).
+    VSpace {
+        /// The PML4.
+        paddr: u64,
+    },
+    /// Authority to create IRQ handler caps.
+    IrqControl,
+    /// Authority to create I/O port caps.
+    IoPortControl,
+    /// The kernel debug console.
+    DebugConsole,
+    /// One PCI function (requester id) that can be assigned to an IOSpace.
+    PciDevice {
+        /// PCI segment.
+        segment: u16,
+        /// Bus/device/function as a requester id.
+        requester_id: u16,
+    },
+}
+
+mod tag {
+    pub const NULL: u64 = 0;
+    pub const UNTYPED: u64 = 1;
+    pub const CNODE: u64 = 2;
+    pub const TCB: u64 = 3;
+    pub const ENDPOINT: u64 = 4;
+    pub const NOTIFICATION: u64 = 5;
+    pub const FRAME: u64 = 6;
+    pub const PAGE_TABLE: u64 = 7;
+    pub const VSPACE: u64 = 8;
+    pub const IRQ_CONTROL: u64 = 9;
+    pub const IOPORT_CONTROL: u64 = 10;
+    pub const DEBUG_CONSOLE: u64 = 11;
+    pub const PCI_DEVICE: u64 = 12;
+}
+
+const FLAG_DEVICE: u64 = 1 << 16;
+const FLAG_MAPPED: u64 = 1 << 17;
+const FLAG_LARGE: u64 = 1 << 18;
+
+/// The encoded form stored in a slot: `w[0]` tag (bits 0..8), rights (8..16), flags
+/// (16..24), a small field (24..32: size bits, radix, level), guard bits (32..40);
+/// `w[1]` object address; `w[2]` badge, guard, watermark or mapping VSpace; `w[3]` mapping address.
+pub type CapWords = [u64; 4];
+
+impl Cap {
+    /// Encodes the cap.
+    pub fn encode(&self) -> CapWords {
+        let word0 = |tag: u64, rights: CapRights, flags: u64, small: u64, guard_bits: u64| {
+            tag | (u64::from(rights.raw()) << 8) | flags | (small << 24) | (guard_bits << 32)
+        };
+        let mapped = |m: &Option<Mapping>| m.map_or((0, 0, 0), |m| (FLAG_MAPPED, m.vspace, m.vaddr));
+        match *self {
+            Cap::Null => [0; 4],
+            Cap::Untyped { paddr, size_bits, is_device, free_offset } => [
+                word0(tag::UNTYPED, CapRights::NONE, if is_device { FLAG_DEVICE } else { 0 }, size_bits.into(), 0),
+                paddr,
+                free_offset,
+                0,
+            ],
+            Cap::CNode { paddr, radix, guard_bits, guard } => {
+                [word0(tag::CNODE, CapRights::NONE, 0, radix.into(), guard_bits.into()), paddr, guard, 0]
+            }
+            Cap::Tcb { paddr } => [tag::TCB, paddr, 0, 0],
+            Cap::Endpoint { paddr, badge, rights } => [word0(tag::ENDPOINT, rights, 0, 0, 0), paddr, badge, 0],
+            Cap::Notification { paddr, badge, rights } => {
+                [word0(tag::NOTIFICATION, rights, 0, 0, 0), paddr, badge, 0]
+            }
+            Cap::Frame { paddr, size, rights, is_device, mapping } => {
+                let (m, vspace, vaddr) = mapped(&mapping);
+                let flags = m
+                    | if is_device { FLAG_DEVICE } else { 0 }
+                    | if size == FrameSize::Large { FLAG_LARGE } else { 0 };
+                [word0(tag::FRAME, rights, flags, 0, 0), paddr, vspace, vaddr]
+            }
+            Cap::PageTable { paddr, level, mapping } => {
+                let (m, vspace, vaddr) = mapped(&mapping);
+                [word0(tag::PAGE_TABLE, CapRights::NONE, m, level.into(), 0), paddr, vspace, vaddr]
+            }
+            Cap::VSpace { paddr } => [tag::VSPACE, paddr, 0, 0],
+            Cap::IrqControl => [tag::IRQ_CONTROL, 0, 0, 0],
+            Cap::IoPortControl => [tag::IOPORT_CONTROL, 0, 0, 0],
+            Cap::DebugConsole => [tag::DEBUG_CONSOLE, 0, 0, 0],
+            Cap::PciDevice { segment, requester_id } => {
+                [tag::PCI_DEVICE, 0, (u64::from(segment) << 16) | u64::from(requester_id), 0]
+            }
+        }
+    }
+
+    /// Decodes a slot's words; `None` for an encoding the kernel never writes.
+    pub fn decode(w: CapWords) -> Option<Cap> {
+        let tag = w[0] & 0xff;
+        let rights = CapRights::from_raw((w[0] >> 8) & 0xff)?;
+        let flags = w[0] & (0xff << 16);
+        let small = ((w[0] >> 24) & 0xff) as u8;
+        let guard_bits = ((w[0] >> 32) & 0xff) as u8;
+        let mapping = (flags & FLAG_MAPPED != 0).then_some(Mapping { vspace: w[2], vaddr: w[3] });
+        Some(match tag {
+            tag::NULL => Cap::Null,
+            tag::UNTYPED => {
+                Cap::Untyped { paddr: w[1], size_bits: small, is_device: flags & FLAG_DEVICE != 0, free_offset: w[2] }
+            }
+            tag::CNODE => Cap::CNode { paddr: w[1], radix: small, guard_bits, guard: w[2] },
+            tag::TCB => Cap::Tcb { paddr: w[1] },
+            tag::ENDPOINT => Cap::Endpoint { paddr: w[1], badge: w[2], rights },
+            tag::NOTIFICATION => Cap::Notification { paddr: w[1], badge: w[2], rights },
+            tag::FRAME => Cap::Frame {
+                paddr: w[1],
+                size: if flags & FLAG_LARGE != 0 { FrameSize::Large } else { FrameSize::Small },
+                rights,
+                is_device: flags & FLAG_DEVICE != 0,
+                mapping,
+            },
+            tag::PAGE_TABLE => Cap::PageTable { paddr: w[1], level: small, mapping },
+            tag::VSPACE => Cap::VSpace { paddr: w[1] },
+            tag::IRQ_CONTROL => Cap::IrqControl,
+            tag::IOPORT_CONTROL => Cap::IoPortControl,
+            tag::DEBUG_CONSOLE => Cap::DebugConsole,
+            tag::PCI_DEVICE => Cap::PciDevice { segment: (w[2] >> 16) as u16, requester_id: w[2] as u16 },
+            _ => return None,
+        })
+    }
+
+    /// Whether this is the empty cap.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Cap::Null)
+    }
+
+    /// The memory the cap's object occupies: `(base, size_bits)`; `None` for caps
+    /// without a memory object.
+    pub fn region(&self) -> Option<(u64, u32)> {
+        match *self {
+            Cap::Untyped { paddr, size_bits, .. } => Some((paddr, size_bits.into())),
+            Cap::CNode { paddr, radix, .. } => Some((paddr, u32::from(radix) + abi::object::CNODE_SLOT_BITS)),
+            Cap::Tcb { paddr } => Some((paddr, abi::object::ObjectType::Tcb.size_bits(0)?)),
+            Cap::Endpoint { paddr, .. } => Some((paddr, abi::object::ObjectType::Endpoint.size_bits(0)?)),
+            Cap::Notification { paddr, .. } => Some((paddr, abi::object::ObjectType::Notification.size_bits(0)?)),
+            Cap::Frame { paddr, size, .. } => Some((paddr, size.bits())),
+            Cap::PageTable { paddr, .. } | Cap::VSpace { paddr } => Some((paddr, 12)),
+            _ => None,
+        }
+    }
+
+    /// seL4's sameRegionAs: `other` names memory inside this cap's object (for an
+    /// untyped: anything retyped from it), or the same object.
+    pub fn same_region_as(&self, other: &Cap) -> bool {
+        match (self, other) {
+            (Cap::Untyped { .. }, _) => match (self.region(), other.region()) {
+                (Some((base, bits)), Some((obase, obits))) => {
+                    obase >= base && obase + (1u64 << obits) <= base + (1u64 << bits)
+                }
+                _ => false,
+            },
+            _ => self.same_object_as(other),
+        }
+    }
+
+    /// Whether both caps name the same object (badges, rights and mappings may differ).
+    pub fn same_object_as(&self, other: &Cap) -> bool {
+        match (self, other) {
+            (Cap::Untyped { paddr: a, size_bits: sa, .. }, Cap::Untyped { paddr: b, size_bits: sb, .. }) => {
+                a == b && sa == sb
+            }
+            (Cap::IrqControl, Cap::IrqControl)
+            | (Cap::IoPortControl, Cap::IoPortControl)
+            | (Cap::DebugConsole, Cap::DebugConsole) => true,
+            (Cap::PciDevice { segment: a, requester_id: ra }, Cap::PciDevice { segment: b, requester_id: rb }) => {
+                a == b && ra == rb
+            }
+            (Cap::Null, _) | (_, Cap::Null) => false,
+            _ => {
+                core::mem::discriminant(self) == core::mem::discriminant(other)
+                    && self.region() == other.region()
+                    && self.region().is_some()
+            }
+        }
+    }
+
+    /// The badge of an endpoint or notification cap (0 otherwise).
+    pub fn badge(&self) -> u64 {
+        match *self {
+            Cap::Endpoint { badge, .. } | Cap::Notification { badge, .. } => badge,
+            _ => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> [Cap; 14] {
+        [
+            Cap::Null,
+            Cap::Untyped { paddr: 0x40_0000, size_bits: 22, is_device: false, free_offset: 0x3000 },
+            Cap::Untyped { paddr: 0xfe00_0000, size_bits: 23, is_device: true, free_offset: 0 },
+            Cap::CNode { paddr: 0x10_0000, radix: 12, guard_bits: 52, guard: 0 },
+            Cap::Tcb { paddr: 0x20_0800 },
+            Cap::Endpoint { paddr: 0x20_0010, badge: u64::MAX, rights: CapRights::ALL },
+            Cap::Notification { paddr: 0x20_0020, badge: 7, rights: CapRights::WRITE },
+            Cap::Frame {
+                paddr: 0x20_0000,
+                size: FrameSize::Large,
+                rights: CapRights::READ,
+                is_device: false,
+                mapping: Some(Mapping { vspace: 0x1000, vaddr: 0x40_0000 }),
+            },
+            Cap::Frame { paddr: 0x3000, size: FrameSize::Small, rights: CapRights::NONE, is_device: true, mapping: None },
+            Cap::PageTable { paddr: 0x5000, level: 2, mapping: None },
+            Cap::VSpace { paddr: 0x6000 },
+            Cap::IrqControl,
+            Cap::DebugConsole,
+            Cap::PciDevice { segment: 1, requester_id: 0x00f8 },
+        ]
+    }
+
+    #[test]
+    fn encode_decode_round_trip() {
+        for cap in samples() {
+            assert_eq!(Cap::decode(cap.encode()), Some(cap), "{cap:?}");
+        }
+        assert_eq!(Cap::decode([0xff, 0, 0, 0]), None);
+    }
+
+    #[test]
+    fn regions() {
+        let ut = Cap::Untyped { paddr: 0x40_0000, size_bits: 22, is_device: false, free_offset: 0 };
+        let inside = Cap::Endpoint { paddr: 0x40_0010, badge: 0, rights: CapRights::ALL };
+        let outside = Cap::Endpoint { paddr: 0x80_0000, badge: 0, rights: CapRights::ALL };
+        assert!(ut.same_region_as(&inside) && !ut.same_region_as(&outside));
+        let badged = Cap::Endpoint { paddr: 0x40_0010, badge: 5, rights: CapRights::READ };
+        assert!(inside.same_object_as(&badged) && !inside.same_object_as(&outside));
+        assert!(!Cap::Null.same_object_as(&Cap::Null));
+    }
+}

@@ -1,0 +1,11 @@
+//! Kernel objects and capabilities, one object per file. All of it is generic over the
+//! memory it lives in, so it is tested on the host.
+
+pub mod cap;
+pub mod cnode;
+pub mod cte;
+pub mod mdb;
+pub mod untyped;
+
+#[cfg(test)]
+mod proptests;

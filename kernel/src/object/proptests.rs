@@ -1,0 +1,259 @@
+//! Property tests: random sequences of retype and CNode operations keep the derivation
+//! tree consistent, and Revoke leaves no descendant behind.
+
+extern crate std;
+use std::vec::Vec;
+
+use abi::object::ObjectType;
+use abi::rights::CapRights;
+use proptest::prelude::*;
+
+use super::cap::Cap;
+use super::cnode::{self, Finaliser};
+use super::cte::fake::FakeSlots;
+use super::cte::{SlotAddr, SlotMemory, SLOT_BITS};
+use super::mdb;
+use super::untyped::{self, ObjectMemory};
+
+const CNODE_BASE: u64 = 0x10_0000;
+const SLOTS: u64 = 32;
+const UNTYPED_BASE: u64 = 0x1000_0000;
+
+struct NoHardware;
+impl Finaliser for NoHardware {
+    fn unmap_frame(&mut self, _cap: &Cap) {}
+    fn unmap_table(&mut self, _cap: &Cap) {}
+}
+impl ObjectMemory for NoHardware {
+    fn zero(&mut self, _paddr: u64, _len: u64) {}
+    fn init_vspace(&mut self, _pml4: u64) {}
+}
+
+fn slot(i: u8) -> SlotAddr {
+    CNODE_BASE + (u64::from(i) % SLOTS << SLOT_BITS)
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Retype { src: u8, kind: u8, dest: u8, count: u8 },
+    Copy { src: u8, dest: u8, rights: u8 },
+    Mint { src: u8, dest: u8, badge: u8 },
+    Move { src: u8, dest: u8 },
+    Delete { slot: u8 },
+    Revoke { slot: u8 },
+    Rotate { dest: u8, pivot: u8, src: u8 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (any::<u8>(), 0..4u8, any::<u8>(), 1..4u8).prop_map(|(src, kind, dest, count)| Op::Retype { src, kind, dest, count }),
+        (any::<u8>(), any::<u8>(), 0..16u8).prop_map(|(src, dest, rights)| Op::Copy { src, dest, rights }),
+        (any::<u8>(), any::<u8>(), 0..4u8).prop_map(|(src, dest, badge)| Op::Mint { src, dest, badge }),
+        (any::<u8>(), any::<u8>()).prop_map(|(src, dest)| Op::Move { src, dest }),
+        any::<u8>().prop_map(|slot| Op::Delete { slot }),
+        any::<u8>().prop_map(|slot| Op::Revoke { slot }),
+        (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(dest, pivot, src)| Op::Rotate { dest, pivot, src }),
+    ]
+}
+
+fn setup() -> FakeSlots {
+    let mut m = FakeSlots::default();
+    let ut = Cap::Untyped { paddr: UNTYPED_BASE, size_bits: 20, is_device: false, free_offset: 0 };
+    mdb::insert_root(&mut m, slot(0), ut, true);
+    m
+}
+
+/// Links are symmetric, empty slots are unlinked, and every link stays in the CNode.
+fn check_links(m: &FakeSlots) {
+    for i in 0..SLOTS as u8 {
+        let s = slot(i);
+        let cte = m.load(s);
+        if cte.cap.is_null() {
+            assert_eq!((cte.prev, cte.next), (0, 0), "empty slot {i} is linked");
+            continue;
+        }
+        for link in [cte.prev, cte.next] {
+            assert!(link == 0 || (CNODE_BASE..CNODE_BASE + (SLOTS << SLOT_BITS)).contains(&link));
+        }
+        if cte.next != 0 {
+            assert_eq!(m.load(cte.next).prev, s, "next.prev of slot {i}");
+        }
+        if cte.prev != 0 {
+            assert_eq!(m.load(cte.prev).next, s, "prev.next of slot {i}");
+        }
+    }
+}
+
+/// Every cap of an object from the untyped lies inside the untyped and after it.
+fn check_objects(m: &FakeSlots) {
+    for i in 0..SLOTS as u8 {
+        if let Some((base, bits)) = m.load(slot(i)).cap.region() {
+            assert!(base >= UNTYPED_BASE && base + (1 << bits) <= UNTYPED_BASE + (1 << 20));
+        }
+    }
+}
+
+fn apply(m: &mut FakeSlots, op: &Op) {
+    let mut hw = NoHardware;
+    let before = m.slots.clone();
+    let decoded_error = match *op {
+        Op::Retype { src, kind, dest, count } => {
+            let t = [ObjectType::Endpoint, ObjectType::Notification, ObjectType::Untyped, ObjectType::Frame4K][kind as usize];
+            let dests = || (0..count).map(|k| slot(dest.wrapping_add(k)));
+            let distinct = dests().collect::<std::collections::BTreeSet<_>>().len() == count as usize;
+            match untyped::decode_retype(m, slot(src), t, 14, u64::from(count), dests()) {
+                Ok(plan) if distinct => {
+                    untyped::invoke_retype(m, &mut hw, slot(src), &plan, dests());
+                    false
+                }
+                Ok(_) => false,
+                Err(_) => true,
+            }
+        }
+        Op::Copy { src, dest, rights } => {
+            match cnode::decode_empty(m, slot(dest))
+                .and_then(|_| cnode::decode_derive(m, slot(src), CapRights::from_raw(rights.into()).unwrap(), None))
+            {
+                Ok(cap) => {
+                    cnode::invoke_copy(m, slot(src), slot(dest), cap);
+                    false
+                }
+                Err(_) => true,
+            }
+        }
+        Op::Mint { src, dest, badge } => {
+            match cnode::decode_empty(m, slot(dest))
+                .and_then(|_| cnode::decode_derive(m, slot(src), CapRights::ALL, Some(badge.into())))
+            {
+                Ok(cap) => {
+                    cnode::invoke_copy(m, slot(src), slot(dest), cap);
+                    false
+                }
+                Err(_) => true,
+            }
+        }
+        Op::Move { src, dest } => {
+            let cap = m.load(slot(src)).cap;
+            if cap.is_null() || cnode::decode_empty(m, slot(dest)).is_err() {
+                true
+            } else {
+                cnode::invoke_move(m, slot(src), slot(dest), cap);
+                false
+            }
+        }
+        Op::Delete { slot: s } => {
+            cnode::delete(m, &mut hw, slot(s));
+            false
+        }
+        Op::Revoke { slot: s } => {
+            let victim = m.load(slot(s));
+            cnode::revoke(m, &mut hw, slot(s));
+            assert!(!mdb::has_children(m, slot(s)));
+            // Independent check: after revoking an untyped, no cap names memory in it;
+            // after revoking an object's original cap, no other cap names that object.
+            let original_object = victim.revocable && victim.cap.badge() == 0;
+            for i in 0..SLOTS as u8 {
+                let other = m.load(slot(i)).cap;
+                if slot(i) == slot(s) || other.is_null() {
+                    continue;
+                }
+                if matches!(victim.cap, Cap::Untyped { .. }) {
+                    let ancestor = matches!(other, Cap::Untyped { .. }) && other.same_region_as(&victim.cap);
+                    assert!(!victim.cap.same_region_as(&other) || ancestor, "revoked untyped still has {other:?} in slot {i}");
+                } else if original_object && matches!(victim.cap, Cap::Endpoint { .. } | Cap::Notification { .. }) {
+                    assert!(!victim.cap.same_object_as(&other), "revoked {victim:?} still has {other:?} in slot {i}");
+                }
+            }
+            false
+        }
+        Op::Rotate { dest, pivot, src } => {
+            let scratch = CNODE_BASE + (SLOTS << SLOT_BITS);
+            if cnode::decode_rotate(m, slot(dest), slot(pivot), slot(src)).is_ok() {
+                cnode::invoke_rotate(m, slot(dest), slot(pivot), slot(src), scratch);
+                assert!(m.load(scratch).cap.is_null());
+                m.slots.remove(&scratch);
+                false
+            } else {
+                true
+            }
+        }
+    };
+    if decoded_error {
+        assert_eq!(m.slots, before, "a rejected operation changed state: {op:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_operations_keep_the_tree_consistent(ops in proptest::collection::vec(op(), 1..60)) {
+        let mut m = setup();
+        for op in &ops {
+            apply(&mut m, op);
+            check_links(&m);
+            check_objects(&m);
+        }
+    }
+}
+
+#[test]
+fn revoking_the_untyped_removes_everything_and_resets_the_watermark() {
+    let mut m = setup();
+    let mut hw = NoHardware;
+    let dests = [slot(1), slot(2), slot(3)];
+    let plan = untyped::decode_retype(&m, slot(0), ObjectType::Endpoint, 0, 3, dests.into_iter()).unwrap();
+    untyped::invoke_retype(&mut m, &mut hw, slot(0), &plan, dests.into_iter());
+    let copy = cnode::decode_derive(&m, slot(2), CapRights::READ, Some(7)).unwrap();
+    cnode::invoke_copy(&mut m, slot(2), slot(4), copy);
+    // A used region cannot be retyped again while children live.
+    let plan2 = untyped::decode_retype(&m, slot(0), ObjectType::Frame4K, 0, 1, [slot(5)].into_iter()).unwrap();
+    assert!(plan2.first >= UNTYPED_BASE + 3 * 16);
+    assert_eq!(cnode::revoke(&mut m, &mut hw, slot(0)), 4);
+    for i in 1..5 {
+        assert!(m.load(slot(i)).cap.is_null());
+    }
+    let plan3 = untyped::decode_retype(&m, slot(0), ObjectType::Frame4K, 0, 1, [slot(5)].into_iter()).unwrap();
+    assert_eq!(plan3.first, UNTYPED_BASE);
+}
+
+#[test]
+fn retype_errors() {
+    let m = setup();
+    let one = || [slot(1)].into_iter();
+    use abi::error::SyscallError as E;
+    assert_eq!(untyped::decode_retype(&m, slot(1), ObjectType::Endpoint, 0, 1, one()), Err(E::InvalidCapability));
+    assert_eq!(untyped::decode_retype(&m, slot(0), ObjectType::Endpoint, 0, 0, one()), Err(E::RangeError));
+    assert_eq!(untyped::decode_retype(&m, slot(0), ObjectType::Untyped, 21, 1, one()), Err(E::NotEnoughMemory));
+    assert_eq!(untyped::decode_retype(&m, slot(0), ObjectType::Frame4K, 0, 257, one()), Err(E::RangeError));
+    assert_eq!(untyped::decode_retype(&m, slot(0), ObjectType::Untyped, 20, 1, [slot(0)].into_iter()), Err(E::DeleteFirst));
+    let mut dev = FakeSlots::default();
+    mdb::insert_root(&mut dev, slot(0), Cap::Untyped { paddr: 0xfe00_0000, size_bits: 20, is_device: true, free_offset: 0 }, true);
+    assert_eq!(untyped::decode_retype(&dev, slot(0), ObjectType::Endpoint, 0, 1, one()), Err(E::InvalidArgument));
+    assert!(untyped::decode_retype(&dev, slot(0), ObjectType::Frame4K, 0, 1, one()).is_ok());
+}
+
+#[test]
+fn lookup_with_guards_and_two_levels() {
+    use super::cnode::{lookup_cap, lookup_slot, resolve, LookupError};
+    let mut m = FakeSlots::default();
+    // Root: radix 4, guard 4 bits = 0b1010; slot 3 holds a level-2 CNode radix 8, no guard.
+    let l2 = Cap::CNode { paddr: 0x20_0000, radix: 8, guard_bits: 0, guard: 0 };
+    let root = Cap::CNode { paddr: CNODE_BASE, radix: 4, guard_bits: 4, guard: 0b1010 };
+    mdb::insert_root(&mut m, CNODE_BASE + (3 << SLOT_BITS), l2, true);
+    let ep = Cap::Endpoint { paddr: 0x30_0000, badge: 0, rights: CapRights::ALL };
+    mdb::insert_root(&mut m, 0x20_0000 + (0x42 << SLOT_BITS), ep, true);
+    // 16 bits: guard 1010, index 0011, index 0x42.
+    let cptr = (0b1010_0011 << 8) | 0x42;
+    assert_eq!(lookup_slot(&m, &root, cptr, 16), Ok(0x20_0000 + (0x42 << SLOT_BITS)));
+    assert_eq!(lookup_slot(&m, &root, cptr >> 8, 8), Ok(CNODE_BASE + (3 << SLOT_BITS)));
+    assert!(matches!(lookup_slot(&m, &root, cptr >> 4, 12), Err(LookupError::DepthMismatch { .. })));
+    assert!(matches!(lookup_slot(&m, &root, 0b0101_0011 << 8, 16), Err(LookupError::GuardMismatch { .. })));
+    assert_eq!(resolve(&m, &ep, 0, 8), Err(LookupError::InvalidRoot));
+    assert_eq!(lookup_slot(&m, &root, 0, 0), Err(LookupError::BadDepth));
+    assert_eq!(lookup_slot(&m, &root, 0, 65), Err(LookupError::BadDepth));
+    // Invocation lookup uses all 64 bits: the high bits carry the address.
+    assert_eq!(lookup_cap(&m, &root, cptr << 48).map(|(_, c)| c), Ok(ep));
+    assert!(matches!(lookup_cap(&m, &root, 0b1010_0001 << 56), Err(LookupError::MissingCapability { .. })));
+    let _ = Vec::<u8>::new();
+}
