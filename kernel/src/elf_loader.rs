@@ -186,7 +186,7 @@ mod tests {
         e.extend_from_slice(&64u16.to_le_bytes());
         e.extend_from_slice(&0u16.to_le_bytes());
         e.extend_from_slice(&0u16.to_le_bytes());
-        let mut ph = |e: &mut Vec<u8>, vaddr: u64, filesz: u64, memsz: u64, flags: u32, off: u64| {
+        let ph = |e: &mut Vec<u8>, vaddr: u64, filesz: u64, memsz: u64, flags: u32, off: u64| {
             e.extend_from_slice(&PT_LOAD.to_le_bytes());
             e.extend_from_slice(&flags.to_le_bytes());
             e.extend_from_slice(&off.to_le_bytes());

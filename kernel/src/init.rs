@@ -4,11 +4,13 @@
 use core::fmt;
 
 use abi::bootimage::BootImage;
-use abi::bootinfo::{BootInfo, BootProtocol, SlotRegion, BOOTINFO_FRAMES};
+use abi::bootinfo::{BootInfo, BootProtocol, SlotRegion, UntypedDesc, BOOTINFO_FRAMES};
+use abi::rights::CapRights;
 use abi::exit::ExitCode;
 use abi::layout::{PAGE_SIZE, ROOT_BOOTINFO_VADDR, ROOT_IPC_BUFFER_VADDR, ROOT_STACK_SIZE, ROOT_STACK_TOP};
 use abi::slots;
 
+use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::mmu::{self, BootTables, DirectMap, EARLY_DIRECT_MAP};
 use crate::arch::trap::{self, TrapFrame};
 use crate::arch::{cpu, gdt, idt, phys_to_virt, serial};
@@ -16,6 +18,10 @@ use crate::boot::memory::{BootAllocator, Range, RangeSet, PAGE};
 use crate::boot::params::{self, PhysSource};
 use crate::boot::untyped;
 use crate::elf_loader::{self, LoadPlan};
+use crate::invoke;
+use crate::object::cap::{Cap, FrameSize, Mapping};
+use crate::object::cte::SLOT_BITS;
+use crate::object::mdb;
 use crate::log::{self, Level};
 use crate::paging::{self, PageSize, PteFlags, TableMemory};
 use crate::platform;
@@ -95,6 +101,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     let limit = EARLY_DIRECT_MAP.max(ram_top.div_ceil(gib) * gib);
     let kernel_root = mmu::build_kernel_space(&mut alloc, &ram, limit)
         .unwrap_or_else(|e| boot_error(format_args!("cannot build kernel page tables: {e:?}")));
+    kmem::set_kernel_root(kernel_root);
     let phys = DirectMap { limit };
     info!("kernel: direct map of {} MiB, kernel tables at {kernel_root:#x}", limit >> 20);
 
@@ -174,6 +181,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     // direct map, and BOOTINFO_FRAMES pages hold a BootInfo (asserted in the ABI crate).
     unsafe { (phys_to_virt(root_task.bootinfo_paddr) as *mut BootInfo).write(bi) };
 
+    let cspace = populate_root_cnode(&root_task, list.as_slice(), bi.pci_devices());
+    *invoke::CURRENT.lock() = Some(invoke::Current { cspace, ipc_buffer_paddr: root_task.ipc_buffer_paddr });
     trap::init_syscalls();
     info!("kernel: entering root task '{name}' at {:#x}", plan.entry);
     // SAFETY: the root task's PML4 shares the kernel half with `kernel_root`.
@@ -185,6 +194,66 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
 struct RootTask {
     vspace: u64,
     bootinfo_paddr: u64,
+    ipc_buffer_paddr: u64,
+    cnode_paddr: u64,
+    tcb_paddr: u64,
+}
+
+/// Bytes of the root CNode.
+const ROOT_CNODE_BYTES: u64 = (1u64 << slots::INIT_CNODE_RADIX) << SLOT_BITS;
+
+/// Fills the root CNode: fixed slots, then untyped and PciDevice caps (bootinfo order).
+fn populate_root_cnode(task: &RootTask, untyped: &[UntypedDesc], pci: &[abi::bootinfo::PciDeviceDesc]) -> Cap {
+    let mut mem = DirectMemory;
+    let root_cnode = Cap::CNode {
+        paddr: task.cnode_paddr,
+        radix: slots::INIT_CNODE_RADIX as u8,
+        guard_bits: (64 - slots::INIT_CNODE_RADIX) as u8,
+        guard: 0,
+    };
+    let slot = |index: u64| task.cnode_paddr + (index << SLOT_BITS);
+    let rw = CapRights::READ.union(CapRights::WRITE);
+    let fixed = [
+        (slots::INIT_TCB, Cap::Tcb { paddr: task.tcb_paddr }),
+        (slots::INIT_CNODE, root_cnode),
+        (slots::INIT_VSPACE, Cap::VSpace { paddr: task.vspace }),
+        (slots::IRQ_CONTROL, Cap::IrqControl),
+        (slots::IOPORT_CONTROL, Cap::IoPortControl),
+        (
+            slots::BOOTINFO_FRAME,
+            Cap::Frame {
+                paddr: task.bootinfo_paddr,
+                size: FrameSize::Small,
+                rights: CapRights::READ,
+                is_device: false,
+                mapping: Some(Mapping { vspace: task.vspace, vaddr: ROOT_BOOTINFO_VADDR }),
+            },
+        ),
+        (
+            slots::INIT_IPC_BUFFER,
+            Cap::Frame {
+                paddr: task.ipc_buffer_paddr,
+                size: FrameSize::Small,
+                rights: rw,
+                is_device: false,
+                mapping: Some(Mapping { vspace: task.vspace, vaddr: ROOT_IPC_BUFFER_VADDR }),
+            },
+        ),
+        (slots::DEBUG_CONSOLE, Cap::DebugConsole),
+    ];
+    for (index, cap) in fixed {
+        mdb::insert_root(&mut mem, slot(index), cap, false);
+    }
+    for (i, u) in untyped.iter().enumerate() {
+        let cap = Cap::Untyped { paddr: u.paddr, size_bits: u.size_bits, is_device: u.is_device != 0, free_offset: 0 };
+        mdb::insert_root(&mut mem, slot(slots::FIRST_DYNAMIC + i as u64), cap, true);
+    }
+    let pci_start = slots::FIRST_DYNAMIC + untyped.len() as u64;
+    for (i, d) in pci.iter().enumerate() {
+        let cap = Cap::PciDevice { segment: d.segment, requester_id: d.requester_id() };
+        mdb::insert_root(&mut mem, slot(pci_start + i as u64), cap, false);
+    }
+    root_cnode
 }
 
 /// Builds the root task's address space: program segments, stack, IPC buffer, bootinfo.
@@ -246,7 +315,16 @@ fn load_root_task(
         map(&mut tables, page, rw)?;
         page += PAGE_SIZE;
     }
-    map(&mut tables, ROOT_IPC_BUFFER_VADDR, rw)?;
+    let ipc_buffer_paddr = map(&mut tables, ROOT_IPC_BUFFER_VADDR, rw)?;
+    let cnode_paddr = tables
+        .alloc
+        .alloc_contiguous(ROOT_CNODE_BYTES / PAGE, ROOT_CNODE_BYTES)
+        .map_err(|_| "out of memory for the root CNode")?;
+    for i in 0..ROOT_CNODE_BYTES / PAGE {
+        mmu::zero_frame(cnode_paddr + i * PAGE);
+    }
+    let tcb_paddr = tables.alloc.alloc_frame().map_err(|_| "out of memory for the root TCB")?;
+    mmu::zero_frame(tcb_paddr);
     let bootinfo_paddr =
         tables.alloc.alloc_contiguous(BOOTINFO_FRAMES as u64, PAGE).map_err(|_| "out of memory for bootinfo")?;
     for i in 0..BOOTINFO_FRAMES as u64 {
@@ -261,7 +339,7 @@ fn load_root_task(
         )
         .map_err(|_| "cannot map bootinfo")?;
     }
-    Ok(RootTask { vspace, bootinfo_paddr })
+    Ok(RootTask { vspace, bootinfo_paddr, ipc_buffer_paddr, cnode_paddr, tcb_paddr })
 }
 
 /// An exception in user mode. With no fault handlers yet, the root task is the only

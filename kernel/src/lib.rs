@@ -16,6 +16,8 @@ pub mod arch;
 #[cfg(target_os = "none")]
 pub mod init;
 #[cfg(target_os = "none")]
+pub mod invoke;
+#[cfg(target_os = "none")]
 pub mod syscall;
 #[cfg(target_os = "none")]
 pub mod user_mem;

@@ -1,6 +1,7 @@
 //! System call decoding. Arguments arrive in the trap frame (see `abi::syscall`); the
-//! result code goes back in `rax`. Only the debug calls exist so far; the IPC numbers are
-//! reserved in the ABI and answered with `UnknownSyscall` until IPC lands.
+//! result code goes back in `rax`. `Call` on a kernel object is an invocation (see
+//! `invoke`); the other IPC numbers are reserved in the ABI and answered with
+//! `UnknownSyscall` until IPC lands.
 
 use abi::error::SyscallError;
 use abi::exit::ExitCode;
@@ -22,6 +23,20 @@ pub fn handle(frame: &mut TrapFrame) {
         }
         Ok(Syscall::DebugWrite) => debug_write(frame.rdi, frame.rsi),
         Ok(Syscall::DebugHalt) => debug_halt(frame.rdi),
+        Ok(Syscall::Call) => {
+            match crate::invoke::call(frame) {
+                Ok(results) => {
+                    frame.rax = 0;
+                    frame.rdi = 0;
+                    [frame.rdx, frame.r10, frame.r8, frame.r9] = results;
+                }
+                Err(failure) => {
+                    frame.rax = failure.error.raw();
+                    frame.rdi = failure.detail;
+                }
+            }
+            return;
+        }
         Ok(_) | Err(_) => Err(SyscallError::UnknownSyscall),
     };
     frame.rax = match result {

@@ -6,6 +6,8 @@
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod alloc;
+pub mod cap;
 pub mod console;
 pub mod runtime;
 pub mod syscall;

@@ -430,7 +430,7 @@ mod tests {
 
     fn mb2_image(with_mmap: bool, bad_tag: bool) -> Buffer {
         let mut d: Vec<u8> = std::vec![0; 8];
-        let mut tag = |d: &mut Vec<u8>, kind: u32, body: &[u8]| {
+        let tag = |d: &mut Vec<u8>, kind: u32, body: &[u8]| {
             d.extend_from_slice(&kind.to_le_bytes());
             d.extend_from_slice(&(8 + body.len() as u32).to_le_bytes());
             d.extend_from_slice(body);

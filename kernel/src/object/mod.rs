@@ -6,6 +6,7 @@ pub mod cnode;
 pub mod cte;
 pub mod mdb;
 pub mod untyped;
+pub mod vspace;
 
 #[cfg(test)]
 mod proptests;

@@ -12,6 +12,7 @@ pub mod bootinfo;
 pub mod error;
 pub mod exit;
 pub mod invocation;
+pub mod ipc_buffer;
 pub mod layout;
 pub mod msginfo;
 pub mod object;

@@ -3,6 +3,7 @@
 pub mod cpu;
 pub mod gdt;
 pub mod idt;
+pub mod kmem;
 pub mod mmio;
 pub mod mmu;
 pub mod serial;

@@ -1,0 +1,110 @@
+//! Kernel objects in physical memory, reached through the direct map: capability slots,
+//! page tables, object clearing, and the TLB side of unmapping.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::mmu;
+use super::phys_to_virt;
+use crate::object::cap::Cap;
+use crate::object::cnode::Finaliser;
+use crate::object::cte::{Cte, SlotAddr, SlotMemory};
+use crate::object::untyped::ObjectMemory;
+use crate::object::vspace;
+use crate::paging::{TableMemory, ENTRIES};
+
+/// The kernel's own PML4, whose upper half every VSpace shares.
+static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
+
+/// Records the kernel PML4 once it is built.
+pub fn set_kernel_root(root: u64) {
+    KERNEL_ROOT.store(root, Ordering::Relaxed);
+}
+
+/// Slots, tables and objects in RAM, through the direct map. Every address handed to
+/// it comes from a capability the kernel created, so it names kernel-owned RAM.
+pub struct DirectMemory;
+
+impl SlotMemory for DirectMemory {
+    fn load(&self, slot: SlotAddr) -> Cte {
+        let mut words = [0u64; 8];
+        // SAFETY: slot addresses come from CNode caps the kernel made over RAM it owns
+        // (boot CNode or retyped untyped); a slot is 64 bytes, 64-byte aligned.
+        unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(slot) as *const u64, words.as_mut_ptr(), 8) };
+        Cte::from_words(words).expect("capability slots only hold encodings the kernel wrote")
+    }
+
+    fn store(&mut self, slot: SlotAddr, cte: Cte) {
+        let words = cte.to_words();
+        // SAFETY: as in `load`; the kernel is single-threaded with interrupts off.
+        unsafe { core::ptr::copy_nonoverlapping(words.as_ptr(), phys_to_virt(slot) as *mut u64, 8) };
+    }
+}
+
+impl TableMemory for DirectMemory {
+    fn read(&self, table: u64, index: usize) -> u64 {
+        assert!(index < ENTRIES);
+        // SAFETY: `table` is a page-table frame the kernel created or reached through a
+        // present entry of one; index < 512 keeps the access inside it.
+        unsafe { core::ptr::read_volatile((phys_to_virt(table) as *const u64).add(index)) }
+    }
+    fn write(&mut self, table: u64, index: usize, value: u64) {
+        assert!(index < ENTRIES);
+        // SAFETY: as in `read`.
+        unsafe { core::ptr::write_volatile((phys_to_virt(table) as *mut u64).add(index), value) }
+    }
+    fn alloc_table(&mut self) -> Option<u64> {
+        // After boot the kernel allocates nothing: tables come from retyped untyped.
+        None
+    }
+}
+
+impl ObjectMemory for DirectMemory {
+    fn zero(&mut self, paddr: u64, len: u64) {
+        // SAFETY: the range was carved from non-device untyped RAM by a checked retype and
+        // no live object overlaps it.
+        unsafe { core::ptr::write_bytes(phys_to_virt(paddr) as *mut u8, 0, len as usize) };
+    }
+
+    fn init_vspace(&mut self, pml4: u64) {
+        let kernel = KERNEL_ROOT.load(Ordering::Relaxed);
+        for i in ENTRIES / 2..ENTRIES {
+            let entry = self.read(kernel, i);
+            self.write(pml4, i, entry);
+        }
+    }
+}
+
+impl Finaliser for DirectMemory {
+    fn unmap_frame(&mut self, cap: &Cap) {
+        if let Some((_, vaddr)) = vspace::unmap(self, cap) {
+            flush_page(cap, vaddr);
+        }
+    }
+    fn unmap_table(&mut self, cap: &Cap) {
+        if vspace::unmap(self, cap).is_some() {
+            flush_all(cap);
+        }
+    }
+}
+
+fn mapped_space(cap: &Cap) -> Option<u64> {
+    match cap {
+        Cap::Frame { mapping: Some(m), .. } | Cap::PageTable { mapping: Some(m), .. } => Some(m.vspace),
+        _ => None,
+    }
+}
+
+/// Flushes one page if the mapping is in the running address space (without PCIDs the
+/// TLB holds no other space's entries).
+pub fn flush_page(cap: &Cap, vaddr: u64) {
+    if mapped_space(cap) == Some(mmu::current_root()) {
+        x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(vaddr));
+    }
+}
+
+/// Flushes the whole (non-global) TLB if the mapping is in the running address space.
+pub fn flush_all(cap: &Cap) {
+    if mapped_space(cap) == Some(mmu::current_root()) {
+        x86_64::instructions::tlb::flush_all();
+    }
+}

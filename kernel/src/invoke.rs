@@ -1,0 +1,231 @@
+//! Capability invocation (`Call` on a kernel object): look up the invoked cap and its
+//! extra caps, read the message, decode (checks only), then invoke (cannot fail).
+//! Errors leave every object unchanged and come back as one code plus a detail word.
+
+use abi::error::SyscallError;
+use abi::invocation::Invocation;
+use abi::ipc_buffer::{CAPS_OFFSET, MSG_OFFSET, REGISTER_MRS};
+use abi::msginfo::MessageInfo;
+use abi::object::ObjectType;
+use abi::rights::CapRights;
+use spin::Mutex;
+
+use crate::arch::kmem::{self, DirectMemory};
+use crate::arch::phys_to_virt;
+use crate::arch::trap::TrapFrame;
+use crate::object::cap::Cap;
+use crate::object::cnode::{self, LookupError};
+use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
+use crate::object::{untyped, vspace};
+
+/// The running thread's kernel-visible state (one thread until TCBs land).
+#[derive(Clone, Copy, Debug)]
+pub struct Current {
+    /// CSpace root.
+    pub cspace: Cap,
+    /// Physical address of its IPC buffer frame.
+    pub ipc_buffer_paddr: u64,
+}
+
+/// The running thread.
+pub static CURRENT: Mutex<Option<Current>> = Mutex::new(None);
+
+/// A failed invocation: the error and a detail word (argument index or lookup bits left).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The error.
+    pub error: SyscallError,
+    /// Which argument, or how many address bits were left.
+    pub detail: u64,
+}
+
+fn fail(error: SyscallError, detail: u64) -> Failure {
+    Failure { error, detail }
+}
+
+fn lookup_fail(e: LookupError, arg: u64) -> Failure {
+    let _ = e;
+    fail(e.into(), arg)
+}
+
+/// The message of one invocation.
+struct Message<'a> {
+    info: MessageInfo,
+    frame: &'a TrapFrame,
+    ipc_buffer: u64,
+}
+
+impl Message<'_> {
+    /// Message register `i`, or TruncatedMessage naming it if the sender sent fewer.
+    fn mr(&self, i: usize) -> Result<u64, Failure> {
+        if i >= usize::from(self.info.length) {
+            return Err(fail(SyscallError::TruncatedMessage, i as u64));
+        }
+        Ok(match i {
+            0 => self.frame.rdx,
+            1 => self.frame.r10,
+            2 => self.frame.r8,
+            3 => self.frame.r9,
+            // SAFETY: the IPC buffer frame is kernel-known RAM mapped for the thread;
+            // i < MAX_MESSAGE_LENGTH (checked by MessageInfo) keeps it inside the page.
+            _ => unsafe { core::ptr::read_volatile((phys_to_virt(self.ipc_buffer) as *const u64).add(MSG_OFFSET / 8 + i)) },
+        })
+    }
+
+    /// Capability address of extra cap `k`.
+    fn extra_cptr(&self, k: usize) -> Result<u64, Failure> {
+        if k >= usize::from(self.info.extra_caps) {
+            return Err(fail(SyscallError::InvalidCapability, k as u64));
+        }
+        // SAFETY: as in `mr`; k < 3.
+        Ok(unsafe { core::ptr::read_volatile((phys_to_virt(self.ipc_buffer) as *const u64).add(CAPS_OFFSET / 8 + k)) })
+    }
+}
+
+/// Handles `Call`: returns result registers (rdx, r10, r8, r9) or a failure.
+pub fn call(frame: &TrapFrame) -> Result<[u64; REGISTER_MRS], Failure> {
+    let current = (*CURRENT.lock()).ok_or(fail(SyscallError::IllegalOperation, 0))?;
+    let info = MessageInfo::from_word(frame.rsi).ok_or(fail(SyscallError::InvalidArgument, 1))?;
+    let mut mem = DirectMemory;
+    let (slot, cap) = cnode::lookup_cap(&mem, &current.cspace, frame.rdi).map_err(|e| lookup_fail(e, 0))?;
+    let msg = Message { info, frame, ipc_buffer: current.ipc_buffer_paddr };
+    let extra = |k: usize| -> Result<(SlotAddr, Cap), Failure> {
+        let cptr = msg.extra_cptr(k)?;
+        cnode::lookup_cap(&DirectMemory, &current.cspace, cptr).map_err(|e| lookup_fail(e, 100 + k as u64))
+    };
+    let label = Invocation::try_from(info.label).map_err(|_| fail(SyscallError::IllegalOperation, 0))?;
+    let ok = Ok([0; REGISTER_MRS]);
+    match (cap, label) {
+        (Cap::Untyped { .. }, Invocation::UntypedRetype) => {
+            let object_type = ObjectType::try_from(msg.mr(0)?).map_err(|_| fail(SyscallError::InvalidArgument, 0))?;
+            if !untyped::is_supported(object_type) {
+                return Err(fail(SyscallError::InvalidArgument, 0));
+            }
+            let size_arg = u32::try_from(msg.mr(1)?).map_err(|_| fail(SyscallError::RangeError, 1))?;
+            let (node_index, node_depth, offset, count) = (msg.mr(2)?, msg.mr(3)?, msg.mr(4)?, msg.mr(5)?);
+            let (_, root) = extra(0)?;
+            let node = if node_depth == 0 {
+                root
+            } else {
+                let depth = u32::try_from(node_depth).map_err(|_| fail(SyscallError::RangeError, 3))?;
+                let s = cnode::lookup_slot(&mem, &root, node_index, depth).map_err(|e| lookup_fail(e, 2))?;
+                mem.load(s).cap
+            };
+            let Cap::CNode { paddr, radix, .. } = node else {
+                return Err(fail(SyscallError::InvalidCapability, 100));
+            };
+            let slots = 1u64 << radix;
+            if offset >= slots || count > slots - offset {
+                return Err(fail(SyscallError::RangeError, 4));
+            }
+            let dests = || (offset..offset + count).map(|i| paddr + (i << SLOT_BITS));
+            let plan = untyped::decode_retype(&mem, slot, object_type, size_arg, count, dests())
+                .map_err(|e| fail(e, if e == SyscallError::DeleteFirst { 4 } else { 0 }))?;
+            untyped::invoke_retype(&mut mem, &mut DirectMemory, slot, &plan, dests());
+            ok
+        }
+        (Cap::CNode { .. }, Invocation::CNodeDelete | Invocation::CNodeRevoke) => {
+            let target = slot_arg(&mem, &cap, msg.mr(0)?, msg.mr(1)?, 0)?;
+            if label == Invocation::CNodeDelete {
+                cnode::delete(&mut mem, &mut DirectMemory, target);
+            } else {
+                cnode::revoke(&mut mem, &mut DirectMemory, target);
+            }
+            ok
+        }
+        (Cap::CNode { .. }, Invocation::CNodeCopy | Invocation::CNodeMint | Invocation::CNodeMove | Invocation::CNodeMutate) => {
+            let dest = slot_arg(&mem, &cap, msg.mr(0)?, msg.mr(1)?, 0)?;
+            let (_, src_root) = extra(0)?;
+            let src = slot_arg(&mem, &src_root, msg.mr(2)?, msg.mr(3)?, 2)?;
+            cnode::decode_empty(&mem, dest).map_err(|e| fail(e, 0))?;
+            if mem.load(src).cap.is_null() {
+                return Err(fail(SyscallError::FailedLookup, 2));
+            }
+            match label {
+                Invocation::CNodeCopy | Invocation::CNodeMint => {
+                    let rights = CapRights::from_raw(msg.mr(4)?).ok_or(fail(SyscallError::InvalidArgument, 4))?;
+                    let badge = if label == Invocation::CNodeMint { Some(msg.mr(5)?) } else { None };
+                    let derived = cnode::decode_derive(&mem, src, rights, badge).map_err(|e| fail(e, 2))?;
+                    cnode::invoke_copy(&mut mem, src, dest, derived);
+                }
+                Invocation::CNodeMove => {
+                    let moved = mem.load(src).cap;
+                    cnode::invoke_move(&mut mem, src, dest, moved);
+                }
+                _ => {
+                    let mutated = cnode::decode_mutate(&mem, src, msg.mr(4)?).map_err(|e| fail(e, 4))?;
+                    cnode::invoke_move(&mut mem, src, dest, mutated);
+                }
+            }
+            ok
+        }
+        (Cap::CNode { .. }, Invocation::CNodeRotate) => {
+            let dest = slot_arg(&mem, &cap, msg.mr(0)?, msg.mr(1)?, 0)?;
+            let (_, pivot_root) = extra(0)?;
+            let pivot = slot_arg(&mem, &pivot_root, msg.mr(2)?, msg.mr(3)?, 2)?;
+            let (_, src_root) = extra(1)?;
+            let src = slot_arg(&mem, &src_root, msg.mr(4)?, msg.mr(5)?, 4)?;
+            cnode::decode_rotate(&mem, dest, pivot, src).map_err(|e| fail(e, 2))?;
+            // The swap case needs a private empty slot: the kernel's own scratch slot.
+            cnode::invoke_rotate(&mut mem, dest, pivot, src, scratch_slot());
+            ok
+        }
+        (Cap::Frame { .. }, Invocation::FrameMap) => {
+            let (_, vs) = extra(0)?;
+            let rights = CapRights::from_raw(msg.mr(1)?).ok_or(fail(SyscallError::InvalidArgument, 1))?;
+            let plan = vspace::decode_frame_map(&mem, &cap, &vs, msg.mr(0)?, rights, msg.mr(2)?).map_err(|e| {
+                let arg = match e {
+                    SyscallError::InvalidCapability => 100,
+                    SyscallError::AlignmentError | SyscallError::DeleteFirst | SyscallError::FailedLookup => 0,
+                    _ => 1,
+                };
+                fail(e, arg)
+            })?;
+            vspace::invoke_map(&mut mem, &plan);
+            set_cap(&mut mem, slot, plan.cap);
+            ok
+        }
+        (Cap::PageTable { .. }, Invocation::PageTableMap) => {
+            let (_, vs) = extra(0)?;
+            let plan = vspace::decode_table_map(&mem, &cap, &vs, msg.mr(0)?).map_err(|e| fail(e, 0))?;
+            vspace::invoke_map(&mut mem, &plan);
+            set_cap(&mut mem, slot, plan.cap);
+            ok
+        }
+        (Cap::Frame { .. }, Invocation::FrameUnmap) | (Cap::PageTable { .. }, Invocation::PageTableUnmap) => {
+            if let Some((unmapped, vaddr)) = vspace::unmap(&mut mem, &cap) {
+                if matches!(cap, Cap::Frame { .. }) {
+                    kmem::flush_page(&cap, vaddr);
+                } else {
+                    kmem::flush_all(&cap);
+                }
+                set_cap(&mut mem, slot, unmapped);
+            }
+            ok
+        }
+        (Cap::Frame { paddr, .. }, Invocation::FrameGetAddress) => Ok([paddr, 0, 0, 0]),
+        _ => Err(fail(SyscallError::IllegalOperation, 0)),
+    }
+}
+
+/// Resolves a (index, depth) slot argument against `root`.
+fn slot_arg(mem: &DirectMemory, root: &Cap, index: u64, depth: u64, arg: u64) -> Result<SlotAddr, Failure> {
+    let depth = u32::try_from(depth).map_err(|_| fail(SyscallError::RangeError, arg + 1))?;
+    cnode::lookup_slot(mem, root, index, depth).map_err(|e| lookup_fail(e, arg))
+}
+
+fn set_cap(mem: &mut DirectMemory, slot: SlotAddr, cap: Cap) {
+    let mut cte = mem.load(slot);
+    cte.cap = cap;
+    mem.store(slot, cte);
+}
+
+/// A slot outside every CSpace, used only inside one Rotate.
+fn scratch_slot() -> SlotAddr {
+    #[repr(C, align(64))]
+    struct Scratch([u64; 8]);
+    static mut SCRATCH: Scratch = Scratch([0; 8]);
+    let virt = core::ptr::addr_of!(SCRATCH) as u64;
+    // The kernel image is mapped at KERNEL_VMA + physical address.
+    virt - crate::arch::KERNEL_VMA
+}

@@ -1,0 +1,231 @@
+//! Virtual memory objects: mapping frames and page-table levels into a VSpace (PML4).
+//! The caller supplies every paging level: a missing level is a lookup failure, as in
+//! seL4, so the kernel never allocates on the user's behalf.
+
+use abi::error::SyscallError;
+use abi::layout::is_user_range;
+use abi::rights::CapRights;
+
+use super::cap::{Cap, FrameSize, Mapping};
+use crate::paging::{index, PteFlags, TableMemory, ADDR_MASK};
+
+/// Map attribute: allow instruction fetch.
+pub const ATTR_EXECUTABLE: u64 = 1 << 0;
+/// Map attribute: uncached (device registers).
+pub const ATTR_UNCACHED: u64 = 1 << 1;
+/// Map attribute: write-combining (mapped as uncached until PAT is programmed).
+pub const ATTR_WRITE_COMBINING: u64 = 1 << 2;
+const ATTR_ALL: u64 = ATTR_EXECUTABLE | ATTR_UNCACHED | ATTR_WRITE_COMBINING;
+
+/// Where a mapping's entry lives: table frame and index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntrySlot {
+    /// Physical address of the table.
+    pub table: u64,
+    /// Entry index.
+    pub index: usize,
+}
+
+/// A checked map operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapPlan {
+    /// Entry to write.
+    pub slot: EntrySlot,
+    /// Value to write.
+    pub entry: u64,
+    /// The cap after mapping.
+    pub cap: Cap,
+}
+
+/// Walks from `root` down to the table holding level-`level` entries for `vaddr`
+/// (level 0 = PT entries). Every table on the way must be present and not a huge leaf.
+fn walk_to(mem: &impl TableMemory, root: u64, vaddr: u64, level: usize) -> Result<EntrySlot, SyscallError> {
+    let mut table = root;
+    for l in (level + 1..=3).rev() {
+        let entry = mem.read(table, index(vaddr, l));
+        if entry & PteFlags::PRESENT.bits() == 0 || entry & PteFlags::HUGE.bits() != 0 {
+            return Err(SyscallError::FailedLookup);
+        }
+        table = entry & ADDR_MASK;
+    }
+    Ok(EntrySlot { table, index: index(vaddr, level) })
+}
+
+/// Checks Frame::Map(vspace, vaddr, rights, attributes).
+pub fn decode_frame_map(
+    mem: &impl TableMemory,
+    frame: &Cap,
+    vspace: &Cap,
+    vaddr: u64,
+    rights: CapRights,
+    attributes: u64,
+) -> Result<MapPlan, SyscallError> {
+    let Cap::Frame { paddr, size, rights: cap_rights, is_device, mapping } = *frame else {
+        return Err(SyscallError::InvalidCapability);
+    };
+    let Cap::VSpace { paddr: root } = *vspace else {
+        return Err(SyscallError::InvalidCapability);
+    };
+    if mapping.is_some() {
+        return Err(SyscallError::IllegalOperation);
+    }
+    let bytes = 1u64 << size.bits();
+    if vaddr % bytes != 0 {
+        return Err(SyscallError::AlignmentError);
+    }
+    if !is_user_range(vaddr, bytes) {
+        return Err(SyscallError::InvalidArgument);
+    }
+    if attributes & !ATTR_ALL != 0 {
+        return Err(SyscallError::InvalidArgument);
+    }
+    let rights = cap_rights.intersect(rights);
+    if !rights.contains(CapRights::READ) {
+        // x86 pages are always readable when present: no write-only or no-access maps.
+        return Err(SyscallError::InvalidArgument);
+    }
+    let level = if size == FrameSize::Large { 1 } else { 0 };
+    let slot = walk_to(mem, root, vaddr, level)?;
+    if mem.read(slot.table, slot.index) & PteFlags::PRESENT.bits() != 0 {
+        return Err(SyscallError::DeleteFirst);
+    }
+    let mut flags = PteFlags::PRESENT | PteFlags::USER;
+    if rights.contains(CapRights::WRITE) {
+        flags |= PteFlags::WRITABLE;
+    }
+    if attributes & ATTR_EXECUTABLE == 0 {
+        flags |= PteFlags::NO_EXECUTE;
+    }
+    if is_device || attributes & (ATTR_UNCACHED | ATTR_WRITE_COMBINING) != 0 {
+        flags |= PteFlags::CACHE_DISABLE | PteFlags::WRITE_THROUGH;
+    }
+    if size == FrameSize::Large {
+        flags |= PteFlags::HUGE;
+    }
+    let cap = Cap::Frame { paddr, size, rights: cap_rights, is_device, mapping: Some(Mapping { vspace: root, vaddr }) };
+    Ok(MapPlan { slot, entry: paddr | flags.bits(), cap })
+}
+
+/// Checks PageTable::Map(vspace, vaddr) for a level-`n` table (1 PT, 2 PD, 3 PDPT).
+pub fn decode_table_map(mem: &impl TableMemory, table: &Cap, vspace: &Cap, vaddr: u64) -> Result<MapPlan, SyscallError> {
+    let Cap::PageTable { paddr, level, mapping } = *table else {
+        return Err(SyscallError::InvalidCapability);
+    };
+    let Cap::VSpace { paddr: root } = *vspace else {
+        return Err(SyscallError::InvalidCapability);
+    };
+    if mapping.is_some() {
+        return Err(SyscallError::IllegalOperation);
+    }
+    if !(1..=3).contains(&level) {
+        return Err(SyscallError::InvalidCapability);
+    }
+    let span = 1u64 << (12 + 9 * u32::from(level));
+    let base = vaddr & !(span - 1);
+    // The table may cover the unmapped first pages, but never kernel space.
+    if !is_user_range(vaddr, 1) || base + span > abi::layout::USER_END {
+        return Err(SyscallError::InvalidArgument);
+    }
+    let slot = walk_to(mem, root, base, usize::from(level))?;
+    if mem.read(slot.table, slot.index) & PteFlags::PRESENT.bits() != 0 {
+        return Err(SyscallError::DeleteFirst);
+    }
+    let entry = paddr | (PteFlags::PRESENT | PteFlags::WRITABLE | PteFlags::USER).bits();
+    Ok(MapPlan { slot, entry, cap: Cap::PageTable { paddr, level, mapping: Some(Mapping { vspace: root, vaddr: base }) } })
+}
+
+/// Writes a checked mapping.
+pub fn invoke_map(mem: &mut impl TableMemory, plan: &MapPlan) {
+    mem.write(plan.slot.table, plan.slot.index, plan.entry);
+}
+
+/// Removes the mapping a frame or table cap made, if its entry still points at the
+/// cap's object (the tables may have changed since). Returns the unmapped cap and the
+/// virtual address to flush, or `None` if nothing was mapped.
+pub fn unmap(mem: &mut impl TableMemory, cap: &Cap) -> Option<(Cap, u64)> {
+    let (paddr, level, mapping) = match *cap {
+        Cap::Frame { paddr, size, mapping: Some(m), .. } => (paddr, if size == FrameSize::Large { 1 } else { 0 }, m),
+        Cap::PageTable { paddr, level, mapping: Some(m) } => (paddr, usize::from(level), m),
+        _ => return None,
+    };
+    if let Ok(slot) = walk_to(mem, mapping.vspace, mapping.vaddr, level) {
+        let entry = mem.read(slot.table, slot.index);
+        if entry & PteFlags::PRESENT.bits() != 0 && entry & ADDR_MASK == paddr {
+            mem.write(slot.table, slot.index, 0);
+        }
+    }
+    let unmapped = match *cap {
+        Cap::Frame { paddr, size, rights, is_device, .. } => Cap::Frame { paddr, size, rights, is_device, mapping: None },
+        Cap::PageTable { paddr, level, .. } => Cap::PageTable { paddr, level, mapping: None },
+        other => other,
+    };
+    Some((unmapped, mapping.vaddr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    struct Tables(HashMap<(u64, usize), u64>);
+    impl TableMemory for Tables {
+        fn read(&self, table: u64, index: usize) -> u64 {
+            *self.0.get(&(table, index)).unwrap_or(&0)
+        }
+        fn write(&mut self, table: u64, index: usize, value: u64) {
+            self.0.insert((table, index), value);
+        }
+        fn alloc_table(&mut self) -> Option<u64> {
+            None
+        }
+    }
+
+    const ROOT: u64 = 0x1000;
+    fn vs() -> Cap {
+        Cap::VSpace { paddr: ROOT }
+    }
+    fn table(paddr: u64, level: u8) -> Cap {
+        Cap::PageTable { paddr, level, mapping: None }
+    }
+    fn frame(paddr: u64) -> Cap {
+        Cap::Frame { paddr, size: FrameSize::Small, rights: CapRights::READ.union(CapRights::WRITE), is_device: false, mapping: None }
+    }
+
+    #[test]
+    fn map_needs_every_level_then_unmap() {
+        let mut t = Tables::default();
+        let v = 0x40_0000;
+        let rw = CapRights::READ.union(CapRights::WRITE);
+        assert_eq!(decode_frame_map(&t, &frame(0x9000), &vs(), v, rw, 0), Err(SyscallError::FailedLookup));
+        for (paddr, level) in [(0x2000, 3), (0x3000, 2), (0x4000, 1)] {
+            let plan = decode_table_map(&t, &table(paddr, level), &vs(), v).unwrap();
+            invoke_map(&mut t, &plan);
+        }
+        assert_eq!(decode_table_map(&t, &table(0x5000, 1), &vs(), v), Err(SyscallError::DeleteFirst));
+        let plan = decode_frame_map(&t, &frame(0x9000), &vs(), v, rw, 0).unwrap();
+        invoke_map(&mut t, &plan);
+        let tr = crate::paging::translate(&t, ROOT, v + 8).unwrap();
+        assert_eq!(tr.paddr, 0x9008);
+        assert!(tr.flags.contains(PteFlags::WRITABLE | PteFlags::USER | PteFlags::NO_EXECUTE));
+        assert_eq!(decode_frame_map(&t, &frame(0xa000), &vs(), v, rw, 0), Err(SyscallError::DeleteFirst));
+        assert_eq!(decode_frame_map(&t, &plan.cap, &vs(), v + 0x1000, rw, 0), Err(SyscallError::IllegalOperation));
+        let (unmapped, at) = unmap(&mut t, &plan.cap).unwrap();
+        assert_eq!(at, v);
+        assert_eq!(unmapped, frame(0x9000));
+        assert_eq!(crate::paging::translate(&t, ROOT, v), None);
+    }
+
+    #[test]
+    fn bad_arguments() {
+        let t = Tables::default();
+        let r = CapRights::READ;
+        assert_eq!(decode_frame_map(&t, &frame(0x9000), &vs(), 0x40_0800, r, 0), Err(SyscallError::AlignmentError));
+        assert_eq!(decode_frame_map(&t, &frame(0x9000), &vs(), 0xffff_8000_0000_0000, r, 0), Err(SyscallError::InvalidArgument));
+        assert_eq!(decode_frame_map(&t, &frame(0x9000), &vs(), 0x40_0000, CapRights::WRITE, 0), Err(SyscallError::InvalidArgument));
+        assert_eq!(decode_frame_map(&t, &frame(0x9000), &vs(), 0x40_0000, r, 0x80), Err(SyscallError::InvalidArgument));
+        assert_eq!(decode_frame_map(&t, &vs(), &vs(), 0x40_0000, r, 0), Err(SyscallError::InvalidCapability));
+        assert_eq!(decode_frame_map(&t, &frame(0x9000), &frame(0), 0x40_0000, r, 0), Err(SyscallError::InvalidCapability));
+    }
+}

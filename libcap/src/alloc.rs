@@ -1,0 +1,95 @@
+//! Allocators over the root task's bootinfo: free CSpace slots, objects from untyped
+//! memory, and a VSpace helper that maps frames, creating missing page-table levels.
+
+use abi::bootinfo::BootInfo;
+use abi::error::SyscallError;
+use abi::object::ObjectType;
+use abi::rights::CapRights;
+use abi::slots;
+
+use crate::cap::{CNode, CPtr, Error, Frame, PageTable, Result, Untyped, VSpace};
+
+/// Hands out empty slots of the root CNode, lowest first.
+pub struct SlotAllocator {
+    next: core::cell::Cell<u64>,
+    end: u64,
+}
+
+impl SlotAllocator {
+    /// Allocates from the bootinfo's empty region.
+    pub fn new(bi: &BootInfo) -> Self {
+        SlotAllocator { next: core::cell::Cell::new(bi.empty.start), end: bi.empty.end }
+    }
+    /// One free slot.
+    pub fn alloc(&self) -> Result<CPtr> {
+        self.alloc_range(1)
+    }
+    /// `count` consecutive free slots; returns the first.
+    pub fn alloc_range(&self, count: u64) -> Result<CPtr> {
+        let next = self.next.get();
+        if self.end - next < count {
+            return Err(Error { code: SyscallError::NotEnoughMemory, detail: count });
+        }
+        self.next.set(next + count);
+        Ok(next)
+    }
+}
+
+/// Retypes objects from the RAM untyped caps in bootinfo, first fit.
+pub struct ObjectAllocator<'a> {
+    bi: &'a BootInfo,
+    /// Bytes used of each untyped, by bootinfo index (a local mirror of the watermark).
+    used: [u64; abi::bootinfo::MAX_UNTYPED],
+}
+
+impl<'a> ObjectAllocator<'a> {
+    /// An allocator over `bi`'s untyped list.
+    pub fn new(bi: &'a BootInfo) -> Self {
+        ObjectAllocator { bi, used: [0; abi::bootinfo::MAX_UNTYPED] }
+    }
+
+    /// Creates one object of `object_type` in a fresh slot from `slots`.
+    pub fn alloc(&mut self, slots: &SlotAllocator, object_type: ObjectType, size_bits: u64) -> Result<CPtr> {
+        let bits = object_type.size_bits(size_bits as u32).ok_or(Error { code: SyscallError::RangeError, detail: 1 })?;
+        let slot = slots.alloc()?;
+        let size = 1u64 << bits;
+        for (i, u) in self.bi.untyped().iter().enumerate() {
+            if u.is_device != 0 || u32::from(u.size_bits) < bits {
+                continue;
+            }
+            let start = self.used[i].div_ceil(size) * size;
+            if start + size > 1u64 << u.size_bits {
+                continue;
+            }
+            let untyped = Untyped(self.bi.untyped_caps.start + i as u64);
+            untyped.retype(object_type, size_bits, CNode(slots::INIT_CNODE), 0, 0, slot, 1)?;
+            self.used[i] = start + size;
+            return Ok(slot);
+        }
+        Err(Error { code: SyscallError::NotEnoughMemory, detail: 0 })
+    }
+}
+
+/// Maps `frame` at `vaddr` in the root VSpace, creating PDPT/PD/PT levels as needed.
+pub fn map_frame(
+    objects: &mut ObjectAllocator<'_>,
+    slots: &SlotAllocator,
+    frame: Frame,
+    vaddr: u64,
+    rights: CapRights,
+    attributes: u64,
+) -> Result<()> {
+    let vspace = VSpace(slots::INIT_VSPACE);
+    for level in [ObjectType::Pdpt, ObjectType::PageDirectory, ObjectType::PageTable] {
+        match frame.map(vspace, vaddr, rights, attributes) {
+            Err(Error { code: SyscallError::FailedLookup, .. }) => {}
+            other => return other,
+        }
+        let table = PageTable(objects.alloc(slots, level, 0)?);
+        match table.map(vspace, vaddr) {
+            Ok(()) | Err(Error { code: SyscallError::DeleteFirst, .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    frame.map(vspace, vaddr, rights, attributes)
+}

@@ -1,0 +1,206 @@
+//! Typed capabilities: one Rust type per cap kind with its invocations.
+//!
+//! A capability is named by its address in the caller's CSpace ([`CPtr`]). Slots of
+//! the root task's CNode are addressed with depth 64 (its guard covers the high bits),
+//! so a slot index is also a valid [`CPtr`].
+
+use abi::error::SyscallError;
+use abi::invocation::Invocation;
+use abi::ipc_buffer::IpcBuffer;
+use abi::msginfo::MessageInfo;
+use abi::object::ObjectType;
+use abi::rights::CapRights;
+
+use crate::syscall;
+
+/// A capability address.
+pub type CPtr = u64;
+
+/// Depth that resolves a full capability address.
+pub const FULL_DEPTH: u64 = 64;
+
+/// A failed invocation: the kernel's error and its detail word (the failing argument
+/// index, or address bits left for a lookup failure).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Error {
+    /// What went wrong.
+    pub code: SyscallError,
+    /// Which argument.
+    pub detail: u64,
+}
+
+/// Result of an invocation.
+pub type Result<T> = core::result::Result<T, Error>;
+
+fn ipc_buffer() -> *mut IpcBuffer {
+    abi::layout::ROOT_IPC_BUFFER_VADDR as *mut IpcBuffer
+}
+
+/// Invokes `cap` with `label`, message registers `mrs` and extra caps `extra`.
+pub fn invoke(cap: CPtr, label: Invocation, mrs: &[u64], extra: &[CPtr]) -> Result<[u64; 4]> {
+    let buffer = ipc_buffer();
+    for (i, &cptr) in extra.iter().enumerate().take(3) {
+        // SAFETY: the IPC buffer page is mapped read-write for this thread.
+        unsafe { (*buffer).caps_or_badges[i] = cptr };
+    }
+    for (i, &mr) in mrs.iter().enumerate().skip(4).take(116) {
+        // SAFETY: as above.
+        unsafe { (*buffer).msg[i] = mr };
+    }
+    let reg = |i: usize| mrs.get(i).copied().unwrap_or(0);
+    let info = MessageInfo { label: label.raw(), caps_unwrapped: 0, extra_caps: extra.len() as u8, length: mrs.len() as u8 };
+    let (rax, detail, results) = syscall::call(cap, info.to_word(), [reg(0), reg(1), reg(2), reg(3)]);
+    if rax == 0 {
+        Ok(results)
+    } else {
+        Err(Error { code: SyscallError::try_from(rax).unwrap_or(SyscallError::IllegalOperation), detail })
+    }
+}
+
+/// An untyped memory region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Untyped(pub CPtr);
+/// A CNode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CNode(pub CPtr);
+/// A frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame(pub CPtr);
+/// A page table, page directory or PDPT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageTable(pub CPtr);
+/// A VSpace root (PML4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VSpace(pub CPtr);
+/// An endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint(pub CPtr);
+
+impl Untyped {
+    /// Creates `count` objects in slots `offset..offset+count` of the CNode found at
+    /// (`root`, `node_index`, `node_depth`); depth 0 means `root` itself.
+    #[allow(clippy::too_many_arguments)]
+    pub fn retype(
+        self,
+        object_type: ObjectType,
+        size_bits: u64,
+        root: CNode,
+        node_index: u64,
+        node_depth: u64,
+        offset: u64,
+        count: u64,
+    ) -> Result<()> {
+        invoke(
+            self.0,
+            Invocation::UntypedRetype,
+            &[object_type.raw(), size_bits, node_index, node_depth, offset, count],
+            &[root.0],
+        )
+        .map(|_| ())
+    }
+}
+
+/// A slot named by CNode, index and depth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotRef {
+    /// The CNode to resolve from.
+    pub root: CNode,
+    /// Address within it.
+    pub index: u64,
+    /// Bits of `index` to resolve.
+    pub depth: u64,
+}
+
+impl CNode {
+    /// Slot `index` resolved with full depth.
+    pub fn slot(self, index: u64) -> SlotRef {
+        SlotRef { root: self, index, depth: FULL_DEPTH }
+    }
+
+    /// Copies `src` to the empty slot `dest` (a child of `src`) with at most `rights`.
+    pub fn copy(dest: SlotRef, src: SlotRef, rights: CapRights) -> Result<()> {
+        invoke(
+            dest.root.0,
+            Invocation::CNodeCopy,
+            &[dest.index, dest.depth, src.index, src.depth, u64::from(rights.raw())],
+            &[src.root.0],
+        )
+        .map(|_| ())
+    }
+
+    /// Like [`CNode::copy`], also setting a badge (endpoints, notifications) or a guard
+    /// (`guard << 8 | guard_bits` for CNodes).
+    pub fn mint(dest: SlotRef, src: SlotRef, rights: CapRights, badge: u64) -> Result<()> {
+        invoke(
+            dest.root.0,
+            Invocation::CNodeMint,
+            &[dest.index, dest.depth, src.index, src.depth, u64::from(rights.raw()), badge],
+            &[src.root.0],
+        )
+        .map(|_| ())
+    }
+
+    /// Moves `src` to the empty slot `dest`.
+    pub fn move_cap(dest: SlotRef, src: SlotRef) -> Result<()> {
+        invoke(dest.root.0, Invocation::CNodeMove, &[dest.index, dest.depth, src.index, src.depth], &[src.root.0])
+            .map(|_| ())
+    }
+
+    /// Moves `src` to `dest`, setting a badge or guard on the way.
+    pub fn mutate(dest: SlotRef, src: SlotRef, data: u64) -> Result<()> {
+        invoke(dest.root.0, Invocation::CNodeMutate, &[dest.index, dest.depth, src.index, src.depth, data], &[src.root.0])
+            .map(|_| ())
+    }
+
+    /// Moves `pivot` to `dest` and `src` to `pivot` (`dest == src` swaps them).
+    pub fn rotate(dest: SlotRef, pivot: SlotRef, src: SlotRef) -> Result<()> {
+        invoke(
+            dest.root.0,
+            Invocation::CNodeRotate,
+            &[dest.index, dest.depth, pivot.index, pivot.depth, src.index, src.depth],
+            &[pivot.root.0, src.root.0],
+        )
+        .map(|_| ())
+    }
+
+    /// Deletes the cap in `slot`.
+    pub fn delete(slot: SlotRef) -> Result<()> {
+        invoke(slot.root.0, Invocation::CNodeDelete, &[slot.index, slot.depth], &[]).map(|_| ())
+    }
+
+    /// Deletes every cap derived from the cap in `slot`.
+    pub fn revoke(slot: SlotRef) -> Result<()> {
+        invoke(slot.root.0, Invocation::CNodeRevoke, &[slot.index, slot.depth], &[]).map(|_| ())
+    }
+}
+
+/// Frame map attribute: executable.
+pub const ATTR_EXECUTABLE: u64 = 1 << 0;
+/// Frame map attribute: uncached.
+pub const ATTR_UNCACHED: u64 = 1 << 1;
+
+impl Frame {
+    /// Maps the frame at `vaddr` in `vspace`.
+    pub fn map(self, vspace: VSpace, vaddr: u64, rights: CapRights, attributes: u64) -> Result<()> {
+        invoke(self.0, Invocation::FrameMap, &[vaddr, u64::from(rights.raw()), attributes], &[vspace.0]).map(|_| ())
+    }
+    /// Removes the mapping this cap made.
+    pub fn unmap(self) -> Result<()> {
+        invoke(self.0, Invocation::FrameUnmap, &[], &[]).map(|_| ())
+    }
+    /// The frame's physical address.
+    pub fn address(self) -> Result<u64> {
+        invoke(self.0, Invocation::FrameGetAddress, &[], &[]).map(|r| r[0])
+    }
+}
+
+impl PageTable {
+    /// Installs the table for `vaddr` in `vspace`.
+    pub fn map(self, vspace: VSpace, vaddr: u64) -> Result<()> {
+        invoke(self.0, Invocation::PageTableMap, &[vaddr], &[vspace.0]).map(|_| ())
+    }
+    /// Uninstalls it.
+    pub fn unmap(self) -> Result<()> {
+        invoke(self.0, Invocation::PageTableUnmap, &[], &[]).map(|_| ())
+    }
+}
