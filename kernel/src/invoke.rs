@@ -39,6 +39,10 @@ pub struct Failure {
     pub detail: u64,
 }
 
+/// Not an error: the operation made progress and must be re-executed (a preemption
+/// point). The syscall layer rewinds the user's RIP so the same call runs again.
+pub const RESTART: Failure = Failure { error: SyscallError::IllegalOperation, detail: u64::MAX };
+
 fn fail(error: SyscallError, detail: u64) -> Failure {
     Failure { error, detail }
 }
@@ -128,8 +132,11 @@ pub fn call(frame: &TrapFrame) -> Result<[u64; REGISTER_MRS], Failure> {
             let target = slot_arg(&mem, &cap, msg.mr(0)?, msg.mr(1)?, 0)?;
             if label == Invocation::CNodeDelete {
                 cnode::delete(&mut mem, &mut DirectMemory, target);
-            } else {
-                cnode::revoke(&mut mem, &mut DirectMemory, target);
+            } else if cnode::revoke_bounded(&mut mem, &mut DirectMemory, target, cnode::REVOKE_BATCH)
+                == cnode::RevokeProgress::Preempted
+            {
+                crate::debug!("revoke: preempted after {} deletions; restarting", cnode::REVOKE_BATCH);
+                return Err(RESTART);
             }
             ok
         }
@@ -182,6 +189,9 @@ pub fn call(frame: &TrapFrame) -> Result<[u64; REGISTER_MRS], Failure> {
                 fail(e, arg)
             })?;
             vspace::invoke_map(&mut mem, &plan);
+            if plan.remap {
+                kmem::flush_page(&plan.cap, msg.mr(0)?);
+            }
             set_cap(&mut mem, slot, plan.cap);
             ok
         }

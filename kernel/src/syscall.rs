@@ -11,6 +11,9 @@ use crate::arch::serial;
 use crate::arch::trap::TrapFrame;
 use crate::user_mem::UserSlice;
 
+/// Length of the `syscall` instruction (0f 05), for restarting a preempted call.
+const SYSCALL_INSTRUCTION_LEN: u64 = 2;
+
 /// Largest exit code QEMU's debug-exit device can report (status is one byte).
 const MAX_EXIT_CODE: u64 = 0x7f;
 
@@ -29,6 +32,11 @@ pub fn handle(frame: &mut TrapFrame) {
                     frame.rax = 0;
                     frame.rdi = 0;
                     [frame.rdx, frame.r10, frame.r8, frame.r9] = results;
+                }
+                Err(failure) if failure == crate::invoke::RESTART => {
+                    // Leave every register as the user set it and re-execute `syscall`
+                    // (2 bytes): the kernel returns to user mode between batches.
+                    frame.rip -= SYSCALL_INSTRUCTION_LEN;
                 }
                 Err(failure) => {
                     frame.rax = failure.error.raw();

@@ -262,14 +262,44 @@ pub fn delete(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr
     }
 }
 
-/// Revoke: deletes every descendant of the cap in `slot`; the cap itself stays.
-/// Returns how many caps were deleted.
-pub fn revoke(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr) -> u64 {
+/// Most descendants one Revoke call deletes before it returns to user mode to be
+/// restarted (the kernel's preemption point: the tree is consistent between batches).
+pub const REVOKE_BATCH: u64 = 256;
+
+/// Outcome of one bounded revoke step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevokeProgress {
+    /// No descendant is left.
+    Done {
+        /// Caps deleted in this step.
+        deleted: u64,
+    },
+    /// `limit` caps were deleted and descendants remain: call again.
+    Preempted,
+}
+
+/// Revoke: deletes descendants of the cap in `slot` (the cap itself stays), at most
+/// `limit` of them per call.
+pub fn revoke_bounded(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr, limit: u64) -> RevokeProgress {
     let mut deleted = 0;
     while mdb::has_children(mem, slot) {
+        if deleted == limit {
+            return RevokeProgress::Preempted;
+        }
         let child = mem.load(slot).next;
         delete(mem, fx, child);
         deleted += 1;
     }
-    deleted
+    RevokeProgress::Done { deleted }
+}
+
+/// Revoke to completion (host tests and boot-time use). Returns how many caps were deleted.
+pub fn revoke(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr) -> u64 {
+    let mut total = 0;
+    loop {
+        match revoke_bounded(mem, fx, slot, REVOKE_BATCH) {
+            RevokeProgress::Done { deleted } => return total + deleted,
+            RevokeProgress::Preempted => total += REVOKE_BATCH,
+        }
+    }
 }

@@ -218,6 +218,24 @@ fn revoking_the_untyped_removes_everything_and_resets_the_watermark() {
 }
 
 #[test]
+fn revoke_is_preemptible_and_resumes() {
+    let mut m = FakeSlots::default();
+    let mut hw = NoHardware;
+    let ep = Cap::Endpoint { paddr: 0x40, badge: 0, rights: CapRights::ALL };
+    mdb::insert_root(&mut m, 0x1_0000, ep, true);
+    for i in 1..=10u64 {
+        let derived = cnode::decode_derive(&m, 0x1_0000, CapRights::ALL, None).unwrap();
+        cnode::invoke_copy(&mut m, 0x1_0000, 0x1_0000 + i * 64, derived);
+    }
+    assert_eq!(cnode::revoke_bounded(&mut m, &mut hw, 0x1_0000, 4), cnode::RevokeProgress::Preempted);
+    assert_eq!(cnode::revoke_bounded(&mut m, &mut hw, 0x1_0000, 4), cnode::RevokeProgress::Preempted);
+    assert!(mdb::has_children(&m, 0x1_0000));
+    assert_eq!(cnode::revoke_bounded(&mut m, &mut hw, 0x1_0000, 4), cnode::RevokeProgress::Done { deleted: 2 });
+    assert!(!mdb::has_children(&m, 0x1_0000));
+    assert!((1..=10u64).all(|i| m.load(0x1_0000 + i * 64).cap.is_null()));
+}
+
+#[test]
 fn retype_errors() {
     let m = setup();
     let one = || [slot(1)].into_iter();

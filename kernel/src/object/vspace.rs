@@ -35,6 +35,8 @@ pub struct MapPlan {
     pub entry: u64,
     /// The cap after mapping.
     pub cap: Cap,
+    /// The entry replaces this cap's own mapping (the TLB entry must be flushed).
+    pub remap: bool,
 }
 
 /// Walks from `root` down to the table holding level-`level` entries for `vaddr`
@@ -66,9 +68,13 @@ pub fn decode_frame_map(
     let Cap::VSpace { paddr: root } = *vspace else {
         return Err(SyscallError::InvalidCapability);
     };
-    if mapping.is_some() {
-        return Err(SyscallError::IllegalOperation);
-    }
+    // Mapping again at the same place is Remap (new rights/attributes); anywhere else
+    // a mapped cap must be unmapped first.
+    let remap = match mapping {
+        Some(m) if m.vspace == root && m.vaddr == vaddr => true,
+        Some(_) => return Err(SyscallError::IllegalOperation),
+        None => false,
+    };
     let bytes = 1u64 << size.bits();
     if vaddr % bytes != 0 {
         return Err(SyscallError::AlignmentError);
@@ -86,7 +92,13 @@ pub fn decode_frame_map(
     }
     let level = if size == FrameSize::Large { 1 } else { 0 };
     let slot = walk_to(mem, root, vaddr, level)?;
-    if mem.read(slot.table, slot.index) & PteFlags::PRESENT.bits() != 0 {
+    let existing = mem.read(slot.table, slot.index);
+    let ours = existing & PteFlags::PRESENT.bits() != 0 && existing & ADDR_MASK == paddr;
+    if remap && !ours {
+        // The tables changed under the mapping (its table was unmapped): stale cap.
+        return Err(SyscallError::IllegalOperation);
+    }
+    if !remap && existing & PteFlags::PRESENT.bits() != 0 {
         return Err(SyscallError::DeleteFirst);
     }
     let mut flags = PteFlags::PRESENT | PteFlags::USER;
@@ -103,7 +115,7 @@ pub fn decode_frame_map(
         flags |= PteFlags::HUGE;
     }
     let cap = Cap::Frame { paddr, size, rights: cap_rights, is_device, mapping: Some(Mapping { vspace: root, vaddr }) };
-    Ok(MapPlan { slot, entry: paddr | flags.bits(), cap })
+    Ok(MapPlan { slot, entry: paddr | flags.bits(), cap, remap })
 }
 
 /// Checks PageTable::Map(vspace, vaddr) for a level-`n` table (1 PT, 2 PD, 3 PDPT).
@@ -131,7 +143,12 @@ pub fn decode_table_map(mem: &impl TableMemory, table: &Cap, vspace: &Cap, vaddr
         return Err(SyscallError::DeleteFirst);
     }
     let entry = paddr | (PteFlags::PRESENT | PteFlags::WRITABLE | PteFlags::USER).bits();
-    Ok(MapPlan { slot, entry, cap: Cap::PageTable { paddr, level, mapping: Some(Mapping { vspace: root, vaddr: base }) } })
+    Ok(MapPlan {
+        slot,
+        entry,
+        cap: Cap::PageTable { paddr, level, mapping: Some(Mapping { vspace: root, vaddr: base }) },
+        remap: false,
+    })
 }
 
 /// Writes a checked mapping.
@@ -211,6 +228,11 @@ mod tests {
         assert!(tr.flags.contains(PteFlags::WRITABLE | PteFlags::USER | PteFlags::NO_EXECUTE));
         assert_eq!(decode_frame_map(&t, &frame(0xa000), &vs(), v, rw, 0), Err(SyscallError::DeleteFirst));
         assert_eq!(decode_frame_map(&t, &plan.cap, &vs(), v + 0x1000, rw, 0), Err(SyscallError::IllegalOperation));
+        // Remap at the same address: read-only now.
+        let re = decode_frame_map(&t, &plan.cap, &vs(), v, CapRights::READ, 0).unwrap();
+        assert!(re.remap);
+        invoke_map(&mut t, &re);
+        assert!(!crate::paging::translate(&t, ROOT, v).unwrap().flags.contains(PteFlags::WRITABLE));
         let (unmapped, at) = unmap(&mut t, &plan.cap).unwrap();
         assert_eq!(at, v);
         assert_eq!(unmapped, frame(0x9000));

@@ -149,6 +149,19 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         c.err(name, E::FailedLookup, CNode::copy(root.slot(slot()), root.slot(s), CapRights::ALL));
     }
     c.ok("revoked cap itself stays", CNode::copy(root.slot(slot()), root.slot(eps[2]), CapRights::ALL));
+    // A revoke larger than one kernel batch is preempted and restarted transparently.
+    const MANY: u64 = 600;
+    let first = slots.alloc_range(MANY).expect("free slots");
+    let mut made = 0;
+    for i in 0..MANY {
+        if CNode::copy(root.slot(first + i), root.slot(eps[2]), CapRights::ALL).is_ok() {
+            made += 1;
+        }
+    }
+    c.check("made 600 copies", made == MANY);
+    c.ok("revoke 600 copies (several kernel batches)", CNode::revoke(root.slot(eps[2])));
+    let left = (0..MANY).filter(|i| CNode::copy(root.slot(slot()), root.slot(first + i), CapRights::ALL).is_ok()).count();
+    c.check("no copy survives the long revoke", left == 0);
     // Rotate: eps[3] -> empty, badged -> eps[3]'s slot.
     let empty = slot();
     c.ok("rotate", CNode::rotate(root.slot(empty), root.slot(eps[3]), root.slot(badged)));
@@ -177,6 +190,13 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.ok("map the read-only copy next door", alias.map(vspace, TEST_VADDR + 4096, CapRights::ALL, 0));
     // SAFETY: mapped read-only just above; reading is allowed.
     c.check("the copy shows the same memory", unsafe { ((TEST_VADDR + 4096) as *const u64).read_volatile() } == 0x1234_5678_9abc_def0);
+    c.ok("remap read-only (same place, fewer rights)", frame.map(vspace, TEST_VADDR, CapRights::READ, 0));
+    // SAFETY: still mapped (read-only); reading is allowed.
+    c.check("remapped frame still readable", unsafe { ptr.read_volatile() } == 0x1234_5678_9abc_def0);
+    c.ok("remap read-write again", frame.map(vspace, TEST_VADDR, CapRights::ALL, 0));
+    // SAFETY: mapped read-write again.
+    unsafe { ptr.write_volatile(0x0bad_cafe) };
+    c.check("remapped frame writable again", unsafe { ptr.read_volatile() } == 0x0bad_cafe);
     c.ok("unmap", frame.unmap());
     c.ok("map again after unmap", frame.map(vspace, TEST_VADDR, CapRights::ALL, 0));
     c.ok("delete a mapped frame cap (unmaps it)", CNode::delete(root.slot(alias.0)));
