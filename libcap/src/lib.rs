@@ -9,6 +9,7 @@
 pub mod alloc;
 pub mod cap;
 pub mod console;
+pub mod heap;
 pub mod runtime;
 pub mod syscall;
 

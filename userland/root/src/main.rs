@@ -3,6 +3,10 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+use alloc::vec::Vec;
+
 use libcap::abi::bootinfo::{BootInfo, NO_DRHD};
 use libcap::abi::error::SyscallError;
 use libcap::abi::exit::ExitCode;
@@ -48,6 +52,11 @@ fn main(bi: &'static BootInfo) -> ExitCode {
             return ExitCode::UserFailure;
         }
     }
+    // The heap works: collect the untyped sizes into a Vec.
+    let mut sizes: Vec<u8> = bi.untyped().iter().map(|u| u.size_bits).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    println!("root: heap ok: {} distinct untyped sizes, largest 2^{}", sizes.len(), sizes.last().copied().unwrap_or(0));
     if bi.untyped().is_empty() || bi.iommus().is_empty() {
         println!("root: bootinfo lacks untyped memory or IOMMUs");
         return ExitCode::UserFailure;
