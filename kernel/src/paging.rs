@@ -105,7 +105,7 @@ pub fn map(
     size: PageSize,
     flags: PteFlags,
 ) -> Result<(), MapError> {
-    if vaddr % size.bytes() != 0 || paddr % size.bytes() != 0 {
+    if !vaddr.is_multiple_of(size.bytes()) || !paddr.is_multiple_of(size.bytes()) {
         return Err(MapError::Misaligned);
     }
     if !is_canonical(vaddr) {

@@ -20,15 +20,14 @@ core::arch::global_asm!(
 );
 
 /// Checks the bootinfo header and runs `main`; called by the code [`entry!`](crate::entry) expands to.
-pub fn start(bootinfo: *const BootInfo, main: fn(&'static BootInfo) -> ExitCode) -> ! {
-    let addr = bootinfo as u64;
+pub fn start(addr: u64, main: fn(&'static BootInfo) -> ExitCode) -> ! {
     if addr != abi::layout::ROOT_BOOTINFO_VADDR {
         crate::println!("libcap: bootinfo at unexpected address {addr:#x}");
         crate::syscall::debug_halt(ExitCode::UserFailure);
     }
     // SAFETY: the kernel maps BOOTINFO_FRAMES read-only pages of BootInfo at this fixed
     // address for the root task's whole life.
-    let bootinfo: &'static BootInfo = unsafe { &*bootinfo };
+    let bootinfo: &'static BootInfo = unsafe { &*(addr as *const BootInfo) };
     if !bootinfo.is_valid() {
         crate::println!(
             "libcap: bootinfo magic/version/size mismatch (version {}, size {})",
@@ -47,7 +46,7 @@ macro_rules! entry {
     ($main:path) => {
         #[unsafe(no_mangle)]
         extern "C" fn libcap_start(bootinfo: *const $crate::abi::bootinfo::BootInfo) -> ! {
-            $crate::runtime::start(bootinfo, $main)
+            $crate::runtime::start(bootinfo as u64, $main)
         }
     };
 }

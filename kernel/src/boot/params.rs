@@ -344,11 +344,7 @@ pub fn parse_multiboot2<S: PhysSource>(src: &S, paddr: u64) -> Result<BootParams
                 saw_mmap = entries > 0;
             }
             mb2_tag::ACPI_NEW => params.rsdp = Some(paddr + u64::from(at) + 8),
-            mb2_tag::ACPI_OLD => {
-                if params.rsdp.is_none() {
-                    params.rsdp = Some(paddr + u64::from(at) + 8);
-                }
-            }
+            mb2_tag::ACPI_OLD if params.rsdp.is_none() => params.rsdp = Some(paddr + u64::from(at) + 8),
             _ => {}
         }
         at = (at + size + 7) & !7;
@@ -434,7 +430,7 @@ mod tests {
             d.extend_from_slice(&kind.to_le_bytes());
             d.extend_from_slice(&(8 + body.len() as u32).to_le_bytes());
             d.extend_from_slice(body);
-            while d.len() % 8 != 0 {
+            while !d.len().is_multiple_of(8) {
                 d.push(0);
             }
         };

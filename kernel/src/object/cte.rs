@@ -66,11 +66,11 @@ pub mod fake {
 
     impl SlotMemory for FakeSlots {
         fn load(&self, slot: SlotAddr) -> Cte {
-            assert!(slot != 0 && slot % 64 == 0, "bad slot address {slot:#x}");
+            assert!(slot != 0 && slot.is_multiple_of(64), "bad slot address {slot:#x}");
             self.slots.get(&slot).map_or(Cte::NULL, |w| Cte::from_words(*w).expect("valid slot"))
         }
         fn store(&mut self, slot: SlotAddr, cte: Cte) {
-            assert!(slot != 0 && slot % 64 == 0, "bad slot address {slot:#x}");
+            assert!(slot != 0 && slot.is_multiple_of(64), "bad slot address {slot:#x}");
             self.slots.insert(slot, cte.to_words());
         }
     }

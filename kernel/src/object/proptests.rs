@@ -30,7 +30,7 @@ impl ObjectMemory for NoHardware {
 }
 
 fn slot(i: u8) -> SlotAddr {
-    CNODE_BASE + (u64::from(i) % SLOTS << SLOT_BITS)
+    CNODE_BASE + ((u64::from(i) % SLOTS) << SLOT_BITS)
 }
 
 #[derive(Clone, Debug)]

@@ -76,7 +76,7 @@ pub fn decode_frame_map(
         None => false,
     };
     let bytes = 1u64 << size.bits();
-    if vaddr % bytes != 0 {
+    if !vaddr.is_multiple_of(bytes) {
         return Err(SyscallError::AlignmentError);
     }
     if !is_user_range(vaddr, bytes) {
