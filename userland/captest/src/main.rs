@@ -200,6 +200,16 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.ok("unmap", frame.unmap());
     c.ok("map again after unmap", frame.map(vspace, TEST_VADDR, CapRights::ALL, 0));
     c.ok("delete a mapped frame cap (unmaps it)", CNode::delete(root.slot(alias.0)));
+    // A 2 MiB frame becomes a large-page leaf at the page-directory level.
+    const LARGE_VADDR: u64 = 0x0000_1000_4000_0000;
+    let large = Frame(objects.alloc(&slots, ObjectType::Frame2M, 0).unwrap_or(0));
+    c.err("map a 2 MiB frame at a 4 KiB-aligned address", E::AlignmentError, large.map(vspace, LARGE_VADDR + 4096, CapRights::ALL, 0));
+    c.ok("map a 2 MiB frame", map_frame(&mut objects, &slots, large, LARGE_VADDR, CapRights::ALL, 0));
+    let far = (LARGE_VADDR + 0x18_0000) as *mut u64;
+    // SAFETY: inside the 2 MiB mapping made just above.
+    unsafe { far.write_volatile(0x2a2a) };
+    // SAFETY: as above.
+    c.check("2 MiB frame readable 1.5 MiB in", unsafe { far.read_volatile() } == 0x2a2a);
     let pt = PageTable(objects.alloc(&slots, ObjectType::PageTable, 0).unwrap_or(0));
     c.err("map a page table where one exists", E::DeleteFirst, pt.map(vspace, TEST_VADDR));
 
