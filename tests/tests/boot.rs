@@ -1,0 +1,168 @@
+//! Boot scenarios: the default system, the failure paths (panic, kernel exception, user
+//! fault, bad boot input), memory sizes, IOMMU address widths, and the GRUB ISO.
+
+use abi::exit::ExitCode;
+use scenarios::{build_dir, make_image, scenario_dir, untyped_ram_total, Iommu, Scenario};
+
+#[test]
+fn boot_to_root_task() {
+    let o = Scenario::new("boot_to_root_task").run();
+    o.expect_exit(ExitCode::Success)
+        .expect_serial_contains("boot protocol: PVH")
+        .expect_serial_contains("kernel: entering root task 'root'")
+        .expect_serial_contains("root: hello from the root task")
+        .expect_serial_contains("root: kernel pointer rejected: invalid user pointer")
+        .expect_serial_contains("root: heap ok:")
+        .expect_serial_not_contains("warning:");
+    assert!(o.lines_starting("memory: ").len() >= 3, "memory map lines");
+    let iommu = o.expect_line_starting("iommu0: base=0xfed90000");
+    assert!(iommu.contains("segment=0"), "{iommu}");
+    let cap = o.expect_line_starting("iommu0: cap=");
+    assert!(cap.contains("sagaw=3lvl") && cap.contains("mgaw=39") && cap.contains("fault-records="), "{cap}");
+    let ecap = o.expect_line_starting("iommu0: ecap=");
+    assert!(ecap.contains("qi=yes"), "{ecap}");
+    o.expect_line_starting("acpi: MADT: 1 cpus");
+    o.expect_line_starting("acpi: MCFG: segment 0");
+    // Every PCI function is covered by the include-all unit 0; the host bridge is 8086:29c0.
+    let pci = o.lines_starting("pci ");
+    assert!(pci.iter().any(|l| l.starts_with("pci 0000:00:00.0 8086:29c0")), "{pci:?}");
+    assert!(pci.iter().all(|l| l.ends_with("drhd=0")), "{pci:?}");
+    let (ram, caps) = untyped_ram_total(&o.serial).expect("untyped total line");
+    assert!(ram > 200 << 20 && caps > 0, "{ram} bytes in {caps} caps");
+    // The root task sees what the kernel logged.
+    let summary = o.expect_line_starting("root: bootinfo ok:");
+    assert!(summary.contains(&format!("{} PCI devices", pci.len())) && summary.ends_with("1 IOMMUs"), "{summary}");
+}
+
+#[test]
+fn kernel_panic_is_reported() {
+    Scenario::new("kernel_panic")
+        .append("test=panic")
+        .run()
+        .expect_exit(ExitCode::KernelPanic)
+        .expect_serial_contains("KERNEL PANIC at kernel/src/init.rs")
+        .expect_serial_contains("deliberate kernel panic")
+        .expect_serial_not_contains("root: hello");
+}
+
+#[test]
+fn kernel_exception_is_reported() {
+    let o = Scenario::new("kernel_exception").append("test=exception").run();
+    o.expect_exit(ExitCode::KernelException).expect_serial_contains("KERNEL EXCEPTION: #UD invalid opcode (vector 6)");
+    let line = o.expect_line_starting("KERNEL EXCEPTION");
+    assert!(line.contains("rip=0xffffffff8") && line.contains("cr2="), "{line}");
+}
+
+#[test]
+fn user_fault_is_reported() {
+    let o = Scenario::new("user_fault").append("init=fault").run();
+    o.expect_exit(ExitCode::RootTaskFault)
+        .expect_serial_contains("fault: reading bad pointer 0xdead0000")
+        .expect_serial_contains("USER FAULT in 'fault': #PF page fault (vector 14)")
+        .expect_serial_contains("cr2=0xdead0000")
+        .expect_serial_not_contains("the kernel did not stop us");
+}
+
+#[test]
+fn boots_with_128_mib_and_2_gib() {
+    let small = Scenario::new("mem_128m").memory(128).run();
+    small.expect_exit(ExitCode::Success).expect_serial_contains("root: hello from the root task");
+    let big = Scenario::new("mem_2g").memory(2048).run();
+    big.expect_exit(ExitCode::Success).expect_serial_contains("root: hello from the root task");
+    let (small_ram, _) = untyped_ram_total(&small.serial).expect("untyped total (128 MiB)");
+    let (big_ram, _) = untyped_ram_total(&big.serial).expect("untyped total (2 GiB)");
+    assert!(small_ram < 128 << 20 && small_ram > 100 << 20, "128 MiB run: {small_ram}");
+    assert!(big_ram > 1900 << 20, "2 GiB run: {big_ram}");
+}
+
+#[test]
+fn iommu_aw_bits_48() {
+    let o = Scenario::new("iommu_aw48").iommu(Iommu::AwBits(48)).run();
+    o.expect_exit(ExitCode::Success);
+    let cap = o.expect_line_starting("iommu0: cap=");
+    assert!(cap.contains("mgaw=48") && cap.contains("4lvl"), "{cap}");
+}
+
+#[test]
+fn iommu_default_aw_bits_39() {
+    let o = Scenario::new("iommu_aw39").run();
+    o.expect_exit(ExitCode::Success);
+    let cap = o.expect_line_starting("iommu0: cap=");
+    assert!(cap.contains("mgaw=39") && cap.contains("sagaw=3lvl ") , "{cap}");
+    o.expect_line_starting("acpi: DMAR at").contains("host address width 39 bits");
+}
+
+#[test]
+fn no_dmar_is_rejected() {
+    Scenario::new("no_dmar")
+        .iommu(Iommu::None)
+        .run()
+        .expect_exit(ExitCode::BadBootInput)
+        .expect_serial_contains("BOOT ERROR: no DMAR table")
+        .expect_serial_not_contains("root: hello");
+}
+
+#[test]
+fn no_boot_module_is_rejected() {
+    Scenario::new("no_module")
+        .initrd(None)
+        .run()
+        .expect_exit(ExitCode::BadBootInput)
+        .expect_serial_contains("BOOT ERROR: no boot module");
+}
+
+#[test]
+fn truncated_module_is_rejected() {
+    let full = std::fs::read(build_dir().join("boot.img")).expect("build/boot.img: run make image");
+    let path = scenario_dir().join("truncated.img");
+    std::fs::write(&path, &full[..full.len() / 2]).unwrap();
+    Scenario::new("truncated_module")
+        .initrd(Some(path))
+        .run()
+        .expect_exit(ExitCode::BadBootInput)
+        .expect_serial_contains("BOOT ERROR: boot module: boot image declares")
+        .expect_serial_contains("truncated");
+}
+
+#[test]
+fn wrong_elf_is_rejected() {
+    let path = scenario_dir().join("not_elf.img");
+    make_image(&path, &[("manifest", b"root root\n"), ("root", b"#!/bin/sh\necho this is not an ELF\n")]);
+    Scenario::new("wrong_elf")
+        .initrd(Some(path))
+        .run()
+        .expect_exit(ExitCode::BadBootInput)
+        .expect_serial_contains("BOOT ERROR: root task 'root' is not a loadable program: not an ELF image");
+    // An ELF for the wrong machine: patch e_machine of the real root task to EM_386.
+    let mut elf = std::fs::read(scenarios::repo_root().join("target/x86_64-unknown-none/release/root")).expect("root ELF");
+    elf[18..20].copy_from_slice(&3u16.to_le_bytes());
+    let path = scenario_dir().join("wrong_machine.img");
+    make_image(&path, &[("manifest", b"root root\n"), ("root", &elf)]);
+    Scenario::new("wrong_machine")
+        .initrd(Some(path))
+        .run()
+        .expect_exit(ExitCode::BadBootInput)
+        .expect_serial_contains("ELF image is for machine 3, not x86_64");
+}
+
+#[test]
+fn bad_manifest_is_rejected() {
+    let path = scenario_dir().join("bad_manifest.img");
+    make_image(&path, &[("manifest", b"root missing\n"), ("root", b"x")]);
+    Scenario::new("bad_manifest")
+        .initrd(Some(path))
+        .run()
+        .expect_exit(ExitCode::BadBootInput)
+        .expect_serial_contains("BOOT ERROR: boot module: manifest line 1 names a program that is not in the image");
+}
+
+#[test]
+fn iso_boots_via_grub_multiboot2() {
+    Scenario::new("iso_grub")
+        .cdrom(build_dir().join("kernel.iso"))
+        .run()
+        .expect_exit(ExitCode::Success)
+        .expect_serial_contains("boot protocol: multiboot2")
+        .expect_serial_contains("iommu0: base=0xfed90000")
+        .expect_serial_contains("root: hello from the root task");
+}

@@ -1,0 +1,22 @@
+//! Capability-core scenario: `captest` as root task exercises every CNode operation,
+//! untyped retype, frame and page-table mapping and their error paths, then touches a
+//! mapping whose untyped it revoked, which must fault.
+
+use abi::exit::ExitCode;
+use scenarios::Scenario;
+
+#[test]
+fn capability_operations_and_revocation() {
+    let o = Scenario::new("captest").append("init=captest loglevel=debug").run();
+    o.expect_serial_not_contains("captest: FAIL")
+        .expect_serial_contains("captest: ok revoke 600 copies (several kernel batches)")
+        .expect_serial_contains("debug: revoke: preempted after 256 deletions; restarting")
+        .expect_serial_contains("captest: ok write then read back through the mapping")
+        .expect_serial_contains("captest: ok revoked frame cap is gone -> FailedLookup")
+        .expect_serial_contains("captest: all checks passed; touching the revoked mapping at 0x200000000000 must fault")
+        .expect_serial_contains("USER FAULT in 'captest': #PF page fault (vector 14)")
+        .expect_serial_contains("cr2=0x200000000000")
+        .expect_exit(ExitCode::RootTaskFault);
+    let oks = o.lines_starting("captest: ok ").len();
+    assert!(oks >= 80, "only {oks} checks ran");
+}
