@@ -76,7 +76,7 @@ run-iso: iso qemu-deps
 
 # Host unit tests (ABI, kernel logic) and the QEMU boot scenarios.
 test: image iso qemu-deps
-	cargo test --workspace --exclude root --exclude fault --exclude captest
+	cargo test --no-fail-fast --workspace --exclude root --exclude fault --exclude captest
 
 check: toolchain
 	cargo fmt --all --check

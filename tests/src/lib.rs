@@ -231,7 +231,7 @@ pub fn untyped_ram_total(serial: &str) -> Option<(u64, u64)> {
     let line = serial.lines().find(|l| l.starts_with("untyped: total "))?;
     let mut words = line.split_whitespace();
     let bytes = words.nth(2)?.parse().ok()?;
-    let caps = words.nth(4)?.parse().ok()?;
+    let caps = words.nth(3)?.parse().ok()?;
     Some((bytes, caps))
 }
 

@@ -26,7 +26,7 @@ const LAPIC_BYTES: u64 = PAGE;
 const IOAPIC_BYTES: u64 = PAGE;
 
 /// Why the platform is unusable.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub enum PlatformError {
     /// No RSDP found or the ACPI tables are invalid.
     Acpi(acpi::AcpiError),
