@@ -154,7 +154,8 @@ pub fn plan(image: &[u8]) -> Result<LoadPlan, ElfError> {
     if plan.count == 0 {
         return Err(ElfError::NoSegments);
     }
-    let entry_ok = plan.segments().iter().any(|s| s.executable && s.vaddr <= plan.entry && plan.entry < s.vaddr + s.mem_size);
+    let entry_ok =
+        plan.segments().iter().any(|s| s.executable && s.vaddr <= plan.entry && plan.entry < s.vaddr + s.mem_size);
     if !entry_ok {
         return Err(ElfError::BadEntry(plan.entry));
     }

@@ -5,9 +5,9 @@ use core::fmt;
 
 use abi::bootimage::BootImage;
 use abi::bootinfo::{BootInfo, BootProtocol, SlotRegion, UntypedDesc, BOOTINFO_FRAMES};
-use abi::rights::CapRights;
 use abi::exit::ExitCode;
 use abi::layout::{PAGE_SIZE, ROOT_BOOTINFO_VADDR, ROOT_IPC_BUFFER_VADDR, ROOT_STACK_SIZE, ROOT_STACK_TOP};
+use abi::rights::CapRights;
 use abi::slots;
 
 use crate::arch::kmem::{self, DirectMemory};
@@ -19,10 +19,10 @@ use crate::boot::params::{self, PhysSource};
 use crate::boot::untyped;
 use crate::elf_loader::{self, LoadPlan};
 use crate::invoke;
+use crate::log::{self, Level};
 use crate::object::cap::{Cap, FrameSize, Mapping};
 use crate::object::cte::SLOT_BITS;
 use crate::object::mdb;
-use crate::log::{self, Level};
 use crate::paging::{self, PageSize, PteFlags, TableMemory};
 use crate::platform;
 use crate::{error, info, warn};
@@ -74,9 +74,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     let ram = params.ram();
     let module = match params.module {
         Some(m) if !m.is_empty() => m,
-        _ => boot_error(format_args!(
-            "no boot module: pass the boot image as the -initrd file (GRUB: module2)"
-        )),
+        _ => boot_error(format_args!("no boot module: pass the boot image as the -initrd file (GRUB: module2)")),
     };
     if params.module_count > 1 {
         warn!("{} boot modules passed; only the first is used", params.module_count);
@@ -124,9 +122,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         info!("image: {:<32} {:>8} bytes", file.name, file.data.len());
     }
     let name = params.cmdline_value("init").unwrap_or(manifest.root());
-    let program = image
-        .find(name)
-        .unwrap_or_else(|| boot_error(format_args!("root task '{name}' is not in the boot image")));
+    let program =
+        image.find(name).unwrap_or_else(|| boot_error(format_args!("root task '{name}' is not in the boot image")));
     let plan = elf_loader::plan(program.data)
         .unwrap_or_else(|e| boot_error(format_args!("root task '{name}' is not a loadable program: {e}")));
     ROOT_NAME.call_once(|| {
@@ -152,14 +149,15 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     let window = Range { start: 0x10_0000, end: 1u64 << phys_bits };
     let list = untyped::build(alloc.free(), &not_device, window);
     for u in list.as_slice() {
-        info!(
-            "untyped: {:#014x} 2^{:<2} {}",
-            u.paddr,
-            u.size_bits,
-            if u.is_device == 1 { "device" } else { "ram" }
-        );
+        info!("untyped: {:#014x} 2^{:<2} {}", u.paddr, u.size_bits, if u.is_device == 1 { "device" } else { "ram" });
     }
-    info!("untyped: total {} bytes RAM in {} caps, {} bytes device memory in {} caps", list.ram_bytes, list.ram_count, list.device_bytes, list.count - list.ram_count);
+    info!(
+        "untyped: total {} bytes RAM in {} caps, {} bytes device memory in {} caps",
+        list.ram_bytes,
+        list.ram_count,
+        list.device_bytes,
+        list.count - list.ram_count
+    );
     info!("kernel: {} KiB used by boot structures", alloc.allocated() / 1024);
     if list.dropped > 0 {
         warn!("{} untyped blocks did not fit in bootinfo and stay unused", list.dropped);

@@ -72,7 +72,9 @@ impl Message<'_> {
             3 => self.frame.r9,
             // SAFETY: the IPC buffer frame is kernel-known RAM mapped for the thread;
             // i < MAX_MESSAGE_LENGTH (checked by MessageInfo) keeps it inside the page.
-            _ => unsafe { core::ptr::read_volatile((phys_to_virt(self.ipc_buffer) as *const u64).add(MSG_OFFSET / 8 + i)) },
+            _ => unsafe {
+                core::ptr::read_volatile((phys_to_virt(self.ipc_buffer) as *const u64).add(MSG_OFFSET / 8 + i))
+            },
         })
     }
 
@@ -140,7 +142,10 @@ pub fn call(frame: &TrapFrame) -> Result<[u64; REGISTER_MRS], Failure> {
             }
             ok
         }
-        (Cap::CNode { .. }, Invocation::CNodeCopy | Invocation::CNodeMint | Invocation::CNodeMove | Invocation::CNodeMutate) => {
+        (
+            Cap::CNode { .. },
+            Invocation::CNodeCopy | Invocation::CNodeMint | Invocation::CNodeMove | Invocation::CNodeMutate,
+        ) => {
             let dest = slot_arg(&mem, &cap, msg.mr(0)?, msg.mr(1)?, 0)?;
             let (_, src_root) = extra(0)?;
             let src = slot_arg(&mem, &src_root, msg.mr(2)?, msg.mr(3)?, 2)?;
@@ -184,6 +189,7 @@ pub fn call(frame: &TrapFrame) -> Result<[u64; REGISTER_MRS], Failure> {
                 let arg = match e {
                     SyscallError::InvalidCapability => 100,
                     SyscallError::AlignmentError | SyscallError::DeleteFirst | SyscallError::FailedLookup => 0,
+                    SyscallError::InsufficientRights => 1,
                     _ => 1,
                 };
                 fail(e, arg)

@@ -7,8 +7,8 @@ pub mod log;
 
 pub mod boot;
 pub mod elf_loader;
-pub mod paging;
 pub mod object;
+pub mod paging;
 pub mod platform;
 
 #[cfg(target_os = "none")]

@@ -17,12 +17,9 @@ mod bare {
         // lock held by the code that panicked cannot corrupt anything that runs again.
         unsafe { serial::force_unlock() };
         match info.location() {
-            Some(loc) => serial::write_fmt(format_args!(
-                "KERNEL PANIC at {}:{}: {}\n",
-                loc.file(),
-                loc.line(),
-                info.message()
-            )),
+            Some(loc) => {
+                serial::write_fmt(format_args!("KERNEL PANIC at {}:{}: {}\n", loc.file(), loc.line(), info.message()))
+            }
             None => serial::write_fmt(format_args!("KERNEL PANIC: {}\n", info.message())),
         }
         cpu::exit_qemu(abi::exit::ExitCode::KernelPanic.raw())

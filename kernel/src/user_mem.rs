@@ -59,7 +59,8 @@ impl UserSlice {
             // SAFETY: the page was just found mapped user-readable; its frame lies in the
             // direct map and the chunk stays inside that page. The kernel runs with
             // interrupts off on one CPU, so the mapping cannot change under us.
-            let bytes = unsafe { core::slice::from_raw_parts(phys_to_virt(t.paddr) as *const u8, (page_end - at) as usize) };
+            let bytes =
+                unsafe { core::slice::from_raw_parts(phys_to_virt(t.paddr) as *const u8, (page_end - at) as usize) };
             sink(bytes);
             at = page_end;
         }

@@ -50,7 +50,8 @@ impl<'a> ObjectAllocator<'a> {
 
     /// Creates one object of `object_type` in a fresh slot from `slots`.
     pub fn alloc(&mut self, slots: &SlotAllocator, object_type: ObjectType, size_bits: u64) -> Result<CPtr> {
-        let bits = object_type.size_bits(size_bits as u32).ok_or(Error { code: SyscallError::RangeError, detail: 1 })?;
+        let bits =
+            object_type.size_bits(size_bits as u32).ok_or(Error { code: SyscallError::RangeError, detail: 1 })?;
         let slot = slots.alloc()?;
         let size = 1u64 << bits;
         for (i, u) in self.bi.untyped().iter().enumerate() {

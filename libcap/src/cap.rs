@@ -48,7 +48,8 @@ pub fn invoke(cap: CPtr, label: Invocation, mrs: &[u64], extra: &[CPtr]) -> Resu
         unsafe { (*buffer).msg[i] = mr };
     }
     let reg = |i: usize| mrs.get(i).copied().unwrap_or(0);
-    let info = MessageInfo { label: label.raw(), caps_unwrapped: 0, extra_caps: extra.len() as u8, length: mrs.len() as u8 };
+    let info =
+        MessageInfo { label: label.raw(), caps_unwrapped: 0, extra_caps: extra.len() as u8, length: mrs.len() as u8 };
     let (rax, detail, results) = syscall::call(cap, info.to_word(), [reg(0), reg(1), reg(2), reg(3)]);
     if rax == 0 {
         Ok(results)
@@ -148,8 +149,13 @@ impl CNode {
 
     /// Moves `src` to `dest`, setting a badge or guard on the way.
     pub fn mutate(dest: SlotRef, src: SlotRef, data: u64) -> Result<()> {
-        invoke(dest.root.0, Invocation::CNodeMutate, &[dest.index, dest.depth, src.index, src.depth, data], &[src.root.0])
-            .map(|_| ())
+        invoke(
+            dest.root.0,
+            Invocation::CNodeMutate,
+            &[dest.index, dest.depth, src.index, src.depth, data],
+            &[src.root.0],
+        )
+        .map(|_| ())
     }
 
     /// Moves `pivot` to `dest` and `src` to `pivot` (`dest == src` swaps them).

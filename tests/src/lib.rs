@@ -114,8 +114,21 @@ impl Scenario {
 
     fn qemu_args(&self, log: &Path) -> Vec<String> {
         let mut args: Vec<String> = [
-            "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "1", "-display", "none", "-monitor", "none",
-            "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+            "-machine",
+            "q35",
+            "-accel",
+            "tcg",
+            "-cpu",
+            "max",
+            "-smp",
+            "1",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-device",
+            "isa-debug-exit,iobase=0xf4,iosize=0x04",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -150,11 +163,7 @@ impl Scenario {
             if self.cdrom.is_some() && needed == &self.kernel {
                 continue;
             }
-            assert!(
-                needed.exists(),
-                "{} missing: run `make image` (or `make test`) first",
-                needed.display()
-            );
+            assert!(needed.exists(), "{} missing: run `make image` (or `make test`) first", needed.display());
         }
         let log = scenario_dir().join(format!("{}.log", self.name));
         let _ = std::fs::remove_file(&log);
@@ -241,7 +250,12 @@ impl Outcome {
         if self.timed_out {
             let _ = writeln!(s, "TIMED OUT after {} s", self.timeout.as_secs());
         }
-        let _ = writeln!(s, "QEMU status {:?}, guest exit code {:?}", self.status, self.exit_code.map(|c| format!("{c:#x}")));
+        let _ = writeln!(
+            s,
+            "QEMU status {:?}, guest exit code {:?}",
+            self.status,
+            self.exit_code.map(|c| format!("{c:#x}"))
+        );
         if !self.qemu_stderr.trim().is_empty() {
             let _ = writeln!(s, "QEMU stderr: {}", self.qemu_stderr.trim());
         }

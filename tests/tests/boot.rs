@@ -88,7 +88,7 @@ fn iommu_default_aw_bits_39() {
     let o = Scenario::new("iommu_aw39").run();
     o.expect_exit(ExitCode::Success);
     let cap = o.expect_line_starting("iommu0: cap=");
-    assert!(cap.contains("mgaw=39") && cap.contains("sagaw=3lvl ") , "{cap}");
+    assert!(cap.contains("mgaw=39") && cap.contains("sagaw=3lvl "), "{cap}");
     o.expect_line_starting("acpi: DMAR at").contains("host address width 39 bits");
 }
 
@@ -134,7 +134,8 @@ fn wrong_elf_is_rejected() {
         .expect_exit(ExitCode::BadBootInput)
         .expect_serial_contains("BOOT ERROR: root task 'root' is not a loadable program: not an ELF image");
     // An ELF for the wrong machine: patch e_machine of the real root task to EM_386.
-    let mut elf = std::fs::read(scenarios::repo_root().join("target/x86_64-unknown-none/release/root")).expect("root ELF");
+    let mut elf =
+        std::fs::read(scenarios::repo_root().join("target/x86_64-unknown-none/release/root")).expect("root ELF");
     elf[18..20].copy_from_slice(&3u16.to_le_bytes());
     let path = scenario_dir().join("wrong_machine.img");
     make_image(&path, &[("manifest", b"root root\n"), ("root", &elf)]);

@@ -128,10 +128,10 @@ impl RangeSet {
         let mut out = [Range::default(); MAX_RANGES];
         let mut n = 0;
         for &cur in self.as_slice() {
-            let pieces = [Range { start: cur.start, end: cur.end.min(r.start) }, Range {
-                start: cur.start.max(r.end),
-                end: cur.end,
-            }];
+            let pieces = [
+                Range { start: cur.start, end: cur.end.min(r.start) },
+                Range { start: cur.start.max(r.end), end: cur.end },
+            ];
             for piece in pieces {
                 if !piece.is_empty() {
                     if n == MAX_RANGES {

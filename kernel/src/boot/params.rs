@@ -118,7 +118,9 @@ impl fmt::Display for ParamsError {
                 write!(f, "memory map has {n} entries, at most {MAX_MEMORY_REGIONS} are supported")
             }
             ParamsError::BadCmdline => write!(f, "kernel command line is not UTF-8 or longer than {MAX_CMDLINE} bytes"),
-            ParamsError::BadMultiboot2 { offset } => write!(f, "malformed multiboot2 information at offset {offset:#x}"),
+            ParamsError::BadMultiboot2 { offset } => {
+                write!(f, "malformed multiboot2 information at offset {offset:#x}")
+            }
             ParamsError::BadModule => write!(f, "boot module bounds are invalid"),
         }
     }
@@ -147,7 +149,8 @@ impl<'a> BootParams<'a> {
     fn empty(protocol: BootProtocol) -> Self {
         BootParams {
             protocol,
-            regions: [MemoryRegion { range: Range { start: 0, end: 0 }, kind: MemoryKind::Reserved }; MAX_MEMORY_REGIONS],
+            regions: [MemoryRegion { range: Range { start: 0, end: 0 }, kind: MemoryKind::Reserved };
+                MAX_MEMORY_REGIONS],
             region_count: 0,
             module: None,
             module_count: 0,
@@ -166,7 +169,8 @@ impl<'a> BootParams<'a> {
         if self.region_count == MAX_MEMORY_REGIONS {
             return Err(ParamsError::TooManyRegions(total));
         }
-        self.regions[self.region_count] = MemoryRegion { range: Range::new(addr, len), kind: MemoryKind::from_raw(kind) };
+        self.regions[self.region_count] =
+            MemoryRegion { range: Range::new(addr, len), kind: MemoryKind::from_raw(kind) };
         self.region_count += 1;
         Ok(())
     }

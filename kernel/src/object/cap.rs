@@ -167,14 +167,11 @@ impl Cap {
             }
             Cap::Tcb { paddr } => [tag::TCB, paddr, 0, 0],
             Cap::Endpoint { paddr, badge, rights } => [word0(tag::ENDPOINT, rights, 0, 0, 0), paddr, badge, 0],
-            Cap::Notification { paddr, badge, rights } => {
-                [word0(tag::NOTIFICATION, rights, 0, 0, 0), paddr, badge, 0]
-            }
+            Cap::Notification { paddr, badge, rights } => [word0(tag::NOTIFICATION, rights, 0, 0, 0), paddr, badge, 0],
             Cap::Frame { paddr, size, rights, is_device, mapping } => {
                 let (m, vspace, vaddr) = mapped(&mapping);
-                let flags = m
-                    | if is_device { FLAG_DEVICE } else { 0 }
-                    | if size == FrameSize::Large { FLAG_LARGE } else { 0 };
+                let flags =
+                    m | if is_device { FLAG_DEVICE } else { 0 } | if size == FrameSize::Large { FLAG_LARGE } else { 0 };
                 [word0(tag::FRAME, rights, flags, 0, 0), paddr, vspace, vaddr]
             }
             Cap::PageTable { paddr, level, mapping } => {
@@ -309,7 +306,13 @@ mod tests {
                 is_device: false,
                 mapping: Some(Mapping { vspace: 0x1000, vaddr: 0x40_0000 }),
             },
-            Cap::Frame { paddr: 0x3000, size: FrameSize::Small, rights: CapRights::NONE, is_device: true, mapping: None },
+            Cap::Frame {
+                paddr: 0x3000,
+                size: FrameSize::Small,
+                rights: CapRights::NONE,
+                is_device: true,
+                mapping: None,
+            },
             Cap::PageTable { paddr: 0x5000, level: 2, mapping: None },
             Cap::VSpace { paddr: 0x6000 },
             Cap::IrqControl,

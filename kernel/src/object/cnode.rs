@@ -204,7 +204,12 @@ pub fn decode_mutate(mem: &impl SlotMemory, src: SlotAddr, data: u64) -> Result<
 
 /// Rotate: `pivot` moves to `dest` and `src` moves to `pivot` (with `dest == src` this
 /// swaps the two). Requires pivot distinct from both, and `dest` empty unless it is `src`.
-pub fn decode_rotate(mem: &impl SlotMemory, dest: SlotAddr, pivot: SlotAddr, src: SlotAddr) -> Result<(), SyscallError> {
+pub fn decode_rotate(
+    mem: &impl SlotMemory,
+    dest: SlotAddr,
+    pivot: SlotAddr,
+    src: SlotAddr,
+) -> Result<(), SyscallError> {
     if pivot == src || pivot == dest {
         return Err(SyscallError::IllegalOperation);
     }
@@ -280,7 +285,12 @@ pub enum RevokeProgress {
 
 /// Revoke: deletes descendants of the cap in `slot` (the cap itself stays), at most
 /// `limit` of them per call.
-pub fn revoke_bounded(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr, limit: u64) -> RevokeProgress {
+pub fn revoke_bounded(
+    mem: &mut impl SlotMemory,
+    fx: &mut impl Finaliser,
+    slot: SlotAddr,
+    limit: u64,
+) -> RevokeProgress {
     let mut deleted = 0;
     while mdb::has_children(mem, slot) {
         if deleted == limit {

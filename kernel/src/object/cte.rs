@@ -37,7 +37,13 @@ impl Cte {
     /// Parses the stored form; `None` if the cap encoding is invalid.
     pub fn from_words(w: [u64; 8]) -> Option<Cte> {
         let cap: CapWords = [w[0], w[1], w[2], w[3]];
-        Some(Cte { cap: Cap::decode(cap)?, prev: w[4], next: w[5], revocable: w[6] & 1 != 0, first_badged: w[6] & 2 != 0 })
+        Some(Cte {
+            cap: Cap::decode(cap)?,
+            prev: w[4],
+            next: w[5],
+            revocable: w[6] & 1 != 0,
+            first_badged: w[6] & 2 != 0,
+        })
     }
 }
 

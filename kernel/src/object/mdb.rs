@@ -36,7 +36,14 @@ pub fn has_children(mem: &impl SlotMemory, slot: SlotAddr) -> bool {
 }
 
 /// Writes `cap` into the empty slot `dest` as a child of `parent` (right after it).
-pub fn insert_child(mem: &mut impl SlotMemory, parent: SlotAddr, dest: SlotAddr, cap: Cap, revocable: bool, first_badged: bool) {
+pub fn insert_child(
+    mem: &mut impl SlotMemory,
+    parent: SlotAddr,
+    dest: SlotAddr,
+    cap: Cap,
+    revocable: bool,
+    first_badged: bool,
+) {
     debug_assert!(mem.load(dest).cap.is_null());
     let mut p = mem.load(parent);
     let next = p.next;

@@ -46,7 +46,12 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (any::<u8>(), 0..4u8, any::<u8>(), 1..4u8).prop_map(|(src, kind, dest, count)| Op::Retype { src, kind, dest, count }),
+        (any::<u8>(), 0..4u8, any::<u8>(), 1..4u8).prop_map(|(src, kind, dest, count)| Op::Retype {
+            src,
+            kind,
+            dest,
+            count
+        }),
         (any::<u8>(), any::<u8>(), 0..16u8).prop_map(|(src, dest, rights)| Op::Copy { src, dest, rights }),
         (any::<u8>(), any::<u8>(), 0..4u8).prop_map(|(src, dest, badge)| Op::Mint { src, dest, badge }),
         (any::<u8>(), any::<u8>()).prop_map(|(src, dest)| Op::Move { src, dest }),
@@ -98,7 +103,8 @@ fn apply(m: &mut FakeSlots, op: &Op) {
     let before = m.slots.clone();
     let decoded_error = match *op {
         Op::Retype { src, kind, dest, count } => {
-            let t = [ObjectType::Endpoint, ObjectType::Notification, ObjectType::Untyped, ObjectType::Frame4K][kind as usize];
+            let t = [ObjectType::Endpoint, ObjectType::Notification, ObjectType::Untyped, ObjectType::Frame4K]
+                [kind as usize];
             let dests = || (0..count).map(|k| slot(dest.wrapping_add(k)));
             let distinct = dests().collect::<std::collections::BTreeSet<_>>().len() == count as usize;
             match untyped::decode_retype(m, slot(src), t, 14, u64::from(count), dests()) {
@@ -159,7 +165,10 @@ fn apply(m: &mut FakeSlots, op: &Op) {
                 }
                 if matches!(victim.cap, Cap::Untyped { .. }) {
                     let ancestor = matches!(other, Cap::Untyped { .. }) && other.same_region_as(&victim.cap);
-                    assert!(!victim.cap.same_region_as(&other) || ancestor, "revoked untyped still has {other:?} in slot {i}");
+                    assert!(
+                        !victim.cap.same_region_as(&other) || ancestor,
+                        "revoked untyped still has {other:?} in slot {i}"
+                    );
                 } else if original_object && matches!(victim.cap, Cap::Endpoint { .. } | Cap::Notification { .. }) {
                     assert!(!victim.cap.same_object_as(&other), "revoked {victim:?} still has {other:?} in slot {i}");
                 }
@@ -244,9 +253,17 @@ fn retype_errors() {
     assert_eq!(untyped::decode_retype(&m, slot(0), ObjectType::Endpoint, 0, 0, one()), Err(E::RangeError));
     assert_eq!(untyped::decode_retype(&m, slot(0), ObjectType::Untyped, 21, 1, one()), Err(E::NotEnoughMemory));
     assert_eq!(untyped::decode_retype(&m, slot(0), ObjectType::Frame4K, 0, 257, one()), Err(E::RangeError));
-    assert_eq!(untyped::decode_retype(&m, slot(0), ObjectType::Untyped, 20, 1, [slot(0)].into_iter()), Err(E::DeleteFirst));
+    assert_eq!(
+        untyped::decode_retype(&m, slot(0), ObjectType::Untyped, 20, 1, [slot(0)].into_iter()),
+        Err(E::DeleteFirst)
+    );
     let mut dev = FakeSlots::default();
-    mdb::insert_root(&mut dev, slot(0), Cap::Untyped { paddr: 0xfe00_0000, size_bits: 20, is_device: true, free_offset: 0 }, true);
+    mdb::insert_root(
+        &mut dev,
+        slot(0),
+        Cap::Untyped { paddr: 0xfe00_0000, size_bits: 20, is_device: true, free_offset: 0 },
+        true,
+    );
     assert_eq!(untyped::decode_retype(&dev, slot(0), ObjectType::Endpoint, 0, 1, one()), Err(E::InvalidArgument));
     assert!(untyped::decode_retype(&dev, slot(0), ObjectType::Frame4K, 0, 1, one()).is_ok());
 }

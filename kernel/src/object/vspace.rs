@@ -53,7 +53,8 @@ fn walk_to(mem: &impl TableMemory, root: u64, vaddr: u64, level: usize) -> Resul
     Ok(EntrySlot { table, index: index(vaddr, level) })
 }
 
-/// Checks Frame::Map(vspace, vaddr, rights, attributes).
+/// Checks Frame::Map(vspace, vaddr, rights, attributes). The requested rights must be
+/// a subset of the cap's (asking for more is `InsufficientRights`, not silently less).
 pub fn decode_frame_map(
     mem: &impl TableMemory,
     frame: &Cap,
@@ -85,7 +86,11 @@ pub fn decode_frame_map(
     if attributes & !ATTR_ALL != 0 {
         return Err(SyscallError::InvalidArgument);
     }
-    let rights = cap_rights.intersect(rights);
+    // Only READ and WRITE mean anything for a mapping; GRANT bits are ignored.
+    let rights = rights.intersect(CapRights::READ.union(CapRights::WRITE));
+    if !cap_rights.contains(rights) {
+        return Err(SyscallError::InsufficientRights);
+    }
     if !rights.contains(CapRights::READ) {
         // x86 pages are always readable when present: no write-only or no-access maps.
         return Err(SyscallError::InvalidArgument);
@@ -119,7 +124,12 @@ pub fn decode_frame_map(
 }
 
 /// Checks PageTable::Map(vspace, vaddr) for a level-`n` table (1 PT, 2 PD, 3 PDPT).
-pub fn decode_table_map(mem: &impl TableMemory, table: &Cap, vspace: &Cap, vaddr: u64) -> Result<MapPlan, SyscallError> {
+pub fn decode_table_map(
+    mem: &impl TableMemory,
+    table: &Cap,
+    vspace: &Cap,
+    vaddr: u64,
+) -> Result<MapPlan, SyscallError> {
     let Cap::PageTable { paddr, level, mapping } = *table else {
         return Err(SyscallError::InvalidCapability);
     };
@@ -172,7 +182,9 @@ pub fn unmap(mem: &mut impl TableMemory, cap: &Cap) -> Option<(Cap, u64)> {
         }
     }
     let unmapped = match *cap {
-        Cap::Frame { paddr, size, rights, is_device, .. } => Cap::Frame { paddr, size, rights, is_device, mapping: None },
+        Cap::Frame { paddr, size, rights, is_device, .. } => {
+            Cap::Frame { paddr, size, rights, is_device, mapping: None }
+        }
         Cap::PageTable { paddr, level, .. } => Cap::PageTable { paddr, level, mapping: None },
         other => other,
     };
@@ -207,7 +219,13 @@ mod tests {
         Cap::PageTable { paddr, level, mapping: None }
     }
     fn frame(paddr: u64) -> Cap {
-        Cap::Frame { paddr, size: FrameSize::Small, rights: CapRights::READ.union(CapRights::WRITE), is_device: false, mapping: None }
+        Cap::Frame {
+            paddr,
+            size: FrameSize::Small,
+            rights: CapRights::READ.union(CapRights::WRITE),
+            is_device: false,
+            mapping: None,
+        }
     }
 
     #[test]
@@ -244,10 +262,25 @@ mod tests {
         let t = Tables::default();
         let r = CapRights::READ;
         assert_eq!(decode_frame_map(&t, &frame(0x9000), &vs(), 0x40_0800, r, 0), Err(SyscallError::AlignmentError));
-        assert_eq!(decode_frame_map(&t, &frame(0x9000), &vs(), 0xffff_8000_0000_0000, r, 0), Err(SyscallError::InvalidArgument));
-        assert_eq!(decode_frame_map(&t, &frame(0x9000), &vs(), 0x40_0000, CapRights::WRITE, 0), Err(SyscallError::InvalidArgument));
+        assert_eq!(
+            decode_frame_map(&t, &frame(0x9000), &vs(), 0xffff_8000_0000_0000, r, 0),
+            Err(SyscallError::InvalidArgument)
+        );
+        assert_eq!(
+            decode_frame_map(&t, &frame(0x9000), &vs(), 0x40_0000, CapRights::WRITE, 0),
+            Err(SyscallError::InvalidArgument)
+        );
         assert_eq!(decode_frame_map(&t, &frame(0x9000), &vs(), 0x40_0000, r, 0x80), Err(SyscallError::InvalidArgument));
+        let read_only =
+            Cap::Frame { paddr: 0x9000, size: FrameSize::Small, rights: r, is_device: false, mapping: None };
+        assert_eq!(
+            decode_frame_map(&t, &read_only, &vs(), 0x40_0000, CapRights::READ.union(CapRights::WRITE), 0),
+            Err(SyscallError::InsufficientRights)
+        );
         assert_eq!(decode_frame_map(&t, &vs(), &vs(), 0x40_0000, r, 0), Err(SyscallError::InvalidCapability));
-        assert_eq!(decode_frame_map(&t, &frame(0x9000), &frame(0), 0x40_0000, r, 0), Err(SyscallError::InvalidCapability));
+        assert_eq!(
+            decode_frame_map(&t, &frame(0x9000), &frame(0), 0x40_0000, r, 0),
+            Err(SyscallError::InvalidCapability)
+        );
     }
 }

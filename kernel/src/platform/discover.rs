@@ -191,9 +191,8 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>) -> Result<Platform, Platfor
     let dmar_mapping = tables.find_table::<Dmar>().map_err(|_| PlatformError::NoDmar)?;
     let dmar_paddr = dmar_mapping.physical_start() as u64;
     let dmar_len = dmar_mapping.get().table_length() as usize;
-    let dmar_bytes = phys
-        .bytes(dmar_paddr, dmar_len)
-        .ok_or(PlatformError::OutOfRange { what: "DMAR table", paddr: dmar_paddr })?;
+    let dmar_bytes =
+        phys.bytes(dmar_paddr, dmar_len).ok_or(PlatformError::OutOfRange { what: "DMAR table", paddr: dmar_paddr })?;
     let dmar = dmar::parse_dmar(dmar_bytes).map_err(PlatformError::BadDmar)?;
     acpi.dmar_host_address_width = dmar.host_address_width;
     acpi.dmar_flags = dmar.flags;
@@ -242,7 +241,13 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>) -> Result<Platform, Platfor
         }
     }
     for (i, rmrr) in dmar.rmrrs().iter().enumerate() {
-        info!("rmrr{i}: {:#x}..={:#x} segment {} ({} devices)", rmrr.base, rmrr.limit, rmrr.segment, rmrr.scopes().len());
+        info!(
+            "rmrr{i}: {:#x}..={:#x} segment {} ({} devices)",
+            rmrr.base,
+            rmrr.limit,
+            rmrr.segment,
+            rmrr.scopes().len()
+        );
     }
 
     let mut devices = PciDeviceList::new();

@@ -362,8 +362,12 @@ pub fn parse_dmar(bytes: &[u8]) -> Result<DmarInfo, DmarError> {
                 if limit < base {
                     return Err(DmarError::BadRmrrRange { offset: at });
                 }
-                info.rmrrs[info.rmrr_count] =
-                    Rmrr { segment: u16_at(bytes, at + 6), base, limit, scopes: parse_scopes(bytes, at + 24, end, at)? };
+                info.rmrrs[info.rmrr_count] = Rmrr {
+                    segment: u16_at(bytes, at + 6),
+                    base,
+                    limit,
+                    scopes: parse_scopes(bytes, at + 24, end, at)?,
+                };
                 info.rmrr_count += 1;
             }
             kind::ATSR | kind::RHSA | kind::ANDD | kind::SATC => info.other_structures += 1,
@@ -504,7 +508,10 @@ pub mod tests {
         // A scope running past its structure.
         let mut s = scope(scope_kind::PCI_ENDPOINT, 0, 0, &[(1, 0)]);
         s[1] = 40;
-        assert!(matches!(parse_dmar(&table(38, 0, &[drhd(0, 0, 0x1000, &[s])])), Err(DmarError::BadScopeLength { .. })));
+        assert!(matches!(
+            parse_dmar(&table(38, 0, &[drhd(0, 0, 0x1000, &[s])])),
+            Err(DmarError::BadScopeLength { .. })
+        ));
         let many: Vec<Vec<u8>> = (0..9).map(|i| drhd(0, 0, 0x1000 * i, &[])).collect();
         assert_eq!(parse_dmar(&table(38, 0, &many)), Err(DmarError::TooManyDrhd));
         assert!(matches!(parse_dmar(&table(38, 0, &[rmrr(0x2000, 0x1000, &[])])), Err(DmarError::BadRmrrRange { .. })));

@@ -148,7 +148,11 @@ pub fn enumerate(cfg: &impl ConfigSpace, segment: u16, bus_start: u8, bus_end: u
 
 /// Follows a scope path from `start_bus` through bridges; returns the final
 /// (bus, device, function) and that function's entry if it was found.
-fn resolve_path<'a>(start_bus: u8, path: &[(u8, u8)], devices: &'a PciDeviceList) -> Option<(u8, u8, u8, Option<&'a PciDevice>)> {
+fn resolve_path<'a>(
+    start_bus: u8,
+    path: &[(u8, u8)],
+    devices: &'a PciDeviceList,
+) -> Option<(u8, u8, u8, Option<&'a PciDevice>)> {
     let mut bus = start_bus;
     for (i, &(device, function)) in path.iter().enumerate() {
         let found = devices.find(bus, device, function);

@@ -116,18 +116,21 @@ impl fmt::Display for ImageError {
             ImageError::BadMagic => write!(f, "boot image has a bad magic (not a CAPIMG01 archive)"),
             ImageError::BadVersion(v) => write!(f, "boot image version {v} is not supported (want {IMAGE_VERSION})"),
             ImageError::TooManyEntries(n) => write!(f, "boot image has {n} entries (at most {MAX_ENTRIES})"),
-            ImageError::SizeMismatch { declared, actual } => write!(
-                f,
-                "boot image declares {declared} bytes but the module has {actual}: truncated or corrupt"
-            ),
+            ImageError::SizeMismatch { declared, actual } => {
+                write!(f, "boot image declares {declared} bytes but the module has {actual}: truncated or corrupt")
+            }
             ImageError::EntryTableTruncated => write!(f, "boot image entry table runs past its end"),
             ImageError::EntryOutOfBounds { index } => write!(f, "boot image entry {index} lies outside the image"),
             ImageError::BadName { index } => write!(f, "boot image entry {index} has an invalid name"),
             ImageError::NoManifest => write!(f, "boot image has no '{MANIFEST_NAME}' entry"),
             ImageError::ManifestNotUtf8 => write!(f, "manifest is not UTF-8"),
-            ImageError::ManifestSyntax { line } => write!(f, "manifest line {line}: expected 'root <name>' or 'program <name>'"),
+            ImageError::ManifestSyntax { line } => {
+                write!(f, "manifest line {line}: expected 'root <name>' or 'program <name>'")
+            }
             ImageError::ManifestRoot { count } => write!(f, "manifest has {count} 'root' lines, need exactly one"),
-            ImageError::MissingProgram { line } => write!(f, "manifest line {line} names a program that is not in the image"),
+            ImageError::MissingProgram { line } => {
+                write!(f, "manifest line {line} names a program that is not in the image")
+            }
         }
     }
 }
@@ -363,20 +366,11 @@ mod tests {
     #[test]
     fn manifest_errors() {
         let no_root = pack(&[("manifest", b"program a\n"), ("a", b"")]).unwrap();
-        assert_eq!(
-            BootImage::parse(&no_root).unwrap().manifest().unwrap_err(),
-            ImageError::ManifestRoot { count: 0 }
-        );
+        assert_eq!(BootImage::parse(&no_root).unwrap().manifest().unwrap_err(), ImageError::ManifestRoot { count: 0 });
         let missing = pack(&[("manifest", b"root a\nroot b\n"), ("a", b"")]).unwrap();
-        assert_eq!(
-            BootImage::parse(&missing).unwrap().manifest().unwrap_err(),
-            ImageError::MissingProgram { line: 2 }
-        );
+        assert_eq!(BootImage::parse(&missing).unwrap().manifest().unwrap_err(), ImageError::MissingProgram { line: 2 });
         let syntax = pack(&[("manifest", b"start a\n"), ("a", b"")]).unwrap();
-        assert_eq!(
-            BootImage::parse(&syntax).unwrap().manifest().unwrap_err(),
-            ImageError::ManifestSyntax { line: 1 }
-        );
+        assert_eq!(BootImage::parse(&syntax).unwrap().manifest().unwrap_err(), ImageError::ManifestSyntax { line: 1 });
         let none = pack(&[("a", b"")]).unwrap();
         assert_eq!(BootImage::parse(&none).unwrap().manifest().unwrap_err(), ImageError::NoManifest);
     }

@@ -247,18 +247,10 @@ impl BootInfo {
             iommu_count: 0,
             rmrr_count: 0,
             pci_device_count: 0,
-            untyped: [UntypedDesc { paddr: 0, size_bits: 0, is_device: 0, _reserved: [0; 6] };
-                MAX_UNTYPED],
-            iommus: [IommuDesc {
-                register_base: 0,
-                cap: 0,
-                ecap: 0,
-                segment: 0,
-                flags: 0,
-                _reserved: [0; 5],
-            }; MAX_IOMMUS],
-            rmrrs: [RmrrDesc { base: 0, limit: 0, segment: 0, scope_count: 0, _reserved: [0; 4] };
-                MAX_RMRRS],
+            untyped: [UntypedDesc { paddr: 0, size_bits: 0, is_device: 0, _reserved: [0; 6] }; MAX_UNTYPED],
+            iommus: [IommuDesc { register_base: 0, cap: 0, ecap: 0, segment: 0, flags: 0, _reserved: [0; 5] };
+                MAX_IOMMUS],
+            rmrrs: [RmrrDesc { base: 0, limit: 0, segment: 0, scope_count: 0, _reserved: [0; 4] }; MAX_RMRRS],
             pci_devices: [PciDeviceDesc {
                 segment: 0,
                 bus: 0,

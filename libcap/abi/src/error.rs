@@ -27,6 +27,8 @@ crate::abi_enum! {
         UnknownSyscall = 11,
         /// A user pointer does not name mapped, user-accessible memory.
         InvalidUserPointer = 12,
+        /// The operation asks for rights the capability does not carry.
+        InsufficientRights = 13,
     }
 }
 
@@ -46,6 +48,7 @@ impl SyscallError {
             SyscallError::NotEnoughMemory => "not enough memory",
             SyscallError::UnknownSyscall => "unknown syscall",
             SyscallError::InvalidUserPointer => "invalid user pointer",
+            SyscallError::InsufficientRights => "insufficient rights",
         }
     }
 }

@@ -96,13 +96,37 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.err("retype into an occupied slot", E::DeleteFirst, ut.retype(ObjectType::Endpoint, 0, root, 0, 0, eps[0], 1));
     c.err("retype count 0", E::RangeError, ut.retype(ObjectType::Endpoint, 0, root, 0, 0, slot(), 0));
     c.err("retype beyond the CNode", E::RangeError, ut.retype(ObjectType::Endpoint, 0, root, 0, 0, 4095, 2));
-    c.err("retype bad object type", E::InvalidArgument, libcap::cap::invoke(ut.0, Invocation::UntypedRetype, &[99, 0, 0, 0, slot(), 1], &[root.0]));
-    c.err("retype more than the untyped holds", E::NotEnoughMemory, ut.retype(ObjectType::Untyped, u64::from(ram[0].1) + 1, root, 0, 0, slot(), 1));
-    c.err("retype message too short", E::TruncatedMessage, libcap::cap::invoke(ut.0, Invocation::UntypedRetype, &[ObjectType::Endpoint.raw(), 0], &[root.0]));
-    c.err("invoke retype on an endpoint (wrong type)", E::IllegalOperation, Untyped(eps[0]).retype(ObjectType::Endpoint, 0, root, 0, 0, slot(), 1));
-    c.err("retype from an empty slot", E::FailedLookup, Untyped(slot()).retype(ObjectType::Endpoint, 0, root, 0, 0, slot(), 1));
+    c.err(
+        "retype bad object type",
+        E::InvalidArgument,
+        libcap::cap::invoke(ut.0, Invocation::UntypedRetype, &[99, 0, 0, 0, slot(), 1], &[root.0]),
+    );
+    c.err(
+        "retype more than the untyped holds",
+        E::NotEnoughMemory,
+        ut.retype(ObjectType::Untyped, u64::from(ram[0].1) + 1, root, 0, 0, slot(), 1),
+    );
+    c.err(
+        "retype message too short",
+        E::TruncatedMessage,
+        libcap::cap::invoke(ut.0, Invocation::UntypedRetype, &[ObjectType::Endpoint.raw(), 0], &[root.0]),
+    );
+    c.err(
+        "invoke retype on an endpoint (wrong type)",
+        E::IllegalOperation,
+        Untyped(eps[0]).retype(ObjectType::Endpoint, 0, root, 0, 0, slot(), 1),
+    );
+    c.err(
+        "retype from an empty slot",
+        E::FailedLookup,
+        Untyped(slot()).retype(ObjectType::Endpoint, 0, root, 0, 0, slot(), 1),
+    );
     if let Some(dev) = device {
-        c.err("device untyped cannot become an endpoint", E::InvalidArgument, dev.retype(ObjectType::Endpoint, 0, root, 0, 0, slot(), 1));
+        c.err(
+            "device untyped cannot become an endpoint",
+            E::InvalidArgument,
+            dev.retype(ObjectType::Endpoint, 0, root, 0, 0, slot(), 1),
+        );
     }
     // Untyped exhausted: fill the rest of a fresh small region.
     let small = slot();
@@ -110,17 +134,33 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let four = slot();
     let _ = (slot(), slot(), slot());
     c.ok("retype 4 frames filling it", Untyped(small).retype(ObjectType::Frame4K, 0, root, 0, 0, four, 4));
-    c.err("untyped exhausted", E::NotEnoughMemory, Untyped(small).retype(ObjectType::Frame4K, 0, root, 0, 0, slot(), 1));
+    c.err(
+        "untyped exhausted",
+        E::NotEnoughMemory,
+        Untyped(small).retype(ObjectType::Frame4K, 0, root, 0, 0, slot(), 1),
+    );
     // Retype never reuses a used region while children live.
     let (a, b) = (Frame(four).address(), Frame(four + 3).address());
     c.check("retyped frames are distinct and in order", matches!((a, b), (Ok(a), Ok(b)) if b == a + 3 * 4096));
-    c.err("untyped cannot be copied", E::IllegalOperation, CNode::copy(root.slot(slot()), root.slot(ut.0), CapRights::ALL));
+    c.err(
+        "untyped cannot be copied",
+        E::IllegalOperation,
+        CNode::copy(root.slot(slot()), root.slot(ut.0), CapRights::ALL),
+    );
 
     // CNode operations.
     let copy = slot();
     c.ok("copy endpoint", CNode::copy(root.slot(copy), root.slot(eps[0]), CapRights::READ));
-    c.err("copy into an occupied slot", E::DeleteFirst, CNode::copy(root.slot(copy), root.slot(eps[1]), CapRights::ALL));
-    c.err("copy from an empty slot", E::FailedLookup, CNode::copy(root.slot(slot()), root.slot(slot()), CapRights::ALL));
+    c.err(
+        "copy into an occupied slot",
+        E::DeleteFirst,
+        CNode::copy(root.slot(copy), root.slot(eps[1]), CapRights::ALL),
+    );
+    c.err(
+        "copy from an empty slot",
+        E::FailedLookup,
+        CNode::copy(root.slot(slot()), root.slot(slot()), CapRights::ALL),
+    );
     c.err(
         "copy with a bad rights mask",
         E::InvalidArgument,
@@ -128,13 +168,25 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     );
     let badged = slot();
     c.ok("mint a badged endpoint", CNode::mint(root.slot(badged), root.slot(eps[0]), CapRights::WRITE, 0x42));
-    c.err("re-badge a badged endpoint", E::IllegalOperation, CNode::mint(root.slot(slot()), root.slot(badged), CapRights::ALL, 7));
+    c.err(
+        "re-badge a badged endpoint",
+        E::IllegalOperation,
+        CNode::mint(root.slot(slot()), root.slot(badged), CapRights::ALL, 7),
+    );
     let moved = slot();
     c.ok("move", CNode::move_cap(root.slot(moved), root.slot(eps[1])));
-    c.err("moved-from slot is empty", E::FailedLookup, CNode::copy(root.slot(slot()), root.slot(eps[1]), CapRights::ALL));
+    c.err(
+        "moved-from slot is empty",
+        E::FailedLookup,
+        CNode::copy(root.slot(slot()), root.slot(eps[1]), CapRights::ALL),
+    );
     let mutated = slot();
     c.ok("mutate (set a badge while moving)", CNode::mutate(root.slot(mutated), root.slot(moved), 0x77));
-    c.err("depth mismatch (depth 12 against a 64-bit CSpace)", E::FailedLookup, CNode::delete(libcap::cap::SlotRef { root, index: copy, depth: 12 }));
+    c.err(
+        "depth mismatch (depth 12 against a 64-bit CSpace)",
+        E::FailedLookup,
+        CNode::delete(libcap::cap::SlotRef { root, index: copy, depth: 12 }),
+    );
     c.err("depth out of range", E::RangeError, CNode::delete(libcap::cap::SlotRef { root, index: copy, depth: 65 }));
     c.err("CNode operation on an endpoint (wrong type)", E::IllegalOperation, CNode::delete(CNode(eps[2]).slot(0)));
     c.ok("delete", CNode::delete(root.slot(copy)));
@@ -160,14 +212,23 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     }
     c.check("made 600 copies", made == MANY);
     c.ok("revoke 600 copies (several kernel batches)", CNode::revoke(root.slot(eps[2])));
-    let left = (0..MANY).filter(|i| CNode::copy(root.slot(slot()), root.slot(first + i), CapRights::ALL).is_ok()).count();
+    let left =
+        (0..MANY).filter(|i| CNode::copy(root.slot(slot()), root.slot(first + i), CapRights::ALL).is_ok()).count();
     c.check("no copy survives the long revoke", left == 0);
     // Rotate: eps[3] -> empty, badged -> eps[3]'s slot.
     let empty = slot();
     c.ok("rotate", CNode::rotate(root.slot(empty), root.slot(eps[3]), root.slot(badged)));
-    c.err("rotate source is now empty", E::FailedLookup, CNode::copy(root.slot(slot()), root.slot(badged), CapRights::ALL));
+    c.err(
+        "rotate source is now empty",
+        E::FailedLookup,
+        CNode::copy(root.slot(slot()), root.slot(badged), CapRights::ALL),
+    );
     c.ok("rotate swap", CNode::rotate(root.slot(empty), root.slot(eps[3]), root.slot(empty)));
-    c.err("rotate with pivot == src", E::IllegalOperation, CNode::rotate(root.slot(slot()), root.slot(empty), root.slot(empty)));
+    c.err(
+        "rotate with pivot == src",
+        E::IllegalOperation,
+        CNode::rotate(root.slot(slot()), root.slot(empty), root.slot(empty)),
+    );
     let _ = Endpoint(eps[3]);
 
     // Frames and page tables.
@@ -183,13 +244,25 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     unsafe { ptr.write_volatile(0x1234_5678_9abc_def0) };
     // SAFETY: as above.
     c.check("write then read back through the mapping", unsafe { ptr.read_volatile() } == 0x1234_5678_9abc_def0);
-    c.err("map an already mapped frame cap", E::IllegalOperation, frame.map(vspace, TEST_VADDR + 4096, CapRights::ALL, 0));
+    c.err(
+        "map an already mapped frame cap",
+        E::IllegalOperation,
+        frame.map(vspace, TEST_VADDR + 4096, CapRights::ALL, 0),
+    );
     let alias = Frame(slot());
     c.ok("copy the frame cap", CNode::copy(root.slot(alias.0), root.slot(frame.0), CapRights::READ));
     c.err("map over an existing mapping", E::DeleteFirst, alias.map(vspace, TEST_VADDR, CapRights::READ, 0));
-    c.ok("map the read-only copy next door", alias.map(vspace, TEST_VADDR + 4096, CapRights::ALL, 0));
+    c.err(
+        "map the read-only copy writable (insufficient rights)",
+        E::InsufficientRights,
+        alias.map(vspace, TEST_VADDR + 4096, CapRights::READ.union(CapRights::WRITE), 0),
+    );
+    c.ok("map the read-only copy next door", alias.map(vspace, TEST_VADDR + 4096, CapRights::READ, 0));
     // SAFETY: mapped read-only just above; reading is allowed.
-    c.check("the copy shows the same memory", unsafe { ((TEST_VADDR + 4096) as *const u64).read_volatile() } == 0x1234_5678_9abc_def0);
+    c.check(
+        "the copy shows the same memory",
+        unsafe { ((TEST_VADDR + 4096) as *const u64).read_volatile() } == 0x1234_5678_9abc_def0,
+    );
     c.ok("remap read-only (same place, fewer rights)", frame.map(vspace, TEST_VADDR, CapRights::READ, 0));
     // SAFETY: still mapped (read-only); reading is allowed.
     c.check("remapped frame still readable", unsafe { ptr.read_volatile() } == 0x1234_5678_9abc_def0);
@@ -203,7 +276,11 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     // A 2 MiB frame becomes a large-page leaf at the page-directory level.
     const LARGE_VADDR: u64 = 0x0000_1000_4000_0000;
     let large = Frame(objects.alloc(&slots, ObjectType::Frame2M, 0).unwrap_or(0));
-    c.err("map a 2 MiB frame at a 4 KiB-aligned address", E::AlignmentError, large.map(vspace, LARGE_VADDR + 4096, CapRights::ALL, 0));
+    c.err(
+        "map a 2 MiB frame at a 4 KiB-aligned address",
+        E::AlignmentError,
+        large.map(vspace, LARGE_VADDR + 4096, CapRights::ALL, 0),
+    );
     c.ok("map a 2 MiB frame", map_frame(&mut objects, &slots, large, LARGE_VADDR, CapRights::ALL, 0));
     let far = (LARGE_VADDR + 0x18_0000) as *mut u64;
     // SAFETY: inside the 2 MiB mapping made just above.

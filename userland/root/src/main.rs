@@ -23,7 +23,12 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         bi.pci_devices().len(),
         bi.iommus().len()
     );
-    println!("root: {} MiB of RAM untyped, caps from slot {} ({} free slots)", ram >> 20, bi.untyped_caps.start, bi.empty.len());
+    println!(
+        "root: {} MiB of RAM untyped, caps from slot {} ({} free slots)",
+        ram >> 20,
+        bi.untyped_caps.start,
+        bi.empty.len()
+    );
     for d in bi.pci_devices() {
         let drhd = if d.drhd_index == NO_DRHD { -1 } else { i32::from(d.drhd_index) };
         println!(

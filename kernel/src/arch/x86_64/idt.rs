@@ -27,17 +27,15 @@ const VECTORS: usize = 256;
 #[repr(C, align(16))]
 struct Idt([GateDescriptor; VECTORS]);
 
-static mut IDT: Idt = Idt(
-    [GateDescriptor {
-        offset_low: 0,
-        selector: 0,
-        ist: 0,
-        type_attr: 0,
-        offset_mid: 0,
-        offset_high: 0,
-        reserved: 0,
-    }; VECTORS],
-);
+static mut IDT: Idt = Idt([GateDescriptor {
+    offset_low: 0,
+    selector: 0,
+    ist: 0,
+    type_attr: 0,
+    offset_mid: 0,
+    offset_high: 0,
+    reserved: 0,
+}; VECTORS]);
 
 /// Descriptor-table pointer operand of `lidt`.
 #[repr(C, packed)]

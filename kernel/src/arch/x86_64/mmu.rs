@@ -97,7 +97,8 @@ pub fn build_kernel_space(alloc: &mut BootAllocator, ram: &RangeSet, limit: u64)
     let mut paddr = 0;
     while paddr < limit {
         let chunk = Range::new(paddr, PageSize::Size2M.bytes());
-        let cache = if ram.overlaps(chunk) { PteFlags::empty() } else { PteFlags::CACHE_DISABLE | PteFlags::WRITE_THROUGH };
+        let cache =
+            if ram.overlaps(chunk) { PteFlags::empty() } else { PteFlags::CACHE_DISABLE | PteFlags::WRITE_THROUGH };
         paging::map(&mut tables, root, phys_to_virt(paddr), paddr, PageSize::Size2M, base | cache)?;
         paddr += PageSize::Size2M.bytes();
     }
