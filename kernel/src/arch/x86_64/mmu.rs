@@ -8,7 +8,8 @@ use x86_64::PhysAddr;
 use super::{phys_to_virt, KERNEL_VMA};
 use crate::boot::memory::{BootAllocator, Range, RangeSet, PAGE};
 use crate::boot::params::PhysSource;
-use crate::paging::{self, MapError, PageSize, PteFlags, TableMemory, ENTRIES};
+use super::kmem::DirectMemory;
+use crate::paging::{self, MapError, PageSize, PteFlags, TableMemory};
 
 unsafe extern "C" {
     static __text_start: u8;
@@ -68,16 +69,12 @@ pub fn zero_frame(paddr: u64) {
 }
 
 impl TableMemory for BootTables<'_> {
+    // Table frames are reached exactly as after boot: through the direct map.
     fn read(&self, table: u64, index: usize) -> u64 {
-        debug_assert!(index < ENTRIES);
-        // SAFETY: `table` is a page-table frame (from the boot allocator or the boot
-        // tables) inside the direct map; index < 512 keeps the access in the frame.
-        unsafe { core::ptr::read_volatile((phys_to_virt(table) as *const u64).add(index)) }
+        DirectMemory.read(table, index)
     }
     fn write(&mut self, table: u64, index: usize, value: u64) {
-        debug_assert!(index < ENTRIES);
-        // SAFETY: as in `read`; page tables are only changed by this boot thread.
-        unsafe { core::ptr::write_volatile((phys_to_virt(table) as *mut u64).add(index), value) }
+        DirectMemory.write(table, index, value)
     }
     fn alloc_table(&mut self) -> Option<u64> {
         let frame = self.alloc.alloc_frame().ok()?;
