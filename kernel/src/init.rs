@@ -13,19 +13,22 @@ use abi::slots;
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::mmu::{self, BootTables, DirectMap, EARLY_DIRECT_MAP};
 use crate::arch::trap::{self, TrapFrame};
-use crate::arch::{cpu, gdt, idt, phys_to_virt, serial};
+use crate::arch::{cpu, fpu, gdt, idt, phys_to_virt, serial};
 use crate::boot::memory::{BootAllocator, Range, RangeSet, PAGE};
 use crate::boot::params::{self, PhysSource};
 use crate::boot::untyped;
 use crate::elf_loader::{self, LoadPlan};
-use crate::invoke;
+use crate::object::cnode;
+use crate::object::cte::SlotMemory;
+use crate::object::tcb::ThreadState;
+use crate::thread;
 use crate::log::{self, Level};
 use crate::object::cap::{Cap, FrameSize, Mapping};
 use crate::object::cte::SLOT_BITS;
 use crate::object::mdb;
 use crate::paging::{self, PageSize, PteFlags, TableMemory};
 use crate::platform;
-use crate::{error, info, warn};
+use crate::{info, warn};
 
 /// Name of the program running as root task, for fault reports.
 static ROOT_NAME: spin::Once<([u8; 32], usize)> = spin::Once::new();
@@ -36,7 +39,8 @@ pub fn boot_error(args: fmt::Arguments<'_>) -> ! {
     cpu::exit_qemu(ExitCode::BadBootInput.raw())
 }
 
-fn root_name() -> &'static str {
+/// Name of the root task's program.
+pub fn root_name() -> &'static str {
     ROOT_NAME.get().and_then(|(b, n)| core::str::from_utf8(&b[..*n]).ok()).unwrap_or("?")
 }
 
@@ -179,13 +183,39 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     // direct map, and BOOTINFO_FRAMES pages hold a BootInfo (asserted in the ABI crate).
     unsafe { (phys_to_virt(root_task.bootinfo_paddr) as *mut BootInfo).write(bi) };
 
-    let cspace = populate_root_cnode(&root_task, list.as_slice(), bi.pci_devices());
-    *invoke::CURRENT.lock() = Some(invoke::Current { cspace, ipc_buffer_paddr: root_task.ipc_buffer_paddr });
+    populate_root_cnode(&root_task, list.as_slice(), bi.pci_devices());
+    start_root_thread(&root_task, plan.entry);
     trap::init_syscalls();
+    fpu::init();
     info!("kernel: entering root task '{name}' at {:#x}", plan.entry);
     // SAFETY: the root task's PML4 shares the kernel half with `kernel_root`.
     unsafe { mmu::switch_to(root_task.vspace) };
     trap::enter_user_mode(&TrapFrame::new_user(plan.entry, ROOT_STACK_TOP, ROOT_BOOTINFO_VADDR))
+}
+
+/// Makes the root task's TCB the running thread: its slots get copies of the root
+/// CNode, VSpace and IPC buffer caps; it runs at the highest priority.
+fn start_root_thread(task: &RootTask, entry: u64) {
+    let mut mem = DirectMemory;
+    let cnode_slot = |index: u64| task.cnode_paddr + (index << SLOT_BITS);
+    let sources = [slots::INIT_CNODE, slots::INIT_VSPACE, slots::INIT_IPC_BUFFER];
+    for (i, index) in sources.into_iter().enumerate() {
+        let src = cnode_slot(index);
+        let cap = match mem.load(src).cap {
+            Cap::Frame { paddr, size, rights, is_device, .. } => Cap::Frame { paddr, size, rights, is_device, mapping: None },
+            other => other,
+        };
+        cnode::invoke_copy(&mut mem, src, task.tcb_paddr + ((i as u64) << SLOT_BITS), cap);
+    }
+    let t = kmem::tcb(task.tcb_paddr);
+    t.priority = 255;
+    t.mcp = 255;
+    t.ipc_buffer = ROOT_IPC_BUFFER_VADDR;
+    t.ipc_buffer_paddr = task.ipc_buffer_paddr;
+    t.is_root = 1;
+    t.set_state(ThreadState::Running);
+    t.frame = TrapFrame::new_user(entry, ROOT_STACK_TOP, ROOT_BOOTINFO_VADDR).to_words();
+    thread::set_current(task.tcb_paddr);
 }
 
 /// What was built for the root task.
@@ -201,7 +231,7 @@ struct RootTask {
 const ROOT_CNODE_BYTES: u64 = (1u64 << slots::INIT_CNODE_RADIX) << SLOT_BITS;
 
 /// Fills the root CNode: fixed slots, then untyped and PciDevice caps (bootinfo order).
-fn populate_root_cnode(task: &RootTask, untyped: &[UntypedDesc], pci: &[abi::bootinfo::PciDeviceDesc]) -> Cap {
+fn populate_root_cnode(task: &RootTask, untyped: &[UntypedDesc], pci: &[abi::bootinfo::PciDeviceDesc]) {
     let mut mem = DirectMemory;
     let root_cnode = Cap::CNode {
         paddr: task.cnode_paddr,
@@ -251,7 +281,6 @@ fn populate_root_cnode(task: &RootTask, untyped: &[UntypedDesc], pci: &[abi::boo
         let cap = Cap::PciDevice { segment: d.segment, requester_id: d.requester_id() };
         mdb::insert_root(&mut mem, slot(pci_start + i as u64), cap, false);
     }
-    root_cnode
 }
 
 /// Builds the root task's address space: program segments, stack, IPC buffer, bootinfo.
@@ -338,23 +367,6 @@ fn load_root_task(
         .map_err(|_| "cannot map bootinfo")?;
     }
     Ok(RootTask { vspace, bootinfo_paddr, ipc_buffer_paddr, cnode_paddr, tcb_paddr })
-}
-
-/// An exception in user mode. With no fault handlers yet, the root task is the only
-/// thread: report the fault in full and stop the system.
-pub fn user_exception(frame: &TrapFrame) -> ! {
-    error!(
-        "USER FAULT in '{}': {} (vector {}) error={:#x} rip={:#x} rsp={:#x} cr2={:#x}",
-        root_name(),
-        trap::vector_name(frame.vector),
-        frame.vector,
-        frame.error_code,
-        frame.rip,
-        frame.rsp,
-        trap::fault_address()
-    );
-    error!("kernel: the root task has no fault handler and nothing else can run; stopping");
-    cpu::exit_qemu(ExitCode::RootTaskFault.raw())
 }
 
 /// An exception in the kernel itself: always a bug. Report and stop.

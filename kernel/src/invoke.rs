@@ -8,27 +8,24 @@ use abi::ipc_buffer::{CAPS_OFFSET, MSG_OFFSET, REGISTER_MRS};
 use abi::msginfo::MessageInfo;
 use abi::object::ObjectType;
 use abi::rights::CapRights;
-use spin::Mutex;
-
-use crate::arch::kmem::{self, DirectMemory};
-use crate::arch::phys_to_virt;
+use crate::arch::kmem::{self, tcb, DirectMemory};
 use crate::arch::trap::TrapFrame;
+use crate::{ipc, thread};
 use crate::object::cap::Cap;
 use crate::object::cnode::{self, LookupError};
 use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
 use crate::object::{untyped, vspace};
 
-/// The running thread's kernel-visible state (one thread until TCBs land).
+/// What an invocation needs of the calling thread.
 #[derive(Clone, Copy, Debug)]
-pub struct Current {
+struct Current {
+    /// Its TCB.
+    tcb: u64,
     /// CSpace root.
-    pub cspace: Cap,
-    /// Physical address of its IPC buffer frame.
-    pub ipc_buffer_paddr: u64,
+    cspace: Cap,
+    /// Physical address of its IPC buffer (0 if it has none).
+    ipc_buffer_paddr: u64,
 }
-
-/// The running thread.
-pub static CURRENT: Mutex<Option<Current>> = Mutex::new(None);
 
 /// A failed invocation: the error and a detail word (argument index or lookup bits left).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +40,7 @@ pub struct Failure {
 /// point). The syscall layer rewinds the user's RIP so the same call runs again.
 pub const RESTART: Failure = Failure { error: SyscallError::IllegalOperation, detail: u64::MAX };
 
-fn fail(error: SyscallError, detail: u64) -> Failure {
+pub fn fail(error: SyscallError, detail: u64) -> Failure {
     Failure { error, detail }
 }
 
@@ -53,15 +50,16 @@ fn lookup_fail(e: LookupError, arg: u64) -> Failure {
 }
 
 /// The message of one invocation.
-struct Message<'a> {
-    info: MessageInfo,
-    frame: &'a TrapFrame,
-    ipc_buffer: u64,
+#[allow(missing_docs)]
+pub struct Message<'a> {
+    pub info: MessageInfo,
+    pub frame: &'a TrapFrame,
+    pub ipc_buffer: u64,
 }
 
 impl Message<'_> {
     /// Message register `i`, or TruncatedMessage naming it if the sender sent fewer.
-    fn mr(&self, i: usize) -> Result<u64, Failure> {
+    pub fn mr(&self, i: usize) -> Result<u64, Failure> {
         if i >= usize::from(self.info.length) {
             return Err(fail(SyscallError::TruncatedMessage, i as u64));
         }
@@ -70,27 +68,24 @@ impl Message<'_> {
             1 => self.frame.r10,
             2 => self.frame.r8,
             3 => self.frame.r9,
-            // SAFETY: the IPC buffer frame is kernel-known RAM mapped for the thread;
-            // i < MAX_MESSAGE_LENGTH (checked by MessageInfo) keeps it inside the page.
-            _ => unsafe {
-                core::ptr::read_volatile((phys_to_virt(self.ipc_buffer) as *const u64).add(MSG_OFFSET / 8 + i))
-            },
+            _ if self.ipc_buffer == 0 => return Err(fail(SyscallError::TruncatedMessage, i as u64)),
+            _ => kmem::ipc_word(self.ipc_buffer, MSG_OFFSET / 8 + i),
         })
     }
 
     /// Capability address of extra cap `k`.
     fn extra_cptr(&self, k: usize) -> Result<u64, Failure> {
-        if k >= usize::from(self.info.extra_caps) {
-            return Err(fail(SyscallError::InvalidCapability, k as u64));
+        if k >= usize::from(self.info.extra_caps) || self.ipc_buffer == 0 {
+            return Err(fail(SyscallError::InvalidCapability, 100 + k as u64));
         }
-        // SAFETY: as in `mr`; k < 3.
-        Ok(unsafe { core::ptr::read_volatile((phys_to_virt(self.ipc_buffer) as *const u64).add(CAPS_OFFSET / 8 + k)) })
+        Ok(kmem::ipc_word(self.ipc_buffer, CAPS_OFFSET / 8 + k))
     }
 }
 
 /// Handles `Call`: returns result registers (rdx, r10, r8, r9) or a failure.
 pub fn call(frame: &TrapFrame) -> Result<[u64; REGISTER_MRS], Failure> {
-    let current = (*CURRENT.lock()).ok_or(fail(SyscallError::IllegalOperation, 0))?;
+    let me = thread::current();
+    let current = Current { tcb: me, cspace: ipc::cspace_of(me), ipc_buffer_paddr: tcb(me).ipc_buffer_paddr };
     let info = MessageInfo::from_word(frame.rsi).ok_or(fail(SyscallError::InvalidArgument, 1))?;
     let mut mem = DirectMemory;
     let (slot, cap) = cnode::lookup_cap(&mem, &current.cspace, frame.rdi).map_err(|e| lookup_fail(e, 0))?;
@@ -220,6 +215,15 @@ pub fn call(frame: &TrapFrame) -> Result<[u64; REGISTER_MRS], Failure> {
             ok
         }
         (Cap::Frame { paddr, .. }, Invocation::FrameGetAddress) => Ok([paddr, 0, 0, 0]),
+        (Cap::CNode { .. }, Invocation::CNodeCancelBadgedSends) => {
+            let target = slot_arg(&mem, &cap, msg.mr(0)?, msg.mr(1)?, 0)?;
+            match mem.load(target).cap {
+                Cap::Endpoint { paddr, badge, .. } if badge != 0 => Ok([ipc::cancel_badged_sends(paddr, badge), 0, 0, 0]),
+                Cap::Endpoint { .. } => Err(fail(SyscallError::IllegalOperation, 0)),
+                _ => Err(fail(SyscallError::InvalidCapability, 0)),
+            }
+        }
+        (Cap::Tcb { paddr: target }, _) => crate::tcb_ops::invoke(&msg, current.tcb, target, label, &extra),
         _ => Err(fail(SyscallError::IllegalOperation, 0)),
     }
 }

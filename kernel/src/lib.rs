@@ -10,6 +10,7 @@ pub mod elf_loader;
 pub mod object;
 pub mod paging;
 pub mod platform;
+pub mod sched;
 
 #[cfg(target_os = "none")]
 pub mod arch;
@@ -18,6 +19,12 @@ pub mod init;
 #[cfg(target_os = "none")]
 pub mod invoke;
 #[cfg(target_os = "none")]
+pub mod ipc;
+#[cfg(target_os = "none")]
+pub mod thread;
+#[cfg(target_os = "none")]
 pub mod syscall;
+#[cfg(target_os = "none")]
+pub mod tcb_ops;
 #[cfg(target_os = "none")]
 pub mod user_mem;

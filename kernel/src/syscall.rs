@@ -1,14 +1,21 @@
-//! System call decoding. Arguments arrive in the trap frame (see `abi::syscall`); the
-//! result code goes back in `rax`. `Call` on a kernel object is an invocation (see
-//! `invoke`); the other IPC numbers are reserved in the ABI and answered with
-//! `UnknownSyscall` until IPC lands.
+//! System call and user-exception entry points. Arguments arrive in the trap frame (see
+//! `abi::syscall`); results go back in it. IPC system calls go to `ipc`, `Call` on a
+//! kernel object to `invoke`; afterwards the scheduler picks who returns to user mode.
 
 use abi::error::SyscallError;
 use abi::exit::ExitCode;
+use abi::fault::FaultKind;
+use abi::msginfo::MessageInfo;
+use abi::rights::CapRights;
 use abi::syscall::{Syscall, DEBUG_WRITE_MAX};
 
+use crate::arch::kmem::{tcb, DirectMemory};
 use crate::arch::serial;
-use crate::arch::trap::TrapFrame;
+use crate::arch::trap::{self, TrapFrame};
+use crate::ipc;
+use crate::object::cap::Cap;
+use crate::object::cnode;
+use crate::thread::{self, current};
 use crate::user_mem::UserSlice;
 
 /// Length of the `syscall` instruction (0f 05), for restarting a preempted call.
@@ -17,40 +24,140 @@ const SYSCALL_INSTRUCTION_LEN: u64 = 2;
 /// Largest exit code QEMU's debug-exit device can report (status is one byte).
 const MAX_EXIT_CODE: u64 = 0x7f;
 
-/// Handles one system call from the current thread.
+/// Handles one system call from the current thread, then schedules.
 pub fn handle(frame: &mut TrapFrame) {
-    let result = match Syscall::try_from(frame.rax) {
-        Ok(Syscall::DebugPutChar) => {
-            serial::write_sanitized(&[frame.rdi as u8]);
-            Ok(())
-        }
-        Ok(Syscall::DebugWrite) => debug_write(frame.rdi, frame.rsi),
-        Ok(Syscall::DebugHalt) => debug_halt(frame.rdi),
-        Ok(Syscall::Call) => {
-            match crate::invoke::call(frame) {
-                Ok(results) => {
-                    frame.rax = 0;
-                    frame.rdi = 0;
-                    [frame.rdx, frame.r10, frame.r8, frame.r9] = results;
-                }
-                Err(failure) if failure == crate::invoke::RESTART => {
-                    // Leave every register as the user set it and re-execute `syscall`
-                    // (2 bytes): the kernel returns to user mode between batches.
-                    frame.rip -= SYSCALL_INSTRUCTION_LEN;
-                }
-                Err(failure) => {
-                    frame.rax = failure.error.raw();
-                    frame.rdi = failure.detail;
-                }
-            }
-            return;
-        }
-        Ok(_) | Err(_) => Err(SyscallError::UnknownSyscall),
-    };
+    dispatch(frame);
+    thread::schedule();
+}
+
+fn set_result(frame: &mut TrapFrame, result: Result<(), SyscallError>) {
     frame.rax = match result {
         Ok(()) => 0,
         Err(e) => e.raw(),
     };
+}
+
+fn dispatch(frame: &mut TrapFrame) {
+    let number = frame.rax;
+    let Ok(syscall) = Syscall::try_from(number) else {
+        let me = current();
+        let mrs = [frame.rip, frame.rsp, frame.rflags, number, 0];
+        if !ipc::deliver_fault(me, FaultKind::UnknownSyscall, mrs) {
+            set_result(frame, Err(SyscallError::UnknownSyscall));
+        }
+        return;
+    };
+    match syscall {
+        Syscall::DebugPutChar => {
+            serial::write_sanitized(&[frame.rdi as u8]);
+            set_result(frame, Ok(()));
+        }
+        Syscall::DebugWrite => {
+            let r = debug_write(frame.rdi, frame.rsi);
+            set_result(frame, r);
+        }
+        Syscall::DebugHalt => {
+            let r = debug_halt(frame.rdi);
+            set_result(frame, r);
+        }
+        Syscall::Yield => {
+            thread::yield_current();
+            set_result(frame, Ok(()));
+        }
+        Syscall::Reply => {
+            let info = MessageInfo::from_word(frame.rsi).unwrap_or(MessageInfo::new(0, 0));
+            ipc::reply(info);
+            set_result(frame, Ok(()));
+        }
+        Syscall::Send | Syscall::NbSend | Syscall::Call => send_like(frame, syscall),
+        Syscall::Recv | Syscall::NbRecv => recv_like(frame, syscall == Syscall::Recv),
+        Syscall::ReplyRecv => {
+            let info = MessageInfo::from_word(frame.rsi).unwrap_or(MessageInfo::new(0, 0));
+            ipc::reply(info);
+            recv_like(frame, true);
+        }
+    }
+}
+
+/// Looks up the cap an IPC system call names; a failure becomes a cap fault for a
+/// thread with a fault handler, or an error code otherwise.
+fn lookup_ipc_cap(frame: &mut TrapFrame) -> Option<Cap> {
+    let me = current();
+    match cnode::lookup_cap(&DirectMemory, &ipc::cspace_of(me), frame.rdi) {
+        Ok((_, cap)) => Some(cap),
+        Err(e) => {
+            let mrs = [frame.rip, frame.rdi, SyscallError::from(e).raw(), 0, 0];
+            if !ipc::deliver_fault(me, FaultKind::CapFault, mrs) {
+                frame.rax = SyscallError::FailedLookup.raw();
+            }
+            None
+        }
+    }
+}
+
+fn send_like(frame: &mut TrapFrame, syscall: Syscall) {
+    let Some(cap) = lookup_ipc_cap(frame) else { return };
+    let Some(info) = MessageInfo::from_word(frame.rsi) else {
+        frame.rax = SyscallError::InvalidArgument.raw();
+        frame.rdi = 1;
+        return;
+    };
+    match cap {
+        Cap::Endpoint { paddr, badge, rights } => {
+            if !rights.contains(CapRights::WRITE) {
+                frame.rax = SyscallError::InvalidCapability.raw();
+                frame.rdi = 0;
+                return;
+            }
+            let blocking = syscall != Syscall::NbSend;
+            ipc::send(paddr, badge, rights, info, blocking, syscall == Syscall::Call);
+        }
+        Cap::Notification { paddr, badge, rights } => {
+            if !rights.contains(CapRights::WRITE) {
+                frame.rax = SyscallError::InvalidCapability.raw();
+                frame.rdi = 0;
+                return;
+            }
+            ipc::signal(paddr, badge);
+            frame.rax = 0;
+        }
+        _ if syscall == Syscall::Call => invoke_object(frame),
+        _ => {
+            frame.rax = SyscallError::InvalidCapability.raw();
+            frame.rdi = 0;
+        }
+    }
+}
+
+fn invoke_object(frame: &mut TrapFrame) {
+    match crate::invoke::call(frame) {
+        Ok(results) => {
+            frame.rax = 0;
+            frame.rdi = 0;
+            [frame.rdx, frame.r10, frame.r8, frame.r9] = results;
+        }
+        Err(failure) if failure == crate::invoke::RESTART => {
+            // Leave every register as the user set it and re-execute `syscall`
+            // (2 bytes): the kernel returns to user mode between batches.
+            frame.rip -= SYSCALL_INSTRUCTION_LEN;
+        }
+        Err(failure) => {
+            frame.rax = failure.error.raw();
+            frame.rdi = failure.detail;
+        }
+    }
+}
+
+fn recv_like(frame: &mut TrapFrame, blocking: bool) {
+    let Some(cap) = lookup_ipc_cap(frame) else { return };
+    match cap {
+        Cap::Endpoint { paddr, rights, .. } if rights.contains(CapRights::READ) => ipc::recv(paddr, blocking),
+        Cap::Notification { paddr, rights, .. } if rights.contains(CapRights::READ) => ipc::wait(paddr, blocking),
+        _ => {
+            frame.rax = SyscallError::InvalidCapability.raw();
+            frame.rdi = 0;
+        }
+    }
 }
 
 fn debug_write(addr: u64, len: u64) -> Result<(), SyscallError> {
@@ -68,4 +175,40 @@ fn debug_halt(code: u64) -> Result<(), SyscallError> {
     });
     crate::info!("kernel: system halted by user request, exit code {code:#x} ({name})");
     crate::arch::cpu::exit_qemu(code as u32)
+}
+
+/// A CPU exception in user mode: a page fault becomes a VM fault message, anything
+/// else a user-exception message, to the thread's fault handler. Without one, the
+/// thread is suspended and the fault logged; the root task's unhandled fault ends the
+/// system (it is the system).
+pub fn user_exception(frame: &mut TrapFrame) {
+    let me = current();
+    let cr2 = trap::fault_address();
+    let (kind, mrs) = if frame.vector == 14 {
+        (FaultKind::VmFault, [frame.rip, cr2, (frame.error_code >> 4) & 1, frame.error_code, 0])
+    } else {
+        (FaultKind::UserException, [frame.rip, frame.rsp, frame.rflags, frame.vector, frame.error_code])
+    };
+    if !ipc::deliver_fault(me, kind, mrs) {
+        let root = tcb(me).is_root != 0;
+        crate::error!(
+            "USER FAULT in {}{}{}: {} (vector {}) error={:#x} rip={:#x} rsp={:#x} cr2={:#x}",
+            if root { "'" } else { "thread " },
+            if root { crate::init::root_name() } else { "" },
+            if root { "'" } else { "" },
+            trap::vector_name(frame.vector),
+            frame.vector,
+            frame.error_code,
+            frame.rip,
+            frame.rsp,
+            cr2
+        );
+        if tcb(me).is_root != 0 {
+            crate::error!("kernel: the root task has no fault handler; stopping");
+            crate::arch::cpu::exit_qemu(ExitCode::RootTaskFault.raw());
+        }
+        crate::error!("kernel: thread {me:#x} has no fault handler; suspended it");
+        thread::suspend(me);
+    }
+    thread::schedule();
 }

@@ -243,6 +243,9 @@ pub trait Finaliser {
     fn unmap_frame(&mut self, cap: &Cap);
     /// Uninstalls a page table and flushes the TLB.
     fn unmap_table(&mut self, cap: &Cap);
+    /// The last cap to a TCB, endpoint or notification is gone: stop the thread, or
+    /// wake everything queued on the object.
+    fn finalise_object(&mut self, cap: &Cap);
 }
 
 /// Deletes the cap in `slot`: unlinks it, and if it was the last cap to its object,
@@ -263,6 +266,13 @@ pub fn delete(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr
                 delete(mem, fx, paddr + (i << SLOT_BITS));
             }
         }
+        Cap::Tcb { paddr } if is_final => {
+            fx.finalise_object(&cte.cap);
+            for i in 0..super::tcb::TCB_SLOTS as u64 {
+                delete(mem, fx, paddr + (i << SLOT_BITS));
+            }
+        }
+        Cap::Endpoint { .. } | Cap::Notification { .. } if is_final => fx.finalise_object(&cte.cap),
         _ => {}
     }
 }

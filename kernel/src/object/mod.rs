@@ -4,7 +4,9 @@
 pub mod cap;
 pub mod cnode;
 pub mod cte;
+pub mod endpoint;
 pub mod mdb;
+pub mod tcb;
 pub mod untyped;
 pub mod vspace;
 

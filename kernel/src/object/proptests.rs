@@ -23,6 +23,7 @@ struct NoHardware;
 impl Finaliser for NoHardware {
     fn unmap_frame(&mut self, _cap: &Cap) {}
     fn unmap_table(&mut self, _cap: &Cap) {}
+    fn finalise_object(&mut self, _cap: &Cap) {}
 }
 impl ObjectMemory for NoHardware {
     fn zero(&mut self, _paddr: u64, _len: u64) {}

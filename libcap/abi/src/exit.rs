@@ -22,6 +22,8 @@ crate::abi_enum! {
         BadBootInput = 0x72,
         /// The root task faulted with nobody to handle it and nothing else can run.
         RootTaskFault = 0x73,
+        /// Every thread is blocked and no interrupt source could wake one.
+        Deadlock = 0x74,
     }
 }
 

@@ -20,8 +20,10 @@ crate::abi_enum! {
         CNodeMove = 6,
         /// CNode: Mutate(dest index, dest depth, src index, src depth, guard); extra cap 0: src CNode.
         CNodeMutate = 7,
-        /// CNode: Rotate(dest, dest depth, pivot, pivot depth, src, src depth, badges...).
+        /// CNode: Rotate(dest, dest depth, pivot, pivot depth, src, src depth); extra caps: pivot root, src root.
         CNodeRotate = 8,
+        /// CNode: CancelBadgedSends(index, depth): abort every send blocked with that badged endpoint cap's badge.
+        CNodeCancelBadgedSends = 9,
         /// Frame: Map(vaddr, rights, attributes); extra cap 0: VSpace.
         FrameMap = 20,
         /// Frame: Unmap().
@@ -32,6 +34,25 @@ crate::abi_enum! {
         PageTableMap = 23,
         /// Page-table level: Unmap().
         PageTableUnmap = 24,
+        /// TCB: Configure(fault endpoint cptr, IPC buffer vaddr); extra caps: CSpace root,
+        /// VSpace root, IPC buffer frame.
+        TcbConfigure = 30,
+        /// TCB: WriteRegisters(resume, count, registers...) in [`crate::registers`] order.
+        TcbWriteRegisters = 31,
+        /// TCB: ReadRegisters(suspend, count) -> registers in the caller's IPC buffer message area.
+        TcbReadRegisters = 32,
+        /// TCB: Resume().
+        TcbResume = 33,
+        /// TCB: Suspend().
+        TcbSuspend = 34,
+        /// TCB: SetPriority(priority); extra cap 0: the authority TCB whose MCP bounds it.
+        TcbSetPriority = 35,
+        /// TCB: SetMCPriority(mcp); extra cap 0: the authority TCB.
+        TcbSetMcp = 36,
+        /// TCB: BindNotification(); extra cap 0: the notification.
+        TcbBindNotification = 37,
+        /// TCB: UnbindNotification().
+        TcbUnbindNotification = 38,
     }
 }
 

@@ -112,9 +112,9 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         libcap::cap::invoke(ut.0, Invocation::UntypedRetype, &[ObjectType::Endpoint.raw(), 0], &[root.0]),
     );
     c.err(
-        "invoke retype on an endpoint (wrong type)",
+        "invoke retype on a VSpace (wrong type; Call on an endpoint is IPC)",
         E::IllegalOperation,
-        Untyped(eps[0]).retype(ObjectType::Endpoint, 0, root, 0, 0, slot(), 1),
+        Untyped(slots::INIT_VSPACE).retype(ObjectType::Endpoint, 0, root, 0, 0, slot(), 1),
     );
     c.err(
         "retype from an empty slot",
@@ -188,7 +188,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         CNode::delete(libcap::cap::SlotRef { root, index: copy, depth: 12 }),
     );
     c.err("depth out of range", E::RangeError, CNode::delete(libcap::cap::SlotRef { root, index: copy, depth: 65 }));
-    c.err("CNode operation on an endpoint (wrong type)", E::IllegalOperation, CNode::delete(CNode(eps[2]).slot(0)));
+    c.err("CNode operation on a VSpace (wrong type)", E::IllegalOperation, CNode::delete(CNode(slots::INIT_VSPACE).slot(0)));
     c.ok("delete", CNode::delete(root.slot(copy)));
     c.err("deleted slot is empty", E::FailedLookup, CNode::copy(root.slot(slot()), root.slot(copy), CapRights::ALL));
     // Revoke: a chain of copies below eps[2] disappears, eps[2] stays.

@@ -85,6 +85,14 @@ impl Finaliser for DirectMemory {
             flush_all(cap);
         }
     }
+    fn finalise_object(&mut self, cap: &Cap) {
+        match *cap {
+            Cap::Tcb { paddr } => crate::thread::suspend(paddr),
+            Cap::Endpoint { paddr, .. } => crate::ipc::abort_queue(paddr, 2),
+            Cap::Notification { paddr, .. } => crate::ipc::abort_queue(paddr, 4),
+            _ => {}
+        }
+    }
 }
 
 fn mapped_space(cap: &Cap) -> Option<u64> {
@@ -107,4 +115,46 @@ pub fn flush_all(cap: &Cap) {
     if mapped_space(cap) == Some(mmu::current_root()) {
         x86_64::instructions::tlb::flush_all();
     }
+}
+
+/// The TCB at `paddr`.
+///
+/// Kernel invariant that makes this sound: the kernel runs on one CPU with interrupts
+/// off, `paddr` comes from a TCB cap (or the boot TCB) so it names a live 2 KiB TCB in
+/// RAM, and no caller keeps the reference across a call that could take another
+/// reference to the same TCB.
+#[allow(clippy::mut_from_ref)]
+pub fn tcb(paddr: u64) -> &'static mut crate::object::tcb::Tcb {
+    debug_assert!(paddr != 0 && paddr % 2048 == 0);
+    // SAFETY: see the invariant above; the direct map covers all RAM.
+    unsafe { &mut *(phys_to_virt(paddr) as *mut crate::object::tcb::Tcb) }
+}
+
+/// Reads `N` words of a kernel object at `paddr`.
+pub fn read_words<const N: usize>(paddr: u64) -> [u64; N] {
+    let mut w = [0u64; N];
+    // SAFETY: `paddr` comes from an endpoint/notification cap: a live object of at
+    // least N words in RAM, inside the direct map.
+    unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(paddr) as *const u64, w.as_mut_ptr(), N) };
+    w
+}
+
+/// Writes `N` words of a kernel object at `paddr`.
+pub fn write_words<const N: usize>(paddr: u64, w: [u64; N]) {
+    // SAFETY: as in `read_words`.
+    unsafe { core::ptr::copy_nonoverlapping(w.as_ptr(), phys_to_virt(paddr) as *mut u64, N) };
+}
+
+/// Reads word `index` of the IPC buffer page at `paddr`.
+pub fn ipc_word(paddr: u64, index: usize) -> u64 {
+    assert!(index < 512);
+    // SAFETY: `paddr` is the page of an IPC buffer frame cap (RAM); index < 512 words.
+    unsafe { core::ptr::read_volatile((phys_to_virt(paddr & !0x3ff) as *const u64).add(index)) }
+}
+
+/// Writes word `index` of the IPC buffer page at `paddr`.
+pub fn set_ipc_word(paddr: u64, index: usize, value: u64) {
+    assert!(index < 128);
+    // SAFETY: as in `ipc_word`; the buffer is 1 KiB aligned and index < 128 words.
+    unsafe { core::ptr::write_volatile((phys_to_virt(paddr & !0x3ff) as *mut u64).add(index), value) }
 }

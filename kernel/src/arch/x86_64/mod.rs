@@ -1,6 +1,7 @@
 //! x86_64 hardware layer: everything that touches the CPU, ports or MMIO lives here.
 
 pub mod cpu;
+pub mod fpu;
 pub mod gdt;
 pub mod idt;
 pub mod kmem;

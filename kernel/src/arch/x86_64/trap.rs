@@ -103,7 +103,7 @@ pub fn fault_address() -> u64 {
 #[unsafe(no_mangle)]
 extern "C" fn exception_dispatch(frame: &mut TrapFrame) {
     if frame.from_user() {
-        crate::init::user_exception(frame);
+        crate::syscall::user_exception(frame);
     } else {
         crate::init::kernel_exception(frame);
     }
@@ -141,10 +141,36 @@ pub fn init_syscalls() {
     }
 }
 
+fn frame_slot() -> *mut TrapFrame {
+    (gdt::trap_stack_top() - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame
+}
+
+/// The running thread's saved user registers: the frame every trap from user mode
+/// builds at the top of the trap stack.
+#[allow(clippy::mut_from_ref)]
+pub fn current_frame() -> &'static mut TrapFrame {
+    // SAFETY: the slot lies in the static trap stack; only the single kernel thread of
+    // control touches it, between a trap's entry and its return.
+    unsafe { &mut *frame_slot() }
+}
+
+impl TrapFrame {
+    /// The frame as raw words (for storage in a TCB).
+    pub fn to_words(&self) -> [u64; 22] {
+        // SAFETY: TrapFrame is repr(C) of exactly 22 u64 (asserted above).
+        unsafe { core::mem::transmute_copy(self) }
+    }
+    /// A frame from raw words.
+    pub fn from_words(w: [u64; 22]) -> Self {
+        // SAFETY: as in `to_words`; every bit pattern is a valid TrapFrame.
+        unsafe { core::mem::transmute_copy(&w) }
+    }
+}
+
 /// Enters user mode with `frame`. The frame is copied to the top of the trap stack, where
 /// traps from user mode will save the next one.
 pub fn enter_user_mode(frame: &TrapFrame) -> ! {
-    let slot = (gdt::trap_stack_top() - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame;
+    let slot = frame_slot();
     // SAFETY: the slot is the top of the static trap stack, unused while the kernel runs on
     // its boot stack; `enter_user` loads the frame and executes iretq.
     unsafe {

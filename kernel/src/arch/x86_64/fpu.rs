@@ -1,0 +1,40 @@
+//! User FPU/SSE state: enabled at boot, saved and restored eagerly on every switch
+//! between threads. The kernel itself is built without SSE and never touches it.
+
+use core::arch::asm;
+
+use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
+
+use crate::object::tcb::FpuArea;
+
+/// Clean state for threads that never ran (taken right after FNINIT at boot).
+static mut INITIAL: FpuArea = FpuArea([0; 512]);
+
+/// Enables x87/SSE for user mode and records the clean state.
+pub fn init() {
+    // SAFETY: enabling FXSAVE/SSE support and native x87 errors; the kernel uses no FPU.
+    unsafe {
+        Cr0::update(|f| {
+            f.remove(Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::TASK_SWITCHED);
+            f.insert(Cr0Flags::MONITOR_COPROCESSOR | Cr0Flags::NUMERIC_ERROR);
+        });
+        Cr4::update(|f| f.insert(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE));
+        asm!("fninit", options(nomem, nostack));
+        let mxcsr: u32 = 0x1f80;
+        asm!("ldmxcsr [{}]", in(reg) &mxcsr, options(nostack, readonly));
+        asm!("fxsave64 [{}]", in(reg) core::ptr::addr_of_mut!(INITIAL), options(nostack));
+    }
+}
+
+/// Saves the FPU state into `area`.
+pub fn save(area: &mut FpuArea) {
+    // SAFETY: `area` is 512 bytes, 16-byte aligned (FpuArea's alignment).
+    unsafe { asm!("fxsave64 [{}]", in(reg) area as *mut FpuArea, options(nostack)) };
+}
+
+/// Loads `area`, or the clean state if `area` was never saved.
+pub fn restore(area: &FpuArea, valid: bool) {
+    let source = if valid { area as *const FpuArea } else { core::ptr::addr_of!(INITIAL) };
+    // SAFETY: 512-byte, 16-byte aligned image produced by fxsave64 (or the clean one).
+    unsafe { asm!("fxrstor64 [{}]", in(reg) source, options(nostack, readonly)) };
+}

@@ -1,0 +1,119 @@
+//! The thread control block as it lies in its 2 KiB object: saved registers, FPU area,
+//! scheduling and IPC state, and three capability slots (CSpace root, VSpace root, IPC
+//! buffer frame) that take part in the derivation tree like any other slot.
+
+use static_assertions::const_assert;
+
+/// Words in a saved register frame (same layout as the trap frame).
+pub const FRAME_WORDS: usize = 22;
+
+/// Where a thread stands.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadState {
+    /// Not runnable (new or suspended).
+    Inactive = 0,
+    /// Runnable (running or in a ready queue).
+    Running = 1,
+    /// Waiting in an endpoint's send queue.
+    BlockedOnSend = 2,
+    /// Waiting in an endpoint's receive queue.
+    BlockedOnReceive = 3,
+    /// Waiting for a reply after Call (or after a fault).
+    BlockedOnReply = 4,
+    /// Waiting on a notification.
+    BlockedOnNotification = 5,
+}
+
+/// Index of the CSpace root slot.
+pub const SLOT_CSPACE: usize = 0;
+/// Index of the VSpace root slot.
+pub const SLOT_VSPACE: usize = 1;
+/// Index of the IPC buffer frame slot.
+pub const SLOT_IPC_BUFFER: usize = 2;
+/// Number of slots in a TCB.
+pub const TCB_SLOTS: usize = 3;
+
+/// FXSAVE area.
+#[repr(C, align(16))]
+#[derive(Clone, Copy)]
+pub struct FpuArea(pub [u8; 512]);
+
+/// The TCB object.
+#[repr(C, align(64))]
+pub struct Tcb {
+    /// Capability slots (64-byte entries, see `cte`).
+    pub slots: [[u64; 8]; TCB_SLOTS],
+    /// Saved user registers (valid while the thread is not running).
+    pub frame: [u64; FRAME_WORDS],
+    /// Saved FPU/SSE state.
+    pub fpu: FpuArea,
+    /// A [`ThreadState`] value.
+    pub state: u64,
+    /// Scheduling priority (0..=255).
+    pub priority: u64,
+    /// Maximum controlled priority: the highest priority this thread may give anyone.
+    pub mcp: u64,
+    /// Virtual address of the IPC buffer.
+    pub ipc_buffer: u64,
+    /// Physical address of the IPC buffer page (from the IPC buffer frame cap).
+    pub ipc_buffer_paddr: u64,
+    /// CPtr of the fault endpoint in the thread's own CSpace (0 = none).
+    pub fault_handler: u64,
+    /// Ready-queue links.
+    pub sched_prev: u64,
+    /// Ready-queue links.
+    pub sched_next: u64,
+    /// Endpoint/notification queue links.
+    pub ep_prev: u64,
+    /// Endpoint/notification queue links.
+    pub ep_next: u64,
+    /// Endpoint or notification the thread is blocked on.
+    pub blocked_on: u64,
+    /// Badge of the cap the blocked sender used.
+    pub ipc_badge: u64,
+    /// Bit 0: the blocked send is a Call; bit 1: the sender's cap had Grant.
+    pub ipc_flags: u64,
+    /// Message info of a blocked send.
+    pub ipc_info: u64,
+    /// Thread waiting for this thread's reply (0 = none).
+    pub reply_to: u64,
+    /// Bound notification (0 = none).
+    pub bound_notification: u64,
+    /// Whether the FPU area holds a saved state.
+    pub fpu_valid: u64,
+    /// 1 for the root task: its unhandled fault ends the system.
+    pub is_root: u64,
+    /// A pending fault message: label then message registers.
+    pub fault: [u64; 6],
+    /// 1 while the thread sits in a ready queue.
+    pub in_ready_queue: u64,
+}
+
+const_assert!(core::mem::size_of::<Tcb>() <= 2048);
+
+/// `ipc_flags` bit: the blocked send is a Call.
+pub const IPC_IS_CALL: u64 = 1;
+/// `ipc_flags` bit: the sender may grant caps.
+pub const IPC_CAN_GRANT: u64 = 2;
+/// `ipc_flags` bit: the blocked message is a fault message built by the kernel.
+pub const IPC_IS_FAULT: u64 = 4;
+
+impl Tcb {
+    /// The thread's state.
+    pub fn thread_state(&self) -> ThreadState {
+        match self.state {
+            1 => ThreadState::Running,
+            2 => ThreadState::BlockedOnSend,
+            3 => ThreadState::BlockedOnReceive,
+            4 => ThreadState::BlockedOnReply,
+            5 => ThreadState::BlockedOnNotification,
+            _ => ThreadState::Inactive,
+        }
+    }
+
+    /// Sets the thread's state.
+    pub fn set_state(&mut self, s: ThreadState) {
+        self.state = s as u64;
+    }
+}

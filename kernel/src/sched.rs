@@ -1,0 +1,180 @@
+//! Thread queues: intrusive doubly linked lists threaded through TCBs (ready queues per
+//! priority, endpoint and notification wait queues), and the 256-level ready-queue
+//! bitmap. Pure logic over a link-access trait, tested on the host.
+
+/// A thread, named by its TCB's physical address (never 0).
+pub type ThreadRef = u64;
+
+/// Access to one pair of links (prev, next) in each TCB.
+pub trait Links {
+    /// The thread's (prev, next) links.
+    fn links(&self, t: ThreadRef) -> (ThreadRef, ThreadRef);
+    /// Sets the thread's links.
+    fn set_links(&mut self, t: ThreadRef, prev: ThreadRef, next: ThreadRef);
+}
+
+/// A FIFO queue of threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Queue {
+    /// First thread (0 = empty).
+    pub head: ThreadRef,
+    /// Last thread.
+    pub tail: ThreadRef,
+}
+
+impl Queue {
+    /// Whether the queue is empty.
+    pub fn is_empty(&self) -> bool {
+        self.head == 0
+    }
+
+    /// Appends `t` (which must not be in any queue using these links).
+    pub fn push_back(&mut self, links: &mut impl Links, t: ThreadRef) {
+        links.set_links(t, self.tail, 0);
+        if self.tail != 0 {
+            let (prev, _) = links.links(self.tail);
+            links.set_links(self.tail, prev, t);
+        } else {
+            self.head = t;
+        }
+        self.tail = t;
+    }
+
+    /// Removes `t` (which must be in this queue).
+    pub fn remove(&mut self, links: &mut impl Links, t: ThreadRef) {
+        let (prev, next) = links.links(t);
+        if prev != 0 {
+            let (pp, _) = links.links(prev);
+            links.set_links(prev, pp, next);
+        } else {
+            self.head = next;
+        }
+        if next != 0 {
+            let (_, nn) = links.links(next);
+            links.set_links(next, prev, nn);
+        } else {
+            self.tail = prev;
+        }
+        links.set_links(t, 0, 0);
+    }
+
+    /// Removes and returns the first thread.
+    pub fn pop_front(&mut self, links: &mut impl Links) -> Option<ThreadRef> {
+        let t = self.head;
+        if t == 0 {
+            return None;
+        }
+        self.remove(links, t);
+        Some(t)
+    }
+}
+
+/// Number of priorities.
+pub const PRIORITIES: usize = 256;
+
+/// One queue per priority plus a bitmap of the non-empty ones.
+#[derive(Clone, Debug)]
+pub struct ReadyQueues {
+    queues: [Queue; PRIORITIES],
+    bitmap: [u64; PRIORITIES / 64],
+}
+
+impl Default for ReadyQueues {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReadyQueues {
+    /// All empty.
+    pub const fn new() -> Self {
+        ReadyQueues { queues: [Queue { head: 0, tail: 0 }; PRIORITIES], bitmap: [0; PRIORITIES / 64] }
+    }
+
+    /// Appends `t` at priority `prio` (round robin: newcomers go last).
+    pub fn enqueue(&mut self, links: &mut impl Links, t: ThreadRef, prio: u8) {
+        let p = usize::from(prio);
+        self.queues[p].push_back(links, t);
+        self.bitmap[p / 64] |= 1 << (p % 64);
+    }
+
+    /// Removes `t` from priority `prio`.
+    pub fn dequeue(&mut self, links: &mut impl Links, t: ThreadRef, prio: u8) {
+        let p = usize::from(prio);
+        self.queues[p].remove(links, t);
+        if self.queues[p].is_empty() {
+            self.bitmap[p / 64] &= !(1 << (p % 64));
+        }
+    }
+
+    /// The highest priority with a ready thread.
+    pub fn highest(&self) -> Option<u8> {
+        (0..self.bitmap.len()).rev().find_map(|w| {
+            let word = self.bitmap[w];
+            (word != 0).then(|| (w * 64 + 63 - word.leading_zeros() as usize) as u8)
+        })
+    }
+
+    /// The first thread of the highest non-empty priority, without removing it.
+    pub fn peek_highest(&self) -> Option<(ThreadRef, u8)> {
+        let p = self.highest()?;
+        Some((self.queues[usize::from(p)].head, p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    struct Map(HashMap<ThreadRef, (ThreadRef, ThreadRef)>);
+    impl Links for Map {
+        fn links(&self, t: ThreadRef) -> (ThreadRef, ThreadRef) {
+            *self.0.get(&t).unwrap_or(&(0, 0))
+        }
+        fn set_links(&mut self, t: ThreadRef, prev: ThreadRef, next: ThreadRef) {
+            self.0.insert(t, (prev, next));
+        }
+    }
+
+    #[test]
+    fn fifo_and_remove_from_middle() {
+        let mut l = Map::default();
+        let mut q = Queue::default();
+        for t in [0x1000, 0x2000, 0x3000] {
+            q.push_back(&mut l, t);
+        }
+        q.remove(&mut l, 0x2000);
+        assert_eq!(l.links(0x1000), (0, 0x3000));
+        assert_eq!(q.pop_front(&mut l), Some(0x1000));
+        assert_eq!(q.pop_front(&mut l), Some(0x3000));
+        assert_eq!(q.pop_front(&mut l), None);
+        assert!(q.is_empty() && q.tail == 0);
+    }
+
+    #[test]
+    fn highest_priority_first_round_robin_within() {
+        let mut l = Map::default();
+        let mut r = ReadyQueues::new();
+        assert_eq!(r.highest(), None);
+        r.enqueue(&mut l, 0x1000, 10);
+        r.enqueue(&mut l, 0x2000, 200);
+        r.enqueue(&mut l, 0x3000, 200);
+        r.enqueue(&mut l, 0x4000, 255);
+        assert_eq!(r.peek_highest(), Some((0x4000, 255)));
+        r.dequeue(&mut l, 0x4000, 255);
+        assert_eq!(r.peek_highest(), Some((0x2000, 200)));
+        // Round robin: the head goes to the back.
+        r.dequeue(&mut l, 0x2000, 200);
+        r.enqueue(&mut l, 0x2000, 200);
+        assert_eq!(r.peek_highest(), Some((0x3000, 200)));
+        r.dequeue(&mut l, 0x3000, 200);
+        r.dequeue(&mut l, 0x2000, 200);
+        assert_eq!(r.highest(), Some(10));
+        r.enqueue(&mut l, 0x5000, 0);
+        r.dequeue(&mut l, 0x1000, 10);
+        assert_eq!(r.peek_highest(), Some((0x5000, 0)));
+    }
+}

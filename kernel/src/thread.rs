@@ -1,0 +1,240 @@
+//! Threads on the CPU: the current thread, ready queues, the switch between threads
+//! (registers, FPU, address space), and the TCB state changes the rest of the kernel
+//! uses (make runnable, block, suspend).
+
+use core::cell::UnsafeCell;
+
+use crate::arch::fpu;
+use crate::arch::kmem::{self, tcb, DirectMemory};
+use crate::arch::mmu;
+use crate::arch::trap::{current_frame, TrapFrame};
+use crate::object::cap::Cap;
+use crate::object::cte::SlotMemory;
+use crate::object::endpoint::{Endpoint, Notification};
+use crate::object::tcb::{ThreadState, SLOT_VSPACE};
+use crate::sched::{Links, Queue, ReadyQueues, ThreadRef};
+
+/// Scheduler state.
+struct Scheduler {
+    ready: ReadyQueues,
+    current: ThreadRef,
+    /// The current thread gave up the CPU (Yield or timeslice end).
+    yielded: bool,
+}
+
+/// Kernel-global state, touched only by the one kernel thread of control with
+/// interrupts off.
+struct KernelCell(UnsafeCell<Scheduler>);
+// SAFETY: one CPU, interrupts off in the kernel: no concurrent access.
+unsafe impl Sync for KernelCell {}
+
+static SCHED: KernelCell = KernelCell(UnsafeCell::new(Scheduler { ready: ReadyQueues::new(), current: 0, yielded: false }));
+
+#[allow(clippy::mut_from_ref)]
+fn sched() -> &'static mut Scheduler {
+    // SAFETY: see KernelCell; callers do not hold the reference across calls into here.
+    unsafe { &mut *SCHED.0.get() }
+}
+
+/// Ready-queue links of TCBs.
+pub struct SchedLinks;
+impl Links for SchedLinks {
+    fn links(&self, t: ThreadRef) -> (ThreadRef, ThreadRef) {
+        let t = tcb(t);
+        (t.sched_prev, t.sched_next)
+    }
+    fn set_links(&mut self, t: ThreadRef, prev: ThreadRef, next: ThreadRef) {
+        let t = tcb(t);
+        t.sched_prev = prev;
+        t.sched_next = next;
+    }
+}
+
+/// Endpoint/notification queue links of TCBs.
+pub struct EpLinks;
+impl Links for EpLinks {
+    fn links(&self, t: ThreadRef) -> (ThreadRef, ThreadRef) {
+        let t = tcb(t);
+        (t.ep_prev, t.ep_next)
+    }
+    fn set_links(&mut self, t: ThreadRef, prev: ThreadRef, next: ThreadRef) {
+        let t = tcb(t);
+        t.ep_prev = prev;
+        t.ep_next = next;
+    }
+}
+
+/// The running thread (0 before the first thread starts).
+pub fn current() -> ThreadRef {
+    sched().current
+}
+
+/// Sets the first thread at boot.
+pub fn set_current(t: ThreadRef) {
+    sched().current = t;
+}
+
+/// The saved registers of `t`: the live trap frame for the running thread, its TCB's
+/// copy otherwise.
+pub fn with_frame<R>(t: ThreadRef, f: impl FnOnce(&mut TrapFrame) -> R) -> R {
+    if t == current() {
+        f(current_frame())
+    } else {
+        let mut frame = TrapFrame::from_words(tcb(t).frame);
+        let r = f(&mut frame);
+        tcb(t).frame = frame.to_words();
+        r
+    }
+}
+
+fn enqueue(t: ThreadRef) {
+    let prio = tcb(t).priority as u8;
+    sched().ready.enqueue(&mut SchedLinks, t, prio);
+    tcb(t).in_ready_queue = 1;
+}
+
+/// Makes `t` runnable and queues it (the switch happens in `schedule`, if it outranks
+/// the current thread).
+pub fn make_runnable(t: ThreadRef) {
+    tcb(t).set_state(ThreadState::Running);
+    tcb(t).blocked_on = 0;
+    if t != current() && tcb(t).in_ready_queue == 0 {
+        enqueue(t);
+    }
+}
+
+/// Takes `t` out of the ready queue if it is there.
+pub fn dequeue_if_queued(t: ThreadRef) {
+    if tcb(t).in_ready_queue != 0 {
+        let prio = tcb(t).priority as u8;
+        sched().ready.dequeue(&mut SchedLinks, t, prio);
+        tcb(t).in_ready_queue = 0;
+    }
+}
+
+/// Current thread gives up the rest of its turn.
+pub fn yield_current() {
+    sched().yielded = true;
+}
+
+/// Changes `t`'s priority, re-queueing it if it waits in a ready queue.
+pub fn set_priority(t: ThreadRef, prio: u8) {
+    let queued = tcb(t).in_ready_queue != 0;
+    dequeue_if_queued(t);
+    tcb(t).priority = u64::from(prio);
+    if queued {
+        enqueue(t);
+    }
+}
+
+/// Removes `t` from whatever it waits on, making it Inactive.
+pub fn suspend(t: ThreadRef) {
+    cancel_ipc(t);
+    dequeue_if_queued(t);
+    tcb(t).set_state(ThreadState::Inactive);
+}
+
+/// Takes `t` out of an endpoint or notification queue it is blocked in.
+pub fn cancel_ipc(t: ThreadRef) {
+    let tt = tcb(t);
+    let object = tt.blocked_on;
+    match tt.thread_state() {
+        ThreadState::BlockedOnSend | ThreadState::BlockedOnReceive => {
+            let mut ep = Endpoint::from_words(kmem::read_words::<2>(object));
+            ep.queue.remove(&mut EpLinks, t);
+            kmem::write_words(object, ep.to_words());
+        }
+        ThreadState::BlockedOnNotification => {
+            let mut n = Notification::from_words(kmem::read_words::<4>(object));
+            n.queue.remove(&mut EpLinks, t);
+            kmem::write_words(object, n.to_words());
+        }
+        ThreadState::BlockedOnReply => {}
+        _ => return,
+    }
+    let tt = tcb(t);
+    tt.blocked_on = 0;
+    tt.set_state(ThreadState::Inactive);
+}
+
+/// Blocks the current thread in `queue` of `object` with `state`.
+pub fn block_current_in(queue: &mut Queue, object: u64, state: ThreadState) {
+    let t = current();
+    tcb(t).set_state(state);
+    tcb(t).blocked_on = object;
+    queue.push_back(&mut EpLinks, t);
+}
+
+/// The VSpace root of `t`, if its VSpace slot holds one.
+fn vspace_of(t: ThreadRef) -> Option<u64> {
+    match DirectMemory.load(t + (SLOT_VSPACE as u64) * 64).cap {
+        Cap::VSpace { paddr } => Some(paddr),
+        _ => None,
+    }
+}
+
+/// Picks the thread to run next and switches to it. Called on every return to user
+/// mode. Never returns if nothing can run (see `idle`).
+pub fn schedule() {
+    loop {
+        let s = sched();
+        let cur = s.current;
+        let cur_runs = cur != 0 && tcb(cur).thread_state() == ThreadState::Running;
+        let next = s.ready.peek_highest();
+        let stay = match next {
+            None => cur_runs,
+            Some((_, prio)) => cur_runs && !s.yielded && tcb(cur).priority as u8 >= prio,
+        };
+        s.yielded = false;
+        if stay {
+            return;
+        }
+        let Some((next, prio)) = next else {
+            idle();
+            continue;
+        };
+        s.ready.dequeue(&mut SchedLinks, next, prio);
+        tcb(next).in_ready_queue = 0;
+        if cur_runs {
+            enqueue(cur);
+        }
+        if vspace_of(next).is_none() {
+            // Its VSpace was deleted: it cannot run.
+            crate::warn!("thread {next:#x} has no VSpace; suspended");
+            tcb(next).set_state(ThreadState::Inactive);
+            continue;
+        }
+        switch_to(next);
+        return;
+    }
+}
+
+fn switch_to(next: ThreadRef) {
+    let cur = current();
+    if cur == next {
+        return;
+    }
+    if cur != 0 {
+        let c = tcb(cur);
+        c.frame = current_frame().to_words();
+        fpu::save(&mut c.fpu);
+        c.fpu_valid = 1;
+    }
+    let n = tcb(next);
+    *current_frame() = TrapFrame::from_words(n.frame);
+    fpu::restore(&n.fpu, n.fpu_valid != 0);
+    let root = vspace_of(next).expect("checked by schedule");
+    if mmu::current_root() != root {
+        // SAFETY: every VSpace root is created by retype (kernel half copied in) or is
+        // the root task's, built at boot the same way.
+        unsafe { mmu::switch_to(root) };
+    }
+    sched().current = next;
+}
+
+/// Nothing can run. Without interrupt sources that could wake a thread the system is
+/// deadlocked: report it and stop rather than hang.
+fn idle() {
+    crate::error!("kernel: every thread is blocked or suspended and no interrupt can wake one; stopping");
+    crate::arch::cpu::exit_qemu(abi::exit::ExitCode::Deadlock.raw());
+}
