@@ -4,6 +4,8 @@
 
 use core::cell::UnsafeCell;
 
+use x86_64::registers::model_specific::FsBase;
+
 use crate::arch::fpu;
 use crate::arch::kmem::{self, tcb, DirectMemory};
 use crate::arch::mmu;
@@ -219,10 +221,13 @@ fn switch_to(next: ThreadRef) {
         c.frame = current_frame().to_words();
         fpu::save(&mut c.fpu);
         c.fpu_valid = 1;
+        c.fs_base = FsBase::read().as_u64();
     }
     let n = tcb(next);
     *current_frame() = TrapFrame::from_words(n.frame);
     fpu::restore(&n.fpu, n.fpu_valid != 0);
+    // A non-canonical value cannot be stored (it came from wrfsbase, which rejects them).
+    FsBase::write(x86_64::VirtAddr::new_truncate(n.fs_base));
     let root = vspace_of(next).expect("checked by schedule");
     if mmu::current_root() != root {
         // SAFETY: every VSpace root is created by retype (kernel half copied in) or is

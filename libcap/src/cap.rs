@@ -32,8 +32,12 @@ pub struct Error {
 /// Result of an invocation.
 pub type Result<T> = core::result::Result<T, Error>;
 
-fn ipc_buffer() -> *mut IpcBuffer {
-    abi::layout::ROOT_IPC_BUFFER_VADDR as *mut IpcBuffer
+/// The calling thread's IPC buffer (its address lives in the FS base register).
+pub fn ipc_buffer() -> *mut IpcBuffer {
+    let base: u64;
+    // SAFETY: rdfsbase only reads the thread pointer (CR4.FSGSBASE is set by the kernel).
+    unsafe { core::arch::asm!("rdfsbase {}", out(reg) base, options(nomem, nostack, preserves_flags)) };
+    base as *mut IpcBuffer
 }
 
 /// Invokes `cap` with `label`, message registers `mrs` and extra caps `extra`.
@@ -208,5 +212,63 @@ impl PageTable {
     /// Uninstalls it.
     pub fn unmap(self) -> Result<()> {
         invoke(self.0, Invocation::PageTableUnmap, &[], &[]).map(|_| ())
+    }
+}
+
+/// A thread control block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tcb(pub CPtr);
+/// A notification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Notification(pub CPtr);
+
+impl Tcb {
+    /// Sets the thread's CSpace, VSpace, IPC buffer and fault endpoint (a cptr in its
+    /// own CSpace, 0 for none).
+    pub fn configure(self, fault_ep: CPtr, cspace: CNode, vspace: VSpace, ipc_buffer_vaddr: u64, ipc_frame: Frame) -> Result<()> {
+        invoke(self.0, Invocation::TcbConfigure, &[fault_ep, ipc_buffer_vaddr], &[cspace.0, vspace.0, ipc_frame.0]).map(|_| ())
+    }
+    /// Writes registers (`abi::registers` order), optionally resuming the thread.
+    pub fn write_registers(self, resume: bool, regs: &abi::registers::UserRegisters) -> Result<()> {
+        let mut mrs = [0u64; 2 + abi::registers::USER_REGISTER_COUNT];
+        mrs[0] = u64::from(resume);
+        mrs[1] = abi::registers::USER_REGISTER_COUNT as u64;
+        mrs[2..].copy_from_slice(&regs.to_array());
+        invoke(self.0, Invocation::TcbWriteRegisters, &mrs, &[]).map(|_| ())
+    }
+    /// Reads registers, optionally suspending the thread first.
+    pub fn read_registers(self, suspend: bool) -> Result<abi::registers::UserRegisters> {
+        let count = abi::registers::USER_REGISTER_COUNT;
+        invoke(self.0, Invocation::TcbReadRegisters, &[u64::from(suspend), count as u64], &[])?;
+        let mut regs = [0u64; abi::registers::USER_REGISTER_COUNT];
+        for (i, r) in regs.iter_mut().enumerate() {
+            // SAFETY: the kernel wrote `count` words to this thread's IPC buffer.
+            *r = unsafe { (*ipc_buffer()).msg[i] };
+        }
+        Ok(abi::registers::UserRegisters::from_array(regs))
+    }
+    /// Makes an inactive thread runnable.
+    pub fn resume(self) -> Result<()> {
+        invoke(self.0, Invocation::TcbResume, &[], &[]).map(|_| ())
+    }
+    /// Stops the thread (cancels any IPC it waits in).
+    pub fn suspend(self) -> Result<()> {
+        invoke(self.0, Invocation::TcbSuspend, &[], &[]).map(|_| ())
+    }
+    /// Sets the priority; `authority`'s maximum controlled priority bounds it.
+    pub fn set_priority(self, authority: Tcb, priority: u8) -> Result<()> {
+        invoke(self.0, Invocation::TcbSetPriority, &[u64::from(priority)], &[authority.0]).map(|_| ())
+    }
+    /// Sets the maximum controlled priority; `authority`'s bounds it.
+    pub fn set_mcp(self, authority: Tcb, mcp: u8) -> Result<()> {
+        invoke(self.0, Invocation::TcbSetMcp, &[u64::from(mcp)], &[authority.0]).map(|_| ())
+    }
+    /// Binds a notification: its signals also wake the thread's endpoint receives.
+    pub fn bind_notification(self, ntfn: Notification) -> Result<()> {
+        invoke(self.0, Invocation::TcbBindNotification, &[], &[ntfn.0]).map(|_| ())
+    }
+    /// Unbinds the bound notification.
+    pub fn unbind_notification(self) -> Result<()> {
+        invoke(self.0, Invocation::TcbUnbindNotification, &[], &[]).map(|_| ())
     }
 }

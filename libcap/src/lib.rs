@@ -10,7 +10,9 @@ pub mod alloc;
 pub mod cap;
 pub mod console;
 pub mod heap;
+pub mod ipc;
 pub mod runtime;
 pub mod syscall;
+pub mod thread;
 
 pub use abi;

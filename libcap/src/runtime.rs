@@ -14,9 +14,12 @@ core::arch::global_asm!(
     ".global _start",
     "_start:",
     "    and rsp, -16",
+    "    mov rax, {ipc_buffer}",
+    "    wrfsbase rax",
     "    xor ebp, ebp",
     "    call libcap_start",
     "    ud2",
+    ipc_buffer = const abi::layout::ROOT_IPC_BUFFER_VADDR,
 );
 
 /// Checks the bootinfo header and runs `main`; called by the code [`entry!`](crate::entry) expands to.

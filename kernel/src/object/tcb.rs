@@ -88,6 +88,8 @@ pub struct Tcb {
     pub fault: [u64; 6],
     /// 1 while the thread sits in a ready queue.
     pub in_ready_queue: u64,
+    /// FS base (user thread pointer; libcap keeps the IPC buffer address there).
+    pub fs_base: u64,
 }
 
 const_assert!(core::mem::size_of::<Tcb>() <= 2048);

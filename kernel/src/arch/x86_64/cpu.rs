@@ -57,6 +57,12 @@ pub fn physical_address_bits() -> u32 {
     }
 }
 
+/// Whether the CPU supports the RD/WR FS/GS BASE instructions.
+pub fn has_fsgsbase() -> bool {
+    let max = core::arch::x86_64::__cpuid(0).eax;
+    max >= 7 && core::arch::x86_64::__cpuid_count(7, 0).ebx & 1 != 0
+}
+
 /// Whether the CPU supports supervisor-mode execution prevention.
 pub fn has_smep() -> bool {
     // Leaf 0's eax says whether leaf 7 exists.

@@ -19,6 +19,13 @@ pub fn init() {
             f.insert(Cr0Flags::MONITOR_COPROCESSOR | Cr0Flags::NUMERIC_ERROR);
         });
         Cr4::update(|f| f.insert(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE));
+        // User threads keep their thread pointer (libcap: the IPC buffer) in FS, set
+        // with wrfsbase; the kernel saves and restores it on every switch.
+        if super::cpu::has_fsgsbase() {
+            Cr4::update(|f| f.insert(Cr4Flags::FSGSBASE));
+        } else {
+            crate::warn!("CPU lacks FSGSBASE: user threads cannot set their thread pointer");
+        }
         asm!("fninit", options(nomem, nostack));
         let mxcsr: u32 = 0x1f80;
         asm!("ldmxcsr [{}]", in(reg) &mxcsr, options(nostack, readonly));

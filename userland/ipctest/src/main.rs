@@ -1,0 +1,312 @@
+//! Test program (run as root task with `init=ipctest`): threads, endpoints (Call,
+//! ReplyRecv, badges, long messages, cap grant), notifications (Signal/Wait/Poll,
+//! binding), faults delivered to a handler (resume and kill), priorities, round robin
+//! with Yield, FPU state across switches, CancelBadgedSends and error paths.
+#![no_std]
+#![no_main]
+
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+
+use libcap::abi::bootinfo::BootInfo;
+use libcap::abi::error::SyscallError as E;
+use libcap::abi::exit::ExitCode;
+use libcap::abi::fault::FaultKind;
+use libcap::abi::msginfo::MessageInfo;
+use libcap::abi::object::ObjectType;
+use libcap::abi::rights::CapRights;
+use libcap::abi::slots;
+use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
+use libcap::cap::{CNode, Frame, Notification, Tcb};
+use libcap::ipc;
+use libcap::println;
+use libcap::thread::{spawn, THREAD_REGION};
+
+libcap::entry!(main);
+
+const THREADS_BASE: u64 = 0x0000_3000_0000_0000;
+const FAULT_VADDR: u64 = 0x0000_3100_0000_0000;
+
+// Capabilities and results shared between the threads of this address space.
+static EP: AtomicU64 = AtomicU64::new(0);
+static NTFN: AtomicU64 = AtomicU64::new(0);
+static BLOCK_EP: AtomicU64 = AtomicU64::new(0);
+static RECV_SLOT: AtomicU64 = AtomicU64::new(0);
+static LOG: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
+static LOG_LEN: AtomicUsize = AtomicUsize::new(0);
+static FAULT_READ: AtomicU64 = AtomicU64::new(0);
+static AFTER_UD2: AtomicU64 = AtomicU64::new(0);
+static FPU_OK: AtomicU64 = AtomicU64::new(0);
+static CANCELLED: AtomicU64 = AtomicU64::new(0);
+static BOUND_BADGE: AtomicU64 = AtomicU64::new(0);
+
+fn log(id: u64) {
+    let i = LOG_LEN.fetch_add(1, SeqCst);
+    if i < LOG.len() {
+        LOG[i].store(id, SeqCst);
+    }
+}
+
+fn take_log() -> [u64; 8] {
+    let mut out = [0; 8];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = LOG[i].swap(0, SeqCst);
+    }
+    LOG_LEN.store(0, SeqCst);
+    out
+}
+
+fn block_forever() -> ! {
+    loop {
+        let _ = ipc::recv(BLOCK_EP.load(SeqCst));
+    }
+}
+
+/// Echo server: replies (mr0 + 1, badge, label, mr5) and handles cap grants (label 8).
+extern "C" fn server(_: u64) -> ! {
+    let ep = EP.load(SeqCst);
+    let mut msg = ipc::recv(ep);
+    loop {
+        let Ok(m) = msg else {
+            println!("ipctest: server recv failed: {msg:?}");
+            block_forever()
+        };
+        if m.info.label == 0 && m.info.length == 0 {
+            // A bound-notification wake-up: no one to reply to.
+            BOUND_BADGE.store(m.badge, SeqCst);
+            msg = ipc::recv(ep);
+            continue;
+        }
+        let reply = if m.info.label == 8 {
+            let slot = RECV_SLOT.load(SeqCst);
+            let addr = Frame(slot).address().unwrap_or(0);
+            [u64::from(addr == m.mrs[0] && m.info.extra_caps == 1), m.badge, 8, 0]
+        } else {
+            let long = if m.info.length > 5 { ipc::mr(5) } else { 0 };
+            ipc::set_mr(5, long);
+            [m.mrs[0] + 1, m.badge, m.info.label, m.mrs[3]]
+        };
+        ipc::set_receive_slot(slots::INIT_CNODE, RECV_SLOT.load(SeqCst), 64);
+        msg = ipc::reply_recv(ep, MessageInfo::new(m.info.label, 6), reply);
+    }
+}
+
+extern "C" fn prio_thread(id: u64) -> ! {
+    log(id);
+    if id == 10 {
+        let _ = ipc::signal(NTFN.load(SeqCst));
+    }
+    block_forever()
+}
+
+extern "C" fn yielder(id: u64) -> ! {
+    for _ in 0..3 {
+        log(id);
+        ipc::yield_now();
+    }
+    if id == 2 {
+        let _ = ipc::signal(NTFN.load(SeqCst));
+    }
+    block_forever()
+}
+
+extern "C" fn faulter(_: u64) -> ! {
+    // SAFETY: deliberately unmapped: the fault handler maps it and resumes us.
+    let v = unsafe { (FAULT_VADDR as *const u64).read_volatile() };
+    FAULT_READ.store(v, SeqCst);
+    let _ = ipc::signal(NTFN.load(SeqCst));
+    block_forever()
+}
+
+extern "C" fn killed(_: u64) -> ! {
+    // SAFETY: ud2 raises #UD; the handler kills us.
+    unsafe { core::arch::asm!("ud2") };
+    AFTER_UD2.store(1, SeqCst);
+    block_forever()
+}
+
+extern "C" fn fpu_thread(value: u64) -> ! {
+    let mut ok = true;
+    for _ in 0..3 {
+        let back: u64;
+        // SAFETY: only xmm0 and the named registers are touched; yield in between
+        // makes the other thread run and load its own value.
+        unsafe {
+            core::arch::asm!("movq xmm0, {}", in(reg) value, out("xmm0") _);
+        }
+        ipc::yield_now();
+        // SAFETY: reads xmm0 back.
+        unsafe { core::arch::asm!("movq {}, xmm0", out(reg) back) };
+        ok &= back == value;
+    }
+    FPU_OK.fetch_add(u64::from(ok), SeqCst);
+    if FPU_OK.load(SeqCst) >= 1 && value == 0x2222 {
+        let _ = ipc::signal(NTFN.load(SeqCst));
+    }
+    block_forever()
+}
+
+extern "C" fn blocked_sender(badged_ep: u64) -> ! {
+    let r = ipc::send(badged_ep, MessageInfo::new(1, 0), [0; 4]);
+    CANCELLED.store(if r == Err(E::IllegalOperation) { 1 } else { 2 }, SeqCst);
+    let _ = ipc::signal(NTFN.load(SeqCst));
+    block_forever()
+}
+
+/// Drops to the lowest priority and back: every ready thread runs until it blocks.
+fn let_others_run(me: Tcb) {
+    let _ = me.set_priority(me, 1);
+    let _ = me.set_priority(me, 255);
+}
+
+struct Checker {
+    failures: u32,
+}
+
+impl Checker {
+    fn check(&mut self, name: &str, ok: bool) {
+        if ok {
+            println!("ipctest: ok {name}");
+        } else {
+            println!("ipctest: FAIL {name}");
+            self.failures += 1;
+        }
+    }
+}
+
+fn main(bi: &'static BootInfo) -> ExitCode {
+    let mut c = Checker { failures: 0 };
+    let slots = SlotAllocator::new(bi);
+    let mut objects = ObjectAllocator::new(bi);
+    let root = CNode(slots::INIT_CNODE);
+    let me = Tcb(slots::INIT_TCB);
+    let mut region = THREADS_BASE;
+    let mut next_region = || {
+        region += THREAD_REGION + 4096;
+        region
+    };
+    let new = |objects: &mut ObjectAllocator<'_>, t: ObjectType| objects.alloc(&slots, t, 0).expect("objects");
+    let ep = new(&mut objects, ObjectType::Endpoint);
+    let ntfn = new(&mut objects, ObjectType::Notification);
+    let block_ep = new(&mut objects, ObjectType::Endpoint);
+    let fault_ep = new(&mut objects, ObjectType::Endpoint);
+    EP.store(ep, SeqCst);
+    NTFN.store(ntfn, SeqCst);
+    BLOCK_EP.store(block_ep, SeqCst);
+    RECV_SLOT.store(slots.alloc().expect("slot"), SeqCst);
+
+    // Endpoint ping-pong with a badge and a long message.
+    let badged = slots.alloc().expect("slot");
+    c.check("mint badged endpoint", CNode::mint(root.slot(badged), root.slot(ep), CapRights::ALL, 0x11).is_ok());
+    let server_tcb = spawn(&mut objects, &slots, server, 0, 200, next_region(), 0).expect("spawn server");
+    ipc::set_mr(4, 0x4444);
+    ipc::set_mr(5, 0x5555);
+    let r = ipc::call(badged, MessageInfo::new(7, 6), [41, 0, 0, 3]);
+    c.check(
+        "call/reply-recv with badge and 6 registers",
+        matches!(r, Ok(m) if m.mrs == [42, 0x11, 7, 3] && m.info.length == 6 && ipc::mr(5) == 0x5555),
+    );
+    // Cap transfer: grant a frame cap through the badged (Grant) cap.
+    let frame = new(&mut objects, ObjectType::Frame4K);
+    let addr = Frame(frame).address().unwrap_or(1);
+    ipc::set_extra_cap(frame);
+    let r = ipc::call(badged, MessageInfo { label: 8, caps_unwrapped: 0, extra_caps: 1, length: 1 }, [addr, 0, 0, 0]);
+    c.check("grant a frame cap over IPC", matches!(r, Ok(m) if m.mrs[0] == 1 && m.mrs[1] == 0x11));
+    // Without Grant the cap is not transferred.
+    let no_grant = slots.alloc().expect("slot");
+    let _ = CNode::mint(root.slot(no_grant), root.slot(ep), CapRights::WRITE, 0x12);
+    let r = ipc::call(no_grant, MessageInfo { label: 8, caps_unwrapped: 0, extra_caps: 1, length: 1 }, [addr, 0, 0, 0]);
+    c.check("no transfer without the grant right", matches!(r, Ok(m) if m.mrs[0] == 0 && m.mrs[1] == 0x12));
+
+    // Error paths.
+    let read_only = slots.alloc().expect("slot");
+    let _ = CNode::mint(root.slot(read_only), root.slot(ep), CapRights::READ, 0x13);
+    c.check("send without write right", ipc::send(read_only, MessageInfo::new(1, 0), [0; 4]) == Err(E::InvalidCapability));
+    c.check("receive on a frame cap (wrong type)", ipc::recv(frame).err() == Some(E::InvalidCapability));
+    c.check("call on an empty slot", ipc::call(slots.alloc().unwrap(), MessageInfo::new(1, 0), [0; 4]).err() == Some(E::FailedLookup));
+    let too_long = MessageInfo { label: 1, caps_unwrapped: 0, extra_caps: 0, length: 121 };
+    c.check("message too long", ipc::send(badged, too_long, [0; 4]) == Err(E::InvalidArgument));
+    c.check("unknown syscall without a handler", ipc::raw_syscall(0x999) == E::UnknownSyscall.raw());
+    c.check("nb-send with no receiver waiting is dropped", ipc::nb_send(block_ep, MessageInfo::new(1, 0), [0; 4]).is_ok());
+    c.check("nb-recv with no sender returns at once", matches!(ipc::nb_recv(block_ep), Ok(m) if m.badge == 0));
+
+    // Notifications.
+    let (n1, n2) = (slots.alloc().unwrap(), slots.alloc().unwrap());
+    let _ = CNode::mint(root.slot(n1), root.slot(ntfn), CapRights::ALL, 0b01);
+    let _ = CNode::mint(root.slot(n2), root.slot(ntfn), CapRights::ALL, 0b10);
+    c.check("poll an idle notification", ipc::poll(ntfn) == Ok(0));
+    let _ = (ipc::signal(n1), ipc::signal(n2));
+    c.check("signals accumulate badges", ipc::poll(ntfn) == Ok(0b11));
+    let _ = ipc::signal(n1);
+    c.check("wait returns a pending signal", ipc::wait(ntfn) == Ok(0b01));
+
+    // Priorities: threads at 10, 20, 30 start in priority order once we block.
+    for prio in [10u8, 30, 20] {
+        spawn(&mut objects, &slots, prio_thread, u64::from(prio), prio, next_region(), 0).expect("spawn");
+    }
+    let _ = ipc::wait(ntfn);
+    c.check("higher priority runs first", take_log()[..3] == [30, 20, 10]);
+
+    // Round robin: two threads at one priority alternate through Yield.
+    spawn(&mut objects, &slots, yielder, 1, 50, next_region(), 0).expect("spawn");
+    spawn(&mut objects, &slots, yielder, 2, 50, next_region(), 0).expect("spawn");
+    let _ = ipc::wait(ntfn);
+    c.check("round robin with yield", take_log()[..6] == [1, 2, 1, 2, 1, 2]);
+
+    // FPU state survives switches between threads.
+    spawn(&mut objects, &slots, fpu_thread, 0x1111, 60, next_region(), 0).expect("spawn");
+    spawn(&mut objects, &slots, fpu_thread, 0x2222, 60, next_region(), 0).expect("spawn");
+    let _ = ipc::wait(ntfn);
+    c.check("xmm0 preserved across thread switches", FPU_OK.load(SeqCst) == 2);
+
+    // Fault delivered to a handler, fixed up, resumed.
+    let faulter_tcb = spawn(&mut objects, &slots, faulter, 0, 100, next_region(), fault_ep).expect("spawn");
+    let f = ipc::recv(fault_ep);
+    let vm = matches!(f, Ok(m) if m.info.label == FaultKind::VmFault.raw() && m.mrs[1] == FAULT_VADDR && m.mrs[2] == 0);
+    c.check("page fault arrives as a VmFault message", vm);
+    let fix = Frame(new(&mut objects, ObjectType::Frame4K));
+    c.check("handler maps the missing page", map_frame(&mut objects, &slots, fix, FAULT_VADDR, CapRights::ALL, 0).is_ok());
+    // SAFETY: just mapped read-write.
+    unsafe { (FAULT_VADDR as *mut u64).write_volatile(0x77) };
+    ipc::reply(MessageInfo::new(0, 0), [0; 4]);
+    let _ = ipc::wait(ntfn);
+    c.check("faulting thread resumed and read the fixed page", FAULT_READ.load(SeqCst) == 0x77);
+    let _ = faulter_tcb;
+
+    // A thread killed by its handler.
+    let victim = spawn(&mut objects, &slots, killed, 0, 100, next_region(), fault_ep).expect("spawn");
+    let f = ipc::recv(fault_ep);
+    let ud = matches!(f, Ok(m) if m.info.label == FaultKind::UserException.raw() && m.mrs[3] == 6);
+    c.check("ud2 arrives as a UserException message (vector 6)", ud);
+    c.check("handler suspends the thread", victim.suspend().is_ok());
+    let regs = victim.read_registers(false);
+    c.check("read the killed thread's registers", matches!(regs, Ok(r) if r.rip == f.map(|m| m.mrs[0]).unwrap_or(0)));
+    ipc::yield_now();
+    c.check("the killed thread never continues", AFTER_UD2.load(SeqCst) == 0);
+
+    // CancelBadgedSends: a sender blocked with badge 0x99 gets an error.
+    let cancel_ep = new(&mut objects, ObjectType::Endpoint);
+    let badge99 = slots.alloc().unwrap();
+    let _ = CNode::mint(root.slot(badge99), root.slot(cancel_ep), CapRights::ALL, 0x99);
+    spawn(&mut objects, &slots, blocked_sender, badge99, 100, next_region(), 0).expect("spawn");
+    let_others_run(me);
+    let r = libcap::cap::invoke(root.0, libcap::abi::invocation::Invocation::CNodeCancelBadgedSends, &[badge99, 64], &[]);
+    c.check("cancel badged sends cancels one", matches!(r, Ok(v) if v[0] == 1));
+    let _ = ipc::wait(ntfn);
+    c.check("the cancelled sender saw an error", CANCELLED.load(SeqCst) == 1);
+
+    // A bound notification wakes the server out of its endpoint receive.
+    c.check("bind a notification to the server", server_tcb.bind_notification(Notification(ntfn)).is_ok());
+    let bound_badge = slots.alloc().unwrap();
+    let _ = CNode::mint(root.slot(bound_badge), root.slot(ntfn), CapRights::ALL, 0x40);
+    let _ = ipc::signal(bound_badge);
+    let_others_run(me);
+    c.check("bound notification delivered through Recv", BOUND_BADGE.load(SeqCst) == 0x40);
+    c.check("set priority above the MCP is refused", server_tcb.set_priority(server_tcb, 255) == Err(libcap::cap::Error { code: E::RangeError, detail: 0 }));
+
+    if c.failures > 0 {
+        println!("ipctest: {} checks FAILED", c.failures);
+        return ExitCode::UserFailure;
+    }
+    println!("ipctest: all checks passed");
+    ExitCode::Success
+}
