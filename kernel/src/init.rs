@@ -187,6 +187,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     start_root_thread(&root_task, plan.entry);
     trap::init_syscalls();
     fpu::init();
+    crate::irq::init(platform.acpi.lapic_paddr, platform.acpi.ioapic_paddr, platform.isa_irqs);
     info!("kernel: entering root task '{name}' at {:#x}", plan.entry);
     // SAFETY: the root task's PML4 shares the kernel half with `kernel_root`.
     unsafe { mmu::switch_to(root_task.vspace) };

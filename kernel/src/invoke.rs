@@ -223,6 +223,9 @@ pub fn call(frame: &TrapFrame) -> Result<[u64; REGISTER_MRS], Failure> {
                 _ => Err(fail(SyscallError::InvalidCapability, 0)),
             }
         }
+        (Cap::IrqControl | Cap::IrqHandler { .. } | Cap::IoPortControl | Cap::IoPort { .. }, _) => {
+            crate::irq_ops::invoke(&msg, &mut mem, slot, cap, label, &extra)
+        }
         (Cap::Tcb { paddr: target }, _) => crate::tcb_ops::invoke(&msg, current.tcb, target, label, &extra),
         _ => Err(fail(SyscallError::IllegalOperation, 0)),
     }

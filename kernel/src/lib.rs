@@ -21,6 +21,10 @@ pub mod invoke;
 #[cfg(target_os = "none")]
 pub mod ipc;
 #[cfg(target_os = "none")]
+pub mod irq;
+#[cfg(target_os = "none")]
+pub mod irq_ops;
+#[cfg(target_os = "none")]
 pub mod thread;
 #[cfg(target_os = "none")]
 pub mod syscall;

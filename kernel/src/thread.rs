@@ -183,9 +183,11 @@ pub fn schedule() {
         let cur = s.current;
         let cur_runs = cur != 0 && tcb(cur).thread_state() == ThreadState::Running;
         let next = s.ready.peek_highest();
+        // Yield gives way to equal priority; otherwise only a higher one preempts.
         let stay = match next {
             None => cur_runs,
-            Some((_, prio)) => cur_runs && !s.yielded && tcb(cur).priority as u8 >= prio,
+            Some((_, prio)) if s.yielded => cur_runs && tcb(cur).priority as u8 > prio,
+            Some((_, prio)) => cur_runs && tcb(cur).priority as u8 >= prio,
         };
         s.yielded = false;
         if stay {
@@ -237,9 +239,21 @@ fn switch_to(next: ThreadRef) {
     sched().current = next;
 }
 
-/// Nothing can run. Without interrupt sources that could wake a thread the system is
-/// deadlocked: report it and stop rather than hang.
+/// Nothing can run: halt until an interrupt makes a thread runnable. Without any
+/// device line bound to a notification nothing could, so the system is deadlocked:
+/// report it and stop rather than hang.
 fn idle() {
-    crate::error!("kernel: every thread is blocked or suspended and no interrupt can wake one; stopping");
-    crate::arch::cpu::exit_qemu(abi::exit::ExitCode::Deadlock.raw());
+    let runnable = || {
+        let cur = sched().current;
+        sched().ready.peek_highest().is_some() || (cur != 0 && tcb(cur).thread_state() == ThreadState::Running)
+    };
+    while !runnable() {
+        if !crate::irq::any_bound() {
+            crate::error!("kernel: every thread is blocked or suspended and no interrupt can wake one; stopping");
+            crate::arch::cpu::exit_qemu(abi::exit::ExitCode::Deadlock.raw());
+        }
+        // Interrupts are taken only here in the kernel; their handlers only queue threads.
+        x86_64::instructions::interrupts::enable_and_hlt();
+        x86_64::instructions::interrupts::disable();
+    }
 }

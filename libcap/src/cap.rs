@@ -272,3 +272,65 @@ impl Tcb {
         invoke(self.0, Invocation::TcbUnbindNotification, &[], &[]).map(|_| ())
     }
 }
+
+/// Authority to create IRQ handler caps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IrqControl(pub CPtr);
+/// Handling of one interrupt line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IrqHandler(pub CPtr);
+/// Authority to create I/O port caps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoPortControl(pub CPtr);
+/// Access to a range of I/O ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoPort(pub CPtr);
+
+impl IrqControl {
+    /// Creates the handler cap for `irq` (ISA 0..15, or a GSI) in `dest`. Returns the GSI.
+    pub fn get(self, irq: u64, dest: SlotRef) -> Result<u64> {
+        invoke(self.0, Invocation::IrqControlGet, &[irq, dest.index, dest.depth], &[dest.root.0]).map(|r| r[0])
+    }
+}
+
+impl IrqHandler {
+    /// Signals `ntfn` on every interrupt (and unmasks the line).
+    pub fn set_notification(self, ntfn: Notification) -> Result<()> {
+        invoke(self.0, Invocation::IrqHandlerSetNotification, &[], &[ntfn.0]).map(|_| ())
+    }
+    /// Re-enables the line after an interrupt was handled.
+    pub fn ack(self) -> Result<()> {
+        invoke(self.0, Invocation::IrqHandlerAck, &[], &[]).map(|_| ())
+    }
+    /// Masks the line and unbinds the notification.
+    pub fn clear(self) -> Result<()> {
+        invoke(self.0, Invocation::IrqHandlerClear, &[], &[]).map(|_| ())
+    }
+}
+
+impl IoPortControl {
+    /// Creates a cap for ports `first..=last` in `dest`.
+    pub fn issue(self, first: u16, last: u16, dest: SlotRef) -> Result<()> {
+        invoke(self.0, Invocation::IoPortControlIssue, &[first.into(), last.into(), dest.index, dest.depth], &[dest.root.0])
+            .map(|_| ())
+    }
+}
+
+impl IoPort {
+    /// Reads a byte.
+    pub fn in8(self, port: u16) -> Result<u8> {
+        invoke(self.0, Invocation::IoPortIn8, &[port.into()], &[]).map(|r| r[0] as u8)
+    }
+    /// Writes a byte.
+    pub fn out8(self, port: u16, value: u8) -> Result<()> {
+        invoke(self.0, Invocation::IoPortOut8, &[port.into(), value.into()], &[]).map(|_| ())
+    }
+    /// Reads a 32-bit word.
+    pub fn in32(self, port: u16) -> Result<u32> {
+        invoke(self.0, Invocation::IoPortIn32, &[port.into()], &[]).map(|r| r[0] as u32)
+    }
+    /// Writes a 32-bit word.
+    pub fn out32(self, port: u16, value: u32) -> Result<()> {
+        invoke(self.0, Invocation::IoPortOut32, &[port.into(), value.into()], &[]).map(|_| ())
+    }
+}

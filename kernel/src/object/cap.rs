@@ -113,6 +113,18 @@ pub enum Cap {
     IoPortControl,
     /// The kernel debug console.
     DebugConsole,
+    /// Handling of one interrupt line (an IOAPIC global system interrupt).
+    IrqHandler {
+        /// The GSI.
+        gsi: u8,
+    },
+    /// Access to the I/O ports `first..=last`.
+    IoPort {
+        /// First port.
+        first: u16,
+        /// Last port.
+        last: u16,
+    },
     /// One PCI function (requester id) that can be assigned to an IOSpace.
     PciDevice {
         /// PCI segment.
@@ -136,6 +148,8 @@ mod tag {
     pub const IOPORT_CONTROL: u64 = 10;
     pub const DEBUG_CONSOLE: u64 = 11;
     pub const PCI_DEVICE: u64 = 12;
+    pub const IRQ_HANDLER: u64 = 13;
+    pub const IO_PORT: u64 = 14;
 }
 
 const FLAG_DEVICE: u64 = 1 << 16;
@@ -185,6 +199,8 @@ impl Cap {
             Cap::PciDevice { segment, requester_id } => {
                 [tag::PCI_DEVICE, 0, (u64::from(segment) << 16) | u64::from(requester_id), 0]
             }
+            Cap::IrqHandler { gsi } => [tag::IRQ_HANDLER, 0, u64::from(gsi), 0],
+            Cap::IoPort { first, last } => [tag::IO_PORT, 0, (u64::from(first) << 16) | u64::from(last), 0],
         }
     }
 
@@ -218,6 +234,8 @@ impl Cap {
             tag::IOPORT_CONTROL => Cap::IoPortControl,
             tag::DEBUG_CONSOLE => Cap::DebugConsole,
             tag::PCI_DEVICE => Cap::PciDevice { segment: (w[2] >> 16) as u16, requester_id: w[2] as u16 },
+            tag::IRQ_HANDLER => Cap::IrqHandler { gsi: w[2] as u8 },
+            tag::IO_PORT => Cap::IoPort { first: (w[2] >> 16) as u16, last: w[2] as u16 },
             _ => return None,
         })
     }
@@ -268,6 +286,8 @@ impl Cap {
             (Cap::PciDevice { segment: a, requester_id: ra }, Cap::PciDevice { segment: b, requester_id: rb }) => {
                 a == b && ra == rb
             }
+            (Cap::IrqHandler { gsi: a }, Cap::IrqHandler { gsi: b }) => a == b,
+            (Cap::IoPort { first: a, last: la }, Cap::IoPort { first: b, last: lb }) => a == b && la == lb,
             (Cap::Null, _) | (_, Cap::Null) => false,
             _ => {
                 core::mem::discriminant(self) == core::mem::discriminant(other)
@@ -290,7 +310,7 @@ impl Cap {
 mod tests {
     use super::*;
 
-    fn samples() -> [Cap; 14] {
+    fn samples() -> [Cap; 16] {
         [
             Cap::Null,
             Cap::Untyped { paddr: 0x40_0000, size_bits: 22, is_device: false, free_offset: 0x3000 },
@@ -318,6 +338,8 @@ mod tests {
             Cap::IrqControl,
             Cap::DebugConsole,
             Cap::PciDevice { segment: 1, requester_id: 0x00f8 },
+            Cap::IrqHandler { gsi: 23 },
+            Cap::IoPort { first: 0x40, last: 0x43 },
         ]
     }
 

@@ -272,7 +272,9 @@ pub fn delete(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr
                 delete(mem, fx, paddr + (i << SLOT_BITS));
             }
         }
-        Cap::Endpoint { .. } | Cap::Notification { .. } if is_final => fx.finalise_object(&cte.cap),
+        Cap::Endpoint { .. } | Cap::Notification { .. } | Cap::IrqHandler { .. } if is_final => {
+            fx.finalise_object(&cte.cap)
+        }
         _ => {}
     }
 }

@@ -121,6 +121,8 @@ pub struct Platform {
     pub iommu_regs: [(u64, u64); MAX_IOMMUS],
     /// Physical ranges only the kernel may touch (IOMMU, APIC registers, ECAM).
     pub kernel_mmio: RangeSet,
+    /// ISA IRQ -> (GSI, level triggered, active low), from the MADT overrides.
+    pub isa_irqs: [(u8, bool, bool); 16],
 }
 
 /// Finds and checks the ACPI tables, the IOMMUs and the PCI devices.
@@ -137,6 +139,11 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>) -> Result<Platform, Platfor
     .map_err(PlatformError::Acpi)?;
     let mut acpi = AcpiSummary { rsdp_paddr: rsdp.unwrap_or(0), ..Default::default() };
     let mut kernel_mmio = RangeSet::new();
+    // Identity unless overridden: edge triggered, active high.
+    let mut isa_irqs = [(0u8, false, false); 16];
+    for (i, e) in isa_irqs.iter_mut().enumerate() {
+        e.0 = i as u8;
+    }
 
     if let Ok(madt) = tables.find_table::<Madt>() {
         let madt = madt.get();
@@ -153,6 +160,12 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>) -> Result<Platform, Platfor
                     let _ = kernel_mmio.add(Range::new(address & !(PAGE - 1), IOAPIC_BYTES));
                 }
                 MadtEntry::LocalApicAddressOverride(e) => acpi.lapic_paddr = e.local_apic_address,
+                MadtEntry::InterruptSourceOverride(e) if e.bus == 0 && e.irq < 16 => {
+                    // Flags: polarity bits 1:0 (3 = active low), trigger bits 3:2 (3 = level).
+                    let flags = e.flags;
+                    let gsi = e.global_system_interrupt;
+                    isa_irqs[usize::from(e.irq)] = (gsi.min(255) as u8, (flags >> 2) & 3 == 3, flags & 3 == 3);
+                }
                 _ => {}
             }
         }
@@ -273,7 +286,7 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>) -> Result<Platform, Platfor
     if devices.overflowed() > 0 {
         crate::warn!("{} PCI functions did not fit in the device list", devices.overflowed());
     }
-    Ok(Platform { acpi, dmar, pci: devices, iommu_regs, kernel_mmio })
+    Ok(Platform { acpi, dmar, pci: devices, iommu_regs, kernel_mmio, isa_irqs })
 }
 
 impl Platform {

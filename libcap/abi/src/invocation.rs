@@ -53,6 +53,29 @@ crate::abi_enum! {
         TcbBindNotification = 37,
         /// TCB: UnbindNotification().
         TcbUnbindNotification = 38,
+        /// IRQControl: Get(irq, dest index, dest depth); extra cap 0: dest CNode root.
+        /// ISA IRQs 0..15 are translated through the MADT overrides; 16.. are GSIs.
+        IrqControlGet = 40,
+        /// IRQHandler: Ack(): unmask the line after handling one interrupt.
+        IrqHandlerAck = 41,
+        /// IRQHandler: SetNotification(); extra cap 0: notification signalled on each interrupt.
+        IrqHandlerSetNotification = 42,
+        /// IRQHandler: Clear(): mask the line and forget the notification.
+        IrqHandlerClear = 43,
+        /// IOPortControl: Issue(first, last, dest index, dest depth); extra cap 0: dest CNode root.
+        IoPortControlIssue = 44,
+        /// IOPort: In8(port) -> value.
+        IoPortIn8 = 45,
+        /// IOPort: In16(port) -> value.
+        IoPortIn16 = 46,
+        /// IOPort: In32(port) -> value.
+        IoPortIn32 = 47,
+        /// IOPort: Out8(port, value).
+        IoPortOut8 = 48,
+        /// IOPort: Out16(port, value).
+        IoPortOut16 = 49,
+        /// IOPort: Out32(port, value).
+        IoPortOut32 = 50,
     }
 }
 

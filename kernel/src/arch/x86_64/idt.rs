@@ -60,14 +60,14 @@ fn gate(handler: u64, ist: u16) -> GateDescriptor {
     }
 }
 
-/// Fills in the exception gates and loads the IDT. Vectors >= 32 stay non-present
-/// until interrupts are introduced (a stray one becomes a #GP the kernel reports).
+/// Fills in every gate (exceptions 0..31, interrupts 32..255, all DPL 0 so user mode
+/// cannot raise them with `int`) and loads the IDT.
 pub fn init() {
     let stubs = core::ptr::addr_of!(exception_stubs) as u64;
     // SAFETY: called once during single-threaded boot with interrupts off; nothing else
     // references the IDT until `lidt` below.
     let idt = unsafe { &mut *core::ptr::addr_of_mut!(IDT) };
-    for vector in 0..32u64 {
+    for vector in 0..VECTORS as u64 {
         let ist = match vector {
             2 | 8 | 18 => IST_CRITICAL, // NMI, double fault, machine check
             _ => 0,

@@ -90,6 +90,7 @@ impl Finaliser for DirectMemory {
             Cap::Tcb { paddr } => crate::thread::suspend(paddr),
             Cap::Endpoint { paddr, .. } => crate::ipc::abort_queue(paddr, 2),
             Cap::Notification { paddr, .. } => crate::ipc::abort_queue(paddr, 4),
+            Cap::IrqHandler { gsi } => crate::irq::release(gsi),
             _ => {}
         }
     }

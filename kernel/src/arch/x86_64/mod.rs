@@ -1,5 +1,6 @@
 //! x86_64 hardware layer: everything that touches the CPU, ports or MMIO lives here.
 
+pub mod apic;
 pub mod cpu;
 pub mod fpu;
 pub mod gdt;

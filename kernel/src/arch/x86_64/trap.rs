@@ -102,7 +102,9 @@ pub fn fault_address() -> u64 {
 /// Called by every exception stub with the saved frame.
 #[unsafe(no_mangle)]
 extern "C" fn exception_dispatch(frame: &mut TrapFrame) {
-    if frame.from_user() {
+    if frame.vector >= 32 {
+        crate::irq::interrupt(frame);
+    } else if frame.from_user() {
         crate::syscall::user_exception(frame);
     } else {
         crate::init::kernel_exception(frame);

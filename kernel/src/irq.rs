@@ -1,0 +1,141 @@
+//! Interrupts: the LAPIC timer drives round robin; device lines (I/O APIC GSIs) are
+//! delivered to user level as notification signals. A line is masked when it fires
+//! and unmasked by the handler's Ack, so a device cannot flood the kernel.
+
+use core::cell::UnsafeCell;
+
+use crate::arch::apic::{self, IRQ_VECTOR_BASE, MAX_GSI, SPURIOUS_VECTOR, TIMER_VECTOR};
+use crate::arch::trap::TrapFrame;
+use crate::{ipc, thread};
+
+/// Timer period in LAPIC ticks (bus clock / 16): 10 ms at QEMU's 1 GHz APIC clock.
+pub const TIMESLICE_TICKS: u32 = 625_000;
+
+struct Irqs {
+    /// Notification and badge signalled per GSI.
+    handlers: [Option<(u64, u64)>; MAX_GSI as usize],
+    /// GSIs with an IRQHandler cap in existence.
+    issued: u32,
+    /// Trigger mode and polarity per ISA IRQ (from the MADT).
+    isa: [(u8, bool, bool); 16],
+    lines: u8,
+    apic_id: u32,
+    ticks: u64,
+}
+
+struct IrqCell(UnsafeCell<Irqs>);
+// SAFETY: one CPU; interrupts reach the kernel only at the idle loop's `hlt` or from
+// user mode, never while other kernel code runs.
+unsafe impl Sync for IrqCell {}
+
+static IRQS: IrqCell = IrqCell(UnsafeCell::new(Irqs {
+    handlers: [None; MAX_GSI as usize],
+    issued: 0,
+    isa: [(0, false, false); 16],
+    lines: 0,
+    apic_id: 0,
+    ticks: 0,
+}));
+
+#[allow(clippy::mut_from_ref)]
+fn irqs() -> &'static mut Irqs {
+    // SAFETY: see IrqCell.
+    unsafe { &mut *IRQS.0.get() }
+}
+
+/// Starts the LAPIC timer and takes over the I/O APIC (all lines masked).
+pub fn init(lapic: u64, ioapic: u64, isa: [(u8, bool, bool); 16]) {
+    let s = irqs();
+    s.isa = isa;
+    s.apic_id = apic::init_lapic(lapic, TIMESLICE_TICKS);
+    s.lines = if ioapic != 0 { apic::init_ioapic(ioapic) } else { 0 };
+    crate::info!("irq: LAPIC timer every {TIMESLICE_TICKS} ticks/16, I/O APIC with {} lines", s.lines);
+}
+
+/// Timer ticks so far.
+pub fn ticks() -> u64 {
+    irqs().ticks
+}
+
+/// Translates an IRQ number (ISA 0..15 through the overrides, else a GSI) to a GSI with
+/// its trigger mode; `None` if the line does not exist.
+pub fn resolve(irq: u64) -> Option<(u8, bool, bool)> {
+    let s = irqs();
+    let entry = if irq < 16 { s.isa[irq as usize] } else { (u8::try_from(irq).ok()?, true, true) };
+    (entry.0 < s.lines).then_some(entry)
+}
+
+/// Marks `gsi` as having a handler cap; false if it already has one.
+pub fn issue(gsi: u8, level: bool, active_low: bool) -> bool {
+    let s = irqs();
+    if s.issued & (1 << gsi) != 0 {
+        return false;
+    }
+    s.issued |= 1 << gsi;
+    apic::route(gsi, level, active_low, s.apic_id, true);
+    true
+}
+
+/// The last handler cap for `gsi` is gone: mask it and forget it.
+pub fn release(gsi: u8) {
+    let s = irqs();
+    s.issued &= !(1 << gsi);
+    s.handlers[usize::from(gsi)] = None;
+    apic::set_masked(gsi, true);
+}
+
+/// Binds `gsi` to a notification (and unmasks it).
+pub fn set_notification(gsi: u8, ntfn: u64, badge: u64) {
+    irqs().handlers[usize::from(gsi)] = Some((ntfn, badge));
+    apic::set_masked(gsi, false);
+}
+
+/// Unmasks `gsi` after its handler dealt with one interrupt.
+pub fn ack(gsi: u8) {
+    if irqs().handlers[usize::from(gsi)].is_some() {
+        apic::set_masked(gsi, false);
+    }
+}
+
+/// Masks `gsi` and unbinds its notification.
+pub fn clear(gsi: u8) {
+    irqs().handlers[usize::from(gsi)] = None;
+    apic::set_masked(gsi, true);
+}
+
+/// Whether any device line could wake a thread.
+pub fn any_bound() -> bool {
+    irqs().handlers.iter().any(Option::is_some)
+}
+
+/// Handles vector >= 32. From user mode it ends by scheduling; from the idle loop it
+/// only records what happened.
+pub fn interrupt(frame: &mut TrapFrame) {
+    let vector = frame.vector as u8;
+    match vector {
+        TIMER_VECTOR => {
+            apic::eoi();
+            irqs().ticks += 1;
+            if frame.from_user() {
+                thread::yield_current();
+            }
+        }
+        v if (IRQ_VECTOR_BASE..IRQ_VECTOR_BASE + MAX_GSI).contains(&v) => {
+            let gsi = v - IRQ_VECTOR_BASE;
+            apic::set_masked(gsi, true);
+            apic::eoi();
+            match irqs().handlers[usize::from(gsi)] {
+                Some((ntfn, badge)) => ipc::signal(ntfn, badge),
+                None => crate::warn!("irq: GSI {gsi} fired with no handler; left masked"),
+            }
+        }
+        SPURIOUS_VECTOR => {}
+        other => {
+            apic::eoi();
+            crate::warn!("irq: unexpected vector {other:#x}");
+        }
+    }
+    if frame.from_user() {
+        thread::schedule();
+    }
+}

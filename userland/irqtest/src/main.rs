@@ -1,0 +1,123 @@
+//! Test program (run as root task with `init=irqtest`): timer preemption and round
+//! robin between spinning threads, an interrupt (the PIT, ISA IRQ 0) delivered as a
+//! notification and re-armed by Ack, and the I/O-port and IRQ error paths.
+#![no_std]
+#![no_main]
+
+use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
+
+use libcap::abi::bootinfo::BootInfo;
+use libcap::abi::error::SyscallError as E;
+use libcap::abi::exit::ExitCode;
+use libcap::abi::object::ObjectType;
+use libcap::abi::rights::CapRights;
+use libcap::abi::slots;
+use libcap::alloc::{ObjectAllocator, SlotAllocator};
+use libcap::cap::{CNode, Error, IoPort, IoPortControl, IrqControl, IrqHandler, Notification, Tcb};
+use libcap::ipc;
+use libcap::println;
+use libcap::thread::{spawn, THREAD_REGION};
+
+libcap::entry!(main);
+
+const THREADS_BASE: u64 = 0x0000_3000_0000_0000;
+/// PIT input clock.
+const PIT_HZ: u32 = 1_193_182;
+/// PIT ports: channel 0 data, mode/command.
+const PIT_CHANNEL0: u16 = 0x40;
+const PIT_COMMAND: u16 = 0x43;
+
+static COUNTERS: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
+
+extern "C" fn spinner(index: u64) -> ! {
+    loop {
+        COUNTERS[index as usize].fetch_add(1, SeqCst);
+    }
+}
+
+struct Checker {
+    failures: u32,
+}
+
+impl Checker {
+    fn check(&mut self, name: &str, ok: bool) {
+        if ok {
+            println!("irqtest: ok {name}");
+        } else {
+            println!("irqtest: FAIL {name}");
+            self.failures += 1;
+        }
+    }
+}
+
+fn main(bi: &'static BootInfo) -> ExitCode {
+    let mut c = Checker { failures: 0 };
+    let slots = SlotAllocator::new(bi);
+    let mut objects = ObjectAllocator::new(bi);
+    let root = CNode(slots::INIT_CNODE);
+    let me = Tcb(slots::INIT_TCB);
+
+    // Preemption: a spinner at our priority makes progress while we spin too.
+    c.check("lower own priority to 100", me.set_priority(me, 100).is_ok());
+    let a = spawn(&mut objects, &slots, spinner, 0, 100, THREADS_BASE, 0).expect("spawn");
+    let mut spins = 0u64;
+    while COUNTERS[0].load(SeqCst) == 0 && spins < 4_000_000_000 {
+        spins += 1;
+    }
+    c.check("timer preempts a spinning thread (no yield anywhere)", COUNTERS[0].load(SeqCst) > 0);
+    // Round robin: two spinners at our priority both keep advancing.
+    let b = spawn(&mut objects, &slots, spinner, 1, 100, THREADS_BASE + THREAD_REGION + 4096, 0).expect("spawn");
+    let start = [COUNTERS[0].load(SeqCst), COUNTERS[1].load(SeqCst)];
+    spins = 0;
+    while (COUNTERS[0].load(SeqCst) == start[0] || COUNTERS[1].load(SeqCst) == start[1]) && spins < 4_000_000_000 {
+        spins += 1;
+    }
+    c.check("round robin between two spinning threads and us", COUNTERS[0].load(SeqCst) > start[0] && COUNTERS[1].load(SeqCst) > start[1]);
+    let _ = (a.suspend(), b.suspend());
+    let _ = me.set_priority(me, 255);
+
+    // I/O ports.
+    let pit = IoPort(slots.alloc().unwrap());
+    let ports = IoPortControl(slots::IOPORT_CONTROL);
+    c.check("issue PIT ports 0x40..0x43", ports.issue(PIT_CHANNEL0, PIT_COMMAND, root.slot(pit.0)).is_ok());
+    c.check(
+        "PCI config ports are not handed out",
+        ports.issue(0xcf8, 0xcff, root.slot(slots.alloc().unwrap())).map_err(|e| e.code) == Err(E::InvalidArgument),
+    );
+    c.check("port outside the cap", pit.in8(0x60).map_err(|e| e.code) == Err(E::RangeError));
+
+    // The PIT at 100 Hz on ISA IRQ 0, delivered to a notification.
+    let ntfn = Notification(objects.alloc(&slots, ObjectType::Notification, 0).expect("ntfn"));
+    let badged = Notification(slots.alloc().unwrap());
+    let _ = CNode::mint(root.slot(badged.0), root.slot(ntfn.0), CapRights::ALL, 0x8);
+    let handler = IrqHandler(slots.alloc().unwrap());
+    let gsi = IrqControl(slots::IRQ_CONTROL).get(0, root.slot(handler.0));
+    c.check("get the handler for ISA IRQ 0", gsi.is_ok());
+    println!("irqtest: ISA IRQ 0 is GSI {}", gsi.unwrap_or(99));
+    c.check(
+        "a second handler for the same line is refused",
+        matches!(IrqControl(slots::IRQ_CONTROL).get(0, root.slot(slots.alloc().unwrap())), Err(Error { code: E::RevokeFirst, .. })),
+    );
+    c.check("a line that does not exist is refused", IrqControl(slots::IRQ_CONTROL).get(200, root.slot(slots.alloc().unwrap())).map_err(|e| e.code) == Err(E::RangeError));
+    c.check("bind the notification", handler.set_notification(badged).is_ok());
+    let divisor = PIT_HZ / 100;
+    let programmed = pit.out8(PIT_COMMAND, 0b0011_0100).is_ok() // channel 0, lo/hi, mode 2
+        && pit.out8(PIT_CHANNEL0, divisor as u8).is_ok()
+        && pit.out8(PIT_CHANNEL0, (divisor >> 8) as u8).is_ok();
+    c.check("program the PIT", programmed);
+    let first = ipc::wait(ntfn.0);
+    c.check("an interrupt arrives as a signal with the handler's badge", first == Ok(0x8));
+    c.check("ack re-arms the line", handler.ack().is_ok());
+    let second = ipc::wait(ntfn.0);
+    c.check("a second interrupt arrives after ack", second == Ok(0x8));
+    c.check("clear masks the line", handler.clear().is_ok());
+    c.check("delete the handler cap", CNode::delete(root.slot(handler.0)).is_ok());
+    c.check("the line can be taken again after delete", IrqControl(slots::IRQ_CONTROL).get(0, root.slot(slots.alloc().unwrap())).is_ok());
+
+    if c.failures > 0 {
+        println!("irqtest: {} checks FAILED", c.failures);
+        return ExitCode::UserFailure;
+    }
+    println!("irqtest: all checks passed");
+    ExitCode::Success
+}
