@@ -113,6 +113,10 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         Some("panic") => panic!("deliberate kernel panic requested by test=panic"),
         // SAFETY: ud2 only raises #UD, which the exception path reports; requested by test=exception.
         Some("exception") => unsafe { core::arch::asm!("ud2") },
+        Some("stack-overflow") => {
+            info!("kernel: recursing until the boot stack's guard page is hit");
+            let _ = overflow_stack(0);
+        }
         Some(other) => warn!("test={other} unknown; ignored"),
         None => {}
     }
@@ -178,12 +182,15 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     platform.fill_bootinfo(&mut bi);
     bi.pci_device_caps =
         SlotRegion { start: bi.untyped_caps.end, end: bi.untyped_caps.end + u64::from(bi.pci_device_count) };
-    bi.empty = SlotRegion { start: bi.pci_device_caps.end, end: 1 << slots::INIT_CNODE_RADIX };
+    let image_pages: u64 = plan.pages();
+    bi.user_image_frames = SlotRegion { start: bi.pci_device_caps.end, end: bi.pci_device_caps.end + image_pages };
+    bi.user_image_vaddr = plan.segments().first().map_or(0, |s| s.page_span().0);
+    bi.empty = SlotRegion { start: bi.user_image_frames.end, end: 1 << slots::INIT_CNODE_RADIX };
     // SAFETY: the bootinfo frames were allocated for this, are contiguous, lie in the
     // direct map, and BOOTINFO_FRAMES pages hold a BootInfo (asserted in the ABI crate).
     unsafe { (phys_to_virt(root_task.bootinfo_paddr) as *mut BootInfo).write(bi) };
 
-    populate_root_cnode(&root_task, list.as_slice(), bi.pci_devices());
+    populate_root_cnode(&root_task, &plan, list.as_slice(), bi.pci_devices());
     start_root_thread(&root_task, plan.entry);
     trap::init_syscalls();
     fpu::init();
@@ -192,6 +199,14 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     // SAFETY: the root task's PML4 shares the kernel half with `kernel_root`.
     unsafe { mmu::switch_to(root_task.vspace) };
     trap::enter_user_mode(&TrapFrame::new_user(plan.entry, ROOT_STACK_TOP, ROOT_BOOTINFO_VADDR))
+}
+
+/// Recurses without bound (test=stack-overflow): the guard page must stop it.
+#[inline(never)]
+fn overflow_stack(depth: u64) -> u64 {
+    let frame = [depth; 64];
+    core::hint::black_box(&frame);
+    overflow_stack(depth + 1) + core::hint::black_box(frame[3])
 }
 
 /// Makes the root task's TCB the running thread: its slots get copies of the root
@@ -232,7 +247,7 @@ struct RootTask {
 const ROOT_CNODE_BYTES: u64 = (1u64 << slots::INIT_CNODE_RADIX) << SLOT_BITS;
 
 /// Fills the root CNode: fixed slots, then untyped and PciDevice caps (bootinfo order).
-fn populate_root_cnode(task: &RootTask, untyped: &[UntypedDesc], pci: &[abi::bootinfo::PciDeviceDesc]) {
+fn populate_root_cnode(task: &RootTask, plan: &LoadPlan, untyped: &[UntypedDesc], pci: &[abi::bootinfo::PciDeviceDesc]) {
     let mut mem = DirectMemory;
     let root_cnode = Cap::CNode {
         paddr: task.cnode_paddr,
@@ -282,6 +297,19 @@ fn populate_root_cnode(task: &RootTask, untyped: &[UntypedDesc], pci: &[abi::boo
         let cap = Cap::PciDevice { segment: d.segment, requester_id: d.requester_id() };
         mdb::insert_root(&mut mem, slot(pci_start + i as u64), cap, false);
     }
+    // The image's frames, found again through the page tables just built.
+    let mut next = pci_start + pci.len() as u64;
+    for seg in plan.segments() {
+        let (start, end) = seg.page_span();
+        for vaddr in (start..end).step_by(PAGE as usize) {
+            let Some(t) = paging::translate(&mem, task.vspace, vaddr) else { continue };
+            let rights = if seg.writable { rw } else { CapRights::READ };
+            let mapping = Some(Mapping { vspace: task.vspace, vaddr });
+            let cap = Cap::Frame { paddr: t.paddr, size: FrameSize::Small, rights, is_device: false, mapping };
+            mdb::insert_root(&mut mem, slot(next), cap, false);
+            next += 1;
+        }
+    }
 }
 
 /// Builds the root task's address space: program segments, stack, IPC buffer, bootinfo.
@@ -316,6 +344,7 @@ fn load_root_task(
         let mut page = start;
         while page < end {
             let frame = map(&mut tables, page, flags)?;
+
             // Copy the part of the file that falls in this page.
             let file_start = seg.vaddr;
             let file_end = seg.vaddr + seg.file_size;

@@ -214,7 +214,9 @@ pub fn call(frame: &TrapFrame) -> Result<[u64; REGISTER_MRS], Failure> {
             }
             ok
         }
-        (Cap::Frame { paddr, .. }, Invocation::FrameGetAddress) => Ok([paddr, 0, 0, 0]),
+        (Cap::Frame { paddr, mapping, .. }, Invocation::FrameGetAddress) => {
+            Ok([paddr, mapping.map_or(0, |m| m.vaddr), 0, 0])
+        }
         (Cap::CNode { .. }, Invocation::CNodeCancelBadgedSends) => {
             let target = slot_arg(&mem, &cap, msg.mr(0)?, msg.mr(1)?, 0)?;
             match mem.load(target).cap {

@@ -78,7 +78,7 @@ impl Scenario {
             iommu: Iommu::Default,
             append: None,
             extra_args: Vec::new(),
-            timeout: Duration::from_secs(120),
+            timeout: Duration::from_secs(60),
         }
     }
 

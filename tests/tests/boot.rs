@@ -54,6 +54,12 @@ fn kernel_exception_is_reported() {
 }
 
 #[test]
+fn kernel_stack_overflow_hits_the_guard_page() {
+    let o = Scenario::new("kernel_stack_overflow").append("test=stack-overflow").run();
+    o.expect_exit(ExitCode::KernelException).expect_serial_contains("KERNEL EXCEPTION: #DF double fault (vector 8)");
+}
+
+#[test]
 fn user_fault_is_reported() {
     let o = Scenario::new("user_fault").append("init=fault").run();
     o.expect_exit(ExitCode::RootTaskFault)

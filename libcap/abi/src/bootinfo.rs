@@ -11,7 +11,7 @@ use static_assertions::const_assert_eq;
 /// "CAPBOOTI" in little-endian.
 pub const BOOTINFO_MAGIC: u64 = u64::from_le_bytes(*b"CAPBOOTI");
 /// Current layout version; bump on any change below.
-pub const BOOTINFO_VERSION: u32 = 1;
+pub const BOOTINFO_VERSION: u32 = 2;
 /// Capacity of the untyped list.
 pub const MAX_UNTYPED: usize = 192;
 /// Capacity of the IOMMU (DRHD) list.
@@ -189,6 +189,12 @@ pub struct BootInfo {
     pub untyped_caps: SlotRegion,
     /// Slots holding the PciDevice caps, in [`BootInfo::pci_devices`] order.
     pub pci_device_caps: SlotRegion,
+    /// Slots holding caps to the root task's own image frames (its ELF segments), in
+    /// ascending virtual address order; each is mapped where the image uses it
+    /// (`FrameGetAddress` reports physical address and mapping address).
+    pub user_image_frames: SlotRegion,
+    /// Virtual address of the first page of the root task's image.
+    pub user_image_vaddr: u64,
     /// ACPI facts.
     pub acpi: AcpiSummary,
     /// Valid entries in `untyped`.
@@ -215,7 +221,7 @@ const_assert_eq!(core::mem::size_of::<IommuDesc>(), 32);
 const_assert_eq!(core::mem::size_of::<RmrrDesc>(), 24);
 const_assert_eq!(core::mem::size_of::<PciDeviceDesc>(), 16);
 const_assert_eq!(core::mem::size_of::<AcpiSummary>(), 40);
-const_assert_eq!(core::mem::size_of::<BootInfo>(), 4680);
+const_assert_eq!(core::mem::size_of::<BootInfo>(), 4704);
 const_assert!(core::mem::size_of::<BootInfo>() <= BOOTINFO_FRAMES * 4096);
 
 impl BootInfo {
@@ -231,6 +237,8 @@ impl BootInfo {
             empty: SlotRegion { start: 0, end: 0 },
             untyped_caps: SlotRegion { start: 0, end: 0 },
             pci_device_caps: SlotRegion { start: 0, end: 0 },
+            user_image_frames: SlotRegion { start: 0, end: 0 },
+            user_image_vaddr: 0,
             acpi: AcpiSummary {
                 rsdp_paddr: 0,
                 lapic_paddr: 0,

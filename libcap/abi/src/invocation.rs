@@ -28,7 +28,7 @@ crate::abi_enum! {
         FrameMap = 20,
         /// Frame: Unmap().
         FrameUnmap = 21,
-        /// Frame: GetAddress() -> physical address.
+        /// Frame: GetAddress() -> (physical address, virtual address this cap maps it at or 0).
         FrameGetAddress = 22,
         /// Page-table level: Map(vaddr); extra cap 0: VSpace.
         PageTableMap = 23,

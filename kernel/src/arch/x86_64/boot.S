@@ -179,7 +179,11 @@ boot_higher_half:
     jmp 4b
 
 .section .bss.kernel_boot_stack, "aw", @nobits
-.balign 16
+.balign 4096
+/* Left unmapped by the final kernel page tables: an overflow faults (and the double
+ * fault handler, on its own IST stack, reports it) instead of corrupting memory. */
+.global kernel_boot_stack_guard
+kernel_boot_stack_guard: .skip 4096
 kernel_boot_stack:  .skip 64 * 1024
 .global kernel_boot_stack_top
 kernel_boot_stack_top:
