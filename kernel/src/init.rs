@@ -203,6 +203,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
 
 /// Recurses without bound (test=stack-overflow): the guard page must stop it.
 #[inline(never)]
+#[allow(unconditional_recursion)]
 fn overflow_stack(depth: u64) -> u64 {
     let frame = [depth; 64];
     core::hint::black_box(&frame);

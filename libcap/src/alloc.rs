@@ -80,7 +80,19 @@ pub fn map_frame(
     rights: CapRights,
     attributes: u64,
 ) -> Result<()> {
-    let vspace = VSpace(slots::INIT_VSPACE);
+    map_frame_in(objects, slots, VSpace(slots::INIT_VSPACE), frame, vaddr, rights, attributes)
+}
+
+/// Maps `frame` at `vaddr` in `vspace`, creating PDPT/PD/PT levels as needed.
+pub fn map_frame_in(
+    objects: &mut ObjectAllocator<'_>,
+    slots: &SlotAllocator,
+    vspace: VSpace,
+    frame: Frame,
+    vaddr: u64,
+    rights: CapRights,
+    attributes: u64,
+) -> Result<()> {
     for level in [ObjectType::Pdpt, ObjectType::PageDirectory, ObjectType::PageTable] {
         match frame.map(vspace, vaddr, rights, attributes) {
             Err(Error { code: SyscallError::FailedLookup, .. }) => {}

@@ -12,6 +12,7 @@ pub mod console;
 pub mod heap;
 pub mod ipc;
 pub mod runtime;
+pub mod space;
 pub mod syscall;
 pub mod thread;
 

@@ -31,6 +31,12 @@ unsafe extern "C" {
     fn libcap_thread_start();
 }
 
+/// Address of the thread start trampoline (sets the thread pointer, calls the entry).
+#[cfg(target_os = "none")]
+pub fn start_address() -> u64 {
+    libcap_thread_start as *const () as u64
+}
+
 /// Creates a thread running `entry(arg)` at `priority`, with its stack and IPC buffer
 /// at `region` (THREAD_REGION bytes of free virtual space, page-aligned) and fault
 /// endpoint `fault_ep` (0 for none). The thread starts running once this returns.

@@ -1,0 +1,71 @@
+//! Address spaces beyond the root task's: a new VSpace that maps the root task's own
+//! image (so a thread there runs the same code), with its own stack and IPC buffer.
+
+use abi::bootinfo::BootInfo;
+use abi::object::ObjectType;
+use abi::registers::UserRegisters;
+use abi::rights::CapRights;
+use abi::slots;
+
+use crate::alloc::{map_frame_in, ObjectAllocator, SlotAllocator};
+use crate::cap::{CNode, CPtr, Frame, Result, Tcb, VSpace, ATTR_EXECUTABLE};
+use crate::thread::STACK_PAGES;
+
+/// A new VSpace mapping copies of the root task's image frame caps at the addresses
+/// the image uses: read-only pages readable and executable, writable pages read-write.
+/// The writable pages are the root task's own data: the two spaces share it.
+pub fn clone_image_space(objects: &mut ObjectAllocator<'_>, slots: &SlotAllocator, bi: &BootInfo) -> Result<VSpace> {
+    let vspace = VSpace(objects.alloc(slots, ObjectType::Pml4, 0)?);
+    for cptr in bi.user_image_frames.start..bi.user_image_frames.end {
+        let [_, vaddr, _, _] = crate::cap::invoke(cptr, abi::invocation::Invocation::FrameGetAddress, &[], &[])?;
+        let copy = Frame(slots.alloc()?);
+        CNode::copy(CNode(slots::INIT_CNODE).slot(copy.0), CNode(slots::INIT_CNODE).slot(cptr), CapRights::ALL)?;
+        // Writable pages (data, bss) map read-write; the rest is text or rodata, mapped
+        // read-only and executable.
+        match map_frame_in(objects, slots, vspace, copy, vaddr, CapRights::ALL, 0) {
+            Err(crate::cap::Error { code: abi::error::SyscallError::InsufficientRights, .. }) => {
+                map_frame_in(objects, slots, vspace, copy, vaddr, CapRights::READ, ATTR_EXECUTABLE)?
+            }
+            other => other?,
+        }
+    }
+    Ok(vspace)
+}
+
+/// Creates a thread in `vspace` (sharing the root's CSpace) running `entry(arg)`; its
+/// stack and IPC buffer are new frames at `region` in that space.
+#[cfg(target_os = "none")]
+#[allow(clippy::too_many_arguments)]
+pub fn spawn_in(
+    objects: &mut ObjectAllocator<'_>,
+    slots: &SlotAllocator,
+    vspace: VSpace,
+    entry: extern "C" fn(u64) -> !,
+    arg: u64,
+    priority: u8,
+    region: u64,
+    fault_ep: CPtr,
+) -> Result<Tcb> {
+    let tcb = Tcb(objects.alloc(slots, ObjectType::Tcb, 0)?);
+    for page in 0..STACK_PAGES {
+        let frame = Frame(objects.alloc(slots, ObjectType::Frame4K, 0)?);
+        map_frame_in(objects, slots, vspace, frame, region + page * 4096, CapRights::ALL, 0)?;
+    }
+    let ipc_vaddr = region + STACK_PAGES * 4096;
+    let ipc_frame = Frame(objects.alloc(slots, ObjectType::Frame4K, 0)?);
+    map_frame_in(objects, slots, vspace, ipc_frame, ipc_vaddr, CapRights::ALL, 0)?;
+    tcb.configure(fault_ep, CNode(slots::INIT_CNODE), vspace, ipc_vaddr, ipc_frame)?;
+    let regs = UserRegisters {
+        rip: crate::thread::start_address(),
+        rsp: ipc_vaddr,
+        rflags: 0x202,
+        rdi: arg,
+        rsi: ipc_vaddr,
+        rdx: entry as *const () as u64,
+        ..Default::default()
+    };
+    tcb.write_registers(false, &regs)?;
+    tcb.set_priority(Tcb(slots::INIT_TCB), priority)?;
+    tcb.resume()?;
+    Ok(tcb)
+}

@@ -1,0 +1,152 @@
+//! Benchmarks (run as root task with `init=bench`, by `make bench` under
+//! `-icount shift=0,sleep=off`, where the TSC counts guest instructions). Each line
+//! `bench: <name> min=<n> median=<n> runs=<n>` is one result; the host runner turns
+//! them into a table and bench/results.json.
+//!
+//! IPC is measured as sel4bench does: a timestamp in the sender before the system call
+//! and one in the receiver after it returns, minus the cost of two back-to-back
+//! timestamps. Client and server are in different address spaces.
+#![no_std]
+#![no_main]
+
+use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
+
+use libcap::abi::bootinfo::BootInfo;
+use libcap::abi::exit::ExitCode;
+use libcap::abi::msginfo::MessageInfo;
+use libcap::abi::object::ObjectType;
+use libcap::abi::rights::CapRights;
+use libcap::abi::slots;
+use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
+use libcap::cap::{CNode, Frame, Tcb, Untyped, VSpace};
+use libcap::ipc;
+use libcap::println;
+use libcap::space::{clone_image_space, spawn_in};
+
+libcap::entry!(main);
+
+const RUNS: usize = 65;
+const REGION: u64 = 0x0000_5000_0000_0000;
+const MAP_VADDR: u64 = 0x0000_5100_0000_0000;
+
+static EP: AtomicU64 = AtomicU64::new(0);
+static NTFN: AtomicU64 = AtomicU64::new(0);
+static WOKEN_AT: AtomicU64 = AtomicU64::new(0);
+
+#[inline(always)]
+fn now() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: rdtsc reads the time-stamp counter; lfence orders it after earlier work.
+    unsafe { core::arch::asm!("lfence", "rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// Sorts `samples` and prints min and median.
+fn report(name: &str, samples: &mut [u64], overhead: u64) {
+    for s in samples.iter_mut() {
+        *s = s.saturating_sub(overhead);
+    }
+    samples.sort_unstable();
+    println!("bench: {name} min={} median={} runs={}", samples[0], samples[samples.len() / 2], samples.len());
+}
+
+extern "C" fn server(_: u64) -> ! {
+    let ep = EP.load(SeqCst);
+    let _ = ipc::recv(ep);
+    loop {
+        let received = now();
+        let replying = now();
+        let _ = ipc::reply_recv(ep, MessageInfo::new(0, 2), [received, replying, 0, 0]);
+    }
+}
+
+extern "C" fn waiter(_: u64) -> ! {
+    let ntfn = NTFN.load(SeqCst);
+    loop {
+        let _ = ipc::wait(ntfn);
+        WOKEN_AT.store(now(), SeqCst);
+    }
+}
+
+fn main(bi: &'static BootInfo) -> ExitCode {
+    let slots = SlotAllocator::new(bi);
+    let mut objects = ObjectAllocator::new(bi);
+    let root = CNode(slots::INIT_CNODE);
+    let me = Tcb(slots::INIT_TCB);
+    let mut samples = [0u64; RUNS];
+
+    // Cost of the timestamps themselves.
+    let mut overhead = u64::MAX;
+    for _ in 0..RUNS {
+        let t0 = now();
+        let t1 = now();
+        overhead = overhead.min(t1 - t0);
+    }
+    println!("bench: timestamp overhead {overhead} (subtracted below)");
+
+    for s in samples.iter_mut() {
+        let t0 = now();
+        ipc::yield_now();
+        *s = now() - t0;
+    }
+    report("null syscall (Yield)", &mut samples, overhead);
+
+    // A server in another address space, same priority as us.
+    let ep = objects.alloc(&slots, ObjectType::Endpoint, 0).expect("endpoint");
+    let ntfn = objects.alloc(&slots, ObjectType::Notification, 0).expect("notification");
+    EP.store(ep, SeqCst);
+    NTFN.store(ntfn, SeqCst);
+    let space: VSpace = clone_image_space(&mut objects, &slots, bi).expect("second address space");
+    spawn_in(&mut objects, &slots, space, server, 0, 255, REGION, 0).expect("server");
+    let _ = ipc::call(ep, MessageInfo::new(0, 1), [0; 4]); // warm up; server now waits
+    let mut replies = [0u64; RUNS];
+    for i in 0..RUNS {
+        let t0 = now();
+        let r = ipc::call(ep, MessageInfo::new(0, 1), [0; 4]);
+        let t3 = now();
+        let m = r.expect("call");
+        samples[i] = m.mrs[0] - t0;
+        replies[i] = t3 - m.mrs[1];
+    }
+    report("IPC Call one-way, inter-AS", &mut samples, overhead);
+    report("IPC ReplyRecv one-way, inter-AS", &mut replies, overhead);
+
+    // Signal to a higher-priority waiter in another address space.
+    spawn_in(&mut objects, &slots, space, waiter, 0, 255, REGION + 0x10_0000, 0).expect("waiter");
+    let _ = me.set_priority(me, 200);
+    for s in samples.iter_mut() {
+        let t0 = now();
+        let _ = ipc::signal(ntfn);
+        *s = WOKEN_AT.load(SeqCst) - t0;
+    }
+    report("Signal to higher-prio waiter, inter-AS", &mut samples, overhead);
+    let _ = me.set_priority(me, 255);
+
+    // Retype one 4 KiB frame (and delete it, untimed, so the untyped resets).
+    let untyped = Untyped(objects.alloc(&slots, ObjectType::Untyped, 16).expect("64 KiB untyped"));
+    let slot = slots.alloc().expect("slot");
+    for s in samples.iter_mut() {
+        let t0 = now();
+        let r = untyped.retype(ObjectType::Frame4K, 0, root, 0, 0, slot, 1);
+        *s = now() - t0;
+        r.expect("retype");
+        CNode::delete(root.slot(slot)).expect("delete");
+    }
+    report("Retype 4 KiB frame", &mut samples, overhead);
+
+    // Map + Unmap one 4 KiB frame (page tables already present).
+    let frame = Frame(objects.alloc(&slots, ObjectType::Frame4K, 0).expect("frame"));
+    map_frame(&mut objects, &slots, frame, MAP_VADDR, CapRights::ALL, 0).expect("first map");
+    frame.unmap().expect("unmap");
+    let vs = VSpace(slots::INIT_VSPACE);
+    for s in samples.iter_mut() {
+        let t0 = now();
+        let a = frame.map(vs, MAP_VADDR, CapRights::ALL, 0);
+        let b = frame.unmap();
+        *s = now() - t0;
+        a.and(b).expect("map/unmap");
+    }
+    report("Map+Unmap 4 KiB frame", &mut samples, overhead);
+    println!("bench: done");
+    ExitCode::Success
+}
