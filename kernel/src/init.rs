@@ -198,7 +198,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     info!("kernel: entering root task '{name}' at {:#x}", plan.entry);
     // SAFETY: the root task's PML4 shares the kernel half with `kernel_root`.
     unsafe { mmu::switch_to(root_task.vspace) };
-    trap::enter_user_mode(&TrapFrame::new_user(plan.entry, ROOT_STACK_TOP, ROOT_BOOTINFO_VADDR))
+    trap::enter_user_mode()
 }
 
 /// Recurses without bound (test=stack-overflow): the guard page must stop it.

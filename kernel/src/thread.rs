@@ -9,7 +9,7 @@ use x86_64::registers::model_specific::FsBase;
 use crate::arch::fpu;
 use crate::arch::kmem::{self, tcb, DirectMemory};
 use crate::arch::mmu;
-use crate::arch::trap::{current_frame, TrapFrame};
+use crate::arch::trap::{self, TrapFrame};
 use crate::object::cap::Cap;
 use crate::object::cte::SlotMemory;
 use crate::object::endpoint::{Endpoint, Notification};
@@ -74,19 +74,19 @@ pub fn current() -> ThreadRef {
 /// Sets the first thread at boot.
 pub fn set_current(t: ThreadRef) {
     sched().current = t;
+    trap::set_current_frame(frame_of(t));
 }
 
-/// The saved registers of `t`: the live trap frame for the running thread, its TCB's
-/// copy otherwise.
+/// The saved user registers of `t` (in its TCB; traps from user mode save there).
 pub fn with_frame<R>(t: ThreadRef, f: impl FnOnce(&mut TrapFrame) -> R) -> R {
-    if t == current() {
-        f(current_frame())
-    } else {
-        let mut frame = TrapFrame::from_words(tcb(t).frame);
-        let r = f(&mut frame);
-        tcb(t).frame = frame.to_words();
-        r
-    }
+    f(frame_of(t))
+}
+
+/// `t`'s register frame.
+#[allow(clippy::mut_from_ref)]
+pub fn frame_of(t: ThreadRef) -> &'static mut TrapFrame {
+    // SAFETY: `frame` is 22 u64 with TrapFrame's layout (both asserted), in a live TCB.
+    unsafe { &mut *(core::ptr::addr_of_mut!(tcb(t).frame) as *mut TrapFrame) }
 }
 
 fn enqueue(t: ThreadRef) {
@@ -220,14 +220,13 @@ fn switch_to(next: ThreadRef) {
     }
     if cur != 0 {
         let c = tcb(cur);
-        c.frame = current_frame().to_words();
         fpu::save(&mut c.fpu);
         c.fpu_valid = 1;
         c.fs_base = FsBase::read().as_u64();
     }
     let n = tcb(next);
-    *current_frame() = TrapFrame::from_words(n.frame);
     fpu::restore(&n.fpu, n.fpu_valid != 0);
+    trap::set_current_frame(frame_of(next));
     // A non-canonical value cannot be stored (it came from wrfsbase, which rejects them).
     FsBase::write(x86_64::VirtAddr::new_truncate(n.fs_base));
     let root = vspace_of(next).expect("checked by schedule");

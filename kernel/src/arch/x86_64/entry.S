@@ -4,6 +4,8 @@
 .set USER_CS, 0x23
 .set USER_SS, 0x1b
 .set SYSCALL_VECTOR, 0x100
+.set FRAME_SIZE, 22 * 8
+.set FRAME_CS, 18 * 8
 
 .macro PUSH_GPRS
     push rax
@@ -102,15 +104,27 @@ exception_common:
     PUSH_GPRS
     cld
     mov rdi, rsp
+    test byte ptr [rsp + FRAME_CS], 3
+    jz 1f
+    /* From user mode: the CPU pushed the frame into the current TCB (TSS rsp0 points
+     * at its end); run the kernel on the kernel stack and leave through whichever
+     * thread is current afterwards. */
+    mov rsp, [rip + kernel_stack_top]
     call exception_dispatch
-    jmp trap_return
+    jmp return_to_user
+1:
+    /* From the kernel (only the idle loop takes interrupts): frame on this stack. */
+    call exception_dispatch
+    POP_GPRS
+    add rsp, 16
+    iretq
 
 /* syscall: rcx = user rip, r11 = user rflags, rsp = user rsp. Interrupts are masked by
- * SFMASK. Single CPU: the user rsp is parked in a scratch word until it is on the frame. */
+ * SFMASK. The user frame is built in the current TCB, then the kernel stack is used. */
 .global syscall_entry
 syscall_entry:
     mov [rip + syscall_user_rsp], rsp
-    mov rsp, [rip + syscall_kernel_rsp]
+    mov rsp, [rip + current_frame_end]
     push USER_SS
     push qword ptr [rip + syscall_user_rsp]
     push r11
@@ -121,25 +135,29 @@ syscall_entry:
     PUSH_GPRS
     cld
     mov rdi, rsp
+    mov rsp, [rip + kernel_stack_top]
     call syscall_dispatch
-    jmp trap_return
 
-/* Restore a TrapFrame at rsp and return with iretq. */
-.global trap_return
-trap_return:
+/* Return to the current thread: restore its TCB frame and iretq. */
+.global return_to_user
+return_to_user:
+    mov rsp, [rip + current_frame_end]
+    sub rsp, FRAME_SIZE
     POP_GPRS
     add rsp, 16
     iretq
 
-/* enter_user(frame: *const TrapFrame) -> ! : switch to the frame and return to it. */
+/* enter_user() -> ! : start the current thread (boot). */
 .global enter_user
 enter_user:
-    mov rsp, rdi
-    jmp trap_return
+    jmp return_to_user
 
 .section .bss.syscall_scratch, "aw", @nobits
 .balign 8
 .global syscall_user_rsp
 syscall_user_rsp: .skip 8
-.global syscall_kernel_rsp
-syscall_kernel_rsp: .skip 8
+.global kernel_stack_top
+kernel_stack_top: .skip 8
+/* End of the current thread's register frame in its TCB (also TSS rsp0). */
+.global current_frame_end
+current_frame_end: .skip 8

@@ -31,6 +31,15 @@ static mut TRAP_STACK: Stack = Stack([0; STACK_SIZE]);
 static mut CRITICAL_STACK: Stack = Stack([0; STACK_SIZE]);
 
 static TSS: Once<TaskStateSegment> = Once::new();
+
+/// Points the TSS's ring-0 stack at `rsp0`: traps from user mode push their frame
+/// there (the running thread's TCB).
+pub fn set_rsp0(rsp0: u64) {
+    let tss = TSS.get().expect("gdt::init ran") as *const TaskStateSegment as *mut TaskStateSegment;
+    // SAFETY: the TSS is a static that lives forever; the CPU reads rsp0 only on a
+    // privilege change, never while the kernel (single CPU, interrupts off) writes it.
+    unsafe { core::ptr::addr_of_mut!((*tss).privilege_stack_table[0]).write(VirtAddr::new(rsp0)) };
+}
 static GDT: Once<GlobalDescriptorTable> = Once::new();
 
 /// Top of the stack used for traps and syscalls from user mode.

@@ -119,8 +119,9 @@ extern "C" fn syscall_dispatch(frame: &mut TrapFrame) {
 
 unsafe extern "C" {
     fn syscall_entry();
-    fn enter_user(frame: *const TrapFrame) -> !;
-    static mut syscall_kernel_rsp: u64;
+    fn enter_user() -> !;
+    static mut kernel_stack_top: u64;
+    static mut current_frame_end: u64;
 }
 
 /// Enables `syscall`/`sysret` and points them at the entry stub.
@@ -129,7 +130,7 @@ pub fn init_syscalls() {
     // LSTAR is the entry stub; SFMASK clears IF/TF/DF/AC so the kernel runs with
     // interrupts off and a sane direction flag; the kernel stack pointer is the TSS rsp0.
     unsafe {
-        syscall_kernel_rsp = gdt::trap_stack_top();
+        kernel_stack_top = gdt::trap_stack_top();
         Efer::update(|f| f.insert(EferFlags::SYSTEM_CALL_EXTENSIONS));
         Star::write(
             SegmentSelector(gdt::USER_CS),
@@ -143,17 +144,15 @@ pub fn init_syscalls() {
     }
 }
 
-fn frame_slot() -> *mut TrapFrame {
-    (gdt::trap_stack_top() - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame
-}
-
-/// The running thread's saved user registers: the frame every trap from user mode
-/// builds at the top of the trap stack.
-#[allow(clippy::mut_from_ref)]
-pub fn current_frame() -> &'static mut TrapFrame {
-    // SAFETY: the slot lies in the static trap stack; only the single kernel thread of
-    // control touches it, between a trap's entry and its return.
-    unsafe { &mut *frame_slot() }
+/// Makes `frame` (inside the current thread's TCB) the one traps from user mode save
+/// into and `return_to_user` restores from.
+pub fn set_current_frame(frame: *mut TrapFrame) {
+    let end = frame as u64 + core::mem::size_of::<TrapFrame>() as u64;
+    debug_assert!(end % 16 == 0, "the CPU aligns rsp0 down to 16 bytes");
+    // SAFETY: single CPU, interrupts off; the assembly reads this word only on entry
+    // from user mode and on return to it.
+    unsafe { current_frame_end = end };
+    gdt::set_rsp0(end);
 }
 
 impl TrapFrame {
@@ -169,14 +168,8 @@ impl TrapFrame {
     }
 }
 
-/// Enters user mode with `frame`. The frame is copied to the top of the trap stack, where
-/// traps from user mode will save the next one.
-pub fn enter_user_mode(frame: &TrapFrame) -> ! {
-    let slot = frame_slot();
-    // SAFETY: the slot is the top of the static trap stack, unused while the kernel runs on
-    // its boot stack; `enter_user` loads the frame and executes iretq.
-    unsafe {
-        slot.write(*frame);
-        enter_user(slot)
-    }
+/// Starts the current thread (its frame was set with `set_current_frame`).
+pub fn enter_user_mode() -> ! {
+    // SAFETY: the current frame is a complete user frame in the running thread's TCB.
+    unsafe { enter_user() }
 }
