@@ -26,8 +26,15 @@ const MAX_EXIT_CODE: u64 = 0x7f;
 
 /// Handles one system call from the current thread, then schedules.
 pub fn handle(frame: &mut TrapFrame) {
-    dispatch(frame);
-    thread::schedule();
+    let fast = match frame.rax {
+        n if n == Syscall::Call.raw() => crate::fastpath::call(frame),
+        n if n == Syscall::ReplyRecv.raw() => crate::fastpath::reply_recv(frame),
+        _ => false,
+    };
+    if !fast {
+        dispatch(frame);
+        thread::schedule();
+    }
 }
 
 fn set_result(frame: &mut TrapFrame, result: Result<(), SyscallError>) {

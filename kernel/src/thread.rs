@@ -7,11 +7,9 @@ use core::cell::UnsafeCell;
 use x86_64::registers::model_specific::FsBase;
 
 use crate::arch::fpu;
-use crate::arch::kmem::{self, tcb, DirectMemory};
+use crate::arch::kmem::{self, tcb};
 use crate::arch::mmu;
 use crate::arch::trap::{self, TrapFrame};
-use crate::object::cap::Cap;
-use crate::object::cte::SlotMemory;
 use crate::object::endpoint::{Endpoint, Notification};
 use crate::object::tcb::{ThreadState, SLOT_VSPACE};
 use crate::sched::{Links, Queue, ReadyQueues, ThreadRef};
@@ -64,6 +62,11 @@ impl Links for EpLinks {
         t.ep_prev = prev;
         t.ep_next = next;
     }
+}
+
+/// The highest priority with a ready thread (-1 if none).
+pub fn highest_ready() -> i32 {
+    sched().ready.highest().map_or(-1, i32::from)
 }
 
 /// The running thread (0 before the first thread starts).
@@ -167,12 +170,11 @@ pub fn block_current_in(queue: &mut Queue, object: u64, state: ThreadState) {
     queue.push_back(&mut EpLinks, t);
 }
 
-/// The VSpace root of `t`, if its VSpace slot holds one.
+/// The VSpace root of `t`, if its VSpace slot holds one (raw read: this is on the
+/// IPC fastpath).
 fn vspace_of(t: ThreadRef) -> Option<u64> {
-    match DirectMemory.load(t + (SLOT_VSPACE as u64) * 64).cap {
-        Cap::VSpace { paddr } => Some(paddr),
-        _ => None,
-    }
+    let words = kmem::read_words::<2>(t + ((SLOT_VSPACE as u64) << crate::object::cte::SLOT_BITS));
+    (words[0] & 0xff == crate::object::cap::tag::VSPACE).then_some(words[1])
 }
 
 /// Picks the thread to run next and switches to it. Called on every return to user
@@ -213,7 +215,9 @@ pub fn schedule() {
     }
 }
 
-fn switch_to(next: ThreadRef) {
+/// Switches to `next` without consulting the ready queues (the IPC fastpath has made
+/// sure `next` is the thread that should run).
+pub fn switch_to(next: ThreadRef) {
     let cur = current();
     if cur == next {
         return;
@@ -229,7 +233,7 @@ fn switch_to(next: ThreadRef) {
     trap::set_current_frame(frame_of(next));
     // A non-canonical value cannot be stored (it came from wrfsbase, which rejects them).
     FsBase::write(x86_64::VirtAddr::new_truncate(n.fs_base));
-    let root = vspace_of(next).expect("checked by schedule");
+    let root = vspace_of(next).expect("checked by schedule and the fastpath");
     if mmu::current_root() != root {
         // SAFETY: every VSpace root is created by retype (kernel half copied in) or is
         // the root task's, built at boot the same way.

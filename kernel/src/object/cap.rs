@@ -134,7 +134,7 @@ pub enum Cap {
     },
 }
 
-mod tag {
+pub(crate) mod tag {
     pub const NULL: u64 = 0;
     pub const UNTYPED: u64 = 1;
     pub const CNODE: u64 = 2;
