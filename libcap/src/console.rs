@@ -17,7 +17,7 @@ impl Console {
     /// Sends what is buffered.
     pub fn flush(&mut self) {
         if self.len > 0 {
-            let _ = crate::syscall::debug_write(&self.buf[..self.len]);
+            write_out(&self.buf[..self.len]);
             self.len = 0;
         }
     }
@@ -50,6 +50,43 @@ pub fn print(args: fmt::Arguments<'_>) {
     let mut console = Console::new();
     let _ = console.write_fmt(args);
     console.flush();
+}
+
+/// Endpoint of the user-level console server (0: print through the kernel).
+static SERVER: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Message label of a console write: MR0 = byte count, MR1.. = bytes, 8 per register.
+pub const CONSOLE_WRITE: u64 = 1;
+/// Most bytes one console message carries.
+pub const CONSOLE_CHUNK: usize = 8 * 32;
+
+/// Routes `print!` to the console server listening on `ep` (a cap in this CSpace).
+pub fn set_server(ep: u64) {
+    SERVER.store(ep, core::sync::atomic::Ordering::SeqCst);
+}
+
+/// Sends `bytes` to the console server, or to the kernel console if none is set.
+fn write_out(bytes: &[u8]) {
+    let server = SERVER.load(core::sync::atomic::Ordering::SeqCst);
+    if server == 0 {
+        let _ = crate::syscall::debug_write(bytes);
+        return;
+    }
+    for chunk in bytes.chunks(CONSOLE_CHUNK) {
+        let mut words = [0u64; 1 + CONSOLE_CHUNK / 8];
+        words[0] = chunk.len() as u64;
+        for (i, b) in chunk.iter().enumerate() {
+            words[1 + i / 8] |= u64::from(*b) << (8 * (i % 8));
+        }
+        let length = 1 + chunk.len().div_ceil(8);
+        for (i, w) in words.iter().enumerate().take(length).skip(4) {
+            crate::ipc::set_mr(i, *w);
+        }
+        let info = abi::msginfo::MessageInfo::new(CONSOLE_WRITE, length as u8);
+        if crate::ipc::call(server, info, [words[0], words[1], words[2], words[3]]).is_err() {
+            let _ = crate::syscall::debug_write(chunk);
+        }
+    }
 }
 
 /// Prints to the kernel console.

@@ -46,6 +46,23 @@ pub fn spawn_in(
     region: u64,
     fault_ep: CPtr,
 ) -> Result<Tcb> {
+    spawn_with(objects, slots, CNode(slots::INIT_CNODE), vspace, entry, arg, priority, region, fault_ep)
+}
+
+/// Like [`spawn_in`], with the thread's own CSpace root `cspace`.
+#[cfg(target_os = "none")]
+#[allow(clippy::too_many_arguments)]
+pub fn spawn_with(
+    objects: &mut ObjectAllocator<'_>,
+    slots: &SlotAllocator,
+    cspace: CNode,
+    vspace: VSpace,
+    entry: extern "C" fn(u64) -> !,
+    arg: u64,
+    priority: u8,
+    region: u64,
+    fault_ep: CPtr,
+) -> Result<Tcb> {
     let tcb = Tcb(objects.alloc(slots, ObjectType::Tcb, 0)?);
     for page in 0..STACK_PAGES {
         let frame = Frame(objects.alloc(slots, ObjectType::Frame4K, 0)?);
@@ -54,7 +71,7 @@ pub fn spawn_in(
     let ipc_vaddr = region + STACK_PAGES * 4096;
     let ipc_frame = Frame(objects.alloc(slots, ObjectType::Frame4K, 0)?);
     map_frame_in(objects, slots, vspace, ipc_frame, ipc_vaddr, CapRights::ALL, 0)?;
-    tcb.configure(fault_ep, CNode(slots::INIT_CNODE), vspace, ipc_vaddr, ipc_frame)?;
+    tcb.configure(fault_ep, cspace, vspace, ipc_vaddr, ipc_frame)?;
     let regs = UserRegisters {
         rip: crate::thread::start_address(),
         rsp: ipc_vaddr,

@@ -13,6 +13,8 @@ fn boot_to_root_task() {
         .expect_serial_contains("root: hello from the root task")
         .expect_serial_contains("root: kernel pointer rejected: invalid user pointer")
         .expect_serial_contains("root: heap ok:")
+        .expect_serial_contains("root: hello through the user-level console server")
+        .expect_serial_contains("root: the console server wrote 50 bytes")
         .expect_serial_not_contains("warning:");
     assert!(o.lines_starting("memory: ").len() >= 3, "memory map lines");
     let iommu = o.expect_line_starting("iommu0: base=0xfed90000");

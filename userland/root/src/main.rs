@@ -5,6 +5,8 @@
 
 extern crate alloc;
 
+mod console;
+
 use alloc::vec::Vec;
 
 use libcap::abi::bootinfo::{BootInfo, NO_DRHD};
@@ -62,6 +64,23 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     sizes.sort_unstable();
     sizes.dedup();
     println!("root: heap ok: {} distinct untyped sizes, largest 2^{}", sizes.len(), sizes.last().copied().unwrap_or(0));
+    // From here on, print through the user-level console server.
+    let slots = libcap::alloc::SlotAllocator::new(bi);
+    let mut objects = libcap::alloc::ObjectAllocator::new(bi);
+    match console::start(bi, &mut objects, &slots) {
+        Ok(ep) => libcap::console::set_server(ep),
+        Err(e) => {
+            println!("root: cannot start the console server: {e:?}");
+            return ExitCode::UserFailure;
+        }
+    }
+    println!("root: hello through the user-level console server");
+    let written = console::WRITTEN.load(core::sync::atomic::Ordering::SeqCst);
+    libcap::console::set_server(0);
+    println!("root: the console server wrote {written} bytes");
+    if written == 0 {
+        return ExitCode::UserFailure;
+    }
     if bi.untyped().is_empty() || bi.iommus().is_empty() {
         println!("root: bootinfo lacks untyped memory or IOMMUs");
         return ExitCode::UserFailure;
