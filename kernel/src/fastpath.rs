@@ -22,21 +22,22 @@ const INFO_LENGTH_MASK: u64 = 0x7f;
 
 /// An endpoint cap found by the fast lookup: (object, badge, rights).
 fn lookup_endpoint(me: ThreadRef, cptr: u64) -> Option<(u64, u64, CapRights)> {
-    let root = kmem::read_words::<4>(me + ((SLOT_CSPACE as u64) << SLOT_BITS));
-    if root[0] & 0xff != tag::CNODE {
+    let root_slot = me + ((SLOT_CSPACE as u64) << SLOT_BITS);
+    let w0 = kmem::read_word(root_slot);
+    if w0 & 0xff != tag::CNODE {
         return None;
     }
-    let radix = (root[0] >> 24) & 0xff;
-    let guard_bits = (root[0] >> 32) & 0xff;
-    if radix + guard_bits != 64 || radix == 0 || radix >= 64 || cptr >> radix != root[2] {
+    let radix = (w0 >> 24) & 0xff;
+    let guard_bits = (w0 >> 32) & 0xff;
+    if radix + guard_bits != 64 || radix == 0 || radix >= 64 || cptr >> radix != kmem::read_word(root_slot + 16) {
         return None;
     }
-    let slot = root[1] + ((cptr & ((1 << radix) - 1)) << SLOT_BITS);
-    let cap = kmem::read_words::<4>(slot);
-    if cap[0] & 0xff != tag::ENDPOINT {
+    let slot = kmem::read_word(root_slot + 8) + ((cptr & ((1 << radix) - 1)) << SLOT_BITS);
+    let c0 = kmem::read_word(slot);
+    if c0 & 0xff != tag::ENDPOINT {
         return None;
     }
-    Some((cap[1], cap[2], CapRights::from_raw((cap[0] >> 8) & 0xff)?))
+    Some((kmem::read_word(slot + 8), kmem::read_word(slot + 16), CapRights::from_raw((c0 >> 8) & 0xff)?))
 }
 
 /// Whether `t` can run: it has a VSpace root in its TCB.

@@ -222,17 +222,21 @@ pub fn switch_to(next: ThreadRef) {
     if cur == next {
         return;
     }
+    let mut fs_now = 0;
     if cur != 0 {
         let c = tcb(cur);
         fpu::save(&mut c.fpu);
         c.fpu_valid = 1;
-        c.fs_base = FsBase::read().as_u64();
+        fs_now = FsBase::read().as_u64();
+        c.fs_base = fs_now;
     }
     let n = tcb(next);
     fpu::restore(&n.fpu, n.fpu_valid != 0);
     trap::set_current_frame(frame_of(next));
     // A non-canonical value cannot be stored (it came from wrfsbase, which rejects them).
-    FsBase::write(x86_64::VirtAddr::new_truncate(n.fs_base));
+    if n.fs_base != fs_now || cur == 0 {
+        FsBase::write(x86_64::VirtAddr::new_truncate(n.fs_base));
+    }
     let root = vspace_of(next).expect("checked by schedule and the fastpath");
     if mmu::current_root() != root {
         // SAFETY: every VSpace root is created by retype (kernel half copied in) or is

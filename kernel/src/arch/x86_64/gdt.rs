@@ -34,12 +34,17 @@ static TSS: Once<TaskStateSegment> = Once::new();
 
 /// Points the TSS's ring-0 stack at `rsp0`: traps from user mode push their frame
 /// there (the running thread's TCB).
+#[inline]
 pub fn set_rsp0(rsp0: u64) {
-    let tss = TSS.get().expect("gdt::init ran") as *const TaskStateSegment as *mut TaskStateSegment;
-    // SAFETY: the TSS is a static that lives forever; the CPU reads rsp0 only on a
-    // privilege change, never while the kernel (single CPU, interrupts off) writes it.
-    unsafe { core::ptr::addr_of_mut!((*tss).privilege_stack_table[0]).write(VirtAddr::new(rsp0)) };
+    let tss = TSS_PTR.load(core::sync::atomic::Ordering::Relaxed);
+    // SAFETY: `tss` points at the static TSS (set in init, before any thread runs); the
+    // CPU reads rsp0 only on a privilege change, never while the kernel (single CPU,
+    // interrupts off) writes it. rsp0 is a kernel direct-map address, so canonical.
+    unsafe { core::ptr::addr_of_mut!((*tss).privilege_stack_table[0]).write(VirtAddr::new_truncate(rsp0)) };
 }
+
+/// The TSS, for the context-switch path (avoids the Once check).
+static TSS_PTR: core::sync::atomic::AtomicPtr<TaskStateSegment> = core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
 static GDT: Once<GlobalDescriptorTable> = Once::new();
 
 /// Top of the stack used for traps and syscalls from user mode.
@@ -74,6 +79,7 @@ pub fn init() {
         gdt.append(Descriptor::tss_segment(tss));
         gdt
     });
+    TSS_PTR.store(tss as *const TaskStateSegment as *mut TaskStateSegment, core::sync::atomic::Ordering::Relaxed);
     gdt.load();
     // SAFETY: the selectors name the descriptors appended above in the GDT just loaded,
     // which lives in a static for the kernel's whole life.

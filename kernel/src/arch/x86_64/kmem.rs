@@ -131,6 +131,13 @@ pub fn tcb(paddr: u64) -> &'static mut crate::object::tcb::Tcb {
     unsafe { &mut *(phys_to_virt(paddr) as *mut crate::object::tcb::Tcb) }
 }
 
+/// Reads one word of a kernel object at `paddr`.
+#[inline]
+pub fn read_word(paddr: u64) -> u64 {
+    // SAFETY: as in `read_words`.
+    unsafe { core::ptr::read(phys_to_virt(paddr) as *const u64) }
+}
+
 /// Reads `N` words of a kernel object at `paddr`.
 pub fn read_words<const N: usize>(paddr: u64) -> [u64; N] {
     let mut w = [0u64; N];
