@@ -52,7 +52,8 @@ fn check(rax: u64) -> Result<(), SyscallError> {
 }
 
 fn message(rdi: u64, rsi: u64, mrs: [u64; 4]) -> Message {
-    Message { info: MessageInfo::from_word(rsi).unwrap_or(MessageInfo::new(0, 0)), badge: rdi, mrs }
+    // The kernel only delivers well-formed message info words.
+    Message { info: MessageInfo::from_word_masked(rsi), badge: rdi, mrs }
 }
 
 /// Sets message register `i` (>= 4) in the IPC buffer.

@@ -35,6 +35,16 @@ impl MessageInfo {
             | ((self.label & ((1 << 52) - 1)) << 12)
     }
 
+    /// Unpacks a word the kernel produced (no range checks, fields are masked).
+    pub const fn from_word_masked(word: u64) -> Self {
+        MessageInfo {
+            length: (word & 0x7f) as u8,
+            extra_caps: ((word >> 7) & 0x3) as u8,
+            caps_unwrapped: ((word >> 9) & 0x7) as u8,
+            label: word >> 12,
+        }
+    }
+
     /// Unpacks a word; `None` if the length or cap count exceeds the ABI limits.
     pub const fn from_word(word: u64) -> Option<Self> {
         let info = MessageInfo {
