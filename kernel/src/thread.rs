@@ -4,7 +4,6 @@
 
 use core::cell::UnsafeCell;
 
-use x86_64::registers::model_specific::FsBase;
 
 use crate::arch::fpu;
 use crate::arch::kmem::{self, tcb};
@@ -227,22 +226,19 @@ pub fn switch_to(next: ThreadRef) {
         let c = tcb(cur);
         fpu::save(&mut c.fpu);
         c.fpu_valid = 1;
-        fs_now = FsBase::read().as_u64();
+        fs_now = fpu::read_fs_base();
         c.fs_base = fs_now;
     }
     let n = tcb(next);
     fpu::restore(&n.fpu, n.fpu_valid != 0);
     trap::set_current_frame(frame_of(next));
-    // A non-canonical value cannot be stored (it came from wrfsbase, which rejects them).
     if n.fs_base != fs_now || cur == 0 {
-        FsBase::write(x86_64::VirtAddr::new_truncate(n.fs_base));
+        fpu::write_fs_base(n.fs_base);
     }
     let root = vspace_of(next).expect("checked by schedule and the fastpath");
-    if mmu::current_root() != root {
-        // SAFETY: every VSpace root is created by retype (kernel half copied in) or is
-        // the root task's, built at boot the same way.
-        unsafe { mmu::switch_to(root) };
-    }
+    // SAFETY: every VSpace root is created by retype (kernel half copied in) or is the
+    // root task's, built at boot the same way.
+    unsafe { mmu::switch_to_if_changed(root) };
     sched().current = next;
 }
 

@@ -33,13 +33,31 @@ pub fn init() {
     }
 }
 
+/// The user thread pointer (FS base).
+#[inline]
+pub fn read_fs_base() -> u64 {
+    let value: u64;
+    // SAFETY: CR4.FSGSBASE is set in `init` (user threads rely on it too).
+    unsafe { asm!("rdfsbase {}", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    value
+}
+
+/// Sets the user thread pointer (a value previously read with `read_fs_base`, so canonical).
+#[inline]
+pub fn write_fs_base(value: u64) {
+    // SAFETY: as in `read_fs_base`; values only come from rdfsbase or 0.
+    unsafe { asm!("wrfsbase {}", in(reg) value, options(nomem, nostack, preserves_flags)) };
+}
+
 /// Saves the FPU state into `area`.
+#[inline]
 pub fn save(area: &mut FpuArea) {
     // SAFETY: `area` is 512 bytes, 16-byte aligned (FpuArea's alignment).
     unsafe { asm!("fxsave64 [{}]", in(reg) area as *mut FpuArea, options(nostack)) };
 }
 
 /// Loads `area`, or the clean state if `area` was never saved.
+#[inline]
 pub fn restore(area: &FpuArea, valid: bool) {
     let source = if valid { area as *const FpuArea } else { core::ptr::addr_of!(INITIAL) };
     // SAFETY: 512-byte, 16-byte aligned image produced by fxsave64 (or the clean one).

@@ -131,6 +131,21 @@ pub fn build_kernel_space(alloc: &mut BootAllocator, ram: &RangeSet, limit: u64)
     Ok(root)
 }
 
+/// Loads `root` into CR3 unless it is already there (a reload would flush the TLB).
+///
+/// # Safety
+/// As for [`switch_to`].
+#[inline]
+pub unsafe fn switch_to_if_changed(root: u64) {
+    let current: u64;
+    // SAFETY: reading CR3 has no side effects.
+    unsafe { core::arch::asm!("mov {}, cr3", out(reg) current, options(nomem, nostack, preserves_flags)) };
+    if current & paging::ADDR_MASK != root {
+        // SAFETY: the caller guarantees `root` maps the kernel half.
+        unsafe { core::arch::asm!("mov cr3, {}", in(reg) root, options(nostack, preserves_flags)) };
+    }
+}
+
 /// Physical address of the active PML4.
 pub fn current_root() -> u64 {
     Cr3::read().0.start_address().as_u64()
