@@ -94,7 +94,11 @@ fn lookup_ipc_cap(frame: &mut TrapFrame) -> Option<Cap> {
         Ok((_, cap)) => Some(cap),
         Err(e) => {
             let mrs = [frame.rip, frame.rdi, SyscallError::from(e).raw(), 0, 0];
-            if !ipc::deliver_fault(me, FaultKind::CapFault, mrs) {
+            if ipc::deliver_fault(me, FaultKind::CapFault, mrs) {
+                // As in seL4, the system call runs again once the handler replies (it
+                // may have put a cap in the slot).
+                frame.rip -= SYSCALL_INSTRUCTION_LEN;
+            } else {
                 frame.rax = SyscallError::FailedLookup.raw();
             }
             None
@@ -198,18 +202,18 @@ pub fn user_exception(frame: &mut TrapFrame) {
     };
     if !ipc::deliver_fault(me, kind, mrs) {
         let root = tcb(me).is_root != 0;
-        crate::error!(
-            "USER FAULT in {}{}{}: {} (vector {}) error={:#x} rip={:#x} rsp={:#x} cr2={:#x}",
-            if root { "'" } else { "thread " },
-            if root { crate::init::root_name() } else { "" },
-            if root { "'" } else { "" },
-            trap::vector_name(frame.vector),
-            frame.vector,
-            frame.error_code,
-            frame.rip,
-            frame.rsp,
-            cr2
-        );
+        let (vector, error, rip, rsp) = (frame.vector, frame.error_code, frame.rip, frame.rsp);
+        let what = trap::vector_name(vector);
+        if root {
+            crate::error!(
+                "USER FAULT in '{}': {what} (vector {vector}) error={error:#x} rip={rip:#x} rsp={rsp:#x} cr2={cr2:#x}",
+                crate::init::root_name()
+            );
+        } else {
+            crate::error!(
+                "USER FAULT in thread {me:#x}: {what} (vector {vector}) error={error:#x} rip={rip:#x} rsp={rsp:#x} cr2={cr2:#x}"
+            );
+        }
         if tcb(me).is_root != 0 {
             crate::error!("kernel: the root task has no fault handler; stopping");
             crate::arch::cpu::exit_qemu(ExitCode::RootTaskFault.raw());

@@ -38,6 +38,10 @@ static AFTER_UD2: AtomicU64 = AtomicU64::new(0);
 static FPU_OK: AtomicU64 = AtomicU64::new(0);
 static CANCELLED: AtomicU64 = AtomicU64::new(0);
 static BOUND_BADGE: AtomicU64 = AtomicU64::new(0);
+static FIXED_SLOT: AtomicU64 = AtomicU64::new(0);
+static CAP_FAULT_RESULT: AtomicU64 = AtomicU64::new(0);
+static UNKNOWN_RESULT: AtomicU64 = AtomicU64::new(0);
+static UNHANDLED_CONTINUED: AtomicU64 = AtomicU64::new(0);
 
 fn log(id: u64) {
     let i = LOG_LEN.fetch_add(1, SeqCst);
@@ -142,6 +146,31 @@ extern "C" fn fpu_thread(value: u64) -> ! {
     if FPU_OK.load(SeqCst) >= 1 && value == 0x2222 {
         let _ = ipc::signal(NTFN.load(SeqCst));
     }
+    block_forever()
+}
+
+/// Sends through an empty slot: the handler puts a notification cap there and the send
+/// runs again.
+extern "C" fn cap_faulter(_: u64) -> ! {
+    let r = ipc::nb_send(FIXED_SLOT.load(SeqCst), MessageInfo::new(0, 0), [0; 4]);
+    CAP_FAULT_RESULT.store(if r.is_ok() { 1 } else { 2 }, SeqCst);
+    let _ = ipc::signal(NTFN.load(SeqCst));
+    block_forever()
+}
+
+/// Issues an unknown system call: the handler sees it and lets it continue.
+extern "C" fn unknown_syscaller(_: u64) -> ! {
+    let rax = ipc::raw_syscall(0x777);
+    UNKNOWN_RESULT.store(rax, SeqCst);
+    let _ = ipc::signal(NTFN.load(SeqCst));
+    block_forever()
+}
+
+/// Faults with no handler: the kernel suspends it.
+extern "C" fn unhandled(_: u64) -> ! {
+    // SAFETY: deliberately unmapped.
+    let _ = unsafe { (0x0000_3f00_0000_0000 as *const u64).read_volatile() };
+    UNHANDLED_CONTINUED.store(1, SeqCst);
     block_forever()
 }
 
@@ -282,6 +311,33 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.check("read the killed thread's registers", matches!(regs, Ok(r) if r.rip == f.map(|m| m.mrs[0]).unwrap_or(0)));
     ipc::yield_now();
     c.check("the killed thread never continues", AFTER_UD2.load(SeqCst) == 0);
+
+    // A cap fault goes to the handler, which fixes the slot; the send then runs again.
+    FIXED_SLOT.store(slots.alloc().unwrap(), SeqCst);
+    spawn(&mut objects, &slots, cap_faulter, 0, 100, next_region(), fault_ep).expect("spawn");
+    let f = ipc::recv(fault_ep);
+    let cap_fault = matches!(f, Ok(m) if m.info.label == FaultKind::CapFault.raw() && m.mrs[1] == FIXED_SLOT.load(SeqCst));
+    c.check("empty slot in Send arrives as a CapFault message", cap_fault);
+    let other_ntfn = new(&mut objects, ObjectType::Notification);
+    let _ = CNode::copy(root.slot(FIXED_SLOT.load(SeqCst)), root.slot(other_ntfn), CapRights::ALL);
+    ipc::reply(MessageInfo::new(0, 0), [0; 4]);
+    let _ = ipc::wait(ntfn);
+    c.check("the send runs again after the handler fixed the slot", CAP_FAULT_RESULT.load(SeqCst) == 1);
+    // An unknown system call goes to the handler and the thread continues after it.
+    spawn(&mut objects, &slots, unknown_syscaller, 0, 100, next_region(), fault_ep).expect("spawn");
+    let f = ipc::recv(fault_ep);
+    c.check(
+        "unknown syscall arrives as an UnknownSyscall message",
+        matches!(f, Ok(m) if m.info.label == FaultKind::UnknownSyscall.raw() && m.mrs[3] == 0x777),
+    );
+    ipc::reply(MessageInfo::new(0, 0), [0; 4]);
+    let _ = ipc::wait(ntfn);
+    c.check("the thread continues after its unknown syscall", UNKNOWN_RESULT.load(SeqCst) == 0x777);
+    // A fault with no handler suspends the thread; the rest of the system goes on.
+    let lost = spawn(&mut objects, &slots, unhandled, 0, 100, next_region(), 0).expect("spawn");
+    let_others_run(me);
+    c.check("a thread faulting without a handler is suspended", UNHANDLED_CONTINUED.load(SeqCst) == 0);
+    c.check("its registers show the faulting access", lost.read_registers(false).is_ok());
 
     // CancelBadgedSends: a sender blocked with badge 0x99 gets an error.
     let cancel_ep = new(&mut objects, ObjectType::Endpoint);
