@@ -18,16 +18,16 @@ use crate::boot::memory::{BootAllocator, Range, RangeSet, PAGE};
 use crate::boot::params::{self, PhysSource};
 use crate::boot::untyped;
 use crate::elf_loader::{self, LoadPlan};
-use crate::object::cnode;
-use crate::object::cte::SlotMemory;
-use crate::object::tcb::ThreadState;
-use crate::thread;
 use crate::log::{self, Level};
 use crate::object::cap::{Cap, FrameSize, Mapping};
+use crate::object::cnode;
+use crate::object::cte::SlotMemory;
 use crate::object::cte::SLOT_BITS;
 use crate::object::mdb;
+use crate::object::tcb::ThreadState;
 use crate::paging::{self, PageSize, PteFlags, TableMemory};
 use crate::platform;
+use crate::thread;
 use crate::{info, warn};
 
 /// Name of the program running as root task, for fault reports.
@@ -219,7 +219,9 @@ fn start_root_thread(task: &RootTask, entry: u64) {
     for (i, index) in sources.into_iter().enumerate() {
         let src = cnode_slot(index);
         let cap = match mem.load(src).cap {
-            Cap::Frame { paddr, size, rights, is_device, .. } => Cap::Frame { paddr, size, rights, is_device, mapping: None },
+            Cap::Frame { paddr, size, rights, is_device, .. } => {
+                Cap::Frame { paddr, size, rights, is_device, mapping: None }
+            }
             other => other,
         };
         cnode::invoke_copy(&mut mem, src, task.tcb_paddr + ((i as u64) << SLOT_BITS), cap);
@@ -248,7 +250,12 @@ struct RootTask {
 const ROOT_CNODE_BYTES: u64 = (1u64 << slots::INIT_CNODE_RADIX) << SLOT_BITS;
 
 /// Fills the root CNode: fixed slots, then untyped and PciDevice caps (bootinfo order).
-fn populate_root_cnode(task: &RootTask, plan: &LoadPlan, untyped: &[UntypedDesc], pci: &[abi::bootinfo::PciDeviceDesc]) {
+fn populate_root_cnode(
+    task: &RootTask,
+    plan: &LoadPlan,
+    untyped: &[UntypedDesc],
+    pci: &[abi::bootinfo::PciDeviceDesc],
+) {
     let mut mem = DirectMemory;
     let root_cnode = Cap::CNode {
         paddr: task.cnode_paddr,

@@ -2,19 +2,19 @@
 //! extra caps, read the message, decode (checks only), then invoke (cannot fail).
 //! Errors leave every object unchanged and come back as one code plus a detail word.
 
+use crate::arch::kmem::{self, tcb, DirectMemory};
+use crate::arch::trap::TrapFrame;
+use crate::object::cap::Cap;
+use crate::object::cnode::{self, LookupError};
+use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
+use crate::object::{untyped, vspace};
+use crate::{ipc, thread};
 use abi::error::SyscallError;
 use abi::invocation::Invocation;
 use abi::ipc_buffer::{CAPS_OFFSET, MSG_OFFSET, REGISTER_MRS};
 use abi::msginfo::MessageInfo;
 use abi::object::ObjectType;
 use abi::rights::CapRights;
-use crate::arch::kmem::{self, tcb, DirectMemory};
-use crate::arch::trap::TrapFrame;
-use crate::{ipc, thread};
-use crate::object::cap::Cap;
-use crate::object::cnode::{self, LookupError};
-use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
-use crate::object::{untyped, vspace};
 
 /// What an invocation needs of the calling thread.
 #[derive(Clone, Copy, Debug)]
@@ -220,7 +220,9 @@ pub fn call(frame: &TrapFrame) -> Result<[u64; REGISTER_MRS], Failure> {
         (Cap::CNode { .. }, Invocation::CNodeCancelBadgedSends) => {
             let target = slot_arg(&mem, &cap, msg.mr(0)?, msg.mr(1)?, 0)?;
             match mem.load(target).cap {
-                Cap::Endpoint { paddr, badge, .. } if badge != 0 => Ok([ipc::cancel_badged_sends(paddr, badge), 0, 0, 0]),
+                Cap::Endpoint { paddr, badge, .. } if badge != 0 => {
+                    Ok([ipc::cancel_badged_sends(paddr, badge), 0, 0, 0])
+                }
                 Cap::Endpoint { .. } => Err(fail(SyscallError::IllegalOperation, 0)),
                 _ => Err(fail(SyscallError::InvalidCapability, 0)),
             }

@@ -271,7 +271,8 @@ pub fn cancel_badged_sends(ep_paddr: u64, badge: u64) -> u64 {
 
 /// Wakes every thread queued on a deleted endpoint or notification with an error.
 pub fn abort_queue(object: u64, words: usize) {
-    let queue = if words == 2 { load_ep(object).queue } else { Notification::from_words(kmem::read_words::<4>(object)).queue };
+    let queue =
+        if words == 2 { load_ep(object).queue } else { Notification::from_words(kmem::read_words::<4>(object)).queue };
     let mut q = queue;
     while let Some(t) = q.pop_front(&mut EpLinks) {
         with_frame(t, |f| f.rax = SyscallError::InvalidCapability.raw());

@@ -25,7 +25,8 @@ const RESERVED_PORTS: [(u16, u16); 3] = [(0x20, 0x21), (0xa0, 0xa1), (0xcf8, 0xc
 /// `index_mr + 1` are index and depth in the CNode given as extra cap 0.
 fn dest_slot(msg: &Message<'_>, mem: &DirectMemory, extra: Extra<'_>, index_mr: usize) -> Result<SlotAddr, Failure> {
     let (_, root) = extra(0)?;
-    let depth = u32::try_from(msg.mr(index_mr + 1)?).map_err(|_| fail(SyscallError::RangeError, index_mr as u64 + 1))?;
+    let depth =
+        u32::try_from(msg.mr(index_mr + 1)?).map_err(|_| fail(SyscallError::RangeError, index_mr as u64 + 1))?;
     let slot = cnode::lookup_slot(mem, &root, msg.mr(index_mr)?, depth).map_err(|e| fail(e.into(), index_mr as u64))?;
     cnode::decode_empty(mem, slot).map_err(|e| fail(e, index_mr as u64))?;
     Ok(slot)

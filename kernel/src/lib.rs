@@ -27,10 +27,10 @@ pub mod irq;
 #[cfg(target_os = "none")]
 pub mod irq_ops;
 #[cfg(target_os = "none")]
-pub mod thread;
-#[cfg(target_os = "none")]
 pub mod syscall;
 #[cfg(target_os = "none")]
 pub mod tcb_ops;
+#[cfg(target_os = "none")]
+pub mod thread;
 #[cfg(target_os = "none")]
 pub mod user_mem;

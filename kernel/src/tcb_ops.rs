@@ -33,32 +33,44 @@ fn tcb_slot(t: ThreadRef, i: usize) -> SlotAddr {
 }
 
 /// Handles an invocation of the TCB `target` by thread `me`.
-pub fn invoke(msg: &Message<'_>, me: ThreadRef, target: ThreadRef, label: Invocation, extra: Extra<'_>) -> Result<[u64; REGISTER_MRS], Failure> {
+pub fn invoke(
+    msg: &Message<'_>,
+    me: ThreadRef,
+    target: ThreadRef,
+    label: Invocation,
+    extra: Extra<'_>,
+) -> Result<[u64; REGISTER_MRS], Failure> {
     let ok = Ok([0; REGISTER_MRS]);
     match label {
         Invocation::TcbConfigure => {
             let (fault_ep, ipc_vaddr) = (msg.mr(0)?, msg.mr(1)?);
             let (cs_slot, cspace) = extra(0)?;
             let (vs_slot, vspace) = extra(1)?;
-            let (buf_slot, buffer) = extra(2)?;
+            // The IPC buffer frame is optional: without one, messages carry only the
+            // four register MRs and no caps.
+            let buffer = if msg.info.extra_caps >= 3 { Some(extra(2)?) } else { None };
             if !matches!(cspace, Cap::CNode { .. }) {
                 return Err(fail(SyscallError::InvalidCapability, 100));
             }
             if !matches!(vspace, Cap::VSpace { .. }) {
                 return Err(fail(SyscallError::InvalidCapability, 101));
             }
-            let Cap::Frame { paddr: frame, size, is_device, rights, .. } = buffer else {
-                return Err(fail(SyscallError::InvalidCapability, 102));
-            };
-            if is_device || !rights.contains(CapRights::READ.union(CapRights::WRITE)) {
-                return Err(fail(SyscallError::InvalidCapability, 102));
-            }
-            if ipc_vaddr % IPC_BUFFER_ALIGN != 0 {
-                return Err(fail(SyscallError::AlignmentError, 1));
-            }
-            let size_mask = (1u64 << size.bits()) - 1;
-            if size == FrameSize::Large && ipc_vaddr & size_mask > size_mask - IPC_BUFFER_ALIGN {
-                return Err(fail(SyscallError::InvalidArgument, 1));
+            let mut buffer_paddr = 0;
+            if let Some((_, buffer)) = buffer {
+                let Cap::Frame { paddr: frame, size, is_device, rights, .. } = buffer else {
+                    return Err(fail(SyscallError::InvalidCapability, 102));
+                };
+                if is_device || !rights.contains(CapRights::READ.union(CapRights::WRITE)) {
+                    return Err(fail(SyscallError::InvalidCapability, 102));
+                }
+                if ipc_vaddr % IPC_BUFFER_ALIGN != 0 {
+                    return Err(fail(SyscallError::AlignmentError, 1));
+                }
+                let size_mask = (1u64 << size.bits()) - 1;
+                if size == FrameSize::Large && ipc_vaddr & size_mask > size_mask - IPC_BUFFER_ALIGN {
+                    return Err(fail(SyscallError::InvalidArgument, 1));
+                }
+                buffer_paddr = frame + (ipc_vaddr & size_mask);
             }
             if target == me {
                 // Replacing one's own CSpace mid-invocation is allowed in seL4 but
@@ -66,20 +78,27 @@ pub fn invoke(msg: &Message<'_>, me: ThreadRef, target: ThreadRef, label: Invoca
                 return Err(fail(SyscallError::IllegalOperation, 0));
             }
             let mut mem = DirectMemory;
-            let derived = [
-                cnode::decode_derive(&mem, cs_slot, CapRights::ALL, None).map_err(|e| fail(e, 100))?,
-                cnode::decode_derive(&mem, vs_slot, CapRights::ALL, None).map_err(|e| fail(e, 101))?,
-                cnode::decode_derive(&mem, buf_slot, CapRights::ALL, None).map_err(|e| fail(e, 102))?,
-            ];
-            // Invoke: replace the three slots and the plain fields.
-            for (i, (src, cap)) in [cs_slot, vs_slot, buf_slot].into_iter().zip(derived).enumerate() {
+            let cs = cnode::decode_derive(&mem, cs_slot, CapRights::ALL, None).map_err(|e| fail(e, 100))?;
+            let vs = cnode::decode_derive(&mem, vs_slot, CapRights::ALL, None).map_err(|e| fail(e, 101))?;
+            let buf = match buffer {
+                Some((slot, _)) => {
+                    Some((slot, cnode::decode_derive(&mem, slot, CapRights::ALL, None).map_err(|e| fail(e, 102))?))
+                }
+                None => None,
+            };
+            // Invoke: replace the slots and the plain fields.
+            for i in 0..TCB_SLOTS {
                 cnode::delete(&mut mem, &mut DirectMemory, tcb_slot(target, i));
-                cnode::invoke_copy(&mut mem, src, tcb_slot(target, i), cap);
+            }
+            cnode::invoke_copy(&mut mem, cs_slot, tcb_slot(target, SLOT_CSPACE), cs);
+            cnode::invoke_copy(&mut mem, vs_slot, tcb_slot(target, SLOT_VSPACE), vs);
+            if let Some((slot, cap)) = buf {
+                cnode::invoke_copy(&mut mem, slot, tcb_slot(target, SLOT_IPC_BUFFER), cap);
             }
             let t = tcb(target);
             t.fault_handler = fault_ep;
-            t.ipc_buffer = ipc_vaddr;
-            t.ipc_buffer_paddr = frame + (ipc_vaddr & size_mask);
+            t.ipc_buffer = if buffer_paddr != 0 { ipc_vaddr } else { 0 };
+            t.ipc_buffer_paddr = buffer_paddr;
             ok
         }
         Invocation::TcbWriteRegisters => {
@@ -229,5 +248,4 @@ fn resume_thread(t: ThreadRef) {
     if configured {
         thread::make_runnable(t);
     }
-    let _ = (SLOT_IPC_BUFFER, TCB_SLOTS);
 }

@@ -4,7 +4,6 @@
 
 use core::cell::UnsafeCell;
 
-
 use crate::arch::fpu;
 use crate::arch::kmem::{self, tcb};
 use crate::arch::mmu;
@@ -27,7 +26,8 @@ struct KernelCell(UnsafeCell<Scheduler>);
 // SAFETY: one CPU, interrupts off in the kernel: no concurrent access.
 unsafe impl Sync for KernelCell {}
 
-static SCHED: KernelCell = KernelCell(UnsafeCell::new(Scheduler { ready: ReadyQueues::new(), current: 0, yielded: false }));
+static SCHED: KernelCell =
+    KernelCell(UnsafeCell::new(Scheduler { ready: ReadyQueues::new(), current: 0, yielded: false }));
 
 #[allow(clippy::mut_from_ref)]
 fn sched() -> &'static mut Scheduler {

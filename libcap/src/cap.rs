@@ -225,8 +225,21 @@ pub struct Notification(pub CPtr);
 impl Tcb {
     /// Sets the thread's CSpace, VSpace, IPC buffer and fault endpoint (a cptr in its
     /// own CSpace, 0 for none).
-    pub fn configure(self, fault_ep: CPtr, cspace: CNode, vspace: VSpace, ipc_buffer_vaddr: u64, ipc_frame: Frame) -> Result<()> {
-        invoke(self.0, Invocation::TcbConfigure, &[fault_ep, ipc_buffer_vaddr], &[cspace.0, vspace.0, ipc_frame.0]).map(|_| ())
+    pub fn configure(
+        self,
+        fault_ep: CPtr,
+        cspace: CNode,
+        vspace: VSpace,
+        ipc_buffer_vaddr: u64,
+        ipc_frame: Frame,
+    ) -> Result<()> {
+        invoke(self.0, Invocation::TcbConfigure, &[fault_ep, ipc_buffer_vaddr], &[cspace.0, vspace.0, ipc_frame.0])
+            .map(|_| ())
+    }
+    /// Like [`Tcb::configure`] without an IPC buffer: the thread's messages carry only
+    /// the four register MRs and no caps.
+    pub fn configure_without_buffer(self, fault_ep: CPtr, cspace: CNode, vspace: VSpace) -> Result<()> {
+        invoke(self.0, Invocation::TcbConfigure, &[fault_ep, 0], &[cspace.0, vspace.0]).map(|_| ())
     }
     /// Writes registers (`abi::registers` order), optionally resuming the thread.
     pub fn write_registers(self, resume: bool, regs: &abi::registers::UserRegisters) -> Result<()> {
@@ -311,8 +324,13 @@ impl IrqHandler {
 impl IoPortControl {
     /// Creates a cap for ports `first..=last` in `dest`.
     pub fn issue(self, first: u16, last: u16, dest: SlotRef) -> Result<()> {
-        invoke(self.0, Invocation::IoPortControlIssue, &[first.into(), last.into(), dest.index, dest.depth], &[dest.root.0])
-            .map(|_| ())
+        invoke(
+            self.0,
+            Invocation::IoPortControlIssue,
+            &[first.into(), last.into(), dest.index, dest.depth],
+            &[dest.root.0],
+        )
+        .map(|_| ())
     }
 }
 

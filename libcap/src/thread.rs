@@ -1,5 +1,7 @@
 //! Threads in the caller's own CSpace and VSpace: a stack and IPC buffer from untyped
 //! memory, a TCB configured and started at an `extern "C" fn(u64) -> !`.
+// Thread creation exists only on bare metal; host builds see just the types.
+#![cfg_attr(not(target_os = "none"), allow(unused_imports, dead_code))]
 
 use abi::object::ObjectType;
 use abi::registers::UserRegisters;

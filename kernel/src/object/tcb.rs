@@ -95,7 +95,7 @@ pub struct Tcb {
 const_assert!(core::mem::size_of::<Tcb>() <= 2048);
 // Traps from user mode push the register frame into the TCB: the CPU aligns rsp0 down
 // to 16 bytes, so the frame must end on a 16-byte boundary.
-const_assert!((core::mem::offset_of!(Tcb, frame) + FRAME_WORDS * 8) % 16 == 0);
+const_assert!((core::mem::offset_of!(Tcb, frame) + FRAME_WORDS * 8).is_multiple_of(16));
 
 /// `ipc_flags` bit: the blocked send is a Call.
 pub const IPC_IS_CALL: u64 = 1;

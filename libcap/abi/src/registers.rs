@@ -34,8 +34,24 @@ impl UserRegisters {
     /// As an array in transfer order.
     pub fn to_array(&self) -> [u64; USER_REGISTER_COUNT] {
         [
-            self.rip, self.rsp, self.rflags, self.rax, self.rbx, self.rcx, self.rdx, self.rsi, self.rdi, self.rbp,
-            self.r8, self.r9, self.r10, self.r11, self.r12, self.r13, self.r14, self.r15,
+            self.rip,
+            self.rsp,
+            self.rflags,
+            self.rax,
+            self.rbx,
+            self.rcx,
+            self.rdx,
+            self.rsi,
+            self.rdi,
+            self.rbp,
+            self.r8,
+            self.r9,
+            self.r10,
+            self.r11,
+            self.r12,
+            self.r13,
+            self.r14,
+            self.r15,
         ]
     }
 

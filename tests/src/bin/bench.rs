@@ -57,9 +57,9 @@ fn main() -> ExitCode {
     print!("{table}");
     let mut json = String::from("{\n  \"unit\": \"guest instructions (QEMU TCG, -icount shift=0,sleep=off)\",\n  \"command\": \"make bench\",\n  \"results\": [\n");
     for (i, r) in rows.iter().enumerate() {
-        let _ = write!(
+        let _ = writeln!(
             json,
-            "    {{\"name\": \"{}\", \"min\": {}, \"median\": {}, \"runs\": {}}}{}\n",
+            "    {{\"name\": \"{}\", \"min\": {}, \"median\": {}, \"runs\": {}}}{}",
             r.name,
             r.min,
             r.median,
@@ -70,7 +70,9 @@ fn main() -> ExitCode {
     json.push_str("  ]\n}\n");
     let dir = repo_root().join("bench");
     let _ = std::fs::create_dir_all(&dir);
-    if let Err(e) = std::fs::write(dir.join("results.json"), json).and_then(|_| std::fs::write(dir.join("results.md"), &table)) {
+    if let Err(e) =
+        std::fs::write(dir.join("results.json"), json).and_then(|_| std::fs::write(dir.join("results.md"), &table))
+    {
         eprintln!("bench: cannot write bench/results.json: {e}");
         return ExitCode::FAILURE;
     }

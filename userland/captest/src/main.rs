@@ -188,7 +188,11 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         CNode::delete(libcap::cap::SlotRef { root, index: copy, depth: 12 }),
     );
     c.err("depth out of range", E::RangeError, CNode::delete(libcap::cap::SlotRef { root, index: copy, depth: 65 }));
-    c.err("CNode operation on a VSpace (wrong type)", E::IllegalOperation, CNode::delete(CNode(slots::INIT_VSPACE).slot(0)));
+    c.err(
+        "CNode operation on a VSpace (wrong type)",
+        E::IllegalOperation,
+        CNode::delete(CNode(slots::INIT_VSPACE).slot(0)),
+    );
     c.ok("delete", CNode::delete(root.slot(copy)));
     c.err("deleted slot is empty", E::FailedLookup, CNode::copy(root.slot(slot()), root.slot(copy), CapRights::ALL));
     // Revoke: a chain of copies below eps[2] disappears, eps[2] stays.

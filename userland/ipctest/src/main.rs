@@ -42,6 +42,7 @@ static FIXED_SLOT: AtomicU64 = AtomicU64::new(0);
 static CAP_FAULT_RESULT: AtomicU64 = AtomicU64::new(0);
 static UNKNOWN_RESULT: AtomicU64 = AtomicU64::new(0);
 static UNHANDLED_CONTINUED: AtomicU64 = AtomicU64::new(0);
+static NO_BUFFER_LENGTH: AtomicU64 = AtomicU64::new(99);
 
 fn log(id: u64) {
     let i = LOG_LEN.fetch_add(1, SeqCst);
@@ -166,6 +167,14 @@ extern "C" fn unknown_syscaller(_: u64) -> ! {
     block_forever()
 }
 
+/// Has no IPC buffer: asks to send six registers, only four can travel.
+extern "C" fn bufferless(badged_ep: u64) -> ! {
+    let r = ipc::call(badged_ep, MessageInfo::new(7, 6), [1, 0, 0, 0]);
+    NO_BUFFER_LENGTH.store(r.map_or(98, |m| u64::from(m.info.length)), SeqCst);
+    let _ = ipc::signal(NTFN.load(SeqCst));
+    block_forever()
+}
+
 /// Faults with no handler: the kernel suspends it.
 extern "C" fn unhandled(_: u64) -> ! {
     // SAFETY: deliberately unmapped.
@@ -249,13 +258,22 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     // Error paths.
     let read_only = slots.alloc().expect("slot");
     let _ = CNode::mint(root.slot(read_only), root.slot(ep), CapRights::READ, 0x13);
-    c.check("send without write right", ipc::send(read_only, MessageInfo::new(1, 0), [0; 4]) == Err(E::InvalidCapability));
+    c.check(
+        "send without write right",
+        ipc::send(read_only, MessageInfo::new(1, 0), [0; 4]) == Err(E::InvalidCapability),
+    );
     c.check("receive on a frame cap (wrong type)", ipc::recv(frame).err() == Some(E::InvalidCapability));
-    c.check("call on an empty slot", ipc::call(slots.alloc().unwrap(), MessageInfo::new(1, 0), [0; 4]).err() == Some(E::FailedLookup));
+    c.check(
+        "call on an empty slot",
+        ipc::call(slots.alloc().unwrap(), MessageInfo::new(1, 0), [0; 4]).err() == Some(E::FailedLookup),
+    );
     let too_long = MessageInfo { label: 1, caps_unwrapped: 0, extra_caps: 0, length: 121 };
     c.check("message too long", ipc::send(badged, too_long, [0; 4]) == Err(E::InvalidArgument));
     c.check("unknown syscall without a handler", ipc::raw_syscall(0x999) == E::UnknownSyscall.raw());
-    c.check("nb-send with no receiver waiting is dropped", ipc::nb_send(block_ep, MessageInfo::new(1, 0), [0; 4]).is_ok());
+    c.check(
+        "nb-send with no receiver waiting is dropped",
+        ipc::nb_send(block_ep, MessageInfo::new(1, 0), [0; 4]).is_ok(),
+    );
     c.check("nb-recv with no sender returns at once", matches!(ipc::nb_recv(block_ep), Ok(m) if m.badge == 0));
 
     // Notifications.
@@ -293,7 +311,10 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let vm = matches!(f, Ok(m) if m.info.label == FaultKind::VmFault.raw() && m.mrs[1] == FAULT_VADDR && m.mrs[2] == 0);
     c.check("page fault arrives as a VmFault message", vm);
     let fix = Frame(new(&mut objects, ObjectType::Frame4K));
-    c.check("handler maps the missing page", map_frame(&mut objects, &slots, fix, FAULT_VADDR, CapRights::ALL, 0).is_ok());
+    c.check(
+        "handler maps the missing page",
+        map_frame(&mut objects, &slots, fix, FAULT_VADDR, CapRights::ALL, 0).is_ok(),
+    );
     // SAFETY: just mapped read-write.
     unsafe { (FAULT_VADDR as *mut u64).write_volatile(0x77) };
     ipc::reply(MessageInfo::new(0, 0), [0; 4]);
@@ -316,7 +337,8 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     FIXED_SLOT.store(slots.alloc().unwrap(), SeqCst);
     spawn(&mut objects, &slots, cap_faulter, 0, 100, next_region(), fault_ep).expect("spawn");
     let f = ipc::recv(fault_ep);
-    let cap_fault = matches!(f, Ok(m) if m.info.label == FaultKind::CapFault.raw() && m.mrs[1] == FIXED_SLOT.load(SeqCst));
+    let cap_fault =
+        matches!(f, Ok(m) if m.info.label == FaultKind::CapFault.raw() && m.mrs[1] == FIXED_SLOT.load(SeqCst));
     c.check("empty slot in Send arrives as a CapFault message", cap_fault);
     let other_ntfn = new(&mut objects, ObjectType::Notification);
     let _ = CNode::copy(root.slot(FIXED_SLOT.load(SeqCst)), root.slot(other_ntfn), CapRights::ALL);
@@ -339,13 +361,36 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.check("a thread faulting without a handler is suspended", UNHANDLED_CONTINUED.load(SeqCst) == 0);
     c.check("its registers show the faulting access", lost.read_registers(false).is_ok());
 
+    // A thread configured without an IPC buffer: messages shrink to the four registers.
+    let t = Tcb(new(&mut objects, ObjectType::Tcb));
+    let stack = next_region();
+    for page in 0..4 {
+        let f = Frame(new(&mut objects, ObjectType::Frame4K));
+        let _ = map_frame(&mut objects, &slots, f, stack + page * 4096, CapRights::ALL, 0);
+    }
+    let configured = t.configure_without_buffer(0, root, libcap::cap::VSpace(slots::INIT_VSPACE));
+    c.check("configure a thread without an IPC buffer", configured.is_ok());
+    let regs = libcap::abi::registers::UserRegisters {
+        rip: libcap::thread::start_address(),
+        rsp: stack + 4 * 4096,
+        rflags: 0x202,
+        rdi: badged,
+        rdx: bufferless as *const () as u64,
+        ..Default::default()
+    };
+    let started = t.write_registers(false, &regs).and(t.set_priority(me, 100)).and(t.resume());
+    c.check("start it", started.is_ok());
+    let _ = ipc::wait(ntfn);
+    c.check("without an IPC buffer only four registers travel", NO_BUFFER_LENGTH.load(SeqCst) == 4);
+
     // CancelBadgedSends: a sender blocked with badge 0x99 gets an error.
     let cancel_ep = new(&mut objects, ObjectType::Endpoint);
     let badge99 = slots.alloc().unwrap();
     let _ = CNode::mint(root.slot(badge99), root.slot(cancel_ep), CapRights::ALL, 0x99);
     spawn(&mut objects, &slots, blocked_sender, badge99, 100, next_region(), 0).expect("spawn");
     let_others_run(me);
-    let r = libcap::cap::invoke(root.0, libcap::abi::invocation::Invocation::CNodeCancelBadgedSends, &[badge99, 64], &[]);
+    let r =
+        libcap::cap::invoke(root.0, libcap::abi::invocation::Invocation::CNodeCancelBadgedSends, &[badge99, 64], &[]);
     c.check("cancel badged sends cancels one", matches!(r, Ok(v) if v[0] == 1));
     let _ = ipc::wait(ntfn);
     c.check("the cancelled sender saw an error", CANCELLED.load(SeqCst) == 1);
@@ -357,7 +402,10 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let _ = ipc::signal(bound_badge);
     let_others_run(me);
     c.check("bound notification delivered through Recv", BOUND_BADGE.load(SeqCst) == 0x40);
-    c.check("set priority above the MCP is refused", server_tcb.set_priority(server_tcb, 255) == Err(libcap::cap::Error { code: E::RangeError, detail: 0 }));
+    c.check(
+        "set priority above the MCP is refused",
+        server_tcb.set_priority(server_tcb, 255) == Err(libcap::cap::Error { code: E::RangeError, detail: 0 }),
+    );
 
     if c.failures > 0 {
         println!("ipctest: {} checks FAILED", c.failures);

@@ -72,7 +72,10 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     while (COUNTERS[0].load(SeqCst) == start[0] || COUNTERS[1].load(SeqCst) == start[1]) && spins < 4_000_000_000 {
         spins += 1;
     }
-    c.check("round robin between two spinning threads and us", COUNTERS[0].load(SeqCst) > start[0] && COUNTERS[1].load(SeqCst) > start[1]);
+    c.check(
+        "round robin between two spinning threads and us",
+        COUNTERS[0].load(SeqCst) > start[0] && COUNTERS[1].load(SeqCst) > start[1],
+    );
     let _ = (a.suspend(), b.suspend());
     let _ = me.set_priority(me, 255);
 
@@ -96,9 +99,16 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     println!("irqtest: ISA IRQ 0 is GSI {}", gsi.unwrap_or(99));
     c.check(
         "a second handler for the same line is refused",
-        matches!(IrqControl(slots::IRQ_CONTROL).get(0, root.slot(slots.alloc().unwrap())), Err(Error { code: E::RevokeFirst, .. })),
+        matches!(
+            IrqControl(slots::IRQ_CONTROL).get(0, root.slot(slots.alloc().unwrap())),
+            Err(Error { code: E::RevokeFirst, .. })
+        ),
     );
-    c.check("a line that does not exist is refused", IrqControl(slots::IRQ_CONTROL).get(200, root.slot(slots.alloc().unwrap())).map_err(|e| e.code) == Err(E::RangeError));
+    c.check(
+        "a line that does not exist is refused",
+        IrqControl(slots::IRQ_CONTROL).get(200, root.slot(slots.alloc().unwrap())).map_err(|e| e.code)
+            == Err(E::RangeError),
+    );
     c.check("bind the notification", handler.set_notification(badged).is_ok());
     let divisor = PIT_HZ / 100;
     let programmed = pit.out8(PIT_COMMAND, 0b0011_0100).is_ok() // channel 0, lo/hi, mode 2
@@ -112,7 +122,10 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.check("a second interrupt arrives after ack", second == Ok(0x8));
     c.check("clear masks the line", handler.clear().is_ok());
     c.check("delete the handler cap", CNode::delete(root.slot(handler.0)).is_ok());
-    c.check("the line can be taken again after delete", IrqControl(slots::IRQ_CONTROL).get(0, root.slot(slots.alloc().unwrap())).is_ok());
+    c.check(
+        "the line can be taken again after delete",
+        IrqControl(slots::IRQ_CONTROL).get(0, root.slot(slots.alloc().unwrap())).is_ok(),
+    );
 
     if c.failures > 0 {
         println!("irqtest: {} checks FAILED", c.failures);

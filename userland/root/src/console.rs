@@ -52,7 +52,8 @@ extern "C" fn server(_: u64) -> ! {
     loop {
         let written = match msg {
             Ok(m) if m.info.label == CONSOLE_WRITE => {
-                let count = (m.mrs[0] as usize).min(CONSOLE_CHUNK).min((usize::from(m.info.length).saturating_sub(1)) * 8);
+                let count =
+                    (m.mrs[0] as usize).min(CONSOLE_CHUNK).min((usize::from(m.info.length).saturating_sub(1)) * 8);
                 let mut buf = [0u8; CONSOLE_CHUNK];
                 for (i, byte) in buf.iter_mut().enumerate().take(count) {
                     let word = 1 + i / 8;

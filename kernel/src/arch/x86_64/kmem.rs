@@ -60,7 +60,10 @@ impl TableMemory for DirectMemory {
 
 impl ObjectMemory for DirectMemory {
     fn zero(&mut self, paddr: u64, len: u64) {
-        debug_assert!(paddr % 8 == 0 && len % 8 == 0, "objects are at least 16 bytes, naturally aligned");
+        debug_assert!(
+            paddr.is_multiple_of(8) && len.is_multiple_of(8),
+            "objects are at least 16 bytes, naturally aligned"
+        );
         // SAFETY: the range was carved from non-device untyped RAM by a checked retype and
         // no live object overlaps it. `rep stosq` stores len/8 zero words (DF is clear in
         // the kernel: SFMASK and the entry stubs clear it).
@@ -136,7 +139,7 @@ pub fn flush_all(cap: &Cap) {
 /// reference to the same TCB.
 #[allow(clippy::mut_from_ref)]
 pub fn tcb(paddr: u64) -> &'static mut crate::object::tcb::Tcb {
-    debug_assert!(paddr != 0 && paddr % 2048 == 0);
+    debug_assert!(paddr != 0 && paddr.is_multiple_of(2048));
     // SAFETY: see the invariant above; the direct map covers all RAM.
     unsafe { &mut *(phys_to_virt(paddr) as *mut crate::object::tcb::Tcb) }
 }

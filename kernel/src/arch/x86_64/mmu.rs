@@ -5,10 +5,10 @@ use x86_64::registers::control::{Cr3, Cr3Flags, Cr4, Cr4Flags};
 use x86_64::structures::paging::PhysFrame;
 use x86_64::PhysAddr;
 
+use super::kmem::DirectMemory;
 use super::{phys_to_virt, KERNEL_VMA};
 use crate::boot::memory::{BootAllocator, Range, RangeSet, PAGE};
 use crate::boot::params::PhysSource;
-use super::kmem::DirectMemory;
 use crate::paging::{self, MapError, PageSize, PteFlags, TableMemory};
 
 unsafe extern "C" {

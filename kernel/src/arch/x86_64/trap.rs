@@ -148,7 +148,7 @@ pub fn init_syscalls() {
 /// into and `return_to_user` restores from.
 pub fn set_current_frame(frame: *mut TrapFrame) {
     let end = frame as u64 + core::mem::size_of::<TrapFrame>() as u64;
-    debug_assert!(end % 16 == 0, "the CPU aligns rsp0 down to 16 bytes");
+    debug_assert!(end.is_multiple_of(16), "the CPU aligns rsp0 down to 16 bytes");
     // SAFETY: single CPU, interrupts off; the assembly reads this word only on entry
     // from user mode and on return to it.
     unsafe { current_frame_end = end };
