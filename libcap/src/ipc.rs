@@ -20,7 +20,7 @@ pub struct Message {
 }
 
 /// Raw IPC system call: returns (rax, rdi, rsi, [rdx, r10, r8, r9]).
-fn raw(number: Syscall, cptr: u64, info: u64, mrs: [u64; 4]) -> (u64, u64, u64, [u64; 4]) {
+pub(crate) fn raw(number: Syscall, cptr: u64, info: u64, mrs: [u64; 4]) -> (u64, u64, u64, [u64; 4]) {
     let (mut rax, mut rdi, mut rsi) = (number.raw(), cptr, info);
     let [mut m0, mut m1, mut m2, mut m3] = mrs;
     // SAFETY: the kernel only writes the registers listed here (and rcx/r11); it reads

@@ -8,6 +8,7 @@
 
 pub mod alloc;
 pub mod cap;
+pub mod check;
 pub mod console;
 pub mod heap;
 pub mod ipc;

@@ -30,27 +30,8 @@ pub unsafe fn raw2(number: Syscall, a0: u64, a1: u64) -> u64 {
 /// Issues `Call`: `rdi` = cap, `rsi` = message info, MRs 0..3 in `rdx`, `r10`, `r8`,
 /// `r9`. Returns (`rax` error, `rdi` detail, result MRs).
 pub fn call(cptr: u64, info: u64, mrs: [u64; 4]) -> (u64, u64, [u64; 4]) {
-    let mut rax = Syscall::Call.raw();
-    let mut rdi = cptr;
-    let [mut m0, mut m1, mut m2, mut m3] = mrs;
-    // SAFETY: the kernel reads the message and the IPC buffer only; it writes results to
-    // the registers declared here and clobbers rcx/r11.
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            inout("rax") rax,
-            inout("rdi") rdi,
-            in("rsi") info,
-            inout("rdx") m0,
-            inout("r10") m1,
-            inout("r8") m2,
-            inout("r9") m3,
-            out("rcx") _,
-            out("r11") _,
-            options(nostack, preserves_flags)
-        );
-    }
-    (rax, rdi, [m0, m1, m2, m3])
+    let (rax, rdi, _, mrs) = crate::ipc::raw(Syscall::Call, cptr, info, mrs);
+    (rax, rdi, mrs)
 }
 
 fn to_result(rax: u64) -> Result<(), SyscallError> {

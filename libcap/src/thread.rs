@@ -3,13 +3,10 @@
 // Thread creation exists only on bare metal; host builds see just the types.
 #![cfg_attr(not(target_os = "none"), allow(unused_imports, dead_code))]
 
-use abi::object::ObjectType;
-use abi::registers::UserRegisters;
-use abi::rights::CapRights;
 use abi::slots;
 
-use crate::alloc::{map_frame, ObjectAllocator, SlotAllocator};
-use crate::cap::{CNode, CPtr, Frame, Result, Tcb, VSpace};
+use crate::alloc::{ObjectAllocator, SlotAllocator};
+use crate::cap::{CNode, CPtr, Result, Tcb, VSpace};
 
 /// Pages of stack each thread gets.
 pub const STACK_PAGES: u64 = 4;
@@ -53,26 +50,15 @@ pub fn spawn(
     region: u64,
     fault_ep: CPtr,
 ) -> Result<Tcb> {
-    let tcb = Tcb(objects.alloc(slots, ObjectType::Tcb, 0)?);
-    for page in 0..STACK_PAGES {
-        let frame = Frame(objects.alloc(slots, ObjectType::Frame4K, 0)?);
-        map_frame(objects, slots, frame, region + page * 4096, CapRights::ALL, 0)?;
-    }
-    let ipc_vaddr = region + STACK_PAGES * 4096;
-    let ipc_frame = Frame(objects.alloc(slots, ObjectType::Frame4K, 0)?);
-    map_frame(objects, slots, ipc_frame, ipc_vaddr, CapRights::ALL, 0)?;
-    tcb.configure(fault_ep, CNode(slots::INIT_CNODE), VSpace(slots::INIT_VSPACE), ipc_vaddr, ipc_frame)?;
-    let regs = UserRegisters {
-        rip: libcap_thread_start as *const () as u64,
-        rsp: ipc_vaddr,
-        rflags: 0x202,
-        rdi: arg,
-        rsi: ipc_vaddr,
-        rdx: entry as *const () as u64,
-        ..Default::default()
-    };
-    tcb.write_registers(false, &regs)?;
-    tcb.set_priority(Tcb(slots::INIT_TCB), priority)?;
-    tcb.resume()?;
-    Ok(tcb)
+    crate::space::spawn_with(
+        objects,
+        slots,
+        CNode(slots::INIT_CNODE),
+        VSpace(slots::INIT_VSPACE),
+        entry,
+        arg,
+        priority,
+        region,
+        fault_ep,
+    )
 }

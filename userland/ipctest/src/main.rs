@@ -17,6 +17,7 @@ use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
 use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
 use libcap::cap::{CNode, Frame, Notification, Tcb};
+use libcap::check::Checker;
 use libcap::ipc;
 use libcap::println;
 use libcap::thread::{spawn, THREAD_REGION};
@@ -196,23 +197,8 @@ fn let_others_run(me: Tcb) {
     let _ = me.set_priority(me, 255);
 }
 
-struct Checker {
-    failures: u32,
-}
-
-impl Checker {
-    fn check(&mut self, name: &str, ok: bool) {
-        if ok {
-            println!("ipctest: ok {name}");
-        } else {
-            println!("ipctest: FAIL {name}");
-            self.failures += 1;
-        }
-    }
-}
-
 fn main(bi: &'static BootInfo) -> ExitCode {
-    let mut c = Checker { failures: 0 };
+    let mut c = Checker::new("ipctest");
     let slots = SlotAllocator::new(bi);
     let mut objects = ObjectAllocator::new(bi);
     let root = CNode(slots::INIT_CNODE);
@@ -407,10 +393,5 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         server_tcb.set_priority(server_tcb, 255) == Err(libcap::cap::Error { code: E::RangeError, detail: 0 }),
     );
 
-    if c.failures > 0 {
-        println!("ipctest: {} checks FAILED", c.failures);
-        return ExitCode::UserFailure;
-    }
-    println!("ipctest: all checks passed");
-    ExitCode::Success
+    c.finish()
 }

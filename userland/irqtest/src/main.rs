@@ -14,6 +14,7 @@ use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
 use libcap::alloc::{ObjectAllocator, SlotAllocator};
 use libcap::cap::{CNode, Error, IoPort, IoPortControl, IrqControl, IrqHandler, Notification, Tcb};
+use libcap::check::Checker;
 use libcap::ipc;
 use libcap::println;
 use libcap::thread::{spawn, THREAD_REGION};
@@ -35,23 +36,8 @@ extern "C" fn spinner(index: u64) -> ! {
     }
 }
 
-struct Checker {
-    failures: u32,
-}
-
-impl Checker {
-    fn check(&mut self, name: &str, ok: bool) {
-        if ok {
-            println!("irqtest: ok {name}");
-        } else {
-            println!("irqtest: FAIL {name}");
-            self.failures += 1;
-        }
-    }
-}
-
 fn main(bi: &'static BootInfo) -> ExitCode {
-    let mut c = Checker { failures: 0 };
+    let mut c = Checker::new("irqtest");
     let slots = SlotAllocator::new(bi);
     let mut objects = ObjectAllocator::new(bi);
     let root = CNode(slots::INIT_CNODE);
@@ -127,10 +113,5 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         IrqControl(slots::IRQ_CONTROL).get(0, root.slot(slots.alloc().unwrap())).is_ok(),
     );
 
-    if c.failures > 0 {
-        println!("irqtest: {} checks FAILED", c.failures);
-        return ExitCode::UserFailure;
-    }
-    println!("irqtest: all checks passed");
-    ExitCode::Success
+    c.finish()
 }
