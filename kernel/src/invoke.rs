@@ -82,13 +82,13 @@ impl Message<'_> {
     }
 }
 
-/// Handles `Call`: returns result registers (rdx, r10, r8, r9) or a failure.
-pub fn call(frame: &TrapFrame) -> Result<[u64; REGISTER_MRS], Failure> {
+/// Handles `Call` on the kernel object `cap` (found in `slot` by the syscall layer):
+/// returns result registers (rdx, r10, r8, r9) or a failure.
+pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTER_MRS], Failure> {
     let me = thread::current();
     let current = Current { tcb: me, cspace: ipc::cspace_of(me), ipc_buffer_paddr: tcb(me).ipc_buffer_paddr };
     let info = MessageInfo::from_word(frame.rsi).ok_or(fail(SyscallError::InvalidArgument, 1))?;
     let mut mem = DirectMemory;
-    let (slot, cap) = cnode::lookup_cap(&mem, &current.cspace, frame.rdi).map_err(|e| lookup_fail(e, 0))?;
     let msg = Message { info, frame, ipc_buffer: current.ipc_buffer_paddr };
     let extra = |k: usize| -> Result<(SlotAddr, Cap), Failure> {
         let cptr = msg.extra_cptr(k)?;
@@ -242,9 +242,7 @@ fn slot_arg(mem: &DirectMemory, root: &Cap, index: u64, depth: u64, arg: u64) ->
 }
 
 fn set_cap(mem: &mut DirectMemory, slot: SlotAddr, cap: Cap) {
-    let mut cte = mem.load(slot);
-    cte.cap = cap;
-    mem.store(slot, cte);
+    mem.store_cap(slot, cap);
 }
 
 /// A slot outside every CSpace, used only inside one Rotate.

@@ -88,10 +88,10 @@ fn dispatch(frame: &mut TrapFrame) {
 
 /// Looks up the cap an IPC system call names; a failure becomes a cap fault for a
 /// thread with a fault handler, or an error code otherwise.
-fn lookup_ipc_cap(frame: &mut TrapFrame) -> Option<Cap> {
+fn lookup_ipc_cap(frame: &mut TrapFrame) -> Option<(u64, Cap)> {
     let me = current();
     match cnode::lookup_cap(&DirectMemory, &ipc::cspace_of(me), frame.rdi) {
-        Ok((_, cap)) => Some(cap),
+        Ok(found) => Some(found),
         Err(e) => {
             let mrs = [frame.rip, frame.rdi, SyscallError::from(e).raw(), 0, 0];
             if ipc::deliver_fault(me, FaultKind::CapFault, mrs) {
@@ -107,7 +107,7 @@ fn lookup_ipc_cap(frame: &mut TrapFrame) -> Option<Cap> {
 }
 
 fn send_like(frame: &mut TrapFrame, syscall: Syscall) {
-    let Some(cap) = lookup_ipc_cap(frame) else { return };
+    let Some((slot, cap)) = lookup_ipc_cap(frame) else { return };
     let Some(info) = MessageInfo::from_word(frame.rsi) else {
         frame.rax = SyscallError::InvalidArgument.raw();
         frame.rdi = 1;
@@ -132,7 +132,7 @@ fn send_like(frame: &mut TrapFrame, syscall: Syscall) {
             ipc::signal(paddr, badge);
             frame.rax = 0;
         }
-        _ if syscall == Syscall::Call => invoke_object(frame),
+        _ if syscall == Syscall::Call => invoke_object(frame, slot, cap),
         _ => {
             frame.rax = SyscallError::InvalidCapability.raw();
             frame.rdi = 0;
@@ -140,8 +140,8 @@ fn send_like(frame: &mut TrapFrame, syscall: Syscall) {
     }
 }
 
-fn invoke_object(frame: &mut TrapFrame) {
-    match crate::invoke::call(frame) {
+fn invoke_object(frame: &mut TrapFrame, slot: u64, cap: Cap) {
+    match crate::invoke::call(frame, slot, cap) {
         Ok(results) => {
             frame.rax = 0;
             frame.rdi = 0;
@@ -160,7 +160,7 @@ fn invoke_object(frame: &mut TrapFrame) {
 }
 
 fn recv_like(frame: &mut TrapFrame, blocking: bool) {
-    let Some(cap) = lookup_ipc_cap(frame) else { return };
+    let Some((_, cap)) = lookup_ipc_cap(frame) else { return };
     match cap {
         Cap::Endpoint { paddr, rights, .. } if rights.contains(CapRights::READ) => ipc::recv(paddr, blocking),
         Cap::Notification { paddr, rights, .. } if rights.contains(CapRights::READ) => ipc::wait(paddr, blocking),

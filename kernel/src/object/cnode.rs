@@ -66,6 +66,16 @@ pub fn resolve(mem: &impl SlotMemory, root: &Cap, cptr: u64, depth: u32) -> Resu
     if depth == 0 || depth > 64 {
         return Err(LookupError::BadDepth);
     }
+    // Common case first: one CNode whose guard and radix cover the whole address.
+    if let Cap::CNode { paddr, radix, guard_bits, guard } = *root {
+        let (radix, guard_bits) = (u32::from(radix), u32::from(guard_bits));
+        if depth == 64 && radix + guard_bits == 64 && radix > 0 {
+            if cptr >> radix == guard {
+                return Ok((paddr + ((cptr & ((1u64 << radix) - 1)) << SLOT_BITS), 0));
+            }
+            return Err(LookupError::GuardMismatch { bits_left: 64, guard_found: cptr >> radix, guard_bits });
+        }
+    }
     let mut node = *root;
     let mut left = depth;
     loop {

@@ -53,6 +53,12 @@ pub trait SlotMemory {
     fn load(&self, slot: SlotAddr) -> Cte;
     /// Writes the slot at `slot`.
     fn store(&mut self, slot: SlotAddr, cte: Cte);
+    /// Replaces only the cap in `slot`, keeping its tree links and flags.
+    fn store_cap(&mut self, slot: SlotAddr, cap: Cap) {
+        let mut cte = self.load(slot);
+        cte.cap = cap;
+        self.store(slot, cte);
+    }
 }
 
 #[cfg(test)]

@@ -38,6 +38,12 @@ impl SlotMemory for DirectMemory {
         // SAFETY: as in `load`; the kernel is single-threaded with interrupts off.
         unsafe { core::ptr::copy_nonoverlapping(words.as_ptr(), phys_to_virt(slot) as *mut u64, 8) };
     }
+
+    fn store_cap(&mut self, slot: SlotAddr, cap: Cap) {
+        let words = cap.encode();
+        // SAFETY: as in `load`; only the four cap words change, links stay.
+        unsafe { core::ptr::copy_nonoverlapping(words.as_ptr(), phys_to_virt(slot) as *mut u64, 4) };
+    }
 }
 
 impl TableMemory for DirectMemory {
