@@ -6,6 +6,7 @@
 .set SYSCALL_VECTOR, 0x100
 .set FRAME_SIZE, 22 * 8
 .set FRAME_CS, 18 * 8
+.set FRAME_VECTOR, 15 * 8
 
 .macro PUSH_GPRS
     push rax
@@ -104,6 +105,15 @@ exception_common:
     PUSH_GPRS
     cld
     mov rdi, rsp
+    /* NMI, #DF and #MC arrive on their IST stack even from user mode: their frame is
+     * not in the TCB, so they always return from where they are. */
+    mov rax, [rsp + FRAME_VECTOR]
+    cmp rax, 2
+    je 1f
+    cmp rax, 8
+    je 1f
+    cmp rax, 18
+    je 1f
     test byte ptr [rsp + FRAME_CS], 3
     jz 1f
     /* From user mode: the CPU pushed the frame into the current TCB (TSS rsp0 points

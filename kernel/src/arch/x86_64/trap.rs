@@ -10,6 +10,13 @@ use x86_64::VirtAddr;
 
 use super::gdt;
 
+/// Non-maskable interrupt.
+const NMI_VECTOR: u64 = 2;
+/// Double fault (always fatal: reported as a kernel exception).
+const DOUBLE_FAULT_VECTOR: u64 = 8;
+/// Machine check (always fatal).
+const MACHINE_CHECK_VECTOR: u64 = 18;
+
 /// Marker in [`TrapFrame::vector`] for frames built by the syscall entry.
 pub const SYSCALL_VECTOR: u64 = 0x100;
 
@@ -104,7 +111,10 @@ pub fn fault_address() -> u64 {
 extern "C" fn exception_dispatch(frame: &mut TrapFrame) {
     if frame.vector >= 32 {
         crate::irq::interrupt(frame);
-    } else if frame.from_user() {
+    } else if frame.vector == NMI_VECTOR {
+        // Nothing in this kernel sends NMIs; note it and carry on where we were.
+        crate::warn!("NMI at rip={:#x} ({} mode)", frame.rip, if frame.from_user() { "user" } else { "kernel" });
+    } else if frame.from_user() && frame.vector != DOUBLE_FAULT_VECTOR && frame.vector != MACHINE_CHECK_VECTOR {
         crate::syscall::user_exception(frame);
     } else {
         crate::init::kernel_exception(frame);
