@@ -13,7 +13,7 @@ use abi::slots;
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::mmu::{self, BootTables, DirectMap, EARLY_DIRECT_MAP};
 use crate::arch::trap::{self, TrapFrame};
-use crate::arch::{cpu, fpu, gdt, idt, phys_to_virt, serial};
+use crate::arch::{cpu, fpu, gdt, idt, phys_to_virt, serial, vtd_hw};
 use crate::boot::memory::{BootAllocator, Range, RangeSet, PAGE};
 use crate::boot::params::{self, PhysSource};
 use crate::boot::untyped;
@@ -108,6 +108,20 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     info!("kernel: direct map of {} MiB, kernel tables at {kernel_root:#x}", limit >> 20);
 
     let platform = platform::discover(&phys, params.rsdp).unwrap_or_else(|e| boot_error(format_args!("{e}")));
+    // Every remapping unit translates from now on, with no context entries: all DMA is
+    // blocked until an IOSpace assigns a device.
+    for (i, unit) in platform.dmar.drhds().iter().enumerate() {
+        let root_table = alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for VT-d root tables")));
+        mmu::zero_frame(root_table);
+        let (cap, ecap) = platform.iommu_regs[i];
+        match vtd_hw::enable(i, unit.register_base, cap, ecap, root_table) {
+            Ok(()) if vtd_hw::translation_enabled(unit.register_base) => info!(
+                "iommu{i}: translation enabled, root table at {root_table:#x}, no context entries: all DMA blocked"
+            ),
+            Ok(()) => boot_error(format_args!("iommu{i}: translation did not turn on")),
+            Err(e) => boot_error(format_args!("iommu{i}: cannot enable DMA remapping: {e:?}")),
+        }
+    }
 
     match params.cmdline_value("test") {
         Some("panic") => panic!("deliberate kernel panic requested by test=panic"),

@@ -116,6 +116,7 @@ pub fn interrupt(frame: &mut TrapFrame) {
         TIMER_VECTOR => {
             apic::eoi();
             irqs().ticks += 1;
+            crate::arch::vtd_hw::poll_faults();
             if frame.from_user() {
                 thread::yield_current();
             }

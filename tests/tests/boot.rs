@@ -21,6 +21,7 @@ fn boot_to_root_task() {
     assert!(iommu.contains("segment=0"), "{iommu}");
     let cap = o.expect_line_starting("iommu0: cap=");
     assert!(cap.contains("sagaw=3lvl") && cap.contains("mgaw=39") && cap.contains("fault-records="), "{cap}");
+    o.expect_line_starting("iommu0: translation enabled, root table at 0x");
     let ecap = o.expect_line_starting("iommu0: ecap=");
     assert!(ecap.contains("qi=yes"), "{ecap}");
     o.expect_line_starting("acpi: MADT: 1 cpus");

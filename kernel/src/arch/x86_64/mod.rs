@@ -10,6 +10,7 @@ pub mod mmio;
 pub mod mmu;
 pub mod serial;
 pub mod trap;
+pub mod vtd_hw;
 
 /// Offset of the direct map of physical memory (PML4 slot 256).
 pub const PHYS_MAP_BASE: u64 = 0xFFFF_8000_0000_0000;

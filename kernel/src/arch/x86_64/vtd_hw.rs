@@ -1,0 +1,190 @@
+//! VT-d remapping units at run time: root table installed, caches invalidated,
+//! translation enabled with every context entry absent (so every DMA is blocked until
+//! an IOSpace assigns a device), and the fault-recording registers drained into the
+//! kernel log. Register offsets come from `platform::vtd::VtdRegisters`.
+
+use core::mem::offset_of;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use super::phys_to_virt;
+use crate::platform::vtd::{CapabilityDecode, ExtendedCapabilityDecode, VtdRegisters};
+
+/// GCMD/GSTS bits.
+mod bits {
+    pub const TE: u32 = 1 << 31;
+    pub const SRTP: u32 = 1 << 30;
+    /// Status bits that must be written back unchanged when issuing a command (the
+    /// rest are one-shot commands).
+    pub const PRESERVED: u32 = 0x96ff_ffff;
+    pub const CCMD_ICC: u64 = 1 << 63;
+    pub const CCMD_GLOBAL: u64 = 1 << 61;
+    pub const IOTLB_IVT: u64 = 1 << 63;
+    pub const IOTLB_GLOBAL: u64 = 1 << 60;
+    pub const FSTS_PFO: u32 = 1 << 0;
+    pub const FSTS_PPF: u32 = 1 << 1;
+    pub const FAULT_F: u64 = 1 << 63;
+    pub const FAULT_READ: u64 = 1 << 62;
+}
+
+/// Most units driven.
+const MAX_UNITS: usize = 8;
+/// Polls before a hardware handshake is declared stuck.
+const SPIN_LIMIT: u32 = 1_000_000;
+/// Faults logged per poll at most (a storm is summarised, never allowed to starve the CPU).
+const FAULTS_PER_POLL: u32 = 8;
+
+static UNITS: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX_UNITS];
+static FAULT_RECORDS: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX_UNITS];
+static UNIT_COUNT: AtomicUsize = AtomicUsize::new(0);
+static FAULTS_SEEN: AtomicU64 = AtomicU64::new(0);
+
+fn reg32(base: u64, offset: usize) -> *mut u32 {
+    phys_to_virt(base + offset as u64) as *mut u32
+}
+
+fn reg64(base: u64, offset: usize) -> *mut u64 {
+    phys_to_virt(base + offset as u64) as *mut u64
+}
+
+fn read32(base: u64, offset: usize) -> u32 {
+    // SAFETY: `base` is a DRHD register page from the DMAR (checked page-aligned, inside
+    // the uncached direct map, kept from user level); offsets are architected registers.
+    unsafe { core::ptr::read_volatile(reg32(base, offset)) }
+}
+
+fn write32(base: u64, offset: usize, value: u32) {
+    // SAFETY: as in `read32`.
+    unsafe { core::ptr::write_volatile(reg32(base, offset), value) }
+}
+
+fn read64(base: u64, offset: usize) -> u64 {
+    // SAFETY: as in `read32`; 64-bit registers are 8-byte aligned.
+    unsafe { core::ptr::read_volatile(reg64(base, offset)) }
+}
+
+fn write64(base: u64, offset: usize, value: u64) {
+    // SAFETY: as in `read64`.
+    unsafe { core::ptr::write_volatile(reg64(base, offset), value) }
+}
+
+/// Waits until `done(status)`; false if the hardware never answers.
+fn spin(mut done: impl FnMut() -> bool) -> bool {
+    (0..SPIN_LIMIT).any(|_| {
+        let d = done();
+        core::hint::spin_loop();
+        d
+    })
+}
+
+/// Issues a GCMD command and waits for its status bit.
+fn command(base: u64, bit: u32) -> bool {
+    let status = read32(base, offset_of!(VtdRegisters, global_status)) & bits::PRESERVED;
+    write32(base, offset_of!(VtdRegisters, global_command), status | bit);
+    spin(|| read32(base, offset_of!(VtdRegisters, global_status)) & bit != 0)
+}
+
+/// Why a unit could not be brought up.
+#[derive(Clone, Copy, Debug)]
+pub enum VtdError {
+    /// A command's status bit never appeared.
+    Stuck(&'static str),
+}
+
+/// Installs `root_table` (a zeroed page: no context entries, all DMA blocked),
+/// invalidates the context cache and IOTLB, and enables translation.
+pub fn enable(index: usize, base: u64, cap: u64, ecap: u64, root_table: u64) -> Result<(), VtdError> {
+    write64(base, offset_of!(VtdRegisters, root_table_address), root_table);
+    if !command(base, bits::SRTP) {
+        return Err(VtdError::Stuck("set root table pointer"));
+    }
+    write64(base, offset_of!(VtdRegisters, context_command), bits::CCMD_ICC | bits::CCMD_GLOBAL);
+    if !spin(|| read64(base, offset_of!(VtdRegisters, context_command)) & bits::CCMD_ICC == 0) {
+        return Err(VtdError::Stuck("context-cache invalidation"));
+    }
+    let iotlb = ExtendedCapabilityDecode::from_raw(ecap).iotlb_register_offset as usize + 8;
+    write64(base, iotlb, bits::IOTLB_IVT | bits::IOTLB_GLOBAL);
+    if !spin(|| read64(base, iotlb) & bits::IOTLB_IVT == 0) {
+        return Err(VtdError::Stuck("IOTLB invalidation"));
+    }
+    if !command(base, bits::TE) {
+        return Err(VtdError::Stuck("translation enable"));
+    }
+    if index < MAX_UNITS {
+        UNITS[index].store(base, Ordering::Relaxed);
+        let decode = CapabilityDecode::from_raw(cap);
+        FAULT_RECORDS[index].store((decode.fault_record_offset << 16) | u64::from(decode.fault_records), Ordering::Relaxed);
+        UNIT_COUNT.fetch_max(index + 1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Whether translation is on (read back from GSTS).
+pub fn translation_enabled(base: u64) -> bool {
+    read32(base, offset_of!(VtdRegisters, global_status)) & bits::TE != 0
+}
+
+/// Human name of a fault reason code.
+pub fn reason_name(reason: u8) -> &'static str {
+    match reason {
+        0x1 => "root entry not present",
+        0x2 => "context entry not present",
+        0x3 => "invalid context entry",
+        0x4 => "address beyond the guest address width",
+        0x5 => "write to a read-only page",
+        0x6 => "read of an unmapped page",
+        0x7 => "invalid page-table entry",
+        _ => "other",
+    }
+}
+
+/// Drains every unit's fault-recording registers into the log. Called on each timer
+/// tick; a storm is cut to FAULTS_PER_POLL lines per unit per tick.
+pub fn poll_faults() {
+    for index in 0..UNIT_COUNT.load(Ordering::Relaxed) {
+        let base = UNITS[index].load(Ordering::Relaxed);
+        if base == 0 {
+            continue;
+        }
+        let status = read32(base, offset_of!(VtdRegisters, fault_status));
+        if status & (bits::FSTS_PPF | bits::FSTS_PFO) == 0 {
+            continue;
+        }
+        let records = FAULT_RECORDS[index].load(Ordering::Relaxed);
+        let (offset, count) = ((records >> 16) as usize, (records & 0xffff) as usize);
+        let mut logged = 0;
+        for r in 0..count {
+            let at = offset + 16 * r;
+            let high = read64(base, at + 8);
+            if high & bits::FAULT_F == 0 {
+                continue;
+            }
+            let low = read64(base, at);
+            let sid = (high & 0xffff) as u16;
+            let reason = ((high >> 32) & 0xff) as u8;
+            FAULTS_SEEN.fetch_add(1, Ordering::Relaxed);
+            if logged < FAULTS_PER_POLL {
+                crate::warn!(
+                    "iommu{index}: DMA fault: requester {:02x}:{:02x}.{} reason {reason:#x} ({}) iova {:#x} {}",
+                    sid >> 8,
+                    (sid >> 3) & 0x1f,
+                    sid & 7,
+                    reason_name(reason),
+                    low & !0xfff,
+                    if high & bits::FAULT_READ != 0 { "read" } else { "write" }
+                );
+                logged += 1;
+            }
+            // Writing F back clears the record.
+            write64(base, at + 8, bits::FAULT_F);
+        }
+        if status & bits::FSTS_PFO != 0 {
+            crate::warn!("iommu{index}: fault records overflowed; some DMA faults were not recorded");
+        }
+        write32(base, offset_of!(VtdRegisters, fault_status), bits::FSTS_PFO);
+    }
+}
+
+/// DMA faults seen since boot.
+pub fn faults_seen() -> u64 {
+    FAULTS_SEEN.load(Ordering::Relaxed)
+}
