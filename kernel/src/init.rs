@@ -108,10 +108,12 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     info!("kernel: direct map of {} MiB, kernel tables at {kernel_root:#x}", limit >> 20);
 
     let platform = platform::discover(&phys, params.rsdp).unwrap_or_else(|e| boot_error(format_args!("{e}")));
+    crate::pci_ops::set_ecam(platform.acpi.ecam_paddr, platform.acpi.ecam_bus_start, platform.acpi.ecam_bus_end);
     // Every remapping unit translates from now on, with no context entries: all DMA is
     // blocked until an IOSpace assigns a device.
     for (i, unit) in platform.dmar.drhds().iter().enumerate() {
-        let root_table = alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for VT-d root tables")));
+        let root_table =
+            alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for VT-d root tables")));
         mmu::zero_frame(root_table);
         let (cap, ecap) = platform.iommu_regs[i];
         match vtd_hw::enable(i, unit.register_base, cap, ecap, root_table) {

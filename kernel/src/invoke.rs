@@ -230,6 +230,7 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTE
         (Cap::IrqControl | Cap::IrqHandler { .. } | Cap::IoPortControl | Cap::IoPort { .. }, _) => {
             crate::irq_ops::invoke(&msg, &mut mem, slot, cap, label, &extra)
         }
+        (Cap::PciDevice { segment, requester_id }, _) => crate::pci_ops::invoke(&msg, segment, requester_id, label),
         (Cap::Tcb { paddr: target }, _) => crate::tcb_ops::invoke(&msg, current.tcb, target, label, &extra),
         _ => Err(fail(SyscallError::IllegalOperation, 0)),
     }

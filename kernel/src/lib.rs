@@ -27,6 +27,8 @@ pub mod irq;
 #[cfg(target_os = "none")]
 pub mod irq_ops;
 #[cfg(target_os = "none")]
+pub mod pci_ops;
+#[cfg(target_os = "none")]
 pub mod syscall;
 #[cfg(target_os = "none")]
 pub mod tcb_ops;

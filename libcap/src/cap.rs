@@ -352,3 +352,18 @@ impl IoPort {
         invoke(self.0, Invocation::IoPortOut32, &[port.into(), value.into()], &[]).map(|_| ())
     }
 }
+
+/// One PCI function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PciDevice(pub CPtr);
+
+impl PciDevice {
+    /// Reads `width` (1, 2 or 4) bytes of its configuration space at `offset`.
+    pub fn config_read(self, offset: u64, width: u64) -> Result<u64> {
+        invoke(self.0, Invocation::PciDeviceConfigRead, &[offset, width], &[]).map(|r| r[0])
+    }
+    /// Writes its command register (the only writable one).
+    pub fn write_command(self, value: u16) -> Result<()> {
+        invoke(self.0, Invocation::PciDeviceConfigWrite, &[4, 2, u64::from(value)], &[]).map(|_| ())
+    }
+}

@@ -76,6 +76,12 @@ crate::abi_enum! {
         IoPortOut16 = 49,
         /// IOPort: Out32(port, value).
         IoPortOut32 = 50,
+        /// PciDevice: ConfigRead(offset, width 1/2/4) -> value, in the function's own
+        /// configuration space.
+        PciDeviceConfigRead = 60,
+        /// PciDevice: ConfigWrite(offset, width, value). Only the command register
+        /// (offset 4, width 2) is writable: BARs and capabilities stay as firmware set them.
+        PciDeviceConfigWrite = 61,
     }
 }
 

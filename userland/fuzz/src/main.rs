@@ -58,7 +58,11 @@ impl Rng {
             2 => 64,
             _ => self.next() % 8,
         };
-        if v == S_REPORT { S_REPORT + 1 } else { v }
+        if v == S_REPORT {
+            S_REPORT + 1
+        } else {
+            v
+        }
     }
 }
 
@@ -129,8 +133,14 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     // Two sibling copies with the guard: one for the TCB, one inside the sandbox.
     let (for_tcb, for_self) = (slots.alloc().unwrap(), slots.alloc().unwrap());
     let guard = 64 - RADIX;
-    c.check("guarded CNode cap for the thread", CNode::mint(root.slot(for_tcb), root.slot(cnode), CapRights::ALL, guard).is_ok());
-    c.check("guarded CNode cap for the sandbox", CNode::mint(root.slot(for_self), root.slot(cnode), CapRights::ALL, guard).is_ok());
+    c.check(
+        "guarded CNode cap for the thread",
+        CNode::mint(root.slot(for_tcb), root.slot(cnode), CapRights::ALL, guard).is_ok(),
+    );
+    c.check(
+        "guarded CNode cap for the sandbox",
+        CNode::mint(root.slot(for_self), root.slot(cnode), CapRights::ALL, guard).is_ok(),
+    );
     let own = |index: u64| SlotRef { root: CNode(for_tcb), index, depth: 64 };
     let untyped = objects.alloc(&slots, ObjectType::Untyped, 16).expect("untyped");
     let frame = objects.alloc(&slots, ObjectType::Frame4K, 0).expect("frame");
@@ -142,7 +152,17 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         && CNode::mint(own(S_REPORT), root.slot(report), CapRights::WRITE, 0x5a).is_ok();
     c.check("fill the sandbox CNode", placed);
     let space = clone_image_space(&mut objects, &slots, bi).expect("space");
-    let spawned = spawn_with(&mut objects, &slots, CNode(for_tcb), space, sandbox, 0x9e37_79b9_7f4a_7c15, 100, 0x0000_7000_0000_0000, S_REPORT);
+    let spawned = spawn_with(
+        &mut objects,
+        &slots,
+        CNode(for_tcb),
+        space,
+        sandbox,
+        0x9e37_79b9_7f4a_7c15,
+        100,
+        0x0000_7000_0000_0000,
+        S_REPORT,
+    );
     c.check("start the sandboxed thread", spawned.is_ok());
     let Ok(thread) = spawned else { return c.finish() };
     // Serve its faults (resume it each time) until it reports.

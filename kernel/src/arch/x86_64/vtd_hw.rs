@@ -112,7 +112,8 @@ pub fn enable(index: usize, base: u64, cap: u64, ecap: u64, root_table: u64) -> 
     if index < MAX_UNITS {
         UNITS[index].store(base, Ordering::Relaxed);
         let decode = CapabilityDecode::from_raw(cap);
-        FAULT_RECORDS[index].store((decode.fault_record_offset << 16) | u64::from(decode.fault_records), Ordering::Relaxed);
+        FAULT_RECORDS[index]
+            .store((decode.fault_record_offset << 16) | u64::from(decode.fault_records), Ordering::Relaxed);
         UNIT_COUNT.fetch_max(index + 1, Ordering::Relaxed);
     }
     Ok(())

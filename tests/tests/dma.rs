@@ -1,0 +1,34 @@
+//! DMA isolation scenario: with VT-d translation on and the edu device in no IOSpace, a
+//! DMA the user-level driver starts must be blocked and reported with the device's
+//! requester id, the address and the direction.
+
+use abi::exit::ExitCode;
+use scenarios::Scenario;
+
+#[test]
+fn dma_from_a_device_without_iospace_is_blocked_and_reported() {
+    let mut scenario = Scenario::new("dmatest").append("init=dmatest");
+    scenario.extra_args = vec!["-device".into(), "edu,dma_mask=0xffffffffffffffff".into()];
+    let o = scenario.run();
+    o.expect_serial_not_contains("dmatest: FAIL")
+        .expect_serial_contains("dmatest: done")
+        .expect_exit(ExitCode::Success);
+    let edu = o.expect_line_starting("dmatest: edu at ").trim_start_matches("dmatest: edu at ").to_string();
+    let dma = o.expect_line_starting("dmatest: DMA from RAM ");
+    let paddr = dma.split_whitespace().nth(4).expect("address in the DMA line").to_string();
+    let fault = o
+        .serial
+        .lines()
+        .find(|l| l.contains("DMA fault"))
+        .unwrap_or_else(|| panic!("no DMA fault reported; log in {}", o.log_path.display()))
+        .to_string();
+    assert!(fault.contains(&format!("requester {edu}")), "{fault}");
+    assert!(fault.contains(&format!("iova {paddr}")) && fault.ends_with("read"), "{fault}");
+    assert!(fault.contains("reason 0x1") || fault.contains("reason 0x2"), "{fault}");
+    assert!(
+        o.serial
+            .lines()
+            .any(|l| l.contains("DMA fault") && l.contains(&format!("iova {paddr}")) && l.ends_with("write")),
+        "the blocked device write was not reported"
+    );
+}

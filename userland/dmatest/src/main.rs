@@ -1,0 +1,149 @@
+//! Test program (run as root task with `init=dmatest`, QEMU `-device edu`): a user-level
+//! edu driver maps the device's registers from device untyped memory, enables bus
+//! mastering through its PciDevice cap, and starts a DMA from a RAM frame. The device is
+//! in no IOSpace, so the IOMMU must block the access and the kernel must report it
+//! (requester id, reason, address); the harness checks the kernel log.
+#![no_std]
+#![no_main]
+
+use libcap::abi::bootinfo::BootInfo;
+use libcap::abi::exit::ExitCode;
+use libcap::abi::object::ObjectType;
+use libcap::abi::rights::CapRights;
+use libcap::abi::slots;
+use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
+use libcap::cap::{CNode, Frame, PciDevice, Untyped, ATTR_UNCACHED};
+use libcap::check::Checker;
+use libcap::println;
+
+libcap::entry!(main);
+
+const EDU_VENDOR: u16 = 0x1234;
+const EDU_DEVICE: u16 = 0x11e8;
+/// edu registers.
+const EDU_IDENT: usize = 0x00;
+const EDU_DMA_SRC: usize = 0x80;
+const EDU_DMA_DST: usize = 0x88;
+const EDU_DMA_COUNT: usize = 0x90;
+const EDU_DMA_CMD: usize = 0x98;
+/// edu's internal buffer, as a DMA address on the device side.
+const EDU_BUFFER: u64 = 0x40000;
+/// Command bit: start; direction 0 = RAM to device.
+const DMA_START: u64 = 1;
+/// Command bit: direction device to RAM.
+const DMA_TO_RAM: u64 = 2;
+const MMIO_VADDR: u64 = 0x0000_4000_0000_0000;
+const RAM_VADDR: u64 = 0x0000_4000_0010_0000;
+
+fn mmio_read(offset: usize) -> u64 {
+    // SAFETY: the edu BAR page is mapped uncached at MMIO_VADDR; edu registers are 8-byte readable.
+    unsafe { core::ptr::read_volatile((MMIO_VADDR + offset as u64) as *const u64) }
+}
+
+fn mmio_read32(offset: usize) -> u32 {
+    // SAFETY: as in `mmio_read`; registers below 0x80 only answer 4-byte accesses.
+    unsafe { core::ptr::read_volatile((MMIO_VADDR + offset as u64) as *const u32) }
+}
+
+fn mmio_write(offset: usize, value: u64) {
+    // SAFETY: as in `mmio_read`.
+    unsafe { core::ptr::write_volatile((MMIO_VADDR + offset as u64) as *mut u64, value) }
+}
+
+fn main(bi: &'static BootInfo) -> ExitCode {
+    let mut c = Checker::new("dmatest");
+    let slots = SlotAllocator::new(bi);
+    let mut objects = ObjectAllocator::new(bi);
+    let root = CNode(slots::INIT_CNODE);
+    let Some(index) = bi.pci_devices().iter().position(|d| d.vendor_id == EDU_VENDOR && d.device_id == EDU_DEVICE)
+    else {
+        println!("dmatest: FAIL no edu device (run QEMU with -device edu)");
+        return ExitCode::UserFailure;
+    };
+    let dev = bi.pci_devices()[index];
+    let pci = PciDevice(bi.pci_device_caps.start + index as u64);
+    println!("dmatest: edu at {:02x}:{:02x}.{}", dev.bus, dev.devfn >> 3, dev.devfn & 7);
+    let bar = pci.config_read(0x10, 4).unwrap_or(0) & !0xf;
+    c.check("read BAR0 through the PciDevice cap", bar != 0);
+    c.check(
+        "BARs are not writable",
+        pci.config_read(0x10, 4).is_ok()
+            && libcap::cap::invoke(
+                pci.0,
+                libcap::abi::invocation::Invocation::PciDeviceConfigWrite,
+                &[0x10, 4, 0],
+                &[],
+            )
+            .is_err(),
+    );
+    // Carve the BAR's page out of device untyped memory by halving.
+    let Some(ut) =
+        bi.untyped().iter().position(|u| u.is_device == 1 && u.paddr <= bar && bar < u.paddr + (1u64 << u.size_bits))
+    else {
+        println!("dmatest: FAIL BAR {bar:#x} is in no device untyped");
+        return ExitCode::UserFailure;
+    };
+    let (mut cap, mut base, mut bits) =
+        (Untyped(bi.untyped_caps.start + ut as u64), bi.untyped()[ut].paddr, u64::from(bi.untyped()[ut].size_bits));
+    while bits > 12 {
+        let halves = slots.alloc_range(2).expect("slots");
+        if cap.retype(ObjectType::Untyped, bits - 1, root, 0, 0, halves, 2).is_err() {
+            println!("dmatest: FAIL splitting device untyped");
+            return ExitCode::UserFailure;
+        }
+        bits -= 1;
+        let upper = bar >= base + (1 << bits);
+        if upper {
+            base += 1 << bits;
+        }
+        cap = Untyped(halves + u64::from(upper));
+    }
+    let regs = Frame(slots.alloc().expect("slot"));
+    c.check("device frame over the BAR", cap.retype(ObjectType::Frame4K, 0, root, 0, 0, regs.0, 1).is_ok());
+    c.check(
+        "map it uncached",
+        map_frame(&mut objects, &slots, regs, MMIO_VADDR, CapRights::ALL, ATTR_UNCACHED).is_ok(),
+    );
+    let command = pci.config_read(4, 2).unwrap_or(0) as u16;
+    c.check("enable memory decoding and bus mastering", pci.write_command(command | 0x6).is_ok());
+    c.check("edu answers (ident 0x010000ed)", mmio_read32(EDU_IDENT) == 0x0100_00ed);
+    // A RAM frame the device is not allowed to read: it is in no IOSpace.
+    let ram = Frame(objects.alloc(&slots, ObjectType::Frame4K, 0).expect("frame"));
+    let _ = map_frame(&mut objects, &slots, ram, RAM_VADDR, CapRights::ALL, 0);
+    let paddr = ram.address().unwrap_or(0);
+    // SAFETY: mapped read-write just above.
+    unsafe { (RAM_VADDR as *mut u64).write_volatile(0x1122_3344_5566_7788) };
+    println!("dmatest: DMA from RAM {paddr:#x} to the device, which has no IOSpace");
+    mmio_write(EDU_DMA_SRC, paddr);
+    mmio_write(EDU_DMA_DST, EDU_BUFFER);
+    mmio_write(EDU_DMA_COUNT, 8);
+    mmio_write(EDU_DMA_CMD, DMA_START);
+    // edu finishes the transfer on a 100 ms virtual timer.
+    let mut spins = 0u64;
+    while mmio_read(EDU_DMA_CMD) & DMA_START != 0 && spins < 2_000_000_000 {
+        spins += 1;
+        core::hint::spin_loop();
+    }
+    c.check("the device completed its (blocked) transfer", mmio_read(EDU_DMA_CMD) & DMA_START == 0);
+    // The other direction: the device writes into the frame. Blocked writes vanish.
+    mmio_write(EDU_DMA_SRC, EDU_BUFFER);
+    mmio_write(EDU_DMA_DST, paddr);
+    mmio_write(EDU_DMA_COUNT, 8);
+    mmio_write(EDU_DMA_CMD, DMA_START | DMA_TO_RAM);
+    while mmio_read(EDU_DMA_CMD) & DMA_START != 0 && spins < 4_000_000_000 {
+        spins += 1;
+        core::hint::spin_loop();
+    }
+    c.check("the device completed its (blocked) write", mmio_read(EDU_DMA_CMD) & DMA_START == 0);
+    // SAFETY: still mapped read-write.
+    let after = unsafe { (RAM_VADDR as *const u64).read_volatile() };
+    c.check("the frame the device tried to write is unchanged", after == 0x1122_3344_5566_7788);
+    // Give the kernel a few timer ticks to drain the fault records.
+    let start = spins;
+    while spins < start + 20_000_000 {
+        spins += 1;
+        core::hint::spin_loop();
+    }
+    println!("dmatest: done");
+    c.finish()
+}
