@@ -18,6 +18,7 @@ use crate::boot::memory::{BootAllocator, Range, RangeSet, PAGE};
 use crate::boot::params::{self, PhysSource};
 use crate::boot::untyped;
 use crate::elf_loader::{self, LoadPlan};
+use crate::iospace;
 use crate::log::{self, Level};
 use crate::object::cap::{Cap, FrameSize, Mapping};
 use crate::object::cnode;
@@ -109,16 +110,35 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
 
     let platform = platform::discover(&phys, params.rsdp).unwrap_or_else(|e| boot_error(format_args!("{e}")));
     crate::pci_ops::set_ecam(platform.acpi.ecam_paddr, platform.acpi.ecam_bus_start, platform.acpi.ecam_bus_end);
-    // Every remapping unit translates from now on, with no context entries: all DMA is
-    // blocked until an IOSpace assigns a device.
-    for (i, unit) in platform.dmar.drhds().iter().enumerate() {
-        let root_table =
+    // Every remapping unit translates from now on, with no device assigned: all DMA is
+    // blocked until an IOSpace assigns a device. Context tables for every bus with
+    // devices are made now (the kernel allocates nothing after boot).
+    let mut root_tables = [0u64; abi::bootinfo::MAX_IOMMUS];
+    for (i, _) in platform.dmar.drhds().iter().enumerate().take(root_tables.len()) {
+        root_tables[i] =
             alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for VT-d root tables")));
-        mmu::zero_frame(root_table);
+        mmu::zero_frame(root_tables[i]);
+    }
+    for dev in platform.pci.as_slice() {
+        let Some(unit) = platform::pci::covering_drhd(&platform.dmar, dev, &platform.pci) else { continue };
+        let requester = (u16::from(dev.bus) << 8) | (u16::from(dev.device) << 3) | u16::from(dev.function);
+        let mut table = 0;
+        if !iospace::has_context_table(unit as u8, dev.bus) {
+            table =
+                alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for VT-d context tables")));
+            mmu::zero_frame(table);
+        }
+        iospace::boot_add_device(requester, unit as u8, root_tables[unit], table);
+    }
+    let first_cap = platform::vtd::CapabilityDecode::from_raw(platform.iommu_regs[0].0);
+    let levels = if first_cap.mgaw >= 48 && first_cap.supports_4_level() { 4 } else { 3 };
+    iospace::set_levels(levels);
+    for (i, unit) in platform.dmar.drhds().iter().enumerate().take(root_tables.len()) {
         let (cap, ecap) = platform.iommu_regs[i];
+        let root_table = root_tables[i];
         match vtd_hw::enable(i, unit.register_base, cap, ecap, root_table) {
             Ok(()) if vtd_hw::translation_enabled(unit.register_base) => info!(
-                "iommu{i}: translation enabled, root table at {root_table:#x}, no context entries: all DMA blocked"
+                "iommu{i}: translation enabled, root table at {root_table:#x}, no device assigned: all DMA blocked; IOSpaces get {levels}-level tables"
             ),
             Ok(()) => boot_error(format_args!("iommu{i}: translation did not turn on")),
             Err(e) => boot_error(format_args!("iommu{i}: cannot enable DMA remapping: {e:?}")),
@@ -294,7 +314,7 @@ fn populate_root_cnode(
                 size: FrameSize::Small,
                 rights: CapRights::READ,
                 is_device: false,
-                mapping: Some(Mapping { vspace: task.vspace, vaddr: ROOT_BOOTINFO_VADDR }),
+                mapping: Some(Mapping { vspace: task.vspace, vaddr: ROOT_BOOTINFO_VADDR, io: false }),
             },
         ),
         (
@@ -304,7 +324,7 @@ fn populate_root_cnode(
                 size: FrameSize::Small,
                 rights: rw,
                 is_device: false,
-                mapping: Some(Mapping { vspace: task.vspace, vaddr: ROOT_IPC_BUFFER_VADDR }),
+                mapping: Some(Mapping { vspace: task.vspace, vaddr: ROOT_IPC_BUFFER_VADDR, io: false }),
             },
         ),
         (slots::DEBUG_CONSOLE, Cap::DebugConsole),
@@ -328,7 +348,7 @@ fn populate_root_cnode(
         for vaddr in (start..end).step_by(PAGE as usize) {
             let Some(t) = paging::translate(&mem, task.vspace, vaddr) else { continue };
             let rights = if seg.writable { rw } else { CapRights::READ };
-            let mapping = Some(Mapping { vspace: task.vspace, vaddr });
+            let mapping = Some(Mapping { vspace: task.vspace, vaddr, io: false });
             let cap = Cap::Frame { paddr: t.paddr, size: FrameSize::Small, rights, is_device: false, mapping };
             mdb::insert_root(&mut mem, slot(next), cap, false);
             next += 1;

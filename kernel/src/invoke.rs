@@ -120,8 +120,16 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTE
                 return Err(fail(SyscallError::RangeError, 4));
             }
             let dests = || (offset..offset + count).map(|i| paddr + (i << SLOT_BITS));
-            let plan = untyped::decode_retype(&mem, slot, object_type, size_arg, count, dests())
-                .map_err(|e| fail(e, if e == SyscallError::DeleteFirst { 4 } else { 0 }))?;
+            let plan = untyped::decode_retype(
+                &mem,
+                slot,
+                object_type,
+                size_arg,
+                count,
+                dests(),
+                crate::iospace::free_domains(),
+            )
+            .map_err(|e| fail(e, if e == SyscallError::DeleteFirst { 4 } else { 0 }))?;
             untyped::invoke_retype(&mut mem, &mut DirectMemory, slot, &plan, dests());
             ok
         }
@@ -229,6 +237,38 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTE
         }
         (Cap::IrqControl | Cap::IrqHandler { .. } | Cap::IoPortControl | Cap::IoPort { .. }, _) => {
             crate::irq_ops::invoke(&msg, &mut mem, slot, cap, label, &extra)
+        }
+        (Cap::IoSpace { .. }, Invocation::IoSpaceAssign | Invocation::IoSpaceUnassign) => {
+            let (_, device) = extra(0)?;
+            let Cap::PciDevice { requester_id, .. } = device else {
+                return Err(fail(SyscallError::InvalidCapability, 100));
+            };
+            let r = if label == Invocation::IoSpaceAssign {
+                crate::iospace::assign(&cap, requester_id)
+            } else {
+                crate::iospace::unassign(&cap, requester_id)
+            };
+            r.map_err(|e| fail(e, 100))?;
+            ok
+        }
+        (Cap::IoPageTable { .. }, Invocation::IoPageTableMap) => {
+            let (_, iospace) = extra(0)?;
+            let mapped = crate::iospace::map_table(&cap, &iospace, msg.mr(0)?).map_err(|e| fail(e, 0))?;
+            set_cap(&mut mem, slot, mapped);
+            ok
+        }
+        (Cap::IoPageTable { .. }, Invocation::IoPageTableUnmap) | (Cap::Frame { .. }, Invocation::FrameUnmapIo) => {
+            if let Some(unmapped) = crate::iospace::unmap(&cap) {
+                set_cap(&mut mem, slot, unmapped);
+            }
+            ok
+        }
+        (Cap::Frame { .. }, Invocation::FrameMapIo) => {
+            let (_, iospace) = extra(0)?;
+            let rights = CapRights::from_raw(msg.mr(1)?).ok_or(fail(SyscallError::InvalidArgument, 1))?;
+            let mapped = crate::iospace::map_frame(&cap, &iospace, msg.mr(0)?, rights).map_err(|e| fail(e, 0))?;
+            set_cap(&mut mem, slot, mapped);
+            ok
         }
         (Cap::PciDevice { segment, requester_id }, _) => crate::pci_ops::invoke(&msg, segment, requester_id, label),
         (Cap::Tcb { paddr: target }, _) => crate::tcb_ops::invoke(&msg, current.tcb, target, label, &extra),

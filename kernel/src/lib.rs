@@ -21,6 +21,8 @@ pub mod init;
 #[cfg(target_os = "none")]
 pub mod invoke;
 #[cfg(target_os = "none")]
+pub mod iospace;
+#[cfg(target_os = "none")]
 pub mod ipc;
 #[cfg(target_os = "none")]
 pub mod irq;

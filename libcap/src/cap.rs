@@ -367,3 +367,43 @@ impl PciDevice {
         invoke(self.0, Invocation::PciDeviceConfigWrite, &[4, 2, u64::from(value)], &[]).map(|_| ())
     }
 }
+
+/// A DMA address space (VT-d domain).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoSpace(pub CPtr);
+/// One level of an IOSpace's translation tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoPageTable(pub CPtr);
+
+impl IoSpace {
+    /// Puts `device` in this DMA domain.
+    pub fn assign(self, device: PciDevice) -> Result<()> {
+        invoke(self.0, Invocation::IoSpaceAssign, &[], &[device.0]).map(|_| ())
+    }
+    /// Takes `device` out (its DMA is blocked again).
+    pub fn unassign(self, device: PciDevice) -> Result<()> {
+        invoke(self.0, Invocation::IoSpaceUnassign, &[], &[device.0]).map(|_| ())
+    }
+}
+
+impl IoPageTable {
+    /// Installs the table at the first missing level for `iova` in `iospace`.
+    pub fn map(self, iospace: IoSpace, iova: u64) -> Result<()> {
+        invoke(self.0, Invocation::IoPageTableMap, &[iova], &[iospace.0]).map(|_| ())
+    }
+    /// Uninstalls it.
+    pub fn unmap(self) -> Result<()> {
+        invoke(self.0, Invocation::IoPageTableUnmap, &[], &[]).map(|_| ())
+    }
+}
+
+impl Frame {
+    /// Makes the frame reachable by the devices of `iospace` at `iova` with `rights`.
+    pub fn map_io(self, iospace: IoSpace, iova: u64, rights: CapRights) -> Result<()> {
+        invoke(self.0, Invocation::FrameMapIo, &[iova, u64::from(rights.raw())], &[iospace.0]).map(|_| ())
+    }
+    /// Removes the IO mapping; the IOTLB invalidation has completed when this returns.
+    pub fn unmap_io(self) -> Result<()> {
+        invoke(self.0, Invocation::FrameUnmapIo, &[], &[]).map(|_| ())
+    }
+}

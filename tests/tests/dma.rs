@@ -1,6 +1,6 @@
-//! DMA isolation scenario: with VT-d translation on and the edu device in no IOSpace, a
-//! DMA the user-level driver starts must be blocked and reported with the device's
-//! requester id, the address and the direction.
+//! DMA isolation scenario with QEMU's edu device: without an IOSpace its DMA is blocked
+//! and reported (requester id, address, direction); assigned to an IOSpace it reaches
+//! exactly the frames mapped there, with their rights; after UnmapIO it reaches nothing.
 
 use abi::exit::ExitCode;
 use scenarios::Scenario;
@@ -11,8 +11,19 @@ fn dma_from_a_device_without_iospace_is_blocked_and_reported() {
     scenario.extra_args = vec!["-device".into(), "edu,dma_mask=0xffffffffffffffff".into()];
     let o = scenario.run();
     o.expect_serial_not_contains("dmatest: FAIL")
+        .expect_serial_contains("dmatest: ok assign edu to the IOSpace")
+        .expect_serial_contains("dmatest: ok translated DMA round trip: RAM -> device -> RAM")
+        .expect_serial_contains("dmatest: ok a device write to a read-only IO mapping is blocked")
+        .expect_serial_contains("dmatest: ok after unmap_io the device cannot write the frame")
         .expect_serial_contains("dmatest: done")
         .expect_exit(ExitCode::Success);
+    let ro = o.expect_line_starting("dmatest: read-only frame at iova ").rsplit(' ').next().unwrap().to_string();
+    assert!(
+        o.serial
+            .lines()
+            .any(|l| l.contains("DMA fault") && l.contains("reason 0x5") && l.contains(&format!("iova {ro} write"))),
+        "the write to the read-only IO mapping was not reported"
+    );
     let edu = o.expect_line_starting("dmatest: edu at ").trim_start_matches("dmatest: edu at ").to_string();
     let dma = o.expect_line_starting("dmatest: DMA from RAM ");
     let paddr = dma.split_whitespace().nth(4).expect("address in the DMA line").to_string();

@@ -21,13 +21,15 @@ impl FrameSize {
     }
 }
 
-/// Where a frame or page table is mapped: the VSpace root and the virtual address.
+/// Where a frame or page table is mapped: the VSpace (or IOSpace) root and the address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mapping {
-    /// Physical address of the VSpace's PML4.
+    /// Physical address of the VSpace's PML4, or of the IOSpace's root table.
     pub vspace: u64,
-    /// Virtual address of the mapping.
+    /// Virtual address (or IOVA) of the mapping.
     pub vaddr: u64,
+    /// The mapping is in an IOSpace (device view), not a VSpace.
+    pub io: bool,
 }
 
 /// A capability. Object caps name their object by physical address.
@@ -125,6 +127,24 @@ pub enum Cap {
         /// Last port.
         last: u16,
     },
+    /// A DMA address space (one VT-d domain): its second-level root table.
+    IoSpace {
+        /// The root table.
+        paddr: u64,
+        /// Domain id the kernel allocated for it.
+        domain: u16,
+        /// Translation depth (3: 39-bit, 4: 48-bit).
+        levels: u8,
+    },
+    /// One level of an IOSpace's second-level tables (1 = leaf table).
+    IoPageTable {
+        /// The table.
+        paddr: u64,
+        /// Level (1..=3).
+        level: u8,
+        /// Where it is installed (IOSpace root and IOVA), if anywhere.
+        mapping: Option<Mapping>,
+    },
     /// One PCI function (requester id) that can be assigned to an IOSpace.
     PciDevice {
         /// PCI segment.
@@ -150,11 +170,14 @@ pub(crate) mod tag {
     pub const PCI_DEVICE: u64 = 12;
     pub const IRQ_HANDLER: u64 = 13;
     pub const IO_PORT: u64 = 14;
+    pub const IO_SPACE: u64 = 15;
+    pub const IO_PAGE_TABLE: u64 = 16;
 }
 
 const FLAG_DEVICE: u64 = 1 << 16;
 const FLAG_MAPPED: u64 = 1 << 17;
 const FLAG_LARGE: u64 = 1 << 18;
+const FLAG_IO: u64 = 1 << 19;
 
 /// The encoded form stored in a slot: `w[0]` tag (bits 0..8), rights (8..16), flags
 /// (16..24), a small field (24..32: size bits, radix, level), guard bits (32..40);
@@ -167,7 +190,9 @@ impl Cap {
         let word0 = |tag: u64, rights: CapRights, flags: u64, small: u64, guard_bits: u64| {
             tag | (u64::from(rights.raw()) << 8) | flags | (small << 24) | (guard_bits << 32)
         };
-        let mapped = |m: &Option<Mapping>| m.map_or((0, 0, 0), |m| (FLAG_MAPPED, m.vspace, m.vaddr));
+        let mapped = |m: &Option<Mapping>| {
+            m.map_or((0, 0, 0), |m| (FLAG_MAPPED | if m.io { FLAG_IO } else { 0 }, m.vspace, m.vaddr))
+        };
         match *self {
             Cap::Null => [0; 4],
             Cap::Untyped { paddr, size_bits, is_device, free_offset } => [
@@ -200,6 +225,13 @@ impl Cap {
                 [tag::PCI_DEVICE, 0, (u64::from(segment) << 16) | u64::from(requester_id), 0]
             }
             Cap::IrqHandler { gsi } => [tag::IRQ_HANDLER, 0, u64::from(gsi), 0],
+            Cap::IoSpace { paddr, domain, levels } => {
+                [word0(tag::IO_SPACE, CapRights::NONE, 0, levels.into(), 0), paddr, domain.into(), 0]
+            }
+            Cap::IoPageTable { paddr, level, mapping } => {
+                let (m, root, iova) = mapped(&mapping);
+                [word0(tag::IO_PAGE_TABLE, CapRights::NONE, m, level.into(), 0), paddr, root, iova]
+            }
             Cap::IoPort { first, last } => [tag::IO_PORT, 0, (u64::from(first) << 16) | u64::from(last), 0],
         }
     }
@@ -211,7 +243,8 @@ impl Cap {
         let flags = w[0] & (0xff << 16);
         let small = ((w[0] >> 24) & 0xff) as u8;
         let guard_bits = ((w[0] >> 32) & 0xff) as u8;
-        let mapping = (flags & FLAG_MAPPED != 0).then_some(Mapping { vspace: w[2], vaddr: w[3] });
+        let mapping =
+            (flags & FLAG_MAPPED != 0).then_some(Mapping { vspace: w[2], vaddr: w[3], io: flags & FLAG_IO != 0 });
         Some(match tag {
             tag::NULL => Cap::Null,
             tag::UNTYPED => {
@@ -235,6 +268,8 @@ impl Cap {
             tag::DEBUG_CONSOLE => Cap::DebugConsole,
             tag::PCI_DEVICE => Cap::PciDevice { segment: (w[2] >> 16) as u16, requester_id: w[2] as u16 },
             tag::IRQ_HANDLER => Cap::IrqHandler { gsi: w[2] as u8 },
+            tag::IO_SPACE => Cap::IoSpace { paddr: w[1], domain: w[2] as u16, levels: small },
+            tag::IO_PAGE_TABLE => Cap::IoPageTable { paddr: w[1], level: small, mapping },
             tag::IO_PORT => Cap::IoPort { first: (w[2] >> 16) as u16, last: w[2] as u16 },
             _ => return None,
         })
@@ -255,7 +290,10 @@ impl Cap {
             Cap::Endpoint { paddr, .. } => Some((paddr, abi::object::ObjectType::Endpoint.size_bits(0)?)),
             Cap::Notification { paddr, .. } => Some((paddr, abi::object::ObjectType::Notification.size_bits(0)?)),
             Cap::Frame { paddr, size, .. } => Some((paddr, size.bits())),
-            Cap::PageTable { paddr, .. } | Cap::VSpace { paddr } => Some((paddr, 12)),
+            Cap::PageTable { paddr, .. }
+            | Cap::VSpace { paddr }
+            | Cap::IoSpace { paddr, .. }
+            | Cap::IoPageTable { paddr, .. } => Some((paddr, 12)),
             _ => None,
         }
     }
@@ -310,7 +348,7 @@ impl Cap {
 mod tests {
     use super::*;
 
-    fn samples() -> [Cap; 16] {
+    fn samples() -> [Cap; 18] {
         [
             Cap::Null,
             Cap::Untyped { paddr: 0x40_0000, size_bits: 22, is_device: false, free_offset: 0x3000 },
@@ -324,7 +362,7 @@ mod tests {
                 size: FrameSize::Large,
                 rights: CapRights::READ,
                 is_device: false,
-                mapping: Some(Mapping { vspace: 0x1000, vaddr: 0x40_0000 }),
+                mapping: Some(Mapping { vspace: 0x1000, vaddr: 0x40_0000, io: false }),
             },
             Cap::Frame {
                 paddr: 0x3000,
@@ -340,6 +378,12 @@ mod tests {
             Cap::PciDevice { segment: 1, requester_id: 0x00f8 },
             Cap::IrqHandler { gsi: 23 },
             Cap::IoPort { first: 0x40, last: 0x43 },
+            Cap::IoSpace { paddr: 0x7000, domain: 3, levels: 4 },
+            Cap::IoPageTable {
+                paddr: 0x8000,
+                level: 1,
+                mapping: Some(Mapping { vspace: 0x7000, vaddr: 0x20_0000, io: true }),
+            },
         ]
     }
 

@@ -282,9 +282,11 @@ pub fn delete(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr
                 delete(mem, fx, paddr + (i << SLOT_BITS));
             }
         }
-        Cap::Endpoint { .. } | Cap::Notification { .. } | Cap::IrqHandler { .. } if is_final => {
+        Cap::Endpoint { .. } | Cap::Notification { .. } | Cap::IrqHandler { .. } | Cap::IoSpace { .. } if is_final => {
             fx.finalise_object(&cte.cap)
         }
+        // An IO page table's installation belongs to its cap, like a CPU mapping.
+        Cap::IoPageTable { mapping: Some(_), .. } => fx.finalise_object(&cte.cap),
         _ => {}
     }
 }

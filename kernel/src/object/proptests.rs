@@ -28,6 +28,12 @@ impl Finaliser for NoHardware {
 impl ObjectMemory for NoHardware {
     fn zero(&mut self, _paddr: u64, _len: u64) {}
     fn init_vspace(&mut self, _pml4: u64) {}
+    fn free_domains(&self) -> u64 {
+        u64::MAX
+    }
+    fn new_iospace(&mut self) -> (u16, u8) {
+        (1, 3)
+    }
 }
 
 fn slot(i: u8) -> SlotAddr {
@@ -108,7 +114,7 @@ fn apply(m: &mut FakeSlots, op: &Op) {
                 [kind as usize];
             let dests = || (0..count).map(|k| slot(dest.wrapping_add(k)));
             let distinct = dests().collect::<std::collections::BTreeSet<_>>().len() == count as usize;
-            match untyped::decode_retype(m, slot(src), t, 14, u64::from(count), dests()) {
+            match untyped::decode_retype(m, slot(src), t, 14, u64::from(count), dests(), u64::MAX) {
                 Ok(plan) if distinct => {
                     untyped::invoke_retype(m, &mut hw, slot(src), &plan, dests());
                     false
@@ -212,18 +218,20 @@ fn revoking_the_untyped_removes_everything_and_resets_the_watermark() {
     let mut m = setup();
     let mut hw = NoHardware;
     let dests = [slot(1), slot(2), slot(3)];
-    let plan = untyped::decode_retype(&m, slot(0), ObjectType::Endpoint, 0, 3, dests.into_iter()).unwrap();
+    let plan = untyped::decode_retype(&m, slot(0), ObjectType::Endpoint, 0, 3, dests.into_iter(), u64::MAX).unwrap();
     untyped::invoke_retype(&mut m, &mut hw, slot(0), &plan, dests.into_iter());
     let copy = cnode::decode_derive(&m, slot(2), CapRights::READ, Some(7)).unwrap();
     cnode::invoke_copy(&mut m, slot(2), slot(4), copy);
     // A used region cannot be retyped again while children live.
-    let plan2 = untyped::decode_retype(&m, slot(0), ObjectType::Frame4K, 0, 1, [slot(5)].into_iter()).unwrap();
+    let plan2 =
+        untyped::decode_retype(&m, slot(0), ObjectType::Frame4K, 0, 1, [slot(5)].into_iter(), u64::MAX).unwrap();
     assert!(plan2.first >= UNTYPED_BASE + 3 * 16);
     assert_eq!(cnode::revoke(&mut m, &mut hw, slot(0)), 4);
     for i in 1..5 {
         assert!(m.load(slot(i)).cap.is_null());
     }
-    let plan3 = untyped::decode_retype(&m, slot(0), ObjectType::Frame4K, 0, 1, [slot(5)].into_iter()).unwrap();
+    let plan3 =
+        untyped::decode_retype(&m, slot(0), ObjectType::Frame4K, 0, 1, [slot(5)].into_iter(), u64::MAX).unwrap();
     assert_eq!(plan3.first, UNTYPED_BASE);
 }
 
@@ -250,12 +258,18 @@ fn retype_errors() {
     let m = setup();
     let one = || [slot(1)].into_iter();
     use abi::error::SyscallError as E;
-    assert_eq!(untyped::decode_retype(&m, slot(1), ObjectType::Endpoint, 0, 1, one()), Err(E::InvalidCapability));
-    assert_eq!(untyped::decode_retype(&m, slot(0), ObjectType::Endpoint, 0, 0, one()), Err(E::RangeError));
-    assert_eq!(untyped::decode_retype(&m, slot(0), ObjectType::Untyped, 21, 1, one()), Err(E::NotEnoughMemory));
-    assert_eq!(untyped::decode_retype(&m, slot(0), ObjectType::Frame4K, 0, 257, one()), Err(E::RangeError));
     assert_eq!(
-        untyped::decode_retype(&m, slot(0), ObjectType::Untyped, 20, 1, [slot(0)].into_iter()),
+        untyped::decode_retype(&m, slot(1), ObjectType::Endpoint, 0, 1, one(), u64::MAX),
+        Err(E::InvalidCapability)
+    );
+    assert_eq!(untyped::decode_retype(&m, slot(0), ObjectType::Endpoint, 0, 0, one(), u64::MAX), Err(E::RangeError));
+    assert_eq!(
+        untyped::decode_retype(&m, slot(0), ObjectType::Untyped, 21, 1, one(), u64::MAX),
+        Err(E::NotEnoughMemory)
+    );
+    assert_eq!(untyped::decode_retype(&m, slot(0), ObjectType::Frame4K, 0, 257, one(), u64::MAX), Err(E::RangeError));
+    assert_eq!(
+        untyped::decode_retype(&m, slot(0), ObjectType::Untyped, 20, 1, [slot(0)].into_iter(), u64::MAX),
         Err(E::DeleteFirst)
     );
     let mut dev = FakeSlots::default();
@@ -265,8 +279,11 @@ fn retype_errors() {
         Cap::Untyped { paddr: 0xfe00_0000, size_bits: 20, is_device: true, free_offset: 0 },
         true,
     );
-    assert_eq!(untyped::decode_retype(&dev, slot(0), ObjectType::Endpoint, 0, 1, one()), Err(E::InvalidArgument));
-    assert!(untyped::decode_retype(&dev, slot(0), ObjectType::Frame4K, 0, 1, one()).is_ok());
+    assert_eq!(
+        untyped::decode_retype(&dev, slot(0), ObjectType::Endpoint, 0, 1, one(), u64::MAX),
+        Err(E::InvalidArgument)
+    );
+    assert!(untyped::decode_retype(&dev, slot(0), ObjectType::Frame4K, 0, 1, one(), u64::MAX).is_ok());
 }
 
 #[test]

@@ -42,6 +42,10 @@ pub trait ObjectMemory {
     fn zero(&mut self, paddr: u64, len: u64);
     /// Prepares a new VSpace root (copies the kernel's half).
     fn init_vspace(&mut self, pml4: u64);
+    /// Domain ids still free for new IOSpaces.
+    fn free_domains(&self) -> u64;
+    /// Allocates a domain id and tells the translation depth for a new IOSpace.
+    fn new_iospace(&mut self) -> (u16, u8);
 }
 
 /// Checks a retype of `count` objects of `object_type` from the untyped in `slot` into
@@ -53,6 +57,7 @@ pub fn decode_retype(
     size_arg: u32,
     count: u64,
     dest: impl Iterator<Item = SlotAddr>,
+    free_domains: u64,
 ) -> Result<RetypePlan, SyscallError> {
     let Cap::Untyped { paddr, size_bits, is_device, free_offset } = mem.load(slot).cap else {
         return Err(SyscallError::InvalidCapability);
@@ -86,6 +91,13 @@ pub fn decode_retype(
     if !is_device && object_type != ObjectType::Untyped && total > MAX_RETYPE_CLEAR_BYTES {
         return Err(SyscallError::RangeError);
     }
+    // IOMMU objects only from RAM: device memory is never part of DMA translation.
+    if is_device && matches!(object_type, ObjectType::IoSpace | ObjectType::IoPageTable) {
+        return Err(SyscallError::InvalidArgument);
+    }
+    if object_type == ObjectType::IoSpace && count > free_domains {
+        return Err(SyscallError::NotEnoughMemory);
+    }
     Ok(RetypePlan { object_type, size_arg, object_bits, first: paddr + start, count, new_free_offset: end })
 }
 
@@ -108,14 +120,15 @@ fn new_cap(plan: &RetypePlan, paddr: u64, is_device: bool) -> Cap {
         ObjectType::PageDirectory => Cap::PageTable { paddr, level: 2, mapping: None },
         ObjectType::Pdpt => Cap::PageTable { paddr, level: 3, mapping: None },
         ObjectType::Pml4 => Cap::VSpace { paddr },
-        // IOMMU objects arrive with the IOMMU issue; retype refuses them until then.
-        ObjectType::IoSpace | ObjectType::IoPageTable => Cap::Null,
+        ObjectType::IoSpace => Cap::Null, // filled in by invoke_retype (needs a domain id)
+        // The level is fixed when the table is installed into an IOSpace.
+        ObjectType::IoPageTable => Cap::IoPageTable { paddr, level: 0, mapping: None },
     }
 }
 
 /// Whether the kernel can create `object_type` yet.
-pub fn is_supported(object_type: ObjectType) -> bool {
-    !matches!(object_type, ObjectType::IoSpace | ObjectType::IoPageTable)
+pub fn is_supported(_object_type: ObjectType) -> bool {
+    true
 }
 
 /// Performs a checked retype: zeroes the memory, moves the watermark and inserts the
@@ -149,6 +162,12 @@ pub fn invoke_retype(
         if plan.object_type == ObjectType::Pml4 {
             om.init_vspace(object);
         }
-        mdb::insert_child(mem, slot, dests[i], new_cap(plan, object, is_device), true, true);
+        let cap = if plan.object_type == ObjectType::IoSpace {
+            let (domain, levels) = om.new_iospace();
+            Cap::IoSpace { paddr: object, domain, levels }
+        } else {
+            new_cap(plan, object, is_device)
+        };
+        mdb::insert_child(mem, slot, dests[i], cap, true, true);
     }
 }

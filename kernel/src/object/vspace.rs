@@ -119,7 +119,13 @@ pub fn decode_frame_map(
     if size == FrameSize::Large {
         flags |= PteFlags::HUGE;
     }
-    let cap = Cap::Frame { paddr, size, rights: cap_rights, is_device, mapping: Some(Mapping { vspace: root, vaddr }) };
+    let cap = Cap::Frame {
+        paddr,
+        size,
+        rights: cap_rights,
+        is_device,
+        mapping: Some(Mapping { vspace: root, vaddr, io: false }),
+    };
     Ok(MapPlan { slot, entry: paddr | flags.bits(), cap, remap })
 }
 
@@ -156,7 +162,7 @@ pub fn decode_table_map(
     Ok(MapPlan {
         slot,
         entry,
-        cap: Cap::PageTable { paddr, level, mapping: Some(Mapping { vspace: root, vaddr: base }) },
+        cap: Cap::PageTable { paddr, level, mapping: Some(Mapping { vspace: root, vaddr: base, io: false }) },
         remap: false,
     })
 }

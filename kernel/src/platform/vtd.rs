@@ -264,9 +264,93 @@ impl fmt::Display for ExtendedCapabilityDecode {
     }
 }
 
+/// Second-level page-table entry bits.
+pub mod sl {
+    /// Readable.
+    pub const READ: u64 = 1 << 0;
+    /// Writable.
+    pub const WRITE: u64 = 1 << 1;
+    /// A 2 MiB / 1 GiB leaf.
+    pub const SUPERPAGE: u64 = 1 << 7;
+    /// Address bits.
+    pub const ADDR: u64 = 0x000f_ffff_ffff_f000;
+}
+
+/// A root-table entry (legacy mode) pointing at a bus's context table.
+pub const fn root_entry(context_table: u64) -> [u64; 2] {
+    [(context_table & sl::ADDR) | 1, 0]
+}
+
+/// A present context entry: untranslated requests go through the second-level table at
+/// `sl_root` (`levels` deep: 3 = 39-bit, 4 = 48-bit) tagged with `domain`.
+pub const fn context_entry(sl_root: u64, levels: u8, domain: u16) -> [u64; 2] {
+    let address_width = (levels as u64).saturating_sub(2); // 1: 39-bit, 2: 48-bit
+    [(sl_root & sl::ADDR) | 1, address_width | ((domain as u64) << 8)]
+}
+
+/// Domain id of a context entry, if present.
+pub const fn context_domain(entry: [u64; 2]) -> Option<u16> {
+    if entry[0] & 1 == 0 {
+        None
+    } else {
+        Some((entry[1] >> 8) as u16)
+    }
+}
+
+/// A second-level leaf (or, with READ|WRITE, a table pointer).
+pub const fn sl_entry(paddr: u64, read: bool, write: bool, superpage: bool) -> u64 {
+    (paddr & sl::ADDR)
+        | if read { sl::READ } else { 0 }
+        | if write { sl::WRITE } else { 0 }
+        | if superpage { sl::SUPERPAGE } else { 0 }
+}
+
+/// IOVAs the IOMMU must never translate: the MSI window (interrupt messages).
+pub const MSI_WINDOW: (u64, u64) = (0xfee0_0000, 0xfef0_0000);
+
+/// Checks an IOVA range for a `levels`-deep IOSpace: aligned to `size`, inside the
+/// address width, and clear of the MSI window.
+pub fn check_iova(iova: u64, size: u64, levels: u8) -> Result<(), &'static str> {
+    if !iova.is_multiple_of(size) {
+        return Err("misaligned");
+    }
+    let limit = 1u64 << (12 + 9 * u32::from(levels));
+    if iova.checked_add(size).is_none_or(|end| end > limit) {
+        return Err("beyond the address width");
+    }
+    if iova < MSI_WINDOW.1 && iova + size > MSI_WINDOW.0 {
+        return Err("inside the MSI window");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
-mod tests {
+mod encoding_tests {
     use super::*;
+
+    #[test]
+    fn entry_encodings() {
+        assert_eq!(root_entry(0x5000), [0x5001, 0]);
+        let c = context_entry(0x9000, 3, 7);
+        assert_eq!(c, [0x9001, 1 | (7 << 8)]);
+        assert_eq!(context_domain(c), Some(7));
+        assert_eq!(context_domain([0, 0]), None);
+        assert_eq!(context_entry(0x9000, 4, 1)[1] & 7, 2);
+        assert_eq!(sl_entry(0x20_0000, true, false, true), 0x20_0000 | sl::READ | sl::SUPERPAGE);
+    }
+
+    #[test]
+    fn iova_checks() {
+        assert!(check_iova(0x1000, 0x1000, 3).is_ok());
+        assert_eq!(check_iova(0x1800, 0x1000, 3), Err("misaligned"));
+        assert_eq!(check_iova(1 << 39, 0x1000, 3), Err("beyond the address width"));
+        assert!(check_iova(1 << 39, 0x1000, 4).is_ok());
+        assert_eq!(check_iova(0xfee0_0000, 0x1000, 3), Err("inside the MSI window"));
+        assert_eq!(check_iova(0xfee0_0000 - 0x20_0000, 0x20_0000, 3), Ok(()));
+        // 16 MiB from 0xfe000000 covers the MSI window.
+        assert!(check_iova(0xfe00_0000, 0x100_0000, 3).is_err());
+    }
+
     extern crate std;
 
     /// CAP assembled field by field: ND=2 (256 domains), SAGAW=0b00110 (3 and 4 level),

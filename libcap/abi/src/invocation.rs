@@ -82,6 +82,20 @@ crate::abi_enum! {
         /// PciDevice: ConfigWrite(offset, width, value). Only the command register
         /// (offset 4, width 2) is writable: BARs and capabilities stay as firmware set them.
         PciDeviceConfigWrite = 61,
+        /// IOSpace: Assign(); extra cap 0: the PciDevice to put in this DMA domain
+        /// (its context entry is written and the context cache and IOTLB invalidated).
+        IoSpaceAssign = 70,
+        /// IOSpace: Unassign(); extra cap 0: the PciDevice to take out (all its DMA blocked again).
+        IoSpaceUnassign = 71,
+        /// IOPageTable: Map(iova); extra cap 0: the IOSpace. Installs the table at the level below
+        /// the lowest present one for `iova`.
+        IoPageTableMap = 72,
+        /// IOPageTable: Unmap().
+        IoPageTableUnmap = 73,
+        /// Frame: MapIO(iova, rights); extra cap 0: the IOSpace. Non-device frames only.
+        FrameMapIo = 74,
+        /// Frame: UnmapIO(): removes the IO mapping; returns after the IOTLB invalidation completed.
+        FrameUnmapIo = 75,
     }
 }
 

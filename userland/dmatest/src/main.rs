@@ -12,7 +12,7 @@ use libcap::abi::object::ObjectType;
 use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
 use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
-use libcap::cap::{CNode, Frame, PciDevice, Untyped, ATTR_UNCACHED};
+use libcap::cap::{CNode, Frame, IoPageTable, IoSpace, PciDevice, Untyped, ATTR_UNCACHED};
 use libcap::check::Checker;
 use libcap::println;
 
@@ -34,6 +34,8 @@ const DMA_START: u64 = 1;
 const DMA_TO_RAM: u64 = 2;
 const MMIO_VADDR: u64 = 0x0000_4000_0000_0000;
 const RAM_VADDR: u64 = 0x0000_4000_0010_0000;
+/// Where the test maps frames in the device's IOSpace.
+const IOVA: u64 = 0x1000_0000;
 
 fn mmio_read(offset: usize) -> u64 {
     // SAFETY: the edu BAR page is mapped uncached at MMIO_VADDR; edu registers are 8-byte readable.
@@ -138,6 +140,64 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     // SAFETY: still mapped read-write.
     let after = unsafe { (RAM_VADDR as *const u64).read_volatile() };
     c.check("the frame the device tried to write is unchanged", after == 0x1122_3344_5566_7788);
+    // Now give the device an IOSpace with two frames in it and DMA for real.
+    let iospace = IoSpace(objects.alloc(&slots, ObjectType::IoSpace, 0).expect("iospace"));
+    for _ in 0..2 {
+        let t = IoPageTable(objects.alloc(&slots, ObjectType::IoPageTable, 0).expect("io table"));
+        c.check("install an IO page table", t.map(iospace, IOVA).is_ok());
+    }
+    c.check("assign edu to the IOSpace", iospace.assign(pci).is_ok());
+    c.check(
+        "assigning it twice is refused",
+        iospace.assign(pci).map_err(|e| e.code) == Err(libcap::abi::error::SyscallError::DeleteFirst),
+    );
+    let dst = Frame(objects.alloc(&slots, ObjectType::Frame4K, 0).expect("frame"));
+    let ro = Frame(objects.alloc(&slots, ObjectType::Frame4K, 0).expect("frame"));
+    let _ = map_frame(&mut objects, &slots, dst, RAM_VADDR + 0x1000, CapRights::ALL, 0);
+    let _ = map_frame(&mut objects, &slots, ro, RAM_VADDR + 0x2000, CapRights::ALL, 0);
+    c.check("map_io of a mapped frame cap is refused", ram.map_io(iospace, IOVA, CapRights::READ).is_err());
+    c.check("a device frame cannot be DMA-mapped", regs.map_io(iospace, IOVA, CapRights::READ).is_err());
+    // One mapping per cap: the CPU mapping is the original's, the IO mapping a copy's.
+    let io_copy = |f: Frame| {
+        let copy = Frame(slots.alloc().expect("slot"));
+        let _ = CNode::copy(root.slot(copy.0), root.slot(f.0), CapRights::ALL);
+        copy
+    };
+    let (src, dst, ro) = (io_copy(ram), io_copy(dst), io_copy(ro));
+    c.check("map the source frame read-only for the device", src.map_io(iospace, IOVA, CapRights::READ).is_ok());
+    c.check("map the destination frame read-write", dst.map_io(iospace, IOVA + 0x1000, CapRights::ALL).is_ok());
+    c.check("map a never-read frame read-only", ro.map_io(iospace, IOVA + 0x2000, CapRights::READ).is_ok());
+    c.check("the MSI window is refused", dst.map_io(iospace, 0xfee0_0000, CapRights::READ).is_err());
+    let dma = |from: u64, to: u64, to_ram: bool| {
+        mmio_write(EDU_DMA_SRC, from);
+        mmio_write(EDU_DMA_DST, to);
+        mmio_write(EDU_DMA_COUNT, 8);
+        mmio_write(EDU_DMA_CMD, DMA_START | if to_ram { DMA_TO_RAM } else { 0 });
+        let mut n = 0u64;
+        while mmio_read(EDU_DMA_CMD) & DMA_START != 0 && n < 2_000_000_000 {
+            n += 1;
+            core::hint::spin_loop();
+        }
+    };
+    dma(IOVA, EDU_BUFFER, false);
+    dma(EDU_BUFFER, IOVA + 0x1000, true);
+    // SAFETY: mapped read-write above.
+    let copied = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
+    c.check("translated DMA round trip: RAM -> device -> RAM", copied == 0x1122_3344_5566_7788);
+    dma(EDU_BUFFER, IOVA + 0x2000, true);
+    // SAFETY: mapped read-write above.
+    let untouched = unsafe { ((RAM_VADDR + 0x2000) as *const u64).read_volatile() };
+    c.check("a device write to a read-only IO mapping is blocked", untouched == 0);
+    println!("dmatest: read-only frame at iova {:#x}", IOVA + 0x2000);
+    // SAFETY: mapped read-write above.
+    unsafe { ((RAM_VADDR + 0x1000) as *mut u64).write_volatile(0) };
+    c.check("unmap_io", dst.unmap_io().is_ok());
+    dma(EDU_BUFFER, IOVA + 0x1000, true);
+    // SAFETY: as above.
+    let after_unmap = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
+    c.check("after unmap_io the device cannot write the frame", after_unmap == 0);
+    println!("dmatest: unmapped frame at iova {:#x}", IOVA + 0x1000);
+    c.check("unassign", iospace.unassign(pci).is_ok());
     // Give the kernel a few timer ticks to drain the fault records.
     let start = spins;
     while spins < start + 20_000_000 {

@@ -84,6 +84,14 @@ impl ObjectMemory for DirectMemory {
         };
     }
 
+    fn free_domains(&self) -> u64 {
+        crate::iospace::free_domains()
+    }
+
+    fn new_iospace(&mut self) -> (u16, u8) {
+        crate::iospace::new_iospace()
+    }
+
     fn init_vspace(&mut self, pml4: u64) {
         let kernel = KERNEL_ROOT.load(Ordering::Relaxed);
         for i in ENTRIES / 2..ENTRIES {
@@ -95,7 +103,9 @@ impl ObjectMemory for DirectMemory {
 
 impl Finaliser for DirectMemory {
     fn unmap_frame(&mut self, cap: &Cap) {
-        if let Some((_, vaddr)) = vspace::unmap(self, cap) {
+        if matches!(cap, Cap::Frame { mapping: Some(m), .. } if m.io) {
+            crate::iospace::unmap(cap);
+        } else if let Some((_, vaddr)) = vspace::unmap(self, cap) {
             flush_page(cap, vaddr);
         }
     }
@@ -110,6 +120,10 @@ impl Finaliser for DirectMemory {
             Cap::Endpoint { paddr, .. } => crate::ipc::abort_queue(paddr, 2),
             Cap::Notification { paddr, .. } => crate::ipc::abort_queue(paddr, 4),
             Cap::IrqHandler { gsi } => crate::irq::release(gsi),
+            Cap::IoSpace { .. } => crate::iospace::destroy(cap),
+            Cap::IoPageTable { mapping: Some(_), .. } => {
+                crate::iospace::unmap(cap);
+            }
             _ => {}
         }
     }

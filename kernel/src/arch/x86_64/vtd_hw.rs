@@ -37,6 +37,7 @@ static UNITS: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX_UNITS];
 static FAULT_RECORDS: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX_UNITS];
 static UNIT_COUNT: AtomicUsize = AtomicUsize::new(0);
 static FAULTS_SEEN: AtomicU64 = AtomicU64::new(0);
+static IOTLB_REG: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX_UNITS];
 
 fn reg32(base: u64, offset: usize) -> *mut u32 {
     phys_to_virt(base + offset as u64) as *mut u32
@@ -115,6 +116,7 @@ pub fn enable(index: usize, base: u64, cap: u64, ecap: u64, root_table: u64) -> 
         FAULT_RECORDS[index]
             .store((decode.fault_record_offset << 16) | u64::from(decode.fault_records), Ordering::Relaxed);
         UNIT_COUNT.fetch_max(index + 1, Ordering::Relaxed);
+        IOTLB_REG[index].store(iotlb as u64, Ordering::Relaxed);
     }
     Ok(())
 }
@@ -183,6 +185,31 @@ pub fn poll_faults() {
         }
         write32(base, offset_of!(VtdRegisters, fault_status), bits::FSTS_PFO);
     }
+}
+
+/// Invalidates unit `index`'s whole context cache and waits for completion.
+pub fn invalidate_context(index: usize) {
+    let base = UNITS[index].load(Ordering::Relaxed);
+    write64(base, offset_of!(VtdRegisters, context_command), bits::CCMD_ICC | bits::CCMD_GLOBAL);
+    if !spin(|| read64(base, offset_of!(VtdRegisters, context_command)) & bits::CCMD_ICC == 0) {
+        panic!("iommu{index}: context-cache invalidation never completed");
+    }
+}
+
+/// Invalidates unit `index`'s IOTLB and waits until the hardware reports completion: no
+/// stale translation survives the return.
+pub fn invalidate_iotlb(index: usize) {
+    let base = UNITS[index].load(Ordering::Relaxed);
+    let iotlb = IOTLB_REG[index].load(Ordering::Relaxed) as usize;
+    write64(base, iotlb, bits::IOTLB_IVT | bits::IOTLB_GLOBAL);
+    if !spin(|| read64(base, iotlb) & bits::IOTLB_IVT == 0) {
+        panic!("iommu{index}: IOTLB invalidation never completed");
+    }
+}
+
+/// Number of units enabled.
+pub fn unit_count() -> usize {
+    UNIT_COUNT.load(Ordering::Relaxed)
 }
 
 /// DMA faults seen since boot.

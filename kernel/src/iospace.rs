@@ -1,0 +1,262 @@
+//! IOSpaces on the VT-d hardware: domain ids, context tables (one per bus with devices,
+//! allocated at boot), device assignment, second-level table installation, frame
+//! mappings, and the invalidations that make every change take effect before the system
+//! call returns.
+
+use core::cell::UnsafeCell;
+
+use abi::error::SyscallError;
+use abi::rights::CapRights;
+
+use crate::arch::kmem::{self, DirectMemory};
+use crate::arch::vtd_hw;
+use crate::object::cap::{Cap, FrameSize, Mapping};
+use crate::paging::TableMemory;
+use crate::platform::vtd::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry};
+
+/// Domain ids handed out (1..MAX_DOMAINS; 0 is reserved by VT-d in caching mode).
+pub const MAX_DOMAINS: usize = 256;
+/// Most (unit, bus) context tables.
+const MAX_CONTEXT_TABLES: usize = 16;
+/// Most PCI functions whose covering unit is remembered.
+const MAX_DEVICES: usize = 64;
+
+struct State {
+    domains: [bool; MAX_DOMAINS],
+    /// (unit, bus, context table paddr).
+    context_tables: [(u8, u8, u64); MAX_CONTEXT_TABLES],
+    context_count: usize,
+    /// (requester id, unit) of every PCI function found.
+    devices: [(u16, u8); MAX_DEVICES],
+    device_count: usize,
+    /// Translation depth new IOSpaces get.
+    levels: u8,
+}
+
+struct Cell(UnsafeCell<State>);
+// SAFETY: one CPU, interrupts off in the kernel.
+unsafe impl Sync for Cell {}
+
+static STATE: Cell = Cell(UnsafeCell::new(State {
+    domains: [false; MAX_DOMAINS],
+    context_tables: [(0, 0, 0); MAX_CONTEXT_TABLES],
+    context_count: 0,
+    devices: [(0, 0); MAX_DEVICES],
+    device_count: 0,
+    levels: 3,
+}));
+
+#[allow(clippy::mut_from_ref)]
+fn state() -> &'static mut State {
+    // SAFETY: see Cell.
+    unsafe { &mut *STATE.0.get() }
+}
+
+/// Whether (unit, bus) already has a context table.
+pub fn has_context_table(unit: u8, bus: u8) -> bool {
+    let s = state();
+    s.context_tables[..s.context_count].iter().any(|&(u, b, _)| u == unit && b == bus)
+}
+
+/// Boot: records one device's covering unit; `context_table` is a zeroed page for its
+/// bus if that bus has none yet (returns whether it was used).
+pub fn boot_add_device(requester: u16, unit: u8, root_table: u64, context_table: u64) -> bool {
+    let s = state();
+    if s.device_count < MAX_DEVICES {
+        s.devices[s.device_count] = (requester, unit);
+        s.device_count += 1;
+    }
+    let bus = (requester >> 8) as u8;
+    if s.context_tables[..s.context_count].iter().any(|&(u, b, _)| u == unit && b == bus) {
+        return false;
+    }
+    if s.context_count == MAX_CONTEXT_TABLES {
+        return false;
+    }
+    s.context_tables[s.context_count] = (unit, bus, context_table);
+    s.context_count += 1;
+    let entry = root_entry(context_table);
+    kmem::write_words(root_table + 16 * u64::from(bus), entry);
+    true
+}
+
+/// Boot: the depth new IOSpaces use (from SAGAW/MGAW).
+pub fn set_levels(levels: u8) {
+    state().levels = levels;
+}
+
+/// Free domain ids.
+pub fn free_domains() -> u64 {
+    state().domains[1..].iter().filter(|used| !**used).count() as u64
+}
+
+/// Allocates a domain id (the caller checked one is free).
+pub fn new_iospace() -> (u16, u8) {
+    let s = state();
+    let id = (1..MAX_DOMAINS).find(|&d| !s.domains[d]).expect("retype checked a free domain");
+    s.domains[id] = true;
+    (id as u16, s.levels)
+}
+
+fn context_slot(requester: u16) -> Option<(usize, u64)> {
+    let s = state();
+    let unit = s.devices[..s.device_count].iter().find(|d| d.0 == requester)?.1;
+    let bus = (requester >> 8) as u8;
+    let table = s.context_tables[..s.context_count].iter().find(|t| t.0 == unit && t.1 == bus)?.2;
+    Some((usize::from(unit), table + 16 * u64::from(requester & 0xff)))
+}
+
+/// Assign: `requester` translates through `iospace` from now on.
+pub fn assign(iospace: &Cap, requester: u16) -> Result<(), SyscallError> {
+    let Cap::IoSpace { paddr, domain, levels } = *iospace else { return Err(SyscallError::InvalidCapability) };
+    let (unit, slot) = context_slot(requester).ok_or(SyscallError::IllegalOperation)?;
+    if context_domain(kmem::read_words::<2>(slot)).is_some() {
+        return Err(SyscallError::DeleteFirst);
+    }
+    kmem::write_words(slot, context_entry(paddr, levels, domain));
+    vtd_hw::invalidate_context(unit);
+    vtd_hw::invalidate_iotlb(unit);
+    Ok(())
+}
+
+/// Unassign: `requester` is blocked again. It must be in `iospace`.
+pub fn unassign(iospace: &Cap, requester: u16) -> Result<(), SyscallError> {
+    let Cap::IoSpace { domain, .. } = *iospace else { return Err(SyscallError::InvalidCapability) };
+    let (unit, slot) = context_slot(requester).ok_or(SyscallError::IllegalOperation)?;
+    if context_domain(kmem::read_words::<2>(slot)) != Some(domain) {
+        return Err(SyscallError::IllegalOperation);
+    }
+    kmem::write_words(slot, [0, 0]);
+    vtd_hw::invalidate_context(unit);
+    vtd_hw::invalidate_iotlb(unit);
+    Ok(())
+}
+
+/// The IOSpace's last cap is gone: every device in its domain is blocked, the domain freed.
+pub fn destroy(iospace: &Cap) {
+    let Cap::IoSpace { domain, .. } = *iospace else { return };
+    let s = state();
+    for i in 0..s.device_count {
+        let requester = s.devices[i].0;
+        if let Some((unit, slot)) = context_slot(requester) {
+            if context_domain(kmem::read_words::<2>(slot)) == Some(domain) {
+                kmem::write_words(slot, [0, 0]);
+                vtd_hw::invalidate_context(unit);
+                vtd_hw::invalidate_iotlb(unit);
+            }
+        }
+    }
+    state().domains[usize::from(domain)] = false;
+}
+
+/// Walks from the root of a `levels`-deep IOSpace toward `iova`, stopping at the table
+/// that holds level-`level` entries. Returns (table, index) or the level that is missing.
+fn walk(root: u64, levels: u8, iova: u64, level: u8) -> Result<(u64, usize), u8> {
+    let mut table = root;
+    for l in (level + 1..=levels).rev() {
+        let index = ((iova >> (12 + 9 * (u32::from(l) - 1))) & 0x1ff) as usize;
+        let entry = DirectMemory.read(table, index);
+        if entry & (sl::READ | sl::WRITE) == 0 || entry & sl::SUPERPAGE != 0 {
+            return Err(l - 1);
+        }
+        table = entry & sl::ADDR;
+    }
+    Ok((table, ((iova >> (12 + 9 * (u32::from(level) - 1))) & 0x1ff) as usize))
+}
+
+/// Decodes and performs IOPageTable::Map: the table is installed at the first level
+/// missing on the way to `iova`.
+pub fn map_table(table: &Cap, iospace: &Cap, iova: u64) -> Result<Cap, SyscallError> {
+    let Cap::IoPageTable { paddr, mapping: None, .. } = *table else { return Err(SyscallError::IllegalOperation) };
+    let Cap::IoSpace { paddr: root, levels, .. } = *iospace else { return Err(SyscallError::InvalidCapability) };
+    check_iova(iova & !0xfff, 0x1000, levels).map_err(|_| SyscallError::InvalidArgument)?;
+    // Level-E entries point at tables holding level E-1 entries; the root holds level `levels`.
+    for entry_level in (2..=levels).rev() {
+        let (t, i) = walk(root, levels, iova, entry_level).map_err(|_| SyscallError::FailedLookup)?;
+        if DirectMemory.read(t, i) & (sl::READ | sl::WRITE) != 0 {
+            continue;
+        }
+        DirectMemory.write(t, i, sl_entry(paddr, true, true, false));
+        let span = 1u64 << (12 + 9 * (u32::from(entry_level) - 1));
+        let mapping = Mapping { vspace: root, vaddr: iova & !(span - 1), io: true };
+        return Ok(Cap::IoPageTable { paddr, level: entry_level - 1, mapping: Some(mapping) });
+    }
+    Err(SyscallError::DeleteFirst)
+}
+
+/// Decodes and performs Frame::MapIO.
+pub fn map_frame(frame: &Cap, iospace: &Cap, iova: u64, rights: CapRights) -> Result<Cap, SyscallError> {
+    let Cap::Frame { paddr, size, rights: cap_rights, is_device, mapping } = *frame else {
+        return Err(SyscallError::InvalidCapability);
+    };
+    if is_device {
+        // Invariant 4: only RAM frames retyped from untyped ever become DMA-reachable.
+        return Err(SyscallError::InvalidCapability);
+    }
+    if mapping.is_some() {
+        return Err(SyscallError::IllegalOperation);
+    }
+    let Cap::IoSpace { paddr: root, levels, .. } = *iospace else { return Err(SyscallError::InvalidCapability) };
+    let rights = rights.intersect(CapRights::READ.union(CapRights::WRITE));
+    if rights == CapRights::NONE {
+        return Err(SyscallError::InvalidArgument);
+    }
+    if !cap_rights.contains(rights) {
+        return Err(SyscallError::InsufficientRights);
+    }
+    let bytes = 1u64 << size.bits();
+    match check_iova(iova, bytes, levels) {
+        Ok(()) => {}
+        Err("misaligned") => return Err(SyscallError::AlignmentError),
+        Err(_) => return Err(SyscallError::InvalidArgument),
+    }
+    let leaf_level = if size == FrameSize::Large { 2 } else { 1 };
+    let (table, index) = walk(root, levels, iova, leaf_level).map_err(|_| SyscallError::FailedLookup)?;
+    if DirectMemory.read(table, index) & (sl::READ | sl::WRITE) != 0 {
+        return Err(SyscallError::DeleteFirst);
+    }
+    let entry =
+        sl_entry(paddr, rights.contains(CapRights::READ), rights.contains(CapRights::WRITE), size == FrameSize::Large);
+    DirectMemory.write(table, index, entry);
+    // Non-present entries are never cached without caching mode; with it, a map needs
+    // the same invalidation as an unmap.
+    for unit in 0..vtd_hw::unit_count() {
+        vtd_hw::invalidate_iotlb(unit);
+    }
+    Ok(Cap::Frame {
+        paddr,
+        size,
+        rights: cap_rights,
+        is_device,
+        mapping: Some(Mapping { vspace: root, vaddr: iova, io: true }),
+    })
+}
+
+/// Removes an IO mapping (frame or table) if its entry still names the object, then
+/// invalidates every unit's IOTLB and waits for completion. Returns the unmapped cap.
+pub fn unmap(cap: &Cap) -> Option<Cap> {
+    let (paddr, level, mapping) = match *cap {
+        Cap::Frame { paddr, size, mapping: Some(m), .. } if m.io => {
+            (paddr, if size == FrameSize::Large { 2 } else { 1 }, m)
+        }
+        Cap::IoPageTable { paddr, level, mapping: Some(m) } => (paddr, level + 1, m),
+        _ => return None,
+    };
+    // Every IOSpace has the boot-time depth.
+    if let Ok((table, index)) = walk(mapping.vspace, state().levels, mapping.vaddr, level) {
+        let entry = DirectMemory.read(table, index);
+        if entry & (sl::READ | sl::WRITE) != 0 && entry & sl::ADDR == paddr {
+            DirectMemory.write(table, index, 0);
+        }
+    }
+    for unit in 0..vtd_hw::unit_count() {
+        vtd_hw::invalidate_iotlb(unit);
+    }
+    Some(match *cap {
+        Cap::Frame { paddr, size, rights, is_device, .. } => {
+            Cap::Frame { paddr, size, rights, is_device, mapping: None }
+        }
+        Cap::IoPageTable { paddr, .. } => Cap::IoPageTable { paddr, level: 0, mapping: None },
+        other => other,
+    })
+}
