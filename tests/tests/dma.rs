@@ -3,13 +3,24 @@
 //! exactly the frames mapped there, with their rights; after UnmapIO it reaches nothing.
 
 use abi::exit::ExitCode;
-use scenarios::Scenario;
+use scenarios::{Iommu, Scenario};
 
 #[test]
-fn dma_from_a_device_without_iospace_is_blocked_and_reported() {
-    let mut scenario = Scenario::new("dmatest").append("init=dmatest");
+fn dma_isolation_with_3_level_tables() {
+    dma_isolation("dmatest", Iommu::Default, 2);
+}
+
+#[test]
+fn dma_isolation_with_4_level_tables() {
+    dma_isolation("dmatest_aw48", Iommu::AwBits(48), 3);
+}
+
+fn dma_isolation(name: &str, iommu: Iommu, tables: u32) {
+    let mut scenario = Scenario::new(name).append("init=dmatest").iommu(iommu);
     scenario.extra_args = vec!["-device".into(), "edu,dma_mask=0xffffffffffffffff".into()];
     let o = scenario.run();
+    o.expect_serial_contains(&format!("dmatest: {tables} IO page tables installed below the root"))
+        .expect_serial_contains("dmatest: ok after the delete the device cannot write the frame");
     o.expect_serial_not_contains("dmatest: FAIL")
         .expect_serial_contains("dmatest: ok assign edu to the IOSpace")
         .expect_serial_contains("dmatest: ok translated DMA round trip: RAM -> device -> RAM")

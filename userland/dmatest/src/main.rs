@@ -142,10 +142,17 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.check("the frame the device tried to write is unchanged", after == 0x1122_3344_5566_7788);
     // Now give the device an IOSpace with two frames in it and DMA for real.
     let iospace = IoSpace(objects.alloc(&slots, ObjectType::IoSpace, 0).expect("iospace"));
-    for _ in 0..2 {
+    // As many levels as the IOSpace's depth needs (2 below the root for 3-level
+    // tables with aw-bits=39, 3 for 4-level ones with aw-bits=48).
+    let mut installed = 0;
+    for _ in 0..3 {
         let t = IoPageTable(objects.alloc(&slots, ObjectType::IoPageTable, 0).expect("io table"));
-        c.check("install an IO page table", t.map(iospace, IOVA).is_ok());
+        if t.map(iospace, IOVA).is_ok() {
+            installed += 1;
+        }
     }
+    println!("dmatest: {installed} IO page tables installed below the root");
+    c.check("install the IO page tables", installed >= 2);
     c.check("assign edu to the IOSpace", iospace.assign(pci).is_ok());
     c.check(
         "assigning it twice is refused",
@@ -197,6 +204,20 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let after_unmap = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
     c.check("after unmap_io the device cannot write the frame", after_unmap == 0);
     println!("dmatest: unmapped frame at iova {:#x}", IOVA + 0x1000);
+    // Revocation safety: deleting the cap that made an IO mapping removes it.
+    let again = io_copy(dst);
+    c.check("map the frame again through a new copy", again.map_io(iospace, IOVA + 0x3000, CapRights::ALL).is_ok());
+    dma(EDU_BUFFER, IOVA + 0x3000, true);
+    // SAFETY: as above.
+    let reached = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
+    c.check("the device reaches it", reached == 0x1122_3344_5566_7788);
+    // SAFETY: as above.
+    unsafe { ((RAM_VADDR + 0x1000) as *mut u64).write_volatile(0) };
+    c.check("delete the copy", CNode::delete(root.slot(again.0)).is_ok());
+    dma(EDU_BUFFER, IOVA + 0x3000, true);
+    // SAFETY: as above.
+    let after_delete = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
+    c.check("after the delete the device cannot write the frame", after_delete == 0);
     c.check("unassign", iospace.unassign(pci).is_ok());
     // Give the kernel a few timer ticks to drain the fault records.
     let start = spins;
