@@ -251,6 +251,11 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTE
             r.map_err(|e| fail(e, 100))?;
             ok
         }
+        (Cap::IoSpace { .. }, Invocation::IoSpaceSetFaultHandler) => {
+            let (_, handler) = extra(0)?;
+            crate::iospace::set_fault_handler(&cap, &handler).map_err(|e| fail(e, 100))?;
+            ok
+        }
         (Cap::IoPageTable { .. }, Invocation::IoPageTableMap) => {
             let (_, iospace) = extra(0)?;
             let mapped = crate::iospace::map_table(&cap, &iospace, msg.mr(0)?).map_err(|e| fail(e, 0))?;

@@ -31,6 +31,8 @@ struct State {
     device_count: usize,
     /// Translation depth new IOSpaces get.
     levels: u8,
+    /// Per domain: fault handler object, badge, and whether it is an endpoint.
+    handlers: [(u64, u64, bool); MAX_DOMAINS],
 }
 
 struct Cell(UnsafeCell<State>);
@@ -44,6 +46,7 @@ static STATE: Cell = Cell(UnsafeCell::new(State {
     devices: [(0, 0); MAX_DEVICES],
     device_count: 0,
     levels: 3,
+    handlers: [(0, 0, false); MAX_DOMAINS],
 }));
 
 #[allow(clippy::mut_from_ref)]
@@ -147,6 +150,47 @@ pub fn destroy(iospace: &Cap) {
         }
     }
     state().domains[usize::from(domain)] = false;
+    state().handlers[usize::from(domain)] = (0, 0, false);
+}
+
+/// SetFaultHandler: `handler` (notification or endpoint cap) hears about this
+/// IOSpace's DMA faults.
+pub fn set_fault_handler(iospace: &Cap, handler: &Cap) -> Result<(), SyscallError> {
+    let Cap::IoSpace { domain, .. } = *iospace else { return Err(SyscallError::InvalidCapability) };
+    let entry = match *handler {
+        Cap::Notification { paddr, badge, rights } if rights.contains(CapRights::WRITE) => (paddr, badge, false),
+        Cap::Endpoint { paddr, badge, rights } if rights.contains(CapRights::WRITE) => (paddr, badge, true),
+        _ => return Err(SyscallError::InvalidCapability),
+    };
+    state().handlers[usize::from(domain)] = entry;
+    Ok(())
+}
+
+/// Whether any IOSpace has a fault handler (a DMA fault could wake a thread).
+pub fn any_fault_handler() -> bool {
+    state().handlers.iter().any(|h| h.0 != 0)
+}
+
+/// A drained fault record: tell the IOSpace the device is in, if it has a handler.
+/// Returns whether someone was told.
+pub fn report_fault(requester: u16, reason: u8, iova: u64, is_write: bool) -> bool {
+    let Some((_, slot)) = context_slot(requester) else { return false };
+    let Some(domain) = context_domain(kmem::read_words::<2>(slot)) else { return false };
+    let (object, badge, is_endpoint) = state().handlers[usize::from(domain)];
+    if object == 0 {
+        return false;
+    }
+    if is_endpoint {
+        crate::ipc::kernel_message(
+            object,
+            badge,
+            abi::fault::FaultKind::DmaFault.raw(),
+            [u64::from(requester), u64::from(reason), iova, u64::from(is_write)],
+        )
+    } else {
+        crate::ipc::signal(object, badge);
+        true
+    }
 }
 
 /// Walks from the root of a `levels`-deep IOSpace toward `iova`, stopping at the table

@@ -327,3 +327,24 @@ pub fn deliver_fault(t: ThreadRef, kind: FaultKind, mrs: [u64; 5]) -> bool {
     }
     true
 }
+
+/// A message from the kernel itself (a DMA fault report) to a thread waiting on
+/// `ep_paddr`. The kernel never blocks: with nobody waiting the message is dropped and
+/// false returned (the fault is still in the log).
+pub fn kernel_message(ep_paddr: u64, badge: u64, label: u64, mrs: [u64; 4]) -> bool {
+    let mut ep = load_ep(ep_paddr);
+    if ep.state != EndpointState::Receiving {
+        return false;
+    }
+    let Some(receiver) = ep.queue.pop_front(&mut EpLinks) else { return false };
+    store_ep(ep_paddr, ep);
+    with_frame(receiver, |f| {
+        f.rax = 0;
+        f.rdi = badge;
+        f.rsi = MessageInfo::new(label, 4).to_word();
+        set_mr_regs(f, mrs);
+    });
+    tcb(receiver).reply_to = 0;
+    thread::make_runnable(receiver);
+    true
+}

@@ -251,7 +251,8 @@ fn idle() {
         sched().ready.peek_highest().is_some() || (cur != 0 && tcb(cur).thread_state() == ThreadState::Running)
     };
     while !runnable() {
-        if !crate::irq::any_bound() {
+        // Device lines and DMA faults (drained on the timer tick) can wake threads.
+        if !crate::irq::any_bound() && !crate::iospace::any_fault_handler() {
             crate::error!("kernel: every thread is blocked or suspended and no interrupt can wake one; stopping");
             crate::arch::cpu::exit_qemu(abi::exit::ExitCode::Deadlock.raw());
         }

@@ -407,3 +407,11 @@ impl Frame {
         invoke(self.0, Invocation::FrameUnmapIo, &[], &[]).map(|_| ())
     }
 }
+
+impl IoSpace {
+    /// DMA faults of this IOSpace's devices signal `ntfn` (a notification) or are sent to
+    /// a thread waiting on `handler` (an endpoint cap).
+    pub fn set_fault_handler(self, handler: CPtr) -> Result<()> {
+        invoke(self.0, Invocation::IoSpaceSetFaultHandler, &[], &[handler]).map(|_| ())
+    }
+}

@@ -25,6 +25,9 @@ fn dma_isolation(name: &str, iommu: Iommu, tables: u32) {
         .expect_serial_contains("dmatest: ok assign edu to the IOSpace")
         .expect_serial_contains("dmatest: ok translated DMA round trip: RAM -> device -> RAM")
         .expect_serial_contains("dmatest: ok a device write to a read-only IO mapping is blocked")
+        .expect_serial_contains(
+            "dmatest: ok the fault arrives as a DmaFault message (badge, requester, reason 5, iova, write)",
+        )
         .expect_serial_contains("dmatest: ok after unmap_io the device cannot write the frame")
         .expect_serial_contains("dmatest: done")
         .expect_exit(ExitCode::Success);

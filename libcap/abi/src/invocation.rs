@@ -96,6 +96,10 @@ crate::abi_enum! {
         FrameMapIo = 74,
         /// Frame: UnmapIO(): removes the IO mapping; returns after the IOTLB invalidation completed.
         FrameUnmapIo = 75,
+        /// IOSpace: SetFaultHandler(); extra cap 0: a notification (signalled with its badge
+        /// on each DMA fault) or an endpoint (receives a `DmaFault` message if a thread
+        /// waits on it when the fault is drained).
+        IoSpaceSetFaultHandler = 76,
     }
 }
 

@@ -14,7 +14,12 @@ use libcap::abi::slots;
 use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
 use libcap::cap::{CNode, Frame, IoPageTable, IoSpace, PciDevice, Untyped, ATTR_UNCACHED};
 use libcap::check::Checker;
+use libcap::ipc;
 use libcap::println;
+use libcap::thread::spawn;
+
+use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use libcap::abi::fault::FaultKind;
 
 libcap::entry!(main);
 
@@ -50,6 +55,24 @@ fn mmio_read32(offset: usize) -> u32 {
 fn mmio_write(offset: usize, value: u64) {
     // SAFETY: as in `mmio_read`.
     unsafe { core::ptr::write_volatile((MMIO_VADDR + offset as u64) as *mut u64, value) }
+}
+
+static FAULT_MSG: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+static DONE_NTFN: AtomicU64 = AtomicU64::new(0);
+
+/// Waits for one DMA fault message from the kernel and records it.
+extern "C" fn fault_listener(ep: u64) -> ! {
+    if let Ok(m) = ipc::recv(ep) {
+        FAULT_MSG[0].store(m.info.label, SeqCst);
+        FAULT_MSG[1].store(m.badge, SeqCst);
+        for (i, v) in m.mrs.iter().enumerate() {
+            FAULT_MSG[2 + i].store(*v, SeqCst);
+        }
+    }
+    let _ = ipc::signal(DONE_NTFN.load(SeqCst));
+    loop {
+        let _ = ipc::recv(ep);
+    }
 }
 
 fn main(bi: &'static BootInfo) -> ExitCode {
@@ -191,10 +214,29 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     // SAFETY: mapped read-write above.
     let copied = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
     c.check("translated DMA round trip: RAM -> device -> RAM", copied == 0x1122_3344_5566_7788);
+    // Faults of this IOSpace go to an endpoint a listener thread waits on.
+    let fault_ep = objects.alloc(&slots, ObjectType::Endpoint, 0).expect("endpoint");
+    let done = objects.alloc(&slots, ObjectType::Notification, 0).expect("notification");
+    DONE_NTFN.store(done, SeqCst);
+    let badged = slots.alloc().expect("slot");
+    let _ = CNode::mint(root.slot(badged), root.slot(fault_ep), CapRights::ALL, 0x44);
+    c.check("set the IOSpace's fault handler", iospace.set_fault_handler(badged).is_ok());
+    let _ = spawn(&mut objects, &slots, fault_listener, fault_ep, 200, 0x0000_4100_0000_0000, 0);
+    // Let the listener reach its Recv before the fault happens.
+    let me = libcap::cap::Tcb(slots::INIT_TCB);
+    let _ = me.set_priority(me, 1);
+    let _ = me.set_priority(me, 255);
     dma(EDU_BUFFER, IOVA + 0x2000, true);
     // SAFETY: mapped read-write above.
     let untouched = unsafe { ((RAM_VADDR + 0x2000) as *const u64).read_volatile() };
     c.check("a device write to a read-only IO mapping is blocked", untouched == 0);
+    let _ = ipc::wait(done);
+    let rid = (u64::from(dev.bus) << 8) | u64::from(dev.devfn);
+    let msg: [u64; 6] = core::array::from_fn(|i| FAULT_MSG[i].load(SeqCst));
+    c.check(
+        "the fault arrives as a DmaFault message (badge, requester, reason 5, iova, write)",
+        msg == [FaultKind::DmaFault.raw(), 0x44, rid, 5, IOVA + 0x2000, 1],
+    );
     println!("dmatest: read-only frame at iova {:#x}", IOVA + 0x2000);
     // SAFETY: mapped read-write above.
     unsafe { ((RAM_VADDR + 0x1000) as *mut u64).write_volatile(0) };

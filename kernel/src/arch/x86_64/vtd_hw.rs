@@ -165,6 +165,8 @@ pub fn poll_faults() {
             let sid = (high & 0xffff) as u16;
             let reason = ((high >> 32) & 0xff) as u8;
             FAULTS_SEEN.fetch_add(1, Ordering::Relaxed);
+            let is_write = high & bits::FAULT_READ == 0;
+            let told = logged < FAULTS_PER_POLL && crate::iospace::report_fault(sid, reason, low & !0xfff, is_write);
             if logged < FAULTS_PER_POLL {
                 crate::warn!(
                     "iommu{index}: DMA fault: requester {:02x}:{:02x}.{} reason {reason:#x} ({}) iova {:#x} {}",
@@ -175,6 +177,9 @@ pub fn poll_faults() {
                     low & !0xfff,
                     if high & bits::FAULT_READ != 0 { "read" } else { "write" }
                 );
+                if told {
+                    crate::debug!("iommu{index}: fault reported to the IOSpace's handler");
+                }
                 logged += 1;
             }
             // Writing F back clears the record.
