@@ -120,16 +120,11 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTE
                 return Err(fail(SyscallError::RangeError, 4));
             }
             let dests = || (offset..offset + count).map(|i| paddr + (i << SLOT_BITS));
-            let plan = untyped::decode_retype(
-                &mem,
-                slot,
-                object_type,
-                size_arg,
-                count,
-                dests(),
-                crate::iospace::free_domains(),
-            )
-            .map_err(|e| fail(e, if e == SyscallError::DeleteFirst { 4 } else { 0 }))?;
+            // Counting free domain ids is only needed (and only paid for) by IOSpaces.
+            let free_domains =
+                if object_type == ObjectType::IoSpace { crate::iospace::free_domains() } else { u64::MAX };
+            let plan = untyped::decode_retype(&mem, slot, object_type, size_arg, count, dests(), free_domains)
+                .map_err(|e| fail(e, if e == SyscallError::DeleteFirst { 4 } else { 0 }))?;
             untyped::invoke_retype(&mut mem, &mut DirectMemory, slot, &plan, dests());
             ok
         }

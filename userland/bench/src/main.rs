@@ -18,7 +18,7 @@ use libcap::abi::object::ObjectType;
 use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
 use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
-use libcap::cap::{CNode, Frame, Tcb, Untyped, VSpace};
+use libcap::cap::{CNode, Frame, IoPageTable, IoSpace, Tcb, Untyped, VSpace};
 use libcap::ipc;
 use libcap::println;
 use libcap::space::{clone_image_space, spawn_in};
@@ -28,6 +28,7 @@ libcap::entry!(main);
 const RUNS: usize = 65;
 const REGION: u64 = 0x0000_5000_0000_0000;
 const MAP_VADDR: u64 = 0x0000_5100_0000_0000;
+const IOVA: u64 = 0x4000_0000;
 
 static EP: AtomicU64 = AtomicU64::new(0);
 static NTFN: AtomicU64 = AtomicU64::new(0);
@@ -166,6 +167,38 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         a.and(b).expect("map/unmap");
     }
     report("Map+Unmap 4 KiB frame", &mut samples, overhead);
+
+    // IOMMU: MapIO + UnmapIO (the unmap returns after the IOTLB invalidation completed).
+    let iospace = IoSpace(objects.alloc(&slots, ObjectType::IoSpace, 0).expect("iospace"));
+    for _ in 0..3 {
+        let t = IoPageTable(objects.alloc(&slots, ObjectType::IoPageTable, 0).expect("io table"));
+        let _ = t.map(iospace, IOVA);
+    }
+    let io_frame = Frame(objects.alloc(&slots, ObjectType::Frame4K, 0).expect("frame"));
+    for s in samples.iter_mut() {
+        let t0 = now();
+        let a = io_frame.map_io(iospace, IOVA, CapRights::ALL);
+        let b = io_frame.unmap_io();
+        *s = now() - t0;
+        a.and(b).expect("map_io/unmap_io");
+    }
+    report("MapIO+UnmapIO 4 KiB page", &mut samples, overhead);
+    let mut frames = [Frame(0); 64];
+    for f in frames.iter_mut() {
+        *f = Frame(objects.alloc(&slots, ObjectType::Frame4K, 0).expect("frame"));
+    }
+    let mut batch = [0u64; 9];
+    for s in batch.iter_mut() {
+        let t0 = now();
+        for (i, f) in frames.iter().enumerate() {
+            f.map_io(iospace, IOVA + 4096 * i as u64, CapRights::ALL).expect("map_io");
+        }
+        for f in frames.iter() {
+            f.unmap_io().expect("unmap_io");
+        }
+        *s = (now() - t0) / 64;
+    }
+    report("MapIO+UnmapIO 64 pages, per page", &mut batch, 0);
     println!("bench: done");
     ExitCode::Success
 }
