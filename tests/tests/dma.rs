@@ -57,3 +57,21 @@ fn dma_isolation(name: &str, iommu: Iommu, tables: u32) {
         "the blocked device write was not reported"
     );
 }
+
+#[test]
+fn two_devices_in_two_iospaces() {
+    let mut scenario = Scenario::new("dmatest_two").append("init=dmatest");
+    let edu = "edu,dma_mask=0xffffffffffffffff";
+    scenario.extra_args = vec!["-device".into(), edu.into(), "-device".into(), edu.into()];
+    let o = scenario.run();
+    o.expect_serial_not_contains("dmatest: FAIL")
+        .expect_serial_contains("dmatest: ok a DMA at the kernel's physical address is blocked; the kernel runs on")
+        .expect_serial_contains("dmatest: ok the first device cannot reach the second IOSpace's frame")
+        .expect_serial_contains("dmatest: ok the first device writes the shared frame")
+        .expect_serial_contains("dmatest: ok the second device writes the shared frame too")
+        .expect_exit(ExitCode::Success);
+    assert!(
+        o.serial.lines().any(|l| l.contains("DMA fault") && l.contains("iova 0x200000 write")),
+        "the DMA aimed at the kernel image was not reported"
+    );
+}

@@ -6,6 +6,10 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
+use alloc::vec::Vec;
+
 use libcap::abi::bootinfo::BootInfo;
 use libcap::abi::exit::ExitCode;
 use libcap::abi::object::ObjectType;
@@ -41,6 +45,36 @@ const MMIO_VADDR: u64 = 0x0000_4000_0000_0000;
 const RAM_VADDR: u64 = 0x0000_4000_0010_0000;
 /// Where the test maps frames in the device's IOSpace.
 const IOVA: u64 = 0x1000_0000;
+/// The second edu's own frame (the shared frame is at IOVA2 + 0x1000 in its space), and
+/// the shared frame's IOVA in the first IOSpace.
+const IOVA2: u64 = 0x2000_0000;
+const IOVA_SHARED: u64 = 0x1000_5000;
+const MMIO_VADDR2: u64 = 0x0000_4000_0001_0000;
+/// Physical address of the kernel image (it must never be DMA-reachable).
+const KERNEL_PADDR: u64 = 0x20_0000;
+
+fn read_at(base: u64, offset: usize) -> u64 {
+    // SAFETY: `base` is an edu BAR page mapped uncached by this program.
+    unsafe { core::ptr::read_volatile((base + offset as u64) as *const u64) }
+}
+
+fn write_at(base: u64, offset: usize, value: u64) {
+    // SAFETY: as in `read_at`.
+    unsafe { core::ptr::write_volatile((base + offset as u64) as *mut u64, value) }
+}
+
+/// One edu DMA of 8 bytes on the device whose registers are at `base`; waits for it.
+fn dma_on(base: u64, from: u64, to: u64, to_ram: bool) {
+    write_at(base, EDU_DMA_SRC, from);
+    write_at(base, EDU_DMA_DST, to);
+    write_at(base, EDU_DMA_COUNT, 8);
+    write_at(base, EDU_DMA_CMD, DMA_START | if to_ram { DMA_TO_RAM } else { 0 });
+    let mut n = 0u64;
+    while read_at(base, EDU_DMA_CMD) & DMA_START != 0 && n < 2_000_000_000 {
+        n += 1;
+        core::hint::spin_loop();
+    }
+}
 
 fn mmio_read(offset: usize) -> u64 {
     // SAFETY: the edu BAR page is mapped uncached at MMIO_VADDR; edu registers are 8-byte readable.
@@ -55,6 +89,47 @@ fn mmio_read32(offset: usize) -> u32 {
 fn mmio_write(offset: usize, value: u64) {
     // SAFETY: as in `mmio_read`.
     unsafe { core::ptr::write_volatile((MMIO_VADDR + offset as u64) as *mut u64, value) }
+}
+
+/// Device untyped memory, split on demand down to the 4 KiB frames a driver needs.
+struct DeviceMemory {
+    /// (cap, base, log2 size, already split or used).
+    leaves: Vec<(Untyped, u64, u64, bool)>,
+}
+
+impl DeviceMemory {
+    fn new(bi: &BootInfo) -> Self {
+        let leaves = bi
+            .untyped()
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| u.is_device == 1)
+            .map(|(i, u)| (Untyped(bi.untyped_caps.start + i as u64), u.paddr, u64::from(u.size_bits), false))
+            .collect();
+        DeviceMemory { leaves }
+    }
+
+    /// A frame cap for the device page at `paddr`, splitting untyped by halves.
+    fn frame_at(&mut self, slots: &SlotAllocator, paddr: u64) -> Option<Frame> {
+        let root = CNode(slots::INIT_CNODE);
+        loop {
+            let i = self
+                .leaves
+                .iter()
+                .position(|&(_, base, bits, used)| !used && base <= paddr && paddr < base + (1 << bits))?;
+            let (cap, base, bits, _) = self.leaves[i];
+            self.leaves[i].3 = true;
+            if bits == 12 {
+                let frame = Frame(slots.alloc().ok()?);
+                cap.retype(ObjectType::Frame4K, 0, root, 0, 0, frame.0, 1).ok()?;
+                return Some(frame);
+            }
+            let halves = slots.alloc_range(2).ok()?;
+            cap.retype(ObjectType::Untyped, bits - 1, root, 0, 0, halves, 2).ok()?;
+            self.leaves.push((Untyped(halves), base, bits - 1, false));
+            self.leaves.push((Untyped(halves + 1), base + (1 << (bits - 1)), bits - 1, false));
+        }
+    }
 }
 
 static FAULT_MSG: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
@@ -101,30 +176,10 @@ fn main(bi: &'static BootInfo) -> ExitCode {
             )
             .is_err(),
     );
-    // Carve the BAR's page out of device untyped memory by halving.
-    let Some(ut) =
-        bi.untyped().iter().position(|u| u.is_device == 1 && u.paddr <= bar && bar < u.paddr + (1u64 << u.size_bits))
-    else {
-        println!("dmatest: FAIL BAR {bar:#x} is in no device untyped");
-        return ExitCode::UserFailure;
-    };
-    let (mut cap, mut base, mut bits) =
-        (Untyped(bi.untyped_caps.start + ut as u64), bi.untyped()[ut].paddr, u64::from(bi.untyped()[ut].size_bits));
-    while bits > 12 {
-        let halves = slots.alloc_range(2).expect("slots");
-        if cap.retype(ObjectType::Untyped, bits - 1, root, 0, 0, halves, 2).is_err() {
-            println!("dmatest: FAIL splitting device untyped");
-            return ExitCode::UserFailure;
-        }
-        bits -= 1;
-        let upper = bar >= base + (1 << bits);
-        if upper {
-            base += 1 << bits;
-        }
-        cap = Untyped(halves + u64::from(upper));
-    }
-    let regs = Frame(slots.alloc().expect("slot"));
-    c.check("device frame over the BAR", cap.retype(ObjectType::Frame4K, 0, root, 0, 0, regs.0, 1).is_ok());
+    let mut device_memory = DeviceMemory::new(bi);
+    let regs = device_memory.frame_at(&slots, bar);
+    c.check("device frame over the BAR", regs.is_some());
+    let regs = regs.unwrap_or(Frame(0));
     c.check(
         "map it uncached",
         map_frame(&mut objects, &slots, regs, MMIO_VADDR, CapRights::ALL, ATTR_UNCACHED).is_ok(),
@@ -198,17 +253,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.check("map the destination frame read-write", dst.map_io(iospace, IOVA + 0x1000, CapRights::ALL).is_ok());
     c.check("map a never-read frame read-only", ro.map_io(iospace, IOVA + 0x2000, CapRights::READ).is_ok());
     c.check("the MSI window is refused", dst.map_io(iospace, 0xfee0_0000, CapRights::READ).is_err());
-    let dma = |from: u64, to: u64, to_ram: bool| {
-        mmio_write(EDU_DMA_SRC, from);
-        mmio_write(EDU_DMA_DST, to);
-        mmio_write(EDU_DMA_COUNT, 8);
-        mmio_write(EDU_DMA_CMD, DMA_START | if to_ram { DMA_TO_RAM } else { 0 });
-        let mut n = 0u64;
-        while mmio_read(EDU_DMA_CMD) & DMA_START != 0 && n < 2_000_000_000 {
-            n += 1;
-            core::hint::spin_loop();
-        }
-    };
+    let dma = |from: u64, to: u64, to_ram: bool| dma_on(MMIO_VADDR, from, to, to_ram);
     dma(IOVA, EDU_BUFFER, false);
     dma(EDU_BUFFER, IOVA + 0x1000, true);
     // SAFETY: mapped read-write above.
@@ -260,6 +305,60 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     // SAFETY: as above.
     let after_delete = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
     c.check("after the delete the device cannot write the frame", after_delete == 0);
+    // DMA aimed at the kernel's own memory (its image at 2 MiB) is just an unmapped IOVA.
+    dma(EDU_BUFFER, KERNEL_PADDR, true);
+    c.check("a DMA at the kernel's physical address is blocked; the kernel runs on", true);
+    // A second edu in a second IOSpace: no reach into the first's frames, only into a
+    // frame deliberately mapped into both.
+    let second = bi
+        .pci_devices()
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.vendor_id == EDU_VENDOR && d.device_id == EDU_DEVICE)
+        .nth(1);
+    if let Some((index2, _)) = second {
+        let pci2 = PciDevice(bi.pci_device_caps.start + index2 as u64);
+        let bar2 = pci2.config_read(0x10, 4).unwrap_or(0) & !0xf;
+        let regs2 = device_memory.frame_at(&slots, bar2);
+        c.check("second edu's registers", regs2.is_some());
+        let _ = map_frame(&mut objects, &slots, regs2.unwrap_or(Frame(0)), MMIO_VADDR2, CapRights::ALL, ATTR_UNCACHED);
+        let cmd2 = pci2.config_read(4, 2).unwrap_or(0) as u16;
+        let _ = pci2.write_command(cmd2 | 0x6);
+        let iospace2 = IoSpace(objects.alloc(&slots, ObjectType::IoSpace, 0).expect("iospace"));
+        for _ in 0..3 {
+            let t = IoPageTable(objects.alloc(&slots, ObjectType::IoPageTable, 0).expect("io table"));
+            let _ = t.map(iospace2, IOVA2);
+        }
+        c.check("assign the second edu to a second IOSpace", iospace2.assign(pci2).is_ok());
+        let private2 = Frame(objects.alloc(&slots, ObjectType::Frame4K, 0).expect("frame"));
+        let _ = map_frame(&mut objects, &slots, private2, RAM_VADDR + 0x4000, CapRights::ALL, 0);
+        // SAFETY: mapped read-write above.
+        unsafe { ((RAM_VADDR + 0x4000) as *mut u64).write_volatile(0x2222) };
+        c.check(
+            "map a frame into the second IOSpace only",
+            io_copy(private2).map_io(iospace2, IOVA2, CapRights::ALL).is_ok(),
+        );
+        dma(EDU_BUFFER, IOVA2, true);
+        // SAFETY: as above.
+        let still = unsafe { ((RAM_VADDR + 0x4000) as *const u64).read_volatile() };
+        c.check("the first device cannot reach the second IOSpace's frame", still == 0x2222);
+        let shared = Frame(objects.alloc(&slots, ObjectType::Frame4K, 0).expect("frame"));
+        let _ = map_frame(&mut objects, &slots, shared, RAM_VADDR + 0x5000, CapRights::ALL, 0);
+        let both = io_copy(shared).map_io(iospace, IOVA_SHARED, CapRights::ALL).is_ok()
+            && io_copy(shared).map_io(iospace2, IOVA2 + 0x1000, CapRights::ALL).is_ok();
+        c.check("map one frame deliberately into both IOSpaces", both);
+        dma(EDU_BUFFER, IOVA_SHARED, true);
+        // SAFETY: mapped read-write above.
+        let from_first = unsafe { ((RAM_VADDR + 0x5000) as *const u64).read_volatile() };
+        c.check("the first device writes the shared frame", from_first == 0x1122_3344_5566_7788);
+        dma_on(MMIO_VADDR2, IOVA2, EDU_BUFFER, false);
+        dma_on(MMIO_VADDR2, EDU_BUFFER, IOVA2 + 0x1000, true);
+        // SAFETY: as above.
+        let from_second = unsafe { ((RAM_VADDR + 0x5000) as *const u64).read_volatile() };
+        c.check("the second device writes the shared frame too", from_second == 0x2222);
+    } else {
+        println!("dmatest: one edu only: two-device checks skipped");
+    }
     c.check("unassign", iospace.unassign(pci).is_ok());
     // Give the kernel a few timer ticks to drain the fault records.
     let start = spins;
