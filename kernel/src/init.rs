@@ -136,9 +136,13 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     for (i, unit) in platform.dmar.drhds().iter().enumerate().take(root_tables.len()) {
         let (cap, ecap) = platform.iommu_regs[i];
         let root_table = root_tables[i];
-        match vtd_hw::enable(i, unit.register_base, cap, ecap, root_table) {
+        let queue =
+            alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for the invalidation queue")));
+        mmu::zero_frame(queue);
+        match vtd_hw::enable(i, unit.register_base, cap, ecap, root_table, queue) {
             Ok(()) if vtd_hw::translation_enabled(unit.register_base) => info!(
-                "iommu{i}: translation enabled, root table at {root_table:#x}, no device assigned: all DMA blocked; IOSpaces get {levels}-level tables"
+                "iommu{i}: translation enabled, root table at {root_table:#x}, no device assigned: all DMA blocked; IOSpaces get {levels}-level tables; {} invalidation",
+                if vtd_hw::uses_queue(i) { "queued" } else { "register-based" }
             ),
             Ok(()) => boot_error(format_args!("iommu{i}: translation did not turn on")),
             Err(e) => boot_error(format_args!("iommu{i}: cannot enable DMA remapping: {e:?}")),

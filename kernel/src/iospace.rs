@@ -264,7 +264,7 @@ pub fn map_frame(frame: &Cap, iospace: &Cap, iova: u64, rights: CapRights) -> Re
     DirectMemory.write(table, index, entry);
     // Non-present entries are never cached without caching mode; with it, a map needs
     // the same invalidation as an unmap.
-    for unit in 0..vtd_hw::unit_count() {
+    for unit in (0..vtd_hw::unit_count()).filter(|&u| vtd_hw::caching_mode(u)) {
         vtd_hw::invalidate_iotlb(unit);
     }
     Ok(Cap::Frame {

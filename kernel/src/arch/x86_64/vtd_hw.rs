@@ -6,7 +6,7 @@
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use super::phys_to_virt;
+use super::{kmem, phys_to_virt};
 use crate::platform::vtd::{CapabilityDecode, ExtendedCapabilityDecode, VtdRegisters};
 
 /// GCMD/GSTS bits.
@@ -24,6 +24,19 @@ mod bits {
     pub const FSTS_PPF: u32 = 1 << 1;
     pub const FAULT_F: u64 = 1 << 63;
     pub const FAULT_READ: u64 = 1 << 62;
+    pub const QIE: u32 = 1 << 26;
+}
+
+/// Queued-invalidation descriptors (128-bit: low, high).
+mod descriptor {
+    /// Context-cache invalidation, global.
+    pub const CONTEXT_GLOBAL: u64 = 0x1 | (1 << 4);
+    /// IOTLB invalidation, global, draining reads and writes.
+    pub const IOTLB_GLOBAL: u64 = 0x2 | (1 << 4) | (1 << 6) | (1 << 7);
+    /// Invalidation wait with status write (no interrupt: QEMU 7.2 aborts on both).
+    pub const WAIT_STATUS_WRITE: u64 = 0x5 | (1 << 5);
+    /// Entries in the queue (QS = 0).
+    pub const QUEUE_ENTRIES: u64 = 256;
 }
 
 /// Most units driven.
@@ -38,6 +51,36 @@ static FAULT_RECORDS: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX
 static UNIT_COUNT: AtomicUsize = AtomicUsize::new(0);
 static FAULTS_SEEN: AtomicU64 = AtomicU64::new(0);
 static IOTLB_REG: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX_UNITS];
+/// Invalidation queue page per unit (0: register-based invalidation).
+static QUEUE: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX_UNITS];
+/// Units in caching mode (they may cache non-present entries: maps need invalidation too).
+static CACHING_MODE: [core::sync::atomic::AtomicBool; MAX_UNITS] =
+    [const { core::sync::atomic::AtomicBool::new(false) }; MAX_UNITS];
+/// Where wait descriptors write their completion value.
+static mut WAIT_STATUS: u32 = 0;
+static WAIT_SEQUENCE: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// Submits `descriptor` followed by a wait descriptor and spins until the hardware
+/// has written the wait's status: everything before it has completed.
+fn queue_and_wait(index: usize, descriptor: u64) -> bool {
+    let base = UNITS[index].load(Ordering::Relaxed);
+    let queue = QUEUE[index].load(Ordering::Relaxed);
+    let tail_reg = offset_of!(VtdRegisters, invalidation_queue_tail);
+    let mut tail = read64(base, tail_reg) >> 4;
+    let sequence = WAIT_SEQUENCE.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+    let status_virt = core::ptr::addr_of_mut!(WAIT_STATUS);
+    let status_phys = status_virt as u64 - super::KERNEL_VMA;
+    // SAFETY: WAIT_STATUS is a kernel static; the hardware writes it by DMA, we read it volatile.
+    unsafe { status_virt.write_volatile(0) };
+    for (low, high) in [(descriptor, 0), (descriptor::WAIT_STATUS_WRITE | (u64::from(sequence) << 32), status_phys)] {
+        let slot = queue + 16 * tail;
+        kmem::write_words(slot, [low, high]);
+        tail = (tail + 1) % descriptor::QUEUE_ENTRIES;
+    }
+    write64(base, tail_reg, tail << 4);
+    // SAFETY: as above.
+    spin(|| unsafe { status_virt.read_volatile() } == sequence)
+}
 
 fn reg32(base: u64, offset: usize) -> *mut u32 {
     phys_to_virt(base + offset as u64) as *mut u32
@@ -93,7 +136,7 @@ pub enum VtdError {
 
 /// Installs `root_table` (a zeroed page: no context entries, all DMA blocked),
 /// invalidates the context cache and IOTLB, and enables translation.
-pub fn enable(index: usize, base: u64, cap: u64, ecap: u64, root_table: u64) -> Result<(), VtdError> {
+pub fn enable(index: usize, base: u64, cap: u64, ecap: u64, root_table: u64, queue: u64) -> Result<(), VtdError> {
     write64(base, offset_of!(VtdRegisters, root_table_address), root_table);
     if !command(base, bits::SRTP) {
         return Err(VtdError::Stuck("set root table pointer"));
@@ -110,12 +153,23 @@ pub fn enable(index: usize, base: u64, cap: u64, ecap: u64, root_table: u64) -> 
     if !command(base, bits::TE) {
         return Err(VtdError::Stuck("translation enable"));
     }
+    // Queued invalidation from here on when the unit has it (register-based
+    // invalidation stops working once QI is on).
+    if queue != 0 && ExtendedCapabilityDecode::from_raw(ecap).queued_invalidation && index < MAX_UNITS {
+        write64(base, offset_of!(VtdRegisters, invalidation_queue_tail), 0);
+        write64(base, offset_of!(VtdRegisters, invalidation_queue_address), queue); // QS=0: 256 entries
+        if !command(base, bits::QIE) {
+            return Err(VtdError::Stuck("queued invalidation enable"));
+        }
+        QUEUE[index].store(queue, Ordering::Relaxed);
+    }
     if index < MAX_UNITS {
         UNITS[index].store(base, Ordering::Relaxed);
         let decode = CapabilityDecode::from_raw(cap);
         FAULT_RECORDS[index]
             .store((decode.fault_record_offset << 16) | u64::from(decode.fault_records), Ordering::Relaxed);
         UNIT_COUNT.fetch_max(index + 1, Ordering::Relaxed);
+        CACHING_MODE[index].store(decode.caching_mode, Ordering::Relaxed);
         IOTLB_REG[index].store(iotlb as u64, Ordering::Relaxed);
     }
     Ok(())
@@ -194,6 +248,12 @@ pub fn poll_faults() {
 
 /// Invalidates unit `index`'s whole context cache and waits for completion.
 pub fn invalidate_context(index: usize) {
+    if QUEUE[index].load(Ordering::Relaxed) != 0 {
+        if !queue_and_wait(index, descriptor::CONTEXT_GLOBAL) {
+            panic!("iommu{index}: queued context-cache invalidation never completed");
+        }
+        return;
+    }
     let base = UNITS[index].load(Ordering::Relaxed);
     write64(base, offset_of!(VtdRegisters, context_command), bits::CCMD_ICC | bits::CCMD_GLOBAL);
     if !spin(|| read64(base, offset_of!(VtdRegisters, context_command)) & bits::CCMD_ICC == 0) {
@@ -204,12 +264,28 @@ pub fn invalidate_context(index: usize) {
 /// Invalidates unit `index`'s IOTLB and waits until the hardware reports completion: no
 /// stale translation survives the return.
 pub fn invalidate_iotlb(index: usize) {
+    if QUEUE[index].load(Ordering::Relaxed) != 0 {
+        if !queue_and_wait(index, descriptor::IOTLB_GLOBAL) {
+            panic!("iommu{index}: queued IOTLB invalidation never completed");
+        }
+        return;
+    }
     let base = UNITS[index].load(Ordering::Relaxed);
     let iotlb = IOTLB_REG[index].load(Ordering::Relaxed) as usize;
     write64(base, iotlb, bits::IOTLB_IVT | bits::IOTLB_GLOBAL);
     if !spin(|| read64(base, iotlb) & bits::IOTLB_IVT == 0) {
         panic!("iommu{index}: IOTLB invalidation never completed");
     }
+}
+
+/// Whether unit `index` is in caching mode.
+pub fn caching_mode(index: usize) -> bool {
+    CACHING_MODE[index].load(Ordering::Relaxed)
+}
+
+/// Whether unit `index` uses queued invalidation.
+pub fn uses_queue(index: usize) -> bool {
+    QUEUE[index].load(Ordering::Relaxed) != 0
 }
 
 /// Number of units enabled.
