@@ -248,6 +248,10 @@ pub fn map_frame(frame: &Cap, iospace: &Cap, iova: u64, rights: CapRights) -> Re
     if !cap_rights.contains(rights) {
         return Err(SyscallError::InsufficientRights);
     }
+    if size == FrameSize::Large && !vtd_hw::all_support_2m() {
+        // No 2 MiB second-level leaves on this hardware (CAP.SLLPS).
+        return Err(SyscallError::InvalidArgument);
+    }
     let bytes = 1u64 << size.bits();
     match check_iova(iova, bytes, levels) {
         Ok(()) => {}

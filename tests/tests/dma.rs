@@ -29,6 +29,9 @@ fn dma_isolation(name: &str, iommu: Iommu, tables: u32) {
             "dmatest: ok the fault arrives as a DmaFault message (badge, requester, reason 5, iova, write)",
         )
         .expect_serial_contains("dmatest: ok after unmap_io the device cannot write the frame")
+        .expect_serial_contains("dmatest: ok the device writes the last page of the 2 MiB frame")
+        .expect_serial_contains("dmatest: ok after unassign the device reaches nothing")
+        .expect_serial_contains("dmatest: ok after the IOSpace is gone the device reaches nothing")
         .expect_serial_contains("dmatest: done")
         .expect_exit(ExitCode::Success);
     let ro = o.expect_line_starting("dmatest: read-only frame at iova ").rsplit(' ').next().unwrap().to_string();

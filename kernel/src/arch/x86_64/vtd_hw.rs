@@ -53,6 +53,9 @@ static FAULTS_SEEN: AtomicU64 = AtomicU64::new(0);
 static IOTLB_REG: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX_UNITS];
 /// Invalidation queue page per unit (0: register-based invalidation).
 static QUEUE: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX_UNITS];
+/// CAP.SLLPS per unit.
+static SUPERPAGES: [core::sync::atomic::AtomicU8; MAX_UNITS] =
+    [const { core::sync::atomic::AtomicU8::new(0) }; MAX_UNITS];
 /// Units in caching mode (they may cache non-present entries: maps need invalidation too).
 static CACHING_MODE: [core::sync::atomic::AtomicBool; MAX_UNITS] =
     [const { core::sync::atomic::AtomicBool::new(false) }; MAX_UNITS];
@@ -170,6 +173,7 @@ pub fn enable(index: usize, base: u64, cap: u64, ecap: u64, root_table: u64, que
             .store((decode.fault_record_offset << 16) | u64::from(decode.fault_records), Ordering::Relaxed);
         UNIT_COUNT.fetch_max(index + 1, Ordering::Relaxed);
         CACHING_MODE[index].store(decode.caching_mode, Ordering::Relaxed);
+        SUPERPAGES[index].store(decode.sllps, Ordering::Relaxed);
         IOTLB_REG[index].store(iotlb as u64, Ordering::Relaxed);
     }
     Ok(())
@@ -276,6 +280,11 @@ pub fn invalidate_iotlb(index: usize) {
     if !spin(|| read64(base, iotlb) & bits::IOTLB_IVT == 0) {
         panic!("iommu{index}: IOTLB invalidation never completed");
     }
+}
+
+/// Whether every unit supports 2 MiB second-level leaves (CAP.SLLPS bit 0).
+pub fn all_support_2m() -> bool {
+    (0..unit_count()).all(|i| SUPERPAGES[i].load(Ordering::Relaxed) & 1 != 0)
 }
 
 /// Whether unit `index` is in caching mode.
