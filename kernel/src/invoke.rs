@@ -36,6 +36,9 @@ pub struct Failure {
     pub detail: u64,
 }
 
+/// Most frames one MapBatch/UnmapBatch names.
+pub const MAX_BATCH: usize = 64;
+
 /// Not an error: the operation made progress and must be re-executed (a preemption
 /// point). The syscall layer rewinds the user's RIP so the same call runs again.
 pub const RESTART: Failure = Failure { error: SyscallError::IllegalOperation, detail: u64::MAX };
@@ -249,6 +252,58 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTE
         (Cap::IoSpace { .. }, Invocation::IoSpaceSetFaultHandler) => {
             let (_, handler) = extra(0)?;
             crate::iospace::set_fault_handler(&cap, &handler).map_err(|e| fail(e, 100))?;
+            ok
+        }
+        (Cap::IoSpace { paddr: root, .. }, Invocation::IoSpaceMapBatch | Invocation::IoSpaceUnmapBatch) => {
+            let map = label == Invocation::IoSpaceMapBatch;
+            let first = if map { 3 } else { 1 };
+            let count = msg.mr(first - 1)? as usize;
+            if count == 0 || count > MAX_BATCH {
+                return Err(fail(SyscallError::RangeError, first as u64 - 1));
+            }
+            let (iova, rights) = if map {
+                (msg.mr(0)?, CapRights::from_raw(msg.mr(1)?).ok_or(fail(SyscallError::InvalidArgument, 1))?)
+            } else {
+                (0, CapRights::NONE)
+            };
+            // Decode every page first: a rejected batch changes nothing.
+            let mut slots = [0u64; MAX_BATCH];
+            let mut plans = [None; MAX_BATCH];
+            let mut caps = [Cap::Null; MAX_BATCH];
+            for i in 0..count {
+                let arg = (first + i) as u64;
+                let (s, frame) =
+                    cnode::lookup_cap(&mem, &current.cspace, msg.mr(first + i)?).map_err(|e| lookup_fail(e, arg))?;
+                if slots[..i].contains(&s) {
+                    return Err(fail(SyscallError::InvalidArgument, arg));
+                }
+                slots[i] = s;
+                if map {
+                    let at = iova.checked_add(4096 * i as u64).ok_or(fail(SyscallError::InvalidArgument, 0))?;
+                    if !matches!(frame, Cap::Frame { size: crate::object::cap::FrameSize::Small, .. }) {
+                        return Err(fail(SyscallError::InvalidCapability, arg));
+                    }
+                    plans[i] = Some(crate::iospace::decode_map(&frame, &cap, at, rights).map_err(|e| fail(e, arg))?);
+                } else {
+                    match frame {
+                        Cap::Frame { mapping: Some(m), .. } if m.io && m.vspace == root => caps[i] = frame,
+                        _ => return Err(fail(SyscallError::IllegalOperation, arg)),
+                    }
+                }
+            }
+            for i in 0..count {
+                if let Some(plan) = &plans[i] {
+                    crate::iospace::invoke_map(plan);
+                    set_cap(&mut mem, slots[i], plan.cap);
+                } else if let Some(unmapped) = crate::iospace::clear(&caps[i]) {
+                    set_cap(&mut mem, slots[i], unmapped);
+                }
+            }
+            if map {
+                crate::iospace::flush_after_map();
+            } else {
+                crate::iospace::flush();
+            }
             ok
         }
         (Cap::IoPageTable { .. }, Invocation::IoPageTableMap) => {

@@ -230,6 +230,24 @@ pub fn map_table(table: &Cap, iospace: &Cap, iova: u64) -> Result<Cap, SyscallEr
 
 /// Decodes and performs Frame::MapIO.
 pub fn map_frame(frame: &Cap, iospace: &Cap, iova: u64, rights: CapRights) -> Result<Cap, SyscallError> {
+    let plan = decode_map(frame, iospace, iova, rights)?;
+    DirectMemory.write(plan.table, plan.index, plan.entry);
+    flush_after_map();
+    Ok(plan.cap)
+}
+
+/// A checked frame mapping, not yet written.
+#[derive(Clone, Copy, Debug)]
+pub struct MapPlan {
+    table: u64,
+    index: usize,
+    entry: u64,
+    /// The frame cap once mapped.
+    pub cap: Cap,
+}
+
+/// Checks Frame::MapIO without changing anything.
+pub fn decode_map(frame: &Cap, iospace: &Cap, iova: u64, rights: CapRights) -> Result<MapPlan, SyscallError> {
     let Cap::Frame { paddr, size, rights: cap_rights, is_device, mapping } = *frame else {
         return Err(SyscallError::InvalidCapability);
     };
@@ -265,24 +283,46 @@ pub fn map_frame(frame: &Cap, iospace: &Cap, iova: u64, rights: CapRights) -> Re
     }
     let entry =
         sl_entry(paddr, rights.contains(CapRights::READ), rights.contains(CapRights::WRITE), size == FrameSize::Large);
-    DirectMemory.write(table, index, entry);
-    // Non-present entries are never cached without caching mode; with it, a map needs
-    // the same invalidation as an unmap.
-    for unit in (0..vtd_hw::unit_count()).filter(|&u| vtd_hw::caching_mode(u)) {
-        vtd_hw::invalidate_iotlb(unit);
-    }
-    Ok(Cap::Frame {
+    let cap = Cap::Frame {
         paddr,
         size,
         rights: cap_rights,
         is_device,
         mapping: Some(Mapping { vspace: root, vaddr: iova, io: true }),
-    })
+    };
+    Ok(MapPlan { table, index, entry, cap })
+}
+
+/// Writes a checked mapping (batches call this per page, then flush once).
+pub fn invoke_map(plan: &MapPlan) {
+    DirectMemory.write(plan.table, plan.index, plan.entry);
+}
+
+/// Non-present entries are never cached without caching mode; with it, a map needs the
+/// same invalidation as an unmap.
+pub fn flush_after_map() {
+    for unit in (0..vtd_hw::unit_count()).filter(|&u| vtd_hw::caching_mode(u)) {
+        vtd_hw::invalidate_iotlb(unit);
+    }
+}
+
+/// Invalidates every unit's IOTLB and waits for completion.
+pub fn flush() {
+    for unit in 0..vtd_hw::unit_count() {
+        vtd_hw::invalidate_iotlb(unit);
+    }
 }
 
 /// Removes an IO mapping (frame or table) if its entry still names the object, then
 /// invalidates every unit's IOTLB and waits for completion. Returns the unmapped cap.
 pub fn unmap(cap: &Cap) -> Option<Cap> {
+    let unmapped = clear(cap)?;
+    flush();
+    Some(unmapped)
+}
+
+/// Clears an IO mapping's entry without invalidating (callers flush once per batch).
+pub fn clear(cap: &Cap) -> Option<Cap> {
     let (paddr, level, mapping) = match *cap {
         Cap::Frame { paddr, size, mapping: Some(m), .. } if m.io => {
             (paddr, if size == FrameSize::Large { 2 } else { 1 }, m)
@@ -296,9 +336,6 @@ pub fn unmap(cap: &Cap) -> Option<Cap> {
         if entry & (sl::READ | sl::WRITE) != 0 && entry & sl::ADDR == paddr {
             DirectMemory.write(table, index, 0);
         }
-    }
-    for unit in 0..vtd_hw::unit_count() {
-        vtd_hw::invalidate_iotlb(unit);
     }
     Some(match *cap {
         Cap::Frame { paddr, size, rights, is_device, .. } => {

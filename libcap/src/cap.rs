@@ -415,3 +415,27 @@ impl IoSpace {
         invoke(self.0, Invocation::IoSpaceSetFaultHandler, &[], &[handler]).map(|_| ())
     }
 }
+
+impl IoSpace {
+    /// Maps `frames` (4 KiB each, at most 64) at consecutive pages from `iova`: all are
+    /// checked before any is mapped.
+    pub fn map_batch(self, iova: u64, rights: CapRights, frames: &[Frame]) -> Result<()> {
+        let mut mrs = [0u64; 3 + 64];
+        mrs[0] = iova;
+        mrs[1] = u64::from(rights.raw());
+        mrs[2] = frames.len() as u64;
+        for (m, f) in mrs[3..].iter_mut().zip(frames) {
+            *m = f.0;
+        }
+        invoke(self.0, Invocation::IoSpaceMapBatch, &mrs[..3 + frames.len().min(64)], &[]).map(|_| ())
+    }
+    /// Removes the IO mappings of `frames` in this IOSpace with one completed invalidation.
+    pub fn unmap_batch(self, frames: &[Frame]) -> Result<()> {
+        let mut mrs = [0u64; 1 + 64];
+        mrs[0] = frames.len() as u64;
+        for (m, f) in mrs[1..].iter_mut().zip(frames) {
+            *m = f.0;
+        }
+        invoke(self.0, Invocation::IoSpaceUnmapBatch, &mrs[..1 + frames.len().min(64)], &[]).map(|_| ())
+    }
+}

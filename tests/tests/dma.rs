@@ -30,6 +30,7 @@ fn dma_isolation(name: &str, iommu: Iommu, tables: u32) {
         )
         .expect_serial_contains("dmatest: ok after unmap_io the device cannot write the frame")
         .expect_serial_contains("dmatest: ok the device writes the last page of the 2 MiB frame")
+        .expect_serial_contains("dmatest: ok after the batch unmap the device cannot write it")
         .expect_serial_contains("dmatest: ok after unassign the device reaches nothing")
         .expect_serial_contains("dmatest: ok after the IOSpace is gone the device reaches nothing")
         .expect_serial_contains("dmatest: done")

@@ -100,6 +100,12 @@ crate::abi_enum! {
         /// on each DMA fault) or an endpoint (receives a `DmaFault` message if a thread
         /// waits on it when the fault is drained).
         IoSpaceSetFaultHandler = 76,
+        /// IOSpace: MapBatch(iova, rights, count, frame cptrs...): maps `count` (1..=64)
+        /// 4 KiB frames at consecutive pages from `iova`; all are checked before any is mapped.
+        IoSpaceMapBatch = 77,
+        /// IOSpace: UnmapBatch(count, frame cptrs...): removes the frames' IO mappings in
+        /// this IOSpace with one IOTLB invalidation, completed before return.
+        IoSpaceUnmapBatch = 78,
     }
 }
 

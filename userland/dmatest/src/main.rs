@@ -362,6 +362,31 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     } else {
         println!("dmatest: one edu only: two-device checks skipped");
     }
+    // A batch of eight frames mapped and unmapped with one call each.
+    let mut eight = [Frame(0); 8];
+    for f in eight.iter_mut() {
+        *f = Frame(objects.alloc(&slots, ObjectType::Frame4K, 0).expect("frame"));
+    }
+    let last = eight[7];
+    let _ = map_frame(&mut objects, &slots, last, RAM_VADDR + 0x6000, CapRights::ALL, 0);
+    let mut io8 = eight;
+    io8[7] = io_copy(last);
+    c.check("map a batch of eight frames", iospace.map_batch(IOVA + 0x10000, CapRights::ALL, &io8).is_ok());
+    c.check(
+        "a batch naming a frame twice is refused",
+        iospace.map_batch(IOVA + 0x20000, CapRights::ALL, &[io8[0], io8[0]]).is_err(),
+    );
+    dma(EDU_BUFFER, IOVA + 0x10000 + 7 * 0x1000, true);
+    // SAFETY: mapped read-write above.
+    let batched = unsafe { ((RAM_VADDR + 0x6000) as *const u64).read_volatile() };
+    c.check("the device writes the batch's last frame", batched == 0x1122_3344_5566_7788);
+    // SAFETY: as above.
+    unsafe { ((RAM_VADDR + 0x6000) as *mut u64).write_volatile(0) };
+    c.check("unmap the batch", iospace.unmap_batch(&io8).is_ok());
+    dma(EDU_BUFFER, IOVA + 0x10000 + 7 * 0x1000, true);
+    // SAFETY: as above.
+    let unbatched = unsafe { ((RAM_VADDR + 0x6000) as *const u64).read_volatile() };
+    c.check("after the batch unmap the device cannot write it", unbatched == 0);
     // A 2 MiB frame becomes one superpage leaf (CAP.SLLPS allows it on QEMU).
     let large = Frame(objects.alloc(&slots, ObjectType::Frame2M, 0).expect("2 MiB frame"));
     let _ = map_frame(&mut objects, &slots, large, LARGE_VADDR, CapRights::ALL, 0);
