@@ -268,22 +268,30 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTE
             };
             // Decode every page first: a rejected batch changes nothing.
             let mut slots = [0u64; MAX_BATCH];
+            let mut seen = [0u64; 16];
+            let mut leaf: crate::iospace::LeafCache = None;
             let mut plans = [None; MAX_BATCH];
             let mut caps = [Cap::Null; MAX_BATCH];
             for i in 0..count {
                 let arg = (first + i) as u64;
                 let (s, frame) =
                     cnode::lookup_cap(&mem, &current.cspace, msg.mr(first + i)?).map_err(|e| lookup_fail(e, arg))?;
-                if slots[..i].contains(&s) {
+                // Duplicate check through a 1024-bit filter of slot addresses; only a
+                // filter hit pays for the exact scan.
+                let bit = ((s >> SLOT_BITS) & 1023) as usize;
+                if seen[bit / 64] & (1 << (bit % 64)) != 0 && slots[..i].contains(&s) {
                     return Err(fail(SyscallError::InvalidArgument, arg));
                 }
+                seen[bit / 64] |= 1 << (bit % 64);
                 slots[i] = s;
                 if map {
                     let at = iova.checked_add(4096 * i as u64).ok_or(fail(SyscallError::InvalidArgument, 0))?;
                     if !matches!(frame, Cap::Frame { size: crate::object::cap::FrameSize::Small, .. }) {
                         return Err(fail(SyscallError::InvalidCapability, arg));
                     }
-                    plans[i] = Some(crate::iospace::decode_map(&frame, &cap, at, rights).map_err(|e| fail(e, arg))?);
+                    plans[i] = Some(
+                        crate::iospace::decode_map(&frame, &cap, at, rights, &mut leaf).map_err(|e| fail(e, arg))?,
+                    );
                 } else {
                     match frame {
                         Cap::Frame { mapping: Some(m), .. } if m.io && m.vspace == root => caps[i] = frame,

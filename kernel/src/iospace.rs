@@ -230,7 +230,7 @@ pub fn map_table(table: &Cap, iospace: &Cap, iova: u64) -> Result<Cap, SyscallEr
 
 /// Decodes and performs Frame::MapIO.
 pub fn map_frame(frame: &Cap, iospace: &Cap, iova: u64, rights: CapRights) -> Result<Cap, SyscallError> {
-    let plan = decode_map(frame, iospace, iova, rights)?;
+    let plan = decode_map(frame, iospace, iova, rights, &mut None)?;
     DirectMemory.write(plan.table, plan.index, plan.entry);
     flush_after_map();
     Ok(plan.cap)
@@ -246,8 +246,18 @@ pub struct MapPlan {
     pub cap: Cap,
 }
 
+/// The leaf table last found by a walk within one batch: (root, 2 MiB region, table).
+/// Only valid inside one invocation (nothing can change the tables meanwhile).
+pub type LeafCache = Option<(u64, u64, u64)>;
+
 /// Checks Frame::MapIO without changing anything.
-pub fn decode_map(frame: &Cap, iospace: &Cap, iova: u64, rights: CapRights) -> Result<MapPlan, SyscallError> {
+pub fn decode_map(
+    frame: &Cap,
+    iospace: &Cap,
+    iova: u64,
+    rights: CapRights,
+    cache: &mut LeafCache,
+) -> Result<MapPlan, SyscallError> {
     let Cap::Frame { paddr, size, rights: cap_rights, is_device, mapping } = *frame else {
         return Err(SyscallError::InvalidCapability);
     };
@@ -277,7 +287,18 @@ pub fn decode_map(frame: &Cap, iospace: &Cap, iova: u64, rights: CapRights) -> R
         Err(_) => return Err(SyscallError::InvalidArgument),
     }
     let leaf_level = if size == FrameSize::Large { 2 } else { 1 };
-    let (table, index) = walk(root, levels, iova, leaf_level).map_err(|_| SyscallError::FailedLookup)?;
+    let (table, index) = match *cache {
+        Some((r, region, table)) if leaf_level == 1 && r == root && region == iova >> 21 => {
+            (table, ((iova >> 12) & 0x1ff) as usize)
+        }
+        _ => {
+            let found = walk(root, levels, iova, leaf_level).map_err(|_| SyscallError::FailedLookup)?;
+            if leaf_level == 1 {
+                *cache = Some((root, iova >> 21, found.0));
+            }
+            found
+        }
+    };
     if DirectMemory.read(table, index) & (sl::READ | sl::WRITE) != 0 {
         return Err(SyscallError::DeleteFirst);
     }
