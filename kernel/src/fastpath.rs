@@ -11,7 +11,7 @@ use crate::arch::trap::TrapFrame;
 use crate::object::cap::tag;
 use crate::object::cte::SLOT_BITS;
 use crate::object::endpoint::{Endpoint, EndpointState};
-use crate::object::tcb::{ThreadState, IPC_IS_FAULT, SLOT_CSPACE, SLOT_VSPACE};
+use crate::object::tcb::{ThreadState, IPC_IS_FAULT, SLOT_CSPACE};
 use crate::sched::ThreadRef;
 use crate::thread::{self, frame_of, EpLinks};
 
@@ -40,11 +40,6 @@ fn lookup_endpoint(me: ThreadRef, cptr: u64) -> Option<(u64, u64, CapRights)> {
     Some((kmem::read_word(slot + 8), kmem::read_word(slot + 16), CapRights::from_raw((c0 >> 8) & 0xff)?))
 }
 
-/// Whether `t` can run: it has a VSpace root in its TCB.
-fn has_vspace(t: ThreadRef) -> bool {
-    kmem::read_words::<1>(t + ((SLOT_VSPACE as u64) << SLOT_BITS))[0] & 0xff == tag::VSPACE
-}
-
 fn deliver(from: &TrapFrame, to: ThreadRef, badge: u64, info: u64) {
     let f = frame_of(to);
     f.rax = 0;
@@ -70,7 +65,10 @@ pub fn call(frame: &mut TrapFrame) -> bool {
     }
     let receiver = ep.queue.head;
     let r = tcb(receiver);
-    if i32::from(r.priority as u8) < thread::highest_ready() || r.priority < tcb(me).priority || !has_vspace(receiver) {
+    if i32::from(r.priority as u8) < thread::highest_ready()
+        || r.priority < tcb(me).priority
+        || thread::vspace_of(receiver).is_none()
+    {
         return false;
     }
     ep.queue.pop_front(&mut EpLinks);
@@ -104,7 +102,7 @@ pub fn reply_recv(frame: &mut TrapFrame) -> bool {
     if c.thread_state() != ThreadState::BlockedOnReply
         || c.ipc_flags & IPC_IS_FAULT != 0
         || i32::from(c.priority as u8) < thread::highest_ready()
-        || !has_vspace(caller)
+        || thread::vspace_of(caller).is_none()
     {
         return false;
     }

@@ -119,8 +119,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
             alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for VT-d root tables")));
         mmu::zero_frame(root_tables[i]);
     }
-    for dev in platform.pci.as_slice() {
-        let Some(unit) = platform::pci::covering_drhd(&platform.dmar, dev, &platform.pci) else { continue };
+    for (dev, drhd) in platform.pci.as_slice().iter().zip(platform.pci_drhd) {
+        let Some(unit) = drhd else { continue };
         let requester = (u16::from(dev.bus) << 8) | (u16::from(dev.device) << 3) | u16::from(dev.function);
         let mut table = 0;
         if !iospace::has_context_table(unit as u8, dev.bus) {

@@ -36,6 +36,9 @@ pub struct Failure {
     pub detail: u64,
 }
 
+/// Looks up extra cap `k` of the invocation being decoded.
+pub type Extra<'a> = &'a dyn Fn(usize) -> Result<(SlotAddr, Cap), Failure>;
+
 /// Most frames one MapBatch/UnmapBatch names.
 pub const MAX_BATCH: usize = 64;
 
@@ -48,7 +51,6 @@ pub fn fail(error: SyscallError, detail: u64) -> Failure {
 }
 
 fn lookup_fail(e: LookupError, arg: u64) -> Failure {
-    let _ = e;
     fail(e.into(), arg)
 }
 

@@ -139,15 +139,20 @@ pub fn unassign(iospace: &Cap, requester: u16) -> Result<(), SyscallError> {
 pub fn destroy(iospace: &Cap) {
     let Cap::IoSpace { domain, .. } = *iospace else { return };
     let s = state();
+    // Clear every entry first, then invalidate each touched unit once.
+    let mut touched = 0u32;
     for i in 0..s.device_count {
         let requester = s.devices[i].0;
         if let Some((unit, slot)) = context_slot(requester) {
             if context_domain(kmem::read_words::<2>(slot)) == Some(domain) {
                 kmem::write_words(slot, [0, 0]);
-                vtd_hw::invalidate_context(unit);
-                vtd_hw::invalidate_iotlb(unit);
+                touched |= 1 << unit;
             }
         }
+    }
+    for unit in (0..vtd_hw::unit_count()).filter(|u| touched & (1 << u) != 0) {
+        vtd_hw::invalidate_context(unit);
+        vtd_hw::invalidate_iotlb(unit);
     }
     state().domains[usize::from(domain)] = false;
     state().handlers[usize::from(domain)] = (0, 0, false);

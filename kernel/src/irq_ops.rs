@@ -8,14 +8,12 @@ use abi::rights::CapRights;
 use x86_64::instructions::port::Port;
 
 use crate::arch::kmem::DirectMemory;
-use crate::invoke::{fail, Failure, Message};
+use crate::invoke::{fail, Extra, Failure, Message};
 use crate::irq;
 use crate::object::cap::Cap;
 use crate::object::cnode;
 use crate::object::cte::SlotAddr;
 use crate::object::mdb;
-
-type Extra<'a> = &'a dyn Fn(usize) -> Result<(SlotAddr, Cap), Failure>;
 
 /// Ports never handed out: the legacy PICs (the kernel masks them) and PCI
 /// configuration mechanism #1 (config space access goes through the kernel).

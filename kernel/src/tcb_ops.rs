@@ -9,7 +9,7 @@ use abi::rights::CapRights;
 
 use crate::arch::kmem::{self, tcb, DirectMemory};
 use crate::arch::trap::TrapFrame;
-use crate::invoke::{fail, Failure, Message};
+use crate::invoke::{fail, Extra, Failure, Message};
 use crate::object::cap::{Cap, FrameSize};
 use crate::object::cnode;
 use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
@@ -25,8 +25,6 @@ const USER_RFLAGS: u64 = 0b1100_1101_0101 | (1 << 8);
 const FORCED_RFLAGS: u64 = (1 << 9) | (1 << 1);
 /// Alignment of an IPC buffer.
 const IPC_BUFFER_ALIGN: u64 = 1024;
-
-type Extra<'a> = &'a dyn Fn(usize) -> Result<(SlotAddr, Cap), Failure>;
 
 fn tcb_slot(t: ThreadRef, i: usize) -> SlotAddr {
     t + ((i as u64) << SLOT_BITS)

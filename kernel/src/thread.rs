@@ -171,7 +171,7 @@ pub fn block_current_in(queue: &mut Queue, object: u64, state: ThreadState) {
 
 /// The VSpace root of `t`, if its VSpace slot holds one (raw read: this is on the
 /// IPC fastpath).
-fn vspace_of(t: ThreadRef) -> Option<u64> {
+pub fn vspace_of(t: ThreadRef) -> Option<u64> {
     let words = kmem::read_words::<2>(t + ((SLOT_VSPACE as u64) << crate::object::cte::SLOT_BITS));
     (words[0] & 0xff == crate::object::cap::tag::VSPACE).then_some(words[1])
 }

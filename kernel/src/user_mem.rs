@@ -5,8 +5,9 @@
 use abi::error::SyscallError;
 use abi::layout::{is_user_range, PAGE_SIZE};
 
+use crate::arch::kmem::DirectMemory;
 use crate::arch::{mmu, phys_to_virt};
-use crate::paging::{self, PteFlags, TableMemory};
+use crate::paging::{self, PteFlags};
 
 /// A range of user virtual memory named by a system call argument.
 #[derive(Clone, Copy, Debug)]
@@ -41,7 +42,7 @@ impl UserSlice {
     /// checking that every page is mapped user-readable in the current address space.
     /// Nothing is passed to `sink` unless the whole range is readable.
     pub fn read_chunks(&self, mut sink: impl FnMut(&[u8])) -> Result<(), SyscallError> {
-        let tables = ActiveTables;
+        let tables = DirectMemory;
         let root = mmu::current_root();
         let mut at = self.addr;
         let end = self.addr + self.len;
@@ -65,22 +66,5 @@ impl UserSlice {
             at = page_end;
         }
         Ok(())
-    }
-}
-
-/// The page tables of the running address space, read through the direct map.
-struct ActiveTables;
-
-impl TableMemory for ActiveTables {
-    fn read(&self, table: u64, index: usize) -> u64 {
-        // SAFETY: `table` comes from CR3 or a present entry of a table reached from it;
-        // page-table frames are RAM inside the direct map; index < 512.
-        unsafe { core::ptr::read_volatile((phys_to_virt(table) as *const u64).add(index)) }
-    }
-    fn write(&mut self, _table: u64, _index: usize, _value: u64) {
-        unreachable!("user memory access never changes page tables")
-    }
-    fn alloc_table(&mut self) -> Option<u64> {
-        None
     }
 }

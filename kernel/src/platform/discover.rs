@@ -10,7 +10,7 @@ use acpi::mcfg::Mcfg;
 use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
 
 use super::dmar::{self, Dmar, DmarInfo};
-use super::pci::{self, ConfigSpace, PciDeviceList};
+use super::pci::{self, ConfigSpace, PciDeviceList, MAX_PCI_DEVICES};
 use super::vtd::{CapabilityDecode, ExtendedCapabilityDecode, VtdRegisters};
 use crate::arch::mmu::DirectMap;
 use crate::arch::{mmio, phys_to_virt};
@@ -123,6 +123,8 @@ pub struct Platform {
     pub kernel_mmio: RangeSet,
     /// ISA IRQ -> (GSI, level triggered, active low), from the MADT overrides.
     pub isa_irqs: [(u8, bool, bool); 16],
+    /// Index of the DRHD covering each entry of `pci` (computed once at discovery).
+    pub pci_drhd: [Option<usize>; MAX_PCI_DEVICES],
 }
 
 /// Finds and checks the ACPI tables, the IOMMUs and the PCI devices.
@@ -267,8 +269,10 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>) -> Result<Platform, Platfor
     if let Some(ecam) = &ecam {
         pci::enumerate(ecam, 0, ecam.bus_start, ecam.bus_end, &mut devices);
     }
-    for dev in devices.as_slice() {
+    let mut pci_drhd = [None; MAX_PCI_DEVICES];
+    for (i, dev) in devices.as_slice().iter().enumerate() {
         let drhd = pci::covering_drhd(&dmar, dev, &devices);
+        pci_drhd[i] = drhd;
         info!(
             "pci {:04x}:{:02x}:{:02x}.{} {:04x}:{:04x} class {:02x}.{:02x}.{:02x} drhd={}",
             dev.segment,
@@ -286,7 +290,7 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>) -> Result<Platform, Platfor
     if devices.overflowed() > 0 {
         crate::warn!("{} PCI functions did not fit in the device list", devices.overflowed());
     }
-    Ok(Platform { acpi, dmar, pci: devices, iommu_regs, kernel_mmio, isa_irqs })
+    Ok(Platform { acpi, dmar, pci: devices, iommu_regs, kernel_mmio, isa_irqs, pci_drhd })
 }
 
 impl Platform {
@@ -324,7 +328,7 @@ impl Platform {
                 subclass: dev.subclass,
                 prog_if: dev.prog_if,
                 header_type: dev.header_type & 0x7f,
-                drhd_index: pci::covering_drhd(&self.dmar, dev, &self.pci).map_or(NO_DRHD, |d| d as u8),
+                drhd_index: self.pci_drhd[i].map_or(NO_DRHD, |d| d as u8),
                 _reserved: [0; 3],
             };
             bi.pci_device_count = i as u32 + 1;

@@ -80,18 +80,17 @@ fn dma_on(base: u64, from: u64, to: u64, to_ram: bool) {
 }
 
 fn mmio_read(offset: usize) -> u64 {
-    // SAFETY: the edu BAR page is mapped uncached at MMIO_VADDR; edu registers are 8-byte readable.
-    unsafe { core::ptr::read_volatile((MMIO_VADDR + offset as u64) as *const u64) }
+    read_at(MMIO_VADDR, offset)
 }
 
 fn mmio_read32(offset: usize) -> u32 {
-    // SAFETY: as in `mmio_read`; registers below 0x80 only answer 4-byte accesses.
+    // SAFETY: the edu BAR page is mapped uncached at MMIO_VADDR; registers below 0x80
+    // only answer 4-byte accesses.
     unsafe { core::ptr::read_volatile((MMIO_VADDR + offset as u64) as *const u32) }
 }
 
 fn mmio_write(offset: usize, value: u64) {
-    // SAFETY: as in `mmio_read`.
-    unsafe { core::ptr::write_volatile((MMIO_VADDR + offset as u64) as *mut u64, value) }
+    write_at(MMIO_VADDR, offset, value)
 }
 
 /// Device untyped memory, split on demand down to the 4 KiB frames a driver needs.

@@ -144,13 +144,11 @@ pub fn enable(index: usize, base: u64, cap: u64, ecap: u64, root_table: u64, que
     if !command(base, bits::SRTP) {
         return Err(VtdError::Stuck("set root table pointer"));
     }
-    write64(base, offset_of!(VtdRegisters, context_command), bits::CCMD_ICC | bits::CCMD_GLOBAL);
-    if !spin(|| read64(base, offset_of!(VtdRegisters, context_command)) & bits::CCMD_ICC == 0) {
+    if !register_invalidate_context(base) {
         return Err(VtdError::Stuck("context-cache invalidation"));
     }
     let iotlb = ExtendedCapabilityDecode::from_raw(ecap).iotlb_register_offset as usize + 8;
-    write64(base, iotlb, bits::IOTLB_IVT | bits::IOTLB_GLOBAL);
-    if !spin(|| read64(base, iotlb) & bits::IOTLB_IVT == 0) {
+    if !register_invalidate_iotlb(base, iotlb) {
         return Err(VtdError::Stuck("IOTLB invalidation"));
     }
     if !command(base, bits::TE) {
@@ -258,11 +256,21 @@ pub fn invalidate_context(index: usize) {
         }
         return;
     }
-    let base = UNITS[index].load(Ordering::Relaxed);
-    write64(base, offset_of!(VtdRegisters, context_command), bits::CCMD_ICC | bits::CCMD_GLOBAL);
-    if !spin(|| read64(base, offset_of!(VtdRegisters, context_command)) & bits::CCMD_ICC == 0) {
+    if !register_invalidate_context(UNITS[index].load(Ordering::Relaxed)) {
         panic!("iommu{index}: context-cache invalidation never completed");
     }
+}
+
+/// Global context-cache invalidation through CCMD (only while QI is off); waits.
+fn register_invalidate_context(base: u64) -> bool {
+    write64(base, offset_of!(VtdRegisters, context_command), bits::CCMD_ICC | bits::CCMD_GLOBAL);
+    spin(|| read64(base, offset_of!(VtdRegisters, context_command)) & bits::CCMD_ICC == 0)
+}
+
+/// Global IOTLB invalidation through the IOTLB register at `iotlb` (only while QI is off); waits.
+fn register_invalidate_iotlb(base: u64, iotlb: usize) -> bool {
+    write64(base, iotlb, bits::IOTLB_IVT | bits::IOTLB_GLOBAL);
+    spin(|| read64(base, iotlb) & bits::IOTLB_IVT == 0)
 }
 
 /// Invalidates unit `index`'s IOTLB and waits until the hardware reports completion: no
@@ -275,9 +283,7 @@ pub fn invalidate_iotlb(index: usize) {
         return;
     }
     let base = UNITS[index].load(Ordering::Relaxed);
-    let iotlb = IOTLB_REG[index].load(Ordering::Relaxed) as usize;
-    write64(base, iotlb, bits::IOTLB_IVT | bits::IOTLB_GLOBAL);
-    if !spin(|| read64(base, iotlb) & bits::IOTLB_IVT == 0) {
+    if !register_invalidate_iotlb(base, IOTLB_REG[index].load(Ordering::Relaxed) as usize) {
         panic!("iommu{index}: IOTLB invalidation never completed");
     }
 }
