@@ -64,9 +64,8 @@ pub struct BootTables<'a> {
 
 /// Zeroes the frame at `paddr`.
 pub fn zero_frame(paddr: u64) {
-    // SAFETY: the frame was just handed out by the boot allocator from free RAM below the
-    // direct-map limit; nothing else refers to it.
-    unsafe { core::ptr::write_bytes(phys_to_virt(paddr) as *mut u8, 0, PAGE as usize) };
+    // The frame was just handed out by the boot allocator; nothing else refers to it.
+    crate::object::untyped::ObjectMemory::zero(&mut DirectMemory, paddr, PAGE);
 }
 
 impl TableMemory for BootTables<'_> {
