@@ -1,27 +1,51 @@
 //! IPC fastpath for `Call` and `ReplyRecv` with short messages (at most four registers)
 //! and no capabilities, between threads whose CSpace root is a single-level CNode.
-//! It reads capabilities and objects as raw words, hands the message over in
-//! registers and switches straight to the partner. Anything unusual goes to the
-//! slowpath, which has the same effect, only slower.
+//!
+//! The syscall entry stub (entry.S) saves only what the caller must get back (stack,
+//! instruction pointer, flags and the callee-saved registers), keeps the message in
+//! registers and calls in here with the cap pointer and message info. These functions
+//! read capabilities and objects as raw words, update the endpoint and both threads and
+//! switch to the partner; the stub then loads the message into the partner's argument
+//! registers and returns to it. A [`SLOWPATH`] answer makes the stub store the rest of
+//! the frame and run the general system call path, which has the same effect, only
+//! slower. Nothing is changed before the last check passed.
 
 use abi::rights::CapRights;
 
 use crate::arch::kmem::{self, tcb};
-use crate::arch::trap::TrapFrame;
 use crate::object::cap::tag;
 use crate::object::cte::SLOT_BITS;
-use crate::object::endpoint::{Endpoint, EndpointState};
 use crate::object::tcb::{ThreadState, IPC_IS_FAULT, SLOT_CSPACE};
 use crate::sched::ThreadRef;
-use crate::thread::{self, frame_of, EpLinks};
+use crate::thread::{self, frame_of};
 
-/// Message-info bits that must be zero: extra caps and unwrapped-cap mask.
-const INFO_CAPS_MASK: u64 = 0x1f << 7;
-/// Message-info length field.
-const INFO_LENGTH_MASK: u64 = 0x7f;
+/// Message-info bits that must be small: caps, unwrapped mask (must be 0) and length
+/// (at most four, which all travel in registers).
+const INFO_CAPS_AND_LENGTH: u64 = 0xfff;
+/// Longest message the fastpath carries.
+const MAX_FAST_LENGTH: u64 = 4;
+/// Endpoint word 1: the state in the low bits (see `object::endpoint`).
+const EP_STATE_MASK: u64 = 3;
+const EP_SENDING: u64 = 1;
+const EP_RECEIVING: u64 = 2;
 
-/// An endpoint cap found by the fast lookup: (object, badge, rights).
-fn lookup_endpoint(me: ThreadRef, cptr: u64) -> Option<(u64, u64, CapRights)> {
+/// The entry stub's instructions: switch to the thread whose register frame starts at
+/// `frame` and deliver `badge`, or (frame 0) take the slowpath.
+#[repr(C)]
+pub struct FastExit {
+    /// Kernel address of the partner's [`crate::arch::trap::TrapFrame`], or 0.
+    pub frame: u64,
+    /// Badge the partner receives in `rdi`.
+    pub badge: u64,
+}
+
+/// Take the slowpath.
+const SLOWPATH: FastExit = FastExit { frame: 0, badge: 0 };
+
+/// The endpoint cap `cptr` names in `me`'s single-level CSpace, if it has `right`:
+/// (endpoint address, badge).
+#[inline(always)]
+fn lookup_endpoint(me: ThreadRef, cptr: u64, right: CapRights) -> Option<(u64, u64)> {
     let root_slot = me + ((SLOT_CSPACE as u64) << SLOT_BITS);
     let w0 = kmem::read_word(root_slot);
     if w0 & 0xff != tag::CNODE {
@@ -29,100 +53,100 @@ fn lookup_endpoint(me: ThreadRef, cptr: u64) -> Option<(u64, u64, CapRights)> {
     }
     let radix = (w0 >> 24) & 0xff;
     let guard_bits = (w0 >> 32) & 0xff;
-    if radix + guard_bits != 64 || radix == 0 || radix >= 64 || cptr >> radix != kmem::read_word(root_slot + 16) {
+    // One level resolving all 64 bits (guard + radix = 64). Retype creates no CNode
+    // with a radix above MAX_CNODE_RADIX, so the shifts stay in range.
+    debug_assert!(radix <= u64::from(crate::object::untyped::MAX_CNODE_RADIX));
+    if radix + guard_bits != 64 || cptr >> radix != kmem::read_word(root_slot + 16) {
         return None;
     }
     let slot = kmem::read_word(root_slot + 8) + ((cptr & ((1 << radix) - 1)) << SLOT_BITS);
     let c0 = kmem::read_word(slot);
-    if c0 & 0xff != tag::ENDPOINT {
+    // Tag and the needed right in one compare (rights live in bits 8..16).
+    let want = tag::ENDPOINT | (u64::from(right.raw()) << 8);
+    if c0 & (0xff | want) != want {
         return None;
     }
-    Some((kmem::read_word(slot + 8), kmem::read_word(slot + 16), CapRights::from_raw((c0 >> 8) & 0xff)?))
+    Some((kmem::read_word(slot + 8), kmem::read_word(slot + 16)))
 }
 
-fn deliver(from: &TrapFrame, to: ThreadRef, badge: u64, info: u64) {
-    let f = frame_of(to);
-    f.rax = 0;
-    f.rdi = badge;
-    f.rsi = info;
-    (f.rdx, f.r10, f.r8, f.r9) = (from.rdx, from.r10, from.r8, from.r9);
-}
-
-/// Call on an endpoint with a receiver waiting. Returns false to take the slowpath.
-pub fn call(frame: &mut TrapFrame) -> bool {
-    let info = frame.rsi;
-    if info & INFO_CAPS_MASK != 0 || info & INFO_LENGTH_MASK > 4 {
-        return false;
+/// Call on an endpoint with a receiver waiting.
+#[unsafe(no_mangle)]
+extern "C" fn fastpath_call(cptr: u64, info: u64) -> FastExit {
+    if info & INFO_CAPS_AND_LENGTH > MAX_FAST_LENGTH {
+        return SLOWPATH;
     }
     let me = thread::current();
-    let Some((ep_paddr, badge, rights)) = lookup_endpoint(me, frame.rdi) else { return false };
-    if !rights.contains(CapRights::WRITE) {
-        return false;
+    let Some((ep, badge)) = lookup_endpoint(me, cptr, CapRights::WRITE) else { return SLOWPATH };
+    let ep_tail = kmem::read_word(ep + 8);
+    if ep_tail & EP_STATE_MASK != EP_RECEIVING {
+        return SLOWPATH;
     }
-    let mut ep = Endpoint::from_words(kmem::read_words::<2>(ep_paddr));
-    if ep.state != EndpointState::Receiving {
-        return false;
-    }
-    let receiver = ep.queue.head;
+    let receiver = kmem::read_word(ep);
     let r = tcb(receiver);
-    if i32::from(r.priority as u8) < thread::highest_ready()
-        || r.priority < tcb(me).priority
-        || thread::vspace_of(receiver).is_none()
-    {
-        return false;
+    if !thread::none_ready_above(r.priority) {
+        return SLOWPATH;
     }
-    ep.queue.pop_front(&mut EpLinks);
-    kmem::write_words(ep_paddr, ep.to_words());
-    deliver(frame, receiver, badge, info);
-    let r = tcb(receiver);
+    let Some(root) = thread::vspace_of(receiver) else { return SLOWPATH };
+    // Dequeue the receiver (the head, so its prev link is already 0).
+    let next = r.ep_next;
+    if next == 0 {
+        kmem::write_words(ep, [0, 0]);
+    } else {
+        kmem::write_words(ep, [next, ep_tail]);
+        tcb(next).ep_prev = 0;
+    }
+    r.ep_next = 0;
     r.set_state(ThreadState::Running);
     r.blocked_on = 0;
     r.reply_to = me;
     let m = tcb(me);
     m.set_state(ThreadState::BlockedOnReply);
     m.ipc_flags = 0;
-    thread::switch_to(receiver);
-    true
+    thread::switch_ipc(me, receiver, root);
+    FastExit { frame: frame_of(receiver) as *mut _ as u64, badge }
 }
 
 /// ReplyRecv: reply to a caller blocked in Call and wait on an endpoint nobody is
-/// sending to. Returns false to take the slowpath.
-pub fn reply_recv(frame: &mut TrapFrame) -> bool {
-    let info = frame.rsi;
-    if info & INFO_CAPS_MASK != 0 || info & INFO_LENGTH_MASK > 4 {
-        return false;
+/// sending to.
+#[unsafe(no_mangle)]
+extern "C" fn fastpath_reply_recv(cptr: u64, info: u64) -> FastExit {
+    if info & INFO_CAPS_AND_LENGTH > MAX_FAST_LENGTH {
+        return SLOWPATH;
     }
     let me = thread::current();
     let m = tcb(me);
     let caller = m.reply_to;
     if caller == 0 || m.bound_notification != 0 {
-        return false;
+        return SLOWPATH;
     }
     let c = tcb(caller);
     if c.thread_state() != ThreadState::BlockedOnReply
         || c.ipc_flags & IPC_IS_FAULT != 0
-        || i32::from(c.priority as u8) < thread::highest_ready()
-        || thread::vspace_of(caller).is_none()
+        || !thread::none_ready_above(c.priority)
     {
-        return false;
+        return SLOWPATH;
     }
-    let Some((ep_paddr, _, rights)) = lookup_endpoint(me, frame.rdi) else { return false };
-    if !rights.contains(CapRights::READ) {
-        return false;
+    let Some(root) = thread::vspace_of(caller) else { return SLOWPATH };
+    let Some((ep, _)) = lookup_endpoint(me, cptr, CapRights::READ) else { return SLOWPATH };
+    let ep_tail = kmem::read_word(ep + 8);
+    if ep_tail & EP_STATE_MASK == EP_SENDING {
+        return SLOWPATH;
     }
-    let mut ep = Endpoint::from_words(kmem::read_words::<2>(ep_paddr));
-    if ep.state == EndpointState::Sending {
-        return false;
+    // Queue `me` last on the endpoint.
+    let tail = ep_tail & !EP_STATE_MASK;
+    if tail == 0 {
+        kmem::write_words(ep, [me, me | EP_RECEIVING]);
+    } else {
+        tcb(tail).ep_next = me;
+        kmem::write_words(ep + 8, [me | EP_RECEIVING]);
     }
-    deliver(frame, caller, 0, info);
-    tcb(caller).set_state(ThreadState::Running);
     let m = tcb(me);
+    m.ep_prev = tail;
+    m.ep_next = 0;
     m.reply_to = 0;
     m.set_state(ThreadState::BlockedOnReceive);
-    m.blocked_on = ep_paddr;
-    ep.queue.push_back(&mut EpLinks, me);
-    ep.state = EndpointState::Receiving;
-    kmem::write_words(ep_paddr, ep.to_words());
-    thread::switch_to(caller);
-    true
+    m.blocked_on = ep;
+    c.set_state(ThreadState::Running);
+    thread::switch_ipc(me, caller, root);
+    FastExit { frame: frame_of(caller) as *mut _ as u64, badge: 0 }
 }

@@ -274,6 +274,7 @@ fn start_root_thread(task: &RootTask, entry: u64) {
     t.is_root = 1;
     t.set_state(ThreadState::Running);
     t.frame = TrapFrame::new_user(entry, ROOT_STACK_TOP, ROOT_BOOTINFO_VADDR).to_words();
+    fpu::init_area(&mut t.fpu);
     thread::set_current(task.tcb_paddr);
 }
 

@@ -72,11 +72,14 @@ impl Queue {
 /// Number of priorities.
 pub const PRIORITIES: usize = 256;
 
-/// One queue per priority plus a bitmap of the non-empty ones.
+/// One queue per priority plus a two-level bitmap of the non-empty ones (bit `w` of
+/// `summary` says word `w` of `bitmap` is non-zero), so the IPC fastpath answers "is
+/// anybody ready above this priority" in a few instructions.
 #[derive(Clone, Debug)]
 pub struct ReadyQueues {
     queues: [Queue; PRIORITIES],
     bitmap: [u64; PRIORITIES / 64],
+    summary: u64,
 }
 
 impl Default for ReadyQueues {
@@ -88,7 +91,7 @@ impl Default for ReadyQueues {
 impl ReadyQueues {
     /// All empty.
     pub const fn new() -> Self {
-        ReadyQueues { queues: [Queue { head: 0, tail: 0 }; PRIORITIES], bitmap: [0; PRIORITIES / 64] }
+        ReadyQueues { queues: [Queue { head: 0, tail: 0 }; PRIORITIES], bitmap: [0; PRIORITIES / 64], summary: 0 }
     }
 
     /// Appends `t` at priority `prio` (round robin: newcomers go last).
@@ -96,6 +99,7 @@ impl ReadyQueues {
         let p = usize::from(prio);
         self.queues[p].push_back(links, t);
         self.bitmap[p / 64] |= 1 << (p % 64);
+        self.summary |= 1 << (p / 64);
     }
 
     /// Removes `t` from priority `prio`.
@@ -104,15 +108,25 @@ impl ReadyQueues {
         self.queues[p].remove(links, t);
         if self.queues[p].is_empty() {
             self.bitmap[p / 64] &= !(1 << (p % 64));
+            if self.bitmap[p / 64] == 0 {
+                self.summary &= !(1 << (p / 64));
+            }
         }
     }
 
     /// The highest priority with a ready thread.
     pub fn highest(&self) -> Option<u8> {
-        (0..self.bitmap.len()).rev().find_map(|w| {
-            let word = self.bitmap[w];
-            (word != 0).then(|| (w * 64 + 63 - word.leading_zeros() as usize) as u8)
-        })
+        if self.summary == 0 {
+            return None;
+        }
+        let w = 63 - self.summary.leading_zeros() as usize;
+        Some((w * 64 + 63 - self.bitmap[w].leading_zeros() as usize) as u8)
+    }
+
+    /// Whether no thread is ready at a priority above `prio`.
+    #[inline]
+    pub fn none_above(&self, prio: u8) -> bool {
+        self.summary == 0 || self.highest().is_none_or(|h| h <= prio)
     }
 
     /// The first thread of the highest non-empty priority, without removing it.
@@ -176,5 +190,33 @@ mod tests {
         r.enqueue(&mut l, 0x5000, 0);
         r.dequeue(&mut l, 0x1000, 10);
         assert_eq!(r.peek_highest(), Some((0x5000, 0)));
+    }
+
+    #[test]
+    fn none_above_matches_a_scan_of_every_priority() {
+        let mut l = Map::default();
+        let mut r = ReadyQueues::new();
+        let mut ready = std::vec::Vec::new();
+        // A deterministic walk through enqueues and dequeues across all four words.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for step in 0..2000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let prio = (x % 256) as u8;
+            let t = 0x1000 * (step + 1);
+            if x & (1 << 40) != 0 || ready.is_empty() {
+                r.enqueue(&mut l, t, prio);
+                ready.push((t, prio));
+            } else {
+                let (t, p) = ready.remove((x as usize >> 8) % ready.len());
+                r.dequeue(&mut l, t, p);
+            }
+            let top = ready.iter().map(|&(_, p)| p).max();
+            assert_eq!(r.highest(), top);
+            for probe in [0u8, 63, 64, 127, 128, 191, 192, 255, prio] {
+                assert_eq!(r.none_above(probe), top.is_none_or(|h| h <= probe), "probe {probe} top {top:?}");
+            }
+        }
     }
 }

@@ -24,17 +24,11 @@ const SYSCALL_INSTRUCTION_LEN: u64 = 2;
 /// Largest exit code QEMU's debug-exit device can report (status is one byte).
 const MAX_EXIT_CODE: u64 = 0x7f;
 
-/// Handles one system call from the current thread, then schedules.
+/// Handles one system call from the current thread, then schedules. (`Call` and
+/// `ReplyRecv` come here after the fastpath in entry.S declined them.)
 pub fn handle(frame: &mut TrapFrame) {
-    let fast = match frame.rax {
-        n if n == Syscall::Call.raw() => crate::fastpath::call(frame),
-        n if n == Syscall::ReplyRecv.raw() => crate::fastpath::reply_recv(frame),
-        _ => false,
-    };
-    if !fast {
-        dispatch(frame);
-        thread::schedule();
-    }
+    dispatch(frame);
+    thread::schedule();
 }
 
 fn set_result(frame: &mut TrapFrame, result: Result<(), SyscallError>) {

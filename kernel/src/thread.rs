@@ -68,6 +68,13 @@ pub fn highest_ready() -> i32 {
     sched().ready.highest().map_or(-1, i32::from)
 }
 
+/// Whether no ready thread outranks priority `prio` (the IPC fastpath may then switch
+/// straight to a thread of that priority).
+#[inline]
+pub fn none_ready_above(prio: u64) -> bool {
+    sched().ready.none_above(prio as u8)
+}
+
 /// The running thread (0 before the first thread starts).
 pub fn current() -> ThreadRef {
     sched().current
@@ -225,12 +232,11 @@ pub fn switch_to(next: ThreadRef) {
     if cur != 0 {
         let c = tcb(cur);
         fpu::save(&mut c.fpu);
-        c.fpu_valid = 1;
         fs_now = fpu::read_fs_base();
         c.fs_base = fs_now;
     }
     let n = tcb(next);
-    fpu::restore(&n.fpu, n.fpu_valid != 0);
+    fpu::restore(&n.fpu);
     trap::set_current_frame(frame_of(next));
     if n.fs_base != fs_now || cur == 0 {
         fpu::write_fs_base(n.fs_base);
@@ -238,6 +244,22 @@ pub fn switch_to(next: ThreadRef) {
     let root = vspace_of(next).expect("checked by schedule and the fastpath");
     // SAFETY: every VSpace root is created by retype (kernel half copied in) or is the
     // root task's, built at boot the same way.
+    unsafe { mmu::switch_to_if_changed(root) };
+    sched().current = next;
+}
+
+/// The IPC fastpath's switch from the running thread `me` to `next`, another thread
+/// blocked in a system call, whose VSpace root is `root`.
+#[inline(always)]
+pub fn switch_ipc(me: ThreadRef, next: ThreadRef, root: u64) {
+    let m = tcb(me);
+    fpu::save(&mut m.fpu);
+    m.fs_base = fpu::read_fs_base();
+    let n = tcb(next);
+    fpu::restore(&n.fpu);
+    fpu::write_fs_base(n.fs_base);
+    trap::set_current_frame(frame_of(next));
+    // SAFETY: as in `switch_to`: every VSpace root maps the kernel half.
     unsafe { mmu::switch_to_if_changed(root) };
     sched().current = next;
 }

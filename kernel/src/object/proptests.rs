@@ -28,6 +28,7 @@ impl Finaliser for NoHardware {
 impl ObjectMemory for NoHardware {
     fn zero(&mut self, _paddr: u64, _len: u64) {}
     fn init_vspace(&mut self, _pml4: u64) {}
+    fn init_tcb(&mut self, _tcb: u64) {}
     fn free_domains(&self) -> u64 {
         u64::MAX
     }

@@ -80,8 +80,6 @@ pub struct Tcb {
     pub reply_to: u64,
     /// Bound notification (0 = none).
     pub bound_notification: u64,
-    /// Whether the FPU area holds a saved state.
-    pub fpu_valid: u64,
     /// 1 for the root task: its unhandled fault ends the system.
     pub is_root: u64,
     /// A pending fault message: label then message registers.

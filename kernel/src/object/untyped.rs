@@ -42,6 +42,9 @@ pub trait ObjectMemory {
     fn zero(&mut self, paddr: u64, len: u64);
     /// Prepares a new VSpace root (copies the kernel's half).
     fn init_vspace(&mut self, pml4: u64);
+    /// Prepares a new TCB: a user-mode register frame (starting at address 0 until
+    /// WriteRegisters says otherwise) and the clean FPU state.
+    fn init_tcb(&mut self, tcb: u64);
     /// Domain ids still free for new IOSpaces.
     fn free_domains(&self) -> u64;
     /// Allocates a domain id and tells the translation depth for a new IOSpace.
@@ -161,6 +164,8 @@ pub fn invoke_retype(
         let object = plan.first + i as u64 * size;
         if plan.object_type == ObjectType::Pml4 {
             om.init_vspace(object);
+        } else if plan.object_type == ObjectType::Tcb {
+            om.init_tcb(object);
         }
         let cap = if plan.object_type == ObjectType::IoSpace {
             let (domain, levels) = om.new_iospace();

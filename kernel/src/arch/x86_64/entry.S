@@ -1,12 +1,32 @@
-/* Trap entry and exit: CPU exception stubs, the `syscall` entry and the common return
- * to user mode. Every path builds the same TrapFrame (see trap.rs) on the kernel stack. */
+/* Trap entry and exit: CPU exception stubs, the `syscall` entry with the IPC fastpath,
+ * and the common return to user mode. Every path builds the same TrapFrame (see
+ * trap.rs) in the current thread's TCB. The {{NAME}} values are operands of the
+ * global_asm! in main.rs: frame offsets come from TrapFrame itself, syscall numbers
+ * from the ABI crate. */
 
 .set USER_CS, 0x23
 .set USER_SS, 0x1b
-.set SYSCALL_VECTOR, 0x100
-.set FRAME_SIZE, 22 * 8
-.set FRAME_CS, 18 * 8
-.set FRAME_VECTOR, 15 * 8
+.set SYSCALL_VECTOR, {SYSCALL_VECTOR}
+.set FRAME_SIZE, {FRAME_SIZE}
+.set FRAME_CS, {FRAME_CS}
+.set FRAME_VECTOR, {FRAME_VECTOR}
+.set FRAME_RIP, {FRAME_RIP}
+.set FRAME_RFLAGS, {FRAME_RFLAGS}
+.set FRAME_RSP, {FRAME_RSP}
+.set FRAME_RBX, {FRAME_RBX}
+.set FRAME_RBP, {FRAME_RBP}
+.set FRAME_R12, {FRAME_R12}
+.set FRAME_R13, {FRAME_R13}
+.set FRAME_R14, {FRAME_R14}
+.set FRAME_R15, {FRAME_R15}
+.set FRAME_RDI, {FRAME_RDI}
+.set FRAME_RSI, {FRAME_RSI}
+.set FRAME_RDX, {FRAME_RDX}
+.set FRAME_R10, {FRAME_R10}
+.set FRAME_R8, {FRAME_R8}
+.set FRAME_R9, {FRAME_R9}
+.set SYS_CALL, {SYS_CALL}
+.set SYS_REPLY_RECV, {SYS_REPLY_RECV}
 
 .macro PUSH_GPRS
     push rax
@@ -130,22 +150,94 @@ exception_common:
     iretq
 
 /* syscall: rcx = user rip, r11 = user rflags, rsp = user rsp. Interrupts are masked by
- * SFMASK. The user frame is built in the current TCB, then the kernel stack is used. */
+ * SFMASK (which also clears DF). The user frame is built in the current TCB, then the
+ * kernel stack is used. The frame's CS and SS words always hold the user selectors
+ * (written when the TCB is made; the CPU only ever stores the same values), and a
+ * syscall frame's error-code word is unused, so only the changing words are stored. */
 .global syscall_entry
 syscall_entry:
     mov [rip + syscall_user_rsp], rsp
     mov rsp, [rip + current_frame_end]
-    push USER_SS
-    push qword ptr [rip + syscall_user_rsp]
-    push r11
-    push USER_CS
-    push rcx
-    push 0
-    push SYSCALL_VECTOR
+    sub rsp, FRAME_SIZE - FRAME_VECTOR
+    mov [rsp + FRAME_RIP - FRAME_VECTOR], rcx
+    mov [rsp + FRAME_RFLAGS - FRAME_VECTOR], r11
+    mov rcx, [rip + syscall_user_rsp]
+    mov [rsp + FRAME_RSP - FRAME_VECTOR], rcx
+    mov qword ptr [rsp], SYSCALL_VECTOR
+    cmp rax, SYS_CALL
+    je fastpath_call_entry
+    cmp rax, SYS_REPLY_RECV
+    je fastpath_reply_recv_entry
     PUSH_GPRS
-    cld
     mov rdi, rsp
     mov rsp, [rip + kernel_stack_top]
+    call syscall_dispatch
+    jmp return_to_user
+
+/* IPC fastpath candidates. Save what the thread gets back whatever happens: the
+ * callee-saved registers (rcx and r11 are clobbered by `syscall` anyway). Keep the
+ * message in callee-saved registers across the Rust call: rbp = cptr, rbx = info,
+ * r12..r15 = message registers 0..3. The other slots are written only if the
+ * slowpath needs them. */
+.macro FASTPATH_ENTER handler
+    push rax
+    push rbx
+    sub rsp, FRAME_RBX - FRAME_RBP - 8
+    push rbp
+    sub rsp, FRAME_RBP - FRAME_R12 - 8
+    push r12
+    push r13
+    push r14
+    push r15
+    mov rbp, rdi
+    mov rbx, rsi
+    mov r12, rdx
+    mov r13, r10
+    mov r14, r8
+    mov r15, r9
+    mov rsp, [rip + kernel_stack_top]
+    call \handler
+    jmp fastpath_exit
+.endm
+
+fastpath_call_entry:
+    FASTPATH_ENTER fastpath_call
+fastpath_reply_recv_entry:
+    FASTPATH_ENTER fastpath_reply_recv
+
+/* rax = the partner's frame (0: slowpath), rdx = the badge it receives. */
+fastpath_exit:
+    test rax, rax
+    jz 1f
+    mov rdi, rdx
+    mov rsi, rbx
+    mov rdx, r12
+    mov r10, r13
+    mov r8, r14
+    mov r9, r15
+    mov rbx, [rax + FRAME_RBX]
+    mov rbp, [rax + FRAME_RBP]
+    mov r12, [rax + FRAME_R12]
+    mov r13, [rax + FRAME_R13]
+    mov r14, [rax + FRAME_R14]
+    mov r15, [rax + FRAME_R15]
+    /* The partner is blocked in a system call: rcx and r11 are its clobbers. */
+    xor ecx, ecx
+    xor r11d, r11d
+    lea rsp, [rax + FRAME_RIP]
+    xor eax, eax
+    iretq
+1:
+    /* Slowpath: complete the frame with the arguments, as PUSH_GPRS would have. */
+    mov rax, [rip + current_frame_end]
+    sub rax, FRAME_SIZE
+    mov [rax + FRAME_RDI], rbp
+    mov [rax + FRAME_RSI], rbx
+    mov [rax + FRAME_RDX], r12
+    mov [rax + FRAME_R10], r13
+    mov [rax + FRAME_R8], r14
+    mov [rax + FRAME_R9], r15
+    mov rdi, rax
     call syscall_dispatch
 
 /* Return to the current thread: restore its TCB frame and iretq. */

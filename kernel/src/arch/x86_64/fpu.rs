@@ -56,10 +56,17 @@ pub fn save(area: &mut FpuArea) {
     unsafe { asm!("fxsave64 [{}]", in(reg) area as *mut FpuArea, options(nostack)) };
 }
 
-/// Loads `area`, or the clean state if `area` was never saved.
+/// Loads `area` (every TCB's area holds a valid image: the clean one from
+/// [`init_area`] until the thread's state is first saved).
 #[inline]
-pub fn restore(area: &FpuArea, valid: bool) {
-    let source = if valid { area as *const FpuArea } else { core::ptr::addr_of!(INITIAL) };
-    // SAFETY: 512-byte, 16-byte aligned image produced by fxsave64 (or the clean one).
-    unsafe { asm!("fxrstor64 [{}]", in(reg) source, options(nostack, readonly)) };
+pub fn restore(area: &FpuArea) {
+    // SAFETY: 512-byte, 16-byte aligned image produced by fxsave64 (or a copy of the
+    // clean one).
+    unsafe { asm!("fxrstor64 [{}]", in(reg) area as *const FpuArea, options(nostack, readonly)) };
+}
+
+/// Gives a new thread the clean FPU state.
+pub fn init_area(area: &mut FpuArea) {
+    // SAFETY: INITIAL is written once in `init`, before any TCB exists.
+    *area = unsafe { core::ptr::addr_of!(INITIAL).read() };
 }

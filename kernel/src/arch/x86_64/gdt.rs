@@ -40,7 +40,8 @@ pub fn set_rsp0(rsp0: u64) {
     // SAFETY: `tss` points at the static TSS (set in init, before any thread runs); the
     // CPU reads rsp0 only on a privilege change, never while the kernel (single CPU,
     // interrupts off) writes it. rsp0 is a kernel direct-map address, so canonical.
-    unsafe { core::ptr::addr_of_mut!((*tss).privilege_stack_table[0]).write(VirtAddr::new_truncate(rsp0)) };
+    // VirtAddr is a transparent u64, so the canonical value is stored as it is.
+    unsafe { (core::ptr::addr_of_mut!((*tss).privilege_stack_table[0]) as *mut u64).write(rsp0) };
 }
 
 /// The TSS, for the context-switch path (avoids the Once check).

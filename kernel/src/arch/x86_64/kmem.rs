@@ -92,6 +92,12 @@ impl ObjectMemory for DirectMemory {
         crate::iospace::new_iospace()
     }
 
+    fn init_tcb(&mut self, paddr: u64) {
+        let t = tcb(paddr);
+        t.frame = super::trap::TrapFrame::new_user(0, 0, 0).to_words();
+        super::fpu::init_area(&mut t.fpu);
+    }
+
     fn init_vspace(&mut self, pml4: u64) {
         let kernel = KERNEL_ROOT.load(Ordering::Relaxed);
         for i in ENTRIES / 2..ENTRIES {

@@ -1,6 +1,8 @@
 //! The kernel's own address space: direct map of physical memory, the kernel image with
 //! per-section rights, and access to page-table frames through the direct map.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use x86_64::registers::control::{Cr3, Cr3Flags, Cr4, Cr4Flags};
 use x86_64::structures::paging::PhysFrame;
 use x86_64::PhysAddr;
@@ -127,8 +129,12 @@ pub fn build_kernel_space(alloc: &mut BootAllocator, ram: &RangeSet, limit: u64)
         }
         Cr3::write(PhysFrame::containing_address(PhysAddr::new(root)), Cr3Flags::empty());
     }
+    ACTIVE_ROOT.store(root, Ordering::Relaxed);
     Ok(root)
 }
+
+/// The root in CR3, kept beside it so a switch compares without reading CR3.
+static ACTIVE_ROOT: AtomicU64 = AtomicU64::new(0);
 
 /// Loads `root` into CR3 unless it is already there (a reload would flush the TLB).
 ///
@@ -136,10 +142,8 @@ pub fn build_kernel_space(alloc: &mut BootAllocator, ram: &RangeSet, limit: u64)
 /// As for [`switch_to`].
 #[inline]
 pub unsafe fn switch_to_if_changed(root: u64) {
-    let current: u64;
-    // SAFETY: reading CR3 has no side effects.
-    unsafe { core::arch::asm!("mov {}, cr3", out(reg) current, options(nomem, nostack, preserves_flags)) };
-    if current & paging::ADDR_MASK != root {
+    if ACTIVE_ROOT.load(Ordering::Relaxed) != root {
+        ACTIVE_ROOT.store(root, Ordering::Relaxed);
         // SAFETY: the caller guarantees `root` maps the kernel half.
         unsafe { core::arch::asm!("mov cr3, {}", in(reg) root, options(nostack, preserves_flags)) };
     }
@@ -157,4 +161,5 @@ pub fn current_root() -> u64 {
 pub unsafe fn switch_to(root: u64) {
     // SAFETY: the caller guarantees the kernel half is mapped in the new space.
     unsafe { Cr3::write(PhysFrame::containing_address(PhysAddr::new(root)), Cr3Flags::empty()) };
+    ACTIVE_ROOT.store(root, Ordering::Relaxed);
 }
