@@ -21,24 +21,40 @@ pub struct Message {
 
 /// Raw IPC system call: returns (rax, rdi, rsi, [rdx, r10, r8, r9]).
 pub(crate) fn raw(number: Syscall, cptr: u64, info: u64, mrs: [u64; 4]) -> (u64, u64, u64, [u64; 4]) {
+    raw_or_nop::<false>(number, cptr, info, mrs)
+}
+
+/// [`raw`], or with `NOP` the same code with one `xor eax, eax` where the `syscall` is
+/// (a "call" that succeeds at once; the other registers come back as they went in).
+#[inline(always)]
+fn raw_or_nop<const NOP: bool>(number: Syscall, cptr: u64, info: u64, mrs: [u64; 4]) -> (u64, u64, u64, [u64; 4]) {
     let (mut rax, mut rdi, mut rsi) = (number.raw(), cptr, info);
     let [mut m0, mut m1, mut m2, mut m3] = mrs;
-    // SAFETY: the kernel only writes the registers listed here (and rcx/r11); it reads
-    // memory only through the IPC buffer, which belongs to this thread.
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            inout("rax") rax,
-            inout("rdi") rdi,
-            inout("rsi") rsi,
-            inout("rdx") m0,
-            inout("r10") m1,
-            inout("r8") m2,
-            inout("r9") m3,
-            out("rcx") _,
-            out("r11") _,
-            options(nostack, preserves_flags)
-        );
+    macro_rules! ipc_asm {
+        ($instruction:literal) => {
+            // SAFETY: the kernel only writes the registers listed here (and rcx/r11); it
+            // reads memory only through the IPC buffer, which belongs to this thread.
+            unsafe {
+                core::arch::asm!(
+                    $instruction,
+                    inout("rax") rax,
+                    inout("rdi") rdi,
+                    inout("rsi") rsi,
+                    inout("rdx") m0,
+                    inout("r10") m1,
+                    inout("r8") m2,
+                    inout("r9") m3,
+                    out("rcx") _,
+                    out("r11") _,
+                    options(nostack, preserves_flags)
+                )
+            }
+        };
+    }
+    if NOP {
+        ipc_asm!("xor eax, eax");
+    } else {
+        ipc_asm!("syscall");
     }
     (rax, rdi, rsi, [m0, m1, m2, m3])
 }
@@ -98,6 +114,14 @@ pub fn nb_send(ep: CPtr, info: MessageInfo, mrs: [u64; 4]) -> Result<(), Syscall
 /// Send and wait for the reply.
 pub fn call(ep: CPtr, info: MessageInfo, mrs: [u64; 4]) -> Result<Message, SyscallError> {
     let (rax, rdi, rsi, mrs) = raw(Syscall::Call, ep, info.to_word(), mrs);
+    check(rax).map(|_| message(rdi, rsi, mrs))
+}
+
+/// Benchmark overhead loop: exactly the code of [`call`] with the `syscall` replaced by
+/// one instruction that makes it succeed at once (sel4bench subtracts the minimum of
+/// such a loop from IPC timings). The "reply" is the request itself.
+pub fn call_nop(ep: CPtr, info: MessageInfo, mrs: [u64; 4]) -> Result<Message, SyscallError> {
+    let (rax, rdi, rsi, mrs) = raw_or_nop::<true>(Syscall::Call, ep, info.to_word(), mrs);
     check(rax).map(|_| message(rdi, rsi, mrs))
 }
 
