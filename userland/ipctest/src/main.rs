@@ -458,6 +458,21 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let _ = ipc::wait(ntfn);
     c.check("without an IPC buffer only four registers travel", NO_BUFFER_LENGTH.load(SeqCst) == 4);
 
+    // A thread resumed without WriteRegisters starts at address 0 in user mode: its
+    // instruction fetch faults to the handler (the kernel itself is not disturbed).
+    let blank = Tcb(new(&mut objects, ObjectType::Tcb));
+    let started = blank
+        .configure_without_buffer(fault_ep, root, libcap::cap::VSpace(slots::INIT_VSPACE))
+        .and(blank.set_priority(me, 100))
+        .and(blank.resume());
+    c.check("resume a thread whose registers were never written", started.is_ok());
+    let f = ipc::recv(fault_ep);
+    c.check(
+        "it faults at address 0 in user mode",
+        matches!(f, Ok(m) if m.info.label == FaultKind::VmFault.raw() && m.mrs[0] == 0 && m.mrs[1] == 0),
+    );
+    c.check("its handler stops it", blank.suspend().is_ok());
+
     // CancelBadgedSends: a sender blocked with badge 0x99 gets an error.
     let cancel_ep = new(&mut objects, ObjectType::Endpoint);
     let badge99 = slots.alloc().unwrap();
