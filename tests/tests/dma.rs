@@ -1,6 +1,8 @@
 //! DMA isolation scenario with QEMU's edu device: without an IOSpace its DMA is blocked
 //! and reported (requester id, address, direction); assigned to an IOSpace it reaches
-//! exactly the frames mapped there, with their rights; after UnmapIO it reaches nothing.
+//! exactly the frames mapped there, with their rights; after UnmapIO, Delete and Revoke
+//! it reaches nothing, and each blocked access arrives at the IOSpace's fault handler
+//! as a message with the requester, reason and IOVA.
 
 use abi::exit::ExitCode;
 use scenarios::{Iommu, Scenario};
@@ -29,6 +31,9 @@ fn dma_isolation(name: &str, iommu: Iommu, tables: u32) {
             "dmatest: ok the fault arrives as a DmaFault message (badge, requester, reason 5, iova, write)",
         )
         .expect_serial_contains("dmatest: ok after unmap_io the device cannot write the frame")
+        .expect_serial_contains("dmatest: ok ... and its fault message names the unmapped IOVA")
+        .expect_serial_contains("dmatest: ok after the revoke the device cannot write the frame")
+        .expect_serial_contains("dmatest: ok a DMA at the kernel's physical address is blocked and reported")
         .expect_serial_contains("dmatest: ok the device writes the last page of the 2 MiB frame")
         .expect_serial_contains("dmatest: ok after the batch unmap the device cannot write it")
         .expect_serial_contains("dmatest: ok after unassign the device reaches nothing")
@@ -69,8 +74,9 @@ fn two_devices_in_two_iospaces() {
     scenario.extra_args = vec!["-device".into(), edu.into(), "-device".into(), edu.into()];
     let o = scenario.run();
     o.expect_serial_not_contains("dmatest: FAIL")
-        .expect_serial_contains("dmatest: ok a DMA at the kernel's physical address is blocked; the kernel runs on")
+        .expect_serial_contains("dmatest: ok a DMA at the kernel's physical address is blocked and reported")
         .expect_serial_contains("dmatest: ok the first device cannot reach the second IOSpace's frame")
+        .expect_serial_contains("dmatest: ok ... and the first IOSpace's handler gets the fault")
         .expect_serial_contains("dmatest: ok the first device writes the shared frame")
         .expect_serial_contains("dmatest: ok the second device writes the shared frame too")
         .expect_exit(ExitCode::Success);

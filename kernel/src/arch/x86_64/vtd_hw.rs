@@ -189,8 +189,8 @@ pub fn reason_name(reason: u8) -> &'static str {
         0x2 => "context entry not present",
         0x3 => "invalid context entry",
         0x4 => "address beyond the guest address width",
-        0x5 => "write to a read-only page",
-        0x6 => "read of an unmapped page",
+        0x5 => "write without write permission (read-only or not mapped)",
+        0x6 => "read without read permission (not mapped)",
         0x7 => "invalid page-table entry",
         _ => "other",
     }
