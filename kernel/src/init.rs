@@ -1,6 +1,7 @@
 //! The boot sequence: from the loader's hand-off to the root task running in user mode,
 //! and the fatal paths (bad boot input, kernel exceptions, an unhandled user fault).
 
+use crate::object::roots::{self, RootKind};
 use core::fmt;
 
 use abi::bootimage::BootImage;
@@ -108,6 +109,20 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     let phys = DirectMap { limit };
     info!("kernel: direct map of {} MiB, kernel tables at {kernel_root:#x}", limit >> 20);
 
+    // Live-root bitmaps (see object::roots), one bit per page of RAM and kind.
+    let words = roots::words_for(ram_top);
+    let frames = (words as u64 * 8).div_ceil(PAGE);
+    for kind in [RootKind::VSpace, RootKind::IoSpace] {
+        let base = alloc
+            .alloc_contiguous(frames, PAGE)
+            .unwrap_or_else(|_| boot_error(format_args!("no memory for the live-root bitmaps")));
+        for f in 0..frames {
+            mmu::zero_frame(base + f * PAGE);
+        }
+        // SAFETY: boot memory just zeroed, used for nothing else.
+        unsafe { roots::init(kind, crate::arch::phys_to_virt(base) as usize, words) };
+    }
+
     let platform = platform::discover(&phys, params.rsdp).unwrap_or_else(|e| boot_error(format_args!("{e}")));
     crate::pci_ops::set_ecam(platform.acpi.ecam_paddr, platform.acpi.ecam_bus_start, platform.acpi.ecam_bus_end);
     // Every remapping unit translates from now on, with no device assigned: all DMA is
@@ -183,6 +198,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
 
     let root_task = load_root_task(&mut alloc, kernel_root, &plan, program.data)
         .unwrap_or_else(|e| boot_error(format_args!("cannot build the root task: {e}")));
+    roots::mark_live(RootKind::VSpace, root_task.vspace);
 
     // Everything not handed out by now is the root task's untyped memory.
     let mut not_device = RangeSet::new();

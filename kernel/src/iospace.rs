@@ -11,6 +11,7 @@ use abi::rights::CapRights;
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::vtd_hw;
 use crate::object::cap::{Cap, FrameSize, Mapping};
+use crate::object::roots::{self, RootKind};
 use crate::paging::TableMemory;
 use crate::platform::vtd::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry};
 
@@ -356,8 +357,11 @@ pub fn clear(cap: &Cap) -> Option<Cap> {
         Cap::IoPageTable { paddr, level, mapping: Some(m) } => (paddr, level + 1, m),
         _ => return None,
     };
-    // Every IOSpace has the boot-time depth.
-    if let Ok((table, index)) = walk(mapping.vspace, state().levels, mapping.vaddr, level) {
+    // Every IOSpace has the boot-time depth. A dead IOSpace's root page may be anything
+    // now (its devices were cut off when it died): never walk it.
+    let live = roots::is_live(RootKind::IoSpace, mapping.vspace);
+    let found = if live { walk(mapping.vspace, state().levels, mapping.vaddr, level).ok() } else { None };
+    if let Some((table, index)) = found {
         let entry = DirectMemory.read(table, index);
         if entry & (sl::READ | sl::WRITE) != 0 && entry & sl::ADDR == paddr {
             DirectMemory.write(table, index, 0);

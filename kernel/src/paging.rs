@@ -69,6 +69,11 @@ pub trait TableMemory {
     fn write(&mut self, table: u64, index: usize, value: u64);
     /// A fresh zeroed table frame.
     fn alloc_table(&mut self) -> Option<u64>;
+    /// Whether `root` is still a live VSpace root, so a mapping record naming it may be
+    /// followed (boot tables and host tests have only live roots).
+    fn is_live_vspace(&self, _root: u64) -> bool {
+        true
+    }
 }
 
 /// Why a mapping could not be made.

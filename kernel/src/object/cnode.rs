@@ -253,8 +253,9 @@ pub trait Finaliser {
     fn unmap_frame(&mut self, cap: &Cap);
     /// Uninstalls a page table and flushes the TLB.
     fn unmap_table(&mut self, cap: &Cap);
-    /// The last cap to a TCB, endpoint or notification is gone: stop the thread, or
-    /// wake everything queued on the object.
+    /// The last cap to a TCB, endpoint, notification, IRQ handler, IOSpace or VSpace is
+    /// gone: stop the thread, wake everything queued on the object, release the line,
+    /// or retire the translation root.
     fn finalise_object(&mut self, cap: &Cap);
 }
 
@@ -282,7 +283,13 @@ pub fn delete(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr
                 delete(mem, fx, paddr + (i << SLOT_BITS));
             }
         }
-        Cap::Endpoint { .. } | Cap::Notification { .. } | Cap::IrqHandler { .. } | Cap::IoSpace { .. } if is_final => {
+        Cap::Endpoint { .. }
+        | Cap::Notification { .. }
+        | Cap::IrqHandler { .. }
+        | Cap::IoSpace { .. }
+        | Cap::VSpace { .. }
+            if is_final =>
+        {
             fx.finalise_object(&cte.cap)
         }
         // An IO page table's installation belongs to its cap, like a CPU mapping.

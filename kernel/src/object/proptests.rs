@@ -32,7 +32,7 @@ impl ObjectMemory for NoHardware {
     fn free_domains(&self) -> u64 {
         u64::MAX
     }
-    fn new_iospace(&mut self) -> (u16, u8) {
+    fn new_iospace(&mut self, _root: u64) -> (u16, u8) {
         (1, 3)
     }
 }

@@ -47,8 +47,9 @@ pub trait ObjectMemory {
     fn init_tcb(&mut self, tcb: u64);
     /// Domain ids still free for new IOSpaces.
     fn free_domains(&self) -> u64;
-    /// Allocates a domain id and tells the translation depth for a new IOSpace.
-    fn new_iospace(&mut self) -> (u16, u8);
+    /// Allocates a domain id and tells the translation depth for a new IOSpace whose
+    /// root table is at `root`.
+    fn new_iospace(&mut self, root: u64) -> (u16, u8);
 }
 
 /// Checks a retype of `count` objects of `object_type` from the untyped in `slot` into
@@ -168,7 +169,7 @@ pub fn invoke_retype(
             om.init_tcb(object);
         }
         let cap = if plan.object_type == ObjectType::IoSpace {
-            let (domain, levels) = om.new_iospace();
+            let (domain, levels) = om.new_iospace(object);
             Cap::IoSpace { paddr: object, domain, levels }
         } else {
             new_cap(plan, object, is_device)

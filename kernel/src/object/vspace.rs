@@ -181,7 +181,10 @@ pub fn unmap(mem: &mut impl TableMemory, cap: &Cap) -> Option<(Cap, u64)> {
         Cap::PageTable { paddr, level, mapping: Some(m) } => (paddr, usize::from(level), m),
         _ => return None,
     };
-    if let Ok(slot) = walk_to(mem, mapping.vspace, mapping.vaddr, level) {
+    // A dead VSpace's root page may be anything now: never walk it.
+    let walk =
+        if mem.is_live_vspace(mapping.vspace) { walk_to(mem, mapping.vspace, mapping.vaddr, level).ok() } else { None };
+    if let Some(slot) = walk {
         let entry = mem.read(slot.table, slot.index);
         if entry & PteFlags::PRESENT.bits() != 0 && entry & ADDR_MASK == paddr {
             mem.write(slot.table, slot.index, 0);
@@ -204,8 +207,11 @@ mod tests {
     use std::collections::HashMap;
 
     #[derive(Default)]
-    struct Tables(HashMap<(u64, usize), u64>);
+    struct Tables(HashMap<(u64, usize), u64>, Option<u64>);
     impl TableMemory for Tables {
+        fn is_live_vspace(&self, root: u64) -> bool {
+            self.1 != Some(root)
+        }
         fn read(&self, table: u64, index: usize) -> u64 {
             *self.0.get(&(table, index)).unwrap_or(&0)
         }
@@ -261,6 +267,23 @@ mod tests {
         assert_eq!(at, v);
         assert_eq!(unmapped, frame(0x9000));
         assert_eq!(crate::paging::translate(&t, ROOT, v), None);
+    }
+
+    #[test]
+    fn unmap_never_walks_a_dead_root() {
+        let mut t = Tables::default();
+        let v = 0x40_0000;
+        for (paddr, level) in [(0x2000, 3), (0x3000, 2), (0x4000, 1)] {
+            let plan = decode_table_map(&t, &table(paddr, level), &vs(), v).unwrap();
+            invoke_map(&mut t, &plan);
+        }
+        let plan = decode_frame_map(&t, &frame(0x9000), &vs(), v, CapRights::READ, 0).unwrap();
+        invoke_map(&mut t, &plan);
+        let before = t.0.clone();
+        t.1 = Some(ROOT);
+        let (unmapped, _) = unmap(&mut t, &plan.cap).unwrap();
+        assert_eq!(unmapped, frame(0x9000), "the record is dropped");
+        assert_eq!(t.0, before, "no table was touched");
     }
 
     #[test]

@@ -13,7 +13,9 @@ use libcap::abi::object::ObjectType;
 use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
 use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
-use libcap::cap::{CNode, Endpoint, Error, Frame, PageTable, Result, Untyped, VSpace, FULL_DEPTH};
+use libcap::cap::{
+    CNode, Endpoint, Error, Frame, IoPageTable, IoSpace, PageTable, Result, Untyped, VSpace, FULL_DEPTH,
+};
 use libcap::println;
 
 libcap::entry!(main);
@@ -22,6 +24,12 @@ libcap::entry!(main);
 const REVOKED_VADDR: u64 = 0x0000_2000_0000_0000;
 /// Where the frame tests map.
 const TEST_VADDR: u64 = 0x0000_1000_0000_0000;
+/// Where the stale-root checks map into a second VSpace (table indices 5, 6, 7, 8).
+const STALE_VADDR: u64 = (5 << 39) | (6 << 30) | (7 << 21) | (8 << 12);
+/// Where they map into an IOSpace (indices 0 or 2, 3, 4 for 4 or 3 levels).
+const STALE_IOVA: u64 = (2 << 30) | (3 << 21) | (4 << 12);
+/// Where this VSpace maps the page that replaced a dead root.
+const FAKE_VADDR: u64 = 0x0000_1100_0000_0000;
 
 struct Checker {
     failures: u32,
@@ -314,6 +322,8 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.ok("the revoked untyped can be retyped again", ut2.retype(ObjectType::Frame4K, 0, root, 0, 0, again, 1));
     c.check("it starts from the beginning again", Frame(again).address().ok() == Some(bi.untyped()[ram[1].0].paddr));
 
+    stale_roots(&mut c, &mut objects, &slots);
+
     if c.failures > 0 {
         println!("captest: {} checks FAILED", c.failures);
         return ExitCode::UserFailure;
@@ -324,4 +334,81 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let value = unsafe { (REVOKED_VADDR as *const u64).read_volatile() };
     println!("captest: FAIL the revoked mapping is still readable: {value:#x}");
     ExitCode::UserFailure
+}
+
+/// A 4 KiB untyped for one object whose page is then reused.
+fn page_untyped(objects: &mut ObjectAllocator<'_>, slots: &SlotAllocator) -> Option<Untyped> {
+    objects.alloc(slots, ObjectType::Untyped, 12).ok().map(Untyped)
+}
+
+/// Retypes `ut` into a frame, maps it at FAKE_VADDR + `offset` and fills it with a fake
+/// table chain: entries `chain` point at the page itself, entry `leaf` at `target`.
+/// Returns the frame's address, or None.
+#[allow(clippy::too_many_arguments)]
+fn fake_tables(
+    c: &mut Checker,
+    objects: &mut ObjectAllocator<'_>,
+    slots: &SlotAllocator,
+    ut: Untyped,
+    offset: u64,
+    chain: &[usize],
+    leaf: usize,
+    target: u64,
+) -> Option<*mut u64> {
+    let root = CNode(slots::INIT_CNODE);
+    let page = Frame(slots.alloc().ok()?);
+    c.ok("retype the dead root's page into a frame", ut.retype(ObjectType::Frame4K, 0, root, 0, 0, page.0, 1))?;
+    let paddr = page.address().ok()?;
+    c.ok("map it", map_frame(objects, slots, page, FAKE_VADDR + offset, CapRights::ALL, 0))?;
+    let words = (FAKE_VADDR + offset) as *mut u64;
+    for &i in chain {
+        // SAFETY: the page was just mapped read-write at `words`; i < 512.
+        unsafe { words.add(i).write_volatile(paddr | 0x7) };
+    }
+    // SAFETY: as above.
+    unsafe { words.add(leaf).write_volatile(target | 0x7) };
+    Some(words.wrapping_add(leaf))
+}
+
+/// Mapping records name their space by root address. Once the space is deleted its
+/// root page can become a frame its owner fills with fake tables; removing a mapping
+/// recorded in the dead space must not walk them (the kernel would otherwise clear a
+/// word the fake chain points at).
+fn stale_roots(c: &mut Checker, objects: &mut ObjectAllocator<'_>, slots: &SlotAllocator) {
+    let root = CNode(slots::INIT_CNODE);
+    // A VSpace.
+    let Some(ut) = page_untyped(objects, slots) else { return c.check("a 4 KiB untyped", false) };
+    let second = VSpace(slots.alloc().unwrap_or(0));
+    c.ok("retype a second VSpace", ut.retype(ObjectType::Pml4, 0, root, 0, 0, second.0, 1));
+    for t in [ObjectType::Pdpt, ObjectType::PageDirectory, ObjectType::PageTable] {
+        let table = PageTable(objects.alloc(slots, t, 0).unwrap_or(0));
+        c.ok("install a paging level in it", table.map(second, STALE_VADDR));
+    }
+    let frame = Frame(objects.alloc(slots, ObjectType::Frame4K, 0).unwrap_or(0));
+    c.ok("map a frame in it", frame.map(second, STALE_VADDR, CapRights::ALL, 0));
+    let frame_paddr = frame.address().unwrap_or(0);
+    c.ok("delete the second VSpace (its last cap)", CNode::delete(root.slot(second.0)));
+    let Some(leaf) = fake_tables(c, objects, slots, ut, 0, &[5, 6, 7], 8, frame_paddr) else { return };
+    c.ok("unmap the frame whose mapping names the dead VSpace", frame.unmap());
+    // SAFETY: `leaf` is inside the page mapped by fake_tables.
+    let kept = unsafe { leaf.read_volatile() } == frame_paddr | 0x7;
+    c.check("the kernel did not walk the dead VSpace's root page", kept);
+
+    // An IOSpace.
+    let Some(ut) = page_untyped(objects, slots) else { return c.check("a 4 KiB untyped", false) };
+    let iospace = IoSpace(slots.alloc().unwrap_or(0));
+    c.ok("retype an IOSpace", ut.retype(ObjectType::IoSpace, 0, root, 0, 0, iospace.0, 1));
+    for _ in 0..3 {
+        let table = IoPageTable(objects.alloc(slots, ObjectType::IoPageTable, 0).unwrap_or(0));
+        let _ = table.map(iospace, STALE_IOVA);
+    }
+    let io_frame = Frame(objects.alloc(slots, ObjectType::Frame4K, 0).unwrap_or(0));
+    c.ok("map a frame into it", io_frame.map_io(iospace, STALE_IOVA, CapRights::ALL));
+    let io_paddr = io_frame.address().unwrap_or(0);
+    c.ok("delete the IOSpace (its last cap)", CNode::delete(root.slot(iospace.0)));
+    let Some(leaf) = fake_tables(c, objects, slots, ut, 0x1000, &[0, 2, 3], 4, io_paddr) else { return };
+    c.ok("unmap_io the frame whose mapping names the dead IOSpace", io_frame.unmap_io());
+    // SAFETY: as above.
+    let kept = unsafe { leaf.read_volatile() } == io_paddr | 0x7;
+    c.check("the kernel did not walk the dead IOSpace's root page", kept);
 }

@@ -1,6 +1,7 @@
 //! Kernel objects in physical memory, reached through the direct map: capability slots,
 //! page tables, object clearing, and the TLB side of unmapping.
 
+use crate::object::roots::{self, RootKind};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::mmu;
@@ -62,6 +63,9 @@ impl TableMemory for DirectMemory {
         // After boot the kernel allocates nothing: tables come from retyped untyped.
         None
     }
+    fn is_live_vspace(&self, root: u64) -> bool {
+        roots::is_live(RootKind::VSpace, root)
+    }
 }
 
 impl ObjectMemory for DirectMemory {
@@ -88,7 +92,8 @@ impl ObjectMemory for DirectMemory {
         crate::iospace::free_domains()
     }
 
-    fn new_iospace(&mut self) -> (u16, u8) {
+    fn new_iospace(&mut self, root: u64) -> (u16, u8) {
+        roots::mark_live(RootKind::IoSpace, root);
         crate::iospace::new_iospace()
     }
 
@@ -99,6 +104,7 @@ impl ObjectMemory for DirectMemory {
     }
 
     fn init_vspace(&mut self, pml4: u64) {
+        roots::mark_live(RootKind::VSpace, pml4);
         let kernel = KERNEL_ROOT.load(Ordering::Relaxed);
         for i in ENTRIES / 2..ENTRIES {
             let entry = self.read(kernel, i);
@@ -126,7 +132,15 @@ impl Finaliser for DirectMemory {
             Cap::Endpoint { paddr, .. } => crate::ipc::abort_queue(paddr, 2),
             Cap::Notification { paddr, .. } => crate::ipc::abort_queue(paddr, 4),
             Cap::IrqHandler { gsi } => crate::irq::release(gsi),
-            Cap::IoSpace { .. } => crate::iospace::destroy(cap),
+            Cap::IoSpace { paddr, .. } => {
+                roots::mark_dead(RootKind::IoSpace, paddr);
+                crate::iospace::destroy(cap);
+            }
+            Cap::VSpace { paddr } => {
+                roots::mark_dead(RootKind::VSpace, paddr);
+                // SAFETY: the kernel root maps the kernel half like every VSpace.
+                unsafe { super::mmu::forget_root(paddr, KERNEL_ROOT.load(Ordering::Relaxed)) };
+            }
             Cap::IoPageTable { mapping: Some(_), .. } => {
                 crate::iospace::unmap(cap);
             }

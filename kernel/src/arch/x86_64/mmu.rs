@@ -149,6 +149,19 @@ pub unsafe fn switch_to_if_changed(root: u64) {
     }
 }
 
+/// The VSpace rooted at `root` is being destroyed: if CR3 still holds it (its last
+/// thread is gone), load `kernel_root` so a new VSpace made in the same page later is
+/// loaded afresh, with no stale TLB entries.
+///
+/// # Safety
+/// `kernel_root` must map the kernel half.
+pub unsafe fn forget_root(root: u64, kernel_root: u64) {
+    if ACTIVE_ROOT.load(Ordering::Relaxed) == root {
+        // SAFETY: the caller guarantees `kernel_root` maps the kernel.
+        unsafe { switch_to(kernel_root) };
+    }
+}
+
 /// Physical address of the active PML4.
 pub fn current_root() -> u64 {
     Cr3::read().0.start_address().as_u64()
