@@ -1,10 +1,12 @@
 //! `make bench`: boots the `bench` program under `-icount shift=0,sleep=off` (the TSC
 //! then counts guest instructions), prints a table of its results next to the targets
-//! and reference figures, and writes bench/results.json.
+//! and reference figures, and the kernel's memory use read from its boot log, and
+//! writes bench/results.json (and results.md).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use abi::object::ObjectType;
 use scenarios::{repo_root, Scenario};
 
 /// (benchmark name, target, reference figure and where it comes from).
@@ -38,6 +40,40 @@ fn parse(line: &str) -> Option<Row> {
     Some(Row { name: name.to_string(), min, median, runs })
 }
 
+/// Kernel memory from the boot log: (what, bytes).
+fn memory_rows(serial: &str) -> Vec<(String, u64)> {
+    let mut rows = Vec::new();
+    // "kernel: image 0x000000200000..0x00000024e000, boot module ..."
+    let image = serial.lines().find_map(|l| l.strip_prefix("kernel: image ")).and_then(|rest| {
+        let (range, _) = rest.split_once(',')?;
+        let (start, end) = range.split_once("..")?;
+        let parse = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok();
+        Some(parse(end)? - parse(start)?)
+    });
+    if let Some(bytes) = image {
+        rows.push(("kernel image (text, data, bss, boot stack)".to_string(), bytes));
+    }
+    // "kernel: 460 KiB used by boot structures"
+    let boot = serial
+        .lines()
+        .find_map(|l| l.strip_prefix("kernel: ")?.strip_suffix(" KiB used by boot structures")?.parse::<u64>().ok());
+    if let Some(kib) = boot {
+        rows.push((
+            "boot structures (kernel page tables, VT-d root/context tables and queues, live-root bitmaps, root task)"
+                .to_string(),
+            kib * 1024,
+        ));
+    }
+    for (name, object) in
+        [("TCB", ObjectType::Tcb), ("endpoint", ObjectType::Endpoint), ("notification", ObjectType::Notification)]
+    {
+        if let Some(bits) = object.size_bits(0) {
+            rows.push((format!("one {name} (retyped from user untyped)"), 1 << bits));
+        }
+    }
+    rows
+}
+
 fn main() -> ExitCode {
     let mut scenario = Scenario::new("bench").append("init=bench");
     scenario.extra_args = vec!["-icount".into(), "shift=0,sleep=off".into()];
@@ -56,6 +92,15 @@ fn main() -> ExitCode {
             CONTEXT.iter().find(|(n, _, _)| *n == r.name).map_or(("-", "-"), |(_, t, f)| (*t, *f));
         let _ = writeln!(table, "| {} | {} | {} | {} | {target} | {reference} |", r.name, r.min, r.median, r.runs);
     }
+    let memory = memory_rows(&outcome.serial);
+    if memory.len() < 2 {
+        eprintln!("bench: the boot log lacks the kernel's memory lines");
+        return ExitCode::FAILURE;
+    }
+    let _ = writeln!(table, "\n| memory (RAM 256 MiB) | bytes |\n|---|---:|");
+    for (what, bytes) in &memory {
+        let _ = writeln!(table, "| {what} | {bytes} |");
+    }
     print!("{table}");
     let mut json = String::from("{\n  \"unit\": \"guest instructions (QEMU TCG, -icount shift=0,sleep=off)\",\n  \"command\": \"make bench\",\n  \"results\": [\n");
     for (i, r) in rows.iter().enumerate() {
@@ -68,6 +113,11 @@ fn main() -> ExitCode {
             r.runs,
             if i + 1 < rows.len() { "," } else { "" }
         );
+    }
+    json.push_str("  ],\n  \"memory_bytes\": [\n");
+    for (i, (what, bytes)) in memory.iter().enumerate() {
+        let comma = if i + 1 < memory.len() { "," } else { "" };
+        let _ = writeln!(json, "    {{\"name\": \"{what}\", \"bytes\": {bytes}}}{comma}");
     }
     json.push_str("  ]\n}\n");
     let dir = repo_root().join("bench");
