@@ -202,16 +202,7 @@ pub fn report_fault(requester: u16, reason: u8, iova: u64, is_write: bool) -> bo
 /// Walks from the root of a `levels`-deep IOSpace toward `iova`, stopping at the table
 /// that holds level-`level` entries. Returns (table, index) or the level that is missing.
 fn walk(root: u64, levels: u8, iova: u64, level: u8) -> Result<(u64, usize), u8> {
-    let mut table = root;
-    for l in (level + 1..=levels).rev() {
-        let index = ((iova >> (12 + 9 * (u32::from(l) - 1))) & 0x1ff) as usize;
-        let entry = DirectMemory.read(table, index);
-        if entry & (sl::READ | sl::WRITE) == 0 || entry & sl::SUPERPAGE != 0 {
-            return Err(l - 1);
-        }
-        table = entry & sl::ADDR;
-    }
-    Ok((table, ((iova >> (12 + 9 * (u32::from(level) - 1))) & 0x1ff) as usize))
+    crate::platform::vtd::sl_walk(&DirectMemory, root, levels, iova, level)
 }
 
 /// Decodes and performs IOPageTable::Map: the table is installed at the first level

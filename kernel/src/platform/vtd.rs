@@ -3,6 +3,8 @@
 
 use core::fmt;
 
+use crate::paging::TableMemory;
+
 use static_assertions::const_assert_eq;
 
 /// The architected registers at the start of a remapping unit's MMIO page.
@@ -322,6 +324,77 @@ pub fn check_iova(iova: u64, size: u64, levels: u8) -> Result<(), &'static str> 
         return Err("inside the MSI window");
     }
     Ok(())
+}
+
+/// Index of `iova`'s entry in a table holding level-`level` entries (1 = 4 KiB leaves).
+pub const fn sl_index(iova: u64, level: u8) -> usize {
+    ((iova >> (12 + 9 * (level as u32 - 1))) & 0x1ff) as usize
+}
+
+/// Walks the second-level tables of a `levels`-deep IOSpace rooted at `root` toward
+/// `iova`, stopping at the table that holds level-`level` entries. Returns (table,
+/// index), or the level of the first entry on the way that is missing (not present,
+/// or a superpage leaf where a table was expected).
+pub fn sl_walk(mem: &impl TableMemory, root: u64, levels: u8, iova: u64, level: u8) -> Result<(u64, usize), u8> {
+    let mut table = root;
+    for l in (level + 1..=levels).rev() {
+        let entry = mem.read(table, sl_index(iova, l));
+        if entry & (sl::READ | sl::WRITE) == 0 || entry & sl::SUPERPAGE != 0 {
+            return Err(l - 1);
+        }
+        table = entry & sl::ADDR;
+    }
+    Ok((table, sl_index(iova, level)))
+}
+
+#[cfg(test)]
+mod walk_tests {
+    use super::*;
+    extern crate std;
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    struct Tables(HashMap<(u64, usize), u64>);
+    impl TableMemory for Tables {
+        fn read(&self, table: u64, index: usize) -> u64 {
+            *self.0.get(&(table, index)).unwrap_or(&0)
+        }
+        fn write(&mut self, table: u64, index: usize, value: u64) {
+            self.0.insert((table, index), value);
+        }
+        fn alloc_table(&mut self) -> Option<u64> {
+            None
+        }
+    }
+
+    #[test]
+    fn walks_three_and_four_levels() {
+        let iova = (1 << 39) | (2 << 30) | (3 << 21) | (4 << 12);
+        assert_eq!([4, 3, 2, 1].map(|l| sl_index(iova, l)), [1, 2, 3, 4]);
+        // 4 levels: root 0x1000 -> 0x2000 -> 0x3000 -> leaf table 0x4000.
+        let mut t = Tables::default();
+        assert_eq!(sl_walk(&t, 0x1000, 4, iova, 1), Err(3), "nothing below the root");
+        t.write(0x1000, 1, sl_entry(0x2000, true, true, false));
+        t.write(0x2000, 2, sl_entry(0x3000, true, true, false));
+        assert_eq!(sl_walk(&t, 0x1000, 4, iova, 1), Err(1));
+        assert_eq!(sl_walk(&t, 0x1000, 4, iova, 2), Ok((0x3000, 3)), "2 MiB leaves live in level-2 tables");
+        t.write(0x3000, 3, sl_entry(0x4000, true, true, false));
+        assert_eq!(sl_walk(&t, 0x1000, 4, iova, 1), Ok((0x4000, 4)));
+        assert_eq!(sl_walk(&t, 0x1000, 4, iova, 4), Ok((0x1000, 1)), "the root holds level-4 entries");
+        // A superpage where a table was expected stops the walk.
+        t.write(0x3000, 3, sl_entry(0x20_0000, true, true, true));
+        assert_eq!(sl_walk(&t, 0x1000, 4, iova, 1), Err(1));
+        // A write-only table pointer counts as present; a zero entry does not.
+        t.write(0x3000, 3, sl_entry(0x4000, false, true, false));
+        assert_eq!(sl_walk(&t, 0x1000, 4, iova, 1), Ok((0x4000, 4)));
+        // 3 levels: the root holds level-3 entries, bit 39 of the IOVA is not used.
+        let low = iova & ((1 << 39) - 1);
+        let mut t = Tables::default();
+        t.write(0x1000, 2, sl_entry(0x3000, true, true, false));
+        t.write(0x3000, 3, sl_entry(0x4000, true, false, false));
+        assert_eq!(sl_walk(&t, 0x1000, 3, low, 1), Ok((0x4000, 4)));
+        assert_eq!(sl_walk(&t, 0x1000, 3, low + (1 << 21), 1), Err(1), "the next 2 MiB has no table");
+    }
 }
 
 #[cfg(test)]
