@@ -87,11 +87,12 @@ impl Message<'_> {
     }
 }
 
-/// Handles `Call` on the kernel object `cap` (found in `slot` by the syscall layer):
-/// returns result registers (rdx, r10, r8, r9) or a failure.
-pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTER_MRS], Failure> {
+/// Handles `Call` on the kernel object `cap` (found in `slot` of the caller's CSpace
+/// `cspace` by the syscall layer): returns result registers (rdx, r10, r8, r9) or a
+/// failure.
+pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap, cspace: Cap) -> Result<[u64; REGISTER_MRS], Failure> {
     let me = thread::current();
-    let current = Current { tcb: me, cspace: ipc::cspace_of(me), ipc_buffer_paddr: tcb(me).ipc_buffer_paddr };
+    let current = Current { tcb: me, cspace, ipc_buffer_paddr: tcb(me).ipc_buffer_paddr };
     let info = MessageInfo::from_word(frame.rsi).ok_or(fail(SyscallError::InvalidArgument, 1))?;
     let mut mem = DirectMemory;
     let msg = Message { info, frame, ipc_buffer: current.ipc_buffer_paddr };
@@ -238,102 +239,9 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTE
         (Cap::IrqControl | Cap::IrqHandler { .. } | Cap::IoPortControl | Cap::IoPort { .. }, _) => {
             crate::irq_ops::invoke(&msg, &mut mem, slot, cap, label, &extra)
         }
-        (Cap::IoSpace { .. }, Invocation::IoSpaceAssign | Invocation::IoSpaceUnassign) => {
-            let (_, device) = extra(0)?;
-            let Cap::PciDevice { requester_id, .. } = device else {
-                return Err(fail(SyscallError::InvalidCapability, 100));
-            };
-            let r = if label == Invocation::IoSpaceAssign {
-                crate::iospace::assign(&cap, requester_id)
-            } else {
-                crate::iospace::unassign(&cap, requester_id)
-            };
-            r.map_err(|e| fail(e, 100))?;
-            ok
-        }
-        (Cap::IoSpace { .. }, Invocation::IoSpaceSetFaultHandler) => {
-            let (_, handler) = extra(0)?;
-            crate::iospace::set_fault_handler(&cap, &handler).map_err(|e| fail(e, 100))?;
-            ok
-        }
-        (Cap::IoSpace { paddr: root, .. }, Invocation::IoSpaceMapBatch | Invocation::IoSpaceUnmapBatch) => {
-            let map = label == Invocation::IoSpaceMapBatch;
-            let first = if map { 3 } else { 1 };
-            let count = msg.mr(first - 1)? as usize;
-            if count == 0 || count > MAX_BATCH {
-                return Err(fail(SyscallError::RangeError, first as u64 - 1));
-            }
-            let (iova, rights) = if map {
-                (msg.mr(0)?, CapRights::from_raw(msg.mr(1)?).ok_or(fail(SyscallError::InvalidArgument, 1))?)
-            } else {
-                (0, CapRights::NONE)
-            };
-            // Decode every page first: a rejected batch changes nothing.
-            let mut slots = [0u64; MAX_BATCH];
-            let mut seen = [0u64; 16];
-            let mut leaf: crate::iospace::LeafCache = None;
-            let mut plans = [None; MAX_BATCH];
-            let mut caps = [Cap::Null; MAX_BATCH];
-            for i in 0..count {
-                let arg = (first + i) as u64;
-                let (s, frame) =
-                    cnode::lookup_cap(&mem, &current.cspace, msg.mr(first + i)?).map_err(|e| lookup_fail(e, arg))?;
-                // Duplicate check through a 1024-bit filter of slot addresses; only a
-                // filter hit pays for the exact scan.
-                let bit = ((s >> SLOT_BITS) & 1023) as usize;
-                if seen[bit / 64] & (1 << (bit % 64)) != 0 && slots[..i].contains(&s) {
-                    return Err(fail(SyscallError::InvalidArgument, arg));
-                }
-                seen[bit / 64] |= 1 << (bit % 64);
-                slots[i] = s;
-                if map {
-                    let at = iova.checked_add(4096 * i as u64).ok_or(fail(SyscallError::InvalidArgument, 0))?;
-                    if !matches!(frame, Cap::Frame { size: crate::object::cap::FrameSize::Small, .. }) {
-                        return Err(fail(SyscallError::InvalidCapability, arg));
-                    }
-                    plans[i] = Some(
-                        crate::iospace::decode_map(&frame, &cap, at, rights, &mut leaf).map_err(|e| fail(e, arg))?,
-                    );
-                } else {
-                    match frame {
-                        Cap::Frame { mapping: Some(m), .. } if m.io && m.vspace == root => caps[i] = frame,
-                        _ => return Err(fail(SyscallError::IllegalOperation, arg)),
-                    }
-                }
-            }
-            for i in 0..count {
-                if let Some(plan) = &plans[i] {
-                    crate::iospace::invoke_map(plan);
-                    set_cap(&mut mem, slots[i], plan.cap);
-                } else if let Some(unmapped) = crate::iospace::clear(&caps[i]) {
-                    set_cap(&mut mem, slots[i], unmapped);
-                }
-            }
-            if map {
-                crate::iospace::flush_after_map();
-            } else {
-                crate::iospace::flush();
-            }
-            ok
-        }
-        (Cap::IoPageTable { .. }, Invocation::IoPageTableMap) => {
-            let (_, iospace) = extra(0)?;
-            let mapped = crate::iospace::map_table(&cap, &iospace, msg.mr(0)?).map_err(|e| fail(e, 0))?;
-            set_cap(&mut mem, slot, mapped);
-            ok
-        }
-        (Cap::IoPageTable { .. }, Invocation::IoPageTableUnmap) | (Cap::Frame { .. }, Invocation::FrameUnmapIo) => {
-            if let Some(unmapped) = crate::iospace::unmap(&cap) {
-                set_cap(&mut mem, slot, unmapped);
-            }
-            ok
-        }
-        (Cap::Frame { .. }, Invocation::FrameMapIo) => {
-            let (_, iospace) = extra(0)?;
-            let rights = CapRights::from_raw(msg.mr(1)?).ok_or(fail(SyscallError::InvalidArgument, 1))?;
-            let mapped = crate::iospace::map_frame(&cap, &iospace, msg.mr(0)?, rights).map_err(|e| fail(e, 0))?;
-            set_cap(&mut mem, slot, mapped);
-            ok
+        (Cap::IoSpace { .. } | Cap::IoPageTable { .. }, _)
+        | (Cap::Frame { .. }, Invocation::FrameMapIo | Invocation::FrameUnmapIo) => {
+            crate::io_ops::invoke(&msg, &mut mem, slot, cap, label, &current.cspace, &extra)
         }
         (Cap::PciDevice { segment, requester_id }, _) => crate::pci_ops::invoke(&msg, segment, requester_id, label),
         (Cap::Tcb { paddr: target }, _) => crate::tcb_ops::invoke(&msg, current.tcb, target, label, &extra),

@@ -84,6 +84,11 @@ pub fn boot_add_device(requester: u16, unit: u8, root_table: u64, context_table:
     true
 }
 
+/// The translation depth every IOSpace has (set at boot).
+pub fn levels() -> u8 {
+    state().levels
+}
+
 /// Boot: the depth new IOSpaces use (from SAGAW/MGAW).
 pub fn set_levels(levels: u8) {
     state().levels = levels;

@@ -21,6 +21,8 @@ pub mod init;
 #[cfg(target_os = "none")]
 pub mod invoke;
 #[cfg(target_os = "none")]
+pub mod io_ops;
+#[cfg(target_os = "none")]
 pub mod iospace;
 #[cfg(target_os = "none")]
 pub mod ipc;

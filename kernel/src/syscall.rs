@@ -82,10 +82,12 @@ fn dispatch(frame: &mut TrapFrame) {
 
 /// Looks up the cap an IPC system call names; a failure becomes a cap fault for a
 /// thread with a fault handler, or an error code otherwise.
-fn lookup_ipc_cap(frame: &mut TrapFrame) -> Option<(u64, Cap)> {
+/// Returns (slot, cap, the caller's CSpace root).
+fn lookup_ipc_cap(frame: &mut TrapFrame) -> Option<(u64, Cap, Cap)> {
     let me = current();
-    match cnode::lookup_cap(&DirectMemory, &ipc::cspace_of(me), frame.rdi) {
-        Ok(found) => Some(found),
+    let cspace = ipc::cspace_of(me);
+    match cnode::lookup_cap(&DirectMemory, &cspace, frame.rdi) {
+        Ok((slot, cap)) => Some((slot, cap, cspace)),
         Err(e) => {
             let mrs = [frame.rip, frame.rdi, SyscallError::from(e).raw(), 0, 0];
             if ipc::deliver_fault(me, FaultKind::CapFault, mrs) {
@@ -101,7 +103,7 @@ fn lookup_ipc_cap(frame: &mut TrapFrame) -> Option<(u64, Cap)> {
 }
 
 fn send_like(frame: &mut TrapFrame, syscall: Syscall) {
-    let Some((slot, cap)) = lookup_ipc_cap(frame) else { return };
+    let Some((slot, cap, cspace)) = lookup_ipc_cap(frame) else { return };
     let Some(info) = MessageInfo::from_word(frame.rsi) else {
         frame.rax = SyscallError::InvalidArgument.raw();
         frame.rdi = 1;
@@ -126,7 +128,7 @@ fn send_like(frame: &mut TrapFrame, syscall: Syscall) {
             ipc::signal(paddr, badge);
             frame.rax = 0;
         }
-        _ if syscall == Syscall::Call => invoke_object(frame, slot, cap),
+        _ if syscall == Syscall::Call => invoke_object(frame, slot, cap, cspace),
         _ => {
             frame.rax = SyscallError::InvalidCapability.raw();
             frame.rdi = 0;
@@ -134,8 +136,8 @@ fn send_like(frame: &mut TrapFrame, syscall: Syscall) {
     }
 }
 
-fn invoke_object(frame: &mut TrapFrame, slot: u64, cap: Cap) {
-    match crate::invoke::call(frame, slot, cap) {
+fn invoke_object(frame: &mut TrapFrame, slot: u64, cap: Cap, cspace: Cap) {
+    match crate::invoke::call(frame, slot, cap, cspace) {
         Ok(results) => {
             frame.rax = 0;
             frame.rdi = 0;
@@ -154,7 +156,7 @@ fn invoke_object(frame: &mut TrapFrame, slot: u64, cap: Cap) {
 }
 
 fn recv_like(frame: &mut TrapFrame, blocking: bool) {
-    let Some((_, cap)) = lookup_ipc_cap(frame) else { return };
+    let Some((_, cap, _)) = lookup_ipc_cap(frame) else { return };
     match cap {
         Cap::Endpoint { paddr, rights, .. } if rights.contains(CapRights::READ) => ipc::recv(paddr, blocking),
         Cap::Notification { paddr, rights, .. } if rights.contains(CapRights::READ) => ipc::wait(paddr, blocking),

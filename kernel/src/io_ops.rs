@@ -1,0 +1,304 @@
+//! Invocations of the IOMMU capabilities: IOSpace Assign / Unassign / SetFaultHandler /
+//! MapBatch / UnmapBatch, IOPageTable Map / Unmap, Frame MapIO / UnmapIO.
+//!
+//! Mapping and unmapping 4 KiB frames is the hot path (a driver maps every DMA buffer),
+//! so it works on raw slot words (`cap::raw_frame`) instead of decoding whole caps, and
+//! checks the IOVA range of a batch once. It still decodes everything before it changes
+//! anything: a rejected call leaves every table and cap as it was.
+
+use abi::error::SyscallError;
+use abi::invocation::Invocation;
+use abi::ipc_buffer::REGISTER_MRS;
+use abi::rights::CapRights;
+
+use crate::arch::kmem::{self, DirectMemory};
+use crate::invoke::{fail, Extra, Failure, Message, MAX_BATCH};
+use crate::iospace;
+use crate::object::cap::{raw_frame, Cap};
+use crate::object::cnode::{self, LookupError};
+use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
+use crate::paging::TableMemory;
+use crate::platform::vtd::{check_iova, sl, sl_entry, sl_index, sl_walk};
+
+/// Bytes of one small frame.
+const PAGE: u64 = 4096;
+
+/// One page of a checked map or unmap.
+#[derive(Clone, Copy, Debug, Default)]
+struct PagePlan {
+    /// The frame cap's slot and its word 0.
+    slot: SlotAddr,
+    w0: u64,
+    /// Map: where the entry goes and what it is. Unmap: the mapped IOVA and frame.
+    table: u64,
+    index: usize,
+    entry: u64,
+}
+
+/// The IOSpace being changed.
+#[derive(Clone, Copy, Debug)]
+struct Space {
+    root: u64,
+    levels: u8,
+}
+
+/// Word `i` of the cap in `slot`.
+fn cap_word(slot: SlotAddr, i: usize) -> u64 {
+    kmem::read_word(slot + 8 * i as u64)
+}
+
+/// Resolves `cptr` in `cspace` to a slot (all 64 bits; resolution may stop at a
+/// non-CNode cap, as for any invoked cap). Single-level CSpaces take a short cut.
+fn slot_of(cspace: &Cap, cptr: u64) -> Result<SlotAddr, LookupError> {
+    if let Cap::CNode { paddr, radix, guard_bits, guard } = *cspace {
+        if u32::from(radix) + u32::from(guard_bits) == 64 && radix > 0 && cptr >> radix == guard {
+            return Ok(paddr + ((cptr & ((1 << radix) - 1)) << SLOT_BITS));
+        }
+    }
+    cnode::resolve(&DirectMemory, cspace, cptr, 64).map(|(slot, _)| slot)
+}
+
+/// Refuses a slot named twice in one batch (a 1024-bit filter of slot addresses first;
+/// only a hit pays for the exact scan).
+fn check_unique(plans: &[PagePlan], seen: &mut [u64; 16], slot: SlotAddr, arg: u64) -> Result<(), Failure> {
+    let bit = ((slot >> SLOT_BITS) & 1023) as usize;
+    if seen[bit / 64] & (1 << (bit % 64)) != 0 && plans.iter().any(|p| p.slot == slot) {
+        return Err(fail(SyscallError::InvalidArgument, arg));
+    }
+    seen[bit / 64] |= 1 << (bit % 64);
+    Ok(())
+}
+
+/// The leaf table for `iova`, reusing the last walk within the same 2 MiB region.
+fn leaf_table(space: Space, cache: &mut (u64, u64), iova: u64) -> Option<u64> {
+    let region = iova >> 21;
+    if cache.0 != region {
+        let (table, _) = sl_walk(&DirectMemory, space.root, space.levels, iova, 1).ok()?;
+        *cache = (region, table);
+    }
+    Some(cache.1)
+}
+
+/// Checks mapping the small RAM frames in `slots` at consecutive IOVAs from `iova` with
+/// `rights`; `arg(i)` names page i in errors. Changes nothing.
+fn plan_map(
+    space: Space,
+    iova: u64,
+    rights: CapRights,
+    slots: &[SlotAddr],
+    arg: impl Fn(usize) -> u64,
+    plans: &mut [PagePlan],
+) -> Result<(), Failure> {
+    match check_iova(iova, PAGE * slots.len() as u64, space.levels) {
+        Ok(()) => {}
+        Err("misaligned") => return Err(fail(SyscallError::AlignmentError, 0)),
+        Err(_) => return Err(fail(SyscallError::InvalidArgument, 0)),
+    }
+    let (read, write) = (rights.contains(CapRights::READ), rights.contains(CapRights::WRITE));
+    let wanted = u64::from(rights.raw());
+    let mut seen = [0u64; 16];
+    let mut cache = (u64::MAX, 0);
+    for (i, &slot) in slots.iter().enumerate() {
+        let a = arg(i);
+        let w0 = cap_word(slot, 0);
+        if raw_frame::is_null(w0) {
+            return Err(fail(SyscallError::FailedLookup, a));
+        }
+        // Invariant 4: only RAM frames retyped from untyped ever become DMA-reachable.
+        if !raw_frame::is_frame(w0) || raw_frame::is_large(w0) || raw_frame::is_device(w0) {
+            return Err(fail(SyscallError::InvalidCapability, a));
+        }
+        if raw_frame::is_mapped(w0) {
+            return Err(fail(SyscallError::IllegalOperation, a));
+        }
+        if raw_frame::rights(w0) & wanted != wanted {
+            return Err(fail(SyscallError::InsufficientRights, a));
+        }
+        check_unique(&plans[..i], &mut seen, slot, a)?;
+        let at = iova + PAGE * i as u64;
+        let table = leaf_table(space, &mut cache, at).ok_or(fail(SyscallError::FailedLookup, a))?;
+        let index = sl_index(at, 1);
+        if DirectMemory.read(table, index) & (sl::READ | sl::WRITE) != 0 {
+            return Err(fail(SyscallError::DeleteFirst, a));
+        }
+        let entry = sl_entry(cap_word(slot, raw_frame::WORD_ADDR), read, write, false);
+        plans[i] = PagePlan { slot, w0, table, index, entry };
+    }
+    Ok(())
+}
+
+/// Writes checked mappings and records them in the caps (the caller invalidates).
+fn invoke_map(space: Space, iova: u64, plans: &[PagePlan]) {
+    for (i, p) in plans.iter().enumerate() {
+        DirectMemory.write(p.table, p.index, p.entry);
+        let words = [raw_frame::with_io_mapping(p.w0)];
+        kmem::write_words(p.slot, words);
+        kmem::write_words(p.slot + 8 * raw_frame::WORD_SPACE as u64, [space.root, iova + PAGE * i as u64]);
+    }
+}
+
+/// Checks removing the IO mappings the frame caps in `slots` made in `space`.
+fn plan_unmap(
+    space: Space,
+    slots: &[SlotAddr],
+    arg: impl Fn(usize) -> u64,
+    plans: &mut [PagePlan],
+) -> Result<(), Failure> {
+    let mut seen = [0u64; 16];
+    for (i, &slot) in slots.iter().enumerate() {
+        let a = arg(i);
+        let w0 = cap_word(slot, 0);
+        if !raw_frame::is_io_mapped_frame(w0) || cap_word(slot, raw_frame::WORD_SPACE) != space.root {
+            return Err(fail(SyscallError::IllegalOperation, a));
+        }
+        check_unique(&plans[..i], &mut seen, slot, a)?;
+        let iova = cap_word(slot, raw_frame::WORD_VADDR);
+        plans[i] = PagePlan { slot, w0, table: iova, index: 0, entry: cap_word(slot, raw_frame::WORD_ADDR) };
+    }
+    Ok(())
+}
+
+/// Clears checked mappings (if their entries still name the frames) and the records
+/// in the caps (the caller invalidates).
+fn invoke_unmap(space: Space, plans: &[PagePlan]) {
+    let mut cache = (u64::MAX, 0);
+    for p in plans {
+        let (iova, paddr) = (p.table, p.entry);
+        let found = if raw_frame::is_large(p.w0) {
+            sl_walk(&DirectMemory, space.root, space.levels, iova, 2).ok()
+        } else {
+            leaf_table(space, &mut cache, iova).map(|table| (table, sl_index(iova, 1)))
+        };
+        if let Some((table, index)) = found {
+            let entry = DirectMemory.read(table, index);
+            if entry & (sl::READ | sl::WRITE) != 0 && entry & sl::ADDR == paddr {
+                DirectMemory.write(table, index, 0);
+            }
+        }
+        kmem::write_words(p.slot, [raw_frame::without_mapping(p.w0)]);
+        kmem::write_words(p.slot + 8 * raw_frame::WORD_SPACE as u64, [0, 0]);
+    }
+}
+
+/// The IOSpace an extra cap names.
+fn space_of(cap: &Cap, arg: u64) -> Result<Space, Failure> {
+    match *cap {
+        Cap::IoSpace { paddr, levels, .. } => Ok(Space { root: paddr, levels }),
+        _ => Err(fail(SyscallError::InvalidCapability, arg)),
+    }
+}
+
+/// Requested IO mapping rights: READ and/or WRITE, not none.
+fn io_rights(raw: u64) -> Result<CapRights, Failure> {
+    let rights = CapRights::from_raw(raw).ok_or(fail(SyscallError::InvalidArgument, 1))?;
+    let rights = rights.intersect(CapRights::READ.union(CapRights::WRITE));
+    if rights == CapRights::NONE {
+        return Err(fail(SyscallError::InvalidArgument, 1));
+    }
+    Ok(rights)
+}
+
+/// Handles an invocation of an IOSpace, IOPageTable, or a Frame's MapIO / UnmapIO.
+pub fn invoke(
+    msg: &Message<'_>,
+    mem: &mut DirectMemory,
+    slot: SlotAddr,
+    cap: Cap,
+    label: Invocation,
+    cspace: &Cap,
+    extra: Extra<'_>,
+) -> Result<[u64; REGISTER_MRS], Failure> {
+    let ok = Ok([0; REGISTER_MRS]);
+    match (cap, label) {
+        (Cap::Frame { size, .. }, Invocation::FrameMapIo) => {
+            let (_, iospace) = extra(0)?;
+            let space = space_of(&iospace, 100)?;
+            let (iova, rights) = (msg.mr(0)?, io_rights(msg.mr(1)?)?);
+            if size == crate::object::cap::FrameSize::Large {
+                let mapped = iospace::map_frame(&cap, &iospace, iova, rights).map_err(|e| fail(e, 0))?;
+                mem.store_cap(slot, mapped);
+                return ok;
+            }
+            let mut plan = [PagePlan::default()];
+            plan_map(space, iova, rights, &[slot], |_| 0, &mut plan)?;
+            invoke_map(space, iova, &plan);
+            iospace::flush_after_map();
+            ok
+        }
+        (Cap::Frame { mapping, .. }, Invocation::FrameUnmapIo) => {
+            let Some(m) = mapping.filter(|m| m.io) else { return ok };
+            let levels = iospace::levels();
+            let space = Space { root: m.vspace, levels };
+            if !crate::object::roots::is_live(crate::object::roots::RootKind::IoSpace, m.vspace) {
+                // The IOSpace is gone (and its devices with it): only the record remains.
+                if let Some(unmapped) = iospace::clear(&cap) {
+                    mem.store_cap(slot, unmapped);
+                }
+                return ok;
+            }
+            let mut plan = [PagePlan::default()];
+            plan_unmap(space, &[slot], |_| 0, &mut plan)?;
+            invoke_unmap(space, &plan);
+            iospace::flush();
+            ok
+        }
+        (Cap::IoSpace { paddr: root, levels, .. }, Invocation::IoSpaceMapBatch | Invocation::IoSpaceUnmapBatch) => {
+            let space = Space { root, levels };
+            let map = label == Invocation::IoSpaceMapBatch;
+            let first = if map { 3 } else { 1 };
+            let count = msg.mr(first - 1)? as usize;
+            if count == 0 || count > MAX_BATCH {
+                return Err(fail(SyscallError::RangeError, first as u64 - 1));
+            }
+            let mut slots = [0u64; MAX_BATCH];
+            for (i, s) in slots[..count].iter_mut().enumerate() {
+                let arg = (first + i) as u64;
+                *s = slot_of(cspace, msg.mr(first + i)?).map_err(|e| fail(e.into(), arg))?;
+            }
+            let arg = |i: usize| (first + i) as u64;
+            let mut plans = [PagePlan::default(); MAX_BATCH];
+            if map {
+                let (iova, rights) = (msg.mr(0)?, io_rights(msg.mr(1)?)?);
+                plan_map(space, iova, rights, &slots[..count], arg, &mut plans)?;
+                invoke_map(space, iova, &plans[..count]);
+                iospace::flush_after_map();
+            } else {
+                plan_unmap(space, &slots[..count], arg, &mut plans)?;
+                invoke_unmap(space, &plans[..count]);
+                iospace::flush();
+            }
+            ok
+        }
+        (Cap::IoSpace { .. }, Invocation::IoSpaceAssign | Invocation::IoSpaceUnassign) => {
+            let (_, device) = extra(0)?;
+            let Cap::PciDevice { requester_id, .. } = device else {
+                return Err(fail(SyscallError::InvalidCapability, 100));
+            };
+            let r = if label == Invocation::IoSpaceAssign {
+                iospace::assign(&cap, requester_id)
+            } else {
+                iospace::unassign(&cap, requester_id)
+            };
+            r.map_err(|e| fail(e, 100))?;
+            ok
+        }
+        (Cap::IoSpace { .. }, Invocation::IoSpaceSetFaultHandler) => {
+            let (_, handler) = extra(0)?;
+            iospace::set_fault_handler(&cap, &handler).map_err(|e| fail(e, 100))?;
+            ok
+        }
+        (Cap::IoPageTable { .. }, Invocation::IoPageTableMap) => {
+            let (_, iospace) = extra(0)?;
+            let mapped = iospace::map_table(&cap, &iospace, msg.mr(0)?).map_err(|e| fail(e, 0))?;
+            mem.store_cap(slot, mapped);
+            ok
+        }
+        (Cap::IoPageTable { .. }, Invocation::IoPageTableUnmap) => {
+            if let Some(unmapped) = iospace::unmap(&cap) {
+                mem.store_cap(slot, unmapped);
+            }
+            ok
+        }
+        _ => Err(fail(SyscallError::IllegalOperation, 0)),
+    }
+}
