@@ -151,9 +151,12 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     for (i, unit) in platform.dmar.drhds().iter().enumerate().take(root_tables.len()) {
         let (cap, ecap) = platform.iommu_regs[i];
         let root_table = root_tables[i];
-        let queue =
+        let mut queue =
             alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for the invalidation queue")));
         mmu::zero_frame(queue);
+        if params.cmdline_value("iommu") == Some("noqi") {
+            queue = 0; // register-based invalidation even where QI exists (tests that path)
+        }
         match vtd_hw::enable(i, unit.register_base, cap, ecap, root_table, queue) {
             Ok(()) if vtd_hw::translation_enabled(unit.register_base) => info!(
                 "iommu{i}: translation enabled, root table at {root_table:#x}, no device assigned: all DMA blocked; IOSpaces get {levels}-level tables; {} invalidation",

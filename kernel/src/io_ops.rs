@@ -40,6 +40,7 @@ struct PagePlan {
 struct Space {
     root: u64,
     levels: u8,
+    domain: u16,
 }
 
 /// Word `i` of the cap in `slot`.
@@ -180,10 +181,26 @@ fn invoke_unmap(space: Space, plans: &[PagePlan]) {
     }
 }
 
+/// The IOVA span a checked batch unmap covered: (lowest start, highest end).
+///
+/// A batch gets ONE IOTLB request, not one per page: the smallest aligned block of
+/// 2^AM pages holding the span, page-selective if AM fits CAP.MAMV, else
+/// domain-selective (`vtd_hw::invalidate_iotlb`). Per-page requests would cost a queue
+/// slot and a hardware IOTLB scan each (QEMU walks its whole IOTLB per request); a batch
+/// is usually one contiguous range (that is how MapBatch made it), for which the block
+/// is exact or at most twice the span, and over-invalidating a few neighbouring pages
+/// of the same domain only costs refills.
+fn unmapped_span(plans: &[PagePlan]) -> (u64, u64) {
+    plans.iter().fold((u64::MAX, 0), |(lo, hi), p| {
+        let bytes = if raw_frame::is_large(p.w0) { 512 * PAGE } else { PAGE };
+        (lo.min(p.table), hi.max(p.table + bytes))
+    })
+}
+
 /// The IOSpace an extra cap names.
 fn space_of(cap: &Cap, arg: u64) -> Result<Space, Failure> {
     match *cap {
-        Cap::IoSpace { paddr, levels, .. } => Ok(Space { root: paddr, levels }),
+        Cap::IoSpace { paddr, levels, domain } => Ok(Space { root: paddr, levels, domain }),
         _ => Err(fail(SyscallError::InvalidCapability, arg)),
     }
 }
@@ -222,13 +239,14 @@ pub fn invoke(
             let mut plan = [PagePlan::default()];
             plan_map(space, iova, rights, &[slot], |_| 0, &mut plan)?;
             invoke_map(space, iova, &plan);
-            iospace::flush_after_map();
+            iospace::flush_after_map(space.domain, iova, iova + PAGE);
             ok
         }
-        (Cap::Frame { mapping, .. }, Invocation::FrameUnmapIo) => {
+        (Cap::Frame { mapping, size, .. }, Invocation::FrameUnmapIo) => {
             let Some(m) = mapping.filter(|m| m.io) else { return ok };
             let levels = iospace::levels();
-            let space = Space { root: m.vspace, levels };
+            // The domain is found from the root when the invalidation is issued.
+            let space = Space { root: m.vspace, levels, domain: 0 };
             if !crate::object::roots::is_live(crate::object::roots::RootKind::IoSpace, m.vspace) {
                 // The IOSpace is gone (and its devices with it): only the record remains.
                 if let Some(unmapped) = iospace::clear(&cap) {
@@ -239,11 +257,11 @@ pub fn invoke(
             let mut plan = [PagePlan::default()];
             plan_unmap(space, &[slot], |_| 0, &mut plan)?;
             invoke_unmap(space, &plan);
-            iospace::flush();
+            iospace::flush_root_range(m.vspace, m.vaddr, m.vaddr + (1 << size.bits()));
             ok
         }
-        (Cap::IoSpace { paddr: root, levels, .. }, Invocation::IoSpaceMapBatch | Invocation::IoSpaceUnmapBatch) => {
-            let space = Space { root, levels };
+        (Cap::IoSpace { paddr: root, levels, domain }, Invocation::IoSpaceMapBatch | Invocation::IoSpaceUnmapBatch) => {
+            let space = Space { root, levels, domain };
             let map = label == Invocation::IoSpaceMapBatch;
             let first = if map { 3 } else { 1 };
             let count = msg.mr(first - 1)? as usize;
@@ -261,11 +279,12 @@ pub fn invoke(
                 let (iova, rights) = (msg.mr(0)?, io_rights(msg.mr(1)?)?);
                 plan_map(space, iova, rights, &slots[..count], arg, &mut plans)?;
                 invoke_map(space, iova, &plans[..count]);
-                iospace::flush_after_map();
+                iospace::flush_after_map(domain, iova, iova + PAGE * count as u64);
             } else {
                 plan_unmap(space, &slots[..count], arg, &mut plans)?;
                 invoke_unmap(space, &plans[..count]);
-                iospace::flush();
+                let (start, end) = unmapped_span(&plans[..count]);
+                iospace::flush_range(domain, start, end);
             }
             ok
         }

@@ -1,7 +1,9 @@
 //! IOSpaces on the VT-d hardware: domain ids, context tables (one per bus with devices,
 //! allocated at boot), device assignment, second-level table installation, frame
 //! mappings, and the invalidations that make every change take effect before the system
-//! call returns.
+//! call returns: device-selective context-cache invalidations on assign / unassign /
+//! destroy, followed by a domain-selective IOTLB invalidation; page-selective IOTLB
+//! invalidations (one aligned block per call) on unmap, and on map in caching mode.
 
 use core::cell::UnsafeCell;
 
@@ -13,12 +15,15 @@ use crate::arch::vtd_hw;
 use crate::object::cap::{Cap, FrameSize, Mapping};
 use crate::object::roots::{self, RootKind};
 use crate::paging::TableMemory;
-use crate::platform::vtd::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry};
+use crate::platform::vtd::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry, ContextInvalidation};
 
 /// Domain ids handed out (1..MAX_DOMAINS; 0 is reserved by VT-d in caching mode).
 pub const MAX_DOMAINS: usize = 256;
 /// Most (unit, bus) context tables.
 const MAX_CONTEXT_TABLES: usize = 16;
+/// Domain id of the boot-time identity domain every RMRR device translates through
+/// (reserved only when some RMRR is in use; see `boot_rmrr`).
+pub const RMRR_DOMAIN: u16 = (MAX_DOMAINS - 1) as u16;
 /// Most PCI functions whose covering unit is remembered.
 const MAX_DEVICES: usize = 64;
 
@@ -34,6 +39,13 @@ struct State {
     levels: u8,
     /// Per domain: fault handler object, badge, and whether it is an endpoint.
     handlers: [(u64, u64, bool); MAX_DOMAINS],
+    /// Per domain: its IOSpace's root table (0: free), so an IO mapping record (which
+    /// names the root) finds the domain to invalidate.
+    roots: [u64; MAX_DOMAINS],
+    /// Highest domain id handed out so far (bounds the root scan).
+    high_water: usize,
+    /// Root table of the RMRR identity domain (0: no RMRR in use).
+    rmrr_root: u64,
 }
 
 struct Cell(UnsafeCell<State>);
@@ -48,6 +60,9 @@ static STATE: Cell = Cell(UnsafeCell::new(State {
     device_count: 0,
     levels: 3,
     handlers: [(0, 0, false); MAX_DOMAINS],
+    roots: [0; MAX_DOMAINS],
+    high_water: 0,
+    rmrr_root: 0,
 }));
 
 #[allow(clippy::mut_from_ref)]
@@ -99,12 +114,20 @@ pub fn free_domains() -> u64 {
     state().domains[1..].iter().filter(|used| !**used).count() as u64
 }
 
-/// Allocates a domain id (the caller checked one is free).
-pub fn new_iospace() -> (u16, u8) {
+/// Allocates a domain id for the IOSpace rooted at `root` (the caller checked one is free).
+pub fn new_iospace(root: u64) -> (u16, u8) {
     let s = state();
     let id = (1..MAX_DOMAINS).find(|&d| !s.domains[d]).expect("retype checked a free domain");
     s.domains[id] = true;
+    s.roots[id] = root;
+    s.high_water = s.high_water.max(id);
     (id as u16, s.levels)
+}
+
+/// The domain of the live IOSpace rooted at `root`.
+fn domain_of_root(root: u64) -> Option<u16> {
+    let s = state();
+    (1..=s.high_water).find(|&d| s.roots[d] == root && root != 0).map(|d| d as u16)
 }
 
 fn context_slot(requester: u16) -> Option<(usize, u64)> {
@@ -119,12 +142,21 @@ fn context_slot(requester: u16) -> Option<(usize, u64)> {
 pub fn assign(iospace: &Cap, requester: u16) -> Result<(), SyscallError> {
     let Cap::IoSpace { paddr, domain, levels } = *iospace else { return Err(SyscallError::InvalidCapability) };
     let (unit, slot) = context_slot(requester).ok_or(SyscallError::IllegalOperation)?;
-    if context_domain(kmem::read_words::<2>(slot)).is_some() {
-        return Err(SyscallError::DeleteFirst);
+    match context_domain(kmem::read_words::<2>(slot)) {
+        None => {}
+        Some(d) if d == RMRR_DOMAIN && state().rmrr_root != 0 => {
+            crate::warn!(
+                "iospace: {requester:#06x} keeps its RMRR identity mapping (firmware DMA); it cannot be assigned"
+            );
+            return Err(SyscallError::IllegalOperation);
+        }
+        Some(_) => return Err(SyscallError::DeleteFirst),
     }
     kmem::write_words(slot, context_entry(paddr, levels, domain));
-    vtd_hw::invalidate_context(unit);
-    vtd_hw::invalidate_iotlb(unit);
+    // In caching mode not-present context entries are cached under domain id 0.
+    let cached_as = if vtd_hw::caching_mode(unit) { 0 } else { domain };
+    vtd_hw::invalidate_context(unit, ContextInvalidation::Device { domain: cached_as, source: requester });
+    vtd_hw::invalidate_iotlb(unit, domain, None);
     Ok(())
 }
 
@@ -136,8 +168,8 @@ pub fn unassign(iospace: &Cap, requester: u16) -> Result<(), SyscallError> {
         return Err(SyscallError::IllegalOperation);
     }
     kmem::write_words(slot, [0, 0]);
-    vtd_hw::invalidate_context(unit);
-    vtd_hw::invalidate_iotlb(unit);
+    vtd_hw::invalidate_context(unit, ContextInvalidation::Device { domain, source: requester });
+    vtd_hw::invalidate_iotlb(unit, domain, None);
     Ok(())
 }
 
@@ -145,23 +177,28 @@ pub fn unassign(iospace: &Cap, requester: u16) -> Result<(), SyscallError> {
 pub fn destroy(iospace: &Cap) {
     let Cap::IoSpace { domain, .. } = *iospace else { return };
     let s = state();
-    // Clear every entry first, then invalidate each touched unit once.
+    // Clear and invalidate each device's entry, then each touched unit's IOTLB once
+    // (in caching mode every unit: it may hold not-present entries of the domain).
     let mut touched = 0u32;
     for i in 0..s.device_count {
         let requester = s.devices[i].0;
         if let Some((unit, slot)) = context_slot(requester) {
             if context_domain(kmem::read_words::<2>(slot)) == Some(domain) {
                 kmem::write_words(slot, [0, 0]);
+                vtd_hw::invalidate_context(unit, ContextInvalidation::Device { domain, source: requester });
                 touched |= 1 << unit;
             }
         }
     }
-    for unit in (0..vtd_hw::unit_count()).filter(|u| touched & (1 << u) != 0) {
-        vtd_hw::invalidate_context(unit);
-        vtd_hw::invalidate_iotlb(unit);
+    for unit in 0..vtd_hw::unit_count() {
+        if touched & (1 << unit) != 0 || vtd_hw::caching_mode(unit) {
+            vtd_hw::invalidate_iotlb(unit, domain, None);
+        }
     }
-    state().domains[usize::from(domain)] = false;
-    state().handlers[usize::from(domain)] = (0, 0, false);
+    let s = state();
+    s.domains[usize::from(domain)] = false;
+    s.handlers[usize::from(domain)] = (0, 0, false);
+    s.roots[usize::from(domain)] = 0;
 }
 
 /// SetFaultHandler: `handler` (notification or endpoint cap) hears about this
@@ -214,7 +251,7 @@ fn walk(root: u64, levels: u8, iova: u64, level: u8) -> Result<(u64, usize), u8>
 /// missing on the way to `iova`.
 pub fn map_table(table: &Cap, iospace: &Cap, iova: u64) -> Result<Cap, SyscallError> {
     let Cap::IoPageTable { paddr, mapping: None, .. } = *table else { return Err(SyscallError::IllegalOperation) };
-    let Cap::IoSpace { paddr: root, levels, .. } = *iospace else { return Err(SyscallError::InvalidCapability) };
+    let Cap::IoSpace { paddr: root, levels, domain } = *iospace else { return Err(SyscallError::InvalidCapability) };
     check_iova(iova & !0xfff, 0x1000, levels).map_err(|_| SyscallError::InvalidArgument)?;
     // Level-E entries point at tables holding level E-1 entries; the root holds level `levels`.
     for entry_level in (2..=levels).rev() {
@@ -225,6 +262,7 @@ pub fn map_table(table: &Cap, iospace: &Cap, iova: u64) -> Result<Cap, SyscallEr
         DirectMemory.write(t, i, sl_entry(paddr, true, true, false));
         let span = 1u64 << (12 + 9 * (u32::from(entry_level) - 1));
         let mapping = Mapping { vspace: root, vaddr: iova & !(span - 1), io: true };
+        flush_after_map(domain, mapping.vaddr, mapping.vaddr + span);
         return Ok(Cap::IoPageTable { paddr, level: entry_level - 1, mapping: Some(mapping) });
     }
     Err(SyscallError::DeleteFirst)
@@ -234,7 +272,9 @@ pub fn map_table(table: &Cap, iospace: &Cap, iova: u64) -> Result<Cap, SyscallEr
 pub fn map_frame(frame: &Cap, iospace: &Cap, iova: u64, rights: CapRights) -> Result<Cap, SyscallError> {
     let plan = decode_map(frame, iospace, iova, rights, &mut None)?;
     DirectMemory.write(plan.table, plan.index, plan.entry);
-    flush_after_map();
+    if let (Cap::IoSpace { domain, .. }, Cap::Frame { size, .. }) = (*iospace, *frame) {
+        flush_after_map(domain, iova, iova + (1u64 << size.bits()));
+    }
     Ok(plan.cap)
 }
 
@@ -321,26 +361,50 @@ pub fn invoke_map(plan: &MapPlan) {
     DirectMemory.write(plan.table, plan.index, plan.entry);
 }
 
-/// Non-present entries are never cached without caching mode; with it, a map needs the
-/// same invalidation as an unmap.
-pub fn flush_after_map() {
+/// Non-present entries are never cached without caching mode; with it, a map of IOVAs
+/// `start..end` in `domain` needs the same (page-selective) invalidation as an unmap.
+pub fn flush_after_map(domain: u16, start: u64, end: u64) {
     for unit in (0..vtd_hw::unit_count()).filter(|&u| vtd_hw::caching_mode(u)) {
-        vtd_hw::invalidate_iotlb(unit);
+        vtd_hw::invalidate_iotlb(unit, domain, Some((start, end)));
     }
 }
 
-/// Invalidates every unit's IOTLB and waits for completion.
-pub fn flush() {
+/// Invalidates IOVAs `start..end` of `domain` on every unit (one page-selective request
+/// per unit where CAP.PSI/MAMV allow, else domain-selective) and waits for completion.
+pub fn flush_range(domain: u16, start: u64, end: u64) {
     for unit in 0..vtd_hw::unit_count() {
-        vtd_hw::invalidate_iotlb(unit);
+        vtd_hw::invalidate_iotlb(unit, domain, Some((start, end)));
+    }
+}
+
+/// As [`flush_range`] for the IOSpace rooted at `root`. A dead IOSpace needs nothing:
+/// its devices were cut off and its domain invalidated when it died.
+pub fn flush_root_range(root: u64, start: u64, end: u64) {
+    if let Some(domain) = domain_of_root(root) {
+        flush_range(domain, start, end);
+    }
+}
+
+/// The IOVAs an IO mapping cap covers: (IOSpace root, start, end).
+fn mapped_range(cap: &Cap) -> Option<(u64, u64, u64)> {
+    match *cap {
+        Cap::Frame { size, mapping: Some(m), .. } if m.io => Some((m.vspace, m.vaddr, m.vaddr + (1 << size.bits()))),
+        Cap::IoPageTable { level, mapping: Some(m), .. } => {
+            Some((m.vspace, m.vaddr, m.vaddr + (1 << (12 + 9 * u32::from(level)))))
+        }
+        _ => None,
     }
 }
 
 /// Removes an IO mapping (frame or table) if its entry still names the object, then
-/// invalidates every unit's IOTLB and waits for completion. Returns the unmapped cap.
+/// invalidates the IOVAs it covered (page-selective; for a table also the
+/// paging-structure caches below it) and waits for completion. Returns the unmapped cap.
 pub fn unmap(cap: &Cap) -> Option<Cap> {
+    let range = mapped_range(cap);
     let unmapped = clear(cap)?;
-    flush();
+    if let Some((root, start, end)) = range {
+        flush_root_range(root, start, end);
+    }
     Some(unmapped)
 }
 

@@ -1,10 +1,11 @@
 //! Interrupts: the LAPIC timer drives round robin; device lines (I/O APIC GSIs) are
 //! delivered to user level as notification signals. A line is masked when it fires
-//! and unmasked by the handler's Ack, so a device cannot flood the kernel.
+//! and unmasked by the handler's Ack, so a device cannot flood the kernel. The VT-d
+//! fault event has its own vector (rate-limited in `vtd_hw`).
 
 use core::cell::UnsafeCell;
 
-use crate::arch::apic::{self, IRQ_VECTOR_BASE, MAX_GSI, SPURIOUS_VECTOR, TIMER_VECTOR};
+use crate::arch::apic::{self, IRQ_VECTOR_BASE, MAX_GSI, SPURIOUS_VECTOR, TIMER_VECTOR, VTD_FAULT_VECTOR};
 use crate::arch::trap::TrapFrame;
 use crate::{ipc, thread};
 
@@ -49,6 +50,7 @@ pub fn init(lapic: u64, ioapic: u64, isa: [(u8, bool, bool); 16]) {
     s.isa = isa;
     s.apic_id = apic::init_lapic(lapic, TIMESLICE_TICKS);
     s.lines = if ioapic != 0 { apic::init_ioapic(ioapic) } else { 0 };
+    crate::arch::vtd_hw::enable_fault_interrupts(s.apic_id, VTD_FAULT_VECTOR);
     crate::info!("irq: LAPIC timer every {TIMESLICE_TICKS} ticks/16, I/O APIC with {} lines", s.lines);
 }
 
@@ -116,10 +118,14 @@ pub fn interrupt(frame: &mut TrapFrame) {
         TIMER_VECTOR => {
             apic::eoi();
             irqs().ticks += 1;
-            crate::arch::vtd_hw::poll_faults();
+            crate::arch::vtd_hw::timer_tick();
             if frame.from_user() {
                 thread::yield_current();
             }
+        }
+        VTD_FAULT_VECTOR => {
+            apic::eoi();
+            crate::arch::vtd_hw::fault_interrupt();
         }
         v if (IRQ_VECTOR_BASE..IRQ_VECTOR_BASE + MAX_GSI).contains(&v) => {
             let gsi = v - IRQ_VECTOR_BASE;

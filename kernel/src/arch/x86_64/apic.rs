@@ -27,6 +27,9 @@ mod ioapic_reg {
 pub const TIMER_VECTOR: u8 = 0x20;
 /// Vector of GSI 0; GSI n uses `IRQ_VECTOR_BASE + n`.
 pub const IRQ_VECTOR_BASE: u8 = 0x30;
+/// Vector of the VT-d fault event (compatibility-format MSI from every remapping unit).
+/// Above the MSI range 0x80..0xbf handed to devices.
+pub const VTD_FAULT_VECTOR: u8 = 0xf0;
 /// Spurious-interrupt vector.
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 /// Most GSIs routed (one I/O APIC with 24 pins covers QEMU's q35).

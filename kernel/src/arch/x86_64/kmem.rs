@@ -94,7 +94,7 @@ impl ObjectMemory for DirectMemory {
 
     fn new_iospace(&mut self, root: u64) -> (u16, u8) {
         roots::mark_live(RootKind::IoSpace, root);
-        crate::iospace::new_iospace()
+        crate::iospace::new_iospace(root)
     }
 
     fn init_tcb(&mut self, paddr: u64) {

@@ -1,13 +1,19 @@
 //! VT-d remapping units at run time: root table installed, caches invalidated,
 //! translation enabled with every context entry absent (so every DMA is blocked until
-//! an IOSpace assigns a device), and the fault-recording registers drained into the
-//! kernel log. Register offsets come from `platform::vtd::VtdRegisters`.
+//! an IOSpace assigns a device), selective context-cache and IOTLB invalidations
+//! (queued or register-based, always waited for), and the fault-recording registers
+//! drained by the fault-event interrupt (rate-limited; a timer-tick poll only for units
+//! whose interrupt is masked or could not be programmed). Register offsets come from
+//! `platform::vtd::VtdRegisters`, descriptor and register encodings from `platform::vtd`.
 
 use core::mem::offset_of;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use super::{kmem, phys_to_virt};
-use crate::platform::vtd::{CapabilityDecode, ExtendedCapabilityDecode, VtdRegisters};
+use crate::platform::vtd::{
+    fault_event, fault_event_msi, inv_reg, qi, wait_descriptor, CapabilityDecode, ContextInvalidation,
+    ExtendedCapabilityDecode, FaultRecord, FaultStorm, IotlbInvalidation, VtdRegisters,
+};
 
 /// GCMD/GSTS bits.
 mod bits {
@@ -16,56 +22,54 @@ mod bits {
     /// Status bits that must be written back unchanged when issuing a command (the
     /// rest are one-shot commands).
     pub const PRESERVED: u32 = 0x96ff_ffff;
-    pub const CCMD_ICC: u64 = 1 << 63;
-    pub const CCMD_GLOBAL: u64 = 1 << 61;
-    pub const IOTLB_IVT: u64 = 1 << 63;
-    pub const IOTLB_GLOBAL: u64 = 1 << 60;
-    pub const FSTS_PFO: u32 = 1 << 0;
-    pub const FSTS_PPF: u32 = 1 << 1;
-    pub const FAULT_F: u64 = 1 << 63;
-    pub const FAULT_READ: u64 = 1 << 62;
     pub const QIE: u32 = 1 << 26;
-}
-
-/// Queued-invalidation descriptors (128-bit: low, high).
-mod descriptor {
-    /// Context-cache invalidation, global.
-    pub const CONTEXT_GLOBAL: u64 = 0x1 | (1 << 4);
-    /// IOTLB invalidation, global, draining reads and writes.
-    pub const IOTLB_GLOBAL: u64 = 0x2 | (1 << 4) | (1 << 6) | (1 << 7);
-    /// Invalidation wait with status write (no interrupt: QEMU 7.2 aborts on both).
-    pub const WAIT_STATUS_WRITE: u64 = 0x5 | (1 << 5);
-    /// Entries in the queue (QS = 0).
-    pub const QUEUE_ENTRIES: u64 = 256;
 }
 
 /// Most units driven.
 const MAX_UNITS: usize = 8;
 /// Polls before a hardware handshake is declared stuck.
 const SPIN_LIMIT: u32 = 1_000_000;
-/// Faults logged per poll at most (a storm is summarised, never allowed to starve the CPU).
+/// Faults reported (and logged) per unit per fault interrupt at most; the rest are
+/// cleared and counted as suppressed.
+const FAULTS_PER_INTERRUPT: u32 = 8;
+/// Fault interrupts per unit within one timer tick before the unit's fault event is
+/// masked until the next tick (a storm must never starve threads).
+const INTERRUPTS_PER_TICK: u32 = 16;
+/// Faults reported per unit per timer-tick poll at most.
 const FAULTS_PER_POLL: u32 = 8;
+/// Passes over the fault records per drain (a record may fill behind the scan).
+const DRAIN_PASSES: u32 = 4;
 
 static UNITS: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX_UNITS];
 static FAULT_RECORDS: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX_UNITS];
 static UNIT_COUNT: AtomicUsize = AtomicUsize::new(0);
 static FAULTS_SEEN: AtomicU64 = AtomicU64::new(0);
+static FAULTS_SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+static FAULT_INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 static IOTLB_REG: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX_UNITS];
 /// Invalidation queue page per unit (0: register-based invalidation).
 static QUEUE: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX_UNITS];
 /// CAP.SLLPS per unit.
-static SUPERPAGES: [core::sync::atomic::AtomicU8; MAX_UNITS] =
-    [const { core::sync::atomic::AtomicU8::new(0) }; MAX_UNITS];
+static SUPERPAGES: [AtomicU8; MAX_UNITS] = [const { AtomicU8::new(0) }; MAX_UNITS];
+/// CAP.MAMV + 1 per unit with page-selective IOTLB invalidation (CAP.PSI), else 0.
+static PSI_MAX_MASK: [AtomicU8; MAX_UNITS] = [const { AtomicU8::new(0) }; MAX_UNITS];
 /// Units in caching mode (they may cache non-present entries: maps need invalidation too).
-static CACHING_MODE: [core::sync::atomic::AtomicBool; MAX_UNITS] =
-    [const { core::sync::atomic::AtomicBool::new(false) }; MAX_UNITS];
+static CACHING_MODE: [AtomicBool; MAX_UNITS] = [const { AtomicBool::new(false) }; MAX_UNITS];
+/// Units whose fault event is programmed: their faults arrive by interrupt.
+static FAULT_IRQ: [AtomicBool; MAX_UNITS] = [const { AtomicBool::new(false) }; MAX_UNITS];
+/// Fault-interrupt rate limit per unit.
+static STORM: spin::Mutex<[FaultStorm; MAX_UNITS]> = spin::Mutex::new([FaultStorm::new(); MAX_UNITS]);
+/// Per unit: invalidation kinds already announced in the log (one line each, so the
+/// boot scenarios can see which kinds the hardware accepted).
+static ANNOUNCED: [AtomicU8; MAX_UNITS] = [const { AtomicU8::new(0) }; MAX_UNITS];
 /// Where wait descriptors write their completion value.
 static mut WAIT_STATUS: u32 = 0;
-static WAIT_SEQUENCE: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+static WAIT_SEQUENCE: AtomicU32 = AtomicU32::new(0);
 
-/// Submits `descriptor` followed by a wait descriptor and spins until the hardware
-/// has written the wait's status: everything before it has completed.
-fn queue_and_wait(index: usize, descriptor: u64) -> bool {
+/// Submits `descriptors` followed by a wait descriptor and spins until the hardware
+/// has written the wait's status: everything before it has completed. The queue is
+/// empty on entry (every submission is waited for), so it cannot overflow.
+fn queue_and_wait(index: usize, descriptors: &[[u64; 2]]) -> bool {
     let base = UNITS[index].load(Ordering::Relaxed);
     let queue = QUEUE[index].load(Ordering::Relaxed);
     let tail_reg = offset_of!(VtdRegisters, invalidation_queue_tail);
@@ -75,10 +79,10 @@ fn queue_and_wait(index: usize, descriptor: u64) -> bool {
     let status_phys = status_virt as u64 - super::KERNEL_VMA;
     // SAFETY: WAIT_STATUS is a kernel static; the hardware writes it by DMA, we read it volatile.
     unsafe { status_virt.write_volatile(0) };
-    for (low, high) in [(descriptor, 0), (descriptor::WAIT_STATUS_WRITE | (u64::from(sequence) << 32), status_phys)] {
-        let slot = queue + 16 * tail;
-        kmem::write_words(slot, [low, high]);
-        tail = (tail + 1) % descriptor::QUEUE_ENTRIES;
+    let wait = wait_descriptor(sequence, status_phys);
+    for words in descriptors.iter().chain(core::iter::once(&wait)) {
+        kmem::write_words(queue + 16 * tail, *words);
+        tail = (tail + 1) % qi::QUEUE_ENTRIES;
     }
     write64(base, tail_reg, tail << 4);
     // SAFETY: as above.
@@ -137,18 +141,19 @@ pub enum VtdError {
     Stuck(&'static str),
 }
 
-/// Installs `root_table` (a zeroed page: no context entries, all DMA blocked),
-/// invalidates the context cache and IOTLB, and enables translation.
+/// Installs `root_table` (a zeroed page: no context entries, all DMA blocked, except
+/// boot-time RMRR identity domains), invalidates the context cache and IOTLB globally,
+/// and enables translation. `queue` 0 keeps register-based invalidation.
 pub fn enable(index: usize, base: u64, cap: u64, ecap: u64, root_table: u64, queue: u64) -> Result<(), VtdError> {
+    let iotlb = ExtendedCapabilityDecode::from_raw(ecap).iotlb_register_offset as usize + IOTLB_AFTER_IVA;
     write64(base, offset_of!(VtdRegisters, root_table_address), root_table);
     if !command(base, bits::SRTP) {
         return Err(VtdError::Stuck("set root table pointer"));
     }
-    if !register_invalidate_context(base) {
+    if !register_invalidate_context(base, ContextInvalidation::Global) {
         return Err(VtdError::Stuck("context-cache invalidation"));
     }
-    let iotlb = ExtendedCapabilityDecode::from_raw(ecap).iotlb_register_offset as usize + 8;
-    if !register_invalidate_iotlb(base, iotlb) {
+    if !register_invalidate_iotlb(base, iotlb, IotlbInvalidation::Global) {
         return Err(VtdError::Stuck("IOTLB invalidation"));
     }
     if !command(base, bits::TE) {
@@ -172,10 +177,14 @@ pub fn enable(index: usize, base: u64, cap: u64, ecap: u64, root_table: u64, que
         UNIT_COUNT.fetch_max(index + 1, Ordering::Relaxed);
         CACHING_MODE[index].store(decode.caching_mode, Ordering::Relaxed);
         SUPERPAGES[index].store(decode.sllps, Ordering::Relaxed);
+        PSI_MAX_MASK[index].store(if decode.psi { decode.mamv + 1 } else { 0 }, Ordering::Relaxed);
         IOTLB_REG[index].store(iotlb as u64, Ordering::Relaxed);
     }
     Ok(())
 }
+
+/// Byte offset of the IOTLB register after the IVA register (at ECAP.IRO).
+const IOTLB_AFTER_IVA: usize = inv_reg::IOTLB_AFTER_IVA as usize;
 
 /// Whether translation is on (read back from GSTS).
 pub fn translation_enabled(base: u64) -> bool {
@@ -196,96 +205,185 @@ pub fn reason_name(reason: u8) -> &'static str {
     }
 }
 
-/// Drains every unit's fault-recording registers into the log. Called on each timer
-/// tick; a storm is cut to FAULTS_PER_POLL lines per unit per tick.
-pub fn poll_faults() {
-    for index in 0..UNIT_COUNT.load(Ordering::Relaxed) {
+/// Programs every unit's fault event as a compatibility-format MSI with `vector` to the
+/// LAPIC `apic_id` and unmasks it (FECTL.IM clear): faults arrive by interrupt from now
+/// on. A unit whose message cannot be built stays masked and is polled on timer ticks.
+pub fn enable_fault_interrupts(apic_id: u32, vector: u8) {
+    let Some((data, address, upper)) = fault_event_msi(apic_id, vector) else {
+        crate::warn!("iommu: LAPIC id {apic_id} does not fit a compatibility MSI; DMA faults are polled");
+        return;
+    };
+    for index in 0..unit_count() {
         let base = UNITS[index].load(Ordering::Relaxed);
         if base == 0 {
             continue;
         }
-        let status = read32(base, offset_of!(VtdRegisters, fault_status));
-        if status & (bits::FSTS_PPF | bits::FSTS_PFO) == 0 {
+        write32(base, offset_of!(VtdRegisters, fault_event_data), data);
+        write32(base, offset_of!(VtdRegisters, fault_event_address), address);
+        write32(base, offset_of!(VtdRegisters, fault_event_upper_address), upper);
+        FAULT_IRQ[index].store(true, Ordering::Relaxed);
+        // Unmasking delivers a fault that became pending while masked.
+        write32(base, offset_of!(VtdRegisters, fault_event_control), 0);
+        crate::info!("iommu{index}: fault events interrupt on vector {vector:#x} (LAPIC {apic_id})");
+    }
+}
+
+/// The fault-event vector fired: drains the records of every unit driven by interrupt
+/// (they share the vector), at most FAULTS_PER_INTERRUPT reported per unit. A unit
+/// interrupting more than INTERRUPTS_PER_TICK times within one timer tick is masked
+/// until the next tick.
+pub fn fault_interrupt() {
+    FAULT_INTERRUPTS.fetch_add(1, Ordering::Relaxed);
+    for index in 0..unit_count() {
+        if !FAULT_IRQ[index].load(Ordering::Relaxed) {
             continue;
         }
-        let records = FAULT_RECORDS[index].load(Ordering::Relaxed);
-        let (offset, count) = ((records >> 16) as usize, (records & 0xffff) as usize);
-        let mut logged = 0;
-        for r in 0..count {
-            let at = offset + 16 * r;
-            let high = read64(base, at + 8);
-            if high & bits::FAULT_F == 0 {
-                continue;
-            }
-            let low = read64(base, at);
-            let sid = (high & 0xffff) as u16;
-            let reason = ((high >> 32) & 0xff) as u8;
-            FAULTS_SEEN.fetch_add(1, Ordering::Relaxed);
-            let is_write = high & bits::FAULT_READ == 0;
-            let told = logged < FAULTS_PER_POLL && crate::iospace::report_fault(sid, reason, low & !0xfff, is_write);
-            if logged < FAULTS_PER_POLL {
-                crate::warn!(
-                    "iommu{index}: DMA fault: requester {:02x}:{:02x}.{} reason {reason:#x} ({}) iova {:#x} {}",
-                    sid >> 8,
-                    (sid >> 3) & 0x1f,
-                    sid & 7,
-                    reason_name(reason),
-                    low & !0xfff,
-                    if high & bits::FAULT_READ != 0 { "read" } else { "write" }
-                );
-                if told {
-                    crate::debug!("iommu{index}: fault reported to the IOSpace's handler");
-                }
-                logged += 1;
-            }
-            // Writing F back clears the record.
-            write64(base, at + 8, bits::FAULT_F);
+        let storm = STORM.lock()[index].interrupt(INTERRUPTS_PER_TICK);
+        drain_faults(index, FAULTS_PER_INTERRUPT, "interrupt");
+        if storm {
+            let base = UNITS[index].load(Ordering::Relaxed);
+            write32(base, offset_of!(VtdRegisters, fault_event_control), fault_event::IM);
+            crate::warn!(
+                "iommu{index}: fault storm: more than {INTERRUPTS_PER_TICK} fault interrupts in one tick; interrupt masked, further faults suppressed until the next tick"
+            );
         }
-        if status & bits::FSTS_PFO != 0 {
-            crate::warn!("iommu{index}: fault records overflowed; some DMA faults were not recorded");
-        }
-        write32(base, offset_of!(VtdRegisters, fault_status), bits::FSTS_PFO);
     }
 }
 
-/// Invalidates unit `index`'s whole context cache and waits for completion.
-pub fn invalidate_context(index: usize) {
-    if QUEUE[index].load(Ordering::Relaxed) != 0 {
-        if !queue_and_wait(index, descriptor::CONTEXT_GLOBAL) {
-            panic!("iommu{index}: queued context-cache invalidation never completed");
+/// Timer tick: ends a fault storm (the unit's pending records are drained, then its
+/// interrupt unmasked) and polls the units whose fault event is not programmed. One
+/// register read per unit otherwise.
+pub fn timer_tick() {
+    for index in 0..unit_count() {
+        if !FAULT_IRQ[index].load(Ordering::Relaxed) {
+            drain_faults(index, FAULTS_PER_POLL, "timer poll");
+            continue;
         }
-        return;
-    }
-    if !register_invalidate_context(UNITS[index].load(Ordering::Relaxed)) {
-        panic!("iommu{index}: context-cache invalidation never completed");
-    }
-}
-
-/// Global context-cache invalidation through CCMD (only while QI is off); waits.
-fn register_invalidate_context(base: u64) -> bool {
-    write64(base, offset_of!(VtdRegisters, context_command), bits::CCMD_ICC | bits::CCMD_GLOBAL);
-    spin(|| read64(base, offset_of!(VtdRegisters, context_command)) & bits::CCMD_ICC == 0)
-}
-
-/// Global IOTLB invalidation through the IOTLB register at `iotlb` (only while QI is off); waits.
-fn register_invalidate_iotlb(base: u64, iotlb: usize) -> bool {
-    write64(base, iotlb, bits::IOTLB_IVT | bits::IOTLB_GLOBAL);
-    spin(|| read64(base, iotlb) & bits::IOTLB_IVT == 0)
-}
-
-/// Invalidates unit `index`'s IOTLB and waits until the hardware reports completion: no
-/// stale translation survives the return.
-pub fn invalidate_iotlb(index: usize) {
-    if QUEUE[index].load(Ordering::Relaxed) != 0 {
-        if !queue_and_wait(index, descriptor::IOTLB_GLOBAL) {
-            panic!("iommu{index}: queued IOTLB invalidation never completed");
+        if STORM.lock()[index].tick() {
+            drain_faults(index, FAULTS_PER_POLL, "timer poll");
+            let base = UNITS[index].load(Ordering::Relaxed);
+            write32(base, offset_of!(VtdRegisters, fault_event_control), 0);
         }
-        return;
     }
+}
+
+/// Drains unit `index`'s fault-recording registers: each fault is cleared, and up to
+/// `limit` are logged and sent to the IOSpace's handler; the rest only counted. Clears
+/// PFO last so the unit records (and signals) new faults again.
+fn drain_faults(index: usize, limit: u32, via: &str) {
     let base = UNITS[index].load(Ordering::Relaxed);
-    if !register_invalidate_iotlb(base, IOTLB_REG[index].load(Ordering::Relaxed) as usize) {
-        panic!("iommu{index}: IOTLB invalidation never completed");
+    if base == 0 {
+        return;
     }
+    let records = FAULT_RECORDS[index].load(Ordering::Relaxed);
+    let (offset, count) = ((records >> 16) as usize, (records & 0xffff) as usize);
+    let (mut reported, mut overflowed) = (0, false);
+    for _ in 0..DRAIN_PASSES {
+        let status = read32(base, offset_of!(VtdRegisters, fault_status));
+        if status & (fault_event::FSTS_PPF | fault_event::FSTS_PFO) == 0 {
+            break;
+        }
+        overflowed |= status & fault_event::FSTS_PFO != 0;
+        for r in 0..count {
+            let at = offset + fault_event::RECORD_BYTES * r;
+            let Some(fault) = FaultRecord::decode(read64(base, at), read64(base, at + 8)) else { continue };
+            // Writing F back clears the record, so the slot can take the next fault.
+            write64(base, at + 8, fault_event::RECORD_F);
+            FAULTS_SEEN.fetch_add(1, Ordering::Relaxed);
+            if reported < limit {
+                report(index, fault, via);
+                reported += 1;
+            } else {
+                FAULTS_SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        write32(base, offset_of!(VtdRegisters, fault_status), fault_event::FSTS_PFO);
+    }
+    if overflowed {
+        crate::warn!("iommu{index}: fault records overflowed; some DMA faults were not recorded");
+    }
+}
+
+/// Logs one fault and tells the IOSpace the requester is in, if it has a handler.
+fn report(index: usize, fault: FaultRecord, via: &str) {
+    let told = crate::iospace::report_fault(fault.source, fault.reason, fault.iova, fault.write);
+    let sid = fault.source;
+    crate::warn!(
+        "iommu{index}: DMA fault via {via}: requester {:02x}:{:02x}.{} reason {:#x} ({}) iova {:#x} {}",
+        sid >> 8,
+        (sid >> 3) & 0x1f,
+        sid & 7,
+        fault.reason,
+        reason_name(fault.reason),
+        fault.iova,
+        if fault.write { "write" } else { "read" }
+    );
+    if told {
+        crate::debug!("iommu{index}: fault reported to the IOSpace's handler");
+    } else {
+        crate::debug!("iommu{index}: requester {sid:#06x} has no fault handler; fault only logged");
+    }
+}
+
+/// Logs the first use of each invalidation kind on a unit (bit `kind`), once.
+fn announce(index: usize, kind: u8, what: &dyn core::fmt::Debug) {
+    if ANNOUNCED[index].fetch_or(1 << kind, Ordering::Relaxed) & (1 << kind) == 0 {
+        let how = if uses_queue(index) { "queued" } else { "register-based" };
+        crate::info!("iommu{index}: first {how} invalidation of this kind completed: {what:?}");
+    }
+}
+
+/// Invalidates the context-cache entries `what` names on unit `index` and waits for
+/// completion.
+pub fn invalidate_context(index: usize, what: ContextInvalidation) {
+    let done = if uses_queue(index) {
+        queue_and_wait(index, &[what.descriptor()])
+    } else {
+        register_invalidate_context(UNITS[index].load(Ordering::Relaxed), what)
+    };
+    if !done {
+        panic!("iommu{index}: context-cache invalidation {what:?} never completed");
+    }
+    announce(index, 0, &what);
+}
+
+/// Context-cache invalidation through CCMD (only while QI is off); waits.
+fn register_invalidate_context(base: u64, what: ContextInvalidation) -> bool {
+    let ccmd = offset_of!(VtdRegisters, context_command);
+    write64(base, ccmd, what.register());
+    spin(|| read64(base, ccmd) & inv_reg::CCMD_ICC == 0)
+}
+
+/// IOTLB invalidation through the IVA and IOTLB registers (only while QI is off); waits.
+fn register_invalidate_iotlb(base: u64, iotlb: usize, what: IotlbInvalidation) -> bool {
+    let (iva, command) = what.registers();
+    if matches!(what, IotlbInvalidation::Pages { .. }) {
+        write64(base, iotlb - IOTLB_AFTER_IVA, iva);
+    }
+    write64(base, iotlb, command);
+    spin(|| read64(base, iotlb) & inv_reg::IOTLB_IVT == 0)
+}
+
+/// Invalidates unit `index`'s IOTLB (and paging-structure caches) for `domain`: the
+/// IOVAs `range` (start, end) with one page-selective request when CAP.PSI and MAMV
+/// allow, else (or with no range) the whole domain. Waits until the hardware reports
+/// completion: no stale translation survives the return.
+pub fn invalidate_iotlb(index: usize, domain: u16, range: Option<(u64, u64)>) {
+    let max_mask = PSI_MAX_MASK[index].load(Ordering::Relaxed).checked_sub(1);
+    let what = match range {
+        Some((start, end)) => IotlbInvalidation::for_range(domain, start, end, max_mask),
+        None => IotlbInvalidation::Domain(domain),
+    };
+    let done = if uses_queue(index) {
+        queue_and_wait(index, &[what.descriptor()])
+    } else {
+        let base = UNITS[index].load(Ordering::Relaxed);
+        register_invalidate_iotlb(base, IOTLB_REG[index].load(Ordering::Relaxed) as usize, what)
+    };
+    if !done {
+        panic!("iommu{index}: IOTLB invalidation {what:?} never completed");
+    }
+    announce(index, if matches!(what, IotlbInvalidation::Pages { .. }) { 1 } else { 2 }, &what);
 }
 
 /// Whether every unit supports 2 MiB second-level leaves (CAP.SLLPS bit 0).
@@ -311,4 +409,14 @@ pub fn unit_count() -> usize {
 /// DMA faults seen since boot.
 pub fn faults_seen() -> u64 {
     FAULTS_SEEN.load(Ordering::Relaxed)
+}
+
+/// Fault interrupts taken since boot.
+pub fn fault_interrupts() -> u64 {
+    FAULT_INTERRUPTS.load(Ordering::Relaxed)
+}
+
+/// DMA faults cleared without being reported (rate limit) since boot.
+pub fn faults_suppressed() -> u64 {
+    FAULTS_SUPPRESSED.load(Ordering::Relaxed)
 }
