@@ -152,6 +152,16 @@ pub mod scope_kind {
 }
 
 impl DeviceScope {
+    /// A scope of `kind` starting at `start_bus` through `path` (at most [`MAX_PATH`]
+    /// hops are kept).
+    pub fn new(kind: u8, start_bus: u8, path: &[(u8, u8)]) -> Self {
+        let mut scope = DeviceScope { kind, start_bus, ..DeviceScope::default() };
+        let n = path.len().min(MAX_PATH);
+        scope.path[..n].copy_from_slice(&path[..n]);
+        scope.path_len = n as u8;
+        scope
+    }
+
     /// The (device, function) hops from `start_bus`.
     pub fn path(&self) -> &[(u8, u8)] {
         &self.path[..usize::from(self.path_len)]

@@ -3,6 +3,7 @@
 
 pub mod dmar;
 pub mod pci;
+pub mod rmrr;
 pub mod vtd;
 
 #[cfg(target_os = "none")]
