@@ -148,6 +148,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     let first_cap = platform::vtd::CapabilityDecode::from_raw(platform.iommu_regs[0].0);
     let levels = if first_cap.mgaw >= 48 && first_cap.supports_4_level() { 4 } else { 3 };
     iospace::set_levels(levels);
+    boot_rmrr_domain(&mut alloc, &platform, &ram);
     for (i, unit) in platform.dmar.drhds().iter().enumerate().take(root_tables.len()) {
         let (cap, ecap) = platform.iommu_regs[i];
         let root_table = root_tables[i];
@@ -258,6 +259,31 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     // SAFETY: the root task's PML4 shares the kernel half with `kernel_root`.
     unsafe { mmu::switch_to(root_task.vspace) };
     trap::enter_user_mode()
+}
+
+/// RMRR identity maps (see `iospace::boot_rmrr`), with tables from boot memory;
+/// superpages only if every unit has them.
+fn boot_rmrr_domain(alloc: &mut BootAllocator, platform: &platform::Platform, ram: &RangeSet) {
+    if platform.dmar.rmrrs().is_empty() {
+        return;
+    }
+    let units = platform.dmar.drhds().len().min(platform.iommu_regs.len());
+    let superpages = platform.iommu_regs[..units]
+        .iter()
+        .all(|&(cap, _)| platform::vtd::CapabilityDecode::from_raw(cap).sllps & 1 != 0);
+    let kernel = mmu::kernel_image();
+    let mut ranges = [(0u64, 0u64); 64];
+    let n = ram.as_slice().len().min(ranges.len());
+    for (slot, r) in ranges.iter_mut().zip(ram.as_slice()) {
+        *slot = (r.start, r.end);
+    }
+    iospace::boot_rmrr(
+        &mut BootTables { alloc },
+        platform.dmar.rmrrs(),
+        (kernel.start, kernel.end),
+        &ranges[..n],
+        superpages,
+    );
 }
 
 /// Recurses without bound (test=stack-overflow): the guard page must stop it.

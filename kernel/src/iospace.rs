@@ -99,6 +99,78 @@ pub fn boot_add_device(requester: u16, unit: u8, root_table: u64, context_table:
     true
 }
 
+/// Boot: the RMRR identity domain. Every RMRR that passes `platform::rmrr::check_rmrr`
+/// (against the kernel image `kernel` and the RAM ranges `ram`) and names at least one
+/// present device is identity-mapped into one table tree (domain [`RMRR_DOMAIN`],
+/// tables from `mem`, i.e. boot memory), and those devices' context entries point at
+/// it: their firmware DMA keeps working, nothing else becomes reachable, and Assign
+/// refuses them. Bad RMRRs are logged and skipped (their devices stay blocked). Must
+/// run before translation is enabled (no invalidation is issued).
+pub fn boot_rmrr(
+    mem: &mut impl TableMemory,
+    rmrrs: &[crate::platform::dmar::Rmrr],
+    kernel: (u64, u64),
+    ram: &[(u64, u64)],
+    superpages: bool,
+) {
+    use crate::platform::rmrr::{check_rmrr, identity_map, scope_requester, tables_needed};
+    let levels = state().levels;
+    for (i, r) in rmrrs.iter().enumerate() {
+        let (start, end) = match check_rmrr(r.base, r.limit, levels, kernel, ram.iter().copied()) {
+            Ok(region) => region,
+            Err(e) => {
+                crate::warn!("rmrr{i}: {:#x}..={:#x} rejected: {e}; its devices stay blocked", r.base, r.limit);
+                continue;
+            }
+        };
+        let mut devices = [0u16; crate::platform::dmar::MAX_SCOPES];
+        let mut count = 0;
+        for scope in r.scopes() {
+            match scope_requester(scope).filter(|&rid| context_slot(rid).is_some()) {
+                Some(rid) => {
+                    devices[count] = rid;
+                    count += 1;
+                }
+                None => crate::warn!("rmrr{i}: scope {scope} is not a present PCI function on its start bus; skipped"),
+            }
+        }
+        if count == 0 {
+            crate::warn!("rmrr{i}: {start:#x}..{end:#x} names no present device; not mapped");
+            continue;
+        }
+        if state().rmrr_root == 0 {
+            let Some(root) = mem.alloc_table() else {
+                crate::warn!("rmrr{i}: no boot memory for the identity domain; its devices stay blocked");
+                continue;
+            };
+            let s = state();
+            s.rmrr_root = root;
+            s.domains[usize::from(RMRR_DOMAIN)] = true;
+        }
+        let root = state().rmrr_root;
+        let needed = tables_needed(start, end, levels, superpages);
+        match identity_map(mem, root, levels, start, end, superpages) {
+            Ok(made) => crate::info!(
+                "rmrr{i}: {start:#x}..{end:#x} identity-mapped in domain {RMRR_DOMAIN} ({made} of at most {needed} tables) for {count} device(s); they cannot be assigned"
+            ),
+            Err(e) => {
+                crate::warn!("rmrr{i}: identity map failed ({e:?}); its devices stay blocked");
+                continue;
+            }
+        }
+        for &rid in &devices[..count] {
+            let (_, slot) = context_slot(rid).expect("checked above");
+            kmem::write_words(slot, context_entry(root, levels, RMRR_DOMAIN));
+            crate::info!(
+                "rmrr{i}: {:02x}:{:02x}.{} translates through the identity domain",
+                rid >> 8,
+                (rid >> 3) & 0x1f,
+                rid & 7
+            );
+        }
+    }
+}
+
 /// The translation depth every IOSpace has (set at boot).
 pub fn levels() -> u8 {
     state().levels
