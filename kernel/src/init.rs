@@ -123,7 +123,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         unsafe { roots::init(kind, crate::arch::phys_to_virt(base) as usize, words) };
     }
 
-    let platform = platform::discover(&phys, params.rsdp).unwrap_or_else(|e| boot_error(format_args!("{e}")));
+    let mut platform = platform::discover(&phys, params.rsdp).unwrap_or_else(|e| boot_error(format_args!("{e}")));
+    add_test_rmrrs(&mut platform, params.cmdline_value("test_rmrr"));
     crate::pci_ops::set_ecam(platform.acpi.ecam_paddr, platform.acpi.ecam_bus_start, platform.acpi.ecam_bus_end);
     // Every remapping unit translates from now on, with no device assigned: all DMA is
     // blocked until an IOSpace assigns a device. Context tables for every bus with
@@ -259,6 +260,26 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     // SAFETY: the root task's PML4 shares the kernel half with `kernel_root`.
     unsafe { mmu::switch_to(root_task.vspace) };
     trap::enter_user_mode()
+}
+
+/// `test_rmrr=BASE-LIMIT@BB:DD.F[+...]`: synthetic RMRRs (QEMU reports none), so the
+/// scenarios exercise the RMRR boot path.
+fn add_test_rmrrs(platform: &mut platform::Platform, value: Option<&str>) {
+    use platform::dmar::{scope_kind, DeviceScope, Rmrr};
+    for entry in value.into_iter().flat_map(platform::rmrr::parse_test_rmrrs) {
+        let Some((base, limit, rid)) = entry else {
+            warn!("test_rmrr: an entry is not BASE-LIMIT@BB:DD.F; ignored");
+            continue;
+        };
+        let scope = DeviceScope::new(
+            scope_kind::PCI_ENDPOINT,
+            (rid >> 8) as u8,
+            &[(((rid >> 3) & 0x1f) as u8, (rid & 7) as u8)],
+        );
+        if platform.dmar.push_rmrr(Rmrr::new(base, limit, &[scope])) {
+            info!("test_rmrr: RMRR {base:#x}..={limit:#x} for {scope} added");
+        }
+    }
 }
 
 /// RMRR identity maps (see `iospace::boot_rmrr`), with tables from boot memory;

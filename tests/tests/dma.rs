@@ -118,3 +118,35 @@ fn two_devices_in_two_iospaces() {
         "the DMA aimed at the kernel image was not reported"
     );
 }
+
+/// RMRR boot path with synthetic RMRRs (QEMU reports none): one for edu over the
+/// firmware-reserved 0xf0000..0x100000, one over the kernel image (rejected). edu
+/// translates through the identity domain: Assign is refused, a DMA into the region
+/// is not a fault, a DMA to RAM outside it faults as an unmapped read (0x6, not 0x2:
+/// the context entry is present).
+#[test]
+fn rmrr_identity_domain() {
+    let mut scenario = Scenario::new("dmatest_rmrr")
+        .append("init=dmatest test_rmrr=0xf0000-0xfffff@00:03.0+0x200000-0x200fff@00:03.0+junk");
+    scenario.extra_args = vec!["-device".into(), "edu,dma_mask=0xffffffffffffffff".into()];
+    let o = scenario.run();
+    o.expect_serial_contains("test_rmrr: an entry is not BASE-LIMIT@BB:DD.F; ignored")
+        .expect_serial_contains(
+            "rmrr1: 0x200000..=0x200fff rejected: overlaps the kernel image; its devices stay blocked",
+        )
+        .expect_serial_contains("rmrr0: 0xf0000..0x100000 identity-mapped in domain 255 (2 of at most 2 tables)")
+        .expect_serial_contains("rmrr0: 00:03.0 translates through the identity domain")
+        .expect_serial_contains("iospace: 0x0018 keeps its RMRR identity mapping (firmware DMA); it cannot be assigned")
+        .expect_serial_contains("dmatest: edu is RMRR-bound: assign refused (illegal operation)")
+        .expect_serial_contains("dmatest: DMA from the RMRR page 0xff000 done")
+        .expect_serial_not_contains("dmatest: FAIL")
+        .expect_exit(ExitCode::Success);
+    let dma = o.expect_line_starting("dmatest: DMA from RAM ");
+    let paddr = dma.split_whitespace().nth(4).expect("address in the DMA line").to_string();
+    let faults: Vec<&str> = o.serial.lines().filter(|l| l.contains("DMA fault via")).collect();
+    assert!(
+        faults.iter().any(|l| l.contains("reason 0x6") && l.contains(&format!("iova {paddr} read"))),
+        "the read outside the RMRR was not an unmapped-read fault: {faults:?}"
+    );
+    assert!(!faults.iter().any(|l| l.contains("iova 0xff000")), "the RMRR read faulted: {faults:?}");
+}

@@ -238,6 +238,16 @@ pub struct Rmrr {
 }
 
 impl Rmrr {
+    /// An RMRR of segment 0 covering `base..=limit` for the devices in `scopes` (at
+    /// most [`MAX_SCOPES`] are kept).
+    pub fn new(base: u64, limit: u64, scopes: &[DeviceScope]) -> Self {
+        let mut r = Rmrr { segment: 0, base, limit, scopes: Scopes::default() };
+        let n = scopes.len().min(MAX_SCOPES);
+        r.scopes.items[..n].copy_from_slice(&scopes[..n]);
+        r.scopes.len = n as u8;
+        r
+    }
+
     /// The devices that use it.
     pub fn scopes(&self) -> &[DeviceScope] {
         self.scopes.as_slice()
@@ -267,6 +277,16 @@ impl DmarInfo {
     /// The reserved regions in table order.
     pub fn rmrrs(&self) -> &[Rmrr] {
         &self.rmrrs[..self.rmrr_count]
+    }
+
+    /// Adds an RMRR the table did not have (test scenarios); false if full.
+    pub fn push_rmrr(&mut self, rmrr: Rmrr) -> bool {
+        if self.rmrr_count == MAX_RMRR {
+            return false;
+        }
+        self.rmrrs[self.rmrr_count] = rmrr;
+        self.rmrr_count += 1;
+        true
     }
 }
 
@@ -494,6 +514,14 @@ pub mod tests {
         assert_eq!(info.rmrrs()[0].limit, 0xe_ffff);
         assert_eq!(info.rmrrs()[0].scopes()[0].path(), &[(0x1d, 0)]);
         assert_eq!(info.other_structures, 1);
+        let mut info = info;
+        let scope = DeviceScope::new(scope_kind::PCI_ENDPOINT, 0, &[(3, 0)]);
+        assert!(info.push_rmrr(Rmrr::new(0xf_0000, 0xf_ffff, &[scope])));
+        assert_eq!((info.rmrrs()[1].base, info.rmrrs()[1].limit), (0xf_0000, 0xf_ffff));
+        assert_eq!(info.rmrrs()[1].scopes(), &[scope]);
+        assert_eq!(std::format!("{scope}"), "pci-endpoint id=0 bus=0x00 path=03.0");
+        while info.push_rmrr(Rmrr::new(0, 0xfff, &[])) {}
+        assert_eq!(info.rmrrs().len(), MAX_RMRR);
     }
 
     #[test]

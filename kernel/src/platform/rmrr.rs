@@ -107,6 +107,24 @@ pub fn scope_requester(scope: &DeviceScope) -> Option<u16> {
     }
 }
 
+/// Synthetic RMRRs for QEMU scenarios (it reports none): `BASE-LIMIT@BB:DD.F` entries
+/// joined by `+`, numbers in hex (`0x` optional). Yields (base, inclusive limit,
+/// requester id) per entry, `None` for an entry that does not parse.
+pub fn parse_test_rmrrs(text: &str) -> impl Iterator<Item = Option<(u64, u64, u16)>> + '_ {
+    let hex = |t: &str| u64::from_str_radix(t.trim_start_matches("0x"), 16).ok();
+    text.split('+').map(move |entry| {
+        let (range, device) = entry.split_once('@')?;
+        let (base, limit) = range.split_once('-')?;
+        let (bus, rest) = device.split_once(':')?;
+        let (dev, func) = rest.split_once('.')?;
+        let (bus, dev, func) = (hex(bus)?, hex(dev)?, hex(func)?);
+        if bus > 0xff || dev > 0x1f || func > 7 {
+            return None;
+        }
+        Some((hex(base)?, hex(limit)?, ((bus << 8) | (dev << 3) | func) as u16))
+    })
+}
+
 /// The identity leaves covering `start..end` (page aligned): (address, level) with level
 /// 2 for each naturally aligned 2 MiB block wholly inside when `superpages`, else 1.
 pub fn identity_leaves(start: u64, end: u64, superpages: bool) -> impl Iterator<Item = (u64, u8)> {
@@ -296,6 +314,14 @@ mod tests {
         assert_eq!(scope_requester(&endpoint(0, &[])), None);
         assert_eq!(scope_requester(&DeviceScope::new(scope_kind::PCI_SUB_HIERARCHY, 0, &[(0x1c, 0)])), None);
         assert_eq!(scope_requester(&DeviceScope::new(scope_kind::IOAPIC, 0xff, &[(0, 0)])), None);
+    }
+
+    #[test]
+    fn test_rmrr_syntax() {
+        let parsed: Vec<_> = parse_test_rmrrs("0xf0000-0xfffff@00:03.0+200000-200fff@1:1f.7").collect();
+        assert_eq!(parsed, [Some((0xf_0000, 0xf_ffff, 0x0018)), Some((0x20_0000, 0x20_0fff, 0x01ff))]);
+        let bad: Vec<_> = parse_test_rmrrs("0xf0000@00:03.0+1-2@00:20.0+1-2@00:03.8+x-2@0:0.0").collect();
+        assert_eq!(bad, [None, None, None, None]);
     }
 
     #[test]
