@@ -601,12 +601,21 @@ pub struct FaultStorm {
     pub interrupts: u32,
     /// Whether the fault event is masked for the rest of this tick.
     pub masked: bool,
+    /// Fault lines logged since the last tick.
+    pub logged: u32,
 }
 
 impl FaultStorm {
     /// A quiet unit.
     pub const fn new() -> Self {
-        FaultStorm { interrupts: 0, masked: false }
+        FaultStorm { interrupts: 0, masked: false, logged: 0 }
+    }
+
+    /// Whether one more fault line may be logged this tick (at most `limit`; faults
+    /// beyond it are still reported to their handlers).
+    pub fn may_log(&mut self, limit: u32) -> bool {
+        self.logged = self.logged.saturating_add(1);
+        self.logged <= limit
     }
 
     /// One fault interrupt arrived; true if it is the one that starts a storm (mask now).
@@ -622,6 +631,7 @@ impl FaultStorm {
     /// A timer tick: the count restarts; true if the unit was masked (unmask now).
     pub fn tick(&mut self) -> bool {
         self.interrupts = 0;
+        self.logged = 0;
         core::mem::replace(&mut self.masked, false)
     }
 }

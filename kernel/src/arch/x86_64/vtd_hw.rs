@@ -37,6 +37,8 @@ const FAULTS_PER_INTERRUPT: u32 = 8;
 const INTERRUPTS_PER_TICK: u32 = 16;
 /// Faults reported per unit per timer-tick poll at most.
 const FAULTS_PER_POLL: u32 = 8;
+/// Fault lines logged per unit per timer tick at most (serial output is slow).
+const LOG_LINES_PER_TICK: u32 = 8;
 /// Passes over the fault records per drain (a record may fill behind the scan).
 const DRAIN_PASSES: u32 = 4;
 
@@ -255,11 +257,12 @@ pub fn fault_interrupt() {
 /// register read per unit otherwise.
 pub fn timer_tick() {
     for index in 0..unit_count() {
+        let was_masked = STORM.lock()[index].tick();
         if !FAULT_IRQ[index].load(Ordering::Relaxed) {
             drain_faults(index, FAULTS_PER_POLL, "timer poll");
             continue;
         }
-        if STORM.lock()[index].tick() {
+        if was_masked {
             drain_faults(index, FAULTS_PER_POLL, "timer poll");
             let base = UNITS[index].load(Ordering::Relaxed);
             write32(base, offset_of!(VtdRegisters, fault_event_control), 0);
@@ -304,9 +307,13 @@ fn drain_faults(index: usize, limit: u32, via: &str) {
     }
 }
 
-/// Logs one fault and tells the IOSpace the requester is in, if it has a handler.
+/// Logs one fault (LOG_LINES_PER_TICK per unit at most) and tells the IOSpace the
+/// requester is in, if it has a handler.
 fn report(index: usize, fault: FaultRecord, via: &str) {
     let told = crate::iospace::report_fault(fault.source, fault.reason, fault.iova, fault.write);
+    if !STORM.lock()[index].may_log(LOG_LINES_PER_TICK) {
+        return;
+    }
     let sid = fault.source;
     crate::warn!(
         "iommu{index}: DMA fault via {via}: requester {:02x}:{:02x}.{} reason {:#x} ({}) iova {:#x} {}",

@@ -79,4 +79,7 @@ fn fault_storm_masks_until_the_next_tick() {
     assert!(s.tick(), "the tick unmasks");
     assert!(!s.tick());
     assert_eq!([0; 3].map(|_| s.interrupt(3)), [false; 3], "the count restarted");
+    assert_eq!([0; 3].map(|_| s.may_log(2)), [true, true, false], "two lines per tick");
+    s.tick();
+    assert!(s.may_log(2), "the log budget restarted");
 }
