@@ -12,7 +12,17 @@ const EDU: &str = "edu,dma_mask=0xffffffffffffffff";
 
 #[test]
 fn edu_driver_with_remapped_msis() {
-    let mut scenario = Scenario::new("edu_msi").append("init=edu");
+    edu_driver("edu_msi", Iommu::Default);
+}
+
+/// The same with 4-level IO page tables (aw-bits=48; QEMU turns remapping on by default).
+#[test]
+fn edu_driver_with_remapped_msis_4_level() {
+    edu_driver("edu_msi_aw48", Iommu::AwBits(48));
+}
+
+fn edu_driver(name: &str, iommu: Iommu) {
+    let mut scenario = Scenario::new(name).append("init=edu").iommu(iommu);
     scenario.extra_args = vec!["-device".into(), EDU.into(), "-device".into(), EDU.into()];
     let o = scenario.run();
     o.expect_serial_not_contains("edu: FAIL")
