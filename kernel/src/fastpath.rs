@@ -42,10 +42,10 @@ pub struct FastExit {
 /// Take the slowpath.
 const SLOWPATH: FastExit = FastExit { frame: 0, badge: 0 };
 
-/// The endpoint cap `cptr` names in `me`'s single-level CSpace, if it has `right`:
-/// (endpoint address, badge).
+/// The slot `cptr` names in `me`'s CSpace when that is one CNode resolving all 64 bits
+/// (guard + radix = 64), read as raw words; `None` for any other shape.
 #[inline(always)]
-fn lookup_endpoint(me: ThreadRef, cptr: u64, right: CapRights) -> Option<(u64, u64)> {
+pub(crate) fn single_level_slot(me: ThreadRef, cptr: u64) -> Option<u64> {
     let root_slot = me + ((SLOT_CSPACE as u64) << SLOT_BITS);
     let w0 = kmem::read_word(root_slot);
     if w0 & 0xff != tag::CNODE {
@@ -59,7 +59,14 @@ fn lookup_endpoint(me: ThreadRef, cptr: u64, right: CapRights) -> Option<(u64, u
     if radix + guard_bits != 64 || cptr >> radix != kmem::read_word(root_slot + 16) {
         return None;
     }
-    let slot = kmem::read_word(root_slot + 8) + ((cptr & ((1 << radix) - 1)) << SLOT_BITS);
+    Some(kmem::read_word(root_slot + 8) + ((cptr & ((1 << radix) - 1)) << SLOT_BITS))
+}
+
+/// The endpoint cap `cptr` names in `me`'s single-level CSpace, if it has `right`:
+/// (endpoint address, badge).
+#[inline(always)]
+fn lookup_endpoint(me: ThreadRef, cptr: u64, right: CapRights) -> Option<(u64, u64)> {
+    let slot = single_level_slot(me, cptr)?;
     let c0 = kmem::read_word(slot);
     // Tag and the needed right in one compare (rights live in bits 8..16).
     let want = tag::ENDPOINT | (u64::from(right.raw()) << 8);

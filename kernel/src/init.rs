@@ -169,6 +169,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         }
     }
 
+    enable_interrupt_remapping(&platform, &mut alloc);
+
     match params.cmdline_value("test") {
         Some("panic") => panic!("deliberate kernel panic requested by test=panic"),
         // SAFETY: ud2 only raises #UD, which the exception path reports; requested by test=exception.
@@ -305,6 +307,41 @@ fn boot_rmrr_domain(alloc: &mut BootAllocator, platform: &platform::Platform, ra
         &ranges[..n],
         superpages,
     );
+}
+
+/// Turns interrupt remapping on when every unit supports it (ECAP.IR with queued
+/// invalidation running): one table for all units, allocated now like the other VT-d
+/// structures. Without it the system runs, but MSIs are never handed out.
+fn enable_interrupt_remapping(platform: &platform::Platform, alloc: &mut BootAllocator) {
+    let units = platform.dmar.drhds().len().min(abi::bootinfo::MAX_IOMMUS);
+    let capable = (0..units).filter(|&i| vtd_hw::can_remap_interrupts(i, platform.iommu_regs[i].1));
+    let mask = capable.fold(0u32, |m, i| m | (1 << i));
+    if units == 0 || mask != (1u32 << units) - 1 {
+        info!(
+            "iommu: interrupt remapping unavailable ({} of {units} units support it): no MSIs are handed out",
+            mask.count_ones()
+        );
+        return;
+    }
+    let ioapic =
+        platform.dmar.drhds().iter().flat_map(|d| d.scopes()).find(|s| s.kind == platform::dmar::scope_kind::IOAPIC);
+    let ioapic_source = ioapic.and_then(|s| s.source_id());
+    let table =
+        alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for the interrupt-remapping table")));
+    mmu::zero_frame(table);
+    match crate::intremap::boot_enable(table, mask, ioapic_source) {
+        Ok(()) if (0..units).all(vtd_hw::interrupt_remapping_enabled) => {
+            let s = ioapic_source.unwrap_or(0);
+            info!(
+                "iommu: interrupt remapping on, table at {table:#x} ({} entries), compatibility-format interrupts blocked; I/O APIC source {}",
+                platform::intremap::TABLE_ENTRIES,
+                if ioapic_source.is_some() { "validated" } else { "unknown (not validated)" }
+            );
+            info!("iommu: I/O APIC requester id {:02x}:{:02x}.{}", s >> 8, (s >> 3) & 0x1f, s & 7);
+        }
+        Ok(()) => boot_error(format_args!("iommu: interrupt remapping did not turn on")),
+        Err((i, e)) => boot_error(format_args!("iommu{i}: cannot enable interrupt remapping: {e:?}")),
+    }
 }
 
 /// Recurses without bound (test=stack-overflow): the guard page must stop it.

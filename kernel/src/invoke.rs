@@ -236,9 +236,10 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap, cspace: Cap) -> Result<
                 _ => Err(fail(SyscallError::InvalidCapability, 0)),
             }
         }
-        (Cap::IrqControl | Cap::IrqHandler { .. } | Cap::IoPortControl | Cap::IoPort { .. }, _) => {
-            crate::irq_ops::invoke(&msg, &mut mem, slot, cap, label, &extra)
-        }
+        (
+            Cap::IrqControl | Cap::IrqHandler { .. } | Cap::MsiHandler { .. } | Cap::IoPortControl | Cap::IoPort { .. },
+            _,
+        ) => crate::irq_ops::invoke(&msg, &mut mem, slot, cap, label, &extra),
         (Cap::IoSpace { .. } | Cap::IoPageTable { .. }, _)
         | (Cap::Frame { .. }, Invocation::FrameMapIo | Invocation::FrameUnmapIo) => {
             crate::io_ops::invoke(&msg, &mut mem, slot, cap, label, &current.cspace, &extra)

@@ -8,15 +8,17 @@
 
 use abi::error::SyscallError;
 use abi::invocation::Invocation;
-use abi::ipc_buffer::REGISTER_MRS;
+use abi::ipc_buffer::{CAPS_OFFSET, REGISTER_MRS};
 use abi::rights::CapRights;
 
 use crate::arch::kmem::{self, DirectMemory};
+use crate::arch::trap::TrapFrame;
 use crate::invoke::{fail, Extra, Failure, Message, MAX_BATCH};
 use crate::iospace;
 use crate::object::cap::{raw_frame, Cap};
 use crate::object::cnode::{self, LookupError};
 use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
+use crate::object::roots::RootKind;
 use crate::paging::TableMemory;
 use crate::platform::vtd::{check_iova, sl, sl_entry, sl_index, sl_walk};
 
@@ -213,6 +215,71 @@ fn io_rights(raw: u64) -> Result<CapRights, Failure> {
         return Err(fail(SyscallError::InvalidArgument, 1));
     }
     Ok(rights)
+}
+
+/// The short way for MapIO and UnmapIO of a 4 KiB frame, the call every DMA buffer
+/// costs: raw-word lookups of the frame and IOSpace caps in a single-level CSpace, then
+/// the same checks and effects as [`invoke`]. Returns false, having changed nothing,
+/// whenever the request is not of that plain shape (another CSpace layout, a large or
+/// unmapped frame, a bad cap or rights argument); the general path then handles it
+/// and gives the same answer. Otherwise the result (success or the plan's failure) is
+/// already in `frame`.
+pub fn fast_frame_call(frame: &mut TrapFrame) -> bool {
+    let label = frame.rsi >> 12;
+    let map = label == Invocation::FrameMapIo as u64;
+    if !map && label != Invocation::FrameUnmapIo as u64 {
+        return false;
+    }
+    let me = crate::thread::current();
+    let Some(slot) = crate::fastpath::single_level_slot(me, frame.rdi) else { return false };
+    let w0 = cap_word(slot, 0);
+    if !raw_frame::is_frame(w0) || raw_frame::is_large(w0) {
+        return false;
+    }
+    let mut plan = [PagePlan::default()];
+    let result = if map {
+        // Two message registers, one extra cap, nothing unwrapped.
+        if frame.rsi & 0xfff != 2 | (1 << 7) {
+            return false;
+        }
+        let ipc_buffer = kmem::tcb(me).ipc_buffer_paddr;
+        if ipc_buffer == 0 {
+            return false;
+        }
+        let cptr = kmem::ipc_word(ipc_buffer, CAPS_OFFSET / 8);
+        let Some(space_slot) = crate::fastpath::single_level_slot(me, cptr) else { return false };
+        let Cap::IoSpace { paddr: root, levels, domain } = DirectMemory.load(space_slot).cap else { return false };
+        let Ok(rights) = io_rights(frame.r10) else { return false };
+        let space = Space { root, levels, domain };
+        plan_map(space, frame.rdx, rights, &[slot], |_| 0, &mut plan).map(|()| {
+            invoke_map(space, frame.rdx, &plan);
+            iospace::flush_after_map(domain, frame.rdx, frame.rdx + PAGE);
+        })
+    } else {
+        let root = cap_word(slot, raw_frame::WORD_SPACE);
+        if !raw_frame::is_io_mapped_frame(w0) || !crate::object::roots::is_live(RootKind::IoSpace, root) {
+            return false;
+        }
+        // The domain is found from the root when the invalidation is issued.
+        let space = Space { root, levels: iospace::levels(), domain: 0 };
+        plan_unmap(space, &[slot], |_| 0, &mut plan).map(|()| {
+            invoke_unmap(space, &plan);
+            let iova = plan[0].table;
+            iospace::flush_root_range(root, iova, iova + PAGE);
+        })
+    };
+    match result {
+        Ok(()) => {
+            frame.rax = 0;
+            frame.rdi = 0;
+            [frame.rdx, frame.r10, frame.r8, frame.r9] = [0; REGISTER_MRS];
+        }
+        Err(failure) => {
+            frame.rax = failure.error.raw();
+            frame.rdi = failure.detail;
+        }
+    }
+    true
 }
 
 /// Handles an invocation of an IOSpace, IOPageTable, or a Frame's MapIO / UnmapIO.

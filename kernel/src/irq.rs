@@ -1,11 +1,15 @@
 //! Interrupts: the LAPIC timer drives round robin; device lines (I/O APIC GSIs) are
 //! delivered to user level as notification signals. A line is masked when it fires
-//! and unmasked by the handler's Ack, so a device cannot flood the kernel. The VT-d
-//! fault event has its own vector (rate-limited in `vtd_hw`).
+//! and unmasked by the handler's Ack, so a device cannot flood the kernel. With
+//! interrupt remapping on, lines are routed through IRTEs, and MSI vectors are handed
+//! out per PciDevice (see `intremap`); MSIs are edge-triggered and need no unmasking.
+//! The VT-d fault event has its own vector (rate-limited in `vtd_hw`).
 
 use core::cell::UnsafeCell;
 
-use crate::arch::apic::{self, IRQ_VECTOR_BASE, MAX_GSI, SPURIOUS_VECTOR, TIMER_VECTOR, VTD_FAULT_VECTOR};
+use crate::arch::apic::{
+    self, IRQ_VECTOR_BASE, MAX_GSI, MSI_VECTORS, MSI_VECTOR_BASE, SPURIOUS_VECTOR, TIMER_VECTOR, VTD_FAULT_VECTOR,
+};
 use crate::arch::trap::TrapFrame;
 use crate::{ipc, thread};
 
@@ -17,6 +21,10 @@ struct Irqs {
     handlers: [Option<(u64, u64)>; MAX_GSI as usize],
     /// GSIs with an IRQHandler cap in existence.
     issued: u32,
+    /// Notification and badge signalled per MSI vector (index: vector - MSI_VECTOR_BASE).
+    msi_handlers: [Option<(u64, u64)>; MSI_VECTORS as usize],
+    /// MSI vectors with an MsiHandler cap in existence.
+    msi_issued: u64,
     /// Trigger mode and polarity per ISA IRQ (from the MADT).
     isa: [(u8, bool, bool); 16],
     lines: u8,
@@ -32,6 +40,8 @@ unsafe impl Sync for IrqCell {}
 static IRQS: IrqCell = IrqCell(UnsafeCell::new(Irqs {
     handlers: [None; MAX_GSI as usize],
     issued: 0,
+    msi_handlers: [None; MSI_VECTORS as usize],
+    msi_issued: 0,
     isa: [(0, false, false); 16],
     lines: 0,
     apic_id: 0,
@@ -74,8 +84,39 @@ pub fn issue(gsi: u8, level: bool, active_low: bool) -> bool {
         return false;
     }
     s.issued |= 1 << gsi;
-    apic::route(gsi, level, active_low, s.apic_id, true);
+    if crate::intremap::enabled() {
+        let entry = crate::intremap::route_line(IRQ_VECTOR_BASE + gsi, level, active_low, s.apic_id);
+        apic::route_entry(gsi, entry);
+    } else {
+        apic::route(gsi, level, active_low, s.apic_id, true);
+    }
     true
+}
+
+/// Allocates an MSI vector that only `requester_id` may raise; returns the vector and
+/// the MSI address and data to program. `None` when every MSI vector is taken.
+pub fn issue_msi(requester_id: u16) -> Option<(u8, u64, u32)> {
+    let s = irqs();
+    let index = (0..MSI_VECTORS).find(|&i| s.msi_issued & (1 << i) == 0)?;
+    s.msi_issued |= 1 << index;
+    let vector = MSI_VECTOR_BASE + index;
+    let (address, data) = crate::intremap::route_msi(vector, requester_id, s.apic_id);
+    Some((vector, address, data))
+}
+
+/// The last cap for MSI `vector` is gone: its IRTE is removed (the device's MSIs are
+/// blocked from then on) and the vector freed.
+pub fn release_msi(vector: u8) {
+    let s = irqs();
+    let index = vector - MSI_VECTOR_BASE;
+    crate::intremap::clear(vector);
+    s.msi_handlers[usize::from(index)] = None;
+    s.msi_issued &= !(1 << index);
+}
+
+/// Binds MSI `vector` to a notification (`None` unbinds).
+pub fn set_msi_notification(vector: u8, target: Option<(u64, u64)>) {
+    irqs().msi_handlers[usize::from(vector - MSI_VECTOR_BASE)] = target;
 }
 
 /// The last handler cap for `gsi` is gone: mask it and forget it.
@@ -107,7 +148,8 @@ pub fn clear(gsi: u8) {
 
 /// Whether any device line could wake a thread.
 pub fn any_bound() -> bool {
-    irqs().handlers.iter().any(Option::is_some)
+    let s = irqs();
+    s.handlers.iter().chain(s.msi_handlers.iter()).any(Option::is_some)
 }
 
 /// Handles vector >= 32. From user mode it ends by scheduling; from the idle loop it
@@ -134,6 +176,13 @@ pub fn interrupt(frame: &mut TrapFrame) {
             match irqs().handlers[usize::from(gsi)] {
                 Some((ntfn, badge)) => ipc::signal(ntfn, badge),
                 None => crate::warn!("irq: GSI {gsi} fired with no handler; left masked"),
+            }
+        }
+        v if (MSI_VECTOR_BASE..MSI_VECTOR_BASE + MSI_VECTORS).contains(&v) => {
+            apic::eoi();
+            match irqs().msi_handlers[usize::from(v - MSI_VECTOR_BASE)] {
+                Some((ntfn, badge)) => ipc::signal(ntfn, badge),
+                None => crate::warn!("irq: MSI vector {v:#x} fired with no notification bound"),
             }
         }
         SPURIOUS_VECTOR => {}

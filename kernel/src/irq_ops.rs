@@ -1,5 +1,6 @@
-//! Invocations of interrupt and I/O-port capabilities: IRQControl::Get, IRQHandler
-//! SetNotification / Ack / Clear, IOPortControl::Issue, IOPort In/Out.
+//! Invocations of interrupt and I/O-port capabilities: IRQControl::Get / GetMsi,
+//! IRQHandler (line or MSI) SetNotification / Ack / Clear, IOPortControl::Issue,
+//! IOPort In/Out.
 
 use abi::error::SyscallError;
 use abi::invocation::Invocation;
@@ -30,6 +31,14 @@ fn dest_slot(msg: &Message<'_>, mem: &DirectMemory, extra: Extra<'_>, index_mr: 
     Ok(slot)
 }
 
+/// The notification (and its badge) named by extra cap 0, which must allow signalling.
+fn notification(extra: Extra<'_>) -> Result<(u64, u64), Failure> {
+    match extra(0)?.1 {
+        Cap::Notification { paddr, badge, rights } if rights.contains(CapRights::WRITE) => Ok((paddr, badge)),
+        _ => Err(fail(SyscallError::InvalidCapability, 100)),
+    }
+}
+
 /// Handles an invocation of an IRQ or I/O-port cap.
 pub fn invoke(
     msg: &Message<'_>,
@@ -51,15 +60,33 @@ pub fn invoke(
             mdb::insert_root(mem, dest, Cap::IrqHandler { gsi }, false);
             Ok([u64::from(gsi), 0, 0, 0])
         }
-        (Cap::IrqHandler { gsi }, Invocation::IrqHandlerSetNotification) => {
-            let (_, ntfn) = extra(0)?;
-            let Cap::Notification { paddr, badge, rights } = ntfn else {
-                return Err(fail(SyscallError::InvalidCapability, 100));
+        (Cap::IrqControl, Invocation::IrqControlGetMsi) => {
+            let (_, device) = extra(1)?;
+            let Cap::PciDevice { requester_id, .. } = device else {
+                return Err(fail(SyscallError::InvalidCapability, 101));
             };
-            if !rights.contains(CapRights::WRITE) {
-                return Err(fail(SyscallError::InvalidCapability, 100));
+            if !crate::intremap::enabled() {
+                // Without remapping an MSI could name any vector: none are handed out.
+                return Err(fail(SyscallError::IllegalOperation, 0));
             }
+            let dest = dest_slot(msg, mem, extra, 0)?;
+            let (vector, address, data) = irq::issue_msi(requester_id).ok_or(fail(SyscallError::NotEnoughMemory, 0))?;
+            mdb::insert_root(mem, dest, Cap::MsiHandler { vector, requester_id }, false);
+            Ok([u64::from(vector), address, u64::from(data), 0])
+        }
+        (Cap::IrqHandler { gsi }, Invocation::IrqHandlerSetNotification) => {
+            let (paddr, badge) = notification(extra)?;
             irq::set_notification(gsi, paddr, badge);
+            ok
+        }
+        (Cap::MsiHandler { vector, .. }, Invocation::IrqHandlerSetNotification) => {
+            irq::set_msi_notification(vector, Some(notification(extra)?));
+            ok
+        }
+        // MSIs are edge-triggered messages: nothing to unmask.
+        (Cap::MsiHandler { .. }, Invocation::IrqHandlerAck) => ok,
+        (Cap::MsiHandler { vector, .. }, Invocation::IrqHandlerClear) => {
+            irq::set_msi_notification(vector, None);
             ok
         }
         (Cap::IrqHandler { gsi }, Invocation::IrqHandlerAck) => {

@@ -19,6 +19,8 @@ pub mod fastpath;
 #[cfg(target_os = "none")]
 pub mod init;
 #[cfg(target_os = "none")]
+pub mod intremap;
+#[cfg(target_os = "none")]
 pub mod invoke;
 #[cfg(target_os = "none")]
 pub mod io_ops;

@@ -27,6 +27,10 @@ const MAX_EXIT_CODE: u64 = 0x7f;
 /// Handles one system call from the current thread, then schedules. (`Call` and
 /// `ReplyRecv` come here after the fastpath in entry.S declined them.)
 pub fn handle(frame: &mut TrapFrame) {
+    // MapIO / UnmapIO of a small frame wake nobody: the caller runs on.
+    if frame.rax == Syscall::Call as u64 && crate::io_ops::fast_frame_call(frame) {
+        return;
+    }
     dispatch(frame);
     thread::schedule();
 }

@@ -10,6 +10,7 @@ pub mod alloc;
 pub mod cap;
 pub mod check;
 pub mod console;
+pub mod device;
 pub mod heap;
 pub mod ipc;
 pub mod runtime;

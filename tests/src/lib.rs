@@ -37,9 +37,11 @@ pub fn scenario_dir() -> PathBuf {
 pub enum Iommu {
     /// No IOMMU (and so no DMAR table).
     None,
-    /// `-device intel-iommu` (aw-bits 39, 3-level tables).
+    /// `-device intel-iommu,intremap=on` (aw-bits 39, 3-level tables, interrupt remapping).
     Default,
-    /// `-device intel-iommu,aw-bits=N`.
+    /// `-device intel-iommu,intremap=off`: no interrupt remapping (ECAP.IR clear).
+    NoInterruptRemapping,
+    /// `-device intel-iommu,aw-bits=N` (QEMU's default turns interrupt remapping on).
     AwBits(u8),
 }
 
@@ -139,7 +141,8 @@ impl Scenario {
         args.push(format!("file:{}", log.display()));
         match self.iommu {
             Iommu::None => {}
-            Iommu::Default => args.extend(["-device".to_string(), "intel-iommu".to_string()]),
+            Iommu::Default => args.extend(["-device".to_string(), "intel-iommu,intremap=on".to_string()]),
+            Iommu::NoInterruptRemapping => args.extend(["-device".to_string(), "intel-iommu,intremap=off".to_string()]),
             Iommu::AwBits(bits) => args.extend(["-device".to_string(), format!("intel-iommu,aw-bits={bits}")]),
         }
         if let Some(iso) = &self.cdrom {
@@ -353,6 +356,8 @@ mod tests {
         let args = s.qemu_args(Path::new("/tmp/x.log"));
         let joined = args.join(" ");
         assert!(joined.contains("-device intel-iommu,aw-bits=48"));
+        let default = Scenario::new("z").qemu_args(Path::new("/tmp/z.log")).join(" ");
+        assert!(default.contains("-device intel-iommu,intremap=on"), "{default}");
         assert!(joined.contains("-m 128M") && joined.contains("-append init=fault"));
         assert!(joined.contains("-serial file:/tmp/x.log"));
         let cd = Scenario::new("y").cdrom(PathBuf::from("/k.iso")).qemu_args(Path::new("/tmp/y.log")).join(" ");

@@ -90,6 +90,7 @@ fn iommu_aw_bits_48() {
     o.expect_exit(ExitCode::Success);
     let cap = o.expect_line_starting("iommu0: cap=");
     assert!(cap.contains("mgaw=48") && cap.contains("4lvl"), "{cap}");
+    o.expect_line_starting("iommu: interrupt remapping on, table at ");
 }
 
 #[test]
@@ -99,6 +100,9 @@ fn iommu_default_aw_bits_39() {
     let cap = o.expect_line_starting("iommu0: cap=");
     assert!(cap.contains("mgaw=39") && cap.contains("sagaw=3lvl "), "{cap}");
     o.expect_line_starting("acpi: DMAR at").contains("host address width 39 bits");
+    let ir = o.expect_line_starting("iommu: interrupt remapping on, table at ");
+    assert!(ir.contains("(256 entries), compatibility-format interrupts blocked; I/O APIC source validated"), "{ir}");
+    o.expect_serial_contains("iommu: I/O APIC requester id ff:00.0");
 }
 
 #[test]

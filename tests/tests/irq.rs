@@ -1,13 +1,24 @@
 //! Scheduling and interrupts scenario: `irqtest` checks timer preemption and round robin
 //! between spinning threads, the PIT's IRQ delivered as a notification, Ack, Clear, and
-//! the I/O-port and IRQ error paths.
+//! the I/O-port and IRQ error paths, with the I/O APIC line remapped through an IRTE
+//! (the default) and without interrupt remapping.
 
 use abi::exit::ExitCode;
-use scenarios::Scenario;
+use scenarios::{Iommu, Scenario};
 
 #[test]
 fn timer_preemption_and_irq_notifications() {
-    let o = Scenario::new("irqtest").append("init=irqtest").run();
+    irq_scenario("irqtest", Iommu::Default);
+}
+
+/// The same with I/O APIC entries in the compatibility format (no interrupt remapping).
+#[test]
+fn irq_notifications_without_interrupt_remapping() {
+    irq_scenario("irqtest_compat", Iommu::NoInterruptRemapping);
+}
+
+fn irq_scenario(name: &str, iommu: Iommu) {
+    let o = Scenario::new(name).append("init=irqtest").iommu(iommu).run();
     o.expect_serial_not_contains("irqtest: FAIL")
         .expect_serial_contains("irqtest: ok timer preempts a spinning thread (no yield anywhere)")
         .expect_serial_contains("irqtest: ok round robin between two spinning threads and us")

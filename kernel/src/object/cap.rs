@@ -120,6 +120,14 @@ pub enum Cap {
         /// The GSI.
         gsi: u8,
     },
+    /// One MSI of one PCI function: a vector whose interrupt-remapping entry accepts
+    /// only that function's requester id.
+    MsiHandler {
+        /// The vector (also the IRTE handle).
+        vector: u8,
+        /// The function allowed to raise it.
+        requester_id: u16,
+    },
     /// Access to the I/O ports `first..=last`.
     IoPort {
         /// First port.
@@ -172,6 +180,7 @@ pub(crate) mod tag {
     pub const IO_PORT: u64 = 14;
     pub const IO_SPACE: u64 = 15;
     pub const IO_PAGE_TABLE: u64 = 16;
+    pub const MSI_HANDLER: u64 = 17;
 }
 
 const FLAG_DEVICE: u64 = 1 << 16;
@@ -225,6 +234,9 @@ impl Cap {
                 [tag::PCI_DEVICE, 0, (u64::from(segment) << 16) | u64::from(requester_id), 0]
             }
             Cap::IrqHandler { gsi } => [tag::IRQ_HANDLER, 0, u64::from(gsi), 0],
+            Cap::MsiHandler { vector, requester_id } => {
+                [tag::MSI_HANDLER, 0, (u64::from(requester_id) << 8) | u64::from(vector), 0]
+            }
             Cap::IoSpace { paddr, domain, levels } => {
                 [word0(tag::IO_SPACE, CapRights::NONE, 0, levels.into(), 0), paddr, domain.into(), 0]
             }
@@ -268,6 +280,7 @@ impl Cap {
             tag::DEBUG_CONSOLE => Cap::DebugConsole,
             tag::PCI_DEVICE => Cap::PciDevice { segment: (w[2] >> 16) as u16, requester_id: w[2] as u16 },
             tag::IRQ_HANDLER => Cap::IrqHandler { gsi: w[2] as u8 },
+            tag::MSI_HANDLER => Cap::MsiHandler { vector: w[2] as u8, requester_id: (w[2] >> 8) as u16 },
             tag::IO_SPACE => Cap::IoSpace { paddr: w[1], domain: w[2] as u16, levels: small },
             tag::IO_PAGE_TABLE => Cap::IoPageTable { paddr: w[1], level: small, mapping },
             tag::IO_PORT => Cap::IoPort { first: (w[2] >> 16) as u16, last: w[2] as u16 },
@@ -325,6 +338,7 @@ impl Cap {
                 a == b && ra == rb
             }
             (Cap::IrqHandler { gsi: a }, Cap::IrqHandler { gsi: b }) => a == b,
+            (Cap::MsiHandler { vector: a, .. }, Cap::MsiHandler { vector: b, .. }) => a == b,
             (Cap::IoPort { first: a, last: la }, Cap::IoPort { first: b, last: lb }) => a == b && la == lb,
             (Cap::Null, _) | (_, Cap::Null) => false,
             _ => {
@@ -429,7 +443,7 @@ mod tests {
         }
     }
 
-    fn samples() -> [Cap; 19] {
+    fn samples() -> [Cap; 20] {
         [
             Cap::Null,
             Cap::Frame {
@@ -465,6 +479,7 @@ mod tests {
             Cap::DebugConsole,
             Cap::PciDevice { segment: 1, requester_id: 0x00f8 },
             Cap::IrqHandler { gsi: 23 },
+            Cap::MsiHandler { vector: 0x81, requester_id: 0x0018 },
             Cap::IoPort { first: 0x40, last: 0x43 },
             Cap::IoSpace { paddr: 0x7000, domain: 3, levels: 4 },
             Cap::IoPageTable {

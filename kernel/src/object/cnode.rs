@@ -286,6 +286,7 @@ pub fn delete(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr
         Cap::Endpoint { .. }
         | Cap::Notification { .. }
         | Cap::IrqHandler { .. }
+        | Cap::MsiHandler { .. }
         | Cap::IoSpace { .. }
         | Cap::VSpace { .. }
             if is_final =>

@@ -166,6 +166,16 @@ impl DeviceScope {
     pub fn path(&self) -> &[(u8, u8)] {
         &self.path[..usize::from(self.path_len)]
     }
+    /// The requester (source) id of a device one hop from `start_bus`; longer paths
+    /// cross bridges whose secondary bus numbers the table does not give.
+    pub fn source_id(&self) -> Option<u16> {
+        match self.path() {
+            &[(device, function)] if device < 32 && function < 8 => {
+                Some((u16::from(self.start_bus) << 8) | (u16::from(device) << 3) | u16::from(function))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for DeviceScope {
@@ -494,7 +504,17 @@ pub mod tests {
         assert_eq!(d.scopes()[0].kind, scope_kind::IOAPIC);
         assert_eq!(d.scopes()[0].start_bus, 0xff);
         assert!(std::format!("{}", d.scopes()[0]).starts_with("ioapic"));
+        assert_eq!(d.scopes()[0].source_id(), Some(0xff00), "the I/O APIC's requester id");
         assert!(info.rmrrs().is_empty());
+    }
+
+    #[test]
+    fn source_id_needs_a_single_hop() {
+        let two_hops = drhd(0, 0, 0x1000, &[scope(scope_kind::PCI_ENDPOINT, 0, 0, &[(1, 0), (0, 1)])]);
+        let one_hop = drhd(0, 0, 0x2000, &[scope(scope_kind::PCI_ENDPOINT, 0, 2, &[(3, 1)])]);
+        let info = parse_dmar(&table(39, 0, &[two_hops, one_hop])).unwrap();
+        assert_eq!(info.drhds()[0].scopes()[0].source_id(), None);
+        assert_eq!(info.drhds()[1].scopes()[0].source_id(), Some(0x0219));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! VT-d remapping units. Parsing is pure and host-tested; `discover` reads the hardware.
 
 pub mod dmar;
+pub mod intremap;
 pub mod pci;
 pub mod rmrr;
 pub mod vtd;

@@ -76,11 +76,19 @@ crate::abi_enum! {
         IoPortOut16 = 49,
         /// IOPort: Out32(port, value).
         IoPortOut32 = 50,
+        /// IRQControl: GetMsi(dest index, dest depth) -> (vector, MSI address, MSI data);
+        /// extra cap 0: dest CNode root, extra cap 1: the PciDevice allowed to raise it.
+        /// Needs interrupt remapping: the vector's IRTE accepts only that device's
+        /// requester id. The driver writes the returned address and data into the
+        /// device's MSI capability (PciDevice ConfigWrite allows exactly that).
+        IrqControlGetMsi = 51,
         /// PciDevice: ConfigRead(offset, width 1/2/4) -> value, in the function's own
         /// configuration space.
         PciDeviceConfigRead = 60,
-        /// PciDevice: ConfigWrite(offset, width, value). Only the command register
-        /// (offset 4, width 2) is writable: BARs and capabilities stay as firmware set them.
+        /// PciDevice: ConfigWrite(offset, width, value). Writable: the command register
+        /// (offset 4, width 2) and, while interrupt remapping is on, the MSI capability's
+        /// control, address and data registers (a device can only raise interrupts whose
+        /// IRTE names it, so any address it is given is harmless). BARs stay as firmware set them.
         PciDeviceConfigWrite = 61,
         /// IOSpace: Assign(); extra cap 0: the PciDevice to put in this DMA domain
         /// (its context entry is written and the context cache and IOTLB invalidated).

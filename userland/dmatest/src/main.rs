@@ -6,18 +6,15 @@
 #![no_std]
 #![no_main]
 
-extern crate alloc;
-
-use alloc::vec::Vec;
-
 use libcap::abi::bootinfo::BootInfo;
 use libcap::abi::exit::ExitCode;
 use libcap::abi::object::ObjectType;
 use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
 use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
-use libcap::cap::{CNode, Frame, IoPageTable, IoSpace, PciDevice, Untyped, ATTR_UNCACHED};
+use libcap::cap::{CNode, Frame, IoPageTable, IoSpace, PciDevice, ATTR_UNCACHED};
 use libcap::check::Checker;
+use libcap::device::DeviceMemory;
 use libcap::ipc;
 use libcap::println;
 use libcap::thread::spawn;
@@ -107,47 +104,6 @@ fn mmio_read32(offset: usize) -> u32 {
 
 fn mmio_write(offset: usize, value: u64) {
     write_at(MMIO_VADDR, offset, value)
-}
-
-/// Device untyped memory, split on demand down to the 4 KiB frames a driver needs.
-struct DeviceMemory {
-    /// (cap, base, log2 size, already split or used).
-    leaves: Vec<(Untyped, u64, u64, bool)>,
-}
-
-impl DeviceMemory {
-    fn new(bi: &BootInfo) -> Self {
-        let leaves = bi
-            .untyped()
-            .iter()
-            .enumerate()
-            .filter(|(_, u)| u.is_device == 1)
-            .map(|(i, u)| (Untyped(bi.untyped_caps.start + i as u64), u.paddr, u64::from(u.size_bits), false))
-            .collect();
-        DeviceMemory { leaves }
-    }
-
-    /// A frame cap for the device page at `paddr`, splitting untyped by halves.
-    fn frame_at(&mut self, slots: &SlotAllocator, paddr: u64) -> Option<Frame> {
-        let root = CNode(slots::INIT_CNODE);
-        loop {
-            let i = self
-                .leaves
-                .iter()
-                .position(|&(_, base, bits, used)| !used && base <= paddr && paddr < base + (1 << bits))?;
-            let (cap, base, bits, _) = self.leaves[i];
-            self.leaves[i].3 = true;
-            if bits == 12 {
-                let frame = Frame(slots.alloc().ok()?);
-                cap.retype(ObjectType::Frame4K, 0, root, 0, 0, frame.0, 1).ok()?;
-                return Some(frame);
-            }
-            let halves = slots.alloc_range(2).ok()?;
-            cap.retype(ObjectType::Untyped, bits - 1, root, 0, 0, halves, 2).ok()?;
-            self.leaves.push((Untyped(halves), base, bits - 1, false));
-            self.leaves.push((Untyped(halves + 1), base + (1 << (bits - 1)), bits - 1, false));
-        }
-    }
 }
 
 /// DMA fault messages received so far: (label, badge, requester, reason, iova, write).

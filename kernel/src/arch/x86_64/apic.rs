@@ -27,6 +27,10 @@ mod ioapic_reg {
 pub const TIMER_VECTOR: u8 = 0x20;
 /// Vector of GSI 0; GSI n uses `IRQ_VECTOR_BASE + n`.
 pub const IRQ_VECTOR_BASE: u8 = 0x30;
+/// First MSI vector; MSI IRQHandler caps use `MSI_VECTOR_BASE..MSI_VECTOR_BASE + MSI_VECTORS`.
+pub const MSI_VECTOR_BASE: u8 = 0x80;
+/// Number of MSI vectors.
+pub const MSI_VECTORS: u8 = 64;
 /// Vector of the VT-d fault event (compatibility-format MSI from every remapping unit).
 /// Above the MSI range 0x80..0xbf handed to devices.
 pub const VTD_FAULT_VECTOR: u8 = 0xf0;
@@ -128,6 +132,12 @@ pub fn route(gsi: u8, level: bool, active_low: bool, apic_id: u32, masked: bool)
     if masked {
         entry |= REDIRECT_MASKED;
     }
+    write_redirection(gsi, entry);
+}
+
+/// Writes `gsi`'s redirection entry as given (the remappable format built by
+/// `platform::intremap::ioapic_entry`).
+pub fn route_entry(gsi: u8, entry: u64) {
     write_redirection(gsi, entry);
 }
 

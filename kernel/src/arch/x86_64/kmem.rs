@@ -132,6 +132,7 @@ impl Finaliser for DirectMemory {
             Cap::Endpoint { paddr, .. } => crate::ipc::abort_queue(paddr, 2),
             Cap::Notification { paddr, .. } => crate::ipc::abort_queue(paddr, 4),
             Cap::IrqHandler { gsi } => crate::irq::release(gsi),
+            Cap::MsiHandler { vector, .. } => crate::irq::release_msi(vector),
             Cap::IoSpace { paddr, .. } => {
                 roots::mark_dead(RootKind::IoSpace, paddr);
                 crate::iospace::destroy(cap);

@@ -427,3 +427,42 @@ pub fn fault_interrupts() -> u64 {
 pub fn faults_suppressed() -> u64 {
     FAULTS_SUPPRESSED.load(Ordering::Relaxed)
 }
+
+/// Whether unit `index` can remap interrupts: ECAP.IR, and queued invalidation running
+/// (the interrupt entry cache is invalidated only through the queue).
+pub fn can_remap_interrupts(index: usize, ecap: u64) -> bool {
+    ExtendedCapabilityDecode::from_raw(ecap).interrupt_remapping && uses_queue(index)
+}
+
+/// Points unit `index` at the interrupt-remapping table `irta` (an IRTA value), flushes
+/// its interrupt entry cache and turns remapping on with compatibility-format
+/// interrupts blocked (CFI clear): from now on a device raises only interrupts whose
+/// IRTE names it.
+pub fn enable_interrupt_remapping(index: usize, irta: u64) -> Result<(), VtdError> {
+    use crate::platform::intremap::{command as ir, iec};
+    let base = UNITS[index].load(Ordering::Relaxed);
+    write64(base, offset_of!(VtdRegisters, interrupt_remapping_table_address), irta);
+    if !command(base, ir::SIRTP) {
+        return Err(VtdError::Stuck("interrupt-remapping table pointer"));
+    }
+    if !queue_and_wait(index, &[[iec::GLOBAL, 0]]) {
+        return Err(VtdError::Stuck("interrupt entry cache invalidation"));
+    }
+    if !command(base, ir::IRE) {
+        return Err(VtdError::Stuck("interrupt remapping enable"));
+    }
+    Ok(())
+}
+
+/// Whether unit `index` has interrupt remapping on.
+pub fn interrupt_remapping_enabled(index: usize) -> bool {
+    let base = UNITS[index].load(Ordering::Relaxed);
+    read32(base, offset_of!(VtdRegisters, global_status)) & crate::platform::intremap::command::IRE != 0
+}
+
+/// Drops unit `index`'s cached copy of IRTE `handle` and waits until that completed.
+pub fn invalidate_interrupt_entry(index: usize, handle: u16) {
+    if !queue_and_wait(index, &[[crate::platform::intremap::iec::index(handle), 0]]) {
+        panic!("iommu{index}: interrupt entry cache invalidation never completed");
+    }
+}

@@ -1,0 +1,85 @@
+//! Interrupt remapping: one interrupt-remapping table (allocated at boot) shared by
+//! every VT-d unit, with IRTE handle = vector. I/O APIC lines get IRTEs that accept
+//! only the I/O APIC's source id; each MSI IRQHandler cap gets an IRTE that accepts
+//! only its PciDevice's requester id, so a device raises only the interrupts set up
+//! for it (invariant 7). Every change is followed by a completed invalidation of the
+//! entry in every unit's interrupt entry cache.
+
+use core::sync::atomic::{compiler_fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
+
+use crate::arch::{kmem, vtd_hw};
+use crate::platform::intremap::{self, Irte};
+
+/// The table's physical address (0: interrupt remapping is off).
+static TABLE: AtomicU64 = AtomicU64::new(0);
+/// Units remapping interrupts (bit per unit index).
+static UNITS: AtomicU32 = AtomicU32::new(0);
+/// The I/O APIC's source id from the DMAR device scope, if one was listed.
+static IOAPIC_SOURCE: AtomicU32 = AtomicU32::new(u32::MAX);
+/// Whether every unit remaps (MSI caps and MSI-capability writes need it).
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Turns remapping on in every unit in `units` (bit per index) with the zeroed table
+/// page `table`. Any unit that fails leaves remapping off everywhere it was not yet
+/// turned on, and the error names it.
+pub fn boot_enable(table: u64, units: u32, ioapic_source: Option<u16>) -> Result<(), (usize, vtd_hw::VtdError)> {
+    TABLE.store(table, Ordering::Relaxed);
+    if let Some(sid) = ioapic_source {
+        IOAPIC_SOURCE.store(u32::from(sid), Ordering::Relaxed);
+    }
+    for index in (0..32).filter(|i| units & (1 << i) != 0) {
+        vtd_hw::enable_interrupt_remapping(index, intremap::irta(table)).map_err(|e| (index, e))?;
+        UNITS.fetch_or(1 << index, Ordering::Relaxed);
+    }
+    ENABLED.store(units != 0, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Whether interrupts are remapped (so MSIs can be handed out safely).
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Writes IRTE `handle` and invalidates it everywhere; the syscall returns only after
+/// every unit dropped its cached copy.
+fn write_entry(handle: u8, entry: Irte) {
+    let slot = TABLE.load(Ordering::Relaxed) + 16 * u64::from(handle);
+    // The validation half first, then the half with the present bit: hardware reading
+    // the entry meanwhile sees it absent or complete, never half-written.
+    kmem::write_words(slot + 8, [entry.high]);
+    compiler_fence(Ordering::SeqCst);
+    kmem::write_words(slot, [entry.low]);
+    compiler_fence(Ordering::SeqCst);
+    let units = UNITS.load(Ordering::Relaxed);
+    for index in (0..32).filter(|i| units & (1 << i) != 0) {
+        vtd_hw::invalidate_interrupt_entry(index, u16::from(handle));
+    }
+}
+
+/// Removes IRTE `handle`: interrupts naming it are blocked from now on.
+pub fn clear(handle: u8) {
+    let slot = TABLE.load(Ordering::Relaxed) + 16 * u64::from(handle);
+    kmem::write_words(slot, [0]);
+    compiler_fence(Ordering::SeqCst);
+    write_entry(handle, Irte::default());
+}
+
+/// Sets up the IRTE for an I/O APIC line on `vector` and returns the remappable
+/// redirection entry (masked) that names it.
+pub fn route_line(vector: u8, level: bool, active_low: bool, apic_id: u32) -> u64 {
+    let source = IOAPIC_SOURCE.load(Ordering::Relaxed);
+    let mut entry = intremap::remapped_entry(vector, apic_id as u8, level, source as u16);
+    if source == u32::MAX {
+        // No I/O APIC scope in the DMAR: the entry cannot name its source.
+        entry.high = 0;
+    }
+    write_entry(vector, entry);
+    intremap::ioapic_entry(u16::from(vector), vector, level, active_low, true)
+}
+
+/// Sets up the IRTE for an MSI on `vector` that only `requester_id` may raise; returns
+/// the MSI address and data the device must be programmed with.
+pub fn route_msi(vector: u8, requester_id: u16, apic_id: u32) -> (u64, u32) {
+    write_entry(vector, intremap::remapped_entry(vector, apic_id as u8, false, requester_id));
+    (intremap::msi_address(u16::from(vector)), intremap::MSI_DATA)
+}

@@ -1,0 +1,244 @@
+//! The edu driver as a program (`init=edu`, QEMU `-device edu,dma_mask=...` and an
+//! intel-iommu with `intremap=on`): it maps the device's BAR from device untyped
+//! memory, enables decoding and bus mastering through its PciDevice cap, puts the
+//! device in an IOSpace with a DMA buffer at an IOVA it chooses, asks the kernel for
+//! an MSI (backed by an IRTE that accepts only this device), programs it into the
+//! MSI capability and runs transfers in both directions, each completed by the MSI.
+//! With a second edu it shows that a device programmed with another device's MSI
+//! address raises nothing, and that deleting the handler cap blocks the device's MSI.
+//! Without interrupt remapping the kernel refuses MSIs, and the program checks that.
+#![no_std]
+#![no_main]
+
+mod driver;
+
+use driver::{Edu, EduError};
+use libcap::abi::bootinfo::BootInfo;
+use libcap::abi::error::SyscallError;
+use libcap::abi::exit::ExitCode;
+use libcap::abi::object::ObjectType;
+use libcap::abi::rights::CapRights;
+use libcap::abi::slots;
+use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
+use libcap::cap::{
+    CNode, Frame, IoPageTable, IoSpace, IrqControl, IrqHandler, Msi, Notification, PciDevice, ATTR_UNCACHED,
+};
+use libcap::check::Checker;
+use libcap::device::DeviceMemory;
+use libcap::println;
+
+libcap::entry!(main);
+
+const EDU_VENDOR: u16 = 0x1234;
+const EDU_DEVICE: u16 = 0x11e8;
+/// Where the program maps each device's register page (per device + 0x10_0000).
+const REGS_VADDR: u64 = 0x0000_4000_0000_0000;
+/// The DMA buffer in RAM, for the CPU and (at IOVA) for the device.
+const RAM_VADDR: u64 = 0x0000_4000_0100_0000;
+const IOVA: u64 = 0x3000_0000;
+/// Polls of a notification before an interrupt counts as not delivered. An edu raise
+/// is delivered before the raising store retires, so a handful would do.
+const POLLS: u32 = 20_000;
+
+/// One edu function the program drives.
+struct Function {
+    pci: PciDevice,
+    regs: u64,
+}
+
+/// A notification cap with `badge`, so a poll can tell a delivered interrupt from none.
+fn badged_notification(slots: &SlotAllocator, objects: &mut ObjectAllocator, badge: u64) -> Notification {
+    let root = CNode(slots::INIT_CNODE);
+    let object = objects.alloc(slots, ObjectType::Notification, 0).expect("notification");
+    let badged = slots.alloc().expect("slot");
+    CNode::mint(root.slot(badged), root.slot(object), CapRights::ALL, badge).expect("mint a badged notification");
+    Notification(badged)
+}
+
+fn setup(
+    c: &mut Checker,
+    slots: &SlotAllocator,
+    objects: &mut ObjectAllocator,
+    device_memory: &mut DeviceMemory,
+    pci: PciDevice,
+    n: u64,
+) -> Option<Function> {
+    let bar = pci.config_read(0x10, 4).ok()? & !0xf;
+    let regs = REGS_VADDR + n * 0x10_0000;
+    let frame = device_memory.frame_at(slots, bar);
+    c.check(
+        "map the BAR's register page",
+        frame.is_some_and(|f| map_frame(objects, slots, f, regs, CapRights::ALL, ATTR_UNCACHED).is_ok()),
+    );
+    let command = pci.config_read(4, 2).ok()? as u16;
+    c.check("enable memory decoding and bus mastering", pci.write_command(command | 0x6).is_ok());
+    Some(Function { pci, regs })
+}
+
+fn main(bi: &'static BootInfo) -> ExitCode {
+    let mut c = Checker::new("edu");
+    let slots = SlotAllocator::new(bi);
+    let mut objects = ObjectAllocator::new(bi);
+    let root = CNode(slots::INIT_CNODE);
+    let irq_control = IrqControl(slots::IRQ_CONTROL);
+    let found: [Option<usize>; 2] = {
+        let mut it =
+            bi.pci_devices().iter().enumerate().filter(|(_, d)| d.vendor_id == EDU_VENDOR && d.device_id == EDU_DEVICE);
+        [it.next().map(|(i, _)| i), it.next().map(|(i, _)| i)]
+    };
+    let Some(first) = found[0] else {
+        println!("edu: FAIL no edu device (run QEMU with -device edu,dma_mask=0xffffffffffffffff)");
+        return ExitCode::UserFailure;
+    };
+    let mut device_memory = DeviceMemory::new(bi);
+    let pci_cap = |i: usize| PciDevice(bi.pci_device_caps.start + i as u64);
+    let Some(a) = setup(&mut c, &slots, &mut objects, &mut device_memory, pci_cap(first), 0) else {
+        println!("edu: FAIL cannot set up the first edu");
+        return ExitCode::UserFailure;
+    };
+    let d = bi.pci_devices()[first];
+    println!("edu: driving {:02x}:{:02x}.{}", d.bus, d.devfn >> 3, d.devfn & 7);
+
+    let ntfn_a = badged_notification(&slots, &mut objects, 0x1);
+    let handler_a = IrqHandler(slots.alloc().expect("slot"));
+    let msi_a = match irq_control.get_msi(a.pci, root.slot(handler_a.0)) {
+        Err(e) if e.code == SyscallError::IllegalOperation => return without_remapping(c, a.pci),
+        Err(e) => {
+            println!("edu: FAIL GetMsi: {e:?}");
+            return ExitCode::UserFailure;
+        }
+        Ok(msi) => msi,
+    };
+    println!("edu: MSI on vector {:#x}: address {:#x} data {:#x}", msi_a.vector, msi_a.address, msi_a.data);
+    c.check("the kernel returns a remappable-format MSI address", msi_a.address & 0xfff0_0010 == 0xfee0_0010);
+    c.check("bind the MSI to a notification", handler_a.set_notification(ntfn_a).is_ok());
+    c.check("program the MSI capability through the PciDevice cap", a.pci.enable_msi(&msi_a) == Ok(true));
+    c.check(
+        "GetMsi with something other than a PciDevice is refused",
+        irq_control.get_msi(PciDevice(ntfn_a.0), root.slot(slots.alloc().expect("slot"))).map_err(|e| e.code)
+            == Err(SyscallError::InvalidCapability),
+    );
+    c.check(
+        "BARs are still not writable",
+        a.pci.config_write(0x10, 4, 0).map_err(|e| e.code) == Err(SyscallError::InvalidArgument),
+    );
+    let edu = Edu::new(a.regs, handler_a, ntfn_a);
+    c.check("edu answers", edu.present());
+    edu.raise(0x1);
+    let word = edu.poll_interrupt(POLLS);
+    let status = edu.interrupt_status();
+    c.check("an interrupt the device raises arrives as its MSI", word != 0 && status & 1 != 0);
+    edu.acknowledge(status);
+
+    // A DMA buffer at an IOVA of the driver's choosing.
+    let iospace = IoSpace(objects.alloc(&slots, ObjectType::IoSpace, 0).expect("iospace"));
+    for _ in 0..3 {
+        let t = IoPageTable(objects.alloc(&slots, ObjectType::IoPageTable, 0).expect("io table"));
+        let _ = t.map(iospace, IOVA);
+    }
+    let ram = Frame(objects.alloc(&slots, ObjectType::Frame4K, 0).expect("frame"));
+    let io = Frame(slots.alloc().expect("slot"));
+    c.check(
+        "map the DMA buffer for the CPU",
+        map_frame(&mut objects, &slots, ram, RAM_VADDR, CapRights::ALL, 0).is_ok(),
+    );
+    c.check("copy its cap for the device", CNode::copy(root.slot(io.0), root.slot(ram.0), CapRights::ALL).is_ok());
+    c.check("map it at the chosen IOVA", io.map_io(iospace, IOVA, CapRights::ALL).is_ok());
+    c.check("assign the device to the IOSpace", iospace.assign(a.pci).is_ok());
+    let ram_words = RAM_VADDR as *mut u64;
+    for i in 0..8 {
+        // SAFETY: the buffer frame is mapped read-write at RAM_VADDR (4 KiB).
+        unsafe { ram_words.add(i).write_volatile(0xed0_0000 + i as u64) };
+    }
+    // The device buffer is not visible through the BAR: check by a round trip.
+    let sent = edu.to_device(IOVA, 0x100, 64);
+    c.check("RAM -> device DMA completes by MSI", sent.is_ok());
+    let received = edu.to_ram(0x100, IOVA + 0x800, 64);
+    c.check("device -> RAM DMA completes by MSI", received.is_ok());
+    // SAFETY: as above; offset 0x800 + 64 bytes lies inside the frame.
+    let landed = (0..8).all(|i| unsafe { ram_words.add(0x100 + i).read_volatile() } == 0xed0_0000 + i as u64);
+    c.check("the data made the round trip RAM -> device -> RAM intact", landed);
+    println!("edu: transfers: {sent:?} {received:?}");
+    c.check("a zero-length transfer is refused", edu.to_device(IOVA, 0, 0) == Err(EduError::Empty));
+    c.check(
+        "a transfer past the device buffer is refused",
+        edu.to_ram(0xff8, IOVA, 16) == Err(EduError::OutsideBuffer),
+    );
+    c.check("an offset that wraps is refused", edu.to_ram(u64::MAX - 7, IOVA, 16) == Err(EduError::OutsideBuffer));
+    c.check("the device still works after the refusals", edu.to_device(IOVA, 0, 8).is_ok());
+
+    if let Some(second) = found[1] {
+        two_devices(&mut c, &slots, &mut objects, &mut device_memory, pci_cap(second), (&msi_a, &edu, a.pci));
+    } else {
+        println!("edu: one edu device: the source-id checks need a second one");
+    }
+    println!("edu: done");
+    c.finish()
+}
+
+/// A second edu cannot raise the first one's interrupt, even when it is programmed
+/// with exactly its MSI address and data; its own MSI stops when its cap is deleted.
+fn two_devices(
+    c: &mut Checker,
+    slots: &SlotAllocator,
+    objects: &mut ObjectAllocator,
+    device_memory: &mut DeviceMemory,
+    pci: PciDevice,
+    (msi_a, edu_a, pci_a): (&Msi, &Edu, PciDevice),
+) {
+    let root = CNode(slots::INIT_CNODE);
+    let Some(b) = setup(c, slots, objects, device_memory, pci, 1) else {
+        c.check("set up the second edu", false);
+        return;
+    };
+    let ntfn_b = badged_notification(slots, objects, 0x2);
+    let handler_b = IrqHandler(slots.alloc().expect("slot"));
+    let edu_b = Edu::new(b.regs, handler_b, ntfn_b);
+    c.check("program edu #2 with edu #1's MSI address and data", b.pci.enable_msi(msi_a) == Ok(true));
+    edu_b.raise(0x1);
+    c.check("edu #2 raising it reaches nobody (the IRTE checks the requester)", edu_a.poll_interrupt(POLLS) == 0);
+    edu_b.acknowledge(0x1);
+    let msi_b = IrqControl(slots::IRQ_CONTROL).get_msi(b.pci, root.slot(handler_b.0));
+    c.check("GetMsi for edu #2", msi_b.is_ok());
+    let msi_b = msi_b.unwrap_or(*msi_a);
+    c.check("it gets a vector of its own", msi_b.vector != msi_a.vector);
+    c.check("bind and program it", handler_b.set_notification(ntfn_b).is_ok() && b.pci.enable_msi(&msi_b) == Ok(true));
+    edu_b.raise(0x2);
+    let on_b = edu_b.poll_interrupt(POLLS);
+    let on_a = edu_a.poll_interrupt(POLLS);
+    c.check("edu #2's own MSI arrives on its notification and nowhere else", on_b != 0 && on_a == 0);
+    edu_b.acknowledge(0x2);
+    c.check("delete edu #2's MSI handler cap", CNode::delete(root.slot(handler_b.0)).is_ok());
+    edu_b.raise(0x4);
+    c.check(
+        "after the delete edu #2's MSI is blocked",
+        edu_b.poll_interrupt(POLLS) == 0 && edu_a.poll_interrupt(POLLS) == 0,
+    );
+    edu_b.acknowledge(0x4);
+    // The freed vector goes to edu #1 now; edu #2 still holds the old address.
+    let ntfn_reused = badged_notification(slots, objects, 0x4);
+    let handler_reused = IrqHandler(slots.alloc().expect("slot"));
+    let reused = IrqControl(slots::IRQ_CONTROL).get_msi(pci_a, root.slot(handler_reused.0));
+    c.check(
+        "the freed vector is handed to edu #1",
+        reused.is_ok_and(|m| m.vector == msi_b.vector) && handler_reused.set_notification(ntfn_reused).is_ok(),
+    );
+    edu_b.raise(0x8);
+    let stale = Edu::new(b.regs, handler_reused, ntfn_reused).poll_interrupt(POLLS);
+    c.check("edu #2's stale MSI address does not reach the vector's new owner", stale == 0);
+    edu_b.acknowledge(0x8);
+}
+
+/// Interrupt remapping is off: MSIs are refused, and so are writes to the MSI capability.
+fn without_remapping(mut c: Checker, pci: PciDevice) -> ExitCode {
+    println!("edu: no interrupt remapping: GetMsi refused with IllegalOperation");
+    let at = pci.find_capability(0x05).ok().flatten();
+    c.check("the device has an MSI capability", at.is_some());
+    c.check(
+        "writing its MSI address is refused without remapping",
+        pci.config_write(at.unwrap_or(0x40) + 4, 4, 0xfee0_0000).map_err(|e| e.code)
+            == Err(SyscallError::InvalidArgument),
+    );
+    println!("edu: done");
+    c.finish()
+}
