@@ -273,7 +273,7 @@ fn idle() {
         sched().ready.peek_highest().is_some() || (cur != 0 && tcb(cur).thread_state() == ThreadState::Running)
     };
     while !runnable() {
-        // Device lines and DMA faults (drained on the timer tick) can wake threads.
+        // Device lines, MSIs and DMA faults (drained on their interrupt) can wake threads.
         if !crate::irq::any_bound() && !crate::iospace::any_fault_handler() {
             crate::error!("kernel: every thread is blocked or suspended and no interrupt can wake one; stopping");
             crate::arch::cpu::exit_qemu(abi::exit::ExitCode::Deadlock.raw());

@@ -576,7 +576,13 @@ pub struct FaultRecord {
     pub iova: u64,
     /// A write request (else a read).
     pub write: bool,
+    /// For an interrupt-remapping fault (reasons 0x20..=0x26), the interrupt index the
+    /// request named (the record's FI field then holds it instead of an address).
+    pub interrupt_index: Option<u16>,
 }
+
+/// Fault reasons of interrupt-remapping faults (VT-d 7.1.3).
+pub const INTERRUPT_FAULT_REASONS: core::ops::RangeInclusive<u8> = 0x20..=0x26;
 
 impl FaultRecord {
     /// Decodes a record's (low, high) words; `None` if its F bit is clear.
@@ -584,11 +590,14 @@ impl FaultRecord {
         if high & fault_event::RECORD_F == 0 {
             return None;
         }
+        let reason = (high >> fault_event::RECORD_REASON_SHIFT) as u8;
+        let interrupt_index = INTERRUPT_FAULT_REASONS.contains(&reason).then_some((low >> 48) as u16);
         Some(FaultRecord {
             source: high as u16,
-            reason: (high >> fault_event::RECORD_REASON_SHIFT) as u8,
-            iova: low & !0xfff,
+            reason,
+            iova: if interrupt_index.is_some() { 0 } else { low & !0xfff },
             write: high & fault_event::RECORD_READ == 0,
+            interrupt_index,
         })
     }
 }

@@ -203,6 +203,13 @@ pub fn reason_name(reason: u8) -> &'static str {
         0x5 => "write without write permission (read-only or not mapped)",
         0x6 => "read without read permission (not mapped)",
         0x7 => "invalid page-table entry",
+        0x20 => "reserved bits in an interrupt request",
+        0x21 => "interrupt index beyond the table",
+        0x22 => "interrupt-remapping entry not present",
+        0x23 => "interrupt-remapping table unreadable",
+        0x24 => "reserved bits in an interrupt-remapping entry",
+        0x25 => "compatibility-format interrupt blocked",
+        0x26 => "source id does not match the interrupt-remapping entry",
         _ => "other",
     }
 }
@@ -310,6 +317,21 @@ fn drain_faults(index: usize, limit: u32, via: &str) {
 /// Logs one fault (LOG_LINES_PER_TICK per unit at most) and tells the IOSpace the
 /// requester is in, if it has a handler.
 fn report(index: usize, fault: FaultRecord, via: &str) {
+    if let Some(handle) = fault.interrupt_index {
+        // A blocked interrupt request, not a DMA: nothing for the IOSpace's handler.
+        if STORM.lock()[index].may_log(LOG_LINES_PER_TICK) {
+            let sid = fault.source;
+            crate::warn!(
+                "iommu{index}: interrupt blocked via {via}: requester {:02x}:{:02x}.{} reason {:#x} ({}) interrupt index {handle:#x}",
+                sid >> 8,
+                (sid >> 3) & 0x1f,
+                sid & 7,
+                fault.reason,
+                reason_name(fault.reason),
+            );
+        }
+        return;
+    }
     let told = crate::iospace::report_fault(fault.source, fault.reason, fault.iova, fault.write);
     if !STORM.lock()[index].may_log(LOG_LINES_PER_TICK) {
         return;

@@ -62,10 +62,14 @@ fn fault_event_message() {
 fn fault_records_decode() {
     let high = fault_event::RECORD_F | (5 << 32) | 0x18;
     let r = FaultRecord::decode(0x1000_2abc, high).unwrap();
-    assert_eq!(r, FaultRecord { source: 0x18, reason: 5, iova: 0x1000_2000, write: true });
+    assert_eq!(r, FaultRecord { source: 0x18, reason: 5, iova: 0x1000_2000, write: true, interrupt_index: None });
     let read = FaultRecord::decode(0x3000, high | fault_event::RECORD_READ).unwrap();
     assert!(!read.write);
     assert_eq!(FaultRecord::decode(0x3000, high & !fault_event::RECORD_F), None);
+    // Interrupt-remapping faults carry the interrupt index in FI bits 63:48, no address.
+    let sid_mismatch = fault_event::RECORD_F | (0x26 << 32) | 0x20;
+    let ir = FaultRecord::decode(0x0081_0000_0000_0000, sid_mismatch).unwrap();
+    assert_eq!((ir.source, ir.reason, ir.iova, ir.interrupt_index), (0x20, 0x26, 0, Some(0x81)));
 }
 
 #[test]
