@@ -29,18 +29,48 @@ const ITERATIONS: u64 = 20000;
 /// Radix of the sandbox CNode.
 const RADIX: u64 = 6;
 /// Sandbox slots: an untyped, a sibling copy of the CNode itself, a frame, a page
-/// table, and the endpoint to the root task (faults and the final report).
+/// table, and the endpoint to the root task (faults and the final report); then the
+/// IOMMU and interrupt caps: an IOSpace, an IO page table, a PciDevice (a function no
+/// other program drives) and IRQControl, so random Assign, MapIO, batches,
+/// GetMsi and configuration writes reach the kernel too.
 const S_UNTYPED: u64 = 1;
 const S_CNODE: u64 = 2;
 const S_FRAME: u64 = 3;
 const S_TABLE: u64 = 4;
 const S_REPORT: u64 = 5;
+const S_IOSPACE: u64 = 6;
+const S_IO_TABLE: u64 = 7;
+const S_PCI: u64 = 8;
+const S_IRQ_CONTROL: u64 = 9;
+const S_IO_TABLE2: u64 = 10;
+/// Focused calls: half the invocations name one of these caps with one of these labels
+/// (and extra caps among the sandbox's slots), so the IOMMU, MSI and configuration
+/// paths are reached past their first checks, not only rejected for a wrong cap type.
+const FOCUS_SLOTS: [u64; 7] = [S_FRAME, S_IOSPACE, S_IO_TABLE, S_PCI, S_IRQ_CONTROL, S_IO_TABLE2, S_CNODE];
+const FOCUS_LABELS: [Invocation; 14] = [
+    Invocation::IoSpaceAssign,
+    Invocation::IoSpaceUnassign,
+    Invocation::IoPageTableMap,
+    Invocation::IoPageTableUnmap,
+    Invocation::FrameMapIo,
+    Invocation::FrameUnmapIo,
+    Invocation::IoSpaceSetFaultHandler,
+    Invocation::IoSpaceMapBatch,
+    Invocation::IoSpaceUnmapBatch,
+    Invocation::IrqControlGetMsi,
+    Invocation::PciDeviceConfigRead,
+    Invocation::PciDeviceConfigWrite,
+    Invocation::CNodeDelete,
+    Invocation::CNodeRevoke,
+];
 /// Seed of the random sequence (fixed, so a failure reproduces).
 const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 /// Label of the "done" message.
 const DONE: u64 = 0x600d;
 
 static ISSUED: AtomicU64 = AtomicU64::new(0);
+/// Focused invocations that succeeded.
+static FOCUSED_OK: AtomicU64 = AtomicU64::new(0);
 
 /// xorshift64*: deterministic, so a failure reproduces.
 struct Rng(u64);
@@ -72,8 +102,13 @@ extern "C" fn sandbox(seed: u64) -> ! {
     let mut rng = Rng(seed);
     let buffer = ipc_buffer();
     for _ in 0..ITERATIONS {
-        let cptr = rng.arg();
-        let label = rng.next() % 80;
+        let focused = rng.next() % 2 == 0;
+        let mut cptr = rng.arg();
+        let mut label = rng.next() % 80;
+        if focused {
+            cptr = FOCUS_SLOTS[(rng.next() % FOCUS_SLOTS.len() as u64) as usize];
+            label = FOCUS_LABELS[(rng.next() % FOCUS_LABELS.len() as u64) as usize].raw();
+        }
         let length = rng.next() % 130;
         let extra = rng.next() % 4;
         let mut mrs = [0u64; 4];
@@ -89,11 +124,12 @@ extern "C" fn sandbox(seed: u64) -> ! {
             unsafe { (*buffer).msg[i] = rng.arg() };
         }
         for k in 0..3 {
+            let cap = if focused { rng.next() % 11 } else { rng.arg() };
             // SAFETY: as above.
-            unsafe { (*buffer).caps_or_badges[k] = rng.arg() };
+            unsafe { (*buffer).caps_or_badges[k] = cap };
         }
         let info = (length & 0x7f) | (extra << 7) | (label << 12);
-        let number = match rng.next() % 10 {
+        let number = match if focused { 9 } else { rng.next() % 10 } {
             0 => libcap::abi::syscall::Syscall::NbSend.raw(),
             1 => libcap::abi::syscall::Syscall::NbRecv.raw(),
             2 => libcap::abi::syscall::Syscall::Yield.raw(),
@@ -120,7 +156,10 @@ extern "C" fn sandbox(seed: u64) -> ! {
                 options(nostack)
             );
         }
-        let _ = (rax, rdi, rsi, m0, m1, m2, m3);
+        let _ = (rdi, rsi, m0, m1, m2, m3);
+        if focused && rax == 0 {
+            FOCUSED_OK.fetch_add(1, SeqCst);
+        }
         ISSUED.fetch_add(1, SeqCst);
     }
     let _ = ipc::call(S_REPORT, MessageInfo::new(DONE, 0), [0; 4]);
@@ -157,6 +196,20 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         && CNode::move_cap(own(S_TABLE), root.slot(table)).is_ok()
         && CNode::mint(own(S_REPORT), root.slot(report), CapRights::WRITE, 0x5a).is_ok();
     c.check("fill the sandbox CNode", placed);
+    let iospace = objects.alloc(&slots, ObjectType::IoSpace, 0).expect("iospace");
+    let io_table = objects.alloc(&slots, ObjectType::IoPageTable, 0).expect("io page table");
+    let io_table2 = objects.alloc(&slots, ObjectType::IoPageTable, 0).expect("io page table");
+    // A network function: nothing else in this run drives it.
+    let nic = bi.pci_devices().iter().position(|d| d.class == 0x02);
+    let io_placed = CNode::move_cap(own(S_IOSPACE), root.slot(iospace)).is_ok()
+        && CNode::move_cap(own(S_IO_TABLE), root.slot(io_table)).is_ok()
+        && CNode::move_cap(own(S_IO_TABLE2), root.slot(io_table2)).is_ok()
+        && nic.is_some_and(|i| {
+            CNode::copy(own(S_PCI), root.slot(bi.pci_device_caps.start + i as u64), CapRights::ALL).is_ok()
+        })
+        // IRQControl cannot be copied (as in seL4): the sandbox gets the original.
+        && CNode::move_cap(own(S_IRQ_CONTROL), root.slot(slots::IRQ_CONTROL)).is_ok();
+    c.check("give the sandbox IOMMU and interrupt caps", io_placed);
     let space = clone_image_space(&mut objects, &slots, bi).expect("space");
     let spawned =
         spawn_with(&mut objects, &slots, CNode(for_tcb), space, sandbox, SEED, 100, 0x0000_7000_0000_0000, S_REPORT);
@@ -193,6 +246,9 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         ipc::reply(MessageInfo::new(0, 0), [0; 4]);
     }
     libcap::println!("fuzz: {} random calls, {faults} faults handled, {other} other messages", ISSUED.load(SeqCst));
+    let focused_ok = FOCUSED_OK.load(SeqCst);
+    libcap::println!("fuzz: {focused_ok} focused IOMMU/MSI/config invocations succeeded");
+    c.check("some focused invocations got past every check", focused_ok > 0);
     c.check("every random call returned", ISSUED.load(SeqCst) == ITERATIONS);
     c.check("faults were delivered", faults > 0);
     // The kernel still works: a fresh retype and a frame address query.
