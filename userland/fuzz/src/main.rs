@@ -102,7 +102,7 @@ extern "C" fn sandbox(seed: u64) -> ! {
     let mut rng = Rng(seed);
     let buffer = ipc_buffer();
     for _ in 0..ITERATIONS {
-        let focused = rng.next() % 2 == 0;
+        let focused = rng.next().is_multiple_of(2);
         let mut cptr = rng.arg();
         let mut label = rng.next() % 80;
         if focused {
