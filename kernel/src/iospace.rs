@@ -499,6 +499,12 @@ pub fn clear(cap: &Cap) -> Option<Cap> {
             DirectMemory.write(table, index, 0);
         }
     }
+    if let Cap::IoPageTable { .. } = *cap {
+        // An unmapped IO table is emptied: mapped again elsewhere (another IOSpace, or
+        // another level, where a leaf entry would read as a pointer to a table the user
+        // can write) its old entries would hand a device memory no mapping names.
+        DirectMemory.clear_table(paddr);
+    }
     Some(match *cap {
         Cap::Frame { paddr, size, rights, is_device, .. } => {
             Cap::Frame { paddr, size, rights, is_device, mapping: None }

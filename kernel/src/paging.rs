@@ -69,6 +69,13 @@ pub trait TableMemory {
     fn write(&mut self, table: u64, index: usize, value: u64);
     /// A fresh zeroed table frame.
     fn alloc_table(&mut self) -> Option<u64>;
+    /// Clears every entry of the table at `table` (an unmapped table must not carry its
+    /// old entries to wherever it is mapped next).
+    fn clear_table(&mut self, table: u64) {
+        for index in 0..512 {
+            self.write(table, index, 0);
+        }
+    }
     /// Whether `root` is still a live VSpace root, so a mapping record naming it may be
     /// followed (boot tables and host tests have only live roots).
     fn is_live_vspace(&self, _root: u64) -> bool {

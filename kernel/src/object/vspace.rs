@@ -190,6 +190,13 @@ pub fn unmap(mem: &mut impl TableMemory, cap: &Cap) -> Option<(Cap, u64)> {
             mem.write(slot.table, slot.index, 0);
         }
     }
+    if let Cap::PageTable { .. } = *cap {
+        // As seL4 does: an unmapped table is emptied. Otherwise it could be mapped
+        // elsewhere with its old entries, reaching frames whose caps still record the old
+        // place, so unmapping them there would leave them mapped here, and they could be
+        // freed and reused by the kernel while user level still reaches them.
+        mem.clear_table(paddr);
+    }
     let unmapped = match *cap {
         Cap::Frame { paddr, size, rights, is_device, .. } => {
             Cap::Frame { paddr, size, rights, is_device, mapping: None }
@@ -267,6 +274,26 @@ mod tests {
         assert_eq!(at, v);
         assert_eq!(unmapped, frame(0x9000));
         assert_eq!(crate::paging::translate(&t, ROOT, v), None);
+    }
+
+    #[test]
+    fn an_unmapped_table_is_emptied() {
+        let mut t = Tables::default();
+        let (v, elsewhere) = (0x40_0000, 0x80_0000);
+        let mut caps = [table(0x2000, 3), table(0x3000, 2), table(0x4000, 1)];
+        for c in caps.iter_mut() {
+            let plan = decode_table_map(&t, c, &vs(), v).unwrap();
+            invoke_map(&mut t, &plan);
+            *c = plan.cap;
+        }
+        let plan = decode_frame_map(&t, &frame(0x9000), &vs(), v, CapRights::READ, 0).unwrap();
+        invoke_map(&mut t, &plan);
+        let (unmapped, _) = unmap(&mut t, &caps[2]).unwrap();
+        assert!((0..512).all(|i| t.read(0x4000, i) == 0), "no entry survives the unmap");
+        // Mapped again elsewhere, the table does not bring the frame along.
+        let again = decode_table_map(&t, &unmapped, &vs(), elsewhere).unwrap();
+        invoke_map(&mut t, &again);
+        assert_eq!(crate::paging::translate(&t, ROOT, elsewhere), None);
     }
 
     #[test]

@@ -52,6 +52,9 @@ const KERNEL_PADDR: u64 = 0x20_0000;
 /// A 2 MiB-aligned IOVA and the CPU address of the 2 MiB frame mapped there.
 const IOVA_LARGE: u64 = 0x4000_0000;
 const LARGE_VADDR: u64 = 0x0000_4000_0020_0000;
+/// Where a leaf table is installed, then moved 2 MiB up (same 1 GiB as IOVA_LARGE, so
+/// the upper levels exist).
+const IOVA_MOVE: u64 = 0x5000_0000;
 
 fn read_at(base: u64, offset: usize) -> u64 {
     // SAFETY: `base` is an edu BAR page mapped uncached by this program.
@@ -452,6 +455,32 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     // SAFETY: the 2 MiB frame is mapped read-write at LARGE_VADDR.
     let tail = unsafe { ((LARGE_VADDR + 0x1f_f000) as *const u64).read_volatile() };
     c.check("the device writes the last page of the 2 MiB frame", tail == 0x1122_3344_5566_7788);
+    // An unmapped IO page table is emptied: installed again elsewhere it must not bring
+    // its old entries (and the frames they name) along.
+    let moved = IoPageTable(objects.alloc(&slots, ObjectType::IoPageTable, 0).expect("io table"));
+    let through_moved = io_copy(dst_original);
+    c.check(
+        "map a leaf table and a frame in it",
+        moved.map(iospace, IOVA_MOVE).is_ok() && through_moved.map_io(iospace, IOVA_MOVE, CapRights::ALL).is_ok(),
+    );
+    dma(EDU_BUFFER, IOVA_MOVE, true);
+    // SAFETY: the destination frame is mapped read-write at RAM_VADDR + 0x1000.
+    let reached = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
+    c.check("the device reaches the frame through it", reached == 0x1122_3344_5566_7788);
+    // SAFETY: as above.
+    unsafe { ((RAM_VADDR + 0x1000) as *mut u64).write_volatile(0) };
+    c.check(
+        "unmap the table and install it 2 MiB further",
+        moved.unmap().is_ok() && moved.map(iospace, IOVA_MOVE + 0x20_0000).is_ok(),
+    );
+    dma(EDU_BUFFER, IOVA_MOVE + 0x20_0000, true);
+    // SAFETY: as above.
+    let moved_reach = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
+    c.check("the moved table brought no mapping along", moved_reach == 0);
+    c.check(
+        "... and the DMA through it is reported",
+        next_fault() == dma_fault(rid, REASON_WRITE, IOVA_MOVE + 0x20_0000, true),
+    );
     c.check("unassign", iospace.unassign(pci).is_ok());
     dma(EDU_BUFFER, IOVA_LARGE, true);
     // SAFETY: as above.

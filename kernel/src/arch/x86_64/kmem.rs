@@ -66,6 +66,9 @@ impl TableMemory for DirectMemory {
     fn is_live_vspace(&self, root: u64) -> bool {
         roots::is_live(RootKind::VSpace, root)
     }
+    fn clear_table(&mut self, table: u64) {
+        super::mmu::zero_frame(table);
+    }
 }
 
 impl ObjectMemory for DirectMemory {
