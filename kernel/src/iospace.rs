@@ -286,6 +286,14 @@ pub fn set_fault_handler(iospace: &Cap, handler: &Cap) -> Result<(), SyscallErro
     Ok(())
 }
 
+/// The endpoint or notification at `object` is being destroyed: no IOSpace reports to
+/// it any more (its memory may become anything once the untyped is retyped).
+pub fn forget_fault_handler(object: u64) {
+    for handler in state().handlers.iter_mut().filter(|h| h.0 == object) {
+        *handler = (0, 0, false);
+    }
+}
+
 /// Whether any IOSpace has a fault handler (a DMA fault could wake a thread).
 pub fn any_fault_handler() -> bool {
     state().handlers.iter().any(|h| h.0 != 0)

@@ -114,6 +114,21 @@ pub fn release_msi(vector: u8) {
     s.msi_issued &= !(1 << index);
 }
 
+/// The notification at `ntfn` is being destroyed: every line bound to it is unbound and
+/// masked, every MSI unbound, so no interrupt signals memory that may be reused.
+pub fn forget_notification(ntfn: u64) {
+    let s = irqs();
+    for gsi in 0..MAX_GSI {
+        if matches!(s.handlers[usize::from(gsi)], Some((n, _)) if n == ntfn) {
+            s.handlers[usize::from(gsi)] = None;
+            apic::set_masked(gsi, true);
+        }
+    }
+    for handler in s.msi_handlers.iter_mut().filter(|h| matches!(h, Some((n, _)) if *n == ntfn)) {
+        *handler = None;
+    }
+}
+
 /// Binds MSI `vector` to a notification (`None` unbinds).
 pub fn set_msi_notification(vector: u8, target: Option<(u64, u64)>) {
     irqs().msi_handlers[usize::from(vector - MSI_VECTOR_BASE)] = target;

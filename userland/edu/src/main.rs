@@ -172,6 +172,19 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     } else {
         println!("edu: one edu device: the source-id checks need a second one");
     }
+    // A notification deleted while the MSI is bound to it: the kernel forgets the
+    // binding (the harness checks the kernel log says the vector fired unbound).
+    let doomed = Notification(objects.alloc(&slots, ObjectType::Notification, 0).expect("notification"));
+    c.check(
+        "bind the MSI to a notification, then delete the notification",
+        handler_a.set_notification(doomed).is_ok() && CNode::delete(root.slot(doomed.0)).is_ok(),
+    );
+    edu.raise(0x10);
+    edu.acknowledge(0x10);
+    c.check("rebind the MSI to its notification", handler_a.set_notification(ntfn_a).is_ok());
+    edu.raise(0x20);
+    c.check("the MSI arrives again", edu.poll_interrupt(POLLS) != 0);
+    edu.acknowledge(0x20);
     println!("edu: done");
     c.finish()
 }

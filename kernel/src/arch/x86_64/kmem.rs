@@ -132,8 +132,16 @@ impl Finaliser for DirectMemory {
     fn finalise_object(&mut self, cap: &Cap) {
         match *cap {
             Cap::Tcb { paddr } => crate::thread::suspend(paddr),
-            Cap::Endpoint { paddr, .. } => crate::ipc::abort_queue(paddr, 2),
-            Cap::Notification { paddr, .. } => crate::ipc::abort_queue(paddr, 4),
+            Cap::Endpoint { paddr, .. } => {
+                crate::ipc::abort_queue(paddr, 2);
+                crate::iospace::forget_fault_handler(paddr);
+            }
+            Cap::Notification { paddr, .. } => {
+                crate::ipc::abort_queue(paddr, 4);
+                // Interrupts and DMA faults hold the object's address, not a cap.
+                crate::irq::forget_notification(paddr);
+                crate::iospace::forget_fault_handler(paddr);
+            }
             Cap::IrqHandler { gsi } => crate::irq::release(gsi),
             Cap::MsiHandler { vector, .. } => crate::irq::release_msi(vector),
             Cap::IoSpace { paddr, .. } => {
