@@ -325,17 +325,21 @@ fn enable_interrupt_remapping(platform: &platform::Platform, alloc: &mut BootAll
     }
     let ioapic =
         platform.dmar.drhds().iter().flat_map(|d| d.scopes()).find(|s| s.kind == platform::dmar::scope_kind::IOAPIC);
-    let ioapic_source = ioapic.and_then(|s| s.source_id());
+    let Some(ioapic_source) = ioapic.and_then(|s| s.source_id()) else {
+        // Line IRTEs could not check their source: any device could raise any line.
+        info!("iommu: interrupt remapping left off: the DMAR names no I/O APIC source id; no MSIs are handed out");
+        return;
+    };
     let table =
         alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for the interrupt-remapping table")));
     mmu::zero_frame(table);
     match crate::intremap::boot_enable(table, mask, ioapic_source) {
         Ok(()) if (0..units).all(vtd_hw::interrupt_remapping_enabled) => {
-            let s = ioapic_source.unwrap_or(0);
+            let s = ioapic_source;
             info!(
                 "iommu: interrupt remapping on, table at {table:#x} ({} entries), compatibility-format interrupts blocked; I/O APIC source {}",
                 platform::intremap::TABLE_ENTRIES,
-                if ioapic_source.is_some() { "validated" } else { "unknown (not validated)" }
+                "validated"
             );
             info!("iommu: I/O APIC requester id {:02x}:{:02x}.{}", s >> 8, (s >> 3) & 0x1f, s & 7);
         }

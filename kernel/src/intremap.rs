@@ -14,19 +14,18 @@ use crate::platform::intremap::{self, Irte};
 static TABLE: AtomicU64 = AtomicU64::new(0);
 /// Units remapping interrupts (bit per unit index).
 static UNITS: AtomicU32 = AtomicU32::new(0);
-/// The I/O APIC's source id from the DMAR device scope, if one was listed.
-static IOAPIC_SOURCE: AtomicU32 = AtomicU32::new(u32::MAX);
+/// The I/O APIC's source id from the DMAR device scope (remapping is only turned on
+/// when the DMAR names it).
+static IOAPIC_SOURCE: AtomicU32 = AtomicU32::new(0);
 /// Whether every unit remaps (MSI caps and MSI-capability writes need it).
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
 /// Turns remapping on in every unit in `units` (bit per index) with the zeroed table
 /// page `table`. Any unit that fails leaves remapping off everywhere it was not yet
 /// turned on, and the error names it.
-pub fn boot_enable(table: u64, units: u32, ioapic_source: Option<u16>) -> Result<(), (usize, vtd_hw::VtdError)> {
+pub fn boot_enable(table: u64, units: u32, ioapic_source: u16) -> Result<(), (usize, vtd_hw::VtdError)> {
     TABLE.store(table, Ordering::Relaxed);
-    if let Some(sid) = ioapic_source {
-        IOAPIC_SOURCE.store(u32::from(sid), Ordering::Relaxed);
-    }
+    IOAPIC_SOURCE.store(u32::from(ioapic_source), Ordering::Relaxed);
     for index in (0..32).filter(|i| units & (1 << i) != 0) {
         vtd_hw::enable_interrupt_remapping(index, intremap::irta(table)).map_err(|e| (index, e))?;
         UNITS.fetch_or(1 << index, Ordering::Relaxed);
@@ -64,16 +63,19 @@ pub fn clear(handle: u8) {
     write_entry(handle, Irte::default());
 }
 
+/// Suspends IRTE `handle` (present bit clear, fault processing disabled, source kept):
+/// requests naming it are dropped without filling the fault records.
+pub fn suspend(handle: u8) {
+    let slot = TABLE.load(Ordering::Relaxed) + 16 * u64::from(handle);
+    let high = kmem::read_words::<2>(slot)[1];
+    write_entry(handle, Irte { low: intremap::irte::FAULT_PROCESSING_DISABLE, high });
+}
+
 /// Sets up the IRTE for an I/O APIC line on `vector` and returns the remappable
 /// redirection entry (masked) that names it.
 pub fn route_line(vector: u8, level: bool, active_low: bool, apic_id: u32) -> u64 {
-    let source = IOAPIC_SOURCE.load(Ordering::Relaxed);
-    let mut entry = intremap::remapped_entry(vector, apic_id as u8, level, source as u16);
-    if source == u32::MAX {
-        // No I/O APIC scope in the DMAR: the entry cannot name its source.
-        entry.high = 0;
-    }
-    write_entry(vector, entry);
+    let source = IOAPIC_SOURCE.load(Ordering::Relaxed) as u16;
+    write_entry(vector, intremap::remapped_entry(vector, apic_id as u8, level, source));
     intremap::ioapic_entry(u16::from(vector), vector, level, active_low, true)
 }
 

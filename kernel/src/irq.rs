@@ -13,6 +13,10 @@ use crate::arch::apic::{
 use crate::arch::trap::TrapFrame;
 use crate::{ipc, thread};
 
+/// MSIs one vector may deliver within one timer tick; beyond that its IRTE is marked
+/// not present until the next tick, so a device cannot keep the CPU in interrupt entry.
+pub const MSI_PER_TICK: u16 = 64;
+
 /// Timer period in LAPIC ticks (bus clock / 16): 10 ms at QEMU's 1 GHz APIC clock.
 pub const TIMESLICE_TICKS: u32 = 625_000;
 
@@ -25,6 +29,12 @@ struct Irqs {
     msi_handlers: [Option<(u64, u64)>; MSI_VECTORS as usize],
     /// MSI vectors with an MsiHandler cap in existence.
     msi_issued: u64,
+    /// The requester each issued MSI vector belongs to (to restore a throttled IRTE).
+    msi_requesters: [u16; MSI_VECTORS as usize],
+    /// MSIs per vector since the last timer tick.
+    msi_counts: [u16; MSI_VECTORS as usize],
+    /// Vectors throttled until the next tick.
+    msi_throttled: u64,
     /// Trigger mode and polarity per ISA IRQ (from the MADT).
     isa: [(u8, bool, bool); 16],
     lines: u8,
@@ -42,6 +52,9 @@ static IRQS: IrqCell = IrqCell(UnsafeCell::new(Irqs {
     issued: 0,
     msi_handlers: [None; MSI_VECTORS as usize],
     msi_issued: 0,
+    msi_requesters: [0; MSI_VECTORS as usize],
+    msi_counts: [0; MSI_VECTORS as usize],
+    msi_throttled: 0,
     isa: [(0, false, false); 16],
     lines: 0,
     apic_id: 0,
@@ -99,6 +112,8 @@ pub fn issue_msi(requester_id: u16) -> Option<(u8, u64, u32)> {
     let s = irqs();
     let index = (0..MSI_VECTORS).find(|&i| s.msi_issued & (1 << i) == 0)?;
     s.msi_issued |= 1 << index;
+    s.msi_requesters[usize::from(index)] = requester_id;
+    s.msi_counts[usize::from(index)] = 0;
     let vector = MSI_VECTOR_BASE + index;
     let (address, data) = crate::intremap::route_msi(vector, requester_id, s.apic_id);
     Some((vector, address, data))
@@ -112,6 +127,33 @@ pub fn release_msi(vector: u8) {
     crate::intremap::clear(vector);
     s.msi_handlers[usize::from(index)] = None;
     s.msi_issued &= !(1 << index);
+    s.msi_throttled &= !(1 << index);
+}
+
+/// Counts one delivery of MSI `vector`; past [`MSI_PER_TICK`] in this tick the vector's
+/// IRTE is suspended (the device's further MSIs are dropped) until the next tick.
+fn count_msi(vector: u8) {
+    let s = irqs();
+    let index = usize::from(vector - MSI_VECTOR_BASE);
+    s.msi_counts[index] = s.msi_counts[index].saturating_add(1);
+    if s.msi_counts[index] > MSI_PER_TICK && s.msi_throttled & (1 << index) == 0 {
+        s.msi_throttled |= 1 << index;
+        crate::intremap::suspend(vector);
+        crate::warn!(
+            "irq: MSI vector {vector:#x} raised more than {MSI_PER_TICK} times in one tick; masked until the next tick"
+        );
+    }
+}
+
+/// Timer tick: per-tick MSI counts restart and throttled vectors get their IRTEs back.
+fn msi_tick() {
+    let s = irqs();
+    s.msi_counts = [0; MSI_VECTORS as usize];
+    while s.msi_throttled != 0 {
+        let index = s.msi_throttled.trailing_zeros() as u8;
+        s.msi_throttled &= !(1 << index);
+        let _ = crate::intremap::route_msi(MSI_VECTOR_BASE + index, s.msi_requesters[usize::from(index)], s.apic_id);
+    }
 }
 
 /// The notification at `ntfn` is being destroyed: every line bound to it is unbound and
@@ -176,6 +218,7 @@ pub fn interrupt(frame: &mut TrapFrame) {
             apic::eoi();
             irqs().ticks += 1;
             crate::arch::vtd_hw::timer_tick();
+            msi_tick();
             if frame.from_user() {
                 thread::yield_current();
             }
@@ -195,6 +238,7 @@ pub fn interrupt(frame: &mut TrapFrame) {
         }
         v if (MSI_VECTOR_BASE..MSI_VECTOR_BASE + MSI_VECTORS).contains(&v) => {
             apic::eoi();
+            count_msi(v);
             match irqs().msi_handlers[usize::from(v - MSI_VECTOR_BASE)] {
                 Some((ntfn, badge)) => ipc::signal(ntfn, badge),
                 None => crate::warn!("irq: MSI vector {v:#x} fired with no notification bound"),

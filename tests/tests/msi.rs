@@ -48,6 +48,10 @@ fn edu_driver(name: &str, iommu: Iommu) {
     let msi = o.expect_line_starting("edu: MSI on vector ");
     let vector = msi.split_whitespace().nth(4).expect("vector").trim_end_matches(':').to_string();
     o.expect_serial_contains("edu: ok the MSI arrives again");
+    o.expect_serial_contains("edu: ok after a burst of MSIs the vector works again on a later tick");
+    o.expect_serial_contains(&format!(
+        "irq: MSI vector {vector} raised more than 64 times in one tick; masked until the next tick"
+    ));
     let unbound: Vec<&str> = o.serial.lines().filter(|l| l.contains("fired with no notification bound")).collect();
     assert_eq!(unbound.len(), 1, "{unbound:?}");
     assert!(unbound[0].contains(&format!("irq: MSI vector {vector} ")), "{unbound:?}");

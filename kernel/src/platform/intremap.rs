@@ -27,6 +27,8 @@ const_assert_eq!(core::mem::size_of::<Irte>(), 16);
 pub mod irte {
     /// The entry is valid.
     pub const PRESENT: u64 = 1 << 0;
+    /// Fault processing disable: requests this entry blocks are not recorded as faults.
+    pub const FAULT_PROCESSING_DISABLE: u64 = 1 << 1;
     /// Trigger mode: level (else edge).
     pub const LEVEL: u64 = 1 << 4;
     /// Delivery mode field (bits 7:5); 0 = fixed.
