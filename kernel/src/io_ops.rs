@@ -227,7 +227,8 @@ fn io_rights(raw: u64) -> Result<CapRights, Failure> {
 pub fn fast_frame_call(frame: &mut TrapFrame) -> bool {
     let label = frame.rsi >> 12;
     let map = label == Invocation::FrameMapIo as u64;
-    if !map && label != Invocation::FrameUnmapIo as u64 {
+    // A malformed message info is the general path's to refuse.
+    if (!map && label != Invocation::FrameUnmapIo as u64) || abi::msginfo::MessageInfo::from_word(frame.rsi).is_none() {
         return false;
     }
     let me = crate::thread::current();

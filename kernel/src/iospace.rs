@@ -6,6 +6,7 @@
 //! invalidations (one aligned block per call) on unmap, and on map in caching mode.
 
 use core::cell::UnsafeCell;
+use core::sync::atomic::compiler_fence;
 
 use abi::error::SyscallError;
 use abi::rights::CapRights;
@@ -224,7 +225,12 @@ pub fn assign(iospace: &Cap, requester: u16) -> Result<(), SyscallError> {
         }
         Some(_) => return Err(SyscallError::DeleteFirst),
     }
-    kmem::write_words(slot, context_entry(paddr, levels, domain));
+    // Domain and width first, then the half with the present bit: the unit never reads
+    // a present entry with a stale domain id.
+    let [low, high] = context_entry(paddr, levels, domain);
+    kmem::write_words(slot + 8, [high]);
+    compiler_fence(core::sync::atomic::Ordering::SeqCst);
+    kmem::write_words(slot, [low]);
     // In caching mode not-present context entries are cached under domain id 0.
     let cached_as = if vtd_hw::caching_mode(unit) { 0 } else { domain };
     vtd_hw::invalidate_context(unit, ContextInvalidation::Device { domain: cached_as, source: requester });

@@ -61,6 +61,11 @@ fn msi_registers(function_base: u64) -> Option<[(u64, u64); 4]> {
         let header = config_read(function_base, at, 2);
         if header & 0xff == CAPABILITY_MSI {
             let control = config_read(function_base, at + 2, 2);
+            // The registers must lie inside the standard header's capability area.
+            let length = if control & MSI_64BIT != 0 { 14 } else { 10 };
+            if at + length > 0x100 {
+                return None;
+            }
             return Some(if control & MSI_64BIT != 0 {
                 [(at + 2, 2), (at + 4, 4), (at + 8, 4), (at + 12, 2)]
             } else {

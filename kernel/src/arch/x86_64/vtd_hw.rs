@@ -244,7 +244,8 @@ pub fn enable_fault_interrupts(apic_id: u32, vector: u8) {
 pub fn fault_interrupt() {
     FAULT_INTERRUPTS.fetch_add(1, Ordering::Relaxed);
     for index in 0..unit_count() {
-        if !FAULT_IRQ[index].load(Ordering::Relaxed) {
+        if !FAULT_IRQ[index].load(Ordering::Relaxed) || !fault_pending(index) {
+            // Units share the vector: only the ones with records count toward a storm.
             continue;
         }
         let storm = STORM.lock()[index].interrupt(INTERRUPTS_PER_TICK);
@@ -259,15 +260,27 @@ pub fn fault_interrupt() {
     }
 }
 
+/// Whether unit `index` holds unreported faults (FSTS.PPF or PFO).
+fn fault_pending(index: usize) -> bool {
+    let base = UNITS[index].load(Ordering::Relaxed);
+    base != 0
+        && read32(base, offset_of!(VtdRegisters, fault_status)) & (fault_event::FSTS_PPF | fault_event::FSTS_PFO) != 0
+}
+
 /// Timer tick: ends a fault storm (the unit's pending records are drained, then its
-/// interrupt unmasked) and polls the units whose fault event is not programmed. One
-/// register read per unit otherwise.
+/// interrupt unmasked) and polls the units whose fault event is not programmed. For the
+/// others one status read: a fault recorded while the last drain was finishing raised
+/// no new event (the unit signals only when PPF becomes set), so it is drained here
+/// rather than left to block every later fault.
 pub fn timer_tick() {
     for index in 0..unit_count() {
         let was_masked = STORM.lock()[index].tick();
         if !FAULT_IRQ[index].load(Ordering::Relaxed) {
             drain_faults(index, FAULTS_PER_POLL, "timer poll");
             continue;
+        }
+        if !was_masked && fault_pending(index) {
+            drain_faults(index, FAULTS_PER_POLL, "timer poll");
         }
         if was_masked {
             drain_faults(index, FAULTS_PER_POLL, "timer poll");
