@@ -149,6 +149,13 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     let first_cap = platform::vtd::CapabilityDecode::from_raw(platform.iommu_regs[0].0);
     let levels = if first_cap.mgaw >= 48 && first_cap.supports_4_level() { 4 } else { 3 };
     iospace::set_levels(levels);
+    // Domain ids every unit supports (CAP.ND): ids beyond are never handed out.
+    let units = platform.dmar.drhds().len().min(abi::bootinfo::MAX_IOMMUS);
+    let domains = (0..units)
+        .map(|i| platform::vtd::CapabilityDecode::from_raw(platform.iommu_regs[i].0).domains)
+        .min()
+        .unwrap_or(0);
+    iospace::limit_domains(domains as usize);
     boot_rmrr_domain(&mut alloc, &platform, &ram);
     for (i, unit) in platform.dmar.drhds().iter().enumerate().take(root_tables.len()) {
         let (cap, ecap) = platform.iommu_regs[i];

@@ -18,13 +18,23 @@ use crate::object::roots::{self, RootKind};
 use crate::paging::TableMemory;
 use crate::platform::vtd::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry, ContextInvalidation};
 
-/// Domain ids handed out (1..MAX_DOMAINS; 0 is reserved by VT-d in caching mode).
+/// Domain ids handed out (1..MAX_DOMAINS, fewer if a unit's CAP.ND supports fewer; 0
+/// is reserved by VT-d in caching mode).
 pub const MAX_DOMAINS: usize = 256;
 /// Most (unit, bus) context tables.
 const MAX_CONTEXT_TABLES: usize = 16;
-/// Domain id of the boot-time identity domain every RMRR device translates through
-/// (reserved only when some RMRR is in use; see `boot_rmrr`).
-pub const RMRR_DOMAIN: u16 = (MAX_DOMAINS - 1) as u16;
+
+/// Boot: only `supported` domain ids exist on every unit (CAP.ND). Ids at or above it
+/// are marked taken; the RMRR identity domain moves to the highest one left.
+pub fn limit_domains(supported: usize) {
+    let s = state();
+    let top = supported.clamp(2, MAX_DOMAINS);
+    for used in &mut s.domains[top..] {
+        *used = true;
+    }
+    s.rmrr_domain = (top - 1) as u16;
+}
+
 /// Most PCI functions whose covering unit is remembered.
 const MAX_DEVICES: usize = 64;
 
@@ -47,6 +57,8 @@ struct State {
     high_water: usize,
     /// Root table of the RMRR identity domain (0: no RMRR in use).
     rmrr_root: u64,
+    /// The RMRR identity domain's id: the highest id every unit supports.
+    rmrr_domain: u16,
 }
 
 struct Cell(UnsafeCell<State>);
@@ -64,6 +76,7 @@ static STATE: Cell = Cell(UnsafeCell::new(State {
     roots: [0; MAX_DOMAINS],
     high_water: 0,
     rmrr_root: 0,
+    rmrr_domain: (MAX_DOMAINS - 1) as u16,
 }));
 
 #[allow(clippy::mut_from_ref)]
@@ -102,7 +115,7 @@ pub fn boot_add_device(requester: u16, unit: u8, root_table: u64, context_table:
 
 /// Boot: the RMRR identity domain. Every RMRR that passes `platform::rmrr::check_rmrr`
 /// (against the kernel image `kernel` and the RAM ranges `ram`) and names at least one
-/// present device is identity-mapped into one table tree (domain [`RMRR_DOMAIN`],
+/// present device is identity-mapped into one table tree (the RMRR domain, the highest id,
 /// tables from `mem`, i.e. boot memory), and those devices' context entries point at
 /// it: their firmware DMA keeps working, nothing else becomes reachable, and Assign
 /// refuses them. Bad RMRRs are logged and skipped (their devices stay blocked). Must
@@ -146,13 +159,14 @@ pub fn boot_rmrr(
             };
             let s = state();
             s.rmrr_root = root;
-            s.domains[usize::from(RMRR_DOMAIN)] = true;
+            s.domains[usize::from(s.rmrr_domain)] = true;
         }
         let root = state().rmrr_root;
         let needed = tables_needed(start, end, levels, superpages);
         match identity_map(mem, root, levels, start, end, superpages) {
             Ok(made) => crate::info!(
-                "rmrr{i}: {start:#x}..{end:#x} identity-mapped in domain {RMRR_DOMAIN} ({made} of at most {needed} tables) for {count} device(s); they cannot be assigned"
+                "rmrr{i}: {start:#x}..{end:#x} identity-mapped in domain {} ({made} of at most {needed} tables) for {count} device(s); they cannot be assigned",
+                state().rmrr_domain
             ),
             Err(e) => {
                 crate::warn!("rmrr{i}: identity map failed ({e:?}); its devices stay blocked");
@@ -161,7 +175,7 @@ pub fn boot_rmrr(
         }
         for &rid in &devices[..count] {
             let (_, slot) = context_slot(rid).expect("checked above");
-            kmem::write_words(slot, context_entry(root, levels, RMRR_DOMAIN));
+            kmem::write_words(slot, context_entry(root, levels, state().rmrr_domain));
             crate::info!(
                 "rmrr{i}: {:02x}:{:02x}.{} translates through the identity domain",
                 rid >> 8,
@@ -217,7 +231,7 @@ pub fn assign(iospace: &Cap, requester: u16) -> Result<(), SyscallError> {
     let (unit, slot) = context_slot(requester).ok_or(SyscallError::IllegalOperation)?;
     match context_domain(kmem::read_words::<2>(slot)) {
         None => {}
-        Some(d) if d == RMRR_DOMAIN && state().rmrr_root != 0 => {
+        Some(d) if d == state().rmrr_domain && state().rmrr_root != 0 => {
             crate::warn!(
                 "iospace: {requester:#06x} keeps its RMRR identity mapping (firmware DMA); it cannot be assigned"
             );
