@@ -49,6 +49,7 @@ fn write_entry(handle: u8, entry: Irte) {
     compiler_fence(Ordering::SeqCst);
     kmem::write_words(slot, [entry.low]);
     compiler_fence(Ordering::SeqCst);
+    vtd_hw::sync_for_device(slot, 16);
     let units = UNITS.load(Ordering::Relaxed);
     for index in (0..32).filter(|i| units & (1 << i) != 0) {
         vtd_hw::invalidate_interrupt_entry(index, u16::from(handle));
@@ -60,6 +61,7 @@ pub fn clear(handle: u8) {
     let slot = TABLE.load(Ordering::Relaxed) + 16 * u64::from(handle);
     kmem::write_words(slot, [0]);
     compiler_fence(Ordering::SeqCst);
+    vtd_hw::sync_for_device(slot, 16);
     write_entry(handle, Irte::default());
 }
 

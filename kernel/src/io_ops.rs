@@ -13,6 +13,7 @@ use abi::rights::CapRights;
 
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::trap::TrapFrame;
+use crate::arch::vtd_hw;
 use crate::invoke::{fail, Extra, Failure, Message, MAX_BATCH};
 use crate::iospace;
 use crate::object::cap::{raw_frame, Cap};
@@ -130,14 +131,27 @@ fn plan_map(
     Ok(())
 }
 
+/// Writes back the cache line of the entry at `entry` for non-snooping remapping
+/// hardware, unless it is `last` (the line written back before); returns its line.
+fn write_back(last: u64, entry: u64) -> u64 {
+    let line = entry & !63;
+    if line != last {
+        vtd_hw::write_back_line(line);
+    }
+    line
+}
+
 /// Writes checked mappings and records them in the caps (the caller invalidates).
 fn invoke_map(space: Space, iova: u64, plans: &[PagePlan]) {
+    let mut written_back = u64::MAX;
     for (i, p) in plans.iter().enumerate() {
         DirectMemory.write(p.table, p.index, p.entry);
+        written_back = write_back(written_back, p.table + 8 * p.index as u64);
         let words = [raw_frame::with_io_mapping(p.w0)];
         kmem::write_words(p.slot, words);
         kmem::write_words(p.slot + 8 * raw_frame::WORD_SPACE as u64, [space.root, iova + PAGE * i as u64]);
     }
+    vtd_hw::sync_fence();
 }
 
 /// Checks removing the IO mappings the frame caps in `slots` made in `space`.
@@ -165,6 +179,7 @@ fn plan_unmap(
 /// in the caps (the caller invalidates).
 fn invoke_unmap(space: Space, plans: &[PagePlan]) {
     let mut cache = (u64::MAX, 0);
+    let mut written_back = u64::MAX;
     for p in plans {
         let (iova, paddr) = (p.table, p.entry);
         let found = if raw_frame::is_large(p.w0) {
@@ -176,11 +191,13 @@ fn invoke_unmap(space: Space, plans: &[PagePlan]) {
             let entry = DirectMemory.read(table, index);
             if entry & (sl::READ | sl::WRITE) != 0 && entry & sl::ADDR == paddr {
                 DirectMemory.write(table, index, 0);
+                written_back = write_back(written_back, table + 8 * index as u64);
             }
         }
         kmem::write_words(p.slot, [raw_frame::without_mapping(p.w0)]);
         kmem::write_words(p.slot + 8 * raw_frame::WORD_SPACE as u64, [0, 0]);
     }
+    vtd_hw::sync_fence();
 }
 
 /// The IOVA span a checked batch unmap covered: (lowest start, highest end).

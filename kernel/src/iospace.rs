@@ -110,6 +110,7 @@ pub fn boot_add_device(requester: u16, unit: u8, root_table: u64, context_table:
     s.context_count += 1;
     let entry = root_entry(context_table);
     kmem::write_words(root_table + 16 * u64::from(bus), entry);
+    vtd_hw::sync_for_device(root_table + 16 * u64::from(bus), 16);
     true
 }
 
@@ -176,6 +177,7 @@ pub fn boot_rmrr(
         for &rid in &devices[..count] {
             let (_, slot) = context_slot(rid).expect("checked above");
             kmem::write_words(slot, context_entry(root, levels, state().rmrr_domain));
+            vtd_hw::sync_for_device(slot, 16);
             crate::info!(
                 "rmrr{i}: {:02x}:{:02x}.{} translates through the identity domain",
                 rid >> 8,
@@ -245,6 +247,7 @@ pub fn assign(iospace: &Cap, requester: u16) -> Result<(), SyscallError> {
     kmem::write_words(slot + 8, [high]);
     compiler_fence(core::sync::atomic::Ordering::SeqCst);
     kmem::write_words(slot, [low]);
+    vtd_hw::sync_for_device(slot, 16);
     // In caching mode not-present context entries are cached under domain id 0.
     let cached_as = if vtd_hw::caching_mode(unit) { 0 } else { domain };
     vtd_hw::invalidate_context(unit, ContextInvalidation::Device { domain: cached_as, source: requester });
@@ -260,6 +263,7 @@ pub fn unassign(iospace: &Cap, requester: u16) -> Result<(), SyscallError> {
         return Err(SyscallError::IllegalOperation);
     }
     kmem::write_words(slot, [0, 0]);
+    vtd_hw::sync_for_device(slot, 16);
     vtd_hw::invalidate_context(unit, ContextInvalidation::Device { domain, source: requester });
     vtd_hw::invalidate_iotlb(unit, domain, None);
     Ok(())
@@ -277,6 +281,7 @@ pub fn destroy(iospace: &Cap) {
         if let Some((unit, slot)) = context_slot(requester) {
             if context_domain(kmem::read_words::<2>(slot)) == Some(domain) {
                 kmem::write_words(slot, [0, 0]);
+                vtd_hw::sync_for_device(slot, 16);
                 vtd_hw::invalidate_context(unit, ContextInvalidation::Device { domain, source: requester });
                 touched |= 1 << unit;
             }
@@ -360,6 +365,7 @@ pub fn map_table(table: &Cap, iospace: &Cap, iova: u64) -> Result<Cap, SyscallEr
             continue;
         }
         DirectMemory.write(t, i, sl_entry(paddr, true, true, false));
+        vtd_hw::sync_for_device(t + 8 * i as u64, 8);
         let span = 1u64 << (12 + 9 * (u32::from(entry_level) - 1));
         let mapping = Mapping { vspace: root, vaddr: iova & !(span - 1), io: true };
         flush_after_map(domain, mapping.vaddr, mapping.vaddr + span);
@@ -372,6 +378,7 @@ pub fn map_table(table: &Cap, iospace: &Cap, iova: u64) -> Result<Cap, SyscallEr
 pub fn map_frame(frame: &Cap, iospace: &Cap, iova: u64, rights: CapRights) -> Result<Cap, SyscallError> {
     let plan = decode_map(frame, iospace, iova, rights, &mut None)?;
     DirectMemory.write(plan.table, plan.index, plan.entry);
+    vtd_hw::sync_for_device(plan.table + 8 * plan.index as u64, 8);
     if let (Cap::IoSpace { domain, .. }, Cap::Frame { size, .. }) = (*iospace, *frame) {
         flush_after_map(domain, iova, iova + (1u64 << size.bits()));
     }
@@ -459,6 +466,7 @@ pub fn decode_map(
 /// Writes a checked mapping (batches call this per page, then flush once).
 pub fn invoke_map(plan: &MapPlan) {
     DirectMemory.write(plan.table, plan.index, plan.entry);
+    vtd_hw::sync_for_device(plan.table + 8 * plan.index as u64, 8);
 }
 
 /// Non-present entries are never cached without caching mode; with it, a map of IOVAs
@@ -525,6 +533,7 @@ pub fn clear(cap: &Cap) -> Option<Cap> {
         let entry = DirectMemory.read(table, index);
         if entry & (sl::READ | sl::WRITE) != 0 && entry & sl::ADDR == paddr {
             DirectMemory.write(table, index, 0);
+            vtd_hw::sync_for_device(table + 8 * index as u64, 8);
         }
     }
     if let Cap::IoPageTable { .. } = *cap {
@@ -532,6 +541,7 @@ pub fn clear(cap: &Cap) -> Option<Cap> {
         // another level, where a leaf entry would read as a pointer to a table the user
         // can write) its old entries would hand a device memory no mapping names.
         DirectMemory.clear_table(paddr);
+        vtd_hw::sync_for_device(paddr, 4096);
     }
     Some(match *cap {
         Cap::Frame { paddr, size, rights, is_device, .. } => {

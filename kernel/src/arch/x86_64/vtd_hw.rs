@@ -148,6 +148,13 @@ pub enum VtdError {
 /// and enables translation. `queue` 0 keeps register-based invalidation.
 pub fn enable(index: usize, base: u64, cap: u64, ecap: u64, root_table: u64, queue: u64) -> Result<(), VtdError> {
     let iotlb = ExtendedCapabilityDecode::from_raw(ecap).iotlb_register_offset as usize + IOTLB_AFTER_IVA;
+    if !ExtendedCapabilityDecode::from_raw(ecap).coherent {
+        // This unit reads tables from memory without snooping: write back everything
+        // boot wrote (root, context and RMRR tables); later writes use sync_for_device.
+        NONCOHERENT.store(true, Ordering::Relaxed);
+        // SAFETY: wbinvd only writes back and invalidates caches; ring 0, boot, one CPU.
+        unsafe { core::arch::asm!("wbinvd", options(nostack, preserves_flags)) };
+    }
     write64(base, offset_of!(VtdRegisters, root_table_address), root_table);
     if !command(base, bits::SRTP) {
         return Err(VtdError::Stuck("set root table pointer"));
@@ -461,6 +468,46 @@ pub fn fault_interrupts() -> u64 {
 /// DMA faults cleared without being reported (rate limit) since boot.
 pub fn faults_suppressed() -> u64 {
     FAULTS_SUPPRESSED.load(Ordering::Relaxed)
+}
+
+/// Whether some unit walks its tables without snooping CPU caches (ECAP.C clear).
+static NONCOHERENT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Makes `len` bytes at `paddr` (table entries, context entries, IRTEs the CPU just
+/// wrote) visible to remapping hardware that does not snoop caches: the lines are
+/// written back (clflush) and the flushes ordered before what follows (mfence). A no-op
+/// when every unit is coherent.
+pub fn sync_for_device(paddr: u64, len: u64) {
+    if !NONCOHERENT.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut line = paddr & !63;
+    while line < paddr + len {
+        write_back_line(line);
+        line += 64;
+    }
+    sync_fence();
+}
+
+/// Writes back the cache line holding `paddr` if some unit does not snoop (callers
+/// writing many entries flush each line once, then call [`sync_fence`]).
+pub fn write_back_line(paddr: u64) {
+    if NONCOHERENT.load(Ordering::Relaxed) {
+        // SAFETY: clflush of a direct-map address of RAM the kernel just wrote; it
+        // changes no memory contents.
+        unsafe {
+            core::arch::asm!("clflush [{}]", in(reg) phys_to_virt(paddr & !63), options(nostack, preserves_flags))
+        };
+    }
+}
+
+/// Orders earlier write-backs before what follows (the invalidation that makes the
+/// hardware look), if some unit does not snoop.
+pub fn sync_fence() {
+    if NONCOHERENT.load(Ordering::Relaxed) {
+        // SAFETY: a fence, no memory access.
+        unsafe { core::arch::asm!("mfence", options(nostack, preserves_flags)) };
+    }
 }
 
 /// Whether unit `index` can remap interrupts: ECAP.IR, and queued invalidation running
