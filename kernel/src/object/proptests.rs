@@ -255,6 +255,30 @@ fn revoke_is_preemptible_and_resumes() {
 }
 
 #[test]
+fn table_caps_are_copied_only_when_that_cannot_link_a_table_twice() {
+    let mut m = FakeSlots::default();
+    let installed = crate::object::cap::Mapping { vspace: 0x7000, vaddr: 0x20_0000, io: true };
+    let loose = Cap::IoPageTable { paddr: 0x8000, level: 0, mapping: None };
+    let linked = Cap::IoPageTable { paddr: 0x9000, level: 1, mapping: Some(installed) };
+    mdb::insert_root(&mut m, 0x1_0000, loose, true);
+    mdb::insert_root(&mut m, 0x2_0000, linked, true);
+    mdb::insert_root(&mut m, 0x3_0000, Cap::PageTable { paddr: 0xa000, level: 1, mapping: None }, true);
+    assert_eq!(
+        cnode::decode_derive(&m, 0x1_0000, CapRights::ALL, None),
+        Err(abi::error::SyscallError::IllegalOperation)
+    );
+    assert_eq!(
+        cnode::decode_derive(&m, 0x2_0000, CapRights::ALL, None),
+        Ok(linked),
+        "the copy names the same installation"
+    );
+    assert_eq!(
+        cnode::decode_derive(&m, 0x3_0000, CapRights::ALL, None),
+        Err(abi::error::SyscallError::IllegalOperation)
+    );
+}
+
+#[test]
 fn retype_errors() {
     let m = setup();
     let one = || [slot(1)].into_iter();
