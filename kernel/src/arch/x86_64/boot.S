@@ -187,3 +187,13 @@ kernel_boot_stack_guard: .skip 4096
 kernel_boot_stack:  .skip 64 * 1024
 .global kernel_boot_stack_top
 kernel_boot_stack_top:
+
+/* The stack for traps and system calls from user mode, with its own unmapped guard
+ * page: a kernel path that recursed too deep (e.g. deleting a deeply nested chain of
+ * CNodes) takes a double fault and stops the system instead of overwriting .bss. */
+.balign 4096
+.global kernel_trap_stack_guard
+kernel_trap_stack_guard: .skip 4096
+kernel_trap_stack:  .skip 32 * 1024
+.global kernel_trap_stack_top
+kernel_trap_stack_top:

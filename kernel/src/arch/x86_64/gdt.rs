@@ -25,8 +25,6 @@ const STACK_SIZE: usize = 16 * 1024;
 #[repr(C, align(16))]
 struct Stack([u8; STACK_SIZE]);
 
-/// Stack the CPU switches to on a trap or syscall from user mode.
-static mut TRAP_STACK: Stack = Stack([0; STACK_SIZE]);
 /// Stack for double faults, NMIs and machine checks (any mode).
 static mut CRITICAL_STACK: Stack = Stack([0; STACK_SIZE]);
 
@@ -49,10 +47,14 @@ static TSS_PTR: core::sync::atomic::AtomicPtr<TaskStateSegment> =
     core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
 static GDT: Once<GlobalDescriptorTable> = Once::new();
 
+unsafe extern "C" {
+    /// Top of the trap stack (boot.S: 32 KiB above an unmapped guard page).
+    static kernel_trap_stack_top: u8;
+}
+
 /// Top of the stack used for traps and syscalls from user mode.
 pub fn trap_stack_top() -> u64 {
-    let base = core::ptr::addr_of!(TRAP_STACK) as u64;
-    base + STACK_SIZE as u64
+    core::ptr::addr_of!(kernel_trap_stack_top) as u64
 }
 
 fn critical_stack_top() -> u64 {

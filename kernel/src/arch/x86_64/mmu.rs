@@ -23,6 +23,7 @@ unsafe extern "C" {
     static __kernel_phys_start: u8;
     static __kernel_phys_end: u8;
     static kernel_boot_stack_guard: u8;
+    static kernel_trap_stack_guard: u8;
 }
 
 fn symbol(sym: *const u8) -> u64 {
@@ -109,12 +110,12 @@ pub fn build_kernel_space(alloc: &mut BootAllocator, ram: &RangeSet, limit: u64)
             (symbol(&__data_start), symbol(&__data_end), PteFlags::GLOBAL | PteFlags::NO_EXECUTE | PteFlags::WRITABLE),
         ]
     };
-    // SAFETY: linker symbol; only its address is used.
-    let guard = unsafe { symbol(&kernel_boot_stack_guard) };
+    // SAFETY: linker symbols; only their addresses are used.
+    let guards = unsafe { [symbol(&kernel_boot_stack_guard), symbol(&kernel_trap_stack_guard)] };
     for (start, end, flags) in sections {
         let mut vaddr = start & !(PAGE - 1);
         while vaddr < end {
-            if vaddr != guard {
+            if !guards.contains(&vaddr) {
                 paging::map(&mut tables, root, vaddr, vaddr - KERNEL_VMA, PageSize::Size4K, flags)?;
             }
             vaddr += PAGE;
