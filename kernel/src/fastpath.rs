@@ -108,6 +108,8 @@ extern "C" fn fastpath_call(cptr: u64, info: u64) -> FastExit {
     r.reply_to = me;
     let m = tcb(me);
     m.set_state(ThreadState::BlockedOnReply);
+    // The other half of the reply link (see `ipc::link_reply`).
+    m.blocked_on = receiver;
     m.ipc_flags = 0;
     thread::switch_ipc(me, receiver, root);
     FastExit { frame: frame_of(receiver) as *mut _ as u64, badge }
@@ -128,6 +130,7 @@ extern "C" fn fastpath_reply_recv(cptr: u64, info: u64) -> FastExit {
     }
     let c = tcb(caller);
     if c.thread_state() != ThreadState::BlockedOnReply
+        || c.blocked_on != me
         || c.ipc_flags & IPC_IS_FAULT != 0
         || !thread::none_ready_above(c.priority)
     {
@@ -154,6 +157,7 @@ extern "C" fn fastpath_reply_recv(cptr: u64, info: u64) -> FastExit {
     m.set_state(ThreadState::BlockedOnReceive);
     m.blocked_on = ep;
     c.set_state(ThreadState::Running);
+    c.blocked_on = 0;
     thread::switch_ipc(me, caller, root);
     FastExit { frame: frame_of(caller) as *mut _ as u64, badge: 0 }
 }

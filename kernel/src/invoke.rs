@@ -2,7 +2,7 @@
 //! extra caps, read the message, decode (checks only), then invoke (cannot fail).
 //! Errors leave every object unchanged and come back as one code plus a detail word.
 
-use crate::arch::kmem::{self, tcb, DirectMemory};
+use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::trap::TrapFrame;
 use crate::object::cap::Cap;
 use crate::object::cnode::{self, LookupError};
@@ -92,7 +92,7 @@ impl Message<'_> {
 /// failure.
 pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap, cspace: Cap) -> Result<[u64; REGISTER_MRS], Failure> {
     let me = thread::current();
-    let current = Current { tcb: me, cspace, ipc_buffer_paddr: tcb(me).ipc_buffer_paddr };
+    let current = Current { tcb: me, cspace, ipc_buffer_paddr: thread::ipc_buffer(me) };
     let info = MessageInfo::from_word(frame.rsi).ok_or(fail(SyscallError::InvalidArgument, 1))?;
     let mut mem = DirectMemory;
     let msg = Message { info, frame, ipc_buffer: current.ipc_buffer_paddr };

@@ -260,7 +260,7 @@ pub fn fast_frame_call(frame: &mut TrapFrame) -> bool {
         if frame.rsi & 0xfff != 2 | (1 << 7) {
             return false;
         }
-        let ipc_buffer = kmem::tcb(me).ipc_buffer_paddr;
+        let ipc_buffer = crate::thread::ipc_buffer(me);
         if ipc_buffer == 0 {
             return false;
         }

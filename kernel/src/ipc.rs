@@ -45,8 +45,8 @@ fn transfer(sender: ThreadRef, receiver: ThreadRef, info: MessageInfo, badge: u6
     } else {
         (info.label, info.length.min(MAX_MESSAGE_LENGTH as u8), with_frame(sender, |f| mr_regs(f)))
     };
-    let send_buf = tcb(sender).ipc_buffer_paddr;
-    let recv_buf = tcb(receiver).ipc_buffer_paddr;
+    let send_buf = thread::ipc_buffer(sender);
+    let recv_buf = thread::ipc_buffer(receiver);
     for i in REGISTER_MRS..usize::from(length) {
         if recv_buf == 0 || (send_buf == 0 && !fault) {
             length = REGISTER_MRS as u8;
@@ -68,7 +68,7 @@ fn transfer(sender: ThreadRef, receiver: ThreadRef, info: MessageInfo, badge: u6
 /// Moves the sender's first extra cap into the receiver's receive slot, if both are
 /// valid. Returns how many caps were transferred (0 or 1).
 fn transfer_cap(sender: ThreadRef, receiver: ThreadRef) -> u8 {
-    let (send_buf, recv_buf) = (tcb(sender).ipc_buffer_paddr, tcb(receiver).ipc_buffer_paddr);
+    let (send_buf, recv_buf) = (thread::ipc_buffer(sender), thread::ipc_buffer(receiver));
     if send_buf == 0 || recv_buf == 0 {
         return 0;
     }
@@ -103,6 +103,40 @@ fn store_ep(paddr: u64, ep: Endpoint) {
     kmem::write_words(paddr, ep.to_words());
 }
 
+/// Makes `server` owe `caller` (now blocked on the reply) a reply. The link is kept on
+/// both sides (`server.reply_to`, `caller.blocked_on`) so that the server discarding it
+/// (receiving again), either thread's teardown or the caller's cancellation cuts it:
+/// a Reply never reaches a thread that is waiting for something else, or is gone.
+fn link_reply(server: ThreadRef, caller: ThreadRef) {
+    drop_reply(server);
+    tcb(server).reply_to = caller;
+    tcb(caller).blocked_on = server;
+}
+
+/// A TCB is being destroyed (after `thread::suspend`, which cut the link of a reply it
+/// waits for): the reply it owes and its notification binding are dropped, so nothing
+/// keeps its address once the memory is reused.
+pub fn forget_thread(t: ThreadRef) {
+    drop_reply(t);
+    let bound = core::mem::take(&mut tcb(t).bound_notification);
+    if bound != 0 {
+        let mut n = Notification::from_words(kmem::read_words::<4>(bound));
+        if n.bound == t {
+            n.bound = 0;
+            kmem::write_words(bound, n.to_words());
+        }
+    }
+}
+
+/// `server` no longer owes a reply (its caller stays blocked, as in seL4 when the reply
+/// cap is dropped).
+pub fn drop_reply(server: ThreadRef) {
+    let caller = core::mem::take(&mut tcb(server).reply_to);
+    if caller != 0 && tcb(caller).blocked_on == server {
+        tcb(caller).blocked_on = 0;
+    }
+}
+
 /// Send on an endpoint by the current thread (`is_call`: wait for the reply).
 pub fn send(ep_paddr: u64, badge: u64, rights: CapRights, info: MessageInfo, blocking: bool, is_call: bool) {
     let me = current();
@@ -115,7 +149,7 @@ pub fn send(ep_paddr: u64, badge: u64, rights: CapRights, info: MessageInfo, blo
         tcb(receiver).blocked_on = 0;
         thread::make_runnable(receiver);
         if is_call {
-            tcb(receiver).reply_to = me;
+            link_reply(receiver, me);
             tcb(me).set_state(ThreadState::BlockedOnReply);
         } else {
             with_frame(me, |f| f.rax = 0);
@@ -139,7 +173,7 @@ pub fn send(ep_paddr: u64, badge: u64, rights: CapRights, info: MessageInfo, blo
 /// signalled is delivered first.
 pub fn recv(ep_paddr: u64, blocking: bool) {
     let me = current();
-    tcb(me).reply_to = 0;
+    drop_reply(me);
     let bound = tcb(me).bound_notification;
     if bound != 0 {
         let mut n = Notification::from_words(kmem::read_words::<4>(bound));
@@ -165,7 +199,7 @@ pub fn recv(ep_paddr: u64, blocking: bool) {
         transfer(sender, me, info, badge, flags & IPC_CAN_GRANT != 0, flags & IPC_IS_FAULT != 0);
         tcb(sender).blocked_on = 0;
         if flags & (IPC_IS_CALL | IPC_IS_FAULT) != 0 {
-            tcb(me).reply_to = sender;
+            link_reply(me, sender);
             tcb(sender).set_state(ThreadState::BlockedOnReply);
         } else {
             with_frame(sender, |f| f.rax = 0);
@@ -191,9 +225,10 @@ pub fn recv(ep_paddr: u64, blocking: bool) {
 pub fn reply(info: MessageInfo) {
     let me = current();
     let caller = core::mem::take(&mut tcb(me).reply_to);
-    if caller == 0 || tcb(caller).thread_state() != ThreadState::BlockedOnReply {
+    if caller == 0 || tcb(caller).thread_state() != ThreadState::BlockedOnReply || tcb(caller).blocked_on != me {
         return;
     }
+    tcb(caller).blocked_on = 0;
     if tcb(caller).ipc_flags & IPC_IS_FAULT == 0 {
         transfer(me, caller, info, 0, false, false);
     }
@@ -310,7 +345,7 @@ pub fn deliver_fault(t: ThreadRef, kind: FaultKind, mrs: [u64; 5]) -> bool {
         let receiver = ep.queue.pop_front(&mut EpLinks).expect("receiving endpoint has a waiter");
         store_ep(paddr, ep);
         transfer(t, receiver, MessageInfo::new(kind.raw(), fault_length(kind)), badge, false, true);
-        tcb(receiver).reply_to = t;
+        link_reply(receiver, t);
         tcb(t).ipc_flags = IPC_IS_FAULT;
         tcb(t).set_state(ThreadState::BlockedOnReply);
         thread::make_runnable(receiver);
@@ -344,7 +379,7 @@ pub fn kernel_message(ep_paddr: u64, badge: u64, label: u64, mrs: [u64; 4]) -> b
         f.rsi = MessageInfo::new(label, 4).to_word();
         set_mr_regs(f, mrs);
     });
-    tcb(receiver).reply_to = 0;
+    drop_reply(receiver);
     thread::make_runnable(receiver);
     true
 }

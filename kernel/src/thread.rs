@@ -9,7 +9,7 @@ use crate::arch::kmem::{self, tcb};
 use crate::arch::mmu;
 use crate::arch::trap::{self, TrapFrame};
 use crate::object::endpoint::{Endpoint, Notification};
-use crate::object::tcb::{ThreadState, SLOT_VSPACE};
+use crate::object::tcb::{ThreadState, SLOT_IPC_BUFFER, SLOT_VSPACE};
 use crate::sched::{Links, Queue, ReadyQueues, ThreadRef};
 
 /// Scheduler state.
@@ -160,7 +160,13 @@ pub fn cancel_ipc(t: ThreadRef) {
             n.queue.remove(&mut EpLinks, t);
             kmem::write_words(object, n.to_words());
         }
-        ThreadState::BlockedOnReply => {}
+        ThreadState::BlockedOnReply => {
+            // The server that owes the reply forgets it: a later Reply must not reach
+            // this thread blocked in some other call, or its memory once it is gone.
+            if object != 0 && tcb(object).reply_to == t {
+                tcb(object).reply_to = 0;
+            }
+        }
         _ => return,
     }
     let tt = tcb(t);
@@ -174,6 +180,26 @@ pub fn block_current_in(queue: &mut Queue, object: u64, state: ThreadState) {
     tcb(t).set_state(state);
     tcb(t).blocked_on = object;
     queue.push_back(&mut EpLinks, t);
+}
+
+/// The physical address of `t`'s IPC buffer, or 0 if it has none. Checked against the
+/// frame cap in its IPC-buffer slot on every use (as seL4's lookupIPCBuffer): once
+/// that cap is deleted (by Revoke of an ancestor, say) the frame may be reused, and
+/// the cached address must not be followed.
+pub fn ipc_buffer(t: ThreadRef) -> u64 {
+    use crate::object::cap::raw_frame;
+    let paddr = tcb(t).ipc_buffer_paddr;
+    let slot = t + ((SLOT_IPC_BUFFER as u64) << crate::object::cte::SLOT_BITS);
+    let [w0, frame] = kmem::read_words::<2>(slot);
+    if paddr == 0 || !raw_frame::is_frame(w0) || raw_frame::is_device(w0) {
+        return 0;
+    }
+    let size = if raw_frame::is_large(w0) { 2 << 20 } else { 4096 };
+    if (frame..frame + size).contains(&paddr) {
+        paddr
+    } else {
+        0
+    }
 }
 
 /// The VSpace root of `t`, if its VSpace slot holds one (raw read: this is on the

@@ -80,7 +80,7 @@ pub fn decode_frame_map(
     if !vaddr.is_multiple_of(bytes) {
         return Err(SyscallError::AlignmentError);
     }
-    if !is_user_range(vaddr, bytes) {
+    if !is_user_range(vaddr, bytes) || vaddr + bytes > abi::layout::USER_MAP_END {
         return Err(SyscallError::InvalidArgument);
     }
     if attributes & !ATTR_ALL != 0 {
@@ -320,6 +320,11 @@ mod tests {
         assert_eq!(decode_frame_map(&t, &frame(0x9000), &vs(), 0x40_0800, r, 0), Err(SyscallError::AlignmentError));
         assert_eq!(
             decode_frame_map(&t, &frame(0x9000), &vs(), 0xffff_8000_0000_0000, r, 0),
+            Err(SyscallError::InvalidArgument)
+        );
+        // The last page below the canonical boundary is never mapped.
+        assert_eq!(
+            decode_frame_map(&t, &frame(0x9000), &vs(), abi::layout::USER_END - 0x1000, r, 0),
             Err(SyscallError::InvalidArgument)
         );
         assert_eq!(

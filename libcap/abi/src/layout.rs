@@ -6,6 +6,11 @@ pub const PAGE_SIZE: u64 = 4096;
 pub const USER_MIN: u64 = 0x0000_0000_0040_0000;
 /// One past the highest canonical lower-half address; user memory lies below.
 pub const USER_END: u64 = 0x0000_8000_0000_0000;
+/// End of the range frames may be mapped in: the last page below [`USER_END`] stays
+/// unmapped, so no `syscall` instruction can sit at its very end and return to the
+/// non-canonical address after it (the kernel's iretq would fault in ring 0). Linux
+/// keeps the same page free for the same reason.
+pub const USER_MAP_END: u64 = USER_END - PAGE_SIZE;
 /// Where the kernel maps the root task's bootinfo frames (read-only).
 pub const ROOT_BOOTINFO_VADDR: u64 = 0x0000_7f00_0000_0000;
 /// Where the kernel maps the root task's IPC buffer frame (read-write).

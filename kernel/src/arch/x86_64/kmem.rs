@@ -131,7 +131,10 @@ impl Finaliser for DirectMemory {
     }
     fn finalise_object(&mut self, cap: &Cap) {
         match *cap {
-            Cap::Tcb { paddr } => crate::thread::suspend(paddr),
+            Cap::Tcb { paddr } => {
+                crate::thread::suspend(paddr);
+                crate::ipc::forget_thread(paddr);
+            }
             Cap::Endpoint { paddr, .. } => {
                 crate::ipc::abort_queue(paddr, 2);
                 crate::iospace::forget_fault_handler(paddr);
