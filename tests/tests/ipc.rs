@@ -18,6 +18,8 @@ fn threads_ipc_notifications_and_faults() {
         .expect_serial_contains("ipctest: ok the send runs again after the handler fixed the slot")
         .expect_serial_contains("ipctest: ok the thread continues after its unknown syscall")
         .expect_serial_contains("has no fault handler; suspended it")
+        .expect_serial_contains("ipctest: ok the notification can be bound to another thread")
+        .expect_serial_contains("ipctest: ok the first server's stale reply is dropped; the second call gets its own")
         .expect_serial_contains("ipctest: all checks passed")
         .expect_exit(ExitCode::Success);
     let oks = o.lines_starting("ipctest: ok ").len();

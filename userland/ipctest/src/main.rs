@@ -47,6 +47,11 @@ static UNKNOWN_RESULT: AtomicU64 = AtomicU64::new(0);
 static UNHANDLED_CONTINUED: AtomicU64 = AtomicU64::new(0);
 static NO_BUFFER_LENGTH: AtomicU64 = AtomicU64::new(99);
 static FAST_EP: AtomicU64 = AtomicU64::new(0);
+/// Reply-link test: the two servers' endpoints and go signals, and the label the
+/// client's second call came back with.
+static REPLY_EPS: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
+static REPLY_GO: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
+static SECOND_REPLY: AtomicU64 = AtomicU64::new(0);
 /// Fast-IPC server: replies checked, and register problems it saw.
 static FAST_SERVED: AtomicU64 = AtomicU64::new(0);
 static FAST_SERVER_BAD: AtomicU64 = AtomicU64::new(0);
@@ -277,6 +282,30 @@ extern "C" fn blocked_sender(badged_ep: u64) -> ! {
     let r = ipc::send(badged_ep, MessageInfo::new(1, 0), [0; 4]);
     CANCELLED.store(if r == Err(E::IllegalOperation) { 1 } else { 2 }, SeqCst);
     let _ = ipc::signal(NTFN.load(SeqCst));
+    block_forever()
+}
+
+/// A server that receives one call on REPLY_EPS[n], waits for its go signal, then
+/// replies with label 0x50 + n.
+extern "C" fn holding_server(n: u64) -> ! {
+    let n = n as usize;
+    let _ = ipc::recv(REPLY_EPS[n].load(SeqCst));
+    let _ = ipc::wait(REPLY_GO[n].load(SeqCst));
+    ipc::reply(MessageInfo::new(0x50 + n as u64, 0), [0; 4]);
+    block_forever()
+}
+
+/// Calls server 0 (and is suspended and resumed while waiting), then server 1; records
+/// the label its second call returns.
+extern "C" fn twice_caller(_: u64) -> ! {
+    let _ = ipc::call(REPLY_EPS[0].load(SeqCst), MessageInfo::new(1, 0), [0; 4]);
+    let r = ipc::call(REPLY_EPS[1].load(SeqCst), MessageInfo::new(2, 0), [0; 4]);
+    SECOND_REPLY.store(r.map_or(0xdead, |m| m.info.label), SeqCst);
+    let _ = ipc::signal(NTFN.load(SeqCst));
+    block_forever()
+}
+
+extern "C" fn idle_thread(_: u64) -> ! {
     block_forever()
 }
 
@@ -538,6 +567,38 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         "Call without the Write right: the slowpath's error, registers intact",
         m.rax == E::InvalidCapability.raw() && m.callee_saved_kept && m.clobbers_clean,
     );
+
+    // Teardown of IPC links (found by review): a TCB destroyed while bound to a
+    // notification releases the binding...
+    let bound_ntfn = Notification(new(&mut objects, ObjectType::Notification));
+    let doomed = spawn(&mut objects, &slots, idle_thread, 0, 100, next_region(), 0).expect("spawn");
+    c.check(
+        "bind a notification to a thread, then delete the thread",
+        doomed.bind_notification(bound_ntfn).is_ok() && CNode::delete(root.slot(doomed.0)).is_ok(),
+    );
+    let heir = spawn(&mut objects, &slots, idle_thread, 0, 100, next_region(), 0).expect("spawn");
+    c.check("the notification can be bound to another thread", heir.bind_notification(bound_ntfn).is_ok());
+    // ... and a reply owed to a caller that was suspended and resumed never reaches it
+    // in its next call.
+    for (n, (ep, go)) in REPLY_EPS.iter().zip(&REPLY_GO).enumerate() {
+        ep.store(new(&mut objects, ObjectType::Endpoint), SeqCst);
+        go.store(new(&mut objects, ObjectType::Notification), SeqCst);
+        spawn(&mut objects, &slots, holding_server, n as u64, 100, next_region(), 0).expect("spawn");
+    }
+    let caller = spawn(&mut objects, &slots, twice_caller, 0, 100, next_region(), 0).expect("spawn");
+    let_others_run(me);
+    c.check(
+        "suspend and resume a caller while its server holds the reply",
+        caller.suspend().is_ok() && caller.resume().is_ok(),
+    );
+    let_others_run(me);
+    let _ = ipc::signal(REPLY_GO[0].load(SeqCst));
+    let_others_run(me);
+    let _ = ipc::signal(REPLY_GO[1].load(SeqCst));
+    let _ = ipc::wait(ntfn);
+    let second = SECOND_REPLY.load(SeqCst);
+    println!("ipctest: the second call came back with label {second:#x}");
+    c.check("the first server's stale reply is dropped; the second call gets its own", second == 0x51);
 
     c.finish()
 }
