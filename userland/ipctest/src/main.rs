@@ -39,6 +39,7 @@ static LOG_LEN: AtomicUsize = AtomicUsize::new(0);
 static FAULT_READ: AtomicU64 = AtomicU64::new(0);
 static AFTER_UD2: AtomicU64 = AtomicU64::new(0);
 static FPU_OK: AtomicU64 = AtomicU64::new(0);
+static FPU_DONE: AtomicU64 = AtomicU64::new(0);
 static CANCELLED: AtomicU64 = AtomicU64::new(0);
 static BOUND_BADGE: AtomicU64 = AtomicU64::new(0);
 static FIXED_SLOT: AtomicU64 = AtomicU64::new(0);
@@ -239,7 +240,9 @@ extern "C" fn fpu_thread(value: u64) -> ! {
         ok &= back == value;
     }
     FPU_OK.fetch_add(u64::from(ok), SeqCst);
-    if FPU_OK.load(SeqCst) >= 1 && value == 0x2222 {
+    // The last of the two to finish wakes the main thread (a timer tick can change
+    // which one that is).
+    if FPU_DONE.fetch_add(1, SeqCst) == 1 {
         let _ = ipc::signal(NTFN.load(SeqCst));
     }
     block_forever()
@@ -401,7 +404,14 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     spawn(&mut objects, &slots, yielder, 1, 50, next_region(), 0).expect("spawn");
     spawn(&mut objects, &slots, yielder, 2, 50, next_region(), 0).expect("spawn");
     let _ = ipc::wait(ntfn);
-    c.check("round robin with yield", take_log()[..6] == [1, 2, 1, 2, 1, 2]);
+    // Each Yield hands over to the other thread. A timer tick landing between a log
+    // entry and the Yield hands over early, repeating one entry; allow one such tick
+    // (without round robin the log would read 1 1 1 2 2 2: one change).
+    let rr = take_log();
+    let changes = rr[..6].windows(2).filter(|w| w[0] != w[1]).count();
+    let counts = (rr[..6].iter().filter(|&&x| x == 1).count(), rr[..6].iter().filter(|&&x| x == 2).count());
+    println!("ipctest: round robin log {:?}", &rr[..6]);
+    c.check("round robin with yield", counts == (3, 3) && changes >= 4);
 
     // FPU state survives switches between threads.
     spawn(&mut objects, &slots, fpu_thread, 0x1111, 60, next_region(), 0).expect("spawn");

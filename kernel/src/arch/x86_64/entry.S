@@ -240,12 +240,20 @@ fastpath_exit:
     mov rdi, rax
     call syscall_dispatch
 
-/* Return to the current thread: restore its TCB frame and iretq. */
+/* Return to the current thread: restore its TCB frame and iretq. A thread that is
+ * returning from a system call gets zero in rcx and r11 (its clobbers), as after a
+ * fast return: the fastpath never stores those slots, so they may hold what an
+ * earlier interrupt saved. Interrupted threads get every register back exactly. */
 .global return_to_user
 return_to_user:
     mov rsp, [rip + current_frame_end]
     sub rsp, FRAME_SIZE
     POP_GPRS
+    cmp qword ptr [rsp], SYSCALL_VECTOR
+    jne 1f
+    xor ecx, ecx
+    xor r11d, r11d
+1:
     add rsp, 16
     iretq
 
