@@ -265,12 +265,58 @@ pub trait Finaliser {
 }
 
 /// Deletes the cap in `slot`: unlinks it, and if it was the last cap to its object,
-/// finalises the object (a CNode's slots are deleted first, recursively; mappings are
+/// finalises the object (a CNode's or TCB's slots are deleted too; mappings are
 /// removed). Mapped frame and table caps are always unmapped, final or not: a mapping
 /// belongs to the cap that made it.
+///
+/// Nested CNodes are deleted without recursion: an object whose last cap is gone but
+/// whose slots still hold caps (an orphan) is recorded in the slot its cap was just
+/// removed from (a slot of another orphan, unreachable from user level), forming a list
+/// the loop works through. However deep the nesting, the kernel stack use is constant;
+/// every record is cleared before this returns.
 pub fn delete(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr) {
+    let mut orphan = delete_one(mem, fx, slot);
+    let mut pending: SlotAddr = 0;
+    loop {
+        if let Some(object) = orphan {
+            let (base, count) = orphan_slots(&object);
+            for i in 0..count {
+                let child_slot = base + (i << SLOT_BITS);
+                if let Some(child) = delete_one(mem, fx, child_slot) {
+                    // `child_slot` was just emptied and belongs to an orphan: it holds
+                    // the record until the child's slots are dealt with.
+                    mem.store(
+                        child_slot,
+                        Cte { cap: child, prev: 0, next: pending, revocable: false, first_badged: false },
+                    );
+                    pending = child_slot;
+                }
+            }
+        }
+        if pending == 0 {
+            return;
+        }
+        let record = mem.load(pending);
+        mem.store(pending, Cte::NULL);
+        orphan = Some(record.cap);
+        pending = record.next;
+    }
+}
+
+/// The slots of an orphaned CNode or TCB: (first slot, count).
+fn orphan_slots(object: &Cap) -> (SlotAddr, u64) {
+    match *object {
+        Cap::CNode { paddr, radix, .. } => (paddr, 1u64 << radix),
+        Cap::Tcb { paddr } => (paddr, super::tcb::TCB_SLOTS as u64),
+        _ => (0, 0),
+    }
+}
+
+/// Deletes the cap in `slot` alone. Returns the object if its slots still need deleting
+/// (the last cap to a CNode or TCB: the caller deletes them, see [`delete`]).
+fn delete_one(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr) -> Option<Cap> {
     if mem.load(slot).cap.is_null() {
-        return;
+        return None;
     }
     let is_final = mdb::is_final(mem, slot);
     let cte: Cte = mdb::remove(mem, slot);
@@ -278,15 +324,11 @@ pub fn delete(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr
         Cap::Frame { mapping: Some(_), .. } => fx.unmap_frame(&cte.cap),
         Cap::PageTable { mapping: Some(_), .. } => fx.unmap_table(&cte.cap),
         Cap::CNode { paddr, radix, .. } if is_final => {
-            for i in 0..(1u64 << radix) {
-                delete(mem, fx, paddr + (i << SLOT_BITS));
-            }
+            return Some(Cap::CNode { paddr, radix, guard_bits: 0, guard: 0 });
         }
-        Cap::Tcb { paddr } if is_final => {
+        Cap::Tcb { .. } if is_final => {
             fx.finalise_object(&cte.cap);
-            for i in 0..super::tcb::TCB_SLOTS as u64 {
-                delete(mem, fx, paddr + (i << SLOT_BITS));
-            }
+            return Some(cte.cap);
         }
         Cap::Endpoint { .. }
         | Cap::Notification { .. }
@@ -302,6 +344,7 @@ pub fn delete(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr
         Cap::IoPageTable { mapping: Some(_), .. } => fx.finalise_object(&cte.cap),
         _ => {}
     }
+    None
 }
 
 /// Most descendants one Revoke call deletes before it returns to user mode to be

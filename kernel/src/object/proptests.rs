@@ -279,6 +279,35 @@ fn table_caps_are_copied_only_when_that_cannot_link_a_table_twice() {
 }
 
 #[test]
+fn deleting_a_deep_chain_of_cnodes_uses_no_recursion() {
+    // 50000 CNodes, each holding the only cap to the next (the kernel's 32 KiB trap
+    // stack held about a hundred levels of the old recursive delete; a host test thread
+    // a few thousand).
+    const DEPTH: u64 = 50_000;
+    let mut m = FakeSlots::default();
+    let mut hw = NoHardware;
+    let node = |i: u64| 0x1000_0000 + i * 0x1000;
+    let cap = |i: u64| Cap::CNode { paddr: node(i), radix: 1, guard_bits: 0, guard: 0 };
+    mdb::insert_root(&mut m, 0x100, cap(0), true);
+    for i in 0..DEPTH - 1 {
+        mdb::insert_root(&mut m, node(i), cap(i + 1), true);
+        // A second cap in each node: an endpoint, deleted along the way.
+        mdb::insert_root(
+            &mut m,
+            node(i) + 64,
+            Cap::Endpoint { paddr: 0x40 + i * 16, badge: 0, rights: CapRights::ALL },
+            true,
+        );
+    }
+    cnode::delete(&mut m, &mut hw, 0x100);
+    assert!(m.load(0x100).cap.is_null());
+    for i in 0..DEPTH {
+        assert!(m.load(node(i)).cap.is_null() && m.load(node(i) + 64).cap.is_null(), "node {i} emptied");
+        assert_eq!((m.load(node(i)).next, m.load(node(i)).prev), (0, 0), "no record left in node {i}");
+    }
+}
+
+#[test]
 fn retype_errors() {
     let m = setup();
     let one = || [slot(1)].into_iter();

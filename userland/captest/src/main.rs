@@ -323,6 +323,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.check("it starts from the beginning again", Frame(again).address().ok() == Some(bi.untyped()[ram[1].0].paddr));
 
     stale_roots(&mut c, &mut objects, &slots);
+    deep_cnode_chain(&mut c, &mut objects, &slots);
 
     if c.failures > 0 {
         println!("captest: {} checks FAILED", c.failures);
@@ -334,6 +335,26 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let value = unsafe { (REVOKED_VADDR as *const u64).read_volatile() };
     println!("captest: FAIL the revoked mapping is still readable: {value:#x}");
     ExitCode::UserFailure
+}
+
+/// A chain of CNodes each holding the only cap to the next, far deeper than the kernel
+/// stack could recurse: deleting the outer one deletes them all and the kernel lives on.
+fn deep_cnode_chain(c: &mut Checker, objects: &mut ObjectAllocator<'_>, slots: &SlotAllocator) {
+    const LENGTH: usize = 400;
+    let root = CNode(slots::INIT_CNODE);
+    let mut chain = [0u64; LENGTH];
+    for link in chain.iter_mut() {
+        *link = objects.alloc(slots, ObjectType::CNode, 1).expect("cnode");
+    }
+    // Each CNode (radix 1, no guard) takes the next one's only cap in its slot 0.
+    let linked = (1..LENGTH).rev().all(|i| {
+        let inner = libcap::cap::SlotRef { root: CNode(chain[i - 1]), index: 0, depth: 1 };
+        CNode::move_cap(inner, root.slot(chain[i])).is_ok()
+    });
+    c.check("link 400 CNodes, each holding the only cap to the next", linked);
+    c.check("delete the outermost: every nested CNode goes with it", CNode::delete(root.slot(chain[0])).is_ok());
+    let probe = objects.alloc(slots, ObjectType::Endpoint, 0);
+    c.check("the kernel still serves invocations", probe.is_ok());
 }
 
 /// A 4 KiB untyped for one object whose page is then reused.
