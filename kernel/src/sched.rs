@@ -123,10 +123,16 @@ impl ReadyQueues {
         Some((w * 64 + 63 - self.bitmap[w].leading_zeros() as usize) as u8)
     }
 
-    /// Whether no thread is ready at a priority above `prio`.
+    /// Whether no thread is ready at a priority above `prio`. The IPC fastpath asks
+    /// this on every call: the empty case stays inline, the scan does not.
     #[inline]
     pub fn none_above(&self, prio: u8) -> bool {
-        self.summary == 0 || self.highest().is_none_or(|h| h <= prio)
+        self.summary == 0 || self.none_above_scan(prio)
+    }
+
+    #[inline(never)]
+    fn none_above_scan(&self, prio: u8) -> bool {
+        self.highest().is_none_or(|h| h <= prio)
     }
 
     /// The first thread of the highest non-empty priority, without removing it.

@@ -70,7 +70,7 @@ pub fn highest_ready() -> i32 {
 
 /// Whether no ready thread outranks priority `prio` (the IPC fastpath may then switch
 /// straight to a thread of that priority).
-#[inline]
+#[inline(always)]
 pub fn none_ready_above(prio: u64) -> bool {
     sched().ready.none_above(prio as u8)
 }
