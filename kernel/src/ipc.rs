@@ -149,6 +149,9 @@ pub fn send(ep_paddr: u64, badge: u64, rights: CapRights, info: MessageInfo, blo
         tcb(receiver).blocked_on = 0;
         thread::make_runnable(receiver);
         if is_call {
+            // A flag left from an earlier, cancelled fault IPC must not turn this call's
+            // reply into a fault reply (which carries no message).
+            tcb(me).ipc_flags = IPC_IS_CALL;
             link_reply(receiver, me);
             tcb(me).set_state(ThreadState::BlockedOnReply);
         } else {

@@ -171,6 +171,7 @@ pub fn cancel_ipc(t: ThreadRef) {
     }
     let tt = tcb(t);
     tt.blocked_on = 0;
+    tt.ipc_flags = 0;
     tt.set_state(ThreadState::Inactive);
 }
 

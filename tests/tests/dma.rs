@@ -69,6 +69,7 @@ fn dma_isolation(scenario: Scenario, tables: u32, how: &str) -> scenarios::Outco
         .expect_serial_contains("dmatest: ok the device writes the last page of the 2 MiB frame")
         .expect_serial_contains("dmatest: ok after the batch unmap the device cannot write it")
         .expect_serial_contains("dmatest: ok the moved table brought no mapping along")
+        .expect_serial_contains("dmatest: ok an IO page table cap cannot be copied")
         .expect_serial_contains("dmatest: ok ... and the DMA through it is reported")
         .expect_serial_contains("dmatest: ok after unassign the device reaches nothing")
         .expect_serial_contains("dmatest: ok after the IOSpace is gone the device reaches nothing")

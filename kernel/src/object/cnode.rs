@@ -127,7 +127,7 @@ pub fn lookup_cap(mem: &impl SlotMemory, root: &Cap, cptr: u64) -> Result<(SlotA
 /// The cap a Copy/Mint would put in the destination (seL4's deriveCap + updateCapData):
 /// rights can only shrink, a badge can be set only on an unbadged endpoint or
 /// notification, a mapped frame's copy is unmapped, an untyped is never copied, nor a
-/// page table, nor an IO page table that is not installed.
+/// page table or an IO page table.
 pub fn decode_derive(
     mem: &impl SlotMemory,
     src: SlotAddr,
@@ -170,10 +170,10 @@ pub fn decode_derive(
             Cap::Frame { paddr, size, rights: r.intersect(rights), is_device, mapping: None }
         }
         Cap::PageTable { .. } => return Err(SyscallError::IllegalOperation),
-        // As in seL4, only an installed IO page table's cap is copied (the copy names
-        // the same installation): two caps free to install one table at two places, or
-        // at two levels, would let a leaf entry be walked as a table pointer.
-        Cap::IoPageTable { mapping: None, .. } => return Err(SyscallError::IllegalOperation),
+        // One cap per IO page table, like CPU page tables: with two, unmapping through
+        // one leaves the other free to install the same table a second time, at another
+        // place or level, where a leaf entry would be walked as a table pointer.
+        Cap::IoPageTable { .. } => return Err(SyscallError::IllegalOperation),
         Cap::IrqControl => return Err(SyscallError::IllegalOperation),
         _ => cap,
     };

@@ -473,6 +473,13 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         "unmap the table and install it 2 MiB further",
         moved.unmap().is_ok() && moved.map(iospace, IOVA_MOVE + 0x20_0000).is_ok(),
     );
+    // One cap per IO page table: a copy could install it a second time elsewhere.
+    let table_copy = slots.alloc().expect("slot");
+    c.check(
+        "an IO page table cap cannot be copied",
+        CNode::copy(root.slot(table_copy), root.slot(moved.0), CapRights::ALL).map_err(|e| e.code)
+            == Err(libcap::abi::error::SyscallError::IllegalOperation),
+    );
     dma(EDU_BUFFER, IOVA_MOVE + 0x20_0000, true);
     // SAFETY: as above.
     let moved_reach = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
