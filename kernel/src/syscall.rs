@@ -86,12 +86,20 @@ fn dispatch(frame: &mut TrapFrame) {
 
 /// Looks up the cap an IPC system call names; a failure becomes a cap fault for a
 /// thread with a fault handler, or an error code otherwise.
-/// Returns (slot, cap, the caller's CSpace root).
-fn lookup_ipc_cap(frame: &mut TrapFrame) -> Option<(u64, Cap, Cap)> {
+/// Returns (slot, cap).
+fn lookup_ipc_cap(frame: &mut TrapFrame) -> Option<(u64, Cap)> {
     let me = current();
+    // A single-level CSpace (the common case) needs no decoded root and no resolve;
+    // an empty slot takes the general lookup, which reports it.
+    if let Some(slot) = crate::fastpath::single_level_slot(me, frame.rdi) {
+        let cap = crate::object::cte::SlotMemory::load(&DirectMemory, slot).cap;
+        if !cap.is_null() {
+            return Some((slot, cap));
+        }
+    }
     let cspace = ipc::cspace_of(me);
     match cnode::lookup_cap(&DirectMemory, &cspace, frame.rdi) {
-        Ok((slot, cap)) => Some((slot, cap, cspace)),
+        Ok((slot, cap)) => Some((slot, cap)),
         Err(e) => {
             let mrs = [frame.rip, frame.rdi, SyscallError::from(e).raw(), 0, 0];
             if ipc::deliver_fault(me, FaultKind::CapFault, mrs) {
@@ -107,7 +115,7 @@ fn lookup_ipc_cap(frame: &mut TrapFrame) -> Option<(u64, Cap, Cap)> {
 }
 
 fn send_like(frame: &mut TrapFrame, syscall: Syscall) {
-    let Some((slot, cap, cspace)) = lookup_ipc_cap(frame) else { return };
+    let Some((slot, cap)) = lookup_ipc_cap(frame) else { return };
     let Some(info) = MessageInfo::from_word(frame.rsi) else {
         frame.rax = SyscallError::InvalidArgument.raw();
         frame.rdi = 1;
@@ -132,7 +140,7 @@ fn send_like(frame: &mut TrapFrame, syscall: Syscall) {
             ipc::signal(paddr, badge);
             frame.rax = 0;
         }
-        _ if syscall == Syscall::Call => invoke_object(frame, slot, cap, cspace),
+        _ if syscall == Syscall::Call => invoke_object(frame, slot, cap, ipc::cspace_of(current())),
         _ => {
             frame.rax = SyscallError::InvalidCapability.raw();
             frame.rdi = 0;
@@ -160,7 +168,7 @@ fn invoke_object(frame: &mut TrapFrame, slot: u64, cap: Cap, cspace: Cap) {
 }
 
 fn recv_like(frame: &mut TrapFrame, blocking: bool) {
-    let Some((_, cap, _)) = lookup_ipc_cap(frame) else { return };
+    let Some((_, cap)) = lookup_ipc_cap(frame) else { return };
     match cap {
         Cap::Endpoint { paddr, rights, .. } if rights.contains(CapRights::READ) => ipc::recv(paddr, blocking),
         Cap::Notification { paddr, rights, .. } if rights.contains(CapRights::READ) => ipc::wait(paddr, blocking),
