@@ -98,6 +98,13 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap, cspace: Cap) -> Result<
     let msg = Message { info, frame, ipc_buffer: current.ipc_buffer_paddr };
     let extra = |k: usize| -> Result<(SlotAddr, Cap), Failure> {
         let cptr = msg.extra_cptr(k)?;
+        // As for the invoked cap: a single-level CSpace needs no resolve.
+        if let Some(slot) = crate::fastpath::single_level_slot(me, cptr) {
+            let cap = DirectMemory.load(slot).cap;
+            if !cap.is_null() {
+                return Ok((slot, cap));
+            }
+        }
         cnode::lookup_cap(&DirectMemory, &current.cspace, cptr).map_err(|e| lookup_fail(e, 100 + k as u64))
     };
     let label = Invocation::try_from(info.label).map_err(|_| fail(SyscallError::IllegalOperation, 0))?;
