@@ -62,6 +62,15 @@ pub(crate) fn single_level_slot(me: ThreadRef, cptr: u64) -> Option<u64> {
     Some(kmem::read_word(root_slot + 8) + ((cptr & ((1 << radix) - 1)) << SLOT_BITS))
 }
 
+/// The non-null cap `cptr` names in `me`'s single-level CSpace, with its slot: the
+/// lookup the slowpath tries before resolving through a decoded CSpace root. `None`
+/// sends the caller to the general lookup (which also reports an empty slot).
+pub(crate) fn single_level_cap(me: ThreadRef, cptr: u64) -> Option<(u64, crate::object::cap::Cap)> {
+    let slot = single_level_slot(me, cptr)?;
+    let cap = crate::object::cte::SlotMemory::load(&kmem::DirectMemory, slot).cap;
+    (!cap.is_null()).then_some((slot, cap))
+}
+
 /// The endpoint cap `cptr` names in `me`'s single-level CSpace, if it has `right`:
 /// (endpoint address, badge).
 #[inline(always)]

@@ -43,12 +43,18 @@ pub fn enabled() -> bool {
 /// every unit dropped its cached copy.
 fn write_entry(handle: u8, entry: Irte) {
     let slot = TABLE.load(Ordering::Relaxed) + 16 * u64::from(handle);
-    // The validation half first, then the half with the present bit: hardware reading
-    // the entry meanwhile sees it absent or complete, never half-written.
-    kmem::write_words(slot + 8, [entry.high]);
-    compiler_fence(Ordering::SeqCst);
-    kmem::write_words(slot, [entry.low]);
-    compiler_fence(Ordering::SeqCst);
+    // Hardware reading the entry meanwhile must never find a present, half-written
+    // one: an entry becoming present gets its validation half first, an entry going
+    // away loses its present bit first.
+    let halves = if entry.low & intremap::irte::PRESENT != 0 {
+        [(8, entry.high), (0, entry.low)]
+    } else {
+        [(0, entry.low), (8, entry.high)]
+    };
+    for (offset, word) in halves {
+        kmem::write_words(slot + offset, [word]);
+        compiler_fence(Ordering::SeqCst);
+    }
     vtd_hw::sync_for_device(slot, 16);
     let units = UNITS.load(Ordering::Relaxed);
     for index in (0..32).filter(|i| units & (1 << i) != 0) {
@@ -58,10 +64,6 @@ fn write_entry(handle: u8, entry: Irte) {
 
 /// Removes IRTE `handle`: interrupts naming it are blocked from now on.
 pub fn clear(handle: u8) {
-    let slot = TABLE.load(Ordering::Relaxed) + 16 * u64::from(handle);
-    kmem::write_words(slot, [0]);
-    compiler_fence(Ordering::SeqCst);
-    vtd_hw::sync_for_device(slot, 16);
     write_entry(handle, Irte::default());
 }
 

@@ -87,23 +87,19 @@ impl Message<'_> {
     }
 }
 
-/// Handles `Call` on the kernel object `cap` (found in `slot` of the caller's CSpace
-/// `cspace` by the syscall layer): returns result registers (rdx, r10, r8, r9) or a
-/// failure.
-pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap, cspace: Cap) -> Result<[u64; REGISTER_MRS], Failure> {
+/// Handles `Call` on the kernel object `cap` (found in `slot` by the syscall layer):
+/// returns result registers (rdx, r10, r8, r9) or a failure.
+pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTER_MRS], Failure> {
     let me = thread::current();
-    let current = Current { tcb: me, cspace, ipc_buffer_paddr: thread::ipc_buffer(me) };
+    let current = Current { tcb: me, cspace: ipc::cspace_of(me), ipc_buffer_paddr: thread::ipc_buffer(me) };
     let info = MessageInfo::from_word(frame.rsi).ok_or(fail(SyscallError::InvalidArgument, 1))?;
     let mut mem = DirectMemory;
     let msg = Message { info, frame, ipc_buffer: current.ipc_buffer_paddr };
     let extra = |k: usize| -> Result<(SlotAddr, Cap), Failure> {
         let cptr = msg.extra_cptr(k)?;
         // As for the invoked cap: a single-level CSpace needs no resolve.
-        if let Some(slot) = crate::fastpath::single_level_slot(me, cptr) {
-            let cap = DirectMemory.load(slot).cap;
-            if !cap.is_null() {
-                return Ok((slot, cap));
-            }
+        if let Some(found) = crate::fastpath::single_level_cap(me, cptr) {
+            return Ok(found);
         }
         cnode::lookup_cap(&DirectMemory, &current.cspace, cptr).map_err(|e| lookup_fail(e, 100 + k as u64))
     };

@@ -234,6 +234,27 @@ fn io_rights(raw: u64) -> Result<CapRights, Failure> {
     Ok(rights)
 }
 
+/// MapIO of the small frame in `slot` at `iova`: checks, writes the entry and cap,
+/// invalidates (the general and the short path both end here).
+fn map_page(space: Space, iova: u64, rights: CapRights, slot: SlotAddr) -> Result<(), Failure> {
+    let mut plan = [PagePlan::default()];
+    plan_map(space, iova, rights, &[slot], |_| 0, &mut plan)?;
+    invoke_map(space, iova, &plan);
+    iospace::flush_after_map(space.domain, iova, iova + PAGE);
+    Ok(())
+}
+
+/// UnmapIO of the frame in `slot`, IO-mapped in the live IOSpace `space`: checks,
+/// clears the entry and the cap's record, invalidates what the frame covered.
+fn unmap_frame(space: Space, slot: SlotAddr) -> Result<(), Failure> {
+    let mut plan = [PagePlan::default()];
+    plan_unmap(space, &[slot], |_| 0, &mut plan)?;
+    invoke_unmap(space, &plan);
+    let (iova, bytes) = (plan[0].table, if raw_frame::is_large(plan[0].w0) { 2 << 20 } else { PAGE });
+    iospace::flush_root_range(space.root, iova, iova + bytes);
+    Ok(())
+}
+
 /// The short way for MapIO and UnmapIO of a 4 KiB frame, the call every DMA buffer
 /// costs: raw-word lookups of the frame and IOSpace caps in a single-level CSpace, then
 /// the same checks and effects as [`invoke`]. Returns false, having changed nothing,
@@ -254,7 +275,6 @@ pub fn fast_frame_call(frame: &mut TrapFrame) -> bool {
     if !raw_frame::is_frame(w0) || raw_frame::is_large(w0) {
         return false;
     }
-    let mut plan = [PagePlan::default()];
     let result = if map {
         // Two message registers, one extra cap, nothing unwrapped.
         if frame.rsi & 0xfff != 2 | (1 << 7) {
@@ -268,23 +288,14 @@ pub fn fast_frame_call(frame: &mut TrapFrame) -> bool {
         let Some(space_slot) = crate::fastpath::single_level_slot(me, cptr) else { return false };
         let Cap::IoSpace { paddr: root, levels, domain } = DirectMemory.load(space_slot).cap else { return false };
         let Ok(rights) = io_rights(frame.r10) else { return false };
-        let space = Space { root, levels, domain };
-        plan_map(space, frame.rdx, rights, &[slot], |_| 0, &mut plan).map(|()| {
-            invoke_map(space, frame.rdx, &plan);
-            iospace::flush_after_map(domain, frame.rdx, frame.rdx + PAGE);
-        })
+        map_page(Space { root, levels, domain }, frame.rdx, rights, slot)
     } else {
         let root = cap_word(slot, raw_frame::WORD_SPACE);
         if !raw_frame::is_io_mapped_frame(w0) || !crate::object::roots::is_live(RootKind::IoSpace, root) {
             return false;
         }
         // The domain is found from the root when the invalidation is issued.
-        let space = Space { root, levels: iospace::levels(), domain: 0 };
-        plan_unmap(space, &[slot], |_| 0, &mut plan).map(|()| {
-            invoke_unmap(space, &plan);
-            let iova = plan[0].table;
-            iospace::flush_root_range(root, iova, iova + PAGE);
-        })
+        unmap_frame(Space { root, levels: iospace::levels(), domain: 0 }, slot)
     };
     match result {
         Ok(()) => {
@@ -321,13 +332,10 @@ pub fn invoke(
                 mem.store_cap(slot, mapped);
                 return ok;
             }
-            let mut plan = [PagePlan::default()];
-            plan_map(space, iova, rights, &[slot], |_| 0, &mut plan)?;
-            invoke_map(space, iova, &plan);
-            iospace::flush_after_map(space.domain, iova, iova + PAGE);
+            map_page(space, iova, rights, slot)?;
             ok
         }
-        (Cap::Frame { mapping, size, .. }, Invocation::FrameUnmapIo) => {
+        (Cap::Frame { mapping, .. }, Invocation::FrameUnmapIo) => {
             let Some(m) = mapping.filter(|m| m.io) else { return ok };
             let levels = iospace::levels();
             // The domain is found from the root when the invalidation is issued.
@@ -339,10 +347,7 @@ pub fn invoke(
                 }
                 return ok;
             }
-            let mut plan = [PagePlan::default()];
-            plan_unmap(space, &[slot], |_| 0, &mut plan)?;
-            invoke_unmap(space, &plan);
-            iospace::flush_root_range(m.vspace, m.vaddr, m.vaddr + (1 << size.bits()));
+            unmap_frame(space, slot)?;
             ok
         }
         (Cap::IoSpace { paddr: root, levels, domain }, Invocation::IoSpaceMapBatch | Invocation::IoSpaceUnmapBatch) => {

@@ -89,17 +89,12 @@ fn dispatch(frame: &mut TrapFrame) {
 /// Returns (slot, cap).
 fn lookup_ipc_cap(frame: &mut TrapFrame) -> Option<(u64, Cap)> {
     let me = current();
-    // A single-level CSpace (the common case) needs no decoded root and no resolve;
-    // an empty slot takes the general lookup, which reports it.
-    if let Some(slot) = crate::fastpath::single_level_slot(me, frame.rdi) {
-        let cap = crate::object::cte::SlotMemory::load(&DirectMemory, slot).cap;
-        if !cap.is_null() {
-            return Some((slot, cap));
-        }
+    // A single-level CSpace (the common case) needs no decoded root and no resolve.
+    if let Some(found) = crate::fastpath::single_level_cap(me, frame.rdi) {
+        return Some(found);
     }
-    let cspace = ipc::cspace_of(me);
-    match cnode::lookup_cap(&DirectMemory, &cspace, frame.rdi) {
-        Ok((slot, cap)) => Some((slot, cap)),
+    match cnode::lookup_cap(&DirectMemory, &ipc::cspace_of(me), frame.rdi) {
+        Ok(found) => Some(found),
         Err(e) => {
             let mrs = [frame.rip, frame.rdi, SyscallError::from(e).raw(), 0, 0];
             if ipc::deliver_fault(me, FaultKind::CapFault, mrs) {
@@ -140,7 +135,7 @@ fn send_like(frame: &mut TrapFrame, syscall: Syscall) {
             ipc::signal(paddr, badge);
             frame.rax = 0;
         }
-        _ if syscall == Syscall::Call => invoke_object(frame, slot, cap, ipc::cspace_of(current())),
+        _ if syscall == Syscall::Call => invoke_object(frame, slot, cap),
         _ => {
             frame.rax = SyscallError::InvalidCapability.raw();
             frame.rdi = 0;
@@ -148,8 +143,8 @@ fn send_like(frame: &mut TrapFrame, syscall: Syscall) {
     }
 }
 
-fn invoke_object(frame: &mut TrapFrame, slot: u64, cap: Cap, cspace: Cap) {
-    match crate::invoke::call(frame, slot, cap, cspace) {
+fn invoke_object(frame: &mut TrapFrame, slot: u64, cap: Cap) {
+    match crate::invoke::call(frame, slot, cap) {
         Ok(results) => {
             frame.rax = 0;
             frame.rdi = 0;
