@@ -10,6 +10,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use abi::error::SyscallError;
 use abi::invocation::Invocation;
 use abi::ipc_buffer::REGISTER_MRS;
+use abi::pci::{self, MsiRegisters};
 
 use crate::arch::phys_to_virt;
 use crate::invoke::{fail, Failure, Message};
@@ -17,19 +18,6 @@ use crate::invoke::{fail, Failure, Message};
 /// ECAM base for segment 0, first and last bus (0 = none).
 static ECAM: AtomicU64 = AtomicU64::new(0);
 static ECAM_BUSES: AtomicU64 = AtomicU64::new(0);
-
-/// Offset of the command register.
-const COMMAND: u64 = 0x04;
-/// Offset of the status register and its capabilities-list bit.
-const STATUS: u64 = 0x06;
-const STATUS_CAPABILITIES: u64 = 1 << 4;
-/// Offset of the first capability pointer.
-const CAPABILITY_POINTER: u64 = 0x34;
-/// Capability id of MSI, and its message-control bit for a 64-bit address.
-const CAPABILITY_MSI: u64 = 0x05;
-const MSI_64BIT: u64 = 1 << 7;
-/// Most capabilities followed: a malformed (looping) list from the device ends there.
-const MAX_CAPABILITIES: usize = 48;
 
 /// Reads `width` bytes at `offset` of the function whose ECAM page is `function_base`.
 fn config_read(function_base: u64, offset: u64, width: u64) -> u64 {
@@ -45,36 +33,12 @@ fn config_read(function_base: u64, offset: u64, width: u64) -> u64 {
     }
 }
 
-/// The (offset, width) pairs of the MSI capability a driver may write: message
-/// control, address (low and, for 64-bit capable functions, high) and data. Found by
-/// walking the device's capability list, whose pointers come from the device and are
-/// checked (dword aligned, inside the standard header's capability area, bounded).
-fn msi_registers(function_base: u64) -> Option<[(u64, u64); 4]> {
-    if config_read(function_base, STATUS, 2) & STATUS_CAPABILITIES == 0 {
-        return None;
-    }
-    let mut at = config_read(function_base, CAPABILITY_POINTER, 1) & !3;
-    for _ in 0..MAX_CAPABILITIES {
-        if !(0x40..0x100).contains(&at) {
-            return None;
-        }
-        let header = config_read(function_base, at, 2);
-        if header & 0xff == CAPABILITY_MSI {
-            let control = config_read(function_base, at + 2, 2);
-            // The registers must lie inside the standard header's capability area.
-            let length = if control & MSI_64BIT != 0 { 14 } else { 10 };
-            if at + length > 0x100 {
-                return None;
-            }
-            return Some(if control & MSI_64BIT != 0 {
-                [(at + 2, 2), (at + 4, 4), (at + 8, 4), (at + 12, 2)]
-            } else {
-                [(at + 2, 2), (at + 4, 4), (at + 8, 2), (at + 8, 2)]
-            });
-        }
-        at = (header >> 8) & !3;
-    }
-    None
+/// The MSI capability registers a driver may write (see `abi::pci`; the walk checks
+/// the device-provided pointers).
+fn msi_registers(function_base: u64) -> Option<MsiRegisters> {
+    let read = |offset, width| Ok::<u64, ()>(config_read(function_base, offset, width));
+    let at = pci::find_capability(read, pci::CAPABILITY_MSI).ok().flatten()?;
+    MsiRegisters::at(at, config_read(function_base, at + 2, 2))
 }
 
 /// Records where configuration space is (from the MCFG).
@@ -109,9 +73,9 @@ pub fn invoke(
         Invocation::PciDeviceConfigRead => Ok([config_read(function_base, offset, width), 0, 0, 0]),
         Invocation::PciDeviceConfigWrite => {
             let msi = || {
-                crate::intremap::enabled() && msi_registers(function_base).is_some_and(|r| r.contains(&(offset, width)))
+                crate::intremap::enabled() && msi_registers(function_base).is_some_and(|r| r.contains(offset, width))
             };
-            if !((offset == COMMAND && width == 2) || msi()) {
+            if !((offset == pci::COMMAND && width == 2) || msi()) {
                 return Err(fail(SyscallError::InvalidArgument, 0));
             }
             let value = msg.mr(2)?;

@@ -385,53 +385,33 @@ impl PciDevice {
     }
     /// Writes its command register.
     pub fn write_command(self, value: u16) -> Result<()> {
-        self.config_write(4, 2, u64::from(value))
+        self.config_write(abi::pci::COMMAND, 2, u64::from(value))
     }
     /// Writes `width` bytes at `offset` (the kernel allows the command register and,
     /// with interrupt remapping, the MSI capability's registers).
     pub fn config_write(self, offset: u64, width: u64, value: u64) -> Result<()> {
         invoke(self.0, Invocation::PciDeviceConfigWrite, &[offset, width, value], &[]).map(|_| ())
     }
-    /// Offset of its capability with id `id` (0x05 MSI, 0x11 MSI-X), following at most
-    /// 48 links of the list.
+    /// Offset of its capability with id `id` (0x05 MSI, 0x11 MSI-X); the walk is
+    /// `abi::pci::find_capability`.
     pub fn find_capability(self, id: u8) -> Result<Option<u64>> {
-        if self.config_read(0x06, 2)? & (1 << 4) == 0 {
-            return Ok(None);
-        }
-        let mut at = self.config_read(0x34, 1)? & !3;
-        for _ in 0..48 {
-            if !(0x40..0x100).contains(&at) {
-                return Ok(None);
-            }
-            let header = self.config_read(at, 2)?;
-            if header & 0xff == u64::from(id) {
-                return Ok(Some(at));
-            }
-            at = (header >> 8) & !3;
-        }
-        Ok(None)
+        abi::pci::find_capability(|offset, width| self.config_read(offset, width), id)
     }
     /// Programs `msi` into its MSI capability (one vector) and enables MSI. Returns
-    /// `Ok(false)` if the function has no MSI capability.
+    /// `Ok(false)` if the function has no usable MSI capability.
     pub fn enable_msi(self, msi: &Msi) -> Result<bool> {
-        let Some(at) = self.find_capability(0x05)? else { return Ok(false) };
+        let Some(at) = self.find_capability(abi::pci::CAPABILITY_MSI)? else { return Ok(false) };
         let control = self.config_read(at + 2, 2)?;
-        self.config_write(at + 4, 4, msi.address & 0xffff_ffff)?;
-        let data_at = if control & (1 << 7) != 0 {
-            self.config_write(at + 8, 4, msi.address >> 32)?;
-            at + 12
-        } else {
-            at + 8
-        };
-        self.config_write(data_at, 2, u64::from(msi.data))?;
+        let Some(regs) = abi::pci::MsiRegisters::at(at, control) else { return Ok(false) };
+        let write = |(offset, width): (u64, u64), value| self.config_write(offset, width, value);
+        write(regs.address_low, msi.address & 0xffff_ffff)?;
+        if let Some(high) = regs.address_high {
+            write(high, msi.address >> 32)?;
+        }
+        write(regs.data, u64::from(msi.data))?;
         // One vector (MME 0), enabled.
-        self.config_write(at + 2, 2, (control & !(7 << 4)) | 1)?;
+        write(regs.control, (control & !(7 << 4)) | 1)?;
         Ok(true)
-    }
-    /// Writes raw MSI address and data without asking the kernel (tests use it to show
-    /// that a forged address raises nothing).
-    pub fn write_msi_raw(self, address: u64, data: u32) -> Result<bool> {
-        self.enable_msi(&Msi { vector: 0, address, data })
     }
 }
 

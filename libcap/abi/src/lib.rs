@@ -17,6 +17,7 @@ pub mod ipc_buffer;
 pub mod layout;
 pub mod msginfo;
 pub mod object;
+pub mod pci;
 pub mod registers;
 pub mod rights;
 pub mod slots;
