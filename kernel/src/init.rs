@@ -107,6 +107,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         .unwrap_or_else(|e| boot_error(format_args!("cannot build kernel page tables: {e:?}")));
     kmem::set_kernel_root(kernel_root);
     let phys = DirectMap { limit };
+    crate::user_mem::init(&ram, limit);
     info!("kernel: direct map of {} MiB, kernel tables at {kernel_root:#x}", limit >> 20);
 
     // Live-root bitmaps (see object::roots), one bit per page of RAM and kind.
@@ -226,6 +227,13 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     let phys_bits = cpu::physical_address_bits().min(abi::object::UNTYPED_MAX_BITS);
     let window = Range { start: 0x10_0000, end: 1u64 << phys_bits };
     let list = untyped::build(alloc.free(), &not_device, window);
+    // The kernel reads user memory only in RAM (user_mem): RAM untyped must be RAM, and
+    // device untyped (mappable, never read by the kernel) must hold none.
+    for u in list.as_slice() {
+        let r = Range::new(u.paddr, 1 << u.size_bits);
+        let agrees = if u.is_device == 0 { ram.contains(r) } else { !ram.overlaps(r) };
+        assert!(agrees, "untyped {r} (device={}) disagrees with the RAM map", u.is_device);
+    }
     for u in list.as_slice() {
         info!("untyped: {:#014x} 2^{:<2} {}", u.paddr, u.size_bits, if u.is_device == 1 { "device" } else { "ram" });
     }

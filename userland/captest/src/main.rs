@@ -18,6 +18,8 @@ use libcap::cap::{
 };
 use libcap::println;
 
+mod debugcap;
+
 libcap::entry!(main);
 
 /// Where the mapping that is revoked at the end lives.
@@ -324,6 +326,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
 
     stale_roots(&mut c, &mut objects, &slots);
     deep_cnode_chain(&mut c, &mut objects, &slots);
+    debugcap::run(&mut c, bi, &mut objects, &slots);
 
     if c.failures > 0 {
         println!("captest: {} checks FAILED", c.failures);
