@@ -249,6 +249,7 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTE
         }
         (Cap::PciDevice { segment, requester_id }, _) => crate::pci_ops::invoke(&msg, segment, requester_id, label),
         (Cap::Tcb { paddr: target }, _) => crate::tcb_ops::invoke(&msg, current.tcb, target, label, &extra),
+        (Cap::DebugConsole, _) => crate::debug_ops::invoke(&msg, label),
         _ => Err(fail(SyscallError::IllegalOperation, 0)),
     }
 }

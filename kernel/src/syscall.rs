@@ -7,22 +7,17 @@ use abi::exit::ExitCode;
 use abi::fault::FaultKind;
 use abi::msginfo::MessageInfo;
 use abi::rights::CapRights;
-use abi::syscall::{Syscall, DEBUG_WRITE_MAX};
+use abi::syscall::Syscall;
 
 use crate::arch::kmem::{tcb, DirectMemory};
-use crate::arch::serial;
 use crate::arch::trap::{self, TrapFrame};
 use crate::ipc;
 use crate::object::cap::Cap;
 use crate::object::cnode;
 use crate::thread::{self, current};
-use crate::user_mem::UserSlice;
 
 /// Length of the `syscall` instruction (0f 05), for restarting a preempted call.
 const SYSCALL_INSTRUCTION_LEN: u64 = 2;
-
-/// Largest exit code QEMU's debug-exit device can report (status is one byte).
-const MAX_EXIT_CODE: u64 = 0x7f;
 
 /// Handles one system call from the current thread, then schedules. (`Call` and
 /// `ReplyRecv` come here after the fastpath in entry.S declined them.)
@@ -53,18 +48,6 @@ fn dispatch(frame: &mut TrapFrame) {
         return;
     };
     match syscall {
-        Syscall::DebugPutChar => {
-            serial::write_sanitized(&[frame.rdi as u8]);
-            set_result(frame, Ok(()));
-        }
-        Syscall::DebugWrite => {
-            let r = debug_write(frame.rdi, frame.rsi);
-            set_result(frame, r);
-        }
-        Syscall::DebugHalt => {
-            let r = debug_halt(frame.rdi);
-            set_result(frame, r);
-        }
         Syscall::Yield => {
             thread::yield_current();
             set_result(frame, Ok(()));
@@ -172,23 +155,6 @@ fn recv_like(frame: &mut TrapFrame, blocking: bool) {
             frame.rdi = 0;
         }
     }
-}
-
-fn debug_write(addr: u64, len: u64) -> Result<(), SyscallError> {
-    let slice = UserSlice::new(addr, len, DEBUG_WRITE_MAX)?;
-    slice.read_chunks(serial::write_sanitized)
-}
-
-fn debug_halt(code: u64) -> Result<(), SyscallError> {
-    if code > MAX_EXIT_CODE {
-        return Err(SyscallError::RangeError);
-    }
-    let name = ExitCode::try_from(code as u32).map_or("user-defined", |c| match c {
-        ExitCode::Success => "success",
-        _ => "failure",
-    });
-    crate::info!("kernel: system halted by user request, exit code {code:#x} ({name})");
-    crate::arch::cpu::exit_qemu(code as u32)
 }
 
 /// A CPU exception in user mode: a page fault becomes a VM fault message, anything

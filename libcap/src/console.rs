@@ -1,6 +1,51 @@
-//! `print!`/`println!` for user programs, through the kernel's debug console.
+//! `print!`/`println!` for user programs, through the kernel's debug console (the
+//! debug-console cap at `abi::slots::DEBUG_CONSOLE` of the caller's CSpace) or a
+//! user-level console server.
 
 use core::fmt::{self, Write};
+
+use abi::invocation::Invocation;
+
+use crate::cap::{invoke, CPtr, Error, Result};
+
+/// The debug-console capability: print on the kernel console, or end the system.
+/// The root task holds it at `abi::slots::DEBUG_CONSOLE` (the [`Default`]); a thread
+/// with its own CSpace can do neither unless given a copy (Copy, or Mint with badge 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DebugConsole(pub CPtr);
+
+impl Default for DebugConsole {
+    fn default() -> Self {
+        DebugConsole(abi::slots::DEBUG_CONSOLE)
+    }
+}
+
+impl DebugConsole {
+    /// Prints one byte.
+    pub fn put_char(self, byte: u8) -> Result<()> {
+        invoke(self.0, Invocation::DebugPutChar, &[u64::from(byte)], &[]).map(|_| ())
+    }
+
+    /// Prints `bytes` (at most `abi::invocation::DEBUG_WRITE_MAX`).
+    pub fn write(self, bytes: &[u8]) -> Result<()> {
+        self.write_raw(bytes.as_ptr() as u64, bytes.len() as u64)
+    }
+
+    /// Asks the kernel to print `len` bytes at any address: for tests of the kernel's
+    /// pointer checks, which must refuse a bad range with an error.
+    pub fn write_raw(self, addr: u64, len: u64) -> Result<()> {
+        invoke(self.0, Invocation::DebugWrite, &[addr, len], &[]).map(|_| ())
+    }
+
+    /// Ends the system with exit code `code`; returns only with the kernel's refusal.
+    pub fn halt(self, code: u64) -> Error {
+        match invoke(self.0, Invocation::DebugHalt, &[code], &[]) {
+            Err(e) => e,
+            // The kernel never returns success from a halt.
+            Ok(_) => Error { code: abi::error::SyscallError::IllegalOperation, detail: 0 },
+        }
+    }
+}
 
 /// Line-buffered writer: one system call per line (or per 256 bytes).
 pub struct Console {

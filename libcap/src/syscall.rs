@@ -1,31 +1,12 @@
-//! Raw system calls (register convention in `abi::syscall`) and typed wrappers.
+//! Raw system calls (register convention in `abi::syscall`) and the debug helpers
+//! (print, halt), which invoke the debug-console cap the root task holds at
+//! `abi::slots::DEBUG_CONSOLE` and delegates to the threads it wants to print.
 
 use abi::error::SyscallError;
 use abi::exit::ExitCode;
 use abi::syscall::Syscall;
 
-/// Issues `syscall` with two arguments; returns `rax`.
-///
-/// # Safety
-/// Arguments that are pointers must satisfy what the kernel documents for `number`.
-#[inline(always)]
-pub unsafe fn raw2(number: Syscall, a0: u64, a1: u64) -> u64 {
-    let mut rax = number.raw();
-    // SAFETY: the kernel preserves every register but rax (result), rcx and r11 (clobbered
-    // by the instruction itself); memory is only read through the pointer arguments.
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            inout("rax") rax,
-            in("rdi") a0,
-            in("rsi") a1,
-            out("rcx") _,
-            out("r11") _,
-            options(nostack, preserves_flags)
-        );
-    }
-    rax
-}
+use crate::console::DebugConsole;
 
 /// Issues `Call`: `rdi` = cap, `rsi` = message info, MRs 0..3 in `rdx`, `r10`, `r8`,
 /// `r9`. Returns (`rax` error, `rdi` detail, result MRs).
@@ -34,45 +15,34 @@ pub fn call(cptr: u64, info: u64, mrs: [u64; 4]) -> (u64, u64, [u64; 4]) {
     (rax, rdi, mrs)
 }
 
-fn to_result(rax: u64) -> Result<(), SyscallError> {
-    if rax == 0 {
-        Ok(())
-    } else {
-        Err(SyscallError::try_from(rax).unwrap_or(SyscallError::IllegalOperation))
-    }
-}
-
-/// Prints one byte on the kernel console.
+/// Prints one byte through the debug-console cap at `abi::slots::DEBUG_CONSOLE`.
 pub fn debug_put_char(byte: u8) {
-    // SAFETY: no pointer arguments.
-    unsafe { raw2(Syscall::DebugPutChar, u64::from(byte), 0) };
+    let _ = DebugConsole::default().put_char(byte);
 }
 
-/// Prints `bytes` on the kernel console.
+/// Prints `bytes` through the debug-console cap at `abi::slots::DEBUG_CONSOLE`.
 pub fn debug_write(bytes: &[u8]) -> Result<(), SyscallError> {
-    // SAFETY: the pointer and length describe a live slice.
-    to_result(unsafe { raw2(Syscall::DebugWrite, bytes.as_ptr() as u64, bytes.len() as u64) })
+    DebugConsole::default().write(bytes).map_err(|e| e.code)
 }
 
 /// Asks the kernel to print `len` bytes at an arbitrary address: for tests of the
 /// kernel's pointer checks, which must reject bad addresses with an error.
 pub fn debug_write_raw(addr: u64, len: u64) -> Result<(), SyscallError> {
-    // SAFETY: the kernel validates the range; a bad one yields an error, never a fault.
-    to_result(unsafe { raw2(Syscall::DebugWrite, addr, len) })
+    DebugConsole::default().write_raw(addr, len).map_err(|e| e.code)
 }
 
-/// Ends the whole system with `code` (a debug facility: QEMU exits with it).
+/// Ends the whole system with `code` (a debug facility: QEMU exits with it) through the
+/// debug-console cap at `abi::slots::DEBUG_CONSOLE`. Without that cap the system cannot
+/// be stopped: the thread stops itself instead with an invalid instruction, a user
+/// exception its fault handler receives (with none, the kernel suspends the thread).
 pub fn debug_halt(code: ExitCode) -> ! {
     debug_halt_raw(u64::from(code.raw()));
-    // The kernel refused (it cannot for a valid ExitCode); spin rather than return.
-    loop {
-        core::hint::spin_loop();
-    }
+    // SAFETY: `ud2` only raises #UD; the kernel turns it into a fault for this thread.
+    unsafe { core::arch::asm!("ud2", options(noreturn, nomem, nostack)) }
 }
 
-/// Ends the system with a raw code; returns the kernel's error if it refuses the code.
+/// Ends the system with a raw code; returns the kernel's error if it refuses (a code
+/// above `abi::invocation::DEBUG_HALT_MAX`, or no debug-console cap).
 pub fn debug_halt_raw(code: u64) -> SyscallError {
-    // SAFETY: no pointer arguments.
-    let rax = unsafe { raw2(Syscall::DebugHalt, code, 0) };
-    SyscallError::try_from(rax).unwrap_or(SyscallError::IllegalOperation)
+    DebugConsole::default().halt(code).code
 }

@@ -13,5 +13,16 @@ fn debug_console_needs_the_cap_and_readable_memory() {
         .expect_serial_not_contains("captest: FAIL")
         .expect_serial_contains("captest: ok DebugWrite from a device frame above 4 GiB -> InvalidUserPointer")
         .expect_serial_contains("captest: ok DebugWrite from a device frame below 4 GiB -> InvalidUserPointer")
+        .expect_serial_contains("captest: ok the sandbox's DebugWrite without the cap -> FailedLookup")
+        .expect_serial_contains("captest: ok the sandbox's DebugHalt without the cap -> FailedLookup")
+        .expect_serial_contains("captest: ok the system runs on after the sandbox's refused halt")
+        .expect_serial_contains("captest: ok the sandbox prints through its minted debug cap")
+        .expect_serial_contains("captest: ok the sandbox's DebugWrite through the minted cap works")
+        .expect_serial_contains("captest: printed through a copy of the debug cap")
+        .expect_serial_contains("captest: printed through a minted debug cap")
+        .expect_serial_contains("captest: ok mint the debug cap with a badge -> IllegalOperation")
+        .expect_serial_contains("captest: ok DebugHalt through an empty slot -> FailedLookup")
+        .expect_serial_contains("captest: ok DebugHalt with a code above 0x7f -> RangeError")
+        .expect_serial_contains("captest: ok print through the deleted copy -> FailedLookup")
         .expect_exit(ExitCode::RootTaskFault);
 }

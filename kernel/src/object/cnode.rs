@@ -177,7 +177,13 @@ pub fn decode_derive(
         Cap::IrqControl => return Err(SyscallError::IllegalOperation),
         _ => cap,
     };
-    if badge.is_some() && !matches!(cap, Cap::Endpoint { .. } | Cap::Notification { .. } | Cap::CNode { .. }) {
+    // The debug console carries no badge: minting it with badge 0 is a plain copy, so it
+    // is delegable by Mint like any cap.
+    let plain_mint = matches!(cap, Cap::DebugConsole) && badge == Some(0);
+    if badge.is_some()
+        && !plain_mint
+        && !matches!(cap, Cap::Endpoint { .. } | Cap::Notification { .. } | Cap::CNode { .. })
+    {
         return Err(SyscallError::IllegalOperation);
     }
     Ok(derived)

@@ -279,6 +279,22 @@ fn table_caps_are_never_copied() {
 }
 
 #[test]
+fn the_debug_console_is_delegable_by_copy_and_mint() {
+    let mut m = FakeSlots::default();
+    mdb::insert_root(&mut m, 0x1_0000, Cap::DebugConsole, false);
+    assert_eq!(cnode::decode_derive(&m, 0x1_0000, CapRights::READ, None), Ok(Cap::DebugConsole));
+    // It carries no badge: Mint with badge 0 is a copy, a real badge is refused.
+    let minted = cnode::decode_derive(&m, 0x1_0000, CapRights::ALL, Some(0));
+    assert_eq!(minted, Ok(Cap::DebugConsole));
+    cnode::invoke_copy(&mut m, 0x1_0000, 0x2_0000, minted.unwrap());
+    assert_eq!(m.load(0x2_0000).cap, Cap::DebugConsole);
+    assert_eq!(
+        cnode::decode_derive(&m, 0x1_0000, CapRights::ALL, Some(5)),
+        Err(abi::error::SyscallError::IllegalOperation)
+    );
+}
+
+#[test]
 fn deleting_a_deep_chain_of_cnodes_uses_no_recursion() {
     // 50000 CNodes, each holding the only cap to the next (the kernel's 32 KiB trap
     // stack held about a hundred levels of the old recursive delete; a host test thread

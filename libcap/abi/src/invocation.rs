@@ -114,8 +114,23 @@ crate::abi_enum! {
         /// IOSpace: UnmapBatch(count, frame cptrs...): removes the frames' IO mappings in
         /// this IOSpace with one IOTLB invalidation, completed before return.
         IoSpaceUnmapBatch = 78,
+        /// DebugConsole: PutChar(byte): print one byte (0..=255) on the kernel console.
+        DebugPutChar = 80,
+        /// DebugConsole: Write(user address, length): print `length` (at most
+        /// [`DEBUG_WRITE_MAX`]) bytes of the caller's memory on the kernel console. Every
+        /// page must be mapped user-readable and be RAM (a device frame is
+        /// `InvalidUserPointer`); nothing is printed unless all of it is.
+        DebugWrite = 81,
+        /// DebugConsole: Halt(code): end the whole system with exit code `code` (at most
+        /// [`DEBUG_HALT_MAX`]; see [`crate::exit`]). Returns only if refused.
+        DebugHalt = 82,
     }
 }
+
+/// Longest buffer one `DebugWrite` accepts; longer writes fail with `RangeError`.
+pub const DEBUG_WRITE_MAX: u64 = 4096;
+/// Largest exit code `DebugHalt` accepts (QEMU's debug-exit status is one byte).
+pub const DEBUG_HALT_MAX: u64 = 0x7f;
 
 #[cfg(test)]
 mod tests {

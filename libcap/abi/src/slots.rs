@@ -22,7 +22,10 @@ pub const IOPORT_CONTROL: Slot = 5;
 pub const BOOTINFO_FRAME: Slot = 6;
 /// The root task's IPC buffer frame.
 pub const INIT_IPC_BUFFER: Slot = 7;
-/// The debug console capability.
+/// The debug console capability: invoking it prints on the kernel console or ends the
+/// system (`Invocation::DebugPutChar`, `DebugWrite`, `DebugHalt`). libcap's `println!`
+/// and exit path use the cap at this address of the caller's CSpace, so a thread with
+/// its own CSpace prints only if given a copy here.
 pub const DEBUG_CONSOLE: Slot = 8;
 /// First slot of the variable-length groups.
 pub const FIRST_DYNAMIC: Slot = 16;

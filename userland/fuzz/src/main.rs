@@ -71,6 +71,8 @@ const DONE: u64 = 0x600d;
 static ISSUED: AtomicU64 = AtomicU64::new(0);
 /// Focused invocations that succeeded.
 static FOCUSED_OK: AtomicU64 = AtomicU64::new(0);
+/// Debug-console invocations that succeeded (the sandbox has no debug cap: must stay 0).
+static DEBUG_OK: AtomicU64 = AtomicU64::new(0);
 
 /// xorshift64*: deterministic, so a failure reproduces.
 struct Rng(u64);
@@ -129,23 +131,25 @@ extern "C" fn sandbox(seed: u64) -> ! {
             unsafe { (*buffer).caps_or_badges[k] = cap };
         }
         let info = (length & 0x7f) | (extra << 7) | (label << 12);
-        let number = match if focused { 9 } else { rng.next() % 10 } {
+        let pick = if focused { 9 } else { rng.next() % 10 };
+        let number = match pick {
             0 => libcap::abi::syscall::Syscall::NbSend.raw(),
             1 => libcap::abi::syscall::Syscall::NbRecv.raw(),
             2 => libcap::abi::syscall::Syscall::Yield.raw(),
-            3 => libcap::abi::syscall::Syscall::DebugWrite.raw(),
-            // Mostly unknown numbers; never DebugHalt, which would end the test itself.
-            4 => match rng.next() % 0x200 + 9 {
-                n if n == libcap::abi::syscall::Syscall::DebugHalt.raw() => n + 1,
-                n => n,
-            },
+            // Mostly unknown numbers (the former debug system calls among them).
+            4 => rng.next() % 0x200 + 9,
             _ => libcap::abi::syscall::Syscall::Call.raw(),
         };
         let (mut rax, mut rdi, mut rsi) = (number, cptr, info);
-        if number == libcap::abi::syscall::Syscall::DebugWrite.raw() {
-            rsi = rng.next() % 64;
-        }
         let [mut m0, mut m1, mut m2, mut m3] = mrs;
+        // A debug-console write or halt: the sandbox holds no debug cap, so every one must
+        // be refused (a halt that worked would end the test itself).
+        let debug = pick == 3;
+        if debug {
+            let label = if rng.next().is_multiple_of(2) { Invocation::DebugWrite } else { Invocation::DebugHalt };
+            rsi = MessageInfo::new(label.raw(), 2).to_word();
+            m1 = rng.next() % 64;
+        }
         // SAFETY: a raw system call with arbitrary arguments; the kernel must cope.
         unsafe {
             core::arch::asm!(
@@ -159,6 +163,9 @@ extern "C" fn sandbox(seed: u64) -> ! {
         let _ = (rdi, rsi, m0, m1, m2, m3);
         if focused && rax == 0 {
             FOCUSED_OK.fetch_add(1, SeqCst);
+        }
+        if debug && rax == 0 {
+            DEBUG_OK.fetch_add(1, SeqCst);
         }
         ISSUED.fetch_add(1, SeqCst);
     }
@@ -250,6 +257,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     libcap::println!("fuzz: {focused_ok} focused IOMMU/MSI/config invocations succeeded");
     c.check("some focused invocations got past every check", focused_ok > 0);
     c.check("every random call returned", ISSUED.load(SeqCst) == ITERATIONS);
+    c.check("the sandbox without a debug cap could not print or halt", DEBUG_OK.load(SeqCst) == 0);
     c.check("faults were delivered", faults > 0);
     // The kernel still works: a fresh retype and a frame address query.
     let probe = objects.alloc(&slots, ObjectType::Frame4K, 0);
