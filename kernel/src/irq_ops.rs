@@ -100,8 +100,9 @@ pub fn invoke(
             }
             let (first, last) = (first as u16, last as u16);
             // Never the PICs, PCI configuration, nor anything that reaches memory or raises
-            // interrupts outside the IOMMU (ISA DMA, fw_cfg, A20, SMI): abi::reserved.
-            if abi::reserved::reserved_port_overlap(first, last).is_some() {
+            // interrupts outside the IOMMU (ISA DMA, fw_cfg, A20, SMI): abi::reserved and
+            // the FADT's SMI command port.
+            if crate::platform::reserved::reserved_port_reason(first, last).is_some() {
                 return Err(fail(SyscallError::InvalidArgument, 0));
             }
             let dest = dest_slot(msg, mem, extra, 2)?;

@@ -339,6 +339,22 @@ mod tests {
             proptest::prop_assert!(outer.start <= r.start && (r.end <= outer.end || outer.end == u64::MAX));
         }
 
+        /// The untyped split of a range near 2^64 covers exactly its aligned part.
+        #[test]
+        fn split_near_the_top_stays_inside(
+            below_top in proptest::prop_oneof![0u64..0x2000, 0u64..(1 << 40)],
+            len in 0u64..(1 << 40),
+        ) {
+            let r = Range::new(u64::MAX - below_top, len);
+            let mut covered = 0u64;
+            split_power_of_two(r, 12, 47, |b| {
+                let end = b.paddr.checked_add(1 << b.size_bits);
+                assert!(b.paddr >= r.start && end.is_some_and(|e| e <= r.end), "{b:?} outside {r}");
+                covered += 1 << b.size_bits;
+            });
+            proptest::prop_assert_eq!(covered, r.page_inner().len());
+        }
+
         /// The boot allocator never hands out a frame outside the (page-aligned) input.
         #[test]
         fn allocator_stays_inside_free_memory(

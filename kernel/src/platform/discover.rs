@@ -317,11 +317,22 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>, ram: &RangeSet) -> Result<P
             .add_mmio(ram, None, "HPET", Range::new(base, PAGE), "HPET (ACPI): its FSB interrupt write bypasses VT-d")
             .map_err(PlatformError::Reserved)?;
     }
+    excluded.check_ram(ram).map_err(PlatformError::Reserved)?;
     for e in excluded.as_slice() {
         info!("reserved: {} {}", e.range, e.reason);
     }
     for p in abi::reserved::RESERVED_IO_PORTS {
         info!("reserved: I/O ports {:#06x}..={:#06x} {}", p.first, p.last, p.reason);
+    }
+    if let Ok(fadt) = tables.find_table::<acpi::fadt::Fadt>() {
+        let smi = fadt.get().smi_cmd_port;
+        match u16::try_from(smi) {
+            Ok(port) if reserved::reserve_smi_port(port) => {
+                info!("reserved: I/O port {port:#06x} the FADT's SMI command port (runs firmware SMM code)")
+            }
+            Ok(_) => {}
+            Err(_) => crate::warn!("acpi: FADT SMI command port {smi:#x} is not an I/O port; ignored"),
+        }
     }
 
     let mut devices = PciDeviceList::new();

@@ -7,8 +7,9 @@
 //! would land in memory handed out as untyped. Pure logic, tested on the host.
 
 use core::fmt;
+use core::sync::atomic::{AtomicU32, Ordering};
 
-use abi::reserved::{MSI_WINDOW, QEMU_HPET_PAGE};
+use abi::reserved::{reserved_port_overlap, MSI_WINDOW, QEMU_HPET_PAGE};
 
 use crate::boot::memory::{Range, RangeSet, PAGE};
 
@@ -125,10 +126,42 @@ impl Exclusions {
         &self.items[..self.len]
     }
 
+    /// Checks every range against RAM (the fixed ones too: a memory map that calls the
+    /// MSI window RAM must not turn it into RAM untyped).
+    pub fn check_ram(&self, ram: &RangeSet) -> Result<(), ExclusionError> {
+        match self.as_slice().iter().find(|e| ram.overlaps(e.range)) {
+            Some(e) => Err(ExclusionError::InRam { what: e.reason, range: e.range }),
+            None => Ok(()),
+        }
+    }
+
     /// The first excluded range overlapping `r`.
     pub fn overlapping(&self, r: Range) -> Option<&Exclusion> {
         self.as_slice().iter().find(|e| e.range.start < r.end && r.start < e.range.end)
     }
+}
+
+/// The FADT's SMI command port (written once at boot; 0 = none or already reserved).
+static FIRMWARE_SMI_PORT: AtomicU32 = AtomicU32::new(0);
+
+/// Reserves the SMI command port the FADT names (a write there runs firmware SMM code,
+/// which can reach all memory), in addition to `abi::reserved::RESERVED_IO_PORTS`.
+/// Returns whether it was outside the fixed list.
+pub fn reserve_smi_port(port: u16) -> bool {
+    if port == 0 || reserved_port_overlap(port, port).is_some() {
+        return false;
+    }
+    FIRMWARE_SMI_PORT.store(u32::from(port), Ordering::Relaxed);
+    true
+}
+
+/// Why `first..=last` must not be issued, if it touches a reserved port.
+pub fn reserved_port_reason(first: u16, last: u16) -> Option<&'static str> {
+    if let Some(r) = reserved_port_overlap(first, last) {
+        return Some(r.reason);
+    }
+    let smi = FIRMWARE_SMI_PORT.load(Ordering::Relaxed);
+    (smi != 0 && u32::from(first) <= smi && smi <= u32::from(last)).then_some("the FADT's SMI command port")
 }
 
 /// Why the ACPI HPET table is unusable.
@@ -227,6 +260,28 @@ mod tests {
             set.add_mmio(&ram(), None, "x", Range::new(0xc000_0000 + i * PAGE, PAGE), "x").unwrap();
         }
         assert_eq!(set.add_mmio(&ram(), None, "x", Range::new(0xd000_0000, PAGE), "x"), Err(ExclusionError::Full));
+    }
+
+    #[test]
+    fn fixed_ranges_in_ram_are_refused() {
+        let mut ram = ram();
+        assert_eq!(Exclusions::new().check_ram(&ram), Ok(()));
+        ram.add(Range::new(0xfee8_0000, PAGE)).unwrap();
+        assert!(matches!(Exclusions::new().check_ram(&ram), Err(ExclusionError::InRam { .. })));
+    }
+
+    #[test]
+    fn smi_port_from_the_fadt_is_reserved() {
+        assert!(!reserve_smi_port(0xb2), "already in the fixed list");
+        assert_eq!(
+            reserved_port_reason(0xb2, 0xb2),
+            abi::reserved::reserved_port_overlap(0xb2, 0xb2).map(|r| r.reason)
+        );
+        assert_eq!(reserved_port_reason(0x700, 0x7ff), None);
+        assert!(reserve_smi_port(0x7b2));
+        assert_eq!(reserved_port_reason(0x700, 0x7ff), Some("the FADT's SMI command port"));
+        assert_eq!(reserved_port_reason(0x7b3, 0x7ff), None);
+        assert!(reserved_port_reason(0x510, 0x510).is_some());
     }
 
     #[test]
