@@ -35,6 +35,8 @@ pub enum PlatformError {
     Acpi(acpi::AcpiError),
     /// No DMAR table: the kernel requires VT-d.
     NoDmar,
+    /// No MADT: the local APIC and IOAPIC addresses are unknown.
+    NoMadt,
     /// The DMAR table is malformed.
     BadDmar(dmar::DmarError),
     /// The DMAR lists no remapping unit.
@@ -63,6 +65,9 @@ impl fmt::Display for PlatformError {
                 "no DMAR table: this kernel needs Intel VT-d DMA remapping (QEMU: -machine q35 -device intel-iommu)"
             ),
             PlatformError::BadDmar(e) => write!(f, "DMAR table rejected: {e}"),
+            PlatformError::NoMadt => {
+                write!(f, "no MADT (APIC) table: the local APIC and IOAPIC addresses are unknown")
+            }
             PlatformError::NoDrhd => write!(f, "DMAR table lists no DMA remapping unit (DRHD)"),
             PlatformError::TooManyIommus(n) => write!(f, "{n} DMA remapping units, at most {MAX_IOMMUS} supported"),
             PlatformError::OutOfRange { what, paddr } => {
@@ -200,7 +205,8 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>, ram: &RangeSet) -> Result<P
             acpi.cpu_count, acpi.lapic_paddr, acpi.ioapic_count, acpi.ioapic_paddr
         );
     } else {
-        info!("acpi: no MADT");
+        // Without it the kernel would program a local APIC and IOAPIC at address 0: RAM.
+        return Err(PlatformError::NoMadt);
     }
 
     let mut ecam = None;
