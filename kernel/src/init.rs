@@ -32,6 +32,10 @@ use crate::platform;
 use crate::thread;
 use crate::{info, warn};
 
+/// RAM at or above 2^46 is ignored: the direct map (PML4 slots 256..) must stay clear
+/// of the kernel image at -2 GiB, and no boot arithmetic comes near 2^64.
+const MAX_RAM_BITS: u32 = 46;
+
 /// Name of the program running as root task, for fault reports.
 static ROOT_NAME: spin::Once<([u8; 32], usize)> = spin::Once::new();
 
@@ -77,7 +81,13 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         info!("memory: {} {:>9} KiB {}", r.range, r.range.len() / 1024, r.kind);
     }
 
-    let ram = params.ram();
+    // RAM the kernel cannot map (or that sits near 2^64, where boot arithmetic would
+    // wrap) is ignored, not handed out.
+    let max_phys = 1u64 << cpu::physical_address_bits().min(MAX_RAM_BITS);
+    let (ram, clipped) = params.ram_below(max_phys);
+    if clipped {
+        warn!("memory: RAM at or above {max_phys:#x} (beyond the physical address width) is ignored");
+    }
     let module = match params.module {
         Some(m) if !m.is_empty() => m,
         _ => boot_error(format_args!("no boot module: pass the boot image as the -initrd file (GRUB: module2)")),
@@ -102,6 +112,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
 
     let ram_top = ram.as_slice().last().map_or(0, |r| r.end);
     let gib = 1u64 << 30;
+    // Cannot overflow: ram_top <= 2^MAX_RAM_BITS.
     let limit = EARLY_DIRECT_MAP.max(ram_top.div_ceil(gib) * gib);
     let kernel_root = mmu::build_kernel_space(&mut alloc, &ram, limit)
         .unwrap_or_else(|e| boot_error(format_args!("cannot build kernel page tables: {e:?}")));
@@ -124,7 +135,16 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         unsafe { roots::init(kind, crate::arch::phys_to_virt(base) as usize, words) };
     }
 
-    let mut platform = platform::discover(&phys, params.rsdp).unwrap_or_else(|e| boot_error(format_args!("{e}")));
+    // test_rsdp=ADDR (hex) replaces the loader's RSDP address, so a scenario can show
+    // that firmware tables outside the direct map are refused as bad boot input.
+    let rsdp = match params.cmdline_value("test_rsdp") {
+        Some(v) => Some(
+            u64::from_str_radix(v.trim_start_matches("0x"), 16)
+                .unwrap_or_else(|_| boot_error(format_args!("test_rsdp={v} is not a hexadecimal address"))),
+        ),
+        None => params.rsdp,
+    };
+    let mut platform = platform::discover(&phys, rsdp, &ram).unwrap_or_else(|e| boot_error(format_args!("{e}")));
     add_test_rmrrs(&mut platform, params.cmdline_value("test_rmrr"));
     crate::pci_ops::set_ecam(platform.acpi.ecam_paddr, platform.acpi.ecam_bus_start, platform.acpi.ecam_bus_end);
     // Every remapping unit translates from now on, with no device assigned: all DMA is
@@ -221,18 +241,24 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     for r in params.regions() {
         let _ = not_device.add(r.range.page_outer());
     }
-    for r in platform.kernel_mmio.as_slice() {
-        let _ = not_device.add(*r);
+    for e in platform.excluded.as_slice() {
+        if not_device.add(e.range).is_err() {
+            boot_error(format_args!("memory map too fragmented to exclude {} ({})", e.range, e.reason));
+        }
     }
     let phys_bits = cpu::physical_address_bits().min(abi::object::UNTYPED_MAX_BITS);
     let window = Range { start: 0x10_0000, end: 1u64 << phys_bits };
     let list = untyped::build(alloc.free(), &not_device, window);
     // The kernel reads user memory only in RAM (user_mem): RAM untyped must be RAM, and
-    // device untyped (mappable, never read by the kernel) must hold none.
+    // device untyped (mappable, never read by the kernel) must hold none. Nothing handed
+    // out may overlap a reserved platform range (checked, not assumed).
     for u in list.as_slice() {
-        let r = Range::new(u.paddr, 1 << u.size_bits);
+        let r = Range::new(u.paddr, 1u64 << u.size_bits);
         let agrees = if u.is_device == 0 { ram.contains(r) } else { !ram.overlaps(r) };
         assert!(agrees, "untyped {r} (device={}) disagrees with the RAM map", u.is_device);
+        if let Some(e) = platform.excluded.overlapping(r) {
+            boot_error(format_args!("untyped {r} overlaps reserved {} ({})", e.range, e.reason));
+        }
     }
     for u in list.as_slice() {
         info!("untyped: {:#014x} 2^{:<2} {}", u.paddr, u.size_bits, if u.is_device == 1 { "device" } else { "ram" });

@@ -16,10 +16,6 @@ use crate::object::cnode;
 use crate::object::cte::SlotAddr;
 use crate::object::mdb;
 
-/// Ports never handed out: the legacy PICs (the kernel masks them) and PCI
-/// configuration mechanism #1 (config space access goes through the kernel).
-const RESERVED_PORTS: [(u16, u16); 3] = [(0x20, 0x21), (0xa0, 0xa1), (0xcf8, 0xcff)];
-
 /// Resolves the destination slot of a cap-creating invocation: MRs `index_mr`,
 /// `index_mr + 1` are index and depth in the CNode given as extra cap 0.
 fn dest_slot(msg: &Message<'_>, mem: &DirectMemory, extra: Extra<'_>, index_mr: usize) -> Result<SlotAddr, Failure> {
@@ -103,7 +99,10 @@ pub fn invoke(
                 return Err(fail(SyscallError::RangeError, 1));
             }
             let (first, last) = (first as u16, last as u16);
-            if RESERVED_PORTS.iter().any(|&(a, b)| first <= b && a <= last) {
+            // Never the PICs, PCI configuration, nor anything that reaches memory or raises
+            // interrupts outside the IOMMU (ISA DMA, fw_cfg, A20, SMI): abi::reserved and
+            // the FADT's SMI command port.
+            if crate::platform::reserved::reserved_port_reason(first, last).is_some() {
                 return Err(fail(SyscallError::InvalidArgument, 0));
             }
             let dest = dest_slot(msg, mem, extra, 2)?;
@@ -138,7 +137,7 @@ pub fn invoke(
 /// Reads `width` bytes from `port`, which an IOPort cap granted.
 fn port_in(port: u16, width: u64) -> u64 {
     // SAFETY: the invoking cap grants this port; IOPortControl never issues the ports
-    // the kernel relies on (PIC, PCI configuration).
+    // the kernel relies on or that reach memory (abi::reserved::RESERVED_IO_PORTS).
     unsafe {
         match width {
             1 => u64::from(Port::<u8>::new(port).read()),

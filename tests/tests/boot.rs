@@ -115,6 +115,20 @@ fn no_dmar_is_rejected() {
         .expect_serial_not_contains("root: hello");
 }
 
+/// Firmware tables outside the direct map are bad boot input (exit 0x72), not a kernel
+/// panic: the RSDP is pointed at 16 TiB (`test_rsdp=`), far beyond the direct map.
+#[test]
+fn acpi_table_outside_direct_map_is_rejected() {
+    Scenario::new("acpi_outside_direct_map")
+        .append("test_rsdp=0x100000000000")
+        .run()
+        .expect_exit(ExitCode::BadBootInput)
+        .expect_serial_contains("BOOT ERROR: ACPI table at 0x100000000000 (+0x")
+        .expect_serial_contains("bytes) is outside the direct map")
+        .expect_serial_not_contains("KERNEL PANIC")
+        .expect_serial_not_contains("root: hello");
+}
+
 #[test]
 fn no_boot_module_is_rejected() {
     Scenario::new("no_module")

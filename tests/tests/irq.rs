@@ -24,6 +24,16 @@ fn irq_scenario(name: &str, iommu: Iommu) {
         .expect_serial_contains("irqtest: ok round robin between two spinning threads and us")
         .expect_serial_contains("irqtest: ok an interrupt arrives as a signal with the handler's badge")
         .expect_serial_contains("irqtest: ok a second interrupt arrives after ack")
+        .expect_serial_contains("reserved: 0x0000fee00000..0x0000fef00000 MSI window")
+        .expect_serial_contains("reserved: 0x0000fed00000..0x0000fed01000 HPET")
+        .expect_serial_contains("reserved: I/O ports 0x0510..=0x051b QEMU fw_cfg")
+        .expect_serial_contains("irqtest: ok fw_cfg ports 0x510..0x51b are not handed out")
+        .expect_serial_contains("irqtest: ok ISA DMA ports are not handed out")
+        .expect_serial_contains(
+            "irqtest: ok every reserved I/O port range is refused, whole, by its last port and straddled",
+        )
+        .expect_serial_contains("irqtest: ok no device untyped covers the HPET page 0xfed00000")
+        .expect_serial_contains("irqtest: ok no device untyped covers the MSI window 0xfee00000..0xfef00000")
         .expect_serial_contains("irqtest: all checks passed")
         .expect_exit(ExitCode::Success);
 }

@@ -31,15 +31,24 @@ impl Range {
     pub const fn is_empty(&self) -> bool {
         self.end <= self.start
     }
-    /// Shrinks to whole pages.
+    /// Shrinks to whole pages (empty if no whole page fits; a start in the last page of
+    /// the address space rounds to an empty range there, never wraps to 0).
     pub const fn page_inner(&self) -> Range {
-        let start = (self.start + PAGE - 1) & !(PAGE - 1);
         let end = self.end & !(PAGE - 1);
+        let start = match self.start.checked_add(PAGE - 1) {
+            Some(s) => s & !(PAGE - 1),
+            None => end,
+        };
         Range { start, end: if end < start { start } else { end } }
     }
-    /// Grows to whole pages.
+    /// Grows to whole pages (an end in the last page of the address space stays at
+    /// `u64::MAX`, the highest representable bound, instead of rounding down).
     pub const fn page_outer(&self) -> Range {
-        Range { start: self.start & !(PAGE - 1), end: self.end.saturating_add(PAGE - 1) & !(PAGE - 1) }
+        let end = match self.end.checked_add(PAGE - 1) {
+            Some(e) => e & !(PAGE - 1),
+            None => u64::MAX,
+        };
+        Range { start: self.start & !(PAGE - 1), end }
     }
 }
 
@@ -296,6 +305,71 @@ mod tests {
         assert_eq!(blocks[0].paddr, 0x1000);
         let total: u64 = blocks.iter().map(|b| 1u64 << b.size_bits).sum();
         assert_eq!(total, 0x2_0000_0000 - 0x1000);
+    }
+
+    #[test]
+    fn page_rounding_near_the_top_does_not_wrap() {
+        // A memory-map entry at the very top: rounding its start up must not wrap to 0.
+        let top = Range { start: u64::MAX - 0x800, end: u64::MAX };
+        assert!(top.page_inner().is_empty());
+        assert_ne!(top.page_inner().start, 0);
+        assert_eq!(top.page_outer(), Range { start: !(PAGE - 1), end: u64::MAX });
+        let near = Range::new(0xffff_ffff_ffff_e000, 0x1_0000);
+        assert_eq!(near.page_inner(), Range { start: 0xffff_ffff_ffff_e000, end: 0xffff_ffff_ffff_f000 });
+        let mut free = RangeSet::new();
+        free.add(Range { start: 0x10_0000, end: 0x20_0000 }).unwrap();
+        free.add(Range { start: u64::MAX - 0x10, end: u64::MAX }).unwrap();
+        let mut a = BootAllocator::new(&free);
+        assert_eq!(a.alloc_frame(), Ok(0x10_0000), "the first boot frame is never 0");
+        assert!(!a.free().overlaps(Range::new(0, 0x10_0000)));
+    }
+
+    proptest::proptest! {
+        /// Page rounding stays inside (inner) or around (outer) the range, never wraps.
+        #[test]
+        fn page_rounding_is_sound(
+            below_top in proptest::prop_oneof![0u64..0x2000, 0u64..(1 << 20)],
+            len in 0u64..(1 << 21),
+        ) {
+            let r = Range::new(u64::MAX - below_top, len);
+            let inner = r.page_inner();
+            proptest::prop_assert!(inner.is_empty() || (r.start <= inner.start && inner.end <= r.end));
+            proptest::prop_assert!(inner.start.is_multiple_of(PAGE) && inner.end.is_multiple_of(PAGE));
+            let outer = r.page_outer();
+            proptest::prop_assert!(outer.start <= r.start && (r.end <= outer.end || outer.end == u64::MAX));
+        }
+
+        /// The untyped split of a range near 2^64 covers exactly its aligned part.
+        #[test]
+        fn split_near_the_top_stays_inside(
+            below_top in proptest::prop_oneof![0u64..0x2000, 0u64..(1 << 40)],
+            len in 0u64..(1 << 40),
+        ) {
+            let r = Range::new(u64::MAX - below_top, len);
+            let mut covered = 0u64;
+            split_power_of_two(r, 12, 47, |b| {
+                let end = b.paddr.checked_add(1 << b.size_bits);
+                assert!(b.paddr >= r.start && end.is_some_and(|e| e <= r.end), "{b:?} outside {r}");
+                covered += 1 << b.size_bits;
+            });
+            proptest::prop_assert_eq!(covered, r.page_inner().len());
+        }
+
+        /// The boot allocator never hands out a frame outside the (page-aligned) input.
+        #[test]
+        fn allocator_stays_inside_free_memory(
+            below_top in proptest::prop_oneof![0u64..0x2000, 0u64..(1 << 24)],
+            len in 1u64..(1 << 24),
+        ) {
+            let mut free = RangeSet::new();
+            free.add(Range { start: 0x10_0000, end: 0x10_2000 }).unwrap();
+            free.add(Range::new(u64::MAX - below_top, len)).unwrap();
+            let mut a = BootAllocator::new(&free);
+            while let Ok(frame) = a.alloc_frame() {
+                proptest::prop_assert!(free.contains(Range::new(frame, PAGE)), "frame {:#x}", frame);
+                proptest::prop_assert!(frame.checked_add(PAGE).is_some());
+            }
+        }
     }
 
     #[test]

@@ -192,6 +192,18 @@ impl<'a> BootParams<'a> {
         ram
     }
 
+    /// [`Self::ram`] below `limit` (the physical addresses the kernel can map), and
+    /// whether the map listed RAM at or above it (ignored: it cannot be reached, and
+    /// arithmetic on it would come close to 2^64).
+    pub fn ram_below(&self, limit: u64) -> (RangeSet, bool) {
+        let mut ram = self.ram();
+        let beyond = Range { start: limit, end: u64::MAX };
+        let clipped = ram.overlaps(beyond);
+        // Cannot fail: cutting off the top never splits a range.
+        let _ = ram.remove(beyond);
+        (ram, clipped)
+    }
+
     /// The value of `key=value` on the command line, if present.
     pub fn cmdline_value(&self, key: &str) -> Option<&'a str> {
         self.cmdline.split_whitespace().find_map(|word| {
@@ -220,7 +232,8 @@ fn c_string<S: PhysSource>(src: &S, paddr: u64) -> Result<(&str, u64), ParamsErr
         if len >= MAX_CMDLINE {
             return Err(ParamsError::BadCmdline);
         }
-        let byte = read(src, "command line", paddr + len as u64, 1)?[0];
+        let at = paddr.checked_add(len as u64).ok_or(ParamsError::Unreadable { what: "command line", paddr })?;
+        let byte = read(src, "command line", at, 1)?[0];
         if byte == 0 {
             break;
         }
@@ -380,6 +393,26 @@ mod tests {
 
     fn put(data: &mut [u8], at: usize, bytes: &[u8]) {
         data[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+
+    #[test]
+    fn ram_near_the_top_of_the_address_space_is_ignored() {
+        let mut src = pvh_image(PVH_MAGIC, 4);
+        // A fourth entry: RAM in the last 8 KiB below 2^64 (the length runs past it).
+        put(&mut src.data, 0x300 + 3 * 24, &(u64::MAX - 0x1fff).to_le_bytes());
+        put(&mut src.data, 0x300 + 3 * 24 + 8, &0x4000u64.to_le_bytes());
+        put(&mut src.data, 0x300 + 3 * 24 + 16, &1u32.to_le_bytes());
+        let p = parse_pvh(&src, 0x1000).unwrap();
+        assert_eq!(p.regions()[3].range, Range { start: u64::MAX - 0x1fff, end: u64::MAX });
+        let (ram, clipped) = p.ram_below(1 << 46);
+        assert!(clipped);
+        assert_eq!(ram.total(), 0x9fc00 + 0x7ef0_0000);
+        let mut free = ram.clone();
+        free.remove(Range { start: 0, end: 0x10_0000 }).unwrap();
+        let mut alloc = super::super::memory::BootAllocator::new(&free);
+        assert_eq!(alloc.alloc_frame(), Ok(0x10_0000));
+        let plain = pvh_image(PVH_MAGIC, 3);
+        assert!(!parse_pvh(&plain, 0x1000).unwrap().ram_below(1 << 46).1);
     }
 
     fn pvh_image(magic: u32, entries: u32) -> Buffer {

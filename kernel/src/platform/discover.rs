@@ -11,6 +11,7 @@ use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
 
 use super::dmar::{self, Dmar, DmarInfo};
 use super::pci::{self, ConfigSpace, PciDeviceList, MAX_PCI_DEVICES};
+use super::reserved::{self, ExclusionError, Exclusions, HpetError};
 use super::vtd::{CapabilityDecode, ExtendedCapabilityDecode, VtdRegisters};
 use crate::arch::mmu::DirectMap;
 use crate::arch::{mmio, phys_to_virt};
@@ -18,8 +19,10 @@ use crate::boot::memory::{Range, RangeSet, PAGE};
 use crate::boot::params::PhysSource;
 use crate::info;
 
-/// Bytes of one VT-d register block (one page).
+/// Bytes of one VT-d register block (one page; the DRHD's size field may say more).
 const VTD_REGISTER_BYTES: u64 = PAGE;
+/// Largest DRHD register-set size field honoured (2^15 pages = 128 MiB).
+const VTD_MAX_SIZE_FIELD: u8 = 15;
 /// Bytes of the local APIC's register page.
 const LAPIC_BYTES: u64 = PAGE;
 /// Bytes of an IOAPIC's register window.
@@ -32,6 +35,8 @@ pub enum PlatformError {
     Acpi(acpi::AcpiError),
     /// No DMAR table: the kernel requires VT-d.
     NoDmar,
+    /// No MADT: the local APIC and IOAPIC addresses are unknown.
+    NoMadt,
     /// The DMAR table is malformed.
     BadDmar(dmar::DmarError),
     /// The DMAR lists no remapping unit.
@@ -45,6 +50,10 @@ pub enum PlatformError {
         /// Where.
         paddr: u64,
     },
+    /// A register block lies in RAM or cannot be reserved (see `platform::reserved`).
+    Reserved(ExclusionError),
+    /// The ACPI HPET table is malformed.
+    BadHpet(HpetError),
 }
 
 impl fmt::Display for PlatformError {
@@ -56,11 +65,16 @@ impl fmt::Display for PlatformError {
                 "no DMAR table: this kernel needs Intel VT-d DMA remapping (QEMU: -machine q35 -device intel-iommu)"
             ),
             PlatformError::BadDmar(e) => write!(f, "DMAR table rejected: {e}"),
+            PlatformError::NoMadt => {
+                write!(f, "no MADT (APIC) table: the local APIC and IOAPIC addresses are unknown")
+            }
             PlatformError::NoDrhd => write!(f, "DMAR table lists no DMA remapping unit (DRHD)"),
             PlatformError::TooManyIommus(n) => write!(f, "{n} DMA remapping units, at most {MAX_IOMMUS} supported"),
             PlatformError::OutOfRange { what, paddr } => {
                 write!(f, "{what} at {paddr:#x} is outside usable physical memory or misaligned")
             }
+            PlatformError::Reserved(e) => write!(f, "{e}"),
+            PlatformError::BadHpet(e) => write!(f, "{e}"),
         }
     }
 }
@@ -73,9 +87,14 @@ struct DirectMapAcpi {
 
 impl AcpiHandler for DirectMapAcpi {
     unsafe fn map_physical_region<T>(&self, physical_address: usize, size: usize) -> PhysicalMapping<Self, T> {
-        let end = (physical_address as u64).saturating_add(size as u64);
-        if end > self.limit {
-            panic!("ACPI table at {physical_address:#x} (+{size:#x}) is outside the direct map");
+        // Firmware input, not a kernel bug: refused as bad boot input (the trait cannot
+        // return an error).
+        let end = (physical_address as u64).checked_add(size as u64);
+        if end.is_none_or(|end| end > self.limit) {
+            crate::init::boot_error(format_args!(
+                "ACPI table at {physical_address:#x} (+{size:#x} bytes) is outside the direct map (below {:#x})",
+                self.limit
+            ));
         }
         let virt = NonNull::new(phys_to_virt(physical_address as u64) as *mut T).expect("direct map is never null");
         // SAFETY: the region lies in the direct map (checked above), which is mapped for
@@ -119,16 +138,18 @@ pub struct Platform {
     pub pci: PciDeviceList,
     /// CAP/ECAP of each DRHD, in DMAR order.
     pub iommu_regs: [(u64, u64); MAX_IOMMUS],
-    /// Physical ranges only the kernel may touch (IOMMU, APIC registers, ECAM).
-    pub kernel_mmio: RangeSet,
+    /// Physical ranges that never become device untyped, with reasons: the MSI window,
+    /// HPET, and the register blocks the kernel owns (IOMMU, APICs, ECAM).
+    pub excluded: Exclusions,
     /// ISA IRQ -> (GSI, level triggered, active low), from the MADT overrides.
     pub isa_irqs: [(u8, bool, bool); 16],
     /// Index of the DRHD covering each entry of `pci` (computed once at discovery).
     pub pci_drhd: [Option<usize>; MAX_PCI_DEVICES],
 }
 
-/// Finds and checks the ACPI tables, the IOMMUs and the PCI devices.
-pub fn discover(phys: &DirectMap, rsdp: Option<u64>) -> Result<Platform, PlatformError> {
+/// Finds and checks the ACPI tables, the IOMMUs and the PCI devices. `ram` is the RAM
+/// of the memory map: no register block may overlap it.
+pub fn discover(phys: &DirectMap, rsdp: Option<u64>, ram: &RangeSet) -> Result<Platform, PlatformError> {
     let handler = DirectMapAcpi { limit: phys.limit };
     // SAFETY: the handler maps through the direct map; the RSDP address comes from the
     // loader and the crate validates signature and checksum before trusting it.
@@ -140,7 +161,8 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>) -> Result<Platform, Platfor
     }
     .map_err(PlatformError::Acpi)?;
     let mut acpi = AcpiSummary { rsdp_paddr: rsdp.unwrap_or(0), ..Default::default() };
-    let mut kernel_mmio = RangeSet::new();
+    let mut excluded = Exclusions::new();
+    let kernel_reaches = Some(phys.limit);
     // Identity unless overridden: edge triggered, active high.
     let mut isa_irqs = [(0u8, false, false); 16];
     for (i, e) in isa_irqs.iter_mut().enumerate() {
@@ -159,7 +181,10 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>) -> Result<Platform, Platfor
                         acpi.ioapic_paddr = address;
                     }
                     acpi.ioapic_count += 1;
-                    let _ = kernel_mmio.add(Range::new(address & !(PAGE - 1), IOAPIC_BYTES));
+                    let range = Range::new(address & !(PAGE - 1), IOAPIC_BYTES);
+                    excluded
+                        .add_mmio(ram, kernel_reaches, "IOAPIC", range, "IOAPIC registers (the kernel's)")
+                        .map_err(PlatformError::Reserved)?;
                 }
                 MadtEntry::LocalApicAddressOverride(e) => acpi.lapic_paddr = e.local_apic_address,
                 MadtEntry::InterruptSourceOverride(e) if e.bus == 0 && e.irq < 16 => {
@@ -171,13 +196,17 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>) -> Result<Platform, Platfor
                 _ => {}
             }
         }
-        let _ = kernel_mmio.add(Range::new(acpi.lapic_paddr & !(PAGE - 1), LAPIC_BYTES));
+        let range = Range::new(acpi.lapic_paddr & !(PAGE - 1), LAPIC_BYTES);
+        excluded
+            .add_mmio(ram, kernel_reaches, "local APIC", range, "local APIC registers (the kernel's)")
+            .map_err(PlatformError::Reserved)?;
         info!(
             "acpi: MADT: {} cpus, local APIC {:#x}, {} IOAPICs (first {:#x})",
             acpi.cpu_count, acpi.lapic_paddr, acpi.ioapic_count, acpi.ioapic_paddr
         );
     } else {
-        info!("acpi: no MADT");
+        // Without it the kernel would program a local APIC and IOAPIC at address 0: RAM.
+        return Err(PlatformError::NoMadt);
     }
 
     let mut ecam = None;
@@ -193,7 +222,15 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>) -> Result<Platform, Platfor
             if base % PAGE != 0 || base.saturating_add(bytes) > phys.limit {
                 return Err(PlatformError::OutOfRange { what: "PCI ECAM", paddr: base });
             }
-            let _ = kernel_mmio.add(Range::new(base, bytes));
+            excluded
+                .add_mmio(
+                    ram,
+                    kernel_reaches,
+                    "PCI ECAM",
+                    Range::new(base, bytes),
+                    "PCI ECAM (config space via the kernel)",
+                )
+                .map_err(PlatformError::Reserved)?;
             acpi.ecam_paddr = base;
             acpi.ecam_bus_start = start;
             acpi.ecam_bus_end = end;
@@ -230,7 +267,16 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>) -> Result<Platform, Platfor
         if base % PAGE != 0 || base.saturating_add(VTD_REGISTER_BYTES) > phys.limit {
             return Err(PlatformError::OutOfRange { what: "VT-d register block", paddr: base });
         }
-        let _ = kernel_mmio.add(Range::new(base, VTD_REGISTER_BYTES));
+        let bytes = VTD_REGISTER_BYTES << unit.size.min(VTD_MAX_SIZE_FIELD);
+        excluded
+            .add_mmio(
+                ram,
+                kernel_reaches,
+                "VT-d register block",
+                Range::new(base, bytes),
+                "VT-d registers (the kernel's)",
+            )
+            .map_err(PlatformError::Reserved)?;
         // SAFETY: the block is page-aligned inside the uncached direct map; VER, CAP and
         // ECAP are read-only registers without read side effects.
         let (version, cap, ecap) = unsafe {
@@ -265,6 +311,36 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>) -> Result<Platform, Platfor
         );
     }
 
+    // The HPET's FSB interrupt write reaches memory outside VT-d: its block (from the
+    // ACPI table when present; QEMU's fixed page is always excluded) is never handed out.
+    if let Ok(hpet) = tables.find_table::<acpi::hpet::HpetTable>() {
+        let paddr = hpet.physical_start() as u64;
+        let bytes =
+            phys.bytes(paddr, hpet.region_length()).ok_or(PlatformError::OutOfRange { what: "HPET table", paddr })?;
+        let base = reserved::parse_hpet(bytes).map_err(PlatformError::BadHpet)?;
+        info!("acpi: HPET block at {base:#x}");
+        excluded
+            .add_mmio(ram, None, "HPET", Range::new(base, PAGE), "HPET (ACPI): its FSB interrupt write bypasses VT-d")
+            .map_err(PlatformError::Reserved)?;
+    }
+    excluded.check_ram(ram).map_err(PlatformError::Reserved)?;
+    for e in excluded.as_slice() {
+        info!("reserved: {} {}", e.range, e.reason);
+    }
+    for p in abi::reserved::RESERVED_IO_PORTS {
+        info!("reserved: I/O ports {:#06x}..={:#06x} {}", p.first, p.last, p.reason);
+    }
+    if let Ok(fadt) = tables.find_table::<acpi::fadt::Fadt>() {
+        let smi = fadt.get().smi_cmd_port;
+        match u16::try_from(smi) {
+            Ok(port) if reserved::reserve_smi_port(port) => {
+                info!("reserved: I/O port {port:#06x} the FADT's SMI command port (runs firmware SMM code)")
+            }
+            Ok(_) => {}
+            Err(_) => crate::warn!("acpi: FADT SMI command port {smi:#x} is not an I/O port; ignored"),
+        }
+    }
+
     let mut devices = PciDeviceList::new();
     if let Some(ecam) = &ecam {
         pci::enumerate(ecam, 0, ecam.bus_start, ecam.bus_end, &mut devices);
@@ -290,7 +366,7 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>) -> Result<Platform, Platfor
     if devices.overflowed() > 0 {
         crate::warn!("{} PCI functions did not fit in the device list", devices.overflowed());
     }
-    Ok(Platform { acpi, dmar, pci: devices, iommu_regs, kernel_mmio, isa_irqs, pci_drhd })
+    Ok(Platform { acpi, dmar, pci: devices, iommu_regs, excluded, isa_irqs, pci_drhd })
 }
 
 impl Platform {

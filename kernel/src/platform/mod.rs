@@ -4,6 +4,7 @@
 pub mod dmar;
 pub mod intremap;
 pub mod pci;
+pub mod reserved;
 pub mod rmrr;
 pub mod vtd;
 

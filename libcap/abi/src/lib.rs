@@ -19,6 +19,7 @@ pub mod msginfo;
 pub mod object;
 pub mod pci;
 pub mod registers;
+pub mod reserved;
 pub mod rights;
 pub mod slots;
 pub mod syscall;

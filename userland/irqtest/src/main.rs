@@ -10,11 +10,13 @@ use libcap::abi::bootinfo::BootInfo;
 use libcap::abi::error::SyscallError as E;
 use libcap::abi::exit::ExitCode;
 use libcap::abi::object::ObjectType;
+use libcap::abi::reserved::{MSI_WINDOW, QEMU_HPET_PAGE, RESERVED_IO_PORTS};
 use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
 use libcap::alloc::{ObjectAllocator, SlotAllocator};
 use libcap::cap::{CNode, Error, IoPort, IoPortControl, IrqControl, IrqHandler, Notification, Tcb};
 use libcap::check::Checker;
+use libcap::device::DeviceMemory;
 use libcap::ipc;
 use libcap::println;
 use libcap::thread::{spawn, THREAD_REGION};
@@ -74,6 +76,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         ports.issue(0xcf8, 0xcff, root.slot(slots.alloc().unwrap())).map_err(|e| e.code) == Err(E::InvalidArgument),
     );
     c.check("port outside the cap", pit.in8(0x60).map_err(|e| e.code) == Err(E::RangeError));
+    platform_reservations(&mut c, bi, &slots);
 
     // The PIT at 100 Hz on ISA IRQ 0, delivered to a notification.
     let ntfn = Notification(objects.alloc(&slots, ObjectType::Notification, 0).expect("ntfn"));
@@ -114,4 +117,42 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     );
 
     c.finish()
+}
+
+/// Nothing that can write memory or raise interrupts outside the IOMMU's control is
+/// handed out (`abi::reserved`): no reserved I/O port range, alone or straddled, and
+/// no device untyped over the HPET page or the MSI window.
+fn platform_reservations(c: &mut Checker, bi: &BootInfo, slots: &SlotAllocator) {
+    let root = CNode(slots::INIT_CNODE);
+    let ports = IoPortControl(slots::IOPORT_CONTROL);
+    let refused = |first: u16, last: u16| {
+        ports.issue(first, last, root.slot(slots.alloc().unwrap())).map_err(|e| e.code) == Err(E::InvalidArgument)
+    };
+    c.check(
+        "fw_cfg ports 0x510..0x51b are not handed out",
+        refused(0x510, 0x51b) && refused(0x510, 0x511) && refused(0x514, 0x51b),
+    );
+    c.check(
+        "ISA DMA ports are not handed out",
+        refused(0x00, 0x0f) && refused(0x0a, 0x0a) && refused(0x81, 0x8f) && refused(0xc0, 0xdf) && refused(0xd4, 0xd4),
+    );
+    c.check(
+        "every reserved I/O port range is refused, whole, by its last port and straddled",
+        RESERVED_IO_PORTS.iter().all(|r| {
+            refused(r.first, r.last) && refused(r.last, r.last) && refused(r.first.saturating_sub(1), r.first)
+        }),
+    );
+    let device_overlaps = |start: u64, end: u64| {
+        bi.untyped().iter().any(|u| u.is_device == 1 && u.paddr < end && start < u.paddr + (1u64 << u.size_bits))
+    };
+    let mut device = DeviceMemory::new(bi);
+    c.check(
+        "no device untyped covers the HPET page 0xfed00000",
+        !device_overlaps(QEMU_HPET_PAGE, QEMU_HPET_PAGE + 0x1000) && device.frame_at(slots, QEMU_HPET_PAGE).is_none(),
+    );
+    c.check(
+        "no device untyped covers the MSI window 0xfee00000..0xfef00000",
+        !device_overlaps(MSI_WINDOW.0, MSI_WINDOW.1)
+            && [0xfee0_1000, 0xfee8_0000, 0xfeef_f000].iter().all(|&p| device.frame_at(slots, p).is_none()),
+    );
 }
