@@ -134,11 +134,32 @@ unsafe extern "C" {
     static mut current_frame_end: u64;
 }
 
+/// RFLAGS bits `syscall` clears on entry (SFMASK): every flag the user may have set,
+/// so the kernel runs with interrupts off (IF), no single-step (TF), a forward
+/// direction (DF), SMAP enforced (AC) and no nested-task bit: with NT set the kernel's
+/// own `iretq` raises #GP in ring 0 (any thread could crash the kernel). The user's
+/// RFLAGS are in r11 and come back through the frame.
+const SYSCALL_FLAGS_MASK: RFlags = RFlags::CARRY_FLAG
+    .union(RFlags::PARITY_FLAG)
+    .union(RFlags::AUXILIARY_CARRY_FLAG)
+    .union(RFlags::ZERO_FLAG)
+    .union(RFlags::SIGN_FLAG)
+    .union(RFlags::TRAP_FLAG)
+    .union(RFlags::INTERRUPT_FLAG)
+    .union(RFlags::DIRECTION_FLAG)
+    .union(RFlags::OVERFLOW_FLAG)
+    .union(RFlags::IOPL_LOW)
+    .union(RFlags::IOPL_HIGH)
+    .union(RFlags::NESTED_TASK)
+    .union(RFlags::RESUME_FLAG)
+    .union(RFlags::ALIGNMENT_CHECK)
+    .union(RFlags::ID);
+
 /// Enables `syscall`/`sysret` and points them at the entry stub.
 pub fn init_syscalls() {
     // SAFETY: selectors match the GDT built in gdt.rs (kernel 0x08/0x10, user 0x1b/0x23);
-    // LSTAR is the entry stub; SFMASK clears IF/TF/DF/AC so the kernel runs with
-    // interrupts off and a sane direction flag; the kernel stack pointer is the TSS rsp0.
+    // LSTAR is the entry stub; SFMASK (see `SYSCALL_FLAGS_MASK`) leaves the kernel with
+    // clean flags; the kernel stack pointer is the TSS rsp0.
     unsafe {
         kernel_stack_top = gdt::trap_stack_top();
         Efer::update(|f| f.insert(EferFlags::SYSTEM_CALL_EXTENSIONS));
@@ -150,7 +171,7 @@ pub fn init_syscalls() {
         )
         .expect("GDT layout matches STAR's requirements");
         LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
-        SFMask::write(RFlags::INTERRUPT_FLAG | RFlags::TRAP_FLAG | RFlags::DIRECTION_FLAG | RFlags::ALIGNMENT_CHECK);
+        SFMask::write(SYSCALL_FLAGS_MASK);
     }
 }
 
