@@ -108,6 +108,14 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     kmem::set_kernel_root(kernel_root);
     let phys = DirectMap { limit };
     info!("kernel: direct map of {} MiB, kernel tables at {kernel_root:#x}", limit >> 20);
+    let p = cpu::enable_protections();
+    let on = |b: bool| if b { "on" } else { "off (not offered by the CPU)" };
+    info!(
+        "cpu: SMEP {}, SMAP {}, UMIP {}; kernel text and rodata read-only in every mapping",
+        on(p.smep),
+        on(p.smap),
+        on(p.umip)
+    );
 
     // Live-root bitmaps (see object::roots), one bit per page of RAM and kind.
     let words = roots::words_for(ram_top);
@@ -185,6 +193,14 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         Some("stack-overflow") => {
             info!("kernel: recursing until the boot stack's guard page is hit");
             let _ = overflow_stack(0);
+        }
+        Some("write-kernel-text") => {
+            let alias = phys_to_virt(overflow_stack as *const () as u64 - crate::arch::KERNEL_VMA);
+            info!("kernel: writing to kernel text through its direct-map alias {alias:#x}");
+            // SAFETY: deliberately writes read-only kernel text: the write must fault
+            // (reported as a kernel exception); requested by test=write-kernel-text.
+            unsafe { core::ptr::write_volatile(alias as *mut u8, 0xcc) };
+            warn!("kernel: the write to kernel text went through");
         }
         Some(other) => warn!("test={other} unknown; ignored"),
         None => {}

@@ -20,3 +20,21 @@ fn cpu_state_isolation() {
         .expect_serial_contains("cputest: all checks passed")
         .expect_exit(ExitCode::Success);
 }
+
+/// The boot log says which CPU protections are on (QEMU `-cpu max` offers all three).
+#[test]
+fn cpu_protections_are_enabled() {
+    let o = Scenario::new("cpu_protections").run();
+    o.expect_serial_contains("cpu: SMEP on, SMAP on, UMIP on; kernel text and rodata read-only in every mapping")
+        .expect_exit(ExitCode::Success);
+}
+
+/// Kernel text is read-only through its direct-map alias too: the write faults.
+#[test]
+fn kernel_text_alias_is_read_only() {
+    let o = Scenario::new("write_kernel_text").append("test=write-kernel-text").run();
+    o.expect_serial_contains("kernel: writing to kernel text through its direct-map alias")
+        .expect_serial_contains("KERNEL EXCEPTION: #PF page fault (vector 14) error=0x3")
+        .expect_serial_not_contains("the write to kernel text went through")
+        .expect_exit(ExitCode::KernelException);
+}
