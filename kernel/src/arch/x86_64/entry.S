@@ -71,8 +71,17 @@
     jmp exception_common
 .endm
 
+/* Vectors whose exceptions push an error code. The same vector can also arrive as an
+ * interrupt (a device writing it to the MSI window), which pushes none; the CPU aligns
+ * rsp to 16 before pushing its 5- or 6-word frame, so rsp bit 3 is set exactly when
+ * no error code was pushed: then push a 0 in its place, so the frame is never read
+ * one word off. exception_dispatch then tells such interrupts from exceptions. */
 .macro EXC_ERR vec
 .balign 16
+    test spl, 8
+    jz 1f
+    push 0
+1:
     push \vec
     jmp exception_common
 .endm

@@ -1,6 +1,8 @@
 //! Trap frames and the Rust side of trap entry: CPU exceptions, `syscall`, and the
 //! first entry to user mode.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use static_assertions::const_assert_eq;
 use x86_64::registers::control::Cr2;
 use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
@@ -106,10 +108,37 @@ pub fn fault_address() -> u64 {
     Cr2::read_raw()
 }
 
+/// Exception vectors that arrived as interrupts (dropped), for rate-limited logging.
+static FORGED_VECTORS: AtomicU64 = AtomicU64::new(0);
+
+/// An exception vector (0..31) the LAPIC delivered as an interrupt (its ISR bit is
+/// set; the CPU sets none for an exception): a device wrote it to the MSI window
+/// where that write is not remapped. It is acknowledged and dropped, never handled as
+/// the exception it names (the entry stub has already evened out the error-code
+/// word). Logged the first 8 times, then at every power of two.
+fn drop_forged_exception(frame: &TrapFrame) -> bool {
+    let vector = frame.vector as u8;
+    if !super::apic::in_service(vector) {
+        return false;
+    }
+    super::apic::eoi();
+    let n = FORGED_VECTORS.fetch_add(1, Ordering::Relaxed) + 1;
+    if n <= 8 || n.is_power_of_two() {
+        crate::warn!(
+            "irq: exception vector {vector} ({}) arrived as an interrupt ({} mode), not raised by the CPU: dropped ({n} so far; a device writing to the MSI window?)",
+            vector_name(frame.vector),
+            if frame.from_user() { "user" } else { "kernel" }
+        );
+    }
+    true
+}
+
 /// Called by every exception stub with the saved frame.
 #[unsafe(no_mangle)]
 extern "C" fn exception_dispatch(frame: &mut TrapFrame) {
-    if frame.vector >= 32 {
+    if frame.vector < 32 && drop_forged_exception(frame) {
+        // Returns to where it struck, the frame unchanged.
+    } else if frame.vector >= 32 {
         crate::irq::interrupt(frame);
     } else if frame.vector == NMI_VECTOR {
         // Nothing in this kernel sends NMIs; note it and carry on where we were.
