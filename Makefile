@@ -13,7 +13,7 @@ SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 QEMU_ARGS := -machine q35 -accel tcg -cpu max -m $(MEM) -smp 1 -display none \
              -monitor none -serial stdio -no-reboot \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04 -device $(IOMMU)
-USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu
+USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest
 
 .PHONY: all toolchain qemu-deps iso-deps image iso run run-iso test check bench gdb clean
 
@@ -76,7 +76,7 @@ run-iso: iso qemu-deps
 
 # Host unit tests (ABI, kernel logic) and the QEMU boot scenarios.
 test: image iso qemu-deps
-	cargo test --no-fail-fast --workspace --exclude root --exclude fault --exclude captest --exclude ipctest --exclude irqtest --exclude bench --exclude fuzz --exclude dmatest --exclude edu
+	cargo test --no-fail-fast --workspace --exclude root --exclude fault --exclude captest --exclude ipctest --exclude irqtest --exclude bench --exclude fuzz --exclude dmatest --exclude edu --exclude cputest
 
 # Benchmarks in guest instructions (QEMU -icount shift=0,sleep=off); writes bench/results.json.
 bench: image qemu-deps
@@ -84,7 +84,7 @@ bench: image qemu-deps
 
 check: toolchain
 	cargo fmt --all --check
-	cargo clippy --workspace --exclude root --exclude fault --exclude captest --exclude ipctest --exclude irqtest --exclude bench --exclude fuzz --exclude dmatest --exclude edu --all-targets -- -D warnings
+	cargo clippy --workspace --exclude root --exclude fault --exclude captest --exclude ipctest --exclude irqtest --exclude bench --exclude fuzz --exclude dmatest --exclude edu --exclude cputest --all-targets -- -D warnings
 	cargo clippy --target $(TARGET) -p kernel -p libcap $(addprefix -p ,$(USER_PROGRAMS)) -- -D warnings
 
 gdb: image qemu-deps

@@ -120,6 +120,14 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     let phys = DirectMap { limit };
     crate::user_mem::init(&ram, limit);
     info!("kernel: direct map of {} MiB, kernel tables at {kernel_root:#x}", limit >> 20);
+    let p = cpu::enable_protections();
+    let on = |b: bool| if b { "on" } else { "off (not offered by the CPU)" };
+    info!(
+        "cpu: SMEP {}, SMAP {}, UMIP {}; kernel text and rodata read-only in every mapping",
+        on(p.smep),
+        on(p.smap),
+        on(p.umip)
+    );
 
     // Live-root bitmaps (see object::roots), one bit per page of RAM and kind.
     let words = roots::words_for(ram_top);
@@ -184,7 +192,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         let mut queue =
             alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for the invalidation queue")));
         mmu::zero_frame(queue);
-        if params.cmdline_value("iommu") == Some("noqi") {
+        if iommu_option(&params, "noqi") {
             queue = 0; // register-based invalidation even where QI exists (tests that path)
         }
         match vtd_hw::enable(i, unit.register_base, cap, ecap, root_table, queue) {
@@ -198,6 +206,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     }
 
     enable_interrupt_remapping(&platform, &mut alloc);
+    restrict_bus_mastering(&params, &platform);
 
     match params.cmdline_value("test") {
         Some("panic") => panic!("deliberate kernel panic requested by test=panic"),
@@ -206,6 +215,14 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         Some("stack-overflow") => {
             info!("kernel: recursing until the boot stack's guard page is hit");
             let _ = overflow_stack(0);
+        }
+        Some("write-kernel-text") => {
+            let alias = phys_to_virt(overflow_stack as *const () as u64 - crate::arch::KERNEL_VMA);
+            info!("kernel: writing to kernel text through its direct-map alias {alias:#x}");
+            // SAFETY: deliberately writes read-only kernel text: the write must fault
+            // (reported as a kernel exception); requested by test=write-kernel-text.
+            unsafe { core::ptr::write_volatile(alias as *mut u8, 0xcc) };
+            warn!("kernel: the write to kernel text went through");
         }
         Some(other) => warn!("test={other} unknown; ignored"),
         None => {}
@@ -378,7 +395,7 @@ fn enable_interrupt_remapping(platform: &platform::Platform, alloc: &mut BootAll
         Ok(()) if (0..units).all(vtd_hw::interrupt_remapping_enabled) => {
             let s = ioapic_source;
             info!(
-                "iommu: interrupt remapping on, table at {table:#x} ({} entries), compatibility-format interrupts blocked; I/O APIC source {}",
+                "iommu: interrupt remapping on, table at {table:#x} ({} entries), CFI clear (compatibility-format interrupts refused by the unit; QEMU 7.2 passes them); I/O APIC source {}",
                 platform::intremap::TABLE_ENTRIES,
                 "validated"
             );
@@ -386,6 +403,36 @@ fn enable_interrupt_remapping(platform: &platform::Platform, alloc: &mut BootAll
         }
         Ok(()) => boot_error(format_args!("iommu: interrupt remapping did not turn on")),
         Err((i, e)) => boot_error(format_args!("iommu{i}: cannot enable interrupt remapping: {e:?}")),
+    }
+}
+
+/// Whether the `iommu=` option (comma-separated: `iommu=noqi,allow-unremapped-dma`)
+/// names `option`.
+fn iommu_option(params: &params::BootParams<'_>, option: &str) -> bool {
+    params.cmdline_value("iommu").is_some_and(|v| v.split(',').any(|o| o == option))
+}
+
+/// Without interrupt remapping a DMA write to the MSI window raises any vector, so bus
+/// mastering is refused (and cleared where firmware left it on) unless the command
+/// line opts out with `iommu=allow-unremapped-dma`.
+fn restrict_bus_mastering(params: &params::BootParams<'_>, platform: &platform::Platform) {
+    if crate::intremap::enabled() {
+        return;
+    }
+    if iommu_option(params, "allow-unremapped-dma") {
+        crate::pci_ops::allow_unremapped_dma();
+        warn!("iommu: iommu=allow-unremapped-dma: bus mastering allowed without interrupt remapping; any bus master can raise any interrupt vector");
+        return;
+    }
+    info!("iommu: interrupt remapping off: bus mastering refused (iommu=allow-unremapped-dma allows it)");
+    for dev in platform.pci.as_slice().iter().filter(|d| d.segment == 0) {
+        let requester = (u16::from(dev.bus) << 8) | (u16::from(dev.device) << 3) | u16::from(dev.function);
+        if crate::pci_ops::boot_clear_bus_master(requester) {
+            info!(
+                "pci 0000:{:02x}:{:02x}.{}: bus mastering left on by firmware turned off",
+                dev.bus, dev.device, dev.function
+            );
+        }
     }
 }
 

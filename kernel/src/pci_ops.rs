@@ -4,8 +4,15 @@
 //! it does not own) and, while interrupt remapping is on, to the MSI capability's
 //! control, address and data registers (the IRTE behind an address checks the
 //! requester, so no value written there lets the device raise someone else's interrupt).
+//! The MSI address must be in the remappable format: a compatibility-format address
+//! names a vector directly, bypassing the IRTE.
+//!
+//! A DMA write to the MSI window is an interrupt request, not a memory write: without
+//! interrupt remapping any bus master raises any vector, so Bus Master Enable is
+//! refused then (and cleared at boot where firmware left it set), unless the kernel
+//! command line opts out with `iommu=allow-unremapped-dma` (logged).
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use abi::error::SyscallError;
 use abi::invocation::Invocation;
@@ -41,6 +48,45 @@ fn msi_registers(function_base: u64) -> Option<MsiRegisters> {
     MsiRegisters::at(at, config_read(function_base, at + 2, 2))
 }
 
+/// The kernel command line allows bus mastering without interrupt remapping.
+static ALLOW_UNREMAPPED_DMA: AtomicBool = AtomicBool::new(false);
+
+/// Allows bus mastering without interrupt remapping (`iommu=allow-unremapped-dma`).
+pub fn allow_unremapped_dma() {
+    ALLOW_UNREMAPPED_DMA.store(true, Ordering::Relaxed);
+}
+
+/// Whether a device may be a bus master: only while its DMA to the MSI window is
+/// remapped, or by the explicit opt-out.
+pub fn bus_mastering_allowed() -> bool {
+    crate::intremap::enabled() || ALLOW_UNREMAPPED_DMA.load(Ordering::Relaxed)
+}
+
+/// ECAM page of `requester_id` on segment 0, if the MCFG covers its bus.
+fn function_base(requester_id: u16) -> Option<u64> {
+    let base = ECAM.load(Ordering::Relaxed);
+    let buses = ECAM_BUSES.load(Ordering::Relaxed);
+    let bus = u64::from(requester_id >> 8);
+    if base == 0 || bus < buses >> 8 || bus > buses & 0xff {
+        return None;
+    }
+    Some(base + ((bus - (buses >> 8)) << 20) + (u64::from(requester_id & 0xff) << 12))
+}
+
+/// At boot, while bus mastering is not allowed: clears Bus Master Enable on function
+/// `requester_id` (segment 0) if firmware left it set. Returns whether it was set.
+pub fn boot_clear_bus_master(requester_id: u16) -> bool {
+    let Some(function_base) = function_base(requester_id) else { return false };
+    let command = config_read(function_base, pci::COMMAND, 2);
+    if command & pci::COMMAND_BUS_MASTER == 0 {
+        return false;
+    }
+    let address = phys_to_virt(function_base + pci::COMMAND);
+    // SAFETY: as in `config_read`: the command register of an enumerated function.
+    unsafe { core::ptr::write_volatile(address as *mut u16, (command & !pci::COMMAND_BUS_MASTER) as u16) };
+    true
+}
+
 /// Records where configuration space is (from the MCFG).
 pub fn set_ecam(base: u64, bus_start: u8, bus_end: u8) {
     ECAM.store(base, Ordering::Relaxed);
@@ -54,12 +100,9 @@ pub fn invoke(
     requester_id: u16,
     label: Invocation,
 ) -> Result<[u64; REGISTER_MRS], Failure> {
-    let base = ECAM.load(Ordering::Relaxed);
-    let buses = ECAM_BUSES.load(Ordering::Relaxed);
-    let bus = u64::from(requester_id >> 8);
-    if base == 0 || segment != 0 || bus < buses >> 8 || bus > buses & 0xff {
+    let Some(function_base) = function_base(requester_id).filter(|_| segment == 0) else {
         return Err(fail(SyscallError::IllegalOperation, 0));
-    }
+    };
     let (offset, width) = (msg.mr(0)?, msg.mr(1)?);
     if !matches!(width, 1 | 2 | 4) {
         return Err(fail(SyscallError::InvalidArgument, 1));
@@ -67,18 +110,27 @@ pub fn invoke(
     if offset >= 4096 || offset % width != 0 {
         return Err(fail(SyscallError::AlignmentError, 0));
     }
-    let function_base = base + ((bus - (buses >> 8)) << 20) + (u64::from(requester_id & 0xff) << 12);
     let address = phys_to_virt(function_base + offset);
     match label {
         Invocation::PciDeviceConfigRead => Ok([config_read(function_base, offset, width), 0, 0, 0]),
         Invocation::PciDeviceConfigWrite => {
-            let msi = || {
-                crate::intremap::enabled() && msi_registers(function_base).is_some_and(|r| r.contains(offset, width))
-            };
-            if !((offset == pci::COMMAND && width == 2) || msi()) {
+            let msi = if crate::intremap::enabled() { msi_registers(function_base) } else { None };
+            let command = offset == pci::COMMAND && width == 2;
+            if !(command || msi.is_some_and(|r| r.contains(offset, width))) {
                 return Err(fail(SyscallError::InvalidArgument, 0));
             }
             let value = msg.mr(2)?;
+            if command && value & pci::COMMAND_BUS_MASTER != 0 && !bus_mastering_allowed() {
+                // Without interrupt remapping the device could raise any vector.
+                return Err(fail(SyscallError::IllegalOperation, 2));
+            }
+            if msi.is_some_and(|r| r.address_low == (offset, width))
+                && crate::platform::intremap::msi_handle(value & 0xffff_ffff).is_none()
+            {
+                // Only a remappable-format address in the interrupt window: a
+                // compatibility-format one would name a vector, not an IRTE.
+                return Err(fail(SyscallError::InvalidArgument, 2));
+            }
             // SAFETY: as in `config_read`; the command register or an MSI register of
             // the cap's own function, written at its own width.
             unsafe {

@@ -1,5 +1,5 @@
 //! Threads on the CPU: the current thread, ready queues, the switch between threads
-//! (registers, FPU, address space), and the TCB state changes the rest of the kernel
+//! (registers, FPU, FS/GS bases, address space), and the TCB state changes the rest of the kernel
 //! uses (make runnable, block, suspend).
 
 use core::cell::UnsafeCell;
@@ -255,18 +255,23 @@ pub fn switch_to(next: ThreadRef) {
     if cur == next {
         return;
     }
-    let mut fs_now = 0;
+    let (mut fs_now, mut gs_now) = (0, 0);
     if cur != 0 {
         let c = tcb(cur);
         fpu::save(&mut c.fpu);
         fs_now = fpu::read_fs_base();
         c.fs_base = fs_now;
+        gs_now = fpu::read_gs_base();
+        c.gs_base = gs_now;
     }
     let n = tcb(next);
     fpu::restore(&n.fpu);
     trap::set_current_frame(frame_of(next));
     if n.fs_base != fs_now || cur == 0 {
         fpu::write_fs_base(n.fs_base);
+    }
+    if n.gs_base != gs_now || cur == 0 {
+        fpu::write_gs_base(n.gs_base);
     }
     let root = vspace_of(next).expect("checked by schedule and the fastpath");
     // SAFETY: every VSpace root is created by retype (kernel half copied in) or is the
@@ -282,9 +287,11 @@ pub fn switch_ipc(me: ThreadRef, next: ThreadRef, root: u64) {
     let m = tcb(me);
     fpu::save(&mut m.fpu);
     m.fs_base = fpu::read_fs_base();
+    m.gs_base = fpu::read_gs_base();
     let n = tcb(next);
     fpu::restore(&n.fpu);
     fpu::write_fs_base(n.fs_base);
+    fpu::write_gs_base(n.gs_base);
     trap::set_current_frame(frame_of(next));
     // SAFETY: as in `switch_to`: every VSpace root maps the kernel half.
     unsafe { mmu::switch_to_if_changed(root) };

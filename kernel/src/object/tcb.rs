@@ -88,6 +88,8 @@ pub struct Tcb {
     pub in_ready_queue: u64,
     /// FS base (user thread pointer; libcap keeps the IPC buffer address there).
     pub fs_base: u64,
+    /// GS base (user mode sets it with wrgsbase; the kernel never uses GS).
+    pub gs_base: u64,
 }
 
 const_assert!(core::mem::size_of::<Tcb>() <= 2048);

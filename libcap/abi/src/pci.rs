@@ -5,6 +5,11 @@
 
 /// Offset of the command register (memory decoding, bus mastering).
 pub const COMMAND: u64 = 0x04;
+/// Command bit: memory space decoding.
+pub const COMMAND_MEMORY: u64 = 1 << 1;
+/// Command bit: Bus Master Enable (the function may issue DMA, including writes to the
+/// MSI window; the kernel refuses it while interrupt remapping is off).
+pub const COMMAND_BUS_MASTER: u64 = 1 << 2;
 /// Offset of the status register.
 pub const STATUS: u64 = 0x06;
 /// Status bit: the function has a capability list.

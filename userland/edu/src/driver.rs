@@ -151,9 +151,22 @@ impl Edu {
         self.transfer(BUFFER_BASE + offset, iova, len, command::TO_RAM)
     }
 
-    /// Starts one DMA with completion interrupt and blocks on the notification until
-    /// the MSI arrives (edu finishes on a 100 ms virtual timer).
-    fn transfer(&self, source: u64, destination: u64, len: u64, direction: u64) -> Result<(), EduError> {
+    /// As [`Edu::to_ram`], but spins in user mode polling the notification instead of
+    /// blocking in the kernel (so interrupts meanwhile strike user mode).
+    pub fn to_ram_polling(&self, offset: u64, iova: u64, len: u64) -> Result<(), EduError> {
+        Self::check_range(offset, len)?;
+        self.start(BUFFER_BASE + offset, iova, len, command::TO_RAM)?;
+        let mut polls = 0u64;
+        while ipc::poll(self.ntfn.0).map_err(|_| EduError::Wait)? == 0 {
+            polls += 1;
+            if polls > 50_000_000 {
+                return Err(EduError::Wait);
+            }
+        }
+        self.finish()
+    }
+
+    fn start(&self, source: u64, destination: u64, len: u64, direction: u64) -> Result<(), EduError> {
         if self.read64(reg::DMA_COMMAND) & command::START != 0 {
             return Err(EduError::Busy);
         }
@@ -161,7 +174,19 @@ impl Edu {
         self.write64(reg::DMA_DESTINATION, destination);
         self.write64(reg::DMA_COUNT, len);
         self.write64(reg::DMA_COMMAND, command::START | command::INTERRUPT | direction);
+        Ok(())
+    }
+
+    /// Starts one DMA with completion interrupt and blocks on the notification until
+    /// the MSI arrives (edu finishes on a 100 ms virtual timer).
+    fn transfer(&self, source: u64, destination: u64, len: u64, direction: u64) -> Result<(), EduError> {
+        self.start(source, destination, len, direction)?;
         ipc::wait(self.ntfn.0).map_err(|_| EduError::Wait)?;
+        self.finish()
+    }
+
+    /// Acknowledges the completion interrupt and checks the DMA is done.
+    fn finish(&self) -> Result<(), EduError> {
         let status = self.interrupt_status();
         self.acknowledge(status);
         if status & DMA_DONE == 0 || self.read64(reg::DMA_COMMAND) & command::START != 0 {

@@ -10,13 +10,17 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
 mod driver;
+mod forge;
 
 use driver::{Edu, EduError};
 use libcap::abi::bootinfo::BootInfo;
 use libcap::abi::error::SyscallError;
 use libcap::abi::exit::ExitCode;
 use libcap::abi::object::ObjectType;
+use libcap::abi::pci;
 use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
 use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
@@ -74,9 +78,15 @@ fn setup(
         "map the BAR's register page",
         frame.is_some_and(|f| map_frame(objects, slots, f, regs, CapRights::ALL, ATTR_UNCACHED).is_ok()),
     );
-    let command = pci.config_read(4, 2).ok()? as u16;
-    c.check("enable memory decoding and bus mastering", pci.write_command(command | 0x6).is_ok());
+    let command = pci.config_read(pci::COMMAND, 2).ok()? as u16;
+    c.check("enable memory decoding", pci.write_command(command | pci::COMMAND_MEMORY as u16).is_ok());
     Some(Function { pci, regs })
+}
+
+/// Bus mastering (the kernel allows it with interrupt remapping on).
+fn enable_bus_mastering(c: &mut Checker, dev: PciDevice) {
+    let command = dev.config_read(pci::COMMAND, 2).unwrap_or(0) as u16;
+    c.check("enable bus mastering", dev.write_command(command | pci::COMMAND_BUS_MASTER as u16).is_ok());
 }
 
 fn main(bi: &'static BootInfo) -> ExitCode {
@@ -115,8 +125,10 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     };
     println!("edu: MSI on vector {:#x}: address {:#x} data {:#x}", msi_a.vector, msi_a.address, msi_a.data);
     c.check("the kernel returns a remappable-format MSI address", msi_a.address & 0xfff0_0010 == 0xfee0_0010);
+    enable_bus_mastering(&mut c, a.pci);
     c.check("bind the MSI to a notification", handler_a.set_notification(ntfn_a).is_ok());
     c.check("program the MSI capability through the PciDevice cap", a.pci.enable_msi(&msi_a) == Ok(true));
+    forge::compatibility_address_refused(&mut c, a.pci, &msi_a);
     c.check(
         "GetMsi with something other than a PciDevice is refused",
         irq_control.get_msi(PciDevice(ntfn_a.0), root.slot(slots.alloc().expect("slot"))).map_err(|e| e.code)
@@ -170,6 +182,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     );
     c.check("an offset that wraps is refused", edu.to_ram(u64::MAX - 7, IOVA, 16) == Err(EduError::OutsideBuffer));
     c.check("the device still works after the refusals", edu.to_device(IOVA, 0, 8).is_ok());
+    forge::exception_vectors_by_dma(&mut c, &edu, ram_words, IOVA);
 
     if let Some(second) = found[1] {
         two_devices(&mut c, &slots, &mut objects, &mut device_memory, pci_cap(second), (&msi_a, &edu, a.pci));
@@ -229,6 +242,7 @@ fn two_devices(
         c.check("set up the second edu", false);
         return;
     };
+    enable_bus_mastering(c, b.pci);
     let ntfn_b = badged_notification(slots, objects, 0x2);
     let handler_b = IrqHandler(slots.alloc().expect("slot"));
     let edu_b = Edu::new(b.regs, handler_b, ntfn_b);
@@ -267,9 +281,18 @@ fn two_devices(
     edu_b.acknowledge(0x8);
 }
 
-/// Interrupt remapping is off: MSIs are refused, and so are writes to the MSI capability.
+/// Interrupt remapping is off: MSIs are refused, and so are writes to the MSI
+/// capability; bus mastering is refused unless the kernel was told to allow it.
 fn without_remapping(mut c: Checker, pci: PciDevice) -> ExitCode {
     println!("edu: no interrupt remapping: GetMsi refused with IllegalOperation");
+    let command = pci.config_read(pci::COMMAND, 2).unwrap_or(0) as u16;
+    match pci.write_command(command | pci::COMMAND_BUS_MASTER as u16).map_err(|e| e.code) {
+        Err(SyscallError::IllegalOperation) => println!("edu: bus mastering refused without interrupt remapping"),
+        Ok(()) => println!("edu: bus mastering allowed without interrupt remapping (iommu=allow-unremapped-dma)"),
+        Err(e) => c.check(&alloc::format!("enabling bus mastering fails as expected, not with {e:?}"), false),
+    }
+    let back = pci.config_read(pci::COMMAND, 2).unwrap_or(0);
+    println!("edu: command register now {back:#x}");
     let at = pci.find_capability(0x05).ok().flatten();
     c.check("the device has an MSI capability", at.is_some());
     c.check(

@@ -9,6 +9,7 @@ use super::phys_to_virt;
 mod lapic_reg {
     pub const ID: u64 = 0x20;
     pub const EOI: u64 = 0xb0;
+    pub const ISR: u64 = 0x100;
     pub const SPURIOUS: u64 = 0xf0;
     pub const LVT_TIMER: u64 = 0x320;
     pub const TIMER_INITIAL: u64 = 0x380;
@@ -96,6 +97,17 @@ pub fn init_lapic(base: u64, initial_count: u32) -> u32 {
     lapic_write(lapic_reg::LVT_TIMER, TIMER_PERIODIC | u32::from(TIMER_VECTOR));
     lapic_write(lapic_reg::TIMER_INITIAL, initial_count);
     lapic_read(lapic_reg::ID) >> 24
+}
+
+/// Whether `vector` is in service at the local APIC: an interrupt the LAPIC delivered
+/// (and not yet EOI'd) has its ISR bit set, a CPU exception never does. False before
+/// the LAPIC is set up.
+pub fn in_service(vector: u8) -> bool {
+    if LAPIC_BASE.load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    let word = lapic_read(lapic_reg::ISR + 0x10 * u64::from(vector / 32));
+    word & (1 << (vector % 32)) != 0
 }
 
 /// Signals end of interrupt to the local APIC.

@@ -63,9 +63,43 @@ pub fn has_fsgsbase() -> bool {
     max >= 7 && core::arch::x86_64::__cpuid_count(7, 0).ebx & 1 != 0
 }
 
-/// Whether the CPU supports supervisor-mode execution prevention.
-pub fn has_smep() -> bool {
+/// CPUID leaf 7 subleaf 0 (ebx, ecx), zero if the leaf does not exist.
+fn leaf7() -> (u32, u32) {
     // Leaf 0's eax says whether leaf 7 exists.
-    let max = core::arch::x86_64::__cpuid(0).eax;
-    max >= 7 && core::arch::x86_64::__cpuid_count(7, 0).ebx & (1 << 7) != 0
+    if core::arch::x86_64::__cpuid(0).eax < 7 {
+        return (0, 0);
+    }
+    let r = core::arch::x86_64::__cpuid_count(7, 0);
+    (r.ebx, r.ecx)
+}
+
+/// The CPU protections [`enable_protections`] turned on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Protections {
+    /// Supervisor-mode execution prevention: the kernel never runs user pages.
+    pub smep: bool,
+    /// Supervisor-mode access prevention: a kernel access to a user page faults.
+    pub smap: bool,
+    /// User-mode instruction prevention: sgdt/sidt/sldt/smsw/str fault in user mode
+    /// (they would tell user mode where the kernel's GDT and IDT are).
+    pub umip: bool,
+}
+
+/// Turns on SMEP, SMAP and UMIP where CPUID offers them. SMAP needs no stac/clac
+/// anywhere: the kernel never dereferences a user virtual address (user memory is
+/// read through the direct map after a page-table walk, see `user_mem`, and IPC
+/// buffers by physical address), and every entry from user mode clears RFLAGS.AC
+/// (SFMASK for `syscall`, the exception stubs for traps).
+pub fn enable_protections() -> Protections {
+    use x86_64::registers::control::{Cr4, Cr4Flags};
+    let (ebx, ecx) = leaf7();
+    let p = Protections { smep: ebx & (1 << 7) != 0, smap: ebx & (1 << 20) != 0, umip: ecx & (1 << 2) != 0 };
+    let mut flags = Cr4Flags::empty();
+    flags.set(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION, p.smep);
+    flags.set(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION, p.smap);
+    flags.set(Cr4Flags::USER_MODE_INSTRUCTION_PREVENTION, p.umip);
+    // SAFETY: only features CPUID reports are enabled; the kernel executes no user
+    // page, accesses none (see above) and uses none of the UMIP instructions.
+    unsafe { Cr4::update(|f| f.insert(flags)) };
+    p
 }

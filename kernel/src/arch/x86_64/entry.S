@@ -71,8 +71,17 @@
     jmp exception_common
 .endm
 
+/* Vectors whose exceptions push an error code. The same vector can also arrive as an
+ * interrupt (a device writing it to the MSI window), which pushes none; the CPU aligns
+ * rsp to 16 before pushing its 5- or 6-word frame, so rsp bit 3 is set exactly when
+ * no error code was pushed: then push a 0 in its place, so the frame is never read
+ * one word off. exception_dispatch then tells such interrupts from exceptions. */
 .macro EXC_ERR vec
 .balign 16
+    test spl, 8
+    jz 1f
+    push 0
+1:
     push \vec
     jmp exception_common
 .endm
@@ -123,7 +132,10 @@ exception_stubs:
 
 exception_common:
     PUSH_GPRS
-    cld
+    /* Interrupt gates clear IF, TF and NT but keep the user's AC (which would lift
+     * SMAP) and DF: start the kernel from all-clear flags. */
+    push 0
+    popfq
     mov rdi, rsp
     /* NMI, #DF and #MC arrive on their IST stack even from user mode: their frame is
      * not in the TCB, so they always return from where they are. */
@@ -149,8 +161,8 @@ exception_common:
     add rsp, 16
     iretq
 
-/* syscall: rcx = user rip, r11 = user rflags, rsp = user rsp. Interrupts are masked by
- * SFMASK (which also clears DF). The user frame is built in the current TCB, then the
+/* syscall: rcx = user rip, r11 = user rflags, rsp = user rsp. SFMASK clears every
+ * user-settable flag (IF, TF, DF, AC, NT, ...: see trap.rs). The user frame is built in the current TCB, then the
  * kernel stack is used. The frame's CS and SS words always hold the user selectors
  * (written when the TCB is made; the CPU only ever stores the same values), and a
  * syscall frame's error-code word is unused, so only the changing words are stored. */

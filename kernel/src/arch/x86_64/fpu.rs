@@ -20,7 +20,8 @@ pub fn init() {
         });
         Cr4::update(|f| f.insert(Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE));
         // User threads keep their thread pointer (libcap: the IPC buffer) in FS, set
-        // with wrfsbase; the kernel saves and restores it on every switch.
+        // with wrfsbase; the kernel saves and restores it, and the GS base, on every
+        // switch (both are per-thread state once user mode can write them).
         if super::cpu::has_fsgsbase() {
             Cr4::update(|f| f.insert(Cr4Flags::FSGSBASE));
         } else {
@@ -47,6 +48,23 @@ pub fn read_fs_base() -> u64 {
 pub fn write_fs_base(value: u64) {
     // SAFETY: as in `read_fs_base`; values only come from rdfsbase or 0.
     unsafe { asm!("wrfsbase {}", in(reg) value, options(nomem, nostack, preserves_flags)) };
+}
+
+/// The user GS base. The kernel never uses GS (no swapgs, KERNEL_GS_BASE unused), so
+/// the GS base register holds the running thread's value while in the kernel too.
+#[inline]
+pub fn read_gs_base() -> u64 {
+    let value: u64;
+    // SAFETY: as in `read_fs_base`.
+    unsafe { asm!("rdgsbase {}", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    value
+}
+
+/// Sets the user GS base (a value previously read with `read_gs_base`, or 0).
+#[inline]
+pub fn write_gs_base(value: u64) {
+    // SAFETY: as in `write_fs_base`.
+    unsafe { asm!("wrgsbase {}", in(reg) value, options(nomem, nostack, preserves_flags)) };
 }
 
 /// Saves the FPU state into `area`.

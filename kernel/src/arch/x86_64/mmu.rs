@@ -87,19 +87,32 @@ impl TableMemory for BootTables<'_> {
 }
 
 /// Builds the kernel's final page tables and switches to them: the direct map covers
-/// `[0, limit)` with 2 MiB global, non-executable pages (uncached where there is no RAM),
-/// and the kernel image is mapped with 4 KiB pages: text RX, rodata R, data RW.
+/// `[0, limit)` with 2 MiB global, non-executable pages (uncached where there is no RAM;
+/// 4 KiB pages, read-only, where it aliases kernel text and rodata), and the kernel
+/// image is mapped with 4 KiB pages: text RX, rodata R, data RW.
 /// The low identity map of the boot code is gone afterwards.
 pub fn build_kernel_space(alloc: &mut BootAllocator, ram: &RangeSet, limit: u64) -> Result<u64, MapError> {
     let mut tables = BootTables { alloc };
     let root = tables.alloc_table().ok_or(MapError::OutOfMemory)?;
     let base = PteFlags::WRITABLE | PteFlags::GLOBAL | PteFlags::NO_EXECUTE;
+    // SAFETY: linker symbols; only their addresses are used.
+    let read_only = unsafe { (symbol(&__text_start) - KERNEL_VMA)..(symbol(&__rodata_end) - KERNEL_VMA) };
     let mut paddr = 0;
     while paddr < limit {
         let chunk = Range::new(paddr, PageSize::Size2M.bytes());
         let cache =
             if ram.overlaps(chunk) { PteFlags::empty() } else { PteFlags::CACHE_DISABLE | PteFlags::WRITE_THROUGH };
-        paging::map(&mut tables, root, phys_to_virt(paddr), paddr, PageSize::Size2M, base | cache)?;
+        if chunk.start < read_only.end && read_only.start < chunk.end {
+            // The direct-map alias of kernel text and rodata is read-only too (it was
+            // a writable way around the image's own read-only mapping).
+            for page in (chunk.start..chunk.end).step_by(PAGE as usize) {
+                let writable = if read_only.contains(&page) { PteFlags::empty() } else { PteFlags::WRITABLE };
+                let flags = (base - PteFlags::WRITABLE) | writable | cache;
+                paging::map(&mut tables, root, phys_to_virt(page), page, PageSize::Size4K, flags)?;
+            }
+        } else {
+            paging::map(&mut tables, root, phys_to_virt(paddr), paddr, PageSize::Size2M, base | cache)?;
+        }
         paddr += PageSize::Size2M.bytes();
     }
     // SAFETY: linker symbols; only their addresses are used.
@@ -125,9 +138,6 @@ pub fn build_kernel_space(alloc: &mut BootAllocator, ram: &RangeSet, limit: u64)
     // and the direct map at the same virtual addresses as the boot tables.
     unsafe {
         Cr4::update(|f| f.insert(Cr4Flags::PAGE_GLOBAL));
-        if super::cpu::has_smep() {
-            Cr4::update(|f| f.insert(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION));
-        }
         Cr3::write(PhysFrame::containing_address(PhysAddr::new(root)), Cr3Flags::empty());
     }
     ACTIVE_ROOT.store(root, Ordering::Relaxed);

@@ -1,6 +1,8 @@
 //! Trap frames and the Rust side of trap entry: CPU exceptions, `syscall`, and the
 //! first entry to user mode.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use static_assertions::const_assert_eq;
 use x86_64::registers::control::Cr2;
 use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
@@ -106,10 +108,37 @@ pub fn fault_address() -> u64 {
     Cr2::read_raw()
 }
 
+/// Exception vectors that arrived as interrupts (dropped), for rate-limited logging.
+static FORGED_VECTORS: AtomicU64 = AtomicU64::new(0);
+
+/// An exception vector (0..31) the LAPIC delivered as an interrupt (its ISR bit is
+/// set; the CPU sets none for an exception): a device wrote it to the MSI window
+/// where that write is not remapped. It is acknowledged and dropped, never handled as
+/// the exception it names (the entry stub has already evened out the error-code
+/// word). Logged the first 8 times, then at every power of two.
+fn drop_forged_exception(frame: &TrapFrame) -> bool {
+    let vector = frame.vector as u8;
+    if !super::apic::in_service(vector) {
+        return false;
+    }
+    super::apic::eoi();
+    let n = FORGED_VECTORS.fetch_add(1, Ordering::Relaxed) + 1;
+    if n <= 8 || n.is_power_of_two() {
+        crate::warn!(
+            "irq: exception vector {vector} ({}) arrived as an interrupt ({} mode), not raised by the CPU: dropped ({n} so far; a device writing to the MSI window?)",
+            vector_name(frame.vector),
+            if frame.from_user() { "user" } else { "kernel" }
+        );
+    }
+    true
+}
+
 /// Called by every exception stub with the saved frame.
 #[unsafe(no_mangle)]
 extern "C" fn exception_dispatch(frame: &mut TrapFrame) {
-    if frame.vector >= 32 {
+    if frame.vector < 32 && drop_forged_exception(frame) {
+        // Returns to where it struck, the frame unchanged.
+    } else if frame.vector >= 32 {
         crate::irq::interrupt(frame);
     } else if frame.vector == NMI_VECTOR {
         // Nothing in this kernel sends NMIs; note it and carry on where we were.
@@ -134,11 +163,32 @@ unsafe extern "C" {
     static mut current_frame_end: u64;
 }
 
+/// RFLAGS bits `syscall` clears on entry (SFMASK): every flag the user may have set,
+/// so the kernel runs with interrupts off (IF), no single-step (TF), a forward
+/// direction (DF), SMAP enforced (AC) and no nested-task bit: with NT set the kernel's
+/// own `iretq` raises #GP in ring 0 (any thread could crash the kernel). The user's
+/// RFLAGS are in r11 and come back through the frame.
+const SYSCALL_FLAGS_MASK: RFlags = RFlags::CARRY_FLAG
+    .union(RFlags::PARITY_FLAG)
+    .union(RFlags::AUXILIARY_CARRY_FLAG)
+    .union(RFlags::ZERO_FLAG)
+    .union(RFlags::SIGN_FLAG)
+    .union(RFlags::TRAP_FLAG)
+    .union(RFlags::INTERRUPT_FLAG)
+    .union(RFlags::DIRECTION_FLAG)
+    .union(RFlags::OVERFLOW_FLAG)
+    .union(RFlags::IOPL_LOW)
+    .union(RFlags::IOPL_HIGH)
+    .union(RFlags::NESTED_TASK)
+    .union(RFlags::RESUME_FLAG)
+    .union(RFlags::ALIGNMENT_CHECK)
+    .union(RFlags::ID);
+
 /// Enables `syscall`/`sysret` and points them at the entry stub.
 pub fn init_syscalls() {
     // SAFETY: selectors match the GDT built in gdt.rs (kernel 0x08/0x10, user 0x1b/0x23);
-    // LSTAR is the entry stub; SFMASK clears IF/TF/DF/AC so the kernel runs with
-    // interrupts off and a sane direction flag; the kernel stack pointer is the TSS rsp0.
+    // LSTAR is the entry stub; SFMASK (see `SYSCALL_FLAGS_MASK`) leaves the kernel with
+    // clean flags; the kernel stack pointer is the TSS rsp0.
     unsafe {
         kernel_stack_top = gdt::trap_stack_top();
         Efer::update(|f| f.insert(EferFlags::SYSTEM_CALL_EXTENSIONS));
@@ -150,7 +200,7 @@ pub fn init_syscalls() {
         )
         .expect("GDT layout matches STAR's requirements");
         LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
-        SFMask::write(RFlags::INTERRUPT_FLAG | RFlags::TRAP_FLAG | RFlags::DIRECTION_FLAG | RFlags::ALIGNMENT_CHECK);
+        SFMask::write(SYSCALL_FLAGS_MASK);
     }
 }
 

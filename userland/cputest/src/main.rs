@@ -1,0 +1,198 @@
+//! Test program (run as root task with `init=cputest`): CPU state a thread controls
+//! must neither crash the kernel nor reach another thread. RFLAGS.NT set before a
+//! system call, RFLAGS bits written with TCB WriteRegisters, the GS base switched per
+//! thread (FSGSBASE lets user mode set it), and `sgdt`/`sidt` faulting under UMIP.
+#![no_std]
+#![no_main]
+
+use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
+
+use libcap::abi::bootinfo::BootInfo;
+use libcap::abi::exit::ExitCode;
+use libcap::abi::fault::FaultKind;
+use libcap::abi::msginfo::MessageInfo;
+use libcap::abi::object::ObjectType;
+use libcap::abi::slots;
+use libcap::abi::syscall::Syscall;
+use libcap::alloc::{ObjectAllocator, SlotAllocator};
+use libcap::cap::Tcb;
+use libcap::check::Checker;
+use libcap::ipc;
+use libcap::println;
+use libcap::thread::{spawn, THREAD_REGION};
+
+libcap::entry!(main);
+
+const THREADS_BASE: u64 = 0x0000_3000_0000_0000;
+
+/// RFLAGS bits.
+const NT: u64 = 1 << 14;
+const IOPL: u64 = 3 << 12;
+const IF: u64 = 1 << 9;
+const RF: u64 = 1 << 16;
+const VM: u64 = 1 << 17;
+const CF: u64 = 1;
+
+/// GS bases the two threads of the GS test use.
+const MAIN_GS: u64 = 0x0000_1234_5678_0000;
+const SERVER_GS: u64 = 0x0000_0bad_c0de_0000;
+
+static EP: AtomicU64 = AtomicU64::new(0);
+static BLOCK_EP: AtomicU64 = AtomicU64::new(0);
+/// What `sgdt` stored, or 0 if it faulted.
+static SGDT_BASE: AtomicU64 = AtomicU64::new(0);
+
+fn block_forever() -> ! {
+    loop {
+        let _ = ipc::recv(BLOCK_EP.load(SeqCst));
+    }
+}
+
+fn read_gs_base() -> u64 {
+    let value: u64;
+    // SAFETY: rdgsbase only reads the GS base (the kernel enables FSGSBASE).
+    unsafe { core::arch::asm!("rdgsbase {}", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    value
+}
+
+fn write_gs_base(value: u64) {
+    // SAFETY: libcap does not use GS; a canonical value.
+    unsafe { core::arch::asm!("wrgsbase {}", in(reg) value, options(nomem, nostack, preserves_flags)) };
+}
+
+/// Sets RFLAGS.NT, makes system call `number` (cptr 0, no message), and returns
+/// RFLAGS as the thread got them back (NT cleared again before returning).
+fn syscall_with_nt(number: u64) -> u64 {
+    let flags: u64;
+    // SAFETY: only flags, rax, rdi, rsi and the syscall clobbers (rcx, r11) change; the
+    // stack is used balanced by pushfq/popfq.
+    unsafe {
+        core::arch::asm!(
+            "pushfq",
+            "or qword ptr [rsp], {nt}",
+            "popfq",
+            "syscall",
+            "pushfq",
+            "pop {flags}",
+            "pushfq",
+            "and qword ptr [rsp], {not_nt}",
+            "popfq",
+            nt = const NT,
+            not_nt = const !NT,
+            flags = out(reg) flags,
+            inout("rax") number => _,
+            inout("rdi") 0u64 => _,
+            inout("rsi") 0u64 => _,
+            out("rdx") _, out("r10") _, out("r8") _, out("r9") _,
+            out("rcx") _, out("r11") _,
+        );
+    }
+    flags
+}
+
+/// Serves the GS test: answers each call with the GS base it finds, then sets its own.
+extern "C" fn gs_server(_: u64) -> ! {
+    let ep = EP.load(SeqCst);
+    let mut msg = ipc::recv(ep);
+    loop {
+        let seen = read_gs_base();
+        write_gs_base(SERVER_GS);
+        if msg.is_err() {
+            msg = ipc::recv(ep);
+            continue;
+        }
+        msg = ipc::reply_recv(ep, MessageInfo::new(0, 1), [seen, 0, 0, 0]);
+    }
+}
+
+extern "C" fn sgdt_thread(_: u64) -> ! {
+    let mut gdtr = [0u8; 10];
+    // SAFETY: sgdt stores 10 bytes into the buffer (or faults under UMIP).
+    unsafe { core::arch::asm!("sgdt [{}]", in(reg) gdtr.as_mut_ptr(), options(nostack)) };
+    let base = u64::from_le_bytes(gdtr[2..10].try_into().unwrap_or([0; 8]));
+    SGDT_BASE.store(base | 1, SeqCst);
+    // No UMIP: end with a fault of another kind so the handler is not left waiting.
+    // SAFETY: ud2 raises #UD, reported to the fault handler.
+    unsafe { core::arch::asm!("ud2") };
+    block_forever()
+}
+
+extern "C" fn spinner(_: u64) -> ! {
+    loop {
+        ipc::yield_now();
+    }
+}
+
+fn umip_offered() -> bool {
+    let max = core::arch::x86_64::__cpuid(0).eax;
+    max >= 7 && core::arch::x86_64::__cpuid_count(7, 0).ecx & (1 << 2) != 0
+}
+
+fn main(bi: &'static BootInfo) -> ExitCode {
+    let mut c = Checker::new("cputest");
+    let slots = SlotAllocator::new(bi);
+    let mut objects = ObjectAllocator::new(bi);
+    let mut region = THREADS_BASE;
+    let mut next_region = || {
+        region += THREAD_REGION + 4096;
+        region
+    };
+    let mut new = |t: ObjectType| objects.alloc(&slots, t, 0).expect("objects");
+    let ep = new(ObjectType::Endpoint);
+    let fault_ep = new(ObjectType::Endpoint);
+    EP.store(ep, SeqCst);
+    BLOCK_EP.store(new(ObjectType::Endpoint), SeqCst);
+
+    // RFLAGS.NT survives no system call path into the kernel's own iretq.
+    let flags = syscall_with_nt(Syscall::Yield as u64);
+    c.check("a system call with RFLAGS.NT set returns (slow path)", flags & IF != 0);
+    let flags = syscall_with_nt(Syscall::Call as u64);
+    c.check("a system call with RFLAGS.NT set returns (IPC fast path entry)", flags & IF != 0);
+
+    // RFLAGS written by WriteRegisters keep only what user mode may set.
+    let spin = spawn(&mut objects, &slots, spinner, 0, 100, next_region(), 0).expect("spawn");
+    let regs = spin.read_registers(true);
+    c.check("suspend a thread and read its registers", regs.is_ok());
+    let mut regs = regs.unwrap_or_default();
+    regs.rflags = NT | IOPL | RF | VM | CF;
+    c.check("write RFLAGS with NT, IOPL, RF and VM set", spin.write_registers(false, &regs).is_ok());
+    let back = spin.read_registers(false).map(|r| r.rflags).unwrap_or(0);
+    println!("cputest: RFLAGS written {:#x}, read back {back:#x}", regs.rflags);
+    c.check(
+        "NT, IOPL, RF and VM are cleared, IF is set, CF kept",
+        back & (NT | IOPL | RF | VM) == 0 && back & (IF | CF) == IF | CF,
+    );
+    c.check("the thread runs with the sanitised RFLAGS", spin.resume().is_ok());
+    ipc::yield_now();
+    let _ = spin.suspend();
+
+    // The GS base is per thread, across the IPC fast path's switch and the scheduler's.
+    write_gs_base(MAIN_GS);
+    spawn(&mut objects, &slots, gs_server, 0, 255, next_region(), 0).expect("spawn");
+    ipc::yield_now();
+    let first = ipc::call(ep, MessageInfo::new(1, 0), [0; 4]).map(|m| m.mrs[0]);
+    println!("cputest: GS base: the other thread saw {first:x?}, this one has {:#x}", read_gs_base());
+    c.check("another thread does not see this thread's GS base", first == Ok(0));
+    c.check("this thread's GS base survives the switches", read_gs_base() == MAIN_GS);
+    let second = ipc::call(ep, MessageInfo::new(2, 0), [0; 4]).map(|m| m.mrs[0]);
+    c.check("the other thread keeps its own GS base", second == Ok(SERVER_GS));
+    c.check("and does not change this one's", read_gs_base() == MAIN_GS);
+    write_gs_base(0);
+
+    // UMIP: sgdt in user mode faults with #GP instead of telling where the GDT is.
+    if umip_offered() {
+        let t = spawn(&mut objects, &slots, sgdt_thread, 0, 100, next_region(), fault_ep).expect("spawn");
+        let f = ipc::recv(fault_ep);
+        let gp = matches!(f, Ok(m) if m.info.label == FaultKind::UserException.raw() && m.mrs[3] == 13);
+        if SGDT_BASE.load(SeqCst) != 0 {
+            println!("cputest: sgdt in user mode returned GDT base {:#x}", SGDT_BASE.load(SeqCst) & !1);
+        }
+        c.check("sgdt in user mode raises #GP (UMIP)", gp && SGDT_BASE.load(SeqCst) == 0);
+        let _ = t.suspend();
+    } else {
+        println!("cputest: this CPU does not offer UMIP");
+    }
+    let _ = Tcb(slots::INIT_TCB);
+    println!("cputest: done");
+    c.finish()
+}

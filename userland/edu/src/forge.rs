@@ -1,0 +1,52 @@
+//! Interrupts a device forges by writing to the MSI window. QEMU 7.2 delivers a
+//! compatibility-format message there even with interrupt remapping on (QEMU 8+ blocks
+//! it), so the kernel's own defences are what is checked: it refuses a
+//! compatibility-format address in the MSI capability, and a CPU-exception vector
+//! written to 0xfee00000 by DMA is recognised as an interrupt and dropped (logged)
+//! instead of being handled as the exception, from kernel mode (the driver blocked)
+//! and from user mode (the driver spinning).
+
+use libcap::abi::error::SyscallError;
+use libcap::abi::pci::{self, MsiRegisters};
+use libcap::cap::{Msi, PciDevice};
+use libcap::check::Checker;
+use libcap::println;
+
+use crate::driver::Edu;
+
+/// The LAPIC's MSI window, as a compatibility-format address (destination APIC 0).
+const MSI_WINDOW: u64 = 0xfee0_0000;
+
+/// A compatibility-format address in the MSI capability is refused; the device keeps
+/// the remappable one it had.
+pub fn compatibility_address_refused(c: &mut Checker, dev: PciDevice, msi: &Msi) {
+    let at = dev.find_capability(pci::CAPABILITY_MSI).ok().flatten();
+    let regs = at.and_then(|at| MsiRegisters::at(at, dev.config_read(at + 2, 2).unwrap_or(0)));
+    let Some(regs) = regs else {
+        c.check("the device has an MSI capability", false);
+        return;
+    };
+    let (offset, width) = regs.address_low;
+    let refused = dev.config_write(offset, width, MSI_WINDOW).map_err(|e| e.code);
+    c.check("a compatibility-format MSI address is refused", refused == Err(SyscallError::InvalidArgument));
+    let kept = dev.config_read(offset, width).ok() == Some(msi.address & 0xffff_ffff);
+    c.check("the remappable-format address stays programmed", kept);
+    if !kept {
+        let _ = dev.enable_msi(msi);
+    }
+}
+
+/// DMA-writes exception vectors to the MSI window (the data word of a fixed-delivery
+/// message); the system must carry on. `ram` is the CPU view of the buffer at `iova`.
+pub fn exception_vectors_by_dma(c: &mut Checker, edu: &Edu, ram: *mut u64, iova: u64) {
+    for (vector, spin) in [(14u32, false), (8, false), (14, true), (8, true), (13, true), (2, true), (18, false)] {
+        // SAFETY: `ram` is the driver's mapped 4 KiB DMA buffer.
+        unsafe { ram.add(0x180).cast::<u32>().write_volatile(vector) };
+        let staged = edu.to_device(iova + 0xc00, 0x300, 4).is_ok();
+        let sent = if spin { edu.to_ram_polling(0x300, MSI_WINDOW, 4) } else { edu.to_ram(0x300, MSI_WINDOW, 4) };
+        let mode = if spin { "user" } else { "kernel" };
+        println!("edu: wrote vector {vector} to {MSI_WINDOW:#x} by DMA while in {mode} mode: {sent:?}");
+        let name = alloc::format!("the system survives vector {vector} DMA-written to the MSI window ({mode} mode)");
+        c.check(&name, staged && sent.is_ok() && edu.to_device(iova, 0, 8).is_ok());
+    }
+}
