@@ -215,6 +215,12 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTE
             set_cap(&mut mem, slot, plan.cap);
             ok
         }
+        // As seL4's X86PageUnmap: unmapping a frame cap removes its mapping of either
+        // kind. An IO mapping goes the FrameUnmapIo way (entry cleared, IOTLB
+        // invalidation completed before return); `vspace::unmap` never touches it.
+        (Cap::Frame { mapping: Some(m), .. }, Invocation::FrameUnmap) if m.is_io() => {
+            crate::io_ops::invoke(&msg, &mut mem, slot, cap, Invocation::FrameUnmapIo, &current.cspace, &extra)
+        }
         (Cap::Frame { .. }, Invocation::FrameUnmap) | (Cap::PageTable { .. }, Invocation::PageTableUnmap) => {
             if let Some((unmapped, vaddr)) = vspace::unmap(&mut mem, &cap) {
                 if matches!(cap, Cap::Frame { .. }) {

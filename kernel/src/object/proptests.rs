@@ -257,7 +257,8 @@ fn revoke_is_preemptible_and_resumes() {
 #[test]
 fn table_caps_are_never_copied() {
     let mut m = FakeSlots::default();
-    let installed = crate::object::cap::Mapping { vspace: 0x7000, vaddr: 0x20_0000, io: true };
+    let installed =
+        crate::object::cap::Mapping { vspace: 0x7000, vaddr: 0x20_0000, kind: crate::object::cap::MapKind::Io };
     let loose = Cap::IoPageTable { paddr: 0x8000, level: 0, mapping: None };
     let linked = Cap::IoPageTable { paddr: 0x9000, level: 1, mapping: Some(installed) };
     mdb::insert_root(&mut m, 0x1_0000, loose, true);
