@@ -238,6 +238,11 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTE
         (Cap::CNode { .. }, Invocation::CNodeCancelBadgedSends) => {
             let target = slot_arg(&mem, &cap, msg.mr(0)?, msg.mr(1)?, 0)?;
             match mem.load(target).cap {
+                // As seL4 (hasCancelSendRights): only a cap with every right on the
+                // endpoint may cancel other senders' messages; a send-only cap may not.
+                Cap::Endpoint { rights, .. } if !rights.contains(CapRights::ALL) => {
+                    Err(fail(SyscallError::IllegalOperation, 0))
+                }
                 Cap::Endpoint { paddr, badge, .. } if badge != 0 => {
                     Ok([ipc::cancel_badged_sends(paddr, badge), 0, 0, 0])
                 }

@@ -19,7 +19,7 @@ use crate::thread::{self, current};
 use crate::user_mem::UserSlice;
 
 /// Length of the `syscall` instruction (0f 05), for restarting a preempted call.
-const SYSCALL_INSTRUCTION_LEN: u64 = 2;
+pub(crate) const SYSCALL_INSTRUCTION_LEN: u64 = 2;
 
 /// Largest exit code QEMU's debug-exit device can report (status is one byte).
 const MAX_EXIT_CODE: u64 = 0x7f;
