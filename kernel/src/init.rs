@@ -21,7 +21,7 @@ use crate::boot::untyped;
 use crate::elf_loader::{self, LoadPlan};
 use crate::iospace;
 use crate::log::{self, Level};
-use crate::object::cap::{Cap, FrameSize, Mapping};
+use crate::object::cap::{Cap, FrameSize, MapKind, Mapping};
 use crate::object::cnode;
 use crate::object::cte::SlotMemory;
 use crate::object::cte::SLOT_BITS;
@@ -514,7 +514,7 @@ fn populate_root_cnode(
                 size: FrameSize::Small,
                 rights: CapRights::READ,
                 is_device: false,
-                mapping: Some(Mapping { vspace: task.vspace, vaddr: ROOT_BOOTINFO_VADDR, io: false }),
+                mapping: Some(Mapping { vspace: task.vspace, vaddr: ROOT_BOOTINFO_VADDR, kind: MapKind::Cpu }),
             },
         ),
         (
@@ -524,7 +524,7 @@ fn populate_root_cnode(
                 size: FrameSize::Small,
                 rights: rw,
                 is_device: false,
-                mapping: Some(Mapping { vspace: task.vspace, vaddr: ROOT_IPC_BUFFER_VADDR, io: false }),
+                mapping: Some(Mapping { vspace: task.vspace, vaddr: ROOT_IPC_BUFFER_VADDR, kind: MapKind::Cpu }),
             },
         ),
         (slots::DEBUG_CONSOLE, Cap::DebugConsole),
@@ -548,7 +548,7 @@ fn populate_root_cnode(
         for vaddr in (start..end).step_by(PAGE as usize) {
             let Some(t) = paging::translate(&mem, task.vspace, vaddr) else { continue };
             let rights = if seg.writable { rw } else { CapRights::READ };
-            let mapping = Some(Mapping { vspace: task.vspace, vaddr, io: false });
+            let mapping = Some(Mapping { vspace: task.vspace, vaddr, kind: MapKind::Cpu });
             let cap = Cap::Frame { paddr: t.paddr, size: FrameSize::Small, rights, is_device: false, mapping };
             mdb::insert_root(&mut mem, slot(next), cap, false);
             next += 1;

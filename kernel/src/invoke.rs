@@ -215,6 +215,12 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTE
             set_cap(&mut mem, slot, plan.cap);
             ok
         }
+        // As seL4's X86PageUnmap: unmapping a frame cap removes its mapping of either
+        // kind. An IO mapping goes the FrameUnmapIo way (entry cleared, IOTLB
+        // invalidation completed before return); `vspace::unmap` never touches it.
+        (Cap::Frame { mapping: Some(m), .. }, Invocation::FrameUnmap) if m.is_io() => {
+            crate::io_ops::invoke(&msg, &mut mem, slot, cap, Invocation::FrameUnmapIo, &current.cspace, &extra)
+        }
         (Cap::Frame { .. }, Invocation::FrameUnmap) | (Cap::PageTable { .. }, Invocation::PageTableUnmap) => {
             if let Some((unmapped, vaddr)) = vspace::unmap(&mut mem, &cap) {
                 if matches!(cap, Cap::Frame { .. }) {
@@ -232,6 +238,11 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTE
         (Cap::CNode { .. }, Invocation::CNodeCancelBadgedSends) => {
             let target = slot_arg(&mem, &cap, msg.mr(0)?, msg.mr(1)?, 0)?;
             match mem.load(target).cap {
+                // As seL4 (hasCancelSendRights): only a cap with every right on the
+                // endpoint may cancel other senders' messages; a send-only cap may not.
+                Cap::Endpoint { rights, .. } if !rights.contains(CapRights::ALL) => {
+                    Err(fail(SyscallError::IllegalOperation, 0))
+                }
                 Cap::Endpoint { paddr, badge, .. } if badge != 0 => {
                     Ok([ipc::cancel_badged_sends(paddr, badge), 0, 0, 0])
                 }

@@ -336,7 +336,7 @@ pub fn invoke(
             ok
         }
         (Cap::Frame { mapping, .. }, Invocation::FrameUnmapIo) => {
-            let Some(m) = mapping.filter(|m| m.io) else { return ok };
+            let Some(m) = mapping.filter(|m| m.is_io()) else { return ok };
             let levels = iospace::levels();
             // The domain is found from the root when the invalidation is issued.
             let space = Space { root: m.vspace, levels, domain: 0 };

@@ -13,7 +13,7 @@ use abi::rights::CapRights;
 
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::vtd_hw;
-use crate::object::cap::{Cap, FrameSize, Mapping};
+use crate::object::cap::{Cap, FrameSize, MapKind, Mapping};
 use crate::object::roots::{self, RootKind};
 use crate::paging::TableMemory;
 use crate::platform::vtd::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry, ContextInvalidation};
@@ -367,7 +367,7 @@ pub fn map_table(table: &Cap, iospace: &Cap, iova: u64) -> Result<Cap, SyscallEr
         DirectMemory.write(t, i, sl_entry(paddr, true, true, false));
         vtd_hw::sync_for_device(t + 8 * i as u64, 8);
         let span = 1u64 << (12 + 9 * (u32::from(entry_level) - 1));
-        let mapping = Mapping { vspace: root, vaddr: iova & !(span - 1), io: true };
+        let mapping = Mapping { vspace: root, vaddr: iova & !(span - 1), kind: MapKind::Io };
         flush_after_map(domain, mapping.vaddr, mapping.vaddr + span);
         return Ok(Cap::IoPageTable { paddr, level: entry_level - 1, mapping: Some(mapping) });
     }
@@ -458,7 +458,7 @@ pub fn decode_map(
         size,
         rights: cap_rights,
         is_device,
-        mapping: Some(Mapping { vspace: root, vaddr: iova, io: true }),
+        mapping: Some(Mapping { vspace: root, vaddr: iova, kind: MapKind::Io }),
     };
     Ok(MapPlan { table, index, entry, cap })
 }
@@ -496,7 +496,9 @@ pub fn flush_root_range(root: u64, start: u64, end: u64) {
 /// The IOVAs an IO mapping cap covers: (IOSpace root, start, end).
 fn mapped_range(cap: &Cap) -> Option<(u64, u64, u64)> {
     match *cap {
-        Cap::Frame { size, mapping: Some(m), .. } if m.io => Some((m.vspace, m.vaddr, m.vaddr + (1 << size.bits()))),
+        Cap::Frame { size, mapping: Some(m), .. } if m.is_io() => {
+            Some((m.vspace, m.vaddr, m.vaddr + (1 << size.bits())))
+        }
         Cap::IoPageTable { level, mapping: Some(m), .. } => {
             Some((m.vspace, m.vaddr, m.vaddr + (1 << (12 + 9 * u32::from(level)))))
         }
@@ -519,7 +521,7 @@ pub fn unmap(cap: &Cap) -> Option<Cap> {
 /// Clears an IO mapping's entry without invalidating (callers flush once per batch).
 pub fn clear(cap: &Cap) -> Option<Cap> {
     let (paddr, level, mapping) = match *cap {
-        Cap::Frame { paddr, size, mapping: Some(m), .. } if m.io => {
+        Cap::Frame { paddr, size, mapping: Some(m), .. } if m.is_io() => {
             (paddr, if size == FrameSize::Large { 2 } else { 1 }, m)
         }
         Cap::IoPageTable { paddr, level, mapping: Some(m) } => (paddr, level + 1, m),

@@ -284,8 +284,30 @@ pub fn wait(ntfn_paddr: u64, blocking: bool) {
     kmem::write_words(ntfn_paddr, n.to_words());
 }
 
-/// Aborts every send blocked on `ep_paddr` with `badge`: those senders return
-/// `IllegalOperation`... seL4 restarts them; here they fail visibly instead.
+/// `t` was taken off an endpoint or notification queue without its IPC happening. A
+/// thread in a system call returns `error` in rax. A thread blocked sending a fault
+/// message never ran a call that could return an error: as seL4 does, it is restarted
+/// (registers untouched) so it faults again, finding its handler or, with the handler
+/// gone, being suspended as unhandled. An unknown system call is faulted on again by
+/// re-executing its `syscall`; the other faults recorded the instruction to re-run.
+fn wake_cancelled(t: ThreadRef, error: SyscallError) {
+    let tt = tcb(t);
+    let fault_send = tt.thread_state() == ThreadState::BlockedOnSend && tt.ipc_flags & IPC_IS_FAULT != 0;
+    tt.blocked_on = 0;
+    if fault_send {
+        tt.ipc_flags = 0;
+        if tt.fault[0] == FaultKind::UnknownSyscall.raw() {
+            with_frame(t, |f| f.rip -= crate::syscall::SYSCALL_INSTRUCTION_LEN);
+        }
+    } else {
+        with_frame(t, |f| f.rax = error.raw());
+    }
+    thread::make_runnable(t);
+}
+
+/// Aborts every send blocked on `ep_paddr` with `badge`: senders in a system call
+/// return `IllegalOperation` (seL4 restarts them; here they fail visibly instead);
+/// senders of a fault message are restarted and fault again (see [`wake_cancelled`]).
 pub fn cancel_badged_sends(ep_paddr: u64, badge: u64) -> u64 {
     let mut ep = load_ep(ep_paddr);
     if ep.state != EndpointState::Sending {
@@ -297,8 +319,7 @@ pub fn cancel_badged_sends(ep_paddr: u64, badge: u64) -> u64 {
         let next = tcb(t).ep_next;
         if tcb(t).ipc_badge == badge {
             ep.queue.remove(&mut EpLinks, t);
-            with_frame(t, |f| f.rax = SyscallError::IllegalOperation.raw());
-            thread::make_runnable(t);
+            wake_cancelled(t, SyscallError::IllegalOperation);
             cancelled += 1;
         }
         t = next;
@@ -307,14 +328,14 @@ pub fn cancel_badged_sends(ep_paddr: u64, badge: u64) -> u64 {
     cancelled
 }
 
-/// Wakes every thread queued on a deleted endpoint or notification with an error.
+/// Wakes every thread queued on a deleted endpoint or notification with an error (a
+/// fault sender is restarted instead, see [`wake_cancelled`]).
 pub fn abort_queue(object: u64, words: usize) {
     let queue =
         if words == 2 { load_ep(object).queue } else { Notification::from_words(kmem::read_words::<4>(object)).queue };
     let mut q = queue;
     while let Some(t) = q.pop_front(&mut EpLinks) {
-        with_frame(t, |f| f.rax = SyscallError::InvalidCapability.raw());
-        thread::make_runnable(t);
+        wake_cancelled(t, SyscallError::InvalidCapability);
     }
     if words == 2 {
         store_ep(object, Endpoint { queue: q, state: EndpointState::Idle });

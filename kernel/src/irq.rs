@@ -11,7 +11,10 @@ use crate::arch::apic::{
     self, IRQ_VECTOR_BASE, MAX_GSI, MSI_VECTORS, MSI_VECTOR_BASE, SPURIOUS_VECTOR, TIMER_VECTOR, VTD_FAULT_VECTOR,
 };
 use crate::arch::trap::TrapFrame;
+use crate::object::msi::{Delivery, MsiVectors, MSI_SLOTS};
 use crate::{ipc, thread};
+
+const _: () = assert!(MSI_VECTORS as usize <= MSI_SLOTS);
 
 /// MSIs one vector may deliver within one timer tick; beyond that its IRTE is marked
 /// not present until the next tick, so a device cannot keep the CPU in interrupt entry.
@@ -25,16 +28,9 @@ struct Irqs {
     handlers: [Option<(u64, u64)>; MAX_GSI as usize],
     /// GSIs with an IRQHandler cap in existence.
     issued: u32,
-    /// Notification and badge signalled per MSI vector (index: vector - MSI_VECTOR_BASE).
-    msi_handlers: [Option<(u64, u64)>; MSI_VECTORS as usize],
-    /// MSI vectors with an MsiHandler cap in existence.
-    msi_issued: u64,
-    /// The requester each issued MSI vector belongs to (to restore a throttled IRTE).
-    msi_requesters: [u16; MSI_VECTORS as usize],
-    /// MSIs per vector since the last timer tick.
-    msi_counts: [u16; MSI_VECTORS as usize],
-    /// Vectors throttled until the next tick.
-    msi_throttled: u64,
+    /// Per MSI vector (index: vector - MSI_VECTOR_BASE): allocation, requester,
+    /// notification, count and throttling.
+    msi: MsiVectors,
     /// Trigger mode and polarity per ISA IRQ (from the MADT).
     isa: [(u8, bool, bool); 16],
     lines: u8,
@@ -50,11 +46,7 @@ unsafe impl Sync for IrqCell {}
 static IRQS: IrqCell = IrqCell(UnsafeCell::new(Irqs {
     handlers: [None; MAX_GSI as usize],
     issued: 0,
-    msi_handlers: [None; MSI_VECTORS as usize],
-    msi_issued: 0,
-    msi_requesters: [0; MSI_VECTORS as usize],
-    msi_counts: [0; MSI_VECTORS as usize],
-    msi_throttled: 0,
+    msi: MsiVectors::new(),
     isa: [(0, false, false); 16],
     lines: 0,
     apic_id: 0,
@@ -110,49 +102,41 @@ pub fn issue(gsi: u8, level: bool, active_low: bool) -> bool {
 /// the MSI address and data to program. `None` when every MSI vector is taken.
 pub fn issue_msi(requester_id: u16) -> Option<(u8, u64, u32)> {
     let s = irqs();
-    let index = (0..MSI_VECTORS).find(|&i| s.msi_issued & (1 << i) == 0)?;
-    s.msi_issued |= 1 << index;
-    s.msi_requesters[usize::from(index)] = requester_id;
-    s.msi_counts[usize::from(index)] = 0;
-    let vector = MSI_VECTOR_BASE + index;
+    let index = s.msi.allocate(requester_id, usize::from(MSI_VECTORS))?;
+    let vector = MSI_VECTOR_BASE + index as u8;
     let (address, data) = crate::intremap::route_msi(vector, requester_id, s.apic_id);
     Some((vector, address, data))
 }
 
 /// The last cap for MSI `vector` is gone: its IRTE is removed (the device's MSIs are
-/// blocked from then on) and the vector freed.
+/// blocked from then on) and the vector freed with all its state (count, throttling,
+/// binding, requester), so an MSI still pending for it changes nothing.
 pub fn release_msi(vector: u8) {
-    let s = irqs();
-    let index = vector - MSI_VECTOR_BASE;
     crate::intremap::clear(vector);
-    s.msi_handlers[usize::from(index)] = None;
-    s.msi_issued &= !(1 << index);
-    s.msi_throttled &= !(1 << index);
+    irqs().msi.release(usize::from(vector - MSI_VECTOR_BASE));
 }
 
-/// Counts one delivery of MSI `vector`; past [`MSI_PER_TICK`] in this tick the vector's
-/// IRTE is suspended (the device's further MSIs are dropped) until the next tick.
-fn count_msi(vector: u8) {
-    let s = irqs();
-    let index = usize::from(vector - MSI_VECTOR_BASE);
-    s.msi_counts[index] = s.msi_counts[index].saturating_add(1);
-    if s.msi_counts[index] > MSI_PER_TICK && s.msi_throttled & (1 << index) == 0 {
-        s.msi_throttled |= 1 << index;
+/// Counts one delivery of MSI `vector` and says what to do with it; past
+/// [`MSI_PER_TICK`] in this tick the vector's IRTE is suspended (the device's further
+/// MSIs are dropped) until the next tick. A released vector is not counted.
+fn count_msi(vector: u8) -> Delivery {
+    let (delivery, throttle) = irqs().msi.deliver(usize::from(vector - MSI_VECTOR_BASE), MSI_PER_TICK);
+    if throttle {
         crate::intremap::suspend(vector);
         crate::warn!(
             "irq: MSI vector {vector:#x} raised more than {MSI_PER_TICK} times in one tick; masked until the next tick"
         );
     }
+    delivery
 }
 
-/// Timer tick: per-tick MSI counts restart and throttled vectors get their IRTEs back.
+/// Timer tick: per-tick MSI counts restart and throttled vectors that are still
+/// allocated get their IRTEs back (a released vector's IRTE stays non-present).
 fn msi_tick() {
     let s = irqs();
-    s.msi_counts = [0; MSI_VECTORS as usize];
-    while s.msi_throttled != 0 {
-        let index = s.msi_throttled.trailing_zeros() as u8;
-        s.msi_throttled &= !(1 << index);
-        let _ = crate::intremap::route_msi(MSI_VECTOR_BASE + index, s.msi_requesters[usize::from(index)], s.apic_id);
+    let apic_id = s.apic_id;
+    for (index, requester) in s.msi.tick() {
+        let _ = crate::intremap::route_msi(MSI_VECTOR_BASE + index as u8, requester, apic_id);
     }
 }
 
@@ -166,14 +150,12 @@ pub fn forget_notification(ntfn: u64) {
             apic::set_masked(gsi, true);
         }
     }
-    for handler in s.msi_handlers.iter_mut().filter(|h| matches!(h, Some((n, _)) if *n == ntfn)) {
-        *handler = None;
-    }
+    s.msi.forget_notification(ntfn);
 }
 
 /// Binds MSI `vector` to a notification (`None` unbinds).
 pub fn set_msi_notification(vector: u8, target: Option<(u64, u64)>) {
-    irqs().msi_handlers[usize::from(vector - MSI_VECTOR_BASE)] = target;
+    irqs().msi.bind(usize::from(vector - MSI_VECTOR_BASE), target);
 }
 
 /// The last handler cap for `gsi` is gone: mask it and forget it.
@@ -206,7 +188,7 @@ pub fn clear(gsi: u8) {
 /// Whether any device line could wake a thread.
 pub fn any_bound() -> bool {
     let s = irqs();
-    s.handlers.iter().chain(s.msi_handlers.iter()).any(Option::is_some)
+    s.handlers.iter().any(Option::is_some) || s.msi.any_bound()
 }
 
 /// Handles vector >= 32. From user mode it ends by scheduling; from the idle loop it
@@ -238,10 +220,10 @@ pub fn interrupt(frame: &mut TrapFrame) {
         }
         v if (MSI_VECTOR_BASE..MSI_VECTOR_BASE + MSI_VECTORS).contains(&v) => {
             apic::eoi();
-            count_msi(v);
-            match irqs().msi_handlers[usize::from(v - MSI_VECTOR_BASE)] {
-                Some((ntfn, badge)) => ipc::signal(ntfn, badge),
-                None => crate::warn!("irq: MSI vector {v:#x} fired with no notification bound"),
+            match count_msi(v) {
+                Delivery::Signal(ntfn, badge) => ipc::signal(ntfn, badge),
+                Delivery::Unbound => crate::warn!("irq: MSI vector {v:#x} fired with no notification bound"),
+                Delivery::Released => crate::warn!("irq: MSI vector {v:#x} fired after its release; ignored"),
             }
         }
         SPURIOUS_VECTOR => {}

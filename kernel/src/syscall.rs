@@ -17,7 +17,7 @@ use crate::object::cnode;
 use crate::thread::{self, current};
 
 /// Length of the `syscall` instruction (0f 05), for restarting a preempted call.
-const SYSCALL_INSTRUCTION_LEN: u64 = 2;
+pub(crate) const SYSCALL_INSTRUCTION_LEN: u64 = 2;
 
 /// Handles one system call from the current thread, then schedules. (`Call` and
 /// `ReplyRecv` come here after the fastpath in entry.S declined them.)

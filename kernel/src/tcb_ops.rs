@@ -76,6 +76,12 @@ pub fn invoke(
                 return Err(fail(SyscallError::IllegalOperation, 0));
             }
             let mut mem = DirectMemory;
+            // As seL4 does: the old caps are deleted before the new ones are copied, so
+            // a deletion that would cascade (the last cap to a CNode or TCB, whose slots
+            // could hold the very caps copied from, or the caller's own) is refused.
+            if (0..TCB_SLOTS).any(|i| cnode::long_running_delete(&mem, tcb_slot(target, i))) {
+                return Err(fail(SyscallError::IllegalOperation, 0));
+            }
             let cs = cnode::decode_derive(&mem, cs_slot, CapRights::ALL, None).map_err(|e| fail(e, 100))?;
             let vs = cnode::decode_derive(&mem, vs_slot, CapRights::ALL, None).map_err(|e| fail(e, 101))?;
             let buf = match buffer {
@@ -88,6 +94,8 @@ pub fn invoke(
             for i in 0..TCB_SLOTS {
                 cnode::delete(&mut mem, &mut DirectMemory, tcb_slot(target, i));
             }
+            // The deletions finalised nothing with slots, so the sources are as decoded;
+            // invoke_copy still links nothing from a slot that changed.
             cnode::invoke_copy(&mut mem, cs_slot, tcb_slot(target, SLOT_CSPACE), cs);
             cnode::invoke_copy(&mut mem, vs_slot, tcb_slot(target, SLOT_VSPACE), vs);
             if let Some((slot, cap)) = buf {

@@ -13,6 +13,10 @@ fn capability_operations_and_revocation() {
         .expect_serial_contains("debug: revoke: preempted after 256 deletions; restarting")
         .expect_serial_contains("captest: ok write then read back through the mapping")
         .expect_serial_contains("captest: ok delete the outermost: every nested CNode goes with it")
+        .expect_serial_contains(
+            "captest: ok Configure that would delete a thread's last CSpace cap is refused -> IllegalOperation",
+        )
+        .expect_serial_contains("captest: ok deleting the thread deletes its CNode")
         .expect_serial_contains("captest: ok revoked frame cap is gone -> FailedLookup")
         .expect_serial_contains("captest: all checks passed; touching the revoked mapping at 0x200000000000 must fault")
         .expect_serial_contains("USER FAULT in 'captest': #PF page fault (vector 14)")

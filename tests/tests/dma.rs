@@ -57,7 +57,10 @@ fn dma_isolation(scenario: Scenario, tables: u32, how: &str) -> scenarios::Outco
         "a fault not taken by interrupt: {faults:?}"
     );
     o.expect_serial_contains(&format!("dmatest: {tables} IO page tables installed below the root"))
-        .expect_serial_contains("dmatest: ok after the delete the device cannot write the frame");
+        .expect_serial_contains("dmatest: ok after the delete the device cannot write the frame")
+        .expect_serial_contains("dmatest: ok after FrameUnmap the device cannot write the frame")
+        .expect_serial_contains("dmatest: ok ... and its fault message names the IOVA FrameUnmap removed")
+        .expect_serial_contains("dmatest: ok the copy maps for the device again (no stale entry left)");
     o.expect_serial_not_contains("dmatest: FAIL")
         .expect_serial_contains("dmatest: ok assign edu to the IOSpace")
         .expect_serial_contains("dmatest: ok translated DMA round trip: RAM -> device -> RAM")

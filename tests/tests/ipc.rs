@@ -19,6 +19,12 @@ fn threads_ipc_notifications_and_faults() {
         .expect_serial_contains("ipctest: ok the thread continues after its unknown syscall")
         .expect_serial_contains("has no fault handler; suspended it")
         .expect_serial_contains("ipctest: ok the notification can be bound to another thread")
+        .expect_serial_contains("ipctest: ok CancelBadgedSends through a write-only badged cap is refused")
+        .expect_serial_contains("ipctest: ok the cancelled fault sender does not continue (no error in its rax)")
+        .expect_serial_contains("ipctest: ok it faulted again: the same UnknownSyscall message is waiting")
+        .expect_serial_contains("ipctest: ok replied to, it continues with its registers intact")
+        .expect_serial_contains("ipctest: ok the fault sender of a deleted endpoint does not continue")
+        .expect_serial_contains("ipctest: ok ... and no error code was written into its rax")
         .expect_serial_contains("ipctest: ok the first server's stale reply is dropped; the second call gets its own")
         .expect_serial_contains("ipctest: all checks passed")
         .expect_exit(ExitCode::Success);

@@ -60,6 +60,21 @@ fn edu_driver(name: &str, iommu: Iommu) {
     assert_eq!(unbound.len(), 1, "{unbound:?}");
     assert!(unbound[0].contains(&format!("irq: MSI vector {vector} ")), "{unbound:?}");
     assert!(msi.contains("address 0xfee") && msi.ends_with("data 0x0"), "{msi}");
+    // The handler cap deleted with an MSI pending: the late MSI is ignored, does not
+    // throttle the freed vector, and the tick does not bring its IRTE back (the device
+    // raising again reaches nothing: no "fired" line after the release).
+    o.expect_serial_contains("edu: ok the freed vector is handed out again");
+    o.expect_serial_contains("edu: ok 64 MSIs delivered one at a time");
+    o.expect_serial_contains("edu: ok delete the MSI handler cap right after a raise");
+    o.expect_serial_contains("edu: raised the released vector's MSI again after several ticks");
+    let released = format!("irq: MSI vector {vector} fired after its release; ignored");
+    let after: Vec<&str> = o.serial.lines().skip_while(|l| !l.contains("64 MSIs delivered one at a time")).collect();
+    assert_eq!(after.iter().filter(|l| l.contains(&released)).count(), 3, "three late MSIs, ignored: {after:?}");
+    assert!(
+        !after.iter().any(|l| l.contains(&format!("irq: MSI vector {vector} raised more than"))
+            || l.contains("fired with no notification bound")),
+        "the released vector was throttled or reached again: {after:?}"
+    );
 }
 
 /// QEMU 7.2 delivers a compatibility-format message a device DMA-writes to the MSI

@@ -21,6 +21,17 @@ impl FrameSize {
     }
 }
 
+/// Which kind of space a mapping is in. The two kinds have different tables, TLBs and
+/// invalidation: a mapping is only ever removed by the code for its own kind (a CPU
+/// unmap of an IO mapping would drop the record and leave the device its frame).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    /// A VSpace (CPU page tables).
+    Cpu,
+    /// An IOSpace (VT-d second-level tables, the device view).
+    Io,
+}
+
 /// Where a frame or page table is mapped: the VSpace (or IOSpace) root and the address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mapping {
@@ -28,8 +39,15 @@ pub struct Mapping {
     pub vspace: u64,
     /// Virtual address (or IOVA) of the mapping.
     pub vaddr: u64,
+    /// VSpace or IOSpace.
+    pub kind: MapKind,
+}
+
+impl Mapping {
     /// The mapping is in an IOSpace (device view), not a VSpace.
-    pub io: bool,
+    pub fn is_io(&self) -> bool {
+        self.kind == MapKind::Io
+    }
 }
 
 /// A capability. Object caps name their object by physical address.
@@ -200,7 +218,7 @@ impl Cap {
             tag | (u64::from(rights.raw()) << 8) | flags | (small << 24) | (guard_bits << 32)
         };
         let mapped = |m: &Option<Mapping>| {
-            m.map_or((0, 0, 0), |m| (FLAG_MAPPED | if m.io { FLAG_IO } else { 0 }, m.vspace, m.vaddr))
+            m.map_or((0, 0, 0), |m| (FLAG_MAPPED | if m.is_io() { FLAG_IO } else { 0 }, m.vspace, m.vaddr))
         };
         match *self {
             Cap::Null => [0; 4],
@@ -255,8 +273,11 @@ impl Cap {
         let flags = w[0] & (0xff << 16);
         let small = ((w[0] >> 24) & 0xff) as u8;
         let guard_bits = ((w[0] >> 32) & 0xff) as u8;
-        let mapping =
-            (flags & FLAG_MAPPED != 0).then_some(Mapping { vspace: w[2], vaddr: w[3], io: flags & FLAG_IO != 0 });
+        let mapping = (flags & FLAG_MAPPED != 0).then_some(Mapping {
+            vspace: w[2],
+            vaddr: w[3],
+            kind: if flags & FLAG_IO != 0 { MapKind::Io } else { MapKind::Cpu },
+        });
         Some(match tag {
             tag::NULL => Cap::Null,
             tag::UNTYPED => {
@@ -426,10 +447,10 @@ mod tests {
                 assert_eq!(r::is_large(w[0]), size == FrameSize::Large);
                 assert_eq!(r::is_device(w[0]), is_device);
                 assert_eq!(r::is_mapped(w[0]), mapping.is_some());
-                assert_eq!(r::is_io_mapped_frame(w[0]), mapping.is_some_and(|m| m.io));
+                assert_eq!(r::is_io_mapped_frame(w[0]), mapping.is_some_and(|m| m.is_io()));
                 assert_eq!(r::rights(w[0]), u64::from(rights.raw()));
                 let unmapped = Cap::Frame { paddr, size, rights, is_device, mapping: None };
-                let io = Mapping { vspace: 0x7000, vaddr: 0x1000_0000, io: true };
+                let io = Mapping { vspace: 0x7000, vaddr: 0x1000_0000, kind: MapKind::Io };
                 let mapped = Cap::Frame { paddr, size, rights, is_device, mapping: Some(io) };
                 let mut words = unmapped.encode();
                 words[0] = r::with_io_mapping(words[0]);
@@ -451,7 +472,7 @@ mod tests {
                 size: FrameSize::Small,
                 rights: CapRights::READ.union(CapRights::WRITE),
                 is_device: false,
-                mapping: Some(Mapping { vspace: 0x7000, vaddr: 0x1000_3000, io: true }),
+                mapping: Some(Mapping { vspace: 0x7000, vaddr: 0x1000_3000, kind: MapKind::Io }),
             },
             Cap::Untyped { paddr: 0x40_0000, size_bits: 22, is_device: false, free_offset: 0x3000 },
             Cap::Untyped { paddr: 0xfe00_0000, size_bits: 23, is_device: true, free_offset: 0 },
@@ -464,7 +485,7 @@ mod tests {
                 size: FrameSize::Large,
                 rights: CapRights::READ,
                 is_device: false,
-                mapping: Some(Mapping { vspace: 0x1000, vaddr: 0x40_0000, io: false }),
+                mapping: Some(Mapping { vspace: 0x1000, vaddr: 0x40_0000, kind: MapKind::Cpu }),
             },
             Cap::Frame {
                 paddr: 0x3000,
@@ -485,7 +506,7 @@ mod tests {
             Cap::IoPageTable {
                 paddr: 0x8000,
                 level: 1,
-                mapping: Some(Mapping { vspace: 0x7000, vaddr: 0x20_0000, io: true }),
+                mapping: Some(Mapping { vspace: 0x7000, vaddr: 0x20_0000, kind: MapKind::Io }),
             },
         ]
     }

@@ -198,9 +198,24 @@ pub fn decode_empty(mem: &impl SlotMemory, dest: SlotAddr) -> Result<(), Syscall
     }
 }
 
+/// Whether deleting the cap in `slot` would delete further caps (seL4's
+/// `slotCapLongRunningDelete`): it is the last cap to a CNode or TCB, whose slots go
+/// with it. An invocation that deletes and then copies (TCB Configure) refuses such a
+/// slot: the deletion could empty the very slots it copies from.
+pub fn long_running_delete(mem: &impl SlotMemory, slot: SlotAddr) -> bool {
+    matches!(mem.load(slot).cap, Cap::CNode { .. } | Cap::Tcb { .. }) && mdb::is_final(mem, slot)
+}
+
 /// Copy/Mint: puts `derived` (from [`decode_derive`]) in `dest` as a child of `src`.
+/// `src` must still hold the cap `derived` was made from; if it does not (a deletion
+/// between decode and invoke emptied it), nothing is linked: a cap whose parent slot
+/// is empty or reused would name an object the derivation tree no longer accounts for.
 pub fn invoke_copy(mem: &mut impl SlotMemory, src: SlotAddr, dest: SlotAddr, derived: Cap) {
     let src_cap = mem.load(src).cap;
+    debug_assert!(src_cap.same_object_as(&derived), "copy from a slot that changed since decode");
+    if !src_cap.same_object_as(&derived) || !mem.load(dest).cap.is_null() {
+        return;
+    }
     let revocable = mdb::is_revocable(&derived, &src_cap);
     mdb::insert_child(mem, src, dest, derived, revocable, revocable);
 }

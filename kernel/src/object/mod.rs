@@ -6,6 +6,7 @@ pub mod cnode;
 pub mod cte;
 pub mod endpoint;
 pub mod mdb;
+pub mod msi;
 pub mod roots;
 pub mod tcb;
 pub mod untyped;

@@ -257,7 +257,8 @@ fn revoke_is_preemptible_and_resumes() {
 #[test]
 fn table_caps_are_never_copied() {
     let mut m = FakeSlots::default();
-    let installed = crate::object::cap::Mapping { vspace: 0x7000, vaddr: 0x20_0000, io: true };
+    let installed =
+        crate::object::cap::Mapping { vspace: 0x7000, vaddr: 0x20_0000, kind: crate::object::cap::MapKind::Io };
     let loose = Cap::IoPageTable { paddr: 0x8000, level: 0, mapping: None };
     let linked = Cap::IoPageTable { paddr: 0x9000, level: 1, mapping: Some(installed) };
     mdb::insert_root(&mut m, 0x1_0000, loose, true);
@@ -276,6 +277,42 @@ fn table_caps_are_never_copied() {
         cnode::decode_derive(&m, 0x3_0000, CapRights::ALL, None),
         Err(abi::error::SyscallError::IllegalOperation)
     );
+}
+
+/// TCB Configure's hazard: the slot being replaced holds the last cap to a CNode that
+/// holds the source of the copy. `long_running_delete` flags it before anything changes.
+fn cnode_holding_the_source() -> (FakeSlots, Cap) {
+    let mut m = FakeSlots::default();
+    let inner = Cap::CNode { paddr: 0x2_0000, radix: 2, guard_bits: 0, guard: 0 };
+    mdb::insert_root(&mut m, 0x1_0000, inner, true);
+    let ep = Cap::Endpoint { paddr: 0x40, badge: 0, rights: CapRights::ALL };
+    mdb::insert_root(&mut m, 0x2_0000, ep, true);
+    let derived = cnode::decode_derive(&m, 0x2_0000, CapRights::ALL, None).unwrap();
+    (m, derived)
+}
+
+#[test]
+fn a_delete_that_would_empty_other_slots_is_detected() {
+    let (mut m, _) = cnode_holding_the_source();
+    assert!(cnode::long_running_delete(&m, 0x1_0000), "the last cap to a CNode");
+    assert!(!cnode::long_running_delete(&m, 0x2_0000), "an endpoint has no slots");
+    assert!(!cnode::long_running_delete(&m, 0x3_0000), "an empty slot");
+    let copy = cnode::decode_derive(&m, 0x1_0000, CapRights::ALL, None).unwrap();
+    cnode::invoke_copy(&mut m, 0x1_0000, 0x1_0040, copy);
+    assert!(!cnode::long_running_delete(&m, 0x1_0000), "a copy remains");
+    mdb::insert_root(&mut m, 0x4_0000, Cap::Tcb { paddr: 0x5_0000 }, true);
+    assert!(cnode::long_running_delete(&m, 0x4_0000), "the last cap to a TCB");
+}
+
+#[test]
+#[cfg_attr(debug_assertions, should_panic(expected = "copy from a slot that changed since decode"))]
+fn a_copy_from_a_slot_emptied_after_decode_links_nothing() {
+    let (mut m, derived) = cnode_holding_the_source();
+    cnode::delete(&mut m, &mut NoHardware, 0x1_0000);
+    assert!(m.load(0x2_0000).cap.is_null(), "the CNode's slots went with it");
+    cnode::invoke_copy(&mut m, 0x2_0000, 0x3_0000, derived);
+    assert!(m.load(0x3_0000).cap.is_null(), "nothing copied from the empty slot");
+    assert_eq!((m.load(0x2_0000).next, m.load(0x2_0000).prev), (0, 0), "nothing linked to it");
 }
 
 #[test]

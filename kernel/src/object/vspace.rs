@@ -6,7 +6,7 @@ use abi::error::SyscallError;
 use abi::layout::is_user_range;
 use abi::rights::CapRights;
 
-use super::cap::{Cap, FrameSize, Mapping};
+use super::cap::{Cap, FrameSize, MapKind, Mapping};
 use crate::paging::{index, PteFlags, TableMemory, ADDR_MASK};
 
 /// Map attribute: allow instruction fetch.
@@ -72,7 +72,7 @@ pub fn decode_frame_map(
     // Mapping again at the same place is Remap (new rights/attributes); anywhere else
     // a mapped cap must be unmapped first.
     let remap = match mapping {
-        Some(m) if m.vspace == root && m.vaddr == vaddr => true,
+        Some(m) if m.kind == MapKind::Cpu && m.vspace == root && m.vaddr == vaddr => true,
         Some(_) => return Err(SyscallError::IllegalOperation),
         None => false,
     };
@@ -124,7 +124,7 @@ pub fn decode_frame_map(
         size,
         rights: cap_rights,
         is_device,
-        mapping: Some(Mapping { vspace: root, vaddr, io: false }),
+        mapping: Some(Mapping { vspace: root, vaddr, kind: MapKind::Cpu }),
     };
     Ok(MapPlan { slot, entry: paddr | flags.bits(), cap, remap })
 }
@@ -162,7 +162,7 @@ pub fn decode_table_map(
     Ok(MapPlan {
         slot,
         entry,
-        cap: Cap::PageTable { paddr, level, mapping: Some(Mapping { vspace: root, vaddr: base, io: false }) },
+        cap: Cap::PageTable { paddr, level, mapping: Some(Mapping { vspace: root, vaddr: base, kind: MapKind::Cpu }) },
         remap: false,
     })
 }
@@ -172,13 +172,17 @@ pub fn invoke_map(mem: &mut impl TableMemory, plan: &MapPlan) {
     mem.write(plan.slot.table, plan.slot.index, plan.entry);
 }
 
-/// Removes the mapping a frame or table cap made, if its entry still points at the
-/// cap's object (the tables may have changed since). Returns the unmapped cap and the
-/// virtual address to flush, or `None` if nothing was mapped.
+/// Removes the VSpace mapping a frame or table cap made, if its entry still points at
+/// the cap's object (the tables may have changed since). Returns the unmapped cap and
+/// the virtual address to flush, or `None` if nothing was mapped in a VSpace. An IO
+/// mapping is not this function's to remove (`iospace::unmap` clears its entry and
+/// invalidates the IOTLB): it is left, record and all.
 pub fn unmap(mem: &mut impl TableMemory, cap: &Cap) -> Option<(Cap, u64)> {
     let (paddr, level, mapping) = match *cap {
-        Cap::Frame { paddr, size, mapping: Some(m), .. } => (paddr, if size == FrameSize::Large { 1 } else { 0 }, m),
-        Cap::PageTable { paddr, level, mapping: Some(m) } => (paddr, usize::from(level), m),
+        Cap::Frame { paddr, size, mapping: Some(m), .. } if m.kind == MapKind::Cpu => {
+            (paddr, if size == FrameSize::Large { 1 } else { 0 }, m)
+        }
+        Cap::PageTable { paddr, level, mapping: Some(m) } if m.kind == MapKind::Cpu => (paddr, usize::from(level), m),
         _ => return None,
     };
     // A dead VSpace's root page may be anything now: never walk it.
@@ -311,6 +315,35 @@ mod tests {
         let (unmapped, _) = unmap(&mut t, &plan.cap).unwrap();
         assert_eq!(unmapped, frame(0x9000), "the record is dropped");
         assert_eq!(t.0, before, "no table was touched");
+    }
+
+    #[test]
+    fn an_io_mapping_is_never_removed_or_remapped_as_a_cpu_one() {
+        let mut t = Tables::default();
+        let v = 0x40_0000;
+        for (paddr, level) in [(0x2000, 3), (0x3000, 2), (0x4000, 1)] {
+            let plan = decode_table_map(&t, &table(paddr, level), &vs(), v).unwrap();
+            invoke_map(&mut t, &plan);
+        }
+        // An IO mapping recorded at an address that happens to equal this VSpace's root
+        // and a mapped virtual address (a dead IOSpace's root page became this PML4).
+        let plan = decode_frame_map(&t, &frame(0x9000), &vs(), v, CapRights::READ, 0).unwrap();
+        invoke_map(&mut t, &plan);
+        let io = Cap::Frame {
+            paddr: 0x9000,
+            size: FrameSize::Small,
+            rights: CapRights::READ.union(CapRights::WRITE),
+            is_device: false,
+            mapping: Some(Mapping { vspace: ROOT, vaddr: v, kind: MapKind::Io }),
+        };
+        let before = t.0.clone();
+        assert_eq!(unmap(&mut t, &io), None, "the IO mapping and its record are left to the IO unmap");
+        assert_eq!(t.0, before, "no CPU table was touched");
+        assert_eq!(
+            decode_frame_map(&t, &io, &vs(), v, CapRights::READ, 0),
+            Err(SyscallError::IllegalOperation),
+            "an IO-mapped cap is not remapped as a CPU mapping"
+        );
     }
 
     #[test]

@@ -327,6 +327,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     stale_roots(&mut c, &mut objects, &slots);
     deep_cnode_chain(&mut c, &mut objects, &slots);
     debugcap::run(&mut c, bi, &mut objects, &slots);
+    configure_over_a_last_cspace_cap(&mut c, &mut objects, &slots);
 
     if c.failures > 0 {
         println!("captest: {} checks FAILED", c.failures);
@@ -358,6 +359,33 @@ fn deep_cnode_chain(c: &mut Checker, objects: &mut ObjectAllocator<'_>, slots: &
     c.check("delete the outermost: every nested CNode goes with it", CNode::delete(root.slot(chain[0])).is_ok());
     let probe = objects.alloc(slots, ObjectType::Endpoint, 0);
     c.check("the kernel still serves invocations", probe.is_ok());
+}
+
+/// TCB Configure replaces the thread's CSpace slot: when that slot holds the last cap
+/// to a CNode, the replacement would delete the CNode and every cap in it (possibly the
+/// very caps the call copies from) before copying. As in seL4, such a Configure is
+/// refused; deleting the CNode is a separate, explicit step.
+fn configure_over_a_last_cspace_cap(c: &mut Checker, objects: &mut ObjectAllocator<'_>, slots: &SlotAllocator) {
+    let root = CNode(slots::INIT_CNODE);
+    let vspace = VSpace(slots::INIT_VSPACE);
+    let t = libcap::cap::Tcb(objects.alloc(slots, ObjectType::Tcb, 0).expect("tcb"));
+    let inner = objects.alloc(slots, ObjectType::CNode, 2).expect("cnode");
+    let ep = objects.alloc(slots, ObjectType::Endpoint, 0).expect("endpoint");
+    let in_inner = libcap::cap::SlotRef { root: CNode(inner), index: 0, depth: 2 };
+    c.ok("configure a thread with a CNode of its own", t.configure_without_buffer(0, CNode(inner), vspace));
+    c.ok(
+        "configure it again while its CSpace slot holds a copy (not the last cap)",
+        t.configure_without_buffer(0, CNode(inner), vspace),
+    );
+    c.ok("move an endpoint cap into that CNode", CNode::move_cap(in_inner, root.slot(ep)));
+    c.ok("delete the CNode's original cap: the thread holds the last one", CNode::delete(root.slot(inner)));
+    c.err(
+        "Configure that would delete a thread's last CSpace cap is refused",
+        E::IllegalOperation,
+        t.configure_without_buffer(0, root, vspace),
+    );
+    c.ok("deleting the thread deletes its CNode", CNode::delete(root.slot(t.0)));
+    c.check("the kernel still serves invocations", objects.alloc(slots, ObjectType::Endpoint, 0).is_ok());
 }
 
 /// A 4 KiB untyped for one object whose page is then reused.

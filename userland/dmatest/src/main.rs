@@ -305,6 +305,30 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         next_fault() == dma_fault(rid, REASON_WRITE, IOVA + 0x1000, true),
     );
     println!("dmatest: unmapped frame at iova {:#x}", IOVA + 0x1000);
+    // FrameUnmap (the CPU-side call) of an IO-mapped cap removes the IO mapping, with a
+    // completed invalidation, as seL4's X86PageUnmap does for either mapping kind: it
+    // used to drop only the record, leaving the device a frame that could be freed.
+    let unmapped_copy = io_copy(dst);
+    c.check("map a copy for the device", unmapped_copy.map_io(iospace, IOVA + 0x8000, CapRights::ALL).is_ok());
+    dma(EDU_BUFFER, IOVA + 0x8000, true);
+    // SAFETY: as above.
+    let reached = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
+    c.check("the device reaches the frame through the copy", reached == 0x1122_3344_5566_7788);
+    // SAFETY: as above.
+    unsafe { ((RAM_VADDR + 0x1000) as *mut u64).write_volatile(0) };
+    c.check("FrameUnmap of the IO-mapped copy", unmapped_copy.unmap().is_ok());
+    dma(EDU_BUFFER, IOVA + 0x8000, true);
+    // SAFETY: as above.
+    let after_frame_unmap = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
+    c.check("after FrameUnmap the device cannot write the frame", after_frame_unmap == 0);
+    c.check(
+        "... and its fault message names the IOVA FrameUnmap removed",
+        next_fault() == dma_fault(rid, REASON_WRITE, IOVA + 0x8000, true),
+    );
+    c.check(
+        "the copy maps for the device again (no stale entry left)",
+        unmapped_copy.map_io(iospace, IOVA + 0x8000, CapRights::ALL).is_ok() && unmapped_copy.unmap_io().is_ok(),
+    );
     // Revocation safety: deleting the cap that made an IO mapping removes it.
     let again = io_copy(dst);
     c.check("map the frame again through a new copy", again.map_io(iospace, IOVA + 0x3000, CapRights::ALL).is_ok());

@@ -223,8 +223,88 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     edu.raise(0x20);
     c.check("the MSI arrives again", edu.poll_interrupt(POLLS) != 0);
     edu.acknowledge(0x20);
+    late_msi_after_release(&mut c, &edu, (a.regs, a.pci, msi_a.vector), ntfn_a, handler_a);
     println!("edu: done");
     c.finish()
+}
+
+/// Raises edu's interrupt and, in the same translated block (no branch in between, so
+/// QEMU delivers the MSI only once interrupts are on again), deletes the MSI handler
+/// cap in `slot`: the MSI is pending in the local APIC while the kernel releases the
+/// vector and arrives after. Returns the delete's error code (0 on success).
+fn raise_then_delete(regs: u64, bits: u32, slot: u64) -> u64 {
+    use libcap::abi::invocation::Invocation;
+    use libcap::abi::msginfo::MessageInfo;
+    use libcap::abi::syscall::Syscall;
+    let info = MessageInfo::new(Invocation::CNodeDelete.raw(), 2).to_word();
+    let mut rax = Syscall::Call.raw();
+    // SAFETY: `regs` is edu's BAR page, mapped uncached (0x60 is the 4-byte raise
+    // register); the system call is CNodeDelete on this thread's root CNode, and every
+    // register the kernel writes is declared clobbered.
+    unsafe {
+        core::arch::asm!(
+            "mov dword ptr [{raise}], {bits:e}",
+            "syscall",
+            raise = in(reg) regs + 0x60,
+            bits = in(reg) bits,
+            inout("rax") rax,
+            inout("rdi") slots::INIT_CNODE => _,
+            inout("rsi") info => _,
+            inout("rdx") slot => _,
+            inout("r10") libcap::cap::FULL_DEPTH => _,
+            out("r8") _,
+            out("r9") _,
+            out("rcx") _,
+            out("r11") _,
+            options(nostack),
+        )
+    };
+    rax
+}
+
+/// Deleting an MSI handler cap frees everything about its vector: an MSI still pending
+/// when it goes is ignored (the kernel logs it, the harness checks), is not counted, and
+/// can neither throttle the freed vector nor make the next tick restore its IRTE. The
+/// vector is first brought to the per-tick limit, one delivered MSI at a time, so that
+/// the late MSI would be the one that throttles it (when no tick falls in between:
+/// hence three rounds, each with the vector freshly handed out).
+fn late_msi_after_release(
+    c: &mut Checker,
+    edu: &Edu,
+    (regs, pci, vector): (u64, PciDevice, u8),
+    ntfn: Notification,
+    handler: IrqHandler,
+) {
+    let root = CNode(slots::INIT_CNODE);
+    // Each round starts from a fresh allocation (count zero), whatever this tick saw.
+    c.check("delete the MSI handler cap", CNode::delete(root.slot(handler.0)).is_ok());
+    for _ in 0..3 {
+        // The device keeps the old MSI address and data: the same vector must come back.
+        let again = IrqControl(slots::IRQ_CONTROL).get_msi(pci, root.slot(handler.0));
+        let same = again.is_ok_and(|m| m.vector == vector);
+        c.check("the freed vector is handed out again", same && handler.set_notification(ntfn).is_ok());
+        let mut delivered = 0;
+        for _ in 0..64 {
+            edu.raise(0x80);
+            delivered += u32::from(edu.poll_interrupt(POLLS) != 0);
+            edu.acknowledge(0x80);
+        }
+        c.check("64 MSIs delivered one at a time", delivered == 64);
+        c.check("delete the MSI handler cap right after a raise", raise_then_delete(regs, 0x80, handler.0) == 0);
+        // Several timer ticks, then the device raises again with the old address and data.
+        for _ in 0..5 {
+            for _ in 0..2_000_000 {
+                core::hint::spin_loop();
+            }
+        }
+        edu.acknowledge(0x80);
+        edu.raise(0x80);
+        for _ in 0..2_000_000 {
+            core::hint::spin_loop();
+        }
+        edu.acknowledge(0x80);
+        println!("edu: raised the released vector's MSI again after several ticks");
+    }
 }
 
 /// A second edu cannot raise the first one's interrupt, even when it is programmed

@@ -53,6 +53,9 @@ static FAST_EP: AtomicU64 = AtomicU64::new(0);
 static REPLY_EPS: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 static REPLY_GO: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 static SECOND_REPLY: AtomicU64 = AtomicU64::new(0);
+/// What the cancelled fault senders saw: [0] the unknown system call's result, [1] set
+/// if the page-faulting one continued (0: not yet).
+static FAULT_SENDER_RESULT: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 /// Fast-IPC server: replies checked, and register problems it saw.
 static FAST_SERVED: AtomicU64 = AtomicU64::new(0);
 static FAST_SERVER_BAD: AtomicU64 = AtomicU64::new(0);
@@ -262,6 +265,33 @@ extern "C" fn unknown_syscaller(_: u64) -> ! {
     let rax = ipc::raw_syscall(0x777);
     UNKNOWN_RESULT.store(rax, SeqCst);
     let _ = ipc::signal(NTFN.load(SeqCst));
+    block_forever()
+}
+
+/// Issues unknown system call 0x778 + `i` and records what it returned: its fault
+/// message waits on an endpoint nobody receives on.
+extern "C" fn fault_sender(i: u64) -> ! {
+    let rax = ipc::raw_syscall(0x778 + i);
+    FAULT_SENDER_RESULT[i as usize].store(rax, SeqCst);
+    let _ = ipc::signal(NTFN.load(SeqCst));
+    block_forever()
+}
+
+/// Reads an unmapped address with a marker in rax; the handler never answers. Sets
+/// `FAULT_SENDER_RESULT[1]` if it ever continues.
+extern "C" fn vm_fault_sender(_: u64) -> ! {
+    // SAFETY: the read faults (nothing is mapped there); rax and rcx are declared
+    // clobbered.
+    unsafe {
+        core::arch::asm!(
+            "mov rax, 0x5a5a5a",
+            "mov rcx, qword ptr [{addr}]",
+            addr = in(reg) 0x0000_3e00_0000_0000u64,
+            out("rax") _,
+            out("rcx") _,
+        )
+    };
+    FAULT_SENDER_RESULT[1].store(1, SeqCst);
     block_forever()
 }
 
@@ -523,6 +553,50 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.check("cancel badged sends cancels one", matches!(r, Ok(v) if v[0] == 1));
     let _ = ipc::wait(ntfn);
     c.check("the cancelled sender saw an error", CANCELLED.load(SeqCst) == 1);
+    // A thread blocked sending a fault message is restarted by CancelBadgedSends, as in
+    // seL4: it faults again; it never resumes with an error code in rax.
+    let quiet_ep = new(&mut objects, ObjectType::Endpoint);
+    let badge98 = slots.alloc().unwrap();
+    let _ = CNode::mint(root.slot(badge98), root.slot(quiet_ep), CapRights::ALL, 0x98);
+    let write_only = slots.alloc().unwrap();
+    let _ = CNode::mint(root.slot(write_only), root.slot(quiet_ep), CapRights::WRITE, 0x98);
+    spawn(&mut objects, &slots, fault_sender, 0, 100, next_region(), badge98).expect("spawn");
+    let_others_run(me);
+    let cancel = |slot: u64| {
+        libcap::cap::invoke(root.0, libcap::abi::invocation::Invocation::CNodeCancelBadgedSends, &[slot, 64], &[])
+    };
+    c.check(
+        "CancelBadgedSends through a write-only badged cap is refused",
+        matches!(cancel(write_only), Err(e) if e.code == E::IllegalOperation),
+    );
+    c.check("cancel the blocked fault message", matches!(cancel(badge98), Ok(v) if v[0] == 1));
+    let_others_run(me);
+    c.check(
+        "the cancelled fault sender does not continue (no error in its rax)",
+        FAULT_SENDER_RESULT[0].load(SeqCst) == 0,
+    );
+    let again = ipc::nb_recv(quiet_ep);
+    c.check(
+        "it faulted again: the same UnknownSyscall message is waiting",
+        matches!(again, Ok(m) if m.info.label == FaultKind::UnknownSyscall.raw() && m.mrs[3] == 0x778 && m.badge == 0x98),
+    );
+    ipc::reply(MessageInfo::new(0, 0), [0; 4]);
+    let _ = ipc::wait(ntfn);
+    c.check("replied to, it continues with its registers intact", FAULT_SENDER_RESULT[0].load(SeqCst) == 0x778);
+    // Deleting the endpoint restarts a fault sender too: with its handler gone, its
+    // page fault is unhandled and it is suspended, its registers as they were.
+    let pf = spawn(&mut objects, &slots, vm_fault_sender, 0, 100, next_region(), badge98).expect("spawn");
+    let_others_run(me);
+    c.check(
+        "delete the endpoint a fault message is blocked on",
+        CNode::revoke(root.slot(quiet_ep)).is_ok() && CNode::delete(root.slot(quiet_ep)).is_ok(),
+    );
+    let_others_run(me);
+    c.check("the fault sender of a deleted endpoint does not continue", FAULT_SENDER_RESULT[1].load(SeqCst) == 0);
+    c.check(
+        "... and no error code was written into its rax",
+        matches!(pf.read_registers(false), Ok(r) if r.rax == 0x5a5a5a),
+    );
 
     // A bound notification wakes the server out of its endpoint receive.
     c.check("bind a notification to the server", server_tcb.bind_notification(Notification(ntfn)).is_ok());

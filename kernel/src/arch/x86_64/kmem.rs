@@ -118,7 +118,7 @@ impl ObjectMemory for DirectMemory {
 
 impl Finaliser for DirectMemory {
     fn unmap_frame(&mut self, cap: &Cap) {
-        if matches!(cap, Cap::Frame { mapping: Some(m), .. } if m.io) {
+        if matches!(cap, Cap::Frame { mapping: Some(m), .. } if m.is_io()) {
             crate::iospace::unmap(cap);
         } else if let Some((_, vaddr)) = vspace::unmap(self, cap) {
             flush_page(cap, vaddr);
