@@ -207,6 +207,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
 
     enable_interrupt_remapping(&platform, &mut alloc);
     restrict_bus_mastering(&params, &platform);
+    disable_intx(&platform);
 
     match params.cmdline_value("test") {
         Some("panic") => panic!("deliberate kernel panic requested by test=panic"),
@@ -433,6 +434,24 @@ fn restrict_bus_mastering(params: &params::BootParams<'_>, platform: &platform::
                 dev.bus, dev.device, dev.function
             );
         }
+    }
+}
+
+/// Legacy INTx lines are shared between PCI functions and carry no requester id, so
+/// Interrupt Disable is set on every function (and a PciDevice write cannot clear it):
+/// PCI devices interrupt only by remapped MSI.
+fn disable_intx(platform: &platform::Platform) {
+    let mut left = 0;
+    for dev in platform.pci.as_slice() {
+        let requester = (u16::from(dev.bus) << 8) | (u16::from(dev.device) << 3) | u16::from(dev.function);
+        if dev.segment != 0 || !crate::pci_ops::boot_disable_intx(requester) {
+            left += 1;
+        }
+    }
+    if left == 0 {
+        info!("pci: legacy INTx disabled on every function (Interrupt Disable set): PCI devices interrupt only by MSI");
+    } else {
+        warn!("pci: legacy INTx disabled except on {left} functions outside the ECAM (no PciDevice access to them)");
     }
 }
 

@@ -7,6 +7,13 @@
 //! The MSI address must be in the remappable format: a compatibility-format address
 //! names a vector directly, bypassing the IRTE.
 //!
+//! Interrupt Disable (command bit 10) is set on every function at boot and a command
+//! write that clears it is refused (`InvalidArgument`): an INTx line is shared by
+//! several functions and says nothing about which one raised it, so a driver holding
+//! the line's IRQHandler would get other devices' interrupts (invariant 7). PCI devices
+//! interrupt only by MSI, remapped and source-validated; I/O APIC lines stay for
+//! legacy ISA devices (COM1, the PIT).
+//!
 //! A DMA write to the MSI window is an interrupt request, not a memory write: without
 //! interrupt remapping any bus master raises any vector, so Bus Master Enable is
 //! refused then (and cleared at boot where firmware left it set), unless the kernel
@@ -87,6 +94,21 @@ pub fn boot_clear_bus_master(requester_id: u16) -> bool {
     true
 }
 
+/// At boot: sets Interrupt Disable on function `requester_id` (segment 0). Legacy INTx
+/// lines are shared between functions and carry no requester id, so whoever holds a
+/// line's IRQHandler would get other devices' interrupts: PCI functions interrupt only
+/// by remapped MSI. Returns false if the function is outside the ECAM.
+pub fn boot_disable_intx(requester_id: u16) -> bool {
+    let Some(function_base) = function_base(requester_id) else { return false };
+    let command = config_read(function_base, pci::COMMAND, 2);
+    if command & pci::COMMAND_INTX_DISABLE == 0 {
+        let address = phys_to_virt(function_base + pci::COMMAND);
+        // SAFETY: as in `config_read`: the command register of an enumerated function.
+        unsafe { core::ptr::write_volatile(address as *mut u16, (command | pci::COMMAND_INTX_DISABLE) as u16) };
+    }
+    true
+}
+
 /// Records where configuration space is (from the MCFG).
 pub fn set_ecam(base: u64, bus_start: u8, bus_end: u8) {
     ECAM.store(base, Ordering::Relaxed);
@@ -120,6 +142,10 @@ pub fn invoke(
                 return Err(fail(SyscallError::InvalidArgument, 0));
             }
             let value = msg.mr(2)?;
+            if command && value & pci::COMMAND_INTX_DISABLE == 0 {
+                // Legacy INTx stays off: its line is shared with other functions.
+                return Err(fail(SyscallError::InvalidArgument, 2));
+            }
             if command && value & pci::COMMAND_BUS_MASTER != 0 && !bus_mastering_allowed() {
                 // Without interrupt remapping the device could raise any vector.
                 return Err(fail(SyscallError::IllegalOperation, 2));

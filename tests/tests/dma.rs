@@ -61,6 +61,7 @@ fn dma_isolation(scenario: Scenario, tables: u32, how: &str) -> scenarios::Outco
         .expect_serial_contains("dmatest: ok after FrameUnmap the device cannot write the frame")
         .expect_serial_contains("dmatest: ok ... and its fault message names the IOVA FrameUnmap removed")
         .expect_serial_contains("dmatest: ok the copy maps for the device again (no stale entry left)");
+    expect_no_intx(&o);
     o.expect_serial_not_contains("dmatest: FAIL")
         .expect_serial_contains("dmatest: ok assign edu to the IOSpace")
         .expect_serial_contains("dmatest: ok translated DMA round trip: RAM -> device -> RAM")
@@ -107,6 +108,34 @@ fn dma_isolation(scenario: Scenario, tables: u32, how: &str) -> scenarios::Outco
         "the blocked device write was not reported"
     );
     o
+}
+
+/// Legacy INTx is off for every PCI function: dmatest binds GSI 16-23, tries to clear
+/// edu's Interrupt Disable (refused) and raises edu's interrupt; no line signals.
+fn expect_no_intx(o: &scenarios::Outcome) {
+    o.expect_serial_contains("pci: legacy INTx disabled on every function (Interrupt Disable set)")
+        .expect_serial_contains("dmatest: ok INTx: take GSI 16-23 and bind each to a notification")
+        .expect_serial_contains("dmatest: ok INTx: the kernel set Interrupt Disable at boot")
+        .expect_serial_contains("dmatest: ok INTx: clearing Interrupt Disable is refused")
+        .expect_serial_contains("dmatest: ok INTx: Interrupt Disable is still set")
+        .expect_serial_contains("dmatest: ok INTx: edu's raised interrupt status is pending")
+        .expect_serial_contains("dmatest: ok INTx: edu's interrupt reaches none of GSI 16-23")
+        .expect_serial_not_contains("dmatest: edu's INTx arrived on GSI");
+}
+
+/// edu at 00:10.0: q35 routes its INTx pin to GSI 20, the line of AHCI (00:1f.2) and
+/// SMBus (00:1f.3). With the line's IRQHandler bound, an AHCI driver would get edu's
+/// interrupts (and a level-triggered line stuck asserted until edu's driver clears it).
+#[test]
+fn pci_intx_reaches_no_shared_line() {
+    let mut scenario = Scenario::new("dmatest_intx").append("init=dmatest");
+    scenario.extra_args = vec!["-device".into(), "edu,dma_mask=0xffffffffffffffff,addr=0x10".into()];
+    let o = scenario.run();
+    expect_no_intx(&o);
+    o.expect_serial_contains("dmatest: edu at 00:10.0")
+        .expect_serial_not_contains("dmatest: FAIL")
+        .expect_serial_contains("dmatest: done")
+        .expect_exit(ExitCode::Success);
 }
 
 #[test]

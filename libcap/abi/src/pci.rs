@@ -10,6 +10,10 @@ pub const COMMAND_MEMORY: u64 = 1 << 1;
 /// Command bit: Bus Master Enable (the function may issue DMA, including writes to the
 /// MSI window; the kernel refuses it while interrupt remapping is off).
 pub const COMMAND_BUS_MASTER: u64 = 1 << 2;
+/// Command bit: Interrupt Disable (no legacy INTx). The kernel sets it on every function
+/// at boot and refuses to clear it: INTx lines are shared between devices and carry no
+/// source id, so PCI devices interrupt only by remapped MSI.
+pub const COMMAND_INTX_DISABLE: u64 = 1 << 10;
 /// Offset of the status register.
 pub const STATUS: u64 = 0x06;
 /// Status bit: the function has a capability list.

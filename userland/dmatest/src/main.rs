@@ -22,6 +22,8 @@ use libcap::thread::spawn;
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use libcap::abi::fault::FaultKind;
 
+mod intx;
+
 libcap::entry!(main);
 
 const EDU_VENDOR: u16 = 0x1234;
@@ -196,6 +198,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let command = pci.config_read(4, 2).unwrap_or(0) as u16;
     c.check("enable memory decoding and bus mastering", pci.write_command(command | 0x6).is_ok());
     c.check("edu answers (ident 0x010000ed)", mmio_read32(EDU_IDENT) == 0x0100_00ed);
+    intx::check(&mut c, pci, MMIO_VADDR, &slots, &mut objects);
     // A RAM frame the device is not allowed to read: it is in no IOSpace.
     let ram = Frame(objects.alloc(&slots, ObjectType::Frame4K, 0).expect("frame"));
     let _ = map_frame(&mut objects, &slots, ram, RAM_VADDR, CapRights::ALL, 0);
