@@ -94,11 +94,8 @@ pub fn invoke(
             ok
         }
         (Cap::IoPortControl, Invocation::IoPortControlIssue) => {
-            let (first, last) = (msg.mr(0)?, msg.mr(1)?);
-            if first > last || last > u64::from(u16::MAX) {
-                return Err(fail(SyscallError::RangeError, 1));
-            }
-            let (first, last) = (first as u16, last as u16);
+            let (first, last) = crate::platform::reserved::issue_port_range(msg.mr(0)?, msg.mr(1)?)
+                .map_err(|arg| fail(SyscallError::RangeError, arg))?;
             // Never the PICs, PCI configuration, nor anything that reaches memory or raises
             // interrupts outside the IOMMU (ISA DMA, fw_cfg, A20, SMI): abi::reserved and
             // the FADT's SMI command port.
@@ -117,10 +114,9 @@ pub fn invoke(
                 Invocation::IoPortIn32 | Invocation::IoPortOut32 => 4,
                 _ => return Err(fail(SyscallError::IllegalOperation, 0)),
             };
-            if port < u64::from(first) || port + width - 1 > u64::from(last) {
-                return Err(fail(SyscallError::RangeError, 0));
-            }
-            let port = port as u16;
+            // Checked: `port + width - 1` near 2^64 would wrap into the cap's range.
+            let port = crate::platform::reserved::port_access(first, last, port, width)
+                .ok_or(fail(SyscallError::RangeError, 0))?;
             let value = match label {
                 Invocation::IoPortIn8 | Invocation::IoPortIn16 | Invocation::IoPortIn32 => port_in(port, width),
                 _ => {

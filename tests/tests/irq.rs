@@ -27,6 +27,7 @@ fn irq_scenario(name: &str, iommu: Iommu) {
         .expect_serial_contains("reserved: 0x0000fee00000..0x0000fef00000 MSI window")
         .expect_serial_contains("reserved: 0x0000fed00000..0x0000fed01000 HPET")
         .expect_serial_contains("reserved: I/O ports 0x0510..=0x051b QEMU fw_cfg")
+        .expect_serial_contains("irqtest: ok ports near 2^64 or above 0xffff are refused (no wrap into 0xffff)")
         .expect_serial_contains("irqtest: ok fw_cfg ports 0x510..0x51b are not handed out")
         .expect_serial_contains("irqtest: ok ISA DMA ports are not handed out")
         .expect_serial_contains(

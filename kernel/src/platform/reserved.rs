@@ -164,6 +164,26 @@ pub fn reserved_port_reason(first: u16, last: u16) -> Option<&'static str> {
     (smi != 0 && u32::from(first) <= smi && smi <= u32::from(last)).then_some("the FADT's SMI command port")
 }
 
+/// An `IOPortControl::Issue` range from user arguments: `first..=last` as ports, or the
+/// argument (0 or 1) that is out of range. Ports are 16 bits; `first > last` blames `last`.
+pub fn issue_port_range(first: u64, last: u64) -> Result<(u16, u16), u64> {
+    let first = u16::try_from(first).map_err(|_| 0u64)?;
+    let last = u16::try_from(last).map_err(|_| 1u64)?;
+    if first > last {
+        return Err(1);
+    }
+    Ok((first, last))
+}
+
+/// The port a `width`-byte access at `port` (a user argument) touches, if the whole
+/// access lies in an IOPort cap's `first..=last`. Checked arithmetic: a port near 2^64
+/// must not wrap `port + width - 1` into the range, and ports above 0xffff do not exist.
+pub fn port_access(first: u16, last: u16, port: u64, width: u64) -> Option<u16> {
+    let port16 = u16::try_from(port).ok()?;
+    let end = port.checked_add(width.checked_sub(1)?)?;
+    (port16 >= first && end <= u64::from(last)).then_some(port16)
+}
+
 /// Why the ACPI HPET table is unusable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HpetError {
@@ -292,5 +312,36 @@ mod tests {
         table[40] = 1;
         assert_eq!(parse_hpet(&table), Err(HpetError::NotMemory(1)));
         assert_eq!(parse_hpet(&table[..40]), Err(HpetError::Truncated(40)));
+    }
+
+    #[test]
+    fn port_access_never_wraps() {
+        // The cap 0x3f8..=0x3ff: every width inside, nothing straddling or outside.
+        assert_eq!(port_access(0x3f8, 0x3ff, 0x3f8, 1), Some(0x3f8));
+        assert_eq!(port_access(0x3f8, 0x3ff, 0x3fc, 4), Some(0x3fc));
+        assert_eq!(port_access(0x3f8, 0x3ff, 0x3fe, 2), Some(0x3fe));
+        assert_eq!(port_access(0x3f8, 0x3ff, 0x3fe, 4), None);
+        assert_eq!(port_access(0x3f8, 0x3ff, 0x3f7, 1), None);
+        // port + width - 1 would wrap to 0 or 1 (<= 0x3ff) without checked arithmetic.
+        assert_eq!(port_access(0x3f8, 0x3ff, u64::MAX, 2), None);
+        assert_eq!(port_access(0x3f8, 0x3ff, u64::MAX - 2, 4), None);
+        assert_eq!(port_access(0x3f8, 0x3ff, u64::MAX, 1), None);
+        // Above 0xffff: its low 16 bits would land inside the cap.
+        assert_eq!(port_access(0x3f8, 0x3ff, 0x1_03f8, 1), None);
+        // A width of 0 names no port.
+        assert_eq!(port_access(0x3f8, 0x3ff, 0x3f8, 0), None);
+        // The top of the port space.
+        assert_eq!(port_access(0xfff0, 0xffff, 0xfffe, 2), Some(0xfffe));
+        assert_eq!(port_access(0xfff0, 0xffff, 0xffff, 2), None);
+    }
+
+    #[test]
+    fn issue_port_range_checks_both_ends() {
+        assert_eq!(issue_port_range(0x3f8, 0x3ff), Ok((0x3f8, 0x3ff)));
+        assert_eq!(issue_port_range(0xffff, 0xffff), Ok((0xffff, 0xffff)));
+        assert_eq!(issue_port_range(0x1_0000, 0x1_0000), Err(0));
+        assert_eq!(issue_port_range(u64::MAX, 0x3ff), Err(0));
+        assert_eq!(issue_port_range(0x3f8, 0x1_03ff), Err(1));
+        assert_eq!(issue_port_range(0x3ff, 0x3f8), Err(1));
     }
 }

@@ -9,12 +9,13 @@ use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use libcap::abi::bootinfo::BootInfo;
 use libcap::abi::error::SyscallError as E;
 use libcap::abi::exit::ExitCode;
+use libcap::abi::invocation::Invocation;
 use libcap::abi::object::ObjectType;
 use libcap::abi::reserved::{MSI_WINDOW, QEMU_HPET_PAGE, RESERVED_IO_PORTS};
 use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
 use libcap::alloc::{ObjectAllocator, SlotAllocator};
-use libcap::cap::{CNode, Error, IoPort, IoPortControl, IrqControl, IrqHandler, Notification, Tcb};
+use libcap::cap::{invoke, CNode, Error, IoPort, IoPortControl, IrqControl, IrqHandler, Notification, Tcb};
 use libcap::check::Checker;
 use libcap::device::DeviceMemory;
 use libcap::ipc;
@@ -76,6 +77,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         ports.issue(0xcf8, 0xcff, root.slot(slots.alloc().unwrap())).map_err(|e| e.code) == Err(E::InvalidArgument),
     );
     c.check("port outside the cap", pit.in8(0x60).map_err(|e| e.code) == Err(E::RangeError));
+    port_range_wrap(&mut c, pit);
     platform_reservations(&mut c, bi, &slots);
 
     // The PIT at 100 Hz on ISA IRQ 0, delivered to a notification.
@@ -117,6 +119,26 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     );
 
     c.finish()
+}
+
+/// A port number near 2^64 must not wrap the cap's range check (`port + width - 1`)
+/// into an access of port 0xffff or 0xfffd; ports above 0xffff do not exist.
+fn port_range_wrap(c: &mut Checker, pit: IoPort) {
+    let raw = |label, port: u64| invoke(pit.0, label, &[port, 0], &[]).map(|r| r[0]).map_err(|e| e.code);
+    let cases = [
+        (Invocation::IoPortIn16, u64::MAX),
+        (Invocation::IoPortIn32, u64::MAX - 2),
+        (Invocation::IoPortOut16, u64::MAX),
+        (Invocation::IoPortOut32, u64::MAX - 1),
+        (Invocation::IoPortIn8, 0x1_0040),
+    ];
+    let mut refused = true;
+    for (label, port) in cases {
+        let r = raw(label, port);
+        println!("irqtest: {label:?} at port {port:#x} with a cap for 0x40..=0x43: {r:?}");
+        refused &= r == Err(E::RangeError);
+    }
+    c.check("ports near 2^64 or above 0xffff are refused (no wrap into 0xffff)", refused);
 }
 
 /// Nothing that can write memory or raise interrupts outside the IOMMU's control is
