@@ -405,7 +405,8 @@ impl Platform {
                 prog_if: dev.prog_if,
                 header_type: dev.header_type & 0x7f,
                 drhd_index: self.pci_drhd[i].map_or(NO_DRHD, |d| d as u8),
-                _reserved: [0; 3],
+                alias_group: i as u8,
+                _reserved: [0; 2],
             };
             bi.pci_device_count = i as u32 + 1;
         }
