@@ -192,13 +192,19 @@ fn alias_group_behind_pcie_to_pci_bridge() {
         .expect_serial_contains(
             "dmatest: ok assigning edu A without the rest of its alias group is refused (invalid argument)",
         )
-        .expect_serial_contains("iospace: 01:00.0 is in an alias group of 2 functions: Assign/Unassign need caps to all of them")
+        .expect_serial_contains(
+            "iospace: 01:00.0 is in an alias group of 2 functions: Assign/Unassign need caps to all of them",
+        )
         .expect_serial_contains("dmatest: ok edu B cannot reach S_A's frames while its group is not assigned there")
         .expect_serial_contains("dmatest: ok naming a member twice is refused")
         .expect_serial_contains("dmatest: ok a device of another group in the set is refused")
         .expect_serial_contains("dmatest: ok assign the alias group (A and B) to S_A")
-        .expect_serial_contains("dmatest: ok with its group assigned, edu B translates through S_A (one protection unit)")
-        .expect_serial_contains("dmatest: ok assigning edu B alone to another IOSpace is refused (the group is not split)")
+        .expect_serial_contains(
+            "dmatest: ok with its group assigned, edu B translates through S_A (one protection unit)",
+        )
+        .expect_serial_contains(
+            "dmatest: ok assigning edu B alone to another IOSpace is refused (the group is not split)",
+        )
         .expect_serial_contains("dmatest: ok assigning the group to a second IOSpace is refused (delete first)")
         .expect_serial_contains(
             "dmatest: ok edu B's fault goes to the group's IOSpace handler (badge 0x44, the group's requester id)",

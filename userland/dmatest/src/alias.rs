@@ -89,7 +89,12 @@ fn iospace(objects: &mut ObjectAllocator<'_>, slots: &SlotAllocator, iova: u64) 
 }
 
 /// Runs the alias-group checks.
-pub fn run(bi: &'static BootInfo, c: &mut Checker, slots: &SlotAllocator, objects: &mut ObjectAllocator<'_>) -> ExitCode {
+pub fn run(
+    bi: &'static BootInfo,
+    c: &mut Checker,
+    slots: &SlotAllocator,
+    objects: &mut ObjectAllocator<'_>,
+) -> ExitCode {
     let root = CNode(slots::INIT_CNODE);
     let (Some(a), Some(b), edu_c) = find(bi) else {
         println!("dmatest: FAIL the alias scenario needs two edus behind a bridge");
@@ -97,7 +102,15 @@ pub fn run(bi: &'static BootInfo, c: &mut Checker, slots: &SlotAllocator, object
     };
     let devs = bi.pci_devices();
     let name = |i: usize| (devs[i].bus, devs[i].devfn >> 3, devs[i].devfn & 7);
-    println!("dmatest: alias scenario: edu A at {:02x}:{:02x}.{}, edu B at {:02x}:{:02x}.{}", name(a).0, name(a).1, name(a).2, name(b).0, name(b).1, name(b).2);
+    println!(
+        "dmatest: alias scenario: edu A at {:02x}:{:02x}.{}, edu B at {:02x}:{:02x}.{}",
+        name(a).0,
+        name(a).1,
+        name(a).2,
+        name(b).0,
+        name(b).1,
+        name(b).2
+    );
     let group_a = bi.alias_group_of(a);
     c.check(
         "bootinfo puts edu A and edu B (behind the PCIe-to-PCI bridge) in one alias group",
@@ -145,6 +158,10 @@ pub fn run(bi: &'static BootInfo, c: &mut Checker, slots: &SlotAllocator, object
     };
     c.check("S_A: fault handler (badge 0x44)", space_a.set_fault_handler(badged(0x44)).is_ok());
     let _ = spawn(objects, slots, fault_listener, fault_ep, 200, 0x0000_4100_0000_0000, 0);
+    // Let the listener reach its Recv before any fault happens.
+    let me = libcap::cap::Tcb(slots::INIT_TCB);
+    let _ = me.set_priority(me, 1);
+    let _ = me.set_priority(me, 255);
     let invalid = Err(SyscallError::InvalidArgument);
 
     // Half a group cannot be assigned; B then reaches nothing of S_A.
@@ -155,10 +172,7 @@ pub fn run(bi: &'static BootInfo, c: &mut Checker, slots: &SlotAllocator, object
     dma_on(MMIO_VADDR2, IOVA, EDU_BUFFER, false);
     dma_on(MMIO_VADDR2, EDU_BUFFER, IOVA + 0x1000, true);
     c.check("edu B cannot reach S_A's frames while its group is not assigned there", read64(RAM_VADDR + 0x1000) == 0);
-    c.check(
-        "naming a member twice is refused",
-        space_a.assign_group(pci_a, &[pci_a]).map_err(|e| e.code) == invalid,
-    );
+    c.check("naming a member twice is refused", space_a.assign_group(pci_a, &[pci_a]).map_err(|e| e.code) == invalid);
     if let Some(pci_c) = pci_c {
         c.check(
             "a device of another group in the set is refused",
@@ -168,7 +182,10 @@ pub fn run(bi: &'static BootInfo, c: &mut Checker, slots: &SlotAllocator, object
     c.check("assign the alias group (A and B) to S_A", space_a.assign_group(pci_a, &[pci_b]).is_ok());
     dma_on(MMIO_VADDR2, IOVA, EDU_BUFFER, false);
     dma_on(MMIO_VADDR2, EDU_BUFFER, IOVA + 0x1000, true);
-    c.check("with its group assigned, edu B translates through S_A (one protection unit)", read64(RAM_VADDR + 0x1000) == SECRET);
+    c.check(
+        "with its group assigned, edu B translates through S_A (one protection unit)",
+        read64(RAM_VADDR + 0x1000) == SECRET,
+    );
 
     // The group cannot be split: B alone goes nowhere, the group not into a second space.
     let space_b = iospace(objects, slots, IOVA2);
