@@ -164,16 +164,26 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
             alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for VT-d root tables")));
         mmu::zero_frame(root_tables[i]);
     }
-    for (dev, drhd) in platform.pci.as_slice().iter().zip(platform.pci_drhd) {
-        let Some(unit) = drhd else { continue };
-        let requester = (u16::from(dev.bus) << 8) | (u16::from(dev.device) << 3) | u16::from(dev.function);
-        let mut table = 0;
-        if !iospace::has_context_table(unit as u8, dev.bus) {
-            table =
-                alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for VT-d context tables")));
-            mmu::zero_frame(table);
+    // Every function's own id first, then the DMA alias ids of its group (context
+    // entries are written for all of them when the group is assigned).
+    for aliases in [false, true] {
+        for (i, (dev, drhd)) in platform.pci.as_slice().iter().zip(platform.pci_drhd).enumerate() {
+            let Some(unit) = drhd else { continue };
+            let group = platform.pci_group[i];
+            let (count, alias_ids) = platform::pci::dma_aliases(dev, &platform.pci);
+            let ids: &[u16] = if aliases { &alias_ids[..count] } else { &[dev.requester_id()] };
+            let wire = (!aliases).then(|| platform::pci::wire_id(dev, &platform.pci));
+            for &requester in ids {
+                let mut table = 0;
+                if !iospace::has_context_table(unit as u8, (requester >> 8) as u8) {
+                    table = alloc
+                        .alloc_frame()
+                        .unwrap_or_else(|_| boot_error(format_args!("no memory for VT-d context tables")));
+                    mmu::zero_frame(table);
+                }
+                iospace::boot_add_device(requester, unit as u8, group, wire, root_tables[unit], table);
+            }
         }
-        iospace::boot_add_device(requester, unit as u8, root_tables[unit], table);
     }
     let first_cap = platform::vtd::CapabilityDecode::from_raw(platform.iommu_regs[0].0);
     let levels = if first_cap.mgaw >= 48 && first_cap.supports_4_level() { 4 } else { 3 };

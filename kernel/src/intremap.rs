@@ -1,8 +1,9 @@
 //! Interrupt remapping: one interrupt-remapping table (allocated at boot) shared by
 //! every VT-d unit, with IRTE handle = vector. I/O APIC lines get IRTEs that accept
 //! only the I/O APIC's source id; each MSI IRQHandler cap gets an IRTE that accepts
-//! only its PciDevice's requester id, so a device raises only the interrupts set up
-//! for it (invariant 7). Every change is followed by a completed invalidation of the
+//! only the requester id its PciDevice's MSIs carry (the function's own, or its alias
+//! group's behind a PCI bridge), so a device raises only the interrupts set up for it
+//! or its alias group (invariant 7; a group is one protection unit). Every change is followed by a completed invalidation of the
 //! entry in every unit's interrupt entry cache.
 
 use core::sync::atomic::{compiler_fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -83,9 +84,11 @@ pub fn route_line(vector: u8, level: bool, active_low: bool, apic_id: u32) -> u6
     intremap::ioapic_entry(u16::from(vector), vector, level, active_low, true)
 }
 
-/// Sets up the IRTE for an MSI on `vector` that only `requester_id` may raise; returns
-/// the MSI address and data the device must be programmed with.
+/// Sets up the IRTE for an MSI on `vector` that only function `requester_id` (and the
+/// rest of its DMA alias group, whose MSIs carry the same requester id) may raise;
+/// returns the MSI address and data the device must be programmed with.
 pub fn route_msi(vector: u8, requester_id: u16, apic_id: u32) -> (u64, u32) {
-    write_entry(vector, intremap::remapped_entry(vector, apic_id as u8, false, requester_id));
+    let source = crate::iospace::msi_source(requester_id);
+    write_entry(vector, intremap::remapped_entry(vector, apic_id as u8, false, source));
     (intremap::msi_address(u16::from(vector)), intremap::MSI_DATA)
 }

@@ -1,5 +1,6 @@
-//! Invocations of the IOMMU capabilities: IOSpace Assign / Unassign / SetFaultHandler /
-//! MapBatch / UnmapBatch, IOPageTable Map / Unmap, Frame MapIO / UnmapIO.
+//! Invocations of the IOMMU capabilities: IOSpace Assign / Unassign (of a whole DMA
+//! alias group: caps to all its functions) / SetFaultHandler / MapBatch / UnmapBatch,
+//! IOPageTable Map / Unmap, Frame MapIO / UnmapIO.
 //!
 //! Mapping and unmapping 4 KiB frames is the hot path (a driver maps every DMA buffer),
 //! so it works on raw slot words (`cap::raw_frame`) instead of decoding whole caps, and
@@ -311,6 +312,36 @@ pub fn fast_frame_call(frame: &mut TrapFrame) -> bool {
     true
 }
 
+/// Most PciDevice caps one Assign / Unassign names (an alias group's functions).
+const MAX_GROUP: usize = 64;
+
+/// The requester ids of the PciDevice caps an Assign / Unassign names: extra cap 0, then
+/// MR0 (absent: 0) more whose cptrs are MR1..=MR0, all on one segment. Returns how many.
+fn group_members(
+    msg: &Message<'_>,
+    cspace: &Cap,
+    extra: Extra<'_>,
+    out: &mut [u16; MAX_GROUP],
+) -> Result<usize, Failure> {
+    let (_, device) = extra(0)?;
+    let Cap::PciDevice { segment, requester_id } = device else {
+        return Err(fail(SyscallError::InvalidCapability, 100));
+    };
+    out[0] = requester_id;
+    let more = if msg.info.length == 0 { 0 } else { msg.mr(0)? };
+    if more >= MAX_GROUP as u64 {
+        return Err(fail(SyscallError::RangeError, 0));
+    }
+    for (i, member) in out.iter_mut().enumerate().take(1 + more as usize).skip(1) {
+        let slot = slot_of(cspace, msg.mr(i)?).map_err(|e| fail(e.into(), i as u64))?;
+        match DirectMemory.load(slot).cap {
+            Cap::PciDevice { segment: s, requester_id } if s == segment => *member = requester_id,
+            _ => return Err(fail(SyscallError::InvalidCapability, i as u64)),
+        }
+    }
+    Ok(1 + more as usize)
+}
+
 /// Handles an invocation of an IOSpace, IOPageTable, or a Frame's MapIO / UnmapIO.
 pub fn invoke(
     msg: &Message<'_>,
@@ -379,14 +410,12 @@ pub fn invoke(
             ok
         }
         (Cap::IoSpace { .. }, Invocation::IoSpaceAssign | Invocation::IoSpaceUnassign) => {
-            let (_, device) = extra(0)?;
-            let Cap::PciDevice { requester_id, .. } = device else {
-                return Err(fail(SyscallError::InvalidCapability, 100));
-            };
+            let mut members = [0u16; MAX_GROUP];
+            let count = group_members(msg, cspace, extra, &mut members)?;
             let r = if label == Invocation::IoSpaceAssign {
-                iospace::assign(&cap, requester_id)
+                iospace::assign(&cap, &members[..count])
             } else {
-                iospace::unassign(&cap, requester_id)
+                iospace::unassign(&cap, &members[..count])
             };
             r.map_err(|e| fail(e, 100))?;
             ok

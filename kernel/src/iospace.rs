@@ -1,5 +1,6 @@
 //! IOSpaces on the VT-d hardware: domain ids, context tables (one per bus with devices,
-//! allocated at boot), device assignment, second-level table installation, frame
+//! allocated at boot), assignment of DMA alias groups (every function and alias
+//! requester id of a group gets the same context entry), second-level table installation, frame
 //! mappings, and the invalidations that make every change take effect before the system
 //! call returns: device-selective context-cache invalidations on assign / unassign /
 //! destroy, followed by a domain-selective IOTLB invalidation; page-selective IOTLB
@@ -35,17 +36,32 @@ pub fn limit_domains(supported: usize) {
     s.rmrr_domain = (top - 1) as u16;
 }
 
-/// Most PCI functions whose covering unit is remembered.
-const MAX_DEVICES: usize = 64;
+/// Most requester ids with a context entry: every PCI function and every DMA alias.
+const MAX_IDS: usize = 128;
+
+/// A requester id the kernel writes context entries for.
+#[derive(Clone, Copy, Debug, Default)]
+struct Rid {
+    id: u16,
+    /// The remapping unit covering it.
+    unit: u8,
+    /// Its alias group: the bootinfo index of the group's first function.
+    group: u8,
+    /// Whether a PCI function (and so a PciDevice cap) has this id; else it is only
+    /// an alias some function's DMA carries.
+    function: bool,
+    /// For a function: the id its DMA and MSIs reach the root complex with.
+    wire: u16,
+}
 
 struct State {
     domains: [bool; MAX_DOMAINS],
     /// (unit, bus, context table paddr).
     context_tables: [(u8, u8, u64); MAX_CONTEXT_TABLES],
     context_count: usize,
-    /// (requester id, unit) of every PCI function found.
-    devices: [(u16, u8); MAX_DEVICES],
-    device_count: usize,
+    /// Every PCI function found and every DMA alias id, with unit and group.
+    ids: [Rid; MAX_IDS],
+    id_count: usize,
     /// Translation depth new IOSpaces get.
     levels: u8,
     /// Per domain: fault handler object, badge, and whether it is an endpoint.
@@ -69,8 +85,8 @@ static STATE: Cell = Cell(UnsafeCell::new(State {
     domains: [false; MAX_DOMAINS],
     context_tables: [(0, 0, 0); MAX_CONTEXT_TABLES],
     context_count: 0,
-    devices: [(0, 0); MAX_DEVICES],
-    device_count: 0,
+    ids: [Rid { id: 0, unit: 0, group: 0, function: false, wire: 0 }; MAX_IDS],
+    id_count: 0,
     levels: 3,
     handlers: [(0, 0, false); MAX_DOMAINS],
     roots: [0; MAX_DOMAINS],
@@ -91,13 +107,23 @@ pub fn has_context_table(unit: u8, bus: u8) -> bool {
     s.context_tables[..s.context_count].iter().any(|&(u, b, _)| u == unit && b == bus)
 }
 
-/// Boot: records one device's covering unit; `context_table` is a zeroed page for its
-/// bus if that bus has none yet (returns whether it was used).
-pub fn boot_add_device(requester: u16, unit: u8, root_table: u64, context_table: u64) -> bool {
+/// Boot: records a requester id's covering unit and alias group: a PCI function's own
+/// (`wire`: the id its DMA reaches the root complex with) or, with `wire` None, an alias
+/// id of the group (recorded once; functions are added first). `context_table` is a
+/// zeroed page for its bus if that bus has none yet (returns whether it was used).
+pub fn boot_add_device(
+    requester: u16,
+    unit: u8,
+    group: u8,
+    wire: Option<u16>,
+    root_table: u64,
+    context_table: u64,
+) -> bool {
     let s = state();
-    if s.device_count < MAX_DEVICES {
-        s.devices[s.device_count] = (requester, unit);
-        s.device_count += 1;
+    if !s.ids[..s.id_count].iter().any(|r| r.id == requester) && s.id_count < MAX_IDS {
+        s.ids[s.id_count] =
+            Rid { id: requester, unit, group, function: wire.is_some(), wire: wire.unwrap_or(requester) };
+        s.id_count += 1;
     }
     let bus = (requester >> 8) as u8;
     if s.context_tables[..s.context_count].iter().any(|&(u, b, _)| u == unit && b == bus) {
@@ -221,51 +247,122 @@ fn domain_of_root(root: u64) -> Option<u16> {
 
 fn context_slot(requester: u16) -> Option<(usize, u64)> {
     let s = state();
-    let unit = s.devices[..s.device_count].iter().find(|d| d.0 == requester)?.1;
+    let unit = s.ids[..s.id_count].iter().find(|d| d.id == requester)?.unit;
     let bus = (requester >> 8) as u8;
     let table = s.context_tables[..s.context_count].iter().find(|t| t.0 == unit && t.1 == bus)?.2;
     Some((usize::from(unit), table + 16 * u64::from(requester & 0xff)))
 }
 
-/// Assign: `requester` translates through `iospace` from now on.
-pub fn assign(iospace: &Cap, requester: u16) -> Result<(), SyscallError> {
+/// The requester id MSIs of function `requester` carry (its group's id on the wire):
+/// what its interrupt-remapping entries validate.
+pub fn msi_source(requester: u16) -> u16 {
+    let s = state();
+    s.ids[..s.id_count].iter().find(|r| r.function && r.id == requester).map_or(requester, |r| r.wire)
+}
+
+/// A copy of the recorded ids of alias group `group` (functions and aliases).
+fn group_ids(group: u8) -> ([Rid; MAX_IDS], usize) {
+    let s = state();
+    let mut out = [Rid::default(); MAX_IDS];
+    let mut n = 0;
+    for r in s.ids[..s.id_count].iter().filter(|r| r.group == group) {
+        out[n] = *r;
+        n += 1;
+    }
+    (out, n)
+}
+
+/// Checks that `members` (requester ids of the PciDevice caps presented) are exactly
+/// the functions of one alias group, each once; returns the group.
+fn check_group(members: &[u16]) -> Result<u8, SyscallError> {
+    let s = state();
+    let function = |id: u16| s.ids[..s.id_count].iter().find(|r| r.function && r.id == id);
+    let first =
+        function(*members.first().ok_or(SyscallError::InvalidArgument)?).ok_or(SyscallError::IllegalOperation)?;
+    let size = s.ids[..s.id_count].iter().filter(|r| r.function && r.group == first.group).count();
+    let exact = members.len() == size
+        && members
+            .iter()
+            .enumerate()
+            .all(|(i, &m)| function(m).is_some_and(|r| r.group == first.group) && !members[..i].contains(&m));
+    if !exact {
+        let id = first.id;
+        crate::warn!(
+            "iospace: {:02x}:{:02x}.{} is in an alias group of {size} functions: Assign/Unassign need caps to all of them",
+            id >> 8,
+            (id >> 3) & 0x1f,
+            id & 7
+        );
+        return Err(SyscallError::InvalidArgument);
+    }
+    Ok(first.group)
+}
+
+/// Assign: the alias group whose functions are exactly `members` translates through
+/// `iospace` from now on: the context entry of every function and alias id of the
+/// group names its domain (a group is never split across IOSpaces).
+pub fn assign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
     let Cap::IoSpace { paddr, domain, levels } = *iospace else { return Err(SyscallError::InvalidCapability) };
-    let (unit, slot) = context_slot(requester).ok_or(SyscallError::IllegalOperation)?;
-    match context_domain(kmem::read_words::<2>(slot)) {
-        None => {}
-        Some(d) if d == state().rmrr_domain && state().rmrr_root != 0 => {
-            crate::warn!(
-                "iospace: {requester:#06x} keeps its RMRR identity mapping (firmware DMA); it cannot be assigned"
-            );
-            return Err(SyscallError::IllegalOperation);
+    let group = check_group(members)?;
+    let (ids, n) = group_ids(group);
+    for r in &ids[..n] {
+        let (_, slot) = context_slot(r.id).ok_or(SyscallError::IllegalOperation)?;
+        match context_domain(kmem::read_words::<2>(slot)) {
+            None => {}
+            Some(d) if d == state().rmrr_domain && state().rmrr_root != 0 => {
+                crate::warn!(
+                    "iospace: {:#06x} keeps its RMRR identity mapping (firmware DMA); it cannot be assigned",
+                    r.id
+                );
+                return Err(SyscallError::IllegalOperation);
+            }
+            Some(_) => return Err(SyscallError::DeleteFirst),
         }
-        Some(_) => return Err(SyscallError::DeleteFirst),
     }
     // Domain and width first, then the half with the present bit: the unit never reads
     // a present entry with a stale domain id.
     let [low, high] = context_entry(paddr, levels, domain);
-    kmem::write_words(slot + 8, [high]);
-    compiler_fence(core::sync::atomic::Ordering::SeqCst);
-    kmem::write_words(slot, [low]);
-    vtd_hw::sync_for_device(slot, 16);
-    // In caching mode not-present context entries are cached under domain id 0.
-    let cached_as = if vtd_hw::caching_mode(unit) { 0 } else { domain };
-    vtd_hw::invalidate_context(unit, ContextInvalidation::Device { domain: cached_as, source: requester });
-    vtd_hw::invalidate_iotlb(unit, domain, None);
+    let mut touched = 0u32;
+    for r in &ids[..n] {
+        let (unit, slot) = context_slot(r.id).expect("checked above");
+        kmem::write_words(slot + 8, [high]);
+        compiler_fence(core::sync::atomic::Ordering::SeqCst);
+        kmem::write_words(slot, [low]);
+        vtd_hw::sync_for_device(slot, 16);
+        // In caching mode not-present context entries are cached under domain id 0.
+        let cached_as = if vtd_hw::caching_mode(unit) { 0 } else { domain };
+        vtd_hw::invalidate_context(unit, ContextInvalidation::Device { domain: cached_as, source: r.id });
+        touched |= 1 << unit;
+    }
+    for unit in (0..vtd_hw::unit_count()).filter(|u| touched & (1 << u) != 0) {
+        vtd_hw::invalidate_iotlb(unit, domain, None);
+    }
     Ok(())
 }
 
-/// Unassign: `requester` is blocked again. It must be in `iospace`.
-pub fn unassign(iospace: &Cap, requester: u16) -> Result<(), SyscallError> {
+/// Unassign: the alias group whose functions are exactly `members` is blocked again
+/// (every context entry of the group cleared). It must be in `iospace`.
+pub fn unassign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
     let Cap::IoSpace { domain, .. } = *iospace else { return Err(SyscallError::InvalidCapability) };
-    let (unit, slot) = context_slot(requester).ok_or(SyscallError::IllegalOperation)?;
-    if context_domain(kmem::read_words::<2>(slot)) != Some(domain) {
-        return Err(SyscallError::IllegalOperation);
+    let group = check_group(members)?;
+    let (ids, n) = group_ids(group);
+    for r in &ids[..n] {
+        let (_, slot) = context_slot(r.id).ok_or(SyscallError::IllegalOperation)?;
+        if context_domain(kmem::read_words::<2>(slot)) != Some(domain) {
+            return Err(SyscallError::IllegalOperation);
+        }
     }
-    kmem::write_words(slot, [0, 0]);
-    vtd_hw::sync_for_device(slot, 16);
-    vtd_hw::invalidate_context(unit, ContextInvalidation::Device { domain, source: requester });
-    vtd_hw::invalidate_iotlb(unit, domain, None);
+    let mut touched = 0u32;
+    for r in &ids[..n] {
+        let (unit, slot) = context_slot(r.id).expect("checked above");
+        kmem::write_words(slot, [0, 0]);
+        vtd_hw::sync_for_device(slot, 16);
+        vtd_hw::invalidate_context(unit, ContextInvalidation::Device { domain, source: r.id });
+        touched |= 1 << unit;
+    }
+    for unit in (0..vtd_hw::unit_count()).filter(|u| touched & (1 << u) != 0) {
+        vtd_hw::invalidate_iotlb(unit, domain, None);
+    }
     Ok(())
 }
 
@@ -276,8 +373,8 @@ pub fn destroy(iospace: &Cap) {
     // Clear and invalidate each device's entry, then each touched unit's IOTLB once
     // (in caching mode every unit: it may hold not-present entries of the domain).
     let mut touched = 0u32;
-    for i in 0..s.device_count {
-        let requester = s.devices[i].0;
+    for i in 0..s.id_count {
+        let requester = s.ids[i].id;
         if let Some((unit, slot)) = context_slot(requester) {
             if context_domain(kmem::read_words::<2>(slot)) == Some(domain) {
                 kmem::write_words(slot, [0, 0]);
@@ -325,7 +422,8 @@ pub fn any_fault_handler() -> bool {
 }
 
 /// A drained fault record: tell the IOSpace the device is in, if it has a handler.
-/// Returns whether someone was told.
+/// `requester` is the id on the wire, possibly an alias: its context entry names the
+/// domain its whole alias group is in. Returns whether someone was told.
 pub fn report_fault(requester: u16, reason: u8, iova: u64, is_write: bool) -> bool {
     let Some((_, slot)) = context_slot(requester) else { return false };
     let Some(domain) = context_domain(kmem::read_words::<2>(slot)) else { return false };

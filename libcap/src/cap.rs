@@ -431,6 +431,24 @@ impl IoSpace {
     pub fn unassign(self, device: PciDevice) -> Result<()> {
         invoke(self.0, Invocation::IoSpaceUnassign, &[], &[device.0]).map(|_| ())
     }
+    /// Puts `device` and the `others` of its DMA alias group (bootinfo `alias_group`)
+    /// in this DMA domain: the group is the unit of assignment.
+    pub fn assign_group(self, device: PciDevice, others: &[PciDevice]) -> Result<()> {
+        self.group_call(Invocation::IoSpaceAssign, device, others)
+    }
+    /// Takes `device` and the `others` of its alias group out.
+    pub fn unassign_group(self, device: PciDevice, others: &[PciDevice]) -> Result<()> {
+        self.group_call(Invocation::IoSpaceUnassign, device, others)
+    }
+    fn group_call(self, label: Invocation, device: PciDevice, others: &[PciDevice]) -> Result<()> {
+        let mut mrs = [0u64; 64];
+        let n = others.len().min(mrs.len() - 1);
+        mrs[0] = n as u64;
+        for (mr, other) in mrs[1..].iter_mut().zip(&others[..n]) {
+            *mr = other.0;
+        }
+        invoke(self.0, label, &mrs[..=n], &[device.0]).map(|_| ())
+    }
 }
 
 impl IoPageTable {

@@ -188,3 +188,66 @@ fn rmrr_identity_domain() {
     );
     assert!(!faults.iter().any(|l| l.contains("iova 0xff000")), "the RMRR read faulted: {faults:?}");
 }
+
+/// Two edus behind a PCIe-to-PCI bridge DMA (and send MSIs) with one requester id
+/// (secondary bus, 00.0): they are one alias group, the unit of assignment. Half a
+/// group is never assigned, the group is never split across IOSpaces, the second edu's
+/// faults reach the group's handler, and an edu of another group cannot raise the
+/// group's MSIs.
+#[test]
+fn alias_group_behind_pcie_to_pci_bridge() {
+    let mut scenario = Scenario::new("dmatest_alias").append("init=dmatest");
+    let edu = "edu,dma_mask=0xffffffffffffffff";
+    scenario.extra_args = [
+        "-device",
+        "pcie-pci-bridge,id=br,bus=pcie.0,addr=0x5",
+        "-device",
+        &format!("{edu},bus=br,addr=0x0"),
+        "-device",
+        &format!("{edu},bus=br,addr=0x1"),
+        "-device",
+        edu,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let o = scenario.run();
+    o.expect_serial_contains("pci: alias group 01:00.0 (DMA as 01:00.0): 01:00.0 01:01.0")
+        .expect_serial_contains("dmatest: alias scenario: edu A at 01:00.0, edu B at 01:01.0")
+        .expect_serial_contains(
+            "dmatest: ok bootinfo puts edu A and edu B (behind the PCIe-to-PCI bridge) in one alias group",
+        )
+        .expect_serial_contains("dmatest: ok edu C on bus 0 is a group of its own")
+        .expect_serial_contains(
+            "dmatest: ok assigning edu A without the rest of its alias group is refused (invalid argument)",
+        )
+        .expect_serial_contains(
+            "iospace: 01:00.0 is in an alias group of 2 functions: Assign/Unassign need caps to all of them",
+        )
+        .expect_serial_contains("dmatest: ok edu B cannot reach S_A's frames while its group is not assigned there")
+        .expect_serial_contains("dmatest: ok naming a member twice is refused")
+        .expect_serial_contains("dmatest: ok a device of another group in the set is refused")
+        .expect_serial_contains("dmatest: ok assign the alias group (A and B) to S_A")
+        .expect_serial_contains(
+            "dmatest: ok with its group assigned, edu B translates through S_A (one protection unit)",
+        )
+        .expect_serial_contains(
+            "dmatest: ok assigning edu B alone to another IOSpace is refused (the group is not split)",
+        )
+        .expect_serial_contains("dmatest: ok assigning the group to a second IOSpace is refused (delete first)")
+        .expect_serial_contains(
+            "dmatest: ok edu B's fault goes to the group's IOSpace handler (badge 0x44, the group's requester id)",
+        )
+        .expect_serial_contains("dmatest: ok B's write did not land in S_B")
+        .expect_serial_contains("dmatest: ok unassigning edu A alone is refused (invalid argument)")
+        .expect_serial_contains("dmatest: ok after the group's unassign neither A nor B reaches S_A")
+        .expect_serial_contains("dmatest: ok the whole group moves to S_B")
+        .expect_serial_contains("dmatest: ok ... where edu B writes its own frame (and reads nothing of S_A)")
+        .expect_serial_contains("dmatest: ok edu B's DMA round trip in S_B")
+        .expect_serial_contains("dmatest: ok edu B's own MSI arrives (the IRTE checks the group's requester id)")
+        .expect_serial_contains("dmatest: ok edu A's own MSI arrives")
+        .expect_serial_contains("dmatest: ok edu C raising A's vector reaches nobody")
+        .expect_serial_contains("dmatest: done")
+        .expect_serial_not_contains("dmatest: FAIL")
+        .expect_exit(ExitCode::Success);
+}

@@ -145,6 +145,8 @@ pub struct Platform {
     pub isa_irqs: [(u8, bool, bool); 16],
     /// Index of the DRHD covering each entry of `pci` (computed once at discovery).
     pub pci_drhd: [Option<usize>; MAX_PCI_DEVICES],
+    /// Alias group of each entry of `pci`: the index of the group's first member.
+    pub pci_group: [u8; MAX_PCI_DEVICES],
 }
 
 /// Finds and checks the ACPI tables, the IOMMUs and the PCI devices. `ram` is the RAM
@@ -366,7 +368,43 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>, ram: &RangeSet) -> Result<P
     if devices.overflowed() > 0 {
         crate::warn!("{} PCI functions did not fit in the device list", devices.overflowed());
     }
-    Ok(Platform { acpi, dmar, pci: devices, iommu_regs, excluded, isa_irqs, pci_drhd })
+    let pci_group = pci::alias_groups(&devices);
+    log_alias_groups(&devices, &pci_group);
+    Ok(Platform { acpi, dmar, pci: devices, iommu_regs, excluded, isa_irqs, pci_drhd, pci_group })
+}
+
+/// Logs every alias group of more than one function, or whose DMA carries another id:
+/// `pci: alias group 01:00.0 (DMA as 01:00.0): 01:00.0 01:01.0`.
+fn log_alias_groups(devices: &PciDeviceList, groups: &[u8; MAX_PCI_DEVICES]) {
+    let list = devices.as_slice();
+    let bdf = |d: &pci::PciDevice| (d.bus, d.device, d.function);
+    for (leader, dev) in list.iter().enumerate().filter(|&(i, _)| usize::from(groups[i]) == i) {
+        let wire = pci::wire_id(dev, devices);
+        let size = groups[..list.len()].iter().filter(|&&g| usize::from(g) == leader).count();
+        if size == 1 && wire == dev.requester_id() {
+            continue;
+        }
+        let (b, d, f) = bdf(dev);
+        info!(
+            "pci: alias group {b:02x}:{d:02x}.{f} (DMA as {:02x}:{:02x}.{}):{}",
+            wire >> 8,
+            (wire >> 3) & 0x1f,
+            wire & 7,
+            Members(list, groups, leader)
+        );
+    }
+}
+
+/// Formats the members of alias group `.2` as ` BB:DD.F` each.
+struct Members<'a>(&'a [pci::PciDevice], &'a [u8; MAX_PCI_DEVICES], usize);
+
+impl core::fmt::Display for Members<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (_, m) in self.0.iter().enumerate().filter(|&(j, _)| usize::from(self.1[j]) == self.2) {
+            write!(f, " {:02x}:{:02x}.{}", m.bus, m.device, m.function)?;
+        }
+        Ok(())
+    }
 }
 
 impl Platform {
@@ -405,7 +443,8 @@ impl Platform {
                 prog_if: dev.prog_if,
                 header_type: dev.header_type & 0x7f,
                 drhd_index: self.pci_drhd[i].map_or(NO_DRHD, |d| d as u8),
-                _reserved: [0; 3],
+                alias_group: self.pci_group[i],
+                _reserved: [0; 2],
             };
             bi.pci_device_count = i as u32 + 1;
         }

@@ -1,5 +1,6 @@
 //! PCI enumeration over a configuration-space trait (ECAM on hardware, a fake in tests),
-//! and the VT-d rule deciding which remapping unit covers a device.
+//! the VT-d rule deciding which remapping unit covers a device, and DMA alias groups:
+//! the functions whose DMA (and MSIs) can carry one requester id.
 
 use super::dmar::{scope_kind, DmarInfo};
 
@@ -39,12 +40,36 @@ pub struct PciDevice {
     pub secondary_bus: u8,
     /// For PCI-PCI bridges: subordinate (highest) bus.
     pub subordinate_bus: u8,
+    /// Device/port type from its PCI Express capability, [`NOT_PCIE`] if it has none.
+    pub pcie_type: u8,
+}
+
+/// [`PciDevice::pcie_type`] of a conventional PCI function (no PCI Express capability).
+pub const NOT_PCIE: u8 = 0xff;
+/// Capability id of PCI Express.
+const CAPABILITY_PCIE: u8 = 0x10;
+/// PCI Express device/port types (PCIe capability register bits 7:4).
+pub mod pcie_type {
+    /// Root port.
+    pub const ROOT_PORT: u8 = 0x4;
+    /// Switch upstream port.
+    pub const UPSTREAM: u8 = 0x5;
+    /// Switch downstream port.
+    pub const DOWNSTREAM: u8 = 0x6;
+    /// PCI Express to PCI/PCI-X bridge.
+    pub const PCI_BRIDGE: u8 = 0x7;
+    /// PCI/PCI-X to PCI Express bridge.
+    pub const PCIE_BRIDGE: u8 = 0x8;
 }
 
 impl PciDevice {
     /// Whether it is a PCI-PCI bridge (header type 1).
     pub fn is_bridge(&self) -> bool {
         self.header_type & 0x7f == 1
+    }
+    /// Its own requester id (bus << 8 | device << 3 | function).
+    pub fn requester_id(&self) -> u16 {
+        (u16::from(self.bus) << 8) | (u16::from(self.device) << 3) | u16::from(self.function)
     }
 }
 
@@ -79,6 +104,7 @@ impl PciDeviceList {
                 header_type: 0,
                 secondary_bus: 0,
                 subordinate_bus: 0,
+                pcie_type: NOT_PCIE,
             }; MAX_PCI_DEVICES],
             len: 0,
             overflowed: 0,
@@ -140,10 +166,106 @@ pub fn enumerate(cfg: &impl ConfigSpace, segment: u16, bus_start: u8, bus_end: u
                     d.secondary_bus = (buses >> 8) as u8;
                     d.subordinate_bus = (buses >> 16) as u8;
                 }
+                d.pcie_type = pcie_type_of(cfg, bus, device, function);
                 out.push(d);
             }
         }
     }
+}
+
+/// The device/port type in the function's PCI Express capability, [`NOT_PCIE`] if none.
+fn pcie_type_of(cfg: &impl ConfigSpace, bus: u8, device: u8, function: u8) -> u8 {
+    let read = |offset: u64, width: u64| {
+        let dword = cfg.read32(bus, device, function, (offset & !3) as u16);
+        let value = u64::from(dword) >> (8 * (offset & 3));
+        Ok::<u64, ()>(value & ((1u64 << (8 * width)) - 1))
+    };
+    match abi::pci::find_capability(read, CAPABILITY_PCIE) {
+        Ok(Some(at)) => ((read(at + 2, 2).unwrap_or(0) >> 4) & 0xf) as u8,
+        _ => NOT_PCIE,
+    }
+}
+
+/// Most alias requester ids one function's DMA can carry besides its own (one per
+/// aliasing bridge above it).
+pub const MAX_ALIASES: usize = 8;
+
+/// The requester ids a function's DMA may carry besides its own, nearest bridge first,
+/// as Linux's `pci_for_each_dma_alias` finds them walking up to the root bus: a PCIe-to-
+/// PCI(-X) bridge takes ownership as (its secondary bus, 00.0); a PCI-to-PCIe bridge
+/// and a conventional PCI bridge (no PCIe capability) as their own id; PCIe root and
+/// switch ports pass requester ids through. The last one is what the root complex sees
+/// (the id its MSIs carry); `(count, ids)`.
+pub fn dma_aliases(dev: &PciDevice, devices: &PciDeviceList) -> (usize, [u16; MAX_ALIASES]) {
+    let mut ids = [0u16; MAX_ALIASES];
+    let mut count = 0;
+    let mut bus = dev.bus;
+    // Each step goes to a bridge's own (primary) bus; a malformed topology (a loop of
+    // bus numbers) ends after as many steps as there are functions.
+    for _ in 0..devices.as_slice().len() {
+        let Some(bridge) = devices.as_slice().iter().find(|b| b.is_bridge() && b.secondary_bus == bus && b.bus != bus)
+        else {
+            break;
+        };
+        let alias = match bridge.pcie_type {
+            pcie_type::ROOT_PORT | pcie_type::UPSTREAM | pcie_type::DOWNSTREAM => None,
+            pcie_type::PCI_BRIDGE => Some(u16::from(bridge.secondary_bus) << 8),
+            pcie_type::PCIE_BRIDGE | NOT_PCIE => Some(bridge.requester_id()),
+            _ => None,
+        };
+        if let Some(id) = alias.filter(|id| *id != dev.requester_id() && !ids[..count].contains(id)) {
+            if count < MAX_ALIASES {
+                ids[count] = id;
+                count += 1;
+            }
+        }
+        bus = bridge.bus;
+    }
+    (count, ids)
+}
+
+/// The requester id `dev`'s DMA and MSIs reach the root complex with: its topmost alias,
+/// or its own id.
+pub fn wire_id(dev: &PciDevice, devices: &PciDeviceList) -> u16 {
+    let (count, ids) = dma_aliases(dev, devices);
+    if count == 0 {
+        dev.requester_id()
+    } else {
+        ids[count - 1]
+    }
+}
+
+/// Alias groups: for each function, the index of the first function of its group.
+/// Two functions are in one group when their sets {own id} + aliases share an id
+/// (transitively): the IOMMU cannot tell their DMA apart.
+pub fn alias_groups(devices: &PciDeviceList) -> [u8; MAX_PCI_DEVICES] {
+    let list = devices.as_slice();
+    let mut sets = [(0usize, [0u16; MAX_ALIASES + 1]); MAX_PCI_DEVICES];
+    for (set, dev) in sets.iter_mut().zip(list) {
+        let (count, aliases) = dma_aliases(dev, devices);
+        set.1[0] = dev.requester_id();
+        set.1[1..=count].copy_from_slice(&aliases[..count]);
+        set.0 = count + 1;
+    }
+    let ids = |i: usize| &sets[i].1[..sets[i].0];
+    let mut group: [u8; MAX_PCI_DEVICES] = core::array::from_fn(|i| i as u8);
+    // Union by relabelling: repeat until no pair sharing an id has different labels.
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in 0..list.len() {
+            for j in i + 1..list.len() {
+                if group[i] != group[j] && ids(i).iter().any(|id| ids(j).contains(id)) {
+                    let (keep, drop) = (group[i].min(group[j]), group[i].max(group[j]));
+                    for g in group.iter_mut().filter(|g| **g == drop) {
+                        *g = keep;
+                    }
+                    changed = true;
+                }
+            }
+        }
+    }
+    group
 }
 
 /// Follows a scope path from `start_bus` through bridges; returns the final
@@ -204,18 +326,28 @@ mod tests {
     use super::super::dmar::{parse_dmar, scope_kind};
     use super::*;
 
-    /// Fake config space: (bus, dev, fn) -> 64 bytes of header.
+    /// Fake config space: (bus, dev, fn) -> 256 bytes (header and capabilities).
     #[derive(Default)]
-    struct Fake(HashMap<(u8, u8, u8), [u32; 16]>);
+    struct Fake(HashMap<(u8, u8, u8), [u32; 64]>);
 
     impl Fake {
         fn add(&mut self, bdf: (u8, u8, u8), vendor: u16, device: u16, class: u32, header: u8, buses: (u8, u8)) {
-            let mut h = [0u32; 16];
+            let mut h = [0u32; 64];
             h[0] = u32::from(vendor) | (u32::from(device) << 16);
             h[2] = class << 8;
             h[3] = u32::from(header) << 16;
             h[6] = (u32::from(buses.0) << 8) | (u32::from(buses.1) << 16);
             self.0.insert(bdf, h);
+        }
+    }
+
+    impl Fake {
+        /// Gives `bdf` a PCI Express capability (at 0x40) of device/port type `kind`.
+        fn pcie(&mut self, bdf: (u8, u8, u8), kind: u8) {
+            let h = self.0.get_mut(&bdf).unwrap();
+            h[1] |= 0x10 << 16;
+            h[13] = 0x40;
+            h[16] = 0x10 | (u32::from(kind) << 20);
         }
     }
 
@@ -275,6 +407,79 @@ mod tests {
         assert_eq!(covering_drhd(&no_all, &list.as_slice()[0], &list), None);
         let other_segment = PciDevice { segment: 1, ..list.as_slice()[0] };
         assert_eq!(covering_drhd(&info, &other_segment, &list), None);
+    }
+
+    /// Bus 0: a PCIe-to-PCI bridge (00:05.0 -> bus 1: two functions), a conventional
+    /// PCI bridge (00:06.0 -> bus 2: one), a root port (00:04.0 -> bus 3: one), and a
+    /// PCIe-to-PCI bridge (00:07.0 -> bus 4) with a function and a conventional bridge
+    /// (04:02.0 -> bus 5: one) below it.
+    fn bridged() -> PciDeviceList {
+        let mut f = Fake::default();
+        let edu = |f: &mut Fake, bdf| f.add(bdf, 0x1234, 0x11e8, 0x00_ff_00, 0, (0, 0));
+        f.add((0, 0, 0), 0x8086, 0x29c0, 0x06_00_00, 0, (0, 0));
+        edu(&mut f, (0, 2, 0));
+        f.add((0, 4, 0), 0x1b36, 0x000c, 0x06_04_00, 1, (3, 3));
+        f.pcie((0, 4, 0), pcie_type::ROOT_PORT);
+        f.add((0, 5, 0), 0x1b36, 0x000e, 0x06_04_00, 1, (1, 1));
+        f.pcie((0, 5, 0), pcie_type::PCI_BRIDGE);
+        f.add((0, 6, 0), 0x1b36, 0x0001, 0x06_04_00, 1, (2, 2));
+        f.add((0, 7, 0), 0x1b36, 0x000e, 0x06_04_00, 1, (4, 5));
+        f.pcie((0, 7, 0), pcie_type::PCI_BRIDGE);
+        edu(&mut f, (1, 0, 0));
+        edu(&mut f, (1, 1, 0));
+        edu(&mut f, (2, 3, 0));
+        edu(&mut f, (3, 0, 0));
+        f.pcie((3, 0, 0), 0);
+        edu(&mut f, (4, 1, 0));
+        f.add((4, 2, 0), 0x1b36, 0x0001, 0x06_04_00, 1, (5, 5));
+        edu(&mut f, (5, 0, 0));
+        let mut list = PciDeviceList::new();
+        enumerate(&f, 0, 0, 5, &mut list);
+        list
+    }
+
+    fn aliases_of(list: &PciDeviceList, bdf: (u8, u8, u8)) -> std::vec::Vec<u16> {
+        let (count, ids) = dma_aliases(list.find(bdf.0, bdf.1, bdf.2).unwrap(), list);
+        ids[..count].to_vec()
+    }
+
+    #[test]
+    fn dma_aliases_follow_bridges() {
+        let list = bridged();
+        let types: std::vec::Vec<u8> = list.as_slice().iter().map(|d| d.pcie_type).collect();
+        assert_eq!(&types[..6], [NOT_PCIE, NOT_PCIE, pcie_type::ROOT_PORT, pcie_type::PCI_BRIDGE, NOT_PCIE, 7]);
+        assert_eq!(aliases_of(&list, (0, 2, 0)), [] as [u16; 0], "bus 0: no bridge above");
+        // Behind the PCIe-to-PCI bridge: (secondary bus, 00.0), which is 01:00.0 itself.
+        assert_eq!(aliases_of(&list, (1, 0, 0)), [] as [u16; 0]);
+        assert_eq!(aliases_of(&list, (1, 1, 0)), [0x0100]);
+        // Behind a conventional bridge: the bridge's own id.
+        assert_eq!(aliases_of(&list, (2, 3, 0)), [0x0030]);
+        // A root port passes ids through.
+        assert_eq!(aliases_of(&list, (3, 0, 0)), [] as [u16; 0]);
+        // Chained: the conventional bridge's id, then the PCIe-to-PCI bridge's alias.
+        assert_eq!(aliases_of(&list, (5, 0, 0)), [0x0410, 0x0400]);
+        assert_eq!(aliases_of(&list, (4, 2, 0)), [0x0400]);
+        let wire = |b, d, f| wire_id(list.find(b, d, f).unwrap(), &list);
+        assert_eq!((wire(1, 1, 0), wire(1, 0, 0), wire(5, 0, 0), wire(0, 2, 0)), (0x0100, 0x0100, 0x0400, 0x0010));
+    }
+
+    #[test]
+    fn alias_groups_join_functions_sharing_an_id() {
+        let list = bridged();
+        let groups = alias_groups(&list);
+        let index = |b, d, f| list.as_slice().iter().position(|x| (x.bus, x.device, x.function) == (b, d, f)).unwrap();
+        let group = |b, d, f| groups[index(b, d, f)] as usize;
+        let members = |g: usize| -> std::vec::Vec<(u8, u8, u8)> {
+            let l = list.as_slice();
+            (0..l.len()).filter(|&i| groups[i] as usize == g).map(|i| (l[i].bus, l[i].device, l[i].function)).collect()
+        };
+        assert_eq!(members(group(1, 1, 0)), [(1, 0, 0), (1, 1, 0)], "both functions behind the PCIe-to-PCI bridge");
+        assert_eq!(group(1, 0, 0), index(1, 0, 0), "the group is named by its first member");
+        assert_eq!(members(group(2, 3, 0)), [(0, 6, 0), (2, 3, 0)], "the conventional bridge and its device");
+        assert_eq!(members(group(5, 0, 0)), [(4, 1, 0), (4, 2, 0), (5, 0, 0)], "chained bridges");
+        for single in [(0, 0, 0), (0, 2, 0), (0, 4, 0), (0, 5, 0), (0, 7, 0), (3, 0, 0)] {
+            assert_eq!(members(group(single.0, single.1, single.2)), [single], "{single:?} stands alone");
+        }
     }
 
     #[test]

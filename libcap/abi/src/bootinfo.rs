@@ -11,7 +11,7 @@ use static_assertions::const_assert_eq;
 /// "CAPBOOTI" in little-endian.
 pub const BOOTINFO_MAGIC: u64 = u64::from_le_bytes(*b"CAPBOOTI");
 /// Current layout version; bump on any change below.
-pub const BOOTINFO_VERSION: u32 = 2;
+pub const BOOTINFO_VERSION: u32 = 3;
 /// Capacity of the untyped list.
 pub const MAX_UNTYPED: usize = 192;
 /// Capacity of the IOMMU (DRHD) list.
@@ -130,8 +130,14 @@ pub struct PciDeviceDesc {
     pub header_type: u8,
     /// Index into [`BootInfo::iommus`] of the DRHD covering it, or [`NO_DRHD`].
     pub drhd_index: u8,
+    /// Its DMA alias group: the index (into [`BootInfo::pci_devices`]) of the group's
+    /// first member; its own index if its DMA carries an id no other function's does.
+    /// Functions whose DMA can carry the same requester id (behind a PCIe-to-PCI or
+    /// conventional PCI bridge) are one group: IOSpace Assign / Unassign take caps to
+    /// all of them, and their MSIs are checked against the group's requester id.
+    pub alias_group: u8,
     /// Reserved, zero.
-    pub _reserved: [u8; 3],
+    pub _reserved: [u8; 2],
 }
 
 impl PciDeviceDesc {
@@ -270,7 +276,8 @@ impl BootInfo {
                 prog_if: 0,
                 header_type: 0,
                 drhd_index: NO_DRHD,
-                _reserved: [0; 3],
+                alias_group: 0,
+                _reserved: [0; 2],
             }; MAX_PCI_DEVICES],
         }
     }
@@ -300,6 +307,13 @@ impl BootInfo {
     pub fn pci_devices(&self) -> &[PciDeviceDesc] {
         &self.pci_devices[..(self.pci_device_count as usize).min(MAX_PCI_DEVICES)]
     }
+
+    /// Indices (into [`BootInfo::pci_devices`]) of the members of the alias group of
+    /// device `index`, itself included, in bootinfo order.
+    pub fn alias_group_of(&self, index: usize) -> impl Iterator<Item = usize> + '_ {
+        let group = self.pci_devices().get(index).map(|d| d.alias_group);
+        self.pci_devices().iter().enumerate().filter(move |(_, d)| Some(d.alias_group) == group).map(|(i, _)| i)
+    }
 }
 
 #[cfg(test)]
@@ -314,6 +328,18 @@ mod tests {
         bi.untyped_count = MAX_UNTYPED as u32 + 1;
         assert!(!bi.is_valid());
         assert_eq!(bi.untyped().len(), MAX_UNTYPED);
+    }
+
+    #[test]
+    fn alias_group_members() {
+        let mut bi = BootInfo::empty();
+        bi.pci_device_count = 4;
+        for (i, g) in [0u8, 1, 1, 3].iter().enumerate() {
+            bi.pci_devices[i].alias_group = *g;
+        }
+        assert_eq!(bi.alias_group_of(2).collect::<std::vec::Vec<_>>(), [1, 2]);
+        assert_eq!(bi.alias_group_of(3).collect::<std::vec::Vec<_>>(), [3]);
+        assert_eq!(bi.alias_group_of(9).count(), 0);
     }
 
     #[test]

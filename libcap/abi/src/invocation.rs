@@ -90,10 +90,15 @@ crate::abi_enum! {
         /// control, address and data registers (a device can only raise interrupts whose
         /// IRTE names it, so any address it is given is harmless). BARs stay as firmware set them.
         PciDeviceConfigWrite = 61,
-        /// IOSpace: Assign(); extra cap 0: the PciDevice to put in this DMA domain
-        /// (its context entry is written and the context cache and IOTLB invalidated).
+        /// IOSpace: Assign(n, cptr...); extra cap 0: the PciDevice to put in this DMA
+        /// domain, with its whole alias group: MR0 (absent = 0) is the number n of the
+        /// group's other members and MR1..=n the cptrs of their PciDevice caps (see
+        /// `bootinfo::PciDeviceDesc::alias_group`). The context entries of every member
+        /// and every alias requester id are written, then the context cache and IOTLB
+        /// invalidated. A set that is not exactly the group is InvalidArgument.
         IoSpaceAssign = 70,
-        /// IOSpace: Unassign(); extra cap 0: the PciDevice to take out (all its DMA blocked again).
+        /// IOSpace: Unassign(n, cptr...); extra cap 0 and MRs as for Assign: the group
+        /// is taken out (all its DMA blocked again).
         IoSpaceUnassign = 71,
         /// IOPageTable: Map(iova); extra cap 0: the IOSpace. Installs the table at the level below
         /// the lowest present one for `iova`.

@@ -23,6 +23,7 @@ use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use libcap::abi::fault::FaultKind;
 
 mod intx;
+mod alias;
 
 libcap::entry!(main);
 
@@ -171,6 +172,9 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         println!("dmatest: FAIL no edu device (run QEMU with -device edu)");
         return ExitCode::UserFailure;
     };
+    if alias::present(bi) {
+        return alias::run(bi, &mut c, &slots, &mut objects);
+    }
     let dev = bi.pci_devices()[index];
     let pci = PciDevice(bi.pci_device_caps.start + index as u64);
     println!("dmatest: edu at {:02x}:{:02x}.{}", dev.bus, dev.devfn >> 3, dev.devfn & 7);
