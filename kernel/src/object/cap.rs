@@ -334,16 +334,23 @@ impl Cap {
             tag::IO_SPACE => Cap::IoSpace { paddr: w[1], domain: w[2] as u16, levels: small },
             tag::IO_PAGE_TABLE => Cap::IoPageTable { paddr: w[1], level: small, mapping },
             tag::IO_PORT => Cap::IoPort { first: (w[2] >> 16) as u16, last: w[2] as u16 },
-            tag::ZOMBIE => Cap::Zombie {
-                paddr: w[1],
-                radix: small,
-                tcb: flags & FLAG_DEVICE != 0,
-                index: (w[0] >> 32) as u32,
-                next: w[2],
-                last: w[3],
-            },
+            tag::ZOMBIE => return Some(Cap::decode_zombie(w)),
             _ => return None,
         })
+    }
+
+    /// The rare case of [`Cap::decode`], out of line: inlined, it slows every slot load.
+    #[cold]
+    #[inline(never)]
+    fn decode_zombie(w: CapWords) -> Cap {
+        Cap::Zombie {
+            paddr: w[1],
+            radix: ((w[0] >> 24) & 0xff) as u8,
+            tcb: w[0] & FLAG_DEVICE != 0,
+            index: (w[0] >> 32) as u32,
+            next: w[2],
+            last: w[3],
+        }
     }
 
     /// Whether this is the empty cap.
