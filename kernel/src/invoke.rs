@@ -140,11 +140,16 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTE
         (Cap::CNode { .. }, Invocation::CNodeDelete | Invocation::CNodeRevoke) => {
             let target = slot_arg(&mem, &cap, msg.mr(0)?, msg.mr(1)?, 0)?;
             if label == Invocation::CNodeDelete {
-                cnode::delete(&mut mem, &mut DirectMemory, target);
-            } else if cnode::revoke_bounded(&mut mem, &mut DirectMemory, target, cnode::REVOKE_BATCH)
-                == cnode::RevokeProgress::Preempted
+                let mut budget = cnode::WORK_BATCH;
+                if cnode::delete_bounded(&mut mem, &mut DirectMemory, target, &mut budget) == cnode::Progress::Preempted
+                {
+                    crate::debug!("delete: preempted after {} units of work; restarting", cnode::WORK_BATCH);
+                    return Err(RESTART);
+                }
+            } else if let cnode::RevokeProgress::Preempted { deleted } =
+                cnode::revoke_bounded(&mut mem, &mut DirectMemory, target, cnode::WORK_BATCH)
             {
-                crate::debug!("revoke: preempted after {} deletions; restarting", cnode::REVOKE_BATCH);
+                crate::debug!("revoke: preempted after {deleted} deletions; restarting");
                 return Err(RESTART);
             }
             ok
@@ -168,6 +173,7 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTE
                     cnode::invoke_copy(&mut mem, src, dest, derived);
                 }
                 Invocation::CNodeMove => {
+                    cnode::decode_movable(&mem, src).map_err(|e| fail(e, 2))?;
                     let moved = mem.load(src).cap;
                     cnode::invoke_move(&mut mem, src, dest, moved);
                 }

@@ -178,6 +178,27 @@ pub enum Cap {
         /// Bus/device/function as a requester id.
         requester_id: u16,
     },
+    /// A CNode or TCB being destroyed (seL4's Zombie): it holds the slot of the last cap
+    /// to the object while a restartable Delete empties the object's slots, and can
+    /// be neither invoked, copied nor moved. In the user's slot it is in the derivation
+    /// tree (as its untyped's child) and heads a stack of records of nested objects
+    /// being destroyed; a record is a Zombie in an emptied slot of an object lower on
+    /// that stack, outside the tree (see `cnode::delete_bounded`).
+    Zombie {
+        /// The object: a CNode's slot array or a TCB.
+        paddr: u64,
+        /// log2 of the slot count of a CNode (0 for a TCB).
+        radix: u8,
+        /// The object is a TCB.
+        tcb: bool,
+        /// Slots below this index are empty (or hold records).
+        index: u32,
+        /// In the user's slot: the newest record (0 = none). In a record: the next
+        /// older record (0 = the oldest).
+        next: u64,
+        /// In the user's slot: the oldest record (0 = none). 0 in a record.
+        last: u64,
+    },
 }
 
 pub(crate) mod tag {
@@ -199,6 +220,7 @@ pub(crate) mod tag {
     pub const IO_SPACE: u64 = 15;
     pub const IO_PAGE_TABLE: u64 = 16;
     pub const MSI_HANDLER: u64 = 17;
+    pub const ZOMBIE: u64 = 18;
 }
 
 const FLAG_DEVICE: u64 = 1 << 16;
@@ -263,6 +285,13 @@ impl Cap {
                 [word0(tag::IO_PAGE_TABLE, CapRights::NONE, m, level.into(), 0), paddr, root, iova]
             }
             Cap::IoPort { first, last } => [tag::IO_PORT, 0, (u64::from(first) << 16) | u64::from(last), 0],
+            Cap::Zombie { paddr, radix, tcb, index, next, last } => [
+                word0(tag::ZOMBIE, CapRights::NONE, if tcb { FLAG_DEVICE } else { 0 }, radix.into(), 0)
+                    | (u64::from(index) << 32),
+                paddr,
+                next,
+                last,
+            ],
         }
     }
 
@@ -305,8 +334,23 @@ impl Cap {
             tag::IO_SPACE => Cap::IoSpace { paddr: w[1], domain: w[2] as u16, levels: small },
             tag::IO_PAGE_TABLE => Cap::IoPageTable { paddr: w[1], level: small, mapping },
             tag::IO_PORT => Cap::IoPort { first: (w[2] >> 16) as u16, last: w[2] as u16 },
+            tag::ZOMBIE => return Some(Cap::decode_zombie(w)),
             _ => return None,
         })
+    }
+
+    /// The rare case of [`Cap::decode`], out of line: inlined, it slows every slot load.
+    #[cold]
+    #[inline(never)]
+    fn decode_zombie(w: CapWords) -> Cap {
+        Cap::Zombie {
+            paddr: w[1],
+            radix: ((w[0] >> 24) & 0xff) as u8,
+            tcb: w[0] & FLAG_DEVICE != 0,
+            index: (w[0] >> 32) as u32,
+            next: w[2],
+            last: w[3],
+        }
     }
 
     /// Whether this is the empty cap.
@@ -328,6 +372,9 @@ impl Cap {
             | Cap::VSpace { paddr }
             | Cap::IoSpace { paddr, .. }
             | Cap::IoPageTable { paddr, .. } => Some((paddr, 12)),
+            // The object being destroyed: its untyped cannot be reused while it exists.
+            Cap::Zombie { paddr, tcb: true, .. } => Some((paddr, abi::object::ObjectType::Tcb.size_bits(0)?)),
+            Cap::Zombie { paddr, radix, .. } => Some((paddr, u32::from(radix) + abi::object::CNODE_SLOT_BITS)),
             _ => None,
         }
     }
@@ -464,8 +511,10 @@ mod tests {
         }
     }
 
-    fn samples() -> [Cap; 20] {
+    fn samples() -> [Cap; 22] {
         [
+            Cap::Zombie { paddr: 0x10_0000, radix: 28, tcb: false, index: 0x0fff_ffff, next: 0x2040, last: 0x3080 },
+            Cap::Zombie { paddr: 0x20_0800, radix: 0, tcb: true, index: 3, next: 0, last: 0 },
             Cap::Null,
             Cap::Frame {
                 paddr: 0x9000,

@@ -175,6 +175,8 @@ pub fn decode_derive(
         // place or level, where a leaf entry would be walked as a table pointer.
         Cap::IoPageTable { .. } => return Err(SyscallError::IllegalOperation),
         Cap::IrqControl => return Err(SyscallError::IllegalOperation),
+        // An object being destroyed gets no new caps.
+        Cap::Zombie { .. } => return Err(SyscallError::IllegalOperation),
         _ => cap,
     };
     // The debug console carries no badge: minting it with badge 0 is a plain copy, so it
@@ -200,10 +202,15 @@ pub fn decode_empty(mem: &impl SlotMemory, dest: SlotAddr) -> Result<(), Syscall
 
 /// Whether deleting the cap in `slot` would delete further caps (seL4's
 /// `slotCapLongRunningDelete`): it is the last cap to a CNode or TCB, whose slots go
-/// with it. An invocation that deletes and then copies (TCB Configure) refuses such a
-/// slot: the deletion could empty the very slots it copies from.
+/// with it, or a Zombie (such a deletion under way). An invocation that deletes and then
+/// copies (TCB Configure) refuses such a slot: the deletion could empty the very slots
+/// it copies from, and could not finish within one call.
 pub fn long_running_delete(mem: &impl SlotMemory, slot: SlotAddr) -> bool {
-    matches!(mem.load(slot).cap, Cap::CNode { .. } | Cap::Tcb { .. }) && mdb::is_final(mem, slot)
+    match mem.load(slot).cap {
+        Cap::Zombie { .. } => true,
+        Cap::CNode { .. } | Cap::Tcb { .. } => mdb::is_final(mem, slot),
+        _ => false,
+    }
 }
 
 /// Copy/Mint: puts `derived` (from [`decode_derive`]) in `dest` as a child of `src`.
@@ -218,6 +225,15 @@ pub fn invoke_copy(mem: &mut impl SlotMemory, src: SlotAddr, dest: SlotAddr, der
     }
     let revocable = mdb::is_revocable(&derived, &src_cap);
     mdb::insert_child(mem, src, dest, derived, revocable, revocable);
+}
+
+/// Checks that the cap in `src` may move: a Zombie stays where the deletion that made
+/// it will look for it (the slot it guards is not usable for anything else).
+pub fn decode_movable(mem: &impl SlotMemory, src: SlotAddr) -> Result<(), SyscallError> {
+    if matches!(mem.load(src).cap, Cap::Zombie { .. }) {
+        return Err(SyscallError::IllegalOperation);
+    }
+    Ok(())
 }
 
 /// Move/Mutate: moves the entry to `dest`, with `cap` replacing it (Move: unchanged).
@@ -252,6 +268,8 @@ pub fn decode_rotate(
     if mem.load(src).cap.is_null() || mem.load(pivot).cap.is_null() {
         return Err(SyscallError::FailedLookup);
     }
+    decode_movable(mem, src)?;
+    decode_movable(mem, pivot)?;
     if dest != src {
         decode_empty(mem, dest)?;
     }
@@ -285,52 +303,196 @@ pub trait Finaliser {
     fn finalise_object(&mut self, cap: &Cap);
 }
 
-/// Deletes the cap in `slot`: unlinks it, and if it was the last cap to its object,
-/// finalises the object (a CNode's or TCB's slots are deleted too; mappings are
-/// removed). Mapped frame and table caps are always unmapped, final or not: a mapping
-/// belongs to the cap that made it.
-///
-/// Nested CNodes are deleted without recursion: an object whose last cap is gone but
-/// whose slots still hold caps (an orphan) is recorded in the slot its cap was just
-/// removed from (a slot of another orphan, unreachable from user level), forming a list
-/// the loop works through. However deep the nesting, the kernel stack use is constant;
-/// every record is cleared before this returns.
+/// Work units one Delete or Revoke call does before it returns to user mode to be
+/// restarted (the kernel's preemption point: interrupts are taken in between, and the
+/// tree and every Zombie are consistent between batches).
+pub const WORK_BATCH: u64 = 1024;
+/// Units for looking at one empty slot of an object being destroyed.
+pub const VISIT_COST: u64 = 1;
+/// Units for deleting one cap: unlinking it and, if it was the last, finalising its
+/// object (for an endpoint or notification a scan of the IRQ lines, MSI vectors and
+/// IOSpace fault handlers that may name it).
+pub const DELETE_COST: u64 = 4;
+
+/// Outcome of one bounded delete step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The slot is empty.
+    Done,
+    /// The budget ran out: the slot holds a Zombie; call again to continue.
+    Preempted,
+}
+
+/// Takes `cost` units from `budget`; false (and nothing taken) if it has fewer.
+fn charge(budget: &mut u64, cost: u64) -> bool {
+    if *budget < cost {
+        return false;
+    }
+    *budget -= cost;
+    true
+}
+
+/// Deletes the cap in `slot` to completion (host tests, and callers that refuse
+/// long-running deletions: see [`long_running_delete`]).
 pub fn delete(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr) {
-    let mut orphan = delete_one(mem, fx, slot);
-    let mut pending: SlotAddr = 0;
     loop {
-        if let Some(object) = orphan {
-            let (base, count) = orphan_slots(&object);
-            for i in 0..count {
-                let child_slot = base + (i << SLOT_BITS);
-                if let Some(child) = delete_one(mem, fx, child_slot) {
-                    // `child_slot` was just emptied and belongs to an orphan: it holds
-                    // the record until the child's slots are dealt with.
-                    mem.store(
-                        child_slot,
-                        Cte { cap: child, prev: 0, next: pending, revocable: false, first_badged: false },
-                    );
-                    pending = child_slot;
-                }
-            }
-        }
-        if pending == 0 {
+        let mut budget = WORK_BATCH;
+        if delete_bounded(mem, fx, slot, &mut budget) == Progress::Done {
             return;
         }
-        let record = mem.load(pending);
-        mem.store(pending, Cte::NULL);
-        orphan = Some(record.cap);
-        pending = record.next;
     }
 }
 
-/// The slots of an orphaned CNode or TCB: (first slot, count).
-fn orphan_slots(object: &Cap) -> (SlotAddr, u64) {
-    match *object {
-        Cap::CNode { paddr, radix, .. } => (paddr, 1u64 << radix),
-        Cap::Tcb { paddr } => (paddr, super::tcb::TCB_SLOTS as u64),
-        _ => (0, 0),
+/// Deletes the cap in `slot`, doing at most `budget` work units: unlinks it, and if it
+/// was the last cap to its object, finalises the object. Mapped frame and table caps
+/// are always unmapped, final or not: a mapping belongs to the cap that made it.
+///
+/// The last cap to a CNode or TCB becomes a Zombie in place (seL4's cteDelete): the
+/// slot stays occupied, still in the derivation tree, until every slot of the object
+/// (and of the objects whose last caps it held) is empty. Calling again on the Zombie
+/// resumes where the last call stopped. Nested objects are destroyed without
+/// recursion: an object whose last cap was just removed gets a record (a Zombie
+/// without tree links) in the slot that cap was in, pushed on a stack headed by the
+/// user's Zombie, so the kernel stack use is constant however deep the nesting. A
+/// slot below a record's `index` is never looked at again, so records are never
+/// reached; a Zombie met in a slot (another deletion's, preempted) is taken over with
+/// its stack. No slot of an object being destroyed is reachable: lookups stop at the
+/// Zombie, which is not a CNode.
+pub fn delete_bounded(
+    mem: &mut impl SlotMemory,
+    fx: &mut impl Finaliser,
+    slot: SlotAddr,
+    budget: &mut u64,
+) -> Progress {
+    let cte = mem.load(slot);
+    match cte.cap {
+        Cap::Null => return Progress::Done,
+        Cap::Zombie { .. } => {}
+        Cap::CNode { .. } | Cap::Tcb { .. } if mdb::is_final(mem, slot) => {
+            if !charge(budget, DELETE_COST) {
+                return Progress::Preempted;
+            }
+            if matches!(cte.cap, Cap::Tcb { .. }) {
+                fx.finalise_object(&cte.cap);
+            }
+            let zombie = zombie_of(&cte.cap, 0);
+            mem.store(slot, Cte { cap: zombie, revocable: false, first_badged: false, ..cte });
+        }
+        _ => {
+            if !charge(budget, DELETE_COST) {
+                return Progress::Preempted;
+            }
+            let orphan = delete_one(mem, fx, slot);
+            debug_assert!(orphan.is_none(), "a final CNode or TCB becomes a Zombie first");
+            return Progress::Done;
+        }
     }
+    reduce_zombie(mem, fx, slot, budget)
+}
+
+/// A fresh Zombie for the CNode or TCB `object`, with `next` as its link.
+fn zombie_of(object: &Cap, next: SlotAddr) -> Cap {
+    match *object {
+        Cap::CNode { paddr, radix, .. } => Cap::Zombie { paddr, radix, tcb: false, index: 0, next, last: 0 },
+        Cap::Tcb { paddr } => Cap::Zombie { paddr, radix: 0, tcb: true, index: 0, next, last: 0 },
+        _ => unreachable!("only CNodes and TCBs have slots"),
+    }
+}
+
+/// The Zombie in `slot` (`None` if it holds something else).
+fn zombie_at(mem: &impl SlotMemory, slot: SlotAddr) -> Option<(u64, u64, u32, u64, u64)> {
+    match mem.load(slot).cap {
+        Cap::Zombie { paddr, radix, tcb, index, next, last } => {
+            let count = if tcb { super::tcb::TCB_SLOTS as u64 } else { 1u64 << radix };
+            Some((paddr, count, index, next, last))
+        }
+        _ => None,
+    }
+}
+
+/// Changes the `index`, `next` and `last` of the Zombie in `slot` (its tree links stay).
+fn set_zombie(mem: &mut impl SlotMemory, slot: SlotAddr, index: Option<u32>, next: Option<u64>, last: Option<u64>) {
+    if let Cap::Zombie { paddr, radix, tcb, index: i, next: n, last: l } = mem.load(slot).cap {
+        let cap = Cap::Zombie {
+            paddr,
+            radix,
+            tcb,
+            index: index.unwrap_or(i),
+            next: next.unwrap_or(n),
+            last: last.unwrap_or(l),
+        };
+        mem.store_cap(slot, cap);
+    }
+}
+
+/// Empties the object on top of `top`'s stack slot by slot within `budget`, popping
+/// finished records, until the stack is empty and `top` itself is done: then `top`
+/// leaves the tree and the slot is empty.
+fn reduce_zombie(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, top: SlotAddr, budget: &mut u64) -> Progress {
+    loop {
+        let Some((_, _, _, newest, _)) = zombie_at(mem, top) else { return Progress::Done };
+        let current = if newest != 0 { newest } else { top };
+        let Some((base, count, mut index, older, _)) = zombie_at(mem, current) else { return Progress::Done };
+        let mut pushed = false;
+        while u64::from(index) < count {
+            let child = base + (u64::from(index) << SLOT_BITS);
+            let cap = mem.load(child).cap;
+            // The user's Zombie may sit in a slot of its own object: it goes last.
+            let empty = cap.is_null() || child == top;
+            if !charge(budget, if empty { VISIT_COST } else { DELETE_COST }) {
+                set_zombie(mem, current, Some(index), None, None);
+                return Progress::Preempted;
+            }
+            index += 1;
+            if empty {
+                continue;
+            }
+            set_zombie(mem, current, Some(index), None, None);
+            if matches!(cap, Cap::Zombie { .. }) {
+                adopt(mem, top, child);
+                pushed = true;
+            } else if let Some(object) = delete_one(mem, fx, child) {
+                push(mem, top, child, &object);
+                pushed = true;
+            }
+            if pushed {
+                break;
+            }
+        }
+        if pushed {
+            continue;
+        }
+        if current == top {
+            mdb::remove(mem, top);
+            return Progress::Done;
+        }
+        // A record is done: pop it and empty its slot.
+        set_zombie(mem, top, None, Some(older), (older == 0).then_some(0));
+        mem.store(current, Cte::NULL);
+    }
+}
+
+/// Puts a record for `object` (whose last cap was just removed from `slot`) on top of
+/// `top`'s stack.
+fn push(mem: &mut impl SlotMemory, top: SlotAddr, slot: SlotAddr, object: &Cap) {
+    let Some((_, _, _, newest, oldest)) = zombie_at(mem, top) else { return };
+    mem.store(slot, Cte { cap: zombie_of(object, newest), ..Cte::NULL });
+    set_zombie(mem, top, None, Some(slot), Some(if oldest == 0 { slot } else { oldest }));
+}
+
+/// Takes over the Zombie in `slot` (another deletion's, preempted, whose slot is in an
+/// object `top` destroys): it leaves the tree and becomes a record, with its own
+/// records above it, on top of `top`'s stack.
+fn adopt(mem: &mut impl SlotMemory, top: SlotAddr, slot: SlotAddr) {
+    let Some((_, _, _, newest, oldest)) = zombie_at(mem, top) else { return };
+    let Cte { cap, .. } = mdb::remove(mem, slot);
+    let Cap::Zombie { paddr, radix, tcb, index, next: its_newest, last: its_oldest } = cap else { return };
+    mem.store(slot, Cte { cap: Cap::Zombie { paddr, radix, tcb, index, next: newest, last: 0 }, ..Cte::NULL });
+    if its_newest != 0 {
+        set_zombie(mem, its_oldest, None, Some(slot), None);
+    }
+    let new_top = if its_newest != 0 { its_newest } else { slot };
+    set_zombie(mem, top, None, Some(new_top), Some(if oldest == 0 { slot } else { oldest }));
 }
 
 /// Deletes the cap in `slot` alone. Returns the object if its slots still need deleting
@@ -368,10 +530,6 @@ fn delete_one(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr
     None
 }
 
-/// Most descendants one Revoke call deletes before it returns to user mode to be
-/// restarted (the kernel's preemption point: the tree is consistent between batches).
-pub const REVOKE_BATCH: u64 = 256;
-
 /// Outcome of one bounded revoke step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RevokeProgress {
@@ -380,25 +538,29 @@ pub enum RevokeProgress {
         /// Caps deleted in this step.
         deleted: u64,
     },
-    /// `limit` caps were deleted and descendants remain: call again.
-    Preempted,
+    /// The budget ran out and descendants remain: call again.
+    Preempted {
+        /// Caps deleted in this step.
+        deleted: u64,
+    },
 }
 
-/// Revoke: deletes descendants of the cap in `slot` (the cap itself stays), at most
-/// `limit` of them per call.
+/// Revoke: deletes descendants of the cap in `slot` (the cap itself stays), doing at
+/// most `budget` work units per call (a descendant that is the last cap to a large
+/// CNode may take several calls: it is a Zombie in between).
 pub fn revoke_bounded(
     mem: &mut impl SlotMemory,
     fx: &mut impl Finaliser,
     slot: SlotAddr,
-    limit: u64,
+    budget: u64,
 ) -> RevokeProgress {
+    let mut left = budget;
     let mut deleted = 0;
     while mdb::has_children(mem, slot) {
-        if deleted == limit {
-            return RevokeProgress::Preempted;
-        }
         let child = mem.load(slot).next;
-        delete(mem, fx, child);
+        if delete_bounded(mem, fx, child, &mut left) == Progress::Preempted {
+            return RevokeProgress::Preempted { deleted };
+        }
         deleted += 1;
     }
     RevokeProgress::Done { deleted }
@@ -408,9 +570,9 @@ pub fn revoke_bounded(
 pub fn revoke(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr) -> u64 {
     let mut total = 0;
     loop {
-        match revoke_bounded(mem, fx, slot, REVOKE_BATCH) {
+        match revoke_bounded(mem, fx, slot, WORK_BATCH) {
             RevokeProgress::Done { deleted } => return total + deleted,
-            RevokeProgress::Preempted => total += REVOKE_BATCH,
+            RevokeProgress::Preempted { deleted } => total += deleted,
         }
     }
 }

@@ -35,6 +35,8 @@ impl Cte {
     }
 
     /// Parses the stored form; `None` if the cap encoding is invalid.
+    // Every slot load goes through here: keep it inlined as the decode grows.
+    #[inline]
     pub fn from_words(w: [u64; 8]) -> Option<Cte> {
         let cap: CapWords = [w[0], w[1], w[2], w[3]];
         Some(Cte {

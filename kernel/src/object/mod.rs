@@ -13,4 +13,6 @@ pub mod untyped;
 pub mod vspace;
 
 #[cfg(test)]
+mod delete_tests;
+#[cfg(test)]
 mod proptests;

@@ -246,10 +246,12 @@ fn revoke_is_preemptible_and_resumes() {
         let derived = cnode::decode_derive(&m, 0x1_0000, CapRights::ALL, None).unwrap();
         cnode::invoke_copy(&mut m, 0x1_0000, 0x1_0000 + i * 64, derived);
     }
-    assert_eq!(cnode::revoke_bounded(&mut m, &mut hw, 0x1_0000, 4), cnode::RevokeProgress::Preempted);
-    assert_eq!(cnode::revoke_bounded(&mut m, &mut hw, 0x1_0000, 4), cnode::RevokeProgress::Preempted);
+    let four = 4 * cnode::DELETE_COST;
+    let preempted = cnode::RevokeProgress::Preempted { deleted: 4 };
+    assert_eq!(cnode::revoke_bounded(&mut m, &mut hw, 0x1_0000, four), preempted);
+    assert_eq!(cnode::revoke_bounded(&mut m, &mut hw, 0x1_0000, four), preempted);
     assert!(mdb::has_children(&m, 0x1_0000));
-    assert_eq!(cnode::revoke_bounded(&mut m, &mut hw, 0x1_0000, 4), cnode::RevokeProgress::Done { deleted: 2 });
+    assert_eq!(cnode::revoke_bounded(&mut m, &mut hw, 0x1_0000, four), cnode::RevokeProgress::Done { deleted: 2 });
     assert!(!mdb::has_children(&m, 0x1_0000));
     assert!((1..=10u64).all(|i| m.load(0x1_0000 + i * 64).cap.is_null()));
 }

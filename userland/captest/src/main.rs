@@ -18,6 +18,7 @@ use libcap::cap::{
 };
 use libcap::println;
 
+mod bigdelete;
 mod debugcap;
 
 libcap::entry!(main);
@@ -328,6 +329,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     deep_cnode_chain(&mut c, &mut objects, &slots);
     debugcap::run(&mut c, bi, &mut objects, &slots);
     configure_over_a_last_cspace_cap(&mut c, &mut objects, &slots);
+    bigdelete::run(&mut c, &mut objects, &slots);
 
     if c.failures > 0 {
         println!("captest: {} checks FAILED", c.failures);
