@@ -225,6 +225,7 @@ pub fn interrupt(frame: &mut TrapFrame) {
             irqs().ticks += 1;
             crate::arch::vtd_hw::timer_tick();
             msi_tick();
+            crate::arch::trap::log_nmis();
             if frame.from_user() {
                 thread::yield_current();
             }

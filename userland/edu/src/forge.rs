@@ -88,3 +88,30 @@ pub fn spurious_vector_by_dma(c: &mut Checker, edu: &Edu, ram: *mut u64, iova: u
         staged && sent.is_ok() && edu.to_device(iova, 0, 8).is_ok(),
     );
 }
+
+/// Bytes per console write while the NMI is on its way (most of the time is spent in
+/// the kernel printing them, holding its console lock).
+const CONSOLE_LINE: usize = 1000;
+
+/// A message with delivery mode NMI (data 0x400: the vector field is ignored) DMA-written
+/// to the MSI window while the driver keeps the kernel printing on its console: the NMI
+/// strikes (almost surely) while the kernel holds its console lock, which the NMI
+/// handler must not take. The kernel logs the NMI later, from its timer tick.
+pub fn nmi_during_console_output(c: &mut Checker, edu: &Edu, ram: *mut u64, iova: u64) {
+    let staged = stage(edu, ram, iova, 0x400 | 0x02);
+    let started = edu.start_to_ram(0x300, MSI_WINDOW, 4).is_ok();
+    let console = libcap::console::DebugConsole::default();
+    let mut line = [b'.'; CONSOLE_LINE];
+    line[CONSOLE_LINE - 1] = b'\n';
+    let mut writes = 0u32;
+    while started && edu.busy() && writes < 100_000 {
+        let _ = console.write(&line);
+        writes += 1;
+    }
+    let done = started && edu.complete().is_ok();
+    println!("edu: NMI message DMA-written to {MSI_WINDOW:#x} during {writes} console writes: done {done}");
+    c.check(
+        "the system survives an NMI DMA-written to the MSI window during console output",
+        staged && done && writes > 0 && edu.to_device(iova, 0, 8).is_ok(),
+    );
+}

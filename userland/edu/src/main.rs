@@ -212,6 +212,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.check("the device still works after the refusals", edu.to_device(IOVA, 0, 8).is_ok());
     forge::exception_vectors_by_dma(&mut c, &edu, ram_words, IOVA);
     forge::spurious_vector_by_dma(&mut c, &edu, ram_words, IOVA, || timer_preempts(&slots, &mut objects));
+    forge::nmi_during_console_output(&mut c, &edu, ram_words, IOVA);
 
     if let Some(second) = found[1] {
         two_devices(&mut c, &slots, &mut objects, &mut device_memory, pci_cap(second), (&msi_a, &edu, a.pci));
