@@ -6,6 +6,7 @@
 //! The VT-d fault event has its own vector (rate-limited in `vtd_hw`).
 
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::arch::apic::{
     self, IRQ_VECTOR_BASE, MAX_GSI, MSI_VECTORS, MSI_VECTOR_BASE, SPURIOUS_VECTOR, TIMER_VECTOR, VTD_FAULT_VECTOR,
@@ -191,6 +192,29 @@ pub fn any_bound() -> bool {
     s.handlers.iter().any(Option::is_some) || s.msi.any_bound()
 }
 
+/// Vectors no source of this kernel's raises that were in service at the LAPIC.
+static STRAY_VECTORS: AtomicU64 = AtomicU64::new(0);
+
+/// A vector nothing here allocated (or the spurious vector): if the LAPIC has it in
+/// service (a device wrote it to the MSI window, where it is not remapped), it gets its
+/// EOI, else it would block every vector of its priority class and below (for 0xff: the
+/// timer and every MSI) for good. A real spurious interrupt is not in service and must
+/// not be acknowledged: that EOI would end some other vector. Logged the first 8 times,
+/// then at every power of two.
+fn stray_vector(vector: u8) {
+    if !apic::in_service(vector) {
+        return;
+    }
+    apic::eoi();
+    let n = STRAY_VECTORS.fetch_add(1, Ordering::Relaxed) + 1;
+    if n <= 8 || n.is_power_of_two() {
+        let what = if vector == SPURIOUS_VECTOR { " (not a spurious interrupt)" } else { "" };
+        crate::warn!(
+            "irq: vector {vector:#x} in service{what}: ended with an EOI ({n} so far; a device writing to the MSI window?)"
+        );
+    }
+}
+
 /// Handles vector >= 32. From user mode it ends by scheduling; from the idle loop it
 /// only records what happened.
 pub fn interrupt(frame: &mut TrapFrame) {
@@ -201,6 +225,7 @@ pub fn interrupt(frame: &mut TrapFrame) {
             irqs().ticks += 1;
             crate::arch::vtd_hw::timer_tick();
             msi_tick();
+            crate::arch::trap::log_nmis();
             if frame.from_user() {
                 thread::yield_current();
             }
@@ -226,11 +251,7 @@ pub fn interrupt(frame: &mut TrapFrame) {
                 Delivery::Released => crate::warn!("irq: MSI vector {v:#x} fired after its release; ignored"),
             }
         }
-        SPURIOUS_VECTOR => {}
-        other => {
-            apic::eoi();
-            crate::warn!("irq: unexpected vector {other:#x}");
-        }
+        other => stray_vector(other),
     }
     if frame.from_user() {
         thread::schedule();

@@ -44,6 +44,12 @@ pub fn enabled(level: Level) -> bool {
     level as u8 <= MAX_LEVEL.load(Ordering::Relaxed)
 }
 
+/// Whether a counter of rate-limited events that went from `before` to `now` since it
+/// was last logged is worth a line: if it passed a value up to 8 or a power of two.
+pub fn worth_logging(before: u64, now: u64) -> bool {
+    now > before && (before < 8 || now.ilog2() > before.ilog2())
+}
+
 /// Prints one message (used by the macros).
 pub fn write(level: Level, args: fmt::Arguments<'_>) {
     if !enabled(level) {
@@ -91,4 +97,17 @@ macro_rules! error {
 #[macro_export]
 macro_rules! debug {
     ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Debug, format_args!($($arg)*)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worth_logging;
+
+    #[test]
+    fn rate_limit_logs_the_first_eight_then_powers_of_two() {
+        let logged: std::vec::Vec<u64> = (1..=100).filter(|&n| worth_logging(n - 1, n)).collect();
+        assert_eq!(logged, [1, 2, 3, 4, 5, 6, 7, 8, 16, 32, 64]);
+        assert!(worth_logging(0, 1000) && worth_logging(9, 16) && worth_logging(20, 40));
+        assert!(!worth_logging(9, 15) && !worth_logging(33, 63) && !worth_logging(5, 5));
+    }
 }

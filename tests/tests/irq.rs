@@ -31,6 +31,9 @@ fn irq_scenario(name: &str, iommu: Iommu) {
         .expect_serial_contains("irqtest: ok fw_cfg ports 0x510..0x51b are not handed out")
         .expect_serial_contains("irqtest: ok ISA DMA ports are not handed out")
         .expect_serial_contains(
+            "irqtest: ok the isa-debug-exit ports 0xf4..0xf7 are not handed out (they stop the system)",
+        )
+        .expect_serial_contains(
             "irqtest: ok every reserved I/O port range is refused, whole, by its last port and straddled",
         )
         .expect_serial_contains("irqtest: ok no device untyped covers the HPET page 0xfed00000")

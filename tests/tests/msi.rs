@@ -47,6 +47,7 @@ fn edu_driver(name: &str, iommu: Iommu) {
         .expect_serial_not_contains("KERNEL EXCEPTION")
         .expect_exit(ExitCode::Success);
     forged_exception_vectors(&o);
+    forged_spurious_vector_and_nmi(&o);
     // A blocked MSI never reaches the CPU: edu #2's vector never fires after its IRTE
     // is gone; edu #1's fires unbound once its notification was deleted.
     let msi = o.expect_line_starting("edu: MSI on vector ");
@@ -96,6 +97,25 @@ fn forged_exception_vectors(o: &scenarios::Outcome) {
         o.expect_serial_contains(&format!("irq: exception vector {vector} ({name}) arrived as an interrupt ("));
     }
     o.expect_serial_contains("arrived as an interrupt (user mode), not raised by the CPU: dropped");
+}
+
+/// The spurious vector 0xff forged the same way is in service at the LAPIC (a real
+/// spurious interrupt never is) and must be ended with an EOI, else the timer and every
+/// MSI stay blocked; a forged NMI striking while the kernel prints must not deadlock on
+/// the console lock (the NMI is counted and logged later, from the timer tick).
+fn forged_spurious_vector_and_nmi(o: &scenarios::Outcome) {
+    o.expect_serial_contains(
+        "edu: ok the timer still preempts after vector 255 (spurious) is DMA-written to the MSI window",
+    )
+    .expect_serial_contains("edu: ok the completion MSI arrives after the forged vector 255")
+    .expect_serial_contains("edu: ok the next MSI arrives after the forged vector 255")
+    .expect_serial_contains("edu: ok the system survives vector 255 DMA-written to the MSI window (kernel mode)")
+    .expect_serial_contains("irq: vector 0xff in service (not a spurious interrupt): ended with an EOI (1 so far")
+    .expect_serial_contains("irq: vector 0xff in service (not a spurious interrupt): ended with an EOI (2 so far")
+    .expect_serial_contains("edu: ok the system survives an NMI DMA-written to the MSI window during console output")
+    .expect_serial_contains("irq: 1 NMI so far (the last at rip ");
+    let during = o.expect_line_starting("edu: NMI message DMA-written to 0xfee00000 during ");
+    assert!(during.ends_with("done true"), "{during}");
 }
 
 #[test]

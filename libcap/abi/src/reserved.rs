@@ -26,7 +26,7 @@ pub struct ReservedPorts {
 }
 
 /// Every reserved I/O port range, ascending.
-pub const RESERVED_IO_PORTS: [ReservedPorts; 11] = [
+pub const RESERVED_IO_PORTS: [ReservedPorts; 12] = [
     ReservedPorts {
         first: 0x00,
         last: 0x1f,
@@ -39,6 +39,11 @@ pub const RESERVED_IO_PORTS: [ReservedPorts; 11] = [
     ReservedPorts { first: 0xa0, last: 0xa1, reason: "slave PIC (the kernel keeps it masked)" },
     ReservedPorts { first: 0xb2, last: 0xb3, reason: "APM control/status: raises an SMI (firmware with all memory)" },
     ReservedPorts { first: 0xc0, last: 0xdf, reason: "ISA DMA controller 2 (8237): DMA outside the IOMMU" },
+    ReservedPorts {
+        first: crate::exit::DEBUG_EXIT_PORT,
+        last: crate::exit::DEBUG_EXIT_PORT + 3,
+        reason: "QEMU isa-debug-exit: a write stops the whole system (only the debug-console cap may)",
+    },
     ReservedPorts { first: 0x4d0, last: 0x4d1, reason: "PIC edge/level control (ELCR)" },
     ReservedPorts { first: 0x510, last: 0x51b, reason: "QEMU fw_cfg: its DMA interface reads and writes any memory" },
     ReservedPorts { first: 0xcf8, last: 0xcff, reason: "PCI configuration mechanism #1 and reset control (0xcf9)" },
@@ -71,5 +76,7 @@ mod tests {
         assert_eq!(reserved_port_overlap(0, u16::MAX).map(|r| r.first), Some(0));
         assert!(reserved_port_overlap(0x3f8, 0x3ff).is_none(), "COM1 stays available");
         assert!(reserved_port_overlap(0x40, 0x43).is_none(), "the PIT stays available");
+        assert_eq!(reserved_port_overlap(0xf0, 0xff).map(|r| r.first), Some(crate::exit::DEBUG_EXIT_PORT));
+        assert!(reserved_port_overlap(0xf8, 0xff).is_none() && reserved_port_overlap(0xe0, 0xf3).is_none());
     }
 }

@@ -166,6 +166,24 @@ impl Edu {
         self.finish()
     }
 
+    /// Starts a device -> RAM transfer with completion interrupt and returns at once;
+    /// [`Edu::busy`] says when it is done, [`Edu::complete`] waits for its MSI.
+    pub fn start_to_ram(&self, offset: u64, iova: u64, len: u64) -> Result<(), EduError> {
+        Self::check_range(offset, len)?;
+        self.start(BUFFER_BASE + offset, iova, len, command::TO_RAM)
+    }
+
+    /// Whether the DMA engine is still busy.
+    pub fn busy(&self) -> bool {
+        self.read64(reg::DMA_COMMAND) & command::START != 0
+    }
+
+    /// Waits for the completion MSI of a transfer begun with [`Edu::start_to_ram`].
+    pub fn complete(&self) -> Result<(), EduError> {
+        ipc::wait(self.ntfn.0).map_err(|_| EduError::Wait)?;
+        self.finish()
+    }
+
     fn start(&self, source: u64, destination: u64, len: u64, direction: u64) -> Result<(), EduError> {
         if self.read64(reg::DMA_COMMAND) & command::START != 0 {
             return Err(EduError::Busy);
@@ -186,7 +204,7 @@ impl Edu {
     }
 
     /// Acknowledges the completion interrupt and checks the DMA is done.
-    fn finish(&self) -> Result<(), EduError> {
+    pub fn finish(&self) -> Result<(), EduError> {
         let status = self.interrupt_status();
         self.acknowledge(status);
         if status & DMA_DONE == 0 || self.read64(reg::DMA_COMMAND) & command::START != 0 {

@@ -15,6 +15,8 @@ extern crate alloc;
 mod driver;
 mod forge;
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use driver::{Edu, EduError};
 use libcap::abi::bootinfo::BootInfo;
 use libcap::abi::error::SyscallError;
@@ -30,6 +32,7 @@ use libcap::cap::{
 use libcap::check::Checker;
 use libcap::device::DeviceMemory;
 use libcap::println;
+use libcap::thread::spawn;
 
 libcap::entry!(main);
 
@@ -40,9 +43,11 @@ const REGS_VADDR: u64 = 0x0000_4000_0000_0000;
 /// The DMA buffer in RAM, for the CPU and (at IOVA) for the device.
 const RAM_VADDR: u64 = 0x0000_4000_0100_0000;
 const IOVA: u64 = 0x3000_0000;
+/// Stack and IPC buffer of the thread that shows the timer still preempts.
+const SPINNER_REGION: u64 = 0x0000_3000_0000_0000;
 /// Polls of a notification before an interrupt counts as not delivered. An edu raise
 /// is delivered before the raising store retires, so a handful would do.
-const POLLS: u32 = 20_000;
+pub(crate) const POLLS: u32 = 20_000;
 /// Raises back to back to show the kernel's per-tick MSI limit (64). Raises the CPU has
 /// not yet taken coalesce in the LAPIC (about 20 per delivered MSI under TCG), so the
 /// burst is large enough to deliver several hundred in any one tick.
@@ -81,6 +86,29 @@ fn setup(
     let command = pci.config_read(pci::COMMAND, 2).ok()? as u16;
     c.check("enable memory decoding", pci.write_command(command | pci::COMMAND_MEMORY as u16).is_ok());
     Some(Function { pci, regs })
+}
+
+/// Counts while [`spinner`] runs.
+static SPINS: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn spinner(_: u64) -> ! {
+    loop {
+        SPINS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether the timer still preempts: a thread at our priority gets the CPU while we
+/// spin without yielding (it is suspended again afterwards).
+fn timer_preempts(slots: &SlotAllocator, objects: &mut ObjectAllocator) -> bool {
+    let Ok(thread) = spawn(objects, slots, spinner, 0, 255, SPINNER_REGION, 0) else {
+        return false;
+    };
+    let mut spins = 0u64;
+    while SPINS.load(Ordering::SeqCst) == 0 && spins < 200_000_000 {
+        spins += 1;
+    }
+    let _ = thread.suspend();
+    SPINS.load(Ordering::SeqCst) != 0
 }
 
 /// Bus mastering (the kernel allows it with interrupt remapping on).
@@ -183,6 +211,8 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.check("an offset that wraps is refused", edu.to_ram(u64::MAX - 7, IOVA, 16) == Err(EduError::OutsideBuffer));
     c.check("the device still works after the refusals", edu.to_device(IOVA, 0, 8).is_ok());
     forge::exception_vectors_by_dma(&mut c, &edu, ram_words, IOVA);
+    forge::spurious_vector_by_dma(&mut c, &edu, ram_words, IOVA, || timer_preempts(&slots, &mut objects));
+    forge::nmi_during_console_output(&mut c, &edu, ram_words, IOVA);
 
     if let Some(second) = found[1] {
         two_devices(&mut c, &slots, &mut objects, &mut device_memory, pci_cap(second), (&msi_a, &edu, a.pci));

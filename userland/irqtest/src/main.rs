@@ -159,6 +159,10 @@ fn platform_reservations(c: &mut Checker, bi: &BootInfo, slots: &SlotAllocator) 
         refused(0x00, 0x0f) && refused(0x0a, 0x0a) && refused(0x81, 0x8f) && refused(0xc0, 0xdf) && refused(0xd4, 0xd4),
     );
     c.check(
+        "the isa-debug-exit ports 0xf4..0xf7 are not handed out (they stop the system)",
+        refused(0xf4, 0xf4) && refused(0xf7, 0xf7) && refused(0xf0, 0xff) && refused(0xf5, 0xf6),
+    );
+    c.check(
         "every reserved I/O port range is refused, whole, by its last port and straddled",
         RESERVED_IO_PORTS.iter().all(|r| {
             refused(r.first, r.last) && refused(r.last, r.last) && refused(r.first.saturating_sub(1), r.first)

@@ -1,5 +1,6 @@
 //! The kernel's GDT and TSS: kernel/user segments laid out for `syscall`/`sysret`, and
-//! dedicated stacks for traps from user mode and for double faults / NMIs.
+//! dedicated stacks for traps from user mode, for double faults / machine checks and
+//! for NMIs.
 
 use spin::Once;
 use x86_64::instructions::segmentation::{Segment, CS, DS, ES, SS};
@@ -17,16 +18,22 @@ pub const USER_DS: u16 = 0x18 | 3;
 /// User code selector with RPL 3 (sysret CS = STAR[63:48] + 16).
 pub const USER_CS: u16 = 0x20 | 3;
 
-/// IST slot used for double faults, NMIs and machine checks.
+/// IST slot used for double faults and machine checks.
 pub const IST_CRITICAL: u16 = 1;
+/// IST slot of its own for NMIs: an NMI can strike while a #DF or #MC handler (or a
+/// device's forged vector 8 or 18, which arrives through the same gate) runs on the
+/// critical stack, and would overwrite that handler's frame if it shared the slot.
+pub const IST_NMI: u16 = 2;
 
 const STACK_SIZE: usize = 16 * 1024;
 
 #[repr(C, align(16))]
 struct Stack([u8; STACK_SIZE]);
 
-/// Stack for double faults, NMIs and machine checks (any mode).
+/// Stack for double faults and machine checks (any mode).
 static mut CRITICAL_STACK: Stack = Stack([0; STACK_SIZE]);
+/// Stack for NMIs (any mode).
+static mut NMI_STACK: Stack = Stack([0; STACK_SIZE]);
 
 static TSS: Once<TaskStateSegment> = Once::new();
 
@@ -62,12 +69,18 @@ fn critical_stack_top() -> u64 {
     base + STACK_SIZE as u64
 }
 
+fn nmi_stack_top() -> u64 {
+    let base = core::ptr::addr_of!(NMI_STACK) as u64;
+    base + STACK_SIZE as u64
+}
+
 /// Builds and loads the GDT and TSS and reloads every segment register.
 pub fn init() {
     let tss = TSS.call_once(|| {
         let mut tss = TaskStateSegment::new();
         tss.privilege_stack_table[0] = VirtAddr::new(trap_stack_top());
         tss.interrupt_stack_table[(IST_CRITICAL - 1) as usize] = VirtAddr::new(critical_stack_top());
+        tss.interrupt_stack_table[(IST_NMI - 1) as usize] = VirtAddr::new(nmi_stack_top());
         tss
     });
     let gdt = GDT.call_once(|| {

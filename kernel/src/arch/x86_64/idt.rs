@@ -2,7 +2,7 @@
 
 use static_assertions::const_assert_eq;
 
-use super::gdt::{IST_CRITICAL, KERNEL_CS};
+use super::gdt::{IST_CRITICAL, IST_NMI, KERNEL_CS};
 
 /// One 64-bit interrupt gate descriptor.
 #[repr(C)]
@@ -69,7 +69,8 @@ pub fn init() {
     let idt = unsafe { &mut *core::ptr::addr_of_mut!(IDT) };
     for vector in 0..VECTORS as u64 {
         let ist = match vector {
-            2 | 8 | 18 => IST_CRITICAL, // NMI, double fault, machine check
+            2 => IST_NMI,
+            8 | 18 => IST_CRITICAL, // double fault, machine check
             _ => 0,
         };
         idt.0[vector as usize] = gate(stubs + vector * STUB_STRIDE, ist);

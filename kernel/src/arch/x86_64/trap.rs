@@ -133,6 +133,39 @@ fn drop_forged_exception(frame: &TrapFrame) -> bool {
     true
 }
 
+/// NMIs taken so far, and how many of them the log has reported.
+static NMIS: AtomicU64 = AtomicU64::new(0);
+static NMIS_LOGGED: AtomicU64 = AtomicU64::new(0);
+/// Where the last NMI struck: its rip, and 1 if in user mode.
+static NMI_RIP: AtomicU64 = AtomicU64::new(0);
+static NMI_USER: AtomicU64 = AtomicU64::new(0);
+
+/// An NMI strikes anywhere, also while the kernel holds a lock (the console's, while
+/// printing): it only counts itself in atomics and returns. [`log_nmis`] reports it
+/// later from a context that may take locks.
+fn record_nmi(frame: &TrapFrame) {
+    NMI_RIP.store(frame.rip, Ordering::Relaxed);
+    NMI_USER.store(u64::from(frame.from_user()), Ordering::Relaxed);
+    NMIS.fetch_add(1, Ordering::Release);
+}
+
+/// Logs NMIs taken since the last call: the first 8, then at every power of two. Runs
+/// from the timer tick (the idle loop or user mode: no kernel lock is held), never in
+/// NMI context.
+pub fn log_nmis() {
+    let n = NMIS.load(Ordering::Acquire);
+    let logged = NMIS_LOGGED.load(Ordering::Relaxed);
+    if n == logged {
+        return;
+    }
+    NMIS_LOGGED.store(n, Ordering::Relaxed);
+    if crate::log::worth_logging(logged, n) {
+        let mode = if NMI_USER.load(Ordering::Relaxed) != 0 { "user" } else { "kernel" };
+        let rip = NMI_RIP.load(Ordering::Relaxed);
+        crate::warn!("irq: {n} NMI so far (the last at rip {rip:#x} in {mode} mode); ignored, nothing here sends NMIs");
+    }
+}
+
 /// Called by every exception stub with the saved frame.
 #[unsafe(no_mangle)]
 extern "C" fn exception_dispatch(frame: &mut TrapFrame) {
@@ -142,7 +175,7 @@ extern "C" fn exception_dispatch(frame: &mut TrapFrame) {
         crate::irq::interrupt(frame);
     } else if frame.vector == NMI_VECTOR {
         // Nothing in this kernel sends NMIs; note it and carry on where we were.
-        crate::warn!("NMI at rip={:#x} ({} mode)", frame.rip, if frame.from_user() { "user" } else { "kernel" });
+        record_nmi(frame);
     } else if frame.from_user() && frame.vector != DOUBLE_FAULT_VECTOR && frame.vector != MACHINE_CHECK_VECTOR {
         crate::syscall::user_exception(frame);
     } else {
