@@ -226,6 +226,8 @@ pub fn interrupt(frame: &mut TrapFrame) {
                 Delivery::Released => crate::warn!("irq: MSI vector {v:#x} fired after its release; ignored"),
             }
         }
+        // Taken once at boot by `cfi_probe` when the unit passed its message.
+        apic::CFI_PROBE_VECTOR => apic::eoi(),
         SPURIOUS_VECTOR => {}
         other => {
             apic::eoi();
