@@ -3,7 +3,8 @@
 //! id), the driver programs it and runs DMA in both directions completed by the MSI,
 //! refuses transfers QEMU would abort on; a second edu programmed with the first one's
 //! MSI address raises nothing, and deleting a handler cap blocks that device's MSI.
-//! Without interrupt remapping the kernel hands out no MSI.
+//! Without interrupt remapping the kernel hands out no MSI. QEMU 7.2's unit passes
+//! compatibility-format interrupts, so bus mastering needs `iommu=allow-unremapped-dma`.
 
 use abi::exit::ExitCode;
 use scenarios::{Iommu, Scenario};

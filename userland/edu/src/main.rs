@@ -6,7 +6,9 @@
 //! MSI capability and runs transfers in both directions, each completed by the MSI.
 //! With a second edu it shows that a device programmed with another device's MSI
 //! address raises nothing, and that deleting the handler cap blocks the device's MSI.
-//! Without interrupt remapping the kernel refuses MSIs, and the program checks that.
+//! Without interrupt remapping the kernel refuses MSIs, and the program checks that;
+//! with a remapping unit that passes compatibility-format interrupts (QEMU 7.2) and no
+//! `iommu=allow-unremapped-dma`, it checks that bus mastering is refused.
 #![no_std]
 #![no_main]
 
