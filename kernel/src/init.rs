@@ -216,6 +216,9 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     }
 
     enable_interrupt_remapping(&platform, &mut alloc);
+    // The LAPIC and I/O APIC now (interrupts stay off until user mode): the
+    // compatibility-format probe in `restrict_bus_mastering` needs them.
+    crate::irq::init(platform.acpi.lapic_paddr, platform.acpi.ioapic_paddr, platform.isa_irqs);
     restrict_bus_mastering(&params, &platform);
     disable_intx(&platform);
 
@@ -326,7 +329,6 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     start_root_thread(&root_task, plan.entry);
     trap::init_syscalls();
     fpu::init();
-    crate::irq::init(platform.acpi.lapic_paddr, platform.acpi.ioapic_paddr, platform.isa_irqs);
     info!("kernel: entering root task '{name}' at {:#x}", plan.entry);
     // SAFETY: the root task's PML4 shares the kernel half with `kernel_root`.
     unsafe { mmu::switch_to(root_task.vspace) };
@@ -423,19 +425,37 @@ fn iommu_option(params: &params::BootParams<'_>, option: &str) -> bool {
     params.cmdline_value("iommu").is_some_and(|v| v.split(',').any(|o| o == option))
 }
 
-/// Without interrupt remapping a DMA write to the MSI window raises any vector, so bus
-/// mastering is refused (and cleared where firmware left it on) unless the command
-/// line opts out with `iommu=allow-unremapped-dma`.
+/// Without interrupt remapping a DMA write to the MSI window raises any vector, and so
+/// it does with remapping on if the unit passes compatibility-format interrupts
+/// (QEMU 7.2; probed here, see `cfi_probe`): then bus mastering is refused (and cleared
+/// where firmware left it on) unless the command line opts out with
+/// `iommu=allow-unremapped-dma`.
 fn restrict_bus_mastering(params: &params::BootParams<'_>, platform: &platform::Platform) {
-    if crate::intremap::enabled() {
-        return;
-    }
+    let why = if crate::intremap::enabled() {
+        match crate::cfi_probe::boot_probe() {
+            crate::cfi_probe::Probe::Blocked => {
+                info!("iommu: compatibility-format interrupts blocked by the remapping unit (verified at boot)");
+                return;
+            }
+            crate::cfi_probe::Probe::Passed => warn!(
+                "iommu: the remapping unit passes compatibility-format interrupts (QEMU < 8): a bus master could raise any vector, NMI or INIT; bus mastering refused unless iommu=allow-unremapped-dma"
+            ),
+            crate::cfi_probe::Probe::Inconclusive => warn!(
+                "iommu: could not verify that the remapping unit blocks compatibility-format interrupts (no PIT interrupt); bus mastering refused unless iommu=allow-unremapped-dma"
+            ),
+        }
+        "although compatibility-format interrupts are not known to be blocked; any bus master can raise any vector, NMI or INIT"
+    } else {
+        "without interrupt remapping; any bus master can raise any interrupt vector"
+    };
     if iommu_option(params, "allow-unremapped-dma") {
         crate::pci_ops::allow_unremapped_dma();
-        warn!("iommu: iommu=allow-unremapped-dma: bus mastering allowed without interrupt remapping; any bus master can raise any interrupt vector");
+        warn!("iommu: iommu=allow-unremapped-dma: bus mastering allowed {why}");
         return;
     }
-    info!("iommu: interrupt remapping off: bus mastering refused (iommu=allow-unremapped-dma allows it)");
+    if !crate::intremap::enabled() {
+        info!("iommu: interrupt remapping off: bus mastering refused (iommu=allow-unremapped-dma allows it)");
+    }
     for dev in platform.pci.as_slice().iter().filter(|d| d.segment == 0) {
         let requester = (u16::from(dev.bus) << 8) | (u16::from(dev.device) << 3) | u16::from(dev.function);
         if crate::pci_ops::boot_clear_bus_master(requester) {

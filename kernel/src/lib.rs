@@ -15,6 +15,8 @@ pub mod sched;
 #[cfg(target_os = "none")]
 pub mod arch;
 #[cfg(target_os = "none")]
+pub mod cfi_probe;
+#[cfg(target_os = "none")]
 pub mod debug_ops;
 #[cfg(target_os = "none")]
 pub mod fastpath;

@@ -15,9 +15,10 @@
 //! legacy ISA devices (COM1, the PIT).
 //!
 //! A DMA write to the MSI window is an interrupt request, not a memory write: without
-//! interrupt remapping any bus master raises any vector, so Bus Master Enable is
-//! refused then (and cleared at boot where firmware left it set), unless the kernel
-//! command line opts out with `iommu=allow-unremapped-dma` (logged).
+//! interrupt remapping, or with a unit that passes compatibility-format messages
+//! (`cfi_probe`), any bus master raises any vector, so Bus Master Enable is refused then
+//! (and cleared at boot where firmware left it set), unless the kernel command line
+//! opts out with `iommu=allow-unremapped-dma` (logged).
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -64,9 +65,11 @@ pub fn allow_unremapped_dma() {
 }
 
 /// Whether a device may be a bus master: only while its DMA to the MSI window is
-/// remapped, or by the explicit opt-out.
+/// remapped and the unit was seen at boot to block compatibility-format messages
+/// (QEMU 7.2 passes them: any vector, NMI or INIT), or by the explicit opt-out.
 pub fn bus_mastering_allowed() -> bool {
-    crate::intremap::enabled() || ALLOW_UNREMAPPED_DMA.load(Ordering::Relaxed)
+    (crate::intremap::enabled() && crate::cfi_probe::compatibility_format_blocked())
+        || ALLOW_UNREMAPPED_DMA.load(Ordering::Relaxed)
 }
 
 /// ECAM page of `requester_id` on segment 0, if the MCFG covers its bus.

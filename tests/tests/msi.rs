@@ -3,7 +3,8 @@
 //! id), the driver programs it and runs DMA in both directions completed by the MSI,
 //! refuses transfers QEMU would abort on; a second edu programmed with the first one's
 //! MSI address raises nothing, and deleting a handler cap blocks that device's MSI.
-//! Without interrupt remapping the kernel hands out no MSI.
+//! Without interrupt remapping the kernel hands out no MSI. QEMU 7.2's unit passes
+//! compatibility-format interrupts, so bus mastering needs `iommu=allow-unremapped-dma`.
 
 use abi::exit::ExitCode;
 use scenarios::{Iommu, Scenario};
@@ -22,9 +23,13 @@ fn edu_driver_with_remapped_msis_4_level() {
 }
 
 fn edu_driver(name: &str, iommu: Iommu) {
-    let mut scenario = Scenario::new(name).append("init=edu").iommu(iommu);
+    // QEMU 7.2 passes compatibility-format interrupts: bus mastering needs the opt-out.
+    let mut scenario = Scenario::new(name).append("init=edu iommu=allow-unremapped-dma").iommu(iommu);
     scenario.extra_args = vec!["-device".into(), EDU.into(), "-device".into(), EDU.into()];
     let o = scenario.run();
+    o.expect_serial_contains(
+        "warning: iommu: iommu=allow-unremapped-dma: bus mastering allowed although compatibility-format interrupts are not known to be blocked; any bus master can raise any vector, NMI or INIT",
+    );
     o.expect_serial_not_contains("edu: FAIL")
         .expect_serial_contains("edu: ok the kernel returns a remappable-format MSI address")
         .expect_serial_contains("edu: ok program the MSI capability through the PciDevice cap")
@@ -116,6 +121,29 @@ fn forged_spurious_vector_and_nmi(o: &scenarios::Outcome) {
     .expect_serial_contains("irq: 1 NMI so far (the last at rip ");
     let during = o.expect_line_starting("edu: NMI message DMA-written to 0xfee00000 during ");
     assert!(during.ends_with("done true"), "{during}");
+}
+
+/// QEMU 7.2's remapping unit passes compatibility-format interrupts although CFI is
+/// clear: the boot probe sees its I/O APIC message arrive, and without the opt-out Bus
+/// Master Enable is refused although remapping is on (a bus master could otherwise
+/// DMA-write INIT, NMI or any vector to 0xfee00000). MSIs are still handed out.
+#[test]
+fn bus_mastering_refused_when_compatibility_format_passes() {
+    let mut scenario = Scenario::new("edu_cfi_gap").append("init=edu").iommu(Iommu::Default);
+    scenario.extra_args = vec!["-device".into(), EDU.into()];
+    let o = scenario.run();
+    o.expect_serial_contains(
+        "warning: iommu: the remapping unit passes compatibility-format interrupts (QEMU < 8): a bus master could raise any vector, NMI or INIT; bus mastering refused unless iommu=allow-unremapped-dma",
+    )
+    .expect_serial_contains("edu: ok the kernel returns a remappable-format MSI address")
+    .expect_serial_contains(
+        "edu: bus mastering refused with interrupt remapping on (compatibility-format interrupts pass)",
+    )
+    .expect_serial_contains("edu: ok Bus Master Enable stays clear")
+    .expect_serial_not_contains("edu: FAIL")
+    .expect_serial_not_contains("bus mastering allowed")
+    .expect_serial_contains("edu: all checks passed")
+    .expect_exit(ExitCode::Success);
 }
 
 #[test]

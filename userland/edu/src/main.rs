@@ -6,7 +6,9 @@
 //! MSI capability and runs transfers in both directions, each completed by the MSI.
 //! With a second edu it shows that a device programmed with another device's MSI
 //! address raises nothing, and that deleting the handler cap blocks the device's MSI.
-//! Without interrupt remapping the kernel refuses MSIs, and the program checks that.
+//! Without interrupt remapping the kernel refuses MSIs, and the program checks that;
+//! with a remapping unit that passes compatibility-format interrupts (QEMU 7.2) and no
+//! `iommu=allow-unremapped-dma`, it checks that bus mastering is refused.
 #![no_std]
 #![no_main]
 
@@ -153,6 +155,9 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     };
     println!("edu: MSI on vector {:#x}: address {:#x} data {:#x}", msi_a.vector, msi_a.address, msi_a.data);
     c.check("the kernel returns a remappable-format MSI address", msi_a.address & 0xfff0_0010 == 0xfee0_0010);
+    if let Some(exit) = compatibility_format_gap(&mut c, a.pci) {
+        return exit;
+    }
     enable_bus_mastering(&mut c, a.pci);
     c.check("bind the MSI to a notification", handler_a.set_notification(ntfn_a).is_ok());
     c.check("program the MSI capability through the PciDevice cap", a.pci.enable_msi(&msi_a) == Ok(true));
@@ -389,6 +394,25 @@ fn two_devices(
     let stale = Edu::new(b.regs, handler_reused, ntfn_reused).poll_interrupt(POLLS);
     c.check("edu #2's stale MSI address does not reach the vector's new owner", stale == 0);
     edu_b.acknowledge(0x8);
+}
+
+/// Interrupt remapping is on, but the kernel found at boot that the unit passes
+/// compatibility-format interrupts (QEMU 7.2) and was not told to allow bus mastering
+/// anyway: Bus Master Enable is refused (the device could DMA-write INIT, NMI or any
+/// vector to the MSI window). Returns the exit code then, `None` when BME is allowed.
+fn compatibility_format_gap(c: &mut Checker, pci: PciDevice) -> Option<ExitCode> {
+    let command = pci.config_read(pci::COMMAND, 2).unwrap_or(0) as u16;
+    match pci.write_command(command | pci::COMMAND_BUS_MASTER as u16).map_err(|e| e.code) {
+        Ok(()) => return None,
+        Err(SyscallError::IllegalOperation) => {
+            println!("edu: bus mastering refused with interrupt remapping on (compatibility-format interrupts pass)")
+        }
+        Err(e) => c.check(&alloc::format!("enabling bus mastering fails as expected, not with {e:?}"), false),
+    }
+    let back = pci.config_read(pci::COMMAND, 2).unwrap_or(0);
+    c.check("Bus Master Enable stays clear", back & pci::COMMAND_BUS_MASTER == 0);
+    println!("edu: done");
+    Some(c.finish())
 }
 
 /// Interrupt remapping is off: MSIs are refused, and so are writes to the MSI

@@ -10,6 +10,7 @@ mod lapic_reg {
     pub const ID: u64 = 0x20;
     pub const EOI: u64 = 0xb0;
     pub const ISR: u64 = 0x100;
+    pub const IRR: u64 = 0x200;
     pub const SPURIOUS: u64 = 0xf0;
     pub const LVT_TIMER: u64 = 0x320;
     pub const TIMER_INITIAL: u64 = 0x380;
@@ -35,6 +36,9 @@ pub const MSI_VECTORS: u8 = 64;
 /// Vector of the VT-d fault event (compatibility-format MSI from every remapping unit).
 /// Above the MSI range 0x80..0xbf handed to devices.
 pub const VTD_FAULT_VECTOR: u8 = 0xf0;
+/// Vector of the boot-time probe whether the remapping unit blocks compatibility-format
+/// interrupts (`crate::cfi_probe`); never handed out.
+pub const CFI_PROBE_VECTOR: u8 = 0xef;
 /// Spurious-interrupt vector.
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 /// Most GSIs routed (one I/O APIC with 24 pins covers QEMU's q35).
@@ -159,4 +163,30 @@ pub fn set_masked(gsi: u8, masked: bool) {
     let low = ioapic_read(index);
     let low = if masked { low | REDIRECT_MASKED as u32 } else { low & !(REDIRECT_MASKED as u32) };
     ioapic_write(index, low);
+}
+
+/// Whether `vector` is requested at the local APIC (its IRR bit: accepted from the bus,
+/// not yet taken by the CPU). False before the LAPIC is set up.
+pub fn requested(vector: u8) -> bool {
+    if LAPIC_BASE.load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    let word = lapic_read(lapic_reg::IRR + 0x10 * u64::from(vector / 32));
+    word & (1 << (vector % 32)) != 0
+}
+
+/// The boot CPU's local APIC id.
+pub fn id() -> u32 {
+    lapic_read(lapic_reg::ID) >> 24
+}
+
+/// Routes `gsi` unmasked and edge-triggered to `vector` on `apic_id` in the
+/// compatibility (non-remappable) format: with interrupt remapping on, a unit that
+/// enforces CFI clear must block the message it becomes.
+pub fn route_compatibility(gsi: u8, vector: u8, active_low: bool, apic_id: u32) {
+    let mut entry = u64::from(vector) | (u64::from(apic_id) << 56);
+    if active_low {
+        entry |= REDIRECT_ACTIVE_LOW;
+    }
+    write_redirection(gsi, entry);
 }

@@ -8,6 +8,7 @@ pub mod idt;
 pub mod kmem;
 pub mod mmio;
 pub mod mmu;
+pub mod pit;
 pub mod serial;
 pub mod trap;
 pub mod vtd_hw;
