@@ -53,14 +53,15 @@ fn dma_isolation(scenario: Scenario, tables: u32, how: &str) -> scenarios::Outco
     for kind in ["Device { domain: ", "Domain(", "Pages { domain: "] {
         o.expect_serial_contains(&format!("iommu0: first {how} invalidation of this kind completed: {kind}"));
     }
-    // Every fault was drained by the fault-event interrupt, none by a timer poll.
+    // Faults are drained by the fault-event interrupt. QEMU records a fault on its I/O
+    // thread while the vCPU runs, so a timer tick that reads the status between the
+    // record and the event's delivery legitimately drains that one by its poll (seen on
+    // a loaded host): allow at most two such, never most of them.
     o.expect_serial_contains("iommu0: fault events interrupt on vector 0xf0 (LAPIC 0)");
     let faults: Vec<&str> = o.serial.lines().filter(|l| l.contains("DMA fault via")).collect();
     assert!(faults.len() >= 8, "too few DMA faults logged: {faults:?}");
-    assert!(
-        faults.iter().all(|l| l.contains("DMA fault via interrupt:")),
-        "a fault not taken by interrupt: {faults:?}"
-    );
+    let polled = faults.iter().filter(|l| !l.contains("DMA fault via interrupt:")).count();
+    assert!(polled <= 2, "{polled} faults not taken by interrupt: {faults:?}");
     o.expect_serial_contains(&format!("dmatest: {tables} IO page tables installed below the root"))
         .expect_serial_contains("dmatest: ok after the delete the device cannot write the frame")
         .expect_serial_contains("dmatest: ok after FrameUnmap the device cannot write the frame")
