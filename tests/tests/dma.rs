@@ -203,7 +203,7 @@ fn rmrr_identity_domain() {
 /// group's MSIs.
 #[test]
 fn alias_group_behind_pcie_to_pci_bridge() {
-    let mut scenario = Scenario::new("dmatest_alias").append("init=dmatest");
+    let mut scenario = Scenario::new("dmatest_alias").append(DMATEST);
     let edu = "edu,dma_mask=0xffffffffffffffff";
     scenario.extra_args = [
         "-device",
