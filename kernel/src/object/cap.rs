@@ -199,8 +199,8 @@ pub enum Cap {
         /// record (0 = the oldest).
         next: u64,
         /// In the top: the oldest record (0 = none). In the oldest record: the top
-        /// (how a Revoke that meets a record finds the deletion to continue); 0 in
-        /// the other records.
+        /// (how a Revoke that meets a record finds the deletion to continue). In the
+        /// other records: a shortcut to an older record of the stack (0 = none).
         last: u64,
         /// A record, not the top of its stack.
         record: bool,

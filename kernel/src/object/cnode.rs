@@ -377,7 +377,10 @@ pub fn delete_bounded(
     let cte = mem.load(slot);
     let top = match cte.cap {
         Cap::Null => return Progress::Done,
-        Cap::Zombie { record: true, .. } => stack_top(mem, slot),
+        Cap::Zombie { record: true, .. } => match stack_top(mem, slot, budget) {
+            Some(top) => top,
+            None => return Progress::Preempted,
+        },
         Cap::Zombie { .. } => slot,
         Cap::CNode { .. } | Cap::Tcb { .. } if mdb::is_final(mem, slot) => {
             if !charge(budget, DELETE_COST) {
@@ -438,14 +441,31 @@ fn set_zombie(mem: &mut impl SlotMemory, slot: SlotAddr, index: Option<u32>, nex
     }
 }
 
-/// The top of the stack the record in `record` is on: down the records to the oldest,
-/// which names the top.
-fn stack_top(mem: &impl SlotMemory, record: SlotAddr) -> SlotAddr {
+/// The top of the stack the record in `record` is on, found within `budget`: down the
+/// records to the oldest, which names the top. In a record other than the oldest,
+/// `last` is a shortcut (0 = none) to an older record of the same stack, which outlives
+/// it (records go newest first): the walk takes it, and leaves one to the point it
+/// reached, so a stack of any depth costs a bounded walk per call (a step a unit) and
+/// the next call goes on from there. `None` if the budget ran out first.
+fn stack_top(mem: &mut impl SlotMemory, record: SlotAddr, budget: &mut u64) -> Option<SlotAddr> {
     let mut at = record;
-    while let Cap::Zombie { record: true, next, last, .. } = mem.load(at).cap {
-        at = if next != 0 { next } else { last };
+    let top = loop {
+        let Cap::Zombie { record: true, next, last, .. } = mem.load(at).cap else { break at };
+        if next == 0 {
+            break last;
+        }
+        // The first step is free: after a whole walk the shortcut leads straight to
+        // the oldest record, and the deletion gets the rest of the budget.
+        if at != record && !charge(budget, VISIT_COST) {
+            set_zombie(mem, record, None, None, Some(at));
+            return None;
+        }
+        at = if last != 0 { last } else { next };
+    };
+    if at != record && at != top {
+        set_zombie(mem, record, None, None, Some(at));
     }
-    at
+    Some(top)
 }
 
 /// Empties the object on top of `top`'s stack slot by slot within `budget`, popping
@@ -505,6 +525,10 @@ fn reduce_zombie(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, top: SlotAd
             return Progress::Done;
         }
         // A record is done: pop it. The next older one (or the top) is on top now.
+        if !charge(budget, DELETE_COST) {
+            set_zombie(mem, current, Some(index), None, None);
+            return Progress::Preempted;
+        }
         let holds_top = top >= base && top < base + (count << SLOT_BITS);
         let older_last = if older == 0 { 0 } else { oldest };
         mdb::remove(mem, current);

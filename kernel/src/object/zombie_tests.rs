@@ -245,3 +245,75 @@ proptest! {
         assert_each_once(&fx, w.endpoints);
     }
 }
+
+/// Slot memory that counts loads: the work one bounded call really does.
+struct Counting<'a>(&'a mut FakeSlots, core::cell::Cell<u64>);
+impl SlotMemory for Counting<'_> {
+    fn load(&self, slot: SlotAddr) -> super::cte::Cte {
+        self.1.set(self.1.get() + 1);
+        self.0.load(slot)
+    }
+    fn store(&mut self, slot: SlotAddr, cte: super::cte::Cte) {
+        self.0.store(slot, cte)
+    }
+}
+
+/// Most slot loads one call may do for `budget` units (a unit is a slot visit, a walk
+/// step or a quarter of a cap deletion, each a few loads).
+fn load_bound(budget: u64) -> u64 {
+    4 * budget + 32
+}
+
+/// A chain of 3000 nested radix-1 CNodes, each holding the next in its last slot:
+/// deleting it stacks thousands of records, and a Revoke of a deep one's untyped meets
+/// its record 2800 records away from the oldest. Every call, Delete or Revoke, stays within its budget: the walk to the
+/// stack's top and the pops of finished records are charged like the rest.
+#[test]
+fn a_deep_stack_costs_bounded_work_per_call() {
+    const DEPTH: u64 = 3000;
+    let mut w = World::default();
+    let mut at = TOP;
+    for i in 0..DEPTH {
+        let node = w.object(i, Some(1), at);
+        w.endpoint(node);
+        at = node + 64;
+    }
+    let mut fx = Recorder::default();
+    let budget = cnode::WORK_BATCH;
+    // Delete until every CNode is on the stack (3000 pushes), then stop.
+    // A CNode 2800 records up the stack: pushed, and well before its turn to go.
+    let deep = w.untypeds[DEPTH as usize - 200].0;
+    let stacked = |m: &FakeSlots| matches!(m.load(m.load(deep).next).cap, Cap::Zombie { record: true, .. });
+    while !stacked(&w.m) {
+        let mut left = budget;
+        let mut m = Counting(&mut w.m, core::cell::Cell::new(0));
+        let progress = cnode::delete_bounded(&mut m, &mut fx, TOP, &mut left);
+        assert!(m.1.get() <= load_bound(budget), "a delete call did {} loads", m.1.get());
+        assert_eq!(progress, Progress::Preempted);
+    }
+    let mut calls = 0;
+    loop {
+        let mut m = Counting(&mut w.m, core::cell::Cell::new(0));
+        let step = cnode::revoke_bounded(&mut m, &mut fx, deep, budget);
+        assert!(m.1.get() <= load_bound(budget), "a revoke call did {} loads", m.1.get());
+        calls += 1;
+        if let RevokeProgress::Done { .. } = step {
+            break;
+        }
+        assert!(calls < 1000, "no progress");
+    }
+    assert!(calls > 3, "the walk and the pops took {calls} calls");
+    w.check();
+    // The Revoke stops once its own child is gone; the Delete finishes the rest.
+    loop {
+        let mut left = budget;
+        let mut m = Counting(&mut w.m, core::cell::Cell::new(0));
+        let progress = cnode::delete_bounded(&mut m, &mut fx, TOP, &mut left);
+        assert!(m.1.get() <= load_bound(budget), "a delete call did {} loads", m.1.get());
+        if progress == Progress::Done {
+            break;
+        }
+    }
+    w.all_gone();
+    assert_each_once(&fx, DEPTH);
+}
