@@ -21,6 +21,16 @@ fn capability_operations_and_revocation() {
         .expect_serial_contains("debug: delete: preempted after 1024 units of work; restarting")
         .expect_serial_contains("captest: ok the other thread kept running during the delete (timer ticks arrived)")
         .expect_serial_contains("captest: ok every object of the tree is gone: its untyped is whole again")
+        .expect_serial_contains(
+            "captest: ok zombie: the deleter stopped mid-Delete: a Zombie holds O's slot -> IllegalOperation",
+        )
+        .expect_serial_contains(
+            "captest: ok zombie: retype of C's untyped while C is being destroyed -> NotEnoughMemory",
+        )
+        .expect_serial_contains("captest: ok zombie: revoke C's untyped: it finishes the deletion it meets")
+        .expect_serial_contains("captest: ok zombie: C's untyped is whole again")
+        .expect_serial_contains("captest: ok zombie: the frame's untyped is free and its old address unmapped")
+        .expect_serial_contains("captest: ok zombie: its restarted Delete finds the slot empty and returns success")
         .expect_serial_contains("captest: ok revoked frame cap is gone -> FailedLookup")
         .expect_serial_contains("captest: all checks passed; touching the revoked mapping at 0x200000000000 must fault")
         .expect_serial_contains("USER FAULT in 'captest': #PF page fault (vector 14)")

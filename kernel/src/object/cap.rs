@@ -180,10 +180,12 @@ pub enum Cap {
     },
     /// A CNode or TCB being destroyed (seL4's Zombie): it holds the slot of the last cap
     /// to the object while a restartable Delete empties the object's slots, and can
-    /// be neither invoked, copied nor moved. In the user's slot it is in the derivation
-    /// tree (as its untyped's child) and heads a stack of records of nested objects
-    /// being destroyed; a record is a Zombie in an emptied slot of an object lower on
-    /// that stack, outside the tree (see `cnode::delete_bounded`).
+    /// be neither invoked, copied nor moved. It keeps that cap's place in the derivation
+    /// tree, so the object's untyped has a child (and cannot be reset) until the object
+    /// is gone. The Zombie in the user's slot (the top) heads a stack of records of
+    /// nested objects being destroyed; a record is a Zombie in the slot of the last cap
+    /// to such an object, itself in a slot of an object lower on that stack (see
+    /// `cnode::delete_bounded`).
     Zombie {
         /// The object: a CNode's slot array or a TCB.
         paddr: u64,
@@ -193,11 +195,15 @@ pub enum Cap {
         tcb: bool,
         /// Slots below this index are empty (or hold records).
         index: u32,
-        /// In the user's slot: the newest record (0 = none). In a record: the next
-        /// older record (0 = the oldest).
+        /// In the top: the newest record (0 = none). In a record: the next older
+        /// record (0 = the oldest).
         next: u64,
-        /// In the user's slot: the oldest record (0 = none). 0 in a record.
+        /// In the top: the oldest record (0 = none). In the oldest record: the top
+        /// (how a Revoke that meets a record finds the deletion to continue). In the
+        /// other records: a shortcut to an older record of the stack (0 = none).
         last: u64,
+        /// A record, not the top of its stack.
+        record: bool,
     },
 }
 
@@ -285,9 +291,14 @@ impl Cap {
                 [word0(tag::IO_PAGE_TABLE, CapRights::NONE, m, level.into(), 0), paddr, root, iova]
             }
             Cap::IoPort { first, last } => [tag::IO_PORT, 0, (u64::from(first) << 16) | u64::from(last), 0],
-            Cap::Zombie { paddr, radix, tcb, index, next, last } => [
-                word0(tag::ZOMBIE, CapRights::NONE, if tcb { FLAG_DEVICE } else { 0 }, radix.into(), 0)
-                    | (u64::from(index) << 32),
+            Cap::Zombie { paddr, radix, tcb, index, next, last, record } => [
+                word0(
+                    tag::ZOMBIE,
+                    CapRights::NONE,
+                    if tcb { FLAG_DEVICE } else { 0 } | if record { FLAG_MAPPED } else { 0 },
+                    radix.into(),
+                    0,
+                ) | (u64::from(index) << 32),
                 paddr,
                 next,
                 last,
@@ -350,6 +361,7 @@ impl Cap {
             index: (w[0] >> 32) as u32,
             next: w[2],
             last: w[3],
+            record: w[0] & FLAG_MAPPED != 0,
         }
     }
 
@@ -513,8 +525,16 @@ mod tests {
 
     fn samples() -> [Cap; 22] {
         [
-            Cap::Zombie { paddr: 0x10_0000, radix: 28, tcb: false, index: 0x0fff_ffff, next: 0x2040, last: 0x3080 },
-            Cap::Zombie { paddr: 0x20_0800, radix: 0, tcb: true, index: 3, next: 0, last: 0 },
+            Cap::Zombie {
+                paddr: 0x10_0000,
+                radix: 28,
+                tcb: false,
+                index: 0x0fff_ffff,
+                next: 0x2040,
+                last: 0x3080,
+                record: true,
+            },
+            Cap::Zombie { paddr: 0x20_0800, radix: 0, tcb: true, index: 3, next: 0, last: 0, record: false },
             Cap::Null,
             Cap::Frame {
                 paddr: 0x9000,

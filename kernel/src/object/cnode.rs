@@ -348,16 +348,26 @@ pub fn delete(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr
 /// are always unmapped, final or not: a mapping belongs to the cap that made it.
 ///
 /// The last cap to a CNode or TCB becomes a Zombie in place (seL4's cteDelete): the
-/// slot stays occupied, still in the derivation tree, until every slot of the object
-/// (and of the objects whose last caps it held) is empty. Calling again on the Zombie
-/// resumes where the last call stopped. Nested objects are destroyed without
-/// recursion: an object whose last cap was just removed gets a record (a Zombie
-/// without tree links) in the slot that cap was in, pushed on a stack headed by the
-/// user's Zombie, so the kernel stack use is constant however deep the nesting. A
-/// slot below a record's `index` is never looked at again, so records are never
-/// reached; a Zombie met in a slot (another deletion's, preempted) is taken over with
-/// its stack. No slot of an object being destroyed is reachable: lookups stop at the
-/// Zombie, which is not a CNode.
+/// slot stays occupied, in the cap's place in the derivation tree, until every slot of
+/// the object (and of the objects whose last caps it held) is empty. Calling again on
+/// the Zombie resumes where the last call stopped. Nested objects are destroyed without
+/// recursion: the last cap to a nested CNode or TCB becomes a record (a Zombie, also
+/// kept in the tree) pushed on a stack headed by the user's Zombie, so the kernel
+/// stack use is constant however deep the nesting. Every object being destroyed is
+/// thus a child of its untyped until its Zombie leaves the tree, which happens only
+/// once all its slots are empty: its memory cannot be retyped under the deletion.
+/// A slot below a Zombie's `index` is never looked at again, so records are never
+/// reached by the deletion itself; a top Zombie met in a slot (another deletion's,
+/// preempted) is taken over with its stack; a record reached through the tree (a
+/// Revoke of its untyped) continues its whole stack from the top. No slot of an object
+/// being destroyed is reachable: lookups stop at the Zombie, which is not a CNode.
+///
+/// Returns `Done` when the deletion this slot belongs to is complete. If the user's
+/// Zombie sat in a slot of a nested object of its own deletion (a cycle of last caps,
+/// e.g. a thread deleting its own TCB held in its own CSpace), it moves out before that
+/// object goes (see [`reduce_zombie`]): the slot is then empty although the rest of
+/// the cycle, unreachable from any CSpace, is still being destroyed; a Revoke of an
+/// untyped it came from finishes it.
 pub fn delete_bounded(
     mem: &mut impl SlotMemory,
     fx: &mut impl Finaliser,
@@ -365,9 +375,13 @@ pub fn delete_bounded(
     budget: &mut u64,
 ) -> Progress {
     let cte = mem.load(slot);
-    match cte.cap {
+    let top = match cte.cap {
         Cap::Null => return Progress::Done,
-        Cap::Zombie { .. } => {}
+        Cap::Zombie { record: true, .. } => match stack_top(mem, slot, budget) {
+            Some(top) => top,
+            None => return Progress::Preempted,
+        },
+        Cap::Zombie { .. } => slot,
         Cap::CNode { .. } | Cap::Tcb { .. } if mdb::is_final(mem, slot) => {
             if !charge(budget, DELETE_COST) {
                 return Progress::Preempted;
@@ -375,34 +389,35 @@ pub fn delete_bounded(
             if matches!(cte.cap, Cap::Tcb { .. }) {
                 fx.finalise_object(&cte.cap);
             }
-            let zombie = zombie_of(&cte.cap, 0);
+            let zombie = zombie_of(&cte.cap, 0, 0, false);
             mem.store(slot, Cte { cap: zombie, revocable: false, first_badged: false, ..cte });
+            slot
         }
         _ => {
             if !charge(budget, DELETE_COST) {
                 return Progress::Preempted;
             }
-            let orphan = delete_one(mem, fx, slot);
-            debug_assert!(orphan.is_none(), "a final CNode or TCB becomes a Zombie first");
+            delete_one(mem, fx, slot);
             return Progress::Done;
         }
-    }
-    reduce_zombie(mem, fx, slot, budget)
+    };
+    reduce_zombie(mem, fx, top, budget)
 }
 
-/// A fresh Zombie for the CNode or TCB `object`, with `next` as its link.
-fn zombie_of(object: &Cap, next: SlotAddr) -> Cap {
+/// A Zombie for the CNode or TCB `object`, with `next` and `last` as its stack links.
+fn zombie_of(object: &Cap, next: SlotAddr, last: SlotAddr, record: bool) -> Cap {
     match *object {
-        Cap::CNode { paddr, radix, .. } => Cap::Zombie { paddr, radix, tcb: false, index: 0, next, last: 0 },
-        Cap::Tcb { paddr } => Cap::Zombie { paddr, radix: 0, tcb: true, index: 0, next, last: 0 },
+        Cap::CNode { paddr, radix, .. } => Cap::Zombie { paddr, radix, tcb: false, index: 0, next, last, record },
+        Cap::Tcb { paddr } => Cap::Zombie { paddr, radix: 0, tcb: true, index: 0, next, last, record },
         _ => unreachable!("only CNodes and TCBs have slots"),
     }
 }
 
-/// The Zombie in `slot` (`None` if it holds something else).
+/// The Zombie in `slot` (`None` if it holds something else): its slot range
+/// `(base, count)`, `index`, `next` and `last`.
 fn zombie_at(mem: &impl SlotMemory, slot: SlotAddr) -> Option<(u64, u64, u32, u64, u64)> {
     match mem.load(slot).cap {
-        Cap::Zombie { paddr, radix, tcb, index, next, last } => {
+        Cap::Zombie { paddr, radix, tcb, index, next, last, .. } => {
             let count = if tcb { super::tcb::TCB_SLOTS as u64 } else { 1u64 << radix };
             Some((paddr, count, index, next, last))
         }
@@ -412,7 +427,7 @@ fn zombie_at(mem: &impl SlotMemory, slot: SlotAddr) -> Option<(u64, u64, u32, u6
 
 /// Changes the `index`, `next` and `last` of the Zombie in `slot` (its tree links stay).
 fn set_zombie(mem: &mut impl SlotMemory, slot: SlotAddr, index: Option<u32>, next: Option<u64>, last: Option<u64>) {
-    if let Cap::Zombie { paddr, radix, tcb, index: i, next: n, last: l } = mem.load(slot).cap {
+    if let Cap::Zombie { paddr, radix, tcb, index: i, next: n, last: l, record } = mem.load(slot).cap {
         let cap = Cap::Zombie {
             paddr,
             radix,
@@ -420,17 +435,50 @@ fn set_zombie(mem: &mut impl SlotMemory, slot: SlotAddr, index: Option<u32>, nex
             index: index.unwrap_or(i),
             next: next.unwrap_or(n),
             last: last.unwrap_or(l),
+            record,
         };
         mem.store_cap(slot, cap);
     }
 }
 
+/// The top of the stack the record in `record` is on, found within `budget`: down the
+/// records to the oldest, which names the top. In a record other than the oldest,
+/// `last` is a shortcut (0 = none) to an older record of the same stack, which outlives
+/// it (records go newest first): the walk takes it, and leaves one to the point it
+/// reached, so a stack of any depth costs a bounded walk per call (a step a unit) and
+/// the next call goes on from there. `None` if the budget ran out first.
+fn stack_top(mem: &mut impl SlotMemory, record: SlotAddr, budget: &mut u64) -> Option<SlotAddr> {
+    let mut at = record;
+    let top = loop {
+        let Cap::Zombie { record: true, next, last, .. } = mem.load(at).cap else { break at };
+        if next == 0 {
+            break last;
+        }
+        // The first step is free: after a whole walk the shortcut leads straight to
+        // the oldest record, and the deletion gets the rest of the budget.
+        if at != record && !charge(budget, VISIT_COST) {
+            set_zombie(mem, record, None, None, Some(at));
+            return None;
+        }
+        at = if last != 0 { last } else { next };
+    };
+    if at != record && at != top {
+        set_zombie(mem, record, None, None, Some(at));
+    }
+    Some(top)
+}
+
 /// Empties the object on top of `top`'s stack slot by slot within `budget`, popping
 /// finished records, until the stack is empty and `top` itself is done: then `top`
-/// leaves the tree and the slot is empty.
+/// leaves the tree and the slot is empty. Every pop and the final removal unlink the
+/// Zombie from the tree only once its object's slots are all empty, and never while
+/// the object still contains the top: a finished record whose object holds the top
+/// gives its slot to the top (the top moves there, the record goes), so the top is
+/// always inside live, covered memory.
 fn reduce_zombie(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, top: SlotAddr, budget: &mut u64) -> Progress {
+    let mut top = top;
     loop {
-        let Some((_, _, _, newest, _)) = zombie_at(mem, top) else { return Progress::Done };
+        let Some((_, _, _, newest, oldest)) = zombie_at(mem, top) else { return Progress::Done };
         let current = if newest != 0 { newest } else { top };
         let Some((base, count, mut index, older, _)) = zombie_at(mem, current) else { return Progress::Done };
         let mut pushed = false;
@@ -448,12 +496,22 @@ fn reduce_zombie(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, top: SlotAd
                 continue;
             }
             set_zombie(mem, current, Some(index), None, None);
-            if matches!(cap, Cap::Zombie { .. }) {
-                adopt(mem, top, child);
-                pushed = true;
-            } else if let Some(object) = delete_one(mem, fx, child) {
-                push(mem, top, child, &object);
-                pushed = true;
+            match cap {
+                Cap::Zombie { record: false, .. } => {
+                    adopt(mem, top, child);
+                    pushed = true;
+                }
+                // Records sit below their object's index, in objects of their own
+                // stack: a scan never meets one.
+                Cap::Zombie { record: true, .. } => debug_assert!(false, "a scan met a record at {child:#x}"),
+                Cap::CNode { .. } | Cap::Tcb { .. } if mdb::is_final(mem, child) => {
+                    if matches!(cap, Cap::Tcb { .. }) {
+                        fx.finalise_object(&cap);
+                    }
+                    push(mem, top, child, &cap);
+                    pushed = true;
+                }
+                _ => delete_one(mem, fx, child),
             }
             if pushed {
                 break;
@@ -466,53 +524,67 @@ fn reduce_zombie(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, top: SlotAd
             mdb::remove(mem, top);
             return Progress::Done;
         }
-        // A record is done: pop it and empty its slot.
-        set_zombie(mem, top, None, Some(older), (older == 0).then_some(0));
-        mem.store(current, Cte::NULL);
+        // A record is done: pop it. The next older one (or the top) is on top now.
+        if !charge(budget, DELETE_COST) {
+            set_zombie(mem, current, Some(index), None, None);
+            return Progress::Preempted;
+        }
+        let holds_top = top >= base && top < base + (count << SLOT_BITS);
+        let older_last = if older == 0 { 0 } else { oldest };
+        mdb::remove(mem, current);
+        if holds_top {
+            // Its object holds the top: the top takes the record's slot (inside the
+            // next object down, or the top's own), keeping its place in the tree.
+            let cap = mem.load(top).cap;
+            mdb::move_entry(mem, top, current, cap);
+            top = current;
+            if older != 0 {
+                set_zombie(mem, oldest, None, None, Some(top));
+            }
+        }
+        set_zombie(mem, top, None, Some(older), Some(older_last));
     }
 }
 
-/// Puts a record for `object` (whose last cap was just removed from `slot`) on top of
-/// `top`'s stack.
+/// Turns the last cap to `object` in `slot` into a record on top of `top`'s stack,
+/// in place: it keeps the object's memory in the derivation tree.
 fn push(mem: &mut impl SlotMemory, top: SlotAddr, slot: SlotAddr, object: &Cap) {
     let Some((_, _, _, newest, oldest)) = zombie_at(mem, top) else { return };
-    mem.store(slot, Cte { cap: zombie_of(object, newest), ..Cte::NULL });
+    let cte = mem.load(slot);
+    let record = zombie_of(object, newest, if newest == 0 { top } else { 0 }, true);
+    mem.store(slot, Cte { cap: record, revocable: false, first_badged: false, ..cte });
     set_zombie(mem, top, None, Some(slot), Some(if oldest == 0 { slot } else { oldest }));
 }
 
-/// Takes over the Zombie in `slot` (another deletion's, preempted, whose slot is in an
-/// object `top` destroys): it leaves the tree and becomes a record, with its own
-/// records above it, on top of `top`'s stack.
+/// Takes over the Zombie in `slot` (another deletion's top, preempted, whose slot is
+/// in an object `top` destroys): it becomes a record, in place in the tree, with its
+/// own records above it, on top of `top`'s stack.
 fn adopt(mem: &mut impl SlotMemory, top: SlotAddr, slot: SlotAddr) {
     let Some((_, _, _, newest, oldest)) = zombie_at(mem, top) else { return };
-    let Cte { cap, .. } = mdb::remove(mem, slot);
-    let Cap::Zombie { paddr, radix, tcb, index, next: its_newest, last: its_oldest } = cap else { return };
-    mem.store(slot, Cte { cap: Cap::Zombie { paddr, radix, tcb, index, next: newest, last: 0 }, ..Cte::NULL });
+    let Cap::Zombie { paddr, radix, tcb, index, next: its_newest, last: its_oldest, .. } = mem.load(slot).cap else {
+        return;
+    };
+    let last = if newest == 0 { top } else { 0 };
+    mem.store_cap(slot, Cap::Zombie { paddr, radix, tcb, index, next: newest, last, record: true });
     if its_newest != 0 {
-        set_zombie(mem, its_oldest, None, Some(slot), None);
+        set_zombie(mem, its_oldest, None, Some(slot), Some(0));
     }
     let new_top = if its_newest != 0 { its_newest } else { slot };
     set_zombie(mem, top, None, Some(new_top), Some(if oldest == 0 { slot } else { oldest }));
 }
 
-/// Deletes the cap in `slot` alone. Returns the object if its slots still need deleting
-/// (the last cap to a CNode or TCB: the caller deletes them, see [`delete`]).
-fn delete_one(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr) -> Option<Cap> {
+/// Deletes the cap in `slot` alone: anything but the last cap to a CNode or TCB
+/// (those become Zombies first, see [`delete_bounded`]).
+fn delete_one(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr) {
     if mem.load(slot).cap.is_null() {
-        return None;
+        return;
     }
     let is_final = mdb::is_final(mem, slot);
     let cte: Cte = mdb::remove(mem, slot);
     match cte.cap {
         Cap::Frame { mapping: Some(_), .. } => fx.unmap_frame(&cte.cap),
         Cap::PageTable { mapping: Some(_), .. } => fx.unmap_table(&cte.cap),
-        Cap::CNode { paddr, radix, .. } if is_final => {
-            return Some(Cap::CNode { paddr, radix, guard_bits: 0, guard: 0 });
-        }
-        Cap::Tcb { .. } if is_final => {
-            fx.finalise_object(&cte.cap);
-            return Some(cte.cap);
-        }
+        Cap::CNode { .. } | Cap::Tcb { .. } => debug_assert!(!is_final, "a final CNode or TCB becomes a Zombie first"),
         Cap::Endpoint { .. }
         | Cap::Notification { .. }
         | Cap::IrqHandler { .. }
@@ -527,7 +599,6 @@ fn delete_one(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr
         Cap::IoPageTable { mapping: Some(_), .. } => fx.finalise_object(&cte.cap),
         _ => {}
     }
-    None
 }
 
 /// Outcome of one bounded revoke step.

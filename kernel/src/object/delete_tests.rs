@@ -124,7 +124,7 @@ fn reachable(m: &FakeSlots) -> BTreeSet<SlotAddr> {
     seen
 }
 
-/// The derivation list from the untyped: every link is mirrored and no record is in it.
+/// The derivation list from the untyped: every link is mirrored, no slot in it is empty.
 fn check_list(m: &FakeSlots) {
     let mut prev = UNTYPED_SLOT;
     let mut at = m.load(UNTYPED_SLOT).next;

@@ -16,3 +16,5 @@ pub mod vspace;
 mod delete_tests;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod zombie_tests;

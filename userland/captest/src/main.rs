@@ -20,6 +20,7 @@ use libcap::println;
 
 mod bigdelete;
 mod debugcap;
+mod zombierevoke;
 
 libcap::entry!(main);
 
@@ -330,6 +331,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     debugcap::run(&mut c, bi, &mut objects, &slots);
     configure_over_a_last_cspace_cap(&mut c, &mut objects, &slots);
     bigdelete::run(&mut c, &mut objects, &slots);
+    zombierevoke::run(&mut c, &mut objects, &slots);
 
     if c.failures > 0 {
         println!("captest: {} checks FAILED", c.failures);

@@ -22,8 +22,8 @@ use libcap::thread::spawn;
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use libcap::abi::fault::FaultKind;
 
-mod intx;
 mod alias;
+mod intx;
 
 libcap::entry!(main);
 
