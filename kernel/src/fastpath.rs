@@ -54,8 +54,8 @@ pub(crate) fn single_level_slot(me: ThreadRef, cptr: u64) -> Option<u64> {
     let radix = (w0 >> 24) & 0xff;
     let guard_bits = (w0 >> 32) & 0xff;
     // One level resolving all 64 bits (guard + radix = 64). Retype creates no CNode
-    // with a radix above MAX_CNODE_RADIX, so the shifts stay in range.
-    debug_assert!(radix <= u64::from(crate::object::untyped::MAX_CNODE_RADIX));
+    // with a radix above CNODE_MAX_RADIX, so the shifts stay in range.
+    debug_assert!(radix <= u64::from(abi::object::CNODE_MAX_RADIX));
     if radix + guard_bits != 64 || cptr >> radix != kmem::read_word(root_slot + 16) {
         return None;
     }

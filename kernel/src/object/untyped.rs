@@ -16,8 +16,6 @@ pub const MAX_RETYPE_COUNT: u64 = 256;
 /// runs with interrupts off, so each call is bounded instead of preempted: 16 MiB is
 /// about 4 M stores. Larger amounts take several calls.
 pub const MAX_RETYPE_CLEAR_BYTES: u64 = 16 << 20;
-/// Largest CNode radix: bounds the slots a final-cap deletion visits.
-pub const MAX_CNODE_RADIX: u32 = 16;
 
 /// A checked retype.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,9 +65,6 @@ pub fn decode_retype(
         return Err(SyscallError::InvalidCapability);
     };
     if count == 0 || count > MAX_RETYPE_COUNT {
-        return Err(SyscallError::RangeError);
-    }
-    if object_type == ObjectType::CNode && size_arg > MAX_CNODE_RADIX {
         return Err(SyscallError::RangeError);
     }
     let object_bits = object_type.size_bits(size_arg).ok_or(SyscallError::RangeError)?;

@@ -34,6 +34,9 @@ crate::abi_enum! {
 
 /// log2 of the size of one CNode slot in bytes.
 pub const CNODE_SLOT_BITS: u32 = 6;
+/// Largest CNode radix: bounds the slots one final-cap deletion visits per object
+/// (2^16 slots, 4 MiB) and keeps the fastpath's lookup shifts in range.
+pub const CNODE_MAX_RADIX: u32 = 16;
 /// log2 of the smallest and largest untyped object.
 pub const UNTYPED_MIN_BITS: u32 = 4;
 /// Largest untyped object, 2^47 bytes.
@@ -52,7 +55,7 @@ impl ObjectType {
                 }
             }
             ObjectType::CNode => {
-                if size_bits >= 1 && size_bits <= 28 {
+                if size_bits >= 1 && size_bits <= CNODE_MAX_RADIX {
                     Some(size_bits + CNODE_SLOT_BITS)
                 } else {
                     None
@@ -84,6 +87,9 @@ mod tests {
             assert!(t.size_bits(12).is_some());
         }
         assert_eq!(ObjectType::CNode.size_bits(8), Some(14));
+        assert_eq!(ObjectType::CNode.size_bits(CNODE_MAX_RADIX), Some(CNODE_MAX_RADIX + CNODE_SLOT_BITS));
+        assert_eq!(ObjectType::CNode.size_bits(CNODE_MAX_RADIX + 1), None);
+        assert_eq!(ObjectType::CNode.size_bits(0), None);
         assert_eq!(ObjectType::Untyped.size_bits(3), None);
         assert_eq!(ObjectType::Untyped.size_bits(48), None);
     }
