@@ -28,9 +28,9 @@ const UNTYPED_BASE: u64 = 0x100_0000;
 const EP_BASE: u64 = 0x180_0000;
 const TCB_BASE: u64 = 0x190_0000;
 
-/// Records every object finalisation.
+/// Records every object finalisation (shared with `zombie_tests`).
 #[derive(Default)]
-struct Recorder(Vec<Cap>);
+pub(super) struct Recorder(pub(super) Vec<Cap>);
 impl Finaliser for Recorder {
     fn unmap_frame(&mut self, _cap: &Cap) {}
     fn unmap_table(&mut self, _cap: &Cap) {}

@@ -14,9 +14,10 @@ use abi::rights::CapRights;
 use proptest::prelude::*;
 
 use super::cap::Cap;
-use super::cnode::{self, Finaliser, Progress, RevokeProgress};
+use super::cnode::{self, Progress, RevokeProgress};
 use super::cte::fake::FakeSlots;
 use super::cte::{SlotAddr, SlotMemory, SLOT_BITS};
+use super::delete_tests::Recorder;
 use super::mdb;
 use super::untyped;
 
@@ -28,16 +29,6 @@ const TOP: SlotAddr = ROOT;
 /// Objects: 64 KiB apart, endpoints in a region of their own.
 const OBJ_BASE: u64 = 0x100_0000;
 const EP_BASE: u64 = 0x900_0000;
-
-#[derive(Default)]
-struct Recorder(Vec<Cap>);
-impl Finaliser for Recorder {
-    fn unmap_frame(&mut self, _cap: &Cap) {}
-    fn unmap_table(&mut self, _cap: &Cap) {}
-    fn finalise_object(&mut self, cap: &Cap) {
-        self.0.push(*cap);
-    }
-}
 
 /// A world of objects each retyped from its own untyped: `(untyped slot, base, bits)`.
 #[derive(Default)]
