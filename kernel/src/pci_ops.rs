@@ -145,6 +145,10 @@ pub fn invoke(
                 return Err(fail(SyscallError::InvalidArgument, 0));
             }
             let value = msg.mr(2)?;
+            if value >> (width * 8) != 0 {
+                // Wider than the register: refused, not silently cut to its width.
+                return Err(fail(SyscallError::RangeError, 2));
+            }
             if command && value & pci::COMMAND_INTX_DISABLE == 0 {
                 // Legacy INTx stays off: its line is shared with other functions.
                 return Err(fail(SyscallError::InvalidArgument, 2));

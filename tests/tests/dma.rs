@@ -124,6 +124,7 @@ fn expect_no_intx(o: &scenarios::Outcome) {
         .expect_serial_contains("dmatest: ok INTx: the kernel set Interrupt Disable at boot")
         .expect_serial_contains("dmatest: ok INTx: clearing Interrupt Disable is refused")
         .expect_serial_contains("dmatest: ok INTx: Interrupt Disable is still set")
+        .expect_serial_contains("dmatest: ok a command value wider than the register is refused -> RangeError")
         .expect_serial_contains("dmatest: ok INTx: edu's raised interrupt status is pending")
         .expect_serial_contains("dmatest: ok INTx: edu's interrupt reaches none of GSI 16-23")
         .expect_serial_not_contains("dmatest: edu's INTx arrived on GSI");

@@ -60,6 +60,9 @@ pub fn check(c: &mut Checker, pci_dev: PciDevice, mmio: u64, slots: &SlotAllocat
     c.check("INTx: clearing Interrupt Disable is refused", cleared == Err(SyscallError::InvalidArgument));
     let after = pci_dev.config_read(pci::COMMAND, 2).unwrap_or(0) as u16;
     c.check("INTx: Interrupt Disable is still set", after & disable != 0);
+    // A value wider than the 16-bit register is an error, not silently cut to 16 bits.
+    let wide = pci_dev.config_write(pci::COMMAND, 2, (1 << 16) | u64::from(after)).map_err(|e| e.code);
+    c.check("a command value wider than the register is refused -> RangeError", wide == Err(SyscallError::RangeError));
 
     edu_write32(mmio, EDU_IRQ_RAISE, 1);
     let mut word = 0;
