@@ -21,7 +21,7 @@ pub struct ReservedPorts {
     pub first: u16,
     /// Last port (inclusive).
     pub last: u16,
-    /// Why it is reserved (logged at boot, listed in the README).
+    /// Why it is reserved (logged at boot, listed in docs/boot.md).
     pub reason: &'static str,
 }
 
