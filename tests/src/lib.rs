@@ -1,5 +1,5 @@
 //! Host-side harness: boots scenarios in QEMU (q35, TCG) with a timeout, keeps each
-//! serial log in `target/scenarios/<name>.log`, and asserts on serial markers and the
+//! serial log in `<cargo target dir>/scenarios/<name>.log`, and asserts on serial markers and the
 //! isa-debug-exit code. Every failed assertion prints the tail of the serial log.
 //!
 //! The harness never builds anything (cargo holds its build lock while tests run):
@@ -25,10 +25,24 @@ pub fn build_dir() -> PathBuf {
     repo_root().join("build")
 }
 
+/// cargo's output directory: `CARGO_TARGET_DIR` when set (relative to the repository
+/// root, where `make` runs cargo), else `target/`, as the Makefile decides.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => repo_root().join(dir),
+        _ => repo_root().join("target"),
+    }
+}
+
+/// The bare-metal build of user program `name` (built by `make image`).
+pub fn user_program(name: &str) -> PathBuf {
+    target_dir().join("x86_64-unknown-none").join("release").join(name)
+}
+
 /// Where scenario logs and scratch images go.
 pub fn scenario_dir() -> PathBuf {
-    let dir = repo_root().join("target").join("scenarios");
-    std::fs::create_dir_all(&dir).expect("create target/scenarios");
+    let dir = target_dir().join("scenarios");
+    std::fs::create_dir_all(&dir).expect("create the scenario directory");
     dir
 }
 

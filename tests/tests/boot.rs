@@ -169,8 +169,7 @@ fn wrong_elf_is_rejected() {
         .expect_exit(ExitCode::BadBootInput)
         .expect_serial_contains("BOOT ERROR: root task 'root' is not a loadable program: not an ELF image");
     // An ELF for the wrong machine: patch e_machine of the real root task to EM_386.
-    let mut elf =
-        std::fs::read(scenarios::repo_root().join("target/x86_64-unknown-none/release/root")).expect("root ELF");
+    let mut elf = std::fs::read(scenarios::user_program("root")).expect("root ELF");
     elf[18..20].copy_from_slice(&3u16.to_le_bytes());
     let path = scenario_dir().join("wrong_machine.img");
     make_image(&path, &[("manifest", b"root root\n"), ("root", &elf)]);

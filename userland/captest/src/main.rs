@@ -285,6 +285,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.ok("remap read-write again", frame.map(vspace, TEST_VADDR, CapRights::ALL, 0));
     // SAFETY: mapped read-write again.
     unsafe { ptr.write_volatile(0x0bad_cafe) };
+    // SAFETY: still mapped read-write; reading is allowed.
     c.check("remapped frame writable again", unsafe { ptr.read_volatile() } == 0x0bad_cafe);
     c.ok("unmap", frame.unmap());
     c.ok("map again after unmap", frame.map(vspace, TEST_VADDR, CapRights::ALL, 0));
