@@ -23,7 +23,7 @@ pub(crate) const SYSCALL_INSTRUCTION_LEN: u64 = 2;
 /// `ReplyRecv` come here after the fastpath in entry.S declined them.)
 pub fn handle(frame: &mut TrapFrame) {
     // MapIO / UnmapIO of a small frame wake nobody: the caller runs on.
-    if frame.rax == Syscall::Call as u64 && crate::io_ops::fast_frame_call(frame) {
+    if frame.rax == Syscall::Call as u64 && crate::invoke::iospace::fast_frame_call(frame) {
         return;
     }
     dispatch(frame);

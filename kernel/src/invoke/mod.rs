@@ -2,6 +2,12 @@
 //! extra caps, read the message, decode (checks only), then invoke (cannot fail).
 //! Errors leave every object unchanged and come back as one code plus a detail word.
 
+pub mod debug;
+pub mod iospace;
+pub mod irq;
+pub mod pci;
+pub mod tcb;
+
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::trap::TrapFrame;
 use crate::object::cap::Cap;
@@ -225,7 +231,7 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTE
         // kind. An IO mapping goes the FrameUnmapIo way (entry cleared, IOTLB
         // invalidation completed before return); `vspace::unmap` never touches it.
         (Cap::Frame { mapping: Some(m), .. }, Invocation::FrameUnmap) if m.is_io() => {
-            crate::io_ops::invoke(&msg, &mut mem, slot, cap, Invocation::FrameUnmapIo, &current.cspace, &extra)
+            iospace::invoke(&msg, &mut mem, slot, cap, Invocation::FrameUnmapIo, &current.cspace, &extra)
         }
         (Cap::Frame { .. }, Invocation::FrameUnmap) | (Cap::PageTable { .. }, Invocation::PageTableUnmap) => {
             if let Some((unmapped, vaddr)) = vspace::unmap(&mut mem, &cap) {
@@ -259,14 +265,14 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<[u64; REGISTE
         (
             Cap::IrqControl | Cap::IrqHandler { .. } | Cap::MsiHandler { .. } | Cap::IoPortControl | Cap::IoPort { .. },
             _,
-        ) => crate::irq_ops::invoke(&msg, &mut mem, slot, cap, label, &extra),
+        ) => irq::invoke(&msg, &mut mem, slot, cap, label, &extra),
         (Cap::IoSpace { .. } | Cap::IoPageTable { .. }, _)
         | (Cap::Frame { .. }, Invocation::FrameMapIo | Invocation::FrameUnmapIo) => {
-            crate::io_ops::invoke(&msg, &mut mem, slot, cap, label, &current.cspace, &extra)
+            iospace::invoke(&msg, &mut mem, slot, cap, label, &current.cspace, &extra)
         }
-        (Cap::PciDevice { segment, requester_id }, _) => crate::pci_ops::invoke(&msg, segment, requester_id, label),
-        (Cap::Tcb { paddr: target }, _) => crate::tcb_ops::invoke(&msg, current.tcb, target, label, &extra),
-        (Cap::DebugConsole, _) => crate::debug_ops::invoke(&msg, label),
+        (Cap::PciDevice { segment, requester_id }, _) => pci::invoke(&msg, segment, requester_id, label),
+        (Cap::Tcb { paddr: target }, _) => tcb::invoke(&msg, current.tcb, target, label, &extra),
+        (Cap::DebugConsole, _) => debug::invoke(&msg, label),
         _ => Err(fail(SyscallError::IllegalOperation, 0)),
     }
 }
