@@ -9,7 +9,7 @@
 //! is routed in the compatibility format to [`CFI_PROBE_VECTOR`] and the PIT fires
 //! once. I/O APIC messages go through the remapping unit like PCI MSIs; if the vector
 //! reaches the local APIC, the unit passes compatibility-format interrupts and bus
-//! mastering is treated as without interrupt remapping (`pci_ops`). MSI remapping
+//! mastering is treated as without interrupt remapping (`invoke::pci`). MSI remapping
 //! itself stays on either way: remappable messages are still source-validated.
 
 use core::sync::atomic::{AtomicBool, Ordering};

@@ -154,7 +154,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     };
     let mut platform = platform::discover(&phys, rsdp, &ram).unwrap_or_else(|e| boot_error(format_args!("{e}")));
     add_test_rmrrs(&mut platform, params.cmdline_value("test_rmrr"));
-    crate::pci_ops::set_ecam(platform.acpi.ecam_paddr, platform.acpi.ecam_bus_start, platform.acpi.ecam_bus_end);
+    crate::invoke::pci::set_ecam(platform.acpi.ecam_paddr, platform.acpi.ecam_bus_start, platform.acpi.ecam_bus_end);
     // Every remapping unit translates from now on, with no device assigned: all DMA is
     // blocked until an IOSpace assigns a device. Context tables for every bus with
     // devices are made now (the kernel allocates nothing after boot).
@@ -449,7 +449,7 @@ fn restrict_bus_mastering(params: &params::BootParams<'_>, platform: &platform::
         "without interrupt remapping; any bus master can raise any interrupt vector"
     };
     if iommu_option(params, "allow-unremapped-dma") {
-        crate::pci_ops::allow_unremapped_dma();
+        crate::invoke::pci::allow_unremapped_dma();
         warn!("iommu: iommu=allow-unremapped-dma: bus mastering allowed {why}");
         return;
     }
@@ -458,7 +458,7 @@ fn restrict_bus_mastering(params: &params::BootParams<'_>, platform: &platform::
     }
     for dev in platform.pci.as_slice().iter().filter(|d| d.segment == 0) {
         let requester = (u16::from(dev.bus) << 8) | (u16::from(dev.device) << 3) | u16::from(dev.function);
-        if crate::pci_ops::boot_clear_bus_master(requester) {
+        if crate::invoke::pci::boot_clear_bus_master(requester) {
             info!(
                 "pci 0000:{:02x}:{:02x}.{}: bus mastering left on by firmware turned off",
                 dev.bus, dev.device, dev.function
@@ -474,7 +474,7 @@ fn disable_intx(platform: &platform::Platform) {
     let mut left = 0;
     for dev in platform.pci.as_slice() {
         let requester = (u16::from(dev.bus) << 8) | (u16::from(dev.device) << 3) | u16::from(dev.function);
-        if dev.segment != 0 || !crate::pci_ops::boot_disable_intx(requester) {
+        if dev.segment != 0 || !crate::invoke::pci::boot_disable_intx(requester) {
             left += 1;
         }
     }

@@ -11,6 +11,7 @@ use abi::syscall::Syscall;
 
 use crate::arch::kmem::{tcb, DirectMemory};
 use crate::arch::trap::{self, TrapFrame};
+use crate::invoke::args::Outcome;
 use crate::ipc;
 use crate::object::cap::Cap;
 use crate::object::cnode;
@@ -23,7 +24,7 @@ pub(crate) const SYSCALL_INSTRUCTION_LEN: u64 = 2;
 /// `ReplyRecv` come here after the fastpath in entry.S declined them.)
 pub fn handle(frame: &mut TrapFrame) {
     // MapIO / UnmapIO of a small frame wake nobody: the caller runs on.
-    if frame.rax == Syscall::Call as u64 && crate::io_ops::fast_frame_call(frame) {
+    if frame.rax == Syscall::Call as u64 && crate::invoke::iospace::fast_frame_call(frame) {
         return;
     }
     dispatch(frame);
@@ -128,12 +129,12 @@ fn send_like(frame: &mut TrapFrame, syscall: Syscall) {
 
 fn invoke_object(frame: &mut TrapFrame, slot: u64, cap: Cap) {
     match crate::invoke::call(frame, slot, cap) {
-        Ok(results) => {
+        Ok(Outcome::Done(results)) => {
             frame.rax = 0;
             frame.rdi = 0;
             [frame.rdx, frame.r10, frame.r8, frame.r9] = results;
         }
-        Err(failure) if failure == crate::invoke::RESTART => {
+        Ok(Outcome::Restart) => {
             // Leave every register as the user set it and re-execute `syscall`
             // (2 bytes): the kernel returns to user mode between batches.
             frame.rip -= SYSCALL_INSTRUCTION_LEN;

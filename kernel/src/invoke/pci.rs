@@ -1,7 +1,8 @@
-//! PciDevice invocations: configuration-space access to the one function the cap names,
-//! through ECAM. Reads anywhere in its 4 KiB; writes only to the command register (so a
-//! driver can enable memory decoding and bus mastering but not move BARs over memory
-//! it does not own) and, while interrupt remapping is on, to the MSI capability's
+//! PciDevice invocations: configuration space of the function the cap names.
+//!
+//! Access is through ECAM. Reads anywhere in its 4 KiB; writes only to the command
+//! register (so a driver can enable memory decoding and bus mastering but not move
+//! BARs over memory it does not own) and, while interrupt remapping is on, to the MSI capability's
 //! control, address and data registers (the IRTE behind an address checks the
 //! requester, so no value written there lets the device raise someone else's interrupt).
 //! The MSI address must be in the remappable format: a compatibility-format address
@@ -27,8 +28,8 @@ use abi::invocation::Invocation;
 use abi::ipc_buffer::REGISTER_MRS;
 use abi::pci::{self, MsiRegisters};
 
+use super::args::{fail, Message, Reply};
 use crate::arch::phys_to_virt;
-use crate::invoke::{fail, Failure, Message};
 
 /// ECAM base for segment 0, first and last bus (0 = none).
 static ECAM: AtomicU64 = AtomicU64::new(0);
@@ -119,12 +120,7 @@ pub fn set_ecam(base: u64, bus_start: u8, bus_end: u8) {
 }
 
 /// Handles an invocation of a PciDevice cap.
-pub fn invoke(
-    msg: &Message<'_>,
-    segment: u16,
-    requester_id: u16,
-    label: Invocation,
-) -> Result<[u64; REGISTER_MRS], Failure> {
+pub fn invoke(msg: &Message<'_>, segment: u16, requester_id: u16, label: Invocation) -> Reply {
     let Some(function_base) = function_base(requester_id).filter(|_| segment == 0) else {
         return Err(fail(SyscallError::IllegalOperation, 0));
     };

@@ -1,5 +1,7 @@
-//! TCB invocations: Configure, Read/WriteRegisters, Resume, Suspend, SetPriority,
-//! SetMCPriority, Bind/UnbindNotification. Decode checks everything first.
+//! TCB invocations: Configure, registers, Resume/Suspend, priority, binding.
+//!
+//! Configure, Read/WriteRegisters, Resume, Suspend, SetPriority, SetMCPriority,
+//! Bind/UnbindNotification. Decode checks everything first.
 
 use abi::error::SyscallError;
 use abi::invocation::Invocation;
@@ -7,9 +9,9 @@ use abi::ipc_buffer::{MSG_OFFSET, REGISTER_MRS};
 use abi::registers::{UserRegisters, USER_REGISTER_COUNT};
 use abi::rights::CapRights;
 
+use super::args::{fail, Extra, Message, Reply};
 use crate::arch::kmem::{self, tcb, DirectMemory};
 use crate::arch::trap::TrapFrame;
-use crate::invoke::{fail, Extra, Failure, Message};
 use crate::object::cap::{Cap, FrameSize};
 use crate::object::cnode;
 use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
@@ -31,13 +33,7 @@ fn tcb_slot(t: ThreadRef, i: usize) -> SlotAddr {
 }
 
 /// Handles an invocation of the TCB `target` by thread `me`.
-pub fn invoke(
-    msg: &Message<'_>,
-    me: ThreadRef,
-    target: ThreadRef,
-    label: Invocation,
-    extra: Extra<'_>,
-) -> Result<[u64; REGISTER_MRS], Failure> {
+pub fn invoke(msg: &Message<'_>, me: ThreadRef, target: ThreadRef, label: Invocation, extra: Extra<'_>) -> Reply {
     let ok = Ok([0; REGISTER_MRS]);
     match label {
         Invocation::TcbConfigure => {

@@ -1,6 +1,8 @@
-//! Invocations of the IOMMU capabilities: IOSpace Assign / Unassign (of a whole DMA
-//! alias group: caps to all its functions) / SetFaultHandler / MapBatch / UnmapBatch,
-//! IOPageTable Map / Unmap, Frame MapIO / UnmapIO.
+//! IOMMU cap invocations: IOSpace, IOPageTable, Frame MapIO / UnmapIO.
+//!
+//! IOSpace Assign / Unassign (of a whole DMA alias group: caps to all its functions) /
+//! SetFaultHandler / MapBatch / UnmapBatch, IOPageTable Map / Unmap, Frame MapIO /
+//! UnmapIO.
 //!
 //! Mapping and unmapping 4 KiB frames is the hot path (a driver maps every DMA buffer),
 //! so it works on raw slot words (`cap::raw_frame`) instead of decoding whole caps, and
@@ -12,10 +14,10 @@ use abi::invocation::Invocation;
 use abi::ipc_buffer::{CAPS_OFFSET, REGISTER_MRS};
 use abi::rights::CapRights;
 
+use super::args::{fail, Extra, Failure, Message, Reply, MAX_BATCH};
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::trap::TrapFrame;
 use crate::arch::vtd_hw;
-use crate::invoke::{fail, Extra, Failure, Message, MAX_BATCH};
 use crate::iospace;
 use crate::object::cap::{raw_frame, Cap};
 use crate::object::cnode::{self, LookupError};
@@ -351,7 +353,7 @@ pub fn invoke(
     label: Invocation,
     cspace: &Cap,
     extra: Extra<'_>,
-) -> Result<[u64; REGISTER_MRS], Failure> {
+) -> Reply {
     let ok = Ok([0; REGISTER_MRS]);
     match (cap, label) {
         (Cap::Frame { size, .. }, Invocation::FrameMapIo) => {

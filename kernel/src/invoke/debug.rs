@@ -1,19 +1,20 @@
-//! DebugConsole invocations: print a byte or a user buffer on the kernel's serial
-//! console, or end the system through QEMU's isa-debug-exit. Only a holder of the
-//! debug-console cap can do either (the root task gets it at boot and delegates it by
-//! Copy/Mint), so a sandbox without one can neither flood the console nor stop the system.
+//! DebugConsole invocations: print on the serial console, or end the system.
+//!
+//! Prints a byte or a user buffer on the kernel's serial console, or ends the system
+//! through QEMU's isa-debug-exit. Only a holder of the debug-console cap can do
+//! either (the root task gets it at boot and delegates it by Copy/Mint), so a sandbox without one can neither flood the console nor stop the system.
 
 use abi::error::SyscallError;
 use abi::exit::ExitCode;
 use abi::invocation::{Invocation, DEBUG_HALT_MAX, DEBUG_WRITE_MAX};
 use abi::ipc_buffer::REGISTER_MRS;
 
+use super::args::{fail, Message, Reply};
 use crate::arch::serial;
-use crate::invoke::{fail, Failure, Message};
 use crate::user_mem::UserSlice;
 
 /// Handles `label` on the debug-console cap.
-pub fn invoke(msg: &Message<'_>, label: Invocation) -> Result<[u64; REGISTER_MRS], Failure> {
+pub fn invoke(msg: &Message<'_>, label: Invocation) -> Reply {
     match label {
         Invocation::DebugPutChar => {
             let byte = u8::try_from(msg.mr(0)?).map_err(|_| fail(SyscallError::RangeError, 0))?;
