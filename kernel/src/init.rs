@@ -19,7 +19,7 @@ use crate::boot::memory::{BootAllocator, Range, RangeSet, PAGE};
 use crate::boot::params::{self, PhysSource};
 use crate::boot::untyped;
 use crate::elf_loader::{self, LoadPlan};
-use crate::iospace;
+use crate::iommu::iospace;
 use crate::log::{self, Level};
 use crate::object::cap::{Cap, FrameSize, MapKind, Mapping};
 use crate::object::cnode;
@@ -29,7 +29,7 @@ use crate::object::mdb;
 use crate::object::tcb::ThreadState;
 use crate::paging::{self, PageSize, PteFlags, TableMemory};
 use crate::platform;
-use crate::thread;
+use crate::thread::tcb_state;
 use crate::{info, warn};
 
 /// RAM at or above 2^46 is ignored: the direct map (PML4 slots 256..) must stay clear
@@ -118,7 +118,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         .unwrap_or_else(|e| boot_error(format_args!("cannot build kernel page tables: {e:?}")));
     kmem::set_kernel_root(kernel_root);
     let phys = DirectMap { limit };
-    crate::user_mem::init(&ram, limit);
+    crate::thread::user_mem::init(&ram, limit);
     info!("kernel: direct map of {} MiB, kernel tables at {kernel_root:#x}", limit >> 20);
     let p = cpu::enable_protections();
     let on = |b: bool| if b { "on" } else { "off (not offered by the CPU)" };
@@ -185,13 +185,13 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
             }
         }
     }
-    let first_cap = platform::vtd::CapabilityDecode::from_raw(platform.iommu_regs[0].0);
+    let first_cap = crate::iommu::vtd::CapabilityDecode::from_raw(platform.iommu_regs[0].0);
     let levels = if first_cap.mgaw >= 48 && first_cap.supports_4_level() { 4 } else { 3 };
     iospace::set_levels(levels);
     // Domain ids every unit supports (CAP.ND): ids beyond are never handed out.
     let units = platform.dmar.drhds().len().min(abi::bootinfo::MAX_IOMMUS);
     let domains = (0..units)
-        .map(|i| platform::vtd::CapabilityDecode::from_raw(platform.iommu_regs[i].0).domains)
+        .map(|i| crate::iommu::vtd::CapabilityDecode::from_raw(platform.iommu_regs[i].0).domains)
         .min()
         .unwrap_or(0);
     iospace::limit_domains(domains as usize);
@@ -364,7 +364,7 @@ fn boot_rmrr_domain(alloc: &mut BootAllocator, platform: &platform::Platform, ra
     let units = platform.dmar.drhds().len().min(platform.iommu_regs.len());
     let superpages = platform.iommu_regs[..units]
         .iter()
-        .all(|&(cap, _)| platform::vtd::CapabilityDecode::from_raw(cap).sllps & 1 != 0);
+        .all(|&(cap, _)| crate::iommu::vtd::CapabilityDecode::from_raw(cap).sllps & 1 != 0);
     let kernel = mmu::kernel_image();
     let mut ranges = [(0u64, 0u64); 64];
     let n = ram.as_slice().len().min(ranges.len());
@@ -404,12 +404,12 @@ fn enable_interrupt_remapping(platform: &platform::Platform, alloc: &mut BootAll
     let table =
         alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for the interrupt-remapping table")));
     mmu::zero_frame(table);
-    match crate::intremap::boot_enable(table, mask, ioapic_source) {
+    match crate::iommu::remap_table::boot_enable(table, mask, ioapic_source) {
         Ok(()) if (0..units).all(vtd_hw::interrupt_remapping_enabled) => {
             let s = ioapic_source;
             info!(
                 "iommu: interrupt remapping on, table at {table:#x} ({} entries), CFI clear (compatibility-format interrupts refused by the unit; QEMU 7.2 passes them); I/O APIC source {}",
-                platform::intremap::TABLE_ENTRIES,
+                crate::iommu::intremap::TABLE_ENTRIES,
                 "validated"
             );
             info!("iommu: I/O APIC requester id {:02x}:{:02x}.{}", s >> 8, (s >> 3) & 0x1f, s & 7);
@@ -431,16 +431,16 @@ fn iommu_option(params: &params::BootParams<'_>, option: &str) -> bool {
 /// where firmware left it on) unless the command line opts out with
 /// `iommu=allow-unremapped-dma`.
 fn restrict_bus_mastering(params: &params::BootParams<'_>, platform: &platform::Platform) {
-    let why = if crate::intremap::enabled() {
-        match crate::cfi_probe::boot_probe() {
-            crate::cfi_probe::Probe::Blocked => {
+    let why = if crate::iommu::remap_table::enabled() {
+        match crate::iommu::cfi_probe::boot_probe() {
+            crate::iommu::cfi_probe::Probe::Blocked => {
                 info!("iommu: compatibility-format interrupts blocked by the remapping unit (verified at boot)");
                 return;
             }
-            crate::cfi_probe::Probe::Passed => warn!(
+            crate::iommu::cfi_probe::Probe::Passed => warn!(
                 "iommu: the remapping unit passes compatibility-format interrupts (QEMU < 8): a bus master could raise any vector, NMI or INIT; bus mastering refused unless iommu=allow-unremapped-dma"
             ),
-            crate::cfi_probe::Probe::Inconclusive => warn!(
+            crate::iommu::cfi_probe::Probe::Inconclusive => warn!(
                 "iommu: could not verify that the remapping unit blocks compatibility-format interrupts (no PIT interrupt); bus mastering refused unless iommu=allow-unremapped-dma"
             ),
         }
@@ -453,7 +453,7 @@ fn restrict_bus_mastering(params: &params::BootParams<'_>, platform: &platform::
         warn!("iommu: iommu=allow-unremapped-dma: bus mastering allowed {why}");
         return;
     }
-    if !crate::intremap::enabled() {
+    if !crate::iommu::remap_table::enabled() {
         info!("iommu: interrupt remapping off: bus mastering refused (iommu=allow-unremapped-dma allows it)");
     }
     for dev in platform.pci.as_slice().iter().filter(|d| d.segment == 0) {
@@ -519,7 +519,7 @@ fn start_root_thread(task: &RootTask, entry: u64) {
     t.set_state(ThreadState::Running);
     t.frame = TrapFrame::new_user(entry, ROOT_STACK_TOP, ROOT_BOOTINFO_VADDR).to_words();
     fpu::init_area(&mut t.fpu);
-    thread::set_current(task.tcb_paddr);
+    tcb_state::set_current(task.tcb_paddr);
 }
 
 /// What was built for the root task.

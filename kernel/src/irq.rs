@@ -13,7 +13,7 @@ use crate::arch::apic::{
 };
 use crate::arch::trap::TrapFrame;
 use crate::object::msi::{Delivery, MsiVectors, MSI_SLOTS};
-use crate::{ipc, thread};
+use crate::thread::{ipc, tcb_state};
 
 const _: () = assert!(MSI_VECTORS as usize <= MSI_SLOTS);
 
@@ -90,8 +90,8 @@ pub fn issue(gsi: u8, level: bool, active_low: bool) -> bool {
         return false;
     }
     s.issued |= 1 << gsi;
-    if crate::intremap::enabled() {
-        let entry = crate::intremap::route_line(IRQ_VECTOR_BASE + gsi, level, active_low, s.apic_id);
+    if crate::iommu::remap_table::enabled() {
+        let entry = crate::iommu::remap_table::route_line(IRQ_VECTOR_BASE + gsi, level, active_low, s.apic_id);
         apic::route_entry(gsi, entry);
     } else {
         apic::route(gsi, level, active_low, s.apic_id, true);
@@ -105,7 +105,7 @@ pub fn issue_msi(requester_id: u16) -> Option<(u8, u64, u32)> {
     let s = irqs();
     let index = s.msi.allocate(requester_id, usize::from(MSI_VECTORS))?;
     let vector = MSI_VECTOR_BASE + index as u8;
-    let (address, data) = crate::intremap::route_msi(vector, requester_id, s.apic_id);
+    let (address, data) = crate::iommu::remap_table::route_msi(vector, requester_id, s.apic_id);
     Some((vector, address, data))
 }
 
@@ -113,7 +113,7 @@ pub fn issue_msi(requester_id: u16) -> Option<(u8, u64, u32)> {
 /// blocked from then on) and the vector freed with all its state (count, throttling,
 /// binding, requester), so an MSI still pending for it changes nothing.
 pub fn release_msi(vector: u8) {
-    crate::intremap::clear(vector);
+    crate::iommu::remap_table::clear(vector);
     irqs().msi.release(usize::from(vector - MSI_VECTOR_BASE));
 }
 
@@ -123,7 +123,7 @@ pub fn release_msi(vector: u8) {
 fn count_msi(vector: u8) -> Delivery {
     let (delivery, throttle) = irqs().msi.deliver(usize::from(vector - MSI_VECTOR_BASE), MSI_PER_TICK);
     if throttle {
-        crate::intremap::suspend(vector);
+        crate::iommu::remap_table::suspend(vector);
         crate::warn!(
             "irq: MSI vector {vector:#x} raised more than {MSI_PER_TICK} times in one tick; masked until the next tick"
         );
@@ -137,7 +137,7 @@ fn msi_tick() {
     let s = irqs();
     let apic_id = s.apic_id;
     for (index, requester) in s.msi.tick() {
-        let _ = crate::intremap::route_msi(MSI_VECTOR_BASE + index as u8, requester, apic_id);
+        let _ = crate::iommu::remap_table::route_msi(MSI_VECTOR_BASE + index as u8, requester, apic_id);
     }
 }
 
@@ -227,7 +227,7 @@ pub fn interrupt(frame: &mut TrapFrame) {
             msi_tick();
             crate::arch::trap::log_nmis();
             if frame.from_user() {
-                thread::yield_current();
+                tcb_state::yield_current();
             }
         }
         VTD_FAULT_VECTOR => {
@@ -256,6 +256,6 @@ pub fn interrupt(frame: &mut TrapFrame) {
         other => stray_vector(other),
     }
     if frame.from_user() {
-        thread::schedule();
+        tcb_state::schedule();
     }
 }

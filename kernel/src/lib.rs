@@ -7,32 +7,17 @@ pub mod log;
 
 pub mod boot;
 pub mod elf_loader;
+pub mod iommu;
 pub mod object;
 pub mod paging;
 pub mod platform;
-pub mod sched;
+pub mod thread;
 
 #[cfg(target_os = "none")]
 pub mod arch;
 #[cfg(target_os = "none")]
-pub mod cfi_probe;
-#[cfg(target_os = "none")]
-pub mod fastpath;
-#[cfg(target_os = "none")]
 pub mod init;
-#[cfg(target_os = "none")]
-pub mod intremap;
 #[cfg(target_os = "none")]
 pub mod invoke;
 #[cfg(target_os = "none")]
-pub mod iospace;
-#[cfg(target_os = "none")]
-pub mod ipc;
-#[cfg(target_os = "none")]
 pub mod irq;
-#[cfg(target_os = "none")]
-pub mod syscall;
-#[cfg(target_os = "none")]
-pub mod thread;
-#[cfg(target_os = "none")]
-pub mod user_mem;

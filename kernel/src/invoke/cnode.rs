@@ -3,10 +3,10 @@
 //! Cancel is CancelBadgedSends: it cancels the sends of one badge on an endpoint.
 
 use crate::arch::kmem::DirectMemory;
-use crate::ipc;
 use crate::object::cap::Cap;
 use crate::object::cnode;
 use crate::object::cte::{SlotAddr, SlotMemory};
+use crate::thread::ipc;
 use abi::error::SyscallError;
 use abi::invocation::Invocation;
 use abi::ipc_buffer::REGISTER_MRS;

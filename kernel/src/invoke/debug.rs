@@ -11,7 +11,7 @@ use abi::ipc_buffer::REGISTER_MRS;
 
 use super::args::{fail, Message, Reply};
 use crate::arch::serial;
-use crate::user_mem::UserSlice;
+use crate::thread::user_mem::UserSlice;
 
 /// Handles `label` on the debug-console cap.
 pub fn invoke(msg: &Message<'_>, label: Invocation) -> Reply {

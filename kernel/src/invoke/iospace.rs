@@ -18,13 +18,13 @@ use super::args::{fail, Extra, Failure, Message, Reply, MAX_BATCH};
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::trap::TrapFrame;
 use crate::arch::vtd_hw;
-use crate::iospace;
+use crate::iommu::iospace;
+use crate::iommu::vtd::{check_iova, sl, sl_entry, sl_index, sl_walk};
 use crate::object::cap::{raw_frame, Cap};
 use crate::object::cnode::{self, LookupError};
 use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
 use crate::object::roots::RootKind;
 use crate::paging::TableMemory;
-use crate::platform::vtd::{check_iova, sl, sl_entry, sl_index, sl_walk};
 
 /// Bytes of one small frame.
 const PAGE: u64 = 4096;
@@ -272,8 +272,8 @@ pub fn fast_frame_call(frame: &mut TrapFrame) -> bool {
     if (!map && label != Invocation::FrameUnmapIo as u64) || abi::msginfo::MessageInfo::from_word(frame.rsi).is_none() {
         return false;
     }
-    let me = crate::thread::current();
-    let Some(slot) = crate::fastpath::single_level_slot(me, frame.rdi) else { return false };
+    let me = crate::thread::tcb_state::current();
+    let Some(slot) = crate::thread::fastpath::single_level_slot(me, frame.rdi) else { return false };
     let w0 = cap_word(slot, 0);
     if !raw_frame::is_frame(w0) || raw_frame::is_large(w0) {
         return false;
@@ -283,12 +283,12 @@ pub fn fast_frame_call(frame: &mut TrapFrame) -> bool {
         if frame.rsi & 0xfff != 2 | (1 << 7) {
             return false;
         }
-        let ipc_buffer = crate::thread::ipc_buffer(me);
+        let ipc_buffer = crate::thread::tcb_state::ipc_buffer(me);
         if ipc_buffer == 0 {
             return false;
         }
         let cptr = kmem::ipc_word(ipc_buffer, CAPS_OFFSET / 8);
-        let Some(space_slot) = crate::fastpath::single_level_slot(me, cptr) else { return false };
+        let Some(space_slot) = crate::thread::fastpath::single_level_slot(me, cptr) else { return false };
         let Cap::IoSpace { paddr: root, levels, domain } = DirectMemory.load(space_slot).cap else { return false };
         let Ok(rights) = io_rights(frame.r10) else { return false };
         map_page(Space { root, levels, domain }, frame.rdx, rights, slot)

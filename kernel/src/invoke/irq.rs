@@ -40,7 +40,7 @@ pub fn invoke(msg: &Message<'_>, mem: &mut DirectMemory, cap: Cap, label: Invoca
             let Cap::PciDevice { requester_id, .. } = device else {
                 return Err(fail(SyscallError::InvalidCapability, 101));
             };
-            if !crate::intremap::enabled() {
+            if !crate::iommu::remap_table::enabled() {
                 // Without remapping an MSI could name any vector: none are handed out.
                 return Err(fail(SyscallError::IllegalOperation, 0));
             }

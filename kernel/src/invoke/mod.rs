@@ -20,7 +20,7 @@ use crate::arch::kmem::DirectMemory;
 use crate::arch::trap::TrapFrame;
 use crate::object::cap::Cap;
 use crate::object::cte::SlotAddr;
-use crate::{ipc, thread};
+use crate::thread::{ipc, tcb_state};
 use abi::error::SyscallError;
 use abi::invocation::Invocation;
 use abi::msginfo::MessageInfo;
@@ -28,15 +28,15 @@ use args::{fail, lookup_fail, Failure, Message, Outcome};
 
 /// Handles `Call` on the kernel object `cap` (found in `slot` by the syscall layer).
 pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<Outcome, Failure> {
-    let me = thread::current();
+    let me = tcb_state::current();
     let cspace = ipc::cspace_of(me);
     let info = MessageInfo::from_word(frame.rsi).ok_or(fail(SyscallError::InvalidArgument, 1))?;
     let mut mem = DirectMemory;
-    let msg = Message { info, frame, ipc_buffer: thread::ipc_buffer(me) };
+    let msg = Message { info, frame, ipc_buffer: tcb_state::ipc_buffer(me) };
     let extra = |k: usize| -> Result<(SlotAddr, Cap), Failure> {
         let cptr = msg.extra_cptr(k)?;
         // As for the invoked cap: a single-level CSpace needs no resolve.
-        if let Some(found) = crate::fastpath::single_level_cap(me, cptr) {
+        if let Some(found) = crate::thread::fastpath::single_level_cap(me, cptr) {
             return Ok(found);
         }
         crate::object::cnode::lookup_cap(&DirectMemory, &cspace, cptr).map_err(|e| lookup_fail(e, 100 + k as u64))

@@ -69,7 +69,7 @@ pub fn allow_unremapped_dma() {
 /// remapped and the unit was seen at boot to block compatibility-format messages
 /// (QEMU 7.2 passes them: any vector, NMI or INIT), or by the explicit opt-out.
 pub fn bus_mastering_allowed() -> bool {
-    (crate::intremap::enabled() && crate::cfi_probe::compatibility_format_blocked())
+    (crate::iommu::remap_table::enabled() && crate::iommu::cfi_probe::compatibility_format_blocked())
         || ALLOW_UNREMAPPED_DMA.load(Ordering::Relaxed)
 }
 
@@ -135,7 +135,7 @@ pub fn invoke(msg: &Message<'_>, segment: u16, requester_id: u16, label: Invocat
     match label {
         Invocation::PciDeviceConfigRead => Ok([config_read(function_base, offset, width), 0, 0, 0]),
         Invocation::PciDeviceConfigWrite => {
-            let msi = if crate::intremap::enabled() { msi_registers(function_base) } else { None };
+            let msi = if crate::iommu::remap_table::enabled() { msi_registers(function_base) } else { None };
             let command = offset == pci::COMMAND && width == 2;
             if !(command || msi.is_some_and(|r| r.contains(offset, width))) {
                 return Err(fail(SyscallError::InvalidArgument, 0));
@@ -154,7 +154,7 @@ pub fn invoke(msg: &Message<'_>, segment: u16, requester_id: u16, label: Invocat
                 return Err(fail(SyscallError::IllegalOperation, 2));
             }
             if msi.is_some_and(|r| r.address_low == (offset, width))
-                && crate::platform::intremap::msi_handle(value & 0xffff_ffff).is_none()
+                && crate::iommu::intremap::msi_handle(value & 0xffff_ffff).is_none()
             {
                 // Only a remappable-format address in the interrupt window: a
                 // compatibility-format one would name a vector, not an IRTE.

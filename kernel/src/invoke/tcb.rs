@@ -18,8 +18,8 @@ use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
 use crate::object::endpoint::Notification;
 use crate::object::tcb::{ThreadState, SLOT_CSPACE, SLOT_IPC_BUFFER, SLOT_VSPACE, TCB_SLOTS};
 use crate::paging::is_canonical;
-use crate::sched::ThreadRef;
-use crate::thread;
+use crate::thread::sched::ThreadRef;
+use crate::thread::tcb_state;
 
 /// RFLAGS bits a user may set: CF, PF, AF, ZF, SF, TF, DF, OF (IF is forced on, IOPL 0).
 const USER_RFLAGS: u64 = 0b1100_1101_0101 | (1 << 8);
@@ -142,7 +142,7 @@ pub fn invoke(msg: &Message<'_>, me: ThreadRef, target: ThreadRef, label: Invoca
                 return Err(fail(SyscallError::IllegalOperation, 0));
             }
             if suspend != 0 {
-                thread::suspend(target);
+                tcb_state::suspend(target);
             }
             for (i, value) in read_registers(target).iter().enumerate().take(count as usize) {
                 kmem::set_ipc_word(msg.ipc_buffer, MSG_OFFSET / 8 + i, *value);
@@ -154,7 +154,7 @@ pub fn invoke(msg: &Message<'_>, me: ThreadRef, target: ThreadRef, label: Invoca
             ok
         }
         Invocation::TcbSuspend => {
-            thread::suspend(target);
+            tcb_state::suspend(target);
             ok
         }
         Invocation::TcbSetPriority | Invocation::TcbSetMcp => {
@@ -167,7 +167,7 @@ pub fn invoke(msg: &Message<'_>, me: ThreadRef, target: ThreadRef, label: Invoca
                 return Err(fail(SyscallError::RangeError, 0));
             }
             if label == Invocation::TcbSetPriority {
-                thread::set_priority(target, value as u8);
+                tcb_state::set_priority(target, value as u8);
             } else {
                 tcb(target).mcp = value;
             }
@@ -248,6 +248,6 @@ fn resume_thread(t: ThreadRef) {
     let configured = matches!(mem.load(tcb_slot(t, SLOT_CSPACE)).cap, Cap::CNode { .. })
         && matches!(mem.load(tcb_slot(t, SLOT_VSPACE)).cap, Cap::VSpace { .. });
     if configured {
-        thread::make_runnable(t);
+        tcb_state::make_runnable(t);
     }
 }

@@ -43,7 +43,8 @@ pub fn invoke(msg: &Message<'_>, mem: &mut DirectMemory, slot: SlotAddr, label: 
     }
     let dests = || (offset..offset + count).map(|i| paddr + (i << SLOT_BITS));
     // Counting free domain ids is only needed (and only paid for) by IOSpaces.
-    let free_domains = if object_type == ObjectType::IoSpace { crate::iospace::free_domains() } else { u64::MAX };
+    let free_domains =
+        if object_type == ObjectType::IoSpace { crate::iommu::iospace::free_domains() } else { u64::MAX };
     let plan = untyped::decode_retype(mem, slot, object_type, size_arg, count, dests(), free_domains)
         .map_err(|e| fail(e, if e == SyscallError::DeleteFirst { 4 } else { 0 }))?;
     untyped::invoke_retype(mem, &mut DirectMemory, slot, &plan, dests());

@@ -1,7 +1,7 @@
 //! Endpoint and notification objects as they lie in memory: a wait queue (head and tail
 //! TCB addresses) plus a state, and for notifications the signal word and bound thread.
 
-use crate::sched::Queue;
+use crate::thread::sched::Queue;
 
 /// What an endpoint's queue holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

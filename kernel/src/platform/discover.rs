@@ -12,12 +12,12 @@ use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
 use super::dmar::{self, Dmar, DmarInfo};
 use super::pci::{self, ConfigSpace, PciDeviceList, MAX_PCI_DEVICES};
 use super::reserved::{self, ExclusionError, Exclusions, HpetError};
-use super::vtd::{CapabilityDecode, ExtendedCapabilityDecode, VtdRegisters};
 use crate::arch::mmu::DirectMap;
 use crate::arch::{mmio, phys_to_virt};
 use crate::boot::memory::{Range, RangeSet, PAGE};
 use crate::boot::params::PhysSource;
 use crate::info;
+use crate::iommu::vtd::{CapabilityDecode, ExtendedCapabilityDecode, VtdRegisters};
 
 /// Bytes of one VT-d register block (one page; the DRHD's size field may say more).
 const VTD_REGISTER_BYTES: u64 = PAGE;

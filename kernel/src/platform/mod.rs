@@ -2,11 +2,9 @@
 //! VT-d remapping units. Parsing is pure and host-tested; `discover` reads the hardware.
 
 pub mod dmar;
-pub mod intremap;
 pub mod pci;
 pub mod reserved;
 pub mod rmrr;
-pub mod vtd;
 
 #[cfg(target_os = "none")]
 mod discover;

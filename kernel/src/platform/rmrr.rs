@@ -10,9 +10,9 @@
 
 use core::fmt;
 
+use crate::iommu::vtd::{sl, sl_entry, sl_index, MSI_WINDOW};
 use crate::paging::TableMemory;
 use crate::platform::dmar::{scope_kind, DeviceScope};
-use crate::platform::vtd::{sl, sl_entry, sl_index, MSI_WINDOW};
 
 /// Bytes of a small page.
 const PAGE: u64 = 1 << 12;
@@ -240,7 +240,7 @@ fn map_leaf(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::vtd::sl_walk;
+    use crate::iommu::vtd::sl_walk;
     extern crate std;
     use std::collections::HashMap;
     use std::vec::Vec;

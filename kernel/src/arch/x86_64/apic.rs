@@ -37,7 +37,7 @@ pub const MSI_VECTORS: u8 = 64;
 /// Above the MSI range 0x80..0xbf handed to devices.
 pub const VTD_FAULT_VECTOR: u8 = 0xf0;
 /// Vector of the boot-time probe whether the remapping unit blocks compatibility-format
-/// interrupts (`crate::cfi_probe`); never handed out.
+/// interrupts (`crate::iommu::cfi_probe`); never handed out.
 pub const CFI_PROBE_VECTOR: u8 = 0xef;
 /// Spurious-interrupt vector.
 pub const SPURIOUS_VECTOR: u8 = 0xff;
@@ -152,7 +152,7 @@ pub fn route(gsi: u8, level: bool, active_low: bool, apic_id: u32, masked: bool)
 }
 
 /// Writes `gsi`'s redirection entry as given (the remappable format built by
-/// `platform::intremap::ioapic_entry`).
+/// `crate::iommu::intremap::ioapic_entry`).
 pub fn route_entry(gsi: u8, entry: u64) {
     write_redirection(gsi, entry);
 }

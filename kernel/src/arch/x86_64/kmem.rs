@@ -92,12 +92,12 @@ impl ObjectMemory for DirectMemory {
     }
 
     fn free_domains(&self) -> u64 {
-        crate::iospace::free_domains()
+        crate::iommu::iospace::free_domains()
     }
 
     fn new_iospace(&mut self, root: u64) -> (u16, u8) {
         roots::mark_live(RootKind::IoSpace, root);
-        crate::iospace::new_iospace(root)
+        crate::iommu::iospace::new_iospace(root)
     }
 
     fn init_tcb(&mut self, paddr: u64) {
@@ -119,7 +119,7 @@ impl ObjectMemory for DirectMemory {
 impl Finaliser for DirectMemory {
     fn unmap_frame(&mut self, cap: &Cap) {
         if matches!(cap, Cap::Frame { mapping: Some(m), .. } if m.is_io()) {
-            crate::iospace::unmap(cap);
+            crate::iommu::iospace::unmap(cap);
         } else if let Some((_, vaddr)) = vspace::unmap(self, cap) {
             flush_page(cap, vaddr);
         }
@@ -132,24 +132,24 @@ impl Finaliser for DirectMemory {
     fn finalise_object(&mut self, cap: &Cap) {
         match *cap {
             Cap::Tcb { paddr } => {
-                crate::thread::suspend(paddr);
-                crate::ipc::forget_thread(paddr);
+                crate::thread::tcb_state::suspend(paddr);
+                crate::thread::ipc::forget_thread(paddr);
             }
             Cap::Endpoint { paddr, .. } => {
-                crate::ipc::abort_queue(paddr, 2);
-                crate::iospace::forget_fault_handler(paddr);
+                crate::thread::ipc::abort_queue(paddr, 2);
+                crate::iommu::iospace::forget_fault_handler(paddr);
             }
             Cap::Notification { paddr, .. } => {
-                crate::ipc::abort_queue(paddr, 4);
+                crate::thread::ipc::abort_queue(paddr, 4);
                 // Interrupts and DMA faults hold the object's address, not a cap.
                 crate::irq::forget_notification(paddr);
-                crate::iospace::forget_fault_handler(paddr);
+                crate::iommu::iospace::forget_fault_handler(paddr);
             }
             Cap::IrqHandler { gsi } => crate::irq::release(gsi),
             Cap::MsiHandler { vector, .. } => crate::irq::release_msi(vector),
             Cap::IoSpace { paddr, .. } => {
                 roots::mark_dead(RootKind::IoSpace, paddr);
-                crate::iospace::destroy(cap);
+                crate::iommu::iospace::destroy(cap);
             }
             Cap::VSpace { paddr } => {
                 roots::mark_dead(RootKind::VSpace, paddr);
@@ -157,7 +157,7 @@ impl Finaliser for DirectMemory {
                 unsafe { super::mmu::forget_root(paddr, KERNEL_ROOT.load(Ordering::Relaxed)) };
             }
             Cap::IoPageTable { mapping: Some(_), .. } => {
-                crate::iospace::unmap(cap);
+                crate::iommu::iospace::unmap(cap);
             }
             _ => {}
         }

@@ -1,5 +1,5 @@
 //! The 8254 PIT's channel 0, used once at boot as an interrupt source the kernel can
-//! trigger (ISA IRQ 0) for the compatibility-format probe (`crate::cfi_probe`). The
+//! trigger (ISA IRQ 0) for the compatibility-format probe (`crate::iommu::cfi_probe`). The
 //! kernel's own timer is the LAPIC's; user level may drive the PIT through an IOPort cap.
 
 use x86_64::instructions::port::Port;

@@ -177,7 +177,7 @@ extern "C" fn exception_dispatch(frame: &mut TrapFrame) {
         // Nothing in this kernel sends NMIs; note it and carry on where we were.
         record_nmi(frame);
     } else if frame.from_user() && frame.vector != DOUBLE_FAULT_VECTOR && frame.vector != MACHINE_CHECK_VECTOR {
-        crate::syscall::user_exception(frame);
+        crate::thread::syscall::user_exception(frame);
     } else {
         crate::init::kernel_exception(frame);
     }
@@ -186,7 +186,7 @@ extern "C" fn exception_dispatch(frame: &mut TrapFrame) {
 /// Called by the syscall entry with the saved user frame; results go back in the frame.
 #[unsafe(no_mangle)]
 extern "C" fn syscall_dispatch(frame: &mut TrapFrame) {
-    crate::syscall::handle(frame);
+    crate::thread::syscall::handle(frame);
 }
 
 unsafe extern "C" {

@@ -4,13 +4,13 @@
 //! (queued or register-based, always waited for), and the fault-recording registers
 //! drained by the fault-event interrupt (rate-limited; a timer-tick poll only for units
 //! whose interrupt is masked or could not be programmed). Register offsets come from
-//! `platform::vtd::VtdRegisters`, descriptor and register encodings from `platform::vtd`.
+//! `crate::iommu::vtd::VtdRegisters`, descriptor and register encodings from `crate::iommu::vtd`.
 
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use super::{kmem, phys_to_virt};
-use crate::platform::vtd::{
+use crate::iommu::vtd::{
     fault_event, fault_event_msi, inv_reg, qi, wait_descriptor, CapabilityDecode, ContextInvalidation,
     ExtendedCapabilityDecode, FaultRecord, FaultStorm, IotlbInvalidation, VtdRegisters,
 };
@@ -352,7 +352,7 @@ fn report(index: usize, fault: FaultRecord, via: &str) {
         }
         return;
     }
-    let told = crate::iospace::report_fault(fault.source, fault.reason, fault.iova, fault.write);
+    let told = crate::iommu::iospace::report_fault(fault.source, fault.reason, fault.iova, fault.write);
     if !STORM.lock()[index].may_log(LOG_LINES_PER_TICK) {
         return;
     }
@@ -521,7 +521,7 @@ pub fn can_remap_interrupts(index: usize, ecap: u64) -> bool {
 /// interrupts blocked (CFI clear): from now on a device raises only interrupts whose
 /// IRTE names it.
 pub fn enable_interrupt_remapping(index: usize, irta: u64) -> Result<(), VtdError> {
-    use crate::platform::intremap::{command as ir, iec};
+    use crate::iommu::intremap::{command as ir, iec};
     let base = UNITS[index].load(Ordering::Relaxed);
     write64(base, offset_of!(VtdRegisters, interrupt_remapping_table_address), irta);
     if !command(base, ir::SIRTP) {
@@ -539,12 +539,12 @@ pub fn enable_interrupt_remapping(index: usize, irta: u64) -> Result<(), VtdErro
 /// Whether unit `index` has interrupt remapping on.
 pub fn interrupt_remapping_enabled(index: usize) -> bool {
     let base = UNITS[index].load(Ordering::Relaxed);
-    read32(base, offset_of!(VtdRegisters, global_status)) & crate::platform::intremap::command::IRE != 0
+    read32(base, offset_of!(VtdRegisters, global_status)) & crate::iommu::intremap::command::IRE != 0
 }
 
 /// Drops unit `index`'s cached copy of IRTE `handle` and waits until that completed.
 pub fn invalidate_interrupt_entry(index: usize, handle: u16) {
-    if !queue_and_wait(index, &[[crate::platform::intremap::iec::index(handle), 0]]) {
+    if !queue_and_wait(index, &[[crate::iommu::intremap::iec::index(handle), 0]]) {
         panic!("iommu{index}: interrupt entry cache invalidation never completed");
     }
 }

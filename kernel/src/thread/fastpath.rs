@@ -16,8 +16,8 @@ use crate::arch::kmem::{self, tcb};
 use crate::object::cap::tag;
 use crate::object::cte::SLOT_BITS;
 use crate::object::tcb::{ThreadState, IPC_IS_FAULT, SLOT_CSPACE};
-use crate::sched::ThreadRef;
-use crate::thread::{self, frame_of};
+use crate::thread::sched::ThreadRef;
+use crate::thread::tcb_state::{self, frame_of};
 
 /// Message-info bits that must be small: caps, unwrapped mask (must be 0) and length
 /// (at most four, which all travel in registers).
@@ -91,7 +91,7 @@ extern "C" fn fastpath_call(cptr: u64, info: u64) -> FastExit {
     if info & INFO_CAPS_AND_LENGTH > MAX_FAST_LENGTH {
         return SLOWPATH;
     }
-    let me = thread::current();
+    let me = tcb_state::current();
     let Some((ep, badge)) = lookup_endpoint(me, cptr, CapRights::WRITE) else { return SLOWPATH };
     let ep_tail = kmem::read_word(ep + 8);
     if ep_tail & EP_STATE_MASK != EP_RECEIVING {
@@ -99,10 +99,10 @@ extern "C" fn fastpath_call(cptr: u64, info: u64) -> FastExit {
     }
     let receiver = kmem::read_word(ep);
     let r = tcb(receiver);
-    if !thread::none_ready_above(r.priority) {
+    if !tcb_state::none_ready_above(r.priority) {
         return SLOWPATH;
     }
-    let Some(root) = thread::vspace_of(receiver) else { return SLOWPATH };
+    let Some(root) = tcb_state::vspace_of(receiver) else { return SLOWPATH };
     // Dequeue the receiver (the head, so its prev link is already 0).
     let next = r.ep_next;
     if next == 0 {
@@ -120,7 +120,7 @@ extern "C" fn fastpath_call(cptr: u64, info: u64) -> FastExit {
     // The other half of the reply link (see `ipc::link_reply`).
     m.blocked_on = receiver;
     m.ipc_flags = 0;
-    thread::switch_ipc(me, receiver, root);
+    tcb_state::switch_ipc(me, receiver, root);
     FastExit { frame: frame_of(receiver) as *mut _ as u64, badge }
 }
 
@@ -131,7 +131,7 @@ extern "C" fn fastpath_reply_recv(cptr: u64, info: u64) -> FastExit {
     if info & INFO_CAPS_AND_LENGTH > MAX_FAST_LENGTH {
         return SLOWPATH;
     }
-    let me = thread::current();
+    let me = tcb_state::current();
     let m = tcb(me);
     let caller = m.reply_to;
     if caller == 0 || m.bound_notification != 0 {
@@ -141,11 +141,11 @@ extern "C" fn fastpath_reply_recv(cptr: u64, info: u64) -> FastExit {
     if c.thread_state() != ThreadState::BlockedOnReply
         || c.blocked_on != me
         || c.ipc_flags & IPC_IS_FAULT != 0
-        || !thread::none_ready_above(c.priority)
+        || !tcb_state::none_ready_above(c.priority)
     {
         return SLOWPATH;
     }
-    let Some(root) = thread::vspace_of(caller) else { return SLOWPATH };
+    let Some(root) = tcb_state::vspace_of(caller) else { return SLOWPATH };
     let Some((ep, _)) = lookup_endpoint(me, cptr, CapRights::READ) else { return SLOWPATH };
     let ep_tail = kmem::read_word(ep + 8);
     if ep_tail & EP_STATE_MASK == EP_SENDING {
@@ -167,6 +167,6 @@ extern "C" fn fastpath_reply_recv(cptr: u64, info: u64) -> FastExit {
     m.blocked_on = ep;
     c.set_state(ThreadState::Running);
     c.blocked_on = 0;
-    thread::switch_ipc(me, caller, root);
+    tcb_state::switch_ipc(me, caller, root);
     FastExit { frame: frame_of(caller) as *mut _ as u64, badge: 0 }
 }

@@ -15,8 +15,8 @@ use crate::object::cnode;
 use crate::object::cte::SlotMemory;
 use crate::object::endpoint::{Endpoint, EndpointState, Notification};
 use crate::object::tcb::{ThreadState, IPC_CAN_GRANT, IPC_IS_CALL, IPC_IS_FAULT, SLOT_CSPACE};
-use crate::sched::ThreadRef;
-use crate::thread::{self, current, with_frame, EpLinks};
+use crate::thread::sched::ThreadRef;
+use crate::thread::tcb_state::{self, current, with_frame, EpLinks};
 
 /// Word index of the receive-slot fields in the IPC buffer.
 const RECEIVE_CNODE_WORD: usize = CAPS_OFFSET / 8 + 3;
@@ -45,8 +45,8 @@ fn transfer(sender: ThreadRef, receiver: ThreadRef, info: MessageInfo, badge: u6
     } else {
         (info.label, info.length.min(MAX_MESSAGE_LENGTH as u8), with_frame(sender, |f| mr_regs(f)))
     };
-    let send_buf = thread::ipc_buffer(sender);
-    let recv_buf = thread::ipc_buffer(receiver);
+    let send_buf = tcb_state::ipc_buffer(sender);
+    let recv_buf = tcb_state::ipc_buffer(receiver);
     for i in REGISTER_MRS..usize::from(length) {
         if recv_buf == 0 || (send_buf == 0 && !fault) {
             length = REGISTER_MRS as u8;
@@ -68,7 +68,7 @@ fn transfer(sender: ThreadRef, receiver: ThreadRef, info: MessageInfo, badge: u6
 /// Moves the sender's first extra cap into the receiver's receive slot, if both are
 /// valid. Returns how many caps were transferred (0 or 1).
 fn transfer_cap(sender: ThreadRef, receiver: ThreadRef) -> u8 {
-    let (send_buf, recv_buf) = (thread::ipc_buffer(sender), thread::ipc_buffer(receiver));
+    let (send_buf, recv_buf) = (tcb_state::ipc_buffer(sender), tcb_state::ipc_buffer(receiver));
     if send_buf == 0 || recv_buf == 0 {
         return 0;
     }
@@ -113,7 +113,7 @@ fn link_reply(server: ThreadRef, caller: ThreadRef) {
     tcb(caller).blocked_on = server;
 }
 
-/// A TCB is being destroyed (after `thread::suspend`, which cut the link of a reply it
+/// A TCB is being destroyed (after `tcb_state::suspend`, which cut the link of a reply it
 /// waits for): the reply it owes and its notification binding are dropped, so nothing
 /// keeps its address once the memory is reused.
 pub fn forget_thread(t: ThreadRef) {
@@ -147,7 +147,7 @@ pub fn send(ep_paddr: u64, badge: u64, rights: CapRights, info: MessageInfo, blo
         store_ep(ep_paddr, ep);
         transfer(me, receiver, info, badge, grant, false);
         tcb(receiver).blocked_on = 0;
-        thread::make_runnable(receiver);
+        tcb_state::make_runnable(receiver);
         if is_call {
             // A flag left from an earlier, cancelled fault IPC must not turn this call's
             // reply into a fault reply (which carries no message).
@@ -168,7 +168,7 @@ pub fn send(ep_paddr: u64, badge: u64, rights: CapRights, info: MessageInfo, blo
     t.ipc_info = info.to_word();
     t.ipc_flags = if is_call { IPC_IS_CALL } else { 0 } | if grant { IPC_CAN_GRANT } else { 0 };
     ep.state = EndpointState::Sending;
-    thread::block_current_in(&mut ep.queue, ep_paddr, ThreadState::BlockedOnSend);
+    tcb_state::block_current_in(&mut ep.queue, ep_paddr, ThreadState::BlockedOnSend);
     store_ep(ep_paddr, ep);
 }
 
@@ -206,7 +206,7 @@ pub fn recv(ep_paddr: u64, blocking: bool) {
             tcb(sender).set_state(ThreadState::BlockedOnReply);
         } else {
             with_frame(sender, |f| f.rax = 0);
-            thread::make_runnable(sender);
+            tcb_state::make_runnable(sender);
         }
         return;
     }
@@ -219,7 +219,7 @@ pub fn recv(ep_paddr: u64, blocking: bool) {
         return;
     }
     ep.state = EndpointState::Receiving;
-    thread::block_current_in(&mut ep.queue, ep_paddr, ThreadState::BlockedOnReceive);
+    tcb_state::block_current_in(&mut ep.queue, ep_paddr, ThreadState::BlockedOnReceive);
     store_ep(ep_paddr, ep);
 }
 
@@ -236,7 +236,7 @@ pub fn reply(info: MessageInfo) {
         transfer(me, caller, info, 0, false, false);
     }
     tcb(caller).ipc_flags = 0;
-    thread::make_runnable(caller);
+    tcb_state::make_runnable(caller);
 }
 
 /// Signal: OR the badge into the word, or wake one waiter with it.
@@ -248,19 +248,19 @@ pub fn signal(ntfn_paddr: u64, badge: u64) {
             f.rax = 0;
             f.rdi = badge;
         });
-        thread::make_runnable(waiter);
+        tcb_state::make_runnable(waiter);
         return;
     }
     // A bound thread blocked in Recv on an endpoint is woken with the badge.
     let bound = n.bound;
     if bound != 0 && tcb(bound).thread_state() == ThreadState::BlockedOnReceive {
-        thread::cancel_ipc(bound);
+        tcb_state::cancel_ipc(bound);
         with_frame(bound, |f| {
             f.rax = 0;
             f.rdi = badge;
             f.rsi = MessageInfo::new(0, 0).to_word();
         });
-        thread::make_runnable(bound);
+        tcb_state::make_runnable(bound);
         return;
     }
     n.word |= badge;
@@ -280,7 +280,7 @@ pub fn wait(ntfn_paddr: u64, blocking: bool) {
         });
         return;
     }
-    thread::block_current_in(&mut n.queue, ntfn_paddr, ThreadState::BlockedOnNotification);
+    tcb_state::block_current_in(&mut n.queue, ntfn_paddr, ThreadState::BlockedOnNotification);
     kmem::write_words(ntfn_paddr, n.to_words());
 }
 
@@ -297,12 +297,12 @@ fn wake_cancelled(t: ThreadRef, error: SyscallError) {
     if fault_send {
         tt.ipc_flags = 0;
         if tt.fault[0] == FaultKind::UnknownSyscall.raw() {
-            with_frame(t, |f| f.rip -= crate::syscall::SYSCALL_INSTRUCTION_LEN);
+            with_frame(t, |f| f.rip -= crate::thread::syscall::SYSCALL_INSTRUCTION_LEN);
         }
     } else {
         with_frame(t, |f| f.rax = error.raw());
     }
-    thread::make_runnable(t);
+    tcb_state::make_runnable(t);
 }
 
 /// Aborts every send blocked on `ep_paddr` with `badge`: senders in a system call
@@ -372,7 +372,7 @@ pub fn deliver_fault(t: ThreadRef, kind: FaultKind, mrs: [u64; 5]) -> bool {
         link_reply(receiver, t);
         tcb(t).ipc_flags = IPC_IS_FAULT;
         tcb(t).set_state(ThreadState::BlockedOnReply);
-        thread::make_runnable(receiver);
+        tcb_state::make_runnable(receiver);
     } else {
         let tt = tcb(t);
         tt.ipc_badge = badge;
@@ -404,6 +404,6 @@ pub fn kernel_message(ep_paddr: u64, badge: u64, label: u64, mrs: [u64; 4]) -> b
         set_mr_regs(f, mrs);
     });
     drop_reply(receiver);
-    thread::make_runnable(receiver);
+    tcb_state::make_runnable(receiver);
     true
 }

@@ -14,10 +14,10 @@ use abi::rights::CapRights;
 
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::vtd_hw;
+use crate::iommu::vtd::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry, ContextInvalidation};
 use crate::object::cap::{Cap, FrameSize, MapKind, Mapping};
 use crate::object::roots::{self, RootKind};
 use crate::paging::TableMemory;
-use crate::platform::vtd::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry, ContextInvalidation};
 
 /// Domain ids handed out (1..MAX_DOMAINS, fewer if a unit's CAP.ND supports fewer; 0
 /// is reserved by VT-d in caching mode).
@@ -432,14 +432,14 @@ pub fn report_fault(requester: u16, reason: u8, iova: u64, is_write: bool) -> bo
         return false;
     }
     if is_endpoint {
-        crate::ipc::kernel_message(
+        crate::thread::ipc::kernel_message(
             object,
             badge,
             abi::fault::FaultKind::DmaFault.raw(),
             [u64::from(requester), u64::from(reason), iova, u64::from(is_write)],
         )
     } else {
-        crate::ipc::signal(object, badge);
+        crate::thread::ipc::signal(object, badge);
         true
     }
 }
@@ -447,7 +447,7 @@ pub fn report_fault(requester: u16, reason: u8, iova: u64, is_write: bool) -> bo
 /// Walks from the root of a `levels`-deep IOSpace toward `iova`, stopping at the table
 /// that holds level-`level` entries. Returns (table, index) or the level that is missing.
 fn walk(root: u64, levels: u8, iova: u64, level: u8) -> Result<(u64, usize), u8> {
-    crate::platform::vtd::sl_walk(&DirectMemory, root, levels, iova, level)
+    crate::iommu::vtd::sl_walk(&DirectMemory, root, levels, iova, level)
 }
 
 /// Decodes and performs IOPageTable::Map: the table is installed at the first level

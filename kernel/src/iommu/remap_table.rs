@@ -9,7 +9,7 @@
 use core::sync::atomic::{compiler_fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::arch::{kmem, vtd_hw};
-use crate::platform::intremap::{self, Irte};
+use crate::iommu::intremap::{self, Irte};
 
 /// The table's physical address (0: interrupt remapping is off).
 static TABLE: AtomicU64 = AtomicU64::new(0);
@@ -88,7 +88,7 @@ pub fn route_line(vector: u8, level: bool, active_low: bool, apic_id: u32) -> u6
 /// rest of its DMA alias group, whose MSIs carry the same requester id) may raise;
 /// returns the MSI address and data the device must be programmed with.
 pub fn route_msi(vector: u8, requester_id: u16, apic_id: u32) -> (u64, u32) {
-    let source = crate::iospace::msi_source(requester_id);
+    let source = crate::iommu::iospace::msi_source(requester_id);
     write_entry(vector, intremap::remapped_entry(vector, apic_id as u8, false, source));
     (intremap::msi_address(u16::from(vector)), intremap::MSI_DATA)
 }

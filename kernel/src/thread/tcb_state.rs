@@ -10,7 +10,7 @@ use crate::arch::mmu;
 use crate::arch::trap::{self, TrapFrame};
 use crate::object::endpoint::{Endpoint, Notification};
 use crate::object::tcb::{ThreadState, SLOT_IPC_BUFFER, SLOT_VSPACE};
-use crate::sched::{Links, Queue, ReadyQueues, ThreadRef};
+use crate::thread::sched::{Links, Queue, ReadyQueues, ThreadRef};
 
 /// Scheduler state.
 struct Scheduler {
@@ -308,7 +308,7 @@ fn idle() {
     };
     while !runnable() {
         // Device lines, MSIs and DMA faults (drained on their interrupt) can wake threads.
-        if !crate::irq::any_bound() && !crate::iospace::any_fault_handler() {
+        if !crate::irq::any_bound() && !crate::iommu::iospace::any_fault_handler() {
             crate::error!("kernel: every thread is blocked or suspended and no interrupt can wake one; stopping");
             crate::arch::cpu::exit_qemu(abi::exit::ExitCode::Deadlock.raw());
         }

@@ -12,10 +12,10 @@ use abi::syscall::Syscall;
 use crate::arch::kmem::{tcb, DirectMemory};
 use crate::arch::trap::{self, TrapFrame};
 use crate::invoke::args::Outcome;
-use crate::ipc;
 use crate::object::cap::Cap;
 use crate::object::cnode;
-use crate::thread::{self, current};
+use crate::thread::ipc;
+use crate::thread::tcb_state::{self, current};
 
 /// Length of the `syscall` instruction (0f 05), for restarting a preempted call.
 pub(crate) const SYSCALL_INSTRUCTION_LEN: u64 = 2;
@@ -28,7 +28,7 @@ pub fn handle(frame: &mut TrapFrame) {
         return;
     }
     dispatch(frame);
-    thread::schedule();
+    tcb_state::schedule();
 }
 
 fn set_result(frame: &mut TrapFrame, result: Result<(), SyscallError>) {
@@ -50,7 +50,7 @@ fn dispatch(frame: &mut TrapFrame) {
     };
     match syscall {
         Syscall::Yield => {
-            thread::yield_current();
+            tcb_state::yield_current();
             set_result(frame, Ok(()));
         }
         Syscall::Reply => {
@@ -74,7 +74,7 @@ fn dispatch(frame: &mut TrapFrame) {
 fn lookup_ipc_cap(frame: &mut TrapFrame) -> Option<(u64, Cap)> {
     let me = current();
     // A single-level CSpace (the common case) needs no decoded root and no resolve.
-    if let Some(found) = crate::fastpath::single_level_cap(me, frame.rdi) {
+    if let Some(found) = crate::thread::fastpath::single_level_cap(me, frame.rdi) {
         return Some(found);
     }
     match cnode::lookup_cap(&DirectMemory, &ipc::cspace_of(me), frame.rdi) {
@@ -189,7 +189,7 @@ pub fn user_exception(frame: &mut TrapFrame) {
             crate::arch::cpu::exit_qemu(ExitCode::RootTaskFault.raw());
         }
         crate::error!("kernel: thread {me:#x} has no fault handler; suspended it");
-        thread::suspend(me);
+        tcb_state::suspend(me);
     }
-    thread::schedule();
+    tcb_state::schedule();
 }

@@ -1,0 +1,17 @@
+//! Threads: scheduling, IPC, the syscall entry and checked user-memory access.
+//!
+//! `sched` (the thread queues) is pure logic, tested on the host; the rest runs on
+//! bare metal only.
+
+pub mod sched;
+
+#[cfg(target_os = "none")]
+pub mod fastpath;
+#[cfg(target_os = "none")]
+pub mod ipc;
+#[cfg(target_os = "none")]
+pub mod syscall;
+#[cfg(target_os = "none")]
+pub mod tcb_state;
+#[cfg(target_os = "none")]
+pub mod user_mem;
