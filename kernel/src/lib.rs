@@ -1,7 +1,6 @@
 //! The capability microkernel: hardware-independent logic (built and tested on the host)
 //! and, on bare metal, the x86_64 layer and the boot sequence.
 #![cfg_attr(not(test), no_std)]
-#![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod log;
 

@@ -2,7 +2,6 @@
 //! `kernel` library.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
-#![deny(unsafe_op_in_unsafe_fn)]
 
 #[cfg(target_os = "none")]
 mod bare {

@@ -4,7 +4,6 @@
 //! `main(&BootInfo) -> ExitCode`; libcap provides `_start`, the panic handler and
 //! `println!` through the kernel's debug console.
 #![no_std]
-#![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod alloc;
 pub mod cap;
