@@ -71,7 +71,7 @@ pub const fn irta(table: u64) -> u64 {
 /// MSI address bits of the remappable format.
 mod msi {
     /// The interrupt window's base.
-    pub const BASE: u64 = 0xfee0_0000;
+    pub const BASE: u64 = abi::reserved::MSI_WINDOW.0;
     /// Interrupt format: remappable.
     pub const REMAPPABLE: u64 = 1 << 4;
     /// Handle bits 14:0 sit in address bits 19:5.

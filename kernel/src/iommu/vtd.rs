@@ -308,7 +308,7 @@ pub const fn sl_entry(paddr: u64, read: bool, write: bool, superpage: bool) -> u
 }
 
 /// IOVAs the IOMMU must never translate: the MSI window (interrupt messages).
-pub const MSI_WINDOW: (u64, u64) = (0xfee0_0000, 0xfef0_0000);
+pub use abi::reserved::MSI_WINDOW;
 
 /// Checks an IOVA range for a `levels`-deep IOSpace: aligned to `size`, inside the
 /// address width, and clear of the MSI window.
@@ -540,7 +540,7 @@ pub mod fault_event {
     /// FECTL: interrupt pending (read-only).
     pub const IP: u32 = 1 << 30;
     /// FEADDR in compatibility format: the LAPIC MSI window.
-    pub const MSI_ADDRESS: u32 = 0xfee0_0000;
+    pub const MSI_ADDRESS: u32 = abi::reserved::MSI_WINDOW.0 as u32;
     /// FEADDR: destination APIC id (bits 19:12).
     pub const DEST_SHIFT: u32 = 12;
     /// FSTS: primary fault overflow.
