@@ -300,8 +300,9 @@ mod tests {
         assert_eq!(crate::paging::translate(&t, ROOT, elsewhere), None);
     }
 
-    #[test]
-    fn unmap_never_walks_a_dead_root() {
+    /// Tables with the three levels below `ROOT` mapped for 0x40_0000 and the 4 KiB
+    /// frame at 0x9000 mapped read-only there: (tables, vaddr, the frame's map plan).
+    fn frame_mapped_below_tables() -> (Tables, u64, MapPlan) {
         let mut t = Tables::default();
         let v = 0x40_0000;
         for (paddr, level) in [(0x2000, 3), (0x3000, 2), (0x4000, 1)] {
@@ -310,6 +311,12 @@ mod tests {
         }
         let plan = decode_frame_map(&t, &frame(0x9000), &vs(), v, CapRights::READ, 0).unwrap();
         invoke_map(&mut t, &plan);
+        (t, v, plan)
+    }
+
+    #[test]
+    fn unmap_never_walks_a_dead_root() {
+        let (mut t, _, plan) = frame_mapped_below_tables();
         let before = t.0.clone();
         t.1 = Some(ROOT);
         let (unmapped, _) = unmap(&mut t, &plan.cap).unwrap();
@@ -319,16 +326,9 @@ mod tests {
 
     #[test]
     fn an_io_mapping_is_never_removed_or_remapped_as_a_cpu_one() {
-        let mut t = Tables::default();
-        let v = 0x40_0000;
-        for (paddr, level) in [(0x2000, 3), (0x3000, 2), (0x4000, 1)] {
-            let plan = decode_table_map(&t, &table(paddr, level), &vs(), v).unwrap();
-            invoke_map(&mut t, &plan);
-        }
         // An IO mapping recorded at an address that happens to equal this VSpace's root
         // and a mapped virtual address (a dead IOSpace's root page became this PML4).
-        let plan = decode_frame_map(&t, &frame(0x9000), &vs(), v, CapRights::READ, 0).unwrap();
-        invoke_map(&mut t, &plan);
+        let (mut t, v, _) = frame_mapped_below_tables();
         let io = Cap::Frame {
             paddr: 0x9000,
             size: FrameSize::Small,
