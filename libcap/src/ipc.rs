@@ -168,6 +168,20 @@ pub fn poll(ntfn: CPtr) -> Result<u64, SyscallError> {
     nb_recv(ntfn).map(|m| m.badge)
 }
 
+/// Polls a notification up to `polls` times (spinning in between); returns the badge
+/// bits of the first signal seen, or 0 if none arrived (or the cap is no notification).
+/// Test programs and drivers use it so a wait for an interrupt that never comes ends.
+pub fn poll_within(ntfn: CPtr, polls: u32) -> u64 {
+    for _ in 0..polls {
+        match poll(ntfn) {
+            Ok(0) => core::hint::spin_loop(),
+            Ok(word) => return word,
+            Err(_) => return 0,
+        }
+    }
+    0
+}
+
 /// Issues a system call with an arbitrary number (to test the kernel's unknown-syscall path).
 pub fn raw_syscall(number: u64) -> u64 {
     let mut rax = number;

@@ -20,25 +20,25 @@ use libcap::ipc;
 use libcap::println;
 use libcap::thread::spawn;
 
+use edu_driver::registers::Interrupt;
+use edu_driver::BUFFER_BASE;
+use tock_registers::interfaces::Writeable;
+
 use crate::{
-    dma_fault, dma_on, fault_listener, next_fault, EDU_BUFFER, EDU_DEVICE, EDU_VENDOR, IOVA, IOVA2, MMIO_VADDR,
-    MMIO_VADDR2, RAM_VADDR, REASON_WRITE,
+    dma_fault, dma_on, edu_at, fault_listener, next_fault, IOVA, IOVA2, MMIO_VADDR, MMIO_VADDR2, RAM_VADDR,
+    REASON_WRITE,
 };
 
 /// Where edu C's registers are mapped.
 const MMIO_VADDR3: u64 = 0x0000_4000_0002_0000;
 /// What A's "secret" frame holds.
 const SECRET: u64 = 0x5ec2_e75e_c2e7_0001;
-/// edu register that raises an interrupt with the bits written.
-const EDU_RAISE: u64 = 0x60;
-/// edu register that clears interrupt status bits.
-const EDU_ACK: u64 = 0x64;
 
 /// The alias-group scenario's edus: A (devfn 0 of a bus behind a bridge), B (another
 /// edu on that bus), C (an edu on bus 0, if any), as bootinfo indices.
 fn find(bi: &BootInfo) -> (Option<usize>, Option<usize>, Option<usize>) {
     let devs = bi.pci_devices();
-    let edu = |i: usize| devs[i].vendor_id == EDU_VENDOR && devs[i].device_id == EDU_DEVICE;
+    let edu = |i: usize| edu_driver::is_edu(&devs[i]);
     let a = (0..devs.len()).find(|&i| edu(i) && devs[i].bus != 0 && devs[i].devfn == 0);
     let b = a.and_then(|a| (0..devs.len()).find(|&i| i != a && edu(i) && devs[i].bus == devs[a].bus));
     let c = (0..devs.len()).find(|&i| edu(i) && devs[i].bus == 0);
@@ -60,22 +60,19 @@ fn write64(at: u64, value: u64) {
     unsafe { (at as *mut u64).write_volatile(value) }
 }
 
+/// Raises (or, with `ack`, acknowledges) interrupt status bit 0 of the edu mapped at `regs`.
 fn raise(regs: u64, ack: bool) {
-    let register = if ack { EDU_ACK } else { EDU_RAISE };
-    // SAFETY: `regs` is an edu BAR page mapped uncached by this program.
-    unsafe { core::ptr::write_volatile((regs + register) as *mut u32, 1) };
+    let regs = edu_at(regs);
+    if ack {
+        regs.interrupt_ack.write(Interrupt::FACTORIAL::SET);
+    } else {
+        regs.interrupt_raise.write(Interrupt::FACTORIAL::SET);
+    }
 }
 
 /// The notification word after polling a while (0: nothing arrived).
 fn poll(ntfn: u64) -> u64 {
-    for _ in 0..200_000 {
-        match ipc::poll(ntfn) {
-            Ok(0) => core::hint::spin_loop(),
-            Ok(word) => return word,
-            Err(_) => return 0,
-        }
-    }
-    0
+    ipc::poll_within(ntfn, 200_000)
 }
 
 /// An IOSpace with its IO page tables for `iova` installed.
@@ -169,8 +166,8 @@ pub fn run(
         "assigning edu A without the rest of its alias group is refused (invalid argument)",
         space_a.assign(pci_a).map_err(|e| e.code) == invalid,
     );
-    dma_on(MMIO_VADDR2, IOVA, EDU_BUFFER, false);
-    dma_on(MMIO_VADDR2, EDU_BUFFER, IOVA + 0x1000, true);
+    dma_on(MMIO_VADDR2, IOVA, BUFFER_BASE, false);
+    dma_on(MMIO_VADDR2, BUFFER_BASE, IOVA + 0x1000, true);
     c.check("edu B cannot reach S_A's frames while its group is not assigned there", read64(RAM_VADDR + 0x1000) == 0);
     c.check("naming a member twice is refused", space_a.assign_group(pci_a, &[pci_a]).map_err(|e| e.code) == invalid);
     if let Some(pci_c) = pci_c {
@@ -180,8 +177,8 @@ pub fn run(
         );
     }
     c.check("assign the alias group (A and B) to S_A", space_a.assign_group(pci_a, &[pci_b]).is_ok());
-    dma_on(MMIO_VADDR2, IOVA, EDU_BUFFER, false);
-    dma_on(MMIO_VADDR2, EDU_BUFFER, IOVA + 0x1000, true);
+    dma_on(MMIO_VADDR2, IOVA, BUFFER_BASE, false);
+    dma_on(MMIO_VADDR2, BUFFER_BASE, IOVA + 0x1000, true);
     c.check(
         "with its group assigned, edu B translates through S_A (one protection unit)",
         read64(RAM_VADDR + 0x1000) == SECRET,
@@ -203,7 +200,7 @@ pub fn run(
         space_b.assign_group(pci_b, &[pci_a]).map_err(|e| e.code) == Err(SyscallError::DeleteFirst),
     );
     // B's blocked write in S_A is reported to S_A's handler, with the group's requester id.
-    dma_on(MMIO_VADDR2, EDU_BUFFER, IOVA2, true);
+    dma_on(MMIO_VADDR2, BUFFER_BASE, IOVA2, true);
     let group_id = u64::from(devs[a].requester_id());
     let fault = next_fault();
     println!("dmatest: fault message for edu B's write: {fault:x?}");
@@ -220,19 +217,19 @@ pub fn run(
     );
     c.check("unassign the group from S_A", space_a.unassign_group(pci_a, &[pci_b]).is_ok());
     write64(RAM_VADDR + 0x1000, 0);
-    dma_on(MMIO_VADDR2, IOVA, EDU_BUFFER, false);
-    dma_on(MMIO_VADDR2, EDU_BUFFER, IOVA + 0x1000, true);
-    dma_on(MMIO_VADDR, IOVA, EDU_BUFFER, false);
-    dma_on(MMIO_VADDR, EDU_BUFFER, IOVA + 0x1000, true);
+    dma_on(MMIO_VADDR2, IOVA, BUFFER_BASE, false);
+    dma_on(MMIO_VADDR2, BUFFER_BASE, IOVA + 0x1000, true);
+    dma_on(MMIO_VADDR, IOVA, BUFFER_BASE, false);
+    dma_on(MMIO_VADDR, BUFFER_BASE, IOVA + 0x1000, true);
     c.check("after the group's unassign neither A nor B reaches S_A", read64(RAM_VADDR + 0x1000) == 0);
     c.check("the whole group moves to S_B", space_b.assign_group(pci_b, &[pci_a]).is_ok());
     write64(RAM_VADDR + 0x2000, 0x77);
-    dma_on(MMIO_VADDR2, IOVA, EDU_BUFFER, false);
-    dma_on(MMIO_VADDR2, EDU_BUFFER, IOVA2, true);
+    dma_on(MMIO_VADDR2, IOVA, BUFFER_BASE, false);
+    dma_on(MMIO_VADDR2, BUFFER_BASE, IOVA2, true);
     c.check("... where edu B writes its own frame (and reads nothing of S_A)", read64(RAM_VADDR + 0x2000) == 0);
     write64(RAM_VADDR + 0x2000, 0x0b0b);
-    dma_on(MMIO_VADDR2, IOVA2, EDU_BUFFER, false);
-    dma_on(MMIO_VADDR2, EDU_BUFFER, IOVA2 + 8, true);
+    dma_on(MMIO_VADDR2, IOVA2, BUFFER_BASE, false);
+    dma_on(MMIO_VADDR2, BUFFER_BASE, IOVA2 + 8, true);
     c.check("edu B's DMA round trip in S_B", read64(RAM_VADDR + 0x2008) == 0x0b0b);
 
     // MSIs: checked against the group's requester id.

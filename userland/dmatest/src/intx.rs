@@ -15,23 +15,11 @@ use libcap::check::Checker;
 use libcap::ipc;
 use libcap::println;
 
+use edu_driver::registers::Interrupt;
+use tock_registers::interfaces::{Readable, Writeable};
+
 /// The I/O APIC lines q35 routes PCI INTx pins to (PIRQA-H).
 const PCI_GSIS: core::ops::Range<u64> = 16..24;
-/// edu registers (4-byte access only): interrupt status, raise, acknowledge.
-const EDU_IRQ_STATUS: u64 = 0x24;
-const EDU_IRQ_RAISE: u64 = 0x60;
-const EDU_IRQ_ACK: u64 = 0x64;
-
-fn edu_read32(mmio: u64, offset: u64) -> u32 {
-    // SAFETY: `mmio` is the edu BAR page, mapped uncached by the caller; registers below
-    // 0x80 answer 4-byte accesses.
-    unsafe { core::ptr::read_volatile((mmio + offset) as *const u32) }
-}
-
-fn edu_write32(mmio: u64, offset: u64, value: u32) {
-    // SAFETY: as in `edu_read32`.
-    unsafe { core::ptr::write_volatile((mmio + offset) as *mut u32, value) }
-}
 
 /// Binds GSI 16-23 (badge 1 << (gsi - 16)) to one notification, tries to clear edu's
 /// Interrupt Disable, raises edu's interrupt and checks that no line signals. `mmio` is
@@ -64,23 +52,17 @@ pub fn check(c: &mut Checker, pci_dev: PciDevice, mmio: u64, slots: &SlotAllocat
     let wide = pci_dev.config_write(pci::COMMAND, 2, (1 << 16) | u64::from(after)).map_err(|e| e.code);
     c.check("a command value wider than the register is refused -> RangeError", wide == Err(SyscallError::RangeError));
 
-    edu_write32(mmio, EDU_IRQ_RAISE, 1);
-    let mut word = 0;
-    for _ in 0..200_000 {
-        word = ipc::poll(ntfn).unwrap_or(0);
-        if word != 0 {
-            break;
-        }
-        core::hint::spin_loop();
-    }
+    let regs = crate::edu_at(mmio);
+    regs.interrupt_raise.write(Interrupt::FACTORIAL::SET);
+    let word = ipc::poll_within(ntfn, 200_000);
     for k in (0..8).filter(|k| word & (1 << k) != 0) {
         println!("dmatest: edu's INTx arrived on GSI {}", PCI_GSIS.start + k);
     }
-    c.check("INTx: edu's raised interrupt status is pending", edu_read32(mmio, EDU_IRQ_STATUS) & 1 != 0);
+    c.check("INTx: edu's raised interrupt status is pending", regs.interrupt_status.is_set(Interrupt::FACTORIAL));
     c.check("INTx: edu's interrupt reaches none of GSI 16-23", word == 0);
 
     // Leave nothing asserted and every line free for whoever comes next.
-    edu_write32(mmio, EDU_IRQ_ACK, edu_read32(mmio, EDU_IRQ_STATUS));
+    regs.interrupt_ack.set(regs.interrupt_status.get());
     for handler in handlers.into_iter().filter(|&h| h != 0) {
         let _ = IrqHandler(handler).clear();
         let _ = CNode::delete(root.slot(handler));

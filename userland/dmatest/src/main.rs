@@ -19,6 +19,10 @@ use libcap::ipc;
 use libcap::println;
 use libcap::thread::spawn;
 
+use edu_driver::registers::DmaCommand;
+use edu_driver::{EduRegisters, BUFFER_BASE};
+use tock_registers::interfaces::{Readable, Writeable};
+
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use libcap::abi::fault::FaultKind;
 
@@ -27,20 +31,6 @@ mod intx;
 
 libcap::entry!(main);
 
-const EDU_VENDOR: u16 = 0x1234;
-const EDU_DEVICE: u16 = 0x11e8;
-/// edu registers.
-const EDU_IDENT: usize = 0x00;
-const EDU_DMA_SRC: usize = 0x80;
-const EDU_DMA_DST: usize = 0x88;
-const EDU_DMA_COUNT: usize = 0x90;
-const EDU_DMA_CMD: usize = 0x98;
-/// edu's internal buffer, as a DMA address on the device side.
-const EDU_BUFFER: u64 = 0x40000;
-/// Command bit: start; direction 0 = RAM to device.
-const DMA_START: u64 = 1;
-/// Command bit: direction device to RAM.
-const DMA_TO_RAM: u64 = 2;
 const MMIO_VADDR: u64 = 0x0000_4000_0000_0000;
 const RAM_VADDR: u64 = 0x0000_4000_0010_0000;
 /// Where the test maps frames in the device's IOSpace.
@@ -59,27 +49,31 @@ const LARGE_VADDR: u64 = 0x0000_4000_0020_0000;
 /// the upper levels exist).
 const IOVA_MOVE: u64 = 0x5000_0000;
 
-fn read_at(base: u64, offset: usize) -> u64 {
-    // SAFETY: `base` is an edu BAR page mapped uncached by this program.
-    unsafe { core::ptr::read_volatile((base + offset as u64) as *const u64) }
+/// The registers of the edu whose BAR page this program mapped at `vaddr` (one of
+/// MMIO_VADDR, MMIO_VADDR2, MMIO_VADDR3).
+fn edu_at(vaddr: u64) -> &'static EduRegisters {
+    // SAFETY: callers pass only the addresses where this program maps an edu BAR page
+    // uncached, after mapping it; the program never unmaps them.
+    unsafe { EduRegisters::at(vaddr) }
 }
 
-fn write_at(base: u64, offset: usize, value: u64) {
-    // SAFETY: as in `read_at`.
-    unsafe { core::ptr::write_volatile((base + offset as u64) as *mut u64, value) }
-}
-
-/// One edu DMA of 8 bytes on the device whose registers are at `base`; waits for it.
-fn dma_on(base: u64, from: u64, to: u64, to_ram: bool) {
-    write_at(base, EDU_DMA_SRC, from);
-    write_at(base, EDU_DMA_DST, to);
-    write_at(base, EDU_DMA_COUNT, 8);
-    write_at(base, EDU_DMA_CMD, DMA_START | if to_ram { DMA_TO_RAM } else { 0 });
+/// One edu DMA of 8 bytes on the device whose registers are at `base`, without a
+/// completion interrupt; waits (bounded) and says whether the device finished it. A
+/// blocked transfer finishes too: VT-d drops it, the device does not notice.
+fn dma_on(base: u64, from: u64, to: u64, to_ram: bool) -> bool {
+    let regs = edu_at(base);
+    regs.dma_source.set(from);
+    regs.dma_destination.set(to);
+    regs.dma_count.set(8);
+    let direction = if to_ram { DmaCommand::TO_RAM::SET } else { DmaCommand::TO_RAM::CLEAR };
+    regs.dma_command.write(DmaCommand::START::SET + direction);
+    // edu finishes a transfer on a 100 ms virtual timer.
     let mut n = 0u64;
-    while read_at(base, EDU_DMA_CMD) & DMA_START != 0 && n < 2_000_000_000 {
+    while regs.dma_command.is_set(DmaCommand::START) && n < 2_000_000_000 {
         n += 1;
         core::hint::spin_loop();
     }
+    !regs.dma_command.is_set(DmaCommand::START)
 }
 
 /// A page of the firmware-reserved 0xf0000..0x100000 the RMRR scenario (kernel
@@ -91,25 +85,11 @@ const RMRR_PAGE: u64 = 0xf_f000;
 /// it, which the scenario checks), everything else stays blocked.
 fn rmrr_bound(c: &mut Checker) -> ExitCode {
     println!("dmatest: edu is RMRR-bound: assign refused (illegal operation)");
-    dma_on(MMIO_VADDR, RMRR_PAGE, EDU_BUFFER, false);
-    c.check("the device completed its DMA from the RMRR region", mmio_read(EDU_DMA_CMD) & DMA_START == 0);
+    let done = dma_on(MMIO_VADDR, RMRR_PAGE, BUFFER_BASE, false);
+    c.check("the device completed its DMA from the RMRR region", done);
     println!("dmatest: DMA from the RMRR page {RMRR_PAGE:#x} done");
     println!("dmatest: done");
     c.finish()
-}
-
-fn mmio_read(offset: usize) -> u64 {
-    read_at(MMIO_VADDR, offset)
-}
-
-fn mmio_read32(offset: usize) -> u32 {
-    // SAFETY: the edu BAR page is mapped uncached at MMIO_VADDR; registers below 0x80
-    // only answer 4-byte accesses.
-    unsafe { core::ptr::read_volatile((MMIO_VADDR + offset as u64) as *const u32) }
-}
-
-fn mmio_write(offset: usize, value: u64) {
-    write_at(MMIO_VADDR, offset, value)
 }
 
 /// DMA fault messages received so far: (label, badge, requester, reason, iova, write).
@@ -167,8 +147,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let slots = SlotAllocator::new(bi);
     let mut objects = ObjectAllocator::new(bi);
     let root = CNode(slots::INIT_CNODE);
-    let Some(index) = bi.pci_devices().iter().position(|d| d.vendor_id == EDU_VENDOR && d.device_id == EDU_DEVICE)
-    else {
+    let Some(index) = bi.pci_devices().iter().position(edu_driver::is_edu) else {
         println!("dmatest: FAIL no edu device (run QEMU with -device edu)");
         return ExitCode::UserFailure;
     };
@@ -201,7 +180,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     );
     let command = pci.config_read(4, 2).unwrap_or(0) as u16;
     c.check("enable memory decoding and bus mastering", pci.write_command(command | 0x6).is_ok());
-    c.check("edu answers (ident 0x010000ed)", mmio_read32(EDU_IDENT) == 0x0100_00ed);
+    c.check("edu answers (ident 0x010000ed)", edu_at(MMIO_VADDR).ident.get() == edu_driver::IDENT);
     intx::check(&mut c, pci, MMIO_VADDR, &slots, &mut objects);
     // A RAM frame the device is not allowed to read: it is in no IOSpace.
     let ram = Frame(objects.alloc(&slots, ObjectType::Frame4K, 0).expect("frame"));
@@ -210,27 +189,11 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     // SAFETY: mapped read-write just above.
     unsafe { (RAM_VADDR as *mut u64).write_volatile(0x1122_3344_5566_7788) };
     println!("dmatest: DMA from RAM {paddr:#x} to the device, which has no IOSpace");
-    mmio_write(EDU_DMA_SRC, paddr);
-    mmio_write(EDU_DMA_DST, EDU_BUFFER);
-    mmio_write(EDU_DMA_COUNT, 8);
-    mmio_write(EDU_DMA_CMD, DMA_START);
-    // edu finishes the transfer on a 100 ms virtual timer.
-    let mut spins = 0u64;
-    while mmio_read(EDU_DMA_CMD) & DMA_START != 0 && spins < 2_000_000_000 {
-        spins += 1;
-        core::hint::spin_loop();
-    }
-    c.check("the device completed its (blocked) transfer", mmio_read(EDU_DMA_CMD) & DMA_START == 0);
+    let done = dma_on(MMIO_VADDR, paddr, BUFFER_BASE, false);
+    c.check("the device completed its (blocked) transfer", done);
     // The other direction: the device writes into the frame. Blocked writes vanish.
-    mmio_write(EDU_DMA_SRC, EDU_BUFFER);
-    mmio_write(EDU_DMA_DST, paddr);
-    mmio_write(EDU_DMA_COUNT, 8);
-    mmio_write(EDU_DMA_CMD, DMA_START | DMA_TO_RAM);
-    while mmio_read(EDU_DMA_CMD) & DMA_START != 0 && spins < 4_000_000_000 {
-        spins += 1;
-        core::hint::spin_loop();
-    }
-    c.check("the device completed its (blocked) write", mmio_read(EDU_DMA_CMD) & DMA_START == 0);
+    let done = dma_on(MMIO_VADDR, BUFFER_BASE, paddr, true);
+    c.check("the device completed its (blocked) write", done);
     // SAFETY: still mapped read-write.
     let after = unsafe { (RAM_VADDR as *const u64).read_volatile() };
     c.check("the frame the device tried to write is unchanged", after == 0x1122_3344_5566_7788);
@@ -275,8 +238,8 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.check("map a never-read frame read-only", ro.map_io(iospace, IOVA + 0x2000, CapRights::READ).is_ok());
     c.check("the MSI window is refused", dst.map_io(iospace, 0xfee0_0000, CapRights::READ).is_err());
     let dma = |from: u64, to: u64, to_ram: bool| dma_on(MMIO_VADDR, from, to, to_ram);
-    dma(IOVA, EDU_BUFFER, false);
-    dma(EDU_BUFFER, IOVA + 0x1000, true);
+    dma(IOVA, BUFFER_BASE, false);
+    dma(BUFFER_BASE, IOVA + 0x1000, true);
     // SAFETY: mapped read-write above.
     let copied = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
     c.check("translated DMA round trip: RAM -> device -> RAM", copied == 0x1122_3344_5566_7788);
@@ -290,7 +253,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let me = libcap::cap::Tcb(slots::INIT_TCB);
     let _ = me.set_priority(me, 1);
     let _ = me.set_priority(me, 255);
-    dma(EDU_BUFFER, IOVA + 0x2000, true);
+    dma(BUFFER_BASE, IOVA + 0x2000, true);
     // SAFETY: mapped read-write above.
     let untouched = unsafe { ((RAM_VADDR + 0x2000) as *const u64).read_volatile() };
     c.check("a device write to a read-only IO mapping is blocked", untouched == 0);
@@ -303,7 +266,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     // SAFETY: mapped read-write above.
     unsafe { ((RAM_VADDR + 0x1000) as *mut u64).write_volatile(0) };
     c.check("unmap_io", dst.unmap_io().is_ok());
-    dma(EDU_BUFFER, IOVA + 0x1000, true);
+    dma(BUFFER_BASE, IOVA + 0x1000, true);
     // SAFETY: as above.
     let after_unmap = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
     c.check("after unmap_io the device cannot write the frame", after_unmap == 0);
@@ -317,14 +280,14 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     // used to drop only the record, leaving the device a frame that could be freed.
     let unmapped_copy = io_copy(dst);
     c.check("map a copy for the device", unmapped_copy.map_io(iospace, IOVA + 0x8000, CapRights::ALL).is_ok());
-    dma(EDU_BUFFER, IOVA + 0x8000, true);
+    dma(BUFFER_BASE, IOVA + 0x8000, true);
     // SAFETY: as above.
     let reached = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
     c.check("the device reaches the frame through the copy", reached == 0x1122_3344_5566_7788);
     // SAFETY: as above.
     unsafe { ((RAM_VADDR + 0x1000) as *mut u64).write_volatile(0) };
     c.check("FrameUnmap of the IO-mapped copy", unmapped_copy.unmap().is_ok());
-    dma(EDU_BUFFER, IOVA + 0x8000, true);
+    dma(BUFFER_BASE, IOVA + 0x8000, true);
     // SAFETY: as above.
     let after_frame_unmap = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
     c.check("after FrameUnmap the device cannot write the frame", after_frame_unmap == 0);
@@ -339,14 +302,14 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     // Revocation safety: deleting the cap that made an IO mapping removes it.
     let again = io_copy(dst);
     c.check("map the frame again through a new copy", again.map_io(iospace, IOVA + 0x3000, CapRights::ALL).is_ok());
-    dma(EDU_BUFFER, IOVA + 0x3000, true);
+    dma(BUFFER_BASE, IOVA + 0x3000, true);
     // SAFETY: as above.
     let reached = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
     c.check("the device reaches it", reached == 0x1122_3344_5566_7788);
     // SAFETY: as above.
     unsafe { ((RAM_VADDR + 0x1000) as *mut u64).write_volatile(0) };
     c.check("delete the copy", CNode::delete(root.slot(again.0)).is_ok());
-    dma(EDU_BUFFER, IOVA + 0x3000, true);
+    dma(BUFFER_BASE, IOVA + 0x3000, true);
     // SAFETY: as above.
     let after_delete = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
     c.check("after the delete the device cannot write the frame", after_delete == 0);
@@ -358,14 +321,14 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     // children, as in seL4) removes every IO mapping made through a copy.
     let child = io_copy(dst_original);
     c.check("map the frame through a derived copy", child.map_io(iospace, IOVA + 0x4000, CapRights::ALL).is_ok());
-    dma(EDU_BUFFER, IOVA + 0x4000, true);
+    dma(BUFFER_BASE, IOVA + 0x4000, true);
     // SAFETY: as above.
     let reached = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
     c.check("the device reaches it", reached == 0x1122_3344_5566_7788);
     // SAFETY: as above.
     unsafe { ((RAM_VADDR + 0x1000) as *mut u64).write_volatile(0) };
     c.check("revoke the frame's original cap", CNode::revoke(root.slot(dst_original.0)).is_ok());
-    dma(EDU_BUFFER, IOVA + 0x4000, true);
+    dma(BUFFER_BASE, IOVA + 0x4000, true);
     // SAFETY: as above.
     let after_revoke = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
     c.check("after the revoke the device cannot write the frame", after_revoke == 0);
@@ -374,19 +337,14 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         next_fault() == dma_fault(rid, REASON_WRITE, IOVA + 0x4000, true),
     );
     // DMA aimed at the kernel's own memory (its image at 2 MiB) is just an unmapped IOVA.
-    dma(EDU_BUFFER, KERNEL_PADDR, true);
+    dma(BUFFER_BASE, KERNEL_PADDR, true);
     c.check(
         "a DMA at the kernel's physical address is blocked and reported",
         next_fault() == dma_fault(rid, REASON_WRITE, KERNEL_PADDR, true),
     );
     // A second edu in a second IOSpace: no reach into the first's frames, only into a
     // frame deliberately mapped into both.
-    let second = bi
-        .pci_devices()
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| d.vendor_id == EDU_VENDOR && d.device_id == EDU_DEVICE)
-        .nth(1);
+    let second = bi.pci_devices().iter().enumerate().filter(|(_, d)| edu_driver::is_edu(d)).nth(1);
     if let Some((index2, _)) = second {
         let pci2 = PciDevice(bi.pci_device_caps.start + index2 as u64);
         let bar2 = pci2.config_read(0x10, 4).unwrap_or(0) & !0xf;
@@ -409,7 +367,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
             "map a frame into the second IOSpace only",
             io_copy(private2).map_io(iospace2, IOVA2, CapRights::ALL).is_ok(),
         );
-        dma(EDU_BUFFER, IOVA2, true);
+        dma(BUFFER_BASE, IOVA2, true);
         // SAFETY: as above.
         let still = unsafe { ((RAM_VADDR + 0x4000) as *const u64).read_volatile() };
         c.check("the first device cannot reach the second IOSpace's frame", still == 0x2222);
@@ -422,12 +380,12 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         let both = io_copy(shared).map_io(iospace, IOVA_SHARED, CapRights::ALL).is_ok()
             && io_copy(shared).map_io(iospace2, IOVA2 + 0x1000, CapRights::ALL).is_ok();
         c.check("map one frame deliberately into both IOSpaces", both);
-        dma(EDU_BUFFER, IOVA_SHARED, true);
+        dma(BUFFER_BASE, IOVA_SHARED, true);
         // SAFETY: mapped read-write above.
         let from_first = unsafe { ((RAM_VADDR + 0x5000) as *const u64).read_volatile() };
         c.check("the first device writes the shared frame", from_first == 0x1122_3344_5566_7788);
-        dma_on(MMIO_VADDR2, IOVA2, EDU_BUFFER, false);
-        dma_on(MMIO_VADDR2, EDU_BUFFER, IOVA2 + 0x1000, true);
+        dma_on(MMIO_VADDR2, IOVA2, BUFFER_BASE, false);
+        dma_on(MMIO_VADDR2, BUFFER_BASE, IOVA2 + 0x1000, true);
         // SAFETY: as above.
         let from_second = unsafe { ((RAM_VADDR + 0x5000) as *const u64).read_volatile() };
         c.check("the second device writes the shared frame too", from_second == 0x2222);
@@ -448,14 +406,14 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         "a batch naming a frame twice is refused",
         iospace.map_batch(IOVA + 0x20000, CapRights::ALL, &[io8[0], io8[0]]).is_err(),
     );
-    dma(EDU_BUFFER, IOVA + 0x10000 + 7 * 0x1000, true);
+    dma(BUFFER_BASE, IOVA + 0x10000 + 7 * 0x1000, true);
     // SAFETY: mapped read-write above.
     let batched = unsafe { ((RAM_VADDR + 0x6000) as *const u64).read_volatile() };
     c.check("the device writes the batch's last frame", batched == 0x1122_3344_5566_7788);
     // SAFETY: as above.
     unsafe { ((RAM_VADDR + 0x6000) as *mut u64).write_volatile(0) };
     c.check("unmap the batch", iospace.unmap_batch(&io8).is_ok());
-    dma(EDU_BUFFER, IOVA + 0x10000 + 7 * 0x1000, true);
+    dma(BUFFER_BASE, IOVA + 0x10000 + 7 * 0x1000, true);
     // SAFETY: as above.
     let unbatched = unsafe { ((RAM_VADDR + 0x6000) as *const u64).read_volatile() };
     c.check("after the batch unmap the device cannot write it", unbatched == 0);
@@ -482,7 +440,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         "a 2 MiB frame is a superpage leaf in the IOSpace",
         matches!(Frame(large_io.0).unmap_io(), Ok(())) && large_io.map_io(iospace, IOVA_LARGE, CapRights::ALL).is_ok(),
     );
-    dma(EDU_BUFFER, IOVA_LARGE + 0x1f_f000, true);
+    dma(BUFFER_BASE, IOVA_LARGE + 0x1f_f000, true);
     // SAFETY: the 2 MiB frame is mapped read-write at LARGE_VADDR.
     let tail = unsafe { ((LARGE_VADDR + 0x1f_f000) as *const u64).read_volatile() };
     c.check("the device writes the last page of the 2 MiB frame", tail == 0x1122_3344_5566_7788);
@@ -494,7 +452,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         "map a leaf table and a frame in it",
         moved.map(iospace, IOVA_MOVE).is_ok() && through_moved.map_io(iospace, IOVA_MOVE, CapRights::ALL).is_ok(),
     );
-    dma(EDU_BUFFER, IOVA_MOVE, true);
+    dma(BUFFER_BASE, IOVA_MOVE, true);
     // SAFETY: the destination frame is mapped read-write at RAM_VADDR + 0x1000.
     let reached = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
     c.check("the device reaches the frame through it", reached == 0x1122_3344_5566_7788);
@@ -511,7 +469,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         CNode::copy(root.slot(table_copy), root.slot(moved.0), CapRights::ALL).map_err(|e| e.code)
             == Err(libcap::abi::error::SyscallError::IllegalOperation),
     );
-    dma(EDU_BUFFER, IOVA_MOVE + 0x20_0000, true);
+    dma(BUFFER_BASE, IOVA_MOVE + 0x20_0000, true);
     // SAFETY: as above.
     let moved_reach = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
     c.check("the moved table brought no mapping along", moved_reach == 0);
@@ -520,21 +478,19 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         next_fault() == dma_fault(rid, REASON_WRITE, IOVA_MOVE + 0x20_0000, true),
     );
     c.check("unassign", iospace.unassign(pci).is_ok());
-    dma(EDU_BUFFER, IOVA_LARGE, true);
+    dma(BUFFER_BASE, IOVA_LARGE, true);
     // SAFETY: as above.
     let head = unsafe { (LARGE_VADDR as *const u64).read_volatile() };
     c.check("after unassign the device reaches nothing", head == 0);
     // Deleting the IOSpace's last cap takes its devices out too.
     c.check("assign again", iospace.assign(pci).is_ok());
     c.check("delete the IOSpace", CNode::delete(root.slot(iospace.0)).is_ok());
-    dma(EDU_BUFFER, IOVA_LARGE, true);
+    dma(BUFFER_BASE, IOVA_LARGE, true);
     // SAFETY: as above.
     let head = unsafe { (LARGE_VADDR as *const u64).read_volatile() };
     c.check("after the IOSpace is gone the device reaches nothing", head == 0);
     // Give the kernel a few timer ticks to drain the fault records.
-    let start = spins;
-    while spins < start + 20_000_000 {
-        spins += 1;
+    for _ in 0..20_000_000 {
         core::hint::spin_loop();
     }
     println!("dmatest: done");

@@ -12,8 +12,8 @@ use libcap::cap::{Msi, PciDevice};
 use libcap::check::Checker;
 use libcap::println;
 
-use crate::driver::Edu;
 use crate::POLLS;
+use edu_driver::Edu;
 
 /// The LAPIC's MSI window, as a compatibility-format address (destination APIC 0).
 const MSI_WINDOW: u64 = 0xfee0_0000;

@@ -14,12 +14,11 @@
 
 extern crate alloc;
 
-mod driver;
 mod forge;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use driver::{Edu, EduError};
+use edu_driver::{Edu, EduError, EduRegisters};
 use libcap::abi::bootinfo::BootInfo;
 use libcap::abi::error::SyscallError;
 use libcap::abi::exit::ExitCode;
@@ -38,8 +37,6 @@ use libcap::thread::spawn;
 
 libcap::entry!(main);
 
-const EDU_VENDOR: u16 = 0x1234;
-const EDU_DEVICE: u16 = 0x11e8;
 /// Where the program maps each device's register page (per device + 0x10_0000).
 const REGS_VADDR: u64 = 0x0000_4000_0000_0000;
 /// The DMA buffer in RAM, for the CPU and (at IOVA) for the device.
@@ -58,7 +55,7 @@ const BURST: u32 = 20_000;
 /// One edu function the program drives.
 struct Function {
     pci: PciDevice,
-    regs: u64,
+    regs: &'static EduRegisters,
 }
 
 /// A notification cap with `badge`, so a poll can tell a delivered interrupt from none.
@@ -87,7 +84,8 @@ fn setup(
     );
     let command = pci.config_read(pci::COMMAND, 2).ok()? as u16;
     c.check("enable memory decoding", pci.write_command(command | pci::COMMAND_MEMORY as u16).is_ok());
-    Some(Function { pci, regs })
+    // SAFETY: `regs` now maps edu's BAR 0 page uncached, and this program never unmaps it.
+    Some(Function { pci, regs: unsafe { EduRegisters::at(regs) } })
 }
 
 /// Counts while [`spinner`] runs.
@@ -126,8 +124,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let root = CNode(slots::INIT_CNODE);
     let irq_control = IrqControl(slots::IRQ_CONTROL);
     let found: [Option<usize>; 2] = {
-        let mut it =
-            bi.pci_devices().iter().enumerate().filter(|(_, d)| d.vendor_id == EDU_VENDOR && d.device_id == EDU_DEVICE);
+        let mut it = bi.pci_devices().iter().enumerate().filter(|(_, d)| edu_driver::is_edu(d));
         [it.next().map(|(i, _)| i), it.next().map(|(i, _)| i)]
     };
     let Some(first) = found[0] else {
@@ -267,20 +264,20 @@ fn main(bi: &'static BootInfo) -> ExitCode {
 /// QEMU delivers the MSI only once interrupts are on again), deletes the MSI handler
 /// cap in `slot`: the MSI is pending in the local APIC while the kernel releases the
 /// vector and arrives after. Returns the delete's error code (0 on success).
-fn raise_then_delete(regs: u64, bits: u32, slot: u64) -> u64 {
+fn raise_then_delete(regs: &EduRegisters, bits: u32, slot: u64) -> u64 {
     use libcap::abi::invocation::Invocation;
     use libcap::abi::msginfo::MessageInfo;
     use libcap::abi::syscall::Syscall;
     let info = MessageInfo::new(Invocation::CNodeDelete.raw(), 2).to_word();
     let mut rax = Syscall::Call.raw();
-    // SAFETY: `regs` is edu's BAR page, mapped uncached (0x60 is the 4-byte raise
-    // register); the system call is CNodeDelete on this thread's root CNode, and every
+    // SAFETY: `regs` is edu's register block, mapped uncached (the store is the 4-byte
+    // raise register); the system call is CNodeDelete on this thread's root CNode, and every
     // register the kernel writes is declared clobbered.
     unsafe {
         core::arch::asm!(
             "mov dword ptr [{raise}], {bits:e}",
             "syscall",
-            raise = in(reg) regs + 0x60,
+            raise = in(reg) core::ptr::from_ref(&regs.interrupt_raise),
             bits = in(reg) bits,
             inout("rax") rax,
             inout("rdi") slots::INIT_CNODE => _,
@@ -306,7 +303,7 @@ fn raise_then_delete(regs: u64, bits: u32, slot: u64) -> u64 {
 fn late_msi_after_release(
     c: &mut Checker,
     edu: &Edu,
-    (regs, pci, vector): (u64, PciDevice, u8),
+    (regs, pci, vector): (&EduRegisters, PciDevice, u8),
     ntfn: Notification,
     handler: IrqHandler,
 ) {
