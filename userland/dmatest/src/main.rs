@@ -14,6 +14,7 @@ use libcap::abi::slots;
 use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
 use libcap::cap::{CNode, Frame, IoPageTable, IoSpace, PciDevice, ATTR_UNCACHED};
 use libcap::check::Checker;
+use libcap::deadline::{spin_until, Deadline};
 use libcap::device::DeviceMemory;
 use libcap::ipc;
 use libcap::println;
@@ -75,10 +76,8 @@ fn dma_on(base: u64, from: u64, to: u64, to_ram: bool) {
     write_at(base, EDU_DMA_DST, to);
     write_at(base, EDU_DMA_COUNT, 8);
     write_at(base, EDU_DMA_CMD, DMA_START | if to_ram { DMA_TO_RAM } else { 0 });
-    let mut n = 0u64;
-    while read_at(base, EDU_DMA_CMD) & DMA_START != 0 && n < 2_000_000_000 {
-        n += 1;
-        core::hint::spin_loop();
+    if !spin_until(Deadline::default_wait(), || read_at(base, EDU_DMA_CMD) & DMA_START == 0) {
+        println!("dmatest: FAIL the DMA completion did not arrive (edu still busy)");
     }
 }
 
@@ -215,21 +214,14 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     mmio_write(EDU_DMA_COUNT, 8);
     mmio_write(EDU_DMA_CMD, DMA_START);
     // edu finishes the transfer on a 100 ms virtual timer.
-    let mut spins = 0u64;
-    while mmio_read(EDU_DMA_CMD) & DMA_START != 0 && spins < 2_000_000_000 {
-        spins += 1;
-        core::hint::spin_loop();
-    }
+    spin_until(Deadline::default_wait(), || mmio_read(EDU_DMA_CMD) & DMA_START == 0);
     c.check("the device completed its (blocked) transfer", mmio_read(EDU_DMA_CMD) & DMA_START == 0);
     // The other direction: the device writes into the frame. Blocked writes vanish.
     mmio_write(EDU_DMA_SRC, EDU_BUFFER);
     mmio_write(EDU_DMA_DST, paddr);
     mmio_write(EDU_DMA_COUNT, 8);
     mmio_write(EDU_DMA_CMD, DMA_START | DMA_TO_RAM);
-    while mmio_read(EDU_DMA_CMD) & DMA_START != 0 && spins < 4_000_000_000 {
-        spins += 1;
-        core::hint::spin_loop();
-    }
+    spin_until(Deadline::default_wait(), || mmio_read(EDU_DMA_CMD) & DMA_START == 0);
     c.check("the device completed its (blocked) write", mmio_read(EDU_DMA_CMD) & DMA_START == 0);
     // SAFETY: still mapped read-write.
     let after = unsafe { (RAM_VADDR as *const u64).read_volatile() };
@@ -532,9 +524,8 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let head = unsafe { (LARGE_VADDR as *const u64).read_volatile() };
     c.check("after the IOSpace is gone the device reaches nothing", head == 0);
     // Give the kernel a few timer ticks to drain the fault records.
-    let start = spins;
-    while spins < start + 20_000_000 {
-        spins += 1;
+    let drain = Deadline::after(200_000_000);
+    while !drain.passed() {
         core::hint::spin_loop();
     }
     println!("dmatest: done");

@@ -4,7 +4,8 @@
 //! are refused before the device sees them.
 
 use libcap::cap::{IrqHandler, Notification};
-use libcap::ipc;
+use libcap::deadline::Deadline;
+use libcap::{ipc, println};
 
 /// Register offsets (QEMU docs/specs/edu.txt).
 mod reg {
@@ -58,6 +59,8 @@ pub enum EduError {
     NotDone,
     /// Waiting on the notification failed.
     Wait,
+    /// The completion MSI did not arrive within [`libcap::deadline::WAIT_TICKS`].
+    NoInterrupt,
 }
 
 /// One edu function whose BAR page is mapped at `regs` and whose MSI is bound to `ntfn`.
@@ -180,8 +183,20 @@ impl Edu {
 
     /// Waits for the completion MSI of a transfer begun with [`Edu::start_to_ram`].
     pub fn complete(&self) -> Result<(), EduError> {
-        ipc::wait(self.ntfn.0).map_err(|_| EduError::Wait)?;
+        self.wait_interrupt()?;
         self.finish()
+    }
+
+    /// Waits, bounded, for the completion MSI; says so on the console if none comes.
+    fn wait_interrupt(&self) -> Result<(), EduError> {
+        match ipc::wait_until(self.ntfn.0, Deadline::default_wait()) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => {
+                println!("edu: FAIL the completion interrupt (MSI) did not arrive");
+                Err(EduError::NoInterrupt)
+            }
+            Err(_) => Err(EduError::Wait),
+        }
     }
 
     fn start(&self, source: u64, destination: u64, len: u64, direction: u64) -> Result<(), EduError> {
@@ -199,7 +214,7 @@ impl Edu {
     /// the MSI arrives (edu finishes on a 100 ms virtual timer).
     fn transfer(&self, source: u64, destination: u64, len: u64, direction: u64) -> Result<(), EduError> {
         self.start(source, destination, len, direction)?;
-        ipc::wait(self.ntfn.0).map_err(|_| EduError::Wait)?;
+        self.wait_interrupt()?;
         self.finish()
     }
 
