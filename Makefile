@@ -11,6 +11,8 @@ QEMU      := qemu-system-x86_64
 MEM       ?= 256M
 IOMMU     ?= intel-iommu,intremap=on
 APPEND    ?=
+# UEFI firmware for `make run-uefi` and the UEFI scenario (Debian's ovmf).
+OVMF      ?= /usr/share/ovmf/OVMF.fd
 SUDO      := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 QEMU_ARGS := -machine q35 -accel tcg -cpu max -m $(MEM) -smp 1 -display none \
              -monitor none -serial stdio -no-reboot \
@@ -21,7 +23,8 @@ HOST_ONLY     := --workspace $(addprefix --exclude ,$(USER_PROGRAMS))
 # No source file may grow past this many lines (`make check`).
 MAX_LINES     := 800
 
-.PHONY: all toolchain qemu-deps iso-deps image iso run run-iso test check bench gdb clean
+.PHONY: all toolchain qemu-deps iso-deps image iso run run-iso run-uefi test check bench gdb clean
+comma := ,
 
 all: image
 
@@ -43,9 +46,12 @@ endef
 qemu-deps:
 	@command -v $(QEMU) >/dev/null 2>&1 || { $(MAKE) --no-print-directory _install PKGS="qemu-system-x86"; }
 
+# grub-pc-bin and grub-efi-amd64-bin make the ISO hybrid (BIOS and UEFI); mtools builds
+# its EFI system partition; ovmf is the UEFI firmware `make test` boots it with.
 iso-deps:
-	@{ command -v grub-mkrescue >/dev/null 2>&1 && [ -d /usr/lib/grub/i386-pc ] && command -v xorriso >/dev/null 2>&1 && command -v mformat >/dev/null 2>&1; } \
-	    || { $(MAKE) --no-print-directory _install PKGS="grub-common grub-pc-bin xorriso mtools"; }
+	@{ command -v grub-mkrescue >/dev/null 2>&1 && [ -d /usr/lib/grub/i386-pc ] && [ -d /usr/lib/grub/x86_64-efi ] \
+	    && command -v xorriso >/dev/null 2>&1 && command -v mformat >/dev/null 2>&1 && [ -f $(OVMF) ]; } \
+	    || { $(MAKE) --no-print-directory _install PKGS="grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools ovmf"; }
 
 .PHONY: _install
 _install:
@@ -61,7 +67,8 @@ image: toolchain
 	$(TARGET_DIR)/$(PROFILE)/mkbootimg -o $(BUILD)/boot.img manifest=userland/manifest.txt \
 	    $(foreach p,$(USER_PROGRAMS),$(p)=$(OUT)/$(p))
 
-# A GRUB (multiboot2) bootable ISO for real hardware; `make test` boots it once.
+# A GRUB (multiboot2) bootable ISO for real hardware, hybrid BIOS + UEFI; `make test`
+# boots it once each way (SeaBIOS, and OVMF).
 iso: image iso-deps
 	@mkdir -p $(BUILD)/iso/boot/grub
 	cp $(BUILD)/kernel.elf $(BUILD)/boot.img $(BUILD)/iso/boot/
@@ -79,6 +86,11 @@ run: image qemu-deps
 
 run-iso: iso qemu-deps
 	@$(QEMU) $(QEMU_ARGS) -cdrom $(BUILD)/kernel.iso; status=$$?; [ $$status -eq 1 ] || { echo "make: QEMU status $$status"; exit 1; }
+
+# The same ISO under UEFI firmware (OVMF); intel-iommu needs the split irqchip there.
+run-uefi: iso qemu-deps
+	@$(QEMU) $(subst q35,q35$(comma)kernel-irqchip=split,$(QEMU_ARGS)) -bios $(OVMF) -cdrom $(BUILD)/kernel.iso; \
+	    status=$$?; [ $$status -eq 1 ] || { echo "make: QEMU status $$status"; exit 1; }
 
 # Host unit tests (ABI, kernel logic) and the QEMU boot scenarios.
 test: image iso qemu-deps

@@ -54,6 +54,9 @@ pub fn root_name() -> &'static str {
 #[unsafe(no_mangle)]
 pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     serial::init();
+    if let Err((name, why)) = cpu::check_features() {
+        boot_error(format_args!("CPU lacks {name} (needed for {why})"));
+    }
     gdt::init();
     idt::init();
     cpu::mask_legacy_pic();
@@ -329,6 +332,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     start_root_thread(&root_task, plan.entry);
     trap::init_syscalls();
     fpu::init();
+    fpu::write_fs_base(ROOT_IPC_BUFFER_VADDR);
     info!("kernel: entering root task '{name}' at {:#x}", plan.entry);
     // SAFETY: the root task's PML4 shares the kernel half with `kernel_root`.
     unsafe { mmu::switch_to(root_task.vspace) };
@@ -514,6 +518,9 @@ fn start_root_thread(task: &RootTask, entry: u64) {
     t.priority = 255;
     t.mcp = 255;
     t.ipc_buffer = ROOT_IPC_BUFFER_VADDR;
+    // The thread pointer starts at the IPC buffer (as Configure sets it for others);
+    // loaded into the register after fpu::init.
+    t.fs_base = ROOT_IPC_BUFFER_VADDR;
     t.ipc_buffer_paddr = task.ipc_buffer_paddr;
     t.is_root = 1;
     t.set_state(ThreadState::Running);

@@ -32,12 +32,26 @@ pub struct Error {
 /// Result of an invocation.
 pub type Result<T> = core::result::Result<T, Error>;
 
-/// The calling thread's IPC buffer (its address lives in the FS base register).
+/// The calling thread's IPC buffer. The FS base points at it (the kernel sets it at
+/// Configure, and for the root task at boot) and its `user_data` word holds its own
+/// address (written by the start code), so one FS-relative load finds it on every CPU,
+/// with or without FSGSBASE.
+#[cfg(target_os = "none")]
 pub fn ipc_buffer() -> *mut IpcBuffer {
     let base: u64;
-    // SAFETY: rdfsbase only reads the thread pointer (CR4.FSGSBASE is set by the kernel).
-    unsafe { core::arch::asm!("rdfsbase {}", out(reg) base, options(nomem, nostack, preserves_flags)) };
+    // SAFETY: reads one word at the thread pointer: the mapped IPC buffer of every
+    // thread that uses this (threads without a buffer never call it).
+    unsafe {
+        core::arch::asm!("mov {}, qword ptr fs:[{off}]", out(reg) base, off = const abi::ipc_buffer::SELF_OFFSET,
+            options(nostack, preserves_flags, readonly));
+    }
     base as *mut IpcBuffer
+}
+
+/// Host builds have no IPC buffer.
+#[cfg(not(target_os = "none"))]
+pub fn ipc_buffer() -> *mut IpcBuffer {
+    core::ptr::null_mut()
 }
 
 /// Invokes `cap` with `label`, message registers `mrs` and extra caps `extra`.
@@ -260,6 +274,22 @@ impl Tcb {
         }
         Ok(abi::registers::UserRegisters::from_array(regs))
     }
+    /// Sets the thread pointer (FS base) of the thread; for the caller itself the
+    /// register changes at once.
+    pub fn set_tls_base(self, fs_base: u64) -> Result<()> {
+        invoke(self.0, Invocation::TcbSetTlsBase, &[fs_base], &[]).map(|_| ())
+    }
+
+    /// Sets the thread's GS base (what `wrgsbase` does where the CPU allows it).
+    pub fn set_gs_base(self, gs_base: u64) -> Result<()> {
+        invoke(self.0, Invocation::TcbSetGsBase, &[gs_base], &[]).map(|_| ())
+    }
+
+    /// The thread's (FS base, GS base).
+    pub fn tls_bases(self) -> Result<(u64, u64)> {
+        invoke(self.0, Invocation::TcbGetTlsBase, &[], &[]).map(|r| (r[0], r[1]))
+    }
+
     /// Makes an inactive thread runnable.
     pub fn resume(self) -> Result<()> {
         invoke(self.0, Invocation::TcbResume, &[], &[]).map(|_| ())

@@ -163,6 +163,28 @@ pub fn wait(ntfn: CPtr) -> Result<u64, SyscallError> {
     recv(ntfn).map(|m| m.badge)
 }
 
+/// Waits on a notification until it is signalled or `deadline` passes (polling, with
+/// Yield between polls); `Ok(None)`: nothing arrived in time. Badge bits must be
+/// non-zero for a signal to be seen (as for [`poll`]).
+pub fn wait_until(ntfn: CPtr, deadline: crate::deadline::Deadline) -> Result<Option<u64>, SyscallError> {
+    let mut word = 0;
+    let mut error = None;
+    crate::deadline::spin_until(deadline, || match poll(ntfn) {
+        Ok(w) => {
+            word = w;
+            w != 0
+        }
+        Err(e) => {
+            error = Some(e);
+            true
+        }
+    });
+    match error {
+        Some(e) => Err(e),
+        None => Ok((word != 0).then_some(word)),
+    }
+}
+
 /// Poll a notification; returns the collected badge bits (0 if none).
 pub fn poll(ntfn: CPtr) -> Result<u64, SyscallError> {
     nb_recv(ntfn).map(|m| m.badge)

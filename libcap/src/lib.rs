@@ -9,6 +9,7 @@ pub mod alloc;
 pub mod cap;
 pub mod check;
 pub mod console;
+pub mod deadline;
 pub mod device;
 pub mod heap;
 pub mod ipc;

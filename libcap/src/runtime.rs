@@ -1,7 +1,7 @@
 //! Program start-up and the panic handler.
 //!
-//! The kernel starts a program at `_start` with `rsp` at the top of its stack and the
-//! bootinfo address in `rdi`. `_start` aligns the stack and calls the `main` that the
+//! The kernel starts a program at `_start` with `rsp` at the top of its stack, the
+//! bootinfo address in `rdi` and the FS base at its IPC buffer. `_start` aligns the stack and calls the `main` that the
 //! program registered with [`entry!`](crate::entry); `main`'s exit code ends the system
 //! (the root task is the system for now).
 
@@ -15,11 +15,12 @@ core::arch::global_asm!(
     "_start:",
     "    and rsp, -16",
     "    mov rax, {ipc_buffer}",
-    "    wrfsbase rax",
+    "    mov [rax + {self_offset}], rax",
     "    xor ebp, ebp",
     "    call libcap_start",
     "    ud2",
     ipc_buffer = const abi::layout::ROOT_IPC_BUFFER_VADDR,
+    self_offset = const abi::ipc_buffer::SELF_OFFSET,
 );
 
 /// Checks the bootinfo header and runs `main`; called by the code [`entry!`](crate::entry) expands to.

@@ -18,11 +18,17 @@ core::arch::global_asm!(
     ".section .text.libcap_thread_start, \"ax\"",
     ".global libcap_thread_start",
     "libcap_thread_start:",
-    "    wrfsbase rsi",
+    // The kernel set the FS base to the IPC buffer (rsi) at Configure; record the
+    // buffer's own address in it for `ipc_buffer` (no buffer: rsi is 0).
+    "    test rsi, rsi",
+    "    jz 1f",
+    "    mov [rsi + {self_offset}], rsi",
+    "1:",
     "    and rsp, -16",
     "    xor ebp, ebp",
     "    call rdx",
     "    ud2",
+    self_offset = const abi::ipc_buffer::SELF_OFFSET,
 );
 
 #[cfg(target_os = "none")]

@@ -80,6 +80,10 @@ pub struct Scenario {
     pub extra_args: Vec<String>,
     /// Wall-clock limit.
     pub timeout: Duration,
+    /// QEMU CPU model (`-cpu`); `max` unless a scenario names an older one.
+    pub cpu: String,
+    /// UEFI firmware image (`-bios`), or None for QEMU's SeaBIOS.
+    pub firmware: Option<PathBuf>,
 }
 
 impl Scenario {
@@ -95,6 +99,8 @@ impl Scenario {
             append: None,
             extra_args: Vec::new(),
             timeout: Duration::from_secs(60),
+            cpu: "max".to_string(),
+            firmware: None,
         }
     }
 
@@ -122,6 +128,19 @@ impl Scenario {
         self
     }
 
+    /// Sets the QEMU CPU model (`qemu-system-x86_64 -cpu help` lists them).
+    pub fn cpu(mut self, model: &str) -> Self {
+        self.cpu = model.to_string();
+        self
+    }
+
+    /// Boots with UEFI firmware `firmware` (OVMF) instead of SeaBIOS; the machine gets
+    /// the split irqchip that intel-iommu needs there.
+    pub fn uefi(mut self, firmware: PathBuf) -> Self {
+        self.firmware = Some(firmware);
+        self
+    }
+
     /// Boots an ISO instead of `-kernel`.
     pub fn cdrom(mut self, iso: PathBuf) -> Self {
         self.cdrom = Some(iso);
@@ -129,13 +148,12 @@ impl Scenario {
     }
 
     fn qemu_args(&self, log: &Path) -> Vec<String> {
+        let machine = if self.firmware.is_some() { "q35,kernel-irqchip=split" } else { "q35" };
         let mut args: Vec<String> = [
             "-machine",
-            "q35",
+            machine,
             "-accel",
             "tcg",
-            "-cpu",
-            "max",
             "-smp",
             "1",
             "-display",
@@ -149,6 +167,10 @@ impl Scenario {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        args.extend(["-cpu".to_string(), self.cpu.clone()]);
+        if let Some(firmware) = &self.firmware {
+            args.extend(["-bios".to_string(), firmware.display().to_string()]);
+        }
         args.push("-m".into());
         args.push(format!("{}M", self.memory_mib));
         args.push("-serial".into());
@@ -176,6 +198,9 @@ impl Scenario {
 
     /// Boots the scenario and waits for QEMU to exit or the timeout.
     pub fn run(&self) -> Outcome {
+        if let Some(firmware) = &self.firmware {
+            assert!(firmware.exists(), "{} missing: run `make test` (it installs ovmf)", firmware.display());
+        }
         for needed in [Some(&self.kernel), self.initrd.as_ref(), self.cdrom.as_ref()].into_iter().flatten() {
             if self.cdrom.is_some() && needed == &self.kernel {
                 continue;

@@ -191,6 +191,23 @@ fn bad_manifest_is_rejected() {
         .expect_serial_contains("BOOT ERROR: boot module: manifest line 1 names a program that is not in the image");
 }
 
+/// The same (hybrid) ISO under UEFI firmware (OVMF): GRUB EFI loads the kernel by
+/// multiboot2; ACPI comes from the loader's RSDP tag (no BIOS area to scan) and VT-d's
+/// DMAR table is there.
+#[test]
+fn iso_boots_under_uefi() {
+    let mut s = Scenario::new("iso_uefi").cdrom(build_dir().join("kernel.iso")).uefi("/usr/share/ovmf/OVMF.fd".into());
+    s.timeout = std::time::Duration::from_secs(180);
+    s.run()
+        .expect_exit(ExitCode::Success)
+        .expect_serial_contains("boot protocol: multiboot2")
+        .expect_serial_contains("(from the boot loader)")
+        .expect_serial_contains("acpi: DMAR at ")
+        .expect_serial_contains("iommu0: base=0xfed90000")
+        .expect_serial_contains("root: hello from the root task")
+        .expect_serial_contains("root: the console server wrote");
+}
+
 #[test]
 fn iso_boots_via_grub_multiboot2() {
     Scenario::new("iso_grub")

@@ -41,3 +41,19 @@ fn irq_scenario(name: &str, iommu: Iommu) {
         .expect_serial_contains("irqtest: all checks passed")
         .expect_exit(ExitCode::Success);
 }
+
+/// An interrupt that never comes (QEMU without a PIT: irqtest programs ports nothing
+/// answers): irqtest's bounded wait reports it and the system ends long before the
+/// scenario's timeout, instead of idling until killed.
+#[test]
+fn missing_interrupt_fails_quickly_with_a_message() {
+    let mut s = Scenario::new("irqtest_no_pit").append("init=irqtest");
+    s.extra_args.extend(["-machine".to_string(), "pit=off".to_string()]);
+    let started = std::time::Instant::now();
+    let o = s.run();
+    let took = started.elapsed();
+    o.expect_serial_contains("irqtest: FAIL the PIT interrupt (ISA IRQ 0) did not arrive")
+        .expect_serial_contains("irqtest: FAIL an interrupt arrives as a signal with the handler's badge")
+        .expect_exit(ExitCode::UserFailure);
+    assert!(took < o.timeout / 2, "the missing interrupt took {took:?} to report (timeout {:?})", o.timeout);
+}

@@ -1,7 +1,7 @@
 //! TCB invocations: Configure, registers, Resume/Suspend, priority, binding.
 //!
 //! Configure, Read/WriteRegisters, Resume, Suspend, SetPriority, SetMCPriority,
-//! Bind/UnbindNotification. Decode checks everything first.
+//! Bind/UnbindNotification, Set/GetTlsBase, SetGsBase. Decode checks everything first.
 
 use abi::error::SyscallError;
 use abi::invocation::Invocation;
@@ -10,6 +10,7 @@ use abi::registers::{UserRegisters, USER_REGISTER_COUNT};
 use abi::rights::CapRights;
 
 use super::args::{fail, Extra, Message, Reply};
+use crate::arch::fpu;
 use crate::arch::kmem::{self, tcb, DirectMemory};
 use crate::arch::trap::TrapFrame;
 use crate::object::cap::{Cap, FrameSize};
@@ -101,6 +102,9 @@ pub fn invoke(msg: &Message<'_>, me: ThreadRef, target: ThreadRef, label: Invoca
             t.fault_handler = fault_ep;
             t.ipc_buffer = if buffer_paddr != 0 { ipc_vaddr } else { 0 };
             t.ipc_buffer_paddr = buffer_paddr;
+            // The thread pointer starts at the IPC buffer (libcap's convention), so
+            // user mode need not write it (it cannot without FSGSBASE).
+            t.fs_base = t.ipc_buffer;
             ok
         }
         Invocation::TcbWriteRegisters => {
@@ -148,6 +152,33 @@ pub fn invoke(msg: &Message<'_>, me: ThreadRef, target: ThreadRef, label: Invoca
                 kmem::set_ipc_word(msg.ipc_buffer, MSG_OFFSET / 8 + i, *value);
             }
             Ok([count, 0, 0, 0])
+        }
+        Invocation::TcbSetTlsBase | Invocation::TcbSetGsBase => {
+            let value = msg.mr(0)?;
+            if !is_canonical(value) {
+                return Err(fail(SyscallError::InvalidArgument, 0));
+            }
+            // The field is what the next switch compares against (without FSGSBASE it
+            // is not read back); for the caller the live register changes too.
+            if label == Invocation::TcbSetTlsBase {
+                tcb(target).fs_base = value;
+                if target == me {
+                    fpu::write_fs_base(value);
+                }
+            } else {
+                tcb(target).gs_base = value;
+                if target == me {
+                    fpu::write_gs_base(value);
+                }
+            }
+            ok
+        }
+        Invocation::TcbGetTlsBase => {
+            if target == me {
+                Ok([fpu::read_fs_base(), fpu::read_gs_base(), 0, 0])
+            } else {
+                Ok([tcb(target).fs_base, tcb(target).gs_base, 0, 0])
+            }
         }
         Invocation::TcbResume => {
             resume_thread(target);

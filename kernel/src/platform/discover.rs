@@ -162,6 +162,11 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>, ram: &RangeSet) -> Result<P
         }
     }
     .map_err(PlatformError::Acpi)?;
+    match rsdp {
+        // Under UEFI there is no BIOS area to scan: the loader's RSDP is the only way.
+        Some(addr) => info!("acpi: RSDP at {addr:#x} (from the boot loader)"),
+        None => info!("acpi: RSDP found by scanning the BIOS area"),
+    }
     let mut acpi = AcpiSummary { rsdp_paddr: rsdp.unwrap_or(0), ..Default::default() };
     let mut excluded = Exclusions::new();
     let kernel_reaches = Some(phys.limit);

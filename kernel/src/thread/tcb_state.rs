@@ -255,24 +255,17 @@ pub fn switch_to(next: ThreadRef) {
     if cur == next {
         return;
     }
-    let (mut fs_now, mut gs_now) = (0, 0);
+    let n = tcb(next);
+    let next_bases = (n.fs_base, n.gs_base);
     if cur != 0 {
         let c = tcb(cur);
         fpu::save(&mut c.fpu);
-        fs_now = fpu::read_fs_base();
-        c.fs_base = fs_now;
-        gs_now = fpu::read_gs_base();
-        c.gs_base = gs_now;
+        fpu::switch_bases(Some((&mut c.fs_base, &mut c.gs_base)), next_bases);
+    } else {
+        fpu::switch_bases(None, next_bases);
     }
-    let n = tcb(next);
     fpu::restore(&n.fpu);
     trap::set_current_frame(frame_of(next));
-    if n.fs_base != fs_now || cur == 0 {
-        fpu::write_fs_base(n.fs_base);
-    }
-    if n.gs_base != gs_now || cur == 0 {
-        fpu::write_gs_base(n.gs_base);
-    }
     let root = vspace_of(next).expect("checked by schedule and the fastpath");
     // SAFETY: every VSpace root is created by retype (kernel half copied in) or is the
     // root task's, built at boot the same way.
@@ -286,12 +279,9 @@ pub fn switch_to(next: ThreadRef) {
 pub fn switch_ipc(me: ThreadRef, next: ThreadRef, root: u64) {
     let m = tcb(me);
     fpu::save(&mut m.fpu);
-    m.fs_base = fpu::read_fs_base();
-    m.gs_base = fpu::read_gs_base();
     let n = tcb(next);
+    fpu::swap_bases_fastpath((&mut m.fs_base, &mut m.gs_base), (n.fs_base, n.gs_base));
     fpu::restore(&n.fpu);
-    fpu::write_fs_base(n.fs_base);
-    fpu::write_gs_base(n.gs_base);
     trap::set_current_frame(frame_of(next));
     // SAFETY: as in `switch_to`: every VSpace root maps the kernel half.
     unsafe { mmu::switch_to_if_changed(root) };

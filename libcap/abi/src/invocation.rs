@@ -53,6 +53,15 @@ crate::abi_enum! {
         TcbBindNotification = 37,
         /// TCB: UnbindNotification().
         TcbUnbindNotification = 38,
+        /// TCB: SetTlsBase(fs base): the thread pointer, for CPUs whose user mode cannot
+        /// write it (no FSGSBASE). Configure already sets it to the IPC buffer address.
+        /// A non-canonical value is `InvalidArgument`.
+        TcbSetTlsBase = 39,
+        /// TCB: SetGsBase(gs base), as SetTlsBase for the GS base.
+        TcbSetGsBase = 29,
+        /// TCB: GetTlsBase() -> (fs base, gs base) of the thread (the live registers
+        /// when it is the caller).
+        TcbGetTlsBase = 28,
         /// IRQControl: Get(irq, dest index, dest depth); extra cap 0: dest CNode root.
         /// ISA IRQs 0..15 are translated through the MADT overrides; 16.. are GSIs.
         IrqControlGet = 40,

@@ -14,7 +14,8 @@ pub struct IpcBuffer {
     pub tag: u64,
     /// Message registers; the first [`REGISTER_MRS`] travel in CPU registers instead.
     pub msg: [u64; MAX_MESSAGE_LENGTH as usize],
-    /// Free for the user.
+    /// The buffer's own user address: libcap's start code writes it so that the
+    /// thread pointer (FS base = this buffer) finds the buffer with one load.
     pub user_data: u64,
     /// Capability addresses of the extra caps to send (or badges received).
     pub caps_or_badges: [u64; MAX_EXTRA_CAPS as usize],
@@ -29,5 +30,7 @@ pub struct IpcBuffer {
 static_assertions::const_assert_eq!(core::mem::size_of::<IpcBuffer>(), 1024);
 /// Byte offset of [`IpcBuffer::msg`].
 pub const MSG_OFFSET: usize = core::mem::offset_of!(IpcBuffer, msg);
+/// Byte offset of [`IpcBuffer::user_data`] (libcap: the buffer's own address).
+pub const SELF_OFFSET: usize = core::mem::offset_of!(IpcBuffer, user_data);
 /// Byte offset of [`IpcBuffer::caps_or_badges`].
 pub const CAPS_OFFSET: usize = core::mem::offset_of!(IpcBuffer, caps_or_badges);

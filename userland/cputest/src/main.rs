@@ -39,6 +39,8 @@ const SERVER_GS: u64 = 0x0000_0bad_c0de_0000;
 
 static EP: AtomicU64 = AtomicU64::new(0);
 static BLOCK_EP: AtomicU64 = AtomicU64::new(0);
+/// The GS server's own TCB (set before the first call reaches it).
+static SERVER_TCB: AtomicU64 = AtomicU64::new(0);
 /// What `sgdt` stored, or 0 if it faulted.
 static SGDT_BASE: AtomicU64 = AtomicU64::new(0);
 
@@ -48,14 +50,34 @@ fn block_forever() -> ! {
     }
 }
 
-fn read_gs_base() -> u64 {
+/// The root task's IPC buffer address.
+fn slots_ipc() -> u64 {
+    libcap::abi::layout::ROOT_IPC_BUFFER_VADDR
+}
+
+/// Whether user mode may use rd/wr FS/GS base (CPUID FSGSBASE; the kernel enables it).
+fn fsgsbase() -> bool {
+    let max = core::arch::x86_64::__cpuid(0).eax;
+    max >= 7 && core::arch::x86_64::__cpuid_count(7, 0).ebx & 1 != 0
+}
+
+/// This thread's GS base; `me` is its own TCB, used when the CPU lacks FSGSBASE.
+fn read_gs_base(me: u64) -> u64 {
+    if !fsgsbase() {
+        return Tcb(me).tls_bases().map_or(u64::MAX, |(_, gs)| gs);
+    }
     let value: u64;
     // SAFETY: rdgsbase only reads the GS base (the kernel enables FSGSBASE).
     unsafe { core::arch::asm!("rdgsbase {}", out(reg) value, options(nomem, nostack, preserves_flags)) };
     value
 }
 
-fn write_gs_base(value: u64) {
+/// Sets this thread's GS base (by instruction, or TCB SetGsBase without FSGSBASE).
+fn write_gs_base(me: u64, value: u64) {
+    if !fsgsbase() {
+        let _ = Tcb(me).set_gs_base(value);
+        return;
+    }
     // SAFETY: libcap does not use GS; a canonical value.
     unsafe { core::arch::asm!("wrgsbase {}", in(reg) value, options(nomem, nostack, preserves_flags)) };
 }
@@ -95,8 +117,9 @@ extern "C" fn gs_server(_: u64) -> ! {
     let ep = EP.load(SeqCst);
     let mut msg = ipc::recv(ep);
     loop {
-        let seen = read_gs_base();
-        write_gs_base(SERVER_GS);
+        let me = SERVER_TCB.load(SeqCst);
+        let seen = read_gs_base(me);
+        write_gs_base(me, SERVER_GS);
         if msg.is_err() {
             msg = ipc::recv(ep);
             continue;
@@ -167,17 +190,29 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let _ = spin.suspend();
 
     // The GS base is per thread, across the IPC fast path's switch and the scheduler's.
-    write_gs_base(MAIN_GS);
-    spawn(&mut objects, &slots, gs_server, 0, 255, next_region(), 0).expect("spawn");
+    let me = slots::INIT_TCB;
+    println!(
+        "cputest: FSGSBASE {}",
+        if fsgsbase() { "offered: bases set by instruction" } else { "absent: bases set through the TCB" }
+    );
+    let fs = Tcb(me).tls_bases().map(|(fs, _)| fs);
+    c.check(
+        "the thread pointer is this thread's IPC buffer",
+        fs == Ok(slots_ipc()) && libcap::cap::ipc_buffer() as u64 == slots_ipc(),
+    );
+    c.check("a non-canonical thread pointer is refused", Tcb(me).set_tls_base(1 << 63).is_err());
+    write_gs_base(me, MAIN_GS);
+    let server = spawn(&mut objects, &slots, gs_server, 0, 255, next_region(), 0).expect("spawn");
+    SERVER_TCB.store(server.0, SeqCst);
     ipc::yield_now();
     let first = ipc::call(ep, MessageInfo::new(1, 0), [0; 4]).map(|m| m.mrs[0]);
-    println!("cputest: GS base: the other thread saw {first:x?}, this one has {:#x}", read_gs_base());
+    println!("cputest: GS base: the other thread saw {first:x?}, this one has {:#x}", read_gs_base(me));
     c.check("another thread does not see this thread's GS base", first == Ok(0));
-    c.check("this thread's GS base survives the switches", read_gs_base() == MAIN_GS);
+    c.check("this thread's GS base survives the switches", read_gs_base(me) == MAIN_GS);
     let second = ipc::call(ep, MessageInfo::new(2, 0), [0; 4]).map(|m| m.mrs[0]);
     c.check("the other thread keeps its own GS base", second == Ok(SERVER_GS));
-    c.check("and does not change this one's", read_gs_base() == MAIN_GS);
-    write_gs_base(0);
+    c.check("and does not change this one's", read_gs_base(me) == MAIN_GS);
+    write_gs_base(me, 0);
 
     // UMIP: sgdt in user mode faults with #GP instead of telling where the GDT is.
     if umip_offered() {

@@ -14,6 +14,7 @@ use libcap::abi::slots;
 use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
 use libcap::cap::{CNode, Frame, IoPageTable, IoSpace, PciDevice, ATTR_UNCACHED};
 use libcap::check::Checker;
+use libcap::deadline::{spin_until, Deadline};
 use libcap::device::DeviceMemory;
 use libcap::ipc;
 use libcap::println;
@@ -58,8 +59,8 @@ fn edu_at(vaddr: u64) -> &'static EduRegisters {
 }
 
 /// One edu DMA of 8 bytes on the device whose registers are at `base`, without a
-/// completion interrupt; waits (bounded) and says whether the device finished it. A
-/// blocked transfer finishes too: VT-d drops it, the device does not notice.
+/// completion interrupt; waits (bounded by a deadline) and says whether the device
+/// finished it. A blocked transfer finishes too: VT-d drops it, the device does not notice.
 fn dma_on(base: u64, from: u64, to: u64, to_ram: bool) -> bool {
     let regs = edu_at(base);
     regs.dma_source.set(from);
@@ -68,10 +69,8 @@ fn dma_on(base: u64, from: u64, to: u64, to_ram: bool) -> bool {
     let direction = if to_ram { DmaCommand::TO_RAM::SET } else { DmaCommand::TO_RAM::CLEAR };
     regs.dma_command.write(DmaCommand::START::SET + direction);
     // edu finishes a transfer on a 100 ms virtual timer.
-    let mut n = 0u64;
-    while regs.dma_command.is_set(DmaCommand::START) && n < 2_000_000_000 {
-        n += 1;
-        core::hint::spin_loop();
+    if !spin_until(Deadline::default_wait(), || !regs.dma_command.is_set(DmaCommand::START)) {
+        println!("dmatest: FAIL the DMA completion did not arrive (edu still busy)");
     }
     !regs.dma_command.is_set(DmaCommand::START)
 }
@@ -490,7 +489,8 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let head = unsafe { (LARGE_VADDR as *const u64).read_volatile() };
     c.check("after the IOSpace is gone the device reaches nothing", head == 0);
     // Give the kernel a few timer ticks to drain the fault records.
-    for _ in 0..20_000_000 {
+    let drain = Deadline::after(200_000_000);
+    while !drain.passed() {
         core::hint::spin_loop();
     }
     println!("dmatest: done");

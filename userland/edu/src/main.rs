@@ -230,9 +230,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let _ = edu.poll_interrupt(1);
     let mut back = false;
     for _ in 0..50 {
-        for _ in 0..2_000_000 {
-            core::hint::spin_loop();
-        }
+        spin_past_a_tick();
         edu.raise(0x40);
         back = edu.poll_interrupt(POLLS) != 0;
         edu.acknowledge(0x40);
@@ -294,6 +292,15 @@ fn raise_then_delete(regs: &EduRegisters, bits: u32, slot: u64) -> u64 {
     rax
 }
 
+/// Spins in user mode (no system call) for 60e6 TSC ticks, longer than one 10 ms kernel
+/// timer tick on the hosts QEMU runs on. Timed by the TSC rather than counted in
+/// `pause`s: under TCG each `pause` leaves the translated code, so a count took from
+/// milliseconds to minutes depending on the host's load.
+fn spin_past_a_tick() {
+    let deadline = libcap::deadline::Deadline::after(60_000_000);
+    while !deadline.passed() {}
+}
+
 /// Deleting an MSI handler cap frees everything about its vector: an MSI still pending
 /// when it goes is ignored (the kernel logs it, the harness checks), is not counted, and
 /// can neither throttle the freed vector nor make the next tick restore its IRTE. The
@@ -325,15 +332,11 @@ fn late_msi_after_release(
         c.check("delete the MSI handler cap right after a raise", raise_then_delete(regs, 0x80, handler.0) == 0);
         // Several timer ticks, then the device raises again with the old address and data.
         for _ in 0..5 {
-            for _ in 0..2_000_000 {
-                core::hint::spin_loop();
-            }
+            spin_past_a_tick();
         }
         edu.acknowledge(0x80);
         edu.raise(0x80);
-        for _ in 0..2_000_000 {
-            core::hint::spin_loop();
-        }
+        spin_past_a_tick();
         edu.acknowledge(0x80);
         println!("edu: raised the released vector's MSI again after several ticks");
     }

@@ -17,6 +17,7 @@ use libcap::abi::slots;
 use libcap::alloc::{ObjectAllocator, SlotAllocator};
 use libcap::cap::{invoke, CNode, Error, IoPort, IoPortControl, IrqControl, IrqHandler, Notification, Tcb};
 use libcap::check::Checker;
+use libcap::deadline::Deadline;
 use libcap::device::DeviceMemory;
 use libcap::ipc;
 use libcap::println;
@@ -49,18 +50,15 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     // Preemption: a spinner at our priority makes progress while we spin too.
     c.check("lower own priority to 100", me.set_priority(me, 100).is_ok());
     let a = spawn(&mut objects, &slots, spinner, 0, 100, THREADS_BASE, 0).expect("spawn");
-    let mut spins = 0u64;
-    while COUNTERS[0].load(SeqCst) == 0 && spins < 4_000_000_000 {
-        spins += 1;
-    }
+    // Bounded by the TSC, so a timer that never fires fails the check instead of hanging.
+    let deadline = Deadline::default_wait();
+    while COUNTERS[0].load(SeqCst) == 0 && !deadline.passed() {}
     c.check("timer preempts a spinning thread (no yield anywhere)", COUNTERS[0].load(SeqCst) > 0);
     // Round robin: two spinners at our priority both keep advancing.
     let b = spawn(&mut objects, &slots, spinner, 1, 100, THREADS_BASE + THREAD_REGION + 4096, 0).expect("spawn");
     let start = [COUNTERS[0].load(SeqCst), COUNTERS[1].load(SeqCst)];
-    spins = 0;
-    while (COUNTERS[0].load(SeqCst) == start[0] || COUNTERS[1].load(SeqCst) == start[1]) && spins < 4_000_000_000 {
-        spins += 1;
-    }
+    let deadline = Deadline::default_wait();
+    while (COUNTERS[0].load(SeqCst) == start[0] || COUNTERS[1].load(SeqCst) == start[1]) && !deadline.passed() {}
     c.check(
         "round robin between two spinning threads and us",
         COUNTERS[0].load(SeqCst) > start[0] && COUNTERS[1].load(SeqCst) > start[1],
@@ -106,10 +104,10 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         && pit.out8(PIT_CHANNEL0, divisor as u8).is_ok()
         && pit.out8(PIT_CHANNEL0, (divisor >> 8) as u8).is_ok();
     c.check("program the PIT", programmed);
-    let first = ipc::wait(ntfn.0);
+    let first = wait_irq(ntfn.0);
     c.check("an interrupt arrives as a signal with the handler's badge", first == Ok(0x8));
     c.check("ack re-arms the line", handler.ack().is_ok());
-    let second = ipc::wait(ntfn.0);
+    let second = wait_irq(ntfn.0);
     c.check("a second interrupt arrives after ack", second == Ok(0x8));
     c.check("clear masks the line", handler.clear().is_ok());
     c.check("delete the handler cap", CNode::delete(root.slot(handler.0)).is_ok());
@@ -119,6 +117,19 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     );
 
     c.finish()
+}
+
+/// Waits, bounded, for the PIT's signal; says so if it never comes (and the system
+/// then ends with the checks' failure instead of waiting forever).
+fn wait_irq(ntfn: u64) -> Result<u64, ()> {
+    match ipc::wait_until(ntfn, Deadline::default_wait()) {
+        Ok(Some(word)) => Ok(word),
+        Ok(None) => {
+            println!("irqtest: FAIL the PIT interrupt (ISA IRQ 0) did not arrive");
+            Err(())
+        }
+        Err(_) => Err(()),
+    }
 }
 
 /// A port number near 2^64 must not wrap the cap's range check (`port + width - 1`)

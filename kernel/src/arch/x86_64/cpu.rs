@@ -63,6 +63,79 @@ pub fn has_fsgsbase() -> bool {
     max >= 7 && core::arch::x86_64::__cpuid_count(7, 0).ebx & 1 != 0
 }
 
+/// A CPUID feature flag: (name, what needs it, leaf, register index 0..4 = eax..edx, bit).
+type Feature = (&'static str, &'static str, u32, usize, u32);
+
+/// Features the kernel and user programs cannot run without: boot stops with a
+/// `BOOT ERROR` naming the first one missing. (Long mode itself is checked by the
+/// loader; NX is enabled in boot.S before any Rust runs, so a CPU without it never
+/// gets this far.)
+const REQUIRED: [Feature; 8] = [
+    ("TSC", "rdtsc (time stamps, interrupt-remapping probe)", 1, 3, 4),
+    ("APIC", "the local APIC timer and interrupt delivery", 1, 3, 9),
+    ("PGE", "global kernel mappings", 1, 3, 13),
+    ("FXSR", "fxsave/fxrstor of user FPU state", 1, 3, 24),
+    ("SSE", "user SSE state (ldmxcsr)", 1, 3, 25),
+    ("SSE2", "user SSE state", 1, 3, 26),
+    ("SYSCALL", "the syscall/sysret system call entry", 0x8000_0001, 3, 11),
+    ("NX", "non-executable mappings", 0x8000_0001, 3, 20),
+];
+
+/// Features used when present (see docs/boot.md).
+const OPTIONAL: [Feature; 4] = [
+    ("FSGSBASE", "else the kernel sets FS/GS bases (TCB SetTlsBase/SetGsBase)", 7, 1, 0),
+    ("SMEP", "hardening", 7, 1, 7),
+    ("SMAP", "hardening", 7, 1, 20),
+    ("UMIP", "hardening", 7, 2, 2),
+];
+
+fn has(f: &Feature) -> bool {
+    let (_, _, leaf, reg, bit) = *f;
+    let max = core::arch::x86_64::__cpuid(leaf & 0x8000_0000).eax;
+    if leaf > max {
+        return false;
+    }
+    let r = core::arch::x86_64::__cpuid_count(leaf, 0);
+    [r.eax, r.ebx, r.ecx, r.edx][reg] & (1 << bit) != 0
+}
+
+/// Displays the required features' names.
+struct Names;
+
+impl core::fmt::Display for Names {
+    fn fmt(&self, out: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, f) in REQUIRED.iter().enumerate() {
+            write!(out, "{}{}", if i > 0 { " " } else { "" }, f.0)?;
+        }
+        Ok(())
+    }
+}
+
+/// Displays each optional feature with yes / no.
+struct Optional;
+
+impl core::fmt::Display for Optional {
+    fn fmt(&self, out: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for f in &OPTIONAL {
+            write!(out, " {} {}", f.0, if has(f) { "yes" } else { "no" })?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks the features the kernel relies on and logs what the CPU offers, once at
+/// boot. Returns the first required feature missing as (name, what needs it).
+pub fn check_features() -> Result<(), (&'static str, &'static str)> {
+    if let Some(&(name, why, ..)) = REQUIRED.iter().find(|f| !has(f)) {
+        return Err((name, why));
+    }
+    crate::info!("cpu: required features present ({}); optional:{}", Names, Optional);
+    if !has_fsgsbase() {
+        crate::info!("cpu: FSGSBASE absent: the kernel sets FS/GS bases (MSRs, TCB SetTlsBase/SetGsBase)");
+    }
+    Ok(())
+}
+
 /// CPUID leaf 7 subleaf 0 (ebx, ecx), zero if the leaf does not exist.
 fn leaf7() -> (u32, u32) {
     // Leaf 0's eax says whether leaf 7 exists.

@@ -180,11 +180,27 @@ syscall_entry:
     je fastpath_call_entry
     cmp rax, SYS_REPLY_RECV
     je fastpath_reply_recv_entry
+syscall_slowpath:
     PUSH_GPRS
     mov rdi, rsp
     mov rsp, [rip + kernel_stack_top]
     call syscall_dispatch
     jmp return_to_user
+
+/* The entry on CPUs without FSGSBASE: every system call takes the slowpath (which
+ * switches the FS/GS bases through MSRs), so the fastpath keeps its unconditional
+ * rd/wr FS/GS BASE instructions and costs nothing extra where they exist. */
+.global syscall_entry_no_fastpath
+syscall_entry_no_fastpath:
+    mov [rip + syscall_user_rsp], rsp
+    mov rsp, [rip + current_frame_end]
+    sub rsp, FRAME_SIZE - FRAME_VECTOR
+    mov [rsp + FRAME_RIP - FRAME_VECTOR], rcx
+    mov [rsp + FRAME_RFLAGS - FRAME_VECTOR], r11
+    mov rcx, [rip + syscall_user_rsp]
+    mov [rsp + FRAME_RSP - FRAME_VECTOR], rcx
+    mov qword ptr [rsp], SYSCALL_VECTOR
+    jmp syscall_slowpath
 
 /* IPC fastpath candidates. Save what the thread gets back whatever happens: the
  * callee-saved registers (rcx and r11 are clobbered by `syscall` anyway). Keep the

@@ -191,6 +191,7 @@ extern "C" fn syscall_dispatch(frame: &mut TrapFrame) {
 
 unsafe extern "C" {
     fn syscall_entry();
+    fn syscall_entry_no_fastpath();
     fn enter_user() -> !;
     static mut kernel_stack_top: u64;
     static mut current_frame_end: u64;
@@ -232,7 +233,14 @@ pub fn init_syscalls() {
             SegmentSelector(gdt::KERNEL_DS),
         )
         .expect("GDT layout matches STAR's requirements");
-        LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
+        // Without FSGSBASE the IPC fastpath (whose base switch uses the instructions)
+        // is skipped: see entry.S.
+        let entry = if super::cpu::has_fsgsbase() {
+            syscall_entry as *const ()
+        } else {
+            syscall_entry_no_fastpath as *const ()
+        };
+        LStar::write(VirtAddr::new(entry as u64));
         SFMask::write(SYSCALL_FLAGS_MASK);
     }
 }

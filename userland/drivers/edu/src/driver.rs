@@ -5,7 +5,8 @@
 //! (empty, or outside the device buffer) are refused before the device sees them.
 
 use libcap::cap::{IrqHandler, Notification};
-use libcap::ipc;
+use libcap::deadline::Deadline;
+use libcap::{ipc, println};
 use tock_registers::fields::FieldValue;
 use tock_registers::interfaces::{Readable, Writeable};
 
@@ -24,6 +25,8 @@ pub enum EduError {
     NotDone,
     /// Waiting on the notification failed.
     Wait,
+    /// The completion MSI did not arrive within [`libcap::deadline::WAIT_TICKS`].
+    NoInterrupt,
 }
 
 /// One edu function whose registers are `regs` and whose MSI is bound to `ntfn`.
@@ -122,8 +125,20 @@ impl Edu {
 
     /// Waits for the completion MSI of a transfer begun with [`Edu::start_to_ram`].
     pub fn complete(&self) -> Result<(), EduError> {
-        ipc::wait(self.ntfn.0).map_err(|_| EduError::Wait)?;
+        self.wait_interrupt()?;
         self.finish()
+    }
+
+    /// Waits, bounded, for the completion MSI; says so on the console if none comes.
+    fn wait_interrupt(&self) -> Result<(), EduError> {
+        match ipc::wait_until(self.ntfn.0, Deadline::default_wait()) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => {
+                println!("edu: FAIL the completion interrupt (MSI) did not arrive");
+                Err(EduError::NoInterrupt)
+            }
+            Err(_) => Err(EduError::Wait),
+        }
     }
 
     fn start(
@@ -153,7 +168,7 @@ impl Edu {
         direction: FieldValue<u64, DmaCommand::Register>,
     ) -> Result<(), EduError> {
         self.start(source, destination, len, direction)?;
-        ipc::wait(self.ntfn.0).map_err(|_| EduError::Wait)?;
+        self.wait_interrupt()?;
         self.finish()
     }
 
