@@ -1,5 +1,7 @@
-//! PCI enumeration over a configuration-space trait (ECAM on hardware, a fake in tests),
-//! the VT-d rule deciding which remapping unit covers a device, and DMA alias groups:
+//! PCI enumeration, the VT-d unit covering a device, and DMA alias groups.
+//!
+//! Enumeration reads the configuration header through `pci_types` over its
+//! `ConfigRegionAccess` trait (ECAM on hardware, an array in tests). Alias groups are
 //! the functions whose DMA (and MSIs) can carry one requester id.
 
 use abi::bootinfo::{PciDeviceDesc, NO_DRHD};
