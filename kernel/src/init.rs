@@ -157,7 +157,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     };
     let mut platform = platform::discover(&phys, rsdp, &ram).unwrap_or_else(|e| boot_error(format_args!("{e}")));
     add_test_rmrrs(&mut platform, params.cmdline_value("test_rmrr"));
-    crate::invoke::pci::set_ecam(platform.acpi.ecam_paddr, platform.acpi.ecam_bus_start, platform.acpi.ecam_bus_end);
+    platform::pci_config::set_ecam(platform.acpi.ecam_paddr, platform.acpi.ecam_bus_start, platform.acpi.ecam_bus_end);
     // Every remapping unit translates from now on, with no device assigned: all DMA is
     // blocked until an IOSpace assigns a device. Context tables for every bus with
     // devices are made now (the kernel allocates nothing after boot).
@@ -170,9 +170,11 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     // Every function's own id first, then the DMA alias ids of its group (context
     // entries are written for all of them when the group is assigned).
     for aliases in [false, true] {
-        for (i, (dev, drhd)) in platform.pci.as_slice().iter().zip(platform.pci_drhd).enumerate() {
-            let Some(unit) = drhd else { continue };
-            let group = platform.pci_group[i];
+        for dev in platform.pci.as_slice() {
+            if dev.desc.drhd_index == abi::bootinfo::NO_DRHD {
+                continue;
+            }
+            let (unit, group) = (usize::from(dev.desc.drhd_index), dev.desc.alias_group);
             let (count, alias_ids) = platform::pci::dma_aliases(dev, &platform.pci);
             let ids: &[u16] = if aliases { &alias_ids[..count] } else { &[dev.requester_id()] };
             let wire = (!aliases).then(|| platform::pci::wire_id(dev, &platform.pci));
@@ -460,12 +462,13 @@ fn restrict_bus_mastering(params: &params::BootParams<'_>, platform: &platform::
     if !crate::iommu::remap_table::enabled() {
         info!("iommu: interrupt remapping off: bus mastering refused (iommu=allow-unremapped-dma allows it)");
     }
-    for dev in platform.pci.as_slice().iter().filter(|d| d.segment == 0) {
-        let requester = (u16::from(dev.bus) << 8) | (u16::from(dev.device) << 3) | u16::from(dev.function);
-        if crate::invoke::pci::boot_clear_bus_master(requester) {
+    for dev in platform.pci.as_slice().iter().filter(|d| d.desc.segment == 0) {
+        if platform::pci_config::boot_clear_bus_master(dev.requester_id()) {
             info!(
                 "pci 0000:{:02x}:{:02x}.{}: bus mastering left on by firmware turned off",
-                dev.bus, dev.device, dev.function
+                dev.bus(),
+                dev.device(),
+                dev.function()
             );
         }
     }
@@ -477,8 +480,7 @@ fn restrict_bus_mastering(params: &params::BootParams<'_>, platform: &platform::
 fn disable_intx(platform: &platform::Platform) {
     let mut left = 0;
     for dev in platform.pci.as_slice() {
-        let requester = (u16::from(dev.bus) << 8) | (u16::from(dev.device) << 3) | u16::from(dev.function);
-        if dev.segment != 0 || !crate::invoke::pci::boot_disable_intx(requester) {
+        if dev.desc.segment != 0 || !platform::pci_config::boot_disable_intx(dev.requester_id()) {
             left += 1;
         }
     }

@@ -512,6 +512,34 @@ mod tests {
         assert_eq!(src.bytes(rsdp, 8).unwrap(), b"RSD PTR ");
     }
 
+    /// The specification lets a memory-map entry grow past 24 bytes; the entries are
+    /// stepped by `entry_size` (the `multiboot2` crate asserts it is 24: docs/boot.md).
+    #[test]
+    fn multiboot2_memory_map_entries_may_be_longer() {
+        let mut d: Vec<u8> = std::vec![0; 8];
+        let mut mmap = Vec::new();
+        mmap.extend_from_slice(&32u32.to_le_bytes());
+        mmap.extend_from_slice(&0u32.to_le_bytes());
+        for (a, l, t) in [(0u64, 0x9fc00u64, 1u32), (0x10_0000, 0x1000_0000, 1)] {
+            mmap.extend_from_slice(&a.to_le_bytes());
+            mmap.extend_from_slice(&l.to_le_bytes());
+            mmap.extend_from_slice(&t.to_le_bytes());
+            mmap.extend_from_slice(&[0xaa; 12]);
+        }
+        for (kind, body) in [(mb2_tag::MMAP, &mmap[..]), (mb2_tag::END, &[][..])] {
+            d.extend_from_slice(&kind.to_le_bytes());
+            d.extend_from_slice(&(8 + body.len() as u32).to_le_bytes());
+            d.extend_from_slice(body);
+        }
+        let total = d.len() as u32;
+        d[0..4].copy_from_slice(&total.to_le_bytes());
+        let src = Buffer { base: 0x9000, data: d };
+        let p = parse_multiboot2(&src, 0x9000).unwrap();
+        assert_eq!(p.regions().len(), 2);
+        assert_eq!(p.regions()[1].range, Range::new(0x10_0000, 0x1000_0000));
+        assert_eq!(p.ram().total(), 0x9fc00 + 0x1000_0000);
+    }
+
     #[test]
     fn multiboot2_rejects_bad_input() {
         assert_eq!(parse_multiboot2(&mb2_image(false, false), 0x9000).unwrap_err(), ParamsError::NoMemoryMap);

@@ -21,41 +21,15 @@
 //! (and cleared at boot where firmware left it set), unless the kernel command line
 //! opts out with `iommu=allow-unremapped-dma` (logged).
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use abi::error::SyscallError;
 use abi::invocation::Invocation;
 use abi::ipc_buffer::REGISTER_MRS;
-use abi::pci::{self, MsiRegisters};
+use abi::pci;
 
 use super::args::{fail, Message, Reply};
-use crate::arch::phys_to_virt;
-
-/// ECAM base for segment 0, first and last bus (0 = none).
-static ECAM: AtomicU64 = AtomicU64::new(0);
-static ECAM_BUSES: AtomicU64 = AtomicU64::new(0);
-
-/// Reads `width` bytes at `offset` of the function whose ECAM page is `function_base`.
-fn config_read(function_base: u64, offset: u64, width: u64) -> u64 {
-    let address = phys_to_virt(function_base + offset);
-    // SAFETY: ECAM (from the MCFG, kernel-owned, uncached in the direct map) holds
-    // 4 KiB per function; callers keep offset < 4096 and aligned to the width.
-    unsafe {
-        match width {
-            1 => u64::from(core::ptr::read_volatile(address as *const u8)),
-            2 => u64::from(core::ptr::read_volatile(address as *const u16)),
-            _ => u64::from(core::ptr::read_volatile(address as *const u32)),
-        }
-    }
-}
-
-/// The MSI capability registers a driver may write (see `abi::pci`; the walk checks
-/// the device-provided pointers).
-fn msi_registers(function_base: u64) -> Option<MsiRegisters> {
-    let read = |offset, width| Ok::<u64, ()>(config_read(function_base, offset, width));
-    let at = pci::find_capability(read, pci::CAPABILITY_MSI).ok().flatten()?;
-    MsiRegisters::at(at, config_read(function_base, at + 2, 2))
-}
+use crate::platform::pci_config::{config_read, config_write, function_base, msi_registers};
 
 /// The kernel command line allows bus mastering without interrupt remapping.
 static ALLOW_UNREMAPPED_DMA: AtomicBool = AtomicBool::new(false);
@@ -73,52 +47,6 @@ pub fn bus_mastering_allowed() -> bool {
         || ALLOW_UNREMAPPED_DMA.load(Ordering::Relaxed)
 }
 
-/// ECAM page of `requester_id` on segment 0, if the MCFG covers its bus.
-fn function_base(requester_id: u16) -> Option<u64> {
-    let base = ECAM.load(Ordering::Relaxed);
-    let buses = ECAM_BUSES.load(Ordering::Relaxed);
-    let bus = u64::from(requester_id >> 8);
-    if base == 0 || bus < buses >> 8 || bus > buses & 0xff {
-        return None;
-    }
-    Some(base + ((bus - (buses >> 8)) << 20) + (u64::from(requester_id & 0xff) << 12))
-}
-
-/// At boot, while bus mastering is not allowed: clears Bus Master Enable on function
-/// `requester_id` (segment 0) if firmware left it set. Returns whether it was set.
-pub fn boot_clear_bus_master(requester_id: u16) -> bool {
-    let Some(function_base) = function_base(requester_id) else { return false };
-    let command = config_read(function_base, pci::COMMAND, 2);
-    if command & pci::COMMAND_BUS_MASTER == 0 {
-        return false;
-    }
-    let address = phys_to_virt(function_base + pci::COMMAND);
-    // SAFETY: as in `config_read`: the command register of an enumerated function.
-    unsafe { core::ptr::write_volatile(address as *mut u16, (command & !pci::COMMAND_BUS_MASTER) as u16) };
-    true
-}
-
-/// At boot: sets Interrupt Disable on function `requester_id` (segment 0). Legacy INTx
-/// lines are shared between functions and carry no requester id, so whoever holds a
-/// line's IRQHandler would get other devices' interrupts: PCI functions interrupt only
-/// by remapped MSI. Returns false if the function is outside the ECAM.
-pub fn boot_disable_intx(requester_id: u16) -> bool {
-    let Some(function_base) = function_base(requester_id) else { return false };
-    let command = config_read(function_base, pci::COMMAND, 2);
-    if command & pci::COMMAND_INTX_DISABLE == 0 {
-        let address = phys_to_virt(function_base + pci::COMMAND);
-        // SAFETY: as in `config_read`: the command register of an enumerated function.
-        unsafe { core::ptr::write_volatile(address as *mut u16, (command | pci::COMMAND_INTX_DISABLE) as u16) };
-    }
-    true
-}
-
-/// Records where configuration space is (from the MCFG).
-pub fn set_ecam(base: u64, bus_start: u8, bus_end: u8) {
-    ECAM.store(base, Ordering::Relaxed);
-    ECAM_BUSES.store((u64::from(bus_start) << 8) | u64::from(bus_end), Ordering::Relaxed);
-}
-
 /// Handles an invocation of a PciDevice cap.
 pub fn invoke(msg: &Message<'_>, segment: u16, requester_id: u16, label: Invocation) -> Reply {
     let Some(function_base) = function_base(requester_id).filter(|_| segment == 0) else {
@@ -131,7 +59,6 @@ pub fn invoke(msg: &Message<'_>, segment: u16, requester_id: u16, label: Invocat
     if offset >= 4096 || offset % width != 0 {
         return Err(fail(SyscallError::AlignmentError, 0));
     }
-    let address = phys_to_virt(function_base + offset);
     match label {
         Invocation::PciDeviceConfigRead => Ok([config_read(function_base, offset, width), 0, 0, 0]),
         Invocation::PciDeviceConfigWrite => {
@@ -160,14 +87,8 @@ pub fn invoke(msg: &Message<'_>, segment: u16, requester_id: u16, label: Invocat
                 // compatibility-format one would name a vector, not an IRTE.
                 return Err(fail(SyscallError::InvalidArgument, 2));
             }
-            // SAFETY: as in `config_read`; the command register or an MSI register of
-            // the cap's own function, written at its own width.
-            unsafe {
-                match width {
-                    2 => core::ptr::write_volatile(address as *mut u16, value as u16),
-                    _ => core::ptr::write_volatile(address as *mut u32, value as u32),
-                }
-            }
+            // The command register or an MSI register of the cap's own function.
+            config_write(function_base, offset, width, value);
             Ok([0; REGISTER_MRS])
         }
         _ => Err(fail(SyscallError::IllegalOperation, 0)),

@@ -4,13 +4,14 @@
 use core::fmt;
 use core::ptr::NonNull;
 
-use abi::bootinfo::{AcpiSummary, BootInfo, IommuDesc, PciDeviceDesc, RmrrDesc, MAX_IOMMUS, MAX_RMRRS, NO_DRHD};
+use abi::bootinfo::{AcpiSummary, BootInfo, IommuDesc, RmrrDesc, MAX_IOMMUS, MAX_PCI_DEVICES, MAX_RMRRS, NO_DRHD};
 use acpi::madt::{Madt, MadtEntry};
 use acpi::mcfg::Mcfg;
 use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
 
 use super::dmar::{self, Dmar, DmarInfo};
-use super::pci::{self, ConfigSpace, PciDeviceList, MAX_PCI_DEVICES};
+use super::pci::{self, PciDeviceList};
+use super::pci_config::Ecam;
 use super::reserved::{self, ExclusionError, Exclusions, HpetError};
 use crate::arch::mmu::DirectMap;
 use crate::arch::{mmio, phys_to_virt};
@@ -105,36 +106,13 @@ impl AcpiHandler for DirectMapAcpi {
     fn unmap_physical_region<T>(_region: &PhysicalMapping<Self, T>) {}
 }
 
-/// PCI configuration space through ECAM in the direct map.
-struct Ecam {
-    base: u64,
-    bus_start: u8,
-    bus_end: u8,
-}
-
-impl ConfigSpace for Ecam {
-    fn read32(&self, bus: u8, device: u8, function: u8, offset: u16) -> u32 {
-        if bus < self.bus_start || bus > self.bus_end || device > 31 || function > 7 || offset > 0xffc {
-            return u32::MAX;
-        }
-        let paddr = self.base
-            + (u64::from(bus - self.bus_start) << 20)
-            + (u64::from(device) << 15)
-            + (u64::from(function) << 12)
-            + u64::from(offset & !3);
-        // SAFETY: ECAM was checked to lie in the (uncached) direct map; config reads have
-        // no side effects.
-        unsafe { mmio::read32(paddr) }
-    }
-}
-
 /// What the kernel knows about the machine after boot.
 pub struct Platform {
     /// ACPI facts for bootinfo.
     pub acpi: AcpiSummary,
     /// The parsed DMAR.
     pub dmar: DmarInfo,
-    /// PCI functions found.
+    /// PCI functions found, each with the DRHD covering it and its alias group.
     pub pci: PciDeviceList,
     /// CAP/ECAP of each DRHD, in DMAR order.
     pub iommu_regs: [(u64, u64); MAX_IOMMUS],
@@ -143,10 +121,6 @@ pub struct Platform {
     pub excluded: Exclusions,
     /// ISA IRQ -> (GSI, level triggered, active low), from the MADT overrides.
     pub isa_irqs: [(u8, bool, bool); 16],
-    /// Index of the DRHD covering each entry of `pci` (computed once at discovery).
-    pub pci_drhd: [Option<usize>; MAX_PCI_DEVICES],
-    /// Alias group of each entry of `pci`: the index of the group's first member.
-    pub pci_group: [u8; MAX_PCI_DEVICES],
 }
 
 /// Finds and checks the ACPI tables, the IOMMUs and the PCI devices. `ram` is the RAM
@@ -352,21 +326,22 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>, ram: &RangeSet) -> Result<P
     if let Some(ecam) = &ecam {
         pci::enumerate(ecam, 0, ecam.bus_start, ecam.bus_end, &mut devices);
     }
-    let mut pci_drhd = [None; MAX_PCI_DEVICES];
-    for (i, dev) in devices.as_slice().iter().enumerate() {
-        let drhd = pci::covering_drhd(&dmar, dev, &devices);
-        pci_drhd[i] = drhd;
+    for i in 0..devices.as_slice().len() {
+        let dev = devices.as_slice()[i];
+        let drhd = pci::covering_drhd(&dmar, &dev, &devices);
+        // At most MAX_IOMMUS (< NO_DRHD) units were accepted above.
+        devices.as_mut_slice()[i].desc.drhd_index = drhd.map_or(NO_DRHD, |d| d as u8);
         info!(
             "pci {:04x}:{:02x}:{:02x}.{} {:04x}:{:04x} class {:02x}.{:02x}.{:02x} drhd={}",
-            dev.segment,
-            dev.bus,
-            dev.device,
-            dev.function,
-            dev.vendor_id,
-            dev.device_id,
-            dev.class,
-            dev.subclass,
-            dev.prog_if,
+            dev.desc.segment,
+            dev.bus(),
+            dev.device(),
+            dev.function(),
+            dev.desc.vendor_id,
+            dev.desc.device_id,
+            dev.desc.class,
+            dev.desc.subclass,
+            dev.desc.prog_if,
             drhd.map_or(-1, |d| d as i64)
         );
     }
@@ -374,15 +349,18 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>, ram: &RangeSet) -> Result<P
         crate::warn!("{} PCI functions did not fit in the device list", devices.overflowed());
     }
     let pci_group = pci::alias_groups(&devices);
+    for (dev, group) in devices.as_mut_slice().iter_mut().zip(pci_group) {
+        dev.desc.alias_group = group;
+    }
     log_alias_groups(&devices, &pci_group);
-    Ok(Platform { acpi, dmar, pci: devices, iommu_regs, excluded, isa_irqs, pci_drhd, pci_group })
+    Ok(Platform { acpi, dmar, pci: devices, iommu_regs, excluded, isa_irqs })
 }
 
 /// Logs every alias group of more than one function, or whose DMA carries another id:
 /// `pci: alias group 01:00.0 (DMA as 01:00.0): 01:00.0 01:01.0`.
 fn log_alias_groups(devices: &PciDeviceList, groups: &[u8; MAX_PCI_DEVICES]) {
     let list = devices.as_slice();
-    let bdf = |d: &pci::PciDevice| (d.bus, d.device, d.function);
+    let bdf = |d: &pci::PciDevice| (d.bus(), d.device(), d.function());
     for (leader, dev) in list.iter().enumerate().filter(|&(i, _)| usize::from(groups[i]) == i) {
         let wire = pci::wire_id(dev, devices);
         let size = groups[..list.len()].iter().filter(|&&g| usize::from(g) == leader).count();
@@ -406,7 +384,7 @@ struct Members<'a>(&'a [pci::PciDevice], &'a [u8; MAX_PCI_DEVICES], usize);
 impl core::fmt::Display for Members<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         for (_, m) in self.0.iter().enumerate().filter(|&(j, _)| usize::from(self.1[j]) == self.2) {
-            write!(f, " {:02x}:{:02x}.{}", m.bus, m.device, m.function)?;
+            write!(f, " {:02x}:{:02x}.{}", m.bus(), m.device(), m.function())?;
         }
         Ok(())
     }
@@ -437,20 +415,7 @@ impl Platform {
             bi.rmrr_count = i as u32 + 1;
         }
         for (i, dev) in self.pci.as_slice().iter().enumerate().take(bi.pci_devices.len()) {
-            bi.pci_devices[i] = PciDeviceDesc {
-                segment: dev.segment,
-                bus: dev.bus,
-                devfn: (dev.device << 3) | dev.function,
-                vendor_id: dev.vendor_id,
-                device_id: dev.device_id,
-                class: dev.class,
-                subclass: dev.subclass,
-                prog_if: dev.prog_if,
-                header_type: dev.header_type & 0x7f,
-                drhd_index: self.pci_drhd[i].map_or(NO_DRHD, |d| d as u8),
-                alias_group: self.pci_group[i],
-                _reserved: [0; 2],
-            };
+            bi.pci_devices[i] = dev.desc;
             bi.pci_device_count = i as u32 + 1;
         }
     }

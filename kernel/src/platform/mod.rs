@@ -9,4 +9,6 @@ pub mod rmrr;
 #[cfg(target_os = "none")]
 mod discover;
 #[cfg(target_os = "none")]
+pub mod pci_config;
+#[cfg(target_os = "none")]
 pub use discover::{discover, Platform};

@@ -1,41 +1,23 @@
-//! PCI enumeration over a configuration-space trait (ECAM on hardware, a fake in tests),
-//! the VT-d rule deciding which remapping unit covers a device, and DMA alias groups:
+//! PCI enumeration, the VT-d unit covering a device, and DMA alias groups.
+//!
+//! Enumeration reads the configuration header through `pci_types` over its
+//! `ConfigRegionAccess` trait (ECAM on hardware, an array in tests). Alias groups are
 //! the functions whose DMA (and MSIs) can carry one requester id.
+
+use abi::bootinfo::{PciDeviceDesc, NO_DRHD};
+use pci_types::{ConfigRegionAccess, HeaderType, PciAddress, PciHeader, PciPciBridgeHeader};
 
 use super::dmar::{scope_kind, DmarInfo};
 
-/// Most PCI functions recorded.
-pub const MAX_PCI_DEVICES: usize = 64;
+/// Most PCI functions recorded (as many as bootinfo reports).
+pub use abi::bootinfo::MAX_PCI_DEVICES;
 
-/// Reads PCI configuration space.
-pub trait ConfigSpace {
-    /// The dword at `offset` (4-byte aligned) of bus:device.function; all ones if absent.
-    fn read32(&self, bus: u8, device: u8, function: u8, offset: u16) -> u32;
-}
-
-/// One PCI function.
+/// One PCI function: the record bootinfo reports (`abi::bootinfo::PciDeviceDesc`),
+/// plus the bridge topology the kernel needs for VT-d coverage and DMA aliases.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PciDevice {
-    /// Segment.
-    pub segment: u16,
-    /// Bus.
-    pub bus: u8,
-    /// Device (0..32).
-    pub device: u8,
-    /// Function (0..8).
-    pub function: u8,
-    /// Vendor id.
-    pub vendor_id: u16,
-    /// Device id.
-    pub device_id: u16,
-    /// Class code.
-    pub class: u8,
-    /// Subclass.
-    pub subclass: u8,
-    /// Programming interface.
-    pub prog_if: u8,
-    /// Header type, bit 7 = multi-function.
-    pub header_type: u8,
+    /// What bootinfo reports; discovery fills `drhd_index` and `alias_group`.
+    pub desc: PciDeviceDesc,
     /// For PCI-PCI bridges: secondary bus.
     pub secondary_bus: u8,
     /// For PCI-PCI bridges: subordinate (highest) bus.
@@ -65,11 +47,23 @@ pub mod pcie_type {
 impl PciDevice {
     /// Whether it is a PCI-PCI bridge (header type 1).
     pub fn is_bridge(&self) -> bool {
-        self.header_type & 0x7f == 1
+        self.desc.header_type == 1
     }
     /// Its own requester id (bus << 8 | device << 3 | function).
     pub fn requester_id(&self) -> u16 {
-        (u16::from(self.bus) << 8) | (u16::from(self.device) << 3) | u16::from(self.function)
+        self.desc.requester_id()
+    }
+    /// Its bus.
+    pub fn bus(&self) -> u8 {
+        self.desc.bus
+    }
+    /// Its device number (0..32).
+    pub fn device(&self) -> u8 {
+        self.desc.devfn >> 3
+    }
+    /// Its function number (0..8).
+    pub fn function(&self) -> u8 {
+        self.desc.devfn & 7
     }
 }
 
@@ -92,16 +86,20 @@ impl PciDeviceList {
     pub const fn new() -> Self {
         PciDeviceList {
             items: [PciDevice {
-                segment: 0,
-                bus: 0,
-                device: 0,
-                function: 0,
-                vendor_id: 0,
-                device_id: 0,
-                class: 0,
-                subclass: 0,
-                prog_if: 0,
-                header_type: 0,
+                desc: PciDeviceDesc {
+                    segment: 0,
+                    bus: 0,
+                    devfn: 0,
+                    vendor_id: 0,
+                    device_id: 0,
+                    class: 0,
+                    subclass: 0,
+                    prog_if: 0,
+                    header_type: 0,
+                    drhd_index: NO_DRHD,
+                    alias_group: 0,
+                    _reserved: [0; 2],
+                },
                 secondary_bus: 0,
                 subordinate_bus: 0,
                 pcie_type: NOT_PCIE,
@@ -113,6 +111,10 @@ impl PciDeviceList {
     /// The functions found, in bus/device/function order.
     pub fn as_slice(&self) -> &[PciDevice] {
         &self.items[..self.len]
+    }
+    /// The functions found, for discovery to fill in `drhd_index` and `alias_group`.
+    pub fn as_mut_slice(&mut self) -> &mut [PciDevice] {
+        &mut self.items[..self.len]
     }
     /// Functions found that did not fit.
     pub fn overflowed(&self) -> usize {
@@ -127,46 +129,57 @@ impl PciDeviceList {
         }
     }
     fn find(&self, bus: u8, device: u8, function: u8) -> Option<&PciDevice> {
-        self.as_slice().iter().find(|d| d.bus == bus && d.device == device && d.function == function)
+        self.as_slice().iter().find(|d| d.bus() == bus && d.device() == device && d.function() == function)
     }
 }
 
-/// Scans every bus in `bus_start..=bus_end` of `segment`, appending to `out`.
-pub fn enumerate(cfg: &impl ConfigSpace, segment: u16, bus_start: u8, bus_end: u8, out: &mut PciDeviceList) {
+/// Scans every bus in `bus_start..=bus_end` of `segment`, appending to `out`. The
+/// header fields are read through `pci_types`; absent functions read all ones.
+pub fn enumerate(cfg: &impl ConfigRegionAccess, segment: u16, bus_start: u8, bus_end: u8, out: &mut PciDeviceList) {
     for bus in bus_start..=bus_end {
         for device in 0..32u8 {
-            let id = cfg.read32(bus, device, 0, 0);
-            if id & 0xffff == 0xffff {
+            let first = PciHeader::new(PciAddress::new(segment, bus, device, 0));
+            if first.id(cfg).0 == 0xffff {
                 continue;
             }
-            let header = (cfg.read32(bus, device, 0, 0x0c) >> 16) as u8;
-            let functions = if header & 0x80 != 0 { 8 } else { 1 };
+            let functions = if first.has_multiple_functions(cfg) { 8 } else { 1 };
             for function in 0..functions {
-                let id = cfg.read32(bus, device, function, 0);
-                if id & 0xffff == 0xffff {
+                let address = PciAddress::new(segment, bus, device, function);
+                let header = PciHeader::new(address);
+                let (vendor_id, device_id) = header.id(cfg);
+                if vendor_id == 0xffff {
                     continue;
                 }
-                let class = cfg.read32(bus, device, function, 0x08);
-                let header_type = (cfg.read32(bus, device, function, 0x0c) >> 16) as u8;
+                let (_revision, class, subclass, prog_if) = header.revision_and_class(cfg);
+                let header_type = match header.header_type(cfg) {
+                    HeaderType::Endpoint => 0,
+                    HeaderType::PciPciBridge => 1,
+                    HeaderType::CardBusBridge => 2,
+                    HeaderType::Unknown(t) => t,
+                    _ => 0x7f,
+                };
                 let mut d = PciDevice {
-                    segment,
-                    bus,
-                    device,
-                    function,
-                    vendor_id: id as u16,
-                    device_id: (id >> 16) as u16,
-                    class: (class >> 24) as u8,
-                    subclass: (class >> 16) as u8,
-                    prog_if: (class >> 8) as u8,
-                    header_type,
+                    desc: PciDeviceDesc {
+                        segment,
+                        bus,
+                        devfn: (device << 3) | function,
+                        vendor_id,
+                        device_id,
+                        class,
+                        subclass,
+                        prog_if,
+                        header_type,
+                        drhd_index: NO_DRHD,
+                        alias_group: 0,
+                        _reserved: [0; 2],
+                    },
                     ..Default::default()
                 };
-                if d.is_bridge() {
-                    let buses = cfg.read32(bus, device, function, 0x18);
-                    d.secondary_bus = (buses >> 8) as u8;
-                    d.subordinate_bus = (buses >> 16) as u8;
+                d.pcie_type = pcie_type_of(cfg, address);
+                if let Some(bridge) = PciPciBridgeHeader::from_header(header, cfg) {
+                    d.secondary_bus = bridge.secondary_bus_number(cfg);
+                    d.subordinate_bus = bridge.subordinate_bus_number(cfg);
                 }
-                d.pcie_type = pcie_type_of(cfg, bus, device, function);
                 out.push(d);
             }
         }
@@ -174,9 +187,16 @@ pub fn enumerate(cfg: &impl ConfigSpace, segment: u16, bus_start: u8, bus_end: u
 }
 
 /// The device/port type in the function's PCI Express capability, [`NOT_PCIE`] if none.
-fn pcie_type_of(cfg: &impl ConfigSpace, bus: u8, device: u8, function: u8) -> u8 {
+/// The list is walked by `abi::pci::find_capability`, not `pci_types`' iterator: that
+/// one follows device-provided pointers without a bound (a looping list, or a loop of
+/// null capabilities inside one `next()`, would hang the kernel) and keeps their
+/// reserved low bits.
+fn pcie_type_of(cfg: &impl ConfigRegionAccess, address: PciAddress) -> u8 {
     let read = |offset: u64, width: u64| {
-        let dword = cfg.read32(bus, device, function, (offset & !3) as u16);
+        // SAFETY: the function is present (its vendor id read back); `find_capability`
+        // reads only the header and the capability area (offsets below 0x100), and the
+        // implementations (ECAM, the test fake) bound every offset themselves.
+        let dword = unsafe { cfg.read(address, (offset & !3) as u16) };
         let value = u64::from(dword) >> (8 * (offset & 3));
         Ok::<u64, ()>(value & ((1u64 << (8 * width)) - 1))
     };
@@ -199,11 +219,12 @@ pub const MAX_ALIASES: usize = 8;
 pub fn dma_aliases(dev: &PciDevice, devices: &PciDeviceList) -> (usize, [u16; MAX_ALIASES]) {
     let mut ids = [0u16; MAX_ALIASES];
     let mut count = 0;
-    let mut bus = dev.bus;
+    let mut bus = dev.bus();
     // Each step goes to a bridge's own (primary) bus; a malformed topology (a loop of
     // bus numbers) ends after as many steps as there are functions.
     for _ in 0..devices.as_slice().len() {
-        let Some(bridge) = devices.as_slice().iter().find(|b| b.is_bridge() && b.secondary_bus == bus && b.bus != bus)
+        let Some(bridge) =
+            devices.as_slice().iter().find(|b| b.is_bridge() && b.secondary_bus == bus && b.bus() != bus)
         else {
             break;
         };
@@ -219,7 +240,7 @@ pub fn dma_aliases(dev: &PciDevice, devices: &PciDeviceList) -> (usize, [u16; MA
                 count += 1;
             }
         }
-        bus = bridge.bus;
+        bus = bridge.bus();
     }
     (count, ids)
 }
@@ -292,20 +313,20 @@ fn resolve_path<'a>(
 /// otherwise the INCLUDE_PCI_ALL unit of the device's segment; otherwise none.
 pub fn covering_drhd(info: &DmarInfo, dev: &PciDevice, devices: &PciDeviceList) -> Option<usize> {
     for (index, unit) in info.drhds().iter().enumerate() {
-        if unit.segment != dev.segment {
+        if unit.segment != dev.desc.segment {
             continue;
         }
         for scope in unit.scopes() {
             let Some((bus, device, function, found)) = resolve_path(scope.start_bus, scope.path(), devices) else {
                 continue;
             };
-            let exact = bus == dev.bus && device == dev.device && function == dev.function;
+            let exact = bus == dev.bus() && device == dev.device() && function == dev.function();
             match scope.kind {
                 scope_kind::PCI_ENDPOINT if exact => return Some(index),
                 scope_kind::PCI_SUB_HIERARCHY => {
                     let below = found
                         .filter(|b| b.is_bridge())
-                        .is_some_and(|b| (b.secondary_bus..=b.subordinate_bus).contains(&dev.bus));
+                        .is_some_and(|b| (b.secondary_bus..=b.subordinate_bus).contains(&dev.bus()));
                     if exact || below {
                         return Some(index);
                     }
@@ -314,7 +335,7 @@ pub fn covering_drhd(info: &DmarInfo, dev: &PciDevice, devices: &PciDeviceList) 
             }
         }
     }
-    info.drhds().iter().position(|u| u.segment == dev.segment && u.include_pci_all())
+    info.drhds().iter().position(|u| u.segment == dev.desc.segment && u.include_pci_all())
 }
 
 #[cfg(test)]
@@ -351,9 +372,14 @@ mod tests {
         }
     }
 
-    impl ConfigSpace for Fake {
-        fn read32(&self, bus: u8, device: u8, function: u8, offset: u16) -> u32 {
-            self.0.get(&(bus, device, function)).map_or(u32::MAX, |h| h[usize::from(offset / 4)])
+    impl ConfigRegionAccess for Fake {
+        unsafe fn read(&self, address: PciAddress, offset: u16) -> u32 {
+            let bdf = (address.bus(), address.device(), address.function());
+            self.0.get(&bdf).map_or(u32::MAX, |h| h.get(usize::from(offset / 4)).copied().unwrap_or(u32::MAX))
+        }
+
+        unsafe fn write(&self, _address: PciAddress, _offset: u16, _value: u32) {
+            unreachable!("enumeration only reads");
         }
     }
 
@@ -375,13 +401,16 @@ mod tests {
     #[test]
     fn enumerates_functions_and_bridges() {
         let (_, list) = machine();
-        let bdfs: std::vec::Vec<_> = list.as_slice().iter().map(|d| (d.bus, d.device, d.function)).collect();
+        let bdfs: std::vec::Vec<_> = list.as_slice().iter().map(|d| (d.bus(), d.device(), d.function())).collect();
         assert_eq!(bdfs, [(0, 0, 0), (0, 2, 0), (0, 4, 0), (0, 0x1f, 0), (0, 0x1f, 2), (0, 0x1f, 5), (1, 0, 0)]);
         let bridge = list.as_slice()[2];
         assert!(bridge.is_bridge());
         assert_eq!((bridge.secondary_bus, bridge.subordinate_bus), (1, 2));
         let edu = list.as_slice()[1];
-        assert_eq!((edu.vendor_id, edu.device_id, edu.class, edu.subclass), (0x1234, 0x11e8, 0x00, 0xff));
+        assert_eq!(
+            (edu.desc.vendor_id, edu.desc.device_id, edu.desc.class, edu.desc.subclass),
+            (0x1234, 0x11e8, 0x00, 0xff)
+        );
         assert_eq!(list.overflowed(), 0);
     }
 
@@ -405,7 +434,8 @@ mod tests {
         assert_eq!(cover(0, 0x1f, 2), Some(2), "include-all");
         let no_all = parse_dmar(&table(38, 0, &[drhd(0, 0, 0x1000, &[])])).unwrap();
         assert_eq!(covering_drhd(&no_all, &list.as_slice()[0], &list), None);
-        let other_segment = PciDevice { segment: 1, ..list.as_slice()[0] };
+        let mut other_segment = list.as_slice()[0];
+        other_segment.desc.segment = 1;
         assert_eq!(covering_drhd(&info, &other_segment, &list), None);
     }
 
@@ -467,11 +497,15 @@ mod tests {
     fn alias_groups_join_functions_sharing_an_id() {
         let list = bridged();
         let groups = alias_groups(&list);
-        let index = |b, d, f| list.as_slice().iter().position(|x| (x.bus, x.device, x.function) == (b, d, f)).unwrap();
+        let index =
+            |b, d, f| list.as_slice().iter().position(|x| (x.bus(), x.device(), x.function()) == (b, d, f)).unwrap();
         let group = |b, d, f| groups[index(b, d, f)] as usize;
         let members = |g: usize| -> std::vec::Vec<(u8, u8, u8)> {
             let l = list.as_slice();
-            (0..l.len()).filter(|&i| groups[i] as usize == g).map(|i| (l[i].bus, l[i].device, l[i].function)).collect()
+            (0..l.len())
+                .filter(|&i| groups[i] as usize == g)
+                .map(|i| (l[i].bus(), l[i].device(), l[i].function()))
+                .collect()
         };
         assert_eq!(members(group(1, 1, 0)), [(1, 0, 0), (1, 1, 0)], "both functions behind the PCIe-to-PCI bridge");
         assert_eq!(group(1, 0, 0), index(1, 0, 0), "the group is named by its first member");
@@ -480,6 +514,22 @@ mod tests {
         for single in [(0, 0, 0), (0, 2, 0), (0, 4, 0), (0, 5, 0), (0, 7, 0), (3, 0, 0)] {
             assert_eq!(members(group(single.0, single.1, single.2)), [single], "{single:?} stands alone");
         }
+    }
+
+    #[test]
+    fn a_looping_capability_list_ends_the_walk() {
+        let mut f = Fake::default();
+        f.add((0, 2, 0), 0x1234, 0x11e8, 0x00_ff_00, 0, (0, 0));
+        let h = f.0.get_mut(&(0, 2, 0)).unwrap();
+        h[1] |= 0x10 << 16;
+        h[13] = 0x40;
+        // Two null capabilities pointing at each other: the device, not the kernel,
+        // decides where the list goes.
+        h[16] = 0x44 << 8;
+        h[17] = 0x40 << 8;
+        let mut list = PciDeviceList::new();
+        enumerate(&f, 0, 0, 0, &mut list);
+        assert_eq!(list.as_slice()[0].pcie_type, NOT_PCIE);
     }
 
     #[test]
