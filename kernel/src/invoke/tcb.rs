@@ -14,7 +14,7 @@ use crate::arch::kmem::{self, tcb, DirectMemory};
 use crate::arch::trap::TrapFrame;
 use crate::object::cap::{Cap, FrameSize};
 use crate::object::cnode;
-use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
+use crate::object::cte::{nth_slot, SlotAddr, SlotMemory};
 use crate::object::endpoint::Notification;
 use crate::object::tcb::{ThreadState, SLOT_CSPACE, SLOT_IPC_BUFFER, SLOT_VSPACE, TCB_SLOTS};
 use crate::paging::is_canonical;
@@ -29,7 +29,7 @@ const FORCED_RFLAGS: u64 = (1 << 9) | (1 << 1);
 const IPC_BUFFER_ALIGN: u64 = 1024;
 
 fn tcb_slot(t: ThreadRef, i: usize) -> SlotAddr {
-    t + ((i as u64) << SLOT_BITS)
+    nth_slot(t, i as u64)
 }
 
 /// Handles an invocation of the TCB `target` by thread `me`.
