@@ -12,6 +12,7 @@
 use abi::error::SyscallError;
 use abi::invocation::Invocation;
 use abi::ipc_buffer::{CAPS_OFFSET, REGISTER_MRS};
+use abi::layout::PAGE_SIZE as PAGE;
 use abi::rights::CapRights;
 
 use super::args::{fail, Extra, Failure, Message, Reply, MAX_BATCH};
@@ -25,9 +26,6 @@ use crate::object::cnode::{self, LookupError};
 use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
 use crate::object::roots::RootKind;
 use crate::paging::TableMemory;
-
-/// Bytes of one small frame.
-const PAGE: u64 = 4096;
 
 /// One page of a checked map or unmap.
 #[derive(Clone, Copy, Debug, Default)]

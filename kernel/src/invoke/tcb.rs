@@ -26,7 +26,7 @@ const USER_RFLAGS: u64 = 0b1100_1101_0101 | (1 << 8);
 /// Bits always set in user RFLAGS: IF and the reserved bit 1.
 const FORCED_RFLAGS: u64 = (1 << 9) | (1 << 1);
 /// Alignment of an IPC buffer.
-const IPC_BUFFER_ALIGN: u64 = 1024;
+const IPC_BUFFER_ALIGN: u64 = abi::ipc_buffer::IPC_BUFFER_BYTES as u64;
 
 fn tcb_slot(t: ThreadRef, i: usize) -> SlotAddr {
     nth_slot(t, i as u64)
