@@ -4,6 +4,7 @@
 #![cfg_attr(not(target_os = "none"), allow(unused_imports, dead_code))]
 
 use abi::bootinfo::BootInfo;
+use abi::layout::PAGE_SIZE;
 use abi::object::ObjectType;
 use abi::registers::UserRegisters;
 use abi::rights::CapRights;
@@ -68,9 +69,9 @@ pub fn spawn_with(
     let tcb = Tcb(objects.alloc(slots, ObjectType::Tcb, 0)?);
     for page in 0..STACK_PAGES {
         let frame = Frame(objects.alloc(slots, ObjectType::Frame4K, 0)?);
-        map_frame_in(objects, slots, vspace, frame, region + page * 4096, CapRights::ALL, 0)?;
+        map_frame_in(objects, slots, vspace, frame, region + page * PAGE_SIZE, CapRights::ALL, 0)?;
     }
-    let ipc_vaddr = region + STACK_PAGES * 4096;
+    let ipc_vaddr = region + STACK_PAGES * PAGE_SIZE;
     let ipc_frame = Frame(objects.alloc(slots, ObjectType::Frame4K, 0)?);
     map_frame_in(objects, slots, vspace, ipc_frame, ipc_vaddr, CapRights::ALL, 0)?;
     tcb.configure(fault_ep, cspace, vspace, ipc_vaddr, ipc_frame)?;

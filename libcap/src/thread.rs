@@ -3,6 +3,7 @@
 // Thread creation exists only on bare metal; host builds see just the types.
 #![cfg_attr(not(target_os = "none"), allow(unused_imports, dead_code))]
 
+use abi::layout::PAGE_SIZE;
 use abi::slots;
 
 use crate::alloc::{ObjectAllocator, SlotAllocator};
@@ -11,7 +12,7 @@ use crate::cap::{CNode, CPtr, Result, Tcb, VSpace};
 /// Pages of stack each thread gets.
 pub const STACK_PAGES: u64 = 4;
 /// Bytes of virtual space a thread's stack and IPC buffer take: stack, IPC page, guard.
-pub const THREAD_REGION: u64 = (STACK_PAGES + 2) * 4096;
+pub const THREAD_REGION: u64 = (STACK_PAGES + 2) * PAGE_SIZE;
 
 #[cfg(target_os = "none")]
 core::arch::global_asm!(

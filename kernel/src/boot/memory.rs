@@ -4,8 +4,8 @@
 
 use core::fmt;
 
-/// Page size.
-pub const PAGE: u64 = 4096;
+/// Page size (the ABI's; re-exported under the name the boot code uses).
+pub use abi::layout::PAGE_SIZE as PAGE;
 /// Most ranges any list here holds.
 pub const MAX_RANGES: usize = 64;
 

@@ -12,6 +12,7 @@
 use abi::error::SyscallError;
 use abi::invocation::Invocation;
 use abi::ipc_buffer::{CAPS_OFFSET, REGISTER_MRS};
+use abi::layout::PAGE_SIZE as PAGE;
 use abi::rights::CapRights;
 
 use super::args::{fail, Extra, Failure, Message, Reply, MAX_BATCH};
@@ -20,14 +21,11 @@ use crate::arch::trap::TrapFrame;
 use crate::arch::vtd_hw;
 use crate::iommu::iospace;
 use crate::iommu::vtd::{check_iova, sl, sl_entry, sl_index, sl_walk};
-use crate::object::cap::{raw_frame, Cap};
+use crate::object::cap::{raw, raw_frame, Cap};
 use crate::object::cnode::{self, LookupError};
 use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
 use crate::object::roots::RootKind;
 use crate::paging::TableMemory;
-
-/// Bytes of one small frame.
-const PAGE: u64 = 4096;
 
 /// One page of a checked map or unmap.
 #[derive(Clone, Copy, Debug, Default)]
@@ -51,15 +49,15 @@ struct Space {
 
 /// Word `i` of the cap in `slot`.
 fn cap_word(slot: SlotAddr, i: usize) -> u64 {
-    kmem::read_word(slot + 8 * i as u64)
+    kmem::read_word(raw::word_addr(slot, i))
 }
 
 /// Resolves `cptr` in `cspace` to a slot (all 64 bits; resolution may stop at a
 /// non-CNode cap, as for any invoked cap). Single-level CSpaces take a short cut.
 fn slot_of(cspace: &Cap, cptr: u64) -> Result<SlotAddr, LookupError> {
     if let Cap::CNode { paddr, radix, guard_bits, guard } = *cspace {
-        if u32::from(radix) + u32::from(guard_bits) == 64 && radix > 0 && cptr >> radix == guard {
-            return Ok(paddr + ((cptr & ((1 << radix) - 1)) << SLOT_BITS));
+        if let Some(slot) = cnode::single_level_slot(paddr, radix.into(), guard_bits.into(), guard, cptr) {
+            return Ok(slot);
         }
     }
     cnode::resolve(&DirectMemory, cspace, cptr, 64).map(|(slot, _)| slot)
@@ -152,7 +150,7 @@ fn invoke_map(space: Space, iova: u64, plans: &[PagePlan]) {
         written_back = write_back(written_back, p.table + 8 * p.index as u64);
         let words = [raw_frame::with_io_mapping(p.w0)];
         kmem::write_words(p.slot, words);
-        kmem::write_words(p.slot + 8 * raw_frame::WORD_SPACE as u64, [space.root, iova + PAGE * i as u64]);
+        kmem::write_words(raw::word_addr(p.slot, raw_frame::WORD_SPACE), [space.root, iova + PAGE * i as u64]);
     }
     vtd_hw::sync_fence();
 }
@@ -198,7 +196,7 @@ fn invoke_unmap(space: Space, plans: &[PagePlan]) {
             }
         }
         kmem::write_words(p.slot, [raw_frame::without_mapping(p.w0)]);
-        kmem::write_words(p.slot + 8 * raw_frame::WORD_SPACE as u64, [0, 0]);
+        kmem::write_words(raw::word_addr(p.slot, raw_frame::WORD_SPACE), [0, 0]);
     }
     vtd_hw::sync_fence();
 }
@@ -214,7 +212,7 @@ fn invoke_unmap(space: Space, plans: &[PagePlan]) {
 /// of the same domain only costs refills.
 fn unmapped_span(plans: &[PagePlan]) -> (u64, u64) {
     plans.iter().fold((u64::MAX, 0), |(lo, hi), p| {
-        let bytes = if raw_frame::is_large(p.w0) { 512 * PAGE } else { PAGE };
+        let bytes = raw_frame::bytes(p.w0);
         (lo.min(p.table), hi.max(p.table + bytes))
     })
 }
@@ -253,7 +251,7 @@ fn unmap_frame(space: Space, slot: SlotAddr) -> Result<(), Failure> {
     let mut plan = [PagePlan::default()];
     plan_unmap(space, &[slot], |_| 0, &mut plan)?;
     invoke_unmap(space, &plan);
-    let (iova, bytes) = (plan[0].table, if raw_frame::is_large(plan[0].w0) { 2 << 20 } else { PAGE });
+    let (iova, bytes) = (plan[0].table, raw_frame::bytes(plan[0].w0));
     iospace::flush_root_range(space.root, iova, iova + bytes);
     Ok(())
 }

@@ -15,7 +15,7 @@ use crate::arch::kmem::{self, tcb, DirectMemory};
 use crate::arch::trap::TrapFrame;
 use crate::object::cap::{Cap, FrameSize};
 use crate::object::cnode;
-use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
+use crate::object::cte::{nth_slot, SlotAddr, SlotMemory};
 use crate::object::endpoint::Notification;
 use crate::object::tcb::{ThreadState, SLOT_CSPACE, SLOT_IPC_BUFFER, SLOT_VSPACE, TCB_SLOTS};
 use crate::paging::is_canonical;
@@ -27,10 +27,10 @@ const USER_RFLAGS: u64 = 0b1100_1101_0101 | (1 << 8);
 /// Bits always set in user RFLAGS: IF and the reserved bit 1.
 const FORCED_RFLAGS: u64 = (1 << 9) | (1 << 1);
 /// Alignment of an IPC buffer.
-const IPC_BUFFER_ALIGN: u64 = 1024;
+const IPC_BUFFER_ALIGN: u64 = abi::ipc_buffer::IPC_BUFFER_BYTES as u64;
 
 fn tcb_slot(t: ThreadRef, i: usize) -> SlotAddr {
-    t + ((i as u64) << SLOT_BITS)
+    nth_slot(t, i as u64)
 }
 
 /// Handles an invocation of the TCB `target` by thread `me`.

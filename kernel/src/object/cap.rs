@@ -243,7 +243,10 @@ impl Cap {
     /// Encodes the cap.
     pub fn encode(&self) -> CapWords {
         let word0 = |tag: u64, rights: CapRights, flags: u64, small: u64, guard_bits: u64| {
-            tag | (u64::from(rights.raw()) << 8) | flags | (small << 24) | (guard_bits << 32)
+            tag | (u64::from(rights.raw()) << raw::RIGHTS_SHIFT)
+                | flags
+                | (small << raw::SMALL_SHIFT)
+                | (guard_bits << raw::GUARD_BITS_SHIFT)
         };
         let mapped = |m: &Option<Mapping>| {
             m.map_or((0, 0, 0), |m| (FLAG_MAPPED | if m.is_io() { FLAG_IO } else { 0 }, m.vspace, m.vaddr))
@@ -308,14 +311,14 @@ impl Cap {
 
     /// Decodes a slot's words; `None` for an encoding the kernel never writes.
     pub fn decode(w: CapWords) -> Option<Cap> {
-        let tag = w[0] & 0xff;
-        let rights = CapRights::from_raw((w[0] >> 8) & 0xff)?;
+        let tag = raw::tag(w[0]);
+        let rights = CapRights::from_raw(raw::rights(w[0]))?;
         let flags = w[0] & (0xff << 16);
-        let small = ((w[0] >> 24) & 0xff) as u8;
-        let guard_bits = ((w[0] >> 32) & 0xff) as u8;
+        let small = raw::small(w[0]) as u8;
+        let guard_bits = raw::guard_bits(w[0]) as u8;
         let mapping = (flags & FLAG_MAPPED != 0).then_some(Mapping {
-            vspace: w[2],
-            vaddr: w[3],
+            vspace: w[raw::WORD_SPACE],
+            vaddr: w[raw::WORD_VADDR],
             kind: if flags & FLAG_IO != 0 { MapKind::Io } else { MapKind::Cpu },
         });
         Some(match tag {
@@ -356,7 +359,7 @@ impl Cap {
     fn decode_zombie(w: CapWords) -> Cap {
         Cap::Zombie {
             paddr: w[1],
-            radix: ((w[0] >> 24) & 0xff) as u8,
+            radix: raw::small(w[0]) as u8,
             tcb: w[0] & FLAG_DEVICE != 0,
             index: (w[0] >> 32) as u32,
             next: w[2],
@@ -438,19 +441,75 @@ impl Cap {
     }
 }
 
+/// Any cap read as raw slot words: the one description of the stored layout (see
+/// [`CapWords`]) for the paths that cannot afford a full decode (the IPC fastpath,
+/// single-level CSpace lookups, the MapIO short path). [`Cap::encode`] and
+/// [`Cap::decode`] use the same constants, and every function here is tested against
+/// them.
+pub mod raw {
+    /// Bytes per stored word.
+    const WORD_BYTES: u64 = 8;
+    /// Word holding the object's physical address (a CNode's slot array).
+    pub const WORD_ADDR: usize = 1;
+    /// Word holding an endpoint's or notification's badge.
+    pub const WORD_BADGE: usize = 2;
+    /// Word holding a CNode's guard value.
+    pub const WORD_GUARD: usize = 2;
+    /// Word holding a mapping's space (VSpace or IOSpace root).
+    pub const WORD_SPACE: usize = 2;
+    /// Word holding a mapping's virtual address or IOVA.
+    pub const WORD_VADDR: usize = 3;
+    /// Word 0: the type tag (`tag::*`).
+    pub const TAG_MASK: u64 = 0xff;
+    /// Word 0: where the rights mask (`CapRights::raw`) starts.
+    pub const RIGHTS_SHIFT: u32 = 8;
+    /// Word 0: where the small field (size bits, radix, level) starts.
+    pub const SMALL_SHIFT: u32 = 24;
+    /// Word 0: where a CNode's guard-bit count starts.
+    pub const GUARD_BITS_SHIFT: u32 = 32;
+    /// Width of the rights, small and guard-bit fields.
+    pub const FIELD_MASK: u64 = 0xff;
+
+    /// Physical address of word `i` of the cap stored in the slot at `slot`.
+    #[inline(always)]
+    pub const fn word_addr(slot: u64, i: usize) -> u64 {
+        slot + WORD_BYTES * i as u64
+    }
+    /// The type tag in word 0.
+    #[inline(always)]
+    pub const fn tag(w0: u64) -> u64 {
+        w0 & TAG_MASK
+    }
+    /// The rights mask in word 0.
+    #[inline(always)]
+    pub const fn rights(w0: u64) -> u64 {
+        (w0 >> RIGHTS_SHIFT) & FIELD_MASK
+    }
+    /// Whether word 0 has tag `tag` and at least the rights `rights` (one compare).
+    #[inline(always)]
+    pub const fn has_tag_and_rights(w0: u64, tag: u64, rights: u64) -> bool {
+        let want = tag | (rights << RIGHTS_SHIFT);
+        w0 & (TAG_MASK | want) == want
+    }
+    /// The small field in word 0: a CNode's radix, a table's level, an untyped's size.
+    #[inline(always)]
+    pub const fn small(w0: u64) -> u64 {
+        (w0 >> SMALL_SHIFT) & FIELD_MASK
+    }
+    /// A CNode's guard-bit count in word 0.
+    #[inline(always)]
+    pub const fn guard_bits(w0: u64) -> u64 {
+        (w0 >> GUARD_BITS_SHIFT) & FIELD_MASK
+    }
+}
+
 /// Frame caps read and changed as raw slot words, for the IO mapping paths that touch
 /// up to 64 caps in one call and cannot afford a full decode per cap. Every function
 /// here is tested against [`Cap::decode`] / [`Cap::encode`].
 pub mod raw_frame {
-    use super::{tag, FLAG_DEVICE, FLAG_IO, FLAG_LARGE, FLAG_MAPPED};
-
-    /// Word holding the object's physical address.
-    pub const WORD_ADDR: usize = 1;
-    /// Word holding the mapping's space (VSpace or IOSpace root).
-    pub const WORD_SPACE: usize = 2;
-    /// Word holding the mapping's virtual address or IOVA.
-    pub const WORD_VADDR: usize = 3;
-    const TAG: u64 = 0xff;
+    use super::raw::TAG_MASK as TAG;
+    pub use super::raw::{WORD_ADDR, WORD_SPACE, WORD_VADDR};
+    use super::{tag, FrameSize, FLAG_DEVICE, FLAG_IO, FLAG_LARGE, FLAG_MAPPED};
 
     /// Whether word 0 is an empty slot's.
     pub const fn is_null(w0: u64) -> bool {
@@ -463,6 +522,11 @@ pub mod raw_frame {
     /// A 2 MiB frame.
     pub const fn is_large(w0: u64) -> bool {
         w0 & FLAG_LARGE != 0
+    }
+    /// Bytes of the frame.
+    pub const fn bytes(w0: u64) -> u64 {
+        let size = if is_large(w0) { FrameSize::Large } else { FrameSize::Small };
+        1 << size.bits()
     }
     /// A frame of device memory.
     pub const fn is_device(w0: u64) -> bool {
@@ -478,7 +542,7 @@ pub mod raw_frame {
     }
     /// The cap's rights mask.
     pub const fn rights(w0: u64) -> u64 {
-        (w0 >> 8) & 0xff
+        super::raw::rights(w0)
     }
     /// Word 0 once an IO mapping is recorded (words 2 and 3 get root and IOVA).
     pub const fn with_io_mapping(w0: u64) -> u64 {
@@ -504,6 +568,7 @@ mod tests {
             if let Cap::Frame { paddr, size, rights, is_device, mapping } = cap {
                 assert_eq!(w[r::WORD_ADDR], paddr);
                 assert_eq!(r::is_large(w[0]), size == FrameSize::Large);
+                assert_eq!(r::bytes(w[0]), 1 << size.bits());
                 assert_eq!(r::is_device(w[0]), is_device);
                 assert_eq!(r::is_mapped(w[0]), mapping.is_some());
                 assert_eq!(r::is_io_mapped_frame(w[0]), mapping.is_some_and(|m| m.is_io()));
@@ -520,6 +585,76 @@ mod tests {
                 (back[r::WORD_SPACE], back[r::WORD_VADDR]) = (0, 0);
                 assert_eq!(Cap::decode(back), Some(unmapped));
             }
+        }
+    }
+
+    /// What `raw` reads from the stored words of `cap` must be what `cap` says.
+    fn check_raw_view(cap: Cap) {
+        let w = cap.encode();
+        assert_eq!(Cap::decode(w), Some(cap));
+        let kind_tag = raw::tag(w[0]);
+        let (rights, small) = (raw::rights(w[0]), raw::small(w[0]));
+        match cap {
+            Cap::CNode { paddr, radix, guard_bits, guard } => {
+                assert_eq!(kind_tag, tag::CNODE);
+                assert_eq!((small, raw::guard_bits(w[0])), (radix.into(), guard_bits.into()));
+                assert_eq!((w[raw::WORD_ADDR], w[raw::WORD_GUARD]), (paddr, guard));
+            }
+            Cap::Endpoint { paddr, badge, rights: r } | Cap::Notification { paddr, badge, rights: r } => {
+                let want = if matches!(cap, Cap::Endpoint { .. }) { tag::ENDPOINT } else { tag::NOTIFICATION };
+                assert_eq!(kind_tag, want);
+                assert_eq!(rights, u64::from(r.raw()));
+                assert_eq!((w[raw::WORD_ADDR], w[raw::WORD_BADGE]), (paddr, badge));
+                for needed in 0..16u64 {
+                    let has = needed & !rights == 0;
+                    assert_eq!(raw::has_tag_and_rights(w[0], want, needed), has, "{cap:?} {needed:#x}");
+                    assert!(!raw::has_tag_and_rights(w[0], tag::FRAME, needed));
+                }
+            }
+            Cap::Frame { paddr, rights: r, mapping, .. } => {
+                assert_eq!((kind_tag, rights), (tag::FRAME, u64::from(r.raw())));
+                assert_eq!(w[raw::WORD_ADDR], paddr);
+                if let Some(m) = mapping {
+                    assert_eq!((w[raw::WORD_SPACE], w[raw::WORD_VADDR]), (m.vspace, m.vaddr));
+                }
+            }
+            Cap::Untyped { paddr, size_bits, .. } => {
+                assert_eq!((kind_tag, small, w[raw::WORD_ADDR]), (tag::UNTYPED, size_bits.into(), paddr));
+            }
+            Cap::PageTable { level, .. } | Cap::IoPageTable { level, .. } => assert_eq!(small, level.into()),
+            Cap::IoSpace { levels, .. } => assert_eq!(small, levels.into()),
+            Cap::Null => assert_eq!(kind_tag, tag::NULL),
+            _ => {}
+        }
+        // A slot's words are 8 bytes apart.
+        assert_eq!(raw::word_addr(0x1000, raw::WORD_VADDR), 0x1000 + 24);
+    }
+
+    #[test]
+    fn raw_views_agree_with_encode() {
+        for cap in samples() {
+            check_raw_view(cap);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn raw_views_agree_with_encode_for_any_fields(
+            paddr in proptest::prelude::any::<u64>(),
+            word in proptest::prelude::any::<u64>(),
+            rights in 0..16u64,
+            radix in 1..=16u8,
+            guard_bits in 0..=63u8,
+            level in 1..=3u8,
+        ) {
+            let rights = CapRights::from_raw(rights).unwrap();
+            check_raw_view(Cap::CNode { paddr, radix, guard_bits, guard: word });
+            check_raw_view(Cap::Endpoint { paddr, badge: word, rights });
+            check_raw_view(Cap::Notification { paddr, badge: word, rights });
+            let mapping = Some(Mapping { vspace: word, vaddr: paddr ^ word, kind: MapKind::Io });
+            let size = if level == 1 { FrameSize::Small } else { FrameSize::Large };
+            check_raw_view(Cap::Frame { paddr, size, rights, is_device: level == 3, mapping });
+            check_raw_view(Cap::PageTable { paddr, level, mapping: None });
         }
     }
 

@@ -6,7 +6,7 @@ use abi::error::SyscallError;
 use abi::rights::CapRights;
 
 use super::cap::Cap;
-use super::cte::{Cte, SlotAddr, SlotMemory, SLOT_BITS};
+use super::cte::{nth_slot, Cte, SlotAddr, SlotMemory, SLOT_BITS};
 use super::mdb;
 
 /// Why a capability address did not resolve (seL4's lookup faults).
@@ -60,6 +60,22 @@ fn bits(value: u64, shift: u32, width: u32) -> u64 {
     }
 }
 
+/// The slot `cptr` names in the CNode at `slots` of `1 << radix` slots when that one
+/// level resolves all 64 bits (`radix + guard_bits == 64`) and the guard matches;
+/// `None` otherwise. The one single-level lookup: [`resolve`]'s common case, and the
+/// short cut the IPC fastpath, the MapIO short path and the slowpath take (from raw
+/// slot words, see `cap::raw`) before resolving in general.
+#[inline(always)]
+pub fn single_level_slot(slots: SlotAddr, radix: u32, guard_bits: u32, guard: u64, cptr: u64) -> Option<SlotAddr> {
+    // Retype creates no CNode with a radix outside 1..=CNODE_MAX_RADIX, so the shifts
+    // stay in range.
+    debug_assert!(radix <= abi::object::CNODE_MAX_RADIX);
+    if radix + guard_bits != 64 || cptr >> radix != guard {
+        return None;
+    }
+    Some(nth_slot(slots, cptr & ((1u64 << radix) - 1)))
+}
+
 /// Resolves `cptr`'s top `depth` bits from `root`. Returns the slot reached and the
 /// bits left unresolved (non-zero only when resolution stopped at a non-CNode cap).
 pub fn resolve(mem: &impl SlotMemory, root: &Cap, cptr: u64, depth: u32) -> Result<(SlotAddr, u32), LookupError> {
@@ -70,8 +86,8 @@ pub fn resolve(mem: &impl SlotMemory, root: &Cap, cptr: u64, depth: u32) -> Resu
     if let Cap::CNode { paddr, radix, guard_bits, guard } = *root {
         let (radix, guard_bits) = (u32::from(radix), u32::from(guard_bits));
         if depth == 64 && radix + guard_bits == 64 && radix > 0 {
-            if cptr >> radix == guard {
-                return Ok((paddr + ((cptr & ((1u64 << radix) - 1)) << SLOT_BITS), 0));
+            if let Some(slot) = single_level_slot(paddr, radix, guard_bits, guard, cptr) {
+                return Ok((slot, 0));
             }
             return Err(LookupError::GuardMismatch { bits_left: 64, guard_found: cptr >> radix, guard_bits });
         }
@@ -92,7 +108,7 @@ pub fn resolve(mem: &impl SlotMemory, root: &Cap, cptr: u64, depth: u32) -> Resu
             return Err(LookupError::DepthMismatch { bits_left: left, bits_found: level });
         }
         let index = bits(cptr, left - level, radix);
-        let slot = paddr + (index << SLOT_BITS);
+        let slot = nth_slot(paddr, index);
         left -= level;
         if left == 0 {
             return Ok((slot, 0));
@@ -483,7 +499,7 @@ fn reduce_zombie(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, top: SlotAd
         let Some((base, count, mut index, older, _)) = zombie_at(mem, current) else { return Progress::Done };
         let mut pushed = false;
         while u64::from(index) < count {
-            let child = base + (u64::from(index) << SLOT_BITS);
+            let child = nth_slot(base, u64::from(index));
             let cap = mem.load(child).cap;
             // The user's Zombie may sit in a slot of its own object: it goes last.
             let empty = cap.is_null() || child == top;

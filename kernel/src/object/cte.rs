@@ -1,5 +1,7 @@
-//! Capability table entries (slots) and the memory they live in. A slot is 64 bytes:
-//! the encoded cap, the derivation-tree links, and its flags.
+//! Capability table entries (slots) and the memory they live in.
+//!
+//! A slot is [`SLOT_BYTES`] (64) bytes: the encoded cap, the derivation-tree links,
+//! and its flags.
 
 use super::cap::{Cap, CapWords};
 
@@ -7,6 +9,14 @@ use super::cap::{Cap, CapWords};
 pub type SlotAddr = u64;
 /// log2 of a slot's size.
 pub const SLOT_BITS: u32 = abi::object::CNODE_SLOT_BITS;
+/// Bytes per slot.
+pub const SLOT_BYTES: u64 = 1 << SLOT_BITS;
+
+/// The slot `index` slots past `base` (in a CNode's slot array or a TCB's slots).
+#[inline(always)]
+pub const fn nth_slot(base: SlotAddr, index: u64) -> SlotAddr {
+    base + (index << SLOT_BITS)
+}
 
 /// One slot: a cap and its place in the derivation tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,11 +90,11 @@ pub mod fake {
 
     impl SlotMemory for FakeSlots {
         fn load(&self, slot: SlotAddr) -> Cte {
-            assert!(slot != 0 && slot.is_multiple_of(64), "bad slot address {slot:#x}");
+            assert!(slot != 0 && slot.is_multiple_of(SLOT_BYTES), "bad slot address {slot:#x}");
             self.slots.get(&slot).map_or(Cte::NULL, |w| Cte::from_words(*w).expect("valid slot"))
         }
         fn store(&mut self, slot: SlotAddr, cte: Cte) {
-            assert!(slot != 0 && slot.is_multiple_of(64), "bad slot address {slot:#x}");
+            assert!(slot != 0 && slot.is_multiple_of(SLOT_BYTES), "bad slot address {slot:#x}");
             self.slots.insert(slot, cte.to_words());
         }
     }

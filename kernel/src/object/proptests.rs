@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use super::cap::Cap;
 use super::cnode::{self, Finaliser};
 use super::cte::fake::FakeSlots;
-use super::cte::{SlotAddr, SlotMemory, SLOT_BITS};
+use super::cte::{SlotAddr, SlotMemory, SLOT_BITS, SLOT_BYTES};
 use super::mdb;
 use super::untyped::{self, ObjectMemory};
 
@@ -244,7 +244,7 @@ fn revoke_is_preemptible_and_resumes() {
     mdb::insert_root(&mut m, 0x1_0000, ep, true);
     for i in 1..=10u64 {
         let derived = cnode::decode_derive(&m, 0x1_0000, CapRights::ALL, None).unwrap();
-        cnode::invoke_copy(&mut m, 0x1_0000, 0x1_0000 + i * 64, derived);
+        cnode::invoke_copy(&mut m, 0x1_0000, 0x1_0000 + i * SLOT_BYTES, derived);
     }
     let four = 4 * cnode::DELETE_COST;
     let preempted = cnode::RevokeProgress::Preempted { deleted: 4 };
@@ -253,7 +253,7 @@ fn revoke_is_preemptible_and_resumes() {
     assert!(mdb::has_children(&m, 0x1_0000));
     assert_eq!(cnode::revoke_bounded(&mut m, &mut hw, 0x1_0000, four), cnode::RevokeProgress::Done { deleted: 2 });
     assert!(!mdb::has_children(&m, 0x1_0000));
-    assert!((1..=10u64).all(|i| m.load(0x1_0000 + i * 64).cap.is_null()));
+    assert!((1..=10u64).all(|i| m.load(0x1_0000 + i * SLOT_BYTES).cap.is_null()));
 }
 
 #[test]
@@ -418,4 +418,32 @@ fn lookup_with_guards_and_two_levels() {
     assert_eq!(lookup_cap(&m, &root, cptr << 48).map(|(_, c)| c), Ok(ep));
     assert!(matches!(lookup_cap(&m, &root, 0b1010_0001 << 56), Err(LookupError::MissingCapability { .. })));
     let _ = Vec::<u8>::new();
+}
+
+proptest! {
+    /// The single-level short cut finds exactly the slot the general lookup finds, and
+    /// declines every CSpace root of another shape or a guard that does not match.
+    #[test]
+    fn single_level_lookup_agrees_with_resolve(
+        radix in 1..=16u8,
+        other_guard_bits in 0..=63u8,
+        exact in any::<bool>(),
+        guard in any::<u64>(),
+        cptr in any::<u64>(),
+        matching in any::<bool>(),
+    ) {
+        let m = FakeSlots::default();
+        let guard_bits = if exact { 64 - radix } else { other_guard_bits };
+        let guard = guard & ((1u64 << guard_bits) - 1);
+        let cptr = if matching { (guard << radix) | (cptr & ((1u64 << radix) - 1)) } else { cptr };
+        let root = Cap::CNode { paddr: CNODE_BASE, radix, guard_bits, guard };
+        let short = cnode::single_level_slot(CNODE_BASE, radix.into(), guard_bits.into(), guard, cptr);
+        let general = cnode::resolve(&m, &root, cptr, 64);
+        if u32::from(radix) + u32::from(guard_bits) == 64 {
+            prop_assert_eq!(short, general.ok().map(|(slot, _)| slot));
+            prop_assert_eq!(short.is_some(), cptr >> radix == guard);
+        } else {
+            prop_assert_eq!(short, None);
+        }
+    }
 }

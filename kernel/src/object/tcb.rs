@@ -92,7 +92,7 @@ pub struct Tcb {
     pub gs_base: u64,
 }
 
-const_assert!(core::mem::size_of::<Tcb>() <= 2048);
+const_assert!(core::mem::size_of::<Tcb>() <= 1 << abi::object::TCB_SIZE_BITS);
 // Traps from user mode push the register frame into the TCB: the CPU aligns rsp0 down
 // to 16 bytes, so the frame must end on a 16-byte boundary.
 const_assert!((core::mem::offset_of!(Tcb, frame) + FRAME_WORDS * 8).is_multiple_of(16));

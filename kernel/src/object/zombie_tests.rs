@@ -16,7 +16,7 @@ use proptest::prelude::*;
 use super::cap::Cap;
 use super::cnode::{self, Progress, RevokeProgress};
 use super::cte::fake::FakeSlots;
-use super::cte::{SlotAddr, SlotMemory, SLOT_BITS};
+use super::cte::{SlotAddr, SlotMemory, SLOT_BITS, SLOT_BYTES};
 use super::delete_tests::Recorder;
 use super::mdb;
 use super::untyped;
@@ -46,7 +46,7 @@ impl World {
             Some(r) => (Cap::CNode { paddr: base, radix: r, guard_bits: 0, guard: 0 }, u32::from(r) + SLOT_BITS),
             None => (Cap::Tcb { paddr: base }, 11),
         };
-        let ut_slot = UT_SLOTS + (self.untypeds.len() as u64) * 64;
+        let ut_slot = UT_SLOTS + (self.untypeds.len() as u64) * SLOT_BYTES;
         let ut = Cap::Untyped { paddr: base, size_bits: bits as u8, is_device: false, free_offset: 1 << bits };
         mdb::insert_root(&mut self.m, ut_slot, ut, true);
         mdb::insert_child(&mut self.m, ut_slot, dest, cap, true, true);

@@ -10,12 +10,12 @@
 
 use core::fmt;
 
+use abi::layout::PAGE_SIZE;
+
 use crate::iommu::vtd::{sl, sl_entry, sl_index, MSI_WINDOW};
 use crate::paging::TableMemory;
 use crate::platform::dmar::{scope_kind, DeviceScope};
 
-/// Bytes of a small page.
-const PAGE: u64 = 1 << 12;
 /// Bytes of a 2 MiB superpage.
 const LARGE: u64 = 1 << 21;
 /// Largest region accepted (bounds the boot memory spent on its tables).
@@ -70,7 +70,7 @@ pub fn check_rmrr(
     ram: impl IntoIterator<Item = (u64, u64)>,
 ) -> Result<(u64, u64), RmrrError> {
     let end = limit.checked_add(1).ok_or(RmrrError::Misaligned)?;
-    if !base.is_multiple_of(PAGE) || !end.is_multiple_of(PAGE) {
+    if !base.is_multiple_of(PAGE_SIZE) || !end.is_multiple_of(PAGE_SIZE) {
         return Err(RmrrError::Misaligned);
     }
     if limit < base {
@@ -135,7 +135,7 @@ pub fn identity_leaves(start: u64, end: u64, superpages: bool) -> impl Iterator<
         }
         let large = superpages && at.is_multiple_of(LARGE) && end - at >= LARGE;
         let leaf = (at, if large { 2 } else { 1 });
-        at += if large { LARGE } else { PAGE };
+        at += if large { LARGE } else { PAGE_SIZE };
         Some(leaf)
     })
 }
@@ -226,7 +226,7 @@ fn map_leaf(
     if level == 2 && entry & sl::SUPERPAGE == 0 {
         // A table is already there: fill it with small leaves.
         for page in 0..512 {
-            map_leaf(mem, root, levels, address + page * PAGE, 1, tables)?;
+            map_leaf(mem, root, levels, address + page * PAGE_SIZE, 1, tables)?;
         }
         return Ok(());
     }
@@ -277,7 +277,7 @@ mod tests {
                 return None;
             }
             self.budget -= 1;
-            self.next += PAGE;
+            self.next += PAGE_SIZE;
             Some(self.next)
         }
     }
@@ -353,14 +353,14 @@ mod tests {
             let (start, end) = (0x10_0000, 0x50_1000);
             let made = identity_map(&mut t, root, levels, start, end, true).unwrap();
             assert_eq!(made, tables_needed(start, end, levels, true), "{levels} levels");
-            for iova in [start, 0x1f_f000, 0x20_0000, 0x3f_f000, 0x40_0000, end - PAGE] {
+            for iova in [start, 0x1f_f000, 0x20_0000, 0x3f_f000, 0x40_0000, end - PAGE_SIZE] {
                 let (entry, level) = t.leaf(root, levels, iova).unwrap_or_else(|| panic!("{iova:#x} unmapped"));
-                let size = if level == 2 { LARGE } else { PAGE };
+                let size = if level == 2 { LARGE } else { PAGE_SIZE };
                 assert_eq!(entry & sl::ADDR, iova & !(size - 1), "identity at {iova:#x}");
                 assert_eq!(entry & (sl::READ | sl::WRITE), sl::READ | sl::WRITE);
                 assert_eq!(level, if (0x20_0000..0x40_0000).contains(&iova) { 2 } else { 1 });
             }
-            for outside in [start - PAGE, end, 0x60_0000, 0] {
+            for outside in [start - PAGE_SIZE, end, 0x60_0000, 0] {
                 assert_eq!(t.leaf(root, levels, outside), None, "{outside:#x} must stay unmapped");
             }
         }

@@ -13,8 +13,9 @@
 use abi::rights::CapRights;
 
 use crate::arch::kmem::{self, tcb};
-use crate::object::cap::tag;
-use crate::object::cte::SLOT_BITS;
+use crate::object::cap::{raw, tag, Cap};
+use crate::object::cnode;
+use crate::object::cte::{nth_slot, SlotAddr, SlotMemory};
 use crate::object::tcb::{ThreadState, IPC_IS_FAULT, SLOT_CSPACE};
 use crate::thread::sched::ThreadRef;
 use crate::thread::tcb_state::{self, frame_of};
@@ -45,29 +46,24 @@ const SLOWPATH: FastExit = FastExit { frame: 0, badge: 0 };
 /// The slot `cptr` names in `me`'s CSpace when that is one CNode resolving all 64 bits
 /// (guard + radix = 64), read as raw words; `None` for any other shape.
 #[inline(always)]
-pub(crate) fn single_level_slot(me: ThreadRef, cptr: u64) -> Option<u64> {
-    let root_slot = me + ((SLOT_CSPACE as u64) << SLOT_BITS);
+pub(crate) fn single_level_slot(me: ThreadRef, cptr: u64) -> Option<SlotAddr> {
+    let root_slot = nth_slot(me, SLOT_CSPACE as u64);
     let w0 = kmem::read_word(root_slot);
-    if w0 & 0xff != tag::CNODE {
+    if raw::tag(w0) != tag::CNODE {
         return None;
     }
-    let radix = (w0 >> 24) & 0xff;
-    let guard_bits = (w0 >> 32) & 0xff;
-    // One level resolving all 64 bits (guard + radix = 64). Retype creates no CNode
-    // with a radix above CNODE_MAX_RADIX, so the shifts stay in range.
-    debug_assert!(radix <= u64::from(abi::object::CNODE_MAX_RADIX));
-    if radix + guard_bits != 64 || cptr >> radix != kmem::read_word(root_slot + 16) {
-        return None;
-    }
-    Some(kmem::read_word(root_slot + 8) + ((cptr & ((1 << radix) - 1)) << SLOT_BITS))
+    let (radix, guard_bits) = (raw::small(w0) as u32, raw::guard_bits(w0) as u32);
+    let guard = kmem::read_word(raw::word_addr(root_slot, raw::WORD_GUARD));
+    let slots = kmem::read_word(raw::word_addr(root_slot, raw::WORD_ADDR));
+    cnode::single_level_slot(slots, radix, guard_bits, guard, cptr)
 }
 
 /// The non-null cap `cptr` names in `me`'s single-level CSpace, with its slot: the
 /// lookup the slowpath tries before resolving through a decoded CSpace root. `None`
 /// sends the caller to the general lookup (which also reports an empty slot).
-pub(crate) fn single_level_cap(me: ThreadRef, cptr: u64) -> Option<(u64, crate::object::cap::Cap)> {
+pub(crate) fn single_level_cap(me: ThreadRef, cptr: u64) -> Option<(SlotAddr, Cap)> {
     let slot = single_level_slot(me, cptr)?;
-    let cap = crate::object::cte::SlotMemory::load(&kmem::DirectMemory, slot).cap;
+    let cap = SlotMemory::load(&kmem::DirectMemory, slot).cap;
     (!cap.is_null()).then_some((slot, cap))
 }
 
@@ -76,13 +72,13 @@ pub(crate) fn single_level_cap(me: ThreadRef, cptr: u64) -> Option<(u64, crate::
 #[inline(always)]
 fn lookup_endpoint(me: ThreadRef, cptr: u64, right: CapRights) -> Option<(u64, u64)> {
     let slot = single_level_slot(me, cptr)?;
-    let c0 = kmem::read_word(slot);
-    // Tag and the needed right in one compare (rights live in bits 8..16).
-    let want = tag::ENDPOINT | (u64::from(right.raw()) << 8);
-    if c0 & (0xff | want) != want {
+    if !raw::has_tag_and_rights(kmem::read_word(slot), tag::ENDPOINT, u64::from(right.raw())) {
         return None;
     }
-    Some((kmem::read_word(slot + 8), kmem::read_word(slot + 16)))
+    Some((
+        kmem::read_word(raw::word_addr(slot, raw::WORD_ADDR)),
+        kmem::read_word(raw::word_addr(slot, raw::WORD_BADGE)),
+    ))
 }
 
 /// Call on an endpoint with a receiver waiting.

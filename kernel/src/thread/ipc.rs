@@ -12,7 +12,7 @@ use crate::arch::kmem::{self, tcb, DirectMemory};
 use crate::arch::trap::TrapFrame;
 use crate::object::cap::Cap;
 use crate::object::cnode;
-use crate::object::cte::SlotMemory;
+use crate::object::cte::{nth_slot, SlotMemory};
 use crate::object::endpoint::{Endpoint, EndpointState, Notification};
 use crate::object::tcb::{ThreadState, IPC_CAN_GRANT, IPC_IS_CALL, IPC_IS_FAULT, SLOT_CSPACE};
 use crate::thread::sched::ThreadRef;
@@ -31,7 +31,7 @@ fn set_mr_regs(f: &mut TrapFrame, mrs: [u64; REGISTER_MRS]) {
 
 /// The CSpace root cap of `t`.
 pub fn cspace_of(t: ThreadRef) -> Cap {
-    DirectMemory.load(t + (SLOT_CSPACE as u64) * 64).cap
+    DirectMemory.load(nth_slot(t, SLOT_CSPACE as u64)).cap
 }
 
 /// Copies a message from `sender` to `receiver` and sets the receiver's result

@@ -304,7 +304,8 @@ pub fn pack(files: &[(&str, &[u8])]) -> Result<std::vec::Vec<u8>, std::string::S
             return Err(format!("bad entry name {name:?} (1..={NAME_LEN} bytes, no NUL)"));
         }
         // Keep every file page-aligned so the kernel could map it in place.
-        let pad = (4096 - data_at % 4096) % 4096;
+        let page = crate::layout::PAGE_SIZE as usize;
+        let pad = (page - data_at % page) % page;
         data.extend(std::iter::repeat_n(0u8, pad));
         data_at += pad;
         let mut raw_name = [0u8; NAME_LEN];

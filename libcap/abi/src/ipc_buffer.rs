@@ -27,7 +27,12 @@ pub struct IpcBuffer {
     pub receive_depth: u64,
 }
 
-static_assertions::const_assert_eq!(core::mem::size_of::<IpcBuffer>(), 1024);
+/// Bytes of an IPC buffer; it is aligned to its size (a page holds four).
+pub const IPC_BUFFER_BYTES: usize = 1024;
+/// Words of an IPC buffer.
+pub const IPC_BUFFER_WORDS: usize = IPC_BUFFER_BYTES / 8;
+
+static_assertions::const_assert_eq!(core::mem::size_of::<IpcBuffer>(), IPC_BUFFER_BYTES);
 /// Byte offset of [`IpcBuffer::msg`].
 pub const MSG_OFFSET: usize = core::mem::offset_of!(IpcBuffer, msg);
 /// Byte offset of [`IpcBuffer::user_data`] (libcap: the buffer's own address).

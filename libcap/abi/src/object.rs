@@ -34,6 +34,8 @@ crate::abi_enum! {
 
 /// log2 of the size of one CNode slot in bytes.
 pub const CNODE_SLOT_BITS: u32 = 6;
+/// log2 of the size of a thread control block in bytes.
+pub const TCB_SIZE_BITS: u32 = 11;
 /// Largest CNode radix: bounds the slots one final-cap deletion visits per object
 /// (2^16 slots, 4 MiB) and keeps the fastpath's lookup shifts in range.
 pub const CNODE_MAX_RADIX: u32 = 16;
@@ -61,7 +63,7 @@ impl ObjectType {
                     None
                 }
             }
-            ObjectType::Tcb => Some(11),
+            ObjectType::Tcb => Some(TCB_SIZE_BITS),
             ObjectType::Endpoint => Some(4),
             ObjectType::Notification => Some(5),
             ObjectType::Frame2M => Some(21),

@@ -194,7 +194,7 @@ pub fn flush_all(cap: &Cap) {
 /// reference to the same TCB.
 #[allow(clippy::mut_from_ref)]
 pub fn tcb(paddr: u64) -> &'static mut crate::object::tcb::Tcb {
-    debug_assert!(paddr != 0 && paddr.is_multiple_of(2048));
+    debug_assert!(paddr != 0 && paddr.is_multiple_of(1 << abi::object::TCB_SIZE_BITS));
     // SAFETY: see the invariant above; the direct map covers all RAM.
     unsafe { &mut *(phys_to_virt(paddr) as *mut crate::object::tcb::Tcb) }
 }
@@ -221,16 +221,22 @@ pub fn write_words<const N: usize>(paddr: u64, w: [u64; N]) {
     unsafe { core::ptr::copy_nonoverlapping(w.as_ptr(), phys_to_virt(paddr) as *mut u64, N) };
 }
 
-/// Reads word `index` of the IPC buffer page at `paddr`.
-pub fn ipc_word(paddr: u64, index: usize) -> u64 {
-    assert!(index < 512);
-    // SAFETY: `paddr` is the page of an IPC buffer frame cap (RAM); index < 512 words.
-    unsafe { core::ptr::read_volatile((phys_to_virt(paddr & !0x3ff) as *const u64).add(index)) }
+/// The kernel address of the IPC buffer at `paddr` (aligned down to its size).
+fn ipc_buffer_base(paddr: u64) -> u64 {
+    phys_to_virt(paddr & !(abi::ipc_buffer::IPC_BUFFER_BYTES as u64 - 1))
 }
 
-/// Writes word `index` of the IPC buffer page at `paddr`.
+/// Reads word `index` of the IPC buffer at `paddr`.
+pub fn ipc_word(paddr: u64, index: usize) -> u64 {
+    assert!(index < abi::ipc_buffer::IPC_BUFFER_WORDS);
+    // SAFETY: `paddr` is in the page of an IPC buffer frame cap (RAM); the buffer is
+    // aligned to its size inside that page and index is below its word count.
+    unsafe { core::ptr::read_volatile((ipc_buffer_base(paddr) as *const u64).add(index)) }
+}
+
+/// Writes word `index` of the IPC buffer at `paddr`.
 pub fn set_ipc_word(paddr: u64, index: usize, value: u64) {
-    assert!(index < 128);
-    // SAFETY: as in `ipc_word`; the buffer is 1 KiB aligned and index < 128 words.
-    unsafe { core::ptr::write_volatile((phys_to_virt(paddr & !0x3ff) as *mut u64).add(index), value) }
+    assert!(index < abi::ipc_buffer::IPC_BUFFER_WORDS);
+    // SAFETY: as in `ipc_word`.
+    unsafe { core::ptr::write_volatile((ipc_buffer_base(paddr) as *mut u64).add(index), value) }
 }
