@@ -14,31 +14,37 @@ use abi::rights::CapRights;
 
 use super::args::{fail, lookup_fail, Extra, Failure, Message, Outcome};
 
-/// Handles `label` on the CNode cap `cap`.
-pub fn invoke(
+/// A checked CNode invocation.
+pub enum CNodeOp {
+    /// Delete the cap in `target` (preemptible).
+    Delete { target: SlotAddr },
+    /// Revoke every cap derived from the one in `target` (preemptible).
+    Revoke { target: SlotAddr },
+    /// Copy or Mint: `cap`, derived from the one in `src`, goes into the empty `dest`.
+    Copy { src: SlotAddr, dest: SlotAddr, cap: Cap },
+    /// Move or Mutate: the cap in `src` leaves it and goes, as `cap`, into the empty `dest`.
+    Move { src: SlotAddr, dest: SlotAddr, cap: Cap },
+    /// Rotate: `pivot` goes to `dest`, `src` to `pivot`.
+    Rotate { dest: SlotAddr, pivot: SlotAddr, src: SlotAddr },
+    /// CancelBadgedSends of `badge` on the endpoint at `endpoint`.
+    CancelBadgedSends { endpoint: u64, badge: u64 },
+}
+
+/// Decodes `label` on the CNode cap `cap`: reads and checks everything, changes nothing.
+// Out of line, as the whole handler was before the split: inlined into the dispatch,
+// it grows the dispatch's frame and slows the hot arms (Retype, Map; `make bench`).
+#[inline(never)]
+pub fn decode(
     msg: &Message<'_>,
-    mem: &mut DirectMemory,
+    mem: &DirectMemory,
     cap: Cap,
     label: Invocation,
     extra: Extra<'_>,
-) -> Result<Outcome, Failure> {
-    let ok = Ok(Outcome::Done([0; REGISTER_MRS]));
+) -> Result<CNodeOp, Failure> {
     match label {
         Invocation::CNodeDelete | Invocation::CNodeRevoke => {
             let target = slot_arg(mem, &cap, msg.mr(0)?, msg.mr(1)?, 0)?;
-            if label == Invocation::CNodeDelete {
-                let mut budget = cnode::WORK_BATCH;
-                if cnode::delete_bounded(mem, &mut DirectMemory, target, &mut budget) == cnode::Progress::Preempted {
-                    crate::debug!("delete: preempted after {} units of work; restarting", cnode::WORK_BATCH);
-                    return Ok(Outcome::Restart);
-                }
-            } else if let cnode::RevokeProgress::Preempted { deleted } =
-                cnode::revoke_bounded(mem, &mut DirectMemory, target, cnode::WORK_BATCH)
-            {
-                crate::debug!("revoke: preempted after {deleted} deletions; restarting");
-                return Ok(Outcome::Restart);
-            }
-            ok
+            Ok(if label == Invocation::CNodeDelete { CNodeOp::Delete { target } } else { CNodeOp::Revoke { target } })
         }
         Invocation::CNodeCopy | Invocation::CNodeMint | Invocation::CNodeMove | Invocation::CNodeMutate => {
             let dest = slot_arg(mem, &cap, msg.mr(0)?, msg.mr(1)?, 0)?;
@@ -52,20 +58,18 @@ pub fn invoke(
                 Invocation::CNodeCopy | Invocation::CNodeMint => {
                     let rights = CapRights::from_raw(msg.mr(4)?).ok_or(fail(SyscallError::InvalidArgument, 4))?;
                     let badge = if label == Invocation::CNodeMint { Some(msg.mr(5)?) } else { None };
-                    let derived = cnode::decode_derive(mem, src, rights, badge).map_err(|e| fail(e, 2))?;
-                    cnode::invoke_copy(mem, src, dest, derived);
+                    let cap = cnode::decode_derive(mem, src, rights, badge).map_err(|e| fail(e, 2))?;
+                    Ok(CNodeOp::Copy { src, dest, cap })
                 }
                 Invocation::CNodeMove => {
                     cnode::decode_movable(mem, src).map_err(|e| fail(e, 2))?;
-                    let moved = mem.load(src).cap;
-                    cnode::invoke_move(mem, src, dest, moved);
+                    Ok(CNodeOp::Move { src, dest, cap: mem.load(src).cap })
                 }
                 _ => {
-                    let mutated = cnode::decode_mutate(mem, src, msg.mr(4)?).map_err(|e| fail(e, 4))?;
-                    cnode::invoke_move(mem, src, dest, mutated);
+                    let cap = cnode::decode_mutate(mem, src, msg.mr(4)?).map_err(|e| fail(e, 4))?;
+                    Ok(CNodeOp::Move { src, dest, cap })
                 }
             }
-            ok
         }
         Invocation::CNodeRotate => {
             let dest = slot_arg(mem, &cap, msg.mr(0)?, msg.mr(1)?, 0)?;
@@ -74,9 +78,7 @@ pub fn invoke(
             let (_, src_root) = extra(1)?;
             let src = slot_arg(mem, &src_root, msg.mr(4)?, msg.mr(5)?, 4)?;
             cnode::decode_rotate(mem, dest, pivot, src).map_err(|e| fail(e, 2))?;
-            // The swap case needs a private empty slot: the kernel's own scratch slot.
-            cnode::invoke_rotate(mem, dest, pivot, src, scratch_slot());
-            ok
+            Ok(CNodeOp::Rotate { dest, pivot, src })
         }
         Invocation::CNodeCancelBadgedSends => {
             let target = slot_arg(mem, &cap, msg.mr(0)?, msg.mr(1)?, 0)?;
@@ -87,13 +89,56 @@ pub fn invoke(
                     Err(fail(SyscallError::IllegalOperation, 0))
                 }
                 Cap::Endpoint { paddr, badge, .. } if badge != 0 => {
-                    Ok(Outcome::Done([ipc::cancel_badged_sends(paddr, badge), 0, 0, 0]))
+                    Ok(CNodeOp::CancelBadgedSends { endpoint: paddr, badge })
                 }
                 Cap::Endpoint { .. } => Err(fail(SyscallError::IllegalOperation, 0)),
                 _ => Err(fail(SyscallError::InvalidCapability, 0)),
             }
         }
         _ => Err(fail(SyscallError::IllegalOperation, 0)),
+    }
+}
+
+/// Performs a decoded CNode invocation. Delete and Revoke stop after a bounded amount
+/// of work and come back as `Outcome::Restart` until they are done.
+// Out of line for the same reason as `decode`.
+#[inline(never)]
+pub fn invoke(mem: &mut DirectMemory, op: CNodeOp) -> Outcome {
+    let ok = Outcome::Done([0; REGISTER_MRS]);
+    match op {
+        CNodeOp::Delete { target } => {
+            let mut budget = cnode::WORK_BATCH;
+            if cnode::delete_bounded(mem, &mut DirectMemory, target, &mut budget) == cnode::Progress::Preempted {
+                crate::debug!("delete: preempted after {} units of work; restarting", cnode::WORK_BATCH);
+                return Outcome::Restart;
+            }
+            ok
+        }
+        CNodeOp::Revoke { target } => {
+            if let cnode::RevokeProgress::Preempted { deleted } =
+                cnode::revoke_bounded(mem, &mut DirectMemory, target, cnode::WORK_BATCH)
+            {
+                crate::debug!("revoke: preempted after {deleted} deletions; restarting");
+                return Outcome::Restart;
+            }
+            ok
+        }
+        CNodeOp::Copy { src, dest, cap } => {
+            cnode::invoke_copy(mem, src, dest, cap);
+            ok
+        }
+        CNodeOp::Move { src, dest, cap } => {
+            cnode::invoke_move(mem, src, dest, cap);
+            ok
+        }
+        CNodeOp::Rotate { dest, pivot, src } => {
+            // The swap case needs a private empty slot: the kernel's own scratch slot.
+            cnode::invoke_rotate(mem, dest, pivot, src, scratch_slot());
+            ok
+        }
+        CNodeOp::CancelBadgedSends { endpoint, badge } => {
+            Outcome::Done([ipc::cancel_badged_sends(endpoint, badge), 0, 0, 0])
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use super::args::{dest_slot, fail, Extra, Failure, Message, Reply};
 use crate::arch::kmem::DirectMemory;
 use crate::irq;
 use crate::object::cap::Cap;
+use crate::object::cte::SlotAddr;
 use crate::object::mdb;
 
 /// The notification (and its badge) named by extra cap 0, which must allow signalling.
@@ -21,19 +22,42 @@ fn notification(extra: Extra<'_>) -> Result<(u64, u64), Failure> {
     }
 }
 
-/// Handles an invocation of an IRQControl, IRQHandler or MSI handler cap.
-pub fn invoke(msg: &Message<'_>, mem: &mut DirectMemory, cap: Cap, label: Invocation, extra: Extra<'_>) -> Reply {
-    let ok = Ok([0; REGISTER_MRS]);
+/// A checked interrupt cap invocation.
+pub enum IrqOp {
+    /// IRQControl::Get: a handler cap for line `gsi` into the empty slot `dest`.
+    Get { gsi: u8, level: bool, active_low: bool, dest: SlotAddr },
+    /// IRQControl::GetMsi: an MSI handler cap for `requester_id` into the empty `dest`.
+    GetMsi { requester_id: u16, dest: SlotAddr },
+    /// SetNotification on line `gsi`: signal (`paddr`, `badge`).
+    SetNotification { gsi: u8, notification: (u64, u64) },
+    /// SetNotification (Some) or Clear (None) on MSI `vector`.
+    SetMsiNotification { vector: u8, notification: Option<(u64, u64)> },
+    /// Ack of line `gsi`: unmask it.
+    Ack { gsi: u8 },
+    /// Clear of line `gsi`: no notification any more.
+    Clear { gsi: u8 },
+    /// Ack of an MSI: MSIs are edge-triggered messages, nothing to unmask.
+    Nothing,
+}
+
+/// Decodes `label` on an IRQControl, IRQHandler or MSI handler cap: reads and checks
+/// everything, changes nothing.
+// Out of line, as the whole handler was before the split: inlined into the dispatch,
+// it grows the dispatch's frame and slows the hot arms (Retype, Map; `make bench`).
+#[inline(never)]
+pub fn decode(
+    msg: &Message<'_>,
+    mem: &DirectMemory,
+    cap: Cap,
+    label: Invocation,
+    extra: Extra<'_>,
+) -> Result<IrqOp, Failure> {
     match (cap, label) {
         (Cap::IrqControl, Invocation::IrqControlGet) => {
             let line = msg.mr(0)?;
             let (gsi, level, active_low) = irq::resolve(line).ok_or(fail(SyscallError::RangeError, 0))?;
             let dest = dest_slot(msg, mem, extra, 1)?;
-            if !irq::issue(gsi, level, active_low) {
-                return Err(fail(SyscallError::RevokeFirst, 0));
-            }
-            mdb::insert_root(mem, dest, Cap::IrqHandler { gsi }, false);
-            Ok([u64::from(gsi), 0, 0, 0])
+            Ok(IrqOp::Get { gsi, level, active_low, dest })
         }
         (Cap::IrqControl, Invocation::IrqControlGetMsi) => {
             let (_, device) = extra(1)?;
@@ -45,33 +69,63 @@ pub fn invoke(msg: &Message<'_>, mem: &mut DirectMemory, cap: Cap, label: Invoca
                 return Err(fail(SyscallError::IllegalOperation, 0));
             }
             let dest = dest_slot(msg, mem, extra, 0)?;
+            Ok(IrqOp::GetMsi { requester_id, dest })
+        }
+        (Cap::IrqHandler { gsi }, Invocation::IrqHandlerSetNotification) => {
+            Ok(IrqOp::SetNotification { gsi, notification: notification(extra)? })
+        }
+        (Cap::MsiHandler { vector, .. }, Invocation::IrqHandlerSetNotification) => {
+            Ok(IrqOp::SetMsiNotification { vector, notification: Some(notification(extra)?) })
+        }
+        (Cap::MsiHandler { .. }, Invocation::IrqHandlerAck) => Ok(IrqOp::Nothing),
+        (Cap::MsiHandler { vector, .. }, Invocation::IrqHandlerClear) => {
+            Ok(IrqOp::SetMsiNotification { vector, notification: None })
+        }
+        (Cap::IrqHandler { gsi }, Invocation::IrqHandlerAck) => Ok(IrqOp::Ack { gsi }),
+        (Cap::IrqHandler { gsi }, Invocation::IrqHandlerClear) => Ok(IrqOp::Clear { gsi }),
+        _ => Err(fail(SyscallError::IllegalOperation, 0)),
+    }
+}
+
+/// Performs a decoded interrupt cap invocation.
+///
+/// Get and GetMsi can still fail here, changing nothing: the line already has a
+/// handler cap (`RevokeFirst`) or every MSI vector is taken (`NotEnoughMemory`);
+/// `irq::issue` / `issue_msi` find that out in the same call that takes the line or
+/// vector.
+// Out of line for the same reason as `decode`.
+#[inline(never)]
+pub fn invoke(mem: &mut DirectMemory, op: IrqOp) -> Reply {
+    let ok = Ok([0; REGISTER_MRS]);
+    match op {
+        IrqOp::Get { gsi, level, active_low, dest } => {
+            if !irq::issue(gsi, level, active_low) {
+                return Err(fail(SyscallError::RevokeFirst, 0));
+            }
+            mdb::insert_root(mem, dest, Cap::IrqHandler { gsi }, false);
+            Ok([u64::from(gsi), 0, 0, 0])
+        }
+        IrqOp::GetMsi { requester_id, dest } => {
             let (vector, address, data) = irq::issue_msi(requester_id).ok_or(fail(SyscallError::NotEnoughMemory, 0))?;
             mdb::insert_root(mem, dest, Cap::MsiHandler { vector, requester_id }, false);
             Ok([u64::from(vector), address, u64::from(data), 0])
         }
-        (Cap::IrqHandler { gsi }, Invocation::IrqHandlerSetNotification) => {
-            let (paddr, badge) = notification(extra)?;
+        IrqOp::SetNotification { gsi, notification: (paddr, badge) } => {
             irq::set_notification(gsi, paddr, badge);
             ok
         }
-        (Cap::MsiHandler { vector, .. }, Invocation::IrqHandlerSetNotification) => {
-            irq::set_msi_notification(vector, Some(notification(extra)?));
+        IrqOp::SetMsiNotification { vector, notification } => {
+            irq::set_msi_notification(vector, notification);
             ok
         }
-        // MSIs are edge-triggered messages: nothing to unmask.
-        (Cap::MsiHandler { .. }, Invocation::IrqHandlerAck) => ok,
-        (Cap::MsiHandler { vector, .. }, Invocation::IrqHandlerClear) => {
-            irq::set_msi_notification(vector, None);
-            ok
-        }
-        (Cap::IrqHandler { gsi }, Invocation::IrqHandlerAck) => {
+        IrqOp::Ack { gsi } => {
             irq::ack(gsi);
             ok
         }
-        (Cap::IrqHandler { gsi }, Invocation::IrqHandlerClear) => {
+        IrqOp::Clear { gsi } => {
             irq::clear(gsi);
             ok
         }
-        _ => Err(fail(SyscallError::IllegalOperation, 0)),
+        IrqOp::Nothing => ok,
     }
 }

@@ -1,9 +1,11 @@
 //! Capability invocation (`Call` on a kernel object): one arm per cap type.
 //!
-//! Each handler looks up its extra caps, reads the message, decodes (checks only),
-//! then invokes (cannot fail). Errors leave every object unchanged and come back as
-//! one code plus a detail word (`args::Failure`); a preempted operation comes back as
-//! `Outcome::Restart`.
+//! A cap type's file has a `decode` that looks up the extra caps, reads the message and
+//! checks everything, changing nothing, and returns a typed request (`CNodeOp`,
+//! `TcbOp`, ...); its `invoke` performs that request. Untyped, Frame and IOSpace still
+//! have one handler per cap type that decodes, then invokes. Errors come back as one
+//! code plus a detail word (`args::Failure`); a preempted operation comes back as
+//! `Outcome::Restart` from `cnode::invoke`.
 
 pub mod args;
 mod cnode;
@@ -43,22 +45,40 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<Outcome, Fail
     };
     let label = Invocation::try_from(info.label).map_err(|_| fail(SyscallError::IllegalOperation, 0))?;
     let done = Outcome::Done;
+    // Every arm decodes (reads and checks, changes nothing; a Failure leaves every
+    // object as it was), then invokes the checked request.
     match cap {
         Cap::Untyped { .. } => untyped::invoke(&msg, &mut mem, slot, label, &extra).map(done),
-        Cap::CNode { .. } => cnode::invoke(&msg, &mut mem, cap, label, &extra),
+        Cap::CNode { .. } => {
+            let op = cnode::decode(&msg, &mem, cap, label, &extra)?;
+            Ok(cnode::invoke(&mut mem, op))
+        }
         Cap::Frame { .. } | Cap::PageTable { .. } => {
             frame::invoke(&msg, &mut mem, slot, cap, label, &cspace, &extra).map(done)
         }
         Cap::IrqControl | Cap::IrqHandler { .. } | Cap::MsiHandler { .. } => {
-            irq::invoke(&msg, &mut mem, cap, label, &extra).map(done)
+            let op = irq::decode(&msg, &mem, cap, label, &extra)?;
+            irq::invoke(&mut mem, op).map(done)
         }
-        Cap::IoPortControl | Cap::IoPort { .. } => ioport::invoke(&msg, &mut mem, cap, label, &extra).map(done),
+        Cap::IoPortControl | Cap::IoPort { .. } => {
+            let op = ioport::decode(&msg, &mem, cap, label, &extra)?;
+            Ok(done(ioport::invoke(&mut mem, op)))
+        }
         Cap::IoSpace { .. } | Cap::IoPageTable { .. } => {
             iospace::invoke(&msg, &mut mem, slot, cap, label, &cspace, &extra).map(done)
         }
-        Cap::PciDevice { segment, requester_id } => pci::invoke(&msg, segment, requester_id, label).map(done),
-        Cap::Tcb { paddr: target } => tcb::invoke(&msg, me, target, label, &extra).map(done),
-        Cap::DebugConsole => debug::invoke(&msg, label).map(done),
+        Cap::PciDevice { segment, requester_id } => {
+            let op = pci::decode(&msg, segment, requester_id, label)?;
+            Ok(done(pci::invoke(op)))
+        }
+        Cap::Tcb { paddr: target } => {
+            let op = tcb::decode(&msg, me, target, label, &extra)?;
+            Ok(done(tcb::invoke(target, &op)))
+        }
+        Cap::DebugConsole => {
+            let op = debug::decode(&msg, label)?;
+            debug::invoke(op).map(done)
+        }
         _ => Err(fail(SyscallError::IllegalOperation, 0)),
     }
 }

@@ -9,7 +9,7 @@ use abi::ipc_buffer::{MSG_OFFSET, REGISTER_MRS};
 use abi::registers::{UserRegisters, USER_REGISTER_COUNT};
 use abi::rights::CapRights;
 
-use super::args::{fail, Extra, Message, Reply};
+use super::args::{fail, Extra, Failure, Message};
 use crate::arch::fpu;
 use crate::arch::kmem::{self, tcb, DirectMemory};
 use crate::arch::trap::TrapFrame;
@@ -33,9 +33,54 @@ fn tcb_slot(t: ThreadRef, i: usize) -> SlotAddr {
     nth_slot(t, i as u64)
 }
 
-/// Handles an invocation of the TCB `target` by thread `me`.
-pub fn invoke(msg: &Message<'_>, me: ThreadRef, target: ThreadRef, label: Invocation, extra: Extra<'_>) -> Reply {
-    let ok = Ok([0; REGISTER_MRS]);
+/// A checked TCB invocation.
+pub enum TcbOp {
+    /// Configure: the caps (derived from the ones in their slots) replace the TCB's,
+    /// then the fault endpoint and IPC buffer addresses are set.
+    Configure {
+        cspace: (SlotAddr, Cap),
+        vspace: (SlotAddr, Cap),
+        buffer: Option<(SlotAddr, Cap)>,
+        fault_ep: u64,
+        ipc_vaddr: u64,
+        buffer_paddr: u64,
+    },
+    /// WriteRegisters: the whole register set, then Resume if `resume`.
+    WriteRegisters { registers: UserRegisters, resume: bool },
+    /// ReadRegisters: Suspend first if `suspend`, then `count` registers into the
+    /// caller's IPC buffer at `ipc_buffer`.
+    ReadRegisters { suspend: bool, count: u64, ipc_buffer: u64 },
+    /// Resume.
+    Resume,
+    /// Suspend.
+    Suspend,
+    /// SetPriority to `value` (at most the authority's MCP).
+    SetPriority { value: u8 },
+    /// SetMCPriority to `value` (at most the authority's MCP).
+    SetMcp { value: u64 },
+    /// BindNotification to the unbound notification at `notification`.
+    BindNotification { notification: u64 },
+    /// UnbindNotification from the notification at `notification`.
+    UnbindNotification { notification: u64 },
+    /// SetTlsBase (`gs` false) or SetGsBase (`gs` true) to the canonical `value`; `live`
+    /// when the target is the caller, whose register changes at once too.
+    SetBase { gs: bool, value: u64, live: bool },
+    /// GetTlsBase: the FS and GS bases, from the registers when `live` (the caller).
+    GetBases { live: bool },
+}
+
+/// Decodes `label` on the TCB `target`, invoked by thread `me`: reads and checks
+/// everything, changes nothing.
+// Out of line, as the whole handler was before the split: inlined into the dispatch,
+// it grows the dispatch's frame and slows the hot arms (Retype, Map; `make bench`).
+#[inline(never)]
+pub fn decode(
+    msg: &Message<'_>,
+    me: ThreadRef,
+    target: ThreadRef,
+    label: Invocation,
+    extra: Extra<'_>,
+) -> Result<TcbOp, Failure> {
     match label {
         Invocation::TcbConfigure => {
             let (fault_ep, ipc_vaddr) = (msg.mr(0)?, msg.mr(1)?);
@@ -72,7 +117,7 @@ pub fn invoke(msg: &Message<'_>, me: ThreadRef, target: ThreadRef, label: Invoca
                 // pointless here; refuse so the caller's lookups stay well defined.
                 return Err(fail(SyscallError::IllegalOperation, 0));
             }
-            let mut mem = DirectMemory;
+            let mem = DirectMemory;
             // As seL4 does: the old caps are deleted before the new ones are copied, so
             // a deletion that would cascade (the last cap to a CNode or TCB, whose slots
             // could hold the very caps copied from, or the caller's own) is refused.
@@ -81,31 +126,20 @@ pub fn invoke(msg: &Message<'_>, me: ThreadRef, target: ThreadRef, label: Invoca
             }
             let cs = cnode::decode_derive(&mem, cs_slot, CapRights::ALL, None).map_err(|e| fail(e, 100))?;
             let vs = cnode::decode_derive(&mem, vs_slot, CapRights::ALL, None).map_err(|e| fail(e, 101))?;
-            let buf = match buffer {
+            let buffer = match buffer {
                 Some((slot, _)) => {
                     Some((slot, cnode::decode_derive(&mem, slot, CapRights::ALL, None).map_err(|e| fail(e, 102))?))
                 }
                 None => None,
             };
-            // Invoke: replace the slots and the plain fields.
-            for i in 0..TCB_SLOTS {
-                cnode::delete(&mut mem, &mut DirectMemory, tcb_slot(target, i));
-            }
-            // The deletions finalised nothing with slots, so the sources are as decoded;
-            // invoke_copy still links nothing from a slot that changed.
-            cnode::invoke_copy(&mut mem, cs_slot, tcb_slot(target, SLOT_CSPACE), cs);
-            cnode::invoke_copy(&mut mem, vs_slot, tcb_slot(target, SLOT_VSPACE), vs);
-            if let Some((slot, cap)) = buf {
-                cnode::invoke_copy(&mut mem, slot, tcb_slot(target, SLOT_IPC_BUFFER), cap);
-            }
-            let t = tcb(target);
-            t.fault_handler = fault_ep;
-            t.ipc_buffer = if buffer_paddr != 0 { ipc_vaddr } else { 0 };
-            t.ipc_buffer_paddr = buffer_paddr;
-            // The thread pointer starts at the IPC buffer (libcap's convention), so
-            // user mode need not write it (it cannot without FSGSBASE).
-            t.fs_base = t.ipc_buffer;
-            ok
+            Ok(TcbOp::Configure {
+                cspace: (cs_slot, cs),
+                vspace: (vs_slot, vs),
+                buffer,
+                fault_ep,
+                ipc_vaddr,
+                buffer_paddr,
+            })
         }
         Invocation::TcbWriteRegisters => {
             if target == me {
@@ -121,18 +155,14 @@ pub fn invoke(msg: &Message<'_>, me: ThreadRef, target: ThreadRef, label: Invoca
             for (i, r) in regs.iter_mut().enumerate().take(count as usize) {
                 *r = msg.mr(2 + i)?;
             }
-            let r = UserRegisters::from_array(regs);
-            if !is_canonical(r.rip) || r.rip >= abi::layout::USER_END {
+            let registers = UserRegisters::from_array(regs);
+            if !is_canonical(registers.rip) || registers.rip >= abi::layout::USER_END {
                 return Err(fail(SyscallError::InvalidArgument, 2));
             }
-            if !is_canonical(r.rsp) {
+            if !is_canonical(registers.rsp) {
                 return Err(fail(SyscallError::InvalidArgument, 3));
             }
-            write_registers(target, &r);
-            if resume != 0 {
-                resume_thread(target);
-            }
-            ok
+            Ok(TcbOp::WriteRegisters { registers, resume: resume != 0 })
         }
         Invocation::TcbReadRegisters => {
             if target == me {
@@ -145,49 +175,10 @@ pub fn invoke(msg: &Message<'_>, me: ThreadRef, target: ThreadRef, label: Invoca
             if msg.ipc_buffer == 0 {
                 return Err(fail(SyscallError::IllegalOperation, 0));
             }
-            if suspend != 0 {
-                tcb_state::suspend(target);
-            }
-            for (i, value) in read_registers(target).iter().enumerate().take(count as usize) {
-                kmem::set_ipc_word(msg.ipc_buffer, MSG_OFFSET / 8 + i, *value);
-            }
-            Ok([count, 0, 0, 0])
+            Ok(TcbOp::ReadRegisters { suspend: suspend != 0, count, ipc_buffer: msg.ipc_buffer })
         }
-        Invocation::TcbSetTlsBase | Invocation::TcbSetGsBase => {
-            let value = msg.mr(0)?;
-            if !is_canonical(value) {
-                return Err(fail(SyscallError::InvalidArgument, 0));
-            }
-            // The field is what the next switch compares against (without FSGSBASE it
-            // is not read back); for the caller the live register changes too.
-            if label == Invocation::TcbSetTlsBase {
-                tcb(target).fs_base = value;
-                if target == me {
-                    fpu::write_fs_base(value);
-                }
-            } else {
-                tcb(target).gs_base = value;
-                if target == me {
-                    fpu::write_gs_base(value);
-                }
-            }
-            ok
-        }
-        Invocation::TcbGetTlsBase => {
-            if target == me {
-                Ok([fpu::read_fs_base(), fpu::read_gs_base(), 0, 0])
-            } else {
-                Ok([tcb(target).fs_base, tcb(target).gs_base, 0, 0])
-            }
-        }
-        Invocation::TcbResume => {
-            resume_thread(target);
-            ok
-        }
-        Invocation::TcbSuspend => {
-            tcb_state::suspend(target);
-            ok
-        }
+        Invocation::TcbResume => Ok(TcbOp::Resume),
+        Invocation::TcbSuspend => Ok(TcbOp::Suspend),
         Invocation::TcbSetPriority | Invocation::TcbSetMcp => {
             let value = msg.mr(0)?;
             let (_, authority) = extra(0)?;
@@ -197,12 +188,11 @@ pub fn invoke(msg: &Message<'_>, me: ThreadRef, target: ThreadRef, label: Invoca
             if value > tcb(auth).mcp {
                 return Err(fail(SyscallError::RangeError, 0));
             }
-            if label == Invocation::TcbSetPriority {
-                tcb_state::set_priority(target, value as u8);
+            Ok(if label == Invocation::TcbSetPriority {
+                TcbOp::SetPriority { value: value as u8 }
             } else {
-                tcb(target).mcp = value;
-            }
-            ok
+                TcbOp::SetMcp { value }
+            })
         }
         Invocation::TcbBindNotification => {
             let (_, cap) = extra(0)?;
@@ -212,28 +202,105 @@ pub fn invoke(msg: &Message<'_>, me: ThreadRef, target: ThreadRef, label: Invoca
             if !rights.contains(CapRights::READ) {
                 return Err(fail(SyscallError::InvalidCapability, 100));
             }
-            let mut n = Notification::from_words(kmem::read_words::<4>(paddr));
+            let n = Notification::from_words(kmem::read_words::<4>(paddr));
             if tcb(target).bound_notification != 0 || n.bound != 0 || !n.queue.is_empty() {
                 return Err(fail(SyscallError::IllegalOperation, 0));
             }
-            n.bound = target;
-            kmem::write_words(paddr, n.to_words());
-            tcb(target).bound_notification = paddr;
-            ok
+            Ok(TcbOp::BindNotification { notification: paddr })
         }
         Invocation::TcbUnbindNotification => {
             let bound = tcb(target).bound_notification;
             if bound == 0 {
                 return Err(fail(SyscallError::IllegalOperation, 0));
             }
-            let mut n = Notification::from_words(kmem::read_words::<4>(bound));
-            n.bound = 0;
-            kmem::write_words(bound, n.to_words());
-            tcb(target).bound_notification = 0;
-            ok
+            Ok(TcbOp::UnbindNotification { notification: bound })
         }
+        Invocation::TcbSetTlsBase | Invocation::TcbSetGsBase => {
+            let value = msg.mr(0)?;
+            if !is_canonical(value) {
+                return Err(fail(SyscallError::InvalidArgument, 0));
+            }
+            Ok(TcbOp::SetBase { gs: label == Invocation::TcbSetGsBase, value, live: target == me })
+        }
+        Invocation::TcbGetTlsBase => Ok(TcbOp::GetBases { live: target == me }),
         _ => Err(fail(SyscallError::IllegalOperation, 0)),
     }
+}
+
+/// Performs a decoded invocation of the TCB `target`.
+// Out of line for the same reason as `decode`.
+#[inline(never)]
+pub fn invoke(target: ThreadRef, op: &TcbOp) -> [u64; REGISTER_MRS] {
+    match *op {
+        TcbOp::Configure { cspace, vspace, buffer, fault_ep, ipc_vaddr, buffer_paddr } => {
+            let mut mem = DirectMemory;
+            for i in 0..TCB_SLOTS {
+                cnode::delete(&mut mem, &mut DirectMemory, tcb_slot(target, i));
+            }
+            // The deletions finalised nothing with slots, so the sources are as decoded;
+            // invoke_copy still links nothing from a slot that changed.
+            cnode::invoke_copy(&mut mem, cspace.0, tcb_slot(target, SLOT_CSPACE), cspace.1);
+            cnode::invoke_copy(&mut mem, vspace.0, tcb_slot(target, SLOT_VSPACE), vspace.1);
+            if let Some((slot, cap)) = buffer {
+                cnode::invoke_copy(&mut mem, slot, tcb_slot(target, SLOT_IPC_BUFFER), cap);
+            }
+            let t = tcb(target);
+            t.fault_handler = fault_ep;
+            t.ipc_buffer = if buffer_paddr != 0 { ipc_vaddr } else { 0 };
+            t.ipc_buffer_paddr = buffer_paddr;
+            // The thread pointer starts at the IPC buffer (libcap's convention), so
+            // user mode need not write it (it cannot without FSGSBASE).
+            t.fs_base = t.ipc_buffer;
+        }
+        TcbOp::WriteRegisters { ref registers, resume } => {
+            write_registers(target, registers);
+            if resume {
+                resume_thread(target);
+            }
+        }
+        TcbOp::ReadRegisters { suspend, count, ipc_buffer } => {
+            if suspend {
+                tcb_state::suspend(target);
+            }
+            for (i, value) in read_registers(target).iter().enumerate().take(count as usize) {
+                kmem::set_ipc_word(ipc_buffer, MSG_OFFSET / 8 + i, *value);
+            }
+            return [count, 0, 0, 0];
+        }
+        TcbOp::Resume => resume_thread(target),
+        TcbOp::Suspend => tcb_state::suspend(target),
+        TcbOp::SetPriority { value } => tcb_state::set_priority(target, value),
+        TcbOp::SetMcp { value } => tcb(target).mcp = value,
+        TcbOp::BindNotification { notification } => {
+            let mut n = Notification::from_words(kmem::read_words::<4>(notification));
+            n.bound = target;
+            kmem::write_words(notification, n.to_words());
+            tcb(target).bound_notification = notification;
+        }
+        TcbOp::UnbindNotification { notification } => {
+            let mut n = Notification::from_words(kmem::read_words::<4>(notification));
+            n.bound = 0;
+            kmem::write_words(notification, n.to_words());
+            tcb(target).bound_notification = 0;
+        }
+        // The field is what the next switch compares against (without FSGSBASE it is
+        // not read back); for the caller the live register changes too.
+        TcbOp::SetBase { gs: false, value, live } => {
+            tcb(target).fs_base = value;
+            if live {
+                fpu::write_fs_base(value);
+            }
+        }
+        TcbOp::SetBase { gs: true, value, live } => {
+            tcb(target).gs_base = value;
+            if live {
+                fpu::write_gs_base(value);
+            }
+        }
+        TcbOp::GetBases { live: true } => return [fpu::read_fs_base(), fpu::read_gs_base(), 0, 0],
+        TcbOp::GetBases { live: false } => return [tcb(target).fs_base, tcb(target).gs_base, 0, 0],
+    }
+    [0; REGISTER_MRS]
 }
 
 fn read_registers(t: ThreadRef) -> [u64; USER_REGISTER_COUNT] {
