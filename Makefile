@@ -23,7 +23,7 @@ HOST_ONLY     := --workspace $(addprefix --exclude ,$(USER_PROGRAMS))
 # No source file may grow past this many lines (`make check`).
 MAX_LINES     := 800
 
-.PHONY: all toolchain qemu-deps iso-deps image iso run run-iso run-uefi test check bench gdb clean
+.PHONY: all toolchain qemu-deps iso-deps image iso run run-iso run-uefi test check bench gdb clean fuzz fuzz-qemu soak
 comma := ,
 
 all: image
@@ -92,9 +92,34 @@ run-uefi: iso qemu-deps
 	@$(QEMU) $(subst q35,q35$(comma)kernel-irqchip=split,$(QEMU_ARGS)) -bios $(OVMF) -cdrom $(BUILD)/kernel.iso; \
 	    status=$$?; [ $$status -eq 1 ] || { echo "make: QEMU status $$status"; exit 1; }
 
-# Host unit tests (ABI, kernel logic) and the QEMU boot scenarios.
+# Host unit tests (ABI, kernel logic), the parser fuzzer's corpus replay plus a short
+# campaign per target, and the QEMU boot scenarios (the syscall fuzzer with two fixed
+# seeds and a fresh one). The fresh seed is printed first: `make fuzz SEED=` and
+# `make fuzz-qemu SEED=` replay it.
 test: image iso qemu-deps
-	cargo test --no-fail-fast $(HOST_ONLY)
+	@seed=$$(date +%s%N); \
+	    echo "make: fuzz seeds: parser $$seed; in QEMU 0x9e3779b97f4a7c15 0x0123456789abcdef $$seed"; \
+	    echo "make: replay with make fuzz SEED=$$seed TARGET=<name> / make fuzz-qemu SEED=<seed>"; \
+	    PARSER_FUZZ_SEED=$$seed FUZZ_FRESH_SEED=$$seed cargo test --no-fail-fast $(HOST_ONLY)
+
+# Long parser-fuzz campaigns: TARGET= one target (default all), SECONDS= per target
+# (default 600), SEED= to replay a seed. Crashing inputs land in $(TARGET_DIR)/fuzz-crashes/.
+# (TARGET= on the command line replaces the Rust target name above: fuzz only needs the
+# host toolchain, so it takes TARGET as the fuzz target and depends on nothing else.)
+FUZZ_TARGET = $(if $(filter x86_64-unknown-none,$(TARGET)),,$(TARGET))
+fuzz:
+	cargo run --release -q -p parser-fuzz -- --target "$(FUZZ_TARGET)" --seconds $(or $(SECONDS),600) $(if $(SEED),--seed $(SEED))
+
+# One in-QEMU syscall-fuzzer seed (as printed by make test); CALLS= calls (default 20000).
+fuzz-qemu: image qemu-deps
+	@[ -n "$(SEED)" ] || { echo "make: fuzz-qemu needs SEED=<n> (make test prints the seeds)"; exit 2; }
+	FUZZ_SEED=$(SEED) $(if $(CALLS),FUZZ_CALLS=$(CALLS)) cargo test -p scenarios --test fuzz -- --nocapture
+
+# Millions of random system calls from one seed (SEED= or the clock; CALLS= default
+# 2000000; about 10 minutes per million under TCG). Not part of make test.
+soak: image qemu-deps
+	FUZZ_SEED=$(or $(SEED),$(shell date +%s)) FUZZ_CALLS=$(or $(CALLS),2000000) \
+	    cargo test -p scenarios --test fuzz random_system_calls_never_hurt_the_kernel -- --nocapture
 
 # Benchmarks in guest instructions (QEMU -icount shift=0,sleep=off); writes bench/results.json.
 bench: image qemu-deps

@@ -360,6 +360,10 @@ pub fn parse_multiboot2<S: PhysSource>(src: &S, paddr: u64) -> Result<BootParams
                 }
                 saw_mmap = entries > 0;
             }
+            // The kernel reads a whole RSDP there (36 bytes for ACPI 2.0, 20 before).
+            mb2_tag::ACPI_NEW | mb2_tag::ACPI_OLD if body.len() < if kind == mb2_tag::ACPI_NEW { 36 } else { 20 } => {
+                return Err(ParamsError::BadMultiboot2 { offset: at });
+            }
             mb2_tag::ACPI_NEW => params.rsdp = Some(paddr + u64::from(at) + 8),
             mb2_tag::ACPI_OLD if params.rsdp.is_none() => params.rsdp = Some(paddr + u64::from(at) + 8),
             _ => {}

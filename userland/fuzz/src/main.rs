@@ -17,15 +17,23 @@ use libcap::abi::object::ObjectType;
 use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
 use libcap::alloc::{ObjectAllocator, SlotAllocator};
-use libcap::cap::{ipc_buffer, CNode, SlotRef};
+use libcap::cap::{ipc_buffer, CNode, IoPortControl, IrqControl, SlotRef, Untyped};
 use libcap::check::Checker;
 use libcap::ipc;
 use libcap::space::{clone_image_space, spawn_with};
 
 libcap::entry!(main);
 
-/// Random operations the sandboxed thread performs.
+/// Random operations the sandboxed thread performs unless the harness patched
+/// [`PARAMS`] (`make soak` asks for millions).
 const ITERATIONS: u64 = 20000;
+/// Run parameters the host patches into this ELF before packing a boot image (the root
+/// task has no command line): the marker, then the seed and the number of calls. The
+/// marker's bytes are unique in the file; `tests/tests/fuzz.rs` finds and rewrites the
+/// two words after it.
+#[used]
+#[no_mangle]
+static PARAMS: [u64; 3] = [u64::from_le_bytes(*b"FUZZPRM1"), SEED, ITERATIONS];
 /// Radix of the sandbox CNode.
 const RADIX: u64 = 6;
 /// Sandbox slots: an untyped, a sibling copy of the CNode itself, a frame, a page
@@ -43,11 +51,27 @@ const S_IO_TABLE: u64 = 7;
 const S_PCI: u64 = 8;
 const S_IRQ_CONTROL: u64 = 9;
 const S_IO_TABLE2: u64 = 10;
+/// Caps to aim at beyond the IOMMU: an I/O port range nothing is attached to (COM2's),
+/// an MSI handler for the network function, and a frame of device memory (from the
+/// first device untyped; it must never be mappable into an IOSpace).
+const S_IO_PORT: u64 = 11;
+const S_MSI: u64 = 12;
+const S_DEVICE_FRAME: u64 = 13;
+/// The sandbox's I/O ports: COM2, absent on q35 (`reserved_port_reason` allows it).
+const PORTS: (u16, u16) = (0x2f8, 0x2ff);
 /// Focused calls: half the invocations name one of these caps with one of these labels
 /// (and extra caps among the sandbox's slots), so the IOMMU, MSI and configuration
 /// paths are reached past their first checks, not only rejected for a wrong cap type.
-const FOCUS_SLOTS: [u64; 7] = [S_FRAME, S_IOSPACE, S_IO_TABLE, S_PCI, S_IRQ_CONTROL, S_IO_TABLE2, S_CNODE];
-const FOCUS_LABELS: [Invocation; 14] = [
+const FOCUS_SLOTS: [u64; 10] =
+    [S_FRAME, S_IOSPACE, S_IO_TABLE, S_PCI, S_IRQ_CONTROL, S_IO_TABLE2, S_CNODE, S_IO_PORT, S_MSI, S_DEVICE_FRAME];
+const FOCUS_LABELS: [Invocation; 21] = [
+    Invocation::IoPortIn8,
+    Invocation::IoPortIn32,
+    Invocation::IoPortOut8,
+    Invocation::IoPortOut16,
+    Invocation::IrqHandlerAck,
+    Invocation::IrqHandlerSetNotification,
+    Invocation::IrqHandlerClear,
     Invocation::IoSpaceAssign,
     Invocation::IoSpaceUnassign,
     Invocation::IoPageTableMap,
@@ -100,10 +124,19 @@ impl Rng {
     }
 }
 
+/// The patched (or built-in) seed and call count; read volatile so the compiler cannot
+/// fold in the built-in values.
+fn params() -> (u64, u64) {
+    // SAFETY: reads of an initialised static through its own address.
+    let (seed, calls) = unsafe { (core::ptr::read_volatile(&PARAMS[1]), core::ptr::read_volatile(&PARAMS[2])) };
+    (seed, calls.max(1))
+}
+
 extern "C" fn sandbox(seed: u64) -> ! {
-    let mut rng = Rng(seed);
+    let mut rng = Rng(seed | 1);
     let buffer = ipc_buffer();
-    for _ in 0..ITERATIONS {
+    let (_, calls) = params();
+    for _ in 0..calls {
         let focused = rng.next().is_multiple_of(2);
         let mut cptr = rng.arg();
         let mut label = rng.next() % 80;
@@ -126,7 +159,7 @@ extern "C" fn sandbox(seed: u64) -> ! {
             unsafe { (*buffer).msg[i] = rng.arg() };
         }
         for k in 0..3 {
-            let cap = if focused { rng.next() % 11 } else { rng.arg() };
+            let cap = if focused { rng.next() % 14 } else { rng.arg() };
             // SAFETY: as above.
             unsafe { (*buffer).caps_or_badges[k] = cap };
         }
@@ -177,6 +210,8 @@ extern "C" fn sandbox(seed: u64) -> ! {
 
 fn main(bi: &'static BootInfo) -> ExitCode {
     let mut c = Checker::new("fuzz");
+    let (seed, calls) = params();
+    libcap::println!("fuzz: seed {seed:#x}, {calls} calls (reproduce: make fuzz-qemu SEED={seed:#x})");
     let slots = SlotAllocator::new(bi);
     let mut objects = ObjectAllocator::new(bi);
     let root = CNode(slots::INIT_CNODE);
@@ -208,6 +243,11 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let io_table2 = objects.alloc(&slots, ObjectType::IoPageTable, 0).expect("io page table");
     // A network function: nothing else in this run drives it.
     let nic = bi.pci_devices().iter().position(|d| d.class == 0x02);
+    // An MSI handler for the network function, made before IRQControl moves.
+    let msi = nic.is_some_and(|i| {
+        let pci = libcap::cap::PciDevice(bi.pci_device_caps.start + i as u64);
+        IrqControl(slots::IRQ_CONTROL).get_msi(pci, own(S_MSI)).is_ok()
+    });
     let io_placed = CNode::move_cap(own(S_IOSPACE), root.slot(iospace)).is_ok()
         && CNode::move_cap(own(S_IO_TABLE), root.slot(io_table)).is_ok()
         && CNode::move_cap(own(S_IO_TABLE2), root.slot(io_table2)).is_ok()
@@ -217,9 +257,17 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         // IRQControl cannot be copied (as in seL4): the sandbox gets the original.
         && CNode::move_cap(own(S_IRQ_CONTROL), root.slot(slots::IRQ_CONTROL)).is_ok();
     c.check("give the sandbox IOMMU and interrupt caps", io_placed);
+    let ports = IoPortControl(slots::IOPORT_CONTROL).issue(PORTS.0, PORTS.1, own(S_IO_PORT)).is_ok();
+    let device = bi.untyped().iter().position(|u| u.is_device != 0).and_then(|i| {
+        let slot = slots.alloc().ok()?;
+        let made = Untyped(bi.untyped_caps.start + i as u64).retype(ObjectType::Frame4K, 0, root, 0, 0, slot, 1);
+        (made.is_ok() && CNode::move_cap(own(S_DEVICE_FRAME), root.slot(slot)).is_ok()).then_some(())
+    });
+    c.check("give the sandbox an I/O port range, an MSI handler and a device frame", msi && ports && device.is_some());
     let space = clone_image_space(&mut objects, &slots, bi).expect("space");
+    let (seed, calls) = params();
     let spawned =
-        spawn_with(&mut objects, &slots, CNode(for_tcb), space, sandbox, SEED, 100, 0x0000_7000_0000_0000, S_REPORT);
+        spawn_with(&mut objects, &slots, CNode(for_tcb), space, sandbox, seed, 100, 0x0000_7000_0000_0000, S_REPORT);
     c.check("start the sandboxed thread", spawned.is_ok());
     let Ok(thread) = spawned else { return c.finish() };
     // Serve its faults (resume it each time) until it reports.
@@ -256,7 +304,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let focused_ok = FOCUSED_OK.load(SeqCst);
     libcap::println!("fuzz: {focused_ok} focused IOMMU/MSI/config invocations succeeded");
     c.check("some focused invocations got past every check", focused_ok > 0);
-    c.check("every random call returned", ISSUED.load(SeqCst) == ITERATIONS);
+    c.check("every random call returned", ISSUED.load(SeqCst) == calls);
     c.check("the sandbox without a debug cap could not print or halt", DEBUG_OK.load(SeqCst) == 0);
     c.check("faults were delivered", faults > 0);
     // The kernel still works: a fresh retype and a frame address query.
