@@ -16,8 +16,8 @@ use crate::object::cap::{Cap, FrameSize};
 use crate::object::cnode;
 use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
 use crate::object::endpoint::Notification;
+use crate::object::paging::is_canonical;
 use crate::object::tcb::{ThreadState, SLOT_CSPACE, SLOT_IPC_BUFFER, SLOT_VSPACE, TCB_SLOTS};
-use crate::paging::is_canonical;
 use crate::thread::sched::ThreadRef;
 use crate::thread::tcb_state;
 

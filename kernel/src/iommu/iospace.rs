@@ -16,8 +16,8 @@ use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::vtd_hw;
 use crate::iommu::vtd::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry, ContextInvalidation};
 use crate::object::cap::{Cap, FrameSize, MapKind, Mapping};
+use crate::object::paging::TableMemory;
 use crate::object::roots::{self, RootKind};
-use crate::paging::TableMemory;
 
 /// Domain ids handed out (1..MAX_DOMAINS, fewer if a unit's CAP.ND supports fewer; 0
 /// is reserved by VT-d in caching mode).

@@ -7,6 +7,7 @@ pub mod cte;
 pub mod endpoint;
 pub mod mdb;
 pub mod msi;
+pub mod paging;
 pub mod roots;
 pub mod tcb;
 pub mod untyped;

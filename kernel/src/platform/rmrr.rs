@@ -11,7 +11,7 @@
 use core::fmt;
 
 use crate::iommu::vtd::{sl, sl_entry, sl_index, MSI_WINDOW};
-use crate::paging::TableMemory;
+use crate::object::paging::TableMemory;
 use crate::platform::dmar::{scope_kind, DeviceScope};
 
 /// Bytes of a small page.

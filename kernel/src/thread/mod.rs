@@ -1,4 +1,4 @@
-//! Threads: scheduling, IPC, the syscall entry and checked user-memory access.
+//! Threads: scheduling, IPC, interrupt delivery, syscall entry, user memory.
 //!
 //! `sched` (the thread queues) is pure logic, tested on the host; the rest runs on
 //! bare metal only.
@@ -9,6 +9,8 @@ pub mod sched;
 pub mod fastpath;
 #[cfg(target_os = "none")]
 pub mod ipc;
+#[cfg(target_os = "none")]
+pub mod irq;
 #[cfg(target_os = "none")]
 pub mod syscall;
 #[cfg(target_os = "none")]

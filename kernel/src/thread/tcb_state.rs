@@ -308,7 +308,7 @@ fn idle() {
     };
     while !runnable() {
         // Device lines, MSIs and DMA faults (drained on their interrupt) can wake threads.
-        if !crate::irq::any_bound() && !crate::iommu::iospace::any_fault_handler() {
+        if !crate::thread::irq::any_bound() && !crate::iommu::iospace::any_fault_handler() {
             crate::error!("kernel: every thread is blocked or suspended and no interrupt can wake one; stopping");
             crate::arch::cpu::exit_qemu(abi::exit::ExitCode::Deadlock.raw());
         }

@@ -9,9 +9,9 @@ use super::phys_to_virt;
 use crate::object::cap::Cap;
 use crate::object::cnode::Finaliser;
 use crate::object::cte::{Cte, SlotAddr, SlotMemory};
+use crate::object::paging::{TableMemory, ENTRIES};
 use crate::object::untyped::ObjectMemory;
 use crate::object::vspace;
-use crate::paging::{TableMemory, ENTRIES};
 
 /// The kernel's own PML4, whose upper half every VSpace shares.
 static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
@@ -142,11 +142,11 @@ impl Finaliser for DirectMemory {
             Cap::Notification { paddr, .. } => {
                 crate::thread::ipc::abort_queue(paddr, 4);
                 // Interrupts and DMA faults hold the object's address, not a cap.
-                crate::irq::forget_notification(paddr);
+                crate::thread::irq::forget_notification(paddr);
                 crate::iommu::iospace::forget_fault_handler(paddr);
             }
-            Cap::IrqHandler { gsi } => crate::irq::release(gsi),
-            Cap::MsiHandler { vector, .. } => crate::irq::release_msi(vector),
+            Cap::IrqHandler { gsi } => crate::thread::irq::release(gsi),
+            Cap::MsiHandler { vector, .. } => crate::thread::irq::release_msi(vector),
             Cap::IoSpace { paddr, .. } => {
                 roots::mark_dead(RootKind::IoSpace, paddr);
                 crate::iommu::iospace::destroy(cap);

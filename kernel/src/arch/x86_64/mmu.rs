@@ -11,7 +11,7 @@ use super::kmem::DirectMemory;
 use super::{phys_to_virt, KERNEL_VMA};
 use crate::boot::memory::{BootAllocator, Range, RangeSet, PAGE};
 use crate::boot::params::PhysSource;
-use crate::paging::{self, MapError, PageSize, PteFlags, TableMemory};
+use crate::object::paging::{self, MapError, PageSize, PteFlags, TableMemory};
 
 unsafe extern "C" {
     static __text_start: u8;

@@ -172,14 +172,14 @@ extern "C" fn exception_dispatch(frame: &mut TrapFrame) {
     if frame.vector < 32 && drop_forged_exception(frame) {
         // Returns to where it struck, the frame unchanged.
     } else if frame.vector >= 32 {
-        crate::irq::interrupt(frame);
+        crate::thread::irq::interrupt(frame);
     } else if frame.vector == NMI_VECTOR {
         // Nothing in this kernel sends NMIs; note it and carry on where we were.
         record_nmi(frame);
     } else if frame.from_user() && frame.vector != DOUBLE_FAULT_VECTOR && frame.vector != MACHINE_CHECK_VECTOR {
         crate::thread::syscall::user_exception(frame);
     } else {
-        crate::init::kernel_exception(frame);
+        crate::boot::init::kernel_exception(frame);
     }
 }
 
