@@ -18,6 +18,7 @@ use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
 use crate::object::endpoint::Notification;
 use crate::object::paging::is_canonical;
 use crate::object::tcb::{ThreadState, SLOT_CSPACE, SLOT_IPC_BUFFER, SLOT_VSPACE, TCB_SLOTS};
+use crate::thread::finalise::KernelObjects;
 use crate::thread::sched::ThreadRef;
 use crate::thread::tcb_state;
 
@@ -88,7 +89,7 @@ pub fn invoke(msg: &Message<'_>, me: ThreadRef, target: ThreadRef, label: Invoca
             };
             // Invoke: replace the slots and the plain fields.
             for i in 0..TCB_SLOTS {
-                cnode::delete(&mut mem, &mut DirectMemory, tcb_slot(target, i));
+                cnode::delete(&mut mem, &mut KernelObjects, tcb_slot(target, i));
             }
             // The deletions finalised nothing with slots, so the sources are as decoded;
             // invoke_copy still links nothing from a slot that changed.

@@ -8,6 +8,8 @@ pub mod sched;
 #[cfg(target_os = "none")]
 pub mod fastpath;
 #[cfg(target_os = "none")]
+pub mod finalise;
+#[cfg(target_os = "none")]
 pub mod ipc;
 #[cfg(target_os = "none")]
 pub mod irq;

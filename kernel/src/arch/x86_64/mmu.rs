@@ -68,7 +68,7 @@ pub struct BootTables<'a> {
 /// Zeroes the frame at `paddr`.
 pub fn zero_frame(paddr: u64) {
     // The frame was just handed out by the boot allocator; nothing else refers to it.
-    crate::object::untyped::ObjectMemory::zero(&mut DirectMemory, paddr, PAGE);
+    DirectMemory.zero(paddr, PAGE);
 }
 
 impl TableMemory for BootTables<'_> {
