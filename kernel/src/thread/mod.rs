@@ -6,6 +6,8 @@
 pub mod sched;
 
 #[cfg(target_os = "none")]
+mod entry;
+#[cfg(target_os = "none")]
 pub mod fastpath;
 #[cfg(target_os = "none")]
 pub mod finalise;
