@@ -5,6 +5,7 @@ pub mod cap;
 pub mod cnode;
 pub mod cte;
 pub mod endpoint;
+pub mod kcell;
 pub mod mdb;
 pub mod msi;
 pub mod paging;
