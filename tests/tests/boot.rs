@@ -51,7 +51,7 @@ fn kernel_panic_is_reported() {
         .append("test=panic")
         .run()
         .expect_exit(ExitCode::KernelPanic)
-        .expect_serial_contains("KERNEL PANIC at kernel/src/init.rs")
+        .expect_serial_contains("KERNEL PANIC at kernel/src/boot/init.rs")
         .expect_serial_contains("deliberate kernel panic")
         .expect_serial_not_contains("root: hello");
 }

@@ -24,8 +24,8 @@ use crate::iommu::vtd::{check_iova, sl, sl_entry, sl_index, sl_walk};
 use crate::object::cap::{raw, raw_frame, Cap};
 use crate::object::cnode::{self, LookupError};
 use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
+use crate::object::paging::TableMemory;
 use crate::object::roots::RootKind;
-use crate::paging::TableMemory;
 
 /// One page of a checked map or unmap.
 #[derive(Clone, Copy, Debug, Default)]

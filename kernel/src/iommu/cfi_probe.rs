@@ -56,7 +56,7 @@ fn tsc() -> u64 {
 /// state and no probe vector pending or in service; records the verdict for
 /// [`compatibility_format_blocked`].
 pub fn boot_probe() -> Probe {
-    let Some((gsi, level, active_low)) = crate::irq::resolve(0) else { return Probe::Inconclusive };
+    let Some((gsi, level, active_low)) = crate::thread::irq::resolve(0) else { return Probe::Inconclusive };
     let apic_id = apic::id();
     apic::route_compatibility(gsi, CFI_PROBE_VECTOR, active_low, apic_id);
     pit::start_one_shot(PIT_COUNT);

@@ -6,7 +6,6 @@
 //! destroy, followed by a domain-selective IOTLB invalidation; page-selective IOTLB
 //! invalidations (one aligned block per call) on unmap, and on map in caching mode.
 
-use core::cell::UnsafeCell;
 use core::sync::atomic::compiler_fence;
 
 use abi::error::SyscallError;
@@ -16,8 +15,9 @@ use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::vtd_hw;
 use crate::iommu::vtd::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry, ContextInvalidation};
 use crate::object::cap::{Cap, FrameSize, MapKind, Mapping};
+use crate::object::kcell::{KernelCell, KernelRef};
+use crate::object::paging::TableMemory;
 use crate::object::roots::{self, RootKind};
-use crate::paging::TableMemory;
 
 /// Domain ids handed out (1..MAX_DOMAINS, fewer if a unit's CAP.ND supports fewer; 0
 /// is reserved by VT-d in caching mode).
@@ -28,7 +28,7 @@ const MAX_CONTEXT_TABLES: usize = 16;
 /// Boot: only `supported` domain ids exist on every unit (CAP.ND). Ids at or above it
 /// are marked taken; the RMRR identity domain moves to the highest one left.
 pub fn limit_domains(supported: usize) {
-    let s = state();
+    let s = &mut *state();
     let top = supported.clamp(2, MAX_DOMAINS);
     for used in &mut s.domains[top..] {
         *used = true;
@@ -77,11 +77,8 @@ struct State {
     rmrr_domain: u16,
 }
 
-struct Cell(UnsafeCell<State>);
-// SAFETY: one CPU, interrupts off in the kernel.
-unsafe impl Sync for Cell {}
-
-static STATE: Cell = Cell(UnsafeCell::new(State {
+/// The IOSpace state, borrowed for one statement or a short block at a time.
+static STATE: KernelCell<State> = KernelCell::new(State {
     domains: [false; MAX_DOMAINS],
     context_tables: [(0, 0, 0); MAX_CONTEXT_TABLES],
     context_count: 0,
@@ -93,17 +90,16 @@ static STATE: Cell = Cell(UnsafeCell::new(State {
     high_water: 0,
     rmrr_root: 0,
     rmrr_domain: (MAX_DOMAINS - 1) as u16,
-}));
+});
 
-#[allow(clippy::mut_from_ref)]
-fn state() -> &'static mut State {
-    // SAFETY: see Cell.
-    unsafe { &mut *STATE.0.get() }
+#[inline(always)]
+fn state() -> KernelRef<'static, State> {
+    STATE.borrow_mut()
 }
 
 /// Whether (unit, bus) already has a context table.
 pub fn has_context_table(unit: u8, bus: u8) -> bool {
-    let s = state();
+    let s = &mut *state();
     s.context_tables[..s.context_count].iter().any(|&(u, b, _)| u == unit && b == bus)
 }
 
@@ -119,7 +115,7 @@ pub fn boot_add_device(
     root_table: u64,
     context_table: u64,
 ) -> bool {
-    let s = state();
+    let s = &mut *state();
     if !s.ids[..s.id_count].iter().any(|r| r.id == requester) && s.id_count < MAX_IDS {
         s.ids[s.id_count] =
             Rid { id: requester, unit, group, function: wire.is_some(), wire: wire.unwrap_or(requester) };
@@ -184,7 +180,7 @@ pub fn boot_rmrr(
                 crate::warn!("rmrr{i}: no boot memory for the identity domain; its devices stay blocked");
                 continue;
             };
-            let s = state();
+            let s = &mut *state();
             s.rmrr_root = root;
             s.domains[usize::from(s.rmrr_domain)] = true;
         }
@@ -231,7 +227,7 @@ pub fn free_domains() -> u64 {
 
 /// Allocates a domain id for the IOSpace rooted at `root` (the caller checked one is free).
 pub fn new_iospace(root: u64) -> (u16, u8) {
-    let s = state();
+    let s = &mut *state();
     let id = (1..MAX_DOMAINS).find(|&d| !s.domains[d]).expect("retype checked a free domain");
     s.domains[id] = true;
     s.roots[id] = root;
@@ -241,12 +237,12 @@ pub fn new_iospace(root: u64) -> (u16, u8) {
 
 /// The domain of the live IOSpace rooted at `root`.
 fn domain_of_root(root: u64) -> Option<u16> {
-    let s = state();
+    let s = &mut *state();
     (1..=s.high_water).find(|&d| s.roots[d] == root && root != 0).map(|d| d as u16)
 }
 
 fn context_slot(requester: u16) -> Option<(usize, u64)> {
-    let s = state();
+    let s = &mut *state();
     let unit = s.ids[..s.id_count].iter().find(|d| d.id == requester)?.unit;
     let bus = (requester >> 8) as u8;
     let table = s.context_tables[..s.context_count].iter().find(|t| t.0 == unit && t.1 == bus)?.2;
@@ -256,13 +252,13 @@ fn context_slot(requester: u16) -> Option<(usize, u64)> {
 /// The requester id MSIs of function `requester` carry (its group's id on the wire):
 /// what its interrupt-remapping entries validate.
 pub fn msi_source(requester: u16) -> u16 {
-    let s = state();
+    let s = &mut *state();
     s.ids[..s.id_count].iter().find(|r| r.function && r.id == requester).map_or(requester, |r| r.wire)
 }
 
 /// A copy of the recorded ids of alias group `group` (functions and aliases).
 fn group_ids(group: u8) -> ([Rid; MAX_IDS], usize) {
-    let s = state();
+    let s = &mut *state();
     let mut out = [Rid::default(); MAX_IDS];
     let mut n = 0;
     for r in s.ids[..s.id_count].iter().filter(|r| r.group == group) {
@@ -275,7 +271,7 @@ fn group_ids(group: u8) -> ([Rid; MAX_IDS], usize) {
 /// Checks that `members` (requester ids of the PciDevice caps presented) are exactly
 /// the functions of one alias group, each once; returns the group.
 fn check_group(members: &[u16]) -> Result<u8, SyscallError> {
-    let s = state();
+    let s = &mut *state();
     let function = |id: u16| s.ids[..s.id_count].iter().find(|r| r.function && r.id == id);
     let first =
         function(*members.first().ok_or(SyscallError::InvalidArgument)?).ok_or(SyscallError::IllegalOperation)?;
@@ -369,12 +365,12 @@ pub fn unassign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
 /// The IOSpace's last cap is gone: every device in its domain is blocked, the domain freed.
 pub fn destroy(iospace: &Cap) {
     let Cap::IoSpace { domain, .. } = *iospace else { return };
-    let s = state();
+    let id_count = state().id_count;
     // Clear and invalidate each device's entry, then each touched unit's IOTLB once
     // (in caching mode every unit: it may hold not-present entries of the domain).
     let mut touched = 0u32;
-    for i in 0..s.id_count {
-        let requester = s.ids[i].id;
+    for i in 0..id_count {
+        let requester = state().ids[i].id;
         if let Some((unit, slot)) = context_slot(requester) {
             if context_domain(kmem::read_words::<2>(slot)) == Some(domain) {
                 kmem::write_words(slot, [0, 0]);
@@ -389,7 +385,7 @@ pub fn destroy(iospace: &Cap) {
             vtd_hw::invalidate_iotlb(unit, domain, None);
         }
     }
-    let s = state();
+    let s = &mut *state();
     s.domains[usize::from(domain)] = false;
     s.handlers[usize::from(domain)] = (0, 0, false);
     s.roots[usize::from(domain)] = 0;

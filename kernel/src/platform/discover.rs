@@ -92,7 +92,7 @@ impl AcpiHandler for DirectMapAcpi {
         // return an error).
         let end = (physical_address as u64).checked_add(size as u64);
         if end.is_none_or(|end| end > self.limit) {
-            crate::init::boot_error(format_args!(
+            crate::boot::init::boot_error(format_args!(
                 "ACPI table at {physical_address:#x} (+{size:#x} bytes) is outside the direct map (below {:#x})",
                 self.limit
             ));

@@ -13,7 +13,7 @@ use core::fmt;
 use abi::layout::PAGE_SIZE;
 
 use crate::iommu::vtd::{sl, sl_entry, sl_index, MSI_WINDOW};
-use crate::paging::TableMemory;
+use crate::object::paging::TableMemory;
 use crate::platform::dmar::{scope_kind, DeviceScope};
 
 /// Bytes of a 2 MiB superpage.

@@ -177,7 +177,7 @@ pub fn user_exception(frame: &mut TrapFrame) {
         if root {
             crate::error!(
                 "USER FAULT in '{}': {what} (vector {vector}) error={error:#x} rip={rip:#x} rsp={rsp:#x} cr2={cr2:#x}",
-                crate::init::root_name()
+                crate::boot::init::root_name()
             );
         } else {
             crate::error!(

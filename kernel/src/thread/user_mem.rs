@@ -14,7 +14,7 @@ use spin::Once;
 use crate::arch::kmem::DirectMemory;
 use crate::arch::{mmu, phys_to_virt};
 use crate::boot::memory::{Range, RangeSet};
-use crate::paging::{self, PteFlags};
+use crate::object::paging::{self, PteFlags};
 
 /// The RAM the kernel may read for a user: the memory map's RAM, all inside the direct map.
 static USER_RAM: Once<RangeSet> = Once::new();

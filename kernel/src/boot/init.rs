@@ -15,10 +15,10 @@ use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::mmu::{self, BootTables, DirectMap, EARLY_DIRECT_MAP};
 use crate::arch::trap::{self, TrapFrame};
 use crate::arch::{cpu, fpu, gdt, idt, phys_to_virt, serial, vtd_hw};
+use crate::boot::elf_loader::{self, LoadPlan};
 use crate::boot::memory::{BootAllocator, Range, RangeSet, PAGE};
 use crate::boot::params::{self, PhysSource};
 use crate::boot::untyped;
-use crate::elf_loader::{self, LoadPlan};
 use crate::iommu::iospace;
 use crate::log::{self, Level};
 use crate::object::cap::{Cap, FrameSize, MapKind, Mapping};
@@ -26,8 +26,8 @@ use crate::object::cnode;
 use crate::object::cte::SlotMemory;
 use crate::object::cte::SLOT_BITS;
 use crate::object::mdb;
+use crate::object::paging::{self, PageSize, PteFlags, TableMemory};
 use crate::object::tcb::ThreadState;
-use crate::paging::{self, PageSize, PteFlags, TableMemory};
 use crate::platform;
 use crate::thread::tcb_state;
 use crate::{info, warn};
@@ -223,7 +223,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     enable_interrupt_remapping(&platform, &mut alloc);
     // The LAPIC and I/O APIC now (interrupts stay off until user mode): the
     // compatibility-format probe in `restrict_bus_mastering` needs them.
-    crate::irq::init(platform.acpi.lapic_paddr, platform.acpi.ioapic_paddr, platform.isa_irqs);
+    crate::thread::irq::init(platform.acpi.lapic_paddr, platform.acpi.ioapic_paddr, platform.isa_irqs);
     restrict_bus_mastering(&params, &platform);
     disable_intx(&platform);
 
