@@ -3,7 +3,7 @@
 //! `vtd` (register block, entries, invalidation, faults) and `intremap` (interrupt-remapping
 //! layouts) are pure encoders, tested on the host; `remap_table` is the driver that uses
 //! them. The rest runs on bare metal only.
-//! The hardware driver for a remapping unit is `arch::x86_64::vtd_hw`.
+//! `unit` is the hardware driver for a remapping unit.
 
 pub mod intremap;
 pub mod vtd;
@@ -14,3 +14,5 @@ pub mod cfi_probe;
 pub mod iospace;
 #[cfg(target_os = "none")]
 pub mod remap_table;
+#[cfg(target_os = "none")]
+pub mod unit;

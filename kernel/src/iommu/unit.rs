@@ -9,7 +9,7 @@
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
-use super::{kmem, phys_to_virt};
+use crate::arch::{kmem, phys_to_virt};
 use crate::iommu::vtd::{
     fault_event, fault_event_msi, inv_reg, qi, wait_descriptor, CapabilityDecode, ContextInvalidation,
     ExtendedCapabilityDecode, FaultRecord, FaultStorm, IotlbInvalidation, VtdRegisters,
@@ -78,7 +78,7 @@ fn queue_and_wait(index: usize, descriptors: &[[u64; 2]]) -> bool {
     let mut tail = read64(base, tail_reg) >> 4;
     let sequence = WAIT_SEQUENCE.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
     let status_virt = core::ptr::addr_of_mut!(WAIT_STATUS);
-    let status_phys = status_virt as u64 - super::KERNEL_VMA;
+    let status_phys = status_virt as u64 - crate::arch::KERNEL_VMA;
     // SAFETY: WAIT_STATUS is a kernel static; the hardware writes it by DMA, we read it volatile.
     unsafe { status_virt.write_volatile(0) };
     let wait = wait_descriptor(sequence, status_phys);
