@@ -185,13 +185,13 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
             }
         }
     }
-    let first_cap = crate::iommu::vtd::CapabilityDecode::from_raw(platform.iommu_regs[0].0);
+    let first_cap = crate::iommu::registers::CapabilityDecode::from_raw(platform.iommu_regs[0].0);
     let levels = if first_cap.mgaw >= 48 && first_cap.supports_4_level() { 4 } else { 3 };
     iospace::set_levels(levels);
     // Domain ids every unit supports (CAP.ND): ids beyond are never handed out.
     let units = platform.dmar.drhds().len().min(abi::bootinfo::MAX_IOMMUS);
     let domains = (0..units)
-        .map(|i| crate::iommu::vtd::CapabilityDecode::from_raw(platform.iommu_regs[i].0).domains)
+        .map(|i| crate::iommu::registers::CapabilityDecode::from_raw(platform.iommu_regs[i].0).domains)
         .min()
         .unwrap_or(0);
     iospace::limit_domains(domains as usize);
@@ -364,7 +364,7 @@ fn boot_rmrr_domain(alloc: &mut BootAllocator, platform: &platform::Platform, ra
     let units = platform.dmar.drhds().len().min(platform.iommu_regs.len());
     let superpages = platform.iommu_regs[..units]
         .iter()
-        .all(|&(cap, _)| crate::iommu::vtd::CapabilityDecode::from_raw(cap).sllps & 1 != 0);
+        .all(|&(cap, _)| crate::iommu::registers::CapabilityDecode::from_raw(cap).sllps & 1 != 0);
     let kernel = mmu::kernel_image();
     let mut ranges = [(0u64, 0u64); 64];
     let n = ram.as_slice().len().min(ranges.len());

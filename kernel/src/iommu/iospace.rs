@@ -13,8 +13,9 @@ use abi::error::SyscallError;
 use abi::rights::CapRights;
 
 use crate::arch::kmem::{self, DirectMemory};
+use crate::iommu::entries::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry};
+use crate::iommu::invalidation::ContextInvalidation;
 use crate::iommu::unit;
-use crate::iommu::vtd::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry, ContextInvalidation};
 use crate::object::cap::{Cap, FrameSize, MapKind, Mapping};
 use crate::object::roots::{self, RootKind};
 use crate::paging::TableMemory;
@@ -447,7 +448,7 @@ pub fn report_fault(requester: u16, reason: u8, iova: u64, is_write: bool) -> bo
 /// Walks from the root of a `levels`-deep IOSpace toward `iova`, stopping at the table
 /// that holds level-`level` entries. Returns (table, index) or the level that is missing.
 fn walk(root: u64, levels: u8, iova: u64, level: u8) -> Result<(u64, usize), u8> {
-    crate::iommu::vtd::sl_walk(&DirectMemory, root, levels, iova, level)
+    crate::iommu::entries::sl_walk(&DirectMemory, root, levels, iova, level)
 }
 
 /// Decodes and performs IOPageTable::Map: the table is installed at the first level

@@ -4,16 +4,16 @@
 //! (queued or register-based, always waited for), and the fault-recording registers
 //! drained by the fault-event interrupt (rate-limited; a timer-tick poll only for units
 //! whose interrupt is masked or could not be programmed). Register offsets come from
-//! `crate::iommu::vtd::VtdRegisters`, descriptor and register encodings from `crate::iommu::vtd`.
+//! `super::registers::VtdRegisters`, descriptor and register encodings from `super::invalidation`.
 
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
-use crate::arch::{kmem, phys_to_virt};
-use crate::iommu::vtd::{
-    fault_event, fault_event_msi, inv_reg, qi, wait_descriptor, CapabilityDecode, ContextInvalidation,
-    ExtendedCapabilityDecode, FaultRecord, FaultStorm, IotlbInvalidation, VtdRegisters,
+use super::invalidation::{inv_reg, qi, wait_descriptor, ContextInvalidation, IotlbInvalidation};
+use super::registers::{
+    fault_event, fault_event_msi, CapabilityDecode, ExtendedCapabilityDecode, FaultRecord, FaultStorm, VtdRegisters,
 };
+use crate::arch::{kmem, phys_to_virt};
 
 /// GCMD/GSTS bits.
 mod bits {

@@ -1,9 +1,6 @@
-//! The VT-d remapping unit's register block, declared once as a type (offsets asserted
-//! against the specification), and decoders for its CAP and ECAP registers.
+//! The VT-d register block (offsets asserted), CAP/ECAP decoders, fault records.
 
 use core::fmt;
-
-use crate::paging::TableMemory;
 
 use static_assertions::const_assert_eq;
 
@@ -266,273 +263,6 @@ impl fmt::Display for ExtendedCapabilityDecode {
     }
 }
 
-/// Second-level page-table entry bits.
-pub mod sl {
-    /// Readable.
-    pub const READ: u64 = 1 << 0;
-    /// Writable.
-    pub const WRITE: u64 = 1 << 1;
-    /// A 2 MiB / 1 GiB leaf.
-    pub const SUPERPAGE: u64 = 1 << 7;
-    /// Address bits.
-    pub const ADDR: u64 = 0x000f_ffff_ffff_f000;
-}
-
-/// A root-table entry (legacy mode) pointing at a bus's context table.
-pub const fn root_entry(context_table: u64) -> [u64; 2] {
-    [(context_table & sl::ADDR) | 1, 0]
-}
-
-/// A present context entry: untranslated requests go through the second-level table at
-/// `sl_root` (`levels` deep: 3 = 39-bit, 4 = 48-bit) tagged with `domain`.
-pub const fn context_entry(sl_root: u64, levels: u8, domain: u16) -> [u64; 2] {
-    let address_width = (levels as u64).saturating_sub(2); // 1: 39-bit, 2: 48-bit
-    [(sl_root & sl::ADDR) | 1, address_width | ((domain as u64) << 8)]
-}
-
-/// Domain id of a context entry, if present.
-pub const fn context_domain(entry: [u64; 2]) -> Option<u16> {
-    if entry[0] & 1 == 0 {
-        None
-    } else {
-        Some((entry[1] >> 8) as u16)
-    }
-}
-
-/// A second-level leaf (or, with READ|WRITE, a table pointer).
-pub const fn sl_entry(paddr: u64, read: bool, write: bool, superpage: bool) -> u64 {
-    (paddr & sl::ADDR)
-        | if read { sl::READ } else { 0 }
-        | if write { sl::WRITE } else { 0 }
-        | if superpage { sl::SUPERPAGE } else { 0 }
-}
-
-/// IOVAs the IOMMU must never translate: the MSI window (interrupt messages).
-pub use abi::reserved::MSI_WINDOW;
-
-/// Checks an IOVA range for a `levels`-deep IOSpace: aligned to `size`, inside the
-/// address width, and clear of the MSI window.
-pub fn check_iova(iova: u64, size: u64, levels: u8) -> Result<(), &'static str> {
-    if !iova.is_multiple_of(size) {
-        return Err("misaligned");
-    }
-    let limit = 1u64 << (12 + 9 * u32::from(levels));
-    if iova.checked_add(size).is_none_or(|end| end > limit) {
-        return Err("beyond the address width");
-    }
-    if iova < MSI_WINDOW.1 && iova + size > MSI_WINDOW.0 {
-        return Err("inside the MSI window");
-    }
-    Ok(())
-}
-
-/// Index of `iova`'s entry in a table holding level-`level` entries (1 = 4 KiB leaves).
-pub const fn sl_index(iova: u64, level: u8) -> usize {
-    ((iova >> (12 + 9 * (level as u32 - 1))) & 0x1ff) as usize
-}
-
-/// Walks the second-level tables of a `levels`-deep IOSpace rooted at `root` toward
-/// `iova`, stopping at the table that holds level-`level` entries. Returns (table,
-/// index), or the level of the first entry on the way that is missing (not present,
-/// or a superpage leaf where a table was expected).
-pub fn sl_walk(mem: &impl TableMemory, root: u64, levels: u8, iova: u64, level: u8) -> Result<(u64, usize), u8> {
-    let mut table = root;
-    for l in (level + 1..=levels).rev() {
-        let entry = mem.read(table, sl_index(iova, l));
-        if entry & (sl::READ | sl::WRITE) == 0 || entry & sl::SUPERPAGE != 0 {
-            return Err(l - 1);
-        }
-        table = entry & sl::ADDR;
-    }
-    Ok((table, sl_index(iova, level)))
-}
-
-/// Queued-invalidation descriptor layouts (legacy 128-bit descriptors, VT-d 6.5.2).
-pub mod qi {
-    /// Type field (low bits 3:0): context-cache invalidation.
-    pub const TYPE_CONTEXT: u64 = 0x1;
-    /// Type: IOTLB invalidation.
-    pub const TYPE_IOTLB: u64 = 0x2;
-    /// Type: invalidation wait.
-    pub const TYPE_WAIT: u64 = 0x5;
-    /// Granularity field (low bits 5:4).
-    pub const GRANULARITY_SHIFT: u32 = 4;
-    /// IOTLB: drain writes / drain reads (low bits 6, 7).
-    pub const IOTLB_DRAIN_WRITES: u64 = 1 << 6;
-    /// See [`IOTLB_DRAIN_WRITES`].
-    pub const IOTLB_DRAIN_READS: u64 = 1 << 7;
-    /// Domain id (low bits 31:16).
-    pub const DID_SHIFT: u32 = 16;
-    /// Context: source id (low bits 47:32).
-    pub const SID_SHIFT: u32 = 32;
-    /// Context: function mask (low bits 49:48).
-    pub const FM_SHIFT: u32 = 48;
-    /// IOTLB high word: invalidation hint (bit 6: only leaves changed). Never set here.
-    pub const IOTLB_IH: u64 = 1 << 6;
-    /// IOTLB high word: address mask (bits 5:0).
-    pub const IOTLB_AM: u64 = 0x3f;
-    /// Wait: write the status data to the status address (bit 5). Never combined with
-    /// the interrupt flag (bit 4): QEMU 7.2 aborts on both.
-    pub const WAIT_STATUS_WRITE: u64 = 1 << 5;
-    /// Wait: status data (low bits 63:32).
-    pub const WAIT_DATA_SHIFT: u32 = 32;
-    /// Entries in a queue of QS = 0 (one page of 16-byte descriptors).
-    pub const QUEUE_ENTRIES: u64 = 256;
-}
-
-/// Register-based invalidation layouts: CCMD, the IOTLB register and IVA (VT-d 11.4.4, 11.4.8).
-pub mod inv_reg {
-    /// CCMD: invalidate context cache (set to start, hardware clears it when done).
-    pub const CCMD_ICC: u64 = 1 << 63;
-    /// CCMD: requested granularity (bits 62:61).
-    pub const CCMD_CIRG_SHIFT: u32 = 61;
-    /// CCMD: function mask (bits 33:32).
-    pub const CCMD_FM_SHIFT: u32 = 32;
-    /// CCMD: source id (bits 31:16).
-    pub const CCMD_SID_SHIFT: u32 = 16;
-    /// IOTLB register: invalidate (set to start, cleared when done).
-    pub const IOTLB_IVT: u64 = 1 << 63;
-    /// IOTLB register: requested granularity (bits 61:60).
-    pub const IOTLB_IIRG_SHIFT: u32 = 60;
-    /// IOTLB register: drain reads / writes (bits 49, 48).
-    pub const IOTLB_DR: u64 = 1 << 49;
-    /// See [`IOTLB_DR`].
-    pub const IOTLB_DW: u64 = 1 << 48;
-    /// IOTLB register: domain id (bits 47:32).
-    pub const IOTLB_DID_SHIFT: u32 = 32;
-    /// Byte offset of the IOTLB register from the IVA register (both at ECAP.IRO).
-    pub const IOTLB_AFTER_IVA: u64 = 8;
-}
-
-/// Invalidation granularities, as encoded in descriptors and registers.
-mod granularity {
-    pub const GLOBAL: u64 = 1;
-    pub const DOMAIN: u64 = 2;
-    /// Context: device-selective; IOTLB: page-selective within a domain.
-    pub const DEVICE_OR_PAGE: u64 = 3;
-}
-
-/// A context-cache invalidation request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ContextInvalidation {
-    /// Every context entry.
-    Global,
-    /// The entries of one PCI function (function mask 0) tagged with `domain`.
-    Device {
-        /// Domain id of the entry being changed (0 for not-present entries in caching mode).
-        domain: u16,
-        /// Requester id (bus << 8 | device << 3 | function).
-        source: u16,
-    },
-}
-
-impl ContextInvalidation {
-    fn fields(self) -> (u64, u64, u64) {
-        match self {
-            ContextInvalidation::Global => (granularity::GLOBAL, 0, 0),
-            ContextInvalidation::Device { domain, source } => {
-                (granularity::DEVICE_OR_PAGE, u64::from(domain), u64::from(source))
-            }
-        }
-    }
-
-    /// The queued-invalidation descriptor.
-    pub fn descriptor(self) -> [u64; 2] {
-        let (g, did, sid) = self.fields();
-        // Function mask 0: exactly this function.
-        [qi::TYPE_CONTEXT | (g << qi::GRANULARITY_SHIFT) | (did << qi::DID_SHIFT) | (sid << qi::SID_SHIFT), 0]
-    }
-
-    /// The CCMD register value that starts it.
-    pub fn register(self) -> u64 {
-        let (g, did, sid) = self.fields();
-        inv_reg::CCMD_ICC | (g << inv_reg::CCMD_CIRG_SHIFT) | (sid << inv_reg::CCMD_SID_SHIFT) | did
-    }
-}
-
-/// An IOTLB (and paging-structure cache) invalidation request. Reads and writes are
-/// always drained.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IotlbInvalidation {
-    /// Every domain.
-    Global,
-    /// Everything tagged with one domain id.
-    Domain(u16),
-    /// The 2^`mask` pages from `iova` (aligned to that size) of one domain, with the
-    /// paging-structure entries above them (invalidation hint clear).
-    Pages {
-        /// Domain id.
-        domain: u16,
-        /// First IOVA, aligned to 4 KiB << mask.
-        iova: u64,
-        /// Address mask (AM): log2 of the page count.
-        mask: u8,
-    },
-}
-
-impl IotlbInvalidation {
-    /// The cheapest request covering IOVAs `start..end` of `domain` on a unit whose
-    /// CAP.PSI/MAMV allow page-selective requests up to mask `max_mask` (`None`: no PSI):
-    /// one page-selective request over the smallest aligned power-of-two block holding
-    /// the range, or domain-selective when that block's mask exceeds MAMV.
-    pub fn for_range(domain: u16, start: u64, end: u64, max_mask: Option<u8>) -> Self {
-        let (iova, mask) = covering_block(start, end);
-        match max_mask {
-            Some(max) if mask <= max => IotlbInvalidation::Pages { domain, iova, mask },
-            _ => IotlbInvalidation::Domain(domain),
-        }
-    }
-
-    fn fields(self) -> (u64, u64, u64, u64) {
-        match self {
-            IotlbInvalidation::Global => (granularity::GLOBAL, 0, 0, 0),
-            IotlbInvalidation::Domain(d) => (granularity::DOMAIN, u64::from(d), 0, 0),
-            IotlbInvalidation::Pages { domain, iova, mask } => {
-                (granularity::DEVICE_OR_PAGE, u64::from(domain), iova & sl::ADDR, u64::from(mask) & qi::IOTLB_AM)
-            }
-        }
-    }
-
-    /// The queued-invalidation descriptor.
-    pub fn descriptor(self) -> [u64; 2] {
-        let (g, did, addr, am) = self.fields();
-        let low = qi::TYPE_IOTLB
-            | (g << qi::GRANULARITY_SHIFT)
-            | qi::IOTLB_DRAIN_WRITES
-            | qi::IOTLB_DRAIN_READS
-            | (did << qi::DID_SHIFT);
-        [low, addr | am]
-    }
-
-    /// The (IVA, IOTLB) register values: IVA first (page-selective only), then the IOTLB
-    /// register write starts the invalidation.
-    pub fn registers(self) -> (u64, u64) {
-        let (g, did, addr, am) = self.fields();
-        let iotlb = inv_reg::IOTLB_IVT
-            | (g << inv_reg::IOTLB_IIRG_SHIFT)
-            | inv_reg::IOTLB_DR
-            | inv_reg::IOTLB_DW
-            | (did << inv_reg::IOTLB_DID_SHIFT);
-        (addr | am, iotlb)
-    }
-}
-
-/// The smallest naturally aligned block of 2^mask 4 KiB pages holding `start..end`
-/// (end exclusive, non-empty): (first IOVA, mask).
-pub fn covering_block(start: u64, end: u64) -> (u64, u8) {
-    let last = end.max(start + 1) - 1;
-    let differing = 64 - ((start >> 12) ^ (last >> 12)).leading_zeros();
-    let mask = differing as u8;
-    let size_mask = (1u64 << (12 + u32::from(mask)).min(63)) - 1;
-    (start & !size_mask, mask)
-}
-
-/// An invalidation-wait descriptor writing `data` to `status` when everything before it
-/// has completed.
-pub const fn wait_descriptor(data: u32, status: u64) -> [u64; 2] {
-    [qi::TYPE_WAIT | qi::WAIT_STATUS_WRITE | ((data as u64) << qi::WAIT_DATA_SHIFT), status & !3]
-}
-
 /// Fault-event registers (FECTL, FEDATA, FEADDR) and fault-recording layouts.
 pub mod fault_event {
     /// FECTL: interrupt mask.
@@ -646,82 +376,8 @@ impl FaultStorm {
 }
 
 #[cfg(test)]
-mod walk_tests {
+mod tests {
     use super::*;
-    extern crate std;
-    use std::collections::HashMap;
-
-    #[derive(Default)]
-    struct Tables(HashMap<(u64, usize), u64>);
-    impl TableMemory for Tables {
-        fn read(&self, table: u64, index: usize) -> u64 {
-            *self.0.get(&(table, index)).unwrap_or(&0)
-        }
-        fn write(&mut self, table: u64, index: usize, value: u64) {
-            self.0.insert((table, index), value);
-        }
-        fn alloc_table(&mut self) -> Option<u64> {
-            None
-        }
-    }
-
-    #[test]
-    fn walks_three_and_four_levels() {
-        let iova = (1 << 39) | (2 << 30) | (3 << 21) | (4 << 12);
-        assert_eq!([4, 3, 2, 1].map(|l| sl_index(iova, l)), [1, 2, 3, 4]);
-        // 4 levels: root 0x1000 -> 0x2000 -> 0x3000 -> leaf table 0x4000.
-        let mut t = Tables::default();
-        assert_eq!(sl_walk(&t, 0x1000, 4, iova, 1), Err(3), "nothing below the root");
-        t.write(0x1000, 1, sl_entry(0x2000, true, true, false));
-        t.write(0x2000, 2, sl_entry(0x3000, true, true, false));
-        assert_eq!(sl_walk(&t, 0x1000, 4, iova, 1), Err(1));
-        assert_eq!(sl_walk(&t, 0x1000, 4, iova, 2), Ok((0x3000, 3)), "2 MiB leaves live in level-2 tables");
-        t.write(0x3000, 3, sl_entry(0x4000, true, true, false));
-        assert_eq!(sl_walk(&t, 0x1000, 4, iova, 1), Ok((0x4000, 4)));
-        assert_eq!(sl_walk(&t, 0x1000, 4, iova, 4), Ok((0x1000, 1)), "the root holds level-4 entries");
-        // A superpage where a table was expected stops the walk.
-        t.write(0x3000, 3, sl_entry(0x20_0000, true, true, true));
-        assert_eq!(sl_walk(&t, 0x1000, 4, iova, 1), Err(1));
-        // A write-only table pointer counts as present; a zero entry does not.
-        t.write(0x3000, 3, sl_entry(0x4000, false, true, false));
-        assert_eq!(sl_walk(&t, 0x1000, 4, iova, 1), Ok((0x4000, 4)));
-        // 3 levels: the root holds level-3 entries, bit 39 of the IOVA is not used.
-        let low = iova & ((1 << 39) - 1);
-        let mut t = Tables::default();
-        t.write(0x1000, 2, sl_entry(0x3000, true, true, false));
-        t.write(0x3000, 3, sl_entry(0x4000, true, false, false));
-        assert_eq!(sl_walk(&t, 0x1000, 3, low, 1), Ok((0x4000, 4)));
-        assert_eq!(sl_walk(&t, 0x1000, 3, low + (1 << 21), 1), Err(1), "the next 2 MiB has no table");
-    }
-}
-
-#[cfg(test)]
-mod encoding_tests {
-    use super::*;
-
-    #[test]
-    fn entry_encodings() {
-        assert_eq!(root_entry(0x5000), [0x5001, 0]);
-        let c = context_entry(0x9000, 3, 7);
-        assert_eq!(c, [0x9001, 1 | (7 << 8)]);
-        assert_eq!(context_domain(c), Some(7));
-        assert_eq!(context_domain([0, 0]), None);
-        assert_eq!(context_entry(0x9000, 4, 1)[1] & 7, 2);
-        assert_eq!(sl_entry(0x20_0000, true, false, true), 0x20_0000 | sl::READ | sl::SUPERPAGE);
-    }
-
-    #[test]
-    fn iova_checks() {
-        assert!(check_iova(0x1000, 0x1000, 3).is_ok());
-        assert_eq!(check_iova(0x1800, 0x1000, 3), Err("misaligned"));
-        assert_eq!(check_iova(1 << 39, 0x1000, 3), Err("beyond the address width"));
-        assert!(check_iova(1 << 39, 0x1000, 4).is_ok());
-        assert_eq!(check_iova(0xfee0_0000, 0x1000, 3), Err("inside the MSI window"));
-        assert_eq!(check_iova(0xfee0_0000 - 0x20_0000, 0x20_0000, 3), Ok(()));
-        // 16 MiB from 0xfe000000 covers the MSI window.
-        assert!(check_iova(0xfe00_0000, 0x100_0000, 3).is_err());
-    }
-
     extern crate std;
 
     /// CAP assembled field by field: ND=2 (256 domains), SAGAW=0b00110 (3 and 4 level),
@@ -759,7 +415,41 @@ mod encoding_tests {
         assert_eq!(d.iotlb_register_offset, 0x200);
         assert!(std::format!("{d}").starts_with("qi=yes ir=yes"));
     }
-}
 
-#[cfg(test)]
-mod invalidation_tests;
+    #[test]
+    fn fault_event_message() {
+        assert_eq!(fault_event_msi(0, 0xf0), Some((0xf0, 0xfee0_0000, 0)));
+        assert_eq!(fault_event_msi(3, 0xf0), Some((0xf0, 0xfee0_3000, 0)));
+        assert_eq!(fault_event_msi(300, 0xf0), None, "x2APIC ids do not fit");
+    }
+
+    #[test]
+    fn fault_records_decode() {
+        let high = fault_event::RECORD_F | (5 << 32) | 0x18;
+        let r = FaultRecord::decode(0x1000_2abc, high).unwrap();
+        assert_eq!(r, FaultRecord { source: 0x18, reason: 5, iova: 0x1000_2000, write: true, interrupt_index: None });
+        let read = FaultRecord::decode(0x3000, high | fault_event::RECORD_READ).unwrap();
+        assert!(!read.write);
+        assert_eq!(FaultRecord::decode(0x3000, high & !fault_event::RECORD_F), None);
+        // Interrupt-remapping faults carry the interrupt index in FI bits 63:48, no address.
+        let sid_mismatch = fault_event::RECORD_F | (0x26 << 32) | 0x20;
+        let ir = FaultRecord::decode(0x0081_0000_0000_0000, sid_mismatch).unwrap();
+        assert_eq!((ir.source, ir.reason, ir.iova, ir.interrupt_index), (0x20, 0x26, 0, Some(0x81)));
+    }
+
+    #[test]
+    fn fault_storm_masks_until_the_next_tick() {
+        let mut s = FaultStorm::new();
+        assert!(!s.tick(), "a quiet tick unmasks nothing");
+        assert_eq!([0; 3].map(|_| s.interrupt(3)), [false; 3]);
+        assert!(s.interrupt(3), "the 4th interrupt in a tick starts the storm");
+        assert!(!s.interrupt(3), "masking happens once");
+        assert!(s.masked);
+        assert!(s.tick(), "the tick unmasks");
+        assert!(!s.tick());
+        assert_eq!([0; 3].map(|_| s.interrupt(3)), [false; 3], "the count restarted");
+        assert_eq!([0; 3].map(|_| s.may_log(2)), [true, true, false], "two lines per tick");
+        s.tick();
+        assert!(s.may_log(2), "the log budget restarted");
+    }
+}
