@@ -1,6 +1,7 @@
-//! VT-d invalidation requests: queued descriptors and register encodings.
+//! VT-d invalidation requests: queued descriptors and CCMD/IOTLB register values.
 
 use super::entries::sl;
+use super::registers::{ContextCommand, IotlbCommand};
 
 /// Queued-invalidation descriptor layouts (legacy 128-bit descriptors, VT-d 6.5.2).
 pub mod qi {
@@ -33,30 +34,6 @@ pub mod qi {
     pub const WAIT_DATA_SHIFT: u32 = 32;
     /// Entries in a queue of QS = 0 (one page of 16-byte descriptors).
     pub const QUEUE_ENTRIES: u64 = 256;
-}
-
-/// Register-based invalidation layouts: CCMD, the IOTLB register and IVA (VT-d 11.4.4, 11.4.8).
-pub mod inv_reg {
-    /// CCMD: invalidate context cache (set to start, hardware clears it when done).
-    pub const CCMD_ICC: u64 = 1 << 63;
-    /// CCMD: requested granularity (bits 62:61).
-    pub const CCMD_CIRG_SHIFT: u32 = 61;
-    /// CCMD: function mask (bits 33:32).
-    pub const CCMD_FM_SHIFT: u32 = 32;
-    /// CCMD: source id (bits 31:16).
-    pub const CCMD_SID_SHIFT: u32 = 16;
-    /// IOTLB register: invalidate (set to start, cleared when done).
-    pub const IOTLB_IVT: u64 = 1 << 63;
-    /// IOTLB register: requested granularity (bits 61:60).
-    pub const IOTLB_IIRG_SHIFT: u32 = 60;
-    /// IOTLB register: drain reads / writes (bits 49, 48).
-    pub const IOTLB_DR: u64 = 1 << 49;
-    /// See [`IOTLB_DR`].
-    pub const IOTLB_DW: u64 = 1 << 48;
-    /// IOTLB register: domain id (bits 47:32).
-    pub const IOTLB_DID_SHIFT: u32 = 32;
-    /// Byte offset of the IOTLB register from the IVA register (both at ECAP.IRO).
-    pub const IOTLB_AFTER_IVA: u64 = 8;
 }
 
 /// Invalidation granularities, as encoded in descriptors and registers.
@@ -101,7 +78,8 @@ impl ContextInvalidation {
     /// The CCMD register value that starts it.
     pub fn register(self) -> u64 {
         let (g, did, sid) = self.fields();
-        inv_reg::CCMD_ICC | (g << inv_reg::CCMD_CIRG_SHIFT) | (sid << inv_reg::CCMD_SID_SHIFT) | did
+        use ContextCommand::*;
+        (ICC::SET + CIRG.val(g) + SID.val(sid) + DID.val(did)).value
     }
 }
 
@@ -163,11 +141,10 @@ impl IotlbInvalidation {
     /// register write starts the invalidation.
     pub fn registers(self) -> (u64, u64) {
         let (g, did, addr, am) = self.fields();
-        let iotlb = inv_reg::IOTLB_IVT
-            | (g << inv_reg::IOTLB_IIRG_SHIFT)
-            | inv_reg::IOTLB_DR
-            | inv_reg::IOTLB_DW
-            | (did << inv_reg::IOTLB_DID_SHIFT);
+        let iotlb = {
+            use IotlbCommand::*;
+            (IVT::SET + IIRG.val(g) + DR::SET + DW::SET + DID.val(did)).value
+        };
         (addr | am, iotlb)
     }
 }

@@ -1,97 +1,255 @@
-//! The VT-d register block (offsets asserted), CAP/ECAP decoders, fault records.
+//! The VT-d register block (typed, offsets asserted), CAP/ECAP, fault records.
+//!
+//! The blocks are `tock-registers` structs: each register has its width, access and
+//! bitfield type, and `register_structs!` checks every offset and the block's size
+//! (`@END`) at compile time. `unit` creates them from a unit's base address; the
+//! bitfields also decode plain values (`LocalRegisterCopy`), which the host tests use.
 
 use core::fmt;
 
-use static_assertions::const_assert_eq;
+use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
+use tock_registers::{register_bitfields, register_structs, LocalRegisterCopy};
 
-/// The architected registers at the start of a remapping unit's MMIO page.
-/// Accessed only with volatile reads/writes of single fields.
-#[repr(C)]
-#[allow(missing_docs)]
-pub struct VtdRegisters {
-    /// Architecture version (major 7:4, minor 3:0).
-    pub version: u32,
-    _reserved0: u32,
-    /// Capabilities.
-    pub cap: u64,
-    /// Extended capabilities.
-    pub ecap: u64,
-    /// Global command.
-    pub global_command: u32,
-    /// Global status.
-    pub global_status: u32,
-    /// Root table address.
-    pub root_table_address: u64,
-    /// Context command (register-based context-cache invalidation).
-    pub context_command: u64,
-    _reserved1: u32,
-    /// Fault status.
-    pub fault_status: u32,
-    /// Fault event control.
-    pub fault_event_control: u32,
-    /// Fault event data.
-    pub fault_event_data: u32,
-    /// Fault event address.
-    pub fault_event_address: u32,
-    /// Fault event upper address.
-    pub fault_event_upper_address: u32,
-    _reserved2: [u64; 2],
-    /// Advanced fault log.
-    pub advanced_fault_log: u64,
-    _reserved3: u32,
-    /// Protected memory enable.
-    pub protected_memory_enable: u32,
-    pub protected_low_base: u32,
-    pub protected_low_limit: u32,
-    pub protected_high_base: u64,
-    pub protected_high_limit: u64,
-    /// Invalidation queue head.
-    pub invalidation_queue_head: u64,
-    /// Invalidation queue tail.
-    pub invalidation_queue_tail: u64,
-    /// Invalidation queue address.
-    pub invalidation_queue_address: u64,
-    _reserved4: u32,
-    /// Invalidation completion status.
-    pub invalidation_completion_status: u32,
-    pub invalidation_event_control: u32,
-    pub invalidation_event_data: u32,
-    pub invalidation_event_address: u32,
-    pub invalidation_event_upper_address: u32,
-    _reserved5: u64,
-    /// Interrupt remapping table address.
-    pub interrupt_remapping_table_address: u64,
+register_bitfields![u32,
+    /// GCMD (commands) and GSTS (their status): the two share one layout.
+    pub GlobalCommand [
+        /// Translation enable / enabled.
+        TE OFFSET(31) NUMBITS(1) [],
+        /// Set root table pointer (one-shot) / pointer latched.
+        SRTP OFFSET(30) NUMBITS(1) [],
+        /// Set fault log (one-shot).
+        SFL OFFSET(29) NUMBITS(1) [],
+        /// Advanced fault logging enable.
+        EAFL OFFSET(28) NUMBITS(1) [],
+        /// Write buffer flush (one-shot).
+        WBF OFFSET(27) NUMBITS(1) [],
+        /// Queued invalidation enable / enabled.
+        QIE OFFSET(26) NUMBITS(1) [],
+        /// Interrupt remapping enable / enabled.
+        IRE OFFSET(25) NUMBITS(1) [],
+        /// Set interrupt-remapping table pointer (one-shot) / pointer latched.
+        SIRTP OFFSET(24) NUMBITS(1) [],
+        /// Compatibility-format interrupts pass through (kept clear: they are blocked).
+        CFI OFFSET(23) NUMBITS(1) []
+    ],
+    /// FSTS: fault status.
+    pub FaultStatus [
+        /// Primary fault overflow (write 1 to clear).
+        PFO OFFSET(0) NUMBITS(1) [],
+        /// Primary pending fault: some fault-recording register holds a fault.
+        PPF OFFSET(1) NUMBITS(1) [],
+        /// Index of the first fault-recording register holding a fault.
+        FRI OFFSET(8) NUMBITS(8) []
+    ],
+    /// FECTL: fault event control.
+    pub FaultEventControl [
+        /// Interrupt mask.
+        IM OFFSET(31) NUMBITS(1) [],
+        /// Interrupt pending (read-only).
+        IP OFFSET(30) NUMBITS(1) []
+    ],
+    /// FEADDR: fault event message address (compatibility format).
+    pub FaultEventAddress [
+        /// Bits 31:20 of the MSI window's base (0xfee).
+        WINDOW OFFSET(20) NUMBITS(12) [],
+        /// Destination xAPIC id.
+        DESTINATION OFFSET(12) NUMBITS(8) []
+    ]
+];
+
+register_bitfields![u64,
+    /// CAP: capabilities.
+    pub Capability [
+        /// Domain ids supported: 2^(4 + 2*ND).
+        ND OFFSET(0) NUMBITS(3) [],
+        /// Required write-buffer flushing.
+        RWBF OFFSET(4) NUMBITS(1) [],
+        /// Protected low memory region.
+        PLMR OFFSET(5) NUMBITS(1) [],
+        /// Protected high memory region.
+        PHMR OFFSET(6) NUMBITS(1) [],
+        /// Caching mode.
+        CM OFFSET(7) NUMBITS(1) [],
+        /// Supported adjusted guest address widths.
+        SAGAW OFFSET(8) NUMBITS(5) [],
+        /// Maximum guest address width, minus one.
+        MGAW OFFSET(16) NUMBITS(6) [],
+        /// Zero-length reads.
+        ZLR OFFSET(22) NUMBITS(1) [],
+        /// Fault-recording register offset, in 16-byte units.
+        FRO OFFSET(24) NUMBITS(10) [],
+        /// Second-level large page support.
+        SLLPS OFFSET(34) NUMBITS(4) [],
+        /// Page-selective invalidation.
+        PSI OFFSET(39) NUMBITS(1) [],
+        /// Number of fault-recording registers, minus one.
+        NFR OFFSET(40) NUMBITS(8) [],
+        /// Maximum address mask value.
+        MAMV OFFSET(48) NUMBITS(6) [],
+        /// Write draining.
+        DWD OFFSET(54) NUMBITS(1) [],
+        /// Read draining.
+        DRD OFFSET(55) NUMBITS(1) []
+    ],
+    /// ECAP: extended capabilities.
+    pub ExtendedCapability [
+        /// Page walks are coherent (snoop CPU caches).
+        C OFFSET(0) NUMBITS(1) [],
+        /// Queued invalidation.
+        QI OFFSET(1) NUMBITS(1) [],
+        /// Device TLBs.
+        DT OFFSET(2) NUMBITS(1) [],
+        /// Interrupt remapping.
+        IR OFFSET(3) NUMBITS(1) [],
+        /// Extended interrupt mode.
+        EIM OFFSET(4) NUMBITS(1) [],
+        /// Pass-through.
+        PT OFFSET(6) NUMBITS(1) [],
+        /// Snoop control.
+        SC OFFSET(7) NUMBITS(1) [],
+        /// IOTLB register offset, in 16-byte units.
+        IRO OFFSET(8) NUMBITS(10) [],
+        /// Maximum handle mask value.
+        MHMV OFFSET(20) NUMBITS(4) [],
+        /// Scalable-mode translation.
+        SMTS OFFSET(43) NUMBITS(1) []
+    ],
+    /// CCMD: register-based context-cache invalidation.
+    pub ContextCommand [
+        /// Invalidate context cache: set to start, the unit clears it when done.
+        ICC OFFSET(63) NUMBITS(1) [],
+        /// Requested granularity.
+        CIRG OFFSET(61) NUMBITS(2) [],
+        /// Function mask.
+        FM OFFSET(32) NUMBITS(2) [],
+        /// Source id.
+        SID OFFSET(16) NUMBITS(16) [],
+        /// Domain id.
+        DID OFFSET(0) NUMBITS(16) []
+    ],
+    /// The IOTLB invalidate register.
+    pub IotlbCommand [
+        /// Invalidate IOTLB: set to start, the unit clears it when done.
+        IVT OFFSET(63) NUMBITS(1) [],
+        /// Requested granularity.
+        IIRG OFFSET(60) NUMBITS(2) [],
+        /// Drain reads.
+        DR OFFSET(49) NUMBITS(1) [],
+        /// Drain writes.
+        DW OFFSET(48) NUMBITS(1) [],
+        /// Domain id.
+        DID OFFSET(32) NUMBITS(16) []
+    ],
+    /// The high word of a fault-recording register.
+    pub FaultRecordHigh [
+        /// Fault (write 1 to clear).
+        F OFFSET(63) NUMBITS(1) [],
+        /// Type: 1 = read request (else write).
+        T OFFSET(62) NUMBITS(1) [],
+        /// Fault reason.
+        FR OFFSET(32) NUMBITS(8) [],
+        /// Source (requester) id.
+        SID OFFSET(0) NUMBITS(16) []
+    ],
+    /// The low word of a fault-recording register.
+    pub FaultRecordLow [
+        /// Fault information: the faulting page, or for interrupt-remapping faults the
+        /// interrupt index in bits 63:48.
+        FI OFFSET(12) NUMBITS(52) [],
+        /// Interrupt index of an interrupt-remapping fault.
+        INTERRUPT_INDEX OFFSET(48) NUMBITS(16) []
+    ]
+];
+
+register_structs! {
+    /// The architected registers at the start of a remapping unit's MMIO page.
+    pub VtdRegisters {
+        /// Architecture version (major 7:4, minor 3:0).
+        (0x00 => pub version: ReadOnly<u32>),
+        (0x04 => _reserved0),
+        /// Capabilities.
+        (0x08 => pub cap: ReadOnly<u64, Capability::Register>),
+        /// Extended capabilities.
+        (0x10 => pub ecap: ReadOnly<u64, ExtendedCapability::Register>),
+        /// Global command.
+        (0x18 => pub global_command: WriteOnly<u32, GlobalCommand::Register>),
+        /// Global status.
+        (0x1c => pub global_status: ReadOnly<u32, GlobalCommand::Register>),
+        /// Root table address.
+        (0x20 => pub root_table_address: ReadWrite<u64>),
+        /// Context command (register-based context-cache invalidation).
+        (0x28 => pub context_command: ReadWrite<u64, ContextCommand::Register>),
+        (0x30 => _reserved1),
+        /// Fault status.
+        (0x34 => pub fault_status: ReadWrite<u32, FaultStatus::Register>),
+        /// Fault event control.
+        (0x38 => pub fault_event_control: ReadWrite<u32, FaultEventControl::Register>),
+        /// Fault event data.
+        (0x3c => pub fault_event_data: ReadWrite<u32>),
+        /// Fault event address.
+        (0x40 => pub fault_event_address: ReadWrite<u32, FaultEventAddress::Register>),
+        /// Fault event upper address.
+        (0x44 => pub fault_event_upper_address: ReadWrite<u32>),
+        (0x48 => _reserved2),
+        /// Advanced fault log.
+        (0x58 => pub advanced_fault_log: ReadWrite<u64>),
+        (0x60 => _reserved3),
+        /// Protected memory enable.
+        (0x64 => pub protected_memory_enable: ReadWrite<u32>),
+        /// Protected low-memory base.
+        (0x68 => pub protected_low_base: ReadWrite<u32>),
+        /// Protected low-memory limit.
+        (0x6c => pub protected_low_limit: ReadWrite<u32>),
+        /// Protected high-memory base.
+        (0x70 => pub protected_high_base: ReadWrite<u64>),
+        /// Protected high-memory limit.
+        (0x78 => pub protected_high_limit: ReadWrite<u64>),
+        /// Invalidation queue head.
+        (0x80 => pub invalidation_queue_head: ReadOnly<u64>),
+        /// Invalidation queue tail (byte offset of the next free 16-byte descriptor).
+        (0x88 => pub invalidation_queue_tail: ReadWrite<u64>),
+        /// Invalidation queue address (queue size QS in bits 2:0; 0 = one page).
+        (0x90 => pub invalidation_queue_address: ReadWrite<u64>),
+        (0x98 => _reserved4),
+        /// Invalidation completion status.
+        (0x9c => pub invalidation_completion_status: ReadWrite<u32>),
+        /// Invalidation event control.
+        (0xa0 => pub invalidation_event_control: ReadWrite<u32>),
+        /// Invalidation event data.
+        (0xa4 => pub invalidation_event_data: ReadWrite<u32>),
+        /// Invalidation event address.
+        (0xa8 => pub invalidation_event_address: ReadWrite<u32>),
+        /// Invalidation event upper address.
+        (0xac => pub invalidation_event_upper_address: ReadWrite<u32>),
+        (0xb0 => _reserved5),
+        /// Interrupt remapping table address.
+        (0xb8 => pub interrupt_remapping_table_address: ReadWrite<u64>),
+        (0xc0 => @END),
+    },
+
+    /// The IOTLB registers, at ECAP.IRO * 16 from the unit's base.
+    pub IotlbRegisters {
+        /// Invalidate address (IVA): page address | AM, for page-selective requests.
+        (0x00 => pub invalidate_address: WriteOnly<u64>),
+        /// The IOTLB invalidate register: writing it starts the invalidation.
+        (0x08 => pub invalidate: ReadWrite<u64, IotlbCommand::Register>),
+        (0x10 => @END),
+    },
+
+    /// One fault-recording register (CAP.NFR + 1 of them from CAP.FRO * 16).
+    pub FaultRecordingRegister {
+        /// Fault information (the faulting page).
+        (0x00 => pub low: ReadOnly<u64, FaultRecordLow::Register>),
+        /// Fault, type, reason and source id.
+        (0x08 => pub high: ReadWrite<u64, FaultRecordHigh::Register>),
+        (0x10 => @END),
+    }
 }
 
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, version), 0x00);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, cap), 0x08);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, ecap), 0x10);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, global_command), 0x18);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, global_status), 0x1c);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, root_table_address), 0x20);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, context_command), 0x28);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, fault_status), 0x34);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, fault_event_control), 0x38);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, fault_event_data), 0x3c);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, fault_event_address), 0x40);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, fault_event_upper_address), 0x44);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, advanced_fault_log), 0x58);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, protected_memory_enable), 0x64);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, protected_high_base), 0x70);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, invalidation_queue_head), 0x80);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, invalidation_queue_tail), 0x88);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, invalidation_queue_address), 0x90);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, invalidation_completion_status), 0x9c);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, invalidation_event_control), 0xa0);
-const_assert_eq!(core::mem::offset_of!(VtdRegisters, interrupt_remapping_table_address), 0xb8);
-const_assert_eq!(core::mem::size_of::<VtdRegisters>(), 0xc0);
-
-fn field(value: u64, low: u32, width: u32) -> u64 {
-    (value >> low) & ((1u64 << width) - 1)
-}
-
-fn bit(value: u64, n: u32) -> bool {
-    value & (1u64 << n) != 0
+/// GCMD bits that are one-shot commands; the others report state that each command
+/// write must repeat unchanged (VT-d 11.4.4.1).
+pub fn one_shot_commands() -> u32 {
+    (GlobalCommand::SRTP::SET + GlobalCommand::SFL::SET + GlobalCommand::WBF::SET + GlobalCommand::SIRTP::SET).value
 }
 
 /// The CAP register, decoded.
@@ -132,22 +290,24 @@ pub struct CapabilityDecode {
 impl CapabilityDecode {
     /// Decodes a CAP value.
     pub fn from_raw(cap: u64) -> Self {
+        use Capability::*;
+        let cap = LocalRegisterCopy::<u64, Capability::Register>::new(cap);
         CapabilityDecode {
-            domains: 1u32 << (4 + 2 * field(cap, 0, 3) as u32).min(31),
-            rwbf: bit(cap, 4),
-            plmr: bit(cap, 5),
-            phmr: bit(cap, 6),
-            caching_mode: bit(cap, 7),
-            sagaw: field(cap, 8, 5) as u8,
-            mgaw: field(cap, 16, 6) as u8 + 1,
-            zlr: bit(cap, 22),
-            fault_record_offset: field(cap, 24, 10) * 16,
-            sllps: field(cap, 34, 4) as u8,
-            psi: bit(cap, 39),
-            fault_records: field(cap, 40, 8) as u16 + 1,
-            mamv: field(cap, 48, 6) as u8,
-            dwd: bit(cap, 54),
-            drd: bit(cap, 55),
+            domains: 1u32 << (4 + 2 * cap.read(ND) as u32).min(31),
+            rwbf: cap.is_set(RWBF),
+            plmr: cap.is_set(PLMR),
+            phmr: cap.is_set(PHMR),
+            caching_mode: cap.is_set(CM),
+            sagaw: cap.read(SAGAW) as u8,
+            mgaw: cap.read(MGAW) as u8 + 1,
+            zlr: cap.is_set(ZLR),
+            fault_record_offset: cap.read(FRO) * 16,
+            sllps: cap.read(SLLPS) as u8,
+            psi: cap.is_set(PSI),
+            fault_records: cap.read(NFR) as u16 + 1,
+            mamv: cap.read(MAMV) as u8,
+            dwd: cap.is_set(DWD),
+            drd: cap.is_set(DRD),
         }
     }
 
@@ -230,17 +390,19 @@ pub struct ExtendedCapabilityDecode {
 impl ExtendedCapabilityDecode {
     /// Decodes an ECAP value.
     pub fn from_raw(ecap: u64) -> Self {
+        use ExtendedCapability::*;
+        let ecap = LocalRegisterCopy::<u64, ExtendedCapability::Register>::new(ecap);
         ExtendedCapabilityDecode {
-            coherent: bit(ecap, 0),
-            queued_invalidation: bit(ecap, 1),
-            device_tlb: bit(ecap, 2),
-            interrupt_remapping: bit(ecap, 3),
-            extended_interrupt_mode: bit(ecap, 4),
-            pass_through: bit(ecap, 6),
-            snoop_control: bit(ecap, 7),
-            iotlb_register_offset: field(ecap, 8, 10) * 16,
-            mhmv: field(ecap, 20, 4) as u8,
-            scalable_mode: bit(ecap, 43),
+            coherent: ecap.is_set(C),
+            queued_invalidation: ecap.is_set(QI),
+            device_tlb: ecap.is_set(DT),
+            interrupt_remapping: ecap.is_set(IR),
+            extended_interrupt_mode: ecap.is_set(EIM),
+            pass_through: ecap.is_set(PT),
+            snoop_control: ecap.is_set(SC),
+            iotlb_register_offset: ecap.read(IRO) * 16,
+            mhmv: ecap.read(MHMV) as u8,
+            scalable_mode: ecap.is_set(SMTS),
         }
     }
 }
@@ -263,36 +425,14 @@ impl fmt::Display for ExtendedCapabilityDecode {
     }
 }
 
-/// Fault-event registers (FECTL, FEDATA, FEADDR) and fault-recording layouts.
-pub mod fault_event {
-    /// FECTL: interrupt mask.
-    pub const IM: u32 = 1 << 31;
-    /// FECTL: interrupt pending (read-only).
-    pub const IP: u32 = 1 << 30;
-    /// FEADDR in compatibility format: the LAPIC MSI window.
-    pub const MSI_ADDRESS: u32 = abi::reserved::MSI_WINDOW.0 as u32;
-    /// FEADDR: destination APIC id (bits 19:12).
-    pub const DEST_SHIFT: u32 = 12;
-    /// FSTS: primary fault overflow.
-    pub const FSTS_PFO: u32 = 1 << 0;
-    /// FSTS: primary pending fault.
-    pub const FSTS_PPF: u32 = 1 << 1;
-    /// Fault record high word: fault (write 1 to clear).
-    pub const RECORD_F: u64 = 1 << 63;
-    /// Fault record high word: type (1 = read request).
-    pub const RECORD_READ: u64 = 1 << 62;
-    /// Fault record high word: fault reason (bits 39:32).
-    pub const RECORD_REASON_SHIFT: u32 = 32;
-    /// Bytes per fault-recording register.
-    pub const RECORD_BYTES: usize = 16;
-}
-
 /// (FEDATA, FEADDR, FEUADDR) for a compatibility-format MSI carrying `vector` to the
 /// LAPIC with xAPIC id `apic_id` (fixed delivery, physical destination, edge);
 /// `None` if the id does not fit the 8-bit destination field.
 pub fn fault_event_msi(apic_id: u32, vector: u8) -> Option<(u32, u32, u32)> {
     let id = u8::try_from(apic_id).ok()?;
-    Some((u32::from(vector), fault_event::MSI_ADDRESS | (u32::from(id) << fault_event::DEST_SHIFT), 0))
+    let window = (abi::reserved::MSI_WINDOW.0 >> 20) as u32;
+    let address = FaultEventAddress::WINDOW.val(window) + FaultEventAddress::DESTINATION.val(u32::from(id));
+    Some((u32::from(vector), address.value, 0))
 }
 
 /// A decoded fault-recording register.
@@ -317,16 +457,19 @@ pub const INTERRUPT_FAULT_REASONS: core::ops::RangeInclusive<u8> = 0x20..=0x26;
 impl FaultRecord {
     /// Decodes a record's (low, high) words; `None` if its F bit is clear.
     pub fn decode(low: u64, high: u64) -> Option<Self> {
-        if high & fault_event::RECORD_F == 0 {
+        let low = LocalRegisterCopy::<u64, FaultRecordLow::Register>::new(low);
+        let high = LocalRegisterCopy::<u64, FaultRecordHigh::Register>::new(high);
+        if !high.is_set(FaultRecordHigh::F) {
             return None;
         }
-        let reason = (high >> fault_event::RECORD_REASON_SHIFT) as u8;
-        let interrupt_index = INTERRUPT_FAULT_REASONS.contains(&reason).then_some((low >> 48) as u16);
+        let reason = high.read(FaultRecordHigh::FR) as u8;
+        let interrupt_index =
+            INTERRUPT_FAULT_REASONS.contains(&reason).then_some(low.read(FaultRecordLow::INTERRUPT_INDEX) as u16);
         Some(FaultRecord {
-            source: high as u16,
+            source: high.read(FaultRecordHigh::SID) as u16,
             reason,
-            iova: if interrupt_index.is_some() { 0 } else { low & !0xfff },
-            write: high & fault_event::RECORD_READ == 0,
+            iova: if interrupt_index.is_some() { 0 } else { low.read(FaultRecordLow::FI) << 12 },
+            write: !high.is_set(FaultRecordHigh::T),
             interrupt_index,
         })
     }
@@ -425,14 +568,16 @@ mod tests {
 
     #[test]
     fn fault_records_decode() {
-        let high = fault_event::RECORD_F | (5 << 32) | 0x18;
+        let (f, read) = (FaultRecordHigh::F::SET.value, FaultRecordHigh::T::SET.value);
+        assert_eq!((f, read), (1 << 63, 1 << 62));
+        let high = f | (5 << 32) | 0x18;
         let r = FaultRecord::decode(0x1000_2abc, high).unwrap();
         assert_eq!(r, FaultRecord { source: 0x18, reason: 5, iova: 0x1000_2000, write: true, interrupt_index: None });
-        let read = FaultRecord::decode(0x3000, high | fault_event::RECORD_READ).unwrap();
+        let read = FaultRecord::decode(0x3000, high | read).unwrap();
         assert!(!read.write);
-        assert_eq!(FaultRecord::decode(0x3000, high & !fault_event::RECORD_F), None);
+        assert_eq!(FaultRecord::decode(0x3000, high & !f), None);
         // Interrupt-remapping faults carry the interrupt index in FI bits 63:48, no address.
-        let sid_mismatch = fault_event::RECORD_F | (0x26 << 32) | 0x20;
+        let sid_mismatch = f | (0x26 << 32) | 0x20;
         let ir = FaultRecord::decode(0x0081_0000_0000_0000, sid_mismatch).unwrap();
         assert_eq!((ir.source, ir.reason, ir.iova, ir.interrupt_index), (0x20, 0x26, 0, Some(0x81)));
     }

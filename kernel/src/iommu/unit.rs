@@ -1,32 +1,29 @@
-//! VT-d remapping units at run time: root table installed, caches invalidated,
-//! translation enabled with every context entry absent (so every DMA is blocked until
-//! an IOSpace assigns a device), selective context-cache and IOTLB invalidations
-//! (queued or register-based, always waited for), and the fault-recording registers
-//! drained by the fault-event interrupt (rate-limited; a timer-tick poll only for units
-//! whose interrupt is masked or could not be programmed). Register offsets come from
-//! `super::registers::VtdRegisters`, descriptor and register encodings from `super::invalidation`.
+//! The VT-d remapping-unit driver: enable, invalidate, drain faults.
+//!
+//! Each unit gets its root table installed, caches invalidated and translation enabled
+//! with every context entry absent (so every DMA is blocked until an IOSpace assigns a
+//! device); then selective context-cache and IOTLB invalidations (queued or
+//! register-based, always waited for), and the fault-recording registers drained by the
+//! fault-event interrupt (rate-limited; a timer-tick poll only for units whose interrupt
+//! is masked or could not be programmed). Register blocks are the typed ones of
+//! `super::registers`, descriptor and register encodings come from `super::invalidation`.
 
-use core::mem::offset_of;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use super::invalidation::{inv_reg, qi, wait_descriptor, ContextInvalidation, IotlbInvalidation};
+use tock_registers::fields::FieldValue;
+use tock_registers::interfaces::{Readable, Writeable};
+
+use super::invalidation::{qi, wait_descriptor, ContextInvalidation, IotlbInvalidation};
 use super::registers::{
-    fault_event, fault_event_msi, CapabilityDecode, ExtendedCapabilityDecode, FaultRecord, FaultStorm, VtdRegisters,
+    fault_event_msi, one_shot_commands, CapabilityDecode, ContextCommand, ExtendedCapabilityDecode, FaultEventControl,
+    FaultRecord, FaultRecordHigh, FaultRecordingRegister, FaultStatus, FaultStorm, GlobalCommand, IotlbCommand,
+    IotlbRegisters, VtdRegisters,
 };
-use crate::arch::{kmem, phys_to_virt};
+use crate::arch::{kmem, phys_to_virt, KERNEL_VMA};
 
-/// GCMD/GSTS bits.
-mod bits {
-    pub const TE: u32 = 1 << 31;
-    pub const SRTP: u32 = 1 << 30;
-    /// Status bits that must be written back unchanged when issuing a command (the
-    /// rest are one-shot commands).
-    pub const PRESERVED: u32 = 0x96ff_ffff;
-    pub const QIE: u32 = 1 << 26;
-}
-
-/// Most units driven.
-const MAX_UNITS: usize = 8;
+/// Most units driven (as many as the boot info describes).
+const MAX_UNITS: usize = abi::bootinfo::MAX_IOMMUS;
 /// Polls before a hardware handshake is declared stuck.
 const SPIN_LIMIT: u32 = 1_000_000;
 /// Faults reported (and logged) per unit per fault interrupt at most; the rest are
@@ -42,82 +39,124 @@ const LOG_LINES_PER_TICK: u32 = 8;
 /// Passes over the fault records per drain (a record may fill behind the scan).
 const DRAIN_PASSES: u32 = 4;
 
-static UNITS: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX_UNITS];
-static FAULT_RECORDS: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX_UNITS];
+/// One enabled remapping unit: its register blocks and what the driver keeps about it.
+struct Unit {
+    /// The architected register block at the unit's base.
+    registers: &'static VtdRegisters,
+    /// The IVA and IOTLB registers (at ECAP.IRO).
+    iotlb: &'static IotlbRegisters,
+    /// The fault-recording registers (CAP.NFR + 1 at CAP.FRO).
+    fault_records: &'static [FaultRecordingRegister],
+    /// Invalidation queue page (0: register-based invalidation).
+    queue: u64,
+    /// Where wait descriptors write their completion value (by DMA: read volatile).
+    wait_status: AtomicU32,
+    /// The value the last wait descriptor writes.
+    wait_sequence: u32,
+    /// CAP.SLLPS.
+    superpages: u8,
+    /// CAP.MAMV with page-selective IOTLB invalidation (CAP.PSI), else `None`.
+    psi_max_mask: Option<u8>,
+    /// Caching mode: the unit may cache non-present entries (maps need invalidation too).
+    caching_mode: bool,
+    /// The fault event is programmed: faults arrive by interrupt.
+    fault_irq: bool,
+    /// Fault-interrupt rate limit.
+    storm: FaultStorm,
+    /// Invalidation kinds already announced in the log (one line each, so the boot
+    /// scenarios can see which kinds the hardware accepted).
+    announced: u8,
+}
+
+/// Every unit's state in one cell. The kernel runs on one CPU with interrupts off
+/// (the fault interrupt arrives only while user code runs), so no two accesses overlap;
+/// [`UnitTable::with`] checks in debug builds that none nests inside another.
+struct UnitTable {
+    units: UnsafeCell<[Option<Unit>; MAX_UNITS]>,
+    in_use: AtomicBool,
+}
+
+// SAFETY: one CPU, kernel code runs with interrupts off: the table is reached by one
+// flow of control at a time, and `with` hands out its only reference.
+unsafe impl Sync for UnitTable {}
+
+impl UnitTable {
+    /// Runs `f` on the table; `f` must not reach the table again (checked in debug builds).
+    fn with<R>(&self, f: impl FnOnce(&mut [Option<Unit>; MAX_UNITS]) -> R) -> R {
+        if cfg!(debug_assertions) {
+            assert!(!self.in_use.swap(true, Ordering::Relaxed), "iommu: unit table re-entered");
+        }
+        // SAFETY: see the type: no other reference to the table exists while `f` runs.
+        let result = f(unsafe { &mut *self.units.get() });
+        if cfg!(debug_assertions) {
+            self.in_use.store(false, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+static UNITS: UnitTable =
+    UnitTable { units: UnsafeCell::new([const { None }; MAX_UNITS]), in_use: AtomicBool::new(false) };
 static UNIT_COUNT: AtomicUsize = AtomicUsize::new(0);
 static FAULTS_SEEN: AtomicU64 = AtomicU64::new(0);
 static FAULTS_SUPPRESSED: AtomicU64 = AtomicU64::new(0);
 static FAULT_INTERRUPTS: AtomicU64 = AtomicU64::new(0);
-static IOTLB_REG: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX_UNITS];
-/// Invalidation queue page per unit (0: register-based invalidation).
-static QUEUE: [AtomicU64; MAX_UNITS] = [const { AtomicU64::new(0) }; MAX_UNITS];
-/// CAP.SLLPS per unit.
-static SUPERPAGES: [AtomicU8; MAX_UNITS] = [const { AtomicU8::new(0) }; MAX_UNITS];
-/// CAP.MAMV + 1 per unit with page-selective IOTLB invalidation (CAP.PSI), else 0.
-static PSI_MAX_MASK: [AtomicU8; MAX_UNITS] = [const { AtomicU8::new(0) }; MAX_UNITS];
-/// Units in caching mode (they may cache non-present entries: maps need invalidation too).
-static CACHING_MODE: [AtomicBool; MAX_UNITS] = [const { AtomicBool::new(false) }; MAX_UNITS];
-/// Units whose fault event is programmed: their faults arrive by interrupt.
-static FAULT_IRQ: [AtomicBool; MAX_UNITS] = [const { AtomicBool::new(false) }; MAX_UNITS];
-/// Fault-interrupt rate limit per unit.
-static STORM: spin::Mutex<[FaultStorm; MAX_UNITS]> = spin::Mutex::new([FaultStorm::new(); MAX_UNITS]);
-/// Per unit: invalidation kinds already announced in the log (one line each, so the
-/// boot scenarios can see which kinds the hardware accepted).
-static ANNOUNCED: [AtomicU8; MAX_UNITS] = [const { AtomicU8::new(0) }; MAX_UNITS];
-/// Where wait descriptors write their completion value.
-static mut WAIT_STATUS: u32 = 0;
-static WAIT_SEQUENCE: AtomicU32 = AtomicU32::new(0);
+
+/// Runs `f` on unit `index`; `None` if that unit is not enabled.
+fn with_unit<R>(index: usize, f: impl FnOnce(&mut Unit) -> R) -> Option<R> {
+    UNITS.with(|units| units.get_mut(index).and_then(Option::as_mut).map(f))
+}
+
+/// Unit `index`'s register block and fault-recording registers (they are `'static`, so
+/// callers use them without holding the table).
+fn blocks(index: usize) -> Option<(&'static VtdRegisters, &'static [FaultRecordingRegister])> {
+    with_unit(index, |u| (u.registers, u.fault_records))
+}
+
+/// The register blocks of the unit whose register page is at `base`.
+fn map_blocks(
+    base: u64,
+    cap: &CapabilityDecode,
+    ecap: &ExtendedCapabilityDecode,
+) -> (&'static VtdRegisters, &'static IotlbRegisters, &'static [FaultRecordingRegister]) {
+    let at = |offset: u64| phys_to_virt(base + offset);
+    // SAFETY: `base` is a DRHD register page from the DMAR (checked page-aligned, inside
+    // the uncached direct map, kept from user level); the IOTLB block at ECAP.IRO and the
+    // CAP.NFR + 1 fault-recording registers at CAP.FRO are architected parts of it. The
+    // blocks hold only volatile cells, so shared `'static` references to them are sound.
+    unsafe {
+        (
+            &*(at(0) as *const VtdRegisters),
+            &*(at(ecap.iotlb_register_offset) as *const IotlbRegisters),
+            core::slice::from_raw_parts(
+                at(cap.fault_record_offset) as *const FaultRecordingRegister,
+                usize::from(cap.fault_records),
+            ),
+        )
+    }
+}
 
 /// Submits `descriptors` followed by a wait descriptor and spins until the hardware
 /// has written the wait's status: everything before it has completed. The queue is
 /// empty on entry (every submission is waited for), so it cannot overflow.
-fn queue_and_wait(index: usize, descriptors: &[[u64; 2]]) -> bool {
-    let base = UNITS[index].load(Ordering::Relaxed);
-    let queue = QUEUE[index].load(Ordering::Relaxed);
-    let tail_reg = offset_of!(VtdRegisters, invalidation_queue_tail);
-    let mut tail = read64(base, tail_reg) >> 4;
-    let sequence = WAIT_SEQUENCE.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-    let status_virt = core::ptr::addr_of_mut!(WAIT_STATUS);
-    let status_phys = status_virt as u64 - crate::arch::KERNEL_VMA;
-    // SAFETY: WAIT_STATUS is a kernel static; the hardware writes it by DMA, we read it volatile.
+fn queue_and_wait(unit: &mut Unit, descriptors: &[[u64; 2]]) -> bool {
+    let registers = unit.registers;
+    let mut tail = registers.invalidation_queue_tail.get() >> 4;
+    unit.wait_sequence = unit.wait_sequence.wrapping_add(1);
+    let sequence = unit.wait_sequence;
+    let status_virt = unit.wait_status.as_ptr();
+    let status_phys = status_virt as u64 - KERNEL_VMA;
+    // SAFETY: the status word is in a kernel static; the hardware writes it by DMA, so
+    // it is written and read volatile.
     unsafe { status_virt.write_volatile(0) };
     let wait = wait_descriptor(sequence, status_phys);
     for words in descriptors.iter().chain(core::iter::once(&wait)) {
-        kmem::write_words(queue + 16 * tail, *words);
+        kmem::write_words(unit.queue + 16 * tail, *words);
         tail = (tail + 1) % qi::QUEUE_ENTRIES;
     }
-    write64(base, tail_reg, tail << 4);
+    registers.invalidation_queue_tail.set(tail << 4);
     // SAFETY: as above.
     spin(|| unsafe { status_virt.read_volatile() } == sequence)
-}
-
-fn reg32(base: u64, offset: usize) -> *mut u32 {
-    phys_to_virt(base + offset as u64) as *mut u32
-}
-
-fn reg64(base: u64, offset: usize) -> *mut u64 {
-    phys_to_virt(base + offset as u64) as *mut u64
-}
-
-fn read32(base: u64, offset: usize) -> u32 {
-    // SAFETY: `base` is a DRHD register page from the DMAR (checked page-aligned, inside
-    // the uncached direct map, kept from user level); offsets are architected registers.
-    unsafe { core::ptr::read_volatile(reg32(base, offset)) }
-}
-
-fn write32(base: u64, offset: usize, value: u32) {
-    // SAFETY: as in `read32`.
-    unsafe { core::ptr::write_volatile(reg32(base, offset), value) }
-}
-
-fn read64(base: u64, offset: usize) -> u64 {
-    // SAFETY: as in `read32`; 64-bit registers are 8-byte aligned.
-    unsafe { core::ptr::read_volatile(reg64(base, offset)) }
-}
-
-fn write64(base: u64, offset: usize, value: u64) {
-    // SAFETY: as in `read64`.
-    unsafe { core::ptr::write_volatile(reg64(base, offset), value) }
 }
 
 /// Waits until `done(status)`; false if the hardware never answers.
@@ -130,10 +169,10 @@ fn spin(mut done: impl FnMut() -> bool) -> bool {
 }
 
 /// Issues a GCMD command and waits for its status bit.
-fn command(base: u64, bit: u32) -> bool {
-    let status = read32(base, offset_of!(VtdRegisters, global_status)) & bits::PRESERVED;
-    write32(base, offset_of!(VtdRegisters, global_command), status | bit);
-    spin(|| read32(base, offset_of!(VtdRegisters, global_status)) & bit != 0)
+fn command(registers: &VtdRegisters, bit: FieldValue<u32, GlobalCommand::Register>) -> bool {
+    let status = registers.global_status.get() & !one_shot_commands();
+    registers.global_command.set(status | bit.value);
+    spin(|| registers.global_status.matches_all(bit))
 }
 
 /// Why a unit could not be brought up.
@@ -141,63 +180,73 @@ fn command(base: u64, bit: u32) -> bool {
 pub enum VtdError {
     /// A command's status bit never appeared.
     Stuck(&'static str),
+    /// More units than the driver keeps state for.
+    TooManyUnits,
 }
 
 /// Installs `root_table` (a zeroed page: no context entries, all DMA blocked, except
 /// boot-time RMRR identity domains), invalidates the context cache and IOTLB globally,
 /// and enables translation. `queue` 0 keeps register-based invalidation.
 pub fn enable(index: usize, base: u64, cap: u64, ecap: u64, root_table: u64, queue: u64) -> Result<(), VtdError> {
-    let iotlb = ExtendedCapabilityDecode::from_raw(ecap).iotlb_register_offset as usize + IOTLB_AFTER_IVA;
-    if !ExtendedCapabilityDecode::from_raw(ecap).coherent {
+    if index >= MAX_UNITS {
+        return Err(VtdError::TooManyUnits);
+    }
+    let (cap, ecap) = (CapabilityDecode::from_raw(cap), ExtendedCapabilityDecode::from_raw(ecap));
+    let (registers, iotlb, fault_records) = map_blocks(base, &cap, &ecap);
+    if !ecap.coherent {
         // This unit reads tables from memory without snooping: write back everything
         // boot wrote (root, context and RMRR tables); later writes use sync_for_device.
         NONCOHERENT.store(true, Ordering::Relaxed);
         // SAFETY: wbinvd only writes back and invalidates caches; ring 0, boot, one CPU.
         unsafe { core::arch::asm!("wbinvd", options(nostack, preserves_flags)) };
     }
-    write64(base, offset_of!(VtdRegisters, root_table_address), root_table);
-    if !command(base, bits::SRTP) {
+    registers.root_table_address.set(root_table);
+    if !command(registers, GlobalCommand::SRTP::SET) {
         return Err(VtdError::Stuck("set root table pointer"));
     }
-    if !register_invalidate_context(base, ContextInvalidation::Global) {
+    if !register_invalidate_context(registers, ContextInvalidation::Global) {
         return Err(VtdError::Stuck("context-cache invalidation"));
     }
-    if !register_invalidate_iotlb(base, iotlb, IotlbInvalidation::Global) {
+    if !register_invalidate_iotlb(iotlb, IotlbInvalidation::Global) {
         return Err(VtdError::Stuck("IOTLB invalidation"));
     }
-    if !command(base, bits::TE) {
+    if !command(registers, GlobalCommand::TE::SET) {
         return Err(VtdError::Stuck("translation enable"));
     }
     // Queued invalidation from here on when the unit has it (register-based
     // invalidation stops working once QI is on).
-    if queue != 0 && ExtendedCapabilityDecode::from_raw(ecap).queued_invalidation && index < MAX_UNITS {
-        write64(base, offset_of!(VtdRegisters, invalidation_queue_tail), 0);
-        write64(base, offset_of!(VtdRegisters, invalidation_queue_address), queue); // QS=0: 256 entries
-        if !command(base, bits::QIE) {
+    let queue = if queue != 0 && ecap.queued_invalidation {
+        registers.invalidation_queue_tail.set(0);
+        registers.invalidation_queue_address.set(queue); // QS=0: 256 entries
+        if !command(registers, GlobalCommand::QIE::SET) {
             return Err(VtdError::Stuck("queued invalidation enable"));
         }
-        QUEUE[index].store(queue, Ordering::Relaxed);
-    }
-    if index < MAX_UNITS {
-        UNITS[index].store(base, Ordering::Relaxed);
-        let decode = CapabilityDecode::from_raw(cap);
-        FAULT_RECORDS[index]
-            .store((decode.fault_record_offset << 16) | u64::from(decode.fault_records), Ordering::Relaxed);
-        UNIT_COUNT.fetch_max(index + 1, Ordering::Relaxed);
-        CACHING_MODE[index].store(decode.caching_mode, Ordering::Relaxed);
-        SUPERPAGES[index].store(decode.sllps, Ordering::Relaxed);
-        PSI_MAX_MASK[index].store(if decode.psi { decode.mamv + 1 } else { 0 }, Ordering::Relaxed);
-        IOTLB_REG[index].store(iotlb as u64, Ordering::Relaxed);
-    }
+        queue
+    } else {
+        0
+    };
+    let unit = Unit {
+        registers,
+        iotlb,
+        fault_records,
+        queue,
+        wait_status: AtomicU32::new(0),
+        wait_sequence: 0,
+        superpages: cap.sllps,
+        psi_max_mask: cap.psi.then_some(cap.mamv),
+        caching_mode: cap.caching_mode,
+        fault_irq: false,
+        storm: FaultStorm::new(),
+        announced: 0,
+    };
+    UNITS.with(|units| units[index] = Some(unit));
+    UNIT_COUNT.fetch_max(index + 1, Ordering::Relaxed);
     Ok(())
 }
 
-/// Byte offset of the IOTLB register after the IVA register (at ECAP.IRO).
-const IOTLB_AFTER_IVA: usize = inv_reg::IOTLB_AFTER_IVA as usize;
-
-/// Whether translation is on (read back from GSTS).
-pub fn translation_enabled(base: u64) -> bool {
-    read32(base, offset_of!(VtdRegisters, global_status)) & bits::TE != 0
+/// Whether unit `index` has translation on (read back from GSTS).
+pub fn translation_enabled(index: usize) -> bool {
+    blocks(index).is_some_and(|(registers, _)| registers.global_status.is_set(GlobalCommand::TE))
 }
 
 /// Human name of a fault reason code.
@@ -230,16 +279,17 @@ pub fn enable_fault_interrupts(apic_id: u32, vector: u8) {
         return;
     };
     for index in 0..unit_count() {
-        let base = UNITS[index].load(Ordering::Relaxed);
-        if base == 0 {
+        let Some(registers) = with_unit(index, |u| {
+            u.fault_irq = true;
+            u.registers
+        }) else {
             continue;
-        }
-        write32(base, offset_of!(VtdRegisters, fault_event_data), data);
-        write32(base, offset_of!(VtdRegisters, fault_event_address), address);
-        write32(base, offset_of!(VtdRegisters, fault_event_upper_address), upper);
-        FAULT_IRQ[index].store(true, Ordering::Relaxed);
+        };
+        registers.fault_event_data.set(data);
+        registers.fault_event_address.set(address);
+        registers.fault_event_upper_address.set(upper);
         // Unmasking delivers a fault that became pending while masked.
-        write32(base, offset_of!(VtdRegisters, fault_event_control), 0);
+        registers.fault_event_control.set(0);
         crate::info!("iommu{index}: fault events interrupt on vector {vector:#x} (LAPIC {apic_id})");
     }
 }
@@ -251,15 +301,14 @@ pub fn enable_fault_interrupts(apic_id: u32, vector: u8) {
 pub fn fault_interrupt() {
     FAULT_INTERRUPTS.fetch_add(1, Ordering::Relaxed);
     for index in 0..unit_count() {
-        if !FAULT_IRQ[index].load(Ordering::Relaxed) || !fault_pending(index) {
+        if !with_unit(index, |u| u.fault_irq).unwrap_or(false) || !fault_pending(index) {
             // Units share the vector: only the ones with records count toward a storm.
             continue;
         }
-        let storm = STORM.lock()[index].interrupt(INTERRUPTS_PER_TICK);
+        let storm = with_unit(index, |u| u.storm.interrupt(INTERRUPTS_PER_TICK)).unwrap_or(false);
         drain_faults(index, FAULTS_PER_INTERRUPT, "interrupt");
-        if storm {
-            let base = UNITS[index].load(Ordering::Relaxed);
-            write32(base, offset_of!(VtdRegisters, fault_event_control), fault_event::IM);
+        if let (true, Some((registers, _))) = (storm, blocks(index)) {
+            registers.fault_event_control.write(FaultEventControl::IM::SET);
             crate::warn!(
                 "iommu{index}: fault storm: more than {INTERRUPTS_PER_TICK} fault interrupts in one tick; interrupt masked, further faults suppressed until the next tick"
             );
@@ -269,9 +318,10 @@ pub fn fault_interrupt() {
 
 /// Whether unit `index` holds unreported faults (FSTS.PPF or PFO).
 fn fault_pending(index: usize) -> bool {
-    let base = UNITS[index].load(Ordering::Relaxed);
-    base != 0
-        && read32(base, offset_of!(VtdRegisters, fault_status)) & (fault_event::FSTS_PPF | fault_event::FSTS_PFO) != 0
+    blocks(index).is_some_and(|(registers, _)| {
+        let status = registers.fault_status.extract();
+        status.is_set(FaultStatus::PPF) || status.is_set(FaultStatus::PFO)
+    })
 }
 
 /// Timer tick: ends a fault storm (the unit's pending records are drained, then its
@@ -281,8 +331,10 @@ fn fault_pending(index: usize) -> bool {
 /// rather than left to block every later fault.
 pub fn timer_tick() {
     for index in 0..unit_count() {
-        let was_masked = STORM.lock()[index].tick();
-        if !FAULT_IRQ[index].load(Ordering::Relaxed) {
+        let Some((was_masked, fault_irq)) = with_unit(index, |u| (u.storm.tick(), u.fault_irq)) else {
+            continue;
+        };
+        if !fault_irq {
             drain_faults(index, FAULTS_PER_POLL, "timer poll");
             continue;
         }
@@ -291,8 +343,9 @@ pub fn timer_tick() {
         }
         if was_masked {
             drain_faults(index, FAULTS_PER_POLL, "timer poll");
-            let base = UNITS[index].load(Ordering::Relaxed);
-            write32(base, offset_of!(VtdRegisters, fault_event_control), 0);
+            if let Some((registers, _)) = blocks(index) {
+                registers.fault_event_control.set(0);
+            }
         }
     }
 }
@@ -301,24 +354,18 @@ pub fn timer_tick() {
 /// `limit` are logged and sent to the IOSpace's handler; the rest only counted. Clears
 /// PFO last so the unit records (and signals) new faults again.
 fn drain_faults(index: usize, limit: u32, via: &str) {
-    let base = UNITS[index].load(Ordering::Relaxed);
-    if base == 0 {
-        return;
-    }
-    let records = FAULT_RECORDS[index].load(Ordering::Relaxed);
-    let (offset, count) = ((records >> 16) as usize, (records & 0xffff) as usize);
+    let Some((registers, records)) = blocks(index) else { return };
     let (mut reported, mut overflowed) = (0, false);
     for _ in 0..DRAIN_PASSES {
-        let status = read32(base, offset_of!(VtdRegisters, fault_status));
-        if status & (fault_event::FSTS_PPF | fault_event::FSTS_PFO) == 0 {
+        let status = registers.fault_status.extract();
+        if !status.is_set(FaultStatus::PPF) && !status.is_set(FaultStatus::PFO) {
             break;
         }
-        overflowed |= status & fault_event::FSTS_PFO != 0;
-        for r in 0..count {
-            let at = offset + fault_event::RECORD_BYTES * r;
-            let Some(fault) = FaultRecord::decode(read64(base, at), read64(base, at + 8)) else { continue };
+        overflowed |= status.is_set(FaultStatus::PFO);
+        for record in records {
+            let Some(fault) = FaultRecord::decode(record.low.get(), record.high.get()) else { continue };
             // Writing F back clears the record, so the slot can take the next fault.
-            write64(base, at + 8, fault_event::RECORD_F);
+            record.high.write(FaultRecordHigh::F::SET);
             FAULTS_SEEN.fetch_add(1, Ordering::Relaxed);
             if reported < limit {
                 report(index, fault, via);
@@ -327,11 +374,16 @@ fn drain_faults(index: usize, limit: u32, via: &str) {
                 FAULTS_SUPPRESSED.fetch_add(1, Ordering::Relaxed);
             }
         }
-        write32(base, offset_of!(VtdRegisters, fault_status), fault_event::FSTS_PFO);
+        registers.fault_status.write(FaultStatus::PFO::SET);
     }
     if overflowed {
         crate::warn!("iommu{index}: fault records overflowed; some DMA faults were not recorded");
     }
+}
+
+/// Whether one more fault line of unit `index` may be logged this tick.
+fn may_log(index: usize) -> bool {
+    with_unit(index, |u| u.storm.may_log(LOG_LINES_PER_TICK)).unwrap_or(false)
 }
 
 /// Logs one fault (LOG_LINES_PER_TICK per unit at most) and tells the IOSpace the
@@ -339,7 +391,7 @@ fn drain_faults(index: usize, limit: u32, via: &str) {
 fn report(index: usize, fault: FaultRecord, via: &str) {
     if let Some(handle) = fault.interrupt_index {
         // A blocked interrupt request, not a DMA: nothing for the IOSpace's handler.
-        if STORM.lock()[index].may_log(LOG_LINES_PER_TICK) {
+        if may_log(index) {
             let sid = fault.source;
             crate::warn!(
                 "iommu{index}: interrupt blocked via {via}: requester {:02x}:{:02x}.{} reason {:#x} ({}) interrupt index {handle:#x}",
@@ -352,8 +404,8 @@ fn report(index: usize, fault: FaultRecord, via: &str) {
         }
         return;
     }
-    let told = crate::iommu::iospace::report_fault(fault.source, fault.reason, fault.iova, fault.write);
-    if !STORM.lock()[index].may_log(LOG_LINES_PER_TICK) {
+    let told = super::iospace::report_fault(fault.source, fault.reason, fault.iova, fault.write);
+    if !may_log(index) {
         return;
     }
     let sid = fault.source;
@@ -375,42 +427,49 @@ fn report(index: usize, fault: FaultRecord, via: &str) {
 }
 
 /// Logs the first use of each invalidation kind on a unit (bit `kind`), once.
-fn announce(index: usize, kind: u8, what: &dyn core::fmt::Debug) {
-    if ANNOUNCED[index].fetch_or(1 << kind, Ordering::Relaxed) & (1 << kind) == 0 {
-        let how = if uses_queue(index) { "queued" } else { "register-based" };
+fn announce(index: usize, unit: &mut Unit, kind: u8, what: &dyn core::fmt::Debug) {
+    if unit.announced & (1 << kind) == 0 {
+        unit.announced |= 1 << kind;
+        let how = if unit.queue != 0 { "queued" } else { "register-based" };
         crate::info!("iommu{index}: first {how} invalidation of this kind completed: {what:?}");
     }
+}
+
+/// Runs `f` on unit `index`, which must be enabled (callers name units they enabled).
+fn enabled_unit<R>(index: usize, f: impl FnOnce(&mut Unit) -> R) -> R {
+    with_unit(index, f).unwrap_or_else(|| panic!("iommu{index}: not enabled"))
 }
 
 /// Invalidates the context-cache entries `what` names on unit `index` and waits for
 /// completion.
 pub fn invalidate_context(index: usize, what: ContextInvalidation) {
-    let done = if uses_queue(index) {
-        queue_and_wait(index, &[what.descriptor()])
-    } else {
-        register_invalidate_context(UNITS[index].load(Ordering::Relaxed), what)
-    };
-    if !done {
-        panic!("iommu{index}: context-cache invalidation {what:?} never completed");
-    }
-    announce(index, 0, &what);
+    enabled_unit(index, |unit| {
+        let done = if unit.queue != 0 {
+            queue_and_wait(unit, &[what.descriptor()])
+        } else {
+            register_invalidate_context(unit.registers, what)
+        };
+        if !done {
+            panic!("iommu{index}: context-cache invalidation {what:?} never completed");
+        }
+        announce(index, unit, 0, &what);
+    })
 }
 
 /// Context-cache invalidation through CCMD (only while QI is off); waits.
-fn register_invalidate_context(base: u64, what: ContextInvalidation) -> bool {
-    let ccmd = offset_of!(VtdRegisters, context_command);
-    write64(base, ccmd, what.register());
-    spin(|| read64(base, ccmd) & inv_reg::CCMD_ICC == 0)
+fn register_invalidate_context(registers: &VtdRegisters, what: ContextInvalidation) -> bool {
+    registers.context_command.set(what.register());
+    spin(|| !registers.context_command.is_set(ContextCommand::ICC))
 }
 
 /// IOTLB invalidation through the IVA and IOTLB registers (only while QI is off); waits.
-fn register_invalidate_iotlb(base: u64, iotlb: usize, what: IotlbInvalidation) -> bool {
+fn register_invalidate_iotlb(iotlb: &IotlbRegisters, what: IotlbInvalidation) -> bool {
     let (iva, command) = what.registers();
     if matches!(what, IotlbInvalidation::Pages { .. }) {
-        write64(base, iotlb - IOTLB_AFTER_IVA, iva);
+        iotlb.invalidate_address.set(iva);
     }
-    write64(base, iotlb, command);
-    spin(|| read64(base, iotlb) & inv_reg::IOTLB_IVT == 0)
+    iotlb.invalidate.set(command);
+    spin(|| !iotlb.invalidate.is_set(IotlbCommand::IVT))
 }
 
 /// Invalidates unit `index`'s IOTLB (and paging-structure caches) for `domain`: the
@@ -418,36 +477,36 @@ fn register_invalidate_iotlb(base: u64, iotlb: usize, what: IotlbInvalidation) -
 /// allow, else (or with no range) the whole domain. Waits until the hardware reports
 /// completion: no stale translation survives the return.
 pub fn invalidate_iotlb(index: usize, domain: u16, range: Option<(u64, u64)>) {
-    let max_mask = PSI_MAX_MASK[index].load(Ordering::Relaxed).checked_sub(1);
-    let what = match range {
-        Some((start, end)) => IotlbInvalidation::for_range(domain, start, end, max_mask),
-        None => IotlbInvalidation::Domain(domain),
-    };
-    let done = if uses_queue(index) {
-        queue_and_wait(index, &[what.descriptor()])
-    } else {
-        let base = UNITS[index].load(Ordering::Relaxed);
-        register_invalidate_iotlb(base, IOTLB_REG[index].load(Ordering::Relaxed) as usize, what)
-    };
-    if !done {
-        panic!("iommu{index}: IOTLB invalidation {what:?} never completed");
-    }
-    announce(index, if matches!(what, IotlbInvalidation::Pages { .. }) { 1 } else { 2 }, &what);
+    enabled_unit(index, |unit| {
+        let what = match range {
+            Some((start, end)) => IotlbInvalidation::for_range(domain, start, end, unit.psi_max_mask),
+            None => IotlbInvalidation::Domain(domain),
+        };
+        let done = if unit.queue != 0 {
+            queue_and_wait(unit, &[what.descriptor()])
+        } else {
+            register_invalidate_iotlb(unit.iotlb, what)
+        };
+        if !done {
+            panic!("iommu{index}: IOTLB invalidation {what:?} never completed");
+        }
+        announce(index, unit, if matches!(what, IotlbInvalidation::Pages { .. }) { 1 } else { 2 }, &what);
+    })
 }
 
 /// Whether every unit supports 2 MiB second-level leaves (CAP.SLLPS bit 0).
 pub fn all_support_2m() -> bool {
-    (0..unit_count()).all(|i| SUPERPAGES[i].load(Ordering::Relaxed) & 1 != 0)
+    (0..unit_count()).all(|i| with_unit(i, |u| u.superpages & 1 != 0).unwrap_or(false))
 }
 
 /// Whether unit `index` is in caching mode.
 pub fn caching_mode(index: usize) -> bool {
-    CACHING_MODE[index].load(Ordering::Relaxed)
+    with_unit(index, |u| u.caching_mode).unwrap_or(false)
 }
 
 /// Whether unit `index` uses queued invalidation.
 pub fn uses_queue(index: usize) -> bool {
-    QUEUE[index].load(Ordering::Relaxed) != 0
+    with_unit(index, |u| u.queue != 0).unwrap_or(false)
 }
 
 /// Number of units enabled.
@@ -521,30 +580,32 @@ pub fn can_remap_interrupts(index: usize, ecap: u64) -> bool {
 /// interrupts blocked (CFI clear): from now on a device raises only interrupts whose
 /// IRTE names it.
 pub fn enable_interrupt_remapping(index: usize, irta: u64) -> Result<(), VtdError> {
-    use crate::iommu::intremap::{command as ir, iec};
-    let base = UNITS[index].load(Ordering::Relaxed);
-    write64(base, offset_of!(VtdRegisters, interrupt_remapping_table_address), irta);
-    if !command(base, ir::SIRTP) {
-        return Err(VtdError::Stuck("interrupt-remapping table pointer"));
-    }
-    if !queue_and_wait(index, &[[iec::GLOBAL, 0]]) {
-        return Err(VtdError::Stuck("interrupt entry cache invalidation"));
-    }
-    if !command(base, ir::IRE) {
-        return Err(VtdError::Stuck("interrupt remapping enable"));
-    }
-    Ok(())
+    use crate::iommu::intremap::iec;
+    enabled_unit(index, |unit| {
+        let registers = unit.registers;
+        registers.interrupt_remapping_table_address.set(irta);
+        if !command(registers, GlobalCommand::SIRTP::SET) {
+            return Err(VtdError::Stuck("interrupt-remapping table pointer"));
+        }
+        if !queue_and_wait(unit, &[[iec::GLOBAL, 0]]) {
+            return Err(VtdError::Stuck("interrupt entry cache invalidation"));
+        }
+        if !command(registers, GlobalCommand::IRE::SET) {
+            return Err(VtdError::Stuck("interrupt remapping enable"));
+        }
+        Ok(())
+    })
 }
 
 /// Whether unit `index` has interrupt remapping on.
 pub fn interrupt_remapping_enabled(index: usize) -> bool {
-    let base = UNITS[index].load(Ordering::Relaxed);
-    read32(base, offset_of!(VtdRegisters, global_status)) & crate::iommu::intremap::command::IRE != 0
+    blocks(index).is_some_and(|(registers, _)| registers.global_status.is_set(GlobalCommand::IRE))
 }
 
 /// Drops unit `index`'s cached copy of IRTE `handle` and waits until that completed.
 pub fn invalidate_interrupt_entry(index: usize, handle: u16) {
-    if !queue_and_wait(index, &[[crate::iommu::intremap::iec::index(handle), 0]]) {
+    let done = enabled_unit(index, |unit| queue_and_wait(unit, &[[crate::iommu::intremap::iec::index(handle), 0]]));
+    if !done {
         panic!("iommu{index}: interrupt entry cache invalidation never completed");
     }
 }
