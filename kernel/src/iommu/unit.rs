@@ -39,20 +39,12 @@ const LOG_LINES_PER_TICK: u32 = 8;
 /// Passes over the fault records per drain (a record may fill behind the scan).
 const DRAIN_PASSES: u32 = 4;
 
-/// One enabled remapping unit: its register blocks and what the driver keeps about it.
+/// A remapping unit: its register blocks and what the driver keeps about it.
 struct Unit {
-    /// The architected register block at the unit's base.
-    registers: &'static VtdRegisters,
-    /// The IVA and IOTLB registers (at ECAP.IRO).
-    iotlb: &'static IotlbRegisters,
-    /// The fault-recording registers (CAP.NFR + 1 at CAP.FRO).
-    fault_records: &'static [FaultRecordingRegister],
-    /// Invalidation queue page (0: register-based invalidation).
-    queue: u64,
-    /// Where wait descriptors write their completion value (by DMA: read volatile).
-    wait_status: AtomicU32,
-    /// The value the last wait descriptor writes.
-    wait_sequence: u32,
+    /// The unit's register blocks (`None`: not enabled).
+    blocks: Option<Blocks>,
+    /// The invalidation queue while queued invalidation is on (`None`: register-based).
+    queue: Option<InvalidationQueue>,
     /// CAP.SLLPS.
     superpages: u8,
     /// CAP.MAMV with page-selective IOTLB invalidation (CAP.PSI), else `None`.
@@ -68,11 +60,45 @@ struct Unit {
     announced: u8,
 }
 
+impl Unit {
+    /// A unit that is not enabled.
+    const ABSENT: Unit = Unit {
+        blocks: None,
+        queue: None,
+        superpages: 0,
+        psi_max_mask: None,
+        caching_mode: false,
+        fault_irq: false,
+        storm: FaultStorm::new(),
+        announced: 0,
+    };
+}
+
+/// A unit's register blocks.
+#[derive(Clone, Copy)]
+struct Blocks {
+    /// The architected register block at the unit's base.
+    registers: &'static VtdRegisters,
+    /// The IVA and IOTLB registers (at ECAP.IRO).
+    iotlb: &'static IotlbRegisters,
+    /// The fault-recording registers (CAP.NFR + 1 at CAP.FRO).
+    fault_records: &'static [FaultRecordingRegister],
+}
+
+/// A unit's invalidation queue.
+#[derive(Clone, Copy)]
+struct InvalidationQueue {
+    /// The queue page (QS = 0: 256 descriptors).
+    page: u64,
+    /// The unit's registers (the queue tail).
+    registers: &'static VtdRegisters,
+}
+
 /// Every unit's state in one cell. The kernel runs on one CPU with interrupts off
 /// (the fault interrupt arrives only while user code runs), so no two accesses overlap;
 /// [`UnitTable::with`] checks in debug builds that none nests inside another.
 struct UnitTable {
-    units: UnsafeCell<[Option<Unit>; MAX_UNITS]>,
+    units: UnsafeCell<[Unit; MAX_UNITS]>,
     in_use: AtomicBool,
 }
 
@@ -82,7 +108,7 @@ unsafe impl Sync for UnitTable {}
 
 impl UnitTable {
     /// Runs `f` on the table; `f` must not reach the table again (checked in debug builds).
-    fn with<R>(&self, f: impl FnOnce(&mut [Option<Unit>; MAX_UNITS]) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut [Unit; MAX_UNITS]) -> R) -> R {
         if cfg!(debug_assertions) {
             assert!(!self.in_use.swap(true, Ordering::Relaxed), "iommu: unit table re-entered");
         }
@@ -96,21 +122,27 @@ impl UnitTable {
 }
 
 static UNITS: UnitTable =
-    UnitTable { units: UnsafeCell::new([const { None }; MAX_UNITS]), in_use: AtomicBool::new(false) };
+    UnitTable { units: UnsafeCell::new([Unit::ABSENT; MAX_UNITS]), in_use: AtomicBool::new(false) };
 static UNIT_COUNT: AtomicUsize = AtomicUsize::new(0);
 static FAULTS_SEEN: AtomicU64 = AtomicU64::new(0);
 static FAULTS_SUPPRESSED: AtomicU64 = AtomicU64::new(0);
 static FAULT_INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+/// Where wait descriptors write their completion value (by DMA: read volatile). One
+/// word for all units: one CPU waits for one submission at a time, and a fixed address
+/// keeps the MapIO/UnmapIO path as short as before (the benchmark counts instructions).
+static WAIT_STATUS: AtomicU32 = AtomicU32::new(0);
+/// The value the last wait descriptor writes.
+static WAIT_SEQUENCE: AtomicU32 = AtomicU32::new(0);
 
-/// Runs `f` on unit `index`; `None` if that unit is not enabled.
+/// Runs `f` on unit `index`; `None` if there is no such unit.
 fn with_unit<R>(index: usize, f: impl FnOnce(&mut Unit) -> R) -> Option<R> {
-    UNITS.with(|units| units.get_mut(index).and_then(Option::as_mut).map(f))
+    UNITS.with(|units| units.get_mut(index).map(f))
 }
 
-/// Unit `index`'s register block and fault-recording registers (they are `'static`, so
-/// callers use them without holding the table).
+/// Unit `index`'s register block and fault-recording registers, if it is enabled
+/// (they are `'static`, so callers use them without holding the table).
 fn blocks(index: usize) -> Option<(&'static VtdRegisters, &'static [FaultRecordingRegister])> {
-    with_unit(index, |u| (u.registers, u.fault_records))
+    with_unit(index, |u| u.blocks.map(|b| (b.registers, b.fault_records))).flatten()
 }
 
 /// The register blocks of the unit whose register page is at `base`.
@@ -139,19 +171,18 @@ fn map_blocks(
 /// Submits `descriptors` followed by a wait descriptor and spins until the hardware
 /// has written the wait's status: everything before it has completed. The queue is
 /// empty on entry (every submission is waited for), so it cannot overflow.
-fn queue_and_wait(unit: &mut Unit, descriptors: &[[u64; 2]]) -> bool {
-    let registers = unit.registers;
+fn queue_and_wait(queue: InvalidationQueue, descriptors: &[[u64; 2]]) -> bool {
+    let registers = queue.registers;
     let mut tail = registers.invalidation_queue_tail.get() >> 4;
-    unit.wait_sequence = unit.wait_sequence.wrapping_add(1);
-    let sequence = unit.wait_sequence;
-    let status_virt = unit.wait_status.as_ptr();
+    let sequence = WAIT_SEQUENCE.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+    let status_virt = WAIT_STATUS.as_ptr();
     let status_phys = status_virt as u64 - KERNEL_VMA;
     // SAFETY: the status word is in a kernel static; the hardware writes it by DMA, so
     // it is written and read volatile.
     unsafe { status_virt.write_volatile(0) };
     let wait = wait_descriptor(sequence, status_phys);
     for words in descriptors.iter().chain(core::iter::once(&wait)) {
-        kmem::write_words(unit.queue + 16 * tail, *words);
+        kmem::write_words(queue.page + 16 * tail, *words);
         tail = (tail + 1) % qi::QUEUE_ENTRIES;
     }
     registers.invalidation_queue_tail.set(tail << 4);
@@ -221,17 +252,13 @@ pub fn enable(index: usize, base: u64, cap: u64, ecap: u64, root_table: u64, que
         if !command(registers, GlobalCommand::QIE::SET) {
             return Err(VtdError::Stuck("queued invalidation enable"));
         }
-        queue
+        Some(InvalidationQueue { page: queue, registers })
     } else {
-        0
+        None
     };
     let unit = Unit {
-        registers,
-        iotlb,
-        fault_records,
+        blocks: Some(Blocks { registers, iotlb, fault_records }),
         queue,
-        wait_status: AtomicU32::new(0),
-        wait_sequence: 0,
         superpages: cap.sllps,
         psi_max_mask: cap.psi.then_some(cap.mamv),
         caching_mode: cap.caching_mode,
@@ -239,7 +266,7 @@ pub fn enable(index: usize, base: u64, cap: u64, ecap: u64, root_table: u64, que
         storm: FaultStorm::new(),
         announced: 0,
     };
-    UNITS.with(|units| units[index] = Some(unit));
+    UNITS.with(|units| units[index] = unit);
     UNIT_COUNT.fetch_max(index + 1, Ordering::Relaxed);
     Ok(())
 }
@@ -279,9 +306,9 @@ pub fn enable_fault_interrupts(apic_id: u32, vector: u8) {
         return;
     };
     for index in 0..unit_count() {
-        let Some(registers) = with_unit(index, |u| {
-            u.fault_irq = true;
-            u.registers
+        let Some(Some(registers)) = with_unit(index, |u| {
+            u.fault_irq = u.blocks.is_some();
+            u.blocks.map(|b| b.registers)
         }) else {
             continue;
         };
@@ -430,24 +457,24 @@ fn report(index: usize, fault: FaultRecord, via: &str) {
 fn announce(index: usize, unit: &mut Unit, kind: u8, what: &dyn core::fmt::Debug) {
     if unit.announced & (1 << kind) == 0 {
         unit.announced |= 1 << kind;
-        let how = if unit.queue != 0 { "queued" } else { "register-based" };
+        let how = if unit.queue.is_some() { "queued" } else { "register-based" };
         crate::info!("iommu{index}: first {how} invalidation of this kind completed: {what:?}");
     }
 }
 
 /// Runs `f` on unit `index`, which must be enabled (callers name units they enabled).
 fn enabled_unit<R>(index: usize, f: impl FnOnce(&mut Unit) -> R) -> R {
-    with_unit(index, f).unwrap_or_else(|| panic!("iommu{index}: not enabled"))
+    with_unit(index, f).unwrap_or_else(|| panic!("iommu{index}: no such unit"))
 }
 
 /// Invalidates the context-cache entries `what` names on unit `index` and waits for
 /// completion.
 pub fn invalidate_context(index: usize, what: ContextInvalidation) {
     enabled_unit(index, |unit| {
-        let done = if unit.queue != 0 {
-            queue_and_wait(unit, &[what.descriptor()])
-        } else {
-            register_invalidate_context(unit.registers, what)
+        let done = match (unit.queue, unit.blocks) {
+            (Some(queue), _) => queue_and_wait(queue, &[what.descriptor()]),
+            (None, Some(blocks)) => register_invalidate_context(blocks.registers, what),
+            (None, None) => false,
         };
         if !done {
             panic!("iommu{index}: context-cache invalidation {what:?} never completed");
@@ -482,10 +509,10 @@ pub fn invalidate_iotlb(index: usize, domain: u16, range: Option<(u64, u64)>) {
             Some((start, end)) => IotlbInvalidation::for_range(domain, start, end, unit.psi_max_mask),
             None => IotlbInvalidation::Domain(domain),
         };
-        let done = if unit.queue != 0 {
-            queue_and_wait(unit, &[what.descriptor()])
-        } else {
-            register_invalidate_iotlb(unit.iotlb, what)
+        let done = match (unit.queue, unit.blocks) {
+            (Some(queue), _) => queue_and_wait(queue, &[what.descriptor()]),
+            (None, Some(blocks)) => register_invalidate_iotlb(blocks.iotlb, what),
+            (None, None) => false,
         };
         if !done {
             panic!("iommu{index}: IOTLB invalidation {what:?} never completed");
@@ -506,7 +533,7 @@ pub fn caching_mode(index: usize) -> bool {
 
 /// Whether unit `index` uses queued invalidation.
 pub fn uses_queue(index: usize) -> bool {
-    with_unit(index, |u| u.queue != 0).unwrap_or(false)
+    with_unit(index, |u| u.queue.is_some()).unwrap_or(false)
 }
 
 /// Number of units enabled.
@@ -582,12 +609,15 @@ pub fn can_remap_interrupts(index: usize, ecap: u64) -> bool {
 pub fn enable_interrupt_remapping(index: usize, irta: u64) -> Result<(), VtdError> {
     use crate::iommu::intremap::iec;
     enabled_unit(index, |unit| {
-        let registers = unit.registers;
+        let Some(queue) = unit.queue else {
+            return Err(VtdError::Stuck("interrupt entry cache invalidation (no queue)"));
+        };
+        let registers = queue.registers;
         registers.interrupt_remapping_table_address.set(irta);
         if !command(registers, GlobalCommand::SIRTP::SET) {
             return Err(VtdError::Stuck("interrupt-remapping table pointer"));
         }
-        if !queue_and_wait(unit, &[[iec::GLOBAL, 0]]) {
+        if !queue_and_wait(queue, &[[iec::GLOBAL, 0]]) {
             return Err(VtdError::Stuck("interrupt entry cache invalidation"));
         }
         if !command(registers, GlobalCommand::IRE::SET) {
@@ -604,7 +634,8 @@ pub fn interrupt_remapping_enabled(index: usize) -> bool {
 
 /// Drops unit `index`'s cached copy of IRTE `handle` and waits until that completed.
 pub fn invalidate_interrupt_entry(index: usize, handle: u16) {
-    let done = enabled_unit(index, |unit| queue_and_wait(unit, &[[crate::iommu::intremap::iec::index(handle), 0]]));
+    let handle = [crate::iommu::intremap::iec::index(handle), 0];
+    let done = enabled_unit(index, |unit| unit.queue.is_some_and(|queue| queue_and_wait(queue, &[handle])));
     if !done {
         panic!("iommu{index}: interrupt entry cache invalidation never completed");
     }
