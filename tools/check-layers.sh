@@ -9,9 +9,7 @@ cd "$(dirname "$0")/.."
 
 ARCH_DIR=kernel/src/arch
 # Paths checked by hand instead, one per line, each with its reason.
-EXCLUDE=(
-    kernel/src/arch/x86_64/vtd_hw.rs # moved to iommu/ on merge
-)
+EXCLUDE=()
 ALLOWED='^(arch|log|object|boot::memory|boot::params)(::|$)|^(info|warn|error|debug)!?$'
 
 # Numbers the lines of a file and joins a `crate::{` group that rustfmt spread over

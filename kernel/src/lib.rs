@@ -14,8 +14,3 @@ pub mod thread;
 pub mod arch;
 #[cfg(target_os = "none")]
 pub mod invoke;
-
-/// The page-table layout's old path, still named by `iommu/vtd.rs`, which another branch
-/// splits at the same time; removed when both land.
-#[doc(hidden)]
-pub use object::paging;

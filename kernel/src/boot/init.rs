@@ -14,7 +14,7 @@ use abi::slots;
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::mmu::{self, BootTables, DirectMap, EARLY_DIRECT_MAP};
 use crate::arch::trap::{self, TrapFrame};
-use crate::arch::{cpu, fpu, gdt, idt, phys_to_virt, serial, vtd_hw};
+use crate::arch::{cpu, fpu, gdt, idt, phys_to_virt, serial};
 use crate::boot::elf_loader::{self, LoadPlan};
 use crate::boot::memory::{BootAllocator, Range, RangeSet, PAGE};
 use crate::boot::params::{self, PhysSource};
@@ -190,13 +190,13 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
             }
         }
     }
-    let first_cap = crate::iommu::vtd::CapabilityDecode::from_raw(platform.iommu_regs[0].0);
+    let first_cap = crate::iommu::registers::CapabilityDecode::from_raw(platform.iommu_regs[0].0);
     let levels = if first_cap.mgaw >= 48 && first_cap.supports_4_level() { 4 } else { 3 };
     iospace::set_levels(levels);
     // Domain ids every unit supports (CAP.ND): ids beyond are never handed out.
     let units = platform.dmar.drhds().len().min(abi::bootinfo::MAX_IOMMUS);
     let domains = (0..units)
-        .map(|i| crate::iommu::vtd::CapabilityDecode::from_raw(platform.iommu_regs[i].0).domains)
+        .map(|i| crate::iommu::registers::CapabilityDecode::from_raw(platform.iommu_regs[i].0).domains)
         .min()
         .unwrap_or(0);
     iospace::limit_domains(domains as usize);
@@ -210,10 +210,10 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         if iommu_option(&params, "noqi") {
             queue = 0; // register-based invalidation even where QI exists (tests that path)
         }
-        match vtd_hw::enable(i, unit.register_base, cap, ecap, root_table, queue) {
-            Ok(()) if vtd_hw::translation_enabled(unit.register_base) => info!(
+        match crate::iommu::unit::enable(i, unit.register_base, cap, ecap, root_table, queue) {
+            Ok(()) if crate::iommu::unit::translation_enabled(i) => info!(
                 "iommu{i}: translation enabled, root table at {root_table:#x}, no device assigned: all DMA blocked; IOSpaces get {levels}-level tables; {} invalidation",
-                if vtd_hw::uses_queue(i) { "queued" } else { "register-based" }
+                if crate::iommu::unit::uses_queue(i) { "queued" } else { "register-based" }
             ),
             Ok(()) => boot_error(format_args!("iommu{i}: translation did not turn on")),
             Err(e) => boot_error(format_args!("iommu{i}: cannot enable DMA remapping: {e:?}")),
@@ -370,7 +370,7 @@ fn boot_rmrr_domain(alloc: &mut BootAllocator, platform: &platform::Platform, ra
     let units = platform.dmar.drhds().len().min(platform.iommu_regs.len());
     let superpages = platform.iommu_regs[..units]
         .iter()
-        .all(|&(cap, _)| crate::iommu::vtd::CapabilityDecode::from_raw(cap).sllps & 1 != 0);
+        .all(|&(cap, _)| crate::iommu::registers::CapabilityDecode::from_raw(cap).sllps & 1 != 0);
     let kernel = mmu::kernel_image();
     let mut ranges = [(0u64, 0u64); 64];
     let n = ram.as_slice().len().min(ranges.len());
@@ -391,7 +391,7 @@ fn boot_rmrr_domain(alloc: &mut BootAllocator, platform: &platform::Platform, ra
 /// structures. Without it the system runs, but MSIs are never handed out.
 fn enable_interrupt_remapping(platform: &platform::Platform, alloc: &mut BootAllocator) {
     let units = platform.dmar.drhds().len().min(abi::bootinfo::MAX_IOMMUS);
-    let capable = (0..units).filter(|&i| vtd_hw::can_remap_interrupts(i, platform.iommu_regs[i].1));
+    let capable = (0..units).filter(|&i| crate::iommu::unit::can_remap_interrupts(i, platform.iommu_regs[i].1));
     let mask = capable.fold(0u32, |m, i| m | (1 << i));
     if units == 0 || mask != (1u32 << units) - 1 {
         info!(
@@ -411,7 +411,7 @@ fn enable_interrupt_remapping(platform: &platform::Platform, alloc: &mut BootAll
         alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for the interrupt-remapping table")));
     mmu::zero_frame(table);
     match crate::iommu::remap_table::boot_enable(table, mask, ioapic_source) {
-        Ok(()) if (0..units).all(vtd_hw::interrupt_remapping_enabled) => {
+        Ok(()) if (0..units).all(crate::iommu::unit::interrupt_remapping_enabled) => {
             let s = ioapic_source;
             info!(
                 "iommu: interrupt remapping on, table at {table:#x} ({} entries), CFI clear (compatibility-format interrupts refused by the unit; QEMU 7.2 passes them); I/O APIC source {}",

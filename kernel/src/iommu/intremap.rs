@@ -154,16 +154,6 @@ pub mod iec {
     }
 }
 
-/// GCMD/GSTS bits for interrupt remapping.
-pub mod command {
-    /// Set interrupt-remapping table pointer (GCMD) / pointer latched (GSTS).
-    pub const SIRTP: u32 = 1 << 24;
-    /// Interrupt remapping enable / enabled.
-    pub const IRE: u32 = 1 << 25;
-    /// Compatibility-format interrupts pass through (kept clear: they are blocked).
-    pub const CFI: u32 = 1 << 23;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

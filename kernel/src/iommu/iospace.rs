@@ -12,8 +12,9 @@ use abi::error::SyscallError;
 use abi::rights::CapRights;
 
 use crate::arch::kmem::{self, DirectMemory};
-use crate::arch::vtd_hw;
-use crate::iommu::vtd::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry, ContextInvalidation};
+use crate::iommu::entries::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry};
+use crate::iommu::invalidation::ContextInvalidation;
+use crate::iommu::unit;
 use crate::object::cap::{Cap, FrameSize, MapKind, Mapping};
 use crate::object::kcell::{KernelCell, KernelRef};
 use crate::object::paging::TableMemory;
@@ -132,7 +133,7 @@ pub fn boot_add_device(
     s.context_count += 1;
     let entry = root_entry(context_table);
     kmem::write_words(root_table + 16 * u64::from(bus), entry);
-    vtd_hw::sync_for_device(root_table + 16 * u64::from(bus), 16);
+    unit::sync_for_device(root_table + 16 * u64::from(bus), 16);
     true
 }
 
@@ -199,7 +200,7 @@ pub fn boot_rmrr(
         for &rid in &devices[..count] {
             let (_, slot) = context_slot(rid).expect("checked above");
             kmem::write_words(slot, context_entry(root, levels, state().rmrr_domain));
-            vtd_hw::sync_for_device(slot, 16);
+            unit::sync_for_device(slot, 16);
             crate::info!(
                 "rmrr{i}: {:02x}:{:02x}.{} translates through the identity domain",
                 rid >> 8,
@@ -324,14 +325,14 @@ pub fn assign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
         kmem::write_words(slot + 8, [high]);
         compiler_fence(core::sync::atomic::Ordering::SeqCst);
         kmem::write_words(slot, [low]);
-        vtd_hw::sync_for_device(slot, 16);
+        unit::sync_for_device(slot, 16);
         // In caching mode not-present context entries are cached under domain id 0.
-        let cached_as = if vtd_hw::caching_mode(unit) { 0 } else { domain };
-        vtd_hw::invalidate_context(unit, ContextInvalidation::Device { domain: cached_as, source: r.id });
+        let cached_as = if unit::caching_mode(unit) { 0 } else { domain };
+        unit::invalidate_context(unit, ContextInvalidation::Device { domain: cached_as, source: r.id });
         touched |= 1 << unit;
     }
-    for unit in (0..vtd_hw::unit_count()).filter(|u| touched & (1 << u) != 0) {
-        vtd_hw::invalidate_iotlb(unit, domain, None);
+    for unit in (0..unit::unit_count()).filter(|u| touched & (1 << u) != 0) {
+        unit::invalidate_iotlb(unit, domain, None);
     }
     Ok(())
 }
@@ -352,12 +353,12 @@ pub fn unassign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
     for r in &ids[..n] {
         let (unit, slot) = context_slot(r.id).expect("checked above");
         kmem::write_words(slot, [0, 0]);
-        vtd_hw::sync_for_device(slot, 16);
-        vtd_hw::invalidate_context(unit, ContextInvalidation::Device { domain, source: r.id });
+        unit::sync_for_device(slot, 16);
+        unit::invalidate_context(unit, ContextInvalidation::Device { domain, source: r.id });
         touched |= 1 << unit;
     }
-    for unit in (0..vtd_hw::unit_count()).filter(|u| touched & (1 << u) != 0) {
-        vtd_hw::invalidate_iotlb(unit, domain, None);
+    for unit in (0..unit::unit_count()).filter(|u| touched & (1 << u) != 0) {
+        unit::invalidate_iotlb(unit, domain, None);
     }
     Ok(())
 }
@@ -374,15 +375,15 @@ pub fn destroy(iospace: &Cap) {
         if let Some((unit, slot)) = context_slot(requester) {
             if context_domain(kmem::read_words::<2>(slot)) == Some(domain) {
                 kmem::write_words(slot, [0, 0]);
-                vtd_hw::sync_for_device(slot, 16);
-                vtd_hw::invalidate_context(unit, ContextInvalidation::Device { domain, source: requester });
+                unit::sync_for_device(slot, 16);
+                unit::invalidate_context(unit, ContextInvalidation::Device { domain, source: requester });
                 touched |= 1 << unit;
             }
         }
     }
-    for unit in 0..vtd_hw::unit_count() {
-        if touched & (1 << unit) != 0 || vtd_hw::caching_mode(unit) {
-            vtd_hw::invalidate_iotlb(unit, domain, None);
+    for unit in 0..unit::unit_count() {
+        if touched & (1 << unit) != 0 || unit::caching_mode(unit) {
+            unit::invalidate_iotlb(unit, domain, None);
         }
     }
     let s = &mut *state();
@@ -443,7 +444,7 @@ pub fn report_fault(requester: u16, reason: u8, iova: u64, is_write: bool) -> bo
 /// Walks from the root of a `levels`-deep IOSpace toward `iova`, stopping at the table
 /// that holds level-`level` entries. Returns (table, index) or the level that is missing.
 fn walk(root: u64, levels: u8, iova: u64, level: u8) -> Result<(u64, usize), u8> {
-    crate::iommu::vtd::sl_walk(&DirectMemory, root, levels, iova, level)
+    crate::iommu::entries::sl_walk(&DirectMemory, root, levels, iova, level)
 }
 
 /// Decodes and performs IOPageTable::Map: the table is installed at the first level
@@ -459,7 +460,7 @@ pub fn map_table(table: &Cap, iospace: &Cap, iova: u64) -> Result<Cap, SyscallEr
             continue;
         }
         DirectMemory.write(t, i, sl_entry(paddr, true, true, false));
-        vtd_hw::sync_for_device(t + 8 * i as u64, 8);
+        unit::sync_for_device(t + 8 * i as u64, 8);
         let span = 1u64 << (12 + 9 * (u32::from(entry_level) - 1));
         let mapping = Mapping { vspace: root, vaddr: iova & !(span - 1), kind: MapKind::Io };
         flush_after_map(domain, mapping.vaddr, mapping.vaddr + span);
@@ -472,7 +473,7 @@ pub fn map_table(table: &Cap, iospace: &Cap, iova: u64) -> Result<Cap, SyscallEr
 pub fn map_frame(frame: &Cap, iospace: &Cap, iova: u64, rights: CapRights) -> Result<Cap, SyscallError> {
     let plan = decode_map(frame, iospace, iova, rights, &mut None)?;
     DirectMemory.write(plan.table, plan.index, plan.entry);
-    vtd_hw::sync_for_device(plan.table + 8 * plan.index as u64, 8);
+    unit::sync_for_device(plan.table + 8 * plan.index as u64, 8);
     if let (Cap::IoSpace { domain, .. }, Cap::Frame { size, .. }) = (*iospace, *frame) {
         flush_after_map(domain, iova, iova + (1u64 << size.bits()));
     }
@@ -519,7 +520,7 @@ pub fn decode_map(
     if !cap_rights.contains(rights) {
         return Err(SyscallError::InsufficientRights);
     }
-    if size == FrameSize::Large && !vtd_hw::all_support_2m() {
+    if size == FrameSize::Large && !unit::all_support_2m() {
         // No 2 MiB second-level leaves on this hardware (CAP.SLLPS).
         return Err(SyscallError::InvalidArgument);
     }
@@ -560,22 +561,22 @@ pub fn decode_map(
 /// Writes a checked mapping (batches call this per page, then flush once).
 pub fn invoke_map(plan: &MapPlan) {
     DirectMemory.write(plan.table, plan.index, plan.entry);
-    vtd_hw::sync_for_device(plan.table + 8 * plan.index as u64, 8);
+    unit::sync_for_device(plan.table + 8 * plan.index as u64, 8);
 }
 
 /// Non-present entries are never cached without caching mode; with it, a map of IOVAs
 /// `start..end` in `domain` needs the same (page-selective) invalidation as an unmap.
 pub fn flush_after_map(domain: u16, start: u64, end: u64) {
-    for unit in (0..vtd_hw::unit_count()).filter(|&u| vtd_hw::caching_mode(u)) {
-        vtd_hw::invalidate_iotlb(unit, domain, Some((start, end)));
+    for unit in (0..unit::unit_count()).filter(|&u| unit::caching_mode(u)) {
+        unit::invalidate_iotlb(unit, domain, Some((start, end)));
     }
 }
 
 /// Invalidates IOVAs `start..end` of `domain` on every unit (one page-selective request
 /// per unit where CAP.PSI/MAMV allow, else domain-selective) and waits for completion.
 pub fn flush_range(domain: u16, start: u64, end: u64) {
-    for unit in 0..vtd_hw::unit_count() {
-        vtd_hw::invalidate_iotlb(unit, domain, Some((start, end)));
+    for unit in 0..unit::unit_count() {
+        unit::invalidate_iotlb(unit, domain, Some((start, end)));
     }
 }
 
@@ -629,7 +630,7 @@ pub fn clear(cap: &Cap) -> Option<Cap> {
         let entry = DirectMemory.read(table, index);
         if entry & (sl::READ | sl::WRITE) != 0 && entry & sl::ADDR == paddr {
             DirectMemory.write(table, index, 0);
-            vtd_hw::sync_for_device(table + 8 * index as u64, 8);
+            unit::sync_for_device(table + 8 * index as u64, 8);
         }
     }
     if let Cap::IoPageTable { .. } = *cap {
@@ -637,7 +638,7 @@ pub fn clear(cap: &Cap) -> Option<Cap> {
         // another level, where a leaf entry would read as a pointer to a table the user
         // can write) its old entries would hand a device memory no mapping names.
         DirectMemory.clear_table(paddr);
-        vtd_hw::sync_for_device(paddr, 4096);
+        unit::sync_for_device(paddr, 4096);
     }
     Some(match *cap {
         Cap::Frame { paddr, size, rights, is_device, .. } => {

@@ -18,7 +18,7 @@ use crate::arch::{mmio, phys_to_virt};
 use crate::boot::memory::{Range, RangeSet, PAGE};
 use crate::boot::params::PhysSource;
 use crate::info;
-use crate::iommu::vtd::{CapabilityDecode, ExtendedCapabilityDecode, VtdRegisters};
+use crate::iommu::registers::{CapabilityDecode, ExtendedCapabilityDecode, VtdRegisters};
 
 /// Bytes of one VT-d register block (one page; the DRHD's size field may say more).
 const VTD_REGISTER_BYTES: u64 = PAGE;

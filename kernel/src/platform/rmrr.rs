@@ -12,7 +12,7 @@ use core::fmt;
 
 use abi::layout::PAGE_SIZE;
 
-use crate::iommu::vtd::{sl, sl_entry, sl_index, MSI_WINDOW};
+use crate::iommu::entries::{sl, sl_entry, sl_index, MSI_WINDOW};
 use crate::object::paging::TableMemory;
 use crate::platform::dmar::{scope_kind, DeviceScope};
 
@@ -240,7 +240,7 @@ fn map_leaf(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iommu::vtd::sl_walk;
+    use crate::iommu::entries::sl_walk;
     extern crate std;
     use std::collections::HashMap;
     use std::vec::Vec;

@@ -3,7 +3,7 @@
 //! and unmasked by the handler's Ack, so a device cannot flood the kernel. With
 //! interrupt remapping on, lines are routed through IRTEs, and MSI vectors are handed
 //! out per PciDevice (see `intremap`); MSIs are edge-triggered and need no unmasking.
-//! The VT-d fault event has its own vector (rate-limited in `vtd_hw`).
+//! The VT-d fault event has its own vector (rate-limited in `iommu::unit`).
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -62,7 +62,7 @@ pub fn init(lapic: u64, ioapic: u64, isa: [(u8, bool, bool); 16]) {
     s.isa = isa;
     s.apic_id = apic::init_lapic(lapic, TIMESLICE_TICKS);
     s.lines = if ioapic != 0 { apic::init_ioapic(ioapic) } else { 0 };
-    crate::arch::vtd_hw::enable_fault_interrupts(s.apic_id, VTD_FAULT_VECTOR);
+    crate::iommu::unit::enable_fault_interrupts(s.apic_id, VTD_FAULT_VECTOR);
     crate::info!("irq: LAPIC timer every {TIMESLICE_TICKS} ticks/16, I/O APIC with {} lines", s.lines);
 }
 
@@ -219,7 +219,7 @@ pub fn interrupt(frame: &mut TrapFrame) {
         TIMER_VECTOR => {
             apic::eoi();
             irqs().ticks += 1;
-            crate::arch::vtd_hw::timer_tick();
+            crate::iommu::unit::timer_tick();
             msi_tick();
             crate::arch::trap::log_nmis();
             if frame.from_user() {
@@ -228,7 +228,7 @@ pub fn interrupt(frame: &mut TrapFrame) {
         }
         VTD_FAULT_VECTOR => {
             apic::eoi();
-            crate::arch::vtd_hw::fault_interrupt();
+            crate::iommu::unit::fault_interrupt();
         }
         v if (IRQ_VECTOR_BASE..IRQ_VECTOR_BASE + MAX_GSI).contains(&v) => {
             let gsi = v - IRQ_VECTOR_BASE;
