@@ -17,6 +17,7 @@ use crate::arch::trap::{self, TrapFrame};
 use crate::arch::{cpu, fpu, gdt, idt, phys_to_virt, serial};
 use crate::boot::elf_loader::{self, LoadPlan};
 use crate::boot::memory::{BootAllocator, Range, RangeSet, PAGE};
+use crate::boot::packed_image;
 use crate::boot::params::{self, PhysSource};
 use crate::boot::untyped;
 use crate::iommu::iospace;
@@ -91,18 +92,14 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     if clipped {
         warn!("memory: RAM at or above {max_phys:#x} (beyond the physical address width) is ignored");
     }
-    let module = match params.module {
-        Some(m) if !m.is_empty() => m,
-        _ => boot_error(format_args!("no boot module: pass the boot image as the -initrd file (GRUB: module2)")),
-    };
-    if params.module_count > 1 {
-        warn!("{} boot modules passed; only the first is used", params.module_count);
-    }
-    if !ram.contains(module) || module.end > EARLY_DIRECT_MAP {
-        boot_error(format_args!("boot module {module} does not lie in RAM below 4 GiB"));
-    }
     let kernel = mmu::kernel_image();
-    info!("kernel: image {kernel}, boot module {module} ({} bytes)", module.len());
+    let (module, source) =
+        packed_image::choose(packed_image::descriptor(), params.module, &ram, kernel, EARLY_DIRECT_MAP, &early)
+            .unwrap_or_else(|e| boot_error(format_args!("{e}")));
+    if params.module_count > u32::from(source == packed_image::Source::Module) {
+        warn!("{} boot modules passed; only the {} is used", params.module_count, source.name());
+    }
+    info!("kernel: image {kernel}, {} {module} ({} bytes)", source.name(), module.len());
 
     let mut free = ram.clone();
     let reserved = [Range { start: 0, end: 0x10_0000 }, kernel, module.page_outer()];
@@ -249,9 +246,9 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
 
     let image_bytes = phys
         .bytes(module.start, module.len() as usize)
-        .unwrap_or_else(|| boot_error(format_args!("boot module {module} is not readable")));
-    let image = BootImage::parse(image_bytes).unwrap_or_else(|e| boot_error(format_args!("boot module: {e}")));
-    let manifest = image.manifest().unwrap_or_else(|e| boot_error(format_args!("boot module: {e}")));
+        .unwrap_or_else(|| boot_error(format_args!("{} {module} is not readable", source.name())));
+    let image = BootImage::parse(image_bytes).unwrap_or_else(|e| boot_error(format_args!("{}: {e}", source.name())));
+    let manifest = image.manifest().unwrap_or_else(|e| boot_error(format_args!("{}: {e}", source.name())));
     for file in image.files() {
         info!("image: {:<32} {:>8} bytes", file.name, file.data.len());
     }

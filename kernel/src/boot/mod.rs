@@ -5,6 +5,7 @@
 
 pub mod elf_loader;
 pub mod memory;
+pub mod packed_image;
 pub mod params;
 pub mod untyped;
 

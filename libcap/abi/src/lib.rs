@@ -16,6 +16,7 @@ pub mod ipc_buffer;
 pub mod layout;
 pub mod msginfo;
 pub mod object;
+pub mod packed_image;
 pub mod pci;
 pub mod registers;
 pub mod reserved;
