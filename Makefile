@@ -134,6 +134,7 @@ check: toolchain
 	@long=$$(git ls-files --cached --others --exclude-standard -- '*.rs' | xargs -r wc -l | awk '$$2 != "total" && $$1 > $(MAX_LINES)'); \
 	    if [ -n "$$long" ]; then echo "make: files over $(MAX_LINES) lines (split them):"; echo "$$long"; exit 1; fi
 	tools/check-layers.sh
+	tools/check-docs.sh
 	cargo clippy $(HOST_ONLY) --all-targets -- -D warnings
 	cargo clippy --target $(TARGET) -p kernel -p libcap $(addprefix -p ,$(USER_PROGRAMS)) -- -D warnings
 

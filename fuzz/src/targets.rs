@@ -1,3 +1,5 @@
+//! The parser-fuzz targets, one per parser of boot input.
+//!
 //! The fuzz targets: each feeds bytes to one parser and asserts what the parser
 //! promises its caller. A panic here is a finding (in the parser or in its promise).
 

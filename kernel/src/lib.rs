@@ -1,3 +1,5 @@
+//! The capability microkernel library.
+//!
 //! The capability microkernel: hardware-independent logic (built and tested on the host)
 //! and, on bare metal, the x86_64 layer and the boot sequence.
 #![cfg_attr(not(test), no_std)]

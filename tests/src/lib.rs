@@ -1,3 +1,5 @@
+//! Host-side harness: boots scenarios in QEMU and asserts on their logs.
+//!
 //! Host-side harness: boots scenarios in QEMU (q35, TCG) with a timeout, keeps each
 //! serial log in `<cargo target dir>/scenarios/<name>.log`, and asserts on serial markers and the
 //! isa-debug-exit code. Every failed assertion prints the tail of the serial log.

@@ -1,3 +1,5 @@
+//! Packs a boot image into the kernel ELF as one more load segment.
+//!
 //! Packs a boot image into the kernel ELF as one more load segment (Microkit-style: one file).
 //!
 //! The image goes at [`PACKED_IMAGE_PADDR`] (`p_paddr == p_vaddr`, flags R), its bytes

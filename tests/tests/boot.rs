@@ -1,3 +1,5 @@
+//! Boot scenarios.
+//!
 //! Boot scenarios: the default system, the failure paths (panic, kernel exception, user
 //! fault, bad boot input), memory sizes, IOMMU address widths, the -initrd fallback and the GRUB ISO.
 

@@ -1,3 +1,5 @@
+//! Boot scenario with the drivers' devices attached.
+//!
 //! Boots with the devices the drivers need attached at once (NVMe, e1000e, virtio-net,
 //! virtio-blk). With an NVMe drive SeaBIOS reserves more of the top of low RAM than
 //! QEMU's `-initrd` placement allows for, so this needs the packed boot image.

@@ -1,3 +1,5 @@
+//! The boot sequence, from the loader's hand-off to the root task.
+//!
 //! The boot sequence: from the loader's hand-off to the root task running in user mode,
 //! and the fatal paths (bad boot input, kernel exceptions, an unhandled user fault).
 

@@ -1,3 +1,5 @@
+//! Boot image selection: packed into the kernel ELF or the loader's module.
+//!
 //! Chooses the boot image: the one packed into the kernel ELF, else the loader's module.
 //!
 //! `mksystem` fills in [`BOOT_IMAGE_DESC`] and adds the image as a load segment at

@@ -1,3 +1,5 @@
+//! VT-d interrupt-remapping layouts (IRTE, IRTA, remappable MSI/IOAPIC).
+//!
 //! VT-d interrupt-remapping layouts, declared once: the interrupt-remapping table entry
 //! (IRTE), the IRTA register value, the remappable-format MSI address and I/O APIC
 //! redirection entry that name an IRTE by handle, and the interrupt-entry-cache

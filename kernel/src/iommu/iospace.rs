@@ -1,3 +1,5 @@
+//! IOSpaces on the VT-d hardware: domains, context tables, mappings.
+//!
 //! IOSpaces on the VT-d hardware: domain ids, context tables (one per bus with devices,
 //! allocated at boot), assignment of DMA alias groups (every function and alias
 //! requester id of a group gets the same context entry), second-level table installation, frame

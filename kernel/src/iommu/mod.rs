@@ -1,3 +1,5 @@
+//! The IOMMU (Intel VT-d).
+//!
 //! The IOMMU (Intel VT-d): register and table layouts, IOSpaces, interrupt remapping.
 //!
 //! `registers` (register block, CAP/ECAP, fault records), `entries` (root, context and

@@ -1,3 +1,5 @@
+//! Interrupt remapping: the shared interrupt-remapping table and its IRTEs.
+//!
 //! Interrupt remapping: one interrupt-remapping table (allocated at boot) shared by
 //! every VT-d unit, with IRTE handle = vector. I/O APIC lines get IRTEs that accept
 //! only the I/O APIC's source id; each MSI IRQHandler cap gets an IRTE that accepts

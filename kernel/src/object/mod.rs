@@ -1,3 +1,5 @@
+//! Kernel objects and capabilities, one object per file.
+//!
 //! Kernel objects and capabilities, one object per file. All of it is generic over the
 //! memory it lives in, so it is tested on the host.
 

@@ -1,3 +1,5 @@
+//! Virtual memory objects: mapping frames and page tables into a VSpace.
+//!
 //! Virtual memory objects: mapping frames and page-table levels into a VSpace (PML4).
 //! The caller supplies every paging level: a missing level is a lookup failure, as in
 //! seL4, so the kernel never allocates on the user's behalf.

@@ -1,3 +1,5 @@
+//! Platform discovery at boot: ACPI, PCI config space and VT-d units.
+//!
 //! Reads the platform at boot: ACPI tables through the direct map, PCI config space
 //! through ECAM, and each VT-d unit's capability registers. Logs what it finds.
 

@@ -1,3 +1,5 @@
+//! RMRR identity maps, planned without hardware.
+//!
 //! RMRR identity maps, planned without hardware: which firmware-reported reserved
 //! regions are acceptable, which requester ids their device scopes name, which pages
 //! get which leaf level, how many tables that takes, and the identity mapping itself

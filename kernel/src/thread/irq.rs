@@ -1,3 +1,5 @@
+//! Interrupts: the LAPIC timer and device lines delivered as notifications.
+//!
 //! Interrupts: the LAPIC timer drives round robin; device lines (I/O APIC GSIs) are
 //! delivered to user level as notification signals. A line is masked when it fires
 //! and unmasked by the handler's Ack, so a device cannot flood the kernel. With

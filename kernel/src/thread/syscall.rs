@@ -1,3 +1,5 @@
+//! System call and user-exception entry points.
+//!
 //! System call and user-exception entry points. Arguments arrive in the trap frame (see
 //! `abi::syscall`); results go back in it. IPC system calls go to `ipc`, `Call` on a
 //! kernel object to `invoke`; afterwards the scheduler picks who returns to user mode.

@@ -1,3 +1,5 @@
+//! Threads on the CPU: current thread, ready queues, switches, state changes.
+//!
 //! Threads on the CPU: the current thread, ready queues, the switch between threads
 //! (registers, FPU, FS/GS bases, address space), and the TCB state changes the rest of the kernel
 //! uses (make runnable, block, suspend).

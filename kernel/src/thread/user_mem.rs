@@ -1,3 +1,5 @@
+//! Checked access to user memory.
+//!
 //! Checked access to user memory. A user pointer is a [`UserSlice`]: a range proven to
 //! lie in user space, read page by page through the current address space's tables
 //! (never dereferenced directly), so a bad pointer is an error, not a kernel fault.

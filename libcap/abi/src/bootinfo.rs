@@ -1,3 +1,5 @@
+//! The bootinfo frames the kernel hands the root task.
+//!
 //! The bootinfo frames the kernel hands the root task: what memory, devices and
 //! capabilities exist. Versioned, `#[repr(C)]`, every size asserted.
 //!

@@ -1,3 +1,5 @@
+//! The kernel/user ABI: every number both sides must agree on.
+//!
 //! The one crate of the kernel/user contract: every number both sides must agree on.
 //!
 //! The kernel and libcap both depend on this crate and nothing here is defined twice.

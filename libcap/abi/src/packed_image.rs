@@ -1,3 +1,5 @@
+//! The packed boot image: a boot image carried in the kernel ELF.
+//!
 //! The packed boot image: the boot image carried in the kernel ELF as its own load segment.
 //!
 //! `mksystem` (tests/src/bin/mksystem.rs) appends one `PT_LOAD` segment holding the boot

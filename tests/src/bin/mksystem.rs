@@ -1,3 +1,5 @@
+//! `mksystem`: packs the boot image into the kernel ELF.
+//!
 //! Packs the boot image into the kernel ELF: `mksystem KERNEL.elf BOOT.img -o SYSTEM.elf`.
 //! The result boots with QEMU `-kernel SYSTEM.elf` or GRUB `multiboot2`, no module needed
 //! (see docs/boot.md); it is parsed back and checked before it is written.

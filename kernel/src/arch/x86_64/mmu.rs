@@ -1,3 +1,5 @@
+//! The kernel's own address space: direct map and kernel image mapping.
+//!
 //! The kernel's own address space: direct map of physical memory, the kernel image with
 //! per-section rights, and access to page-table frames through the direct map.
 

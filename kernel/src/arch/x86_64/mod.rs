@@ -1,3 +1,5 @@
+//! x86_64 hardware layer: CPU, port and MMIO access.
+//!
 //! x86_64 hardware layer: everything that touches the CPU, ports or MMIO lives here.
 
 pub mod apic;
