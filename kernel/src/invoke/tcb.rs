@@ -107,6 +107,12 @@ pub fn decode(
                 if ipc_vaddr % IPC_BUFFER_ALIGN != 0 {
                     return Err(fail(SyscallError::AlignmentError, 1));
                 }
+                // The buffer's address becomes the thread pointer (FS base), which the
+                // CPU takes only canonical (#GP in the kernel otherwise), and is only
+                // meaningful in the user half.
+                if !is_canonical(ipc_vaddr) || ipc_vaddr >= abi::layout::USER_END {
+                    return Err(fail(SyscallError::InvalidArgument, 1));
+                }
                 let size_mask = (1u64 << size.bits()) - 1;
                 if size == FrameSize::Large && ipc_vaddr & size_mask > size_mask - IPC_BUFFER_ALIGN {
                     return Err(fail(SyscallError::InvalidArgument, 1));

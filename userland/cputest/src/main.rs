@@ -148,6 +148,44 @@ extern "C" fn spinner(_: u64) -> ! {
     }
 }
 
+/// Reads of its own thread pointer word the selector test's victim made.
+static VICTIM_READS: AtomicU64 = AtomicU64::new(0);
+/// Reads the victim makes before it reports (each after a switch to the loader).
+const VICTIM_ROUNDS: u64 = 200;
+
+/// Reads its thread pointer (an FS-relative load) after every switch, then reports
+/// with label 0x77 on `done_ep`. A zeroed FS base makes the read page-fault instead.
+extern "C" fn fs_victim(done_ep: u64) -> ! {
+    for _ in 0..VICTIM_ROUNDS {
+        let _ = libcap::cap::ipc_buffer();
+        VICTIM_READS.fetch_add(1, SeqCst);
+        ipc::yield_now();
+    }
+    let _ = ipc::send(done_ep, MessageInfo::new(0x77, 0), [0; 4]);
+    block_forever()
+}
+
+/// Loads FS and GS with a data selector, which loads their bases from the GDT (0) on
+/// every CPU, FSGSBASE or not, then yields forever by raw system calls (this thread
+/// never uses FS again).
+extern "C" fn selector_loader(_: u64) -> ! {
+    // SAFETY: only FS, GS and the system call's clobbers change; the thread makes no
+    // FS- or GS-relative access afterwards.
+    unsafe {
+        core::arch::asm!(
+            "mov ax, ss",
+            "mov fs, ax",
+            "mov gs, ax",
+            "2:",
+            "mov eax, {y}",
+            "syscall",
+            "jmp 2b",
+            y = const Syscall::Yield as u64,
+            options(noreturn)
+        );
+    }
+}
+
 fn umip_offered() -> bool {
     let max = core::arch::x86_64::__cpuid(0).eax;
     max >= 7 && core::arch::x86_64::__cpuid_count(7, 0).ecx & (1 << 2) != 0
@@ -215,6 +253,43 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.check("the other thread keeps its own GS base", second == Ok(SERVER_GS));
     c.check("and does not change this one's", read_gs_base(me) == MAIN_GS);
     write_gs_base(me, 0);
+
+    // A thread that loads a selector into FS changes its own FS base (to 0) without
+    // FSGSBASE too: the switch must save the live base, not assume the stored one, or
+    // the next thread with the same stored base keeps the zeroed register.
+    let done_ep = objects.alloc(&slots, ObjectType::Endpoint, 0).expect("endpoint");
+    let victim = spawn(&mut objects, &slots, fs_victim, done_ep, 50, next_region(), done_ep).expect("spawn");
+    let loader = spawn(&mut objects, &slots, selector_loader, 0, 50, next_region(), done_ep).expect("spawn");
+    let victim_fs = victim.tls_bases().map(|(fs, _)| fs).unwrap_or(0);
+    c.check("give the selector loader the same thread pointer", loader.set_tls_base(victim_fs).is_ok());
+    let report = ipc::recv(done_ep);
+    println!(
+        "cputest: selector test: {} reads, report label {:?}",
+        VICTIM_READS.load(SeqCst),
+        report.map(|m| m.info.label)
+    );
+    c.check(
+        "a thread that loads FS and GS with a selector leaves other threads' bases alone",
+        matches!(report, Ok(m) if m.info.label == 0x77) && VICTIM_READS.load(SeqCst) == VICTIM_ROUNDS,
+    );
+    let _ = victim.suspend();
+    let _ = loader.suspend();
+
+    // Configure makes the IPC buffer address the thread pointer: it must be a canonical
+    // user address (the CPU takes only canonical bases: #GP in the kernel otherwise).
+    {
+        use libcap::cap::{CNode, Frame, VSpace};
+        let t = Tcb(objects.alloc(&slots, ObjectType::Tcb, 0).expect("tcb"));
+        let f = Frame(objects.alloc(&slots, ObjectType::Frame4K, 0).expect("frame"));
+        let (cspace, vspace) = (CNode(slots::INIT_CNODE), VSpace(slots::INIT_VSPACE));
+        for bad in [1u64 << 63, 0x0000_8000_0000_0000, 0xffff_8000_0000_0000] {
+            let r = t.configure(0, cspace, vspace, bad, f).map_err(|e| e.code);
+            c.check(
+                "Configure with a non-canonical or kernel-half IPC buffer address is refused",
+                r == Err(libcap::abi::error::SyscallError::InvalidArgument),
+            );
+        }
+    }
 
     // UMIP: sgdt in user mode faults with #GP instead of telling where the GDT is.
     if umip_offered() {

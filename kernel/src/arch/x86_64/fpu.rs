@@ -59,6 +59,7 @@ fn rdmsr(msr: u32) -> u64 {
 }
 
 fn wrmsr(msr: u32, value: u64) {
+    debug_assert!(crate::object::paging::is_canonical(value), "non-canonical base {value:#x}");
     // SAFETY: only the FS/GS base MSRs are written, with canonical values (checked where
     // user mode supplies them); the kernel uses neither segment base.
     unsafe {
@@ -132,8 +133,9 @@ pub fn swap_bases_fastpath(saved: (&mut u64, &mut u64), next: (u64, u64)) {
 
 /// The scheduler's base switch, with one check of the CPU's abilities: saves the
 /// running thread's FS/GS bases into `saved` (None: nothing runs yet) and loads `next`'s,
-/// writing a register only when its value changes. Without FSGSBASE user mode cannot
-/// change the bases, so the saved values are already current and the MSRs are written.
+/// writing a register only when its value changes. The live values are read back on
+/// both paths: even without FSGSBASE user mode changes a base by loading a selector
+/// (`mov fs, ax` loads the descriptor's base, 0), so the saved value may be stale.
 #[inline]
 pub fn switch_bases(saved: Option<(&mut u64, &mut u64)>, next: (u64, u64)) {
     if user_sets_bases() {
@@ -160,7 +162,11 @@ pub fn switch_bases(saved: Option<(&mut u64, &mut u64)>, next: (u64, u64)) {
             }
         }
     } else {
-        let now = saved.map(|(fs, gs)| (*fs, *gs));
+        let now = saved.map(|(fs_slot, gs_slot)| {
+            let (fs, gs) = (rdmsr(MSR_FS_BASE), rdmsr(MSR_GS_BASE));
+            (*fs_slot, *gs_slot) = (fs, gs);
+            (fs, gs)
+        });
         if now.is_none_or(|(fs, _)| fs != next.0) {
             wrmsr(MSR_FS_BASE, next.0);
         }
