@@ -20,10 +20,12 @@ use crate::object::roots::{self, RootKind};
 use crate::paging::TableMemory;
 
 /// Domain ids handed out (1..MAX_DOMAINS, fewer if a unit's CAP.ND supports fewer; 0
-/// is reserved by VT-d in caching mode).
-pub const MAX_DOMAINS: usize = 256;
-/// Most (unit, bus) context tables.
-const MAX_CONTEXT_TABLES: usize = 16;
+/// is reserved by VT-d in caching mode). VT-d offers up to 65,536; 1,024 covers one
+/// IOSpace per PCI function the kernel records (`platform::pci::MAX_PCI_DEVICES`) twice.
+pub const MAX_DOMAINS: usize = 1024;
+/// Most (unit, bus) context tables: every bus number on every unit would be 8 x 256;
+/// a context table exists only for a bus that has functions or aliases.
+const MAX_CONTEXT_TABLES: usize = 256;
 
 /// Boot: only `supported` domain ids exist on every unit (CAP.ND). Ids at or above it
 /// are marked taken; the RMRR identity domain moves to the highest one left.
@@ -37,7 +39,7 @@ pub fn limit_domains(supported: usize) {
 }
 
 /// Most requester ids with a context entry: every PCI function and every DMA alias.
-const MAX_IDS: usize = 128;
+const MAX_IDS: usize = 2 * crate::platform::pci::MAX_PCI_DEVICES;
 
 /// A requester id the kernel writes context entries for.
 #[derive(Clone, Copy, Debug, Default)]
@@ -46,7 +48,7 @@ struct Rid {
     /// The remapping unit covering it.
     unit: u8,
     /// Its alias group: the bootinfo index of the group's first function.
-    group: u8,
+    group: u16,
     /// Whether a PCI function (and so a PciDevice cap) has this id; else it is only
     /// an alias some function's DMA carries.
     function: bool,
@@ -114,13 +116,17 @@ pub fn has_context_table(unit: u8, bus: u8) -> bool {
 pub fn boot_add_device(
     requester: u16,
     unit: u8,
-    group: u8,
+    group: u16,
     wire: Option<u16>,
     root_table: u64,
     context_table: u64,
 ) -> bool {
     let s = state();
-    if !s.ids[..s.id_count].iter().any(|r| r.id == requester) && s.id_count < MAX_IDS {
+    if s.id_count == MAX_IDS {
+        crate::warn!("iospace: more than {MAX_IDS} requester ids; {requester:#06x} stays blocked");
+        return false;
+    }
+    if !s.ids[..s.id_count].iter().any(|r| r.id == requester) {
         s.ids[s.id_count] =
             Rid { id: requester, unit, group, function: wire.is_some(), wire: wire.unwrap_or(requester) };
         s.id_count += 1;
@@ -130,6 +136,7 @@ pub fn boot_add_device(
         return false;
     }
     if s.context_count == MAX_CONTEXT_TABLES {
+        crate::warn!("iospace: more than {MAX_CONTEXT_TABLES} context tables; bus {bus:#04x} stays blocked");
         return false;
     }
     s.context_tables[s.context_count] = (unit, bus, context_table);
@@ -260,21 +267,16 @@ pub fn msi_source(requester: u16) -> u16 {
     s.ids[..s.id_count].iter().find(|r| r.function && r.id == requester).map_or(requester, |r| r.wire)
 }
 
-/// A copy of the recorded ids of alias group `group` (functions and aliases).
-fn group_ids(group: u8) -> ([Rid; MAX_IDS], usize) {
+/// The recorded ids of alias group `group` (functions and aliases), copied one by one
+/// (no array of them on the kernel stack: groups can hold hundreds of ids).
+fn group_ids(group: u16) -> impl Iterator<Item = Rid> {
     let s = state();
-    let mut out = [Rid::default(); MAX_IDS];
-    let mut n = 0;
-    for r in s.ids[..s.id_count].iter().filter(|r| r.group == group) {
-        out[n] = *r;
-        n += 1;
-    }
-    (out, n)
+    s.ids[..s.id_count].iter().copied().filter(move |r| r.group == group)
 }
 
 /// Checks that `members` (requester ids of the PciDevice caps presented) are exactly
 /// the functions of one alias group, each once; returns the group.
-fn check_group(members: &[u16]) -> Result<u8, SyscallError> {
+fn check_group(members: &[u16]) -> Result<u16, SyscallError> {
     let s = state();
     let function = |id: u16| s.ids[..s.id_count].iter().find(|r| r.function && r.id == id);
     let first =
@@ -304,8 +306,7 @@ fn check_group(members: &[u16]) -> Result<u8, SyscallError> {
 pub fn assign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
     let Cap::IoSpace { paddr, domain, levels } = *iospace else { return Err(SyscallError::InvalidCapability) };
     let group = check_group(members)?;
-    let (ids, n) = group_ids(group);
-    for r in &ids[..n] {
+    for r in group_ids(group) {
         let (_, slot) = context_slot(r.id).ok_or(SyscallError::IllegalOperation)?;
         match context_domain(kmem::read_words::<2>(slot)) {
             None => {}
@@ -323,7 +324,7 @@ pub fn assign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
     // a present entry with a stale domain id.
     let [low, high] = context_entry(paddr, levels, domain);
     let mut touched = 0u32;
-    for r in &ids[..n] {
+    for r in group_ids(group) {
         let (unit, slot) = context_slot(r.id).expect("checked above");
         kmem::write_words(slot + 8, [high]);
         compiler_fence(core::sync::atomic::Ordering::SeqCst);
@@ -345,15 +346,14 @@ pub fn assign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
 pub fn unassign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
     let Cap::IoSpace { domain, .. } = *iospace else { return Err(SyscallError::InvalidCapability) };
     let group = check_group(members)?;
-    let (ids, n) = group_ids(group);
-    for r in &ids[..n] {
+    for r in group_ids(group) {
         let (_, slot) = context_slot(r.id).ok_or(SyscallError::IllegalOperation)?;
         if context_domain(kmem::read_words::<2>(slot)) != Some(domain) {
             return Err(SyscallError::IllegalOperation);
         }
     }
     let mut touched = 0u32;
-    for r in &ids[..n] {
+    for r in group_ids(group) {
         let (unit, slot) = context_slot(r.id).expect("checked above");
         kmem::write_words(slot, [0, 0]);
         vtd_hw::sync_for_device(slot, 16);

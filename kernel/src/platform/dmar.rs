@@ -12,7 +12,7 @@ pub const MAX_DRHD: usize = 8;
 /// Most RMRRs accepted.
 pub const MAX_RMRR: usize = 8;
 /// Most device scopes per structure.
-pub const MAX_SCOPES: usize = 16;
+pub const MAX_SCOPES: usize = 64;
 /// Most path elements per device scope.
 pub const MAX_PATH: usize = 4;
 
@@ -197,10 +197,16 @@ impl fmt::Display for DeviceScope {
 }
 
 /// A list of device scopes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Scopes {
     items: [DeviceScope; MAX_SCOPES],
     len: u8,
+}
+
+impl Default for Scopes {
+    fn default() -> Self {
+        Scopes { items: [DeviceScope::default(); MAX_SCOPES], len: 0 }
+    }
 }
 
 impl Scopes {
