@@ -57,29 +57,33 @@ iso-deps:
 _install:
 	$(call apt_install,$(PKGS))
 
-# The kernel ELF (PVH + multiboot2 entry) and the boot image (user programs + manifest).
+# The kernel ELF (PVH + multiboot2 entry), the boot image (user programs + manifest) and
+# build/system.elf: the kernel with the boot image packed in as a load segment at 16 MiB
+# (what `run`, the ISO and the scenarios boot; docs/boot.md).
 image: toolchain
 	cargo build --profile $(PROFILE) --target $(TARGET) -p kernel --bin kernel
 	cargo build --profile $(PROFILE) --target $(TARGET) $(addprefix -p ,$(USER_PROGRAMS))
-	cargo build --profile $(PROFILE) -p scenarios --bin mkbootimg
+	cargo build --profile $(PROFILE) -p scenarios --bin mkbootimg --bin mksystem
 	@mkdir -p $(BUILD)
 	cp $(OUT)/kernel $(BUILD)/kernel.elf
 	$(TARGET_DIR)/$(PROFILE)/mkbootimg -o $(BUILD)/boot.img manifest=userland/manifest.txt \
 	    $(foreach p,$(USER_PROGRAMS),$(p)=$(OUT)/$(p))
+	$(TARGET_DIR)/$(PROFILE)/mksystem $(BUILD)/kernel.elf $(BUILD)/boot.img -o $(BUILD)/system.elf
 
 # A GRUB (multiboot2) bootable ISO for real hardware, hybrid BIOS + UEFI; `make test`
 # boots it once each way (SeaBIOS, and OVMF).
 iso: image iso-deps
 	@mkdir -p $(BUILD)/iso/boot/grub
-	cp $(BUILD)/kernel.elf $(BUILD)/boot.img $(BUILD)/iso/boot/
-	printf 'set timeout=0\nset default=0\nmenuentry "capability microkernel" {\n  multiboot2 /boot/kernel.elf $(APPEND)\n  module2 /boot/boot.img boot.img\n  boot\n}\n' > $(BUILD)/iso/boot/grub/grub.cfg
+	rm -f $(BUILD)/iso/boot/kernel.elf $(BUILD)/iso/boot/boot.img
+	cp $(BUILD)/system.elf $(BUILD)/iso/boot/
+	printf 'set timeout=0\nset default=0\nmenuentry "capability microkernel" {\n  multiboot2 /boot/system.elf $(APPEND)\n  boot\n}\n' > $(BUILD)/iso/boot/grub/grub.cfg
 	grub-mkrescue -o $(BUILD)/kernel.iso $(BUILD)/iso 2>$(BUILD)/grub-mkrescue.log || { cat $(BUILD)/grub-mkrescue.log; exit 1; }
 	@echo "make: wrote $(BUILD)/kernel.iso"
 
 # Boots the default system; QEMU's status (2*code+1) is turned back into the guest's code.
 run: image qemu-deps
 	@echo "make: booting (QEMU q35, TCG, $(MEM), $(IOMMU)); the system stops itself"
-	@$(QEMU) $(QEMU_ARGS) -kernel $(BUILD)/kernel.elf -initrd $(BUILD)/boot.img $(if $(APPEND),-append "$(APPEND)"); \
+	@$(QEMU) $(QEMU_ARGS) -kernel $(BUILD)/system.elf $(if $(APPEND),-append "$(APPEND)"); \
 	    status=$$?; code=$$((status >> 1)); \
 	    if [ $$status -eq 1 ]; then echo "make: system exited with code 0 (success)"; \
 	    else echo "make: system exited with code $$(printf '%#x' $$code) (QEMU status $$status)"; exit 1; fi
@@ -129,12 +133,14 @@ check: toolchain
 	cargo fmt --all --check
 	@long=$$(git ls-files --cached --others --exclude-standard -- '*.rs' | xargs -r wc -l | awk '$$2 != "total" && $$1 > $(MAX_LINES)'); \
 	    if [ -n "$$long" ]; then echo "make: files over $(MAX_LINES) lines (split them):"; echo "$$long"; exit 1; fi
+	tools/check-layers.sh
+	tools/check-docs.sh
 	cargo clippy $(HOST_ONLY) --all-targets -- -D warnings
 	cargo clippy --target $(TARGET) -p kernel -p libcap $(addprefix -p ,$(USER_PROGRAMS)) -- -D warnings
 
 gdb: image qemu-deps
-	@echo "make: QEMU waits for gdb on :1234 (gdb $(BUILD)/kernel.elf -ex 'target remote :1234')"
-	$(QEMU) $(QEMU_ARGS) -kernel $(BUILD)/kernel.elf -initrd $(BUILD)/boot.img -s -S
+	@echo "make: QEMU waits for gdb on :1234 (gdb $(BUILD)/system.elf -ex 'target remote :1234')"
+	$(QEMU) $(QEMU_ARGS) -kernel $(BUILD)/system.elf -s -S
 
 clean:
 	cargo clean

@@ -1,3 +1,5 @@
+//! Build script of every user program: links with the user linker script.
+//!
 //! Links a user program with the shared user linker script when building for bare metal.
 //!
 //! The one build script of every user program: each `userland/*/Cargo.toml` names it with

@@ -1,3 +1,5 @@
+//! Parser-fuzzer engine: the mutation loop.
+//!
 //! The mutation loop: corpus replay, deterministic mutations, panic and hang capture.
 
 use std::cell::RefCell;

@@ -1,3 +1,5 @@
+//! Host-side fuzzer for the parsers of untrusted boot input.
+//!
 //! Host-side fuzzer for the parsers of untrusted boot input: a mutation loop on stable Rust.
 //!
 //! Each target is a `fn(&[u8])` that feeds the bytes to one parser and asserts the

@@ -1,3 +1,5 @@
+//! The `parser-fuzz` command line: campaigns, corpus replay, seed writing.
+//!
 //! `parser-fuzz`: fuzz campaigns, corpus replay and seed writing for the boot-input
 //! parsers (`make fuzz TARGET=dmar SECONDS=600`).
 //!

@@ -1,3 +1,5 @@
+//! Seed corpus builders: well-formed inputs for each fuzz target.
+//!
 //! Builders of the seed corpus: well-formed inputs like the ones QEMU, GRUB and
 //! `mkbootimg` produce, so mutations start deep inside each format.
 

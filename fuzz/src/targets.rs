@@ -1,3 +1,5 @@
+//! The parser-fuzz targets, one per parser of boot input.
+//!
 //! The fuzz targets: each feeds bytes to one parser and asserts what the parser
 //! promises its caller. A panic here is a finding (in the parser or in its promise).
 
@@ -6,8 +8,9 @@ use kernel::boot::memory::{split_power_of_two, BootAllocator, Range, RangeSet, M
 use kernel::boot::params::{self, BootParams, MemoryKind, PhysSource, MAX_CMDLINE, MAX_MEMORY_REGIONS};
 use kernel::boot::untyped;
 use kernel::platform::dmar::parse_dmar;
-use kernel::platform::pci::{self, ConfigSpace, PciDeviceList, MAX_PCI_DEVICES};
+use kernel::platform::pci::{self, PciDeviceList, MAX_PCI_DEVICES};
 use kernel::platform::{reserved, rmrr};
+use pci_types::{ConfigRegionAccess, PciAddress};
 
 /// Physical memory for the loader-structure parsers: `data` placed at `base`.
 pub struct Memory<'a> {
@@ -255,7 +258,7 @@ pub fn bootimage(input: &[u8]) {
 
 /// A user program's ELF image.
 pub fn elf(input: &[u8]) {
-    let Ok(plan) = kernel::elf_loader::plan(input) else { return };
+    let Ok(plan) = kernel::boot::elf_loader::plan(input) else { return };
     let mut pages = 0;
     for s in plan.segments() {
         assert!(s.file_offset.checked_add(s.file_size).is_some_and(|e| e <= input.len() as u64), "segment {s:?}");
@@ -273,12 +276,17 @@ struct FakeConfig {
     functions: std::collections::HashMap<(u8, u8, u8), [u32; 64]>,
 }
 
-impl ConfigSpace for FakeConfig {
-    fn read32(&self, bus: u8, device: u8, function: u8, offset: u16) -> u32 {
+impl ConfigRegionAccess for FakeConfig {
+    unsafe fn read(&self, address: PciAddress, offset: u16) -> u32 {
+        let (bus, device, function) = (address.bus(), address.device(), address.function());
         assert!(device < 32 && function < 8 && offset.is_multiple_of(4) && offset < 4096, "config read {offset:#x}");
         self.functions
             .get(&(bus, device, function))
             .map_or(u32::MAX, |h| h.get(usize::from(offset / 4)).copied().unwrap_or(0))
+    }
+
+    unsafe fn write(&self, _address: PciAddress, offset: u16, _value: u32) {
+        panic!("enumeration wrote configuration space at {offset:#x}");
     }
 }
 
@@ -313,7 +321,7 @@ pub fn pci(input: &[u8]) {
     assert!(list.as_slice().len() <= MAX_PCI_DEVICES);
     let groups = pci::alias_groups(&list);
     for (i, d) in list.as_slice().iter().enumerate() {
-        assert!(d.device < 32 && d.function < 8);
+        assert!(d.device() < 32 && d.function() < 8);
         let (n, ids) = pci::dma_aliases(d, &list);
         assert!(!ids[..n].contains(&d.requester_id()), "a device is its own alias");
         let g = usize::from(groups[i]);

@@ -1,3 +1,5 @@
+//! Parser-fuzz test: corpus replay and a short campaign per target.
+//!
 //! `make test` part of the parser fuzzer: every corpus file of every target runs clean,
 //! then each target is fuzzed for a short fixed time (`PARSER_FUZZ_MS` per target,
 //! default 3000) from a seed printed at the start.

@@ -1,3 +1,5 @@
+//! The kernel log: leveled messages to the console.
+//!
 //! The kernel log: leveled messages to the console. Info lines are printed bare (they
 //! are the boot log tests read); warnings and errors carry a prefix; debug lines only
 //! appear with `loglevel=debug` on the command line.

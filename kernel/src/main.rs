@@ -1,3 +1,5 @@
+//! The kernel binary: boot assembly and the panic handler.
+//!
 //! The kernel binary: boot assembly and the panic handler; everything else is the
 //! `kernel` library.
 #![cfg_attr(target_os = "none", no_std)]

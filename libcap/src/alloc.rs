@@ -1,3 +1,5 @@
+//! Allocators over the root task's bootinfo: slots, objects, VSpace mappings.
+//!
 //! Allocators over the root task's bootinfo: free CSpace slots, objects from untyped
 //! memory, and a VSpace helper that maps frames, creating missing page-table levels.
 

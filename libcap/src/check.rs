@@ -1,3 +1,5 @@
+//! A tiny pass/fail checker for test programs.
+//!
 //! A tiny checker for test programs: prints `<program>: ok <check>` or
 //! `<program>: FAIL <check>` per check and counts failures (the QEMU harness reads
 //! these lines).

@@ -1,3 +1,5 @@
+//! `print!`/`println!` for user programs.
+//!
 //! `print!`/`println!` for user programs, through the kernel's debug console (the
 //! debug-console cap at `abi::slots::DEBUG_CONSOLE` of the caller's CSpace) or a
 //! user-level console server.

@@ -1,3 +1,5 @@
+//! Bounded waiting: deadlines on the time-stamp counter.
+//!
 //! Bounded waiting: deadlines on the time-stamp counter, so no program waits forever
 //! for an interrupt or a DMA that never comes.
 

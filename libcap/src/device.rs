@@ -1,3 +1,5 @@
+//! Device memory for user-level drivers.
+//!
 //! Device memory for user-level drivers: the bootinfo's device untyped regions, split by
 //! halves on demand down to the 4 KiB frame over a register page (a BAR).
 

@@ -1,3 +1,5 @@
+//! The user heap: a talc global allocator over a static arena.
+//!
 //! The user heap: a talc allocator over a static arena in the program's bss, installed
 //! as the global allocator so programs can use `alloc` (Vec, Box, String).
 

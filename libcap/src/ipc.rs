@@ -1,3 +1,5 @@
+//! IPC system calls and notification Signal / Wait / Poll.
+//!
 //! IPC system calls: Send, NBSend, Call, Recv, NBRecv, Reply, ReplyRecv, Yield, and
 //! notification Signal / Wait / Poll. The first four message registers travel in CPU
 //! registers, the rest in the IPC buffer (`set_mr` / `mr`).

@@ -1,3 +1,5 @@
+//! Address spaces beyond the root task's.
+//!
 //! Address spaces beyond the root task's: a new VSpace that maps the root task's own
 //! image (so a thread there runs the same code), with its own stack and IPC buffer.
 // Thread creation exists only on bare metal; host builds see just the types.

@@ -1,3 +1,5 @@
+//! Raw system calls and the debug helpers (print, halt).
+//!
 //! Raw system calls (register convention in `abi::syscall`) and the debug helpers
 //! (print, halt), which invoke the debug-console cap the root task holds at
 //! `abi::slots::DEBUG_CONSOLE` and delegates to the threads it wants to print.

@@ -1,3 +1,5 @@
+//! Threads in the caller's own CSpace and VSpace.
+//!
 //! Threads in the caller's own CSpace and VSpace: a stack and IPC buffer from untyped
 //! memory, a TCB configured and started at an `extern "C" fn(u64) -> !`.
 // Thread creation exists only on bare metal; host builds see just the types.

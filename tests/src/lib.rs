@@ -1,9 +1,12 @@
+//! Host-side harness: boots scenarios in QEMU and asserts on their logs.
+//!
 //! Host-side harness: boots scenarios in QEMU (q35, TCG) with a timeout, keeps each
 //! serial log in `<cargo target dir>/scenarios/<name>.log`, and asserts on serial markers and the
 //! isa-debug-exit code. Every failed assertion prints the tail of the serial log.
 //!
 //! The harness never builds anything (cargo holds its build lock while tests run):
-//! `make test` builds `build/kernel.elf`, `build/boot.img` and `build/kernel.iso` first.
+//! `make test` builds `build/system.elf` (the kernel with the boot image packed in),
+//! `build/kernel.elf`, `build/boot.img` and `build/kernel.iso` first.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -11,6 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use abi::exit::{qemu_status_to_code, ExitCode};
+
+pub mod packelf;
 
 /// Lines of serial log shown when an assertion fails.
 pub const TAIL_LINES: usize = 40;
@@ -87,12 +92,12 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// The default system: build/kernel.elf + build/boot.img, 256 MiB, intel-iommu.
+    /// The default system: build/system.elf (boot image packed in), 256 MiB, intel-iommu.
     pub fn new(name: &str) -> Self {
         Scenario {
             name: name.to_string(),
-            kernel: build_dir().join("kernel.elf"),
-            initrd: Some(build_dir().join("boot.img")),
+            kernel: build_dir().join("system.elf"),
+            initrd: None,
             cdrom: None,
             memory_mib: 256,
             iommu: Iommu::Default,
@@ -122,8 +127,10 @@ impl Scenario {
         self
     }
 
-    /// Replaces (or removes) the boot module.
+    /// Boots the plain build/kernel.elf (no packed image) with this `-initrd` boot
+    /// module, or with none.
     pub fn initrd(mut self, initrd: Option<PathBuf>) -> Self {
+        self.kernel = build_dir().join("kernel.elf");
         self.initrd = initrd;
         self
     }
@@ -138,6 +145,12 @@ impl Scenario {
     /// the split irqchip that intel-iommu needs there.
     pub fn uefi(mut self, firmware: PathBuf) -> Self {
         self.firmware = Some(firmware);
+        self
+    }
+
+    /// Adds QEMU arguments (devices, drives, netdevs).
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.extra_args.extend(args.iter().map(|a| a.to_string()));
         self
     }
 
@@ -399,6 +412,10 @@ mod tests {
         assert!(default.contains("-device intel-iommu,intremap=on"), "{default}");
         assert!(joined.contains("-m 128M") && joined.contains("-append init=fault"));
         assert!(joined.contains("-serial file:/tmp/x.log"));
+        assert!(default.contains("system.elf") && !default.contains("-initrd"), "{default}");
+        let module =
+            Scenario::new("m").initrd(Some(PathBuf::from("/b.img"))).qemu_args(Path::new("/tmp/m.log")).join(" ");
+        assert!(module.contains("kernel.elf -initrd /b.img"), "{module}");
         let cd = Scenario::new("y").cdrom(PathBuf::from("/k.iso")).qemu_args(Path::new("/tmp/y.log")).join(" ");
         assert!(cd.contains("-cdrom /k.iso") && !cd.contains("-kernel"));
     }

@@ -1,5 +1,7 @@
+//! Boot scenarios.
+//!
 //! Boot scenarios: the default system, the failure paths (panic, kernel exception, user
-//! fault, bad boot input), memory sizes, IOMMU address widths, and the GRUB ISO.
+//! fault, bad boot input), memory sizes, IOMMU address widths, the -initrd fallback and the GRUB ISO.
 
 use abi::exit::ExitCode;
 use scenarios::{build_dir, make_image, scenario_dir, untyped_ram_total, Iommu, Scenario};
@@ -9,6 +11,7 @@ fn boot_to_root_task() {
     let o = Scenario::new("boot_to_root_task").run();
     o.expect_exit(ExitCode::Success)
         .expect_serial_contains("boot protocol: PVH")
+        .expect_serial_contains(", packed boot image 0x000001000000..")
         .expect_serial_contains("kernel: entering root task 'root'")
         .expect_serial_contains("root: hello from the root task")
         .expect_serial_contains("root: kernel pointer rejected: invalid user pointer")
@@ -51,7 +54,7 @@ fn kernel_panic_is_reported() {
         .append("test=panic")
         .run()
         .expect_exit(ExitCode::KernelPanic)
-        .expect_serial_contains("KERNEL PANIC at kernel/src/init.rs")
+        .expect_serial_contains("KERNEL PANIC at kernel/src/boot/init.rs")
         .expect_serial_contains("deliberate kernel panic")
         .expect_serial_not_contains("root: hello");
 }
@@ -137,13 +140,44 @@ fn acpi_table_outside_direct_map_is_rejected() {
         .expect_serial_not_contains("root: hello");
 }
 
+/// The plain kernel.elf (no packed image) and no module: the error names both ways.
 #[test]
-fn no_boot_module_is_rejected() {
+fn no_boot_image_is_rejected() {
     Scenario::new("no_module")
         .initrd(None)
         .run()
         .expect_exit(ExitCode::BadBootInput)
-        .expect_serial_contains("BOOT ERROR: no boot module");
+        .expect_serial_contains("BOOT ERROR: no boot image: the kernel ELF carries none")
+        .expect_serial_contains("no boot module was passed (-initrd, GRUB module2)");
+}
+
+/// A packed image that did not arrive intact (one byte flipped in system.elf) is refused
+/// by its checksum before anything in it is trusted.
+#[test]
+fn corrupt_packed_image_is_rejected() {
+    let mut elf = std::fs::read(build_dir().join("system.elf")).expect("build/system.elf: run make image");
+    let (image, _) = scenarios::packelf::unpack_system(&elf).expect("a packed system.elf");
+    let at = elf.len() - image.len() + 0x1800; // the image is the tail of the file
+    elf[at] ^= 0xff;
+    let path = scenario_dir().join("corrupt_system.elf");
+    std::fs::write(&path, &elf).unwrap();
+    let mut s = Scenario::new("corrupt_packed_image");
+    s.kernel = path;
+    s.run()
+        .expect_exit(ExitCode::BadBootInput)
+        .expect_serial_contains("BOOT ERROR: packed boot image checksum is 0x")
+        .expect_serial_not_contains("root: hello");
+}
+
+/// The fallback: the plain kernel.elf takes the boot image as the `-initrd` module.
+#[test]
+fn boots_from_an_initrd_module() {
+    Scenario::new("initrd_module")
+        .initrd(Some(build_dir().join("boot.img")))
+        .run()
+        .expect_exit(ExitCode::Success)
+        .expect_serial_contains(", boot module 0x")
+        .expect_serial_contains("root: hello from the root task");
 }
 
 #[test]
@@ -215,6 +249,7 @@ fn iso_boots_via_grub_multiboot2() {
         .run()
         .expect_exit(ExitCode::Success)
         .expect_serial_contains("boot protocol: multiboot2")
+        .expect_serial_contains(", packed boot image 0x000001000000..")
         .expect_serial_contains("iommu0: base=0xfed90000")
         .expect_serial_contains("root: hello from the root task");
 }

@@ -1,3 +1,5 @@
+//! Capability-core scenario (`captest`).
+//!
 //! Capability-core scenario: `captest` as root task exercises every CNode operation,
 //! untyped retype, frame and page-table mapping and their error paths, then touches a
 //! mapping whose untyped it revoked, which must fault.

@@ -1,3 +1,5 @@
+//! CPU-state scenario (`init=cputest`).
+//!
 //! CPU state a thread controls (`init=cputest`): RFLAGS.NT before a system call,
 //! RFLAGS through TCB WriteRegisters, the GS base per thread, UMIP; and the boot log
 //! names the CPU protections the kernel turned on.

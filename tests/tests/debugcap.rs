@@ -1,3 +1,5 @@
+//! Debug-console capability scenario (`captest`).
+//!
 //! The debug console is a capability: `captest` maps device frames and asks the kernel
 //! to print from them (refused with an error, not a kernel fault), and runs a sandboxed
 //! thread without the debug cap, whose prints and halt are refused while the system

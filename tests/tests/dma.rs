@@ -1,3 +1,5 @@
+//! DMA isolation scenario with QEMU's edu device.
+//!
 //! DMA isolation scenario with QEMU's edu device: without an IOSpace its DMA is blocked
 //! and reported (requester id, address, direction); assigned to an IOSpace it reaches
 //! exactly the frames mapped there, with their rights; after UnmapIO, Delete and Revoke

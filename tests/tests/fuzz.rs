@@ -1,3 +1,5 @@
+//! Robustness scenario: random system calls from a sandboxed thread.
+//!
 //! Robustness scenario: a sandboxed thread issues random system calls and invocations,
 //! half of them aimed at its IOMMU, MSI, I/O port, device-frame and PciDevice caps; the
 //! kernel must answer all of them and keep working. Runs several seeds (printed), each

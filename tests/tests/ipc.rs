@@ -1,3 +1,5 @@
+//! Threads and IPC scenario (`ipctest`).
+//!
 //! Threads and IPC scenario: `ipctest` as root task checks endpoints, notifications,
 //! faults, priorities, round robin, FPU state and the error paths, then exits 0.
 

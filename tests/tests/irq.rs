@@ -1,3 +1,5 @@
+//! Scheduling and interrupts scenario (`irqtest`).
+//!
 //! Scheduling and interrupts scenario: `irqtest` checks timer preemption and round robin
 //! between spinning threads, the PIT's IRQ delivered as a notification, Ack, Clear, and
 //! the I/O-port and IRQ error paths, with the I/O APIC line remapped through an IRTE

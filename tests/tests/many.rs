@@ -1,5 +1,7 @@
-//! Many devices: a q35 machine with 200 edu functions (8 per bus) behind 25 PCIe root
-//! ports, 26 buses in all, boots; bootinfo lists every function and the root task gives
+//! Many devices: 200 edu functions on 25 root-port buses, each in its own IOSpace.
+//!
+//! A q35 machine with 200 edu functions (8 per bus) behind 25 PCIe root ports, 26
+//! buses in all, boots; bootinfo lists every function and the root task gives
 //! each alias group (here: each function) an IOSpace of its own.
 
 use abi::exit::ExitCode;

@@ -1,3 +1,5 @@
+//! MSI through interrupt remapping scenario (`init=edu`).
+//!
 //! MSI through interrupt remapping with the user-level edu driver (`init=edu`): the
 //! kernel hands out an MSI bound to a PciDevice (an IRTE accepting only its requester
 //! id), the driver programs it and runs DMA in both directions completed by the MSI,

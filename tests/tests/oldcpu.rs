@@ -1,3 +1,5 @@
+//! Older CPU model scenarios (`qemu64`, `Nehalem`).
+//!
 //! Older CPU models (QEMU `qemu64`: no FSGSBASE, SMEP, SMAP or UMIP; `Nehalem`): the
 //! kernel logs the features it found, switches FS/GS bases itself, and the test
 //! programs pass; a CPU without a required feature stops with a BOOT ERROR naming it.

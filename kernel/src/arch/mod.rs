@@ -1,3 +1,5 @@
+//! Hardware layer (x86_64 only).
+//!
 //! Hardware layer. Only x86_64 exists; everything hardware-specific stays below here.
 
 mod x86_64;

@@ -1,3 +1,5 @@
+//! Physical memory at boot: RAM map, boot frame allocator, untyped split.
+//!
 //! Physical memory at boot: RAM ranges minus reserved ranges, a frame allocator for the
 //! few structures the kernel builds before the root task runs, and the split of what is
 //! left into naturally aligned power-of-two untyped regions.

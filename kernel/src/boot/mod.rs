@@ -1,6 +1,13 @@
-//! Boot-time logic that needs no hardware: loader hand-off parsing, physical memory
-//! accounting and the untyped split. All of it is tested on the host.
+//! Boot: hand-off parsing, memory, untyped split, ELF checks, boot sequence.
+//!
+//! Loader hand-off parsing, physical memory accounting, the untyped split and the
+//! user-image loader are tested on the host; `init` (the boot sequence) is bare metal.
 
+pub mod elf_loader;
 pub mod memory;
+pub mod packed_image;
 pub mod params;
 pub mod untyped;
+
+#[cfg(target_os = "none")]
+pub mod init;

@@ -1,3 +1,5 @@
+//! Boot loader hand-off (PVH or multiboot2), normalised and checked.
+//!
 //! What the boot loader hands over, normalised: PVH `hvm_start_info` (QEMU `-kernel`)
 //! or a multiboot2 information structure (GRUB). Every pointer and length in them comes
 //! from outside the kernel and is checked before use.

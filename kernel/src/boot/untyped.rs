@@ -1,3 +1,5 @@
+//! The root task's untyped list: free RAM, then device memory.
+//!
 //! Turns what is left of physical memory after boot into the root task's untyped list:
 //! free RAM first, then device memory (physical space that is neither RAM, firmware
 //! reserved nor owned by the kernel).

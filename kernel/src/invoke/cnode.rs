@@ -6,6 +6,7 @@ use crate::arch::kmem::DirectMemory;
 use crate::object::cap::Cap;
 use crate::object::cnode;
 use crate::object::cte::{SlotAddr, SlotMemory};
+use crate::thread::finalise::KernelObjects;
 use crate::thread::ipc;
 use abi::error::SyscallError;
 use abi::invocation::Invocation;
@@ -108,7 +109,7 @@ pub fn invoke(mem: &mut DirectMemory, op: CNodeOp) -> Outcome {
     match op {
         CNodeOp::Delete { target } => {
             let mut budget = cnode::WORK_BATCH;
-            if cnode::delete_bounded(mem, &mut DirectMemory, target, &mut budget) == cnode::Progress::Preempted {
+            if cnode::delete_bounded(mem, &mut KernelObjects, target, &mut budget) == cnode::Progress::Preempted {
                 crate::debug!("delete: preempted after {} units of work; restarting", cnode::WORK_BATCH);
                 return Outcome::Restart;
             }
@@ -116,7 +117,7 @@ pub fn invoke(mem: &mut DirectMemory, op: CNodeOp) -> Outcome {
         }
         CNodeOp::Revoke { target } => {
             if let cnode::RevokeProgress::Preempted { deleted } =
-                cnode::revoke_bounded(mem, &mut DirectMemory, target, cnode::WORK_BATCH)
+                cnode::revoke_bounded(mem, &mut KernelObjects, target, cnode::WORK_BATCH)
             {
                 crate::debug!("revoke: preempted after {deleted} deletions; restarting");
                 return Outcome::Restart;

@@ -18,14 +18,14 @@ use abi::rights::CapRights;
 use super::args::{fail, Extra, Failure, Message, Reply, MAX_BATCH};
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::trap::TrapFrame;
-use crate::arch::vtd_hw;
+use crate::iommu::entries::{check_iova, sl, sl_entry, sl_index, sl_walk};
 use crate::iommu::iospace;
-use crate::iommu::vtd::{check_iova, sl, sl_entry, sl_index, sl_walk};
+use crate::iommu::unit;
 use crate::object::cap::{raw, raw_frame, Cap};
 use crate::object::cnode::{self, LookupError};
 use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
+use crate::object::paging::TableMemory;
 use crate::object::roots::RootKind;
-use crate::paging::TableMemory;
 
 /// One page of a checked map or unmap.
 #[derive(Clone, Copy, Debug, Default)]
@@ -137,7 +137,7 @@ fn plan_map(
 fn write_back(last: u64, entry: u64) -> u64 {
     let line = entry & !63;
     if line != last {
-        vtd_hw::write_back_line(line);
+        unit::write_back_line(line);
     }
     line
 }
@@ -152,7 +152,7 @@ fn invoke_map(space: Space, iova: u64, plans: &[PagePlan]) {
         kmem::write_words(p.slot, words);
         kmem::write_words(raw::word_addr(p.slot, raw_frame::WORD_SPACE), [space.root, iova + PAGE * i as u64]);
     }
-    vtd_hw::sync_fence();
+    unit::sync_fence();
 }
 
 /// Checks removing the IO mappings the frame caps in `slots` made in `space`.
@@ -198,14 +198,14 @@ fn invoke_unmap(space: Space, plans: &[PagePlan]) {
         kmem::write_words(p.slot, [raw_frame::without_mapping(p.w0)]);
         kmem::write_words(raw::word_addr(p.slot, raw_frame::WORD_SPACE), [0, 0]);
     }
-    vtd_hw::sync_fence();
+    unit::sync_fence();
 }
 
 /// The IOVA span a checked batch unmap covered: (lowest start, highest end).
 ///
 /// A batch gets ONE IOTLB request, not one per page: the smallest aligned block of
 /// 2^AM pages holding the span, page-selective if AM fits CAP.MAMV, else
-/// domain-selective (`vtd_hw::invalidate_iotlb`). Per-page requests would cost a queue
+/// domain-selective (`unit::invalidate_iotlb`). Per-page requests would cost a queue
 /// slot and a hardware IOTLB scan each (QEMU walks its whole IOTLB per request); a batch
 /// is usually one contiguous range (that is how MapBatch made it), for which the block
 /// is exact or at most twice the span, and over-invalidating a few neighbouring pages

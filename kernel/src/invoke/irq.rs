@@ -9,10 +9,10 @@ use abi::rights::CapRights;
 
 use super::args::{dest_slot, fail, Extra, Failure, Message, Reply};
 use crate::arch::kmem::DirectMemory;
-use crate::irq;
 use crate::object::cap::Cap;
 use crate::object::cte::SlotAddr;
 use crate::object::mdb;
+use crate::thread::irq;
 
 /// The notification (and its badge) named by extra cap 0, which must allow signalling.
 fn notification(extra: Extra<'_>) -> Result<(u64, u64), Failure> {

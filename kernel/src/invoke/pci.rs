@@ -29,7 +29,7 @@ use abi::ipc_buffer::REGISTER_MRS;
 use abi::pci;
 
 use super::args::{fail, Failure, Message};
-use crate::platform::pci_config::{config_read, config_write, function_base, msi_registers};
+use crate::platform::pci_config::{config_read, config_write, function_base, msi_registers, FUNCTION_BYTES};
 
 /// The kernel command line allows bus mastering without interrupt remapping.
 static ALLOW_UNREMAPPED_DMA: AtomicBool = AtomicBool::new(false);
@@ -69,7 +69,7 @@ pub fn decode(msg: &Message<'_>, segment: u16, requester_id: u16, label: Invocat
     if !matches!(width, 1 | 2 | 4) {
         return Err(fail(SyscallError::InvalidArgument, 1));
     }
-    if offset >= 4096 || offset % width != 0 {
+    if offset >= FUNCTION_BYTES || offset % width != 0 {
         return Err(fail(SyscallError::AlignmentError, 0));
     }
     match label {

@@ -17,8 +17,9 @@ use crate::object::cap::{Cap, FrameSize};
 use crate::object::cnode;
 use crate::object::cte::{nth_slot, SlotAddr, SlotMemory};
 use crate::object::endpoint::Notification;
+use crate::object::paging::is_canonical;
 use crate::object::tcb::{ThreadState, SLOT_CSPACE, SLOT_IPC_BUFFER, SLOT_VSPACE, TCB_SLOTS};
-use crate::paging::is_canonical;
+use crate::thread::finalise::KernelObjects;
 use crate::thread::sched::ThreadRef;
 use crate::thread::tcb_state;
 
@@ -235,7 +236,7 @@ pub fn invoke(target: ThreadRef, op: &TcbOp) -> [u64; REGISTER_MRS] {
         TcbOp::Configure { cspace, vspace, buffer, fault_ep, ipc_vaddr, buffer_paddr } => {
             let mut mem = DirectMemory;
             for i in 0..TCB_SLOTS {
-                cnode::delete(&mut mem, &mut DirectMemory, tcb_slot(target, i));
+                cnode::delete(&mut mem, &mut KernelObjects, tcb_slot(target, i));
             }
             // The deletions finalised nothing with slots, so the sources are as decoded;
             // invoke_copy still links nothing from a slot that changed.

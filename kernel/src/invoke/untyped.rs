@@ -5,6 +5,7 @@ use crate::object::cap::Cap;
 use crate::object::cnode;
 use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
 use crate::object::untyped;
+use crate::thread::finalise::KernelObjects;
 use abi::error::SyscallError;
 use abi::invocation::Invocation;
 use abi::ipc_buffer::REGISTER_MRS;
@@ -47,6 +48,6 @@ pub fn invoke(msg: &Message<'_>, mem: &mut DirectMemory, slot: SlotAddr, label: 
         if object_type == ObjectType::IoSpace { crate::iommu::iospace::free_domains() } else { u64::MAX };
     let plan = untyped::decode_retype(mem, slot, object_type, size_arg, count, dests(), free_domains)
         .map_err(|e| fail(e, if e == SyscallError::DeleteFirst { 4 } else { 0 }))?;
-    untyped::invoke_retype(mem, &mut DirectMemory, slot, &plan, dests());
+    untyped::invoke_retype(mem, &mut KernelObjects, slot, &plan, dests());
     Ok([0; REGISTER_MRS])
 }

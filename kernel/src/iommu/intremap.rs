@@ -1,3 +1,5 @@
+//! VT-d interrupt-remapping layouts (IRTE, IRTA, remappable MSI/IOAPIC).
+//!
 //! VT-d interrupt-remapping layouts, declared once: the interrupt-remapping table entry
 //! (IRTE), the IRTA register value, the remappable-format MSI address and I/O APIC
 //! redirection entry that name an IRTE by handle, and the interrupt-entry-cache
@@ -152,16 +154,6 @@ pub mod iec {
     pub const fn index(handle: u16) -> u64 {
         TYPE | INDEX_SELECTIVE | ((handle as u64) << 32)
     }
-}
-
-/// GCMD/GSTS bits for interrupt remapping.
-pub mod command {
-    /// Set interrupt-remapping table pointer (GCMD) / pointer latched (GSTS).
-    pub const SIRTP: u32 = 1 << 24;
-    /// Interrupt remapping enable / enabled.
-    pub const IRE: u32 = 1 << 25;
-    /// Compatibility-format interrupts pass through (kept clear: they are blocked).
-    pub const CFI: u32 = 1 << 23;
 }
 
 #[cfg(test)]

@@ -1,3 +1,5 @@
+//! IOSpaces on the VT-d hardware: domains, context tables, mappings.
+//!
 //! IOSpaces on the VT-d hardware: domain ids, context tables (one per bus with devices,
 //! allocated at boot), assignment of DMA alias groups (every function and alias
 //! requester id of a group gets the same context entry), second-level table installation, frame
@@ -6,18 +8,19 @@
 //! destroy, followed by a domain-selective IOTLB invalidation; page-selective IOTLB
 //! invalidations (one aligned block per call) on unmap, and on map in caching mode.
 
-use core::cell::UnsafeCell;
 use core::sync::atomic::compiler_fence;
 
 use abi::error::SyscallError;
 use abi::rights::CapRights;
 
 use crate::arch::kmem::{self, DirectMemory};
-use crate::arch::vtd_hw;
-use crate::iommu::vtd::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry, ContextInvalidation};
+use crate::iommu::entries::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry};
+use crate::iommu::invalidation::ContextInvalidation;
+use crate::iommu::unit;
 use crate::object::cap::{Cap, FrameSize, MapKind, Mapping};
+use crate::object::kcell::{KernelCell, KernelRef};
+use crate::object::paging::TableMemory;
 use crate::object::roots::{self, RootKind};
-use crate::paging::TableMemory;
 
 /// Domain ids handed out (1..MAX_DOMAINS, fewer if a unit's CAP.ND supports fewer; 0
 /// is reserved by VT-d in caching mode). VT-d offers up to 65,536; 1,024 covers one
@@ -30,7 +33,7 @@ const MAX_CONTEXT_TABLES: usize = 256;
 /// Boot: only `supported` domain ids exist on every unit (CAP.ND). Ids at or above it
 /// are marked taken; the RMRR identity domain moves to the highest one left.
 pub fn limit_domains(supported: usize) {
-    let s = state();
+    let s = &mut *state();
     let top = supported.clamp(2, MAX_DOMAINS);
     for used in &mut s.domains[top..] {
         *used = true;
@@ -79,11 +82,8 @@ struct State {
     rmrr_domain: u16,
 }
 
-struct Cell(UnsafeCell<State>);
-// SAFETY: one CPU, interrupts off in the kernel.
-unsafe impl Sync for Cell {}
-
-static STATE: Cell = Cell(UnsafeCell::new(State {
+/// The IOSpace state, borrowed for one statement or a short block at a time.
+static STATE: KernelCell<State> = KernelCell::new(State {
     domains: [false; MAX_DOMAINS],
     context_tables: [(0, 0, 0); MAX_CONTEXT_TABLES],
     context_count: 0,
@@ -95,17 +95,16 @@ static STATE: Cell = Cell(UnsafeCell::new(State {
     high_water: 0,
     rmrr_root: 0,
     rmrr_domain: (MAX_DOMAINS - 1) as u16,
-}));
+});
 
-#[allow(clippy::mut_from_ref)]
-fn state() -> &'static mut State {
-    // SAFETY: see Cell.
-    unsafe { &mut *STATE.0.get() }
+#[inline(always)]
+fn state() -> KernelRef<'static, State> {
+    STATE.borrow_mut()
 }
 
 /// Whether (unit, bus) already has a context table.
 pub fn has_context_table(unit: u8, bus: u8) -> bool {
-    let s = state();
+    let s = &mut *state();
     s.context_tables[..s.context_count].iter().any(|&(u, b, _)| u == unit && b == bus)
 }
 
@@ -121,7 +120,7 @@ pub fn boot_add_device(
     root_table: u64,
     context_table: u64,
 ) -> bool {
-    let s = state();
+    let s = &mut *state();
     if s.id_count == MAX_IDS {
         crate::warn!("iospace: more than {MAX_IDS} requester ids; {requester:#06x} stays blocked");
         return false;
@@ -143,7 +142,7 @@ pub fn boot_add_device(
     s.context_count += 1;
     let entry = root_entry(context_table);
     kmem::write_words(root_table + 16 * u64::from(bus), entry);
-    vtd_hw::sync_for_device(root_table + 16 * u64::from(bus), 16);
+    unit::sync_for_device(root_table + 16 * u64::from(bus), 16);
     true
 }
 
@@ -191,7 +190,7 @@ pub fn boot_rmrr(
                 crate::warn!("rmrr{i}: no boot memory for the identity domain; its devices stay blocked");
                 continue;
             };
-            let s = state();
+            let s = &mut *state();
             s.rmrr_root = root;
             s.domains[usize::from(s.rmrr_domain)] = true;
         }
@@ -210,7 +209,7 @@ pub fn boot_rmrr(
         for &rid in &devices[..count] {
             let (_, slot) = context_slot(rid).expect("checked above");
             kmem::write_words(slot, context_entry(root, levels, state().rmrr_domain));
-            vtd_hw::sync_for_device(slot, 16);
+            unit::sync_for_device(slot, 16);
             crate::info!(
                 "rmrr{i}: {:02x}:{:02x}.{} translates through the identity domain",
                 rid >> 8,
@@ -238,7 +237,7 @@ pub fn free_domains() -> u64 {
 
 /// Allocates a domain id for the IOSpace rooted at `root` (the caller checked one is free).
 pub fn new_iospace(root: u64) -> (u16, u8) {
-    let s = state();
+    let s = &mut *state();
     let id = (1..MAX_DOMAINS).find(|&d| !s.domains[d]).expect("retype checked a free domain");
     s.domains[id] = true;
     s.roots[id] = root;
@@ -248,12 +247,12 @@ pub fn new_iospace(root: u64) -> (u16, u8) {
 
 /// The domain of the live IOSpace rooted at `root`.
 fn domain_of_root(root: u64) -> Option<u16> {
-    let s = state();
+    let s = &mut *state();
     (1..=s.high_water).find(|&d| s.roots[d] == root && root != 0).map(|d| d as u16)
 }
 
 fn context_slot(requester: u16) -> Option<(usize, u64)> {
-    let s = state();
+    let s = &mut *state();
     let unit = s.ids[..s.id_count].iter().find(|d| d.id == requester)?.unit;
     let bus = (requester >> 8) as u8;
     let table = s.context_tables[..s.context_count].iter().find(|t| t.0 == unit && t.1 == bus)?.2;
@@ -263,21 +262,22 @@ fn context_slot(requester: u16) -> Option<(usize, u64)> {
 /// The requester id MSIs of function `requester` carry (its group's id on the wire):
 /// what its interrupt-remapping entries validate.
 pub fn msi_source(requester: u16) -> u16 {
-    let s = state();
+    let s = &mut *state();
     s.ids[..s.id_count].iter().find(|r| r.function && r.id == requester).map_or(requester, |r| r.wire)
 }
 
 /// The recorded ids of alias group `group` (functions and aliases), copied one by one
 /// (no array of them on the kernel stack: groups can hold hundreds of ids).
+/// Each step borrows the state only briefly, so callers may use it in between.
 fn group_ids(group: u16) -> impl Iterator<Item = Rid> {
-    let s = state();
-    s.ids[..s.id_count].iter().copied().filter(move |r| r.group == group)
+    let count = state().id_count;
+    (0..count).filter_map(move |i| Some(state().ids[i]).filter(|r| r.group == group))
 }
 
 /// Checks that `members` (requester ids of the PciDevice caps presented) are exactly
 /// the functions of one alias group, each once; returns the group.
 fn check_group(members: &[u16]) -> Result<u16, SyscallError> {
-    let s = state();
+    let s = &mut *state();
     let function = |id: u16| s.ids[..s.id_count].iter().find(|r| r.function && r.id == id);
     let first =
         function(*members.first().ok_or(SyscallError::InvalidArgument)?).ok_or(SyscallError::IllegalOperation)?;
@@ -329,14 +329,14 @@ pub fn assign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
         kmem::write_words(slot + 8, [high]);
         compiler_fence(core::sync::atomic::Ordering::SeqCst);
         kmem::write_words(slot, [low]);
-        vtd_hw::sync_for_device(slot, 16);
+        unit::sync_for_device(slot, 16);
         // In caching mode not-present context entries are cached under domain id 0.
-        let cached_as = if vtd_hw::caching_mode(unit) { 0 } else { domain };
-        vtd_hw::invalidate_context(unit, ContextInvalidation::Device { domain: cached_as, source: r.id });
+        let cached_as = if unit::caching_mode(unit) { 0 } else { domain };
+        unit::invalidate_context(unit, ContextInvalidation::Device { domain: cached_as, source: r.id });
         touched |= 1 << unit;
     }
-    for unit in (0..vtd_hw::unit_count()).filter(|u| touched & (1 << u) != 0) {
-        vtd_hw::invalidate_iotlb(unit, domain, None);
+    for unit in (0..unit::unit_count()).filter(|u| touched & (1 << u) != 0) {
+        unit::invalidate_iotlb(unit, domain, None);
     }
     Ok(())
 }
@@ -356,12 +356,12 @@ pub fn unassign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
     for r in group_ids(group) {
         let (unit, slot) = context_slot(r.id).expect("checked above");
         kmem::write_words(slot, [0, 0]);
-        vtd_hw::sync_for_device(slot, 16);
-        vtd_hw::invalidate_context(unit, ContextInvalidation::Device { domain, source: r.id });
+        unit::sync_for_device(slot, 16);
+        unit::invalidate_context(unit, ContextInvalidation::Device { domain, source: r.id });
         touched |= 1 << unit;
     }
-    for unit in (0..vtd_hw::unit_count()).filter(|u| touched & (1 << u) != 0) {
-        vtd_hw::invalidate_iotlb(unit, domain, None);
+    for unit in (0..unit::unit_count()).filter(|u| touched & (1 << u) != 0) {
+        unit::invalidate_iotlb(unit, domain, None);
     }
     Ok(())
 }
@@ -369,27 +369,27 @@ pub fn unassign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
 /// The IOSpace's last cap is gone: every device in its domain is blocked, the domain freed.
 pub fn destroy(iospace: &Cap) {
     let Cap::IoSpace { domain, .. } = *iospace else { return };
-    let s = state();
+    let id_count = state().id_count;
     // Clear and invalidate each device's entry, then each touched unit's IOTLB once
     // (in caching mode every unit: it may hold not-present entries of the domain).
     let mut touched = 0u32;
-    for i in 0..s.id_count {
-        let requester = s.ids[i].id;
+    for i in 0..id_count {
+        let requester = state().ids[i].id;
         if let Some((unit, slot)) = context_slot(requester) {
             if context_domain(kmem::read_words::<2>(slot)) == Some(domain) {
                 kmem::write_words(slot, [0, 0]);
-                vtd_hw::sync_for_device(slot, 16);
-                vtd_hw::invalidate_context(unit, ContextInvalidation::Device { domain, source: requester });
+                unit::sync_for_device(slot, 16);
+                unit::invalidate_context(unit, ContextInvalidation::Device { domain, source: requester });
                 touched |= 1 << unit;
             }
         }
     }
-    for unit in 0..vtd_hw::unit_count() {
-        if touched & (1 << unit) != 0 || vtd_hw::caching_mode(unit) {
-            vtd_hw::invalidate_iotlb(unit, domain, None);
+    for unit in 0..unit::unit_count() {
+        if touched & (1 << unit) != 0 || unit::caching_mode(unit) {
+            unit::invalidate_iotlb(unit, domain, None);
         }
     }
-    let s = state();
+    let s = &mut *state();
     s.domains[usize::from(domain)] = false;
     s.handlers[usize::from(domain)] = (0, 0, false);
     s.roots[usize::from(domain)] = 0;
@@ -447,7 +447,7 @@ pub fn report_fault(requester: u16, reason: u8, iova: u64, is_write: bool) -> bo
 /// Walks from the root of a `levels`-deep IOSpace toward `iova`, stopping at the table
 /// that holds level-`level` entries. Returns (table, index) or the level that is missing.
 fn walk(root: u64, levels: u8, iova: u64, level: u8) -> Result<(u64, usize), u8> {
-    crate::iommu::vtd::sl_walk(&DirectMemory, root, levels, iova, level)
+    crate::iommu::entries::sl_walk(&DirectMemory, root, levels, iova, level)
 }
 
 /// Decodes and performs IOPageTable::Map: the table is installed at the first level
@@ -463,7 +463,7 @@ pub fn map_table(table: &Cap, iospace: &Cap, iova: u64) -> Result<Cap, SyscallEr
             continue;
         }
         DirectMemory.write(t, i, sl_entry(paddr, true, true, false));
-        vtd_hw::sync_for_device(t + 8 * i as u64, 8);
+        unit::sync_for_device(t + 8 * i as u64, 8);
         let span = 1u64 << (12 + 9 * (u32::from(entry_level) - 1));
         let mapping = Mapping { vspace: root, vaddr: iova & !(span - 1), kind: MapKind::Io };
         flush_after_map(domain, mapping.vaddr, mapping.vaddr + span);
@@ -476,7 +476,7 @@ pub fn map_table(table: &Cap, iospace: &Cap, iova: u64) -> Result<Cap, SyscallEr
 pub fn map_frame(frame: &Cap, iospace: &Cap, iova: u64, rights: CapRights) -> Result<Cap, SyscallError> {
     let plan = decode_map(frame, iospace, iova, rights, &mut None)?;
     DirectMemory.write(plan.table, plan.index, plan.entry);
-    vtd_hw::sync_for_device(plan.table + 8 * plan.index as u64, 8);
+    unit::sync_for_device(plan.table + 8 * plan.index as u64, 8);
     if let (Cap::IoSpace { domain, .. }, Cap::Frame { size, .. }) = (*iospace, *frame) {
         flush_after_map(domain, iova, iova + (1u64 << size.bits()));
     }
@@ -523,7 +523,7 @@ pub fn decode_map(
     if !cap_rights.contains(rights) {
         return Err(SyscallError::InsufficientRights);
     }
-    if size == FrameSize::Large && !vtd_hw::all_support_2m() {
+    if size == FrameSize::Large && !unit::all_support_2m() {
         // No 2 MiB second-level leaves on this hardware (CAP.SLLPS).
         return Err(SyscallError::InvalidArgument);
     }
@@ -564,22 +564,22 @@ pub fn decode_map(
 /// Writes a checked mapping (batches call this per page, then flush once).
 pub fn invoke_map(plan: &MapPlan) {
     DirectMemory.write(plan.table, plan.index, plan.entry);
-    vtd_hw::sync_for_device(plan.table + 8 * plan.index as u64, 8);
+    unit::sync_for_device(plan.table + 8 * plan.index as u64, 8);
 }
 
 /// Non-present entries are never cached without caching mode; with it, a map of IOVAs
 /// `start..end` in `domain` needs the same (page-selective) invalidation as an unmap.
 pub fn flush_after_map(domain: u16, start: u64, end: u64) {
-    for unit in (0..vtd_hw::unit_count()).filter(|&u| vtd_hw::caching_mode(u)) {
-        vtd_hw::invalidate_iotlb(unit, domain, Some((start, end)));
+    for unit in (0..unit::unit_count()).filter(|&u| unit::caching_mode(u)) {
+        unit::invalidate_iotlb(unit, domain, Some((start, end)));
     }
 }
 
 /// Invalidates IOVAs `start..end` of `domain` on every unit (one page-selective request
 /// per unit where CAP.PSI/MAMV allow, else domain-selective) and waits for completion.
 pub fn flush_range(domain: u16, start: u64, end: u64) {
-    for unit in 0..vtd_hw::unit_count() {
-        vtd_hw::invalidate_iotlb(unit, domain, Some((start, end)));
+    for unit in 0..unit::unit_count() {
+        unit::invalidate_iotlb(unit, domain, Some((start, end)));
     }
 }
 
@@ -633,7 +633,7 @@ pub fn clear(cap: &Cap) -> Option<Cap> {
         let entry = DirectMemory.read(table, index);
         if entry & (sl::READ | sl::WRITE) != 0 && entry & sl::ADDR == paddr {
             DirectMemory.write(table, index, 0);
-            vtd_hw::sync_for_device(table + 8 * index as u64, 8);
+            unit::sync_for_device(table + 8 * index as u64, 8);
         }
     }
     if let Cap::IoPageTable { .. } = *cap {
@@ -641,7 +641,7 @@ pub fn clear(cap: &Cap) -> Option<Cap> {
         // another level, where a leaf entry would read as a pointer to a table the user
         // can write) its old entries would hand a device memory no mapping names.
         DirectMemory.clear_table(paddr);
-        vtd_hw::sync_for_device(paddr, 4096);
+        unit::sync_for_device(paddr, 4096);
     }
     Some(match *cap {
         Cap::Frame { paddr, size, rights, is_device, .. } => {

@@ -1,12 +1,16 @@
+//! The IOMMU (Intel VT-d).
+//!
 //! The IOMMU (Intel VT-d): register and table layouts, IOSpaces, interrupt remapping.
 //!
-//! `vtd` (register block, entries, invalidation, faults) and `intremap` (interrupt-remapping
-//! layouts) are pure encoders, tested on the host; `remap_table` is the driver that uses
-//! them. The rest runs on bare metal only.
-//! The hardware driver for a remapping unit is `arch::x86_64::vtd_hw`.
+//! `registers` (register block, CAP/ECAP, fault records), `entries` (root, context and
+//! second-level entries), `invalidation` (descriptors and register encodings) and
+//! `intremap` (interrupt-remapping layouts) are pure encoders, tested on the host.
+//! `unit` (the remapping-unit driver), `remap_table` and `iospace` run on bare metal only.
 
+pub mod entries;
 pub mod intremap;
-pub mod vtd;
+pub mod invalidation;
+pub mod registers;
 
 #[cfg(target_os = "none")]
 pub mod cfi_probe;
@@ -14,3 +18,5 @@ pub mod cfi_probe;
 pub mod iospace;
 #[cfg(target_os = "none")]
 pub mod remap_table;
+#[cfg(target_os = "none")]
+pub mod unit;

@@ -1,3 +1,5 @@
+//! Interrupt remapping: the shared interrupt-remapping table and its IRTEs.
+//!
 //! Interrupt remapping: one interrupt-remapping table (allocated at boot) shared by
 //! every VT-d unit, with IRTE handle = vector. I/O APIC lines get IRTEs that accept
 //! only the I/O APIC's source id; each MSI IRQHandler cap gets an IRTE that accepts
@@ -8,8 +10,9 @@
 
 use core::sync::atomic::{compiler_fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use crate::arch::{kmem, vtd_hw};
+use crate::arch::kmem;
 use crate::iommu::intremap::{self, Irte};
+use crate::iommu::unit;
 
 /// The table's physical address (0: interrupt remapping is off).
 static TABLE: AtomicU64 = AtomicU64::new(0);
@@ -24,11 +27,11 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 /// Turns remapping on in every unit in `units` (bit per index) with the zeroed table
 /// page `table`. Any unit that fails leaves remapping off everywhere it was not yet
 /// turned on, and the error names it.
-pub fn boot_enable(table: u64, units: u32, ioapic_source: u16) -> Result<(), (usize, vtd_hw::VtdError)> {
+pub fn boot_enable(table: u64, units: u32, ioapic_source: u16) -> Result<(), (usize, unit::VtdError)> {
     TABLE.store(table, Ordering::Relaxed);
     IOAPIC_SOURCE.store(u32::from(ioapic_source), Ordering::Relaxed);
     for index in (0..32).filter(|i| units & (1 << i) != 0) {
-        vtd_hw::enable_interrupt_remapping(index, intremap::irta(table)).map_err(|e| (index, e))?;
+        unit::enable_interrupt_remapping(index, intremap::irta(table)).map_err(|e| (index, e))?;
         UNITS.fetch_or(1 << index, Ordering::Relaxed);
     }
     ENABLED.store(units != 0, Ordering::Relaxed);
@@ -56,10 +59,10 @@ fn write_entry(handle: u8, entry: Irte) {
         kmem::write_words(slot + offset, [word]);
         compiler_fence(Ordering::SeqCst);
     }
-    vtd_hw::sync_for_device(slot, 16);
+    unit::sync_for_device(slot, 16);
     let units = UNITS.load(Ordering::Relaxed);
     for index in (0..32).filter(|i| units & (1 << i) != 0) {
-        vtd_hw::invalidate_interrupt_entry(index, u16::from(handle));
+        unit::invalidate_interrupt_entry(index, u16::from(handle));
     }
 }
 

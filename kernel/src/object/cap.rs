@@ -1,3 +1,5 @@
+//! Capabilities: typed view and four-word slot encoding.
+//!
 //! Capabilities: the kernel's typed view and its fixed four-word encoding in a slot.
 
 use abi::rights::CapRights;

@@ -1,3 +1,5 @@
+//! CNodes: capability address resolution and the CNode operations.
+//!
 //! CNodes: capability address resolution (guard + radix, level by level) and the CNode
 //! operations Copy, Mint, Move, Mutate, Delete, Revoke and Rotate with seL4's meaning.
 //! Functions named `decode_*` check and change nothing; the others cannot fail.

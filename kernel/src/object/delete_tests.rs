@@ -1,3 +1,5 @@
+//! Tests of restartable deletion (Delete in bounded steps with a Zombie).
+//!
 //! Restartable deletion: a Delete cut into bounded steps (a Zombie holding the slot in
 //! between) ends in exactly the state of an uninterrupted one, no slot of an object
 //! being destroyed is reachable between steps, and the Zombie can be used for nothing

@@ -1,3 +1,5 @@
+//! Endpoint and notification objects as they lie in memory.
+//!
 //! Endpoint and notification objects as they lie in memory: a wait queue (head and tail
 //! TCB addresses) plus a state, and for notifications the signal word and bound thread.
 

@@ -1,3 +1,5 @@
+//! The capability derivation tree (seL4's mapping database).
+//!
 //! The capability derivation tree (seL4's mapping database): a doubly linked list of
 //! slots in preorder, where a cap's descendants follow it directly. Parenthood is
 //! computed from the caps themselves (`is_parent_of`), so the list plus two flags per

@@ -1,3 +1,5 @@
+//! Kernel objects and capabilities, one object per file.
+//!
 //! Kernel objects and capabilities, one object per file. All of it is generic over the
 //! memory it lives in, so it is tested on the host.
 
@@ -5,8 +7,10 @@ pub mod cap;
 pub mod cnode;
 pub mod cte;
 pub mod endpoint;
+pub mod kcell;
 pub mod mdb;
 pub mod msi;
+pub mod paging;
 pub mod roots;
 pub mod tcb;
 pub mod untyped;

@@ -1,3 +1,5 @@
+//! Per-vector state behind MSI handler caps.
+//!
 //! The per-vector state behind MSI handler caps: which vectors are handed out and to
 //! which requester, the notification each one signals, and the per-tick rate limit.
 //! Pure bookkeeping (the caller writes the interrupt-remapping entries it is told to

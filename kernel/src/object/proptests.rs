@@ -1,3 +1,5 @@
+//! Property tests of retype, the CNode operations and Revoke.
+//!
 //! Property tests: random sequences of retype and CNode operations keep the derivation
 //! tree consistent, and Revoke leaves no descendant behind.
 

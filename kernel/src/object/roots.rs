@@ -6,7 +6,7 @@
 //! checks a root is still live before it walks it to remove a stale mapping (the role
 //! seL4's ASID table plays). One bit per 4 KiB page of RAM and kind, allocated at boot.
 
-use core::cell::UnsafeCell;
+use super::kcell::KernelCell;
 
 /// The kinds of translation root.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,15 +59,11 @@ pub fn words_for(ram_top: u64) -> usize {
     ram_top.div_ceil(4096 * 64) as usize
 }
 
-/// The kernel's two sets: (bitmap address, words) per kind.
-struct Sets(UnsafeCell<[(usize, usize); 2]>);
-// SAFETY: one CPU, interrupts off in the kernel; written once at boot.
-unsafe impl Sync for Sets {}
-static SETS: Sets = Sets(UnsafeCell::new([(0, 0); 2]));
+/// The kernel's two sets: (bitmap address, words) per kind; written once at boot.
+static SETS: KernelCell<[(usize, usize); 2]> = KernelCell::new([(0, 0); 2]);
 
 fn with_set<R>(kind: RootKind, f: impl FnOnce(&mut RootSet<'_>) -> R) -> R {
-    // SAFETY: see Sets; the bitmap was handed over by `init` and is used only here.
-    let (addr, words) = unsafe { (*SETS.0.get())[kind as usize] };
+    let (addr, words) = SETS.borrow_mut()[kind as usize];
     let slice: &mut [u64] = if words == 0 {
         &mut []
     } else {
@@ -83,8 +79,7 @@ fn with_set<R>(kind: RootKind, f: impl FnOnce(&mut RootSet<'_>) -> R) -> R {
 /// # Safety
 /// `addr` must point at `words` zeroed u64 that nothing else ever uses.
 pub unsafe fn init(kind: RootKind, addr: usize, words: usize) {
-    // SAFETY: boot, before any root exists; single CPU.
-    unsafe { (*SETS.0.get())[kind as usize] = (addr, words) };
+    SETS.borrow_mut()[kind as usize] = (addr, words);
 }
 
 /// A root of `kind` now lives at `paddr`.

@@ -1,3 +1,5 @@
+//! The thread control block as it lies in its 2 KiB object.
+//!
 //! The thread control block as it lies in its 2 KiB object: saved registers, FPU area,
 //! scheduling and IPC state, and three capability slots (CSpace root, VSpace root, IPC
 //! buffer frame) that take part in the derivation tree like any other slot.

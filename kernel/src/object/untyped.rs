@@ -1,3 +1,5 @@
+//! Untyped memory and Retype.
+//!
 //! Untyped memory: Retype carves naturally aligned objects from the free part of an
 //! untyped region (watermark `free_offset`), never overlapping live objects: the
 //! watermark only resets when the untyped has no children left.

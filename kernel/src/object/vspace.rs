@@ -1,3 +1,5 @@
+//! Virtual memory objects: mapping frames and page tables into a VSpace.
+//!
 //! Virtual memory objects: mapping frames and page-table levels into a VSpace (PML4).
 //! The caller supplies every paging level: a missing level is a lookup failure, as in
 //! seL4, so the kernel never allocates on the user's behalf.
@@ -7,7 +9,7 @@ use abi::layout::is_user_range;
 use abi::rights::CapRights;
 
 use super::cap::{Cap, FrameSize, MapKind, Mapping};
-use crate::paging::{index, PteFlags, TableMemory, ADDR_MASK};
+use crate::object::paging::{index, PteFlags, TableMemory, ADDR_MASK};
 
 /// Map attribute: allow instruction fetch.
 pub const ATTR_EXECUTABLE: u64 = 1 << 0;
@@ -264,7 +266,7 @@ mod tests {
         assert_eq!(decode_table_map(&t, &table(0x5000, 1), &vs(), v), Err(SyscallError::DeleteFirst));
         let plan = decode_frame_map(&t, &frame(0x9000), &vs(), v, rw, 0).unwrap();
         invoke_map(&mut t, &plan);
-        let tr = crate::paging::translate(&t, ROOT, v + 8).unwrap();
+        let tr = crate::object::paging::translate(&t, ROOT, v + 8).unwrap();
         assert_eq!(tr.paddr, 0x9008);
         assert!(tr.flags.contains(PteFlags::WRITABLE | PteFlags::USER | PteFlags::NO_EXECUTE));
         assert_eq!(decode_frame_map(&t, &frame(0xa000), &vs(), v, rw, 0), Err(SyscallError::DeleteFirst));
@@ -273,11 +275,11 @@ mod tests {
         let re = decode_frame_map(&t, &plan.cap, &vs(), v, CapRights::READ, 0).unwrap();
         assert!(re.remap);
         invoke_map(&mut t, &re);
-        assert!(!crate::paging::translate(&t, ROOT, v).unwrap().flags.contains(PteFlags::WRITABLE));
+        assert!(!crate::object::paging::translate(&t, ROOT, v).unwrap().flags.contains(PteFlags::WRITABLE));
         let (unmapped, at) = unmap(&mut t, &plan.cap).unwrap();
         assert_eq!(at, v);
         assert_eq!(unmapped, frame(0x9000));
-        assert_eq!(crate::paging::translate(&t, ROOT, v), None);
+        assert_eq!(crate::object::paging::translate(&t, ROOT, v), None);
     }
 
     #[test]
@@ -297,7 +299,7 @@ mod tests {
         // Mapped again elsewhere, the table does not bring the frame along.
         let again = decode_table_map(&t, &unmapped, &vs(), elsewhere).unwrap();
         invoke_map(&mut t, &again);
-        assert_eq!(crate::paging::translate(&t, ROOT, elsewhere), None);
+        assert_eq!(crate::object::paging::translate(&t, ROOT, elsewhere), None);
     }
 
     /// Tables with the three levels below `ROOT` mapped for 0x40_0000 and the 4 KiB

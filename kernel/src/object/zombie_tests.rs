@@ -1,3 +1,5 @@
+//! Tests that Zombies keep objects being destroyed in the derivation tree.
+//!
 //! Zombies keep the memory of every object being destroyed in the derivation tree: at
 //! every preemption point of a Delete (or of a Revoke that meets one), an untyped
 //! without children has no live slot in its range, so it cannot be retyped over the

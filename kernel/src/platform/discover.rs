@@ -1,3 +1,5 @@
+//! Platform discovery at boot: ACPI, PCI config space and VT-d units.
+//!
 //! Reads the platform at boot: ACPI tables through the direct map, PCI config space
 //! through ECAM, and each VT-d unit's capability registers. Logs what it finds.
 
@@ -19,7 +21,7 @@ use crate::arch::{mmio, phys_to_virt};
 use crate::boot::memory::{Range, RangeSet, PAGE};
 use crate::boot::params::PhysSource;
 use crate::info;
-use crate::iommu::vtd::{CapabilityDecode, ExtendedCapabilityDecode, VtdRegisters};
+use crate::iommu::registers::{CapabilityDecode, ExtendedCapabilityDecode, VtdRegisters};
 
 /// Bytes of one VT-d register block (one page; the DRHD's size field may say more).
 const VTD_REGISTER_BYTES: u64 = PAGE;
@@ -93,7 +95,7 @@ impl AcpiHandler for DirectMapAcpi {
         // return an error).
         let end = (physical_address as u64).checked_add(size as u64);
         if end.is_none_or(|end| end > self.limit) {
-            crate::init::boot_error(format_args!(
+            crate::boot::init::boot_error(format_args!(
                 "ACPI table at {physical_address:#x} (+{size:#x} bytes) is outside the direct map (below {:#x})",
                 self.limit
             ));

@@ -1,3 +1,5 @@
+//! The ACPI DMAR table parser (VT-d remapping units, RMRRs, device scopes).
+//!
 //! The ACPI DMAR table (Intel VT-d DMA remapping reporting): remapping units (DRHD),
 //! reserved memory regions (RMRR) and their device scopes. The table comes from
 //! firmware, so every length is checked before it is followed and nothing panics.

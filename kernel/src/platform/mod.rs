@@ -1,3 +1,5 @@
+//! Platform description from firmware: ACPI, PCI devices, VT-d units.
+//!
 //! Platform description from firmware: ACPI (MADT, MCFG, DMAR), PCI devices and the
 //! VT-d remapping units. Parsing is pure and host-tested; `discover` reads the hardware.
 

@@ -1,3 +1,5 @@
+//! Physical ranges that never become device untyped, with their reasons.
+//!
 //! Physical ranges that never become device untyped, each with the reason (logged at
 //! boot): the MSI window and QEMU's HPET page always, and whatever the firmware tables
 //! describe (LAPIC and IOAPICs from the MADT, the HPET table's block, VT-d register

@@ -1,3 +1,5 @@
+//! RMRR identity maps, planned without hardware.
+//!
 //! RMRR identity maps, planned without hardware: which firmware-reported reserved
 //! regions are acceptable, which requester ids their device scopes name, which pages
 //! get which leaf level, how many tables that takes, and the identity mapping itself
@@ -12,8 +14,8 @@ use core::fmt;
 
 use abi::layout::PAGE_SIZE;
 
-use crate::iommu::vtd::{sl, sl_entry, sl_index, MSI_WINDOW};
-use crate::paging::TableMemory;
+use crate::iommu::entries::{sl, sl_entry, sl_index, MSI_WINDOW};
+use crate::object::paging::TableMemory;
 use crate::platform::dmar::{scope_kind, DeviceScope};
 
 /// Bytes of a 2 MiB superpage.
@@ -240,7 +242,7 @@ fn map_leaf(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iommu::vtd::sl_walk;
+    use crate::iommu::entries::sl_walk;
     extern crate std;
     use std::collections::HashMap;
     use std::vec::Vec;

@@ -1,3 +1,5 @@
+//! IPC fastpath for short `Call` and `ReplyRecv` messages.
+//!
 //! IPC fastpath for `Call` and `ReplyRecv` with short messages (at most four registers)
 //! and no capabilities, between threads whose CSpace root is a single-level CNode.
 //!

@@ -1,3 +1,5 @@
+//! Message passing: endpoints, notifications, transfers and fault messages.
+//!
 //! Message passing: endpoints (Send, Recv, Call, Reply and their non-blocking forms),
 //! notifications (Signal, Wait, Poll, binding), message and capability transfer, and
 //! faults delivered as messages to a thread's fault handler.

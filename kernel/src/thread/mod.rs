@@ -1,4 +1,4 @@
-//! Threads: scheduling, IPC, the syscall entry and checked user-memory access.
+//! Threads: scheduling, IPC, interrupt delivery, syscall entry, user memory.
 //!
 //! `sched` (the thread queues) is pure logic, tested on the host; the rest runs on
 //! bare metal only.
@@ -6,9 +6,15 @@
 pub mod sched;
 
 #[cfg(target_os = "none")]
+mod entry;
+#[cfg(target_os = "none")]
 pub mod fastpath;
 #[cfg(target_os = "none")]
+pub mod finalise;
+#[cfg(target_os = "none")]
 pub mod ipc;
+#[cfg(target_os = "none")]
+pub mod irq;
 #[cfg(target_os = "none")]
 pub mod syscall;
 #[cfg(target_os = "none")]

@@ -1,3 +1,5 @@
+//! Thread queues: intrusive TCB lists and the ready-queue bitmap.
+//!
 //! Thread queues: intrusive doubly linked lists threaded through TCBs (ready queues per
 //! priority, endpoint and notification wait queues), and the 256-level ready-queue
 //! bitmap. Pure logic over a link-access trait, tested on the host.

@@ -1,3 +1,5 @@
+//! System call and user-exception entry points.
+//!
 //! System call and user-exception entry points. Arguments arrive in the trap frame (see
 //! `abi::syscall`); results go back in it. IPC system calls go to `ipc`, `Call` on a
 //! kernel object to `invoke`; afterwards the scheduler picks who returns to user mode.
@@ -177,7 +179,7 @@ pub fn user_exception(frame: &mut TrapFrame) {
         if root {
             crate::error!(
                 "USER FAULT in '{}': {what} (vector {vector}) error={error:#x} rip={rip:#x} rsp={rsp:#x} cr2={cr2:#x}",
-                crate::init::root_name()
+                crate::boot::init::root_name()
             );
         } else {
             crate::error!(

@@ -1,14 +1,15 @@
+//! Threads on the CPU: current thread, ready queues, switches, state changes.
+//!
 //! Threads on the CPU: the current thread, ready queues, the switch between threads
 //! (registers, FPU, FS/GS bases, address space), and the TCB state changes the rest of the kernel
 //! uses (make runnable, block, suspend).
-
-use core::cell::UnsafeCell;
 
 use crate::arch::fpu;
 use crate::arch::kmem::{self, tcb};
 use crate::arch::mmu;
 use crate::arch::trap::{self, TrapFrame};
 use crate::object::endpoint::{Endpoint, Notification};
+use crate::object::kcell::{KernelCell, KernelRef};
 use crate::object::tcb::{ThreadState, SLOT_IPC_BUFFER, SLOT_VSPACE};
 use crate::thread::sched::{Links, Queue, ReadyQueues, ThreadRef};
 
@@ -20,19 +21,13 @@ struct Scheduler {
     yielded: bool,
 }
 
-/// Kernel-global state, touched only by the one kernel thread of control with
-/// interrupts off.
-struct KernelCell(UnsafeCell<Scheduler>);
-// SAFETY: one CPU, interrupts off in the kernel: no concurrent access.
-unsafe impl Sync for KernelCell {}
+/// The scheduler; each access borrows it for one statement or a short block.
+static SCHED: KernelCell<Scheduler> =
+    KernelCell::new(Scheduler { ready: ReadyQueues::new(), current: 0, yielded: false });
 
-static SCHED: KernelCell =
-    KernelCell(UnsafeCell::new(Scheduler { ready: ReadyQueues::new(), current: 0, yielded: false }));
-
-#[allow(clippy::mut_from_ref)]
-fn sched() -> &'static mut Scheduler {
-    // SAFETY: see KernelCell; callers do not hold the reference across calls into here.
-    unsafe { &mut *SCHED.0.get() }
+#[inline(always)]
+fn sched() -> KernelRef<'static, Scheduler> {
+    SCHED.borrow_mut()
 }
 
 /// Ready-queue links of TCBs.
@@ -214,25 +209,28 @@ pub fn vspace_of(t: ThreadRef) -> Option<u64> {
 /// mode. Never returns if nothing can run (see `idle`).
 pub fn schedule() {
     loop {
-        let s = sched();
-        let cur = s.current;
-        let cur_runs = cur != 0 && tcb(cur).thread_state() == ThreadState::Running;
-        let next = s.ready.peek_highest();
-        // Yield gives way to equal priority; otherwise only a higher one preempts.
-        let stay = match next {
-            None => cur_runs,
-            Some((_, prio)) if s.yielded => cur_runs && tcb(cur).priority as u8 > prio,
-            Some((_, prio)) => cur_runs && tcb(cur).priority as u8 >= prio,
+        let (cur, cur_runs, next) = {
+            let mut s = sched();
+            let cur = s.current;
+            let cur_runs = cur != 0 && tcb(cur).thread_state() == ThreadState::Running;
+            let next = s.ready.peek_highest();
+            // Yield gives way to equal priority; otherwise only a higher one preempts.
+            let stay = match next {
+                None => cur_runs,
+                Some((_, prio)) if s.yielded => cur_runs && tcb(cur).priority as u8 > prio,
+                Some((_, prio)) => cur_runs && tcb(cur).priority as u8 >= prio,
+            };
+            s.yielded = false;
+            if stay {
+                return;
+            }
+            (cur, cur_runs, next)
         };
-        s.yielded = false;
-        if stay {
-            return;
-        }
         let Some((next, prio)) = next else {
             idle();
             continue;
         };
-        s.ready.dequeue(&mut SchedLinks, next, prio);
+        sched().ready.dequeue(&mut SchedLinks, next, prio);
         tcb(next).in_ready_queue = 0;
         if cur_runs {
             enqueue(cur);
@@ -298,7 +296,7 @@ fn idle() {
     };
     while !runnable() {
         // Device lines, MSIs and DMA faults (drained on their interrupt) can wake threads.
-        if !crate::irq::any_bound() && !crate::iommu::iospace::any_fault_handler() {
+        if !crate::thread::irq::any_bound() && !crate::iommu::iospace::any_fault_handler() {
             crate::error!("kernel: every thread is blocked or suspended and no interrupt can wake one; stopping");
             crate::arch::cpu::exit_qemu(abi::exit::ExitCode::Deadlock.raw());
         }

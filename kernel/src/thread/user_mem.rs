@@ -1,3 +1,5 @@
+//! Checked access to user memory.
+//!
 //! Checked access to user memory. A user pointer is a [`UserSlice`]: a range proven to
 //! lie in user space, read page by page through the current address space's tables
 //! (never dereferenced directly), so a bad pointer is an error, not a kernel fault.
@@ -14,7 +16,7 @@ use spin::Once;
 use crate::arch::kmem::DirectMemory;
 use crate::arch::{mmu, phys_to_virt};
 use crate::boot::memory::{Range, RangeSet};
-use crate::paging::{self, PteFlags};
+use crate::object::paging::{self, PteFlags};
 
 /// The RAM the kernel may read for a user: the memory map's RAM, all inside the direct map.
 static USER_RAM: Once<RangeSet> = Once::new();

@@ -1,3 +1,5 @@
+//! The boot image format (header, entries, manifest) and its checked parser.
+//!
 //! The boot image: the one archive passed as the boot module (`-initrd`), holding the
 //! user programs and a text manifest. Parsing never trusts a length it has not checked.
 //!

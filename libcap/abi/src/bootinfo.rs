@@ -1,4 +1,4 @@
-//! The bootinfo frames the kernel hands the root task: a fixed header, then variable arrays.
+//! The bootinfo the kernel hands the root task: a header, then variable arrays.
 //!
 //! The root task finds it at [`crate::layout::ROOT_BOOTINFO_VADDR`] (pointer also in `rdi`
 //! at entry) and must check [`BootInfo::is_valid`] before trusting anything else. The

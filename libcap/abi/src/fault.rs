@@ -1,3 +1,5 @@
+//! Fault messages: labels and message registers of each fault kind.
+//!
 //! Fault messages: what a thread's fault handler receives (as the label of an IPC
 //! message) when the thread faults, and the message registers of each kind.
 

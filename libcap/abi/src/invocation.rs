@@ -1,3 +1,5 @@
+//! Invocation labels and each operation's message layout.
+//!
 //! Invocation labels: the operation requested when a capability is invoked with
 //! [`crate::syscall::Syscall::Call`] (label in the message info), and each operation's
 //! message layout.

@@ -1,3 +1,5 @@
+//! The IPC buffer: the per-thread page of extra message registers and caps.
+//!
 //! The IPC buffer: one page per thread holding the message registers that do not fit in
 //! CPU registers and the capability addresses of a message's extra caps.
 

@@ -1,3 +1,5 @@
+//! The kernel/user ABI: every number both sides must agree on.
+//!
 //! The one crate of the kernel/user contract: every number both sides must agree on.
 //!
 //! The kernel and libcap both depend on this crate and nothing here is defined twice.
@@ -16,6 +18,7 @@ pub mod ipc_buffer;
 pub mod layout;
 pub mod msginfo;
 pub mod object;
+pub mod packed_image;
 pub mod pci;
 pub mod registers;
 pub mod reserved;

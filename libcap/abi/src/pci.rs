@@ -1,3 +1,5 @@
+//! PCI configuration-space layout shared by libcap and the kernel.
+//!
 //! PCI configuration-space layout both sides rely on: libcap programs a function's MSI
 //! capability through its PciDevice cap, and the kernel accepts writes to exactly those
 //! registers. The capability walk is written once here, over a read function, because

@@ -1,3 +1,5 @@
+//! What the kernel never hands to user level (physical ranges, I/O ports).
+//!
 //! What the kernel never hands to user level, because a device behind it can write
 //! memory or raise interrupts outside the IOMMU's control (or the kernel owns it).
 //!

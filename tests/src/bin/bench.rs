@@ -1,3 +1,5 @@
+//! `make bench`: boots the `bench` program and reports its results.
+//!
 //! `make bench`: boots the `bench` program under `-icount shift=0,sleep=off` (the TSC
 //! then counts guest instructions), prints a table of its results next to the targets
 //! and reference figures, and the kernel's memory use read from its boot log, and

@@ -1,3 +1,5 @@
+//! `mkbootimg`: packs a boot image.
+//!
 //! Packs a boot image: `mkbootimg -o OUT NAME=PATH...`. The manifest is an entry like
 //! any other (`manifest=userland/manifest.txt`). The result is parsed back and its
 //! manifest checked before it is written, so a bad image never reaches QEMU.

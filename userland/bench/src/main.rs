@@ -1,3 +1,5 @@
+//! Benchmark program (`init=bench`).
+//!
 //! Benchmarks (run as root task with `init=bench`, by `make bench` under
 //! `-icount shift=0,sleep=off`, where the TSC counts guest instructions). Each line
 //! `bench: <name> min=<n> median=<n> runs=<n>` is one result; the host runner turns

@@ -1,3 +1,5 @@
+//! One Delete of a large CNode tree, preempted and restarted.
+//!
 //! One Delete of a large CNode tree: the kernel works through it in bounded batches
 //! and restarts the call in between (a Zombie cap holds the slot meanwhile), so timer
 //! ticks keep arriving and another thread of the same priority keeps running. Afterwards

@@ -1,3 +1,5 @@
+//! Checks that the debug console is a capability.
+//!
 //! The debug console: a user buffer the kernel cannot read through its direct map (a
 //! device frame) is refused with an error, not a kernel fault; printing and halting
 //! need the debug-console cap, so a sandbox without one can do neither.

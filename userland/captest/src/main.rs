@@ -1,3 +1,5 @@
+//! Capability-core test program (`init=captest`).
+//!
 //! Test program (run as root task with `init=captest`): exercises every CNode
 //! operation, untyped retype and frame/page-table mapping, each error path, and finally
 //! shows that revoking an untyped removes every derived cap and mapping: its last step

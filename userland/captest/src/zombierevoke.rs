@@ -1,3 +1,5 @@
+//! A preempted Delete's CNode stays a child of its untyped.
+//!
 //! A CNode being destroyed by a preempted Delete stays a child of its untyped (its
 //! Zombie keeps the cap's place in the derivation tree): the untyped cannot be retyped
 //! over its live slots meanwhile (the old kernel allowed it, and the resumed Delete then

@@ -1,3 +1,5 @@
+//! CPU-state test program (`init=cputest`).
+//!
 //! Test program (run as root task with `init=cputest`): CPU state a thread controls
 //! must neither crash the kernel nor reach another thread. RFLAGS.NT set before a
 //! system call, RFLAGS bits written with TCB WriteRegisters, the GS base switched per

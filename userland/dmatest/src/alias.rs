@@ -1,3 +1,5 @@
+//! DMA alias-group checks: two edus behind a PCIe-to-PCI bridge, one on bus 0.
+//!
 //! DMA alias groups (scenario: two edus behind a PCIe-to-PCI bridge, A at devfn 0 and
 //! B beside it, plus an edu C on bus 0). A conventional PCI function behind such a
 //! bridge DMAs (and sends MSIs) with the requester id (secondary bus, 00.0), i.e. A's:

@@ -1,3 +1,5 @@
+//! Checks that legacy PCI INTx reaches no interrupt line.
+//!
 //! Legacy INTx of a PCI device must reach no interrupt line: q35 routes every PCI
 //! INTx pin to one of GSI 16-23, shared with other functions (edu at 00:10.0 shares
 //! GSI 20 with AHCI and SMBus), so a driver holding a line's IRQHandler would get

@@ -1,3 +1,5 @@
+//! DMA blocking test program (`init=dmatest`, QEMU `-device edu`).
+//!
 //! Test program (run as root task with `init=dmatest`, QEMU `-device edu`): a user-level
 //! edu driver maps the device's registers from device untyped memory, enables bus
 //! mastering through its PciDevice cap, and starts a DMA from a RAM frame. The device is

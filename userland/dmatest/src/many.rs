@@ -1,4 +1,6 @@
-//! Many devices (scenario: 200+ PCI functions on 20+ buses): every alias group gets an IOSpace of its own.
+//! manydev: every alias group of a many-device machine gets its own IOSpace.
+//!
+//! The scenario (tests/tests/many.rs) has 200+ PCI functions on 20+ buses.
 
 use libcap::abi::bootinfo::{BootInfo, NO_DRHD};
 use libcap::abi::exit::ExitCode;

@@ -1,3 +1,5 @@
+//! Interrupts a device forges by writing to the MSI window.
+//!
 //! Interrupts a device forges by writing to the MSI window. QEMU 7.2 delivers a
 //! compatibility-format message there even with interrupt remapping on (QEMU 8+ blocks
 //! it), so the kernel's own defences are what is checked: it refuses a

@@ -1,3 +1,5 @@
+//! The edu driver as a program (`init=edu`).
+//!
 //! The edu driver as a program (`init=edu`, QEMU `-device edu,dma_mask=...` and an
 //! intel-iommu with `intremap=on`): it maps the device's BAR from device untyped
 //! memory, enables decoding and bus mastering through its PciDevice cap, puts the

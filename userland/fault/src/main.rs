@@ -1,3 +1,5 @@
+//! User-fault test program: touches an unmapped address.
+//!
 //! Test program: touches an unmapped address, so the kernel must report a user fault
 //! (and, with no fault handler, stop the system with `RootTaskFault`).
 #![no_std]

@@ -1,3 +1,5 @@
+//! System-call fuzzer test program (`init=fuzz`).
+//!
 //! Test program (run as root task with `init=fuzz`): a sandboxed thread with its own
 //! small CNode issues thousands of random system calls and invocations (random numbers,
 //! labels, lengths, cap addresses, message registers, extra caps). The kernel must

@@ -1,3 +1,5 @@
+//! Threads and IPC test program (`init=ipctest`).
+//!
 //! Test program (run as root task with `init=ipctest`): threads, endpoints (Call,
 //! ReplyRecv, badges, long messages, cap grant), notifications (Signal/Wait/Poll,
 //! binding), faults delivered to a handler (resume and kill), priorities, round robin

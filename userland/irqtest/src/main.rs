@@ -1,3 +1,5 @@
+//! Timer and interrupt test program (`init=irqtest`).
+//!
 //! Test program (run as root task with `init=irqtest`): timer preemption and round
 //! robin between spinning threads, an interrupt (the PIT, ISA IRQ 0) delivered as a
 //! notification and re-armed by Ack, and the I/O-port and IRQ error paths.

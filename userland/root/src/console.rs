@@ -1,3 +1,5 @@
+//! The user-level serial console driver.
+//!
 //! The user-level serial console: a driver thread in its own address space and its own
 //! CSpace holding only the COM1 I/O-port cap and its endpoint. It drives the UART with
 //! uart_16550 through a backend that performs port I/O by invoking that cap, and

@@ -1,3 +1,5 @@
+//! The root task: receives the initial capabilities and checks them.
+//!
 //! The root task: receives every initial capability (listed in bootinfo) and, for now,
 //! checks what the kernel handed over and reports it.
 #![no_std]

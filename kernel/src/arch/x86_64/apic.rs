@@ -1,26 +1,112 @@
-//! The local APIC (timer, end of interrupt) and the I/O APIC (routing device interrupt
-//! lines to vectors, masking them). Register offsets are declared once here.
+//! Local APIC and I/O APIC as typed register blocks: timer, EOI, line routing.
+//!
+//! The local APIC runs the timer and takes end-of-interrupt; the I/O APIC routes device
+//! interrupt lines to vectors and masks them. Both are `tock-registers` blocks.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use tock_registers::fields::Field;
+use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
+use tock_registers::{register_bitfields, register_structs, LocalRegisterCopy};
+
 use super::phys_to_virt;
 
-/// Local APIC register offsets.
-mod lapic_reg {
-    pub const ID: u64 = 0x20;
-    pub const EOI: u64 = 0xb0;
-    pub const ISR: u64 = 0x100;
-    pub const IRR: u64 = 0x200;
-    pub const SPURIOUS: u64 = 0xf0;
-    pub const LVT_TIMER: u64 = 0x320;
-    pub const TIMER_INITIAL: u64 = 0x380;
-    pub const TIMER_DIVIDE: u64 = 0x3e0;
+register_structs! {
+    /// One 32-bit register of a 16-byte stride (the LAPIC's register layout).
+    PaddedRegister {
+        (0x0 => value: ReadOnly<u32>),
+        (0x4 => _reserved),
+        (0x10 => @END),
+    },
+
+    /// The local APIC's registers (xAPIC, memory-mapped): 32-bit, one per 16 bytes.
+    LocalApicRegisters {
+        (0x000 => _reserved0),
+        /// Local APIC id (bits 31:24).
+        (0x020 => id: ReadOnly<u32, LapicId::Register>),
+        (0x024 => _reserved1),
+        /// End of interrupt.
+        (0x0b0 => eoi: WriteOnly<u32>),
+        (0x0b4 => _reserved2),
+        /// Spurious-interrupt vector register (with the software enable).
+        (0x0f0 => spurious: ReadWrite<u32, SpuriousVector::Register>),
+        (0x0f4 => _reserved3),
+        /// In-service register: 256 bits, 32 per register.
+        (0x100 => in_service: [PaddedRegister; 8]),
+        (0x180 => _reserved4),
+        /// Interrupt request register: 256 bits, 32 per register.
+        (0x200 => requested: [PaddedRegister; 8]),
+        (0x280 => _reserved5),
+        /// LVT timer entry.
+        (0x320 => lvt_timer: ReadWrite<u32, LvtTimer::Register>),
+        (0x324 => _reserved6),
+        /// Timer initial count.
+        (0x380 => timer_initial_count: ReadWrite<u32>),
+        (0x384 => _reserved7),
+        /// Timer divide configuration.
+        (0x3e0 => timer_divide: ReadWrite<u32, TimerDivide::Register>),
+        (0x3e4 => _reserved8),
+        (0x3f0 => @END),
+    },
+
+    /// The I/O APIC's index/data pair: select a register, then read or write the window.
+    IoApicRegisters {
+        /// IOREGSEL: index of the register the window shows.
+        (0x00 => select: ReadWrite<u32>),
+        (0x04 => _reserved0),
+        /// IOWIN: the selected register.
+        (0x10 => window: ReadWrite<u32>),
+        (0x14 => @END),
+    }
 }
 
-/// I/O APIC register offsets and indices.
-mod ioapic_reg {
-    pub const SELECT: u64 = 0x00;
-    pub const WINDOW: u64 = 0x10;
+register_bitfields![u32,
+    LapicId [
+        ID OFFSET(24) NUMBITS(8) []
+    ],
+    SpuriousVector [
+        VECTOR OFFSET(0) NUMBITS(8) [],
+        /// APIC software enable.
+        ENABLE OFFSET(8) NUMBITS(1) []
+    ],
+    LvtTimer [
+        VECTOR OFFSET(0) NUMBITS(8) [],
+        MODE OFFSET(17) NUMBITS(2) [
+            Periodic = 1
+        ]
+    ],
+    TimerDivide [
+        /// Divide value encoding (bits 3, 1:0).
+        DIVIDE OFFSET(0) NUMBITS(4) [
+            By16 = 0b0011
+        ]
+    ],
+    /// I/O APIC version register.
+    IoApicVersion [
+        /// Maximum redirection entry (lines - 1).
+        MAX_REDIRECTION OFFSET(16) NUMBITS(8) []
+    ]
+];
+
+register_bitfields![u64,
+    /// An I/O APIC redirection entry (compatibility format).
+    pub RedirectionEntry [
+        /// Vector.
+        VECTOR OFFSET(0) NUMBITS(8) [],
+        /// Polarity: active low.
+        ACTIVE_LOW OFFSET(13) NUMBITS(1) [],
+        /// Trigger mode: level.
+        LEVEL OFFSET(15) NUMBITS(1) [],
+        /// Masked.
+        MASKED OFFSET(16) NUMBITS(1) [],
+        /// Destination APIC id (physical mode).
+        DESTINATION OFFSET(56) NUMBITS(8) []
+    ]
+];
+
+/// I/O APIC register indices behind the window.
+mod ioapic_index {
     pub const VERSION: u32 = 0x01;
     pub const REDIRECTION_BASE: u32 = 0x10;
 }
@@ -44,111 +130,110 @@ pub const SPURIOUS_VECTOR: u8 = 0xff;
 /// Most GSIs routed (one I/O APIC with 24 pins covers QEMU's q35).
 pub const MAX_GSI: u8 = 24;
 
-/// LVT timer mode bit: periodic.
-const TIMER_PERIODIC: u32 = 1 << 17;
-/// Timer divide configuration value for divide-by-16.
-const TIMER_DIVIDE_16: u32 = 0b0011;
-/// SVR bit: APIC software enable.
-const APIC_ENABLE: u32 = 1 << 8;
-/// Redirection entry bit: masked.
-const REDIRECT_MASKED: u64 = 1 << 16;
-/// Redirection entry bit: level triggered.
-const REDIRECT_LEVEL: u64 = 1 << 15;
-/// Redirection entry bit: active low.
-const REDIRECT_ACTIVE_LOW: u64 = 1 << 13;
-
 static LAPIC_BASE: AtomicU64 = AtomicU64::new(0);
 static IOAPIC_BASE: AtomicU64 = AtomicU64::new(0);
 
-fn lapic_write(offset: u64, value: u32) {
+/// The register block of the local APIC recorded by `init_lapic` (0 before).
+fn lapic() -> &'static LocalApicRegisters {
     let base = LAPIC_BASE.load(Ordering::Relaxed);
     // SAFETY: the LAPIC page (from the MADT, excluded from device untyped) is mapped
-    // uncached in the direct map; offsets are architected registers.
-    unsafe { core::ptr::write_volatile(phys_to_virt(base + offset) as *mut u32, value) };
+    // uncached in the direct map; the block holds only volatile cells.
+    unsafe { &*(phys_to_virt(base) as *const LocalApicRegisters) }
 }
 
-fn lapic_read(offset: u64) -> u32 {
-    let base = LAPIC_BASE.load(Ordering::Relaxed);
-    // SAFETY: as in `lapic_write`.
-    unsafe { core::ptr::read_volatile(phys_to_virt(base + offset) as *const u32) }
+/// The register block of the I/O APIC recorded by `init_ioapic`.
+fn ioapic() -> &'static IoApicRegisters {
+    let base = IOAPIC_BASE.load(Ordering::Relaxed);
+    // SAFETY: the IOAPIC page (from the MADT, kernel-owned) is mapped uncached; the
+    // block holds only volatile cells.
+    unsafe { &*(phys_to_virt(base) as *const IoApicRegisters) }
 }
 
+/// Writes I/O APIC register `index`: select, then window (the kernel is single-threaded,
+/// so no other access comes between).
 fn ioapic_write(index: u32, value: u32) {
-    let base = IOAPIC_BASE.load(Ordering::Relaxed);
-    // SAFETY: the IOAPIC page (from the MADT, kernel-owned) is mapped uncached; select
-    // then window is the architected access sequence; the kernel is single-threaded.
-    unsafe {
-        core::ptr::write_volatile(phys_to_virt(base + ioapic_reg::SELECT) as *mut u32, index);
-        core::ptr::write_volatile(phys_to_virt(base + ioapic_reg::WINDOW) as *mut u32, value);
-    }
+    let ioapic = ioapic();
+    ioapic.select.set(index);
+    ioapic.window.set(value);
 }
 
+/// Reads I/O APIC register `index`.
 fn ioapic_read(index: u32) -> u32 {
-    let base = IOAPIC_BASE.load(Ordering::Relaxed);
-    // SAFETY: as in `ioapic_write`.
-    unsafe {
-        core::ptr::write_volatile(phys_to_virt(base + ioapic_reg::SELECT) as *mut u32, index);
-        core::ptr::read_volatile(phys_to_virt(base + ioapic_reg::WINDOW) as *const u32)
-    }
+    let ioapic = ioapic();
+    ioapic.select.set(index);
+    ioapic.window.get()
 }
 
 /// Enables the local APIC and starts its periodic timer (`initial_count` ticks at the
 /// bus clock / 16). Returns the APIC id.
 pub fn init_lapic(base: u64, initial_count: u32) -> u32 {
     LAPIC_BASE.store(base, Ordering::Relaxed);
-    lapic_write(lapic_reg::SPURIOUS, APIC_ENABLE | u32::from(SPURIOUS_VECTOR));
-    lapic_write(lapic_reg::TIMER_DIVIDE, TIMER_DIVIDE_16);
-    lapic_write(lapic_reg::LVT_TIMER, TIMER_PERIODIC | u32::from(TIMER_VECTOR));
-    lapic_write(lapic_reg::TIMER_INITIAL, initial_count);
-    lapic_read(lapic_reg::ID) >> 24
+    let lapic = lapic();
+    lapic.spurious.write(SpuriousVector::ENABLE::SET + SpuriousVector::VECTOR.val(u32::from(SPURIOUS_VECTOR)));
+    lapic.timer_divide.write(TimerDivide::DIVIDE::By16);
+    lapic.lvt_timer.write(LvtTimer::MODE::Periodic + LvtTimer::VECTOR.val(u32::from(TIMER_VECTOR)));
+    lapic.timer_initial_count.set(initial_count);
+    lapic.id.read(LapicId::ID)
+}
+
+/// Whether bit `vector` is set in a 256-bit LAPIC register (ISR, IRR). False before
+/// the LAPIC is set up.
+fn vector_bit(bits: impl FnOnce(&'static LocalApicRegisters) -> &'static [PaddedRegister; 8], vector: u8) -> bool {
+    if LAPIC_BASE.load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    let word = bits(lapic())[usize::from(vector / 32)].value.get();
+    word & (1 << (vector % 32)) != 0
 }
 
 /// Whether `vector` is in service at the local APIC: an interrupt the LAPIC delivered
 /// (and not yet EOI'd) has its ISR bit set, a CPU exception never does. False before
 /// the LAPIC is set up.
 pub fn in_service(vector: u8) -> bool {
-    if LAPIC_BASE.load(Ordering::Relaxed) == 0 {
-        return false;
-    }
-    let word = lapic_read(lapic_reg::ISR + 0x10 * u64::from(vector / 32));
-    word & (1 << (vector % 32)) != 0
+    vector_bit(|lapic| &lapic.in_service, vector)
 }
 
 /// Signals end of interrupt to the local APIC.
 pub fn eoi() {
-    lapic_write(lapic_reg::EOI, 0);
+    lapic().eoi.set(0);
 }
 
 /// Records the I/O APIC and masks all its lines; returns the number of lines.
 pub fn init_ioapic(base: u64) -> u8 {
     IOAPIC_BASE.store(base, Ordering::Relaxed);
-    let lines = (((ioapic_read(ioapic_reg::VERSION) >> 16) & 0xff) + 1).min(u32::from(MAX_GSI)) as u8;
+    let version = LocalRegisterCopy::<u32, IoApicVersion::Register>::new(ioapic_read(ioapic_index::VERSION));
+    let lines = (version.read(IoApicVersion::MAX_REDIRECTION) + 1).min(u32::from(MAX_GSI)) as u8;
     for gsi in 0..lines {
-        write_redirection(gsi, REDIRECT_MASKED | u64::from(IRQ_VECTOR_BASE + gsi));
+        let entry = RedirectionEntry::MASKED::SET + RedirectionEntry::VECTOR.val(u64::from(IRQ_VECTOR_BASE + gsi));
+        write_redirection(gsi, entry.value);
     }
     lines
 }
 
+/// Writes `gsi`'s redirection entry: high half first, so the entry is never live with
+/// a stale destination.
 fn write_redirection(gsi: u8, entry: u64) {
-    let index = ioapic_reg::REDIRECTION_BASE + 2 * u32::from(gsi);
+    let index = ioapic_index::REDIRECTION_BASE + 2 * u32::from(gsi);
     ioapic_write(index + 1, (entry >> 32) as u32);
     ioapic_write(index, entry as u32);
+}
+
+/// A compatibility-format redirection entry for `vector` to `apic_id`.
+fn entry(vector: u8, apic_id: u32, level: bool, active_low: bool, masked: bool) -> u64 {
+    use RedirectionEntry::*;
+    let flag = |on: bool, field: Field<u64, RedirectionEntry::Register>| field.val(u64::from(on));
+    (VECTOR.val(u64::from(vector))
+        + DESTINATION.val(u64::from(apic_id))
+        + flag(level, LEVEL)
+        + flag(active_low, ACTIVE_LOW)
+        + flag(masked, MASKED))
+    .value
 }
 
 /// Routes `gsi` to its vector on the boot CPU with the given trigger mode and polarity,
 /// masked or not.
 pub fn route(gsi: u8, level: bool, active_low: bool, apic_id: u32, masked: bool) {
-    let mut entry = u64::from(IRQ_VECTOR_BASE + gsi) | (u64::from(apic_id) << 56);
-    if level {
-        entry |= REDIRECT_LEVEL;
-    }
-    if active_low {
-        entry |= REDIRECT_ACTIVE_LOW;
-    }
-    if masked {
-        entry |= REDIRECT_MASKED;
-    }
-    write_redirection(gsi, entry);
+    write_redirection(gsi, entry(IRQ_VECTOR_BASE + gsi, apic_id, level, active_low, masked));
 }
 
 /// Writes `gsi`'s redirection entry as given (the remappable format built by
@@ -159,34 +244,27 @@ pub fn route_entry(gsi: u8, entry: u64) {
 
 /// Masks or unmasks `gsi`, keeping its routing.
 pub fn set_masked(gsi: u8, masked: bool) {
-    let index = ioapic_reg::REDIRECTION_BASE + 2 * u32::from(gsi);
+    let index = ioapic_index::REDIRECTION_BASE + 2 * u32::from(gsi);
+    let bit = RedirectionEntry::MASKED::SET.value as u32; // in the low half
     let low = ioapic_read(index);
-    let low = if masked { low | REDIRECT_MASKED as u32 } else { low & !(REDIRECT_MASKED as u32) };
+    let low = if masked { low | bit } else { low & !bit };
     ioapic_write(index, low);
 }
 
 /// Whether `vector` is requested at the local APIC (its IRR bit: accepted from the bus,
 /// not yet taken by the CPU). False before the LAPIC is set up.
 pub fn requested(vector: u8) -> bool {
-    if LAPIC_BASE.load(Ordering::Relaxed) == 0 {
-        return false;
-    }
-    let word = lapic_read(lapic_reg::IRR + 0x10 * u64::from(vector / 32));
-    word & (1 << (vector % 32)) != 0
+    vector_bit(|lapic| &lapic.requested, vector)
 }
 
 /// The boot CPU's local APIC id.
 pub fn id() -> u32 {
-    lapic_read(lapic_reg::ID) >> 24
+    lapic().id.read(LapicId::ID)
 }
 
 /// Routes `gsi` unmasked and edge-triggered to `vector` on `apic_id` in the
 /// compatibility (non-remappable) format: with interrupt remapping on, a unit that
 /// enforces CFI clear must block the message it becomes.
 pub fn route_compatibility(gsi: u8, vector: u8, active_low: bool, apic_id: u32) {
-    let mut entry = u64::from(vector) | (u64::from(apic_id) << 56);
-    if active_low {
-        entry |= REDIRECT_ACTIVE_LOW;
-    }
-    write_redirection(gsi, entry);
+    write_redirection(gsi, entry(vector, apic_id, false, active_low, false));
 }

@@ -1,3 +1,5 @@
+//! User FPU/SSE state: enabling at boot, eager save and restore.
+//!
 //! User FPU/SSE state: enabled at boot, saved and restored eagerly on every switch
 //! between threads. The kernel itself is built without SSE and never touches it.
 

@@ -1,3 +1,5 @@
+//! The kernel's GDT and TSS.
+//!
 //! The kernel's GDT and TSS: kernel/user segments laid out for `syscall`/`sysret`, and
 //! dedicated stacks for traps from user mode, for double faults / machine checks and
 //! for NMIs.

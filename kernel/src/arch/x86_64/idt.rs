@@ -1,3 +1,5 @@
+//! The interrupt descriptor table.
+//!
 //! The interrupt descriptor table: 32 exception gates pointing at the stubs in entry.S.
 
 use static_assertions::const_assert_eq;

@@ -1,5 +1,7 @@
-//! Kernel objects in physical memory, reached through the direct map: capability slots,
-//! page tables, object clearing, and the TLB side of unmapping.
+//! Kernel objects in RAM via the direct map: slots, tables, zeroing, TLB flush.
+//!
+//! Memory access only: what creating or destroying an object means for threads, IPC,
+//! interrupts and IOSpaces is `thread::finalise`, which uses this.
 
 use crate::object::roots::{self, RootKind};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -7,11 +9,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use super::mmu;
 use super::phys_to_virt;
 use crate::object::cap::Cap;
-use crate::object::cnode::Finaliser;
 use crate::object::cte::{Cte, SlotAddr, SlotMemory};
-use crate::object::untyped::ObjectMemory;
-use crate::object::vspace;
-use crate::paging::{TableMemory, ENTRIES};
+use crate::object::paging::{TableMemory, ENTRIES};
 
 /// The kernel's own PML4, whose upper half every VSpace shares.
 static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
@@ -71,8 +70,10 @@ impl TableMemory for DirectMemory {
     }
 }
 
-impl ObjectMemory for DirectMemory {
-    fn zero(&mut self, paddr: u64, len: u64) {
+impl DirectMemory {
+    /// Zeroes `[paddr, paddr + len)`: a range a checked retype carved for new objects.
+    #[inline]
+    pub fn zero(&mut self, paddr: u64, len: u64) {
         debug_assert!(
             paddr.is_multiple_of(8) && len.is_multiple_of(8),
             "objects are at least 16 bytes, naturally aligned"
@@ -91,76 +92,28 @@ impl ObjectMemory for DirectMemory {
         };
     }
 
-    fn free_domains(&self) -> u64 {
-        crate::iommu::iospace::free_domains()
-    }
-
-    fn new_iospace(&mut self, root: u64) -> (u16, u8) {
-        roots::mark_live(RootKind::IoSpace, root);
-        crate::iommu::iospace::new_iospace(root)
-    }
-
-    fn init_tcb(&mut self, paddr: u64) {
+    /// Gives the new TCB at `paddr` a user-mode register frame (starting at address 0
+    /// until WriteRegisters says otherwise) and the clean FPU state.
+    pub fn init_tcb(&mut self, paddr: u64) {
         let t = tcb(paddr);
         t.frame = super::trap::TrapFrame::new_user(0, 0, 0).to_words();
         super::fpu::init_area(&mut t.fpu);
     }
 
-    fn init_vspace(&mut self, pml4: u64) {
-        roots::mark_live(RootKind::VSpace, pml4);
+    /// Copies the kernel's half of the address space into the new PML4 at `pml4`.
+    pub fn copy_kernel_half(&mut self, pml4: u64) {
         let kernel = KERNEL_ROOT.load(Ordering::Relaxed);
         for i in ENTRIES / 2..ENTRIES {
             let entry = self.read(kernel, i);
             self.write(pml4, i, entry);
         }
     }
-}
 
-impl Finaliser for DirectMemory {
-    fn unmap_frame(&mut self, cap: &Cap) {
-        if matches!(cap, Cap::Frame { mapping: Some(m), .. } if m.is_io()) {
-            crate::iommu::iospace::unmap(cap);
-        } else if let Some((_, vaddr)) = vspace::unmap(self, cap) {
-            flush_page(cap, vaddr);
-        }
-    }
-    fn unmap_table(&mut self, cap: &Cap) {
-        if vspace::unmap(self, cap).is_some() {
-            flush_all(cap);
-        }
-    }
-    fn finalise_object(&mut self, cap: &Cap) {
-        match *cap {
-            Cap::Tcb { paddr } => {
-                crate::thread::tcb_state::suspend(paddr);
-                crate::thread::ipc::forget_thread(paddr);
-            }
-            Cap::Endpoint { paddr, .. } => {
-                crate::thread::ipc::abort_queue(paddr, 2);
-                crate::iommu::iospace::forget_fault_handler(paddr);
-            }
-            Cap::Notification { paddr, .. } => {
-                crate::thread::ipc::abort_queue(paddr, 4);
-                // Interrupts and DMA faults hold the object's address, not a cap.
-                crate::irq::forget_notification(paddr);
-                crate::iommu::iospace::forget_fault_handler(paddr);
-            }
-            Cap::IrqHandler { gsi } => crate::irq::release(gsi),
-            Cap::MsiHandler { vector, .. } => crate::irq::release_msi(vector),
-            Cap::IoSpace { paddr, .. } => {
-                roots::mark_dead(RootKind::IoSpace, paddr);
-                crate::iommu::iospace::destroy(cap);
-            }
-            Cap::VSpace { paddr } => {
-                roots::mark_dead(RootKind::VSpace, paddr);
-                // SAFETY: the kernel root maps the kernel half like every VSpace.
-                unsafe { super::mmu::forget_root(paddr, KERNEL_ROOT.load(Ordering::Relaxed)) };
-            }
-            Cap::IoPageTable { mapping: Some(_), .. } => {
-                crate::iommu::iospace::unmap(cap);
-            }
-            _ => {}
-        }
+    /// The PML4 at `pml4` is being destroyed: if it is the running address space, the
+    /// CPU moves to the kernel's own root first.
+    pub fn forget_root(&mut self, pml4: u64) {
+        // SAFETY: the kernel root maps the kernel half like every VSpace.
+        unsafe { super::mmu::forget_root(pml4, KERNEL_ROOT.load(Ordering::Relaxed)) };
     }
 }
 

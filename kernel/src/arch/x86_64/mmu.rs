@@ -1,3 +1,5 @@
+//! The kernel's own address space: direct map and kernel image mapping.
+//!
 //! The kernel's own address space: direct map of physical memory, the kernel image with
 //! per-section rights, and access to page-table frames through the direct map.
 
@@ -11,7 +13,7 @@ use super::kmem::DirectMemory;
 use super::{phys_to_virt, KERNEL_VMA};
 use crate::boot::memory::{BootAllocator, Range, RangeSet, PAGE};
 use crate::boot::params::PhysSource;
-use crate::paging::{self, MapError, PageSize, PteFlags, TableMemory};
+use crate::object::paging::{self, MapError, PageSize, PteFlags, TableMemory};
 
 unsafe extern "C" {
     static __text_start: u8;
@@ -68,7 +70,7 @@ pub struct BootTables<'a> {
 /// Zeroes the frame at `paddr`.
 pub fn zero_frame(paddr: u64) {
     // The frame was just handed out by the boot allocator; nothing else refers to it.
-    crate::object::untyped::ObjectMemory::zero(&mut DirectMemory, paddr, PAGE);
+    DirectMemory.zero(paddr, PAGE);
 }
 
 impl TableMemory for BootTables<'_> {

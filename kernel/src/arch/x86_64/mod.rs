@@ -1,3 +1,5 @@
+//! x86_64 hardware layer: CPU, port and MMIO access.
+//!
 //! x86_64 hardware layer: everything that touches the CPU, ports or MMIO lives here.
 
 pub mod apic;
@@ -11,7 +13,6 @@ pub mod mmu;
 pub mod pit;
 pub mod serial;
 pub mod trap;
-pub mod vtd_hw;
 
 /// Offset of the direct map of physical memory (PML4 slot 256).
 pub const PHYS_MAP_BASE: u64 = 0xFFFF_8000_0000_0000;

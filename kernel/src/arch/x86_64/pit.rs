@@ -1,3 +1,5 @@
+//! The 8254 PIT channel 0: a boot-time interrupt source for the CFI probe.
+//!
 //! The 8254 PIT's channel 0, used once at boot as an interrupt source the kernel can
 //! trigger (ISA IRQ 0) for the compatibility-format probe (`crate::iommu::cfi_probe`). The
 //! kernel's own timer is the LAPIC's; user level may drive the PIT through an IOPort cap.

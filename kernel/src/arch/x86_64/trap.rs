@@ -1,5 +1,7 @@
-//! Trap frames and the Rust side of trap entry: CPU exceptions, `syscall`, and the
-//! first entry to user mode.
+//! Trap frames, syscall set-up, forged-vector and NMI checks, user-mode entry.
+//!
+//! The entry stubs (entry.S) call `exception_dispatch` and `syscall_dispatch`, which
+//! live in `thread::entry`: which handler runs is kernel policy, not hardware access.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,11 +15,13 @@ use x86_64::VirtAddr;
 use super::gdt;
 
 /// Non-maskable interrupt.
-const NMI_VECTOR: u64 = 2;
+pub const NMI_VECTOR: u64 = 2;
 /// Double fault (always fatal: reported as a kernel exception).
-const DOUBLE_FAULT_VECTOR: u64 = 8;
+pub const DOUBLE_FAULT_VECTOR: u64 = 8;
 /// Machine check (always fatal).
-const MACHINE_CHECK_VECTOR: u64 = 18;
+pub const MACHINE_CHECK_VECTOR: u64 = 18;
+/// Vectors from here up are interrupts; below are CPU exceptions.
+pub const FIRST_INTERRUPT_VECTOR: u64 = 32;
 
 /// Marker in [`TrapFrame::vector`] for frames built by the syscall entry.
 pub const SYSCALL_VECTOR: u64 = 0x100;
@@ -116,7 +120,7 @@ static FORGED_VECTORS: AtomicU64 = AtomicU64::new(0);
 /// where that write is not remapped. It is acknowledged and dropped, never handled as
 /// the exception it names (the entry stub has already evened out the error-code
 /// word). Logged the first 8 times, then at every power of two.
-fn drop_forged_exception(frame: &TrapFrame) -> bool {
+pub fn drop_forged_exception(frame: &TrapFrame) -> bool {
     let vector = frame.vector as u8;
     if !super::apic::in_service(vector) {
         return false;
@@ -143,7 +147,7 @@ static NMI_USER: AtomicU64 = AtomicU64::new(0);
 /// An NMI strikes anywhere, also while the kernel holds a lock (the console's, while
 /// printing): it only counts itself in atomics and returns. [`log_nmis`] reports it
 /// later from a context that may take locks.
-fn record_nmi(frame: &TrapFrame) {
+pub fn record_nmi(frame: &TrapFrame) {
     NMI_RIP.store(frame.rip, Ordering::Relaxed);
     NMI_USER.store(u64::from(frame.from_user()), Ordering::Relaxed);
     NMIS.fetch_add(1, Ordering::Release);
@@ -164,29 +168,6 @@ pub fn log_nmis() {
         let rip = NMI_RIP.load(Ordering::Relaxed);
         crate::warn!("irq: {n} NMI so far (the last at rip {rip:#x} in {mode} mode); ignored, nothing here sends NMIs");
     }
-}
-
-/// Called by every exception stub with the saved frame.
-#[unsafe(no_mangle)]
-extern "C" fn exception_dispatch(frame: &mut TrapFrame) {
-    if frame.vector < 32 && drop_forged_exception(frame) {
-        // Returns to where it struck, the frame unchanged.
-    } else if frame.vector >= 32 {
-        crate::irq::interrupt(frame);
-    } else if frame.vector == NMI_VECTOR {
-        // Nothing in this kernel sends NMIs; note it and carry on where we were.
-        record_nmi(frame);
-    } else if frame.from_user() && frame.vector != DOUBLE_FAULT_VECTOR && frame.vector != MACHINE_CHECK_VECTOR {
-        crate::thread::syscall::user_exception(frame);
-    } else {
-        crate::init::kernel_exception(frame);
-    }
-}
-
-/// Called by the syscall entry with the saved user frame; results go back in the frame.
-#[unsafe(no_mangle)]
-extern "C" fn syscall_dispatch(frame: &mut TrapFrame) {
-    crate::thread::syscall::handle(frame);
 }
 
 unsafe extern "C" {

@@ -1,3 +1,5 @@
+//! x86_64 four-level page tables over a small memory trait.
+//!
 //! x86_64 four-level page tables over a small memory trait, so the walk, the index
 //! arithmetic and the permission rules are tested on the host.
 

@@ -1,3 +1,5 @@
+//! ELF loader for user programs: validation and load plan.
+//!
 //! Checks a user program's ELF image and turns it into a load plan. The image comes
 //! from the boot module, so every header field is validated before it is used.
 

@@ -1,17 +1,19 @@
+//! Interrupts: the LAPIC timer and device lines delivered as notifications.
+//!
 //! Interrupts: the LAPIC timer drives round robin; device lines (I/O APIC GSIs) are
 //! delivered to user level as notification signals. A line is masked when it fires
 //! and unmasked by the handler's Ack, so a device cannot flood the kernel. With
 //! interrupt remapping on, lines are routed through IRTEs, and MSI vectors are handed
 //! out per PciDevice (see `intremap`); MSIs are edge-triggered and need no unmasking.
-//! The VT-d fault event has its own vector (rate-limited in `vtd_hw`).
+//! The VT-d fault event has its own vector (rate-limited in `iommu::unit`).
 
-use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::arch::apic::{
     self, IRQ_VECTOR_BASE, MAX_GSI, MSI_VECTORS, MSI_VECTOR_BASE, SPURIOUS_VECTOR, TIMER_VECTOR, VTD_FAULT_VECTOR,
 };
 use crate::arch::trap::TrapFrame;
+use crate::object::kcell::{KernelCell, KernelRef};
 use crate::object::msi::{Delivery, MsiVectors, MSI_SLOTS};
 use crate::thread::{ipc, tcb_state};
 
@@ -39,12 +41,9 @@ struct Irqs {
     ticks: u64,
 }
 
-struct IrqCell(UnsafeCell<Irqs>);
-// SAFETY: one CPU; interrupts reach the kernel only at the idle loop's `hlt` or from
-// user mode, never while other kernel code runs.
-unsafe impl Sync for IrqCell {}
-
-static IRQS: IrqCell = IrqCell(UnsafeCell::new(Irqs {
+/// The interrupt state. Interrupts reach the kernel only at the idle loop's `hlt` or
+/// from user mode, never while other kernel code holds a borrow of it.
+static IRQS: KernelCell<Irqs> = KernelCell::new(Irqs {
     handlers: [None; MAX_GSI as usize],
     issued: 0,
     msi: MsiVectors::new(),
@@ -52,21 +51,20 @@ static IRQS: IrqCell = IrqCell(UnsafeCell::new(Irqs {
     lines: 0,
     apic_id: 0,
     ticks: 0,
-}));
+});
 
-#[allow(clippy::mut_from_ref)]
-fn irqs() -> &'static mut Irqs {
-    // SAFETY: see IrqCell.
-    unsafe { &mut *IRQS.0.get() }
+#[inline(always)]
+fn irqs() -> KernelRef<'static, Irqs> {
+    IRQS.borrow_mut()
 }
 
 /// Starts the LAPIC timer and takes over the I/O APIC (all lines masked).
 pub fn init(lapic: u64, ioapic: u64, isa: [(u8, bool, bool); 16]) {
-    let s = irqs();
+    let mut s = irqs();
     s.isa = isa;
     s.apic_id = apic::init_lapic(lapic, TIMESLICE_TICKS);
     s.lines = if ioapic != 0 { apic::init_ioapic(ioapic) } else { 0 };
-    crate::arch::vtd_hw::enable_fault_interrupts(s.apic_id, VTD_FAULT_VECTOR);
+    crate::iommu::unit::enable_fault_interrupts(s.apic_id, VTD_FAULT_VECTOR);
     crate::info!("irq: LAPIC timer every {TIMESLICE_TICKS} ticks/16, I/O APIC with {} lines", s.lines);
 }
 
@@ -85,7 +83,7 @@ pub fn resolve(irq: u64) -> Option<(u8, bool, bool)> {
 
 /// Marks `gsi` as having a handler cap; false if it already has one.
 pub fn issue(gsi: u8, level: bool, active_low: bool) -> bool {
-    let s = irqs();
+    let mut s = irqs();
     if s.issued & (1 << gsi) != 0 {
         return false;
     }
@@ -102,7 +100,7 @@ pub fn issue(gsi: u8, level: bool, active_low: bool) -> bool {
 /// Allocates an MSI vector that only `requester_id` may raise; returns the vector and
 /// the MSI address and data to program. `None` when every MSI vector is taken.
 pub fn issue_msi(requester_id: u16) -> Option<(u8, u64, u32)> {
-    let s = irqs();
+    let mut s = irqs();
     let index = s.msi.allocate(requester_id, usize::from(MSI_VECTORS))?;
     let vector = MSI_VECTOR_BASE + index as u8;
     let (address, data) = crate::iommu::remap_table::route_msi(vector, requester_id, s.apic_id);
@@ -134,7 +132,7 @@ fn count_msi(vector: u8) -> Delivery {
 /// Timer tick: per-tick MSI counts restart and throttled vectors that are still
 /// allocated get their IRTEs back (a released vector's IRTE stays non-present).
 fn msi_tick() {
-    let s = irqs();
+    let mut s = irqs();
     let apic_id = s.apic_id;
     for (index, requester) in s.msi.tick() {
         let _ = crate::iommu::remap_table::route_msi(MSI_VECTOR_BASE + index as u8, requester, apic_id);
@@ -144,7 +142,7 @@ fn msi_tick() {
 /// The notification at `ntfn` is being destroyed: every line bound to it is unbound and
 /// masked, every MSI unbound, so no interrupt signals memory that may be reused.
 pub fn forget_notification(ntfn: u64) {
-    let s = irqs();
+    let mut s = irqs();
     for gsi in 0..MAX_GSI {
         if matches!(s.handlers[usize::from(gsi)], Some((n, _)) if n == ntfn) {
             s.handlers[usize::from(gsi)] = None;
@@ -161,7 +159,7 @@ pub fn set_msi_notification(vector: u8, target: Option<(u64, u64)>) {
 
 /// The last handler cap for `gsi` is gone: mask it and forget it.
 pub fn release(gsi: u8) {
-    let s = irqs();
+    let mut s = irqs();
     s.issued &= !(1 << gsi);
     s.handlers[usize::from(gsi)] = None;
     apic::set_masked(gsi, true);
@@ -223,7 +221,7 @@ pub fn interrupt(frame: &mut TrapFrame) {
         TIMER_VECTOR => {
             apic::eoi();
             irqs().ticks += 1;
-            crate::arch::vtd_hw::timer_tick();
+            crate::iommu::unit::timer_tick();
             msi_tick();
             crate::arch::trap::log_nmis();
             if frame.from_user() {
@@ -232,13 +230,14 @@ pub fn interrupt(frame: &mut TrapFrame) {
         }
         VTD_FAULT_VECTOR => {
             apic::eoi();
-            crate::arch::vtd_hw::fault_interrupt();
+            crate::iommu::unit::fault_interrupt();
         }
         v if (IRQ_VECTOR_BASE..IRQ_VECTOR_BASE + MAX_GSI).contains(&v) => {
             let gsi = v - IRQ_VECTOR_BASE;
             apic::set_masked(gsi, true);
             apic::eoi();
-            match irqs().handlers[usize::from(gsi)] {
+            let handler = irqs().handlers[usize::from(gsi)];
+            match handler {
                 Some((ntfn, badge)) => ipc::signal(ntfn, badge),
                 None => crate::warn!("irq: GSI {gsi} fired with no handler; left masked"),
             }

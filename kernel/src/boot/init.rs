@@ -1,3 +1,5 @@
+//! The boot sequence, from the loader's hand-off to the root task.
+//!
 //! The boot sequence: from the loader's hand-off to the root task running in user mode,
 //! and the fatal paths (bad boot input, kernel exceptions, an unhandled user fault).
 
@@ -14,11 +16,12 @@ use abi::slots;
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::mmu::{self, BootTables, DirectMap, EARLY_DIRECT_MAP};
 use crate::arch::trap::{self, TrapFrame};
-use crate::arch::{cpu, fpu, gdt, idt, phys_to_virt, serial, vtd_hw};
+use crate::arch::{cpu, fpu, gdt, idt, phys_to_virt, serial};
+use crate::boot::elf_loader::{self, LoadPlan};
 use crate::boot::memory::{BootAllocator, Range, RangeSet, PAGE};
+use crate::boot::packed_image;
 use crate::boot::params::{self, PhysSource};
 use crate::boot::untyped;
-use crate::elf_loader::{self, LoadPlan};
 use crate::iommu::iospace;
 use crate::log::{self, Level};
 use crate::object::cap::{Cap, FrameSize, MapKind, Mapping};
@@ -26,8 +29,8 @@ use crate::object::cnode;
 use crate::object::cte::SlotMemory;
 use crate::object::cte::SLOT_BITS;
 use crate::object::mdb;
+use crate::object::paging::{self, PageSize, PteFlags, TableMemory};
 use crate::object::tcb::ThreadState;
-use crate::paging::{self, PageSize, PteFlags, TableMemory};
 use crate::platform;
 use crate::thread::tcb_state;
 use crate::{info, warn};
@@ -91,18 +94,14 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     if clipped {
         warn!("memory: RAM at or above {max_phys:#x} (beyond the physical address width) is ignored");
     }
-    let module = match params.module {
-        Some(m) if !m.is_empty() => m,
-        _ => boot_error(format_args!("no boot module: pass the boot image as the -initrd file (GRUB: module2)")),
-    };
-    if params.module_count > 1 {
-        warn!("{} boot modules passed; only the first is used", params.module_count);
-    }
-    if !ram.contains(module) || module.end > EARLY_DIRECT_MAP {
-        boot_error(format_args!("boot module {module} does not lie in RAM below 4 GiB"));
-    }
     let kernel = mmu::kernel_image();
-    info!("kernel: image {kernel}, boot module {module} ({} bytes)", module.len());
+    let (module, source) =
+        packed_image::choose(packed_image::descriptor(), params.module, &ram, kernel, EARLY_DIRECT_MAP, &early)
+            .unwrap_or_else(|e| boot_error(format_args!("{e}")));
+    if params.module_count > u32::from(source == packed_image::Source::Module) {
+        warn!("{} boot modules passed; only the {} is used", params.module_count, source.name());
+    }
+    info!("kernel: image {kernel}, {} {module} ({} bytes)", source.name(), module.len());
 
     let mut free = ram.clone();
     let reserved = [Range { start: 0, end: 0x10_0000 }, kernel, module.page_outer()];
@@ -190,13 +189,13 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
             }
         }
     }
-    let first_cap = crate::iommu::vtd::CapabilityDecode::from_raw(platform.iommu_regs[0].0);
+    let first_cap = crate::iommu::registers::CapabilityDecode::from_raw(platform.iommu_regs[0].0);
     let levels = if first_cap.mgaw >= 48 && first_cap.supports_4_level() { 4 } else { 3 };
     iospace::set_levels(levels);
     // Domain ids every unit supports (CAP.ND): ids beyond are never handed out.
     let units = platform.dmar.drhds().len().min(abi::bootinfo::MAX_IOMMUS);
     let domains = (0..units)
-        .map(|i| crate::iommu::vtd::CapabilityDecode::from_raw(platform.iommu_regs[i].0).domains)
+        .map(|i| crate::iommu::registers::CapabilityDecode::from_raw(platform.iommu_regs[i].0).domains)
         .min()
         .unwrap_or(0);
     iospace::limit_domains(domains as usize);
@@ -210,10 +209,10 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         if iommu_option(&params, "noqi") {
             queue = 0; // register-based invalidation even where QI exists (tests that path)
         }
-        match vtd_hw::enable(i, unit.register_base, cap, ecap, root_table, queue) {
-            Ok(()) if vtd_hw::translation_enabled(unit.register_base) => info!(
+        match crate::iommu::unit::enable(i, unit.register_base, cap, ecap, root_table, queue) {
+            Ok(()) if crate::iommu::unit::translation_enabled(i) => info!(
                 "iommu{i}: translation enabled, root table at {root_table:#x}, no device assigned: all DMA blocked; IOSpaces get {levels}-level tables; {} invalidation",
-                if vtd_hw::uses_queue(i) { "queued" } else { "register-based" }
+                if crate::iommu::unit::uses_queue(i) { "queued" } else { "register-based" }
             ),
             Ok(()) => boot_error(format_args!("iommu{i}: translation did not turn on")),
             Err(e) => boot_error(format_args!("iommu{i}: cannot enable DMA remapping: {e:?}")),
@@ -223,7 +222,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     enable_interrupt_remapping(&platform, &mut alloc);
     // The LAPIC and I/O APIC now (interrupts stay off until user mode): the
     // compatibility-format probe in `restrict_bus_mastering` needs them.
-    crate::irq::init(platform.acpi.lapic_paddr, platform.acpi.ioapic_paddr, platform.isa_irqs);
+    crate::thread::irq::init(platform.acpi.lapic_paddr, platform.acpi.ioapic_paddr, platform.isa_irqs);
     restrict_bus_mastering(&params, &platform);
     disable_intx(&platform);
 
@@ -249,9 +248,9 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
 
     let image_bytes = phys
         .bytes(module.start, module.len() as usize)
-        .unwrap_or_else(|| boot_error(format_args!("boot module {module} is not readable")));
-    let image = BootImage::parse(image_bytes).unwrap_or_else(|e| boot_error(format_args!("boot module: {e}")));
-    let manifest = image.manifest().unwrap_or_else(|e| boot_error(format_args!("boot module: {e}")));
+        .unwrap_or_else(|| boot_error(format_args!("{} {module} is not readable", source.name())));
+    let image = BootImage::parse(image_bytes).unwrap_or_else(|e| boot_error(format_args!("{}: {e}", source.name())));
+    let manifest = image.manifest().unwrap_or_else(|e| boot_error(format_args!("{}: {e}", source.name())));
     for file in image.files() {
         info!("image: {:<32} {:>8} bytes", file.name, file.data.len());
     }
@@ -405,7 +404,7 @@ fn boot_rmrr_domain(alloc: &mut BootAllocator, platform: &platform::Platform, ra
     let units = platform.dmar.drhds().len().min(platform.iommu_regs.len());
     let superpages = platform.iommu_regs[..units]
         .iter()
-        .all(|&(cap, _)| crate::iommu::vtd::CapabilityDecode::from_raw(cap).sllps & 1 != 0);
+        .all(|&(cap, _)| crate::iommu::registers::CapabilityDecode::from_raw(cap).sllps & 1 != 0);
     let kernel = mmu::kernel_image();
     let mut ranges = [(0u64, 0u64); 64];
     let n = ram.as_slice().len().min(ranges.len());
@@ -426,7 +425,7 @@ fn boot_rmrr_domain(alloc: &mut BootAllocator, platform: &platform::Platform, ra
 /// structures. Without it the system runs, but MSIs are never handed out.
 fn enable_interrupt_remapping(platform: &platform::Platform, alloc: &mut BootAllocator) {
     let units = platform.dmar.drhds().len().min(abi::bootinfo::MAX_IOMMUS);
-    let capable = (0..units).filter(|&i| vtd_hw::can_remap_interrupts(i, platform.iommu_regs[i].1));
+    let capable = (0..units).filter(|&i| crate::iommu::unit::can_remap_interrupts(i, platform.iommu_regs[i].1));
     let mask = capable.fold(0u32, |m, i| m | (1 << i));
     if units == 0 || mask != (1u32 << units) - 1 {
         info!(
@@ -446,7 +445,7 @@ fn enable_interrupt_remapping(platform: &platform::Platform, alloc: &mut BootAll
         alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for the interrupt-remapping table")));
     mmu::zero_frame(table);
     match crate::iommu::remap_table::boot_enable(table, mask, ioapic_source) {
-        Ok(()) if (0..units).all(vtd_hw::interrupt_remapping_enabled) => {
+        Ok(()) if (0..units).all(crate::iommu::unit::interrupt_remapping_enabled) => {
             let s = ioapic_source;
             info!(
                 "iommu: interrupt remapping on, table at {table:#x} ({} entries), CFI clear (compatibility-format interrupts refused by the unit; QEMU 7.2 passes them); I/O APIC source {}",

@@ -1,0 +1,66 @@
+//! Boot scenario with the drivers' devices attached.
+//!
+//! Boots with the devices the drivers need attached at once (NVMe, e1000e, virtio-net,
+//! virtio-blk). With an NVMe drive SeaBIOS reserves more of the top of low RAM than
+//! QEMU's `-initrd` placement allows for, so this needs the packed boot image.
+
+use abi::exit::ExitCode;
+use scenarios::{scenario_dir, Scenario};
+
+/// vendor:device of each attached function.
+const DEVICES: [(&str, &str); 4] =
+    [("8086:10d3", "e1000e"), ("1b36:0010", "nvme"), ("1af4:1041", "virtio-net"), ("1af4:1042", "virtio-blk")];
+
+fn disk(name: &str) -> String {
+    let path = scenario_dir().join(name);
+    let file = std::fs::File::create(&path).expect("create a scratch disk");
+    file.set_len(1 << 20).expect("size the scratch disk");
+    path.display().to_string()
+}
+
+fn with_devices(name: &str, mib: u32) -> Scenario {
+    let nvme = format!("if=none,id=nvm,format=raw,file={}", disk(&format!("{name}-nvme.img")));
+    let blk = format!("if=none,id=blk,format=raw,file={}", disk(&format!("{name}-blk.img")));
+    Scenario::new(name).memory(mib).args(&[
+        "-nic",
+        "none",
+        "-netdev",
+        "user,id=n0",
+        "-device",
+        "e1000e,netdev=n0",
+        "-netdev",
+        "user,id=n1",
+        "-device",
+        "virtio-net-pci,netdev=n1,iommu_platform=on,disable-legacy=on",
+        "-drive",
+        &nvme,
+        "-device",
+        "nvme,serial=nvme0,drive=nvm",
+        "-drive",
+        &blk,
+        "-device",
+        "virtio-blk-pci,drive=blk,iommu_platform=on,disable-legacy=on",
+    ])
+}
+
+fn boots_with_devices(name: &str, mib: u32) {
+    let o = with_devices(name, mib).run();
+    o.expect_exit(ExitCode::Success)
+        .expect_serial_contains(", packed boot image 0x000001000000..")
+        .expect_serial_contains("root: hello from the root task");
+    for (id, what) in DEVICES {
+        let kernel = o.lines_starting("pci ").into_iter().any(|l| l.contains(&format!(" {id} class ")));
+        let root = o.lines_starting("root: pci ").into_iter().any(|l| l.contains(&format!(" {id} ")));
+        assert!(kernel && root, "{name}: {what} ({id}) missing from the PCI lists (kernel {kernel}, root task {root})");
+    }
+}
+
+#[test]
+fn boots_with_nvme_nics_and_virtio_at_256_mib() {
+    boots_with_devices("devices_256m", 256);
+}
+
+#[test]
+fn boots_with_nvme_nics_and_virtio_at_1_gib() {
+    boots_with_devices("devices_1g", 1024);
+}
