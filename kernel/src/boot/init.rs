@@ -198,7 +198,19 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         .map(|i| crate::iommu::registers::CapabilityDecode::from_raw(platform.iommu_regs[i].0).domains)
         .min()
         .unwrap_or(0);
-    iospace::limit_domains(domains as usize);
+    // One record per domain id every unit supports, in boot memory.
+    let domain_count = iospace::domain_count(domains as usize);
+    let bytes = (domain_count * core::mem::size_of::<iospace::Domain>()) as u64;
+    let records = alloc
+        .alloc_contiguous(bytes.div_ceil(PAGE), PAGE)
+        .unwrap_or_else(|_| boot_error(format_args!("no memory for {domain_count} VT-d domain records")));
+    for f in 0..bytes.div_ceil(PAGE) {
+        mmu::zero_frame(records + f * PAGE);
+    }
+    // SAFETY: boot memory just allocated and zeroed for these records, page-aligned,
+    // never freed or used for anything else.
+    unsafe { iospace::boot_domains(phys_to_virt(records) as *mut iospace::Domain, domain_count) };
+    info!("iommu: {domain_count} domain ids ({} KiB of records)", bytes / 1024);
     boot_rmrr_domain(&mut alloc, &platform, &ram);
     for (i, unit) in platform.dmar.drhds().iter().enumerate().take(root_tables.len()) {
         let (cap, ecap) = platform.iommu_regs[i];
