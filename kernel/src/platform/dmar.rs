@@ -552,6 +552,22 @@ pub mod tests {
         assert_eq!(info.rmrrs().len(), MAX_RMRR);
     }
 
+    /// QEMU lists one scope per bus-0 device: a machine with dozens of them has a DRHD
+    /// of dozens of scopes (16 used to be refused); past [`MAX_SCOPES`] the table is
+    /// refused with an error that names the limit, never overflowed.
+    #[test]
+    fn many_scopes_up_to_the_limit() {
+        let scopes = |n: usize| -> Vec<Vec<u8>> {
+            (0..n).map(|i| scope(scope_kind::PCI_ENDPOINT, 0, 0, &[((i % 32) as u8, (i / 32) as u8)])).collect()
+        };
+        let info = parse_dmar(&table(38, 0, &[drhd(1, 0, 0xfed9_0000, &scopes(MAX_SCOPES))])).unwrap();
+        assert_eq!(info.drhds()[0].scopes().len(), MAX_SCOPES);
+        assert_eq!(info.drhds()[0].scopes()[40].path(), &[(8, 1)]);
+        let err = parse_dmar(&table(38, 0, &[drhd(1, 0, 0xfed9_0000, &scopes(MAX_SCOPES + 1))])).unwrap_err();
+        assert!(matches!(err, DmarError::TooManyScopes { .. }));
+        assert!(std::format!("{err}").contains("more than 64 device scopes"), "{err}");
+    }
+
     #[test]
     fn rejects_malformed_tables() {
         let good = qemu_q35();

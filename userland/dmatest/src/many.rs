@@ -10,7 +10,7 @@ use libcap::cap::{IoSpace, PciDevice};
 use libcap::check::Checker;
 use libcap::println;
 
-/// More PCI functions than bootinfo version 3 could list: this scenario.
+/// More PCI functions than bootinfo version 3 could list (64): this scenario.
 pub fn present(bi: &BootInfo) -> bool {
     bi.pci_devices().len() > 64
 }
