@@ -37,17 +37,21 @@ impl SlotAllocator {
     }
 }
 
+/// How many untyped (in bootinfo order, RAM first) [`ObjectAllocator`] retypes from.
+pub const TRACKED_UNTYPED: usize = 256;
+
 /// Retypes objects from the RAM untyped caps in bootinfo, first fit.
 pub struct ObjectAllocator<'a> {
     bi: &'a BootInfo,
-    /// Bytes used of each untyped, by bootinfo index (a local mirror of the watermark).
-    used: [u64; abi::bootinfo::MAX_UNTYPED],
+    /// Bytes used of each untyped, by bootinfo index (a local mirror of the watermark);
+    /// untyped beyond the first [`TRACKED_UNTYPED`] are not used.
+    used: [u64; TRACKED_UNTYPED],
 }
 
 impl<'a> ObjectAllocator<'a> {
     /// An allocator over `bi`'s untyped list.
     pub fn new(bi: &'a BootInfo) -> Self {
-        ObjectAllocator { bi, used: [0; abi::bootinfo::MAX_UNTYPED] }
+        ObjectAllocator { bi, used: [0; TRACKED_UNTYPED] }
     }
 
     /// Creates one object of `object_type` in a fresh slot from `slots`.
@@ -56,7 +60,7 @@ impl<'a> ObjectAllocator<'a> {
             object_type.size_bits(size_bits as u32).ok_or(Error { code: SyscallError::RangeError, detail: 1 })?;
         let slot = slots.alloc()?;
         let size = 1u64 << bits;
-        for (i, u) in self.bi.untyped().iter().enumerate() {
+        for (i, u) in self.bi.untyped().iter().enumerate().take(TRACKED_UNTYPED) {
             if u.is_device != 0 || u32::from(u.size_bits) < bits {
                 continue;
             }

@@ -29,8 +29,9 @@ pub fn start(addr: u64, main: fn(&'static BootInfo) -> ExitCode) -> ! {
         crate::println!("libcap: bootinfo at unexpected address {addr:#x}");
         crate::syscall::debug_halt(ExitCode::UserFailure);
     }
-    // SAFETY: the kernel maps BOOTINFO_FRAMES read-only pages of BootInfo at this fixed
-    // address for the root task's whole life.
+    // SAFETY: the kernel maps the bootinfo read-only at this fixed address for the root
+    // task's whole life: the header and every page its `size` covers (the accessors
+    // read the arrays only inside `size`, checked by `is_valid` and on each access).
     let bootinfo: &'static BootInfo = unsafe { &*(addr as *const BootInfo) };
     if !bootinfo.is_valid() {
         crate::println!(

@@ -182,7 +182,7 @@ fn rmrr_identity_domain() {
         .expect_serial_contains(
             "rmrr1: 0x200000..=0x200fff rejected: overlaps the kernel image; its devices stay blocked",
         )
-        .expect_serial_contains("rmrr0: 0xf0000..0x100000 identity-mapped in domain 255 (2 of at most 2 tables)")
+        .expect_serial_contains("rmrr0: 0xf0000..0x100000 identity-mapped in domain 65535 (2 of at most 2 tables)")
         .expect_serial_contains("rmrr0: 00:03.0 translates through the identity domain")
         .expect_serial_contains("iospace: 0x0018 keeps its RMRR identity mapping (firmware DMA); it cannot be assigned")
         .expect_serial_contains("dmatest: edu is RMRR-bound: assign refused (illegal operation)")

@@ -7,7 +7,7 @@ use crate::object::roots::{self, RootKind};
 use core::fmt;
 
 use abi::bootimage::BootImage;
-use abi::bootinfo::{BootInfo, BootProtocol, SlotRegion, UntypedDesc, BOOTINFO_FRAMES};
+use abi::bootinfo::{BootInfo, BootProtocol, SlotRegion, UntypedDesc};
 use abi::exit::ExitCode;
 use abi::layout::{PAGE_SIZE, ROOT_BOOTINFO_VADDR, ROOT_IPC_BUFFER_VADDR, ROOT_STACK_SIZE, ROOT_STACK_TOP};
 use abi::rights::CapRights;
@@ -198,7 +198,19 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         .map(|i| crate::iommu::registers::CapabilityDecode::from_raw(platform.iommu_regs[i].0).domains)
         .min()
         .unwrap_or(0);
-    iospace::limit_domains(domains as usize);
+    // One record per domain id every unit supports, in boot memory.
+    let domain_count = iospace::domain_count(domains as usize);
+    let bytes = (domain_count * core::mem::size_of::<iospace::Domain>()) as u64;
+    let records = alloc
+        .alloc_contiguous(bytes.div_ceil(PAGE), PAGE)
+        .unwrap_or_else(|_| boot_error(format_args!("no memory for {domain_count} VT-d domain records")));
+    for f in 0..bytes.div_ceil(PAGE) {
+        mmu::zero_frame(records + f * PAGE);
+    }
+    // SAFETY: boot memory just allocated and zeroed for these records, page-aligned,
+    // never freed or used for anything else.
+    unsafe { iospace::boot_domains(phys_to_virt(records) as *mut iospace::Domain, domain_count) };
+    info!("iommu: {domain_count} domain ids ({} KiB of records)", bytes / 1024);
     boot_rmrr_domain(&mut alloc, &platform, &ram);
     for (i, unit) in platform.dmar.drhds().iter().enumerate().take(root_tables.len()) {
         let (cap, ecap) = platform.iommu_regs[i];
@@ -266,7 +278,29 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         (b, n)
     });
 
-    let root_task = load_root_task(&mut alloc, kernel_root, &plan, program.data)
+    // The root CNode and the bootinfo are sized from what boot found: every untyped the
+    // list may hold, every PCI function, every image frame.
+    let (iommu_descs, iommu_count) = platform.iommu_descs();
+    let (rmrr_descs, rmrr_count) = platform.rmrr_descs();
+    let pci_count = platform.pci.as_slice().len();
+    let boot_caps = (untyped::MAX_UNTYPED + pci_count) as u64 + plan.pages();
+    let cnode_radix = slots::root_cnode_radix(boot_caps).unwrap_or_else(|| {
+        boot_error(format_args!(
+            "{boot_caps} boot capabilities do not fit in a root CNode of 2^{} slots",
+            abi::object::CNODE_MAX_RADIX
+        ))
+    });
+    let bootinfo_bytes =
+        abi::bootinfo::encoded_size(untyped::MAX_UNTYPED, iommu_count, rmrr_count, pci_count).unwrap_or(usize::MAX);
+    let bootinfo_frames = bootinfo_bytes.div_ceil(PAGE as usize);
+    if bootinfo_frames > abi::bootinfo::BOOTINFO_MAX_FRAMES {
+        boot_error(format_args!(
+            "bootinfo for {pci_count} PCI functions needs {bootinfo_bytes} bytes, more than {} pages",
+            abi::bootinfo::BOOTINFO_MAX_FRAMES
+        ));
+    }
+    info!("kernel: {pci_count} PCI functions; root CNode 2^{cnode_radix} slots, bootinfo {bootinfo_frames} pages");
+    let root_task = load_root_task(&mut alloc, kernel_root, &plan, program.data, cnode_radix, bootinfo_frames)
         .unwrap_or_else(|e| boot_error(format_args!("cannot build the root task: {e}")));
     roots::mark_live(RootKind::VSpace, root_task.vspace);
 
@@ -312,24 +346,37 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
 
     let mut bi = BootInfo::empty();
     bi.boot_protocol = params.protocol as u32;
-    bi.init_cnode_radix = slots::INIT_CNODE_RADIX;
+    bi.init_cnode_radix = cnode_radix;
     bi.ipc_buffer = ROOT_IPC_BUFFER_VADDR;
     bi.acpi = platform.acpi;
-    bi.untyped_count = list.count as u32;
-    bi.untyped[..list.count].copy_from_slice(list.as_slice());
     bi.untyped_caps = SlotRegion { start: slots::FIRST_DYNAMIC, end: slots::FIRST_DYNAMIC + list.count as u64 };
-    platform.fill_bootinfo(&mut bi);
-    bi.pci_device_caps =
-        SlotRegion { start: bi.untyped_caps.end, end: bi.untyped_caps.end + u64::from(bi.pci_device_count) };
+    bi.pci_device_caps = SlotRegion { start: bi.untyped_caps.end, end: bi.untyped_caps.end + pci_count as u64 };
     let image_pages: u64 = plan.pages();
     bi.user_image_frames = SlotRegion { start: bi.pci_device_caps.end, end: bi.pci_device_caps.end + image_pages };
     bi.user_image_vaddr = plan.segments().first().map_or(0, |s| s.page_span().0);
-    bi.empty = SlotRegion { start: bi.user_image_frames.end, end: 1 << slots::INIT_CNODE_RADIX };
-    // SAFETY: the bootinfo frames were allocated for this, are contiguous, lie in the
-    // direct map, and BOOTINFO_FRAMES pages hold a BootInfo (asserted in the ABI crate).
-    unsafe { (phys_to_virt(root_task.bootinfo_paddr) as *mut BootInfo).write(bi) };
+    bi.empty = SlotRegion { start: bi.user_image_frames.end, end: 1 << cnode_radix };
+    // SAFETY: the bootinfo frames were allocated for this (zeroed, contiguous, in the
+    // direct map, used for nothing else), 8-byte aligned; `bootinfo_frames` pages of words.
+    let words = unsafe {
+        core::slice::from_raw_parts_mut(
+            phys_to_virt(root_task.bootinfo_paddr) as *mut u64,
+            bootinfo_frames * PAGE as usize / 8,
+        )
+    };
+    let mut pci_descs = platform.pci_descs();
+    let pci_buf: [abi::bootinfo::PciDeviceDesc; platform::pci::MAX_PCI_DEVICES] =
+        core::array::from_fn(|_| pci_descs.next().unwrap_or_default());
+    abi::bootinfo::encode(
+        words,
+        &bi,
+        list.as_slice(),
+        &iommu_descs[..iommu_count],
+        &rmrr_descs[..rmrr_count],
+        &pci_buf[..pci_count],
+    )
+    .unwrap_or_else(|e| boot_error(format_args!("bootinfo does not fit: {e:?}")));
 
-    populate_root_cnode(&root_task, &plan, list.as_slice(), bi.pci_devices());
+    populate_root_cnode(&root_task, &plan, list.as_slice(), &pci_buf[..pci_count]);
     start_root_thread(&root_task, plan.entry);
     trap::init_syscalls();
     fpu::init();
@@ -536,11 +583,10 @@ struct RootTask {
     bootinfo_paddr: u64,
     ipc_buffer_paddr: u64,
     cnode_paddr: u64,
+    /// log2 of the root CNode's slots.
+    cnode_radix: u32,
     tcb_paddr: u64,
 }
-
-/// Bytes of the root CNode.
-const ROOT_CNODE_BYTES: u64 = (1u64 << slots::INIT_CNODE_RADIX) << SLOT_BITS;
 
 /// Fills the root CNode: fixed slots, then untyped and PciDevice caps (bootinfo order).
 fn populate_root_cnode(
@@ -552,8 +598,8 @@ fn populate_root_cnode(
     let mut mem = DirectMemory;
     let root_cnode = Cap::CNode {
         paddr: task.cnode_paddr,
-        radix: slots::INIT_CNODE_RADIX as u8,
-        guard_bits: (64 - slots::INIT_CNODE_RADIX) as u8,
+        radix: task.cnode_radix as u8,
+        guard_bits: (64 - task.cnode_radix) as u8,
         guard: 0,
     };
     let slot = |index: u64| task.cnode_paddr + (index << SLOT_BITS);
@@ -619,7 +665,10 @@ fn load_root_task(
     kernel_root: u64,
     plan: &LoadPlan,
     image: &[u8],
+    cnode_radix: u32,
+    bootinfo_frames: usize,
 ) -> Result<RootTask, &'static str> {
+    let cnode_bytes = (1u64 << cnode_radix) << SLOT_BITS;
     let mut tables = BootTables { alloc };
     let vspace = tables.alloc_table().ok_or("out of memory for the root PML4")?;
     for i in 256..512 {
@@ -676,16 +725,16 @@ fn load_root_task(
     let ipc_buffer_paddr = map(&mut tables, ROOT_IPC_BUFFER_VADDR, rw)?;
     let cnode_paddr = tables
         .alloc
-        .alloc_contiguous(ROOT_CNODE_BYTES / PAGE, ROOT_CNODE_BYTES)
+        .alloc_contiguous(cnode_bytes / PAGE, cnode_bytes)
         .map_err(|_| "out of memory for the root CNode")?;
-    for i in 0..ROOT_CNODE_BYTES / PAGE {
+    for i in 0..cnode_bytes / PAGE {
         mmu::zero_frame(cnode_paddr + i * PAGE);
     }
     let tcb_paddr = tables.alloc.alloc_frame().map_err(|_| "out of memory for the root TCB")?;
     mmu::zero_frame(tcb_paddr);
     let bootinfo_paddr =
-        tables.alloc.alloc_contiguous(BOOTINFO_FRAMES as u64, PAGE).map_err(|_| "out of memory for bootinfo")?;
-    for i in 0..BOOTINFO_FRAMES as u64 {
+        tables.alloc.alloc_contiguous(bootinfo_frames as u64, PAGE).map_err(|_| "out of memory for bootinfo")?;
+    for i in 0..bootinfo_frames as u64 {
         mmu::zero_frame(bootinfo_paddr + i * PAGE);
         paging::map(
             &mut tables,
@@ -697,7 +746,7 @@ fn load_root_task(
         )
         .map_err(|_| "cannot map bootinfo")?;
     }
-    Ok(RootTask { vspace, bootinfo_paddr, ipc_buffer_paddr, cnode_paddr, tcb_paddr })
+    Ok(RootTask { vspace, bootinfo_paddr, ipc_buffer_paddr, cnode_paddr, cnode_radix, tcb_paddr })
 }
 
 /// An exception in the kernel itself: always a bug. Report and stop.

@@ -4,10 +4,14 @@
 //! free RAM first, then device memory (physical space that is neither RAM, firmware
 //! reserved nor owned by the kernel).
 
-use abi::bootinfo::{UntypedDesc, MAX_UNTYPED};
+use abi::bootinfo::UntypedDesc;
 use abi::object::UNTYPED_MAX_BITS;
 
 use super::memory::{split_power_of_two, Block, Range, RangeSet};
+
+/// Most untyped regions handed out (bootinfo's array is variable; this bounds the
+/// kernel's list and the root CNode slots reserved for them).
+pub const MAX_UNTYPED: usize = 256;
 
 /// Smallest untyped handed out: one page.
 pub const MIN_UNTYPED_BITS: u32 = 12;

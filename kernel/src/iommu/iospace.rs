@@ -22,25 +22,51 @@ use crate::object::kcell::{KernelCell, KernelRef};
 use crate::object::paging::TableMemory;
 use crate::object::roots::{self, RootKind};
 
-/// Domain ids handed out (1..MAX_DOMAINS, fewer if a unit's CAP.ND supports fewer; 0
-/// is reserved by VT-d in caching mode).
-pub const MAX_DOMAINS: usize = 256;
-/// Most (unit, bus) context tables.
-const MAX_CONTEXT_TABLES: usize = 16;
+/// Most domain ids: what VT-d's CAP.ND can offer. Boot sizes the per-domain records
+/// (in boot memory) by what every unit supports; ids 1.. are handed out (0 is reserved
+/// by VT-d in caching mode), the highest is the RMRR identity domain.
+pub const MAX_DOMAINS: usize = 65_536;
+/// Most (unit, bus) context tables: every bus number on every unit would be 8 x 256;
+/// a context table exists only for a bus that has functions or aliases.
+const MAX_CONTEXT_TABLES: usize = 256;
 
-/// Boot: only `supported` domain ids exist on every unit (CAP.ND). Ids at or above it
-/// are marked taken; the RMRR identity domain moves to the highest one left.
-pub fn limit_domains(supported: usize) {
+/// What the kernel keeps per domain id (all zero: free, no handler).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Domain {
+    /// Handed out, or the RMRR identity domain.
+    used: bool,
+    /// Whether `handler` is an endpoint (else a notification).
+    is_endpoint: bool,
+    /// Fault handler object (0: none).
+    handler: u64,
+    /// Badge the handler gets.
+    badge: u64,
+    /// Its IOSpace's root table (0: free), so an IO mapping record (which names the
+    /// root) finds the domain to invalidate.
+    root: u64,
+}
+
+/// How many domain ids boot makes records for when every unit supports `supported`
+/// (CAP.ND): at least 2 (id 0 is never handed out), at most [`MAX_DOMAINS`].
+pub fn domain_count(supported: usize) -> usize {
+    supported.clamp(2, MAX_DOMAINS)
+}
+
+/// Boot: the per-domain records, `count` of them ([`domain_count`]) at `records`; the
+/// RMRR identity domain is the highest id.
+///
+/// # Safety
+/// `records` is zeroed boot memory for `count` [`Domain`]s, aligned for them, used for
+/// nothing else for the kernel's life.
+pub unsafe fn boot_domains(records: *mut Domain, count: usize) {
     let s = &mut *state();
-    let top = supported.clamp(2, MAX_DOMAINS);
-    for used in &mut s.domains[top..] {
-        *used = true;
-    }
-    s.rmrr_domain = (top - 1) as u16;
+    // SAFETY: the caller's contract; an all-zero `Domain` is a valid free record.
+    s.domains = unsafe { core::slice::from_raw_parts_mut(records, count) };
+    s.rmrr_domain = (count - 1) as u16;
 }
 
 /// Most requester ids with a context entry: every PCI function and every DMA alias.
-const MAX_IDS: usize = 128;
+const MAX_IDS: usize = 2 * crate::platform::pci::MAX_PCI_DEVICES;
 
 /// A requester id the kernel writes context entries for.
 #[derive(Clone, Copy, Debug, Default)]
@@ -49,7 +75,7 @@ struct Rid {
     /// The remapping unit covering it.
     unit: u8,
     /// Its alias group: the bootinfo index of the group's first function.
-    group: u8,
+    group: u16,
     /// Whether a PCI function (and so a PciDevice cap) has this id; else it is only
     /// an alias some function's DMA carries.
     function: bool,
@@ -58,7 +84,10 @@ struct Rid {
 }
 
 struct State {
-    domains: [bool; MAX_DOMAINS],
+    /// One record per domain id every unit supports (boot memory; empty before boot).
+    domains: &'static mut [Domain],
+    /// Ids handed out (the RMRR domain included).
+    used_count: usize,
     /// (unit, bus, context table paddr).
     context_tables: [(u8, u8, u64); MAX_CONTEXT_TABLES],
     context_count: usize,
@@ -67,12 +96,7 @@ struct State {
     id_count: usize,
     /// Translation depth new IOSpaces get.
     levels: u8,
-    /// Per domain: fault handler object, badge, and whether it is an endpoint.
-    handlers: [(u64, u64, bool); MAX_DOMAINS],
-    /// Per domain: its IOSpace's root table (0: free), so an IO mapping record (which
-    /// names the root) finds the domain to invalidate.
-    roots: [u64; MAX_DOMAINS],
-    /// Highest domain id handed out so far (bounds the root scan).
+    /// Highest domain id handed out so far (bounds the root and handler scans).
     high_water: usize,
     /// Root table of the RMRR identity domain (0: no RMRR in use).
     rmrr_root: u64,
@@ -82,17 +106,16 @@ struct State {
 
 /// The IOSpace state, borrowed for one statement or a short block at a time.
 static STATE: KernelCell<State> = KernelCell::new(State {
-    domains: [false; MAX_DOMAINS],
+    domains: &mut [],
+    used_count: 0,
     context_tables: [(0, 0, 0); MAX_CONTEXT_TABLES],
     context_count: 0,
     ids: [Rid { id: 0, unit: 0, group: 0, function: false, wire: 0 }; MAX_IDS],
     id_count: 0,
     levels: 3,
-    handlers: [(0, 0, false); MAX_DOMAINS],
-    roots: [0; MAX_DOMAINS],
     high_water: 0,
     rmrr_root: 0,
-    rmrr_domain: (MAX_DOMAINS - 1) as u16,
+    rmrr_domain: 0,
 });
 
 #[inline(always)]
@@ -113,13 +136,17 @@ pub fn has_context_table(unit: u8, bus: u8) -> bool {
 pub fn boot_add_device(
     requester: u16,
     unit: u8,
-    group: u8,
+    group: u16,
     wire: Option<u16>,
     root_table: u64,
     context_table: u64,
 ) -> bool {
     let s = &mut *state();
-    if !s.ids[..s.id_count].iter().any(|r| r.id == requester) && s.id_count < MAX_IDS {
+    if s.id_count == MAX_IDS {
+        crate::warn!("iospace: more than {MAX_IDS} requester ids; {requester:#06x} stays blocked");
+        return false;
+    }
+    if !s.ids[..s.id_count].iter().any(|r| r.id == requester) {
         s.ids[s.id_count] =
             Rid { id: requester, unit, group, function: wire.is_some(), wire: wire.unwrap_or(requester) };
         s.id_count += 1;
@@ -129,6 +156,7 @@ pub fn boot_add_device(
         return false;
     }
     if s.context_count == MAX_CONTEXT_TABLES {
+        crate::warn!("iospace: more than {MAX_CONTEXT_TABLES} context tables; bus {bus:#04x} stays blocked");
         return false;
     }
     s.context_tables[s.context_count] = (unit, bus, context_table);
@@ -185,7 +213,8 @@ pub fn boot_rmrr(
             };
             let s = &mut *state();
             s.rmrr_root = root;
-            s.domains[usize::from(s.rmrr_domain)] = true;
+            s.domains[usize::from(s.rmrr_domain)].used = true;
+            s.used_count += 1;
         }
         let root = state().rmrr_root;
         let needed = tables_needed(start, end, levels, superpages);
@@ -225,15 +254,17 @@ pub fn set_levels(levels: u8) {
 
 /// Free domain ids.
 pub fn free_domains() -> u64 {
-    state().domains[1..].iter().filter(|used| !**used).count() as u64
+    let s = &*state();
+    // Id 0 is never handed out.
+    s.domains.len().saturating_sub(1 + s.used_count) as u64
 }
 
 /// Allocates a domain id for the IOSpace rooted at `root` (the caller checked one is free).
 pub fn new_iospace(root: u64) -> (u16, u8) {
     let s = &mut *state();
-    let id = (1..MAX_DOMAINS).find(|&d| !s.domains[d]).expect("retype checked a free domain");
-    s.domains[id] = true;
-    s.roots[id] = root;
+    let id = (1..s.domains.len()).find(|&d| !s.domains[d].used).expect("retype checked a free domain");
+    s.domains[id] = Domain { used: true, root, ..Domain::default() };
+    s.used_count += 1;
     s.high_water = s.high_water.max(id);
     (id as u16, s.levels)
 }
@@ -241,7 +272,7 @@ pub fn new_iospace(root: u64) -> (u16, u8) {
 /// The domain of the live IOSpace rooted at `root`.
 fn domain_of_root(root: u64) -> Option<u16> {
     let s = &mut *state();
-    (1..=s.high_water).find(|&d| s.roots[d] == root && root != 0).map(|d| d as u16)
+    (1..=s.high_water).find(|&d| s.domains[d].root == root && root != 0).map(|d| d as u16)
 }
 
 fn context_slot(requester: u16) -> Option<(usize, u64)> {
@@ -259,21 +290,17 @@ pub fn msi_source(requester: u16) -> u16 {
     s.ids[..s.id_count].iter().find(|r| r.function && r.id == requester).map_or(requester, |r| r.wire)
 }
 
-/// A copy of the recorded ids of alias group `group` (functions and aliases).
-fn group_ids(group: u8) -> ([Rid; MAX_IDS], usize) {
-    let s = &mut *state();
-    let mut out = [Rid::default(); MAX_IDS];
-    let mut n = 0;
-    for r in s.ids[..s.id_count].iter().filter(|r| r.group == group) {
-        out[n] = *r;
-        n += 1;
-    }
-    (out, n)
+/// The recorded ids of alias group `group` (functions and aliases), copied one by one
+/// (no array of them on the kernel stack: groups can hold hundreds of ids).
+/// Each step borrows the state only briefly, so callers may use it in between.
+fn group_ids(group: u16) -> impl Iterator<Item = Rid> {
+    let count = state().id_count;
+    (0..count).filter_map(move |i| Some(state().ids[i]).filter(|r| r.group == group))
 }
 
 /// Checks that `members` (requester ids of the PciDevice caps presented) are exactly
 /// the functions of one alias group, each once; returns the group.
-fn check_group(members: &[u16]) -> Result<u8, SyscallError> {
+fn check_group(members: &[u16]) -> Result<u16, SyscallError> {
     let s = &mut *state();
     let function = |id: u16| s.ids[..s.id_count].iter().find(|r| r.function && r.id == id);
     let first =
@@ -303,8 +330,7 @@ fn check_group(members: &[u16]) -> Result<u8, SyscallError> {
 pub fn assign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
     let Cap::IoSpace { paddr, domain, levels } = *iospace else { return Err(SyscallError::InvalidCapability) };
     let group = check_group(members)?;
-    let (ids, n) = group_ids(group);
-    for r in &ids[..n] {
+    for r in group_ids(group) {
         let (_, slot) = context_slot(r.id).ok_or(SyscallError::IllegalOperation)?;
         match context_domain(kmem::read_words::<2>(slot)) {
             None => {}
@@ -322,7 +348,7 @@ pub fn assign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
     // a present entry with a stale domain id.
     let [low, high] = context_entry(paddr, levels, domain);
     let mut touched = 0u32;
-    for r in &ids[..n] {
+    for r in group_ids(group) {
         let (unit, slot) = context_slot(r.id).expect("checked above");
         kmem::write_words(slot + 8, [high]);
         compiler_fence(core::sync::atomic::Ordering::SeqCst);
@@ -344,15 +370,14 @@ pub fn assign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
 pub fn unassign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
     let Cap::IoSpace { domain, .. } = *iospace else { return Err(SyscallError::InvalidCapability) };
     let group = check_group(members)?;
-    let (ids, n) = group_ids(group);
-    for r in &ids[..n] {
+    for r in group_ids(group) {
         let (_, slot) = context_slot(r.id).ok_or(SyscallError::IllegalOperation)?;
         if context_domain(kmem::read_words::<2>(slot)) != Some(domain) {
             return Err(SyscallError::IllegalOperation);
         }
     }
     let mut touched = 0u32;
-    for r in &ids[..n] {
+    for r in group_ids(group) {
         let (unit, slot) = context_slot(r.id).expect("checked above");
         kmem::write_words(slot, [0, 0]);
         unit::sync_for_device(slot, 16);
@@ -389,9 +414,8 @@ pub fn destroy(iospace: &Cap) {
         }
     }
     let s = &mut *state();
-    s.domains[usize::from(domain)] = false;
-    s.handlers[usize::from(domain)] = (0, 0, false);
-    s.roots[usize::from(domain)] = 0;
+    s.domains[usize::from(domain)] = Domain::default();
+    s.used_count = s.used_count.saturating_sub(1);
 }
 
 /// SetFaultHandler: `handler` (notification or endpoint cap) hears about this
@@ -403,21 +427,25 @@ pub fn set_fault_handler(iospace: &Cap, handler: &Cap) -> Result<(), SyscallErro
         Cap::Endpoint { paddr, badge, rights } if rights.contains(CapRights::WRITE) => (paddr, badge, true),
         _ => return Err(SyscallError::InvalidCapability),
     };
-    state().handlers[usize::from(domain)] = entry;
+    let d = &mut state().domains[usize::from(domain)];
+    (d.handler, d.badge, d.is_endpoint) = entry;
     Ok(())
 }
 
 /// The endpoint or notification at `object` is being destroyed: no IOSpace reports to
 /// it any more (its memory may become anything once the untyped is retyped).
 pub fn forget_fault_handler(object: u64) {
-    for handler in state().handlers.iter_mut().filter(|h| h.0 == object) {
-        *handler = (0, 0, false);
+    let s = &mut *state();
+    let last = s.high_water.min(s.domains.len().saturating_sub(1));
+    for d in s.domains[..=last].iter_mut().filter(|d| d.handler == object) {
+        (d.handler, d.badge, d.is_endpoint) = (0, 0, false);
     }
 }
 
 /// Whether any IOSpace has a fault handler (a DMA fault could wake a thread).
 pub fn any_fault_handler() -> bool {
-    state().handlers.iter().any(|h| h.0 != 0)
+    let s = &*state();
+    s.domains.iter().take(s.high_water + 1).any(|d| d.handler != 0)
 }
 
 /// A drained fault record: tell the IOSpace the device is in, if it has a handler.
@@ -426,7 +454,9 @@ pub fn any_fault_handler() -> bool {
 pub fn report_fault(requester: u16, reason: u8, iova: u64, is_write: bool) -> bool {
     let Some((_, slot)) = context_slot(requester) else { return false };
     let Some(domain) = context_domain(kmem::read_words::<2>(slot)) else { return false };
-    let (object, badge, is_endpoint) = state().handlers[usize::from(domain)];
+    let Some(&Domain { handler: object, badge, is_endpoint, .. }) = state().domains.get(usize::from(domain)) else {
+        return false;
+    };
     if object == 0 {
         return false;
     }

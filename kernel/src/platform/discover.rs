@@ -6,12 +6,13 @@
 use core::fmt;
 use core::ptr::NonNull;
 
-use abi::bootinfo::{AcpiSummary, BootInfo, IommuDesc, RmrrDesc, MAX_IOMMUS, MAX_PCI_DEVICES, MAX_RMRRS, NO_DRHD};
+use abi::bootinfo::{AcpiSummary, IommuDesc, RmrrDesc, MAX_IOMMUS, MAX_RMRRS, NO_DRHD};
 use acpi::madt::{Madt, MadtEntry};
 use acpi::mcfg::Mcfg;
 use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
 
 use super::dmar::{self, Dmar, DmarInfo};
+use super::pci::MAX_PCI_DEVICES;
 use super::pci::{self, PciDeviceList};
 use super::pci_config::Ecam;
 use super::reserved::{self, ExclusionError, Exclusions, HpetError};
@@ -360,7 +361,7 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>, ram: &RangeSet) -> Result<P
 
 /// Logs every alias group of more than one function, or whose DMA carries another id:
 /// `pci: alias group 01:00.0 (DMA as 01:00.0): 01:00.0 01:01.0`.
-fn log_alias_groups(devices: &PciDeviceList, groups: &[u8; MAX_PCI_DEVICES]) {
+fn log_alias_groups(devices: &PciDeviceList, groups: &[u16; MAX_PCI_DEVICES]) {
     let list = devices.as_slice();
     let bdf = |d: &pci::PciDevice| (d.bus(), d.device(), d.function());
     for (leader, dev) in list.iter().enumerate().filter(|&(i, _)| usize::from(groups[i]) == i) {
@@ -381,7 +382,7 @@ fn log_alias_groups(devices: &PciDeviceList, groups: &[u8; MAX_PCI_DEVICES]) {
 }
 
 /// Formats the members of alias group `.2` as ` BB:DD.F` each.
-struct Members<'a>(&'a [pci::PciDevice], &'a [u8; MAX_PCI_DEVICES], usize);
+struct Members<'a>(&'a [pci::PciDevice], &'a [u16; MAX_PCI_DEVICES], usize);
 
 impl core::fmt::Display for Members<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -393,32 +394,40 @@ impl core::fmt::Display for Members<'_> {
 }
 
 impl Platform {
-    /// Copies the IOMMU, RMRR and PCI lists into bootinfo.
-    pub fn fill_bootinfo(&self, bi: &mut BootInfo) {
-        for (i, unit) in self.dmar.drhds().iter().enumerate().take(MAX_IOMMUS) {
-            bi.iommus[i] = IommuDesc {
+    /// The IOMMU list bootinfo reports (at most [`MAX_IOMMUS`]).
+    pub fn iommu_descs(&self) -> ([IommuDesc; MAX_IOMMUS], usize) {
+        let mut out = [IommuDesc::default(); MAX_IOMMUS];
+        let units = self.dmar.drhds().iter().take(MAX_IOMMUS);
+        for ((d, unit), regs) in out.iter_mut().zip(units).zip(&self.iommu_regs) {
+            *d = IommuDesc {
                 register_base: unit.register_base,
-                cap: self.iommu_regs[i].0,
-                ecap: self.iommu_regs[i].1,
+                cap: regs.0,
+                ecap: regs.1,
                 segment: unit.segment,
                 flags: unit.flags,
                 _reserved: [0; 5],
             };
-            bi.iommu_count = i as u32 + 1;
         }
-        for (i, rmrr) in self.dmar.rmrrs().iter().enumerate().take(MAX_RMRRS) {
-            bi.rmrrs[i] = RmrrDesc {
+        (out, self.dmar.drhds().len().min(MAX_IOMMUS))
+    }
+
+    /// The RMRR list bootinfo reports (at most [`MAX_RMRRS`]).
+    pub fn rmrr_descs(&self) -> ([RmrrDesc; MAX_RMRRS], usize) {
+        let mut out = [RmrrDesc::default(); MAX_RMRRS];
+        for (d, rmrr) in out.iter_mut().zip(self.dmar.rmrrs()) {
+            *d = RmrrDesc {
                 base: rmrr.base,
                 limit: rmrr.limit,
                 segment: rmrr.segment,
                 scope_count: rmrr.scopes().len() as u16,
                 _reserved: [0; 4],
             };
-            bi.rmrr_count = i as u32 + 1;
         }
-        for (i, dev) in self.pci.as_slice().iter().enumerate().take(bi.pci_devices.len()) {
-            bi.pci_devices[i] = dev.desc;
-            bi.pci_device_count = i as u32 + 1;
-        }
+        (out, self.dmar.rmrrs().len().min(MAX_RMRRS))
+    }
+
+    /// The PCI functions bootinfo reports, in bus/device/function order.
+    pub fn pci_descs(&self) -> impl Iterator<Item = abi::bootinfo::PciDeviceDesc> + '_ {
+        self.pci.as_slice().iter().map(|d| d.desc)
     }
 }

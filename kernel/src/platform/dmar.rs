@@ -14,7 +14,7 @@ pub const MAX_DRHD: usize = 8;
 /// Most RMRRs accepted.
 pub const MAX_RMRR: usize = 8;
 /// Most device scopes per structure.
-pub const MAX_SCOPES: usize = 16;
+pub const MAX_SCOPES: usize = 64;
 /// Most path elements per device scope.
 pub const MAX_PATH: usize = 4;
 
@@ -199,10 +199,16 @@ impl fmt::Display for DeviceScope {
 }
 
 /// A list of device scopes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Scopes {
     items: [DeviceScope; MAX_SCOPES],
     len: u8,
+}
+
+impl Default for Scopes {
+    fn default() -> Self {
+        Scopes { items: [DeviceScope::default(); MAX_SCOPES], len: 0 }
+    }
 }
 
 impl Scopes {
@@ -544,6 +550,22 @@ pub mod tests {
         assert_eq!(std::format!("{scope}"), "pci-endpoint id=0 bus=0x00 path=03.0");
         while info.push_rmrr(Rmrr::new(0, 0xfff, &[])) {}
         assert_eq!(info.rmrrs().len(), MAX_RMRR);
+    }
+
+    /// QEMU lists one scope per bus-0 device: a machine with dozens of them has a DRHD
+    /// of dozens of scopes (16 used to be refused); past [`MAX_SCOPES`] the table is
+    /// refused with an error that names the limit, never overflowed.
+    #[test]
+    fn many_scopes_up_to_the_limit() {
+        let scopes = |n: usize| -> Vec<Vec<u8>> {
+            (0..n).map(|i| scope(scope_kind::PCI_ENDPOINT, 0, 0, &[((i % 32) as u8, (i / 32) as u8)])).collect()
+        };
+        let info = parse_dmar(&table(38, 0, &[drhd(1, 0, 0xfed9_0000, &scopes(MAX_SCOPES))])).unwrap();
+        assert_eq!(info.drhds()[0].scopes().len(), MAX_SCOPES);
+        assert_eq!(info.drhds()[0].scopes()[40].path(), &[(8, 1)]);
+        let err = parse_dmar(&table(38, 0, &[drhd(1, 0, 0xfed9_0000, &scopes(MAX_SCOPES + 1))])).unwrap_err();
+        assert!(matches!(err, DmarError::TooManyScopes { .. }));
+        assert!(std::format!("{err}").contains("more than 64 device scopes"), "{err}");
     }
 
     #[test]

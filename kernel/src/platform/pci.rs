@@ -9,8 +9,9 @@ use pci_types::{ConfigRegionAccess, HeaderType, PciAddress, PciHeader, PciPciBri
 
 use super::dmar::{scope_kind, DmarInfo};
 
-/// Most PCI functions recorded (as many as bootinfo reports).
-pub use abi::bootinfo::MAX_PCI_DEVICES;
+/// Most PCI functions recorded: 8 full buses. Bootinfo has no such cap (its arrays are
+/// variable); this bounds the kernel's own tables (alias groups, context entries).
+pub const MAX_PCI_DEVICES: usize = 512;
 
 /// One PCI function: the record bootinfo reports (`abi::bootinfo::PciDeviceDesc`),
 /// plus the bridge topology the kernel needs for VT-d coverage and DMA aliases.
@@ -97,8 +98,8 @@ impl PciDeviceList {
                     prog_if: 0,
                     header_type: 0,
                     drhd_index: NO_DRHD,
+                    _reserved: 0,
                     alias_group: 0,
-                    _reserved: [0; 2],
                 },
                 secondary_bus: 0,
                 subordinate_bus: 0,
@@ -170,8 +171,8 @@ pub fn enumerate(cfg: &impl ConfigRegionAccess, segment: u16, bus_start: u8, bus
                         prog_if,
                         header_type,
                         drhd_index: NO_DRHD,
+                        _reserved: 0,
                         alias_group: 0,
-                        _reserved: [0; 2],
                     },
                     ..Default::default()
                 };
@@ -259,7 +260,7 @@ pub fn wire_id(dev: &PciDevice, devices: &PciDeviceList) -> u16 {
 /// Alias groups: for each function, the index of the first function of its group.
 /// Two functions are in one group when their sets {own id} + aliases share an id
 /// (transitively): the IOMMU cannot tell their DMA apart.
-pub fn alias_groups(devices: &PciDeviceList) -> [u8; MAX_PCI_DEVICES] {
+pub fn alias_groups(devices: &PciDeviceList) -> [u16; MAX_PCI_DEVICES] {
     let list = devices.as_slice();
     let mut sets = [(0usize, [0u16; MAX_ALIASES + 1]); MAX_PCI_DEVICES];
     for (set, dev) in sets.iter_mut().zip(list) {
@@ -269,7 +270,7 @@ pub fn alias_groups(devices: &PciDeviceList) -> [u8; MAX_PCI_DEVICES] {
         set.0 = count + 1;
     }
     let ids = |i: usize| &sets[i].1[..sets[i].0];
-    let mut group: [u8; MAX_PCI_DEVICES] = core::array::from_fn(|i| i as u8);
+    let mut group: [u16; MAX_PCI_DEVICES] = core::array::from_fn(|i| i as u16);
     // Union by relabelling: repeat until no pair sharing an id has different labels.
     let mut changed = true;
     while changed {
@@ -535,14 +536,17 @@ mod tests {
     #[test]
     fn overflow_is_counted() {
         let mut f = Fake::default();
-        for bus in 0..3u8 {
+        for bus in 0..20u8 {
             for dev in 0..32u8 {
                 f.add((bus, dev, 0), 0x1af4, 0x1000, 0x02_00_00, 0, (0, 0));
             }
         }
         let mut list = PciDeviceList::new();
-        enumerate(&f, 0, 0, 2, &mut list);
+        enumerate(&f, 0, 0, 19, &mut list);
         assert_eq!(list.as_slice().len(), MAX_PCI_DEVICES);
-        assert_eq!(list.overflowed(), 96 - MAX_PCI_DEVICES);
+        assert_eq!(list.overflowed(), 640 - MAX_PCI_DEVICES);
+        // More than 64 functions (the old bootinfo cap) on many buses get groups of their own.
+        let groups = alias_groups(&list);
+        assert!(groups.iter().enumerate().all(|(i, &g)| usize::from(g) == i));
     }
 }

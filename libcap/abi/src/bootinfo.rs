@@ -1,11 +1,12 @@
-//! The bootinfo frames the kernel hands the root task.
-//!
-//! The bootinfo frames the kernel hands the root task: what memory, devices and
-//! capabilities exist. Versioned, `#[repr(C)]`, every size asserted.
+//! The bootinfo the kernel hands the root task: a header, then variable arrays.
 //!
 //! The root task finds it at [`crate::layout::ROOT_BOOTINFO_VADDR`] (pointer also in `rdi`
-//! at entry) and must check [`BootInfo::magic`], [`BootInfo::version`] and
-//! [`BootInfo::size`] before trusting anything else.
+//! at entry) and must check [`BootInfo::is_valid`] before trusting anything else. The
+//! header ([`BootInfo`], `#[repr(C)]`, every size asserted) gives the total size and,
+//! per array (untyped, IOMMUs, RMRRs, PCI functions), an [`ArrayRef`] (byte offset from
+//! the header's start and count); the arrays follow the header in as many frames as they
+//! need, at most [`BOOTINFO_MAX_FRAMES`]. The kernel lays it out with [`encode`]; the
+//! accessors ([`BootInfo::untyped`], [`BootInfo::pci_devices`], ...) check every offset.
 
 use static_assertions::const_assert;
 use static_assertions::const_assert_eq;
@@ -13,17 +14,25 @@ use static_assertions::const_assert_eq;
 /// "CAPBOOTI" in little-endian.
 pub const BOOTINFO_MAGIC: u64 = u64::from_le_bytes(*b"CAPBOOTI");
 /// Current layout version; bump on any change below.
-pub const BOOTINFO_VERSION: u32 = 3;
-/// Capacity of the untyped list.
-pub const MAX_UNTYPED: usize = 192;
-/// Capacity of the IOMMU (DRHD) list.
+pub const BOOTINFO_VERSION: u32 = 4;
+/// Most IOMMU (DRHD) units the kernel drives and reports (not an array capacity).
 pub const MAX_IOMMUS: usize = 8;
-/// Capacity of the RMRR list.
+/// Most RMRRs the kernel reports (not an array capacity).
 pub const MAX_RMRRS: usize = 8;
-/// Capacity of the PCI device list.
-pub const MAX_PCI_DEVICES: usize = 64;
-/// Number of 4 KiB frames the bootinfo occupies.
-pub const BOOTINFO_FRAMES: usize = 2;
+/// Most 4 KiB frames the bootinfo may occupy: the room below the root task's IPC buffer
+/// ([`crate::layout::ROOT_IPC_BUFFER_VADDR`]). 64 KiB hold, for example, 3,000 PCI
+/// functions and 900 untyped regions.
+pub const BOOTINFO_MAX_FRAMES: usize = 16;
+
+/// Where one variable array lies: `count` entries from byte `offset` of the bootinfo.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArrayRef {
+    /// Byte offset from the start of the header (aligned for the entry type).
+    pub offset: u32,
+    /// Number of entries.
+    pub count: u32,
+}
 
 /// A half-open range of slots `[start, end)` in the root CNode.
 #[repr(C)]
@@ -132,14 +141,14 @@ pub struct PciDeviceDesc {
     pub header_type: u8,
     /// Index into [`BootInfo::iommus`] of the DRHD covering it, or [`NO_DRHD`].
     pub drhd_index: u8,
+    /// Reserved, zero.
+    pub _reserved: u8,
     /// Its DMA alias group: the index (into [`BootInfo::pci_devices`]) of the group's
     /// first member; its own index if its DMA carries an id no other function's does.
     /// Functions whose DMA can carry the same requester id (behind a PCIe-to-PCI or
     /// conventional PCI bridge) are one group: IOSpace Assign / Unassign take caps to
     /// all of them, and their MSIs are checked against the group's requester id.
-    pub alias_group: u8,
-    /// Reserved, zero.
-    pub _reserved: [u8; 2],
+    pub alias_group: u16,
 }
 
 impl PciDeviceDesc {
@@ -175,7 +184,7 @@ pub struct AcpiSummary {
     pub ioapic_count: u16,
 }
 
-/// The bootinfo structure itself.
+/// The bootinfo header; the arrays it names follow it (see the module docs).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct BootInfo {
@@ -183,11 +192,11 @@ pub struct BootInfo {
     pub magic: u64,
     /// [`BOOTINFO_VERSION`].
     pub version: u32,
-    /// `size_of::<BootInfo>()` as the kernel built it.
+    /// Total bytes: the header and every array (at most [`BOOTINFO_MAX_FRAMES`] pages).
     pub size: u32,
     /// A [`BootProtocol`] raw value.
     pub boot_protocol: u32,
-    /// log2 of the root CNode's slot count.
+    /// log2 of the root CNode's slot count (sized by the kernel from what boot found).
     pub init_cnode_radix: u32,
     /// Virtual address of the root task's IPC buffer.
     pub ipc_buffer: u64,
@@ -205,35 +214,91 @@ pub struct BootInfo {
     pub user_image_vaddr: u64,
     /// ACPI facts.
     pub acpi: AcpiSummary,
-    /// Valid entries in `untyped`.
-    pub untyped_count: u32,
-    /// Valid entries in `iommus`.
-    pub iommu_count: u32,
-    /// Valid entries in `rmrrs`.
-    pub rmrr_count: u32,
-    /// Valid entries in `pci_devices`.
-    pub pci_device_count: u32,
-    /// Untyped regions, RAM first then device memory.
-    pub untyped: [UntypedDesc; MAX_UNTYPED],
-    /// IOMMU units from the DMAR.
-    pub iommus: [IommuDesc; MAX_IOMMUS],
-    /// RMRR regions from the DMAR.
-    pub rmrrs: [RmrrDesc; MAX_RMRRS],
-    /// PCI functions found.
-    pub pci_devices: [PciDeviceDesc; MAX_PCI_DEVICES],
+    /// Untyped regions ([`UntypedDesc`]), RAM first then device memory.
+    pub untyped_array: ArrayRef,
+    /// IOMMU units from the DMAR ([`IommuDesc`]).
+    pub iommu_array: ArrayRef,
+    /// RMRR regions from the DMAR ([`RmrrDesc`]).
+    pub rmrr_array: ArrayRef,
+    /// PCI functions found ([`PciDeviceDesc`]).
+    pub pci_device_array: ArrayRef,
 }
 
 const_assert_eq!(core::mem::size_of::<SlotRegion>(), 16);
+const_assert_eq!(core::mem::size_of::<ArrayRef>(), 8);
 const_assert_eq!(core::mem::size_of::<UntypedDesc>(), 16);
 const_assert_eq!(core::mem::size_of::<IommuDesc>(), 32);
 const_assert_eq!(core::mem::size_of::<RmrrDesc>(), 24);
 const_assert_eq!(core::mem::size_of::<PciDeviceDesc>(), 16);
 const_assert_eq!(core::mem::size_of::<AcpiSummary>(), 40);
-const_assert_eq!(core::mem::size_of::<BootInfo>(), 4704);
-const_assert!(core::mem::size_of::<BootInfo>() <= BOOTINFO_FRAMES * 4096);
+const_assert_eq!(core::mem::size_of::<BootInfo>(), 176);
+const_assert!(core::mem::align_of::<BootInfo>() == 8);
+
+/// Bytes [`encode`] needs for a bootinfo with these array lengths (None on overflow).
+pub fn encoded_size(untyped: usize, iommus: usize, rmrrs: usize, pci: usize) -> Option<usize> {
+    let mut at = core::mem::size_of::<BootInfo>();
+    for (n, size) in [
+        (untyped, core::mem::size_of::<UntypedDesc>()),
+        (iommus, core::mem::size_of::<IommuDesc>()),
+        (rmrrs, core::mem::size_of::<RmrrDesc>()),
+        (pci, core::mem::size_of::<PciDeviceDesc>()),
+    ] {
+        at = at.checked_add(n.checked_mul(size)?)?.checked_next_multiple_of(8)?;
+    }
+    Some(at)
+}
+
+/// Why [`encode`] could not lay the bootinfo out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLarge {
+    /// Bytes needed (`usize::MAX` if that overflows).
+    pub needed: usize,
+    /// Bytes available.
+    pub available: usize,
+}
+
+/// Writes `header` (its size and array fields replaced) followed by the arrays into
+/// `out`, 8-byte aligned words; returns the bytes used. Fails, writing nothing, if they
+/// do not fit in `out` or in [`BOOTINFO_MAX_FRAMES`] pages.
+pub fn encode(
+    out: &mut [u64],
+    header: &BootInfo,
+    untyped: &[UntypedDesc],
+    iommus: &[IommuDesc],
+    rmrrs: &[RmrrDesc],
+    pci: &[PciDeviceDesc],
+) -> Result<usize, TooLarge> {
+    let available = core::mem::size_of_val(out).min(BOOTINFO_MAX_FRAMES * 4096);
+    let needed = encoded_size(untyped.len(), iommus.len(), rmrrs.len(), pci.len()).unwrap_or(usize::MAX);
+    if needed > available {
+        return Err(TooLarge { needed, available });
+    }
+    let mut bi = *header;
+    bi.magic = BOOTINFO_MAGIC;
+    bi.version = BOOTINFO_VERSION;
+    bi.size = needed as u32;
+    let base = out.as_mut_ptr().cast::<u8>();
+    let mut at = core::mem::size_of::<BootInfo>();
+    /// Copies `items` to byte `at` of `base` and returns where they are.
+    fn put<T: Copy>(base: *mut u8, at: &mut usize, items: &[T]) -> ArrayRef {
+        let r = ArrayRef { offset: *at as u32, count: items.len() as u32 };
+        // SAFETY: `encode` checked that every array fits in `out` (which `base` points
+        // into); `at` is a multiple of 8, enough for every entry type, and `T: Copy`.
+        unsafe { core::ptr::copy_nonoverlapping(items.as_ptr(), base.add(*at).cast::<T>(), items.len()) };
+        *at = (*at + core::mem::size_of_val(items)).next_multiple_of(8);
+        r
+    }
+    bi.untyped_array = put(base, &mut at, untyped);
+    bi.iommu_array = put(base, &mut at, iommus);
+    bi.rmrr_array = put(base, &mut at, rmrrs);
+    bi.pci_device_array = put(base, &mut at, pci);
+    // SAFETY: `out` is 8-byte aligned and holds at least the header (`needed` includes it).
+    unsafe { base.cast::<BootInfo>().write(bi) };
+    Ok(needed)
+}
 
 impl BootInfo {
-    /// An empty bootinfo with the header filled in.
+    /// An empty header (no arrays, size of the header alone).
     pub const fn empty() -> Self {
         BootInfo {
             magic: BOOTINFO_MAGIC,
@@ -259,55 +324,71 @@ impl BootInfo {
                 cpu_count: 0,
                 ioapic_count: 0,
             },
-            untyped_count: 0,
-            iommu_count: 0,
-            rmrr_count: 0,
-            pci_device_count: 0,
-            untyped: [UntypedDesc { paddr: 0, size_bits: 0, is_device: 0, _reserved: [0; 6] }; MAX_UNTYPED],
-            iommus: [IommuDesc { register_base: 0, cap: 0, ecap: 0, segment: 0, flags: 0, _reserved: [0; 5] };
-                MAX_IOMMUS],
-            rmrrs: [RmrrDesc { base: 0, limit: 0, segment: 0, scope_count: 0, _reserved: [0; 4] }; MAX_RMRRS],
-            pci_devices: [PciDeviceDesc {
-                segment: 0,
-                bus: 0,
-                devfn: 0,
-                vendor_id: 0,
-                device_id: 0,
-                class: 0,
-                subclass: 0,
-                prog_if: 0,
-                header_type: 0,
-                drhd_index: NO_DRHD,
-                alias_group: 0,
-                _reserved: [0; 2],
-            }; MAX_PCI_DEVICES],
+            untyped_array: ArrayRef { offset: 0, count: 0 },
+            iommu_array: ArrayRef { offset: 0, count: 0 },
+            rmrr_array: ArrayRef { offset: 0, count: 0 },
+            pci_device_array: ArrayRef { offset: 0, count: 0 },
         }
     }
 
-    /// Whether the header matches what this build of the ABI expects.
+    /// Whether `r` names `T` entries inside `size` bytes, after the header, aligned.
+    fn fits<T>(&self, r: ArrayRef) -> bool {
+        let offset = r.offset as usize;
+        let bytes = (r.count as usize).checked_mul(core::mem::size_of::<T>());
+        r.count == 0
+            || (offset >= core::mem::size_of::<BootInfo>()
+                && offset.is_multiple_of(core::mem::align_of::<T>())
+                && bytes.and_then(|b| b.checked_add(offset)).is_some_and(|end| end <= self.size as usize))
+    }
+
+    /// Whether the header matches what this build of the ABI expects and every array
+    /// lies inside `size` bytes, which fit in [`BOOTINFO_MAX_FRAMES`] pages.
     pub fn is_valid(&self) -> bool {
         self.magic == BOOTINFO_MAGIC
             && self.version == BOOTINFO_VERSION
-            && self.size as usize == core::mem::size_of::<BootInfo>()
-            && self.untyped_count as usize <= MAX_UNTYPED
-            && self.iommu_count as usize <= MAX_IOMMUS
-            && self.rmrr_count as usize <= MAX_RMRRS
-            && self.pci_device_count as usize <= MAX_PCI_DEVICES
+            && self.size as usize >= core::mem::size_of::<BootInfo>()
+            && self.size as usize <= BOOTINFO_MAX_FRAMES * 4096
+            && self.fits::<UntypedDesc>(self.untyped_array)
+            && self.fits::<IommuDesc>(self.iommu_array)
+            && self.fits::<RmrrDesc>(self.rmrr_array)
+            && self.fits::<PciDeviceDesc>(self.pci_device_array)
     }
 
-    /// The valid untyped entries.
+    /// The entries `r` names, or none if it does not fit (checked on every call).
+    fn array<T>(&self, r: ArrayRef) -> &[T] {
+        if r.count == 0 || !self.fits::<T>(r) {
+            return &[];
+        }
+        // SAFETY: a `BootInfo` is only ever read where the kernel (or `encode`) put
+        // `size` bytes of bootinfo: the header followed by its arrays, all readable for
+        // as long as the header is. `fits` checked that the entries lie inside `size`,
+        // after the header, aligned; the entry types are plain `#[repr(C)]` integers.
+        unsafe {
+            core::slice::from_raw_parts(
+                (self as *const Self).cast::<u8>().add(r.offset as usize).cast::<T>(),
+                r.count as usize,
+            )
+        }
+    }
+
+    /// The untyped entries.
     pub fn untyped(&self) -> &[UntypedDesc] {
-        &self.untyped[..(self.untyped_count as usize).min(MAX_UNTYPED)]
+        self.array(self.untyped_array)
     }
 
-    /// The valid IOMMU entries.
+    /// The IOMMU entries.
     pub fn iommus(&self) -> &[IommuDesc] {
-        &self.iommus[..(self.iommu_count as usize).min(MAX_IOMMUS)]
+        self.array(self.iommu_array)
     }
 
-    /// The valid PCI device entries.
+    /// The RMRR entries.
+    pub fn rmrrs(&self) -> &[RmrrDesc] {
+        self.array(self.rmrr_array)
+    }
+
+    /// The PCI device entries.
     pub fn pci_devices(&self) -> &[PciDeviceDesc] {
-        &self.pci_devices[..(self.pci_device_count as usize).min(MAX_PCI_DEVICES)]
+        self.array(self.pci_device_array)
     }
 
     /// Indices (into [`BootInfo::pci_devices`]) of the members of the alias group of
@@ -321,26 +402,89 @@ impl BootInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// Encodes into a fresh 16-page buffer.
+    fn encoded(untyped: &[UntypedDesc], pci: &[PciDeviceDesc]) -> Vec<u64> {
+        let mut buf = vec![0u64; BOOTINFO_MAX_FRAMES * 512];
+        let iommu = IommuDesc { register_base: 0xfed9_0000, cap: 1, ecap: 2, ..Default::default() };
+        let mut header = BootInfo::empty();
+        header.init_cnode_radix = 13;
+        encode(&mut buf, &header, untyped, &[iommu], &[], pci).unwrap();
+        buf
+    }
+
+    fn view(buf: &[u64]) -> &BootInfo {
+        // SAFETY: the buffer is 8-byte aligned and holds an encoded bootinfo of `size` bytes.
+        unsafe { &*buf.as_ptr().cast::<BootInfo>() }
+    }
 
     #[test]
-    fn empty_is_valid_and_counts_are_checked() {
-        let mut bi = BootInfo::empty();
+    fn round_trip_of_hundreds_of_functions() {
+        let untyped: Vec<UntypedDesc> =
+            (0..300).map(|i| UntypedDesc { paddr: i << 20, size_bits: 20, ..Default::default() }).collect();
+        let pci: Vec<PciDeviceDesc> = (0..1000u16)
+            .map(|i| PciDeviceDesc { bus: (i >> 8) as u8, devfn: i as u8, alias_group: i, ..Default::default() })
+            .collect();
+        let buf = encoded(&untyped, &pci);
+        let bi = view(&buf);
         assert!(bi.is_valid());
-        assert!(bi.untyped().is_empty());
-        bi.untyped_count = MAX_UNTYPED as u32 + 1;
+        assert_eq!(bi.init_cnode_radix, 13);
+        assert_eq!(bi.untyped(), &untyped[..]);
+        assert_eq!(bi.pci_devices(), &pci[..]);
+        assert_eq!(bi.iommus()[0].register_base, 0xfed9_0000);
+        assert!(bi.rmrrs().is_empty());
+        assert_eq!(bi.size as usize, encoded_size(300, 1, 0, 1000).unwrap());
+        assert_eq!(bi.alias_group_of(999).collect::<Vec<_>>(), [999]);
+    }
+
+    #[test]
+    fn too_large_is_refused() {
+        let pci = vec![PciDeviceDesc::default(); 5000];
+        let mut buf = vec![0u64; BOOTINFO_MAX_FRAMES * 512];
+        let e = encode(&mut buf, &BootInfo::empty(), &[], &[], &[], &pci).unwrap_err();
+        assert_eq!(e.available, BOOTINFO_MAX_FRAMES * 4096);
+        assert!(e.needed > e.available);
+        assert!(buf.iter().all(|&w| w == 0), "nothing written");
+        let mut small = vec![0u64; 16];
+        assert!(encode(&mut small, &BootInfo::empty(), &[], &[], &[], &[]).is_err());
+    }
+
+    #[test]
+    fn bad_offsets_are_refused() {
+        let pci = vec![PciDeviceDesc::default(); 4];
+        let mut buf = encoded(&[], &pci);
+        assert!(view(&buf).is_valid());
+        let mut bi = *view(&buf);
+        for bad in [
+            ArrayRef { offset: 8, count: 1 },           // inside the header
+            ArrayRef { offset: bi.size - 8, count: 1 }, // runs past `size`
+            ArrayRef { offset: 179, count: 1 },         // misaligned
+            ArrayRef { offset: 176, count: u32::MAX },  // absurd count
+        ] {
+            bi.pci_device_array = bad;
+            // SAFETY: the buffer is aligned and large enough for a header.
+            unsafe { buf.as_mut_ptr().cast::<BootInfo>().write(bi) };
+            assert!(!view(&buf).is_valid(), "{bad:?}");
+            assert!(view(&buf).pci_devices().is_empty(), "{bad:?}");
+        }
+        bi = BootInfo::empty();
+        bi.size = (BOOTINFO_MAX_FRAMES * 4096 + 8) as u32;
         assert!(!bi.is_valid());
-        assert_eq!(bi.untyped().len(), MAX_UNTYPED);
+        bi.size = 8;
+        assert!(!bi.is_valid());
+        assert!(BootInfo::empty().is_valid());
     }
 
     #[test]
     fn alias_group_members() {
-        let mut bi = BootInfo::empty();
-        bi.pci_device_count = 4;
-        for (i, g) in [0u8, 1, 1, 3].iter().enumerate() {
-            bi.pci_devices[i].alias_group = *g;
-        }
-        assert_eq!(bi.alias_group_of(2).collect::<std::vec::Vec<_>>(), [1, 2]);
-        assert_eq!(bi.alias_group_of(3).collect::<std::vec::Vec<_>>(), [3]);
+        let pci: Vec<PciDeviceDesc> =
+            [0u16, 1, 1, 3].iter().map(|&g| PciDeviceDesc { alias_group: g, ..Default::default() }).collect();
+        let buf = encoded(&[], &pci);
+        let bi = view(&buf);
+        assert_eq!(bi.alias_group_of(2).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(bi.alias_group_of(3).collect::<Vec<_>>(), [3]);
         assert_eq!(bi.alias_group_of(9).count(), 0);
     }
 

@@ -39,6 +39,8 @@ mod tests {
         assert!(!is_user_range(USER_END - 1, 2));
         assert!(!is_user_range(u64::MAX, 2));
         const _: () = assert!(ROOT_STACK_TOP < USER_END && ROOT_BOOTINFO_VADDR > USER_MIN);
-        const _: () = assert!(ROOT_BOOTINFO_VADDR + 2 * PAGE_SIZE <= ROOT_IPC_BUFFER_VADDR);
+        const _: () = assert!(
+            ROOT_BOOTINFO_VADDR + crate::bootinfo::BOOTINFO_MAX_FRAMES as u64 * PAGE_SIZE <= ROOT_IPC_BUFFER_VADDR
+        );
     }
 }

@@ -29,5 +29,32 @@ pub const INIT_IPC_BUFFER: Slot = 7;
 pub const DEBUG_CONSOLE: Slot = 8;
 /// First slot of the variable-length groups.
 pub const FIRST_DYNAMIC: Slot = 16;
-/// log2 of the number of slots in the root task's CNode.
+/// log2 of the smallest root CNode: the kernel grows it (up to
+/// [`crate::object::CNODE_MAX_RADIX`]) when boot finds more caps to hand out; the actual
+/// radix is in bootinfo (`init_cnode_radix`).
 pub const INIT_CNODE_RADIX: u32 = 12;
+/// Free slots the root CNode keeps at least, beyond the boot caps.
+pub const MIN_FREE_SLOTS: u64 = 2048;
+
+/// The root CNode's radix for `boot_caps` untyped, PciDevice and image-frame caps: the
+/// smallest from [`INIT_CNODE_RADIX`] that also leaves [`MIN_FREE_SLOTS`]; None if even
+/// [`crate::object::CNODE_MAX_RADIX`] is too small.
+pub fn root_cnode_radix(boot_caps: u64) -> Option<u32> {
+    let needed = FIRST_DYNAMIC.checked_add(boot_caps)?.checked_add(MIN_FREE_SLOTS)?;
+    (INIT_CNODE_RADIX..=crate::object::CNODE_MAX_RADIX).find(|&r| needed <= 1u64 << r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_cnode_grows_with_the_boot_caps() {
+        assert_eq!(root_cnode_radix(0), Some(INIT_CNODE_RADIX));
+        assert_eq!(root_cnode_radix(4096 - FIRST_DYNAMIC - MIN_FREE_SLOTS), Some(12));
+        assert_eq!(root_cnode_radix(4096 - FIRST_DYNAMIC - MIN_FREE_SLOTS + 1), Some(13));
+        assert_eq!(root_cnode_radix(40_000), Some(16));
+        assert_eq!(root_cnode_radix(70_000), None);
+        assert_eq!(root_cnode_radix(u64::MAX), None);
+    }
+}

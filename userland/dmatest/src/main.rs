@@ -31,6 +31,7 @@ use libcap::abi::fault::FaultKind;
 
 mod alias;
 mod intx;
+mod many;
 
 libcap::entry!(main);
 
@@ -148,6 +149,9 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let slots = SlotAllocator::new(bi);
     let mut objects = ObjectAllocator::new(bi);
     let root = CNode(slots::INIT_CNODE);
+    if many::present(bi) {
+        return many::run(bi, &mut c, &slots, &mut objects);
+    }
     let Some(index) = bi.pci_devices().iter().position(edu_driver::is_edu) else {
         println!("dmatest: FAIL no edu device (run QEMU with -device edu)");
         return ExitCode::UserFailure;

@@ -184,7 +184,7 @@ boot_higher_half:
  * fault handler, on its own IST stack, reports it) instead of corrupting memory. */
 .global kernel_boot_stack_guard
 kernel_boot_stack_guard: .skip 4096
-kernel_boot_stack:  .skip 64 * 1024
+kernel_boot_stack:  .skip 256 * 1024
 .global kernel_boot_stack_top
 kernel_boot_stack_top:
 
