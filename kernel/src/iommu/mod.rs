@@ -4,9 +4,11 @@
 //!
 //! `registers` (register block, CAP/ECAP, fault records), `entries` (root, context and
 //! second-level entries), `invalidation` (descriptors and register encodings) and
-//! `intremap` (interrupt-remapping layouts) are pure encoders, tested on the host.
+//! `intremap` (interrupt-remapping layouts) are pure encoders, tested on the host, as is
+//! `cfi_verdict` (the compatibility-format probe's decision).
 //! `unit` (the remapping-unit driver), `remap_table` and `iospace` run on bare metal only.
 
+pub mod cfi_verdict;
 pub mod entries;
 pub mod intremap;
 pub mod invalidation;
