@@ -209,7 +209,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         if iommu_option(&params, "noqi") {
             queue = 0; // register-based invalidation even where QI exists (tests that path)
         }
-        match crate::iommu::unit::enable(i, unit.register_base, cap, ecap, root_table, queue) {
+        let set = (unit.register_base, crate::iommu::register_set::register_set_bytes(unit.size));
+        match crate::iommu::unit::enable(i, set, cap, ecap, root_table, queue) {
             Ok(()) if crate::iommu::unit::translation_enabled(i) => info!(
                 "iommu{i}: translation enabled, root table at {root_table:#x}, no device assigned: all DMA blocked; IOSpaces get {levels}-level tables; {} invalidation",
                 if crate::iommu::unit::uses_queue(i) { "queued" } else { "register-based" }
