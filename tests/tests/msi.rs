@@ -139,7 +139,35 @@ fn bus_mastering_refused_when_compatibility_format_passes() {
     )
     .expect_serial_contains("edu: ok the kernel returns a remappable-format MSI address")
     .expect_serial_contains(
-        "edu: bus mastering refused with interrupt remapping on (compatibility-format interrupts pass)",
+        "edu: bus mastering refused with interrupt remapping on (compatibility-format interrupts not known to be blocked)",
+    )
+    .expect_serial_contains("edu: ok Bus Master Enable stays clear")
+    .expect_serial_not_contains("edu: FAIL")
+    .expect_serial_not_contains("bus mastering allowed")
+    .expect_serial_contains("edu: all checks passed")
+    .expect_exit(ExitCode::Success);
+}
+
+/// The probe must not fail open: pointed at an I/O APIC pin with nothing wired
+/// (`test_cfi_probe_irq=23`), neither the compatibility-format interrupt nor the control
+/// through an IRTE arrives, so the verdict is "inconclusive", never "blocked": bus
+/// mastering stays refused (and AHCI's, left on by firmware, is cleared at boot).
+#[test]
+fn probe_on_an_unwired_pin_is_inconclusive() {
+    let mut scenario = Scenario::new("edu_cfi_unwired").append("init=edu test_cfi_probe_irq=23").iommu(Iommu::Default);
+    scenario.extra_args = vec!["-device".into(), EDU.into()];
+    let o = scenario.run();
+    o.expect_serial_contains(
+        "test_cfi_probe_irq: the compatibility-format probe uses IRQ 23 instead of the PIT's (IRQ 0)",
+    )
+    .expect_serial_contains(
+        "warning: iommu: compatibility-format probe inconclusive: the control interrupt through an IRTE did not arrive",
+    )
+    .expect_serial_not_contains("compatibility-format interrupts blocked")
+    .expect_serial_not_contains("still pending")
+    .expect_serial_contains("pci 0000:00:1f.2: bus mastering left on by firmware turned off")
+    .expect_serial_contains(
+        "edu: bus mastering refused with interrupt remapping on (compatibility-format interrupts not known to be blocked)",
     )
     .expect_serial_contains("edu: ok Bus Master Enable stays clear")
     .expect_serial_not_contains("edu: FAIL")

@@ -221,7 +221,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         if iommu_option(&params, "noqi") {
             queue = 0; // register-based invalidation even where QI exists (tests that path)
         }
-        match crate::iommu::unit::enable(i, unit.register_base, cap, ecap, root_table, queue) {
+        let set = (unit.register_base, crate::iommu::register_set::register_set_bytes(unit.size));
+        match crate::iommu::unit::enable(i, set, cap, ecap, root_table, queue) {
             Ok(()) if crate::iommu::unit::translation_enabled(i) => info!(
                 "iommu{i}: translation enabled, root table at {root_table:#x}, no device assigned: all DMA blocked; IOSpaces get {levels}-level tables; {} invalidation",
                 if crate::iommu::unit::uses_queue(i) { "queued" } else { "register-based" }
@@ -484,16 +485,16 @@ fn iommu_option(params: &params::BootParams<'_>, option: &str) -> bool {
 /// `iommu=allow-unremapped-dma`.
 fn restrict_bus_mastering(params: &params::BootParams<'_>, platform: &platform::Platform) {
     let why = if crate::iommu::remap_table::enabled() {
-        match crate::iommu::cfi_probe::boot_probe() {
+        match crate::iommu::cfi_probe::boot_probe(probe_irq(params)) {
             crate::iommu::cfi_probe::Probe::Blocked => {
-                info!("iommu: compatibility-format interrupts blocked by the remapping unit (verified at boot)");
+                info!("iommu: compatibility-format interrupts blocked by the remapping unit (verified at boot: the same line through an IRTE arrived)");
                 return;
             }
             crate::iommu::cfi_probe::Probe::Passed => warn!(
                 "iommu: the remapping unit passes compatibility-format interrupts (QEMU < 8): a bus master could raise any vector, NMI or INIT; bus mastering refused unless iommu=allow-unremapped-dma"
             ),
-            crate::iommu::cfi_probe::Probe::Inconclusive => warn!(
-                "iommu: could not verify that the remapping unit blocks compatibility-format interrupts (no PIT interrupt); bus mastering refused unless iommu=allow-unremapped-dma"
+            crate::iommu::cfi_probe::Probe::Inconclusive(why) => warn!(
+                "iommu: compatibility-format probe inconclusive: {why}; bus mastering refused unless iommu=allow-unremapped-dma"
             ),
         }
         "although compatibility-format interrupts are not known to be blocked; any bus master can raise any vector, NMI or INIT"
@@ -516,6 +517,23 @@ fn restrict_bus_mastering(params: &params::BootParams<'_>, platform: &platform::
                 dev.device(),
                 dev.function()
             );
+        }
+    }
+}
+
+/// `test_cfi_probe_irq=N`: the compatibility-format probe uses IRQ N (numbered as for
+/// IRQHandler caps) instead of the PIT's ISA IRQ 0, so a scenario can point it at an
+/// I/O APIC pin with nothing wired (no interrupt arrives in either format).
+fn probe_irq(params: &params::BootParams<'_>) -> u64 {
+    let Some(value) = params.cmdline_value("test_cfi_probe_irq") else { return 0 };
+    match value.parse::<u64>() {
+        Ok(irq) => {
+            info!("test_cfi_probe_irq: the compatibility-format probe uses IRQ {irq} instead of the PIT's (IRQ 0)");
+            irq
+        }
+        Err(_) => {
+            warn!("test_cfi_probe_irq={value} is not a decimal IRQ number; ignored");
+            0
         }
     }
 }

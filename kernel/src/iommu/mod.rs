@@ -4,12 +4,16 @@
 //!
 //! `registers` (register block, CAP/ECAP, fault records), `entries` (root, context and
 //! second-level entries), `invalidation` (descriptors and register encodings) and
-//! `intremap` (interrupt-remapping layouts) are pure encoders, tested on the host.
+//! `intremap` (interrupt-remapping layouts) are pure encoders, tested on the host, as are
+//! `cfi_verdict` (the compatibility-format probe's decision) and `register_set` (where a
+//! unit's register blocks lie).
 //! `unit` (the remapping-unit driver), `remap_table` and `iospace` run on bare metal only.
 
+pub mod cfi_verdict;
 pub mod entries;
 pub mod intremap;
 pub mod invalidation;
+pub mod register_set;
 pub mod registers;
 
 #[cfg(target_os = "none")]

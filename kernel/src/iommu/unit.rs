@@ -14,6 +14,7 @@ use tock_registers::fields::FieldValue;
 use tock_registers::interfaces::{Readable, Writeable};
 
 use super::invalidation::{qi, wait_descriptor, ContextInvalidation, IotlbInvalidation};
+use super::register_set::{self, LayoutError};
 use super::registers::{
     fault_event_msi, one_shot_commands, CapabilityDecode, ContextCommand, ExtendedCapabilityDecode, FaultEventControl,
     FaultRecord, FaultRecordHigh, FaultRecordingRegister, FaultStatus, FaultStorm, GlobalCommand, IotlbCommand,
@@ -125,26 +126,30 @@ fn blocks(index: usize) -> Option<(&'static VtdRegisters, &'static [FaultRecordi
     with_unit(index, |u| u.blocks.map(|b| (b.registers, b.fault_records))).flatten()
 }
 
-/// The register blocks of the unit whose register page is at `base`.
+/// The register blocks of the unit whose register set (`set_bytes` from `base`) is
+/// at `base`; an error if ECAP.IRO or CAP.FRO/NFR put a block outside it.
 fn map_blocks(
     base: u64,
+    set_bytes: u64,
     cap: &CapabilityDecode,
     ecap: &ExtendedCapabilityDecode,
-) -> (&'static VtdRegisters, &'static IotlbRegisters, &'static [FaultRecordingRegister]) {
+) -> Result<(&'static VtdRegisters, &'static IotlbRegisters, &'static [FaultRecordingRegister]), LayoutError> {
+    register_set::check(cap, ecap, set_bytes)?;
     let at = |offset: u64| phys_to_virt(base + offset);
-    // SAFETY: `base` is a DRHD register page from the DMAR (checked page-aligned, inside
-    // the uncached direct map, kept from user level); the IOTLB block at ECAP.IRO and the
-    // CAP.NFR + 1 fault-recording registers at CAP.FRO are architected parts of it. The
-    // blocks hold only volatile cells, so shared `'static` references to them are sound.
+    // SAFETY: `base` is a DRHD register set from the DMAR (checked page-aligned, inside
+    // the uncached direct map as far as the blocks reach, kept from user level); the
+    // IOTLB block at ECAP.IRO and the CAP.NFR + 1 fault-recording registers at CAP.FRO
+    // were just checked to lie inside its `set_bytes`. The blocks hold only volatile
+    // cells, so shared `'static` references to them are sound.
     unsafe {
-        (
+        Ok((
             &*(at(0) as *const VtdRegisters),
             &*(at(ecap.iotlb_register_offset) as *const IotlbRegisters),
             core::slice::from_raw_parts(
                 at(cap.fault_record_offset) as *const FaultRecordingRegister,
                 usize::from(cap.fault_records),
             ),
-        )
+        ))
     }
 }
 
@@ -193,17 +198,28 @@ pub enum VtdError {
     Stuck(&'static str),
     /// More units than the driver keeps state for.
     TooManyUnits,
+    /// CAP/ECAP put a register block outside the unit's register set.
+    RegisterLayout(LayoutError),
 }
 
 /// Installs `root_table` (a zeroed page: no context entries, all DMA blocked, except
 /// boot-time RMRR identity domains), invalidates the context cache and IOTLB globally,
-/// and enables translation. `queue` 0 keeps register-based invalidation.
-pub fn enable(index: usize, base: u64, cap: u64, ecap: u64, root_table: u64, queue: u64) -> Result<(), VtdError> {
+/// and enables translation. `queue` 0 keeps register-based invalidation. `set_bytes`:
+/// the register set's size from the DRHD (`register_set::register_set_bytes`).
+pub fn enable(
+    index: usize,
+    (base, set_bytes): (u64, u64),
+    cap: u64,
+    ecap: u64,
+    root_table: u64,
+    queue: u64,
+) -> Result<(), VtdError> {
     if index >= MAX_UNITS {
         return Err(VtdError::TooManyUnits);
     }
     let (cap, ecap) = (CapabilityDecode::from_raw(cap), ExtendedCapabilityDecode::from_raw(ecap));
-    let (registers, iotlb, fault_records) = map_blocks(base, &cap, &ecap);
+    let (registers, iotlb, fault_records) =
+        map_blocks(base, set_bytes, &cap, &ecap).map_err(VtdError::RegisterLayout)?;
     if !ecap.coherent {
         // This unit reads tables from memory without snooping: write back everything
         // boot wrote (root, context and RMRR tables); later writes use sync_for_device.

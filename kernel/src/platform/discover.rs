@@ -21,12 +21,11 @@ use crate::arch::{mmio, phys_to_virt};
 use crate::boot::memory::{Range, RangeSet, PAGE};
 use crate::boot::params::PhysSource;
 use crate::info;
+use crate::iommu::register_set;
 use crate::iommu::registers::{CapabilityDecode, ExtendedCapabilityDecode, VtdRegisters};
 
-/// Bytes of one VT-d register block (one page; the DRHD's size field may say more).
+/// Bytes of one VT-d register page (the DRHD's size field may declare more).
 const VTD_REGISTER_BYTES: u64 = PAGE;
-/// Largest DRHD register-set size field honoured (2^15 pages = 128 MiB).
-const VTD_MAX_SIZE_FIELD: u8 = 15;
 /// Bytes of the local APIC's register page.
 const LAPIC_BYTES: u64 = PAGE;
 /// Bytes of an IOAPIC's register window.
@@ -58,6 +57,13 @@ pub enum PlatformError {
     Reserved(ExclusionError),
     /// The ACPI HPET table is malformed.
     BadHpet(HpetError),
+    /// A remapping unit's CAP/ECAP put a register block outside its register set.
+    RegisterLayout {
+        /// Which unit.
+        unit: usize,
+        /// The block and where it lies.
+        error: register_set::LayoutError,
+    },
 }
 
 impl fmt::Display for PlatformError {
@@ -79,6 +85,7 @@ impl fmt::Display for PlatformError {
             }
             PlatformError::Reserved(e) => write!(f, "{e}"),
             PlatformError::BadHpet(e) => write!(f, "{e}"),
+            PlatformError::RegisterLayout { unit, error } => write!(f, "iommu{unit}: {error}"),
         }
     }
 }
@@ -251,7 +258,7 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>, ram: &RangeSet) -> Result<P
         if base % PAGE != 0 || base.saturating_add(VTD_REGISTER_BYTES) > phys.limit {
             return Err(PlatformError::OutOfRange { what: "VT-d register block", paddr: base });
         }
-        let bytes = VTD_REGISTER_BYTES << unit.size.min(VTD_MAX_SIZE_FIELD);
+        let bytes = register_set::register_set_bytes(unit.size);
         excluded
             .add_mmio(
                 ram,
@@ -283,6 +290,14 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>, ram: &RangeSet) -> Result<P
         info!("iommu{i}: ecap={ecap:#018x} {}", ExtendedCapabilityDecode::from_raw(ecap));
         for scope in unit.scopes() {
             info!("iommu{i}: scope {scope}");
+        }
+        // The kernel makes MMIO references from ECAP.IRO and CAP.FRO/NFR: they must stay
+        // inside the register set reserved above (and the direct map).
+        let decoded = (CapabilityDecode::from_raw(cap), ExtendedCapabilityDecode::from_raw(ecap));
+        let reach = register_set::check(&decoded.0, &decoded.1, bytes)
+            .map_err(|error| PlatformError::RegisterLayout { unit: i, error })?;
+        if base.saturating_add(reach) > phys.limit {
+            return Err(PlatformError::OutOfRange { what: "VT-d register block", paddr: base });
         }
     }
     for (i, rmrr) in dmar.rmrrs().iter().enumerate() {

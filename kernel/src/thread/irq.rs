@@ -250,8 +250,9 @@ pub fn interrupt(frame: &mut TrapFrame) {
                 Delivery::Released => crate::warn!("irq: MSI vector {v:#x} fired after its release; ignored"),
             }
         }
-        // Taken once at boot by `cfi_probe` when the unit passed its message.
-        apic::CFI_PROBE_VECTOR => apic::eoi(),
+        // Taken once at boot by `cfi_probe` when the unit passed its message, or when
+        // its control through an IRTE arrived.
+        apic::CFI_PROBE_VECTOR | apic::CFI_CONTROL_VECTOR => apic::eoi(),
         other => stray_vector(other),
     }
     if frame.from_user() {

@@ -125,6 +125,9 @@ pub const VTD_FAULT_VECTOR: u8 = 0xf0;
 /// Vector of the boot-time probe whether the remapping unit blocks compatibility-format
 /// interrupts (`crate::iommu::cfi_probe`); never handed out.
 pub const CFI_PROBE_VECTOR: u8 = 0xef;
+/// Vector (and IRTE handle) of that probe's positive control: the same line in the
+/// remappable format, which must arrive for a "blocked" verdict; never handed out.
+pub const CFI_CONTROL_VECTOR: u8 = 0xee;
 /// Spurious-interrupt vector.
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 /// Most GSIs routed (one I/O APIC with 24 pins covers QEMU's q35).
