@@ -21,7 +21,6 @@ pub fn invoke(
     slot: SlotAddr,
     cap: Cap,
     label: Invocation,
-    cspace: &Cap,
     extra: Extra<'_>,
 ) -> Reply {
     let ok = Ok([0; REGISTER_MRS]);
@@ -56,7 +55,7 @@ pub fn invoke(
         // kind. An IO mapping goes the FrameUnmapIo way (entry cleared, IOTLB
         // invalidation completed before return); `vspace::unmap` never touches it.
         (Cap::Frame { mapping: Some(m), .. }, Invocation::FrameUnmap) if m.is_io() => {
-            iospace::invoke(msg, mem, slot, cap, Invocation::FrameUnmapIo, cspace, extra)
+            iospace::frame_io(msg, mem, slot, cap, Invocation::FrameUnmapIo, extra)
         }
         (Cap::Frame { .. }, Invocation::FrameUnmap) | (Cap::PageTable { .. }, Invocation::PageTableUnmap) => {
             if let Some((unmapped, vaddr)) = vspace::unmap(mem, &cap) {
@@ -73,7 +72,7 @@ pub fn invoke(
             Ok([paddr, mapping.map_or(0, |m| m.vaddr), 0, 0])
         }
         (Cap::Frame { .. }, Invocation::FrameMapIo | Invocation::FrameUnmapIo) => {
-            iospace::invoke(msg, mem, slot, cap, label, cspace, extra)
+            iospace::frame_io(msg, mem, slot, cap, label, extra)
         }
         _ => Err(fail(SyscallError::IllegalOperation, 0)),
     }

@@ -53,9 +53,7 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<Outcome, Fail
             let op = cnode::decode(&msg, &mem, cap, label, &extra)?;
             Ok(cnode::invoke(&mut mem, op))
         }
-        Cap::Frame { .. } | Cap::PageTable { .. } => {
-            frame::invoke(&msg, &mut mem, slot, cap, label, &cspace, &extra).map(done)
-        }
+        Cap::Frame { .. } | Cap::PageTable { .. } => frame::invoke(&msg, &mut mem, slot, cap, label, &extra).map(done),
         Cap::IrqControl | Cap::IrqHandler { .. } | Cap::MsiHandler { .. } => {
             let op = irq::decode(&msg, &mem, cap, label, &extra)?;
             irq::invoke(&mut mem, op).map(done)
@@ -65,7 +63,7 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<Outcome, Fail
             Ok(done(ioport::invoke(&mut mem, op)))
         }
         Cap::IoSpace { .. } | Cap::IoPageTable { .. } => {
-            iospace::invoke(&msg, &mut mem, slot, cap, label, &cspace, &extra).map(done)
+            iospace::decode_and_invoke(&msg, &mut mem, slot, cap, label, &cspace, &extra).map(done)
         }
         Cap::PciDevice { segment, requester_id } => {
             let op = pci::decode(&msg, segment, requester_id, label)?;
