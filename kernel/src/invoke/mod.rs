@@ -53,7 +53,9 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<Outcome, Fail
             let op = cnode::decode(&msg, &mem, cap, label, &extra)?;
             Ok(cnode::invoke(&mut mem, op))
         }
-        Cap::Frame { .. } | Cap::PageTable { .. } => frame::invoke(&msg, &mut mem, slot, cap, label, &extra).map(done),
+        Cap::Frame { .. } | Cap::PageTable { .. } => {
+            frame::decode_and_invoke(&msg, &mut mem, slot, cap, label, &extra).map(done)
+        }
         Cap::IrqControl | Cap::IrqHandler { .. } | Cap::MsiHandler { .. } => {
             let op = irq::decode(&msg, &mem, cap, label, &extra)?;
             irq::invoke(&mut mem, op).map(done)
