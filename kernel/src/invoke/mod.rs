@@ -48,7 +48,11 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<Outcome, Fail
     // Every arm decodes (reads and checks, changes nothing; a Failure leaves every
     // object as it was), then invokes the checked request.
     match cap {
-        Cap::Untyped { .. } => untyped::invoke(&msg, &mut mem, slot, label, &extra).map(done),
+        Cap::Untyped { .. } => {
+            let mut plan = core::mem::MaybeUninit::uninit();
+            let op = untyped::decode(&msg, &mem, slot, label, &extra, &mut plan)?;
+            Ok(done(untyped::invoke(&mut mem, slot, op)))
+        }
         Cap::CNode { .. } => {
             let op = cnode::decode(&msg, &mem, cap, label, &extra)?;
             Ok(cnode::invoke(&mut mem, op))
