@@ -7,7 +7,9 @@
 //! Mapping and unmapping 4 KiB frames is the hot path (a driver maps every DMA buffer),
 //! so it works on raw slot words (`cap::raw_frame`) instead of decoding whole caps, and
 //! checks the IOVA range of a batch once. It still decodes everything before it changes
-//! anything: a rejected call leaves every table and cap as it was.
+//! anything: a rejected call leaves every table and cap as it was. IOSpace and
+//! IOPageTable calls are a `decode` / `invoke` pair; Frame MapIO / UnmapIO are one
+//! handler (`frame_io`) over the planners the short path shares.
 
 use abi::error::SyscallError;
 use abi::invocation::Invocation;

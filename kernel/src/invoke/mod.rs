@@ -2,10 +2,11 @@
 //!
 //! A cap type's file has a `decode` that looks up the extra caps, reads the message and
 //! checks everything, changing nothing, and returns a typed request (`CNodeOp`,
-//! `TcbOp`, ...); its `invoke` performs that request. Untyped, Frame and IOSpace still
-//! have one handler per cap type that decodes, then invokes. Errors come back as one
-//! code plus a detail word (`args::Failure`); a preempted operation comes back as
-//! `Outcome::Restart` from `cnode::invoke`.
+//! `TcbOp`, ...); its `invoke` performs that request. Large checked plans (Retype, Map,
+//! IO batches) go into a buffer the caller owns and the request refers to them there.
+//! Frame MapIO / UnmapIO keep one handler that checks, then acts, shared with the
+//! short path. Errors come back as one code plus a detail word (`args::Failure`); a
+//! preempted operation comes back as `Outcome::Restart` from `cnode::invoke`.
 
 pub mod args;
 mod cnode;
