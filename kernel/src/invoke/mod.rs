@@ -2,10 +2,11 @@
 //!
 //! A cap type's file has a `decode` that looks up the extra caps, reads the message and
 //! checks everything, changing nothing, and returns a typed request (`CNodeOp`,
-//! `TcbOp`, ...); its `invoke` performs that request. Untyped, Frame and IOSpace still
-//! have one handler per cap type that decodes, then invokes. Errors come back as one
-//! code plus a detail word (`args::Failure`); a preempted operation comes back as
-//! `Outcome::Restart` from `cnode::invoke`.
+//! `TcbOp`, ...); its `invoke` performs that request. Large checked plans (Retype, Map,
+//! IO batches) go into a buffer the caller owns and the request refers to them there.
+//! Frame MapIO / UnmapIO keep one handler that checks, then acts, shared with the
+//! short path. Errors come back as one code plus a detail word (`args::Failure`); a
+//! preempted operation comes back as `Outcome::Restart` from `cnode::invoke`.
 
 pub mod args;
 mod cnode;
@@ -48,13 +49,17 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<Outcome, Fail
     // Every arm decodes (reads and checks, changes nothing; a Failure leaves every
     // object as it was), then invokes the checked request.
     match cap {
-        Cap::Untyped { .. } => untyped::invoke(&msg, &mut mem, slot, label, &extra).map(done),
+        Cap::Untyped { .. } => {
+            let mut plan = core::mem::MaybeUninit::uninit();
+            let op = untyped::decode(&msg, &mem, slot, label, &extra, &mut plan)?;
+            Ok(done(untyped::invoke(&mut mem, slot, op)))
+        }
         Cap::CNode { .. } => {
             let op = cnode::decode(&msg, &mem, cap, label, &extra)?;
             Ok(cnode::invoke(&mut mem, op))
         }
         Cap::Frame { .. } | Cap::PageTable { .. } => {
-            frame::invoke(&msg, &mut mem, slot, cap, label, &cspace, &extra).map(done)
+            frame::decode_and_invoke(&msg, &mut mem, slot, cap, label, &extra).map(done)
         }
         Cap::IrqControl | Cap::IrqHandler { .. } | Cap::MsiHandler { .. } => {
             let op = irq::decode(&msg, &mem, cap, label, &extra)?;
@@ -65,7 +70,7 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<Outcome, Fail
             Ok(done(ioport::invoke(&mut mem, op)))
         }
         Cap::IoSpace { .. } | Cap::IoPageTable { .. } => {
-            iospace::invoke(&msg, &mut mem, slot, cap, label, &cspace, &extra).map(done)
+            iospace::decode_and_invoke(&msg, &mut mem, slot, cap, label, &cspace, &extra).map(done)
         }
         Cap::PciDevice { segment, requester_id } => {
             let op = pci::decode(&msg, segment, requester_id, label)?;
