@@ -145,17 +145,7 @@ mod tests {
     use abi::packed_image::PACKED_IMAGE_PADDR;
     use std::vec::Vec;
 
-    struct Buffer {
-        base: u64,
-        data: Vec<u8>,
-    }
-
-    impl PhysSource for Buffer {
-        fn bytes(&self, paddr: u64, len: usize) -> Option<&[u8]> {
-            let off = usize::try_from(paddr.checked_sub(self.base)?).ok()?;
-            self.data.get(off..off.checked_add(len)?)
-        }
-    }
+    use crate::boot::params::tests::Buffer;
 
     const KERNEL: Range = Range { start: 0x20_0000, end: 0x30_0000 };
     const LIMIT: u64 = 4 << 30;

@@ -379,15 +379,16 @@ pub fn parse_multiboot2<S: PhysSource>(src: &S, paddr: u64) -> Result<BootParams
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     extern crate std;
     use std::vec::Vec;
 
-    /// Fake physical memory: one buffer mapped at `base`.
-    struct Buffer {
-        base: u64,
-        data: Vec<u8>,
+    /// Fake physical memory: one buffer mapped at `base` (also used by the packed-image
+    /// tests).
+    pub(crate) struct Buffer {
+        pub(crate) base: u64,
+        pub(crate) data: Vec<u8>,
     }
 
     impl PhysSource for Buffer {

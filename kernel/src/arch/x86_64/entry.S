@@ -166,8 +166,7 @@ exception_common:
  * kernel stack is used. The frame's CS and SS words always hold the user selectors
  * (written when the TCB is made; the CPU only ever stores the same values), and a
  * syscall frame's error-code word is unused, so only the changing words are stored. */
-.global syscall_entry
-syscall_entry:
+.macro SYSCALL_FRAME
     mov [rip + syscall_user_rsp], rsp
     mov rsp, [rip + current_frame_end]
     sub rsp, FRAME_SIZE - FRAME_VECTOR
@@ -176,6 +175,11 @@ syscall_entry:
     mov rcx, [rip + syscall_user_rsp]
     mov [rsp + FRAME_RSP - FRAME_VECTOR], rcx
     mov qword ptr [rsp], SYSCALL_VECTOR
+.endm
+
+.global syscall_entry
+syscall_entry:
+    SYSCALL_FRAME
     cmp rax, SYS_CALL
     je fastpath_call_entry
     cmp rax, SYS_REPLY_RECV
@@ -192,14 +196,7 @@ syscall_slowpath:
  * rd/wr FS/GS BASE instructions and costs nothing extra where they exist. */
 .global syscall_entry_no_fastpath
 syscall_entry_no_fastpath:
-    mov [rip + syscall_user_rsp], rsp
-    mov rsp, [rip + current_frame_end]
-    sub rsp, FRAME_SIZE - FRAME_VECTOR
-    mov [rsp + FRAME_RIP - FRAME_VECTOR], rcx
-    mov [rsp + FRAME_RFLAGS - FRAME_VECTOR], r11
-    mov rcx, [rip + syscall_user_rsp]
-    mov [rsp + FRAME_RSP - FRAME_VECTOR], rcx
-    mov qword ptr [rsp], SYSCALL_VECTOR
+    SYSCALL_FRAME
     jmp syscall_slowpath
 
 /* IPC fastpath candidates. Save what the thread gets back whatever happens: the
