@@ -166,29 +166,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
             alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for VT-d root tables")));
         mmu::zero_frame(root_tables[i]);
     }
-    // Every function's own id first, then the DMA alias ids of its group (context
-    // entries are written for all of them when the group is assigned).
-    for aliases in [false, true] {
-        for dev in platform.pci.as_slice() {
-            if dev.desc.drhd_index == abi::bootinfo::NO_DRHD {
-                continue;
-            }
-            let (unit, group) = (usize::from(dev.desc.drhd_index), dev.desc.alias_group);
-            let (count, alias_ids) = platform::pci::dma_aliases(dev, &platform.pci);
-            let ids: &[u16] = if aliases { &alias_ids[..count] } else { &[dev.requester_id()] };
-            let wire = (!aliases).then(|| platform::pci::wire_id(dev, &platform.pci));
-            for &requester in ids {
-                let mut table = 0;
-                if !iospace::has_context_table(unit as u8, (requester >> 8) as u8) {
-                    table = alloc
-                        .alloc_frame()
-                        .unwrap_or_else(|_| boot_error(format_args!("no memory for VT-d context tables")));
-                    mmu::zero_frame(table);
-                }
-                iospace::boot_add_device(requester, unit as u8, group, wire, root_tables[unit], table);
-            }
-        }
-    }
+    crate::boot::sized::context_tables(&mut alloc, &platform, &root_tables);
     let first_cap = crate::iommu::registers::CapabilityDecode::from_raw(platform.iommu_regs[0].0);
     let levels = if first_cap.mgaw >= 48 && first_cap.supports_4_level() { 4 } else { 3 };
     iospace::set_levels(levels);
@@ -198,19 +176,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         .map(|i| crate::iommu::registers::CapabilityDecode::from_raw(platform.iommu_regs[i].0).domains)
         .min()
         .unwrap_or(0);
-    // One record per domain id every unit supports, in boot memory.
-    let domain_count = iospace::domain_count(domains as usize);
-    let bytes = (domain_count * core::mem::size_of::<iospace::Domain>()) as u64;
-    let records = alloc
-        .alloc_contiguous(bytes.div_ceil(PAGE), PAGE)
-        .unwrap_or_else(|_| boot_error(format_args!("no memory for {domain_count} VT-d domain records")));
-    for f in 0..bytes.div_ceil(PAGE) {
-        mmu::zero_frame(records + f * PAGE);
-    }
-    // SAFETY: boot memory just allocated and zeroed for these records, page-aligned,
-    // never freed or used for anything else.
-    unsafe { iospace::boot_domains(phys_to_virt(records) as *mut iospace::Domain, domain_count) };
-    info!("iommu: {domain_count} domain ids ({} KiB of records)", bytes / 1024);
+    crate::boot::sized::domain_records(&mut alloc, domains as usize);
     boot_rmrr_domain(&mut alloc, &platform, &ram);
     for (i, unit) in platform.dmar.drhds().iter().enumerate().take(root_tables.len()) {
         let (cap, ecap) = platform.iommu_regs[i];
