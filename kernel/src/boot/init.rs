@@ -154,7 +154,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         ),
         None => params.rsdp,
     };
-    let mut platform = platform::discover(&phys, rsdp, &ram).unwrap_or_else(|e| boot_error(format_args!("{e}")));
+    let mut platform =
+        platform::discover(&phys, rsdp, &ram, &mut alloc).unwrap_or_else(|e| boot_error(format_args!("{e}")));
     add_test_rmrrs(&mut platform, params.cmdline_value("test_rmrr"));
     platform::pci_config::set_ecam(platform.acpi.ecam_paddr, platform.acpi.ecam_bus_start, platform.acpi.ecam_bus_end);
     // Every remapping unit translates from now on, with no device assigned: all DMA is
@@ -250,6 +251,11 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     let (iommu_descs, iommu_count) = platform.iommu_descs();
     let (rmrr_descs, rmrr_count) = platform.rmrr_descs();
     let pci_count = platform.pci.as_slice().len();
+    // What bootinfo and the root CNode report, from boot memory (before the untyped split).
+    let pci_buf = crate::boot::sized::boot_slice(&mut alloc, pci_count, "PCI descriptors");
+    for (d, desc) in pci_buf.iter_mut().zip(platform.pci_descs()) {
+        *d = desc;
+    }
     let boot_caps = (untyped::MAX_UNTYPED + pci_count) as u64 + plan.pages();
     let cnode_radix = slots::root_cnode_radix(boot_caps).unwrap_or_else(|| {
         boot_error(format_args!(
@@ -330,9 +336,6 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
             bootinfo_frames * PAGE as usize / 8,
         )
     };
-    let mut pci_descs = platform.pci_descs();
-    let pci_buf: [abi::bootinfo::PciDeviceDesc; platform::pci::MAX_PCI_DEVICES] =
-        core::array::from_fn(|_| pci_descs.next().unwrap_or_default());
     abi::bootinfo::encode(
         words,
         &bi,

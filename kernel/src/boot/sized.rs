@@ -1,9 +1,10 @@
 //! Boot: tables sized from what discovery found, in boot memory.
 //!
 //! Each table is counted first, then allocated from the boot allocator (never freed),
-//! then filled: domain records from CAP.ND, requester-id and context-table records
-//! from the PCI functions and their DMA aliases. A count that would need more memory
-//! than exists is a boot error, never an overflow.
+//! then filled: the PCI function list (after a scan that only counts), domain records
+//! from CAP.ND, requester-id and context-table records from the PCI functions and
+//! their DMA aliases. A count that would need more memory than exists is a boot
+//! error, never an overflow.
 
 use crate::arch::{mmu, phys_to_virt};
 use crate::boot::init::boot_error;
@@ -28,6 +29,19 @@ pub fn zeroed_records<T>(alloc: &mut BootAllocator, count: usize, what: &str) ->
         mmu::zero_frame(base + f * PAGE);
     }
     (phys_to_virt(base) as *mut T, bytes)
+}
+
+/// `count` default values of `T` in boot memory, for the kernel's life; `what` names
+/// them in the boot error when they cannot fit.
+pub fn boot_slice<T: Copy + Default>(alloc: &mut BootAllocator, count: usize, what: &str) -> &'static mut [T] {
+    let (base, _) = zeroed_records::<T>(alloc, count, what);
+    for i in 0..count {
+        // SAFETY: `base` has room for `count` `T`s (page-aligned, so aligned for `T`).
+        unsafe { base.add(i).write(T::default()) };
+    }
+    // SAFETY: initialised above; boot memory is never freed or handed out again, and
+    // this is its only reference.
+    unsafe { core::slice::from_raw_parts_mut(base, count) }
 }
 
 /// The per-domain records: one per id every unit supports (`supported`: the smallest
