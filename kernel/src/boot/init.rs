@@ -351,6 +351,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     trap::init_syscalls();
     fpu::init();
     fpu::write_fs_base(ROOT_IPC_BUFFER_VADDR);
+    let peak = mmu::boot_stack_peak();
+    info!("kernel: boot stack peak {} of {} KiB", peak.div_ceil(1024), mmu::BOOT_STACK_BYTES / 1024);
     info!("kernel: entering root task '{name}' at {:#x}", plan.entry);
     // SAFETY: the root task's PML4 shares the kernel half with `kernel_root`.
     unsafe { mmu::switch_to(root_task.vspace) };

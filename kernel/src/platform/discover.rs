@@ -121,7 +121,7 @@ pub struct Platform {
     /// ACPI facts for bootinfo.
     pub acpi: AcpiSummary,
     /// The parsed DMAR.
-    pub dmar: DmarInfo,
+    pub dmar: &'static mut DmarInfo,
     /// PCI functions found, each with the DRHD covering it and its alias group (boot
     /// memory, sized by a counting scan).
     pub pci: PciDeviceList<'static>,
@@ -243,7 +243,11 @@ pub fn discover(
     let dmar_len = dmar_mapping.get().table_length() as usize;
     let dmar_bytes =
         phys.bytes(dmar_paddr, dmar_len).ok_or(PlatformError::OutOfRange { what: "DMAR table", paddr: dmar_paddr })?;
-    let dmar = dmar::parse_dmar(dmar_bytes).map_err(PlatformError::BadDmar)?;
+    let (record, _) = crate::boot::sized::zeroed_records::<DmarInfo>(alloc, 1, "DMAR records");
+    // SAFETY: zeroed boot memory for one DmarInfo (page-aligned), never freed or used for
+    // anything else; a DmarInfo is integers and arrays of them, so all-zero is valid.
+    let dmar = unsafe { &mut *record };
+    dmar::parse_dmar_into(dmar_bytes, dmar).map_err(PlatformError::BadDmar)?;
     acpi.dmar_host_address_width = dmar.host_address_width;
     acpi.dmar_flags = dmar.flags;
     info!(
@@ -359,7 +363,7 @@ pub fn discover(
     }
     for i in 0..devices.as_slice().len() {
         let dev = devices.as_slice()[i];
-        let drhd = pci::covering_drhd(&dmar, &dev, &devices);
+        let drhd = pci::covering_drhd(dmar, &dev, &devices);
         // At most MAX_IOMMUS (< NO_DRHD) units were accepted above.
         devices.as_mut_slice()[i].desc.drhd_index = drhd.map_or(NO_DRHD, |d| d as u8);
         info!(
