@@ -8,7 +8,7 @@ use kernel::boot::memory::{split_power_of_two, BootAllocator, Range, RangeSet, M
 use kernel::boot::params::{self, BootParams, MemoryKind, PhysSource, MAX_CMDLINE, MAX_MEMORY_REGIONS};
 use kernel::boot::untyped;
 use kernel::platform::dmar::parse_dmar;
-use kernel::platform::pci::{self, PciDeviceList, MAX_PCI_DEVICES};
+use kernel::platform::pci::{self, AliasIds, PciDevice, PciDeviceList};
 use kernel::platform::{reserved, rmrr};
 use pci_types::{ConfigRegionAccess, PciAddress};
 
@@ -316,10 +316,15 @@ pub fn pci(input: &[u8]) {
         }
         cfg.functions.insert((r[0], r[1] >> 3, r[1] & 7), h);
     }
-    let mut list = PciDeviceList::new();
+    // As the kernel does: count, then allocate, then fill.
+    let mut counted = PciDeviceList::new(&mut []);
+    pci::enumerate(&cfg, 0, 0, 255, &mut counted);
+    let mut storage = vec![PciDevice::default(); counted.overflowed()];
+    let mut list = PciDeviceList::new(&mut storage);
     pci::enumerate(&cfg, 0, 0, 255, &mut list);
-    assert!(list.as_slice().len() <= MAX_PCI_DEVICES);
-    let groups = pci::alias_groups(&list);
+    assert_eq!((list.as_slice().len(), list.overflowed()), (counted.overflowed(), 0));
+    let (mut sets, mut groups) = (vec![AliasIds::default(); list.as_slice().len()], vec![0u16; list.as_slice().len()]);
+    pci::alias_groups(&list, &mut sets, &mut groups);
     for (i, d) in list.as_slice().iter().enumerate() {
         assert!(d.device() < 32 && d.function() < 8);
         let (n, ids) = pci::dma_aliases(d, &list);

@@ -42,6 +42,10 @@ fn hundreds_of_functions_each_in_its_own_iospace() {
     let (assigned, groups) = scan(done, "manydev: ", " of ", " alias groups");
     assert_eq!(assigned, groups, "{done}");
     assert!(assigned >= (PORTS * (FUNCTIONS + 1)) as usize, "{done}");
+    // Discovery's tables are in boot memory: the 64 KiB boot stack keeps a wide margin.
+    let peak = o.expect_line_starting("kernel: boot stack peak ");
+    let (used, size) = scan(peak, "kernel: boot stack peak ", " of ", " KiB");
+    assert!(used * 2 <= size, "the boot stack is more than half used: {peak}");
     o.expect_serial_contains("dmatest: all checks passed").expect_exit(ExitCode::Success);
 }
 

@@ -154,7 +154,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         ),
         None => params.rsdp,
     };
-    let mut platform = platform::discover(&phys, rsdp, &ram).unwrap_or_else(|e| boot_error(format_args!("{e}")));
+    let mut platform =
+        platform::discover(&phys, rsdp, &ram, &mut alloc).unwrap_or_else(|e| boot_error(format_args!("{e}")));
     add_test_rmrrs(&mut platform, params.cmdline_value("test_rmrr"));
     platform::pci_config::set_ecam(platform.acpi.ecam_paddr, platform.acpi.ecam_bus_start, platform.acpi.ecam_bus_end);
     // Every remapping unit translates from now on, with no device assigned: all DMA is
@@ -166,29 +167,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
             alloc.alloc_frame().unwrap_or_else(|_| boot_error(format_args!("no memory for VT-d root tables")));
         mmu::zero_frame(root_tables[i]);
     }
-    // Every function's own id first, then the DMA alias ids of its group (context
-    // entries are written for all of them when the group is assigned).
-    for aliases in [false, true] {
-        for dev in platform.pci.as_slice() {
-            if dev.desc.drhd_index == abi::bootinfo::NO_DRHD {
-                continue;
-            }
-            let (unit, group) = (usize::from(dev.desc.drhd_index), dev.desc.alias_group);
-            let (count, alias_ids) = platform::pci::dma_aliases(dev, &platform.pci);
-            let ids: &[u16] = if aliases { &alias_ids[..count] } else { &[dev.requester_id()] };
-            let wire = (!aliases).then(|| platform::pci::wire_id(dev, &platform.pci));
-            for &requester in ids {
-                let mut table = 0;
-                if !iospace::has_context_table(unit as u8, (requester >> 8) as u8) {
-                    table = alloc
-                        .alloc_frame()
-                        .unwrap_or_else(|_| boot_error(format_args!("no memory for VT-d context tables")));
-                    mmu::zero_frame(table);
-                }
-                iospace::boot_add_device(requester, unit as u8, group, wire, root_tables[unit], table);
-            }
-        }
-    }
+    crate::boot::sized::context_tables(&mut alloc, &platform, &root_tables);
     let first_cap = crate::iommu::registers::CapabilityDecode::from_raw(platform.iommu_regs[0].0);
     let levels = if first_cap.mgaw >= 48 && first_cap.supports_4_level() { 4 } else { 3 };
     iospace::set_levels(levels);
@@ -198,19 +177,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         .map(|i| crate::iommu::registers::CapabilityDecode::from_raw(platform.iommu_regs[i].0).domains)
         .min()
         .unwrap_or(0);
-    // One record per domain id every unit supports, in boot memory.
-    let domain_count = iospace::domain_count(domains as usize);
-    let bytes = (domain_count * core::mem::size_of::<iospace::Domain>()) as u64;
-    let records = alloc
-        .alloc_contiguous(bytes.div_ceil(PAGE), PAGE)
-        .unwrap_or_else(|_| boot_error(format_args!("no memory for {domain_count} VT-d domain records")));
-    for f in 0..bytes.div_ceil(PAGE) {
-        mmu::zero_frame(records + f * PAGE);
-    }
-    // SAFETY: boot memory just allocated and zeroed for these records, page-aligned,
-    // never freed or used for anything else.
-    unsafe { iospace::boot_domains(phys_to_virt(records) as *mut iospace::Domain, domain_count) };
-    info!("iommu: {domain_count} domain ids ({} KiB of records)", bytes / 1024);
+    crate::boot::sized::domain_records(&mut alloc, domains as usize);
     boot_rmrr_domain(&mut alloc, &platform, &ram);
     for (i, unit) in platform.dmar.drhds().iter().enumerate().take(root_tables.len()) {
         let (cap, ecap) = platform.iommu_regs[i];
@@ -284,6 +251,11 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     let (iommu_descs, iommu_count) = platform.iommu_descs();
     let (rmrr_descs, rmrr_count) = platform.rmrr_descs();
     let pci_count = platform.pci.as_slice().len();
+    // What bootinfo and the root CNode report, from boot memory (before the untyped split).
+    let pci_buf = crate::boot::sized::boot_slice(&mut alloc, pci_count, "PCI descriptors");
+    for (d, desc) in pci_buf.iter_mut().zip(platform.pci_descs()) {
+        *d = desc;
+    }
     let boot_caps = (untyped::MAX_UNTYPED + pci_count) as u64 + plan.pages();
     let cnode_radix = slots::root_cnode_radix(boot_caps).unwrap_or_else(|| {
         boot_error(format_args!(
@@ -364,9 +336,6 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
             bootinfo_frames * PAGE as usize / 8,
         )
     };
-    let mut pci_descs = platform.pci_descs();
-    let pci_buf: [abi::bootinfo::PciDeviceDesc; platform::pci::MAX_PCI_DEVICES] =
-        core::array::from_fn(|_| pci_descs.next().unwrap_or_default());
     abi::bootinfo::encode(
         words,
         &bi,
@@ -382,6 +351,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     trap::init_syscalls();
     fpu::init();
     fpu::write_fs_base(ROOT_IPC_BUFFER_VADDR);
+    let peak = mmu::boot_stack_peak();
+    info!("kernel: boot stack peak {} of {} KiB", peak.div_ceil(1024), mmu::BOOT_STACK_BYTES / 1024);
     info!("kernel: entering root task '{name}' at {:#x}", plan.entry);
     // SAFETY: the root task's PML4 shares the kernel half with `kernel_root`.
     unsafe { mmu::switch_to(root_task.vspace) };

@@ -11,3 +11,5 @@ pub mod untyped;
 
 #[cfg(target_os = "none")]
 pub mod init;
+#[cfg(target_os = "none")]
+pub mod sized;

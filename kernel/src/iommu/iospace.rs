@@ -26,9 +26,6 @@ use crate::object::roots::{self, RootKind};
 /// (in boot memory) by what every unit supports; ids 1.. are handed out (0 is reserved
 /// by VT-d in caching mode), the highest is the RMRR identity domain.
 pub const MAX_DOMAINS: usize = 65_536;
-/// Most (unit, bus) context tables: every bus number on every unit would be 8 x 256;
-/// a context table exists only for a bus that has functions or aliases.
-const MAX_CONTEXT_TABLES: usize = 256;
 
 /// What the kernel keeps per domain id (all zero: free, no handler).
 #[derive(Clone, Copy, Debug, Default)]
@@ -65,12 +62,32 @@ pub unsafe fn boot_domains(records: *mut Domain, count: usize) {
     s.rmrr_domain = (count - 1) as u16;
 }
 
-/// Most requester ids with a context entry: every PCI function and every DMA alias.
-const MAX_IDS: usize = 2 * crate::platform::pci::MAX_PCI_DEVICES;
+/// Boot: the requester-id and context-table records, in boot memory: room for `ids`
+/// requester ids and `tables` (unit, bus) context tables (what boot counted: every
+/// function and every alias id, at most one table per id).
+///
+/// # Safety
+/// `ids` and `tables` are zeroed boot memory for `id_count` [`Rid`]s and `table_count`
+/// [`ContextTable`]s, aligned for them, used for nothing else for the kernel's life.
+pub unsafe fn boot_id_records(ids: *mut Rid, id_count: usize, tables: *mut ContextTable, table_count: usize) {
+    let s = &mut *state();
+    // SAFETY: the caller's contract; all-zero records are valid (and not yet counted).
+    s.ids = unsafe { core::slice::from_raw_parts_mut(ids, id_count) };
+    // SAFETY: as above, for the context-table records.
+    s.context_tables = unsafe { core::slice::from_raw_parts_mut(tables, table_count) };
+}
+
+/// A (unit, bus) context table: its paddr.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ContextTable {
+    unit: u8,
+    bus: u8,
+    paddr: u64,
+}
 
 /// A requester id the kernel writes context entries for.
 #[derive(Clone, Copy, Debug, Default)]
-struct Rid {
+pub struct Rid {
     id: u16,
     /// The remapping unit covering it.
     unit: u8,
@@ -88,11 +105,12 @@ struct State {
     domains: &'static mut [Domain],
     /// Ids handed out (the RMRR domain included).
     used_count: usize,
-    /// (unit, bus, context table paddr).
-    context_tables: [(u8, u8, u64); MAX_CONTEXT_TABLES],
+    /// One record per (unit, bus) context table (boot memory; empty before boot).
+    context_tables: &'static mut [ContextTable],
     context_count: usize,
-    /// Every PCI function found and every DMA alias id, with unit and group.
-    ids: [Rid; MAX_IDS],
+    /// Every PCI function found and every DMA alias id, with unit and group (boot
+    /// memory, sized from what discovery counted; empty before boot).
+    ids: &'static mut [Rid],
     id_count: usize,
     /// Translation depth new IOSpaces get.
     levels: u8,
@@ -108,9 +126,9 @@ struct State {
 static STATE: KernelCell<State> = KernelCell::new(State {
     domains: &mut [],
     used_count: 0,
-    context_tables: [(0, 0, 0); MAX_CONTEXT_TABLES],
+    context_tables: &mut [],
     context_count: 0,
-    ids: [Rid { id: 0, unit: 0, group: 0, function: false, wire: 0 }; MAX_IDS],
+    ids: &mut [],
     id_count: 0,
     levels: 3,
     high_water: 0,
@@ -126,7 +144,7 @@ fn state() -> KernelRef<'static, State> {
 /// Whether (unit, bus) already has a context table.
 pub fn has_context_table(unit: u8, bus: u8) -> bool {
     let s = &mut *state();
-    s.context_tables[..s.context_count].iter().any(|&(u, b, _)| u == unit && b == bus)
+    s.context_tables[..s.context_count].iter().any(|t| t.unit == unit && t.bus == bus)
 }
 
 /// Boot: records a requester id's covering unit and alias group: a PCI function's own
@@ -142,8 +160,8 @@ pub fn boot_add_device(
     context_table: u64,
 ) -> bool {
     let s = &mut *state();
-    if s.id_count == MAX_IDS {
-        crate::warn!("iospace: more than {MAX_IDS} requester ids; {requester:#06x} stays blocked");
+    if s.id_count == s.ids.len() {
+        crate::warn!("iospace: more than {} requester ids; {requester:#06x} stays blocked", s.ids.len());
         return false;
     }
     if !s.ids[..s.id_count].iter().any(|r| r.id == requester) {
@@ -152,14 +170,15 @@ pub fn boot_add_device(
         s.id_count += 1;
     }
     let bus = (requester >> 8) as u8;
-    if s.context_tables[..s.context_count].iter().any(|&(u, b, _)| u == unit && b == bus) {
+    if s.context_tables[..s.context_count].iter().any(|t| t.unit == unit && t.bus == bus) {
         return false;
     }
-    if s.context_count == MAX_CONTEXT_TABLES {
-        crate::warn!("iospace: more than {MAX_CONTEXT_TABLES} context tables; bus {bus:#04x} stays blocked");
+    if s.context_count == s.context_tables.len() {
+        let n = s.context_tables.len();
+        crate::warn!("iospace: more than {n} context tables; bus {bus:#04x} stays blocked");
         return false;
     }
-    s.context_tables[s.context_count] = (unit, bus, context_table);
+    s.context_tables[s.context_count] = ContextTable { unit, bus, paddr: context_table };
     s.context_count += 1;
     let entry = root_entry(context_table);
     kmem::write_words(root_table + 16 * u64::from(bus), entry);
@@ -284,7 +303,7 @@ fn context_slot(requester: u16) -> Option<(usize, u64)> {
     let s = &mut *state();
     let unit = s.ids[..s.id_count].iter().find(|d| d.id == requester)?.unit;
     let bus = (requester >> 8) as u8;
-    let table = s.context_tables[..s.context_count].iter().find(|t| t.0 == unit && t.1 == bus)?.2;
+    let table = s.context_tables[..s.context_count].iter().find(|t| t.unit == unit && t.bus == bus)?.paddr;
     Some((usize::from(unit), table + 16 * u64::from(requester & 0xff)))
 }
 

@@ -12,14 +12,14 @@ use acpi::mcfg::Mcfg;
 use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
 
 use super::dmar::{self, Dmar, DmarInfo};
-use super::pci::MAX_PCI_DEVICES;
 use super::pci::{self, PciDeviceList};
 use super::pci_config::Ecam;
 use super::reserved::{self, ExclusionError, Exclusions, HpetError};
 use crate::arch::mmu::DirectMap;
 use crate::arch::{mmio, phys_to_virt};
-use crate::boot::memory::{Range, RangeSet, PAGE};
+use crate::boot::memory::{BootAllocator, Range, RangeSet, PAGE};
 use crate::boot::params::PhysSource;
+use crate::boot::sized::boot_slice;
 use crate::info;
 use crate::iommu::register_set;
 use crate::iommu::registers::{CapabilityDecode, ExtendedCapabilityDecode, VtdRegisters};
@@ -121,9 +121,10 @@ pub struct Platform {
     /// ACPI facts for bootinfo.
     pub acpi: AcpiSummary,
     /// The parsed DMAR.
-    pub dmar: DmarInfo,
-    /// PCI functions found, each with the DRHD covering it and its alias group.
-    pub pci: PciDeviceList,
+    pub dmar: &'static mut DmarInfo,
+    /// PCI functions found, each with the DRHD covering it and its alias group (boot
+    /// memory, sized by a counting scan).
+    pub pci: PciDeviceList<'static>,
     /// CAP/ECAP of each DRHD, in DMAR order.
     pub iommu_regs: [(u64, u64); MAX_IOMMUS],
     /// Physical ranges that never become device untyped, with reasons: the MSI window,
@@ -134,8 +135,14 @@ pub struct Platform {
 }
 
 /// Finds and checks the ACPI tables, the IOMMUs and the PCI devices. `ram` is the RAM
-/// of the memory map: no register block may overlap it.
-pub fn discover(phys: &DirectMap, rsdp: Option<u64>, ram: &RangeSet) -> Result<Platform, PlatformError> {
+/// of the memory map: no register block may overlap it. The PCI function list and the
+/// alias-group scratch come from `alloc`, sized by a first scan that only counts.
+pub fn discover(
+    phys: &DirectMap,
+    rsdp: Option<u64>,
+    ram: &RangeSet,
+    alloc: &mut BootAllocator,
+) -> Result<Platform, PlatformError> {
     let handler = DirectMapAcpi { limit: phys.limit };
     // SAFETY: the handler maps through the direct map; the RSDP address comes from the
     // loader and the crate validates signature and checksum before trusting it.
@@ -236,7 +243,11 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>, ram: &RangeSet) -> Result<P
     let dmar_len = dmar_mapping.get().table_length() as usize;
     let dmar_bytes =
         phys.bytes(dmar_paddr, dmar_len).ok_or(PlatformError::OutOfRange { what: "DMAR table", paddr: dmar_paddr })?;
-    let dmar = dmar::parse_dmar(dmar_bytes).map_err(PlatformError::BadDmar)?;
+    let (record, _) = crate::boot::sized::zeroed_records::<DmarInfo>(alloc, 1, "DMAR records");
+    // SAFETY: zeroed boot memory for one DmarInfo (page-aligned), never freed or used for
+    // anything else; a DmarInfo is integers and arrays of them, so all-zero is valid.
+    let dmar = unsafe { &mut *record };
+    dmar::parse_dmar_into(dmar_bytes, dmar).map_err(PlatformError::BadDmar)?;
     acpi.dmar_host_address_width = dmar.host_address_width;
     acpi.dmar_flags = dmar.flags;
     info!(
@@ -340,13 +351,19 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>, ram: &RangeSet) -> Result<P
         }
     }
 
-    let mut devices = PciDeviceList::new();
+    // Count (a list with no room only counts), then allocate, then fill.
+    let mut counted = PciDeviceList::new(&mut []);
+    if let Some(ecam) = &ecam {
+        pci::enumerate(ecam, 0, ecam.bus_start, ecam.bus_end, &mut counted);
+    }
+    let found = counted.overflowed();
+    let mut devices = PciDeviceList::new(boot_slice(alloc, found, "PCI function records"));
     if let Some(ecam) = &ecam {
         pci::enumerate(ecam, 0, ecam.bus_start, ecam.bus_end, &mut devices);
     }
     for i in 0..devices.as_slice().len() {
         let dev = devices.as_slice()[i];
-        let drhd = pci::covering_drhd(&dmar, &dev, &devices);
+        let drhd = pci::covering_drhd(dmar, &dev, &devices);
         // At most MAX_IOMMUS (< NO_DRHD) units were accepted above.
         devices.as_mut_slice()[i].desc.drhd_index = drhd.map_or(NO_DRHD, |d| d as u8);
         info!(
@@ -364,19 +381,22 @@ pub fn discover(phys: &DirectMap, rsdp: Option<u64>, ram: &RangeSet) -> Result<P
         );
     }
     if devices.overflowed() > 0 {
-        crate::warn!("{} PCI functions did not fit in the device list", devices.overflowed());
+        // Only if a function appeared between the two scans.
+        crate::warn!("{} PCI functions appeared after they were counted; not used", devices.overflowed());
     }
-    let pci_group = pci::alias_groups(&devices);
-    for (dev, group) in devices.as_mut_slice().iter_mut().zip(pci_group) {
+    let count = devices.as_slice().len();
+    let pci_group = boot_slice::<u16>(alloc, count, "PCI alias-group records");
+    pci::alias_groups(&devices, boot_slice(alloc, count, "PCI alias-id records"), pci_group);
+    for (dev, &group) in devices.as_mut_slice().iter_mut().zip(pci_group.iter()) {
         dev.desc.alias_group = group;
     }
-    log_alias_groups(&devices, &pci_group);
+    log_alias_groups(&devices, pci_group);
     Ok(Platform { acpi, dmar, pci: devices, iommu_regs, excluded, isa_irqs })
 }
 
 /// Logs every alias group of more than one function, or whose DMA carries another id:
 /// `pci: alias group 01:00.0 (DMA as 01:00.0): 01:00.0 01:01.0`.
-fn log_alias_groups(devices: &PciDeviceList, groups: &[u16; MAX_PCI_DEVICES]) {
+fn log_alias_groups(devices: &PciDeviceList<'_>, groups: &[u16]) {
     let list = devices.as_slice();
     let bdf = |d: &pci::PciDevice| (d.bus(), d.device(), d.function());
     for (leader, dev) in list.iter().enumerate().filter(|&(i, _)| usize::from(groups[i]) == i) {
@@ -397,7 +417,7 @@ fn log_alias_groups(devices: &PciDeviceList, groups: &[u16; MAX_PCI_DEVICES]) {
 }
 
 /// Formats the members of alias group `.2` as ` BB:DD.F` each.
-struct Members<'a>(&'a [pci::PciDevice], &'a [u16; MAX_PCI_DEVICES], usize);
+struct Members<'a>(&'a [pci::PciDevice], &'a [u16], usize);
 
 impl core::fmt::Display for Members<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

@@ -319,8 +319,9 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 }
 
 /// Parses the device scopes in `bytes[start..end]` (offsets are within the table).
-fn parse_scopes(bytes: &[u8], start: usize, end: usize, owner: usize) -> Result<Scopes, DmarError> {
-    let mut scopes = Scopes::default();
+/// Written in place: a `Scopes` is hundreds of bytes, and the boot stack is small.
+fn parse_scopes(bytes: &[u8], start: usize, end: usize, owner: usize, scopes: &mut Scopes) -> Result<(), DmarError> {
+    scopes.len = 0;
     let mut at = start;
     while at < end {
         if end - at < 6 {
@@ -348,11 +349,19 @@ fn parse_scopes(bytes: &[u8], start: usize, end: usize, owner: usize) -> Result<
         scopes.len += 1;
         at += len;
     }
-    Ok(scopes)
+    Ok(())
 }
 
 /// Parses a whole DMAR table (header included).
 pub fn parse_dmar(bytes: &[u8]) -> Result<DmarInfo, DmarError> {
+    let mut info = DmarInfo::default();
+    parse_dmar_into(bytes, &mut info)?;
+    Ok(info)
+}
+
+/// As [`parse_dmar`], into `info` (boot memory in the kernel: a `DmarInfo` is about
+/// 12 KiB, too much to pass around on the boot stack).
+pub fn parse_dmar_into(bytes: &[u8], info: &mut DmarInfo) -> Result<(), DmarError> {
     if bytes.len() < DMAR_FIXED_LEN {
         return Err(DmarError::Truncated { needed: DMAR_FIXED_LEN, present: bytes.len() });
     }
@@ -367,11 +376,9 @@ pub fn parse_dmar(bytes: &[u8]) -> Result<DmarInfo, DmarError> {
     if bytes.iter().fold(0u8, |sum, b| sum.wrapping_add(*b)) != 0 {
         return Err(DmarError::BadChecksum);
     }
-    let mut info = DmarInfo {
-        host_address_width: bytes[SDT_HEADER_LEN].saturating_add(1),
-        flags: bytes[SDT_HEADER_LEN + 1],
-        ..Default::default()
-    };
+    info.host_address_width = bytes[SDT_HEADER_LEN].saturating_add(1);
+    info.flags = bytes[SDT_HEADER_LEN + 1];
+    (info.drhd_count, info.rmrr_count, info.other_structures) = (0, 0, 0);
     let mut at = DMAR_FIXED_LEN;
     while at < length {
         if length - at < 4 {
@@ -393,13 +400,10 @@ pub fn parse_dmar(bytes: &[u8]) -> Result<DmarInfo, DmarError> {
                 if info.drhd_count == MAX_DRHD {
                     return Err(DmarError::TooManyDrhd);
                 }
-                info.drhds[info.drhd_count] = Drhd {
-                    flags: bytes[at + 4],
-                    size: bytes[at + 5],
-                    segment: u16_at(bytes, at + 6),
-                    register_base: u64_at(bytes, at + 8),
-                    scopes: parse_scopes(bytes, at + 16, end, at)?,
-                };
+                let d = &mut info.drhds[info.drhd_count];
+                (d.flags, d.size, d.segment) = (bytes[at + 4], bytes[at + 5], u16_at(bytes, at + 6));
+                d.register_base = u64_at(bytes, at + 8);
+                parse_scopes(bytes, at + 16, end, at, &mut d.scopes)?;
                 info.drhd_count += 1;
             }
             kind::RMRR => {
@@ -410,12 +414,9 @@ pub fn parse_dmar(bytes: &[u8]) -> Result<DmarInfo, DmarError> {
                 if limit < base {
                     return Err(DmarError::BadRmrrRange { offset: at });
                 }
-                info.rmrrs[info.rmrr_count] = Rmrr {
-                    segment: u16_at(bytes, at + 6),
-                    base,
-                    limit,
-                    scopes: parse_scopes(bytes, at + 24, end, at)?,
-                };
+                let r = &mut info.rmrrs[info.rmrr_count];
+                (r.segment, r.base, r.limit) = (u16_at(bytes, at + 6), base, limit);
+                parse_scopes(bytes, at + 24, end, at, &mut r.scopes)?;
                 info.rmrr_count += 1;
             }
             kind::ATSR | kind::RHSA | kind::ANDD | kind::SATC => info.other_structures += 1,
@@ -423,7 +424,7 @@ pub fn parse_dmar(bytes: &[u8]) -> Result<DmarInfo, DmarError> {
         }
         at = end;
     }
-    Ok(info)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,10 +9,6 @@ use pci_types::{ConfigRegionAccess, HeaderType, PciAddress, PciHeader, PciPciBri
 
 use super::dmar::{scope_kind, DmarInfo};
 
-/// Most PCI functions recorded: 8 full buses. Bootinfo has no such cap (its arrays are
-/// variable); this bounds the kernel's own tables (alias groups, context entries).
-pub const MAX_PCI_DEVICES: usize = 512;
-
 /// One PCI function: the record bootinfo reports (`abi::bootinfo::PciDeviceDesc`),
 /// plus the bridge topology the kernel needs for VT-d coverage and DMA aliases.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,46 +64,23 @@ impl PciDevice {
     }
 }
 
-/// Fixed-capacity list of functions found.
-#[derive(Clone, Debug)]
-pub struct PciDeviceList {
-    items: [PciDevice; MAX_PCI_DEVICES],
+/// The functions found, in storage the caller provides (boot memory in the kernel,
+/// sized by a counting pass: a list over an empty slice only counts, in `overflowed`).
+#[derive(Debug)]
+pub struct PciDeviceList<'a> {
+    items: &'a mut [PciDevice],
     len: usize,
     overflowed: usize,
 }
 
-impl Default for PciDeviceList {
-    fn default() -> Self {
-        Self::new()
+impl<'a> PciDeviceList<'a> {
+    /// An empty list that can hold `storage.len()` functions.
+    pub fn new(storage: &'a mut [PciDevice]) -> Self {
+        PciDeviceList { items: storage, len: 0, overflowed: 0 }
     }
-}
-
-impl PciDeviceList {
-    /// An empty list.
-    pub const fn new() -> Self {
-        PciDeviceList {
-            items: [PciDevice {
-                desc: PciDeviceDesc {
-                    segment: 0,
-                    bus: 0,
-                    devfn: 0,
-                    vendor_id: 0,
-                    device_id: 0,
-                    class: 0,
-                    subclass: 0,
-                    prog_if: 0,
-                    header_type: 0,
-                    drhd_index: NO_DRHD,
-                    _reserved: 0,
-                    alias_group: 0,
-                },
-                secondary_bus: 0,
-                subordinate_bus: 0,
-                pcie_type: NOT_PCIE,
-            }; MAX_PCI_DEVICES],
-            len: 0,
-            overflowed: 0,
-        }
+    /// Functions it can hold.
+    pub fn capacity(&self) -> usize {
+        self.items.len()
     }
     /// The functions found, in bus/device/function order.
     pub fn as_slice(&self) -> &[PciDevice] {
@@ -122,7 +95,7 @@ impl PciDeviceList {
         self.overflowed
     }
     fn push(&mut self, d: PciDevice) {
-        if self.len == MAX_PCI_DEVICES {
+        if self.len == self.items.len() {
             self.overflowed += 1;
         } else {
             self.items[self.len] = d;
@@ -136,7 +109,7 @@ impl PciDeviceList {
 
 /// Scans every bus in `bus_start..=bus_end` of `segment`, appending to `out`. The
 /// header fields are read through `pci_types`; absent functions read all ones.
-pub fn enumerate(cfg: &impl ConfigRegionAccess, segment: u16, bus_start: u8, bus_end: u8, out: &mut PciDeviceList) {
+pub fn enumerate(cfg: &impl ConfigRegionAccess, segment: u16, bus_start: u8, bus_end: u8, out: &mut PciDeviceList<'_>) {
     for bus in bus_start..=bus_end {
         for device in 0..32u8 {
             let first = PciHeader::new(PciAddress::new(segment, bus, device, 0));
@@ -217,7 +190,7 @@ pub const MAX_ALIASES: usize = 8;
 /// and a conventional PCI bridge (no PCIe capability) as their own id; PCIe root and
 /// switch ports pass requester ids through. The last one is what the root complex sees
 /// (the id its MSIs carry); `(count, ids)`.
-pub fn dma_aliases(dev: &PciDevice, devices: &PciDeviceList) -> (usize, [u16; MAX_ALIASES]) {
+pub fn dma_aliases(dev: &PciDevice, devices: &PciDeviceList<'_>) -> (usize, [u16; MAX_ALIASES]) {
     let mut ids = [0u16; MAX_ALIASES];
     let mut count = 0;
     let mut bus = dev.bus();
@@ -248,7 +221,7 @@ pub fn dma_aliases(dev: &PciDevice, devices: &PciDeviceList) -> (usize, [u16; MA
 
 /// The requester id `dev`'s DMA and MSIs reach the root complex with: its topmost alias,
 /// or its own id.
-pub fn wire_id(dev: &PciDevice, devices: &PciDeviceList) -> u16 {
+pub fn wire_id(dev: &PciDevice, devices: &PciDeviceList<'_>) -> u16 {
     let (count, ids) = dma_aliases(dev, devices);
     if count == 0 {
         dev.requester_id()
@@ -257,27 +230,45 @@ pub fn wire_id(dev: &PciDevice, devices: &PciDeviceList) -> u16 {
     }
 }
 
-/// Alias groups: for each function, the index of the first function of its group.
-/// Two functions are in one group when their sets {own id} + aliases share an id
-/// (transitively): the IOMMU cannot tell their DMA apart.
-pub fn alias_groups(devices: &PciDeviceList) -> [u16; MAX_PCI_DEVICES] {
-    let list = devices.as_slice();
-    let mut sets = [(0usize, [0u16; MAX_ALIASES + 1]); MAX_PCI_DEVICES];
-    for (set, dev) in sets.iter_mut().zip(list) {
+/// One function's own requester id and its DMA alias ids (scratch for [`alias_groups`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AliasIds {
+    count: usize,
+    ids: [u16; MAX_ALIASES + 1],
+}
+
+impl AliasIds {
+    fn of(dev: &PciDevice, devices: &PciDeviceList<'_>) -> Self {
         let (count, aliases) = dma_aliases(dev, devices);
-        set.1[0] = dev.requester_id();
-        set.1[1..=count].copy_from_slice(&aliases[..count]);
-        set.0 = count + 1;
+        let mut ids = [0u16; MAX_ALIASES + 1];
+        ids[0] = dev.requester_id();
+        ids[1..=count].copy_from_slice(&aliases[..count]);
+        AliasIds { count: count + 1, ids }
     }
-    let ids = |i: usize| &sets[i].1[..sets[i].0];
-    let mut group: [u16; MAX_PCI_DEVICES] = core::array::from_fn(|i| i as u16);
+    fn as_slice(&self) -> &[u16] {
+        &self.ids[..self.count]
+    }
+}
+
+/// Alias groups: fills `groups[i]` with the index of the first function of function
+/// `i`'s group (`groups` and the scratch `sets` hold at least one entry per function;
+/// extra entries are left alone). Two functions are in one group when their sets
+/// {own id} + aliases share an id (transitively): the IOMMU cannot tell their DMA apart.
+pub fn alias_groups(devices: &PciDeviceList<'_>, sets: &mut [AliasIds], groups: &mut [u16]) {
+    let list = devices.as_slice();
+    assert!(sets.len() >= list.len() && groups.len() >= list.len(), "alias_groups: storage too small");
+    let (sets, group) = (&mut sets[..list.len()], &mut groups[..list.len()]);
+    for ((set, dev), (i, g)) in sets.iter_mut().zip(list).zip(group.iter_mut().enumerate()) {
+        *set = AliasIds::of(dev, devices);
+        *g = i as u16;
+    }
     // Union by relabelling: repeat until no pair sharing an id has different labels.
     let mut changed = true;
     while changed {
         changed = false;
         for i in 0..list.len() {
             for j in i + 1..list.len() {
-                if group[i] != group[j] && ids(i).iter().any(|id| ids(j).contains(id)) {
+                if group[i] != group[j] && sets[i].as_slice().iter().any(|id| sets[j].as_slice().contains(id)) {
                     let (keep, drop) = (group[i].min(group[j]), group[i].max(group[j]));
                     for g in group.iter_mut().filter(|g| **g == drop) {
                         *g = keep;
@@ -287,7 +278,6 @@ pub fn alias_groups(devices: &PciDeviceList) -> [u16; MAX_PCI_DEVICES] {
             }
         }
     }
-    group
 }
 
 /// Follows a scope path from `start_bus` through bridges; returns the final
@@ -295,7 +285,7 @@ pub fn alias_groups(devices: &PciDeviceList) -> [u16; MAX_PCI_DEVICES] {
 fn resolve_path<'a>(
     start_bus: u8,
     path: &[(u8, u8)],
-    devices: &'a PciDeviceList,
+    devices: &'a PciDeviceList<'_>,
 ) -> Option<(u8, u8, u8, Option<&'a PciDevice>)> {
     let mut bus = start_bus;
     for (i, &(device, function)) in path.iter().enumerate() {
@@ -312,7 +302,7 @@ fn resolve_path<'a>(
 /// The index of the DRHD that translates `dev`'s DMA, by the VT-d rules: a unit that
 /// lists the device (endpoint scope) or a bridge above it (sub-hierarchy scope) wins;
 /// otherwise the INCLUDE_PCI_ALL unit of the device's segment; otherwise none.
-pub fn covering_drhd(info: &DmarInfo, dev: &PciDevice, devices: &PciDeviceList) -> Option<usize> {
+pub fn covering_drhd(info: &DmarInfo, dev: &PciDevice, devices: &PciDeviceList<'_>) -> Option<usize> {
     for (index, unit) in info.drhds().iter().enumerate() {
         if unit.segment != dev.desc.segment {
             continue;
@@ -384,7 +374,20 @@ mod tests {
         }
     }
 
-    fn machine() -> (Fake, PciDeviceList) {
+    /// Storage for a test list (the kernel uses boot memory).
+    fn storage(n: usize) -> &'static mut [PciDevice] {
+        std::boxed::Box::leak(std::vec![PciDevice::default(); n].into_boxed_slice())
+    }
+
+    /// The alias groups of `list`, one per function.
+    fn groups_of(list: &PciDeviceList<'_>) -> std::vec::Vec<u16> {
+        let n = list.as_slice().len();
+        let (mut sets, mut groups) = (std::vec![AliasIds::default(); n], std::vec![0u16; n]);
+        alias_groups(list, &mut sets, &mut groups);
+        groups
+    }
+
+    fn machine() -> (Fake, PciDeviceList<'static>) {
         let mut f = Fake::default();
         f.add((0, 0, 0), 0x8086, 0x29c0, 0x06_00_00, 0, (0, 0)); // host bridge
         f.add((0, 2, 0), 0x1234, 0x11e8, 0x00_ff_00, 0, (0, 0)); // edu
@@ -394,7 +397,7 @@ mod tests {
         f.add((0, 3, 1), 0x8086, 0xffff, 0, 0, (0, 0)); // fn1 of a single-function slot: not scanned
         f.add((0, 4, 0), 0x1b36, 0x000c, 0x06_04_00, 1, (1, 2)); // PCIe root port -> buses 1..2
         f.add((1, 0, 0), 0x8086, 0x10d3, 0x02_00_00, 0, (0, 0)); // NIC behind the bridge
-        let mut list = PciDeviceList::new();
+        let mut list = PciDeviceList::new(storage(64));
         enumerate(&f, 0, 0, 3, &mut list);
         (f, list)
     }
@@ -444,7 +447,7 @@ mod tests {
     /// PCI bridge (00:06.0 -> bus 2: one), a root port (00:04.0 -> bus 3: one), and a
     /// PCIe-to-PCI bridge (00:07.0 -> bus 4) with a function and a conventional bridge
     /// (04:02.0 -> bus 5: one) below it.
-    fn bridged() -> PciDeviceList {
+    fn bridged() -> PciDeviceList<'static> {
         let mut f = Fake::default();
         let edu = |f: &mut Fake, bdf| f.add(bdf, 0x1234, 0x11e8, 0x00_ff_00, 0, (0, 0));
         f.add((0, 0, 0), 0x8086, 0x29c0, 0x06_00_00, 0, (0, 0));
@@ -464,12 +467,12 @@ mod tests {
         edu(&mut f, (4, 1, 0));
         f.add((4, 2, 0), 0x1b36, 0x0001, 0x06_04_00, 1, (5, 5));
         edu(&mut f, (5, 0, 0));
-        let mut list = PciDeviceList::new();
+        let mut list = PciDeviceList::new(storage(64));
         enumerate(&f, 0, 0, 5, &mut list);
         list
     }
 
-    fn aliases_of(list: &PciDeviceList, bdf: (u8, u8, u8)) -> std::vec::Vec<u16> {
+    fn aliases_of(list: &PciDeviceList<'_>, bdf: (u8, u8, u8)) -> std::vec::Vec<u16> {
         let (count, ids) = dma_aliases(list.find(bdf.0, bdf.1, bdf.2).unwrap(), list);
         ids[..count].to_vec()
     }
@@ -497,7 +500,7 @@ mod tests {
     #[test]
     fn alias_groups_join_functions_sharing_an_id() {
         let list = bridged();
-        let groups = alias_groups(&list);
+        let groups = groups_of(&list);
         let index =
             |b, d, f| list.as_slice().iter().position(|x| (x.bus(), x.device(), x.function()) == (b, d, f)).unwrap();
         let group = |b, d, f| groups[index(b, d, f)] as usize;
@@ -528,7 +531,7 @@ mod tests {
         // decides where the list goes.
         h[16] = 0x44 << 8;
         h[17] = 0x40 << 8;
-        let mut list = PciDeviceList::new();
+        let mut list = PciDeviceList::new(storage(64));
         enumerate(&f, 0, 0, 0, &mut list);
         assert_eq!(list.as_slice()[0].pcie_type, NOT_PCIE);
     }
@@ -541,12 +544,15 @@ mod tests {
                 f.add((bus, dev, 0), 0x1af4, 0x1000, 0x02_00_00, 0, (0, 0));
             }
         }
-        let mut list = PciDeviceList::new();
+        let mut count = PciDeviceList::new(&mut []);
+        enumerate(&f, 0, 0, 19, &mut count);
+        assert_eq!((count.as_slice().len(), count.overflowed()), (0, 640), "an empty list only counts");
+        let mut list = PciDeviceList::new(storage(512));
         enumerate(&f, 0, 0, 19, &mut list);
-        assert_eq!(list.as_slice().len(), MAX_PCI_DEVICES);
-        assert_eq!(list.overflowed(), 640 - MAX_PCI_DEVICES);
+        assert_eq!(list.as_slice().len(), 512);
+        assert_eq!(list.overflowed(), 640 - 512);
         // More than 64 functions (the old bootinfo cap) on many buses get groups of their own.
-        let groups = alias_groups(&list);
+        let groups = groups_of(&list);
         assert!(groups.iter().enumerate().all(|(i, &g)| usize::from(g) == i));
     }
 }

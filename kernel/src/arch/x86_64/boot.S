@@ -168,6 +168,12 @@ boot_stack_top:
 .section .text.boot_higher_half, "ax"
 .code64
 boot_higher_half:
+    /* Paint the boot stack (mmu::BOOT_STACK_PAINT), so boot can log how deep it went. */
+    cld
+    lea rdi, [rip + kernel_boot_stack]
+    mov ecx, 64 * 1024 / 8
+    movabs rax, 0x5354414b5354414b
+    rep stosq
     lea rsp, [rip + kernel_boot_stack_top]
     xor ebp, ebp
     mov edi, ebx
@@ -184,7 +190,8 @@ boot_higher_half:
  * fault handler, on its own IST stack, reports it) instead of corrupting memory. */
 .global kernel_boot_stack_guard
 kernel_boot_stack_guard: .skip 4096
-kernel_boot_stack:  .skip 256 * 1024
+/* 64 KiB (mmu::BOOT_STACK_BYTES): discovery's tables live in boot memory, not here. */
+kernel_boot_stack:  .skip 64 * 1024
 .global kernel_boot_stack_top
 kernel_boot_stack_top:
 

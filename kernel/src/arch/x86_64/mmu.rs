@@ -32,6 +32,24 @@ fn symbol(sym: *const u8) -> u64 {
     sym as u64
 }
 
+/// Bytes of the kernel boot stack (`kernel_boot_stack` in boot.S).
+pub const BOOT_STACK_BYTES: usize = 64 * 1024;
+/// What boot.S fills the boot stack with before `kernel_entry` runs.
+const BOOT_STACK_PAINT: u64 = 0x5354_414b_5354_414b;
+
+/// The deepest the boot stack has been so far, in bytes: the lowest word that no
+/// longer holds boot.S's paint marks it.
+pub fn boot_stack_peak() -> usize {
+    // SAFETY: linker symbol; only its address is used.
+    let bottom = (unsafe { symbol(&kernel_boot_stack_guard) } + PAGE) as *const u64;
+    let untouched = (0..BOOT_STACK_BYTES / 8)
+        // SAFETY: inside the boot stack (mapped kernel .bss, just above its guard page);
+        // a word-aligned read.
+        .take_while(|&i| unsafe { core::ptr::read_volatile(bottom.add(i)) } == BOOT_STACK_PAINT)
+        .count();
+    BOOT_STACK_BYTES - untouched * 8
+}
+
 /// Physical range of the kernel image (boot segment through bss).
 pub fn kernel_image() -> Range {
     // SAFETY: linker symbols; only their addresses are used.
