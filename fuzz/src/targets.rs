@@ -118,7 +118,7 @@ pub fn dmar(input: &[u8]) {
 fn dmar_checked(input: &[u8]) {
     let Ok(info) = parse_dmar(input) else { return };
     for unit in info.drhds() {
-        for s in unit.scopes() {
+        for s in info.scopes(unit.scopes) {
             let _ = s.source_id();
             let _ = rmrr::scope_requester(s);
             let _ = format!("{s}");
@@ -140,7 +140,7 @@ fn dmar_checked(input: &[u8]) {
             assert_eq!(covered, end - start, "leaves do not cover the RMRR exactly");
             let _ = rmrr::tables_needed(start, end, 3, true);
         }
-        for s in r.scopes() {
+        for s in info.scopes(r.scopes) {
             let _ = rmrr::scope_requester(s);
         }
     }

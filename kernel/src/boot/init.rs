@@ -154,8 +154,9 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         ),
         None => params.rsdp,
     };
-    let mut platform =
-        platform::discover(&phys, rsdp, &ram, &mut alloc).unwrap_or_else(|e| boot_error(format_args!("{e}")));
+    let test_rmrrs = params.cmdline_value("test_rmrr").into_iter().flat_map(platform::rmrr::parse_test_rmrrs).count();
+    let mut platform = platform::discover(&phys, rsdp, &ram, &mut alloc, test_rmrrs)
+        .unwrap_or_else(|e| boot_error(format_args!("{e}")));
     add_test_rmrrs(&mut platform, params.cmdline_value("test_rmrr"));
     platform::pci_config::set_ecam(platform.acpi.ecam_paddr, platform.acpi.ecam_bus_start, platform.acpi.ecam_bus_end);
     // Every remapping unit translates from now on, with no device assigned: all DMA is
@@ -248,8 +249,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
 
     // The root CNode and the bootinfo are sized from what boot found: every untyped the
     // list may hold, every PCI function, every image frame.
-    let (iommu_descs, iommu_count) = platform.iommu_descs();
-    let (rmrr_descs, rmrr_count) = platform.rmrr_descs();
+    let iommu_descs = platform.iommu_descs(&mut alloc);
+    let rmrr_descs = platform.rmrr_descs(&mut alloc);
     let pci_count = platform.pci.as_slice().len();
     // What bootinfo and the root CNode report, from boot memory (before the untyped split).
     let pci_buf = crate::boot::sized::boot_slice(&mut alloc, pci_count, "PCI descriptors");
@@ -264,7 +265,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         ))
     });
     let bootinfo_bytes =
-        abi::bootinfo::encoded_size(untyped::MAX_UNTYPED, iommu_count, rmrr_count, pci_count).unwrap_or(usize::MAX);
+        abi::bootinfo::encoded_size(untyped::MAX_UNTYPED, iommu_descs.len(), rmrr_descs.len(), pci_count)
+            .unwrap_or(usize::MAX);
     let bootinfo_frames = bootinfo_bytes.div_ceil(PAGE as usize);
     if bootinfo_frames > abi::bootinfo::BOOTINFO_MAX_FRAMES {
         boot_error(format_args!(
@@ -336,15 +338,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
             bootinfo_frames * PAGE as usize / 8,
         )
     };
-    abi::bootinfo::encode(
-        words,
-        &bi,
-        list.as_slice(),
-        &iommu_descs[..iommu_count],
-        &rmrr_descs[..rmrr_count],
-        &pci_buf[..pci_count],
-    )
-    .unwrap_or_else(|e| boot_error(format_args!("bootinfo does not fit: {e:?}")));
+    abi::bootinfo::encode(words, &bi, list.as_slice(), iommu_descs, rmrr_descs, &pci_buf[..pci_count])
+        .unwrap_or_else(|e| boot_error(format_args!("bootinfo does not fit: {e:?}")));
 
     populate_root_cnode(&root_task, &plan, list.as_slice(), &pci_buf[..pci_count]);
     start_root_thread(&root_task, plan.entry);
@@ -362,7 +357,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
 /// `test_rmrr=BASE-LIMIT@BB:DD.F[+...]`: synthetic RMRRs (QEMU reports none), so the
 /// scenarios exercise the RMRR boot path.
 fn add_test_rmrrs(platform: &mut platform::Platform, value: Option<&str>) {
-    use platform::dmar::{scope_kind, DeviceScope, Rmrr};
+    use platform::dmar::{scope_kind, DeviceScope};
     for entry in value.into_iter().flat_map(platform::rmrr::parse_test_rmrrs) {
         let Some((base, limit, rid)) = entry else {
             warn!("test_rmrr: an entry is not BASE-LIMIT@BB:DD.F; ignored");
@@ -373,7 +368,7 @@ fn add_test_rmrrs(platform: &mut platform::Platform, value: Option<&str>) {
             (rid >> 8) as u8,
             &[(((rid >> 3) & 0x1f) as u8, (rid & 7) as u8)],
         );
-        if platform.dmar.push_rmrr(Rmrr::new(base, limit, &[scope])) {
+        if platform.dmar.push_rmrr(base, limit, &[scope]) {
             info!("test_rmrr: RMRR {base:#x}..={limit:#x} for {scope} added");
         }
     }
@@ -395,13 +390,7 @@ fn boot_rmrr_domain(alloc: &mut BootAllocator, platform: &platform::Platform, ra
     for (slot, r) in ranges.iter_mut().zip(ram.as_slice()) {
         *slot = (r.start, r.end);
     }
-    iospace::boot_rmrr(
-        &mut BootTables { alloc },
-        platform.dmar.rmrrs(),
-        (kernel.start, kernel.end),
-        &ranges[..n],
-        superpages,
-    );
+    iospace::boot_rmrr(&mut BootTables { alloc }, &platform.dmar, (kernel.start, kernel.end), &ranges[..n], superpages);
 }
 
 /// Turns interrupt remapping on when every unit supports it (ECAP.IR with queued
@@ -418,8 +407,12 @@ fn enable_interrupt_remapping(platform: &platform::Platform, alloc: &mut BootAll
         );
         return;
     }
-    let ioapic =
-        platform.dmar.drhds().iter().flat_map(|d| d.scopes()).find(|s| s.kind == platform::dmar::scope_kind::IOAPIC);
+    let ioapic = platform
+        .dmar
+        .drhds()
+        .iter()
+        .flat_map(|d| platform.dmar.scopes(d.scopes))
+        .find(|s| s.kind == platform::dmar::scope_kind::IOAPIC);
     let Some(ioapic_source) = ioapic.and_then(|s| s.source_id()) else {
         // Line IRTEs could not check their source: any device could raise any line.
         info!("iommu: interrupt remapping left off: the DMAR names no I/O APIC source id; no MSIs are handed out");

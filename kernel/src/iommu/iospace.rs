@@ -195,14 +195,14 @@ pub fn boot_add_device(
 /// run before translation is enabled (no invalidation is issued).
 pub fn boot_rmrr(
     mem: &mut impl TableMemory,
-    rmrrs: &[crate::platform::dmar::Rmrr],
+    dmar: &crate::platform::dmar::DmarInfo,
     kernel: (u64, u64),
     ram: &[(u64, u64)],
     superpages: bool,
 ) {
     use crate::platform::rmrr::{check_rmrr, identity_map, scope_requester, tables_needed};
     let levels = state().levels;
-    for (i, r) in rmrrs.iter().enumerate() {
+    for (i, r) in dmar.rmrrs().iter().enumerate() {
         let (start, end) = match check_rmrr(r.base, r.limit, levels, kernel, ram.iter().copied()) {
             Ok(region) => region,
             Err(e) => {
@@ -210,14 +210,15 @@ pub fn boot_rmrr(
                 continue;
             }
         };
-        let mut devices = [0u16; crate::platform::dmar::MAX_SCOPES];
+        // Its present devices (as many as the table lists: the scopes are walked again
+        // below rather than copied).
+        let present = |scope: &crate::platform::dmar::DeviceScope| {
+            scope_requester(scope).filter(|&rid| context_slot(rid).is_some())
+        };
         let mut count = 0;
-        for scope in r.scopes() {
-            match scope_requester(scope).filter(|&rid| context_slot(rid).is_some()) {
-                Some(rid) => {
-                    devices[count] = rid;
-                    count += 1;
-                }
+        for scope in dmar.scopes(r.scopes) {
+            match present(scope) {
+                Some(_) => count += 1,
                 None => crate::warn!("rmrr{i}: scope {scope} is not a present PCI function on its start bus; skipped"),
             }
         }
@@ -247,7 +248,7 @@ pub fn boot_rmrr(
                 continue;
             }
         }
-        for &rid in &devices[..count] {
+        for rid in dmar.scopes(r.scopes).iter().filter_map(present) {
             let (_, slot) = context_slot(rid).expect("checked above");
             kmem::write_words(slot, context_entry(root, levels, state().rmrr_domain));
             unit::sync_for_device(slot, 16);

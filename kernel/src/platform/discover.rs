@@ -6,7 +6,7 @@
 use core::fmt;
 use core::ptr::NonNull;
 
-use abi::bootinfo::{AcpiSummary, IommuDesc, RmrrDesc, MAX_IOMMUS, MAX_RMRRS, NO_DRHD};
+use abi::bootinfo::{AcpiSummary, IommuDesc, RmrrDesc, MAX_IOMMUS, NO_DRHD};
 use acpi::madt::{Madt, MadtEntry};
 use acpi::mcfg::Mcfg;
 use acpi::{AcpiHandler, AcpiTables, PhysicalMapping};
@@ -120,8 +120,8 @@ impl AcpiHandler for DirectMapAcpi {
 pub struct Platform {
     /// ACPI facts for bootinfo.
     pub acpi: AcpiSummary,
-    /// The parsed DMAR.
-    pub dmar: &'static mut DmarInfo,
+    /// The parsed DMAR (boot memory, sized by counting the table first).
+    pub dmar: DmarInfo,
     /// PCI functions found, each with the DRHD covering it and its alias group (boot
     /// memory, sized by a counting scan).
     pub pci: PciDeviceList<'static>,
@@ -136,12 +136,15 @@ pub struct Platform {
 
 /// Finds and checks the ACPI tables, the IOMMUs and the PCI devices. `ram` is the RAM
 /// of the memory map: no register block may overlap it. The PCI function list and the
-/// alias-group scratch come from `alloc`, sized by a first scan that only counts.
+/// alias-group scratch come from `alloc`, sized by a first scan that only counts; so do
+/// the DMAR's units, RMRRs and device scopes (with room for `extra_rmrrs` more RMRRs of
+/// one scope each, for `test_rmrr=`).
 pub fn discover(
     phys: &DirectMap,
     rsdp: Option<u64>,
     ram: &RangeSet,
     alloc: &mut BootAllocator,
+    extra_rmrrs: usize,
 ) -> Result<Platform, PlatformError> {
     let handler = DirectMapAcpi { limit: phys.limit };
     // SAFETY: the handler maps through the direct map; the RSDP address comes from the
@@ -243,11 +246,15 @@ pub fn discover(
     let dmar_len = dmar_mapping.get().table_length() as usize;
     let dmar_bytes =
         phys.bytes(dmar_paddr, dmar_len).ok_or(PlatformError::OutOfRange { what: "DMAR table", paddr: dmar_paddr })?;
-    let (record, _) = crate::boot::sized::zeroed_records::<DmarInfo>(alloc, 1, "DMAR records");
-    // SAFETY: zeroed boot memory for one DmarInfo (page-aligned), never freed or used for
-    // anything else; a DmarInfo is integers and arrays of them, so all-zero is valid.
-    let dmar = unsafe { &mut *record };
-    dmar::parse_dmar_into(dmar_bytes, dmar).map_err(PlatformError::BadDmar)?;
+    // Count, then allocate exactly that, then fill (the counts are bounded by the
+    // table's own length, checked by the first pass).
+    let counts = dmar::count_dmar(dmar_bytes).map_err(PlatformError::BadDmar)?;
+    let mut dmar = DmarInfo::with_storage(
+        boot_slice(alloc, counts.drhds, "DMAR remapping-unit records"),
+        boot_slice(alloc, counts.rmrrs.saturating_add(extra_rmrrs), "DMAR RMRR records"),
+        boot_slice(alloc, counts.scopes.saturating_add(extra_rmrrs), "DMAR device-scope records"),
+    );
+    dmar::parse_dmar_into(dmar_bytes, &mut dmar).map_err(PlatformError::BadDmar)?;
     acpi.dmar_host_address_width = dmar.host_address_width;
     acpi.dmar_flags = dmar.flags;
     info!(
@@ -295,11 +302,11 @@ pub fn discover(
             (version >> 4) & 0xf,
             version & 0xf,
             unit.include_pci_all(),
-            unit.scopes().len()
+            unit.scopes.len
         );
         info!("iommu{i}: cap={cap:#018x} {}", CapabilityDecode::from_raw(cap));
         info!("iommu{i}: ecap={ecap:#018x} {}", ExtendedCapabilityDecode::from_raw(ecap));
-        for scope in unit.scopes() {
+        for scope in dmar.scopes(unit.scopes) {
             info!("iommu{i}: scope {scope}");
         }
         // The kernel makes MMIO references from ECAP.IRO and CAP.FRO/NFR: they must stay
@@ -312,13 +319,7 @@ pub fn discover(
         }
     }
     for (i, rmrr) in dmar.rmrrs().iter().enumerate() {
-        info!(
-            "rmrr{i}: {:#x}..={:#x} segment {} ({} devices)",
-            rmrr.base,
-            rmrr.limit,
-            rmrr.segment,
-            rmrr.scopes().len()
-        );
+        info!("rmrr{i}: {:#x}..={:#x} segment {} ({} devices)", rmrr.base, rmrr.limit, rmrr.segment, rmrr.scopes.len);
     }
 
     // The HPET's FSB interrupt write reaches memory outside VT-d: its block (from the
@@ -363,7 +364,7 @@ pub fn discover(
     }
     for i in 0..devices.as_slice().len() {
         let dev = devices.as_slice()[i];
-        let drhd = pci::covering_drhd(dmar, &dev, &devices);
+        let drhd = pci::covering_drhd(&dmar, &dev, &devices);
         // At most MAX_IOMMUS (< NO_DRHD) units were accepted above.
         devices.as_mut_slice()[i].desc.drhd_index = drhd.map_or(NO_DRHD, |d| d as u8);
         info!(
@@ -429,10 +430,10 @@ impl core::fmt::Display for Members<'_> {
 }
 
 impl Platform {
-    /// The IOMMU list bootinfo reports (at most [`MAX_IOMMUS`]).
-    pub fn iommu_descs(&self) -> ([IommuDesc; MAX_IOMMUS], usize) {
-        let mut out = [IommuDesc::default(); MAX_IOMMUS];
-        let units = self.dmar.drhds().iter().take(MAX_IOMMUS);
+    /// The IOMMU list bootinfo reports, in boot memory (one per DRHD).
+    pub fn iommu_descs(&self, alloc: &mut BootAllocator) -> &'static [IommuDesc] {
+        let units = self.dmar.drhds();
+        let out = boot_slice::<IommuDesc>(alloc, units.len(), "IOMMU descriptors");
         for ((d, unit), regs) in out.iter_mut().zip(units).zip(&self.iommu_regs) {
             *d = IommuDesc {
                 register_base: unit.register_base,
@@ -443,22 +444,23 @@ impl Platform {
                 _reserved: [0; 5],
             };
         }
-        (out, self.dmar.drhds().len().min(MAX_IOMMUS))
+        out
     }
 
-    /// The RMRR list bootinfo reports (at most [`MAX_RMRRS`]).
-    pub fn rmrr_descs(&self) -> ([RmrrDesc; MAX_RMRRS], usize) {
-        let mut out = [RmrrDesc::default(); MAX_RMRRS];
-        for (d, rmrr) in out.iter_mut().zip(self.dmar.rmrrs()) {
+    /// The RMRR list bootinfo reports, in boot memory (every RMRR, however many).
+    pub fn rmrr_descs(&self, alloc: &mut BootAllocator) -> &'static [RmrrDesc] {
+        let rmrrs = self.dmar.rmrrs();
+        let out = boot_slice::<RmrrDesc>(alloc, rmrrs.len(), "RMRR descriptors");
+        for (d, rmrr) in out.iter_mut().zip(rmrrs) {
             *d = RmrrDesc {
                 base: rmrr.base,
                 limit: rmrr.limit,
                 segment: rmrr.segment,
-                scope_count: rmrr.scopes().len() as u16,
+                scope_count: u16::try_from(rmrr.scopes.len).unwrap_or(u16::MAX),
                 _reserved: [0; 4],
             };
         }
-        (out, self.dmar.rmrrs().len().min(MAX_RMRRS))
+        out
     }
 
     /// The PCI functions bootinfo reports, in bus/device/function order.

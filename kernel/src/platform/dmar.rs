@@ -3,18 +3,18 @@
 //! The ACPI DMAR table (Intel VT-d DMA remapping reporting): remapping units (DRHD),
 //! reserved memory regions (RMRR) and their device scopes. The table comes from
 //! firmware, so every length is checked before it is followed and nothing panics.
+//!
+//! Nothing is limited by a count: [`count_dmar`] walks the checked table once and
+//! counts DRHDs, RMRRs and device scopes; the caller provides exactly that storage (boot
+//! memory in the kernel, `Vec`s on the host) and [`parse_dmar_into`] fills it. The
+//! scopes of every structure live in one shared pool; each structure holds a
+//! [`ScopeRange`] into it.
 
 use core::fmt;
 
 use acpi::sdt::{SdtHeader, Signature};
 use acpi::AcpiTable;
 
-/// Most DRHD units accepted.
-pub const MAX_DRHD: usize = 8;
-/// Most RMRRs accepted.
-pub const MAX_RMRR: usize = 8;
-/// Most device scopes per structure.
-pub const MAX_SCOPES: usize = 64;
 /// Most path elements per device scope.
 pub const MAX_PATH: usize = 4;
 
@@ -89,15 +89,14 @@ pub enum DmarError {
         /// Offset of the scope.
         offset: usize,
     },
-    /// More DRHD units than [`MAX_DRHD`].
-    TooManyDrhd,
-    /// More RMRRs than [`MAX_RMRR`].
-    TooManyRmrr,
-    /// More device scopes in one structure than [`MAX_SCOPES`], or a longer path than [`MAX_PATH`].
-    TooManyScopes {
-        /// Offset of the structure.
+    /// A device scope with a longer path than [`MAX_PATH`].
+    PathTooLong {
+        /// Offset of the scope.
         offset: usize,
     },
+    /// The storage given to [`parse_dmar_into`] is smaller than [`count_dmar`] said
+    /// (cannot happen when it was sized from that count).
+    NoRoom,
     /// An RMRR's limit is below its base.
     BadRmrrRange {
         /// Offset of the structure.
@@ -108,19 +107,19 @@ pub enum DmarError {
 impl fmt::Display for DmarError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DmarError::Truncated { needed, present } => write!(f, "table truncated: needs {needed} bytes, has {present}"),
+            DmarError::Truncated { needed, present } => {
+                write!(f, "table truncated: needs {needed} bytes, has {present}")
+            }
             DmarError::BadSignature => write!(f, "signature is not DMAR"),
             DmarError::BadChecksum => write!(f, "checksum does not match"),
             DmarError::BadStructureLength { offset, kind, length } => {
                 write!(f, "structure type {kind} at offset {offset:#x} has bad length {length}")
             }
             DmarError::BadScopeLength { offset } => write!(f, "device scope at offset {offset:#x} has a bad length"),
-            DmarError::TooManyDrhd => write!(f, "more than {MAX_DRHD} DRHD units"),
-            DmarError::TooManyRmrr => write!(f, "more than {MAX_RMRR} RMRR regions"),
-            DmarError::TooManyScopes { offset } => write!(
-                f,
-                "structure at offset {offset:#x} has more than {MAX_SCOPES} device scopes or a path longer than {MAX_PATH}"
-            ),
+            DmarError::PathTooLong { offset } => {
+                write!(f, "device scope at offset {offset:#x} has a path longer than {MAX_PATH} hops")
+            }
+            DmarError::NoRoom => write!(f, "storage smaller than the counted structures"),
             DmarError::BadRmrrRange { offset } => write!(f, "RMRR at offset {offset:#x} ends below its base"),
         }
     }
@@ -198,24 +197,13 @@ impl fmt::Display for DeviceScope {
     }
 }
 
-/// A list of device scopes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Scopes {
-    items: [DeviceScope; MAX_SCOPES],
-    len: u8,
-}
-
-impl Default for Scopes {
-    fn default() -> Self {
-        Scopes { items: [DeviceScope::default(); MAX_SCOPES], len: 0 }
-    }
-}
-
-impl Scopes {
-    /// The scopes.
-    pub fn as_slice(&self) -> &[DeviceScope] {
-        &self.items[..usize::from(self.len)]
-    }
+/// Where a structure's device scopes lie in the [`DmarInfo`] scope pool.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScopeRange {
+    /// First scope (index into the pool).
+    pub start: u32,
+    /// Number of scopes.
+    pub len: u32,
 }
 
 /// A DMA remapping hardware unit.
@@ -229,17 +217,14 @@ pub struct Drhd {
     pub register_base: u64,
     /// Register block size field (2^(n+12) bytes), 0 on older tables.
     pub size: u8,
-    scopes: Scopes,
+    /// Its device scopes ([`DmarInfo::scopes`]).
+    pub scopes: ScopeRange,
 }
 
 impl Drhd {
     /// Whether the unit covers all otherwise unclaimed devices of its segment.
     pub fn include_pci_all(&self) -> bool {
         self.flags & DRHD_INCLUDE_PCI_ALL != 0
-    }
-    /// Its device scopes.
-    pub fn scopes(&self) -> &[DeviceScope] {
-        self.scopes.as_slice()
     }
 }
 
@@ -252,42 +237,54 @@ pub struct Rmrr {
     pub base: u64,
     /// Last byte (inclusive).
     pub limit: u64,
-    scopes: Scopes,
+    /// The devices that use it ([`DmarInfo::scopes`]).
+    pub scopes: ScopeRange,
 }
 
-impl Rmrr {
-    /// An RMRR of segment 0 covering `base..=limit` for the devices in `scopes` (at
-    /// most [`MAX_SCOPES`] are kept).
-    pub fn new(base: u64, limit: u64, scopes: &[DeviceScope]) -> Self {
-        let mut r = Rmrr { segment: 0, base, limit, scopes: Scopes::default() };
-        let n = scopes.len().min(MAX_SCOPES);
-        r.scopes.items[..n].copy_from_slice(&scopes[..n]);
-        r.scopes.len = n as u8;
-        r
-    }
+/// Storage for parsed structures: boot memory for the kernel's life on bare metal.
+#[cfg(target_os = "none")]
+pub type Store<T> = &'static mut [T];
+/// Storage for parsed structures: `Vec`s on the host (tests, fuzzing).
+#[cfg(not(target_os = "none"))]
+pub type Store<T> = alloc::vec::Vec<T>;
 
-    /// The devices that use it.
-    pub fn scopes(&self) -> &[DeviceScope] {
-        self.scopes.as_slice()
-    }
+#[cfg(not(target_os = "none"))]
+extern crate alloc;
+
+/// How many structures a DMAR table holds, from [`count_dmar`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DmarCounts {
+    /// DRHD units.
+    pub drhds: usize,
+    /// RMRRs.
+    pub rmrrs: usize,
+    /// Device scopes of all DRHDs and RMRRs together.
+    pub scopes: usize,
 }
 
-/// A parsed DMAR table.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A parsed DMAR table, in storage sized from [`count_dmar`].
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct DmarInfo {
     /// DMA physical address width in bits (the table's field + 1).
     pub host_address_width: u8,
     /// Flags: bit 0 INTR_REMAP, bit 1 X2APIC_OPT_OUT, bit 2 DMA_CTRL_PLATFORM_OPT_IN.
     pub flags: u8,
-    drhds: [Drhd; MAX_DRHD],
+    drhds: Store<Drhd>,
     drhd_count: usize,
-    rmrrs: [Rmrr; MAX_RMRR],
+    rmrrs: Store<Rmrr>,
     rmrr_count: usize,
+    scopes: Store<DeviceScope>,
+    scope_count: usize,
     /// ATSR, RHSA, ANDD, SATC and unknown structures seen (and skipped).
     pub other_structures: u32,
 }
 
 impl DmarInfo {
+    /// An empty table over this storage (see [`count_dmar`] for how much to give).
+    pub fn with_storage(drhds: Store<Drhd>, rmrrs: Store<Rmrr>, scopes: Store<DeviceScope>) -> Self {
+        DmarInfo { drhds, rmrrs, scopes, ..DmarInfo::default() }
+    }
+
     /// The remapping units in table order.
     pub fn drhds(&self) -> &[Drhd] {
         &self.drhds[..self.drhd_count]
@@ -296,14 +293,26 @@ impl DmarInfo {
     pub fn rmrrs(&self) -> &[Rmrr] {
         &self.rmrrs[..self.rmrr_count]
     }
+    /// The device scopes `range` names (a [`Drhd`]'s or an [`Rmrr`]'s).
+    pub fn scopes(&self, range: ScopeRange) -> &[DeviceScope] {
+        let start = (range.start as usize).min(self.scope_count);
+        let end = start.saturating_add(range.len as usize).min(self.scope_count);
+        &self.scopes[start..end]
+    }
 
-    /// Adds an RMRR the table did not have (test scenarios); false if full.
-    pub fn push_rmrr(&mut self, rmrr: Rmrr) -> bool {
-        if self.rmrr_count == MAX_RMRR {
+    /// Adds an RMRR of segment 0 covering `base..=limit` for the devices in `scopes`
+    /// that the table did not have (test scenarios); false if the storage has no room.
+    pub fn push_rmrr(&mut self, base: u64, limit: u64, scopes: &[DeviceScope]) -> bool {
+        let start = self.scope_count;
+        let (Some(slot), Some(pool)) =
+            (self.rmrrs.get_mut(self.rmrr_count), self.scopes.get_mut(start..start.saturating_add(scopes.len())))
+        else {
             return false;
-        }
-        self.rmrrs[self.rmrr_count] = rmrr;
+        };
+        pool.copy_from_slice(scopes);
+        *slot = Rmrr { segment: 0, base, limit, scopes: ScopeRange { start: start as u32, len: scopes.len() as u32 } };
         self.rmrr_count += 1;
+        self.scope_count += scopes.len();
         true
     }
 }
@@ -318,11 +327,11 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
-/// Parses the device scopes in `bytes[start..end]` (offsets are within the table).
-/// Written in place: a `Scopes` is hundreds of bytes, and the boot stack is small.
-fn parse_scopes(bytes: &[u8], start: usize, end: usize, owner: usize, scopes: &mut Scopes) -> Result<(), DmarError> {
-    scopes.len = 0;
+/// Walks the device scopes in `bytes[start..end]` (offsets are within the table),
+/// appending each to `out` when given; returns how many there are.
+fn parse_scopes(bytes: &[u8], start: usize, end: usize, mut out: Option<&mut DmarInfo>) -> Result<usize, DmarError> {
     let mut at = start;
+    let mut count = 0;
     while at < end {
         if end - at < 6 {
             return Err(DmarError::BadScopeLength { offset: at });
@@ -332,36 +341,64 @@ fn parse_scopes(bytes: &[u8], start: usize, end: usize, owner: usize, scopes: &m
             return Err(DmarError::BadScopeLength { offset: at });
         }
         let hops = (len - 6) / 2;
-        if usize::from(scopes.len) == MAX_SCOPES || hops > MAX_PATH {
-            return Err(DmarError::TooManyScopes { offset: owner });
+        if hops > MAX_PATH {
+            return Err(DmarError::PathTooLong { offset: at });
         }
-        let mut scope = DeviceScope {
-            kind: bytes[at],
-            enumeration_id: bytes[at + 4],
-            start_bus: bytes[at + 5],
-            path: [(0, 0); MAX_PATH],
-            path_len: hops as u8,
-        };
-        for h in 0..hops {
-            scope.path[h] = (bytes[at + 6 + 2 * h], bytes[at + 7 + 2 * h]);
+        if let Some(info) = out.as_deref_mut() {
+            let slot = info.scopes.get_mut(info.scope_count).ok_or(DmarError::NoRoom)?;
+            *slot = DeviceScope {
+                kind: bytes[at],
+                enumeration_id: bytes[at + 4],
+                start_bus: bytes[at + 5],
+                path: [(0, 0); MAX_PATH],
+                path_len: hops as u8,
+            };
+            for h in 0..hops {
+                slot.path[h] = (bytes[at + 6 + 2 * h], bytes[at + 7 + 2 * h]);
+            }
+            info.scope_count += 1;
         }
-        scopes.items[usize::from(scopes.len)] = scope;
-        scopes.len += 1;
+        count += 1;
         at += len;
     }
-    Ok(())
+    Ok(count)
 }
 
-/// Parses a whole DMAR table (header included).
+/// Parses a whole DMAR table (header included) into `Vec`s sized by [`count_dmar`].
+#[cfg(not(target_os = "none"))]
 pub fn parse_dmar(bytes: &[u8]) -> Result<DmarInfo, DmarError> {
-    let mut info = DmarInfo::default();
+    let counts = count_dmar(bytes)?;
+    let mut info = DmarInfo::with_storage(
+        alloc::vec![Drhd::default(); counts.drhds],
+        alloc::vec![Rmrr::default(); counts.rmrrs],
+        alloc::vec![DeviceScope::default(); counts.scopes],
+    );
     parse_dmar_into(bytes, &mut info)?;
     Ok(info)
 }
 
-/// As [`parse_dmar`], into `info` (boot memory in the kernel: a `DmarInfo` is about
-/// 12 KiB, too much to pass around on the boot stack).
+/// Checks a whole DMAR table (header, checksum, every length) and counts its DRHDs,
+/// RMRRs and device scopes: the storage [`parse_dmar_into`] needs. The counts are
+/// bounded by the table's length (a structure takes at least 16 bytes, a scope 6).
+pub fn count_dmar(bytes: &[u8]) -> Result<DmarCounts, DmarError> {
+    walk(bytes, None)
+}
+
+/// Fills `info`, whose storage holds at least what [`count_dmar`] counted (else
+/// [`DmarError::NoRoom`]), from the table; anything in it before is replaced.
 pub fn parse_dmar_into(bytes: &[u8], info: &mut DmarInfo) -> Result<(), DmarError> {
+    walk(bytes, Some(info)).map(|_| ())
+}
+
+/// Counts a skipped structure.
+fn skip(out: Option<&mut DmarInfo>) {
+    if let Some(info) = out {
+        info.other_structures += 1;
+    }
+}
+
+/// Checks the table and counts its structures, filling `out` when given.
+fn walk(bytes: &[u8], mut out: Option<&mut DmarInfo>) -> Result<DmarCounts, DmarError> {
     if bytes.len() < DMAR_FIXED_LEN {
         return Err(DmarError::Truncated { needed: DMAR_FIXED_LEN, present: bytes.len() });
     }
@@ -376,9 +413,12 @@ pub fn parse_dmar_into(bytes: &[u8], info: &mut DmarInfo) -> Result<(), DmarErro
     if bytes.iter().fold(0u8, |sum, b| sum.wrapping_add(*b)) != 0 {
         return Err(DmarError::BadChecksum);
     }
-    info.host_address_width = bytes[SDT_HEADER_LEN].saturating_add(1);
-    info.flags = bytes[SDT_HEADER_LEN + 1];
-    (info.drhd_count, info.rmrr_count, info.other_structures) = (0, 0, 0);
+    if let Some(info) = out.as_deref_mut() {
+        info.host_address_width = bytes[SDT_HEADER_LEN].saturating_add(1);
+        info.flags = bytes[SDT_HEADER_LEN + 1];
+        (info.drhd_count, info.rmrr_count, info.scope_count, info.other_structures) = (0, 0, 0, 0);
+    }
+    let mut counts = DmarCounts::default();
     let mut at = DMAR_FIXED_LEN;
     while at < length {
         if length - at < 4 {
@@ -395,36 +435,42 @@ pub fn parse_dmar_into(bytes: &[u8], info: &mut DmarInfo) -> Result<(), DmarErro
             return Err(DmarError::BadStructureLength { offset: at, kind, length: len });
         }
         let end = at + usize::from(len);
+        let first = out.as_deref().map_or(0, |info| info.scope_count as u32);
         match kind {
             kind::DRHD => {
-                if info.drhd_count == MAX_DRHD {
-                    return Err(DmarError::TooManyDrhd);
+                let n = parse_scopes(bytes, at + 16, end, out.as_deref_mut())?;
+                if let Some(info) = out.as_deref_mut() {
+                    let d = info.drhds.get_mut(info.drhd_count).ok_or(DmarError::NoRoom)?;
+                    (d.flags, d.size, d.segment) = (bytes[at + 4], bytes[at + 5], u16_at(bytes, at + 6));
+                    d.register_base = u64_at(bytes, at + 8);
+                    d.scopes = ScopeRange { start: first, len: n as u32 };
+                    info.drhd_count += 1;
                 }
-                let d = &mut info.drhds[info.drhd_count];
-                (d.flags, d.size, d.segment) = (bytes[at + 4], bytes[at + 5], u16_at(bytes, at + 6));
-                d.register_base = u64_at(bytes, at + 8);
-                parse_scopes(bytes, at + 16, end, at, &mut d.scopes)?;
-                info.drhd_count += 1;
+                counts.drhds += 1;
+                counts.scopes += n;
             }
             kind::RMRR => {
-                if info.rmrr_count == MAX_RMRR {
-                    return Err(DmarError::TooManyRmrr);
-                }
                 let (base, limit) = (u64_at(bytes, at + 8), u64_at(bytes, at + 16));
                 if limit < base {
                     return Err(DmarError::BadRmrrRange { offset: at });
                 }
-                let r = &mut info.rmrrs[info.rmrr_count];
-                (r.segment, r.base, r.limit) = (u16_at(bytes, at + 6), base, limit);
-                parse_scopes(bytes, at + 24, end, at, &mut r.scopes)?;
-                info.rmrr_count += 1;
+                let n = parse_scopes(bytes, at + 24, end, out.as_deref_mut())?;
+                if let Some(info) = out.as_deref_mut() {
+                    let r = info.rmrrs.get_mut(info.rmrr_count).ok_or(DmarError::NoRoom)?;
+                    (r.segment, r.base, r.limit) = (u16_at(bytes, at + 6), base, limit);
+                    r.scopes = ScopeRange { start: first, len: n as u32 };
+                    info.rmrr_count += 1;
+                }
+                counts.rmrrs += 1;
+                counts.scopes += n;
             }
-            kind::ATSR | kind::RHSA | kind::ANDD | kind::SATC => info.other_structures += 1,
-            _ => info.other_structures += 1,
+            // ATSR, RHSA, ANDD, SATC and unknown types are skipped.
+            kind::ATSR | kind::RHSA | kind::ANDD | kind::SATC => skip(out.as_deref_mut()),
+            _ => skip(out.as_deref_mut()),
         }
         at = end;
     }
-    Ok(())
+    Ok(counts)
 }
 
 #[cfg(test)]
@@ -509,11 +555,12 @@ pub mod tests {
         let d = &info.drhds()[0];
         assert!(d.include_pci_all());
         assert_eq!(d.register_base, 0xfed9_0000);
-        assert_eq!(d.scopes().len(), 1);
-        assert_eq!(d.scopes()[0].kind, scope_kind::IOAPIC);
-        assert_eq!(d.scopes()[0].start_bus, 0xff);
-        assert!(std::format!("{}", d.scopes()[0]).starts_with("ioapic"));
-        assert_eq!(d.scopes()[0].source_id(), Some(0xff00), "the I/O APIC's requester id");
+        let scopes = info.scopes(d.scopes);
+        assert_eq!(scopes.len(), 1);
+        assert_eq!(scopes[0].kind, scope_kind::IOAPIC);
+        assert_eq!(scopes[0].start_bus, 0xff);
+        assert!(std::format!("{}", scopes[0]).starts_with("ioapic"));
+        assert_eq!(scopes[0].source_id(), Some(0xff00), "the I/O APIC's requester id");
         assert!(info.rmrrs().is_empty());
     }
 
@@ -522,8 +569,8 @@ pub mod tests {
         let two_hops = drhd(0, 0, 0x1000, &[scope(scope_kind::PCI_ENDPOINT, 0, 0, &[(1, 0), (0, 1)])]);
         let one_hop = drhd(0, 0, 0x2000, &[scope(scope_kind::PCI_ENDPOINT, 0, 2, &[(3, 1)])]);
         let info = parse_dmar(&table(39, 0, &[two_hops, one_hop])).unwrap();
-        assert_eq!(info.drhds()[0].scopes()[0].source_id(), None);
-        assert_eq!(info.drhds()[1].scopes()[0].source_id(), Some(0x0219));
+        assert_eq!(info.scopes(info.drhds()[0].scopes)[0].source_id(), None);
+        assert_eq!(info.scopes(info.drhds()[1].scopes)[0].source_id(), Some(0x0219));
     }
 
     #[test]
@@ -541,32 +588,66 @@ pub mod tests {
         let info = parse_dmar(&t).unwrap();
         assert_eq!(info.host_address_width, 48);
         assert_eq!(info.rmrrs()[0].limit, 0xe_ffff);
-        assert_eq!(info.rmrrs()[0].scopes()[0].path(), &[(0x1d, 0)]);
+        assert_eq!(info.scopes(info.rmrrs()[0].scopes)[0].path(), &[(0x1d, 0)]);
         assert_eq!(info.other_structures, 1);
-        let mut info = info;
         let scope = DeviceScope::new(scope_kind::PCI_ENDPOINT, 0, &[(3, 0)]);
-        assert!(info.push_rmrr(Rmrr::new(0xf_0000, 0xf_ffff, &[scope])));
-        assert_eq!((info.rmrrs()[1].base, info.rmrrs()[1].limit), (0xf_0000, 0xf_ffff));
-        assert_eq!(info.rmrrs()[1].scopes(), &[scope]);
         assert_eq!(std::format!("{scope}"), "pci-endpoint id=0 bus=0x00 path=03.0");
-        while info.push_rmrr(Rmrr::new(0, 0xfff, &[])) {}
-        assert_eq!(info.rmrrs().len(), MAX_RMRR);
+        // Exactly sized: no room for an RMRR the table did not have.
+        let mut info = info;
+        assert!(!info.push_rmrr(0xf_0000, 0xf_ffff, &[scope]));
+        // With room for one more RMRR and its scope (what boot gives for `test_rmrr=`).
+        let counts = count_dmar(&t).unwrap();
+        assert_eq!(counts, DmarCounts { drhds: 1, rmrrs: 1, scopes: 2 });
+        let mut info = DmarInfo::with_storage(
+            std::vec![Drhd::default(); 1],
+            std::vec![Rmrr::default(); 2],
+            std::vec![DeviceScope::default(); 3],
+        );
+        parse_dmar_into(&t, &mut info).unwrap();
+        assert!(info.push_rmrr(0xf_0000, 0xf_ffff, &[scope]));
+        assert_eq!((info.rmrrs()[1].base, info.rmrrs()[1].limit), (0xf_0000, 0xf_ffff));
+        assert_eq!(info.scopes(info.rmrrs()[1].scopes), &[scope]);
+        assert_eq!(info.scopes(info.rmrrs()[0].scopes)[0].path(), &[(0x1d, 0)]);
+        assert!(!info.push_rmrr(0, 0xfff, &[]), "full");
+        // Storage smaller than counted is refused, never overflowed.
+        let mut small = DmarInfo::with_storage(std::vec![Drhd::default(); 1], std::vec![], std::vec![]);
+        assert_eq!(parse_dmar_into(&t, &mut small), Err(DmarError::NoRoom));
     }
 
-    /// QEMU lists one scope per bus-0 device: a machine with dozens of them has a DRHD
-    /// of dozens of scopes (16 used to be refused); past [`MAX_SCOPES`] the table is
-    /// refused with an error that names the limit, never overflowed.
+    /// QEMU lists one scope per bus-0 device, and firmware may list many RMRRs: the
+    /// storage is sized from the table, so 300 scopes in one DRHD and 20 RMRRs (beyond
+    /// the old fixed 64 scopes and 8 RMRRs) parse, each structure with its own range of
+    /// the shared pool.
     #[test]
-    fn many_scopes_up_to_the_limit() {
+    fn hundreds_of_scopes_and_many_rmrrs() {
         let scopes = |n: usize| -> Vec<Vec<u8>> {
-            (0..n).map(|i| scope(scope_kind::PCI_ENDPOINT, 0, 0, &[((i % 32) as u8, (i / 32) as u8)])).collect()
+            (0..n)
+                .map(|i| scope(scope_kind::PCI_ENDPOINT, 0, (i / 256) as u8, &[((i % 32) as u8, ((i / 32) % 8) as u8)]))
+                .collect()
         };
-        let info = parse_dmar(&table(38, 0, &[drhd(1, 0, 0xfed9_0000, &scopes(MAX_SCOPES))])).unwrap();
-        assert_eq!(info.drhds()[0].scopes().len(), MAX_SCOPES);
-        assert_eq!(info.drhds()[0].scopes()[40].path(), &[(8, 1)]);
-        let err = parse_dmar(&table(38, 0, &[drhd(1, 0, 0xfed9_0000, &scopes(MAX_SCOPES + 1))])).unwrap_err();
-        assert!(matches!(err, DmarError::TooManyScopes { .. }));
-        assert!(std::format!("{err}").contains("more than 64 device scopes"), "{err}");
+        let mut structures = std::vec![drhd(1, 0, 0xfed9_0000, &scopes(300))];
+        for i in 0..20u64 {
+            structures.push(rmrr(0x100_0000 + i * 0x1000, 0x100_0fff + i * 0x1000, &scopes(i as usize % 3 + 1)));
+        }
+        let t = table(38, 0, &structures);
+        let counts = count_dmar(&t).unwrap();
+        assert_eq!(counts, DmarCounts { drhds: 1, rmrrs: 20, scopes: 300 + (0..20).map(|i| i % 3 + 1).sum::<usize>() });
+        let info = parse_dmar(&t).unwrap();
+        let unit = info.scopes(info.drhds()[0].scopes);
+        assert_eq!(unit.len(), 300);
+        assert_eq!(unit[40].path(), &[(8, 1)]);
+        assert_eq!((unit[299].start_bus, unit[299].path()), (1, &[(11, 1)][..]));
+        assert_eq!(info.rmrrs().len(), 20);
+        for (i, r) in info.rmrrs().iter().enumerate() {
+            assert_eq!(r.base, 0x100_0000 + i as u64 * 0x1000);
+            let s = info.scopes(r.scopes);
+            assert_eq!(s.len(), i % 3 + 1, "rmrr {i}");
+            assert_eq!(s[s.len() - 1].path(), &[((s.len() - 1) as u8, 0)]);
+        }
+        // A path longer than MAX_PATH is still refused, naming the scope.
+        let long = scope(scope_kind::PCI_ENDPOINT, 0, 0, &[(1, 0); MAX_PATH + 1]);
+        let err = parse_dmar(&table(38, 0, &[drhd(1, 0, 0xfed9_0000, &[long])])).unwrap_err();
+        assert_eq!(err, DmarError::PathTooLong { offset: DMAR_FIXED_LEN + 16 });
     }
 
     #[test]
@@ -596,7 +677,7 @@ pub mod tests {
             Err(DmarError::BadScopeLength { .. })
         ));
         let many: Vec<Vec<u8>> = (0..9).map(|i| drhd(0, 0, 0x1000 * i, &[])).collect();
-        assert_eq!(parse_dmar(&table(38, 0, &many)), Err(DmarError::TooManyDrhd));
+        assert_eq!(parse_dmar(&table(38, 0, &many)).unwrap().drhds().len(), 9, "no fixed unit limit");
         assert!(matches!(parse_dmar(&table(38, 0, &[rmrr(0x2000, 0x1000, &[])])), Err(DmarError::BadRmrrRange { .. })));
     }
 }

@@ -307,7 +307,7 @@ pub fn covering_drhd(info: &DmarInfo, dev: &PciDevice, devices: &PciDeviceList<'
         if unit.segment != dev.desc.segment {
             continue;
         }
-        for scope in unit.scopes() {
+        for scope in info.scopes(unit.scopes) {
             let Some((bus, device, function, found)) = resolve_path(scope.start_bus, scope.path(), devices) else {
                 continue;
             };
