@@ -173,9 +173,13 @@ fn two_devices_in_two_iospaces() {
 /// the context entry is present).
 #[test]
 fn rmrr_identity_domain() {
-    let mut scenario = Scenario::new("dmatest_rmrr").append(
-        "init=dmatest iommu=allow-unremapped-dma test_rmrr=0xf0000-0xfffff@00:03.0+0x200000-0x200fff@00:03.0+junk",
-    );
+    // Ten more one-page RMRRs after the junk entry: twelve in all, more than the eight
+    // the parser once held (the DMAR storage is sized from the count, test entries included).
+    let more: String =
+        (0..10).map(|i| format!("+{:#x}-{:#x}@00:03.0", 0xe0000 + i * 0x1000, 0xe0fff + i * 0x1000)).collect();
+    let mut scenario = Scenario::new("dmatest_rmrr").append(&format!(
+        "init=dmatest iommu=allow-unremapped-dma test_rmrr=0xf0000-0xfffff@00:03.0+0x200000-0x200fff@00:03.0+junk{more}"
+    ));
     scenario.extra_args = vec!["-device".into(), "edu,dma_mask=0xffffffffffffffff".into()];
     let o = scenario.run();
     o.expect_serial_contains("test_rmrr: an entry is not BASE-LIMIT@BB:DD.F; ignored")
@@ -184,6 +188,7 @@ fn rmrr_identity_domain() {
         )
         .expect_serial_contains("rmrr0: 0xf0000..0x100000 identity-mapped in domain 65535 (2 of at most 2 tables)")
         .expect_serial_contains("rmrr0: 00:03.0 translates through the identity domain")
+        .expect_serial_contains("rmrr11: 0xe9000..0xea000 identity-mapped in domain 65535")
         .expect_serial_contains("iospace: 0x0018 keeps its RMRR identity mapping (firmware DMA); it cannot be assigned")
         .expect_serial_contains("dmatest: edu is RMRR-bound: assign refused (illegal operation)")
         .expect_serial_contains("dmatest: DMA from the RMRR page 0xff000 done")

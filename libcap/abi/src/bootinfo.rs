@@ -15,10 +15,9 @@ use static_assertions::const_assert_eq;
 pub const BOOTINFO_MAGIC: u64 = u64::from_le_bytes(*b"CAPBOOTI");
 /// Current layout version; bump on any change below.
 pub const BOOTINFO_VERSION: u32 = 4;
-/// Most IOMMU (DRHD) units the kernel drives and reports (not an array capacity).
+/// Most IOMMU (DRHD) units the kernel drives (not an array capacity: the bootinfo's
+/// IOMMU and RMRR arrays are as long as the kernel makes them).
 pub const MAX_IOMMUS: usize = 8;
-/// Most RMRRs the kernel reports (not an array capacity).
-pub const MAX_RMRRS: usize = 8;
 /// Most 4 KiB frames the bootinfo may occupy: the room below the root task's IPC buffer
 /// ([`crate::layout::ROOT_IPC_BUFFER_VADDR`]). 64 KiB hold, for example, 3,000 PCI
 /// functions and 900 untyped regions.
@@ -437,6 +436,23 @@ mod tests {
         assert!(bi.rmrrs().is_empty());
         assert_eq!(bi.size as usize, encoded_size(300, 1, 0, 1000).unwrap());
         assert_eq!(bi.alias_group_of(999).collect::<Vec<_>>(), [999]);
+    }
+
+    /// The IOMMU and RMRR arrays are variable: more than 8 of each round-trip.
+    #[test]
+    fn many_iommus_and_rmrrs() {
+        let iommus: Vec<IommuDesc> = (0..12u64)
+            .map(|i| IommuDesc { register_base: 0xfed9_0000 + (i << 12), cap: i, ..Default::default() })
+            .collect();
+        let rmrrs: Vec<RmrrDesc> = (0..20u64)
+            .map(|i| RmrrDesc { base: i << 20, limit: (i << 20) + 0xfff, scope_count: 300, ..Default::default() })
+            .collect();
+        let mut buf = vec![0u64; BOOTINFO_MAX_FRAMES * 512];
+        encode(&mut buf, &BootInfo::empty(), &[], &iommus, &rmrrs, &[]).unwrap();
+        let bi = view(&buf);
+        assert!(bi.is_valid());
+        assert_eq!(bi.iommus(), &iommus[..]);
+        assert_eq!(bi.rmrrs(), &rmrrs[..]);
     }
 
     #[test]
