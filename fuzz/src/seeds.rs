@@ -3,19 +3,30 @@
 //! Builders of the seed corpus: well-formed inputs like the ones QEMU, GRUB and
 //! `mkbootimg` produce, so mutations start deep inside each format.
 
+use kernel::platform::dmar::fixtures as dmar;
+
 /// `(target, file name, bytes)` for every seed.
 pub fn all() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     vec![
-        ("dmar", "qemu-q35", dmar_table(&[drhd(1, 0xfed9_0000, &[scope(3, 0, 0xff, &[(0, 0)])])])),
+        ("dmar", "qemu-q35", dmar::qemu_q35()),
         (
             "dmar",
             "two-units-rmrr",
-            dmar_table(&[
-                drhd(0, 0xfed9_0000, &[scope(1, 0, 0, &[(2, 0)]), scope(2, 0, 0, &[(4, 0), (0, 0)])]),
-                drhd(1, 0xfed9_1000, &[scope(3, 2, 0xff, &[(0x1f, 0)])]),
-                rmrr(0xe_0000, 0xe_ffff, &[scope(1, 0, 0, &[(2, 0)])]),
-                vec![2, 0, 8, 0, 0, 0, 0, 0],
-            ]),
+            dmar::table(
+                38,
+                1,
+                &[
+                    dmar::drhd(
+                        0,
+                        0,
+                        0xfed9_0000,
+                        &[dmar::scope(1, 0, 0, &[(2, 0)]), dmar::scope(2, 0, 0, &[(4, 0), (0, 0)])],
+                    ),
+                    dmar::drhd(1, 0, 0xfed9_1000, &[dmar::scope(3, 2, 0xff, &[(0x1f, 0)])]),
+                    dmar::rmrr(0xe_0000, 0xe_ffff, &[dmar::scope(1, 0, 0, &[(2, 0)])]),
+                    vec![2, 0, 8, 0, 0, 0, 0, 0],
+                ],
+            ),
         ),
         ("hpet", "qemu", hpet_table()),
         ("pvh", "qemu", pvh_info()),
@@ -28,50 +39,6 @@ pub fn all() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("elf", "two-segments", elf_exec()),
         ("pci", "q35-bridges", pci_machine()),
     ]
-}
-
-fn dmar_table(structures: &[Vec<u8>]) -> Vec<u8> {
-    let mut t = b"DMAR\0\0\0\0\x01\0BOCHS BXPC    ".to_vec();
-    t.extend_from_slice(&[0; 12]);
-    t.extend_from_slice(&[38, 1]);
-    t.extend_from_slice(&[0; 10]);
-    for s in structures {
-        t.extend_from_slice(s);
-    }
-    let len = t.len() as u32;
-    t[4..8].copy_from_slice(&len.to_le_bytes());
-    let sum = t.iter().fold(0u8, |a, b| a.wrapping_add(*b));
-    t[9] = 0u8.wrapping_sub(sum);
-    t
-}
-
-fn scope(kind: u8, id: u8, bus: u8, path: &[(u8, u8)]) -> Vec<u8> {
-    let mut s = vec![kind, (6 + 2 * path.len()) as u8, 0, 0, id, bus];
-    for (d, f) in path {
-        s.extend_from_slice(&[*d, *f]);
-    }
-    s
-}
-
-fn drhd(flags: u8, base: u64, scopes: &[Vec<u8>]) -> Vec<u8> {
-    let body = scopes.concat();
-    let mut s = vec![0, 0];
-    s.extend_from_slice(&((16 + body.len()) as u16).to_le_bytes());
-    s.extend_from_slice(&[flags, 0, 0, 0]);
-    s.extend_from_slice(&base.to_le_bytes());
-    s.extend_from_slice(&body);
-    s
-}
-
-fn rmrr(base: u64, limit: u64, scopes: &[Vec<u8>]) -> Vec<u8> {
-    let body = scopes.concat();
-    let mut s = vec![1, 0];
-    s.extend_from_slice(&((24 + body.len()) as u16).to_le_bytes());
-    s.extend_from_slice(&[0; 4]);
-    s.extend_from_slice(&base.to_le_bytes());
-    s.extend_from_slice(&limit.to_le_bytes());
-    s.extend_from_slice(&body);
-    s
 }
 
 fn hpet_table() -> Vec<u8> {
@@ -235,9 +202,13 @@ fn pci_machine() -> Vec<u8> {
     for r in records {
         v.extend_from_slice(&r);
     }
-    v.extend_from_slice(&dmar_table(&[
-        drhd(0, 0xfed9_0000, &[scope(1, 0, 0, &[(2, 0)]), scope(2, 0, 0, &[(4, 0), (0, 0)])]),
-        drhd(1, 0xfed9_1000, &[]),
-    ]));
+    v.extend_from_slice(&dmar::table(
+        38,
+        1,
+        &[
+            dmar::drhd(0, 0, 0xfed9_0000, &[dmar::scope(1, 0, 0, &[(2, 0)]), dmar::scope(2, 0, 0, &[(4, 0), (0, 0)])]),
+            dmar::drhd(1, 0, 0xfed9_1000, &[]),
+        ],
+    ));
     v
 }

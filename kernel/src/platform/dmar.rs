@@ -473,9 +473,11 @@ fn walk(bytes: &[u8], mut out: Option<&mut DmarInfo>) -> Result<DmarCounts, Dmar
     Ok(counts)
 }
 
-#[cfg(test)]
-pub mod tests {
-    //! Synthetic tables, shared with the PCI tests.
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures {
+    //! Synthetic DMAR tables for tests and the fuzzer's seed corpus.
+    //!
+    //! Shared by the DMAR and PCI host tests and by `parser-fuzz` (feature `fixtures`).
     extern crate std;
     use std::vec::Vec;
 
@@ -528,7 +530,8 @@ pub mod tests {
         s
     }
 
-    fn rmrr(base: u64, limit: u64, scopes: &[Vec<u8>]) -> Vec<u8> {
+    /// An RMRR structure.
+    pub fn rmrr(base: u64, limit: u64, scopes: &[Vec<u8>]) -> Vec<u8> {
         let body: Vec<u8> = scopes.concat();
         let mut s = Vec::new();
         s.extend_from_slice(&kind::RMRR.to_le_bytes());
@@ -545,6 +548,15 @@ pub mod tests {
     pub fn qemu_q35() -> Vec<u8> {
         table(38, 1, &[drhd(1, 0, 0xfed9_0000, &[scope(scope_kind::IOAPIC, 0, 0xff, &[(0, 0)])])])
     }
+}
+
+#[cfg(test)]
+pub mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
+    pub use super::fixtures::*;
+    use super::*;
 
     #[test]
     fn parses_qemu_table() {

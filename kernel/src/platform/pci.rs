@@ -334,7 +334,7 @@ mod tests {
     extern crate std;
     use std::collections::HashMap;
 
-    use super::super::dmar::tests::{drhd, scope, table};
+    use super::super::dmar::fixtures::{drhd, scope, table};
     use super::super::dmar::{parse_dmar, scope_kind};
     use super::*;
 
