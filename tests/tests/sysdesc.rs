@@ -370,3 +370,15 @@ fn boot_image_carries_the_packed_system() {
     let text = std::fs::read_to_string(&toml).unwrap();
     assert_eq!(compile("x", &text, None).unwrap(), entry.data, "the entry is {} packed", toml.display());
 }
+
+/// The complete example in docs/system.md is a valid description.
+#[test]
+fn docs_example_compiles() {
+    let doc = std::fs::read_to_string(scenarios::repo_root().join("docs/system.md")).unwrap();
+    let start = doc.find("```toml\n").expect("docs/system.md has a ```toml example") + 8;
+    let len = doc[start..].find("```").unwrap();
+    let bytes = compile("docs/system.md", &doc[start..start + len], Some(&programs()))
+        .unwrap_or_else(|e| panic!("the docs example is rejected:\n{}", e.join("\n")));
+    let d = SystemDesc::parse(&bytes).unwrap();
+    assert_eq!((d.components().len(), d.channels().len(), d.regions().len(), d.devices().len()), (3, 1, 1, 1));
+}
