@@ -1,4 +1,4 @@
-//! The DMA fault queue: drained fault records wait here until their IOSpace pops them.
+//! The DMA fault queue: drained faults wait here for their IOSpace.
 //!
 //! Every fault the remapping units record is drained by the kernel (fault interrupt or
 //! timer poll) and queued here, tagged with its domain, so none is lost while the

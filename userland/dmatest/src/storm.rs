@@ -1,4 +1,4 @@
-//! No DMA fault is lost while the IOSpace's handler is busy: the kernel's fault queue.
+//! No DMA fault is lost while the handler is busy: the fault queue.
 //!
 //! The listener thread (the IOSpace's endpoint handler) is suspended, so nobody
 //! receives when edu's blocked writes fault: every fault must wait in the kernel's queue
