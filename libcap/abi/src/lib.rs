@@ -10,6 +10,7 @@
 
 pub mod bootimage;
 pub mod bootinfo;
+pub mod component;
 pub mod error;
 pub mod exit;
 pub mod fault;
