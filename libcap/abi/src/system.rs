@@ -1,4 +1,4 @@
-//! The packed system description (`CAPSYS01`) and its checked, allocation-free parser.
+//! The packed system description (`CAPSYS01`) and its checked, no-alloc parser.
 //!
 //! The host tool `mksys` (tests/src/sysdesc) reads `systems/<name>.toml`, checks it and
 //! packs it with [`encode`] into the boot image entry named [`SYSTEM_ENTRY`]; the root task

@@ -1,4 +1,4 @@
-//! The rules `SystemDesc::parse` checks after bounds: names, indices, enums, budgets.
+//! The rules `SystemDesc::parse` checks after bounds: names, indices, budgets.
 //!
 //! The host tool checks the same rules with file:line messages; this is the second
 //! check, on the packed bytes, so a corrupt or hand-made description never starts.
