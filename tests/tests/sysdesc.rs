@@ -1,4 +1,4 @@
-//! Host tests of `mksys`: one per description error, the default system, DOT output.
+//! Host tests of `mksys`: one per description error, the default system, DOT.
 //!
 //! No QEMU: these compile TOML text with `scenarios::sysdesc::compile` (and run the
 //! `mksys` binary once) and assert the exact `file:line: entry: message` lines.
