@@ -336,3 +336,49 @@ fn dot_graph_names_components_devices_iospaces_and_live_edges() {
     }
     assert!(text.starts_with("digraph \"t\" {") && text.ends_with("}\n"));
 }
+
+#[test]
+fn every_system_in_systems_compiles() {
+    let dir = scenarios::repo_root().join("systems");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let label = path.display().to_string();
+            if let Err(e) = compile(&label, &text, None) {
+                panic!("{label} is rejected:\n{}", e.join("\n"));
+            }
+            count += 1;
+        }
+    }
+    assert!(count >= 2, "systems/ holds default.toml and smoke.toml at least");
+}
+
+/// `make image` packed `systems/$(SYSTEM).toml` as the boot image's `system` entry.
+#[test]
+fn boot_image_carries_the_packed_system() {
+    let path = scenarios::build_dir().join("boot.img");
+    let image = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `make image` first)", path.display()));
+    let image = abi::bootimage::BootImage::parse(&image).unwrap();
+    let entry = image
+        .files()
+        .find(|f| f.name == abi::system::SYSTEM_ENTRY)
+        .expect("boot.img has no 'system' entry (make image packs build/$(SYSTEM).sys)");
+    let desc = SystemDesc::parse(entry.data).unwrap();
+    let toml = scenarios::repo_root().join(format!("systems/{}.toml", desc.name()));
+    let text = std::fs::read_to_string(&toml).unwrap();
+    assert_eq!(compile("x", &text, None).unwrap(), entry.data, "the entry is {} packed", toml.display());
+}
+
+/// The complete example in docs/system.md is a valid description.
+#[test]
+fn docs_example_compiles() {
+    let doc = std::fs::read_to_string(scenarios::repo_root().join("docs/system.md")).unwrap();
+    let start = doc.find("```toml\n").expect("docs/system.md has a ```toml example") + 8;
+    let len = doc[start..].find("```").unwrap();
+    let bytes = compile("docs/system.md", &doc[start..start + len], Some(&programs()))
+        .unwrap_or_else(|e| panic!("the docs example is rejected:\n{}", e.join("\n")));
+    let d = SystemDesc::parse(&bytes).unwrap();
+    assert_eq!((d.components().len(), d.channels().len(), d.regions().len(), d.devices().len()), (3, 1, 1, 1));
+}

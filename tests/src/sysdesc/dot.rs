@@ -70,6 +70,7 @@ pub fn render(desc: &SystemDesc<'_>, live: &[(String, String, String)]) -> Strin
         }
     }
     let server = desc.header().iommu_server;
+    let mut drivers_seen = Vec::new();
     for d in desc.devices().iter() {
         let name = format!("device:{}", desc.str(d.name));
         let driver = comp(d.driver);
@@ -81,7 +82,10 @@ pub fn render(desc: &SystemDesc<'_>, live: &[(String, String, String)]) -> Strin
         let _ = writeln!(o, "  {} -> {} [label=\"builds\"];", q(&comp(server)), q(&space));
         let _ = writeln!(o, "  {} -> {} [label=\"assigned\"];", q(&space), q(&name));
         let _ = writeln!(o, "  {} -> {} [label=\"drives (BARs, ports)\"];", q(&driver), q(&name));
-        let _ = writeln!(o, "  {} -> {} [label=\"dma_alloc\"];", q(&driver), q(&comp(server)));
+        if !drivers_seen.contains(&d.driver) {
+            drivers_seen.push(d.driver);
+            let _ = writeln!(o, "  {} -> {} [label=\"dma_alloc\"];", q(&driver), q(&comp(server)));
+        }
         if d.fault_handler != NONE {
             let _ =
                 writeln!(o, "  {} -> {} [style=dashed, label=\"DMA faults\"];", q(&space), q(&comp(d.fault_handler)));
