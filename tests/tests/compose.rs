@@ -98,9 +98,21 @@ fn image_with(name: &str, desc: &[u8]) -> std::path::PathBuf {
     out
 }
 
+/// systems/compose-test.toml through the host tool's library (what `mksys` packs).
+fn compose_test_toml() -> Vec<u8> {
+    let path = scenarios::repo_root().join("systems/compose-test.toml");
+    let text = std::fs::read_to_string(&path).expect("systems/compose-test.toml");
+    let programs: Vec<String> = ["root", "hello", "crasher"].iter().map(|s| s.to_string()).collect();
+    let bytes = scenarios::sysdesc::compile("systems/compose-test.toml", &text, Some(&programs))
+        .unwrap_or_else(|e| panic!("systems/compose-test.toml: {e:?}"));
+    // The hand-built form of the same description packs to the same bytes.
+    assert_eq!(bytes, compose_test(64 * M, 2 * M), "toml and hand-built description differ");
+    bytes
+}
+
 #[test]
 fn composed_system_runs_supervised() {
-    let o = Scenario::new("compose").initrd(Some(image_with("compose", &compose_test(64 * M, 2 * M)))).run();
+    let o = Scenario::new("compose").initrd(Some(image_with("compose", &compose_test_toml()))).run();
     o.expect_serial_contains("init: system 'compose-test': 3 components, 1 channels, 1 regions, 0 devices")
         .expect_serial_contains("graph: client -> server [ep greet badge 5]")
         .expect_serial_contains("graph: server -> region:shared [rw]")
@@ -162,6 +174,19 @@ fn missing_device_stops_the_boot_with_nothing_started() {
     let o = Scenario::new("compose_nodev").initrd(Some(image_with("compose_nodev", &with_edu()))).run();
     o.expect_serial_contains("init: system 'compose-edu': device 'edu' (1234:11e8) not found: nothing started")
         .expect_serial_not_contains("hello:")
+        .expect_serial_not_contains("authority:")
+        .expect_exit(ExitCode::UserFailure);
+}
+
+/// `make image` packs systems/default.toml into build/default.elf (what `make run`
+/// boots); without an edu device init refuses it before starting anything.
+#[test]
+fn default_system_without_its_device_is_refused() {
+    let mut scenario = Scenario::new("compose_default_nodev");
+    scenario.kernel = build_dir().join("default.elf");
+    let o = scenario.run();
+    o.expect_serial_contains("root: the console server wrote 50 bytes")
+        .expect_serial_contains("init: system 'default': device 'edu' (1234:11e8) not found: nothing started")
         .expect_serial_not_contains("authority:")
         .expect_exit(ExitCode::UserFailure);
 }
