@@ -85,6 +85,48 @@ fn with_edu() -> Vec<u8> {
     bytes
 }
 
+/// A management component with the supervisor cap and a worker it restarts, cuts off.
+fn supervised() -> Vec<u8> {
+    let mut p = SystemParts { supervisor: 0, iommu_server: NONE, min_ram_bytes: 64 * M, ..Default::default() };
+    p.name = p.strings.add("compose-supervise");
+    let mut mgmt = component(&mut p, "management", "hello", 2 * M, 0);
+    mgmt.role = ComponentRole::Management.raw();
+    mgmt.priority = 90;
+    let worker = component(&mut p, "worker", "hello", 2 * M, 0);
+    p.components = vec![mgmt, worker];
+    let bytes = encode(&p);
+    abi::system::SystemDesc::parse(&bytes).expect("the test description is valid");
+    bytes
+}
+
+/// Two edus behind one PCIe-to-PCI bridge (one alias group), each with its own driver.
+fn alias_pair() -> Vec<u8> {
+    let mut p = SystemParts { supervisor: NONE, iommu_server: 0, min_ram_bytes: 64 * M, ..Default::default() };
+    p.name = p.strings.add("compose-alias");
+    let mut server = component(&mut p, "iommu-server", "hello", 2 * M, 0);
+    server.role = ComponentRole::IommuServer.raw();
+    let mut a = component(&mut p, "driver-a", "hello", 2 * M, 0);
+    a.role = ComponentRole::Driver.raw();
+    let mut b = component(&mut p, "driver-b", "hello", 2 * M, 0);
+    b.role = ComponentRole::Driver.raw();
+    p.components = vec![server, a, b];
+    let edu = |p: &mut SystemParts, name: &str, devfn: u8, driver: u16| Device {
+        name: p.strings.add(name),
+        match_kind: DeviceMatch::PciAddress.raw(),
+        bus: 1,
+        devfn,
+        dma_mask_bits: 28,
+        driver,
+        fault_handler: NONE,
+        dma_pool_bytes: 64 * K,
+        ..Default::default()
+    };
+    p.devices = vec![edu(&mut p, "edu-a", 0, 1), edu(&mut p, "edu-b", 1 << 3, 2)];
+    let bytes = encode(&p);
+    abi::system::SystemDesc::parse(&bytes).expect("the test description is valid");
+    bytes
+}
+
 /// The default boot image with `system` = `desc`.
 fn image_with(name: &str, desc: &[u8]) -> std::path::PathBuf {
     let bytes = std::fs::read(build_dir().join("boot.img")).expect("build/boot.img: run `make image` first");
@@ -167,6 +209,44 @@ fn devices_go_to_the_iommu_server_and_driver() {
         .expect_serial_contains("hello: edu-driver: cap edu Some(IommuClient) rights 0xe")
         .expect_serial_contains("init: system 'compose-edu': every component stopped")
         .expect_exit(ExitCode::Success);
+}
+
+#[test]
+fn supervisor_restarts_and_cuts_off_on_request() {
+    let o = Scenario::new("compose_supervise").initrd(Some(image_with("compose_supervise", &supervised()))).run();
+    let mgmt = o.expect_line_starting("authority: management: ");
+    assert!(mgmt.contains("supervisor supervisor"), "{mgmt}");
+    o.expect_serial_contains("hello: management: cap supervisor Some(Supervisor) rights 0xa slot 16")
+        .expect_serial_contains("init: management asks to restart worker")
+        .expect_serial_contains("init: restarted worker: generation 2")
+        // The worker outranks management: the fresh instance runs before the reply.
+        .expect_serial_contains("hello: worker: index 1 generation 2, 0 caps")
+        .expect_serial_contains("hello: management: restart #1: status 0 generation 2")
+        .expect_serial_contains("init: management cuts worker off: it stays down")
+        .expect_serial_contains("hello: management: cutoff #1: status 0")
+        .expect_serial_contains("init: system 'compose-supervise': every component stopped")
+        .expect_exit(ExitCode::Success);
+}
+
+#[test]
+fn two_devices_of_one_alias_group_are_refused() {
+    let edu = "edu,dma_mask=0xffffffffffffffff";
+    let o = Scenario::new("compose_alias")
+        .args(&[
+            "-device",
+            "pcie-pci-bridge,id=br,bus=pcie.0,addr=0x5",
+            "-device",
+            &format!("{edu},bus=br,addr=0x0"),
+            "-device",
+            &format!("{edu},bus=br,addr=0x1"),
+        ])
+        .initrd(Some(image_with("compose_alias", &alias_pair())))
+        .run();
+    o.expect_serial_contains(
+        "init: system 'compose-alias': devices 'edu-a' and 'edu-b' are in one alias group (01:01.0): a group is assigned whole: nothing started",
+    )
+    .expect_serial_not_contains("hello:")
+    .expect_exit(ExitCode::UserFailure);
 }
 
 #[test]

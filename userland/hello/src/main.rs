@@ -4,7 +4,8 @@
 //! named caps, proves its heap region is claimed (allocates more than the static
 //! arena), and then, per cap: a receive endpoint is served once (writing a greeting
 //! into its writable regions first), a send endpoint is called, a read-only region is
-//! read and then written (which must fault: init logs it).
+//! read and then written (which must fault: init logs it). With a supervisor cap it
+//! asks init to restart and then cut off the component after it.
 #![no_std]
 #![no_main]
 
@@ -12,6 +13,7 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 
+use libcap::abi::component::{SUPERVISOR_CUTOFF, SUPERVISOR_RESTART};
 use libcap::abi::exit::ExitCode;
 use libcap::abi::msginfo::MessageInfo;
 use libcap::abi::rights::CapRights;
@@ -50,6 +52,16 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
     if info.heap_bytes >= 512 * 1024 {
         let big: Vec<u8> = alloc::vec![7; 300 * 1024];
         println!("hello: {name}: heap ok: {} bytes at {:#x}", big.len(), big.as_ptr() as u64);
+    }
+    // A supervisor cap: restart, then cut off the next component (the test's worker).
+    if let Some(sup) = info.cap_of("supervisor", CapKind::Supervisor) {
+        let target = u64::from(info.index) + 1;
+        for (what, label) in [("restart", SUPERVISOR_RESTART), ("cutoff", SUPERVISOR_CUTOFF)] {
+            match ipc::call(sup.slot, MessageInfo::new(label, 1), [target, 0, 0, 0]) {
+                Ok(m) => println!("hello: {name}: {what} #{target}: status {} generation {}", m.mrs[0], m.mrs[1]),
+                Err(e) => println!("hello: {name}: {what} #{target} failed: {e:?}"),
+            }
+        }
     }
     let readable = |c: &&libcap::component::CapEntry| c.rights & CapRights::READ.raw() != 0;
     let writable = |c: &&libcap::component::CapEntry| c.rights & CapRights::WRITE.raw() != 0;
