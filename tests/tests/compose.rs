@@ -202,11 +202,15 @@ fn devices_go_to_the_iommu_server_and_driver() {
     assert!(server.contains("ep iommu (recv)") && server.contains("device edu") && server.contains("dma pool edu"));
     let driver = o.expect_line_starting("authority: edu-driver: ");
     assert!(driver.contains("dma via iommu-server edu") && driver.contains("device edu 00:"), "{driver}");
+    assert!(driver.contains("bar edu"), "{driver}");
     o.expect_serial_contains("graph: iommu-server -> device:edu [pci 00:")
         .expect_serial_contains("graph: edu-driver -> iommu-server [dma edu, pool 64 KiB]")
         .expect_serial_contains("hello: iommu-server: cap edu Some(PciDevice)")
         .expect_serial_contains("hello: iommu-server: cap edu Some(Untyped) rights 0xf slot")
         .expect_serial_contains("hello: edu-driver: cap edu Some(IommuClient) rights 0xe")
+        // edu's BAR 0 page, mapped for the driver: its identification register.
+        .expect_serial_contains("hello: edu-driver: cap edu Some(DeviceFrame) rights 0xf slot 0 vaddr 0x500000000000")
+        .expect_serial_contains("hello: edu-driver: edu BAR0 at 0x500000000000 reads 0x010000ed")
         .expect_serial_contains("init: system 'compose-edu': every component stopped")
         .expect_exit(ExitCode::Success);
 }

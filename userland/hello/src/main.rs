@@ -53,6 +53,12 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
         let big: Vec<u8> = alloc::vec![7; 300 * 1024];
         println!("hello: {name}: heap ok: {} bytes at {:#x}", big.len(), big.as_ptr() as u64);
     }
+    // Device BAR pages (drivers): the first register reads the device's identification.
+    for b in info.caps().iter().filter(|c| c.kind() == Some(CapKind::DeviceFrame)) {
+        // SAFETY: init mapped this BAR page (uncached) at vaddr for us.
+        let id = unsafe { core::ptr::read_volatile(b.vaddr as *const u32) };
+        println!("hello: {name}: {} BAR{} at {:#x} reads {id:#010x}", b.name(), b.badge, b.vaddr);
+    }
     // A supervisor cap: restart, then cut off the next component (the test's worker).
     if let Some(sup) = info.cap_of("supervisor", CapKind::Supervisor) {
         let target = u64::from(info.index) + 1;

@@ -64,6 +64,8 @@ pub struct Shared {
     pub iommu_ep: CPtr,
     /// Per device: the slot of its DMA pool in the iommu-server's CNode (0 if none).
     pub pool_slots: Vec<u64>,
+    /// Per device: a device frame over the first page of each memory BAR, by BAR number.
+    pub bar_frames: Vec<Vec<(u8, CPtr)>>,
 }
 
 /// Everything the supervisor needs.
@@ -174,7 +176,21 @@ fn construct<'a>(
     } else {
         0
     };
-    let shared = Shared { fault_ep, channels, regions, iommu_ep, pool_slots: alloc::vec![0; plan.devices.len()] };
+    // Device frames over each described device's BARs, from device untyped.
+    let mut device_memory = libcap::device::DeviceMemory::new(bi);
+    let mut bar_frames = Vec::new();
+    for d in plan.devices.iter() {
+        let mut frames = Vec::new();
+        for &(bar, paddr) in &d.bars {
+            let frame = device_memory.frame_at(slots, paddr).ok_or_else(|| {
+                format!("device '{}': BAR{bar} at {paddr:#x} is not in device untyped", desc.str(d.rec.name))
+            })?;
+            frames.push((bar, frame.0));
+        }
+        bar_frames.push(frames);
+    }
+    let pool_slots = alloc::vec![0; plan.devices.len()];
+    let shared = Shared { fault_ep, channels, regions, iommu_ep, pool_slots, bar_frames };
     let mut comps = Vec::new();
     for (i, mut budget) in budgets.into_iter().enumerate() {
         let (built, pools) = build_one(&plan, i, &mut budget, slots, 1, &shared)
@@ -212,6 +228,11 @@ pub fn build_one(
         let rights = if map.writable != 0 { CapRights::ALL } else { CapRights::READ };
         maps.push(build::RegionMapping { frames: &shared.regions[usize::from(map.region)], vaddr, rights });
     }
+    for &(k, bar, vaddr) in &plan.components[i].bar_vaddrs {
+        if let Some(f) = shared.bar_frames[k].iter().find(|f| f.0 == bar) {
+            maps.push(build::RegionMapping { frames: core::slice::from_ref(&f.1), vaddr, rights: CapRights::ALL });
+        }
+    }
     let (built, caps) = build::build(&plan.components[i], budget, slots, generation, &pools, &maps, shared.fault_ep)?;
     Ok((built, devs.into_iter().zip(caps).collect()))
 }
@@ -225,12 +246,13 @@ pub fn hand_pools(system: &mut System<'_>, driver: usize) -> Result<()> {
         return Ok(());
     }
     for (k, pool) in pools {
-        let d = system.plan.devices[k];
+        let d = system.plan.devices[k].rec;
+        let index = system.plan.devices[k].index;
         let s = &mut system.comps[server].built;
         if system.shared.pool_slots[k] == 0 {
-            let mut e = CapEntry::new(system.plan.desc.str(d.rec.name), CapKind::Untyped, CapRights::ALL.raw(), 0);
-            e.size = 1u64 << plan::pool_bits(d.rec.dma_pool_bytes);
-            e.badge = u64::from(d.index);
+            let mut e = CapEntry::new(system.plan.desc.str(d.name), CapKind::Untyped, CapRights::ALL.raw(), 0);
+            e.size = 1u64 << plan::pool_bits(d.dma_pool_bytes);
+            e.badge = u64::from(index);
             system.shared.pool_slots[k] = s.next_slot;
             build::give_moved(s, pool, e)?;
         } else {
@@ -299,6 +321,16 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
             let mut e = CapEntry::new(name, CapKind::IommuClient, 0, 0);
             e.badge = u64::from(d.index) + 1;
             build::give(built, shared.iommu_ep, e, rights, u64::from(d.index) + 1)?;
+            for &(k, bar, vaddr) in &system.plan.components[i].bar_vaddrs {
+                if system.plan.devices[k].index != d.index {
+                    continue;
+                }
+                let mut e = CapEntry::new(name, CapKind::DeviceFrame, CapRights::ALL.raw(), 0);
+                e.vaddr = vaddr;
+                e.size = 4096;
+                e.badge = u64::from(bar);
+                build::list(built, e)?;
+            }
             for r in desc.port_ranges(d.rec.ports).iter() {
                 let tmp = slots.alloc()?;
                 IoPortControl(slots::IOPORT_CONTROL).issue(r.first, r.last, root(tmp))?;
