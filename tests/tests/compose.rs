@@ -78,6 +78,7 @@ fn with_edu() -> Vec<u8> {
         driver: 1,
         fault_handler: NONE,
         dma_pool_bytes: 64 * K,
+        msi_count: 1,
         ..Default::default()
     }];
     let bytes = encode(&p);
@@ -207,6 +208,8 @@ fn devices_go_to_the_iommu_server_and_driver() {
         .expect_serial_contains("graph: edu-driver -> iommu-server [dma edu, pool 64 KiB]")
         .expect_serial_contains("hello: iommu-server: cap edu Some(PciDevice)")
         .expect_serial_contains("hello: iommu-server: cap edu Some(Untyped) rights 0xf slot")
+        // Its MSI, bound to edu: the address is a remappable-format one (bit 4 set).
+        .expect_serial_contains("hello: iommu-server: cap edu Some(Msi) rights 0xf slot 18 vaddr 0xfee")
         .expect_serial_contains("hello: edu-driver: cap edu Some(IommuClient) rights 0xe")
         // edu's BAR 0 page, mapped for the driver: its identification register.
         .expect_serial_contains("hello: edu-driver: cap edu Some(DeviceFrame) rights 0xf slot 0 vaddr 0x500000000000")

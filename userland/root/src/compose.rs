@@ -19,7 +19,7 @@ use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
 use libcap::abi::system::{ChannelKind, ComponentRole, SystemDesc, NONE, SYSTEM_ENTRY};
 use libcap::alloc::{ObjectAllocator, SlotAllocator};
-use libcap::cap::{CNode, CPtr, Frame, IoPortControl, Result};
+use libcap::cap::{CNode, CPtr, Frame, IoPortControl, IrqControl, Msi, PciDevice, Result};
 use libcap::println;
 
 use crate::build::{self, root, Budget, Built, Piece};
@@ -66,6 +66,8 @@ pub struct Shared {
     pub pool_slots: Vec<u64>,
     /// Per device: a device frame over the first page of each memory BAR, by BAR number.
     pub bar_frames: Vec<Vec<(u8, CPtr)>>,
+    /// Per device: its MSI handler caps (init keeps them; the iommu-server gets copies).
+    pub msis: Vec<Vec<(CPtr, Msi)>>,
 }
 
 /// Everything the supervisor needs.
@@ -189,8 +191,28 @@ fn construct<'a>(
         }
         bar_frames.push(frames);
     }
+    // The MSIs each device may use, bound to it (interrupt remapping checks the source).
+    let mut msis = Vec::new();
+    for d in plan.devices.iter() {
+        let mut handlers = Vec::new();
+        for n in 0..d.rec.msi_count {
+            let slot = slots.alloc().map_err(|e| oom("an MSI slot", e))?;
+            let device = PciDevice(bi.pci_device_caps.start + d.pci as u64);
+            let msi = IrqControl(slots::IRQ_CONTROL).get_msi(device, root(slot)).map_err(|e| {
+                format!(
+                    "device '{}': MSI {} of {} refused ({:?})",
+                    desc.str(d.rec.name),
+                    n + 1,
+                    d.rec.msi_count,
+                    e.code
+                )
+            })?;
+            handlers.push((slot, msi));
+        }
+        msis.push(handlers);
+    }
     let pool_slots = alloc::vec![0; plan.devices.len()];
-    let shared = Shared { fault_ep, channels, regions, iommu_ep, pool_slots, bar_frames };
+    let shared = Shared { fault_ep, channels, regions, iommu_ep, pool_slots, bar_frames, msis };
     let mut comps = Vec::new();
     for (i, mut budget) in budgets.into_iter().enumerate() {
         let (built, pools) = build_one(&plan, i, &mut budget, slots, 1, &shared)
@@ -309,12 +331,19 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
     if h.iommu_server == me {
         build::give(built, shared.iommu_ep, CapEntry::new("iommu", CapKind::Endpoint, 0, 0), CapRights::READ, 0)?;
     }
-    for d in system.plan.devices.iter() {
+    for (k, d) in system.plan.devices.iter().enumerate() {
         let name = desc.str(d.rec.name);
         if h.iommu_server == me {
             let mut e = CapEntry::new(name, CapKind::PciDevice, 0, 0);
             e.badge = u64::from(d.index);
             build::give(built, system.bi.pci_device_caps.start + d.pci as u64, e, CapRights::ALL, 0)?;
+            for &(handler, msi) in &shared.msis[k] {
+                let mut e = CapEntry::new(name, CapKind::Msi, 0, 0);
+                e.vaddr = msi.address;
+                e.size = u64::from(msi.data) | u64::from(msi.vector) << 32;
+                e.badge = u64::from(d.index);
+                build::give(built, handler, e, CapRights::ALL, 0)?;
+            }
         }
         if d.rec.driver == me {
             let rights = CapRights::WRITE.union(CapRights::GRANT).union(CapRights::GRANT_REPLY);
