@@ -279,6 +279,15 @@ fn default_system_without_its_device_is_refused() {
 }
 
 #[test]
+fn a_budget_too_small_for_its_component_is_refused() {
+    let desc = compose_test(64 * M, 768 * K);
+    let o = Scenario::new("compose_budget").initrd(Some(image_with("compose_budget", &desc))).run();
+    let line = o.expect_line_starting("init: system 'compose-test': component 'server' needs ");
+    assert!(line.ends_with("its budget is 768 KiB: nothing started"), "{line}");
+    o.expect_serial_not_contains("hello:").expect_exit(ExitCode::UserFailure);
+}
+
+#[test]
 fn not_enough_ram_stops_the_boot_with_nothing_started() {
     let desc = compose_test(1024 * M, 512 * M);
     let o = Scenario::new("compose_nomem").initrd(Some(image_with("compose_nomem", &desc))).run();
