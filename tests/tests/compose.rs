@@ -206,7 +206,9 @@ fn devices_go_to_the_iommu_server_and_driver() {
     assert!(driver.contains("bar edu"), "{driver}");
     o.expect_serial_contains("graph: iommu-server -> device:edu [pci 00:")
         .expect_serial_contains("graph: edu-driver -> iommu-server [dma edu, pool 64 KiB]")
-        .expect_serial_contains("hello: iommu-server: cap edu Some(PciDevice)")
+        .expect_serial_contains(
+            "hello: iommu-server: cap edu Some(PciDevice) rights 0xf slot 17 vaddr 0x0 size 0x1c badge 0",
+        )
         .expect_serial_contains("hello: iommu-server: cap edu Some(Untyped) rights 0xf slot")
         // Its MSI, bound to edu: the address is a remappable-format one (bit 4 set).
         .expect_serial_contains("hello: iommu-server: cap edu Some(Msi) rights 0xf slot 18 vaddr 0xfee")

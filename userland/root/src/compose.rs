@@ -336,6 +336,7 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
         if h.iommu_server == me {
             let mut e = CapEntry::new(name, CapKind::PciDevice, 0, 0);
             e.badge = u64::from(d.index);
+            e.size = u64::from(d.rec.dma_mask_bits);
             build::give(built, system.bi.pci_device_caps.start + d.pci as u64, e, CapRights::ALL, 0)?;
             for &(handler, msi) in &shared.msis[k] {
                 let mut e = CapEntry::new(name, CapKind::Msi, 0, 0);
