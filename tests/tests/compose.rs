@@ -169,6 +169,8 @@ fn composed_system_runs_supervised() {
     let info = o.expect_line_starting("hello: client: index 1 generation 1, 2 caps");
     assert!(info.contains("heap 512 KiB"), "{info}");
     o.expect_line_starting("hello: server: heap ok: 307200 bytes");
+    // Its own VSpace cap (slot 3) and spare untyped (slot 10): it maps a page itself.
+    o.expect_serial_contains("hello: client: mapped a page of its own untyped at 0x600000080000: reads 0x1234");
     // Channel IPC: the client's badge reaches the server, the reply comes back.
     o.expect_serial_contains("hello: server: got 41 with badge 5 on greet")
         .expect_serial_contains("hello: client: greet answered 42")

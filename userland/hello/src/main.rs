@@ -13,10 +13,12 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 
-use libcap::abi::component::{SUPERVISOR_CUTOFF, SUPERVISOR_RESTART};
+use libcap::abi::component::{CNODE, FIRST_NAMED, SUPERVISOR_CUTOFF, SUPERVISOR_RESTART, VSPACE};
 use libcap::abi::exit::ExitCode;
 use libcap::abi::msginfo::MessageInfo;
+use libcap::abi::object::ObjectType;
 use libcap::abi::rights::CapRights;
+use libcap::cap::{CNode, Frame, Untyped, VSpace};
 use libcap::component::{CapKind, ComponentInfo};
 use libcap::{ipc, println};
 
@@ -52,6 +54,24 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
     if info.heap_bytes >= 512 * 1024 {
         let big: Vec<u8> = alloc::vec![7; 300 * 1024];
         println!("hello: {name}: heap ok: {} bytes at {:#x}", big.len(), big.as_ptr() as u64);
+    }
+    // Its own VSpace and spare untyped: a fresh page right after the heap.
+    if info.heap_bytes > 0 && !info.budget_untyped.is_empty() {
+        let vaddr = info.heap_vaddr + info.heap_bytes;
+        let slot = FIRST_NAMED + 40;
+        let made = Untyped(info.budget_untyped.start).retype(ObjectType::Frame4K, 0, CNode(CNODE), 0, 0, slot, 1);
+        let mapped = made.and_then(|()| Frame(slot).map(VSpace(VSPACE), vaddr, CapRights::ALL, 0));
+        match mapped {
+            Ok(()) => {
+                // SAFETY: the page was just mapped read-write at vaddr, used by nothing else.
+                let v = unsafe {
+                    core::ptr::write_volatile(vaddr as *mut u64, 0x1234);
+                    core::ptr::read_volatile(vaddr as *const u64)
+                };
+                println!("hello: {name}: mapped a page of its own untyped at {vaddr:#x}: reads {v:#x}");
+            }
+            Err(e) => println!("hello: {name}: mapping its own page failed: {e:?}"),
+        }
     }
     // Device BAR pages (drivers): the first register reads the device's identification.
     for b in info.caps().iter().filter(|c| c.kind() == Some(CapKind::DeviceFrame)) {
