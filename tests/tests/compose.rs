@@ -62,12 +62,18 @@ fn compose_test(min_ram: u64, server_budget: u64) -> Vec<u8> {
 
 /// An iommu-server and a driver for QEMU's edu device (1234:11e8).
 fn with_edu() -> Vec<u8> {
+    with_edu_driver("hello", FaultPolicy::Log, 0)
+}
+
+fn with_edu_driver(program: &str, policy: FaultPolicy, limit: u8) -> Vec<u8> {
     let mut p = SystemParts { supervisor: NONE, iommu_server: 0, min_ram_bytes: 64 * M, ..Default::default() };
     p.name = p.strings.add("compose-edu");
     let mut server = component(&mut p, "iommu-server", "hello", 2 * M, 0);
     server.role = ComponentRole::IommuServer.raw();
-    let mut driver = component(&mut p, "edu-driver", "hello", 2 * M, 0);
+    let mut driver = component(&mut p, "edu-driver", program, 2 * M, 0);
     driver.role = ComponentRole::Driver.raw();
+    driver.fault_policy = policy.raw();
+    driver.restart_limit = limit;
     p.components = vec![server, driver];
     p.devices = vec![Device {
         name: p.strings.add("edu"),
@@ -258,6 +264,28 @@ fn two_devices_of_one_alias_group_are_refused() {
     )
     .expect_serial_not_contains("hello:")
     .expect_exit(ExitCode::UserFailure);
+}
+
+/// A driver that faults is rebuilt from its budget: its DMA pool (in the
+/// iommu-server's CNode) dies with it, so the fresh pool can move into the same slot
+/// (a Move into a slot still holding the old pool would fail the restart).
+#[test]
+fn a_restarted_driver_gets_a_fresh_pool_in_the_same_slot() {
+    let desc = with_edu_driver("crasher", FaultPolicy::Restart, 1);
+    let o = Scenario::new("compose_driver_restart")
+        .args(&["-device", "edu,dma_mask=0xffffffffffffffff"])
+        .initrd(Some(image_with("compose_driver_restart", &desc)))
+        .run();
+    o.expect_serial_contains("hello: iommu-server: cap edu Some(Untyped) rights 0xf slot 19")
+        .expect_serial_contains("crasher: generation 1: reading 0xdead0000")
+        .expect_serial_contains("init: fault in edu-driver: page fault (read 0xdead0000) at 0x")
+        .expect_serial_contains("policy restart (1 of 1)")
+        .expect_serial_contains("init: restarted edu-driver: generation 2")
+        .expect_serial_contains("crasher: generation 2: reading 0xdead0000")
+        .expect_serial_contains("policy restart: limit (1) reached, edu-driver stays down")
+        .expect_serial_not_contains("failed")
+        .expect_serial_contains("init: system 'compose-edu': every component stopped")
+        .expect_exit(ExitCode::Success);
 }
 
 #[test]
