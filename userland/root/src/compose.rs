@@ -318,7 +318,14 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
     }
     let h = desc.header();
     let role = ComponentRole::try_from(system.plan.components[i].rec.role);
-    if h.supervisor == me || role == Ok(ComponentRole::Management) {
+    let supervises = h.supervisor == me || role == Ok(ComponentRole::Management);
+    if supervises && shared.iommu_ep != 0 {
+        // The iommu-server's supervisor requests (DriverReset / DriverCutoff).
+        let rights = CapRights::WRITE.union(CapRights::GRANT).union(CapRights::GRANT_REPLY);
+        let e = CapEntry::new("iommu", CapKind::IommuClient, 0, 0);
+        build::give(built, shared.iommu_ep, CapEntry { badge: SUPERVISOR_BADGE, ..e }, rights, SUPERVISOR_BADGE)?;
+    }
+    if supervises {
         let rights = CapRights::WRITE.union(CapRights::GRANT_REPLY);
         build::give(
             built,
@@ -329,7 +336,8 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
         )?;
     }
     if h.iommu_server == me {
-        build::give(built, shared.iommu_ep, CapEntry::new("iommu", CapKind::Endpoint, 0, 0), CapRights::READ, 0)?;
+        // All rights: it receives on it and mints badged copies (IOSpace fault handlers).
+        build::give(built, shared.iommu_ep, CapEntry::new("iommu", CapKind::Endpoint, 0, 0), CapRights::ALL, 0)?;
     }
     for (k, d) in system.plan.devices.iter().enumerate() {
         let name = desc.str(d.rec.name);
