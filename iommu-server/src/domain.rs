@@ -66,6 +66,11 @@ impl Domain {
         &self.free_frames
     }
 
+    /// Forgets the free frames (their pool was revoked); returns their slots.
+    pub fn take_free_frames(&mut self) -> Vec<u64> {
+        core::mem::take(&mut self.free_frames)
+    }
+
     /// Allocates and maps a buffer of `pages` pages; returns its IOVA and first frame.
     /// On failure nothing stays mapped or allocated.
     pub fn alloc(&mut self, ops: &mut impl DmaOps, pages: u64, rights: CapRights) -> Result<(u64, u64), IommuStatus> {
@@ -241,6 +246,8 @@ mod tests {
         d.alloc(&mut k, 2, RW).unwrap();
         assert_eq!(d.free_all(&mut k), 2);
         assert!(k.mapped.is_empty());
+        assert_eq!(d.take_free_frames().len(), 3);
+        assert!(d.free_frames().is_empty());
         d.cut_off = true;
         assert_eq!(d.alloc(&mut k, 1, RW), Err(IommuStatus::CutOff));
         assert_eq!(d.frame(a, 0), Err(IommuStatus::CutOff));

@@ -4,13 +4,18 @@
 //! that honours the device's DMA mask, leaves a guard page after every buffer and never
 //! touches the MSI window ([`iova`]); the per-driver domain state with rollback and
 //! frame reuse only after unmap and revoke ([`domain`]); request decoding ([`request`]).
-//! On bare metal `server` runs the request loop over real caps.
+//! On bare metal `server` runs the request loop over real caps and `malicious` shows
+//! what the kernel refuses a server that misbehaves.
 #![no_std]
 
 extern crate alloc;
 
 pub mod domain;
 pub mod iova;
+#[cfg(target_os = "none")]
+pub mod malicious;
 pub mod request;
+#[cfg(target_os = "none")]
+pub mod server;
 
 pub use abi;
