@@ -206,7 +206,8 @@ fn build(
     let send = CapRights::WRITE.union(CapRights::GRANT);
     step(21, CNode::mint(in_cnode(d, drv::SERVER), root.slot(ep), send, driver_badge(0)))?;
     step(22, CNode::move_cap(in_cnode(d, drv::UNTYPED), root.slot(driver_untyped)))?;
-    step(23, CNode::move_cap(in_cnode(d, drv::NOTIFICATION), root.slot(ntfn)))?;
+    // Badged: an interrupt must leave a non-zero word for the driver's bounded waits.
+    step(23, CNode::mint(in_cnode(d, drv::NOTIFICATION), root.slot(ntfn), CapRights::ALL, 1))?;
     step(24, CNode::mint(in_cnode(d, drv::DONE), root.slot(done), CapRights::WRITE, 1))?;
     step(25, CNode::copy(in_cnode(d, drv::FAULTS), root.slot(faults), CapRights::READ))?;
     step(26, spawn_with(objects, slots, CNode(d), space, client::driver_main, 0, 100, CLIENT_REGION, 0))?;
