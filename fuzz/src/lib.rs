@@ -38,6 +38,7 @@ pub const TARGETS: &[Target] = &[
     Target { name: "bootimage", about: "boot image (mkbootimg format) + manifest", run: targets::bootimage },
     Target { name: "elf", about: "user program ELF load plan", run: targets::elf },
     Target { name: "pci", about: "PCI config space enumeration, aliases, DRHD cover", run: targets::pci },
+    Target { name: "system", about: "packed system description (abi::system, mksys)", run: targets::system },
 ];
 
 /// The target called `name`.

@@ -256,6 +256,31 @@ pub fn bootimage(input: &[u8]) {
     }
 }
 
+/// A packed system description: an accepted one keeps every promise of `parse`.
+pub fn system(input: &[u8]) {
+    use abi::system::{SystemDesc, NONE};
+    let Ok(d) = SystemDesc::parse(input) else { return };
+    let n = d.components().len();
+    assert!(n > 0 && !d.name().is_empty());
+    for c in d.components().iter() {
+        assert!(!d.str(c.name).is_empty() && !d.str(c.program).is_empty(), "{c:?}");
+        assert!(c.priority <= c.mcp && (c.fault_handler == NONE || (c.fault_handler as usize) < n));
+    }
+    for ch in d.channels().iter() {
+        assert!((ch.client as usize) < n && (ch.server as usize) < n && ch.client != ch.server);
+    }
+    for m in d.region_maps().iter() {
+        assert!((m.region as usize) < d.regions().len() && (m.component as usize) < n);
+        assert!(!(m.writable == 1 && m.readonly == 1), "writable map of a read-only region");
+    }
+    for dev in d.devices().iter() {
+        assert!((dev.driver as usize) < n && (12..=64).contains(&dev.dma_mask_bits));
+        let ports = d.port_ranges(dev.ports);
+        assert_eq!(ports.len(), dev.ports.count as usize);
+        assert!(ports.iter().all(|p| p.first <= p.last));
+    }
+}
+
 /// A user program's ELF image.
 pub fn elf(input: &[u8]) {
     let Ok(plan) = kernel::boot::elf_loader::plan(input) else { return };

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use abi::exit::{qemu_status_to_code, ExitCode};
 
 pub mod packelf;
+pub mod sysdesc;
 
 /// Lines of serial log shown when an assertion fails.
 pub const TAIL_LINES: usize = 40;

@@ -8,8 +8,12 @@
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![warn(missing_docs)]
 
+#[cfg(any(test, feature = "alloc"))]
+extern crate alloc;
+
 pub mod bootimage;
 pub mod bootinfo;
+pub mod component;
 pub mod error;
 pub mod exit;
 pub mod fault;
@@ -26,6 +30,7 @@ pub mod reserved;
 pub mod rights;
 pub mod slots;
 pub mod syscall;
+pub mod system;
 
 /// Defines a `#[repr($repr)]` enum with explicit discriminants plus `TryFrom<$repr>`
 /// and `ALL`, so every raw value coming from the other side is checked.

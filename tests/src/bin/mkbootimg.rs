@@ -2,11 +2,14 @@
 //!
 //! Packs a boot image: `mkbootimg -o OUT NAME=PATH...`. The manifest is an entry like
 //! any other (`manifest=userland/manifest.txt`). The result is parsed back and its
-//! manifest checked before it is written, so a bad image never reaches QEMU.
+//! manifest checked before it is written, so a bad image never reaches QEMU. An entry
+//! named `system` (from `mksys`) must parse as a packed system description too; programs
+//! it names that the image lacks are listed.
 
 use std::process::ExitCode;
 
 use abi::bootimage::{pack, BootImage};
+use abi::system::{SystemDesc, SYSTEM_ENTRY};
 
 fn usage() -> ExitCode {
     eprintln!("usage: mkbootimg -o OUT NAME=PATH [NAME=PATH...]   (one entry must be manifest=...)");
@@ -57,6 +60,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(system) = parsed.0.files().find(|f| f.name == SYSTEM_ENTRY) {
+        let desc = match SystemDesc::parse(system.data) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("mkbootimg: the '{SYSTEM_ENTRY}' entry would be rejected: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        for c in desc.components().iter() {
+            let program = desc.str(c.program);
+            if !parsed.0.files().any(|f| f.name == program) {
+                println!("mkbootimg: note: component '{}' runs '{program}', not in this image", desc.str(c.name));
+            }
+        }
+    }
     if let Err(e) = std::fs::write(&out, &image) {
         eprintln!("mkbootimg: cannot write {out}: {e}");
         return ExitCode::FAILURE;
