@@ -46,8 +46,8 @@ pub struct Config<'a> {
     pub cnode: CPtr,
     /// Its endpoint (all rights: it mints the fault-handler caps from it).
     pub endpoint: CPtr,
-    /// Untyped for IOSpaces and IO page tables.
-    pub untyped: CPtr,
+    /// Untyped caps for IOSpaces and IO page tables (tried in order).
+    pub untyped: core::ops::Range<CPtr>,
     /// IRQ control for MSIs (0: `MsiAlloc` is refused).
     pub irq_control: CPtr,
     /// Empty slots of its CNode it may use.
@@ -66,7 +66,7 @@ pub(crate) struct Kernel {
     next: u64,
     end: u64,
     freed: Vec<u64>,
-    untyped: CPtr,
+    untyped: core::ops::Range<CPtr>,
     pub(crate) devices: Vec<(DeviceCaps, IoSpace)>,
 }
 
@@ -95,6 +95,11 @@ impl Kernel {
         }
     }
 
+    /// An object from the first of the server's own untyped caps with room for it.
+    pub(crate) fn retype_own(&mut self, object: ObjectType) -> Option<CPtr> {
+        self.untyped.clone().find_map(|u| self.retype(u, object))
+    }
+
     /// Maps `frame` at `iova` in `iospace`, adding IO page tables until the walk ends.
     pub(crate) fn map_in(&mut self, iospace: IoSpace, frame: CPtr, iova: u64, rights: CapRights) -> Result<(), u64> {
         for _ in 0..4 {
@@ -102,8 +107,7 @@ impl Kernel {
                 Err(e) if e.code == SyscallError::FailedLookup => {}
                 other => return other.map_err(|e| e.code.raw()),
             }
-            let table =
-                self.retype(self.untyped, ObjectType::IoPageTable).ok_or(SyscallError::NotEnoughMemory.raw())?;
+            let table = self.retype_own(ObjectType::IoPageTable).ok_or(SyscallError::NotEnoughMemory.raw())?;
             match IoPageTable(table).map(iospace, iova) {
                 Ok(()) => {}
                 Err(e) if e.code == SyscallError::DeleteFirst => {}
@@ -145,7 +149,7 @@ pub fn run(config: &Config<'_>) -> ! {
         next: config.free_slots.start,
         end: config.free_slots.end,
         freed: Vec::new(),
-        untyped: config.untyped,
+        untyped: config.untyped.clone(),
         devices: Vec::new(),
     };
     let mut domains = Vec::new();
@@ -177,18 +181,25 @@ pub fn run(config: &Config<'_>) -> ! {
 }
 
 /// A new IOSpace for `device`: fault handler (the server's endpoint, badged), then the
-/// device assigned (no mapping yet: every DMA faults until a buffer is allocated).
+/// device assigned (no mapping yet: every DMA faults until a buffer is allocated). An
+/// endpoint cap without Write cannot be minted into a fault handler: the server says
+/// so and serves without one (the kernel still logs each fault).
 fn build_domain(
     kernel: &mut Kernel,
     config: &Config<'_>,
     index: usize,
     device: &DeviceCaps,
 ) -> Result<IoSpace, &'static str> {
-    let iospace = IoSpace(kernel.retype(config.untyped, ObjectType::IoSpace).ok_or("retype an IOSpace")?);
+    let iospace = IoSpace(kernel.retype_own(ObjectType::IoSpace).ok_or("retype an IOSpace")?);
     let handler = kernel.alloc_slot().ok_or("no slot")?;
-    CNode::mint(kernel.slot(handler), kernel.slot(config.endpoint), CapRights::WRITE, FAULT_BADGE + index as u64)
-        .map_err(|_| "mint the fault-handler cap")?;
-    iospace.set_fault_handler(handler).map_err(|_| "set the fault handler")?;
+    let badge = FAULT_BADGE + index as u64;
+    // Mint masks the rights: from a receive-only cap it makes a cap with no Write, which
+    // the kernel refuses as a fault handler.
+    let minted = CNode::mint(kernel.slot(handler), kernel.slot(config.endpoint), CapRights::WRITE, badge);
+    if minted.is_err() || iospace.set_fault_handler(handler).is_err() {
+        let _ = CNode::delete(kernel.slot(handler));
+        println!("iommu-server: device {index}: its endpoint cap lacks Write: DMA faults are not forwarded");
+    }
     iospace.assign(PciDevice(device.pci)).map_err(|_| "assign the device")?;
     Ok(iospace)
 }

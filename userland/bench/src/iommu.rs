@@ -1,4 +1,4 @@
-//! iommu-server rows: dma_alloc and dma_free of one 4 KiB buffer through the server.
+//! iommu-server rows: dma_alloc and dma_free of one 4 KiB buffer via the server.
 //!
 //! The server runs in its own address space (sharing the root CSpace) and manages
 //! q35's SATA controller (00:1f.2: no DMA runs, the server only assigns it to its
@@ -34,7 +34,7 @@ extern "C" fn server(_: u64) -> ! {
     let config = Config {
         cnode: slots::INIT_CNODE,
         endpoint: *endpoint,
-        untyped: *untyped,
+        untyped: *untyped..*untyped + 1,
         irq_control: 0,
         free_slots: free.clone(),
         address_bits: 39,

@@ -76,7 +76,7 @@ extern "C" fn server_main(_: u64) -> ! {
     let config = Config {
         cnode: srv::CNODE,
         endpoint: srv::ENDPOINT,
-        untyped: srv::UNTYPED,
+        untyped: srv::UNTYPED..srv::UNTYPED + 1,
         irq_control: srv::IRQ,
         free_slots: 16..240,
         address_bits: 39,
