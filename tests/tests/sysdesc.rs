@@ -265,6 +265,24 @@ fn port_range_first_above_last() {
 }
 
 #[test]
+fn overlapping_port_ranges() {
+    let text = BASE.replace("dma_pool = \"64K\"", "dma_pool = \"64K\"\nports = [[0x3f8, 0x3ff]]")
+        + "\n[devices.nic]\nmatch = { class = 2 }\ndriver = \"drv\"\nports = [[0x3f0, 0x3f8]]\n";
+    let msg =
+        "t.toml:28: device 'nic': ports 0x3f0..=0x3f8 overlap 0x3f8..=0x3ff of device 'edu' (a port has one owner)";
+    rejects(&text, msg);
+}
+
+#[test]
+fn overlapping_fixed_region_maps() {
+    let text = format!(
+        "{BASE}\n[regions.a]\nsize = \"8K\"\nmaps = [{{ component = \"drv\", vaddr = 0x10000 }}]\n\n\
+         [regions.b]\nsize = \"4K\"\nmaps = [{{ component = \"drv\", vaddr = 0x11000 }}]\n"
+    );
+    rejects(&text, "t.toml:30: region 'b': 'drv' maps it at 0x11000, overlapping region 'a'");
+}
+
+#[test]
 fn dma_mask_bits_out_of_range() {
     let text = BASE.replace("dma_pool = \"64K\"", "dma_pool = \"64K\"\ndma_mask_bits = 11");
     rejects(&text, "t.toml:23: device 'edu': dma_mask_bits 11 is out of range 12..=64");
