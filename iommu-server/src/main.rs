@@ -3,8 +3,8 @@
 //! Init gives it (docs/system.md, `abi::component`): the `iommu` endpoint its drivers
 //! call, one PciDevice cap per device (`badge` = device index, `size` = the device's
 //! DMA mask width when init records it, else 64) and each driver's DMA pool (an
-//! untyped, `badge` = device index), its own spare untyped (IOSpaces, IO page tables)
-//! and the endpoints of its channels; the first channel it is a client of receives
+//! untyped, `badge` = device index), its own spare untyped (IOSpaces, IO page tables,
+//! the fault notification it binds to its TCB) and the endpoints of its channels; the first channel it is a client of receives
 //! the forwarded DMA faults. It then runs `iommu_server::server::run`.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
@@ -21,9 +21,11 @@ mod component {
     use alloc::vec::Vec;
 
     use iommu_server::server::{run, Config, DeviceCaps};
-    use libcap::abi::component::{CNODE, FIRST_NAMED};
+    use libcap::abi::component::{CNODE, FIRST_NAMED, TCB};
     use libcap::abi::exit::ExitCode;
+    use libcap::abi::object::ObjectType;
     use libcap::abi::rights::CapRights;
+    use libcap::cap::{CNode, Notification, Tcb, Untyped};
     use libcap::component::{CapKind, ComponentInfo};
     use libcap::println;
 
@@ -65,11 +67,19 @@ mod component {
             return ExitCode::UserFailure;
         }
         let named_end = info.caps().iter().map(|c| c.slot + 1).max().unwrap_or(FIRST_NAMED);
+        // The IOSpaces' fault handler: a notification of its own, bound to its TCB.
+        let ntfn = named_end.max(FIRST_NAMED) + 1;
+        let untyped = info.budget_untyped.start..info.budget_untyped.end;
+        let made = untyped
+            .clone()
+            .any(|u| Untyped(u).retype(ObjectType::Notification, 0, CNode(CNODE), 0, 0, ntfn, 1).is_ok());
+        let fault_ntfn = if made && Tcb(TCB).bind_notification(Notification(ntfn)).is_ok() { ntfn } else { 0 };
         let devices: Vec<DeviceCaps> = devices.into_iter().map(|(_, d)| d).collect();
         let config = Config {
             cnode: CNODE,
             endpoint: endpoint.slot,
-            untyped: info.budget_untyped.start..info.budget_untyped.end,
+            fault_ntfn,
+            untyped,
             irq_control: 0,
             free_slots: named_end.max(FIRST_NAMED) + 8..SLOTS,
             address_bits: 39,

@@ -23,9 +23,12 @@ use crate::domain::{DmaOps, Domain};
 use crate::iova::iova_limit;
 use crate::request::{config_allowed, decode, Request};
 
-/// Badge of the IOSpace fault-handler caps the server mints to its own endpoint (plus
-/// the device index); no driver or supervisor badge has bit 48 set.
+/// Bit of every fault-handler badge; no driver or supervisor badge has bit 48 set.
+/// Minted from the server's endpoint the badge is this plus the device index; from its
+/// fault notification, this plus `1 << index` (bits OR together in the notification).
 pub const FAULT_BADGE: u64 = 1 << 48;
+/// Devices a fault notification can tell apart (one badge bit each, below bit 48).
+pub const MAX_NOTIFIED_DEVICES: usize = 48;
 
 /// The caps of one device the server manages.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +49,10 @@ pub struct Config<'a> {
     pub cnode: CPtr,
     /// Its endpoint (all rights: it mints the fault-handler caps from it).
     pub endpoint: CPtr,
+    /// A notification bound to the server's TCB: the IOSpaces' fault handler (the
+    /// server pops each record with IoSpaceNextFault). 0: the server's endpoint is the
+    /// handler instead (the kernel sends one `DmaFault` message per record).
+    pub fault_ntfn: CPtr,
     /// Untyped caps for IOSpaces and IO page tables (tried in order).
     pub untyped: core::ops::Range<CPtr>,
     /// IRQ control for MSIs (0: `MsiAlloc` is refused).
@@ -192,13 +199,21 @@ fn build_domain(
 ) -> Result<IoSpace, &'static str> {
     let iospace = IoSpace(kernel.retype_own(ObjectType::IoSpace).ok_or("retype an IOSpace")?);
     let handler = kernel.alloc_slot().ok_or("no slot")?;
-    let badge = FAULT_BADGE + index as u64;
     // Mint masks the rights: from a receive-only cap it makes a cap with no Write, which
     // the kernel refuses as a fault handler.
-    let minted = CNode::mint(kernel.slot(handler), kernel.slot(config.endpoint), CapRights::WRITE, badge);
+    let (source, badge) = if config.fault_ntfn != 0 && index < MAX_NOTIFIED_DEVICES {
+        (config.fault_ntfn, FAULT_BADGE | 1 << index)
+    } else {
+        (config.endpoint, FAULT_BADGE + index as u64)
+    };
+    let minted = CNode::mint(kernel.slot(handler), kernel.slot(source), CapRights::WRITE, badge);
     if minted.is_err() || iospace.set_fault_handler(handler).is_err() {
         let _ = CNode::delete(kernel.slot(handler));
-        println!("iommu-server: device {index}: its endpoint cap lacks Write: DMA faults are not forwarded");
+        println!("iommu-server: device {index}: no fault handler cap with Write: DMA faults are not forwarded");
+    } else if source == config.fault_ntfn {
+        println!("iommu-server: device {index}: DMA faults by notification, records popped with IoSpaceNextFault");
+    } else {
+        println!("iommu-server: device {index}: DMA faults as messages on the server's endpoint");
     }
     iospace.assign(PciDevice(device.pci)).map_err(|_| "assign the device")?;
     Ok(iospace)
@@ -218,7 +233,16 @@ fn with_cap(slot: CPtr, mrs: [u64; 4]) -> (MessageInfo, [u64; 4]) {
 impl Server<'_> {
     fn handle(&mut self, m: Message) -> (MessageInfo, [u64; 4]) {
         if m.badge & FAULT_BADGE != 0 && m.info.label == FaultKind::DmaFault.raw() {
-            self.fault((m.badge - FAULT_BADGE) as usize, m.mrs);
+            let index = (m.badge - FAULT_BADGE) as usize;
+            self.fault(index, m.mrs);
+            self.drain(index);
+            return status(IommuStatus::Ok);
+        }
+        if m.badge & FAULT_BADGE != 0 && m.info.label == 0 && m.info.length == 0 {
+            // The fault notification: one bit per device with queued records.
+            for index in (0..MAX_NOTIFIED_DEVICES).filter(|i| m.badge & (1 << i) != 0) {
+                self.drain(index);
+            }
             return status(IommuStatus::Ok);
         }
         match decode(m.info.label, m.badge, m.mrs, self.domains.len()) {
@@ -320,6 +344,22 @@ impl Server<'_> {
         let what = if reassign { "reset" } else { "cut off" };
         println!("iommu-server: device {device} {what}: {buffers} buffers unmapped, pool revoked");
         Ok(())
+    }
+
+    /// Pops device `index`'s queued fault records (IoSpaceNextFault) until none is left,
+    /// reporting each and any the kernel counted lost.
+    fn drain(&mut self, index: usize) {
+        let Some(&(_, iospace)) = self.kernel.devices.get(index) else { return };
+        for _ in 0..=abi::fault::DMA_FAULT_QUEUE {
+            let Ok(next) = iospace.next_fault() else { return };
+            if let Some(r) = next.record {
+                let words = [u64::from(r.requester), u64::from(r.reason), r.iova, u64::from(r.is_write)];
+                self.fault(index, words);
+            }
+            if next.lost > 0 {
+                println!("iommu-server: device {index}: {} DMA faults lost (kernel queue full)", next.lost);
+            }
+        }
     }
 
     /// Logs a DMA fault of device `index` and forwards it to its fault endpoint.

@@ -15,6 +15,8 @@ use scenarios::Scenario;
 /// QEMU 7.2's remapping unit passes compatibility-format interrupts, so bus mastering
 /// needs the logged opt-out (as in the other DMA scenarios).
 const APPEND: &str = "init=iommutest iommu=allow-unremapped-dma";
+/// The server is every IOSpace's fault handler through a notification bound to its TCB.
+const NOTIFIED: &str = "iommu-server: device 0: DMA faults by notification, records popped with IoSpaceNextFault";
 
 #[test]
 fn iommu_server_serves_an_edu_driver() {
@@ -27,6 +29,7 @@ fn iommu_server_serves_an_edu_driver() {
         .expect_serial_not_contains("ACCEPTED")
         .expect_serial_contains("iommu-server: device 0: IOVAs below 0x10000000 (dma mask 28 bits)")
         .expect_serial_contains("iommu-server: serving 1 devices")
+        .expect_serial_contains(NOTIFIED)
         .expect_serial_contains("iommutest: ok enable decoding and bus mastering through the server")
         .expect_serial_contains("iommutest: ok a BAR read through the server is denied")
         .expect_serial_contains("iommutest: ok an MSI from the server")
@@ -122,6 +125,7 @@ fn iommu_server_component_builds_the_domain() {
         .expect_serial_contains("iommu-server: component 'iommu-server' generation 1: 1 devices")
         .expect_serial_contains("iommu-server: device 0: IOVAs below ")
         .expect_serial_contains("iommu-server: serving 1 devices")
+        .expect_serial_contains(NOTIFIED)
         .expect_serial_not_contains("iommu-server: FAIL")
         .expect_serial_not_contains("iommu-server: exited");
 }

@@ -34,6 +34,7 @@ extern "C" fn server(_: u64) -> ! {
     let config = Config {
         cnode: slots::INIT_CNODE,
         endpoint: *endpoint,
+        fault_ntfn: 0,
         untyped: *untyped..*untyped + 1,
         irq_control: 0,
         free_slots: free.clone(),

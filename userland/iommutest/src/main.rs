@@ -43,6 +43,8 @@ mod srv {
     pub const POOL: u64 = 7;
     pub const DEVICE_FRAME: u64 = 9;
     pub const FAULT_EP: u64 = 10;
+    /// The fault notification (bound to the server's TCB).
+    pub const FAULT_NTFN: u64 = 11;
     /// Never filled: the malicious server's forged frame "cap".
     pub const FORGED: u64 = 250;
 }
@@ -76,6 +78,7 @@ extern "C" fn server_main(_: u64) -> ! {
     let config = Config {
         cnode: srv::CNODE,
         endpoint: srv::ENDPOINT,
+        fault_ntfn: srv::FAULT_NTFN,
         untyped: srv::UNTYPED..srv::UNTYPED + 1,
         irq_control: srv::IRQ,
         free_slots: 16..240,
@@ -193,8 +196,12 @@ fn build(
     SERVER.call_once(|| {
         [DeviceCaps { pci: srv::PCI, pool: srv::POOL, dma_mask_bits: EDU_MASK_BITS, fault_ep: srv::FAULT_EP }]
     });
+    let fault_ntfn = step(27, objects.alloc(slots, ObjectType::Notification, 0))?;
+    step(28, CNode::copy(in_cnode(s, srv::FAULT_NTFN), root.slot(fault_ntfn), CapRights::ALL))?;
     let server_space = step(14, clone_image_space(objects, slots, bi))?;
-    step(15, spawn_with(objects, slots, CNode(s), server_space, server_main, 0, 200, SERVER_REGION, 0))?;
+    // The server starts once we block (it runs below us): bound by then.
+    let server = step(15, spawn_with(objects, slots, CNode(s), server_space, server_main, 0, 200, SERVER_REGION, 0))?;
+    step(29, server.bind_notification(libcap::cap::Notification(fault_ntfn)))?;
 
     // The driver: its own CNode and VSpace, edu's BAR mapped, no PciDevice cap.
     let d = own_cnode(objects, slots)?;
