@@ -71,7 +71,9 @@ _install:
 
 # The kernel ELF (PVH + multiboot2 entry), the boot image (user programs + manifest) and
 # build/system.elf: the kernel with the boot image packed in as a load segment at 16 MiB
-# (what `run`, the ISO and the scenarios boot; docs/boot.md).
+# (what the ISO and the scenarios boot: the root task's checks; docs/boot.md), and
+# build/$(SYSTEM).elf: the same plus the packed description as entry `system`, so the
+# root task goes on as init and builds the composed system (what `run` boots).
 image: toolchain
 	cargo build --profile $(PROFILE) --target $(TARGET) -p kernel --bin kernel
 	cargo build --profile $(PROFILE) --target $(TARGET) $(addprefix -p ,$(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS))
@@ -81,8 +83,11 @@ image: toolchain
 	$(TARGET_DIR)/$(PROFILE)/mksys systems/$(SYSTEM).toml -o $(BUILD)/$(SYSTEM).sys \
 	    --programs "$(strip $(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS) $(PENDING_PROGRAMS))"
 	$(TARGET_DIR)/$(PROFILE)/mkbootimg -o $(BUILD)/boot.img manifest=userland/manifest.txt \
-	    system=$(BUILD)/$(SYSTEM).sys $(foreach p,$(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS),$(p)=$(OUT)/$(p))
+	    $(foreach p,$(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS),$(p)=$(OUT)/$(p))
 	$(TARGET_DIR)/$(PROFILE)/mksystem $(BUILD)/kernel.elf $(BUILD)/boot.img -o $(BUILD)/system.elf
+	$(TARGET_DIR)/$(PROFILE)/mkbootimg -o $(BUILD)/$(SYSTEM).img manifest=userland/manifest.txt \
+	    system=$(BUILD)/$(SYSTEM).sys $(foreach p,$(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS),$(p)=$(OUT)/$(p))
+	$(TARGET_DIR)/$(PROFILE)/mksystem $(BUILD)/kernel.elf $(BUILD)/$(SYSTEM).img -o $(BUILD)/$(SYSTEM).elf
 
 # The authority graph of systems/$(SYSTEM).toml as build/$(SYSTEM).svg (Graphviz);
 # LIVE=<serial log> adds the `graph: ` lines a running system printed (docs/system.md).
@@ -106,7 +111,7 @@ iso: image iso-deps
 # Boots the default system; QEMU's status (2*code+1) is turned back into the guest's code.
 run: image qemu-deps
 	@echo "make: booting (QEMU q35, TCG, $(MEM), $(IOMMU)); the system stops itself"
-	@$(QEMU) $(QEMU_ARGS) -kernel $(BUILD)/system.elf $(if $(APPEND),-append "$(APPEND)"); \
+	@$(QEMU) $(QEMU_ARGS) -kernel $(BUILD)/$(SYSTEM).elf $(if $(APPEND),-append "$(APPEND)"); \
 	    status=$$?; code=$$((status >> 1)); \
 	    if [ $$status -eq 1 ]; then echo "make: system exited with code 0 (success)"; \
 	    else echo "make: system exited with code $$(printf '%#x' $$code) (QEMU status $$status)"; exit 1; fi

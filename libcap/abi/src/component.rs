@@ -66,7 +66,8 @@ crate::abi_enum! {
         /// A shared memory region, mapped at `vaddr` (`size` bytes); `rights` READ only
         /// when the description marks it read-only for this component.
         Region = 3,
-        /// A PciDevice cap (only the iommu-server gets these); `badge` = device index.
+        /// A PciDevice cap (only the iommu-server gets these); `badge` = device index,
+        /// `size` = the device's DMA mask width in bits.
         PciDevice = 4,
         /// A device BAR's frames mapped at `vaddr` (`size` bytes, uncached).
         DeviceFrame = 5,
@@ -76,7 +77,8 @@ crate::abi_enum! {
         IommuClient = 7,
         /// An untyped cap (`size` bytes); the iommu-server's DMA pools, `badge` = device index.
         Untyped = 8,
-        /// An MSI IRQHandler cap; `badge` = device index.
+        /// An MSI IRQHandler cap; `badge` = device index, `vaddr` = MSI address,
+        /// `size` = MSI data | vector << 32.
         Msi = 9,
         /// A send cap to init's supervisor endpoint (management components).
         Supervisor = 10,
