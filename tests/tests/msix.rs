@@ -44,13 +44,17 @@ fn msix_with_two_virtio_net_functions() {
         .expect_serial_contains("dmatest: ok the blocked message waited in the PBA (entry masked, pending)")
         .expect_serial_contains("dmatest: ok unmasking the reprogrammed entry delivers it")
         .expect_serial_contains("dmatest: ok masking an MSI handler's entry is refused for a plain MSI")
+        .expect_serial_contains("dmatest: ok after a burst of raises B's vector works again on a later tick")
+        .expect_serial_contains(
+            "irq: MSI vector 0x80 raised more than 64 times in one tick; masked until the next tick",
+        )
         .expect_serial_contains("dmatest: all checks passed")
         .expect_serial_not_contains("KERNEL EXCEPTION")
         .expect_exit(ExitCode::Success);
     // QEMU reports each driver error, and the one message the remapping unit refused:
     // A's (00:03.0, sid 24) stale entry naming the IRTE now owned by B (00:04.0, 32).
     let stderr = &o.qemu_stderr;
-    assert_eq!(stderr.matches("wrong value for queue_enable 0").count(), 4, "{stderr}");
+    assert!(stderr.matches("wrong value for queue_enable 0").count() > 4, "{stderr}");
     assert_eq!(stderr.matches("invalid IRTE SID").count(), 1, "{stderr}");
     assert!(stderr.contains("sid=24, source_id=32)"), "{stderr}");
     // No untyped covers a table or PBA page: every boot-logged MSI-X table is excluded.
