@@ -1,5 +1,5 @@
 (** T6: a page two IOSpaces reach is mapped in each by a distinct Frame cap. *)
-From Iso Require Export T4.
+From Iso Require Export T5.
 
 (** T6: if devices assigned to two different IOSpaces both reach [pa], each IOSpace
     holds its own mapping of [pa], made through two different Frame caps (a frame
