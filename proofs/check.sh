@@ -27,7 +27,7 @@ if ! make -s -f CoqMakefile -j2 >build.log 2>&1; then cat build.log; echo "proof
 built=$(date +%s)
 
 # Print Assumptions on every Theorem and Lemma.
-mapfile -t thms < <(grep -hoE '^Theorem [A-Za-z0-9_]+' "${files[@]}" | awk '{print $2}')
+mapfile -t thms < <(grep -hoE '^(Theorem|Corollary|Example) [A-Za-z0-9_]+' "${files[@]}" | awk '{print $2}')
 mapfile -t lems < <(grep -hoE '^Lemma [A-Za-z0-9_]+' "${files[@]}" | awk '{print $2}')
 last=$(basename "${files[-1]}" .v)
 {
@@ -41,7 +41,7 @@ total=$(( ${#thms[@]} + ${#lems[@]} ))
 if [ "$closed" -ne "$total" ] || grep -q 'Axioms:' assumptions.log; then
     cat assumptions.log; echo "proofs: $closed of $total closed under the global context"; exit 1
 fi
-for t in "${thms[@]}"; do echo "proofs: theorem $t: proved, closed under the global context"; done
+for t in "${thms[@]}"; do echo "proofs: $t: proved, closed under the global context"; done
 echo "proofs: ${#lems[@]} lemmas, all closed under the global context"
 
 # Line counts.
