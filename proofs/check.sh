@@ -47,12 +47,15 @@ echo "proofs: ${#lems[@]} lemmas, all closed under the global context"
 # Line counts.
 coqwc "${files[@]}" | tail -1 | awk '{printf "proofs: coqwc: %d lines of definitions and statements, %d of proof, %d of comments\n", $1, $2, $3}'
 
-# Mutants: the same three holes the kernel's mutation gate reintroduces, applied to step.
+# Mutants: the three holes the kernel's mutation gate reintroduces, and two of issue 9's
+# confirmed holes, applied to step.
 # Each is a sed on Step.v (fields: name @ sed @ proof it must break @ what it does).
 mutants=(
   "skip-inval@s/| Some d => inval_page s2 d i j/| Some d => s2/@T1_unmap_frame@FrameUnmapIo skips the IOTLB invalidation"
   "skip-empty@s/let s3 := set_leaf s2 (upd (leafent s) T (fun _ => None))/let s3 := s2/@T1_unmap_table@IoPageTableUnmap leaves the table's entries"
   "skip-sid@s/(<\[v := Some rid\]> (irte s))/(<[v := None]> (irte s))/@T1_get_msi@GetMsi writes an IRTE without source-id validation"
+  "hole1@s/let s2 := set_leaf s1 (upd2 (leafent s) T j None) in/let s2 := s1 in/@T1_unmap_frame@issue 9 hole 1: unmap drops the frame cap's record, leaves the leaf"
+  "hole8@s/inval_irte (set_irte s (delete v (irte s)) (irtec s)) v/inval_irte (set_irte s (irte s) (irtec s)) v/@release_ok@issue 9 hole 8: the IRTE outlives the vector's last MSI cap"
 )
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -92,3 +92,9 @@ Proof.
   unfold dma_ok, ctx_view. rewrite after_run_ctxc, after_run_ctx16.
   intros (R & d & [Hc|[]] & _). discriminate.
 Qed.
+
+(** Issue 9 hole 13 (a boot RAM range overflowing so that an untyped covers the kernel
+    image) gives a boot state outside the theorems' precondition. *)
+Lemma hole13_boot_state s u c pa :
+  caps s !! u = Some c -> in_ut c pa -> in_kernel s pa -> ~ inv s.
+Proof. intros Hu Hin Hk Hi. eapply (i_ut_kern _ _ _ _ (i_mem _ Hi)); eauto. Qed.
