@@ -31,7 +31,7 @@ PENDING_PROGRAMS := $(filter-out $(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS),iommu-
 # No source file may grow past this many lines (`make check`).
 MAX_LINES     := 800
 
-.PHONY: all toolchain qemu-deps iso-deps graph-deps graph image iso run run-iso run-uefi test check bench gdb clean fuzz fuzz-qemu soak
+.PHONY: all toolchain qemu-deps iso-deps graph-deps graph proofs-deps proofs image iso run run-iso run-uefi test check bench gdb clean fuzz fuzz-qemu soak
 comma := ,
 
 all: image
@@ -64,6 +64,17 @@ iso-deps:
 # Graphviz for `make graph`.
 graph-deps:
 	@command -v dot >/dev/null 2>&1 || { $(MAKE) --no-print-directory _install PKGS="graphviz"; }
+
+# Coq 8.16 and stdpp for the proofs (Debian's coq, libcoq-stdpp), installed like QEMU:
+# apt-get update once (stamp in build/), then apt-get install -y.
+proofs-deps:
+	@{ command -v coqc >/dev/null 2>&1 && [ -d "$$(coqc -where 2>/dev/null)/user-contrib/stdpp" ]; } \
+	    || { $(MAKE) --no-print-directory _install PKGS="coq libcoq-stdpp"; }
+
+# The Coq model of caps and VT-d and its theorems (proofs/README.md): builds them, checks
+# that nothing is admitted or assumed (Print Assumptions), runs the model mutants.
+proofs: proofs-deps
+	@proofs/check.sh
 
 .PHONY: _install
 _install:
@@ -124,11 +135,11 @@ run-uefi: iso qemu-deps
 	@$(QEMU) $(subst q35,q35$(comma)kernel-irqchip=split,$(QEMU_ARGS)) -bios $(OVMF) -cdrom $(BUILD)/kernel.iso; \
 	    status=$$?; [ $$status -eq 1 ] || { echo "make: QEMU status $$status"; exit 1; }
 
-# Host unit tests (ABI, kernel logic), the parser fuzzer's corpus replay plus a short
-# campaign per target, and the QEMU boot scenarios (the syscall fuzzer with two fixed
+# The proofs (make proofs), host unit tests (ABI, kernel logic), the parser fuzzer's
+# corpus replay plus a short campaign per target, and the QEMU boot scenarios (the syscall fuzzer with two fixed
 # seeds and a fresh one). The fresh seed is printed first: `make fuzz SEED=` and
 # `make fuzz-qemu SEED=` replay it.
-test: image iso qemu-deps
+test: image iso qemu-deps proofs
 	@seed=$$(date +%s%N); \
 	    echo "make: fuzz seeds: parser $$seed; in QEMU 0x9e3779b97f4a7c15 0x0123456789abcdef $$seed"; \
 	    echo "make: replay with make fuzz SEED=$$seed TARGET=<name> / make fuzz-qemu SEED=<seed>"; \
@@ -159,7 +170,7 @@ bench: image qemu-deps
 
 check: toolchain
 	cargo fmt --all --check
-	@long=$$(git ls-files --cached --others --exclude-standard -- '*.rs' | xargs -r wc -l | awk '$$2 != "total" && $$1 > $(MAX_LINES)'); \
+	@long=$$(git ls-files --cached --others --exclude-standard -- '*.rs' '*.v' | xargs -r wc -l | awk '$$2 != "total" && $$1 > $(MAX_LINES)'); \
 	    if [ -n "$$long" ]; then echo "make: files over $(MAX_LINES) lines (split them):"; echo "$$long"; exit 1; fi
 	tools/check-layers.sh
 	tools/check-docs.sh
