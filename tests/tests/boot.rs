@@ -46,6 +46,13 @@ fn boot_to_root_task() {
     // The root task sees what the kernel logged.
     let summary = o.expect_line_starting("root: bootinfo ok:");
     assert!(summary.contains(&format!("{} PCI devices", pci.len())) && summary.ends_with("1 IOMMUs"), "{summary}");
+    // The root task parsed the boot image from the kernel's read-only mapping: the
+    // bytes of build/boot.img, with the entries the kernel listed.
+    let img = std::fs::metadata(build_dir().join("boot.img")).expect("build/boot.img").len();
+    let entries = o.lines_starting("image: ").len();
+    let line = o.expect_line_starting("root: boot image: ");
+    assert!(line.starts_with(&format!("root: boot image: {img} bytes, {entries} entries, ")), "{line}");
+    assert!(line.contains(&format!("{} frame caps", img.div_ceil(4096))), "{line}");
 }
 
 #[test]
@@ -177,6 +184,7 @@ fn boots_from_an_initrd_module() {
         .run()
         .expect_exit(ExitCode::Success)
         .expect_serial_contains(", boot module 0x")
+        .expect_serial_contains("root: boot image: ")
         .expect_serial_contains("root: hello from the root task");
 }
 

@@ -14,6 +14,9 @@ fn capability_operations_and_revocation() {
         .expect_serial_contains("captest: ok revoke 600 copies (several kernel batches)")
         .expect_serial_contains("debug: revoke: preempted after 256 deletions; restarting")
         .expect_serial_contains("captest: ok write then read back through the mapping")
+        .expect_serial_contains("captest: ok boot image: the copy still cannot map writable -> InsufficientRights")
+        .expect_serial_contains("captest: ok boot image: second mapping reads the same bytes")
+        .expect_serial_contains("captest: ok boot image: a frame cap cannot be retyped -> IllegalOperation")
         .expect_serial_contains("captest: ok delete the outermost: every nested CNode goes with it")
         .expect_serial_contains(
             "captest: ok Configure that would delete a thread's last CSpace cap is refused -> IllegalOperation",

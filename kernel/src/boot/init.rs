@@ -257,7 +257,9 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     for (d, desc) in pci_buf.iter_mut().zip(platform.pci_descs()) {
         *d = desc;
     }
-    let boot_caps = (untyped::MAX_UNTYPED + pci_count) as u64 + plan.pages();
+    let image_pages =
+        crate::boot::boot_image::pages(module, kernel).unwrap_or_else(|e| boot_error(format_args!("{e}")));
+    let boot_caps = (untyped::MAX_UNTYPED + pci_count) as u64 + plan.pages() + image_pages.len() / PAGE;
     let cnode_radix = slots::root_cnode_radix(boot_caps).unwrap_or_else(|| {
         boot_error(format_args!(
             "{boot_caps} boot capabilities do not fit in a root CNode of 2^{} slots",
@@ -278,6 +280,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     let root_task = load_root_task(&mut alloc, kernel_root, &plan, program.data, cnode_radix, bootinfo_frames)
         .unwrap_or_else(|e| boot_error(format_args!("cannot build the root task: {e}")));
     roots::mark_live(RootKind::VSpace, root_task.vspace);
+    crate::boot::boot_image::map(&mut BootTables { alloc: &mut alloc }, root_task.vspace, image_pages)
+        .unwrap_or_else(|e| boot_error(format_args!("cannot build the root task: {e}")));
 
     // Everything not handed out by now is the root task's untyped memory.
     let mut not_device = RangeSet::new();
@@ -326,10 +330,15 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     bi.acpi = platform.acpi;
     bi.untyped_caps = SlotRegion { start: slots::FIRST_DYNAMIC, end: slots::FIRST_DYNAMIC + list.count as u64 };
     bi.pci_device_caps = SlotRegion { start: bi.untyped_caps.end, end: bi.untyped_caps.end + pci_count as u64 };
-    let image_pages: u64 = plan.pages();
-    bi.user_image_frames = SlotRegion { start: bi.pci_device_caps.end, end: bi.pci_device_caps.end + image_pages };
+    let user_pages: u64 = plan.pages();
+    bi.user_image_frames = SlotRegion { start: bi.pci_device_caps.end, end: bi.pci_device_caps.end + user_pages };
     bi.user_image_vaddr = plan.segments().first().map_or(0, |s| s.page_span().0);
-    bi.empty = SlotRegion { start: bi.user_image_frames.end, end: 1 << cnode_radix };
+    let image_frames = image_pages.len() / PAGE;
+    bi.boot_image_frames = SlotRegion { start: bi.user_image_frames.end, end: bi.user_image_frames.end + image_frames };
+    bi.boot_image_vaddr = abi::layout::ROOT_BOOT_IMAGE_VADDR;
+    bi.boot_image_offset = module.start - image_pages.start;
+    bi.boot_image_size = module.len();
+    bi.empty = SlotRegion { start: bi.boot_image_frames.end, end: 1 << cnode_radix };
     // SAFETY: the bootinfo frames were allocated for this (zeroed, contiguous, in the
     // direct map, used for nothing else), 8-byte aligned; `bootinfo_frames` pages of words.
     let words = unsafe {
@@ -342,6 +351,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         .unwrap_or_else(|e| boot_error(format_args!("bootinfo does not fit: {e:?}")));
 
     populate_root_cnode(&root_task, &plan, list.as_slice(), &pci_buf[..pci_count]);
+    let root_slot = |index: u64| root_task.cnode_paddr + (index << SLOT_BITS);
+    crate::boot::boot_image::insert_caps(root_slot, bi.boot_image_frames.start, root_task.vspace, image_pages);
     start_root_thread(&root_task, plan.entry);
     trap::init_syscalls();
     fpu::init();

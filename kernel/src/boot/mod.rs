@@ -10,6 +10,8 @@ pub mod params;
 pub mod untyped;
 
 #[cfg(target_os = "none")]
+pub mod boot_image;
+#[cfg(target_os = "none")]
 pub mod init;
 #[cfg(target_os = "none")]
 pub mod sized;

@@ -14,7 +14,7 @@ use static_assertions::const_assert_eq;
 /// "CAPBOOTI" in little-endian.
 pub const BOOTINFO_MAGIC: u64 = u64::from_le_bytes(*b"CAPBOOTI");
 /// Current layout version; bump on any change below.
-pub const BOOTINFO_VERSION: u32 = 4;
+pub const BOOTINFO_VERSION: u32 = 5;
 /// Most IOMMU (DRHD) units the kernel drives (not an array capacity: the bootinfo's
 /// IOMMU and RMRR arrays are as long as the kernel makes them).
 pub const MAX_IOMMUS: usize = 8;
@@ -221,6 +221,17 @@ pub struct BootInfo {
     pub rmrr_array: ArrayRef,
     /// PCI functions found ([`PciDeviceDesc`]).
     pub pci_device_array: ArrayRef,
+    /// Slots holding read-only Frame caps (original caps, not derived from any untyped)
+    /// to the pages of the boot image, in ascending address order; each is mapped
+    /// read-only at `boot_image_vaddr + i * 4096`.
+    pub boot_image_frames: SlotRegion,
+    /// Virtual address of the boot image's first page in the root task's VSpace
+    /// ([`crate::layout::ROOT_BOOT_IMAGE_VADDR`]).
+    pub boot_image_vaddr: u64,
+    /// Offset of the image's first byte in its first page.
+    pub boot_image_offset: u64,
+    /// Length of the boot image in bytes.
+    pub boot_image_size: u64,
 }
 
 const_assert_eq!(core::mem::size_of::<SlotRegion>(), 16);
@@ -230,7 +241,7 @@ const_assert_eq!(core::mem::size_of::<IommuDesc>(), 32);
 const_assert_eq!(core::mem::size_of::<RmrrDesc>(), 24);
 const_assert_eq!(core::mem::size_of::<PciDeviceDesc>(), 16);
 const_assert_eq!(core::mem::size_of::<AcpiSummary>(), 40);
-const_assert_eq!(core::mem::size_of::<BootInfo>(), 176);
+const_assert_eq!(core::mem::size_of::<BootInfo>(), 216);
 const_assert!(core::mem::align_of::<BootInfo>() == 8);
 
 /// Bytes [`encode`] needs for a bootinfo with these array lengths (None on overflow).
@@ -327,6 +338,10 @@ impl BootInfo {
             iommu_array: ArrayRef { offset: 0, count: 0 },
             rmrr_array: ArrayRef { offset: 0, count: 0 },
             pci_device_array: ArrayRef { offset: 0, count: 0 },
+            boot_image_frames: SlotRegion { start: 0, end: 0 },
+            boot_image_vaddr: 0,
+            boot_image_offset: 0,
+            boot_image_size: 0,
         }
     }
 
@@ -388,6 +403,46 @@ impl BootInfo {
     /// The PCI device entries.
     pub fn pci_devices(&self) -> &[PciDeviceDesc] {
         self.array(self.pci_device_array)
+    }
+
+    /// Whether the boot image fields are consistent: the image lies inside the pages
+    /// `boot_image_frames` names, starting `boot_image_offset` (< 4096) into the first,
+    /// in user space. An empty image (no frames, size 0) is consistent.
+    pub fn boot_image_is_valid(&self) -> bool {
+        let pages = self.boot_image_frames.len();
+        let end = self.boot_image_offset.checked_add(self.boot_image_size);
+        if pages == 0 || self.boot_image_size == 0 {
+            return pages == 0 && self.boot_image_size == 0;
+        }
+        self.boot_image_offset < crate::layout::PAGE_SIZE
+            && self.boot_image_vaddr.is_multiple_of(crate::layout::PAGE_SIZE)
+            && end.is_some_and(|e| e.div_ceil(crate::layout::PAGE_SIZE) == pages)
+            && pages
+                .checked_mul(crate::layout::PAGE_SIZE)
+                .is_some_and(|len| crate::layout::is_user_range(self.boot_image_vaddr, len))
+    }
+
+    /// The boot image's bytes, read where the kernel mapped them (empty if the fields
+    /// are inconsistent, see [`BootInfo::boot_image_is_valid`]). Parse them with
+    /// [`crate::bootimage::BootImage::parse`].
+    ///
+    /// Only meaningful in the root task's address space while the kernel's mapping
+    /// stands: a root task that unmaps the boot image frames must not call it again.
+    pub fn boot_image(&self) -> &[u8] {
+        if self.boot_image_size == 0 || !self.boot_image_is_valid() {
+            return &[];
+        }
+        // SAFETY: the kernel maps every page of the image read-only at
+        // `boot_image_vaddr` in the root task's VSpace before it starts (and the host
+        // tests point it at a live buffer); the checks above keep the slice inside
+        // those pages, and bytes have no invalid values. The mapping lives as long as
+        // the root task does not unmap it (documented above).
+        unsafe {
+            core::slice::from_raw_parts(
+                (self.boot_image_vaddr + self.boot_image_offset) as *const u8,
+                self.boot_image_size as usize,
+            )
+        }
     }
 
     /// Indices (into [`BootInfo::pci_devices`]) of the members of the alias group of
@@ -476,8 +531,8 @@ mod tests {
         for bad in [
             ArrayRef { offset: 8, count: 1 },           // inside the header
             ArrayRef { offset: bi.size - 8, count: 1 }, // runs past `size`
-            ArrayRef { offset: 179, count: 1 },         // misaligned
-            ArrayRef { offset: 176, count: u32::MAX },  // absurd count
+            ArrayRef { offset: 219, count: 1 },         // misaligned
+            ArrayRef { offset: 216, count: u32::MAX },  // absurd count
         ] {
             bi.pci_device_array = bad;
             // SAFETY: the buffer is aligned and large enough for a header.
@@ -502,6 +557,37 @@ mod tests {
         assert_eq!(bi.alias_group_of(2).collect::<Vec<_>>(), [1, 2]);
         assert_eq!(bi.alias_group_of(3).collect::<Vec<_>>(), [3]);
         assert_eq!(bi.alias_group_of(9).count(), 0);
+    }
+
+    /// The accessor reads exactly the image's bytes inside the pages named, and refuses
+    /// inconsistent fields (never a slice past the frames).
+    #[test]
+    fn boot_image_accessor() {
+        #[repr(align(4096))]
+        struct Pages([u8; 3 * 4096]);
+        let mut pages = std::boxed::Box::new(Pages([0; 3 * 4096]));
+        pages.0[100..110].copy_from_slice(b"CAPIMG01xy");
+        let mut bi = BootInfo::empty();
+        assert!(bi.boot_image_is_valid() && bi.boot_image().is_empty());
+        bi.boot_image_vaddr = pages.0.as_ptr() as u64;
+        bi.boot_image_offset = 100;
+        bi.boot_image_size = 8200;
+        bi.boot_image_frames = SlotRegion { start: 40, end: 43 };
+        assert!(bi.boot_image_is_valid());
+        assert_eq!(&bi.boot_image()[..10], b"CAPIMG01xy");
+        assert_eq!(bi.boot_image().len(), 8200);
+        for bad in [
+            BootInfo { boot_image_size: 3 * 4096, ..bi }, // runs past the last frame
+            BootInfo { boot_image_size: 10, ..bi },       // fewer pages than frames
+            BootInfo { boot_image_offset: 4096, ..bi },   // offset beyond the first page
+            BootInfo { boot_image_vaddr: bi.boot_image_vaddr + 1, ..bi }, // unaligned
+            BootInfo { boot_image_size: u64::MAX, ..bi }, // wraps
+            BootInfo { boot_image_frames: SlotRegion { start: 0, end: 0 }, ..bi },
+            BootInfo { boot_image_vaddr: 0xffff_8000_0000_0000, ..bi }, // kernel half
+        ] {
+            assert!(!bad.boot_image_is_valid(), "{bad:?}");
+            assert!(bad.boot_image().is_empty(), "{bad:?}");
+        }
     }
 
     #[test]

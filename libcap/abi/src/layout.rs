@@ -13,6 +13,9 @@ pub const USER_END: u64 = 0x0000_8000_0000_0000;
 pub const USER_MAP_END: u64 = USER_END - PAGE_SIZE;
 /// Where the kernel maps the root task's bootinfo frames (read-only).
 pub const ROOT_BOOTINFO_VADDR: u64 = 0x0000_7f00_0000_0000;
+/// Where the kernel maps the boot image (read-only, every page of the module) in the
+/// root task's VSpace; bootinfo's `boot_image_*` fields describe it.
+pub const ROOT_BOOT_IMAGE_VADDR: u64 = 0x0000_7e00_0000_0000;
 /// Where the kernel maps the root task's IPC buffer frame (read-write).
 pub const ROOT_IPC_BUFFER_VADDR: u64 = 0x0000_7f00_0001_0000;
 /// Top (exclusive) of the root task's initial stack.
@@ -39,6 +42,8 @@ mod tests {
         assert!(!is_user_range(USER_END - 1, 2));
         assert!(!is_user_range(u64::MAX, 2));
         const _: () = assert!(ROOT_STACK_TOP < USER_END && ROOT_BOOTINFO_VADDR > USER_MIN);
+        // The boot image (at most 1 TiB) ends below the bootinfo.
+        const _: () = assert!(ROOT_BOOT_IMAGE_VADDR + (1 << 40) <= ROOT_BOOTINFO_VADDR);
         const _: () = assert!(
             ROOT_BOOTINFO_VADDR + crate::bootinfo::BOOTINFO_MAX_FRAMES as u64 * PAGE_SIZE <= ROOT_IPC_BUFFER_VADDR
         );

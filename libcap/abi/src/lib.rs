@@ -13,6 +13,7 @@ extern crate alloc;
 
 pub mod bootimage;
 pub mod bootinfo;
+pub mod component;
 pub mod error;
 pub mod exit;
 pub mod fault;

@@ -21,6 +21,7 @@ use libcap::cap::{
 use libcap::println;
 
 mod bigdelete;
+mod bootimage;
 mod debugcap;
 mod zombierevoke;
 
@@ -332,6 +333,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     stale_roots(&mut c, &mut objects, &slots);
     deep_cnode_chain(&mut c, &mut objects, &slots);
     debugcap::run(&mut c, bi, &mut objects, &slots);
+    bootimage::run(&mut c, bi, &mut objects, &slots);
     configure_over_a_last_cspace_cap(&mut c, &mut objects, &slots);
     bigdelete::run(&mut c, &mut objects, &slots);
     zombierevoke::run(&mut c, &mut objects, &slots);

@@ -46,6 +46,20 @@ fn main(bi: &'static BootInfo) -> ExitCode {
             drhd
         );
     }
+    // The boot image, mapped read-only by the kernel, parsed with the ABI's checked parser.
+    match libcap::abi::bootimage::BootImage::parse(bi.boot_image()) {
+        Ok(image) => println!(
+            "root: boot image: {} bytes, {} entries, {} frame caps from slot {}",
+            bi.boot_image_size,
+            image.len(),
+            bi.boot_image_frames.len(),
+            bi.boot_image_frames.start
+        ),
+        Err(e) => {
+            println!("root: boot image unreadable: {e}");
+            return ExitCode::UserFailure;
+        }
+    }
     // The kernel must refuse a pointer into kernel memory with an error, not a fault.
     match libcap::syscall::debug_write_raw(0xffff_ffff_8000_0000, 16) {
         Err(SyscallError::InvalidUserPointer) => println!("root: kernel pointer rejected: invalid user pointer"),

@@ -1,0 +1,324 @@
+//! The component boot ABI: a component's fixed slots, info page and supervisor protocol.
+//!
+//! Init (the root task) builds every component of the system description. A component
+//! has no bootinfo: it starts at its ELF entry with `rdi` = [`COMPONENT_INFO_VADDR`],
+//! where init mapped one read-only page holding a [`ComponentInfo`]: its name, index,
+//! generation (restarts), heap region, spare untyped and the named caps the
+//! description gave it. Its CSpace is its own CNode with a guard, so CPtrs are small
+//! integers: the fixed slots below, then the named caps from [`FIRST_NAMED`] on.
+//!
+//! Management components talk to init's supervisor endpoint with the labels
+//! [`SUPERVISOR_RESTART`] / [`SUPERVISOR_CUTOFF`].
+
+use static_assertions::const_assert_eq;
+
+use crate::bootinfo::SlotRegion;
+use crate::layout;
+
+/// Where init maps the component's info page (read-only). The same address as the
+/// root task's bootinfo: a component has none.
+pub const COMPONENT_INFO_VADDR: u64 = layout::ROOT_BOOTINFO_VADDR;
+/// Where init maps the component's IPC buffer (read-write); libcap's `_start` uses it.
+pub const COMPONENT_IPC_BUFFER_VADDR: u64 = layout::ROOT_IPC_BUFFER_VADDR;
+/// Top (exclusive) of the component's stack; one unmapped guard page lies below it.
+pub const COMPONENT_STACK_TOP: u64 = layout::ROOT_STACK_TOP;
+/// Where init maps the component's heap region (read-write, `heap_bytes` long).
+pub const COMPONENT_HEAP_VADDR: u64 = 0x0000_6000_0000_0000;
+/// Where init maps shared regions and device frames a description gives no address:
+/// one after another, each followed by an unmapped guard page.
+pub const COMPONENT_MAP_VADDR: u64 = 0x0000_5000_0000_0000;
+
+/// The component's TCB.
+pub const TCB: u64 = 1;
+/// The component's own CNode (its whole CSpace, guarded).
+pub const CNODE: u64 = 2;
+/// The component's VSpace.
+pub const VSPACE: u64 = 3;
+/// The component's IPC buffer frame.
+pub const IPC_BUFFER: u64 = 7;
+/// A minted copy of the debug console (libcap's `println!` uses this slot).
+pub const DEBUG_CONSOLE: u64 = crate::slots::DEBUG_CONSOLE;
+/// Init's fault endpoint, badged with the component index (the TCB's fault handler).
+pub const FAULT_EP: u64 = 9;
+/// First of the component's spare untyped caps (`ComponentInfo::budget_untyped`).
+pub const BUDGET_UNTYPED: u64 = 10;
+/// First slot of the named caps listed in the info page.
+pub const FIRST_NAMED: u64 = 16;
+
+/// Magic of a [`ComponentInfo`].
+pub const COMPONENT_MAGIC: [u8; 8] = *b"CAPCOMP1";
+/// Version of the [`ComponentInfo`] layout.
+pub const COMPONENT_VERSION: u32 = 1;
+/// Bytes of a component name (NUL padded).
+pub const NAME_LEN: usize = 32;
+/// Bytes of a cap name (NUL padded).
+pub const CAP_NAME_LEN: usize = 24;
+/// Named caps an info page holds: the header and the entries fill one page.
+pub const MAX_CAPS: usize = 62;
+
+crate::abi_enum! {
+    /// What a named cap is.
+    pub enum CapKind: u8 {
+        /// An endpoint of a channel: `rights` WRITE (+GRANT) = client (send), READ = server.
+        Endpoint = 1,
+        /// A notification of a channel: WRITE = signal, READ = wait.
+        Notification = 2,
+        /// A shared memory region, mapped at `vaddr` (`size` bytes); `rights` READ only
+        /// when the description marks it read-only for this component.
+        Region = 3,
+        /// A PciDevice cap (only the iommu-server gets these); `badge` = device index.
+        PciDevice = 4,
+        /// A device BAR's frames mapped at `vaddr` (`size` bytes, uncached).
+        DeviceFrame = 5,
+        /// An I/O port range cap; `vaddr` = first port, `size` = number of ports.
+        IoPort = 6,
+        /// A send cap (grant) to the iommu-server for one device; `badge` = device index + 1.
+        IommuClient = 7,
+        /// An untyped cap (`size` bytes); the iommu-server's DMA pools, `badge` = device index.
+        Untyped = 8,
+        /// An MSI IRQHandler cap; `badge` = device index.
+        Msi = 9,
+        /// A send cap to init's supervisor endpoint (management components).
+        Supervisor = 10,
+    }
+}
+
+crate::abi_enum! {
+    /// Why a supervisor request failed (reply word 0; 0 = done).
+    pub enum SupervisorStatus: u64 {
+        /// Done.
+        Ok = 0,
+        /// No component with that index.
+        NoSuchComponent = 1,
+        /// The component was cut off: it stays down.
+        CutOff = 2,
+        /// Unknown label.
+        BadRequest = 3,
+        /// Rebuilding failed (budget exhausted); the component stays down.
+        RebuildFailed = 4,
+    }
+}
+
+/// Supervisor request: restart component `mrs[0]` (its index). Reply `[status, generation]`.
+pub const SUPERVISOR_RESTART: u64 = 0x5301;
+/// Supervisor request: cut component `mrs[0]` off (suspend, revoke; it stays down). Reply `[status]`.
+pub const SUPERVISOR_CUTOFF: u64 = 0x5302;
+
+/// One named cap of a component.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapEntry {
+    /// Name (the channel, region or device name), NUL padded.
+    pub name: [u8; CAP_NAME_LEN],
+    /// [`CapKind`] raw value.
+    pub kind: u8,
+    /// `CapRights` raw value the cap carries.
+    pub rights: u8,
+    /// Reserved (zero).
+    pub _pad: [u8; 6],
+    /// Slot in the component's CNode (a CPtr it can use directly).
+    pub slot: u64,
+    /// Where the region / BAR is mapped (0 if not mapped); first port for I/O ports.
+    pub vaddr: u64,
+    /// Bytes (regions, frames, untyped) or number of ports.
+    pub size: u64,
+    /// Badge (channels: the badge the server sees) or device index.
+    pub badge: u64,
+}
+
+impl CapEntry {
+    /// An entry with `name` truncated to [`CAP_NAME_LEN`] bytes.
+    pub fn new(name: &str, kind: CapKind, rights: u8, slot: u64) -> Self {
+        CapEntry { name: pad_name(name), kind: kind.raw(), rights, _pad: [0; 6], slot, vaddr: 0, size: 0, badge: 0 }
+    }
+
+    /// The name up to its first NUL ("?" if not UTF-8).
+    pub fn name(&self) -> &str {
+        str_of(&self.name)
+    }
+
+    /// The kind, if valid.
+    pub fn kind(&self) -> Option<CapKind> {
+        CapKind::try_from(self.kind).ok()
+    }
+}
+
+/// The info page of one component.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ComponentInfo {
+    /// [`COMPONENT_MAGIC`].
+    pub magic: [u8; 8],
+    /// [`COMPONENT_VERSION`].
+    pub version: u32,
+    /// 1 for the first instance, +1 per restart.
+    pub generation: u32,
+    /// Component name, NUL padded.
+    pub name: [u8; NAME_LEN],
+    /// Index of the component in the system description (its fault badge).
+    pub index: u16,
+    /// Reserved (zero).
+    pub _pad: [u8; 6],
+    /// The component's spare untyped caps (from [`BUDGET_UNTYPED`]).
+    pub budget_untyped: SlotRegion,
+    /// Bytes in the spare untyped caps.
+    pub budget_bytes: u64,
+    /// Start of the heap region.
+    pub heap_vaddr: u64,
+    /// Bytes of the heap region.
+    pub heap_bytes: u64,
+    /// Top (exclusive) of the stack.
+    pub stack_top: u64,
+    /// Bytes of stack (a guard page lies below).
+    pub stack_bytes: u64,
+    /// Entries used in `caps`.
+    pub cap_count: u32,
+    /// Reserved (zero).
+    pub _pad2: u32,
+    /// Reserved (zero).
+    pub _reserved: [u64; 1],
+    /// The named caps.
+    pub caps: [CapEntry; MAX_CAPS],
+}
+
+const_assert_eq!(core::mem::size_of::<CapEntry>(), 64);
+const_assert_eq!(core::mem::size_of::<ComponentInfo>(), layout::PAGE_SIZE as usize);
+
+/// Why an info page could not take another entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InfoFull;
+
+impl ComponentInfo {
+    /// An empty info page for component `index` called `name`, generation `generation`.
+    pub fn new(name: &str, index: u16, generation: u32) -> Self {
+        ComponentInfo {
+            magic: COMPONENT_MAGIC,
+            version: COMPONENT_VERSION,
+            generation,
+            name: pad_name(name),
+            index,
+            _pad: [0; 6],
+            budget_untyped: SlotRegion::default(),
+            budget_bytes: 0,
+            heap_vaddr: 0,
+            heap_bytes: 0,
+            stack_top: 0,
+            stack_bytes: 0,
+            cap_count: 0,
+            _pad2: 0,
+            _reserved: [0; 1],
+            caps: [CapEntry::new("", CapKind::Endpoint, 0, 0); MAX_CAPS],
+        }
+    }
+
+    /// Whether magic, version and count are what this crate expects.
+    pub fn is_valid(&self) -> bool {
+        self.magic == COMPONENT_MAGIC && self.version == COMPONENT_VERSION && self.cap_count as usize <= MAX_CAPS
+    }
+
+    /// The component's name.
+    pub fn name(&self) -> &str {
+        str_of(&self.name)
+    }
+
+    /// The used entries.
+    pub fn caps(&self) -> &[CapEntry] {
+        &self.caps[..(self.cap_count as usize).min(MAX_CAPS)]
+    }
+
+    /// The first entry called `name`.
+    pub fn cap(&self, name: &str) -> Option<&CapEntry> {
+        self.caps().iter().find(|c| c.name() == name)
+    }
+
+    /// The first entry called `name` of kind `kind`.
+    pub fn cap_of(&self, name: &str, kind: CapKind) -> Option<&CapEntry> {
+        self.caps().iter().find(|c| c.name() == name && c.kind == kind.raw())
+    }
+
+    /// Appends an entry.
+    pub fn push(&mut self, entry: CapEntry) -> Result<(), InfoFull> {
+        let i = self.cap_count as usize;
+        if i >= MAX_CAPS {
+            return Err(InfoFull);
+        }
+        self.caps[i] = entry;
+        self.cap_count += 1;
+        Ok(())
+    }
+
+    /// The page as bytes (what init writes into the info frame).
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: ComponentInfo is repr(C) plain data of integers and byte arrays with
+        // no padding bytes (sizes asserted above; every gap is an explicit field), so
+        // all its bytes are initialised; the slice lives as long as `self`.
+        unsafe { core::slice::from_raw_parts((self as *const Self).cast::<u8>(), core::mem::size_of::<Self>()) }
+    }
+}
+
+/// `name` truncated (at a char boundary) and NUL padded to `N` bytes.
+fn pad_name<const N: usize>(name: &str) -> [u8; N] {
+    let mut out = [0u8; N];
+    let mut len = name.len().min(N);
+    while !name.is_char_boundary(len) {
+        len -= 1;
+    }
+    out[..len].copy_from_slice(&name.as_bytes()[..len]);
+    out
+}
+
+fn str_of(bytes: &[u8]) -> &str {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    core::str::from_utf8(&bytes[..end]).unwrap_or("?")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_page_round_trip() {
+        let mut info = ComponentInfo::new("edu-driver", 3, 2);
+        assert!(info.is_valid());
+        assert_eq!(info.name(), "edu-driver");
+        let mut e = CapEntry::new("mgmt", CapKind::Endpoint, 0b110, FIRST_NAMED);
+        e.badge = 7;
+        info.push(e).unwrap();
+        info.push(CapEntry::new("status", CapKind::Region, 1, FIRST_NAMED + 1)).unwrap();
+        assert_eq!(info.caps().len(), 2);
+        assert_eq!(info.cap("mgmt").unwrap().badge, 7);
+        assert_eq!(info.cap("status").unwrap().kind(), Some(CapKind::Region));
+        assert!(info.cap_of("status", CapKind::Endpoint).is_none());
+        assert!(info.cap("nope").is_none());
+        let bytes = info.as_bytes();
+        assert_eq!(bytes.len(), 4096);
+        assert_eq!(&bytes[..8], b"CAPCOMP1");
+    }
+
+    #[test]
+    fn full_page_and_long_names() {
+        let mut info = ComponentInfo::new("a-component-name-longer-than-32-bytes!", 0, 1);
+        let e = CapEntry::new("ääääääääääääää", CapKind::Endpoint, 0, 0);
+        assert_eq!(e.name().len(), 24);
+        assert_eq!(info.name().len(), NAME_LEN);
+        for i in 0..MAX_CAPS {
+            info.push(CapEntry::new("c", CapKind::Untyped, 0, i as u64)).unwrap();
+        }
+        assert_eq!(info.push(CapEntry::new("c", CapKind::Untyped, 0, 0)), Err(InfoFull));
+        info.cap_count = MAX_CAPS as u32 + 1;
+        assert!(!info.is_valid());
+        // Truncation keeps UTF-8 valid.
+        let e = CapEntry::new("ääääääääääääää", CapKind::Endpoint, 0, 0);
+        assert_eq!(e.name(), "ä".repeat(12));
+    }
+
+    #[test]
+    fn fixed_slots_below_named_caps() {
+        for s in [TCB, CNODE, VSPACE, IPC_BUFFER, DEBUG_CONSOLE, FAULT_EP, BUDGET_UNTYPED] {
+            assert!(s > 0 && s < FIRST_NAMED);
+        }
+        assert_eq!(COMPONENT_INFO_VADDR, layout::ROOT_BOOTINFO_VADDR);
+        const _: () = assert!(COMPONENT_MAP_VADDR < COMPONENT_HEAP_VADDR);
+        const _: () = assert!(COMPONENT_HEAP_VADDR < COMPONENT_INFO_VADDR);
+    }
+}
