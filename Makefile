@@ -18,7 +18,7 @@ QEMU_ARGS := -machine q35 -accel tcg -cpu max -m $(MEM) -smp 1 -display none \
              -monitor none -serial stdio -no-reboot \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04 -device $(IOMMU)
 # The bare-metal user programs: built for $(TARGET) only, so host-side runs exclude them.
-USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest
+USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest iommutest
 HOST_ONLY     := --workspace $(addprefix --exclude ,$(USER_PROGRAMS))
 # The system description `make image` checks and packs (systems/$(SYSTEM).toml; docs/system.md).
 SYSTEM        ?= default
@@ -156,7 +156,7 @@ check: toolchain
 	tools/check-layers.sh
 	tools/check-docs.sh
 	cargo clippy $(HOST_ONLY) --all-targets -- -D warnings
-	cargo clippy --target $(TARGET) -p kernel -p libcap $(addprefix -p ,$(USER_PROGRAMS)) -- -D warnings
+	cargo clippy --target $(TARGET) -p kernel -p libcap -p iommu-server $(addprefix -p ,$(USER_PROGRAMS)) -- -D warnings
 
 gdb: image qemu-deps
 	@echo "make: QEMU waits for gdb on :1234 (gdb $(BUILD)/system.elf -ex 'target remote :1234')"

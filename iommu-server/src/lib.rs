@@ -1,9 +1,21 @@
-//! The user-level IOMMU server (placeholder crate re-exporting its ABI).
+//! The user-level IOMMU server: IOVA allocation, domains, request decoding.
 //!
-//! The user-level IOMMU server (domains from granted caps, delegation, fault policy).
-//! The kernel side it builds on (IOSpace, IOPageTable, PciDevice and MSI caps) is in
-//! place; until the server's own issue lands this crate only re-exports the ABI it will
-//! speak, so the workspace layout is fixed.
+//! The host-testable logic of the iommu-server (docs/iommu-server.md): an IOVA allocator
+//! that honours the device's DMA mask, leaves a guard page after every buffer and never
+//! touches the MSI window ([`iova`]); the per-driver domain state with rollback and
+//! frame reuse only after unmap and revoke ([`domain`]); request decoding ([`request`]).
+//! On bare metal `server` runs the request loop over real caps and `malicious` shows
+//! what the kernel refuses a server that misbehaves.
 #![no_std]
+
+extern crate alloc;
+
+pub mod domain;
+pub mod iova;
+#[cfg(target_os = "none")]
+pub mod malicious;
+pub mod request;
+#[cfg(target_os = "none")]
+pub mod server;
 
 pub use abi;

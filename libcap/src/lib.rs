@@ -12,6 +12,7 @@ pub mod console;
 pub mod deadline;
 pub mod device;
 pub mod heap;
+pub mod iommu;
 pub mod ipc;
 pub mod runtime;
 pub mod space;

@@ -12,6 +12,12 @@ fn threads_ipc_notifications_and_faults() {
     o.expect_serial_not_contains("ipctest: FAIL")
         .expect_serial_contains("ipctest: ok call/reply-recv with badge and 6 registers")
         .expect_serial_contains("ipctest: ok grant a frame cap over IPC")
+        .expect_serial_contains("ipctest: ok reply cap: Call with GRANT (fastpath call) gets the cap")
+        .expect_serial_contains("ipctest: ok reply cap: Call without GRANT: reply arrives, no cap, slot stays empty")
+        .expect_serial_contains("ipctest: ok reply cap: Call with GRANT into an occupied slot: no cap, slot unchanged")
+        .expect_serial_contains(
+            "ipctest: ok reply cap: revoking the frame's original cap removes every copy replied with",
+        )
         .expect_serial_contains("ipctest: ok higher priority runs first")
         .expect_serial_contains("ipctest: ok round robin with yield")
         .expect_serial_contains("ipctest: ok xmm0 preserved across thread switches")

@@ -100,11 +100,19 @@ const_assert!(core::mem::size_of::<Tcb>() <= 1 << abi::object::TCB_SIZE_BITS);
 const_assert!((core::mem::offset_of!(Tcb, frame) + FRAME_WORDS * 8).is_multiple_of(16));
 
 /// `ipc_flags` bit: the blocked send is a Call.
-pub const IPC_IS_CALL: u64 = 1;
-/// `ipc_flags` bit: the sender may grant caps.
-pub const IPC_CAN_GRANT: u64 = 2;
+pub const IPC_IS_CALL: u64 = 1 << 32;
+/// `ipc_flags` bit: the sender may grant caps; on a caller blocked on its reply, the
+/// Call was made with GRANT, so the reply may carry a cap. It is the GRANT bit's place
+/// in a cap's word 0: the IPC fastpath stores the endpoint cap's word 0 as the flags
+/// (one store, as storing 0 was), whose other bits (tag, rights below 16) mean nothing
+/// here.
+pub const IPC_CAN_GRANT: u64 = (abi::rights::CapRights::GRANT.raw() as u64) << crate::object::cap::raw::RIGHTS_SHIFT;
 /// `ipc_flags` bit: the blocked message is a fault message built by the kernel.
-pub const IPC_IS_FAULT: u64 = 4;
+pub const IPC_IS_FAULT: u64 = 1 << 33;
+// The fastpath's word 0 of an endpoint cap (tag and rights, bits 0..16) sets neither
+// IPC_IS_CALL nor IPC_IS_FAULT.
+const_assert!(IPC_CAN_GRANT < 1 << 16 && (IPC_IS_CALL | IPC_IS_FAULT) >> 16 != 0);
+const_assert!((IPC_IS_CALL | IPC_IS_FAULT) & 0xffff == 0);
 
 impl Tcb {
     /// The thread's state.

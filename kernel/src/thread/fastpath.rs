@@ -70,16 +70,18 @@ pub(crate) fn single_level_cap(me: ThreadRef, cptr: u64) -> Option<(SlotAddr, Ca
 }
 
 /// The endpoint cap `cptr` names in `me`'s single-level CSpace, if it has `right`:
-/// (endpoint address, badge).
+/// (endpoint address, badge, the cap's word 0 for its other rights).
 #[inline(always)]
-fn lookup_endpoint(me: ThreadRef, cptr: u64, right: CapRights) -> Option<(u64, u64)> {
+fn lookup_endpoint(me: ThreadRef, cptr: u64, right: CapRights) -> Option<(u64, u64, u64)> {
     let slot = single_level_slot(me, cptr)?;
-    if !raw::has_tag_and_rights(kmem::read_word(slot), tag::ENDPOINT, u64::from(right.raw())) {
+    let w0 = kmem::read_word(slot);
+    if !raw::has_tag_and_rights(w0, tag::ENDPOINT, u64::from(right.raw())) {
         return None;
     }
     Some((
         kmem::read_word(raw::word_addr(slot, raw::WORD_ADDR)),
         kmem::read_word(raw::word_addr(slot, raw::WORD_BADGE)),
+        w0,
     ))
 }
 
@@ -90,7 +92,7 @@ extern "C" fn fastpath_call(cptr: u64, info: u64) -> FastExit {
         return SLOWPATH;
     }
     let me = tcb_state::current();
-    let Some((ep, badge)) = lookup_endpoint(me, cptr, CapRights::WRITE) else { return SLOWPATH };
+    let Some((ep, badge, w0)) = lookup_endpoint(me, cptr, CapRights::WRITE) else { return SLOWPATH };
     let ep_tail = kmem::read_word(ep + 8);
     if ep_tail & EP_STATE_MASK != EP_RECEIVING {
         return SLOWPATH;
@@ -117,7 +119,10 @@ extern "C" fn fastpath_call(cptr: u64, info: u64) -> FastExit {
     m.set_state(ThreadState::BlockedOnReply);
     // The other half of the reply link (see `ipc::link_reply`).
     m.blocked_on = receiver;
-    m.ipc_flags = 0;
+    // Whether the reply may carry a cap: GRANT on the cap called through (as the slow
+    // path records it; a reply with caps always takes the slow path). IPC_CAN_GRANT is
+    // the GRANT bit's place in word 0, which sets no other flag (see object::tcb).
+    m.ipc_flags = w0;
     tcb_state::switch_ipc(me, receiver, root);
     FastExit { frame: frame_of(receiver) as *mut _ as u64, badge }
 }
@@ -144,7 +149,7 @@ extern "C" fn fastpath_reply_recv(cptr: u64, info: u64) -> FastExit {
         return SLOWPATH;
     }
     let Some(root) = tcb_state::vspace_of(caller) else { return SLOWPATH };
-    let Some((ep, _)) = lookup_endpoint(me, cptr, CapRights::READ) else { return SLOWPATH };
+    let Some((ep, _, _)) = lookup_endpoint(me, cptr, CapRights::READ) else { return SLOWPATH };
     let ep_tail = kmem::read_word(ep + 8);
     if ep_tail & EP_STATE_MASK == EP_SENDING {
         return SLOWPATH;

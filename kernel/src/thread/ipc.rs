@@ -152,8 +152,9 @@ pub fn send(ep_paddr: u64, badge: u64, rights: CapRights, info: MessageInfo, blo
         tcb_state::make_runnable(receiver);
         if is_call {
             // A flag left from an earlier, cancelled fault IPC must not turn this call's
-            // reply into a fault reply (which carries no message).
-            tcb(me).ipc_flags = IPC_IS_CALL;
+            // reply into a fault reply (which carries no message). GRANT on the caller's
+            // cap is recorded: only then may the reply carry a cap (see `reply`).
+            tcb(me).ipc_flags = IPC_IS_CALL | if grant { IPC_CAN_GRANT } else { 0 };
             link_reply(receiver, me);
             tcb(me).set_state(ThreadState::BlockedOnReply);
         } else {
@@ -226,7 +227,10 @@ pub fn recv(ep_paddr: u64, blocking: bool) {
 }
 
 /// Reply to the thread that called (or faulted to) the current thread. A faulted
-/// thread resumes where it faulted; a caller gets the message.
+/// thread resumes where it faulted; a caller gets the message and, if its Call was made
+/// with a GRANT cap (recorded at Call time, `IPC_CAN_GRANT`) and it named an empty
+/// receive slot, the replier's first extra cap: a caller that did not opt in never
+/// gets a cap pushed into its CSpace, and an occupied slot is never overwritten.
 pub fn reply(info: MessageInfo) {
     let me = current();
     let caller = core::mem::take(&mut tcb(me).reply_to);
@@ -234,8 +238,9 @@ pub fn reply(info: MessageInfo) {
         return;
     }
     tcb(caller).blocked_on = 0;
-    if tcb(caller).ipc_flags & IPC_IS_FAULT == 0 {
-        transfer(me, caller, info, 0, false, false);
+    let flags = tcb(caller).ipc_flags;
+    if flags & IPC_IS_FAULT == 0 {
+        transfer(me, caller, info, 0, flags & IPC_CAN_GRANT != 0, false);
     }
     tcb(caller).ipc_flags = 0;
     tcb_state::make_runnable(caller);

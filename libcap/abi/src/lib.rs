@@ -18,6 +18,7 @@ pub mod error;
 pub mod exit;
 pub mod fault;
 pub mod invocation;
+pub mod iommu;
 pub mod ipc_buffer;
 pub mod layout;
 pub mod msginfo;

@@ -1,7 +1,7 @@
 //! Threads and IPC test program (`init=ipctest`).
 //!
 //! Test program (run as root task with `init=ipctest`): threads, endpoints (Call,
-//! ReplyRecv, badges, long messages, cap grant), notifications (Signal/Wait/Poll,
+//! ReplyRecv, badges, long messages, cap grant, replies carrying caps), notifications (Signal/Wait/Poll,
 //! binding), faults delivered to a handler (resume and kill), priorities, round robin
 //! with Yield, FPU state across switches, CancelBadgedSends and error paths.
 #![no_std]
@@ -25,6 +25,8 @@ use libcap::ipc;
 use libcap::println;
 use libcap::space::{clone_image_space, spawn_in};
 use libcap::thread::{spawn, THREAD_REGION};
+
+mod replycap;
 
 libcap::entry!(main);
 
@@ -393,6 +395,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let _ = CNode::mint(root.slot(no_grant), root.slot(ep), CapRights::WRITE, 0x12);
     let r = ipc::call(no_grant, MessageInfo { label: 8, caps_unwrapped: 0, extra_caps: 1, length: 1 }, [addr, 0, 0, 0]);
     c.check("no transfer without the grant right", matches!(r, Ok(m) if m.mrs[0] == 0 && m.mrs[1] == 0x12));
+    replycap::run(&mut c, &mut objects, &slots, next_region());
 
     // Error paths.
     let read_only = slots.alloc().expect("slot");

@@ -1,0 +1,255 @@
+//! Per-driver domain state: buffers, their frames, the frame free list.
+//!
+//! The kernel operations a domain needs go through [`DmaOps`], so the bookkeeping
+//! (rollback on failure, frames reused only after unmap and revoke) is host-tested.
+
+use abi::iommu::IommuStatus;
+use abi::layout::PAGE_SIZE;
+use abi::rights::CapRights;
+use alloc::vec::Vec;
+
+use crate::iova::IovaAllocator;
+
+/// The kernel operations behind a domain; frames are named by the server's cap slots.
+pub trait DmaOps {
+    /// Retypes a new 4 KiB frame from the device's DMA pool; `None` when it is empty.
+    fn new_frame(&mut self, device: u16) -> Option<u64>;
+    /// Maps `frame` at `iova` in the device's IOSpace (creating IO page tables).
+    fn map_io(&mut self, device: u16, frame: u64, iova: u64, rights: CapRights) -> Result<(), u64>;
+    /// Removes `frame`'s IO mapping (the kernel completes the invalidation first).
+    fn unmap_io(&mut self, frame: u64) -> Result<(), u64>;
+    /// Revokes every copy derived from `frame` (the driver's, and its CPU mappings).
+    fn revoke(&mut self, frame: u64) -> Result<(), u64>;
+}
+
+/// One buffer: its IOVA range and the frame of each page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Buffer {
+    /// First IOVA.
+    pub iova: u64,
+    /// Frame cap slot of each page.
+    pub frames: Vec<u64>,
+}
+
+/// The DMA state of one driver's device.
+#[derive(Debug)]
+pub struct Domain {
+    /// The device index (system description order).
+    pub device: u16,
+    iovas: IovaAllocator,
+    buffers: Vec<Buffer>,
+    /// Frames unmapped and revoked, ready for reuse by this domain.
+    free_frames: Vec<u64>,
+    /// Set by the supervisor's cutoff: every request is refused.
+    pub cut_off: bool,
+}
+
+impl Domain {
+    /// A domain handing out IOVAs below `limit`.
+    pub fn new(device: u16, limit: u64) -> Self {
+        Domain {
+            device,
+            iovas: IovaAllocator::new(limit),
+            buffers: Vec::new(),
+            free_frames: Vec::new(),
+            cut_off: false,
+        }
+    }
+
+    /// The live buffers.
+    pub fn buffers(&self) -> &[Buffer] {
+        &self.buffers
+    }
+
+    /// Frames waiting for reuse.
+    pub fn free_frames(&self) -> &[u64] {
+        &self.free_frames
+    }
+
+    /// Forgets the free frames (their pool was revoked); returns their slots.
+    pub fn take_free_frames(&mut self) -> Vec<u64> {
+        core::mem::take(&mut self.free_frames)
+    }
+
+    /// Allocates and maps a buffer of `pages` pages; returns its IOVA and first frame.
+    /// On failure nothing stays mapped or allocated.
+    pub fn alloc(&mut self, ops: &mut impl DmaOps, pages: u64, rights: CapRights) -> Result<(u64, u64), IommuStatus> {
+        if self.cut_off {
+            return Err(IommuStatus::CutOff);
+        }
+        let iova = self.iovas.alloc(pages).ok_or(IommuStatus::OutOfIova)?;
+        let mut frames = Vec::new();
+        for page in 0..pages {
+            let Some(frame) = self.free_frames.pop().or_else(|| ops.new_frame(self.device)) else {
+                self.undo(ops, iova, frames);
+                return Err(IommuStatus::OutOfMemory);
+            };
+            if ops.map_io(self.device, frame, iova + page * PAGE_SIZE, rights).is_err() {
+                self.free_frames.push(frame);
+                self.undo(ops, iova, frames);
+                return Err(IommuStatus::KernelError);
+            }
+            frames.push(frame);
+        }
+        let first = frames[0];
+        self.buffers.push(Buffer { iova, frames });
+        Ok((iova, first))
+    }
+
+    fn undo(&mut self, ops: &mut impl DmaOps, iova: u64, frames: Vec<u64>) {
+        for frame in frames {
+            let _ = ops.unmap_io(frame);
+            self.free_frames.push(frame);
+        }
+        self.iovas.free(iova);
+    }
+
+    /// The frame of page `page` of the buffer at `iova`.
+    pub fn frame(&self, iova: u64, page: u64) -> Result<u64, IommuStatus> {
+        if self.cut_off {
+            return Err(IommuStatus::CutOff);
+        }
+        let buffer = self.buffers.iter().find(|b| b.iova == iova).ok_or(IommuStatus::NotFound)?;
+        buffer.frames.get(page as usize).copied().ok_or(IommuStatus::NotFound)
+    }
+
+    /// Unmaps the buffer at `iova`, revokes every copy of its frames and keeps the
+    /// frames for reuse; returns its page count.
+    pub fn free(&mut self, ops: &mut impl DmaOps, iova: u64) -> Result<u64, IommuStatus> {
+        let at = self.buffers.iter().position(|b| b.iova == iova).ok_or(IommuStatus::NotFound)?;
+        let buffer = self.buffers.remove(at);
+        self.iovas.free(iova);
+        let pages = buffer.frames.len() as u64;
+        let mut failed = false;
+        for frame in buffer.frames {
+            // A frame whose unmap or revoke failed is not reused.
+            if ops.unmap_io(frame).is_ok() && ops.revoke(frame).is_ok() {
+                self.free_frames.push(frame);
+            } else {
+                failed = true;
+            }
+        }
+        if failed {
+            Err(IommuStatus::KernelError)
+        } else {
+            Ok(pages)
+        }
+    }
+
+    /// Frees every buffer (a reset or cutoff); returns how many there were.
+    pub fn free_all(&mut self, ops: &mut impl DmaOps) -> usize {
+        let iovas: Vec<u64> = self.buffers.iter().map(|b| b.iova).collect();
+        for &iova in &iovas {
+            let _ = self.free(ops, iova);
+        }
+        iovas.len()
+    }
+
+    /// The device that owns `iova`'s buffer, for fault reports: the buffer's start and
+    /// page, or `None` (a guard page, a freed buffer, or never allocated).
+    pub fn locate(&self, iova: u64) -> Option<(u64, u64)> {
+        self.buffers.iter().find_map(|b| {
+            let end = b.iova + b.frames.len() as u64 * PAGE_SIZE;
+            (b.iova..end).contains(&iova).then_some((b.iova, (iova - b.iova) / PAGE_SIZE))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::collections::BTreeMap;
+
+    /// A fake kernel: a pool of `pool` frames, the IO mappings, derived copies.
+    #[derive(Default)]
+    struct Fake {
+        pool: u64,
+        next: u64,
+        mapped: BTreeMap<u64, u64>,
+        copies: BTreeMap<u64, u32>,
+        fail_map_at: Option<u64>,
+    }
+
+    impl DmaOps for Fake {
+        fn new_frame(&mut self, _: u16) -> Option<u64> {
+            (self.next < self.pool).then(|| {
+                self.next += 1;
+                100 + self.next
+            })
+        }
+        fn map_io(&mut self, _: u16, frame: u64, iova: u64, _: CapRights) -> Result<(), u64> {
+            if self.fail_map_at == Some(iova) || self.mapped.contains_key(&frame) {
+                return Err(1);
+            }
+            self.mapped.insert(frame, iova);
+            Ok(())
+        }
+        fn unmap_io(&mut self, frame: u64) -> Result<(), u64> {
+            self.mapped.remove(&frame);
+            Ok(())
+        }
+        fn revoke(&mut self, frame: u64) -> Result<(), u64> {
+            assert!(!self.mapped.contains_key(&frame), "revoked while mapped");
+            self.copies.remove(&frame);
+            Ok(())
+        }
+    }
+
+    const RW: CapRights = CapRights::READ.union(CapRights::WRITE);
+
+    #[test]
+    fn alloc_maps_each_page_and_free_unmaps_and_revokes() {
+        let mut k = Fake { pool: 8, ..Default::default() };
+        let mut d = Domain::new(0, 1 << 28);
+        let (iova, first) = d.alloc(&mut k, 3, RW).unwrap();
+        assert_eq!(k.mapped.len(), 3);
+        assert_eq!(k.mapped[&first], iova);
+        assert_eq!(d.frame(iova, 2).map(|f| k.mapped[&f]), Ok(iova + 2 * PAGE_SIZE));
+        assert_eq!(d.frame(iova, 3), Err(IommuStatus::NotFound));
+        assert_eq!(d.locate(iova + 2 * PAGE_SIZE + 8), Some((iova, 2)));
+        assert_eq!(d.locate(iova + 3 * PAGE_SIZE), None, "the guard page belongs to nobody");
+        k.copies.insert(first, 1);
+        assert_eq!(d.free(&mut k, iova), Ok(3));
+        assert!(k.mapped.is_empty() && k.copies.is_empty());
+        assert_eq!(d.free(&mut k, iova), Err(IommuStatus::NotFound));
+        assert_eq!(d.locate(iova), None);
+        // The freed frames come back before the pool is touched again.
+        let (_, again) = d.alloc(&mut k, 3, RW).unwrap();
+        assert!(again > 100 && k.next == 3 && d.free_frames().is_empty());
+    }
+
+    #[test]
+    fn an_exhausted_pool_rolls_back() {
+        let mut k = Fake { pool: 2, ..Default::default() };
+        let mut d = Domain::new(0, 1 << 28);
+        assert_eq!(d.alloc(&mut k, 3, RW), Err(IommuStatus::OutOfMemory));
+        assert!(k.mapped.is_empty() && d.buffers().is_empty());
+        assert_eq!(d.free_frames().len(), 2);
+        let (iova, _) = d.alloc(&mut k, 2, RW).unwrap();
+        assert_eq!(iova, abi::iommu::IOVA_BASE, "the failed buffer's IOVA was returned");
+    }
+
+    #[test]
+    fn a_refused_map_rolls_back() {
+        let base = abi::iommu::IOVA_BASE;
+        let mut k = Fake { pool: 8, fail_map_at: Some(base + PAGE_SIZE), ..Default::default() };
+        let mut d = Domain::new(0, 1 << 28);
+        assert_eq!(d.alloc(&mut k, 2, RW), Err(IommuStatus::KernelError));
+        assert!(k.mapped.is_empty() && d.buffers().is_empty());
+    }
+
+    #[test]
+    fn cutoff_and_reset() {
+        let mut k = Fake { pool: 8, ..Default::default() };
+        let mut d = Domain::new(0, 1 << 28);
+        let (a, _) = d.alloc(&mut k, 1, RW).unwrap();
+        d.alloc(&mut k, 2, RW).unwrap();
+        assert_eq!(d.free_all(&mut k), 2);
+        assert!(k.mapped.is_empty());
+        assert_eq!(d.take_free_frames().len(), 3);
+        assert!(d.free_frames().is_empty());
+        d.cut_off = true;
+        assert_eq!(d.alloc(&mut k, 1, RW), Err(IommuStatus::CutOff));
+        assert_eq!(d.frame(a, 0), Err(IommuStatus::CutOff));
+    }
+}

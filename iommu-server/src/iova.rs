@@ -1,0 +1,183 @@
+//! IOVA allocation: DMA mask, guard pages, never the MSI window.
+
+use abi::iommu::{GUARD_PAGES, IOVA_BASE, MSI_WINDOW};
+use abi::layout::PAGE_SIZE;
+use alloc::vec::Vec;
+
+/// One allocated IOVA range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    /// First IOVA (page aligned).
+    pub start: u64,
+    /// Pages of the buffer (guard pages not counted).
+    pub pages: u64,
+}
+
+impl Range {
+    /// One past the last byte of the buffer.
+    pub const fn end(&self) -> u64 {
+        self.start + self.pages * PAGE_SIZE
+    }
+    /// One past the last byte of the buffer and its guard.
+    const fn guarded_end(&self) -> u64 {
+        self.end() + GUARD_PAGES * PAGE_SIZE
+    }
+}
+
+/// First-fit IOVA allocator of one domain. Every buffer is followed by
+/// [`GUARD_PAGES`] unmapped pages, no range touches [`MSI_WINDOW`] (nor the guard page
+/// in front of it), and every IOVA lies below `limit` (`2^dma_mask_bits`, capped by the
+/// IOMMU's address width).
+#[derive(Debug)]
+pub struct IovaAllocator {
+    limit: u64,
+    /// Allocated ranges, sorted by start.
+    ranges: Vec<Range>,
+}
+
+/// The exclusive IOVA limit for a device with `dma_mask_bits` behind an IOMMU that
+/// translates `address_bits`; `None` if the mask is outside 12..=64.
+pub fn iova_limit(dma_mask_bits: u8, address_bits: u8) -> Option<u64> {
+    if !(12..=64).contains(&dma_mask_bits) {
+        return None;
+    }
+    let bits = dma_mask_bits.min(address_bits).min(63);
+    Some(1u64 << bits)
+}
+
+impl IovaAllocator {
+    /// An empty allocator handing out IOVAs below `limit`.
+    pub fn new(limit: u64) -> Self {
+        IovaAllocator { limit, ranges: Vec::new() }
+    }
+
+    /// The exclusive upper bound of every IOVA.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Allocated ranges, lowest first.
+    pub fn ranges(&self) -> &[Range] {
+        &self.ranges
+    }
+
+    /// A range of `pages` pages, lowest address first; `None` if nothing fits.
+    pub fn alloc(&mut self, pages: u64) -> Option<u64> {
+        if pages == 0 {
+            return None;
+        }
+        let span = (pages + GUARD_PAGES).checked_mul(PAGE_SIZE)?;
+        let mut candidate = IOVA_BASE;
+        let mut at = 0;
+        loop {
+            // The buffer and its guard end before the MSI window or start after it.
+            if candidate < MSI_WINDOW.end && candidate.checked_add(span)? > MSI_WINDOW.start {
+                candidate = MSI_WINDOW.end;
+            }
+            if candidate.checked_add(span)? > self.limit {
+                return None;
+            }
+            while self.ranges.get(at).is_some_and(|r| r.guarded_end() <= candidate) {
+                at += 1;
+            }
+            match self.ranges.get(at) {
+                Some(next) if candidate + span > next.start => candidate = next.guarded_end(),
+                _ => {
+                    self.ranges.insert(at, Range { start: candidate, pages });
+                    return Some(candidate);
+                }
+            }
+        }
+    }
+
+    /// The range starting at `iova`.
+    pub fn find(&self, iova: u64) -> Option<Range> {
+        self.ranges.iter().copied().find(|r| r.start == iova)
+    }
+
+    /// Frees the range starting at `iova`; returns it.
+    pub fn free(&mut self, iova: u64) -> Option<Range> {
+        let at = self.ranges.iter().position(|r| r.start == iova)?;
+        Some(self.ranges.remove(at))
+    }
+
+    /// Forgets every range (a reset domain starts empty).
+    pub fn clear(&mut self) {
+        self.ranges.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_follow_the_mask_and_the_unit() {
+        assert_eq!(iova_limit(28, 39), Some(1 << 28));
+        assert_eq!(iova_limit(64, 39), Some(1 << 39));
+        assert_eq!(iova_limit(64, 64), Some(1 << 63));
+        assert_eq!(iova_limit(11, 39), None);
+        assert_eq!(iova_limit(65, 39), None);
+    }
+
+    #[test]
+    fn buffers_are_separated_by_a_guard_page() {
+        let mut a = IovaAllocator::new(1 << 28);
+        let x = a.alloc(1).unwrap();
+        let y = a.alloc(2).unwrap();
+        let z = a.alloc(1).unwrap();
+        assert_eq!(x, IOVA_BASE);
+        assert_eq!(y, x + 2 * PAGE_SIZE);
+        assert_eq!(z, y + 3 * PAGE_SIZE);
+        // A freed hole is reused only when the buffer and its guard fit.
+        assert_eq!(a.free(y), Some(Range { start: y, pages: 2 }));
+        assert_eq!(a.alloc(3), Some(z + 2 * PAGE_SIZE));
+        assert_eq!(a.alloc(2), Some(y));
+        assert_eq!(a.free(0x1234), None);
+    }
+
+    #[test]
+    fn everything_below_the_limit() {
+        // 8 pages above IOVA_BASE: buffer + guard pairs until the limit.
+        let mut a = IovaAllocator::new(IOVA_BASE + 8 * PAGE_SIZE);
+        let got: Vec<u64> = core::iter::from_fn(|| a.alloc(1)).collect();
+        assert_eq!(got.len(), 4);
+        assert!(got.iter().all(|&i| i + 2 * PAGE_SIZE <= a.limit()));
+        assert_eq!(a.alloc(1), None);
+        let mut small = IovaAllocator::new(IOVA_BASE);
+        assert_eq!(small.alloc(1), None);
+    }
+
+    #[test]
+    fn never_the_msi_window() {
+        let mut a = IovaAllocator::new(1 << 39);
+        // Fill up to just below the window with one big buffer ...
+        let below = (MSI_WINDOW.start - IOVA_BASE) / PAGE_SIZE - 3;
+        let mut placed = Vec::new();
+        let mut left = below;
+        while left > 0 {
+            let n = left.min(64);
+            placed.push(a.alloc(n).unwrap());
+            left = left.saturating_sub(n + 1);
+        }
+        // ... the next buffers land after the window, never in it.
+        for _ in 0..8 {
+            let at = a.alloc(16).unwrap();
+            let r = a.find(at).unwrap();
+            assert!(r.end() + PAGE_SIZE <= MSI_WINDOW.start || r.start >= MSI_WINDOW.end, "{r:?}");
+        }
+        for r in a.ranges() {
+            assert!(r.guarded_end() <= MSI_WINDOW.start || r.start >= MSI_WINDOW.end, "{r:?}");
+        }
+        assert_eq!(a.alloc(0), None);
+    }
+
+    #[test]
+    fn a_limit_at_the_msi_window_leaves_no_room_above() {
+        let mut a = IovaAllocator::new(MSI_WINDOW.start + 0x1_0000);
+        while let Some(at) = a.alloc(64) {
+            let r = a.find(at).unwrap();
+            assert!(r.guarded_end() <= MSI_WINDOW.start, "{r:?}");
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Request decoding: label, badge and registers to a checked Request.
+
+use abi::iommu::{
+    badge_device, buffer_pages, IommuLabel, IommuStatus, CONFIG_COMMAND, DMA_RIGHTS_MASK, MSI_CAPABILITY_BYTES,
+    SUPERVISOR_BADGE,
+};
+use abi::layout::PAGE_SIZE;
+use abi::rights::CapRights;
+
+/// A decoded, checked request. `device` is the index the caller's badge names (for the
+/// supervisor's requests: the index in the first message register).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Allocate `pages` pages the device may access with `rights` (READ and/or WRITE).
+    DmaAlloc { device: u16, pages: u64, rights: CapRights },
+    /// The frame cap of page `page` of the buffer at `iova`.
+    DmaFrame { device: u16, iova: u64, page: u64 },
+    /// Free the buffer at `iova`.
+    DmaFree { device: u16, iova: u64 },
+    /// An MSI for vector `index` of the device.
+    MsiAlloc { device: u16, index: u64 },
+    /// Read `width` bytes of config space at `offset`.
+    ConfigRead { device: u16, offset: u64, width: u64 },
+    /// Write `width` bytes of config space at `offset`.
+    ConfigWrite { device: u16, offset: u64, width: u64, value: u64 },
+    /// Supervisor: reset the device's domain.
+    Reset { device: u16 },
+    /// Supervisor: cut the device off.
+    CutOff { device: u16 },
+}
+
+/// Decodes a request: `label` and `mrs` as received, `badge` of the caller's cap,
+/// `devices` the number of devices the server manages. Changes nothing.
+pub fn decode(label: u64, badge: u64, mrs: [u64; 4], devices: usize) -> Result<Request, IommuStatus> {
+    let label = IommuLabel::try_from(label).map_err(|_| IommuStatus::BadRequest)?;
+    let in_range = |d: u64| -> Result<u16, IommuStatus> {
+        if d < devices as u64 {
+            Ok(d as u16)
+        } else {
+            Err(IommuStatus::Denied)
+        }
+    };
+    if matches!(label, IommuLabel::DriverReset | IommuLabel::DriverCutoff) {
+        if badge != SUPERVISOR_BADGE {
+            return Err(IommuStatus::Denied);
+        }
+        let device = in_range(mrs[0])?;
+        return Ok(if label == IommuLabel::DriverReset {
+            Request::Reset { device }
+        } else {
+            Request::CutOff { device }
+        });
+    }
+    let device = in_range(u64::from(badge_device(badge).ok_or(IommuStatus::Denied)?))?;
+    let [a, b, c, _] = mrs;
+    Ok(match label {
+        IommuLabel::DmaAlloc => {
+            let pages = buffer_pages(a).ok_or(IommuStatus::BadRequest)?;
+            if b & !DMA_RIGHTS_MASK != 0 || b == 0 {
+                return Err(IommuStatus::BadRequest);
+            }
+            let rights = CapRights::from_raw(b).ok_or(IommuStatus::BadRequest)?;
+            Request::DmaAlloc { device, pages, rights }
+        }
+        IommuLabel::DmaFrame => {
+            if a % PAGE_SIZE != 0 {
+                return Err(IommuStatus::BadRequest);
+            }
+            Request::DmaFrame { device, iova: a, page: b }
+        }
+        IommuLabel::DmaFree => {
+            if a % PAGE_SIZE != 0 {
+                return Err(IommuStatus::BadRequest);
+            }
+            Request::DmaFree { device, iova: a }
+        }
+        IommuLabel::MsiAlloc => Request::MsiAlloc { device, index: a },
+        IommuLabel::ConfigRead | IommuLabel::ConfigWrite => {
+            if !matches!(b, 1 | 2 | 4) || a % b != 0 || a >= 0x1000 {
+                return Err(IommuStatus::BadRequest);
+            }
+            if label == IommuLabel::ConfigRead {
+                Request::ConfigRead { device, offset: a, width: b }
+            } else {
+                Request::ConfigWrite { device, offset: a, width: b, value: c }
+            }
+        }
+        // Only the server sends DmaFault; the supervisor labels were handled above.
+        IommuLabel::DmaFault | IommuLabel::DriverReset | IommuLabel::DriverCutoff => {
+            return Err(IommuStatus::BadRequest)
+        }
+    })
+}
+
+/// Whether a driver may access `width` bytes at `offset` of its device's config space:
+/// the command register, or inside the MSI capability at `msi_cap` (if it has one).
+pub fn config_allowed(offset: u64, width: u64, msi_cap: Option<u64>) -> bool {
+    let end = offset + width;
+    let command = offset >= CONFIG_COMMAND && end <= CONFIG_COMMAND + 2;
+    let msi = msi_cap.is_some_and(|cap| offset >= cap && end <= cap + MSI_CAPABILITY_BYTES);
+    command || msi
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi::iommu::driver_badge;
+
+    const RW: u64 = 3;
+
+    #[test]
+    fn driver_requests_decode_with_the_badges_device() {
+        let b = driver_badge(1);
+        assert_eq!(
+            decode(IommuLabel::DmaAlloc.raw(), b, [4097, RW, 0, 0], 2),
+            Ok(Request::DmaAlloc { device: 1, pages: 2, rights: CapRights::from_raw(RW).unwrap() })
+        );
+        assert_eq!(
+            decode(IommuLabel::DmaFree.raw(), b, [0x10_0000, 0, 0, 0], 2),
+            Ok(Request::DmaFree { device: 1, iova: 0x10_0000 })
+        );
+        assert_eq!(
+            decode(IommuLabel::DmaFrame.raw(), b, [0x10_0000, 3, 0, 0], 2),
+            Ok(Request::DmaFrame { device: 1, iova: 0x10_0000, page: 3 })
+        );
+        assert_eq!(
+            decode(IommuLabel::ConfigWrite.raw(), b, [4, 2, 0x6, 0], 2),
+            Ok(Request::ConfigWrite { device: 1, offset: 4, width: 2, value: 6 })
+        );
+        assert_eq!(decode(IommuLabel::MsiAlloc.raw(), b, [0; 4], 2), Ok(Request::MsiAlloc { device: 1, index: 0 }));
+    }
+
+    #[test]
+    fn bad_requests_are_refused() {
+        let b = driver_badge(0);
+        let alloc = IommuLabel::DmaAlloc.raw();
+        assert_eq!(decode(999, b, [0; 4], 1), Err(IommuStatus::BadRequest));
+        assert_eq!(decode(alloc, b, [0, RW, 0, 0], 1), Err(IommuStatus::BadRequest));
+        assert_eq!(decode(alloc, b, [u64::MAX, RW, 0, 0], 1), Err(IommuStatus::BadRequest));
+        assert_eq!(decode(alloc, b, [4096, 0, 0, 0], 1), Err(IommuStatus::BadRequest));
+        assert_eq!(decode(alloc, b, [4096, 4, 0, 0], 1), Err(IommuStatus::BadRequest));
+        assert_eq!(decode(IommuLabel::DmaFree.raw(), b, [0x123, 0, 0, 0], 1), Err(IommuStatus::BadRequest));
+        assert_eq!(decode(IommuLabel::ConfigRead.raw(), b, [4, 3, 0, 0], 1), Err(IommuStatus::BadRequest));
+        assert_eq!(decode(IommuLabel::ConfigRead.raw(), b, [5, 2, 0, 0], 1), Err(IommuStatus::BadRequest));
+        assert_eq!(decode(IommuLabel::DmaFault.raw(), b, [0; 4], 1), Err(IommuStatus::BadRequest));
+    }
+
+    #[test]
+    fn badges_are_checked() {
+        let alloc = IommuLabel::DmaAlloc.raw();
+        assert_eq!(decode(alloc, 0, [4096, RW, 0, 0], 1), Err(IommuStatus::Denied));
+        assert_eq!(decode(alloc, driver_badge(1), [4096, RW, 0, 0], 1), Err(IommuStatus::Denied));
+        assert_eq!(decode(alloc, SUPERVISOR_BADGE, [4096, RW, 0, 0], 1), Err(IommuStatus::Denied));
+        let reset = IommuLabel::DriverReset.raw();
+        assert_eq!(decode(reset, driver_badge(0), [0; 4], 1), Err(IommuStatus::Denied));
+        assert_eq!(decode(reset, SUPERVISOR_BADGE, [0; 4], 1), Ok(Request::Reset { device: 0 }));
+        assert_eq!(decode(reset, SUPERVISOR_BADGE, [1, 0, 0, 0], 1), Err(IommuStatus::Denied));
+        assert_eq!(
+            decode(IommuLabel::DriverCutoff.raw(), SUPERVISOR_BADGE, [0; 4], 1),
+            Ok(Request::CutOff { device: 0 })
+        );
+    }
+
+    #[test]
+    fn config_window() {
+        assert!(config_allowed(4, 2, None));
+        assert!(config_allowed(4, 1, None) && config_allowed(5, 1, None));
+        assert!(!config_allowed(4, 4, None));
+        assert!(!config_allowed(0x10, 4, None), "BARs stay out of reach");
+        assert!(config_allowed(0x40, 4, Some(0x40)) && config_allowed(0x54, 4, Some(0x40)));
+        assert!(!config_allowed(0x58, 4, Some(0x40)));
+        assert!(!config_allowed(0x40, 4, None));
+    }
+}

@@ -1,0 +1,333 @@
+//! The request loop over real caps (bare metal only).
+//!
+//! [`run`] owns one IOSpace per device (retyped from its own untyped, IO page tables
+//! made as needed), frames from each driver's DMA pool, and answers the requests of
+//! `abi::iommu`. It is the fault handler of every IOSpace: each DMA fault is logged
+//! with what the IOVA was (buffer page, or unmapped: guard page, freed buffer) and
+//! forwarded to the device's fault endpoint. The caps it gets are all it can use: the
+//! [`crate::malicious`] attempts show the kernel refusing the rest.
+
+use abi::error::SyscallError;
+use abi::fault::FaultKind;
+use abi::iommu::{IommuLabel, IommuStatus};
+use abi::layout::PAGE_SIZE;
+use abi::msginfo::MessageInfo;
+use abi::object::ObjectType;
+use abi::rights::CapRights;
+use alloc::vec::Vec;
+use libcap::cap::{CNode, CPtr, Frame, IoPageTable, IoSpace, IrqControl, PciDevice, SlotRef, Untyped};
+use libcap::ipc::{self, Message};
+use libcap::println;
+
+use crate::domain::{DmaOps, Domain};
+use crate::iova::iova_limit;
+use crate::request::{config_allowed, decode, Request};
+
+/// Badge of the IOSpace fault-handler caps the server mints to its own endpoint (plus
+/// the device index); no driver or supervisor badge has bit 48 set.
+pub const FAULT_BADGE: u64 = 1 << 48;
+
+/// The caps of one device the server manages.
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceCaps {
+    /// Its PciDevice cap.
+    pub pci: CPtr,
+    /// The driver's DMA pool (an untyped cap).
+    pub pool: CPtr,
+    /// Address bits the device can put on the bus (edu: 28).
+    pub dma_mask_bits: u8,
+    /// Endpoint its DMA faults are forwarded to (NBSend, label `DmaFault`); 0: none.
+    pub fault_ep: CPtr,
+}
+
+/// Everything the server runs with; all CPtrs are in the server's own CSpace.
+pub struct Config<'a> {
+    /// Its own CNode (a guarded CNode: slot `i` is CPtr `i` at depth 64).
+    pub cnode: CPtr,
+    /// Its endpoint (all rights: it mints the fault-handler caps from it).
+    pub endpoint: CPtr,
+    /// Untyped for IOSpaces and IO page tables.
+    pub untyped: CPtr,
+    /// IRQ control for MSIs (0: `MsiAlloc` is refused).
+    pub irq_control: CPtr,
+    /// Empty slots of its CNode it may use.
+    pub free_slots: core::ops::Range<u64>,
+    /// Address bits the IOMMU translates (39 for 3-level tables).
+    pub address_bits: u8,
+    /// The devices, in description order (badge = index + 1).
+    pub devices: &'a [DeviceCaps],
+    /// Try what a malicious server would (device frames, forged slots, other domains).
+    pub malicious: Option<crate::malicious::Attempts>,
+}
+
+/// Slot allocation in the server's CNode, and the per-device kernel objects.
+pub(crate) struct Kernel {
+    pub(crate) cnode: CPtr,
+    next: u64,
+    end: u64,
+    freed: Vec<u64>,
+    untyped: CPtr,
+    pub(crate) devices: Vec<(DeviceCaps, IoSpace)>,
+}
+
+impl Kernel {
+    pub(crate) fn slot(&self, index: u64) -> SlotRef {
+        SlotRef { root: CNode(self.cnode), index, depth: libcap::cap::FULL_DEPTH }
+    }
+
+    pub(crate) fn alloc_slot(&mut self) -> Option<u64> {
+        self.freed.pop().or_else(|| {
+            (self.next < self.end).then(|| {
+                self.next += 1;
+                self.next - 1
+            })
+        })
+    }
+
+    pub(crate) fn retype(&mut self, untyped: CPtr, object: ObjectType) -> Option<CPtr> {
+        let slot = self.alloc_slot()?;
+        match Untyped(untyped).retype(object, 0, CNode(self.cnode), 0, 0, slot, 1) {
+            Ok(()) => Some(slot),
+            Err(_) => {
+                self.freed.push(slot);
+                None
+            }
+        }
+    }
+
+    /// Maps `frame` at `iova` in `iospace`, adding IO page tables until the walk ends.
+    pub(crate) fn map_in(&mut self, iospace: IoSpace, frame: CPtr, iova: u64, rights: CapRights) -> Result<(), u64> {
+        for _ in 0..4 {
+            match Frame(frame).map_io(iospace, iova, rights) {
+                Err(e) if e.code == SyscallError::FailedLookup => {}
+                other => return other.map_err(|e| e.code.raw()),
+            }
+            let table =
+                self.retype(self.untyped, ObjectType::IoPageTable).ok_or(SyscallError::NotEnoughMemory.raw())?;
+            match IoPageTable(table).map(iospace, iova) {
+                Ok(()) => {}
+                Err(e) if e.code == SyscallError::DeleteFirst => {}
+                Err(e) => return Err(e.code.raw()),
+            }
+        }
+        Frame(frame).map_io(iospace, iova, rights).map_err(|e| e.code.raw())
+    }
+}
+
+impl DmaOps for Kernel {
+    fn new_frame(&mut self, device: u16) -> Option<u64> {
+        let pool = self.devices[usize::from(device)].0.pool;
+        self.retype(pool, ObjectType::Frame4K)
+    }
+    fn map_io(&mut self, device: u16, frame: u64, iova: u64, rights: CapRights) -> Result<(), u64> {
+        let iospace = self.devices[usize::from(device)].1;
+        self.map_in(iospace, frame, iova, rights)
+    }
+    fn unmap_io(&mut self, frame: u64) -> Result<(), u64> {
+        Frame(frame).unmap_io().map_err(|e| e.code.raw())
+    }
+    fn revoke(&mut self, frame: u64) -> Result<(), u64> {
+        CNode::revoke(self.slot(frame)).map_err(|e| e.code.raw())
+    }
+}
+
+/// The server state: kernel objects and one [`Domain`] per device.
+struct Server<'a> {
+    config: &'a Config<'a>,
+    kernel: Kernel,
+    domains: Vec<Domain>,
+}
+
+/// Builds every device's IOSpace and serves requests forever.
+pub fn run(config: &Config<'_>) -> ! {
+    let mut kernel = Kernel {
+        cnode: config.cnode,
+        next: config.free_slots.start,
+        end: config.free_slots.end,
+        freed: Vec::new(),
+        untyped: config.untyped,
+        devices: Vec::new(),
+    };
+    let mut domains = Vec::new();
+    for (index, device) in config.devices.iter().enumerate() {
+        match build_domain(&mut kernel, config, index, device) {
+            Ok(iospace) => kernel.devices.push((*device, iospace)),
+            Err(what) => {
+                println!("iommu-server: FAIL device {index}: {what}");
+                kernel.devices.push((*device, IoSpace(0)));
+            }
+        }
+        let limit = iova_limit(device.dma_mask_bits, config.address_bits).unwrap_or(0);
+        println!("iommu-server: device {index}: IOVAs below {limit:#x} (dma mask {} bits)", device.dma_mask_bits);
+        domains.push(Domain::new(index as u16, limit));
+    }
+    if let Some(attempts) = &config.malicious {
+        crate::malicious::run(&mut kernel, attempts);
+    }
+    println!("iommu-server: serving {} devices", config.devices.len());
+    let mut server = Server { config, kernel, domains };
+    let mut message = ipc::recv(config.endpoint);
+    loop {
+        let (info, mrs) = match message {
+            Ok(m) => server.handle(m),
+            Err(_) => (MessageInfo::new(0, 1), [IommuStatus::BadRequest.raw(), 0, 0, 0]),
+        };
+        message = ipc::reply_recv(config.endpoint, info, mrs);
+    }
+}
+
+/// A new IOSpace for `device`: fault handler (the server's endpoint, badged), then the
+/// device assigned (no mapping yet: every DMA faults until a buffer is allocated).
+fn build_domain(
+    kernel: &mut Kernel,
+    config: &Config<'_>,
+    index: usize,
+    device: &DeviceCaps,
+) -> Result<IoSpace, &'static str> {
+    let iospace = IoSpace(kernel.retype(config.untyped, ObjectType::IoSpace).ok_or("retype an IOSpace")?);
+    let handler = kernel.alloc_slot().ok_or("no slot")?;
+    CNode::mint(kernel.slot(handler), kernel.slot(config.endpoint), CapRights::WRITE, FAULT_BADGE + index as u64)
+        .map_err(|_| "mint the fault-handler cap")?;
+    iospace.set_fault_handler(handler).map_err(|_| "set the fault handler")?;
+    iospace.assign(PciDevice(device.pci)).map_err(|_| "assign the device")?;
+    Ok(iospace)
+}
+
+/// A reply with status `s` and no cap.
+fn status(s: IommuStatus) -> (MessageInfo, [u64; 4]) {
+    (MessageInfo::new(0, 1), [s.raw(), 0, 0, 0])
+}
+
+/// A reply carrying the cap at `slot` (the caller's receive slot gets a copy).
+fn with_cap(slot: CPtr, mrs: [u64; 4]) -> (MessageInfo, [u64; 4]) {
+    ipc::set_extra_cap(slot);
+    (MessageInfo { label: 0, caps_unwrapped: 0, extra_caps: 1, length: 4 }, mrs)
+}
+
+impl Server<'_> {
+    fn handle(&mut self, m: Message) -> (MessageInfo, [u64; 4]) {
+        if m.badge & FAULT_BADGE != 0 && m.info.label == FaultKind::DmaFault.raw() {
+            self.fault((m.badge - FAULT_BADGE) as usize, m.mrs);
+            return status(IommuStatus::Ok);
+        }
+        match decode(m.info.label, m.badge, m.mrs, self.domains.len()) {
+            Ok(request) => self.serve(request).unwrap_or_else(status),
+            Err(e) => status(e),
+        }
+    }
+
+    fn serve(&mut self, request: Request) -> Result<(MessageInfo, [u64; 4]), IommuStatus> {
+        let ok = IommuStatus::Ok.raw();
+        Ok(match request {
+            Request::DmaAlloc { device, pages, rights } => {
+                let (iova, frame) = self.domains[usize::from(device)].alloc(&mut self.kernel, pages, rights)?;
+                with_cap(frame, [ok, iova, pages, 0])
+            }
+            Request::DmaFrame { device, iova, page } => {
+                let frame = self.domains[usize::from(device)].frame(iova, page)?;
+                with_cap(frame, [ok, iova + page * PAGE_SIZE, 0, 0])
+            }
+            Request::DmaFree { device, iova } => {
+                let pages = self.domains[usize::from(device)].free(&mut self.kernel, iova)?;
+                (MessageInfo::new(0, 2), [ok, pages, 0, 0])
+            }
+            Request::MsiAlloc { device, index } => self.msi(device, index)?,
+            Request::ConfigRead { device, offset, width } => {
+                let pci = self.allowed(device, offset, width)?;
+                let value = pci.config_read(offset, width).map_err(|_| IommuStatus::KernelError)?;
+                (MessageInfo::new(0, 2), [ok, value, 0, 0])
+            }
+            Request::ConfigWrite { device, offset, width, value } => {
+                let pci = self.allowed(device, offset, width)?;
+                let done = if offset == abi::iommu::CONFIG_COMMAND && width == 2 {
+                    pci.write_command(value as u16)
+                } else {
+                    pci.config_write(offset, width, value)
+                };
+                done.map_err(|e| {
+                    println!("iommu-server: device {device}: config write {offset:#x} refused ({:?})", e.code);
+                    IommuStatus::KernelError
+                })?;
+                status(IommuStatus::Ok)
+            }
+            Request::Reset { device } | Request::CutOff { device } => {
+                let reset = matches!(request, Request::Reset { .. });
+                self.reset(device, reset)?;
+                status(IommuStatus::Ok)
+            }
+        })
+    }
+
+    /// The device's PciDevice cap if the driver may touch `offset..offset + width`.
+    fn allowed(&self, device: u16, offset: u64, width: u64) -> Result<PciDevice, IommuStatus> {
+        let domain = &self.domains[usize::from(device)];
+        if domain.cut_off {
+            return Err(IommuStatus::CutOff);
+        }
+        let pci = PciDevice(self.kernel.devices[usize::from(device)].0.pci);
+        let msi_cap = pci.find_capability(0x05).ok().flatten();
+        if config_allowed(offset, width, msi_cap) {
+            Ok(pci)
+        } else {
+            Err(IommuStatus::Denied)
+        }
+    }
+
+    /// An MSI for the device, programmed into its MSI capability; the driver gets a
+    /// copy of the handler cap to bind to its notification.
+    fn msi(&mut self, device: u16, index: u64) -> Result<(MessageInfo, [u64; 4]), IommuStatus> {
+        if self.config.irq_control == 0 || index != 0 {
+            return Err(IommuStatus::Denied);
+        }
+        if self.domains[usize::from(device)].cut_off {
+            return Err(IommuStatus::CutOff);
+        }
+        let pci = PciDevice(self.kernel.devices[usize::from(device)].0.pci);
+        let slot = self.kernel.alloc_slot().ok_or(IommuStatus::OutOfMemory)?;
+        let msi = IrqControl(self.config.irq_control).get_msi(pci, self.kernel.slot(slot)).map_err(|e| {
+            println!("iommu-server: device {device}: GetMsi refused ({:?})", e.code);
+            IommuStatus::KernelError
+        })?;
+        pci.enable_msi(&msi).map_err(|_| IommuStatus::KernelError)?;
+        Ok(with_cap(slot, [IommuStatus::Ok.raw(), u64::from(msi.vector), msi.address, u64::from(msi.data)]))
+    }
+
+    /// Unassigns the device, frees every buffer (unmapped, revoked), revokes the pool
+    /// (every frame retyped from it dies) and, for a reset, assigns it again.
+    fn reset(&mut self, device: u16, reassign: bool) -> Result<(), IommuStatus> {
+        let (caps, iospace) = self.kernel.devices[usize::from(device)];
+        let _ = iospace.unassign(PciDevice(caps.pci));
+        let domain = &mut self.domains[usize::from(device)];
+        let buffers = domain.free_all(&mut self.kernel);
+        let pool = self.kernel.slot(caps.pool);
+        CNode::revoke(pool).map_err(|_| IommuStatus::KernelError)?;
+        self.kernel.freed.extend(domain.take_free_frames());
+        domain.cut_off = !reassign;
+        if reassign {
+            iospace.assign(PciDevice(caps.pci)).map_err(|_| IommuStatus::KernelError)?;
+        }
+        let what = if reassign { "reset" } else { "cut off" };
+        println!("iommu-server: device {device} {what}: {buffers} buffers unmapped, pool revoked");
+        Ok(())
+    }
+
+    /// Logs a DMA fault of device `index` and forwards it to its fault endpoint.
+    fn fault(&mut self, index: usize, [requester, reason, iova, write]: [u64; 4]) {
+        let Some(domain) = self.domains.get(index) else { return };
+        let (bus, dev, func) = (requester >> 8, (requester >> 3) & 0x1f, requester & 7);
+        let access = if write != 0 { "write" } else { "read" };
+        match domain.locate(iova) {
+            Some((start, page)) => println!(
+                "iommu-server: DMA fault: device {index} requester {bus:02x}:{dev:02x}.{func} iova {iova:#x} reason {reason:#x} {access}: in buffer {start:#x} page {page}"
+            ),
+            None => println!(
+                "iommu-server: DMA fault: device {index} requester {bus:02x}:{dev:02x}.{func} iova {iova:#x} reason {reason:#x} {access}: unmapped (guard page, freed buffer or never allocated)"
+            ),
+        }
+        let fault_ep = self.kernel.devices[index].0.fault_ep;
+        if fault_ep != 0 {
+            let info = MessageInfo::new(IommuLabel::DmaFault.raw(), 4);
+            let _ = ipc::nb_send(fault_ep, info, [requester, iova, reason | (write << 8), index as u64]);
+        }
+    }
+}
