@@ -18,7 +18,7 @@ QEMU_ARGS := -machine q35 -accel tcg -cpu max -m $(MEM) -smp 1 -display none \
              -monitor none -serial stdio -no-reboot \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04 -device $(IOMMU)
 # The bare-metal user programs: built for $(TARGET) only, so host-side runs exclude them.
-USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest iommutest
+USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest iommutest hello crasher
 HOST_ONLY     := --workspace $(addprefix --exclude ,$(USER_PROGRAMS))
 # The system description `make image` checks and packs (systems/$(SYSTEM).toml; docs/system.md).
 SYSTEM        ?= default

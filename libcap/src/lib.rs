@@ -8,6 +8,7 @@
 pub mod alloc;
 pub mod cap;
 pub mod check;
+pub mod component;
 pub mod console;
 pub mod deadline;
 pub mod device;

@@ -63,5 +63,8 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         Some(loc) => crate::println!("user panic at {}:{}: {}", loc.file(), loc.line(), info.message()),
         None => crate::println!("user panic: {}", info.message()),
     }
+    if crate::component::is_component() {
+        crate::component::fault_stop();
+    }
     crate::syscall::debug_halt(ExitCode::UserFailure)
 }

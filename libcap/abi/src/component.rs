@@ -1,4 +1,4 @@
-//! The component boot ABI: a component's fixed slots, info page and supervisor protocol.
+//! The component boot ABI: fixed slots, info page, supervisor protocol.
 //!
 //! Init (the root task) builds every component of the system description. A component
 //! has no bootinfo: it starts at its ELF entry with `rdi` = [`COMPONENT_INFO_VADDR`],
@@ -99,6 +99,12 @@ crate::abi_enum! {
     }
 }
 
+/// Sent by a component's runtime on [`FAULT_EP`] when its `main` returned: `mrs[0]` =
+/// exit code. Init counts the component as stopped (fault labels are `abi::fault`'s).
+pub const COMPONENT_EXITED: u64 = 0x5300;
+/// Badge bit of supervisor caps: init's one endpoint takes faults (badge = component
+/// index) and supervisor requests (badge = this bit | the requester's index).
+pub const SUPERVISOR_BADGE: u64 = 1 << 32;
 /// Supervisor request: restart component `mrs[0]` (its index). Reply `[status, generation]`.
 pub const SUPERVISOR_RESTART: u64 = 0x5301;
 /// Supervisor request: cut component `mrs[0]` off (suspend, revoke; it stays down). Reply `[status]`.

@@ -1,13 +1,19 @@
-//! The root task: receives the initial capabilities and checks them.
+//! The root task: checks its boot caps, then builds and supervises the system.
 //!
-//! The root task: receives every initial capability (listed in bootinfo) and, for now,
-//! checks what the kernel handed over and reports it.
+//! The root task receives every initial capability (listed in bootinfo), checks what
+//! the kernel handed over and reports it. If the boot image holds a `system` entry (a
+//! packed system description), it then acts as init: builds every component the
+//! description names (`compose`, `plan`, `build`) and supervises them (`supervisor`).
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
+mod build;
+mod compose;
 mod console;
+mod plan;
+mod supervisor;
 
 use alloc::vec::Vec;
 
@@ -100,6 +106,10 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     if bi.untyped().is_empty() || bi.iommus().is_empty() {
         println!("root: bootinfo lacks untyped memory or IOMMUs");
         return ExitCode::UserFailure;
+    }
+    // Init: build the described system, if the boot image has one.
+    if let Some(code) = compose::run(bi, bi.boot_image(), &slots, &mut objects) {
+        return code;
     }
     ExitCode::Success
 }

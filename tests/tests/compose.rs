@@ -1,0 +1,176 @@
+//! Composed-system scenarios: init builds components from a packed description.
+//!
+//! Each scenario packs a system description (`abi::system::encode`, the same form the
+//! host tool writes) into a copy of the default boot image as its `system` entry and
+//! boots it: the authority summary, channel IPC between two components, a read-only
+//! region enforced, restart after a fault (generation 2), the restart limit (the
+//! component stays down), and boot refusals (device missing, not enough RAM) with
+//! nothing started.
+
+use abi::bootimage::BootImage;
+use abi::exit::ExitCode;
+use abi::system::{
+    encode, Channel, ChannelKind, Component, ComponentRole, Device, DeviceMatch, FaultPolicy, Region, RegionMap,
+    SystemParts, NONE,
+};
+use scenarios::{build_dir, make_image, scenario_dir, Scenario};
+
+const K: u64 = 1024;
+const M: u64 = 1024 * 1024;
+
+fn component(parts: &mut SystemParts, name: &str, program: &str, budget: u64, heap: u32) -> Component {
+    Component {
+        name: parts.strings.add(name),
+        program: parts.strings.add(program),
+        budget_bytes: budget,
+        stack_bytes: 16 * 1024,
+        heap_bytes: heap,
+        priority: 100,
+        mcp: 100,
+        cnode_radix: 6,
+        role: ComponentRole::Normal.raw(),
+        fault_handler: NONE,
+        fault_policy: FaultPolicy::Log.raw(),
+        restart_limit: 0,
+    }
+}
+
+/// server + client (channel `greet`, region `shared` read-only for the client) and
+/// `crasher` (restart, limit 2).
+fn compose_test(min_ram: u64, server_budget: u64) -> Vec<u8> {
+    let mut p = SystemParts { supervisor: NONE, iommu_server: NONE, min_ram_bytes: min_ram, ..Default::default() };
+    p.name = p.strings.add("compose-test");
+    let server = component(&mut p, "server", "hello", server_budget, 512 * 1024);
+    let client = component(&mut p, "client", "hello", 2 * M, 512 * 1024);
+    let mut crasher = component(&mut p, "crasher", "crasher", M, 0);
+    crasher.fault_policy = FaultPolicy::Restart.raw();
+    crasher.restart_limit = 2;
+    p.components = vec![server, client, crasher];
+    let greet = p.strings.add("greet");
+    p.channels =
+        vec![Channel { name: greet, kind: ChannelKind::Endpoint.raw(), _pad: [0; 3], client: 1, server: 0, badge: 5 }];
+    let shared = p.strings.add("shared");
+    p.regions = vec![Region { name: shared, size_bytes: 4 * K, readonly_for: 0 }];
+    p.region_maps = vec![
+        RegionMap { region: 0, component: 0, writable: 1, readonly: 0, _pad: 0, vaddr: 0 },
+        RegionMap { region: 0, component: 1, writable: 0, readonly: 1, _pad: 0, vaddr: 0 },
+    ];
+    let bytes = encode(&p);
+    abi::system::SystemDesc::parse(&bytes).expect("the test description is valid");
+    bytes
+}
+
+/// An iommu-server and a driver for QEMU's edu device (1234:11e8).
+fn with_edu() -> Vec<u8> {
+    let mut p = SystemParts { supervisor: NONE, iommu_server: 0, min_ram_bytes: 64 * M, ..Default::default() };
+    p.name = p.strings.add("compose-edu");
+    let mut server = component(&mut p, "iommu-server", "hello", 2 * M, 0);
+    server.role = ComponentRole::IommuServer.raw();
+    let mut driver = component(&mut p, "edu-driver", "hello", 2 * M, 0);
+    driver.role = ComponentRole::Driver.raw();
+    p.components = vec![server, driver];
+    p.devices = vec![Device {
+        name: p.strings.add("edu"),
+        match_kind: DeviceMatch::VendorDevice.raw(),
+        vendor: 0x1234,
+        device: 0x11e8,
+        dma_mask_bits: 28,
+        driver: 1,
+        fault_handler: NONE,
+        dma_pool_bytes: 64 * K,
+        ..Default::default()
+    }];
+    let bytes = encode(&p);
+    abi::system::SystemDesc::parse(&bytes).expect("the test description is valid");
+    bytes
+}
+
+/// The default boot image with `system` = `desc`.
+fn image_with(name: &str, desc: &[u8]) -> std::path::PathBuf {
+    let bytes = std::fs::read(build_dir().join("boot.img")).expect("build/boot.img: run `make image` first");
+    let image = BootImage::parse(&bytes).expect("build/boot.img parses");
+    let mut files: Vec<(&str, &[u8])> =
+        image.files().filter(|f| f.name != "system").map(|f| (f.name, f.data)).collect();
+    assert!(files.iter().any(|f| f.0 == "hello") && files.iter().any(|f| f.0 == "crasher"), "hello, crasher packed");
+    files.push(("system", desc));
+    let out = scenario_dir().join(format!("{name}.img"));
+    make_image(&out, &files);
+    out
+}
+
+#[test]
+fn composed_system_runs_supervised() {
+    let o = Scenario::new("compose").initrd(Some(image_with("compose", &compose_test(64 * M, 2 * M)))).run();
+    o.expect_serial_contains("init: system 'compose-test': 3 components, 1 channels, 1 regions, 0 devices")
+        .expect_serial_contains("graph: client -> server [ep greet badge 5]")
+        .expect_serial_contains("graph: server -> region:shared [rw]")
+        .expect_serial_contains("graph: client -> region:shared [ro]")
+        .expect_serial_contains("init: system 'compose-test' started: 3 components");
+    let server = o.expect_line_starting("authority: server: ");
+    assert!(server.contains("ep greet (recv)") && server.contains("region shared (rw)"), "{server}");
+    let client = o.expect_line_starting("authority: client: ");
+    assert!(client.contains("ep greet (send)") && client.contains("region shared (ro)"), "{client}");
+    // The components see their info pages; the heap region is claimed.
+    let info = o.expect_line_starting("hello: client: index 1 generation 1, 2 caps");
+    assert!(info.contains("heap 512 KiB"), "{info}");
+    o.expect_line_starting("hello: server: heap ok: 307200 bytes");
+    // Channel IPC: the client's badge reaches the server, the reply comes back.
+    o.expect_serial_contains("hello: server: got 41 with badge 5 on greet")
+        .expect_serial_contains("hello: client: greet answered 42")
+        // The region is shared; read-only for the client: its write faults.
+        .expect_serial_contains("hello: client: region shared reads 0x68656c6c6f21")
+        .expect_serial_not_contains("NOT refused")
+        .expect_serial_contains("init: server exited with code 0");
+    let fault = o.expect_line_starting("init: fault in client: page fault (write 0x5000");
+    assert!(fault.ends_with("; policy log (left suspended)"), "{fault}");
+    // Restart: generation 2 and 3 run, then the limit keeps it down.
+    o.expect_serial_contains("crasher: generation 1: reading 0xdead0000")
+        .expect_serial_contains("policy restart (1 of 2)")
+        .expect_serial_contains("init: restarted crasher: generation 2")
+        .expect_serial_contains("crasher: generation 2: reading 0xdead0000")
+        .expect_serial_contains("policy restart (2 of 2)")
+        .expect_serial_contains("crasher: generation 3: reading 0xdead0000")
+        .expect_serial_contains("policy restart: limit (2) reached, crasher stays down")
+        .expect_serial_not_contains("crasher: generation 4")
+        .expect_serial_contains("init: system 'compose-test': every component stopped")
+        .expect_exit(ExitCode::Success);
+    let crashes = o.lines_starting("init: fault in crasher: page fault (read 0xdead0000) at 0x");
+    assert_eq!(crashes.len(), 3, "{crashes:?}");
+}
+
+#[test]
+fn devices_go_to_the_iommu_server_and_driver() {
+    let o = Scenario::new("compose_edu")
+        .args(&["-device", "edu,dma_mask=0xffffffffffffffff"])
+        .initrd(Some(image_with("compose_edu", &with_edu())))
+        .run();
+    let server = o.expect_line_starting("authority: iommu-server: ");
+    assert!(server.contains("ep iommu (recv)") && server.contains("device edu") && server.contains("dma pool edu"));
+    let driver = o.expect_line_starting("authority: edu-driver: ");
+    assert!(driver.contains("dma via iommu-server edu") && driver.contains("device edu 00:"), "{driver}");
+    o.expect_serial_contains("graph: iommu-server -> device:edu [pci 00:")
+        .expect_serial_contains("graph: edu-driver -> iommu-server [dma edu, pool 64 KiB]")
+        .expect_serial_contains("hello: iommu-server: cap edu Some(PciDevice)")
+        .expect_serial_contains("hello: iommu-server: cap edu Some(Untyped) rights 0xf slot")
+        .expect_serial_contains("hello: edu-driver: cap edu Some(IommuClient) rights 0xe")
+        .expect_serial_contains("init: system 'compose-edu': every component stopped")
+        .expect_exit(ExitCode::Success);
+}
+
+#[test]
+fn missing_device_stops_the_boot_with_nothing_started() {
+    let o = Scenario::new("compose_nodev").initrd(Some(image_with("compose_nodev", &with_edu()))).run();
+    o.expect_serial_contains("init: system 'compose-edu': device 'edu' (1234:11e8) not found: nothing started")
+        .expect_serial_not_contains("hello:")
+        .expect_serial_not_contains("authority:")
+        .expect_exit(ExitCode::UserFailure);
+}
+
+#[test]
+fn not_enough_ram_stops_the_boot_with_nothing_started() {
+    let desc = compose_test(1024 * M, 512 * M);
+    let o = Scenario::new("compose_nomem").initrd(Some(image_with("compose_nomem", &desc))).run();
+    let line = o.expect_line_starting("init: system 'compose-test': not enough RAM: budgets and regions need ");
+    assert!(line.ends_with("KiB of RAM untyped available: nothing started"), "{line}");
+    o.expect_serial_not_contains("hello:").expect_exit(ExitCode::UserFailure);
+}

@@ -1,0 +1,387 @@
+//! Init builds the described system: plan, budgets, build, connect, start.
+//!
+//! `run` looks for the boot image's `system` entry, checks it again (`SystemDesc::parse`),
+//! makes the plan (every refusal before anything is built), carves each component's
+//! budget into child untyped init keeps, builds every component, gives each the caps
+//! the description names (channels, regions, devices, supervisor), prints the authority
+//! summary and the `graph:` lines, starts them all and becomes their supervisor.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use libcap::abi::bootimage::BootImage;
+use libcap::abi::bootinfo::BootInfo;
+use libcap::abi::component::{CapEntry, CapKind, SUPERVISOR_BADGE};
+use libcap::abi::exit::ExitCode;
+use libcap::abi::object::ObjectType;
+use libcap::abi::rights::CapRights;
+use libcap::abi::slots;
+use libcap::abi::system::{ChannelKind, ComponentRole, SystemDesc, NONE, SYSTEM_ENTRY};
+use libcap::alloc::{ObjectAllocator, SlotAllocator};
+use libcap::cap::{CNode, CPtr, Frame, IoPortControl, Result};
+use libcap::println;
+
+use crate::build::{self, root, Budget, Built, Piece};
+use crate::plan::{self, bdf, Plan};
+
+/// Where a component stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Started and not stopped.
+    Running,
+    /// Its `main` returned.
+    Exited,
+    /// Faulted under `log` (left suspended), cut off, or out of restarts.
+    Down,
+}
+
+/// One component as the supervisor sees it.
+pub struct Comp {
+    /// Its budget (the pieces are its parent caps: revoke them and it is gone).
+    pub budget: Budget,
+    /// Its objects and info page.
+    pub built: Built,
+    /// 1, +1 per restart.
+    pub generation: u32,
+    /// Restarts so far.
+    pub restarts: u32,
+    /// State.
+    pub status: Status,
+    /// DMA pools just built, (device plan index, init slot), until handed over.
+    pub pools: Vec<(usize, CPtr)>,
+}
+
+/// Init-owned objects several components share.
+pub struct Shared {
+    /// The one endpoint init receives faults and supervisor requests on.
+    pub fault_ep: CPtr,
+    /// Per channel: its endpoint or notification.
+    pub channels: Vec<CPtr>,
+    /// Per region: its frames.
+    pub regions: Vec<Vec<CPtr>>,
+    /// The iommu-server's endpoint (0 without devices).
+    pub iommu_ep: CPtr,
+    /// Per device: the slot of its DMA pool in the iommu-server's CNode (0 if none).
+    pub pool_slots: Vec<u64>,
+}
+
+/// Everything the supervisor needs.
+pub struct System<'a> {
+    /// The plan (description, components, devices).
+    pub plan: Plan<'a>,
+    /// The shared objects.
+    pub shared: Shared,
+    /// Per component.
+    pub comps: Vec<Comp>,
+    /// The system's name.
+    pub name: &'a str,
+    /// Bootinfo.
+    pub bi: &'a BootInfo,
+}
+
+/// Builds and runs the system in the boot image, or returns None if there is none.
+pub fn run(
+    bi: &'static BootInfo,
+    image_bytes: &'static [u8],
+    slots: &SlotAllocator,
+    objects: &mut ObjectAllocator<'_>,
+) -> Option<ExitCode> {
+    let image = match BootImage::parse(image_bytes) {
+        Ok(i) => i,
+        Err(e) => {
+            println!("init: boot image unreadable: {e:?}: nothing started");
+            return Some(ExitCode::UserFailure);
+        }
+    };
+    let entry = image.files().find(|f| f.name == SYSTEM_ENTRY)?;
+    let desc = match SystemDesc::parse(entry.data) {
+        Ok(d) => d,
+        Err(e) => {
+            println!("init: {e}: nothing started");
+            return Some(ExitCode::UserFailure);
+        }
+    };
+    let name = desc.name();
+    let plan = match plan::make(bi, &image, desc) {
+        Ok(p) => p,
+        Err(msg) => {
+            println!("init: system '{name}': {msg}: nothing started");
+            return Some(ExitCode::UserFailure);
+        }
+    };
+    let mut system = match construct(bi, plan, slots, objects) {
+        Ok(s) => s,
+        Err(msg) => {
+            println!("init: system '{name}': {msg}: nothing started");
+            return Some(ExitCode::UserFailure);
+        }
+    };
+    summary(&system);
+    for (i, c) in system.comps.iter_mut().enumerate() {
+        if let Err(e) = build::start(&c.built) {
+            println!("init: cannot start component #{i}: {e:?}");
+            return Some(ExitCode::UserFailure);
+        }
+    }
+    println!("init: system '{name}' started: {} components", system.comps.len());
+    Some(crate::supervisor::supervise(&mut system, slots))
+}
+
+/// Carves budgets, builds and connects every component; no component runs yet.
+fn construct<'a>(
+    bi: &'a BootInfo,
+    plan: Plan<'a>,
+    slots: &SlotAllocator,
+    objects: &mut ObjectAllocator<'_>,
+) -> core::result::Result<System<'a>, String> {
+    let desc = plan.desc;
+    let oom = |what: &str, e| format!("not enough RAM for {what} ({e:?})");
+    // Budgets: every piece of every component, largest first (no alignment waste).
+    let mut all: Vec<(u8, usize)> =
+        plan.components.iter().enumerate().flat_map(|(i, c)| c.pieces.iter().map(move |&b| (b, i))).collect();
+    all.sort_unstable_by_key(|b| core::cmp::Reverse(b.0));
+    let mut budgets: Vec<Budget> = plan.components.iter().map(|_| Budget { pieces: Vec::new() }).collect();
+    for (bits, i) in all {
+        let cap = objects
+            .alloc(slots, ObjectType::Untyped, u64::from(bits))
+            .map_err(|e| oom(&format!("the budget of '{}'", plan.components[i].name), e))?;
+        budgets[i].pieces.push(Piece { cap, bits, used: 0 });
+    }
+    // Init's scratch page (where it fills component frames) gets its page tables now.
+    let scratch = objects.alloc(slots, ObjectType::Frame4K, 0).map_err(|e| oom("the scratch page", e))?;
+    libcap::alloc::map_frame(objects, slots, Frame(scratch), build::SCRATCH_VADDR, CapRights::ALL, 0)
+        .and_then(|()| Frame(scratch).unmap())
+        .map_err(|e| format!("cannot map init's scratch page ({e:?})"))?;
+    // Init's own objects: the fault endpoint, channels, region frames, iommu endpoint.
+    let fault_ep = objects.alloc(slots, ObjectType::Endpoint, 0).map_err(|e| oom("the fault endpoint", e))?;
+    let mut channels = Vec::new();
+    for ch in desc.channels().iter() {
+        let ty =
+            if ch.kind == ChannelKind::Notification.raw() { ObjectType::Notification } else { ObjectType::Endpoint };
+        channels.push(objects.alloc(slots, ty, 0).map_err(|e| oom("a channel", e))?);
+    }
+    let mut regions = Vec::new();
+    for r in desc.regions().iter() {
+        let mut frames = Vec::new();
+        for _ in 0..r.size_bytes.div_ceil(4096) {
+            frames.push(objects.alloc(slots, ObjectType::Frame4K, 0).map_err(|e| oom("a region", e))?);
+        }
+        regions.push(frames);
+    }
+    let iommu_ep = if desc.header().iommu_server != NONE {
+        objects.alloc(slots, ObjectType::Endpoint, 0).map_err(|e| oom("the iommu endpoint", e))?
+    } else {
+        0
+    };
+    let shared = Shared { fault_ep, channels, regions, iommu_ep, pool_slots: alloc::vec![0; plan.devices.len()] };
+    let mut comps = Vec::new();
+    for (i, mut budget) in budgets.into_iter().enumerate() {
+        let (built, pools) = build_one(&plan, i, &mut budget, slots, 1, &shared)
+            .map_err(|e| format!("building '{}' failed ({e:?})", plan.components[i].name))?;
+        let c = Comp { budget, built, generation: 1, restarts: 0, status: Status::Running, pools };
+        comps.push(c);
+    }
+    let name = desc.name();
+    let mut system = System { plan, shared, comps, name, bi };
+    for i in 0..system.comps.len() {
+        connect(&mut system, i, slots)
+            .map_err(|e| format!("connecting '{}' failed ({e:?})", system.plan.components[i].name))?;
+    }
+    for i in 0..system.comps.len() {
+        hand_pools(&mut system, i).map_err(|e| format!("handing the DMA pools over failed ({e:?})"))?;
+    }
+    Ok(system)
+}
+
+/// Builds component `i`'s objects (not its named caps); returns its DMA pool untyped.
+pub fn build_one(
+    plan: &Plan<'_>,
+    i: usize,
+    budget: &mut Budget,
+    slots: &SlotAllocator,
+    generation: u32,
+    shared: &Shared,
+) -> Result<(Built, Vec<(usize, CPtr)>)> {
+    let devs: Vec<usize> =
+        plan.devices.iter().enumerate().filter(|(_, d)| usize::from(d.rec.driver) == i).map(|(k, _)| k).collect();
+    let pools: Vec<u32> = devs.iter().map(|&k| plan::pool_bits(plan.devices[k].rec.dma_pool_bytes)).collect();
+    let mut maps = Vec::new();
+    for &(m, vaddr) in &plan.components[i].region_vaddrs {
+        let Some(map) = plan.desc.region_maps().get(m) else { continue };
+        let rights = if map.writable != 0 { CapRights::ALL } else { CapRights::READ };
+        maps.push(build::RegionMapping { frames: &shared.regions[usize::from(map.region)], vaddr, rights });
+    }
+    let (built, caps) = build::build(&plan.components[i], budget, slots, generation, &pools, &maps, shared.fault_ep)?;
+    Ok((built, devs.into_iter().zip(caps).collect()))
+}
+
+/// Moves component `driver`'s fresh DMA pools into the iommu-server's CNode (the same
+/// slot each time, so the server's info page stays right across driver restarts).
+pub fn hand_pools(system: &mut System<'_>, driver: usize) -> Result<()> {
+    let server = usize::from(system.plan.desc.header().iommu_server);
+    let pools = core::mem::take(&mut system.comps[driver].pools);
+    if server >= system.comps.len() {
+        return Ok(());
+    }
+    for (k, pool) in pools {
+        let d = system.plan.devices[k];
+        let s = &mut system.comps[server].built;
+        if system.shared.pool_slots[k] == 0 {
+            let mut e = CapEntry::new(system.plan.desc.str(d.rec.name), CapKind::Untyped, CapRights::ALL.raw(), 0);
+            e.size = 1u64 << plan::pool_bits(d.rec.dma_pool_bytes);
+            e.badge = u64::from(d.index);
+            system.shared.pool_slots[k] = s.next_slot;
+            build::give_moved(s, pool, e)?;
+        } else {
+            CNode::move_cap(s.space.slot(system.shared.pool_slots[k]), root(pool))?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives component `i` the named caps the description lists (rebuilt on restart).
+pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Result<()> {
+    let desc = system.plan.desc;
+    let me = i as u16;
+    let shared = &system.shared;
+    let built = &mut system.comps[i].built;
+    for (k, ch) in desc.channels().iter().enumerate() {
+        let kind = if ch.kind == ChannelKind::Notification.raw() { CapKind::Notification } else { CapKind::Endpoint };
+        let name = desc.str(ch.name);
+        if ch.client == me {
+            let rights = if kind == CapKind::Endpoint {
+                CapRights::WRITE.union(CapRights::GRANT).union(CapRights::GRANT_REPLY)
+            } else {
+                CapRights::WRITE
+            };
+            let mut e = CapEntry::new(name, kind, 0, 0);
+            e.badge = ch.badge;
+            build::give(built, shared.channels[k], e, rights, ch.badge)?;
+        }
+        if ch.server == me {
+            build::give(built, shared.channels[k], CapEntry::new(name, kind, 0, 0), CapRights::READ, 0)?;
+        }
+    }
+    for &(m, vaddr) in &system.plan.components[i].region_vaddrs {
+        let Some(map) = desc.region_maps().get(m) else { continue };
+        let rights = if map.writable != 0 { CapRights::ALL } else { CapRights::READ };
+        let r = desc.regions().get(usize::from(map.region)).unwrap_or_default();
+        let mut e = CapEntry::new(desc.str(r.name), CapKind::Region, rights.raw(), 0);
+        e.vaddr = vaddr;
+        e.size = r.size_bytes;
+        build::list(built, e)?;
+    }
+    let h = desc.header();
+    let role = ComponentRole::try_from(system.plan.components[i].rec.role);
+    if h.supervisor == me || role == Ok(ComponentRole::Management) {
+        let rights = CapRights::WRITE.union(CapRights::GRANT_REPLY);
+        build::give(
+            built,
+            shared.fault_ep,
+            CapEntry::new("supervisor", CapKind::Supervisor, 0, 0),
+            rights,
+            SUPERVISOR_BADGE | u64::from(me),
+        )?;
+    }
+    if h.iommu_server == me {
+        build::give(built, shared.iommu_ep, CapEntry::new("iommu", CapKind::Endpoint, 0, 0), CapRights::READ, 0)?;
+    }
+    for d in system.plan.devices.iter() {
+        let name = desc.str(d.rec.name);
+        if h.iommu_server == me {
+            let mut e = CapEntry::new(name, CapKind::PciDevice, 0, 0);
+            e.badge = u64::from(d.index);
+            build::give(built, system.bi.pci_device_caps.start + d.pci as u64, e, CapRights::ALL, 0)?;
+        }
+        if d.rec.driver == me {
+            let rights = CapRights::WRITE.union(CapRights::GRANT).union(CapRights::GRANT_REPLY);
+            let mut e = CapEntry::new(name, CapKind::IommuClient, 0, 0);
+            e.badge = u64::from(d.index) + 1;
+            build::give(built, shared.iommu_ep, e, rights, u64::from(d.index) + 1)?;
+            for r in desc.port_ranges(d.rec.ports).iter() {
+                let tmp = slots.alloc()?;
+                IoPortControl(slots::IOPORT_CONTROL).issue(r.first, r.last, root(tmp))?;
+                let mut e = CapEntry::new(name, CapKind::IoPort, CapRights::ALL.raw(), 0);
+                e.vaddr = u64::from(r.first);
+                e.size = u64::from(r.last - r.first) + 1;
+                build::give_moved(built, tmp, e)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prints the one-screen authority summary and the `graph:` lines.
+fn summary(system: &System<'_>) {
+    let desc = system.plan.desc;
+    println!(
+        "init: system '{}': {} components, {} channels, {} regions, {} devices",
+        system.name,
+        system.comps.len(),
+        desc.channels().len(),
+        desc.regions().len(),
+        system.plan.devices.len()
+    );
+    for (i, c) in system.comps.iter().enumerate() {
+        let p = &system.plan.components[i];
+        let mut line = String::new();
+        for e in c.built.info.caps() {
+            let Some(kind) = e.kind() else { continue };
+            let what = match kind {
+                CapKind::Endpoint | CapKind::Notification if e.rights & CapRights::READ.raw() != 0 => "recv",
+                CapKind::Endpoint | CapKind::Notification => "send",
+                CapKind::Region if e.rights & CapRights::WRITE.raw() != 0 => "rw",
+                CapKind::Region => "ro",
+                _ => "",
+            };
+            let sep = if line.is_empty() { "" } else { ", " };
+            if what.is_empty() {
+                line.push_str(&format!("{sep}{} {}", build::kind_name(kind), e.name()));
+            } else {
+                line.push_str(&format!("{sep}{} {} ({what})", build::kind_name(kind), e.name()));
+            }
+        }
+        for d in system.plan.devices.iter().filter(|d| usize::from(d.rec.driver) == i) {
+            let sep = if line.is_empty() { "" } else { ", " };
+            let pci = system_pci(system.bi, d.pci);
+            line.push_str(&format!("{sep}device {} {} via iommu-server", desc.str(d.rec.name), pci));
+        }
+        if line.is_empty() {
+            line.push_str("no caps");
+        }
+        println!(
+            "authority: {}: {line}; budget {} KiB (build {} KiB planned, spare {} KiB), prio {} mcp {}",
+            p.name,
+            p.rec.budget_bytes / 1024,
+            p.need.div_ceil(1024),
+            c.built.spare_bytes / 1024,
+            p.rec.priority,
+            p.rec.mcp
+        );
+    }
+    for ch in desc.channels().iter() {
+        let client = system.plan.components[usize::from(ch.client)].name;
+        let server = system.plan.components[usize::from(ch.server)].name;
+        let kind = if ch.kind == ChannelKind::Notification.raw() { "ntfn" } else { "ep" };
+        println!("graph: {client} -> {server} [{kind} {} badge {}]", desc.str(ch.name), ch.badge);
+    }
+    for map in desc.region_maps().iter() {
+        let c = system.plan.components[usize::from(map.component)].name;
+        let r = desc.regions().get(usize::from(map.region)).map_or("?", |r| desc.str(r.name));
+        println!("graph: {c} -> region:{r} [{}]", if map.writable != 0 { "rw" } else { "ro" });
+    }
+    let server = desc.header().iommu_server;
+    for d in system.plan.devices.iter() {
+        let driver = system.plan.components[usize::from(d.rec.driver)].name;
+        let name = desc.str(d.rec.name);
+        if let Some(s) = system.plan.components.get(usize::from(server)) {
+            println!("graph: {} -> device:{name} [pci {}, iospace]", s.name, system_pci(system.bi, d.pci));
+            println!("graph: {driver} -> {} [dma {name}, pool {} KiB]", s.name, d.rec.dma_pool_bytes / 1024);
+        }
+    }
+}
+
+fn system_pci(bi: &BootInfo, index: usize) -> String {
+    bi.pci_devices().get(index).map_or_else(|| String::from("?"), |p| bdf(p.bus, p.devfn))
+}

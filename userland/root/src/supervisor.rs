@@ -1,0 +1,190 @@
+//! Init as supervisor: component faults and exits, restart and cut-off requests.
+//!
+//! Init receives on its one endpoint: CPU faults of components (badge = component
+//! index, label = `abi::fault::FaultKind`), exit notices (`COMPONENT_EXITED`) and
+//! requests from the supervisor component (badge has `SUPERVISOR_BADGE`, labels
+//! `SUPERVISOR_RESTART` / `SUPERVISOR_CUTOFF`). A fault follows the component's
+//! policy: `log` leaves it suspended, `restart` revokes everything it held (each
+//! budget piece is revoked: one Revoke per piece kills all its objects), rebuilds it
+//! with generation + 1 and starts it, up to its limit, then it stays down; `cut-off`
+//! tears it down for good. When no component runs any more, init ends the system.
+
+use alloc::format;
+use alloc::string::String;
+
+use libcap::abi::component::{
+    SupervisorStatus, COMPONENT_EXITED, SUPERVISOR_BADGE, SUPERVISOR_CUTOFF, SUPERVISOR_RESTART,
+};
+use libcap::abi::exit::ExitCode;
+use libcap::abi::fault::FaultKind;
+use libcap::abi::msginfo::MessageInfo;
+use libcap::abi::system::FaultPolicy;
+use libcap::alloc::SlotAllocator;
+use libcap::cap::{CNode, Result};
+use libcap::ipc;
+use libcap::println;
+
+use crate::build::{self, root};
+use crate::compose::{self, Status, System};
+
+fn describe(label: u64, mrs: [u64; 4]) -> (String, u64) {
+    match FaultKind::try_from(label) {
+        Ok(FaultKind::VmFault) => {
+            let what = if mrs[2] != 0 {
+                "fetch"
+            } else if mrs[3] & 2 != 0 {
+                "write"
+            } else {
+                "read"
+            };
+            (format!("page fault ({what} {:#x})", mrs[1]), mrs[0])
+        }
+        Ok(FaultKind::UserException) => (format!("exception {}", mrs[3]), mrs[0]),
+        Ok(FaultKind::CapFault) => (format!("cap fault (cptr {:#x})", mrs[1]), mrs[0]),
+        Ok(FaultKind::UnknownSyscall) => (format!("unknown syscall {}", mrs[3]), mrs[0]),
+        Ok(FaultKind::DmaFault) => (String::from("dma fault"), 0),
+        Err(l) => (format!("message {l:#x}"), 0),
+    }
+}
+
+/// Suspends component `i` and destroys everything it held.
+fn teardown(system: &mut System<'_>, i: usize) -> Result<()> {
+    let c = &mut system.comps[i];
+    let _ = c.built.space.tcb.suspend();
+    for p in c.budget.pieces.iter_mut() {
+        CNode::revoke(root(p.cap))?;
+        p.used = 0;
+    }
+    for slot in c.built.extra.drain(..) {
+        let _ = CNode::delete(root(slot));
+    }
+    let _ = CNode::delete(root(c.built.space.cnode));
+    Ok(())
+}
+
+/// Tears component `i` down and starts a fresh instance (generation + 1).
+pub fn restart(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Result<u32> {
+    teardown(system, i)?;
+    let generation = system.comps[i].generation + 1;
+    let (built, pools) = {
+        let c = &mut system.comps[i];
+        compose::build_one(&system.plan, i, &mut c.budget, slots, generation, &system.shared)?
+    };
+    let c = &mut system.comps[i];
+    c.built = built;
+    c.pools = pools;
+    c.generation = generation;
+    compose::connect(system, i, slots)?;
+    compose::hand_pools(system, i)?;
+    build::start(&system.comps[i].built)?;
+    system.comps[i].status = Status::Running;
+    Ok(generation)
+}
+
+/// Cuts component `i` off: torn down, stays down.
+pub fn cutoff(system: &mut System<'_>, i: usize) -> Result<()> {
+    teardown(system, i)?;
+    system.comps[i].status = Status::Down;
+    Ok(())
+}
+
+fn on_fault(system: &mut System<'_>, i: usize, label: u64, mrs: [u64; 4], slots: &SlotAllocator) {
+    let name = system.plan.components[i].name;
+    let rec = system.plan.components[i].rec;
+    let (kind, rip) = describe(label, mrs);
+    let policy = FaultPolicy::try_from(rec.fault_policy).unwrap_or(FaultPolicy::Log);
+    match policy {
+        FaultPolicy::Log => {
+            println!("init: fault in {name}: {kind} at {rip:#x}; policy log (left suspended)");
+            let _ = system.comps[i].built.space.tcb.suspend();
+            system.comps[i].status = Status::Down;
+        }
+        FaultPolicy::Restart if system.comps[i].restarts < u32::from(rec.restart_limit) => {
+            system.comps[i].restarts += 1;
+            let n = system.comps[i].restarts;
+            println!("init: fault in {name}: {kind} at {rip:#x}; policy restart ({n} of {})", rec.restart_limit);
+            match restart(system, i, slots) {
+                Ok(g) => println!("init: restarted {name}: generation {g}"),
+                Err(e) => {
+                    println!("init: restarting {name} failed ({e:?}): it stays down");
+                    let _ = cutoff(system, i);
+                }
+            }
+        }
+        FaultPolicy::Restart => {
+            println!(
+                "init: fault in {name}: {kind} at {rip:#x}; policy restart: limit ({}) reached, {name} stays down",
+                rec.restart_limit
+            );
+            let _ = cutoff(system, i);
+        }
+        FaultPolicy::CutOff => {
+            println!("init: fault in {name}: {kind} at {rip:#x}; policy cut-off: {name} stays down");
+            let _ = cutoff(system, i);
+        }
+    }
+}
+
+fn on_request(system: &mut System<'_>, from: usize, label: u64, target: u64, slots: &SlotAllocator) -> [u64; 4] {
+    let who = system.plan.components.get(from).map_or("?", |c| c.name);
+    let Some(i) = usize::try_from(target).ok().filter(|&i| i < system.comps.len()) else {
+        return [SupervisorStatus::NoSuchComponent.raw(), 0, 0, 0];
+    };
+    let name = system.plan.components[i].name;
+    match label {
+        SUPERVISOR_RESTART => {
+            println!("init: {who} asks to restart {name}");
+            match restart(system, i, slots) {
+                Ok(g) => {
+                    println!("init: restarted {name}: generation {g}");
+                    [SupervisorStatus::Ok.raw(), u64::from(g), 0, 0]
+                }
+                Err(e) => {
+                    println!("init: restarting {name} failed ({e:?}): it stays down");
+                    let _ = cutoff(system, i);
+                    [SupervisorStatus::RebuildFailed.raw(), 0, 0, 0]
+                }
+            }
+        }
+        SUPERVISOR_CUTOFF => {
+            println!("init: {who} cuts {name} off: it stays down");
+            let _ = cutoff(system, i);
+            [SupervisorStatus::Ok.raw(), 0, 0, 0]
+        }
+        _ => [SupervisorStatus::BadRequest.raw(), 0, 0, 0],
+    }
+}
+
+/// The supervisor loop; returns when no component runs any more.
+pub fn supervise(system: &mut System<'_>, slots: &SlotAllocator) -> ExitCode {
+    let ep = system.shared.fault_ep;
+    loop {
+        if system.comps.iter().all(|c| c.status != Status::Running) {
+            println!("init: system '{}': every component stopped", system.name);
+            return ExitCode::Success;
+        }
+        let m = match ipc::recv(ep) {
+            Ok(m) => m,
+            Err(e) => {
+                println!("init: receive on the fault endpoint failed: {e:?}");
+                return ExitCode::UserFailure;
+            }
+        };
+        if m.badge & SUPERVISOR_BADGE != 0 {
+            let from = (m.badge & 0xffff) as usize;
+            let reply = on_request(system, from, m.info.label, m.mrs[0], slots);
+            ipc::reply(MessageInfo::new(0, 2), reply);
+            continue;
+        }
+        let i = m.badge as usize;
+        if i >= system.comps.len() || system.comps[i].status != Status::Running {
+            continue;
+        }
+        if m.info.label == COMPONENT_EXITED {
+            println!("init: {} exited with code {}", system.plan.components[i].name, m.mrs[0]);
+            system.comps[i].status = Status::Exited;
+            continue;
+        }
+        on_fault(system, i, m.info.label, m.mrs, slots);
+    }
+}
