@@ -169,6 +169,8 @@ pub struct RegionMapping<'a> {
     pub vaddr: u64,
     /// READ, or READ + WRITE.
     pub rights: CapRights,
+    /// Page attributes (`ATTR_UNCACHED` for a device BAR).
+    pub attributes: u64,
 }
 
 /// Builds the component's CSpace, VSpace and TCB from `budget`; the named caps and
@@ -241,7 +243,7 @@ pub fn build(
         for (p, &frame) in m.frames.iter().enumerate() {
             let copy = slots.alloc()?;
             CNode::copy(root(copy), root(frame), m.rights)?;
-            map_in(budget, slots, vspace, Frame(copy), m.vaddr + p as u64 * PAGE_SIZE, m.rights, 0)?;
+            map_in(budget, slots, vspace, Frame(copy), m.vaddr + p as u64 * PAGE_SIZE, m.rights, m.attributes)?;
             extra.push(copy);
         }
     }
@@ -345,5 +347,9 @@ pub fn kind_name(k: CapKind) -> &'static str {
         CapKind::Untyped => "dma pool",
         CapKind::Msi => "msi",
         CapKind::Supervisor => "supervisor",
+        CapKind::IrqControl => "irq control",
+        CapKind::IommuSupervisor => "iommu supervisor",
+        CapKind::FaultSource => "faults of",
+        CapKind::Peer => "peer",
     }
 }

@@ -64,6 +64,8 @@ pub struct Shared {
     pub iommu_ep: CPtr,
     /// Per device: the slot of its DMA pool in the iommu-server's CNode (0 if none).
     pub pool_slots: Vec<u64>,
+    /// Per device: init's frame cap over the first page of its BAR 0 (0 if none).
+    pub bars: Vec<CPtr>,
 }
 
 /// Everything the supervisor needs.
@@ -143,8 +145,10 @@ fn construct<'a>(
     all.sort_unstable_by_key(|b| core::cmp::Reverse(b.0));
     let mut budgets: Vec<Budget> = plan.components.iter().map(|_| Budget { pieces: Vec::new() }).collect();
     for (bits, i) in all {
+        // From the top of RAM: DMA pools (carved from budgets) lie above 4 GiB when
+        // there is RAM there; the iommu-server remaps them below the device's mask.
         let cap = objects
-            .alloc(slots, ObjectType::Untyped, u64::from(bits))
+            .alloc_high(slots, ObjectType::Untyped, u64::from(bits))
             .map_err(|e| oom(&format!("the budget of '{}'", plan.components[i].name), e))?;
         budgets[i].pieces.push(Piece { cap, bits, used: 0 });
     }
@@ -174,7 +178,9 @@ fn construct<'a>(
     } else {
         0
     };
-    let shared = Shared { fault_ep, channels, regions, iommu_ep, pool_slots: alloc::vec![0; plan.devices.len()] };
+    let bars = crate::grants::bar_frames(bi, &plan, slots);
+    let pool_slots = alloc::vec![0; plan.devices.len()];
+    let shared = Shared { fault_ep, channels, regions, iommu_ep, pool_slots, bars };
     let mut comps = Vec::new();
     for (i, mut budget) in budgets.into_iter().enumerate() {
         let (built, pools) = build_one(&plan, i, &mut budget, slots, 1, &shared)
@@ -210,7 +216,24 @@ pub fn build_one(
     for &(m, vaddr) in &plan.components[i].region_vaddrs {
         let Some(map) = plan.desc.region_maps().get(m) else { continue };
         let rights = if map.writable != 0 { CapRights::ALL } else { CapRights::READ };
-        maps.push(build::RegionMapping { frames: &shared.regions[usize::from(map.region)], vaddr, rights });
+        maps.push(build::RegionMapping {
+            frames: &shared.regions[usize::from(map.region)],
+            vaddr,
+            rights,
+            attributes: 0,
+        });
+    }
+    // The first page of BAR 0 of each device it drives (uncached; grants.rs lists them).
+    let bars: Vec<usize> = devs.iter().copied().filter(|&k| shared.bars.get(k).is_some_and(|&f| f != 0)).collect();
+    for (n, &k) in bars.iter().enumerate() {
+        let frames = core::slice::from_ref(&shared.bars[k]);
+        let attributes = libcap::cap::ATTR_UNCACHED;
+        maps.push(build::RegionMapping {
+            frames,
+            vaddr: crate::grants::bar_vaddr(n),
+            rights: CapRights::ALL,
+            attributes,
+        });
     }
     let (built, caps) = build::build(&plan.components[i], budget, slots, generation, &pools, &maps, shared.fault_ep)?;
     Ok((built, devs.into_iter().zip(caps).collect()))
@@ -285,13 +308,15 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
         )?;
     }
     if h.iommu_server == me {
-        build::give(built, shared.iommu_ep, CapEntry::new("iommu", CapKind::Endpoint, 0, 0), CapRights::READ, 0)?;
+        // All rights: the server mints its IOSpaces' fault-handler caps from it.
+        build::give(built, shared.iommu_ep, CapEntry::new("iommu", CapKind::Endpoint, 0, 0), CapRights::ALL, 0)?;
     }
     for d in system.plan.devices.iter() {
         let name = desc.str(d.rec.name);
         if h.iommu_server == me {
             let mut e = CapEntry::new(name, CapKind::PciDevice, 0, 0);
             e.badge = u64::from(d.index);
+            e.size = u64::from(d.rec.dma_mask_bits);
             build::give(built, system.bi.pci_device_caps.start + d.pci as u64, e, CapRights::ALL, 0)?;
         }
         if d.rec.driver == me {
@@ -309,7 +334,7 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
             }
         }
     }
-    Ok(())
+    crate::grants::connect_extra(system, i)
 }
 
 /// Prints the one-screen authority summary and the `graph:` lines.
@@ -327,7 +352,7 @@ fn summary(system: &System<'_>) {
         let p = &system.plan.components[i];
         let mut line = String::new();
         for e in c.built.info.caps() {
-            let Some(kind) = e.kind() else { continue };
+            let Some(kind) = e.kind().filter(|&k| k != CapKind::Peer) else { continue };
             let what = match kind {
                 CapKind::Endpoint | CapKind::Notification if e.rights & CapRights::READ.raw() != 0 => "recv",
                 CapKind::Endpoint | CapKind::Notification => "send",

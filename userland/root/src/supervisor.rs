@@ -18,7 +18,7 @@ use libcap::abi::component::{
 use libcap::abi::exit::ExitCode;
 use libcap::abi::fault::FaultKind;
 use libcap::abi::msginfo::MessageInfo;
-use libcap::abi::system::FaultPolicy;
+use libcap::abi::system::{ComponentRole, FaultPolicy};
 use libcap::alloc::SlotAllocator;
 use libcap::cap::{CNode, Result};
 use libcap::ipc;
@@ -159,8 +159,17 @@ fn on_request(system: &mut System<'_>, from: usize, label: u64, target: u64, slo
 pub fn supervise(system: &mut System<'_>, slots: &SlotAllocator) -> ExitCode {
     let ep = system.shared.fault_ep;
     loop {
-        if system.comps.iter().all(|c| c.status != Status::Running) {
-            println!("init: system '{}': every component stopped", system.name);
+        // Servers (the iommu-server, management) serve forever: the system is done when
+        // every other component stopped (or every component, if there are only servers).
+        let server = |i: usize| {
+            let role = ComponentRole::try_from(system.plan.components[i].rec.role);
+            matches!(role, Ok(ComponentRole::IommuServer | ComponentRole::Management))
+        };
+        let workers = (0..system.comps.len()).any(|i| !server(i));
+        if system.comps.iter().enumerate().all(|(i, c)| c.status != Status::Running || (workers && server(i))) {
+            let left = system.comps.iter().enumerate().any(|(i, c)| server(i) && c.status == Status::Running);
+            let note = if left { " (servers left running)" } else { "" };
+            println!("init: system '{}': every component stopped{note}", system.name);
             return ExitCode::Success;
         }
         let m = match ipc::recv(ep) {
