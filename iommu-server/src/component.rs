@@ -73,7 +73,9 @@ pub fn start(info: &'static ComponentInfo, malicious: bool) -> ExitCode {
     let attempts = malicious.then(|| Attempts {
         // The server holds no device memory: a PciDevice cap stands in for one.
         device_frame: devices.first().map_or(0, |d| d.pci),
-        forged_slot: CNODE_SLOTS - 1,
+        // Not a frame: invoking an empty slot would be a cap fault (the server would
+        // stop) and an endpoint would be a Call, so the "forged" frame is its untyped.
+        forged_slot: untyped,
     });
     let config = Config {
         cnode: CNODE,

@@ -84,3 +84,93 @@ fn frames_above_4g_get_iovas_below_the_28_bit_mask() {
     assert!(frame >= 1 << 32, "the driver's budget (and pool) lies above 4 GiB with -m 6G: {line}");
     o.expect_serial_contains("edudrv: DMA through the pool ok (iova 0x100000, gen 1)").expect_exit(ExitCode::Success);
 }
+
+#[test]
+fn rogue_dma_is_reported_and_the_driver_restarted_then_cut_off() {
+    let o = boot("system_restart", "test-restart", 256);
+    started(&o, "test-restart");
+    o.expect_serial_contains("edudrv: DMA through the pool ok (iova 0x100000, gen 1)")
+        .expect_serial_contains("edudrv: second buffer iova 0x102000 (gen 1)")
+        .expect_serial_contains("edudrv: rogue-outside: programming edu to read iova 0x8000000 (outside the pool)")
+        .expect_serial_contains(
+            "management: DMA fault from edu-driver (device edu 00:03.0): iova 0x8000000, reason 0x6 (read of unmapped IOVA); policy restart (1 of 2)",
+        )
+        .expect_serial_contains("iommu-server: device 0 reset: ")
+        .expect_serial_contains("management: restarted edu-driver: generation 2")
+        // The new instance's DMA works; generation 1's buffers are dead.
+        .expect_serial_contains("edudrv: DMA through the pool ok (iova 0x100000, gen 2)")
+        .expect_serial_contains("edudrv: rogue-outside: reading the stale iova 0x102000 of generation 1")
+        .expect_serial_contains(
+            "management: DMA fault from edu-driver (device edu 00:03.0): iova 0x102000, reason 0x6 (read of unmapped IOVA); policy restart (2 of 2)",
+        )
+        .expect_serial_contains("edudrv: DMA through the pool ok (iova 0x100000, gen 3)")
+        .expect_serial_contains("policy restart: limit (2) reached, cut-off")
+        .expect_serial_contains("management: device edu cut off: it stays unassigned (ok)")
+        .expect_serial_contains("management: counters: faults 3, restarts 2, cut-offs 1")
+        .expect_serial_contains("edudrv: device cut off: the server refuses its requests (CutOff)")
+        .expect_serial_not_contains("gen 4")
+        .expect_exit(ExitCode::Success);
+}
+
+#[test]
+fn cut_off_device_stays_unassigned_and_its_dma_is_blocked() {
+    let o = boot("system_cutoff", "test-cutoff", 256);
+    started(&o, "test-cutoff");
+    o.expect_serial_contains(
+        "management: DMA fault from edu-driver (device edu 00:03.0): iova 0x8000000, reason 0x6 (read of unmapped IOVA); policy cut-off",
+    )
+    .expect_serial_contains("iommu-server: device 0 cut off: ")
+    .expect_serial_contains("management: device edu cut off: it stays unassigned (ok)")
+    .expect_serial_contains("edudrv: device cut off: the server refuses its requests (CutOff)")
+    .expect_serial_contains("edudrv: programming edu to read iova 0x100000 after the cut-off");
+    // No context entry any more: the kernel blocks and reports the DMA (reason 0x2).
+    let after = o.serial.split("after the cut-off").nth(1).unwrap_or_default();
+    assert!(after.contains("requester 00:03.0 reason 0x2"), "blocked DMA after the cut-off not reported:\n{after}");
+    o.expect_serial_not_contains("gen 2").expect_exit(ExitCode::Success);
+}
+
+#[test]
+fn dma_to_a_freed_buffer_is_blocked_and_reported() {
+    let o = boot("system_use_freed", "test-use-freed", 256);
+    started(&o, "test-use-freed");
+    o.expect_serial_contains("edudrv: use-freed: freed iova 0x100000 (1 page)")
+        .expect_serial_contains("edudrv: use-freed: frame cap after free: revoked")
+        .expect_serial_contains(
+            "management: DMA fault from edu-driver (device edu 00:03.0): iova 0x100000, reason 0x6 (read of unmapped IOVA); policy log",
+        )
+        .expect_serial_contains("management: counters: faults 1, restarts 0, cut-offs 0")
+        .expect_serial_contains("init: edu-driver exited with code 0")
+        .expect_serial_not_contains("init: fault in")
+        .expect_exit(ExitCode::Success);
+}
+
+#[test]
+fn a_driver_asking_for_what_it_was_not_given_is_refused() {
+    let o = boot("system_rogue_device", "test-rogue-device", 256);
+    started(&o, "test-rogue-device");
+    o.expect_serial_contains(
+        "edudrv: rogue-device: DriverCutoff of device 0 through the driver's cap: refused (Denied)",
+    )
+    .expect_serial_contains("edudrv: rogue-device: DriverReset of device 1 through the driver's cap: refused (Denied)")
+    .expect_serial_contains("edudrv: rogue-device: config read of BAR 0: refused (Denied)")
+    .expect_serial_contains("edudrv: rogue-device: a client cap for another device: refused (")
+    // Nothing of it disturbed the driver's own device.
+    .expect_serial_contains("edudrv: DMA through the pool ok (iova 0x100000, gen 1)")
+    .expect_serial_not_contains("init: fault in")
+    .expect_serial_not_contains("management: DMA fault")
+    .expect_exit(ExitCode::Success);
+}
+
+#[test]
+fn a_malicious_server_is_refused_by_the_kernel() {
+    let o = boot("system_malicious", "test-malicious", 256);
+    started(&o, "test-malicious");
+    let refused = o.lines_starting("iommu-server: malicious: ");
+    assert!(refused.len() >= 4 && refused.iter().all(|l| l.contains(": refused (")), "{refused:#?}");
+    o.expect_serial_contains("iommu-server: malicious: map a forged frame slot into the IOSpace: refused (")
+        .expect_serial_contains("iommu-server: malicious: assign the device to a second IOSpace: refused (")
+        .expect_serial_contains("iommu-server: malicious: map a driver's mapped frame into another domain: refused (")
+        // The server's real work is untouched by what it tried.
+        .expect_serial_contains("edudrv: DMA through the pool ok (iova 0x100000, gen 1)")
+        .expect_exit(ExitCode::Success);
+}

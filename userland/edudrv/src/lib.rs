@@ -118,7 +118,10 @@ pub fn run(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
                     return ExitCode::UserFailure;
                 }
             }
-            let alive = Frame(a.frames.start).address().is_ok();
+            // Copying the frame cap names its slot without invoking it (an empty slot
+            // would be a cap fault): it fails once the server revoked the frame.
+            let root = CNode(CNODE);
+            let alive = CNode::copy(root.slot(d.free_slot), root.slot(a.frames.start), CapRights::READ).is_ok();
             println!("edudrv: use-freed: frame cap after free: {}", if alive { "ALIVE" } else { "revoked" });
             println!("edudrv: use-freed: programming edu to read the freed iova {iova:#x}");
             let _ = d.edu.to_device(iova, 0, 64);
@@ -166,13 +169,14 @@ fn rogue_device(d: &mut Driver) {
             Err(_) => "refused (ipc)",
         }
     );
-    // A client cap for another device: the slot where one would be is empty.
-    let r = ipc::call(d.free_slot + 500, label(IommuLabel::DmaAlloc), [PAGE_SIZE, 3, 0, 0]);
+    // A client cap for another device: init gave none, so its CSpace holds none (a
+    // CNode copy names the slot without invoking it: an empty slot is an error, not
+    // a cap fault).
+    let root = CNode(CNODE);
+    let r = CNode::copy(root.slot(d.free_slot), root.slot(d.free_slot + 1), CapRights::ALL);
     match r {
-        Ok(m) => {
-            println!("edudrv: rogue-device: DmaAlloc through another device's client slot: ACCEPTED ({})", m.mrs[0])
-        }
-        Err(e) => println!("edudrv: rogue-device: DmaAlloc through another device's client slot: refused ({e:?})"),
+        Ok(()) => println!("edudrv: rogue-device: a client cap for another device: ACCEPTED"),
+        Err(e) => println!("edudrv: rogue-device: a client cap for another device: refused ({:?})", e.code),
     }
 }
 

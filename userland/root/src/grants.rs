@@ -10,13 +10,16 @@
 use alloc::vec::Vec;
 
 use libcap::abi::component::{CapEntry, CapKind, COMPONENT_DEVICE_VADDR, FAULT_SOURCE_DEVICE};
+use libcap::abi::iommu::{IommuLabel, IommuStatus, SUPERVISOR_BADGE};
 use libcap::abi::layout::PAGE_SIZE;
+use libcap::abi::msginfo::MessageInfo;
 use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
 use libcap::abi::system::ComponentRole;
 use libcap::alloc::SlotAllocator;
-use libcap::cap::{CPtr, PciDevice, Result};
+use libcap::cap::{CNode, CPtr, PciDevice, Result};
 use libcap::device::DeviceMemory;
+use libcap::ipc;
 
 use crate::build;
 use crate::compose::System;
@@ -101,4 +104,26 @@ pub fn connect_extra(system: &mut System<'_>, i: usize) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Before init tears component `i` down for a restart (`reset`) or for good, the
+/// iommu-server resets or cuts off every device it drives: the domain forgets the
+/// buffers (unmapped, revoked) before the driver's budget, and so its pool, is revoked.
+pub fn tell_server(system: &System<'_>, i: usize, slots: &SlotAllocator, reset: bool) {
+    let ep = system.shared.iommu_ep;
+    let me = i as u16;
+    if ep == 0 {
+        return;
+    }
+    let label = if reset { IommuLabel::DriverReset } else { IommuLabel::DriverCutoff };
+    for (k, _) in system.plan.devices.iter().enumerate().filter(|(_, d)| d.rec.driver == me) {
+        let Ok(tmp) = slots.alloc() else { return };
+        if CNode::mint(build::root(tmp), build::root(ep), CapRights::WRITE, SUPERVISOR_BADGE).is_ok() {
+            let reply = ipc::call(tmp, MessageInfo::new(label.raw(), 1), [k as u64, 0, 0, 0]);
+            if !matches!(reply, Ok(m) if m.mrs[0] == IommuStatus::Ok.raw()) {
+                libcap::println!("init: the iommu-server did not {label:?} device {k}: {reply:?}");
+            }
+            let _ = CNode::delete(build::root(tmp));
+        }
+    }
 }

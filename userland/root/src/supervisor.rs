@@ -64,6 +64,7 @@ fn teardown(system: &mut System<'_>, i: usize) -> Result<()> {
 
 /// Tears component `i` down and starts a fresh instance (generation + 1).
 pub fn restart(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Result<u32> {
+    crate::grants::tell_server(system, i, slots, true);
     teardown(system, i)?;
     let generation = system.comps[i].generation + 1;
     let (built, pools) = {
@@ -82,7 +83,8 @@ pub fn restart(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
 }
 
 /// Cuts component `i` off: torn down, stays down.
-pub fn cutoff(system: &mut System<'_>, i: usize) -> Result<()> {
+pub fn cutoff(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Result<()> {
+    crate::grants::tell_server(system, i, slots, false);
     teardown(system, i)?;
     system.comps[i].status = Status::Down;
     Ok(())
@@ -107,7 +109,7 @@ fn on_fault(system: &mut System<'_>, i: usize, label: u64, mrs: [u64; 4], slots:
                 Ok(g) => println!("init: restarted {name}: generation {g}"),
                 Err(e) => {
                     println!("init: restarting {name} failed ({e:?}): it stays down");
-                    let _ = cutoff(system, i);
+                    let _ = cutoff(system, i, slots);
                 }
             }
         }
@@ -116,11 +118,11 @@ fn on_fault(system: &mut System<'_>, i: usize, label: u64, mrs: [u64; 4], slots:
                 "init: fault in {name}: {kind} at {rip:#x}; policy restart: limit ({}) reached, {name} stays down",
                 rec.restart_limit
             );
-            let _ = cutoff(system, i);
+            let _ = cutoff(system, i, slots);
         }
         FaultPolicy::CutOff => {
             println!("init: fault in {name}: {kind} at {rip:#x}; policy cut-off: {name} stays down");
-            let _ = cutoff(system, i);
+            let _ = cutoff(system, i, slots);
         }
     }
 }
@@ -141,14 +143,14 @@ fn on_request(system: &mut System<'_>, from: usize, label: u64, target: u64, slo
                 }
                 Err(e) => {
                     println!("init: restarting {name} failed ({e:?}): it stays down");
-                    let _ = cutoff(system, i);
+                    let _ = cutoff(system, i, slots);
                     [SupervisorStatus::RebuildFailed.raw(), 0, 0, 0]
                 }
             }
         }
         SUPERVISOR_CUTOFF => {
             println!("init: {who} cuts {name} off: it stays down");
-            let _ = cutoff(system, i);
+            let _ = cutoff(system, i, slots);
             [SupervisorStatus::Ok.raw(), 0, 0, 0]
         }
         _ => [SupervisorStatus::BadRequest.raw(), 0, 0, 0],
