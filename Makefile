@@ -18,14 +18,17 @@ QEMU_ARGS := -machine q35 -accel tcg -cpu max -m $(MEM) -smp 1 -display none \
              -monitor none -serial stdio -no-reboot \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04 -device $(IOMMU)
 # The bare-metal user programs: built for $(TARGET) only, so host-side runs exclude them.
-USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest iommutest hello crasher
-# The components of composed systems (issue 12; docs/system.md): packages built for
-# $(TARGET) only, and every program they make (packed into the boot image by name).
-# iommu-server's lib is host-tested too, so it is built for the target by name only.
+USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest hello crasher iommutest
+# The components of composed systems besides the iommu-server (docs/system.md): packages
+# built for $(TARGET) only, and every program they make (packed by name; one program per
+# driver mode, and the server's malicious mode, for the scenarios in tests/tests/system.rs).
 COMPONENT_PACKAGES := edudrv management
-COMPONENTS    := iommu-server iommu-server-malicious management \
-                 edudrv edudrv-rogue-outside edudrv-rogue-device edudrv-use-freed
+COMPONENTS    := management edudrv edudrv-rogue-outside edudrv-rogue-device edudrv-use-freed \
+                 iommu-server-malicious
 HOST_ONLY     := --workspace $(addprefix --exclude ,$(USER_PROGRAMS) $(COMPONENT_PACKAGES))
+# Bare-metal programs whose crate also holds host-tested logic (a lib): built and packed
+# like USER_PROGRAMS, but host-side runs keep them (their bin builds a stub on the host).
+HOST_TESTED_PROGRAMS := iommu-server
 # The system description `make image` checks and packs (systems/$(SYSTEM).toml; docs/system.md).
 SYSTEM        ?= default
 # No source file may grow past this many lines (`make check`).
@@ -71,18 +74,23 @@ _install:
 
 # The kernel ELF (PVH + multiboot2 entry), the boot image (user programs + manifest) and
 # build/system.elf: the kernel with the boot image packed in as a load segment at 16 MiB
-# (what `run`, the ISO and the scenarios boot; docs/boot.md).
+# (what the ISO and the scenarios boot: the root task's checks; docs/boot.md), and
+# build/$(SYSTEM).elf: the same plus the packed description as entry `system`, so the
+# root task goes on as init and builds the composed system (what `run` boots).
 image: toolchain
 	cargo build --profile $(PROFILE) --target $(TARGET) -p kernel --bin kernel
-	cargo build --profile $(PROFILE) --target $(TARGET) $(addprefix -p ,$(USER_PROGRAMS) $(COMPONENT_PACKAGES) iommu-server)
+	cargo build --profile $(PROFILE) --target $(TARGET) $(addprefix -p ,$(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS) $(COMPONENT_PACKAGES))
 	cargo build --profile $(PROFILE) -p scenarios --bin mkbootimg --bin mksystem --bin mksys
 	@mkdir -p $(BUILD)
 	cp $(OUT)/kernel $(BUILD)/kernel.elf
 	$(TARGET_DIR)/$(PROFILE)/mksys systems/$(SYSTEM).toml -o $(BUILD)/$(SYSTEM).sys \
-	    --programs "$(strip $(USER_PROGRAMS) $(COMPONENTS))"
+	    --programs "$(strip $(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS) $(COMPONENTS))"
 	$(TARGET_DIR)/$(PROFILE)/mkbootimg -o $(BUILD)/boot.img manifest=userland/manifest.txt \
-	    system=$(BUILD)/$(SYSTEM).sys $(foreach p,$(USER_PROGRAMS) $(COMPONENTS),$(p)=$(OUT)/$(p))
+	    $(foreach p,$(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS) $(COMPONENTS),$(p)=$(OUT)/$(p))
 	$(TARGET_DIR)/$(PROFILE)/mksystem $(BUILD)/kernel.elf $(BUILD)/boot.img -o $(BUILD)/system.elf
+	$(TARGET_DIR)/$(PROFILE)/mkbootimg -o $(BUILD)/$(SYSTEM).img manifest=userland/manifest.txt \
+	    system=$(BUILD)/$(SYSTEM).sys $(foreach p,$(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS) $(COMPONENTS),$(p)=$(OUT)/$(p))
+	$(TARGET_DIR)/$(PROFILE)/mksystem $(BUILD)/kernel.elf $(BUILD)/$(SYSTEM).img -o $(BUILD)/$(SYSTEM).elf
 
 # The authority graph of systems/$(SYSTEM).toml as build/$(SYSTEM).svg (Graphviz);
 # LIVE=<serial log> adds the `graph: ` lines a running system printed (docs/system.md).
@@ -110,7 +118,7 @@ RUN_DEVICES ?= -device edu
 RUN_APPEND  ?= iommu=allow-unremapped-dma
 run: image qemu-deps
 	@echo "make: booting systems/$(SYSTEM).toml (QEMU q35, TCG, $(MEM), $(IOMMU), $(RUN_DEVICES)); the system stops itself"
-	@$(QEMU) $(QEMU_ARGS) $(RUN_DEVICES) -kernel $(BUILD)/system.elf -append "$(strip $(RUN_APPEND) $(APPEND))"; \
+	@$(QEMU) $(QEMU_ARGS) $(RUN_DEVICES) -kernel $(BUILD)/$(SYSTEM).elf -append "$(strip $(RUN_APPEND) $(APPEND))"; \
 	    status=$$?; code=$$((status >> 1)); \
 	    if [ $$status -eq 1 ]; then echo "make: system exited with code 0 (success)"; \
 	    else echo "make: system exited with code $$(printf '%#x' $$code) (QEMU status $$status)"; exit 1; fi
@@ -163,7 +171,7 @@ check: toolchain
 	tools/check-layers.sh
 	tools/check-docs.sh
 	cargo clippy $(HOST_ONLY) --all-targets -- -D warnings
-	cargo clippy --target $(TARGET) -p kernel -p libcap -p iommu-server $(addprefix -p ,$(USER_PROGRAMS) $(COMPONENT_PACKAGES)) -- -D warnings
+	cargo clippy --target $(TARGET) -p kernel -p libcap $(addprefix -p ,$(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS) $(COMPONENT_PACKAGES)) -- -D warnings
 
 gdb: image qemu-deps
 	@echo "make: QEMU waits for gdb on :1234 (gdb $(BUILD)/system.elf -ex 'target remote :1234')"

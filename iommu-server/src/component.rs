@@ -1,91 +1,90 @@
 //! The iommu-server as a component: its config read from the info page init wrote.
 //!
-//! Init gives the server (docs/system.md, docs/iommu-server.md): its endpoint `iommu`
-//! (all rights), one `PciDevice` and one DMA-pool `Untyped` entry per device (badge =
-//! device index), `irq-control`, its spare budget untyped (IOSpaces and IO page tables
-//! come from the first) and the channels the description names: DMA faults are
-//! forwarded to its first send endpoint (the channel to the management component).
+//! Init gives it (docs/system.md, `abi::component`): the `iommu` endpoint its drivers
+//! call, one PciDevice cap per device (`badge` = device index, `size` = the device's
+//! DMA mask width when init records it, else 64) and each driver's DMA pool (an
+//! untyped, `badge` = device index), its own spare untyped (IOSpaces, IO page tables,
+//! the fault notification it binds to its TCB) and the endpoints of its channels; the first channel it is a client of receives
+//! the forwarded DMA faults. It then runs `iommu_server::server::run`.
 
-use abi::component::{CapKind, ComponentInfo, BUDGET_UNTYPED, CNODE};
-use abi::exit::ExitCode;
-use abi::object::ObjectType;
-use abi::rights::CapRights;
 use alloc::vec::Vec;
-use libcap::cap::Untyped;
+
+use crate::server::{run, Config, DeviceCaps};
+use libcap::abi::component::{CNODE, FIRST_NAMED, TCB};
+use libcap::abi::exit::ExitCode;
+use libcap::abi::object::ObjectType;
+use libcap::abi::rights::CapRights;
+use libcap::cap::{CNode, Msi, Notification, Tcb, Untyped};
+use libcap::component::{CapKind, ComponentInfo};
 use libcap::println;
 
-use crate::malicious::Attempts;
-use crate::server::{run, Config, DeviceCaps};
+/// Slots the server uses above its named caps: it assumes a CNode of at least
+/// 2^8 slots (`cnode_bits = 8` or more in the description).
+const SLOTS: u64 = 256;
 
-/// Slots of the server's CNode (the description's `cnode_bits` must be at least 10).
-const CNODE_SLOTS: u64 = 1 << 10;
-/// Address bits QEMU's intel-iommu translates by default (3-level tables).
-const ADDRESS_BITS: u8 = 39;
-
-/// Reads the caps init gave and runs the server (never returns unless a cap is missing).
+/// Reads the caps init gave and runs the server; `malicious` first makes the attempts
+/// of [`crate::malicious`] (the `iommu-server-malicious` program).
 pub fn start(info: &'static ComponentInfo, malicious: bool) -> ExitCode {
     let Some(endpoint) = info.cap_of("iommu", CapKind::Endpoint) else {
-        println!("iommu-server: no 'iommu' endpoint in the info page");
+        println!("iommu-server: FAIL no 'iommu' endpoint in the info page (is this component the iommu-server?)");
         return ExitCode::UserFailure;
     };
-    let fault_ep = info
-        .caps()
-        .iter()
-        .find(|c| c.kind() == Some(CapKind::Endpoint) && c.rights & CapRights::WRITE.raw() != 0 && c.name() != "iommu")
-        .map_or(0, |c| c.slot);
-    let count = info.caps().iter().filter(|c| c.kind() == Some(CapKind::PciDevice)).count();
-    let mut devices = Vec::new();
-    for index in 0..count as u64 {
-        let pci = info.caps().iter().find(|c| c.kind() == Some(CapKind::PciDevice) && c.badge == index);
-        let pool = info.caps().iter().find(|c| c.kind() == Some(CapKind::Untyped) && c.badge == index);
-        let (Some(pci), Some(pool)) = (pci, pool) else {
-            println!("iommu-server: device {index}: no PciDevice or DMA pool cap");
-            return ExitCode::UserFailure;
+    let write = CapRights::WRITE.raw();
+    let faults = info.caps().iter().find(|c| c.kind() == Some(CapKind::Endpoint) && c.rights & write != 0);
+    let mut devices: Vec<(u64, DeviceCaps)> = Vec::new();
+    for pci in info.caps().iter().filter(|c| c.kind() == Some(CapKind::PciDevice)) {
+        let pool = info.caps().iter().find(|c| c.kind() == Some(CapKind::Untyped) && c.badge == pci.badge);
+        let Some(pool) = pool else {
+            println!("iommu-server: device {} '{}': no DMA pool: not served", pci.badge, pci.name());
+            continue;
         };
-        // Init puts the description's dma_mask_bits in the PciDevice entry's size.
-        let dma_mask_bits = u8::try_from(pci.size).ok().filter(|b| (12..=64).contains(b)).unwrap_or(28);
-        devices.push(DeviceCaps { pci: pci.slot, pool: pool.slot, dma_mask_bits, fault_ep });
-        println!(
-            "iommu-server: device {index} ({}): pool {} KiB, faults to {}",
-            pci.name(),
-            pool.size / 1024,
-            if fault_ep != 0 { "the management channel" } else { "nobody (logged only)" }
-        );
+        let dma_mask_bits = if (12..=64).contains(&pci.size) { pci.size as u8 } else { 64 };
+        let fault_ep = faults.map_or(0, |f| f.slot);
+        // The MSI init made for the device (address in `vaddr`, data | vector << 32 in `size`).
+        let msi = info.caps().iter().find(|c| c.kind() == Some(CapKind::Msi) && c.badge == pci.badge).map(|m| {
+            let msi = Msi { vector: (m.size >> 32) as u8, address: m.vaddr, data: m.size as u32 };
+            (m.slot, msi)
+        });
+        devices.push((pci.badge, DeviceCaps { pci: pci.slot, pool: pool.slot, dma_mask_bits, fault_ep, msi }));
     }
-    let used = info.caps().iter().map(|c| c.slot).max().unwrap_or(0).max(BUDGET_UNTYPED + 6);
-    let irq_control = info.cap_of("irq-control", CapKind::IrqControl).map_or(0, |c| c.slot);
-    // One untyped for IOSpaces and IO page tables: the biggest piece the spare budget
-    // yields (its untyped caps come in watermark order, not by size).
-    let untyped = used + 1;
-    let carved = [21u64, 20, 19, 18, 17, 16].iter().find_map(|&bits| {
-        (info.budget_untyped.start..info.budget_untyped.end).find(|&u| {
-            let root = libcap::cap::CNode(CNODE);
-            Untyped(u).retype(ObjectType::Untyped, bits, root, 0, 0, untyped, 1).is_ok()
-        })?;
-        Some(bits)
-    });
-    let Some(bits) = carved else {
-        println!("iommu-server: no spare untyped of 64 KiB or more for IOSpaces and IO page tables");
+    // The protocol's device index is the description's: the list must be dense.
+    devices.sort_by_key(|(index, _)| *index);
+    if devices.iter().enumerate().any(|(i, (index, _))| i as u64 != *index) {
+        println!(
+            "iommu-server: FAIL device indices are not 0..n: {:?}",
+            devices.iter().map(|d| d.0).collect::<Vec<_>>()
+        );
         return ExitCode::UserFailure;
-    };
-    println!("iommu-server: {} KiB for IOSpaces and IO page tables", (1u64 << bits) / 1024);
-    let free_slots = used + 2..CNODE_SLOTS;
-    let attempts = malicious.then(|| Attempts {
-        // The server holds no device memory: a PciDevice cap stands in for one.
-        device_frame: devices.first().map_or(0, |d| d.pci),
-        // Not a frame: invoking an empty slot would be a cap fault (the server would
-        // stop) and an endpoint would be a Call, so the "forged" frame is its untyped.
-        forged_slot: untyped,
-    });
+    }
+    if info.budget_untyped.is_empty() {
+        println!("iommu-server: FAIL no spare untyped for IOSpaces and IO page tables");
+        return ExitCode::UserFailure;
+    }
+    let named_end = info.caps().iter().map(|c| c.slot + 1).max().unwrap_or(FIRST_NAMED);
+    // The IOSpaces' fault handler: a notification of its own, bound to its TCB.
+    let ntfn = named_end.max(FIRST_NAMED) + 1;
+    let untyped = info.budget_untyped.start..info.budget_untyped.end;
+    let made =
+        untyped.clone().any(|u| Untyped(u).retype(ObjectType::Notification, 0, CNode(CNODE), 0, 0, ntfn, 1).is_ok());
+    let fault_ntfn = if made && Tcb(TCB).bind_notification(Notification(ntfn)).is_ok() { ntfn } else { 0 };
+    let devices: Vec<DeviceCaps> = devices.into_iter().map(|(_, d)| d).collect();
     let config = Config {
         cnode: CNODE,
         endpoint: endpoint.slot,
+        fault_ntfn,
         untyped,
-        irq_control,
-        free_slots: free_slots.start..free_slots.end - 1,
-        address_bits: ADDRESS_BITS,
+        irq_control: 0,
+        free_slots: named_end.max(FIRST_NAMED) + 8..SLOTS,
+        address_bits: 39,
         devices: &devices,
-        malicious: attempts,
+        // The `iommu-server-malicious` program: the device's PciDevice cap stands in for
+        // device memory, an untyped for a forged frame (an empty slot would be a cap
+        // fault and an endpoint a Call: the server would stop, not be refused).
+        malicious: malicious.then(|| {
+            let device_frame = devices.first().map_or(0, |d| d.pci);
+            crate::malicious::Attempts { device_frame, forged_slot: info.budget_untyped.start }
+        }),
     };
+    println!("iommu-server: component '{}' generation {}: {} devices", info.name(), info.generation, devices.len());
     run(&config)
 }

@@ -23,9 +23,12 @@ use crate::domain::{DmaOps, Domain};
 use crate::iova::iova_limit;
 use crate::request::{config_allowed, decode, Request};
 
-/// Badge of the IOSpace fault-handler caps the server mints to its own endpoint (plus
-/// the device index); no driver or supervisor badge has bit 48 set.
+/// Bit of every fault-handler badge; no driver or supervisor badge has bit 48 set.
+/// Minted from the server's endpoint the badge is this plus the device index; from its
+/// fault notification, this plus `1 << index` (bits OR together in the notification).
 pub const FAULT_BADGE: u64 = 1 << 48;
+/// Devices a fault notification can tell apart (one badge bit each, below bit 48).
+pub const MAX_NOTIFIED_DEVICES: usize = 48;
 
 /// The caps of one device the server manages.
 #[derive(Clone, Copy, Debug)]
@@ -38,6 +41,9 @@ pub struct DeviceCaps {
     pub dma_mask_bits: u8,
     /// Endpoint its DMA faults are forwarded to (NBSend, label `DmaFault`); 0: none.
     pub fault_ep: CPtr,
+    /// An MSI init already made for the device (handler cap and its address/data);
+    /// `MsiAlloc` hands out a copy instead of asking IRQ control.
+    pub msi: Option<(CPtr, libcap::cap::Msi)>,
 }
 
 /// Everything the server runs with; all CPtrs are in the server's own CSpace.
@@ -46,8 +52,12 @@ pub struct Config<'a> {
     pub cnode: CPtr,
     /// Its endpoint (all rights: it mints the fault-handler caps from it).
     pub endpoint: CPtr,
-    /// Untyped for IOSpaces and IO page tables.
-    pub untyped: CPtr,
+    /// A notification bound to the server's TCB: the IOSpaces' fault handler (the
+    /// server pops each record with IoSpaceNextFault). 0: the server's endpoint is the
+    /// handler instead (the kernel sends one `DmaFault` message per record).
+    pub fault_ntfn: CPtr,
+    /// Untyped caps for IOSpaces and IO page tables (tried in order).
+    pub untyped: core::ops::Range<CPtr>,
     /// IRQ control for MSIs (0: `MsiAlloc` is refused).
     pub irq_control: CPtr,
     /// Empty slots of its CNode it may use.
@@ -66,7 +76,7 @@ pub(crate) struct Kernel {
     next: u64,
     end: u64,
     freed: Vec<u64>,
-    untyped: CPtr,
+    untyped: core::ops::Range<CPtr>,
     pub(crate) devices: Vec<(DeviceCaps, IoSpace)>,
 }
 
@@ -95,6 +105,11 @@ impl Kernel {
         }
     }
 
+    /// An object from the first of the server's own untyped caps with room for it.
+    pub(crate) fn retype_own(&mut self, object: ObjectType) -> Option<CPtr> {
+        self.untyped.clone().find_map(|u| self.retype(u, object))
+    }
+
     /// Maps `frame` at `iova` in `iospace`, adding IO page tables until the walk ends.
     pub(crate) fn map_in(&mut self, iospace: IoSpace, frame: CPtr, iova: u64, rights: CapRights) -> Result<(), u64> {
         for _ in 0..4 {
@@ -102,8 +117,7 @@ impl Kernel {
                 Err(e) if e.code == SyscallError::FailedLookup => {}
                 other => return other.map_err(|e| e.code.raw()),
             }
-            let table =
-                self.retype(self.untyped, ObjectType::IoPageTable).ok_or(SyscallError::NotEnoughMemory.raw())?;
+            let table = self.retype_own(ObjectType::IoPageTable).ok_or(SyscallError::NotEnoughMemory.raw())?;
             match IoPageTable(table).map(iospace, iova) {
                 Ok(()) => {}
                 Err(e) if e.code == SyscallError::DeleteFirst => {}
@@ -145,7 +159,7 @@ pub fn run(config: &Config<'_>) -> ! {
         next: config.free_slots.start,
         end: config.free_slots.end,
         freed: Vec::new(),
-        untyped: config.untyped,
+        untyped: config.untyped.clone(),
         devices: Vec::new(),
     };
     let mut domains = Vec::new();
@@ -177,18 +191,33 @@ pub fn run(config: &Config<'_>) -> ! {
 }
 
 /// A new IOSpace for `device`: fault handler (the server's endpoint, badged), then the
-/// device assigned (no mapping yet: every DMA faults until a buffer is allocated).
+/// device assigned (no mapping yet: every DMA faults until a buffer is allocated). An
+/// endpoint cap without Write cannot be minted into a fault handler: the server says
+/// so and serves without one (the kernel still logs each fault).
 fn build_domain(
     kernel: &mut Kernel,
     config: &Config<'_>,
     index: usize,
     device: &DeviceCaps,
 ) -> Result<IoSpace, &'static str> {
-    let iospace = IoSpace(kernel.retype(config.untyped, ObjectType::IoSpace).ok_or("retype an IOSpace")?);
+    let iospace = IoSpace(kernel.retype_own(ObjectType::IoSpace).ok_or("retype an IOSpace")?);
     let handler = kernel.alloc_slot().ok_or("no slot")?;
-    CNode::mint(kernel.slot(handler), kernel.slot(config.endpoint), CapRights::WRITE, FAULT_BADGE + index as u64)
-        .map_err(|_| "mint the fault-handler cap")?;
-    iospace.set_fault_handler(handler).map_err(|_| "set the fault handler")?;
+    // Mint masks the rights: from a receive-only cap it makes a cap with no Write, which
+    // the kernel refuses as a fault handler.
+    let (source, badge) = if config.fault_ntfn != 0 && index < MAX_NOTIFIED_DEVICES {
+        (config.fault_ntfn, FAULT_BADGE | 1 << index)
+    } else {
+        (config.endpoint, FAULT_BADGE + index as u64)
+    };
+    let minted = CNode::mint(kernel.slot(handler), kernel.slot(source), CapRights::WRITE, badge);
+    if minted.is_err() || iospace.set_fault_handler(handler).is_err() {
+        let _ = CNode::delete(kernel.slot(handler));
+        println!("iommu-server: device {index}: no fault handler cap with Write: DMA faults are not forwarded");
+    } else if source == config.fault_ntfn {
+        println!("iommu-server: device {index}: DMA faults by notification, records popped with IoSpaceNextFault");
+    } else {
+        println!("iommu-server: device {index}: DMA faults as messages on the server's endpoint");
+    }
     iospace.assign(PciDevice(device.pci)).map_err(|_| "assign the device")?;
     Ok(iospace)
 }
@@ -207,7 +236,16 @@ fn with_cap(slot: CPtr, mrs: [u64; 4]) -> (MessageInfo, [u64; 4]) {
 impl Server<'_> {
     fn handle(&mut self, m: Message) -> (MessageInfo, [u64; 4]) {
         if m.badge & FAULT_BADGE != 0 && m.info.label == FaultKind::DmaFault.raw() {
-            self.fault((m.badge - FAULT_BADGE) as usize, m.mrs);
+            let index = (m.badge - FAULT_BADGE) as usize;
+            self.fault(index, m.mrs);
+            self.drain(index);
+            return status(IommuStatus::Ok);
+        }
+        if m.badge & FAULT_BADGE != 0 && m.info.label == 0 && m.info.length == 0 {
+            // The fault notification: one bit per device with queued records.
+            for index in (0..MAX_NOTIFIED_DEVICES).filter(|i| m.badge & (1 << i) != 0) {
+                self.drain(index);
+            }
             return status(IommuStatus::Ok);
         }
         match decode(m.info.label, m.badge, m.mrs, self.domains.len()) {
@@ -276,6 +314,15 @@ impl Server<'_> {
     /// An MSI for the device, programmed into its MSI capability; the driver gets a
     /// copy of the handler cap to bind to its notification.
     fn msi(&mut self, device: u16, index: u64) -> Result<(MessageInfo, [u64; 4]), IommuStatus> {
+        if let (Some((handler, msi)), 0) = (self.kernel.devices[usize::from(device)].0.msi, index) {
+            if self.domains[usize::from(device)].cut_off {
+                return Err(IommuStatus::CutOff);
+            }
+            let pci = PciDevice(self.kernel.devices[usize::from(device)].0.pci);
+            pci.enable_msi(&msi).map_err(|_| IommuStatus::KernelError)?;
+            let mrs = [IommuStatus::Ok.raw(), u64::from(msi.vector), msi.address, u64::from(msi.data)];
+            return Ok(with_cap(handler, mrs));
+        }
         if self.config.irq_control == 0 || index != 0 {
             return Err(IommuStatus::Denied);
         }
@@ -309,6 +356,22 @@ impl Server<'_> {
         let what = if reassign { "reset" } else { "cut off" };
         println!("iommu-server: device {device} {what}: {buffers} buffers unmapped, pool revoked");
         Ok(())
+    }
+
+    /// Pops device `index`'s queued fault records (IoSpaceNextFault) until none is left,
+    /// reporting each and any the kernel counted lost.
+    fn drain(&mut self, index: usize) {
+        let Some(&(_, iospace)) = self.kernel.devices.get(index) else { return };
+        for _ in 0..=abi::fault::DMA_FAULT_QUEUE {
+            let Ok(next) = iospace.next_fault() else { return };
+            if let Some(r) = next.record {
+                let words = [u64::from(r.requester), u64::from(r.reason), r.iova, u64::from(r.is_write)];
+                self.fault(index, words);
+            }
+            if next.lost > 0 {
+                println!("iommu-server: device {index}: {} DMA faults lost (kernel queue full)", next.lost);
+            }
+        }
     }
 
     /// Logs a DMA fault of device `index` and forwards it to its fault endpoint.

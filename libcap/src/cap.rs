@@ -509,6 +509,14 @@ impl IoSpace {
     pub fn set_fault_handler(self, handler: CPtr) -> Result<()> {
         invoke(self.0, Invocation::IoSpaceSetFaultHandler, &[], &[handler]).map(|_| ())
     }
+
+    /// Pops this IOSpace's oldest queued DMA fault record (with the count of faults
+    /// lost since the last call). `Err` with `abi::fault::NEXT_FAULT_EMPTY`
+    /// (FailedLookup) when nothing is queued and nothing was lost. A fault handler
+    /// calls it until then after each signal or `DmaFault` message.
+    pub fn next_fault(self) -> Result<abi::fault::NextFault> {
+        invoke(self.0, Invocation::IoSpaceNextFault, &[], &[]).map(abi::fault::NextFault::decode)
+    }
 }
 
 impl IoSpace {

@@ -4,7 +4,8 @@
 //! and reported (requester id, address, direction); assigned to an IOSpace it reaches
 //! exactly the frames mapped there, with their rights; after UnmapIO, Delete and Revoke
 //! it reaches nothing, and each blocked access arrives at the IOSpace's fault handler
-//! as a message with the requester, reason and IOVA.
+//! as a message with the requester, reason and IOVA; with the handler busy, every fault
+//! waits in the kernel's fault queue for IoSpaceNextFault.
 
 use abi::exit::ExitCode;
 use scenarios::{Iommu, Scenario};
@@ -88,6 +89,15 @@ fn dma_isolation(scenario: Scenario, tables: u32, how: &str) -> scenarios::Outco
         .expect_serial_contains("dmatest: ok ... and the DMA through it is reported")
         .expect_serial_contains("dmatest: ok after unassign the device reaches nothing")
         .expect_serial_contains("dmatest: ok after the IOSpace is gone the device reaches nothing")
+        // The kernel's fault queue: nothing lost while the handler is busy.
+        .expect_serial_contains("dmatest: storm: 6 of 6 records popped in order")
+        .expect_serial_contains("dmatest: ok storm: every fault queued, popped oldest first, none lost")
+        .expect_serial_contains("dmatest: ok storm: then NextFault says empty (FailedLookup)")
+        .expect_serial_contains("dmatest: ok storm: the notification was signalled with its badge")
+        .expect_serial_contains("dmatest: ok notified: every fault queued, popped oldest first, none lost")
+        .expect_serial_contains("dmatest: ok destroy: two faults queued before the IOSpace is deleted")
+        .expect_serial_contains("dmatest: ok destroy: the next IOSpace sees none of the deleted one's faults")
+        .expect_serial_contains("dmatest: ok destroy: ... and after a fault of its own, exactly that one")
         .expect_serial_contains("dmatest: done")
         .expect_exit(ExitCode::Success);
     let ro = o.expect_line_starting("dmatest: read-only frame at iova ").rsplit(' ').next().unwrap().to_string();

@@ -265,6 +265,24 @@ fn port_range_first_above_last() {
 }
 
 #[test]
+fn overlapping_port_ranges() {
+    let text = BASE.replace("dma_pool = \"64K\"", "dma_pool = \"64K\"\nports = [[0x3f8, 0x3ff]]")
+        + "\n[devices.nic]\nmatch = { class = 2 }\ndriver = \"drv\"\nports = [[0x3f0, 0x3f8]]\n";
+    let msg =
+        "t.toml:28: device 'nic': ports 0x3f0..=0x3f8 overlap 0x3f8..=0x3ff of device 'edu' (a port has one owner)";
+    rejects(&text, msg);
+}
+
+#[test]
+fn overlapping_fixed_region_maps() {
+    let text = format!(
+        "{BASE}\n[regions.a]\nsize = \"8K\"\nmaps = [{{ component = \"drv\", vaddr = 0x10000 }}]\n\n\
+         [regions.b]\nsize = \"4K\"\nmaps = [{{ component = \"drv\", vaddr = 0x11000 }}]\n"
+    );
+    rejects(&text, "t.toml:30: region 'b': 'drv' maps it at 0x11000, overlapping region 'a'");
+}
+
+#[test]
 fn dma_mask_bits_out_of_range() {
     let text = BASE.replace("dma_pool = \"64K\"", "dma_pool = \"64K\"\ndma_mask_bits = 11");
     rejects(&text, "t.toml:23: device 'edu': dma_mask_bits 11 is out of range 12..=64");
@@ -355,16 +373,21 @@ fn every_system_in_systems_compiles() {
     assert!(count >= 2, "systems/ holds default.toml and smoke.toml at least");
 }
 
-/// `make image` packed `systems/$(SYSTEM).toml` as the boot image's `system` entry.
+/// `make image` packed `systems/$(SYSTEM).toml` as the `system` entry of
+/// `build/$(SYSTEM).img` (booted by `make run`); `build/boot.img` has none.
 #[test]
 fn boot_image_carries_the_packed_system() {
-    let path = scenarios::build_dir().join("boot.img");
+    let plain = std::fs::read(scenarios::build_dir().join("boot.img")).expect("build/boot.img (run `make image`)");
+    let plain = abi::bootimage::BootImage::parse(&plain).unwrap();
+    assert!(plain.files().all(|f| f.name != abi::system::SYSTEM_ENTRY), "boot.img stays root-only");
+    let system = std::env::var("SYSTEM").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "default".into());
+    let path = scenarios::build_dir().join(format!("{system}.img"));
     let image = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `make image` first)", path.display()));
     let image = abi::bootimage::BootImage::parse(&image).unwrap();
     let entry = image
         .files()
         .find(|f| f.name == abi::system::SYSTEM_ENTRY)
-        .expect("boot.img has no 'system' entry (make image packs build/$(SYSTEM).sys)");
+        .expect("build/$(SYSTEM).img has no 'system' entry (make image packs build/$(SYSTEM).sys)");
     let desc = SystemDesc::parse(entry.data).unwrap();
     let toml = scenarios::repo_root().join(format!("systems/{}.toml", desc.name()));
     let text = std::fs::read_to_string(&toml).unwrap();

@@ -1,7 +1,7 @@
 //! IOMMU cap invocations: IOSpace, IOPageTable, Frame MapIO / UnmapIO.
 //!
 //! IOSpace Assign / Unassign (of a whole DMA alias group: caps to all its functions) /
-//! SetFaultHandler / MapBatch / UnmapBatch, IOPageTable Map / Unmap, Frame MapIO /
+//! SetFaultHandler / NextFault / MapBatch / UnmapBatch, IOPageTable Map / Unmap, Frame MapIO /
 //! UnmapIO.
 //!
 //! Mapping and unmapping 4 KiB frames is the hot path (a driver maps every DMA buffer),
@@ -436,6 +436,8 @@ enum IoSpaceOp<'p> {
     Assign { unassign: bool, members: &'p [u16] },
     /// SetFaultHandler to the cap `handler`.
     SetFaultHandler { handler: Cap },
+    /// NextFault: pop the oldest queued fault record of `domain` (one is there).
+    NextFault { domain: u16 },
     /// IOPageTable::Map at `iova` in `iospace`.
     MapTable { iospace: Cap, iova: u64 },
     /// IOPageTable::Unmap.
@@ -482,6 +484,9 @@ fn decode<'p>(
             let count = group_members(msg, cspace, extra, members)?;
             Ok(IoSpaceOp::Assign { unassign: label == Invocation::IoSpaceUnassign, members: &members[..count] })
         }
+        (Cap::IoSpace { .. }, Invocation::IoSpaceNextFault) => {
+            Ok(IoSpaceOp::NextFault { domain: iospace::decode_next_fault(&cap).map_err(|e| fail(e, 0))? })
+        }
         (Cap::IoSpace { .. }, Invocation::IoSpaceSetFaultHandler) => {
             let (_, handler) = extra(0)?;
             Ok(IoSpaceOp::SetFaultHandler { handler })
@@ -521,6 +526,7 @@ fn invoke(mem: &mut DirectMemory, slot: SlotAddr, cap: Cap, op: IoSpaceOp<'_>) -
         IoSpaceOp::SetFaultHandler { handler } => {
             iospace::set_fault_handler(&cap, &handler).map_err(|e| fail(e, 100))?;
         }
+        IoSpaceOp::NextFault { domain } => return Ok(iospace::next_fault(domain).encode()),
         IoSpaceOp::MapTable { iospace, iova } => {
             let mapped = iospace::map_table(&cap, &iospace, iova).map_err(|e| fail(e, 0))?;
             mem.store_cap(slot, mapped);

@@ -11,10 +11,13 @@
 use core::sync::atomic::compiler_fence;
 
 use abi::error::SyscallError;
+use abi::fault::{DmaFaultRecord, NextFault};
 use abi::rights::CapRights;
+use static_assertions::const_assert;
 
 use crate::arch::kmem::{self, DirectMemory};
 use crate::iommu::entries::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry};
+use crate::iommu::fault_queue::{DomainFaults, FaultQueue, Queued};
 use crate::iommu::invalidation::ContextInvalidation;
 use crate::iommu::unit;
 use crate::object::cap::{Cap, FrameSize, MapKind, Mapping};
@@ -41,7 +44,12 @@ pub struct Domain {
     /// Its IOSpace's root table (0: free), so an IO mapping record (which names the
     /// root) finds the domain to invalidate.
     root: u64,
+    /// Its records in the DMA fault queue and the faults it lost (4 bytes, in what was
+    /// padding: a record stays 32 bytes).
+    faults: DomainFaults,
 }
+
+const_assert!(core::mem::size_of::<Domain>() == 32);
 
 /// How many domain ids boot makes records for when every unit supports `supported`
 /// (CAP.ND): at least 2 (id 0 is never handed out), at most [`MAX_DOMAINS`].
@@ -120,6 +128,8 @@ struct State {
     rmrr_root: u64,
     /// The RMRR identity domain's id: the highest id every unit supports.
     rmrr_domain: u16,
+    /// Drained DMA faults waiting for their IOSpace's NextFault (see `fault_queue`).
+    faults: FaultQueue,
 }
 
 /// The IOSpace state, borrowed for one statement or a short block at a time.
@@ -134,6 +144,7 @@ static STATE: KernelCell<State> = KernelCell::new(State {
     high_water: 0,
     rmrr_root: 0,
     rmrr_domain: 0,
+    faults: FaultQueue::new(),
 });
 
 #[inline(always)]
@@ -439,6 +450,8 @@ pub fn destroy(iospace: &Cap) {
         }
     }
     let s = &mut *state();
+    // Its queued faults go with it: the next owner of the id must not see them.
+    s.faults.drop_domain(domain);
     s.domains[usize::from(domain)] = Domain::default();
     s.used_count = s.used_count.saturating_sub(1);
 }
@@ -473,29 +486,64 @@ pub fn any_fault_handler() -> bool {
     s.domains.iter().take(s.high_water + 1).any(|d| d.handler != 0)
 }
 
-/// A drained fault record: tell the IOSpace the device is in, if it has a handler.
-/// `requester` is the id on the wire, possibly an alias: its context entry names the
-/// domain its whole alias group is in. Returns whether someone was told.
+/// A drained fault record: queue it for the IOSpace the device is in (or count it lost
+/// there) and tell the IOSpace's handler: a notification is signalled; an endpoint with
+/// a thread waiting gets the domain's oldest queued record as a `DmaFault` message
+/// (taken out of the queue), else the records wait for NextFault. `requester` is the
+/// id on the wire, possibly an alias: its context entry names the domain its whole
+/// alias group is in. Returns whether a handler was told.
 pub fn report_fault(requester: u16, reason: u8, iova: u64, is_write: bool) -> bool {
     let Some((_, slot)) = context_slot(requester) else { return false };
     let Some(domain) = context_domain(kmem::read_words::<2>(slot)) else { return false };
-    let Some(&Domain { handler: object, badge, is_endpoint, .. }) = state().domains.get(usize::from(domain)) else {
-        return false;
+    let d = usize::from(domain);
+    let record = DmaFaultRecord { requester, reason, is_write, iova };
+    // Queue (or count lost), then read the handler and, for an endpoint, the oldest record.
+    let (object, badge, oldest) = {
+        let s = &mut *state();
+        // The RMRR identity domain has no IOSpace to pop its records.
+        if d >= s.domains.len() || !s.domains[d].used || domain == s.rmrr_domain {
+            return false;
+        }
+        if s.domains[d].faults.record(&mut s.faults, domain, record) != Queued::Yes {
+            crate::debug!("iommu: DMA fault of domain {domain} lost (fault queue or the domain's share full)");
+        }
+        let Domain { handler, badge, is_endpoint, .. } = s.domains[d];
+        (handler, badge, is_endpoint.then(|| s.faults.peek(domain)))
     };
     if object == 0 {
         return false;
     }
-    if is_endpoint {
-        crate::thread::ipc::kernel_message(
-            object,
-            badge,
-            abi::fault::FaultKind::DmaFault.raw(),
-            [u64::from(requester), u64::from(reason), iova, u64::from(is_write)],
-        )
-    } else {
+    let Some(oldest) = oldest else {
         crate::thread::ipc::signal(object, badge);
-        true
+        return true;
+    };
+    // An endpoint: nothing queued only if this fault was lost and every earlier record
+    // delivered; the lost count waits for NextFault.
+    let Some(oldest) = oldest else { return false };
+    let words = [u64::from(oldest.requester), u64::from(oldest.reason), oldest.iova, u64::from(oldest.is_write)];
+    let sent = crate::thread::ipc::kernel_message(object, badge, abi::fault::FaultKind::DmaFault.raw(), words);
+    if sent {
+        let s = &mut *state();
+        s.domains[d].faults.delivered(&mut s.faults, domain);
     }
+    sent
+}
+
+/// NextFault on `iospace`, checked: whether it has a record or a lost count to report.
+pub fn decode_next_fault(iospace: &Cap) -> Result<u16, SyscallError> {
+    let Cap::IoSpace { domain, .. } = *iospace else { return Err(SyscallError::InvalidCapability) };
+    let s = &*state();
+    match s.domains.get(usize::from(domain)) {
+        Some(d) if d.faults.has_next() => Ok(domain),
+        _ => Err(abi::fault::NEXT_FAULT_EMPTY),
+    }
+}
+
+/// NextFault: pops `domain`'s oldest record (checked by [`decode_next_fault`]).
+pub fn next_fault(domain: u16) -> NextFault {
+    let s = &mut *state();
+    let d = usize::from(domain);
+    s.domains[d].faults.next(&mut s.faults, domain).unwrap_or_default()
 }
 
 /// Walks from the root of a `levels`-deep IOSpace toward `iova`, stopping at the table

@@ -5,12 +5,13 @@
 //! `registers` (register block, CAP/ECAP, fault records), `entries` (root, context and
 //! second-level entries), `invalidation` (descriptors and register encodings) and
 //! `intremap` (interrupt-remapping layouts) are pure encoders, tested on the host, as are
-//! `cfi_verdict` (the compatibility-format probe's decision) and `register_set` (where a
-//! unit's register blocks lie).
+//! `cfi_verdict` (the compatibility-format probe's decision), `register_set` (where a
+//! unit's register blocks lie) and `fault_queue` (the DMA fault queue's logic).
 //! `unit` (the remapping-unit driver), `remap_table` and `iospace` run on bare metal only.
 
 pub mod cfi_verdict;
 pub mod entries;
+pub mod fault_queue;
 pub mod intremap;
 pub mod invalidation;
 pub mod register_set;

@@ -27,13 +27,13 @@ use crate::object::kcell::KernelCell;
 const MAX_UNITS: usize = abi::bootinfo::MAX_IOMMUS;
 /// Polls before a hardware handshake is declared stuck.
 const SPIN_LIMIT: u32 = 1_000_000;
-/// Faults reported (and logged) per unit per fault interrupt at most; the rest are
-/// cleared and counted as suppressed.
+/// Faults logged per unit per fault interrupt at most; the rest are counted as
+/// suppressed (every one is still queued for its IOSpace).
 const FAULTS_PER_INTERRUPT: u32 = 8;
 /// Fault interrupts per unit within one timer tick before the unit's fault event is
 /// masked until the next tick (a storm must never starve threads).
 const INTERRUPTS_PER_TICK: u32 = 16;
-/// Faults reported per unit per timer-tick poll at most.
+/// Faults logged per unit per timer-tick poll at most (all are queued).
 const FAULTS_PER_POLL: u32 = 8;
 /// Fault lines logged per unit per timer tick at most (serial output is slow).
 const LOG_LINES_PER_TICK: u32 = 8;
@@ -373,9 +373,11 @@ pub fn timer_tick() {
     }
 }
 
-/// Drains unit `index`'s fault-recording registers: each fault is cleared, and up to
-/// `limit` are logged and sent to the IOSpace's handler; the rest only counted. Clears
-/// PFO last so the unit records (and signals) new faults again.
+/// Drains unit `index`'s fault-recording registers: each fault is cleared and queued
+/// for its IOSpace (`iospace::report_fault`, which tells the handler; a fault is lost
+/// only if the queue or the domain's share is full, and then counted there); up to
+/// `limit` are logged, the rest counted as suppressed. Clears PFO last so the unit
+/// records (and signals) new faults again.
 fn drain_faults(index: usize, limit: u32, via: &str) {
     let Some((registers, records)) = blocks(index) else { return };
     let (mut reported, mut overflowed) = (0, false);
@@ -390,8 +392,9 @@ fn drain_faults(index: usize, limit: u32, via: &str) {
             // Writing F back clears the record, so the slot can take the next fault.
             record.high.write(FaultRecordHigh::F::SET);
             FAULTS_SEEN.fetch_add(1, Ordering::Relaxed);
-            if reported < limit {
-                report(index, fault, via);
+            let log = reported < limit;
+            report(index, fault, via, log);
+            if log {
                 reported += 1;
             } else {
                 FAULTS_SUPPRESSED.fetch_add(1, Ordering::Relaxed);
@@ -409,12 +412,12 @@ fn may_log(index: usize) -> bool {
     with_unit(index, |u| u.storm.may_log(LOG_LINES_PER_TICK)).unwrap_or(false)
 }
 
-/// Logs one fault (LOG_LINES_PER_TICK per unit at most) and tells the IOSpace the
-/// requester is in, if it has a handler.
-fn report(index: usize, fault: FaultRecord, via: &str) {
+/// Queues one fault for the IOSpace the requester is in (telling its handler) and, if
+/// `log`, logs it (LOG_LINES_PER_TICK per unit at most).
+fn report(index: usize, fault: FaultRecord, via: &str, log: bool) {
     if let Some(handle) = fault.interrupt_index {
         // A blocked interrupt request, not a DMA: nothing for the IOSpace's handler.
-        if may_log(index) {
+        if log && may_log(index) {
             let sid = fault.source;
             crate::warn!(
                 "iommu{index}: interrupt blocked via {via}: requester {:02x}:{:02x}.{} reason {:#x} ({}) interrupt index {handle:#x}",
@@ -428,7 +431,7 @@ fn report(index: usize, fault: FaultRecord, via: &str) {
         return;
     }
     let told = super::iospace::report_fault(fault.source, fault.reason, fault.iova, fault.write);
-    if !may_log(index) {
+    if !log || !may_log(index) {
         return;
     }
     let sid = fault.source;
@@ -547,7 +550,8 @@ pub fn fault_interrupts() -> u64 {
     FAULT_INTERRUPTS.load(Ordering::Relaxed)
 }
 
-/// DMA faults cleared without being reported (rate limit) since boot.
+/// DMA faults cleared without being logged (rate limit) since boot; each was still
+/// queued for its IOSpace.
 pub fn faults_suppressed() -> u64 {
     FAULTS_SUPPRESSED.load(Ordering::Relaxed)
 }

@@ -28,9 +28,6 @@ pub const COMPONENT_HEAP_VADDR: u64 = 0x0000_6000_0000_0000;
 /// one after another, each followed by an unmapped guard page.
 pub const COMPONENT_MAP_VADDR: u64 = 0x0000_5000_0000_0000;
 
-/// Where init maps the first page of BAR 0 of each device a driver drives (uncached),
-/// one page apart with a guard page between.
-pub const COMPONENT_DEVICE_VADDR: u64 = 0x0000_5800_0000_0000;
 /// Badge bit of a [`CapKind::FaultSource`] entry that names a device.
 pub const FAULT_SOURCE_DEVICE: u64 = 1 << 32;
 
@@ -73,7 +70,7 @@ crate::abi_enum! {
         /// when the description marks it read-only for this component.
         Region = 3,
         /// A PciDevice cap (only the iommu-server gets these); `badge` = device index,
-        /// `size` = the device's `dma_mask_bits` from the description.
+        /// `size` = the device's DMA mask width in bits.
         PciDevice = 4,
         /// A device BAR's frames mapped at `vaddr` (`size` bytes, uncached).
         DeviceFrame = 5,
@@ -83,23 +80,19 @@ crate::abi_enum! {
         IommuClient = 7,
         /// An untyped cap (`size` bytes); the iommu-server's DMA pools, `badge` = device index.
         Untyped = 8,
-        /// An MSI IRQHandler cap; `badge` = device index.
+        /// An MSI IRQHandler cap; `badge` = device index, `vaddr` = MSI address,
+        /// `size` = MSI data | vector << 32.
         Msi = 9,
         /// A send cap to init's supervisor endpoint (management components).
         Supervisor = 10,
-        /// A copy of IRQ control (the iommu-server: it allocates the drivers' MSIs).
-        IrqControl = 11,
-        /// A send cap to the iommu-server with `abi::iommu::SUPERVISOR_BADGE`
-        /// (management components: `DriverReset` / `DriverCutoff`).
-        IommuSupervisor = 12,
         /// No cap (slot 0): a component or device whose faults this component handles.
         /// `name` = its name; `badge` = component index, or device index |
         /// [`FAULT_SOURCE_DEVICE`]; for a device `vaddr` = its driver's component index;
         /// `size` = fault policy | restart limit << 8.
-        FaultSource = 13,
+        FaultSource = 11,
         /// No cap (slot 0): a component of the system, listed for management components
         /// so they can name drivers; `badge` = its component index, `size` = its role.
-        Peer = 14,
+        Peer = 12,
     }
 }
 

@@ -121,8 +121,9 @@ crate::abi_enum! {
         /// Frame: UnmapIO(): removes the IO mapping; returns after the IOTLB invalidation completed.
         FrameUnmapIo = 75,
         /// IOSpace: SetFaultHandler(); extra cap 0: a notification (signalled with its badge
-        /// on each DMA fault) or an endpoint (receives a `DmaFault` message if a thread
-        /// waits on it when the fault is drained).
+        /// on each DMA fault; the records wait in the kernel's fault queue) or an endpoint
+        /// (receives a `DmaFault` message with the IOSpace's oldest queued record if a
+        /// thread waits on it when the fault is drained; else the record stays queued).
         IoSpaceSetFaultHandler = 76,
         /// IOSpace: MapBatch(iova, rights, count, frame cptrs...): maps `count` (1..=64)
         /// 4 KiB frames at consecutive pages from `iova`; all are checked before any is mapped.
@@ -130,6 +131,12 @@ crate::abi_enum! {
         /// IOSpace: UnmapBatch(count, frame cptrs...): removes the frames' IO mappings in
         /// this IOSpace with one IOTLB invalidation, completed before return.
         IoSpaceUnmapBatch = 78,
+        /// IOSpace: NextFault() -> 4 words: pops this IOSpace's oldest queued DMA fault
+        /// record (see `fault::NextFault` for the words: requester, reason, write,
+        /// has-more, IOVA, faults lost since the last NextFault). Nothing queued and
+        /// nothing lost: `fault::NEXT_FAULT_EMPTY` (FailedLookup). Only this IOSpace's
+        /// records: another domain's are never visible.
+        IoSpaceNextFault = 79,
         /// DebugConsole: PutChar(byte): print one byte (0..=255) on the kernel console.
         DebugPutChar = 80,
         /// DebugConsole: Write(user address, length): print `length` (at most

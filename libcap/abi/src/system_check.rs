@@ -151,6 +151,18 @@ fn check_regions(desc: &SystemDesc<'_>, n: usize) -> Result<u64, SystemError> {
         if let Some(first) = earlier(i, same) {
             return Err(SystemError::Duplicate { at, first });
         }
+        let size = |m: &RegionMap| regions.get(m.region as usize).map_or(0, |r| r.size_bytes);
+        let overlaps = |j: usize| {
+            let o = maps.get(j).unwrap_or_default();
+            m.vaddr != 0
+                && o.vaddr != 0
+                && o.component == m.component
+                && m.vaddr < o.vaddr.saturating_add(size(&o))
+                && o.vaddr < m.vaddr.saturating_add(size(&m))
+        };
+        if earlier(i, overlaps).is_some() {
+            return Err(invalid(at, "overlaps another region mapped by the same component"));
+        }
     }
     Ok(bytes)
 }
@@ -209,9 +221,13 @@ fn check_devices(desc: &SystemDesc<'_>, n: usize) -> Result<u64, SystemError> {
         }
         bytes = bytes.saturating_add(d.dma_pool_bytes);
     }
-    for (i, p) in desc.records::<PortRange>(desc.header.port_ranges).iter().enumerate() {
+    let ranges = desc.records::<PortRange>(desc.header.port_ranges);
+    for (i, p) in ranges.iter().enumerate() {
         if p.first > p.last || p._pad != 0 {
             return Err(invalid(At::PortRange(i as u32), "first port above last, or padding not zero"));
+        }
+        if earlier(i, |j| ranges.get(j).is_some_and(|o| p.first <= o.last && o.first <= p.last)).is_some() {
+            return Err(invalid(At::PortRange(i as u32), "overlaps another port range (a port has one owner)"));
         }
     }
     Ok(bytes)

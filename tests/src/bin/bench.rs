@@ -23,6 +23,9 @@ const CONTEXT: &[(&str, &str, &str)] = &[
     ("Map+Unmap 4 KiB frame", "-", "-"),
     ("MapIO+UnmapIO 4 KiB page", "<= 1500", "Linux 6.1 VFIO 8015"),
     ("MapIO+UnmapIO 64 pages, per page", "<= 300", "Linux 6.1 VFIO 3126"),
+    ("iommu-server dma_alloc 4 KiB (reply with cap, CPU map)", "-", "-"),
+    ("iommu-server dma_free 4 KiB (unmap IO, revoke)", "-", "-"),
+    ("iommu-server dma_alloc+dma_free 4 KiB", "-", "-"),
 ];
 
 struct Row {

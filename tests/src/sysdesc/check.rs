@@ -294,6 +294,25 @@ pub fn compile(file: &str, text: &str, programs: Option<&[String]>) -> Result<Ve
         for r in &d.ports {
             match r.get_ref().as_slice() {
                 [first, last] if (0..=0xffff).contains(first) && (0..=0xffff).contains(last) && first <= last => {
+                    let owner = |i: usize| {
+                        let d = p
+                            .devices
+                            .iter()
+                            .position(|d| (d.ports.first..d.ports.first + d.ports.count).contains(&(i as u32)));
+                        d.map_or(name.as_str(), |d| device_names[d].as_str())
+                    };
+                    if let Some(i) =
+                        p.port_ranges.iter().position(|o| *first <= o.last as i64 && o.first as i64 <= *last)
+                    {
+                        let o = p.port_ranges[i];
+                        let msg = format!(
+                            "ports {first:#x}..={last:#x} overlap {:#x}..={:#x} of device '{}' (a port has one owner)",
+                            o.first,
+                            o.last,
+                            owner(i)
+                        );
+                        ctx.err(&r.span(), &entry, msg);
+                    }
                     p.port_ranges.push(PortRange { first: *first as u16, last: *last as u16, _pad: 0 });
                 }
                 [first, last] if first > last => {
@@ -446,6 +465,8 @@ fn channels(ctx: &mut Ctx<'_>, p: &mut SystemParts, sys: &SystemFile, names: &Na
 }
 
 fn regions(ctx: &mut Ctx<'_>, p: &mut SystemParts, sys: &SystemFile, names: &Names) {
+    // (component, start, end, region) of every map at a fixed address.
+    let mut fixed: Vec<(u16, u64, u64, String)> = Vec::new();
     for (name, r) in in_file_order(&sys.regions) {
         let entry = format!("region '{name}'");
         ctx.name(name, &r.span(), &entry, NAME_MAX);
@@ -480,6 +501,15 @@ fn regions(ctx: &mut Ctx<'_>, p: &mut SystemParts, sys: &SystemFile, names: &Nam
             let vaddr = m.vaddr.unwrap_or(0);
             if vaddr < 0 || !(vaddr as u64).is_multiple_of(PAGE) || vaddr as u64 >= USER_TOP {
                 ctx.err(&span, &entry, format!("vaddr {vaddr:#x} is not page aligned in the user half"));
+            }
+            let (start, end) = (vaddr.max(0) as u64, (vaddr.max(0) as u64).saturating_add(size_bytes));
+            if vaddr > 0 {
+                let hit = fixed.iter().find(|(c, s, e, _)| *c == component && start < *e && *s < end);
+                if let Some((_, _, _, other)) = hit {
+                    let msg = format!("'{}' maps it at {start:#x}, overlapping region '{other}'", m.component);
+                    ctx.err(&span, &entry, msg);
+                }
+                fixed.push((component, start, end, name.clone()));
             }
             p.region_maps.push(RegionMap {
                 region: index,

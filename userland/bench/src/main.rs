@@ -13,6 +13,8 @@
 #![no_std]
 #![no_main]
 
+mod iommu;
+
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
 use libcap::abi::bootinfo::BootInfo;
@@ -210,6 +212,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         *s = (now() - t0) / 64;
     }
     report("MapIO+UnmapIO 64 pages, per page", &mut batch, 0);
+    iommu::rows(bi, &mut objects, &slots, overhead);
     println!("bench: done");
     ExitCode::Success
 }

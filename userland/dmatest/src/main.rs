@@ -8,6 +8,8 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
 use libcap::abi::bootinfo::BootInfo;
 use libcap::abi::exit::ExitCode;
 use libcap::abi::object::ObjectType;
@@ -32,13 +34,14 @@ use libcap::abi::fault::FaultKind;
 mod alias;
 mod intx;
 mod many;
+mod storm;
 
 libcap::entry!(main);
 
 const MMIO_VADDR: u64 = 0x0000_4000_0000_0000;
 const RAM_VADDR: u64 = 0x0000_4000_0010_0000;
 /// Where the test maps frames in the device's IOSpace.
-const IOVA: u64 = 0x1000_0000;
+pub(crate) const IOVA: u64 = 0x1000_0000;
 /// The second edu's own frame (the shared frame is at IOVA2 + 0x1000 in its space), and
 /// the shared frame's IOVA in the first IOSpace.
 const IOVA2: u64 = 0x2000_0000;
@@ -142,7 +145,7 @@ fn dma_fault(requester: u64, reason: u64, iova: u64, write: bool) -> Option<[u64
 }
 
 /// QEMU's fault reasons: a write (to a non-present or read-only entry) is 5, a read 6.
-const REASON_WRITE: u64 = 5;
+pub(crate) const REASON_WRITE: u64 = 5;
 
 fn main(bi: &'static BootInfo) -> ExitCode {
     let mut c = Checker::new("dmatest");
@@ -253,7 +256,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let badged = slots.alloc().expect("slot");
     let _ = CNode::mint(root.slot(badged), root.slot(fault_ep), CapRights::ALL, 0x44);
     c.check("set the IOSpace's fault handler", iospace.set_fault_handler(badged).is_ok());
-    let _ = spawn(&mut objects, &slots, fault_listener, fault_ep, 200, 0x0000_4100_0000_0000, 0);
+    let listener = spawn(&mut objects, &slots, fault_listener, fault_ep, 200, 0x0000_4100_0000_0000, 0);
     // Let the listener reach its Recv before the fault happens.
     let me = libcap::cap::Tcb(slots::INIT_TCB);
     let _ = me.set_priority(me, 1);
@@ -482,6 +485,11 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         "... and the DMA through it is reported",
         next_fault() == dma_fault(rid, REASON_WRITE, IOVA_MOVE + 0x20_0000, true),
     );
+    // No fault is lost while the handler is busy (the kernel's fault queue).
+    match listener {
+        Ok(listener) => storm::run(&mut c, &slots, &mut objects, iospace, listener, badged, rid, &dma),
+        Err(_) => c.check("spawn the fault listener", false),
+    }
     c.check("unassign", iospace.unassign(pci).is_ok());
     dma(BUFFER_BASE, IOVA_LARGE, true);
     // SAFETY: as above.
@@ -489,7 +497,9 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.check("after unassign the device reaches nothing", head == 0);
     // Deleting the IOSpace's last cap takes its devices out too.
     c.check("assign again", iospace.assign(pci).is_ok());
+    storm::leave_one_queued(&mut c, iospace, rid, &dma);
     c.check("delete the IOSpace", CNode::delete(root.slot(iospace.0)).is_ok());
+    storm::dropped_with_the_iospace(&mut c, &slots, &mut objects, pci, rid, &dma);
     dma(BUFFER_BASE, IOVA_LARGE, true);
     // SAFETY: as above.
     let head = unsafe { (LARGE_VADDR as *const u64).read_volatile() };

@@ -4,7 +4,8 @@
 //! named caps, proves its heap region is claimed (allocates more than the static
 //! arena), and then, per cap: a receive endpoint is served once (writing a greeting
 //! into its writable regions first), a send endpoint is called, a read-only region is
-//! read and then written (which must fault: init logs it).
+//! read and then written (which must fault: init logs it). With a supervisor cap it
+//! asks init to restart and then cut off the component after it.
 #![no_std]
 #![no_main]
 
@@ -12,9 +13,12 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 
+use libcap::abi::component::{CNODE, FIRST_NAMED, SUPERVISOR_CUTOFF, SUPERVISOR_RESTART, VSPACE};
 use libcap::abi::exit::ExitCode;
 use libcap::abi::msginfo::MessageInfo;
+use libcap::abi::object::ObjectType;
 use libcap::abi::rights::CapRights;
+use libcap::cap::{CNode, Frame, Untyped, VSpace};
 use libcap::component::{CapKind, ComponentInfo};
 use libcap::{ipc, println};
 
@@ -50,6 +54,40 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
     if info.heap_bytes >= 512 * 1024 {
         let big: Vec<u8> = alloc::vec![7; 300 * 1024];
         println!("hello: {name}: heap ok: {} bytes at {:#x}", big.len(), big.as_ptr() as u64);
+    }
+    // Its own VSpace and spare untyped: a fresh page right after the heap.
+    if info.heap_bytes > 0 && !info.budget_untyped.is_empty() {
+        let vaddr = info.heap_vaddr + info.heap_bytes;
+        let slot = FIRST_NAMED + 40;
+        let made = Untyped(info.budget_untyped.start).retype(ObjectType::Frame4K, 0, CNode(CNODE), 0, 0, slot, 1);
+        let mapped = made.and_then(|()| Frame(slot).map(VSpace(VSPACE), vaddr, CapRights::ALL, 0));
+        match mapped {
+            Ok(()) => {
+                // SAFETY: the page was just mapped read-write at vaddr, used by nothing else.
+                let v = unsafe {
+                    core::ptr::write_volatile(vaddr as *mut u64, 0x1234);
+                    core::ptr::read_volatile(vaddr as *const u64)
+                };
+                println!("hello: {name}: mapped a page of its own untyped at {vaddr:#x}: reads {v:#x}");
+            }
+            Err(e) => println!("hello: {name}: mapping its own page failed: {e:?}"),
+        }
+    }
+    // Device BAR pages (drivers): the first register reads the device's identification.
+    for b in info.caps().iter().filter(|c| c.kind() == Some(CapKind::DeviceFrame)) {
+        // SAFETY: init mapped this BAR page (uncached) at vaddr for us.
+        let id = unsafe { core::ptr::read_volatile(b.vaddr as *const u32) };
+        println!("hello: {name}: {} BAR{} at {:#x} reads {id:#010x}", b.name(), b.badge, b.vaddr);
+    }
+    // A supervisor cap: restart, then cut off the next component (the test's worker).
+    if let Some(sup) = info.cap_of("supervisor", CapKind::Supervisor) {
+        let target = u64::from(info.index) + 1;
+        for (what, label) in [("restart", SUPERVISOR_RESTART), ("cutoff", SUPERVISOR_CUTOFF)] {
+            match ipc::call(sup.slot, MessageInfo::new(label, 1), [target, 0, 0, 0]) {
+                Ok(m) => println!("hello: {name}: {what} #{target}: status {} generation {}", m.mrs[0], m.mrs[1]),
+                Err(e) => println!("hello: {name}: {what} #{target} failed: {e:?}"),
+            }
+        }
     }
     let readable = |c: &&libcap::component::CapEntry| c.rights & CapRights::READ.raw() != 0;
     let writable = |c: &&libcap::component::CapEntry| c.rights & CapRights::WRITE.raw() != 0;

@@ -43,6 +43,8 @@ mod srv {
     pub const POOL: u64 = 7;
     pub const DEVICE_FRAME: u64 = 9;
     pub const FAULT_EP: u64 = 10;
+    /// The fault notification (bound to the server's TCB).
+    pub const FAULT_NTFN: u64 = 11;
     /// Never filled: the malicious server's forged frame "cap".
     pub const FORGED: u64 = 250;
 }
@@ -76,7 +78,8 @@ extern "C" fn server_main(_: u64) -> ! {
     let config = Config {
         cnode: srv::CNODE,
         endpoint: srv::ENDPOINT,
-        untyped: srv::UNTYPED,
+        fault_ntfn: srv::FAULT_NTFN,
+        untyped: srv::UNTYPED..srv::UNTYPED + 1,
         irq_control: srv::IRQ,
         free_slots: 16..240,
         address_bits: 39,
@@ -191,10 +194,20 @@ fn build(
     step(12, CNode::copy(in_cnode(s, srv::DEVICE_FRAME), root.slot(bar_frame.0), CapRights::ALL))?;
     step(13, CNode::copy(in_cnode(s, srv::FAULT_EP), root.slot(faults), CapRights::WRITE))?;
     SERVER.call_once(|| {
-        [DeviceCaps { pci: srv::PCI, pool: srv::POOL, dma_mask_bits: EDU_MASK_BITS, fault_ep: srv::FAULT_EP }]
+        [DeviceCaps {
+            pci: srv::PCI,
+            pool: srv::POOL,
+            dma_mask_bits: EDU_MASK_BITS,
+            fault_ep: srv::FAULT_EP,
+            msi: None,
+        }]
     });
+    let fault_ntfn = step(27, objects.alloc(slots, ObjectType::Notification, 0))?;
+    step(28, CNode::copy(in_cnode(s, srv::FAULT_NTFN), root.slot(fault_ntfn), CapRights::ALL))?;
     let server_space = step(14, clone_image_space(objects, slots, bi))?;
-    step(15, spawn_with(objects, slots, CNode(s), server_space, server_main, 0, 200, SERVER_REGION, 0))?;
+    // The server starts once we block (it runs below us): bound by then.
+    let server = step(15, spawn_with(objects, slots, CNode(s), server_space, server_main, 0, 200, SERVER_REGION, 0))?;
+    step(29, server.bind_notification(libcap::cap::Notification(fault_ntfn)))?;
 
     // The driver: its own CNode and VSpace, edu's BAR mapped, no PciDevice cap.
     let d = own_cnode(objects, slots)?;

@@ -67,7 +67,10 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
         return ExitCode::UserFailure;
     };
     let supervisor = caps.iter().find(|c| c.kind() == Some(CapKind::Supervisor)).map(|c| c.slot);
-    let iommu = caps.iter().find(|c| c.kind() == Some(CapKind::IommuSupervisor)).map(|c| c.slot);
+    let iommu = caps
+        .iter()
+        .find(|c| c.kind() == Some(CapKind::IommuClient) && c.badge == abi::iommu::SUPERVISOR_BADGE)
+        .map(|c| c.slot);
     let peer = |index: u64| {
         caps.iter().find(|c| c.kind() == Some(CapKind::Peer) && c.badge == index).map_or("?", |c| c.name())
     };

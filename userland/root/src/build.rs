@@ -68,11 +68,13 @@ impl Budget {
         Err(Error { code: SyscallError::NotEnoughMemory, detail: 0 })
     }
 
-    /// Carves what is left into aligned untyped (largest first, at most `max`); returns
-    /// (slot, bits) of each.
+    /// Carves what is left into page-aligned untyped (at most `max`); returns (slot,
+    /// bits) of each, largest first.
     pub fn spare(&mut self, slots: &SlotAllocator, max: usize) -> Result<Vec<(CPtr, u8)>> {
         let mut out = Vec::new();
         for p in self.pieces.iter_mut() {
+            // Page-aligned chunks only (a TCB may leave the watermark mid-page).
+            p.used = p.used.next_multiple_of(1 << 12).min(1u64 << p.bits);
             while out.len() < max {
                 let end = 1u64 << p.bits;
                 let left = end - p.used;
@@ -88,6 +90,7 @@ impl Budget {
                 out.push((slot, bits as u8));
             }
         }
+        out.sort_unstable_by_key(|&(_, bits)| core::cmp::Reverse(bits));
         Ok(out)
     }
 }
@@ -169,8 +172,6 @@ pub struct RegionMapping<'a> {
     pub vaddr: u64,
     /// READ, or READ + WRITE.
     pub rights: CapRights,
-    /// Page attributes (`ATTR_UNCACHED` for a device BAR).
-    pub attributes: u64,
 }
 
 /// Builds the component's CSpace, VSpace and TCB from `budget`; the named caps and
@@ -243,7 +244,7 @@ pub fn build(
         for (p, &frame) in m.frames.iter().enumerate() {
             let copy = slots.alloc()?;
             CNode::copy(root(copy), root(frame), m.rights)?;
-            map_in(budget, slots, vspace, Frame(copy), m.vaddr + p as u64 * PAGE_SIZE, m.rights, m.attributes)?;
+            map_in(budget, slots, vspace, Frame(copy), m.vaddr + p as u64 * PAGE_SIZE, m.rights, 0)?;
             extra.push(copy);
         }
     }
@@ -263,8 +264,6 @@ pub fn build(
     let space = Space { cnode, tcb };
     CNode::copy(space.slot(comp::TCB), root(tcb.0), CapRights::ALL)?;
     CNode::copy(space.slot(comp::CNODE), root(cnode), CapRights::ALL)?;
-    // A VSpace (top-level table) cap may not be copyable: then the slot stays empty.
-    let _ = CNode::copy(space.slot(comp::VSPACE), root(vspace.0), CapRights::ALL);
     CNode::copy(space.slot(comp::IPC_BUFFER), root(ipc.0), CapRights::ALL)?;
     CNode::copy(space.slot(comp::DEBUG_CONSOLE), root(slots::DEBUG_CONSOLE), CapRights::ALL)?;
     CNode::mint(space.slot(comp::FAULT_EP), root(fault_ep), CapRights::WRITE, u64::from(plan.index))?;
@@ -293,6 +292,9 @@ pub fn build(
         ..Default::default()
     };
     tcb.write_registers(false, &regs)?;
+    // Everything is mapped: the VSpace cap (a page-table cap: never copied) moves to
+    // the component, which maps frames of its own untyped with it.
+    CNode::move_cap(space.slot(comp::VSPACE), root(vspace.0))?;
     tcb.set_mcp(Tcb(slots::INIT_TCB), rec.mcp)?;
     tcb.set_priority(Tcb(slots::INIT_TCB), rec.priority)?;
     let built = Built { space, info, info_frame, next_slot: comp::FIRST_NAMED, spare_bytes, extra };
@@ -347,8 +349,6 @@ pub fn kind_name(k: CapKind) -> &'static str {
         CapKind::Untyped => "dma pool",
         CapKind::Msi => "msi",
         CapKind::Supervisor => "supervisor",
-        CapKind::IrqControl => "irq control",
-        CapKind::IommuSupervisor => "iommu supervisor",
         CapKind::FaultSource => "faults of",
         CapKind::Peer => "peer",
     }

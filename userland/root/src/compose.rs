@@ -19,7 +19,7 @@ use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
 use libcap::abi::system::{ChannelKind, ComponentRole, SystemDesc, NONE, SYSTEM_ENTRY};
 use libcap::alloc::{ObjectAllocator, SlotAllocator};
-use libcap::cap::{CNode, CPtr, Frame, IoPortControl, Result};
+use libcap::cap::{CNode, CPtr, Frame, IoPortControl, IrqControl, Msi, PciDevice, Result};
 use libcap::println;
 
 use crate::build::{self, root, Budget, Built, Piece};
@@ -64,8 +64,10 @@ pub struct Shared {
     pub iommu_ep: CPtr,
     /// Per device: the slot of its DMA pool in the iommu-server's CNode (0 if none).
     pub pool_slots: Vec<u64>,
-    /// Per device: init's frame cap over the first page of its BAR 0 (0 if none).
-    pub bars: Vec<CPtr>,
+    /// Per device: a device frame over the first page of each memory BAR, by BAR number.
+    pub bar_frames: Vec<Vec<(u8, CPtr)>>,
+    /// Per device: its MSI handler caps (init keeps them; the iommu-server gets copies).
+    pub msis: Vec<Vec<(CPtr, Msi)>>,
 }
 
 /// Everything the supervisor needs.
@@ -178,9 +180,41 @@ fn construct<'a>(
     } else {
         0
     };
-    let bars = crate::grants::bar_frames(bi, &plan, slots);
+    // Device frames over each described device's BARs, from device untyped.
+    let mut device_memory = libcap::device::DeviceMemory::new(bi);
+    let mut bar_frames = Vec::new();
+    for d in plan.devices.iter() {
+        let mut frames = Vec::new();
+        for &(bar, paddr) in &d.bars {
+            let frame = device_memory.frame_at(slots, paddr).ok_or_else(|| {
+                format!("device '{}': BAR{bar} at {paddr:#x} is not in device untyped", desc.str(d.rec.name))
+            })?;
+            frames.push((bar, frame.0));
+        }
+        bar_frames.push(frames);
+    }
+    // The MSIs each device may use, bound to it (interrupt remapping checks the source).
+    let mut msis = Vec::new();
+    for d in plan.devices.iter() {
+        let mut handlers = Vec::new();
+        for n in 0..d.rec.msi_count {
+            let slot = slots.alloc().map_err(|e| oom("an MSI slot", e))?;
+            let device = PciDevice(bi.pci_device_caps.start + d.pci as u64);
+            let msi = IrqControl(slots::IRQ_CONTROL).get_msi(device, root(slot)).map_err(|e| {
+                format!(
+                    "device '{}': MSI {} of {} refused ({:?})",
+                    desc.str(d.rec.name),
+                    n + 1,
+                    d.rec.msi_count,
+                    e.code
+                )
+            })?;
+            handlers.push((slot, msi));
+        }
+        msis.push(handlers);
+    }
     let pool_slots = alloc::vec![0; plan.devices.len()];
-    let shared = Shared { fault_ep, channels, regions, iommu_ep, pool_slots, bars };
+    let shared = Shared { fault_ep, channels, regions, iommu_ep, pool_slots, bar_frames, msis };
     let mut comps = Vec::new();
     for (i, mut budget) in budgets.into_iter().enumerate() {
         let (built, pools) = build_one(&plan, i, &mut budget, slots, 1, &shared)
@@ -216,24 +250,12 @@ pub fn build_one(
     for &(m, vaddr) in &plan.components[i].region_vaddrs {
         let Some(map) = plan.desc.region_maps().get(m) else { continue };
         let rights = if map.writable != 0 { CapRights::ALL } else { CapRights::READ };
-        maps.push(build::RegionMapping {
-            frames: &shared.regions[usize::from(map.region)],
-            vaddr,
-            rights,
-            attributes: 0,
-        });
+        maps.push(build::RegionMapping { frames: &shared.regions[usize::from(map.region)], vaddr, rights });
     }
-    // The first page of BAR 0 of each device it drives (uncached; grants.rs lists them).
-    let bars: Vec<usize> = devs.iter().copied().filter(|&k| shared.bars.get(k).is_some_and(|&f| f != 0)).collect();
-    for (n, &k) in bars.iter().enumerate() {
-        let frames = core::slice::from_ref(&shared.bars[k]);
-        let attributes = libcap::cap::ATTR_UNCACHED;
-        maps.push(build::RegionMapping {
-            frames,
-            vaddr: crate::grants::bar_vaddr(n),
-            rights: CapRights::ALL,
-            attributes,
-        });
+    for &(k, bar, vaddr) in &plan.components[i].bar_vaddrs {
+        if let Some(f) = shared.bar_frames[k].iter().find(|f| f.0 == bar) {
+            maps.push(build::RegionMapping { frames: core::slice::from_ref(&f.1), vaddr, rights: CapRights::ALL });
+        }
     }
     let (built, caps) = build::build(&plan.components[i], budget, slots, generation, &pools, &maps, shared.fault_ep)?;
     Ok((built, devs.into_iter().zip(caps).collect()))
@@ -248,12 +270,13 @@ pub fn hand_pools(system: &mut System<'_>, driver: usize) -> Result<()> {
         return Ok(());
     }
     for (k, pool) in pools {
-        let d = system.plan.devices[k];
+        let d = system.plan.devices[k].rec;
+        let index = system.plan.devices[k].index;
         let s = &mut system.comps[server].built;
         if system.shared.pool_slots[k] == 0 {
-            let mut e = CapEntry::new(system.plan.desc.str(d.rec.name), CapKind::Untyped, CapRights::ALL.raw(), 0);
-            e.size = 1u64 << plan::pool_bits(d.rec.dma_pool_bytes);
-            e.badge = u64::from(d.index);
+            let mut e = CapEntry::new(system.plan.desc.str(d.name), CapKind::Untyped, CapRights::ALL.raw(), 0);
+            e.size = 1u64 << plan::pool_bits(d.dma_pool_bytes);
+            e.badge = u64::from(index);
             system.shared.pool_slots[k] = s.next_slot;
             build::give_moved(s, pool, e)?;
         } else {
@@ -297,7 +320,14 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
     }
     let h = desc.header();
     let role = ComponentRole::try_from(system.plan.components[i].rec.role);
-    if h.supervisor == me || role == Ok(ComponentRole::Management) {
+    let supervises = h.supervisor == me || role == Ok(ComponentRole::Management);
+    if supervises && shared.iommu_ep != 0 {
+        // The iommu-server's supervisor requests (DriverReset / DriverCutoff).
+        let rights = CapRights::WRITE.union(CapRights::GRANT).union(CapRights::GRANT_REPLY);
+        let e = CapEntry::new("iommu", CapKind::IommuClient, 0, 0);
+        build::give(built, shared.iommu_ep, CapEntry { badge: SUPERVISOR_BADGE, ..e }, rights, SUPERVISOR_BADGE)?;
+    }
+    if supervises {
         let rights = CapRights::WRITE.union(CapRights::GRANT_REPLY);
         build::give(
             built,
@@ -308,22 +338,39 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
         )?;
     }
     if h.iommu_server == me {
-        // All rights: the server mints its IOSpaces' fault-handler caps from it.
+        // All rights: it receives on it and mints badged copies (IOSpace fault handlers).
         build::give(built, shared.iommu_ep, CapEntry::new("iommu", CapKind::Endpoint, 0, 0), CapRights::ALL, 0)?;
     }
-    for d in system.plan.devices.iter() {
+    for (k, d) in system.plan.devices.iter().enumerate() {
         let name = desc.str(d.rec.name);
         if h.iommu_server == me {
             let mut e = CapEntry::new(name, CapKind::PciDevice, 0, 0);
             e.badge = u64::from(d.index);
             e.size = u64::from(d.rec.dma_mask_bits);
             build::give(built, system.bi.pci_device_caps.start + d.pci as u64, e, CapRights::ALL, 0)?;
+            for &(handler, msi) in &shared.msis[k] {
+                let mut e = CapEntry::new(name, CapKind::Msi, 0, 0);
+                e.vaddr = msi.address;
+                e.size = u64::from(msi.data) | u64::from(msi.vector) << 32;
+                e.badge = u64::from(d.index);
+                build::give(built, handler, e, CapRights::ALL, 0)?;
+            }
         }
         if d.rec.driver == me {
             let rights = CapRights::WRITE.union(CapRights::GRANT).union(CapRights::GRANT_REPLY);
             let mut e = CapEntry::new(name, CapKind::IommuClient, 0, 0);
             e.badge = u64::from(d.index) + 1;
             build::give(built, shared.iommu_ep, e, rights, u64::from(d.index) + 1)?;
+            for &(k, bar, vaddr) in &system.plan.components[i].bar_vaddrs {
+                if system.plan.devices[k].index != d.index {
+                    continue;
+                }
+                let mut e = CapEntry::new(name, CapKind::DeviceFrame, CapRights::ALL.raw(), 0);
+                e.vaddr = vaddr;
+                e.size = 4096;
+                e.badge = u64::from(bar);
+                build::list(built, e)?;
+            }
             for r in desc.port_ranges(d.rec.ports).iter() {
                 let tmp = slots.alloc()?;
                 IoPortControl(slots::IOPORT_CONTROL).issue(r.first, r.last, root(tmp))?;

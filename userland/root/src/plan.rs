@@ -58,10 +58,12 @@ pub struct ComponentPlan<'a> {
     pub need: u64,
     /// Where each region map of this component goes: (map index, vaddr).
     pub region_vaddrs: Vec<(usize, u64)>,
+    /// The BAR pages of the devices it drives: (device plan index, BAR number, vaddr).
+    pub bar_vaddrs: Vec<(usize, u8, u64)>,
 }
 
 /// A described device found on the machine.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct DevicePlan {
     /// Index in the description.
     pub index: u16,
@@ -69,6 +71,9 @@ pub struct DevicePlan {
     pub pci: usize,
     /// The record.
     pub rec: Device,
+    /// Its memory BARs: (BAR number, physical address); the driver gets the first page
+    /// of each (BAR sizes are not readable: the kernel keeps BARs read-only).
+    pub bars: Vec<(u8, u64)>,
 }
 
 /// The whole plan.
@@ -107,6 +112,24 @@ fn find_device(bi: &BootInfo, d: &Device) -> Option<usize> {
         Ok(DeviceMatch::Class) => p.class == d.class && p.subclass == d.subclass,
         Err(_) => false,
     })
+}
+
+/// Memory BARs (number, address) of PCI function `pci`, read through its PciDevice cap.
+fn memory_bars(bi: &BootInfo, pci: usize) -> Vec<(u8, u64)> {
+    let dev = libcap::cap::PciDevice(bi.pci_device_caps.start + pci as u64);
+    let mut bars = Vec::new();
+    let mut i = 0u8;
+    while i < 6 {
+        let low = dev.config_read(0x10 + 4 * u64::from(i), 4).unwrap_or(1);
+        let wide = low & 0b111 == 0b100;
+        let high = if wide { dev.config_read(0x14 + 4 * u64::from(i), 4).unwrap_or(0) } else { 0 };
+        let addr = (high << 32) | (low & !0xf);
+        if low & 1 == 0 && addr != 0 {
+            bars.push((i, addr));
+        }
+        i += if wide { 2 } else { 1 };
+    }
+    bars
 }
 
 fn parse_elf(name: &str, program: &str, bytes: &[u8]) -> Result<(u64, Vec<Segment>), String> {
@@ -190,7 +213,8 @@ pub fn make<'a>(bi: &BootInfo, image: &BootImage<'a>, desc: SystemDesc<'a>) -> R
                 bdf(p.bus, p.devfn)
             ));
         }
-        devices.push(DevicePlan { index: i as u16, pci, rec: d });
+        let bars = memory_bars(bi, pci);
+        devices.push(DevicePlan { index: i as u16, pci, rec: d, bars });
     }
     let mut components = Vec::new();
     for (i, c) in desc.components().iter().enumerate() {
@@ -222,6 +246,14 @@ pub fn make<'a>(bi: &BootInfo, image: &BootImage<'a>, desc: SystemDesc<'a>) -> R
             pages.extend(pages_of(vaddr, size));
             region_vaddrs.push((m, vaddr));
         }
+        let mut bar_vaddrs = Vec::new();
+        for (k, d) in devices.iter().enumerate().filter(|(_, d)| d.rec.driver == i as u16) {
+            for &(bar, _) in &d.bars {
+                pages.push(next);
+                bar_vaddrs.push((k, bar, next));
+                next += 2 * PAGE_SIZE;
+            }
+        }
         pages.sort_unstable();
         let tables = table_count(&pages);
         let heap = u64::from(c.heap_bytes).div_ceil(PAGE_SIZE);
@@ -251,6 +283,7 @@ pub fn make<'a>(bi: &BootInfo, image: &BootImage<'a>, desc: SystemDesc<'a>) -> R
             pieces,
             need,
             region_vaddrs,
+            bar_vaddrs,
         });
     }
     // RAM: budgets and regions against what the kernel handed over (init keeps 1 MiB).
