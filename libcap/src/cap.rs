@@ -357,6 +357,23 @@ impl IrqControl {
     }
 }
 
+impl IrqControl {
+    /// Creates the handler cap for MSI-X table entry `entry` of `device` in `dest`; the
+    /// kernel writes the entry (masked) itself. Returns the vector.
+    pub fn get_msix(self, device: PciDevice, entry: u64, dest: SlotRef) -> Result<u8> {
+        invoke(self.0, Invocation::IrqControlGetMsix, &[dest.index, dest.depth, entry], &[dest.root.0, device.0])
+            .map(|r| r[0] as u8)
+    }
+}
+
+impl IrqHandler {
+    /// MSI-X only: masks (`true`) or unmasks its table entry; returns the entry's
+    /// pending bit before the change.
+    pub fn msix_mask(self, masked: bool) -> Result<bool> {
+        invoke(self.0, Invocation::IrqHandlerMsixMask, &[u64::from(masked)], &[]).map(|r| r[0] != 0)
+    }
+}
+
 impl IrqHandler {
     /// Signals `ntfn` on every interrupt (and unmasks the line).
     pub fn set_notification(self, ntfn: Notification) -> Result<()> {
@@ -426,6 +443,14 @@ impl PciDevice {
     /// `abi::pci::find_capability`.
     pub fn find_capability(self, id: u8) -> Result<Option<u64>> {
         abi::pci::find_capability(|offset, width| self.config_read(offset, width), id)
+    }
+    /// Its MSI-X capability as the kernel offers it.
+    pub fn msix_info(self) -> Result<abi::pci::MsixInfo> {
+        invoke(self.0, Invocation::PciDeviceMsixInfo, &[], &[]).map(abi::pci::MsixInfo::from_words)
+    }
+    /// Writes MSI-X Enable / Function Mask (`abi::pci::MSIX_ENABLE`, `MSIX_FUNCTION_MASK`).
+    pub fn msix_control(self, control: u64) -> Result<()> {
+        invoke(self.0, Invocation::PciDeviceMsixControl, &[control], &[]).map(|_| ())
     }
     /// Programs `msi` into its MSI capability (one vector) and enables MSI. Returns
     /// `Ok(false)` if the function has no usable MSI capability.

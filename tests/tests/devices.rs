@@ -53,6 +53,39 @@ fn boots_with_devices(name: &str, mib: u32) {
         let root = o.lines_starting("root: pci ").into_iter().any(|l| l.contains(&format!(" {id} ")));
         assert!(kernel && root, "{name}: {what} ({id}) missing from the PCI lists (kernel {kernel}, root task {root})");
     }
+    msix_pages_unmappable(&o.serial);
+}
+
+/// Every function's MSI-X table and PBA page is in no untyped, while the first page of
+/// a BAR shared with the table (NVMe's registers, BAR 0 + 0x2000 holds the table) is
+/// still device untyped: only the table's pages are taken out.
+fn msix_pages_unmappable(serial: &str) {
+    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x").trim_end_matches([',', ')', ':']), 16).unwrap();
+    let untyped: Vec<(u64, u64, bool)> = serial
+        .lines()
+        .filter(|l| l.starts_with("untyped: 0x"))
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let base = hex(w[1]);
+            (base, base + (1u64 << w[2].trim_start_matches("2^").parse::<u32>().unwrap()), w[3] == "device")
+        })
+        .collect();
+    let covered = |a: u64| untyped.iter().find(|u| (u.0..u.1).contains(&a)).map(|u| u.2);
+    let lines: Vec<&str> =
+        serial.lines().filter(|l| l.contains(": MSI-X ") && l.contains("kept out of device untyped")).collect();
+    assert_eq!(lines.len(), 4, "one MSI-X table per device: {lines:?}");
+    let mut shared = 0;
+    for line in lines {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let at = |key: &str| w.iter().position(|x| *x == key).map(|i| hex(w[i + 1])).unwrap();
+        let (table, pba, offset) = (at("table"), at("PBA"), at("+"));
+        assert_eq!((covered(table), covered(pba)), (None, None), "{line}: a table or PBA page is in an untyped");
+        if offset >= 0x1000 {
+            assert_eq!(covered(table - offset), Some(true), "{line}: the BAR's register page is not device untyped");
+            shared += 1;
+        }
+    }
+    assert_eq!(shared, 1, "NVMe's table shares BAR 0 with its registers");
 }
 
 #[test]

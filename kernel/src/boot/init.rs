@@ -159,6 +159,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         .unwrap_or_else(|e| boot_error(format_args!("{e}")));
     add_test_rmrrs(&mut platform, params.cmdline_value("test_rmrr"));
     platform::pci_config::set_ecam(platform.acpi.ecam_paddr, platform.acpi.ecam_bus_start, platform.acpi.ecam_bus_end);
+    platform::msix_table::boot(&mut platform.excluded, platform.pci.as_slice(), &ram, phys.limit)
+        .unwrap_or_else(|e| boot_error(format_args!("MSI-X tables: {e}")));
     // Every remapping unit translates from now on, with no device assigned: all DMA is
     // blocked until an IOSpace assigns a device. Context tables for every bus with
     // devices are made now (the kernel allocates nothing after boot).

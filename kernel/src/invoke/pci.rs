@@ -1,5 +1,9 @@
 //! PciDevice invocations: configuration space of the function the cap names.
 //!
+//! MSI-X: `MsixInfo` reports the capability and `MsixControl` is the only way to write
+//! its message control (a ConfigWrite there is refused like any other register);
+//! table entries are written by the kernel only (`invoke::irq`, `msix_table`).
+//!
 //! Access is through ECAM. Reads anywhere in its 4 KiB; writes only to the command
 //! register (so a driver can enable memory decoding and bus mastering but not move
 //! BARs over memory it does not own) and, while interrupt remapping is on, to the MSI capability's
@@ -26,9 +30,10 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use abi::error::SyscallError;
 use abi::invocation::Invocation;
 use abi::ipc_buffer::REGISTER_MRS;
-use abi::pci;
+use abi::pci::{self, MsixInfo};
 
 use super::args::{fail, Failure, Message};
+use crate::platform::msix_table::{self, MsixTable};
 use crate::platform::pci_config::{config_read, config_write, function_base, msi_registers, FUNCTION_BYTES};
 
 /// The kernel command line allows bus mastering without interrupt remapping.
@@ -54,6 +59,10 @@ pub enum PciOp {
     /// ConfigWrite of `value` (`width` bytes) at `offset`: the command register or an
     /// MSI register, checked.
     ConfigWrite { function_base: u64, offset: u64, width: u64, value: u64 },
+    /// MsixInfo: the function's MSI-X capability.
+    MsixInfo { table: MsixTable },
+    /// MsixControl: Enable / Function Mask of the function's MSI-X capability.
+    MsixControl { table: MsixTable, value: u64 },
 }
 
 /// Decodes `label` on a PciDevice cap: reads and checks the message and the function's
@@ -65,6 +74,12 @@ pub fn decode(msg: &Message<'_>, segment: u16, requester_id: u16, label: Invocat
     let Some(function_base) = function_base(requester_id).filter(|_| segment == 0) else {
         return Err(fail(SyscallError::IllegalOperation, 0));
     };
+    match label {
+        Invocation::PciDeviceMsixInfo | Invocation::PciDeviceMsixControl => {
+            return decode_msix(msg, requester_id, label);
+        }
+        _ => {}
+    }
     let (offset, width) = (msg.mr(0)?, msg.mr(1)?);
     if !matches!(width, 1 | 2 | 4) {
         return Err(fail(SyscallError::InvalidArgument, 1));
@@ -106,6 +121,29 @@ pub fn decode(msg: &Message<'_>, segment: u16, requester_id: u16, label: Invocat
     }
 }
 
+/// MsixInfo / MsixControl on function `requester_id` (segment 0, checked by the caller).
+fn decode_msix(msg: &Message<'_>, requester_id: u16, label: Invocation) -> Result<PciOp, Failure> {
+    // Tables the kernel could not take out of device untyped at boot are not offered.
+    let table = msix_table::lookup(requester_id).ok_or(fail(SyscallError::FailedLookup, 0))?;
+    if label == Invocation::PciDeviceMsixInfo {
+        return Ok(PciOp::MsixInfo { table });
+    }
+    let value = msg.mr(0)?;
+    if value & !(pci::MSIX_ENABLE | pci::MSIX_FUNCTION_MASK) != 0 {
+        return Err(fail(SyscallError::InvalidArgument, 0));
+    }
+    if !crate::iommu::remap_table::enabled() {
+        // As for MSI: without remapping no vector is handed out, and an enabled table
+        // with firmware's entries could name any vector.
+        return Err(fail(SyscallError::IllegalOperation, 0));
+    }
+    if value & pci::MSIX_ENABLE != 0 && !table.memory_decoding() {
+        // Masking the unowned entries must reach the device.
+        return Err(fail(SyscallError::IllegalOperation, 1));
+    }
+    Ok(PciOp::MsixControl { table, value })
+}
+
 /// Performs a decoded PciDevice invocation.
 // Out of line for the same reason as `decode`.
 #[inline(never)]
@@ -116,6 +154,11 @@ pub fn invoke(op: PciOp) -> [u64; REGISTER_MRS] {
             // The command register or an MSI register of the cap's own function
             // (checked by `decode`), written at its own width.
             config_write(function_base, offset, width, value);
+            [0; REGISTER_MRS]
+        }
+        PciOp::MsixInfo { table } => MsixInfo { control: table.control(), ..table.info }.to_words(),
+        PciOp::MsixControl { table, value } => {
+            table.write_control(value, |entry| crate::thread::irq::msix_owned(table.requester_id, entry));
             [0; REGISTER_MRS]
         }
     }

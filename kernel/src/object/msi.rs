@@ -37,6 +37,8 @@ pub struct MsiVectors {
     counts: [u16; MSI_SLOTS],
     /// Notification and badge signalled per vector.
     handlers: [Option<(u64, u64)>; MSI_SLOTS],
+    /// Per vector: 0 for an MSI, else 1 + the MSI-X table entry it was made for.
+    msix: [u16; MSI_SLOTS],
 }
 
 impl Default for MsiVectors {
@@ -54,6 +56,7 @@ impl MsiVectors {
             requesters: [0; MSI_SLOTS],
             counts: [0; MSI_SLOTS],
             handlers: [None; MSI_SLOTS],
+            msix: [0; MSI_SLOTS],
         }
     }
 
@@ -78,6 +81,29 @@ impl MsiVectors {
         self.requesters[index] = 0;
         self.counts[index] = 0;
         self.handlers[index] = None;
+        self.msix[index] = 0;
+    }
+
+    /// Allocates the lowest free vector index below `limit` for MSI-X table entry
+    /// `entry` (< 2048) of `requester`. `Err(Some(index))` if that entry already has a
+    /// vector, `Err(None)` if every vector is taken.
+    pub fn allocate_msix(&mut self, requester: u16, entry: u16, limit: usize) -> Result<usize, Option<usize>> {
+        if let Some(index) = self.msix_vector(requester, entry) {
+            return Err(Some(index));
+        }
+        let index = self.allocate(requester, limit).ok_or(None)?;
+        self.msix[index] = entry + 1;
+        Ok(index)
+    }
+
+    /// The vector index allocated for MSI-X entry `entry` of `requester`, if any.
+    pub fn msix_vector(&self, requester: u16, entry: u16) -> Option<usize> {
+        (0..MSI_SLOTS).find(|&i| self.is_allocated(i) && self.requesters[i] == requester && self.msix[i] == entry + 1)
+    }
+
+    /// The requester and MSI-X entry of vector `index`, if it is an allocated MSI-X vector.
+    pub fn msix_entry(&self, index: usize) -> Option<(u16, u16)> {
+        (self.is_allocated(index) && self.msix[index] != 0).then(|| (self.requesters[index], self.msix[index] - 1))
     }
 
     /// Whether vector `index` has a handler cap.
@@ -196,5 +222,24 @@ mod tests {
         assert_eq!(v.allocate(1, 4), None);
         v.bind(9, Some((1, 1)));
         assert!(!v.any_bound(), "binding a free vector does nothing");
+    }
+
+    #[test]
+    fn msix_entries_are_owned_once_and_forgotten_on_release() {
+        let mut v = MsiVectors::new();
+        let msi = v.allocate(0x18, MSI_SLOTS).unwrap();
+        assert_eq!(v.msix_entry(msi), None, "an MSI has no table entry");
+        let a = v.allocate_msix(0x18, 0, MSI_SLOTS).unwrap();
+        let b = v.allocate_msix(0x20, 0, MSI_SLOTS).unwrap();
+        assert_ne!(a, b, "entry 0 of two functions");
+        assert_eq!(v.allocate_msix(0x18, 0, MSI_SLOTS), Err(Some(a)), "one vector per entry");
+        assert_eq!((v.msix_entry(a), v.msix_vector(0x20, 0)), (Some((0x18, 0)), Some(b)));
+        let last = v.allocate_msix(0x18, 2047, MSI_SLOTS).unwrap();
+        assert_eq!(v.msix_entry(last), Some((0x18, 2047)));
+        v.release(a);
+        assert_eq!((v.msix_entry(a), v.msix_vector(0x18, 0)), (None, None));
+        assert_eq!(v.allocate(0x30, MSI_SLOTS), Some(a), "reused as a plain MSI");
+        assert_eq!(v.msix_entry(a), None, "with no stale entry");
+        assert_eq!(v.allocate_msix(0x18, 1, 4), Err(None), "every vector below the limit taken");
     }
 }

@@ -16,7 +16,7 @@ use abi::reserved::{reserved_port_overlap, MSI_WINDOW, QEMU_HPET_PAGE};
 use crate::boot::memory::{Range, RangeSet, PAGE};
 
 /// Most excluded ranges recorded.
-pub const MAX_EXCLUSIONS: usize = 32;
+pub const MAX_EXCLUSIONS: usize = 96;
 
 /// One excluded range and why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,6 +15,7 @@ use crate::arch::apic::{
 use crate::arch::trap::TrapFrame;
 use crate::object::kcell::{KernelCell, KernelRef};
 use crate::object::msi::{Delivery, MsiVectors, MSI_SLOTS};
+use crate::platform::msix_table::MsixTable;
 use crate::thread::{ipc, tcb_state};
 
 const _: () = assert!(MSI_VECTORS as usize <= MSI_SLOTS);
@@ -107,10 +108,39 @@ pub fn issue_msi(requester_id: u16) -> Option<(u8, u64, u32)> {
     Some((vector, address, data))
 }
 
-/// The last cap for MSI `vector` is gone: its IRTE is removed (the device's MSIs are
-/// blocked from then on) and the vector freed with all its state (count, throttling,
-/// binding, requester), so an MSI still pending for it changes nothing.
+/// Allocates a vector for MSI-X entry `entry` of the function whose table is `table`
+/// (an IRTE only that function may raise) and writes the entry, masked, with the
+/// remappable-format address and data. `Err(true)` if the entry already has a vector,
+/// `Err(false)` when every vector is taken.
+pub fn issue_msix(table: &MsixTable, entry: u16) -> Result<u8, bool> {
+    let mut s = irqs();
+    let index = s.msi.allocate_msix(table.requester_id, entry, usize::from(MSI_VECTORS)).map_err(|e| e.is_some())?;
+    let vector = MSI_VECTOR_BASE + index as u8;
+    let (address, data) = crate::iommu::remap_table::route_msi(vector, table.requester_id, s.apic_id);
+    table.program(entry, address, data);
+    Ok(vector)
+}
+
+/// Whether MSI-X entry `entry` of `requester_id` has a handler cap.
+pub fn msix_owned(requester_id: u16, entry: u16) -> bool {
+    irqs().msi.msix_vector(requester_id, entry).is_some()
+}
+
+/// The function and table entry of MSI-X `vector`, if it is one.
+pub fn msix_entry(vector: u8) -> Option<(u16, u16)> {
+    irqs().msi.msix_entry(usize::from(vector - MSI_VECTOR_BASE))
+}
+
+/// The last cap for MSI `vector` is gone: an MSI-X entry is masked and cleared, its
+/// IRTE is removed (the device's MSIs are blocked from then on) and the vector freed
+/// with all its state (count, throttling, binding, requester, entry), so an MSI still
+/// pending for it changes nothing.
 pub fn release_msi(vector: u8) {
+    if let Some((requester_id, entry)) = msix_entry(vector) {
+        if let Some(table) = crate::platform::msix_table::lookup(requester_id) {
+            table.clear(entry);
+        }
+    }
     crate::iommu::remap_table::clear(vector);
     irqs().msi.release(usize::from(vector - MSI_VECTOR_BASE));
 }

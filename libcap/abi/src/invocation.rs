@@ -93,6 +93,18 @@ crate::abi_enum! {
         /// requester id. The driver writes the returned address and data into the
         /// device's MSI capability (PciDevice ConfigWrite allows exactly that).
         IrqControlGetMsi = 51,
+        /// IRQControl: GetMsix(dest index, dest depth, entry) -> (vector, entry); extra cap
+        /// 0: dest CNode root, extra cap 1: the PciDevice whose MSI-X table entry `entry`
+        /// the vector is for. Needs interrupt remapping and the function's memory
+        /// decoding on. The kernel writes the entry itself (remappable-format address
+        /// and data naming an IRTE that accepts only that device's requester id) and
+        /// leaves it masked: `IrqHandlerMsixMask(0)` unmasks it. An entry that already
+        /// has a handler cap is `RevokeFirst`. Deleting the last cap masks the entry,
+        /// clears its address and data, and removes the IRTE.
+        IrqControlGetMsix = 52,
+        /// IRQHandler of an MSI-X entry: MsixMask(masked 0/1) -> pending bit of the entry
+        /// before the change (from the Pending Bit Array, which no driver can map).
+        IrqHandlerMsixMask = 53,
         /// PciDevice: ConfigRead(offset, width 1/2/4) -> value, in the function's own
         /// configuration space.
         PciDeviceConfigRead = 60,
@@ -101,6 +113,16 @@ crate::abi_enum! {
         /// control, address and data registers (a device can only raise interrupts whose
         /// IRTE names it, so any address it is given is harmless). BARs stay as firmware set them.
         PciDeviceConfigWrite = 61,
+        /// PciDevice: MsixInfo() -> [`crate::pci::MsixInfo`] words: the function's MSI-X
+        /// capability (table size, BAR and offset of the table and of the PBA, message
+        /// control). `FailedLookup` if it has none, or none the kernel could take out
+        /// of device untyped at boot.
+        PciDeviceMsixInfo = 62,
+        /// PciDevice: MsixControl(control): writes MSI-X Enable and Function Mask (no
+        /// other bit may be set; `InvalidArgument`). The only way to write the MSI-X
+        /// message control. Enabling first masks every table entry no handler cap owns.
+        /// Needs interrupt remapping and, to enable, memory decoding on.
+        PciDeviceMsixControl = 63,
         /// IOSpace: Assign(n, cptr...); extra cap 0: the PciDevice to put in this DMA
         /// domain, with its whole alias group: MR0 (absent = 0) is the number n of the
         /// group's other members and MR1..=n the cptrs of their PciDevice caps (see

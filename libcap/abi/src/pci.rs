@@ -24,6 +24,14 @@ pub const STATUS_CAPABILITIES: u64 = 1 << 4;
 pub const CAPABILITY_POINTER: u64 = 0x34;
 /// Capability id of MSI.
 pub const CAPABILITY_MSI: u8 = 0x05;
+/// Capability id of MSI-X.
+pub const CAPABILITY_MSIX: u8 = 0x11;
+/// MSI-X message control: MSI-X Enable.
+pub const MSIX_ENABLE: u64 = 1 << 15;
+/// MSI-X message control: Function Mask (every vector masked, whatever its own bit).
+pub const MSIX_FUNCTION_MASK: u64 = 1 << 14;
+/// Bytes of one MSI-X table entry (address low, address high, data, vector control).
+pub const MSIX_ENTRY_BYTES: u64 = 16;
 /// Links of a capability list followed at most: a looping list ends there.
 pub const MAX_CAPABILITIES: usize = 48;
 /// The standard header's capability area: capabilities live in `0x40..0x100`.
@@ -89,6 +97,75 @@ impl MsiRegisters {
     }
 }
 
+/// A function's MSI-X capability as the kernel reports it (`PciDeviceMsixInfo`): where
+/// the table and the Pending Bit Array lie (a BAR, by its index, and an offset in it).
+/// The pages they lie in never become device untyped: only the kernel writes entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MsixInfo {
+    /// Offset of the capability in configuration space.
+    pub at: u64,
+    /// Entries in the table (1..=2048).
+    pub table_size: u64,
+    /// BAR index (0..=5) holding the table.
+    pub table_bar: u8,
+    /// Offset of the table in that BAR (8-byte aligned).
+    pub table_offset: u64,
+    /// BAR index (0..=5) holding the Pending Bit Array.
+    pub pba_bar: u8,
+    /// Offset of the PBA in that BAR (8-byte aligned).
+    pub pba_offset: u64,
+    /// The message control register when it was read (enable, function mask).
+    pub control: u64,
+}
+
+impl MsixInfo {
+    /// Parses the capability at `at` from its message control, table and PBA dwords;
+    /// `None` if a BAR index is not 0..=5.
+    pub fn parse(at: u64, control: u64, table: u64, pba: u64) -> Option<Self> {
+        let (table_bar, pba_bar) = ((table & 7) as u8, (pba & 7) as u8);
+        if table_bar > 5 || pba_bar > 5 {
+            return None;
+        }
+        Some(MsixInfo {
+            at,
+            table_size: (control & 0x7ff) + 1,
+            table_bar,
+            table_offset: table & 0xffff_fff8,
+            pba_bar,
+            pba_offset: pba & 0xffff_fff8,
+            control: control & 0xffff,
+        })
+    }
+
+    /// Bytes of the Pending Bit Array (one bit per entry, in whole qwords).
+    pub fn pba_bytes(&self) -> u64 {
+        self.table_size.div_ceil(64) * 8
+    }
+
+    /// The reply words of `PciDeviceMsixInfo`.
+    pub fn to_words(&self) -> [u64; 4] {
+        [
+            self.at | (self.control << 16) | (self.table_size << 32),
+            u64::from(self.table_bar) | (self.table_offset << 8),
+            u64::from(self.pba_bar) | (self.pba_offset << 8),
+            0,
+        ]
+    }
+
+    /// Back from [`MsixInfo::to_words`].
+    pub fn from_words(w: [u64; 4]) -> Self {
+        MsixInfo {
+            at: w[0] & 0xffff,
+            control: (w[0] >> 16) & 0xffff,
+            table_size: w[0] >> 32,
+            table_bar: w[1] as u8,
+            table_offset: w[1] >> 8,
+            pba_bar: w[2] as u8,
+            pba_offset: w[2] >> 8,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +216,20 @@ mod tests {
         assert!(!narrow.contains(0x5c, 2));
         assert_eq!(MsiRegisters::at(0xf4, MSI_64BIT), None, "would run past 0x100");
         assert!(MsiRegisters::at(0xf4, 0).is_some(), "a 32-bit one fits");
+    }
+
+    #[test]
+    fn msix_capability_parses_and_round_trips() {
+        // QEMU's virtio-pci: 3 vectors, table at BAR 1 + 0, PBA at BAR 1 + 0x800.
+        let info = MsixInfo::parse(0x98, 0x8002, 0x1, 0x801).unwrap();
+        assert_eq!((info.table_size, info.table_bar, info.table_offset), (3, 1, 0));
+        assert_eq!((info.pba_bar, info.pba_offset, info.pba_bytes()), (1, 0x800, 8));
+        assert_eq!(info.control, 0x8002);
+        assert_eq!(MsixInfo::from_words(info.to_words()), info);
+        let big = MsixInfo::parse(0x40, 0x7ff, 0xffff_fff8 | 4, 0x2000 | 5).unwrap();
+        assert_eq!((big.table_size, big.pba_bytes()), (2048, 256));
+        assert_eq!(MsixInfo::from_words(big.to_words()), big);
+        assert_eq!(MsixInfo::parse(0x40, 0, 6, 0), None, "BAR index 6 does not exist");
+        assert_eq!(MsixInfo::parse(0x40, 0, 0, 7), None);
     }
 }

@@ -34,6 +34,7 @@ use libcap::abi::fault::FaultKind;
 mod alias;
 mod intx;
 mod many;
+mod msix;
 mod storm;
 
 libcap::entry!(main);
@@ -154,6 +155,9 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let root = CNode(slots::INIT_CNODE);
     if many::present(bi) {
         return many::run(bi, &mut c, &slots, &mut objects);
+    }
+    if msix::present(bi) {
+        return msix::run(bi, &mut c, &slots, &mut objects);
     }
     let Some(index) = bi.pci_devices().iter().position(edu_driver::is_edu) else {
         println!("dmatest: FAIL no edu device (run QEMU with -device edu)");

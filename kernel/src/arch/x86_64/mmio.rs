@@ -20,3 +20,13 @@ pub unsafe fn read64(paddr: u64) -> u64 {
     // SAFETY: guaranteed by the caller.
     unsafe { core::ptr::read_volatile(phys_to_virt(paddr) as *const u64) }
 }
+
+/// Writes a 32-bit register at physical address `paddr`.
+///
+/// # Safety
+/// `paddr` must be a 4-byte aligned device register inside the direct map that the
+/// caller owns and means to write.
+pub unsafe fn write32(paddr: u64, value: u32) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { core::ptr::write_volatile(phys_to_virt(paddr) as *mut u32, value) }
+}
