@@ -1,5 +1,7 @@
-//! The `iommu-server-malicious` program: the iommu-server that first tries what a
-//! compromised server would (each attempt refused by the kernel), then serves.
+//! The `iommu-server-malicious` program: the server in malicious mode.
+//!
+//! It first tries what a compromised server would (each attempt refused by the kernel),
+//! then serves.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 

@@ -1,22 +1,17 @@
-//! What init tells a management component, and the server before a driver goes down.
+//! What init lists for a management component; which components serve forever.
 //!
 //! A management component gets one `FaultSource` entry per device and component whose
 //! faults it handles (policy, restart limit, driver) and one `Peer` entry per
 //! component (names), so it can name the driver and apply the description's policy.
-//! Before init restarts or cuts off a driver, the iommu-server resets or cuts off its
-//! devices, so the server's domain never keeps frames init is about to revoke.
+//! [`serves_forever`] tells init which components the system may end without.
 
 use libcap::abi::component::{CapEntry, CapKind, FAULT_SOURCE_DEVICE};
-use libcap::abi::iommu::{IommuLabel, IommuStatus, SUPERVISOR_BADGE};
-use libcap::abi::msginfo::MessageInfo;
-use libcap::abi::rights::CapRights;
 use libcap::abi::system::ComponentRole;
-use libcap::alloc::SlotAllocator;
-use libcap::cap::{CNode, Result};
-use libcap::ipc;
+use libcap::cap::Result;
 
 use crate::build;
 use crate::compose::System;
+use crate::plan::Plan;
 
 /// Lists for a management component the devices and components whose faults it
 /// handles and every component's name (after `compose::connect`; on restart too).
@@ -52,24 +47,17 @@ pub fn connect_extra(system: &mut System<'_>, i: usize) -> Result<()> {
     Ok(())
 }
 
-/// Before init tears component `i` down for a restart (`reset`) or for good, the
-/// iommu-server resets or cuts off every device it drives: the domain forgets the
-/// buffers (unmapped, revoked) before the driver's budget, and so its pool, is revoked.
-pub fn tell_server(system: &System<'_>, i: usize, slots: &SlotAllocator, reset: bool) {
-    let ep = system.shared.iommu_ep;
-    let me = i as u16;
-    if ep == 0 {
-        return;
-    }
-    let label = if reset { IommuLabel::DriverReset } else { IommuLabel::DriverCutoff };
-    for (k, _) in system.plan.devices.iter().enumerate().filter(|(_, d)| d.rec.driver == me) {
-        let Ok(tmp) = slots.alloc() else { return };
-        if CNode::mint(build::root(tmp), build::root(ep), CapRights::WRITE, SUPERVISOR_BADGE).is_ok() {
-            let reply = ipc::call(tmp, MessageInfo::new(label.raw(), 1), [k as u64, 0, 0, 0]);
-            if !matches!(reply, Ok(m) if m.mrs[0] == IommuStatus::Ok.raw()) {
-                libcap::println!("init: the iommu-server did not {label:?} device {k}: {reply:?}");
-            }
-            let _ = CNode::delete(build::root(tmp));
-        }
-    }
+/// Whether component `i` serves forever, so the system may end without it: a
+/// management component that handles some device's or component's faults, and the
+/// iommu-server of a system that has one.
+pub fn serves_forever(plan: &Plan<'_>, i: usize) -> bool {
+    let handles = |m: usize| {
+        let me = m as u16;
+        let role = ComponentRole::try_from(plan.components[m].rec.role);
+        role == Ok(ComponentRole::Management)
+            && (plan.devices.iter().any(|d| d.rec.fault_handler == me)
+                || plan.components.iter().any(|c| c.rec.fault_handler == me))
+    };
+    let role = ComponentRole::try_from(plan.components[i].rec.role);
+    handles(i) || (role == Ok(ComponentRole::IommuServer) && (0..plan.components.len()).any(handles))
 }

@@ -18,7 +18,7 @@ use libcap::abi::component::{
 use libcap::abi::exit::ExitCode;
 use libcap::abi::fault::FaultKind;
 use libcap::abi::msginfo::MessageInfo;
-use libcap::abi::system::{ComponentRole, FaultPolicy};
+use libcap::abi::system::FaultPolicy;
 use libcap::alloc::SlotAllocator;
 use libcap::cap::{CNode, Result};
 use libcap::ipc;
@@ -64,7 +64,6 @@ fn teardown(system: &mut System<'_>, i: usize) -> Result<()> {
 
 /// Tears component `i` down and starts a fresh instance (generation + 1).
 pub fn restart(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Result<u32> {
-    crate::grants::tell_server(system, i, slots, true);
     teardown(system, i)?;
     let generation = system.comps[i].generation + 1;
     let (built, pools) = {
@@ -83,8 +82,7 @@ pub fn restart(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
 }
 
 /// Cuts component `i` off: torn down, stays down.
-pub fn cutoff(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Result<()> {
-    crate::grants::tell_server(system, i, slots, false);
+pub fn cutoff(system: &mut System<'_>, i: usize) -> Result<()> {
     teardown(system, i)?;
     system.comps[i].status = Status::Down;
     Ok(())
@@ -109,7 +107,7 @@ fn on_fault(system: &mut System<'_>, i: usize, label: u64, mrs: [u64; 4], slots:
                 Ok(g) => println!("init: restarted {name}: generation {g}"),
                 Err(e) => {
                     println!("init: restarting {name} failed ({e:?}): it stays down");
-                    let _ = cutoff(system, i, slots);
+                    let _ = cutoff(system, i);
                 }
             }
         }
@@ -118,11 +116,11 @@ fn on_fault(system: &mut System<'_>, i: usize, label: u64, mrs: [u64; 4], slots:
                 "init: fault in {name}: {kind} at {rip:#x}; policy restart: limit ({}) reached, {name} stays down",
                 rec.restart_limit
             );
-            let _ = cutoff(system, i, slots);
+            let _ = cutoff(system, i);
         }
         FaultPolicy::CutOff => {
             println!("init: fault in {name}: {kind} at {rip:#x}; policy cut-off: {name} stays down");
-            let _ = cutoff(system, i, slots);
+            let _ = cutoff(system, i);
         }
     }
 }
@@ -143,14 +141,14 @@ fn on_request(system: &mut System<'_>, from: usize, label: u64, target: u64, slo
                 }
                 Err(e) => {
                     println!("init: restarting {name} failed ({e:?}): it stays down");
-                    let _ = cutoff(system, i, slots);
+                    let _ = cutoff(system, i);
                     [SupervisorStatus::RebuildFailed.raw(), 0, 0, 0]
                 }
             }
         }
         SUPERVISOR_CUTOFF => {
             println!("init: {who} cuts {name} off: it stays down");
-            let _ = cutoff(system, i, slots);
+            let _ = cutoff(system, i);
             [SupervisorStatus::Ok.raw(), 0, 0, 0]
         }
         _ => [SupervisorStatus::BadRequest.raw(), 0, 0, 0],
@@ -161,12 +159,9 @@ fn on_request(system: &mut System<'_>, from: usize, label: u64, target: u64, slo
 pub fn supervise(system: &mut System<'_>, slots: &SlotAllocator) -> ExitCode {
     let ep = system.shared.fault_ep;
     loop {
-        // Servers (the iommu-server, management) serve forever: the system is done when
-        // every other component stopped (or every component, if there are only servers).
-        let server = |i: usize| {
-            let role = ComponentRole::try_from(system.plan.components[i].rec.role);
-            matches!(role, Ok(ComponentRole::IommuServer | ComponentRole::Management))
-        };
+        // A management component that handles faults, and then the iommu-server, serve
+        // forever: the system is done when every other component stopped.
+        let server = |i: usize| crate::grants::serves_forever(&system.plan, i);
         let workers = (0..system.comps.len()).any(|i| !server(i));
         if system.comps.iter().enumerate().all(|(i, c)| c.status != Status::Running || (workers && server(i))) {
             let left = system.comps.iter().enumerate().any(|(i, c)| server(i) && c.status == Status::Running);

@@ -1,4 +1,4 @@
-//! The `edudrv-rogue-device` component: the edu driver in mode `RogueDevice` (see the crate docs).
+//! The `edudrv-rogue-device` program: the edu driver in rogue-device mode.
 #![no_std]
 #![no_main]
 

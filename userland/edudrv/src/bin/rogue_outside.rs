@@ -1,4 +1,4 @@
-//! The `edudrv-rogue-outside` component: the edu driver in mode `RogueOutside` (see the crate docs).
+//! The `edudrv-rogue-outside` program: the edu driver in rogue-outside mode.
 #![no_std]
 #![no_main]
 

@@ -1,4 +1,4 @@
-//! The `edudrv-use-freed` component: the edu driver in mode `UseFreed` (see the crate docs).
+//! The `edudrv-use-freed` program: the edu driver in use-freed mode.
 #![no_std]
 #![no_main]
 
