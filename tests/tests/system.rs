@@ -7,27 +7,9 @@
 //! assert the serial markers of init, the iommu-server, the edu driver (`edudrv`) and
 //! management; a marker that never comes fails with the log's tail.
 
-use std::path::PathBuf;
-
-use abi::bootimage::BootImage;
 use abi::exit::ExitCode;
-use scenarios::{build_dir, make_image, repo_root, scenario_dir, sysdesc, Outcome, Scenario};
-
-/// `build/boot.img` with `systems/<system>.toml` as its `system` entry.
-fn image_for(system: &str) -> PathBuf {
-    let file = format!("systems/{system}.toml");
-    let text = std::fs::read_to_string(repo_root().join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-    let bytes = std::fs::read(build_dir().join("boot.img")).expect("build/boot.img: run `make image` first");
-    let image = BootImage::parse(&bytes).expect("build/boot.img parses");
-    let programs: Vec<String> = image.files().map(|f| f.name.to_string()).collect();
-    let desc = sysdesc::compile(&file, &text, Some(&programs)).unwrap_or_else(|e| panic!("{}", e.join("\n")));
-    let mut files: Vec<(&str, &[u8])> =
-        image.files().filter(|f| f.name != "system").map(|f| (f.name, f.data)).collect();
-    files.push(("system", &desc));
-    let out = scenario_dir().join(format!("{system}.img"));
-    make_image(&out, &files);
-    out
-}
+use scenarios::systems::image_for;
+use scenarios::{Outcome, Scenario};
 
 /// Boots `system` with edu (default DMA mask) and `mib` MiB of RAM.
 fn boot(name: &str, system: &str, mib: u32) -> Outcome {

@@ -110,6 +110,8 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
             println!("management: ignored message with label {:#x}", m.info.label);
             continue;
         }
+        // The TSC counts guest instructions under `make bench` (restart row).
+        let tsc = libcap::deadline::now();
         let [requester, iova, how, device] = m.mrs;
         counters.faults += 1;
         let bdf = (requester >> 8, (requester >> 3) & 0x1f, requester & 7);
@@ -141,6 +143,7 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
             bdf.2,
             reason_name(reason)
         );
+        println!("management: fault received at tsc {tsc}");
         match policy {
             Action::Restart(n) => {
                 w.restarts = n;
