@@ -34,7 +34,8 @@ SYSTEM        ?= default
 # No source file may grow past this many lines (`make check`).
 MAX_LINES     := 800
 
-.PHONY: all toolchain qemu-deps iso-deps graph-deps graph image iso run run-iso run-uefi test check bench gdb clean fuzz fuzz-qemu soak
+
+.PHONY: all toolchain qemu-deps iso-deps graph-deps graph graph-log image iso run run-iso run-uefi test check bench gdb clean fuzz fuzz-qemu soak
 comma := ,
 
 all: image
@@ -92,14 +93,27 @@ image: toolchain
 	    system=$(BUILD)/$(SYSTEM).sys $(foreach p,$(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS) $(COMPONENTS),$(p)=$(OUT)/$(p))
 	$(TARGET_DIR)/$(PROFILE)/mksystem $(BUILD)/kernel.elf $(BUILD)/$(SYSTEM).img -o $(BUILD)/$(SYSTEM).elf
 
-# The authority graph of systems/$(SYSTEM).toml as build/$(SYSTEM).svg (Graphviz);
-# LIVE=<serial log> adds the `graph: ` lines a running system printed (docs/system.md).
+# The authority graph of systems/$(SYSTEM).toml as build/graph.svg (Graphviz): the
+# description's edges plus, in red, the `graph: ` lines the running system printed
+# (it boots it first; LIVE=<serial log> uses that log instead, NOLIVE=1 the
+# description only; docs/system.md).
 graph: graph-deps
 	cargo build --profile $(PROFILE) -p scenarios --bin mksys
 	@mkdir -p $(BUILD)
-	$(TARGET_DIR)/$(PROFILE)/mksys systems/$(SYSTEM).toml --dot $(BUILD)/$(SYSTEM).dot $(if $(LIVE),--live $(LIVE))
+	@if [ -z "$(LIVE)" ] && [ -z "$(NOLIVE)" ]; then $(MAKE) --no-print-directory graph-log; fi
+	$(TARGET_DIR)/$(PROFILE)/mksys systems/$(SYSTEM).toml --dot $(BUILD)/$(SYSTEM).dot \
+	    $(if $(NOLIVE),,--live $(or $(LIVE),$(BUILD)/$(SYSTEM).log))
 	dot -Tsvg $(BUILD)/$(SYSTEM).dot -o $(BUILD)/$(SYSTEM).svg
-	@echo "make: wrote $(BUILD)/$(SYSTEM).svg"
+	cp $(BUILD)/$(SYSTEM).svg $(BUILD)/graph.svg
+	@echo "make: wrote $(BUILD)/graph.svg (and $(BUILD)/$(SYSTEM).svg)"
+
+# Boots systems/$(SYSTEM).toml as `make run` does and keeps its serial log in
+# build/$(SYSTEM).log: the `graph:` lines init printed become the red (live) edges.
+graph-log: image qemu-deps
+	@echo "make: booting systems/$(SYSTEM).toml for its live authority graph"
+	-@timeout 300 $(QEMU) $(subst -serial stdio,-serial file:$(BUILD)/$(SYSTEM).log,$(QEMU_ARGS)) $(RUN_DEVICES) \
+	    -kernel $(BUILD)/$(SYSTEM).elf -append "$(strip $(RUN_APPEND) $(APPEND))" >/dev/null 2>&1
+	@grep -q '^graph: ' $(BUILD)/$(SYSTEM).log || { echo "make: no graph: lines in $(BUILD)/$(SYSTEM).log"; exit 1; }
 
 # A GRUB (multiboot2) bootable ISO for real hardware, hybrid BIOS + UEFI; `make test`
 # boots it once each way (SeaBIOS, and OVMF).
