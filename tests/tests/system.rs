@@ -156,3 +156,18 @@ fn a_malicious_server_is_refused_by_the_kernel() {
         .expect_serial_contains("edudrv: DMA through the pool ok (iova 0x100000, gen 1)")
         .expect_exit(ExitCode::Success);
 }
+
+#[test]
+fn cpu_faults_are_reported_to_management() {
+    let o = boot("system_crash", "test-crash", 256);
+    o.expect_serial_contains("init: system 'test-crash' started: 2 components")
+        .expect_serial_contains("crasher: generation 1: reading 0xdead0000")
+        .expect_serial_contains("policy restart (1 of 1)")
+        .expect_serial_contains("management: CPU fault in crasher: page fault at 0x40")
+        .expect_serial_contains("; init restarted it (1 of its limit)")
+        .expect_serial_contains("crasher: generation 2: reading 0xdead0000")
+        .expect_serial_contains("; init keeps it down (cut off or out of restarts)")
+        .expect_serial_contains("management: counters: faults 0, restarts 0, cut-offs 0, CPU faults 2")
+        .expect_serial_contains("init: system 'test-crash': every component stopped (servers left running)")
+        .expect_exit(ExitCode::Success);
+}

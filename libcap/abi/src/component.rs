@@ -118,6 +118,17 @@ pub const COMPONENT_EXITED: u64 = 0x5300;
 /// Badge bit of supervisor caps: init's one endpoint takes faults (badge = component
 /// index) and supervisor requests (badge = this bit | the requester's index).
 pub const SUPERVISOR_BADGE: u64 = 1 << 32;
+/// Init -> a component's fault handler (NBSend on the first endpoint channel whose
+/// server the handler is): component `mrs[0]` had CPU fault `mrs[1]` (an
+/// `abi::fault::FaultKind`) at `mrs[2]`; `mrs[3]` = what init did: [`REPORT_LEFT_DOWN`],
+/// [`REPORT_RESTARTED`] | restarts so far << 8, or [`REPORT_STAYS_DOWN`].
+pub const COMPONENT_FAULT_REPORT: u64 = 0x5303;
+/// [`COMPONENT_FAULT_REPORT`]: policy `log`, the component is left suspended.
+pub const REPORT_LEFT_DOWN: u64 = 0;
+/// [`COMPONENT_FAULT_REPORT`]: restarted (generation + 1).
+pub const REPORT_RESTARTED: u64 = 1;
+/// [`COMPONENT_FAULT_REPORT`]: cut off or out of restarts: it stays down.
+pub const REPORT_STAYS_DOWN: u64 = 2;
 /// Supervisor request: restart component `mrs[0]` (its index). Reply `[status, generation]`.
 pub const SUPERVISOR_RESTART: u64 = 0x5301;
 /// Supervisor request: cut component `mrs[0]` off (suspend, revoke; it stays down). Reply `[status]`.

@@ -10,7 +10,10 @@
 //! device's domain (`DriverReset`: unassigned, buffers unmapped, pool revoked,
 //! assigned again) and has init rebuild the driver (generation + 1) up to the limit,
 //! then cuts the device off; `cut-off` has the server unassign it for good
-//! (`DriverCutoff`). It keeps counters and prints them after each fault.
+//! (`DriverCutoff`). Init applies CPU-fault policy itself and reports each CPU fault of
+//! a component whose handler is management on the same channel
+//! (`COMPONENT_FAULT_REPORT`); management logs it. It keeps counters and prints them
+//! after each fault.
 #![no_std]
 #![no_main]
 
@@ -18,8 +21,12 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 
-use abi::component::{CapKind, ComponentInfo, FAULT_SOURCE_DEVICE, SUPERVISOR_RESTART};
+use abi::component::{
+    CapKind, ComponentInfo, COMPONENT_FAULT_REPORT, FAULT_SOURCE_DEVICE, REPORT_RESTARTED, REPORT_STAYS_DOWN,
+    SUPERVISOR_RESTART,
+};
 use abi::exit::ExitCode;
+use abi::fault::FaultKind;
 use abi::iommu::{IommuLabel, IommuStatus};
 use abi::msginfo::MessageInfo;
 use abi::rights::CapRights;
@@ -45,6 +52,7 @@ struct Counters {
     faults: u64,
     restarts: u64,
     cut_offs: u64,
+    cpu_faults: u64,
 }
 
 fn reason_name(reason: u64) -> &'static str {
@@ -106,6 +114,22 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
                 return ExitCode::UserFailure;
             }
         };
+        if m.info.label == COMPONENT_FAULT_REPORT {
+            counters.cpu_faults += 1;
+            let [component, kind, at, action] = m.mrs;
+            let kind = FaultKind::try_from(kind).map_or("fault", fault_name);
+            let did = match action & 0xff {
+                REPORT_RESTARTED => alloc::format!("init restarted it ({} of its limit)", action >> 8),
+                REPORT_STAYS_DOWN => "init keeps it down (cut off or out of restarts)".into(),
+                _ => "init left it suspended (policy log)".into(),
+            };
+            println!("management: CPU fault in {}: {kind} at {at:#x}; {did}", peer(component));
+            println!(
+                "management: counters: faults {}, restarts {}, cut-offs {}, CPU faults {}",
+                counters.faults, counters.restarts, counters.cut_offs, counters.cpu_faults
+            );
+            continue;
+        }
         if m.info.label != IommuLabel::DmaFault.raw() {
             println!("management: ignored message with label {:#x}", m.info.label);
             continue;
@@ -166,8 +190,8 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
             Action::Log | Action::AlreadyCut => {}
         }
         println!(
-            "management: counters: faults {}, restarts {}, cut-offs {}",
-            counters.faults, counters.restarts, counters.cut_offs
+            "management: counters: faults {}, restarts {}, cut-offs {}, CPU faults {}",
+            counters.faults, counters.restarts, counters.cut_offs, counters.cpu_faults
         );
     }
 }
@@ -204,5 +228,15 @@ fn status_name(reply: Option<[u64; 4]>) -> &'static str {
         Some(Ok(IommuStatus::CutOff)) => "already cut off",
         Some(_) => "failed",
         None => "no iommu supervisor cap",
+    }
+}
+
+fn fault_name(kind: FaultKind) -> &'static str {
+    match kind {
+        FaultKind::VmFault => "page fault",
+        FaultKind::UserException => "exception",
+        FaultKind::CapFault => "cap fault",
+        FaultKind::UnknownSyscall => "unknown syscall",
+        _ => "fault",
     }
 }

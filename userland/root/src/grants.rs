@@ -61,3 +61,18 @@ pub fn serves_forever(plan: &Plan<'_>, i: usize) -> bool {
     let role = ComponentRole::try_from(plan.components[i].rec.role);
     handles(i) || (role == Ok(ComponentRole::IommuServer) && (0..plan.components.len()).any(handles))
 }
+
+/// Tells component `i`'s fault handler (if the description names one and it serves an
+/// endpoint channel) what CPU fault init saw and did: an NBSend, so a busy handler
+/// misses it (init logs every fault itself).
+pub fn report_fault(system: &System<'_>, i: usize, label: u64, at: u64, action: u64) {
+    let desc = system.plan.desc;
+    let handler = system.plan.components[i].rec.fault_handler;
+    let channel = desc
+        .channels()
+        .iter()
+        .position(|c| c.server == handler && c.kind == libcap::abi::system::ChannelKind::Endpoint.raw());
+    let Some(ep) = channel.and_then(|k| system.shared.channels.get(k)) else { return };
+    let info = libcap::abi::msginfo::MessageInfo::new(libcap::abi::component::COMPONENT_FAULT_REPORT, 4);
+    let _ = libcap::ipc::nb_send(*ep, info, [i as u64, label, at, action]);
+}
