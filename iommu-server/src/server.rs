@@ -78,6 +78,8 @@ pub(crate) struct Kernel {
     freed: Vec<u64>,
     untyped: core::ops::Range<CPtr>,
     pub(crate) devices: Vec<(DeviceCaps, IoSpace)>,
+    /// A slot for [`Kernel::live`] probes (0 until first needed).
+    scratch: u64,
 }
 
 impl Kernel {
@@ -128,16 +130,42 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    /// Whether `frame` still holds a cap. Init revokes a driver's whole budget when it
+    /// restarts it after a CPU fault, DMA pool and the frames retyped from it included:
+    /// invoking such an empty slot would be a cap fault that stops the server, while a
+    /// CNode copy of it only fails.
+    fn live(&mut self, frame: u64) -> bool {
+        if self.scratch == 0 {
+            self.scratch = self.alloc_slot().unwrap_or(0);
+        }
+        let copied =
+            self.scratch != 0 && CNode::copy(self.slot(self.scratch), self.slot(frame), CapRights::READ).is_ok();
+        if copied {
+            let _ = CNode::delete(self.slot(self.scratch));
+        }
+        copied
+    }
+}
+
 impl DmaOps for Kernel {
     fn new_frame(&mut self, device: u16) -> Option<u64> {
         let pool = self.devices[usize::from(device)].0.pool;
         self.retype(pool, ObjectType::Frame4K)
     }
     fn map_io(&mut self, device: u16, frame: u64, iova: u64, rights: CapRights) -> Result<(), u64> {
+        if !self.live(frame) {
+            return Err(SyscallError::FailedLookup.raw());
+        }
         let iospace = self.devices[usize::from(device)].1;
         self.map_in(iospace, frame, iova, rights)
     }
     fn unmap_io(&mut self, frame: u64) -> Result<(), u64> {
+        // A deleted frame has no IO mapping left (the kernel removed it, invalidation
+        // completed, when the cap died).
+        if !self.live(frame) {
+            return Ok(());
+        }
         Frame(frame).unmap_io().map_err(|e| e.code.raw())
     }
     fn revoke(&mut self, frame: u64) -> Result<(), u64> {
@@ -161,6 +189,7 @@ pub fn run(config: &Config<'_>) -> ! {
         freed: Vec::new(),
         untyped: config.untyped.clone(),
         devices: Vec::new(),
+        scratch: 0,
     };
     let mut domains = Vec::new();
     for (index, device) in config.devices.iter().enumerate() {

@@ -171,3 +171,19 @@ fn cpu_faults_are_reported_to_management() {
         .expect_serial_contains("init: system 'test-crash': every component stopped (servers left running)")
         .expect_exit(ExitCode::Success);
 }
+
+#[test]
+fn a_driver_restarted_after_a_cpu_fault_gets_a_clean_domain() {
+    let o = boot("system_driver_crash", "test-driver-crash", 256);
+    started(&o, "test-driver-crash");
+    o.expect_serial_contains("edudrv: DMA through the pool ok (iova 0x100000, gen 1)")
+        .expect_serial_contains("edudrv: crash: reading 0xdead0000 while holding iova 0x100000")
+        .expect_serial_contains("policy restart (1 of 1)")
+        .expect_serial_contains("management: CPU fault in edu-driver: page fault at 0x")
+        .expect_serial_contains("management: device edu reset by the iommu-server: ok")
+        // The old frames died with the driver's budget; the server survives and serves.
+        .expect_serial_contains("edudrv: DMA through the pool ok (iova 0x100000, gen 2)")
+        .expect_serial_contains("init: edu-driver exited with code 0")
+        .expect_serial_not_contains("init: fault in iommu-server")
+        .expect_exit(ExitCode::Success);
+}

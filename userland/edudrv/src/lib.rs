@@ -15,7 +15,9 @@
 //!   are blocked and reach management, which applies the device's policy;
 //! - `edudrv-rogue-device`: asks for what it was not given (a supervisor request, a
 //!   BAR through config space, another device's client slot): each refused;
-//! - `edudrv-use-freed`: frees its buffer, then DMAs to the stale IOVA: blocked.
+//! - `edudrv-use-freed`: frees its buffer, then DMAs to the stale IOVA: blocked;
+//! - `edudrv-crash`: generation 1 CPU-faults holding a buffer; init restarts it, and
+//!   the next generation's DMA works again.
 #![no_std]
 
 use abi::component::{CapKind, ComponentInfo, BUDGET_UNTYPED, CNODE, VSPACE};
@@ -42,6 +44,8 @@ pub enum Mode {
     RogueDevice,
     /// DMA to a freed buffer.
     UseFreed,
+    /// Generation 1 faults (CPU) while holding a buffer; later generations run normally.
+    Crash,
 }
 
 /// Where the driver maps its DMA buffers.
@@ -51,6 +55,8 @@ pub const OUTSIDE_IOVA: u64 = 0x0800_0000;
 /// Generation 1's second buffer in rogue-outside mode (first fit: one page and a
 /// guard page after the first buffer): stale once the driver was restarted.
 pub const STALE_IOVA: u64 = IOVA_BASE + 2 * PAGE_SIZE;
+/// An address no component has mapped (the crash mode reads it).
+const CRASH_ADDRESS: u64 = 0x0000_dead_0000;
 /// Server polls while waiting for management's verdict before giving up.
 const VERDICT_POLLS: u32 = 200_000;
 
@@ -96,6 +102,15 @@ pub fn run(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
     println!("edudrv: DMA through the pool ok (iova {:#x}, gen {gen})", a.iova);
     match mode {
         Mode::Normal | Mode::RogueDevice => ExitCode::Success,
+        Mode::Crash if gen == 1 => {
+            println!("edudrv: crash: reading {:#x} while holding iova {:#x}", CRASH_ADDRESS, a.iova);
+            // SAFETY: deliberately a read of an unmapped address: the CPU fault goes to
+            // init, which applies the component's policy.
+            let v = unsafe { core::ptr::read_volatile(CRASH_ADDRESS as *const u64) };
+            println!("edudrv: FAIL read {v:#x} from an unmapped address");
+            ExitCode::UserFailure
+        }
+        Mode::Crash => ExitCode::Success,
         Mode::RogueOutside if gen == 1 => {
             // A second buffer: its IOVA is stale once this instance is gone.
             match d.client.dma_alloc(PAGE_SIZE, rw) {

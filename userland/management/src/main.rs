@@ -124,6 +124,18 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
                 _ => "init left it suspended (policy log)".into(),
             };
             println!("management: CPU fault in {}: {kind} at {at:#x}; {did}", peer(component));
+            // The devices it drives: a fresh domain for the new instance (init already
+            // revoked the old one's pool and frames), or cut off with it.
+            for w in watched.iter_mut().filter(|w| w.driver == component && !w.cut_off) {
+                let (label, what) = match action & 0xff {
+                    REPORT_RESTARTED => (IommuLabel::DriverReset, "reset"),
+                    REPORT_STAYS_DOWN => (IommuLabel::DriverCutoff, "cut off"),
+                    _ => continue,
+                };
+                w.cut_off = label == IommuLabel::DriverCutoff;
+                let reply = request(iommu, label.raw(), w.index);
+                println!("management: device {} {what} by the iommu-server: {}", w.name, status_name(reply));
+            }
             println!(
                 "management: counters: faults {}, restarts {}, cut-offs {}, CPU faults {}",
                 counters.faults, counters.restarts, counters.cut_offs, counters.cpu_faults
