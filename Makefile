@@ -19,19 +19,22 @@ QEMU_ARGS := -machine q35 -accel tcg -cpu max -m $(MEM) -smp 1 -display none \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04 -device $(IOMMU)
 # The bare-metal user programs: built for $(TARGET) only, so host-side runs exclude them.
 USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest hello crasher iommutest
-HOST_ONLY     := --workspace $(addprefix --exclude ,$(USER_PROGRAMS))
+# The components of composed systems besides the iommu-server (docs/system.md): packages
+# built for $(TARGET) only, and every program they make (packed by name; one program per
+# driver mode, and the server's malicious mode, for the scenarios in tests/tests/system.rs).
+COMPONENT_PACKAGES := edudrv management
+COMPONENTS    := management edudrv edudrv-rogue-outside edudrv-rogue-device edudrv-use-freed edudrv-crash \
+                 iommu-server-malicious
+HOST_ONLY     := --workspace $(addprefix --exclude ,$(USER_PROGRAMS) $(COMPONENT_PACKAGES))
 # Bare-metal programs whose crate also holds host-tested logic (a lib): built and packed
 # like USER_PROGRAMS, but host-side runs keep them (their bin builds a stub on the host).
 HOST_TESTED_PROGRAMS := iommu-server
 # The system description `make image` checks and packs (systems/$(SYSTEM).toml; docs/system.md).
 SYSTEM        ?= default
-# Programs issue 12's other branches are adding (iommu-server, edu driver, management):
-# mksys accepts them as built until each joins USER_PROGRAMS; then drop it from here.
-PENDING_PROGRAMS := $(filter-out $(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS),iommu-server edudrv management)
 # No source file may grow past this many lines (`make check`).
 MAX_LINES     := 800
 
-.PHONY: all toolchain qemu-deps iso-deps graph-deps graph proofs-deps proofs image iso run run-iso run-uefi test check bench gdb clean fuzz fuzz-qemu soak
+.PHONY: all toolchain qemu-deps iso-deps graph-deps graph graph-log proofs-deps proofs image iso run run-iso run-uefi test check bench gdb clean fuzz fuzz-qemu soak
 comma := ,
 
 all: image
@@ -87,27 +90,40 @@ _install:
 # root task goes on as init and builds the composed system (what `run` boots).
 image: toolchain
 	cargo build --profile $(PROFILE) --target $(TARGET) -p kernel --bin kernel
-	cargo build --profile $(PROFILE) --target $(TARGET) $(addprefix -p ,$(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS))
+	cargo build --profile $(PROFILE) --target $(TARGET) $(addprefix -p ,$(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS) $(COMPONENT_PACKAGES))
 	cargo build --profile $(PROFILE) -p scenarios --bin mkbootimg --bin mksystem --bin mksys
 	@mkdir -p $(BUILD)
 	cp $(OUT)/kernel $(BUILD)/kernel.elf
 	$(TARGET_DIR)/$(PROFILE)/mksys systems/$(SYSTEM).toml -o $(BUILD)/$(SYSTEM).sys \
-	    --programs "$(strip $(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS) $(PENDING_PROGRAMS))"
+	    --programs "$(strip $(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS) $(COMPONENTS))"
 	$(TARGET_DIR)/$(PROFILE)/mkbootimg -o $(BUILD)/boot.img manifest=userland/manifest.txt \
-	    $(foreach p,$(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS),$(p)=$(OUT)/$(p))
+	    $(foreach p,$(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS) $(COMPONENTS),$(p)=$(OUT)/$(p))
 	$(TARGET_DIR)/$(PROFILE)/mksystem $(BUILD)/kernel.elf $(BUILD)/boot.img -o $(BUILD)/system.elf
 	$(TARGET_DIR)/$(PROFILE)/mkbootimg -o $(BUILD)/$(SYSTEM).img manifest=userland/manifest.txt \
-	    system=$(BUILD)/$(SYSTEM).sys $(foreach p,$(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS),$(p)=$(OUT)/$(p))
+	    system=$(BUILD)/$(SYSTEM).sys $(foreach p,$(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS) $(COMPONENTS),$(p)=$(OUT)/$(p))
 	$(TARGET_DIR)/$(PROFILE)/mksystem $(BUILD)/kernel.elf $(BUILD)/$(SYSTEM).img -o $(BUILD)/$(SYSTEM).elf
 
-# The authority graph of systems/$(SYSTEM).toml as build/$(SYSTEM).svg (Graphviz);
-# LIVE=<serial log> adds the `graph: ` lines a running system printed (docs/system.md).
+# The authority graph of systems/$(SYSTEM).toml as build/graph.svg (Graphviz): the
+# description's edges plus, in red, the `graph: ` lines the running system printed
+# (it boots it first; LIVE=<serial log> uses that log instead, NOLIVE=1 the
+# description only; docs/system.md).
 graph: graph-deps
 	cargo build --profile $(PROFILE) -p scenarios --bin mksys
 	@mkdir -p $(BUILD)
-	$(TARGET_DIR)/$(PROFILE)/mksys systems/$(SYSTEM).toml --dot $(BUILD)/$(SYSTEM).dot $(if $(LIVE),--live $(LIVE))
+	@if [ -z "$(LIVE)" ] && [ -z "$(NOLIVE)" ]; then $(MAKE) --no-print-directory graph-log; fi
+	$(TARGET_DIR)/$(PROFILE)/mksys systems/$(SYSTEM).toml --dot $(BUILD)/$(SYSTEM).dot \
+	    $(if $(NOLIVE),,--live $(or $(LIVE),$(BUILD)/$(SYSTEM).log))
 	dot -Tsvg $(BUILD)/$(SYSTEM).dot -o $(BUILD)/$(SYSTEM).svg
-	@echo "make: wrote $(BUILD)/$(SYSTEM).svg"
+	cp $(BUILD)/$(SYSTEM).svg $(BUILD)/graph.svg
+	@echo "make: wrote $(BUILD)/graph.svg (and $(BUILD)/$(SYSTEM).svg)"
+
+# Boots systems/$(SYSTEM).toml as `make run` does and keeps its serial log in
+# build/$(SYSTEM).log: the `graph:` lines init printed become the red (live) edges.
+graph-log: image qemu-deps
+	@echo "make: booting systems/$(SYSTEM).toml for its live authority graph"
+	-@timeout 300 $(QEMU) $(subst -serial stdio,-serial file:$(BUILD)/$(SYSTEM).log,$(QEMU_ARGS)) $(RUN_DEVICES) \
+	    -kernel $(BUILD)/$(SYSTEM).elf -append "$(strip $(RUN_APPEND) $(APPEND))" >/dev/null 2>&1
+	@grep -q '^graph: ' $(BUILD)/$(SYSTEM).log || { echo "make: no graph: lines in $(BUILD)/$(SYSTEM).log"; exit 1; }
 
 # A GRUB (multiboot2) bootable ISO for real hardware, hybrid BIOS + UEFI; `make test`
 # boots it once each way (SeaBIOS, and OVMF).
@@ -120,9 +136,13 @@ iso: image iso-deps
 	@echo "make: wrote $(BUILD)/kernel.iso"
 
 # Boots the default system; QEMU's status (2*code+1) is turned back into the guest's code.
+# The default system drives QEMU's edu device with its default 28-bit DMA mask; QEMU
+# 7.2 records no interrupt-remapping faults, so bus mastering needs the logged opt-out.
+RUN_DEVICES ?= -device edu
+RUN_APPEND  ?= iommu=allow-unremapped-dma
 run: image qemu-deps
-	@echo "make: booting (QEMU q35, TCG, $(MEM), $(IOMMU)); the system stops itself"
-	@$(QEMU) $(QEMU_ARGS) -kernel $(BUILD)/$(SYSTEM).elf $(if $(APPEND),-append "$(APPEND)"); \
+	@echo "make: booting systems/$(SYSTEM).toml (QEMU q35, TCG, $(MEM), $(IOMMU), $(RUN_DEVICES)); the system stops itself"
+	@$(QEMU) $(QEMU_ARGS) $(RUN_DEVICES) -kernel $(BUILD)/$(SYSTEM).elf -append "$(strip $(RUN_APPEND) $(APPEND))"; \
 	    status=$$?; code=$$((status >> 1)); \
 	    if [ $$status -eq 1 ]; then echo "make: system exited with code 0 (success)"; \
 	    else echo "make: system exited with code $$(printf '%#x' $$code) (QEMU status $$status)"; exit 1; fi
@@ -175,7 +195,7 @@ check: toolchain
 	tools/check-layers.sh
 	tools/check-docs.sh
 	cargo clippy $(HOST_ONLY) --all-targets -- -D warnings
-	cargo clippy --target $(TARGET) -p kernel -p libcap $(addprefix -p ,$(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS)) -- -D warnings
+	cargo clippy --target $(TARGET) -p kernel -p libcap $(addprefix -p ,$(USER_PROGRAMS) $(HOST_TESTED_PROGRAMS) $(COMPONENT_PACKAGES)) -- -D warnings
 
 gdb: image qemu-deps
 	@echo "make: QEMU waits for gdb on :1234 (gdb $(BUILD)/system.elf -ex 'target remote :1234')"

@@ -10,6 +10,8 @@
 
 extern crate alloc;
 
+#[cfg(target_os = "none")]
+pub mod component;
 pub mod domain;
 pub mod iova;
 #[cfg(target_os = "none")]

@@ -15,78 +15,9 @@ fn main() {
 }
 
 #[cfg(target_os = "none")]
-mod component {
-    extern crate alloc;
+libcap::component::entry!(main);
 
-    use alloc::vec::Vec;
-
-    use iommu_server::server::{run, Config, DeviceCaps};
-    use libcap::abi::component::{CNODE, FIRST_NAMED, TCB};
-    use libcap::abi::exit::ExitCode;
-    use libcap::abi::object::ObjectType;
-    use libcap::abi::rights::CapRights;
-    use libcap::cap::{CNode, Notification, Tcb, Untyped};
-    use libcap::component::{CapKind, ComponentInfo};
-    use libcap::println;
-
-    libcap::component::entry!(main);
-
-    /// Slots the server uses above its named caps: it assumes a CNode of at least
-    /// 2^8 slots (`cnode_bits = 8` or more in the description).
-    const SLOTS: u64 = 256;
-
-    fn main(info: &'static ComponentInfo) -> ExitCode {
-        let Some(endpoint) = info.cap_of("iommu", CapKind::Endpoint) else {
-            println!("iommu-server: FAIL no 'iommu' endpoint in the info page (is this component the iommu-server?)");
-            return ExitCode::UserFailure;
-        };
-        let write = CapRights::WRITE.raw();
-        let faults = info.caps().iter().find(|c| c.kind() == Some(CapKind::Endpoint) && c.rights & write != 0);
-        let mut devices: Vec<(u64, DeviceCaps)> = Vec::new();
-        for pci in info.caps().iter().filter(|c| c.kind() == Some(CapKind::PciDevice)) {
-            let pool = info.caps().iter().find(|c| c.kind() == Some(CapKind::Untyped) && c.badge == pci.badge);
-            let Some(pool) = pool else {
-                println!("iommu-server: device {} '{}': no DMA pool: not served", pci.badge, pci.name());
-                continue;
-            };
-            let dma_mask_bits = if (12..=64).contains(&pci.size) { pci.size as u8 } else { 64 };
-            let fault_ep = faults.map_or(0, |f| f.slot);
-            devices.push((pci.badge, DeviceCaps { pci: pci.slot, pool: pool.slot, dma_mask_bits, fault_ep }));
-        }
-        // The protocol's device index is the description's: the list must be dense.
-        devices.sort_by_key(|(index, _)| *index);
-        if devices.iter().enumerate().any(|(i, (index, _))| i as u64 != *index) {
-            println!(
-                "iommu-server: FAIL device indices are not 0..n: {:?}",
-                devices.iter().map(|d| d.0).collect::<Vec<_>>()
-            );
-            return ExitCode::UserFailure;
-        }
-        if info.budget_untyped.is_empty() {
-            println!("iommu-server: FAIL no spare untyped for IOSpaces and IO page tables");
-            return ExitCode::UserFailure;
-        }
-        let named_end = info.caps().iter().map(|c| c.slot + 1).max().unwrap_or(FIRST_NAMED);
-        // The IOSpaces' fault handler: a notification of its own, bound to its TCB.
-        let ntfn = named_end.max(FIRST_NAMED) + 1;
-        let untyped = info.budget_untyped.start..info.budget_untyped.end;
-        let made = untyped
-            .clone()
-            .any(|u| Untyped(u).retype(ObjectType::Notification, 0, CNode(CNODE), 0, 0, ntfn, 1).is_ok());
-        let fault_ntfn = if made && Tcb(TCB).bind_notification(Notification(ntfn)).is_ok() { ntfn } else { 0 };
-        let devices: Vec<DeviceCaps> = devices.into_iter().map(|(_, d)| d).collect();
-        let config = Config {
-            cnode: CNODE,
-            endpoint: endpoint.slot,
-            fault_ntfn,
-            untyped,
-            irq_control: 0,
-            free_slots: named_end.max(FIRST_NAMED) + 8..SLOTS,
-            address_bits: 39,
-            devices: &devices,
-            malicious: None,
-        };
-        println!("iommu-server: component '{}' generation {}: {} devices", info.name(), info.generation, devices.len());
-        run(&config)
-    }
+#[cfg(target_os = "none")]
+fn main(info: &'static libcap::component::ComponentInfo) -> libcap::abi::exit::ExitCode {
+    iommu_server::component::start(info, false)
 }

@@ -41,6 +41,9 @@ pub struct DeviceCaps {
     pub dma_mask_bits: u8,
     /// Endpoint its DMA faults are forwarded to (NBSend, label `DmaFault`); 0: none.
     pub fault_ep: CPtr,
+    /// An MSI init already made for the device (handler cap and its address/data);
+    /// `MsiAlloc` hands out a copy instead of asking IRQ control.
+    pub msi: Option<(CPtr, libcap::cap::Msi)>,
 }
 
 /// Everything the server runs with; all CPtrs are in the server's own CSpace.
@@ -75,6 +78,11 @@ pub(crate) struct Kernel {
     freed: Vec<u64>,
     untyped: core::ops::Range<CPtr>,
     pub(crate) devices: Vec<(DeviceCaps, IoSpace)>,
+    /// A slot for [`Kernel::live`] probes (0 until first needed).
+    scratch: u64,
+    /// Set while a reset or cutoff frees a domain: its frames may be dead (then each
+    /// is checked before it is invoked; ordinary requests skip the check's cost).
+    careful: bool,
 }
 
 impl Kernel {
@@ -125,6 +133,24 @@ impl Kernel {
     }
 }
 
+impl Kernel {
+    /// Whether `frame` still holds a cap. Init revokes a driver's whole budget when it
+    /// restarts it after a CPU fault, DMA pool and the frames retyped from it included:
+    /// invoking such an empty slot would be a cap fault that stops the server, while a
+    /// CNode copy of it only fails.
+    fn live(&mut self, frame: u64) -> bool {
+        if self.scratch == 0 {
+            self.scratch = self.alloc_slot().unwrap_or(0);
+        }
+        let copied =
+            self.scratch != 0 && CNode::copy(self.slot(self.scratch), self.slot(frame), CapRights::READ).is_ok();
+        if copied {
+            let _ = CNode::delete(self.slot(self.scratch));
+        }
+        copied
+    }
+}
+
 impl DmaOps for Kernel {
     fn new_frame(&mut self, device: u16) -> Option<u64> {
         let pool = self.devices[usize::from(device)].0.pool;
@@ -135,6 +161,11 @@ impl DmaOps for Kernel {
         self.map_in(iospace, frame, iova, rights)
     }
     fn unmap_io(&mut self, frame: u64) -> Result<(), u64> {
+        // A deleted frame has no IO mapping left (the kernel removed it, invalidation
+        // completed, when the cap died).
+        if self.careful && !self.live(frame) {
+            return Ok(());
+        }
         Frame(frame).unmap_io().map_err(|e| e.code.raw())
     }
     fn revoke(&mut self, frame: u64) -> Result<(), u64> {
@@ -158,6 +189,8 @@ pub fn run(config: &Config<'_>) -> ! {
         freed: Vec::new(),
         untyped: config.untyped.clone(),
         devices: Vec::new(),
+        scratch: 0,
+        careful: false,
     };
     let mut domains = Vec::new();
     for (index, device) in config.devices.iter().enumerate() {
@@ -311,6 +344,15 @@ impl Server<'_> {
     /// An MSI for the device, programmed into its MSI capability; the driver gets a
     /// copy of the handler cap to bind to its notification.
     fn msi(&mut self, device: u16, index: u64) -> Result<(MessageInfo, [u64; 4]), IommuStatus> {
+        if let (Some((handler, msi)), 0) = (self.kernel.devices[usize::from(device)].0.msi, index) {
+            if self.domains[usize::from(device)].cut_off {
+                return Err(IommuStatus::CutOff);
+            }
+            let pci = PciDevice(self.kernel.devices[usize::from(device)].0.pci);
+            pci.enable_msi(&msi).map_err(|_| IommuStatus::KernelError)?;
+            let mrs = [IommuStatus::Ok.raw(), u64::from(msi.vector), msi.address, u64::from(msi.data)];
+            return Ok(with_cap(handler, mrs));
+        }
         if self.config.irq_control == 0 || index != 0 {
             return Err(IommuStatus::Denied);
         }
@@ -333,7 +375,9 @@ impl Server<'_> {
         let (caps, iospace) = self.kernel.devices[usize::from(device)];
         let _ = iospace.unassign(PciDevice(caps.pci));
         let domain = &mut self.domains[usize::from(device)];
+        self.kernel.careful = true;
         let buffers = domain.free_all(&mut self.kernel);
+        self.kernel.careful = false;
         let pool = self.kernel.slot(caps.pool);
         CNode::revoke(pool).map_err(|_| IommuStatus::KernelError)?;
         self.kernel.freed.extend(domain.take_free_frames());

@@ -56,11 +56,34 @@ impl<'a> ObjectAllocator<'a> {
 
     /// Creates one object of `object_type` in a fresh slot from `slots`.
     pub fn alloc(&mut self, slots: &SlotAllocator, object_type: ObjectType, size_bits: u64) -> Result<CPtr> {
+        self.alloc_from(slots, object_type, size_bits, false)
+    }
+
+    /// As [`ObjectAllocator::alloc`], but from the highest-addressed untyped that fits
+    /// (init carves component budgets there: DMA pools then lie above 4 GiB when the
+    /// machine has RAM there, and low memory stays for what needs it).
+    pub fn alloc_high(&mut self, slots: &SlotAllocator, object_type: ObjectType, size_bits: u64) -> Result<CPtr> {
+        self.alloc_from(slots, object_type, size_bits, true)
+    }
+
+    fn alloc_from(
+        &mut self,
+        slots: &SlotAllocator,
+        object_type: ObjectType,
+        size_bits: u64,
+        high: bool,
+    ) -> Result<CPtr> {
         let bits =
             object_type.size_bits(size_bits as u32).ok_or(Error { code: SyscallError::RangeError, detail: 1 })?;
         let slot = slots.alloc()?;
         let size = 1u64 << bits;
-        for (i, u) in self.bi.untyped().iter().enumerate().take(TRACKED_UNTYPED) {
+        let mut order: [usize; TRACKED_UNTYPED] = core::array::from_fn(|i| i);
+        let count = self.bi.untyped().len().min(TRACKED_UNTYPED);
+        if high {
+            order[..count].sort_unstable_by_key(|&i| core::cmp::Reverse(self.bi.untyped()[i].paddr));
+        }
+        for &i in &order[..count] {
+            let u = &self.bi.untyped()[i];
             if u.is_device != 0 || u32::from(u.size_bits) < bits {
                 continue;
             }

@@ -17,6 +17,7 @@ use abi::exit::{qemu_status_to_code, ExitCode};
 
 pub mod packelf;
 pub mod sysdesc;
+pub mod systems;
 
 /// Lines of serial log shown when an assertion fails.
 pub const TAIL_LINES: usize = 40;

@@ -28,6 +28,9 @@ pub const COMPONENT_HEAP_VADDR: u64 = 0x0000_6000_0000_0000;
 /// one after another, each followed by an unmapped guard page.
 pub const COMPONENT_MAP_VADDR: u64 = 0x0000_5000_0000_0000;
 
+/// Badge bit of a [`CapKind::FaultSource`] entry that names a device.
+pub const FAULT_SOURCE_DEVICE: u64 = 1 << 32;
+
 /// The component's TCB.
 pub const TCB: u64 = 1;
 /// The component's own CNode (its whole CSpace, guarded).
@@ -82,6 +85,14 @@ crate::abi_enum! {
         Msi = 9,
         /// A send cap to init's supervisor endpoint (management components).
         Supervisor = 10,
+        /// No cap (slot 0): a component or device whose faults this component handles.
+        /// `name` = its name; `badge` = component index, or device index |
+        /// [`FAULT_SOURCE_DEVICE`]; for a device `vaddr` = its driver's component index;
+        /// `size` = fault policy | restart limit << 8.
+        FaultSource = 11,
+        /// No cap (slot 0): a component of the system, listed for management components
+        /// so they can name drivers; `badge` = its component index, `size` = its role.
+        Peer = 12,
     }
 }
 
@@ -107,6 +118,17 @@ pub const COMPONENT_EXITED: u64 = 0x5300;
 /// Badge bit of supervisor caps: init's one endpoint takes faults (badge = component
 /// index) and supervisor requests (badge = this bit | the requester's index).
 pub const SUPERVISOR_BADGE: u64 = 1 << 32;
+/// Init -> a component's fault handler (NBSend on the first endpoint channel whose
+/// server the handler is): component `mrs[0]` had CPU fault `mrs[1]` (an
+/// `abi::fault::FaultKind`) at `mrs[2]`; `mrs[3]` = what init did: [`REPORT_LEFT_DOWN`],
+/// [`REPORT_RESTARTED`] | restarts so far << 8, or [`REPORT_STAYS_DOWN`].
+pub const COMPONENT_FAULT_REPORT: u64 = 0x5303;
+/// [`COMPONENT_FAULT_REPORT`]: policy `log`, the component is left suspended.
+pub const REPORT_LEFT_DOWN: u64 = 0;
+/// [`COMPONENT_FAULT_REPORT`]: restarted (generation + 1).
+pub const REPORT_RESTARTED: u64 = 1;
+/// [`COMPONENT_FAULT_REPORT`]: cut off or out of restarts: it stays down.
+pub const REPORT_STAYS_DOWN: u64 = 2;
 /// Supervisor request: restart component `mrs[0]` (its index). Reply `[status, generation]`.
 pub const SUPERVISOR_RESTART: u64 = 0x5301;
 /// Supervisor request: cut component `mrs[0]` off (suspend, revoke; it stays down). Reply `[status]`.

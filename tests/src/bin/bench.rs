@@ -2,7 +2,8 @@
 //!
 //! `make bench`: boots the `bench` program under `-icount shift=0,sleep=off` (the TSC
 //! then counts guest instructions), prints a table of its results next to the targets
-//! and reference figures, and the kernel's memory use read from its boot log, and
+//! and reference figures, and the kernel's memory use read from its boot log, plus a
+//! driver restart in the composed systems/test-restart.toml (fault -> serving), and
 //! writes bench/results.json (and results.md).
 
 use std::fmt::Write as _;
@@ -26,7 +27,41 @@ const CONTEXT: &[(&str, &str, &str)] = &[
     ("iommu-server dma_alloc 4 KiB (reply with cap, CPU map)", "-", "-"),
     ("iommu-server dma_free 4 KiB (unmap IO, revoke)", "-", "-"),
     ("iommu-server dma_alloc+dma_free 4 KiB", "-", "-"),
+    (RESTART_ROW, "-", "-"),
 ];
+
+/// The composed-system row: management gets a DMA fault, resets the device and has
+/// init rebuild the driver, which sets up its device again (systems/test-restart.toml).
+const RESTART_ROW: &str = "driver restart: DMA fault at management -> new instance serving";
+
+/// Boots systems/test-restart.toml under icount; one sample per restart: the TSC of
+/// management's `fault received` line to the next `serving` line of the driver.
+fn restart_row() -> Option<Row> {
+    let image = scenarios::systems::image_for("test-restart");
+    let mut s = Scenario::new("bench_restart").append("iommu=allow-unremapped-dma").initrd(Some(image));
+    s.extra_args = ["-device", "edu", "-icount", "shift=0,sleep=off"].map(String::from).to_vec();
+    s.timeout = std::time::Duration::from_secs(180);
+    let o = s.run();
+    let tsc = |line: &str| line.rsplit("tsc ").next().and_then(|t| t.trim().parse::<u64>().ok());
+    let mut samples = Vec::new();
+    let mut fault = None;
+    for line in o.serial.lines() {
+        if line.starts_with("management: fault received at tsc ") {
+            fault = tsc(line);
+        } else if line.starts_with("edudrv: generation ") && line.contains("serving at tsc ") {
+            if let (Some(f), Some(t)) = (fault.take(), tsc(line)) {
+                samples.push(t.saturating_sub(f));
+            }
+        }
+    }
+    if samples.is_empty() {
+        eprintln!("bench: no restart measured; serial tail:\n{}", scenarios::tail(&o.serial, 30));
+        return None;
+    }
+    samples.sort_unstable();
+    let (min, median) = (samples[0], samples[samples.len() / 2]);
+    Some(Row { name: RESTART_ROW.to_string(), min, median, runs: samples.len() as u64 })
+}
 
 struct Row {
     name: String,
@@ -83,12 +118,14 @@ fn main() -> ExitCode {
     let mut scenario = Scenario::new("bench").append("init=bench");
     scenario.extra_args = vec!["-icount".into(), "shift=0,sleep=off".into()];
     let outcome = scenario.run();
-    let rows: Vec<Row> = outcome.serial.lines().filter_map(parse).collect();
+    let mut rows: Vec<Row> = outcome.serial.lines().filter_map(parse).collect();
     if outcome.exit_code != Some(0) || !outcome.serial.contains("bench: done") || rows.is_empty() {
         eprintln!("bench: the benchmark run failed (exit {:?}); serial tail:", outcome.exit_code);
         eprintln!("{}", scenarios::tail(&outcome.serial, 30));
         return ExitCode::FAILURE;
     }
+    let Some(restart) = restart_row() else { return ExitCode::FAILURE };
+    rows.push(restart);
     let mut table = String::new();
     let _ = writeln!(table, "| benchmark (guest instructions) | min | median | runs | target | for scale |");
     let _ = writeln!(table, "|---|---:|---:|---:|---|---|");

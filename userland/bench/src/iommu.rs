@@ -58,7 +58,9 @@ pub fn rows(bi: &'static BootInfo, objects: &mut ObjectAllocator, slots: &SlotAl
     let untyped = alloc(objects, ObjectType::Untyped, 18);
     let free = slots.alloc_range(256).expect("slots");
     let pci = bi.pci_device_caps.start + index as u64;
-    SERVER.call_once(|| (ep, untyped, free..free + 256, [DeviceCaps { pci, pool, dma_mask_bits: 28, fault_ep: 0 }]));
+    SERVER.call_once(|| {
+        (ep, untyped, free..free + 256, [DeviceCaps { pci, pool, dma_mask_bits: 28, fault_ep: 0, msi: None }])
+    });
     let space = clone_image_space(objects, slots, bi).expect("server space");
     spawn_in(objects, slots, space, server, 0, 255, SERVER_REGION, 0).expect("server thread");
     let send = slots.alloc().expect("slot");

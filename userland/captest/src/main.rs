@@ -110,7 +110,9 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.ok("retype 4 endpoints", ut.retype(ObjectType::Endpoint, 0, root, 0, 0, eps[0], 4));
     c.err("retype into an occupied slot", E::DeleteFirst, ut.retype(ObjectType::Endpoint, 0, root, 0, 0, eps[0], 1));
     c.err("retype count 0", E::RangeError, ut.retype(ObjectType::Endpoint, 0, root, 0, 0, slot(), 0));
-    c.err("retype beyond the CNode", E::RangeError, ut.retype(ObjectType::Endpoint, 0, root, 0, 0, 4095, 2));
+    // The root CNode grows with the boot image (a frame cap per page): its last slot.
+    let last = (1u64 << bi.init_cnode_radix) - 1;
+    c.err("retype beyond the CNode", E::RangeError, ut.retype(ObjectType::Endpoint, 0, root, 0, 0, last, 2));
     c.err(
         "retype bad object type",
         E::InvalidArgument,

@@ -194,7 +194,13 @@ fn build(
     step(12, CNode::copy(in_cnode(s, srv::DEVICE_FRAME), root.slot(bar_frame.0), CapRights::ALL))?;
     step(13, CNode::copy(in_cnode(s, srv::FAULT_EP), root.slot(faults), CapRights::WRITE))?;
     SERVER.call_once(|| {
-        [DeviceCaps { pci: srv::PCI, pool: srv::POOL, dma_mask_bits: EDU_MASK_BITS, fault_ep: srv::FAULT_EP }]
+        [DeviceCaps {
+            pci: srv::PCI,
+            pool: srv::POOL,
+            dma_mask_bits: EDU_MASK_BITS,
+            fault_ep: srv::FAULT_EP,
+            msi: None,
+        }]
     });
     let fault_ntfn = step(27, objects.alloc(slots, ObjectType::Notification, 0))?;
     step(28, CNode::copy(in_cnode(s, srv::FAULT_NTFN), root.slot(fault_ntfn), CapRights::ALL))?;

@@ -349,5 +349,7 @@ pub fn kind_name(k: CapKind) -> &'static str {
         CapKind::Untyped => "dma pool",
         CapKind::Msi => "msi",
         CapKind::Supervisor => "supervisor",
+        CapKind::FaultSource => "faults of",
+        CapKind::Peer => "peer",
     }
 }

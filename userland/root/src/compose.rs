@@ -147,8 +147,10 @@ fn construct<'a>(
     all.sort_unstable_by_key(|b| core::cmp::Reverse(b.0));
     let mut budgets: Vec<Budget> = plan.components.iter().map(|_| Budget { pieces: Vec::new() }).collect();
     for (bits, i) in all {
+        // From the top of RAM: DMA pools (carved from budgets) lie above 4 GiB when
+        // there is RAM there; the iommu-server remaps them below the device's mask.
         let cap = objects
-            .alloc(slots, ObjectType::Untyped, u64::from(bits))
+            .alloc_high(slots, ObjectType::Untyped, u64::from(bits))
             .map_err(|e| oom(&format!("the budget of '{}'", plan.components[i].name), e))?;
         budgets[i].pieces.push(Piece { cap, bits, used: 0 });
     }
@@ -379,7 +381,7 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
             }
         }
     }
-    Ok(())
+    crate::grants::connect_extra(system, i)
 }
 
 /// Prints the one-screen authority summary and the `graph:` lines.
@@ -397,7 +399,7 @@ fn summary(system: &System<'_>) {
         let p = &system.plan.components[i];
         let mut line = String::new();
         for e in c.built.info.caps() {
-            let Some(kind) = e.kind() else { continue };
+            let Some(kind) = e.kind().filter(|&k| k != CapKind::Peer) else { continue };
             let what = match kind {
                 CapKind::Endpoint | CapKind::Notification if e.rights & CapRights::READ.raw() != 0 => "recv",
                 CapKind::Endpoint | CapKind::Notification => "send",

@@ -12,6 +12,7 @@ extern crate alloc;
 mod build;
 mod compose;
 mod console;
+mod grants;
 mod plan;
 mod supervisor;
 

@@ -13,7 +13,8 @@ use alloc::format;
 use alloc::string::String;
 
 use libcap::abi::component::{
-    SupervisorStatus, COMPONENT_EXITED, SUPERVISOR_BADGE, SUPERVISOR_CUTOFF, SUPERVISOR_RESTART,
+    SupervisorStatus, COMPONENT_EXITED, REPORT_LEFT_DOWN, REPORT_RESTARTED, REPORT_STAYS_DOWN, SUPERVISOR_BADGE,
+    SUPERVISOR_CUTOFF, SUPERVISOR_RESTART,
 };
 use libcap::abi::exit::ExitCode;
 use libcap::abi::fault::FaultKind;
@@ -98,16 +99,21 @@ fn on_fault(system: &mut System<'_>, i: usize, label: u64, mrs: [u64; 4], slots:
             println!("init: fault in {name}: {kind} at {rip:#x}; policy log (left suspended)");
             let _ = system.comps[i].built.space.tcb.suspend();
             system.comps[i].status = Status::Down;
+            crate::grants::report_fault(system, i, label, rip, REPORT_LEFT_DOWN);
         }
         FaultPolicy::Restart if system.comps[i].restarts < u32::from(rec.restart_limit) => {
             system.comps[i].restarts += 1;
             let n = system.comps[i].restarts;
             println!("init: fault in {name}: {kind} at {rip:#x}; policy restart ({n} of {})", rec.restart_limit);
             match restart(system, i, slots) {
-                Ok(g) => println!("init: restarted {name}: generation {g}"),
+                Ok(g) => {
+                    println!("init: restarted {name}: generation {g}");
+                    crate::grants::report_fault(system, i, label, rip, REPORT_RESTARTED | u64::from(n) << 8);
+                }
                 Err(e) => {
                     println!("init: restarting {name} failed ({e:?}): it stays down");
                     let _ = cutoff(system, i);
+                    crate::grants::report_fault(system, i, label, rip, REPORT_STAYS_DOWN);
                 }
             }
         }
@@ -117,10 +123,12 @@ fn on_fault(system: &mut System<'_>, i: usize, label: u64, mrs: [u64; 4], slots:
                 rec.restart_limit
             );
             let _ = cutoff(system, i);
+            crate::grants::report_fault(system, i, label, rip, REPORT_STAYS_DOWN);
         }
         FaultPolicy::CutOff => {
             println!("init: fault in {name}: {kind} at {rip:#x}; policy cut-off: {name} stays down");
             let _ = cutoff(system, i);
+            crate::grants::report_fault(system, i, label, rip, REPORT_STAYS_DOWN);
         }
     }
 }
@@ -159,8 +167,21 @@ fn on_request(system: &mut System<'_>, from: usize, label: u64, target: u64, slo
 pub fn supervise(system: &mut System<'_>, slots: &SlotAllocator) -> ExitCode {
     let ep = system.shared.fault_ep;
     loop {
-        if system.comps.iter().all(|c| c.status != Status::Running) {
-            println!("init: system '{}': every component stopped", system.name);
+        // A management component that handles faults, and then the iommu-server, serve
+        // forever: the system is done when every other component stopped.
+        let server = |i: usize| crate::grants::serves_forever(&system.plan, i);
+        let workers = (0..system.comps.len()).any(|i| !server(i));
+        if system.comps.iter().enumerate().all(|(i, c)| c.status != Status::Running || (workers && server(i))) {
+            let left = system.comps.iter().enumerate().any(|(i, c)| server(i) && c.status == Status::Running);
+            let note = if left { " (servers left running)" } else { "" };
+            if left {
+                // Let the servers finish what they were told (a fault report, a log line):
+                // init drops to the lowest priority and runs again once they all block.
+                let me = libcap::cap::Tcb(libcap::abi::slots::INIT_TCB);
+                let _ = me.set_priority(me, 0);
+                ipc::yield_now();
+            }
+            println!("init: system '{}': every component stopped{note}", system.name);
             return ExitCode::Success;
         }
         let m = match ipc::recv(ep) {
