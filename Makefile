@@ -111,7 +111,8 @@ iso: image iso-deps
 # Boots the default system; QEMU's status (2*code+1) is turned back into the guest's code.
 run: image qemu-deps
 	@echo "make: booting (QEMU q35, TCG, $(MEM), $(IOMMU)); the system stops itself"
-	@$(QEMU) $(QEMU_ARGS) -kernel $(BUILD)/$(SYSTEM).elf $(if $(APPEND),-append "$(APPEND)"); \
+	@$(QEMU) $(QEMU_ARGS) -kernel $(BUILD)/$(SYSTEM).elf $(if $(APPEND),-append "$(APPEND)") \
+	    $(if $(NVME),-drive file=$(NVME),if=none,id=nvme0,format=raw -device nvme,serial=nvme0,drive=nvme0); \
 	    status=$$?; code=$$((status >> 1)); \
 	    if [ $$status -eq 1 ]; then echo "make: system exited with code 0 (success)"; \
 	    else echo "make: system exited with code $$(printf '%#x' $$code) (QEMU status $$status)"; exit 1; fi

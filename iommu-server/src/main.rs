@@ -20,7 +20,7 @@ mod component {
 
     use alloc::vec::Vec;
 
-    use iommu_server::server::{run, Config, DeviceCaps};
+    use iommu_server::server::{run, Config, DeviceCaps, MsixHandler};
     use libcap::abi::component::{CNODE, FIRST_NAMED, TCB};
     use libcap::abi::exit::ExitCode;
     use libcap::abi::object::ObjectType;
@@ -75,6 +75,18 @@ mod component {
             .any(|u| Untyped(u).retype(ObjectType::Notification, 0, CNode(CNODE), 0, 0, ntfn, 1).is_ok());
         let fault_ntfn = if made && Tcb(TCB).bind_notification(Notification(ntfn)).is_ok() { ntfn } else { 0 };
         let devices: Vec<DeviceCaps> = devices.into_iter().map(|(_, d)| d).collect();
+        // MSI-X handlers init made (badge = device, size = entry | vector << 32).
+        let msix: Vec<MsixHandler> = info
+            .caps()
+            .iter()
+            .filter(|c| c.kind() == Some(CapKind::Msix))
+            .map(|c| MsixHandler {
+                device: c.badge as u16,
+                entry: c.size as u16,
+                slot: c.slot,
+                vector: (c.size >> 32) as u8,
+            })
+            .collect();
         let config = Config {
             cnode: CNODE,
             endpoint: endpoint.slot,
@@ -85,6 +97,7 @@ mod component {
             address_bits: 39,
             devices: &devices,
             malicious: None,
+            msix: &msix,
         };
         println!("iommu-server: component '{}' generation {}: {} devices", info.name(), info.generation, devices.len());
         run(&config)

@@ -56,6 +56,8 @@ fn nvme_write_read_flush_and_persist() {
     scenario.kernel = system_elf("test-nvme");
     scenario.timeout = std::time::Duration::from_secs(90);
     let o = scenario.run();
+    let server = o.expect_line_starting("authority: iommu-server: ");
+    assert!(server.contains("msi-x nvme"), "init made the MSI-X handler for the server: {server}");
     o.expect_serial_contains("init: system 'test-nvme' started: 2 components")
         .expect_serial_contains("nvmedrv: device nvme: BAR0 0x")
         .expect_serial_contains("nvmedrv: controller enabled: version 0x10400")
@@ -66,8 +68,14 @@ fn nvme_write_read_flush_and_persist() {
         .expect_serial_contains(
             "nvmedrv: wrote 16384 bytes at LBA 64 through a PRP list, flushed, read them back: match",
         )
+        .expect_serial_contains("nvmedrv: completions by MSI-X entry 0 vector 0x")
         .expect_serial_not_contains("nvmedrv: FAIL")
         .expect_serial_not_contains("iommu-server: DMA fault");
+    // Completions woke the driver by MSI-X (it blocks on the handler's notification).
+    let line = o.expect_line_starting("nvmedrv: 8 completions, ");
+    let interrupts: u64 =
+        line.split(", ").nth(1).and_then(|t| t.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(interrupts >= 1, "no MSI-X interrupt woke the driver: {line}");
     // The data is in the host's image after QEMU exited.
     let after = std::fs::read(&disk).expect("read the disk image back");
     let at = (WRITE_LBA * 512) as usize;

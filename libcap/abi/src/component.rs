@@ -82,6 +82,9 @@ crate::abi_enum! {
         Msi = 9,
         /// A send cap to init's supervisor endpoint (management components).
         Supervisor = 10,
+        /// An MSI-X IRQHandler cap (the iommu-server, for a device with MSI-X and no
+        /// MSI); `badge` = device index, `size` = table entry | vector << 32.
+        Msix = 11,
     }
 }
 

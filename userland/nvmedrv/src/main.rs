@@ -42,17 +42,19 @@ struct Waiter {
 }
 
 impl Waiter {
-    /// Between two looks at a completion queue: take a pending interrupt (and ack it,
-    /// so the next one comes), else let others run.
+    /// Between two looks at a completion queue: with MSI-X, block until the handler
+    /// signals (then ack it, so the next one comes); else let others run. A signal
+    /// left from a completion already seen only costs one more look.
     fn pause(&mut self) {
-        if let Some(handler) = self.handler {
-            if ipc::poll(self.ntfn).unwrap_or(0) != 0 {
-                self.interrupts += 1;
+        match self.handler {
+            Some(handler) => {
+                if ipc::wait(self.ntfn).is_ok() {
+                    self.interrupts += 1;
+                }
                 let _ = handler.ack();
-                return;
             }
+            None => ipc::yield_now(),
         }
-        ipc::yield_now();
     }
 }
 
@@ -127,7 +129,7 @@ fn run(info: &'static ComponentInfo) -> Result<(), &'static str> {
     let vector = match iommu.msi() {
         Ok((handler, msi)) => {
             handler.set_notification(Notification(badged)).map_err(|_| "bind the MSI-X handler")?;
-            let _ = handler.msix_mask(false);
+            handler.msix_mask(false).map_err(|_| "unmask the MSI-X entry")?;
             waiter.handler = Some(handler);
             println!("nvmedrv: completions by MSI-X entry {} vector {:#x}", msi.data, msi.vector);
             Some(msi.data as u16)

@@ -226,7 +226,12 @@ fn construct<'a>(
         for n in 0..d.rec.msi_count {
             let slot = slots.alloc().map_err(|e| oom("an MSI slot", e))?;
             let device = PciDevice(bi.pci_device_caps.start + d.pci as u64);
-            let msi = IrqControl(slots::IRQ_CONTROL).get_msi(device, root(slot)).map_err(|e| {
+            let made = if msix_only(device) {
+                msix_handler(device, u16::from(n), root(slot))
+            } else {
+                IrqControl(slots::IRQ_CONTROL).get_msi(device, root(slot))
+            };
+            let msi = made.map_err(|e| {
                 format!(
                     "device '{}': MSI {} of {} refused ({:?})",
                     desc.str(d.rec.name),
@@ -258,6 +263,24 @@ fn construct<'a>(
         hand_pools(&mut system, i).map_err(|e| format!("handing the DMA pools over failed ({e:?})"))?;
     }
     Ok(system)
+}
+
+/// Whether `device` interrupts by MSI-X only (NVMe, virtio-pci): it has an MSI-X
+/// capability the kernel offers and no MSI capability.
+fn msix_only(device: PciDevice) -> bool {
+    device.msix_info().is_ok() && device.find_capability(libcap::abi::pci::CAPABILITY_MSI).ok().flatten().is_none()
+}
+
+/// The handler of MSI-X table entry `entry` of `device`, recorded as an [`Msi`] with
+/// address 0 (no MSI address: the kernel wrote the entry) and `data` = the entry.
+/// GetMsix needs memory decoding on: it is turned on first if firmware left it off.
+fn msix_handler(device: PciDevice, entry: u16, dest: libcap::cap::SlotRef) -> libcap::cap::Result<Msi> {
+    let command = device.config_read(libcap::abi::pci::COMMAND, 2)?;
+    if command & libcap::abi::pci::COMMAND_MEMORY == 0 {
+        device.write_command((command | libcap::abi::pci::COMMAND_MEMORY) as u16)?;
+    }
+    let vector = IrqControl(slots::IRQ_CONTROL).get_msix(device, u64::from(entry), dest)?;
+    Ok(Msi { vector, address: 0, data: u32::from(entry) })
 }
 
 /// Builds component `i`'s objects (not its named caps); returns its DMA pool untyped.
@@ -377,7 +400,9 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
             e.size = u64::from(d.rec.dma_mask_bits);
             build::give(built, system.bi.pci_device_caps.start + d.pci as u64, e, CapRights::ALL, 0)?;
             for &(handler, msi) in &shared.msis[k] {
-                let mut e = CapEntry::new(name, CapKind::Msi, 0, 0);
+                // Address 0: an MSI-X entry (`msix_handler`), `data` its table entry.
+                let kind = if msi.address == 0 { CapKind::Msix } else { CapKind::Msi };
+                let mut e = CapEntry::new(name, kind, 0, 0);
                 e.vaddr = msi.address;
                 e.size = u64::from(msi.data) | u64::from(msi.vector) << 32;
                 e.badge = u64::from(d.index);
