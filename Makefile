@@ -18,7 +18,7 @@ QEMU_ARGS := -machine q35 -accel tcg -cpu max -m $(MEM) -smp 1 -display none \
              -monitor none -serial stdio -no-reboot \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04 -device $(IOMMU)
 # The bare-metal user programs: built for $(TARGET) only, so host-side runs exclude them.
-USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest hello crasher iommutest
+USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest hello crasher iommutest nvmedrv
 # The components of composed systems besides the iommu-server (docs/system.md): packages
 # built for $(TARGET) only, and every program they make (packed by name; one program per
 # driver mode, and the server's malicious mode, for the scenarios in tests/tests/system.rs).
@@ -142,7 +142,8 @@ RUN_DEVICES ?= -device edu
 RUN_APPEND  ?= iommu=allow-unremapped-dma
 run: image qemu-deps
 	@echo "make: booting systems/$(SYSTEM).toml (QEMU q35, TCG, $(MEM), $(IOMMU), $(RUN_DEVICES)); the system stops itself"
-	@$(QEMU) $(QEMU_ARGS) $(RUN_DEVICES) -kernel $(BUILD)/$(SYSTEM).elf -append "$(strip $(RUN_APPEND) $(APPEND))"; \
+	@$(QEMU) $(QEMU_ARGS) $(RUN_DEVICES) -kernel $(BUILD)/$(SYSTEM).elf -append "$(strip $(RUN_APPEND) $(APPEND))" \
+	    $(if $(NVME),-drive file=$(NVME),if=none,id=nvme0,format=raw -device nvme,serial=nvme0,drive=nvme0); \
 	    status=$$?; code=$$((status >> 1)); \
 	    if [ $$status -eq 1 ]; then echo "make: system exited with code 0 (success)"; \
 	    else echo "make: system exited with code $$(printf '%#x' $$code) (QEMU status $$status)"; exit 1; fi

@@ -9,7 +9,7 @@
 
 use alloc::vec::Vec;
 
-use crate::server::{run, Config, DeviceCaps};
+use crate::server::{run, Config, DeviceCaps, MsixHandler};
 use libcap::abi::component::{CNODE, FIRST_NAMED, TCB};
 use libcap::abi::exit::ExitCode;
 use libcap::abi::object::ObjectType;
@@ -68,6 +68,13 @@ pub fn start(info: &'static ComponentInfo, malicious: bool) -> ExitCode {
         untyped.clone().any(|u| Untyped(u).retype(ObjectType::Notification, 0, CNode(CNODE), 0, 0, ntfn, 1).is_ok());
     let fault_ntfn = if made && Tcb(TCB).bind_notification(Notification(ntfn)).is_ok() { ntfn } else { 0 };
     let devices: Vec<DeviceCaps> = devices.into_iter().map(|(_, d)| d).collect();
+    // MSI-X handlers init made (badge = device, size = entry | vector << 32).
+    let msix: Vec<MsixHandler> = info
+        .caps()
+        .iter()
+        .filter(|c| c.kind() == Some(CapKind::Msix))
+        .map(|c| MsixHandler { device: c.badge as u16, entry: c.size as u16, slot: c.slot, vector: (c.size >> 32) as u8 })
+        .collect();
     let config = Config {
         cnode: CNODE,
         endpoint: endpoint.slot,
@@ -77,6 +84,7 @@ pub fn start(info: &'static ComponentInfo, malicious: bool) -> ExitCode {
         free_slots: named_end.max(FIRST_NAMED) + 8..SLOTS,
         address_bits: 39,
         devices: &devices,
+        msix: &msix,
         // The `iommu-server-malicious` program: the device's PciDevice cap stands in for
         // device memory, an untyped for a forged frame (an empty slot would be a cap
         // fault and an endpoint a Call: the server would stop, not be refused).

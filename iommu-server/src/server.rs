@@ -68,6 +68,22 @@ pub struct Config<'a> {
     pub devices: &'a [DeviceCaps],
     /// Try what a malicious server would (device frames, forged slots, other domains).
     pub malicious: Option<crate::malicious::Attempts>,
+    /// MSI-X handlers init made for MSI-X-only devices: `MsiAlloc` hands these out.
+    pub msix: &'a [MsixHandler],
+}
+
+/// An MSI-X IRQHandler cap init made for a device (entry programmed and masked by
+/// the kernel); `MsiAlloc(entry)` enables MSI-X on the device and hands the driver it.
+#[derive(Clone, Copy, Debug)]
+pub struct MsixHandler {
+    /// Device index.
+    pub device: u16,
+    /// Table entry.
+    pub entry: u16,
+    /// The handler cap in the server's CNode.
+    pub slot: CPtr,
+    /// Its CPU vector.
+    pub vector: u8,
 }
 
 /// Slot allocation in the server's CNode, and the per-device kernel objects.
@@ -344,6 +360,9 @@ impl Server<'_> {
     /// An MSI for the device, programmed into its MSI capability; the driver gets a
     /// copy of the handler cap to bind to its notification.
     fn msi(&mut self, device: u16, index: u64) -> Result<(MessageInfo, [u64; 4]), IommuStatus> {
+        if let Some(h) = self.config.msix.iter().find(|h| h.device == device && u64::from(h.entry) == index) {
+            return self.msix(*h);
+        }
         if let (Some((handler, msi)), 0) = (self.kernel.devices[usize::from(device)].0.msi, index) {
             if self.domains[usize::from(device)].cut_off {
                 return Err(IommuStatus::CutOff);
@@ -367,6 +386,21 @@ impl Server<'_> {
         })?;
         pci.enable_msi(&msi).map_err(|_| IommuStatus::KernelError)?;
         Ok(with_cap(slot, [IommuStatus::Ok.raw(), u64::from(msi.vector), msi.address, u64::from(msi.data)]))
+    }
+
+    /// An MSI-X entry init made: MSI-X enabled on the device (every entry no cap owns
+    /// stays masked; the driver unmasks its own with `IrqHandlerMsixMask`), and the
+    /// driver gets the handler cap; the reply is [Ok, vector, 0 (no MSI address), entry].
+    fn msix(&mut self, h: MsixHandler) -> Result<(MessageInfo, [u64; 4]), IommuStatus> {
+        if self.domains[usize::from(h.device)].cut_off {
+            return Err(IommuStatus::CutOff);
+        }
+        let pci = PciDevice(self.kernel.devices[usize::from(h.device)].0.pci);
+        pci.msix_control(abi::pci::MSIX_ENABLE).map_err(|e| {
+            println!("iommu-server: device {}: enabling MSI-X refused ({:?})", h.device, e.code);
+            IommuStatus::KernelError
+        })?;
+        Ok(with_cap(h.slot, [IommuStatus::Ok.raw(), u64::from(h.vector), 0, u64::from(h.entry)]))
     }
 
     /// Unassigns the device, frees every buffer (unmapped, revoked), revokes the pool

@@ -93,6 +93,9 @@ crate::abi_enum! {
         /// No cap (slot 0): a component of the system, listed for management components
         /// so they can name drivers; `badge` = its component index, `size` = its role.
         Peer = 12,
+        /// An MSI-X IRQHandler cap (the iommu-server, for a device with MSI-X and no
+        /// MSI); `badge` = device index, `size` = table entry | vector << 32.
+        Msix = 13,
     }
 }
 

@@ -41,6 +41,7 @@ extern "C" fn server(_: u64) -> ! {
         address_bits: 39,
         devices,
         malicious: None,
+        msix: &[],
     };
     iommu_server::server::run(&config)
 }

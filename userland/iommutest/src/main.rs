@@ -85,6 +85,7 @@ extern "C" fn server_main(_: u64) -> ! {
         address_bits: 39,
         devices,
         malicious: Some(Attempts { device_frame: srv::DEVICE_FRAME, forged_slot: srv::FORGED }),
+        msix: &[],
     };
     iommu_server::server::run(&config)
 }

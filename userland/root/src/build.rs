@@ -348,6 +348,7 @@ pub fn kind_name(k: CapKind) -> &'static str {
         CapKind::IommuClient => "dma via iommu-server",
         CapKind::Untyped => "dma pool",
         CapKind::Msi => "msi",
+        CapKind::Msix => "msi-x",
         CapKind::Supervisor => "supervisor",
         CapKind::FaultSource => "faults of",
         CapKind::Peer => "peer",

@@ -14,6 +14,7 @@ use libcap::abi::bootimage::BootImage;
 use libcap::abi::bootinfo::BootInfo;
 use libcap::abi::component::{CapEntry, CapKind, SUPERVISOR_BADGE};
 use libcap::abi::exit::ExitCode;
+use libcap::abi::layout::PAGE_SIZE;
 use libcap::abi::object::ObjectType;
 use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
@@ -52,6 +53,9 @@ pub struct Comp {
     pub pools: Vec<(usize, CPtr)>,
 }
 
+/// Consecutive device frames of a BAR: (page offset in the BAR, frame caps in order).
+pub type FrameRun = (u64, Vec<CPtr>);
+
 /// Init-owned objects several components share.
 pub struct Shared {
     /// The one endpoint init receives faults and supervisor requests on.
@@ -64,8 +68,9 @@ pub struct Shared {
     pub iommu_ep: CPtr,
     /// Per device: the slot of its DMA pool in the iommu-server's CNode (0 if none).
     pub pool_slots: Vec<u64>,
-    /// Per device: a device frame over the first page of each memory BAR, by BAR number.
-    pub bar_frames: Vec<Vec<(u8, CPtr)>>,
+    /// Per device, per memory BAR (by number): runs of device frames (page offset in
+    /// the BAR, frames in order); the MSI-X table and PBA pages fall between runs.
+    pub bar_frames: Vec<Vec<(u8, Vec<FrameRun>)>>,
     /// Per device: its MSI handler caps (init keeps them; the iommu-server gets copies).
     pub msis: Vec<Vec<(CPtr, Msi)>>,
 }
@@ -185,11 +190,34 @@ fn construct<'a>(
     let mut bar_frames = Vec::new();
     for d in plan.devices.iter() {
         let mut frames = Vec::new();
-        for &(bar, paddr) in &d.bars {
-            let frame = device_memory.frame_at(slots, paddr).ok_or_else(|| {
-                format!("device '{}': BAR{bar} at {paddr:#x} is not in device untyped", desc.str(d.rec.name))
-            })?;
-            frames.push((bar, frame.0));
+        for b in &d.bars {
+            let mut runs: Vec<FrameRun> = Vec::new();
+            let mut pages = b.pages().peekable();
+            while let Some(offset) = pages.next() {
+                // A run of consecutive pages (no hole inside), taken piece by piece.
+                let mut end = offset + PAGE_SIZE;
+                while pages.peek() == Some(&end) {
+                    pages.next();
+                    end += PAGE_SIZE;
+                }
+                let mut frames = Vec::new();
+                let mut at = offset;
+                while at < end {
+                    let (first, count) =
+                        device_memory.frames_from(slots, b.base + at, (end - at) / PAGE_SIZE).ok_or_else(|| {
+                            format!(
+                                "device '{}': BAR{} page {:#x} is not in device untyped",
+                                desc.str(d.rec.name),
+                                b.bar,
+                                b.base + at
+                            )
+                        })?;
+                    frames.extend(first..first + count);
+                    at += count * PAGE_SIZE;
+                }
+                runs.push((offset, frames));
+            }
+            frames.push((b.bar, runs));
         }
         bar_frames.push(frames);
     }
@@ -200,7 +228,12 @@ fn construct<'a>(
         for n in 0..d.rec.msi_count {
             let slot = slots.alloc().map_err(|e| oom("an MSI slot", e))?;
             let device = PciDevice(bi.pci_device_caps.start + d.pci as u64);
-            let msi = IrqControl(slots::IRQ_CONTROL).get_msi(device, root(slot)).map_err(|e| {
+            let made = if msix_only(device) {
+                msix_handler(device, u16::from(n), root(slot))
+            } else {
+                IrqControl(slots::IRQ_CONTROL).get_msi(device, root(slot))
+            };
+            let msi = made.map_err(|e| {
                 format!(
                     "device '{}': MSI {} of {} refused ({:?})",
                     desc.str(d.rec.name),
@@ -234,6 +267,24 @@ fn construct<'a>(
     Ok(system)
 }
 
+/// Whether `device` interrupts by MSI-X only (NVMe, virtio-pci): it has an MSI-X
+/// capability the kernel offers and no MSI capability.
+fn msix_only(device: PciDevice) -> bool {
+    device.msix_info().is_ok() && device.find_capability(libcap::abi::pci::CAPABILITY_MSI).ok().flatten().is_none()
+}
+
+/// The handler of MSI-X table entry `entry` of `device`, recorded as an [`Msi`] with
+/// address 0 (no MSI address: the kernel wrote the entry) and `data` = the entry.
+/// GetMsix needs memory decoding on: it is turned on first if firmware left it off.
+fn msix_handler(device: PciDevice, entry: u16, dest: libcap::cap::SlotRef) -> libcap::cap::Result<Msi> {
+    let command = device.config_read(libcap::abi::pci::COMMAND, 2)?;
+    if command & libcap::abi::pci::COMMAND_MEMORY == 0 {
+        device.write_command((command | libcap::abi::pci::COMMAND_MEMORY) as u16)?;
+    }
+    let vector = IrqControl(slots::IRQ_CONTROL).get_msix(device, u64::from(entry), dest)?;
+    Ok(Msi { vector, address: 0, data: u32::from(entry) })
+}
+
 /// Builds component `i`'s objects (not its named caps); returns its DMA pool untyped.
 pub fn build_one(
     plan: &Plan<'_>,
@@ -254,7 +305,9 @@ pub fn build_one(
     }
     for &(k, bar, vaddr) in &plan.components[i].bar_vaddrs {
         if let Some(f) = shared.bar_frames[k].iter().find(|f| f.0 == bar) {
-            maps.push(build::RegionMapping { frames: core::slice::from_ref(&f.1), vaddr, rights: CapRights::ALL });
+            for (offset, run) in &f.1 {
+                maps.push(build::RegionMapping { frames: run, vaddr: vaddr + offset, rights: CapRights::ALL });
+            }
         }
     }
     let (built, caps) = build::build(&plan.components[i], budget, slots, generation, &pools, &maps, shared.fault_ep)?;
@@ -349,7 +402,9 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
             e.size = u64::from(d.rec.dma_mask_bits);
             build::give(built, system.bi.pci_device_caps.start + d.pci as u64, e, CapRights::ALL, 0)?;
             for &(handler, msi) in &shared.msis[k] {
-                let mut e = CapEntry::new(name, CapKind::Msi, 0, 0);
+                // Address 0: an MSI-X entry (`msix_handler`), `data` its table entry.
+                let kind = if msi.address == 0 { CapKind::Msix } else { CapKind::Msi };
+                let mut e = CapEntry::new(name, kind, 0, 0);
                 e.vaddr = msi.address;
                 e.size = u64::from(msi.data) | u64::from(msi.vector) << 32;
                 e.badge = u64::from(d.index);
@@ -367,7 +422,7 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
                 }
                 let mut e = CapEntry::new(name, CapKind::DeviceFrame, CapRights::ALL.raw(), 0);
                 e.vaddr = vaddr;
-                e.size = 4096;
+                e.size = system.plan.devices[k].bars.iter().find(|b| b.bar == bar).map_or(0, |b| b.size);
                 e.badge = u64::from(bar);
                 build::list(built, e)?;
             }
