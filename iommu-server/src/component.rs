@@ -73,7 +73,12 @@ pub fn start(info: &'static ComponentInfo, malicious: bool) -> ExitCode {
         .caps()
         .iter()
         .filter(|c| c.kind() == Some(CapKind::Msix))
-        .map(|c| MsixHandler { device: c.badge as u16, entry: c.size as u16, slot: c.slot, vector: (c.size >> 32) as u8 })
+        .map(|c| MsixHandler {
+            device: c.badge as u16,
+            entry: c.size as u16,
+            slot: c.slot,
+            vector: (c.size >> 32) as u8,
+        })
         .collect();
     let config = Config {
         cnode: CNODE,
