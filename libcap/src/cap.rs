@@ -448,6 +448,11 @@ impl PciDevice {
     pub fn msix_info(self) -> Result<abi::pci::MsixInfo> {
         invoke(self.0, Invocation::PciDeviceMsixInfo, &[], &[]).map(abi::pci::MsixInfo::from_words)
     }
+    /// Memory BAR `n` (0..=5) as the kernel measured it at boot: `(base, size)`, size 0
+    /// if there is no memory BAR `n`.
+    pub fn bar_info(self, n: u64) -> Result<(u64, u64)> {
+        invoke(self.0, Invocation::PciDeviceBarInfo, &[n], &[]).map(|r| (r[0], r[1]))
+    }
     /// Writes MSI-X Enable / Function Mask (`abi::pci::MSIX_ENABLE`, `MSIX_FUNCTION_MASK`).
     pub fn msix_control(self, control: u64) -> Result<()> {
         invoke(self.0, Invocation::PciDeviceMsixControl, &[control], &[]).map(|_| ())

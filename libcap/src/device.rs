@@ -53,6 +53,38 @@ impl DeviceMemory {
         true
     }
 
+    /// Frame caps for up to `pages` device pages from `paddr` (page aligned) on, in
+    /// consecutive slots: the largest unused aligned piece starting at `paddr` that fits
+    /// is retyped whole (so a big BAR costs few splits). Returns (first slot, count);
+    /// `None` if no unused device untyped covers `paddr` or a retype fails.
+    pub fn frames_from(&mut self, slots: &SlotAllocator, paddr: u64, pages: u64) -> Option<(u64, u64)> {
+        let root = CNode(slots::INIT_CNODE);
+        if pages == 0 {
+            return None;
+        }
+        loop {
+            let i = self.pieces[..self.count]
+                .iter()
+                .position(|p| !p.used && p.base <= paddr && paddr < p.base + (1 << p.bits))?;
+            let Piece { cap, base, bits, .. } = self.pieces[i];
+            let count = 1u64 << (bits - 12);
+            if base == paddr && count <= pages {
+                let first = slots.alloc_range(count).ok()?;
+                cap.retype(ObjectType::Frame4K, 0, root, 0, 0, first, count).ok()?;
+                self.pieces[i].used = true;
+                return Some((first, count));
+            }
+            if bits == 12 || self.count + 2 > MAX_PIECES {
+                return None;
+            }
+            let halves = slots.alloc_range(2).ok()?;
+            cap.retype(ObjectType::Untyped, bits - 1, root, 0, 0, halves, 2).ok()?;
+            self.pieces[i].used = true;
+            self.push(Piece { cap: Untyped(halves), base, bits: bits - 1, used: false });
+            self.push(Piece { cap: Untyped(halves + 1), base: base + (1 << (bits - 1)), bits: bits - 1, used: false });
+        }
+    }
+
     /// A frame cap for the device page at `paddr` (page aligned), splitting untyped by
     /// halves; `None` if no unused device untyped covers it or a retype fails.
     pub fn frame_at(&mut self, slots: &SlotAllocator, paddr: u64) -> Option<Frame> {

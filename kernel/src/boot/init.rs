@@ -161,6 +161,7 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
     platform::pci_config::set_ecam(platform.acpi.ecam_paddr, platform.acpi.ecam_bus_start, platform.acpi.ecam_bus_end);
     platform::msix_table::boot(&mut platform.excluded, platform.pci.as_slice(), &ram, phys.limit)
         .unwrap_or_else(|e| boot_error(format_args!("MSI-X tables: {e}")));
+    platform::bars::boot(platform.pci.as_slice());
     // Every remapping unit translates from now on, with no device assigned: all DMA is
     // blocked until an IOSpace assigns a device. Context tables for every bus with
     // devices are made now (the kernel allocates nothing after boot).

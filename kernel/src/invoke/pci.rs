@@ -3,6 +3,7 @@
 //! MSI-X: `MsixInfo` reports the capability and `MsixControl` is the only way to write
 //! its message control (a ConfigWrite there is refused like any other register);
 //! table entries are written by the kernel only (`invoke::irq`, `msix_table`).
+//! `BarInfo` reports a memory BAR's base and size as measured at boot (`platform::bars`).
 //!
 //! Access is through ECAM. Reads anywhere in its 4 KiB; writes only to the command
 //! register (so a driver can enable memory decoding and bus mastering but not move
@@ -63,6 +64,8 @@ pub enum PciOp {
     MsixInfo { table: MsixTable },
     /// MsixControl: Enable / Function Mask of the function's MSI-X capability.
     MsixControl { table: MsixTable, value: u64 },
+    /// BarInfo: memory BAR `n` as measured at boot.
+    BarInfo { requester_id: u16, n: usize },
 }
 
 /// Decodes `label` on a PciDevice cap: reads and checks the message and the function's
@@ -77,6 +80,13 @@ pub fn decode(msg: &Message<'_>, segment: u16, requester_id: u16, label: Invocat
     match label {
         Invocation::PciDeviceMsixInfo | Invocation::PciDeviceMsixControl => {
             return decode_msix(msg, requester_id, label);
+        }
+        Invocation::PciDeviceBarInfo => {
+            let n = msg.mr(0)?;
+            if n > 5 {
+                return Err(fail(SyscallError::RangeError, 0));
+            }
+            return Ok(PciOp::BarInfo { requester_id, n: n as usize });
         }
         _ => {}
     }
@@ -160,6 +170,10 @@ pub fn invoke(op: PciOp) -> [u64; REGISTER_MRS] {
         PciOp::MsixControl { table, value } => {
             table.write_control(value, |entry| crate::thread::irq::msix_owned(table.requester_id, entry));
             [0; REGISTER_MRS]
+        }
+        PciOp::BarInfo { requester_id, n } => {
+            let bar = crate::platform::bars::lookup(requester_id, n);
+            [bar.base, bar.size, 0, 0]
         }
     }
 }

@@ -3,6 +3,8 @@
 //! Platform description from firmware: ACPI (MADT, MCFG, DMAR), PCI devices and the
 //! VT-d remapping units. Parsing is pure and host-tested; `discover` reads the hardware.
 
+#[cfg(target_os = "none")]
+pub mod bars;
 pub mod dmar;
 pub mod msix;
 pub mod pci;

@@ -51,7 +51,7 @@ pub struct MsixTable {
 static TABLES: KernelCell<[Option<MsixTable>; MAX_MSIX_FUNCTIONS]> = KernelCell::new([None; MAX_MSIX_FUNCTIONS]);
 
 /// Sizes BAR `n` of the function at `fb` (memory decoding is off meanwhile).
-fn size_bar(fb: u64, n: u8, last_bar: u8) -> Result<Bar, Refusal> {
+pub(super) fn size_bar(fb: u64, n: u8, last_bar: u8) -> Result<Bar, Refusal> {
     if n > last_bar {
         return Err(Refusal::NotMemoryBar(n));
     }

@@ -123,6 +123,10 @@ crate::abi_enum! {
         /// message control. Enabling first masks every table entry no handler cap owns.
         /// Needs interrupt remapping and, to enable, memory decoding on.
         PciDeviceMsixControl = 63,
+        /// PciDevice: BarInfo(n 0..=5) -> (base, size): memory BAR `n` as the kernel
+        /// measured it at boot (BARs never move). Size 0: no memory BAR there (an I/O
+        /// BAR, unassigned, or the top half of a 64-bit BAR). `RangeError` for n > 5.
+        PciDeviceBarInfo = 64,
         /// IOSpace: Assign(n, cptr...); extra cap 0: the PciDevice to put in this DMA
         /// domain, with its whole alias group: MR0 (absent = 0) is the number n of the
         /// group's other members and MR1..=n the cptrs of their PciDevice caps (see

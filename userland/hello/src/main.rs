@@ -78,6 +78,11 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
         // SAFETY: init mapped this BAR page (uncached) at vaddr for us.
         let id = unsafe { core::ptr::read_volatile(b.vaddr as *const u32) };
         println!("hello: {name}: {} BAR{} at {:#x} reads {id:#010x}", b.name(), b.badge, b.vaddr);
+        // The whole BAR is mapped (size bytes): its last page too.
+        let last = b.vaddr + b.size.max(4096) - 4096;
+        // SAFETY: init mapped `size` bytes of this BAR from vaddr on (MSI-X pages aside).
+        let tail = unsafe { core::ptr::read_volatile(last as *const u32) };
+        println!("hello: {name}: {} BAR{} last page at {last:#x} reads {tail:#010x}", b.name(), b.badge);
     }
     // A supervisor cap: restart, then cut off the next component (the test's worker).
     if let Some(sup) = info.cap_of("supervisor", CapKind::Supervisor) {

@@ -14,6 +14,7 @@ use libcap::abi::bootimage::BootImage;
 use libcap::abi::bootinfo::BootInfo;
 use libcap::abi::component::{CapEntry, CapKind, SUPERVISOR_BADGE};
 use libcap::abi::exit::ExitCode;
+use libcap::abi::layout::PAGE_SIZE;
 use libcap::abi::object::ObjectType;
 use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
@@ -52,6 +53,9 @@ pub struct Comp {
     pub pools: Vec<(usize, CPtr)>,
 }
 
+/// Consecutive device frames of a BAR: (page offset in the BAR, frame caps in order).
+pub type FrameRun = (u64, Vec<CPtr>);
+
 /// Init-owned objects several components share.
 pub struct Shared {
     /// The one endpoint init receives faults and supervisor requests on.
@@ -64,8 +68,9 @@ pub struct Shared {
     pub iommu_ep: CPtr,
     /// Per device: the slot of its DMA pool in the iommu-server's CNode (0 if none).
     pub pool_slots: Vec<u64>,
-    /// Per device: a device frame over the first page of each memory BAR, by BAR number.
-    pub bar_frames: Vec<Vec<(u8, CPtr)>>,
+    /// Per device, per memory BAR (by number): runs of device frames (page offset in
+    /// the BAR, frames in order); the MSI-X table and PBA pages fall between runs.
+    pub bar_frames: Vec<Vec<(u8, Vec<FrameRun>)>>,
     /// Per device: its MSI handler caps (init keeps them; the iommu-server gets copies).
     pub msis: Vec<Vec<(CPtr, Msi)>>,
 }
@@ -183,11 +188,34 @@ fn construct<'a>(
     let mut bar_frames = Vec::new();
     for d in plan.devices.iter() {
         let mut frames = Vec::new();
-        for &(bar, paddr) in &d.bars {
-            let frame = device_memory.frame_at(slots, paddr).ok_or_else(|| {
-                format!("device '{}': BAR{bar} at {paddr:#x} is not in device untyped", desc.str(d.rec.name))
-            })?;
-            frames.push((bar, frame.0));
+        for b in &d.bars {
+            let mut runs: Vec<FrameRun> = Vec::new();
+            let mut pages = b.pages().peekable();
+            while let Some(offset) = pages.next() {
+                // A run of consecutive pages (no hole inside), taken piece by piece.
+                let mut end = offset + PAGE_SIZE;
+                while pages.peek() == Some(&end) {
+                    pages.next();
+                    end += PAGE_SIZE;
+                }
+                let mut frames = Vec::new();
+                let mut at = offset;
+                while at < end {
+                    let (first, count) =
+                        device_memory.frames_from(slots, b.base + at, (end - at) / PAGE_SIZE).ok_or_else(|| {
+                            format!(
+                                "device '{}': BAR{} page {:#x} is not in device untyped",
+                                desc.str(d.rec.name),
+                                b.bar,
+                                b.base + at
+                            )
+                        })?;
+                    frames.extend(first..first + count);
+                    at += count * PAGE_SIZE;
+                }
+                runs.push((offset, frames));
+            }
+            frames.push((b.bar, runs));
         }
         bar_frames.push(frames);
     }
@@ -252,7 +280,9 @@ pub fn build_one(
     }
     for &(k, bar, vaddr) in &plan.components[i].bar_vaddrs {
         if let Some(f) = shared.bar_frames[k].iter().find(|f| f.0 == bar) {
-            maps.push(build::RegionMapping { frames: core::slice::from_ref(&f.1), vaddr, rights: CapRights::ALL });
+            for (offset, run) in &f.1 {
+                maps.push(build::RegionMapping { frames: run, vaddr: vaddr + offset, rights: CapRights::ALL });
+            }
         }
     }
     let (built, caps) = build::build(&plan.components[i], budget, slots, generation, &pools, &maps, shared.fault_ep)?;
@@ -365,7 +395,7 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
                 }
                 let mut e = CapEntry::new(name, CapKind::DeviceFrame, CapRights::ALL.raw(), 0);
                 e.vaddr = vaddr;
-                e.size = 4096;
+                e.size = system.plan.devices[k].bars.iter().find(|b| b.bar == bar).map_or(0, |b| b.size);
                 e.badge = u64::from(bar);
                 build::list(built, e)?;
             }

@@ -71,9 +71,32 @@ pub struct DevicePlan {
     pub pci: usize,
     /// The record.
     pub rec: Device,
-    /// Its memory BARs: (BAR number, physical address); the driver gets the first page
-    /// of each (BAR sizes are not readable: the kernel keeps BARs read-only).
-    pub bars: Vec<(u8, u64)>,
+    /// Its memory BARs (sizes as the kernel measured them at boot): the driver gets
+    /// each whole (up to [`MAX_BAR_MAP`]) except the MSI-X table and PBA pages.
+    pub bars: Vec<BarPlan>,
+}
+
+/// Most bytes of one BAR mapped for a driver (a bigger BAR: its first this many).
+pub const MAX_BAR_MAP: u64 = 256 * 1024;
+
+/// One memory BAR of a described device.
+#[derive(Clone, Debug)]
+pub struct BarPlan {
+    /// BAR number (0..=5).
+    pub bar: u8,
+    /// Physical base (page aligned).
+    pub base: u64,
+    /// Bytes mapped for the driver: the BAR's size (at least a page), at most [`MAX_BAR_MAP`].
+    pub size: u64,
+    /// Page offsets in the BAR left unmapped: the MSI-X table and PBA (in no untyped).
+    pub holes: Vec<u64>,
+}
+
+impl BarPlan {
+    /// Offsets of the pages mapped for the driver.
+    pub fn pages(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.size).step_by(PAGE_SIZE as usize).filter(|o| !self.holes.contains(o))
+    }
 }
 
 /// The whole plan.
@@ -114,20 +137,29 @@ fn find_device(bi: &BootInfo, d: &Device) -> Option<usize> {
     })
 }
 
-/// Memory BARs (number, address) of PCI function `pci`, read through its PciDevice cap.
-fn memory_bars(bi: &BootInfo, pci: usize) -> Vec<(u8, u64)> {
+/// Memory BARs of PCI function `pci` (base and size from the kernel's boot-time
+/// measurement), minus the pages of its MSI-X table and PBA.
+fn memory_bars(bi: &BootInfo, pci: usize) -> Vec<BarPlan> {
     let dev = libcap::cap::PciDevice(bi.pci_device_caps.start + pci as u64);
+    let msix = dev.msix_info().ok();
     let mut bars = Vec::new();
-    let mut i = 0u8;
-    while i < 6 {
-        let low = dev.config_read(0x10 + 4 * u64::from(i), 4).unwrap_or(1);
-        let wide = low & 0b111 == 0b100;
-        let high = if wide { dev.config_read(0x14 + 4 * u64::from(i), 4).unwrap_or(0) } else { 0 };
-        let addr = (high << 32) | (low & !0xf);
-        if low & 1 == 0 && addr != 0 {
-            bars.push((i, addr));
+    for n in 0..6u8 {
+        let Ok((base, size)) = dev.bar_info(u64::from(n)) else { continue };
+        if size == 0 || base == 0 || base % PAGE_SIZE != 0 {
+            continue;
         }
-        i += if wide { 2 } else { 1 };
+        let mapped = size.clamp(PAGE_SIZE, MAX_BAR_MAP) & !(PAGE_SIZE - 1);
+        let mut holes = Vec::new();
+        if let Some(m) = msix {
+            let table = (m.table_bar, m.table_offset, m.table_size * libcap::abi::pci::MSIX_ENTRY_BYTES);
+            for (bar, offset, bytes) in [table, (m.pba_bar, m.pba_offset, m.pba_bytes())] {
+                if bar == n {
+                    let first = offset & !(PAGE_SIZE - 1);
+                    holes.extend((first..offset + bytes).step_by(PAGE_SIZE as usize));
+                }
+            }
+        }
+        bars.push(BarPlan { bar: n, base, size: mapped, holes });
     }
     bars
 }
@@ -248,10 +280,10 @@ pub fn make<'a>(bi: &BootInfo, image: &BootImage<'a>, desc: SystemDesc<'a>) -> R
         }
         let mut bar_vaddrs = Vec::new();
         for (k, d) in devices.iter().enumerate().filter(|(_, d)| d.rec.driver == i as u16) {
-            for &(bar, _) in &d.bars {
-                pages.push(next);
-                bar_vaddrs.push((k, bar, next));
-                next += 2 * PAGE_SIZE;
+            for b in &d.bars {
+                pages.extend(b.pages().map(|o| next + o));
+                bar_vaddrs.push((k, b.bar, next));
+                next += b.size + PAGE_SIZE;
             }
         }
         pages.sort_unstable();
