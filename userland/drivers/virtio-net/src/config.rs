@@ -1,4 +1,4 @@
-//! The device's PCI config space as the driver sees it: read once, checked, BARs emulated.
+//! The NIC's PCI config space as the driver sees it: checked, BARs emulated.
 //!
 //! The driver reads config space through its iommu-server (IDs, command/status, the
 //! capability pointer and the capability area; never the BARs) into a snapshot. The

@@ -1,4 +1,5 @@
-//! Ethernet/ARP frames the driver's self-test sends and checks (bounds-checked parsing).
+//! Ethernet/ARP frames of the driver's self-test (bounds-checked parsing).
+//!
 
 /// The broadcast MAC address.
 pub const BROADCAST: [u8; 6] = [0xff; 6];

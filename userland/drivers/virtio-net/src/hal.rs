@@ -1,4 +1,4 @@
-//! `virtio_drivers::Hal` over the driver's IOVA pool: queues and bounce buffers, IOVAs only.
+//! `virtio_drivers::Hal` over the driver's IOVA pool and bounce buffers.
 //!
 //! The crate asks for DMA memory (virtqueues) and shares caller memory (frame buffers on
 //! the heap, which the device cannot reach). Both come from the [`Pool`] installed with

@@ -1,4 +1,4 @@
-//! virtio-net behind VT-d: a checked PCI config view, an ACCESS_PLATFORM transport, an IOVA pool Hal.
+//! virtio-net behind VT-d: checked config, ACCESS_PLATFORM, IOVA pool Hal.
 //!
 //! `virtio-drivers` 0.13 drives the device; this crate supplies what it lacks for a
 //! user-level driver whose device DMAs only through IOVAs:

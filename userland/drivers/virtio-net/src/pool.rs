@@ -1,4 +1,4 @@
-//! DMA pages from one region the iommu-server mapped for the device: IOVA and CPU address.
+//! DMA pages from one region the iommu-server mapped: IOVA and CPU address.
 //!
 //! The driver asks its iommu-server once for a region (at most 64 pages); the pool hands
 //! out page runs of it (first fit, one bitmap word) for virtqueues and bounce buffers.
