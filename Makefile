@@ -18,7 +18,7 @@ QEMU_ARGS := -machine q35 -accel tcg -cpu max -m $(MEM) -smp 1 -display none \
              -monitor none -serial stdio -no-reboot \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04 -device $(IOMMU)
 # The bare-metal user programs: built for $(TARGET) only, so host-side runs exclude them.
-USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest hello crasher iommutest virtionetdrv
+USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest hello crasher iommutest virtionetdrv nvmedrv
 HOST_ONLY     := --workspace $(addprefix --exclude ,$(USER_PROGRAMS))
 # Bare-metal programs whose crate also holds host-tested logic (a lib): built and packed
 # like USER_PROGRAMS, but host-side runs keep them (their bin builds a stub on the host).

@@ -1,4 +1,4 @@
-//! Every function's memory BARs, sized once at boot and reported by `PciDeviceBarInfo`.
+//! Every function's memory BARs, sized at boot, reported by `PciDeviceBarInfo`.
 //!
 //! BARs never move after boot (a PciDevice cannot write them), so one measurement at
 //! boot (memory decoding off for the moment, as for the MSI-X tables) serves every later
