@@ -1,4 +1,4 @@
-//! virtio-net scenario: the driver component exchanges ARP frames with QEMU's user network.
+//! virtio-net scenario: the driver component exchanges ARP with QEMU user net.
 //!
 //! `systems/test-virtio-net.toml` (iommu-server + `virtionetdrv`) with a modern
 //! virtio-net behind the IOMMU (`iommu_platform=on,disable-legacy=on`) on a `-netdev
