@@ -15,11 +15,14 @@ const APPEND: &str = "iommu=allow-unremapped-dma";
 
 /// The boot image with systems/test-virtio-net.toml packed as `system`.
 fn image(name: &str) -> std::path::PathBuf {
-    let path = scenarios::repo_root().join("systems/test-virtio-net.toml");
-    let text = std::fs::read_to_string(&path).expect("systems/test-virtio-net.toml");
+    image_of(name, "systems/test-virtio-net.toml")
+}
+
+/// The boot image with the description `toml` packed as `system`.
+fn image_of(name: &str, toml: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(scenarios::repo_root().join(toml)).expect(toml);
     let programs: Vec<String> = ["root", "iommu-server", "virtionetdrv"].iter().map(|s| s.to_string()).collect();
-    let desc = scenarios::sysdesc::compile("systems/test-virtio-net.toml", &text, Some(&programs))
-        .unwrap_or_else(|e| panic!("systems/test-virtio-net.toml: {e:?}"));
+    let desc = scenarios::sysdesc::compile(toml, &text, Some(&programs)).unwrap_or_else(|e| panic!("{toml}: {e:?}"));
     let bytes = std::fs::read(build_dir().join("boot.img")).expect("build/boot.img: run `make image` first");
     let image = BootImage::parse(&bytes).expect("build/boot.img parses");
     let mut files: Vec<(&str, &[u8])> =
@@ -66,7 +69,7 @@ fn virtio_net_exchanges_arp_with_the_user_network() {
     .map(|s| s.to_string())
     .collect();
     scenario.timeout = std::time::Duration::from_secs(240);
-    scenario.stop_at = Some("init: virtio-net-driver exited".into());
+    scenario.stop_at = vec!["init: virtio-net-driver exited".into()];
     let o = scenario.run();
     o.expect_serial_contains("init: system 'test-virtio-net' started: 2 components")
         .expect_serial_contains("iommu-server: serving 1 devices")
@@ -102,11 +105,52 @@ fn virtio_net_without_access_platform_is_refused() {
         .map(|s| s.to_string())
         .collect();
     scenario.timeout = std::time::Duration::from_secs(240);
-    scenario.stop_at = Some("init: virtio-net-driver exited".into());
+    scenario.stop_at = vec!["init: virtio-net-driver exited".into()];
     let o = scenario.run();
     // Bit 33 missing: its DMA would bypass VT-d, so the driver never starts the device.
     let fail = o.expect_line_starting("virtionet: FAIL device refused: Offers(");
     let bits: u64 = fail.trim_end_matches(')').rsplit('(').next().unwrap().parse().unwrap();
     assert!(bits & 1 << 33 == 0 && bits & 1 << 32 != 0, "{fail}");
     o.expect_serial_not_contains("virtionet: features");
+}
+
+/// Two NICs on one QEMU hub, each with its own driver component, pool and IOSpace: each
+/// driver receives the ARP request the other sent, byte for byte.
+///
+/// Ignored: the driver that sends first receives nothing afterwards and never reaches
+/// its resend or its deadline (the other one gets its frame and exits); not understood
+/// yet. Run with `--ignored`.
+#[test]
+#[ignore = "the first NIC to send stalls afterwards (under investigation)"]
+fn two_virtio_nics_on_a_hub_pass_frames_to_each_other() {
+    let nic = "virtio-net-pci,iommu_platform=on,disable-legacy=on";
+    let a = format!("{nic},netdev=h0,addr=04.0,mac=52:54:00:00:00:0a");
+    let b = format!("{nic},netdev=h1,addr=05.0,mac=52:54:00:00:00:0b");
+    let mut scenario = Scenario::new("virtio_net_hub")
+        .initrd(Some(image_of("virtio_net_hub", "systems/test-virtio-net2.toml")))
+        .append(APPEND)
+        .args(&["-device", &a, "-netdev", "hubport,id=h0,hubid=0", "-device", &b, "-netdev", "hubport,id=h1,hubid=0"]);
+    scenario.timeout = std::time::Duration::from_secs(240);
+    scenario.stop_at = vec!["init: nic-a-driver exited".into(), "init: nic-b-driver exited".into()];
+    let o = scenario.run();
+    o.expect_serial_contains("init: system 'test-virtio-net2' started: 3 components")
+        .expect_serial_contains("iommu-server: serving 2 devices")
+        .expect_serial_contains("init: nic-a-driver exited with code 0")
+        .expect_serial_contains("init: nic-b-driver exited with code 0")
+        .expect_serial_not_contains("virtionet: FAIL")
+        .expect_serial_not_contains("iommu-server: DMA fault");
+    assert!(!o.timed_out, "both drivers finished before the timeout");
+    let sent = o.lines_starting("virtionet: sent ARP request ");
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let sent_by = |mac: &str| {
+        let line = sent.iter().find(|l| l.contains(&format!("ffffffffffff{mac}"))).expect("that NIC's request");
+        line["virtionet: sent ARP request ".len()..].trim().to_string()
+    };
+    for (me, peer) in [("52540000000a", "52540000000b"), ("52540000000b", "52540000000a")] {
+        let got = o.expect_line_starting(&format!("virtionet: {me}: ARP request from peer {peer} ("));
+        let bytes = got.rsplit('(').next().unwrap().trim_end_matches(')');
+        // On the wire the 42-byte request is padded to the 60-byte minimum.
+        let theirs = sent_by(peer);
+        assert!(bytes.starts_with(&theirs) && bytes[theirs.len()..].chars().all(|c| c == '0'), "{got} vs {theirs}");
+    }
 }

@@ -38,6 +38,17 @@ pub fn arp_reply_for(frame: &[u8], mac: [u8; 6]) -> Option<([u8; 6], [u8; 4])> {
     Some((sender_mac, sender_ip))
 }
 
+/// The sender MAC of `frame` if it is a broadcast ARP request from another station
+/// than `mac` (a peer NIC on the same hub).
+pub fn arp_request_from_peer(frame: &[u8], mac: [u8; 6]) -> Option<[u8; 6]> {
+    let f = frame.get(..ARP_FRAME_LEN)?;
+    if f[0..6] != BROADCAST || f[12..14] != ETHERTYPE_ARP.to_be_bytes() || f[14..22] != [0, 1, 0x08, 0x00, 6, 4, 0, 1] {
+        return None;
+    }
+    let sender: [u8; 6] = f[22..28].try_into().ok()?;
+    (sender != mac && f[6..12] == sender).then_some(sender)
+}
+
 /// `bytes` as lowercase hex, for the log (the scenario compares it with the host's capture).
 pub fn hex(bytes: &[u8]) -> alloc::string::String {
     use core::fmt::Write;
@@ -76,5 +87,11 @@ mod tests {
         let mut other = reply;
         other[32] ^= 1;
         assert_eq!(arp_reply_for(&other, MAC), None, "for another host");
+        let peer = [0x52, 0x54, 0, 0x12, 0x34, 0x57];
+        let theirs = arp_request(peer, [10, 0, 2, 15], [10, 0, 2, 2]);
+        assert_eq!(arp_request_from_peer(&theirs, MAC), Some(peer));
+        assert_eq!(arp_request_from_peer(&r, MAC), None, "our own request");
+        assert_eq!(arp_request_from_peer(&theirs[..30], MAC), None, "short");
+        assert_eq!(arp_request_from_peer(&reply, MAC), None, "a reply");
     }
 }
