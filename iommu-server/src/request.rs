@@ -101,6 +101,15 @@ pub fn config_allowed(offset: u64, width: u64, msi_cap: Option<u64>) -> bool {
     command || msi
 }
 
+/// Whether a driver may read `width` bytes at `offset` besides what [`config_allowed`]
+/// grants: vendor/device id, command/status, the capability pointer (word 0x34) and the capability
+/// area 0x40..0x100 (virtio finds its register structures there). BARs and the rest of
+/// the header stay out of reach; reads change nothing.
+pub fn config_read_allowed(offset: u64, width: u64) -> bool {
+    let end = offset + width;
+    (end <= 0x08) || (offset >= 0x34 && end <= 0x38) || (offset >= 0x40 && end <= 0x100)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +179,9 @@ mod tests {
         assert!(config_allowed(0x40, 4, Some(0x40)) && config_allowed(0x54, 4, Some(0x40)));
         assert!(!config_allowed(0x58, 4, Some(0x40)));
         assert!(!config_allowed(0x40, 4, None));
+        assert!(config_read_allowed(0, 4) && config_read_allowed(4, 4) && config_read_allowed(0x34, 4));
+        assert!(config_read_allowed(0x40, 4) && config_read_allowed(0xfc, 4));
+        assert!(!config_read_allowed(0x10, 4) && !config_read_allowed(0x24, 4), "BARs stay out of reach");
+        assert!(!config_read_allowed(0x30, 4) && !config_read_allowed(0x100, 4) && !config_read_allowed(0x08, 4));
     }
 }

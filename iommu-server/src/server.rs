@@ -21,7 +21,7 @@ use libcap::println;
 
 use crate::domain::{DmaOps, Domain};
 use crate::iova::iova_limit;
-use crate::request::{config_allowed, decode, Request};
+use crate::request::{config_allowed, config_read_allowed, decode, Request};
 
 /// Bit of every fault-handler badge; no driver or supervisor badge has bit 48 set.
 /// Minted from the server's endpoint the badge is this plus the device index; from its
@@ -317,12 +317,12 @@ impl Server<'_> {
             }
             Request::MsiAlloc { device, index } => self.msi(device, index)?,
             Request::ConfigRead { device, offset, width } => {
-                let pci = self.allowed(device, offset, width)?;
+                let pci = self.allowed(device, offset, width, true)?;
                 let value = pci.config_read(offset, width).map_err(|_| IommuStatus::KernelError)?;
                 (MessageInfo::new(0, 2), [ok, value, 0, 0])
             }
             Request::ConfigWrite { device, offset, width, value } => {
-                let pci = self.allowed(device, offset, width)?;
+                let pci = self.allowed(device, offset, width, false)?;
                 let done = if offset == abi::iommu::CONFIG_COMMAND && width == 2 {
                     pci.write_command(value as u16)
                 } else {
@@ -342,15 +342,16 @@ impl Server<'_> {
         })
     }
 
-    /// The device's PciDevice cap if the driver may touch `offset..offset + width`.
-    fn allowed(&self, device: u16, offset: u64, width: u64) -> Result<PciDevice, IommuStatus> {
+    /// The device's PciDevice cap if the driver may touch `offset..offset + width`
+    /// (`read`: read it, which also allows the IDs and the capability list).
+    fn allowed(&self, device: u16, offset: u64, width: u64, read: bool) -> Result<PciDevice, IommuStatus> {
         let domain = &self.domains[usize::from(device)];
         if domain.cut_off {
             return Err(IommuStatus::CutOff);
         }
         let pci = PciDevice(self.kernel.devices[usize::from(device)].0.pci);
         let msi_cap = pci.find_capability(0x05).ok().flatten();
-        if config_allowed(offset, width, msi_cap) {
+        if config_allowed(offset, width, msi_cap) || (read && config_read_allowed(offset, width)) {
             Ok(pci)
         } else {
             Err(IommuStatus::Denied)

@@ -91,6 +91,9 @@ pub struct Scenario {
     pub cpu: String,
     /// UEFI firmware image (`-bios`), or None for QEMU's SeaBIOS.
     pub firmware: Option<PathBuf>,
+    /// Ends the run (QEMU killed, not a timeout) once the serial log holds every one of
+    /// these fragments: for systems that never stop by themselves (servers keep waiting).
+    pub stop_at: Vec<String>,
 }
 
 impl Scenario {
@@ -108,6 +111,7 @@ impl Scenario {
             timeout: Duration::from_secs(60),
             cpu: "max".to_string(),
             firmware: None,
+            stop_at: Vec::new(),
         }
     }
 
@@ -160,6 +164,12 @@ impl Scenario {
     pub fn cdrom(mut self, iso: PathBuf) -> Self {
         self.cdrom = Some(iso);
         self
+    }
+
+    /// Whether the serial log holds every fragment of `stop_at`.
+    fn log_holds_all(&self, log: &Path) -> bool {
+        let serial = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
+        self.stop_at.iter().all(|m| serial.contains(m.as_str()))
     }
 
     fn qemu_args(&self, log: &Path) -> Vec<String> {
@@ -237,6 +247,12 @@ impl Scenario {
         let status = loop {
             if let Some(status) = child.try_wait().expect("wait for QEMU") {
                 break status.code();
+            }
+            if !self.stop_at.is_empty() && self.log_holds_all(&log) {
+                std::thread::sleep(Duration::from_millis(200)); // let the line after it land
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
             }
             if start.elapsed() > self.timeout {
                 let _ = child.kill();

@@ -1,0 +1,157 @@
+//! virtio-net scenario: the driver component exchanges ARP with QEMU user net.
+//!
+//! `systems/test-virtio-net.toml` (iommu-server + `virtionetdrv`) with a modern
+//! virtio-net behind the IOMMU (`iommu_platform=on,disable-legacy=on`) on a `-netdev
+//! user`. The driver must accept VIRTIO_F_ACCESS_PLATFORM and read FEATURES_OK back,
+//! give the device only IOVAs of its pool, send an ARP request for 10.0.2.2 and receive
+//! slirp's reply. The host side checks the frames in a `filter-dump` capture of the
+//! netdev: the request the driver logged is what went on the wire, and the reply the
+//! driver logged is what slirp sent. A device without `iommu_platform` is refused.
+
+use abi::bootimage::BootImage;
+use scenarios::{build_dir, make_image, scenario_dir, Scenario};
+
+const APPEND: &str = "iommu=allow-unremapped-dma";
+
+/// The boot image with systems/test-virtio-net.toml packed as `system`.
+fn image(name: &str) -> std::path::PathBuf {
+    image_of(name, "systems/test-virtio-net.toml")
+}
+
+/// The boot image with the description `toml` packed as `system`.
+fn image_of(name: &str, toml: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(scenarios::repo_root().join(toml)).expect(toml);
+    let programs: Vec<String> = ["root", "iommu-server", "virtionetdrv"].iter().map(|s| s.to_string()).collect();
+    let desc = scenarios::sysdesc::compile(toml, &text, Some(&programs)).unwrap_or_else(|e| panic!("{toml}: {e:?}"));
+    let bytes = std::fs::read(build_dir().join("boot.img")).expect("build/boot.img: run `make image` first");
+    let image = BootImage::parse(&bytes).expect("build/boot.img parses");
+    let mut files: Vec<(&str, &[u8])> =
+        image.files().filter(|f| f.name != "system").map(|f| (f.name, f.data)).collect();
+    assert!(files.iter().any(|f| f.0 == "virtionetdrv"), "virtionetdrv is packed");
+    files.push(("system", &desc));
+    let out = scenario_dir().join(format!("{name}.img"));
+    make_image(&out, &files);
+    out
+}
+
+/// The frames of a pcap file (little-endian, as QEMU writes it on x86).
+fn pcap_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
+    assert!(bytes.len() >= 24 && bytes[..4] == [0xd4, 0xc3, 0xb2, 0xa1], "a pcap file");
+    let mut frames = Vec::new();
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        let data = &bytes[at + 16..(at + 16 + len).min(bytes.len())];
+        frames.push(data.to_vec());
+        at += 16 + len;
+    }
+    frames
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn virtio_net_exchanges_arp_with_the_user_network() {
+    let pcap = scenario_dir().join("virtio_net.pcap");
+    let _ = std::fs::remove_file(&pcap);
+    let mut scenario = Scenario::new("virtio_net").initrd(Some(image("virtio_net"))).append(APPEND);
+    scenario.extra_args = [
+        "-device",
+        "virtio-net-pci,iommu_platform=on,disable-legacy=on,netdev=n0",
+        "-netdev",
+        "user,id=n0",
+        "-object",
+        &format!("filter-dump,id=d0,netdev=n0,file={}", pcap.display()),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    scenario.timeout = std::time::Duration::from_secs(240);
+    scenario.stop_at = vec!["init: virtio-net-driver exited".into()];
+    let o = scenario.run();
+    o.expect_serial_contains("init: system 'test-virtio-net' started: 2 components")
+        .expect_serial_contains("iommu-server: serving 1 devices")
+        .expect_serial_not_contains("virtionet: FAIL")
+        .expect_serial_not_contains("iommu-server: DMA fault");
+    let features = o.expect_line_starting("virtionet: features 0x");
+    let bits = u64::from_str_radix(features["virtionet: features 0x".len()..].split(':').next().unwrap(), 16).unwrap();
+    assert!(bits & 1 << 33 != 0, "ACCESS_PLATFORM negotiated: {features}");
+    let region = o.expect_line_starting("virtionet: DMA region iova 0x");
+    assert!(region.ends_with("(64 pages) from the pool"), "{region}");
+    let sent = o.expect_line_starting("virtionet: sent ARP request ");
+    let sent = sent["virtionet: sent ARP request ".len()..].trim();
+    let reply = o.expect_line_starting("virtionet: ARP reply: 0a000202 is at 52550a000202 (");
+    let reply = reply.rsplit('(').next().unwrap().trim_end_matches(')');
+    o.expect_serial_contains("virtionet: done");
+    assert!(!o.timed_out, "the driver finished before the timeout");
+
+    // What the host saw: the driver's request on the wire, byte for byte, and the reply
+    // the driver logged is the one slirp sent (padded to 60 bytes on the wire).
+    let frames: Vec<String> =
+        pcap_frames(&std::fs::read(&pcap).expect("the netdev capture")).iter().map(|f| hex(f)).collect();
+    assert!(frames.iter().any(|f| f == sent), "request {sent} not in the capture: {frames:?}");
+    assert!(sent.starts_with("ffffffffffff") && sent.contains("08060001080006040001"), "{sent}");
+    assert!(sent.ends_with("0a00020f0000000000000a000202"), "asks who has 10.0.2.2: {sent}");
+    assert!(frames.iter().any(|f| f == reply), "reply {reply} not in the capture: {frames:?}");
+}
+
+#[test]
+fn virtio_net_without_access_platform_is_refused() {
+    let mut scenario = Scenario::new("virtio_net_bypass").initrd(Some(image("virtio_net_bypass"))).append(APPEND);
+    scenario.extra_args = ["-device", "virtio-net-pci,disable-legacy=on,netdev=n0", "-netdev", "user,id=n0"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    scenario.timeout = std::time::Duration::from_secs(240);
+    scenario.stop_at = vec!["init: virtio-net-driver exited".into()];
+    let o = scenario.run();
+    // Bit 33 missing: its DMA would bypass VT-d, so the driver never starts the device.
+    let fail = o.expect_line_starting("virtionet: FAIL device refused: Offers(");
+    let bits: u64 = fail.trim_end_matches(')').rsplit('(').next().unwrap().parse().unwrap();
+    assert!(bits & 1 << 33 == 0 && bits & 1 << 32 != 0, "{fail}");
+    o.expect_serial_not_contains("virtionet: features");
+}
+
+/// Two NICs on one QEMU hub, each with its own driver component, pool and IOSpace: each
+/// driver receives the ARP request the other sent, byte for byte.
+///
+/// Ignored: one of the two drivers (the other one receives its request and exits)
+/// stops after its first send returns: it never reaches its resend or its 20e9-tick
+/// deadline and prints nothing more, with no fault logged (seen with and without a
+/// yield in the polling loop); not understood yet. Run with `--include-ignored`.
+#[test]
+#[ignore = "the first NIC to send stalls afterwards (under investigation)"]
+fn two_virtio_nics_on_a_hub_pass_frames_to_each_other() {
+    let nic = "virtio-net-pci,iommu_platform=on,disable-legacy=on";
+    let a = format!("{nic},netdev=h0,addr=04.0,mac=52:54:00:00:00:0a");
+    let b = format!("{nic},netdev=h1,addr=05.0,mac=52:54:00:00:00:0b");
+    let mut scenario = Scenario::new("virtio_net_hub")
+        .initrd(Some(image_of("virtio_net_hub", "systems/test-virtio-net2.toml")))
+        .append(APPEND)
+        .args(&["-device", &a, "-netdev", "hubport,id=h0,hubid=0", "-device", &b, "-netdev", "hubport,id=h1,hubid=0"]);
+    scenario.timeout = std::time::Duration::from_secs(240);
+    scenario.stop_at = vec!["init: nic-a-driver exited".into(), "init: nic-b-driver exited".into()];
+    let o = scenario.run();
+    o.expect_serial_contains("init: system 'test-virtio-net2' started: 3 components")
+        .expect_serial_contains("iommu-server: serving 2 devices")
+        .expect_serial_contains("init: nic-a-driver exited with code 0")
+        .expect_serial_contains("init: nic-b-driver exited with code 0")
+        .expect_serial_not_contains("virtionet: FAIL")
+        .expect_serial_not_contains("iommu-server: DMA fault");
+    assert!(!o.timed_out, "both drivers finished before the timeout");
+    let sent = o.lines_starting("virtionet: sent ARP request ");
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let sent_by = |mac: &str| {
+        let line = sent.iter().find(|l| l.contains(&format!("ffffffffffff{mac}"))).expect("that NIC's request");
+        line["virtionet: sent ARP request ".len()..].trim().to_string()
+    };
+    for (me, peer) in [("52540000000a", "52540000000b"), ("52540000000b", "52540000000a")] {
+        let got = o.expect_line_starting(&format!("virtionet: {me}: ARP request from peer {peer} ("));
+        let bytes = got.rsplit('(').next().unwrap().trim_end_matches(')');
+        // On the wire the 42-byte request is padded to the 60-byte minimum.
+        let theirs = sent_by(peer);
+        assert!(bytes.starts_with(&theirs) && bytes[theirs.len()..].chars().all(|c| c == '0'), "{got} vs {theirs}");
+    }
+}

@@ -1,0 +1,245 @@
+//! A transport wrapper that requires, accepts and checks VIRTIO_F_ACCESS_PLATFORM.
+//!
+//! `virtio-drivers` 0.13 negotiates only the features it knows and never reads the
+//! status back after setting FEATURES_OK. A device offering ACCESS_PLATFORM (QEMU's
+//! `iommu_platform=on`) then refuses the handshake silently (FEATURES_OK stays clear);
+//! one that does not offer it would DMA around the IOMMU. [`PlatformTransport`] refuses
+//! the latter up front, accepts the bit in `begin_init`, reads FEATURES_OK back, and on a
+//! refusal sets FAILED and never DRIVER_OK; the outcome is in the [`Negotiation`] handle.
+
+use alloc::sync::Arc;
+use core::fmt::Debug;
+use core::ops::BitAnd;
+
+use spin::Mutex;
+use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Transport};
+use virtio_drivers::{Error, PhysAddr};
+
+use crate::{F_ACCESS_PLATFORM, F_VERSION_1};
+
+/// Why the device was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NegotiationError {
+    /// Not a network device.
+    NotNetwork,
+    /// The device does not offer ACCESS_PLATFORM (its DMA would bypass VT-d) or
+    /// VERSION_1; the device's feature bits.
+    Offers(u64),
+    /// FEATURES_OK was not read back after writing these driver features.
+    FeaturesRefused(u64),
+}
+
+/// What negotiation came to: the features written, or why it failed.
+pub type Negotiation = Arc<Mutex<Result<u64, NegotiationError>>>;
+
+/// The crate's transport `T`, with the ACCESS_PLATFORM handshake.
+#[derive(Debug)]
+pub struct PlatformTransport<T: Transport> {
+    inner: T,
+    outcome: Negotiation,
+}
+
+impl<T: Transport> PlatformTransport<T> {
+    /// Wraps `inner` after checking the device offers ACCESS_PLATFORM and VERSION_1.
+    pub fn new(mut inner: T) -> Result<(Self, Negotiation), NegotiationError> {
+        if inner.device_type() != DeviceType::Network {
+            return Err(NegotiationError::NotNetwork);
+        }
+        let offered = inner.read_device_features();
+        if offered & (F_ACCESS_PLATFORM | F_VERSION_1) != F_ACCESS_PLATFORM | F_VERSION_1 {
+            return Err(NegotiationError::Offers(offered));
+        }
+        let outcome: Negotiation = Arc::new(Mutex::new(Err(NegotiationError::FeaturesRefused(0))));
+        Ok((PlatformTransport { inner, outcome: outcome.clone() }, outcome))
+    }
+}
+
+impl<T: Transport> Transport for PlatformTransport<T> {
+    fn begin_init<F: bitflags::Flags<Bits = u64> + BitAnd<Output = F> + Debug>(&mut self, supported: F) -> F {
+        let driver = DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER;
+        self.inner.set_status(DeviceStatus::empty());
+        self.inner.set_status(driver);
+        let offered = self.inner.read_device_features();
+        let negotiated = F::from_bits_truncate(offered) & supported;
+        let written = negotiated.bits() | (offered & F_ACCESS_PLATFORM);
+        self.inner.write_driver_features(written);
+        self.inner.set_status(driver | DeviceStatus::FEATURES_OK);
+        let ok = offered & F_ACCESS_PLATFORM != 0 && self.inner.get_status().contains(DeviceStatus::FEATURES_OK);
+        *self.outcome.lock() = if ok {
+            Ok(written)
+        } else {
+            self.inner.set_status(driver | DeviceStatus::FAILED);
+            Err(NegotiationError::FeaturesRefused(written))
+        };
+        negotiated
+    }
+
+    fn finish_init(&mut self) {
+        if self.outcome.lock().is_ok() {
+            self.inner.finish_init();
+        }
+    }
+
+    fn device_type(&self) -> DeviceType {
+        self.inner.device_type()
+    }
+    fn read_device_features(&mut self) -> u64 {
+        self.inner.read_device_features()
+    }
+    fn write_driver_features(&mut self, driver_features: u64) {
+        self.inner.write_driver_features(driver_features)
+    }
+    fn max_queue_size(&mut self, queue: u16) -> u32 {
+        self.inner.max_queue_size(queue)
+    }
+    fn notify(&mut self, queue: u16) {
+        self.inner.notify(queue)
+    }
+    fn get_status(&self) -> DeviceStatus {
+        self.inner.get_status()
+    }
+    fn set_status(&mut self, status: DeviceStatus) {
+        self.inner.set_status(status)
+    }
+    fn set_guest_page_size(&mut self, guest_page_size: u32) {
+        self.inner.set_guest_page_size(guest_page_size)
+    }
+    fn requires_legacy_layout(&self) -> bool {
+        self.inner.requires_legacy_layout()
+    }
+    fn queue_set(&mut self, queue: u16, size: u32, descriptors: PhysAddr, driver: PhysAddr, device: PhysAddr) {
+        self.inner.queue_set(queue, size, descriptors, driver, device)
+    }
+    fn queue_unset(&mut self, queue: u16) {
+        self.inner.queue_unset(queue)
+    }
+    fn queue_used(&mut self, queue: u16) -> bool {
+        self.inner.queue_used(queue)
+    }
+    fn ack_interrupt(&mut self) -> InterruptStatus {
+        self.inner.ack_interrupt()
+    }
+    fn read_config_generation(&self) -> u32 {
+        self.inner.read_config_generation()
+    }
+    fn read_config_space<V: zerocopy::FromBytes + zerocopy::IntoBytes>(&self, offset: usize) -> Result<V, Error> {
+        self.inner.read_config_space(offset)
+    }
+    fn write_config_space<V: zerocopy::IntoBytes + zerocopy::Immutable>(
+        &mut self,
+        offset: usize,
+        value: V,
+    ) -> Result<(), Error> {
+        self.inner.write_config_space(offset, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use virtio_drivers::device::common::Feature;
+    use virtio_drivers::device::net::VirtIONet;
+
+    /// A device model: keeps FEATURES_OK only if the driver accepted ACCESS_PLATFORM
+    /// whenever it is offered (as QEMU does with `iommu_platform=on`).
+    #[derive(Debug)]
+    struct Fake {
+        offered: u64,
+        written: u64,
+        status: DeviceStatus,
+    }
+
+    impl Transport for Fake {
+        fn device_type(&self) -> DeviceType {
+            DeviceType::Network
+        }
+        fn read_device_features(&mut self) -> u64 {
+            self.offered
+        }
+        fn write_driver_features(&mut self, f: u64) {
+            self.written = f;
+        }
+        fn max_queue_size(&mut self, _: u16) -> u32 {
+            0
+        }
+        fn notify(&mut self, _: u16) {}
+        fn get_status(&self) -> DeviceStatus {
+            self.status
+        }
+        fn set_status(&mut self, s: DeviceStatus) {
+            let refuse = self.offered & F_ACCESS_PLATFORM != 0 && self.written & F_ACCESS_PLATFORM == 0;
+            self.status = if refuse { s - DeviceStatus::FEATURES_OK } else { s };
+        }
+        fn set_guest_page_size(&mut self, _: u32) {}
+        fn requires_legacy_layout(&self) -> bool {
+            false
+        }
+        fn queue_set(&mut self, _: u16, _: u32, _: PhysAddr, _: PhysAddr, _: PhysAddr) {}
+        fn queue_unset(&mut self, _: u16) {}
+        fn queue_used(&mut self, _: u16) -> bool {
+            false
+        }
+        fn ack_interrupt(&mut self) -> InterruptStatus {
+            InterruptStatus::empty()
+        }
+        fn read_config_generation(&self) -> u32 {
+            0
+        }
+        fn read_config_space<V: zerocopy::FromBytes + zerocopy::IntoBytes>(&self, _: usize) -> Result<V, Error> {
+            Err(Error::ConfigSpaceMissing)
+        }
+        fn write_config_space<V: zerocopy::IntoBytes + zerocopy::Immutable>(
+            &mut self,
+            _: usize,
+            _: V,
+        ) -> Result<(), Error> {
+            Err(Error::ConfigSpaceMissing)
+        }
+    }
+
+    const MAC: u64 = 1 << 29; // RING_EVENT_IDX: a bit `Feature` knows
+
+    fn fake(offered: u64) -> Fake {
+        Fake { offered, written: 0, status: DeviceStatus::empty() }
+    }
+
+    #[test]
+    fn the_crates_own_handshake_is_refused_by_an_iommu_platform_device() {
+        let mut f = fake(F_ACCESS_PLATFORM | F_VERSION_1 | MAC);
+        f.begin_init(Feature::from_bits_retain(MAC) | Feature::VERSION_1);
+        assert!(!f.get_status().contains(DeviceStatus::FEATURES_OK), "0.13 drops bit 33: the device refuses");
+    }
+
+    #[test]
+    fn access_platform_is_accepted_and_features_ok_read_back() {
+        let (mut t, outcome) = PlatformTransport::new(fake(F_ACCESS_PLATFORM | F_VERSION_1 | MAC)).unwrap();
+        let got = t.begin_init(Feature::from_bits_retain(MAC));
+        assert_eq!(got.bits(), MAC);
+        assert_eq!(*outcome.lock(), Ok(MAC | F_ACCESS_PLATFORM));
+        assert!(t.get_status().contains(DeviceStatus::FEATURES_OK));
+        t.finish_init();
+        assert!(t.get_status().contains(DeviceStatus::DRIVER_OK));
+    }
+
+    #[test]
+    fn a_device_without_access_platform_is_refused() {
+        let offered = F_VERSION_1 | MAC;
+        assert_eq!(PlatformTransport::new(fake(offered)).unwrap_err(), NegotiationError::Offers(offered));
+        assert!(PlatformTransport::new(fake(F_ACCESS_PLATFORM)).is_err(), "no VERSION_1");
+    }
+
+    #[test]
+    fn features_ok_not_read_back_fails_and_never_sets_driver_ok() {
+        let (mut t, outcome) = PlatformTransport::new(fake(F_ACCESS_PLATFORM | F_VERSION_1)).unwrap();
+        // The device changes its mind after the probe: no longer offers bit 33.
+        t.inner.offered = F_VERSION_1;
+        t.inner.written = 0;
+        t.begin_init(Feature::VERSION_1);
+        assert!(matches!(*outcome.lock(), Err(NegotiationError::FeaturesRefused(_))));
+        assert!(t.get_status().contains(DeviceStatus::FAILED));
+        t.finish_init();
+        assert!(!t.get_status().contains(DeviceStatus::DRIVER_OK));
+        // Through the crate's VirtIONet: the queues cannot be set up on the fake anyway.
+        assert!(VirtIONet::<crate::hal::PoolHal, _, 4>::new(t, 2048).is_err());
+    }
+}
