@@ -189,6 +189,9 @@ fn composed_system_runs_supervised() {
         .expect_serial_contains("init: server exited with code 0");
     let fault = o.expect_line_starting("init: fault in client: page fault (write 0x5000");
     assert!(fault.ends_with("; policy log (left suspended)"), "{fault}");
+    // Components get a print-only debug console: the crasher's Halt is refused and the
+    // system goes on (generation 1 faults as planned).
+    o.expect_serial_contains("crasher: halt refused: InsufficientRights");
     // Restart: generation 2 and 3 run, then the limit keeps it down.
     o.expect_serial_contains("crasher: generation 1: reading 0xdead0000")
         .expect_serial_contains("policy restart (1 of 2)")

@@ -59,12 +59,13 @@ fn dma_isolation(scenario: Scenario, tables: u32, how: &str) -> scenarios::Outco
     // Faults are drained by the fault-event interrupt. QEMU records a fault on its I/O
     // thread while the vCPU runs, so a timer tick that reads the status between the
     // record and the event's delivery legitimately drains that one by its poll (seen on
-    // a loaded host): allow at most two such, never most of them.
+    // a loaded host): allow at most two such (plus one in 40: the fair-share check makes
+    // about 260 faults), never most of them.
     o.expect_serial_contains("iommu0: fault events interrupt on vector 0xf0 (LAPIC 0)");
     let faults: Vec<&str> = o.serial.lines().filter(|l| l.contains("DMA fault via")).collect();
     assert!(faults.len() >= 8, "too few DMA faults logged: {faults:?}");
     let polled = faults.iter().filter(|l| !l.contains("DMA fault via interrupt:")).count();
-    assert!(polled <= 2, "{polled} faults not taken by interrupt: {faults:?}");
+    assert!(polled <= 2 + faults.len() / 40, "{polled} faults not taken by interrupt: {faults:?}");
     o.expect_serial_contains(&format!("dmatest: {tables} IO page tables installed below the root"))
         .expect_serial_contains("dmatest: ok after the delete the device cannot write the frame")
         .expect_serial_contains("dmatest: ok after FrameUnmap the device cannot write the frame")
@@ -73,6 +74,8 @@ fn dma_isolation(scenario: Scenario, tables: u32, how: &str) -> scenarios::Outco
     expect_no_intx(&o);
     o.expect_serial_not_contains("dmatest: FAIL")
         .expect_serial_contains("dmatest: ok assign edu to the IOSpace")
+        .expect_serial_contains("dmatest: ok boot image frame: MapIO refused (Err(InvalidCapability), MapBatch Err(")
+        .expect_serial_contains("dmatest: ok fair share: another IOSpace's fault is queued for it though the hogs fill")
         .expect_serial_contains("dmatest: ok translated DMA round trip: RAM -> device -> RAM")
         .expect_serial_contains("dmatest: ok a device write to a read-only IO mapping is blocked")
         .expect_serial_contains(

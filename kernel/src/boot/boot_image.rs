@@ -6,7 +6,10 @@
 //! them, so they can never be retyped; a read-only cap can never map them writable,
 //! and Mint only removes rights). The image's pages were kept out of the free memory
 //! at boot, so no kernel object or untyped shares them; a module whose outer pages
-//! reach the kernel image or the first MiB is refused.
+//! reach the kernel image or the first MiB is refused. The caps are marked device frames
+//! so that no IOSpace can map them (MapIO refuses device frames); a CPU mapping of a copy
+//! is then uncached, still read-only. The bytes of the outer pages beyond the module
+//! are the loader's, not the kernel's: left as they are (docs/boot.md).
 
 use abi::layout::ROOT_BOOT_IMAGE_VADDR;
 use abi::rights::CapRights;
@@ -49,7 +52,9 @@ pub fn insert_caps(slot: impl Fn(u64) -> u64, first: u64, vspace: u64, pages: Ra
             paddr,
             size: FrameSize::Small,
             rights: CapRights::READ,
-            is_device: false,
+            // A device frame for MapIO and MapBatch, which refuse those: the image (and
+            // the loader's bytes around it in its outer pages) never becomes DMA-reachable.
+            is_device: true,
             mapping: Some(Mapping { vspace, vaddr, kind: MapKind::Cpu }),
         };
         mdb::insert_root(&mut mem, slot(first + i as u64), cap, false);

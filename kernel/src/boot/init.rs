@@ -626,7 +626,7 @@ fn populate_root_cnode(
                 mapping: Some(Mapping { vspace: task.vspace, vaddr: ROOT_IPC_BUFFER_VADDR, kind: MapKind::Cpu }),
             },
         ),
-        (slots::DEBUG_CONSOLE, Cap::DebugConsole),
+        (slots::DEBUG_CONSOLE, Cap::DebugConsole { rights: CapRights::ALL }),
     ];
     for (index, cap) in fixed {
         mdb::insert_root(&mut mem, slot(index), cap, false);

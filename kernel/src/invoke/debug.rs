@@ -2,12 +2,16 @@
 //!
 //! Prints a byte or a user buffer on the kernel's serial console, or ends the system
 //! through QEMU's isa-debug-exit. Only a holder of the debug-console cap can do
-//! either (the root task gets it at boot and delegates it by Copy/Mint), so a sandbox without one can neither flood the console nor stop the system.
+//! either (the root task gets it at boot and delegates it by Copy/Mint), so a sandbox
+//! without one can neither flood the console nor stop the system. Halt also needs the
+//! cap's GRANT right: init hands components a print-only copy (Mint without GRANT), so
+//! a component can print but not end the system.
 
 use abi::error::SyscallError;
 use abi::exit::ExitCode;
 use abi::invocation::{Invocation, DEBUG_HALT_MAX, DEBUG_WRITE_MAX};
 use abi::ipc_buffer::REGISTER_MRS;
+use abi::rights::CapRights;
 
 use super::args::{fail, Failure, Message, Reply};
 use crate::arch::serial;
@@ -23,12 +27,12 @@ pub enum DebugOp {
     Halt(u32),
 }
 
-/// Decodes `label` on the debug-console cap: reads and checks the message, changes
-/// nothing.
+/// Decodes `label` on a debug-console cap with `rights`: reads and checks the message,
+/// changes nothing. Halt without GRANT fails with `InsufficientRights`.
 // Out of line, as the whole handler was before the split: inlined into the dispatch,
 // it grows the dispatch's frame and slows the hot arms (Retype, Map; `make bench`).
 #[inline(never)]
-pub fn decode(msg: &Message<'_>, label: Invocation) -> Result<DebugOp, Failure> {
+pub fn decode(msg: &Message<'_>, label: Invocation, rights: CapRights) -> Result<DebugOp, Failure> {
     match label {
         Invocation::DebugPutChar => {
             let byte = u8::try_from(msg.mr(0)?).map_err(|_| fail(SyscallError::RangeError, 0))?;
@@ -43,6 +47,9 @@ pub fn decode(msg: &Message<'_>, label: Invocation) -> Result<DebugOp, Failure> 
             Ok(DebugOp::Write(slice))
         }
         Invocation::DebugHalt => {
+            if !rights.contains(CapRights::GRANT) {
+                return Err(fail(SyscallError::InsufficientRights, 0));
+            }
             let code = msg.mr(0)?;
             if code > DEBUG_HALT_MAX {
                 return Err(fail(SyscallError::RangeError, 0));

@@ -80,8 +80,8 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<Outcome, Fail
             let op = tcb::decode(&msg, me, target, label, &extra)?;
             Ok(done(tcb::invoke(target, &op)))
         }
-        Cap::DebugConsole => {
-            let op = debug::decode(&msg, label)?;
+        Cap::DebugConsole { rights } => {
+            let op = debug::decode(&msg, label, rights)?;
             debug::invoke(op).map(done)
         }
         _ => Err(fail(SyscallError::IllegalOperation, 0)),

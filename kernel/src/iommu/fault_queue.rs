@@ -5,8 +5,13 @@
 //! IOSpace's handler is busy: the handler pops its domain's records in arrival order
 //! with `IoSpaceNextFault`. One bounded queue of [`CAPACITY`] records serves every
 //! domain (the kernel allocates nothing after boot); a domain may hold at most
-//! [`PER_DOMAIN`] of them, so a domain in a fault storm loses only its own faults. Each
-//! domain counts what it lost ([`DomainFaults`]) until its next pop. Records of a
+//! [`PER_DOMAIN`] of them, so a domain in a fault storm loses only its own faults.
+//! Only an IOSpace with a fault handler gets records queued (nobody would pop the others:
+//! their faults are only counted lost). When the queue is full, a domain holding fewer
+//! than its fair share (`CAPACITY` / domains holding records, itself included, and at
+//! least one) still queues: the oldest record of the domain holding the most is evicted
+//! (counted lost there), so domains whose handlers never pop cannot starve the others.
+//! Each domain counts what it lost ([`DomainFaults`]) until its next pop. Records of a
 //! destroyed IOSpace are dropped with it, so the next owner of the domain id sees none.
 //!
 //! Pure logic, tested on the host; `iommu::iospace` keeps the queue and the per-domain
@@ -87,6 +92,38 @@ impl FaultQueue {
         Some(record)
     }
 
+    /// Domains holding records, `domain` counted even if it holds none, and the domain
+    /// holding the most with its count (ties: the lowest id).
+    fn census(&self, domain: u16) -> (usize, u16, usize) {
+        let mut ids = [0u16; CAPACITY];
+        for (id, e) in ids.iter_mut().zip(&self.entries[..self.len]) {
+            *id = e.domain;
+        }
+        let ids = &mut ids[..self.len];
+        ids.sort_unstable();
+        let (mut holders, mut counted_self, mut top, mut top_n) = (0, false, domain, 0);
+        for run in ids.chunk_by(|a, b| a == b) {
+            holders += 1;
+            counted_self |= run[0] == domain;
+            if run.len() > top_n {
+                (top, top_n) = (run[0], run.len());
+            }
+        }
+        (holders + usize::from(!counted_self), top, top_n)
+    }
+
+    /// Full queue: makes room for `domain`, which holds `held` records, if it holds fewer
+    /// than its fair share, by evicting the oldest record of the domain holding the most.
+    /// Returns that domain, or None (nothing changed).
+    fn evict_for(&mut self, domain: u16, held: usize) -> Option<u16> {
+        let (holders, top, top_n) = self.census(domain);
+        let share = (CAPACITY / holders).max(1);
+        if held >= share || top == domain || top_n <= held {
+            return None;
+        }
+        self.take(top).map(|_| top)
+    }
+
     /// Drops every record of `domain` (its IOSpace is destroyed); returns how many.
     pub fn drop_domain(&mut self, domain: u16) -> usize {
         let before = self.len;
@@ -111,6 +148,12 @@ pub enum Queued {
     QueueFull,
     /// Lost: the domain already holds [`PER_DOMAIN`] records (counted likewise).
     DomainFull,
+    /// Lost: the IOSpace has no fault handler (counted likewise).
+    NoHandler,
+    /// Queued for its IOSpace in a full queue, in place of the oldest record of the
+    /// domain given, which holds the most: the caller counts it lost there
+    /// ([`DomainFaults::evicted`]).
+    Evicted(u16),
 }
 
 /// Per-domain counters, kept in the domain's record (4 bytes).
@@ -123,20 +166,44 @@ pub struct DomainFaults {
 }
 
 impl DomainFaults {
+    /// A drained fault of `domain` (whose counters these are), whose IOSpace has a fault
+    /// handler or not: queued (see [`DomainFaults::record`]) or, without one, counted lost.
+    pub fn report(&mut self, queue: &mut FaultQueue, domain: u16, has_handler: bool, record: DmaFaultRecord) -> Queued {
+        if has_handler {
+            return self.record(queue, domain, record);
+        }
+        self.lost = self.lost.saturating_add(1);
+        Queued::NoHandler
+    }
+
     /// Queues a drained fault of `domain` (whose counters these are), or counts it lost.
+    /// In a full queue it may evict another domain's record ([`Queued::Evicted`]: the
+    /// caller must then call [`DomainFaults::evicted`] on that domain's counters).
     pub fn record(&mut self, queue: &mut FaultQueue, domain: u16, record: DmaFaultRecord) -> Queued {
+        let entry = Entry { domain, record };
         let outcome = if usize::from(self.pending) >= PER_DOMAIN {
             Queued::DomainFull
-        } else if !queue.push(Entry { domain, record }) {
-            Queued::QueueFull
-        } else {
-            self.pending += 1;
+        } else if queue.push(entry) {
             Queued::Yes
+        } else if let Some(victim) = queue.evict_for(domain, usize::from(self.pending)) {
+            // The eviction made room: the push cannot fail.
+            let _ = queue.push(entry);
+            Queued::Evicted(victim)
+        } else {
+            Queued::QueueFull
         };
-        if outcome != Queued::Yes {
-            self.lost = self.lost.saturating_add(1);
+        match outcome {
+            Queued::Yes | Queued::Evicted(_) => self.pending += 1,
+            _ => self.lost = self.lost.saturating_add(1),
         }
         outcome
+    }
+
+    /// This domain's oldest record was evicted by [`DomainFaults::record`] of another
+    /// domain: one fewer pending, one more lost.
+    pub fn evicted(&mut self) {
+        self.pending = self.pending.saturating_sub(1);
+        self.lost = self.lost.saturating_add(1);
     }
 
     /// Pops `domain`'s oldest record for `IoSpaceNextFault`, with the lost count since
@@ -217,28 +284,105 @@ mod tests {
         assert_eq!(quiet.next(&mut q, 4).unwrap().record, Some(rec(7)));
     }
 
-    /// A full queue loses the fault (counted); with only lost faults to report, the pop
-    /// says so without a record.
+    /// Counters of domains 0..64 and the record call the kernel makes (eviction applied).
+    struct Domains(Vec<DomainFaults>);
+
+    impl Domains {
+        fn new() -> Self {
+            Domains(std::vec![DomainFaults::default(); 64])
+        }
+        fn record(&mut self, q: &mut FaultQueue, domain: u16, r: DmaFaultRecord) -> Queued {
+            let out = self.0[usize::from(domain)].record(q, domain, r);
+            if let Queued::Evicted(v) = out {
+                self.0[usize::from(v)].evicted();
+            }
+            out
+        }
+    }
+
+    /// A full queue loses the fault (counted) of a domain holding its fair share; with
+    /// only lost faults to report, the pop says so without a record.
     #[test]
     fn full_queue_counts_lost_and_reports_them_without_a_record() {
         let mut q = Box::new(FaultQueue::new());
-        let mut many: Vec<DomainFaults> = (0..CAPACITY / PER_DOMAIN).map(|_| DomainFaults::default()).collect();
-        for (d, counters) in many.iter_mut().enumerate() {
-            for i in 0..PER_DOMAIN as u64 {
-                assert_eq!(counters.record(&mut q, 10 + d as u16, rec(i)), Queued::Yes);
+        let mut d = Domains::new();
+        // Five domains fill the queue: 51 each, domain 14 one more (fair share 256/5 = 51).
+        for dom in 10..15u16 {
+            let n = if dom == 14 { 52 } else { 51 };
+            for i in 0..n {
+                assert_eq!(d.record(&mut q, dom, rec(i)), Queued::Yes);
             }
         }
         assert_eq!(q.len(), CAPACITY);
-        let mut late = DomainFaults::default();
-        assert_eq!(late.record(&mut q, 99, rec(1)), Queued::QueueFull);
-        assert_eq!(late.record(&mut q, 99, rec(2)), Queued::QueueFull);
-        assert!(late.has_next());
+        assert_eq!(d.record(&mut q, 10, rec(1000)), Queued::QueueFull, "domain 10 holds its share");
+        assert_eq!(d.record(&mut q, 10, rec(1001)), Queued::QueueFull);
+        let f = d.0[10].next(&mut q, 10).unwrap();
+        assert_eq!((f.record, f.has_more, f.lost), (Some(rec(0)), true, 2));
+        // Room again after a pop: domain 10 queues.
+        assert_eq!(d.record(&mut q, 10, rec(1002)), Queued::Yes);
+        // With only lost faults to report, the pop has no record.
+        let mut late = DomainFaults { pending: 0, lost: 2 };
         let f = late.next(&mut q, 99).unwrap();
         assert_eq!((f.record, f.has_more, f.lost), (None, false, 2));
         assert_eq!(late.next(&mut q, 99), None);
-        // Room again after a pop: the late domain queues.
-        many[0].next(&mut q, 10);
-        assert_eq!(late.record(&mut q, 99, rec(3)), Queued::Yes);
+    }
+
+    /// A full queue: a domain below its fair share evicts the oldest record of the domain
+    /// holding the most, which counts it lost; the evicting domain pops its own record.
+    #[test]
+    fn below_its_share_a_domain_evicts_the_biggest_holders_oldest() {
+        let mut q = Box::new(FaultQueue::new());
+        let mut d = Domains::new();
+        for dom in 10..15u16 {
+            let n = if dom == 14 { 52 } else { 51 };
+            for i in 0..n {
+                d.record(&mut q, dom, rec(0x100 * u64::from(dom) + i));
+            }
+        }
+        // Six holders now: share 42; domain 14 holds the most (52).
+        assert_eq!(d.record(&mut q, 20, rec(7)), Queued::Evicted(14));
+        assert_eq!(q.len(), CAPACITY);
+        assert_eq!((d.0[14].pending, d.0[14].lost), (51, 1));
+        let f = d.0[14].next(&mut q, 14).unwrap();
+        assert_eq!((f.record, f.lost), (Some(rec(0x100 * 14 + 1)), 1), "its oldest went");
+        let f = d.0[20].next(&mut q, 20).unwrap();
+        assert_eq!((f.record, f.has_more, f.lost), (Some(rec(7)), false, 0));
+    }
+
+    /// Without a fault handler nothing is queued: the fault is counted lost, reported by
+    /// the next pop (after a handler is set, say).
+    #[test]
+    fn no_handler_no_record() {
+        let mut q = Box::new(FaultQueue::new());
+        let mut d = DomainFaults::default();
+        assert_eq!(d.report(&mut q, 3, false, rec(1)), Queued::NoHandler);
+        assert!(q.is_empty());
+        assert_eq!(d.report(&mut q, 3, true, rec(2)), Queued::Yes);
+        let f = d.next(&mut q, 3).unwrap();
+        assert_eq!((f.record, f.has_more, f.lost), (Some(rec(2)), false, 1));
+    }
+
+    /// Regression (attack 8): four domains whose handlers never pop fill the queue (4 x
+    /// 64); a fifth domain's fault is still queued for it (it evicts a hog's oldest).
+    #[test]
+    fn four_storming_domains_starve_no_other_domain() {
+        let mut q = Box::new(FaultQueue::new());
+        let mut d = Domains::new();
+        for dom in 20..20 + (CAPACITY / PER_DOMAIN) as u16 {
+            for i in 0..1000u64 {
+                d.record(&mut q, dom, rec(i));
+            }
+        }
+        assert_eq!(q.len(), CAPACITY);
+        let outcome = d.record(&mut q, 7, rec(0xdead_0000));
+        let popped = d.0[7].next(&mut q, 7).unwrap();
+        assert!(matches!(outcome, Queued::Evicted(20..=23)), "victim's fault lost: {outcome:?}");
+        assert_eq!(popped.record, Some(rec(0xdead_0000)));
+        // Each of many victims gets in, down to the hogs' fair share.
+        for v in 30..40u16 {
+            assert!(matches!(d.record(&mut q, v, rec(1)), Queued::Yes | Queued::Evicted(_)), "domain {v}");
+        }
+        assert!((20..24).all(|h| d.0[h].pending >= 61), "evictions spread over the hogs");
     }
 
     /// Destroying a domain drops its records; the next owner of the id sees none of them,

@@ -486,8 +486,9 @@ pub fn any_fault_handler() -> bool {
     s.domains.iter().take(s.high_water + 1).any(|d| d.handler != 0)
 }
 
-/// A drained fault record: queue it for the IOSpace the device is in (or count it lost
-/// there) and tell the IOSpace's handler: a notification is signalled; an endpoint with
+/// A drained fault record: queue it for the IOSpace the device is in if it has a fault
+/// handler (or count it lost there; a full queue may evict the biggest holder's oldest
+/// record: `fault_queue`) and tell the IOSpace's handler: a notification is signalled; an endpoint with
 /// a thread waiting gets the domain's oldest queued record as a `DmaFault` message
 /// (taken out of the queue), else the records wait for NextFault. `requester` is the
 /// id on the wire, possibly an alias: its context entry names the domain its whole
@@ -504,8 +505,12 @@ pub fn report_fault(requester: u16, reason: u8, iova: u64, is_write: bool) -> bo
         if d >= s.domains.len() || !s.domains[d].used || domain == s.rmrr_domain {
             return false;
         }
-        if s.domains[d].faults.record(&mut s.faults, domain, record) != Queued::Yes {
-            crate::debug!("iommu: DMA fault of domain {domain} lost (fault queue or the domain's share full)");
+        let has_handler = s.domains[d].handler != 0;
+        match s.domains[d].faults.report(&mut s.faults, domain, has_handler, record) {
+            Queued::Yes => {}
+            // The domain holding the most loses its oldest record to this one.
+            Queued::Evicted(v) => s.domains[usize::from(v)].faults.evicted(),
+            _ => crate::debug!("iommu: DMA fault of domain {domain} lost (no handler, queue or share full)"),
         }
         let Domain { handler, badge, is_endpoint, .. } = s.domains[d];
         (handler, badge, is_endpoint.then(|| s.faults.peek(domain)))

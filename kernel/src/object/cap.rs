@@ -133,8 +133,12 @@ pub enum Cap {
     IrqControl,
     /// Authority to create I/O port caps.
     IoPortControl,
-    /// The kernel debug console.
-    DebugConsole,
+    /// The kernel debug console: any holder prints; Halt needs the GRANT right (init
+    /// hands components a copy without it).
+    DebugConsole {
+        /// Rights (GRANT: may end the system).
+        rights: CapRights,
+    },
     /// Handling of one interrupt line (an IOAPIC global system interrupt).
     IrqHandler {
         /// The GSI.
@@ -280,7 +284,7 @@ impl Cap {
             Cap::VSpace { paddr } => [tag::VSPACE, paddr, 0, 0],
             Cap::IrqControl => [tag::IRQ_CONTROL, 0, 0, 0],
             Cap::IoPortControl => [tag::IOPORT_CONTROL, 0, 0, 0],
-            Cap::DebugConsole => [tag::DEBUG_CONSOLE, 0, 0, 0],
+            Cap::DebugConsole { rights } => [word0(tag::DEBUG_CONSOLE, rights, 0, 0, 0), 0, 0, 0],
             Cap::PciDevice { segment, requester_id } => {
                 [tag::PCI_DEVICE, 0, (u64::from(segment) << 16) | u64::from(requester_id), 0]
             }
@@ -343,7 +347,7 @@ impl Cap {
             tag::VSPACE => Cap::VSpace { paddr: w[1] },
             tag::IRQ_CONTROL => Cap::IrqControl,
             tag::IOPORT_CONTROL => Cap::IoPortControl,
-            tag::DEBUG_CONSOLE => Cap::DebugConsole,
+            tag::DEBUG_CONSOLE => Cap::DebugConsole { rights },
             tag::PCI_DEVICE => Cap::PciDevice { segment: (w[2] >> 16) as u16, requester_id: w[2] as u16 },
             tag::IRQ_HANDLER => Cap::IrqHandler { gsi: w[2] as u8 },
             tag::MSI_HANDLER => Cap::MsiHandler { vector: w[2] as u8, requester_id: (w[2] >> 8) as u16 },
@@ -418,7 +422,7 @@ impl Cap {
             }
             (Cap::IrqControl, Cap::IrqControl)
             | (Cap::IoPortControl, Cap::IoPortControl)
-            | (Cap::DebugConsole, Cap::DebugConsole) => true,
+            | (Cap::DebugConsole { .. }, Cap::DebugConsole { .. }) => true,
             (Cap::PciDevice { segment: a, requester_id: ra }, Cap::PciDevice { segment: b, requester_id: rb }) => {
                 a == b && ra == rb
             }
@@ -703,7 +707,7 @@ mod tests {
             Cap::PageTable { paddr: 0x5000, level: 2, mapping: None },
             Cap::VSpace { paddr: 0x6000 },
             Cap::IrqControl,
-            Cap::DebugConsole,
+            Cap::DebugConsole { rights: CapRights::WRITE },
             Cap::PciDevice { segment: 1, requester_id: 0x00f8 },
             Cap::IrqHandler { gsi: 23 },
             Cap::MsiHandler { vector: 0x81, requester_id: 0x0018 },

@@ -193,13 +193,15 @@ pub fn decode_derive(
         // place or level, where a leaf entry would be walked as a table pointer.
         Cap::IoPageTable { .. } => return Err(SyscallError::IllegalOperation),
         Cap::IrqControl => return Err(SyscallError::IllegalOperation),
+        // Copy/Mint with fewer rights makes a print-only console (no GRANT: no Halt).
+        Cap::DebugConsole { rights: r } => Cap::DebugConsole { rights: r.intersect(rights) },
         // An object being destroyed gets no new caps.
         Cap::Zombie { .. } => return Err(SyscallError::IllegalOperation),
         _ => cap,
     };
     // The debug console carries no badge: minting it with badge 0 is a plain copy, so it
     // is delegable by Mint like any cap.
-    let plain_mint = matches!(cap, Cap::DebugConsole) && badge == Some(0);
+    let plain_mint = matches!(cap, Cap::DebugConsole { .. }) && badge == Some(0);
     if badge.is_some()
         && !plain_mint
         && !matches!(cap, Cap::Endpoint { .. } | Cap::Notification { .. } | Cap::CNode { .. })

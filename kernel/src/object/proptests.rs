@@ -322,16 +322,25 @@ fn a_copy_from_a_slot_emptied_after_decode_links_nothing() {
 #[test]
 fn the_debug_console_is_delegable_by_copy_and_mint() {
     let mut m = FakeSlots::default();
-    mdb::insert_root(&mut m, 0x1_0000, Cap::DebugConsole, false);
-    assert_eq!(cnode::decode_derive(&m, 0x1_0000, CapRights::READ, None), Ok(Cap::DebugConsole));
+    let full = Cap::DebugConsole { rights: CapRights::ALL };
+    mdb::insert_root(&mut m, 0x1_0000, full, false);
+    let print_only = Cap::DebugConsole { rights: CapRights::READ };
+    assert_eq!(cnode::decode_derive(&m, 0x1_0000, CapRights::READ, None), Ok(print_only));
     // It carries no badge: Mint with badge 0 is a copy, a real badge is refused.
     let minted = cnode::decode_derive(&m, 0x1_0000, CapRights::ALL, Some(0));
-    assert_eq!(minted, Ok(Cap::DebugConsole));
+    assert_eq!(minted, Ok(full));
     cnode::invoke_copy(&mut m, 0x1_0000, 0x2_0000, minted.unwrap());
-    assert_eq!(m.load(0x2_0000).cap, Cap::DebugConsole);
+    assert_eq!(m.load(0x2_0000).cap, full);
     assert_eq!(
         cnode::decode_derive(&m, 0x1_0000, CapRights::ALL, Some(5)),
         Err(abi::error::SyscallError::IllegalOperation)
+    );
+    // Rights only shrink: a copy without GRANT (no Halt) never gets it back.
+    let write_only = cnode::decode_derive(&m, 0x1_0000, CapRights::WRITE, Some(0)).unwrap();
+    cnode::invoke_copy(&mut m, 0x1_0000, 0x3_0000, write_only);
+    assert_eq!(
+        cnode::decode_derive(&m, 0x3_0000, CapRights::ALL, None),
+        Ok(Cap::DebugConsole { rights: CapRights::WRITE })
     );
 }
 

@@ -243,6 +243,15 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         let _ = CNode::copy(root.slot(copy.0), root.slot(f.0), CapRights::ALL);
         copy
     };
+    // The boot image's frames (no untyped covers them) never become DMA-reachable.
+    let img = io_copy(Frame(bi.boot_image_frames.start));
+    let img_map = img.map_io(iospace, IOVA + 0x7000, CapRights::READ).map_err(|e| e.code);
+    let img_batch = iospace.map_batch(IOVA + 0x7000, CapRights::READ, &[img]).map_err(|e| e.code);
+    c.check(
+        &alloc::format!("boot image frame: MapIO refused ({img_map:?}, MapBatch {img_batch:?})"),
+        img_map.is_err() && img_batch.is_err(),
+    );
+    let _ = CNode::delete(root.slot(img.0));
     let dst_original = dst;
     let (src, dst, ro) = (io_copy(ram), io_copy(dst), io_copy(ro));
     c.check("map the source frame read-only for the device", src.map_io(iospace, IOVA, CapRights::READ).is_ok());
@@ -508,6 +517,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     // SAFETY: as above.
     let head = unsafe { (LARGE_VADDR as *const u64).read_volatile() };
     c.check("after the IOSpace is gone the device reaches nothing", head == 0);
+    storm::fair_share(&mut c, &slots, &mut objects, pci, rid, &dma);
     // Give the kernel a few timer ticks to drain the fault records.
     let drain = Deadline::after(200_000_000);
     while !drain.passed() {

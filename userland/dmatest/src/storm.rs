@@ -125,6 +125,9 @@ pub fn dropped_with_the_iospace(
         return;
     };
     let fresh = IoSpace(fresh);
+    // Only an IOSpace with a fault handler gets records queued.
+    let handler = objects.alloc(slots, ObjectType::Notification, 0).unwrap_or(0);
+    c.check("destroy: a notification handler for the new IOSpace", fresh.set_fault_handler(handler).is_ok());
     let next = fresh.next_fault().map_err(|e| e.code);
     c.check("destroy: the next IOSpace sees none of the deleted one's faults", next == Err(NEXT_FAULT_EMPTY));
     // Its own fault (no tables: every access faults) is the only record it gets.
@@ -141,4 +144,66 @@ pub fn dropped_with_the_iospace(
     );
     let _ = fresh.unassign(pci);
     let _ = CNode::delete(CNode(slots::INIT_CNODE).slot(fresh.0));
+    let _ = CNode::delete(CNode(slots::INIT_CNODE).slot(handler));
+}
+
+/// IOSpaces with a fault handler.
+fn handled_iospace(slots: &SlotAllocator, objects: &mut ObjectAllocator<'_>, handler: u64) -> Option<IoSpace> {
+    let s = IoSpace(objects.alloc(slots, ObjectType::IoSpace, 0).ok()?);
+    s.set_fault_handler(handler).ok().map(|_| s)
+}
+
+/// Hog IOSpaces whose handler never pops fill the whole fault queue (4 x
+/// `DMA_FAULTS_PER_DOMAIN`); another IOSpace's fault is still queued for it (it evicts
+/// a hog's oldest record). Attack 8's PoC.
+pub fn fair_share(
+    c: &mut Checker,
+    slots: &SlotAllocator,
+    objects: &mut ObjectAllocator<'_>,
+    pci: PciDevice,
+    rid: u64,
+    dma: &dyn Fn(u64, u64, bool) -> bool,
+) {
+    use libcap::abi::fault::{DMA_FAULTS_PER_DOMAIN, DMA_FAULT_QUEUE};
+    let root = CNode(slots::INIT_CNODE);
+    let Ok(ntfn) = objects.alloc(slots, ObjectType::Notification, 0) else {
+        c.check("fair share: a notification", false);
+        return;
+    };
+    let mut made = alloc::vec::Vec::new();
+    for _ in 0..DMA_FAULT_QUEUE / DMA_FAULTS_PER_DOMAIN {
+        let Some(hog) = handled_iospace(slots, objects, ntfn) else { break };
+        made.push(hog);
+        if hog.assign(pci).is_err() {
+            break;
+        }
+        // One more than its share: the queue is full even if the first one is lost.
+        for i in 0..=DMA_FAULTS_PER_DOMAIN as u64 {
+            dma(BUFFER_BASE, STORM_IOVA + 0x30_0000 + i * 0x1000, true);
+        }
+        // Let the kernel drain the last record while the device is still in the hog.
+        let settle = libcap::deadline::Deadline::after(10_000_000);
+        while !settle.passed() {
+            core::hint::spin_loop();
+        }
+        let _ = hog.unassign(pci);
+    }
+    println!("dmatest: fair share: {} hog IOSpaces fill the fault queue, nobody pops", made.len());
+    let victim = handled_iospace(slots, objects, ntfn);
+    let iova = STORM_IOVA + 0x40_0000;
+    let got = victim.map(|v| {
+        let _ = v.assign(pci);
+        dma(BUFFER_BASE, iova, true);
+        let _ = v.unassign(pci);
+        v.next_fault()
+    });
+    println!("dmatest: fair share: the other IOSpace's NextFault: {got:?}");
+    c.check(
+        "fair share: another IOSpace's fault is queued for it though the hogs fill the queue",
+        matches!(got, Some(Ok(f)) if f.record.is_some_and(|r| r.iova == iova && u64::from(r.requester) == rid)),
+    );
+    for s in made.iter().chain(victim.iter()) {
+        let _ = CNode::delete(root.slot(s.0));
+    }
+    let _ = CNode::delete(root.slot(ntfn));
 }

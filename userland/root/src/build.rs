@@ -265,7 +265,7 @@ pub fn build(
     CNode::copy(space.slot(comp::TCB), root(tcb.0), CapRights::ALL)?;
     CNode::copy(space.slot(comp::CNODE), root(cnode), CapRights::ALL)?;
     CNode::copy(space.slot(comp::IPC_BUFFER), root(ipc.0), CapRights::ALL)?;
-    CNode::copy(space.slot(comp::DEBUG_CONSOLE), root(slots::DEBUG_CONSOLE), CapRights::ALL)?;
+    CNode::copy(space.slot(comp::DEBUG_CONSOLE), root(slots::DEBUG_CONSOLE), CapRights::READ.union(CapRights::WRITE))?;
     CNode::mint(space.slot(comp::FAULT_EP), root(fault_ep), CapRights::WRITE, u64::from(plan.index))?;
     // What is left of the budget: the component's own untyped.
     let max = (comp::FIRST_NAMED - comp::BUDGET_UNTYPED) as usize;
