@@ -90,6 +90,7 @@ pub fn start(info: &'static ComponentInfo, malicious: bool) -> ExitCode {
         address_bits: 39,
         devices: &devices,
         msix: &msix,
+        doorbell: info.caps().iter().find(|c| c.kind() == Some(CapKind::FaultDoorbell)).map_or(0, |c| c.slot),
         // The `iommu-server-malicious` program: the device's PciDevice cap stands in for
         // device memory, an untyped for a forged frame (an empty slot would be a cap
         // fault and an endpoint a Call: the server would stop, not be refused).

@@ -42,6 +42,9 @@ pub struct Domain {
     free_frames: Vec<u64>,
     /// Set by the supervisor's cutoff: every request is refused.
     pub cut_off: bool,
+    /// The driver instance (badge generation) the records belong to; 0 before the
+    /// first request.
+    pub generation: u16,
 }
 
 impl Domain {
@@ -53,7 +56,23 @@ impl Domain {
             buffers: Vec::new(),
             free_frames: Vec::new(),
             cut_off: false,
+            generation: 0,
         }
+    }
+
+    /// A new driver instance (`generation`) made its first request: forgets the old
+    /// instance's buffers and free frames without touching the kernel (init revoked
+    /// the old budget, pool and frames with it, so their IO mappings are gone and the
+    /// slots are empty) and returns their slots. The old IOVAs stay allocated for
+    /// good (quarantine): a device still running an old transfer faults on them
+    /// instead of reaching the new instance's buffers.
+    pub fn new_instance(&mut self, generation: u16) -> (usize, Vec<u64>) {
+        self.generation = generation;
+        let buffers = core::mem::take(&mut self.buffers);
+        let count = buffers.len();
+        let mut slots: Vec<u64> = buffers.into_iter().flat_map(|b| b.frames).collect();
+        slots.append(&mut self.free_frames);
+        (count, slots)
     }
 
     /// The live buffers.
@@ -251,5 +270,24 @@ mod tests {
         d.cut_off = true;
         assert_eq!(d.alloc(&mut k, 1, RW), Err(IommuStatus::CutOff));
         assert_eq!(d.frame(a, 0), Err(IommuStatus::CutOff));
+    }
+
+    #[test]
+    fn a_new_instance_forgets_the_old_records_and_quarantines_their_iovas() {
+        let mut k = Fake { pool: 8, ..Default::default() };
+        let mut d = Domain::new(0, 1 << 28);
+        let (a, _) = d.alloc(&mut k, 2, RW).unwrap();
+        let (b, _) = d.alloc(&mut k, 1, RW).unwrap();
+        d.free(&mut k, b).unwrap();
+        let calls = (k.mapped.len(), k.next);
+        let (buffers, slots) = d.new_instance(2);
+        assert_eq!((buffers, slots.len(), d.generation), (1, 3, 2));
+        assert_eq!((k.mapped.len(), k.next), calls, "no kernel operation on dead slots");
+        // The old IOVA names nothing now, and is never handed out again.
+        assert_eq!(d.free(&mut k, a), Err(IommuStatus::NotFound));
+        assert_eq!(d.frame(a, 0), Err(IommuStatus::NotFound));
+        let mut k2 = Fake { pool: 8, ..Default::default() };
+        let (c, _) = d.alloc(&mut k2, 2, RW).unwrap();
+        assert!(c >= a + 3 * PAGE_SIZE, "new IOVA {c:#x} reuses the old instance's {a:#x}");
     }
 }

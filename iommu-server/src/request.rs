@@ -27,6 +27,8 @@ pub enum Request {
     Reset { device: u16 },
     /// Supervisor: cut the device off.
     CutOff { device: u16 },
+    /// Supervisor: pop the oldest queued DMA fault report.
+    FaultNext,
 }
 
 /// Decodes a request: `label` and `mrs` as received, `badge` of the caller's cap,
@@ -40,6 +42,9 @@ pub fn decode(label: u64, badge: u64, mrs: [u64; 4], devices: usize) -> Result<R
             Err(IommuStatus::Denied)
         }
     };
+    if label == IommuLabel::FaultNext {
+        return if badge == SUPERVISOR_BADGE { Ok(Request::FaultNext) } else { Err(IommuStatus::Denied) };
+    }
     if matches!(label, IommuLabel::DriverReset | IommuLabel::DriverCutoff) {
         if badge != SUPERVISOR_BADGE {
             return Err(IommuStatus::Denied);
@@ -51,7 +56,7 @@ pub fn decode(label: u64, badge: u64, mrs: [u64; 4], devices: usize) -> Result<R
             Request::CutOff { device }
         });
     }
-    let device = in_range(u64::from(badge_device(badge).ok_or(IommuStatus::Denied)?))?;
+    let device = in_range(u64::from(badge_device(badge).ok_or(IommuStatus::Denied)?.0))?;
     let [a, b, c, _] = mrs;
     Ok(match label {
         IommuLabel::DmaAlloc => {
@@ -86,7 +91,7 @@ pub fn decode(label: u64, badge: u64, mrs: [u64; 4], devices: usize) -> Result<R
             }
         }
         // Only the server sends DmaFault; the supervisor labels were handled above.
-        IommuLabel::DmaFault | IommuLabel::DriverReset | IommuLabel::DriverCutoff => {
+        IommuLabel::DmaFault | IommuLabel::DriverReset | IommuLabel::DriverCutoff | IommuLabel::FaultNext => {
             return Err(IommuStatus::BadRequest)
         }
     })
@@ -119,7 +124,7 @@ mod tests {
 
     #[test]
     fn driver_requests_decode_with_the_badges_device() {
-        let b = driver_badge(1);
+        let b = driver_badge(1, 1);
         assert_eq!(
             decode(IommuLabel::DmaAlloc.raw(), b, [4097, RW, 0, 0], 2),
             Ok(Request::DmaAlloc { device: 1, pages: 2, rights: CapRights::from_raw(RW).unwrap() })
@@ -141,7 +146,7 @@ mod tests {
 
     #[test]
     fn bad_requests_are_refused() {
-        let b = driver_badge(0);
+        let b = driver_badge(0, 1);
         let alloc = IommuLabel::DmaAlloc.raw();
         assert_eq!(decode(999, b, [0; 4], 1), Err(IommuStatus::BadRequest));
         assert_eq!(decode(alloc, b, [0, RW, 0, 0], 1), Err(IommuStatus::BadRequest));
@@ -158,16 +163,21 @@ mod tests {
     fn badges_are_checked() {
         let alloc = IommuLabel::DmaAlloc.raw();
         assert_eq!(decode(alloc, 0, [4096, RW, 0, 0], 1), Err(IommuStatus::Denied));
-        assert_eq!(decode(alloc, driver_badge(1), [4096, RW, 0, 0], 1), Err(IommuStatus::Denied));
+        assert_eq!(decode(alloc, driver_badge(1, 1), [4096, RW, 0, 0], 1), Err(IommuStatus::Denied));
         assert_eq!(decode(alloc, SUPERVISOR_BADGE, [4096, RW, 0, 0], 1), Err(IommuStatus::Denied));
         let reset = IommuLabel::DriverReset.raw();
-        assert_eq!(decode(reset, driver_badge(0), [0; 4], 1), Err(IommuStatus::Denied));
+        assert_eq!(decode(reset, driver_badge(0, 1), [0; 4], 1), Err(IommuStatus::Denied));
         assert_eq!(decode(reset, SUPERVISOR_BADGE, [0; 4], 1), Ok(Request::Reset { device: 0 }));
         assert_eq!(decode(reset, SUPERVISOR_BADGE, [1, 0, 0, 0], 1), Err(IommuStatus::Denied));
         assert_eq!(
             decode(IommuLabel::DriverCutoff.raw(), SUPERVISOR_BADGE, [0; 4], 1),
             Ok(Request::CutOff { device: 0 })
         );
+        let next = IommuLabel::FaultNext.raw();
+        assert_eq!(decode(next, SUPERVISOR_BADGE, [0; 4], 1), Ok(Request::FaultNext));
+        assert_eq!(decode(next, driver_badge(0, 1), [0; 4], 1), Err(IommuStatus::Denied));
+        // Any generation names the same device; the server compares generations itself.
+        assert_eq!(decode(alloc, driver_badge(0, 9), [4096, RW, 0, 0], 1).map(|_| ()), Ok(()));
     }
 
     #[test]

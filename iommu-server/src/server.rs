@@ -4,16 +4,20 @@
 //! made as needed), frames from each driver's DMA pool, and answers the requests of
 //! `abi::iommu`. It is the fault handler of every IOSpace: each DMA fault is logged
 //! with what the IOVA was (buffer page, or unmapped: guard page, freed buffer) and
-//! forwarded to the device's fault endpoint. The caps it gets are all it can use: the
-//! [`crate::malicious`] attempts show the kernel refusing the rest.
+//! queued for the devices' fault handler, whose doorbell it rings; the handler fetches
+//! reports with `FaultNext` (without a doorbell: NBSend to the fault endpoint). A
+//! request carrying a newer driver generation in its badge first drops the old
+//! instance's records. The caps it gets are all it can use: the [`crate::malicious`]
+//! attempts show the kernel refusing the rest.
 
 use abi::error::SyscallError;
 use abi::fault::FaultKind;
-use abi::iommu::{IommuLabel, IommuStatus};
+use abi::iommu::{badge_device, FaultReport, IommuLabel, IommuStatus, FAULT_REPORT_QUEUE};
 use abi::layout::PAGE_SIZE;
 use abi::msginfo::MessageInfo;
 use abi::object::ObjectType;
 use abi::rights::CapRights;
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use libcap::cap::{CNode, CPtr, Frame, IoPageTable, IoSpace, IrqControl, PciDevice, SlotRef, Untyped};
 use libcap::ipc::{self, Message};
@@ -39,7 +43,8 @@ pub struct DeviceCaps {
     pub pool: CPtr,
     /// Address bits the device can put on the bus (edu: 28).
     pub dma_mask_bits: u8,
-    /// Endpoint its DMA faults are forwarded to (NBSend, label `DmaFault`); 0: none.
+    /// Endpoint its DMA faults are sent to (NBSend, label `DmaFault`) when the server
+    /// has no doorbell; 0: none.
     pub fault_ep: CPtr,
     /// An MSI init already made for the device (handler cap and its address/data);
     /// `MsiAlloc` hands out a copy instead of asking IRQ control.
@@ -70,6 +75,8 @@ pub struct Config<'a> {
     pub malicious: Option<crate::malicious::Attempts>,
     /// MSI-X handlers init made for MSI-X-only devices: `MsiAlloc` hands these out.
     pub msix: &'a [MsixHandler],
+    /// Signal cap to the fault handler's doorbell (0: none; then faults are NBSent).
+    pub doorbell: CPtr,
 }
 
 /// An MSI-X IRQHandler cap init made for a device (entry programmed and masked by
@@ -189,11 +196,15 @@ impl DmaOps for Kernel {
     }
 }
 
-/// The server state: kernel objects and one [`Domain`] per device.
+/// The server state: kernel objects, one [`Domain`] per device, fault reports.
 struct Server<'a> {
     config: &'a Config<'a>,
     kernel: Kernel,
     domains: Vec<Domain>,
+    /// DMA fault reports waiting for the handler's `FaultNext`.
+    reports: VecDeque<FaultReport>,
+    /// Reports dropped (queue full) since the handler's last fetch.
+    lost: u64,
 }
 
 /// Builds every device's IOSpace and serves requests forever.
@@ -225,7 +236,8 @@ pub fn run(config: &Config<'_>) -> ! {
         crate::malicious::run(&mut kernel, attempts);
     }
     println!("iommu-server: serving {} devices", config.devices.len());
-    let mut server = Server { config, kernel, domains };
+    let reports = VecDeque::with_capacity(FAULT_REPORT_QUEUE);
+    let mut server = Server { config, kernel, domains, reports, lost: 0 };
     let mut message = ipc::recv(config.endpoint);
     loop {
         let (info, mrs) = match message {
@@ -294,10 +306,21 @@ impl Server<'_> {
             }
             return status(IommuStatus::Ok);
         }
-        match decode(m.info.label, m.badge, m.mrs, self.domains.len()) {
+        if let Some((device, generation)) = badge_device(m.badge) {
+            if self.domains.get(usize::from(device)).is_some_and(|d| d.generation != generation) {
+                self.new_instance(device, generation);
+            }
+        }
+        let reply = match decode(m.info.label, m.badge, m.mrs, self.domains.len()) {
             Ok(request) => self.serve(request).unwrap_or_else(status),
             Err(e) => status(e),
+        };
+        let fetch = m.info.label == IommuLabel::FaultNext.raw();
+        if reply.1[0] != IommuStatus::Ok.raw() && !fetch {
+            let why = IommuStatus::try_from(reply.1[0]);
+            println!("iommu-server: request label {:#x} (badge {:#x}) refused: {why:?}", m.info.label, m.badge);
         }
+        reply
     }
 
     fn serve(&mut self, request: Request) -> Result<(MessageInfo, [u64; 4]), IommuStatus> {
@@ -333,6 +356,14 @@ impl Server<'_> {
                     IommuStatus::KernelError
                 })?;
                 status(IommuStatus::Ok)
+            }
+            Request::FaultNext => {
+                let lost = core::mem::take(&mut self.lost);
+                let Some(report) = self.reports.pop_front() else {
+                    return Ok((MessageInfo::new(0, 4), [IommuStatus::NotFound.raw(), 0, 0, lost]));
+                };
+                let [packed, iova, lost] = report.encode(lost);
+                (MessageInfo::new(0, 4), [ok, packed, iova, lost])
             }
             Request::Reset { device } | Request::CutOff { device } => {
                 let reset = matches!(request, Request::Reset { .. });
@@ -425,6 +456,25 @@ impl Server<'_> {
         Ok(())
     }
 
+    /// The first request of driver instance `generation` of `device`: the old
+    /// instance's records go (their caps died with its budget: nothing is invoked on
+    /// them), their slots are emptied and reused, their IOVAs stay quarantined.
+    fn new_instance(&mut self, device: u16, generation: u16) {
+        let domain = &mut self.domains[usize::from(device)];
+        let first = domain.generation == 0;
+        let (buffers, slots) = domain.new_instance(generation);
+        for slot in slots {
+            // Empty already (revoked with the old budget); deleting makes sure.
+            let _ = CNode::delete(self.kernel.slot(slot));
+            self.kernel.freed.push(slot);
+        }
+        if !first {
+            println!(
+                "iommu-server: device {device}: driver generation {generation}: dropped {buffers} buffers of the previous instance"
+            );
+        }
+    }
+
     /// Pops device `index`'s queued fault records (IoSpaceNextFault) until none is left,
     /// reporting each and any the kernel counted lost.
     fn drain(&mut self, index: usize) {
@@ -453,6 +503,24 @@ impl Server<'_> {
             None => println!(
                 "iommu-server: DMA fault: device {index} requester {bus:02x}:{dev:02x}.{func} iova {iova:#x} reason {reason:#x} {access}: unmapped (guard page, freed buffer or never allocated)"
             ),
+        }
+        if self.config.doorbell != 0 {
+            let report = FaultReport {
+                device: index as u16,
+                requester: requester as u16,
+                reason: reason as u8,
+                is_write: write != 0,
+                iova,
+            };
+            if self.reports.len() < FAULT_REPORT_QUEUE {
+                self.reports.push_back(report);
+            } else {
+                self.lost += 1;
+            }
+            // A signal latches in the handler's bound notification: never lost, never
+            // blocking the server.
+            let _ = ipc::signal(self.config.doorbell);
+            return;
         }
         let fault_ep = self.kernel.devices[index].0.fault_ep;
         if fault_ep != 0 {

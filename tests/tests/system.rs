@@ -180,10 +180,59 @@ fn a_driver_restarted_after_a_cpu_fault_gets_a_clean_domain() {
         .expect_serial_contains("edudrv: crash: reading 0xdead0000 while holding iova 0x100000")
         .expect_serial_contains("policy restart (1 of 1)")
         .expect_serial_contains("management: CPU fault in edu-driver: page fault at 0x")
-        .expect_serial_contains("management: device edu reset by the iommu-server: ok")
-        // The old frames died with the driver's budget; the server survives and serves.
-        .expect_serial_contains("edudrv: DMA through the pool ok (iova 0x100000, gen 2)")
+        // The old frames died with the driver's budget; the server drops their records
+        // when generation 2 first calls, quarantines their IOVAs, and serves.
+        .expect_serial_contains(
+            "iommu-server: device 0: driver generation 2: dropped 1 buffers of the previous instance",
+        )
+        .expect_serial_contains("edudrv: DMA through the pool ok (iova 0x102000, gen 2)")
+        .expect_serial_not_contains("management: device edu reset")
         .expect_serial_contains("init: edu-driver exited with code 0")
         .expect_serial_not_contains("init: fault in iommu-server")
+        .expect_exit(ExitCode::Success);
+}
+
+#[test]
+fn no_fault_report_is_lost_while_management_is_busy() {
+    let o = boot("system_fault_storm", "test-fault-storm", 256);
+    o.expect_serial_contains("init: system 'test-fault-storm' started: 4 components")
+        .expect_serial_contains("management: busy: not fetching fault reports")
+        .expect_serial_contains("edudrv: storm: 5 DMAs outside the pool issued")
+        .expect_serial_contains("init: fault in crasher: page fault")
+        .expect_serial_contains("management: busy: done, fetching")
+        .expect_serial_contains("management: CPU fault in crasher: page fault at 0x")
+        .expect_serial_contains("management: received 5 DMA fault reports, 0 lost; 1 CPU fault reports, 0 lost")
+        .expect_serial_not_contains("FAIL")
+        .expect_exit(ExitCode::Success);
+    // Every DMA fault arrived, in the order the driver issued them.
+    let iovas: Vec<u64> =
+        o.lines_starting("management: DMA fault from edu-driver").iter().map(|l| hex_after(l, "iova ")).collect();
+    let expected: Vec<u64> = (0..5).map(|k| 0x0800_0000 + k * 0x1000).collect();
+    assert_eq!(iovas, expected, "DMA fault reports at management");
+}
+
+#[test]
+fn a_restarted_driver_cannot_make_the_server_fault() {
+    let o = boot("system_stale", "test-stale", 256);
+    started(&o, "test-stale");
+    o.expect_serial_contains("edudrv: stale: crashing while holding iovas 0x100000 and 0x102000")
+        .expect_serial_contains("init: restarted edu-driver: generation 2")
+        .expect_serial_contains(
+            "iommu-server: device 0: driver generation 2: dropped 2 buffers of the previous instance",
+        )
+        .expect_serial_contains("edudrv: stale: free generation 1's first iova: refused (NotFound)")
+        .expect_serial_contains("edudrv: stale: free generation 1's second iova: refused (NotFound)")
+        .expect_serial_contains("edudrv: stale: frame of generation 1's buffer: refused (NotFound)")
+        .expect_serial_contains("edudrv: stale: free an unaligned iova: refused (BadRequest)")
+        .expect_serial_contains("edudrv: stale: alloc 0 bytes: refused (BadRequest)")
+        .expect_serial_contains("edudrv: stale: alloc with bad rights: refused (BadRequest)")
+        .expect_serial_contains("edudrv: stale: unknown label: refused (BadRequest)")
+        .expect_serial_contains("edudrv: stale: MSI 7: refused (Denied)")
+        .expect_serial_contains("iommu-server: request label 0x3 (badge 0x20001) refused: Ok(NotFound)")
+        // The server keeps serving: generation 2's own DMA works at a fresh IOVA.
+        .expect_serial_contains("edudrv: DMA through the pool ok (iova 0x104000, gen 2)")
+        .expect_serial_contains("init: edu-driver exited with code 0")
+        .expect_serial_not_contains("init: fault in iommu-server")
+        .expect_serial_not_contains("cap fault")
         .expect_exit(ExitCode::Success);
 }

@@ -96,6 +96,11 @@ crate::abi_enum! {
         /// An MSI-X IRQHandler cap (the iommu-server, for a device with MSI-X and no
         /// MSI); `badge` = device index, `size` = table entry | vector << 32.
         Msix = 13,
+        /// A signal cap to the fault doorbell: a notification init binds to the TCB of
+        /// the management component that handles faults (the iommu-server gets one;
+        /// init keeps one). A signal means "fetch reports" (`FaultNext` from the server,
+        /// [`SUPERVISOR_FAULT_NEXT`] from init); it carries nothing to lose.
+        FaultDoorbell = 14,
     }
 }
 
@@ -112,6 +117,8 @@ crate::abi_enum! {
         BadRequest = 3,
         /// Rebuilding failed (budget exhausted); the component stays down.
         RebuildFailed = 4,
+        /// [`SUPERVISOR_FAULT_NEXT`]: no report is queued.
+        Empty = 5,
     }
 }
 
@@ -121,10 +128,13 @@ pub const COMPONENT_EXITED: u64 = 0x5300;
 /// Badge bit of supervisor caps: init's one endpoint takes faults (badge = component
 /// index) and supervisor requests (badge = this bit | the requester's index).
 pub const SUPERVISOR_BADGE: u64 = 1 << 32;
-/// Init -> a component's fault handler (NBSend on the first endpoint channel whose
-/// server the handler is): component `mrs[0]` had CPU fault `mrs[1]` (an
+/// A CPU-fault report: component `mrs[0]` had CPU fault `mrs[1]` (an
 /// `abi::fault::FaultKind`) at `mrs[2]`; `mrs[3]` = what init did: [`REPORT_LEFT_DOWN`],
-/// [`REPORT_RESTARTED`] | restarts so far << 8, or [`REPORT_STAYS_DOWN`].
+/// [`REPORT_RESTARTED`] | restarts so far << 8, or [`REPORT_STAYS_DOWN`]. Init queues
+/// these for the handler and rings its [`CapKind::FaultDoorbell`]; the handler fetches
+/// them with [`SUPERVISOR_FAULT_NEXT`]. Without a doorbell (a handler that is not a
+/// management component) init sends this label by NBSend on the first endpoint channel
+/// whose server the handler is (lossy fallback).
 pub const COMPONENT_FAULT_REPORT: u64 = 0x5303;
 /// [`COMPONENT_FAULT_REPORT`]: policy `log`, the component is left suspended.
 pub const REPORT_LEFT_DOWN: u64 = 0;
@@ -136,6 +146,20 @@ pub const REPORT_STAYS_DOWN: u64 = 2;
 pub const SUPERVISOR_RESTART: u64 = 0x5301;
 /// Supervisor request: cut component `mrs[0]` off (suspend, revoke; it stays down). Reply `[status]`.
 pub const SUPERVISOR_CUTOFF: u64 = 0x5302;
+/// Supervisor request: pop the oldest queued CPU-fault report for the caller. Reply
+/// `[status | lost << 8 | remaining << 32, component | kind << 32, at, action]` (the
+/// fields of [`COMPONENT_FAULT_REPORT`]); status `Empty` when none is queued; `lost`
+/// (24 bits) counts reports dropped because the queue ([`COMPONENT_REPORT_QUEUE`]) was
+/// full since the previous fetch; `remaining` is how many are still queued, so the
+/// handler stops fetching without a last empty call (init stops answering once the
+/// system ends and every queue is fetched).
+pub const SUPERVISOR_FAULT_NEXT: u64 = 0x5304;
+/// CPU-fault reports init queues per handler.
+pub const COMPONENT_REPORT_QUEUE: usize = 64;
+/// Badge of the iommu-server's [`CapKind::FaultDoorbell`] signal.
+pub const DOORBELL_IOMMU: u64 = 1;
+/// Badge of init's own doorbell signal.
+pub const DOORBELL_INIT: u64 = 2;
 
 /// One named cap of a component.
 #[repr(C)]

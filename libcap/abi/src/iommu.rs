@@ -1,8 +1,11 @@
 //! The iommu-server protocol: labels, reply status, badges, IOVA rules.
 //!
 //! A driver holds a send cap (with Grant) to the iommu-server's endpoint, minted with
-//! badge `device index + 1` ([`driver_badge`]); the supervisor's cap carries
-//! [`SUPERVISOR_BADGE`]. Requests are `Call`s whose label is an [`IommuLabel`] and whose
+//! badge `device index + 1` in bits 0..16 and the driver instance's generation in bits
+//! 16..32 ([`driver_badge`]); the supervisor's cap carries [`SUPERVISOR_BADGE`]. The
+//! server keeps each domain's records per generation: the first request of a newer
+//! instance drops the old instance's records (its frames died with its budget), so
+//! nothing a restarted driver sends can name a dead cap. Requests are `Call`s whose label is an [`IommuLabel`] and whose
 //! message registers are the arguments; every reply has the label 0 and the message
 //! registers `[status, a, b, c]` with `status` an [`IommuStatus`]. Replies that hand
 //! over a capability (a DMA frame, an MSI handler) carry it as their one extra cap
@@ -30,8 +33,14 @@ crate::abi_enum! {
         DriverReset = 16,
         /// Supervisor only: `[device index]`: like reset, but the device stays unassigned.
         DriverCutoff = 17,
-        /// Server -> a device's fault handler: `[requester, iova, reason | is_write << 8,
-        /// device index]`.
+        /// Supervisor only: `[]` -> `[status, requester | reason << 16 | is_write << 24 |
+        /// device << 32, iova, lost]`: pops the oldest queued DMA fault report
+        /// ([`FaultReport`]); `NotFound` when none is queued. `lost` counts reports
+        /// dropped because the queue was full since the previous fetch.
+        FaultNext = 18,
+        /// Server -> a device's fault handler when no doorbell exists (lossy fallback):
+        /// `[requester, iova, reason | is_write << 8, device index]`. With a doorbell the
+        /// handler fetches reports with `FaultNext` instead.
         DmaFault = 32,
     }
 }
@@ -64,17 +73,62 @@ crate::abi_enum! {
 /// Badge of the supervisor's send cap (no driver badge has bit 32 set).
 pub const SUPERVISOR_BADGE: u64 = 1 << 32;
 
-/// Badge of the driver of device `index` (as numbered in the system description).
-pub const fn driver_badge(index: u16) -> u64 {
-    index as u64 + 1
+/// Badge of generation `generation` of the driver of device `index` (as numbered in
+/// the system description; `index` < 0xffff). Generations wrap at 16 bits: the server
+/// only compares them for equality.
+pub const fn driver_badge(index: u16, generation: u32) -> u64 {
+    (index as u64 + 1) | ((generation as u64 & 0xffff) << 16)
 }
 
-/// The device index a driver badge names, `None` for 0, the supervisor or junk.
-pub const fn badge_device(badge: u64) -> Option<u16> {
-    if badge == 0 || badge > 0x1_0000 {
+/// The device index and driver generation a driver badge names; `None` for 0, the
+/// supervisor or junk.
+pub const fn badge_device(badge: u64) -> Option<(u16, u16)> {
+    let index = badge & 0xffff;
+    if index == 0 || badge >> 32 != 0 {
         None
     } else {
-        Some((badge - 1) as u16)
+        Some(((index - 1) as u16, (badge >> 16) as u16))
+    }
+}
+
+/// Reports the server queues for the fault handler (`FaultNext`); beyond this the
+/// oldest stay and new ones are counted lost.
+pub const FAULT_REPORT_QUEUE: usize = 128;
+
+/// One DMA fault as the server reports it to the device's fault handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultReport {
+    /// Device index (description order).
+    pub device: u16,
+    /// PCI requester id (bus << 8 | device << 3 | function).
+    pub requester: u16,
+    /// VT-d fault reason.
+    pub reason: u8,
+    /// Whether the DMA was a write.
+    pub is_write: bool,
+    /// The faulting IOVA.
+    pub iova: u64,
+}
+
+impl FaultReport {
+    /// The reply words after the status: `[packed, iova, lost]`.
+    pub const fn encode(&self, lost: u64) -> [u64; 3] {
+        let packed = self.requester as u64
+            | (self.reason as u64) << 16
+            | (self.is_write as u64) << 24
+            | (self.device as u64) << 32;
+        [packed, self.iova, lost]
+    }
+
+    /// The report in a `FaultNext` reply's words 1 and 2.
+    pub const fn decode(packed: u64, iova: u64) -> Self {
+        FaultReport {
+            device: (packed >> 32) as u16,
+            requester: packed as u16,
+            reason: (packed >> 16) as u8,
+            is_write: (packed >> 24) & 1 != 0,
+            iova,
+        }
     }
 }
 
@@ -125,11 +179,21 @@ mod tests {
     }
 
     #[test]
-    fn badges_name_devices_and_nothing_else() {
-        assert_eq!(badge_device(driver_badge(0)), Some(0));
-        assert_eq!(badge_device(driver_badge(0xffff)), Some(0xffff));
+    fn badges_name_devices_generations_and_nothing_else() {
+        assert_eq!(badge_device(driver_badge(0, 1)), Some((0, 1)));
+        assert_eq!(badge_device(driver_badge(0xfffe, 7)), Some((0xfffe, 7)));
+        assert_eq!(badge_device(driver_badge(3, 0x1_0002)), Some((3, 2)), "generations wrap");
         assert_eq!(badge_device(0), None);
+        assert_eq!(badge_device(5 << 16), None, "a generation without a device");
         assert_eq!(badge_device(SUPERVISOR_BADGE), None);
+        assert_eq!(badge_device(SUPERVISOR_BADGE | 1), None);
+    }
+
+    #[test]
+    fn fault_reports_round_trip() {
+        let r = FaultReport { device: 3, requester: 0x0018, reason: 0x5, is_write: true, iova: 0x1234_5000 };
+        let [packed, iova, lost] = r.encode(9);
+        assert_eq!((FaultReport::decode(packed, iova), lost), (r, 9));
     }
 
     #[test]

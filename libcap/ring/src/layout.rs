@@ -1,4 +1,4 @@
-//! Where the rings sit in a queue region: the conventions drivers and clients share.
+//! Where the rings sit in a queue region: conventions drivers and clients share.
 //!
 //! A client of a driver gets two shared regions from the system description: a *queue
 //! region* holding the rings below, one 4 KiB page each, and a *data region* holding the

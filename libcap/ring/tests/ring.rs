@@ -1,4 +1,4 @@
-//! Host tests of the shared-memory rings: order, wrap-around, hostile peers, threads.
+//! Host tests of the shared-memory rings: order, wrap, hostile peers, threads.
 
 use capring::{BlockOp, BlockRequest, BufDesc, Consumer, Producer, RegionRange, RingError, RingMemory};
 

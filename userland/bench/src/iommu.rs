@@ -42,6 +42,7 @@ extern "C" fn server(_: u64) -> ! {
         devices,
         malicious: None,
         msix: &[],
+        doorbell: 0,
     };
     iommu_server::server::run(&config)
 }
@@ -66,7 +67,7 @@ pub fn rows(bi: &'static BootInfo, objects: &mut ObjectAllocator, slots: &SlotAl
     spawn_in(objects, slots, space, server, 0, 255, SERVER_REGION, 0).expect("server thread");
     let send = slots.alloc().expect("slot");
     let rights = CapRights::WRITE.union(CapRights::GRANT);
-    CNode::mint(root.slot(send), root.slot(ep), rights, driver_badge(0)).expect("driver cap");
+    CNode::mint(root.slot(send), root.slot(ep), rights, driver_badge(0, 1)).expect("driver cap");
     let first = slots.alloc_range(64).expect("slots");
     let space = ClientSpace {
         cnode: slots::INIT_CNODE,

@@ -17,7 +17,12 @@
 //!   BAR through config space, another device's client slot): each refused;
 //! - `edudrv-use-freed`: frees its buffer, then DMAs to the stale IOVA: blocked;
 //! - `edudrv-crash`: generation 1 CPU-faults holding a buffer; init restarts it, and
-//!   the next generation's DMA works again.
+//!   the next generation's DMA works again;
+//! - `edudrv-storm`: [`STORM_FAULTS`] DMAs outside its pool in a row, then exits (the
+//!   lossless fault-report scenario);
+//! - `edudrv-stale`: generation 1 takes a second buffer and CPU-faults; generation 2
+//!   frees and names generation 1's IOVAs and sends malformed requests: each is
+//!   refused with a status, the server keeps serving and the round trip still works.
 #![no_std]
 
 use abi::component::{CapKind, ComponentInfo, BUDGET_UNTYPED, CNODE, VSPACE};
@@ -46,7 +51,14 @@ pub enum Mode {
     UseFreed,
     /// Generation 1 faults (CPU) while holding a buffer; later generations run normally.
     Crash,
+    /// Several DMAs outside the pool in a row.
+    Storm,
+    /// Generation 1 faults holding two buffers; generation 2 names them and sends junk.
+    Stale,
 }
+
+/// DMAs outside the pool `edudrv-storm` issues (each at its own IOVA).
+pub const STORM_FAULTS: u64 = 5;
 
 /// Where the driver maps its DMA buffers.
 const DMA_VADDRS: core::ops::Range<u64> = 0x0000_5400_0000_0000..0x0000_5400_0100_0000;
@@ -85,6 +97,9 @@ pub fn run(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
     if mode == Mode::RogueDevice {
         rogue_device(&mut d);
     }
+    if mode == Mode::Stale && gen > 1 {
+        stale_requests(&mut d);
+    }
     let rw = CapRights::READ.union(CapRights::WRITE);
     let a = match d.client.dma_alloc(PAGE_SIZE, rw) {
         Ok(a) => a,
@@ -102,6 +117,25 @@ pub fn run(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
     println!("edudrv: DMA through the pool ok (iova {:#x}, gen {gen})", a.iova);
     match mode {
         Mode::Normal | Mode::RogueDevice => ExitCode::Success,
+        Mode::Storm => {
+            for k in 0..STORM_FAULTS {
+                let _ = d.edu.to_device(OUTSIDE_IOVA + k * PAGE_SIZE, 0, 64);
+            }
+            println!("edudrv: storm: {STORM_FAULTS} DMAs outside the pool issued");
+            ExitCode::Success
+        }
+        Mode::Stale if gen == 1 => {
+            match d.client.dma_alloc(PAGE_SIZE, rw) {
+                Ok(b) => println!("edudrv: stale: second buffer iova {:#x} (gen {gen})", b.iova),
+                Err(e) => println!("edudrv: FAIL second dma_alloc: {e:?}"),
+            }
+            println!("edudrv: stale: crashing while holding iovas {:#x} and {STALE_IOVA:#x}", a.iova);
+            // SAFETY: deliberately a read of an unmapped address (see the crash mode).
+            let v = unsafe { core::ptr::read_volatile(CRASH_ADDRESS as *const u64) };
+            println!("edudrv: FAIL read {v:#x} from an unmapped address");
+            ExitCode::UserFailure
+        }
+        Mode::Stale => ExitCode::Success,
         Mode::Crash if gen == 1 => {
             println!("edudrv: crash: reading {:#x} while holding iova {:#x}", CRASH_ADDRESS, a.iova);
             // SAFETY: deliberately a read of an unmapped address: the CPU fault goes to
@@ -165,6 +199,34 @@ fn after_fault(d: &mut Driver, a: &DmaBuffer) -> ExitCode {
     }
     println!("edudrv: FAIL no restart or cut-off after the fault (gen {})", d.gen);
     ExitCode::UserFailure
+}
+
+/// Generation 2 of `edudrv-stale`: names generation 1's buffers and sends malformed
+/// requests; each must be refused with a status (never a fault in the server).
+fn stale_requests(d: &mut Driver) {
+    let call = |label: u64, mrs: [u64; 4]| ipc::call(d.endpoint, MessageInfo::new(label, 4), mrs).map(|m| m.mrs[0]);
+    let tries: [(&str, u64, [u64; 4]); 8] = [
+        ("free generation 1's first iova", IommuLabel::DmaFree.raw(), [IOVA_BASE, 0, 0, 0]),
+        ("free generation 1's second iova", IommuLabel::DmaFree.raw(), [STALE_IOVA, 0, 0, 0]),
+        ("frame of generation 1's buffer", IommuLabel::DmaFrame.raw(), [IOVA_BASE, 0, 0, 0]),
+        ("free an unaligned iova", IommuLabel::DmaFree.raw(), [IOVA_BASE + 8, 0, 0, 0]),
+        ("alloc 0 bytes", IommuLabel::DmaAlloc.raw(), [0, 3, 0, 0]),
+        ("alloc with bad rights", IommuLabel::DmaAlloc.raw(), [4096, 0xff, 0, 0]),
+        ("unknown label", 999, [u64::MAX; 4]),
+        ("MSI 7", IommuLabel::MsiAlloc.raw(), [7, 0, 0, 0]),
+    ];
+    for (what, label, mrs) in tries {
+        report_stale(what, call(label, mrs));
+    }
+}
+
+fn report_stale(what: &str, status: Result<u64, abi::error::SyscallError>) {
+    match status.map(IommuStatus::try_from) {
+        Ok(Ok(IommuStatus::Ok)) => println!("edudrv: stale: {what}: ACCEPTED"),
+        Ok(Ok(s)) => println!("edudrv: stale: {what}: refused ({s:?})"),
+        Ok(Err(raw)) => println!("edudrv: stale: {what}: refused (status {raw})"),
+        Err(e) => println!("edudrv: stale: {what}: FAIL ipc error {e:?}"),
+    }
 }
 
 /// Asks for what the driver was not given; every attempt must be refused.

@@ -86,6 +86,7 @@ extern "C" fn server_main(_: u64) -> ! {
         devices,
         malicious: Some(Attempts { device_frame: srv::DEVICE_FRAME, forged_slot: srv::FORGED }),
         msix: &[],
+        doorbell: 0,
     };
     iommu_server::server::run(&config)
 }
@@ -218,7 +219,7 @@ fn build(
     let ntfn = step(19, objects.alloc(slots, ObjectType::Notification, 0))?;
     step(20, CNode::copy(in_cnode(d, drv::VSPACE), root.slot(space.0), CapRights::ALL))?;
     let send = CapRights::WRITE.union(CapRights::GRANT);
-    step(21, CNode::mint(in_cnode(d, drv::SERVER), root.slot(ep), send, driver_badge(0)))?;
+    step(21, CNode::mint(in_cnode(d, drv::SERVER), root.slot(ep), send, driver_badge(0, 1)))?;
     step(22, CNode::move_cap(in_cnode(d, drv::UNTYPED), root.slot(driver_untyped)))?;
     // Badged: an interrupt must leave a non-zero word for the driver's bounded waits.
     step(23, CNode::mint(in_cnode(d, drv::NOTIFICATION), root.slot(ntfn), CapRights::ALL, 1))?;

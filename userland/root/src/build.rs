@@ -349,6 +349,7 @@ pub fn kind_name(k: CapKind) -> &'static str {
         CapKind::Untyped => "dma pool",
         CapKind::Msi => "msi",
         CapKind::Msix => "msi-x",
+        CapKind::FaultDoorbell => "fault doorbell",
         CapKind::Supervisor => "supervisor",
         CapKind::FaultSource => "faults of",
         CapKind::Peer => "peer",

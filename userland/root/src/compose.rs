@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 
 use libcap::abi::bootimage::BootImage;
 use libcap::abi::bootinfo::BootInfo;
-use libcap::abi::component::{CapEntry, CapKind, SUPERVISOR_BADGE};
+use libcap::abi::component::{CapEntry, CapKind, DOORBELL_INIT, SUPERVISOR_BADGE};
 use libcap::abi::exit::ExitCode;
 use libcap::abi::layout::PAGE_SIZE;
 use libcap::abi::object::ObjectType;
@@ -73,6 +73,18 @@ pub struct Shared {
     pub bar_frames: Vec<Vec<(u8, Vec<FrameRun>)>>,
     /// Per device: its MSI handler caps (init keeps them; the iommu-server gets copies).
     pub msis: Vec<Vec<(CPtr, Msi)>>,
+    /// Per component: the fault doorbell init binds to a management component's TCB
+    /// and init's own signal cap to it (badge `DOORBELL_INIT`); `(0, 0)` for others.
+    pub doorbells: Vec<(CPtr, CPtr)>,
+}
+
+/// CPU-fault reports init keeps for one handler until it fetches them.
+#[derive(Default)]
+pub struct ReportQueue {
+    /// `[component, kind, at, action]`, oldest first.
+    pub queue: alloc::collections::VecDeque<[u64; 4]>,
+    /// Reports dropped (queue full) since the handler's last fetch.
+    pub lost: u64,
 }
 
 /// Everything the supervisor needs.
@@ -87,6 +99,8 @@ pub struct System<'a> {
     pub name: &'a str,
     /// Bootinfo.
     pub bi: &'a BootInfo,
+    /// Per component: CPU-fault reports queued for it as a fault handler.
+    pub reports: Vec<ReportQueue>,
 }
 
 /// Builds and runs the system in the boot image, or returns None if there is none.
@@ -246,8 +260,22 @@ fn construct<'a>(
         }
         msis.push(handlers);
     }
+    // A fault doorbell per management component: reports wait in queues (init's, the
+    // iommu-server's) and a signal, which latches, tells the handler to fetch them.
+    let mut doorbells = Vec::new();
+    for c in plan.components.iter() {
+        if ComponentRole::try_from(c.rec.role) != Ok(ComponentRole::Management) {
+            doorbells.push((0, 0));
+            continue;
+        }
+        let ntfn = objects.alloc(slots, ObjectType::Notification, 0).map_err(|e| oom("a fault doorbell", e))?;
+        let mine = slots.alloc().map_err(|e| oom("a doorbell slot", e))?;
+        CNode::mint(root(mine), root(ntfn), CapRights::WRITE, DOORBELL_INIT)
+            .map_err(|e| format!("cannot mint the fault doorbell ({e:?})"))?;
+        doorbells.push((ntfn, mine));
+    }
     let pool_slots = alloc::vec![0; plan.devices.len()];
-    let shared = Shared { fault_ep, channels, regions, iommu_ep, pool_slots, bar_frames, msis };
+    let shared = Shared { fault_ep, channels, regions, iommu_ep, pool_slots, bar_frames, msis, doorbells };
     let mut comps = Vec::new();
     for (i, mut budget) in budgets.into_iter().enumerate() {
         let (built, pools) = build_one(&plan, i, &mut budget, slots, 1, &shared)
@@ -256,7 +284,8 @@ fn construct<'a>(
         comps.push(c);
     }
     let name = desc.name();
-    let mut system = System { plan, shared, comps, name, bi };
+    let reports = comps.iter().map(|_| ReportQueue::default()).collect();
+    let mut system = System { plan, shared, comps, name, bi, reports };
     for i in 0..system.comps.len() {
         connect(&mut system, i, slots)
             .map_err(|e| format!("connecting '{}' failed ({e:?})", system.plan.components[i].name))?;
@@ -344,6 +373,7 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
     let desc = system.plan.desc;
     let me = i as u16;
     let shared = &system.shared;
+    let generation = system.comps[i].generation;
     let built = &mut system.comps[i].built;
     for (k, ch) in desc.channels().iter().enumerate() {
         let kind = if ch.kind == ChannelKind::Notification.raw() { CapKind::Notification } else { CapKind::Endpoint };
@@ -414,8 +444,10 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
         if d.rec.driver == me {
             let rights = CapRights::WRITE.union(CapRights::GRANT).union(CapRights::GRANT_REPLY);
             let mut e = CapEntry::new(name, CapKind::IommuClient, 0, 0);
-            e.badge = u64::from(d.index) + 1;
-            build::give(built, shared.iommu_ep, e, rights, u64::from(d.index) + 1)?;
+            // The instance's generation in the badge: the server drops an older
+            // instance's records when a newer one first calls (abi::iommu).
+            e.badge = libcap::abi::iommu::driver_badge(d.index, generation);
+            build::give(built, shared.iommu_ep, e, rights, e.badge)?;
             for &(k, bar, vaddr) in &system.plan.components[i].bar_vaddrs {
                 if system.plan.devices[k].index != d.index {
                     continue;

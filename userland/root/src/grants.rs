@@ -2,12 +2,17 @@
 //!
 //! A management component gets one `FaultSource` entry per device and component whose
 //! faults it handles (policy, restart limit, driver) and one `Peer` entry per
-//! component (names), so it can name the driver and apply the description's policy.
+//! component (names), so it can name the driver and apply the description's policy,
+//! and its fault doorbell bound to its TCB; the iommu-server gets a signal cap to the
+//! doorbell of the management component that handles device faults. CPU-fault reports
+//! wait in init's per-handler queue ([`report_fault`]) until the handler fetches them.
 //! [`serves_forever`] tells init which components the system may end without.
 
-use libcap::abi::component::{CapEntry, CapKind, FAULT_SOURCE_DEVICE};
+use libcap::abi::component::SupervisorStatus;
+use libcap::abi::component::{CapEntry, CapKind, COMPONENT_REPORT_QUEUE, DOORBELL_IOMMU, FAULT_SOURCE_DEVICE};
+use libcap::abi::rights::CapRights;
 use libcap::abi::system::ComponentRole;
-use libcap::cap::Result;
+use libcap::cap::{Notification, Result};
 
 use crate::build;
 use crate::compose::System;
@@ -19,10 +24,28 @@ pub fn connect_extra(system: &mut System<'_>, i: usize) -> Result<()> {
     let desc = system.plan.desc;
     let me = i as u16;
     let role = ComponentRole::try_from(system.plan.components[i].rec.role);
+    if role == Ok(ComponentRole::IommuServer) {
+        // The doorbell of the management component handling device faults (the server
+        // forwards all its devices' faults to one handler).
+        let handler = system
+            .plan
+            .devices
+            .iter()
+            .map(|d| usize::from(d.rec.fault_handler))
+            .find(|&h| system.shared.doorbells.get(h).is_some_and(|d| d.0 != 0));
+        if let Some(h) = handler {
+            let e = CapEntry::new("fault-doorbell", CapKind::FaultDoorbell, 0, 0);
+            let doorbell = system.shared.doorbells[h].0;
+            build::give(&mut system.comps[i].built, doorbell, e, CapRights::WRITE, DOORBELL_IOMMU)?;
+        }
+        return Ok(());
+    }
     if role != Ok(ComponentRole::Management) {
         return Ok(());
     }
     let built = &mut system.comps[i].built;
+    // The doorbell latches: a signal while management is busy is seen at its next Recv.
+    built.space.tcb.bind_notification(Notification(system.shared.doorbells[i].0))?;
     for d in system.plan.devices.iter().filter(|d| d.rec.fault_handler == me) {
         let mut e = CapEntry::new(desc.str(d.rec.name), CapKind::FaultSource, 0, 0);
         e.badge = FAULT_SOURCE_DEVICE | u64::from(d.index);
@@ -62,12 +85,23 @@ pub fn serves_forever(plan: &Plan<'_>, i: usize) -> bool {
     handles(i) || (role == Ok(ComponentRole::IommuServer) && (0..plan.components.len()).any(handles))
 }
 
-/// Tells component `i`'s fault handler (if the description names one and it serves an
-/// endpoint channel) what CPU fault init saw and did: an NBSend, so a busy handler
-/// misses it (init logs every fault itself).
-pub fn report_fault(system: &System<'_>, i: usize, label: u64, at: u64, action: u64) {
+/// Tells component `i`'s fault handler what CPU fault init saw and did. A management
+/// handler gets it queued (never lost silently: a full queue counts it lost) and its
+/// doorbell rung, which never blocks init; any other handler that serves an endpoint
+/// channel gets an NBSend (lossy fallback; init logs every fault itself).
+pub fn report_fault(system: &mut System<'_>, i: usize, label: u64, at: u64, action: u64) {
     let desc = system.plan.desc;
     let handler = system.plan.components[i].rec.fault_handler;
+    if let Some(&(_, mine)) = system.shared.doorbells.get(usize::from(handler)).filter(|d| d.0 != 0) {
+        let reports = &mut system.reports[usize::from(handler)];
+        if reports.queue.len() < COMPONENT_REPORT_QUEUE {
+            reports.queue.push_back([i as u64, label, at, action]);
+        } else {
+            reports.lost += 1;
+        }
+        let _ = libcap::ipc::signal(mine);
+        return;
+    }
     let channel = desc
         .channels()
         .iter()
@@ -75,4 +109,31 @@ pub fn report_fault(system: &System<'_>, i: usize, label: u64, at: u64, action: 
     let Some(ep) = channel.and_then(|k| system.shared.channels.get(k)) else { return };
     let info = libcap::abi::msginfo::MessageInfo::new(libcap::abi::component::COMPONENT_FAULT_REPORT, 4);
     let _ = libcap::ipc::nb_send(*ep, info, [i as u64, label, at, action]);
+}
+
+/// A handler's `SUPERVISOR_FAULT_NEXT`: its oldest queued CPU-fault report, in the
+/// reply layout of `abi::component`.
+pub fn fault_next(system: &mut System<'_>, from: usize) -> [u64; 4] {
+    let Some(reports) = system.reports.get_mut(from) else {
+        return [SupervisorStatus::BadRequest.raw(), 0, 0, 0];
+    };
+    let lost = core::mem::take(&mut reports.lost).min(0xff_ffff) << 8;
+    let popped = reports.queue.pop_front();
+    let remaining = (reports.queue.len() as u64) << 32;
+    match popped {
+        Some([component, kind, at, action]) => {
+            [SupervisorStatus::Ok.raw() | lost | remaining, component | kind << 32, at, action]
+        }
+        None => [SupervisorStatus::Empty.raw() | lost, 0, 0, 0],
+    }
+}
+
+/// Whether a running handler still has CPU-fault reports to fetch (the system does not
+/// end before it has them).
+pub fn reports_pending(system: &System<'_>) -> bool {
+    system
+        .reports
+        .iter()
+        .zip(&system.comps)
+        .any(|(r, c)| !r.queue.is_empty() && c.status == crate::compose::Status::Running)
 }

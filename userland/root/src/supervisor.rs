@@ -14,7 +14,7 @@ use alloc::string::String;
 
 use libcap::abi::component::{
     SupervisorStatus, COMPONENT_EXITED, REPORT_LEFT_DOWN, REPORT_RESTARTED, REPORT_STAYS_DOWN, SUPERVISOR_BADGE,
-    SUPERVISOR_CUTOFF, SUPERVISOR_RESTART,
+    SUPERVISOR_CUTOFF, SUPERVISOR_FAULT_NEXT, SUPERVISOR_RESTART,
 };
 use libcap::abi::exit::ExitCode;
 use libcap::abi::fault::FaultKind;
@@ -134,6 +134,9 @@ fn on_fault(system: &mut System<'_>, i: usize, label: u64, mrs: [u64; 4], slots:
 }
 
 fn on_request(system: &mut System<'_>, from: usize, label: u64, target: u64, slots: &SlotAllocator) -> [u64; 4] {
+    if label == SUPERVISOR_FAULT_NEXT {
+        return crate::grants::fault_next(system, from);
+    }
     let who = system.plan.components.get(from).map_or("?", |c| c.name);
     let Some(i) = usize::try_from(target).ok().filter(|&i| i < system.comps.len()) else {
         return [SupervisorStatus::NoSuchComponent.raw(), 0, 0, 0];
@@ -171,7 +174,9 @@ pub fn supervise(system: &mut System<'_>, slots: &SlotAllocator) -> ExitCode {
         // forever: the system is done when every other component stopped.
         let server = |i: usize| crate::grants::serves_forever(&system.plan, i);
         let workers = (0..system.comps.len()).any(|i| !server(i));
-        if system.comps.iter().enumerate().all(|(i, c)| c.status != Status::Running || (workers && server(i))) {
+        let stopped =
+            system.comps.iter().enumerate().all(|(i, c)| c.status != Status::Running || (workers && server(i)));
+        if stopped && !crate::grants::reports_pending(system) {
             let left = system.comps.iter().enumerate().any(|(i, c)| server(i) && c.status == Status::Running);
             let note = if left { " (servers left running)" } else { "" };
             if left {
@@ -194,7 +199,7 @@ pub fn supervise(system: &mut System<'_>, slots: &SlotAllocator) -> ExitCode {
         if m.badge & SUPERVISOR_BADGE != 0 {
             let from = (m.badge & 0xffff) as usize;
             let reply = on_request(system, from, m.info.label, m.mrs[0], slots);
-            ipc::reply(MessageInfo::new(0, 2), reply);
+            ipc::reply(MessageInfo::new(0, 4), reply);
             continue;
         }
         let i = m.badge as usize;

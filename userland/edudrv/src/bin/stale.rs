@@ -1,0 +1,9 @@
+//! The `edudrv-stale` program: the edu driver in stale mode.
+#![no_std]
+#![no_main]
+
+libcap::component::entry!(main);
+
+fn main(info: &'static abi::component::ComponentInfo) -> abi::exit::ExitCode {
+    edudrv::run(info, edudrv::Mode::Stale)
+}

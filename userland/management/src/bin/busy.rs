@@ -1,0 +1,9 @@
+//! `management-busy`: management that spins before its first fetch (fault scenario).
+#![no_std]
+#![no_main]
+
+libcap::component::entry!(main);
+
+fn main(info: &'static abi::component::ComponentInfo) -> abi::exit::ExitCode {
+    management::run(info, true)
+}
