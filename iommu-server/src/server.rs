@@ -468,7 +468,9 @@ impl Server<'_> {
             let _ = CNode::delete(self.kernel.slot(slot));
             self.kernel.freed.push(slot);
         }
-        if !first {
+        // Nothing to say after a supervisor reset emptied the domain (a restart's path:
+        // serial output is most of its cost).
+        if !first && buffers > 0 {
             println!(
                 "iommu-server: device {device}: driver generation {generation}: dropped {buffers} buffers of the previous instance"
             );

@@ -41,7 +41,6 @@ fn system_elf(name: &str) -> std::path::PathBuf {
 }
 
 #[test]
-#[ignore = "regressed on main after the virtio-net merge: Identify's MSI-X completion never arrives (issue 13 note)"]
 fn nvme_write_read_flush_and_persist() {
     let disk = scenario_dir().join("nvme-disk.img");
     let mut bytes = vec![0u8; 1 << 20];
@@ -71,7 +70,10 @@ fn nvme_write_read_flush_and_persist() {
         )
         .expect_serial_contains("nvmedrv: completions by MSI-X entry 0 vector 0x")
         .expect_serial_not_contains("nvmedrv: FAIL")
-        .expect_serial_not_contains("iommu-server: DMA fault");
+        .expect_serial_not_contains("iommu-server: DMA fault")
+        // The driver exits when done and the system ends (the server serves forever).
+        .expect_serial_contains("init: system 'test-nvme': every component stopped (servers left running)")
+        .expect_exit(abi::exit::ExitCode::Success);
     // Completions woke the driver by MSI-X (it blocks on the handler's notification).
     let line = o.expect_line_starting("nvmedrv: 8 completions, ");
     let interrupts: u64 =

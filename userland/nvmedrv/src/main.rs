@@ -18,6 +18,7 @@ use abi::object::ObjectType;
 use abi::pci;
 use abi::rights::CapRights;
 use libcap::cap::{CNode, IrqHandler, Notification, Untyped, VSpace};
+use libcap::deadline::Deadline;
 use libcap::iommu::{ClientSpace, DmaBuffer, IommuClient};
 use libcap::{ipc, println};
 use nvme_driver::identify::text;
@@ -39,21 +40,38 @@ struct Waiter {
     handler: Option<IrqHandler>,
     /// Interrupts seen.
     interrupts: u64,
+    /// Consecutive waits that saw neither an interrupt nor a deadline reset.
+    silent: u32,
 }
 
+/// One wait for an interrupt lasts at most this many TSC ticks; then the driver looks
+/// at the completion queue anyway (a lost interrupt costs this, never a hang).
+const PAUSE_TICKS: u64 = 50_000_000;
+/// Consecutive silent waits (about 2.5e9 ticks, a second or more) before a command is
+/// given up as timed out: the device is not answering.
+const MAX_SILENT: u32 = 50;
+
 impl Waiter {
-    /// Between two looks at a completion queue: with MSI-X, block until the handler
-    /// signals (then ack it, so the next one comes); else let others run. A signal
-    /// left from a completion already seen only costs one more look.
-    fn pause(&mut self) {
+    /// Between two looks at a completion queue: with MSI-X, wait (bounded) for the
+    /// handler's signal, then ack it so the next one comes; else let others run.
+    /// Returns false once the device has been silent too long (the command fails).
+    fn pause(&mut self) -> bool {
         match self.handler {
             Some(handler) => {
-                if ipc::wait(self.ntfn).is_ok() {
-                    self.interrupts += 1;
+                match ipc::wait_until(self.ntfn, Deadline::after(PAUSE_TICKS)) {
+                    Ok(Some(_)) => {
+                        self.interrupts += 1;
+                        self.silent = 0;
+                    }
+                    _ => self.silent += 1,
                 }
                 let _ = handler.ack();
+                self.silent < MAX_SILENT
             }
-            None => ipc::yield_now(),
+            None => {
+                ipc::yield_now();
+                true
+            }
         }
     }
 }
@@ -103,7 +121,7 @@ fn run(info: &'static ComponentInfo) -> Result<(), &'static str> {
     iommu
         .config_write(pci::COMMAND, 2, command | pci::COMMAND_MEMORY | pci::COMMAND_BUS_MASTER)
         .map_err(|_| "enable bus mastering (boot with iommu=allow-unremapped-dma on QEMU 7.2)")?;
-    let mut waiter = Waiter { ntfn, handler: None, interrupts: 0 };
+    let mut waiter = Waiter { ntfn, handler: None, interrupts: 0, silent: 0 };
     let rw = CapRights::READ.union(CapRights::WRITE);
     let queues = iommu.dma_alloc(4 * PAGE, rw).map_err(|_| "dma_alloc of the queues")?;
     let pages = iommu.dma_alloc(2 * PAGE, rw).map_err(|_| "dma_alloc of the identify and PRP list pages")?;

@@ -72,7 +72,7 @@ pub fn connect_extra(system: &mut System<'_>, i: usize) -> Result<()> {
 
 /// Whether component `i` serves forever, so the system may end without it: a
 /// management component that handles some device's or component's faults, and the
-/// iommu-server of a system that has one.
+/// iommu-server.
 pub fn serves_forever(plan: &Plan<'_>, i: usize) -> bool {
     let handles = |m: usize| {
         let me = m as u16;
@@ -81,8 +81,9 @@ pub fn serves_forever(plan: &Plan<'_>, i: usize) -> bool {
             && (plan.devices.iter().any(|d| d.rec.fault_handler == me)
                 || plan.components.iter().any(|c| c.rec.fault_handler == me))
     };
+    // The iommu-server serves its drivers for as long as the system runs.
     let role = ComponentRole::try_from(plan.components[i].rec.role);
-    handles(i) || (role == Ok(ComponentRole::IommuServer) && (0..plan.components.len()).any(handles))
+    handles(i) || role == Ok(ComponentRole::IommuServer)
 }
 
 /// Tells component `i`'s fault handler what CPU fault init saw and did. A management

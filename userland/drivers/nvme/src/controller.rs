@@ -2,8 +2,9 @@
 //!
 //! One command is outstanding per queue at a time: the driver writes the entry, rings
 //! the tail doorbell, and waits for the completion whose phase tag is new (calling the
-//! caller's `wait` between looks: a notification wait when MSI-X delivers completions,
-//! a yield when polling). Every completion is checked against the command it must
+//! caller's `wait` between looks: a bounded notification wait when MSI-X delivers
+//! completions, a yield when polling; `wait` returns false once the caller's deadline
+//! passed, and the command fails with a timeout). Every completion is checked against the command it must
 //! answer before its head is used ([`Completion::check`]).
 
 use core::sync::atomic::{fence, Ordering};
@@ -77,7 +78,7 @@ impl Controller {
         bar_bytes: u64,
         admin_sq: DmaRegion,
         admin_cq: DmaRegion,
-        wait: &mut dyn FnMut(),
+        wait: &mut dyn FnMut() -> bool,
     ) -> Result<Self, NvmeError> {
         admin_sq.check(PAGE)?;
         admin_cq.check(PAGE)?;
@@ -120,7 +121,7 @@ impl Controller {
         self.regs.vs.get()
     }
 
-    fn wait_ready(&self, ready: bool, wait: &mut dyn FnMut()) -> Result<(), NvmeError> {
+    fn wait_ready(&self, ready: bool, wait: &mut dyn FnMut() -> bool) -> Result<(), NvmeError> {
         let polls = u64::from(self.limits.timeout_units) * READY_POLLS_PER_UNIT;
         for _ in 0..polls {
             let csts = self.regs.csts.extract();
@@ -130,7 +131,9 @@ impl Controller {
             if csts.is_set(Csts::RDY) == ready {
                 return Ok(());
             }
-            wait();
+            if !wait() {
+                break;
+            }
         }
         Err(NvmeError::ReadyTimeout { ready })
     }
@@ -145,7 +148,7 @@ impl Controller {
 
     /// Submits `command` on the admin queue (`io` false) or the I/O queue and waits
     /// for its checked completion.
-    fn run(&mut self, io: bool, command: Command, wait: &mut dyn FnMut()) -> Result<Completion, NvmeError> {
+    fn run(&mut self, io: bool, command: Command, wait: &mut dyn FnMut() -> bool) -> Result<Completion, NvmeError> {
         let q = if io { self.io.as_mut().ok_or(NvmeError::BadTransfer)? } else { &mut self.admin };
         let (slot, cid, tail) = q.rings.submit();
         let entry = (q.sq.vaddr + u64::from(slot) * 64) as *mut Command;
@@ -163,7 +166,9 @@ impl Controller {
             let head_word = unsafe { core::ptr::addr_of!((*at).dw3).read_volatile() };
             let probe = Completion { dw3: head_word, ..Default::default() };
             if probe.phase() != q.rings.phase {
-                wait();
+                if !wait() {
+                    break;
+                }
                 continue;
             }
             // The rest of the entry is read only after its phase tag showed it new.
@@ -180,7 +185,11 @@ impl Controller {
     }
 
     /// Identify Controller into `page` (one DMA page).
-    pub fn identify_controller(&mut self, page: DmaRegion, wait: &mut dyn FnMut()) -> Result<ControllerId, NvmeError> {
+    pub fn identify_controller(
+        &mut self,
+        page: DmaRegion,
+        wait: &mut dyn FnMut() -> bool,
+    ) -> Result<ControllerId, NvmeError> {
         page.check(PAGE)?;
         self.run(false, Command::identify(1, 0, page.iova), wait)?;
         let id = ControllerId::parse(&read_page(page))?;
@@ -193,7 +202,7 @@ impl Controller {
         &mut self,
         nsid: u32,
         page: DmaRegion,
-        wait: &mut dyn FnMut(),
+        wait: &mut dyn FnMut() -> bool,
     ) -> Result<NamespaceId, NvmeError> {
         page.check(PAGE)?;
         self.run(false, Command::identify(0, nsid, page.iova), wait)?;
@@ -209,7 +218,7 @@ impl Controller {
         sq: DmaRegion,
         cq: DmaRegion,
         vector: Option<u16>,
-        wait: &mut dyn FnMut(),
+        wait: &mut dyn FnMut() -> bool,
     ) -> Result<(), NvmeError> {
         sq.check(PAGE)?;
         cq.check(PAGE)?;
@@ -230,7 +239,7 @@ impl Controller {
         blocks: u32,
         data: DmaRegion,
         list: DmaRegion,
-        wait: &mut dyn FnMut(),
+        wait: &mut dyn FnMut() -> bool,
     ) -> Result<(), NvmeError> {
         let (nsid, ns) = self.namespace.ok_or(NvmeError::BadTransfer)?;
         let bytes = u64::from(blocks) * u64::from(ns.block_size);
@@ -251,7 +260,7 @@ impl Controller {
     }
 
     /// Flushes the namespace's volatile write cache.
-    pub fn flush(&mut self, wait: &mut dyn FnMut()) -> Result<(), NvmeError> {
+    pub fn flush(&mut self, wait: &mut dyn FnMut() -> bool) -> Result<(), NvmeError> {
         let (nsid, _) = self.namespace.ok_or(NvmeError::BadTransfer)?;
         self.run(true, Command::flush(nsid), wait).map(|_| ())
     }

@@ -1,4 +1,4 @@
-//! `management-busy`: management that spins before its first fetch (fault scenario).
+//! `management-busy`: management that spins before its first fetch (a scenario).
 #![no_std]
 #![no_main]
 
