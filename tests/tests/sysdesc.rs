@@ -405,3 +405,15 @@ fn docs_example_compiles() {
     let d = SystemDesc::parse(&bytes).unwrap();
     assert_eq!((d.components().len(), d.channels().len(), d.regions().len(), d.devices().len()), (3, 1, 1, 1));
 }
+
+#[test]
+fn iommu_server_with_restart_policy() {
+    let text = BASE.replace(
+        "role = \"iommu-server\"\n",
+        "role = \"iommu-server\"\nfaults = { handler = \"management\", policy = \"restart\" }\n",
+    );
+    rejects(
+        &text,
+        "t.toml:5: component 'iommu-server': the iommu-server cannot be restarted (its domains, DMA pools and buffers would be lost): use policy \"log\" or \"cut-off\"",
+    );
+}

@@ -71,6 +71,9 @@ pub(super) fn check(desc: &SystemDesc<'_>) -> Result<(), SystemError> {
             ComponentRole::IommuServer if h.iommu_server != i as u16 => {
                 return Err(invalid(at, "a second iommu-server (the header names another)"));
             }
+            ComponentRole::IommuServer if c.fault_policy == FaultPolicy::Restart.raw() => {
+                return Err(invalid(at, "the iommu-server cannot be restarted"));
+            }
             ComponentRole::Driver if desc.devices_of(i as u16).next().is_none() => {
                 return Err(invalid(at, "driver without a device"));
             }

@@ -134,6 +134,12 @@ fn rule_breaking_records_are_rejected() {
     p.components[2].role = ComponentRole::Driver.raw();
     assert_eq!(parse_err(&p), SystemError::Invalid { at: At::Component(2), reason: "driver without a device" });
     let mut p = sample();
+    (p.components[0].fault_handler, p.components[0].fault_policy) = (2, FaultPolicy::Restart.raw());
+    assert_eq!(
+        parse_err(&p),
+        SystemError::Invalid { at: At::Component(0), reason: "the iommu-server cannot be restarted" }
+    );
+    let mut p = sample();
     p.min_ram_bytes = 8 << 20;
     assert!(matches!(parse_err(&p), SystemError::OverBudget { min_ram: 0x80_0000, .. }));
     let mut p = sample();

@@ -419,6 +419,12 @@ fn assign_roles(
             (r, false) => r.unwrap_or(ComponentRole::Normal),
         };
         if role == ComponentRole::IommuServer {
+            if p.components[i].fault_policy == FaultPolicy::Restart.raw() {
+                // Its domains, pools and every driver's buffers live in its CNode: a new
+                // instance would start with none of them.
+                let msg = "the iommu-server cannot be restarted (its domains, DMA pools and buffers would be lost): use policy \"log\" or \"cut-off\"";
+                ctx.err(&c.span(), &entry, msg);
+            }
             match server {
                 Some(first) => {
                     let msg = format!("a second iommu-server (the first is '{}')", comps[first as usize].0);
