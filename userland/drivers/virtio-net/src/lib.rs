@@ -15,7 +15,7 @@
 extern crate alloc;
 
 pub mod config;
-pub mod frame;
+pub use netframe as frame;
 pub mod hal;
 pub mod pool;
 pub mod transport;

@@ -1,4 +1,4 @@
-//! Ethernet/ARP frames of the driver's self-test (bounds-checked parsing).
+//! ARP frames of the drivers' self-tests (bounds-checked parsing).
 //!
 
 /// The broadcast MAC address.

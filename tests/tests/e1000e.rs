@@ -1,0 +1,85 @@
+//! e1000e scenario: the driver component exchanges ARP and DHCP with QEMU user net.
+//!
+//! `systems/test-e1000e.toml` (iommu-server + `e1000edrv`) with QEMU's 82574 on a
+//! `-netdev user`. The driver's rings and buffers are in its pool (IOVAs only); it sends
+//! an ARP request for 10.0.2.2 and a DHCP DISCOVER and must receive slirp's reply and
+//! offer. The host checks the capture of the netdev: the reply the driver logged is
+//! the frame slirp sent, and the driver's requests went on the wire.
+
+use abi::bootimage::BootImage;
+use abi::exit::ExitCode;
+use scenarios::{build_dir, make_image, scenario_dir, Scenario};
+
+/// The boot image with systems/test-e1000e.toml packed as `system`.
+fn image(name: &str) -> std::path::PathBuf {
+    let toml = "systems/test-e1000e.toml";
+    let text = std::fs::read_to_string(scenarios::repo_root().join(toml)).expect(toml);
+    let programs: Vec<String> = ["root", "iommu-server", "e1000edrv"].iter().map(|s| s.to_string()).collect();
+    let desc = scenarios::sysdesc::compile(toml, &text, Some(&programs)).unwrap_or_else(|e| panic!("{toml}: {e:?}"));
+    let bytes = std::fs::read(build_dir().join("boot.img")).expect("build/boot.img: run `make image` first");
+    let image = BootImage::parse(&bytes).expect("build/boot.img parses");
+    let mut files: Vec<(&str, &[u8])> =
+        image.files().filter(|f| f.name != "system").map(|f| (f.name, f.data)).collect();
+    assert!(files.iter().any(|f| f.0 == "e1000edrv"), "e1000edrv is packed");
+    files.push(("system", &desc));
+    let out = scenario_dir().join(format!("{name}.img"));
+    make_image(&out, &files);
+    out
+}
+
+/// The frames of a pcap file (little-endian, as QEMU writes it on x86).
+fn pcap_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
+    assert!(bytes.len() >= 24 && bytes[..4] == [0xd4, 0xc3, 0xb2, 0xa1], "a pcap file");
+    let mut frames = Vec::new();
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        frames.push(bytes[at + 16..(at + 16 + len).min(bytes.len())].to_vec());
+        at += 16 + len;
+    }
+    frames
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn e1000e_exchanges_arp_and_dhcp_with_the_user_network() {
+    let pcap = scenario_dir().join("e1000e.pcap");
+    let _ = std::fs::remove_file(&pcap);
+    let mut scenario = Scenario::new("e1000e").initrd(Some(image("e1000e"))).append("iommu=allow-unremapped-dma");
+    scenario.extra_args = [
+        "-netdev",
+        "user,id=n0",
+        "-device",
+        "e1000e,netdev=n0",
+        "-object",
+        &format!("filter-dump,id=d0,netdev=n0,file={}", pcap.display()),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    scenario.timeout = std::time::Duration::from_secs(240);
+    let o = scenario.run();
+    o.expect_serial_contains("init: system 'test-e1000e' started: 2 components")
+        .expect_serial_contains("e1000e: rings and buffers at iova 0x100000 (18 pages) from the pool")
+        .expect_serial_contains("e1000e: ARP reply: 0a000202 is at 52550a000202")
+        .expect_serial_contains("e1000e: DHCP offer: 10.0.2.15 from Some([10, 0, 2, 2])")
+        .expect_serial_contains("e1000e: done")
+        .expect_serial_not_contains("e1000e: FAIL")
+        .expect_serial_not_contains("iommu-server: DMA fault")
+        .expect_serial_contains("init: system 'test-e1000e': every component stopped (servers left running)")
+        .expect_exit(ExitCode::Success);
+    let line = o.expect_line_starting("e1000e: MAC ");
+    let mac = line["e1000e: MAC ".len()..].split(',').next().unwrap().to_string();
+    let frames = pcap_frames(&std::fs::read(&pcap).expect("the netdev capture"));
+    // The driver's ARP request and DISCOVER went on the wire from its MAC.
+    let sent: Vec<&Vec<u8>> = frames.iter().filter(|f| f.len() >= 14 && hex(&f[6..12]) == mac).collect();
+    assert!(sent.iter().any(|f| f[12..14] == [0x08, 0x06]), "no ARP request from {mac} in the capture");
+    assert!(sent.iter().any(|f| f.len() >= 590 && f[12..14] == [0x08, 0x00]), "no DISCOVER from {mac}");
+    // The reply the driver logged is byte for byte a frame slirp sent.
+    let logged = o.expect_line_starting("e1000e: ARP frame received: ");
+    let logged = &logged["e1000e: ARP frame received: ".len()..];
+    assert!(frames.iter().any(|f| hex(f) == logged), "the logged reply {logged} is not in the capture");
+}

@@ -1,0 +1,13 @@
+//! Ethernet frames of the NIC drivers' self-tests: ARP and DHCP, bounds-checked.
+//!
+//! Frames from the network are untrusted input: every parser takes any byte slice
+//! (short, long, malformed) and answers `None` unless the frame is exactly what it
+//! looks for.
+#![no_std]
+
+extern crate alloc;
+
+pub mod arp;
+pub mod dhcp;
+
+pub use arp::*;

@@ -1,0 +1,149 @@
+//! The e1000e driver component: rings and buffers in its pool, ARP and DHCP self-test.
+//!
+//! Init gives it a send cap to the iommu-server for its device (`IommuClient`) and the
+//! device's memory BARs mapped uncached (`DeviceFrame`, `badge` = BAR number). It turns
+//! on memory decoding and bus mastering through the server, takes one region of
+//! [`REGION_PAGES`] pages from its DMA pool for both descriptor rings and all buffers,
+//! resets the 82574, reads its MAC and brings the link up. The self-test, polled with
+//! deadlines: an ARP request for QEMU's user-network gateway 10.0.2.2 until its reply
+//! arrives, then a DHCP DISCOVER until the OFFER of an address arrives. Every value the
+//! device reports (ring heads, frame lengths) is checked by the library.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use abi::component::{CapKind, ComponentInfo, BUDGET_UNTYPED, CNODE, VSPACE};
+use abi::exit::ExitCode;
+use abi::object::ObjectType;
+use abi::pci;
+use abi::rights::CapRights;
+use e1000e_driver::nic::REGION_PAGES;
+use e1000e_driver::{DmaRegion, E1000e, PAGE, RX_BUF};
+use libcap::cap::{CNode, Untyped, VSpace};
+use libcap::deadline::Deadline;
+use libcap::iommu::{ClientSpace, IommuClient};
+use libcap::println;
+use netframe::dhcp::{discover, offer_for};
+use netframe::{arp_reply_for, arp_request, hex};
+
+libcap::component::entry!(main);
+
+/// Where the driver maps its DMA region.
+const DMA_VADDRS: core::ops::Range<u64> = 0x0000_5400_0000_0000..0x0000_5400_0100_0000;
+/// Guest IP the ARP request claims and the gateway it asks for (QEMU user networking).
+const OUR_IP: [u8; 4] = [10, 0, 2, 15];
+const GATEWAY: [u8; 4] = [10, 0, 2, 2];
+/// TSC ticks to wait for each answer (a few seconds under TCG on a loaded host).
+const REPLY_TICKS: u64 = 20_000_000_000;
+/// TSC ticks between repeats of a request.
+const RESEND_TICKS: u64 = 200_000_000;
+/// The DHCP transaction id.
+const XID: u32 = 0x1000_e1e0;
+
+fn main(info: &'static ComponentInfo) -> ExitCode {
+    match run(info) {
+        Ok(()) => {
+            println!("e1000e: done");
+            ExitCode::Success
+        }
+        Err(what) => {
+            println!("e1000e: FAIL {what}");
+            ExitCode::UserFailure
+        }
+    }
+}
+
+/// The iommu-server client, with 64 KiB of the spare budget for page tables.
+fn client(info: &'static ComponentInfo) -> Result<(IommuClient, &'static str), &'static str> {
+    let cap =
+        info.caps().iter().find(|c| c.kind() == Some(CapKind::IommuClient)).ok_or("no iommu-server client cap")?;
+    let used = info.caps().iter().map(|c| c.slot).max().unwrap_or(0).max(BUDGET_UNTYPED + 6);
+    let untyped = used + 1;
+    (info.budget_untyped.start..info.budget_untyped.end)
+        .find(|&u| Untyped(u).retype(ObjectType::Untyped, 16, CNode(CNODE), 0, 0, untyped, 1).is_ok())
+        .ok_or("no 64 KiB of spare untyped for page tables")?;
+    let space =
+        ClientSpace { cnode: CNODE, vspace: VSpace(VSPACE), untyped, slots: used + 2..used + 200, vaddrs: DMA_VADDRS };
+    Ok((IommuClient::new(cap.slot, space), cap.name()))
+}
+
+fn run(info: &'static ComponentInfo) -> Result<(), alloc::string::String> {
+    use alloc::format;
+    let (mut iommu, name) = client(info)?;
+    let bar0 = info
+        .caps()
+        .iter()
+        .find(|c| c.kind() == Some(CapKind::DeviceFrame) && c.name() == name && c.badge == 0)
+        .ok_or("no BAR 0 mapped for the device")?;
+    println!("e1000e: {name}: BAR 0 mapped at {:#x}, {:#x} bytes (gen {})", bar0.vaddr, bar0.size, info.generation);
+    let command = iommu.config_read(pci::COMMAND, 2).map_err(|e| format!("config read: {e:?}"))?;
+    iommu
+        .config_write(pci::COMMAND, 2, command | pci::COMMAND_MEMORY | pci::COMMAND_BUS_MASTER)
+        .map_err(|e| format!("bus mastering refused ({e:?}; QEMU 7.2 needs iommu=allow-unremapped-dma)"))?;
+    let rw = CapRights::READ.union(CapRights::WRITE);
+    let buffer = iommu.dma_alloc(REGION_PAGES * PAGE, rw).map_err(|e| format!("dma_alloc: {e:?}"))?;
+    println!("e1000e: rings and buffers at iova {:#x} ({} pages) from the pool", buffer.iova, buffer.pages);
+    let region = DmaRegion { vaddr: buffer.vaddr, iova: buffer.iova, bytes: buffer.pages * PAGE };
+    let mut yield_now = || {
+        libcap::ipc::yield_now();
+        true
+    };
+    // SAFETY: init mapped BAR 0 uncached at `bar0.vaddr` (`bar0.size` bytes) for this
+    // component alone; the region is this driver's DMA buffer, used for nothing else.
+    let mut nic = unsafe { E1000e::new(bar0.vaddr, bar0.size, region, &mut yield_now) }
+        .map_err(|e| format!("device setup: {e}"))?;
+    let mac = nic.mac();
+    let deadline = Deadline::after(REPLY_TICKS);
+    while !nic.link().0 && !deadline.passed() {
+        libcap::ipc::yield_now();
+    }
+    let (up, speed) = nic.link();
+    if !up {
+        return Err("the link did not come up".into());
+    }
+    println!("e1000e: MAC {}, link up at {speed} Mb/s", hex(&mac));
+    let request = arp_request(mac, OUR_IP, GATEWAY);
+    let reply = exchange(&mut nic, &request, |f| arp_reply_for(f, mac).filter(|r| r.1 == GATEWAY))?;
+    println!("e1000e: ARP reply: {} is at {}", hex(&reply.0 .1), hex(&reply.0 .0));
+    println!("e1000e: ARP frame received: {}", hex(&reply.1));
+    let offer = exchange(&mut nic, &discover(mac, XID), |f| offer_for(f, mac, XID))?.0;
+    let ip = offer.your_ip;
+    println!(
+        "e1000e: DHCP offer: {}.{}.{}.{} from {:?}",
+        ip[0],
+        ip[1],
+        ip[2],
+        ip[3],
+        offer.server.map(|s| [s[0], s[1], s[2], s[3]])
+    );
+    Ok(())
+}
+
+/// Sends `request` (again every [`RESEND_TICKS`]) until a frame `answer` accepts
+/// arrives; returns what it found and the frame.
+fn exchange<T>(
+    nic: &mut E1000e,
+    request: &[u8],
+    answer: impl Fn(&[u8]) -> Option<T>,
+) -> Result<(T, alloc::vec::Vec<u8>), alloc::string::String> {
+    use alloc::format;
+    let mut frame = [0u8; RX_BUF];
+    let deadline = Deadline::after(REPLY_TICKS);
+    let mut resend = Deadline::after(0);
+    let mut others = 0u32;
+    while !deadline.passed() {
+        if resend.passed() {
+            nic.send(request).map_err(|e| format!("send: {e}"))?;
+            resend = Deadline::after(RESEND_TICKS);
+        }
+        match nic.receive(&mut frame).map_err(|e| format!("receive: {e}"))? {
+            Some(len) => match answer(&frame[..len]) {
+                Some(found) => return Ok((found, frame[..len].to_vec())),
+                None => others += 1,
+            },
+            None => libcap::ipc::yield_now(),
+        }
+    }
+    Err(format!("no answer to a {} byte request ({others} other frames)", request.len()))
+}
