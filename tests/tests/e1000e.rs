@@ -66,11 +66,16 @@ fn e1000e_exchanges_arp_and_dhcp_with_the_user_network() {
         .expect_serial_contains("e1000e: rings and buffers at iova 0x100000 (18 pages) from the pool")
         .expect_serial_contains("e1000e: ARP reply: 0a000202 is at 52550a000202")
         .expect_serial_contains("e1000e: DHCP offer: 10.0.2.15 from Some([10, 0, 2, 2])")
+        .expect_serial_contains("e1000e: interrupts by MSI vector 0x")
         .expect_serial_contains("e1000e: done")
         .expect_serial_not_contains("e1000e: FAIL")
         .expect_serial_not_contains("iommu-server: DMA fault")
         .expect_serial_contains("init: system 'test-e1000e': every component stopped (servers left running)")
         .expect_exit(ExitCode::Success);
+    // The MSI path is set up (causes unmasked); QEMU 7.2 delivers no MSI for this
+    // device (docs/e1000e.md), so the count is reported, not required.
+    let irqs = o.lines_starting("e1000e: ").into_iter().find(|l| l.contains(" interrupts (IMS 0x85)"));
+    assert!(irqs.is_some(), "the driver did not unmask RXT0, TXDW and LSC");
     let line = o.expect_line_starting("e1000e: MAC ");
     let mac = line["e1000e: MAC ".len()..].split(',').next().unwrap().to_string();
     let frames = pcap_frames(&std::fs::read(&pcap).expect("the netdev capture"));

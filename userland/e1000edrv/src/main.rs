@@ -1,13 +1,15 @@
-//! The e1000e driver component: rings and buffers in its pool, ARP and DHCP self-test.
+//! The e1000e driver component: rings and buffers in its pool, ARP and DHCP tests.
 //!
 //! Init gives it a send cap to the iommu-server for its device (`IommuClient`) and the
 //! device's memory BARs mapped uncached (`DeviceFrame`, `badge` = BAR number). It turns
 //! on memory decoding and bus mastering through the server, takes one region of
 //! [`REGION_PAGES`] pages from its DMA pool for both descriptor rings and all buffers,
-//! resets the 82574, reads its MAC and brings the link up. The self-test, polled with
-//! deadlines: an ARP request for QEMU's user-network gateway 10.0.2.2 until its reply
-//! arrives, then a DHCP DISCOVER until the OFFER of an address arrives. Every value the
-//! device reports (ring heads, frame lengths) is checked by the library.
+//! resets the 82574, reads its MAC and brings the link up. With an MSI from the server
+//! (`msis = 1` in the description) it waits for interrupts (receive, transmit
+//! written back, link change), each wait bounded; without one it polls. The self-test:
+//! an ARP request for QEMU's user-network gateway 10.0.2.2 until its reply arrives,
+//! then a DHCP DISCOVER until the OFFER of an address arrives. Every value the device
+//! reports (ring heads, frame lengths) is checked by the library.
 #![no_std]
 #![no_main]
 
@@ -20,7 +22,7 @@ use abi::pci;
 use abi::rights::CapRights;
 use e1000e_driver::nic::REGION_PAGES;
 use e1000e_driver::{DmaRegion, E1000e, PAGE, RX_BUF};
-use libcap::cap::{CNode, Untyped, VSpace};
+use libcap::cap::{CNode, IrqHandler, Notification, Untyped, VSpace};
 use libcap::deadline::Deadline;
 use libcap::iommu::{ClientSpace, IommuClient};
 use libcap::println;
@@ -40,6 +42,33 @@ const REPLY_TICKS: u64 = 20_000_000_000;
 const RESEND_TICKS: u64 = 200_000_000;
 /// The DHCP transaction id.
 const XID: u32 = 0x1000_e1e0;
+/// One wait for an interrupt lasts at most this many TSC ticks (then the rings are
+/// looked at anyway: a lost interrupt costs this, never a hang).
+const PAUSE_TICKS: u64 = 50_000_000;
+
+/// How the driver waits for the device.
+struct Waiter {
+    /// The MSI handler and the notification it signals; `None`: polling.
+    irq: Option<(IrqHandler, u64)>,
+    /// Interrupts seen.
+    interrupts: u64,
+}
+
+impl Waiter {
+    /// Until the device interrupts (bounded) or, polling, once round the scheduler.
+    fn pause(&mut self, nic: &E1000e) {
+        let Some((handler, ntfn)) = self.irq else {
+            libcap::ipc::yield_now();
+            return;
+        };
+        if let Ok(Some(_)) = libcap::ipc::wait_until(ntfn, Deadline::after(PAUSE_TICKS)) {
+            self.interrupts += 1;
+        }
+        // Reading ICR clears the causes; the ack lets the next MSI through.
+        let _ = nic.take_causes();
+        let _ = handler.ack();
+    }
+}
 
 fn main(info: &'static ComponentInfo) -> ExitCode {
     match run(info) {
@@ -55,7 +84,7 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
 }
 
 /// The iommu-server client, with 64 KiB of the spare budget for page tables.
-fn client(info: &'static ComponentInfo) -> Result<(IommuClient, &'static str), &'static str> {
+fn client(info: &'static ComponentInfo) -> Result<(IommuClient, &'static str, u64), &'static str> {
     let cap =
         info.caps().iter().find(|c| c.kind() == Some(CapKind::IommuClient)).ok_or("no iommu-server client cap")?;
     let used = info.caps().iter().map(|c| c.slot).max().unwrap_or(0).max(BUDGET_UNTYPED + 6);
@@ -63,14 +92,22 @@ fn client(info: &'static ComponentInfo) -> Result<(IommuClient, &'static str), &
     (info.budget_untyped.start..info.budget_untyped.end)
         .find(|&u| Untyped(u).retype(ObjectType::Untyped, 16, CNode(CNODE), 0, 0, untyped, 1).is_ok())
         .ok_or("no 64 KiB of spare untyped for page tables")?;
+    // A notification for the MSI, and a badged copy for the handler (an unbadged signal
+    // leaves the word 0, which a bounded wait cannot tell from no signal).
+    let (ntfn, badged) = (used + 2, used + 3);
+    Untyped(untyped)
+        .retype(ObjectType::Notification, 0, CNode(CNODE), 0, 0, ntfn, 1)
+        .map_err(|_| "cannot make a notification")?;
+    CNode::mint(CNode(CNODE).slot(badged), CNode(CNODE).slot(ntfn), CapRights::ALL, 1)
+        .map_err(|_| "cannot mint the MSI badge")?;
     let space =
-        ClientSpace { cnode: CNODE, vspace: VSpace(VSPACE), untyped, slots: used + 2..used + 200, vaddrs: DMA_VADDRS };
-    Ok((IommuClient::new(cap.slot, space), cap.name()))
+        ClientSpace { cnode: CNODE, vspace: VSpace(VSPACE), untyped, slots: used + 4..used + 200, vaddrs: DMA_VADDRS };
+    Ok((IommuClient::new(cap.slot, space), cap.name(), ntfn))
 }
 
 fn run(info: &'static ComponentInfo) -> Result<(), alloc::string::String> {
     use alloc::format;
-    let (mut iommu, name) = client(info)?;
+    let (mut iommu, name, ntfn) = client(info)?;
     let bar0 = info
         .caps()
         .iter()
@@ -93,10 +130,20 @@ fn run(info: &'static ComponentInfo) -> Result<(), alloc::string::String> {
     // component alone; the region is this driver's DMA buffer, used for nothing else.
     let mut nic = unsafe { E1000e::new(bar0.vaddr, bar0.size, region, &mut yield_now) }
         .map_err(|e| format!("device setup: {e}"))?;
+    let mut waiter = Waiter { irq: None, interrupts: 0 };
+    match iommu.msi() {
+        Ok((handler, msi)) => {
+            handler.set_notification(Notification(ntfn + 1)).map_err(|e| format!("bind the MSI: {e:?}"))?;
+            nic.enable_interrupts();
+            waiter.irq = Some((handler, ntfn));
+            println!("e1000e: interrupts by MSI vector {:#x}", msi.vector);
+        }
+        Err(e) => println!("e1000e: no MSI from the server ({e:?}): polling"),
+    }
     let mac = nic.mac();
     let deadline = Deadline::after(REPLY_TICKS);
     while !nic.link().0 && !deadline.passed() {
-        libcap::ipc::yield_now();
+        waiter.pause(&nic);
     }
     let (up, speed) = nic.link();
     if !up {
@@ -104,10 +151,10 @@ fn run(info: &'static ComponentInfo) -> Result<(), alloc::string::String> {
     }
     println!("e1000e: MAC {}, link up at {speed} Mb/s", hex(&mac));
     let request = arp_request(mac, OUR_IP, GATEWAY);
-    let reply = exchange(&mut nic, &request, |f| arp_reply_for(f, mac).filter(|r| r.1 == GATEWAY))?;
+    let reply = exchange(&mut nic, &mut waiter, &request, |f| arp_reply_for(f, mac).filter(|r| r.1 == GATEWAY))?;
     println!("e1000e: ARP reply: {} is at {}", hex(&reply.0 .1), hex(&reply.0 .0));
     println!("e1000e: ARP frame received: {}", hex(&reply.1));
-    let offer = exchange(&mut nic, &discover(mac, XID), |f| offer_for(f, mac, XID))?.0;
+    let offer = exchange(&mut nic, &mut waiter, &discover(mac, XID), |f| offer_for(f, mac, XID))?.0;
     let ip = offer.your_ip;
     println!(
         "e1000e: DHCP offer: {}.{}.{}.{} from {:?}",
@@ -117,6 +164,10 @@ fn run(info: &'static ComponentInfo) -> Result<(), alloc::string::String> {
         ip[3],
         offer.server.map(|s| [s[0], s[1], s[2], s[3]])
     );
+    // QEMU 7.2's 82574 model delivered no MSI here although MSI is enabled with a
+    // remappable address and IMS/ICR show the causes (docs/e1000e.md): the bounded
+    // waits keep the driver working, polling, and this line says which it was.
+    println!("e1000e: {} interrupts (IMS {:#x})", waiter.interrupts, nic.interrupt_mask());
     Ok(())
 }
 
@@ -124,6 +175,7 @@ fn run(info: &'static ComponentInfo) -> Result<(), alloc::string::String> {
 /// arrives; returns what it found and the frame.
 fn exchange<T>(
     nic: &mut E1000e,
+    waiter: &mut Waiter,
     request: &[u8],
     answer: impl Fn(&[u8]) -> Option<T>,
 ) -> Result<(T, alloc::vec::Vec<u8>), alloc::string::String> {
@@ -142,7 +194,7 @@ fn exchange<T>(
                 Some(found) => return Ok((found, frame[..len].to_vec())),
                 None => others += 1,
             },
-            None => libcap::ipc::yield_now(),
+            None => waiter.pause(nic),
         }
     }
     Err(format!("no answer to a {} byte request ({others} other frames)", request.len()))

@@ -1,4 +1,4 @@
-//! The driver core: reset, MAC, link, one receive and one transmit ring, polled.
+//! The driver core: reset, MAC, link, one receive and one transmit ring.
 //!
 //! The DMA region the caller gives is laid out as: page 0 the receive ring, page 1 the
 //! transmit ring, then [`RX_DESCS`] receive buffers and [`TX_DESCS`] transmit buffers
@@ -10,7 +10,7 @@ use core::sync::atomic::{fence, Ordering};
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
 use crate::desc::{Ring, RxDesc, TxDesc, RX_DD, RX_EOP, TX_DD, TX_EOP, TX_IFCS, TX_RS};
-use crate::registers::{Ctrl, Eerd, Rah, Rctl, Registers, Status, Tctl, REGISTERS_BYTES};
+use crate::registers::{Ctrl, Eerd, Interrupt, Rah, Rctl, Registers, Status, Tctl, REGISTERS_BYTES};
 use crate::{DmaRegion, E1000eError, PAGE};
 
 /// Receive descriptors (a multiple of 8).
@@ -108,6 +108,23 @@ impl E1000e {
         self.regs.tdt.set(0);
         self.regs.tipg.set(TIPG_COPPER);
         self.regs.tctl.write(Tctl::EN::SET + Tctl::PSP::SET + Tctl::CT.val(0x0f) + Tctl::COLD.val(0x3f));
+    }
+
+    /// Unmasks the causes this driver waits for: a frame received (RXT0), a transmit
+    /// descriptor written back (TXDW), a link change (LSC).
+    pub fn enable_interrupts(&self) {
+        let _ = self.regs.icr.get();
+        self.regs.ims.write(Interrupt::RXT0::SET + Interrupt::TXDW::SET + Interrupt::LSC::SET);
+    }
+
+    /// The interrupt mask (IMS).
+    pub fn interrupt_mask(&self) -> u32 {
+        self.regs.ims.get()
+    }
+
+    /// Reads (and so clears) the pending interrupt causes.
+    pub fn take_causes(&self) -> u32 {
+        self.regs.icr.get()
     }
 
     /// The MAC address (from RAL0/RAH0, else the EEPROM).
