@@ -1,6 +1,6 @@
 //! e1000e scenario: the driver component exchanges ARP and DHCP with QEMU user net.
 //!
-//! `systems/test-e1000e.toml` (iommu-server + `e1000edrv`) with QEMU's 82574 on a
+//! `systems/test-e1000e.toml` (iommu-server + `e1000edrv`; `-client`: with `netclient`) with QEMU's 82574 on a
 //! `-netdev user`. The driver's rings and buffers are in its pool (IOVAs only); it sends
 //! an ARP request for 10.0.2.2 and a DHCP DISCOVER and must receive slirp's reply and
 //! offer. The host checks the capture of the netdev: the reply the driver logged is
@@ -10,12 +10,13 @@ use abi::bootimage::BootImage;
 use abi::exit::ExitCode;
 use scenarios::{build_dir, make_image, scenario_dir, Scenario};
 
-/// The boot image with systems/test-e1000e.toml packed as `system`.
-fn image(name: &str) -> std::path::PathBuf {
-    let toml = "systems/test-e1000e.toml";
-    let text = std::fs::read_to_string(scenarios::repo_root().join(toml)).expect(toml);
-    let programs: Vec<String> = ["root", "iommu-server", "e1000edrv"].iter().map(|s| s.to_string()).collect();
-    let desc = scenarios::sysdesc::compile(toml, &text, Some(&programs)).unwrap_or_else(|e| panic!("{toml}: {e:?}"));
+/// The boot image with systems/<system>.toml packed as `system`.
+fn image(name: &str, system: &str) -> std::path::PathBuf {
+    let toml = format!("systems/{system}.toml");
+    let text = std::fs::read_to_string(scenarios::repo_root().join(&toml)).expect(&toml);
+    let programs: Vec<String> =
+        ["root", "iommu-server", "e1000edrv", "netclient"].iter().map(|s| s.to_string()).collect();
+    let desc = scenarios::sysdesc::compile(&toml, &text, Some(&programs)).unwrap_or_else(|e| panic!("{toml}: {e:?}"));
     let bytes = std::fs::read(build_dir().join("boot.img")).expect("build/boot.img: run `make image` first");
     let image = BootImage::parse(&bytes).expect("build/boot.img parses");
     let mut files: Vec<(&str, &[u8])> =
@@ -44,11 +45,10 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-#[test]
-fn e1000e_exchanges_arp_and_dhcp_with_the_user_network() {
-    let pcap = scenario_dir().join("e1000e.pcap");
-    let _ = std::fs::remove_file(&pcap);
-    let mut scenario = Scenario::new("e1000e").initrd(Some(image("e1000e"))).append("iommu=allow-unremapped-dma");
+/// Boots `system` with an 82574 on QEMU's user network, captured into `pcap`.
+fn run_with_capture(name: &str, system: &str, pcap: &std::path::Path) -> scenarios::Outcome {
+    let _ = std::fs::remove_file(pcap);
+    let mut scenario = Scenario::new(name).initrd(Some(image(name, system))).append("iommu=allow-unremapped-dma");
     scenario.extra_args = [
         "-netdev",
         "user,id=n0",
@@ -61,7 +61,13 @@ fn e1000e_exchanges_arp_and_dhcp_with_the_user_network() {
     .map(|s| s.to_string())
     .collect();
     scenario.timeout = std::time::Duration::from_secs(240);
-    let o = scenario.run();
+    scenario.run()
+}
+
+#[test]
+fn e1000e_exchanges_arp_and_dhcp_with_the_user_network() {
+    let pcap = scenario_dir().join("e1000e.pcap");
+    let o = run_with_capture("e1000e", "test-e1000e", &pcap);
     o.expect_serial_contains("init: system 'test-e1000e' started: 2 components")
         .expect_serial_contains("e1000e: rings and buffers at iova 0x100000 (18 pages) from the pool")
         .expect_serial_contains("e1000e: ARP reply: 0a000202 is at 52550a000202")
@@ -87,4 +93,36 @@ fn e1000e_exchanges_arp_and_dhcp_with_the_user_network() {
     let logged = o.expect_line_starting("e1000e: ARP frame received: ");
     let logged = &logged["e1000e: ARP frame received: ".len()..];
     assert!(frames.iter().any(|f| hex(f) == logged), "the logged reply {logged} is not in the capture");
+}
+
+#[test]
+fn a_client_talks_through_the_driver_rings_and_its_bad_entries_are_refused() {
+    let pcap = scenario_dir().join("e1000e-client.pcap");
+    let o = run_with_capture("e1000e-client", "test-e1000e-client", &pcap);
+    o.expect_serial_contains("init: system 'test-e1000e-client' started: 3 components")
+        .expect_serial_contains("e1000e: serving a client: data region 64 KiB, 128 entries per ring")
+        .expect_serial_contains("netclient: offered 16 receive buffers and 2 entries outside the 65536 byte region")
+        .expect_serial_contains(
+            "e1000e: refused a client send entry outside the data region (offset 0xfffffffffffffff0, len 60, id 47825)",
+        )
+        .expect_serial_contains(
+            "e1000e: refused a client receive entry outside the data region (offset 0x10000, len 2048, id 47824)",
+        )
+        .expect_serial_contains("netclient: ARP reply through the driver: 10.0.2.2 is at 52550a000202")
+        .expect_serial_contains("netclient: DHCP offer through the driver: 10.0.2.15")
+        .expect_serial_contains("netclient: both entries outside the region came back refused (length 0)")
+        .expect_serial_contains("netclient: done")
+        .expect_serial_not_contains("FAIL")
+        .expect_serial_not_contains("iommu-server: DMA fault")
+        .expect_serial_contains("init: system 'test-e1000e-client': every component stopped (servers left running)")
+        .expect_exit(ExitCode::Success);
+    // The client's MAC is the driver's; its requests reached the wire through the NIC.
+    let line = o.expect_line_starting("netclient: driver ready: MAC ");
+    let mac = line["netclient: driver ready: MAC ".len()..].split(',').next().unwrap().to_string();
+    let frames = pcap_frames(&std::fs::read(&pcap).expect("the netdev capture"));
+    let sent: Vec<&Vec<u8>> = frames.iter().filter(|f| f.len() >= 14 && hex(&f[6..12]) == mac).collect();
+    assert!(sent.iter().any(|f| f[12..14] == [0x08, 0x06]), "no ARP request from {mac} in the capture");
+    assert!(sent.iter().any(|f| f.len() >= 590 && f[12..14] == [0x08, 0x00]), "no DISCOVER from {mac}");
+    // The hostile send entry was not followed: no 60-byte frame of other content left.
+    assert!(sent.iter().all(|f| f[12..14] == [0x08, 0x06] || f[12..14] == [0x08, 0x00]), "an unexpected frame left");
 }

@@ -50,7 +50,9 @@ extern crate std;
 
 mod desc;
 pub mod layout;
+mod region;
 mod ring;
 
 pub use desc::{BlockOp, BlockRequest, BufDesc, RegionRange};
+pub use region::DataRegion;
 pub use ring::{Consumer, Producer, RingEntry, RingError, RingMemory, HEADER_BYTES};

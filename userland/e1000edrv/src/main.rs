@@ -29,6 +29,8 @@ use libcap::println;
 use netframe::dhcp::{discover, offer_for};
 use netframe::{arp_reply_for, arp_request, hex};
 
+mod serve;
+
 libcap::component::entry!(main);
 
 /// Where the driver maps its DMA region.
@@ -46,27 +48,31 @@ const XID: u32 = 0x1000_e1e0;
 /// looked at anyway: a lost interrupt costs this, never a hang).
 const PAUSE_TICKS: u64 = 50_000_000;
 
+/// CNode slots the iommu-server client may fill (page-table and frame caps).
+const CLIENT_SLOTS: u64 = 196;
+
 /// How the driver waits for the device.
-struct Waiter {
+pub struct Waiter {
     /// The MSI handler and the notification it signals; `None`: polling.
-    irq: Option<(IrqHandler, u64)>,
+    pub irq: Option<(IrqHandler, u64)>,
     /// Interrupts seen.
-    interrupts: u64,
+    pub interrupts: u64,
 }
 
 impl Waiter {
     /// Until the device interrupts (bounded) or, polling, once round the scheduler.
-    fn pause(&mut self, nic: &E1000e) {
+    pub fn pause(&mut self, nic: &E1000e) {
         let Some((handler, ntfn)) = self.irq else {
             libcap::ipc::yield_now();
             return;
         };
+        // Reading ICR clears the causes, so a cause set from here on raises a new MSI;
+        // the ack lets it through.
+        let _ = nic.take_causes();
+        let _ = handler.ack();
         if let Ok(Some(_)) = libcap::ipc::wait_until(ntfn, Deadline::after(PAUSE_TICKS)) {
             self.interrupts += 1;
         }
-        // Reading ICR clears the causes; the ack lets the next MSI through.
-        let _ = nic.take_causes();
-        let _ = handler.ack();
     }
 }
 
@@ -100,8 +106,13 @@ fn client(info: &'static ComponentInfo) -> Result<(IommuClient, &'static str, u6
         .map_err(|_| "cannot make a notification")?;
     CNode::mint(CNode(CNODE).slot(badged), CNode(CNODE).slot(ntfn), CapRights::ALL, 1)
         .map_err(|_| "cannot mint the MSI badge")?;
-    let space =
-        ClientSpace { cnode: CNODE, vspace: VSpace(VSPACE), untyped, slots: used + 4..used + 200, vaddrs: DMA_VADDRS };
+    let space = ClientSpace {
+        cnode: CNODE,
+        vspace: VSpace(VSPACE),
+        untyped,
+        slots: used + 4..used + 4 + CLIENT_SLOTS,
+        vaddrs: DMA_VADDRS,
+    };
     Ok((IommuClient::new(cap.slot, space), cap.name(), ntfn))
 }
 
@@ -150,6 +161,11 @@ fn run(info: &'static ComponentInfo) -> Result<(), alloc::string::String> {
         return Err("the link did not come up".into());
     }
     println!("e1000e: MAC {}, link up at {speed} Mb/s", hex(&mac));
+    if let Some(connection) = serve::Connection::find(info) {
+        // The first slot past the client space's range: free for the serve loop.
+        let spare = ntfn + 2 + CLIENT_SLOTS;
+        return serve::serve(&mut nic, &mut waiter, &connection, spare).map_err(|e| format!("serving: {e}"));
+    }
     let request = arp_request(mac, OUR_IP, GATEWAY);
     let reply = exchange(&mut nic, &mut waiter, &request, |f| arp_reply_for(f, mac).filter(|r| r.1 == GATEWAY))?;
     println!("e1000e: ARP reply: {} is at {}", hex(&reply.0 .1), hex(&reply.0 .0));

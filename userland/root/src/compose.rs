@@ -389,7 +389,12 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
             build::give(built, shared.channels[k], e, rights, ch.badge)?;
         }
         if ch.server == me {
-            build::give(built, shared.channels[k], CapEntry::new(name, kind, 0, 0), CapRights::READ, 0)?;
+            // The waiter of a notification may also signal it: only itself hears, and a
+            // badged copy lets it bind its own interrupts to the same object, so one
+            // blocking wait covers its clients and its device (as Microkit's PDs do).
+            let rights =
+                if kind == CapKind::Notification { CapRights::READ.union(CapRights::WRITE) } else { CapRights::READ };
+            build::give(built, shared.channels[k], CapEntry::new(name, kind, 0, 0), rights, 0)?;
         }
     }
     for &(m, vaddr) in &system.plan.components[i].region_vaddrs {

@@ -81,9 +81,19 @@ pub fn serves_forever(plan: &Plan<'_>, i: usize) -> bool {
             && (plan.devices.iter().any(|d| d.rec.fault_handler == me)
                 || plan.components.iter().any(|c| c.rec.fault_handler == me))
     };
-    // The iommu-server serves its drivers for as long as the system runs.
+    // The iommu-server serves its drivers for as long as the system runs; a driver
+    // that waits on a channel from a component (its client: rings, not a fault
+    // forwarder) serves that client for as long as it runs.
     let role = ComponentRole::try_from(plan.components[i].rec.role);
-    handles(i) || role == Ok(ComponentRole::IommuServer)
+    let server =
+        plan.components.iter().position(|c| ComponentRole::try_from(c.rec.role) == Ok(ComponentRole::IommuServer));
+    let drives = plan.devices.iter().any(|d| usize::from(d.rec.driver) == i);
+    let serves_client = plan
+        .desc
+        .channels()
+        .iter()
+        .any(|c| usize::from(c.server) == i && Some(usize::from(c.client)) != server && usize::from(c.client) != i);
+    handles(i) || role == Ok(ComponentRole::IommuServer) || (drives && serves_client)
 }
 
 /// Tells component `i`'s fault handler what CPU fault init saw and did. A management

@@ -1,0 +1,221 @@
+//! Serving one client through shared rings: frames copied between its region and the NIC.
+//!
+//! The description gives the driver and its client a queue region (`nic-queues`, the
+//! four rings of `capring::layout::net`), a data region (`nic-data`) and a notification
+//! channel each way (`nic-tx`: client to driver, `nic-rx`: driver to client). The client
+//! offers empty buffers and queues frames to send as (offset, length, id) entries; the
+//! driver copies each frame between the data region and its own DMA buffers, so the
+//! client never sees an IOVA and the device never sees the client's memory. An entry
+//! outside the data region is refused, never followed: it goes back on the TX_FREE ring
+//! with length 0 (or, offered for receiving, is dropped) and the driver logs it.
+
+use abi::component::{CapKind, ComponentInfo, CNODE};
+use abi::rights::CapRights;
+use capring::layout::net;
+use capring::{BufDesc, DataRegion, RingError};
+use e1000e_driver::{E1000e, E1000eError, RX_BUF};
+use libcap::cap::{CNode, IrqHandler, Notification};
+use libcap::println;
+
+use crate::Waiter;
+
+/// The largest frame (without the FCS the NIC appends) a client may send.
+const MAX_FRAME: u32 = 1514;
+
+/// The named caps of one client connection.
+pub struct Connection {
+    queues: u64,
+    data: (u64, u64),
+    /// Signal cap: the client has something to do.
+    to_client: u64,
+    /// Wait cap: the client queued something.
+    from_client: u64,
+}
+
+impl Connection {
+    /// The connection the description gives, if it gives one.
+    pub fn find(info: &'static ComponentInfo) -> Option<Self> {
+        let region = |name| info.cap_of(name, CapKind::Region).filter(|c| c.rights & CapRights::WRITE.raw() != 0);
+        let queues = region("nic-queues")?;
+        let data = region("nic-data")?;
+        let to_client = info.cap_of("nic-rx", CapKind::Notification)?.slot;
+        let from_client = info.cap_of("nic-tx", CapKind::Notification)?.slot;
+        let pages = net::PAGES as u64 * capring::layout::RING_BYTES as u64;
+        (queues.size >= pages).then_some(Connection {
+            queues: queues.vaddr,
+            data: (data.vaddr, data.size),
+            to_client,
+            from_client,
+        })
+    }
+}
+
+/// What went wrong while serving.
+pub enum ServeError {
+    /// The client corrupted a ring.
+    Ring(RingError),
+    /// The device misbehaved.
+    Device(E1000eError),
+}
+
+impl core::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ServeError::Ring(e) => write!(f, "the client's rings: {e:?}"),
+            ServeError::Device(e) => write!(f, "the device: {e}"),
+        }
+    }
+}
+
+impl From<RingError> for ServeError {
+    fn from(e: RingError) -> Self {
+        ServeError::Ring(e)
+    }
+}
+
+impl From<E1000eError> for ServeError {
+    fn from(e: E1000eError) -> Self {
+        ServeError::Device(e)
+    }
+}
+
+/// The badge the device's MSI signals the client channel's notification with.
+const MSI_BADGE: u64 = 2;
+
+/// Binds the MSI to a badged copy (in `spare`) of the notification the client signals,
+/// so one blocking wait hears both; `None` without an MSI or if that fails.
+fn one_wait(waiter: &Waiter, c: &Connection, spare: u64) -> Option<IrqHandler> {
+    let (handler, _) = waiter.irq?;
+    let root = CNode(CNODE);
+    CNode::mint(root.slot(spare), root.slot(c.from_client), CapRights::WRITE, MSI_BADGE).ok()?;
+    match handler.set_notification(Notification(spare)) {
+        Ok(()) => Some(handler),
+        Err(e) => {
+            println!("e1000e: cannot bind the MSI to the client's notification ({e:?}): polling");
+            None
+        }
+    }
+}
+
+/// Serves the client until a ring or the device fails. `spare` is a free CNode slot.
+pub fn serve(nic: &mut E1000e, waiter: &mut Waiter, c: &Connection, spare: u64) -> Result<(), ServeError> {
+    // SAFETY: init mapped both regions writable at these addresses for this component's
+    // life, shared with the one client the description names.
+    let (mut ends, region) =
+        unsafe { (net::driver(c.queues as *mut u8)?, DataRegion::new(c.data.0 as *mut u8, c.data.1 as usize)) };
+    // SAFETY: as above; the INFO page is part of the queue region.
+    unsafe {
+        net::publish_info(c.queues as *mut u8, net::NicInfo { mac: nic.mac(), reserved: 0, max_frame: MAX_FRAME })
+    };
+    println!(
+        "e1000e: serving a client: data region {} KiB, {} entries per ring",
+        region.len() / 1024,
+        ends.rx_free.capacity()
+    );
+    let irq = one_wait(waiter, c, spare);
+    if irq.is_some() {
+        println!("e1000e: one blocking wait for the client (badge 1) and the device (MSI, badge {MSI_BADGE})");
+    }
+    let mut frame = [0u8; RX_BUF];
+    let (mut sent, mut received, mut dropped, mut refused) = (0u64, 0u64, 0u64, 0u64);
+    loop {
+        let mut progress = false;
+        if let Some(handler) = irq {
+            // Clear the causes before looking at the rings: a frame that lands after
+            // this raises a new MSI, which ends the wait below (no lost wake-up).
+            let _ = nic.take_causes();
+            let _ = handler.ack();
+        }
+        // Only take what can be handed back: a client that never drains TX_FREE stalls
+        // its own sending.
+        while ends.tx_free.free()? > 0 {
+            let Some(d) = ends.tx_active.pop()? else { break };
+            progress = true;
+            let Ok(range) = d.range(region.len()).map_err(|_| log_refused("send", &d, "outside the data region"))
+            else {
+                refused += 1;
+                ends.tx_free.push(BufDesc { len: 0, ..d })?;
+                continue;
+            };
+            if range.len > MAX_FRAME as usize {
+                log_refused("send", &d, "longer than a frame");
+                refused += 1;
+                ends.tx_free.push(BufDesc { len: 0, ..d })?;
+                continue;
+            }
+            let n = region.read(range, &mut frame)?;
+            while let Err(E1000eError::TxFull) = nic.send(&frame[..n]) {
+                waiter.pause(nic);
+            }
+            sent += 1;
+            ends.tx_free.push(d)?;
+        }
+        ends.tx_active.release();
+        let mut wake = ends.tx_free.publish();
+        while let Some(n) = nic.receive(&mut frame)? {
+            progress = true;
+            // A client that stops taking frames loses frames, never the driver.
+            let d = if ends.rx_active.free()? == 0 { None } else { ends.rx_free.pop()? };
+            let Some(d) = d else {
+                dropped += 1;
+                continue;
+            };
+            // Every offered buffer goes back, filled or with length 0 (too small, or
+            // outside the region: refused, never written).
+            let len = match d.range(region.len()) {
+                Ok(range) if range.len >= n => {
+                    region.write(range, &frame[..n])?;
+                    received += 1;
+                    n as u32
+                }
+                Ok(_) => {
+                    dropped += 1;
+                    0
+                }
+                Err(_) => {
+                    log_refused("receive", &d, "outside the data region");
+                    refused += 1;
+                    0
+                }
+            };
+            ends.rx_active.push(BufDesc { len, ..d })?;
+        }
+        ends.rx_free.release();
+        wake |= ends.rx_active.publish();
+        if wake {
+            let _ = libcap::ipc::signal(c.to_client);
+        }
+        if progress {
+            if (sent + received) % 16 == 0 {
+                println!(
+                    "e1000e: client frames: {sent} sent, {received} received, {dropped} dropped, {refused} refused; {} interrupts",
+                    waiter.interrupts
+                );
+            }
+            continue;
+        }
+        // Nothing to do: wait for the client or the device. With the MSI bound this
+        // blocks (the CPU goes to others); without it the wait is bounded and the NIC
+        // polled.
+        if ends.tx_active.prepare_wait()? {
+            if irq.is_some() {
+                if let Ok(word) = libcap::ipc::wait(c.from_client) {
+                    if word & MSI_BADGE != 0 {
+                        waiter.interrupts += 1;
+                        if waiter.interrupts == 1 {
+                            println!("e1000e: first MSI through the shared notification");
+                        }
+                    }
+                }
+            } else {
+                let deadline = libcap::deadline::Deadline::after(crate::PAUSE_TICKS / 10);
+                let _ = libcap::ipc::wait_until(c.from_client, deadline);
+            }
+            ends.tx_active.done_waiting();
+        }
+    }
+}
+
+fn log_refused(what: &str, d: &BufDesc, why: &str) {
+    println!("e1000e: refused a client {what} entry {why} (offset {:#x}, len {}, id {})", d.offset, d.len, d.id);
+}
