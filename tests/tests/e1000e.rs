@@ -15,13 +15,13 @@ fn image(name: &str, system: &str) -> std::path::PathBuf {
     let toml = format!("systems/{system}.toml");
     let text = std::fs::read_to_string(scenarios::repo_root().join(&toml)).expect(&toml);
     let programs: Vec<String> =
-        ["root", "iommu-server", "e1000edrv", "netclient"].iter().map(|s| s.to_string()).collect();
+        ["root", "iommu-server", "management", "e1000edrv", "e1000edrv-rogue", "netclient"].iter().map(|s| s.to_string()).collect();
     let desc = scenarios::sysdesc::compile(&toml, &text, Some(&programs)).unwrap_or_else(|e| panic!("{toml}: {e:?}"));
     let bytes = std::fs::read(build_dir().join("boot.img")).expect("build/boot.img: run `make image` first");
     let image = BootImage::parse(&bytes).expect("build/boot.img parses");
     let mut files: Vec<(&str, &[u8])> =
         image.files().filter(|f| f.name != "system").map(|f| (f.name, f.data)).collect();
-    assert!(files.iter().any(|f| f.0 == "e1000edrv"), "e1000edrv is packed");
+    assert!(files.iter().any(|f| f.0 == "e1000edrv-rogue"), "e1000edrv-rogue is packed");
     files.push(("system", &desc));
     let out = scenario_dir().join(format!("{name}.img"));
     make_image(&out, &files);
@@ -125,4 +125,41 @@ fn a_client_talks_through_the_driver_rings_and_its_bad_entries_are_refused() {
     assert!(sent.iter().any(|f| f.len() >= 590 && f[12..14] == [0x08, 0x00]), "no DISCOVER from {mac}");
     // The hostile send entry was not followed: no 60-byte frame of other content left.
     assert!(sent.iter().all(|f| f[12..14] == [0x08, 0x06] || f[12..14] == [0x08, 0x00]), "an unexpected frame left");
+}
+
+#[test]
+fn a_rogue_nic_is_blocked_and_a_crashed_driver_restarts_with_dead_old_iovas() {
+    let pcap = scenario_dir().join("e1000e-rogue.pcap");
+    let o = run_with_capture("e1000e-rogue", "test-e1000e-rogue", &pcap);
+    o.expect_serial_contains("init: system 'test-e1000e-rogue' started: 3 components")
+        .expect_serial_contains("e1000e: rogue: programming the NIC to read iova 0x8000000 (outside the pool)")
+        .expect_serial_contains(
+            "management: DMA fault from e1000e-driver (device nic 00:02.0): iova 0x8000000, reason 0x6 (read of unmapped IOVA); policy log",
+        )
+        .expect_serial_contains("e1000e: rogue: 8 ARP requests queued; crashing with receive buffers at iova 0x100000")
+        .expect_serial_contains("management: CPU fault in e1000e-driver: page fault at 0x")
+        .expect_serial_contains("policy restart (1 of 2)")
+        // Generation 2: the device works again, from fresh IOVAs.
+        .expect_serial_contains("iommu-server: device 0: driver generation 2: dropped 1 buffers of the previous instance")
+        .expect_serial_contains("e1000e: DHCP offer: 10.0.2.15 from Some([10, 0, 2, 2])")
+        .expect_serial_contains("e1000e: rogue: programming the NIC to read the stale iova 0x10a000 of generation 1")
+        .expect_serial_contains(
+            "management: DMA fault from e1000e-driver (device nic 00:02.0): iova 0x10a000, reason 0x6 (read of unmapped IOVA); policy log",
+        )
+        .expect_serial_contains("e1000e: done")
+        .expect_serial_contains("init: e1000e-driver exited with code 0")
+        .expect_serial_not_contains("init: fault in iommu-server")
+        .expect_exit(ExitCode::Success);
+    // Generation 2 took other IOVAs than generation 1 (whose are quarantined, then dead).
+    let regions = o.lines_starting("e1000e: rings and buffers at iova ");
+    assert_eq!(regions.len(), 2, "{regions:?}");
+    assert!(!regions[1].contains("iova 0x100000 "), "generation 2 reused generation 1's IOVAs: {regions:?}");
+    // Every DMA fault names an IOVA outside generation 2's region: nothing it owns faulted.
+    let gen2 = regions[1]["e1000e: rings and buffers at iova 0x".len()..].split(' ').next().unwrap();
+    let gen2 = u64::from_str_radix(gen2, 16).unwrap();
+    for line in o.lines_starting("management: DMA fault from e1000e-driver") {
+        let iova = line.split("iova 0x").nth(1).unwrap().split(',').next().unwrap();
+        let iova = u64::from_str_radix(iova, 16).unwrap();
+        assert!(!(gen2..gen2 + 18 * 4096).contains(&iova), "a fault inside generation 2's region: {line}");
+    }
 }

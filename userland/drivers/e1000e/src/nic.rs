@@ -162,24 +162,45 @@ impl E1000e {
         if frame.is_empty() || frame.len() > RX_BUF {
             return Err(E1000eError::FrameSize(frame.len()));
         }
+        let slot = self.tx_slot()?;
+        let (vaddr, iova) = self.buffer(true, slot);
+        // SAFETY: the buffer is RX_BUF bytes of the region and frame.len() <= RX_BUF;
+        // the device does not read it: its descriptor is behind the tail.
+        unsafe { core::ptr::copy_nonoverlapping(frame.as_ptr(), vaddr as *mut u8, frame.len()) };
+        self.queue_tx(slot, iova, frame.len() as u16);
+        Ok(())
+    }
+
+    /// Queues a frame the device reads from `iova`, whatever it names: what a buggy or
+    /// hostile driver can make its device do. The fault scenarios use it to show that
+    /// the device's domain stops a read outside the pool and the iommu-server reports
+    /// it; nothing in this driver's own memory depends on the outcome.
+    pub fn send_from_iova(&mut self, iova: u64, len: u16) -> Result<(), E1000eError> {
+        let slot = self.tx_slot()?;
+        self.queue_tx(slot, iova, len);
+        Ok(())
+    }
+
+    /// The next free transmit slot, or `TxFull`.
+    fn tx_slot(&self) -> Result<u32, E1000eError> {
         let head = self.tx.check_head(self.regs.tdh.get(), true)?;
         let slot = self.tx.next;
         // The ring is full when the slot after ours is the device's head.
         if self.tx.after(slot) == head {
             return Err(E1000eError::TxFull);
         }
-        let (vaddr, iova) = self.buffer(true, slot);
-        // SAFETY: the buffer is RX_BUF bytes of the region and frame.len() <= RX_BUF;
-        // the device does not read it: its descriptor is behind the tail.
-        unsafe { core::ptr::copy_nonoverlapping(frame.as_ptr(), vaddr as *mut u8, frame.len()) };
-        let d = TxDesc { addr: iova, length: frame.len() as u16, cmd: TX_EOP | TX_IFCS | TX_RS, ..Default::default() };
+        Ok(slot)
+    }
+
+    /// Writes transmit descriptor `slot` and hands it to the device.
+    fn queue_tx(&mut self, slot: u32, iova: u64, len: u16) {
+        let d = TxDesc { addr: iova, length: len, cmd: TX_EOP | TX_IFCS | TX_RS, ..Default::default() };
         // SAFETY: slot < TX_DESCS: inside the transmit ring page.
         unsafe { self.tx_desc(slot).write_volatile(d) };
         // Buffer and descriptor in memory before the device sees the new tail.
         fence(Ordering::SeqCst);
         self.tx.next = self.tx.after(slot);
         self.regs.tdt.set(self.tx.next);
-        Ok(())
     }
 
     /// Whether every queued frame has been sent (the device caught up with the tail
