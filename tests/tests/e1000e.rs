@@ -14,8 +14,10 @@ use scenarios::{build_dir, make_image, scenario_dir, Scenario};
 fn image(name: &str, system: &str) -> std::path::PathBuf {
     let toml = format!("systems/{system}.toml");
     let text = std::fs::read_to_string(scenarios::repo_root().join(&toml)).expect(&toml);
-    let programs: Vec<String> =
-        ["root", "iommu-server", "management", "e1000edrv", "e1000edrv-rogue", "netclient"].iter().map(|s| s.to_string()).collect();
+    let programs: Vec<String> = ["root", "iommu-server", "management", "e1000edrv", "e1000edrv-rogue", "netclient"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let desc = scenarios::sysdesc::compile(&toml, &text, Some(&programs)).unwrap_or_else(|e| panic!("{toml}: {e:?}"));
     let bytes = std::fs::read(build_dir().join("boot.img")).expect("build/boot.img: run `make image` first");
     let image = BootImage::parse(&bytes).expect("build/boot.img parses");
