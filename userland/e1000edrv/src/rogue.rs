@@ -1,4 +1,4 @@
-//! The fault scenarios' driver: DMA outside the pool, a crash mid-transfer, a stale IOVA.
+//! Fault scenarios: DMA outside the pool, a crash mid-transfer, a stale IOVA.
 //!
 //! `e1000edrv-rogue` (`systems/test-e1000e-rogue.toml`) plays a part per generation:
 //!

@@ -1,4 +1,4 @@
-//! Serving one client through shared rings: frames copied between its region and the NIC.
+//! Serving one client through rings: frames copied between region and NIC.
 //!
 //! The description gives the driver and its client a queue region (`nic-queues`, the
 //! four rings of `capring::layout::net`), a data region (`nic-data`) and a notification

@@ -1,4 +1,4 @@
-//! A NIC driver's client: ARP and DHCP through the driver's rings, hostile entries too.
+//! A NIC driver's client: ARP and DHCP through the driver's rings, hostile too.
 //!
 //! The description gives it the queue region `nic-queues` and the data region
 //! `nic-data` it shares with the driver, and two notification channels: `nic-tx` (it
