@@ -26,7 +26,7 @@ use libcap::deadline::Deadline;
 use libcap::iommu::{ClientSpace, IommuClient};
 use libcap::println;
 use netframe::dhcp::{discover, offer_for};
-use netframe::{arp_reply_for, arp_request, hex};
+use netframe::{arp_reply_for, arp_request, arp_request_from_peer, hex};
 
 mod rogue;
 mod serve;
@@ -178,9 +178,29 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
         return serve::serve(&mut nic, &mut waiter, &connection, spare).map_err(|e| format!("serving: {e}"));
     }
     let request = arp_request(mac, OUR_IP, GATEWAY);
-    let reply = exchange(&mut nic, &mut waiter, &request, |f| arp_reply_for(f, mac).filter(|r| r.1 == GATEWAY))?;
-    println!("e1000e: ARP reply: {} is at {}", hex(&reply.0 .1), hex(&reply.0 .0));
-    println!("e1000e: ARP frame received: {}", hex(&reply.1));
+    println!("e1000e: sending ARP request {}", hex(&request));
+    // The gateway's reply (QEMU's user network) or, on a hub with another NIC, that
+    // NIC's own request for the same gateway.
+    let answer = |f: &[u8]| match arp_reply_for(f, mac).filter(|r| r.1 == GATEWAY) {
+        Some(reply) => Some(Ok(reply)),
+        None => arp_request_from_peer(f, mac).map(Err),
+    };
+    let (reply, frame) = exchange(&mut nic, &mut waiter, &request, answer)?;
+    let reply = match reply {
+        Ok(reply) => reply,
+        Err(peer) => {
+            println!("e1000e: {}: ARP request from peer {} ({})", hex(&mac), hex(&peer), hex(&frame));
+            // Once more, for a peer that was not listening yet; then the hub test is done.
+            nic.send(&request).map_err(|e| format!("send: {e}"))?;
+            let deadline = Deadline::after(REPLY_TICKS);
+            while !nic.tx_idle().map_err(|e| format!("{e}"))? && !deadline.passed() {
+                waiter.pause(&nic);
+            }
+            return Ok(());
+        }
+    };
+    println!("e1000e: ARP reply: {} is at {}", hex(&reply.1), hex(&reply.0));
+    println!("e1000e: ARP frame received: {}", hex(&frame));
     let offer = exchange(&mut nic, &mut waiter, &discover(mac, XID), |f| offer_for(f, mac, XID))?.0;
     let ip = offer.your_ip;
     println!(
