@@ -1,4 +1,4 @@
-//! All three devices at once: virtio-net, e1000e and NVMe, each driver in its domain.
+//! All three devices at once: virtio-net, e1000e and NVMe, each in its domain.
 //!
 //! `systems/test-three.toml` boots with the three devices attached (two user networks,
 //! one disk image). Every driver must finish its self-test while the others run: the
