@@ -86,3 +86,52 @@ fn nvme_write_read_flush_and_persist() {
     assert_eq!(bad, None, "the disk image differs at LBA {WRITE_LBA} + byte {bad:?}; log {}", o.log_path.display());
     assert_eq!(&after[..HOST_MARKER.len()], HOST_MARKER, "LBA 0 untouched");
 }
+
+#[test]
+fn a_rogue_controller_is_blocked_and_a_crashed_driver_restarts_with_dead_old_iovas() {
+    let disk = scenario_dir().join("nvme-rogue-disk.img");
+    let mut bytes = vec![0u8; 1 << 20];
+    bytes[..HOST_MARKER.len()].copy_from_slice(HOST_MARKER);
+    std::fs::write(&disk, &bytes).expect("create the disk image");
+    let drive = format!("file={},if=none,id=d0,format=raw", disk.display());
+    let mut scenario = Scenario::new("nvme_rogue").append("iommu=allow-unremapped-dma").args(&[
+        "-drive",
+        &drive,
+        "-device",
+        "nvme,serial=nvmetest,drive=d0",
+    ]);
+    scenario.kernel = system_elf("test-nvme-rogue");
+    scenario.timeout = std::time::Duration::from_secs(120);
+    let o = scenario.run();
+    o.expect_serial_contains("init: system 'test-nvme-rogue' started: 3 components")
+        .expect_serial_contains("nvmedrv: rogue: reading LBA 0 into iova 0x8000000 (outside the pool)")
+        .expect_serial_contains("management: DMA fault from nvme-driver (device nvme 00:0")
+        .expect_serial_contains("iova 0x8000000, reason 0x5 (write to a read-only or unmapped IOVA); policy log")
+        .expect_serial_contains("nvmedrv: rogue: the read outside the pool completed")
+        .expect_serial_contains("nvmedrv: rogue: crashing with the 16384 byte write at LBA 64 in flight")
+        .expect_serial_contains("management: CPU fault in nvme-driver: page fault at 0x")
+        .expect_serial_contains("policy restart (1 of 2)")
+        .expect_serial_contains(
+            "iommu-server: device 0: driver generation 2: dropped 4 buffers of the previous instance",
+        )
+        // Generation 2: the controller works again.
+        .expect_serial_contains("nvmedrv: device nvme: BAR0 0x4000 bytes at 0x500000000000 (gen 2)")
+        .expect_serial_contains(
+            "nvmedrv: wrote 16384 bytes at LBA 64 through a PRP list, flushed, read them back: match",
+        )
+        .expect_serial_contains("nvmedrv: rogue: reading LBA 0 into the stale iova 0x108000 of generation 1")
+        .expect_serial_contains("iova 0x108000, reason 0x5 (write to a read-only or unmapped IOVA); policy log")
+        .expect_serial_contains("nvmedrv: rogue: the read into the stale iova completed")
+        .expect_serial_not_contains("nvmedrv: FAIL")
+        .expect_serial_contains("init: nvme-driver exited with code 0")
+        .expect_serial_not_contains("init: fault in iommu-server")
+        .expect_exit(abi::exit::ExitCode::Success);
+    // Generation 2's buffers are not generation 1's (quarantined, then dead).
+    let queues = o.lines_starting("nvmedrv: queues at iova ");
+    assert_eq!(queues.len(), 2, "{queues:?}");
+    assert!(!queues[1].contains("0x108000"), "generation 2 reused generation 1's write buffer: {queues:?}");
+    // Generation 2's write is in the host's image.
+    let after = std::fs::read(&disk).expect("read the disk image back");
+    let at = (WRITE_LBA * 512) as usize;
+    assert_eq!((0..TRANSFER).find(|&i| after[at + i] != pattern(i as u64)), None, "generation 2's data");
+}
