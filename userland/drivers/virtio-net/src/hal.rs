@@ -8,6 +8,7 @@
 //! BAR mappings.
 
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 use virtio_drivers::{BufferDirection, Hal, PhysAddr};
@@ -17,6 +18,8 @@ use crate::pool::{pages_for, Pool};
 
 static POOL: Mutex<Option<Pool>> = Mutex::new(None);
 static BARS: Mutex<[Option<BarWindow>; 6]> = Mutex::new([None; 6]);
+/// The fault scenarios' wrong address for the next `share` (0: none).
+static MISDIRECT: AtomicU64 = AtomicU64::new(0);
 
 /// The Hal: every address it gives the device is an IOVA of the installed pool.
 pub struct PoolHal;
@@ -26,6 +29,14 @@ impl PoolHal {
     pub fn install(pool: Pool, bars: [Option<BarWindow>; 6]) {
         *POOL.lock() = Some(pool);
         *BARS.lock() = bars;
+    }
+
+    /// Makes the next `share` hand the device `iova` instead of its bounce buffer: what
+    /// a buggy or hostile driver can make its device do. The fault scenarios use it to
+    /// show that the device's domain blocks the access and the iommu-server reports it;
+    /// nothing in the driver's own memory depends on the outcome.
+    pub fn misdirect_next_share(iova: u64) {
+        MISDIRECT.store(iova, Ordering::Relaxed);
     }
 
     /// Pages of the pool in use (queues and buffers shared right now).
@@ -82,7 +93,11 @@ unsafe impl Hal for PoolHal {
             // the bounce pages hold at least `len` bytes and do not overlap it.
             unsafe { core::ptr::copy_nonoverlapping(buffer.as_ptr().cast::<u8>(), vaddr as *mut u8, len) };
         }
-        iova
+        match MISDIRECT.swap(0, Ordering::Relaxed) {
+            0 => iova,
+            // The bounce pages stay allocated: `unshare` cannot name them any more.
+            wrong => wrong,
+        }
     }
 
     unsafe fn unshare(paddr: PhysAddr, buffer: NonNull<[u8]>, direction: BufferDirection) {
