@@ -87,7 +87,13 @@ fn virtio_net_exchanges_arp_with_the_user_network() {
     let sent = sent["virtionet: sent ARP request ".len()..].trim();
     let reply = o.expect_line_starting("virtionet: ARP reply: 0a000202 is at 52550a000202 (");
     let reply = reply.rsplit('(').next().unwrap().trim_end_matches(')');
-    o.expect_serial_contains("virtionet: done");
+    o.expect_serial_contains("virtionet: done")
+        .expect_serial_contains("virtionet: queues routed to MSI-X entry 0 vector 0x")
+        .expect_serial_contains(": 2 routed, 0 refused");
+    // The queues' completions raised the MSI-X entry (the driver routed them itself).
+    let irqs = o.lines_starting("virtionet: ").into_iter().find(|l| l.ends_with(" interrupts")).expect("the count");
+    let n: u64 = irqs["virtionet: ".len()..].split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(n >= 1, "no MSI-X interrupt from the virtio queues: {irqs}");
     assert!(!o.timed_out, "the driver finished before the timeout");
 
     // What the host saw: the driver's request on the wire, byte for byte, and the reply

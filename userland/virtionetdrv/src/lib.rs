@@ -6,8 +6,11 @@
 //! server lets it read (IDs, capability list; never the BARs) into a checked
 //! [`ConfigView`], takes one 256 KiB region from its DMA pool for virtqueues and bounce
 //! buffers, and runs `virtio-drivers`' `VirtIONet` over the [`PlatformTransport`]
-//! (VIRTIO_F_ACCESS_PLATFORM accepted, FEATURES_OK read back). Completion is polled:
-//! the iommu-server hands out MSIs, not MSI-X vectors, yet. The self-test sends an ARP
+//! (VIRTIO_F_ACCESS_PLATFORM accepted, FEATURES_OK read back). With `msis = 1` the
+//! server programs MSI-X entry 0 and the transport routes every queue to it (the crate
+//! does not); receive waits are then bounded waits for that interrupt, otherwise the
+//! driver polls. The crate's `send` still spins until the device used the buffer. The
+//! self-test sends an ARP
 //! request for 10.0.2.2 (QEMU's user network answers) and checks the reply's bytes; on a
 //! hub with another NIC instead, it takes that NIC's request as the frame received.
 #![no_std]
@@ -19,7 +22,7 @@ use abi::exit::ExitCode;
 use abi::object::ObjectType;
 use abi::pci;
 use abi::rights::CapRights;
-use libcap::cap::{CNode, Untyped, VSpace};
+use libcap::cap::{CNode, IrqHandler, Notification, Untyped, VSpace};
 use libcap::deadline::Deadline;
 use libcap::iommu::{ClientSpace, IommuClient};
 use libcap::println;
@@ -74,7 +77,7 @@ pub fn main(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
 }
 
 /// The iommu-server client, with 64 KiB of the spare budget for page tables.
-fn client(info: &'static ComponentInfo) -> Result<(IommuClient, &'static str), &'static str> {
+fn client(info: &'static ComponentInfo) -> Result<(IommuClient, &'static str, u64), &'static str> {
     let cap =
         info.caps().iter().find(|c| c.kind() == Some(CapKind::IommuClient)).ok_or("no iommu-server client cap")?;
     let used = info.caps().iter().map(|c| c.slot).max().unwrap_or(0).max(BUDGET_UNTYPED + 6);
@@ -82,14 +85,49 @@ fn client(info: &'static ComponentInfo) -> Result<(IommuClient, &'static str), &
     (info.budget_untyped.start..info.budget_untyped.end)
         .find(|&u| Untyped(u).retype(ObjectType::Untyped, 16, CNode(CNODE), 0, 0, untyped, 1).is_ok())
         .ok_or("no 64 KiB of spare untyped for page tables")?;
+    // A notification for the MSI-X entry, and a badged copy for the handler (an
+    // unbadged signal leaves the word 0, which a bounded wait cannot tell from none).
+    let (ntfn, badged) = (used + 2, used + 3);
+    Untyped(untyped)
+        .retype(ObjectType::Notification, 0, CNode(CNODE), 0, 0, ntfn, 1)
+        .map_err(|_| "cannot make a notification")?;
+    CNode::mint(CNode(CNODE).slot(badged), CNode(CNODE).slot(ntfn), CapRights::ALL, 1)
+        .map_err(|_| "cannot mint the MSI-X badge")?;
     let space =
-        ClientSpace { cnode: CNODE, vspace: VSpace(VSPACE), untyped, slots: used + 2..used + 200, vaddrs: DMA_VADDRS };
-    Ok((IommuClient::new(cap.slot, space), cap.name()))
+        ClientSpace { cnode: CNODE, vspace: VSpace(VSPACE), untyped, slots: used + 4..used + 200, vaddrs: DMA_VADDRS };
+    Ok((IommuClient::new(cap.slot, space), cap.name(), ntfn))
+}
+
+/// One wait for an interrupt lasts at most this many TSC ticks (then the queues are
+/// looked at anyway: a lost interrupt costs this, never a hang).
+const PAUSE_TICKS: u64 = 50_000_000;
+
+/// How the driver waits for the device.
+pub struct Waiter {
+    /// The MSI-X handler and the notification it signals; `None`: polling.
+    irq: Option<(IrqHandler, u64)>,
+    /// Interrupts seen.
+    interrupts: u64,
+}
+
+impl Waiter {
+    /// Until the device interrupts (bounded) or, polling, once round the scheduler.
+    fn pause(&mut self) {
+        let Some((handler, ntfn)) = self.irq else {
+            // Polling: let other threads of this priority (another NIC's driver) run.
+            libcap::ipc::yield_now();
+            return;
+        };
+        if let Ok(Some(_)) = libcap::ipc::wait_until(ntfn, Deadline::after(PAUSE_TICKS)) {
+            self.interrupts += 1;
+        }
+        let _ = handler.ack();
+    }
 }
 
 fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::String> {
     use alloc::format;
-    let (mut iommu, name) = client(info)?;
+    let (mut iommu, name, ntfn) = client(info)?;
     let mut bars = [None; 6];
     for b in info.caps().iter().filter(|c| c.kind() == Some(CapKind::DeviceFrame) && c.name() == name) {
         println!("virtionet: {name}: BAR {} mapped at {:#x}, {:#x} bytes", b.badge, b.vaddr, b.size);
@@ -108,15 +146,39 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
     println!("virtionet: DMA region iova {:#x} ({} pages) from the pool", region.iova, region.pages);
     let pool = Pool::new(region.iova, region.vaddr, POOL_PAGES).ok_or("the DMA region is not page aligned")?;
     PoolHal::install(pool, view.bars());
+    let common = view.common_cfg();
     let mut root = PciRoot::new(view);
     let function = DeviceFunction { bus: 0, device: 0, function: 0 }; // the view ignores it
     let pci = PciTransport::new::<PoolHal, _>(&mut root, function).map_err(|e| format!("virtio-pci: {e:?}"))?;
-    let (transport, negotiation) = PlatformTransport::new(pci).map_err(|e| format!("device refused: {e:?}"))?;
+    let (mut transport, negotiation) = PlatformTransport::new(pci).map_err(|e| format!("device refused: {e:?}"))?;
+    // Interrupts: the server programs MSI-X entry `msi.data` (remappable) for us; the
+    // crate sets up the queues but not their vectors, so the transport routes each.
+    let mut waiter = Waiter { irq: None, interrupts: 0 };
+    let mut routing = None;
+    match (iommu.msi(), common) {
+        (Ok((handler, msi)), Some(common)) => {
+            handler.set_notification(Notification(ntfn + 1)).map_err(|e| format!("bind the MSI-X: {e:?}"))?;
+            handler.msix_mask(false).map_err(|e| format!("unmask the MSI-X entry: {e:?}"))?;
+            // SAFETY: `common` lies inside a BAR window init mapped uncached for this
+            // component (checked by the view) and stays mapped for its whole life.
+            routing = Some((unsafe { transport.route_queues(common, msi.data as u16) }, msi));
+            waiter.irq = Some((handler, ntfn));
+        }
+        (Ok(_), None) => println!("virtionet: no common configuration to route queues by: polling"),
+        (Err(e), _) => println!("virtionet: no MSI-X from the server ({e:?}): polling"),
+    }
     let net: Result<Net, _> = VirtIONet::new(transport, RX_BUF);
     let features = *negotiation.lock();
     let features = features.map_err(|e| format!("feature negotiation: {e:?}"))?;
     let mut net = net.map_err(|e| format!("virtio-net setup: {e:?}"))?;
     println!("virtionet: features {features:#x}: ACCESS_PLATFORM accepted, FEATURES_OK read back");
+    if let Some((routing, msi)) = &routing {
+        let (routed, refused) = routing.counts();
+        println!(
+            "virtionet: queues routed to MSI-X entry {} vector {:#x}: {routed} routed, {refused} refused",
+            msi.data, msi.vector
+        );
+    }
     let mac = net.mac_address();
     println!("virtionet: MAC {}, {} pool pages in use", hex(&mac), PoolHal::used_pages());
     if mode == Mode::Rogue {
@@ -128,9 +190,15 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
                 return Err(format!("generation 1's second buffer is at {:#x}, not STALE_IOVA", extra.iova));
             }
         }
-        rogue(&mut net, mac, info.generation)?;
+        rogue(&mut net, mac, info.generation, &mut waiter)?;
     }
-    self_test(&mut net, mac)
+    self_test(&mut net, mac, &mut waiter)?;
+    if let Some((_, ntfn)) = waiter.irq {
+        // A signal still pending (the last completions) counts too.
+        let pending = libcap::ipc::poll(ntfn).unwrap_or(0) != 0;
+        println!("virtionet: {} interrupts", waiter.interrupts + u64::from(pending));
+    }
+    Ok(())
 }
 
 /// An IOVA the device's domain does not map (the pool starts at 0x100000).
@@ -146,11 +214,11 @@ const STALE_IOVA: u64 = 0x14_1000;
 /// broken and the send never completes (the crate waits for it), so management's
 /// policy (`restart`) kills the driver in the middle of that transfer. The next
 /// generation resets the device and works; generation 3 only runs the self-test.
-fn rogue(net: &mut Net, mac: [u8; 6], generation: u32) -> Result<(), alloc::string::String> {
+fn rogue(net: &mut Net, mac: [u8; 6], generation: u32, waiter: &mut Waiter) -> Result<(), alloc::string::String> {
     let wrong = match generation {
         1 => OUTSIDE_IOVA,
         2 => {
-            self_test(net, mac)?;
+            self_test(net, mac, waiter)?;
             STALE_IOVA
         }
         _ => return Ok(()),
@@ -172,7 +240,7 @@ fn send(net: &mut Net, frame: &[u8]) -> Result<(), alloc::string::String> {
 /// Sends an ARP request for the gateway (again every [`RESEND_TICKS`]) until the
 /// gateway's reply arrives (bytes checked) or, on a hub without it, a peer NIC's request:
 /// then the request goes out once more, for a peer that was not listening yet.
-fn self_test(net: &mut Net, mac: [u8; 6]) -> Result<(), alloc::string::String> {
+fn self_test(net: &mut Net, mac: [u8; 6], waiter: &mut Waiter) -> Result<(), alloc::string::String> {
     use alloc::format;
     let request = arp_request(mac, OUR_IP, GATEWAY);
     send(net, &request)?;
@@ -186,8 +254,7 @@ fn self_test(net: &mut Net, mac: [u8; 6]) -> Result<(), alloc::string::String> {
             resend = Deadline::after(RESEND_TICKS);
         }
         let Ok(rx) = net.receive() else {
-            // Polling: let other threads of this priority (another NIC's driver) run.
-            libcap::ipc::yield_now();
+            waiter.pause();
             continue;
         };
         frames += 1;

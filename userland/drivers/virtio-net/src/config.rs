@@ -166,6 +166,27 @@ impl ConfigView {
         Ok(())
     }
 
+    /// Where the common configuration structure (cfg_type 1) is mapped in the driver:
+    /// its BAR window's address plus its offset, checked inside the window and long
+    /// enough for [`crate::transport::CommonCfg`].
+    pub fn common_cfg(&self) -> Option<u64> {
+        let mut at = self.byte(0x34) & 0xfc;
+        for _ in 0..MAX_CAPS {
+            if at < 0x40 {
+                return None;
+            }
+            let a = usize::from(at);
+            if self.byte(a) == CAP_VENDOR && self.byte(a + 2) >= 16 && self.byte(a + 3) == 1 {
+                let window = self.bars.get(usize::from(self.byte(a + 4))).copied().flatten()?;
+                let (offset, length) = (u64::from(self.word(a + 8)), u64::from(self.word(a + 12)));
+                let needed = core::mem::size_of::<crate::transport::CommonCfg>() as u64;
+                return (length >= needed && offset + needed <= window.size).then_some(window.vaddr + offset);
+            }
+            at = self.byte(a + 1) & 0xfc;
+        }
+        None
+    }
+
     /// The BAR windows the view was built with.
     pub fn bars(&self) -> [Option<BarWindow>; 6] {
         self.bars
@@ -252,6 +273,19 @@ mod tests {
         assert_eq!(window_of(&v.bars(), bar_address(4) + 0x3000, 0x1001), None);
         assert_eq!(window_of(&v.bars(), bar_address(1), 4), None);
         assert_eq!(window_of(&v.bars(), 0, 4), None);
+    }
+
+    #[test]
+    fn common_cfg_is_found_in_its_bar_window() {
+        assert_eq!(view(qemu_like()).unwrap().common_cfg(), Some(0x5000_0000_0000));
+        // Moved to 0x800 of the BAR: the address follows.
+        let mut w = qemu_like();
+        w[0x84 / 4 + 2] = 0x800;
+        assert_eq!(view(w).unwrap().common_cfg(), Some(0x5000_0000_0800));
+        // Too short for the queue registers: not offered (the driver polls instead).
+        let mut w = qemu_like();
+        w[0x84 / 4 + 3] = 0x20;
+        assert_eq!(view(w).unwrap().common_cfg(), None);
     }
 
     #[test]

@@ -10,8 +10,12 @@
 use alloc::sync::Arc;
 use core::fmt::Debug;
 use core::ops::BitAnd;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use spin::Mutex;
+use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::register_structs;
+use tock_registers::registers::ReadWrite;
 use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Transport};
 use virtio_drivers::{Error, PhysAddr};
 
@@ -32,11 +36,58 @@ pub enum NegotiationError {
 /// What negotiation came to: the features written, or why it failed.
 pub type Negotiation = Arc<Mutex<Result<u64, NegotiationError>>>;
 
-/// The crate's transport `T`, with the ACCESS_PLATFORM handshake.
+register_structs! {
+    /// `virtio_pci_common_cfg` (virtio 1.x, 4.1.4.3) up to the queue addresses; only
+    /// the queue's MSI-X routing is used here (the crate drives the rest).
+    pub CommonCfg {
+        (0x00 => _features_and_status),
+        (0x16 => queue_select: ReadWrite<u16>),
+        (0x18 => _queue_size),
+        (0x1a => queue_msix_vector: ReadWrite<u16>),
+        (0x1c => _queue_enable_and_addresses),
+        (0x38 => @END),
+    }
+}
+
+/// What the device reads back for a vector it did not take.
+pub const NO_VECTOR: u16 = 0xffff;
+
+/// Routes every queue the crate sets up to one MSI-X table entry (the crate does not).
+struct QueueVectors {
+    regs: &'static CommonCfg,
+    entry: u16,
+    /// Queues routed (vector read back), and queues the device refused.
+    routed: Arc<AtomicU32>,
+    refused: Arc<AtomicU32>,
+}
+
+impl Debug for QueueVectors {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "QueueVectors {{ entry: {} }}", self.entry)
+    }
+}
+
+/// How many queues were routed to the MSI-X entry and how many the device refused.
+#[derive(Clone, Debug)]
+pub struct Routing {
+    routed: Arc<AtomicU32>,
+    refused: Arc<AtomicU32>,
+}
+
+impl Routing {
+    /// (routed, refused) so far.
+    pub fn counts(&self) -> (u32, u32) {
+        (self.routed.load(Ordering::Relaxed), self.refused.load(Ordering::Relaxed))
+    }
+}
+
+/// The crate's transport `T`, with the ACCESS_PLATFORM handshake and, optionally,
+/// every queue's interrupt routed to an MSI-X entry.
 #[derive(Debug)]
 pub struct PlatformTransport<T: Transport> {
     inner: T,
     outcome: Negotiation,
+    vectors: Option<QueueVectors>,
 }
 
 impl<T: Transport> PlatformTransport<T> {
@@ -50,7 +101,22 @@ impl<T: Transport> PlatformTransport<T> {
             return Err(NegotiationError::Offers(offered));
         }
         let outcome: Negotiation = Arc::new(Mutex::new(Err(NegotiationError::FeaturesRefused(0))));
-        Ok((PlatformTransport { inner, outcome: outcome.clone() }, outcome))
+        Ok((PlatformTransport { inner, outcome: outcome.clone(), vectors: None }, outcome))
+    }
+
+    /// Routes each queue the crate sets up from now on to MSI-X table entry `entry`
+    /// (writing `queue_msix_vector` and reading it back) through the common
+    /// configuration structure mapped at `common`.
+    ///
+    /// # Safety
+    /// `common` must map the device's common configuration structure (at least
+    /// `size_of::<CommonCfg>()` bytes, uncached) for as long as the transport lives.
+    pub unsafe fn route_queues(&mut self, common: u64, entry: u16) -> Routing {
+        // SAFETY: the caller guarantees the mapping; registers are accessed volatile.
+        let regs = unsafe { &*(common as *const CommonCfg) };
+        let (routed, refused) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+        self.vectors = Some(QueueVectors { regs, entry, routed: routed.clone(), refused: refused.clone() });
+        Routing { routed, refused }
     }
 }
 
@@ -108,7 +174,15 @@ impl<T: Transport> Transport for PlatformTransport<T> {
         self.inner.requires_legacy_layout()
     }
     fn queue_set(&mut self, queue: u16, size: u32, descriptors: PhysAddr, driver: PhysAddr, device: PhysAddr) {
-        self.inner.queue_set(queue, size, descriptors, driver, device)
+        self.inner.queue_set(queue, size, descriptors, driver, device);
+        if let Some(v) = &self.vectors {
+            // The device may refuse a vector (reads back NO_VECTOR): counted, and the
+            // driver falls back to polling that queue.
+            v.regs.queue_select.set(queue);
+            v.regs.queue_msix_vector.set(v.entry);
+            let counter = if v.regs.queue_msix_vector.get() == v.entry { &v.routed } else { &v.refused };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
     }
     fn queue_unset(&mut self, queue: u16) {
         self.inner.queue_unset(queue)

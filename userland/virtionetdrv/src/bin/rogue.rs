@@ -1,4 +1,4 @@
-//! The `virtionetdrv-rogue` program: the virtio-net driver in the fault scenarios' mode.
+//! The `virtionetdrv-rogue` program: the virtio-net driver in fault-scenario mode.
 #![no_std]
 #![no_main]
 
