@@ -3,8 +3,10 @@
 //! `make bench`: boots the `bench` program under `-icount shift=0,sleep=off` (the TSC
 //! then counts guest instructions), prints a table of its results next to the targets
 //! and reference figures, and the kernel's memory use read from its boot log, plus a
-//! driver restart in the composed systems/test-restart.toml (fault -> serving), and
-//! writes bench/results.json (and results.md).
+//! driver restart in the composed systems/test-restart.toml (fault -> serving), the
+//! drivers' rows (systems/bench-e1000e.toml: frames through the e1000e's rings;
+//! systems/bench-nvme.toml: 4 KiB NVMe transfers), and writes bench/results.json
+//! (and results.md).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -28,7 +30,41 @@ const CONTEXT: &[(&str, &str, &str)] = &[
     ("iommu-server dma_free 4 KiB (unmap IO, revoke)", "-", "-"),
     ("iommu-server dma_alloc+dma_free 4 KiB", "-", "-"),
     (RESTART_ROW, "-", "-"),
+    (
+        "e1000e via rings: 64 B frame sent (TX entry -> TX_FREE), per frame",
+        "-",
+        "Linux 6.1 UDP sendto 64 B via e1000e 4640 (min)",
+    ),
+    ("e1000e via rings: 64 B frame sent and received back (MAC loopback), per frame", "-", "-"),
+    ("e1000e via rings: 1500 B frame sent (TX entry -> TX_FREE), per frame", "-", "-"),
+    ("e1000e via rings: 1500 B frame sent and received back (MAC loopback), per frame", "-", "-"),
+    ("NVMe 4 KiB write (submit -> completion)", "-", "-"),
+    ("NVMe 4 KiB read (submit -> completion)", "-", "Linux 6.1 O_DIRECT pread 15785 (min)"),
 ];
+
+/// Boots `systems/<system>.toml` (the kernel ELF with the image packed in) with
+/// `devices` under icount and collects its components' `bench:` lines; `None` (after
+/// saying why) if the system did not end cleanly or printed none.
+fn driver_rows(system: &str, devices: &[&str]) -> Option<Vec<Row>> {
+    let image = scenarios::systems::image_for(system);
+    let kernel = std::fs::read(scenarios::build_dir().join("kernel.elf")).ok()?;
+    let packed = scenarios::packelf::pack_system(&kernel, &std::fs::read(&image).ok()?).ok()?;
+    let elf = scenarios::scenario_dir().join(format!("bench_{system}.elf"));
+    std::fs::write(&elf, packed).ok()?;
+    let mut s = Scenario::new(&format!("bench_{system}")).append("iommu=allow-unremapped-dma");
+    s.kernel = elf;
+    s.extra_args = devices.iter().map(|a| a.to_string()).collect();
+    s.extra_args.extend(["-icount".to_string(), "shift=0,sleep=off".to_string()]);
+    s.timeout = std::time::Duration::from_secs(300);
+    let o = s.run();
+    let rows: Vec<Row> = o.serial.lines().filter_map(parse).collect();
+    let ended = o.serial.contains(&format!("init: system '{system}': every component stopped"));
+    if !ended || rows.is_empty() || o.serial.contains("FAIL") {
+        eprintln!("bench: {system} did not finish cleanly; serial tail:\n{}", scenarios::tail(&o.serial, 30));
+        return None;
+    }
+    Some(rows)
+}
 
 /// The composed-system row: management gets a DMA fault, resets the device and has
 /// init rebuild the driver, which sets up its device again (systems/test-restart.toml).
@@ -126,6 +162,18 @@ fn main() -> ExitCode {
     }
     let Some(restart) = restart_row() else { return ExitCode::FAILURE };
     rows.push(restart);
+    let nic = ["-netdev", "user,id=n0", "-device", "e1000e,netdev=n0"];
+    let Some(nic_rows) = driver_rows("bench-e1000e", &nic) else { return ExitCode::FAILURE };
+    rows.extend(nic_rows);
+    let disk = scenarios::scenario_dir().join("bench-nvme-disk.img");
+    if let Err(e) = std::fs::write(&disk, vec![0u8; 1 << 20]) {
+        eprintln!("bench: cannot write {}: {e}", disk.display());
+        return ExitCode::FAILURE;
+    }
+    let drive = format!("file={},if=none,id=d0,format=raw", disk.display());
+    let nvme = ["-drive", drive.as_str(), "-device", "nvme,serial=bench,drive=d0"];
+    let Some(nvme_rows) = driver_rows("bench-nvme", &nvme) else { return ExitCode::FAILURE };
+    rows.extend(nvme_rows);
     let mut table = String::new();
     let _ = writeln!(table, "| benchmark (guest instructions) | min | median | runs | target | for scale |");
     let _ = writeln!(table, "|---|---:|---:|---:|---|---|");

@@ -38,6 +38,9 @@ pub enum Mode {
     Normal,
     /// `e1000edrv-rogue`: the fault scenarios ([`rogue`]).
     Rogue,
+    /// `e1000edrv-loopback`: serves its client with MAC loopback on (the benchmarks:
+    /// every frame sent comes back received, nothing reaches the wire).
+    Loopback,
 }
 
 /// Where the driver maps its DMA region.
@@ -171,6 +174,10 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
     println!("e1000e: MAC {}, link up at {speed} Mb/s", hex(&mac));
     if mode == Mode::Rogue {
         rogue::before_self_test(&mut nic, &mut waiter, info.generation, buffer.iova)?;
+    }
+    if mode == Mode::Loopback {
+        nic.set_loopback(true);
+        println!("e1000e: MAC loopback on: frames sent come back received");
     }
     if let Some(connection) = serve::Connection::find(info) {
         // The first slot past the client space's range: free for the serve loop.

@@ -32,6 +32,38 @@ pub enum Mode {
     Normal,
     /// `nvmedrv-rogue`: the fault scenarios ([`rogue`]).
     Rogue,
+    /// `nvmedrv-bench`: after the self-test, 4 KiB reads and writes timed (`make bench`).
+    Bench,
+}
+
+/// Timed 4 KiB transfers per direction in [`Mode::Bench`].
+const BENCH_RUNS: usize = 32;
+/// Where the benchmark's transfers go (past the self-test's LBAs).
+const BENCH_LBA: u64 = 256;
+
+/// Times [`BENCH_RUNS`] 4 KiB writes and reads (each from submission to its checked
+/// completion, interrupts included) and prints `bench:` lines for the host runner.
+fn bench(
+    c: &mut Controller,
+    data: DmaRegion,
+    list: DmaRegion,
+    block_size: u32,
+    pause: &mut dyn FnMut() -> bool,
+) -> Result<(), &'static str> {
+    let blocks = (PAGE / u64::from(block_size)) as u32;
+    for (name, write) in
+        [("NVMe 4 KiB write (submit -> completion)", true), ("NVMe 4 KiB read (submit -> completion)", false)]
+    {
+        let mut samples = [0u64; BENCH_RUNS];
+        for s in samples.iter_mut() {
+            let t0 = libcap::deadline::now();
+            c.transfer(write, BENCH_LBA, blocks, data, list, pause).map_err(nvme("bench transfer"))?;
+            *s = libcap::deadline::now() - t0;
+        }
+        samples.sort_unstable();
+        println!("bench: {name} min={} median={} runs={}", samples[0], samples[BENCH_RUNS / 2], BENCH_RUNS);
+    }
+    Ok(())
 }
 
 /// Where the driver maps its DMA buffers.
@@ -220,6 +252,9 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), &'static str> {
     println!("nvmedrv: wrote {TRANSFER} bytes at LBA {WRITE_LBA} through a PRP list, flushed, read them back: match");
     if mode == Mode::Rogue {
         rogue::stale_read(&mut c, [&pages, &back], &mut pause)?;
+    }
+    if mode == Mode::Bench {
+        bench(&mut c, region(&out, 0, 1), list, ns.block_size, &mut pause)?;
     }
     let interrupts = waiter.interrupts;
     println!("nvmedrv: {} completions, {} MSI-X interrupts", c.completions, interrupts);

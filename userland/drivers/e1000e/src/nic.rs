@@ -157,6 +157,13 @@ impl E1000e {
         (self.region.vaddr + PAGE + u64::from(i % TX_DESCS) * 16) as *mut TxDesc
     }
 
+    /// Turns MAC loopback on or off: with it on, every frame sent comes back on the
+    /// receive ring and nothing reaches the wire (the benchmarks use it to time the
+    /// whole path without waiting for a peer).
+    pub fn set_loopback(&self, on: bool) {
+        self.regs.rctl.modify(if on { Rctl::LBM::Mac } else { Rctl::LBM::Normal });
+    }
+
     /// Queues `frame` for sending (copied into the next transmit buffer).
     pub fn send(&mut self, frame: &[u8]) -> Result<(), E1000eError> {
         if frame.is_empty() || frame.len() > RX_BUF {

@@ -57,6 +57,13 @@ register_bitfields! [u32,
         MPE OFFSET(4) NUMBITS(1) [],
         /// Long packet enable.
         LPE OFFSET(5) NUMBITS(1) [],
+        /// Loopback mode.
+        LBM OFFSET(6) NUMBITS(2) [
+            /// Normal operation.
+            Normal = 0,
+            /// MAC loopback: every frame sent is received back, nothing leaves.
+            Mac = 1
+        ],
         /// Broadcast accept.
         BAM OFFSET(15) NUMBITS(1) [],
         /// Buffer size (with BSEX 0: 0 = 2048 bytes).
