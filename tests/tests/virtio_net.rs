@@ -21,10 +21,11 @@ fn image(name: &str) -> std::path::PathBuf {
 /// The boot image with the description `toml` packed as `system`.
 fn image_of(name: &str, toml: &str) -> std::path::PathBuf {
     let text = std::fs::read_to_string(scenarios::repo_root().join(toml)).expect(toml);
-    let programs: Vec<String> = ["root", "iommu-server", "management", "virtionetdrv", "virtionetdrv-rogue"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let programs: Vec<String> =
+        ["root", "iommu-server", "management", "virtionetdrv", "virtionetdrv-rogue", "netclient"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     let desc = scenarios::sysdesc::compile(toml, &text, Some(&programs)).unwrap_or_else(|e| panic!("{toml}: {e:?}"));
     let bytes = std::fs::read(build_dir().join("boot.img")).expect("build/boot.img: run `make image` first");
     let image = BootImage::parse(&bytes).expect("build/boot.img parses");
@@ -196,4 +197,50 @@ fn a_rogue_virtio_nic_is_blocked_and_its_driver_restarted_mid_transfer() {
     // After each device reset the domain starts empty: the region may be at 0x100000
     // again, but generation 1's second buffer is covered by no later allocation.
     assert!(o.lines_starting("virtionet: rogue: a second buffer").len() == 1, "only generation 1 takes it");
+}
+
+#[test]
+fn a_client_talks_through_the_virtio_driver_rings_and_its_bad_entries_are_refused() {
+    let pcap = scenario_dir().join("virtio_net_client.pcap");
+    let _ = std::fs::remove_file(&pcap);
+    let mut scenario = Scenario::new("virtio_net_client")
+        .initrd(Some(image_of("virtio_net_client", "systems/test-virtio-net-client.toml")))
+        .append(APPEND);
+    scenario.extra_args = [
+        "-device",
+        "virtio-net-pci,iommu_platform=on,disable-legacy=on,netdev=n0",
+        "-netdev",
+        "user,id=n0",
+        "-object",
+        &format!("filter-dump,id=d0,netdev=n0,file={}", pcap.display()),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    scenario.timeout = std::time::Duration::from_secs(240);
+    let o = scenario.run();
+    o.expect_serial_contains("init: system 'test-virtio-net-client' started: 3 components")
+        .expect_serial_contains("virtionet: serving a client: data region 64 KiB, 128 entries per ring")
+        .expect_serial_contains("virtionet: one blocking wait for the client (badge 1) and the device (MSI, badge 2)")
+        .expect_serial_contains(
+            "virtionet: refused a client send entry outside the data region (offset 0xfffffffffffffff0, len 60, id 47825)",
+        )
+        .expect_serial_contains(
+            "virtionet: refused a client receive entry outside the data region (offset 0x10000, len 2048, id 47824)",
+        )
+        .expect_serial_contains("netclient: ARP reply through the driver: 10.0.2.2 is at 52550a000202")
+        .expect_serial_contains("netclient: DHCP offer through the driver: 10.0.2.15")
+        .expect_serial_contains("netclient: both entries outside the region came back refused (length 0)")
+        .expect_serial_contains("netclient: done")
+        .expect_serial_not_contains("FAIL")
+        .expect_serial_not_contains("iommu-server: DMA fault")
+        .expect_serial_contains("init: system 'test-virtio-net-client': every component stopped (servers left running)")
+        .expect_exit(abi::exit::ExitCode::Success);
+    let line = o.expect_line_starting("netclient: driver ready: MAC ");
+    let mac = line["netclient: driver ready: MAC ".len()..].split(',').next().unwrap().to_string();
+    let frames = pcap_frames(&std::fs::read(&pcap).expect("the netdev capture"));
+    let sent: Vec<&Vec<u8>> = frames.iter().filter(|f| f.len() >= 14 && hex(&f[6..12]) == mac).collect();
+    assert!(sent.iter().any(|f| f[12..14] == [0x08, 0x06]), "no ARP request from {mac} in the capture");
+    assert!(sent.iter().any(|f| f.len() >= 590 && f[12..14] == [0x08, 0x00]), "no DISCOVER from {mac}");
+    assert!(sent.iter().all(|f| f[12..14] == [0x08, 0x06] || f[12..14] == [0x08, 0x00]), "an unexpected frame left");
 }

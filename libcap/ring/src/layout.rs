@@ -21,11 +21,15 @@ pub mod net {
     pub struct NicInfo {
         /// The station address frames go out with.
         pub mac: [u8; 6],
-        /// Zero.
-        pub reserved: u16,
+        /// [`NIC_LOOPBACK`] and zeros.
+        pub flags: u16,
         /// The largest frame the driver sends or receives, in bytes.
         pub max_frame: u32,
     }
+
+    /// [`NicInfo::flags`]: the device loops every frame sent back to the receive ring
+    /// (nothing reaches the wire; the benchmarks use it).
+    pub const NIC_LOOPBACK: u16 = 1;
 
     /// `INFO` page word 0 once the driver has written a [`NicInfo`] after it.
     pub const INFO_READY: u32 = 0x4e49_4331;

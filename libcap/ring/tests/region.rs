@@ -72,7 +72,7 @@ fn driver_and_client_ends_meet() {
 fn nic_info_is_seen_only_once_published() {
     let mut p = pages();
     let base = p.0.as_mut_ptr();
-    let info = net::NicInfo { mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56], reserved: 0, max_frame: 1514 };
+    let info = net::NicInfo { mac: [0x52, 0x54, 0, 0x12, 0x34, 0x56], flags: net::NIC_LOOPBACK, max_frame: 1514 };
     // SAFETY: the pages outlive the calls.
     unsafe {
         assert_eq!(net::read_info(base), None);

@@ -20,7 +20,7 @@ use abi::object::ObjectType;
 use abi::pci;
 use abi::rights::CapRights;
 use e1000e_driver::nic::REGION_PAGES;
-use e1000e_driver::{DmaRegion, E1000e, PAGE, RX_BUF};
+use e1000e_driver::{DmaRegion, E1000e, E1000eError, PAGE, RX_BUF};
 use libcap::cap::{CNode, IrqHandler, Notification, Untyped, VSpace};
 use libcap::deadline::Deadline;
 use libcap::iommu::{ClientSpace, IommuClient};
@@ -29,7 +29,6 @@ use netframe::dhcp::{discover, offer_for};
 use netframe::{arp_reply_for, arp_request, arp_request_from_peer, hex};
 
 mod rogue;
-mod serve;
 
 /// What the program does besides driving the NIC.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -179,10 +178,12 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
         nic.set_loopback(true);
         println!("e1000e: MAC loopback on: frames sent come back received");
     }
-    if let Some(connection) = serve::Connection::find(info) {
+    if let Some(connection) = nicserve::Connection::find(info) {
         // The first slot past the client space's range: free for the serve loop.
         let spare = ntfn + 2 + CLIENT_SLOTS;
-        return serve::serve(&mut nic, &mut waiter, &connection, spare).map_err(|e| format!("serving: {e}"));
+        let irq = waiter.irq.map(|(handler, _)| handler);
+        let mut served = Served { nic: &mut nic, loopback: mode == Mode::Loopback };
+        return nicserve::serve("e1000e", &mut served, irq, &connection, spare).map_err(|e| format!("serving: {e}"));
     }
     let request = arp_request(mac, OUR_IP, GATEWAY);
     println!("e1000e: sending ARP request {}", hex(&request));
@@ -255,4 +256,40 @@ fn exchange<T>(
         }
     }
     Err(format!("no answer to a {} byte request ({others} other frames)", request.len()))
+}
+
+/// The NIC as the serve loop sees it ([`nicserve::Nic`]).
+struct Served<'a> {
+    nic: &'a mut E1000e,
+    /// MAC loopback is on.
+    loopback: bool,
+}
+
+impl nicserve::Nic for Served<'_> {
+    type Error = E1000eError;
+
+    fn mac(&self) -> [u8; 6] {
+        self.nic.mac()
+    }
+
+    fn try_send(&mut self, frame: &[u8]) -> Result<bool, E1000eError> {
+        match self.nic.send(frame) {
+            Ok(()) => Ok(true),
+            Err(E1000eError::TxFull) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn receive(&mut self, out: &mut [u8]) -> Result<Option<usize>, E1000eError> {
+        self.nic.receive(out)
+    }
+
+    fn clear_interrupt(&mut self) {
+        // Reading ICR clears the causes.
+        let _ = self.nic.take_causes();
+    }
+
+    fn loopback(&self) -> bool {
+        self.loopback
+    }
 }

@@ -84,6 +84,8 @@ pub(crate) struct Link {
     /// Wait cap: the driver queued something.
     pub(crate) from_driver: u64,
     pub(crate) mac: [u8; 6],
+    /// The device loops frames sent back (the driver said so in the info page).
+    pub(crate) loopback: bool,
     /// Transmit buffer ids free for a frame.
     pub(crate) tx_idle: Vec<u32>,
     /// Refused entries handed back (ids).
@@ -216,7 +218,8 @@ pub(crate) fn connect(info: &'static ComponentInfo) -> Result<Link, String> {
     };
     println!("netclient: driver ready: MAC {}, frames up to {} bytes", hex(&info.mac), info.max_frame);
     let tx_idle = (RX_BUFS..RX_BUFS + TX_BUFS).collect();
-    Ok(Link { ends, data, to_driver, from_driver, mac: info.mac, tx_idle, refused: Vec::new() })
+    let loopback = info.flags & net::NIC_LOOPBACK != 0;
+    Ok(Link { ends, data, to_driver, from_driver, mac: info.mac, loopback, tx_idle, refused: Vec::new() })
 }
 
 fn run(info: &'static ComponentInfo) -> Result<(), String> {

@@ -93,10 +93,18 @@ fn client(info: &'static ComponentInfo) -> Result<(IommuClient, &'static str, u6
         .map_err(|_| "cannot make a notification")?;
     CNode::mint(CNode(CNODE).slot(badged), CNode(CNODE).slot(ntfn), CapRights::ALL, 1)
         .map_err(|_| "cannot mint the MSI-X badge")?;
-    let space =
-        ClientSpace { cnode: CNODE, vspace: VSpace(VSPACE), untyped, slots: used + 4..used + 200, vaddrs: DMA_VADDRS };
+    let space = ClientSpace {
+        cnode: CNODE,
+        vspace: VSpace(VSPACE),
+        untyped,
+        slots: used + 4..used + 4 + CLIENT_SLOTS,
+        vaddrs: DMA_VADDRS,
+    };
     Ok((IommuClient::new(cap.slot, space), cap.name(), ntfn))
 }
+
+/// CNode slots the iommu-server client may fill (page-table and frame caps).
+const CLIENT_SLOTS: u64 = 196;
 
 /// One wait for an interrupt lasts at most this many TSC ticks (then the queues are
 /// looked at anyway: a lost interrupt costs this, never a hang).
@@ -181,6 +189,13 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
     }
     let mac = net.mac_address();
     println!("virtionet: MAC {}, {} pool pages in use", hex(&mac), PoolHal::used_pages());
+    if let Some(connection) = nicserve::Connection::find(info) {
+        // The first slot past the client space's range: free for the serve loop.
+        let spare = ntfn + 2 + CLIENT_SLOTS;
+        let irq = waiter.irq.map(|(handler, _)| handler);
+        return nicserve::serve("virtionet", &mut Served(&mut net), irq, &connection, spare)
+            .map_err(|e| format!("serving: {e}"));
+    }
     if mode == Mode::Rogue {
         if info.generation == 1 {
             // A buffer past the region: a later generation's region never covers it.
@@ -279,4 +294,64 @@ fn self_test(net: &mut Net, mac: [u8; 6], waiter: &mut Waiter) -> Result<(), all
         println!("virtionet: received another frame: {bytes}");
     }
     Err(format!("no ARP reply from 10.0.2.2 nor a peer's request ({frames} other frames)"))
+}
+
+/// A device error as the serve loop reports it.
+pub enum VirtioError {
+    /// The crate reported it.
+    Crate(virtio_net_driver::virtio_drivers::Error),
+    /// The device reported a frame longer than the receive buffer (refused).
+    FrameTooLong(usize),
+}
+
+impl core::fmt::Display for VirtioError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            VirtioError::Crate(e) => write!(f, "{e:?}"),
+            VirtioError::FrameTooLong(n) => write!(f, "a {n} byte frame in a {RX_BUF} byte buffer"),
+        }
+    }
+}
+
+/// The NIC as the serve loop sees it ([`nicserve::Nic`]).
+struct Served<'a>(&'a mut Net);
+
+impl nicserve::Nic for Served<'_> {
+    type Error = VirtioError;
+
+    fn mac(&self) -> [u8; 6] {
+        self.0.mac_address()
+    }
+
+    fn try_send(&mut self, frame: &[u8]) -> Result<bool, VirtioError> {
+        // The crate's send waits until the device has used the buffer.
+        let mut tx = self.0.new_tx_buffer(frame.len());
+        tx.packet_mut().copy_from_slice(frame);
+        self.0.send(tx).map(|()| true).map_err(VirtioError::Crate)
+    }
+
+    fn receive(&mut self, out: &mut [u8]) -> Result<Option<usize>, VirtioError> {
+        use virtio_net_driver::virtio_drivers::Error;
+        let rx = match self.0.receive() {
+            Ok(rx) => rx,
+            Err(Error::NotReady) => return Ok(None),
+            Err(e) => return Err(VirtioError::Crate(e)),
+        };
+        // The length comes from the device: bounded by the buffers before it is used.
+        let n = rx.packet_len();
+        let fits = n <= out.len().min(RX_BUF);
+        if fits {
+            out[..n].copy_from_slice(rx.packet());
+        }
+        self.0.recycle_rx_buffer(rx).map_err(VirtioError::Crate)?;
+        if fits {
+            Ok(Some(n))
+        } else {
+            Err(VirtioError::FrameTooLong(n))
+        }
+    }
+
+    fn clear_interrupt(&mut self) {
+        let _ = self.0.ack_interrupt();
+    }
 }

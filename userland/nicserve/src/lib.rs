@@ -1,26 +1,52 @@
-//! Serving one client through rings: frames copied between region and NIC.
+//! A NIC driver serving one client through capring rings (the sDDF data plane).
 //!
-//! The description gives the driver and its client a queue region (`nic-queues`, the
-//! four rings of `capring::layout::net`), a data region (`nic-data`) and a notification
-//! channel each way (`nic-tx`: client to driver, `nic-rx`: driver to client). The client
-//! offers empty buffers and queues frames to send as (offset, length, id) entries; the
-//! driver copies each frame between the data region and its own DMA buffers, so the
-//! client never sees an IOVA and the device never sees the client's memory. An entry
-//! outside the data region is refused, never followed: it goes back on the TX_FREE ring
-//! with length 0 (or, offered for receiving, is dropped) and the driver logs it.
+//! The description gives a driver and its client a queue region (`nic-queues`, the
+//! rings and information page of `capring::layout::net`), a data region (`nic-data`)
+//! and a notification channel each way (`nic-tx`: client to driver, `nic-rx`: driver
+//! to client). The client offers empty buffers and queues frames to send as (offset,
+//! length, id) entries; [`serve`] copies each frame between the data region and the
+//! driver's own DMA buffers (through the [`Nic`] the driver implements), so the client
+//! never sees an IOVA and the device never sees the client's memory. An entry outside
+//! the data region is refused, never followed: it goes back with length 0 (TX_FREE
+//! for a send, RX_ACTIVE for a receive buffer) and the driver logs it. With an
+//! interrupt the idle driver blocks in one wait for the client and the device.
+#![no_std]
 
 use abi::component::{CapKind, ComponentInfo, CNODE};
 use abi::rights::CapRights;
 use capring::layout::net;
 use capring::{BufDesc, DataRegion, RingError};
-use e1000e_driver::{E1000e, E1000eError, RX_BUF};
 use libcap::cap::{CNode, IrqHandler, Notification};
 use libcap::println;
 
-use crate::Waiter;
-
 /// The largest frame (without the FCS the NIC appends) a client may send.
-const MAX_FRAME: u32 = 1514;
+pub const MAX_FRAME: u32 = 1514;
+/// Bytes of the driver's frame copy buffer.
+const FRAME_BUF: usize = 2048;
+/// Without an interrupt, one idle wait lasts at most this many TSC ticks before the
+/// device is polled again.
+const POLL_TICKS: u64 = 5_000_000;
+
+/// What the serve loop needs of a NIC driver.
+pub trait Nic {
+    /// The device's errors (a bad value it reported).
+    type Error: core::fmt::Display;
+    /// The station address frames go out with.
+    fn mac(&self) -> [u8; 6];
+    /// Queues `frame` (at most [`MAX_FRAME`] bytes) for sending; `Ok(false)`: the
+    /// device's own ring is full, try again.
+    fn try_send(&mut self, frame: &[u8]) -> Result<bool, Self::Error>;
+    /// Copies the next received frame into `out` and returns its length, or `None`.
+    fn receive(&mut self, out: &mut [u8]) -> Result<Option<usize>, Self::Error>;
+    /// Clears the device's pending interrupt causes (before the rings are looked at,
+    /// so an event after this raises a new interrupt).
+    fn clear_interrupt(&mut self) {}
+    /// Whether the device loops frames sent back to its receive ring (told to the
+    /// client in the information page).
+    fn loopback(&self) -> bool {
+        false
+    }
+}
 
 /// The named caps of one client connection.
 pub struct Connection {
@@ -51,14 +77,14 @@ impl Connection {
 }
 
 /// What went wrong while serving.
-pub enum ServeError {
+pub enum ServeError<E> {
     /// The client corrupted a ring.
     Ring(RingError),
     /// The device misbehaved.
-    Device(E1000eError),
+    Device(E),
 }
 
-impl core::fmt::Display for ServeError {
+impl<E: core::fmt::Display> core::fmt::Display for ServeError<E> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             ServeError::Ring(e) => write!(f, "the client's rings: {e:?}"),
@@ -67,15 +93,9 @@ impl core::fmt::Display for ServeError {
     }
 }
 
-impl From<RingError> for ServeError {
+impl<E> From<RingError> for ServeError<E> {
     fn from(e: RingError) -> Self {
         ServeError::Ring(e)
-    }
-}
-
-impl From<E1000eError> for ServeError {
-    fn from(e: E1000eError) -> Self {
-        ServeError::Device(e)
     }
 }
 
@@ -84,46 +104,62 @@ const MSI_BADGE: u64 = 2;
 
 /// Binds the MSI to a badged copy (in `spare`) of the notification the client signals,
 /// so one blocking wait hears both; `None` without an MSI or if that fails.
-fn one_wait(waiter: &Waiter, c: &Connection, spare: u64) -> Option<IrqHandler> {
-    let (handler, _) = waiter.irq?;
+fn one_wait(name: &str, irq: Option<IrqHandler>, c: &Connection, spare: u64) -> Option<IrqHandler> {
+    let handler = irq?;
     let root = CNode(CNODE);
     CNode::mint(root.slot(spare), root.slot(c.from_client), CapRights::WRITE, MSI_BADGE).ok()?;
     match handler.set_notification(Notification(spare)) {
         Ok(()) => Some(handler),
         Err(e) => {
-            println!("e1000e: cannot bind the MSI to the client's notification ({e:?}): polling");
+            println!("{name}: cannot bind the MSI to the client's notification ({e:?}): polling");
             None
         }
     }
 }
 
-/// Serves the client until a ring or the device fails. `spare` is a free CNode slot.
-pub fn serve(nic: &mut E1000e, waiter: &mut Waiter, c: &Connection, spare: u64) -> Result<(), ServeError> {
+/// Serves the client until a ring or the device fails. `name` prefixes the log lines;
+/// `irq` is the device's interrupt handler if it has one (then the idle driver blocks);
+/// `spare` is a free CNode slot.
+pub fn serve<N: Nic>(
+    name: &str,
+    nic: &mut N,
+    irq: Option<IrqHandler>,
+    c: &Connection,
+    spare: u64,
+) -> Result<(), ServeError<N::Error>> {
     // SAFETY: init mapped both regions writable at these addresses for this component's
     // life, shared with the one client the description names.
     let (mut ends, region) =
         unsafe { (net::driver(c.queues as *mut u8)?, DataRegion::new(c.data.0 as *mut u8, c.data.1 as usize)) };
     // SAFETY: as above; the INFO page is part of the queue region.
     unsafe {
-        net::publish_info(c.queues as *mut u8, net::NicInfo { mac: nic.mac(), reserved: 0, max_frame: MAX_FRAME })
+        net::publish_info(
+            c.queues as *mut u8,
+            net::NicInfo {
+                mac: nic.mac(),
+                flags: if nic.loopback() { net::NIC_LOOPBACK } else { 0 },
+                max_frame: MAX_FRAME,
+            },
+        )
     };
     println!(
-        "e1000e: serving a client: data region {} KiB, {} entries per ring",
+        "{name}: serving a client: data region {} KiB, {} entries per ring",
         region.len() / 1024,
         ends.rx_free.capacity()
     );
-    let irq = one_wait(waiter, c, spare);
+    let irq = one_wait(name, irq, c, spare);
     if irq.is_some() {
-        println!("e1000e: one blocking wait for the client (badge 1) and the device (MSI, badge {MSI_BADGE})");
+        println!("{name}: one blocking wait for the client (badge 1) and the device (MSI, badge {MSI_BADGE})");
     }
-    let mut frame = [0u8; RX_BUF];
+    let mut frame = [0u8; FRAME_BUF];
     let (mut sent, mut received, mut dropped, mut refused) = (0u64, 0u64, 0u64, 0u64);
+    let mut interrupts = 0u64;
     loop {
         let mut progress = false;
         if let Some(handler) = irq {
             // Clear the causes before looking at the rings: a frame that lands after
             // this raises a new MSI, which ends the wait below (no lost wake-up).
-            let _ = nic.take_causes();
+            nic.clear_interrupt();
             let _ = handler.ack();
         }
         // Only take what can be handed back: a client that never drains TX_FREE stalls
@@ -131,28 +167,29 @@ pub fn serve(nic: &mut E1000e, waiter: &mut Waiter, c: &Connection, spare: u64) 
         while ends.tx_free.free()? > 0 {
             let Some(d) = ends.tx_active.pop()? else { break };
             progress = true;
-            let Ok(range) = d.range(region.len()).map_err(|_| log_refused("send", &d, "outside the data region"))
+            let Ok(range) = d.range(region.len()).map_err(|_| log_refused(name, "send", &d, "outside the data region"))
             else {
                 refused += 1;
                 ends.tx_free.push(BufDesc { len: 0, ..d })?;
                 continue;
             };
             if range.len > MAX_FRAME as usize {
-                log_refused("send", &d, "longer than a frame");
+                log_refused(name, "send", &d, "longer than a frame");
                 refused += 1;
                 ends.tx_free.push(BufDesc { len: 0, ..d })?;
                 continue;
             }
             let n = region.read(range, &mut frame)?;
-            while let Err(E1000eError::TxFull) = nic.send(&frame[..n]) {
-                waiter.pause(nic);
+            // The device's own ring full: let it work, then again.
+            while !nic.try_send(&frame[..n]).map_err(ServeError::Device)? {
+                libcap::ipc::yield_now();
             }
             sent += 1;
             ends.tx_free.push(d)?;
         }
         ends.tx_active.release();
         let mut wake = ends.tx_free.publish();
-        while let Some(n) = nic.receive(&mut frame)? {
+        while let Some(n) = nic.receive(&mut frame).map_err(ServeError::Device)? {
             progress = true;
             // A client that stops taking frames loses frames, never the driver.
             let d = if ends.rx_active.free()? == 0 { None } else { ends.rx_free.pop()? };
@@ -173,7 +210,7 @@ pub fn serve(nic: &mut E1000e, waiter: &mut Waiter, c: &Connection, spare: u64) 
                     0
                 }
                 Err(_) => {
-                    log_refused("receive", &d, "outside the data region");
+                    log_refused(name, "receive", &d, "outside the data region");
                     refused += 1;
                     0
                 }
@@ -188,8 +225,7 @@ pub fn serve(nic: &mut E1000e, waiter: &mut Waiter, c: &Connection, spare: u64) 
         if progress {
             if (sent + received) % 16 == 0 {
                 println!(
-                    "e1000e: client frames: {sent} sent, {received} received, {dropped} dropped, {refused} refused; {} interrupts",
-                    waiter.interrupts
+                    "{name}: client frames: {sent} sent, {received} received, {dropped} dropped, {refused} refused; {interrupts} interrupts"
                 );
             }
             continue;
@@ -201,14 +237,14 @@ pub fn serve(nic: &mut E1000e, waiter: &mut Waiter, c: &Connection, spare: u64) 
             if irq.is_some() {
                 if let Ok(word) = libcap::ipc::wait(c.from_client) {
                     if word & MSI_BADGE != 0 {
-                        waiter.interrupts += 1;
-                        if waiter.interrupts == 1 {
-                            println!("e1000e: first MSI through the shared notification");
+                        interrupts += 1;
+                        if interrupts == 1 {
+                            println!("{name}: first MSI through the shared notification");
                         }
                     }
                 }
             } else {
-                let deadline = libcap::deadline::Deadline::after(crate::PAUSE_TICKS / 10);
+                let deadline = libcap::deadline::Deadline::after(POLL_TICKS);
                 let _ = libcap::ipc::wait_until(c.from_client, deadline);
             }
             ends.tx_active.done_waiting();
@@ -216,6 +252,6 @@ pub fn serve(nic: &mut E1000e, waiter: &mut Waiter, c: &Connection, spare: u64) 
     }
 }
 
-fn log_refused(what: &str, d: &BufDesc, why: &str) {
-    println!("e1000e: refused a client {what} entry {why} (offset {:#x}, len {}, id {})", d.offset, d.len, d.id);
+fn log_refused(name: &str, what: &str, d: &BufDesc, why: &str) {
+    println!("{name}: refused a client {what} entry {why} (offset {:#x}, len {}, id {})", d.offset, d.len, d.id);
 }
