@@ -135,3 +135,48 @@ fn a_rogue_controller_is_blocked_and_a_crashed_driver_restarts_with_dead_old_iov
     let at = (WRITE_LBA * 512) as usize;
     assert_eq!((0..TRANSFER).find(|&i| after[at + i] != pattern(i as u64)), None, "generation 2's data");
 }
+
+#[test]
+fn a_block_client_writes_and_reads_through_the_driver_rings() {
+    let disk = scenario_dir().join("nvme-client-disk.img");
+    let mut bytes = vec![0u8; 1 << 20];
+    bytes[..HOST_MARKER.len()].copy_from_slice(HOST_MARKER);
+    std::fs::write(&disk, &bytes).expect("create the disk image");
+    let drive = format!("file={},if=none,id=d0,format=raw", disk.display());
+    let mut scenario = Scenario::new("nvme_client").append("iommu=allow-unremapped-dma").args(&[
+        "-drive",
+        &drive,
+        "-device",
+        "nvme,serial=nvmetest,drive=d0",
+    ]);
+    scenario.kernel = system_elf("test-nvme-client");
+    scenario.timeout = std::time::Duration::from_secs(120);
+    let o = scenario.run();
+    o.expect_serial_contains("init: system 'test-nvme-client' started: 3 components")
+        .expect_serial_contains(
+            "nvmedrv: serving a client: data region 64 KiB, 2048 blocks of 512 bytes, at most 32 per request",
+        )
+        .expect_serial_contains("blkclient: disk of 2048 blocks of 512 bytes, at most 32 blocks per request")
+        .expect_serial_contains(
+            "nvmedrv: refused a client request outside the data region (offset 0xfe00, 8 blocks, id 1)",
+        )
+        .expect_serial_contains("blkclient: a read into a buffer past the region: refused with status 2")
+        .expect_serial_contains("blkclient: an unknown operation: refused with status 1")
+        .expect_serial_contains("blkclient: a read past the disk's end: refused with status 4")
+        .expect_serial_contains("blkclient: a request larger than the driver takes: refused with status 3")
+        .expect_serial_contains(
+            "blkclient: wrote 4096 bytes at LBA 512, flushed, read them back through the driver: match",
+        )
+        .expect_serial_contains("blkclient: LBA 0 (status 0) reads 'HOST-NVME-LBA0-MARKER'")
+        .expect_serial_contains("blkclient: done")
+        .expect_serial_not_contains("FAIL")
+        .expect_serial_not_contains("iommu-server: DMA fault")
+        .expect_serial_contains("init: system 'test-nvme-client': every component stopped (servers left running)")
+        .expect_exit(abi::exit::ExitCode::Success);
+    // The client's pattern is in the host's image; the refused read wrote nothing.
+    let after = std::fs::read(&disk).expect("read the disk image back");
+    let at = 512 * 512;
+    let expect: Vec<u8> = (0..4096).map(|i: usize| (i as u8).wrapping_mul(13) ^ 0x5a).collect();
+    assert_eq!(&after[at..at + 4096], &expect[..], "the client's blocks in the image");
+    assert_eq!(&after[..HOST_MARKER.len()], HOST_MARKER, "LBA 0 untouched");
+}

@@ -83,3 +83,31 @@ fn nic_info_is_seen_only_once_published() {
     assert_eq!(p.0[net::INFO * 4096..net::INFO * 4096 + 4], net::INFO_READY.to_le_bytes());
     assert!(p.0[..net::INFO * 4096].iter().all(|&b| b == 0));
 }
+
+#[test]
+fn block_ends_meet_and_info_is_published() {
+    use capring::layout::block;
+    use capring::{BlockOp, BlockRequest};
+    let mut p = pages();
+    let base = p.0.as_mut_ptr();
+    // SAFETY: the pages outlive the ends, used only as this queue region.
+    let (mut driver, mut client) = unsafe { (block::driver(base).unwrap(), block::client(base).unwrap()) };
+    let req = BlockRequest { op: BlockOp::Write as u32, status: 0, offset: 4096, lba: 512, count: 8, id: 3 };
+    client.request.push(req).unwrap();
+    client.request.publish();
+    let got = driver.request.pop().unwrap().unwrap();
+    assert_eq!(got, req);
+    assert_eq!(got.range(512, 8192).map(|r| (r.offset, r.len)), Ok((4096, 4096)));
+    assert!(got.range(512, 4096).is_err(), "4 KiB at 4096 does not fit 4 KiB");
+    driver.completion.push(BlockRequest { status: block::STATUS_OK, ..got }).unwrap();
+    driver.completion.publish();
+    assert_eq!(client.completion.pop().unwrap().map(|c| (c.id, c.status)), Some((3, block::STATUS_OK)));
+    let info = block::BlockInfo { blocks: 2048, block_size: 512, max_blocks: 32 };
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(block::read_info(base), None);
+        block::publish_info(base, info);
+        assert_eq!(block::read_info(base), Some(info));
+    }
+    assert_eq!(p.0[block::INFO * 4096..block::INFO * 4096 + 4], block::INFO_READY.to_le_bytes());
+}

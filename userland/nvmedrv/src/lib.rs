@@ -24,6 +24,7 @@ use nvme_driver::identify::text;
 use nvme_driver::{Controller, DmaRegion, NvmeError, PAGE};
 
 mod rogue;
+mod serve;
 
 /// What the program does besides the self-test.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -219,6 +220,18 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), &'static str> {
     println!("nvmedrv: I/O queue pair 1 created");
     if mode == Mode::Rogue && info.generation == 1 {
         return rogue::generation_one(&mut c, [&pages, &out, &back], &mut pause);
+    }
+    if let Some(conn) = serve::Connection::find(info) {
+        let disk = serve::Disk {
+            blocks: ns.blocks,
+            block_size: ns.block_size,
+            bounce: region(&out, 0, 4),
+            list: region(&pages, 1, 1),
+        };
+        return serve::serve(&mut c, &disk, &conn, &mut pause).map_err(|e| {
+            println!("nvmedrv: the client's rings: {e:?}");
+            "serving the client"
+        });
     }
     let list = region(&pages, 1, 1);
     let blocks = (TRANSFER / u64::from(ns.block_size)) as u32;
