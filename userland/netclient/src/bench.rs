@@ -21,11 +21,10 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use capring::BufDesc;
 use libcap::deadline::{now, Deadline};
 use libcap::println;
 
-use crate::{Link, BUF, REPLY_TICKS, RX_BUFS, TX_BUFS};
+use crate::{Link, BUF, REPLY_TICKS, TX_BUFS};
 
 /// Frames per timed batch (every transmit buffer once).
 const BATCH: u32 = TX_BUFS;
@@ -80,13 +79,7 @@ fn receive(link: &mut Link, mac: [u8; 6], len: usize, first: u32, count: u32) ->
 
 /// Offers every receive buffer, then times the measures.
 pub fn run(link: &mut Link) -> Result<(), String> {
-    for id in 0..RX_BUFS {
-        link.ends
-            .rx_free
-            .push(BufDesc { offset: u64::from(id) * BUF, len: BUF as u32, id })
-            .map_err(|e| format!("{e:?}"))?;
-    }
-    link.kick();
+    link.offer_receive_buffers()?;
     let mac = link.mac;
     let mut n = 0u32;
     for (label, len) in [("64 B", 60usize), ("1500 B", 1514)] {

@@ -23,7 +23,8 @@ use capring::{BufDesc, DataRegion};
 use libcap::deadline::Deadline;
 use libcap::println;
 use netframe::dhcp::{discover, offer_for};
-use netframe::{arp_reply_for, arp_request, hex};
+pub use netframe::hex;
+use netframe::{arp_reply_for, arp_request};
 
 mod bench;
 
@@ -76,25 +77,27 @@ pub fn main(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
 }
 
 /// The connection to the driver.
-pub(crate) struct Link {
-    pub(crate) ends: ClientEnds,
-    pub(crate) data: DataRegion,
+pub struct Link {
+    pub ends: ClientEnds,
+    pub data: DataRegion,
     /// Signal cap: wake the driver.
-    pub(crate) to_driver: u64,
+    pub to_driver: u64,
     /// Wait cap: the driver queued something.
-    pub(crate) from_driver: u64,
-    pub(crate) mac: [u8; 6],
+    pub from_driver: u64,
+    pub mac: [u8; 6],
     /// The device loops frames sent back (the driver said so in the info page).
-    pub(crate) loopback: bool,
+    pub loopback: bool,
+    /// The largest frame the driver takes, in bytes.
+    pub max_frame: u32,
     /// Transmit buffer ids free for a frame.
-    pub(crate) tx_idle: Vec<u32>,
+    pub tx_idle: Vec<u32>,
     /// Refused entries handed back (ids).
-    pub(crate) refused: Vec<u32>,
+    pub refused: Vec<u32>,
 }
 
 impl Link {
     /// Publishes what was pushed, waking the driver if it asked to be.
-    pub(crate) fn kick(&mut self) {
+    pub fn kick(&mut self) {
         let wake = self.ends.rx_free.publish() | self.ends.tx_active.publish();
         if wake {
             let _ = libcap::ipc::signal(self.to_driver);
@@ -102,7 +105,7 @@ impl Link {
     }
 
     /// Queues `frame` in a free transmit buffer.
-    pub(crate) fn send(&mut self, frame: &[u8]) -> Result<(), String> {
+    pub fn send(&mut self, frame: &[u8]) -> Result<(), String> {
         self.reclaim()?;
         let id = self.tx_idle.pop().ok_or("every transmit buffer is in flight")?;
         let d = BufDesc { offset: u64::from(id) * BUF, len: frame.len() as u32, id };
@@ -114,7 +117,7 @@ impl Link {
     }
 
     /// Takes back sent buffers.
-    pub(crate) fn reclaim(&mut self) -> Result<(), String> {
+    pub fn reclaim(&mut self) -> Result<(), String> {
         while let Some(d) = self.ends.tx_free.pop().map_err(|e| format!("TX_FREE ring: {e:?}"))? {
             match d.id {
                 BOGUS_TX if d.len == 0 => self.refused.push(d.id),
@@ -130,13 +133,46 @@ impl Link {
 
     /// The next received frame copied into `out` (its length), re-offering its buffer;
     /// `None` after a bounded wait.
-    pub(crate) fn receive(&mut self, out: &mut [u8]) -> Result<Option<usize>, String> {
+    pub fn receive(&mut self, out: &mut [u8]) -> Result<Option<usize>, String> {
+        match self.try_receive(out)? {
+            Some(n) => Ok(Some(n)),
+            None => {
+                self.wait(WAIT_TICKS)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Waits (at most `ticks`) for the driver to signal, unless frames already wait.
+    pub fn wait(&mut self, ticks: u64) -> Result<(), String> {
+        if self.ends.rx_active.prepare_wait().map_err(|e| format!("RX ring: {e:?}"))? {
+            let _ = libcap::ipc::wait_until(self.from_driver, Deadline::after(ticks));
+            self.ends.rx_active.done_waiting();
+        }
+        Ok(())
+    }
+
+    /// Offers every receive buffer to the driver.
+    pub fn offer_receive_buffers(&mut self) -> Result<(), String> {
+        for id in 0..RX_BUFS {
+            let d = BufDesc { offset: u64::from(id) * BUF, len: BUF as u32, id };
+            self.ends.rx_free.push(d).map_err(|e| format!("RX_FREE ring: {e:?}"))?;
+        }
+        self.kick();
+        Ok(())
+    }
+
+    /// Whether a transmit buffer is free (after taking back what the driver sent).
+    pub fn can_send(&mut self) -> Result<bool, String> {
+        self.reclaim()?;
+        Ok(!self.tx_idle.is_empty())
+    }
+
+    /// The next received frame copied into `out` (its length), re-offering its buffer;
+    /// `None` at once if none is waiting.
+    pub fn try_receive(&mut self, out: &mut [u8]) -> Result<Option<usize>, String> {
         loop {
             let Some(d) = self.ends.rx_active.pop().map_err(|e| format!("RX ring: {e:?}"))? else {
-                if self.ends.rx_active.prepare_wait().map_err(|e| format!("RX ring: {e:?}"))? {
-                    let _ = libcap::ipc::wait_until(self.from_driver, Deadline::after(WAIT_TICKS));
-                    self.ends.rx_active.done_waiting();
-                }
                 return Ok(None);
             };
             self.ends.rx_active.release();
@@ -165,7 +201,7 @@ impl Link {
     }
 
     /// Sends `request` (again every [`RESEND_TICKS`]) until a frame `answer` accepts.
-    pub(crate) fn exchange<T>(&mut self, request: &[u8], answer: impl Fn(&[u8]) -> Option<T>) -> Result<T, String> {
+    pub fn exchange<T>(&mut self, request: &[u8], answer: impl Fn(&[u8]) -> Option<T>) -> Result<T, String> {
         let mut frame = [0u8; BUF as usize];
         let deadline = Deadline::after(REPLY_TICKS);
         let mut resend = Deadline::after(0);
@@ -187,7 +223,7 @@ impl Link {
 }
 
 /// The connection the description gives.
-pub(crate) fn connect(info: &'static ComponentInfo) -> Result<Link, String> {
+pub fn connect(info: &'static ComponentInfo) -> Result<Link, String> {
     let region = |name| info.cap_of(name, CapKind::Region).ok_or(format!("no region '{name}'"));
     let (queues, data) = (region("nic-queues")?, region("nic-data")?);
     let ntfn = |name| info.cap_of(name, CapKind::Notification).map(|c| c.slot).ok_or(format!("no channel '{name}'"));
@@ -219,7 +255,17 @@ pub(crate) fn connect(info: &'static ComponentInfo) -> Result<Link, String> {
     println!("netclient: driver ready: MAC {}, frames up to {} bytes", hex(&info.mac), info.max_frame);
     let tx_idle = (RX_BUFS..RX_BUFS + TX_BUFS).collect();
     let loopback = info.flags & net::NIC_LOOPBACK != 0;
-    Ok(Link { ends, data, to_driver, from_driver, mac: info.mac, loopback, tx_idle, refused: Vec::new() })
+    Ok(Link {
+        ends,
+        data,
+        to_driver,
+        from_driver,
+        mac: info.mac,
+        loopback,
+        max_frame: info.max_frame,
+        tx_idle,
+        refused: Vec::new(),
+    })
 }
 
 fn run(info: &'static ComponentInfo) -> Result<(), String> {

@@ -1,0 +1,198 @@
+//! A user partition: smoltcp over a NIC driver's rings, serving a status page.
+//!
+//! The partition holds no device, no IOSpace and no IOVA: only the queue and data
+//! regions and the two notification channels it shares with its NIC's server (the
+//! driver now; the bridge of the services partition later). `netclient::Link` is its
+//! virtual NIC; smoltcp 0.14 runs IPv4 and TCP on it with the address 10.0.2.15/24 and
+//! the gateway 10.0.2.2 (QEMU's user network, whose `hostfwd` makes it reachable from
+//! the host). It listens on port 80 and answers every request with a status page
+//! (`GET /`), or 404; every request and its status is logged.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use abi::component::ComponentInfo;
+use abi::exit::ExitCode;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use libcap::println;
+use netclient::Link;
+use smoltcp::iface::{Config, Interface, SocketSet};
+use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
+use smoltcp::socket::tcp;
+use smoltcp::time::Instant;
+use smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address};
+
+libcap::component::entry!(main);
+
+/// The partition's address and gateway on QEMU's user network.
+const ADDRESS: Ipv4Address = Ipv4Address::new(10, 0, 2, 15);
+const GATEWAY: Ipv4Address = Ipv4Address::new(10, 0, 2, 2);
+/// The port the status page is served on.
+const PORT: u16 = 80;
+/// TSC ticks per microsecond assumed for smoltcp's clock (timers only: ARP expiry and
+/// TCP retransmission; a factor of two either way changes nothing that matters here).
+const TICKS_PER_US: u64 = 2_000;
+/// Most TSC ticks one idle wait lasts before the stack is polled again.
+const IDLE_TICKS: u64 = 20_000_000;
+/// Bytes of one request read before answering (a status-page GET is far shorter).
+const REQUEST_MAX: usize = 2048;
+
+fn main(info: &'static ComponentInfo) -> ExitCode {
+    match run(info) {
+        Ok(()) => ExitCode::Success,
+        Err(what) => {
+            println!("httpd: FAIL {what}");
+            ExitCode::UserFailure
+        }
+    }
+}
+
+/// The virtual NIC as smoltcp sees it.
+struct Vnic {
+    link: Link,
+    /// The frame `receive` copied out of the data region.
+    frame: [u8; 2048],
+    /// Ring errors (a corrupt peer): reported by the main loop.
+    error: Option<String>,
+}
+
+/// A received frame, handed to smoltcp.
+struct Rx<'a>(&'a [u8]);
+/// Room for one frame to send.
+struct Tx<'a>(&'a mut Link, &'a mut Option<String>);
+
+impl RxToken for Rx<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(self.0)
+    }
+}
+
+impl TxToken for Tx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut frame = vec![0u8; len];
+        let r = f(&mut frame);
+        if let Err(e) = self.0.send(&frame) {
+            *self.1 = Some(e);
+        }
+        r
+    }
+}
+
+impl Device for Vnic {
+    type RxToken<'a> = Rx<'a>;
+    type TxToken<'a> = Tx<'a>;
+
+    fn receive(&mut self, _: Instant) -> Option<(Rx<'_>, Tx<'_>)> {
+        // A transmit buffer must be free too: smoltcp may answer at once (ARP, ACK).
+        if !self.link.can_send().unwrap_or(false) {
+            return None;
+        }
+        match self.link.try_receive(&mut self.frame) {
+            Ok(Some(n)) => Some((Rx(&self.frame[..n]), Tx(&mut self.link, &mut self.error))),
+            Ok(None) => None,
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+
+    fn transmit(&mut self, _: Instant) -> Option<Tx<'_>> {
+        match self.link.can_send() {
+            Ok(true) => Some(Tx(&mut self.link, &mut self.error)),
+            Ok(false) => None,
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = self.link.max_frame as usize;
+        caps
+    }
+}
+
+fn now() -> Instant {
+    Instant::from_micros((libcap::deadline::now() / TICKS_PER_US) as i64)
+}
+
+/// The answer to one request.
+fn respond(request: &str, served: u64, mac: [u8; 6]) -> String {
+    let line = request.lines().next().unwrap_or("");
+    let (status, body) = if line.starts_with("GET / ") || line == "GET /" {
+        let body = format!(
+            "capkernel appliance: user partition httpd\n\
+             address 10.0.2.15, MAC {}, port {PORT}\n\
+             requests served {served}\n\
+             this partition holds no device, no IOSpace and no IOVA: frames reach it through rings\n",
+            netclient::hex(&mac)
+        );
+        ("200 OK", body)
+    } else {
+        ("404 Not Found", String::from("not found\n"))
+    };
+    format!(
+        "HTTP/1.0 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn run(info: &'static ComponentInfo) -> Result<(), String> {
+    let mut link = netclient::connect(info)?;
+    link.offer_receive_buffers()?;
+    let mac = link.mac;
+    let mut dev = Vnic { link, frame: [0; 2048], error: None };
+    let mut iface = Interface::new(Config::new(EthernetAddress(mac).into()), &mut dev, now());
+    iface.update_ip_addrs(|addrs| {
+        let _ = addrs.push(IpCidr::new(ADDRESS.into(), 24));
+    });
+    iface.routes_mut().add_default_ipv4_route(GATEWAY).map_err(|e| format!("route: {e:?}"))?;
+    let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 4096]), tcp::SocketBuffer::new(vec![0; 4096]));
+    let mut sockets = SocketSet::new(vec![]);
+    let handle = sockets.add(socket);
+    let mut request = String::new();
+    let mut served = 0u64;
+    println!("httpd: listening on 10.0.2.15:{PORT} (MAC {})", netclient::hex(&mac));
+    loop {
+        iface.poll(now(), &mut dev, &mut sockets);
+        if let Some(e) = dev.error.take() {
+            return Err(format!("the virtual NIC: {e}"));
+        }
+        let socket = sockets.get_mut::<tcp::Socket>(handle);
+        if !socket.is_open() {
+            socket.listen(PORT).map_err(|e| format!("listen: {e:?}"))?;
+            request.clear();
+        }
+        if socket.can_recv() {
+            let _ = socket.recv(|data| {
+                let take = data.len().min(REQUEST_MAX.saturating_sub(request.len()));
+                request.push_str(core::str::from_utf8(&data[..take]).unwrap_or("?"));
+                (data.len(), ())
+            });
+        }
+        let complete = request.contains("\r\n\r\n") || request.len() >= REQUEST_MAX;
+        if complete && socket.may_send() {
+            served += 1;
+            let answer = respond(&request, served, mac);
+            let line = request.lines().next().unwrap_or("").chars().take(80).collect::<String>();
+            println!("httpd: request {served}: '{line}' -> {}", &answer[9..answer.find('\r').unwrap_or(12)]);
+            let _ = socket.send_slice(answer.as_bytes());
+            socket.close();
+            request.clear();
+            continue;
+        }
+        // Nothing to do now: wait for a frame (bounded, for smoltcp's timers).
+        let delay =
+            iface.poll_delay(now(), &sockets).map_or(IDLE_TICKS, |d| (d.total_micros() * TICKS_PER_US).min(IDLE_TICKS));
+        if delay > 0 {
+            dev.link.wait(delay)?;
+        }
+    }
+}
