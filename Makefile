@@ -23,8 +23,10 @@ USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cpute
 # built for $(TARGET) only, and every program they make (packed by name; one program per
 # driver mode, and the server's malicious mode, for the scenarios in tests/tests/system.rs).
 COMPONENT_PACKAGES := edudrv management
-COMPONENTS    := management management-busy edudrv edudrv-rogue-outside edudrv-rogue-device edudrv-use-freed edudrv-crash \
-                 edudrv-storm edudrv-stale e1000edrv-rogue e1000edrv-loopback nvmedrv-rogue virtionetdrv-rogue netclient-bench nvmedrv-bench \
+COMPONENTS    := management management-busy management-thief management-restart-server management-restart-loop \
+                 edudrv edudrv-rogue-outside edudrv-rogue-device edudrv-use-freed edudrv-crash \
+                 edudrv-storm edudrv-flood edudrv-stale e1000edrv-rogue e1000edrv-loopback nvmedrv-rogue \
+                 virtionetdrv-rogue netclient-bench nvmedrv-bench \
                  iommu-server-malicious
 HOST_ONLY     := --workspace $(addprefix --exclude ,$(USER_PROGRAMS) $(COMPONENT_PACKAGES))
 # Bare-metal programs whose crate also holds host-tested logic (a lib): built and packed

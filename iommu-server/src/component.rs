@@ -9,7 +9,7 @@
 
 use alloc::vec::Vec;
 
-use crate::server::{run, Config, DeviceCaps, MsixHandler};
+use crate::server::{run, Config, DeviceCaps, MsixHandler, NO_HANDLER};
 use libcap::abi::component::{CNODE, FIRST_NAMED, TCB};
 use libcap::abi::exit::ExitCode;
 use libcap::abi::object::ObjectType;
@@ -45,7 +45,13 @@ pub fn start(info: &'static ComponentInfo, malicious: bool) -> ExitCode {
             let msi = Msi { vector: (m.size >> 32) as u8, address: m.vaddr, data: m.size as u32 };
             (m.slot, msi)
         });
-        devices.push((pci.badge, DeviceCaps { pci: pci.slot, pool: pool.slot, dma_mask_bits, fault_ep, msi }));
+        // The doorbell of its handler (size = device index, vaddr = handler's index).
+        let bell = info.caps().iter().find(|c| c.kind() == Some(CapKind::FaultDoorbell) && c.size == pci.badge);
+        let (handler, doorbell) = bell.map_or((NO_HANDLER, 0), |b| (b.vaddr as u16, b.slot));
+        devices.push((
+            pci.badge,
+            DeviceCaps { pci: pci.slot, pool: pool.slot, dma_mask_bits, fault_ep, msi, handler, doorbell },
+        ));
     }
     // The protocol's device index is the description's: the list must be dense.
     devices.sort_by_key(|(index, _)| *index);
@@ -90,7 +96,6 @@ pub fn start(info: &'static ComponentInfo, malicious: bool) -> ExitCode {
         address_bits: 39,
         devices: &devices,
         msix: &msix,
-        doorbell: info.caps().iter().find(|c| c.kind() == Some(CapKind::FaultDoorbell)).map_or(0, |c| c.slot),
         // The `iommu-server-malicious` program: the device's PciDevice cap stands in for
         // device memory, an untyped for a forged frame (an empty slot would be a cap
         // fault and an endpoint a Call: the server would stop, not be refused).

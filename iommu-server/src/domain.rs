@@ -44,7 +44,7 @@ pub struct Domain {
     pub cut_off: bool,
     /// The driver instance (badge generation) the records belong to; 0 before the
     /// first request.
-    pub generation: u16,
+    pub generation: u32,
 }
 
 impl Domain {
@@ -66,7 +66,7 @@ impl Domain {
     /// slots are empty) and returns their slots. The old IOVAs stay allocated for
     /// good (quarantine): a device still running an old transfer faults on them
     /// instead of reaching the new instance's buffers.
-    pub fn new_instance(&mut self, generation: u16) -> (usize, Vec<u64>) {
+    pub fn new_instance(&mut self, generation: u32) -> (usize, Vec<u64>) {
         self.generation = generation;
         let buffers = core::mem::take(&mut self.buffers);
         let count = buffers.len();
@@ -135,9 +135,17 @@ impl Domain {
     /// Unmaps the buffer at `iova`, revokes every copy of its frames and keeps the
     /// frames for reuse; returns its page count.
     pub fn free(&mut self, ops: &mut impl DmaOps, iova: u64) -> Result<u64, IommuStatus> {
+        self.release(ops, iova, true)
+    }
+
+    /// [`Self::free`], giving the IOVAs back only if `reuse` (else they stay allocated:
+    /// quarantined).
+    fn release(&mut self, ops: &mut impl DmaOps, iova: u64, reuse: bool) -> Result<u64, IommuStatus> {
         let at = self.buffers.iter().position(|b| b.iova == iova).ok_or(IommuStatus::NotFound)?;
         let buffer = self.buffers.remove(at);
-        self.iovas.free(iova);
+        if reuse {
+            self.iovas.free(iova);
+        }
         let pages = buffer.frames.len() as u64;
         let mut failed = false;
         for frame in buffer.frames {
@@ -155,11 +163,14 @@ impl Domain {
         }
     }
 
-    /// Frees every buffer (a reset or cutoff); returns how many there were.
+    /// Unmaps every buffer (a reset or cutoff); returns how many there were. Their
+    /// IOVAs stay allocated for good (quarantine, as for a new instance): the device is
+    /// not reset with its domain, so a transfer the old driver left running faults on
+    /// them instead of reaching the next instance's buffers.
     pub fn free_all(&mut self, ops: &mut impl DmaOps) -> usize {
         let iovas: Vec<u64> = self.buffers.iter().map(|b| b.iova).collect();
         for &iova in &iovas {
-            let _ = self.free(ops, iova);
+            let _ = self.release(ops, iova, false);
         }
         iovas.len()
     }
@@ -289,5 +300,16 @@ mod tests {
         let mut k2 = Fake { pool: 8, ..Default::default() };
         let (c, _) = d.alloc(&mut k2, 2, RW).unwrap();
         assert!(c >= a + 3 * PAGE_SIZE, "new IOVA {c:#x} reuses the old instance's {a:#x}");
+    }
+
+    #[test]
+    fn a_reset_quarantines_the_iovas_it_unmaps() {
+        let mut k = Fake { pool: 8, ..Default::default() };
+        let mut d = Domain::new(0, 1 << 28);
+        let (a, _) = d.alloc(&mut k, 2, RW).unwrap();
+        assert_eq!(d.free_all(&mut k), 1);
+        assert!(k.mapped.is_empty(), "everything unmapped");
+        let (b, _) = d.alloc(&mut k, 2, RW).unwrap();
+        assert!(b >= a + 3 * PAGE_SIZE, "IOVA {b:#x} after a reset reuses {a:#x}");
     }
 }

@@ -1,8 +1,8 @@
 //! Request decoding: label, badge and registers to a checked Request.
 
 use abi::iommu::{
-    badge_device, buffer_pages, IommuLabel, IommuStatus, CONFIG_COMMAND, DMA_RIGHTS_MASK, MSI_CAPABILITY_BYTES,
-    SUPERVISOR_BADGE,
+    badge_device, badge_supervisor, buffer_pages, IommuLabel, IommuStatus, CONFIG_COMMAND, DMA_RIGHTS_MASK,
+    MSI_CAPABILITY_BYTES,
 };
 use abi::layout::PAGE_SIZE;
 use abi::rights::CapRights;
@@ -23,12 +23,12 @@ pub enum Request {
     ConfigRead { device: u16, offset: u64, width: u64 },
     /// Write `width` bytes of config space at `offset`.
     ConfigWrite { device: u16, offset: u64, width: u64, value: u64 },
-    /// Supervisor: reset the device's domain.
-    Reset { device: u16 },
-    /// Supervisor: cut the device off.
-    CutOff { device: u16 },
-    /// Supervisor: pop the oldest queued DMA fault report.
-    FaultNext,
+    /// Supervisor `handler` (a component index): reset the device's domain.
+    Reset { device: u16, handler: u16 },
+    /// Supervisor `handler`: cut the device off.
+    CutOff { device: u16, handler: u16 },
+    /// Supervisor `handler`: pop the oldest queued DMA fault report of its devices.
+    FaultNext { handler: u16 },
 }
 
 /// Decodes a request: `label` and `mrs` as received, `badge` of the caller's cap,
@@ -42,18 +42,19 @@ pub fn decode(label: u64, badge: u64, mrs: [u64; 4], devices: usize) -> Result<R
             Err(IommuStatus::Denied)
         }
     };
+    // The supervisor's requests: which devices it may act on (those it handles) is the
+    // server's to check; here only that the badge is a supervisor's.
     if label == IommuLabel::FaultNext {
-        return if badge == SUPERVISOR_BADGE { Ok(Request::FaultNext) } else { Err(IommuStatus::Denied) };
+        let handler = badge_supervisor(badge).ok_or(IommuStatus::Denied)?;
+        return Ok(Request::FaultNext { handler });
     }
     if matches!(label, IommuLabel::DriverReset | IommuLabel::DriverCutoff) {
-        if badge != SUPERVISOR_BADGE {
-            return Err(IommuStatus::Denied);
-        }
+        let handler = badge_supervisor(badge).ok_or(IommuStatus::Denied)?;
         let device = in_range(mrs[0])?;
         return Ok(if label == IommuLabel::DriverReset {
-            Request::Reset { device }
+            Request::Reset { device, handler }
         } else {
-            Request::CutOff { device }
+            Request::CutOff { device, handler }
         });
     }
     let device = in_range(u64::from(badge_device(badge).ok_or(IommuStatus::Denied)?.0))?;
@@ -118,7 +119,7 @@ pub fn config_read_allowed(offset: u64, width: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use abi::iommu::driver_badge;
+    use abi::iommu::{driver_badge, supervisor_badge, SUPERVISOR_BADGE};
 
     const RW: u64 = 3;
 
@@ -164,17 +165,18 @@ mod tests {
         let alloc = IommuLabel::DmaAlloc.raw();
         assert_eq!(decode(alloc, 0, [4096, RW, 0, 0], 1), Err(IommuStatus::Denied));
         assert_eq!(decode(alloc, driver_badge(1, 1), [4096, RW, 0, 0], 1), Err(IommuStatus::Denied));
-        assert_eq!(decode(alloc, SUPERVISOR_BADGE, [4096, RW, 0, 0], 1), Err(IommuStatus::Denied));
+        assert_eq!(decode(alloc, supervisor_badge(2), [4096, RW, 0, 0], 1), Err(IommuStatus::Denied));
         let reset = IommuLabel::DriverReset.raw();
         assert_eq!(decode(reset, driver_badge(0, 1), [0; 4], 1), Err(IommuStatus::Denied));
-        assert_eq!(decode(reset, SUPERVISOR_BADGE, [0; 4], 1), Ok(Request::Reset { device: 0 }));
-        assert_eq!(decode(reset, SUPERVISOR_BADGE, [1, 0, 0, 0], 1), Err(IommuStatus::Denied));
+        assert_eq!(decode(reset, supervisor_badge(2), [0; 4], 1), Ok(Request::Reset { device: 0, handler: 2 }));
+        assert_eq!(decode(reset, supervisor_badge(2), [1, 0, 0, 0], 1), Err(IommuStatus::Denied));
+        assert_eq!(decode(reset, SUPERVISOR_BADGE | 1 << 40, [0; 4], 1), Err(IommuStatus::Denied), "junk badge");
         assert_eq!(
-            decode(IommuLabel::DriverCutoff.raw(), SUPERVISOR_BADGE, [0; 4], 1),
-            Ok(Request::CutOff { device: 0 })
+            decode(IommuLabel::DriverCutoff.raw(), supervisor_badge(2), [0; 4], 1),
+            Ok(Request::CutOff { device: 0, handler: 2 })
         );
         let next = IommuLabel::FaultNext.raw();
-        assert_eq!(decode(next, SUPERVISOR_BADGE, [0; 4], 1), Ok(Request::FaultNext));
+        assert_eq!(decode(next, supervisor_badge(3), [0; 4], 1), Ok(Request::FaultNext { handler: 3 }));
         assert_eq!(decode(next, driver_badge(0, 1), [0; 4], 1), Err(IommuStatus::Denied));
         // Any generation names the same device; the server compares generations itself.
         assert_eq!(decode(alloc, driver_badge(0, 9), [4096, RW, 0, 0], 1).map(|_| ()), Ok(()));

@@ -4,20 +4,21 @@
 //! made as needed), frames from each driver's DMA pool, and answers the requests of
 //! `abi::iommu`. It is the fault handler of every IOSpace: each DMA fault is logged
 //! with what the IOVA was (buffer page, or unmapped: guard page, freed buffer) and
-//! queued for the devices' fault handler, whose doorbell it rings; the handler fetches
-//! reports with `FaultNext` (without a doorbell: NBSend to the fault endpoint). A
+//! queued per device ([`crate::reports`]) for that device's fault handler, whose
+//! doorbell it rings; the handler fetches its devices' reports with `FaultNext` and
+//! only it may reset or cut off its devices (without a doorbell: NBSend to the fault
+//! endpoint). A
 //! request carrying a newer driver generation in its badge first drops the old
 //! instance's records. The caps it gets are all it can use: the [`crate::malicious`]
 //! attempts show the kernel refusing the rest.
 
 use abi::error::SyscallError;
 use abi::fault::FaultKind;
-use abi::iommu::{badge_device, FaultReport, IommuLabel, IommuStatus, FAULT_REPORT_QUEUE};
+use abi::iommu::{badge_device, FaultReport, IommuLabel, IommuStatus};
 use abi::layout::PAGE_SIZE;
 use abi::msginfo::MessageInfo;
 use abi::object::ObjectType;
 use abi::rights::CapRights;
-use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use libcap::cap::{CNode, CPtr, Frame, IoPageTable, IoSpace, IrqControl, PciDevice, SlotRef, Untyped};
 use libcap::ipc::{self, Message};
@@ -25,6 +26,7 @@ use libcap::println;
 
 use crate::domain::{DmaOps, Domain};
 use crate::iova::iova_limit;
+use crate::reports::FaultQueues;
 use crate::request::{config_allowed, config_read_allowed, decode, Request};
 
 /// Bit of every fault-handler badge; no driver or supervisor badge has bit 48 set.
@@ -49,7 +51,15 @@ pub struct DeviceCaps {
     /// An MSI init already made for the device (handler cap and its address/data);
     /// `MsiAlloc` hands out a copy instead of asking IRQ control.
     pub msi: Option<(CPtr, libcap::cap::Msi)>,
+    /// The component index of its fault handler ([`NO_HANDLER`]: none): only that
+    /// supervisor may fetch its fault reports, reset it or cut it off.
+    pub handler: u16,
+    /// Signal cap to its handler's doorbell (0: none; then faults are NBSent).
+    pub doorbell: CPtr,
 }
+
+/// [`DeviceCaps::handler`] of a device whose faults no management component handles.
+pub const NO_HANDLER: u16 = u16::MAX;
 
 /// Everything the server runs with; all CPtrs are in the server's own CSpace.
 pub struct Config<'a> {
@@ -75,8 +85,6 @@ pub struct Config<'a> {
     pub malicious: Option<crate::malicious::Attempts>,
     /// MSI-X handlers init made for MSI-X-only devices: `MsiAlloc` hands these out.
     pub msix: &'a [MsixHandler],
-    /// Signal cap to the fault handler's doorbell (0: none; then faults are NBSent).
-    pub doorbell: CPtr,
 }
 
 /// An MSI-X IRQHandler cap init made for a device (entry programmed and masked by
@@ -201,10 +209,8 @@ struct Server<'a> {
     config: &'a Config<'a>,
     kernel: Kernel,
     domains: Vec<Domain>,
-    /// DMA fault reports waiting for the handler's `FaultNext`.
-    reports: VecDeque<FaultReport>,
-    /// Reports dropped (queue full) since the handler's last fetch.
-    lost: u64,
+    /// DMA fault reports waiting for their handlers' `FaultNext`, per device.
+    reports: FaultQueues,
 }
 
 /// Builds every device's IOSpace and serves requests forever.
@@ -236,8 +242,8 @@ pub fn run(config: &Config<'_>) -> ! {
         crate::malicious::run(&mut kernel, attempts);
     }
     println!("iommu-server: serving {} devices", config.devices.len());
-    let reports = VecDeque::with_capacity(FAULT_REPORT_QUEUE);
-    let mut server = Server { config, kernel, domains, reports, lost: 0 };
+    let reports = FaultQueues::new(config.devices.len());
+    let mut server = Server { config, kernel, domains, reports };
     let mut message = ipc::recv(config.endpoint);
     loop {
         let (info, mrs) = match message {
@@ -315,7 +321,7 @@ impl Server<'_> {
             Ok(request) => self.serve(request).unwrap_or_else(status),
             Err(e) => status(e),
         };
-        let fetch = m.info.label == IommuLabel::FaultNext.raw();
+        let fetch = m.info.label == IommuLabel::FaultNext.raw() && reply.1[0] == IommuStatus::NotFound.raw();
         if reply.1[0] != IommuStatus::Ok.raw() && !fetch {
             let why = IommuStatus::try_from(reply.1[0]);
             println!("iommu-server: request label {:#x} (badge {:#x}) refused: {why:?}", m.info.label, m.badge);
@@ -357,15 +363,20 @@ impl Server<'_> {
                 })?;
                 status(IommuStatus::Ok)
             }
-            Request::FaultNext => {
-                let lost = core::mem::take(&mut self.lost);
-                let Some(report) = self.reports.pop_front() else {
+            Request::FaultNext { handler } => {
+                let devices = self.config.devices;
+                let (report, lost) = self.reports.pop(|d| devices[d].handler == handler);
+                let Some(report) = report else {
                     return Ok((MessageInfo::new(0, 4), [IommuStatus::NotFound.raw(), 0, 0, lost]));
                 };
                 let [packed, iova, lost] = report.encode(lost);
                 (MessageInfo::new(0, 4), [ok, packed, iova, lost])
             }
-            Request::Reset { device } | Request::CutOff { device } => {
+            Request::Reset { device, handler } | Request::CutOff { device, handler } => {
+                // Only the device's own fault handler may reset it or cut it off.
+                if self.config.devices[usize::from(device)].handler != handler {
+                    return Err(IommuStatus::Denied);
+                }
                 let reset = matches!(request, Request::Reset { .. });
                 self.reset(device, reset)?;
                 status(IommuStatus::Ok)
@@ -459,7 +470,7 @@ impl Server<'_> {
     /// The first request of driver instance `generation` of `device`: the old
     /// instance's records go (their caps died with its budget: nothing is invoked on
     /// them), their slots are emptied and reused, their IOVAs stay quarantined.
-    fn new_instance(&mut self, device: u16, generation: u16) {
+    fn new_instance(&mut self, device: u16, generation: u32) {
         let domain = &mut self.domains[usize::from(device)];
         let first = domain.generation == 0;
         let (buffers, slots) = domain.new_instance(generation);
@@ -506,7 +517,8 @@ impl Server<'_> {
                 "iommu-server: DMA fault: device {index} requester {bus:02x}:{dev:02x}.{func} iova {iova:#x} reason {reason:#x} {access}: unmapped (guard page, freed buffer or never allocated)"
             ),
         }
-        if self.config.doorbell != 0 {
+        let doorbell = self.config.devices[index].doorbell;
+        if doorbell != 0 {
             let report = FaultReport {
                 device: index as u16,
                 requester: requester as u16,
@@ -514,14 +526,12 @@ impl Server<'_> {
                 is_write: write != 0,
                 iova,
             };
-            if self.reports.len() < FAULT_REPORT_QUEUE {
-                self.reports.push_back(report);
-            } else {
-                self.lost += 1;
-            }
+            // A full queue of this device counts the report lost (told to the handler
+            // with its next fetch); other devices' queues are not touched.
+            let _ = self.reports.push(report);
             // A signal latches in the handler's bound notification: never lost, never
             // blocking the server.
-            let _ = ipc::signal(self.config.doorbell);
+            let _ = ipc::signal(doorbell);
             return;
         }
         let fault_ep = self.kernel.devices[index].0.fault_ep;

@@ -22,6 +22,15 @@ impl SlotAllocator {
     pub fn new(bi: &BootInfo) -> Self {
         SlotAllocator { next: core::cell::Cell::new(bi.empty.start), end: bi.empty.end }
     }
+    /// Allocates from `range` alone (a window a caller reuses, such as the slots one
+    /// component's rebuild takes again after its teardown emptied them).
+    pub fn window(range: core::ops::Range<u64>) -> Self {
+        SlotAllocator { next: core::cell::Cell::new(range.start), end: range.end }
+    }
+    /// The next slot [`Self::alloc`] would hand out.
+    pub fn peek(&self) -> u64 {
+        self.next.get()
+    }
     /// One free slot.
     pub fn alloc(&self) -> Result<CPtr> {
         self.alloc_range(1)

@@ -227,11 +227,14 @@ fn devices_go_to_the_iommu_server_and_driver() {
         // Its MSI, bound to edu: the address is a remappable-format one (bit 4 set).
         .expect_serial_contains("hello: iommu-server: cap edu Some(Msi) rights 0xf slot 18 vaddr 0xfee")
         .expect_serial_contains("hello: edu-driver: cap edu Some(IommuClient) rights 0xe")
-        // The server may mint its own endpoint; management may send supervisor requests.
+        // The server may mint its own endpoint; management may send supervisor requests,
+        // its cap badged with its component index (2): the server serves it for the
+        // devices it handles only.
         .expect_serial_contains("hello: iommu-server: cap iommu Some(Endpoint) rights 0xf slot 16")
-        .expect_serial_contains(
-            "hello: management: cap iommu Some(IommuClient) rights 0xe slot 16 vaddr 0x0 size 0x0 badge 4294967296",
-        )
+        .expect_serial_contains(&format!(
+            "hello: management: cap iommu Some(IommuClient) rights 0xe slot 16 vaddr 0x0 size 0x0 badge {}",
+            abi::iommu::supervisor_badge(2)
+        ))
         // edu's BAR 0 page, mapped for the driver: its identification register.
         .expect_serial_contains("hello: edu-driver: cap edu Some(DeviceFrame) rights 0xf slot 0 vaddr 0x500000000000")
         .expect_serial_contains("hello: edu-driver: edu BAR0 at 0x500000000000 reads 0x010000ed")

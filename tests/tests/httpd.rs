@@ -1,4 +1,4 @@
-//! A user partition serving HTTP from behind the e1000e driver's rings, to the host.
+//! A user partition serving HTTP from behind the e1000e rings, to the host.
 //!
 //! `systems/test-httpd.toml`: the e1000e driver serves `httpd` (smoltcp over the
 //! capring rings) on QEMU's user network with `hostfwd` from a free port on

@@ -119,6 +119,9 @@ crate::abi_enum! {
         RebuildFailed = 4,
         /// [`SUPERVISOR_FAULT_NEXT`]: no report is queued.
         Empty = 5,
+        /// The target is not the requester's to restart or cut off (it handles neither
+        /// its faults nor its device's, or it is the iommu-server).
+        Denied = 6,
     }
 }
 

@@ -1,11 +1,13 @@
 //! The iommu-server protocol: labels, reply status, badges, IOVA rules.
 //!
 //! A driver holds a send cap (with Grant) to the iommu-server's endpoint, minted with
-//! badge `device index + 1` in bits 0..16 and the driver instance's generation in bits
-//! 16..32 ([`driver_badge`]); the supervisor's cap carries [`SUPERVISOR_BADGE`]. The
-//! server keeps each domain's records per generation: the first request of a newer
-//! instance drops the old instance's records (its frames died with its budget), so
-//! nothing a restarted driver sends can name a dead cap. Requests are `Call`s whose label is an [`IommuLabel`] and whose
+//! badge `device index + 1` in bits 0..16 and the driver instance's 32-bit generation
+//! in bits 16..48 ([`driver_badge`]); a management component's supervisor cap carries
+//! [`SUPERVISOR_BADGE`] and its component index ([`supervisor_badge`]), and the server
+//! serves it only for the devices it handles. The server keeps each domain's records
+//! per generation: the first request of a newer instance drops the old instance's
+//! records (its frames died with its budget), so nothing a restarted driver sends can
+//! name a dead cap. Requests are `Call`s whose label is an [`IommuLabel`] and whose
 //! message registers are the arguments; every reply has the label 0 and the message
 //! registers `[status, a, b, c]` with `status` an [`IommuStatus`]. Replies that hand
 //! over a capability (a DMA frame, an MSI handler) carry it as their one extra cap
@@ -70,24 +72,40 @@ crate::abi_enum! {
     }
 }
 
-/// Badge of the supervisor's send cap (no driver badge has bit 32 set).
-pub const SUPERVISOR_BADGE: u64 = 1 << 32;
+/// Badge bit of a supervisor's send cap (above every driver badge).
+pub const SUPERVISOR_BADGE: u64 = 1 << 63;
+
+/// Badge of the supervisor cap init gives component `index` (a management component):
+/// the server lets it fetch the faults of, reset and cut off only the devices whose
+/// fault handler the description makes it.
+pub const fn supervisor_badge(index: u16) -> u64 {
+    SUPERVISOR_BADGE | index as u64
+}
+
+/// The component index a supervisor badge names; `None` for a driver badge or junk.
+pub const fn badge_supervisor(badge: u64) -> Option<u16> {
+    if badge & SUPERVISOR_BADGE != 0 && badge & !SUPERVISOR_BADGE <= 0xffff {
+        Some(badge as u16)
+    } else {
+        None
+    }
+}
 
 /// Badge of generation `generation` of the driver of device `index` (as numbered in
-/// the system description; `index` < 0xffff). Generations wrap at 16 bits: the server
-/// only compares them for equality.
+/// the system description; `index` < 0xffff). The whole 32-bit generation is in the
+/// badge (bits 16..48), so no later instance can pass for an earlier one.
 pub const fn driver_badge(index: u16, generation: u32) -> u64 {
-    (index as u64 + 1) | ((generation as u64 & 0xffff) << 16)
+    (index as u64 + 1) | ((generation as u64) << 16)
 }
 
 /// The device index and driver generation a driver badge names; `None` for 0, the
 /// supervisor or junk.
-pub const fn badge_device(badge: u64) -> Option<(u16, u16)> {
+pub const fn badge_device(badge: u64) -> Option<(u16, u32)> {
     let index = badge & 0xffff;
-    if index == 0 || badge >> 32 != 0 {
+    if index == 0 || badge >> 48 != 0 {
         None
     } else {
-        Some(((index - 1) as u16, (badge >> 16) as u16))
+        Some(((index - 1) as u16, (badge >> 16) as u32))
     }
 }
 
@@ -182,11 +200,15 @@ mod tests {
     fn badges_name_devices_generations_and_nothing_else() {
         assert_eq!(badge_device(driver_badge(0, 1)), Some((0, 1)));
         assert_eq!(badge_device(driver_badge(0xfffe, 7)), Some((0xfffe, 7)));
-        assert_eq!(badge_device(driver_badge(3, 0x1_0002)), Some((3, 2)), "generations wrap");
+        assert_eq!(badge_device(driver_badge(3, 0x1_0002)), Some((3, 0x1_0002)), "no 16-bit wrap");
+        assert_eq!(badge_device(driver_badge(3, u32::MAX)), Some((3, u32::MAX)));
         assert_eq!(badge_device(0), None);
         assert_eq!(badge_device(5 << 16), None, "a generation without a device");
         assert_eq!(badge_device(SUPERVISOR_BADGE), None);
-        assert_eq!(badge_device(SUPERVISOR_BADGE | 1), None);
+        assert_eq!(badge_device(supervisor_badge(1)), None);
+        assert_eq!(badge_supervisor(supervisor_badge(7)), Some(7));
+        assert_eq!(badge_supervisor(driver_badge(7, 1)), None);
+        assert_eq!(badge_supervisor(SUPERVISOR_BADGE | 1 << 20), None, "junk above the index");
     }
 
     #[test]

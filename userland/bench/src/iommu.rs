@@ -42,7 +42,6 @@ extern "C" fn server(_: u64) -> ! {
         devices,
         malicious: None,
         msix: &[],
-        doorbell: 0,
     };
     iommu_server::server::run(&config)
 }
@@ -61,7 +60,20 @@ pub fn rows(bi: &'static BootInfo, objects: &mut ObjectAllocator, slots: &SlotAl
     let free = slots.alloc_range(256).expect("slots");
     let pci = bi.pci_device_caps.start + index as u64;
     SERVER.call_once(|| {
-        (ep, untyped, free..free + 256, [DeviceCaps { pci, pool, dma_mask_bits: 28, fault_ep: 0, msi: None }])
+        (
+            ep,
+            untyped,
+            free..free + 256,
+            [DeviceCaps {
+                pci,
+                pool,
+                dma_mask_bits: 28,
+                fault_ep: 0,
+                msi: None,
+                handler: iommu_server::server::NO_HANDLER,
+                doorbell: 0,
+            }],
+        )
     });
     let space = clone_image_space(objects, slots, bi).expect("server space");
     spawn_in(objects, slots, space, server, 0, 255, SERVER_REGION, 0).expect("server thread");

@@ -53,12 +53,16 @@ pub enum Mode {
     Crash,
     /// Several DMAs outside the pool in a row.
     Storm,
+    /// [`FLOOD_FAULTS`] DMAs outside the pool (more than the server queues per device).
+    Flood,
     /// Generation 1 faults holding two buffers; generation 2 names them and sends junk.
     Stale,
 }
 
 /// DMAs outside the pool `edudrv-storm` issues (each at its own IOVA).
 pub const STORM_FAULTS: u64 = 5;
+/// DMAs outside the pool `edudrv-flood` issues (more than the server's report queue).
+pub const FLOOD_FAULTS: u64 = 200;
 
 /// Where the driver maps its DMA buffers.
 const DMA_VADDRS: core::ops::Range<u64> = 0x0000_5400_0000_0000..0x0000_5400_0100_0000;
@@ -122,6 +126,13 @@ pub fn run(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
                 let _ = d.edu.to_device(OUTSIDE_IOVA + k * PAGE_SIZE, 0, 64);
             }
             println!("edudrv: storm: {STORM_FAULTS} DMAs outside the pool issued");
+            ExitCode::Success
+        }
+        Mode::Flood => {
+            for k in 0..FLOOD_FAULTS {
+                let _ = d.edu.to_device(OUTSIDE_IOVA + k * PAGE_SIZE, 0, 64);
+            }
+            println!("edudrv: flood: {FLOOD_FAULTS} DMAs outside the pool issued");
             ExitCode::Success
         }
         Mode::Stale if gen == 1 => {

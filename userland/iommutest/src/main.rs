@@ -15,7 +15,7 @@ mod client;
 
 use abi::bootinfo::BootInfo;
 use abi::exit::ExitCode;
-use abi::iommu::{driver_badge, IommuLabel, IommuStatus, SUPERVISOR_BADGE};
+use abi::iommu::{driver_badge, supervisor_badge, IommuLabel, IommuStatus};
 use abi::msginfo::MessageInfo;
 use abi::object::ObjectType;
 use abi::rights::CapRights;
@@ -66,6 +66,8 @@ const CLIENT_REGION: u64 = 0x0000_3000_1000_0000;
 const EDU_MASK_BITS: u8 = 28;
 /// Bytes of the driver's DMA pool.
 const POOL_BITS: u64 = 16;
+/// The component index the supervisor cap names (this test program is the handler).
+const SUPERVISOR_INDEX: u16 = 0;
 
 /// Failed checks of the driver thread (the image's data is shared by every space).
 pub(crate) static FAILURES: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
@@ -86,7 +88,6 @@ extern "C" fn server_main(_: u64) -> ! {
         devices,
         malicious: Some(Attempts { device_frame: srv::DEVICE_FRAME, forged_slot: srv::FORGED }),
         msix: &[],
-        doorbell: 0,
     };
     iommu_server::server::run(&config)
 }
@@ -181,7 +182,7 @@ fn build(
     let faults = step(2, objects.alloc(slots, ObjectType::Endpoint, 0))?;
     let done = step(3, objects.alloc(slots, ObjectType::Notification, 0))?;
     let supervisor = step(4, slots.alloc())?;
-    step(5, CNode::mint(root.slot(supervisor), root.slot(ep), CapRights::WRITE, SUPERVISOR_BADGE))?;
+    step(5, CNode::mint(root.slot(supervisor), root.slot(ep), CapRights::WRITE, supervisor_badge(SUPERVISOR_INDEX)))?;
     let bar = libcap::cap::PciDevice(pci).config_read(0x10, 4).ok()? & !0xf;
     let bar_frame = DeviceMemory::new(bi).frame_at(slots, bar)?;
 
@@ -202,6 +203,9 @@ fn build(
             dma_mask_bits: EDU_MASK_BITS,
             fault_ep: srv::FAULT_EP,
             msi: None,
+            // This test program plays the device's handler (component index 0).
+            handler: SUPERVISOR_INDEX,
+            doorbell: 0,
         }]
     });
     let fault_ntfn = step(27, objects.alloc(slots, ObjectType::Notification, 0))?;

@@ -99,7 +99,7 @@ pub fn run(info: &'static ComponentInfo, busy: bool) -> ExitCode {
     let supervisor = caps.iter().find(|c| c.kind() == Some(CapKind::Supervisor)).map(|c| c.slot);
     let iommu = caps
         .iter()
-        .find(|c| c.kind() == Some(CapKind::IommuClient) && c.badge == abi::iommu::SUPERVISOR_BADGE)
+        .find(|c| c.kind() == Some(CapKind::IommuClient) && abi::iommu::badge_supervisor(c.badge).is_some())
         .map(|c| c.slot);
     let watched: Vec<Watched> = caps
         .iter()

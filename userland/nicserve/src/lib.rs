@@ -167,14 +167,15 @@ pub fn serve<N: Nic>(
         while ends.tx_free.free()? > 0 {
             let Some(d) = ends.tx_active.pop()? else { break };
             progress = true;
-            let Ok(range) = d.range(region.len()).map_err(|_| log_refused(name, "send", &d, "outside the data region"))
+            let Ok(range) =
+                d.range(region.len()).map_err(|_| log_refused(name, refused, "send", &d, "outside the data region"))
             else {
                 refused += 1;
                 ends.tx_free.push(BufDesc { len: 0, ..d })?;
                 continue;
             };
             if range.len > MAX_FRAME as usize {
-                log_refused(name, "send", &d, "longer than a frame");
+                log_refused(name, refused, "send", &d, "longer than a frame");
                 refused += 1;
                 ends.tx_free.push(BufDesc { len: 0, ..d })?;
                 continue;
@@ -210,7 +211,7 @@ pub fn serve<N: Nic>(
                     0
                 }
                 Err(_) => {
-                    log_refused(name, "receive", &d, "outside the data region");
+                    log_refused(name, refused, "receive", &d, "outside the data region");
                     refused += 1;
                     0
                 }
@@ -252,6 +253,14 @@ pub fn serve<N: Nic>(
     }
 }
 
-fn log_refused(name: &str, what: &str, d: &BufDesc, why: &str) {
-    println!("{name}: refused a client {what} entry {why} (offset {:#x}, len {}, id {})", d.offset, d.len, d.id);
+/// Refusals logged one by one; after that a hostile client's flood is only counted
+/// (the periodic `client frames` line shows the total), so it cannot flood the console.
+const LOGGED_REFUSALS: u64 = 16;
+
+fn log_refused(name: &str, refused_before: u64, what: &str, d: &BufDesc, why: &str) {
+    if refused_before < LOGGED_REFUSALS {
+        println!("{name}: refused a client {what} entry {why} (offset {:#x}, len {}, id {})", d.offset, d.len, d.id);
+    } else if refused_before == LOGGED_REFUSALS {
+        println!("{name}: more refused client entries: counted, not logged");
+    }
 }

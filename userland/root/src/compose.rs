@@ -51,6 +51,9 @@ pub struct Comp {
     pub status: Status,
     /// DMA pools just built, (device plan index, init slot), until handed over.
     pub pools: Vec<(usize, CPtr)>,
+    /// The init slots its build and its connection took (in that order): a restart
+    /// empties and reuses exactly these, so restarts cost init no slots.
+    pub windows: [core::ops::Range<u64>; 2],
 }
 
 /// Consecutive device frames of a BAR: (page offset in the BAR, frame caps in order).
@@ -278,17 +281,21 @@ fn construct<'a>(
     let shared = Shared { fault_ep, channels, regions, iommu_ep, pool_slots, bar_frames, msis, doorbells };
     let mut comps = Vec::new();
     for (i, mut budget) in budgets.into_iter().enumerate() {
+        let first = slots.peek();
         let (built, pools) = build_one(&plan, i, &mut budget, slots, 1, &shared)
             .map_err(|e| format!("building '{}' failed ({e:?})", plan.components[i].name))?;
-        let c = Comp { budget, built, generation: 1, restarts: 0, status: Status::Running, pools };
+        let windows = [first..slots.peek(), 0..0];
+        let c = Comp { budget, built, generation: 1, restarts: 0, status: Status::Running, pools, windows };
         comps.push(c);
     }
     let name = desc.name();
     let reports = comps.iter().map(|_| ReportQueue::default()).collect();
     let mut system = System { plan, shared, comps, name, bi, reports };
     for i in 0..system.comps.len() {
+        let first = slots.peek();
         connect(&mut system, i, slots)
             .map_err(|e| format!("connecting '{}' failed ({e:?})", system.plan.components[i].name))?;
+        system.comps[i].windows[1] = first..slots.peek();
     }
     for i in 0..system.comps.len() {
         hand_pools(&mut system, i).map_err(|e| format!("handing the DMA pools over failed ({e:?})"))?;
@@ -413,7 +420,9 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
         // The iommu-server's supervisor requests (DriverReset / DriverCutoff).
         let rights = CapRights::WRITE.union(CapRights::GRANT).union(CapRights::GRANT_REPLY);
         let e = CapEntry::new("iommu", CapKind::IommuClient, 0, 0);
-        build::give(built, shared.iommu_ep, CapEntry { badge: SUPERVISOR_BADGE, ..e }, rights, SUPERVISOR_BADGE)?;
+        // Badged with its index: the server serves it only for the devices it handles.
+        let badge = libcap::abi::iommu::supervisor_badge(me);
+        build::give(built, shared.iommu_ep, CapEntry { badge, ..e }, rights, badge)?;
     }
     if supervises {
         let rights = CapRights::WRITE.union(CapRights::GRANT_REPLY);

@@ -25,17 +25,15 @@ pub fn connect_extra(system: &mut System<'_>, i: usize) -> Result<()> {
     let me = i as u16;
     let role = ComponentRole::try_from(system.plan.components[i].rec.role);
     if role == Ok(ComponentRole::IommuServer) {
-        // The doorbell of the management component handling device faults (the server
-        // forwards all its devices' faults to one handler).
-        let handler = system
-            .plan
-            .devices
-            .iter()
-            .map(|d| usize::from(d.rec.fault_handler))
-            .find(|&h| system.shared.doorbells.get(h).is_some_and(|d| d.0 != 0));
-        if let Some(h) = handler {
-            let e = CapEntry::new("fault-doorbell", CapKind::FaultDoorbell, 0, 0);
-            let doorbell = system.shared.doorbells[h].0;
+        // Per device, the doorbell of the management component handling its faults:
+        // the server rings that one, and serves that handler alone for the device
+        // (entry size = device index, vaddr = the handler's component index).
+        for d in &system.plan.devices {
+            let h = usize::from(d.rec.fault_handler);
+            let Some(&(doorbell, _)) = system.shared.doorbells.get(h).filter(|b| b.0 != 0) else { continue };
+            let mut e = CapEntry::new(desc.str(d.rec.name), CapKind::FaultDoorbell, 0, 0);
+            e.size = u64::from(d.index);
+            e.vaddr = h as u64;
             build::give(&mut system.comps[i].built, doorbell, e, CapRights::WRITE, DOORBELL_IOMMU)?;
         }
         return Ok(());

@@ -19,6 +19,7 @@ use libcap::abi::component::{
 use libcap::abi::exit::ExitCode;
 use libcap::abi::fault::FaultKind;
 use libcap::abi::msginfo::MessageInfo;
+use libcap::abi::system::ComponentRole;
 use libcap::abi::system::FaultPolicy;
 use libcap::alloc::SlotAllocator;
 use libcap::cap::{CNode, Result};
@@ -60,6 +61,11 @@ fn teardown(system: &mut System<'_>, i: usize) -> Result<()> {
         let _ = CNode::delete(root(slot));
     }
     let _ = CNode::delete(root(c.built.space.cnode));
+    // Whatever else its build and connection left in init's slots goes too: the
+    // rebuild takes the same slots again.
+    for slot in c.windows.iter().flat_map(|w| w.clone()) {
+        let _ = CNode::delete(root(slot));
+    }
     Ok(())
 }
 
@@ -67,15 +73,20 @@ fn teardown(system: &mut System<'_>, i: usize) -> Result<()> {
 pub fn restart(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Result<u32> {
     teardown(system, i)?;
     let generation = system.comps[i].generation + 1;
+    // The same init slots as the first build (teardown emptied them): a restart costs
+    // init no slots, however often it happens. `slots` is not touched.
+    let _ = slots;
+    let [build_window, connect_window] = system.comps[i].windows.clone();
     let (built, pools) = {
         let c = &mut system.comps[i];
-        compose::build_one(&system.plan, i, &mut c.budget, slots, generation, &system.shared)?
+        let window = SlotAllocator::window(build_window);
+        compose::build_one(&system.plan, i, &mut c.budget, &window, generation, &system.shared)?
     };
     let c = &mut system.comps[i];
     c.built = built;
     c.pools = pools;
     c.generation = generation;
-    compose::connect(system, i, slots)?;
+    compose::connect(system, i, &SlotAllocator::window(connect_window))?;
     compose::hand_pools(system, i)?;
     build::start(&system.comps[i].built)?;
     system.comps[i].status = Status::Running;
@@ -142,6 +153,10 @@ fn on_request(system: &mut System<'_>, from: usize, label: u64, target: u64, slo
         return [SupervisorStatus::NoSuchComponent.raw(), 0, 0, 0];
     };
     let name = system.plan.components[i].name;
+    if matches!(label, SUPERVISOR_RESTART | SUPERVISOR_CUTOFF) && !may_supervise(system, from, i) {
+        println!("init: {who} may not restart or cut off {name}: refused");
+        return [SupervisorStatus::Denied.raw(), 0, 0, 0];
+    }
     match label {
         SUPERVISOR_RESTART => {
             println!("init: {who} asks to restart {name}");
@@ -164,6 +179,23 @@ fn on_request(system: &mut System<'_>, from: usize, label: u64, target: u64, slo
         }
         _ => [SupervisorStatus::BadRequest.raw(), 0, 0, 0],
     }
+}
+
+/// Whether component `from` may restart or cut off component `target`: the
+/// description's supervisor component may act on every other component; a management
+/// component on those whose faults it handles and on the drivers of the devices whose
+/// faults it handles. Never on the iommu-server (its domains and pools would be lost;
+/// the description checker refuses a restart policy for it too) nor on itself.
+fn may_supervise(system: &System<'_>, from: usize, target: usize) -> bool {
+    let plan = &system.plan;
+    let role = ComponentRole::try_from(plan.components[target].rec.role);
+    if from == target || role == Ok(ComponentRole::IommuServer) {
+        return false;
+    }
+    let me = from as u16;
+    plan.desc.header().supervisor == me
+        || plan.components[target].rec.fault_handler == me
+        || plan.devices.iter().any(|d| d.rec.fault_handler == me && usize::from(d.rec.driver) == target)
 }
 
 /// The supervisor loop; returns when no component runs any more.
