@@ -1,4 +1,4 @@
-//! DMA fault reports queued per device until its handler fetches them (`FaultNext`).
+//! DMA fault reports queued per device until its handler fetches them.
 //!
 //! Each device has its own bounded queue ([`FAULT_REPORT_QUEUE`] reports) and its own
 //! count of reports lost to a full queue, so a device that faults without end can

@@ -181,3 +181,52 @@ impl IommuClient {
         self.call(IommuLabel::ConfigWrite, [offset, width, value, 0]).map(|_| ())
     }
 }
+
+/// What [`driver_client`] sets up for a driver component.
+pub struct DriverClient {
+    /// The connection to the iommu-server.
+    pub client: IommuClient,
+    /// The device's name (its `IommuClient` entry's).
+    pub device: &'static str,
+    /// A notification for the device's interrupt: wait on this one...
+    pub ntfn: CPtr,
+    /// ...and bind the handler to this copy, badged 1 (an unbadged signal leaves the
+    /// word 0, which a bounded wait cannot tell from no signal).
+    pub badged: CPtr,
+    /// The first free slot past the client's range (for the driver's own use).
+    pub spare: CPtr,
+}
+
+/// The iommu-server client of a driver component: its `IommuClient` cap, 64 KiB of its
+/// spare budget retyped for the page tables its mappings need, a notification and its
+/// badged copy for the device's interrupt, and `slots` free slots for the client; the
+/// client maps buffers in `vaddrs`.
+pub fn driver_client(
+    info: &'static abi::component::ComponentInfo,
+    vaddrs: core::ops::Range<u64>,
+    slots: u64,
+) -> Result<DriverClient, &'static str> {
+    use abi::component::{CapKind, BUDGET_UNTYPED, CNODE, VSPACE};
+    let cap =
+        info.caps().iter().find(|c| c.kind() == Some(CapKind::IommuClient)).ok_or("no iommu-server client cap")?;
+    let used = info.caps().iter().map(|c| c.slot).max().unwrap_or(0).max(BUDGET_UNTYPED + 6);
+    let (untyped, ntfn, badged) = (used + 1, used + 2, used + 3);
+    let root = CNode(CNODE);
+    (info.budget_untyped.start..info.budget_untyped.end)
+        .find(|&u| Untyped(u).retype(ObjectType::Untyped, 16, root, 0, 0, untyped, 1).is_ok())
+        .ok_or("no 64 KiB of spare untyped for page tables")?;
+    Untyped(untyped)
+        .retype(ObjectType::Notification, 0, root, 0, 0, ntfn, 1)
+        .map_err(|_| "cannot make a notification")?;
+    CNode::mint(root.slot(badged), root.slot(ntfn), CapRights::ALL, 1)
+        .map_err(|_| "cannot mint the interrupt badge")?;
+    let first = badged + 1;
+    let space = ClientSpace { cnode: CNODE, vspace: VSpace(VSPACE), untyped, slots: first..first + slots, vaddrs };
+    Ok(DriverClient {
+        client: IommuClient::new(cap.slot, space),
+        device: cap.name(),
+        ntfn,
+        badged,
+        spare: first + slots,
+    })
+}

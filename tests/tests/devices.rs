@@ -5,35 +5,11 @@
 //! two NICs each get slirp's ARP reply, the disk's write/read/flush round trip matches
 //! and its data is in the host's image afterwards. No DMA fault anywhere.
 
-use abi::bootimage::BootImage;
 use abi::exit::ExitCode;
-use scenarios::{build_dir, make_image, scenario_dir, Scenario};
+use scenarios::{scenario_dir, Scenario};
 
 /// What the host writes at LBA 0 and the driver must read back.
 const HOST_MARKER: &[u8] = b"HOST-NVME-LBA0-MARKER";
-
-/// The kernel with the boot image (systems/test-three.toml packed as `system`) inside:
-/// with three devices the firmware's tables grow and QEMU's initrd placement overlaps
-/// them (the kernel refuses such a module), so the image travels in the ELF instead.
-fn system_elf(name: &str) -> std::path::PathBuf {
-    let toml = "systems/test-three.toml";
-    let text = std::fs::read_to_string(scenarios::repo_root().join(toml)).expect(toml);
-    let programs: Vec<String> =
-        ["root", "iommu-server", "virtionetdrv", "e1000edrv", "nvmedrv"].iter().map(|s| s.to_string()).collect();
-    let desc = scenarios::sysdesc::compile(toml, &text, Some(&programs)).unwrap_or_else(|e| panic!("{toml}: {e:?}"));
-    let bytes = std::fs::read(build_dir().join("boot.img")).expect("build/boot.img: run `make image` first");
-    let image = BootImage::parse(&bytes).expect("build/boot.img parses");
-    let mut files: Vec<(&str, &[u8])> =
-        image.files().filter(|f| f.name != "system").map(|f| (f.name, f.data)).collect();
-    files.push(("system", &desc));
-    let img = scenario_dir().join(format!("{name}.img"));
-    make_image(&img, &files);
-    let kernel = std::fs::read(build_dir().join("kernel.elf")).expect("build/kernel.elf");
-    let packed = scenarios::packelf::pack_system(&kernel, &std::fs::read(&img).unwrap()).expect("pack the system");
-    let elf = scenario_dir().join(format!("{name}.elf"));
-    std::fs::write(&elf, packed).expect("write the packed system");
-    elf
-}
 
 #[test]
 fn virtio_net_e1000e_and_nvme_work_at_once() {
@@ -56,7 +32,7 @@ fn virtio_net_e1000e_and_nvme_work_at_once() {
         "-device",
         "nvme,serial=nvmetest,drive=d0,addr=06.0",
     ]);
-    scenario.kernel = system_elf("three_devices");
+    scenario.kernel = scenarios::systems::elf_for("test-three", "three_devices");
     scenario.timeout = std::time::Duration::from_secs(300);
     let o = scenario.run();
     o.expect_serial_contains("init: system 'test-three' started: 4 components")

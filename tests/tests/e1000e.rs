@@ -6,29 +6,8 @@
 //! offer. The host checks the capture of the netdev: the reply the driver logged is
 //! the frame slirp sent, and the driver's requests went on the wire.
 
-use abi::bootimage::BootImage;
 use abi::exit::ExitCode;
-use scenarios::{build_dir, make_image, scenario_dir, Scenario};
-
-/// The boot image with systems/<system>.toml packed as `system`.
-fn image(name: &str, system: &str) -> std::path::PathBuf {
-    let toml = format!("systems/{system}.toml");
-    let text = std::fs::read_to_string(scenarios::repo_root().join(&toml)).expect(&toml);
-    let programs: Vec<String> = ["root", "iommu-server", "management", "e1000edrv", "e1000edrv-rogue", "netclient"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let desc = scenarios::sysdesc::compile(&toml, &text, Some(&programs)).unwrap_or_else(|e| panic!("{toml}: {e:?}"));
-    let bytes = std::fs::read(build_dir().join("boot.img")).expect("build/boot.img: run `make image` first");
-    let image = BootImage::parse(&bytes).expect("build/boot.img parses");
-    let mut files: Vec<(&str, &[u8])> =
-        image.files().filter(|f| f.name != "system").map(|f| (f.name, f.data)).collect();
-    assert!(files.iter().any(|f| f.0 == "e1000edrv-rogue"), "e1000edrv-rogue is packed");
-    files.push(("system", &desc));
-    let out = scenario_dir().join(format!("{name}.img"));
-    make_image(&out, &files);
-    out
-}
+use scenarios::{scenario_dir, Scenario};
 
 /// The frames of a pcap file (little-endian, as QEMU writes it on x86).
 fn pcap_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
@@ -50,7 +29,9 @@ fn hex(bytes: &[u8]) -> String {
 /// Boots `system` with an 82574 on QEMU's user network, captured into `pcap`.
 fn run_with_capture(name: &str, system: &str, pcap: &std::path::Path) -> scenarios::Outcome {
     let _ = std::fs::remove_file(pcap);
-    let mut scenario = Scenario::new(name).initrd(Some(image(name, system))).append("iommu=allow-unremapped-dma");
+    let mut scenario = Scenario::new(name)
+        .initrd(Some(scenarios::systems::image_as(system, name)))
+        .append("iommu=allow-unremapped-dma");
     scenario.extra_args = [
         "-netdev",
         "user,id=n0",
@@ -171,7 +152,7 @@ fn two_e1000e_nics_on_a_hub_pass_frames_to_each_other() {
     let a = "e1000e,netdev=h0,addr=04.0,mac=52:54:00:00:00:0a";
     let b = "e1000e,netdev=h1,addr=05.0,mac=52:54:00:00:00:0b";
     let mut scenario = Scenario::new("e1000e_hub")
-        .initrd(Some(image("e1000e_hub", "test-e1000e2")))
+        .initrd(Some(scenarios::systems::image_as("test-e1000e2", "e1000e_hub")))
         .append("iommu=allow-unremapped-dma")
         .args(&["-device", a, "-netdev", "hubport,id=h0,hubid=0", "-device", b, "-netdev", "hubport,id=h1,hubid=0"]);
     scenario.timeout = std::time::Duration::from_secs(240);

@@ -10,24 +10,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use abi::bootimage::BootImage;
-use scenarios::{build_dir, make_image, scenario_dir, Scenario};
-
-/// The boot image with systems/test-httpd.toml packed as `system`.
-fn image(name: &str) -> std::path::PathBuf {
-    let toml = "systems/test-httpd.toml";
-    let text = std::fs::read_to_string(scenarios::repo_root().join(toml)).expect(toml);
-    let programs: Vec<String> = ["root", "iommu-server", "e1000edrv", "httpd"].iter().map(|s| s.to_string()).collect();
-    let desc = scenarios::sysdesc::compile(toml, &text, Some(&programs)).unwrap_or_else(|e| panic!("{toml}: {e:?}"));
-    let bytes = std::fs::read(build_dir().join("boot.img")).expect("build/boot.img: run `make image` first");
-    let image = BootImage::parse(&bytes).expect("build/boot.img parses");
-    let mut files: Vec<(&str, &[u8])> =
-        image.files().filter(|f| f.name != "system").map(|f| (f.name, f.data)).collect();
-    files.push(("system", &desc));
-    let out = scenario_dir().join(format!("{name}.img"));
-    make_image(&out, &files);
-    out
-}
+use scenarios::{scenario_dir, Scenario};
 
 /// One HTTP/1.0 request to 127.0.0.1:`port`; the whole answer, or why not.
 fn get(port: u16, path: &str) -> Result<String, String> {
@@ -62,7 +45,9 @@ fn the_partition_serves_its_status_page_to_the_host() {
     let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
     let name = "httpd";
     let log = scenario_dir().join(format!("{name}.log"));
-    let mut scenario = Scenario::new(name).initrd(Some(image(name))).append("iommu=allow-unremapped-dma");
+    let mut scenario = Scenario::new(name)
+        .initrd(Some(scenarios::systems::image_as("test-httpd", name)))
+        .append("iommu=allow-unremapped-dma");
     scenario.extra_args = [
         "-netdev".to_string(),
         format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:80"),

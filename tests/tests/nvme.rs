@@ -7,7 +7,7 @@
 //! checks the bytes at LBA 64. The boot image is packed into the kernel ELF: with an
 //! NVMe drive attached a PVH `-initrd` arrives corrupted (docs/boot.md).
 
-use scenarios::{build_dir, make_image, repo_root, scenario_dir, Scenario};
+use scenarios::{scenario_dir, Scenario};
 
 /// What the host puts at LBA 0 (the driver prints it).
 const HOST_MARKER: &[u8] = b"HOST-NVME-LBA0-MARKER";
@@ -18,26 +18,6 @@ const TRANSFER: usize = 16384;
 /// The byte the driver writes at offset `i` of its transfer.
 fn pattern(i: u64) -> u8 {
     (i.wrapping_mul(7) ^ (i >> 9)) as u8
-}
-
-/// The kernel with a boot image holding the programs and `systems/<name>.toml`.
-fn system_elf(name: &str) -> std::path::PathBuf {
-    let file = format!("systems/{name}.toml");
-    let text = std::fs::read_to_string(repo_root().join(&file)).expect("the test description");
-    let desc = scenarios::sysdesc::compile(&file, &text, None).unwrap_or_else(|e| panic!("{file}: {e:?}"));
-    let bytes = std::fs::read(build_dir().join("boot.img")).expect("build/boot.img: run `make image` first");
-    let image = abi::bootimage::BootImage::parse(&bytes).expect("build/boot.img parses");
-    let mut files: Vec<(&str, &[u8])> =
-        image.files().filter(|f| f.name != "system").map(|f| (f.name, f.data)).collect();
-    assert!(files.iter().any(|f| f.0 == "nvmedrv"), "the nvmedrv program is packed");
-    files.push(("system", &desc));
-    let img = scenario_dir().join(format!("{name}.img"));
-    make_image(&img, &files);
-    let kernel = std::fs::read(build_dir().join("kernel.elf")).expect("build/kernel.elf");
-    let packed = scenarios::packelf::pack_system(&kernel, &std::fs::read(&img).unwrap()).expect("pack the system");
-    let elf = scenario_dir().join(format!("{name}.elf"));
-    std::fs::write(&elf, packed).expect("write the packed system");
-    elf
 }
 
 #[test]
@@ -53,7 +33,7 @@ fn nvme_write_read_flush_and_persist() {
         "-device",
         "nvme,serial=nvmetest,drive=d0",
     ]);
-    scenario.kernel = system_elf("test-nvme");
+    scenario.kernel = scenarios::systems::elf_for("test-nvme", "nvme");
     scenario.timeout = std::time::Duration::from_secs(90);
     let o = scenario.run();
     let server = o.expect_line_starting("authority: iommu-server: ");
@@ -100,7 +80,7 @@ fn a_rogue_controller_is_blocked_and_a_crashed_driver_restarts_with_dead_old_iov
         "-device",
         "nvme,serial=nvmetest,drive=d0",
     ]);
-    scenario.kernel = system_elf("test-nvme-rogue");
+    scenario.kernel = scenarios::systems::elf_for("test-nvme-rogue", "nvme_rogue");
     scenario.timeout = std::time::Duration::from_secs(120);
     let o = scenario.run();
     o.expect_serial_contains("init: system 'test-nvme-rogue' started: 3 components")
@@ -149,7 +129,7 @@ fn a_block_client_writes_and_reads_through_the_driver_rings() {
         "-device",
         "nvme,serial=nvmetest,drive=d0",
     ]);
-    scenario.kernel = system_elf("test-nvme-client");
+    scenario.kernel = scenarios::systems::elf_for("test-nvme-client", "nvme_client");
     scenario.timeout = std::time::Duration::from_secs(120);
     let o = scenario.run();
     o.expect_serial_contains("init: system 'test-nvme-client' started: 3 components")

@@ -8,35 +8,10 @@
 //! netdev: the request the driver logged is what went on the wire, and the reply the
 //! driver logged is what slirp sent. A device without `iommu_platform` is refused.
 
-use abi::bootimage::BootImage;
-use scenarios::{build_dir, make_image, scenario_dir, Scenario};
+use scenarios::systems::image_as;
+use scenarios::{scenario_dir, Scenario};
 
 const APPEND: &str = "iommu=allow-unremapped-dma";
-
-/// The boot image with systems/test-virtio-net.toml packed as `system`.
-fn image(name: &str) -> std::path::PathBuf {
-    image_of(name, "systems/test-virtio-net.toml")
-}
-
-/// The boot image with the description `toml` packed as `system`.
-fn image_of(name: &str, toml: &str) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(scenarios::repo_root().join(toml)).expect(toml);
-    let programs: Vec<String> =
-        ["root", "iommu-server", "management", "virtionetdrv", "virtionetdrv-rogue", "netclient"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-    let desc = scenarios::sysdesc::compile(toml, &text, Some(&programs)).unwrap_or_else(|e| panic!("{toml}: {e:?}"));
-    let bytes = std::fs::read(build_dir().join("boot.img")).expect("build/boot.img: run `make image` first");
-    let image = BootImage::parse(&bytes).expect("build/boot.img parses");
-    let mut files: Vec<(&str, &[u8])> =
-        image.files().filter(|f| f.name != "system").map(|f| (f.name, f.data)).collect();
-    assert!(files.iter().any(|f| f.0 == "virtionetdrv"), "virtionetdrv is packed");
-    files.push(("system", &desc));
-    let out = scenario_dir().join(format!("{name}.img"));
-    make_image(&out, &files);
-    out
-}
 
 /// The frames of a pcap file (little-endian, as QEMU writes it on x86).
 fn pcap_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
@@ -60,7 +35,8 @@ fn hex(bytes: &[u8]) -> String {
 fn virtio_net_exchanges_arp_with_the_user_network() {
     let pcap = scenario_dir().join("virtio_net.pcap");
     let _ = std::fs::remove_file(&pcap);
-    let mut scenario = Scenario::new("virtio_net").initrd(Some(image("virtio_net"))).append(APPEND);
+    let mut scenario =
+        Scenario::new("virtio_net").initrd(Some(image_as("test-virtio-net", "virtio_net"))).append(APPEND);
     scenario.extra_args = [
         "-device",
         "virtio-net-pci,iommu_platform=on,disable-legacy=on,netdev=n0",
@@ -109,7 +85,9 @@ fn virtio_net_exchanges_arp_with_the_user_network() {
 
 #[test]
 fn virtio_net_without_access_platform_is_refused() {
-    let mut scenario = Scenario::new("virtio_net_bypass").initrd(Some(image("virtio_net_bypass"))).append(APPEND);
+    let mut scenario = Scenario::new("virtio_net_bypass")
+        .initrd(Some(image_as("test-virtio-net", "virtio_net_bypass")))
+        .append(APPEND);
     scenario.extra_args = ["-device", "virtio-net-pci,disable-legacy=on,netdev=n0", "-netdev", "user,id=n0"]
         .iter()
         .map(|s| s.to_string())
@@ -140,7 +118,7 @@ fn two_virtio_nics_on_a_hub_pass_frames_to_each_other() {
     let a = format!("{nic},netdev=h0,addr=04.0,mac=52:54:00:00:00:0a");
     let b = format!("{nic},netdev=h1,addr=05.0,mac=52:54:00:00:00:0b");
     let mut scenario = Scenario::new("virtio_net_hub")
-        .initrd(Some(image_of("virtio_net_hub", "systems/test-virtio-net2.toml")))
+        .initrd(Some(image_as("test-virtio-net2", "virtio_net_hub")))
         .append(APPEND)
         .args(&["-device", &a, "-netdev", "hubport,id=h0,hubid=0", "-device", &b, "-netdev", "hubport,id=h1,hubid=0"]);
     scenario.timeout = std::time::Duration::from_secs(240);
@@ -171,7 +149,7 @@ fn two_virtio_nics_on_a_hub_pass_frames_to_each_other() {
 #[test]
 fn a_rogue_virtio_nic_is_blocked_and_its_driver_restarted_mid_transfer() {
     let mut scenario = Scenario::new("virtio_net_rogue")
-        .initrd(Some(image_of("virtio_net_rogue", "systems/test-virtio-net-rogue.toml")))
+        .initrd(Some(image_as("test-virtio-net-rogue", "virtio_net_rogue")))
         .append(APPEND)
         .args(&["-device", "virtio-net-pci,iommu_platform=on,disable-legacy=on,netdev=n0", "-netdev", "user,id=n0"]);
     scenario.timeout = std::time::Duration::from_secs(240);
@@ -206,7 +184,7 @@ fn a_client_talks_through_the_virtio_driver_rings_and_its_bad_entries_are_refuse
     let pcap = scenario_dir().join("virtio_net_client.pcap");
     let _ = std::fs::remove_file(&pcap);
     let mut scenario = Scenario::new("virtio_net_client")
-        .initrd(Some(image_of("virtio_net_client", "systems/test-virtio-net-client.toml")))
+        .initrd(Some(image_as("test-virtio-net-client", "virtio_net_client")))
         .append(APPEND);
     scenario.extra_args = [
         "-device",

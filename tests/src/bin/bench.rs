@@ -53,11 +53,7 @@ const CONTEXT: &[(&str, &str, &str)] = &[
 /// "NIC via rings" rows named after `nic`); `None` (after
 /// saying why) if the system did not end cleanly or printed none.
 fn driver_rows(system: &str, devices: &[&str], nic: &str) -> Option<Vec<Row>> {
-    let image = scenarios::systems::image_for(system);
-    let kernel = std::fs::read(scenarios::build_dir().join("kernel.elf")).ok()?;
-    let packed = scenarios::packelf::pack_system(&kernel, &std::fs::read(&image).ok()?).ok()?;
-    let elf = scenarios::scenario_dir().join(format!("bench_{system}.elf"));
-    std::fs::write(&elf, packed).ok()?;
+    let elf = scenarios::systems::elf_for(system, &format!("bench_{system}"));
     let mut s = Scenario::new(&format!("bench_{system}")).append("iommu=allow-unremapped-dma");
     s.kernel = elf;
     s.extra_args = devices.iter().map(|a| a.to_string()).collect();
@@ -110,6 +106,26 @@ fn restart_row() -> Option<Row> {
     samples.sort_unstable();
     let (min, median) = (samples[0], samples[samples.len() / 2]);
     Some(Row { name: RESTART_ROW.to_string(), min, median, runs: samples.len() as u64 })
+}
+
+/// The committed figures (`bench/results.json`, as this runner writes it: one result
+/// per line): name -> min. Empty if there is none.
+fn committed(json: &str) -> Vec<(String, u64)> {
+    json.lines()
+        .filter_map(|l| {
+            let rest = l.trim().strip_prefix("{\"name\": \"")?;
+            let (name, rest) = rest.split_once("\", \"min\": ")?;
+            let min = rest.split(',').next()?.trim().parse().ok()?;
+            Some((name.to_string(), min))
+        })
+        .collect()
+}
+
+/// The change of `now` against `before` in percent, and whether it is a regression
+/// (more than 5% more guest instructions).
+fn change(before: u64, now: u64) -> (f64, bool) {
+    let pct = if before == 0 { 0.0 } else { (now as f64 - before as f64) * 100.0 / before as f64 };
+    (pct, pct > 5.0)
 }
 
 struct Row {
@@ -190,13 +206,33 @@ fn main() -> ExitCode {
     let nvme = ["-drive", drive.as_str(), "-device", "nvme,serial=bench,drive=d0"];
     let Some(nvme_rows) = driver_rows("bench-nvme", &nvme, "-") else { return ExitCode::FAILURE };
     rows.extend(nvme_rows);
+    // Against the committed run: the change of each row's minimum, > 5% worse flagged.
+    let before = committed(&std::fs::read_to_string(repo_root().join("bench/results.json")).unwrap_or_default());
+    let mut worse = Vec::new();
     let mut table = String::new();
-    let _ = writeln!(table, "| benchmark (guest instructions) | min | median | runs | target | for scale |");
-    let _ = writeln!(table, "|---|---:|---:|---:|---|---|");
+    let _ = writeln!(
+        table,
+        "| benchmark (guest instructions) | min | median | runs | vs committed min | target | for scale |"
+    );
+    let _ = writeln!(table, "|---|---:|---:|---:|---:|---|---|");
     for r in &rows {
         let (target, reference) =
             CONTEXT.iter().find(|(n, _, _)| *n == r.name).map_or(("-", "-"), |(_, t, f)| (*t, *f));
-        let _ = writeln!(table, "| {} | {} | {} | {} | {target} | {reference} |", r.name, r.min, r.median, r.runs);
+        let versus = match before.iter().find(|(n, _)| *n == r.name) {
+            Some(&(_, old)) => {
+                let (pct, regressed) = change(old, r.min);
+                if regressed {
+                    worse.push(format!("{} ({old} -> {}, {pct:+.1}%)", r.name, r.min));
+                }
+                format!("{pct:+.1}%{}", if regressed { " WORSE" } else { "" })
+            }
+            None => "new".to_string(),
+        };
+        let _ = writeln!(
+            table,
+            "| {} | {} | {} | {} | {versus} | {target} | {reference} |",
+            r.name, r.min, r.median, r.runs
+        );
     }
     let memory = memory_rows(&outcome.serial);
     if memory.len() < 2 {
@@ -208,6 +244,14 @@ fn main() -> ExitCode {
         let _ = writeln!(table, "| {what} | {bytes} |");
     }
     print!("{table}");
+    if worse.is_empty() {
+        println!("bench: no row more than 5% worse than the committed bench/results.json");
+    } else {
+        println!("bench: {} rows more than 5% worse than the committed bench/results.json:", worse.len());
+        for w in &worse {
+            println!("bench:   WORSE {w}");
+        }
+    }
     let mut json = String::from("{\n  \"unit\": \"guest instructions (QEMU TCG, -icount shift=0,sleep=off)\",\n  \"command\": \"make bench\",\n  \"results\": [\n");
     for (i, r) in rows.iter().enumerate() {
         let _ = writeln!(
@@ -236,4 +280,19 @@ fn main() -> ExitCode {
     }
     println!("bench: wrote bench/results.json and bench/results.md");
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_rows_are_read_and_regressions_flagged() {
+        let json = "{\n  \"results\": [\n    {\"name\": \"IPC Call, inter-AS\", \"min\": 124, \"median\": 125, \"runs\": 65},\n    {\"name\": \"x\", \"min\": 10, \"median\": 10, \"runs\": 1}\n  ]\n}\n";
+        assert_eq!(committed(json), [("IPC Call, inter-AS".to_string(), 124), ("x".to_string(), 10)]);
+        assert!(!change(124, 130).1, "+4.8% is not flagged");
+        assert!(change(124, 131).1, "+5.6% is flagged");
+        assert!(!change(124, 100).1, "better is never flagged");
+        assert!(committed("not json").is_empty());
+    }
 }

@@ -14,16 +14,14 @@
 
 extern crate alloc;
 
-use abi::component::{CapKind, ComponentInfo, BUDGET_UNTYPED, CNODE, VSPACE};
+use abi::component::{CapKind, ComponentInfo};
 use abi::exit::ExitCode;
-use abi::object::ObjectType;
 use abi::pci;
 use abi::rights::CapRights;
 use e1000e_driver::nic::REGION_PAGES;
 use e1000e_driver::{DmaRegion, E1000e, E1000eError, PAGE, RX_BUF};
-use libcap::cap::{CNode, IrqHandler, Notification, Untyped, VSpace};
+use libcap::cap::{IrqHandler, Notification};
 use libcap::deadline::Deadline;
-use libcap::iommu::{ClientSpace, IommuClient};
 use libcap::println;
 use netframe::dhcp::{discover, offer_for};
 use netframe::{arp_reply_for, arp_request, arp_request_from_peer, hex};
@@ -99,36 +97,10 @@ pub fn main(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
     }
 }
 
-/// The iommu-server client, with 64 KiB of the spare budget for page tables.
-fn client(info: &'static ComponentInfo) -> Result<(IommuClient, &'static str, u64), &'static str> {
-    let cap =
-        info.caps().iter().find(|c| c.kind() == Some(CapKind::IommuClient)).ok_or("no iommu-server client cap")?;
-    let used = info.caps().iter().map(|c| c.slot).max().unwrap_or(0).max(BUDGET_UNTYPED + 6);
-    let untyped = used + 1;
-    (info.budget_untyped.start..info.budget_untyped.end)
-        .find(|&u| Untyped(u).retype(ObjectType::Untyped, 16, CNode(CNODE), 0, 0, untyped, 1).is_ok())
-        .ok_or("no 64 KiB of spare untyped for page tables")?;
-    // A notification for the MSI, and a badged copy for the handler (an unbadged signal
-    // leaves the word 0, which a bounded wait cannot tell from no signal).
-    let (ntfn, badged) = (used + 2, used + 3);
-    Untyped(untyped)
-        .retype(ObjectType::Notification, 0, CNode(CNODE), 0, 0, ntfn, 1)
-        .map_err(|_| "cannot make a notification")?;
-    CNode::mint(CNode(CNODE).slot(badged), CNode(CNODE).slot(ntfn), CapRights::ALL, 1)
-        .map_err(|_| "cannot mint the MSI badge")?;
-    let space = ClientSpace {
-        cnode: CNODE,
-        vspace: VSpace(VSPACE),
-        untyped,
-        slots: used + 4..used + 4 + CLIENT_SLOTS,
-        vaddrs: DMA_VADDRS,
-    };
-    Ok((IommuClient::new(cap.slot, space), cap.name(), ntfn))
-}
-
 fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::String> {
     use alloc::format;
-    let (mut iommu, name, ntfn) = client(info)?;
+    let libcap::iommu::DriverClient { client: mut iommu, device: name, ntfn, badged, spare } =
+        libcap::iommu::driver_client(info, DMA_VADDRS, CLIENT_SLOTS)?;
     let bar0 = info
         .caps()
         .iter()
@@ -154,7 +126,7 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
     let mut waiter = Waiter { irq: None, interrupts: 0 };
     match iommu.msi() {
         Ok((handler, msi)) => {
-            handler.set_notification(Notification(ntfn + 1)).map_err(|e| format!("bind the MSI: {e:?}"))?;
+            handler.set_notification(Notification(badged)).map_err(|e| format!("bind the MSI: {e:?}"))?;
             nic.enable_interrupts();
             waiter.irq = Some((handler, ntfn));
             println!("e1000e: interrupts by MSI vector {:#x}", msi.vector);
@@ -179,8 +151,6 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
         println!("e1000e: MAC loopback on: frames sent come back received");
     }
     if let Some(connection) = nicserve::Connection::find(info) {
-        // The first slot past the client space's range: free for the serve loop.
-        let spare = ntfn + 2 + CLIENT_SLOTS;
         let irq = waiter.irq.map(|(handler, _)| handler);
         let mut served = Served { nic: &mut nic, loopback: mode == Mode::Loopback };
         return nicserve::serve("e1000e", &mut served, irq, &connection, spare).map_err(|e| format!("serving: {e}"));

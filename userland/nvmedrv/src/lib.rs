@@ -11,14 +11,13 @@
 //! PRP list, a flush, and a read back compared byte for byte. Markers in `main`.
 #![no_std]
 
-use abi::component::{CapKind, ComponentInfo, BUDGET_UNTYPED, CNODE, VSPACE};
+use abi::component::{CapKind, ComponentInfo};
 use abi::exit::ExitCode;
-use abi::object::ObjectType;
 use abi::pci;
 use abi::rights::CapRights;
-use libcap::cap::{CNode, IrqHandler, Notification, Untyped, VSpace};
+use libcap::cap::{IrqHandler, Notification};
 use libcap::deadline::Deadline;
-use libcap::iommu::{ClientSpace, DmaBuffer, IommuClient};
+use libcap::iommu::DmaBuffer;
 use libcap::{ipc, println};
 use nvme_driver::identify::text;
 use nvme_driver::{Controller, DmaRegion, NvmeError, PAGE};
@@ -158,7 +157,8 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), &'static str> {
         bar.vaddr,
         info.generation
     );
-    let (mut iommu, ntfn, badged) = client_space(info, client.slot)?;
+    let libcap::iommu::DriverClient { client: mut iommu, ntfn, badged, .. } =
+        libcap::iommu::driver_client(info, DMA_VADDRS, 256)?;
     let command = iommu.config_read(pci::COMMAND, 2).map_err(|_| "config read of the command register")?;
     iommu
         .config_write(pci::COMMAND, 2, command | pci::COMMAND_MEMORY | pci::COMMAND_BUS_MASTER)
@@ -272,29 +272,4 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), &'static str> {
     let interrupts = waiter.interrupts;
     println!("nvmedrv: {} completions, {} MSI-X interrupts", c.completions, interrupts);
     Ok(())
-}
-
-/// The iommu client over the driver's spare budget: (client, notification, badged
-/// copy of it for the interrupt handler).
-fn client_space(info: &ComponentInfo, endpoint: u64) -> Result<(IommuClient, u64, u64), &'static str> {
-    let used = info.caps().iter().map(|c| c.slot).max().unwrap_or(0).max(BUDGET_UNTYPED + 6);
-    let untyped = used + 1;
-    let root = CNode(CNODE);
-    (info.budget_untyped.start..info.budget_untyped.end)
-        .find(|&u| Untyped(u).retype(ObjectType::Untyped, 16, root, 0, 0, untyped, 1).is_ok())
-        .ok_or("no 64 KiB of spare untyped")?;
-    let ntfn = untyped + 1;
-    Untyped(untyped).retype(ObjectType::Notification, 0, root, 0, 0, ntfn, 1).map_err(|_| "make a notification")?;
-    // A badged copy for the handler: an unbadged signal leaves the word 0 and a poll
-    // would never see it.
-    let badged = ntfn + 1;
-    CNode::mint(root.slot(badged), root.slot(ntfn), CapRights::ALL, 1).map_err(|_| "mint the MSI badge")?;
-    let space = ClientSpace {
-        cnode: CNODE,
-        vspace: VSpace(VSPACE),
-        untyped,
-        slots: badged + 1..badged + 257,
-        vaddrs: DMA_VADDRS,
-    };
-    Ok((IommuClient::new(endpoint, space), ntfn, badged))
 }

@@ -17,14 +17,12 @@
 
 extern crate alloc;
 
-use abi::component::{CapKind, ComponentInfo, BUDGET_UNTYPED, CNODE, VSPACE};
+use abi::component::{CapKind, ComponentInfo};
 use abi::exit::ExitCode;
-use abi::object::ObjectType;
 use abi::pci;
 use abi::rights::CapRights;
-use libcap::cap::{CNode, IrqHandler, Notification, Untyped, VSpace};
+use libcap::cap::{IrqHandler, Notification};
 use libcap::deadline::Deadline;
-use libcap::iommu::{ClientSpace, IommuClient};
 use libcap::println;
 use virtio_net_driver::config::{BarWindow, ConfigView};
 use virtio_net_driver::frame::{arp_reply_for, arp_request, arp_request_from_peer, hex};
@@ -76,33 +74,6 @@ pub fn main(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
     }
 }
 
-/// The iommu-server client, with 64 KiB of the spare budget for page tables.
-fn client(info: &'static ComponentInfo) -> Result<(IommuClient, &'static str, u64), &'static str> {
-    let cap =
-        info.caps().iter().find(|c| c.kind() == Some(CapKind::IommuClient)).ok_or("no iommu-server client cap")?;
-    let used = info.caps().iter().map(|c| c.slot).max().unwrap_or(0).max(BUDGET_UNTYPED + 6);
-    let untyped = used + 1;
-    (info.budget_untyped.start..info.budget_untyped.end)
-        .find(|&u| Untyped(u).retype(ObjectType::Untyped, 16, CNode(CNODE), 0, 0, untyped, 1).is_ok())
-        .ok_or("no 64 KiB of spare untyped for page tables")?;
-    // A notification for the MSI-X entry, and a badged copy for the handler (an
-    // unbadged signal leaves the word 0, which a bounded wait cannot tell from none).
-    let (ntfn, badged) = (used + 2, used + 3);
-    Untyped(untyped)
-        .retype(ObjectType::Notification, 0, CNode(CNODE), 0, 0, ntfn, 1)
-        .map_err(|_| "cannot make a notification")?;
-    CNode::mint(CNode(CNODE).slot(badged), CNode(CNODE).slot(ntfn), CapRights::ALL, 1)
-        .map_err(|_| "cannot mint the MSI-X badge")?;
-    let space = ClientSpace {
-        cnode: CNODE,
-        vspace: VSpace(VSPACE),
-        untyped,
-        slots: used + 4..used + 4 + CLIENT_SLOTS,
-        vaddrs: DMA_VADDRS,
-    };
-    Ok((IommuClient::new(cap.slot, space), cap.name(), ntfn))
-}
-
 /// CNode slots the iommu-server client may fill (page-table and frame caps).
 const CLIENT_SLOTS: u64 = 196;
 
@@ -135,7 +106,8 @@ impl Waiter {
 
 fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::String> {
     use alloc::format;
-    let (mut iommu, name, ntfn) = client(info)?;
+    let libcap::iommu::DriverClient { client: mut iommu, device: name, ntfn, badged, spare } =
+        libcap::iommu::driver_client(info, DMA_VADDRS, CLIENT_SLOTS)?;
     let mut bars = [None; 6];
     for b in info.caps().iter().filter(|c| c.kind() == Some(CapKind::DeviceFrame) && c.name() == name) {
         println!("virtionet: {name}: BAR {} mapped at {:#x}, {:#x} bytes", b.badge, b.vaddr, b.size);
@@ -165,7 +137,7 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
     let mut routing = None;
     match (iommu.msi(), common) {
         (Ok((handler, msi)), Some(common)) => {
-            handler.set_notification(Notification(ntfn + 1)).map_err(|e| format!("bind the MSI-X: {e:?}"))?;
+            handler.set_notification(Notification(badged)).map_err(|e| format!("bind the MSI-X: {e:?}"))?;
             handler.msix_mask(false).map_err(|e| format!("unmask the MSI-X entry: {e:?}"))?;
             // SAFETY: `common` lies inside a BAR window init mapped uncached for this
             // component (checked by the view) and stays mapped for its whole life.
@@ -190,8 +162,6 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
     let mac = net.mac_address();
     println!("virtionet: MAC {}, {} pool pages in use", hex(&mac), PoolHal::used_pages());
     if let Some(connection) = nicserve::Connection::find(info) {
-        // The first slot past the client space's range: free for the serve loop.
-        let spare = ntfn + 2 + CLIENT_SLOTS;
         let irq = waiter.irq.map(|(handler, _)| handler);
         return nicserve::serve("virtionet", &mut Served(&mut net), irq, &connection, spare)
             .map_err(|e| format!("serving: {e}"));
