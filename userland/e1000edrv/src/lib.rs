@@ -151,6 +151,8 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
         println!("e1000e: MAC loopback on: frames sent come back received");
     }
     if let Some(connection) = nicserve::Connection::find(info) {
+        // The client may be a bridge whose ports have station addresses of their own.
+        nic.set_promiscuous(true);
         let irq = waiter.irq.map(|(handler, _)| handler);
         let mut served = Served { nic: &mut nic, loopback: mode == Mode::Loopback };
         return nicserve::serve("e1000e", &mut served, irq, &connection, spare).map_err(|e| format!("serving: {e}"));

@@ -18,12 +18,10 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use libcap::println;
-use netclient::Link;
-use smoltcp::iface::{Config, Interface, SocketSet};
-use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
-use smoltcp::socket::tcp;
-use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address};
+use vnic::smoltcp::iface::{Config, Interface, SocketSet};
+use vnic::smoltcp::socket::tcp;
+use vnic::smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address};
+use vnic::{now, Vnic, TICKS_PER_US};
 
 libcap::component::entry!(main);
 
@@ -32,9 +30,6 @@ const ADDRESS: Ipv4Address = Ipv4Address::new(10, 0, 2, 15);
 const GATEWAY: Ipv4Address = Ipv4Address::new(10, 0, 2, 2);
 /// The port the status page is served on.
 const PORT: u16 = 80;
-/// TSC ticks per microsecond assumed for smoltcp's clock (timers only: ARP expiry and
-/// TCP retransmission; a factor of two either way changes nothing that matters here).
-const TICKS_PER_US: u64 = 2_000;
 /// Most TSC ticks one idle wait lasts before the stack is polled again.
 const IDLE_TICKS: u64 = 20_000_000;
 /// Bytes of one request read before answering (a status-page GET is far shorter).
@@ -48,79 +43,6 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
             ExitCode::UserFailure
         }
     }
-}
-
-/// The virtual NIC as smoltcp sees it.
-struct Vnic {
-    link: Link,
-    /// The frame `receive` copied out of the data region.
-    frame: [u8; 2048],
-    /// Ring errors (a corrupt peer): reported by the main loop.
-    error: Option<String>,
-}
-
-/// A received frame, handed to smoltcp.
-struct Rx<'a>(&'a [u8]);
-/// Room for one frame to send.
-struct Tx<'a>(&'a mut Link, &'a mut Option<String>);
-
-impl RxToken for Rx<'_> {
-    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(self.0)
-    }
-}
-
-impl TxToken for Tx<'_> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut frame = vec![0u8; len];
-        let r = f(&mut frame);
-        if let Err(e) = self.0.send(&frame) {
-            *self.1 = Some(e);
-        }
-        r
-    }
-}
-
-impl Device for Vnic {
-    type RxToken<'a> = Rx<'a>;
-    type TxToken<'a> = Tx<'a>;
-
-    fn receive(&mut self, _: Instant) -> Option<(Rx<'_>, Tx<'_>)> {
-        // A transmit buffer must be free too: smoltcp may answer at once (ARP, ACK).
-        if !self.link.can_send().unwrap_or(false) {
-            return None;
-        }
-        match self.link.try_receive(&mut self.frame) {
-            Ok(Some(n)) => Some((Rx(&self.frame[..n]), Tx(&mut self.link, &mut self.error))),
-            Ok(None) => None,
-            Err(e) => {
-                self.error = Some(e);
-                None
-            }
-        }
-    }
-
-    fn transmit(&mut self, _: Instant) -> Option<Tx<'_>> {
-        match self.link.can_send() {
-            Ok(true) => Some(Tx(&mut self.link, &mut self.error)),
-            Ok(false) => None,
-            Err(e) => {
-                self.error = Some(e);
-                None
-            }
-        }
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        let mut caps = DeviceCapabilities::default();
-        caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = self.link.max_frame as usize;
-        caps
-    }
-}
-
-fn now() -> Instant {
-    Instant::from_micros((libcap::deadline::now() / TICKS_PER_US) as i64)
 }
 
 /// The answer to one request.
@@ -145,10 +67,9 @@ fn respond(request: &str, served: u64, mac: [u8; 6]) -> String {
 }
 
 fn run(info: &'static ComponentInfo) -> Result<(), String> {
-    let mut link = netclient::connect(info)?;
-    link.offer_receive_buffers()?;
+    let link = netclient::connect(info)?;
     let mac = link.mac;
-    let mut dev = Vnic { link, frame: [0; 2048], error: None };
+    let mut dev = Vnic::new(link)?;
     let mut iface = Interface::new(Config::new(EthernetAddress(mac).into()), &mut dev, now());
     iface.update_ip_addrs(|addrs| {
         let _ = addrs.push(IpCidr::new(ADDRESS.into(), 24));

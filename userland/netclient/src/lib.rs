@@ -222,12 +222,31 @@ impl Link {
     }
 }
 
-/// The connection the description gives.
+/// The connection the description gives: `nic-queues`, `nic-data`, `nic-tx` and
+/// `nic-rx`, or else the one named by its first `<prefix>-queues` region (a port of
+/// the bridge, say `web-queues`).
 pub fn connect(info: &'static ComponentInfo) -> Result<Link, String> {
-    let region = |name| info.cap_of(name, CapKind::Region).ok_or(format!("no region '{name}'"));
-    let (queues, data) = (region("nic-queues")?, region("nic-data")?);
-    let ntfn = |name| info.cap_of(name, CapKind::Notification).map(|c| c.slot).ok_or(format!("no channel '{name}'"));
-    let (to_driver, from_driver) = (ntfn("nic-tx")?, ntfn("nic-rx")?);
+    if info.cap_of("nic-queues", CapKind::Region).is_some() {
+        return connect_named(info, "nic");
+    }
+    let queues = info.caps().iter().find(|c| c.kind() == Some(CapKind::Region) && c.name().ends_with("-queues"));
+    let prefix = queues.map(|c| c.name().trim_end_matches("-queues")).ok_or("no '<name>-queues' region")?;
+    connect_named(info, prefix)
+}
+
+/// The connection named `<prefix>-queues`, `<prefix>-data`, `<prefix>-tx` (this side
+/// signals) and `<prefix>-rx` (this side waits).
+pub fn connect_named(info: &'static ComponentInfo, prefix: &str) -> Result<Link, String> {
+    let region = |suffix: &str| {
+        let name = format!("{prefix}{suffix}");
+        info.cap_of(&name, CapKind::Region).ok_or(format!("no region '{name}'"))
+    };
+    let (queues, data) = (region("-queues")?, region("-data")?);
+    let ntfn = |suffix: &str| {
+        let name = format!("{prefix}{suffix}");
+        info.cap_of(&name, CapKind::Notification).map(|c| c.slot).ok_or(format!("no channel '{name}'"))
+    };
+    let (to_driver, from_driver) = (ntfn("-tx")?, ntfn("-rx")?);
     let need = (net::PAGES * capring::layout::RING_BYTES) as u64;
     if queues.size < need || data.size < u64::from(RX_BUFS + TX_BUFS) * BUF {
         return Err(format!("regions too small: queues {:#x} (need {need:#x}), data {:#x}", queues.size, data.size));

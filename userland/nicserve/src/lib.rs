@@ -12,6 +12,8 @@
 //! interrupt the idle driver blocks in one wait for the client and the device.
 #![no_std]
 
+extern crate alloc;
+
 use abi::component::{CapKind, ComponentInfo, CNODE};
 use abi::rights::CapRights;
 use capring::layout::net;
@@ -59,13 +61,25 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// The connection the description gives, if it gives one.
+    /// The connection the description gives under the names `nic-queues`,
+    /// `nic-data`, `nic-tx` and `nic-rx`, if it gives one.
     pub fn find(info: &'static ComponentInfo) -> Option<Self> {
-        let region = |name| info.cap_of(name, CapKind::Region).filter(|c| c.rights & CapRights::WRITE.raw() != 0);
-        let queues = region("nic-queues")?;
-        let data = region("nic-data")?;
-        let to_client = info.cap_of("nic-rx", CapKind::Notification)?.slot;
-        let from_client = info.cap_of("nic-tx", CapKind::Notification)?.slot;
+        Self::find_named(info, "nic")
+    }
+
+    /// The connection named `<prefix>-queues`, `<prefix>-data` (regions, writable),
+    /// `<prefix>-tx` (the client signals) and `<prefix>-rx` (it waits), if given.
+    pub fn find_named(info: &'static ComponentInfo, prefix: &str) -> Option<Self> {
+        let named = |suffix: &str| {
+            let mut name = alloc::string::String::from(prefix);
+            name.push_str(suffix);
+            name
+        };
+        let region = |name: &str| info.cap_of(name, CapKind::Region).filter(|c| c.rights & CapRights::WRITE.raw() != 0);
+        let queues = region(&named("-queues"))?;
+        let data = region(&named("-data"))?;
+        let to_client = info.cap_of(&named("-rx"), CapKind::Notification)?.slot;
+        let from_client = info.cap_of(&named("-tx"), CapKind::Notification)?.slot;
         let pages = net::PAGES as u64 * capring::layout::RING_BYTES as u64;
         (queues.size >= pages).then_some(Connection {
             queues: queues.vaddr,
@@ -117,85 +131,90 @@ fn one_wait(name: &str, irq: Option<IrqHandler>, c: &Connection, spare: u64) -> 
     }
 }
 
-/// Serves the client until a ring or the device fails. `name` prefixes the log lines;
-/// `irq` is the device's interrupt handler if it has one (then the idle driver blocks);
-/// `spare` is a free CNode slot.
-pub fn serve<N: Nic>(
-    name: &str,
-    nic: &mut N,
-    irq: Option<IrqHandler>,
-    c: &Connection,
-    spare: u64,
-) -> Result<(), ServeError<N::Error>> {
-    // SAFETY: init mapped both regions writable at these addresses for this component's
-    // life, shared with the one client the description names.
-    let (mut ends, region) =
-        unsafe { (net::driver(c.queues as *mut u8)?, DataRegion::new(c.data.0 as *mut u8, c.data.1 as usize)) };
-    // SAFETY: as above; the INFO page is part of the queue region.
-    unsafe {
-        net::publish_info(
-            c.queues as *mut u8,
-            net::NicInfo {
-                mac: nic.mac(),
-                flags: if nic.loopback() { net::NIC_LOOPBACK } else { 0 },
-                max_frame: MAX_FRAME,
-            },
-        )
-    };
-    println!(
-        "{name}: serving a client: data region {} KiB, {} entries per ring",
-        region.len() / 1024,
-        ends.rx_free.capacity()
-    );
-    let irq = one_wait(name, irq, c, spare);
-    if irq.is_some() {
-        println!("{name}: one blocking wait for the client (badge 1) and the device (MSI, badge {MSI_BADGE})");
+/// One client's side of the data plane: its rings and data region, and counters.
+pub struct Port {
+    name: &'static str,
+    ends: net::DriverEnds,
+    region: DataRegion,
+    to_client: u64,
+    from_client: u64,
+    frame: [u8; FRAME_BUF],
+    /// Frames sent for the client, received for it, dropped (no buffer offered, or
+    /// too small), and entries refused (outside the data region, too long).
+    pub counts: [u64; 4],
+}
+
+impl Port {
+    /// Opens the client connection `c` and tells the client `info` (its information
+    /// page); `name` prefixes the log lines.
+    pub fn open(name: &'static str, c: &Connection, info: net::NicInfo) -> Result<Self, RingError> {
+        // SAFETY: init mapped both regions writable at these addresses for this
+        // component's life, shared with the one client the description names.
+        let (ends, region) =
+            unsafe { (net::driver(c.queues as *mut u8)?, DataRegion::new(c.data.0 as *mut u8, c.data.1 as usize)) };
+        // SAFETY: as above; the INFO page is part of the queue region.
+        unsafe { net::publish_info(c.queues as *mut u8, info) };
+        println!(
+            "{name}: serving a client: data region {} KiB, {} entries per ring",
+            region.len() / 1024,
+            ends.rx_free.capacity()
+        );
+        Ok(Port {
+            name,
+            ends,
+            region,
+            to_client: c.to_client,
+            from_client: c.from_client,
+            frame: [0; FRAME_BUF],
+            counts: [0; 4],
+        })
     }
-    let mut frame = [0u8; FRAME_BUF];
-    let (mut sent, mut received, mut dropped, mut refused) = (0u64, 0u64, 0u64, 0u64);
-    let mut interrupts = 0u64;
-    loop {
+
+    /// Moves what can move: the client's queued frames to `nic.try_send`, frames
+    /// `nic.receive` gives into the client's offered buffers; signals the client if it
+    /// asked. Returns whether anything moved.
+    pub fn step<N: Nic>(&mut self, nic: &mut N) -> Result<bool, ServeError<N::Error>> {
+        let (name, region) = (self.name, &self.region);
+        let ends = &mut self.ends;
+        let frame = &mut self.frame;
+        let [sent, received, dropped, refused] = &mut self.counts;
         let mut progress = false;
-        if let Some(handler) = irq {
-            // Clear the causes before looking at the rings: a frame that lands after
-            // this raises a new MSI, which ends the wait below (no lost wake-up).
-            nic.clear_interrupt();
-            let _ = handler.ack();
-        }
         // Only take what can be handed back: a client that never drains TX_FREE stalls
         // its own sending.
         while ends.tx_free.free()? > 0 {
             let Some(d) = ends.tx_active.pop()? else { break };
             progress = true;
-            let Ok(range) =
-                d.range(region.len()).map_err(|_| log_refused(name, refused, "send", &d, "outside the data region"))
-            else {
-                refused += 1;
-                ends.tx_free.push(BufDesc { len: 0, ..d })?;
-                continue;
+            let range = match d.range(region.len()) {
+                Ok(range) if range.len <= MAX_FRAME as usize => range,
+                Ok(_) => {
+                    log_refused(name, *refused, "send", &d, "longer than a frame");
+                    *refused += 1;
+                    ends.tx_free.push(BufDesc { len: 0, ..d })?;
+                    continue;
+                }
+                Err(_) => {
+                    log_refused(name, *refused, "send", &d, "outside the data region");
+                    *refused += 1;
+                    ends.tx_free.push(BufDesc { len: 0, ..d })?;
+                    continue;
+                }
             };
-            if range.len > MAX_FRAME as usize {
-                log_refused(name, refused, "send", &d, "longer than a frame");
-                refused += 1;
-                ends.tx_free.push(BufDesc { len: 0, ..d })?;
-                continue;
-            }
-            let n = region.read(range, &mut frame)?;
+            let n = region.read(range, frame)?;
             // The device's own ring full: let it work, then again.
             while !nic.try_send(&frame[..n]).map_err(ServeError::Device)? {
                 libcap::ipc::yield_now();
             }
-            sent += 1;
+            *sent += 1;
             ends.tx_free.push(d)?;
         }
         ends.tx_active.release();
         let mut wake = ends.tx_free.publish();
-        while let Some(n) = nic.receive(&mut frame).map_err(ServeError::Device)? {
+        while let Some(n) = nic.receive(frame).map_err(ServeError::Device)? {
             progress = true;
             // A client that stops taking frames loses frames, never the driver.
             let d = if ends.rx_active.free()? == 0 { None } else { ends.rx_free.pop()? };
             let Some(d) = d else {
-                dropped += 1;
+                *dropped += 1;
                 continue;
             };
             // Every offered buffer goes back, filled or with length 0 (too small, or
@@ -203,16 +222,16 @@ pub fn serve<N: Nic>(
             let len = match d.range(region.len()) {
                 Ok(range) if range.len >= n => {
                     region.write(range, &frame[..n])?;
-                    received += 1;
+                    *received += 1;
                     n as u32
                 }
                 Ok(_) => {
-                    dropped += 1;
+                    *dropped += 1;
                     0
                 }
                 Err(_) => {
-                    log_refused(name, refused, "receive", &d, "outside the data region");
-                    refused += 1;
+                    log_refused(name, *refused, "receive", &d, "outside the data region");
+                    *refused += 1;
                     0
                 }
             };
@@ -221,9 +240,54 @@ pub fn serve<N: Nic>(
         ends.rx_free.release();
         wake |= ends.rx_active.publish();
         if wake {
-            let _ = libcap::ipc::signal(c.to_client);
+            let _ = libcap::ipc::signal(self.to_client);
         }
-        if progress {
+        Ok(progress)
+    }
+
+    /// Raises the waiting flag on TX_ACTIVE: `true` if the client has queued nothing
+    /// since (then wait; it signals when it queues), `false` if work came in.
+    pub fn prepare_wait(&mut self) -> Result<bool, RingError> {
+        self.ends.tx_active.prepare_wait()
+    }
+
+    /// Lowers the waiting flag after a wait.
+    pub fn done_waiting(&mut self) {
+        self.ends.tx_active.done_waiting();
+    }
+
+    /// The notification the client signals (wait on it).
+    pub fn from_client(&self) -> u64 {
+        self.from_client
+    }
+}
+
+/// Serves the client until a ring or the device fails. `name` prefixes the log lines;
+/// `irq` is the device's interrupt handler if it has one (then the idle driver blocks);
+/// `spare` is a free CNode slot.
+pub fn serve<N: Nic>(
+    name: &'static str,
+    nic: &mut N,
+    irq: Option<IrqHandler>,
+    c: &Connection,
+    spare: u64,
+) -> Result<(), ServeError<N::Error>> {
+    let flags = if nic.loopback() { net::NIC_LOOPBACK } else { 0 };
+    let mut port = Port::open(name, c, net::NicInfo { mac: nic.mac(), flags, max_frame: MAX_FRAME })?;
+    let irq = one_wait(name, irq, c, spare);
+    if irq.is_some() {
+        println!("{name}: one blocking wait for the client (badge 1) and the device (MSI, badge {MSI_BADGE})");
+    }
+    let mut interrupts = 0u64;
+    loop {
+        if let Some(handler) = irq {
+            // Clear the causes before looking at the rings: a frame that lands after
+            // this raises a new MSI, which ends the wait below (no lost wake-up).
+            nic.clear_interrupt();
+            let _ = handler.ack();
+        }
+        if port.step(nic)? {
+            let [sent, received, dropped, refused] = port.counts;
             if (sent + received) % 16 == 0 {
                 println!(
                     "{name}: client frames: {sent} sent, {received} received, {dropped} dropped, {refused} refused; {interrupts} interrupts"
@@ -234,7 +298,7 @@ pub fn serve<N: Nic>(
         // Nothing to do: wait for the client or the device. With the MSI bound this
         // blocks (the CPU goes to others); without it the wait is bounded and the NIC
         // polled.
-        if ends.tx_active.prepare_wait()? {
+        if port.prepare_wait()? {
             if irq.is_some() {
                 if let Ok(word) = libcap::ipc::wait(c.from_client) {
                     if word & MSI_BADGE != 0 {
@@ -248,7 +312,7 @@ pub fn serve<N: Nic>(
                 let deadline = libcap::deadline::Deadline::after(POLL_TICKS);
                 let _ = libcap::ipc::wait_until(c.from_client, deadline);
             }
-            ends.tx_active.done_waiting();
+            port.done_waiting();
         }
     }
 }

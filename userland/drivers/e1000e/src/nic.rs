@@ -164,6 +164,12 @@ impl E1000e {
         self.regs.rctl.modify(if on { Rctl::LBM::Mac } else { Rctl::LBM::Normal });
     }
 
+    /// Turns unicast promiscuous mode on or off: with it on, frames to any station
+    /// address are received (a bridge behind the driver gives its ports their own).
+    pub fn set_promiscuous(&self, on: bool) {
+        self.regs.rctl.modify(if on { Rctl::UPE::SET } else { Rctl::UPE::CLEAR });
+    }
+
     /// Queues `frame` for sending (copied into the next transmit buffer).
     pub fn send(&mut self, frame: &[u8]) -> Result<(), E1000eError> {
         if frame.is_empty() || frame.len() > RX_BUF {

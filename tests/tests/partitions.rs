@@ -1,0 +1,120 @@
+//! The appliance's data path: NIC driver, bridge, two user partitions, from the host.
+//!
+//! `systems/test-partitions.toml`: the e1000e driver serves the bridge, which serves
+//! `httpd` (10.0.2.15, TCP 80) and `udpecho` (10.0.2.16, UDP 7) on ports with their own
+//! station addresses. QEMU's user network forwards a free TCP and a free UDP port on
+//! 127.0.0.1 to them; a host thread waits for both partitions, then makes an HTTP
+//! request and sends a datagram, and checks the answers. The partitions hold no device,
+//! IOSpace or IOVA and nothing of each other (init's authority lines).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use scenarios::{scenario_dir, Scenario};
+
+/// An HTTP GET of `/` on 127.0.0.1:`port`, retried (slirp accepts the connection
+/// before the guest does) for up to 90 s.
+fn http_get(port: u16) -> Result<String, String> {
+    let until = Instant::now() + Duration::from_secs(90);
+    let mut last = String::new();
+    while Instant::now() < until {
+        let attempt = (|| -> Result<String, String> {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+            s.set_read_timeout(Some(Duration::from_secs(20))).map_err(|e| e.to_string())?;
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n").map_err(|e| e.to_string())?;
+            let mut answer = String::new();
+            s.read_to_string(&mut answer).map_err(|e| e.to_string())?;
+            if answer.is_empty() {
+                return Err("empty answer".into());
+            }
+            Ok(answer)
+        })();
+        match attempt {
+            Ok(a) => return Ok(a),
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Err(format!("no HTTP answer in 90 s (last: {last})"))
+}
+
+/// A datagram to 127.0.0.1:`port` until it comes back (up to 90 s).
+fn udp_echo(port: u16, payload: &[u8]) -> Result<Vec<u8>, String> {
+    let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
+    let until = Instant::now() + Duration::from_secs(90);
+    let mut buf = [0u8; 1500];
+    while Instant::now() < until {
+        s.send_to(payload, ("127.0.0.1", port)).map_err(|e| e.to_string())?;
+        if let Ok((n, _)) = s.recv_from(&mut buf) {
+            return Ok(buf[..n].to_vec());
+        }
+    }
+    Err("no echo in 90 s".into())
+}
+
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free TCP port").port()
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("a free UDP port").port()
+}
+
+#[test]
+fn two_partitions_behind_the_bridge_answer_the_host() {
+    let (tcp, udp) = (free_tcp_port(), free_udp_port());
+    let name = "partitions";
+    let log = scenario_dir().join(format!("{name}.log"));
+    let mut scenario = Scenario::new(name)
+        .initrd(Some(scenarios::systems::image_as("test-partitions", name)))
+        .append("iommu=allow-unremapped-dma");
+    scenario.extra_args = [
+        "-netdev".to_string(),
+        format!("user,id=n0,hostfwd=tcp:127.0.0.1:{tcp}-10.0.2.15:80,hostfwd=udp:127.0.0.1:{udp}-10.0.2.16:7"),
+        "-device".to_string(),
+        "e1000e,netdev=n0".to_string(),
+    ]
+    .to_vec();
+    scenario.timeout = Duration::from_secs(240);
+    scenario.stop_at = vec!["httpd: request 1: ".to_string(), "udpecho: datagram 1: ".to_string()];
+    let client = std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(180);
+        while Instant::now() < until {
+            let serial = std::fs::read_to_string(&log).unwrap_or_default();
+            if serial.contains("httpd: listening on") && serial.contains("udpecho: echoing on") {
+                return (http_get(tcp), udp_echo(udp, b"hello, partition"));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        (Err("the partitions never started".to_string()), Err(String::new()))
+    });
+    let o = scenario.run();
+    let (page, echo) = client.join().expect("the host client");
+    let tail = || scenarios::tail(&o.serial, 30);
+    let page = page.unwrap_or_else(|e| panic!("HTTP: {e}\n{}", tail()));
+    assert!(page.starts_with("HTTP/1.0 200 OK\r\n") && page.contains("user partition httpd"), "{page}");
+    let echo = echo.unwrap_or_else(|e| panic!("UDP: {e}\n{}", tail()));
+    assert_eq!(echo, b"hello, partition", "the datagram came back unchanged");
+    o.expect_serial_contains("init: system 'test-partitions' started: 5 components")
+        .expect_serial_contains("e1000e: serving a client")
+        .expect_serial_contains("bridge: port 'web' has station address ")
+        .expect_serial_contains("bridge: port 'echo' has station address ")
+        .expect_serial_contains("bridge: 2 ports behind ")
+        .expect_serial_contains("httpd: request 1: 'GET / HTTP/1.0' -> 200 OK")
+        .expect_serial_contains("udpecho: datagram 1: 16 bytes from ")
+        .expect_serial_not_contains("FAIL")
+        .expect_serial_not_contains("iommu-server: DMA fault");
+    // Each partition's ports have their own addresses, distinct from the NIC's.
+    let web = o.expect_line_starting("bridge: port 'web' has station address ");
+    let echo_port = o.expect_line_starting("bridge: port 'echo' has station address ");
+    assert_ne!(web.rsplit(' ').next(), echo_port.rsplit(' ').next());
+    // The partitions hold no device, no DMA and nothing of each other.
+    for p in ["httpd", "udpecho"] {
+        let line = o.expect_line_starting(&format!("authority: {p}: "));
+        assert!(!line.contains("device") && !line.contains("dma"), "{line}");
+        let other = if p == "httpd" { "echo-" } else { "web-" };
+        assert!(!line.contains(other), "{p} holds the other partition's caps: {line}");
+    }
+}

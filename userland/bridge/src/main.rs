@@ -1,0 +1,165 @@
+//! The services partition's bridge: one ring link up, a port per user partition.
+//!
+//! Upstream it is the NIC driver's client (`nic-queues`, `nic-data`, `nic-tx`,
+//! `nic-rx`); every other `<port>-queues` region it holds, with `<port>-data`,
+//! `<port>-tx` and `<port>-rx`, is a port it serves as a driver would (the shared
+//! `nicserve` loop), each with a station address of its own: the NIC's with the last
+//! byte plus the port's number (1, 2, ...). Frames are copied at every hop (sDDF's
+//! copier): a partition's buffers are never shared with another partition or with the
+//! device. Received frames go to the port whose address they name (broadcast and
+//! multicast to every port); a port's frame goes out only if its source address is the
+//! port's own (anti-spoofing), else it is dropped and counted. A port that does not take
+//! its frames loses them (bounded inbox), never the bridge.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use abi::component::{CapKind, ComponentInfo};
+use abi::exit::ExitCode;
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use capring::layout::net::NicInfo;
+use libcap::println;
+use netclient::{hex, Link};
+use nicserve::{Connection, Nic, Port, MAX_FRAME};
+
+libcap::component::entry!(main);
+
+/// Frames waiting for a port (beyond this they are dropped and counted).
+const INBOX: usize = 64;
+/// Most TSC ticks one idle wait lasts (the bridge polls its ports in between).
+const IDLE_TICKS: u64 = 2_000_000;
+
+fn main(info: &'static ComponentInfo) -> ExitCode {
+    match run(info) {
+        Ok(()) => ExitCode::Success,
+        Err(what) => {
+            println!("bridge: FAIL {what}");
+            ExitCode::UserFailure
+        }
+    }
+}
+
+/// A port's side as the serve loop sees it: frames for it, frames from it.
+struct PortNic {
+    mac: [u8; 6],
+    inbox: VecDeque<Vec<u8>>,
+    outbox: VecDeque<Vec<u8>>,
+    /// Frames it sent with another source address (dropped).
+    spoofed: u64,
+    /// Frames for it dropped because its inbox was full.
+    overflow: u64,
+}
+
+impl Nic for PortNic {
+    type Error = core::convert::Infallible;
+
+    fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    fn try_send(&mut self, frame: &[u8]) -> Result<bool, Self::Error> {
+        if frame.len() < 14 || frame[6..12] != self.mac {
+            self.spoofed += 1;
+            if self.spoofed <= 4 {
+                println!(
+                    "bridge: dropped a frame from port {} with source {}",
+                    hex(&self.mac),
+                    hex(&frame[6..12.min(frame.len())])
+                );
+            }
+            return Ok(true);
+        }
+        if self.outbox.len() >= INBOX {
+            return Ok(false);
+        }
+        self.outbox.push_back(frame.to_vec());
+        Ok(true)
+    }
+
+    fn receive(&mut self, out: &mut [u8]) -> Result<Option<usize>, Self::Error> {
+        let Some(frame) = self.inbox.pop_front() else { return Ok(None) };
+        let n = frame.len().min(out.len());
+        out[..n].copy_from_slice(&frame[..n]);
+        Ok(Some(n))
+    }
+}
+
+/// The ports the description gives: every `<name>-queues` region but `nic-queues`.
+fn ports(info: &'static ComponentInfo, mac: [u8; 6]) -> Result<Vec<(String, Port, PortNic)>, String> {
+    let mut ports = Vec::new();
+    for c in info.caps().iter().filter(|c| c.kind() == Some(CapKind::Region)) {
+        let Some(prefix) = c.name().strip_suffix("-queues").filter(|p| *p != "nic") else { continue };
+        let conn = Connection::find_named(info, prefix)
+            .ok_or(format!("port '{prefix}': needs {prefix}-data, {prefix}-tx and {prefix}-rx"))?;
+        let mut port_mac = mac;
+        port_mac[5] = mac[5].wrapping_add(ports.len() as u8 + 1);
+        let name: &'static str = "bridge";
+        let port = Port::open(name, &conn, NicInfo { mac: port_mac, flags: 0, max_frame: MAX_FRAME })
+            .map_err(|e| format!("port '{prefix}': {e:?}"))?;
+        println!("bridge: port '{prefix}' has station address {}", hex(&port_mac));
+        let nic = PortNic { mac: port_mac, inbox: VecDeque::new(), outbox: VecDeque::new(), spoofed: 0, overflow: 0 };
+        ports.push((String::from(prefix), port, nic));
+    }
+    if ports.is_empty() {
+        return Err("no ports: the description gives no '<name>-queues' region but 'nic-queues'".into());
+    }
+    Ok(ports)
+}
+
+/// Hands a frame from upstream to the port(s) it names; whether any took it.
+fn deliver(ports: &mut [(String, Port, PortNic)], frame: &[u8]) -> bool {
+    let Some(dst) = frame.get(0..6) else { return false };
+    let mut taken = false;
+    for (_, _, nic) in ports.iter_mut().filter(|(_, _, n)| dst[0] & 1 != 0 || dst == n.mac) {
+        if nic.inbox.len() < INBOX {
+            nic.inbox.push_back(frame.to_vec());
+            taken = true;
+        } else {
+            nic.overflow += 1;
+        }
+    }
+    taken
+}
+
+fn run(info: &'static ComponentInfo) -> Result<(), String> {
+    let mut up: Link = netclient::connect_named(info, "nic")?;
+    up.offer_receive_buffers()?;
+    let mut ports = ports(info, up.mac)?;
+    println!("bridge: {} ports behind {}", ports.len(), hex(&up.mac));
+    let mut frame = [0u8; 2048];
+    let (mut forwarded, mut unknown) = (0u64, 0u64);
+    loop {
+        let mut progress = false;
+        while let Some(n) = up.try_receive(&mut frame)? {
+            progress = true;
+            if deliver(&mut ports, &frame[..n]) {
+                forwarded += 1;
+            } else {
+                unknown += 1;
+            }
+        }
+        for (name, port, nic) in ports.iter_mut() {
+            progress |= port.step(nic).map_err(|e| format!("port '{name}': {e}"))?;
+            while let Some(f) = nic.outbox.front() {
+                if !up.can_send()? {
+                    break;
+                }
+                up.send(f)?;
+                nic.outbox.pop_front();
+                progress = true;
+            }
+        }
+        if progress {
+            if forwarded.is_multiple_of(32) && forwarded > 0 {
+                let spoofed: u64 = ports.iter().map(|p| p.2.spoofed).sum();
+                println!("bridge: {forwarded} frames to ports, {unknown} for no port, {spoofed} spoofed dropped");
+            }
+            continue;
+        }
+        up.wait(IDLE_TICKS)?;
+    }
+}
