@@ -141,15 +141,29 @@ iso: image iso-deps
 # Boots the default system; QEMU's status (2*code+1) is turned back into the guest's code.
 # The default system drives QEMU's edu device with its default 28-bit DMA mask; QEMU
 # 7.2 records no interrupt-remapping faults, so bus mastering needs the logged opt-out.
+# The appliance (systems/appliance.toml): its NIC on QEMU's user network with the
+# partitions' ports forwarded on 127.0.0.1 only, and the rogue edu device.
+APPLIANCE_NET := -netdev user,id=n0,hostfwd=tcp:127.0.0.1:8080-10.0.2.15:80,hostfwd=udp:127.0.0.1:7777-10.0.2.16:7 \
+                 -device e1000e,netdev=n0
+ifeq ($(SYSTEM),appliance)
+RUN_DEVICES ?= -device edu $(APPLIANCE_NET)
+endif
 RUN_DEVICES ?= -device edu
 RUN_APPEND  ?= iommu=allow-unremapped-dma
 run: image qemu-deps
-	@echo "make: booting systems/$(SYSTEM).toml (QEMU q35, TCG, $(MEM), $(IOMMU), $(RUN_DEVICES)); the system stops itself"
+	@echo "make: booting systems/$(SYSTEM).toml (QEMU q35, TCG, $(MEM), $(IOMMU), $(RUN_DEVICES))"
+	@if [ "$(SYSTEM)" = appliance ]; then echo "make: the appliance serves until you stop QEMU (Ctrl-A X): curl http://127.0.0.1:8080/ ; UDP echo on 127.0.0.1:7777"; \
+	    else echo "make: the system stops itself"; fi
 	@$(QEMU) $(QEMU_ARGS) $(RUN_DEVICES) -kernel $(BUILD)/$(SYSTEM).elf -append "$(strip $(RUN_APPEND) $(APPEND))" \
 	    $(if $(NVME),-drive file=$(NVME),if=none,id=nvme0,format=raw -device nvme,serial=nvme0,drive=nvme0); \
 	    status=$$?; code=$$((status >> 1)); \
 	    if [ $$status -eq 1 ]; then echo "make: system exited with code 0 (success)"; \
 	    else echo "make: system exited with code $$(printf '%#x' $$code) (QEMU status $$status)"; exit 1; fi
+
+# `make appliance`: `make run SYSTEM=appliance`.
+.PHONY: appliance
+appliance:
+	$(MAKE) run SYSTEM=appliance
 
 run-iso: iso qemu-deps
 	@$(QEMU) $(QEMU_ARGS) -cdrom $(BUILD)/kernel.iso; status=$$?; [ $$status -eq 1 ] || { echo "make: QEMU status $$status"; exit 1; }

@@ -5,7 +5,10 @@
 //! station addresses. QEMU's user network forwards a free TCP and a free UDP port on
 //! 127.0.0.1 to them; a host thread waits for both partitions, then makes an HTTP
 //! request and sends a datagram, and checks the answers. The partitions hold no device,
-//! IOSpace or IOVA and nothing of each other (init's authority lines).
+//! IOSpace or IOVA and nothing of each other (init's authority lines). The same with
+//! `systems/appliance.toml`: management and a rogue edu device beside them, whose DMA
+//! outside its pool is blocked, reported with its driver's name and cut off while the
+//! services keep serving.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -62,13 +65,19 @@ fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("a free UDP port").port()
 }
 
-#[test]
-fn two_partitions_behind_the_bridge_answer_the_host() {
+/// Boots `system` with an e1000e on a user network forwarding a TCP and a UDP port to
+/// the partitions (and `extra` devices); once the partitions listen and the serial log
+/// holds `after`, the host's HTTP answer and UDP echo.
+fn boot_and_ask(
+    name: &str,
+    system: &str,
+    extra: &[&str],
+    after: &'static str,
+) -> (scenarios::Outcome, String, Vec<u8>) {
     let (tcp, udp) = (free_tcp_port(), free_udp_port());
-    let name = "partitions";
     let log = scenario_dir().join(format!("{name}.log"));
     let mut scenario = Scenario::new(name)
-        .initrd(Some(scenarios::systems::image_as("test-partitions", name)))
+        .initrd(Some(scenarios::systems::image_as(system, name)))
         .append("iommu=allow-unremapped-dma");
     scenario.extra_args = [
         "-netdev".to_string(),
@@ -77,13 +86,17 @@ fn two_partitions_behind_the_bridge_answer_the_host() {
         "e1000e,netdev=n0".to_string(),
     ]
     .to_vec();
+    scenario.extra_args.extend(extra.iter().map(|a| a.to_string()));
     scenario.timeout = Duration::from_secs(240);
     scenario.stop_at = vec!["httpd: request 1: ".to_string(), "udpecho: datagram 1: ".to_string()];
     let client = std::thread::spawn(move || {
         let until = Instant::now() + Duration::from_secs(180);
         while Instant::now() < until {
             let serial = std::fs::read_to_string(&log).unwrap_or_default();
-            if serial.contains("httpd: listening on") && serial.contains("udpecho: echoing on") {
+            if serial.contains("httpd: listening on")
+                && serial.contains("udpecho: echoing on")
+                && serial.contains(after)
+            {
                 return (http_get(tcp), udp_echo(udp, b"hello, partition"));
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -92,29 +105,56 @@ fn two_partitions_behind_the_bridge_answer_the_host() {
     });
     let o = scenario.run();
     let (page, echo) = client.join().expect("the host client");
-    let tail = || scenarios::tail(&o.serial, 30);
-    let page = page.unwrap_or_else(|e| panic!("HTTP: {e}\n{}", tail()));
+    let tail = scenarios::tail(&o.serial, 30);
+    let page = page.unwrap_or_else(|e| panic!("HTTP: {e}\n{tail}"));
+    let echo = echo.unwrap_or_else(|e| panic!("UDP: {e}\n{tail}"));
+    (o, page, echo)
+}
+
+/// What both systems must show: the answers, the ports, and partitions holding nothing
+/// but their rings.
+fn check_data_path(o: &scenarios::Outcome, page: &str, echo: &[u8]) {
     assert!(page.starts_with("HTTP/1.0 200 OK\r\n") && page.contains("user partition httpd"), "{page}");
-    let echo = echo.unwrap_or_else(|e| panic!("UDP: {e}\n{}", tail()));
     assert_eq!(echo, b"hello, partition", "the datagram came back unchanged");
-    o.expect_serial_contains("init: system 'test-partitions' started: 5 components")
-        .expect_serial_contains("e1000e: serving a client")
+    o.expect_serial_contains("e1000e: serving a client")
         .expect_serial_contains("bridge: port 'web' has station address ")
         .expect_serial_contains("bridge: port 'echo' has station address ")
         .expect_serial_contains("bridge: 2 ports behind ")
         .expect_serial_contains("httpd: request 1: 'GET / HTTP/1.0' -> 200 OK")
         .expect_serial_contains("udpecho: datagram 1: 16 bytes from ")
-        .expect_serial_not_contains("FAIL")
-        .expect_serial_not_contains("iommu-server: DMA fault");
-    // Each partition's ports have their own addresses, distinct from the NIC's.
+        .expect_serial_not_contains("FAIL");
     let web = o.expect_line_starting("bridge: port 'web' has station address ");
     let echo_port = o.expect_line_starting("bridge: port 'echo' has station address ");
     assert_ne!(web.rsplit(' ').next(), echo_port.rsplit(' ').next());
-    // The partitions hold no device, no DMA and nothing of each other.
     for p in ["httpd", "udpecho"] {
         let line = o.expect_line_starting(&format!("authority: {p}: "));
         assert!(!line.contains("device") && !line.contains("dma"), "{line}");
         let other = if p == "httpd" { "echo-" } else { "web-" };
         assert!(!line.contains(other), "{p} holds the other partition's caps: {line}");
     }
+}
+
+#[test]
+fn two_partitions_behind_the_bridge_answer_the_host() {
+    let (o, page, echo) = boot_and_ask("partitions", "test-partitions", &[], "bridge: 2 ports behind ");
+    check_data_path(&o, &page, &echo);
+    o.expect_serial_contains("init: system 'test-partitions' started: 5 components")
+        .expect_serial_not_contains("iommu-server: DMA fault");
+}
+
+#[test]
+fn the_appliance_serves_while_a_rogue_device_is_cut_off() {
+    let (o, page, echo) =
+        boot_and_ask("appliance", "appliance", &["-device", "edu"], "management: device rogue cut off");
+    check_data_path(&o, &page, &echo);
+    o.expect_serial_contains("init: system 'appliance' started: 7 components")
+        .expect_serial_contains("edudrv: rogue-outside: programming edu to read iova 0x8000000 (outside the pool)")
+        .expect_serial_contains(
+            "management: DMA fault from rogue-driver (device rogue 00:03.0): iova 0x8000000, reason 0x6 (read of unmapped IOVA); policy cut-off",
+        )
+        .expect_serial_contains("management: device rogue cut off: it stays unassigned (ok)");
+    // The host asked only after the cut-off: the services kept serving.
+    let cut = o.serial.find("management: device rogue cut off").expect("the cut-off");
+    let served = o.serial.find("httpd: request 1: ").expect("the request");
+    assert!(cut < served, "the request was answered before the rogue device was cut off");
 }
