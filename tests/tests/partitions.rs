@@ -1,4 +1,4 @@
-//! The appliance's data path: NIC driver, bridge, two user partitions, from the host.
+//! The appliance's data path: NIC driver, bridge, two partitions, from the host.
 //!
 //! `systems/test-partitions.toml`: the e1000e driver serves the bridge, which serves
 //! `httpd` (10.0.2.15, TCP 80) and `udpecho` (10.0.2.16, UDP 7) on ports with their own
