@@ -158,3 +158,57 @@ fn the_appliance_serves_while_a_rogue_device_is_cut_off() {
     let served = o.serial.find("httpd: request 1: ").expect("the request");
     assert!(cut < served, "the request was answered before the rogue device was cut off");
 }
+
+#[test]
+fn the_services_come_back_after_the_nic_driver_is_killed_mid_traffic() {
+    let (tcp, udp) = (free_tcp_port(), free_udp_port());
+    let name = "appliance_restart";
+    let log = scenario_dir().join(format!("{name}.log"));
+    let mut scenario = Scenario::new(name)
+        .initrd(Some(scenarios::systems::image_as("test-appliance-restart", name)))
+        .append("iommu=allow-unremapped-dma");
+    scenario.extra_args = [
+        "-netdev".to_string(),
+        format!("user,id=n0,hostfwd=tcp:127.0.0.1:{tcp}-10.0.2.15:80,hostfwd=udp:127.0.0.1:{udp}-10.0.2.16:7"),
+        "-device".to_string(),
+        "e1000e,netdev=n0".to_string(),
+    ]
+    .to_vec();
+    scenario.timeout = Duration::from_secs(300);
+    scenario.stop_at = vec!["host: done".to_string()];
+    let client = std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(180);
+        while Instant::now() < until {
+            let serial = std::fs::read_to_string(&log).unwrap_or_default();
+            if serial.contains("httpd: listening on") && serial.contains("udpecho: echoing on") {
+                let mut answers = Vec::new();
+                for _ in 0..8 {
+                    answers.push((http_get(tcp), udp_echo(udp, b"hello, partition")));
+                }
+                // Tell the scenario runner the host is done (it watches the log).
+                let mut f = std::fs::OpenOptions::new().append(true).open(&log).expect("the log");
+                let _ = writeln!(f, "host: done");
+                return answers;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Vec::new()
+    });
+    let o = scenario.run();
+    let answers = client.join().expect("the host client");
+    assert_eq!(answers.len(), 8, "the partitions never started:\n{}", scenarios::tail(&o.serial, 30));
+    for (i, (page, echo)) in answers.iter().enumerate() {
+        let page = page.as_ref().unwrap_or_else(|e| panic!("HTTP request {i}: {e}"));
+        assert!(page.starts_with("HTTP/1.0 200 OK\r\n"), "request {i}: {page}");
+        assert_eq!(echo.as_deref(), Ok(&b"hello, partition"[..]), "echo {i}");
+    }
+    o.expect_serial_contains("e1000e: flaky: crashing in the middle of the client's traffic")
+        .expect_serial_contains("init: fault in e1000e-driver: page fault (read 0xdead0000)")
+        .expect_serial_contains("init: restarted e1000e-driver: generation 2")
+        .expect_serial_not_contains("FAIL");
+    // Requests were answered before the crash and after the restart.
+    let crash = o.serial.find("e1000e: flaky: crashing").unwrap();
+    let restart = o.serial.find("init: restarted e1000e-driver: generation 2").unwrap();
+    assert!(o.serial[..crash].contains("httpd: request 1: "), "nothing answered before the crash");
+    assert!(o.serial[restart..].contains("httpd: request "), "nothing answered after the restart");
+}

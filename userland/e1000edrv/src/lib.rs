@@ -38,7 +38,13 @@ pub enum Mode {
     /// `e1000edrv-loopback`: serves its client with MAC loopback on (the benchmarks:
     /// every frame sent comes back received, nothing reaches the wire).
     Loopback,
+    /// `e1000edrv-flaky`: generation 1 crashes after sending [`FLAKY_FRAMES`] of its
+    /// client's frames (the appliance's restart-under-traffic test); later ones serve.
+    Flaky,
 }
+
+/// Frames generation 1 of `e1000edrv-flaky` sends before it crashes.
+pub const FLAKY_FRAMES: u64 = 24;
 
 /// Where the driver maps its DMA region.
 const DMA_VADDRS: core::ops::Range<u64> = 0x0000_5400_0000_0000..0x0000_5400_0100_0000;
@@ -154,7 +160,8 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
         // The client may be a bridge whose ports have station addresses of their own.
         nic.set_promiscuous(true);
         let irq = waiter.irq.map(|(handler, _)| handler);
-        let mut served = Served { nic: &mut nic, loopback: mode == Mode::Loopback };
+        let crash_after = (mode == Mode::Flaky && info.generation == 1).then_some(FLAKY_FRAMES);
+        let mut served = Served { nic: &mut nic, loopback: mode == Mode::Loopback, crash_after };
         return nicserve::serve("e1000e", &mut served, irq, &connection, spare).map_err(|e| format!("serving: {e}"));
     }
     let request = arp_request(mac, OUR_IP, GATEWAY);
@@ -235,6 +242,8 @@ struct Served<'a> {
     nic: &'a mut E1000e,
     /// MAC loopback is on.
     loopback: bool,
+    /// `e1000edrv-flaky`: crash once this many more frames were sent.
+    crash_after: Option<u64>,
 }
 
 impl nicserve::Nic for Served<'_> {
@@ -245,6 +254,16 @@ impl nicserve::Nic for Served<'_> {
     }
 
     fn try_send(&mut self, frame: &[u8]) -> Result<bool, E1000eError> {
+        if let Some(left) = self.crash_after.as_mut() {
+            if *left == 0 {
+                println!("e1000e: flaky: crashing in the middle of the client's traffic");
+                // SAFETY: deliberately a read of an unmapped address: the CPU fault goes
+                // to init, which applies the component's policy (restart).
+                let v = unsafe { core::ptr::read_volatile(0xdead_0000 as *const u64) };
+                println!("e1000e: FAIL read {v:#x} from an unmapped address");
+            }
+            *left = left.saturating_sub(1);
+        }
         match self.nic.send(frame) {
             Ok(()) => Ok(true),
             Err(E1000eError::TxFull) => Ok(false),
