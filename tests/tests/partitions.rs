@@ -65,15 +65,10 @@ fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("a free UDP port").port()
 }
 
-/// Boots `system` with an e1000e on a user network forwarding a TCP and a UDP port to
-/// the partitions (and `extra` devices); once the partitions listen and the serial log
-/// holds `after`, the host's HTTP answer and UDP echo.
-fn boot_and_ask(
-    name: &str,
-    system: &str,
-    extra: &[&str],
-    after: &'static str,
-) -> (scenarios::Outcome, String, Vec<u8>) {
+/// A scenario booting `system` with an e1000e on a user network that forwards a free
+/// TCP port to 10.0.2.15:80 and a free UDP port to 10.0.2.16:7 (on 127.0.0.1); with
+/// the ports and the serial log's path.
+fn forwarded(name: &str, system: &str) -> (Scenario, u16, u16, std::path::PathBuf) {
     let (tcp, udp) = (free_tcp_port(), free_udp_port());
     let log = scenario_dir().join(format!("{name}.log"));
     let mut scenario = Scenario::new(name)
@@ -86,6 +81,19 @@ fn boot_and_ask(
         "e1000e,netdev=n0".to_string(),
     ]
     .to_vec();
+    (scenario, tcp, udp, log)
+}
+
+/// Boots `system` with an e1000e on a user network forwarding a TCP and a UDP port to
+/// the partitions (and `extra` devices); once the partitions listen and the serial log
+/// holds `after`, the host's HTTP answer and UDP echo.
+fn boot_and_ask(
+    name: &str,
+    system: &str,
+    extra: &[&str],
+    after: &'static str,
+) -> (scenarios::Outcome, String, Vec<u8>) {
+    let (mut scenario, tcp, udp, log) = forwarded(name, system);
     scenario.extra_args.extend(extra.iter().map(|a| a.to_string()));
     scenario.timeout = Duration::from_secs(240);
     scenario.stop_at = vec!["httpd: request 1: ".to_string(), "udpecho: datagram 1: ".to_string()];
@@ -161,19 +169,7 @@ fn the_appliance_serves_while_a_rogue_device_is_cut_off() {
 
 #[test]
 fn the_services_come_back_after_the_nic_driver_is_killed_mid_traffic() {
-    let (tcp, udp) = (free_tcp_port(), free_udp_port());
-    let name = "appliance_restart";
-    let log = scenario_dir().join(format!("{name}.log"));
-    let mut scenario = Scenario::new(name)
-        .initrd(Some(scenarios::systems::image_as("test-appliance-restart", name)))
-        .append("iommu=allow-unremapped-dma");
-    scenario.extra_args = [
-        "-netdev".to_string(),
-        format!("user,id=n0,hostfwd=tcp:127.0.0.1:{tcp}-10.0.2.15:80,hostfwd=udp:127.0.0.1:{udp}-10.0.2.16:7"),
-        "-device".to_string(),
-        "e1000e,netdev=n0".to_string(),
-    ]
-    .to_vec();
+    let (mut scenario, tcp, udp, log) = forwarded("appliance_restart", "test-appliance-restart");
     scenario.timeout = Duration::from_secs(300);
     scenario.stop_at = vec!["host: done".to_string()];
     let client = std::thread::spawn(move || {

@@ -18,10 +18,10 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use libcap::println;
-use vnic::smoltcp::iface::{Config, Interface, SocketSet};
+use vnic::smoltcp::iface::SocketSet;
 use vnic::smoltcp::socket::tcp;
-use vnic::smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address};
-use vnic::{now, Vnic, TICKS_PER_US};
+use vnic::smoltcp::wire::Ipv4Address;
+use vnic::{now, TICKS_PER_US};
 
 libcap::component::entry!(main);
 
@@ -67,14 +67,8 @@ fn respond(request: &str, served: u64, mac: [u8; 6]) -> String {
 }
 
 fn run(info: &'static ComponentInfo) -> Result<(), String> {
-    let link = netclient::connect(info)?;
-    let mac = link.mac;
-    let mut dev = Vnic::new(link)?;
-    let mut iface = Interface::new(Config::new(EthernetAddress(mac).into()), &mut dev, now());
-    iface.update_ip_addrs(|addrs| {
-        let _ = addrs.push(IpCidr::new(ADDRESS.into(), 24));
-    });
-    iface.routes_mut().add_default_ipv4_route(GATEWAY).map_err(|e| format!("route: {e:?}"))?;
+    let (mut dev, mut iface) = vnic::stack(info, ADDRESS, GATEWAY)?;
+    let mac = dev.link.mac;
     let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 4096]), tcp::SocketBuffer::new(vec![0; 4096]));
     let mut sockets = SocketSet::new(vec![]);
     let handle = sockets.add(socket);

@@ -15,10 +15,10 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 use libcap::println;
-use vnic::smoltcp::iface::{Config, Interface, SocketSet};
+use vnic::smoltcp::iface::SocketSet;
 use vnic::smoltcp::socket::udp;
-use vnic::smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address};
-use vnic::{now, Vnic, TICKS_PER_US};
+use vnic::smoltcp::wire::Ipv4Address;
+use vnic::{now, TICKS_PER_US};
 
 libcap::component::entry!(main);
 
@@ -41,14 +41,8 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
 }
 
 fn run(info: &'static ComponentInfo) -> Result<(), String> {
-    let link = netclient::connect(info)?;
-    let mac = link.mac;
-    let mut dev = Vnic::new(link)?;
-    let mut iface = Interface::new(Config::new(EthernetAddress(mac).into()), &mut dev, now());
-    iface.update_ip_addrs(|addrs| {
-        let _ = addrs.push(IpCidr::new(ADDRESS.into(), 24));
-    });
-    iface.routes_mut().add_default_ipv4_route(GATEWAY).map_err(|e| format!("route: {e:?}"))?;
+    let (mut dev, mut iface) = vnic::stack(info, ADDRESS, GATEWAY)?;
+    let mac = dev.link.mac;
     let meta = || vec![udp::PacketMetadata::EMPTY; 8];
     let socket =
         udp::Socket::new(udp::PacketBuffer::new(meta(), vec![0; 8192]), udp::PacketBuffer::new(meta(), vec![0; 8192]));

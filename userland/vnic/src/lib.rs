@@ -11,8 +11,10 @@ extern crate alloc;
 use alloc::string::String;
 use alloc::vec;
 use netclient::Link;
+use smoltcp::iface::{Config, Interface};
 use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::time::Instant;
+use smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address};
 
 pub use smoltcp;
 
@@ -101,4 +103,22 @@ impl Vnic {
         link.offer_receive_buffers()?;
         Ok(Vnic { link, frame: [0; 2048], error: None })
     }
+}
+
+/// A partition's network: its virtual NIC (the ring link the description gives) and a
+/// smoltcp interface on it with `address`/24 and the default route via `gateway`.
+pub fn stack(
+    info: &'static abi::component::ComponentInfo,
+    address: Ipv4Address,
+    gateway: Ipv4Address,
+) -> Result<(Vnic, Interface), String> {
+    let link = netclient::connect(info)?;
+    let mac = link.mac;
+    let mut dev = Vnic::new(link)?;
+    let mut iface = Interface::new(Config::new(EthernetAddress(mac).into()), &mut dev, now());
+    iface.update_ip_addrs(|addrs| {
+        let _ = addrs.push(IpCidr::new(address.into(), 24));
+    });
+    iface.routes_mut().add_default_ipv4_route(gateway).map_err(|e| alloc::format!("route: {e:?}"))?;
+    Ok((dev, iface))
 }
