@@ -161,6 +161,9 @@ fn the_appliance_serves_while_a_rogue_device_is_cut_off() {
             "management: DMA fault from rogue-driver (device rogue 00:03.0): iova 0x8000000, reason 0x6 (read of unmapped IOVA); policy cut-off",
         )
         .expect_serial_contains("management: device rogue cut off: it stays unassigned (ok)");
+    // The status page shows management's view, read-only: the fault and the cut-off.
+    assert!(page.contains("management (read-only):\nDMA faults 1, restarts 0, cut-offs 1, CPU faults 0"), "{page}");
+    assert!(page.contains("device rogue (driver rogue-driver): policy cut-off, restarts 0 of 0, cut off"), "{page}");
     // The host asked only after the cut-off: the services kept serving.
     let cut = o.serial.find("management: device rogue cut off").expect("the cut-off");
     let served = o.serial.find("httpd: request 1: ").expect("the request");

@@ -52,6 +52,7 @@ mod desc;
 pub mod layout;
 mod region;
 mod ring;
+pub mod status;
 
 pub use desc::{BlockOp, BlockRequest, BufDesc, RegionRange};
 pub use region::DataRegion;

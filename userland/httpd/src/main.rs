@@ -6,7 +6,8 @@
 //! virtual NIC; smoltcp 0.14 runs IPv4 and TCP on it with the address 10.0.2.15/24 and
 //! the gateway 10.0.2.2 (QEMU's user network, whose `hostfwd` makes it reachable from
 //! the host). It listens on port 80 and answers every request with a status page
-//! (`GET /`), or 404; every request and its status is logged.
+//! (`GET /`), or 404; every request and its status is logged. If the description maps
+//! management's `status-page` region into it (read-only), the page shows that too.
 #![no_std]
 #![no_main]
 
@@ -17,6 +18,7 @@ use abi::exit::ExitCode;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
+use capring::status::StatusPage;
 use libcap::println;
 use vnic::smoltcp::iface::SocketSet;
 use vnic::smoltcp::socket::tcp;
@@ -46,16 +48,27 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
 }
 
 /// The answer to one request.
-fn respond(request: &str, served: u64, mac: [u8; 6]) -> String {
+fn respond(request: &str, served: u64, mac: [u8; 6], system: Option<&StatusPage>) -> String {
     let line = request.lines().next().unwrap_or("");
     let (status, body) = if line.starts_with("GET / ") || line == "GET /" {
-        let body = format!(
+        let mut body = format!(
             "capkernel appliance: user partition httpd\n\
              address 10.0.2.15, MAC {}, port {PORT}\n\
              requests served {served}\n\
              this partition holds no device, no IOSpace and no IOVA: frames reach it through rings\n",
             netclient::hex(&mac)
         );
+        // Management's view, read-only (the `status-page` region), if given.
+        if let Some(page) = system {
+            let mut text = [0u8; 2048];
+            match page.read(&mut text) {
+                Some(n) => {
+                    body.push_str("\nmanagement (read-only):\n");
+                    body.push_str(core::str::from_utf8(&text[..n]).unwrap_or("(not UTF-8)\n"));
+                }
+                None => body.push_str("\nmanagement: no status published yet\n"),
+            }
+        }
         ("200 OK", body)
     } else {
         ("404 Not Found", String::from("not found\n"))
@@ -69,6 +82,11 @@ fn respond(request: &str, served: u64, mac: [u8; 6]) -> String {
 fn run(info: &'static ComponentInfo) -> Result<(), String> {
     let (mut dev, mut iface) = vnic::stack(info, ADDRESS, GATEWAY)?;
     let mac = dev.link.mac;
+    // SAFETY: init mapped the region (read-only for this partition) at this address for
+    // its whole life; it is only read, as a status page.
+    let system = info
+        .cap_of("status-page", abi::component::CapKind::Region)
+        .map(|r| unsafe { StatusPage::new(r.vaddr as *mut u8, r.size as usize) });
     let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 4096]), tcp::SocketBuffer::new(vec![0; 4096]));
     let mut sockets = SocketSet::new(vec![]);
     let handle = sockets.add(socket);
@@ -95,7 +113,7 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
         let complete = request.contains("\r\n\r\n") || request.len() >= REQUEST_MAX;
         if complete && socket.may_send() {
             served += 1;
-            let answer = respond(&request, served, mac);
+            let answer = respond(&request, served, mac, system.as_ref());
             let line = request.lines().next().unwrap_or("").chars().take(80).collect::<String>();
             println!("httpd: request {served}: '{line}' -> {}", &answer[9..answer.find('\r').unwrap_or(12)]);
             let _ = socket.send_slice(answer.as_bytes());

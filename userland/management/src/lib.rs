@@ -125,6 +125,7 @@ pub fn run(info: &'static ComponentInfo, busy: bool) -> ExitCode {
         );
     }
     println!("management: waiting for faults on '{}'", faults.name());
+    m.publish_status();
     if busy {
         let until = libcap::deadline::now() + BUSY_CYCLES;
         println!("management: busy: not fetching fault reports for {BUSY_CYCLES} cycles");
@@ -241,6 +242,41 @@ impl Management {
             "management: counters: faults {}, restarts {}, cut-offs {}, CPU faults {}",
             c.faults, c.restarts, c.cut_offs, c.cpu_faults
         );
+        self.publish_status();
+    }
+
+    /// Writes the counters and each watched device's state to the `status-page` region
+    /// if the description gives management one (a user partition may show it read-only).
+    fn publish_status(&self) {
+        use core::fmt::Write;
+        let Some(region) =
+            self.info.cap_of("status-page", CapKind::Region).filter(|c| c.rights & CapRights::WRITE.raw() != 0)
+        else {
+            return;
+        };
+        let c = &self.counters;
+        let mut text = alloc::string::String::new();
+        let _ = writeln!(
+            text,
+            "DMA faults {}, restarts {}, cut-offs {}, CPU faults {}",
+            c.faults, c.restarts, c.cut_offs, c.cpu_faults
+        );
+        for w in &self.watched {
+            let _ = writeln!(
+                text,
+                "device {} (driver {}): policy {}, restarts {} of {}, {}",
+                w.name,
+                self.peer(w.driver),
+                policy_name(w.policy),
+                w.restarts,
+                w.limit,
+                if w.cut_off { "cut off" } else { "assigned" }
+            );
+        }
+        // SAFETY: init mapped the region writable for management alone at this address
+        // for its whole life; it is used only as a status page.
+        let page = unsafe { capring::status::StatusPage::new(region.vaddr as *mut u8, region.size as usize) };
+        page.publish(text.as_bytes());
     }
 
     /// One DMA fault report from the iommu-server.
