@@ -164,6 +164,10 @@ fn the_appliance_serves_while_a_rogue_device_is_cut_off() {
     // The status page shows management's view, read-only: the fault and the cut-off.
     assert!(page.contains("management (read-only):\nDMA faults 1, restarts 0, cut-offs 1, CPU faults 0"), "{page}");
     assert!(page.contains("device rogue (driver rogue-driver): policy cut-off, restarts 0 of 0, cut off"), "{page}");
+    // And the bridge's counters: each port's frames and drops.
+    assert!(page.contains("bridge (read-only):\nbridge: "), "{page}");
+    assert!(page.contains("port web (525400123457): "), "{page}");
+    assert!(page.contains("port echo (525400123458): "), "{page}");
     // The host asked only after the cut-off: the services kept serving.
     let cut = o.serial.find("management: device rogue cut off").expect("the cut-off");
     let served = o.serial.find("httpd: request 1: ").expect("the request");

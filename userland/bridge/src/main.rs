@@ -22,6 +22,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use capring::layout::net::NicInfo;
+use capring::status::StatusPage;
 use libcap::println;
 use netclient::{hex, Link};
 use nicserve::{Connection, Nic, Port, MAX_FRAME};
@@ -125,6 +126,24 @@ fn deliver(ports: &mut [(String, Port, PortNic)], frame: &[u8]) -> bool {
     taken
 }
 
+/// Writes the per-port counters to the bridge's status page.
+fn publish(page: &StatusPage, ports: &[(String, Port, PortNic)], forwarded: u64, unknown: u64) {
+    use core::fmt::Write;
+    let mut text = String::new();
+    let _ = writeln!(text, "bridge: {forwarded} frames to ports, {unknown} for no port");
+    for (name, port, nic) in ports {
+        let [sent, received, dropped, refused] = port.counts;
+        let _ = writeln!(
+            text,
+            "port {name} ({}): {sent} sent, {received} received, dropped {dropped} (no buffer) + {} (inbox full) + {} (spoofed source), {refused} entries refused",
+            hex(&nic.mac),
+            nic.overflow,
+            nic.spoofed
+        );
+    }
+    page.publish(text.as_bytes());
+}
+
 fn run(info: &'static ComponentInfo) -> Result<(), String> {
     let mut up: Link = netclient::connect_named(info, "nic")?;
     up.offer_receive_buffers()?;
@@ -132,6 +151,17 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
     println!("bridge: {} ports behind {}", ports.len(), hex(&up.mac));
     let mut frame = [0u8; 2048];
     let (mut forwarded, mut unknown) = (0u64, 0u64);
+    // Its counters for the status page, if the description gives it a `bridge-status`
+    // region (writable for it; a partition may map it read-only).
+    let status = info
+        .cap_of("bridge-status", CapKind::Region)
+        .filter(|c| c.rights & abi::rights::CapRights::WRITE.raw() != 0)
+        // SAFETY: init mapped the region writable for the bridge alone at this address
+        // for its whole life; it is used only as a status page.
+        .map(|r| unsafe { StatusPage::new(r.vaddr as *mut u8, r.size as usize) });
+    if let Some(page) = &status {
+        publish(page, &ports, 0, 0);
+    }
     loop {
         let mut progress = false;
         while let Some(n) = up.try_receive(&mut frame)? {
@@ -157,6 +187,9 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
             if forwarded.is_multiple_of(32) && forwarded > 0 {
                 let spoofed: u64 = ports.iter().map(|p| p.2.spoofed).sum();
                 println!("bridge: {forwarded} frames to ports, {unknown} for no port, {spoofed} spoofed dropped");
+            }
+            if let Some(page) = &status {
+                publish(page, &ports, forwarded, unknown);
             }
             continue;
         }

@@ -7,7 +7,8 @@
 //! the gateway 10.0.2.2 (QEMU's user network, whose `hostfwd` makes it reachable from
 //! the host). It listens on port 80 and answers every request with a status page
 //! (`GET /`), or 404; every request and its status is logged. If the description maps
-//! management's `status-page` region into it (read-only), the page shows that too.
+//! management's `status-page` or the bridge's `bridge-status` region into it
+//! (read-only), the page shows them too.
 #![no_std]
 #![no_main]
 
@@ -48,7 +49,7 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
 }
 
 /// The answer to one request.
-fn respond(request: &str, served: u64, mac: [u8; 6], system: Option<&StatusPage>) -> String {
+fn respond(request: &str, served: u64, mac: [u8; 6], pages: &[(&str, StatusPage)]) -> String {
     let line = request.lines().next().unwrap_or("");
     let (status, body) = if line.starts_with("GET / ") || line == "GET /" {
         let mut body = format!(
@@ -58,15 +59,16 @@ fn respond(request: &str, served: u64, mac: [u8; 6], system: Option<&StatusPage>
              this partition holds no device, no IOSpace and no IOVA: frames reach it through rings\n",
             netclient::hex(&mac)
         );
-        // Management's view, read-only (the `status-page` region), if given.
-        if let Some(page) = system {
+        // The services' views, read-only (management's `status-page`, the bridge's
+        // `bridge-status`), as far as the description gives them.
+        for (title, page) in pages {
             let mut text = [0u8; 2048];
             match page.read(&mut text) {
                 Some(n) => {
-                    body.push_str("\nmanagement (read-only):\n");
+                    body.push_str(&format!("\n{title} (read-only):\n"));
                     body.push_str(core::str::from_utf8(&text[..n]).unwrap_or("(not UTF-8)\n"));
                 }
-                None => body.push_str("\nmanagement: no status published yet\n"),
+                None => body.push_str(&format!("\n{title}: nothing published yet\n")),
             }
         }
         ("200 OK", body)
@@ -82,11 +84,15 @@ fn respond(request: &str, served: u64, mac: [u8; 6], system: Option<&StatusPage>
 fn run(info: &'static ComponentInfo) -> Result<(), String> {
     let (mut dev, mut iface) = vnic::stack(info, ADDRESS, GATEWAY)?;
     let mac = dev.link.mac;
-    // SAFETY: init mapped the region (read-only for this partition) at this address for
-    // its whole life; it is only read, as a status page.
-    let system = info
-        .cap_of("status-page", abi::component::CapKind::Region)
-        .map(|r| unsafe { StatusPage::new(r.vaddr as *mut u8, r.size as usize) });
+    let pages: alloc::vec::Vec<(&str, StatusPage)> = [("management", "status-page"), ("bridge", "bridge-status")]
+        .into_iter()
+        .filter_map(|(title, region)| {
+            let r = info.cap_of(region, abi::component::CapKind::Region)?;
+            // SAFETY: init mapped the region (read-only for this partition) at this
+            // address for its whole life; it is only read, as a status page.
+            Some((title, unsafe { StatusPage::new(r.vaddr as *mut u8, r.size as usize) }))
+        })
+        .collect();
     let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 4096]), tcp::SocketBuffer::new(vec![0; 4096]));
     let mut sockets = SocketSet::new(vec![]);
     let handle = sockets.add(socket);
@@ -113,7 +119,7 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
         let complete = request.contains("\r\n\r\n") || request.len() >= REQUEST_MAX;
         if complete && socket.may_send() {
             served += 1;
-            let answer = respond(&request, served, mac, system.as_ref());
+            let answer = respond(&request, served, mac, &pages);
             let line = request.lines().next().unwrap_or("").chars().take(80).collect::<String>();
             println!("httpd: request {served}: '{line}' -> {}", &answer[9..answer.find('\r').unwrap_or(12)]);
             let _ = socket.send_slice(answer.as_bytes());
