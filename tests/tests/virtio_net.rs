@@ -105,14 +105,15 @@ fn virtio_net_without_access_platform_is_refused() {
 /// Two NICs on one QEMU hub, each with its own driver component, pool and IOSpace: each
 /// driver receives the ARP request the other sent, byte for byte.
 ///
-/// Ignored: one of the two drivers (the other one receives its request and exits)
-/// stops after its first send returns: its receives never see the other NIC's
-/// request and its resend spins for ever in the crate's `send` (QEMU holds the frame:
-/// the other NIC is gone), with no fault logged. Looking at received frames before a
-/// resend did not change it; not understood yet (two e1000e NICs on a hub pass, see
-/// tests/tests/e1000e.rs). Run with `--include-ignored`.
+/// Ignored because it is flaky: it passed 7 of 9 runs here. A frame that reached a
+/// NIC before its driver had posted receive buffers stayed in QEMU's queue until the
+/// receive queue was notified, which the crate never did; the driver now kicks the
+/// receive queue once after set-up (`transport::kick`), which turned most failures
+/// into passes. The remaining failure: one NIC receives nothing at all, not even the
+/// other's requests sent after its set-up, then spins in the crate's blocking `send`
+/// once the other NIC is gone. Not understood. Run with `--include-ignored`.
 #[test]
-#[ignore = "one virtio NIC never receives the other's request (under investigation)"]
+#[ignore = "flaky: one virtio NIC sometimes receives nothing (under investigation)"]
 fn two_virtio_nics_on_a_hub_pass_frames_to_each_other() {
     let nic = "virtio-net-pci,iommu_platform=on,disable-legacy=on";
     let a = format!("{nic},netdev=h0,addr=04.0,mac=52:54:00:00:00:0a");

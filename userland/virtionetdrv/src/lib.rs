@@ -126,7 +126,7 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
     println!("virtionet: DMA region iova {:#x} ({} pages) from the pool", region.iova, region.pages);
     let pool = Pool::new(region.iova, region.vaddr, POOL_PAGES).ok_or("the DMA region is not page aligned")?;
     PoolHal::install(pool, view.bars());
-    let common = view.common_cfg();
+    let (common, notify) = (view.common_cfg(), view.notify_cfg());
     let mut root = PciRoot::new(view);
     let function = DeviceFunction { bus: 0, device: 0, function: 0 }; // the view ignores it
     let pci = PciTransport::new::<PoolHal, _>(&mut root, function).map_err(|e| format!("virtio-pci: {e:?}"))?;
@@ -151,6 +151,13 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
     let features = *negotiation.lock();
     let features = features.map_err(|e| format!("feature negotiation: {e:?}"))?;
     let mut net = net.map_err(|e| format!("virtio-net setup: {e:?}"))?;
+    if let (Some(common), Some(notify)) = (common, notify) {
+        // SAFETY: both lie inside BAR windows init mapped uncached for this component
+        // (checked by the view) for its whole life.
+        if !unsafe { virtio_net_driver::transport::kick(common, notify, 0) } {
+            return Err("the receive queue's notify offset lies outside the notification structure".into());
+        }
+    }
     println!("virtionet: features {features:#x}: ACCESS_PLATFORM accepted, FEATURES_OK read back");
     if let Some((routing, msi)) = &routing {
         let (routed, refused) = routing.counts();

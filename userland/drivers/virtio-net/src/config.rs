@@ -170,17 +170,30 @@ impl ConfigView {
     /// its BAR window's address plus its offset, checked inside the window and long
     /// enough for [`crate::transport::CommonCfg`].
     pub fn common_cfg(&self) -> Option<u64> {
+        let needed = core::mem::size_of::<crate::transport::CommonCfg>() as u64;
+        self.structure(1).filter(|&(_, length, _)| length >= needed).map(|(vaddr, _, _)| vaddr)
+    }
+
+    /// The notification structure (cfg_type 2): where it is mapped, its length and
+    /// `notify_off_multiplier`.
+    pub fn notify_cfg(&self) -> Option<(u64, u64, u32)> {
+        let (vaddr, length, cap) = self.structure(2)?;
+        Some((vaddr, length, self.word(cap + 16)))
+    }
+
+    /// The first virtio structure of `cfg_type`: its address in the driver (window +
+    /// offset), its length (checked inside the window) and its capability's offset.
+    fn structure(&self, cfg_type: u8) -> Option<(u64, u64, usize)> {
         let mut at = self.byte(0x34) & 0xfc;
         for _ in 0..MAX_CAPS {
             if at < 0x40 {
                 return None;
             }
             let a = usize::from(at);
-            if self.byte(a) == CAP_VENDOR && self.byte(a + 2) >= 16 && self.byte(a + 3) == 1 {
+            if self.byte(a) == CAP_VENDOR && self.byte(a + 2) >= 16 && self.byte(a + 3) == cfg_type {
                 let window = self.bars.get(usize::from(self.byte(a + 4))).copied().flatten()?;
                 let (offset, length) = (u64::from(self.word(a + 8)), u64::from(self.word(a + 12)));
-                let needed = core::mem::size_of::<crate::transport::CommonCfg>() as u64;
-                return (length >= needed && offset + needed <= window.size).then_some(window.vaddr + offset);
+                return (offset + length <= window.size).then_some((window.vaddr + offset, length, a));
             }
             at = self.byte(a + 1) & 0xfc;
         }
@@ -286,6 +299,8 @@ mod tests {
         let mut w = qemu_like();
         w[0x84 / 4 + 3] = 0x20;
         assert_eq!(view(w).unwrap().common_cfg(), None);
+        // The notification structure: address, length and multiplier (4).
+        assert_eq!(view(qemu_like()).unwrap().notify_cfg(), Some((0x5000_0000_3000, 0x1000, 4)));
     }
 
     #[test]

@@ -44,9 +44,35 @@ register_structs! {
         (0x16 => queue_select: ReadWrite<u16>),
         (0x18 => _queue_size),
         (0x1a => queue_msix_vector: ReadWrite<u16>),
-        (0x1c => _queue_enable_and_addresses),
+        (0x1c => _queue_enable),
+        (0x1e => queue_notify_off: ReadWrite<u16>),
+        (0x20 => _queue_addresses),
         (0x38 => @END),
     }
+}
+
+/// Notifies `queue` through the notification structure (`notify`: address, length,
+/// multiplier, from `ConfigView::notify_cfg`), its offset read from the common
+/// configuration at `common`; `false` if that offset lies outside the structure.
+///
+/// The crate posts its receive buffers after setting DRIVER_OK and notifies only when
+/// the device asks for it; QEMU holds a frame that arrived before the buffers until the
+/// queue is notified, so the driver kicks the receive queue once after set-up.
+///
+/// # Safety
+/// `common` and `notify` must be the device's mapped structures (uncached), as found by
+/// the checked `ConfigView`.
+pub unsafe fn kick(common: u64, notify: (u64, u64, u32), queue: u16) -> bool {
+    // SAFETY: the caller guarantees `common` maps the common configuration.
+    let regs = unsafe { &*(common as *const CommonCfg) };
+    regs.queue_select.set(queue);
+    let at = u64::from(regs.queue_notify_off.get()) * u64::from(notify.2);
+    if at + 2 > notify.1 {
+        return false;
+    }
+    // SAFETY: `at + 2 <= length`: inside the mapped notification structure.
+    unsafe { ((notify.0 + at) as *mut u16).write_volatile(queue) };
+    true
 }
 
 /// What the device reads back for a vector it did not take.
