@@ -163,7 +163,11 @@ fn the_appliance_serves_while_a_rogue_device_is_cut_off() {
         .expect_serial_contains("management: device rogue cut off: it stays unassigned (ok)");
     // The status page shows management's view, read-only: the fault and the cut-off.
     assert!(page.contains("management (read-only):\nDMA faults 1, restarts 0, cut-offs 1, CPU faults 0"), "{page}");
-    assert!(page.contains("device rogue (driver rogue-driver): policy cut-off, restarts 0 of 0, cut off"), "{page}");
+    assert!(
+        page.contains("device rogue (driver rogue-driver, own DMA domain): policy cut-off, restarts 0 of 0, cut off"),
+        "{page}"
+    );
+    assert!(page.contains("components: iommu-server (iommu-server) management (management) e1000e-driver (driver) bridge httpd udpecho rogue-driver (driver)"), "{page}");
     // And the bridge's counters: each port's frames and drops.
     assert!(page.contains("bridge (read-only):\nbridge: "), "{page}");
     assert!(page.contains("port web (525400123457): "), "{page}");

@@ -261,10 +261,22 @@ impl Management {
             "DMA faults {}, restarts {}, cut-offs {}, CPU faults {}",
             c.faults, c.restarts, c.cut_offs, c.cpu_faults
         );
+        // The components (init lists them to management as peers, with their roles).
+        let _ = write!(text, "components:");
+        for p in self.info.caps().iter().filter(|c| c.kind() == Some(CapKind::Peer)) {
+            let role = match abi::system::ComponentRole::try_from(p.size as u8) {
+                Ok(abi::system::ComponentRole::IommuServer) => " (iommu-server)",
+                Ok(abi::system::ComponentRole::Management) => " (management)",
+                Ok(abi::system::ComponentRole::Driver) => " (driver)",
+                _ => "",
+            };
+            let _ = write!(text, " {}{role}", p.name());
+        }
+        let _ = writeln!(text);
         for w in &self.watched {
             let _ = writeln!(
                 text,
-                "device {} (driver {}): policy {}, restarts {} of {}, {}",
+                "device {} (driver {}, own DMA domain): policy {}, restarts {} of {}, {}",
                 w.name,
                 self.peer(w.driver),
                 policy_name(w.policy),
