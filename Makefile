@@ -33,7 +33,7 @@ HOST_ONLY     := --workspace $(addprefix --exclude ,$(USER_PROGRAMS) $(COMPONENT
 # like USER_PROGRAMS, but host-side runs keep them (their bin builds a stub on the host).
 HOST_TESTED_PROGRAMS := iommu-server
 # The system description `make image` checks and packs (systems/$(SYSTEM).toml; docs/system.md).
-SYSTEM        ?= default
+SYSTEM        ?= appliance
 # No source file may grow past this many lines (`make check`).
 MAX_LINES     := 800
 
@@ -124,7 +124,7 @@ graph: graph-deps
 # build/$(SYSTEM).log: the `graph:` lines init printed become the red (live) edges.
 graph-log: image qemu-deps
 	@echo "make: booting systems/$(SYSTEM).toml for its live authority graph"
-	-@timeout 300 $(QEMU) $(subst -serial stdio,-serial file:$(BUILD)/$(SYSTEM).log,$(QEMU_ARGS)) $(RUN_DEVICES) \
+	-@timeout $(GRAPH_TIMEOUT) $(QEMU) $(subst -serial stdio,-serial file:$(BUILD)/$(SYSTEM).log,$(QEMU_ARGS)) $(RUN_DEVICES) \
 	    -kernel $(BUILD)/$(SYSTEM).elf -append "$(strip $(RUN_APPEND) $(APPEND))" >/dev/null 2>&1
 	@grep -q '^graph: ' $(BUILD)/$(SYSTEM).log || { echo "make: no graph: lines in $(BUILD)/$(SYSTEM).log"; exit 1; }
 
@@ -147,17 +147,25 @@ APPLIANCE_NET := -netdev user,id=n0,hostfwd=tcp:127.0.0.1:8080-10.0.2.15:80,host
                  -device e1000e,netdev=n0
 ifeq ($(SYSTEM),appliance)
 RUN_DEVICES ?= -device edu $(APPLIANCE_NET)
+# It serves until stopped: its `graph:` lines are all out well within a minute.
+GRAPH_TIMEOUT ?= 60
 endif
+GRAPH_TIMEOUT ?= 300
 RUN_DEVICES ?= -device edu
 RUN_APPEND  ?= iommu=allow-unremapped-dma
+# NVME=disk.img: the image as QEMU's NVMe controller (commas spelled out: inside
+# $(if ...) a literal comma would end the argument).
+NVME_ARGS = $(if $(NVME),-drive file=$(NVME)$(comma)if=none$(comma)id=nvme0$(comma)format=raw \
+            -device nvme$(comma)serial=nvme0$(comma)drive=nvme0)
 run: image qemu-deps
 	@echo "make: booting systems/$(SYSTEM).toml (QEMU q35, TCG, $(MEM), $(IOMMU), $(RUN_DEVICES))"
 	@if [ "$(SYSTEM)" = appliance ]; then echo "make: the appliance serves until you stop QEMU (Ctrl-A X): curl http://127.0.0.1:8080/ ; UDP echo on 127.0.0.1:7777"; \
 	    else echo "make: the system stops itself"; fi
 	@$(QEMU) $(QEMU_ARGS) $(RUN_DEVICES) -kernel $(BUILD)/$(SYSTEM).elf -append "$(strip $(RUN_APPEND) $(APPEND))" \
-	    $(if $(NVME),-drive file=$(NVME),if=none,id=nvme0,format=raw -device nvme,serial=nvme0,drive=nvme0); \
+	    $(NVME_ARGS); \
 	    status=$$?; code=$$((status >> 1)); \
-	    if [ $$status -eq 1 ]; then echo "make: system exited with code 0 (success)"; \
+	    if [ $$status -eq 0 ] && [ "$(SYSTEM)" = appliance ]; then echo "make: QEMU stopped (the appliance serves until stopped)"; \
+	    elif [ $$status -eq 1 ]; then echo "make: system exited with code 0 (success)"; \
 	    else echo "make: system exited with code $$(printf '%#x' $$code) (QEMU status $$status)"; exit 1; fi
 
 # `make appliance`: `make run SYSTEM=appliance`.

@@ -317,12 +317,12 @@ fn missing_device_stops_the_boot_with_nothing_started() {
         .expect_exit(ExitCode::UserFailure);
 }
 
-/// `make image` packs systems/default.toml into build/default.elf (what `make run`
-/// boots); without an edu device init refuses it before starting anything.
+/// systems/default.toml packed into the kernel (as `make run SYSTEM=default` boots
+/// it); without an edu device init refuses it before starting anything.
 #[test]
 fn default_system_without_its_device_is_refused() {
     let mut scenario = Scenario::new("compose_default_nodev");
-    scenario.kernel = build_dir().join("default.elf");
+    scenario.kernel = scenarios::systems::elf_for("default", "compose_default_nodev");
     let o = scenario.run();
     o.expect_serial_contains("root: the console server wrote 50 bytes")
         .expect_serial_contains("init: system 'default': device 'edu' (1234:11e8) not found: nothing started")

@@ -380,7 +380,7 @@ fn boot_image_carries_the_packed_system() {
     let plain = std::fs::read(scenarios::build_dir().join("boot.img")).expect("build/boot.img (run `make image`)");
     let plain = abi::bootimage::BootImage::parse(&plain).unwrap();
     assert!(plain.files().all(|f| f.name != abi::system::SYSTEM_ENTRY), "boot.img stays root-only");
-    let system = std::env::var("SYSTEM").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "default".into());
+    let system = std::env::var("SYSTEM").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "appliance".into());
     let path = scenarios::build_dir().join(format!("{system}.img"));
     let image = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run `make image` first)", path.display()));
     let image = abi::bootimage::BootImage::parse(&image).unwrap();
