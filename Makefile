@@ -25,7 +25,8 @@ USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cpute
 COMPONENT_PACKAGES := edudrv management
 COMPONENTS    := management management-busy management-thief management-restart-server management-restart-loop \
                  edudrv edudrv-rogue-outside edudrv-rogue-device edudrv-use-freed edudrv-crash \
-                 edudrv-storm edudrv-flood edudrv-stale e1000edrv-rogue e1000edrv-loopback e1000edrv-flaky nvmedrv-rogue \
+                 edudrv-storm edudrv-flood edudrv-stale edudrv-leak edudrv-keeper edudrv-keeper-flip \
+                 e1000edrv-rogue e1000edrv-loopback e1000edrv-flaky nvmedrv-rogue \
                  virtionetdrv-rogue netclient-bench nvmedrv-bench \
                  iommu-server-malicious
 HOST_ONLY     := --workspace $(addprefix --exclude ,$(USER_PROGRAMS) $(COMPONENT_PACKAGES))

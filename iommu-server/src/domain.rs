@@ -68,6 +68,7 @@ impl Domain {
     /// instead of reaching the new instance's buffers.
     pub fn new_instance(&mut self, generation: u32) -> (usize, Vec<u64>) {
         self.generation = generation;
+        self.iovas.quarantine_all();
         let buffers = core::mem::take(&mut self.buffers);
         let count = buffers.len();
         let mut slots: Vec<u64> = buffers.into_iter().flat_map(|b| b.frames).collect();
@@ -172,6 +173,7 @@ impl Domain {
         for &iova in &iovas {
             let _ = self.release(ops, iova, false);
         }
+        self.iovas.quarantine_all();
         iovas.len()
     }
 

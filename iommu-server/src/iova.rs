@@ -101,6 +101,19 @@ impl IovaAllocator {
         Some(self.ranges.remove(at))
     }
 
+    /// Turns every allocated range into one dead range from the lowest start to the
+    /// highest guarded end (quarantine with bounded bookkeeping: however many instances
+    /// come and go, the dead IOVAs of all of them take one record; the gaps between
+    /// them die too, and the domain's IOVA space only ever moves up).
+    pub fn quarantine_all(&mut self) {
+        let (Some(first), Some(last)) = (self.ranges.first().copied(), self.ranges.last().copied()) else {
+            return;
+        };
+        let pages = (last.guarded_end() - first.start) / PAGE_SIZE - GUARD_PAGES;
+        self.ranges.clear();
+        self.ranges.push(Range { start: first.start, pages });
+    }
+
     /// Forgets every range (a reset domain starts empty).
     pub fn clear(&mut self) {
         self.ranges.clear();
@@ -179,5 +192,19 @@ mod tests {
             let r = a.find(at).unwrap();
             assert!(r.guarded_end() <= MSI_WINDOW.start, "{r:?}");
         }
+    }
+
+    #[test]
+    fn quarantine_keeps_one_record_however_many_instances_die() {
+        let mut a = IovaAllocator::new(1 << 28);
+        for _ in 0..1000 {
+            a.alloc(4).unwrap();
+            a.alloc(1).unwrap();
+            a.quarantine_all();
+            assert_eq!(a.ranges().len(), 1, "one dead record");
+        }
+        let dead = a.ranges()[0];
+        let next = a.alloc(1).unwrap();
+        assert!(next >= dead.guarded_end(), "a new IOVA {next:#x} inside the dead range");
     }
 }

@@ -313,8 +313,19 @@ impl Server<'_> {
             return status(IommuStatus::Ok);
         }
         if let Some((device, generation)) = badge_device(m.badge) {
-            if self.domains.get(usize::from(device)).is_some_and(|d| d.generation != generation) {
-                self.new_instance(device, generation);
+            let current = self.domains.get(usize::from(device)).map(|d| d.generation);
+            match current {
+                // A newer instance's first request: the old one's records go.
+                Some(current) if generation > current => self.new_instance(device, generation),
+                // An older instance's cap (one a peer kept alive): it names nothing any
+                // more and must not disturb the live instance.
+                Some(current) if generation < current => {
+                    println!(
+                        "iommu-server: device {device}: request of dead driver generation {generation} (live: {current}) refused"
+                    );
+                    return status(IommuStatus::Denied);
+                }
+                _ => {}
             }
         }
         let reply = match decode(m.info.label, m.badge, m.mrs, self.domains.len()) {

@@ -62,3 +62,31 @@ fn restarting_a_component_many_times_costs_init_no_slots() {
         .expect_serial_contains("init: restarted crasher: generation 4")
         .expect_serial_not_contains("failed (Error { code: NotEnoughMemory");
 }
+
+/// From attack round 2: a dead driver instance's client cap, kept by a peer it sent it
+/// to, made the server drop the live instance's buffers (generations compared with
+/// `!=`). Init now revokes every cap it gave an instance before tearing it down (the
+/// peer's copy dies with it), and the server refuses an older generation outright.
+#[test]
+fn a_dead_instances_cap_cannot_disturb_the_live_one() {
+    let o = boot("atk_leak", "test-atk-leak", &["edu"]);
+    o.expect_serial_contains("init: restarted edu-driver: generation 2")
+        .expect_serial_contains("edudrv: leak: gen 2 buffer iova 0x102000, DMA round trip ok")
+        .expect_serial_not_contains("driver generation 1: dropped")
+        .expect_serial_not_contains("FAILED (buffer unmapped under the live driver)");
+}
+
+/// From attack round 2: a peer alternating two generations' caps made the server
+/// quarantine IOVAs without bound until its heap ran out. The old generation's cap is
+/// revoked now (the peer's call on it faults the peer, not the server), quarantined
+/// IOVAs take one record per domain, and the other domain's driver is served.
+#[test]
+fn generation_flips_cannot_exhaust_the_server() {
+    let o = boot("atk_flip", "test-atk-flip", &["edu,addr=03.0", "edu,addr=04.0"]);
+    o.expect_serial_contains("keeper-flip: got generation 2's cap")
+        .expect_serial_not_contains("init: fault in iommu-server")
+        .expect_serial_not_contains("keeper-flip: flip 2")
+        .expect_serial_contains("init: restarted other-driver: generation 2");
+    let other = o.lines_starting("edudrv: DMA through the pool ok (iova ");
+    assert!(other.iter().any(|l| l.ends_with(", gen 2)")), "the other domain's new driver was served: {other:?}");
+}

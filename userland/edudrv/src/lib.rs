@@ -38,6 +38,8 @@ use libcap::cap::{CNode, Frame, Notification, Untyped, VSpace};
 use libcap::iommu::{ClientSpace, DmaBuffer, IommuClient, IommuError};
 use libcap::{ipc, println};
 
+mod leak;
+
 /// What the driver does after its round trip.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -57,6 +59,10 @@ pub enum Mode {
     Flood,
     /// Generation 1 faults holding two buffers; generation 2 names them and sends junk.
     Stale,
+    /// From attack round 2: generation 1 hands its iommu-server client cap to a peer
+    /// over the `leak` endpoint, then crashes; generation 2 checks its DMA after the peer
+    /// used the stale cap.
+    Leak,
 }
 
 /// DMAs outside the pool `edudrv-storm` issues (each at its own IOVA).
@@ -104,6 +110,9 @@ pub fn run(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
     if mode == Mode::Stale && gen > 1 {
         stale_requests(&mut d);
     }
+    if mode == Mode::Leak {
+        return crate::leak::run(info, &mut d.client, d.endpoint, &d.edu, gen);
+    }
     let rw = CapRights::READ.union(CapRights::WRITE);
     let a = match d.client.dma_alloc(PAGE_SIZE, rw) {
         Ok(a) => a,
@@ -146,7 +155,7 @@ pub fn run(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
             println!("edudrv: FAIL read {v:#x} from an unmapped address");
             ExitCode::UserFailure
         }
-        Mode::Stale => ExitCode::Success,
+        Mode::Stale | Mode::Leak => ExitCode::Success,
         Mode::Crash if gen == 1 => {
             println!("edudrv: crash: reading {:#x} while holding iova {:#x}", CRASH_ADDRESS, a.iova);
             // SAFETY: deliberately a read of an unmapped address: the CPU fault goes to
@@ -289,7 +298,7 @@ fn report(what: &str, status: Result<u64, abi::error::SyscallError>) {
 
 /// Writes a pattern into the buffer, has edu copy it in and back out 2 KiB further on,
 /// and checks it arrived.
-fn round_trip(edu: &Edu, buffer: &DmaBuffer, pattern: u64) -> bool {
+pub(crate) fn round_trip(edu: &Edu, buffer: &DmaBuffer, pattern: u64) -> bool {
     let words = buffer.vaddr as *mut u64;
     for i in 0..8 {
         // SAFETY: the buffer is one page mapped read-write at `vaddr`; words 0..8 and

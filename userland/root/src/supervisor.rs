@@ -53,6 +53,13 @@ fn describe(label: u64, mrs: [u64; 4]) -> (String, u64) {
 fn teardown(system: &mut System<'_>, i: usize) -> Result<()> {
     let c = &mut system.comps[i];
     let _ = c.built.space.tcb.suspend();
+    // First revoke every cap init gave it: copies it passed on (over a channel with
+    // Grant) are their children and die too, so no peer keeps its authority (an old
+    // driver generation's iommu-server cap, its supervisor caps) past this instance.
+    // Revoking the budget below deletes its CNode, which would orphan them instead.
+    for e in c.built.info.caps().iter().filter(|e| e.slot != 0) {
+        let _ = CNode::revoke(c.built.space.slot(e.slot));
+    }
     for p in c.budget.pieces.iter_mut() {
         CNode::revoke(root(p.cap))?;
         p.used = 0;
