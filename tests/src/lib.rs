@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use abi::exit::{qemu_status_to_code, ExitCode};
 
+pub mod net;
 pub mod packelf;
 pub mod sysdesc;
 pub mod systems;

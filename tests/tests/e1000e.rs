@@ -7,24 +7,8 @@
 //! the frame slirp sent, and the driver's requests went on the wire.
 
 use abi::exit::ExitCode;
+use scenarios::net::{hex, pcap_frames};
 use scenarios::{scenario_dir, Scenario};
-
-/// The frames of a pcap file (little-endian, as QEMU writes it on x86).
-fn pcap_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
-    assert!(bytes.len() >= 24 && bytes[..4] == [0xd4, 0xc3, 0xb2, 0xa1], "a pcap file");
-    let mut frames = Vec::new();
-    let mut at = 24;
-    while at + 16 <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
-        frames.push(bytes[at + 16..(at + 16 + len).min(bytes.len())].to_vec());
-        at += 16 + len;
-    }
-    frames
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Boots `system` with an 82574 on QEMU's user network, captured into `pcap`.
 fn run_with_capture(name: &str, system: &str, pcap: &std::path::Path) -> scenarios::Outcome {
@@ -100,14 +84,7 @@ fn a_client_talks_through_the_driver_rings_and_its_bad_entries_are_refused() {
         .expect_serial_contains("init: system 'test-e1000e-client': every component stopped (servers left running)")
         .expect_exit(ExitCode::Success);
     // The client's MAC is the driver's; its requests reached the wire through the NIC.
-    let line = o.expect_line_starting("netclient: driver ready: MAC ");
-    let mac = line["netclient: driver ready: MAC ".len()..].split(',').next().unwrap().to_string();
-    let frames = pcap_frames(&std::fs::read(&pcap).expect("the netdev capture"));
-    let sent: Vec<&Vec<u8>> = frames.iter().filter(|f| f.len() >= 14 && hex(&f[6..12]) == mac).collect();
-    assert!(sent.iter().any(|f| f[12..14] == [0x08, 0x06]), "no ARP request from {mac} in the capture");
-    assert!(sent.iter().any(|f| f.len() >= 590 && f[12..14] == [0x08, 0x00]), "no DISCOVER from {mac}");
-    // The hostile send entry was not followed: no 60-byte frame of other content left.
-    assert!(sent.iter().all(|f| f[12..14] == [0x08, 0x06] || f[12..14] == [0x08, 0x00]), "an unexpected frame left");
+    scenarios::net::check_client_frames(&o, &pcap);
 }
 
 #[test]
@@ -164,17 +141,5 @@ fn two_e1000e_nics_on_a_hub_pass_frames_to_each_other() {
         .expect_serial_not_contains("e1000e: FAIL")
         .expect_serial_contains("init: system 'test-e1000e2': every component stopped (servers left running)")
         .expect_exit(ExitCode::Success);
-    let sent = o.lines_starting("e1000e: sending ARP request ");
-    assert_eq!(sent.len(), 2, "{sent:?}");
-    let sent_by = |mac: &str| {
-        let line = sent.iter().find(|l| l.contains(&format!("ffffffffffff{mac}"))).expect("that NIC's request");
-        line["e1000e: sending ARP request ".len()..].trim().to_string()
-    };
-    for (me, peer) in [("52540000000a", "52540000000b"), ("52540000000b", "52540000000a")] {
-        let got = o.expect_line_starting(&format!("e1000e: {me}: ARP request from peer {peer} ("));
-        let bytes = got.rsplit('(').next().unwrap().trim_end_matches(')');
-        // On the wire the 42-byte request is padded to the 60-byte minimum.
-        let theirs = sent_by(peer);
-        assert!(bytes.starts_with(&theirs) && bytes[theirs.len()..].chars().all(|c| c == '0'), "{got} vs {theirs}");
-    }
+    scenarios::net::check_hub_exchange(&o, "e1000e", "e1000e: sending ARP request ");
 }

@@ -8,28 +8,11 @@
 //! netdev: the request the driver logged is what went on the wire, and the reply the
 //! driver logged is what slirp sent. A device without `iommu_platform` is refused.
 
+use scenarios::net::{hex, pcap_frames};
 use scenarios::systems::image_as;
 use scenarios::{scenario_dir, Scenario};
 
 const APPEND: &str = "iommu=allow-unremapped-dma";
-
-/// The frames of a pcap file (little-endian, as QEMU writes it on x86).
-fn pcap_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
-    assert!(bytes.len() >= 24 && bytes[..4] == [0xd4, 0xc3, 0xb2, 0xa1], "a pcap file");
-    let mut frames = Vec::new();
-    let mut at = 24;
-    while at + 16 <= bytes.len() {
-        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
-        let data = &bytes[at + 16..(at + 16 + len).min(bytes.len())];
-        frames.push(data.to_vec());
-        at += 16 + len;
-    }
-    frames
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 #[test]
 fn virtio_net_exchanges_arp_with_the_user_network() {
@@ -132,19 +115,7 @@ fn two_virtio_nics_on_a_hub_pass_frames_to_each_other() {
         .expect_serial_not_contains("virtionet: FAIL")
         .expect_serial_not_contains("iommu-server: DMA fault");
     assert!(!o.timed_out, "both drivers finished before the timeout");
-    let sent = o.lines_starting("virtionet: sent ARP request ");
-    assert_eq!(sent.len(), 2, "{sent:?}");
-    let sent_by = |mac: &str| {
-        let line = sent.iter().find(|l| l.contains(&format!("ffffffffffff{mac}"))).expect("that NIC's request");
-        line["virtionet: sent ARP request ".len()..].trim().to_string()
-    };
-    for (me, peer) in [("52540000000a", "52540000000b"), ("52540000000b", "52540000000a")] {
-        let got = o.expect_line_starting(&format!("virtionet: {me}: ARP request from peer {peer} ("));
-        let bytes = got.rsplit('(').next().unwrap().trim_end_matches(')');
-        // On the wire the 42-byte request is padded to the 60-byte minimum.
-        let theirs = sent_by(peer);
-        assert!(bytes.starts_with(&theirs) && bytes[theirs.len()..].chars().all(|c| c == '0'), "{got} vs {theirs}");
-    }
+    scenarios::net::check_hub_exchange(&o, "virtionet", "virtionet: sent ARP request ");
 }
 
 #[test]
@@ -217,11 +188,5 @@ fn a_client_talks_through_the_virtio_driver_rings_and_its_bad_entries_are_refuse
         .expect_serial_not_contains("iommu-server: DMA fault")
         .expect_serial_contains("init: system 'test-virtio-net-client': every component stopped (servers left running)")
         .expect_exit(abi::exit::ExitCode::Success);
-    let line = o.expect_line_starting("netclient: driver ready: MAC ");
-    let mac = line["netclient: driver ready: MAC ".len()..].split(',').next().unwrap().to_string();
-    let frames = pcap_frames(&std::fs::read(&pcap).expect("the netdev capture"));
-    let sent: Vec<&Vec<u8>> = frames.iter().filter(|f| f.len() >= 14 && hex(&f[6..12]) == mac).collect();
-    assert!(sent.iter().any(|f| f[12..14] == [0x08, 0x06]), "no ARP request from {mac} in the capture");
-    assert!(sent.iter().any(|f| f.len() >= 590 && f[12..14] == [0x08, 0x00]), "no DISCOVER from {mac}");
-    assert!(sent.iter().all(|f| f[12..14] == [0x08, 0x06] || f[12..14] == [0x08, 0x00]), "an unexpected frame left");
+    scenarios::net::check_client_frames(&o, &pcap);
 }
