@@ -9,7 +9,8 @@
 //! device. Received frames go to the port whose address they name (broadcast and
 //! multicast to every port); a port's frame goes out only if its source address is the
 //! port's own (anti-spoofing), else it is dropped and counted. A port that does not take
-//! its frames loses them (bounded inbox), never the bridge.
+//! its frames loses them (bounded inbox), and one that sends faster than the upstream
+//! link takes loses frames too (bounded outbox), never the bridge.
 #![no_std]
 #![no_main]
 
@@ -53,6 +54,8 @@ struct PortNic {
     spoofed: u64,
     /// Frames for it dropped because its inbox was full.
     overflow: u64,
+    /// Frames from it dropped because its outbox (to the upstream link) was full.
+    backlog: u64,
 }
 
 impl Nic for PortNic {
@@ -74,8 +77,12 @@ impl Nic for PortNic {
             }
             return Ok(true);
         }
+        // The outbox drains only between this port's steps (the bridge's loop sends it
+        // upstream), so "try again" here would spin for ever: a port that queues faster
+        // than the upstream link takes loses frames, never the bridge.
         if self.outbox.len() >= INBOX {
-            return Ok(false);
+            self.backlog += 1;
+            return Ok(true);
         }
         self.outbox.push_back(frame.to_vec());
         Ok(true)
@@ -102,7 +109,14 @@ fn ports(info: &'static ComponentInfo, mac: [u8; 6]) -> Result<Vec<(String, Port
         let port = Port::open(name, &conn, NicInfo { mac: port_mac, flags: 0, max_frame: MAX_FRAME })
             .map_err(|e| format!("port '{prefix}': {e:?}"))?;
         println!("bridge: port '{prefix}' has station address {}", hex(&port_mac));
-        let nic = PortNic { mac: port_mac, inbox: VecDeque::new(), outbox: VecDeque::new(), spoofed: 0, overflow: 0 };
+        let nic = PortNic {
+            mac: port_mac,
+            inbox: VecDeque::new(),
+            outbox: VecDeque::new(),
+            spoofed: 0,
+            overflow: 0,
+            backlog: 0,
+        };
         ports.push((String::from(prefix), port, nic));
     }
     if ports.is_empty() {
@@ -135,10 +149,11 @@ fn publish(page: &StatusPage, ports: &[(String, Port, PortNic)], forwarded: u64,
         let [sent, received, dropped, refused] = port.counts;
         let _ = writeln!(
             text,
-            "port {name} ({}): {sent} sent, {received} received, dropped {dropped} (no buffer) + {} (inbox full) + {} (spoofed source), {refused} entries refused",
+            "port {name} ({}): {sent} sent, {received} received, dropped {dropped} (no buffer) + {} (inbox full) + {} (spoofed source) + {} (outbox full), {refused} entries refused",
             hex(&nic.mac),
             nic.overflow,
-            nic.spoofed
+            nic.spoofed,
+            nic.backlog
         );
     }
     page.publish(text.as_bytes());
