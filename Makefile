@@ -22,13 +22,13 @@ USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cpute
 # The components of composed systems besides the iommu-server (docs/system.md): packages
 # built for $(TARGET) only, and every program they make (packed by name; one program per
 # driver mode, and the server's malicious mode, for the scenarios in tests/tests/system.rs).
-COMPONENT_PACKAGES := edudrv management
+COMPONENT_PACKAGES := edudrv management relay
 COMPONENTS    := management management-busy management-thief management-restart-server management-restart-loop \
                  edudrv edudrv-rogue-outside edudrv-rogue-device edudrv-use-freed edudrv-crash \
                  edudrv-storm edudrv-flood edudrv-stale edudrv-leak edudrv-keeper edudrv-keeper-flip \
                  e1000edrv-rogue e1000edrv-loopback e1000edrv-flaky nvmedrv-rogue \
                  virtionetdrv-rogue netclient-bench nvmedrv-bench \
-                 iommu-server-malicious
+                 iommu-server-malicious filter copier
 HOST_ONLY     := --workspace $(addprefix --exclude ,$(USER_PROGRAMS) $(COMPONENT_PACKAGES))
 # Bare-metal programs whose crate also holds host-tested logic (a lib): built and packed
 # like USER_PROGRAMS, but host-side runs keep them (their bin builds a stub on the host).

@@ -8,7 +8,9 @@
 //! IOSpace or IOVA and nothing of each other (init's authority lines). The same with
 //! `systems/appliance.toml`: management and a rogue edu device beside them, whose DMA
 //! outside its pool is blocked, reported with its driver's name and cut off while the
-//! services keep serving.
+//! services keep serving, and the filter and copiers between the bridge and the
+//! partitions: datagrams to a port no rule allows (UDP 9, forwarded too) never reach
+//! udpecho and are counted on the status page.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -57,6 +59,20 @@ fn udp_echo(port: u16, payload: &[u8]) -> Result<Vec<u8>, String> {
     Err("no echo in 90 s".into())
 }
 
+/// Datagrams to 127.0.0.1:`port` that must go unanswered (2 s each).
+fn udp_unanswered(port: u16, payload: &[u8]) -> Result<(), String> {
+    let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 1500];
+    for _ in 0..3 {
+        s.send_to(payload, ("127.0.0.1", port)).map_err(|e| e.to_string())?;
+        if let Ok((n, _)) = s.recv_from(&mut buf) {
+            return Err(format!("a {n} byte answer came back from a port no rule allows"));
+        }
+    }
+    Ok(())
+}
+
 fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free TCP port").port()
 }
@@ -65,23 +81,33 @@ fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("a free UDP port").port()
 }
 
+/// The host port forwarded to UDP 10.0.2.16:9 (discard), which no rule allows: the
+/// port after the echo's (free ports are handed out by the OS, so take the next free).
+fn denied_port(udp: u16) -> u16 {
+    (udp.saturating_add(1)..u16::MAX).find(|p| UdpSocket::bind(("127.0.0.1", *p)).is_ok()).expect("a free UDP port")
+}
+
 /// A scenario booting `system` with an e1000e on a user network that forwards a free
-/// TCP port to 10.0.2.15:80 and a free UDP port to 10.0.2.16:7 (on 127.0.0.1); with
-/// the ports and the serial log's path.
-fn forwarded(name: &str, system: &str) -> (Scenario, u16, u16, std::path::PathBuf) {
+/// TCP port to 10.0.2.15:80 and a free UDP port to 10.0.2.16:7 (on 127.0.0.1), and
+/// [`denied_port`] to 10.0.2.16:9; with the ports (TCP, UDP echo, UDP denied) and the
+/// serial log's path.
+fn forwarded(name: &str, system: &str) -> (Scenario, [u16; 3], std::path::PathBuf) {
     let (tcp, udp) = (free_tcp_port(), free_udp_port());
+    let denied = denied_port(udp);
     let log = scenario_dir().join(format!("{name}.log"));
     let mut scenario = Scenario::new(name)
         .initrd(Some(scenarios::systems::image_as(system, name)))
         .append("iommu=allow-unremapped-dma");
     scenario.extra_args = [
         "-netdev".to_string(),
-        format!("user,id=n0,hostfwd=tcp:127.0.0.1:{tcp}-10.0.2.15:80,hostfwd=udp:127.0.0.1:{udp}-10.0.2.16:7"),
+        format!(
+            "user,id=n0,hostfwd=tcp:127.0.0.1:{tcp}-10.0.2.15:80,hostfwd=udp:127.0.0.1:{udp}-10.0.2.16:7,hostfwd=udp:127.0.0.1:{denied}-10.0.2.16:9"
+        ),
         "-device".to_string(),
         "e1000e,netdev=n0".to_string(),
     ]
     .to_vec();
-    (scenario, tcp, udp, log)
+    (scenario, [tcp, udp, denied], log)
 }
 
 /// Boots `system` with an e1000e on a user network forwarding a TCP and a UDP port to
@@ -93,7 +119,7 @@ fn boot_and_ask(
     extra: &[&str],
     after: &'static str,
 ) -> (scenarios::Outcome, String, Vec<u8>) {
-    let (mut scenario, tcp, udp, log) = forwarded(name, system);
+    let (mut scenario, [tcp, udp, denied], log) = forwarded(name, system);
     scenario.extra_args.extend(extra.iter().map(|a| a.to_string()));
     scenario.timeout = Duration::from_secs(240);
     scenario.stop_at = vec!["httpd: request 1: ".to_string(), "udpecho: datagram 1: ".to_string()];
@@ -105,6 +131,10 @@ fn boot_and_ask(
                 && serial.contains("udpecho: echoing on")
                 && serial.contains(after)
             {
+                // First what the filter must stop, so the page shows it counted.
+                if let Err(e) = udp_unanswered(denied, b"not allowed") {
+                    return (Err(e), Err(String::new()));
+                }
                 return (http_get(tcp), udp_echo(udp, b"hello, partition"));
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -155,7 +185,13 @@ fn the_appliance_serves_while_a_rogue_device_is_cut_off() {
     let (o, page, echo) =
         boot_and_ask("appliance", "appliance", &["-device", "edu"], "management: device rogue cut off");
     check_data_path(&o, &page, &echo);
-    o.expect_serial_contains("init: system 'appliance' started: 7 components")
+    o.expect_serial_contains("init: system 'appliance' started: 10 components")
+        .expect_serial_contains("filter: 'web' allows in: arp icmp tcp:80; out: arp icmp tcp")
+        .expect_serial_contains("filter: 'echo' allows in: arp icmp udp:7; out: arp icmp udp")
+        .expect_serial_contains("copier: 'web': copying between web-filtered and web-vnic")
+        .expect_serial_contains("copier: 'echo': copying between echo-filtered and echo-vnic")
+        .expect_serial_contains("to 'echo': no rule allows Udp { dst: 9 }")
+        .expect_serial_not_contains("udpecho: datagram 1: 11 bytes")
         .expect_serial_contains("edudrv: rogue-outside: programming edu to read iova 0x8000000 (outside the pool)")
         .expect_serial_contains(
             "management: DMA fault from rogue-driver (device rogue 00:03.0): iova 0x8000000, reason 0x6 (read of unmapped IOVA); policy cut-off",
@@ -167,7 +203,16 @@ fn the_appliance_serves_while_a_rogue_device_is_cut_off() {
         page.contains("device rogue (driver rogue-driver, own DMA domain): policy cut-off, restarts 0 of 0, cut off"),
         "{page}"
     );
-    assert!(page.contains("components: iommu-server (iommu-server) management (management) e1000e-driver (driver) bridge httpd udpecho rogue-driver (driver)"), "{page}");
+    assert!(page.contains("components: iommu-server (iommu-server) management (management) e1000e-driver (driver) bridge filter copier-web copier-echo httpd udpecho rogue-driver (driver)"), "{page}");
+    // The filter's counters: the datagrams to UDP 9 denied, the request passed.
+    let line = page.lines().find(|l| l.starts_with("filter echo: in ")).unwrap_or_else(|| panic!("{page}"));
+    let denied: u64 =
+        line.split(" passed, ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(denied >= 1, "no denied datagram counted: {line}");
+    assert!(
+        page.contains("filter web: in ") && page.contains("allows in: arp icmp tcp:80; out: arp icmp tcp"),
+        "{page}"
+    );
     // And the bridge's counters: each port's frames and drops.
     assert!(page.contains("bridge (read-only):\nbridge: "), "{page}");
     assert!(page.contains("port web (525400123457): "), "{page}");
@@ -180,7 +225,7 @@ fn the_appliance_serves_while_a_rogue_device_is_cut_off() {
 
 #[test]
 fn the_services_come_back_after_the_nic_driver_is_killed_mid_traffic() {
-    let (mut scenario, tcp, udp, log) = forwarded("appliance_restart", "test-appliance-restart");
+    let (mut scenario, [tcp, udp, _], log) = forwarded("appliance_restart", "test-appliance-restart");
     scenario.timeout = Duration::from_secs(300);
     scenario.stop_at = vec!["host: done".to_string()];
     let client = std::thread::spawn(move || {

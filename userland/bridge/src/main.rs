@@ -65,6 +65,10 @@ impl Nic for PortNic {
         self.mac
     }
 
+    fn can_take(&mut self) -> bool {
+        self.outbox.len() < INBOX
+    }
+
     fn try_send(&mut self, frame: &[u8]) -> Result<bool, Self::Error> {
         if frame.len() < 14 || frame[6..12] != self.mac {
             self.spoofed += 1;
@@ -208,6 +212,32 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
             }
             continue;
         }
-        up.wait(IDLE_TICKS)?;
+        wait(&mut up, &mut ports)?;
     }
+}
+
+/// Sleeps until the driver or a port has something for the bridge: raises the
+/// waiting flag of every ring it consumes first, so a producer that adds an entry
+/// signals. When the description makes the driver's and the ports' notifications one
+/// object (`shares`), any of them ends the wait; otherwise it ends after
+/// [`IDLE_TICKS`] and the ports are polled.
+fn wait(up: &mut Link, ports: &mut [(String, Port, PortNic)]) -> Result<(), String> {
+    let ring = |e| format!("ring: {e:?}");
+    let mut idle = up.ends.rx_active.prepare_wait().map_err(ring)?;
+    // Sent buffers coming back matter only while frames wait for one.
+    if ports.iter().any(|p| !p.2.outbox.is_empty()) {
+        idle &= up.ends.tx_free.prepare_wait().map_err(ring)?;
+    }
+    for (_, port, _) in ports.iter_mut() {
+        idle &= port.prepare_wait().map_err(ring)?;
+    }
+    if idle {
+        let _ = libcap::ipc::wait_until(up.from_driver, libcap::deadline::Deadline::after(IDLE_TICKS));
+    }
+    up.ends.rx_active.done_waiting();
+    up.ends.tx_free.done_waiting();
+    for (_, port, _) in ports.iter_mut() {
+        port.done_waiting();
+    }
+    Ok(())
 }

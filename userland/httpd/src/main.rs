@@ -84,15 +84,16 @@ fn respond(request: &str, served: u64, mac: [u8; 6], pages: &[(&str, StatusPage)
 fn run(info: &'static ComponentInfo) -> Result<(), String> {
     let (mut dev, mut iface) = vnic::stack(info, ADDRESS, GATEWAY)?;
     let mac = dev.link.mac;
-    let pages: alloc::vec::Vec<(&str, StatusPage)> = [("management", "status-page"), ("bridge", "bridge-status")]
-        .into_iter()
-        .filter_map(|(title, region)| {
-            let r = info.cap_of(region, abi::component::CapKind::Region)?;
-            // SAFETY: init mapped the region (read-only for this partition) at this
-            // address for its whole life; it is only read, as a status page.
-            Some((title, unsafe { StatusPage::new(r.vaddr as *mut u8, r.size as usize) }))
-        })
-        .collect();
+    let pages: alloc::vec::Vec<(&str, StatusPage)> =
+        [("management", "status-page"), ("bridge", "bridge-status"), ("filter", "filter-status")]
+            .into_iter()
+            .filter_map(|(title, region)| {
+                let r = info.cap_of(region, abi::component::CapKind::Region)?;
+                // SAFETY: init mapped the region (read-only for this partition) at this
+                // address for its whole life; it is only read, as a status page.
+                Some((title, unsafe { StatusPage::new(r.vaddr as *mut u8, r.size as usize) }))
+            })
+            .collect();
     let socket = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 4096]), tcp::SocketBuffer::new(vec![0; 4096]));
     let mut sockets = SocketSet::new(vec![]);
     let handle = sockets.add(socket);

@@ -38,6 +38,12 @@ pub trait Nic {
     /// Queues `frame` (at most [`MAX_FRAME`] bytes) for sending; `Ok(false)`: the
     /// device's own ring is full, try again.
     fn try_send(&mut self, frame: &[u8]) -> Result<bool, Self::Error>;
+    /// Whether it can take a frame to send now. A relay whose own link upward is
+    /// full says no, so the client's frames wait in its ring (backpressure) instead of
+    /// being taken and lost; a device driver can always take one (it waits for room).
+    fn can_take(&mut self) -> bool {
+        true
+    }
     /// Copies the next received frame into `out` and returns its length, or `None`.
     fn receive(&mut self, out: &mut [u8]) -> Result<Option<usize>, Self::Error>;
     /// Clears the device's pending interrupt causes (before the rings are looked at,
@@ -181,7 +187,7 @@ impl Port {
         let mut progress = false;
         // Only take what can be handed back: a client that never drains TX_FREE stalls
         // its own sending.
-        while ends.tx_free.free()? > 0 {
+        while ends.tx_free.free()? > 0 && nic.can_take() {
             let Some(d) = ends.tx_active.pop()? else { break };
             progress = true;
             let range = match d.range(region.len()) {

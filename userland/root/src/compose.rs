@@ -187,7 +187,16 @@ fn construct<'a>(
     for ch in desc.channels().iter() {
         let ty =
             if ch.kind == ChannelKind::Notification.raw() { ObjectType::Notification } else { ObjectType::Endpoint };
-        channels.push(objects.alloc(slots, ty, 0).map_err(|e| oom("a channel", e))?);
+        // A channel that shares another's notification gets that object (below).
+        let own = if ch.shares == NONE { objects.alloc(slots, ty, 0).map_err(|e| oom("a channel", e))? } else { 0 };
+        channels.push(own);
+    }
+    // The description checked that a shared channel is a notification of the same
+    // server, and that the one it names shares nothing itself.
+    for (k, ch) in desc.channels().iter().enumerate() {
+        if ch.shares != NONE {
+            channels[k] = channels[usize::from(ch.shares)];
+        }
     }
     let mut regions = Vec::new();
     for r in desc.regions().iter() {
@@ -411,6 +420,11 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
         let mut e = CapEntry::new(desc.str(r.name), CapKind::Region, rights.raw(), 0);
         e.vaddr = vaddr;
         e.size = r.size_bytes;
+        build::list(built, e)?;
+    }
+    for r in desc.filter_rules().iter().filter(|r| r.filter == me) {
+        let mut e = CapEntry::new(desc.str(r.client), CapKind::FilterRule, 0, 0);
+        e.size = r.word();
         build::list(built, e)?;
     }
     let h = desc.header();
