@@ -101,7 +101,7 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
     let mut served = 0u64;
     println!("httpd: listening on 10.0.2.15:{PORT} (MAC {})", netclient::hex(&mac));
     loop {
-        iface.poll(now(), &mut dev, &mut sockets);
+        vnic::poll(&mut iface, &mut dev, &mut sockets);
         if let Some(e) = dev.error.take() {
             return Err(format!("the virtual NIC: {e}"));
         }

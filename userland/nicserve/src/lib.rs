@@ -17,6 +17,7 @@ extern crate alloc;
 use abi::component::{CapKind, ComponentInfo, CNODE};
 use abi::rights::CapRights;
 use capring::layout::net;
+use capring::mark::{MarkCounter, MarkRegion};
 use capring::{BufDesc, DataRegion, RingError};
 use libcap::cap::{CNode, IrqHandler, Notification};
 use libcap::println;
@@ -64,6 +65,8 @@ pub struct Connection {
     to_client: u64,
     /// Wait cap: the client queued something.
     from_client: u64,
+    /// A benchmark's `bench-mark` region (benchmark systems only), if given.
+    mark: Option<u64>,
 }
 
 impl Connection {
@@ -87,11 +90,13 @@ impl Connection {
         let to_client = info.cap_of(&named("-rx"), CapKind::Notification)?.slot;
         let from_client = info.cap_of(&named("-tx"), CapKind::Notification)?.slot;
         let pages = net::PAGES as u64 * capring::layout::RING_BYTES as u64;
+        let mark = info.cap_of("bench-mark", CapKind::Region).filter(|r| r.size >= 64).map(|r| r.vaddr);
         (queues.size >= pages).then_some(Connection {
             queues: queues.vaddr,
             data: (data.vaddr, data.size),
             to_client,
             from_client,
+            mark,
         })
     }
 }
@@ -148,6 +153,8 @@ pub struct Port {
     /// Frames sent for the client, received for it, dropped (no buffer offered, or
     /// too small), and entries refused (outside the data region, too long).
     pub counts: [u64; 4],
+    /// A benchmark's mark and the frames counted against it.
+    mark: Option<(MarkRegion, MarkCounter)>,
 }
 
 impl Port {
@@ -173,6 +180,9 @@ impl Port {
             from_client: c.from_client,
             frame: [0; FRAME_BUF],
             counts: [0; 4],
+            // SAFETY: init mapped the region (at least 64 bytes, page aligned) at this
+            // address for this component's life; it is only read, as a mark region.
+            mark: c.mark.map(|at| (unsafe { MarkRegion::new(at as *mut u8) }, MarkCounter::default())),
         })
     }
 
@@ -185,6 +195,9 @@ impl Port {
         let frame = &mut self.frame;
         let [sent, received, dropped, refused] = &mut self.counts;
         let mut progress = false;
+        // Signal the client only for entries it has not seen: a wake-up with nothing
+        // new would make two idle peers wake each other for nothing.
+        let (mut freed, mut filled) = (false, false);
         // Only take what can be handed back: a client that never drains TX_FREE stalls
         // its own sending.
         while ends.tx_free.free()? > 0 && nic.can_take() {
@@ -196,12 +209,14 @@ impl Port {
                     log_refused(name, *refused, "send", &d, "longer than a frame");
                     *refused += 1;
                     ends.tx_free.push(BufDesc { len: 0, ..d })?;
+                    freed = true;
                     continue;
                 }
                 Err(_) => {
                     log_refused(name, *refused, "send", &d, "outside the data region");
                     *refused += 1;
                     ends.tx_free.push(BufDesc { len: 0, ..d })?;
+                    freed = true;
                     continue;
                 }
             };
@@ -211,10 +226,16 @@ impl Port {
                 libcap::ipc::yield_now();
             }
             *sent += 1;
+            freed = true;
+            if let Some((region, counter)) = &mut self.mark {
+                if counter.frame(region, libcap::deadline::now()) {
+                    report_mark(name, counter);
+                }
+            }
             ends.tx_free.push(d)?;
         }
         ends.tx_active.release();
-        let mut wake = ends.tx_free.publish();
+        let mut wake = freed && ends.tx_free.publish();
         while let Some(n) = nic.receive(frame).map_err(ServeError::Device)? {
             progress = true;
             // A client that stops taking frames loses frames, never the driver.
@@ -242,9 +263,10 @@ impl Port {
                 }
             };
             ends.rx_active.push(BufDesc { len, ..d })?;
+            filled = true;
         }
         ends.rx_free.release();
-        wake |= ends.rx_active.publish();
+        wake |= filled && ends.rx_active.publish();
         if wake {
             let _ = libcap::ipc::signal(self.to_client);
         }
@@ -320,6 +342,18 @@ pub fn serve<N: Nic>(
             }
             port.done_waiting();
         }
+    }
+}
+
+/// Prints a benchmark's result (`bench:` line, parsed by `make bench`).
+fn report_mark(name: &str, counter: &MarkCounter) {
+    let samples = &mut alloc::vec::Vec::from(&counter.samples[..counter.taken]);
+    samples.sort_unstable();
+    if let (Some(min), Some(median)) = (samples.first(), samples.get(samples.len() / 2)) {
+        println!(
+            "bench: {name}: marked batch from the far end to the device, per frame min={min} median={median} runs={}",
+            samples.len()
+        );
     }
 }
 

@@ -101,14 +101,14 @@ impl Nic for Upward<'_> {
 
     fn try_send(&mut self, frame: &[u8]) -> Result<bool, String> {
         if self.admit(frame, RuleDirection::Out) {
-            self.link.send(frame)?;
+            self.link.queue(frame)?;
             self.counts.passed[1] += 1;
         }
         Ok(true)
     }
 
     fn receive(&mut self, out: &mut [u8]) -> Result<Option<usize>, String> {
-        while let Some(n) = self.link.try_receive(out)? {
+        while let Some(n) = self.link.take(out)? {
             if self.admit(&out[..n], RuleDirection::In) {
                 self.counts.passed[0] += 1;
                 return Ok(Some(n));
@@ -143,7 +143,10 @@ impl Hop {
     pub fn step(&mut self) -> Result<bool, String> {
         let mut upward =
             Upward { name: &self.name, link: &mut self.up, rules: self.rules.as_deref(), counts: &mut self.counts };
-        self.down.step(&mut upward).map_err(|e| format!("'{}': {e}", self.name))
+        let moved = self.down.step(&mut upward).map_err(|e| format!("'{}': {e}", self.name));
+        // One signal upward for the whole round (frames queued, buffers re-offered).
+        self.up.flush();
+        moved
     }
 
     /// Raises the waiting flags of every ring this hop consumes; `true` if all are
@@ -173,9 +176,9 @@ impl Hop {
     }
 }
 
-/// Runs `hops` until a ring fails; `publish` is called after every round that moved
-/// something.
-pub fn run(hops: &mut [Hop], mut publish: impl FnMut(&[Hop])) -> Result<(), String> {
+/// Runs `hops` until a ring fails; `publish(hops, idle)` is called after every round
+/// that moved something (`idle` false) and before every sleep (`idle` true).
+pub fn run(hops: &mut [Hop], mut publish: impl FnMut(&[Hop], bool)) -> Result<(), String> {
     let wake = hops.first().map(Hop::wake_cap).ok_or("no clients to relay")?;
     loop {
         let mut progress = false;
@@ -183,9 +186,10 @@ pub fn run(hops: &mut [Hop], mut publish: impl FnMut(&[Hop])) -> Result<(), Stri
             progress |= hop.step()?;
         }
         if progress {
-            publish(hops);
+            publish(hops, false);
             continue;
         }
+        publish(hops, true);
         let mut idle = true;
         for hop in hops.iter_mut() {
             idle &= hop.prepare_wait()?;

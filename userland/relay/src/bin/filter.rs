@@ -24,6 +24,9 @@ use relay::Hop;
 
 libcap::component::entry!(main);
 
+/// Most TSC ticks between two refreshes of the status page while frames flow.
+const PUBLISH_TICKS: u64 = 20_000_000;
+
 fn main(info: &'static ComponentInfo) -> ExitCode {
     match run(info) {
         Ok(()) => ExitCode::Success,
@@ -113,17 +116,16 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
     if let Some(page) = &status {
         page.publish(report(&hops).as_bytes());
     }
-    let (mut rounds, mut drops_shown) = (0u64, 0u64);
-    relay::run(&mut hops, |hops| {
-        rounds += 1;
-        // The page every round would cost a format per frame: every 8th round, and
-        // whenever the drops changed, is enough for people reading it.
-        let drops: u64 = hops.iter().map(|h| h.counts.denied.iter().chain(&h.counts.malformed).sum::<u64>()).sum();
-        if let Some(page) = &status {
-            if rounds.is_multiple_of(8) || drops != drops_shown {
-                page.publish(report(hops).as_bytes());
-                drops_shown = drops;
-            }
+    // Formatting the page costs thousands of instructions: it is refreshed at most
+    // every PUBLISH_TICKS while frames flow, and whenever the filter goes idle with
+    // something new to show.
+    let (mut shown_at, mut dirty) = (libcap::deadline::now(), false);
+    relay::run(&mut hops, |hops, idle| {
+        dirty |= !idle;
+        let Some(page) = &status else { return };
+        if dirty && (idle || libcap::deadline::now().saturating_sub(shown_at) >= PUBLISH_TICKS) {
+            page.publish(report(hops).as_bytes());
+            (shown_at, dirty) = (libcap::deadline::now(), false);
         }
     })
 }
