@@ -115,6 +115,32 @@ fn appliance_row() -> Option<Row> {
     }
 }
 
+/// The appliance's HTTP row (systems/bench-appliance-http.toml): whole requests from
+/// a client partition to httpd, the NIC in MAC loopback; netbench-http times them.
+const HTTP_ROW: &str =
+    "appliance: HTTP GET / served by the httpd partition (client partition, connect to close, NIC in loopback), per request";
+
+fn http_row() -> Option<Row> {
+    let system = "bench-appliance-http";
+    let elf = scenarios::systems::elf_for(system, &format!("bench_{system}"));
+    let mut s = Scenario::new(&format!("bench_{system}")).append("iommu=allow-unremapped-dma");
+    s.kernel = elf;
+    s.extra_args = ["-netdev", "user,id=n0,restrict=on", "-device", "e1000e,netdev=n0", "-icount", "shift=0,sleep=off"]
+        .map(String::from)
+        .to_vec();
+    s.stop_at = vec!["netbench: done".to_string()];
+    s.timeout = std::time::Duration::from_secs(300);
+    let o = s.run();
+    let row = o.serial.lines().filter_map(parse).find(|r| r.name.starts_with("appliance: HTTP GET /"));
+    match row {
+        Some(r) if !o.serial.contains("FAIL") => Some(Row { name: HTTP_ROW.to_string(), ..r }),
+        _ => {
+            eprintln!("bench: {system} printed no result; serial tail:\n{}", scenarios::tail(&o.serial, 30));
+            None
+        }
+    }
+}
+
 /// The composed-system row: management gets a DMA fault, resets the device and has
 /// init rebuild the driver, which sets up its device again (systems/test-restart.toml).
 const RESTART_ROW: &str = "driver restart: DMA fault at management -> new instance serving";
@@ -244,6 +270,8 @@ fn main() -> ExitCode {
     rows.extend(virtio_rows);
     let Some(appliance) = appliance_row() else { return ExitCode::FAILURE };
     rows.push(appliance);
+    let Some(http) = http_row() else { return ExitCode::FAILURE };
+    rows.push(http);
     let disk = scenarios::scenario_dir().join("bench-nvme-disk.img");
     if let Err(e) = std::fs::write(&disk, vec![0u8; 1 << 20]) {
         eprintln!("bench: cannot write {}: {e}", disk.display());

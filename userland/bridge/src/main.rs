@@ -175,6 +175,12 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
     if let Some(page) = &status {
         publish(page, &ports, 0, 0);
     }
+    // One blocking wait when the ports' notifications are the driver link's object.
+    let others: Vec<u64> = ports.iter().map(|p| p.1.from_client()).collect();
+    let blocking = nicserve::one_object(info, up.from_driver, &others);
+    if !blocking {
+        println!("bridge: its notifications are not one object (no `shares` in the description): polling");
+    }
     let (mut shown_at, mut dirty, mut logged) = (libcap::deadline::now(), false, 0u64);
     loop {
         let mut progress = false;
@@ -210,7 +216,7 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
             }
             continue;
         }
-        wait(&mut up, &mut ports)?;
+        wait(&mut up, &mut ports, blocking)?;
     }
 }
 
@@ -219,17 +225,24 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
 /// signals. When the description makes the driver's and the ports' notifications one
 /// object (`shares`), any of them ends the wait; otherwise it ends after
 /// [`IDLE_TICKS`] and the ports are polled.
-fn wait(up: &mut Link, ports: &mut [(String, Port, PortNic)]) -> Result<(), String> {
+fn wait(up: &mut Link, ports: &mut [(String, Port, PortNic)], blocking: bool) -> Result<(), String> {
     let ring = |e| format!("ring: {e:?}");
     let mut idle = up.ends.rx_active.prepare_wait().map_err(ring)?;
-    // Sent buffers coming back matter only while a port's frames wait for one.
+    // Take back the sent buffers that came (an unclaimed entry would end every wait
+    // at once and spin the bridge).
+    up.reclaim()?;
     if up.tx_idle.is_empty() {
+        // The ports' queued frames cannot move until a buffer comes back: wait for
+        // that, not for them (their pending entries would end every wait at once).
         idle &= up.ends.tx_free.prepare_wait().map_err(ring)?;
+    } else {
+        for (_, port, _) in ports.iter_mut() {
+            idle &= port.prepare_wait().map_err(ring)?;
+        }
     }
-    for (_, port, _) in ports.iter_mut() {
-        idle &= port.prepare_wait().map_err(ring)?;
-    }
-    if idle {
+    if idle && blocking {
+        let _ = libcap::ipc::wait(up.from_driver);
+    } else if idle {
         let _ = libcap::ipc::wait_until(up.from_driver, libcap::deadline::Deadline::after(IDLE_TICKS));
     }
     up.ends.rx_active.done_waiting();

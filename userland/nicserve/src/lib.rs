@@ -357,6 +357,31 @@ fn report_mark(name: &str, counter: &MarkCounter) {
     }
 }
 
+/// Whether every notification in `others` is the object `primary` names, so one
+/// blocking wait on `primary` hears them all (the description's `shares`). Each is
+/// tested by signalling a badged copy (made in the first free slot of the CNode, then
+/// deleted) and polling `primary` for the badge. Without that, a component must poll
+/// its rings between bounded waits, and a bounded wait spins (the kernel has no
+/// timeouts): it never blocks, so lower priorities never run.
+pub fn one_object(info: &ComponentInfo, primary: u64, others: &[u64]) -> bool {
+    const PROBE: u64 = 1 << 62;
+    let root = CNode(CNODE);
+    let spare = info.caps().iter().map(|c| c.slot).max().unwrap_or(0).max(abi::component::FIRST_NAMED) + 1;
+    others.iter().all(|&other| {
+        if other == primary {
+            return true;
+        }
+        if CNode::mint(root.slot(spare), root.slot(other), CapRights::WRITE, PROBE).is_err() {
+            return false;
+        }
+        let _ = libcap::ipc::signal(spare);
+        let _ = CNode::delete(root.slot(spare));
+        // Other bits collected here are not lost: the caller looks at its rings
+        // before it first waits.
+        libcap::ipc::poll(primary).is_ok_and(|word| word & PROBE != 0)
+    })
+}
+
 /// Refusals logged one by one; after that a hostile client's flood is only counted
 /// (the periodic `client frames` line shows the total), so it cannot flood the console.
 const LOGGED_REFUSALS: u64 = 16;

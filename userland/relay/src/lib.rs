@@ -153,10 +153,18 @@ impl Hop {
     /// still empty (then it may sleep).
     fn prepare_wait(&mut self) -> Result<bool, String> {
         let ring = |e| format!("'{}': ring: {e:?}", self.name);
-        let down = self.down.prepare_wait().map_err(ring)?;
         let received = self.up.ends.rx_active.prepare_wait().map_err(ring)?;
-        let returned = self.up.ends.tx_free.prepare_wait().map_err(ring)?;
-        Ok(down && received && returned)
+        // Take back the sent buffers that came (an unclaimed entry would end every
+        // wait at once). With none free, the client's queued frames cannot move: wait
+        // for a buffer to come back, not for the client (its pending frames would end
+        // every wait at once and spin the relay); otherwise wait for the client.
+        self.up.reclaim()?;
+        let ready = if self.up.tx_idle.is_empty() {
+            self.up.ends.tx_free.prepare_wait().map_err(ring)?
+        } else {
+            self.down.prepare_wait().map_err(ring)?
+        };
+        Ok(received && ready)
     }
 
     fn done_waiting(&mut self) {
@@ -178,8 +186,13 @@ impl Hop {
 
 /// Runs `hops` until a ring fails; `publish(hops, idle)` is called after every round
 /// that moved something (`idle` false) and before every sleep (`idle` true).
-pub fn run(hops: &mut [Hop], mut publish: impl FnMut(&[Hop], bool)) -> Result<(), String> {
+pub fn run(info: &ComponentInfo, hops: &mut [Hop], mut publish: impl FnMut(&[Hop], bool)) -> Result<(), String> {
     let wake = hops.first().map(Hop::wake_cap).ok_or("no clients to relay")?;
+    let others: Vec<u64> = hops.iter().flat_map(|h| [h.up.from_driver, h.down.from_client()]).collect();
+    let blocking = nicserve::one_object(info, wake, &others);
+    if !blocking {
+        println!("relay: its notifications are not one object (no `shares` in the description): polling");
+    }
     loop {
         let mut progress = false;
         for hop in hops.iter_mut() {
@@ -194,7 +207,9 @@ pub fn run(hops: &mut [Hop], mut publish: impl FnMut(&[Hop], bool)) -> Result<()
         for hop in hops.iter_mut() {
             idle &= hop.prepare_wait()?;
         }
-        if idle {
+        if idle && blocking {
+            let _ = libcap::ipc::wait(wake);
+        } else if idle {
             let _ = libcap::ipc::wait_until(wake, Deadline::after(IDLE_TICKS));
         }
         for hop in hops.iter_mut() {

@@ -8,6 +8,7 @@
 
 extern crate alloc;
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use netclient::Link;
 use smoltcp::iface::{Config, Interface};
@@ -25,10 +26,11 @@ pub const TICKS_PER_US: u64 = 2_000;
 pub struct Vnic {
     /// The ring link.
     pub link: Link,
-    /// The frame `receive` copied out of the data region.
-    frame: [u8; 2048],
+    /// The frame `receive` copied out of the data region (on the heap: a partition's
+    /// stack is small).
+    frame: Box<[u8; 2048]>,
     /// Where smoltcp builds a frame to send (then copied into the data region).
-    outgoing: [u8; 2048],
+    outgoing: Box<[u8; 2048]>,
     /// Ring errors (a corrupt peer): reported by the main loop.
     pub error: Option<String>,
 }
@@ -66,7 +68,7 @@ impl Device for Vnic {
         if !self.link.can_send().unwrap_or(false) {
             return None;
         }
-        match self.link.take(&mut self.frame) {
+        match self.link.take(&mut self.frame[..]) {
             Ok(Some(n)) => Some((Rx(&self.frame[..n]), Tx(&mut self.link, &mut self.error, &mut self.outgoing))),
             Ok(None) => None,
             Err(e) => {
@@ -104,7 +106,7 @@ impl Vnic {
     /// A virtual NIC over `link` (its receive buffers are offered first).
     pub fn new(mut link: Link) -> Result<Self, String> {
         link.offer_receive_buffers()?;
-        Ok(Vnic { link, frame: [0; 2048], outgoing: [0; 2048], error: None })
+        Ok(Vnic { link, frame: Box::new([0; 2048]), outgoing: Box::new([0; 2048]), error: None })
     }
 }
 

@@ -45,5 +45,5 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
     };
     let mut hops = [relay::Hop::open(info, "copier", client, &up, down, None)?];
     println!("copier: '{client}': copying between {up} and {down}");
-    relay::run(&mut hops, |_, _| {})
+    relay::run(info, &mut hops, |_, _| {})
 }

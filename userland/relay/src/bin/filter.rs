@@ -120,7 +120,7 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
     // every PUBLISH_TICKS while frames flow, and whenever the filter goes idle with
     // something new to show.
     let (mut shown_at, mut dirty) = (libcap::deadline::now(), false);
-    relay::run(&mut hops, |hops, idle| {
+    relay::run(info, &mut hops, |hops, idle| {
         dirty |= !idle;
         let Some(page) = &status else { return };
         if dirty && (idle || libcap::deadline::now().saturating_sub(shown_at) >= PUBLISH_TICKS) {

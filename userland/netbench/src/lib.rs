@@ -1,6 +1,6 @@
-//! A benchmark partition: UDP datagrams from an application through the appliance.
+//! A benchmark partition: UDP datagrams, or HTTP requests, through the appliance.
 //!
-//! Booted by `make bench` in `systems/bench-appliance.toml`: like `udpecho` it holds
+//! `netbench` (UDP, [`udp`]) is booted by `make bench` in `systems/bench-appliance.toml`: like `udpecho` it holds
 //! only its ring link (to its copier) plus the `bench-mark` region the NIC driver reads.
 //! It sends batches of 64-byte UDP datagrams with smoltcp to QEMU's user network
 //! (10.0.2.2, discard port 9), each send followed by the stack's poll as a `sendto`
@@ -8,8 +8,9 @@
 //! the batch from the mark to the last datagram handed to the NIC, so the figure spans
 //! application, smoltcp, vNIC, copier, filter, bridge, driver and device, with every
 //! notification and interrupt on the way. The first batch warms up (ARP, caches).
+//! `netbench-http` ([`http`], `systems/bench-appliance-http.toml`) is an HTTP client
+//! timing whole requests to the httpd partition through the device in MAC loopback.
 #![no_std]
-#![no_main]
 
 extern crate alloc;
 
@@ -26,7 +27,7 @@ use vnic::smoltcp::iface::SocketSet;
 use vnic::smoltcp::socket::udp;
 use vnic::smoltcp::wire::{IpEndpoint, Ipv4Address};
 
-libcap::component::entry!(main);
+pub mod http;
 
 /// The partition's address, and where the datagrams go (QEMU's gateway, discard).
 const ADDRESS: Ipv4Address = Ipv4Address::new(10, 0, 2, 20);
@@ -40,8 +41,22 @@ const PAYLOAD: usize = 64;
 const BATCH_TICKS: u64 = 20_000_000_000;
 const SETTLE_TICKS: u64 = 20_000_000;
 
-fn main(info: &'static ComponentInfo) -> ExitCode {
-    match run(info) {
+/// Which benchmark the program runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// UDP datagrams to the user network, timed by the driver's mark.
+    Udp,
+    /// HTTP requests to the httpd partition, timed here.
+    Http,
+}
+
+/// The component's body.
+pub fn main(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
+    let result = match mode {
+        Mode::Udp => udp(info),
+        Mode::Http => http::run(info),
+    };
+    match result {
         Ok(()) => {
             println!("netbench: done");
             ExitCode::Success
@@ -53,7 +68,8 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
     }
 }
 
-fn run(info: &'static ComponentInfo) -> Result<(), String> {
+/// Batches of datagrams, each behind a mark the driver times.
+fn udp(info: &'static ComponentInfo) -> Result<(), String> {
     let region = info
         .cap_of("bench-mark", CapKind::Region)
         .filter(|r| r.rights & CapRights::WRITE.raw() != 0)
