@@ -3,7 +3,8 @@
 //! `systems/appliance.toml` boots with QEMU's user network forwarding a free TCP port
 //! on 127.0.0.1 to httpd (10.0.2.15:80). Once the partition listens and management has
 //! cut the rogue edu device off, the host sends malformed requests (each must get 400
-//! or 405, and the partition keeps serving), then Chromium (`chromium --headless
+//! or 405; four clients that send nothing are dropped and the partition serves
+//! again), then Chromium (`chromium --headless
 //! --dump-dom`, Debian's package, `make chromium-deps`) loads `/` through the forwarded
 //! port; the test reads the table rows of the DOM Chromium built and checks what a
 //! reader sees: the components, the rogue device's DMA domain with its fault counted
@@ -35,6 +36,18 @@ fn raw(port: u16, request: &[u8]) -> Result<String, String> {
     if answer.is_empty() {
         return Err("empty answer".into());
     }
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// Sends `request`, closes the sending half, and reads the answer (a client that
+/// stops in the middle of its request).
+fn half_closed(port: u16, request: &[u8]) -> Result<String, String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).map_err(|e| e.to_string())?;
+    s.write_all(request).map_err(|e| format!("write: {e}"))?;
+    s.shutdown(std::net::Shutdown::Write).map_err(|e| format!("shutdown: {e}"))?;
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).map_err(|e| format!("read: {e}"))?;
     Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 
@@ -167,7 +180,15 @@ fn chromium_shows_the_appliance_status_page() {
                 ]
                 .into_iter()
                 .map(|(what, r)| (what, raw_with_retries(port, r)))
+                .chain([("half-closed", half_closed(port, b"GET / HTTP/1.0\r\n"))])
                 .collect();
+                // Clients that connect and send nothing hold every connection httpd has;
+                // it drops them after 10 s and serves again.
+                let idle: Vec<TcpStream> =
+                    (0..4).filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok()).collect();
+                std::thread::sleep(Duration::from_secs(2));
+                let after_idle = raw_with_retries(port, b"GET /status.txt HTTP/1.0\r\n\r\n");
+                drop(idle);
                 let url = format!("http://127.0.0.1:{port}/");
                 let dom = browse(&url, "--dump-dom", &profile);
                 let shot = std::env::var("STATUS_SCREENSHOT").ok().map(|png| {
@@ -175,7 +196,7 @@ fn chromium_shows_the_appliance_status_page() {
                     let png = scenarios::repo_root().join(png);
                     browse(&url, &format!("--screenshot={}", png.display()), &profile).map(|_| png)
                 });
-                results = Some((first, bad, dom, shot));
+                results = Some((first, bad, after_idle, dom, shot));
                 break;
             }
             std::thread::sleep(Duration::from_millis(300));
@@ -189,7 +210,7 @@ fn chromium_shows_the_appliance_status_page() {
     });
     let o = scenario.run();
     let tail = scenarios::tail(&o.serial, 40);
-    let (first, bad, dom, shot) =
+    let (first, bad, after_idle, dom, shot) =
         client.join().expect("the host client").unwrap_or_else(|| panic!("the appliance never came up:\n{tail}"));
     let first = first.unwrap_or_else(|e| panic!("GET /status.txt: {e}\n{tail}"));
     assert!(first.starts_with("HTTP/1.0 200 OK\r\n") && first.contains("DMA domains"), "{first}");
@@ -202,6 +223,8 @@ fn chromium_shows_the_appliance_status_page() {
         };
         assert!(answer.starts_with(want), "{what}: {answer}");
     }
+    let after_idle = after_idle.unwrap_or_else(|e| panic!("after four idle connections: {e}\n{tail}"));
+    assert!(after_idle.starts_with("HTTP/1.0 200 OK\r\n"), "after four idle connections: {after_idle}");
     let dom = dom.unwrap_or_else(|e| panic!("Chromium could not load the status page: {e}"));
     assert!(
         dom.contains("<title>capkernel appliance: status</title>"),
