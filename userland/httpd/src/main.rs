@@ -8,7 +8,8 @@
 //! the host). It listens on port 80 with [`CONNECTIONS`] sockets and serves the
 //! appliance's status page: `GET /` as HTML (`page`), `/status.txt` as plain text,
 //! anything else 404; a malformed request gets 400 (`http`). Every region mapped
-//! read-only into it is a status page a service publishes (management's `status-page`,
+//! read-only into it and named `status-page`, `authority-graph` or `<writer>-status` is
+//! a status page a service publishes (management's `status-page`,
 //! the iommu-server's `iommu-status`, the bridge's `bridge-status`, init's
 //! `authority-graph`); the page shows each. Every request and its status is logged.
 //! Memory is bounded: a request keeps at most `http::REQUEST_MAX` bytes, a page at
@@ -104,12 +105,16 @@ fn respond(request: &[u8], closed: bool, me: &Me, sources: &[Source]) -> Vec<u8>
     }
 }
 
-/// The read-only regions of the partition: the status pages it shows.
+/// The status pages the partition shows: its read-only regions named `status-page`,
+/// `authority-graph` or `<writer>-status` (other regions, such as data a peer shares
+/// read-only, are not status pages).
 fn sources(info: &'static ComponentInfo) -> Vec<Source> {
+    let named = |n: &str| n == "status-page" || n == "authority-graph" || n.ends_with("-status");
     let sources = info
         .caps()
         .iter()
         .filter(|c| c.kind() == Some(CapKind::Region) && c.rights & CapRights::WRITE.raw() == 0)
+        .filter(|c| named(c.name()))
         .map(|r| Source {
             region: r.name(),
             // SAFETY: init mapped the region (read-only for this partition) at this

@@ -1,6 +1,6 @@
 //! The status page as HTML (and as plain text) from the read-only status regions.
 //!
-//! Every region the partition maps read-only is a status page some component writes
+//! Every status region the partition maps read-only is a page some component writes
 //! (`capring::status`): management's `status-page`, the iommu-server's
 //! `iommu-status`, the bridge's `bridge-status`, init's `authority-graph`, and any
 //! other a description adds. Each becomes a section; its text's table markup
@@ -42,13 +42,13 @@ pub struct Me {
 
 /// Title, writer and sort key of a known region; others keep their name, in between.
 /// Keys of 8 and more get the page's whole width (wide tables).
-fn known(region: &str) -> (String, &'static str, u8) {
+fn known(region: &'static str) -> (String, &'static str, u8) {
     match region {
         "status-page" => ("Management: faults, components, restarts".into(), "management", 0),
         "bridge-status" => ("Bridge: frames and drops per port".into(), "bridge", 1),
         "iommu-status" => ("DMA domains and pools".into(), "iommu-server", 8),
         "authority-graph" => ("Authority graph".into(), "init", 9),
-        other => (other.into(), "its writer", 5),
+        other => (other.into(), other.strip_suffix("-status").unwrap_or("its writer"), 5),
     }
 }
 
