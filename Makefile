@@ -38,7 +38,7 @@ SYSTEM        ?= appliance
 # No source file may grow past this many lines (`make check`).
 MAX_LINES     := 800
 
-.PHONY: all toolchain qemu-deps iso-deps graph-deps graph graph-log proofs-deps proofs image iso run run-iso run-uefi test check bench gdb clean fuzz fuzz-qemu soak
+.PHONY: all toolchain qemu-deps iso-deps chromium-deps graph-deps graph graph-log proofs-deps proofs image iso run run-iso run-uefi test check bench gdb clean fuzz fuzz-qemu soak
 comma := ,
 
 all: image
@@ -67,6 +67,11 @@ iso-deps:
 	@{ command -v grub-mkrescue >/dev/null 2>&1 && [ -d /usr/lib/grub/i386-pc ] && [ -d /usr/lib/grub/x86_64-efi ] \
 	    && command -v xorriso >/dev/null 2>&1 && command -v mformat >/dev/null 2>&1 && [ -f $(OVMF) ]; } \
 	    || { $(MAKE) --no-print-directory _install PKGS="grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools ovmf"; }
+
+# Headless Chromium (Debian's chromium) for the status-page test, which loads the
+# appliance's page through the forwarded port (tests/tests/status_page.rs).
+chromium-deps:
+	@command -v chromium >/dev/null 2>&1 || { $(MAKE) --no-print-directory _install PKGS="chromium"; }
 
 # Graphviz for `make graph`.
 graph-deps:
@@ -186,7 +191,7 @@ run-uefi: iso qemu-deps
 # corpus replay plus a short campaign per target, and the QEMU boot scenarios (the syscall fuzzer with two fixed
 # seeds and a fresh one). The fresh seed is printed first: `make fuzz SEED=` and
 # `make fuzz-qemu SEED=` replay it.
-test: image iso qemu-deps proofs
+test: image iso qemu-deps chromium-deps proofs
 	@seed=$$(date +%s%N); \
 	    echo "make: fuzz seeds: parser $$seed; in QEMU 0x9e3779b97f4a7c15 0x0123456789abcdef $$seed"; \
 	    echo "make: replay with make fuzz SEED=$$seed TARGET=<name> / make fuzz-qemu SEED=<seed>"; \
