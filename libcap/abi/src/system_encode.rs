@@ -56,6 +56,8 @@ pub struct SystemParts {
     pub devices: Vec<Device>,
     /// Port ranges.
     pub port_ranges: Vec<PortRange>,
+    /// ISA devices.
+    pub isa_devices: Vec<IsaDevice>,
     /// Names.
     pub strings: StringTable,
 }
@@ -80,6 +82,7 @@ pub fn encode(parts: &SystemParts) -> Vec<u8> {
     let region_maps = put(&mut out, &parts.region_maps);
     let devices = put(&mut out, &parts.devices);
     let port_ranges = put(&mut out, &parts.port_ranges);
+    let isa_devices = put(&mut out, &parts.isa_devices);
     let strings_at = out.len() as u32;
     out.extend_from_slice(parts.strings.bytes());
     out.resize(out.len().next_multiple_of(8), 0);
@@ -100,6 +103,7 @@ pub fn encode(parts: &SystemParts) -> Vec<u8> {
         devices,
         port_ranges,
         strings,
+        isa_devices,
     };
     // SAFETY: as in `put`: the header is plain integers without padding bytes.
     let bytes = unsafe {

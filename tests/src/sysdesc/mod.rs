@@ -31,6 +31,7 @@ pub fn entry_at(text: &str, line: usize) -> String {
                 "channels" => "channel",
                 "regions" => "region",
                 "devices" => "device",
+                "isa" => "ISA device",
                 other => other,
             };
             format!("{kind} '{}'", name.trim().trim_matches('"'))

@@ -25,6 +25,8 @@
 
 extern crate alloc;
 
+mod console;
+
 use alloc::vec::Vec;
 
 use abi::component::{
@@ -126,6 +128,7 @@ pub fn run(info: &'static ComponentInfo, busy: bool) -> ExitCode {
     }
     println!("management: waiting for faults on '{}'", faults.name());
     m.publish_status();
+    let mut console = console::Console::open(&m);
     if busy {
         let until = libcap::deadline::now() + BUSY_CYCLES;
         println!("management: busy: not fetching fault reports for {BUSY_CYCLES} cycles");
@@ -136,6 +139,10 @@ pub fn run(info: &'static ComponentInfo, busy: bool) -> ExitCode {
     }
     loop {
         m.fetch_all();
+        // A keystroke rings the same doorbell (init bound COM2's line to it).
+        if let Some(c) = console.as_mut() {
+            c.poll(&mut m);
+        }
         let msg = match ipc::recv(m.faults) {
             Ok(msg) => msg,
             Err(e) => {
@@ -245,15 +252,25 @@ impl Management {
         self.publish_status();
     }
 
-    /// Writes the counters and each watched device's state to the `status-page` region
-    /// if the description gives management one (a user partition may show it read-only).
+    /// Writes [`Self::status_text`] to the `status-page` region if the description gives
+    /// management one (a user partition may show it read-only).
     fn publish_status(&self) {
-        use core::fmt::Write;
         let Some(region) =
             self.info.cap_of("status-page", CapKind::Region).filter(|c| c.rights & CapRights::WRITE.raw() != 0)
         else {
             return;
         };
+        let text = self.status_text();
+        // SAFETY: init mapped the region writable for management alone at this address
+        // for its whole life; it is used only as a status page.
+        let page = unsafe { capring::status::StatusPage::new(region.vaddr as *mut u8, region.size as usize) };
+        page.publish(text.as_bytes());
+    }
+
+    /// The counters, the components and each watched device's state: what the status
+    /// page shows and the console's `status` prints.
+    fn status_text(&self) -> alloc::string::String {
+        use core::fmt::Write;
         let c = &self.counters;
         let mut text = alloc::string::String::new();
         let _ = writeln!(
@@ -285,10 +302,7 @@ impl Management {
                 if w.cut_off { "cut off" } else { "assigned" }
             );
         }
-        // SAFETY: init mapped the region writable for management alone at this address
-        // for its whole life; it is used only as a status page.
-        let page = unsafe { capring::status::StatusPage::new(region.vaddr as *mut u8, region.size as usize) };
-        page.publish(text.as_bytes());
+        text
     }
 
     /// One DMA fault report from the iommu-server.

@@ -13,6 +13,7 @@ mod build;
 mod compose;
 mod console;
 mod grants;
+mod isa;
 mod plan;
 mod supervisor;
 
