@@ -20,7 +20,9 @@
 //! stays down has its device cut off. Messages on its fault endpoint in the old format
 //! (label `DmaFault` / `COMPONENT_FAULT_REPORT`, from systems without a doorbell) are
 //! handled as before. The `management-busy` program first spins (busy) for
-//! [`BUSY_CYCLES`] so reports pile up: the fault scenario checks none is lost.
+//! [`BUSY_CYCLES`] so reports pile up: the fault scenario checks none is lost. If the
+//! description gives management an ISA UART (`[isa.com2]`), it serves a console on it
+//! (`console`: status, graph, restart, cutoff) from the same loop.
 #![no_std]
 
 extern crate alloc;
