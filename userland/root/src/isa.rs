@@ -1,4 +1,4 @@
-//! ISA devices of a described system: their ports and interrupt line for a component.
+//! ISA devices of a described system: ports and an interrupt line for a component.
 //!
 //! An ISA device (`[isa.<name>]` in the description: a second UART, say) has I/O ports
 //! and an ISA interrupt line, no PCI function and no DMA. Init takes the line's
