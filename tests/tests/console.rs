@@ -8,6 +8,8 @@
 //! rises), `cutoff rogue` (the iommu-server unassigns it; status shows it cut off),
 //! and every refusal and bad input with its message. Nothing it may not act on moves.
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use scenarios::console::{com2_args, SerialConsole};
@@ -33,6 +35,26 @@ const COMMANDS: [&str; 16] = [
     "cutoff x y",
 ];
 
+/// httpd's page on 127.0.0.1:`port` (forwarded to 10.0.2.15:80), retried for 60 s.
+fn http_get(port: u16) -> Result<String, String> {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = TcpStream::connect(("127.0.0.1", port))?;
+            s.set_read_timeout(Some(Duration::from_secs(20)))?;
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+            let mut page = String::new();
+            s.read_to_string(&mut page)?;
+            Ok(page)
+        })();
+        match attempt {
+            Ok(page) if !page.is_empty() => return Ok(page),
+            other if Instant::now() > until => return Err(format!("no page in 60 s: {other:?}")),
+            _ => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
 /// Management's line for each DMA fault of the rogue device.
 const FAULT: &str = "management: DMA fault from rogue-driver";
 
@@ -45,13 +67,17 @@ fn the_console_shows_restarts_and_cuts_off_what_management_handles() {
     let mut scenario = Scenario::new(name)
         .initrd(Some(scenarios::systems::image_as("test-console", name)))
         .append("iommu=allow-unremapped-dma")
-        .args(&["-netdev", "user,id=n0", "-device", "e1000e,netdev=n0", "-device", "edu"]);
+        .args(&["-device", "e1000e,netdev=n0", "-device", "edu"]);
+    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free TCP port").port();
+    scenario
+        .extra_args
+        .extend(["-netdev".to_string(), format!("user,id=n0,hostfwd=tcp:127.0.0.1:{port}-10.0.2.15:80")]);
     scenario.extra_args.extend(com2_args(&socket));
     scenario.timeout = Duration::from_secs(300);
     let done = scenario_dir().join("console.done");
     let _ = std::fs::remove_file(&done);
     scenario.stop_file = Some(done.clone());
-    let client = std::thread::spawn(move || -> Result<Vec<String>, String> {
+    let client = std::thread::spawn(move || -> Result<(Vec<String>, String), String> {
         let until = Instant::now() + Duration::from_secs(200);
         loop {
             let serial = std::fs::read_to_string(&log).unwrap_or_default();
@@ -84,12 +110,14 @@ fn the_console_shows_restarts_and_cuts_off_what_management_handles() {
         }
         let long = "x".repeat(100);
         replies.push(console.command(&long, Duration::from_secs(30))?);
+        // The status page, read-only in httpd, after the last `status`.
+        let page = http_get(port)?;
         std::fs::write(&done, "done\n").map_err(|e| e.to_string())?;
-        Ok(replies)
+        Ok((replies, page))
     });
     let o = scenario.run();
     let tail = scenarios::tail(&o.serial, 40);
-    let replies = client.join().expect("the host client").unwrap_or_else(|e| panic!("console: {e}\n{tail}"));
+    let (replies, page) = client.join().expect("the host client").unwrap_or_else(|e| panic!("console: {e}\n{tail}"));
     let reply = |c: &str| -> &str {
         let i = COMMANDS.iter().position(|x| *x == c).unwrap_or_else(|| panic!("no command {c}"));
         &replies[i]
@@ -123,6 +151,11 @@ fn the_console_shows_restarts_and_cuts_off_what_management_handles() {
     has(12, "DMA faults 2, restarts 2, cut-offs 1, CPU faults 0");
     has(12, "device rogue (driver rogue-driver, own DMA domain): policy log, restarts 0 of 0, cut off");
     has(13, "error: device rogue is already cut off");
+    // `status` prints what the status page shows (one text, management's).
+    assert!(page.starts_with("HTTP/1.0 200 OK"), "{page}");
+    for line in replies[12].lines() {
+        assert!(page.contains(line), "the status page lacks the console's {line:?}:\n{page}");
+    }
     // The graph: init's edges, the console's own among them.
     has(14, "graph: management -> isa:com2 [ports 0x2f8..=0x2ff, irq 3]");
     has(14, "graph: httpd -> e1000e-driver [ntfn nic-tx badge 1]");
