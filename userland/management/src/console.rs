@@ -33,6 +33,8 @@ use crate::{request, status_name, Management};
 
 /// Longest command line; a longer one is refused whole.
 pub const LINE_MAX: usize = 80;
+/// Bytes one [`Console::poll`] handles before fault reports get their turn again.
+pub const POLL_BYTES: usize = 256;
 /// The prompt after every reply.
 pub const PROMPT: &str = "mgmt> ";
 
@@ -104,15 +106,19 @@ impl Console {
         self.uart.send_bytes_exact(PROMPT.as_bytes());
     }
 
-    /// Acknowledges the line, then reads every byte the UART holds and runs each
-    /// complete command (a keystroke after the read raises the line again).
-    pub fn poll(&mut self, m: &mut Management) {
+    /// Acknowledges the line, then reads what the UART holds (at most [`POLL_BYTES`])
+    /// and runs each complete command (a keystroke after the read raises the line
+    /// again). True if bytes may be left: the caller fetches fault reports and polls
+    /// again before it waits, so typing cannot hold fault handling off.
+    pub fn poll(&mut self, m: &mut Management) -> bool {
         if let Some(irq) = self.irq {
             let _ = irq.ack();
         }
-        while let Ok(byte) = self.uart.try_receive_byte() {
+        for _ in 0..POLL_BYTES {
+            let Ok(byte) = self.uart.try_receive_byte() else { return false };
             self.byte(m, byte);
         }
+        true
     }
 
     fn byte(&mut self, m: &mut Management, byte: u8) {

@@ -142,8 +142,8 @@ pub fn run(info: &'static ComponentInfo, busy: bool) -> ExitCode {
     loop {
         m.fetch_all();
         // A keystroke rings the same doorbell (init bound COM2's line to it).
-        if let Some(c) = console.as_mut() {
-            c.poll(&mut m);
+        if console.as_mut().is_some_and(|c| c.poll(&mut m)) {
+            continue;
         }
         let msg = match ipc::recv(m.faults) {
             Ok(msg) => msg,
