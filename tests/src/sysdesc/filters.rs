@@ -1,4 +1,4 @@
-//! Host checks of shared notifications (`shares =`) and filter rules (`[filters.x]`).
+//! Host checks of channel `shares` and filter rules (`[filters.x]`).
 //!
 //! Both are resolved after every channel and component is known, so they may name
 //! entries later in the file.

@@ -1,4 +1,4 @@
-//! `netbench-http`: whole HTTP requests to the httpd partition, in guest instructions.
+//! `netbench-http`: whole HTTP requests to httpd, in guest instructions.
 //!
 //! The client partition (10.0.2.20) and httpd (10.0.2.15) sit behind the same bridge;
 //! the NIC is in MAC loopback (`e1000edrv-loopback`), so every frame of the exchange

@@ -1,4 +1,4 @@
-//! A stateless traffic filter: what a frame is, and whether a client's rules allow it.
+//! A stateless traffic filter: what a frame is, and whether rules allow it.
 //!
 //! [`classify`] takes any bytes (short, long, malformed) from either side and answers
 //! what the frame carries: ARP, ICMP, TCP or UDP to a destination port over IPv4, or
