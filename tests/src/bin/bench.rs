@@ -9,7 +9,8 @@
 //! (and results.md).
 //!
 //! `BENCH_ONLY=e1000e,virtio-net make bench` runs only those parts (of `core`, `restart`,
-//! `e1000e`, `virtio-net`, `nvme`); every other row (and the memory table, without
+//! `e1000e`, `virtio-net`, `rx-e1000e`, `rx-virtio-net` (frames received from a peer on
+//! a hub: systems/bench-rx-*.toml), `nvme`); every other row (and the memory table, without
 //! `core`) is carried over from the committed bench/results.json, marked `kept`.
 
 use std::fmt::Write as _;
@@ -154,7 +155,12 @@ fn committed_memory(json: &str) -> Vec<(String, u64)> {
 
 /// Which part of the run (`BENCH_ONLY`) makes the row `name`.
 fn part_of(name: &str) -> &'static str {
-    if name.starts_with("e1000e via rings: ") {
+    let received = name.contains(" frame received (");
+    if received && name.starts_with("e1000e via rings: ") {
+        "rx-e1000e"
+    } else if received && name.starts_with("virtio-net via rings: ") {
+        "rx-virtio-net"
+    } else if name.starts_with("e1000e via rings: ") {
         "e1000e"
     } else if name.starts_with("virtio-net via rings: ") {
         "virtio-net"
@@ -263,6 +269,23 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         };
         rows.extend(virtio_rows);
+    }
+    // Frames received: the NIC under test (00:05.0) on a hub with the sender's 82574.
+    let peer = ["-device", "e1000e,netdev=h0,addr=04.0,mac=52:54:00:00:00:0a", "-netdev", "hubport,id=h0,hubid=0"];
+    let hub = ["-netdev", "hubport,id=h1,hubid=0", "-device"];
+    for (part, nic, device) in [
+        ("rx-e1000e", "e1000e", "e1000e,netdev=h1,addr=05.0,mac=52:54:00:00:00:0b"),
+        (
+            "rx-virtio-net",
+            "virtio-net",
+            "virtio-net-pci,iommu_platform=on,disable-legacy=on,netdev=h1,addr=05.0,mac=52:54:00:00:00:0b",
+        ),
+    ] {
+        if runs(part) {
+            let args: Vec<&str> = peer.iter().chain(&hub).copied().chain([device]).collect();
+            let Some(rx_rows) = driver_rows(&format!("bench-{part}"), &args, nic) else { return ExitCode::FAILURE };
+            rows.extend(rx_rows);
+        }
     }
     if runs("nvme") {
         let disk = scenarios::scenario_dir().join("bench-nvme-disk.img");
@@ -381,5 +404,6 @@ mod tests {
         assert_eq!(committed_memory(memory), [("one TCB (retyped from user untyped)".to_string(), 2048)]);
         assert_eq!(part_of("virtio-net via rings: 64 B frame sent (TX entry -> TX_FREE), per frame"), "virtio-net");
         assert_eq!(part_of("Retype 4 KiB frame"), "core");
+        assert_eq!(part_of("e1000e via rings: 64 B frame received (device completion -> x), per frame"), "rx-e1000e");
     }
 }

@@ -26,6 +26,7 @@ use libcap::println;
 use netframe::dhcp::{discover, offer_for};
 use netframe::{arp_reply_for, arp_request, arp_request_from_peer, hex};
 
+pub mod blast;
 mod rogue;
 
 /// What the program does besides driving the NIC.
@@ -38,6 +39,8 @@ pub enum Mode {
     /// `e1000edrv-loopback`: serves its client with MAC loopback on (the benchmarks:
     /// every frame sent comes back received, nothing reaches the wire).
     Loopback,
+    /// `e1000edrv-blast`: the receive benchmark's sender ([`blast`]).
+    Blast,
     /// `e1000edrv-flaky`: generation 1 crashes after sending [`FLAKY_FRAMES`] of its
     /// client's frames (the appliance's restart-under-traffic test); later ones serve.
     Flaky,
@@ -166,6 +169,9 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
     println!("e1000e: MAC {}, link up at {speed} Mb/s", hex(&mac));
     if mode == Mode::Rogue {
         rogue::before_self_test(&mut nic, &mut waiter, info.generation, buffer.iova)?;
+    }
+    if mode == Mode::Blast {
+        return blast::run(&mut nic, info);
     }
     if mode == Mode::Loopback {
         nic.set_loopback(true);

@@ -47,7 +47,7 @@ fn frame(mac: [u8; 6], len: usize, n: u32) -> Vec<u8> {
 }
 
 /// Prints a `bench:` line (the host runner parses it).
-fn report(name: &str, samples: &mut [u64]) {
+pub(crate) fn report(name: &str, samples: &mut [u64]) {
     samples.sort_unstable();
     println!("bench: {name} min={} median={} runs={}", samples[0], samples[samples.len() / 2], samples.len());
 }

@@ -9,5 +9,6 @@ extern crate alloc;
 
 pub mod arp;
 pub mod dhcp;
+pub mod rxbench;
 
 pub use arp::*;
