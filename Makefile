@@ -18,17 +18,17 @@ QEMU_ARGS := -machine q35 -accel tcg -cpu max -m $(MEM) -smp 1 -display none \
              -monitor none -serial stdio -no-reboot \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04 -device $(IOMMU)
 # The bare-metal user programs: built for $(TARGET) only, so host-side runs exclude them.
-USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest hello crasher iommutest nvmedrv virtionetdrv e1000edrv netclient blkclient httpd bridge udpecho
+USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest hello crasher iommutest nvmedrv virtionetdrv e1000edrv netclient blkclient httpd bridge udpecho netbench
 # The components of composed systems besides the iommu-server (docs/system.md): packages
 # built for $(TARGET) only, and every program they make (packed by name; one program per
 # driver mode, and the server's malicious mode, for the scenarios in tests/tests/system.rs).
-COMPONENT_PACKAGES := edudrv management
+COMPONENT_PACKAGES := edudrv management relay
 COMPONENTS    := management management-busy management-thief management-restart-server management-restart-loop \
                  edudrv edudrv-rogue-outside edudrv-rogue-device edudrv-use-freed edudrv-crash \
                  edudrv-storm edudrv-flood edudrv-stale edudrv-leak edudrv-keeper edudrv-keeper-flip \
                  e1000edrv-rogue e1000edrv-loopback e1000edrv-flaky e1000edrv-blast nvmedrv-rogue \
                  virtionetdrv-rogue netclient-bench netclient-rxbench nvmedrv-bench \
-                 iommu-server-malicious
+                 iommu-server-malicious filter copier netbench-http
 HOST_ONLY     := --workspace $(addprefix --exclude ,$(USER_PROGRAMS) $(COMPONENT_PACKAGES))
 # Bare-metal programs whose crate also holds host-tested logic (a lib): built and packed
 # like USER_PROGRAMS, but host-side runs keep them (their bin builds a stub on the host).
@@ -38,7 +38,7 @@ SYSTEM        ?= appliance
 # No source file may grow past this many lines (`make check`).
 MAX_LINES     := 800
 
-.PHONY: all toolchain qemu-deps iso-deps graph-deps graph graph-log proofs-deps proofs image iso run run-iso run-uefi test check bench gdb clean fuzz fuzz-qemu soak
+.PHONY: all toolchain qemu-deps iso-deps chromium-deps graph-deps graph graph-log proofs-deps proofs image iso run run-iso run-uefi test check bench gdb clean fuzz fuzz-qemu soak
 comma := ,
 
 all: image
@@ -67,6 +67,11 @@ iso-deps:
 	@{ command -v grub-mkrescue >/dev/null 2>&1 && [ -d /usr/lib/grub/i386-pc ] && [ -d /usr/lib/grub/x86_64-efi ] \
 	    && command -v xorriso >/dev/null 2>&1 && command -v mformat >/dev/null 2>&1 && [ -f $(OVMF) ]; } \
 	    || { $(MAKE) --no-print-directory _install PKGS="grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools ovmf"; }
+
+# Headless Chromium (Debian's chromium) for the status-page test, which loads the
+# appliance's page through the forwarded port (tests/tests/status_page.rs).
+chromium-deps:
+	@command -v chromium >/dev/null 2>&1 || { $(MAKE) --no-print-directory _install PKGS="chromium"; }
 
 # Graphviz for `make graph`.
 graph-deps:
@@ -186,7 +191,7 @@ run-uefi: iso qemu-deps
 # corpus replay plus a short campaign per target, and the QEMU boot scenarios (the syscall fuzzer with two fixed
 # seeds and a fresh one). The fresh seed is printed first: `make fuzz SEED=` and
 # `make fuzz-qemu SEED=` replay it.
-test: image iso qemu-deps proofs
+test: image iso qemu-deps chromium-deps proofs
 	@seed=$$(date +%s%N); \
 	    echo "make: fuzz seeds: parser $$seed; in QEMU 0x9e3779b97f4a7c15 0x0123456789abcdef $$seed"; \
 	    echo "make: replay with make fuzz SEED=$$seed TARGET=<name> / make fuzz-qemu SEED=<seed>"; \

@@ -47,8 +47,14 @@ fn compose_test(min_ram: u64, server_budget: u64) -> Vec<u8> {
     crasher.restart_limit = 2;
     p.components = vec![server, client, crasher];
     let greet = p.strings.add("greet");
-    p.channels =
-        vec![Channel { name: greet, kind: ChannelKind::Endpoint.raw(), _pad: [0; 3], client: 1, server: 0, badge: 5 }];
+    p.channels = vec![Channel {
+        name: greet,
+        kind: ChannelKind::Endpoint.raw(),
+        client: 1,
+        server: 0,
+        badge: 5,
+        ..Default::default()
+    }];
     let shared = p.strings.add("shared");
     p.regions = vec![Region { name: shared, size_bytes: 4 * K, readonly_for: 0 }];
     p.region_maps = vec![

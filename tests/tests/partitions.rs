@@ -8,7 +8,9 @@
 //! IOSpace or IOVA and nothing of each other (init's authority lines). The same with
 //! `systems/appliance.toml`: management and a rogue edu device beside them, whose DMA
 //! outside its pool is blocked, reported with its driver's name and cut off while the
-//! services keep serving.
+//! services keep serving, and the filter and copiers between the bridge and the
+//! partitions: datagrams to a port no rule allows (UDP 9, forwarded too) never reach
+//! udpecho and are counted on the status page.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -57,6 +59,20 @@ fn udp_echo(port: u16, payload: &[u8]) -> Result<Vec<u8>, String> {
     Err("no echo in 90 s".into())
 }
 
+/// Datagrams to 127.0.0.1:`port` that must go unanswered (2 s each).
+fn udp_unanswered(port: u16, payload: &[u8]) -> Result<(), String> {
+    let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 1500];
+    for _ in 0..3 {
+        s.send_to(payload, ("127.0.0.1", port)).map_err(|e| e.to_string())?;
+        if let Ok((n, _)) = s.recv_from(&mut buf) {
+            return Err(format!("a {n} byte answer came back from a port no rule allows"));
+        }
+    }
+    Ok(())
+}
+
 fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free TCP port").port()
 }
@@ -65,23 +81,33 @@ fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("a free UDP port").port()
 }
 
+/// The host port forwarded to UDP 10.0.2.16:9 (discard), which no rule allows: the
+/// port after the echo's (free ports are handed out by the OS, so take the next free).
+fn denied_port(udp: u16) -> u16 {
+    (udp.saturating_add(1)..u16::MAX).find(|p| UdpSocket::bind(("127.0.0.1", *p)).is_ok()).expect("a free UDP port")
+}
+
 /// A scenario booting `system` with an e1000e on a user network that forwards a free
-/// TCP port to 10.0.2.15:80 and a free UDP port to 10.0.2.16:7 (on 127.0.0.1); with
-/// the ports and the serial log's path.
-fn forwarded(name: &str, system: &str) -> (Scenario, u16, u16, std::path::PathBuf) {
+/// TCP port to 10.0.2.15:80 and a free UDP port to 10.0.2.16:7 (on 127.0.0.1), and
+/// [`denied_port`] to 10.0.2.16:9; with the ports (TCP, UDP echo, UDP denied) and the
+/// serial log's path.
+fn forwarded(name: &str, system: &str) -> (Scenario, [u16; 3], std::path::PathBuf) {
     let (tcp, udp) = (free_tcp_port(), free_udp_port());
+    let denied = denied_port(udp);
     let log = scenario_dir().join(format!("{name}.log"));
     let mut scenario = Scenario::new(name)
         .initrd(Some(scenarios::systems::image_as(system, name)))
         .append("iommu=allow-unremapped-dma");
     scenario.extra_args = [
         "-netdev".to_string(),
-        format!("user,id=n0,hostfwd=tcp:127.0.0.1:{tcp}-10.0.2.15:80,hostfwd=udp:127.0.0.1:{udp}-10.0.2.16:7"),
+        format!(
+            "user,id=n0,hostfwd=tcp:127.0.0.1:{tcp}-10.0.2.15:80,hostfwd=udp:127.0.0.1:{udp}-10.0.2.16:7,hostfwd=udp:127.0.0.1:{denied}-10.0.2.16:9"
+        ),
         "-device".to_string(),
         "e1000e,netdev=n0".to_string(),
     ]
     .to_vec();
-    (scenario, tcp, udp, log)
+    (scenario, [tcp, udp, denied], log)
 }
 
 /// Boots `system` with an e1000e on a user network forwarding a TCP and a UDP port to
@@ -93,7 +119,7 @@ fn boot_and_ask(
     extra: &[&str],
     after: &'static str,
 ) -> (scenarios::Outcome, String, Vec<u8>) {
-    let (mut scenario, tcp, udp, log) = forwarded(name, system);
+    let (mut scenario, [tcp, udp, denied], log) = forwarded(name, system);
     scenario.extra_args.extend(extra.iter().map(|a| a.to_string()));
     scenario.timeout = Duration::from_secs(240);
     scenario.stop_at = vec!["httpd: request 1: ".to_string(), "udpecho: datagram 1: ".to_string()];
@@ -105,6 +131,10 @@ fn boot_and_ask(
                 && serial.contains("udpecho: echoing on")
                 && serial.contains(after)
             {
+                // First what the filter must stop, so the page shows it counted.
+                if let Err(e) = udp_unanswered(denied, b"not allowed") {
+                    return (Err(e), Err(String::new()));
+                }
                 return (http_get(tcp), udp_echo(udp, b"hello, partition"));
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -155,23 +185,47 @@ fn the_appliance_serves_while_a_rogue_device_is_cut_off() {
     let (o, page, echo) =
         boot_and_ask("appliance", "appliance", &["-device", "edu"], "management: device rogue cut off");
     check_data_path(&o, &page, &echo);
-    o.expect_serial_contains("init: system 'appliance' started: 7 components")
+    o.expect_serial_contains("init: system 'appliance' started: 10 components")
+        .expect_serial_contains("filter: 'web' allows in: arp icmp tcp:80; out: arp icmp tcp")
+        .expect_serial_contains("filter: 'echo' allows in: arp icmp udp:7; out: arp icmp udp")
+        .expect_serial_contains("copier: 'web': copying between web-filtered and web-vnic")
+        .expect_serial_contains("copier: 'echo': copying between echo-filtered and echo-vnic")
+        .expect_serial_contains("to 'echo': no rule allows Udp { dst: 9 }")
+        .expect_serial_not_contains("udpecho: datagram 1: 11 bytes")
         .expect_serial_contains("edudrv: rogue-outside: programming edu to read iova 0x8000000 (outside the pool)")
         .expect_serial_contains(
             "management: DMA fault from rogue-driver (device rogue 00:03.0): iova 0x8000000, reason 0x6 (read of unmapped IOVA); policy cut-off",
         )
         .expect_serial_contains("management: device rogue cut off: it stays unassigned (ok)");
-    // The status page shows management's view, read-only: the fault and the cut-off.
-    assert!(page.contains("management (read-only):\nDMA faults 1, restarts 0, cut-offs 1, CPU faults 0"), "{page}");
-    assert!(
-        page.contains("device rogue (driver rogue-driver, own DMA domain): policy cut-off, restarts 0 of 0, cut off"),
-        "{page}"
-    );
-    assert!(page.contains("components: iommu-server (iommu-server) management (management) e1000e-driver (driver) bridge httpd udpecho rogue-driver (driver)"), "{page}");
-    // And the bridge's counters: each port's frames and drops.
-    assert!(page.contains("bridge (read-only):\nbridge: "), "{page}");
-    assert!(page.contains("port web (525400123457): "), "{page}");
-    assert!(page.contains("port echo (525400123458): "), "{page}");
+    // The status page (HTML) shows management's view, read-only: the fault and the
+    // cut-off (tests/tests/status_page.rs reads it in Chromium, row by row).
+    assert!(page.contains("<caption>Faults handled by management</caption>"), "{page}");
+    assert!(page.contains("<td>rogue</td><td>rogue-driver</td><td>its own IOSpace</td><td>cut-off</td>"), "{page}");
+    let components = [
+        "iommu-server",
+        "management",
+        "e1000e-driver",
+        "bridge",
+        "filter",
+        "copier-web",
+        "copier-echo",
+        "httpd",
+        "udpecho",
+        "rogue-driver",
+    ];
+    for component in components {
+        assert!(page.contains(&format!("<tr><td>{component}</td>")), "{component}: {page}");
+    }
+    // The iommu-server's DMA domains, and the bridge's counters: each port's frames and drops.
+    assert!(page.contains("<td>rogue</td><td>28 bits</td><td>64 KiB</td>"), "{page}");
+    assert!(page.contains("<th scope=\"row\">port web (525400123457)</th>"), "{page}");
+    assert!(page.contains("<th scope=\"row\">port echo (525400123458)</th>"), "{page}");
+    // The filter's counters: the datagrams to UDP 9 denied, with the rules.
+    let row = page.split("<tr><td>echo</td>").nth(1).unwrap_or_else(|| panic!("no filter row for echo: {page}"));
+    let cells: Vec<&str> = row.split("</td>").take(8).map(|c| c.rsplit('>').next().unwrap_or("")).collect();
+    let denied: u64 = cells.get(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(denied >= 1, "no denied datagram counted: {cells:?}");
+    assert_eq!(cells.get(6..8), Some(&["arp icmp udp:7", "arp icmp udp"][..]), "{cells:?}");
     // The host asked only after the cut-off: the services kept serving.
     let cut = o.serial.find("management: device rogue cut off").expect("the cut-off");
     let served = o.serial.find("httpd: request 1: ").expect("the request");
@@ -180,7 +234,7 @@ fn the_appliance_serves_while_a_rogue_device_is_cut_off() {
 
 #[test]
 fn the_services_come_back_after_the_nic_driver_is_killed_mid_traffic() {
-    let (mut scenario, tcp, udp, log) = forwarded("appliance_restart", "test-appliance-restart");
+    let (mut scenario, [tcp, udp, _], log) = forwarded("appliance_restart", "test-appliance-restart");
     scenario.timeout = Duration::from_secs(300);
     scenario.stop_at = vec!["host: done".to_string()];
     let client = std::thread::spawn(move || {

@@ -101,6 +101,10 @@ crate::abi_enum! {
         /// init keeps one). A signal means "fetch reports" (`FaultNext` from the server,
         /// [`SUPERVISOR_FAULT_NEXT`] from init); it carries nothing to lose.
         FaultDoorbell = 14,
+        /// No cap (slot 0): a traffic rule for a filter component. `name` = the client
+        /// connection it applies to; `size` = `system::FilterRule::word` (direction,
+        /// protocol, destination ports).
+        FilterRule = 15,
     }
 }
 

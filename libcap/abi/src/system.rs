@@ -31,7 +31,7 @@ mod tests;
 /// The header's magic bytes.
 pub const SYSTEM_MAGIC: [u8; 8] = *b"CAPSYS01";
 /// Current format version.
-pub const SYSTEM_VERSION: u32 = 1;
+pub const SYSTEM_VERSION: u32 = 2;
 /// Name of the boot image entry holding the packed description.
 pub const SYSTEM_ENTRY: &str = "system";
 /// "No component" in a component-index field (supervisor: init itself; handler: init logs).
@@ -151,6 +151,8 @@ pub struct SystemHeader {
     pub devices: ArrayRef,
     /// [`PortRange`] records ([`Device::ports`] index into them).
     pub port_ranges: ArrayRef,
+    /// [`FilterRule`] records.
+    pub filter_rules: ArrayRef,
     /// The string table (count in bytes).
     pub strings: ArrayRef,
 }
@@ -187,20 +189,32 @@ pub struct Component {
 
 /// One channel between two components.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Channel {
     /// Unique name among channels.
     pub name: StrRef,
     /// [`ChannelKind`].
     pub kind: u8,
     /// Zero.
-    pub _pad: [u8; 3],
+    pub _pad: u8,
+    /// [`NONE`], or (a notification) the index of another notification channel with
+    /// the same server whose object this one shares: the server then waits on one
+    /// object for every channel of the group and tells them apart by badge (as a
+    /// Microkit PD does with its one notification).
+    pub shares: u16,
     /// Component index of the sender / signaller.
     pub client: u16,
     /// Component index of the receiver / waiter.
     pub server: u16,
     /// Badge minted into the client's cap.
     pub badge: u64,
+}
+
+impl Default for Channel {
+    /// A channel that shares nothing ([`Channel::shares`] = [`NONE`]).
+    fn default() -> Self {
+        Channel { name: StrRef::default(), kind: 0, _pad: 0, shares: NONE, client: 0, server: 0, badge: 0 }
+    }
 }
 
 /// One shared memory region.
@@ -287,15 +301,94 @@ pub struct PortRange {
     pub _pad: u32,
 }
 
+crate::abi_enum! {
+    /// What a [`FilterRule`] is about.
+    pub enum RuleProtocol: u8 {
+        /// ARP (any operation).
+        Arp = 0,
+        /// ICMP over IPv4 (any type).
+        Icmp = 1,
+        /// TCP over IPv4, destination port in the rule's range.
+        Tcp = 2,
+        /// UDP over IPv4, destination port in the rule's range.
+        Udp = 3,
+    }
+}
+
+crate::abi_enum! {
+    /// Which way a [`FilterRule`] lets frames through.
+    pub enum RuleDirection: u8 {
+        /// From the network to the client.
+        In = 0,
+        /// From the client to the network.
+        Out = 1,
+    }
+}
+
+/// One traffic rule a filter component applies to one of its clients: frames of
+/// `protocol` going `direction` pass (TCP and UDP only with a destination port in
+/// `port_first..=port_last`); whatever no rule allows is dropped and counted.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FilterRule {
+    /// The client connection it is for (the filter's `<client>-queues` upstream).
+    pub client: StrRef,
+    /// Component index of the filter that applies it.
+    pub filter: u16,
+    /// [`RuleDirection`].
+    pub direction: u8,
+    /// [`RuleProtocol`].
+    pub protocol: u8,
+    /// First destination port (TCP, UDP; 0 for ARP and ICMP).
+    pub port_first: u16,
+    /// Last destination port (>= `port_first`; 0 for ARP and ICMP).
+    pub port_last: u16,
+}
+
+impl FilterRule {
+    /// The rule's fields as one word (a filter's info page carries it in
+    /// `CapEntry::size` of a `CapKind::FilterRule` entry).
+    pub fn word(&self) -> u64 {
+        u64::from(self.direction)
+            | u64::from(self.protocol) << 8
+            | u64::from(self.port_first) << 16
+            | u64::from(self.port_last) << 32
+    }
+
+    /// A rule back from [`FilterRule::word`] (`client` and `filter` left default),
+    /// `None` if a field is invalid.
+    pub fn from_word(word: u64) -> Option<FilterRule> {
+        let rule = FilterRule {
+            direction: word as u8,
+            protocol: (word >> 8) as u8,
+            port_first: (word >> 16) as u16,
+            port_last: (word >> 32) as u16,
+            ..FilterRule::default()
+        };
+        (word >> 48 == 0 && rule.valid()).then_some(rule)
+    }
+
+    /// Whether direction and protocol are known and the port range is well formed.
+    pub fn valid(&self) -> bool {
+        let ports_ok = match RuleProtocol::try_from(self.protocol) {
+            Ok(RuleProtocol::Tcp | RuleProtocol::Udp) => self.port_first <= self.port_last,
+            Ok(RuleProtocol::Arp | RuleProtocol::Icmp) => self.port_first == 0 && self.port_last == 0,
+            Err(_) => false,
+        };
+        ports_ok && RuleDirection::try_from(self.direction).is_ok()
+    }
+}
+
 const_assert_eq!(core::mem::size_of::<StrRef>(), 8);
 const_assert_eq!(core::mem::size_of::<IndexRange>(), 8);
-const_assert_eq!(core::mem::size_of::<SystemHeader>(), 96);
+const_assert_eq!(core::mem::size_of::<SystemHeader>(), 104);
 const_assert_eq!(core::mem::size_of::<Component>(), 40);
 const_assert_eq!(core::mem::size_of::<Channel>(), 24);
 const_assert_eq!(core::mem::size_of::<Region>(), 24);
 const_assert_eq!(core::mem::size_of::<RegionMap>(), 16);
 const_assert_eq!(core::mem::size_of::<Device>(), 48);
 const_assert_eq!(core::mem::size_of::<PortRange>(), 8);
+const_assert_eq!(core::mem::size_of::<FilterRule>(), 16);
 
 /// Plain `#[repr(C)]` integer records: any bit pattern is a valid value.
 ///
@@ -314,6 +407,8 @@ unsafe impl Record for RegionMap {}
 unsafe impl Record for Device {}
 // SAFETY: as above.
 unsafe impl Record for PortRange {}
+// SAFETY: as above.
+unsafe impl Record for FilterRule {}
 // SAFETY: as above.
 unsafe impl Record for SystemHeader {}
 
@@ -382,6 +477,8 @@ pub enum At {
     Device(u16),
     /// Port range by index.
     PortRange(u32),
+    /// Filter rule by index.
+    FilterRule(u32),
 }
 
 impl fmt::Display for At {
@@ -394,6 +491,7 @@ impl fmt::Display for At {
             At::RegionMap(i) => write!(f, "region map #{i}"),
             At::Device(i) => write!(f, "device #{i}"),
             At::PortRange(i) => write!(f, "port range #{i}"),
+            At::FilterRule(i) => write!(f, "filter rule #{i}"),
         }
     }
 }
@@ -498,13 +596,14 @@ impl<'a> SystemDesc<'a> {
         if header.total_size as usize != data.len() {
             return Err(SystemError::SizeMismatch { declared: header.total_size, actual: data.len() });
         }
-        let arrays: [(&'static str, ArrayRef, usize); 7] = [
+        let arrays: [(&'static str, ArrayRef, usize); 8] = [
             ("components", header.components, core::mem::size_of::<Component>()),
             ("channels", header.channels, core::mem::size_of::<Channel>()),
             ("regions", header.regions, core::mem::size_of::<Region>()),
             ("region_maps", header.region_maps, core::mem::size_of::<RegionMap>()),
             ("devices", header.devices, core::mem::size_of::<Device>()),
             ("port_ranges", header.port_ranges, core::mem::size_of::<PortRange>()),
+            ("filter_rules", header.filter_rules, core::mem::size_of::<FilterRule>()),
             ("strings", header.strings, 1),
         ];
         for (what, r, size) in arrays {
@@ -562,6 +661,11 @@ impl<'a> SystemDesc<'a> {
     /// The devices.
     pub fn devices(&self) -> Records<'a, Device> {
         self.records(self.header.devices)
+    }
+
+    /// The traffic rules of every filter component.
+    pub fn filter_rules(&self) -> Records<'a, FilterRule> {
+        self.records(self.header.filter_rules)
     }
 
     /// A device's I/O port ranges (`ports` from [`Device::ports`]); empty if out of range.

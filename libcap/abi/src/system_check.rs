@@ -87,6 +87,7 @@ pub(super) fn check(desc: &SystemDesc<'_>) -> Result<(), SystemError> {
         return Err(invalid(At::Header, "iommu_server does not have the iommu-server role"));
     }
     check_channels(desc, n)?;
+    check_filter_rules(desc, n)?;
     needed = needed.saturating_add(check_regions(desc, n)?);
     needed = needed.saturating_add(check_devices(desc, n)?);
     if needed > h.min_ram_bytes {
@@ -104,7 +105,7 @@ fn check_channels(desc: &SystemDesc<'_>, n: usize) -> Result<(), SystemError> {
             return Err(SystemError::Duplicate { at, first });
         }
         ChannelKind::try_from(ch.kind).map_err(|_| invalid(at, "unknown channel kind"))?;
-        if ch._pad != [0; 3] {
+        if ch._pad != 0 {
             return Err(invalid(at, "padding is not zero"));
         }
         if ch.client as usize >= n || ch.server as usize >= n {
@@ -112,6 +113,36 @@ fn check_channels(desc: &SystemDesc<'_>, n: usize) -> Result<(), SystemError> {
         }
         if ch.client == ch.server {
             return Err(invalid(at, "client and server are the same component"));
+        }
+        if ch.shares != NONE {
+            // Sharing only merges what one server waits on: the group's clients can
+            // still only signal, and nobody else gets to wait.
+            let Some(owner) = channels.get(ch.shares as usize).filter(|_| ch.shares as usize != i) else {
+                return Err(invalid(at, "shares a channel that does not exist"));
+            };
+            if ch.kind != ChannelKind::Notification.raw() || owner.kind != ChannelKind::Notification.raw() {
+                return Err(invalid(at, "only notification channels share an object"));
+            }
+            if owner.server != ch.server {
+                return Err(invalid(at, "shares a channel with another server"));
+            }
+            if owner.shares != NONE {
+                return Err(invalid(at, "shares a channel that itself shares another's"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_filter_rules(desc: &SystemDesc<'_>, n: usize) -> Result<(), SystemError> {
+    for (i, r) in desc.filter_rules().iter().enumerate() {
+        let at = At::FilterRule(i as u32);
+        desc.name_ok(r.client, NAME_MAX, at)?;
+        if r.filter as usize >= n {
+            return Err(invalid(at, "filter is not a component"));
+        }
+        if !r.valid() {
+            return Err(invalid(at, "unknown direction or protocol, or bad port range"));
         }
     }
     Ok(())

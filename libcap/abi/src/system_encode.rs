@@ -56,6 +56,8 @@ pub struct SystemParts {
     pub devices: Vec<Device>,
     /// Port ranges.
     pub port_ranges: Vec<PortRange>,
+    /// Filter rules.
+    pub filter_rules: Vec<FilterRule>,
     /// Names.
     pub strings: StringTable,
 }
@@ -80,6 +82,7 @@ pub fn encode(parts: &SystemParts) -> Vec<u8> {
     let region_maps = put(&mut out, &parts.region_maps);
     let devices = put(&mut out, &parts.devices);
     let port_ranges = put(&mut out, &parts.port_ranges);
+    let filter_rules = put(&mut out, &parts.filter_rules);
     let strings_at = out.len() as u32;
     out.extend_from_slice(parts.strings.bytes());
     out.resize(out.len().next_multiple_of(8), 0);
@@ -99,6 +102,7 @@ pub fn encode(parts: &SystemParts) -> Vec<u8> {
         region_maps,
         devices,
         port_ranges,
+        filter_rules,
         strings,
     };
     // SAFETY: as in `put`: the header is plain integers without padding bytes.

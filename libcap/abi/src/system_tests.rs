@@ -226,3 +226,70 @@ fn random_mutations_never_panic() {
     }
     assert!(rejected > 1000, "mutations were hardly ever rejected: {rejected}");
 }
+
+#[test]
+fn shared_notifications_and_filter_rules_round_trip_and_are_checked() {
+    let with_share = |p: &mut SystemParts| {
+        let name = p.strings.add("edu-irq2");
+        p.channels.push(Channel { name, kind: 1, client: 2, server: 1, badge: 8, shares: 1, ..Default::default() });
+    };
+    let rule = |p: &mut SystemParts, protocol: RuleProtocol, first: u16, last: u16| {
+        let client = p.strings.add("web");
+        let r = FilterRule {
+            client,
+            filter: 2,
+            direction: 0,
+            protocol: protocol.raw(),
+            port_first: first,
+            port_last: last,
+        };
+        p.filter_rules.push(r);
+    };
+    let mut p = sample();
+    with_share(&mut p);
+    rule(&mut p, RuleProtocol::Tcp, 80, 80);
+    rule(&mut p, RuleProtocol::Arp, 0, 0);
+    let bytes = encode(&p);
+    let desc = SystemDesc::parse(&bytes).expect("valid");
+    assert_eq!(desc.channels().get(2).map(|c| c.shares), Some(1));
+    assert_eq!(desc.channels().get(0).map(|c| c.shares), Some(NONE));
+    let rules: Vec<FilterRule> = desc.filter_rules().iter().collect();
+    assert_eq!(rules, p.filter_rules);
+    assert_eq!(desc.str(rules[0].client), "web");
+    let back = FilterRule::from_word(rules[0].word()).expect("valid word");
+    assert_eq!((back.protocol, back.port_first, back.port_last), (RuleProtocol::Tcp.raw(), 80, 80));
+    assert_eq!(FilterRule::from_word(9 << 8), None, "unknown protocol");
+    assert_eq!(FilterRule::from_word(1 << 60), None, "bits above the fields");
+
+    // A share with another server, of an endpoint, of itself, or of a sharer: refused.
+    let mut p = sample();
+    with_share(&mut p);
+    p.channels[2].server = 0;
+    assert!(matches!(
+        parse_err(&p),
+        SystemError::Invalid { at: At::Channel(2), reason: "shares a channel with another server" }
+    ));
+    let mut p = sample();
+    with_share(&mut p);
+    p.channels[2].shares = 0;
+    assert!(matches!(parse_err(&p), SystemError::Invalid { at: At::Channel(2), .. }));
+    let mut p = sample();
+    with_share(&mut p);
+    p.channels[2].shares = 2;
+    assert!(matches!(parse_err(&p), SystemError::Invalid { at: At::Channel(2), .. }));
+    let mut p = sample();
+    with_share(&mut p);
+    p.channels[1].shares = 2;
+    assert!(matches!(parse_err(&p), SystemError::Invalid { at: At::Channel(1), .. }));
+    // Rules with a bad port range, protocol or filter: refused.
+    let mut p = sample();
+    rule(&mut p, RuleProtocol::Udp, 9, 7);
+    assert!(matches!(parse_err(&p), SystemError::Invalid { at: At::FilterRule(0), .. }));
+    let mut p = sample();
+    rule(&mut p, RuleProtocol::Icmp, 1, 1);
+    assert!(matches!(parse_err(&p), SystemError::Invalid { at: At::FilterRule(0), .. }));
+    let mut p = sample();
+    rule(&mut p, RuleProtocol::Tcp, 1, 1);
+    p.filter_rules[0].filter = 9;
+    assert!(matches!(parse_err(&p), SystemError::Invalid { at: At::FilterRule(0), .. }));
+}

@@ -50,6 +50,7 @@ extern crate std;
 
 mod desc;
 pub mod layout;
+pub mod mark;
 mod region;
 mod ring;
 pub mod status;

@@ -9,8 +9,8 @@
 //! (and results.md).
 //!
 //! `BENCH_ONLY=e1000e,virtio-net make bench` runs only those parts (of `core`, `restart`,
-//! `e1000e`, `virtio-net`, `rx-e1000e`, `rx-virtio-net` (frames received from a peer on
-//! a hub: systems/bench-rx-*.toml), `nvme`); every other row (and the memory table, without
+//! `e1000e`, `virtio-net`, `appliance`, `rx-e1000e`, `rx-virtio-net` (frames received
+//! from a peer on a hub: systems/bench-rx-*.toml), `nvme`); every other row (and the memory table, without
 //! `core`) is carried over from the committed bench/results.json, marked `kept`.
 
 use std::fmt::Write as _;
@@ -51,6 +51,11 @@ const CONTEXT: &[(&str, &str, &str)] = &[
     ("virtio-net via rings: 1500 B frame sent (TX entry -> TX_FREE), per frame", "-", "-"),
     ("e1000e via rings: IOMMU operations (leaf writes + IOTLB invalidations) per frame, rounded up", "0", "-"),
     ("virtio-net via rings: IOMMU operations (leaf writes + IOTLB invalidations) per frame, rounded up", "0", "-"),
+    (
+        APPLIANCE_ROW,
+        "< 5108 (Linux median), aim 2554",
+        "Linux 6.1 UDP sendto 64 B via e1000e 4640 (min) / 5108 (median)",
+    ),
     ("NVMe 4 KiB write (submit -> completion)", "-", "-"),
     ("NVMe 4 KiB read (submit -> completion)", "-", "Linux 6.1 O_DIRECT pread 15785 (min)"),
 ];
@@ -80,6 +85,67 @@ fn driver_rows(system: &str, devices: &[&str], nic: &str) -> Option<Vec<Row>> {
         return None;
     }
     Some(rows)
+}
+
+/// The appliance's row (systems/bench-appliance.toml): 64-byte UDP datagrams from an
+/// application in a user partition through smoltcp, its copier, the filter, the bridge
+/// and the e1000e driver to the NIC, timed by the driver from the application's mark
+/// (`capring::mark`). The system serves on after the application is done: it stops at
+/// the driver's `bench:` line.
+const APPLIANCE_ROW: &str =
+    "appliance: 64 B UDP datagram sent by a partition (app, smoltcp, copier, filter, bridge, e1000e driver, NIC), per datagram";
+
+fn appliance_row() -> Option<Row> {
+    let system = "bench-appliance";
+    let elf = scenarios::systems::elf_for(system, &format!("bench_{system}"));
+    let mut s = Scenario::new(&format!("bench_{system}")).append("iommu=allow-unremapped-dma");
+    s.kernel = elf;
+    // restrict=on: the user network drops what the guest sends to the host, so no
+    // ICMP error comes back for each datagram to load the receive path.
+    s.extra_args = ["-netdev", "user,id=n0,restrict=on", "-device", "e1000e,netdev=n0", "-icount", "shift=0,sleep=off"]
+        .map(String::from)
+        .to_vec();
+    s.stop_at = vec!["netbench: done".to_string()];
+    s.timeout = std::time::Duration::from_secs(300);
+    let o = s.run();
+    let row = o
+        .serial
+        .lines()
+        .filter_map(parse)
+        .find(|r| r.name.ends_with("marked batch from the far end to the device, per frame"));
+    match row {
+        Some(r) if !o.serial.contains("FAIL") => Some(Row { name: APPLIANCE_ROW.to_string(), ..r }),
+        _ => {
+            eprintln!("bench: {system} printed no result; serial tail:\n{}", scenarios::tail(&o.serial, 30));
+            None
+        }
+    }
+}
+
+/// The appliance's HTTP row (systems/bench-appliance-http.toml): whole requests from
+/// a client partition to httpd, the NIC in MAC loopback; netbench-http times them.
+const HTTP_ROW: &str =
+    "appliance: HTTP GET / served by the httpd partition (client partition, connect to close, NIC in loopback), per request";
+
+fn http_row() -> Option<Row> {
+    let system = "bench-appliance-http";
+    let elf = scenarios::systems::elf_for(system, &format!("bench_{system}"));
+    let mut s = Scenario::new(&format!("bench_{system}")).append("iommu=allow-unremapped-dma");
+    s.kernel = elf;
+    s.extra_args = ["-netdev", "user,id=n0,restrict=on", "-device", "e1000e,netdev=n0", "-icount", "shift=0,sleep=off"]
+        .map(String::from)
+        .to_vec();
+    s.stop_at = vec!["netbench: done".to_string()];
+    s.timeout = std::time::Duration::from_secs(300);
+    let o = s.run();
+    let row = o.serial.lines().filter_map(parse).find(|r| r.name.starts_with("appliance: HTTP GET /"));
+    match row {
+        Some(r) if !o.serial.contains("FAIL") => Some(Row { name: HTTP_ROW.to_string(), ..r }),
+        _ => {
+            eprintln!("bench: {system} printed no result; serial tail:\n{}", scenarios::tail(&o.serial, 30));
+            None
+        }
+    }
 }
 
 /// The composed-system row: management gets a DMA fault, resets the device and has
@@ -168,6 +234,8 @@ fn part_of(name: &str) -> &'static str {
         "nvme"
     } else if name == RESTART_ROW {
         "restart"
+    } else if name == APPLIANCE_ROW || name == HTTP_ROW {
+        "appliance"
     } else {
         "core"
     }
@@ -269,6 +337,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         };
         rows.extend(virtio_rows);
+    }
+    if runs("appliance") {
+        let Some(appliance) = appliance_row() else { return ExitCode::FAILURE };
+        rows.push(appliance);
+        let Some(http) = http_row() else { return ExitCode::FAILURE };
+        rows.push(http);
     }
     // Frames received: the NIC under test (00:05.0) on a hub with the sender's 82574.
     let peer = ["-device", "e1000e,netdev=h0,addr=04.0,mac=52:54:00:00:00:0a", "-netdev", "hubport,id=h0,hubid=0"];

@@ -18,14 +18,14 @@ use super::model::{FaultsToml, MatchToml, Size, SystemFile};
 use super::{entry_at, line_of};
 
 /// Collects errors with their file and line.
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     file: &'a str,
     text: &'a str,
     errors: Vec<String>,
 }
 
 impl Ctx<'_> {
-    fn err(&mut self, span: &Range<usize>, entry: &str, msg: impl Display) {
+    pub(super) fn err(&mut self, span: &Range<usize>, entry: &str, msg: impl Display) {
         let line = line_of(self.text, span.start);
         self.errors.push(format!("{}:{line}: {entry}: {msg}", self.file));
     }
@@ -56,7 +56,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn name(&mut self, name: &str, span: &Range<usize>, entry: &str, max: usize) {
+    pub(super) fn name(&mut self, name: &str, span: &Range<usize>, entry: &str, max: usize) {
         if !valid_name(name, max) {
             self.err(span, entry, format!("name must be 1..={max} characters of A-Z a-z 0-9 - _ ."));
         }
@@ -64,16 +64,16 @@ impl Ctx<'_> {
 }
 
 /// Components by name -> index, in file order.
-struct Names(BTreeMap<String, u16>);
+pub(super) struct Names(BTreeMap<String, u16>);
 
 impl Names {
-    fn get(&self, name: &str) -> Option<u16> {
+    pub(super) fn get(&self, name: &str) -> Option<u16> {
         self.0.get(name).copied()
     }
 }
 
 /// Entries of a table in file order (serde's map sorts them by name).
-fn in_file_order<T>(map: &BTreeMap<String, Spanned<T>>) -> Vec<(&String, &Spanned<T>)> {
+pub(super) fn in_file_order<T>(map: &BTreeMap<String, Spanned<T>>) -> Vec<(&String, &Spanned<T>)> {
     let mut v: Vec<_> = map.iter().collect();
     v.sort_by_key(|(_, s)| s.span().start);
     v
@@ -342,6 +342,8 @@ pub fn compile(file: &str, text: &str, programs: Option<&[String]>) -> Result<Ve
     }
     assign_roles(&mut ctx, &mut p, &comps, &roles, &drivers, sys.system.span());
     channels(&mut ctx, &mut p, &sys, &names);
+    super::filters::shares(&mut ctx, &mut p, &sys);
+    super::filters::filter_rules(&mut ctx, &mut p, &sys, &names);
     regions(&mut ctx, &mut p, &sys, &names);
 
     let budgets: u64 = p.components.iter().map(|c| c.budget_bytes).sum();
@@ -466,7 +468,14 @@ fn channels(ctx: &mut Ctx<'_>, p: &mut SystemParts, sys: &SystemFile, names: &Na
             ctx.err(&ch.server.span(), &entry, "client and server are the same component");
         }
         let badge = ctx.int(&ch.badge, &entry, "badge", 0..i64::MAX, 0) as u64;
-        p.channels.push(Channel { name: p.strings.add(name), kind: kind.raw(), client, server, badge, _pad: [0; 3] });
+        p.channels.push(Channel {
+            name: p.strings.add(name),
+            kind: kind.raw(),
+            client,
+            server,
+            badge,
+            ..Default::default()
+        });
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod check;
 pub mod dot;
+mod filters;
 pub mod model;
 
 pub use check::compile;
@@ -31,6 +32,7 @@ pub fn entry_at(text: &str, line: usize) -> String {
                 "channels" => "channel",
                 "regions" => "region",
                 "devices" => "device",
+                "filters" => "filter",
                 other => other,
             };
             format!("{kind} '{}'", name.trim().trim_matches('"'))

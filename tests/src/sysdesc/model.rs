@@ -26,6 +26,9 @@ pub struct SystemFile {
     /// `[devices.<name>]`.
     #[serde(default)]
     pub devices: BTreeMap<String, Spanned<DeviceToml>>,
+    /// `[filters.<client>]`: a filter component's rules for one client connection.
+    #[serde(default)]
+    pub filters: BTreeMap<String, Spanned<FilterToml>>,
 }
 
 /// `[system]`.
@@ -141,6 +144,22 @@ pub struct ChannelToml {
     pub server: Spanned<String>,
     /// Badge of the client's cap (default 0).
     pub badge: Option<Spanned<i64>>,
+    /// Another notification channel of the same server whose object this one shares.
+    pub shares: Option<Spanned<String>>,
+}
+
+/// `[filters.<client>]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterToml {
+    /// The filter component applying the rules.
+    pub filter: Spanned<String>,
+    /// What may reach the client: "arp", "icmp", "tcp", "udp", "tcp:80", "udp:1000-2000".
+    #[serde(default)]
+    pub allow_in: Vec<Spanned<String>>,
+    /// What the client may send (same forms; ports are destination ports).
+    #[serde(default)]
+    pub allow_out: Vec<Spanned<String>>,
 }
 
 /// One map of a region.

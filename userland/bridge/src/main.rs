@@ -9,8 +9,8 @@
 //! device. Received frames go to the port whose address they name (broadcast and
 //! multicast to every port); a port's frame goes out only if its source address is the
 //! port's own (anti-spoofing), else it is dropped and counted. A port that does not take
-//! its frames loses them (bounded inbox), and one that sends faster than the upstream
-//! link takes loses frames too (bounded outbox), never the bridge.
+//! its frames loses them (bounded inbox); one that sends faster than the upstream link
+//! takes keeps its frames in its own ring until a buffer upward is free.
 #![no_std]
 #![no_main]
 
@@ -34,6 +34,8 @@ libcap::component::entry!(main);
 const INBOX: usize = 64;
 /// Most TSC ticks one idle wait lasts (the bridge polls its ports in between).
 const IDLE_TICKS: u64 = 2_000_000;
+/// Most TSC ticks between two refreshes of the status page while frames flow.
+const PUBLISH_TICKS: u64 = 20_000_000;
 
 fn main(info: &'static ComponentInfo) -> ExitCode {
     match run(info) {
@@ -45,51 +47,55 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
     }
 }
 
-/// A port's side as the serve loop sees it: frames for it, frames from it.
+/// A port's state: its address, the frames waiting for it, its drop counters.
 struct PortNic {
     mac: [u8; 6],
     inbox: VecDeque<Vec<u8>>,
-    outbox: VecDeque<Vec<u8>>,
     /// Frames it sent with another source address (dropped).
     spoofed: u64,
     /// Frames for it dropped because its inbox was full.
     overflow: u64,
-    /// Frames from it dropped because its outbox (to the upstream link) was full.
-    backlog: u64,
 }
 
-impl Nic for PortNic {
-    type Error = core::convert::Infallible;
+/// A port as the serve loop sees it: what it sends goes straight onto the upstream
+/// link (copied into the link's data region), what waits in its inbox goes to it.
+struct PortSide<'a> {
+    up: &'a mut Link,
+    port: &'a mut PortNic,
+}
+
+impl Nic for PortSide<'_> {
+    type Error = String;
 
     fn mac(&self) -> [u8; 6] {
-        self.mac
+        self.port.mac
     }
 
-    fn try_send(&mut self, frame: &[u8]) -> Result<bool, Self::Error> {
-        if frame.len() < 14 || frame[6..12] != self.mac {
-            self.spoofed += 1;
-            if self.spoofed <= 4 {
+    /// Only while the upstream link has a free buffer: otherwise the port's frames
+    /// wait in its own ring (backpressure), never in the bridge.
+    fn can_take(&mut self) -> bool {
+        self.up.can_send().unwrap_or(false)
+    }
+
+    fn try_send(&mut self, frame: &[u8]) -> Result<bool, String> {
+        let port = &mut *self.port;
+        if frame.len() < 14 || frame[6..12] != port.mac {
+            port.spoofed += 1;
+            if port.spoofed <= 4 {
                 println!(
                     "bridge: dropped a frame from port {} with source {}",
-                    hex(&self.mac),
+                    hex(&port.mac),
                     hex(&frame[6..12.min(frame.len())])
                 );
             }
             return Ok(true);
         }
-        // The outbox drains only between this port's steps (the bridge's loop sends it
-        // upstream), so "try again" here would spin for ever: a port that queues faster
-        // than the upstream link takes loses frames, never the bridge.
-        if self.outbox.len() >= INBOX {
-            self.backlog += 1;
-            return Ok(true);
-        }
-        self.outbox.push_back(frame.to_vec());
+        self.up.queue(frame)?;
         Ok(true)
     }
 
-    fn receive(&mut self, out: &mut [u8]) -> Result<Option<usize>, Self::Error> {
-        let Some(frame) = self.inbox.pop_front() else { return Ok(None) };
+    fn receive(&mut self, out: &mut [u8]) -> Result<Option<usize>, String> {
+        let Some(frame) = self.port.inbox.pop_front() else { return Ok(None) };
         let n = frame.len().min(out.len());
         out[..n].copy_from_slice(&frame[..n]);
         Ok(Some(n))
@@ -109,14 +115,7 @@ fn ports(info: &'static ComponentInfo, mac: [u8; 6]) -> Result<Vec<(String, Port
         let port = Port::open(name, &conn, NicInfo { mac: port_mac, flags: 0, max_frame: MAX_FRAME })
             .map_err(|e| format!("port '{prefix}': {e:?}"))?;
         println!("bridge: port '{prefix}' has station address {}", hex(&port_mac));
-        let nic = PortNic {
-            mac: port_mac,
-            inbox: VecDeque::new(),
-            outbox: VecDeque::new(),
-            spoofed: 0,
-            overflow: 0,
-            backlog: 0,
-        };
+        let nic = PortNic { mac: port_mac, inbox: VecDeque::new(), spoofed: 0, overflow: 0 };
         ports.push((String::from(prefix), port, nic));
     }
     if ports.is_empty() {
@@ -149,11 +148,10 @@ fn publish(page: &StatusPage, ports: &[(String, Port, PortNic)], forwarded: u64,
         let [sent, received, dropped, refused] = port.counts;
         let _ = writeln!(
             text,
-            "port {name} ({}): {sent} sent, {received} received, dropped {dropped} (no buffer) + {} (inbox full) + {} (spoofed source) + {} (outbox full), {refused} entries refused",
+            "port {name} ({}): {sent} sent, {received} received, dropped {dropped} (no buffer) + {} (inbox full) + {} (spoofed source), {refused} entries refused",
             hex(&nic.mac),
             nic.overflow,
-            nic.spoofed,
-            nic.backlog
+            nic.spoofed
         );
     }
     page.publish(text.as_bytes());
@@ -177,9 +175,16 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
     if let Some(page) = &status {
         publish(page, &ports, 0, 0);
     }
+    // One blocking wait when the ports' notifications are the driver link's object.
+    let others: Vec<u64> = ports.iter().map(|p| p.1.from_client()).collect();
+    let blocking = nicserve::one_object(info, up.from_driver, &others);
+    if !blocking {
+        println!("bridge: its notifications are not one object (no `shares` in the description): polling");
+    }
+    let (mut shown_at, mut dirty, mut logged) = (libcap::deadline::now(), false, 0u64);
     loop {
         let mut progress = false;
-        while let Some(n) = up.try_receive(&mut frame)? {
+        while let Some(n) = up.take(&mut frame)? {
             progress = true;
             if deliver(&mut ports, &frame[..n]) {
                 forwarded += 1;
@@ -188,26 +193,62 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
             }
         }
         for (name, port, nic) in ports.iter_mut() {
-            progress |= port.step(nic).map_err(|e| format!("port '{name}': {e}"))?;
-            while let Some(f) = nic.outbox.front() {
-                if !up.can_send()? {
-                    break;
-                }
-                up.send(f)?;
-                nic.outbox.pop_front();
-                progress = true;
+            let mut side = PortSide { up: &mut up, port: nic };
+            progress |= port.step(&mut side).map_err(|e| format!("port '{name}': {e}"))?;
+        }
+        // One signal to the driver for the round (frames queued, buffers re-offered).
+        up.flush();
+        // Formatting the page costs thousands of instructions: refreshed at most every
+        // PUBLISH_TICKS while frames flow, and whenever the bridge goes idle with
+        // something new to show.
+        dirty |= progress;
+        if let Some(page) = status.as_ref().filter(|_| dirty) {
+            if !progress || libcap::deadline::now().saturating_sub(shown_at) >= PUBLISH_TICKS {
+                publish(page, &ports, forwarded, unknown);
+                (shown_at, dirty) = (libcap::deadline::now(), false);
             }
         }
         if progress {
-            if forwarded.is_multiple_of(32) && forwarded > 0 {
+            if forwarded.is_multiple_of(32) && forwarded > 0 && forwarded != logged {
                 let spoofed: u64 = ports.iter().map(|p| p.2.spoofed).sum();
                 println!("bridge: {forwarded} frames to ports, {unknown} for no port, {spoofed} spoofed dropped");
-            }
-            if let Some(page) = &status {
-                publish(page, &ports, forwarded, unknown);
+                logged = forwarded;
             }
             continue;
         }
-        up.wait(IDLE_TICKS)?;
+        wait(&mut up, &mut ports, blocking)?;
     }
+}
+
+/// Sleeps until the driver or a port has something for the bridge: raises the
+/// waiting flag of every ring it consumes first, so a producer that adds an entry
+/// signals. When the description makes the driver's and the ports' notifications one
+/// object (`shares`), any of them ends the wait; otherwise it ends after
+/// [`IDLE_TICKS`] and the ports are polled.
+fn wait(up: &mut Link, ports: &mut [(String, Port, PortNic)], blocking: bool) -> Result<(), String> {
+    let ring = |e| format!("ring: {e:?}");
+    let mut idle = up.ends.rx_active.prepare_wait().map_err(ring)?;
+    // Take back the sent buffers that came (an unclaimed entry would end every wait
+    // at once and spin the bridge).
+    up.reclaim()?;
+    if up.tx_idle.is_empty() {
+        // The ports' queued frames cannot move until a buffer comes back: wait for
+        // that, not for them (their pending entries would end every wait at once).
+        idle &= up.ends.tx_free.prepare_wait().map_err(ring)?;
+    } else {
+        for (_, port, _) in ports.iter_mut() {
+            idle &= port.prepare_wait().map_err(ring)?;
+        }
+    }
+    if idle && blocking {
+        let _ = libcap::ipc::wait(up.from_driver);
+    } else if idle {
+        let _ = libcap::ipc::wait_until(up.from_driver, libcap::deadline::Deadline::after(IDLE_TICKS));
+    }
+    up.ends.rx_active.done_waiting();
+    up.ends.tx_free.done_waiting();
+    for (_, port, _) in ports.iter_mut() {
+        port.done_waiting();
+    }
+    Ok(())
 }

@@ -61,10 +61,10 @@ fn iommu_ops() -> Result<u64, String> {
 
 /// Waits until every transmit buffer is back.
 fn all_sent(link: &mut Link, deadline: Deadline) -> Result<(), String> {
-    while link.tx_idle.len() < TX_BUFS as usize {
+    while link.tx_idle.len() < link.tx_bufs as usize {
         link.reclaim()?;
         if deadline.passed() {
-            return Err(format!("only {} of {TX_BUFS} transmit buffers came back", link.tx_idle.len()));
+            return Err(format!("only {} of {} transmit buffers came back", link.tx_idle.len(), link.tx_bufs));
         }
         libcap::ipc::yield_now();
     }

@@ -42,10 +42,12 @@ pub enum Mode {
 
 /// Bytes of each buffer in the data region.
 const BUF: u64 = 2048;
-/// Receive buffers offered (ids 0..RX_BUFS, at the start of the data region).
+/// Fewest receive buffers offered (ids 0..rx_bufs, at the start of the data region).
 const RX_BUFS: u32 = 16;
-/// Transmit buffers (ids RX_BUFS.., after the receive buffers).
+/// Fewest transmit buffers (ids rx_bufs.., after the receive buffers).
 const TX_BUFS: u32 = 8;
+/// Most buffers of each kind (a larger data region is not used beyond them).
+const MAX_BUFS: u32 = 64;
 /// The id of the receive entry that lies outside the data region.
 const BOGUS_RX: u32 = 0xbad0;
 /// The id of the send entry that lies outside the data region.
@@ -95,8 +97,17 @@ pub struct Link {
     pub max_frame: u32,
     /// Transmit buffer ids free for a frame.
     pub tx_idle: Vec<u32>,
+    /// Receive buffers (ids 0..rx_bufs): half the data region's buffers, at least
+    /// [`RX_BUFS`].
+    pub rx_bufs: u32,
+    /// Transmit buffers (ids rx_bufs..rx_bufs + tx_bufs): the rest, at least
+    /// [`TX_BUFS`]. A larger region gives larger batches per wake-up.
+    pub tx_bufs: u32,
     /// Refused entries handed back (ids).
     pub refused: Vec<u32>,
+    /// Entries pushed since the last [`Link::flush`] (queued frames, re-offered
+    /// buffers) that the driver has not been told of.
+    pub unflushed: bool,
 }
 
 impl Link {
@@ -108,15 +119,31 @@ impl Link {
         }
     }
 
-    /// Queues `frame` in a free transmit buffer.
+    /// Tells the driver of what was pushed since the last flush, if anything was
+    /// (a relay flushes once per round, so a batch costs one signal, not one a frame).
+    pub fn flush(&mut self) {
+        if core::mem::take(&mut self.unflushed) {
+            self.kick();
+        }
+    }
+
+    /// Queues `frame` in a free transmit buffer and tells the driver.
     pub fn send(&mut self, frame: &[u8]) -> Result<(), String> {
+        self.queue(frame)?;
+        self.kick();
+        Ok(())
+    }
+
+    /// Queues `frame` in a free transmit buffer; the driver hears of it at the next
+    /// [`Link::flush`] or kick.
+    pub fn queue(&mut self, frame: &[u8]) -> Result<(), String> {
         self.reclaim()?;
         let id = self.tx_idle.pop().ok_or("every transmit buffer is in flight")?;
         let d = BufDesc { offset: u64::from(id) * BUF, len: frame.len() as u32, id };
         let range = d.range(self.data.len()).map_err(|e| format!("own buffer {id}: {e:?}"))?;
         self.data.write(range, frame).map_err(|e| format!("own buffer {id}: {e:?}"))?;
         self.ends.tx_active.push(d).map_err(|e| format!("TX ring: {e:?}"))?;
-        self.kick();
+        self.unflushed = true;
         Ok(())
     }
 
@@ -125,7 +152,7 @@ impl Link {
         while let Some(d) = self.ends.tx_free.pop().map_err(|e| format!("TX_FREE ring: {e:?}"))? {
             match d.id {
                 BOGUS_TX if d.len == 0 => self.refused.push(d.id),
-                id if (RX_BUFS..RX_BUFS + TX_BUFS).contains(&id) && !self.tx_idle.contains(&id) => {
+                id if (self.rx_bufs..self.rx_bufs + self.tx_bufs).contains(&id) && !self.tx_idle.contains(&id) => {
                     self.tx_idle.push(id)
                 }
                 id => return Err(format!("the driver returned a send buffer never queued: id {id:#x}")),
@@ -147,18 +174,27 @@ impl Link {
         }
     }
 
-    /// Waits (at most `ticks`) for the driver to signal, unless frames already wait.
+    /// Waits (at most `ticks`) for the driver to signal, unless frames already wait
+    /// (or, with every transmit buffer in flight, one came back).
     pub fn wait(&mut self, ticks: u64) -> Result<(), String> {
-        if self.ends.rx_active.prepare_wait().map_err(|e| format!("RX ring: {e:?}"))? {
+        let mut idle = self.ends.rx_active.prepare_wait().map_err(|e| format!("RX ring: {e:?}"))?;
+        let blocked = self.tx_idle.is_empty();
+        if blocked {
+            idle &= self.ends.tx_free.prepare_wait().map_err(|e| format!("TX_FREE ring: {e:?}"))?;
+        }
+        if idle {
             let _ = libcap::ipc::wait_until(self.from_driver, Deadline::after(ticks));
-            self.ends.rx_active.done_waiting();
+        }
+        self.ends.rx_active.done_waiting();
+        if blocked {
+            self.ends.tx_free.done_waiting();
         }
         Ok(())
     }
 
     /// Offers every receive buffer to the driver.
     pub fn offer_receive_buffers(&mut self) -> Result<(), String> {
-        for id in 0..RX_BUFS {
+        for id in 0..self.rx_bufs {
             let d = BufDesc { offset: u64::from(id) * BUF, len: BUF as u32, id };
             self.ends.rx_free.push(d).map_err(|e| format!("RX_FREE ring: {e:?}"))?;
         }
@@ -172,9 +208,17 @@ impl Link {
         Ok(!self.tx_idle.is_empty())
     }
 
-    /// The next received frame copied into `out` (its length), re-offering its buffer;
-    /// `None` at once if none is waiting.
+    /// The next received frame copied into `out` (its length), re-offering its buffer
+    /// and telling the driver; `None` at once if none is waiting.
     pub fn try_receive(&mut self, out: &mut [u8]) -> Result<Option<usize>, String> {
+        let got = self.take(out);
+        self.flush();
+        got
+    }
+
+    /// As [`Link::try_receive`], but the driver hears of the re-offered buffer only at
+    /// the next [`Link::flush`].
+    pub fn take(&mut self, out: &mut [u8]) -> Result<Option<usize>, String> {
         loop {
             let Some(d) = self.ends.rx_active.pop().map_err(|e| format!("RX ring: {e:?}"))? else {
                 return Ok(None);
@@ -187,7 +231,7 @@ impl Link {
                 self.refused.push(d.id);
                 continue;
             }
-            if d.id >= RX_BUFS || d.offset != u64::from(d.id) * BUF {
+            if d.id >= self.rx_bufs || d.offset != u64::from(d.id) * BUF {
                 return Err(format!("the driver returned a receive buffer never offered: {d:?}"));
             }
             let n = if d.len == 0 {
@@ -197,7 +241,7 @@ impl Link {
                 self.data.read(range, out).map_err(|e| format!("receive entry {d:?}: {e:?}"))?
             };
             self.ends.rx_free.push(BufDesc { len: BUF as u32, ..d }).map_err(|e| format!("RX_FREE ring: {e:?}"))?;
-            self.kick();
+            self.unflushed = true;
             if n > 0 {
                 return Ok(Some(n));
             }
@@ -276,7 +320,10 @@ pub fn connect_named(info: &'static ComponentInfo, prefix: &str) -> Result<Link,
         libcap::ipc::yield_now();
     };
     println!("netclient: driver ready: MAC {}, frames up to {} bytes", hex(&info.mac), info.max_frame);
-    let tx_idle = (RX_BUFS..RX_BUFS + TX_BUFS).collect();
+    let bufs = (data.len() as u64 / BUF) as u32;
+    let rx_bufs = (bufs / 2).clamp(RX_BUFS, MAX_BUFS);
+    let tx_bufs = (bufs - rx_bufs).min(MAX_BUFS);
+    let tx_idle = (rx_bufs..rx_bufs + tx_bufs).collect();
     let loopback = info.flags & net::NIC_LOOPBACK != 0;
     Ok(Link {
         ends,
@@ -287,7 +334,10 @@ pub fn connect_named(info: &'static ComponentInfo, prefix: &str) -> Result<Link,
         loopback,
         max_frame: info.max_frame,
         tx_idle,
+        rx_bufs,
+        tx_bufs,
         refused: Vec::new(),
+        unflushed: false,
     })
 }
 
@@ -300,7 +350,7 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
         .rx_free
         .push(BufDesc { offset: region_len, len: BUF as u32, id: BOGUS_RX })
         .map_err(|e| format!("{e:?}"))?;
-    for id in 0..RX_BUFS {
+    for id in 0..link.rx_bufs {
         link.ends
             .rx_free
             .push(BufDesc { offset: u64::from(id) * BUF, len: BUF as u32, id })
@@ -308,7 +358,7 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
     }
     link.ends.tx_active.push(BufDesc { offset: u64::MAX - 15, len: 60, id: BOGUS_TX }).map_err(|e| format!("{e:?}"))?;
     link.kick();
-    println!("netclient: offered {RX_BUFS} receive buffers and 2 entries outside the {region_len} byte region");
+    println!("netclient: offered {} receive buffers and 2 entries outside the {region_len} byte region", link.rx_bufs);
     let mac = link.mac;
     let (gw_mac, _) =
         link.exchange(&arp_request(mac, OUR_IP, GATEWAY), |f| arp_reply_for(f, mac).filter(|r| r.1 == GATEWAY))?;

@@ -17,6 +17,7 @@ extern crate alloc;
 use abi::component::{CapKind, ComponentInfo, CNODE};
 use abi::rights::CapRights;
 use capring::layout::net;
+use capring::mark::{MarkCounter, MarkRegion};
 use capring::{BufDesc, DataRegion, RingError};
 use libcap::cap::{CNode, IrqHandler, Notification};
 use libcap::println;
@@ -38,6 +39,12 @@ pub trait Nic {
     /// Queues `frame` (at most [`MAX_FRAME`] bytes) for sending; `Ok(false)`: the
     /// device's own ring is full, try again.
     fn try_send(&mut self, frame: &[u8]) -> Result<bool, Self::Error>;
+    /// Whether it can take a frame to send now. A relay whose own link upward is
+    /// full says no, so the client's frames wait in its ring (backpressure) instead of
+    /// being taken and lost; a device driver can always take one (it waits for room).
+    fn can_take(&mut self) -> bool {
+        true
+    }
     /// Copies the next received frame into `out` and returns its length, or `None`.
     fn receive(&mut self, out: &mut [u8]) -> Result<Option<usize>, Self::Error>;
     /// Clears the device's pending interrupt causes (before the rings are looked at,
@@ -58,6 +65,8 @@ pub struct Connection {
     to_client: u64,
     /// Wait cap: the client queued something.
     from_client: u64,
+    /// A benchmark's `bench-mark` region (benchmark systems only), if given.
+    mark: Option<u64>,
 }
 
 impl Connection {
@@ -81,11 +90,13 @@ impl Connection {
         let to_client = info.cap_of(&named("-rx"), CapKind::Notification)?.slot;
         let from_client = info.cap_of(&named("-tx"), CapKind::Notification)?.slot;
         let pages = net::PAGES as u64 * capring::layout::RING_BYTES as u64;
+        let mark = info.cap_of("bench-mark", CapKind::Region).filter(|r| r.size >= 64).map(|r| r.vaddr);
         (queues.size >= pages).then_some(Connection {
             queues: queues.vaddr,
             data: (data.vaddr, data.size),
             to_client,
             from_client,
+            mark,
         })
     }
 }
@@ -142,6 +153,8 @@ pub struct Port {
     /// Frames sent for the client, received for it, dropped (no buffer offered, or
     /// too small), and entries refused (outside the data region, too long).
     pub counts: [u64; 4],
+    /// A benchmark's mark and the frames counted against it.
+    mark: Option<(MarkRegion, MarkCounter)>,
 }
 
 impl Port {
@@ -167,6 +180,9 @@ impl Port {
             from_client: c.from_client,
             frame: [0; FRAME_BUF],
             counts: [0; 4],
+            // SAFETY: init mapped the region (at least 64 bytes, page aligned) at this
+            // address for this component's life; it is only read, as a mark region.
+            mark: c.mark.map(|at| (unsafe { MarkRegion::new(at as *mut u8) }, MarkCounter::default())),
         })
     }
 
@@ -179,9 +195,12 @@ impl Port {
         let frame = &mut self.frame;
         let [sent, received, dropped, refused] = &mut self.counts;
         let mut progress = false;
+        // Signal the client only for entries it has not seen: a wake-up with nothing
+        // new would make two idle peers wake each other for nothing.
+        let (mut freed, mut filled) = (false, false);
         // Only take what can be handed back: a client that never drains TX_FREE stalls
         // its own sending.
-        while ends.tx_free.free()? > 0 {
+        while ends.tx_free.free()? > 0 && nic.can_take() {
             let Some(d) = ends.tx_active.pop()? else { break };
             progress = true;
             let range = match d.range(region.len()) {
@@ -190,12 +209,14 @@ impl Port {
                     log_refused(name, *refused, "send", &d, "longer than a frame");
                     *refused += 1;
                     ends.tx_free.push(BufDesc { len: 0, ..d })?;
+                    freed = true;
                     continue;
                 }
                 Err(_) => {
                     log_refused(name, *refused, "send", &d, "outside the data region");
                     *refused += 1;
                     ends.tx_free.push(BufDesc { len: 0, ..d })?;
+                    freed = true;
                     continue;
                 }
             };
@@ -205,10 +226,16 @@ impl Port {
                 libcap::ipc::yield_now();
             }
             *sent += 1;
+            freed = true;
+            if let Some((region, counter)) = &mut self.mark {
+                if counter.frame(region, libcap::deadline::now()) {
+                    report_mark(name, counter);
+                }
+            }
             ends.tx_free.push(d)?;
         }
         ends.tx_active.release();
-        let mut wake = ends.tx_free.publish();
+        let mut wake = freed && ends.tx_free.publish();
         while let Some(n) = nic.receive(frame).map_err(ServeError::Device)? {
             progress = true;
             // A client that stops taking frames loses frames, never the driver.
@@ -236,9 +263,10 @@ impl Port {
                 }
             };
             ends.rx_active.push(BufDesc { len, ..d })?;
+            filled = true;
         }
         ends.rx_free.release();
-        wake |= ends.rx_active.publish();
+        wake |= filled && ends.rx_active.publish();
         if wake {
             let _ = libcap::ipc::signal(self.to_client);
         }
@@ -315,6 +343,43 @@ pub fn serve<N: Nic>(
             port.done_waiting();
         }
     }
+}
+
+/// Prints a benchmark's result (`bench:` line, parsed by `make bench`).
+fn report_mark(name: &str, counter: &MarkCounter) {
+    let samples = &mut alloc::vec::Vec::from(&counter.samples[..counter.taken]);
+    samples.sort_unstable();
+    if let (Some(min), Some(median)) = (samples.first(), samples.get(samples.len() / 2)) {
+        println!(
+            "bench: {name}: marked batch from the far end to the device, per frame min={min} median={median} runs={}",
+            samples.len()
+        );
+    }
+}
+
+/// Whether every notification in `others` is the object `primary` names, so one
+/// blocking wait on `primary` hears them all (the description's `shares`). Each is
+/// tested by signalling a badged copy (made in the first free slot of the CNode, then
+/// deleted) and polling `primary` for the badge. Without that, a component must poll
+/// its rings between bounded waits, and a bounded wait spins (the kernel has no
+/// timeouts): it never blocks, so lower priorities never run.
+pub fn one_object(info: &ComponentInfo, primary: u64, others: &[u64]) -> bool {
+    const PROBE: u64 = 1 << 62;
+    let root = CNode(CNODE);
+    let spare = info.caps().iter().map(|c| c.slot).max().unwrap_or(0).max(abi::component::FIRST_NAMED) + 1;
+    others.iter().all(|&other| {
+        if other == primary {
+            return true;
+        }
+        if CNode::mint(root.slot(spare), root.slot(other), CapRights::WRITE, PROBE).is_err() {
+            return false;
+        }
+        let _ = libcap::ipc::signal(spare);
+        let _ = CNode::delete(root.slot(spare));
+        // Other bits collected here are not lost: the caller looks at its rings
+        // before it first waits.
+        libcap::ipc::poll(primary).is_ok_and(|word| word & PROBE != 0)
+    })
 }
 
 /// Refusals logged one by one; after that a hostile client's flood is only counted

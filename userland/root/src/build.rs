@@ -353,5 +353,6 @@ pub fn kind_name(k: CapKind) -> &'static str {
         CapKind::Supervisor => "supervisor",
         CapKind::FaultSource => "faults of",
         CapKind::Peer => "peer",
+        CapKind::FilterRule => "rule for",
     }
 }

@@ -187,7 +187,16 @@ fn construct<'a>(
     for ch in desc.channels().iter() {
         let ty =
             if ch.kind == ChannelKind::Notification.raw() { ObjectType::Notification } else { ObjectType::Endpoint };
-        channels.push(objects.alloc(slots, ty, 0).map_err(|e| oom("a channel", e))?);
+        // A channel that shares another's notification gets that object (below).
+        let own = if ch.shares == NONE { objects.alloc(slots, ty, 0).map_err(|e| oom("a channel", e))? } else { 0 };
+        channels.push(own);
+    }
+    // The description checked that a shared channel is a notification of the same
+    // server, and that the one it names shares nothing itself.
+    for (k, ch) in desc.channels().iter().enumerate() {
+        if ch.shares != NONE {
+            channels[k] = channels[usize::from(ch.shares)];
+        }
     }
     let mut regions = Vec::new();
     for r in desc.regions().iter() {
@@ -413,6 +422,11 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
         e.size = r.size_bytes;
         build::list(built, e)?;
     }
+    for r in desc.filter_rules().iter().filter(|r| r.filter == me) {
+        let mut e = CapEntry::new(desc.str(r.client), CapKind::FilterRule, 0, 0);
+        e.size = r.word();
+        build::list(built, e)?;
+    }
     let h = desc.header();
     let role = ComponentRole::try_from(system.plan.components[i].rec.role);
     let supervises = h.supervisor == me || role == Ok(ComponentRole::Management);
@@ -533,26 +547,33 @@ fn summary(system: &System<'_>) {
             p.rec.mcp
         );
     }
+    // The authority edges: printed as `graph:` lines, and for a status page.
+    let mut edges: Vec<crate::graph_page::Edge> = Vec::new();
     for ch in desc.channels().iter() {
         let client = system.plan.components[usize::from(ch.client)].name;
         let server = system.plan.components[usize::from(ch.server)].name;
         let kind = if ch.kind == ChannelKind::Notification.raw() { "ntfn" } else { "ep" };
-        println!("graph: {client} -> {server} [{kind} {} badge {}]", desc.str(ch.name), ch.badge);
+        edges.push((client.into(), server.into(), format!("{kind} {} badge {}", desc.str(ch.name), ch.badge)));
     }
     for map in desc.region_maps().iter() {
         let c = system.plan.components[usize::from(map.component)].name;
         let r = desc.regions().get(usize::from(map.region)).map_or("?", |r| desc.str(r.name));
-        println!("graph: {c} -> region:{r} [{}]", if map.writable != 0 { "rw" } else { "ro" });
+        edges.push((c.into(), format!("region:{r}"), String::from(if map.writable != 0 { "rw" } else { "ro" })));
     }
     let server = desc.header().iommu_server;
     for d in system.plan.devices.iter() {
         let driver = system.plan.components[usize::from(d.rec.driver)].name;
         let name = desc.str(d.rec.name);
         if let Some(s) = system.plan.components.get(usize::from(server)) {
-            println!("graph: {} -> device:{name} [pci {}, iospace]", s.name, system_pci(system.bi, d.pci));
-            println!("graph: {driver} -> {} [dma {name}, pool {} KiB]", s.name, d.rec.dma_pool_bytes / 1024);
+            let pci = system_pci(system.bi, d.pci);
+            edges.push((s.name.into(), format!("device:{name}"), format!("pci {pci}, iospace")));
+            edges.push((driver.into(), s.name.into(), format!("dma {name}, pool {} KiB", d.rec.dma_pool_bytes / 1024)));
         }
     }
+    for (from, to, what) in &edges {
+        println!("graph: {from} -> {to} [{what}]");
+    }
+    crate::graph_page::publish(system, &edges);
 }
 
 fn system_pci(bi: &BootInfo, index: usize) -> String {

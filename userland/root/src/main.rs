@@ -13,6 +13,7 @@ mod build;
 mod compose;
 mod console;
 mod grants;
+mod graph_page;
 mod plan;
 mod supervisor;
 

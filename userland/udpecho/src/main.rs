@@ -53,7 +53,7 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
     let mut echoed = 0u64;
     let mut datagram = [0u8; 1500];
     loop {
-        iface.poll(now(), &mut dev, &mut sockets);
+        vnic::poll(&mut iface, &mut dev, &mut sockets);
         if let Some(e) = dev.error.take() {
             return Err(format!("the virtual NIC: {e}"));
         }

@@ -8,8 +8,8 @@
 
 extern crate alloc;
 
+use alloc::boxed::Box;
 use alloc::string::String;
-use alloc::vec;
 use netclient::Link;
 use smoltcp::iface::{Config, Interface};
 use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
@@ -26,8 +26,11 @@ pub const TICKS_PER_US: u64 = 2_000;
 pub struct Vnic {
     /// The ring link.
     pub link: Link,
-    /// The frame `receive` copied out of the data region.
-    frame: [u8; 2048],
+    /// The frame `receive` copied out of the data region (on the heap: a partition's
+    /// stack is small).
+    frame: Box<[u8; 2048]>,
+    /// Where smoltcp builds a frame to send (then copied into the data region).
+    outgoing: Box<[u8; 2048]>,
     /// Ring errors (a corrupt peer): reported by the main loop.
     pub error: Option<String>,
 }
@@ -35,7 +38,7 @@ pub struct Vnic {
 /// A received frame, handed to smoltcp.
 pub struct Rx<'a>(&'a [u8]);
 /// Room for one frame to send.
-pub struct Tx<'a>(&'a mut Link, &'a mut Option<String>);
+pub struct Tx<'a>(&'a mut Link, &'a mut Option<String>, &'a mut [u8; 2048]);
 
 impl RxToken for Rx<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
@@ -45,9 +48,11 @@ impl RxToken for Rx<'_> {
 
 impl TxToken for Tx<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut frame = vec![0u8; len];
-        let r = f(&mut frame);
-        if let Err(e) = self.0.send(&frame) {
+        let frame = &mut self.2[..len.min(2048)];
+        frame.fill(0);
+        let r = f(frame);
+        // The driver hears of it when the poll ends ([`poll`]): one signal a round.
+        if let Err(e) = self.0.queue(frame) {
             *self.1 = Some(e);
         }
         r
@@ -63,8 +68,8 @@ impl Device for Vnic {
         if !self.link.can_send().unwrap_or(false) {
             return None;
         }
-        match self.link.try_receive(&mut self.frame) {
-            Ok(Some(n)) => Some((Rx(&self.frame[..n]), Tx(&mut self.link, &mut self.error))),
+        match self.link.take(&mut self.frame[..]) {
+            Ok(Some(n)) => Some((Rx(&self.frame[..n]), Tx(&mut self.link, &mut self.error, &mut self.outgoing))),
             Ok(None) => None,
             Err(e) => {
                 self.error = Some(e);
@@ -75,7 +80,7 @@ impl Device for Vnic {
 
     fn transmit(&mut self, _: Instant) -> Option<Tx<'_>> {
         match self.link.can_send() {
-            Ok(true) => Some(Tx(&mut self.link, &mut self.error)),
+            Ok(true) => Some(Tx(&mut self.link, &mut self.error, &mut self.outgoing)),
             Ok(false) => None,
             Err(e) => {
                 self.error = Some(e);
@@ -101,8 +106,16 @@ impl Vnic {
     /// A virtual NIC over `link` (its receive buffers are offered first).
     pub fn new(mut link: Link) -> Result<Self, String> {
         link.offer_receive_buffers()?;
-        Ok(Vnic { link, frame: [0; 2048], error: None })
+        Ok(Vnic { link, frame: Box::new([0; 2048]), outgoing: Box::new([0; 2048]), error: None })
     }
+}
+
+/// One round of the stack: `iface.poll`, then one signal to the NIC's server for
+/// everything the round queued or re-offered. Returns whether the sockets changed.
+pub fn poll(iface: &mut Interface, dev: &mut Vnic, sockets: &mut smoltcp::iface::SocketSet<'_>) -> bool {
+    let changed = iface.poll(now(), dev, sockets) != smoltcp::iface::PollResult::None;
+    dev.link.flush();
+    changed
 }
 
 /// A partition's network: its virtual NIC (the ring link the description gives) and a

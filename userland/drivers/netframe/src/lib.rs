@@ -1,4 +1,4 @@
-//! Ethernet frames of the NIC drivers' self-tests: ARP and DHCP, bounds-checked.
+//! Ethernet frames: ARP and DHCP of the drivers' self-tests, the filter's classes.
 //!
 //! Frames from the network are untrusted input: every parser takes any byte slice
 //! (short, long, malformed) and answers `None` unless the frame is exactly what it
@@ -9,6 +9,7 @@ extern crate alloc;
 
 pub mod arp;
 pub mod dhcp;
+pub mod filter;
 pub mod rxbench;
 
 pub use arp::*;

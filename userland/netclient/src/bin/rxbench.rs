@@ -1,4 +1,4 @@
-//! The `netclient-rxbench` program: frames received through the driver's rings, timed.
+//! The `netclient-rxbench` program: frames received through the rings, timed.
 #![no_std]
 #![no_main]
 
