@@ -163,11 +163,17 @@ RUN_APPEND  ?= iommu=allow-unremapped-dma
 # $(if ...) a literal comma would end the argument).
 NVME_ARGS = $(if $(NVME),-drive file=$(NVME)$(comma)if=none$(comma)id=nvme0$(comma)format=raw \
             -device nvme$(comma)serial=nvme0$(comma)drive=nvme0)
+# A system with management's console on COM2 (`[isa.com2]`, docs/appliance.md): QEMU's
+# second serial port listens on 127.0.0.1:$(CONSOLE_PORT) (COM1 stays on stdio).
+CONSOLE_PORT ?= 4444
+CONSOLE_ARGS := $(if $(shell grep -s '^\[isa\.com2\]' systems/$(SYSTEM).toml),\
+                -serial tcp:127.0.0.1:$(CONSOLE_PORT)$(comma)server=on$(comma)wait=off)
 run: image qemu-deps
 	@echo "make: booting systems/$(SYSTEM).toml (QEMU q35, TCG, $(MEM), $(IOMMU), $(RUN_DEVICES))"
+	@if [ -n "$(CONSOLE_ARGS)" ]; then echo "make: management console on COM2: nc 127.0.0.1 $(CONSOLE_PORT) (then: help, status, graph, restart <component>, cutoff <device>)"; fi
 	@if [ "$(SYSTEM)" = appliance ]; then echo "make: the appliance serves until you stop QEMU (Ctrl-A X): curl http://127.0.0.1:8080/ ; UDP echo on 127.0.0.1:7777"; \
 	    else echo "make: the system stops itself"; fi
-	@$(QEMU) $(QEMU_ARGS) $(RUN_DEVICES) -kernel $(BUILD)/$(SYSTEM).elf -append "$(strip $(RUN_APPEND) $(APPEND))" \
+	@$(QEMU) $(QEMU_ARGS) $(CONSOLE_ARGS) $(RUN_DEVICES) -kernel $(BUILD)/$(SYSTEM).elf -append "$(strip $(RUN_APPEND) $(APPEND))" \
 	    $(NVME_ARGS); \
 	    status=$$?; code=$$((status >> 1)); \
 	    if [ $$status -eq 0 ] && [ "$(SYSTEM)" = appliance ]; then echo "make: QEMU stopped (the appliance serves until stopped)"; \

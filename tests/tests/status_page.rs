@@ -239,6 +239,9 @@ fn chromium_shows_the_appliance_status_page() {
         ("management", "management"),
         ("e1000e-driver", "driver"),
         ("bridge", "component"),
+        ("filter", "component"),
+        ("copier-web", "component"),
+        ("copier-echo", "component"),
         ("httpd", "component"),
         ("udpecho", "component"),
         ("rogue-driver", "driver"),
@@ -258,6 +261,11 @@ fn chromium_shows_the_appliance_status_page() {
     let nic = row(&rows, &["nic", "64 bits", "128 KiB"]);
     assert_ne!(nic[3], "0 KiB (0 pages)", "the NIC driver's buffers are allocated: {nic:?}");
     assert_eq!(nic[8], "assigned", "{nic:?}");
+    // The filter's rules per client (its counters: tests/tests/partitions.rs).
+    let web = row(&rows, &["web"]);
+    assert_eq!(web[7..], ["arp icmp tcp:80", "arp icmp tcp"], "the filter's rules for httpd: {web:?}");
+    let echo = row(&rows, &["echo"]);
+    assert_eq!(echo[7..], ["arp icmp udp:7", "arp icmp udp"], "the filter's rules for udpecho: {echo:?}");
     // The bridge's ports (frames and drops) and the authority graph's edges.
     row(&rows, &["port web (525400123457)"]);
     row(&rows, &["port echo (525400123458)"]);

@@ -2,7 +2,8 @@
 //!
 //! Every status region the partition maps read-only is a page some component writes
 //! (`capring::status`): management's `status-page`, the iommu-server's
-//! `iommu-status`, the bridge's `bridge-status`, init's `authority-graph`, and any
+//! `iommu-status`, the bridge's `bridge-status`, the filter's `filter-status`, init's
+//! `authority-graph`, and any
 //! other a description adds. Each becomes a section; its text's table markup
 //! (`# caption`, `! header | ...`, `cell | cell`, `label: value`) becomes HTML tables.
 //! All text is escaped; the page has no script, only a meta refresh.
@@ -46,6 +47,7 @@ fn known(region: &'static str) -> (String, &'static str, u8) {
     match region {
         "status-page" => ("Management: faults, components, restarts".into(), "management", 0),
         "bridge-status" => ("Bridge: frames and drops per port".into(), "bridge", 1),
+        "filter-status" => ("Filter: rules and frames per client".into(), "filter", 8),
         "iommu-status" => ("DMA domains and pools".into(), "iommu-server", 8),
         "authority-graph" => ("Authority graph".into(), "init", 9),
         other => (other.into(), other.strip_suffix("-status").unwrap_or("its writer"), 5),

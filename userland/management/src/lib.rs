@@ -20,10 +20,14 @@
 //! stays down has its device cut off. Messages on its fault endpoint in the old format
 //! (label `DmaFault` / `COMPONENT_FAULT_REPORT`, from systems without a doorbell) are
 //! handled as before. The `management-busy` program first spins (busy) for
-//! [`BUSY_CYCLES`] so reports pile up: the fault scenario checks none is lost.
+//! [`BUSY_CYCLES`] so reports pile up: the fault scenario checks none is lost. If the
+//! description gives management an ISA UART (`[isa.com2]`), it serves a console on it
+//! (`console`: status, graph, restart, cutoff) from the same loop.
 #![no_std]
 
 extern crate alloc;
+
+mod console;
 
 use alloc::vec::Vec;
 
@@ -138,6 +142,7 @@ pub fn run(info: &'static ComponentInfo, busy: bool) -> ExitCode {
     }
     println!("management: waiting for faults on '{}'", faults.name());
     m.publish_status();
+    let mut console = console::Console::open(&m);
     if busy {
         let until = libcap::deadline::now() + BUSY_CYCLES;
         println!("management: busy: not fetching fault reports for {BUSY_CYCLES} cycles");
@@ -148,6 +153,10 @@ pub fn run(info: &'static ComponentInfo, busy: bool) -> ExitCode {
     }
     loop {
         m.fetch_all();
+        // A keystroke rings the same doorbell (init bound COM2's line to it).
+        if console.as_mut().is_some_and(|c| c.poll(&mut m)) {
+            continue;
+        }
         let msg = match ipc::recv(m.faults) {
             Ok(msg) => msg,
             Err(e) => {

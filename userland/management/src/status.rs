@@ -39,13 +39,23 @@ pub(crate) fn note(heard: &mut Vec<Heard>, component: u64, cpu: bool, restarted:
 }
 
 impl Management {
-    /// Writes the status text to the `status-page` region, if management has one.
+    /// Writes [`Self::status_text`] to the `status-page` region, if management has one.
     pub(crate) fn publish_status(&self) {
         let Some(region) =
             self.info.cap_of("status-page", CapKind::Region).filter(|c| c.rights & CapRights::WRITE.raw() != 0)
         else {
             return;
         };
+        let text = self.status_text();
+        // SAFETY: init mapped the region writable for management alone at this address
+        // for its whole life; it is used only as a status page.
+        let page = unsafe { capring::status::StatusPage::new(region.vaddr as *mut u8, region.size as usize) };
+        page.publish(text.as_bytes());
+    }
+
+    /// The counters, the components and each watched device's state, in the status
+    /// page's table markup: what the page shows and the console's `status` prints.
+    pub(crate) fn status_text(&self) -> String {
         let c = &self.counters;
         let mut text = String::new();
         let _ = writeln!(text, "# Faults handled by management");
@@ -81,9 +91,6 @@ impl Management {
                 if w.cut_off { "cut off" } else { "assigned" }
             );
         }
-        // SAFETY: init mapped the region writable for management alone at this address
-        // for its whole life; it is used only as a status page.
-        let page = unsafe { capring::status::StatusPage::new(region.vaddr as *mut u8, region.size as usize) };
-        page.publish(text.as_bytes());
+        text
     }
 }

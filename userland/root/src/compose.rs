@@ -79,6 +79,8 @@ pub struct Shared {
     /// Per component: the fault doorbell init binds to a management component's TCB
     /// and init's own signal cap to it (badge `DOORBELL_INIT`); `(0, 0)` for others.
     pub doorbells: Vec<(CPtr, CPtr)>,
+    /// Per ISA device: init's handler for its interrupt line (`crate::isa`).
+    pub isa_lines: crate::isa::Lines,
 }
 
 /// CPU-fault reports init keeps for one handler until it fetches them.
@@ -286,8 +288,9 @@ fn construct<'a>(
             .map_err(|e| format!("cannot mint the fault doorbell ({e:?})"))?;
         doorbells.push((ntfn, mine));
     }
+    let isa_lines = crate::isa::take_lines(&desc, slots, &doorbells)?;
     let pool_slots = alloc::vec![0; plan.devices.len()];
-    let shared = Shared { fault_ep, channels, regions, iommu_ep, pool_slots, bar_frames, msis, doorbells };
+    let shared = Shared { fault_ep, channels, regions, iommu_ep, pool_slots, bar_frames, msis, doorbells, isa_lines };
     let mut comps = Vec::new();
     for (i, mut budget) in budgets.into_iter().enumerate() {
         let first = slots.peek();
@@ -496,6 +499,7 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
             }
         }
     }
+    crate::isa::connect(system, i, slots)?;
     crate::grants::connect_extra(system, i)
 }
 
@@ -548,6 +552,23 @@ fn summary(system: &System<'_>) {
         );
     }
     // The authority edges: printed as `graph:` lines, and for a status page.
+    let edges = graph_edges(system);
+    for (from, to, what) in &edges {
+        println!("graph: {from} -> {to} [{what}]");
+    }
+    crate::graph_page::publish(system, &edges);
+}
+
+/// The authority edges init granted as `graph:` lines print them (without the
+/// prefix): served to management's `graph` command (`SUPERVISOR_GRAPH_LINE`).
+pub fn graph_lines(system: &System<'_>) -> Vec<String> {
+    graph_edges(system).iter().map(|(from, to, what)| format!("{from} -> {to} [{what}]")).collect()
+}
+
+/// The authority edges init granted: channels, region maps, each device's IOSpace and
+/// pool, ISA devices.
+fn graph_edges(system: &System<'_>) -> Vec<crate::graph_page::Edge> {
+    let desc = system.plan.desc;
     let mut edges: Vec<crate::graph_page::Edge> = Vec::new();
     for ch in desc.channels().iter() {
         let client = system.plan.components[usize::from(ch.client)].name;
@@ -570,10 +591,8 @@ fn summary(system: &System<'_>) {
             edges.push((driver.into(), s.name.into(), format!("dma {name}, pool {} KiB", d.rec.dma_pool_bytes / 1024)));
         }
     }
-    for (from, to, what) in &edges {
-        println!("graph: {from} -> {to} [{what}]");
-    }
-    crate::graph_page::publish(system, &edges);
+    crate::isa::graph_edges(system, &mut edges);
+    edges
 }
 
 fn system_pci(bi: &BootInfo, index: usize) -> String {

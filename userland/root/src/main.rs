@@ -14,6 +14,7 @@ mod compose;
 mod console;
 mod grants;
 mod graph_page;
+mod isa;
 mod plan;
 mod supervisor;
 
