@@ -26,8 +26,8 @@ COMPONENT_PACKAGES := edudrv management relay
 COMPONENTS    := management management-busy management-thief management-restart-server management-restart-loop \
                  edudrv edudrv-rogue-outside edudrv-rogue-device edudrv-use-freed edudrv-crash \
                  edudrv-storm edudrv-flood edudrv-stale edudrv-leak edudrv-keeper edudrv-keeper-flip \
-                 e1000edrv-rogue e1000edrv-loopback e1000edrv-flaky nvmedrv-rogue \
-                 virtionetdrv-rogue netclient-bench nvmedrv-bench \
+                 e1000edrv-rogue e1000edrv-loopback e1000edrv-flaky e1000edrv-blast nvmedrv-rogue \
+                 virtionetdrv-rogue netclient-bench netclient-rxbench nvmedrv-bench \
                  iommu-server-malicious filter copier netbench-http
 HOST_ONLY     := --workspace $(addprefix --exclude ,$(USER_PROGRAMS) $(COMPONENT_PACKAGES))
 # Bare-metal programs whose crate also holds host-tested logic (a lib): built and packed

@@ -39,6 +39,12 @@ impl DebugConsole {
         invoke(self.0, Invocation::DebugWrite, &[addr, len], &[]).map(|_| ())
     }
 
+    /// The kernel's IOMMU work counters since boot: (second-level leaf entries written
+    /// or cleared, IOTLB invalidations completed), over all domains.
+    pub fn iommu_counters(self) -> Result<(u64, u64)> {
+        invoke(self.0, Invocation::DebugIommuCounters, &[], &[]).map(|r| (r[0], r[1]))
+    }
+
     /// Ends the system with exit code `code`; returns only with the kernel's refusal.
     pub fn halt(self, code: u64) -> Error {
         match invoke(self.0, Invocation::DebugHalt, &[code], &[]) {

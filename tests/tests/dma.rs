@@ -67,6 +67,7 @@ fn dma_isolation(scenario: Scenario, tables: u32, how: &str) -> scenarios::Outco
     let polled = faults.iter().filter(|l| !l.contains("DMA fault via interrupt:")).count();
     assert!(polled <= 2 + faults.len() / 40, "{polled} faults not taken by interrupt: {faults:?}");
     o.expect_serial_contains(&format!("dmatest: {tables} IO page tables installed below the root"))
+        .expect_serial_contains("dmatest: ok the IOMMU counters saw the 3 leaf writes (")
         .expect_serial_contains("dmatest: ok after the delete the device cannot write the frame")
         .expect_serial_contains("dmatest: ok after FrameUnmap the device cannot write the frame")
         .expect_serial_contains("dmatest: ok ... and its fault message names the IOVA FrameUnmap removed")

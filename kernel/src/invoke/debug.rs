@@ -1,4 +1,4 @@
-//! DebugConsole invocations: print on the serial console, or end the system.
+//! DebugConsole invocations: print, end the system, or read the IOMMU counters.
 //!
 //! Prints a byte or a user buffer on the kernel's serial console, or ends the system
 //! through QEMU's isa-debug-exit. Only a holder of the debug-console cap can do
@@ -25,6 +25,8 @@ pub enum DebugOp {
     Write(UserSlice),
     /// Halt with an exit code.
     Halt(u32),
+    /// IommuCounters: read the IOMMU work counters.
+    IommuCounters,
 }
 
 /// Decodes `label` on a debug-console cap with `rights`: reads and checks the message,
@@ -56,6 +58,7 @@ pub fn decode(msg: &Message<'_>, label: Invocation, rights: CapRights) -> Result
             }
             Ok(DebugOp::Halt(code as u32))
         }
+        Invocation::DebugIommuCounters => Ok(DebugOp::IommuCounters),
         _ => Err(fail(SyscallError::IllegalOperation, 0)),
     }
 }
@@ -72,6 +75,13 @@ pub fn invoke(op: DebugOp) -> Reply {
         DebugOp::PutChar(byte) => serial::write_sanitized(&[byte]),
         DebugOp::Write(slice) => slice.read_chunks(serial::write_sanitized).map_err(|e| fail(e, 0))?,
         DebugOp::Halt(code) => halt(code),
+        DebugOp::IommuCounters => {
+            let (leaves, invalidations) = crate::iommu::counters::read();
+            let mut reply = [0; REGISTER_MRS];
+            reply[0] = leaves;
+            reply[1] = invalidations;
+            return Ok(reply);
+        }
     }
     Ok([0; REGISTER_MRS])
 }

@@ -157,6 +157,7 @@ fn invoke_map(space: Space, iova: u64, plans: &[PagePlan]) {
         kmem::write_words(p.slot, words);
         kmem::write_words(raw::word_addr(p.slot, raw_frame::WORD_SPACE), [space.root, iova + PAGE * i as u64]);
     }
+    crate::iommu::counters::leaves_written(plans.len() as u64);
     unit::sync_fence();
 }
 
@@ -204,6 +205,7 @@ fn invoke_unmap(space: Space, plans: &[PagePlan]) {
             if entry & (sl::READ | sl::WRITE) != 0 && entry & sl::ADDR == paddr {
                 DirectMemory.write(table, index, 0);
                 written_back = write_back(written_back, table + 8 * index as u64);
+                crate::iommu::counters::leaves_written(1);
             }
         }
         kmem::write_words(p.slot, [raw_frame::without_mapping(p.w0)]);

@@ -672,6 +672,7 @@ pub fn decode_map(
 pub fn invoke_map(plan: &MapPlan) {
     DirectMemory.write(plan.table, plan.index, plan.entry);
     unit::sync_for_device(plan.table + 8 * plan.index as u64, 8);
+    super::counters::leaves_written(1);
 }
 
 /// Non-present entries are never cached without caching mode; with it, a map of IOVAs
@@ -741,6 +742,7 @@ pub fn clear(cap: &Cap) -> Option<Cap> {
         if entry & (sl::READ | sl::WRITE) != 0 && entry & sl::ADDR == paddr {
             DirectMemory.write(table, index, 0);
             unit::sync_for_device(table + 8 * index as u64, 8);
+            super::counters::leaves_written(1);
         }
     }
     if let Cap::IoPageTable { .. } = *cap {

@@ -7,9 +7,11 @@
 //! `intremap` (interrupt-remapping layouts) are pure encoders, tested on the host, as are
 //! `cfi_verdict` (the compatibility-format probe's decision), `register_set` (where a
 //! unit's register blocks lie) and `fault_queue` (the DMA fault queue's logic).
+//! `counters` (IOMMU work since boot, for `make bench`) builds everywhere;
 //! `unit` (the remapping-unit driver), `remap_table` and `iospace` run on bare metal only.
 
 pub mod cfi_verdict;
+pub mod counters;
 pub mod entries;
 pub mod fault_queue;
 pub mod intremap;

@@ -516,6 +516,7 @@ pub fn invalidate_iotlb(index: usize, domain: u16, range: Option<(u64, u64)>) {
         if !done {
             panic!("iommu{index}: IOTLB invalidation {what:?} never completed");
         }
+        super::counters::iotlb_invalidated();
         announce(index, unit, if matches!(what, IotlbInvalidation::Pages { .. }) { 1 } else { 2 }, &what);
     })
 }

@@ -173,6 +173,10 @@ crate::abi_enum! {
         /// DebugConsole: Halt(code): end the whole system with exit code `code` (at most
         /// [`DEBUG_HALT_MAX`]; see [`crate::exit`]). Returns only if refused.
         DebugHalt = 82,
+        /// DebugConsole: IommuCounters() -> 2 words: second-level leaf entries written or
+        /// cleared, and IOTLB invalidations completed, since boot (all domains). Needs no
+        /// right; `make bench` reads it around a batch of frames (IOMMU work per packet).
+        DebugIommuCounters = 83,
     }
 }
 

@@ -7,6 +7,11 @@
 //! drivers' rows (systems/bench-e1000e.toml: frames through the e1000e's rings;
 //! systems/bench-nvme.toml: 4 KiB NVMe transfers), and writes bench/results.json
 //! (and results.md).
+//!
+//! `BENCH_ONLY=e1000e,virtio-net make bench` runs only those parts (of `core`, `restart`,
+//! `e1000e`, `virtio-net`, `appliance`, `rx-e1000e`, `rx-virtio-net` (frames received
+//! from a peer on a hub: systems/bench-rx-*.toml), `nvme`); every other row (and the memory table, without
+//! `core`) is carried over from the committed bench/results.json, marked `kept`.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -44,6 +49,8 @@ const CONTEXT: &[(&str, &str, &str)] = &[
         "Linux 6.1 UDP sendto 64 B via virtio-net 5550 (min)",
     ),
     ("virtio-net via rings: 1500 B frame sent (TX entry -> TX_FREE), per frame", "-", "-"),
+    ("e1000e via rings: IOMMU operations (leaf writes + IOTLB invalidations) per frame, rounded up", "0", "-"),
+    ("virtio-net via rings: IOMMU operations (leaf writes + IOTLB invalidations) per frame, rounded up", "0", "-"),
     (
         APPLIANCE_ROW,
         "< 5108 (Linux median), aim 2554",
@@ -182,14 +189,56 @@ const HOST_TIMED: &[&str] = &["NVMe 4 KiB write (submit -> completion)", "NVMe 4
 /// The committed figures (`bench/results.json`, as this runner writes it: one result
 /// per line): name -> min. Empty if there is none.
 fn committed(json: &str) -> Vec<(String, u64)> {
+    committed_rows(json).into_iter().map(|r| (r.name, r.min)).collect()
+}
+
+/// The committed rows, whole (name, min, median, runs).
+fn committed_rows(json: &str) -> Vec<Row> {
     json.lines()
         .filter_map(|l| {
             let rest = l.trim().strip_prefix("{\"name\": \"")?;
             let (name, rest) = rest.split_once("\", \"min\": ")?;
-            let min = rest.split(',').next()?.trim().parse().ok()?;
-            Some((name.to_string(), min))
+            let mut numbers =
+                rest.split(", \"").map(|f| f.rsplit(' ').next().unwrap_or("").trim_end_matches(['}', ',']));
+            let min = numbers.next()?.parse().ok()?;
+            let median = numbers.next()?.parse().ok()?;
+            let runs = numbers.next()?.parse().ok()?;
+            Some(Row { name: name.to_string(), min, median, runs })
         })
         .collect()
+}
+
+/// The committed memory table: (what, bytes).
+fn committed_memory(json: &str) -> Vec<(String, u64)> {
+    json.lines()
+        .filter_map(|l| {
+            let rest = l.trim().strip_prefix("{\"name\": \"")?;
+            let (name, rest) = rest.split_once("\", \"bytes\": ")?;
+            Some((name.to_string(), rest.trim_end_matches([',', '}']).trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Which part of the run (`BENCH_ONLY`) makes the row `name`.
+fn part_of(name: &str) -> &'static str {
+    let received = name.contains(" frame received (");
+    if received && name.starts_with("e1000e via rings: ") {
+        "rx-e1000e"
+    } else if received && name.starts_with("virtio-net via rings: ") {
+        "rx-virtio-net"
+    } else if name.starts_with("e1000e via rings: ") {
+        "e1000e"
+    } else if name.starts_with("virtio-net via rings: ") {
+        "virtio-net"
+    } else if name.starts_with("NVMe ") {
+        "nvme"
+    } else if name == RESTART_ROW {
+        "restart"
+    } else if name == APPLIANCE_ROW || name == HTTP_ROW {
+        "appliance"
+    } else {
+        "core"
+    }
 }
 
 /// The change of `now` against `before` in percent, and whether it is a regression
@@ -251,38 +300,95 @@ fn memory_rows(serial: &str) -> Vec<(String, u64)> {
 }
 
 fn main() -> ExitCode {
-    let mut scenario = Scenario::new("bench").append("init=bench");
-    scenario.extra_args = vec!["-icount".into(), "shift=0,sleep=off".into()];
-    let outcome = scenario.run();
-    let mut rows: Vec<Row> = outcome.serial.lines().filter_map(parse).collect();
-    if outcome.exit_code != Some(0) || !outcome.serial.contains("bench: done") || rows.is_empty() {
-        eprintln!("bench: the benchmark run failed (exit {:?}); serial tail:", outcome.exit_code);
-        eprintln!("{}", scenarios::tail(&outcome.serial, 30));
-        return ExitCode::FAILURE;
+    let only = std::env::var("BENCH_ONLY").ok().filter(|o| !o.trim().is_empty());
+    let runs = |part: &str| only.as_deref().is_none_or(|o| o.split(',').any(|p| p.trim() == part));
+    let committed_json = std::fs::read_to_string(repo_root().join("bench/results.json")).unwrap_or_default();
+    let mut rows: Vec<Row> = Vec::new();
+    let mut memory = committed_memory(&committed_json);
+    if runs("core") {
+        let mut scenario = Scenario::new("bench").append("init=bench");
+        scenario.extra_args = vec!["-icount".into(), "shift=0,sleep=off".into()];
+        let outcome = scenario.run();
+        rows = outcome.serial.lines().filter_map(parse).collect();
+        if outcome.exit_code != Some(0) || !outcome.serial.contains("bench: done") || rows.is_empty() {
+            eprintln!("bench: the benchmark run failed (exit {:?}); serial tail:", outcome.exit_code);
+            eprintln!("{}", scenarios::tail(&outcome.serial, 30));
+            return ExitCode::FAILURE;
+        }
+        memory = memory_rows(&outcome.serial);
+        if memory.len() < 2 {
+            eprintln!("bench: the boot log lacks the kernel's memory lines");
+            return ExitCode::FAILURE;
+        }
     }
-    let Some(restart) = restart_row() else { return ExitCode::FAILURE };
-    rows.push(restart);
-    let nic = ["-netdev", "user,id=n0", "-device", "e1000e,netdev=n0"];
-    let Some(nic_rows) = driver_rows("bench-e1000e", &nic, "e1000e") else { return ExitCode::FAILURE };
-    rows.extend(nic_rows);
-    let virtio = ["-netdev", "user,id=n0", "-device", "virtio-net-pci,iommu_platform=on,disable-legacy=on,netdev=n0"];
-    let Some(virtio_rows) = driver_rows("bench-virtio-net", &virtio, "virtio-net") else { return ExitCode::FAILURE };
-    rows.extend(virtio_rows);
-    let Some(appliance) = appliance_row() else { return ExitCode::FAILURE };
-    rows.push(appliance);
-    let Some(http) = http_row() else { return ExitCode::FAILURE };
-    rows.push(http);
-    let disk = scenarios::scenario_dir().join("bench-nvme-disk.img");
-    if let Err(e) = std::fs::write(&disk, vec![0u8; 1 << 20]) {
-        eprintln!("bench: cannot write {}: {e}", disk.display());
-        return ExitCode::FAILURE;
+    if runs("restart") {
+        let Some(restart) = restart_row() else { return ExitCode::FAILURE };
+        rows.push(restart);
     }
-    let drive = format!("file={},if=none,id=d0,format=raw", disk.display());
-    let nvme = ["-drive", drive.as_str(), "-device", "nvme,serial=bench,drive=d0"];
-    let Some(nvme_rows) = driver_rows("bench-nvme", &nvme, "-") else { return ExitCode::FAILURE };
-    rows.extend(nvme_rows);
+    if runs("e1000e") {
+        let nic = ["-netdev", "user,id=n0", "-device", "e1000e,netdev=n0"];
+        let Some(nic_rows) = driver_rows("bench-e1000e", &nic, "e1000e") else { return ExitCode::FAILURE };
+        rows.extend(nic_rows);
+    }
+    if runs("virtio-net") {
+        let virtio =
+            ["-netdev", "user,id=n0", "-device", "virtio-net-pci,iommu_platform=on,disable-legacy=on,netdev=n0"];
+        let Some(virtio_rows) = driver_rows("bench-virtio-net", &virtio, "virtio-net") else {
+            return ExitCode::FAILURE;
+        };
+        rows.extend(virtio_rows);
+    }
+    if runs("appliance") {
+        let Some(appliance) = appliance_row() else { return ExitCode::FAILURE };
+        rows.push(appliance);
+        let Some(http) = http_row() else { return ExitCode::FAILURE };
+        rows.push(http);
+    }
+    // Frames received: the NIC under test (00:05.0) on a hub with the sender's 82574.
+    let peer = ["-device", "e1000e,netdev=h0,addr=04.0,mac=52:54:00:00:00:0a", "-netdev", "hubport,id=h0,hubid=0"];
+    let hub = ["-netdev", "hubport,id=h1,hubid=0", "-device"];
+    for (part, nic, device) in [
+        ("rx-e1000e", "e1000e", "e1000e,netdev=h1,addr=05.0,mac=52:54:00:00:00:0b"),
+        (
+            "rx-virtio-net",
+            "virtio-net",
+            "virtio-net-pci,iommu_platform=on,disable-legacy=on,netdev=h1,addr=05.0,mac=52:54:00:00:00:0b",
+        ),
+    ] {
+        if runs(part) {
+            let args: Vec<&str> = peer.iter().chain(&hub).copied().chain([device]).collect();
+            let Some(rx_rows) = driver_rows(&format!("bench-{part}"), &args, nic) else { return ExitCode::FAILURE };
+            rows.extend(rx_rows);
+        }
+    }
+    if runs("nvme") {
+        let disk = scenarios::scenario_dir().join("bench-nvme-disk.img");
+        if let Err(e) = std::fs::write(&disk, vec![0u8; 1 << 20]) {
+            eprintln!("bench: cannot write {}: {e}", disk.display());
+            return ExitCode::FAILURE;
+        }
+        let drive = format!("file={},if=none,id=d0,format=raw", disk.display());
+        let nvme = ["-drive", drive.as_str(), "-device", "nvme,serial=bench,drive=d0"];
+        let Some(nvme_rows) = driver_rows("bench-nvme", &nvme, "-") else { return ExitCode::FAILURE };
+        rows.extend(nvme_rows);
+    }
+    // Parts not run keep their committed rows, in the committed order.
+    let mut kept = Vec::new();
+    if only.is_some() {
+        let mut all = Vec::new();
+        for old in committed_rows(&committed_json) {
+            if let Some(i) = rows.iter().position(|r| r.name == old.name) {
+                all.push(rows.remove(i));
+            } else if !runs(part_of(&old.name)) {
+                kept.push(old.name.clone());
+                all.push(old);
+            }
+        }
+        all.append(&mut rows);
+        rows = all;
+    }
     // Against the committed run: the change of each row's minimum, > 5% worse flagged.
-    let before = committed(&std::fs::read_to_string(repo_root().join("bench/results.json")).unwrap_or_default());
+    let before = committed(&committed_json);
     let mut worse = Vec::new();
     let mut table = String::new();
     let _ = writeln!(
@@ -294,6 +400,7 @@ fn main() -> ExitCode {
         let (target, reference) =
             CONTEXT.iter().find(|(n, _, _)| *n == r.name).map_or(("-", "-"), |(_, t, f)| (*t, *f));
         let versus = match before.iter().find(|(n, _)| *n == r.name) {
+            _ if kept.contains(&r.name) => "kept".to_string(),
             Some(&(_, old)) => {
                 let (pct, regressed) = change(old, r.min);
                 let regressed = regressed && !HOST_TIMED.contains(&r.name.as_str());
@@ -309,11 +416,6 @@ fn main() -> ExitCode {
             "| {} | {} | {} | {} | {versus} | {target} | {reference} |",
             r.name, r.min, r.median, r.runs
         );
-    }
-    let memory = memory_rows(&outcome.serial);
-    if memory.len() < 2 {
-        eprintln!("bench: the boot log lacks the kernel's memory lines");
-        return ExitCode::FAILURE;
     }
     let _ = writeln!(table, "\n| memory (RAM 256 MiB) | bytes |\n|---|---:|");
     for (what, bytes) in &memory {
@@ -370,5 +472,12 @@ mod tests {
         assert!(change(124, 131).1, "+5.6% is flagged");
         assert!(!change(124, 100).1, "better is never flagged");
         assert!(committed("not json").is_empty());
+        let rows = committed_rows(json);
+        assert_eq!((rows[0].min, rows[0].median, rows[0].runs), (124, 125, 65));
+        let memory = "    {\"name\": \"one TCB (retyped from user untyped)\", \"bytes\": 2048},\n";
+        assert_eq!(committed_memory(memory), [("one TCB (retyped from user untyped)".to_string(), 2048)]);
+        assert_eq!(part_of("virtio-net via rings: 64 B frame sent (TX entry -> TX_FREE), per frame"), "virtio-net");
+        assert_eq!(part_of("Retype 4 KiB frame"), "core");
+        assert_eq!(part_of("e1000e via rings: 64 B frame received (device completion -> x), per frame"), "rx-e1000e");
     }
 }

@@ -27,6 +27,7 @@ pub use netframe::hex;
 use netframe::{arp_reply_for, arp_request};
 
 mod bench;
+mod rxbench;
 
 /// What the program does with the connection.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -35,6 +36,8 @@ pub enum Mode {
     Normal,
     /// `netclient-bench`: frames through a driver in MAC loopback, timed ([`bench`]).
     Bench,
+    /// `netclient-rxbench`: frames from a peer on a hub received, timed ([`rxbench`]).
+    RxBench,
 }
 
 /// Bytes of each buffer in the data region.
@@ -65,6 +68,7 @@ pub fn main(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
     let result = match mode {
         Mode::Normal => run(info),
         Mode::Bench => connect(info).and_then(|mut link| bench::run(&mut link)),
+        Mode::RxBench => connect(info).and_then(|mut link| rxbench::run(&mut link, info)),
     };
     match result {
         Ok(()) => {

@@ -5,14 +5,15 @@
 //! on memory decoding and bus mastering through the server, reads the config space the
 //! server lets it read (IDs, capability list; never the BARs) into a checked
 //! [`ConfigView`], takes one 256 KiB region from its DMA pool for virtqueues and bounce
-//! buffers, and runs `virtio-drivers`' `VirtIONet` over the [`PlatformTransport`]
-//! (VIRTIO_F_ACCESS_PLATFORM accepted, FEATURES_OK read back). With `msis = 1` the
-//! server programs MSI-X entry 0 and the transport routes every queue to it (the crate
-//! does not); receive waits are then bounded waits for that interrupt, otherwise the
-//! driver polls. The crate's `send` still spins until the device used the buffer. The
-//! self-test sends an ARP
-//! request for 10.0.2.2 (QEMU's user network answers) and checks the reply's bytes; on a
-//! hub with another NIC instead, it takes that NIC's request as the frame received.
+//! buffers, and drives the device with `virtio-drivers`' non-blocking `VirtIONetRaw`
+//! ([`Net`]) over the [`PlatformTransport`] (VIRTIO_F_ACCESS_PLATFORM accepted,
+//! FEATURES_OK read back). With `msis = 1` the server programs MSI-X entry 0 and the
+//! transport routes every queue to it (the crate does not); waits are then bounded
+//! waits for that interrupt, otherwise the driver polls. Sends are queued and reclaimed,
+//! never spun on: a send the device has not completed within [`SEND_TICKS`] is reported
+//! as a stuck device. The self-test sends an ARP request for 10.0.2.2 (QEMU's user
+//! network answers) and checks the reply's bytes; on a hub with another NIC instead, it
+//! takes that NIC's request as the frame received.
 #![no_std]
 
 extern crate alloc;
@@ -27,9 +28,9 @@ use libcap::println;
 use virtio_net_driver::config::{BarWindow, ConfigView};
 use virtio_net_driver::frame::{arp_reply_for, arp_request, arp_request_from_peer, hex};
 use virtio_net_driver::hal::PoolHal;
+use virtio_net_driver::net::{Net as RawNet, NetError};
 use virtio_net_driver::pool::Pool;
 use virtio_net_driver::transport::PlatformTransport;
-use virtio_net_driver::virtio_drivers::device::net::VirtIONet;
 use virtio_net_driver::virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
 use virtio_net_driver::virtio_drivers::transport::pci::PciTransport;
 
@@ -57,8 +58,60 @@ const GATEWAY: [u8; 4] = [10, 0, 2, 2];
 const REPLY_TICKS: u64 = 20_000_000_000;
 /// TSC ticks between repeats of the request (a peer may not listen yet).
 const RESEND_TICKS: u64 = 100_000_000;
+/// A send the device has not completed after this many TSC ticks is a stuck device
+/// (reported, the driver stops). QEMU holds a virtio-net frame while the peer cannot
+/// take it (a hub NIC still setting up), so this is generous.
+pub const SEND_TICKS: u64 = 5_000_000_000;
+/// The courtesy request sent after the peer's arrived waits this long to be taken; on a
+/// hub whose other NIC has already ended (its device reset) it never is.
+const LAST_SEND_TICKS: u64 = 500_000_000;
+/// A send not completed after this many TSC ticks gets its queue notified again (a
+/// notification the crate skipped: it reads the device's event index without a full
+/// fence after publishing the buffer).
+const KICK_TICKS: u64 = 20_000_000;
 
-type Net = VirtIONet<PoolHal, PlatformTransport<PciTransport>, QUEUE>;
+type Net = RawNet<PoolHal, PlatformTransport<PciTransport>, QUEUE>;
+
+/// The device's queue notification: the receive and transmit queues, rung directly
+/// (`transport::kick`) whatever the crate decided.
+#[derive(Clone, Copy)]
+pub struct Doorbell {
+    common: u64,
+    notify: (u64, u64, u32),
+}
+
+/// The receive queue's index; the transmit queue is 1.
+const RX_QUEUE: u16 = 0;
+const TX_QUEUE: u16 = 1;
+
+impl Doorbell {
+    /// Notifies `queue`; `false` if its notify offset lies outside the structure.
+    fn ring(&self, queue: u16) -> bool {
+        // SAFETY: both lie inside BAR windows init mapped uncached for this component
+        // (checked by the config view) for its whole life.
+        unsafe { virtio_net_driver::transport::kick(self.common, self.notify, queue) }
+    }
+
+    /// Rings the transmit queue again if the oldest send has waited [`KICK_TICKS`].
+    fn nudge(&self, net: &Net) {
+        if net.oldest_send().is_some_and(|since| now().saturating_sub(since) > KICK_TICKS) {
+            self.ring(TX_QUEUE);
+        }
+    }
+}
+
+/// The TSC.
+fn now() -> u64 {
+    libcap::deadline::now()
+}
+
+/// `Err` naming the age of the oldest send if it exceeds [`SEND_TICKS`].
+fn check_stuck(net: &Net) -> Result<(), NetError> {
+    match net.oldest_send().map(|since| now().saturating_sub(since)) {
+        Some(age) if age > SEND_TICKS => Err(NetError::Stuck(age)),
+        _ => Ok(()),
+    }
+}
 
 /// The component's body; `mode` chooses the program.
 pub fn main(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
@@ -147,16 +200,19 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
         (Ok(_), None) => println!("virtionet: no common configuration to route queues by: polling"),
         (Err(e), _) => println!("virtionet: no MSI-X from the server ({e:?}): polling"),
     }
-    let net: Result<Net, _> = VirtIONet::new(transport, RX_BUF);
+    let (Some(common), Some(notify)) = (common, notify) else {
+        return Err("no common or notification configuration to notify queues by".into());
+    };
+    let doorbell = Doorbell { common, notify };
+    let net = Net::new(transport, RX_BUF);
     let features = *negotiation.lock();
     let features = features.map_err(|e| format!("feature negotiation: {e:?}"))?;
-    let mut net = net.map_err(|e| format!("virtio-net setup: {e:?}"))?;
-    if let (Some(common), Some(notify)) = (common, notify) {
-        // SAFETY: both lie inside BAR windows init mapped uncached for this component
-        // (checked by the view) for its whole life.
-        if !unsafe { virtio_net_driver::transport::kick(common, notify, 0) } {
-            return Err("the receive queue's notify offset lies outside the notification structure".into());
-        }
+    let mut net = net.map_err(|e| format!("virtio-net setup: {e}"))?;
+    // The receive buffers went in after DRIVER_OK, and the crate notifies only when the
+    // device asked for it: one notification makes sure QEMU looks (and delivers a frame
+    // it queued meanwhile).
+    if !doorbell.ring(RX_QUEUE) {
+        return Err("the receive queue's notify offset lies outside the notification structure".into());
     }
     println!("virtionet: features {features:#x}: ACCESS_PLATFORM accepted, FEATURES_OK read back");
     if let Some((routing, msi)) = &routing {
@@ -166,13 +222,14 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
             msi.data, msi.vector
         );
     }
-    let mac = net.mac_address();
+    let mac = net.mac();
     println!("virtionet: MAC {}, {} pool pages in use", hex(&mac), PoolHal::used_pages());
     if let Some(connection) = nicserve::Connection::find(info) {
         let irq = waiter.irq.map(|(handler, _)| handler);
-        return nicserve::serve("virtionet", &mut Served(&mut net), irq, &connection, spare)
-            .map_err(|e| format!("serving: {e}"));
+        let mut served = Served { net: &mut net, doorbell };
+        return nicserve::serve("virtionet", &mut served, irq, &connection, spare).map_err(|e| format!("serving: {e}"));
     }
+    let mut link = Link { net: &mut net, doorbell, waiter: &mut waiter };
     if mode == Mode::Rogue {
         if info.generation == 1 {
             // A buffer past the region: a later generation's region never covers it.
@@ -182,9 +239,9 @@ fn run(info: &'static ComponentInfo, mode: Mode) -> Result<(), alloc::string::St
                 return Err(format!("generation 1's second buffer is at {:#x}, not STALE_IOVA", extra.iova));
             }
         }
-        rogue(&mut net, mac, info.generation, &mut waiter)?;
+        rogue(&mut link, mac, info.generation)?;
     }
-    self_test(&mut net, mac, &mut waiter)?;
+    self_test(&mut link, mac)?;
     if let Some((_, ntfn)) = waiter.irq {
         // A signal still pending (the last completions) counts too.
         let pending = libcap::ipc::poll(ntfn).unwrap_or(0) != 0;
@@ -199,18 +256,59 @@ const OUTSIDE_IOVA: u64 = 0x800_0000;
 /// 0x100000, and the guard page the server leaves between buffers.
 const STALE_IOVA: u64 = 0x14_1000;
 
+/// The device, its doorbell and the interrupt wait: what the self-test drives.
+struct Link<'a> {
+    net: &'a mut Net,
+    doorbell: Doorbell,
+    waiter: &'a mut Waiter,
+}
+
+impl Link<'_> {
+    /// Queues `frame` (waiting, bounded, for a free transmit buffer).
+    fn send(&mut self, frame: &[u8]) -> Result<(), alloc::string::String> {
+        while !self.net.send(frame, now()).map_err(|e| alloc::format!("send: {e}"))? {
+            self.idle()?;
+        }
+        Ok(())
+    }
+
+    /// Waits (bounded by `ticks`) until the device has completed every send; `false`
+    /// if one is still in flight then.
+    fn flush(&mut self, ticks: u64) -> Result<bool, alloc::string::String> {
+        let deadline = Deadline::after(ticks);
+        loop {
+            self.net.reclaim().map_err(|e| alloc::format!("send: {e}"))?;
+            if self.net.in_flight() == 0 {
+                return Ok(true);
+            }
+            if deadline.passed() {
+                return Ok(false);
+            }
+            self.idle()?;
+        }
+    }
+
+    /// One bounded wait for the device; fails if a send is stuck.
+    fn idle(&mut self) -> Result<(), alloc::string::String> {
+        check_stuck(self.net).map_err(|e| alloc::format!("send: {e}"))?;
+        self.doorbell.nudge(self.net);
+        self.waiter.pause();
+        Ok(())
+    }
+}
+
 /// The fault scenarios (`virtionetdrv-rogue`, `systems/test-virtio-net-rogue.toml`):
 /// generation 1 hands the device a frame at [`OUTSIDE_IOVA`], generation 2 (after a
 /// working self-test) one at [`STALE_IOVA`], generation 1's second buffer, dead since
 /// generation 1 ended. Either read is blocked and reported; QEMU then marks the device
-/// broken and the send never completes (the crate waits for it), so management's
-/// policy (`restart`) kills the driver in the middle of that transfer. The next
-/// generation resets the device and works; generation 3 only runs the self-test.
-fn rogue(net: &mut Net, mac: [u8; 6], generation: u32, waiter: &mut Waiter) -> Result<(), alloc::string::String> {
+/// broken and the send never completes, so management's policy (`restart`) kills the
+/// driver while it waits for that transfer. The next generation resets the device and
+/// works; generation 3 only runs the self-test.
+fn rogue(link: &mut Link, mac: [u8; 6], generation: u32) -> Result<(), alloc::string::String> {
     let wrong = match generation {
         1 => OUTSIDE_IOVA,
         2 => {
-            self_test(net, mac, waiter)?;
+            self_test(link, mac)?;
             STALE_IOVA
         }
         _ => return Ok(()),
@@ -218,59 +316,57 @@ fn rogue(net: &mut Net, mac: [u8; 6], generation: u32, waiter: &mut Waiter) -> R
     let what = if generation == 1 { "outside the pool" } else { "generation 1's, stale" };
     println!("virtionet: rogue: handing the device a frame at iova {wrong:#x} ({what})");
     PoolHal::misdirect_next_share(wrong);
-    send(net, &arp_request(mac, OUR_IP, GATEWAY))?;
-    Err(alloc::format!("the send from iova {wrong:#x} completed; the device read it"))
+    link.send(&arp_request(mac, OUR_IP, GATEWAY))?;
+    // Bounded: the policy kills the driver long before; if not, a stuck send fails it.
+    if link.flush(REPLY_TICKS)? {
+        return Err(alloc::format!("the send from iova {wrong:#x} completed; the device read it"));
+    }
+    Err(alloc::format!("the send from iova {wrong:#x} never completed and no policy stopped the driver"))
 }
 
-/// Sends `frame` (the crate waits for the device to use it).
-fn send(net: &mut Net, frame: &[u8]) -> Result<(), alloc::string::String> {
-    let mut tx = net.new_tx_buffer(frame.len());
-    tx.packet_mut().copy_from_slice(frame);
-    net.send(tx).map_err(|e| alloc::format!("send: {e:?}"))
-}
-
-/// Sends an ARP request for the gateway (again every [`RESEND_TICKS`]) until the
-/// gateway's reply arrives (bytes checked) or, on a hub without it, a peer NIC's request:
-/// then the request goes out once more, for a peer that was not listening yet.
-fn self_test(net: &mut Net, mac: [u8; 6], waiter: &mut Waiter) -> Result<(), alloc::string::String> {
+/// Sends an ARP request for the gateway (again every [`RESEND_TICKS`] once the last one
+/// went out) until the gateway's reply arrives (bytes checked) or, on a hub without it, a
+/// peer NIC's request: then the request goes out once more, for a peer whose set-up
+/// swallowed the earlier ones (QEMU drops a frame queued for a virtio NIC that is just
+/// setting DRIVER_OK).
+fn self_test(link: &mut Link, mac: [u8; 6]) -> Result<(), alloc::string::String> {
     use alloc::format;
     let request = arp_request(mac, OUR_IP, GATEWAY);
-    send(net, &request)?;
+    link.send(&request)?;
     println!("virtionet: sent ARP request {}", hex(&request));
     let deadline = Deadline::after(REPLY_TICKS);
     let mut resend = Deadline::after(RESEND_TICKS);
     let mut frames = 0u32;
+    let mut rx = [0u8; RX_BUF];
     while !deadline.passed() {
-        // Look at what arrived before sending again: the crate's send spins until the
-        // device has used the buffer, and on a hub whose other NIC is gone (its driver
-        // ended, its pool revoked) QEMU holds the frame for ever, so a resend must not
-        // come when the answer is already waiting.
-        let Ok(rx) = net.receive() else {
-            if resend.passed() {
-                send(net, &request)?;
+        link.net.reclaim().map_err(|e| format!("send: {e}"))?;
+        let Some(len) = link.net.receive(&mut rx).map_err(|e| format!("receive: {e}"))? else {
+            // A resend only once the last request left: QEMU holds a frame the peer
+            // cannot take yet, and the send would only queue behind it.
+            if resend.passed() && link.net.in_flight() == 0 {
+                link.send(&request)?;
                 resend = Deadline::after(RESEND_TICKS);
             } else {
-                waiter.pause();
+                link.idle()?;
             }
             continue;
         };
         frames += 1;
-        // The length comes from the device: bounded by the buffer before it is used.
-        if rx.packet_len() > RX_BUF {
-            return Err(format!("the device reported a {} byte frame in a {RX_BUF} byte buffer", rx.packet_len()));
-        }
-        let reply = arp_reply_for(rx.packet(), mac);
-        let peer = arp_request_from_peer(rx.packet(), mac);
-        let bytes = hex(rx.packet());
-        net.recycle_rx_buffer(rx).map_err(|e| format!("recycle: {e:?}"))?;
-        if let Some((from, ip)) = reply.filter(|r| r.1 == GATEWAY) {
+        let frame = &rx[..len];
+        let bytes = hex(frame);
+        if let Some((from, ip)) = arp_reply_for(frame, mac).filter(|r| r.1 == GATEWAY) {
             println!("virtionet: ARP reply: {} is at {} ({bytes})", hex(&ip), hex(&from));
             println!("virtionet: {} pool pages in use after the exchange", PoolHal::used_pages());
             return Ok(());
         }
-        if let Some(peer) = peer {
-            send(net, &request)?;
+        if let Some(peer) = arp_request_from_peer(frame, mac) {
             println!("virtionet: {}: ARP request from peer {} ({bytes})", hex(&mac), hex(&peer));
+            link.send(&request)?;
+            // A peer that got an earlier request may have ended already, its device
+            // reset: QEMU's hub then never takes this frame. Bounded, and said.
+            if !link.flush(LAST_SEND_TICKS)? {
+                println!("virtionet: the last request was not taken (the peer's NIC has stopped); not waiting");
+            }
             return Ok(());
         }
         println!("virtionet: received another frame: {bytes}");
@@ -279,61 +375,38 @@ fn self_test(net: &mut Net, mac: [u8; 6], waiter: &mut Waiter) -> Result<(), all
 }
 
 /// A device error as the serve loop reports it.
-pub enum VirtioError {
-    /// The crate reported it.
-    Crate(virtio_net_driver::virtio_drivers::Error),
-    /// The device reported a frame longer than the receive buffer (refused).
-    FrameTooLong(usize),
-}
-
-impl core::fmt::Display for VirtioError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            VirtioError::Crate(e) => write!(f, "{e:?}"),
-            VirtioError::FrameTooLong(n) => write!(f, "a {n} byte frame in a {RX_BUF} byte buffer"),
-        }
-    }
-}
+pub type VirtioError = NetError;
 
 /// The NIC as the serve loop sees it ([`nicserve::Nic`]).
-struct Served<'a>(&'a mut Net);
+struct Served<'a> {
+    net: &'a mut Net,
+    doorbell: Doorbell,
+}
 
 impl nicserve::Nic for Served<'_> {
     type Error = VirtioError;
 
     fn mac(&self) -> [u8; 6] {
-        self.0.mac_address()
+        self.net.mac()
     }
 
     fn try_send(&mut self, frame: &[u8]) -> Result<bool, VirtioError> {
-        // The crate's send waits until the device has used the buffer.
-        let mut tx = self.0.new_tx_buffer(frame.len());
-        tx.packet_mut().copy_from_slice(frame);
-        self.0.send(tx).map(|()| true).map_err(VirtioError::Crate)
+        if self.net.send(frame, now())? {
+            return Ok(true);
+        }
+        // Every transmit buffer in flight: the serve loop tries again, but never for
+        // ever: a send the device holds past SEND_TICKS ends the service.
+        check_stuck(self.net)?;
+        self.doorbell.nudge(self.net);
+        Ok(false)
     }
 
     fn receive(&mut self, out: &mut [u8]) -> Result<Option<usize>, VirtioError> {
-        use virtio_net_driver::virtio_drivers::Error;
-        let rx = match self.0.receive() {
-            Ok(rx) => rx,
-            Err(Error::NotReady) => return Ok(None),
-            Err(e) => return Err(VirtioError::Crate(e)),
-        };
-        // The length comes from the device: bounded by the buffers before it is used.
-        let n = rx.packet_len();
-        let fits = n <= out.len().min(RX_BUF);
-        if fits {
-            out[..n].copy_from_slice(rx.packet());
-        }
-        self.0.recycle_rx_buffer(rx).map_err(VirtioError::Crate)?;
-        if fits {
-            Ok(Some(n))
-        } else {
-            Err(VirtioError::FrameTooLong(n))
-        }
+        self.net.reclaim()?;
+        self.net.receive(out)
     }
 
     fn clear_interrupt(&mut self) {
-        let _ = self.0.ack_interrupt();
+        let _ = self.net.ack_interrupt();
     }
 }

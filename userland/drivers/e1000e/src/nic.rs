@@ -184,6 +184,46 @@ impl E1000e {
         Ok(())
     }
 
+    /// Queues `frames` with one doorbell (TDT) write; just before it, `stamp()` is
+    /// written (8 bytes, little-endian) at byte `stamp_at` of every frame. The receive
+    /// benchmark's sender uses it: QEMU sends an 82574's frames inside that write, so the
+    /// stamp is the moment a peer NIC on a hub completes their reception.
+    pub fn send_batch_stamped(
+        &mut self,
+        frames: &[&[u8]],
+        stamp_at: usize,
+        stamp: impl FnOnce() -> u64,
+    ) -> Result<(), E1000eError> {
+        let mut queued = [0u64; TX_DESCS as usize];
+        for (i, frame) in frames.iter().enumerate() {
+            if frame.len() < stamp_at + 8 || frame.len() > RX_BUF || i + 1 >= TX_DESCS as usize {
+                return Err(E1000eError::FrameSize(frame.len()));
+            }
+        }
+        for (i, frame) in frames.iter().enumerate() {
+            let slot = self.tx_slot()?;
+            let (vaddr, iova) = self.buffer(true, slot);
+            // SAFETY: as in `send`: the buffer is RX_BUF bytes and the device does not
+            // read it (its descriptor is behind the tail until the doorbell below).
+            unsafe { core::ptr::copy_nonoverlapping(frame.as_ptr(), vaddr as *mut u8, frame.len()) };
+            let d =
+                TxDesc { addr: iova, length: frame.len() as u16, cmd: TX_EOP | TX_IFCS | TX_RS, ..Default::default() };
+            // SAFETY: slot < TX_DESCS: inside the transmit ring page.
+            unsafe { self.tx_desc(slot).write_volatile(d) };
+            self.tx.next = self.tx.after(slot);
+            queued[i] = vaddr;
+        }
+        let now = stamp().to_le_bytes();
+        for &vaddr in &queued[..frames.len()] {
+            // SAFETY: inside the buffer (checked: stamp_at + 8 <= the frame's length).
+            unsafe { core::ptr::copy_nonoverlapping(now.as_ptr(), (vaddr as *mut u8).add(stamp_at), 8) };
+        }
+        // Buffers and descriptors in memory before the device sees the new tail.
+        fence(Ordering::SeqCst);
+        self.regs.tdt.set(self.tx.next);
+        Ok(())
+    }
+
     /// Queues a frame the device reads from `iova`, whatever it names: what a buggy or
     /// hostile driver can make its device do. The fault scenarios use it to show that
     /// the device's domain stops a read outside the pool and the iommu-server reports

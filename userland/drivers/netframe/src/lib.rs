@@ -10,5 +10,6 @@ extern crate alloc;
 pub mod arp;
 pub mod dhcp;
 pub mod filter;
+pub mod rxbench;
 
 pub use arp::*;

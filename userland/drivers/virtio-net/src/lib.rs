@@ -9,7 +9,9 @@
 //! - [`transport::PlatformTransport`]: wraps the crate's transport so that
 //!   VIRTIO_F_ACCESS_PLATFORM (bit 33) is required, accepted, and FEATURES_OK read back;
 //! - [`pool::Pool`] and [`hal::PoolHal`]: DMA pages and bounce buffers carved from one
-//!   region the driver got from its iommu-server, so the device is handed IOVAs only.
+//!   region the driver got from its iommu-server, so the device is handed IOVAs only;
+//! - [`net::Net`]: the crate's non-blocking `VirtIONetRaw` with the driver's own
+//!   buffers: sends are queued and reclaimed, never spun on, and their age is known.
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;
@@ -17,6 +19,7 @@ extern crate alloc;
 pub mod config;
 pub use netframe as frame;
 pub mod hal;
+pub mod net;
 pub mod pool;
 pub mod transport;
 
