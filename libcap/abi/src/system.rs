@@ -436,6 +436,7 @@ unsafe impl Record for Device {}
 unsafe impl Record for PortRange {}
 // SAFETY: as above.
 unsafe impl Record for FilterRule {}
+// SAFETY: as above.
 unsafe impl Record for IsaDevice {}
 // SAFETY: as above.
 unsafe impl Record for SystemHeader {}
