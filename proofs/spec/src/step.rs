@@ -1,4 +1,4 @@
-//! Mirror of Step.v: the kernel's operations as one function `step` on the state.
+//! Mirror of Step.v: the kernel operations as one function `step` on the state.
 //!
 //! Each function follows its Coq definition line by line (the same names, the same
 //! order of updates); the `mutant-*` features apply the model mutants of check.sh.
@@ -287,7 +287,7 @@ pub fn map_frame(s: &State, f: Slot, io: Slot, i: Nat, j: Nat, r: Rights) -> Sta
     else {
         return s.clone();
     };
-    if !(rsub(r, r0) && !rnone(r)) {
+    if !rsub(r, r0) || rnone(r) {
         return s.clone();
     }
     let Some(&t) = s.rootent.get(&rr).and_then(|m| m.get(&i)) else { return s.clone() };
