@@ -44,6 +44,15 @@ fn init_satisfies_the_invariant_and_the_run_dmas() {
     assert!(reach(&s, 8, 3, 7).is_empty(), "{s:?}");
 }
 
+/// Issue 9 hole 13 (an untyped covering kernel memory after a boot-time overflow): such a
+/// boot state fails the invariant, the precondition of every theorem.
+#[test]
+fn hole13_boot_state_fails_the_invariant() {
+    let mut s = init();
+    s.caps.insert(0, Cap::CUntyped(0, 32, false, 0));
+    assert!(inv(&s).is_err_and(|e| e.starts_with("i_ut_kern")), "{:?}", inv(&s));
+}
+
 #[test]
 fn a_premise_that_fails_is_refused() {
     let s = init();
