@@ -84,8 +84,10 @@ proofs-deps:
 	    || { $(MAKE) --no-print-directory _install PKGS="coq libcoq-stdpp"; }
 
 # The Coq model of caps and VT-d and its theorems (proofs/README.md): builds them, checks
-# that nothing is admitted or assumed (Print Assumptions), runs the model mutants.
-proofs: proofs-deps
+# that nothing is admitted or assumed (Print Assumptions), runs the model mutants; then
+# the spec's name check, the differential tests (PROOFS_SEQUENCES, default 1000) and the
+# kernel and spec mutants.
+proofs: proofs-deps toolchain
 	@proofs/check.sh
 
 .PHONY: _install

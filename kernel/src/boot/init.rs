@@ -404,7 +404,14 @@ fn boot_rmrr_domain(alloc: &mut BootAllocator, platform: &platform::Platform, ra
     for (slot, r) in ranges.iter_mut().zip(ram.as_slice()) {
         *slot = (r.start, r.end);
     }
-    iospace::boot_rmrr(&mut BootTables { alloc }, &platform.dmar, (kernel.start, kernel.end), &ranges[..n], superpages);
+    iospace::boot_rmrr(
+        &mut crate::iommu::access::Vtd,
+        &mut BootTables { alloc },
+        &platform.dmar,
+        (kernel.start, kernel.end),
+        &ranges[..n],
+        superpages,
+    );
 }
 
 /// Turns interrupt remapping on when every unit supports it (ECAP.IR with queued

@@ -88,7 +88,15 @@ pub fn context_tables(alloc: &mut BootAllocator, platform: &platform::Platform, 
                         .unwrap_or_else(|_| boot_error(format_args!("no memory for VT-d context tables")));
                     mmu::zero_frame(table);
                 }
-                iospace::boot_add_device(requester, unit as u8, group, wire, root_tables[unit], table);
+                iospace::boot_add_device(
+                    &mut crate::iommu::access::Vtd,
+                    requester,
+                    unit as u8,
+                    group,
+                    wire,
+                    root_tables[unit],
+                    table,
+                );
             }
         }
     }

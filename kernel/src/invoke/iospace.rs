@@ -20,6 +20,7 @@ use abi::rights::CapRights;
 use super::args::{fail, Extra, Failure, Message, Reply, MAX_BATCH};
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::trap::TrapFrame;
+use crate::iommu::access::Vtd;
 use crate::iommu::entries::{check_iova, sl, sl_entry, sl_index, sl_walk};
 use crate::iommu::iospace;
 use crate::iommu::unit;
@@ -257,7 +258,7 @@ fn map_page(space: Space, iova: u64, rights: CapRights, slot: SlotAddr) -> Resul
     let mut plan = [PagePlan::default()];
     plan_map(space, iova, rights, &[slot], |_| 0, &mut plan)?;
     invoke_map(space, iova, &plan);
-    iospace::flush_after_map(space.domain, iova, iova + PAGE);
+    iospace::flush_after_map(&mut Vtd, space.domain, iova, iova + PAGE);
     Ok(())
 }
 
@@ -269,7 +270,7 @@ fn unmap_frame(space: Space, slot: SlotAddr) -> Result<(), Failure> {
     plan_unmap(space, &[slot], |_| 0, &mut plan)?;
     invoke_unmap(space, &plan);
     let (iova, bytes) = (plan[0].table, raw_frame::bytes(plan[0].w0));
-    iospace::flush_root_range(space.root, iova, iova + bytes);
+    iospace::flush_root_range(&mut Vtd, space.root, iova, iova + bytes);
     Ok(())
 }
 
@@ -380,7 +381,7 @@ pub fn frame_io(
             let space = space_of(&iospace, 100)?;
             let (iova, rights) = (msg.mr(0)?, io_rights(msg.mr(1)?)?);
             if size == crate::object::cap::FrameSize::Large {
-                let mapped = iospace::map_frame(&cap, &iospace, iova, rights).map_err(|e| fail(e, 0))?;
+                let mapped = iospace::map_frame(&mut Vtd, &cap, &iospace, iova, rights).map_err(|e| fail(e, 0))?;
                 mem.store_cap(slot, mapped);
                 return ok;
             }
@@ -394,7 +395,7 @@ pub fn frame_io(
             let space = Space { root: m.vspace, levels, domain: 0 };
             if !crate::object::roots::is_live(crate::object::roots::RootKind::IoSpace, m.vspace) {
                 // The IOSpace is gone (and its devices with it): only the record remains.
-                if let Some(unmapped) = iospace::clear(&cap) {
+                if let Some(unmapped) = iospace::clear(&mut Vtd, &cap) {
                     mem.store_cap(slot, unmapped);
                 }
                 return ok;
@@ -512,17 +513,21 @@ fn invoke(mem: &mut DirectMemory, slot: SlotAddr, cap: Cap, op: IoSpaceOp<'_>) -
     match op {
         IoSpaceOp::MapBatch { space, iova, plans } => {
             invoke_map_batch(space, iova, plans);
-            iospace::flush_after_map(space.domain, iova, iova + PAGE * plans.len() as u64);
+            iospace::flush_after_map(&mut Vtd, space.domain, iova, iova + PAGE * plans.len() as u64);
         }
         // Never empty (`decode` refuses a count of 0). Saying so here lets the compiler
         // drop the empty check in `invoke_unmap`, which UnmapIO of one page also runs.
         IoSpaceOp::UnmapBatch { space, plans } if !plans.is_empty() => {
             invoke_unmap(space, plans);
             let (start, end) = unmapped_span(plans);
-            iospace::flush_range(space.domain, start, end);
+            iospace::flush_range(&mut Vtd, space.domain, start, end);
         }
         IoSpaceOp::Assign { unassign, members } => {
-            let r = if unassign { iospace::unassign(&cap, members) } else { iospace::assign(&cap, members) };
+            let r = if unassign {
+                iospace::unassign(&mut Vtd, &cap, members)
+            } else {
+                iospace::assign(&mut Vtd, &cap, members)
+            };
             r.map_err(|e| fail(e, 100))?;
         }
         IoSpaceOp::SetFaultHandler { handler } => {
@@ -530,12 +535,12 @@ fn invoke(mem: &mut DirectMemory, slot: SlotAddr, cap: Cap, op: IoSpaceOp<'_>) -
         }
         IoSpaceOp::NextFault { domain } => return Ok(iospace::next_fault(domain).encode()),
         IoSpaceOp::MapTable { iospace, iova } => {
-            let mapped = iospace::map_table(&cap, &iospace, iova).map_err(|e| fail(e, 0))?;
+            let mapped = iospace::map_table(&mut Vtd, &cap, &iospace, iova).map_err(|e| fail(e, 0))?;
             mem.store_cap(slot, mapped);
         }
         IoSpaceOp::UnmapBatch { .. } => {}
         IoSpaceOp::UnmapTable => {
-            if let Some(unmapped) = iospace::unmap(&cap) {
+            if let Some(unmapped) = iospace::unmap(&mut Vtd, &cap) {
                 mem.store_cap(slot, unmapped);
             }
         }

@@ -57,6 +57,17 @@ pub const fn remapped_entry(vector: u8, apic_id: u8, level: bool, source_id: u16
     Irte { low, high: source_id as u64 | irte::SVT_EXACT }
 }
 
+/// The IRTE for MSI `vector` to `apic_id` that only requester `source_id` may raise
+/// (what `remap_table::route_msi` writes). The `mutant-skip-sid` feature (mutation
+/// gate only) drops the source-id validation.
+pub const fn msi_entry(vector: u8, apic_id: u8, source_id: u16) -> Irte {
+    let entry = remapped_entry(vector, apic_id, false, source_id);
+    if cfg!(feature = "mutant-skip-sid") {
+        return Irte { low: entry.low, high: 0 };
+    }
+    entry
+}
+
 /// The requester id an IRTE accepts, if it is present and validates one.
 pub const fn entry_source(entry: Irte) -> Option<u16> {
     if entry.low & irte::PRESENT == 0 || entry.high & (3 << 18) != irte::SVT_EXACT {

@@ -11,19 +11,21 @@
 use core::sync::atomic::compiler_fence;
 
 use abi::error::SyscallError;
-use abi::fault::{DmaFaultRecord, NextFault};
+use abi::fault::NextFault;
 use abi::rights::CapRights;
 use static_assertions::const_assert;
 
-use crate::arch::kmem::{self, DirectMemory};
-use crate::iommu::entries::{check_iova, context_domain, context_entry, root_entry, sl, sl_entry};
-use crate::iommu::fault_queue::{DomainFaults, FaultQueue, Queued};
+use crate::iommu::access::VtdAccess;
+use crate::iommu::entries::{context_domain, context_entry, root_entry};
+use crate::iommu::fault_queue::{DomainFaults, FaultQueue};
 use crate::iommu::invalidation::ContextInvalidation;
-use crate::iommu::unit;
-use crate::object::cap::{Cap, FrameSize, MapKind, Mapping};
+pub use crate::iommu::io_mapping::{
+    clear, decode_map, flush_after_map, flush_range, flush_root_range, invoke_map, map_frame, map_table, unmap,
+    LeafCache, MapPlan,
+};
+use crate::object::cap::Cap;
 use crate::object::kcell::{KernelCell, KernelRef};
 use crate::object::paging::TableMemory;
-use crate::object::roots::{self, RootKind};
 
 /// Most domain ids: what VT-d's CAP.ND can offer. Boot sizes the per-domain records
 /// (in boot memory) by what every unit supports; ids 1.. are handed out (0 is reserved
@@ -163,6 +165,7 @@ pub fn has_context_table(unit: u8, bus: u8) -> bool {
 /// id of the group (recorded once; functions are added first). `context_table` is a
 /// zeroed page for its bus if that bus has none yet (returns whether it was used).
 pub fn boot_add_device(
+    hw: &mut impl VtdAccess,
     requester: u16,
     unit: u8,
     group: u16,
@@ -192,8 +195,10 @@ pub fn boot_add_device(
     s.context_tables[s.context_count] = ContextTable { unit, bus, paddr: context_table };
     s.context_count += 1;
     let entry = root_entry(context_table);
-    kmem::write_words(root_table + 16 * u64::from(bus), entry);
-    unit::sync_for_device(root_table + 16 * u64::from(bus), 16);
+    let at = root_table + 16 * u64::from(bus);
+    hw.write_word(at, entry[0]);
+    hw.write_word(at + 8, entry[1]);
+    hw.sync_for_device(at, 16);
     true
 }
 
@@ -205,6 +210,7 @@ pub fn boot_add_device(
 /// refuses them. Bad RMRRs are logged and skipped (their devices stay blocked). Must
 /// run before translation is enabled (no invalidation is issued).
 pub fn boot_rmrr(
+    hw: &mut impl VtdAccess,
     mem: &mut impl TableMemory,
     dmar: &crate::platform::dmar::DmarInfo,
     kernel: (u64, u64),
@@ -261,8 +267,10 @@ pub fn boot_rmrr(
         }
         for rid in dmar.scopes(r.scopes).iter().filter_map(present) {
             let (_, slot) = context_slot(rid).expect("checked above");
-            kmem::write_words(slot, context_entry(root, levels, state().rmrr_domain));
-            unit::sync_for_device(slot, 16);
+            let [low, high] = context_entry(root, levels, state().rmrr_domain);
+            hw.write_word(slot, low);
+            hw.write_word(slot + 8, high);
+            hw.sync_for_device(slot, 16);
             crate::info!(
                 "rmrr{i}: {:02x}:{:02x}.{} translates through the identity domain",
                 rid >> 8,
@@ -301,7 +309,7 @@ pub fn new_iospace(root: u64) -> (u16, u8) {
 }
 
 /// The domain of the live IOSpace rooted at `root`.
-fn domain_of_root(root: u64) -> Option<u16> {
+pub(crate) fn domain_of_root(root: u64) -> Option<u16> {
     if root == 0 {
         return None;
     }
@@ -363,12 +371,12 @@ fn check_group(members: &[u16]) -> Result<u16, SyscallError> {
 /// Assign: the alias group whose functions are exactly `members` translates through
 /// `iospace` from now on: the context entry of every function and alias id of the
 /// group names its domain (a group is never split across IOSpaces).
-pub fn assign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
+pub fn assign(hw: &mut impl VtdAccess, iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
     let Cap::IoSpace { paddr, domain, levels } = *iospace else { return Err(SyscallError::InvalidCapability) };
     let group = check_group(members)?;
     for r in group_ids(group) {
         let (_, slot) = context_slot(r.id).ok_or(SyscallError::IllegalOperation)?;
-        match context_domain(kmem::read_words::<2>(slot)) {
+        match context_domain(hw.read_entry16(slot)) {
             None => {}
             Some(d) if d == state().rmrr_domain && state().rmrr_root != 0 => {
                 crate::warn!(
@@ -386,48 +394,54 @@ pub fn assign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
     let mut touched = 0u32;
     for r in group_ids(group) {
         let (unit, slot) = context_slot(r.id).expect("checked above");
-        kmem::write_words(slot + 8, [high]);
+        hw.write_word(slot + 8, high);
         compiler_fence(core::sync::atomic::Ordering::SeqCst);
-        kmem::write_words(slot, [low]);
-        unit::sync_for_device(slot, 16);
+        hw.write_word(slot, low);
+        hw.sync_for_device(slot, 16);
         // In caching mode not-present context entries are cached under domain id 0.
-        let cached_as = if unit::caching_mode(unit) { 0 } else { domain };
-        unit::invalidate_context(unit, ContextInvalidation::Device { domain: cached_as, source: r.id });
+        let cached_as = if hw.caching_mode(unit) { 0 } else { domain };
+        hw.invalidate_context(unit, ContextInvalidation::Device { domain: cached_as, source: r.id });
         touched |= 1 << unit;
     }
-    for unit in (0..unit::unit_count()).filter(|u| touched & (1 << u) != 0) {
-        unit::invalidate_iotlb(unit, domain, None);
+    for unit in (0..hw.unit_count()).filter(|u| touched & (1 << u) != 0) {
+        hw.invalidate_iotlb(unit, domain, None);
     }
     Ok(())
 }
 
 /// Unassign: the alias group whose functions are exactly `members` is blocked again
 /// (every context entry of the group cleared). It must be in `iospace`.
-pub fn unassign(iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
+pub fn unassign(hw: &mut impl VtdAccess, iospace: &Cap, members: &[u16]) -> Result<(), SyscallError> {
     let Cap::IoSpace { domain, .. } = *iospace else { return Err(SyscallError::InvalidCapability) };
     let group = check_group(members)?;
     for r in group_ids(group) {
         let (_, slot) = context_slot(r.id).ok_or(SyscallError::IllegalOperation)?;
-        if context_domain(kmem::read_words::<2>(slot)) != Some(domain) {
+        if context_domain(hw.read_entry16(slot)) != Some(domain) {
             return Err(SyscallError::IllegalOperation);
         }
     }
     let mut touched = 0u32;
     for r in group_ids(group) {
         let (unit, slot) = context_slot(r.id).expect("checked above");
-        kmem::write_words(slot, [0, 0]);
-        unit::sync_for_device(slot, 16);
-        unit::invalidate_context(unit, ContextInvalidation::Device { domain, source: r.id });
+        clear_context(hw, slot);
+        hw.invalidate_context(unit, ContextInvalidation::Device { domain, source: r.id });
         touched |= 1 << unit;
     }
-    for unit in (0..unit::unit_count()).filter(|u| touched & (1 << u) != 0) {
-        unit::invalidate_iotlb(unit, domain, None);
+    for unit in (0..hw.unit_count()).filter(|u| touched & (1 << u) != 0) {
+        hw.invalidate_iotlb(unit, domain, None);
     }
     Ok(())
 }
 
+/// Clears the context entry at `slot` (present half first) and syncs it.
+fn clear_context(hw: &mut impl VtdAccess, slot: u64) {
+    hw.write_word(slot, 0);
+    hw.write_word(slot + 8, 0);
+    hw.sync_for_device(slot, 16);
+}
+
 /// The IOSpace's last cap is gone: every device in its domain is blocked, the domain freed.
-pub fn destroy(iospace: &Cap) {
+pub fn destroy(hw: &mut impl VtdAccess, iospace: &Cap) {
     let Cap::IoSpace { domain, .. } = *iospace else { return };
     let id_count = state().id_count;
     // Clear and invalidate each device's entry, then each touched unit's IOTLB once
@@ -436,17 +450,16 @@ pub fn destroy(iospace: &Cap) {
     for i in 0..id_count {
         let requester = state().ids[i].id;
         if let Some((unit, slot)) = context_slot(requester) {
-            if context_domain(kmem::read_words::<2>(slot)) == Some(domain) {
-                kmem::write_words(slot, [0, 0]);
-                unit::sync_for_device(slot, 16);
-                unit::invalidate_context(unit, ContextInvalidation::Device { domain, source: requester });
+            if context_domain(hw.read_entry16(slot)) == Some(domain) {
+                clear_context(hw, slot);
+                hw.invalidate_context(unit, ContextInvalidation::Device { domain, source: requester });
                 touched |= 1 << unit;
             }
         }
     }
-    for unit in 0..unit::unit_count() {
-        if touched & (1 << unit) != 0 || unit::caching_mode(unit) {
-            unit::invalidate_iotlb(unit, domain, None);
+    for unit in 0..hw.unit_count() {
+        if touched & (1 << unit) != 0 || hw.caching_mode(unit) {
+            hw.invalidate_iotlb(unit, domain, None);
         }
     }
     let s = &mut *state();
@@ -493,9 +506,12 @@ pub fn any_fault_handler() -> bool {
 /// (taken out of the queue), else the records wait for NextFault. `requester` is the
 /// id on the wire, possibly an alias: its context entry names the domain its whole
 /// alias group is in. Returns whether a handler was told.
-pub fn report_fault(requester: u16, reason: u8, iova: u64, is_write: bool) -> bool {
+#[cfg(target_os = "none")]
+pub fn report_fault(hw: &impl VtdAccess, requester: u16, reason: u8, iova: u64, is_write: bool) -> bool {
+    use crate::iommu::fault_queue::Queued;
+    use abi::fault::DmaFaultRecord;
     let Some((_, slot)) = context_slot(requester) else { return false };
-    let Some(domain) = context_domain(kmem::read_words::<2>(slot)) else { return false };
+    let Some(domain) = context_domain(hw.read_entry16(slot)) else { return false };
     let d = usize::from(domain);
     let record = DmaFaultRecord { requester, reason, is_write, iova };
     // Queue (or count lost), then read the handler and, for an endpoint, the oldest record.
@@ -551,212 +567,33 @@ pub fn next_fault(domain: u16) -> NextFault {
     s.domains[d].faults.next(&mut s.faults, domain).unwrap_or_default()
 }
 
-/// Walks from the root of a `levels`-deep IOSpace toward `iova`, stopping at the table
-/// that holds level-`level` entries. Returns (table, index) or the level that is missing.
-fn walk(root: u64, levels: u8, iova: u64, level: u8) -> Result<(u64, usize), u8> {
-    crate::iommu::entries::sl_walk(&DirectMemory, root, levels, iova, level)
-}
-
-/// Decodes and performs IOPageTable::Map: the table is installed at the first level
-/// missing on the way to `iova`.
-pub fn map_table(table: &Cap, iospace: &Cap, iova: u64) -> Result<Cap, SyscallError> {
-    let Cap::IoPageTable { paddr, mapping: None, .. } = *table else { return Err(SyscallError::IllegalOperation) };
-    let Cap::IoSpace { paddr: root, levels, domain } = *iospace else { return Err(SyscallError::InvalidCapability) };
-    check_iova(iova & !0xfff, 0x1000, levels).map_err(|_| SyscallError::InvalidArgument)?;
-    // Level-E entries point at tables holding level E-1 entries; the root holds level `levels`.
-    for entry_level in (2..=levels).rev() {
-        let (t, i) = walk(root, levels, iova, entry_level).map_err(|_| SyscallError::FailedLookup)?;
-        if DirectMemory.read(t, i) & (sl::READ | sl::WRITE) != 0 {
-            continue;
-        }
-        DirectMemory.write(t, i, sl_entry(paddr, true, true, false));
-        unit::sync_for_device(t + 8 * i as u64, 8);
-        let span = 1u64 << (12 + 9 * (u32::from(entry_level) - 1));
-        let mapping = Mapping { vspace: root, vaddr: iova & !(span - 1), kind: MapKind::Io };
-        flush_after_map(domain, mapping.vaddr, mapping.vaddr + span);
-        return Ok(Cap::IoPageTable { paddr, level: entry_level - 1, mapping: Some(mapping) });
-    }
-    Err(SyscallError::DeleteFirst)
-}
-
-/// Decodes and performs Frame::MapIO.
-pub fn map_frame(frame: &Cap, iospace: &Cap, iova: u64, rights: CapRights) -> Result<Cap, SyscallError> {
-    let plan = decode_map(frame, iospace, iova, rights, &mut None)?;
-    DirectMemory.write(plan.table, plan.index, plan.entry);
-    unit::sync_for_device(plan.table + 8 * plan.index as u64, 8);
-    if let (Cap::IoSpace { domain, .. }, Cap::Frame { size, .. }) = (*iospace, *frame) {
-        flush_after_map(domain, iova, iova + (1u64 << size.bits()));
-    }
-    Ok(plan.cap)
-}
-
-/// A checked frame mapping, not yet written.
-#[derive(Clone, Copy, Debug)]
-pub struct MapPlan {
-    table: u64,
-    index: usize,
-    entry: u64,
-    /// The frame cap once mapped.
-    pub cap: Cap,
-}
-
-/// The leaf table last found by a walk within one batch: (root, 2 MiB region, table).
-/// Only valid inside one invocation (nothing can change the tables meanwhile).
-pub type LeafCache = Option<(u64, u64, u64)>;
-
-/// Checks Frame::MapIO without changing anything.
-pub fn decode_map(
-    frame: &Cap,
-    iospace: &Cap,
-    iova: u64,
-    rights: CapRights,
-    cache: &mut LeafCache,
-) -> Result<MapPlan, SyscallError> {
-    let Cap::Frame { paddr, size, rights: cap_rights, is_device, mapping } = *frame else {
-        return Err(SyscallError::InvalidCapability);
+/// Host tests: a fresh IOSpace state, `levels` deep, with room for `domains` domain
+/// ids, `ids` requester ids and `tables` context tables (leaked: tests are short-lived).
+#[cfg(test)]
+pub fn reset_for_tests(domains: usize, ids: usize, tables: usize, levels: u8) {
+    extern crate std;
+    use std::boxed::Box;
+    use std::vec;
+    *state() = State {
+        domains: Box::leak(vec![Domain::default(); domains].into_boxed_slice()),
+        used_count: 0,
+        context_tables: Box::leak(vec![ContextTable::default(); tables].into_boxed_slice()),
+        context_count: 0,
+        ids: Box::leak(vec![Rid::default(); ids].into_boxed_slice()),
+        id_count: 0,
+        levels,
+        high_water: 0,
+        rmrr_root: 0,
+        rmrr_domain: (domains - 1) as u16,
+        faults: FaultQueue::new(),
     };
-    if is_device {
-        // Invariant 4: only RAM frames retyped from untyped ever become DMA-reachable.
-        return Err(SyscallError::InvalidCapability);
-    }
-    if mapping.is_some() {
-        return Err(SyscallError::IllegalOperation);
-    }
-    let Cap::IoSpace { paddr: root, levels, .. } = *iospace else { return Err(SyscallError::InvalidCapability) };
-    let rights = rights.intersect(CapRights::READ.union(CapRights::WRITE));
-    if rights == CapRights::NONE {
-        return Err(SyscallError::InvalidArgument);
-    }
-    if !cap_rights.contains(rights) {
-        return Err(SyscallError::InsufficientRights);
-    }
-    if size == FrameSize::Large && !unit::all_support_2m() {
-        // No 2 MiB second-level leaves on this hardware (CAP.SLLPS).
-        return Err(SyscallError::InvalidArgument);
-    }
-    let bytes = 1u64 << size.bits();
-    match check_iova(iova, bytes, levels) {
-        Ok(()) => {}
-        Err("misaligned") => return Err(SyscallError::AlignmentError),
-        Err(_) => return Err(SyscallError::InvalidArgument),
-    }
-    let leaf_level = if size == FrameSize::Large { 2 } else { 1 };
-    let (table, index) = match *cache {
-        Some((r, region, table)) if leaf_level == 1 && r == root && region == iova >> 21 => {
-            (table, ((iova >> 12) & 0x1ff) as usize)
-        }
-        _ => {
-            let found = walk(root, levels, iova, leaf_level).map_err(|_| SyscallError::FailedLookup)?;
-            if leaf_level == 1 {
-                *cache = Some((root, iova >> 21, found.0));
-            }
-            found
-        }
-    };
-    if DirectMemory.read(table, index) & (sl::READ | sl::WRITE) != 0 {
-        return Err(SyscallError::DeleteFirst);
-    }
-    let entry =
-        sl_entry(paddr, rights.contains(CapRights::READ), rights.contains(CapRights::WRITE), size == FrameSize::Large);
-    let cap = Cap::Frame {
-        paddr,
-        size,
-        rights: cap_rights,
-        is_device,
-        mapping: Some(Mapping { vspace: root, vaddr: iova, kind: MapKind::Io }),
-    };
-    Ok(MapPlan { table, index, entry, cap })
 }
 
-/// Writes a checked mapping (batches call this per page, then flush once).
-pub fn invoke_map(plan: &MapPlan) {
-    DirectMemory.write(plan.table, plan.index, plan.entry);
-    unit::sync_for_device(plan.table + 8 * plan.index as u64, 8);
-    super::counters::leaves_written(1);
-}
-
-/// Non-present entries are never cached without caching mode; with it, a map of IOVAs
-/// `start..end` in `domain` needs the same (page-selective) invalidation as an unmap.
-pub fn flush_after_map(domain: u16, start: u64, end: u64) {
-    for unit in (0..unit::unit_count()).filter(|&u| unit::caching_mode(u)) {
-        unit::invalidate_iotlb(unit, domain, Some((start, end)));
-    }
-}
-
-/// Invalidates IOVAs `start..end` of `domain` on every unit (one page-selective request
-/// per unit where CAP.PSI/MAMV allow, else domain-selective) and waits for completion.
-pub fn flush_range(domain: u16, start: u64, end: u64) {
-    for unit in 0..unit::unit_count() {
-        unit::invalidate_iotlb(unit, domain, Some((start, end)));
-    }
-}
-
-/// As [`flush_range`] for the IOSpace rooted at `root`. A dead IOSpace needs nothing:
-/// its devices were cut off and its domain invalidated when it died.
-pub fn flush_root_range(root: u64, start: u64, end: u64) {
-    if let Some(domain) = domain_of_root(root) {
-        flush_range(domain, start, end);
-    }
-}
-
-/// The IOVAs an IO mapping cap covers: (IOSpace root, start, end).
-fn mapped_range(cap: &Cap) -> Option<(u64, u64, u64)> {
-    match *cap {
-        Cap::Frame { size, mapping: Some(m), .. } if m.is_io() => {
-            Some((m.vspace, m.vaddr, m.vaddr + (1 << size.bits())))
-        }
-        Cap::IoPageTable { level, mapping: Some(m), .. } => {
-            Some((m.vspace, m.vaddr, m.vaddr + (1 << (12 + 9 * u32::from(level)))))
-        }
-        _ => None,
-    }
-}
-
-/// Removes an IO mapping (frame or table) if its entry still names the object, then
-/// invalidates the IOVAs it covered (page-selective; for a table also the
-/// paging-structure caches below it) and waits for completion. Returns the unmapped cap.
-pub fn unmap(cap: &Cap) -> Option<Cap> {
-    let range = mapped_range(cap);
-    let unmapped = clear(cap)?;
-    if let Some((root, start, end)) = range {
-        flush_root_range(root, start, end);
-    }
-    Some(unmapped)
-}
-
-/// Clears an IO mapping's entry without invalidating (callers flush once per batch).
-pub fn clear(cap: &Cap) -> Option<Cap> {
-    let (paddr, level, mapping) = match *cap {
-        Cap::Frame { paddr, size, mapping: Some(m), .. } if m.is_io() => {
-            (paddr, if size == FrameSize::Large { 2 } else { 1 }, m)
-        }
-        Cap::IoPageTable { paddr, level, mapping: Some(m) } => (paddr, level + 1, m),
-        _ => return None,
-    };
-    // Every IOSpace has the boot-time depth. A dead IOSpace's root page may be anything
-    // now (its devices were cut off when it died): never walk it.
-    let live = roots::is_live(RootKind::IoSpace, mapping.vspace);
-    let found = if live { walk(mapping.vspace, state().levels, mapping.vaddr, level).ok() } else { None };
-    if let Some((table, index)) = found {
-        let entry = DirectMemory.read(table, index);
-        if entry & (sl::READ | sl::WRITE) != 0 && entry & sl::ADDR == paddr {
-            DirectMemory.write(table, index, 0);
-            unit::sync_for_device(table + 8 * index as u64, 8);
-            super::counters::leaves_written(1);
-        }
-    }
-    if let Cap::IoPageTable { .. } = *cap {
-        // An unmapped IO table is emptied: mapped again elsewhere (another IOSpace, or
-        // another level, where a leaf entry would read as a pointer to a table the user
-        // can write) its old entries would hand a device memory no mapping names.
-        DirectMemory.clear_table(paddr);
-        unit::sync_for_device(paddr, 4096);
-    }
-    Some(match *cap {
-        Cap::Frame { paddr, size, rights, is_device, .. } => {
-            Cap::Frame { paddr, size, rights, is_device, mapping: None }
-        }
-        Cap::IoPageTable { paddr, .. } => Cap::IoPageTable { paddr, level: 0, mapping: None },
-        other => other,
-    })
+/// Host tests: the live IOSpaces as (root, domain id).
+#[cfg(test)]
+pub fn live_domains() -> impl Iterator<Item = (u64, u16)> {
+    let s = &*state();
+    let live = s.domains.iter().enumerate().filter(|(_, d)| d.used && d.root != 0);
+    extern crate std;
+    live.map(|(i, d)| (d.root, i as u16)).collect::<std::vec::Vec<_>>().into_iter()
 }

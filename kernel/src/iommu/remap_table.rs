@@ -92,6 +92,6 @@ pub fn route_line(vector: u8, level: bool, active_low: bool, apic_id: u32) -> u6
 /// returns the MSI address and data the device must be programmed with.
 pub fn route_msi(vector: u8, requester_id: u16, apic_id: u32) -> (u64, u32) {
     let source = crate::iommu::iospace::msi_source(requester_id);
-    write_entry(vector, intremap::remapped_entry(vector, apic_id as u8, false, source));
+    write_entry(vector, intremap::msi_entry(vector, apic_id as u8, source));
     (intremap::msi_address(u16::from(vector)), intremap::MSI_DATA)
 }

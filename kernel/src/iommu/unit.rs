@@ -430,7 +430,7 @@ fn report(index: usize, fault: FaultRecord, via: &str, log: bool) {
         }
         return;
     }
-    let told = super::iospace::report_fault(fault.source, fault.reason, fault.iova, fault.write);
+    let told = super::iospace::report_fault(&super::access::Vtd, fault.source, fault.reason, fault.iova, fault.write);
     if !log || !may_log(index) {
         return;
     }

@@ -7,6 +7,7 @@
 //! stays free of kernel policy.
 
 use crate::arch::kmem::{self, DirectMemory};
+use crate::iommu::access::Vtd;
 use crate::iommu::iospace;
 use crate::object::cap::Cap;
 use crate::object::cnode::Finaliser;
@@ -53,7 +54,7 @@ impl ObjectMemory for KernelObjects {
 impl Finaliser for KernelObjects {
     fn unmap_frame(&mut self, cap: &Cap) {
         if matches!(cap, Cap::Frame { mapping: Some(m), .. } if m.is_io()) {
-            iospace::unmap(cap);
+            iospace::unmap(&mut Vtd, cap);
         } else if let Some((_, vaddr)) = vspace::unmap(&mut DirectMemory, cap) {
             kmem::flush_page(cap, vaddr);
         }
@@ -75,7 +76,7 @@ impl Finaliser for KernelObjects {
             Cap::IoSpace { paddr, .. } => finalise_iospace(paddr, cap),
             Cap::VSpace { paddr } => finalise_vspace(paddr),
             Cap::IoPageTable { mapping: Some(_), .. } => {
-                iospace::unmap(cap);
+                iospace::unmap(&mut Vtd, cap);
             }
             _ => {}
         }
@@ -105,7 +106,7 @@ fn finalise_notification(paddr: u64) {
 /// An IOSpace: its root is no longer live, and its devices and domain id are released.
 fn finalise_iospace(root: u64, cap: &Cap) {
     roots::mark_dead(RootKind::IoSpace, root);
-    iospace::destroy(cap);
+    iospace::destroy(&mut Vtd, cap);
 }
 
 /// A VSpace: its root is no longer live, and the CPU leaves it if it runs on it.

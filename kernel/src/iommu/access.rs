@@ -1,0 +1,100 @@
+//! `VtdAccess`: the IO tables and VT-d invalidations IOSpace code goes through.
+//!
+//! IOSpace logic (`iospace`: mapping, table installation, assignment, destruction)
+//! reaches the hardware only through this trait: second-level table entries (its
+//! `TableMemory` supertrait), 16-byte root and context entries, making writes visible
+//! to a non-coherent unit, and the context-cache and IOTLB invalidations. On bare
+//! metal [`Vtd`] (a zero-sized type, statically dispatched) forwards each call to
+//! `arch::kmem` and `unit`; host tests run the same logic against a VT-d simulator
+//! whose caches drop an entry only when one of these invalidations covers it.
+
+use crate::iommu::invalidation::ContextInvalidation;
+use crate::object::paging::TableMemory;
+
+/// What IOSpace code needs of VT-d: table memory, entries, invalidations.
+pub trait VtdAccess: TableMemory {
+    /// Reads the 16-byte root or context entry at `paddr`.
+    fn read_entry16(&self, paddr: u64) -> [u64; 2];
+    /// Writes one 8-byte half of a root or context entry (callers order the halves).
+    fn write_word(&mut self, paddr: u64, value: u64);
+    /// Makes `len` bytes at `paddr` the CPU wrote visible to every unit.
+    fn sync_for_device(&mut self, paddr: u64, len: u64);
+    /// The remapping units.
+    fn unit_count(&self) -> usize;
+    /// Whether unit `unit` caches not-present entries (CAP.CM).
+    fn caching_mode(&self, unit: usize) -> bool;
+    /// Whether every unit takes 2 MiB second-level leaves (CAP.SLLPS).
+    fn all_support_2m(&self) -> bool;
+    /// Invalidates context-cache entries of unit `unit` and waits for completion.
+    fn invalidate_context(&mut self, unit: usize, what: ContextInvalidation);
+    /// Invalidates `domain`'s IOTLB entries for IOVAs `range` (None: all) on unit
+    /// `unit` and waits for completion.
+    fn invalidate_iotlb(&mut self, unit: usize, domain: u16, range: Option<(u64, u64)>);
+}
+
+/// The real hardware: the direct map and the remapping units.
+#[cfg(target_os = "none")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Vtd;
+
+#[cfg(target_os = "none")]
+mod hardware {
+    use super::{Vtd, VtdAccess};
+    use crate::arch::kmem::{self, DirectMemory};
+    use crate::iommu::invalidation::ContextInvalidation;
+    use crate::iommu::unit;
+    use crate::object::paging::TableMemory;
+
+    impl TableMemory for Vtd {
+        #[inline(always)]
+        fn read(&self, table: u64, index: usize) -> u64 {
+            DirectMemory.read(table, index)
+        }
+        #[inline(always)]
+        fn write(&mut self, table: u64, index: usize, value: u64) {
+            DirectMemory.write(table, index, value);
+        }
+        fn alloc_table(&mut self) -> Option<u64> {
+            None
+        }
+        #[inline(always)]
+        fn clear_table(&mut self, table: u64) {
+            DirectMemory.clear_table(table);
+        }
+    }
+
+    impl VtdAccess for Vtd {
+        #[inline(always)]
+        fn read_entry16(&self, paddr: u64) -> [u64; 2] {
+            kmem::read_words::<2>(paddr)
+        }
+        #[inline(always)]
+        fn write_word(&mut self, paddr: u64, value: u64) {
+            kmem::write_words(paddr, [value]);
+        }
+        #[inline(always)]
+        fn sync_for_device(&mut self, paddr: u64, len: u64) {
+            unit::sync_for_device(paddr, len);
+        }
+        #[inline(always)]
+        fn unit_count(&self) -> usize {
+            unit::unit_count()
+        }
+        #[inline(always)]
+        fn caching_mode(&self, index: usize) -> bool {
+            unit::caching_mode(index)
+        }
+        #[inline(always)]
+        fn all_support_2m(&self) -> bool {
+            unit::all_support_2m()
+        }
+        #[inline(always)]
+        fn invalidate_context(&mut self, index: usize, what: ContextInvalidation) {
+            unit::invalidate_context(index, what);
+        }
+        #[inline(always)]
+        fn invalidate_iotlb(&mut self, index: usize, domain: u16, range: Option<(u64, u64)>) {
+            unit::invalidate_iotlb(index, domain, range);
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Executable mirror of the Coq model in proofs/coq, for differential tests.
+//!
+//! `model`, `step`, `hw` and `invariant` mirror Model.v, Step.v, Hw.v and Invariant.v
+//! one definition per item, under the Coq names (proofs/spec/names.py checks the
+//! lists match); `drive` holds what a test needs besides (boot state, fills, probes).
+//! The `mutant-*` features apply check.sh's model mutants to `step`.
+
+pub mod drive;
+pub mod hw;
+pub mod invariant;
+pub mod model;
+pub mod step;
+
+#[cfg(test)]
+mod tests;
