@@ -96,25 +96,26 @@ const APPLIANCE_ROW: &str =
     "appliance: 64 B UDP datagram sent by a partition (app, smoltcp, copier, filter, bridge, e1000e driver, NIC), per datagram";
 
 fn appliance_row() -> Option<Row> {
-    let system = "bench-appliance";
+    let pick = |name: &str| name.ends_with("marked batch from the far end to the device, per frame");
+    netbench_row("bench-appliance", pick, APPLIANCE_ROW)
+}
+
+/// Boots `system` (an appliance path whose `netbench` partition prints `netbench:
+/// done` when it is finished; the system serves on) under icount on a restricted user
+/// network (what the guest sends to the host is dropped, so no ICMP error comes back
+/// per datagram) and returns the `bench:` row `pick` accepts, named `name`.
+fn netbench_row(system: &str, pick: impl Fn(&str) -> bool, name: &str) -> Option<Row> {
     let elf = scenarios::systems::elf_for(system, &format!("bench_{system}"));
     let mut s = Scenario::new(&format!("bench_{system}")).append("iommu=allow-unremapped-dma");
     s.kernel = elf;
-    // restrict=on: the user network drops what the guest sends to the host, so no
-    // ICMP error comes back for each datagram to load the receive path.
     s.extra_args = ["-netdev", "user,id=n0,restrict=on", "-device", "e1000e,netdev=n0", "-icount", "shift=0,sleep=off"]
         .map(String::from)
         .to_vec();
     s.stop_at = vec!["netbench: done".to_string()];
     s.timeout = std::time::Duration::from_secs(300);
     let o = s.run();
-    let row = o
-        .serial
-        .lines()
-        .filter_map(parse)
-        .find(|r| r.name.ends_with("marked batch from the far end to the device, per frame"));
-    match row {
-        Some(r) if !o.serial.contains("FAIL") => Some(Row { name: APPLIANCE_ROW.to_string(), ..r }),
+    match o.serial.lines().filter_map(parse).find(|r| pick(&r.name)) {
+        Some(r) if !o.serial.contains("FAIL") => Some(Row { name: name.to_string(), ..r }),
         _ => {
             eprintln!("bench: {system} printed no result; serial tail:\n{}", scenarios::tail(&o.serial, 30));
             None
@@ -128,24 +129,7 @@ const HTTP_ROW: &str =
     "appliance: HTTP GET / served by the httpd partition (client partition, connect to close, NIC in loopback), per request";
 
 fn http_row() -> Option<Row> {
-    let system = "bench-appliance-http";
-    let elf = scenarios::systems::elf_for(system, &format!("bench_{system}"));
-    let mut s = Scenario::new(&format!("bench_{system}")).append("iommu=allow-unremapped-dma");
-    s.kernel = elf;
-    s.extra_args = ["-netdev", "user,id=n0,restrict=on", "-device", "e1000e,netdev=n0", "-icount", "shift=0,sleep=off"]
-        .map(String::from)
-        .to_vec();
-    s.stop_at = vec!["netbench: done".to_string()];
-    s.timeout = std::time::Duration::from_secs(300);
-    let o = s.run();
-    let row = o.serial.lines().filter_map(parse).find(|r| r.name.starts_with("appliance: HTTP GET /"));
-    match row {
-        Some(r) if !o.serial.contains("FAIL") => Some(Row { name: HTTP_ROW.to_string(), ..r }),
-        _ => {
-            eprintln!("bench: {system} printed no result; serial tail:\n{}", scenarios::tail(&o.serial, 30));
-            None
-        }
-    }
+    netbench_row("bench-appliance-http", |name| name.starts_with("appliance: HTTP GET /"), HTTP_ROW)
 }
 
 /// The composed-system row: management gets a DMA fault, resets the device and has
