@@ -387,6 +387,25 @@ pub fn hand_pools(system: &mut System<'_>, driver: usize) -> Result<()> {
     Ok(())
 }
 
+/// Issues an I/O port cap for each of `ranges` and moves it to the component as an
+/// `IoPort` entry named `name` (a PCI device's ports, an ISA device's).
+pub fn give_ports(
+    built: &mut Built,
+    slots: &SlotAllocator,
+    name: &str,
+    ranges: impl Iterator<Item = libcap::abi::system::PortRange>,
+) -> Result<()> {
+    for r in ranges {
+        let tmp = slots.alloc()?;
+        IoPortControl(slots::IOPORT_CONTROL).issue(r.first, r.last, root(tmp))?;
+        let mut e = CapEntry::new(name, CapKind::IoPort, CapRights::ALL.raw(), 0);
+        e.vaddr = u64::from(r.first);
+        e.size = u64::from(r.last - r.first) + 1;
+        build::give_moved(built, tmp, e)?;
+    }
+    Ok(())
+}
+
 /// Gives component `i` the named caps the description lists (rebuilt on restart).
 pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Result<()> {
     let desc = system.plan.desc;
@@ -489,14 +508,7 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
                 e.badge = u64::from(bar);
                 build::list(built, e)?;
             }
-            for r in desc.port_ranges(d.rec.ports).iter() {
-                let tmp = slots.alloc()?;
-                IoPortControl(slots::IOPORT_CONTROL).issue(r.first, r.last, root(tmp))?;
-                let mut e = CapEntry::new(name, CapKind::IoPort, CapRights::ALL.raw(), 0);
-                e.vaddr = u64::from(r.first);
-                e.size = u64::from(r.last - r.first) + 1;
-                build::give_moved(built, tmp, e)?;
-            }
+            give_ports(built, slots, name, desc.port_ranges(d.rec.ports).iter())?;
         }
     }
     crate::isa::connect(system, i, slots)?;

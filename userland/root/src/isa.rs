@@ -17,7 +17,7 @@ use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
 use libcap::abi::system::{SystemDesc, NO_IRQ};
 use libcap::alloc::SlotAllocator;
-use libcap::cap::{CNode, CPtr, IoPortControl, IrqControl, IrqHandler, Notification, Result};
+use libcap::cap::{CNode, CPtr, IrqControl, IrqHandler, Notification, Result};
 
 use crate::build::{self, root};
 use crate::compose::System;
@@ -68,14 +68,7 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
         }
         let name = desc.str(d.name);
         let built = &mut system.comps[i].built;
-        for r in desc.port_ranges(d.ports).iter() {
-            let tmp = slots.alloc()?;
-            IoPortControl(slots::IOPORT_CONTROL).issue(r.first, r.last, root(tmp))?;
-            let mut e = CapEntry::new(name, CapKind::IoPort, CapRights::ALL.raw(), 0);
-            e.vaddr = u64::from(r.first);
-            e.size = u64::from(r.last - r.first) + 1;
-            build::give_moved(built, tmp, e)?;
-        }
+        crate::compose::give_ports(built, slots, name, desc.port_ranges(d.ports).iter())?;
         let (handler, bound) = system.shared.isa_lines[k];
         if handler != 0 {
             let mut e = CapEntry::new(name, CapKind::IrqLine, 0, 0);
