@@ -1,0 +1,34 @@
+//! Regression tests from attack round 3: shares groups, ISA devices, the data plane.
+//!
+//! Each system is a helper's proof of concept (systems/test-atk-*.toml from round 3);
+//! each test asserts that the hole is closed, so it fails while the hole is open.
+
+use scenarios::systems::image_for;
+use scenarios::{Outcome, Scenario};
+
+fn boot(name: &str, system: &str) -> Outcome {
+    let mut s = Scenario::new(name).append("iommu=allow-unremapped-dma").memory(256);
+    s.timeout = std::time::Duration::from_secs(300);
+    s.initrd(Some(image_for(system))).run()
+}
+
+/// A `shares` group whose owner channel has badge 0: its client's cap is unbadged, so
+/// it can mint it with another member's badge and signal as that client. The server
+/// must never hear badge 2, since channel `b`'s client (hello) never signals.
+#[test]
+fn a_shares_member_cannot_signal_with_another_members_badge() {
+    let o = boot("atk_shares", "test-atk-shares");
+    o.expect_serial_contains("sharewait: waiting on the shared object")
+        .expect_serial_contains("sharewait: done, badges heard")
+        .expect_serial_not_contains("sharewait: woke with badge 0x2");
+}
+
+/// The same description on the host: `mksys` must refuse a group whose owner channel
+/// has badge 0 (only the sharer's badge is checked today).
+#[test]
+fn mksys_refuses_a_shares_owner_without_badge() {
+    let text = std::fs::read_to_string(scenarios::repo_root().join("systems/test-atk-shares.toml")).unwrap();
+    let programs: Vec<String> = ["crasher-sharewait", "crasher-spoof", "hello"].iter().map(|s| s.to_string()).collect();
+    let result = scenarios::sysdesc::compile("t.toml", &text, Some(&programs));
+    assert!(result.is_err(), "mksys accepted a shares group whose owner 'a' has badge 0");
+}
