@@ -32,3 +32,25 @@ fn mksys_refuses_a_shares_owner_without_badge() {
     let result = scenarios::sysdesc::compile("t.toml", &text, Some(&programs));
     assert!(result.is_err(), "mksys accepted a shares group whose owner 'a' has badge 0");
 }
+
+/// A PCI device's `ports` naming COM1: init must not issue the kernel's log UART to
+/// its driver (today it does, and the driver writes a forged kernel line).
+#[test]
+fn a_pci_devices_ports_cannot_reach_com1() {
+    let mut s = Scenario::new("atk_com1").append("iommu=allow-unremapped-dma").memory(256);
+    s.extra_args = vec!["-device".into(), "edu".into()];
+    s.timeout = std::time::Duration::from_secs(300);
+    let o = s.initrd(Some(image_for("test-atk-com1"))).run();
+    o.expect_serial_not_contains("com1: holds ports")
+        .expect_serial_not_contains("kernel: FORGED by a driver");
+}
+
+/// On the host: `mksys` must refuse COM1 (and the kernel's reserved ports) in a PCI
+/// device's `ports`, as it does for an ISA device's.
+#[test]
+fn mksys_refuses_com1_for_a_pci_device() {
+    let text = std::fs::read_to_string(scenarios::repo_root().join("systems/test-atk-com1.toml")).unwrap();
+    let programs: Vec<String> = ["iommu-server", "crasher-com1"].iter().map(|s| s.to_string()).collect();
+    let result = scenarios::sysdesc::compile("t.toml", &text, Some(&programs));
+    assert!(result.is_err(), "mksys gave COM1 (the kernel's log) to a PCI device's driver");
+}
