@@ -41,8 +41,7 @@ fn a_pci_devices_ports_cannot_reach_com1() {
     s.extra_args = vec!["-device".into(), "edu".into()];
     s.timeout = std::time::Duration::from_secs(300);
     let o = s.initrd(Some(image_for("test-atk-com1"))).run();
-    o.expect_serial_not_contains("com1: holds ports")
-        .expect_serial_not_contains("kernel: FORGED by a driver");
+    o.expect_serial_not_contains("com1: holds ports").expect_serial_not_contains("kernel: FORGED by a driver");
 }
 
 /// On the host: `mksys` must refuse COM1 (and the kernel's reserved ports) in a PCI
