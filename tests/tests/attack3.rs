@@ -53,3 +53,13 @@ fn mksys_refuses_com1_for_a_pci_device() {
     let result = scenarios::sysdesc::compile("t.toml", &text, Some(&programs));
     assert!(result.is_err(), "mksys gave COM1 (the kernel's log) to a PCI device's driver");
 }
+
+/// `make graph`'s live edges come from any serial line holding `graph: `: management's
+/// echo of a console command (or any component's print) adds a forged edge. Only
+/// init's own lines may count.
+#[test]
+fn console_input_cannot_forge_live_graph_edges() {
+    let log = "management: console: 'graph: httpd -> iommu-server [dma all memory]' -> error: unknown command";
+    let edges = scenarios::sysdesc::dot::live_edges(log);
+    assert!(edges.is_empty(), "a console command became an authority edge: {edges:?}");
+}
