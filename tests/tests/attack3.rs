@@ -63,3 +63,52 @@ fn console_input_cannot_forge_live_graph_edges() {
     let edges = scenarios::sysdesc::dot::live_edges(log);
     assert!(edges.is_empty(), "a console command became an authority edge: {edges:?}");
 }
+
+/// One partition flooding its bridge port (netclient-flood on port 'web', the first
+/// served) must not keep the other (udpecho on 'echo') from answering the host.
+#[test]
+fn a_flooding_partition_cannot_starve_the_other() {
+    use std::net::UdpSocket;
+    use std::time::{Duration, Instant};
+    let udp = UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("a free UDP port").port();
+    let name = "atk_flood";
+    let log = scenarios::scenario_dir().join(format!("{name}.log"));
+    let mut s = Scenario::new(name)
+        .initrd(Some(scenarios::systems::image_as("test-atk-flood", name)))
+        .append("iommu=allow-unremapped-dma");
+    s.extra_args = vec![
+        "-netdev".into(),
+        format!("user,id=n0,hostfwd=udp:127.0.0.1:{udp}-10.0.2.16:7"),
+        "-device".into(),
+        "e1000e,netdev=n0".into(),
+    ];
+    s.timeout = Duration::from_secs(200);
+    s.stop_at = vec!["udpecho: datagram 1: ".into()];
+    let client = std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(150);
+        while Instant::now() < until {
+            let serial = std::fs::read_to_string(&log).unwrap_or_default();
+            if serial.contains("udpecho: echoing on") && serial.contains("flood: sending from") {
+                let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+                sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let mut buf = [0u8; 1500];
+                // 20 tries, 2 s each: a fair bridge answers the first or second.
+                for _ in 0..20 {
+                    sock.send_to(b"hello, partition", ("127.0.0.1", udp)).unwrap();
+                    if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                        return Some(n);
+                    }
+                }
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        None
+    });
+    let o = s.run();
+    let echoed = client.join().expect("the host client");
+    let tail = scenarios::tail(&o.serial, 30);
+    o.expect_serial_contains("flood: sending from");
+    let received = o.lines_starting("udpecho: datagram ");
+    assert!(echoed.is_some(), "no echo in 40 s while 'web' floods; udpecho got {} datagrams\n{tail}", received.len());
+}
