@@ -1,4 +1,4 @@
-//! Regression tests from attack round 3: shares groups, ISA devices, the data plane.
+//! Regression tests from attack round 3: shares, device ports, the data plane.
 //!
 //! Each system is a helper's proof of concept (systems/test-atk-*.toml from round 3);
 //! each test asserts that the hole is closed, so it fails while the hole is open.
@@ -111,4 +111,51 @@ fn a_flooding_partition_cannot_starve_the_other() {
     o.expect_serial_contains("flood: sending from");
     let received = o.lines_starting("udpecho: datagram ");
     assert!(echoed.is_some(), "no echo in 40 s while 'web' floods; udpecho got {} datagrams\n{tail}", received.len());
+}
+
+/// A partition claiming the other's IPv4 address over ARP (from its own station
+/// address) must not receive the other's datagrams.
+#[test]
+fn a_partition_cannot_claim_the_others_address_over_arp() {
+    use std::net::UdpSocket;
+    use std::time::{Duration, Instant};
+    let udp = UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("a free UDP port").port();
+    let name = "atk_arp";
+    let log = scenarios::scenario_dir().join(format!("{name}.log"));
+    let mut s = Scenario::new(name)
+        .initrd(Some(scenarios::systems::image_as("test-atk-arp", name)))
+        .append("iommu=allow-unremapped-dma");
+    s.extra_args = vec![
+        "-netdev".into(),
+        format!("user,id=n0,hostfwd=udp:127.0.0.1:{udp}-10.0.2.16:7"),
+        "-device".into(),
+        "e1000e,netdev=n0".into(),
+    ];
+    s.timeout = Duration::from_secs(60);
+    let client = std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(40);
+        while Instant::now() < until {
+            let serial = std::fs::read_to_string(&log).unwrap_or_default();
+            if serial.contains("udpecho: echoing on") && serial.contains("arpspoof: claiming") {
+                let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+                sock.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+                let mut buf = [0u8; 1500];
+                let mut echoed = 0;
+                for _ in 0..40 {
+                    sock.send_to(b"secret for udpecho", ("127.0.0.1", udp)).unwrap();
+                    if sock.recv_from(&mut buf).is_ok() {
+                        echoed += 1;
+                    }
+                }
+                return echoed;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        0
+    });
+    let o = s.run();
+    let echoed = client.join().expect("the host client");
+    o.expect_serial_contains("arpspoof: claiming 10.0.2.16")
+        .expect_serial_not_contains("arpspoof: stole a frame for 10.0.2.16");
+    assert!(echoed > 0, "udpecho never answered (its traffic went elsewhere)");
 }
