@@ -35,7 +35,7 @@ fn main(info: &'static abi::component::ComponentInfo) -> abi::exit::ExitCode {
                 break;
             }
             sent += 1;
-            if sent % REPORT_EVERY == 0 {
+            if sent.is_multiple_of(REPORT_EVERY) {
                 println!("flood: {sent} frames queued");
             }
         }
