@@ -88,14 +88,14 @@ fn default_system_compiles_with_every_part_of_the_spec() {
 fn pci_and_class_matches_and_ports_pack() {
     let text = BASE.replace(
         "match = { vendor = 0x1234, device = 0x11e8 }",
-        "match = { pci = \"00:03.0\" }\nports = [[0x3f8, 0x3ff], [0x60, 0x60]]",
+        "match = { pci = \"00:03.0\" }\nports = [[0x3e8, 0x3ef], [0x2e8, 0x2ef]]",
     ) + "\n[devices.nic]\nmatch = { class = 2 }\ndriver = \"drv\"\n";
     let bytes = compile("t.toml", &text, Some(&programs())).unwrap();
     let d = SystemDesc::parse(&bytes).unwrap();
     let edu = d.devices().get(0).unwrap();
     assert_eq!((edu.match_kind, edu.bus, edu.devfn), (DeviceMatch::PciAddress.raw(), 0, 3 << 3));
     let ports: Vec<(u16, u16)> = d.port_ranges(edu.ports).iter().map(|p| (p.first, p.last)).collect();
-    assert_eq!(ports, [(0x3f8, 0x3ff), (0x60, 0x60)]);
+    assert_eq!(ports, [(0x3e8, 0x3ef), (0x2e8, 0x2ef)]);
     let nic = d.devices().get(1).unwrap();
     assert_eq!((nic.match_kind, nic.class, nic.subclass), (DeviceMatch::Class.raw(), 2, 0));
 }
@@ -260,16 +260,16 @@ fn region_size_not_a_page_multiple() {
 
 #[test]
 fn port_range_first_above_last() {
-    let text = BASE.replace("dma_pool = \"64K\"", "dma_pool = \"64K\"\nports = [[0x3ff, 0x3f8]]");
-    rejects(&text, "t.toml:23: device 'edu': port range 0x3ff..0x3f8: first is above last");
+    let text = BASE.replace("dma_pool = \"64K\"", "dma_pool = \"64K\"\nports = [[0x3ef, 0x3e8]]");
+    rejects(&text, "t.toml:23: device 'edu': port range 0x3ef..0x3e8: first is above last");
 }
 
 #[test]
 fn overlapping_port_ranges() {
-    let text = BASE.replace("dma_pool = \"64K\"", "dma_pool = \"64K\"\nports = [[0x3f8, 0x3ff]]")
-        + "\n[devices.nic]\nmatch = { class = 2 }\ndriver = \"drv\"\nports = [[0x3f0, 0x3f8]]\n";
+    let text = BASE.replace("dma_pool = \"64K\"", "dma_pool = \"64K\"\nports = [[0x3e8, 0x3ef]]")
+        + "\n[devices.nic]\nmatch = { class = 2 }\ndriver = \"drv\"\nports = [[0x3e0, 0x3e8]]\n";
     let msg =
-        "t.toml:28: device 'nic': ports 0x3f0..=0x3f8 overlap 0x3f8..=0x3ff of device 'edu' (a port has one owner)";
+        "t.toml:28: device 'nic': ports 0x3e0..=0x3e8 overlap 0x3e8..=0x3ef of device 'edu' (a port has one owner)";
     rejects(&text, msg);
 }
 

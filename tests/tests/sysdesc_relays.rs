@@ -51,7 +51,7 @@ fn errors(text: &str) -> Vec<String> {
 #[test]
 fn a_shared_notification_and_rules_are_packed() {
     let text = format!(
-        "{BASE}\n[filters.web]\nfilter = \"filter\"\nallow_in = [\"arp\", \"tcp:80\"]\nallow_out = [\"udp:1000-2000\"]\n"
+        "{BASE}\n[filters.web]\nfilter = \"filter\"\nallow_in = [\"arp\", \"tcp:80\"]\nallow_out = [\"udp:1000-2000\"]\naddress = \"10.0.2.15\"\n"
     );
     let bytes = compile("t.toml", &text, Some(&programs())).unwrap();
     let d = SystemDesc::parse(&bytes).unwrap();
@@ -64,11 +64,13 @@ fn a_shared_notification_and_rules_are_packed() {
     assert_eq!(
         plain,
         [
+            (i, RuleProtocol::Address.raw(), 0x0a00, 0x020f),
             (i, RuleProtocol::Arp.raw(), 0, 0),
             (i, RuleProtocol::Tcp.raw(), 80, 80),
             (o, RuleProtocol::Udp.raw(), 1000, 2000)
         ]
     );
+    assert_eq!(rules[0].address(), Some([10, 0, 2, 15]), "the client's address comes first");
     assert!(rules.iter().all(|r| d.str(r.client) == "web" && r.filter == 0));
 }
 
@@ -81,7 +83,7 @@ fn bad_shares_are_refused_with_their_line() {
     let text = BASE.replace("badge = 2", "badge = 3");
     assert_eq!(
         errors(&text),
-        ["t.toml:28: channel 'down-tx': badge 0x3 must be non-zero and share no bit with 'up-rx' (0x1): the server tells them apart by badge"]
+        ["t.toml:28: channel 'down-tx': badge 0x3 and 'up-rx''s (0x1) must be non-zero and share no bit: the server tells them apart by badge, and an unbadged client could mint any badge"]
     );
     let text = BASE.replace("kind = \"notification\"\nclient = \"httpd\"", "kind = \"endpoint\"\nclient = \"httpd\"");
     assert_eq!(
@@ -92,7 +94,7 @@ fn bad_shares_are_refused_with_their_line() {
 
 #[test]
 fn bad_rules_are_refused_with_their_line() {
-    let with = |rules: &str| format!("{BASE}\n[filters.web]\nfilter = \"filter\"\n{rules}\n");
+    let with = |rules: &str| format!("{BASE}\n[filters.web]\nfilter = \"filter\"\n{rules}\naddress = \"10.0.2.15\"\n");
     assert_eq!(
         errors(&with("allow_in = [\"sctp:9\"]")),
         ["t.toml:32: filter 'web': rule 'sctp:9': protocol 'sctp' is not arp, icmp, tcp or udp"]
@@ -109,8 +111,16 @@ fn bad_rules_are_refused_with_their_line() {
         errors(&with("")),
         ["t.toml:31: filter 'web': no rules: allow_in and allow_out are both empty (the client would get and send nothing)"]
     );
-    let text = format!("{BASE}\n[filters.web]\nfilter = \"ghost\"\nallow_in = [\"arp\"]\n");
+    let text = format!("{BASE}\n[filters.web]\nfilter = \"ghost\"\nallow_in = [\"arp\"]\naddress = \"10.0.2.15\"\n");
     assert_eq!(errors(&text), ["t.toml:31: filter 'web': filter 'ghost' is not a component"]);
     let text = format!("{BASE}\n[filters.web]\nfilter = \"filter\"\nallow_in = [\"arp\"]\nallow_all = true\n");
     assert!(errors(&text)[0].contains("unknown field `allow_all`"), "{:?}", errors(&text));
+    // The client's address: required (so it cannot claim another's), and IPv4.
+    let text = format!("{BASE}\n[filters.web]\nfilter = \"filter\"\nallow_in = [\"arp\"]\n");
+    assert_eq!(
+        errors(&text),
+        ["t.toml:31: filter 'web': no address: give the client's IPv4 address (address = \"10.0.2.15\"), so it cannot claim another's"]
+    );
+    let text = format!("{BASE}\n[filters.web]\nfilter = \"filter\"\nallow_in = [\"arp\"]\naddress = \"10.0.2\"\n");
+    assert_eq!(errors(&text), ["t.toml:33: filter 'web': address '10.0.2' is not an IPv4 address"]);
 }

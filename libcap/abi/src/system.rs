@@ -338,6 +338,12 @@ crate::abi_enum! {
         Tcp = 2,
         /// UDP over IPv4, destination port in the rule's range.
         Udp = 3,
+        /// Not a protocol: the client's own IPv4 address (`port_first` = its first two
+        /// bytes, `port_last` the last two; direction `In`). The filter passes only
+        /// frames the client sends from it (IPv4 source, ARP sender) and frames to it
+        /// (IPv4 destination, or broadcast or multicast; ARP target), so a partition
+        /// cannot claim another's address.
+        Address = 4,
     }
 }
 
@@ -394,11 +400,30 @@ impl FilterRule {
         (word >> 48 == 0 && rule.valid()).then_some(rule)
     }
 
+    /// The client's address if this is an [`RuleProtocol::Address`] record.
+    pub fn address(&self) -> Option<[u8; 4]> {
+        let [a, b] = self.port_first.to_be_bytes();
+        let [c, d] = self.port_last.to_be_bytes();
+        (self.protocol == RuleProtocol::Address.raw()).then_some([a, b, c, d])
+    }
+
+    /// The record saying the client's address is `ip` (its other fields default).
+    pub fn for_address(ip: [u8; 4]) -> FilterRule {
+        FilterRule {
+            direction: RuleDirection::In.raw(),
+            protocol: RuleProtocol::Address.raw(),
+            port_first: u16::from_be_bytes([ip[0], ip[1]]),
+            port_last: u16::from_be_bytes([ip[2], ip[3]]),
+            ..FilterRule::default()
+        }
+    }
+
     /// Whether direction and protocol are known and the port range is well formed.
     pub fn valid(&self) -> bool {
         let ports_ok = match RuleProtocol::try_from(self.protocol) {
             Ok(RuleProtocol::Tcp | RuleProtocol::Udp) => self.port_first <= self.port_last,
             Ok(RuleProtocol::Arp | RuleProtocol::Icmp) => self.port_first == 0 && self.port_last == 0,
+            Ok(RuleProtocol::Address) => self.direction == RuleDirection::In.raw(),
             Err(_) => false,
         };
         ports_ok && RuleDirection::try_from(self.direction).is_ok()

@@ -116,6 +116,8 @@ fn check_channels(desc: &SystemDesc<'_>, n: usize) -> Result<(), SystemError> {
             return Err(invalid(at, "client and server are the same component"));
         }
         if ch.shares != NONE {
+            // Every member of a group is badged, each with its own bits: an unbadged
+            // client cap could be minted with any badge and pose as another client.
             // Sharing only merges what one server waits on: the group's clients can
             // still only signal, and nobody else gets to wait.
             let Some(owner) = channels.get(ch.shares as usize).filter(|_| ch.shares as usize != i) else {
@@ -129,6 +131,17 @@ fn check_channels(desc: &SystemDesc<'_>, n: usize) -> Result<(), SystemError> {
             }
             if owner.shares != NONE {
                 return Err(invalid(at, "shares a channel that itself shares another's"));
+            }
+            let members = |k: usize| {
+                let c = channels.get(k).unwrap_or_default();
+                k == ch.shares as usize || c.shares == ch.shares
+            };
+            if ch.badge == 0
+                || owner.badge == 0
+                || (0..channels.len())
+                    .any(|k| k != i && members(k) && channels.get(k).is_some_and(|c| c.badge & ch.badge != 0))
+            {
+                return Err(invalid(at, "a shared notification's channels need non-zero, disjoint badges"));
             }
         }
     }
@@ -263,6 +276,14 @@ fn check_devices(desc: &SystemDesc<'_>, n: usize) -> Result<u64, SystemError> {
         }
         if earlier(i, |j| ranges.get(j).is_some_and(|o| p.first <= o.last && o.first <= p.last)).is_some() {
             return Err(invalid(At::PortRange(i as u32), "overlaps another port range (a port has one owner)"));
+        }
+        // Whoever names the range (a PCI device's driver or an ISA device's component),
+        // never the kernel's own ports or its log.
+        if crate::reserved::reserved_port_overlap(p.first, p.last).is_some() {
+            return Err(invalid(At::PortRange(i as u32), "touches ports the kernel never issues"));
+        }
+        if p.first <= COM1_PORTS.1 && COM1_PORTS.0 <= p.last {
+            return Err(invalid(At::PortRange(i as u32), "touches COM1 (the kernel's log)"));
         }
     }
     Ok(bytes)

@@ -37,7 +37,7 @@ fn sample() -> SystemParts {
     p.regions.push(Region { name, size_bytes: 4096, readonly_for: 0 });
     p.region_maps.push(RegionMap { region: 0, component: 2, writable: 1, ..Default::default() });
     p.region_maps.push(RegionMap { region: 0, component: 1, readonly: 1, vaddr: 0x4000_0000, ..Default::default() });
-    p.port_ranges.push(PortRange { first: 0x3f8, last: 0x3ff, _pad: 0 });
+    p.port_ranges.push(PortRange { first: 0x3e8, last: 0x3ef, _pad: 0 });
     let name = p.strings.add("edu");
     p.devices.push(Device {
         name,
@@ -120,16 +120,25 @@ fn bad_isa_devices_are_rejected() {
     assert_eq!(parse_err(&p), isa("no port ranges, or port ranges out of range"));
     let mut p = sample();
     p.port_ranges[1] = PortRange { first: 0x510, last: 0x51b, _pad: 0 };
-    assert_eq!(parse_err(&p), isa("a port range touches ports the kernel never issues"));
+    // Every port range is checked, whoever names it (a PCI device's too).
+    let range = |reason| SystemError::Invalid { at: At::PortRange(1), reason };
+    assert_eq!(parse_err(&p), range("touches ports the kernel never issues"));
     let mut p = sample();
     p.port_ranges[0] = PortRange { first: 0x2e8, last: 0x2ef, _pad: 0 };
     p.port_ranges[1] = PortRange { first: 0x3fc, last: 0x3fc, _pad: 0 };
-    assert_eq!(parse_err(&p), isa("a port range touches COM1 (the kernel's log)"));
+    assert_eq!(parse_err(&p), range("touches COM1 (the kernel's log)"));
+    let mut p = sample();
+    p.port_ranges[0] = PortRange { first: 0x3f8, last: 0x3ff, _pad: 0 };
+    assert_eq!(
+        parse_err(&p),
+        SystemError::Invalid { at: At::PortRange(0), reason: "touches COM1 (the kernel's log)" },
+        "a PCI device's ports never include COM1"
+    );
     let mut p = sample();
     p.isa_devices[0]._pad[4] = 1;
     assert_eq!(parse_err(&p), isa("padding is not zero"));
     let mut p = sample();
-    p.port_ranges.push(PortRange { first: 0x3e8, last: 0x3ef, _pad: 0 });
+    p.port_ranges.push(PortRange { first: 0x2e8, last: 0x2ef, _pad: 0 });
     let second =
         IsaDevice { name: p.strings.add("com3"), ports: IndexRange { first: 2, count: 1 }, ..p.isa_devices[0] };
     p.isa_devices.push(second);
@@ -219,10 +228,10 @@ fn rule_breaking_records_are_rejected() {
     let reason = "its driver does not have the driver role";
     assert_eq!(parse_err(&p), SystemError::Invalid { at: At::Device(0), reason });
     let mut p = sample();
-    p.port_ranges[0] = PortRange { first: 0x400, last: 0x3ff, _pad: 0 };
+    p.port_ranges[0] = PortRange { first: 0x3f0, last: 0x3ef, _pad: 0 };
     assert!(matches!(parse_err(&p), SystemError::Invalid { at: At::PortRange(0), .. }));
     let mut p = sample();
-    p.port_ranges.push(PortRange { first: 0x3f0, last: 0x3f8, _pad: 0 });
+    p.port_ranges.push(PortRange { first: 0x3e0, last: 0x3e8, _pad: 0 });
     let reason = "overlaps another port range (a port has one owner)";
     assert_eq!(parse_err(&p), SystemError::Invalid { at: At::PortRange(2), reason });
     let mut p = sample();
@@ -338,6 +347,23 @@ fn shared_notifications_and_filter_rules_round_trip_and_are_checked() {
     with_share(&mut p);
     p.channels[2].shares = 2;
     assert!(matches!(parse_err(&p), SystemError::Invalid { at: At::Channel(2), .. }));
+    let mut p = sample();
+    with_share(&mut p);
+    p.channels[1].badge = 0;
+    assert!(
+        matches!(
+            parse_err(&p),
+            SystemError::Invalid {
+                at: At::Channel(2),
+                reason: "a shared notification's channels need non-zero, disjoint badges"
+            }
+        ),
+        "a group owner with badge 0: its client could mint any badge"
+    );
+    let mut p = sample();
+    with_share(&mut p);
+    p.channels[2].badge = 4;
+    assert!(matches!(parse_err(&p), SystemError::Invalid { at: At::Channel(2), .. }), "the owner's bit");
     let mut p = sample();
     with_share(&mut p);
     p.channels[1].shares = 2;

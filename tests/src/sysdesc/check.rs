@@ -316,6 +316,7 @@ pub fn compile(file: &str, text: &str, programs: Option<&[String]>) -> Result<Ve
                         );
                         ctx.err(&r.span(), &entry, msg);
                     }
+                    isa::port_range_rules(&mut ctx, &r.span(), &entry, *first as u16, *last as u16);
                     p.port_ranges.push(PortRange { first: *first as u16, last: *last as u16, _pad: 0 });
                 }
                 [first, last] if first > last => {

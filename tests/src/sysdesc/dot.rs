@@ -18,8 +18,13 @@ fn q(s: &str) -> String {
 
 /// The `graph: <from> -> <to> <label>` lines of a serial log, as (from, to, label).
 pub fn live_edges(log: &str) -> Vec<(String, String, String)> {
+    // Only init's own lines: it prints every edge before it starts any component, so
+    // a line after `init: system '...' started` (a component's print, management
+    // echoing a console command) is never one, and neither is a line that merely
+    // contains `graph: `.
     log.lines()
-        .filter_map(|l| l.split_once("graph: ").map(|(_, rest)| rest.trim()))
+        .take_while(|l| !(l.starts_with("init: system '") && l.contains("' started")))
+        .filter_map(|l| l.strip_prefix("graph: ").map(str::trim))
         .filter_map(|rest| {
             let (from, rest) = rest.split_once(" -> ")?;
             let mut it = rest.trim().splitn(2, ' ');

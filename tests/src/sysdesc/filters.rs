@@ -38,8 +38,8 @@ pub(super) fn shares(ctx: &mut Ctx<'_>, p: &mut SystemParts, sys: &SystemFile) {
                 &entry,
                 format!("shares '{}', which itself shares another's object: name that one", owner.get_ref()),
             );
-        } else if me.badge & them.badge != 0 || me.badge == 0 {
-            ctx.err(&span, &entry, format!("badge {:#x} must be non-zero and share no bit with '{}' ({:#x}): the server tells them apart by badge", me.badge, owner.get_ref(), them.badge));
+        } else if me.badge & them.badge != 0 || me.badge == 0 || them.badge == 0 {
+            ctx.err(&span, &entry, format!("badge {:#x} and '{}''s ({:#x}) must be non-zero and share no bit: the server tells them apart by badge, and an unbadged client could mint any badge", me.badge, owner.get_ref(), them.badge));
         } else {
             p.channels[i].shares = j as u16;
         }
@@ -105,6 +105,21 @@ pub(super) fn filter_rules(ctx: &mut Ctx<'_>, p: &mut SystemParts, sys: &SystemF
             );
         }
         let client_ref = p.strings.add(client);
+        match &f.address {
+            None => ctx.err(
+                &f.filter.span(),
+                &entry,
+                "no address: give the client's IPv4 address (address = \"10.0.2.15\"), so it cannot claim another's",
+            ),
+            Some(a) => match a.get_ref().parse::<std::net::Ipv4Addr>() {
+                Ok(ip) => p.filter_rules.push(FilterRule {
+                    client: client_ref,
+                    filter,
+                    ..FilterRule::for_address(ip.octets())
+                }),
+                Err(_) => ctx.err(&a.span(), &entry, format!("address '{}' is not an IPv4 address", a.get_ref())),
+            },
+        }
         let lists: [(&Vec<Spanned<String>>, RuleDirection); 2] =
             [(&f.allow_in, RuleDirection::In), (&f.allow_out, RuleDirection::Out)];
         for (list, direction) in lists {

@@ -71,20 +71,7 @@ pub(super) fn isa_devices(
                     continue;
                 }
             };
-            if let Some(res) = reserved_port_overlap(lo, hi) {
-                let msg = format!(
-                    "ports {lo:#x}..={hi:#x} touch {:#x}..={:#x}, which the kernel never issues: {}",
-                    res.first, res.last, res.reason
-                );
-                ctx.err(&r.span(), &entry, msg);
-            }
-            if lo <= COM1_PORTS.1 && COM1_PORTS.0 <= hi {
-                ctx.err(
-                    &r.span(),
-                    &entry,
-                    format!("ports {lo:#x}..={hi:#x} touch COM1 (0x3f8..=0x3ff: the kernel's log)"),
-                );
-            }
+            port_range_rules(ctx, &r.span(), &entry, lo, hi);
             if let Some(i) = p.port_ranges.iter().position(|o| lo <= o.last && o.first <= hi) {
                 let o = p.port_ranges[i];
                 let msg = format!(
@@ -100,5 +87,20 @@ pub(super) fn isa_devices(
         let ports = IndexRange { first, count: p.port_ranges.len() as u32 - first };
         p.isa_devices.push(IsaDevice { name: p.strings.add(name), ports, component, irq, _pad: [0; 5] });
         isa_names.push(name.clone());
+    }
+}
+
+/// The rules every port range obeys, a PCI device's or an ISA device's: none of the
+/// ports the kernel never issues, and not COM1 (the kernel's log).
+pub(super) fn port_range_rules(ctx: &mut Ctx<'_>, span: &std::ops::Range<usize>, entry: &str, lo: u16, hi: u16) {
+    if let Some(res) = reserved_port_overlap(lo, hi) {
+        let msg = format!(
+            "ports {lo:#x}..={hi:#x} touch {:#x}..={:#x}, which the kernel never issues: {}",
+            res.first, res.last, res.reason
+        );
+        ctx.err(span, entry, msg);
+    }
+    if lo <= COM1_PORTS.1 && COM1_PORTS.0 <= hi {
+        ctx.err(span, entry, format!("ports {lo:#x}..={hi:#x} touch COM1 (0x3f8..=0x3ff: the kernel's log)"));
     }
 }

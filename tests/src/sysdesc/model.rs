@@ -157,6 +157,9 @@ pub struct ChannelToml {
 pub struct FilterToml {
     /// The filter component applying the rules.
     pub filter: Spanned<String>,
+    /// The client's own IPv4 address ("10.0.2.15"): it may send only from it and
+    /// receive only what is for it.
+    pub address: Option<Spanned<String>>,
     /// What may reach the client: "arp", "icmp", "tcp", "udp", "tcp:80", "udp:1000-2000".
     #[serde(default)]
     pub allow_in: Vec<Spanned<String>>,

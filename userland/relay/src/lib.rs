@@ -6,7 +6,8 @@
 //! client side of a connection upward (`netclient::Link`) and the served side of one
 //! downward (`nicserve::Port`), frames copied between the two data regions, so the
 //! partition's buffers are shared with its copier alone. A hop with rules passes only
-//! what they allow (`netframe::filter`) and counts the rest; one without is a copier.
+//! what they allow (`netframe::filter`), and only to and from the client's own IPv4
+//! address, and counts the rest; one without is a copier.
 //! A client whose link upward is full keeps its frames in its own ring (the hop takes
 //! none it cannot pass on), and frames for a client that offers no buffer are dropped
 //! and counted, so neither side can stall the other. Idle, a relay blocks in one wait:
@@ -25,7 +26,7 @@ use capring::layout::net::NicInfo;
 use libcap::deadline::Deadline;
 use libcap::println;
 use netclient::Link;
-use netframe::filter::{allows, classify};
+use netframe::filter::{allows, classify, keeps_to};
 use nicserve::{Connection, Nic, Port, MAX_FRAME};
 
 /// Longest idle wait in TSC ticks when the notifications are not one object.
@@ -61,6 +62,8 @@ struct Upward<'a> {
     name: &'a str,
     link: &'a mut Link,
     rules: Option<&'a [FilterRule]>,
+    /// The client's own IPv4 address (its rules' address record).
+    address: Option<[u8; 4]>,
     counts: &'a mut Counts,
 }
 
@@ -70,6 +73,10 @@ impl Upward<'_> {
         let Some(rules) = self.rules else { return true };
         let d = direction.raw() as usize;
         let why = match classify(frame) {
+            Ok(_) if self.address.is_some_and(|own| !keeps_to(frame, direction, own)) => {
+                self.counts.denied[d] += 1;
+                (self.counts.denied[d], String::from("not the client's own address"))
+            }
             Ok(traffic) if allows(rules, direction, traffic) => return true,
             Ok(traffic) => {
                 self.counts.denied[d] += 1;
@@ -141,8 +148,14 @@ impl Hop {
 
     /// Moves what can move both ways; whether anything moved.
     pub fn step(&mut self) -> Result<bool, String> {
-        let mut upward =
-            Upward { name: &self.name, link: &mut self.up, rules: self.rules.as_deref(), counts: &mut self.counts };
+        let address = self.rules.as_deref().and_then(|r| r.iter().find_map(FilterRule::address));
+        let mut upward = Upward {
+            name: &self.name,
+            link: &mut self.up,
+            rules: self.rules.as_deref(),
+            address,
+            counts: &mut self.counts,
+        };
         let moved = self.down.step(&mut upward).map_err(|e| format!("'{}': {e}", self.name));
         // One signal upward for the whole round (frames queued, buffers re-offered).
         self.up.flush();

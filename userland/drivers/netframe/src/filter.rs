@@ -116,6 +116,26 @@ fn ipv4(packet: &[u8]) -> Result<Traffic, Malformed> {
     }
 }
 
+/// Whether a well-formed `frame` (see [`classify`]) keeps to the client's own IPv4
+/// address `own`: sent (`Out`) from it (IPv4 source, ARP sender), or received (`In`)
+/// for it (IPv4 destination, or the limited broadcast or multicast; ARP target). Other
+/// frames carry no address and pass.
+pub fn keeps_to(frame: &[u8], direction: RuleDirection, own: [u8; 4]) -> bool {
+    let at = |offset: usize| frame.get(ETHER_HEADER + offset..ETHER_HEADER + offset + 4);
+    let is_own = |offset: usize| at(offset) == Some(&own[..]);
+    match (be16(frame, 12), direction) {
+        // ARP: sender protocol address at 14, target at 24.
+        (Some(0x0806), RuleDirection::Out) => is_own(14),
+        (Some(0x0806), RuleDirection::In) => is_own(24),
+        // IPv4: source at 12, destination at 16.
+        (Some(0x0800), RuleDirection::Out) => is_own(12),
+        (Some(0x0800), RuleDirection::In) => {
+            is_own(16) || at(16).is_some_and(|d| d == [255; 4] || (224..=239).contains(&d[0]))
+        }
+        _ => true,
+    }
+}
+
 /// Whether one of `rules` lets `traffic` go `direction`.
 pub fn allows<'a>(rules: impl IntoIterator<Item = &'a FilterRule>, direction: RuleDirection, traffic: Traffic) -> bool {
     let (protocol, port) = match traffic {
@@ -125,6 +145,7 @@ pub fn allows<'a>(rules: impl IntoIterator<Item = &'a FilterRule>, direction: Ru
         Traffic::Udp { dst } => (RuleProtocol::Udp, dst),
         Traffic::Unsupported(_) => return false,
     };
+    // An address record is no permission.
     rules.into_iter().any(|r| {
         r.direction == direction.raw() && r.protocol == protocol.raw() && (r.port_first..=r.port_last).contains(&port)
     })
@@ -221,6 +242,35 @@ mod tests {
                 let _ = classify(&g);
             }
         }
+    }
+
+    #[test]
+    fn addresses_bind_the_client() {
+        let own = [10, 0, 2, 15];
+        let mut out = ipv4_frame(17, &udp(7, 8));
+        out[26..30].copy_from_slice(&own);
+        assert!(keeps_to(&out, RuleDirection::Out, own));
+        out[29] = 16;
+        assert!(!keeps_to(&out, RuleDirection::Out, own), "another source address");
+        let mut inbound = ipv4_frame(17, &udp(7, 8));
+        inbound[30..34].copy_from_slice(&own);
+        assert!(keeps_to(&inbound, RuleDirection::In, own));
+        inbound[30..34].copy_from_slice(&[10, 0, 2, 16]);
+        assert!(!keeps_to(&inbound, RuleDirection::In, own), "for another partition");
+        inbound[30..34].copy_from_slice(&[255; 4]);
+        assert!(keeps_to(&inbound, RuleDirection::In, own), "limited broadcast");
+        let mut arp = vec![0u8; 42];
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        arp[28..32].copy_from_slice(&[10, 0, 2, 16]);
+        assert!(!keeps_to(&arp, RuleDirection::Out, own), "ARP claiming another's address");
+        arp[28..32].copy_from_slice(&own);
+        assert!(keeps_to(&arp, RuleDirection::Out, own));
+        arp[38..42].copy_from_slice(&[10, 0, 2, 16]);
+        assert!(!keeps_to(&arp, RuleDirection::In, own), "ARP for another partition");
+        assert!(!keeps_to(&arp[..20], RuleDirection::In, own), "truncated");
+        let address = FilterRule::for_address(own);
+        assert_eq!(address.address(), Some(own));
+        assert!(!allows(&[address], RuleDirection::In, Traffic::Udp { dst: 7 }), "an address allows nothing");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! client's copier) and the `[filters.<c>]` rules (`CapKind::FilterRule` entries).
 //! Frames no rule allows, and malformed ones, are dropped and counted per client and
 //! direction; the counts go to the `filter-status` region if it is given (a status
-//! page others map read-only). A client without rules gets and sends nothing.
+//! page others map read-only). A client without rules gets and sends nothing; every
+//! client must have its IPv4 address (`address` in `[filters.<c>]`): frames from it
+//! carry that source (ARP sender), frames to it that destination (ARP target).
 #![no_std]
 #![no_main]
 
@@ -42,6 +44,7 @@ fn describe(r: &abi::system::FilterRule) -> String {
     let proto = match RuleProtocol::try_from(r.protocol) {
         Ok(RuleProtocol::Arp) => return "arp".into(),
         Ok(RuleProtocol::Icmp) => return "icmp".into(),
+        Ok(RuleProtocol::Address) => return "address".into(),
         Ok(RuleProtocol::Tcp) => "tcp",
         Ok(RuleProtocol::Udp) => "udp",
         Err(_) => "?",
@@ -55,7 +58,8 @@ fn describe(r: &abi::system::FilterRule) -> String {
 
 fn rule_list(hop: &Hop, direction: RuleDirection) -> String {
     let rules = hop.rules().unwrap_or(&[]);
-    let list: Vec<String> = rules.iter().filter(|r| r.direction == direction.raw()).map(describe).collect();
+    let list: Vec<String> =
+        rules.iter().filter(|r| r.direction == direction.raw() && r.address().is_none()).map(describe).collect();
     if list.is_empty() {
         "nothing".into()
     } else {
@@ -102,12 +106,17 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
     let mut hops = Vec::new();
     for client in clients {
         let rules = relay::rules_for(info, client)?;
+        // Without its address a client could claim another's (ARP, IPv4 source).
+        if !rules.iter().any(|r| r.address().is_some()) {
+            return Err(format!("the description gives no address for '{client}' ([filters.{client}] address)"));
+        }
         let down = format!("{client}-filtered");
         hops.push(Hop::open(info, "filter", client, client, &down, Some(rules))?);
     }
     for hop in &hops {
         let (i, o) = (rule_list(hop, RuleDirection::In), rule_list(hop, RuleDirection::Out));
-        println!("filter: '{}' allows in: {i}; out: {o}", hop.name);
+        let ip = hop.rules().and_then(|r| r.iter().find_map(abi::system::FilterRule::address)).unwrap_or_default();
+        println!("filter: '{}' ({}.{}.{}.{}) allows in: {i}; out: {o}", hop.name, ip[0], ip[1], ip[2], ip[3]);
     }
     let status = info
         .cap_of("filter-status", CapKind::Region)
