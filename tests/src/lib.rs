@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use abi::exit::{qemu_status_to_code, ExitCode};
 
+pub mod frames;
 pub mod monitor;
 pub mod net;
 pub mod packelf;

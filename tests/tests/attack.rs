@@ -1,4 +1,4 @@
-//! The appliance attacked from two sides in one run: a rogue device and a NIC crash.
+//! The appliance attacked from two sides in one run: rogue DMA and a NIC crash.
 //!
 //! `systems/test-appliance-attack.toml`: the rogue edu device (`edudrv-rogue-targets`)
 //! writes by physical address into `udpecho`'s canary page (an address it learns

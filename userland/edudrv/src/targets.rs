@@ -1,4 +1,4 @@
-//! `edudrv-rogue-targets`: the device writes into a partition's page and the kernel.
+//! `edudrv-rogue-targets`: edu writes into a partition's page and the kernel.
 //!
 //! An attacker who knows physical addresses, with no cap to what lies there: generation
 //! 1 has edu write 64 bytes to the physical address of `udpecho`'s canary page, which

@@ -37,6 +37,8 @@ const PORT: u16 = 80;
 const IDLE_TICKS: u64 = 20_000_000;
 /// Bytes of one request read before answering (a status-page GET is far shorter).
 const REQUEST_MAX: usize = 2048;
+/// How long a connection may take to send its request.
+const REQUEST_TIMEOUT: vnic::smoltcp::time::Duration = vnic::smoltcp::time::Duration::from_secs(10);
 
 fn main(info: &'static ComponentInfo) -> ExitCode {
     match run(info) {
@@ -99,6 +101,7 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
     let handle = sockets.add(socket);
     let mut request = String::new();
     let mut served = 0u64;
+    let mut opened = None;
     println!("httpd: listening on 10.0.2.15:{PORT} (MAC {})", netclient::hex(&mac));
     loop {
         vnic::poll(&mut iface, &mut dev, &mut sockets);
@@ -113,11 +116,32 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
         if socket.can_recv() {
             let _ = socket.recv(|data| {
                 let take = data.len().min(REQUEST_MAX.saturating_sub(request.len()));
-                request.push_str(core::str::from_utf8(&data[..take]).unwrap_or("?"));
+                // Not UTF-8: replaced, so the end of the header is still found.
+                request.push_str(&String::from_utf8_lossy(&data[..take]));
                 (data.len(), ())
             });
         }
-        let complete = request.contains("\r\n\r\n") || request.len() >= REQUEST_MAX;
+        // A client that closed its side has sent all it will: answer what came (if
+        // anything did; a connection that brought nothing is just closed).
+        let peer_done = socket.state() == tcp::State::CloseWait;
+        if peer_done && request.is_empty() {
+            socket.close();
+        }
+        let complete =
+            request.contains("\r\n\r\n") || request.contains("\n\n") || request.len() >= REQUEST_MAX || peer_done;
+        // One connection at a time: one that sends no complete request in time is
+        // dropped, so a silent client cannot hold the service.
+        match opened {
+            None if socket.is_active() => opened = Some(now()),
+            Some(_) if !socket.is_active() => opened = None,
+            Some(at) if !complete && now() - at > REQUEST_TIMEOUT => {
+                println!("httpd: no complete request in {} s: connection dropped", REQUEST_TIMEOUT.secs());
+                socket.abort();
+                opened = None;
+                request.clear();
+            }
+            _ => {}
+        }
         if complete && socket.may_send() {
             served += 1;
             let answer = respond(&request, served, mac, &pages);
