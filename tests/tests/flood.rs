@@ -71,27 +71,28 @@ fn garbage_and_floods_over_the_forwarded_ports() {
         }
         // A client that sends half a request and stays holds the only connection until
         // httpd drops it (10 s); then the others are served again.
-        // (Tried until the connection reached httpd: slirp accepts at once and closes
-        // it if the guest refuses, while the last half-sent ones still hold httpd.)
-        let mut idle = None;
-        for _ in 0..20 {
-            let mut s = TcpStream::connect(("127.0.0.1", tcp)).map_err(|e| e.to_string())?;
-            std::io::Write::write_all(&mut s, b"GET / HT").map_err(|e| e.to_string())?;
-            s.set_read_timeout(Some(Duration::from_secs(1))).map_err(|e| e.to_string())?;
-            let mut byte = [0u8; 1];
-            match std::io::Read::read(&mut s, &mut byte) {
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                    idle = Some(s);
-                    break;
-                }
-                _ => std::thread::sleep(Duration::from_millis(500)),
+        // (Tried until httpd holds it, which a refused second client shows: slirp
+        // accepts at once and closes the connection if the guest refuses it.)
+        std::thread::sleep(Duration::from_secs(2)); // the half-sent ones are answered
+        let mut held = None;
+        for _ in 0..10 {
+            let mut idle = TcpStream::connect(("127.0.0.1", tcp)).map_err(|e| e.to_string())?;
+            std::io::Write::write_all(&mut idle, b"GET / HT").map_err(|e| e.to_string())?;
+            std::thread::sleep(Duration::from_secs(2));
+            if http_request(tcp, b"GET / HTTP/1.0\r\n\r\n", Duration::from_millis(100)).is_err() {
+                held = Some((idle, Instant::now()));
+                break;
             }
         }
-        let idle = idle.ok_or("a silent client's connection never stayed open")?;
-        std::thread::sleep(Duration::from_secs(1));
-        http_request(tcp, b"GET / HTTP/1.0\r\n\r\n", Duration::from_secs(60))
-            .map_err(|e| format!("while a silent client held httpd: {e}"))?;
+        let (idle, since) = held.ok_or("a silent client never held httpd (a second client was always served)")?;
+        wait_for_log(&log, &["httpd: no complete request in 10 s"], Duration::from_secs(40))
+            .map_err(|e| format!("the silent client was never dropped: {e}"))?;
+        http_request(tcp, b"GET / HTTP/1.0\r\n\r\n", Duration::from_secs(30))
+            .map_err(|e| format!("after the silent client was dropped: {e}"))?;
         drop(idle);
+        if since.elapsed() < Duration::from_secs(5) {
+            return Err(format!("the silent client was dropped after {:?}, not 10 s", since.elapsed()));
+        }
         // Thousands of datagrams without waiting, then oversized ones (fragmented on
         // the way in: the partition reassembles none of them).
         let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
