@@ -38,7 +38,7 @@ SYSTEM        ?= appliance
 # No source file may grow past this many lines (`make check`).
 MAX_LINES     := 800
 
-.PHONY: all toolchain qemu-deps iso-deps graph-deps graph graph-log proofs-deps proofs image iso run run-iso run-uefi test check bench gdb clean fuzz fuzz-qemu soak
+.PHONY: all toolchain qemu-deps iso-deps chromium-deps graph-deps graph graph-log proofs-deps proofs image iso run run-iso run-uefi test check bench gdb clean fuzz fuzz-qemu soak
 comma := ,
 
 all: image
@@ -67,6 +67,11 @@ iso-deps:
 	@{ command -v grub-mkrescue >/dev/null 2>&1 && [ -d /usr/lib/grub/i386-pc ] && [ -d /usr/lib/grub/x86_64-efi ] \
 	    && command -v xorriso >/dev/null 2>&1 && command -v mformat >/dev/null 2>&1 && [ -f $(OVMF) ]; } \
 	    || { $(MAKE) --no-print-directory _install PKGS="grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools ovmf"; }
+
+# Headless Chromium (Debian's chromium) for the status-page test, which loads the
+# appliance's page through the forwarded port (tests/tests/status_page.rs).
+chromium-deps:
+	@command -v chromium >/dev/null 2>&1 || { $(MAKE) --no-print-directory _install PKGS="chromium"; }
 
 # Graphviz for `make graph`.
 graph-deps:
@@ -158,11 +163,17 @@ RUN_APPEND  ?= iommu=allow-unremapped-dma
 # $(if ...) a literal comma would end the argument).
 NVME_ARGS = $(if $(NVME),-drive file=$(NVME)$(comma)if=none$(comma)id=nvme0$(comma)format=raw \
             -device nvme$(comma)serial=nvme0$(comma)drive=nvme0)
+# A system with management's console on COM2 (`[isa.com2]`, docs/appliance.md): QEMU's
+# second serial port listens on 127.0.0.1:$(CONSOLE_PORT) (COM1 stays on stdio).
+CONSOLE_PORT ?= 4444
+CONSOLE_ARGS := $(if $(shell grep -s '^\[isa\.com2\]' systems/$(SYSTEM).toml),\
+                -serial tcp:127.0.0.1:$(CONSOLE_PORT)$(comma)server=on$(comma)wait=off)
 run: image qemu-deps
 	@echo "make: booting systems/$(SYSTEM).toml (QEMU q35, TCG, $(MEM), $(IOMMU), $(RUN_DEVICES))"
+	@if [ -n "$(CONSOLE_ARGS)" ]; then echo "make: management console on COM2: nc 127.0.0.1 $(CONSOLE_PORT) (then: help, status, graph, restart <component>, cutoff <device>)"; fi
 	@if [ "$(SYSTEM)" = appliance ]; then echo "make: the appliance serves until you stop QEMU (Ctrl-A X): curl http://127.0.0.1:8080/ ; UDP echo on 127.0.0.1:7777"; \
 	    else echo "make: the system stops itself"; fi
-	@$(QEMU) $(QEMU_ARGS) $(RUN_DEVICES) -kernel $(BUILD)/$(SYSTEM).elf -append "$(strip $(RUN_APPEND) $(APPEND))" \
+	@$(QEMU) $(QEMU_ARGS) $(CONSOLE_ARGS) $(RUN_DEVICES) -kernel $(BUILD)/$(SYSTEM).elf -append "$(strip $(RUN_APPEND) $(APPEND))" \
 	    $(NVME_ARGS); \
 	    status=$$?; code=$$((status >> 1)); \
 	    if [ $$status -eq 0 ] && [ "$(SYSTEM)" = appliance ]; then echo "make: QEMU stopped (the appliance serves until stopped)"; \
@@ -186,7 +197,7 @@ run-uefi: iso qemu-deps
 # corpus replay plus a short campaign per target, and the QEMU boot scenarios (the syscall fuzzer with two fixed
 # seeds and a fresh one). The fresh seed is printed first: `make fuzz SEED=` and
 # `make fuzz-qemu SEED=` replay it.
-test: image iso qemu-deps proofs
+test: image iso qemu-deps chromium-deps proofs
 	@seed=$$(date +%s%N); \
 	    echo "make: fuzz seeds: parser $$seed; in QEMU 0x9e3779b97f4a7c15 0x0123456789abcdef $$seed"; \
 	    echo "make: replay with make fuzz SEED=$$seed TARGET=<name> / make fuzz-qemu SEED=<seed>"; \

@@ -279,6 +279,12 @@ pub fn system(input: &[u8]) {
         assert_eq!(ports.len(), dev.ports.count as usize);
         assert!(ports.iter().all(|p| p.first <= p.last));
     }
+    for isa in d.isa_devices().iter() {
+        assert!((isa.component as usize) < n && (isa.irq < abi::system::ISA_IRQS || isa.irq == abi::system::NO_IRQ));
+        let ports = d.port_ranges(isa.ports);
+        assert!(!ports.is_empty() && ports.len() == isa.ports.count as usize);
+        assert!(ports.iter().all(|p| abi::reserved::reserved_port_overlap(p.first, p.last).is_none()));
+    }
 }
 
 /// A user program's ELF image.

@@ -5,11 +5,13 @@
 //! DMA mask width when init records it, else 64) and each driver's DMA pool (an
 //! untyped, `badge` = device index), its own spare untyped (IOSpaces, IO page tables,
 //! the fault notification it binds to its TCB) and the endpoints of its channels; the first channel it is a client of receives
-//! the forwarded DMA faults. It then runs `iommu_server::server::run`.
+//! the forwarded DMA faults, and an `iommu-status` region, if described, receives its
+//! status text (`crate::status`). It then runs `iommu_server::server::run`.
 
 use alloc::vec::Vec;
 
-use crate::server::{run, Config, DeviceCaps, MsixHandler, NO_HANDLER};
+use crate::server::{run, Config, DeviceCaps, MsixHandler, StatusOut, NO_HANDLER};
+use crate::status::DeviceView;
 use libcap::abi::component::{CNODE, FIRST_NAMED, TCB};
 use libcap::abi::exit::ExitCode;
 use libcap::abi::object::ObjectType;
@@ -32,6 +34,7 @@ pub fn start(info: &'static ComponentInfo, malicious: bool) -> ExitCode {
     let write = CapRights::WRITE.raw();
     let faults = info.caps().iter().find(|c| c.kind() == Some(CapKind::Endpoint) && c.rights & write != 0);
     let mut devices: Vec<(u64, DeviceCaps)> = Vec::new();
+    let mut views: Vec<(u64, DeviceView<'static>)> = Vec::new();
     for pci in info.caps().iter().filter(|c| c.kind() == Some(CapKind::PciDevice)) {
         let pool = info.caps().iter().find(|c| c.kind() == Some(CapKind::Untyped) && c.badge == pci.badge);
         let Some(pool) = pool else {
@@ -48,6 +51,7 @@ pub fn start(info: &'static ComponentInfo, malicious: bool) -> ExitCode {
         // The doorbell of its handler (size = device index, vaddr = handler's index).
         let bell = info.caps().iter().find(|c| c.kind() == Some(CapKind::FaultDoorbell) && c.size == pci.badge);
         let (handler, doorbell) = bell.map_or((NO_HANDLER, 0), |b| (b.vaddr as u16, b.slot));
+        views.push((pci.badge, DeviceView { name: pci.name(), dma_mask_bits, pool_bytes: pool.size, faults: 0 }));
         devices.push((
             pci.badge,
             DeviceCaps { pci: pci.slot, pool: pool.slot, dma_mask_bits, fault_ep, msi, handler, doorbell },
@@ -74,6 +78,15 @@ pub fn start(info: &'static ComponentInfo, malicious: bool) -> ExitCode {
         untyped.clone().any(|u| Untyped(u).retype(ObjectType::Notification, 0, CNode(CNODE), 0, 0, ntfn, 1).is_ok());
     let fault_ntfn = if made && Tcb(TCB).bind_notification(Notification(ntfn)).is_ok() { ntfn } else { 0 };
     let devices: Vec<DeviceCaps> = devices.into_iter().map(|(_, d)| d).collect();
+    views.sort_by_key(|(index, _)| *index);
+    let views: Vec<DeviceView<'static>> = views.into_iter().map(|(_, v)| v).collect();
+    // The `iommu-status` region, if the description gives the server one to write.
+    let status = info.cap_of("iommu-status", CapKind::Region).filter(|r| r.rights & write != 0).map(|r| StatusOut {
+        // SAFETY: init mapped the region writable for the server alone at this
+        // address for its whole life; it is used only as a status page.
+        page: unsafe { capring::status::StatusPage::new(r.vaddr as *mut u8, r.size as usize) },
+        views: &views,
+    });
     // MSI-X handlers init made (badge = device, size = entry | vector << 32).
     let msix: Vec<MsixHandler> = info
         .caps()
@@ -96,6 +109,7 @@ pub fn start(info: &'static ComponentInfo, malicious: bool) -> ExitCode {
         address_bits: 39,
         devices: &devices,
         msix: &msix,
+        status,
         // The `iommu-server-malicious` program: the device's PciDevice cap stands in for
         // device memory, an untyped for a forged frame (an empty slot would be a cap
         // fault and an endpoint a Call: the server would stop, not be refused).

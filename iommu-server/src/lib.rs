@@ -4,7 +4,8 @@
 //! that honours the device's DMA mask, leaves a guard page after every buffer and never
 //! touches the MSI window ([`iova`]); the per-driver domain state with rollback and
 //! frame reuse only after unmap and revoke ([`domain`]); request decoding ([`request`]);
-//! fault reports queued per device for their handler ([`reports`]).
+//! fault reports queued per device for their handler ([`reports`]); the status text
+//! a partition may show read-only ([`status`]).
 //! On bare metal `server` runs the request loop over real caps and `malicious` shows
 //! what the kernel refuses a server that misbehaves.
 #![no_std]
@@ -21,5 +22,6 @@ pub mod reports;
 pub mod request;
 #[cfg(target_os = "none")]
 pub mod server;
+pub mod status;
 
 pub use abi;

@@ -85,6 +85,17 @@ pub struct Config<'a> {
     pub malicious: Option<crate::malicious::Attempts>,
     /// MSI-X handlers init made for MSI-X-only devices: `MsiAlloc` hands these out.
     pub msix: &'a [MsixHandler],
+    /// Where to publish [`crate::status::render`]'s text, and each device's name and
+    /// pool size (`None`: nothing is published).
+    pub status: Option<StatusOut<'a>>,
+}
+
+/// The status page the server writes and what it says of each device.
+pub struct StatusOut<'a> {
+    /// The `iommu-status` region (writable for the server only).
+    pub page: capring::status::StatusPage,
+    /// Per device (description order): name, DMA mask and pool size.
+    pub views: &'a [crate::status::DeviceView<'a>],
 }
 
 /// An MSI-X IRQHandler cap init made for a device (entry programmed and masked by
@@ -211,6 +222,10 @@ struct Server<'a> {
     domains: Vec<Domain>,
     /// DMA fault reports waiting for their handlers' `FaultNext`, per device.
     reports: FaultQueues,
+    /// DMA faults received per device (for the status page).
+    faults: Vec<u64>,
+    /// A domain changed since the status page was last written.
+    dirty: bool,
 }
 
 /// Builds every device's IOSpace and serves requests forever.
@@ -243,13 +258,16 @@ pub fn run(config: &Config<'_>) -> ! {
     }
     println!("iommu-server: serving {} devices", config.devices.len());
     let reports = FaultQueues::new(config.devices.len());
-    let mut server = Server { config, kernel, domains, reports };
+    let faults = alloc::vec![0; config.devices.len()];
+    let mut server = Server { config, kernel, domains, reports, faults, dirty: true };
+    server.publish();
     let mut message = ipc::recv(config.endpoint);
     loop {
         let (info, mrs) = match message {
             Ok(m) => server.handle(m),
             Err(_) => (MessageInfo::new(0, 1), [IommuStatus::BadRequest.raw(), 0, 0, 0]),
         };
+        server.publish();
         message = ipc::reply_recv(config.endpoint, info, mrs);
     }
 }
@@ -298,6 +316,18 @@ fn with_cap(slot: CPtr, mrs: [u64; 4]) -> (MessageInfo, [u64; 4]) {
 }
 
 impl Server<'_> {
+    /// Writes the status page if a domain changed since the last time (and there is one).
+    fn publish(&mut self) {
+        let Some(out) = &self.config.status else { return };
+        if core::mem::take(&mut self.dirty) {
+            let mut views: Vec<crate::status::DeviceView<'_>> = out.views.to_vec();
+            for (view, faults) in views.iter_mut().zip(&self.faults) {
+                view.faults = *faults;
+            }
+            out.page.publish(crate::status::render(&views, &self.domains).as_bytes());
+        }
+    }
+
     fn handle(&mut self, m: Message) -> (MessageInfo, [u64; 4]) {
         if m.badge & FAULT_BADGE != 0 && m.info.label == FaultKind::DmaFault.raw() {
             let index = (m.badge - FAULT_BADGE) as usize;
@@ -329,7 +359,13 @@ impl Server<'_> {
             }
         }
         let reply = match decode(m.info.label, m.badge, m.mrs, self.domains.len()) {
-            Ok(request) => self.serve(request).unwrap_or_else(status),
+            Ok(request) => {
+                self.dirty |= matches!(
+                    request,
+                    Request::DmaAlloc { .. } | Request::DmaFree { .. } | Request::Reset { .. } | Request::CutOff { .. }
+                );
+                self.serve(request).unwrap_or_else(status)
+            }
             Err(e) => status(e),
         };
         let fetch = m.info.label == IommuLabel::FaultNext.raw() && reply.1[0] == IommuStatus::NotFound.raw();
@@ -482,6 +518,7 @@ impl Server<'_> {
     /// instance's records go (their caps died with its budget: nothing is invoked on
     /// them), their slots are emptied and reused, their IOVAs stay quarantined.
     fn new_instance(&mut self, device: u16, generation: u32) {
+        self.dirty = true;
         let domain = &mut self.domains[usize::from(device)];
         let first = domain.generation == 0;
         let (buffers, slots) = domain.new_instance(generation);
@@ -518,6 +555,8 @@ impl Server<'_> {
     /// Logs a DMA fault of device `index` and forwards it to its fault endpoint.
     fn fault(&mut self, index: usize, [requester, reason, iova, write]: [u64; 4]) {
         let Some(domain) = self.domains.get(index) else { return };
+        self.faults[index] += 1;
+        self.dirty = true;
         let (bus, dev, func) = (requester >> 8, (requester >> 3) & 0x1f, requester & 7);
         let access = if write != 0 { "write" } else { "read" };
         match domain.locate(iova) {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use abi::exit::{qemu_status_to_code, ExitCode};
 
+pub mod console;
 pub mod frames;
 pub mod monitor;
 pub mod net;
@@ -97,6 +98,9 @@ pub struct Scenario {
     /// Ends the run (QEMU killed, not a timeout) once the serial log holds every one of
     /// these fragments: for systems that never stop by themselves (servers keep waiting).
     pub stop_at: Vec<String>,
+    /// Ends the run (QEMU killed, not a timeout) once this file exists: a host-side
+    /// client that talks to the guest says it is done (the serial log is QEMU's to write).
+    pub stop_file: Option<PathBuf>,
 }
 
 impl Scenario {
@@ -115,6 +119,7 @@ impl Scenario {
             cpu: "max".to_string(),
             firmware: None,
             stop_at: Vec::new(),
+            stop_file: None,
         }
     }
 
@@ -253,7 +258,8 @@ impl Scenario {
             if let Some(status) = child.try_wait().expect("wait for QEMU") {
                 break status.code();
             }
-            if !self.stop_at.is_empty() && self.log_holds_all(&log) {
+            let client_done = self.stop_file.as_ref().is_some_and(|f| f.exists());
+            if client_done || (!self.stop_at.is_empty() && self.log_holds_all(&log)) {
                 std::thread::sleep(Duration::from_millis(200)); // let the line after it land
                 let _ = child.kill();
                 let _ = child.wait();

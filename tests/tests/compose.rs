@@ -353,3 +353,38 @@ fn not_enough_ram_stops_the_boot_with_nothing_started() {
     assert!(line.ends_with("KiB of RAM untyped available: nothing started"), "{line}");
     o.expect_serial_not_contains("hello:").expect_exit(ExitCode::UserFailure);
 }
+
+/// ISA devices (`[isa.<name>]`): each component gets its ports and its line; a
+/// management component's line rings its fault doorbell (`IrqLine` size
+/// `DOORBELL_IRQ`), an ordinary component's is left for it to bind (size 0).
+#[test]
+fn isa_devices_give_ports_and_a_line_bound_only_for_management() {
+    let text = "[system]\nname = \"compose-isa\"\nmin_ram = \"64M\"\n\n\
+                [components.management]\nprogram = \"hello\"\nrole = \"management\"\nbudget = \"2M\"\nheap = \"0\"\n\n\
+                [components.worker]\nprogram = \"hello\"\nbudget = \"2M\"\nheap = \"0\"\n\n\
+                [isa.com2]\nports = [[0x2f8, 0x2ff]]\nirq = 3\ncomponent = \"worker\"\n\n\
+                [isa.com4]\nports = [[0x2e8, 0x2ef]]\nirq = 4\ncomponent = \"management\"\n";
+    let programs: Vec<String> = ["root", "hello"].iter().map(|s| s.to_string()).collect();
+    let desc =
+        scenarios::sysdesc::compile("compose-isa.toml", text, Some(&programs)).unwrap_or_else(|e| panic!("{e:?}"));
+    let o = Scenario::new("compose_isa").initrd(Some(image_with("compose_isa", &desc))).run();
+    o.expect_serial_contains("graph: worker -> isa:com2 [ports 0x2f8..=0x2ff, irq 3]")
+        .expect_serial_contains("graph: management -> isa:com4 [ports 0x2e8..=0x2ef, irq 4]")
+        .expect_serial_contains("init: system 'compose-isa' started: 2 components");
+    let worker = o.expect_line_starting("authority: worker: ");
+    assert!(worker.contains("ports com2, irq com2") && !worker.contains("com4"), "{worker}");
+    let mgmt = o.expect_line_starting("authority: management: ");
+    assert!(mgmt.contains("ports com4, irq com4") && !mgmt.contains("com2"), "{mgmt}");
+    let cap = |who: &str, kind: &str| {
+        o.expect_line_starting(&format!(
+            "hello: {who}: cap {} Some({kind}) ",
+            if who == "worker" { "com2" } else { "com4" }
+        ))
+        .to_string()
+    };
+    assert!(cap("worker", "IoPort").ends_with("vaddr 0x2f8 size 0x8 badge 0"), "{}", cap("worker", "IoPort"));
+    assert!(cap("worker", "IrqLine").ends_with("size 0x0 badge 3"), "{}", cap("worker", "IrqLine"));
+    assert!(cap("management", "IoPort").ends_with("vaddr 0x2e8 size 0x8 badge 0"), "{}", cap("management", "IoPort"));
+    assert!(cap("management", "IrqLine").ends_with("size 0x4 badge 4"), "{}", cap("management", "IrqLine"));
+    o.expect_serial_contains("init: system 'compose-isa': every component stopped").expect_exit(ExitCode::Success);
+}

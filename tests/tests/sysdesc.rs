@@ -417,3 +417,66 @@ fn iommu_server_with_restart_policy() {
         "t.toml:5: component 'iommu-server': the iommu-server cannot be restarted (its domains, DMA pools and buffers would be lost): use policy \"log\" or \"cut-off\"",
     );
 }
+
+/// BASE plus an ISA device `com2` with `ports`, `irq`, `component` (lines 25..=27).
+fn with_isa(ports: &str, irq: &str, component: &str) -> String {
+    format!("{BASE}\n[isa.com2]\nports = {ports}\nirq = {irq}\ncomponent = \"{component}\"\n")
+}
+
+#[test]
+fn isa_device_is_packed_and_drawn() {
+    let text = with_isa("[[0x2f8, 0x2ff]]", "3", "management");
+    let bytes = compile("t.toml", &text, Some(&programs())).unwrap();
+    let d = SystemDesc::parse(&bytes).unwrap();
+    let com2 = d.isa_devices().get(0).expect("the ISA device");
+    assert_eq!((d.str(com2.name), com2.component, com2.irq), ("com2", 1, 3));
+    let ports: Vec<(u16, u16)> = d.port_ranges(com2.ports).iter().map(|p| (p.first, p.last)).collect();
+    assert_eq!(ports, [(0x2f8, 0x2ff)]);
+    assert_eq!(d.components().get(1).unwrap().role, ComponentRole::Normal.raw(), "no driver role: no PCI device");
+    let g = dot::render(&d, &[]);
+    assert!(g.contains("\"management\" -> \"isa:com2\" [label=\"ports, irq\"]"), "{g}");
+    assert!(g.contains("com2\\nports 0x2f8-0x2ff\\nISA IRQ 3, no DMA"), "{g}");
+    // Without a line the component polls.
+    let text = format!("{BASE}\n[isa.com2]\nports = [[0x2f8, 0x2ff]]\ncomponent = \"management\"\n");
+    let d = compile("t.toml", &text, Some(&programs())).unwrap();
+    assert_eq!(SystemDesc::parse(&d).unwrap().isa_devices().get(0).unwrap().irq, abi::system::NO_IRQ);
+}
+
+#[test]
+fn bad_isa_devices_are_refused_with_the_reason() {
+    rejects(
+        &with_isa("[[0x2f8, 0x2ff]]", "3", "ghost"),
+        "t.toml:27: ISA device 'com2': component 'ghost' is not a component",
+    );
+    rejects(
+        &with_isa("[[0x2f8, 0x2ff]]", "16", "management"),
+        "t.toml:26: ISA device 'com2': irq 16 is not an ISA line (0..=15)",
+    );
+    rejects(
+        &with_isa("[]", "3", "management"),
+        "t.toml:25: ISA device 'com2': no port ranges (ports = [[first, last]])",
+    );
+    rejects(
+        &with_isa("[[0x2ff, 0x2f8]]", "3", "management"),
+        "t.toml:25: ISA device 'com2': port range 0x2ff..0x2f8: first is above last",
+    );
+    rejects(
+        &with_isa("[[0x3f8, 0x3ff]]", "4", "management"),
+        "t.toml:25: ISA device 'com2': ports 0x3f8..=0x3ff touch COM1 (0x3f8..=0x3ff: the kernel's log)",
+    );
+    rejects(
+        &with_isa("[[0x510, 0x511]]", "3", "management"),
+        "t.toml:25: ISA device 'com2': ports 0x510..=0x511 touch 0x510..=0x51b, which the kernel never issues: \
+         QEMU fw_cfg: its DMA interface reads and writes any memory",
+    );
+    // A port and a line have one owner: a PCI device's ports, another ISA device's line.
+    let text = BASE.replace("dma_pool = \"64K\"", "dma_pool = \"64K\"\nports = [[0x2f0, 0x2f8]]");
+    let text = format!("{text}\n[isa.com2]\nports = [[0x2f8, 0x2ff]]\nirq = 3\ncomponent = \"management\"\n");
+    rejects(
+        &text,
+        "t.toml:26: ISA device 'com2': ports 0x2f8..=0x2ff overlap 0x2f0..=0x2f8 of device 'edu' (a port has one owner)",
+    );
+    let text = with_isa("[[0x2f8, 0x2ff]]", "3", "management")
+        + "\n[isa.com4]\nports = [[0x2e8, 0x2ef]]\nirq = 3\ncomponent = \"management\"\n";
+    rejects(&text, "t.toml:31: ISA device 'com4': irq 3 is taken by ISA device 'com2' (a line has one owner)");
+}

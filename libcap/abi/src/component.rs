@@ -105,6 +105,12 @@ crate::abi_enum! {
         /// connection it applies to; `size` = `system::FilterRule::word` (direction,
         /// protocol, destination ports).
         FilterRule = 15,
+        /// An ISA device's interrupt line: an IRQHandler cap (Ack, SetNotification);
+        /// `name` = the ISA device, `badge` = its ISA IRQ. `size` = [`DOORBELL_IRQ`]
+        /// when init already bound the line to the component's fault doorbell (a
+        /// management component: its one wait covers faults and the device); 0 when
+        /// the component binds it to a notification of its own.
+        IrqLine = 16,
     }
 }
 
@@ -167,6 +173,15 @@ pub const COMPONENT_REPORT_QUEUE: usize = 64;
 pub const DOORBELL_IOMMU: u64 = 1;
 /// Badge of init's own doorbell signal.
 pub const DOORBELL_INIT: u64 = 2;
+/// Badge of an ISA device's interrupt line on its management component's doorbell.
+pub const DOORBELL_IRQ: u64 = 4;
+/// Supervisor request: line `mrs[0]` of init's authority graph (the `graph:` lines it
+/// printed at start, in order). Reply `[status, lines in all, length in bytes, 0]`
+/// and the line's text (without `graph: `) in message words 4.. ([`GRAPH_LINE_WORDS`]
+/// at most, little-endian bytes); status `Empty` past the last line.
+pub const SUPERVISOR_GRAPH_LINE: u64 = 0x5305;
+/// Message words of text a [`SUPERVISOR_GRAPH_LINE`] reply carries (longer lines are cut).
+pub const GRAPH_LINE_WORDS: usize = 20;
 
 /// One named cap of a component.
 #[repr(C)]

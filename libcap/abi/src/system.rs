@@ -30,7 +30,7 @@ mod tests;
 
 /// The header's magic bytes.
 pub const SYSTEM_MAGIC: [u8; 8] = *b"CAPSYS01";
-/// Current format version.
+/// Current format version (2: ISA devices and filter rules).
 pub const SYSTEM_VERSION: u32 = 2;
 /// Name of the boot image entry holding the packed description.
 pub const SYSTEM_ENTRY: &str = "system";
@@ -46,6 +46,12 @@ pub const PROGRAM_NAME_MAX: usize = 31;
 pub const CNODE_RADIX_MIN: u8 = 5;
 /// Largest CNode radix a component may ask for.
 pub const CNODE_RADIX_MAX: u8 = 16;
+/// [`IsaDevice::irq`] of a device without an interrupt line (its component polls).
+pub const NO_IRQ: u8 = 0xff;
+/// ISA interrupt lines (IRQ 0..=15; the kernel maps them through the MADT overrides).
+pub const ISA_IRQS: u8 = 16;
+/// COM1's ports: the kernel's log and init's console; never an ISA device's.
+pub const COM1_PORTS: (u16, u16) = (0x3f8, 0x3ff);
 /// Page size every budget, region and pool is a multiple of.
 pub const PAGE: u64 = 4096;
 /// First address above the user half (region vaddrs lie below it).
@@ -149,12 +155,14 @@ pub struct SystemHeader {
     pub region_maps: ArrayRef,
     /// [`Device`] records.
     pub devices: ArrayRef,
-    /// [`PortRange`] records ([`Device::ports`] index into them).
+    /// [`PortRange`] records ([`Device::ports`] and [`IsaDevice::ports`] index into them).
     pub port_ranges: ArrayRef,
     /// [`FilterRule`] records.
     pub filter_rules: ArrayRef,
     /// The string table (count in bytes).
     pub strings: ArrayRef,
+    /// [`IsaDevice`] records.
+    pub isa_devices: ArrayRef,
 }
 
 /// One component.
@@ -289,6 +297,24 @@ pub struct Device {
     pub ports: IndexRange,
 }
 
+/// One legacy ISA device (a second UART, say): I/O ports and an ISA interrupt line,
+/// no PCI function and no DMA (ISA DMA is reserved), so no IOMMU domain either.
+/// Its component gets an `IoPort` cap per range and the line's IRQHandler.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IsaDevice {
+    /// Unique name among ISA devices.
+    pub name: StrRef,
+    /// Its I/O port ranges in [`SystemDesc::port_ranges`] (at least one).
+    pub ports: IndexRange,
+    /// Component index that gets its ports and interrupt line.
+    pub component: u16,
+    /// ISA IRQ (below [`ISA_IRQS`]), or [`NO_IRQ`].
+    pub irq: u8,
+    /// Zero.
+    pub _pad: [u8; 5],
+}
+
 /// An inclusive range of I/O ports.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -381,7 +407,7 @@ impl FilterRule {
 
 const_assert_eq!(core::mem::size_of::<StrRef>(), 8);
 const_assert_eq!(core::mem::size_of::<IndexRange>(), 8);
-const_assert_eq!(core::mem::size_of::<SystemHeader>(), 104);
+const_assert_eq!(core::mem::size_of::<SystemHeader>(), 112);
 const_assert_eq!(core::mem::size_of::<Component>(), 40);
 const_assert_eq!(core::mem::size_of::<Channel>(), 24);
 const_assert_eq!(core::mem::size_of::<Region>(), 24);
@@ -389,6 +415,7 @@ const_assert_eq!(core::mem::size_of::<RegionMap>(), 16);
 const_assert_eq!(core::mem::size_of::<Device>(), 48);
 const_assert_eq!(core::mem::size_of::<PortRange>(), 8);
 const_assert_eq!(core::mem::size_of::<FilterRule>(), 16);
+const_assert_eq!(core::mem::size_of::<IsaDevice>(), 24);
 
 /// Plain `#[repr(C)]` integer records: any bit pattern is a valid value.
 ///
@@ -409,6 +436,7 @@ unsafe impl Record for Device {}
 unsafe impl Record for PortRange {}
 // SAFETY: as above.
 unsafe impl Record for FilterRule {}
+unsafe impl Record for IsaDevice {}
 // SAFETY: as above.
 unsafe impl Record for SystemHeader {}
 
@@ -479,6 +507,8 @@ pub enum At {
     PortRange(u32),
     /// Filter rule by index.
     FilterRule(u32),
+    /// ISA device by index.
+    IsaDevice(u16),
 }
 
 impl fmt::Display for At {
@@ -492,6 +522,7 @@ impl fmt::Display for At {
             At::Device(i) => write!(f, "device #{i}"),
             At::PortRange(i) => write!(f, "port range #{i}"),
             At::FilterRule(i) => write!(f, "filter rule #{i}"),
+            At::IsaDevice(i) => write!(f, "ISA device #{i}"),
         }
     }
 }
@@ -596,7 +627,7 @@ impl<'a> SystemDesc<'a> {
         if header.total_size as usize != data.len() {
             return Err(SystemError::SizeMismatch { declared: header.total_size, actual: data.len() });
         }
-        let arrays: [(&'static str, ArrayRef, usize); 8] = [
+        let arrays: [(&'static str, ArrayRef, usize); 9] = [
             ("components", header.components, core::mem::size_of::<Component>()),
             ("channels", header.channels, core::mem::size_of::<Channel>()),
             ("regions", header.regions, core::mem::size_of::<Region>()),
@@ -605,6 +636,7 @@ impl<'a> SystemDesc<'a> {
             ("port_ranges", header.port_ranges, core::mem::size_of::<PortRange>()),
             ("filter_rules", header.filter_rules, core::mem::size_of::<FilterRule>()),
             ("strings", header.strings, 1),
+            ("isa_devices", header.isa_devices, core::mem::size_of::<IsaDevice>()),
         ];
         for (what, r, size) in arrays {
             let end = (r.count as usize).checked_mul(size).and_then(|b| b.checked_add(r.offset as usize));
@@ -666,6 +698,11 @@ impl<'a> SystemDesc<'a> {
     /// The traffic rules of every filter component.
     pub fn filter_rules(&self) -> Records<'a, FilterRule> {
         self.records(self.header.filter_rules)
+    }
+
+    /// The ISA devices.
+    pub fn isa_devices(&self) -> Records<'a, IsaDevice> {
+        self.records(self.header.isa_devices)
     }
 
     /// A device's I/O port ranges (`ports` from [`Device::ports`]); empty if out of range.

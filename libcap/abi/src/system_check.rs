@@ -90,6 +90,7 @@ pub(super) fn check(desc: &SystemDesc<'_>) -> Result<(), SystemError> {
     check_filter_rules(desc, n)?;
     needed = needed.saturating_add(check_regions(desc, n)?);
     needed = needed.saturating_add(check_devices(desc, n)?);
+    check_isa(desc, n)?;
     if needed > h.min_ram_bytes {
         return Err(SystemError::OverBudget { needed, min_ram: h.min_ram_bytes });
     }
@@ -265,4 +266,54 @@ fn check_devices(desc: &SystemDesc<'_>, n: usize) -> Result<u64, SystemError> {
         }
     }
     Ok(bytes)
+}
+
+/// Checks ISA devices: a component, an ISA line (or none) that no other ISA device
+/// has, and port ranges that exist, are not reserved by the kernel and are not COM1.
+fn check_isa(desc: &SystemDesc<'_>, n: usize) -> Result<(), SystemError> {
+    let isa = desc.isa_devices();
+    let ports = desc.header.port_ranges.count;
+    for (i, d) in isa.iter().enumerate() {
+        let at = At::IsaDevice(i as u16);
+        let name = desc.name_ok(d.name, NAME_MAX, at)?;
+        if let Some(first) = earlier(i, |j| desc.str(isa.get(j).unwrap_or_default().name) == name) {
+            return Err(SystemError::Duplicate { at, first });
+        }
+        if d.component as usize >= n {
+            return Err(invalid(at, "its component is not a component"));
+        }
+        if d.irq >= ISA_IRQS && d.irq != NO_IRQ {
+            return Err(invalid(at, "irq is not an ISA line (0..=15)"));
+        }
+        if d.irq != NO_IRQ && earlier(i, |j| isa.get(j).is_some_and(|o| o.irq == d.irq)).is_some() {
+            return Err(invalid(at, "irq taken by another ISA device (a line has one owner)"));
+        }
+        if d._pad != [0; 5] {
+            return Err(invalid(at, "padding is not zero"));
+        }
+        if d.ports.count == 0 || d.ports.first.checked_add(d.ports.count).is_none_or(|end| end > ports) {
+            return Err(invalid(at, "no port ranges, or port ranges out of range"));
+        }
+        for r in desc.port_ranges(d.ports).iter() {
+            // The kernel refuses these too; checked here so the description says why.
+            if crate::reserved::reserved_port_overlap(r.first, r.last).is_some() {
+                return Err(invalid(at, "a port range touches ports the kernel never issues"));
+            }
+            if r.first <= COM1_PORTS.1 && COM1_PORTS.0 <= r.last {
+                return Err(invalid(at, "a port range touches COM1 (the kernel's log)"));
+            }
+        }
+    }
+    // A range record is granted to the one device that names it: two naming the same
+    // record would share its ports without the overlap check seeing two ranges.
+    let devices = desc.devices();
+    let owns = |r: IndexRange, k: u32| r.first <= k && k - r.first < r.count;
+    for k in 0..ports {
+        let owners =
+            devices.iter().filter(|d| owns(d.ports, k)).count() + isa.iter().filter(|d| owns(d.ports, k)).count();
+        if owners > 1 {
+            return Err(invalid(At::PortRange(k), "named by two devices (a port has one owner)"));
+        }
+    }
+    Ok(())
 }

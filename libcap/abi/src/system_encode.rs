@@ -58,6 +58,8 @@ pub struct SystemParts {
     pub port_ranges: Vec<PortRange>,
     /// Filter rules.
     pub filter_rules: Vec<FilterRule>,
+    /// ISA devices.
+    pub isa_devices: Vec<IsaDevice>,
     /// Names.
     pub strings: StringTable,
 }
@@ -83,6 +85,7 @@ pub fn encode(parts: &SystemParts) -> Vec<u8> {
     let devices = put(&mut out, &parts.devices);
     let port_ranges = put(&mut out, &parts.port_ranges);
     let filter_rules = put(&mut out, &parts.filter_rules);
+    let isa_devices = put(&mut out, &parts.isa_devices);
     let strings_at = out.len() as u32;
     out.extend_from_slice(parts.strings.bytes());
     out.resize(out.len().next_multiple_of(8), 0);
@@ -104,6 +107,7 @@ pub fn encode(parts: &SystemParts) -> Vec<u8> {
         port_ranges,
         filter_rules,
         strings,
+        isa_devices,
     };
     // SAFETY: as in `put`: the header is plain integers without padding bytes.
     let bytes = unsafe {

@@ -54,6 +54,16 @@ fn sample() -> SystemParts {
         ports: IndexRange { first: 0, count: 1 },
         ..Default::default()
     });
+    // A second UART for management: ports and an ISA line, no PCI function.
+    p.port_ranges.push(PortRange { first: 0x2f8, last: 0x2ff, _pad: 0 });
+    let name = p.strings.add("com2");
+    p.isa_devices.push(IsaDevice {
+        name,
+        ports: IndexRange { first: 1, count: 1 },
+        component: 2,
+        irq: 3,
+        _pad: [0; 5],
+    });
     p
 }
 
@@ -79,11 +89,56 @@ fn round_trip_keeps_every_record_and_name() {
     assert_eq!(names, ["iommu-server", "edu-driver", "management"]);
     assert_eq!(d.str(d.components().get(1).unwrap().program), "edudrv");
     let edu = d.devices().get(0).unwrap();
-    assert_eq!(d.port_ranges(edu.ports).iter().collect::<Vec<_>>(), p.port_ranges);
+    assert_eq!(d.port_ranges(edu.ports).iter().collect::<Vec<_>>(), p.port_ranges[..1]);
+    assert_eq!(d.isa_devices().iter().collect::<Vec<_>>(), p.isa_devices);
+    let com2 = d.isa_devices().get(0).unwrap();
+    assert_eq!(d.str(com2.name), "com2");
+    assert_eq!(d.port_ranges(com2.ports).iter().collect::<Vec<_>>(), p.port_ranges[1..]);
     assert_eq!(d.component_by_name("management").map(|(i, _)| i), Some(2));
     assert_eq!(d.device_by_name("edu").map(|(_, dev)| dev.vendor), Some(0x1234));
     assert_eq!(d.devices_of(1).collect::<Vec<_>>(), [0]);
-    assert!(d.port_ranges(IndexRange { first: 1, count: 1 }).is_empty());
+    assert!(d.port_ranges(IndexRange { first: 2, count: 1 }).is_empty());
+}
+
+#[test]
+fn bad_isa_devices_are_rejected() {
+    let isa = |reason: &'static str| SystemError::Invalid { at: At::IsaDevice(0), reason };
+    let mut p = sample();
+    p.isa_devices[0].component = 3;
+    assert_eq!(parse_err(&p), isa("its component is not a component"));
+    let mut p = sample();
+    p.isa_devices[0].irq = 16;
+    assert_eq!(parse_err(&p), isa("irq is not an ISA line (0..=15)"));
+    let mut p = sample();
+    p.isa_devices[0].irq = NO_IRQ;
+    assert!(SystemDesc::parse(&encode(&p)).is_ok(), "an ISA device without a line is polled");
+    let mut p = sample();
+    p.isa_devices[0].ports.count = 0;
+    assert_eq!(parse_err(&p), isa("no port ranges, or port ranges out of range"));
+    let mut p = sample();
+    p.isa_devices[0].ports.first = 2;
+    assert_eq!(parse_err(&p), isa("no port ranges, or port ranges out of range"));
+    let mut p = sample();
+    p.port_ranges[1] = PortRange { first: 0x510, last: 0x51b, _pad: 0 };
+    assert_eq!(parse_err(&p), isa("a port range touches ports the kernel never issues"));
+    let mut p = sample();
+    p.port_ranges[0] = PortRange { first: 0x2e8, last: 0x2ef, _pad: 0 };
+    p.port_ranges[1] = PortRange { first: 0x3fc, last: 0x3fc, _pad: 0 };
+    assert_eq!(parse_err(&p), isa("a port range touches COM1 (the kernel's log)"));
+    let mut p = sample();
+    p.isa_devices[0]._pad[4] = 1;
+    assert_eq!(parse_err(&p), isa("padding is not zero"));
+    let mut p = sample();
+    p.port_ranges.push(PortRange { first: 0x3e8, last: 0x3ef, _pad: 0 });
+    let second =
+        IsaDevice { name: p.strings.add("com3"), ports: IndexRange { first: 2, count: 1 }, ..p.isa_devices[0] };
+    p.isa_devices.push(second);
+    let reason = "irq taken by another ISA device (a line has one owner)";
+    assert_eq!(parse_err(&p), SystemError::Invalid { at: At::IsaDevice(1), reason });
+    p.isa_devices[1].irq = 4;
+    assert!(SystemDesc::parse(&encode(&p)).is_ok());
+    p.isa_devices[1].name = p.isa_devices[0].name;
+    assert_eq!(parse_err(&p), SystemError::Duplicate { at: At::IsaDevice(1), first: 0 });
 }
 
 #[test]
@@ -168,8 +223,11 @@ fn rule_breaking_records_are_rejected() {
     assert!(matches!(parse_err(&p), SystemError::Invalid { at: At::PortRange(0), .. }));
     let mut p = sample();
     p.port_ranges.push(PortRange { first: 0x3f0, last: 0x3f8, _pad: 0 });
-    p.devices[0].ports.count = 2;
     let reason = "overlaps another port range (a port has one owner)";
+    assert_eq!(parse_err(&p), SystemError::Invalid { at: At::PortRange(2), reason });
+    let mut p = sample();
+    p.devices[0].ports.count = 2;
+    let reason = "named by two devices (a port has one owner)";
     assert_eq!(parse_err(&p), SystemError::Invalid { at: At::PortRange(1), reason });
     let mut p = sample();
     let name = p.strings.add("second");
@@ -216,6 +274,9 @@ fn random_mutations_never_panic() {
                 }
                 for dev in d.devices().iter() {
                     let _ = d.port_ranges(dev.ports).iter().count();
+                }
+                for dev in d.isa_devices().iter() {
+                    let _ = (d.str(dev.name), d.port_ranges(dev.ports).iter().count());
                 }
             }
             Err(e) => {

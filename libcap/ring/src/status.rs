@@ -6,11 +6,24 @@
 //! and keeps it only if the sequence number was even and unchanged around the copy
 //! (a seqlock): a torn snapshot is retried, never shown, and the length is checked
 //! against the region before anything is copied.
+//!
+//! The text is lines; `httpd` renders them as HTML tables: `# caption` starts a table,
+//! `! a | b` is its header row, `a | b` a row (cells split at ` | `); any other line
+//! is a row of its own, split at its first `: ` into a label and a value.
 
 use core::sync::atomic::{fence, AtomicU32, Ordering};
 
 /// Bytes before the text.
 pub const HEADER: usize = 8;
+
+/// The header of a page holding `len` bytes of text, written by a writer that fills
+/// the region before any reader runs (init filling a region it built).
+pub fn header(len: u32) -> [u8; HEADER] {
+    let mut h = [0u8; HEADER];
+    h[..4].copy_from_slice(&2u32.to_le_bytes());
+    h[4..].copy_from_slice(&len.to_le_bytes());
+    h
+}
 
 /// A status page at `base`, `len` bytes.
 pub struct StatusPage {
@@ -92,6 +105,15 @@ mod tests {
         assert_eq!(&out[..8], b"faults 1");
         page.publish(b"a text longer than the twenty-four bytes left");
         assert_eq!(page.read(&mut out), Some(24));
+        // A page filled by hand with `header` reads as published.
+        let mut filled = vec![0u32; 8];
+        let bytes = [&header(5)[..], b"init!"].concat();
+        // SAFETY: `filled` is 32 bytes, more than the 13 copied.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), filled.as_mut_ptr().cast::<u8>(), bytes.len()) };
+        // SAFETY: `filled` outlives the page.
+        let by_hand = unsafe { StatusPage::new(filled.as_mut_ptr().cast(), 32) };
+        assert_eq!(by_hand.read(&mut out), Some(5));
+        assert_eq!(&out[..5], b"init!");
         // A write under way (odd sequence) is never shown.
         page.word(0).fetch_add(1, Ordering::Relaxed);
         assert_eq!(page.read(&mut out), None);

@@ -17,6 +17,9 @@ use toml::Spanned;
 use super::model::{FaultsToml, MatchToml, Size, SystemFile};
 use super::{entry_at, line_of};
 
+#[path = "isa.rs"]
+mod isa;
+
 /// Collects errors with their file and line.
 pub(super) struct Ctx<'a> {
     file: &'a str,
@@ -328,6 +331,7 @@ pub fn compile(file: &str, text: &str, programs: Option<&[String]>) -> Result<Ve
         device_names.push(name.clone());
         p.devices.push(dev);
     }
+    isa::isa_devices(&mut ctx, &mut p, &sys, &names, &device_names);
     drives(&mut ctx, &sys, &comps, &device_names, &mut drivers);
     for (i, drv) in drivers.iter().enumerate() {
         let entry = format!("device '{}'", device_names[i]);

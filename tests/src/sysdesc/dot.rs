@@ -1,13 +1,14 @@
 //! The authority graph of a packed description as Graphviz DOT (`mksys --dot`).
 //!
-//! Nodes: init, components, devices, one IOSpace per device driver, regions. Edges:
+//! Nodes: init, components, devices, one IOSpace per device driver, regions, ISA
+//! devices (ports and a line, no IOSpace: they cannot DMA). Edges:
 //! channels (client -> server), drivers -> devices, the iommu-server -> IOSpaces ->
 //! devices, region maps, fault handlers, the supervisor. `live` adds the edges the
 //! running system printed as `graph: <from> -> <to> <label>` lines (red).
 
 use std::fmt::Write as _;
 
-use abi::system::{ChannelKind, SystemDesc, NONE};
+use abi::system::{ChannelKind, SystemDesc, NONE, NO_IRQ};
 
 /// A quoted DOT id or label.
 fn q(s: &str) -> String {
@@ -90,6 +91,16 @@ pub fn render(desc: &SystemDesc<'_>, live: &[(String, String, String)]) -> Strin
             let _ =
                 writeln!(o, "  {} -> {} [style=dashed, label=\"DMA faults\"];", q(&space), q(&comp(d.fault_handler)));
         }
+    }
+    for d in desc.isa_devices().iter() {
+        let name = format!("isa:{}", desc.str(d.name));
+        let ports: Vec<String> =
+            desc.port_ranges(d.ports).iter().map(|r| format!("{:#x}-{:#x}", r.first, r.last)).collect();
+        let irq = if d.irq == NO_IRQ { "polled".to_string() } else { format!("ISA IRQ {}", d.irq) };
+        let label = format!("{}\\nports {}\\n{irq}, no DMA", desc.str(d.name), ports.join(", "));
+        let _ =
+            writeln!(o, "  {} [shape=component, style=filled, fillcolor=lightblue, label={}];", q(&name), q(&label));
+        let _ = writeln!(o, "  {} -> {} [label=\"ports, irq\"];", q(&comp(d.component)), q(&name));
     }
     for (from, to, label) in live {
         let _ = writeln!(o, "  {} -> {} [color=red, fontcolor=red, label={}];", q(from), q(to), q(label));

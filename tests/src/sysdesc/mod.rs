@@ -33,6 +33,7 @@ pub fn entry_at(text: &str, line: usize) -> String {
                 "regions" => "region",
                 "devices" => "device",
                 "filters" => "filter",
+                "isa" => "ISA device",
                 other => other,
             };
             format!("{kind} '{}'", name.trim().trim_matches('"'))

@@ -29,6 +29,9 @@ pub struct SystemFile {
     /// `[filters.<client>]`: a filter component's rules for one client connection.
     #[serde(default)]
     pub filters: BTreeMap<String, Spanned<FilterToml>>,
+    /// `[isa.<name>]`: legacy devices with I/O ports and an ISA IRQ (no PCI, no DMA).
+    #[serde(default)]
+    pub isa: BTreeMap<String, Spanned<IsaToml>>,
 }
 
 /// `[system]`.
@@ -225,4 +228,16 @@ pub struct DeviceToml {
     pub ports: Vec<Spanned<Vec<i64>>>,
     /// Fault handling of its DMA faults.
     pub faults: Option<Spanned<FaultsToml>>,
+}
+
+/// `[isa.<name>]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IsaToml {
+    /// I/O port ranges `[first, last]` (at least one).
+    pub ports: Spanned<Vec<Spanned<Vec<i64>>>>,
+    /// ISA interrupt line 0..=15 (none: the component polls).
+    pub irq: Option<Spanned<i64>>,
+    /// Component that gets the ports and the line.
+    pub component: Spanned<String>,
 }

@@ -42,6 +42,7 @@ extern "C" fn server(_: u64) -> ! {
         devices,
         malicious: None,
         msix: &[],
+        status: None,
     };
     iommu_server::server::run(&config)
 }

@@ -88,6 +88,7 @@ extern "C" fn server_main(_: u64) -> ! {
         devices,
         malicious: Some(Attempts { device_frame: srv::DEVICE_FRAME, forged_slot: srv::FORGED }),
         msix: &[],
+        status: None,
     };
     iommu_server::server::run(&config)
 }

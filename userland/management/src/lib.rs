@@ -20,10 +20,14 @@
 //! stays down has its device cut off. Messages on its fault endpoint in the old format
 //! (label `DmaFault` / `COMPONENT_FAULT_REPORT`, from systems without a doorbell) are
 //! handled as before. The `management-busy` program first spins (busy) for
-//! [`BUSY_CYCLES`] so reports pile up: the fault scenario checks none is lost.
+//! [`BUSY_CYCLES`] so reports pile up: the fault scenario checks none is lost. If the
+//! description gives management an ISA UART (`[isa.com2]`), it serves a console on it
+//! (`console`: status, graph, restart, cutoff) from the same loop.
 #![no_std]
 
 extern crate alloc;
+
+mod console;
 
 use alloc::vec::Vec;
 
@@ -38,6 +42,8 @@ use abi::msginfo::MessageInfo;
 use abi::rights::CapRights;
 use abi::system::FaultPolicy;
 use libcap::{ipc, println};
+
+mod status;
 
 /// One device whose faults management handles.
 struct Watched {
@@ -85,6 +91,8 @@ struct Management {
     iommu: Option<u64>,
     watched: Vec<Watched>,
     counters: Counters,
+    /// Per component: CPU faults and restarts heard of (the status page).
+    heard: Vec<status::Heard>,
 }
 
 /// Runs management; `busy` spins for [`BUSY_CYCLES`] before the first fetch.
@@ -114,7 +122,15 @@ pub fn run(info: &'static ComponentInfo, busy: bool) -> ExitCode {
             cut_off: false,
         })
         .collect();
-    let mut m = Management { info, faults: faults.slot, supervisor, iommu, watched, counters: Counters::default() };
+    let mut m = Management {
+        info,
+        faults: faults.slot,
+        supervisor,
+        iommu,
+        watched,
+        counters: Counters::default(),
+        heard: Vec::new(),
+    };
     for w in &m.watched {
         println!(
             "management: watching device {} (driver {}): policy {}, restart limit {}",
@@ -126,6 +142,7 @@ pub fn run(info: &'static ComponentInfo, busy: bool) -> ExitCode {
     }
     println!("management: waiting for faults on '{}'", faults.name());
     m.publish_status();
+    let mut console = console::Console::open(&m);
     if busy {
         let until = libcap::deadline::now() + BUSY_CYCLES;
         println!("management: busy: not fetching fault reports for {BUSY_CYCLES} cycles");
@@ -136,6 +153,10 @@ pub fn run(info: &'static ComponentInfo, busy: bool) -> ExitCode {
     }
     loop {
         m.fetch_all();
+        // A keystroke rings the same doorbell (init bound COM2's line to it).
+        if console.as_mut().is_some_and(|c| c.poll(&mut m)) {
+            continue;
+        }
         let msg = match ipc::recv(m.faults) {
             Ok(msg) => msg,
             Err(e) => {
@@ -215,6 +236,7 @@ impl Management {
             _ => "init left it suspended (policy log)".into(),
         };
         println!("management: CPU fault in {}: {kind} at {at:#x}; {did}", self.peer(component));
+        status::note(&mut self.heard, component, true, action & 0xff == REPORT_RESTARTED);
         // A driver that stays down: its devices are cut off with it. A restarted one
         // needs nothing here: init revoked its budget (pool, frames, their IO mappings,
         // invalidation completed), and the server drops the old records and
@@ -243,52 +265,6 @@ impl Management {
             c.faults, c.restarts, c.cut_offs, c.cpu_faults
         );
         self.publish_status();
-    }
-
-    /// Writes the counters and each watched device's state to the `status-page` region
-    /// if the description gives management one (a user partition may show it read-only).
-    fn publish_status(&self) {
-        use core::fmt::Write;
-        let Some(region) =
-            self.info.cap_of("status-page", CapKind::Region).filter(|c| c.rights & CapRights::WRITE.raw() != 0)
-        else {
-            return;
-        };
-        let c = &self.counters;
-        let mut text = alloc::string::String::new();
-        let _ = writeln!(
-            text,
-            "DMA faults {}, restarts {}, cut-offs {}, CPU faults {}",
-            c.faults, c.restarts, c.cut_offs, c.cpu_faults
-        );
-        // The components (init lists them to management as peers, with their roles).
-        let _ = write!(text, "components:");
-        for p in self.info.caps().iter().filter(|c| c.kind() == Some(CapKind::Peer)) {
-            let role = match abi::system::ComponentRole::try_from(p.size as u8) {
-                Ok(abi::system::ComponentRole::IommuServer) => " (iommu-server)",
-                Ok(abi::system::ComponentRole::Management) => " (management)",
-                Ok(abi::system::ComponentRole::Driver) => " (driver)",
-                _ => "",
-            };
-            let _ = write!(text, " {}{role}", p.name());
-        }
-        let _ = writeln!(text);
-        for w in &self.watched {
-            let _ = writeln!(
-                text,
-                "device {} (driver {}, own DMA domain): policy {}, restarts {} of {}, {}",
-                w.name,
-                self.peer(w.driver),
-                policy_name(w.policy),
-                w.restarts,
-                w.limit,
-                if w.cut_off { "cut off" } else { "assigned" }
-            );
-        }
-        // SAFETY: init mapped the region writable for management alone at this address
-        // for its whole life; it is used only as a status page.
-        let page = unsafe { capring::status::StatusPage::new(region.vaddr as *mut u8, region.size as usize) };
-        page.publish(text.as_bytes());
     }
 
     /// One DMA fault report from the iommu-server.
@@ -338,6 +314,7 @@ impl Management {
                 match request(self.supervisor, SUPERVISOR_RESTART, driver_index) {
                     Some([0, generation, ..]) => {
                         self.counters.restarts += 1;
+                        status::note(&mut self.heard, driver_index, false, true);
                         println!("management: restarted {driver}: generation {generation}");
                     }
                     other => println!("management: restart of {driver} refused: {other:?}"),

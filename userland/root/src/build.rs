@@ -350,6 +350,7 @@ pub fn kind_name(k: CapKind) -> &'static str {
         CapKind::Msi => "msi",
         CapKind::Msix => "msi-x",
         CapKind::FaultDoorbell => "fault doorbell",
+        CapKind::IrqLine => "irq",
         CapKind::Supervisor => "supervisor",
         CapKind::FaultSource => "faults of",
         CapKind::Peer => "peer",

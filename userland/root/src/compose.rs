@@ -79,6 +79,8 @@ pub struct Shared {
     /// Per component: the fault doorbell init binds to a management component's TCB
     /// and init's own signal cap to it (badge `DOORBELL_INIT`); `(0, 0)` for others.
     pub doorbells: Vec<(CPtr, CPtr)>,
+    /// Per ISA device: init's handler for its interrupt line (`crate::isa`).
+    pub isa_lines: crate::isa::Lines,
 }
 
 /// CPU-fault reports init keeps for one handler until it fetches them.
@@ -286,8 +288,9 @@ fn construct<'a>(
             .map_err(|e| format!("cannot mint the fault doorbell ({e:?})"))?;
         doorbells.push((ntfn, mine));
     }
+    let isa_lines = crate::isa::take_lines(&desc, slots, &doorbells)?;
     let pool_slots = alloc::vec![0; plan.devices.len()];
-    let shared = Shared { fault_ep, channels, regions, iommu_ep, pool_slots, bar_frames, msis, doorbells };
+    let shared = Shared { fault_ep, channels, regions, iommu_ep, pool_slots, bar_frames, msis, doorbells, isa_lines };
     let mut comps = Vec::new();
     for (i, mut budget) in budgets.into_iter().enumerate() {
         let first = slots.peek();
@@ -496,6 +499,7 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
             }
         }
     }
+    crate::isa::connect(system, i, slots)?;
     crate::grants::connect_extra(system, i)
 }
 
@@ -547,26 +551,48 @@ fn summary(system: &System<'_>) {
             p.rec.mcp
         );
     }
+    // The authority edges: printed as `graph:` lines, and for a status page.
+    let edges = graph_edges(system);
+    for (from, to, what) in &edges {
+        println!("graph: {from} -> {to} [{what}]");
+    }
+    crate::graph_page::publish(system, &edges);
+}
+
+/// The authority edges init granted as `graph:` lines print them (without the
+/// prefix): served to management's `graph` command (`SUPERVISOR_GRAPH_LINE`).
+pub fn graph_lines(system: &System<'_>) -> Vec<String> {
+    graph_edges(system).iter().map(|(from, to, what)| format!("{from} -> {to} [{what}]")).collect()
+}
+
+/// The authority edges init granted: channels, region maps, each device's IOSpace and
+/// pool, ISA devices.
+fn graph_edges(system: &System<'_>) -> Vec<crate::graph_page::Edge> {
+    let desc = system.plan.desc;
+    let mut edges: Vec<crate::graph_page::Edge> = Vec::new();
     for ch in desc.channels().iter() {
         let client = system.plan.components[usize::from(ch.client)].name;
         let server = system.plan.components[usize::from(ch.server)].name;
         let kind = if ch.kind == ChannelKind::Notification.raw() { "ntfn" } else { "ep" };
-        println!("graph: {client} -> {server} [{kind} {} badge {}]", desc.str(ch.name), ch.badge);
+        edges.push((client.into(), server.into(), format!("{kind} {} badge {}", desc.str(ch.name), ch.badge)));
     }
     for map in desc.region_maps().iter() {
         let c = system.plan.components[usize::from(map.component)].name;
         let r = desc.regions().get(usize::from(map.region)).map_or("?", |r| desc.str(r.name));
-        println!("graph: {c} -> region:{r} [{}]", if map.writable != 0 { "rw" } else { "ro" });
+        edges.push((c.into(), format!("region:{r}"), String::from(if map.writable != 0 { "rw" } else { "ro" })));
     }
     let server = desc.header().iommu_server;
     for d in system.plan.devices.iter() {
         let driver = system.plan.components[usize::from(d.rec.driver)].name;
         let name = desc.str(d.rec.name);
         if let Some(s) = system.plan.components.get(usize::from(server)) {
-            println!("graph: {} -> device:{name} [pci {}, iospace]", s.name, system_pci(system.bi, d.pci));
-            println!("graph: {driver} -> {} [dma {name}, pool {} KiB]", s.name, d.rec.dma_pool_bytes / 1024);
+            let pci = system_pci(system.bi, d.pci);
+            edges.push((s.name.into(), format!("device:{name}"), format!("pci {pci}, iospace")));
+            edges.push((driver.into(), s.name.into(), format!("dma {name}, pool {} KiB", d.rec.dma_pool_bytes / 1024)));
         }
     }
+    crate::isa::graph_edges(system, &mut edges);
+    edges
 }
 
 fn system_pci(bi: &BootInfo, index: usize) -> String {

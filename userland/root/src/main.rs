@@ -13,6 +13,8 @@ mod build;
 mod compose;
 mod console;
 mod grants;
+mod graph_page;
+mod isa;
 mod plan;
 mod supervisor;
 

@@ -13,8 +13,8 @@ use alloc::format;
 use alloc::string::String;
 
 use libcap::abi::component::{
-    SupervisorStatus, COMPONENT_EXITED, REPORT_LEFT_DOWN, REPORT_RESTARTED, REPORT_STAYS_DOWN, SUPERVISOR_BADGE,
-    SUPERVISOR_CUTOFF, SUPERVISOR_FAULT_NEXT, SUPERVISOR_RESTART,
+    SupervisorStatus, COMPONENT_EXITED, GRAPH_LINE_WORDS, REPORT_LEFT_DOWN, REPORT_RESTARTED, REPORT_STAYS_DOWN,
+    SUPERVISOR_BADGE, SUPERVISOR_CUTOFF, SUPERVISOR_FAULT_NEXT, SUPERVISOR_GRAPH_LINE, SUPERVISOR_RESTART,
 };
 use libcap::abi::exit::ExitCode;
 use libcap::abi::fault::FaultKind;
@@ -205,6 +205,22 @@ fn may_supervise(system: &System<'_>, from: usize, target: usize) -> bool {
         || plan.devices.iter().any(|d| d.rec.fault_handler == me && usize::from(d.rec.driver) == target)
 }
 
+/// A `SUPERVISOR_GRAPH_LINE` request for line `n`: the reply words, with the text in
+/// message words 4.. (how many returned). Read-only: what init granted at start.
+fn graph_line(system: &System<'_>, n: u64) -> ([u64; 4], usize) {
+    let lines = compose::graph_lines(system);
+    let Some(line) = usize::try_from(n).ok().and_then(|n| lines.get(n)) else {
+        return ([SupervisorStatus::Empty.raw(), lines.len() as u64, 0, 0], 0);
+    };
+    let bytes = &line.as_bytes()[..line.len().min(GRAPH_LINE_WORDS * 8)];
+    for (w, chunk) in bytes.chunks(8).enumerate() {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        ipc::set_mr(4 + w, u64::from_le_bytes(word));
+    }
+    ([SupervisorStatus::Ok.raw(), lines.len() as u64, bytes.len() as u64, 0], bytes.len().div_ceil(8))
+}
+
 /// The supervisor loop; returns when no component runs any more.
 pub fn supervise(system: &mut System<'_>, slots: &SlotAllocator) -> ExitCode {
     let ep = system.shared.fault_ep;
@@ -235,6 +251,11 @@ pub fn supervise(system: &mut System<'_>, slots: &SlotAllocator) -> ExitCode {
                 return ExitCode::UserFailure;
             }
         };
+        if m.badge & SUPERVISOR_BADGE != 0 && m.info.label == SUPERVISOR_GRAPH_LINE {
+            let (reply, words) = graph_line(system, m.mrs[0]);
+            ipc::reply(MessageInfo::new(0, 4 + words as u8), reply);
+            continue;
+        }
         if m.badge & SUPERVISOR_BADGE != 0 {
             let from = (m.badge & 0xffff) as usize;
             let reply = on_request(system, from, m.info.label, m.mrs[0], slots);

@@ -63,15 +63,17 @@ fn rule_list(hop: &Hop, direction: RuleDirection) -> String {
     }
 }
 
-/// The counters as text for the status page.
+/// The counters as text for the status page (`capring::status` table markup).
 fn report(hops: &[Hop]) -> String {
     use core::fmt::Write;
-    let mut text = String::new();
+    let mut text =
+        String::from("# Filter: frames per client and direction (dropped: denied by no rule, or malformed)\n");
+    text.push_str("! client | in passed | in dropped: denied | in dropped: malformed | out passed | out dropped: denied | out dropped: malformed | allows in | allows out\n");
     for hop in hops {
         let c = &hop.counts;
         let _ = writeln!(
             text,
-            "filter {}: in {} passed, {} denied, {} malformed; out {} passed, {} denied, {} malformed; allows in: {}; out: {}",
+            "{} | {} | {} | {} | {} | {} | {} | {} | {}",
             hop.name,
             c.passed[0],
             c.denied[0],
