@@ -24,7 +24,7 @@ USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cpute
 # driver mode, and the server's malicious mode, for the scenarios in tests/tests/system.rs).
 COMPONENT_PACKAGES := edudrv management relay
 COMPONENTS    := management management-busy management-thief management-restart-server management-restart-loop \
-                 edudrv edudrv-rogue-outside edudrv-rogue-device edudrv-use-freed edudrv-crash \
+                 edudrv edudrv-rogue-outside edudrv-rogue-targets edudrv-rogue-device edudrv-use-freed edudrv-crash \
                  edudrv-storm edudrv-flood edudrv-stale edudrv-leak edudrv-keeper edudrv-keeper-flip \
                  e1000edrv-rogue e1000edrv-loopback e1000edrv-flaky e1000edrv-blast nvmedrv-rogue \
                  virtionetdrv-rogue netclient-bench netclient-rxbench nvmedrv-bench \

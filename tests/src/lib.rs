@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use abi::exit::{qemu_status_to_code, ExitCode};
 
 pub mod console;
+pub mod frames;
+pub mod monitor;
 pub mod net;
 pub mod packelf;
 pub mod sysdesc;
@@ -174,7 +176,8 @@ impl Scenario {
 
     /// Whether the serial log holds every fragment of `stop_at`.
     fn log_holds_all(&self, log: &Path) -> bool {
-        let serial = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
+        let mut serial = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
+        serial.push_str(&std::fs::read_to_string(host_notes(log)).unwrap_or_default());
         self.stop_at.iter().all(|m| serial.contains(m.as_str()))
     }
 
@@ -240,6 +243,7 @@ impl Scenario {
         }
         let log = scenario_dir().join(format!("{}.log", self.name));
         let _ = std::fs::remove_file(&log);
+        let _ = std::fs::remove_file(host_notes(&log));
         let args = self.qemu_args(&log);
         let mut child: Child = Command::new("qemu-system-x86_64")
             .args(&args)
@@ -286,6 +290,13 @@ impl Scenario {
             log_path: log,
         }
     }
+}
+
+/// Where the host side of a scenario notes lines beside the serial log `log` (QEMU
+/// writes the log at its own offset, so a line appended to it could be overwritten):
+/// `stop_at` fragments are looked for in both; `net::note_in_log` writes here.
+pub fn host_notes(log: &Path) -> PathBuf {
+    log.with_extension("host")
 }
 
 /// What a boot did.

@@ -12,103 +12,9 @@
 //! partitions: datagrams to a port no rule allows (UDP 9, forwarded too) never reach
 //! udpecho and are counted on the status page.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use scenarios::{scenario_dir, Scenario};
-
-/// An HTTP GET of `/` on 127.0.0.1:`port`, retried (slirp accepts the connection
-/// before the guest does) for up to 90 s.
-fn http_get(port: u16) -> Result<String, String> {
-    let until = Instant::now() + Duration::from_secs(90);
-    let mut last = String::new();
-    while Instant::now() < until {
-        let attempt = (|| -> Result<String, String> {
-            let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-            s.set_read_timeout(Some(Duration::from_secs(20))).map_err(|e| e.to_string())?;
-            s.write_all(b"GET / HTTP/1.0\r\n\r\n").map_err(|e| e.to_string())?;
-            let mut answer = String::new();
-            s.read_to_string(&mut answer).map_err(|e| e.to_string())?;
-            if answer.is_empty() {
-                return Err("empty answer".into());
-            }
-            Ok(answer)
-        })();
-        match attempt {
-            Ok(a) => return Ok(a),
-            Err(e) => last = e,
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    Err(format!("no HTTP answer in 90 s (last: {last})"))
-}
-
-/// A datagram to 127.0.0.1:`port` until it comes back (up to 90 s).
-fn udp_echo(port: u16, payload: &[u8]) -> Result<Vec<u8>, String> {
-    let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
-    let until = Instant::now() + Duration::from_secs(90);
-    let mut buf = [0u8; 1500];
-    while Instant::now() < until {
-        s.send_to(payload, ("127.0.0.1", port)).map_err(|e| e.to_string())?;
-        if let Ok((n, _)) = s.recv_from(&mut buf) {
-            return Ok(buf[..n].to_vec());
-        }
-    }
-    Err("no echo in 90 s".into())
-}
-
-/// Datagrams to 127.0.0.1:`port` that must go unanswered (2 s each).
-fn udp_unanswered(port: u16, payload: &[u8]) -> Result<(), String> {
-    let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
-    let mut buf = [0u8; 1500];
-    for _ in 0..3 {
-        s.send_to(payload, ("127.0.0.1", port)).map_err(|e| e.to_string())?;
-        if let Ok((n, _)) = s.recv_from(&mut buf) {
-            return Err(format!("a {n} byte answer came back from a port no rule allows"));
-        }
-    }
-    Ok(())
-}
-
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free TCP port").port()
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("a free UDP port").port()
-}
-
-/// The host port forwarded to UDP 10.0.2.16:9 (discard), which no rule allows: the
-/// port after the echo's (free ports are handed out by the OS, so take the next free).
-fn denied_port(udp: u16) -> u16 {
-    (udp.saturating_add(1)..u16::MAX).find(|p| UdpSocket::bind(("127.0.0.1", *p)).is_ok()).expect("a free UDP port")
-}
-
-/// A scenario booting `system` with an e1000e on a user network that forwards a free
-/// TCP port to 10.0.2.15:80 and a free UDP port to 10.0.2.16:7 (on 127.0.0.1), and
-/// [`denied_port`] to 10.0.2.16:9; with the ports (TCP, UDP echo, UDP denied) and the
-/// serial log's path.
-fn forwarded(name: &str, system: &str) -> (Scenario, [u16; 3], std::path::PathBuf) {
-    let (tcp, udp) = (free_tcp_port(), free_udp_port());
-    let denied = denied_port(udp);
-    let log = scenario_dir().join(format!("{name}.log"));
-    let mut scenario = Scenario::new(name)
-        .initrd(Some(scenarios::systems::image_as(system, name)))
-        .append("iommu=allow-unremapped-dma");
-    scenario.extra_args = [
-        "-netdev".to_string(),
-        format!(
-            "user,id=n0,hostfwd=tcp:127.0.0.1:{tcp}-10.0.2.15:80,hostfwd=udp:127.0.0.1:{udp}-10.0.2.16:7,hostfwd=udp:127.0.0.1:{denied}-10.0.2.16:9"
-        ),
-        "-device".to_string(),
-        "e1000e,netdev=n0".to_string(),
-    ]
-    .to_vec();
-    (scenario, [tcp, udp, denied], log)
-}
+use scenarios::net::{forwarded, http_get, note_in_log, udp_echo, udp_unanswered};
 
 /// Boots `system` with an e1000e on a user network forwarding a TCP and a UDP port to
 /// the partitions (and `extra` devices); once the partitions listen and the serial log
@@ -247,8 +153,7 @@ fn the_services_come_back_after_the_nic_driver_is_killed_mid_traffic() {
                     answers.push((http_get(tcp), udp_echo(udp, b"hello, partition")));
                 }
                 // Tell the scenario runner the host is done (it watches the log).
-                let mut f = std::fs::OpenOptions::new().append(true).open(&log).expect("the log");
-                let _ = writeln!(f, "host: done");
+                note_in_log(&log, "host: done");
                 return answers;
             }
             std::thread::sleep(Duration::from_millis(200));

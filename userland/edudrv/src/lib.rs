@@ -18,6 +18,8 @@
 //! - `edudrv-use-freed`: frees its buffer, then DMAs to the stale IOVA: blocked;
 //! - `edudrv-crash`: generation 1 CPU-faults holding a buffer; init restarts it, and
 //!   the next generation's DMA works again;
+//! - `edudrv-rogue-targets`: writes into a partition's page and the kernel image by
+//!   physical address (`targets`); both blocked, reported, then restart and cut-off;
 //! - `edudrv-storm`: [`STORM_FAULTS`] DMAs outside its pool in a row, then exits (the
 //!   lossless fault-report scenario);
 //! - `edudrv-stale`: generation 1 takes a second buffer and CPU-faults; generation 2
@@ -39,6 +41,7 @@ use libcap::iommu::{ClientSpace, DmaBuffer, IommuClient, IommuError};
 use libcap::{ipc, println};
 
 mod leak;
+mod targets;
 
 /// What the driver does after its round trip.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +52,8 @@ pub enum Mode {
     RogueOutside,
     /// Ask for authority it was not given.
     RogueDevice,
+    /// Write to a partition's canary page (generation 1) or the kernel image (later).
+    RogueTargets,
     /// DMA to a freed buffer.
     UseFreed,
     /// Generation 1 faults (CPU) while holding a buffer; later generations run normally.
@@ -83,7 +88,7 @@ const CRASH_ADDRESS: u64 = 0x0000_dead_0000;
 const VERDICT_POLLS: u32 = 200_000;
 
 /// Everything the driver set up.
-struct Driver {
+pub(crate) struct Driver {
     client: IommuClient,
     edu: Edu,
     endpoint: u64,
@@ -175,6 +180,7 @@ pub fn run(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
             let _ = d.edu.to_device(OUTSIDE_IOVA, 0, 64);
             after_fault(&mut d, &a)
         }
+        Mode::RogueTargets => targets::run(info, &mut d, &a),
         Mode::RogueOutside => {
             println!("edudrv: rogue-outside: reading the stale iova {STALE_IOVA:#x} of generation 1");
             let _ = d.edu.to_device(STALE_IOVA, 0, 64);
@@ -204,7 +210,7 @@ pub fn run(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
 
 /// Waits (polling the server at the lowest priority, so management acts first) until
 /// the device is cut off; a restart ends this instance before that.
-fn after_fault(d: &mut Driver, a: &DmaBuffer) -> ExitCode {
+pub(crate) fn after_fault(d: &mut Driver, a: &DmaBuffer) -> ExitCode {
     for _ in 0..VERDICT_POLLS {
         match d.client.config_read(pci::COMMAND, 2) {
             Err(IommuError::Status(IommuStatus::CutOff)) => {

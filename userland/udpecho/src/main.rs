@@ -3,11 +3,15 @@
 //! Like `httpd` it holds only its ring link (no device, IOSpace or IOVA); its address
 //! is 10.0.2.16/24 (the gateway 10.0.2.2, QEMU's user network, whose `hostfwd` reaches
 //! it from the host). Every datagram to port 7 goes back to its sender unchanged, and
-//! is logged with its length.
+//! is logged with its length. Where the description gives it a `canary-address`
+//! region (a test system) it plants a canary page and checks it after every datagram
+//! (`canary`): a datagram finding it changed ends the partition with a FAIL line.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
+
+mod canary;
 
 use abi::component::ComponentInfo;
 use abi::exit::ExitCode;
@@ -42,6 +46,10 @@ fn main(info: &'static ComponentInfo) -> ExitCode {
 
 fn run(info: &'static ComponentInfo) -> Result<(), String> {
     let (mut dev, mut iface) = vnic::stack(info, ADDRESS, GATEWAY)?;
+    let canary = canary::Canary::plant(info).map_err(|e| format!("canary: {e}"))?;
+    if let Some(c) = &canary {
+        println!("udpecho: canary page at physical {:#x}, address published in 'canary-address'", c.paddr);
+    }
     let mac = dev.link.mac;
     let meta = || vec![udp::PacketMetadata::EMPTY; 8];
     let socket =
@@ -60,7 +68,12 @@ fn run(info: &'static ComponentInfo) -> Result<(), String> {
         let socket = sockets.get_mut::<udp::Socket>(handle);
         if let Ok((n, meta)) = socket.recv_slice(&mut datagram) {
             echoed += 1;
-            println!("udpecho: datagram {echoed}: {n} bytes from {}", meta.endpoint);
+            let checked = match &canary {
+                Some(c) if !c.intact() => return Err(format!("canary page at {:#x} overwritten", c.paddr)),
+                Some(_) => "; canary intact",
+                None => "",
+            };
+            println!("udpecho: datagram {echoed}: {n} bytes from {}{checked}", meta.endpoint);
             let _ = socket.send_slice(&datagram[..n], meta.endpoint);
             continue;
         }
