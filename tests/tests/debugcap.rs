@@ -28,3 +28,15 @@ fn debug_console_needs_the_cap_and_readable_memory() {
         .expect_serial_contains("captest: ok print through the deleted copy -> FailedLookup")
         .expect_exit(ExitCode::RootTaskFault);
 }
+
+/// Attack PoC: DebugIommuCounters needs the debug cap (an empty slot or another cap
+/// type is refused) but no right on it: a rightless copy reads the system-wide counters.
+#[test]
+fn attack_iommu_counters_need_the_cap_but_no_right() {
+    let o = Scenario::new("captest_debugcap").append("init=captest").run();
+    o.expect_serial_not_contains("KERNEL EXCEPTION")
+        .expect_serial_not_contains("KERNEL PANIC")
+        .expect_serial_contains("captest: ok attack: DebugIommuCounters through an empty slot -> FailedLookup")
+        .expect_serial_contains("captest: ok attack: DebugIommuCounters on the root CNode cap -> IllegalOperation")
+        .expect_serial_contains("captest: attack: a rightless debug cap reads the IOMMU counters: ");
+}

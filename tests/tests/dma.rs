@@ -50,6 +50,7 @@ fn dma_isolation(scenario: Scenario, tables: u32, how: &str) -> scenarios::Outco
     let mut scenario = scenario;
     scenario.extra_args.extend(["-device".into(), "edu,dma_mask=0xffffffffffffffff".into()]);
     let o = scenario.run();
+    expect_attack_deletes_hold(&o);
     o.expect_serial_contains("iommu: iommu=allow-unremapped-dma: bus mastering allowed ");
     // Selective invalidations were issued and completed (a rejected descriptor or
     // register request never completes and panics the kernel).
@@ -279,4 +280,17 @@ fn alias_group_behind_pcie_to_pci_bridge() {
         .expect_serial_contains("dmatest: done")
         .expect_serial_not_contains("dmatest: FAIL")
         .expect_exit(ExitCode::Success);
+}
+
+/// Attack PoC (VtdAccess refactor): Delete of a warm 2 MiB IO mapping and Delete of a
+/// mapped IO page table both cut the device off, in every invalidation mode.
+fn expect_attack_deletes_hold(o: &scenarios::Outcome) {
+    o.expect_serial_not_contains("dmatest: FAIL")
+        .expect_serial_not_contains("KERNEL PANIC")
+        .expect_serial_contains("dmatest: ok attack: after Delete of a 2 MiB IO mapping its last page is unreachable")
+        .expect_serial_contains("dmatest: ok attack: ... and the fault names the 2 MiB frame's last page")
+        .expect_serial_contains("dmatest: ok attack: the device reaches the frame through the table")
+        .expect_serial_contains("dmatest: ok attack: after Delete of its IO page table the frame is unreachable")
+        .expect_serial_contains("dmatest: ok attack: ... and the fault names the IOVA below the deleted table")
+        .expect_serial_contains("dmatest: done");
 }

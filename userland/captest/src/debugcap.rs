@@ -16,6 +16,7 @@ use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
 use libcap::cap::{CNode, Error, Frame, SlotRef, Untyped, VSpace, ATTR_UNCACHED};
 use libcap::console::DebugConsole;
 use libcap::ipc;
+use libcap::println;
 use libcap::space::spawn_with;
 
 use crate::Checker;
@@ -65,6 +66,7 @@ fn delegation_and_errors(c: &mut Checker, slots: &SlotAllocator) {
         E::IllegalOperation,
         libcap::cap::invoke(minted, Invocation::CNodeDelete, &[0, 0], &[]),
     );
+    iommu_counters_reach(c, slots, minted, empty);
     c.ok("delete the minted copy", CNode::delete(root.slot(minted)));
     c.err("print through the deleted copy", E::FailedLookup, DebugConsole(minted).write(b"no"));
 }
@@ -150,4 +152,32 @@ fn sandbox_without_the_cap(c: &mut Checker, objects: &mut ObjectAllocator<'_>, s
     let Ok(m) = ipc::recv(report) else { return c.check("the sandbox reports again", false) };
     c.check("the sandbox's DebugWrite through the minted cap works", m.info.label == REPORT_WITH && m.mrs[0] == 0);
     c.ok("stop the sandbox", thread.suspend());
+}
+
+/// Attack PoC (DebugIommuCounters): who can read the system-wide IOMMU work counters.
+/// A rightless copy of the debug cap reads them (the invocation needs no right, and
+/// every component gets a print-only copy); an empty slot and a cap of another type
+/// cannot; the kernel stays up.
+fn iommu_counters_reach(c: &mut Checker, slots: &SlotAllocator, minted: u64, empty: u64) {
+    let root = CNode(slots::INIT_CNODE);
+    let rightless = slots.alloc().unwrap_or(0);
+    c.ok(
+        "attack: copy the debug cap with no rights",
+        CNode::copy(root.slot(rightless), root.slot(minted), CapRights::NONE),
+    );
+    match DebugConsole(rightless).iommu_counters() {
+        Ok((leaves, invalidations)) => println!(
+            "captest: attack: a rightless debug cap reads the IOMMU counters: {leaves} leaf writes, {invalidations} IOTLB invalidations"
+        ),
+        Err(e) => println!("captest: attack: a rightless debug cap cannot read the IOMMU counters: {:?}", e.code),
+    }
+    c.err("attack: DebugIommuCounters through an empty slot", E::FailedLookup, DebugConsole(empty).iommu_counters());
+    c.err(
+        "attack: DebugIommuCounters on the root CNode cap",
+        E::IllegalOperation,
+        libcap::cap::invoke(slots::INIT_CNODE, Invocation::DebugIommuCounters, &[], &[]),
+    );
+    let words = libcap::cap::invoke(rightless, Invocation::DebugIommuCounters, &[1, 2, 3, 4], &[]);
+    c.check("attack: DebugIommuCounters with stray words answers the same way", words.is_ok());
+    let _ = CNode::delete(root.slot(rightless));
 }

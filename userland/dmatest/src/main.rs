@@ -474,6 +474,19 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     // SAFETY: the 2 MiB frame is mapped read-write at LARGE_VADDR.
     let tail = unsafe { ((LARGE_VADDR + 0x1f_f000) as *const u64).read_volatile() };
     c.check("the device writes the last page of the 2 MiB frame", tail == 0x1122_3344_5566_7788);
+    // Attack PoC (VtdAccess refactor): Delete of a 2 MiB IO mapping right after a DMA
+    // warmed the IOTLB must invalidate the whole 2 MiB, so its last page faults.
+    // SAFETY: as above.
+    unsafe { ((LARGE_VADDR + 0x1f_f000) as *mut u64).write_volatile(0) };
+    c.check("attack: delete the 2 MiB frame's IO copy", CNode::delete(root.slot(large_io.0)).is_ok());
+    dma(BUFFER_BASE, IOVA_LARGE + 0x1f_f000, true);
+    // SAFETY: as above.
+    let stale_tail = unsafe { ((LARGE_VADDR + 0x1f_f000) as *const u64).read_volatile() };
+    c.check("attack: after Delete of a 2 MiB IO mapping its last page is unreachable", stale_tail == 0);
+    c.check(
+        "attack: ... and the fault names the 2 MiB frame's last page",
+        next_fault() == dma_fault(rid, REASON_WRITE, IOVA_LARGE + 0x1f_f000, true),
+    );
     // An unmapped IO page table is emptied: installed again elsewhere it must not bring
     // its old entries (and the frames they name) along.
     let moved = IoPageTable(objects.alloc(&slots, ObjectType::IoPageTable, 0).expect("io table"));
@@ -507,6 +520,33 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         "... and the DMA through it is reported",
         next_fault() == dma_fault(rid, REASON_WRITE, IOVA_MOVE + 0x20_0000, true),
     );
+    // Attack PoC (VtdAccess refactor): Delete (not Unmap) of a mapped IO page table, a
+    // frame below it and its translation warm in the IOTLB: the finaliser's unmap must
+    // empty the table and invalidate its span, so the next DMA there faults.
+    const IOVA_DOOMED: u64 = IOVA_MOVE + 0x40_0000;
+    let doomed = IoPageTable(objects.alloc(&slots, ObjectType::IoPageTable, 0).expect("io table"));
+    let below = io_copy(dst_original);
+    c.check(
+        "attack: map a leaf table and a frame in it",
+        doomed.map(iospace, IOVA_DOOMED).is_ok() && below.map_io(iospace, IOVA_DOOMED, CapRights::ALL).is_ok(),
+    );
+    dma(BUFFER_BASE, IOVA_DOOMED, true);
+    // SAFETY: the destination frame is mapped read-write at RAM_VADDR + 0x1000.
+    let warm = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
+    c.check("attack: the device reaches the frame through the table", warm == 0x1122_3344_5566_7788);
+    // SAFETY: as above.
+    unsafe { ((RAM_VADDR + 0x1000) as *mut u64).write_volatile(0) };
+    c.check("attack: delete the mapped IO page table", CNode::delete(root.slot(doomed.0)).is_ok());
+    dma(BUFFER_BASE, IOVA_DOOMED, true);
+    // SAFETY: as above.
+    let through_deleted = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
+    c.check("attack: after Delete of its IO page table the frame is unreachable", through_deleted == 0);
+    c.check(
+        "attack: ... and the fault names the IOVA below the deleted table",
+        next_fault() == dma_fault(rid, REASON_WRITE, IOVA_DOOMED, true),
+    );
+    c.check("attack: the stale frame record unmaps cleanly", below.unmap_io().is_ok());
+    let _ = CNode::delete(root.slot(below.0));
     // No fault is lost while the handler is busy (the kernel's fault queue).
     match listener {
         Ok(listener) => storm::run(&mut c, &slots, &mut objects, iospace, listener, badged, rid, &dma),
