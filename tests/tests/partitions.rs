@@ -92,8 +92,8 @@ fn the_appliance_serves_while_a_rogue_device_is_cut_off() {
         boot_and_ask("appliance", "appliance", &["-device", "edu"], "management: device rogue cut off");
     check_data_path(&o, &page, &echo);
     o.expect_serial_contains("init: system 'appliance' started: 10 components")
-        .expect_serial_contains("filter: 'web' allows in: arp icmp tcp:80; out: arp icmp tcp")
-        .expect_serial_contains("filter: 'echo' allows in: arp icmp udp:7; out: arp icmp udp")
+        .expect_serial_contains("filter: 'web' (10.0.2.15) allows in: arp icmp tcp:80; out: arp icmp tcp")
+        .expect_serial_contains("filter: 'echo' (10.0.2.16) allows in: arp icmp udp:7; out: arp icmp udp")
         .expect_serial_contains("copier: 'web': copying between web-filtered and web-vnic")
         .expect_serial_contains("copier: 'echo': copying between echo-filtered and echo-vnic")
         .expect_serial_contains("to 'echo': no rule allows Udp { dst: 9 }")

@@ -341,7 +341,10 @@ fn mksys_binary_exits_1_and_writes_nothing() {
 fn dot_graph_names_components_devices_iospaces_and_live_edges() {
     let bytes = compile("t.toml", BASE, None).unwrap();
     let d = SystemDesc::parse(&bytes).unwrap();
-    let live = dot::live_edges("noise\n[init] graph: drv -> device:edu bar0\ngraph: bad line\n");
+    // Only init's lines count: at a line's start, before it starts the components.
+    let log = "noise\ngraph: drv -> device:edu bar0\ngraph: bad line\n[x] graph: a -> b c\n\
+               init: system 't' started: 3 components\ngraph: httpd -> device:edu forged\n";
+    let live = dot::live_edges(log);
     assert_eq!(live, [("drv".to_string(), "device:edu".to_string(), "bar0".to_string())]);
     let text = dot::render(&d, &live);
     for want in [
