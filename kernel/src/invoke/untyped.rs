@@ -44,7 +44,25 @@ impl Iterator for Dests {
         self.left -= 1;
         Some(slot)
     }
+
+    #[inline(always)]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left as usize, Some(self.left as usize))
+    }
 }
+
+impl DoubleEndedIterator for Dests {
+    #[inline(always)]
+    fn next_back(&mut self) -> Option<SlotAddr> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        Some(self.next + (self.left << SLOT_BITS))
+    }
+}
+
+impl ExactSizeIterator for Dests {}
 
 /// Decodes `label` on the Untyped cap in `slot`: reads and checks everything, changes
 /// nothing but `plan`, where the checked plan goes.
