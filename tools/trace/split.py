@@ -48,5 +48,28 @@ def main(elf, trace):
         print("  %5d  %s" % (n, name[:120]))
 
 
+def listing(elf, trace):
+    """Prints every traced instruction with its function and disassembly."""
+    dis = {}
+    text = subprocess.run(["objdump", "-d", "-C", "--no-show-raw-insn", "-M", "intel", elf],
+                          capture_output=True, text=True, check=True).stdout
+    func = "?"
+    for line in text.splitlines():
+        m = re.match(r"^([0-9a-f]+) <(.*)>:$", line)
+        if m:
+            func = re.sub(r"::h[0-9a-f]{16}$", "", m.group(2))
+            continue
+        m = re.match(r"^\s*([0-9a-f]+):\s+(.*)$", line)
+        if m:
+            dis[int(m.group(1), 16)] = (func, " ".join(m.group(2).split()))
+    for n, line in enumerate(open(trace), 1):
+        pc = int(line, 16)
+        func, ins = dis.get(pc, ("?", "?"))
+        print("%4d %x %-40s %s" % (n, pc, func[-40:], ins))
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    if len(sys.argv) > 3 and sys.argv[3] == "--list":
+        listing(sys.argv[1], sys.argv[2])
+    else:
+        main(sys.argv[1], sys.argv[2])

@@ -3,7 +3,8 @@
 # prints where its guest instructions go (docs/fastpath.md). Usage:
 #   tools/trace/trace-syscall.sh LABEL [MR0|-1] [SKIP]
 # LABEL: the invocation label (abi::invocation), MR0: the first message register to
-# match (-1: any), SKIP: matching calls to let pass first. Needs `make image` and gdb.
+# match (-1: any), SKIP: matching calls to let pass first. TRACE_LIST=1 prints every
+# instruction with its disassembly instead of the split. Needs `make image` and gdb.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 label=${1:?usage: trace-syscall.sh LABEL [MR0] [SKIP]}
@@ -28,4 +29,4 @@ sysno=$(grep -oE 'Call = [0-9]+' "$root/libcap/abi/src/syscall.rs" | head -1 | a
 timeout 600 gdb -q -batch -x "$out/cmd.gdb" "$root/build/kernel.elf" > "$out/gdb.log" 2>&1 \
     || { tail -5 "$out/gdb.log"; echo "trace-syscall: gdb failed"; exit 1; }
 [ -s "$out/pcs" ] || { tail -5 "$out/gdb.log"; echo "trace-syscall: no matching call was traced"; exit 1; }
-python3 "$root/tools/trace/split.py" "$root/build/kernel.elf" "$out/pcs"
+python3 "$root/tools/trace/split.py" "$root/build/kernel.elf" "$out/pcs" ${TRACE_LIST:+--list}
