@@ -21,13 +21,18 @@ use crate::Checker;
 const DELETER_REGION: u64 = 0x0000_3300_0000_0000;
 /// Where the frame whose only cap is in C is mapped.
 const F_VADDR: u64 = 0x0000_3400_0020_0000;
-/// C: radix 14 (1 MiB of slots, its own untyped), 12288 notifications in it.
-const C_RADIX: u64 = 14;
-const C_BITS: u64 = 20;
-const FILLED: u64 = 12288;
+/// C: radix 15 (2 MiB of slots, its own untyped), 28672 notifications in it: enough
+/// that deleting them outlasts the two timeslices the deleter gets before it is
+/// suspended (counted in wall-clock ticks; with 12288 a faster kernel sometimes
+/// finished in time).
+const C_RADIX: u64 = 15;
+const C_BITS: u64 = 21;
+const FILLED: u64 = 28672;
+/// log2 of the untyped the notifications come from (1 MiB: 32768 of 32 bytes).
+const NOTIFICATION_BITS: u64 = 20;
 const PER_RETYPE: u64 = 256;
 /// Slot of C holding the frame's only cap.
-const F_INDEX: u64 = 16330;
+const F_INDEX: u64 = 32714;
 /// TSC cycles without a loop iteration that mean another thread had the CPU.
 const GAP: u64 = 2_000_000;
 
@@ -58,8 +63,8 @@ extern "C" fn deleter(_: u64) -> ! {
 pub fn run(c: &mut Checker, objects: &mut ObjectAllocator<'_>, slots: &SlotAllocator) {
     let root = CNode(slots::INIT_CNODE);
     let (Some(u_c), Some(u_n), Some(u_f), Some(outer)) = (
-        c.ok("zombie: C's own 1 MiB untyped", objects.alloc(slots, ObjectType::Untyped, C_BITS)),
-        c.ok("zombie: a 512 KiB untyped for notifications", objects.alloc(slots, ObjectType::Untyped, 19)),
+        c.ok("zombie: C's own 2 MiB untyped", objects.alloc(slots, ObjectType::Untyped, C_BITS)),
+        c.ok("zombie: a 1 MiB untyped for notifications", objects.alloc(slots, ObjectType::Untyped, NOTIFICATION_BITS)),
         c.ok("zombie: the frame's own 4 KiB untyped", objects.alloc(slots, ObjectType::Untyped, 12)),
         c.ok("zombie: a radix-1 CNode O", objects.alloc(slots, ObjectType::CNode, 1)),
     ) else {
@@ -77,7 +82,7 @@ pub fn run(c: &mut Checker, objects: &mut ObjectAllocator<'_>, slots: &SlotAlloc
     let in_c = SlotRef { root: CNode(c_slot), index: F_INDEX, depth: C_RADIX };
     built &= CNode::move_cap(in_c, root.slot(f_slot)).is_ok()
         && CNode::move_cap(SlotRef { root: CNode(outer), index: 0, depth: 1 }, root.slot(c_slot)).is_ok();
-    c.check("zombie: C (12288 notifications, a mapped frame's only cap) is O's only content", built);
+    c.check("zombie: C (28672 notifications, a mapped frame's only cap) is O's only content", built);
 
     OUTER.store(outer, SeqCst);
     let Some(t) =
