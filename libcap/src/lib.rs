@@ -19,5 +19,6 @@ pub mod runtime;
 pub mod space;
 pub mod syscall;
 pub mod thread;
+pub mod vm;
 
 pub use abi;

@@ -131,6 +131,8 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
         on(p.umip)
     );
 
+    crate::arch::svm::init();
+
     // Live-root bitmaps (see object::roots), one bit per page of RAM and kind.
     let words = roots::words_for(ram_top);
     let frames = (words as u64 * 8).div_ceil(PAGE);

@@ -18,6 +18,7 @@ mod irq;
 pub mod pci;
 mod tcb;
 mod untyped;
+mod vcpu;
 
 use crate::arch::kmem::DirectMemory;
 use crate::arch::trap::TrapFrame;
@@ -82,6 +83,10 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<Outcome, Fail
         Cap::Tcb { paddr: target } => {
             let op = tcb::decode(&msg, me, target, label, &extra)?;
             Ok(done(tcb::invoke(target, &op)))
+        }
+        Cap::Vcpu { paddr } => {
+            let op = vcpu::decode(&msg, label, &extra)?;
+            Ok(done(vcpu::invoke(&msg, paddr, op)))
         }
         Cap::DebugConsole { rights } => {
             let op = debug::decode(&msg, label, rights)?;

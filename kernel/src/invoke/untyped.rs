@@ -84,6 +84,10 @@ pub fn decode<'p>(
     if !untyped::is_supported(object_type) {
         return Err(fail(SyscallError::InvalidArgument, 0));
     }
+    if matches!(object_type, ObjectType::Vcpu | ObjectType::GuestSpace) && !crate::arch::svm::available() {
+        crate::warn!("retype: {object_type:?} needs a CPU with SVM and nested paging; this one has none");
+        return Err(fail(SyscallError::IllegalOperation, 0));
+    }
     let size_arg = u32::try_from(msg.mr(1)?).map_err(|_| fail(SyscallError::RangeError, 1))?;
     let (node_index, node_depth, offset, count) = (msg.mr(2)?, msg.mr(3)?, msg.mr(4)?, msg.mr(5)?);
     let (_, root) = extra(0)?;

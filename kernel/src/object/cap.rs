@@ -184,6 +184,16 @@ pub enum Cap {
         /// Bus/device/function as a requester id.
         requester_id: u16,
     },
+    /// A virtual CPU (VMCB and guest state, 8 KiB).
+    Vcpu {
+        /// The object.
+        paddr: u64,
+    },
+    /// A guest-physical address space: the root of nested page tables.
+    GuestSpace {
+        /// The root table.
+        paddr: u64,
+    },
     /// A CNode or TCB being destroyed (seL4's Zombie): it holds the slot of the last cap
     /// to the object while a restartable Delete empties the object's slots, and can
     /// be neither invoked, copied nor moved. It keeps that cap's place in the derivation
@@ -233,6 +243,8 @@ pub(crate) mod tag {
     pub const IO_PAGE_TABLE: u64 = 16;
     pub const MSI_HANDLER: u64 = 17;
     pub const ZOMBIE: u64 = 18;
+    pub const VCPU: u64 = 19;
+    pub const GUEST_SPACE: u64 = 20;
 }
 
 const FLAG_DEVICE: u64 = 1 << 16;
@@ -282,6 +294,8 @@ impl Cap {
                 [word0(tag::PAGE_TABLE, CapRights::NONE, m, level.into(), 0), paddr, vspace, vaddr]
             }
             Cap::VSpace { paddr } => [tag::VSPACE, paddr, 0, 0],
+            Cap::Vcpu { paddr } => [tag::VCPU, paddr, 0, 0],
+            Cap::GuestSpace { paddr } => [tag::GUEST_SPACE, paddr, 0, 0],
             Cap::IrqControl => [tag::IRQ_CONTROL, 0, 0, 0],
             Cap::IoPortControl => [tag::IOPORT_CONTROL, 0, 0, 0],
             Cap::DebugConsole { rights } => [word0(tag::DEBUG_CONSOLE, rights, 0, 0, 0), 0, 0, 0],
@@ -345,6 +359,8 @@ impl Cap {
             },
             tag::PAGE_TABLE => Cap::PageTable { paddr: w[1], level: small, mapping },
             tag::VSPACE => Cap::VSpace { paddr: w[1] },
+            tag::VCPU => Cap::Vcpu { paddr: w[1] },
+            tag::GUEST_SPACE => Cap::GuestSpace { paddr: w[1] },
             tag::IRQ_CONTROL => Cap::IrqControl,
             tag::IOPORT_CONTROL => Cap::IoPortControl,
             tag::DEBUG_CONSOLE => Cap::DebugConsole { rights },
@@ -389,8 +405,10 @@ impl Cap {
             Cap::Endpoint { paddr, .. } => Some((paddr, abi::object::ObjectType::Endpoint.size_bits(0)?)),
             Cap::Notification { paddr, .. } => Some((paddr, abi::object::ObjectType::Notification.size_bits(0)?)),
             Cap::Frame { paddr, size, .. } => Some((paddr, size.bits())),
+            Cap::Vcpu { paddr } => Some((paddr, abi::object::VCPU_SIZE_BITS)),
             Cap::PageTable { paddr, .. }
             | Cap::VSpace { paddr }
+            | Cap::GuestSpace { paddr }
             | Cap::IoSpace { paddr, .. }
             | Cap::IoPageTable { paddr, .. } => Some((paddr, 12)),
             // The object being destroyed: its untyped cannot be reused while it exists.
@@ -664,8 +682,10 @@ mod tests {
         }
     }
 
-    fn samples() -> [Cap; 22] {
+    fn samples() -> [Cap; 24] {
         [
+            Cap::Vcpu { paddr: 0x40_2000 },
+            Cap::GuestSpace { paddr: 0x40_5000 },
             Cap::Zombie {
                 paddr: 0x10_0000,
                 radix: 28,

@@ -611,6 +611,7 @@ fn delete_one(mem: &mut impl SlotMemory, fx: &mut impl Finaliser, slot: SlotAddr
         | Cap::MsiHandler { .. }
         | Cap::IoSpace { .. }
         | Cap::VSpace { .. }
+        | Cap::GuestSpace { .. }
             if is_final =>
         {
             fx.finalise_object(&cte.cap)

@@ -14,6 +14,8 @@ pub mod paging;
 pub mod roots;
 pub mod tcb;
 pub mod untyped;
+pub mod vcpu;
+pub mod vmcb;
 pub mod vspace;
 
 #[cfg(test)]

@@ -50,6 +50,11 @@ pub trait ObjectMemory {
     /// Allocates a domain id and tells the translation depth for a new IOSpace whose
     /// root table is at `root`.
     fn new_iospace(&mut self, root: u64) -> (u16, u8);
+    /// Prepares a new VCPU (its VMCB's fixed controls). Only kernels with
+    /// virtualization create VCPUs (see `invoke::untyped`).
+    fn init_vcpu(&mut self, _vcpu: u64) {}
+    /// Prepares a new GuestSpace root (a live translation root; no kernel half).
+    fn init_guest_space(&mut self, _root: u64) {}
 }
 
 /// Checks a retype of `count` objects of `object_type` from the untyped in `slot` into
@@ -124,6 +129,8 @@ fn new_cap(plan: &RetypePlan, paddr: u64, is_device: bool) -> Cap {
         ObjectType::IoSpace => Cap::Null, // filled in by invoke_retype (needs a domain id)
         // The level is fixed when the table is installed into an IOSpace.
         ObjectType::IoPageTable => Cap::IoPageTable { paddr, level: 0, mapping: None },
+        ObjectType::Vcpu => Cap::Vcpu { paddr },
+        ObjectType::GuestSpace => Cap::GuestSpace { paddr },
     }
 }
 
@@ -160,6 +167,10 @@ pub fn invoke_retype(
             om.init_vspace(object);
         } else if plan.object_type == ObjectType::Tcb {
             om.init_tcb(object);
+        } else if plan.object_type == ObjectType::Vcpu {
+            om.init_vcpu(object);
+        } else if plan.object_type == ObjectType::GuestSpace {
+            om.init_guest_space(object);
         }
         let cap = if plan.object_type == ObjectType::IoSpace {
             let (domain, levels) = om.new_iospace(object);

@@ -41,6 +41,44 @@ pub struct MapPlan {
     pub remap: bool,
 }
 
+/// The kind of space a Map names: what addresses it may map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SpaceKind {
+    /// A VSpace: the user half, without its first and last pages.
+    Cpu,
+    /// A GuestSpace: guest-physical addresses from 0 up to [`GUEST_PHYS_END`]. Its
+    /// root has no kernel half, so nothing else is reachable through it.
+    Guest,
+}
+
+/// Guest-physical addresses a GuestSpace maps: the lower half of a 4-level table (its
+/// upper half stays empty).
+pub const GUEST_PHYS_END: u64 = abi::layout::USER_END;
+
+impl SpaceKind {
+    fn allows(self, addr: u64, bytes: u64) -> bool {
+        match self {
+            SpaceKind::Cpu => is_user_range(addr, bytes) && addr + bytes <= abi::layout::USER_MAP_END,
+            SpaceKind::Guest => addr.checked_add(bytes).is_some_and(|end| end <= GUEST_PHYS_END),
+        }
+    }
+    fn allows_table(self, addr: u64, end: u64) -> bool {
+        match self {
+            SpaceKind::Cpu => is_user_range(addr, 1) && end <= abi::layout::USER_END,
+            SpaceKind::Guest => end <= GUEST_PHYS_END,
+        }
+    }
+}
+
+/// The root and kind of the space cap a Map names.
+fn space_of(cap: &Cap) -> Result<(u64, SpaceKind), SyscallError> {
+    match *cap {
+        Cap::VSpace { paddr } => Ok((paddr, SpaceKind::Cpu)),
+        Cap::GuestSpace { paddr } => Ok((paddr, SpaceKind::Guest)),
+        _ => Err(SyscallError::InvalidCapability),
+    }
+}
+
 /// Walks from `root` down to the table holding level-`level` entries for `vaddr`
 /// (level 0 = PT entries). Every table on the way must be present and not a huge leaf.
 fn walk_to(mem: &impl TableMemory, root: u64, vaddr: u64, level: usize) -> Result<EntrySlot, SyscallError> {
@@ -68,9 +106,7 @@ pub fn decode_frame_map(
     let Cap::Frame { paddr, size, rights: cap_rights, is_device, mapping } = *frame else {
         return Err(SyscallError::InvalidCapability);
     };
-    let Cap::VSpace { paddr: root } = *vspace else {
-        return Err(SyscallError::InvalidCapability);
-    };
+    let (root, space) = space_of(vspace)?;
     // Mapping again at the same place is Remap (new rights/attributes); anywhere else
     // a mapped cap must be unmapped first.
     let remap = match mapping {
@@ -82,7 +118,7 @@ pub fn decode_frame_map(
     if !vaddr.is_multiple_of(bytes) {
         return Err(SyscallError::AlignmentError);
     }
-    if !is_user_range(vaddr, bytes) || vaddr + bytes > abi::layout::USER_MAP_END {
+    if !space.allows(vaddr, bytes) {
         return Err(SyscallError::InvalidArgument);
     }
     if attributes & !ATTR_ALL != 0 {
@@ -141,9 +177,7 @@ pub fn decode_table_map(
     let Cap::PageTable { paddr, level, mapping } = *table else {
         return Err(SyscallError::InvalidCapability);
     };
-    let Cap::VSpace { paddr: root } = *vspace else {
-        return Err(SyscallError::InvalidCapability);
-    };
+    let (root, space) = space_of(vspace)?;
     if mapping.is_some() {
         return Err(SyscallError::IllegalOperation);
     }
@@ -153,7 +187,7 @@ pub fn decode_table_map(
     let span = 1u64 << (12 + 9 * u32::from(level));
     let base = vaddr & !(span - 1);
     // The table may cover the unmapped first pages, but never kernel space.
-    if !is_user_range(vaddr, 1) || base + span > abi::layout::USER_END {
+    if !space.allows_table(vaddr, base + span) {
         return Err(SyscallError::InvalidArgument);
     }
     let slot = walk_to(mem, root, base, usize::from(level))?;

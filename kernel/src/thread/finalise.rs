@@ -49,6 +49,16 @@ impl ObjectMemory for KernelObjects {
         roots::mark_live(RootKind::VSpace, pml4);
         DirectMemory.copy_kernel_half(pml4);
     }
+
+    fn init_vcpu(&mut self, vcpu: u64) {
+        crate::arch::svm::init_vcpu(vcpu);
+    }
+
+    fn init_guest_space(&mut self, root: u64) {
+        // A live root like a VSpace's (mapping records name it the same way), but
+        // with no kernel half: a guest-physical address reaches only what is mapped.
+        roots::mark_live(RootKind::VSpace, root);
+    }
 }
 
 impl Finaliser for KernelObjects {
@@ -75,6 +85,7 @@ impl Finaliser for KernelObjects {
             Cap::MsiHandler { vector, .. } => irq::release_msi(vector),
             Cap::IoSpace { paddr, .. } => finalise_iospace(paddr, cap),
             Cap::VSpace { paddr } => finalise_vspace(paddr),
+            Cap::GuestSpace { paddr } => finalise_guest_space(paddr),
             Cap::IoPageTable { mapping: Some(_), .. } => {
                 iospace::unmap(&mut Vtd, cap);
             }
@@ -113,4 +124,11 @@ fn finalise_iospace(root: u64, cap: &Cap) {
 fn finalise_vspace(pml4: u64) {
     roots::mark_dead(RootKind::VSpace, pml4);
     DirectMemory.forget_root(pml4);
+}
+
+/// A GuestSpace: its root is no longer live, and no guest TLB entry made through it
+/// survives (the next VMRUN flushes; the page may become anything once reused).
+fn finalise_guest_space(root: u64) {
+    roots::mark_dead(RootKind::VSpace, root);
+    crate::arch::svm::guest_tlb_stale();
 }

@@ -177,6 +177,26 @@ crate::abi_enum! {
         /// cleared, and IOTLB invalidations completed, since boot (all domains). Needs no
         /// right; `make bench` reads it around a batch of frames (IOMMU work per packet).
         DebugIommuCounters = 83,
+        /// VCPU: Run([rip, [rax]]); extra cap 0: the GuestSpace to run in. MR0 (if
+        /// sent) replaces the guest RIP and MR1 the guest RAX first (resuming after an
+        /// emulated instruction costs no WriteRegs). Enters the guest and returns at
+        /// the next exit the kernel does not handle itself, with the exit record
+        /// ([`crate::vcpu::VmExit`], [`crate::vcpu::EXIT_WORDS`] words) in the
+        /// caller's IPC buffer message area; its first four words are also the
+        /// result registers. `IllegalOperation` without an IPC buffer.
+        VcpuRun = 90,
+        /// VCPU: ReadRegs(first, count) -> guest registers `first..first+count` in
+        /// [`crate::vcpu::VcpuReg`] order, in the caller's IPC buffer message area.
+        VcpuReadRegs = 91,
+        /// VCPU: WriteRegs(first, count, values...): sets guest registers. Values the
+        /// virtualization hardware would refuse are kept (the next Run reports an
+        /// `Invalid` exit); EFER always keeps the bit the hardware needs (SVME).
+        VcpuWriteRegs = 92,
+        /// VCPU: InjectIrq(vector 32..=255): makes the external interrupt `vector`
+        /// pending; the guest takes it when its RFLAGS.IF allows (one pending at a
+        /// time: a second before the first is taken replaces it). `RangeError` for a
+        /// vector below 32.
+        VcpuInjectIrq = 93,
     }
 }
 

@@ -31,6 +31,7 @@ pub mod rights;
 pub mod slots;
 pub mod syscall;
 pub mod system;
+pub mod vcpu;
 
 /// Defines a `#[repr($repr)]` enum with explicit discriminants plus `TryFrom<$repr>`
 /// and `ALL`, so every raw value coming from the other side is checked.

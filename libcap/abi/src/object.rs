@@ -29,6 +29,13 @@ crate::abi_enum! {
         IoSpace = 11,
         /// One level of an IOSpace's translation tables.
         IoPageTable = 12,
+        /// A virtual CPU (hardware virtualization: the VMCB, or a VMCS, and the guest
+        /// state it does not hold). Needs a CPU with SVM and nested paging.
+        Vcpu = 13,
+        /// A guest-physical address space: the root of the nested (second-level) page
+        /// tables a VCPU runs under. Its tables are PageTable objects; frames are
+        /// mapped into it with Frame::Map.
+        GuestSpace = 14,
     }
 }
 
@@ -41,6 +48,8 @@ pub const TCB_SIZE_BITS: u32 = 11;
 pub const CNODE_MAX_RADIX: u32 = 16;
 /// log2 of the smallest and largest untyped object.
 pub const UNTYPED_MIN_BITS: u32 = 4;
+/// log2 of the size of a VCPU in bytes (the VMCB page and the state page).
+pub const VCPU_SIZE_BITS: u32 = 13;
 /// Largest untyped object, 2^47 bytes.
 pub const UNTYPED_MAX_BITS: u32 = 47;
 
@@ -67,13 +76,15 @@ impl ObjectType {
             ObjectType::Endpoint => Some(4),
             ObjectType::Notification => Some(5),
             ObjectType::Frame2M => Some(21),
+            ObjectType::Vcpu => Some(VCPU_SIZE_BITS),
             ObjectType::Frame4K
             | ObjectType::PageTable
             | ObjectType::PageDirectory
             | ObjectType::Pdpt
             | ObjectType::Pml4
             | ObjectType::IoSpace
-            | ObjectType::IoPageTable => Some(12),
+            | ObjectType::IoPageTable
+            | ObjectType::GuestSpace => Some(12),
         }
     }
 }

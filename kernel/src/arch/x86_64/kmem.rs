@@ -125,17 +125,24 @@ fn mapped_space(cap: &Cap) -> Option<u64> {
 }
 
 /// Flushes one page if the mapping is in the running address space (without PCIDs the
-/// TLB holds no other space's entries).
+/// TLB holds no other space's entries). A mapping elsewhere may be a GuestSpace's,
+/// whose entries the guest's ASID may cache: the next VMRUN flushes them (no guest
+/// runs before it on this one CPU, so none uses the old entry after this returns).
 pub fn flush_page(cap: &Cap, vaddr: u64) {
     if mapped_space(cap) == Some(mmu::current_root()) {
         x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(vaddr));
+    } else {
+        super::svm::guest_tlb_stale();
     }
 }
 
-/// Flushes the whole (non-global) TLB if the mapping is in the running address space.
+/// Flushes the whole (non-global) TLB if the mapping is in the running address space
+/// (else, as in [`flush_page`], the guests' entries at the next VMRUN).
 pub fn flush_all(cap: &Cap) {
     if mapped_space(cap) == Some(mmu::current_root()) {
         x86_64::instructions::tlb::flush_all();
+    } else {
+        super::svm::guest_tlb_stale();
     }
 }
 

@@ -12,6 +12,7 @@ pub mod mmio;
 pub mod mmu;
 pub mod pit;
 pub mod serial;
+pub mod svm;
 pub mod trap;
 
 /// Offset of the direct map of physical memory (PML4 slot 256).

@@ -1,0 +1,331 @@
+//! The VCPU object: its two pages, guest register access and exits as the ABI reports them.
+//!
+//! A VCPU is 8 KiB from untyped: page 0 the VMCB (hardware-defined, see `vmcb`), page 1
+//! the guest state the VMCB does not hold (the general-purpose registers VMRUN leaves
+//! in the CPU, the FPU/SSE image). Entering the guest is `arch::svm::run`; this file is
+//! the hardware-independent part, tested on the host.
+
+use abi::vcpu::{IoExit, VcpuReg, VmExit, VmExitKind, NPF_EXECUTE, NPF_PRESENT, NPF_WRITE, SEGMENT_ATTR_MASK};
+use static_assertions::const_assert;
+
+use super::tcb::FpuArea;
+use super::vmcb::{exit, Vmcb, VmcbSegment, EFER_SVME};
+
+/// The general-purpose registers VMRUN neither loads nor saves (RAX and RSP are in
+/// the VMCB). The entry code (`arch::svm`) uses these offsets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct GuestGprs {
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+}
+
+/// Page 1 of a VCPU.
+#[repr(C, align(4096))]
+pub struct VcpuState {
+    /// Registers outside the VMCB.
+    pub gprs: GuestGprs,
+    /// The guest's FPU/SSE image (switched around every VMRUN).
+    pub fpu: FpuArea,
+}
+
+/// Page 0 and page 1.
+#[repr(C)]
+pub struct VcpuObject {
+    /// The VMCB.
+    pub vmcb: Vmcb,
+    /// The rest.
+    pub state: VcpuState,
+}
+
+const_assert!(core::mem::size_of::<VcpuObject>() <= 1 << abi::object::VCPU_SIZE_BITS);
+const_assert!(core::mem::offset_of!(VcpuObject, state) == 4096);
+
+fn segment_word(s: &VmcbSegment) -> u64 {
+    abi::vcpu::segment(s.selector, s.attrib, s.limit)
+}
+
+fn set_segment_word(s: &mut VmcbSegment, w: u64) {
+    s.selector = w as u16;
+    s.attrib = ((w >> 16) & SEGMENT_ATTR_MASK) as u16;
+    s.limit = (w >> 32) as u32;
+}
+
+/// The segment a segment register number (or its base) names.
+fn segment(v: &mut Vmcb, r: VcpuReg) -> Option<&mut VmcbSegment> {
+    use VcpuReg::*;
+    let s = &mut v.save;
+    Some(match r {
+        Cs | CsBase => &mut s.cs,
+        Ss | SsBase => &mut s.ss,
+        Ds | DsBase => &mut s.ds,
+        Es | EsBase => &mut s.es,
+        Fs | FsBase => &mut s.fs,
+        Gs | GsBase => &mut s.gs,
+        Tr | TrBase => &mut s.tr,
+        Ldtr | LdtrBase => &mut s.ldtr,
+        GdtrLimit | GdtrBase => &mut s.gdtr,
+        IdtrLimit | IdtrBase => &mut s.idtr,
+        _ => return None,
+    })
+}
+
+impl VcpuObject {
+    /// The word of `r` (an integer field of the VMCB save area or of the state page).
+    fn field(&mut self, r: VcpuReg) -> Option<&mut u64> {
+        use VcpuReg::*;
+        let (s, g) = (&mut self.vmcb.save, &mut self.state.gprs);
+        Some(match r {
+            Rax => &mut s.rax,
+            Rbx => &mut g.rbx,
+            Rcx => &mut g.rcx,
+            Rdx => &mut g.rdx,
+            Rsi => &mut g.rsi,
+            Rdi => &mut g.rdi,
+            Rbp => &mut g.rbp,
+            R8 => &mut g.r8,
+            R9 => &mut g.r9,
+            R10 => &mut g.r10,
+            R11 => &mut g.r11,
+            R12 => &mut g.r12,
+            R13 => &mut g.r13,
+            R14 => &mut g.r14,
+            R15 => &mut g.r15,
+            Rsp => &mut s.rsp,
+            Rip => &mut s.rip,
+            Rflags => &mut s.rflags,
+            Cr0 => &mut s.cr0,
+            Cr2 => &mut s.cr2,
+            Cr3 => &mut s.cr3,
+            Cr4 => &mut s.cr4,
+            Efer => &mut s.efer,
+            Dr6 => &mut s.dr6,
+            Dr7 => &mut s.dr7,
+            Pat => &mut s.g_pat,
+            Star => &mut s.star,
+            Lstar => &mut s.lstar,
+            Cstar => &mut s.cstar,
+            Sfmask => &mut s.sfmask,
+            KernelGsBase => &mut s.kernel_gs_base,
+            SysenterCs => &mut s.sysenter_cs,
+            SysenterEsp => &mut s.sysenter_esp,
+            SysenterEip => &mut s.sysenter_eip,
+            _ => return None,
+        })
+    }
+
+    /// Guest register `r`.
+    pub fn read(&mut self, r: VcpuReg) -> u64 {
+        if let Some(f) = self.field(r) {
+            return *f;
+        }
+        use VcpuReg::*;
+        let s = segment(&mut self.vmcb, r).expect("every register is a field or a segment");
+        match r {
+            GdtrLimit | IdtrLimit => u64::from(s.limit),
+            CsBase | SsBase | DsBase | EsBase | FsBase | GsBase | TrBase | LdtrBase | GdtrBase | IdtrBase => s.base,
+            _ => segment_word(s),
+        }
+    }
+
+    /// Sets guest register `r`. Anything goes except EFER without SVME, which the
+    /// hardware needs (VMRUN checks the rest and refuses what it cannot run).
+    pub fn write(&mut self, r: VcpuReg, value: u64) {
+        use VcpuReg::*;
+        let value = if r == Efer { value | EFER_SVME } else { value };
+        if let Some(f) = self.field(r) {
+            *f = value;
+            return;
+        }
+        let s = segment(&mut self.vmcb, r).expect("every register is a field or a segment");
+        match r {
+            GdtrLimit | IdtrLimit => s.limit = value as u32,
+            CsBase | SsBase | DsBase | EsBase | FsBase | GsBase | TrBase | LdtrBase | GdtrBase | IdtrBase => {
+                s.base = value
+            }
+            _ => set_segment_word(s, value),
+        }
+    }
+
+    /// Makes external interrupt `vector` pending (see `VcpuInjectIrq`).
+    pub fn inject_irq(&mut self, vector: u8) {
+        use super::vmcb::int_ctl::{V_IGN_TPR, V_INTR_PRIO_MAX, V_IRQ};
+        let c = &mut self.vmcb.control;
+        c.int_vector = u32::from(vector);
+        c.int_ctl |= V_IRQ | V_INTR_PRIO_MAX | V_IGN_TPR;
+    }
+
+    /// The exit the VMCB reports, in the ABI's terms.
+    pub fn exit(&mut self) -> VmExit {
+        let c = &self.vmcb.control;
+        let (code, info1, info2) = (c.exit_code, c.exit_info1, c.exit_info2);
+        let mut gprs = [0u64; 16];
+        for (i, g) in gprs.iter_mut().enumerate() {
+            *g = self.read(VcpuReg::ALL[i]);
+        }
+        let rcx = gprs[VcpuReg::Rcx.raw() as usize];
+        let rax = gprs[VcpuReg::Rax.raw() as usize];
+        let (kind, a, b, next_rip) = classify(code, info1, info2, rax, rcx);
+        VmExit { kind, a, b, rip: self.vmcb.save.rip, next_rip, hw_code: code, hw_info1: info1, hw_info2: info2, gprs }
+    }
+}
+
+/// Translates an SVM exit (code, EXITINFO1, EXITINFO2, guest RAX and RCX) into the
+/// ABI's kind, words a and b, and the next RIP where the hardware gives it.
+pub fn classify(code: u64, info1: u64, info2: u64, rax: u64, rcx: u64) -> (Option<VmExitKind>, u64, u64, u64) {
+    use VmExitKind as K;
+    match code {
+        exit::IOIO => {
+            let size = if info1 & (1 << 4) != 0 {
+                1
+            } else if info1 & (1 << 5) != 0 {
+                2
+            } else {
+                4
+            };
+            let io = IoExit {
+                port: (info1 >> 16) as u16,
+                size,
+                is_in: info1 & 1 != 0,
+                string: info1 & (1 << 2) != 0,
+                rep: info1 & (1 << 3) != 0,
+            };
+            (Some(K::Io), io.encode(), 0, info2)
+        }
+        exit::MSR => (Some(K::Msr), (rcx & 0xffff_ffff) | (info1 & 1) << 32, 0, 0),
+        exit::CPUID => (Some(K::Cpuid), rax & 0xffff_ffff, rcx & 0xffff_ffff, 0),
+        exit::HLT => (Some(K::Hlt), 0, 0, 0),
+        exit::NPF => {
+            let mut access = 0;
+            if info1 & (1 << 1) != 0 {
+                access |= NPF_WRITE;
+            }
+            if info1 & (1 << 4) != 0 {
+                access |= NPF_EXECUTE;
+            }
+            if info1 & 1 != 0 {
+                access |= NPF_PRESENT;
+            }
+            (Some(K::NestedPageFault), info2, access, 0)
+        }
+        exit::INTR | exit::NMI | exit::SMI | exit::INIT => (Some(K::Interrupt), 0, 0, 0),
+        exit::SHUTDOWN => (Some(K::Shutdown), 0, 0, 0),
+        exit::INVALID => (Some(K::Invalid), info1, 0, 0),
+        exit::VMMCALL => (Some(K::Vmcall), 0, 0, 0),
+        exit::EXCEPTION_FIRST..=exit::EXCEPTION_LAST => (None, code - exit::EXCEPTION_FIRST, 0, 0),
+        _ if is_denied(code) => (Some(K::Denied), code, 0, 0),
+        _ => (None, 0, 0, 0),
+    }
+}
+
+/// Exits of instructions the kernel never lets a guest execute (see `Vmcb::init_controls`).
+fn is_denied(code: u64) -> bool {
+    matches!(code, exit::DR_READ_FIRST..=exit::DR_WRITE_LAST)
+        || matches!(code, 0x76 | 0x7a | 0x7d | 0x80 | 0x82..=0x86 | 0x89..=0x8d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::boxed::Box;
+
+    fn object() -> Box<VcpuObject> {
+        // SAFETY: every field is an integer or a byte array; zero is valid.
+        unsafe { Box::new(core::mem::zeroed()) }
+    }
+
+    #[test]
+    fn every_register_reads_back_what_was_written() {
+        let mut v = object();
+        for r in VcpuReg::ALL {
+            let value = 0x0123_4567_89ab_0000 | r.raw();
+            v.write(*r, value);
+        }
+        for r in VcpuReg::ALL {
+            let value = 0x0123_4567_89ab_0000 | r.raw();
+            let want = match r {
+                VcpuReg::Efer => value | EFER_SVME,
+                VcpuReg::GdtrLimit | VcpuReg::IdtrLimit => value & 0xffff_ffff,
+                VcpuReg::Cs
+                | VcpuReg::Ss
+                | VcpuReg::Ds
+                | VcpuReg::Es
+                | VcpuReg::Fs
+                | VcpuReg::Gs
+                | VcpuReg::Tr
+                | VcpuReg::Ldtr => value & !(0xf000 << 16),
+                _ => value,
+            };
+            assert_eq!(v.read(*r), want, "{r:?}");
+        }
+        // Distinct registers land in distinct places.
+        assert_eq!(v.vmcb.save.rip, 0x0123_4567_89ab_0000 | VcpuReg::Rip.raw());
+        assert_eq!(v.state.gprs.r15, 0x0123_4567_89ab_0000 | VcpuReg::R15.raw());
+        assert_eq!(v.vmcb.save.cs.base, 0x0123_4567_89ab_0000 | VcpuReg::CsBase.raw());
+    }
+
+    #[test]
+    fn efer_always_keeps_svme() {
+        let mut v = object();
+        v.write(VcpuReg::Efer, 0);
+        assert_eq!(v.read(VcpuReg::Efer), EFER_SVME);
+    }
+
+    #[test]
+    fn exits_translate_to_the_abi() {
+        // OUT dx, al to 0x3f8: type 0 (out), 8-bit, port in bits 16..32.
+        let (k, a, _, next) = classify(exit::IOIO, 0x03f8_0010, 0x10_0005, 0, 0);
+        assert_eq!((k, next), (Some(VmExitKind::Io), 0x10_0005));
+        assert_eq!(IoExit::decode(a), IoExit { port: 0x3f8, size: 1, is_in: false, string: false, rep: false });
+        let (_, a, _, _) = classify(exit::IOIO, 0x03fd_0021, 0, 0, 0);
+        assert_eq!(IoExit::decode(a), IoExit { port: 0x3fd, size: 2, is_in: true, string: false, rep: false });
+        let (k, a, b, _) = classify(exit::NPF, 0b1_0011, 0x4000_0000, 0, 0);
+        assert_eq!((k, a, b), (Some(VmExitKind::NestedPageFault), 0x4000_0000, NPF_WRITE | NPF_EXECUTE | NPF_PRESENT));
+        let (k, a, _, _) = classify(exit::MSR, 1, 0, 0, 0xffff_ffff_c000_0080);
+        assert_eq!((k, a), (Some(VmExitKind::Msr), 0xc000_0080 | 1 << 32));
+        assert_eq!(classify(exit::CPUID, 0, 0, 7, 1), (Some(VmExitKind::Cpuid), 7, 1, 0));
+        assert_eq!(classify(exit::INTR, 0, 0, 0, 0).0, Some(VmExitKind::Interrupt));
+        assert_eq!(classify(exit::INVALID, 0, 0, 0, 0).0, Some(VmExitKind::Invalid));
+        assert_eq!(classify(0x80, 0, 0, 0, 0), (Some(VmExitKind::Denied), 0x80, 0, 0));
+        assert_eq!(classify(0x76, 0, 0, 0, 0).0, Some(VmExitKind::Denied), "INVD");
+        assert_eq!(classify(0x8d, 0, 0, 0, 0).0, Some(VmExitKind::Denied), "XSETBV");
+        assert_eq!(classify(0x33, 0, 0, 0, 0).0, Some(VmExitKind::Denied), "a DR write");
+        assert_eq!(classify(0x4e, 0, 0, 0, 0).0, None, "an exception the kernel does not intercept");
+    }
+
+    #[test]
+    fn injecting_sets_a_pending_virtual_interrupt() {
+        let mut v = object();
+        v.inject_irq(0x30);
+        assert_eq!(v.vmcb.control.int_vector, 0x30);
+        assert_ne!(v.vmcb.control.int_ctl & super::super::vmcb::int_ctl::V_IRQ, 0);
+    }
+
+    #[test]
+    fn an_exit_record_carries_the_registers() {
+        let mut v = object();
+        v.write(VcpuReg::Rax, 0x41);
+        v.write(VcpuReg::Rsp, 0x8000);
+        v.write(VcpuReg::Rip, 0x10_0000);
+        v.vmcb.control.exit_code = exit::IOIO;
+        v.vmcb.control.exit_info1 = 0x03f8_0010;
+        v.vmcb.control.exit_info2 = 0x10_0001;
+        let e = v.exit();
+        assert_eq!((e.kind, e.rip, e.next_rip), (Some(VmExitKind::Io), 0x10_0000, 0x10_0001));
+        assert_eq!((e.gpr(VcpuReg::Rax), e.gpr(VcpuReg::Rsp)), (Some(0x41), Some(0x8000)));
+    }
+}
