@@ -85,12 +85,22 @@ pub fn invoke(msg: &Message<'_>, paddr: u64, op: VcpuOp) -> [u64; REGISTER_MRS] 
     match op {
         VcpuOp::Run { n_cr3, rip, rax, ipc_buffer } => {
             if let Some(rip) = rip {
-                v.write(VcpuReg::Rip, rip);
+                v.resume_at(rip);
             }
             if let Some(rax) = rax {
                 v.write(VcpuReg::Rax, rax);
             }
-            svm::run(paddr, n_cr3);
+            // A VINTR exit only says the guest can now take the pending interrupt:
+            // inject it and go on without bothering the VMM.
+            // (A VINTR exit is followed by an injection, so this repeats at most once
+            // on correct hardware; the bound keeps a wrong one from looping here.)
+            for _ in 0..4 {
+                svm::vcpu(paddr).prepare_events();
+                svm::run(paddr, n_cr3);
+                if svm::vcpu(paddr).vmcb.control.exit_code != crate::object::vmcb::exit::VINTR {
+                    break;
+                }
+            }
             let words = svm::vcpu(paddr).exit().encode();
             for (i, w) in words.iter().enumerate().take(EXIT_WORDS) {
                 kmem::set_ipc_word(ipc_buffer, MSG_OFFSET / 8 + i, *w);

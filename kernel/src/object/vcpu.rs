@@ -40,6 +40,9 @@ pub struct VcpuState {
     pub gprs: GuestGprs,
     /// The guest's FPU/SSE image (switched around every VMRUN).
     pub fpu: FpuArea,
+    /// The external interrupt InjectIrq made pending, not yet delivered (0: none;
+    /// vectors are 32..=255).
+    pub pending_vector: u64,
 }
 
 /// Page 0 and page 1.
@@ -160,12 +163,51 @@ impl VcpuObject {
         }
     }
 
+    /// Moves the guest to `rip` past an instruction its VMM emulated: the interrupt
+    /// shadow of an STI or MOV SS before it no longer applies (else `sti; hlt` resumed
+    /// after the HLT would still block the interrupt the VMM injected for it).
+    pub fn resume_at(&mut self, rip: u64) {
+        self.vmcb.save.rip = rip;
+        self.vmcb.control.interrupt_shadow &= !1;
+    }
+
     /// Makes external interrupt `vector` pending (see `VcpuInjectIrq`).
     pub fn inject_irq(&mut self, vector: u8) {
+        self.state.pending_vector = u64::from(vector);
+    }
+
+    /// Sets up event delivery for the next VMRUN. An event whose delivery an exit
+    /// interrupted (EXITINTINFO) is delivered again first, as the hardware left it. A
+    /// pending interrupt goes in by event injection when the guest can take it
+    /// (RFLAGS.IF set, no interrupt shadow); otherwise a virtual interrupt request with
+    /// the VINTR intercept makes the guest exit as soon as it can, and the next call
+    /// injects it. Returns whether an interrupt is still waiting for its window.
+    pub fn prepare_events(&mut self) -> bool {
         use super::vmcb::int_ctl::{V_IGN_TPR, V_INTR_PRIO_MAX, V_IRQ};
+        use super::vmcb::{intercept1, EVENT_VALID, RFLAGS_IF};
         let c = &mut self.vmcb.control;
-        c.int_vector = u32::from(vector);
+        c.event_inj = 0;
+        c.int_ctl &= !(V_IRQ | V_INTR_PRIO_MAX | V_IGN_TPR);
+        c.intercept1 &= !intercept1::VINTR;
+        if c.exit_int_info & EVENT_VALID != 0 {
+            c.event_inj = c.exit_int_info;
+            c.exit_int_info = 0;
+            return self.state.pending_vector != 0;
+        }
+        let vector = self.state.pending_vector;
+        if vector == 0 {
+            return false;
+        }
+        if self.vmcb.save.rflags & RFLAGS_IF != 0 && c.interrupt_shadow & 1 == 0 {
+            // Type 0 (external interrupt), valid.
+            c.event_inj = EVENT_VALID | vector;
+            self.state.pending_vector = 0;
+            return false;
+        }
+        c.int_vector = vector as u32;
         c.int_ctl |= V_IRQ | V_INTR_PRIO_MAX | V_IGN_TPR;
+        c.intercept1 |= intercept1::VINTR;
+        true
     }
 
     /// The exit the VMCB reports, in the ABI's terms.
@@ -308,11 +350,41 @@ mod tests {
     }
 
     #[test]
-    fn injecting_sets_a_pending_virtual_interrupt() {
+    fn a_pending_interrupt_is_injected_when_the_guest_can_take_it() {
+        use super::super::vmcb::{int_ctl::V_IRQ, intercept1::VINTR, EVENT_VALID, RFLAGS_IF};
         let mut v = object();
         v.inject_irq(0x30);
-        assert_eq!(v.vmcb.control.int_vector, 0x30);
-        assert_ne!(v.vmcb.control.int_ctl & super::super::vmcb::int_ctl::V_IRQ, 0);
+        // IF clear: a window request, nothing injected yet.
+        assert!(v.prepare_events());
+        assert_eq!(v.vmcb.control.event_inj, 0);
+        assert_eq!((v.vmcb.control.int_vector, v.vmcb.control.int_ctl & V_IRQ), (0x30, V_IRQ));
+        assert_ne!(v.vmcb.control.intercept1 & VINTR, 0);
+        // IF set but an interrupt shadow: still waiting.
+        v.vmcb.save.rflags = RFLAGS_IF;
+        v.vmcb.control.interrupt_shadow = 1;
+        assert!(v.prepare_events());
+        // Interruptible: injected once, the window request gone.
+        v.vmcb.control.interrupt_shadow = 0;
+        assert!(!v.prepare_events());
+        assert_eq!(v.vmcb.control.event_inj, EVENT_VALID | 0x30);
+        assert_eq!((v.vmcb.control.int_ctl & V_IRQ, v.vmcb.control.intercept1 & VINTR), (0, 0));
+        assert!(!v.prepare_events());
+        assert_eq!(v.vmcb.control.event_inj, 0, "delivered once");
+    }
+
+    #[test]
+    fn an_interrupted_delivery_is_repeated_first() {
+        use super::super::vmcb::{EVENT_VALID, RFLAGS_IF};
+        let mut v = object();
+        v.vmcb.save.rflags = RFLAGS_IF;
+        v.inject_irq(0x40);
+        // A #PF (vector 14, type 3, error code 2) was being delivered when the guest exited.
+        let interrupted = EVENT_VALID | 1 << 11 | 3 << 8 | 14 | 2 << 32;
+        v.vmcb.control.exit_int_info = interrupted;
+        assert!(v.prepare_events(), "the VMM's interrupt waits");
+        assert_eq!(v.vmcb.control.event_inj, interrupted);
+        assert!(!v.prepare_events());
+        assert_eq!(v.vmcb.control.event_inj, EVENT_VALID | 0x40);
     }
 
     #[test]

@@ -158,6 +158,7 @@ pub mod intercept1 {
     pub const NMI: u32 = 1 << 1;
     pub const SMI: u32 = 1 << 2;
     pub const INIT: u32 = 1 << 3;
+    pub const VINTR: u32 = 1 << 4;
     pub const CPUID: u32 = 1 << 18;
     pub const INVD: u32 = 1 << 22;
     pub const HLT: u32 = 1 << 24;
@@ -204,6 +205,10 @@ pub const TLB_FLUSH_ALL: u32 = 1;
 pub const NESTED_PAGING: u64 = 1;
 /// EFER.SVME: a guest's EFER must keep it (VMRUN refuses one without).
 pub const EFER_SVME: u64 = 1 << 12;
+/// EVENTINJ / EXITINTINFO: the event is valid.
+pub const EVENT_VALID: u64 = 1 << 31;
+/// RFLAGS.IF.
+pub const RFLAGS_IF: u64 = 1 << 9;
 /// The ASID every guest runs under: guests are told apart by flushing on switch.
 pub const GUEST_ASID: u32 = 1;
 
@@ -218,6 +223,7 @@ pub mod exit {
     pub const NMI: u64 = 0x61;
     pub const SMI: u64 = 0x62;
     pub const INIT: u64 = 0x63;
+    pub const VINTR: u64 = 0x64;
     pub const CPUID: u64 = 0x72;
     pub const HLT: u64 = 0x78;
     pub const IOIO: u64 = 0x7b;

@@ -178,7 +178,8 @@ crate::abi_enum! {
         /// right; `make bench` reads it around a batch of frames (IOMMU work per packet).
         DebugIommuCounters = 83,
         /// VCPU: Run([rip, [rax]]); extra cap 0: the GuestSpace to run in. MR0 (if
-        /// sent) replaces the guest RIP and MR1 the guest RAX first (resuming after an
+        /// sent) replaces the guest RIP, ending any interrupt shadow (the instruction
+        /// before it was emulated), and MR1 the guest RAX first (resuming after an
         /// emulated instruction costs no WriteRegs). Enters the guest and returns at
         /// the next exit the kernel does not handle itself, with the exit record
         /// ([`crate::vcpu::VmExit`], [`crate::vcpu::EXIT_WORDS`] words) in the

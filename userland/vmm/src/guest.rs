@@ -6,7 +6,9 @@
 //! CPUID, touches a guest-physical page the VMM has not mapped yet (the VMM maps it on
 //! the nested page fault) and reports what it wrote there, then reads from 1 GiB,
 //! which is outside its memory (the VMM skips the load and the guest sees RAX
-//! unchanged), and ends by writing its exit code to the VMM's exit port.
+//! unchanged). It then spins until the VMM stops it (only host interrupts give the
+//! VMM the chance), installs an interrupt gate and halts until the VMM injects its
+//! vector, and ends by writing its exit code to the VMM's exit port.
 
 use core::arch::global_asm;
 
@@ -57,6 +59,30 @@ global_asm!(
     "mov rax, [rbx]",
     "mov dx, {outside_port}",
     "out dx, eax",
+    // Spin until the VMM, having seen host interrupts stop the guest, sets RCX to 1.
+    "mov dx, {spin_port}",
+    "out dx, al",
+    "mov rcx, -1",
+    "60:",
+    "dec rcx",
+    "jnz 60b",
+    "mov dx, {spin_port}",
+    "out dx, al",
+    // An interrupt gate for the VMM's vector, then wait for it with HLT.
+    "lea rax, [rip + 70f]",
+    "mov rdi, {idt} + 16 * {vector}",
+    "mov [rdi], ax",
+    "mov word ptr [rdi + 2], 0x08",
+    "mov word ptr [rdi + 4], 0x8e00",
+    "shr rax, 16",
+    "mov [rdi + 6], ax",
+    "shr rax, 16",
+    "mov [rdi + 8], eax",
+    "mov dword ptr [rdi + 12], 0",
+    "lidt [rip + 80f]",
+    "sti",
+    "hlt",
+    "cli",
     "lea rsi, [rip + 22f]",
     "call 50f",
     "mov dx, {exit_port}",
@@ -82,6 +108,19 @@ global_asm!(
     "jmp 50b",
     "52:",
     "ret",
+    // The handler of the injected vector: reports it and returns.
+    "70:",
+    "push rax",
+    "push rdx",
+    "mov dx, {irq_port}",
+    "mov eax, {vector}",
+    "out dx, al",
+    "pop rdx",
+    "pop rax",
+    "iretq",
+    "80:",
+    ".word 0xfff",
+    ".quad {idt}",
     "20:",
     ".asciz \"guest: hello from a guest kernel in long mode\\n\"",
     "21:",
@@ -101,5 +140,9 @@ global_asm!(
     outside_port = const crate::layout::OUTSIDE_PORT,
     exit_port = const crate::layout::EXIT_PORT,
     lsr = const crate::layout::COM1 + 5,
+    spin_port = const crate::layout::SPIN_PORT,
+    irq_port = const crate::layout::IRQ_PORT,
+    idt = const crate::layout::IDT,
+    vector = const crate::layout::VECTOR,
     thr = const crate::layout::COM1,
 );

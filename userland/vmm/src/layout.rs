@@ -10,6 +10,10 @@ pub const PDPT: u64 = 0x2000;
 pub const PD_LOW: u64 = 0x3000;
 /// Page directory of the second GiB (one 2 MiB page at [`OUTSIDE`]).
 pub const PD_1G: u64 = 0x4000;
+/// The guest's GDT (null, 64-bit code at 0x08, data at 0x10).
+pub const GDT: u64 = 0x5000;
+/// The guest's IDT (the guest writes its one gate).
+pub const IDT: u64 = 0x6000;
 /// Where the guest kernel is loaded and starts.
 pub const CODE: u64 = 0x10000;
 /// The guest's initial stack pointer (top of RAM).
@@ -31,6 +35,14 @@ pub const EXIT_PORT: u16 = 0x501;
 pub const CHECK_PORT: u16 = 0x510;
 /// The guest reports RAX after the skipped load from [`OUTSIDE`] here.
 pub const OUTSIDE_PORT: u16 = 0x511;
+/// The guest announces the start and the end of its spin here.
+pub const SPIN_PORT: u16 = 0x512;
+/// The guest's interrupt handler reports the vector here.
+pub const IRQ_PORT: u16 = 0x513;
+/// The vector the VMM injects when the guest halts.
+pub const VECTOR: u64 = 0x30;
+/// Host interrupts the VMM waits for before it ends the guest's spin.
+pub const SPIN_INTERRUPTS: u32 = 3;
 /// Where guest RAM appears in the VMM's own VSpace (VMM_WINDOW + guest-physical).
 pub const VMM_WINDOW: u64 = 0x0000_4000_0000_0000;
 /// The CPUID vendor string the VMM gives the guest: EBX, EDX, ECX.

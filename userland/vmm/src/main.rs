@@ -45,6 +45,12 @@ struct Vmm<'a> {
     line_len: usize,
     /// Host interrupts that stopped the guest.
     interrupts: u32,
+    /// While the guest spins: `interrupts` when it started.
+    spinning: Option<u32>,
+    /// The guest's HLT got its interrupt.
+    injected: bool,
+    /// Interrupts the guest's handler reported.
+    irqs_taken: u32,
 }
 
 impl Vmm<'_> {
@@ -97,6 +103,21 @@ impl Vmm<'_> {
                 (next, None)
             }
             (EXIT_PORT, false) => (next, Some(rax & 0xff)),
+            (SPIN_PORT, false) if self.spinning.is_none() => {
+                self.spinning = Some(self.interrupts);
+                (next, None)
+            }
+            (SPIN_PORT, false) => {
+                let seen = self.interrupts - self.spinning.unwrap_or(0);
+                println!("vmm: the guest's spin ended after {seen} host interrupts stopped it");
+                c.check("host interrupts stop a spinning guest and return to the VMM", seen >= SPIN_INTERRUPTS);
+                (next, None)
+            }
+            (IRQ_PORT, false) => {
+                self.irqs_taken += 1;
+                c.check("the guest took the injected interrupt in its own handler", rax as u8 == VECTOR as u8);
+                (next, None)
+            }
             (port, true) => {
                 println!("vmm: guest read from port {port:#x}: no device (all ones)");
                 (Resume::AtWithRax(exit.next_rip, rax | 0xffff_ffff), None)
@@ -160,7 +181,20 @@ impl Vmm<'_> {
                 Some(VmExitKind::NestedPageFault) => self.nested_fault(&exit, c)?,
                 Some(VmExitKind::Interrupt) => {
                     self.interrupts += 1;
+                    if self.spinning.is_some_and(|start| self.interrupts - start == SPIN_INTERRUPTS) {
+                        // End the spin: its counter reaches zero at the next decrement.
+                        if self.vcpu.write(VcpuReg::Rcx, 1).is_err() {
+                            return None;
+                        }
+                    }
                     Resume::AsIs
+                }
+                Some(VmExitKind::Hlt) if !self.injected => {
+                    self.injected = true;
+                    println!("vmm: the guest halted at rip {:#x}: injecting vector {VECTOR:#x}", exit.rip);
+                    c.check("inject an interrupt into the halted guest", self.vcpu.inject_irq(VECTOR).is_ok());
+                    // HLT is one byte (f4).
+                    Resume::At(exit.rip + 1)
                 }
                 _ => {
                     println!(
@@ -197,6 +231,8 @@ fn initial_registers() -> [u64; vcpu::VCPU_REG_COUNT] {
         set(s, vcpu::segment(0x10, vcpu::ATTR_DATA, 0xffff_ffff));
     }
     set(Tr, vcpu::segment(0x18, vcpu::ATTR_TSS64, 0x67));
+    set(GdtrBase, GDT);
+    set(GdtrLimit, 23);
     r
 }
 
@@ -213,6 +249,9 @@ fn load_guest() {
     put(PDPT + 8, PD_1G | PRESENT_WRITABLE);
     put(PD_LOW, LARGE);
     put(PD_1G, OUTSIDE | LARGE);
+    // Null, 64-bit code (0x08), data (0x10): what the guest's IRETQ reloads.
+    put(GDT + 8, 0x00af_9a00_0000_ffff);
+    put(GDT + 16, 0x00cf_9200_0000_ffff);
     let image = guest::image();
     let dest = (VMM_WINDOW + CODE) as *mut u8;
     // SAFETY: the code pages are mapped in the VMM window and the image fits below STACK_TOP.
@@ -238,7 +277,18 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         }
     };
     c.check("create a GuestSpace and a VCPU", true);
-    let mut vmm = Vmm { objects, slots, space, vcpu, line: [0; 120], line_len: 0, interrupts: 0 };
+    let mut vmm = Vmm {
+        objects,
+        slots,
+        space,
+        vcpu,
+        line: [0; 120],
+        line_len: 0,
+        interrupts: 0,
+        spinning: None,
+        injected: false,
+        irqs_taken: 0,
+    };
     let ram = (0..RAM_BYTES).step_by(4096).try_for_each(|gpa| vmm.add_ram(gpa));
     c.check("map guest RAM into the GuestSpace and the VMM", ram.is_ok());
     if ram.is_err() {
@@ -250,6 +300,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let code = vmm.run(&mut c);
     println!("vmm: guest exit code {code:?} after {} host interrupts stopped it", vmm.interrupts);
     c.check("the guest ran to its exit port with code 0", code == Some(0));
+    c.check("the injected interrupt was taken exactly once", vmm.irqs_taken == 1);
     refusals(&mut c, vcpu, space);
     c.finish()
 }

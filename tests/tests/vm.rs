@@ -1,0 +1,56 @@
+//! Virtual machines on AMD SVM with nested paging (`init=vmm`).
+//!
+//! The VMM (userland/vmm) builds a guest from untyped (GuestSpace, nested tables, RAM
+//! frames, a VCPU), boots its small guest kernel in long mode and handles every exit;
+//! on a CPU without SVM the kernel refuses the objects with a clear error.
+
+use abi::exit::ExitCode;
+use scenarios::Scenario;
+
+/// The guest boots, prints through the emulated serial port, faults on guest-physical
+/// pages its space does not map, is stopped by host interrupts and takes an injected one.
+#[test]
+fn a_guest_boots_prints_faults_and_takes_an_interrupt() {
+    let o = Scenario::new("vm_guest").append("init=vmm").run();
+    o.expect_serial_contains("svm: on, nested paging")
+        .expect_serial_not_contains("vmm: FAIL")
+        .expect_serial_not_contains("KERNEL EXCEPTION")
+        .expect_serial_contains("guest: hello from a guest kernel in long mode")
+        .expect_serial_contains("guest: CPUID vendor CapKernelVMM")
+        .expect_serial_contains("vmm: nested page fault at guest-physical 0x100000 (read)")
+        .expect_serial_contains("vmm: the guest wrote 0x5a5a1234 at guest-physical 0x100000; the VMM reads 0x5a5a1234")
+        .expect_serial_contains("vmm: nested page fault at guest-physical 0x40000000 (read)")
+        .expect_serial_contains("vmm: ok a guest load outside guest memory arrives as a nested page fault")
+        .expect_serial_contains("vmm: ok the skipped load outside guest memory left the guest's RAX as it was")
+        .expect_serial_contains("vmm: ok host interrupts stop a spinning guest and return to the VMM")
+        .expect_serial_contains("vmm: ok the guest took the injected interrupt in its own handler")
+        .expect_serial_contains("vmm: ok the injected interrupt was taken exactly once")
+        .expect_serial_contains("guest: done")
+        .expect_serial_contains("vmm: ok the guest ran to its exit port with code 0")
+        .expect_serial_contains("vmm: ok Run in a VSpace instead of a GuestSpace is InvalidCapability")
+        .expect_serial_contains("vmm: ok ReadRegs past the last register is RangeError")
+        .expect_serial_contains("vmm: all checks passed")
+        .expect_exit(ExitCode::Success);
+}
+
+/// Without SVM, or with SVM but no nested paging, the kernel says so at boot and
+/// refuses a GuestSpace or VCPU retype.
+fn refused_on(name: &str, cpu: &str, why: &str) {
+    let o = Scenario::new(name).cpu(cpu).append("init=vmm").run();
+    o.expect_serial_contains(&format!("svm: {why}: VCPU and GuestSpace objects cannot be created"))
+        .expect_serial_contains("retype: GuestSpace needs a CPU with SVM and nested paging; this one has none")
+        .expect_serial_contains("retype: Vcpu needs a CPU with SVM and nested paging; this one has none")
+        .expect_serial_contains("vmm: cannot create a GuestSpace and a VCPU: illegal operation")
+        .expect_serial_not_contains("KERNEL EXCEPTION")
+        .expect_exit(ExitCode::UserFailure);
+}
+
+#[test]
+fn without_svm_the_objects_are_refused_with_a_clear_error() {
+    refused_on("vm_no_svm", "max,svm=off", "no SVM (CPUID has no leaf 0x8000000a)");
+}
+
+#[test]
+fn without_nested_paging_the_objects_are_refused_with_a_clear_error() {
+    refused_on("vm_no_npt", "max,npt=off", "SVM without nested paging");
+}
