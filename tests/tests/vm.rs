@@ -54,3 +54,26 @@ fn without_svm_the_objects_are_refused_with_a_clear_error() {
 fn without_nested_paging_the_objects_are_refused_with_a_clear_error() {
     refused_on("vm_no_npt", "max,npt=off", "SVM without nested paging");
 }
+
+/// Direct assignment: the VMM maps an edu's BAR into the guest, mirrors guest memory in
+/// an IOSpace (IOVA = guest-physical, back-filled after the guest's RAM exists) and
+/// forwards the device's MSI; the guest's own driver does DMA at guest-physical
+/// addresses, and a DMA it aims outside its memory is blocked and reported to the VMM.
+#[test]
+fn an_assigned_device_does_dma_to_guest_physical_addresses_only() {
+    let mut scenario = Scenario::new("vm_edu").append("init=vmm-edu iommu=allow-unremapped-dma");
+    scenario.extra_args = vec!["-device".into(), "edu,dma_mask=0xffffffffffffffff".into()];
+    let o = scenario.run();
+    o.expect_serial_not_contains("vmm: FAIL")
+        .expect_serial_not_contains("KERNEL EXCEPTION")
+        .expect_serial_contains("vmm: ok back-fill the IOSpace with guest memory at IOVA = guest-physical")
+        .expect_serial_contains("vmm: the guest reads edu ident 0x10000ed through its BAR")
+        .expect_serial_contains("vmm: ok the guest's DMA round trip at guest-physical addresses kept its data")
+        .expect_serial_contains("iova 0x300000 write")
+        .expect_serial_contains("vmm: DMA fault: requester 0x0018 reason 5 write at IOVA 0x300000")
+        .expect_serial_contains("vmm: ok the DMA outside guest memory was blocked and reported with its address")
+        .expect_serial_contains("vmm: ok each DMA completion reached the guest as an injected interrupt")
+        .expect_serial_contains("guest: done")
+        .expect_serial_contains("vmm: all checks passed")
+        .expect_exit(ExitCode::Success);
+}

@@ -47,3 +47,24 @@ pub const SPIN_INTERRUPTS: u32 = 3;
 pub const VMM_WINDOW: u64 = 0x0000_4000_0000_0000;
 /// The CPUID vendor string the VMM gives the guest: EBX, EDX, ECX.
 pub const VENDOR: [u32; 3] = [u32::from_le_bytes(*b"CapK"), u32::from_le_bytes(*b"erne"), u32::from_le_bytes(*b"lVMM")];
+
+/// The edu mode: the guest's third page directory (2 GiB: the edu BAR).
+pub const PD_2G: u64 = 0x7000;
+/// Where the VMM maps the assigned edu's BAR 0 (guest-physical, identity for the guest).
+pub const EDU_BAR: u64 = 0x8000_0000;
+/// The DMA source and destination buffers and the interrupt flag (guest RAM).
+pub const SRC: u64 = 0x9000;
+/// DMA destination.
+pub const DST: u64 = 0xa000;
+/// Set by the guest's edu interrupt handler.
+pub const FLAG: u64 = 0xb000;
+/// A guest-physical address outside guest memory the guest aims a DMA at.
+pub const OUTSIDE_DMA: u64 = 0x30_0000;
+/// The vector the VMM injects for the edu's MSI.
+pub const EDU_VECTOR: u64 = 0x31;
+/// The guest reports the edu identification register here.
+pub const IDENT_PORT: u16 = 0x520;
+/// The guest reports 1 here if the DMA round trip kept its data.
+pub const DMA_PORT: u16 = 0x521;
+/// The guest reports here that its DMA outside guest memory is done.
+pub const OUTSIDE_DMA_PORT: u16 = 0x522;

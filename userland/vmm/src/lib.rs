@@ -1,0 +1,407 @@
+//! A user-level VMM (`init=vmm`): builds a guest from untyped and runs it on a VCPU.
+//!
+//! The VMM holds only caps: a GuestSpace and its nested tables, guest RAM frames (each
+//! mapped twice through copied caps: into the GuestSpace at its guest-physical address
+//! and into the VMM's own VSpace to fill it), and a VCPU. It loads the guest kernel of
+//! `guest.rs`, starts it in long mode and handles every exit: a 16550 transmit and
+//! line-status register on COM1, CPUID, an exit port, a check port, and nested page
+//! faults (a fresh frame for the demand page, a skipped load for an address outside
+//! guest memory). Then it checks the VCPU invocations refuse bad arguments. Every
+//! result is a `vmm: ok ...` / `vmm: FAIL ...` line (docs/vm.md).
+//!
+//! Packed as `vmm-edu` (`init=vmm-edu`) it also assigns an edu device to the guest
+//! (`assigned`) and the guest drives it.
+#![no_std]
+
+mod assigned;
+mod guest;
+mod layout;
+
+use libcap::abi::bootinfo::BootInfo;
+use libcap::abi::error::SyscallError;
+use libcap::abi::exit::ExitCode;
+use libcap::abi::object::ObjectType;
+use libcap::abi::rights::CapRights;
+use libcap::abi::slots;
+use libcap::abi::vcpu::{self, IoExit, VcpuReg, VmExit, VmExitKind, NPF_WRITE};
+use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
+use libcap::cap::{CNode, Frame, VSpace, ATTR_EXECUTABLE};
+use libcap::check::Checker;
+use libcap::deadline::Deadline;
+use libcap::println;
+use libcap::vm::{GuestSpace, Resume, Vcpu};
+
+use layout::*;
+
+/// Exits one run may take before the VMM gives up on the guest.
+const MAX_EXITS: u32 = 100_000;
+/// Most guest RAM pages the VMM keeps track of.
+const MAX_PAGES: usize = 40;
+
+/// Which machine the VMM builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Machine {
+    /// The guest alone (`vmm`).
+    Plain,
+    /// The guest with an edu device assigned (`vmm-edu`).
+    WithEdu,
+}
+
+/// What the VMM needs while the guest runs.
+struct Vmm<'a> {
+    objects: ObjectAllocator<'a>,
+    slots: SlotAllocator,
+    space: GuestSpace,
+    vcpu: Vcpu,
+    /// The guest's current serial line.
+    line: [u8; 120],
+    line_len: usize,
+    /// Host interrupts that stopped the guest.
+    interrupts: u32,
+    /// While the guest spins: `interrupts` when it started.
+    spinning: Option<u32>,
+    /// The guest's HLT got its interrupt.
+    injected: bool,
+    /// Interrupts the guest's handler reported.
+    irqs_taken: u32,
+    /// Guest RAM: guest-physical address and the VMM's frame cap.
+    ram: [(u64, Frame); MAX_PAGES],
+    pages: usize,
+    /// The assigned device, in `vmm-edu`.
+    device: Option<assigned::Assigned>,
+}
+
+impl Vmm<'_> {
+    /// A new frame mapped at `gpa` in the guest and at `VMM_WINDOW + gpa` in the VMM.
+    fn add_ram(&mut self, gpa: u64) -> Result<(), libcap::cap::Error> {
+        let frame = Frame(self.objects.alloc(&self.slots, ObjectType::Frame4K, 0)?);
+        let rw = CapRights::READ.union(CapRights::WRITE);
+        map_frame(&mut self.objects, &self.slots, frame, VMM_WINDOW + gpa, rw, 0)?;
+        let copy = self.slots.alloc()?;
+        let root = CNode(slots::INIT_CNODE);
+        CNode::copy(root.slot(copy), root.slot(frame.0), CapRights::ALL)?;
+        self.space.map_frame(&mut self.objects, &self.slots, Frame(copy), gpa, rw, ATTR_EXECUTABLE)?;
+        if let Some(d) = &self.device {
+            // Guest memory added later is mirrored for the device too.
+            assigned::mirror(&self.slots, d.iospace, frame, gpa)?;
+        }
+        if self.pages < MAX_PAGES {
+            self.ram[self.pages] = (gpa, frame);
+            self.pages += 1;
+        }
+        Ok(())
+    }
+
+    /// The device's MSI, if it arrived (waiting until `deadline` if given), made
+    /// pending in the guest.
+    fn forward_msi(&mut self, deadline: Option<Deadline>) -> bool {
+        let Some(d) = self.device.as_mut() else { return false };
+        d.take_msi(deadline) && self.vcpu.inject_irq(EDU_VECTOR).is_ok()
+    }
+
+    /// Handles an I/O exit; returns the exit code if the guest ended.
+    fn io(&mut self, exit: &VmExit, io: IoExit, c: &mut Checker) -> (Resume, Option<u64>) {
+        let rax = exit.gpr(VcpuReg::Rax).unwrap_or(0);
+        let next = Resume::At(exit.next_rip);
+        match (io.port, io.is_in) {
+            (COM1, false) => {
+                let byte = rax as u8;
+                if byte == b'\n' || self.line_len == self.line.len() {
+                    let text = core::str::from_utf8(&self.line[..self.line_len]).unwrap_or("(not UTF-8)");
+                    println!("{text}");
+                    self.line_len = 0;
+                } else {
+                    self.line[self.line_len] = byte;
+                    self.line_len += 1;
+                }
+                (next, None)
+            }
+            // Line status: transmitter empty, holding register empty.
+            (p, true) if p == COM1 + 5 => (Resume::AtWithRax(exit.next_rip, (rax & !0xff) | 0x60), None),
+            (CHECK_PORT, false) => {
+                let wrote = rax as u32;
+                // SAFETY: the demand page is mapped in the VMM window since its fault.
+                let seen = unsafe { core::ptr::read_volatile((VMM_WINDOW + DEMAND_PAGE) as *const u64) };
+                println!("vmm: the guest wrote {wrote:#x} at guest-physical {DEMAND_PAGE:#x}; the VMM reads {seen:#x}");
+                c.check(
+                    "the demand-mapped frame holds what the guest wrote",
+                    seen == PATTERN && wrote == PATTERN as u32,
+                );
+                (next, None)
+            }
+            (OUTSIDE_PORT, false) => {
+                c.check(
+                    "the skipped load outside guest memory left the guest's RAX as it was",
+                    rax as u32 == MARKER as u32,
+                );
+                (next, None)
+            }
+            (EXIT_PORT, false) => (next, Some(rax & 0xff)),
+            (IDENT_PORT, false) => {
+                println!("vmm: the guest reads edu ident {:#x} through its BAR", rax as u32);
+                c.check("the guest reaches the assigned device's registers", rax as u32 == edu_driver::IDENT);
+                (next, None)
+            }
+            (DMA_PORT, false) => {
+                c.check("the guest's DMA round trip at guest-physical addresses kept its data", rax as u32 == 1);
+                (next, None)
+            }
+            (OUTSIDE_DMA_PORT, false) => {
+                match self.device.as_mut() {
+                    Some(d) => d.check_outside_fault(c),
+                    None => c.check("a device is assigned", false),
+                }
+                (next, None)
+            }
+            (SPIN_PORT, false) if self.spinning.is_none() => {
+                self.spinning = Some(self.interrupts);
+                (next, None)
+            }
+            (SPIN_PORT, false) => {
+                let seen = self.interrupts - self.spinning.unwrap_or(0);
+                println!("vmm: the guest's spin ended after {seen} host interrupts stopped it");
+                c.check("host interrupts stop a spinning guest and return to the VMM", seen >= SPIN_INTERRUPTS);
+                (next, None)
+            }
+            (IRQ_PORT, false) => {
+                self.irqs_taken += 1;
+                c.check("the guest took the injected interrupt in its own handler", rax as u8 == VECTOR as u8);
+                (next, None)
+            }
+            (port, true) => {
+                println!("vmm: guest read from port {port:#x}: no device (all ones)");
+                (Resume::AtWithRax(exit.next_rip, rax | 0xffff_ffff), None)
+            }
+            (port, false) => {
+                println!("vmm: guest wrote {rax:#x} to port {port:#x}: no device (ignored)");
+                (next, None)
+            }
+        }
+    }
+
+    /// Handles a nested page fault: the demand page gets a frame; a load outside guest
+    /// memory is skipped (the VMM knows the guest's one such instruction).
+    fn nested_fault(&mut self, exit: &VmExit, c: &mut Checker) -> Option<Resume> {
+        let (gpa, write) = (exit.a, exit.b & NPF_WRITE != 0);
+        let access = if write { "write" } else { "read" };
+        println!("vmm: nested page fault at guest-physical {gpa:#x} ({access}) rip {:#x}", exit.rip);
+        if gpa & !0xfff == DEMAND_PAGE {
+            let mapped = self.add_ram(DEMAND_PAGE);
+            c.check("map a fresh frame at the faulting guest-physical page", mapped.is_ok());
+            return mapped.ok().map(|_| Resume::AsIs);
+        }
+        if gpa == OUTSIDE {
+            c.check("a guest load outside guest memory arrives as a nested page fault", !write);
+            // SAFETY: the guest's code is mapped in the VMM window (identity-mapped guest).
+            let code = unsafe { core::ptr::read_volatile((VMM_WINDOW + exit.rip) as *const [u8; 3]) };
+            if code == guest::OUTSIDE_LOAD {
+                return Some(Resume::At(exit.rip + guest::OUTSIDE_LOAD.len() as u64));
+            }
+            println!("vmm: unexpected instruction {code:02x?} at the fault");
+        }
+        None
+    }
+
+    /// Runs the guest until it exits through the exit port; returns its exit code.
+    fn run(&mut self, c: &mut Checker) -> Option<u64> {
+        let mut resume = Resume::AsIs;
+        for _ in 0..MAX_EXITS {
+            let exit = match self.vcpu.run(self.space, resume) {
+                Ok(e) => e,
+                Err(e) => {
+                    println!("vmm: Run failed: {} (argument {})", e.code.name(), e.detail);
+                    return None;
+                }
+            };
+            resume = match exit.kind {
+                Some(VmExitKind::Io) => match self.io(&exit, IoExit::decode(exit.a), c) {
+                    (_, Some(code)) => return Some(code),
+                    (r, None) => r,
+                },
+                Some(VmExitKind::Cpuid) => {
+                    let [b, d, cx] = VENDOR;
+                    let regs = [1, u64::from(b), u64::from(cx), u64::from(d)];
+                    if self.vcpu.write_regs(VcpuReg::Rax, &regs).is_err() {
+                        return None;
+                    }
+                    println!("vmm: CPUID leaf {:#x} answered", exit.a);
+                    // CPUID is two bytes (0f a2).
+                    Resume::At(exit.rip + 2)
+                }
+                Some(VmExitKind::NestedPageFault) => self.nested_fault(&exit, c)?,
+                Some(VmExitKind::Interrupt) => {
+                    self.interrupts += 1;
+                    self.forward_msi(None);
+                    if self.spinning.is_some_and(|start| self.interrupts - start == SPIN_INTERRUPTS) {
+                        // End the spin: its counter reaches zero at the next decrement.
+                        if self.vcpu.write(VcpuReg::Rcx, 1).is_err() {
+                            return None;
+                        }
+                    }
+                    Resume::AsIs
+                }
+                Some(VmExitKind::Hlt) if self.device.is_some() => {
+                    // The guest waits for its device: block until the MSI comes.
+                    if !self.forward_msi(Some(Deadline::default_wait())) {
+                        println!("vmm: the guest waits for an interrupt and its device raised none");
+                        return None;
+                    }
+                    Resume::At(exit.rip + 1)
+                }
+                Some(VmExitKind::Hlt) if !self.injected => {
+                    self.injected = true;
+                    println!("vmm: the guest halted at rip {:#x}: injecting vector {VECTOR:#x}", exit.rip);
+                    c.check("inject an interrupt into the halted guest", self.vcpu.inject_irq(VECTOR).is_ok());
+                    // HLT is one byte (f4).
+                    Resume::At(exit.rip + 1)
+                }
+                _ => {
+                    println!(
+                        "vmm: guest stopped: {:?} (hardware exit {:#x}, info {:#x} {:#x}) at rip {:#x}",
+                        exit.kind, exit.hw_code, exit.hw_info1, exit.hw_info2, exit.rip
+                    );
+                    return None;
+                }
+            };
+        }
+        println!("vmm: the guest took more than {MAX_EXITS} exits");
+        None
+    }
+}
+
+/// The register state the guest starts with: long mode, paging on with the page
+/// tables at [`PML4`], flat 64-bit segments, RIP at the code.
+fn initial_registers(machine: Machine) -> [u64; vcpu::VCPU_REG_COUNT] {
+    use VcpuReg::*;
+    let mut r = [0u64; vcpu::VCPU_REG_COUNT];
+    let mut set = |reg: VcpuReg, v: u64| r[reg.raw() as usize] = v;
+    set(Rdi, u64::from(machine == Machine::WithEdu));
+    set(Rip, CODE);
+    set(Rsp, STACK_TOP);
+    set(Rflags, 0x2);
+    set(Cr0, 0x8000_0031); // PG, NE, ET, PE
+    set(Cr3, PML4);
+    set(Cr4, 0x20); // PAE
+    set(Efer, 0x500); // LME, LMA
+    set(Dr6, 0xffff_0ff0);
+    set(Dr7, 0x400);
+    set(Pat, 0x0007_0406_0007_0406);
+    set(Cs, vcpu::segment(0x08, vcpu::ATTR_CODE64, 0xffff_ffff));
+    for s in [Ss, Ds, Es, Fs, Gs] {
+        set(s, vcpu::segment(0x10, vcpu::ATTR_DATA, 0xffff_ffff));
+    }
+    set(Tr, vcpu::segment(0x18, vcpu::ATTR_TSS64, 0x67));
+    set(GdtrBase, GDT);
+    set(GdtrLimit, 23);
+    r
+}
+
+/// Writes the guest's page tables and code into its RAM (through the VMM window).
+fn load_guest() {
+    let put = |gpa: u64, value: u64| {
+        // SAFETY: every page below RAM_BYTES is mapped read-write in the VMM window.
+        unsafe { core::ptr::write_volatile((VMM_WINDOW + gpa) as *mut u64, value) }
+    };
+    const PRESENT_WRITABLE: u64 = 0x3;
+    const LARGE: u64 = 0x83;
+    put(PML4, PDPT | PRESENT_WRITABLE);
+    put(PDPT, PD_LOW | PRESENT_WRITABLE);
+    put(PDPT + 8, PD_1G | PRESENT_WRITABLE);
+    put(PD_LOW, LARGE);
+    put(PD_1G, OUTSIDE | LARGE);
+    // The edu BAR at 2 GiB, uncached (PCD | PWT).
+    put(PDPT + 16, PD_2G | PRESENT_WRITABLE);
+    put(PD_2G, EDU_BAR | LARGE | 0x18);
+    // Null, 64-bit code (0x08), data (0x10): what the guest's IRETQ reloads.
+    put(GDT + 8, 0x00af_9a00_0000_ffff);
+    put(GDT + 16, 0x00cf_9200_0000_ffff);
+    let image = guest::image();
+    let dest = (VMM_WINDOW + CODE) as *mut u8;
+    // SAFETY: the code pages are mapped in the VMM window and the image fits below STACK_TOP.
+    unsafe { core::ptr::copy_nonoverlapping(image.as_ptr(), dest, image.len()) };
+    println!("vmm: guest kernel {} bytes at guest-physical {CODE:#x}", image.len());
+}
+
+/// Builds `machine`, runs its guest to the end and checks what happened.
+pub fn run(bi: &'static BootInfo, machine: Machine) -> ExitCode {
+    let mut c = Checker::new("vmm");
+    let slots = SlotAllocator::new(bi);
+    let mut objects = ObjectAllocator::new(bi);
+    let space = objects.alloc(&slots, ObjectType::GuestSpace, 0);
+    let vcpu = objects.alloc(&slots, ObjectType::Vcpu, 0);
+    let (space, vcpu) = match (space, vcpu) {
+        (Ok(s), Ok(v)) => (GuestSpace(s), Vcpu(v)),
+        (Err(e), _) | (_, Err(e)) => {
+            println!(
+                "vmm: cannot create a GuestSpace and a VCPU: {} (this CPU has no SVM with nested paging?)",
+                e.code.name()
+            );
+            c.check("create a GuestSpace and a VCPU", false);
+            return c.finish();
+        }
+    };
+    c.check("create a GuestSpace and a VCPU", true);
+    let mut vmm = Vmm {
+        objects,
+        slots,
+        space,
+        vcpu,
+        line: [0; 120],
+        line_len: 0,
+        interrupts: 0,
+        spinning: None,
+        injected: false,
+        irqs_taken: 0,
+        ram: [(0, Frame(0)); MAX_PAGES],
+        pages: 0,
+        device: None,
+    };
+    let ram = (0..RAM_BYTES).step_by(4096).try_for_each(|gpa| vmm.add_ram(gpa));
+    c.check("map guest RAM into the GuestSpace and the VMM", ram.is_ok());
+    if ram.is_err() {
+        return c.finish();
+    }
+    if machine == Machine::WithEdu {
+        let ram = vmm.ram;
+        vmm.device = assigned::attach(&mut c, bi, &mut vmm.objects, &vmm.slots, space, &ram[..vmm.pages]);
+        if vmm.device.is_none() {
+            return c.finish();
+        }
+    }
+    load_guest();
+    c.check("write the guest's initial registers", vcpu.write_regs(VcpuReg::Rax, &initial_registers(machine)).is_ok());
+    c.check("registers read back", vcpu.read(VcpuReg::Rip) == Ok(CODE) && vcpu.read(VcpuReg::Cr3) == Ok(PML4));
+    let code = vmm.run(&mut c);
+    println!("vmm: guest exit code {code:?} after {} host interrupts stopped it", vmm.interrupts);
+    c.check("the guest ran to its exit port with code 0", code == Some(0));
+    if let Some(d) = &vmm.device {
+        println!("vmm: {} device MSIs injected into the guest", d.msis);
+        c.check("each DMA completion reached the guest as an injected interrupt", d.msis >= 2);
+    } else {
+        c.check("the injected interrupt was taken exactly once", vmm.irqs_taken == 1);
+    }
+    refusals(&mut c, vcpu, space);
+    c.finish()
+}
+
+/// The VCPU invocations refuse what they must.
+fn refusals(c: &mut Checker, vcpu: Vcpu, space: GuestSpace) {
+    let err = |r: Result<(), libcap::cap::Error>| r.err().map(|e| e.code);
+    let vspace = GuestSpace(VSpace(slots::INIT_VSPACE).0);
+    c.check(
+        "Run in a VSpace instead of a GuestSpace is InvalidCapability",
+        err(vcpu.run(vspace, Resume::AsIs).map(|_| ())) == Some(SyscallError::InvalidCapability),
+    );
+    let mut out = [0u64; 2];
+    c.check(
+        "ReadRegs past the last register is RangeError",
+        err(vcpu.read_regs(VcpuReg::SysenterEip, &mut out)) == Some(SyscallError::RangeError),
+    );
+    c.check("InjectIrq of vector 7 is RangeError", err(vcpu.inject_irq(7)) == Some(SyscallError::RangeError));
+    c.check("InjectIrq of vector 0x30 is accepted", vcpu.inject_irq(0x30).is_ok());
+    let not_a_vcpu = Vcpu(space.0);
+    c.check(
+        "ReadRegs on a GuestSpace cap is IllegalOperation",
+        err(not_a_vcpu.read_regs(VcpuReg::Rax, &mut out)) == Some(SyscallError::IllegalOperation),
+    );
+}
