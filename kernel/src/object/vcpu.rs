@@ -1,4 +1,4 @@
-//! The VCPU object: its two pages, guest register access and exits as the ABI reports them.
+//! The VCPU object: its pages, guest registers, exits in ABI terms.
 //!
 //! A VCPU is 8 KiB from untyped: page 0 the VMCB (hardware-defined, see `vmcb`), page 1
 //! the guest state the VMCB does not hold (the general-purpose registers VMRUN leaves

@@ -1,4 +1,4 @@
-//! The AMD SVM virtual machine control block: its layout and the kernel's fixed controls.
+//! The AMD SVM VMCB: its layout and the kernel's fixed controls.
 //!
 //! A VMCB is one 4 KiB page: a control area (what exits, the nested page-table root,
 //! the ASID, pending virtual interrupts, the exit code) and the guest's save area.

@@ -10,7 +10,8 @@
 //!
 //! `BENCH_ONLY=e1000e,virtio-net make bench` runs only those parts (of `core`, `restart`,
 //! `e1000e`, `virtio-net`, `appliance`, `rx-e1000e`, `rx-virtio-net` (frames received
-//! from a peer on a hub: systems/bench-rx-*.toml), `nvme`); every other row (and the memory table, without
+//! from a peer on a hub: systems/bench-rx-*.toml), `nvme`, `vm` (the VMM's guest:
+//! an exit round trip and an injected interrupt, `init=vmm-bench`)); every other row (and the memory table, without
 //! `core`) is carried over from the committed bench/results.json, marked `kept`.
 
 use std::fmt::Write as _;
@@ -82,6 +83,20 @@ fn driver_rows(system: &str, devices: &[&str], nic: &str) -> Option<Vec<Row>> {
     let ended = o.serial.contains(&format!("init: system '{system}': every component stopped"));
     if !ended || rows.is_empty() || o.serial.contains("FAIL") {
         eprintln!("bench: {system} did not finish cleanly; serial tail:\n{}", scenarios::tail(&o.serial, 30));
+        return None;
+    }
+    Some(rows)
+}
+
+/// The VMM's rows (`init=vmm-bench`): its guest's OUTs, each a round trip through the
+/// VMM, and HLTs each ended by an interrupt the VMM injects.
+fn vm_rows() -> Option<Vec<Row>> {
+    let mut s = Scenario::new("bench_vm").append("init=vmm-bench");
+    s.extra_args = vec!["-icount".into(), "shift=0,sleep=off".into()];
+    let o = s.run();
+    let rows: Vec<Row> = o.serial.lines().filter_map(parse).collect();
+    if rows.len() != 2 || !o.serial.contains("vmm: all checks passed") {
+        eprintln!("bench: the VMM's benchmark failed; serial tail:\n{}", scenarios::tail(&o.serial, 30));
         return None;
     }
     Some(rows)
@@ -216,6 +231,8 @@ fn part_of(name: &str) -> &'static str {
         "virtio-net"
     } else if name.starts_with("NVMe ") {
         "nvme"
+    } else if name.starts_with("VM ") {
+        "vm"
     } else if name == RESTART_ROW {
         "restart"
     } else if name == APPLIANCE_ROW || name == HTTP_ROW {
@@ -304,6 +321,10 @@ fn main() -> ExitCode {
             eprintln!("bench: the boot log lacks the kernel's memory lines");
             return ExitCode::FAILURE;
         }
+    }
+    if runs("vm") {
+        let Some(vm) = vm_rows() else { return ExitCode::FAILURE };
+        rows.extend(vm);
     }
     if runs("restart") {
         let Some(restart) = restart_row() else { return ExitCode::FAILURE };

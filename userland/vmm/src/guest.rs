@@ -1,4 +1,4 @@
-//! The guest: a small x86_64 kernel the VMM copies into guest memory and starts in long mode.
+//! The guest: a small x86_64 kernel the VMM starts in long mode.
 //!
 //! Position-independent (it is copied to [`crate::layout::CODE`]), it runs at CPL 0
 //! with the 2 MiB identity mapping the VMM's page tables give it, plus 2 MiB at 1 GiB.
@@ -46,6 +46,9 @@ global_asm!(
     // RDI = 1: the VMM assigned an edu device: drive it instead.
     "cmp rdi, 1",
     "je 100f",
+    // RDI = 2: the benchmark loops.
+    "cmp rdi, 2",
+    "je 200f",
     // CPUID leaf 0: the VMM answers with its own vendor string.
     "xor eax, eax",
     "xor ecx, ecx",
@@ -237,6 +240,37 @@ global_asm!(
     "pop rbx",
     "pop rax",
     "iretq",
+    // The benchmarks (mode 2): OUTs back to back, then HLTs each ended by an injected
+    // interrupt whose handler (70) reports by OUT.
+    "200:",
+    "mov ecx, {bench_runs}",
+    "201:",
+    "mov dx, {bench_port}",
+    "out dx, al",
+    "dec ecx",
+    "jnz 201b",
+    "lea rax, [rip + 70b]",
+    "mov rdi, {idt} + 16 * {vector}",
+    "mov [rdi], ax",
+    "mov word ptr [rdi + 2], 0x08",
+    "mov word ptr [rdi + 4], 0x8e00",
+    "shr rax, 16",
+    "mov [rdi + 6], ax",
+    "shr rax, 16",
+    "mov [rdi + 8], eax",
+    "mov dword ptr [rdi + 12], 0",
+    "lidt [rip + 80b]",
+    "mov ecx, {bench_runs}",
+    "202:",
+    "sti",
+    "hlt",
+    "dec ecx",
+    "jnz 202b",
+    "cli",
+    "mov dx, {exit_port}",
+    "xor eax, eax",
+    "out dx, al",
+    "jmp 40b",
     "20:",
     ".asciz \"guest: hello from a guest kernel in long mode\\n\"",
     "21:",
@@ -261,6 +295,8 @@ global_asm!(
     idt = const crate::layout::IDT,
     vector = const crate::layout::VECTOR,
     edu_vector = const crate::layout::EDU_VECTOR,
+    bench_runs = const crate::layout::BENCH_RUNS,
+    bench_port = const crate::layout::BENCH_PORT,
     bar = const crate::layout::EDU_BAR,
     ident_port = const crate::layout::IDENT_PORT,
     src = const crate::layout::SRC,

@@ -68,3 +68,9 @@ pub const IDENT_PORT: u16 = 0x520;
 pub const DMA_PORT: u16 = 0x521;
 /// The guest reports here that its DMA outside guest memory is done.
 pub const OUTSIDE_DMA_PORT: u16 = 0x522;
+
+/// The benchmark mode: OUTs and injected interrupts the guest does (the first of
+/// each is a warm-up).
+pub const BENCH_RUNS: u64 = 66;
+/// The guest's benchmark OUTs go here.
+pub const BENCH_PORT: u16 = 0x530;

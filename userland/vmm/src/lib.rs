@@ -1,4 +1,4 @@
-//! A user-level VMM (`init=vmm`): builds a guest from untyped and runs it on a VCPU.
+//! A user-level VMM: builds a guest from untyped, runs it on a VCPU.
 //!
 //! The VMM holds only caps: a GuestSpace and its nested tables, guest RAM frames (each
 //! mapped twice through copied caps: into the GuestSpace at its guest-physical address
@@ -35,6 +35,9 @@ use layout::*;
 
 /// Exits one run may take before the VMM gives up on the guest.
 const MAX_EXITS: u32 = 100_000;
+/// The benchmark rows (`make bench`).
+const EXIT_ROW: &str = "VM exit round trip (guest OUT to the VMM and back into the guest)";
+const IRQ_ROW: &str = "VM injected interrupt (InjectIrq and Run to the guest's handler)";
 /// Most guest RAM pages the VMM keeps track of.
 const MAX_PAGES: usize = 40;
 
@@ -45,6 +48,41 @@ pub enum Machine {
     Plain,
     /// The guest with an edu device assigned (`vmm-edu`).
     WithEdu,
+    /// The guest's benchmark loops, timed by the VMM (`vmm-bench`, for `make bench`).
+    Bench,
+}
+
+/// The time-stamp counter (guest instructions under `-icount shift=0`), ordered
+/// after earlier work.
+fn now() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: rdtsc reads the time-stamp counter; lfence orders it after earlier work.
+    unsafe { core::arch::asm!("lfence", "rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// Samples of the two benchmark rows.
+struct Bench {
+    exits: [u64; BENCH_RUNS as usize],
+    exit_count: usize,
+    irqs: [u64; BENCH_RUNS as usize],
+    irq_count: usize,
+    /// When the VMM began injecting the interrupt now on its way.
+    inject_started: u64,
+}
+
+impl Bench {
+    /// Prints a row as `make bench` reads it, without the warm-up sample and minus
+    /// the cost of the timestamps.
+    fn report(name: &str, samples: &mut [u64], overhead: u64) {
+        let samples = &mut samples[1..];
+        for s in samples.iter_mut() {
+            *s = s.saturating_sub(overhead);
+        }
+        samples.sort_unstable();
+        let (min, median) = (samples[0], samples[samples.len() / 2]);
+        println!("bench: {name} min={min} median={median} runs={}", samples.len());
+    }
 }
 
 /// What the VMM needs while the guest runs.
@@ -69,6 +107,10 @@ struct Vmm<'a> {
     pages: usize,
     /// The assigned device, in `vmm-edu`.
     device: Option<assigned::Assigned>,
+    /// The benchmark samples, in `vmm-bench`.
+    bench: Option<Bench>,
+    /// Time stamps of the last Run.
+    last_run: u64,
 }
 
 impl Vmm<'_> {
@@ -163,6 +205,21 @@ impl Vmm<'_> {
                 c.check("host interrupts stop a spinning guest and return to the VMM", seen >= SPIN_INTERRUPTS);
                 (next, None)
             }
+            (BENCH_PORT, false) => {
+                if let Some(b) = self.bench.as_mut().filter(|b| b.exit_count < b.exits.len()) {
+                    b.exits[b.exit_count] = self.last_run;
+                    b.exit_count += 1;
+                }
+                (next, None)
+            }
+            (IRQ_PORT, false) if self.bench.is_some() => {
+                let end = now();
+                if let Some(b) = self.bench.as_mut().filter(|b| b.irq_count < b.irqs.len()) {
+                    b.irqs[b.irq_count] = end - b.inject_started;
+                    b.irq_count += 1;
+                }
+                (next, None)
+            }
             (IRQ_PORT, false) => {
                 self.irqs_taken += 1;
                 c.check("the guest took the injected interrupt in its own handler", rax as u8 == VECTOR as u8);
@@ -206,7 +263,10 @@ impl Vmm<'_> {
     fn run(&mut self, c: &mut Checker) -> Option<u64> {
         let mut resume = Resume::AsIs;
         for _ in 0..MAX_EXITS {
-            let exit = match self.vcpu.run(self.space, resume) {
+            let start = now();
+            let ran = self.vcpu.run(self.space, resume);
+            self.last_run = now() - start;
+            let exit = match ran {
                 Ok(e) => e,
                 Err(e) => {
                     println!("vmm: Run failed: {} (argument {})", e.code.name(), e.detail);
@@ -248,6 +308,15 @@ impl Vmm<'_> {
                     }
                     Resume::At(exit.rip + 1)
                 }
+                Some(VmExitKind::Hlt) if self.bench.is_some() => {
+                    if let Some(b) = self.bench.as_mut() {
+                        b.inject_started = now();
+                    }
+                    if self.vcpu.inject_irq(VECTOR).is_err() {
+                        return None;
+                    }
+                    Resume::At(exit.rip + 1)
+                }
                 Some(VmExitKind::Hlt) if !self.injected => {
                     self.injected = true;
                     println!("vmm: the guest halted at rip {:#x}: injecting vector {VECTOR:#x}", exit.rip);
@@ -275,7 +344,14 @@ fn initial_registers(machine: Machine) -> [u64; vcpu::VCPU_REG_COUNT] {
     use VcpuReg::*;
     let mut r = [0u64; vcpu::VCPU_REG_COUNT];
     let mut set = |reg: VcpuReg, v: u64| r[reg.raw() as usize] = v;
-    set(Rdi, u64::from(machine == Machine::WithEdu));
+    set(
+        Rdi,
+        match machine {
+            Machine::Plain => 0,
+            Machine::WithEdu => 1,
+            Machine::Bench => 2,
+        },
+    );
     set(Rip, CODE);
     set(Rsp, STACK_TOP);
     set(Rflags, 0x2);
@@ -355,6 +431,14 @@ pub fn run(bi: &'static BootInfo, machine: Machine) -> ExitCode {
         ram: [(0, Frame(0)); MAX_PAGES],
         pages: 0,
         device: None,
+        bench: (machine == Machine::Bench).then_some(Bench {
+            exits: [0; BENCH_RUNS as usize],
+            exit_count: 0,
+            irqs: [0; BENCH_RUNS as usize],
+            irq_count: 0,
+            inject_started: 0,
+        }),
+        last_run: 0,
     };
     let ram = (0..RAM_BYTES).step_by(4096).try_for_each(|gpa| vmm.add_ram(gpa));
     c.check("map guest RAM into the GuestSpace and the VMM", ram.is_ok());
@@ -374,7 +458,15 @@ pub fn run(bi: &'static BootInfo, machine: Machine) -> ExitCode {
     let code = vmm.run(&mut c);
     println!("vmm: guest exit code {code:?} after {} host interrupts stopped it", vmm.interrupts);
     c.check("the guest ran to its exit port with code 0", code == Some(0));
-    if let Some(d) = &vmm.device {
+    if let Some(b) = vmm.bench.as_mut() {
+        let overhead = (0..BENCH_RUNS).map(|_| now().wrapping_neg().wrapping_add(now())).min().unwrap_or(0);
+        let complete = b.exit_count == b.exits.len() && b.irq_count == b.irqs.len();
+        c.check("every benchmark exit and interrupt was timed", complete);
+        if complete {
+            Bench::report(EXIT_ROW, &mut b.exits, overhead);
+            Bench::report(IRQ_ROW, &mut b.irqs, overhead);
+        }
+    } else if let Some(d) = &vmm.device {
         println!("vmm: {} device MSIs injected into the guest", d.msis);
         c.check("each DMA completion reached the guest as an injected interrupt", d.msis >= 2);
     } else {

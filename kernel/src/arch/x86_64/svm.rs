@@ -1,4 +1,4 @@
-//! AMD SVM: detection and enabling at boot, the permission maps, and entering a guest.
+//! AMD SVM: enabling at boot, the permission maps, entering a guest.
 //!
 //! One CPU, so one host save area and one pair of permission maps serve every VCPU.
 //! Both maps are all ones and never change: every guest I/O port access and MSR

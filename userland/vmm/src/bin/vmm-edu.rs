@@ -1,4 +1,5 @@
-//! The VMM with an edu device assigned to its guest (`init=vmm-edu`; see the library).
+//! The VMM with an edu device assigned to its guest (`init=vmm-edu`).
+//!
 #![no_std]
 #![no_main]
 
