@@ -145,10 +145,16 @@ impl VcpuObject {
     }
 
     /// Sets guest register `r`. Anything goes except EFER without SVME, which the
-    /// hardware needs (VMRUN checks the rest and refuses what it cannot run).
+    /// hardware needs (VMRUN checks the rest and refuses what it cannot run). A new
+    /// RIP moves the guest elsewhere: an event delivery an exit interrupted, and an
+    /// interrupt shadow, belonged to the old place and are dropped.
     pub fn write(&mut self, r: VcpuReg, value: u64) {
         use VcpuReg::*;
         let value = if r == Efer { value | EFER_SVME } else { value };
+        if r == Rip {
+            self.vmcb.control.exit_int_info = 0;
+            self.vmcb.control.interrupt_shadow = 0;
+        }
         if let Some(f) = self.field(r) {
             *f = value;
             return;
@@ -265,7 +271,8 @@ pub fn classify(code: u64, info1: u64, info2: u64, rax: u64, rcx: u64) -> (Optio
         }
         exit::INTR | exit::NMI | exit::SMI | exit::INIT => (Some(K::Interrupt), 0, 0, 0),
         exit::SHUTDOWN => (Some(K::Shutdown), 0, 0, 0),
-        exit::INVALID => (Some(K::Invalid), info1, 0, 0),
+        // -1 in the 64-bit field (QEMU stores its 32-bit -1 zero-extended).
+        exit::INVALID | exit::INVALID_32 => (Some(K::Invalid), info1, 0, 0),
         exit::VMMCALL => (Some(K::Vmcall), 0, 0, 0),
         exit::EXCEPTION_FIRST..=exit::EXCEPTION_LAST => (None, code - exit::EXCEPTION_FIRST, 0, 0),
         _ if is_denied(code) => (Some(K::Denied), code, 0, 0),
@@ -321,6 +328,19 @@ mod tests {
     }
 
     #[test]
+    fn writing_rip_drops_an_interrupted_delivery_and_the_shadow() {
+        let mut v = object();
+        v.vmcb.control.exit_int_info = super::super::vmcb::EVENT_VALID | 14;
+        v.vmcb.control.interrupt_shadow = 1;
+        v.write(VcpuReg::Rax, 1);
+        assert_ne!(v.vmcb.control.exit_int_info, 0, "only RIP moves the guest");
+        v.write(VcpuReg::Rip, 0x1000);
+        assert_eq!((v.vmcb.control.exit_int_info, v.vmcb.control.interrupt_shadow), (0, 0));
+        assert!(!v.prepare_events());
+        assert_eq!(v.vmcb.control.event_inj, 0);
+    }
+
+    #[test]
     fn efer_always_keeps_svme() {
         let mut v = object();
         v.write(VcpuReg::Efer, 0);
@@ -342,6 +362,7 @@ mod tests {
         assert_eq!(classify(exit::CPUID, 0, 0, 7, 1), (Some(VmExitKind::Cpuid), 7, 1, 0));
         assert_eq!(classify(exit::INTR, 0, 0, 0, 0).0, Some(VmExitKind::Interrupt));
         assert_eq!(classify(exit::INVALID, 0, 0, 0, 0).0, Some(VmExitKind::Invalid));
+        assert_eq!(classify(exit::INVALID_32, 0, 0, 0, 0).0, Some(VmExitKind::Invalid));
         assert_eq!(classify(0x80, 0, 0, 0, 0), (Some(VmExitKind::Denied), 0x80, 0, 0));
         assert_eq!(classify(0x76, 0, 0, 0, 0).0, Some(VmExitKind::Denied), "INVD");
         assert_eq!(classify(0x8d, 0, 0, 0, 0).0, Some(VmExitKind::Denied), "XSETBV");

@@ -232,6 +232,7 @@ pub mod exit {
     pub const VMMCALL: u64 = 0x81;
     pub const NPF: u64 = 0x400;
     pub const INVALID: u64 = u64::MAX;
+    pub const INVALID_32: u64 = 0xffff_ffff;
 }
 
 impl Vmcb {

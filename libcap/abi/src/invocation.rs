@@ -191,7 +191,9 @@ crate::abi_enum! {
         VcpuReadRegs = 91,
         /// VCPU: WriteRegs(first, count, values...): sets guest registers. Values the
         /// virtualization hardware would refuse are kept (the next Run reports an
-        /// `Invalid` exit); EFER always keeps the bit the hardware needs (SVME).
+        /// `Invalid` exit); EFER always keeps the bit the hardware needs (SVME). Writing
+        /// RIP drops an event delivery the last exit interrupted and any interrupt
+        /// shadow (the guest is elsewhere now; a VMM resetting a VCPU writes RIP).
         VcpuWriteRegs = 92,
         /// VCPU: InjectIrq(vector 32..=255): makes the external interrupt `vector`
         /// pending; the guest takes it when its RFLAGS.IF allows (one pending at a

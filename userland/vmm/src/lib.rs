@@ -14,6 +14,7 @@
 #![no_std]
 
 mod assigned;
+mod fuzz;
 mod guest;
 mod layout;
 
@@ -50,6 +51,8 @@ pub enum Machine {
     WithEdu,
     /// The guest's benchmark loops, timed by the VMM (`vmm-bench`, for `make bench`).
     Bench,
+    /// Random guests first, then the plain guest (`vmm-fuzz`).
+    Fuzz,
 }
 
 /// The time-stamp counter (guest instructions under `-icount shift=0`), ordered
@@ -340,14 +343,14 @@ impl Vmm<'_> {
 
 /// The register state the guest starts with: long mode, paging on with the page
 /// tables at [`PML4`], flat 64-bit segments, RIP at the code.
-fn initial_registers(machine: Machine) -> [u64; vcpu::VCPU_REG_COUNT] {
+pub(crate) fn initial_registers(machine: Machine) -> [u64; vcpu::VCPU_REG_COUNT] {
     use VcpuReg::*;
     let mut r = [0u64; vcpu::VCPU_REG_COUNT];
     let mut set = |reg: VcpuReg, v: u64| r[reg.raw() as usize] = v;
     set(
         Rdi,
         match machine {
-            Machine::Plain => 0,
+            Machine::Plain | Machine::Fuzz => 0,
             Machine::WithEdu => 1,
             Machine::Bench => 2,
         },
@@ -453,6 +456,9 @@ pub fn run(bi: &'static BootInfo, machine: Machine) -> ExitCode {
         }
     }
     load_guest();
+    if machine == Machine::Fuzz && !random_guests(&mut c, vcpu, space) {
+        return c.finish();
+    }
     c.check("write the guest's initial registers", vcpu.write_regs(VcpuReg::Rax, &initial_registers(machine)).is_ok());
     c.check("registers read back", vcpu.read(VcpuReg::Rip) == Ok(CODE) && vcpu.read(VcpuReg::Cr3) == Ok(PML4));
     let code = vmm.run(&mut c);
@@ -474,6 +480,29 @@ pub fn run(bi: &'static BootInfo, machine: Machine) -> ExitCode {
     }
     refusals(&mut c, vcpu, space);
     c.finish()
+}
+
+/// Runs [`fuzz::SEEDS`] and one seed from the clock; false if an invocation failed.
+fn random_guests(c: &mut Checker, vcpu: Vcpu, space: GuestSpace) -> bool {
+    let clock_seed = now();
+    let mut total = 0;
+    for seed in fuzz::SEEDS.into_iter().chain([clock_seed]) {
+        match fuzz::run_seed(vcpu, space, seed, &load_guest) {
+            Ok(t) => {
+                t.print(seed);
+                total += 1;
+            }
+            Err(why) => {
+                println!("vmm: fuzz seed {seed:#x}: {why}");
+                c.check("every VCPU invocation of the random guests worked", false);
+                return false;
+            }
+        }
+    }
+    c.check("the kernel and the VMM survive random guests (code, I/O, register state)", total == 5);
+    // The ordinary guest runs next, on the same VCPU, from a fresh image.
+    load_guest();
+    true
 }
 
 /// The VCPU invocations refuse what they must.
