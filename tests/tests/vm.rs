@@ -109,3 +109,26 @@ fn random_guests_cannot_hurt_the_kernel_or_the_vmm() {
         .expect_serial_contains("vmm: all checks passed")
         .expect_exit(ExitCode::Success);
 }
+
+/// Two guests with an edu each: guest B aims its stray DMA at the host-physical address
+/// of guest A's DMA page; B's IOSpace has no such IOVA, so it is blocked and reported
+/// to B's fault handler only, and A's memory keeps A's data.
+#[test]
+fn two_guests_with_a_device_each_cannot_reach_each_other() {
+    let mut scenario = Scenario::new("vm_two_edu").append("init=vmm-two-edu iommu=allow-unremapped-dma");
+    let edu = "edu,dma_mask=0xffffffffffffffff";
+    scenario.extra_args = vec!["-device".into(), edu.into(), "-device".into(), edu.into()];
+    let o = scenario.run();
+    o.expect_serial_not_contains("vmm: FAIL").expect_serial_not_contains("KERNEL EXCEPTION");
+    let aimed = o.expect_line_starting(
+        "vmm: guest B, with the second edu, aims a DMA at guest A's page by its host-physical address ",
+    );
+    let paddr = aimed.rsplit(' ').next().unwrap_or_default();
+    o.expect_serial_contains(&format!("reason 5 write at IOVA {paddr}"))
+        .expect_serial_contains("vmm: ok guest B's DMA filled B's own memory")
+        .expect_serial_contains("vmm: ok guest A's memory still holds A's data after guest B's DMA")
+        .expect_serial_contains("vmm: ok guest B's stray DMA was reported to B's IOSpace, not to A's")
+        .expect_serial_contains("vmm: all checks passed")
+        .expect_exit(ExitCode::Success);
+    assert_eq!(o.lines_starting("vmm: ok the guest ran to its exit port with code 0").len(), 2, "both guests ran");
+}

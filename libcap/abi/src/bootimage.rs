@@ -20,7 +20,7 @@ pub const IMAGE_VERSION: u32 = 1;
 /// Length of an entry name field; names are NUL-padded.
 pub const NAME_LEN: usize = 32;
 /// Most entries an image may hold.
-pub const MAX_ENTRIES: u32 = 64;
+pub const MAX_ENTRIES: u32 = 128;
 /// Name of the manifest entry.
 pub const MANIFEST_NAME: &str = "manifest";
 /// Size of the header in bytes.

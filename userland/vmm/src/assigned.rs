@@ -23,7 +23,7 @@ use libcap::device::DeviceMemory;
 use libcap::vm::GuestSpace;
 use libcap::{ipc, println};
 
-use crate::layout::{EDU_BAR, OUTSIDE_DMA};
+use crate::layout::EDU_BAR;
 
 /// The assigned device and the caps that serve it.
 pub struct Assigned {
@@ -57,23 +57,23 @@ pub fn mirror(slots: &SlotAllocator, iospace: IoSpace, frame: Frame, gpa: u64) -
     Frame(copy).map_io(iospace, gpa, CapRights::READ.union(CapRights::WRITE))
 }
 
-/// Assigns the first edu device to the guest in `space` whose RAM is `ram` (guest
-/// physical address, VMM's frame cap).
+/// Assigns edu device number `nth` to the guest in `space` whose RAM is `ram`
+/// (guest-physical address, VMM's frame cap).
 pub fn attach(
     c: &mut Checker,
     bi: &BootInfo,
-    objects: &mut ObjectAllocator<'_>,
-    slots: &SlotAllocator,
+    (objects, slots, device_memory): (&mut ObjectAllocator<'_>, &SlotAllocator, &mut DeviceMemory),
     space: GuestSpace,
     ram: &[(u64, Frame)],
+    nth: usize,
 ) -> Option<Assigned> {
-    let Some(index) = bi.pci_devices().iter().position(edu_driver::is_edu) else {
-        println!("vmm: FAIL no edu device to assign (QEMU -device edu)");
+    let Some((index, _)) = bi.pci_devices().iter().enumerate().filter(|(_, d)| edu_driver::is_edu(d)).nth(nth) else {
+        println!("vmm: FAIL no edu device number {nth} to assign (QEMU -device edu)");
         return None;
     };
     let dev = PciDevice(bi.pci_device_caps.start + index as u64);
     let bar = dev.config_read(0x10, 4).ok()? & !0xf;
-    let frame = DeviceMemory::new(bi).frame_at(slots, bar);
+    let frame = device_memory.frame_at(slots, bar);
     let rw = CapRights::READ.union(CapRights::WRITE);
     let mapped = frame.is_some_and(|f| space.map_frame(objects, slots, f, EDU_BAR, rw, ATTR_UNCACHED).is_ok());
     c.check("map the edu BAR into the guest", mapped);
@@ -119,8 +119,9 @@ impl Assigned {
         arrived
     }
 
-    /// After the guest's DMA outside its memory: the fault must be reported.
-    pub fn check_outside_fault(&mut self, c: &mut Checker) {
+    /// After the guest's DMA outside its memory (at IOVA `aimed`): the fault must be
+    /// reported.
+    pub fn check_outside_fault(&mut self, c: &mut Checker, aimed: u64) {
         let signalled = matches!(ipc::wait_until(self.faults.0, Deadline::default_wait()), Ok(Some(_)));
         c.check("the IOSpace's fault handler is signalled", signalled);
         match self.iospace.next_fault() {
@@ -133,7 +134,7 @@ impl Assigned {
                     );
                     c.check(
                         "the DMA outside guest memory was blocked and reported with its address",
-                        r.is_write && r.iova & !0xfff == OUTSIDE_DMA,
+                        r.is_write && r.iova & !0xfff == aimed,
                     );
                 }
                 None => c.check("a DMA fault record", false),
@@ -143,5 +144,10 @@ impl Assigned {
                 c.check("a DMA fault record", false);
             }
         }
+    }
+
+    /// Whether this IOSpace has no fault record left (nothing queued, none lost).
+    pub fn no_faults_queued(&self) -> bool {
+        matches!(self.iospace.next_fault(), Err(e) if e.code == libcap::abi::fault::NEXT_FAULT_EMPTY)
     }
 }

@@ -1,4 +1,4 @@
-//! Random guests (`init=vmm-fuzz`): random code, I/O and register state on the VCPU.
+//! Random guests (`init=vmm-fuzz`): random code, I/O and register state.
 //!
 //! Per seed the VMM starts up to [`LIVES`] guests, each at a random offset of
 //! [`CODE_BYTES`] random bytes with random general-purpose registers, and in a quarter

@@ -14,7 +14,7 @@
 //! the identification register through the BAR the VMM mapped, sends eight words
 //! RAM -> device -> RAM by DMA at guest-physical addresses, each transfer completed by
 //! the interrupt the VMM injects for the device's MSI, compares them, and finally aims
-//! a DMA outside its memory, which the IOMMU must block.
+//! a DMA outside its memory (at R14), which the IOMMU must block. R15 marks its data.
 
 use core::arch::global_asm;
 
@@ -153,6 +153,7 @@ global_asm!(
     // Eight words at SRC, then SRC -> device -> DST by DMA at guest-physical addresses.
     "mov rdi, {src}",
     "mov rax, 0x6775657374000000",
+    "or rax, r15",
     "mov ecx, 8",
     "101:",
     "mov [rdi], rax",
@@ -197,8 +198,7 @@ global_asm!(
     // A DMA aimed outside guest memory (no interrupt: poll until the device is done).
     "mov rax, 0x40000",
     "mov [rbx + 0x80], rax",
-    "mov rax, {outside_dma}",
-    "mov [rbx + 0x88], rax",
+    "mov [rbx + 0x88], r14",
     "mov rax, 64",
     "mov [rbx + 0x90], rax",
     "mov rax, 3",
@@ -303,7 +303,6 @@ global_asm!(
     dst = const crate::layout::DST,
     flag = const crate::layout::FLAG,
     dma_port = const crate::layout::DMA_PORT,
-    outside_dma = const crate::layout::OUTSIDE_DMA,
     outside_dma_port = const crate::layout::OUTSIDE_DMA_PORT,
     thr = const crate::layout::COM1,
 );

@@ -17,6 +17,7 @@ mod assigned;
 mod fuzz;
 mod guest;
 mod layout;
+mod two;
 
 use libcap::abi::bootinfo::BootInfo;
 use libcap::abi::error::SyscallError;
@@ -29,6 +30,7 @@ use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
 use libcap::cap::{CNode, Frame, VSpace, ATTR_EXECUTABLE};
 use libcap::check::Checker;
 use libcap::deadline::Deadline;
+use libcap::device::DeviceMemory;
 use libcap::println;
 use libcap::vm::{GuestSpace, Resume, Vcpu};
 
@@ -53,6 +55,8 @@ pub enum Machine {
     Bench,
     /// Random guests first, then the plain guest (`vmm-fuzz`).
     Fuzz,
+    /// Two guests with an edu each, trying to reach each other (`vmm-two-edu`).
+    TwoEdu,
 }
 
 /// The time-stamp counter (guest instructions under `-icount shift=0`), ordered
@@ -89,9 +93,11 @@ impl Bench {
 }
 
 /// What the VMM needs while the guest runs.
-struct Vmm<'a> {
-    objects: ObjectAllocator<'a>,
-    slots: SlotAllocator,
+struct Vmm<'r, 'a> {
+    objects: &'r mut ObjectAllocator<'a>,
+    slots: &'r SlotAllocator,
+    /// Where this guest's RAM appears in the VMM's VSpace (window + guest-physical).
+    window: u64,
     space: GuestSpace,
     vcpu: Vcpu,
     /// The guest's current serial line.
@@ -114,21 +120,23 @@ struct Vmm<'a> {
     bench: Option<Bench>,
     /// Time stamps of the last Run.
     last_run: u64,
+    /// Where the guest aims its DMA outside its memory (its R14).
+    outside_dma: u64,
 }
 
-impl Vmm<'_> {
-    /// A new frame mapped at `gpa` in the guest and at `VMM_WINDOW + gpa` in the VMM.
+impl Vmm<'_, '_> {
+    /// A new frame mapped at `gpa` in the guest and at `window + gpa` in the VMM.
     fn add_ram(&mut self, gpa: u64) -> Result<(), libcap::cap::Error> {
-        let frame = Frame(self.objects.alloc(&self.slots, ObjectType::Frame4K, 0)?);
+        let frame = Frame(self.objects.alloc(self.slots, ObjectType::Frame4K, 0)?);
         let rw = CapRights::READ.union(CapRights::WRITE);
-        map_frame(&mut self.objects, &self.slots, frame, VMM_WINDOW + gpa, rw, 0)?;
+        map_frame(self.objects, self.slots, frame, self.window + gpa, rw, 0)?;
         let copy = self.slots.alloc()?;
         let root = CNode(slots::INIT_CNODE);
         CNode::copy(root.slot(copy), root.slot(frame.0), CapRights::ALL)?;
-        self.space.map_frame(&mut self.objects, &self.slots, Frame(copy), gpa, rw, ATTR_EXECUTABLE)?;
+        self.space.map_frame(self.objects, self.slots, Frame(copy), gpa, rw, ATTR_EXECUTABLE)?;
         if let Some(d) = &self.device {
             // Guest memory added later is mirrored for the device too.
-            assigned::mirror(&self.slots, d.iospace, frame, gpa)?;
+            assigned::mirror(self.slots, d.iospace, frame, gpa)?;
         }
         if self.pages < MAX_PAGES {
             self.ram[self.pages] = (gpa, frame);
@@ -166,7 +174,7 @@ impl Vmm<'_> {
             (CHECK_PORT, false) => {
                 let wrote = rax as u32;
                 // SAFETY: the demand page is mapped in the VMM window since its fault.
-                let seen = unsafe { core::ptr::read_volatile((VMM_WINDOW + DEMAND_PAGE) as *const u64) };
+                let seen = unsafe { core::ptr::read_volatile((self.window + DEMAND_PAGE) as *const u64) };
                 println!("vmm: the guest wrote {wrote:#x} at guest-physical {DEMAND_PAGE:#x}; the VMM reads {seen:#x}");
                 c.check(
                     "the demand-mapped frame holds what the guest wrote",
@@ -193,7 +201,7 @@ impl Vmm<'_> {
             }
             (OUTSIDE_DMA_PORT, false) => {
                 match self.device.as_mut() {
-                    Some(d) => d.check_outside_fault(c),
+                    Some(d) => d.check_outside_fault(c, self.outside_dma),
                     None => c.check("a device is assigned", false),
                 }
                 (next, None)
@@ -253,7 +261,7 @@ impl Vmm<'_> {
         if gpa == OUTSIDE {
             c.check("a guest load outside guest memory arrives as a nested page fault", !write);
             // SAFETY: the guest's code is mapped in the VMM window (identity-mapped guest).
-            let code = unsafe { core::ptr::read_volatile((VMM_WINDOW + exit.rip) as *const [u8; 3]) };
+            let code = unsafe { core::ptr::read_volatile((self.window + exit.rip) as *const [u8; 3]) };
             if code == guest::OUTSIDE_LOAD {
                 return Some(Resume::At(exit.rip + guest::OUTSIDE_LOAD.len() as u64));
             }
@@ -351,10 +359,11 @@ pub(crate) fn initial_registers(machine: Machine) -> [u64; vcpu::VCPU_REG_COUNT]
         Rdi,
         match machine {
             Machine::Plain | Machine::Fuzz => 0,
-            Machine::WithEdu => 1,
+            Machine::WithEdu | Machine::TwoEdu => 1,
             Machine::Bench => 2,
         },
     );
+    set(R14, OUTSIDE_DMA);
     set(Rip, CODE);
     set(Rsp, STACK_TOP);
     set(Rflags, 0x2);
@@ -375,11 +384,12 @@ pub(crate) fn initial_registers(machine: Machine) -> [u64; vcpu::VCPU_REG_COUNT]
     r
 }
 
-/// Writes the guest's page tables and code into its RAM (through the VMM window).
-fn load_guest() {
+/// Writes the guest's page tables and code into its RAM (through the VMM's window
+/// onto it).
+fn load_guest(window: u64) {
     let put = |gpa: u64, value: u64| {
-        // SAFETY: every page below RAM_BYTES is mapped read-write in the VMM window.
-        unsafe { core::ptr::write_volatile((VMM_WINDOW + gpa) as *mut u64, value) }
+        // SAFETY: every page below RAM_BYTES is mapped read-write in the window.
+        unsafe { core::ptr::write_volatile((window + gpa) as *mut u64, value) }
     };
     const PRESENT_WRITABLE: u64 = 0x3;
     const LARGE: u64 = 0x83;
@@ -395,19 +405,23 @@ fn load_guest() {
     put(GDT + 8, 0x00af_9a00_0000_ffff);
     put(GDT + 16, 0x00cf_9200_0000_ffff);
     let image = guest::image();
-    let dest = (VMM_WINDOW + CODE) as *mut u8;
+    let dest = (window + CODE) as *mut u8;
     // SAFETY: the code pages are mapped in the VMM window and the image fits below STACK_TOP.
     unsafe { core::ptr::copy_nonoverlapping(image.as_ptr(), dest, image.len()) };
     println!("vmm: guest kernel {} bytes at guest-physical {CODE:#x}", image.len());
 }
 
-/// Builds `machine`, runs its guest to the end and checks what happened.
-pub fn run(bi: &'static BootInfo, machine: Machine) -> ExitCode {
-    let mut c = Checker::new("vmm");
-    let slots = SlotAllocator::new(bi);
-    let mut objects = ObjectAllocator::new(bi);
-    let space = objects.alloc(&slots, ObjectType::GuestSpace, 0);
-    let vcpu = objects.alloc(&slots, ObjectType::Vcpu, 0);
+/// Makes a guest (GuestSpace, VCPU, RAM seen at `window` in the VMM, the guest
+/// kernel loaded; in the edu machines edu number `edu` assigned) for `machine`.
+fn build<'r, 'a>(
+    c: &mut Checker,
+    bi: &'static BootInfo,
+    (objects, slots, device_memory): (&'r mut ObjectAllocator<'a>, &'r SlotAllocator, &mut DeviceMemory),
+    machine: Machine,
+    (window, edu): (u64, usize),
+) -> Option<Vmm<'r, 'a>> {
+    let space = objects.alloc(slots, ObjectType::GuestSpace, 0);
+    let vcpu = objects.alloc(slots, ObjectType::Vcpu, 0);
     let (space, vcpu) = match (space, vcpu) {
         (Ok(s), Ok(v)) => (GuestSpace(s), Vcpu(v)),
         (Err(e), _) | (_, Err(e)) => {
@@ -416,13 +430,14 @@ pub fn run(bi: &'static BootInfo, machine: Machine) -> ExitCode {
                 e.code.name()
             );
             c.check("create a GuestSpace and a VCPU", false);
-            return c.finish();
+            return None;
         }
     };
     c.check("create a GuestSpace and a VCPU", true);
     let mut vmm = Vmm {
         objects,
         slots,
+        window,
         space,
         vcpu,
         line: [0; 120],
@@ -442,28 +457,57 @@ pub fn run(bi: &'static BootInfo, machine: Machine) -> ExitCode {
             inject_started: 0,
         }),
         last_run: 0,
+        outside_dma: OUTSIDE_DMA,
     };
     let ram = (0..RAM_BYTES).step_by(4096).try_for_each(|gpa| vmm.add_ram(gpa));
     c.check("map guest RAM into the GuestSpace and the VMM", ram.is_ok());
-    if ram.is_err() {
-        return c.finish();
-    }
-    if machine == Machine::WithEdu {
+    ram.ok()?;
+    if matches!(machine, Machine::WithEdu | Machine::TwoEdu) {
         let ram = vmm.ram;
-        vmm.device = assigned::attach(&mut c, bi, &mut vmm.objects, &vmm.slots, space, &ram[..vmm.pages]);
-        if vmm.device.is_none() {
-            return c.finish();
+        vmm.device = assigned::attach(c, bi, (vmm.objects, vmm.slots, device_memory), space, &ram[..vmm.pages], edu);
+        vmm.device.as_ref()?;
+    }
+    load_guest(window);
+    Some(vmm)
+}
+
+/// Starts the guest of `vmm` with `machine`'s registers (`extra` on top) and runs it
+/// to its end; false if it did not end with code 0.
+fn start(c: &mut Checker, vmm: &mut Vmm<'_, '_>, machine: Machine, extra: &[(VcpuReg, u64)]) -> bool {
+    let mut regs = initial_registers(machine);
+    for &(r, v) in extra {
+        regs[r.raw() as usize] = v;
+        if r == VcpuReg::R14 {
+            vmm.outside_dma = v;
         }
     }
-    load_guest();
+    let vcpu = vmm.vcpu;
+    c.check("write the guest's initial registers", vcpu.write_regs(VcpuReg::Rax, &regs).is_ok());
+    c.check("registers read back", vcpu.read(VcpuReg::Rip) == Ok(CODE) && vcpu.read(VcpuReg::Cr3) == Ok(PML4));
+    let code = vmm.run(c);
+    println!("vmm: guest exit code {code:?} after {} host interrupts stopped it", vmm.interrupts);
+    c.check("the guest ran to its exit port with code 0", code == Some(0));
+    code == Some(0)
+}
+
+/// Builds `machine`, runs its guest to the end and checks what happened.
+pub fn run(bi: &'static BootInfo, machine: Machine) -> ExitCode {
+    let mut c = Checker::new("vmm");
+    let slots = SlotAllocator::new(bi);
+    let mut objects = ObjectAllocator::new(bi);
+    let mut device_memory = DeviceMemory::new(bi);
+    if machine == Machine::TwoEdu {
+        two::run(&mut c, bi, (&mut objects, &slots, &mut device_memory));
+        return c.finish();
+    }
+    let Some(mut vmm) = build(&mut c, bi, (&mut objects, &slots, &mut device_memory), machine, (VMM_WINDOW, 0)) else {
+        return c.finish();
+    };
+    let (vcpu, space) = (vmm.vcpu, vmm.space);
     if machine == Machine::Fuzz && !random_guests(&mut c, vcpu, space) {
         return c.finish();
     }
-    c.check("write the guest's initial registers", vcpu.write_regs(VcpuReg::Rax, &initial_registers(machine)).is_ok());
-    c.check("registers read back", vcpu.read(VcpuReg::Rip) == Ok(CODE) && vcpu.read(VcpuReg::Cr3) == Ok(PML4));
-    let code = vmm.run(&mut c);
-    println!("vmm: guest exit code {code:?} after {} host interrupts stopped it", vmm.interrupts);
-    c.check("the guest ran to its exit port with code 0", code == Some(0));
+    start(&mut c, &mut vmm, machine, &[]);
     if let Some(b) = vmm.bench.as_mut() {
         let overhead = (0..BENCH_RUNS).map(|_| now().wrapping_neg().wrapping_add(now())).min().unwrap_or(0);
         let complete = b.exit_count == b.exits.len() && b.irq_count == b.irqs.len();
@@ -487,7 +531,7 @@ fn random_guests(c: &mut Checker, vcpu: Vcpu, space: GuestSpace) -> bool {
     let clock_seed = now();
     let mut total = 0;
     for seed in fuzz::SEEDS.into_iter().chain([clock_seed]) {
-        match fuzz::run_seed(vcpu, space, seed, &load_guest) {
+        match fuzz::run_seed(vcpu, space, seed, &|| load_guest(VMM_WINDOW)) {
             Ok(t) => {
                 t.print(seed);
                 total += 1;
@@ -501,7 +545,7 @@ fn random_guests(c: &mut Checker, vcpu: Vcpu, space: GuestSpace) -> bool {
     }
     c.check("the kernel and the VMM survive random guests (code, I/O, register state)", total == 5);
     // The ordinary guest runs next, on the same VCPU, from a fresh image.
-    load_guest();
+    load_guest(VMM_WINDOW);
     true
 }
 
