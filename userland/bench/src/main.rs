@@ -13,7 +13,10 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
 mod iommu;
+mod scaling;
 
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
@@ -55,6 +58,24 @@ fn report(name: &str, samples: &mut [u64], overhead: u64) {
     }
     samples.sort_unstable();
     println!("bench: {name} min={} median={} runs={}", samples[0], samples[samples.len() / 2], samples.len());
+}
+
+/// The one-way IPC rows: Call to the server in another address space, and its
+/// ReplyRecv back (row names end with `suffix`).
+fn ipc_rows(ep: u64, ipc_overhead: u64, suffix: &str) {
+    use alloc::format;
+    let mut samples = [0u64; RUNS];
+    let mut replies = [0u64; RUNS];
+    for i in 0..RUNS {
+        let t0 = now();
+        let r = ipc::call(ep, MessageInfo::new(0, 1), [0; 4]);
+        let t3 = now();
+        let m = r.expect("call");
+        samples[i] = m.mrs[0] - t0;
+        replies[i] = t3 - m.mrs[1];
+    }
+    report(&format!("IPC Call one-way, inter-AS{suffix}"), &mut samples, ipc_overhead);
+    report(&format!("IPC ReplyRecv one-way, inter-AS{suffix}"), &mut replies, ipc_overhead);
 }
 
 extern "C" fn server(_: u64) -> ! {
@@ -122,20 +143,11 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let space: VSpace = clone_image_space(&mut objects, &slots, bi).expect("second address space");
     spawn_in(&mut objects, &slots, space, server, 0, 255, REGION, 0).expect("server");
     let _ = ipc::call(ep, MessageInfo::new(0, 1), [0; 4]); // warm up; server now waits
-    let mut replies = [0u64; RUNS];
-    for i in 0..RUNS {
-        let t0 = now();
-        let r = ipc::call(ep, MessageInfo::new(0, 1), [0; 4]);
-        let t3 = now();
-        let m = r.expect("call");
-        samples[i] = m.mrs[0] - t0;
-        replies[i] = t3 - m.mrs[1];
-    }
-    report("IPC Call one-way, inter-AS", &mut samples, ipc_overhead);
-    report("IPC ReplyRecv one-way, inter-AS", &mut replies, ipc_overhead);
+    ipc_rows(ep, ipc_overhead, "");
     // The same with five message registers: the fastpath only takes four, so this is
     // the slowpath for both directions.
     ipc::set_mr(4, 0);
+    let mut replies = [0u64; RUNS];
     let _ = ipc::call(ep, MessageInfo::new(0, 5), [0; 4]);
     for i in 0..RUNS {
         let t0 = now();
@@ -212,6 +224,15 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         *s = (now() - t0) / 64;
     }
     report("MapIO+UnmapIO 64 pages, per page", &mut batch, 0);
+    // Cost as the system grows (before the iommu-server rows take the SATA controller).
+    let scratch = slots.alloc_range(scaling::SCRATCH_SLOTS).expect("scratch slots");
+    scaling::revoke_rows(&mut objects, &slots, scratch);
+    scaling::iospace_rows(bi, &mut objects, &slots, scratch, overhead);
+    let threads = scaling::runnable_threads(&mut objects, &slots, scratch + 1000);
+    ipc_rows(ep, ipc_overhead, ", 256 runnable threads");
+    for t in threads {
+        let _ = t.suspend();
+    }
     iommu::rows(bi, &mut objects, &slots, overhead);
     println!("bench: done");
     ExitCode::Success
