@@ -1,4 +1,4 @@
-//! VCPU invocations: Run (enter the guest until its next exit), ReadRegs, WriteRegs, InjectIrq.
+//! VCPU invocations: Run, ReadRegs, WriteRegs and InjectIrq.
 
 use abi::error::SyscallError;
 use abi::invocation::Invocation;

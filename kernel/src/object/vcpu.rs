@@ -1,4 +1,4 @@
-//! The VCPU object: its two pages, guest register access and exits as the ABI reports them.
+//! The VCPU object: its two pages, guest registers and exits in ABI terms.
 //!
 //! A VCPU is 8 KiB from untyped: page 0 the VMCB (hardware-defined, see `vmcb`), page 1
 //! the guest state the VMCB does not hold (the general-purpose registers VMRUN leaves
@@ -43,6 +43,10 @@ pub struct VcpuState {
     /// The external interrupt InjectIrq made pending, not yet delivered (0: none;
     /// vectors are 32..=255).
     pub pending_vector: u64,
+    /// The guest's protection-key rights register: no VMCB field holds it and VMRUN
+    /// leaves it alone, so the kernel switches it (on CPUs with PKU), else one guest
+    /// would read and set another's.
+    pub pkru: u64,
 }
 
 /// Page 0 and page 1.
@@ -189,6 +193,12 @@ impl VcpuObject {
         c.event_inj = 0;
         c.int_ctl &= !(V_IRQ | V_INTR_PRIO_MAX | V_IGN_TPR);
         c.intercept1 &= !intercept1::VINTR;
+        if c.exit_code == super::vmcb::exit::SHUTDOWN {
+            // A shutdown's EXITINTINFO (under QEMU: the #DF of a triple fault) is an
+            // event that can never be delivered: repeating it would shut the guest
+            // down again at once, whatever state the VMM writes to restart it.
+            c.exit_int_info = 0;
+        }
         if c.exit_int_info & EVENT_VALID != 0 {
             c.event_inj = c.exit_int_info;
             c.exit_int_info = 0;
@@ -265,7 +275,7 @@ pub fn classify(code: u64, info1: u64, info2: u64, rax: u64, rcx: u64) -> (Optio
         }
         exit::INTR | exit::NMI | exit::SMI | exit::INIT => (Some(K::Interrupt), 0, 0, 0),
         exit::SHUTDOWN => (Some(K::Shutdown), 0, 0, 0),
-        exit::INVALID => (Some(K::Invalid), info1, 0, 0),
+        _ if exit::is_invalid(code) => (Some(K::Invalid), info1, 0, 0),
         exit::VMMCALL => (Some(K::Vmcall), 0, 0, 0),
         exit::EXCEPTION_FIRST..=exit::EXCEPTION_LAST => (None, code - exit::EXCEPTION_FIRST, 0, 0),
         _ if is_denied(code) => (Some(K::Denied), code, 0, 0),
@@ -342,6 +352,7 @@ mod tests {
         assert_eq!(classify(exit::CPUID, 0, 0, 7, 1), (Some(VmExitKind::Cpuid), 7, 1, 0));
         assert_eq!(classify(exit::INTR, 0, 0, 0, 0).0, Some(VmExitKind::Interrupt));
         assert_eq!(classify(exit::INVALID, 0, 0, 0, 0).0, Some(VmExitKind::Invalid));
+        assert_eq!(classify(0xffff_ffff, 0, 0, 0, 0).0, Some(VmExitKind::Invalid), "QEMU's 32-bit -1");
         assert_eq!(classify(0x80, 0, 0, 0, 0), (Some(VmExitKind::Denied), 0x80, 0, 0));
         assert_eq!(classify(0x76, 0, 0, 0, 0).0, Some(VmExitKind::Denied), "INVD");
         assert_eq!(classify(0x8d, 0, 0, 0, 0).0, Some(VmExitKind::Denied), "XSETBV");
@@ -385,6 +396,17 @@ mod tests {
         assert_eq!(v.vmcb.control.event_inj, interrupted);
         assert!(!v.prepare_events());
         assert_eq!(v.vmcb.control.event_inj, EVENT_VALID | 0x40);
+    }
+
+    #[test]
+    fn a_shutdown_leaves_no_event_to_repeat() {
+        use super::super::vmcb::EVENT_VALID;
+        let mut v = object();
+        // A triple fault: the #DF (vector 8, type 3, error code 0) was being delivered.
+        v.vmcb.control.exit_code = exit::SHUTDOWN;
+        v.vmcb.control.exit_int_info = EVENT_VALID | 1 << 11 | 3 << 8 | 8;
+        assert!(!v.prepare_events());
+        assert_eq!(v.vmcb.control.event_inj, 0, "a VMM restarting the VCPU gets a clean start");
     }
 
     #[test]

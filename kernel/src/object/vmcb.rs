@@ -1,4 +1,4 @@
-//! The AMD SVM virtual machine control block: its layout and the kernel's fixed controls.
+//! The AMD SVM VMCB: its layout and the kernel's fixed controls.
 //!
 //! A VMCB is one 4 KiB page: a control area (what exits, the nested page-table root,
 //! the ASID, pending virtual interrupts, the exit code) and the guest's save area.
@@ -232,6 +232,12 @@ pub mod exit {
     pub const VMMCALL: u64 = 0x81;
     pub const NPF: u64 = 0x400;
     pub const INVALID: u64 = u64::MAX;
+
+    /// VMEXIT_INVALID (-1): VMRUN refused the guest state and never entered the
+    /// guest. QEMU 7.2's TCG writes it as a 32-bit -1, so both forms count.
+    pub const fn is_invalid(code: u64) -> bool {
+        code == INVALID || code == u32::MAX as u64
+    }
 }
 
 impl Vmcb {

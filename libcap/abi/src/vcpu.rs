@@ -1,4 +1,4 @@
-//! Virtual CPUs: guest register numbers, exit kinds and the exit record of `VcpuRun`.
+//! Virtual CPUs: guest register numbers, exit kinds and the exit record.
 //!
 //! The interface is architecture-neutral: the kernel's AMD SVM backend translates its
 //! exit codes into [`VmExitKind`] and its VMCB fields into [`VcpuReg`]; a VT-x backend

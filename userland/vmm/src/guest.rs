@@ -1,4 +1,4 @@
-//! The guest: a small x86_64 kernel the VMM copies into guest memory and starts in long mode.
+//! The guest: a small x86_64 kernel the VMM starts in long mode.
 //!
 //! Position-independent (it is copied to [`crate::layout::CODE`]), it runs at CPL 0
 //! with the 2 MiB identity mapping the VMM's page tables give it, plus 2 MiB at 1 GiB.

@@ -1,4 +1,4 @@
-//! A user-level VMM (`init=vmm`): builds a guest from untyped and runs it on a VCPU.
+//! A user-level VMM (`init=vmm`): a guest from untyped, run on a VCPU.
 //!
 //! The VMM holds only caps: a GuestSpace and its nested tables, guest RAM frames (each
 //! mapped twice through copied caps: into the GuestSpace at its guest-physical address

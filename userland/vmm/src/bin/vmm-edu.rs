@@ -1,3 +1,5 @@
+//! The VMM with an edu device assigned to its guest (`init=vmm-edu`).
+//!
 //! The VMM with an edu device assigned to its guest (`init=vmm-edu`; see the library).
 #![no_std]
 #![no_main]
