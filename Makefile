@@ -18,7 +18,7 @@ QEMU_ARGS := -machine q35 -accel tcg -cpu max -m $(MEM) -smp 1 -display none \
              -monitor none -serial stdio -no-reboot \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04 -device $(IOMMU)
 # The bare-metal user programs: built for $(TARGET) only, so host-side runs exclude them.
-USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest vmm hello crasher iommutest nvmedrv virtionetdrv e1000edrv netclient blkclient httpd bridge udpecho netbench
+USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest vmm vmattack hello crasher iommutest nvmedrv virtionetdrv e1000edrv netclient blkclient httpd bridge udpecho netbench
 # The components of composed systems besides the iommu-server (docs/system.md): packages
 # built for $(TARGET) only, and every program they make (packed by name; one program per
 # driver mode, and the server's malicious mode, for the scenarios in tests/tests/system.rs).
