@@ -186,13 +186,17 @@ impl VcpuObject {
     /// (RFLAGS.IF set, no interrupt shadow); otherwise a virtual interrupt request with
     /// the VINTR intercept makes the guest exit as soon as it can, and the next call
     /// injects it. Returns whether an interrupt is still waiting for its window.
+    ///
+    /// While the window is requested, CR8 writes exit (`exit::WRITE_CR8`): under
+    /// QEMU 7.2 a guest's CR8 write with V_IRQ pending aborts the whole emulator. The
+    /// caller then runs the guest again without the request ([`Self::drop_window`]),
+    /// so the write executes, and the interrupt waits for the next Run.
     pub fn prepare_events(&mut self) -> bool {
         use super::vmcb::int_ctl::{V_IGN_TPR, V_INTR_PRIO_MAX, V_IRQ};
         use super::vmcb::{intercept1, EVENT_VALID, RFLAGS_IF};
+        self.drop_window();
         let c = &mut self.vmcb.control;
         c.event_inj = 0;
-        c.int_ctl &= !(V_IRQ | V_INTR_PRIO_MAX | V_IGN_TPR);
-        c.intercept1 &= !intercept1::VINTR;
         if c.exit_code == super::vmcb::exit::SHUTDOWN {
             // A shutdown's EXITINTINFO (under QEMU: the #DF of a triple fault) is an
             // event that can never be delivered: repeating it would shut the guest
@@ -217,7 +221,17 @@ impl VcpuObject {
         c.int_vector = vector as u32;
         c.int_ctl |= V_IRQ | V_INTR_PRIO_MAX | V_IGN_TPR;
         c.intercept1 |= intercept1::VINTR;
+        c.intercept_cr |= super::vmcb::INTERCEPT_CR8_WRITE;
         true
+    }
+
+    /// Withdraws a request for the guest's interrupt window (the vector stays pending).
+    pub fn drop_window(&mut self) {
+        use super::vmcb::int_ctl::{V_IGN_TPR, V_INTR_PRIO_MAX, V_IRQ};
+        let c = &mut self.vmcb.control;
+        c.int_ctl &= !(V_IRQ | V_INTR_PRIO_MAX | V_IGN_TPR);
+        c.intercept1 &= !super::vmcb::intercept1::VINTR;
+        c.intercept_cr &= !super::vmcb::INTERCEPT_CR8_WRITE;
     }
 
     /// The exit the VMCB reports, in the ABI's terms.
@@ -370,6 +384,12 @@ mod tests {
         assert_eq!(v.vmcb.control.event_inj, 0);
         assert_eq!((v.vmcb.control.int_vector, v.vmcb.control.int_ctl & V_IRQ), (0x30, V_IRQ));
         assert_ne!(v.vmcb.control.intercept1 & VINTR, 0);
+        let cr8 = super::super::vmcb::INTERCEPT_CR8_WRITE;
+        assert_ne!(v.vmcb.control.intercept_cr & cr8, 0, "CR8 writes exit while V_IRQ is pending");
+        v.drop_window();
+        assert_eq!((v.vmcb.control.int_ctl & V_IRQ, v.vmcb.control.intercept_cr & cr8), (0, 0));
+        assert_eq!(v.state.pending_vector, 0x30, "the vector still waits");
+        assert!(v.prepare_events());
         // IF set but an interrupt shadow: still waiting.
         v.vmcb.save.rflags = RFLAGS_IF;
         v.vmcb.control.interrupt_shadow = 1;
@@ -379,6 +399,7 @@ mod tests {
         assert!(!v.prepare_events());
         assert_eq!(v.vmcb.control.event_inj, EVENT_VALID | 0x30);
         assert_eq!((v.vmcb.control.int_ctl & V_IRQ, v.vmcb.control.intercept1 & VINTR), (0, 0));
+        assert_eq!(v.vmcb.control.intercept_cr & super::super::vmcb::INTERCEPT_CR8_WRITE, 0);
         assert!(!v.prepare_events());
         assert_eq!(v.vmcb.control.event_inj, 0, "delivered once");
     }
