@@ -238,6 +238,20 @@ pub fn memory(c: &mut Checker, vm: &Vm, host_addresses: &[u64]) {
     }
 }
 
+/// The guest raises its TPR to 15 and spins: with V_INTR_MASKING that is the guest's
+/// own virtual TPR, so the host's timer still stops it. `vm` must have no interrupt
+/// pending (see `vmattack-cr8` for what QEMU 7.2 does then).
+pub fn tpr(c: &mut Checker, vm: &Vm) {
+    let loaded = vm.load(Snippet::Cr8Spin, &[]);
+    let mut stops = 0;
+    for _ in 0..3 {
+        if vm.run().is_ok_and(|e| e.kind == Some(VmExitKind::Interrupt)) {
+            stops += 1;
+        }
+    }
+    c.check("a guest that writes CR8 = 15 and spins is still stopped by host interrupts", loaded.is_ok() && stops == 3);
+}
+
 /// Injection at the edges: vectors outside 32..=255 are refused; a guest that never
 /// opens its interrupt window, or takes the interrupt with no IDT, still returns to
 /// the VMM (no loop in the kernel).

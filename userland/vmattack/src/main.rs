@@ -53,6 +53,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     println!("vmattack:   host-physical addresses of guest A's page 0 and guest B's data: {host:#x?}");
     guest::memory(&mut c, &a, &host);
     println!("vmattack: section events");
+    guest::tpr(&mut c, &b);
     guest::events(&mut c, &a);
     println!("vmattack: section tlb");
     tlb::unmap(&mut c, &a);

@@ -70,10 +70,12 @@ pub enum Snippet {
     StiSpin,
     /// `hlt`.
     Halt,
+    /// TPR (CR8) at 15, then spin: only a host TPR would block the host's timer.
+    Cr8Spin,
 }
 
 /// Number of snippets.
-const COUNT: usize = Snippet::Halt as usize + 1;
+const COUNT: usize = Snippet::Cr8Spin as usize + 1;
 
 impl Snippet {
     /// The snippet's bytes (its whole slot; the code ends at its HLT).
@@ -86,7 +88,7 @@ impl Snippet {
     }
 }
 
-const _: () = assert!(COUNT == 31);
+const _: () = assert!(COUNT == 32);
 
 /// Whether every snippet fit its slot (the blob is exactly COUNT slots long).
 pub fn intact() -> bool {
@@ -242,6 +244,13 @@ global_asm!(
     ".balign 64, 0xcc",
     // 30 Halt
     "hlt",
+    ".balign 64, 0xcc",
+    // 31 Cr8Spin
+    "mov eax, 15",
+    "mov cr8, rax",
+    "sti",
+    "2:",
+    "jmp 2b",
     ".balign 64, 0xcc",
     "vmattack_snippets_end:",
     ".global vmattack_snippets_end",

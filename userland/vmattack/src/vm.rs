@@ -10,7 +10,7 @@
 use libcap::abi::object::ObjectType;
 use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
-use libcap::abi::vcpu::{self, VcpuReg, VmExit, VCPU_REG_COUNT};
+use libcap::abi::vcpu::{self, VcpuReg, VmExit, VmExitKind, VCPU_REG_COUNT};
 use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
 use libcap::cap::{CNode, Frame, PageTable, Result, VSpace, ATTR_EXECUTABLE};
 use libcap::vm::{GuestSpace, Resume, Vcpu};
@@ -158,14 +158,26 @@ impl Vm {
         self.vcpu.run(self.space, Resume::AsIs)
     }
 
-    /// Runs from `rip` on.
+    /// Runs from `rip` on, to the first exit that is not a host interrupt.
     pub fn run_at(&self, rip: u64) -> Result<VmExit> {
-        self.vcpu.run(self.space, Resume::At(rip))
+        self.settle(self.vcpu.run(self.space, Resume::At(rip)))
     }
 
-    /// Loads `snippet` with `regs` and runs it once.
+    /// Resumes after host interrupts (they may stop any run) until another exit.
+    fn settle(&self, mut exit: Result<VmExit>) -> Result<VmExit> {
+        for _ in 0..1000 {
+            match exit {
+                Ok(e) if e.kind == Some(VmExitKind::Interrupt) => exit = self.run(),
+                other => return other,
+            }
+        }
+        exit
+    }
+
+    /// Loads `snippet` with `regs` and runs it to its first exit that is not a host
+    /// interrupt.
     pub fn attempt(&self, snippet: Snippet, regs: &[(VcpuReg, u64)]) -> Result<VmExit> {
         self.load(snippet, regs)?;
-        self.run()
+        self.settle(self.run())
     }
 }
