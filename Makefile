@@ -18,7 +18,7 @@ QEMU_ARGS := -machine q35 -accel tcg -cpu max -m $(MEM) -smp 1 -display none \
              -monitor none -serial stdio -no-reboot \
              -device isa-debug-exit,iobase=0xf4,iosize=0x04 -device $(IOMMU)
 # The bare-metal user programs: built for $(TARGET) only, so host-side runs exclude them.
-USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest vmm hello crasher iommutest nvmedrv virtionetdrv e1000edrv netclient blkclient httpd bridge udpecho netbench
+USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cputest vmm vmattack hello crasher iommutest nvmedrv virtionetdrv e1000edrv netclient blkclient httpd bridge udpecho netbench
 # The components of composed systems besides the iommu-server (docs/system.md): packages
 # built for $(TARGET) only, and every program they make (packed by name; one program per
 # driver mode, and the server's malicious mode, for the scenarios in tests/tests/system.rs).
@@ -28,7 +28,7 @@ COMPONENTS    := management management-busy management-thief management-restart-
                  edudrv-storm edudrv-flood edudrv-stale edudrv-leak edudrv-keeper edudrv-keeper-flip \
                  e1000edrv-rogue e1000edrv-loopback e1000edrv-flaky e1000edrv-blast nvmedrv-rogue \
                  virtionetdrv-rogue netclient-bench netclient-rxbench nvmedrv-bench \
-                 iommu-server-malicious filter copier netbench-http crasher-sharewait crasher-spoof crasher-com1 netclient-flood netclient-arpspoof vmm-edu vmm-bench vmm-fuzz vmm-two-edu
+                 iommu-server-malicious filter copier netbench-http crasher-sharewait crasher-spoof crasher-com1 netclient-flood netclient-arpspoof vmm-edu vmm-bench vmm-fuzz vmm-two-edu vmattack-cr8
 HOST_ONLY     := --workspace $(addprefix --exclude ,$(USER_PROGRAMS) $(COMPONENT_PACKAGES))
 # Bare-metal programs whose crate also holds host-tested logic (a lib): built and packed
 # like USER_PROGRAMS, but host-side runs keep them (their bin builds a stub on the host).

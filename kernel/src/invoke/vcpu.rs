@@ -9,6 +9,7 @@ use abi::vcpu::{VcpuReg, EXIT_WORDS, VCPU_REG_COUNT};
 use crate::arch::kmem;
 use crate::arch::svm;
 use crate::object::cap::Cap;
+use crate::object::vmcb::exit;
 
 use super::args::{fail, Extra, Failure, Message};
 
@@ -95,11 +96,20 @@ pub fn invoke(msg: &Message<'_>, paddr: u64, op: VcpuOp) -> [u64; REGISTER_MRS] 
             // inject it and go on without bothering the VMM.
             // (A VINTR exit is followed by an injection, so this repeats at most once
             // on correct hardware; the bound keeps a wrong one from looping here.)
+            // A CR8 write exit only happens while the window is requested (see
+            // `prepare_events`): run the write again without the request.
+            let mut window = true;
             for _ in 0..4 {
-                svm::vcpu(paddr).prepare_events();
+                let v = svm::vcpu(paddr);
+                v.prepare_events();
+                if !window {
+                    v.drop_window();
+                }
                 svm::run(paddr, n_cr3);
-                if svm::vcpu(paddr).vmcb.control.exit_code != crate::object::vmcb::exit::VINTR {
-                    break;
+                match svm::vcpu(paddr).vmcb.control.exit_code {
+                    exit::VINTR => {}
+                    exit::WRITE_CR8 => window = false,
+                    _ => break,
                 }
             }
             let words = svm::vcpu(paddr).exit().encode();

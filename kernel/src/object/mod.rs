@@ -7,6 +7,7 @@ pub mod cap;
 pub mod cnode;
 pub mod cte;
 pub mod endpoint;
+pub mod guest_tlb;
 pub mod kcell;
 pub mod mdb;
 pub mod msi;

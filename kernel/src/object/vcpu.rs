@@ -43,6 +43,10 @@ pub struct VcpuState {
     /// The external interrupt InjectIrq made pending, not yet delivered (0: none;
     /// vectors are 32..=255).
     pub pending_vector: u64,
+    /// The guest's protection-key rights register: no VMCB field holds it and VMRUN
+    /// leaves it alone, so the kernel switches it (on CPUs with PKU), else one guest
+    /// would read and set another's.
+    pub pkru: u64,
 }
 
 /// Page 0 and page 1.
@@ -188,13 +192,23 @@ impl VcpuObject {
     /// (RFLAGS.IF set, no interrupt shadow); otherwise a virtual interrupt request with
     /// the VINTR intercept makes the guest exit as soon as it can, and the next call
     /// injects it. Returns whether an interrupt is still waiting for its window.
+    ///
+    /// While the window is requested, CR8 writes exit (`exit::WRITE_CR8`): under
+    /// QEMU 7.2 a guest's CR8 write with V_IRQ pending aborts the whole emulator. The
+    /// caller then runs the guest again without the request ([`Self::drop_window`]),
+    /// so the write executes, and the interrupt waits for the next Run.
     pub fn prepare_events(&mut self) -> bool {
         use super::vmcb::int_ctl::{V_IGN_TPR, V_INTR_PRIO_MAX, V_IRQ};
         use super::vmcb::{intercept1, EVENT_VALID, RFLAGS_IF};
+        self.drop_window();
         let c = &mut self.vmcb.control;
         c.event_inj = 0;
-        c.int_ctl &= !(V_IRQ | V_INTR_PRIO_MAX | V_IGN_TPR);
-        c.intercept1 &= !intercept1::VINTR;
+        if c.exit_code == super::vmcb::exit::SHUTDOWN {
+            // A shutdown's EXITINTINFO (under QEMU: the #DF of a triple fault) is an
+            // event that can never be delivered: repeating it would shut the guest
+            // down again at once, whatever state the VMM writes to restart it.
+            c.exit_int_info = 0;
+        }
         if c.exit_int_info & EVENT_VALID != 0 {
             c.event_inj = c.exit_int_info;
             c.exit_int_info = 0;
@@ -213,7 +227,17 @@ impl VcpuObject {
         c.int_vector = vector as u32;
         c.int_ctl |= V_IRQ | V_INTR_PRIO_MAX | V_IGN_TPR;
         c.intercept1 |= intercept1::VINTR;
+        c.intercept_cr |= super::vmcb::INTERCEPT_CR8_WRITE;
         true
+    }
+
+    /// Withdraws a request for the guest's interrupt window (the vector stays pending).
+    pub fn drop_window(&mut self) {
+        use super::vmcb::int_ctl::{V_IGN_TPR, V_INTR_PRIO_MAX, V_IRQ};
+        let c = &mut self.vmcb.control;
+        c.int_ctl &= !(V_IRQ | V_INTR_PRIO_MAX | V_IGN_TPR);
+        c.intercept1 &= !super::vmcb::intercept1::VINTR;
+        c.intercept_cr &= !super::vmcb::INTERCEPT_CR8_WRITE;
     }
 
     /// The exit the VMCB reports, in the ABI's terms.
@@ -271,8 +295,7 @@ pub fn classify(code: u64, info1: u64, info2: u64, rax: u64, rcx: u64) -> (Optio
         }
         exit::INTR | exit::NMI | exit::SMI | exit::INIT => (Some(K::Interrupt), 0, 0, 0),
         exit::SHUTDOWN => (Some(K::Shutdown), 0, 0, 0),
-        // -1 in the 64-bit field (QEMU stores its 32-bit -1 zero-extended).
-        exit::INVALID | exit::INVALID_32 => (Some(K::Invalid), info1, 0, 0),
+        _ if exit::is_invalid(code) => (Some(K::Invalid), info1, 0, 0),
         exit::VMMCALL => (Some(K::Vmcall), 0, 0, 0),
         exit::EXCEPTION_FIRST..=exit::EXCEPTION_LAST => (None, code - exit::EXCEPTION_FIRST, 0, 0),
         _ if is_denied(code) => (Some(K::Denied), code, 0, 0),
@@ -362,7 +385,7 @@ mod tests {
         assert_eq!(classify(exit::CPUID, 0, 0, 7, 1), (Some(VmExitKind::Cpuid), 7, 1, 0));
         assert_eq!(classify(exit::INTR, 0, 0, 0, 0).0, Some(VmExitKind::Interrupt));
         assert_eq!(classify(exit::INVALID, 0, 0, 0, 0).0, Some(VmExitKind::Invalid));
-        assert_eq!(classify(exit::INVALID_32, 0, 0, 0, 0).0, Some(VmExitKind::Invalid));
+        assert_eq!(classify(0xffff_ffff, 0, 0, 0, 0).0, Some(VmExitKind::Invalid), "QEMU's 32-bit -1");
         assert_eq!(classify(0x80, 0, 0, 0, 0), (Some(VmExitKind::Denied), 0x80, 0, 0));
         assert_eq!(classify(0x76, 0, 0, 0, 0).0, Some(VmExitKind::Denied), "INVD");
         assert_eq!(classify(0x8d, 0, 0, 0, 0).0, Some(VmExitKind::Denied), "XSETBV");
@@ -380,6 +403,12 @@ mod tests {
         assert_eq!(v.vmcb.control.event_inj, 0);
         assert_eq!((v.vmcb.control.int_vector, v.vmcb.control.int_ctl & V_IRQ), (0x30, V_IRQ));
         assert_ne!(v.vmcb.control.intercept1 & VINTR, 0);
+        let cr8 = super::super::vmcb::INTERCEPT_CR8_WRITE;
+        assert_ne!(v.vmcb.control.intercept_cr & cr8, 0, "CR8 writes exit while V_IRQ is pending");
+        v.drop_window();
+        assert_eq!((v.vmcb.control.int_ctl & V_IRQ, v.vmcb.control.intercept_cr & cr8), (0, 0));
+        assert_eq!(v.state.pending_vector, 0x30, "the vector still waits");
+        assert!(v.prepare_events());
         // IF set but an interrupt shadow: still waiting.
         v.vmcb.save.rflags = RFLAGS_IF;
         v.vmcb.control.interrupt_shadow = 1;
@@ -389,6 +418,7 @@ mod tests {
         assert!(!v.prepare_events());
         assert_eq!(v.vmcb.control.event_inj, EVENT_VALID | 0x30);
         assert_eq!((v.vmcb.control.int_ctl & V_IRQ, v.vmcb.control.intercept1 & VINTR), (0, 0));
+        assert_eq!(v.vmcb.control.intercept_cr & super::super::vmcb::INTERCEPT_CR8_WRITE, 0);
         assert!(!v.prepare_events());
         assert_eq!(v.vmcb.control.event_inj, 0, "delivered once");
     }
@@ -406,6 +436,17 @@ mod tests {
         assert_eq!(v.vmcb.control.event_inj, interrupted);
         assert!(!v.prepare_events());
         assert_eq!(v.vmcb.control.event_inj, EVENT_VALID | 0x40);
+    }
+
+    #[test]
+    fn a_shutdown_leaves_no_event_to_repeat() {
+        use super::super::vmcb::EVENT_VALID;
+        let mut v = object();
+        // A triple fault: the #DF (vector 8, type 3, error code 0) was being delivered.
+        v.vmcb.control.exit_code = exit::SHUTDOWN;
+        v.vmcb.control.exit_int_info = EVENT_VALID | 1 << 11 | 3 << 8 | 8;
+        assert!(!v.prepare_events());
+        assert_eq!(v.vmcb.control.event_inj, 0, "a VMM restarting the VCPU gets a clean start");
     }
 
     #[test]

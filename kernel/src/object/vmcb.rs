@@ -151,6 +151,11 @@ const_assert_eq!(core::mem::offset_of!(SaveArea, star), 0x200);
 const_assert_eq!(core::mem::offset_of!(SaveArea, cr2), 0x240);
 const_assert_eq!(core::mem::offset_of!(SaveArea, g_pat), 0x268);
 
+/// `intercept_cr`: writes to CR8 (the TPR) exit. Set only while the kernel requests
+/// the guest's interrupt window: QEMU 7.2's TCG aborts when a guest writes CR8 with a
+/// virtual interrupt (V_IRQ) pending (see `VcpuObject::prepare_events`).
+pub const INTERCEPT_CR8_WRITE: u32 = 1 << (16 + 8);
+
 /// Intercept vector 3 bits.
 pub mod intercept1 {
     #![allow(missing_docs)]
@@ -224,6 +229,7 @@ pub mod exit {
     pub const SMI: u64 = 0x62;
     pub const INIT: u64 = 0x63;
     pub const VINTR: u64 = 0x64;
+    pub const WRITE_CR8: u64 = 0x18;
     pub const CPUID: u64 = 0x72;
     pub const HLT: u64 = 0x78;
     pub const IOIO: u64 = 0x7b;
@@ -233,6 +239,12 @@ pub mod exit {
     pub const NPF: u64 = 0x400;
     pub const INVALID: u64 = u64::MAX;
     pub const INVALID_32: u64 = 0xffff_ffff;
+
+    /// VMEXIT_INVALID (-1): VMRUN refused the guest state and never entered the
+    /// guest. QEMU 7.2's TCG writes it as a 32-bit -1, so both forms count.
+    pub const fn is_invalid(code: u64) -> bool {
+        code == INVALID || code == u32::MAX as u64
+    }
 }
 
 impl Vmcb {

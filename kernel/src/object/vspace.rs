@@ -186,8 +186,12 @@ pub fn decode_table_map(
     }
     let span = 1u64 << (12 + 9 * u32::from(level));
     let base = vaddr & !(span - 1);
-    // The table may cover the unmapped first pages, but never kernel space.
-    if !space.allows_table(vaddr, base + span) {
+    // The table may cover the unmapped first pages, but never kernel space (nor, in a
+    // GuestSpace, the upper half: a span ending at 2^64 must not wrap to 0).
+    let Some(end) = base.checked_add(span) else {
+        return Err(SyscallError::InvalidArgument);
+    };
+    if !space.allows_table(vaddr, end) {
         return Err(SyscallError::InvalidArgument);
     }
     let slot = walk_to(mem, root, base, usize::from(level))?;
@@ -380,6 +384,27 @@ mod tests {
             Err(SyscallError::IllegalOperation),
             "an IO-mapped cap is not remapped as a CPU mapping"
         );
+    }
+
+    #[test]
+    fn a_guest_space_takes_no_table_whose_span_wraps() {
+        let t = Tables::default();
+        let gs = Cap::GuestSpace { paddr: ROOT };
+        for (level, vaddr) in [
+            (3, u64::MAX),
+            (3, 0xffff_ff80_0000_0000),
+            (2, 0xffff_ffff_c000_0000),
+            (1, 0xffff_ffff_ffe0_0000),
+            (3, GUEST_PHYS_END),
+        ] {
+            assert_eq!(
+                decode_table_map(&t, &table(0x2000, level), &gs, vaddr),
+                Err(SyscallError::InvalidArgument),
+                "level {level} at {vaddr:#x}"
+            );
+        }
+        let plan = decode_table_map(&t, &table(0x2000, 3), &gs, GUEST_PHYS_END - 1).unwrap();
+        assert_eq!(plan.slot, EntrySlot { table: ROOT, index: 255 }, "the last lower-half entry");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Two guests with an edu device each (`init=vmm-two-edu`): neither reaches the other.
+//! Two guests with an edu device each (`init=vmm-two-edu`): disjoint memory.
 //!
 //! Guest A runs its edu program (DMA round trip at guest-physical addresses, a DMA
 //! outside its memory), marking its data with R15. Then guest B does the same with

@@ -7,11 +7,13 @@
 //! GuestSpace, another GuestSpace than the last run's).
 
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use x86_64::registers::model_specific::Msr;
 
 use super::{phys_to_virt, KERNEL_VMA};
+use crate::object::guest_tlb::GuestTlb;
+use crate::object::kcell::KernelCell;
 use crate::object::tcb::FpuArea;
 use crate::object::vcpu::{GuestGprs, VcpuObject};
 use crate::object::vmcb::EFER_SVME;
@@ -43,10 +45,10 @@ static mut HOST_FPU: FpuArea = FpuArea([0; 512]);
 
 /// SVM with nested paging is on.
 static AVAILABLE: AtomicBool = AtomicBool::new(false);
-/// A guest TLB entry may be stale: flush at the next VMRUN.
-static GUEST_TLB_STALE: AtomicBool = AtomicBool::new(true);
-/// The nested root of the last VMRUN.
-static LAST_NCR3: AtomicU64 = AtomicU64::new(0);
+/// The CPU has protection keys (PKRU exists and a guest may set CR4.PKE).
+static PKU: AtomicBool = AtomicBool::new(false);
+/// When the next VMRUN must flush the guest TLB (every guest shares ASID 1).
+static GUEST_TLB: KernelCell<GuestTlb> = KernelCell::new(GuestTlb::new());
 
 fn kernel_phys<T>(p: *const T) -> u64 {
     p as u64 - KERNEL_VMA
@@ -94,6 +96,8 @@ pub fn init() {
         Msr::new(MSR_VM_HSAVE_PA).write(kernel_phys(core::ptr::addr_of!(HOST_SAVE)));
     }
     AVAILABLE.store(true, Ordering::Relaxed);
+    // CPUID.(7,0):ECX.PKU: guests can use PKRU, which VMRUN does not switch.
+    PKU.store(core::arch::x86_64::__cpuid_count(7, 0).ecx & (1 << 3) != 0, Ordering::Relaxed);
     crate::info!("svm: on, nested paging, {asids} ASIDs (guests share ASID 1, flushed on change)");
 }
 
@@ -105,7 +109,7 @@ pub fn available() -> bool {
 /// A guest translation may be stale: the next VMRUN flushes the guest TLB.
 #[inline]
 pub fn guest_tlb_stale() {
-    GUEST_TLB_STALE.store(true, Ordering::Relaxed);
+    GUEST_TLB.borrow_mut().mark_stale();
 }
 
 /// The VCPU object at `paddr`.
@@ -131,7 +135,7 @@ pub fn init_vcpu(paddr: u64) {
 /// meanwhile stop the guest and stay pending until the kernel next enables interrupts.
 pub fn run(paddr: u64, n_cr3: u64) {
     debug_assert!(available());
-    let flush = GUEST_TLB_STALE.swap(false, Ordering::Relaxed) || LAST_NCR3.swap(n_cr3, Ordering::Relaxed) != n_cr3;
+    let flush = GUEST_TLB.borrow_mut().before_run(n_cr3);
     let v = vcpu(paddr);
     v.vmcb.prepare_run(n_cr3, flush);
     // The FPU registers hold the calling thread's state (eager switching): park it,
@@ -140,6 +144,12 @@ pub fn run(paddr: u64, n_cr3: u64) {
     let host_fpu = unsafe { &mut *core::ptr::addr_of_mut!(HOST_FPU) };
     super::fpu::save(host_fpu);
     super::fpu::restore(&v.state.fpu);
+    let pku = PKU.load(Ordering::Relaxed);
+    if pku {
+        // SAFETY: the CPU has PKU; CR4.PKE stays on only until the exit below, and the
+        // kernel touches no user page meanwhile, so only the guest's PKRU ever applies.
+        unsafe { enter_guest_pkru(v.state.pkru as u32) };
+    }
     // SAFETY: `paddr` is a VCPU whose control area the kernel set (nested paging on,
     // every exit the host needs intercepted, the all-ones permission maps, ASID 1) and
     // `n_cr3` a live GuestSpace root with no kernel half; SVM is on (`available`).
@@ -147,8 +157,50 @@ pub fn run(paddr: u64, n_cr3: u64) {
     unsafe {
         svm_enter(paddr, &mut v.state.gprs, kernel_phys(core::ptr::addr_of!(HOST_VMCB)));
     }
+    if pku {
+        // SAFETY: as above; VMRUN's exit put back the host CR4 with PKE on.
+        v.state.pkru = u64::from(unsafe { leave_guest_pkru() });
+    }
     super::fpu::save(&mut v.state.fpu);
     super::fpu::restore(host_fpu);
+    // A refused VMRUN (VMEXIT_INVALID) may not have done the flush it was asked for.
+    GUEST_TLB.borrow_mut().after_run(!crate::object::vmcb::exit::is_invalid(v.vmcb.control.exit_code));
+}
+
+/// CR4.PKE.
+const CR4_PKE: u64 = 1 << 22;
+
+/// Turns CR4.PKE on (VMRUN saves the host CR4 with it, so it is still on at the exit)
+/// and loads the guest's PKRU.
+///
+/// # Safety
+/// The CPU has PKU; [`leave_guest_pkru`] follows the guest's exit.
+unsafe fn enter_guest_pkru(pkru: u32) {
+    use x86_64::registers::control::Cr4;
+    // SAFETY: PKE only makes PKRU govern user-page accesses, and RDPKRU/WRPKRU legal;
+    // the kernel makes no user-page access before `leave_guest_pkru` turns it off.
+    unsafe {
+        Cr4::write_raw(Cr4::read_raw() | CR4_PKE);
+        core::arch::asm!("wrpkru", in("eax") pkru, in("ecx") 0, in("edx") 0, options(nomem, nostack, preserves_flags));
+    }
+}
+
+/// Reads the guest's PKRU, leaves PKRU at 0 (no restriction: the host never uses keys)
+/// and turns CR4.PKE off again.
+///
+/// # Safety
+/// Right after a guest exit that [`enter_guest_pkru`] prepared (CR4.PKE is on).
+unsafe fn leave_guest_pkru() -> u32 {
+    use x86_64::registers::control::Cr4;
+    let pkru: u32;
+    // SAFETY: CR4.PKE is on (saved by VMRUN, restored at the exit); clearing PKRU and
+    // then PKE returns the host to its state before the run.
+    unsafe {
+        core::arch::asm!("rdpkru", in("ecx") 0, out("eax") pkru, out("edx") _, options(nomem, nostack, preserves_flags));
+        core::arch::asm!("wrpkru", in("eax") 0, in("ecx") 0, in("edx") 0, options(nomem, nostack, preserves_flags));
+        Cr4::write_raw(Cr4::read_raw() & !CR4_PKE);
+    }
+    pkru
 }
 
 extern "C" {
