@@ -49,10 +49,12 @@ pub fn boot_slice<T: Copy + Default>(alloc: &mut BootAllocator, count: usize, wh
 pub fn domain_records(alloc: &mut BootAllocator, supported: usize) {
     let count = iospace::domain_count(supported);
     let (records, bytes) = zeroed_records::<iospace::Domain>(alloc, count, "VT-d domain records");
-    // SAFETY: boot memory just allocated and zeroed for these records, page-aligned,
-    // never freed or used for anything else.
-    unsafe { iospace::boot_domains(records, count) };
-    info!("iommu: {count} domain ids ({} KiB of records)", bytes / 1024);
+    let index_slots = crate::iommu::root_index::slots_for(count);
+    let (slots, index_bytes) = zeroed_records::<u16>(alloc, index_slots, "VT-d root index");
+    // SAFETY: boot memory just allocated and zeroed for these records and the index,
+    // page-aligned, never freed or used for anything else.
+    unsafe { iospace::boot_domains(records, count, slots) };
+    info!("iommu: {count} domain ids ({} KiB of records, {} KiB root index)", bytes / 1024, index_bytes / 1024);
 }
 
 /// Context tables for every bus with functions or alias ids on a unit, and a record

@@ -24,6 +24,7 @@ pub mod io_mapping;
 pub mod iospace;
 pub mod register_set;
 pub mod registers;
+pub mod root_index;
 
 #[cfg(target_os = "none")]
 pub mod cfi_probe;
