@@ -47,6 +47,9 @@ pub struct VcpuState {
     /// leaves it alone, so the kernel switches it (on CPUs with PKU), else one guest
     /// would read and set another's.
     pub pkru: u64,
+    /// The event the last `prepare_events` put in EVENTINJ (0: none), kept so a VMRUN
+    /// the hardware refuses does not lose it (see `after_run`).
+    pub injected: u64,
 }
 
 /// Page 0 and page 1.
@@ -201,6 +204,7 @@ impl VcpuObject {
         use super::vmcb::int_ctl::{V_IGN_TPR, V_INTR_PRIO_MAX, V_IRQ};
         use super::vmcb::{intercept1, EVENT_VALID, RFLAGS_IF};
         self.drop_window();
+        self.state.injected = 0;
         let c = &mut self.vmcb.control;
         c.event_inj = 0;
         if c.exit_code == super::vmcb::exit::SHUTDOWN {
@@ -212,6 +216,7 @@ impl VcpuObject {
         if c.exit_int_info & EVENT_VALID != 0 {
             c.event_inj = c.exit_int_info;
             c.exit_int_info = 0;
+            self.state.injected = c.event_inj;
             return self.state.pending_vector != 0;
         }
         let vector = self.state.pending_vector;
@@ -221,6 +226,7 @@ impl VcpuObject {
         if self.vmcb.save.rflags & RFLAGS_IF != 0 && c.interrupt_shadow & 1 == 0 {
             // Type 0 (external interrupt), valid.
             c.event_inj = EVENT_VALID | vector;
+            self.state.injected = c.event_inj;
             self.state.pending_vector = 0;
             return false;
         }
@@ -229,6 +235,25 @@ impl VcpuObject {
         c.intercept1 |= intercept1::VINTR;
         c.intercept_cr |= super::vmcb::INTERCEPT_CR8_WRITE;
         true
+    }
+
+    /// After a VMRUN: an event injected into a run the hardware refused (VMRUN's
+    /// consistency checks: the guest never ran) was not delivered. An external
+    /// interrupt from InjectIrq is pending again (delivered when the guest can take it,
+    /// its state may have changed by then); any other (an interrupted delivery being
+    /// repeated) is kept for repetition, as EXITINTINFO would have held it.
+    pub fn after_run(&mut self) {
+        use super::vmcb::EVENT_VALID;
+        let injected = core::mem::take(&mut self.state.injected);
+        if !super::vmcb::exit::is_invalid(self.vmcb.control.exit_code) || injected & EVENT_VALID == 0 {
+            return;
+        }
+        let external = (injected >> 8) & 7 == 0;
+        if external && self.state.pending_vector == 0 {
+            self.state.pending_vector = injected & 0xff;
+        } else if !external {
+            self.vmcb.control.exit_int_info = injected;
+        }
     }
 
     /// Withdraws a request for the guest's interrupt window (the vector stays pending).
@@ -421,6 +446,32 @@ mod tests {
         assert_eq!(v.vmcb.control.intercept_cr & super::super::vmcb::INTERCEPT_CR8_WRITE, 0);
         assert!(!v.prepare_events());
         assert_eq!(v.vmcb.control.event_inj, 0, "delivered once");
+    }
+
+    #[test]
+    fn a_refused_vmrun_loses_no_injected_event() {
+        use super::super::vmcb::{exit, EVENT_VALID, RFLAGS_IF};
+        let mut v = object();
+        v.vmcb.save.rflags = RFLAGS_IF;
+        v.inject_irq(0x41);
+        assert!(!v.prepare_events());
+        assert_eq!(v.state.pending_vector, 0, "taken for injection");
+        v.vmcb.control.exit_code = exit::INVALID_32;
+        v.after_run();
+        assert_eq!(v.state.pending_vector, 0x41, "pending again");
+        assert!(!v.prepare_events());
+        assert_eq!(v.vmcb.control.event_inj, EVENT_VALID | 0x41);
+        // Delivered this time: nothing comes back.
+        v.vmcb.control.exit_code = exit::HLT;
+        v.after_run();
+        assert_eq!(v.state.pending_vector, 0);
+        // A repeated delivery (#PF with an error code) refused by VMRUN is kept.
+        let pf = EVENT_VALID | 1 << 11 | 3 << 8 | 14 | 2 << 32;
+        v.vmcb.control.exit_int_info = pf;
+        v.prepare_events();
+        v.vmcb.control.exit_code = exit::INVALID;
+        v.after_run();
+        assert_eq!(v.vmcb.control.exit_int_info, pf);
     }
 
     #[test]
