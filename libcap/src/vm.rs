@@ -7,7 +7,7 @@
 
 use abi::invocation::Invocation;
 use abi::rights::CapRights;
-use abi::vcpu::{VcpuReg, VmExit, EXIT_WORDS};
+use abi::vcpu::{self, VcpuReg, VmExit, EXIT_WORDS, VCPU_REG_COUNT};
 
 use crate::alloc::{map_frame_in, ObjectAllocator, SlotAllocator};
 use crate::cap::{invoke, ipc_buffer, CPtr, Frame, Result, VSpace};
@@ -103,4 +103,36 @@ pub enum Resume {
     At(u64),
     /// At this RIP with this RAX (past an emulated IN).
     AtWithRax(u64, u64),
+}
+
+/// The GDT entries [`long_mode_registers`] expects at `gdt` + 8 and + 16: a 64-bit code
+/// segment and a flat data segment (what an IRETQ or a segment load reads back).
+pub const LONG_MODE_GDT: [u64; 2] = [0x00af_9a00_0000_ffff, 0x00cf_9200_0000_ffff];
+
+/// The register state of a 64-bit guest at CPL 0 entering at `rip` with stack `rsp`:
+/// paging on with the tables at `cr3` (PAE, long mode active), flat segments (code
+/// 0x08, data 0x10, a busy TSS at 0x18) from a three-entry GDT at `gdt` (see
+/// [`LONG_MODE_GDT`]), no IDT, everything else zero.
+pub fn long_mode_registers(cr3: u64, gdt: u64, rip: u64, rsp: u64) -> [u64; VCPU_REG_COUNT] {
+    use VcpuReg::*;
+    let mut r = [0u64; VCPU_REG_COUNT];
+    let mut set = |reg: VcpuReg, v: u64| r[reg.raw() as usize] = v;
+    set(Rip, rip);
+    set(Rsp, rsp);
+    set(Rflags, 0x2);
+    set(Cr0, 0x8000_0031); // PG, NE, ET, PE
+    set(Cr3, cr3);
+    set(Cr4, 0x20); // PAE
+    set(Efer, 0x500); // LME, LMA
+    set(Dr6, 0xffff_0ff0);
+    set(Dr7, 0x400);
+    set(Pat, 0x0007_0406_0007_0406);
+    set(Cs, vcpu::segment(0x08, vcpu::ATTR_CODE64, 0xffff_ffff));
+    for s in [Ss, Ds, Es, Fs, Gs] {
+        set(s, vcpu::segment(0x10, vcpu::ATTR_DATA, 0xffff_ffff));
+    }
+    set(Tr, vcpu::segment(0x18, vcpu::ATTR_TSS64, 0x67));
+    set(GdtrBase, gdt);
+    set(GdtrLimit, 23);
+    r
 }

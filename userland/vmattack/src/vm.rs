@@ -10,7 +10,7 @@
 use libcap::abi::object::ObjectType;
 use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
-use libcap::abi::vcpu::{self, VcpuReg, VmExit, VmExitKind, VCPU_REG_COUNT};
+use libcap::abi::vcpu::{VcpuReg, VmExit, VmExitKind, VCPU_REG_COUNT};
 use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
 use libcap::cap::{CNode, Frame, PageTable, Result, VSpace, ATTR_EXECUTABLE};
 use libcap::vm::{GuestSpace, Resume, Vcpu};
@@ -110,33 +110,16 @@ impl Vm {
         for i in 0..512u64 {
             self.put(PD + 8 * i, i << 21 | LARGE);
         }
-        self.put(GDT + 8, 0x00af_9a00_0000_ffff);
-        self.put(GDT + 16, 0x00cf_9200_0000_ffff);
+        self.put(GDT + 8, libcap::vm::LONG_MODE_GDT[0]);
+        self.put(GDT + 16, libcap::vm::LONG_MODE_GDT[1]);
     }
 
     /// The register state every attack starts from: long mode, flat segments, RIP at
     /// the snippet, no IDT.
     pub fn initial_registers(&self) -> [u64; VCPU_REG_COUNT] {
-        use VcpuReg::*;
-        let mut r = [0u64; VCPU_REG_COUNT];
-        let mut set = |reg: VcpuReg, v: u64| r[reg.raw() as usize] = v;
-        set(Rip, CODE);
-        set(Rsp, STACK_TOP);
-        set(Rflags, 0x2);
-        set(Cr0, 0x8000_0031);
-        set(Cr3, PML4);
-        set(Cr4, CR4_PAE | self.cr4_extra);
-        set(Efer, 0x500);
-        set(Dr6, 0xffff_0ff0);
-        set(Dr7, 0x400);
-        set(Pat, 0x0007_0406_0007_0406);
-        set(Cs, vcpu::segment(0x08, vcpu::ATTR_CODE64, 0xffff_ffff));
-        for s in [Ss, Ds, Es, Fs, Gs] {
-            set(s, vcpu::segment(0x10, vcpu::ATTR_DATA, 0xffff_ffff));
-        }
-        set(Tr, vcpu::segment(0x18, vcpu::ATTR_TSS64, 0x67));
-        set(GdtrBase, GDT);
-        set(GdtrLimit, 23);
+        let mut r = libcap::vm::long_mode_registers(PML4, GDT, CODE, STACK_TOP);
+        // PAE plus SSE (OSFXSR, OSXMMEXCPT: the SSE checks run SSE in the guest).
+        r[VcpuReg::Cr4.raw() as usize] = CR4_PAE | self.cr4_extra;
         r
     }
 

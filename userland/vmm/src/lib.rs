@@ -352,35 +352,14 @@ impl Vmm<'_, '_> {
 /// The register state the guest starts with: long mode, paging on with the page
 /// tables at [`PML4`], flat 64-bit segments, RIP at the code.
 pub(crate) fn initial_registers(machine: Machine) -> [u64; vcpu::VCPU_REG_COUNT] {
-    use VcpuReg::*;
-    let mut r = [0u64; vcpu::VCPU_REG_COUNT];
-    let mut set = |reg: VcpuReg, v: u64| r[reg.raw() as usize] = v;
-    set(
-        Rdi,
-        match machine {
-            Machine::Plain | Machine::Fuzz => 0,
-            Machine::WithEdu | Machine::TwoEdu => 1,
-            Machine::Bench => 2,
-        },
-    );
-    set(R14, OUTSIDE_DMA);
-    set(Rip, CODE);
-    set(Rsp, STACK_TOP);
-    set(Rflags, 0x2);
-    set(Cr0, 0x8000_0031); // PG, NE, ET, PE
-    set(Cr3, PML4);
-    set(Cr4, 0x20); // PAE
-    set(Efer, 0x500); // LME, LMA
-    set(Dr6, 0xffff_0ff0);
-    set(Dr7, 0x400);
-    set(Pat, 0x0007_0406_0007_0406);
-    set(Cs, vcpu::segment(0x08, vcpu::ATTR_CODE64, 0xffff_ffff));
-    for s in [Ss, Ds, Es, Fs, Gs] {
-        set(s, vcpu::segment(0x10, vcpu::ATTR_DATA, 0xffff_ffff));
-    }
-    set(Tr, vcpu::segment(0x18, vcpu::ATTR_TSS64, 0x67));
-    set(GdtrBase, GDT);
-    set(GdtrLimit, 23);
+    let mut r = libcap::vm::long_mode_registers(PML4, GDT, CODE, STACK_TOP);
+    // RDI: which program the guest kernel runs; R14: where its stray DMA goes.
+    r[VcpuReg::Rdi.raw() as usize] = match machine {
+        Machine::Plain | Machine::Fuzz => 0,
+        Machine::WithEdu | Machine::TwoEdu => 1,
+        Machine::Bench => 2,
+    };
+    r[VcpuReg::R14.raw() as usize] = OUTSIDE_DMA;
     r
 }
 
@@ -402,8 +381,8 @@ fn load_guest(window: u64) {
     put(PDPT + 16, PD_2G | PRESENT_WRITABLE);
     put(PD_2G, EDU_BAR | LARGE | 0x18);
     // Null, 64-bit code (0x08), data (0x10): what the guest's IRETQ reloads.
-    put(GDT + 8, 0x00af_9a00_0000_ffff);
-    put(GDT + 16, 0x00cf_9200_0000_ffff);
+    put(GDT + 8, libcap::vm::LONG_MODE_GDT[0]);
+    put(GDT + 16, libcap::vm::LONG_MODE_GDT[1]);
     let image = guest::image();
     let dest = (window + CODE) as *mut u8;
     // SAFETY: the code pages are mapped in the VMM window and the image fits below STACK_TOP.
