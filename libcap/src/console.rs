@@ -45,6 +45,12 @@ impl DebugConsole {
         invoke(self.0, Invocation::DebugIommuCounters, &[], &[]).map(|r| (r[0], r[1]))
     }
 
+    /// The longest time the kernel ran with interrupts off since the last call, in
+    /// time-stamp ticks (guest instructions under `-icount shift=0`); starts anew.
+    pub fn kernel_stretch(self) -> Result<u64> {
+        invoke(self.0, Invocation::DebugKernelStretch, &[], &[]).map(|r| r[0])
+    }
+
     /// Ends the system with exit code `code`; returns only with the kernel's refusal.
     pub fn halt(self, code: u64) -> Error {
         match invoke(self.0, Invocation::DebugHalt, &[code], &[]) {

@@ -78,6 +78,10 @@ pub extern "C" fn kernel_entry(info_paddr: u32, protocol: u32) -> ! {
             None => warn!("loglevel={level} unknown; use error, warn, info or debug"),
         }
     }
+    if params.cmdline_value("latency") == Some("on") {
+        crate::thread::latency::enable();
+        info!("kernel: measuring the longest interrupts-off stretch (latency=on; DebugConsole KernelStretch)");
+    }
     let protocol_name = match params.protocol {
         BootProtocol::Pvh => "PVH",
         BootProtocol::Multiboot2 => "multiboot2",

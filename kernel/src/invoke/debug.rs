@@ -27,6 +27,8 @@ pub enum DebugOp {
     Halt(u32),
     /// IommuCounters: read the IOMMU work counters.
     IommuCounters,
+    /// KernelStretch: read and reset the longest interrupts-off stretch.
+    KernelStretch,
 }
 
 /// Decodes `label` on a debug-console cap with `rights`: reads and checks the message,
@@ -59,6 +61,8 @@ pub fn decode(msg: &Message<'_>, label: Invocation, rights: CapRights) -> Result
             Ok(DebugOp::Halt(code as u32))
         }
         Invocation::DebugIommuCounters => Ok(DebugOp::IommuCounters),
+        // Only measured with `latency=on`: without it there is nothing to read.
+        Invocation::DebugKernelStretch if crate::thread::latency::enabled() => Ok(DebugOp::KernelStretch),
         _ => Err(fail(SyscallError::IllegalOperation, 0)),
     }
 }
@@ -80,6 +84,11 @@ pub fn invoke(op: DebugOp) -> Reply {
             let mut reply = [0; REGISTER_MRS];
             reply[0] = leaves;
             reply[1] = invalidations;
+            return Ok(reply);
+        }
+        DebugOp::KernelStretch => {
+            let mut reply = [0; REGISTER_MRS];
+            reply[0] = crate::thread::latency::take_longest();
             return Ok(reply);
         }
     }

@@ -105,7 +105,7 @@ pub fn invoke(msg: &Message<'_>, paddr: u64, op: VcpuOp) -> [u64; REGISTER_MRS] 
                 if !window {
                     v.drop_window();
                 }
-                svm::run(paddr, n_cr3);
+                crate::thread::latency::guest_ran(svm::run(paddr, n_cr3));
                 svm::vcpu(paddr).after_run();
                 match svm::vcpu(paddr).vmcb.control.exit_code {
                     exit::VINTR => {}

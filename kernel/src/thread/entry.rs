@@ -12,6 +12,14 @@ use crate::arch::trap::{
 /// Called by every exception stub with the saved frame.
 #[unsafe(no_mangle)]
 extern "C" fn exception_dispatch(frame: &mut TrapFrame) {
+    let start = crate::thread::latency::enter();
+    exception(frame);
+    crate::thread::latency::leave(start);
+}
+
+/// What `exception_dispatch` does with the trap.
+#[inline(always)]
+fn exception(frame: &mut TrapFrame) {
     if frame.vector < FIRST_INTERRUPT_VECTOR && trap::drop_forged_exception(frame) {
         // Returns to where it struck, the frame unchanged.
     } else if frame.vector >= FIRST_INTERRUPT_VECTOR {
@@ -29,5 +37,7 @@ extern "C" fn exception_dispatch(frame: &mut TrapFrame) {
 /// Called by the syscall entry with the saved user frame; results go back in the frame.
 #[unsafe(no_mangle)]
 extern "C" fn syscall_dispatch(frame: &mut TrapFrame) {
+    let start = crate::thread::latency::enter();
     crate::thread::syscall::handle(frame);
+    crate::thread::latency::leave(start);
 }

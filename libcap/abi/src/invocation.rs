@@ -177,6 +177,12 @@ crate::abi_enum! {
         /// cleared, and IOTLB invalidations completed, since boot (all domains). Needs no
         /// right; `make bench` reads it around a batch of frames (IOMMU work per packet).
         DebugIommuCounters = 83,
+        /// DebugConsole: KernelStretch() -> the longest time the kernel ran with
+        /// interrupts off (a trap's dispatch to its return; a guest's time inside
+        /// VcpuRun excluded) since the last KernelStretch, in time-stamp ticks (guest
+        /// instructions under QEMU's `-icount shift=0`); starts a new measurement.
+        /// `IllegalOperation` unless the kernel command line has `latency=on`.
+        DebugKernelStretch = 84,
         /// VCPU: Run([rip, [rax]]); extra cap 0: the GuestSpace to run in. MR0 (if
         /// sent) replaces the guest RIP, ending any interrupt shadow (the instruction
         /// before it was emulated), and MR1 the guest RAX first (resuming after an

@@ -11,7 +11,8 @@
 //! `BENCH_ONLY=e1000e,virtio-net make bench` runs only those parts (of `core`, `restart`,
 //! `e1000e`, `virtio-net`, `appliance`, `rx-e1000e`, `rx-virtio-net` (frames received
 //! from a peer on a hub: systems/bench-rx-*.toml), `nvme`, `vm` (the VMM's guest:
-//! an exit round trip and an injected interrupt, `init=vmm-bench`)); every other row (and the memory table, without
+//! an exit round trip and an injected interrupt, `init=vmm-bench`), `latency` (the
+//! kernel's longest interrupts-off stretches, `latency=on`)); every other row (and the memory table, without
 //! `core`) is carried over from the committed bench/results.json, marked `kept`.
 
 use std::fmt::Write as _;
@@ -83,6 +84,24 @@ fn driver_rows(system: &str, devices: &[&str], nic: &str) -> Option<Vec<Row>> {
     let ended = o.serial.contains(&format!("init: system '{system}': every component stopped"));
     if !ended || rows.is_empty() || o.serial.contains("FAIL") {
         eprintln!("bench: {system} did not finish cleanly; serial tail:\n{}", scenarios::tail(&o.serial, 30));
+        return None;
+    }
+    Some(rows)
+}
+
+/// The latency rows' common start (userland/bench/src/latency.rs).
+const LATENCY_PREFIX: &str = "longest interrupts-off stretch: ";
+
+/// The kernel's longest interrupts-off stretch during its longest operations: the
+/// bench program booted with `latency=on` (which costs every slow-path trap a few
+/// instructions, so the other rows come from the boot without it).
+fn latency_rows() -> Option<Vec<Row>> {
+    let mut s = Scenario::new("bench_latency").append("init=bench latency=on");
+    s.extra_args = vec!["-icount".into(), "shift=0,sleep=off".into()];
+    let o = s.run();
+    let rows: Vec<Row> = o.serial.lines().filter_map(parse).filter(|r| r.name.starts_with(LATENCY_PREFIX)).collect();
+    if rows.len() != 3 || !o.serial.contains("bench: done") {
+        eprintln!("bench: the latency run failed; serial tail:\n{}", scenarios::tail(&o.serial, 30));
         return None;
     }
     Some(rows)
@@ -233,6 +252,8 @@ fn part_of(name: &str) -> &'static str {
         "nvme"
     } else if name.starts_with("VM ") {
         "vm"
+    } else if name.starts_with(LATENCY_PREFIX) {
+        "latency"
     } else if name == RESTART_ROW {
         "restart"
     } else if name == APPLIANCE_ROW || name == HTTP_ROW {
@@ -325,6 +346,10 @@ fn main() -> ExitCode {
     if runs("vm") {
         let Some(vm) = vm_rows() else { return ExitCode::FAILURE };
         rows.extend(vm);
+    }
+    if runs("latency") {
+        let Some(latency) = latency_rows() else { return ExitCode::FAILURE };
+        rows.extend(latency);
     }
     if runs("restart") {
         let Some(restart) = restart_row() else { return ExitCode::FAILURE };

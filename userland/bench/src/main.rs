@@ -16,6 +16,7 @@
 extern crate alloc;
 
 mod iommu;
+mod latency;
 mod scaling;
 
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
@@ -226,6 +227,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     report("MapIO+UnmapIO 64 pages, per page", &mut batch, 0);
     // Cost as the system grows (before the iommu-server rows take the SATA controller).
     let scratch = slots.alloc_range(scaling::SCRATCH_SLOTS).expect("scratch slots");
+    latency::rows(&mut objects, &slots, scratch);
     scaling::revoke_rows(&mut objects, &slots, scratch);
     scaling::iospace_rows(bi, &mut objects, &slots, scratch, overhead);
     let threads = scaling::runnable_threads(&mut objects, &slots, scratch + 1000);

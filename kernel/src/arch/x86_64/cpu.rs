@@ -176,3 +176,11 @@ pub fn enable_protections() -> Protections {
     unsafe { Cr4::update(|f| f.insert(flags)) };
     p
 }
+
+/// The time-stamp counter (guest instructions under QEMU's `-icount shift=0`).
+#[inline(always)]
+pub fn timestamp() -> u64 {
+    // SAFETY: RDTSC only reads the counter; every CPU the kernel boots on has it
+    // (a required feature, `check_features`).
+    unsafe { core::arch::x86_64::_rdtsc() }
+}

@@ -133,7 +133,8 @@ pub fn init_vcpu(paddr: u64) {
 /// Runs the VCPU at `paddr` in the GuestSpace rooted at `n_cr3` until its next exit
 /// (the exit code and details are then in its VMCB). Host interrupts that arrive
 /// meanwhile stop the guest and stay pending until the kernel next enables interrupts.
-pub fn run(paddr: u64, n_cr3: u64) {
+/// Returns the time-stamp ticks from VMRUN to the exit (the guest's, not kernel time).
+pub fn run(paddr: u64, n_cr3: u64) -> u64 {
     debug_assert!(available());
     let flush = GUEST_TLB.borrow_mut().before_run(n_cr3);
     let v = vcpu(paddr);
@@ -150,6 +151,7 @@ pub fn run(paddr: u64, n_cr3: u64) {
         // kernel touches no user page meanwhile, so only the guest's PKRU ever applies.
         unsafe { enter_guest_pkru(v.state.pkru as u32) };
     }
+    let entered = super::cpu::timestamp();
     // SAFETY: `paddr` is a VCPU whose control area the kernel set (nested paging on,
     // every exit the host needs intercepted, the all-ones permission maps, ASID 1) and
     // `n_cr3` a live GuestSpace root with no kernel half; SVM is on (`available`).
@@ -157,6 +159,7 @@ pub fn run(paddr: u64, n_cr3: u64) {
     unsafe {
         svm_enter(paddr, &mut v.state.gprs, kernel_phys(core::ptr::addr_of!(HOST_VMCB)));
     }
+    let in_guest = super::cpu::timestamp().wrapping_sub(entered);
     if pku {
         // SAFETY: as above; VMRUN's exit put back the host CR4 with PKE on.
         v.state.pkru = u64::from(unsafe { leave_guest_pkru() });
@@ -165,6 +168,7 @@ pub fn run(paddr: u64, n_cr3: u64) {
     super::fpu::restore(host_fpu);
     // A refused VMRUN (VMEXIT_INVALID) may not have done the flush it was asked for.
     GUEST_TLB.borrow_mut().after_run(!crate::object::vmcb::exit::is_invalid(v.vmcb.control.exit_code));
+    in_guest
 }
 
 /// CR4.PKE.

@@ -1,0 +1,74 @@
+//! The kernel's longest interrupts-off stretch during its longest operations.
+//!
+//! The kernel runs with interrupts off from a trap to its return, so its longest
+//! stretch bounds how late an interrupt, and the higher-priority thread it wakes, is
+//! served. Each row is the longest stretch (DebugConsole KernelStretch) while this
+//! unprivileged thread deletes a CNode holding 65,536 caps (a preemptible Zombie
+//! deletion), revokes a frame whose 4,096 copies each hold an IO mapping (preemptible),
+//! and retypes 16 MiB of frames in one call (zeroed in that one call). Only with the
+//! kernel booted `latency=on` (`make bench` part `latency`); tests/tests/latency.rs
+//! holds each to its bound.
+
+use abi::object::ObjectType;
+use abi::rights::CapRights;
+use abi::slots;
+use libcap::alloc::{ObjectAllocator, SlotAllocator};
+use libcap::cap::{CNode, Frame, IoPageTable, IoSpace, Untyped};
+use libcap::console::DebugConsole;
+use libcap::println;
+
+/// Where the revoked copies are mapped (8 leaf tables: 16 MiB).
+const IOVA: u64 = 0xc000_0000;
+
+fn row(name: &str, stretch: u64) {
+    println!("bench: longest interrupts-off stretch: {name} min={stretch} median={stretch} runs=1");
+}
+
+/// The three rows; `scratch` holds 4,096 empty slots (empty again afterwards).
+pub fn rows(objects: &mut ObjectAllocator, slots: &SlotAllocator, scratch: u64) {
+    let console = DebugConsole(slots::DEBUG_CONSOLE);
+    if console.kernel_stretch().is_err() {
+        println!("bench: the kernel does not measure its stretches (boot with latency=on): latency rows skipped");
+        return;
+    }
+    let root = CNode(slots::INIT_CNODE);
+    let stretch = || console.kernel_stretch().expect("KernelStretch");
+
+    // A CNode of 2^16 slots, every one holding a notification cap.
+    let tree = objects.alloc(slots, ObjectType::CNode, 16).expect("a 2^16-slot CNode");
+    let notifications = Untyped(objects.alloc(slots, ObjectType::Untyped, 21).expect("2 MiB untyped"));
+    for batch in 0..256 {
+        notifications
+            .retype(ObjectType::Notification, 0, root, tree, 64, batch * 256, 256)
+            .expect("256 notifications into the tree");
+    }
+    stretch();
+    CNode::delete(root.slot(tree)).expect("delete the tree");
+    row("deleting a CNode of 65,536 caps", stretch());
+
+    // A frame whose 4,096 copies each hold an IO mapping.
+    let space = IoSpace(objects.alloc(slots, ObjectType::IoSpace, 0).expect("iospace"));
+    for region in 0..8u64 {
+        for _ in 0..if region == 0 { 3 } else { 1 } {
+            let table = IoPageTable(objects.alloc(slots, ObjectType::IoPageTable, 0).expect("io table"));
+            if table.map(space, IOVA + region * (2 << 20)).is_err() {
+                break;
+            }
+        }
+    }
+    let parent = objects.alloc(slots, ObjectType::Frame4K, 0).expect("frame");
+    for i in 0..4096 {
+        CNode::copy(root.slot(scratch + i), root.slot(parent), CapRights::ALL).expect("copy");
+        Frame(scratch + i).map_io(space, IOVA + i * 4096, CapRights::ALL).expect("map_io");
+    }
+    stretch();
+    CNode::revoke(root.slot(parent)).expect("revoke");
+    row("revoking 4,096 IO mappings", stretch());
+
+    // 16 MiB of 2 MiB frames in one Retype: zeroed in that call.
+    let big = Untyped(objects.alloc(slots, ObjectType::Untyped, 24).expect("16 MiB untyped"));
+    stretch();
+    big.retype(ObjectType::Frame2M, 0, root, 0, 0, scratch, 8).expect("retype 16 MiB");
+    row("retyping 16 MiB (eight 2 MiB frames, one call)", stretch());
+    CNode::revoke(root.slot(big.0)).expect("revoke the frames");
+}
