@@ -12,7 +12,7 @@ fn capability_operations_and_revocation() {
     let o = Scenario::new("captest").append("init=captest loglevel=debug").run();
     o.expect_serial_not_contains("captest: FAIL")
         .expect_serial_contains("captest: ok revoke 600 copies (several kernel batches)")
-        .expect_serial_contains("debug: revoke: preempted after 256 deletions; restarting")
+        .expect_serial_contains("debug: revoke: preempted after 16 deletions; restarting")
         .expect_serial_contains("captest: ok write then read back through the mapping")
         .expect_serial_contains("captest: ok boot image: the copy still cannot map writable -> InsufficientRights")
         .expect_serial_contains("captest: ok boot image: second mapping reads the same bytes")
@@ -23,7 +23,7 @@ fn capability_operations_and_revocation() {
         )
         .expect_serial_contains("captest: ok deleting the thread deletes its CNode")
         .expect_serial_contains("captest: ok delete the tree's outer cap in one call")
-        .expect_serial_contains("debug: delete: preempted after 1024 units of work; restarting")
+        .expect_serial_contains("debug: delete: preempted after 64 units of work; restarting")
         .expect_serial_contains("captest: ok the other thread kept running during the delete (timer ticks arrived)")
         .expect_serial_contains("captest: ok every object of the tree is gone: its untyped is whole again")
         .expect_serial_contains(

@@ -13,7 +13,7 @@ use scenarios::Scenario;
 
 /// Bounds, in guest instructions (the figures of docs/benchmarks.md with headroom):
 /// the preemptible operations' batches, and one 16 MiB zeroing.
-const PREEMPTIBLE_BOUND: u64 = 500_000;
+const PREEMPTIBLE_BOUND: u64 = 50_000;
 const RETYPE_16M_BOUND: u64 = 2_500_000;
 
 fn stretch(o: &scenarios::Outcome, what: &str) -> u64 {

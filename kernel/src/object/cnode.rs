@@ -325,8 +325,11 @@ pub trait Finaliser {
 
 /// Work units one Delete or Revoke call does before it returns to user mode to be
 /// restarted (the kernel's preemption point: interrupts are taken in between, and the
-/// tree and every Zombie are consistent between batches).
-pub const WORK_BATCH: u64 = 1024;
+/// tree and every Zombie are consistent between batches). 64 units are 16 deletions:
+/// about 24,000 guest instructions where each finalises a notification or an IO
+/// mapping (1,024 units made a 377,000-instruction stretch with interrupts off,
+/// `make bench` part `latency`); each restart costs one more system call.
+pub const WORK_BATCH: u64 = 64;
 /// Units for looking at one empty slot of an object being destroyed.
 pub const VISIT_COST: u64 = 1;
 /// Units for deleting one cap: unlinking it and, if it was the last, finalising its
