@@ -128,7 +128,12 @@ impl Kernel {
     /// The boot state of Init.v: RAM untyped at pages 16..31, device untyped at
     /// 64..67, PciDevice caps for requester ids 8 and 16, IRQControl.
     fn boot() -> Kernel {
-        iospace::reset_for_tests(64, 4, 2, 2);
+        Kernel::boot_with_domains(64)
+    }
+
+    /// [`Kernel::boot`] with room for `domains` domain ids.
+    fn boot_with_domains(domains: usize) -> Kernel {
+        iospace::reset_for_tests(domains, 4, 2, 2);
         let words = std::boxed::Box::leak(vec![0u64; roots::words_for(1 << 20)].into_boxed_slice());
         // SAFETY: leaked zeroed words nothing else uses, for the rest of the process.
         unsafe { roots::init(RootKind::IoSpace, words.as_mut_ptr() as usize, words.len()) };
@@ -478,4 +483,108 @@ fn the_simulator_keeps_stale_entries() {
     k.apply(Op::UnmapIo(10));
     k.sim.fill_all();
     assert!(k.sim.reach(8, iova(1, 2)).is_empty(), "{:?}", k.sim.iotlb);
+}
+
+/// The root index (`root_index`) under IOSpaces whose roots collide: 8 domain ids give
+/// it 16 slots, where RAM pages 16..31 share home slots (16 and 29, 17 and 30, 18 and
+/// 26) and 24, 16, 29, 21, 18, 26, 31 make one cluster that wraps past the last slot.
+/// Random retypes of IOSpaces, frames and tables from four 4-page untypeds (revoked now
+/// and then, so roots come back at the same pages under other ids), IO mappings,
+/// assignments, copies, deletes and unmaps; after each step, with every cache filled:
+/// `domain_of_root` gives each live IOSpace's domain and nothing for any other page,
+/// and every IOTLB entry is a mapping some frame cap still records in a live IOSpace of
+/// that domain (a wrong or missing domain on unmap leaves one that is not).
+#[test]
+fn colliding_roots_keep_their_domains_and_leave_no_stale_iotlb_entry() {
+    let _one = GLOBALS.lock().unwrap_or_else(|e| e.into_inner());
+    let rw = m::Rights { rd: true, wr: true };
+    let (mut steps, mut shifted_roots, mut checked_entries) = (0u64, BTreeSet::<u64>::new(), 0u64);
+    let mut invalidated = 0u64;
+    for seed in 1..=4 * u64::from(env("PROOFS_SEQUENCES", 64)) {
+        let mut k = Kernel::boot_with_domains(8);
+        let mut objects = Objects { sim: &mut k.sim, msi: &mut k.msi };
+        // Slots 5..=8: untypeds of RAM pages 16..19, 20..23, 24..27, 28..31.
+        let dest = || 5..9u32;
+        let plan =
+            untyped::decode_retype(&k.slots, slot(0), ObjectType::Untyped, 14, 4, dest().map(|i| slot(i.into())), 0);
+        untyped::invoke_retype(
+            &mut k.slots,
+            &mut objects,
+            slot(0),
+            &plan.expect("room"),
+            dest().map(|i| slot(i.into())),
+        );
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        for _ in 0..400 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Operands of the right kind, so that most steps do something.
+            let pick = |want: &dyn Fn(&Cap) -> bool, bits: u32| {
+                let fit: Vec<u64> = (9..29).filter(|&i| want(&k.cap(i))).collect();
+                fit.get((x >> bits) as usize % fit.len().max(1)).copied().unwrap_or(9)
+            };
+            let empty = pick(&|c| matches!(c, Cap::Null), 8);
+            let space = pick(&|c| matches!(c, Cap::IoSpace { .. }), 16);
+            let frame = pick(&|c| matches!(c, Cap::Frame { mapping: None, .. }), 24);
+            let mapped = pick(&|c| matches!(c, Cap::Frame { mapping: Some(_), .. }), 24);
+            let table = pick(&|c| matches!(c, Cap::IoPageTable { mapping: None, .. }), 24);
+            let placed = pick(&|c| matches!(c, Cap::IoPageTable { mapping: Some(_), .. }), 24);
+            let any = pick(&|c| !matches!(c, Cap::Null), 24);
+            let (u, pci, i, j) = (5 + (x >> 32) % 4, 2 + (x >> 40) % 2, (x >> 44) % 2, (x >> 48) % 2);
+            let op = match x % 16 {
+                0..=2 => Op::Retype(u, Kind::KIoSpace, empty, 0),
+                3 | 4 => Op::Retype(u, Kind::KFrame, empty, 0),
+                5 => Op::Retype(u, Kind::KIoPageTable, empty, 0),
+                6 => Op::MapIoTable(table, space, i),
+                7 | 8 => Op::MapIo(frame, space, i, j, rw),
+                9 => Op::Assign(space, pci),
+                10 if x >> 63 == 0 => Op::Delete(space),
+                10 => Op::Delete(any),
+                11 if x >> 62 == 0 => Op::RevokeOne(u, 0),
+                11 => Op::Assign(space, pci),
+                12 => Op::Unassign(space, pci),
+                13 => Op::UnmapIo(mapped),
+                14 if x >> 63 == 0 => Op::Copy(space, empty, rw),
+                14 => Op::Copy(frame, empty, rw),
+                _ => Op::UnmapIoTable(placed),
+            };
+            let cached = k.sim.iotlb.len();
+            k.apply(op);
+            invalidated += cached.saturating_sub(k.sim.iotlb.len()) as u64;
+            k.sim.fill_all();
+            steps += 1;
+            let caps: Vec<Cap> = (0..40).map(|i| k.cap(i)).collect();
+            let live: BTreeMap<u64, u16> = caps
+                .iter()
+                .filter_map(|c| match *c {
+                    Cap::IoSpace { paddr, domain, .. } => Some((paddr, domain)),
+                    _ => None,
+                })
+                .collect();
+            for page in 16..32u64 {
+                let root = page << 12;
+                let want = live.get(&root).copied();
+                assert_eq!(iospace::domain_of_root(root), want, "seed {seed}: root {root:#x} after {op:?}");
+            }
+            let live_by_domain: BTreeMap<u16, u64> = live.iter().map(|(&r, &d)| (d, r)).collect();
+            assert_eq!(live.len(), live_by_domain.len(), "seed {seed}: two live IOSpaces share a domain");
+            for &(d, iova, pa, _, _) in &k.sim.iotlb {
+                let root = live_by_domain.get(&d);
+                let recorded = caps.iter().any(|c| {
+                    matches!(*c, Cap::Frame { paddr, mapping: Some(mp), .. }
+                        if paddr == pa && mp.is_io() && Some(&mp.vspace) == root && mp.vaddr == iova)
+                });
+                assert!(recorded, "seed {seed}: stale IOTLB entry (domain {d}, {iova:#x} -> {pa:#x}) after {op:?}");
+                checked_entries += 1;
+            }
+            shifted_roots.extend(live.keys().filter(|&&r| [16u64, 29, 21, 18, 26, 31].contains(&(r >> 12))));
+        }
+    }
+    // The collisions did happen: roots from the wrapping cluster were live.
+    assert_eq!(shifted_roots.len(), 6, "{shifted_roots:?}");
+    assert!(invalidated > 0 && checked_entries > 0, "no IOTLB entry was ever cached or invalidated");
+    std::println!(
+        "root index: {steps} steps, {checked_entries} IOTLB entries checked, {invalidated} invalidated, no stale one"
+    );
 }

@@ -227,4 +227,57 @@ mod tests {
             }
         }
     }
+
+    /// Exhaustive over the states that decide the answer: no thread ready, or threads
+    /// ready at any one or two priorities (0 and 255, bits 0 and 63 of every word, both
+    /// in one word or in two), asked about every priority; the answer must be that of
+    /// a plain scan of the ready priorities above the probe.
+    #[test]
+    fn none_above_is_a_scan_for_every_pair_of_ready_priorities_and_every_probe() {
+        let mut l = Map::default();
+        let mut r = ReadyQueues::new();
+        let scan = |ready: &[u8], probe: u8| !ready.iter().any(|&p| p > probe);
+        for probe in 0..=255u8 {
+            assert!(r.none_above(probe), "nothing ready, probe {probe}");
+        }
+        for a in 0..=255u8 {
+            for b in a..=255u8 {
+                r.enqueue(&mut l, 0x1000, a);
+                r.enqueue(&mut l, 0x2000, b);
+                for probe in 0..=255u8 {
+                    assert_eq!(r.none_above(probe), scan(&[a, b], probe), "ready {a} and {b}, probe {probe}");
+                }
+                // Take the higher one away first: the lower one alone must answer too.
+                r.dequeue(&mut l, 0x2000, b);
+                for probe in 0..=255u8 {
+                    assert_eq!(r.none_above(probe), scan(&[a], probe), "ready {a} (after {b} left), probe {probe}");
+                }
+                r.dequeue(&mut l, 0x1000, a);
+                assert_eq!(r.highest(), None, "empty again after {a} and {b}");
+            }
+        }
+    }
+
+    /// Every priority ready, then emptied from the top down and from the bottom up:
+    /// each step asks about every priority.
+    #[test]
+    fn none_above_while_a_full_run_queue_drains_both_ways() {
+        for top_down in [true, false] {
+            let mut l = Map::default();
+            let mut r = ReadyQueues::new();
+            for p in 0..=255u8 {
+                r.enqueue(&mut l, 0x1000 * (u64::from(p) + 1), p);
+            }
+            let mut ready: std::vec::Vec<u8> = (0..=255).collect();
+            while !ready.is_empty() {
+                for probe in 0..=255u8 {
+                    let want = !ready.iter().any(|&p| p > probe);
+                    assert_eq!(r.none_above(probe), want, "ready {ready:?}, probe {probe}");
+                }
+                let p = if top_down { ready.pop() } else { Some(ready.remove(0)) }.expect("not empty");
+                r.dequeue(&mut l, 0x1000 * (u64::from(p) + 1), p);
+            }
+            assert!((0..=255u8).all(|probe| r.none_above(probe)));
+        }
+    }
 }
