@@ -318,7 +318,7 @@ pub fn new_iospace(root: u64) -> (u16, u8) {
     (id as u16, s.levels)
 }
 
-/// The domain of the live IOSpace rooted at `root`: constant time whatever the number
+/// The domain of the live IOSpace rooted at `root`: expected constant time whatever the number
 /// of IOSpaces (`root_index`; a scan of the records made UnmapIO 7,043 guest
 /// instructions with 1,000 IOSpaces instead of 1,037).
 pub(crate) fn domain_of_root(root: u64) -> Option<u16> {
