@@ -247,6 +247,33 @@ pub mod exit {
     }
 }
 
+/// Intercept vector 3 bits every VCPU always has (see [`Vmcb::init_controls`]).
+const FIXED_INTERCEPT1: u32 = intercept1::INTR
+    | intercept1::NMI
+    | intercept1::SMI
+    | intercept1::INIT
+    | intercept1::CPUID
+    | intercept1::INVD
+    | intercept1::HLT
+    | intercept1::INVLPGA
+    | intercept1::IOIO
+    | intercept1::MSR
+    | intercept1::TASK_SWITCH
+    | intercept1::SHUTDOWN;
+/// Intercept vector 4 bits every VCPU always has.
+const FIXED_INTERCEPT2: u32 = intercept2::VMRUN
+    | intercept2::VMMCALL
+    | intercept2::VMLOAD
+    | intercept2::VMSAVE
+    | intercept2::STGI
+    | intercept2::CLGI
+    | intercept2::SKINIT
+    | intercept2::WBINVD
+    | intercept2::MONITOR
+    | intercept2::MWAIT
+    | intercept2::MWAIT_ARMED
+    | intercept2::XSETBV;
+
 impl Vmcb {
     /// Sets the control area a new VCPU starts with: every exit the kernel needs
     /// (host interrupts, NMI, SMI, INIT; I/O and MSR accesses through all-ones
@@ -256,34 +283,10 @@ impl Vmcb {
     /// and V_INTR_MASKING. The save area is left as zeroed by Retype (the VMM writes
     /// a state before the first Run; VMRUN refuses an all-zero one).
     pub fn init_controls(&mut self, iopm: u64, msrpm: u64) {
-        use intercept1 as i1;
-        use intercept2 as i2;
         let c = &mut self.control;
         c.intercept_dr = u32::MAX;
-        c.intercept1 = i1::INTR
-            | i1::NMI
-            | i1::SMI
-            | i1::INIT
-            | i1::CPUID
-            | i1::INVD
-            | i1::HLT
-            | i1::INVLPGA
-            | i1::IOIO
-            | i1::MSR
-            | i1::TASK_SWITCH
-            | i1::SHUTDOWN;
-        c.intercept2 = i2::VMRUN
-            | i2::VMMCALL
-            | i2::VMLOAD
-            | i2::VMSAVE
-            | i2::STGI
-            | i2::CLGI
-            | i2::SKINIT
-            | i2::WBINVD
-            | i2::MONITOR
-            | i2::MWAIT
-            | i2::MWAIT_ARMED
-            | i2::XSETBV;
+        c.intercept1 = FIXED_INTERCEPT1;
+        c.intercept2 = FIXED_INTERCEPT2;
         c.iopm_base_pa = iopm;
         c.msrpm_base_pa = msrpm;
         c.guest_asid = GUEST_ASID;
@@ -303,9 +306,11 @@ impl Vmcb {
         c.tlb_control = if flush { TLB_FLUSH_ALL } else { 0 };
         c.vmcb_clean = 0;
         c.int_ctl |= int_ctl::V_INTR_MASKING;
-        c.intercept1 |= intercept1::INTR | intercept1::NMI | intercept1::IOIO | intercept1::MSR;
-        c.intercept1 |= intercept1::SHUTDOWN | intercept1::INVD;
-        c.intercept2 |= intercept2::VMRUN;
+        // The same sets `init_controls` wrote (the window request's VINTR and CR8
+        // intercepts come on top).
+        c.intercept_dr = u32::MAX;
+        c.intercept1 |= FIXED_INTERCEPT1;
+        c.intercept2 |= FIXED_INTERCEPT2;
         self.save.efer |= EFER_SVME;
     }
 }
