@@ -74,21 +74,42 @@ fn set_segment_word(s: &mut VmcbSegment, w: u64) {
     s.limit = (w >> 32) as u32;
 }
 
-/// The segment a segment register number (or its base) names.
-fn segment(v: &mut Vmcb, r: VcpuReg) -> Option<&mut VmcbSegment> {
+/// Which part of a segment a register number names.
+enum SegmentPart {
+    /// Selector, attributes and limit as one word (`abi::vcpu::segment`).
+    Word,
+    /// The base.
+    Base,
+    /// The limit alone (GDTR, IDTR).
+    Limit,
+}
+
+/// The segment a segment register number names, and which part of it.
+fn segment(v: &mut Vmcb, r: VcpuReg) -> Option<(&mut VmcbSegment, SegmentPart)> {
+    use SegmentPart::*;
     use VcpuReg::*;
     let s = &mut v.save;
     Some(match r {
-        Cs | CsBase => &mut s.cs,
-        Ss | SsBase => &mut s.ss,
-        Ds | DsBase => &mut s.ds,
-        Es | EsBase => &mut s.es,
-        Fs | FsBase => &mut s.fs,
-        Gs | GsBase => &mut s.gs,
-        Tr | TrBase => &mut s.tr,
-        Ldtr | LdtrBase => &mut s.ldtr,
-        GdtrLimit | GdtrBase => &mut s.gdtr,
-        IdtrLimit | IdtrBase => &mut s.idtr,
+        Cs => (&mut s.cs, Word),
+        CsBase => (&mut s.cs, Base),
+        Ss => (&mut s.ss, Word),
+        SsBase => (&mut s.ss, Base),
+        Ds => (&mut s.ds, Word),
+        DsBase => (&mut s.ds, Base),
+        Es => (&mut s.es, Word),
+        EsBase => (&mut s.es, Base),
+        Fs => (&mut s.fs, Word),
+        FsBase => (&mut s.fs, Base),
+        Gs => (&mut s.gs, Word),
+        GsBase => (&mut s.gs, Base),
+        Tr => (&mut s.tr, Word),
+        TrBase => (&mut s.tr, Base),
+        Ldtr => (&mut s.ldtr, Word),
+        LdtrBase => (&mut s.ldtr, Base),
+        GdtrLimit => (&mut s.gdtr, Limit),
+        GdtrBase => (&mut s.gdtr, Base),
+        IdtrLimit => (&mut s.idtr, Limit),
+        IdtrBase => (&mut s.idtr, Base),
         _ => return None,
     })
 }
@@ -142,12 +163,11 @@ impl VcpuObject {
         if let Some(f) = self.field(r) {
             return *f;
         }
-        use VcpuReg::*;
-        let s = segment(&mut self.vmcb, r).expect("every register is a field or a segment");
-        match r {
-            GdtrLimit | IdtrLimit => u64::from(s.limit),
-            CsBase | SsBase | DsBase | EsBase | FsBase | GsBase | TrBase | LdtrBase | GdtrBase | IdtrBase => s.base,
-            _ => segment_word(s),
+        let (s, part) = segment(&mut self.vmcb, r).expect("every register is a field or a segment");
+        match part {
+            SegmentPart::Limit => u64::from(s.limit),
+            SegmentPart::Base => s.base,
+            SegmentPart::Word => segment_word(s),
         }
     }
 
@@ -166,13 +186,11 @@ impl VcpuObject {
             *f = value;
             return;
         }
-        let s = segment(&mut self.vmcb, r).expect("every register is a field or a segment");
-        match r {
-            GdtrLimit | IdtrLimit => s.limit = value as u32,
-            CsBase | SsBase | DsBase | EsBase | FsBase | GsBase | TrBase | LdtrBase | GdtrBase | IdtrBase => {
-                s.base = value
-            }
-            _ => set_segment_word(s, value),
+        let (s, part) = segment(&mut self.vmcb, r).expect("every register is a field or a segment");
+        match part {
+            SegmentPart::Limit => s.limit = value as u32,
+            SegmentPart::Base => s.base = value,
+            SegmentPart::Word => set_segment_word(s, value),
         }
     }
 
@@ -269,12 +287,14 @@ impl VcpuObject {
     pub fn exit(&mut self) -> VmExit {
         let c = &self.vmcb.control;
         let (code, info1, info2) = (c.exit_code, c.exit_info1, c.exit_info2);
-        let mut gprs = [0u64; 16];
-        for (i, g) in gprs.iter_mut().enumerate() {
-            *g = self.read(VcpuReg::ALL[i]);
-        }
-        let rcx = gprs[VcpuReg::Rcx.raw() as usize];
-        let rax = gprs[VcpuReg::Rax.raw() as usize];
+        // RAX..R15 and RSP in VcpuReg order, from where they are (the tests check the
+        // order against `read`).
+        let (s, g) = (&self.vmcb.save, &self.state.gprs);
+        let gprs = [
+            s.rax, g.rbx, g.rcx, g.rdx, g.rsi, g.rdi, g.rbp, g.r8, g.r9, g.r10, g.r11, g.r12, g.r13, g.r14, g.r15,
+            s.rsp,
+        ];
+        let (rax, rcx) = (s.rax, g.rcx);
         let (kind, a, b, next_rip) = classify(code, info1, info2, rax, rcx);
         VmExit { kind, a, b, rip: self.vmcb.save.rip, next_rip, hw_code: code, hw_info1: info1, hw_info2: info2, gprs }
     }
@@ -509,6 +529,16 @@ mod tests {
         v.vmcb.control.exit_code = exit::IOIO;
         v.vmcb.control.exit_info1 = 0x03f8_0010;
         v.vmcb.control.exit_info2 = 0x10_0001;
+        for (i, r) in VcpuReg::ALL.iter().take(16).enumerate() {
+            v.write(*r, 0x100 + i as u64);
+        }
+        let e = v.exit();
+        for (i, r) in VcpuReg::ALL.iter().take(16).enumerate() {
+            assert_eq!(e.gprs[i], v.read(*r), "{r:?}");
+        }
+        v.write(VcpuReg::Rax, 0x41);
+        v.write(VcpuReg::Rsp, 0x8000);
+        v.write(VcpuReg::Rip, 0x10_0000);
         let e = v.exit();
         assert_eq!((e.kind, e.rip, e.next_rip), (Some(VmExitKind::Io), 0x10_0000, 0x10_0001));
         assert_eq!((e.gpr(VcpuReg::Rax), e.gpr(VcpuReg::Rsp)), (Some(0x41), Some(0x8000)));
