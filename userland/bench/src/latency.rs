@@ -13,7 +13,7 @@ use abi::object::ObjectType;
 use abi::rights::CapRights;
 use abi::slots;
 use libcap::alloc::{ObjectAllocator, SlotAllocator};
-use libcap::cap::{CNode, Frame, IoPageTable, IoSpace, Untyped};
+use libcap::cap::{CNode, Frame, Untyped};
 use libcap::console::DebugConsole;
 use libcap::println;
 
@@ -47,15 +47,7 @@ pub fn rows(objects: &mut ObjectAllocator, slots: &SlotAllocator, scratch: u64) 
     row("deleting a CNode of 65,536 caps", stretch());
 
     // A frame whose 4,096 copies each hold an IO mapping.
-    let space = IoSpace(objects.alloc(slots, ObjectType::IoSpace, 0).expect("iospace"));
-    for region in 0..8u64 {
-        for _ in 0..if region == 0 { 3 } else { 1 } {
-            let table = IoPageTable(objects.alloc(slots, ObjectType::IoPageTable, 0).expect("io table"));
-            if table.map(space, IOVA + region * (2 << 20)).is_err() {
-                break;
-            }
-        }
-    }
+    let space = crate::scaling::iospace_with_tables(objects, slots, IOVA, 8);
     let parent = objects.alloc(slots, ObjectType::Frame4K, 0).expect("frame");
     for i in 0..4096 {
         CNode::copy(root.slot(scratch + i), root.slot(parent), CapRights::ALL).expect("copy");

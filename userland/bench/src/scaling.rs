@@ -31,7 +31,7 @@ fn new(objects: &mut ObjectAllocator, slots: &SlotAllocator, t: ObjectType) -> u
 }
 
 /// An IOSpace with the tables for `2 MiB * regions` from `iova`.
-fn iospace_with_tables(objects: &mut ObjectAllocator, slots: &SlotAllocator, iova: u64, regions: u64) -> IoSpace {
+pub fn iospace_with_tables(objects: &mut ObjectAllocator, slots: &SlotAllocator, iova: u64, regions: u64) -> IoSpace {
     let space = IoSpace(new(objects, slots, ObjectType::IoSpace));
     for region in 0..regions {
         // The first region needs every level below the root (two or three: the
