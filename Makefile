@@ -28,7 +28,7 @@ COMPONENTS    := management management-busy management-thief management-restart-
                  edudrv-storm edudrv-flood edudrv-stale edudrv-leak edudrv-keeper edudrv-keeper-flip \
                  e1000edrv-rogue e1000edrv-loopback e1000edrv-flaky e1000edrv-blast nvmedrv-rogue \
                  virtionetdrv-rogue netclient-bench netclient-rxbench nvmedrv-bench \
-                 iommu-server-malicious filter copier netbench-http crasher-sharewait crasher-spoof crasher-com1 netclient-flood netclient-arpspoof vmm-edu vmm-bench vmm-fuzz vmm-two-edu vmattack-cr8
+                 iommu-server-malicious filter copier netbench-http crasher-sharewait crasher-spoof crasher-com1 netclient-flood netclient-arpspoof vmm-edu vmm-bench vmm-fuzz vmm-two-edu vmm-component vmattack-cr8
 HOST_ONLY     := --workspace $(addprefix --exclude ,$(USER_PROGRAMS) $(COMPONENT_PACKAGES))
 # Bare-metal programs whose crate also holds host-tested logic (a lib): built and packed
 # like USER_PROGRAMS, but host-side runs keep them (their bin builds a stub on the host).

@@ -1,9 +1,12 @@
-//! Per-driver domain state: buffers, their frames, the frame free list.
+//! Per-driver domain state: buffers, frames, placed frames, the free list.
+//!
+//! Besides the buffers the server allocates, a driver may send frames to be mapped
+//! at IOVAs it chose (a VMM mirroring guest memory).
 //!
 //! The kernel operations a domain needs go through [`DmaOps`], so the bookkeeping
 //! (rollback on failure, frames reused only after unmap and revoke) is host-tested.
 
-use abi::iommu::IommuStatus;
+use abi::iommu::{IommuStatus, MAX_CLIENT_FRAMES};
 use abi::layout::PAGE_SIZE;
 use abi::rights::CapRights;
 use alloc::vec::Vec;
@@ -40,6 +43,10 @@ pub struct Domain {
     buffers: Vec<Buffer>,
     /// Frames unmapped and revoked, ready for reuse by this domain.
     free_frames: Vec<u64>,
+    /// Frames the driver sent (`DmaMapFrame`): IOVA and the server's copy's slot.
+    client_frames: Vec<(u64, u64)>,
+    /// The driver's fault notification (`FaultWatch`; the server's copy's slot), 0: none.
+    pub watch: u64,
     /// Set by the supervisor's cutoff: every request is refused.
     pub cut_off: bool,
     /// The driver instance (badge generation) the records belong to; 0 before the
@@ -55,6 +62,8 @@ impl Domain {
             iovas: IovaAllocator::new(limit),
             buffers: Vec::new(),
             free_frames: Vec::new(),
+            client_frames: Vec::new(),
+            watch: 0,
             cut_off: false,
             generation: 0,
         }
@@ -73,6 +82,11 @@ impl Domain {
         let count = buffers.len();
         let mut slots: Vec<u64> = buffers.into_iter().flat_map(|b| b.frames).collect();
         slots.append(&mut self.free_frames);
+        slots.extend(self.client_frames.drain(..).map(|(_, slot)| slot));
+        let watch = core::mem::take(&mut self.watch);
+        if watch != 0 {
+            slots.push(watch);
+        }
         (count, slots)
     }
 
@@ -177,12 +191,82 @@ impl Domain {
         iovas.len()
     }
 
+    /// Unmaps every frame the driver placed (a reset or cutoff), their IOVAs staying
+    /// quarantined like the buffers'; returns the server's copies' slots to delete.
+    pub fn unmap_all_client(&mut self, ops: &mut impl DmaOps) -> Vec<u64> {
+        let frames = core::mem::take(&mut self.client_frames);
+        self.iovas.quarantine_all();
+        frames
+            .into_iter()
+            .map(|(_, slot)| {
+                let _ = ops.unmap_io(slot);
+                slot
+            })
+            .collect()
+    }
+
+    /// Maps the frame the driver sent (the server's copy in `slot`) at `iova`, which
+    /// the driver chose, with `rights`. Refused when the domain is cut off, the driver
+    /// has [`MAX_CLIENT_FRAMES`] mapped, or the IOVA is in use, past the limit or in
+    /// the MSI window; nothing stays reserved then.
+    pub fn map_client(
+        &mut self,
+        ops: &mut impl DmaOps,
+        iova: u64,
+        slot: u64,
+        rights: CapRights,
+    ) -> Result<(), IommuStatus> {
+        if self.cut_off {
+            return Err(IommuStatus::CutOff);
+        }
+        if self.client_frames.len() >= MAX_CLIENT_FRAMES {
+            return Err(IommuStatus::OutOfMemory);
+        }
+        if iova.checked_add(PAGE_SIZE).is_none_or(|end| end > self.iovas.limit()) {
+            return Err(IommuStatus::OutOfIova);
+        }
+        if !self.iovas.reserve(iova, 1) {
+            return Err(IommuStatus::IovaInUse);
+        }
+        if ops.map_io(self.device, slot, iova, rights).is_err() {
+            self.iovas.free(iova);
+            return Err(IommuStatus::KernelError);
+        }
+        self.client_frames.push((iova, slot));
+        Ok(())
+    }
+
+    /// Unmaps the frame the driver placed at `iova` (the kernel completes the
+    /// invalidation first) and gives the IOVA back; returns the server's copy's slot
+    /// for the caller to delete.
+    pub fn unmap_client(&mut self, ops: &mut impl DmaOps, iova: u64) -> Result<u64, IommuStatus> {
+        if self.cut_off {
+            return Err(IommuStatus::CutOff);
+        }
+        let at = self.client_frames.iter().position(|&(i, _)| i == iova).ok_or(IommuStatus::NotFound)?;
+        let (_, slot) = self.client_frames[at];
+        ops.unmap_io(slot).map_err(|_| IommuStatus::KernelError)?;
+        self.client_frames.swap_remove(at);
+        self.iovas.free(iova);
+        Ok(slot)
+    }
+
+    /// Frames the driver placed, by IOVA.
+    pub fn client_frames(&self) -> impl Iterator<Item = u64> + '_ {
+        self.client_frames.iter().map(|&(iova, _)| iova)
+    }
+
+    /// Whether `iova` lies in a frame the driver placed.
+    pub fn is_client_frame(&self, iova: u64) -> bool {
+        self.client_frames.iter().any(|&(start, _)| (start..start + PAGE_SIZE).contains(&iova))
+    }
+
     /// The device that owns `iova`'s buffer, for fault reports: the buffer's start and
     /// page, or `None` (a guard page, a freed buffer, or never allocated).
     pub fn locate(&self, iova: u64) -> Option<(u64, u64)> {
         self.buffers.iter().find_map(|b| {
             let end = b.iova + b.frames.len() as u64 * PAGE_SIZE;
-            (b.iova..end).contains(&iova).then_some((b.iova, (iova - b.iova) / PAGE_SIZE))
+            (b.iova..end).contains(&iova).then(|| (b.iova, (iova - b.iova) / PAGE_SIZE))
         })
     }
 }
@@ -313,5 +397,57 @@ mod tests {
         assert!(k.mapped.is_empty(), "everything unmapped");
         let (b, _) = d.alloc(&mut k, 2, RW).unwrap();
         assert!(b >= a + 3 * PAGE_SIZE, "IOVA {b:#x} after a reset reuses {a:#x}");
+    }
+
+    #[test]
+    fn frames_the_driver_places_map_where_it_says_and_nowhere_in_use() {
+        let mut k = Fake { pool: 8, ..Default::default() };
+        let mut d = Domain::new(0, 1 << 28);
+        assert_eq!(d.map_client(&mut k, 0, 500, RW), Ok(()), "IOVA 0 is the driver's to use");
+        assert_eq!(d.map_client(&mut k, PAGE_SIZE, 501, RW), Ok(()));
+        assert_eq!(k.mapped.get(&501), Some(&PAGE_SIZE));
+        assert_eq!(d.map_client(&mut k, PAGE_SIZE, 502, RW), Err(IommuStatus::IovaInUse));
+        let (buf, _) = d.alloc(&mut k, 1, RW).unwrap();
+        assert_eq!(d.map_client(&mut k, buf, 502, RW), Err(IommuStatus::IovaInUse), "a buffer");
+        assert_eq!(d.map_client(&mut k, buf + PAGE_SIZE, 502, RW), Err(IommuStatus::IovaInUse), "its guard");
+        assert_eq!(d.map_client(&mut k, 1 << 28, 502, RW), Err(IommuStatus::OutOfIova), "past the mask");
+        assert_eq!(d.map_client(&mut k, !0xfff, 502, RW), Err(IommuStatus::OutOfIova));
+        assert!(!k.mapped.contains_key(&502), "nothing mapped for the refused");
+        // A refused kernel map leaves the IOVA free.
+        k.fail_map_at = Some(2 * PAGE_SIZE);
+        assert_eq!(d.map_client(&mut k, 2 * PAGE_SIZE, 503, RW), Err(IommuStatus::KernelError));
+        k.fail_map_at = None;
+        assert_eq!(d.map_client(&mut k, 2 * PAGE_SIZE, 503, RW), Ok(()));
+        assert!(d.is_client_frame(PAGE_SIZE + 8) && !d.is_client_frame(3 * PAGE_SIZE));
+        assert_eq!(d.locate(PAGE_SIZE), None, "not a buffer");
+        // Unmap gives the IOVA back and the slot to delete.
+        assert_eq!(d.unmap_client(&mut k, PAGE_SIZE), Ok(501));
+        assert!(!k.mapped.contains_key(&501));
+        assert_eq!(d.unmap_client(&mut k, PAGE_SIZE), Err(IommuStatus::NotFound));
+        assert_eq!(d.map_client(&mut k, PAGE_SIZE, 504, RW), Ok(()));
+        // A reset unmaps all of them and quarantines their IOVAs.
+        let mut slots = d.unmap_all_client(&mut k);
+        slots.sort_unstable();
+        assert_eq!(slots, [500, 503, 504]);
+        assert!(![500, 503, 504].iter().any(|s| k.mapped.contains_key(s)));
+        assert_eq!(d.map_client(&mut k, 0, 505, RW), Err(IommuStatus::IovaInUse), "quarantined");
+        d.cut_off = true;
+        assert_eq!(d.map_client(&mut k, 1 << 20, 505, RW), Err(IommuStatus::CutOff));
+    }
+
+    #[test]
+    fn placed_frames_are_bounded_and_a_new_instance_drops_them() {
+        let mut k = Fake { pool: 0, ..Default::default() };
+        let mut d = Domain::new(0, 1 << 28);
+        for i in 0..MAX_CLIENT_FRAMES as u64 {
+            assert_eq!(d.map_client(&mut k, i * PAGE_SIZE, 1000 + i, RW), Ok(()));
+        }
+        let next = MAX_CLIENT_FRAMES as u64 * PAGE_SIZE;
+        assert_eq!(d.map_client(&mut k, next, 9999, RW), Err(IommuStatus::OutOfMemory));
+        d.watch = 77;
+        let (_, slots) = d.new_instance(2);
+        assert_eq!(slots.len(), MAX_CLIENT_FRAMES + 1, "every placed frame's slot and the watch");
+        assert_eq!((d.client_frames().count(), d.watch), (0, 0));
+        assert_eq!(d.map_client(&mut k, 0, 1, RW), Err(IommuStatus::IovaInUse), "the old IOVAs are quarantined");
     }
 }

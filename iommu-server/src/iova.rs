@@ -1,4 +1,8 @@
 //! IOVA allocation: DMA mask, guard pages, never the MSI window.
+//!
+//! Besides first-fit buffers, a driver may place single frames at IOVAs it names
+//! ([`IovaAllocator::reserve`]): anywhere below the limit, 0 included, but never in the
+//! MSI window or on a range (buffer, guard page, placed frame, quarantine) in use.
 
 use abi::iommu::{GUARD_PAGES, IOVA_BASE, MSI_WINDOW};
 use abi::layout::PAGE_SIZE;
@@ -11,6 +15,9 @@ pub struct Range {
     pub start: u64,
     /// Pages of the buffer (guard pages not counted).
     pub pages: u64,
+    /// Unmapped guard pages after it: [`GUARD_PAGES`] for a buffer, 0 for a frame the
+    /// driver placed itself (`reserve`) and for the quarantine record.
+    pub guard: u64,
 }
 
 impl Range {
@@ -20,7 +27,7 @@ impl Range {
     }
     /// One past the last byte of the buffer and its guard.
     const fn guarded_end(&self) -> u64 {
-        self.end() + GUARD_PAGES * PAGE_SIZE
+        self.end() + self.guard * PAGE_SIZE
     }
 }
 
@@ -83,7 +90,7 @@ impl IovaAllocator {
             match self.ranges.get(at) {
                 Some(next) if candidate + span > next.start => candidate = next.guarded_end(),
                 _ => {
-                    self.ranges.insert(at, Range { start: candidate, pages });
+                    self.ranges.insert(at, Range { start: candidate, pages, guard: GUARD_PAGES });
                     return Some(candidate);
                 }
             }
@@ -109,9 +116,31 @@ impl IovaAllocator {
         let (Some(first), Some(last)) = (self.ranges.first().copied(), self.ranges.last().copied()) else {
             return;
         };
-        let pages = (last.guarded_end() - first.start) / PAGE_SIZE - GUARD_PAGES;
+        let end = self.ranges.iter().map(Range::guarded_end).max().unwrap_or(last.guarded_end());
+        let pages = (end - first.start) / PAGE_SIZE;
         self.ranges.clear();
-        self.ranges.push(Range { start: first.start, pages });
+        self.ranges.push(Range { start: first.start, pages, guard: 0 });
+    }
+
+    /// Reserves `pages` pages at `start` with no guard page (a frame the driver places
+    /// itself); `false` (nothing reserved) if `start` is unaligned, the range reaches the limit or the MSI
+    /// window, or touches a range in use (a buffer's guard page included).
+    pub fn reserve(&mut self, start: u64, pages: u64) -> bool {
+        let Some(end) = pages.checked_mul(PAGE_SIZE).and_then(|b| start.checked_add(b)) else { return false };
+        if !start.is_multiple_of(PAGE_SIZE) || pages == 0 || end > self.limit {
+            return false;
+        }
+        if start < MSI_WINDOW.end && end > MSI_WINDOW.start {
+            return false;
+        }
+        let at = self.ranges.partition_point(|r| r.start < start);
+        let before_ok = at == 0 || self.ranges[at - 1].guarded_end() <= start;
+        let after_ok = self.ranges.get(at).is_none_or(|r| end <= r.start);
+        if !(before_ok && after_ok) {
+            return false;
+        }
+        self.ranges.insert(at, Range { start, pages, guard: 0 });
+        true
     }
 
     /// Forgets every range (a reset domain starts empty).
@@ -143,7 +172,7 @@ mod tests {
         assert_eq!(y, x + 2 * PAGE_SIZE);
         assert_eq!(z, y + 3 * PAGE_SIZE);
         // A freed hole is reused only when the buffer and its guard fit.
-        assert_eq!(a.free(y), Some(Range { start: y, pages: 2 }));
+        assert_eq!(a.free(y), Some(Range { start: y, pages: 2, guard: GUARD_PAGES }));
         assert_eq!(a.alloc(3), Some(z + 2 * PAGE_SIZE));
         assert_eq!(a.alloc(2), Some(y));
         assert_eq!(a.free(0x1234), None);
@@ -206,5 +235,35 @@ mod tests {
         let dead = a.ranges()[0];
         let next = a.alloc(1).unwrap();
         assert!(next >= dead.guarded_end(), "a new IOVA {next:#x} inside the dead range");
+    }
+
+    #[test]
+    fn reserved_frames_go_where_the_driver_says_or_nowhere() {
+        let mut a = IovaAllocator::new(1 << 28);
+        // IOVA 0 and the pages after it, contiguous (no guard between them).
+        for page in 0..4 {
+            assert!(a.reserve(page * PAGE_SIZE, 1));
+        }
+        assert!(!a.reserve(PAGE_SIZE, 1), "in use");
+        assert!(!a.reserve(0x123, 1), "unaligned");
+        assert!(!a.reserve((1 << 28) - PAGE_SIZE, 2), "past the limit");
+        assert!(!a.reserve(!0xfff, 1), "wraps");
+        let mut big = IovaAllocator::new(1 << 39);
+        assert!(!big.reserve(MSI_WINDOW.start, 1), "the MSI window");
+        assert!(!big.reserve(MSI_WINDOW.start - PAGE_SIZE, 2), "reaches into the MSI window");
+        // Buffers keep away from placed frames, and placed frames from buffers and guards.
+        let buf = a.alloc(1).unwrap();
+        assert_eq!(buf, IOVA_BASE);
+        assert!(!a.reserve(buf, 1), "on a buffer");
+        assert!(!a.reserve(buf + PAGE_SIZE, 1), "on a buffer's guard page");
+        assert!(a.reserve(buf + 2 * PAGE_SIZE, 1));
+        assert_eq!(a.alloc(1), Some(buf + 3 * PAGE_SIZE), "first fit skips the placed frame");
+        assert!(a.reserve(buf - PAGE_SIZE, 1), "right below a buffer");
+        // Quarantine covers placed frames too.
+        a.quarantine_all();
+        assert_eq!(a.ranges().len(), 1);
+        assert!(!a.reserve(0, 1));
+        assert!(!a.reserve(buf + 2 * PAGE_SIZE, 1));
+        assert!(a.alloc(1).unwrap() >= buf + 5 * PAGE_SIZE);
     }
 }

@@ -23,6 +23,15 @@ pub enum Request {
     ConfigRead { device: u16, offset: u64, width: u64 },
     /// Write `width` bytes of config space at `offset`.
     ConfigWrite { device: u16, offset: u64, width: u64, value: u64 },
+    /// Map the frame the driver sent at `iova` (its own choice) with `rights`.
+    DmaMapFrame { device: u16, iova: u64, rights: CapRights },
+    /// Unmap the frame `DmaMapFrame` placed at `iova`.
+    DmaUnmapFrame { device: u16, iova: u64 },
+    /// Queue the device's DMA faults for its driver too, signalling the notification
+    /// the driver sent.
+    FaultWatch { device: u16 },
+    /// Pop the oldest DMA fault report queued for the device's driver.
+    DriverFaultNext { device: u16 },
     /// Supervisor `handler` (a component index): reset the device's domain.
     Reset { device: u16, handler: u16 },
     /// Supervisor `handler`: cut the device off.
@@ -62,12 +71,22 @@ pub fn decode(label: u64, badge: u64, mrs: [u64; 4], devices: usize) -> Result<R
     Ok(match label {
         IommuLabel::DmaAlloc => {
             let pages = buffer_pages(a).ok_or(IommuStatus::BadRequest)?;
-            if b & !DMA_RIGHTS_MASK != 0 || b == 0 {
+            Request::DmaAlloc { device, pages, rights: dma_rights(b)? }
+        }
+        IommuLabel::DmaMapFrame => {
+            if a % PAGE_SIZE != 0 {
                 return Err(IommuStatus::BadRequest);
             }
-            let rights = CapRights::from_raw(b).ok_or(IommuStatus::BadRequest)?;
-            Request::DmaAlloc { device, pages, rights }
+            Request::DmaMapFrame { device, iova: a, rights: dma_rights(b)? }
         }
+        IommuLabel::DmaUnmapFrame => {
+            if a % PAGE_SIZE != 0 {
+                return Err(IommuStatus::BadRequest);
+            }
+            Request::DmaUnmapFrame { device, iova: a }
+        }
+        IommuLabel::FaultWatch => Request::FaultWatch { device },
+        IommuLabel::DriverFaultNext => Request::DriverFaultNext { device },
         IommuLabel::DmaFrame => {
             if a % PAGE_SIZE != 0 {
                 return Err(IommuStatus::BadRequest);
@@ -96,6 +115,20 @@ pub fn decode(label: u64, badge: u64, mrs: [u64; 4], devices: usize) -> Result<R
             return Err(IommuStatus::BadRequest)
         }
     })
+}
+
+/// The device's rights in a request: READ and/or WRITE, nothing else, not none.
+fn dma_rights(raw: u64) -> Result<CapRights, IommuStatus> {
+    if raw & !DMA_RIGHTS_MASK != 0 || raw == 0 {
+        return Err(IommuStatus::BadRequest);
+    }
+    CapRights::from_raw(raw).ok_or(IommuStatus::BadRequest)
+}
+
+/// Whether a request must carry exactly one cap (`DmaMapFrame`: the frame;
+/// `FaultWatch`: the notification).
+pub fn wants_cap(request: &Request) -> bool {
+    matches!(request, Request::DmaMapFrame { .. } | Request::FaultWatch { .. })
 }
 
 /// Whether a driver may access `width` bytes at `offset` of its device's config space:
@@ -143,6 +176,22 @@ mod tests {
             Ok(Request::ConfigWrite { device: 1, offset: 4, width: 2, value: 6 })
         );
         assert_eq!(decode(IommuLabel::MsiAlloc.raw(), b, [0; 4], 2), Ok(Request::MsiAlloc { device: 1, index: 0 }));
+        let map = IommuLabel::DmaMapFrame.raw();
+        let r = decode(map, b, [0, RW, 0, 0], 2);
+        assert_eq!(r, Ok(Request::DmaMapFrame { device: 1, iova: 0, rights: CapRights::from_raw(RW).unwrap() }));
+        assert!(r.as_ref().is_ok_and(wants_cap));
+        assert_eq!(decode(map, b, [0x1001, RW, 0, 0], 2), Err(IommuStatus::BadRequest), "unaligned");
+        assert_eq!(decode(map, b, [0, 0, 0, 0], 2), Err(IommuStatus::BadRequest), "no rights");
+        assert_eq!(decode(map, b, [0, 0x10, 0, 0], 2), Err(IommuStatus::BadRequest), "rights beyond READ/WRITE");
+        assert_eq!(
+            decode(IommuLabel::DmaUnmapFrame.raw(), b, [0x2000, 0, 0, 0], 2),
+            Ok(Request::DmaUnmapFrame { device: 1, iova: 0x2000 })
+        );
+        assert_eq!(decode(IommuLabel::FaultWatch.raw(), b, [0; 4], 2), Ok(Request::FaultWatch { device: 1 }));
+        assert_eq!(decode(IommuLabel::DriverFaultNext.raw(), b, [0; 4], 2), Ok(Request::DriverFaultNext { device: 1 }));
+        let sup = supervisor_badge(1);
+        assert_eq!(decode(IommuLabel::DriverFaultNext.raw(), sup, [0; 4], 2), Err(IommuStatus::Denied));
+        assert_eq!(decode(map, sup, [0, RW, 0, 0], 2), Err(IommuStatus::Denied));
     }
 
     #[test]

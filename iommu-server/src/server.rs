@@ -27,7 +27,9 @@ use libcap::println;
 use crate::domain::{DmaOps, Domain};
 use crate::iova::iova_limit;
 use crate::reports::FaultQueues;
-use crate::request::{config_allowed, config_read_allowed, decode, Request};
+use crate::request::{config_allowed, config_read_allowed, decode, wants_cap, Request};
+
+mod placed;
 
 /// Bit of every fault-handler badge; no driver or supervisor badge has bit 48 set.
 /// Minted from the server's endpoint the badge is this plus the device index; from its
@@ -226,6 +228,11 @@ struct Server<'a> {
     faults: Vec<u64>,
     /// A domain changed since the status page was last written.
     dirty: bool,
+    /// The slot a cap sent with a request lands in (0: none free, caps are refused);
+    /// a request that keeps the cap takes the slot and a fresh one becomes the inbox.
+    inbox: u64,
+    /// DMA fault reports waiting for the drivers that asked for them (`FaultWatch`).
+    driver_reports: FaultQueues,
 }
 
 /// Builds every device's IOSpace and serves requests forever.
@@ -259,15 +266,23 @@ pub fn run(config: &Config<'_>) -> ! {
     println!("iommu-server: serving {} devices", config.devices.len());
     let reports = FaultQueues::new(config.devices.len());
     let faults = alloc::vec![0; config.devices.len()];
-    let mut server = Server { config, kernel, domains, reports, faults, dirty: true };
+    let driver_reports = FaultQueues::new(config.devices.len());
+    let inbox = kernel.alloc_slot().unwrap_or(0);
+    let mut server = Server { config, kernel, domains, reports, faults, dirty: true, inbox, driver_reports };
     server.publish();
+    server.open_inbox();
     let mut message = ipc::recv(config.endpoint);
     loop {
         let (info, mrs) = match message {
-            Ok(m) => server.handle(m),
+            Ok(m) => {
+                let reply = server.handle(m);
+                server.empty_inbox(m);
+                reply
+            }
             Err(_) => (MessageInfo::new(0, 1), [IommuStatus::BadRequest.raw(), 0, 0, 0]),
         };
         server.publish();
+        server.open_inbox();
         message = ipc::reply_recv(config.endpoint, info, mrs);
     }
 }
@@ -359,16 +374,24 @@ impl Server<'_> {
             }
         }
         let reply = match decode(m.info.label, m.badge, m.mrs, self.domains.len()) {
+            // A request that needs a cap must carry exactly one, and no other may carry any.
+            Ok(request) if wants_cap(&request) != (m.info.extra_caps == 1) => status(IommuStatus::BadRequest),
             Ok(request) => {
                 self.dirty |= matches!(
                     request,
-                    Request::DmaAlloc { .. } | Request::DmaFree { .. } | Request::Reset { .. } | Request::CutOff { .. }
+                    Request::DmaAlloc { .. }
+                        | Request::DmaFree { .. }
+                        | Request::DmaMapFrame { .. }
+                        | Request::DmaUnmapFrame { .. }
+                        | Request::Reset { .. }
+                        | Request::CutOff { .. }
                 );
                 self.serve(request).unwrap_or_else(status)
             }
             Err(e) => status(e),
         };
-        let fetch = m.info.label == IommuLabel::FaultNext.raw() && reply.1[0] == IommuStatus::NotFound.raw();
+        let fetch = (m.info.label == IommuLabel::FaultNext.raw() || m.info.label == IommuLabel::DriverFaultNext.raw())
+            && reply.1[0] == IommuStatus::NotFound.raw();
         if reply.1[0] != IommuStatus::Ok.raw() && !fetch {
             let why = IommuStatus::try_from(reply.1[0]);
             println!("iommu-server: request label {:#x} (badge {:#x}) refused: {why:?}", m.info.label, m.badge);
@@ -419,6 +442,10 @@ impl Server<'_> {
                 let [packed, iova, lost] = report.encode(lost);
                 (MessageInfo::new(0, 4), [ok, packed, iova, lost])
             }
+            Request::DmaMapFrame { device, iova, rights } => self.map_frame(device, iova, rights)?,
+            Request::DmaUnmapFrame { device, iova } => self.unmap_frame(device, iova)?,
+            Request::FaultWatch { device } => self.watch(device)?,
+            Request::DriverFaultNext { device } => self.driver_fault_next(device)?,
             Request::Reset { device, handler } | Request::CutOff { device, handler } => {
                 // Only the device's own fault handler may reset it or cut it off.
                 if self.config.devices[usize::from(device)].handler != handler {
@@ -501,7 +528,12 @@ impl Server<'_> {
         let domain = &mut self.domains[usize::from(device)];
         self.kernel.careful = true;
         let buffers = domain.free_all(&mut self.kernel);
+        let placed = domain.unmap_all_client(&mut self.kernel);
         self.kernel.careful = false;
+        for &slot in &placed {
+            let _ = CNode::delete(self.kernel.slot(slot));
+        }
+        self.kernel.freed.extend(placed);
         let pool = self.kernel.slot(caps.pool);
         CNode::revoke(pool).map_err(|_| IommuStatus::KernelError)?;
         self.kernel.freed.extend(domain.take_free_frames());
@@ -560,6 +592,9 @@ impl Server<'_> {
         let (bus, dev, func) = (requester >> 8, (requester >> 3) & 0x1f, requester & 7);
         let access = if write != 0 { "write" } else { "read" };
         match domain.locate(iova) {
+            None if domain.is_client_frame(iova) => println!(
+                "iommu-server: DMA fault: device {index} requester {bus:02x}:{dev:02x}.{func} iova {iova:#x} reason {reason:#x} {access}: in a frame the driver placed"
+            ),
             Some((start, page)) => println!(
                 "iommu-server: DMA fault: device {index} requester {bus:02x}:{dev:02x}.{func} iova {iova:#x} reason {reason:#x} {access}: in buffer {start:#x} page {page}"
             ),
@@ -567,15 +602,16 @@ impl Server<'_> {
                 "iommu-server: DMA fault: device {index} requester {bus:02x}:{dev:02x}.{func} iova {iova:#x} reason {reason:#x} {access}: unmapped (guard page, freed buffer or never allocated)"
             ),
         }
+        let report = FaultReport {
+            device: index as u16,
+            requester: requester as u16,
+            reason: reason as u8,
+            is_write: write != 0,
+            iova,
+        };
+        self.tell_driver(report);
         let doorbell = self.config.devices[index].doorbell;
         if doorbell != 0 {
-            let report = FaultReport {
-                device: index as u16,
-                requester: requester as u16,
-                reason: reason as u8,
-                is_write: write != 0,
-                iova,
-            };
             // A full queue of this device counts the report lost (told to the handler
             // with its next fetch); other devices' queues are not touched.
             let _ = self.reports.push(report);

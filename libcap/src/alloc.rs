@@ -49,9 +49,12 @@ impl SlotAllocator {
 /// How many untyped (in bootinfo order, RAM first) [`ObjectAllocator`] retypes from.
 pub const TRACKED_UNTYPED: usize = 256;
 
-/// Retypes objects from the RAM untyped caps in bootinfo, first fit.
+/// Retypes objects from the RAM untyped caps in bootinfo, first fit; or, for a
+/// component, from its budget untyped caps.
 pub struct ObjectAllocator<'a> {
-    bi: &'a BootInfo,
+    bi: Option<&'a BootInfo>,
+    /// A component's budget untyped caps (used when `bi` is `None`), tried in order.
+    budget: core::ops::Range<CPtr>,
     /// Bytes used of each untyped, by bootinfo index (a local mirror of the watermark);
     /// untyped beyond the first [`TRACKED_UNTYPED`] are not used.
     used: [u64; TRACKED_UNTYPED],
@@ -60,7 +63,14 @@ pub struct ObjectAllocator<'a> {
 impl<'a> ObjectAllocator<'a> {
     /// An allocator over `bi`'s untyped list.
     pub fn new(bi: &'a BootInfo) -> Self {
-        ObjectAllocator { bi, used: [0; TRACKED_UNTYPED] }
+        ObjectAllocator { bi: Some(bi), budget: 0..0, used: [0; TRACKED_UNTYPED] }
+    }
+
+    /// An allocator over a component's budget untyped caps (`ComponentInfo::
+    /// budget_untyped`), tried in order; the kernel's watermark of each decides where
+    /// an object goes, and a full one is skipped.
+    pub fn budget(untyped: core::ops::Range<CPtr>) -> ObjectAllocator<'static> {
+        ObjectAllocator { bi: None, budget: untyped, used: [0; TRACKED_UNTYPED] }
     }
 
     /// Creates one object of `object_type` in a fresh slot from `slots`.
@@ -85,14 +95,23 @@ impl<'a> ObjectAllocator<'a> {
         let bits =
             object_type.size_bits(size_bits as u32).ok_or(Error { code: SyscallError::RangeError, detail: 1 })?;
         let slot = slots.alloc()?;
+        let Some(bi) = self.bi else {
+            for untyped in self.budget.clone() {
+                match Untyped(untyped).retype(object_type, size_bits, CNode(slots::INIT_CNODE), 0, 0, slot, 1) {
+                    Err(Error { code: SyscallError::NotEnoughMemory, .. }) => {}
+                    other => return other.map(|()| slot),
+                }
+            }
+            return Err(Error { code: SyscallError::NotEnoughMemory, detail: 0 });
+        };
         let size = 1u64 << bits;
         let mut order: [usize; TRACKED_UNTYPED] = core::array::from_fn(|i| i);
-        let count = self.bi.untyped().len().min(TRACKED_UNTYPED);
+        let count = bi.untyped().len().min(TRACKED_UNTYPED);
         if high {
-            order[..count].sort_unstable_by_key(|&i| core::cmp::Reverse(self.bi.untyped()[i].paddr));
+            order[..count].sort_unstable_by_key(|&i| core::cmp::Reverse(bi.untyped()[i].paddr));
         }
         for &i in &order[..count] {
-            let u = &self.bi.untyped()[i];
+            let u = &bi.untyped()[i];
             if u.is_device != 0 || u32::from(u.size_bits) < bits {
                 continue;
             }
@@ -100,7 +119,7 @@ impl<'a> ObjectAllocator<'a> {
             if start + size > 1u64 << u.size_bits {
                 continue;
             }
-            let untyped = Untyped(self.bi.untyped_caps.start + i as u64);
+            let untyped = Untyped(bi.untyped_caps.start + i as u64);
             untyped.retype(object_type, size_bits, CNode(slots::INIT_CNODE), 0, 0, slot, 1)?;
             self.used[i] = start + size;
             return Ok(slot);

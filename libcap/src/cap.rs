@@ -216,6 +216,29 @@ impl Frame {
     pub fn address(self) -> Result<u64> {
         invoke(self.0, Invocation::FrameGetAddress, &[], &[]).map(|r| r[0])
     }
+    /// What the cap says of its frame: physical address, the virtual address this cap
+    /// maps it at (0: none), size in bytes and whether it is device memory.
+    pub fn info(self) -> Result<FrameInfo> {
+        invoke(self.0, Invocation::FrameGetAddress, &[], &[]).map(|r| FrameInfo {
+            paddr: r[0],
+            vaddr: r[1],
+            bytes: r[2],
+            is_device: r[3] != 0,
+        })
+    }
+}
+
+/// [`Frame::info`]'s answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// Physical address.
+    pub paddr: u64,
+    /// Where this cap maps it (0: not mapped).
+    pub vaddr: u64,
+    /// Size in bytes (4 KiB or 2 MiB).
+    pub bytes: u64,
+    /// Device memory (never DMA-mappable).
+    pub is_device: bool,
 }
 
 impl PageTable {

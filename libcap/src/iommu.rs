@@ -79,6 +79,11 @@ impl IommuClient {
         IommuClient { endpoint, space }
     }
 
+    /// The send cap to the server (for requests this client has no method for).
+    pub fn endpoint(&self) -> CPtr {
+        self.endpoint
+    }
+
     fn call(&self, label: IommuLabel, mrs: [u64; 4]) -> Result<ipc::Message, IommuError> {
         let reply = ipc::call(self.endpoint, MessageInfo::new(label.raw(), 4), mrs).map_err(IommuError::Ipc)?;
         status(reply.mrs[0])?;
@@ -179,6 +184,47 @@ impl IommuClient {
     /// capability.
     pub fn config_write(&self, offset: u64, width: u64, value: u64) -> Result<(), IommuError> {
         self.call(IommuLabel::ConfigWrite, [offset, width, value, 0]).map(|_| ())
+    }
+
+    /// A call carrying `cap` (a copy goes to the server; the endpoint cap needs Grant).
+    fn call_with_cap(&self, label: IommuLabel, mrs: [u64; 4], cap: CPtr) -> Result<ipc::Message, IommuError> {
+        ipc::set_extra_cap(cap);
+        let info = MessageInfo { label: label.raw(), caps_unwrapped: 0, extra_caps: 1, length: 4 };
+        let reply = ipc::call(self.endpoint, info, mrs).map_err(IommuError::Ipc)?;
+        status(reply.mrs[0])?;
+        Ok(reply)
+    }
+
+    /// Has the server map a copy of `frame` (a 4 KiB RAM frame this driver holds;
+    /// mapped or not) at `iova` for the device, which may access it with `rights`
+    /// (READ/WRITE, within the cap's). Any free page-aligned IOVA below the device's
+    /// limit, 0 included; `IovaInUse` if a buffer, a guard page, an earlier frame or
+    /// the MSI window is there. A VMM mirrors guest memory this way.
+    pub fn map_frame(&self, frame: Frame, iova: u64, rights: CapRights) -> Result<(), IommuError> {
+        self.call_with_cap(IommuLabel::DmaMapFrame, [iova, u64::from(rights.raw()), 0, 0], frame.0).map(|_| ())
+    }
+
+    /// Unmaps the frame [`Self::map_frame`] placed at `iova` (invalidation completed).
+    pub fn unmap_frame(&self, iova: u64) -> Result<(), IommuError> {
+        self.call(IommuLabel::DmaUnmapFrame, [iova, 0, 0, 0]).map(|_| ())
+    }
+
+    /// Asks the server to signal `ntfn` (a notification cap with Write) on each DMA
+    /// fault of the device and queue the reports for [`Self::fault_next`].
+    pub fn watch_faults(&self, ntfn: CPtr) -> Result<(), IommuError> {
+        self.call_with_cap(IommuLabel::FaultWatch, [0; 4], ntfn).map(|_| ())
+    }
+
+    /// The oldest DMA fault report queued for this driver (`None`: none queued) and
+    /// how many were lost to a full queue since the last fetch.
+    pub fn fault_next(&self) -> Result<(Option<abi::iommu::FaultReport>, u64), IommuError> {
+        let info = MessageInfo::new(IommuLabel::DriverFaultNext.raw(), 4);
+        let reply = ipc::call(self.endpoint, info, [0; 4]).map_err(IommuError::Ipc)?;
+        match status(reply.mrs[0]) {
+            Ok(()) => Ok((Some(abi::iommu::FaultReport::decode(reply.mrs[1], reply.mrs[2])), reply.mrs[3])),
+            Err(IommuError::Status(IommuStatus::NotFound)) => Ok((None, reply.mrs[3])),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! on a CPU without SVM the kernel refuses the objects with a clear error.
 
 use abi::exit::ExitCode;
+use scenarios::systems::image_for;
 use scenarios::Scenario;
 
 /// The guest boots, prints through the emulated serial port, faults on guest-physical
@@ -76,6 +77,56 @@ fn an_assigned_device_does_dma_to_guest_physical_addresses_only() {
         .expect_serial_contains("guest: done")
         .expect_serial_contains("vmm: all checks passed")
         .expect_exit(ExitCode::Success);
+}
+
+/// The VMM as a component of a system description (`systems/test-vm.toml`): guest
+/// memory from its budget, the edu assigned through the iommu-server (the VMM holds a
+/// client cap and the BAR page, no PciDevice, IOSpace or IO page table), guest memory
+/// mirrored by the server at IOVA = guest-physical from frames the VMM sends, the MSI
+/// injected; the guest's DMA outside its memory is blocked and reported to the VMM
+/// and to management.
+#[test]
+fn a_vmm_component_assigns_its_device_through_the_iommu_server() {
+    let mut s = Scenario::new("vm_component").append("iommu=allow-unremapped-dma").memory(256);
+    s.extra_args = vec!["-device".into(), "edu".into()];
+    s.timeout = std::time::Duration::from_secs(120);
+    let o = s.initrd(Some(image_for("test-vm"))).run();
+    o.expect_serial_not_contains("vmm: FAIL")
+        .expect_serial_not_contains("KERNEL EXCEPTION")
+        .expect_serial_contains("init: system 'test-vm' started: 3 components")
+        .expect_serial_contains("vmm: component 'vmm' generation 1: building its guest")
+        .expect_serial_contains("iommu-server: device 0: its driver watches its DMA faults")
+        .expect_serial_contains(
+            "vmm: ok back-fill the device's IOSpace through the iommu-server at IOVA = guest-physical",
+        )
+        .expect_serial_contains("vmm: the guest reads edu ident 0x10000ed through its BAR")
+        .expect_serial_contains("vmm: ok the guest's DMA round trip at guest-physical addresses kept its data")
+        .expect_serial_contains("vmm: ok each DMA completion reached the guest as an injected interrupt")
+        // Blocked, and reported to the server, the VMM and management.
+        .expect_serial_contains(
+            "iommu-server: DMA fault: device 0 requester 00:03.0 iova 0x300000 reason 0x5 write: unmapped",
+        )
+        .expect_serial_contains("vmm: ok the iommu-server signals the VMM of its device's DMA fault")
+        .expect_serial_contains(
+            "vmm: DMA fault reported by the iommu-server: device 0 requester 0x0018 reason 5 write at IOVA 0x300000",
+        )
+        .expect_serial_contains("vmm: ok the DMA outside guest memory was blocked and reported with its address")
+        .expect_serial_contains("management: DMA fault from vmm (device edu 00:03.0): iova 0x300000")
+        .expect_serial_contains("guest: done")
+        .expect_serial_contains("vmm: all checks passed")
+        // What the server must refuse a driver's new requests, and what it allows.
+        .expect_serial_contains("vmm: ok DmaMapFrame at an IOVA guest memory uses")
+        .expect_serial_contains("vmm: ok DmaMapFrame of the device's BAR page")
+        .expect_serial_contains("vmm: ok DmaMapFrame of a 2 MiB frame")
+        .expect_serial_contains("vmm: ok DmaMapFrame of a notification")
+        .expect_serial_contains("vmm: ok DmaAlloc carrying a cap")
+        .expect_serial_contains("vmm: ok DmaMapFrame at the IOVA given back")
+        .expect_serial_contains("vmm: ok the iommu-server still serves the VMM")
+        .expect_serial_contains("init: vmm exited with code 0")
+        .expect_exit(ExitCode::Success);
+    // The VMM's authority: the device only through the server.
+    let vmm = o.expect_line_starting("authority: vmm: ");
+    assert!(vmm.contains("dma via iommu-server edu") && !vmm.contains("device edu,"), "{vmm}");
 }
 
 /// Random guests: random code laced with I/O, MSR, CPUID, HLT, the virtualization and

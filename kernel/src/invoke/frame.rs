@@ -57,8 +57,9 @@ enum FrameOp<'p> {
     Map { plan: &'p vspace::MapPlan, vaddr: u64 },
     /// Frame::Unmap or PageTable::Unmap of a VSpace mapping (or of none).
     Unmap,
-    /// Frame::GetAddress: the physical address and the mapped address (0: none).
-    GetAddress { paddr: u64, vaddr: u64 },
+    /// Frame::GetAddress: the physical address, the mapped address (0: none), the
+    /// size in bytes and whether it is device memory.
+    GetAddress { paddr: u64, vaddr: u64, bytes: u64, device: bool },
 }
 
 /// Decodes `label` on the Frame or PageTable cap `cap`: reads and checks everything,
@@ -96,8 +97,9 @@ fn decode<'p>(
         (Cap::Frame { .. }, Invocation::FrameUnmap) | (Cap::PageTable { .. }, Invocation::PageTableUnmap) => {
             Ok(FrameOp::Unmap)
         }
-        (Cap::Frame { paddr, mapping, .. }, Invocation::FrameGetAddress) => {
-            Ok(FrameOp::GetAddress { paddr, vaddr: mapping.map_or(0, |m| m.vaddr) })
+        (Cap::Frame { paddr, mapping, size, is_device, .. }, Invocation::FrameGetAddress) => {
+            let vaddr = mapping.map_or(0, |m| m.vaddr);
+            Ok(FrameOp::GetAddress { paddr, vaddr, bytes: 1 << size.bits(), device: is_device })
         }
         _ => Err(fail(SyscallError::IllegalOperation, 0)),
     }
@@ -124,7 +126,7 @@ fn invoke(mem: &mut DirectMemory, slot: SlotAddr, cap: Cap, op: FrameOp<'_>) -> 
                 mem.store_cap(slot, unmapped);
             }
         }
-        FrameOp::GetAddress { paddr, vaddr } => return [paddr, vaddr, 0, 0],
+        FrameOp::GetAddress { paddr, vaddr, bytes, device } => return [paddr, vaddr, bytes, u64::from(device)],
     }
     [0; REGISTER_MRS]
 }

@@ -48,6 +48,10 @@ pub const BUDGET_UNTYPED: u64 = 10;
 /// First slot of the named caps listed in the info page.
 pub const FIRST_NAMED: u64 = 16;
 
+/// The smallest `cnode_bits` a VMM component's description may give it (the VMM
+/// allocates slots up to `1 << CNODE_BITS_VMM`; docs/vm.md).
+pub const CNODE_BITS_VMM: u32 = 10;
+
 /// Magic of a [`ComponentInfo`].
 pub const COMPONENT_MAGIC: [u8; 8] = *b"CAPCOMP1";
 /// Version of the [`ComponentInfo`] layout.
@@ -72,7 +76,9 @@ crate::abi_enum! {
         /// A PciDevice cap (only the iommu-server gets these); `badge` = device index,
         /// `size` = the device's DMA mask width in bits.
         PciDevice = 4,
-        /// A device BAR's frames mapped at `vaddr` (`size` bytes, uncached).
+        /// A device BAR's frames mapped at `vaddr` (`size` bytes, uncached; `badge` = the
+        /// BAR number). The slot holds a copy of the cap of the BAR's first page (a VMM
+        /// maps it into its guest), or is 0 when that page is not the driver's.
         DeviceFrame = 5,
         /// An I/O port range cap; `vaddr` = first port, `size` = number of ports.
         IoPort = 6,

@@ -30,7 +30,8 @@ crate::abi_enum! {
         FrameMap = 20,
         /// Frame: Unmap().
         FrameUnmap = 21,
-        /// Frame: GetAddress() -> (physical address, virtual address this cap maps it at or 0).
+        /// Frame: GetAddress() -> (physical address, virtual address this cap maps it at or 0,
+        /// size in bytes, 1 if device memory).
         FrameGetAddress = 22,
         /// Page-table level: Map(vaddr); extra cap 0: VSpace.
         PageTableMap = 23,

@@ -30,6 +30,24 @@ crate::abi_enum! {
         ConfigRead = 5,
         /// `[offset, width, value]` -> `[status, 0, 0, 0]` (command register, MSI capability).
         ConfigWrite = 6,
+        /// `[iova, rights]` + a 4 KiB Frame cap of the driver's own (sent with Grant) ->
+        /// `[status, 0, 0, 0]`: the server maps its copy of the frame at `iova` (any
+        /// page-aligned IOVA below the device's limit, 0 included, outside the MSI window
+        /// and every range already in use) with `rights` (READ/WRITE: what the device
+        /// may do; never more than the cap grants). A VMM mirrors guest memory this
+        /// way (IOVA = guest-physical). At most [`MAX_CLIENT_FRAMES`] per device.
+        DmaMapFrame = 7,
+        /// `[iova]` -> `[status, 0, 0, 0]`: unmaps a frame `DmaMapFrame` mapped (the
+        /// kernel completes the invalidation first) and drops the server's copy.
+        DmaUnmapFrame = 8,
+        /// `[]` + a Notification cap (Write) -> `[status, 0, 0, 0]`: from now on the
+        /// server also queues every DMA fault of the caller's device for the driver and
+        /// signals this notification (it replaces an earlier one). Management still gets
+        /// every report; the driver fetches its copies with `DriverFaultNext`.
+        FaultWatch = 9,
+        /// `[]` -> as `FaultNext`, from the caller's own device's driver queue (after
+        /// `FaultWatch`; `NotFound` when empty).
+        DriverFaultNext = 10,
         /// Supervisor only: `[device index]`: unassign, drop every mapping, revoke the
         /// pool, then assign the device to a fresh domain.
         DriverReset = 16,
@@ -69,6 +87,9 @@ crate::abi_enum! {
         KernelError = 6,
         /// The device was cut off by the supervisor.
         CutOff = 7,
+        /// `DmaMapFrame`: the IOVA is in use (a buffer, its guard page, a frame mapped
+        /// before, or quarantined after a restart) or inside the MSI window.
+        IovaInUse = 8,
     }
 }
 
@@ -165,6 +186,9 @@ pub const MAX_BUFFER_BYTES: u64 = MAX_BUFFER_PAGES * PAGE_SIZE;
 /// [`crate::rights::CapRights`] READ and WRITE bits.
 pub const DMA_RIGHTS_MASK: u64 =
     crate::rights::CapRights::READ.raw() as u64 | crate::rights::CapRights::WRITE.raw() as u64;
+/// Frames one device's driver may have mapped with `DmaMapFrame` at a time (each
+/// takes a slot of the server's CNode).
+pub const MAX_CLIENT_FRAMES: usize = 256;
 /// PCI config-space offset of the command register, the one register besides the MSI
 /// capability a driver may read or write through the server.
 pub const CONFIG_COMMAND: u64 = 0x04;

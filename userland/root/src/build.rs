@@ -71,24 +71,33 @@ impl Budget {
     /// Carves what is left into page-aligned untyped (at most `max`); returns (slot,
     /// bits) of each, largest first.
     pub fn spare(&mut self, slots: &SlotAllocator, max: usize) -> Result<Vec<(CPtr, u8)>> {
-        let mut out = Vec::new();
-        for p in self.pieces.iter_mut() {
+        // What is left of each piece, cut into blocks aligned at their size (sizes grow
+        // from the watermark, then shrink to the end): keep the `max` largest, so a big
+        // remainder is not lost to the small blocks at its start.
+        let mut blocks: Vec<(usize, u64, u32)> = Vec::new();
+        for (i, p) in self.pieces.iter_mut().enumerate() {
             // Page-aligned chunks only (a TCB may leave the watermark mid-page).
             p.used = p.used.next_multiple_of(1 << 12).min(1u64 << p.bits);
-            while out.len() < max {
-                let end = 1u64 << p.bits;
-                let left = end - p.used;
-                if left < 1 << UNTYPED_MIN_BITS.max(12) {
-                    break;
-                }
-                // Largest power of two that is aligned at the watermark and fits.
-                let align = if p.used == 0 { p.bits as u32 } else { p.used.trailing_zeros() };
-                let bits = align.min(63 - left.leading_zeros());
-                let slot = slots.alloc()?;
-                Untyped(p.cap).retype(ObjectType::Untyped, u64::from(bits), CNode(slots::INIT_CNODE), 0, 0, slot, 1)?;
-                p.used += 1u64 << bits;
-                out.push((slot, bits as u8));
+            let (mut at, end) = (p.used, 1u64 << p.bits);
+            while end - at >= 1 << UNTYPED_MIN_BITS.max(12) {
+                let align = if at == 0 { u32::from(p.bits) } else { at.trailing_zeros() };
+                let bits = align.min(63 - (end - at).leading_zeros());
+                blocks.push((i, at, bits));
+                at += 1u64 << bits;
             }
+        }
+        blocks.sort_unstable_by_key(|&(i, at, bits)| (core::cmp::Reverse(bits), i, at));
+        blocks.truncate(max);
+        // Retyped in address order: the kernel aligns each child up from the watermark,
+        // which skips exactly the smaller blocks left out before it.
+        blocks.sort_unstable_by_key(|&(i, at, _)| (i, at));
+        let mut out = Vec::new();
+        for (i, at, bits) in blocks {
+            let p = &mut self.pieces[i];
+            let slot = slots.alloc()?;
+            Untyped(p.cap).retype(ObjectType::Untyped, u64::from(bits), CNode(slots::INIT_CNODE), 0, 0, slot, 1)?;
+            p.used = at + (1u64 << bits);
+            out.push((slot, bits as u8));
         }
         out.sort_unstable_by_key(|&(_, bits)| core::cmp::Reverse(bits));
         Ok(out)

@@ -506,7 +506,13 @@ pub fn connect(system: &mut System<'_>, i: usize, slots: &SlotAllocator) -> Resu
                 e.vaddr = vaddr;
                 e.size = system.plan.devices[k].bars.iter().find(|b| b.bar == bar).map_or(0, |b| b.size);
                 e.badge = u64::from(bar);
-                build::list(built, e)?;
+                // A copy of the BAR's first page's cap (a VMM maps it into its guest);
+                // none when that page is not the driver's (an MSI-X table page).
+                let first = shared.bar_frames[k].iter().find(|f| f.0 == bar).and_then(|f| f.1.first());
+                match first.filter(|run| run.0 == 0).and_then(|run| run.1.first()) {
+                    Some(&frame) => build::give(built, frame, e, CapRights::ALL, 0)?,
+                    None => build::list(built, e)?,
+                }
             }
             give_ports(built, slots, name, desc.port_ranges(d.rec.ports).iter())?;
         }

@@ -7,6 +7,9 @@
 //! the device to it, and turns the device's MSI into an interrupt injected into the
 //! guest. A DMA the guest aims outside its memory faults in the IOMMU and reaches the
 //! VMM through the IOSpace's fault handler.
+//!
+//! As a component the VMM holds no IOSpace: `served` does the same through the
+//! iommu-server ([`Route::Served`]), which mirrors the frames the VMM sends it.
 
 use libcap::abi::bootinfo::BootInfo;
 use libcap::abi::object::ObjectType;
@@ -20,24 +23,37 @@ use libcap::cap::{
 use libcap::check::Checker;
 use libcap::deadline::Deadline;
 use libcap::device::DeviceMemory;
+use libcap::iommu::IommuClient;
 use libcap::vm::GuestSpace;
 use libcap::{ipc, println};
 
 use crate::layout::EDU_BAR;
 
+/// Who holds the IOSpace that mirrors guest memory.
+pub enum Route {
+    /// The VMM itself (a root task with the device's PciDevice cap).
+    Own(IoSpace),
+    /// The iommu-server, asked to map each frame the VMM sends (a component); and the
+    /// device's BAR page cap (the server must refuse to map it).
+    Served(IommuClient, Frame),
+}
+
 /// The assigned device and the caps that serve it.
 pub struct Assigned {
-    /// The IOSpace mirroring guest memory.
-    pub iospace: IoSpace,
-    handler: IrqHandler,
-    msi: Notification,
-    faults: Notification,
+    /// The IOSpace mirroring guest memory, or the server holding it.
+    pub route: Route,
+    /// The device's MSI handler.
+    pub handler: IrqHandler,
+    /// Signalled (badge 1) by the device's MSI.
+    pub msi: Notification,
+    /// Signalled on each DMA fault of the device.
+    pub faults: Notification,
     /// MSIs turned into guest interrupts.
     pub msis: u32,
 }
 
 /// A notification cap with a non-zero badge (a poll sees a signal only then).
-fn badged_notification(
+pub fn badged_notification(
     objects: &mut ObjectAllocator<'_>,
     slots: &SlotAllocator,
     badge: u64,
@@ -50,7 +66,7 @@ fn badged_notification(
 }
 
 /// Maps `frame` (a copy of a guest RAM cap) at IOVA `gpa` in `iospace`.
-pub fn mirror(slots: &SlotAllocator, iospace: IoSpace, frame: Frame, gpa: u64) -> Result<(), Error> {
+fn mirror_own(slots: &SlotAllocator, iospace: IoSpace, frame: Frame, gpa: u64) -> Result<(), Error> {
     let root = CNode(slots::INIT_CNODE);
     let copy = slots.alloc()?;
     CNode::copy(root.slot(copy), root.slot(frame.0), CapRights::ALL)?;
@@ -97,14 +113,27 @@ pub fn attach(
     }
     let faults = badged_notification(objects, slots, 1).ok()?;
     c.check("take the IOSpace's DMA faults", iospace.set_fault_handler(faults.0).is_ok());
-    let filled = ram.iter().all(|&(gpa, frame)| mirror(slots, iospace, frame, gpa).is_ok());
+    let filled = ram.iter().all(|&(gpa, frame)| mirror_own(slots, iospace, frame, gpa).is_ok());
     c.check("back-fill the IOSpace with guest memory at IOVA = guest-physical", filled);
     c.check("assign the device to the IOSpace", iospace.assign(dev).is_ok());
     println!("vmm: edu at BAR {bar:#x} assigned; guest memory mirrored in its IOSpace ({} pages)", ram.len());
-    Some(Assigned { iospace, handler, msi: msi_ntfn, faults, msis: 0 })
+    Some(Assigned { route: Route::Own(iospace), handler, msi: msi_ntfn, faults, msis: 0 })
 }
 
 impl Assigned {
+    /// Makes the guest RAM frame `frame` at `gpa` reachable by the device at IOVA `gpa`.
+    pub fn mirror(&self, slots: &SlotAllocator, frame: Frame, gpa: u64) -> Result<(), Error> {
+        match &self.route {
+            Route::Own(iospace) => mirror_own(slots, *iospace, frame, gpa),
+            Route::Served(client, _) => {
+                client.map_frame(frame, gpa, CapRights::READ.union(CapRights::WRITE)).map_err(|e| {
+                    println!("vmm: the iommu-server did not map guest-physical {gpa:#x}: {e:?}");
+                    Error { code: libcap::abi::error::SyscallError::IllegalOperation, detail: gpa }
+                })
+            }
+        }
+    }
+
     /// Whether the device's MSI arrived (acknowledged then), waiting until `deadline`
     /// if given, else only looking.
     pub fn take_msi(&mut self, deadline: Option<Deadline>) -> bool {
@@ -123,8 +152,15 @@ impl Assigned {
     /// reported.
     pub fn check_outside_fault(&mut self, c: &mut Checker, aimed: u64) {
         let signalled = matches!(ipc::wait_until(self.faults.0, Deadline::default_wait()), Ok(Some(_)));
+        let iospace = match &self.route {
+            Route::Own(iospace) => *iospace,
+            Route::Served(client, _) => {
+                c.check("the iommu-server signals the VMM of its device's DMA fault", signalled);
+                return crate::served::check_reported(c, client, aimed);
+            }
+        };
         c.check("the IOSpace's fault handler is signalled", signalled);
-        match self.iospace.next_fault() {
+        match iospace.next_fault() {
             Ok(f) => match f.record {
                 Some(r) => {
                     let kind = if r.is_write { "write" } else { "read" };
@@ -148,6 +184,11 @@ impl Assigned {
 
     /// Whether this IOSpace has no fault record left (nothing queued, none lost).
     pub fn no_faults_queued(&self) -> bool {
-        matches!(self.iospace.next_fault(), Err(e) if e.code == libcap::abi::fault::NEXT_FAULT_EMPTY)
+        match &self.route {
+            Route::Own(iospace) => {
+                matches!(iospace.next_fault(), Err(e) if e.code == libcap::abi::fault::NEXT_FAULT_EMPTY)
+            }
+            Route::Served(client, _) => matches!(client.fault_next(), Ok((None, 0))),
+        }
     }
 }

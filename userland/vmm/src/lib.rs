@@ -10,16 +10,20 @@
 //! result is a `vmm: ok ...` / `vmm: FAIL ...` line (docs/vm.md).
 //!
 //! Packed as `vmm-edu` (`init=vmm-edu`) it also assigns an edu device to the guest
-//! (`assigned`) and the guest drives it.
+//! (`assigned`) and the guest drives it. As `vmm-component` it is a component of a
+//! system description ([`run_component`]): guest memory from its budget, its device
+//! through the iommu-server (`served`).
 #![no_std]
 
 mod assigned;
 mod fuzz;
 mod guest;
 mod layout;
+mod served;
 mod two;
 
 use libcap::abi::bootinfo::BootInfo;
+use libcap::abi::component::{ComponentInfo, CNODE_BITS_VMM};
 use libcap::abi::error::SyscallError;
 use libcap::abi::exit::ExitCode;
 use libcap::abi::object::ObjectType;
@@ -136,7 +140,7 @@ impl Vmm<'_, '_> {
         self.space.map_frame(self.objects, self.slots, Frame(copy), gpa, rw, ATTR_EXECUTABLE)?;
         if let Some(d) = &self.device {
             // Guest memory added later is mirrored for the device too.
-            assigned::mirror(self.slots, d.iospace, frame, gpa)?;
+            d.mirror(self.slots, frame, gpa)?;
         }
         if self.pages < MAX_PAGES {
             self.ram[self.pages] = (gpa, frame);
@@ -390,14 +394,24 @@ fn load_guest(window: u64) {
     println!("vmm: guest kernel {} bytes at guest-physical {CODE:#x}", image.len());
 }
 
+/// Where the guest's assigned device comes from.
+pub(crate) enum DeviceSource<'d> {
+    /// No device.
+    None,
+    /// A root task: edu number `nth` of bootinfo, in an IOSpace of the VMM's own.
+    Own { bi: &'static BootInfo, memory: &'d mut DeviceMemory, nth: usize },
+    /// A component: the device its description gives, through the iommu-server.
+    Served { info: &'static ComponentInfo, client: libcap::iommu::DriverClient },
+}
+
 /// Makes a guest (GuestSpace, VCPU, RAM seen at `window` in the VMM, the guest
-/// kernel loaded; in the edu machines edu number `edu` assigned) for `machine`.
+/// kernel loaded, the device of `source` assigned) for `machine`.
 fn build<'r, 'a>(
     c: &mut Checker,
-    bi: &'static BootInfo,
-    (objects, slots, device_memory): (&'r mut ObjectAllocator<'a>, &'r SlotAllocator, &mut DeviceMemory),
+    (objects, slots): (&'r mut ObjectAllocator<'a>, &'r SlotAllocator),
     machine: Machine,
-    (window, edu): (u64, usize),
+    window: u64,
+    source: DeviceSource<'_>,
 ) -> Option<Vmm<'r, 'a>> {
     let space = objects.alloc(slots, ObjectType::GuestSpace, 0);
     let vcpu = objects.alloc(slots, ObjectType::Vcpu, 0);
@@ -441,9 +455,17 @@ fn build<'r, 'a>(
     let ram = (0..RAM_BYTES).step_by(4096).try_for_each(|gpa| vmm.add_ram(gpa));
     c.check("map guest RAM into the GuestSpace and the VMM", ram.is_ok());
     ram.ok()?;
-    if matches!(machine, Machine::WithEdu | Machine::TwoEdu) {
-        let ram = vmm.ram;
-        vmm.device = assigned::attach(c, bi, (vmm.objects, vmm.slots, device_memory), space, &ram[..vmm.pages], edu);
+    let ram = vmm.ram;
+    let ram = &ram[..vmm.pages];
+    let with_device = !matches!(source, DeviceSource::None);
+    vmm.device = match source {
+        DeviceSource::None => None,
+        DeviceSource::Own { bi, memory, nth } => {
+            assigned::attach(c, bi, (vmm.objects, vmm.slots, memory), space, ram, nth)
+        }
+        DeviceSource::Served { info, client } => served::attach(c, info, (vmm.objects, vmm.slots), space, ram, client),
+    };
+    if with_device {
         vmm.device.as_ref()?;
     }
     load_guest(window);
@@ -479,14 +501,55 @@ pub fn run(bi: &'static BootInfo, machine: Machine) -> ExitCode {
         two::run(&mut c, bi, (&mut objects, &slots, &mut device_memory));
         return c.finish();
     }
-    let Some(mut vmm) = build(&mut c, bi, (&mut objects, &slots, &mut device_memory), machine, (VMM_WINDOW, 0)) else {
+    let source = match machine {
+        Machine::WithEdu => DeviceSource::Own { bi, memory: &mut device_memory, nth: 0 },
+        _ => DeviceSource::None,
+    };
+    let Some(mut vmm) = build(&mut c, (&mut objects, &slots), machine, VMM_WINDOW, source) else {
         return c.finish();
     };
+    run_built(c, &mut vmm, machine)
+}
+
+/// The VMM as a component of a system description (`program = "vmm-component"`,
+/// docs/vm.md): guest memory, tables and VCPU from its budget untyped, slots of its own
+/// CNode (`cnode_bits` >= [`CNODE_BITS_VMM`]); if the description makes it the driver
+/// of a device, that device is assigned to the guest through the iommu-server.
+pub fn run_component(info: &'static ComponentInfo) -> ExitCode {
+    let mut c = Checker::new("vmm");
+    let client = match libcap::iommu::driver_client(info, DMA_VADDRS, 16) {
+        Ok(client) => Some(client),
+        Err(why) => {
+            println!("vmm: component '{}': no device ({why}): a guest without one", info.name());
+            None
+        }
+    };
+    let named = info.caps().iter().map(|c| c.slot).max().unwrap_or(0).max(libcap::abi::component::BUDGET_UNTYPED + 6);
+    let first_free = client.as_ref().map_or(named + 1, |d| d.spare);
+    let slots = SlotAllocator::window(first_free..1 << CNODE_BITS_VMM);
+    let mut objects = ObjectAllocator::budget(info.budget_untyped.start..info.budget_untyped.end);
+    let (machine, source) = match client {
+        Some(client) => (Machine::WithEdu, DeviceSource::Served { info, client }),
+        None => (Machine::Plain, DeviceSource::None),
+    };
+    println!("vmm: component '{}' generation {}: building its guest", info.name(), info.generation);
+    let Some(mut vmm) = build(&mut c, (&mut objects, &slots), machine, VMM_WINDOW, source) else {
+        return c.finish();
+    };
+    run_built(c, &mut vmm, machine)
+}
+
+/// Where a component VMM's iommu-server client would map DMA buffers (it asks for
+/// none: the device reaches guest memory only).
+const DMA_VADDRS: core::ops::Range<u64> = 0x0000_5400_0000_0000..0x0000_5400_0100_0000;
+
+/// Runs the guest `build` made for `machine` to its end and checks what happened.
+fn run_built(mut c: Checker, vmm: &mut Vmm<'_, '_>, machine: Machine) -> ExitCode {
     let (vcpu, space) = (vmm.vcpu, vmm.space);
     if machine == Machine::Fuzz && !random_guests(&mut c, vcpu, space) {
         return c.finish();
     }
-    start(&mut c, &mut vmm, machine, &[]);
+    start(&mut c, vmm, machine, &[]);
     if let Some(b) = vmm.bench.as_mut() {
         let overhead = (0..BENCH_RUNS).map(|_| now().wrapping_neg().wrapping_add(now())).min().unwrap_or(0);
         let complete = b.exit_count == b.exits.len() && b.irq_count == b.irqs.len();
@@ -502,6 +565,9 @@ pub fn run(bi: &'static BootInfo, machine: Machine) -> ExitCode {
         c.check("the injected interrupt was taken exactly once", vmm.irqs_taken == 1);
     }
     refusals(&mut c, vcpu, space);
+    if let Some(assigned::Route::Served(client, bar)) = vmm.device.as_mut().map(|d| &mut d.route) {
+        served::refusals(&mut c, client, *bar, (vmm.objects, vmm.slots));
+    }
     c.finish()
 }
 

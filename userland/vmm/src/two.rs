@@ -15,7 +15,7 @@ use libcap::device::DeviceMemory;
 use libcap::println;
 
 use crate::layout::{DST, VMM_WINDOW};
-use crate::{build, start, Machine};
+use crate::{build, start, DeviceSource, Machine};
 
 /// Where guest B's RAM appears in the VMM (guest A's is at [`VMM_WINDOW`]).
 const WINDOW_B: u64 = VMM_WINDOW + 0x1_0000_0000;
@@ -44,8 +44,8 @@ pub fn run(
     println!("vmm: guest A, with the first edu");
     // Guest A's Vmm borrows the allocators: it lives only in this block.
     let (a_dev, a_dst) = {
-        let Some(mut a) = build(c, bi, (&mut *objects, slots, &mut *device_memory), Machine::TwoEdu, (VMM_WINDOW, 0))
-        else {
+        let source = DeviceSource::Own { bi, memory: &mut *device_memory, nth: 0 };
+        let Some(mut a) = build(c, (&mut *objects, slots), Machine::TwoEdu, VMM_WINDOW, source) else {
             return;
         };
         if !start(c, &mut a, Machine::TwoEdu, &[(VcpuReg::R15, MARK_A)]) {
@@ -64,7 +64,8 @@ pub fn run(
     println!(
         "vmm: guest B, with the second edu, aims a DMA at guest A's page by its host-physical address {a_dst_paddr:#x}"
     );
-    let Some(mut b) = build(c, bi, (objects, slots, device_memory), Machine::TwoEdu, (WINDOW_B, 1)) else {
+    let source = DeviceSource::Own { bi, memory: device_memory, nth: 1 };
+    let Some(mut b) = build(c, (objects, slots), Machine::TwoEdu, WINDOW_B, source) else {
         return;
     };
     start(c, &mut b, Machine::TwoEdu, &[(VcpuReg::R15, MARK_B), (VcpuReg::R14, a_dst_paddr)]);
