@@ -90,3 +90,15 @@ fn generation_flips_cannot_exhaust_the_server() {
     let other = o.lines_starting("edudrv: DMA through the pool ok (iova ");
     assert!(other.iter().any(|l| l.ends_with(", gen 2)")), "the other domain's new driver was served: {other:?}");
 }
+
+/// From attack round 15: one driver placing a single frame of its own at many IOVAs
+/// (`DmaMapFrame`) used up the iommu-server's slots and IO page tables, and every
+/// other driver's `DmaAlloc` was refused from then on. The server now gives each
+/// device its own share of slots for placed frames and the tables they need.
+#[test]
+fn one_driver_placing_frames_cannot_starve_another_drivers_dma() {
+    let o = boot("atk_hog", "test-atk-hog", &["edu,addr=03.0", "edu,addr=04.0"]);
+    o.expect_serial_contains("edudrv: hog: placed one frame at ")
+        .expect_serial_contains("edudrv: DMA through the pool ok (iova 0x100000, gen 1)")
+        .expect_serial_not_contains("edudrv: FAIL");
+}

@@ -40,6 +40,7 @@ use libcap::cap::{CNode, Frame, Notification, Untyped, VSpace};
 use libcap::iommu::{ClientSpace, DmaBuffer, IommuClient, IommuError};
 use libcap::{ipc, println};
 
+mod hog;
 mod leak;
 mod targets;
 
@@ -68,6 +69,9 @@ pub enum Mode {
     /// over the `leak` endpoint, then crashes; generation 2 checks its DMA after the peer
     /// used the stale cap.
     Leak,
+    /// From attack round 15: places one 4 KiB frame of its own at many IOVAs
+    /// (`DmaMapFrame`) to use up the server's slots and IO page tables (`hog`).
+    Hog,
 }
 
 /// DMAs outside the pool `edudrv-storm` issues (each at its own IOVA).
@@ -118,6 +122,9 @@ pub fn run(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
     if mode == Mode::Leak {
         return crate::leak::run(info, &mut d.client, d.endpoint, &d.edu, gen);
     }
+    if mode == Mode::Hog {
+        return crate::hog::run(info, &mut d);
+    }
     let rw = CapRights::READ.union(CapRights::WRITE);
     let a = match d.client.dma_alloc(PAGE_SIZE, rw) {
         Ok(a) => a,
@@ -160,7 +167,7 @@ pub fn run(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
             println!("edudrv: FAIL read {v:#x} from an unmapped address");
             ExitCode::UserFailure
         }
-        Mode::Stale | Mode::Leak => ExitCode::Success,
+        Mode::Stale | Mode::Leak | Mode::Hog => ExitCode::Success,
         Mode::Crash if gen == 1 => {
             println!("edudrv: crash: reading {:#x} while holding iova {:#x}", CRASH_ADDRESS, a.iova);
             // SAFETY: deliberately a read of an unmapped address: the CPU fault goes to
