@@ -13,6 +13,9 @@ use alloc::vec::Vec;
 
 use crate::iova::IovaAllocator;
 
+/// IO page tables one mapping may need made (every level below the root, 4 levels).
+pub const MAX_NEW_TABLES: u64 = 3;
+
 /// The kernel operations behind a domain; frames are named by the server's cap slots.
 pub trait DmaOps {
     /// Retypes a new 4 KiB frame from the device's DMA pool; `None` when it is empty.
@@ -23,6 +26,10 @@ pub trait DmaOps {
     fn unmap_io(&mut self, frame: u64) -> Result<(), u64>;
     /// Revokes every copy derived from `frame` (the driver's, and its CPU mappings).
     fn revoke(&mut self, frame: u64) -> Result<(), u64>;
+    /// IO page tables made so far by [`Self::map_io`] (a running count).
+    fn tables_made(&self) -> u64 {
+        0
+    }
 }
 
 /// One buffer: its IOVA range and the frame of each page.
@@ -47,6 +54,13 @@ pub struct Domain {
     client_frames: Vec<(u64, u64)>,
     /// The driver's fault notification (`FaultWatch`; the server's copy's slot), 0: none.
     pub watch: u64,
+    /// Server slots the driver's placed frames may take, their copies and the IO page
+    /// tables made to map them counted together (the server's share for this device;
+    /// none until the server sets it).
+    pub placed_quota: u64,
+    /// IO page tables made to map placed frames: they stay in the IOSpace (and in the
+    /// server's CNode) for good, so they count against the quota for good.
+    pub placed_tables: u64,
     /// Set by the supervisor's cutoff: every request is refused.
     pub cut_off: bool,
     /// The driver instance (badge generation) the records belong to; 0 before the
@@ -64,6 +78,8 @@ impl Domain {
             free_frames: Vec::new(),
             client_frames: Vec::new(),
             watch: 0,
+            placed_quota: u64::MAX,
+            placed_tables: 0,
             cut_off: false,
             generation: 0,
         }
@@ -207,8 +223,10 @@ impl Domain {
 
     /// Maps the frame the driver sent (the server's copy in `slot`) at `iova`, which
     /// the driver chose, with `rights`. Refused when the domain is cut off, the driver
-    /// has [`MAX_CLIENT_FRAMES`] mapped, or the IOVA is in use, past the limit or in
-    /// the MSI window; nothing stays reserved then.
+    /// has [`MAX_CLIENT_FRAMES`] mapped or its [`Self::placed_quota`] of server slots
+    /// would not hold the mapping at its worst, or the IOVA is in use, past the limit or
+    /// in the MSI window; nothing stays reserved then (but the IO page tables the
+    /// kernel walk made stay, and count in [`Self::placed_tables`]).
     pub fn map_client(
         &mut self,
         ops: &mut impl DmaOps,
@@ -219,7 +237,10 @@ impl Domain {
         if self.cut_off {
             return Err(IommuStatus::CutOff);
         }
-        if self.client_frames.len() >= MAX_CLIENT_FRAMES {
+        // The copy's slot and as many new tables as the mapping may need must fit the
+        // device's share: one driver cannot use up the server's slots or untyped.
+        let cost = self.client_frames.len() as u64 + self.placed_tables;
+        if self.client_frames.len() >= MAX_CLIENT_FRAMES || cost + 1 + MAX_NEW_TABLES > self.placed_quota {
             return Err(IommuStatus::OutOfMemory);
         }
         if iova.checked_add(PAGE_SIZE).is_none_or(|end| end > self.iovas.limit()) {
@@ -228,7 +249,10 @@ impl Domain {
         if !self.iovas.reserve(iova, 1) {
             return Err(IommuStatus::IovaInUse);
         }
-        if ops.map_io(self.device, slot, iova, rights).is_err() {
+        let tables = ops.tables_made();
+        let mapped = ops.map_io(self.device, slot, iova, rights);
+        self.placed_tables += ops.tables_made().saturating_sub(tables);
+        if mapped.is_err() {
             self.iovas.free(iova);
             return Err(IommuStatus::KernelError);
         }
@@ -274,7 +298,7 @@ impl Domain {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::collections::BTreeMap;
+    use alloc::collections::{BTreeMap, BTreeSet};
 
     /// A fake kernel: a pool of `pool` frames, the IO mappings, derived copies.
     #[derive(Default)]
@@ -284,6 +308,8 @@ mod tests {
         mapped: BTreeMap<u64, u64>,
         copies: BTreeMap<u64, u32>,
         fail_map_at: Option<u64>,
+        /// 2 MiB and 1 GiB IOVA regions with an IO page table (3 levels).
+        tables: BTreeSet<(u32, u64)>,
     }
 
     impl DmaOps for Fake {
@@ -294,6 +320,8 @@ mod tests {
             })
         }
         fn map_io(&mut self, _: u16, frame: u64, iova: u64, _: CapRights) -> Result<(), u64> {
+            self.tables.insert((21, iova >> 21));
+            self.tables.insert((30, iova >> 30));
             if self.fail_map_at == Some(iova) || self.mapped.contains_key(&frame) {
                 return Err(1);
             }
@@ -308,6 +336,9 @@ mod tests {
             assert!(!self.mapped.contains_key(&frame), "revoked while mapped");
             self.copies.remove(&frame);
             Ok(())
+        }
+        fn tables_made(&self) -> u64 {
+            self.tables.len() as u64
         }
     }
 
@@ -449,5 +480,34 @@ mod tests {
         assert_eq!(slots.len(), MAX_CLIENT_FRAMES + 1, "every placed frame's slot and the watch");
         assert_eq!((d.client_frames().count(), d.watch), (0, 0));
         assert_eq!(d.map_client(&mut k, 0, 1, RW), Err(IommuStatus::IovaInUse), "the old IOVAs are quarantined");
+    }
+
+    #[test]
+    fn placed_frames_and_their_tables_stay_within_the_devices_share() {
+        // From attack round 15: one frame placed 2 MiB apart, over and over, took a
+        // server slot and an IO page table each until the server had none left.
+        let mut k = Fake::default();
+        let mut d = Domain::new(0, 1 << 28);
+        d.placed_quota = 40;
+        let mut placed = 0;
+        while d.map_client(&mut k, (placed + 1) << 21, 500 + placed, RW).is_ok() {
+            placed += 1;
+        }
+        assert_eq!(d.map_client(&mut k, 0x0f00_0000, 999, RW), Err(IommuStatus::OutOfMemory));
+        let cost = d.client_frames().count() as u64 + d.placed_tables;
+        assert!(cost + 1 + MAX_NEW_TABLES > 40 && cost <= 40, "{placed} placed, cost {cost}");
+        // Unmapping gives the copies' slots back, not the tables: cycling map and unmap
+        // over fresh IOVAs stops at the share too.
+        for i in 0..placed {
+            assert!(d.unmap_client(&mut k, (i + 1) << 21).is_ok());
+        }
+        let mut cycles = 0;
+        while d.map_client(&mut k, 0x0800_0000 + (cycles << 21), 600, RW).is_ok() {
+            assert!(d.unmap_client(&mut k, 0x0800_0000 + (cycles << 21)).is_ok());
+            cycles += 1;
+        }
+        assert!(cycles > 0 && d.placed_tables <= 40, "tables {} past the share", d.placed_tables);
+        // The driver used up its own share, nobody else's.
+        assert_eq!(d.map_client(&mut k, 1 << 21, 700, RW), Err(IommuStatus::OutOfMemory));
     }
 }

@@ -127,6 +127,8 @@ pub(crate) struct Kernel {
     /// Set while a reset or cutoff frees a domain: its frames may be dead (then each
     /// is checked before it is invoked; ordinary requests skip the check's cost).
     careful: bool,
+    /// IO page tables made so far ([`DmaOps::tables_made`]).
+    tables: u64,
 }
 
 impl Kernel {
@@ -167,6 +169,7 @@ impl Kernel {
                 other => return other.map_err(|e| e.code.raw()),
             }
             let table = self.retype_own(ObjectType::IoPageTable).ok_or(SyscallError::NotEnoughMemory.raw())?;
+            self.tables += 1;
             match IoPageTable(table).map(iospace, iova) {
                 Ok(()) => {}
                 Err(e) if e.code == SyscallError::DeleteFirst => {}
@@ -215,6 +218,9 @@ impl DmaOps for Kernel {
     fn revoke(&mut self, frame: u64) -> Result<(), u64> {
         CNode::revoke(self.slot(frame)).map_err(|e| e.code.raw())
     }
+    fn tables_made(&self) -> u64 {
+        self.tables
+    }
 }
 
 /// The server state: kernel objects, one [`Domain`] per device, fault reports.
@@ -246,6 +252,7 @@ pub fn run(config: &Config<'_>) -> ! {
         devices: Vec::new(),
         scratch: 0,
         careful: false,
+        tables: 0,
     };
     let mut domains = Vec::new();
     for (index, device) in config.devices.iter().enumerate() {
@@ -268,6 +275,16 @@ pub fn run(config: &Config<'_>) -> ! {
     let faults = alloc::vec![0; config.devices.len()];
     let driver_reports = FaultQueues::new(config.devices.len());
     let inbox = kernel.alloc_slot().unwrap_or(0);
+    // The probe slot now, while slots are free: without one every frame looks dead.
+    kernel.scratch = kernel.alloc_slot().unwrap_or(0);
+    // Each device's share of the slots for frames its driver places and the IO page
+    // tables they need: half the server's slots, split evenly (attack round 15: one
+    // driver placing one frame at many IOVAs used up every slot, and every other
+    // driver's DmaAlloc was refused). Buffers are bounded by their pools.
+    let share = (config.free_slots.end.saturating_sub(config.free_slots.start)) / 2 / (domains.len().max(1) as u64);
+    for domain in &mut domains {
+        domain.placed_quota = share;
+    }
     let mut server = Server { config, kernel, domains, reports, faults, dirty: true, inbox, driver_reports };
     server.publish();
     server.open_inbox();

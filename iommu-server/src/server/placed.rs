@@ -24,8 +24,12 @@ type Reply = Result<(MessageInfo, [u64; 4]), IommuStatus>;
 
 impl Server<'_> {
     /// Points the kernel at the inbox for the next message's cap (or nowhere: CPtr 0
-    /// names no CNode, so no cap is transferred).
-    pub(super) fn open_inbox(&self) {
+    /// names no CNode, so no cap is transferred). An inbox lost to a moment without
+    /// free slots is taken again once one is free.
+    pub(super) fn open_inbox(&mut self) {
+        if self.inbox == 0 {
+            self.inbox = self.kernel.alloc_slot().unwrap_or(0);
+        }
         if self.inbox == 0 {
             ipc::set_receive_slot(0, 0, 0);
         } else {
