@@ -102,3 +102,19 @@ fn one_driver_placing_frames_cannot_starve_another_drivers_dma() {
         .expect_serial_contains("edudrv: DMA through the pool ok (iova 0x100000, gen 1)")
         .expect_serial_not_contains("edudrv: FAIL");
 }
+
+/// From attack round 15: a frame a peer lent the driver and the driver placed for its
+/// device (`DmaMapFrame`) stayed mapped after init cut the driver off: its budget,
+/// pool and caps were revoked, but the server's copy derives from the peer's cap, and
+/// nothing told the server. A transfer the dead driver had started landed in it. Init
+/// now tells the server (`DriverGone`) at every driver teardown.
+#[test]
+fn a_lent_frame_placed_by_a_driver_dies_with_the_driver() {
+    let o = boot("atk_outlive", "test-atk-outlive", &["edu"]);
+    o.expect_serial_contains("edudrv: outlive: lent frame placed at iova 0x4000000, device write started; crashing")
+        .expect_serial_contains("policy cut-off")
+        .expect_serial_contains("iommu-server: device 0: driver generation 1 gone: 1 placed frames dropped")
+        .expect_serial_contains("iommu-server: DMA fault: device 0 requester 00:03.0 iova 0x4000000")
+        .expect_serial_contains("giver: the lent frame was never written")
+        .expect_serial_not_contains("giver: the edu device wrote");
+}

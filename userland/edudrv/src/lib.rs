@@ -40,8 +40,8 @@ use libcap::cap::{CNode, Frame, Notification, Untyped, VSpace};
 use libcap::iommu::{ClientSpace, DmaBuffer, IommuClient, IommuError};
 use libcap::{ipc, println};
 
-mod hog;
 mod leak;
+mod round15;
 mod targets;
 
 /// What the driver does after its round trip.
@@ -72,6 +72,9 @@ pub enum Mode {
     /// From attack round 15: places one 4 KiB frame of its own at many IOVAs
     /// (`DmaMapFrame`) to use up the server's slots and IO page tables (`hog`).
     Hog,
+    /// From attack round 15: places a frame a peer lent it, starts a device write
+    /// into it and CPU-faults (`round15::outlive`).
+    Outlive,
 }
 
 /// DMAs outside the pool `edudrv-storm` issues (each at its own IOVA).
@@ -123,7 +126,7 @@ pub fn run(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
         return crate::leak::run(info, &mut d.client, d.endpoint, &d.edu, gen);
     }
     if mode == Mode::Hog {
-        return crate::hog::run(info, &mut d);
+        return crate::round15::hog(info, &mut d);
     }
     let rw = CapRights::READ.union(CapRights::WRITE);
     let a = match d.client.dma_alloc(PAGE_SIZE, rw) {
@@ -168,6 +171,7 @@ pub fn run(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
             ExitCode::UserFailure
         }
         Mode::Stale | Mode::Leak | Mode::Hog => ExitCode::Success,
+        Mode::Outlive => round15::outlive(info, &mut d, &a),
         Mode::Crash if gen == 1 => {
             println!("edudrv: crash: reading {:#x} while holding iova {:#x}", CRASH_ADDRESS, a.iova);
             // SAFETY: deliberately a read of an unmapped address: the CPU fault goes to
