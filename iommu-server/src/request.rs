@@ -38,6 +38,8 @@ pub enum Request {
     CutOff { device: u16, handler: u16 },
     /// Supervisor `handler`: pop the oldest queued DMA fault report of its devices.
     FaultNext { handler: u16 },
+    /// Init: the device's driver instance was torn down.
+    DriverGone { device: u16 },
 }
 
 /// Decodes a request: `label` and `mrs` as received, `badge` of the caller's cap,
@@ -56,6 +58,13 @@ pub fn decode(label: u64, badge: u64, mrs: [u64; 4], devices: usize) -> Result<R
     if label == IommuLabel::FaultNext {
         let handler = badge_supervisor(badge).ok_or(IommuStatus::Denied)?;
         return Ok(Request::FaultNext { handler });
+    }
+    if label == IommuLabel::DriverGone {
+        // Only init holds an unbadged send cap (drivers' and supervisors' are badged).
+        if badge != 0 {
+            return Err(IommuStatus::Denied);
+        }
+        return Ok(Request::DriverGone { device: in_range(mrs[0])? });
     }
     if matches!(label, IommuLabel::DriverReset | IommuLabel::DriverCutoff) {
         let handler = badge_supervisor(badge).ok_or(IommuStatus::Denied)?;
@@ -111,9 +120,11 @@ pub fn decode(label: u64, badge: u64, mrs: [u64; 4], devices: usize) -> Result<R
             }
         }
         // Only the server sends DmaFault; the supervisor labels were handled above.
-        IommuLabel::DmaFault | IommuLabel::DriverReset | IommuLabel::DriverCutoff | IommuLabel::FaultNext => {
-            return Err(IommuStatus::BadRequest)
-        }
+        IommuLabel::DmaFault
+        | IommuLabel::DriverReset
+        | IommuLabel::DriverCutoff
+        | IommuLabel::FaultNext
+        | IommuLabel::DriverGone => return Err(IommuStatus::BadRequest),
     })
 }
 
@@ -224,6 +235,11 @@ mod tests {
             decode(IommuLabel::DriverCutoff.raw(), supervisor_badge(2), [0; 4], 1),
             Ok(Request::CutOff { device: 0, handler: 2 })
         );
+        let gone = IommuLabel::DriverGone.raw();
+        assert_eq!(decode(gone, 0, [0; 4], 1), Ok(Request::DriverGone { device: 0 }));
+        assert_eq!(decode(gone, 0, [1, 0, 0, 0], 1), Err(IommuStatus::Denied));
+        assert_eq!(decode(gone, driver_badge(0, 1), [0; 4], 1), Err(IommuStatus::Denied), "init only");
+        assert_eq!(decode(gone, supervisor_badge(2), [0; 4], 1), Err(IommuStatus::Denied), "init only");
         let next = IommuLabel::FaultNext.raw();
         assert_eq!(decode(next, supervisor_badge(3), [0; 4], 1), Ok(Request::FaultNext { handler: 3 }));
         assert_eq!(decode(next, driver_badge(0, 1), [0; 4], 1), Err(IommuStatus::Denied));

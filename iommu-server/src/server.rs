@@ -402,6 +402,7 @@ impl Server<'_> {
                         | Request::DmaUnmapFrame { .. }
                         | Request::Reset { .. }
                         | Request::CutOff { .. }
+                        | Request::DriverGone { .. }
                 );
                 self.serve(request).unwrap_or_else(status)
             }
@@ -463,6 +464,7 @@ impl Server<'_> {
             Request::DmaUnmapFrame { device, iova } => self.unmap_frame(device, iova)?,
             Request::FaultWatch { device } => self.watch(device)?,
             Request::DriverFaultNext { device } => self.driver_fault_next(device)?,
+            Request::DriverGone { device } => self.driver_gone(device)?,
             Request::Reset { device, handler } | Request::CutOff { device, handler } => {
                 // Only the device's own fault handler may reset it or cut it off.
                 if self.config.devices[usize::from(device)].handler != handler {

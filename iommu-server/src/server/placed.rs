@@ -99,6 +99,35 @@ impl Server<'_> {
         Ok(status(IommuStatus::Ok))
     }
 
+    /// `DriverGone` (init, when it tore the device's driver down): the frames the dead
+    /// instance placed are unmapped (invalidation completed; a frame a peer lent it is
+    /// not revoked with its budget) and deleted, their IOVAs quarantined, and its watch
+    /// dropped. Its buffers died with its pool; their records go at the next
+    /// instance's first request, as before.
+    pub(super) fn driver_gone(&mut self, device: u16) -> Reply {
+        let domain = &mut self.domains[usize::from(device)];
+        self.kernel.careful = true;
+        let mut slots = domain.unmap_all_client(&mut self.kernel);
+        self.kernel.careful = false;
+        let placed = slots.len();
+        let watch = core::mem::take(&mut domain.watch);
+        if watch != 0 {
+            slots.push(watch);
+        }
+        for &slot in &slots {
+            let _ = CNode::delete(self.kernel.slot(slot));
+        }
+        // Nothing to say for a driver that placed nothing (every restart comes here).
+        if !slots.is_empty() {
+            let generation = domain.generation;
+            println!(
+                "iommu-server: device {device}: driver generation {generation} gone: {placed} placed frames dropped"
+            );
+        }
+        self.kernel.freed.extend(slots);
+        Ok(status(IommuStatus::Ok))
+    }
+
     /// `DriverFaultNext`: the oldest report queued for the device's driver.
     pub(super) fn driver_fault_next(&mut self, device: u16) -> Reply {
         if self.domains[usize::from(device)].watch == 0 {

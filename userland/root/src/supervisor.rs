@@ -18,6 +18,7 @@ use libcap::abi::component::{
 };
 use libcap::abi::exit::ExitCode;
 use libcap::abi::fault::FaultKind;
+use libcap::abi::iommu::{IommuLabel, IommuStatus};
 use libcap::abi::msginfo::MessageInfo;
 use libcap::abi::system::ComponentRole;
 use libcap::abi::system::FaultPolicy;
@@ -64,6 +65,8 @@ fn teardown(system: &mut System<'_>, i: usize) -> Result<()> {
         CNode::revoke(root(p.cap))?;
         p.used = 0;
     }
+    driver_gone(system, i);
+    let c = &mut system.comps[i];
     for slot in c.built.extra.drain(..) {
         let _ = CNode::delete(root(slot));
     }
@@ -74,6 +77,27 @@ fn teardown(system: &mut System<'_>, i: usize) -> Result<()> {
         let _ = CNode::delete(root(slot));
     }
     Ok(())
+}
+
+/// Tells the iommu-server that the driver of each device component `i` drives is gone
+/// (attack round 15): its budget and pools died with the revoke above, but a frame a
+/// peer lent it and it placed for its device (`DmaMapFrame`) derives from the peer's
+/// cap, and the device reached it until the next instance's first request (or for
+/// good after a cut-off). A Call, so the frames are unmapped before the teardown goes
+/// on; only while the server runs (it never blocks, so the reply comes).
+fn driver_gone(system: &System<'_>, i: usize) {
+    let server = usize::from(system.plan.desc.header().iommu_server);
+    let running = system.comps.get(server).is_some_and(|s| s.status == Status::Running);
+    if server == i || !running || system.shared.iommu_ep == 0 {
+        return;
+    }
+    for d in system.plan.devices.iter().filter(|d| usize::from(d.rec.driver) == i) {
+        let info = MessageInfo::new(IommuLabel::DriverGone.raw(), 1);
+        let r = ipc::call(system.shared.iommu_ep, info, [u64::from(d.index), 0, 0, 0]);
+        if r.map(|m| m.mrs[0]) != Ok(IommuStatus::Ok.raw()) {
+            println!("init: iommu-server: driver of device {} gone: {r:?}", d.index);
+        }
+    }
 }
 
 /// Tears component `i` down and starts a fresh instance (generation + 1).
