@@ -1,4 +1,4 @@
-//! The `edudrv-giver` program: lends the edu driver one frame of its own (round 15).
+//! The `edudrv-giver` program: lends the edu driver a frame of its own.
 //!
 //! It sends a 4 KiB frame from its budget to the driver over the `share` endpoint
 //! (the driver places it for its device with `DmaMapFrame`), then watches the frame:
