@@ -25,7 +25,7 @@ USER_PROGRAMS := root fault captest ipctest irqtest bench fuzz dmatest edu cpute
 COMPONENT_PACKAGES := edudrv management relay
 COMPONENTS    := management management-busy management-thief management-restart-server management-restart-loop \
                  edudrv edudrv-rogue-outside edudrv-rogue-targets edudrv-rogue-device edudrv-use-freed edudrv-crash \
-                 edudrv-storm edudrv-flood edudrv-stale edudrv-leak edudrv-keeper edudrv-keeper-flip edudrv-hog edudrv-outlive edudrv-giver \
+                 edudrv-storm edudrv-flood edudrv-stale edudrv-leak edudrv-keeper edudrv-keeper-flip edudrv-hog edudrv-outlive edudrv-giver edudrv-block \
                  e1000edrv-rogue e1000edrv-loopback e1000edrv-flaky e1000edrv-blast nvmedrv-rogue \
                  virtionetdrv-rogue netclient-bench netclient-rxbench nvmedrv-bench \
                  iommu-server-malicious filter copier netbench-http crasher-sharewait crasher-spoof crasher-com1 netclient-flood netclient-arpspoof vmm-edu vmm-bench vmm-fuzz vmm-two-edu vmm-component vmattack-cr8

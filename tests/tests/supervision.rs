@@ -118,3 +118,20 @@ fn a_lent_frame_placed_by_a_driver_dies_with_the_driver() {
         .expect_serial_contains("giver: the lent frame was never written")
         .expect_serial_not_contains("giver: the edu device wrote");
 }
+
+/// From attack round 15: a driver sent the server's own endpoint cap as the frame of a
+/// `DmaMapFrame`. The server checked the cap with `Frame::info`, an invocation, which
+/// on an endpoint cap is an IPC Call: the server called itself and waited for ever,
+/// and no driver was served again. It now maps placed frames with `IoSpace::map_batch`,
+/// where the cap is an argument the kernel checks, and never invokes a driver's cap.
+#[test]
+fn a_driver_sending_an_endpoint_as_a_frame_cannot_block_the_server() {
+    let mut s = Scenario::new("atk_block").append("iommu=allow-unremapped-dma").memory(256);
+    s.extra_args =
+        ["edu,addr=03.0", "edu,addr=04.0"].iter().flat_map(|d| ["-device".to_string(), d.to_string()]).collect();
+    s.timeout = std::time::Duration::from_secs(60);
+    let o = s.initrd(Some(image_for("test-atk-block"))).run();
+    o.expect_serial_contains("edudrv: block: answered Ok(Ok(BadRequest))")
+        .expect_serial_contains("edudrv: DMA through the pool ok (iova 0x100000, gen 1)")
+        .expect_serial_not_contains("init: fault in iommu-server");
+}

@@ -75,6 +75,9 @@ pub enum Mode {
     /// From attack round 15: places a frame a peer lent it, starts a device write
     /// into it and CPU-faults (`round15::outlive`).
     Outlive,
+    /// From attack round 15: sends the server's endpoint cap as a `DmaMapFrame` frame
+    /// (`round15::block`).
+    Block,
 }
 
 /// DMAs outside the pool `edudrv-storm` issues (each at its own IOVA).
@@ -128,6 +131,9 @@ pub fn run(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
     if mode == Mode::Hog {
         return crate::round15::hog(info, &mut d);
     }
+    if mode == Mode::Block {
+        return crate::round15::block(&mut d);
+    }
     let rw = CapRights::READ.union(CapRights::WRITE);
     let a = match d.client.dma_alloc(PAGE_SIZE, rw) {
         Ok(a) => a,
@@ -170,7 +176,7 @@ pub fn run(info: &'static ComponentInfo, mode: Mode) -> ExitCode {
             println!("edudrv: FAIL read {v:#x} from an unmapped address");
             ExitCode::UserFailure
         }
-        Mode::Stale | Mode::Leak | Mode::Hog => ExitCode::Success,
+        Mode::Stale | Mode::Leak | Mode::Hog | Mode::Block => ExitCode::Success,
         Mode::Outlive => round15::outlive(info, &mut d, &a),
         Mode::Crash if gen == 1 => {
             println!("edudrv: crash: reading {:#x} while holding iova {:#x}", CRASH_ADDRESS, a.iova);

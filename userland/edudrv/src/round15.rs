@@ -6,6 +6,10 @@
 //! apart, until the server refuses; another device's driver that runs afterwards
 //! must still get its DMA buffer.
 //!
+//! Block: the driver sends its own endpoint cap (to the server) as the frame of a
+//! `DmaMapFrame`. A server that invokes the cap it got (`Frame::info`) makes an IPC
+//! Call on its own endpoint and waits for ever; every driver after it too.
+//!
 //! Outlive: the driver places a frame a peer lent it (`edudrv-giver`), starts a device
 //! write into it and CPU-faults; init cuts it off. The transfer lands after the
 //! teardown: the device must not reach the frame once its driver is gone.
@@ -96,4 +100,16 @@ pub(crate) fn outlive(info: &'static ComponentInfo, d: &mut Driver, a: &DmaBuffe
     let v = unsafe { core::ptr::read_volatile(CRASH_ADDRESS as *const u64) };
     println!("edudrv: outlive: FAIL read {v:#x} from an unmapped address");
     ExitCode::UserFailure
+}
+
+pub(crate) fn block(d: &mut Driver) -> ExitCode {
+    use abi::iommu::{IommuLabel, IommuStatus};
+    use abi::msginfo::MessageInfo;
+    let endpoint = d.client.endpoint();
+    let info = MessageInfo { label: IommuLabel::DmaMapFrame.raw(), caps_unwrapped: 0, extra_caps: 1, length: 4 };
+    println!("edudrv: block: DmaMapFrame carrying the server's own endpoint cap");
+    ipc::set_extra_cap(endpoint);
+    let r = ipc::call(endpoint, info, [0x0400_0000, 3, 0, 0]).map(|m| IommuStatus::try_from(m.mrs[0]));
+    println!("edudrv: block: answered {r:?}");
+    ExitCode::Success
 }
