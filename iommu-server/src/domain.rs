@@ -6,6 +6,7 @@
 //! The kernel operations a domain needs go through [`DmaOps`], so the bookkeeping
 //! (rollback on failure, frames reused only after unmap and revoke) is host-tested.
 
+use abi::error::SyscallError;
 use abi::iommu::{IommuStatus, MAX_CLIENT_FRAMES};
 use abi::layout::PAGE_SIZE;
 use abi::rights::CapRights;
@@ -26,6 +27,12 @@ pub trait DmaOps {
     fn unmap_io(&mut self, frame: u64) -> Result<(), u64>;
     /// Revokes every copy derived from `frame` (the driver's, and its CPU mappings).
     fn revoke(&mut self, frame: u64) -> Result<(), u64>;
+    /// Maps a frame the driver sent (`frame`: the server's copy, of a cap the driver
+    /// chose: any type) at `iova` without invoking it; `InvalidCapability` if it is
+    /// not a 4 KiB RAM frame.
+    fn map_placed(&mut self, device: u16, frame: u64, iova: u64, rights: CapRights) -> Result<(), u64> {
+        self.map_io(device, frame, iova, rights)
+    }
     /// IO page tables made so far by [`Self::map_io`] (a running count).
     fn tables_made(&self) -> u64 {
         0
@@ -250,11 +257,13 @@ impl Domain {
             return Err(IommuStatus::IovaInUse);
         }
         let tables = ops.tables_made();
-        let mapped = ops.map_io(self.device, slot, iova, rights);
+        let mapped = ops.map_placed(self.device, slot, iova, rights);
         self.placed_tables += ops.tables_made().saturating_sub(tables);
-        if mapped.is_err() {
+        if let Err(code) = mapped {
             self.iovas.free(iova);
-            return Err(IommuStatus::KernelError);
+            // Not a 4 KiB RAM frame (a 2 MiB or device frame, or no frame at all).
+            let not_a_frame = code == SyscallError::InvalidCapability.raw();
+            return Err(if not_a_frame { IommuStatus::BadRequest } else { IommuStatus::KernelError });
         }
         self.client_frames.push((iova, slot));
         Ok(())
@@ -336,6 +345,13 @@ mod tests {
             assert!(!self.mapped.contains_key(&frame), "revoked while mapped");
             self.copies.remove(&frame);
             Ok(())
+        }
+        fn map_placed(&mut self, device: u16, frame: u64, iova: u64, rights: CapRights) -> Result<(), u64> {
+            // Slots from 9000 on hold caps that are not 4 KiB RAM frames.
+            if frame >= 9000 {
+                return Err(SyscallError::InvalidCapability.raw());
+            }
+            self.map_io(device, frame, iova, rights)
         }
         fn tables_made(&self) -> u64 {
             self.tables.len() as u64
@@ -444,6 +460,8 @@ mod tests {
         assert_eq!(d.map_client(&mut k, 1 << 28, 502, RW), Err(IommuStatus::OutOfIova), "past the mask");
         assert_eq!(d.map_client(&mut k, !0xfff, 502, RW), Err(IommuStatus::OutOfIova));
         assert!(!k.mapped.contains_key(&502), "nothing mapped for the refused");
+        // A cap that is no 4 KiB RAM frame (checked by the map, never invoked).
+        assert_eq!(d.map_client(&mut k, 2 * PAGE_SIZE, 9001, RW), Err(IommuStatus::BadRequest));
         // A refused kernel map leaves the IOVA free.
         k.fail_map_at = Some(2 * PAGE_SIZE);
         assert_eq!(d.map_client(&mut k, 2 * PAGE_SIZE, 503, RW), Err(IommuStatus::KernelError));

@@ -11,10 +11,9 @@
 //! device's fault handler (management) gets every report as before.
 
 use abi::iommu::{FaultReport, IommuStatus};
-use abi::layout::PAGE_SIZE;
 use abi::msginfo::MessageInfo;
 use abi::rights::CapRights;
-use libcap::cap::{CNode, Frame, FULL_DEPTH};
+use libcap::cap::{CNode, FULL_DEPTH};
 use libcap::ipc::{self, Message};
 use libcap::println;
 
@@ -57,12 +56,10 @@ impl Server<'_> {
         if self.inbox == 0 {
             return Err(IommuStatus::OutOfMemory);
         }
-        // Only a 4 KiB frame of RAM: a 2 MiB one would cover IOVAs nobody reserved,
-        // and a device frame is never DMA memory (the kernel refuses it too).
-        match Frame(self.inbox).info() {
-            Ok(f) if f.bytes == PAGE_SIZE && !f.is_device => {}
-            _ => return Err(IommuStatus::BadRequest),
-        }
+        // Only a 4 KiB frame of RAM (a 2 MiB one would cover IOVAs nobody reserved, and
+        // device memory is never DMA memory): the map checks it without invoking the
+        // cap, which could be anything the driver chose (an invocation of an endpoint
+        // cap is an IPC Call: on the server's own endpoint it would wait for ever).
         let slot = self.inbox;
         self.domains[usize::from(device)].map_client(&mut self.kernel, iova, slot, rights)?;
         self.keep_inbox();
