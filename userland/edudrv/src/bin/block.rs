@@ -1,4 +1,4 @@
-//! The `edudrv-block` program: a DmaMapFrame whose "frame" is the server's endpoint.
+//! The `edudrv-block` program: an endpoint sent as a DmaMapFrame frame.
 #![no_std]
 #![no_main]
 
