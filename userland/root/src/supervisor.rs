@@ -18,7 +18,7 @@ use libcap::abi::component::{
 };
 use libcap::abi::exit::ExitCode;
 use libcap::abi::fault::FaultKind;
-use libcap::abi::iommu::{IommuLabel, IommuStatus};
+use libcap::abi::iommu::IommuLabel;
 use libcap::abi::msginfo::MessageInfo;
 use libcap::abi::system::ComponentRole;
 use libcap::abi::system::FaultPolicy;
@@ -83,8 +83,11 @@ fn teardown(system: &mut System<'_>, i: usize) -> Result<()> {
 /// (attack round 15): its budget and pools died with the revoke above, but a frame a
 /// peer lent it and it placed for its device (`DmaMapFrame`) derives from the peer's
 /// cap, and the device reached it until the next instance's first request (or for
-/// good after a cut-off). A Call, so the frames are unmapped before the teardown goes
-/// on; only while the server runs (it never blocks, so the reply comes).
+/// good after a cut-off). An NBSend: init never waits for a component (a server that
+/// is down, or a program in the server's role that never receives, would stop init's
+/// supervision for good). The server waits in Recv whenever init runs unless a
+/// component of its priority or above preempted it mid-request; then the message is
+/// lost and the frames go at the next instance's first request, as before.
 fn driver_gone(system: &System<'_>, i: usize) {
     let server = usize::from(system.plan.desc.header().iommu_server);
     let running = system.comps.get(server).is_some_and(|s| s.status == Status::Running);
@@ -93,10 +96,7 @@ fn driver_gone(system: &System<'_>, i: usize) {
     }
     for d in system.plan.devices.iter().filter(|d| usize::from(d.rec.driver) == i) {
         let info = MessageInfo::new(IommuLabel::DriverGone.raw(), 1);
-        let r = ipc::call(system.shared.iommu_ep, info, [u64::from(d.index), 0, 0, 0]);
-        if r.map(|m| m.mrs[0]) != Ok(IommuStatus::Ok.raw()) {
-            println!("init: iommu-server: driver of device {} gone: {r:?}", d.index);
-        }
+        let _ = ipc::nb_send(system.shared.iommu_ep, info, [u64::from(d.index), 0, 0, 0]);
     }
 }
 
