@@ -38,8 +38,9 @@ pub enum Request {
     CutOff { device: u16, handler: u16 },
     /// Supervisor `handler`: pop the oldest queued DMA fault report of its devices.
     FaultNext { handler: u16 },
-    /// Init: the device's driver instance was torn down.
-    DriverGone { device: u16 },
+    /// Init: the driver instance of each device in `mask` (bit i: device i) was torn
+    /// down.
+    DriverGone { mask: u64 },
 }
 
 /// Decodes a request: `label` and `mrs` as received, `badge` of the caller's cap,
@@ -64,7 +65,11 @@ pub fn decode(label: u64, badge: u64, mrs: [u64; 4], devices: usize) -> Result<R
         if badge != 0 {
             return Err(IommuStatus::Denied);
         }
-        return Ok(Request::DriverGone { device: in_range(mrs[0])? });
+        let mask = mrs[0];
+        if mask == 0 || (devices < 64 && mask >> devices != 0) {
+            return Err(IommuStatus::Denied);
+        }
+        return Ok(Request::DriverGone { mask });
     }
     if matches!(label, IommuLabel::DriverReset | IommuLabel::DriverCutoff) {
         let handler = badge_supervisor(badge).ok_or(IommuStatus::Denied)?;
@@ -236,10 +241,11 @@ mod tests {
             Ok(Request::CutOff { device: 0, handler: 2 })
         );
         let gone = IommuLabel::DriverGone.raw();
-        assert_eq!(decode(gone, 0, [0; 4], 1), Ok(Request::DriverGone { device: 0 }));
-        assert_eq!(decode(gone, 0, [1, 0, 0, 0], 1), Err(IommuStatus::Denied));
-        assert_eq!(decode(gone, driver_badge(0, 1), [0; 4], 1), Err(IommuStatus::Denied), "init only");
-        assert_eq!(decode(gone, supervisor_badge(2), [0; 4], 1), Err(IommuStatus::Denied), "init only");
+        assert_eq!(decode(gone, 0, [0b11, 0, 0, 0], 2), Ok(Request::DriverGone { mask: 0b11 }));
+        assert_eq!(decode(gone, 0, [0b100, 0, 0, 0], 2), Err(IommuStatus::Denied), "no device 2");
+        assert_eq!(decode(gone, 0, [0; 4], 2), Err(IommuStatus::Denied), "no device");
+        assert_eq!(decode(gone, driver_badge(0, 1), [1, 0, 0, 0], 1), Err(IommuStatus::Denied), "init only");
+        assert_eq!(decode(gone, supervisor_badge(2), [1, 0, 0, 0], 1), Err(IommuStatus::Denied), "init only");
         let next = IommuLabel::FaultNext.raw();
         assert_eq!(decode(next, supervisor_badge(3), [0; 4], 1), Ok(Request::FaultNext { handler: 3 }));
         assert_eq!(decode(next, driver_badge(0, 1), [0; 4], 1), Err(IommuStatus::Denied));

@@ -477,7 +477,12 @@ impl Server<'_> {
             Request::DmaUnmapFrame { device, iova } => self.unmap_frame(device, iova)?,
             Request::FaultWatch { device } => self.watch(device)?,
             Request::DriverFaultNext { device } => self.driver_fault_next(device)?,
-            Request::DriverGone { device } => self.driver_gone(device)?,
+            Request::DriverGone { mask } => {
+                for device in (0..self.domains.len()).filter(|&d| d < 64 && mask & 1 << d != 0) {
+                    self.driver_gone(device as u16);
+                }
+                status(IommuStatus::Ok)
+            }
             Request::Reset { device, handler } | Request::CutOff { device, handler } => {
                 // Only the device's own fault handler may reset it or cut it off.
                 if self.config.devices[usize::from(device)].handler != handler {

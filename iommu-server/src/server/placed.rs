@@ -101,7 +101,7 @@ impl Server<'_> {
     /// not revoked with its budget) and deleted, their IOVAs quarantined, and its watch
     /// dropped. Its buffers died with its pool; their records go at the next
     /// instance's first request, as before.
-    pub(super) fn driver_gone(&mut self, device: u16) -> Reply {
+    pub(super) fn driver_gone(&mut self, device: u16) {
         let domain = &mut self.domains[usize::from(device)];
         self.kernel.careful = true;
         let mut slots = domain.unmap_all_client(&mut self.kernel);
@@ -122,7 +122,6 @@ impl Server<'_> {
             );
         }
         self.kernel.freed.extend(slots);
-        Ok(status(IommuStatus::Ok))
     }
 
     /// `DriverFaultNext`: the oldest report queued for the device's driver.

@@ -58,8 +58,8 @@ crate::abi_enum! {
         /// ([`FaultReport`]); `NotFound` when none is queued. `lost` counts reports
         /// dropped because the queue was full since the previous fetch.
         FaultNext = 18,
-        /// Init only (its unbadged cap): `[device index]`: the device's driver instance
-        /// was torn down. The frames it placed (`DmaMapFrame`) and its fault watch are
+        /// Init only (its unbadged cap): `[device mask]` (bit i: device i): the driver
+        /// instance of each of these devices was torn down (one message: init NBSends). The frames it placed (`DmaMapFrame`) and its fault watch are
         /// dropped (unmapped, invalidation completed) and their IOVAs quarantined: a
         /// placed frame a peer lent the driver is not revoked with the driver's budget,
         /// and the device must not reach it once its driver is gone.

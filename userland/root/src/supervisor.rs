@@ -94,9 +94,17 @@ fn driver_gone(system: &System<'_>, i: usize) {
     if server == i || !running || system.shared.iommu_ep == 0 {
         return;
     }
-    for d in system.plan.devices.iter().filter(|d| usize::from(d.rec.driver) == i) {
+    // One message for all its devices: after the first NBSend the server is no
+    // longer waiting in Recv (init runs on), so a second would be lost.
+    let mask = system
+        .plan
+        .devices
+        .iter()
+        .filter(|d| usize::from(d.rec.driver) == i && d.index < 64)
+        .fold(0u64, |m, d| m | 1 << d.index);
+    if mask != 0 {
         let info = MessageInfo::new(IommuLabel::DriverGone.raw(), 1);
-        let _ = ipc::nb_send(system.shared.iommu_ep, info, [u64::from(d.index), 0, 0, 0]);
+        let _ = ipc::nb_send(system.shared.iommu_ep, info, [mask, 0, 0, 0]);
     }
 }
 
