@@ -1,5 +1,6 @@
-//! The VMM as a component of a system description (`program = "vmm-component"`): its
-//! guest gets the device the description gives it, through the iommu-server.
+//! The VMM as a component of a system description (`program = "vmm-component"`).
+//!
+//! Its guest gets the device the description gives it, through the iommu-server.
 #![no_std]
 #![no_main]
 
