@@ -125,7 +125,13 @@ mod tests {
     use abi::rights::CapRights;
 
     fn ut() -> Cap {
-        Cap::Untyped { paddr: 0x10_0000, size_bits: 16, is_device: false, free_offset: 0 }
+        Cap::Untyped {
+            paddr: 0x10_0000,
+            size_bits: 16,
+            is_device: false,
+            free_offset: 0,
+            cleared: crate::object::untyped::Cleared::NONE,
+        }
     }
 
     #[test]

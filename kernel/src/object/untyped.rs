@@ -3,6 +3,15 @@
 //! Untyped memory: Retype carves naturally aligned objects from the free part of an
 //! untyped region (watermark `free_offset`), never overlapping live objects: the
 //! watermark only resets when the untyped has no children left.
+//!
+//! Zeroing the new objects is the long part of a Retype and the kernel runs with
+//! interrupts off, so it is preemptible (as seL4 resets untyped memory in chunks with
+//! its progress in the untyped cap): [`invoke_retype_bounded`] zeroes at most
+//! [`CLEAR_PASS_BYTES`] per call, in [`CLEAR_CHUNK_BYTES`] chunks, stopping early at a
+//! chunk boundary when an interrupt is pending, and records the run zeroed so far in the
+//! untyped cap ([`Cleared`]); the restarted system call continues from there. Objects
+//! are created, and the watermark moves, only in the call that finishes the zeroing, so
+//! no cap ever names memory that is not fully zeroed.
 
 use abi::error::SyscallError;
 use abi::object::ObjectType;
@@ -14,10 +23,47 @@ use super::mdb;
 
 /// Most objects one Retype creates.
 pub const MAX_RETYPE_COUNT: u64 = 256;
-/// Most bytes one Retype zeroes. Zeroing is the long part of a retype and the kernel
-/// runs with interrupts off, so each call is bounded instead of preempted: 16 MiB is
-/// about 4 M stores. Larger amounts take several calls.
+/// Most bytes one Retype zeroes (16 MiB: 128 passes; larger amounts take several
+/// Retypes).
 pub const MAX_RETYPE_CLEAR_BYTES: u64 = 16 << 20;
+/// Bytes zeroed between two checks for a pending interrupt (2,048 `rep stosq` stores).
+pub const CLEAR_CHUNK_BYTES: u64 = 16 << 10;
+/// Most bytes one pass zeroes before the call returns to user mode to be restarted:
+/// 16,384 stores, about 18,000 guest instructions with the restart (`make bench` part
+/// `latency`), the order of a Delete or Revoke batch (`cnode::WORK_BATCH`).
+pub const CLEAR_PASS_BYTES: u64 = 128 << 10;
+
+/// A run of an untyped's memory known to be zero, kept in the untyped cap between the
+/// passes of a preempted Retype: `len` bytes (a multiple of [`CLEAR_CHUNK_BYTES`]) from
+/// offset `start`, at or above the watermark the Retype started from.
+///
+/// It stays true until a Retype from this cap completes (which clears it: new objects
+/// may then lie in the run): only a completed Retype creates children, so no object
+/// other than the ones of that Retype can overlap the run while it is recorded. A
+/// Revoke of the untyped only deletes children (the run stays zero); deleting or
+/// moving the cap takes the record along. An untyped cap is never copied, so no other
+/// cap can retype the run in between.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cleared {
+    /// Offset of the run from the untyped's base.
+    pub start: u64,
+    /// Bytes zeroed from `start` (0: no record).
+    pub len: u64,
+}
+
+impl Cleared {
+    /// No record.
+    pub const NONE: Cleared = Cleared { start: 0, len: 0 };
+}
+
+/// Outcome of one pass of a Retype.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetypeProgress {
+    /// The objects exist.
+    Done,
+    /// Part of the memory is zeroed (recorded in the untyped cap); call again.
+    Preempted,
+}
 
 /// A checked retype.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +80,9 @@ pub struct RetypePlan {
     pub count: u64,
     /// Watermark after the retype.
     pub new_free_offset: u64,
+    /// Bytes from `first` already zeroed by earlier passes (the cap's [`Cleared`] run,
+    /// if it starts at `first`).
+    pub cleared: u64,
 }
 
 /// Memory side effects of creating objects.
@@ -55,6 +104,11 @@ pub trait ObjectMemory {
     fn init_vcpu(&mut self, _vcpu: u64) {}
     /// Prepares a new GuestSpace root (a live translation root; no kernel half).
     fn init_guest_space(&mut self, _root: u64) {}
+    /// An interrupt is waiting to be taken: a long zeroing stops at its next chunk
+    /// boundary and returns to user mode (where it is taken) to be restarted.
+    fn interrupt_pending(&self) -> bool {
+        false
+    }
 }
 
 /// Checks a retype of `count` objects of `object_type` from the untyped in `slot` into
@@ -68,7 +122,7 @@ pub fn decode_retype(
     dest: impl Iterator<Item = SlotAddr>,
     free_domains: u64,
 ) -> Result<RetypePlan, SyscallError> {
-    let Cap::Untyped { paddr, size_bits, is_device, free_offset } = mem.load(slot).cap else {
+    let Cap::Untyped { paddr, size_bits, is_device, free_offset, cleared } = mem.load(slot).cap else {
         return Err(SyscallError::InvalidCapability);
     };
     if count == 0 || count > MAX_RETYPE_COUNT {
@@ -104,13 +158,18 @@ pub fn decode_retype(
     if object_type == ObjectType::IoSpace && count > free_domains {
         return Err(SyscallError::NotEnoughMemory);
     }
-    Ok(RetypePlan { object_type, size_arg, object_bits, first: paddr + start, count, new_free_offset: end })
+    // A run an earlier pass zeroed counts if it starts where these objects do (its
+    // memory is zero and lies at or above the watermark: see `Cleared`).
+    let cleared = if cleared.len != 0 && cleared.start == start { cleared.len.min(total) } else { 0 };
+    Ok(RetypePlan { object_type, size_arg, object_bits, first: paddr + start, count, new_free_offset: end, cleared })
 }
 
 /// The cap for object `paddr` of a checked plan.
 fn new_cap(plan: &RetypePlan, paddr: u64, is_device: bool) -> Cap {
     match plan.object_type {
-        ObjectType::Untyped => Cap::Untyped { paddr, size_bits: plan.object_bits as u8, is_device, free_offset: 0 },
+        ObjectType::Untyped => {
+            Cap::Untyped { paddr, size_bits: plan.object_bits as u8, is_device, free_offset: 0, cleared: Cleared::NONE }
+        }
         ObjectType::Tcb => Cap::Tcb { paddr },
         ObjectType::Endpoint => Cap::Endpoint { paddr, badge: 0, rights: CapRights::ALL },
         ObjectType::Notification => Cap::Notification { paddr, badge: 0, rights: CapRights::ALL },
@@ -139,24 +198,56 @@ pub fn is_supported(_object_type: ObjectType) -> bool {
     true
 }
 
-/// Performs a checked retype: zeroes the memory, moves the watermark and inserts the
-/// new caps as children of the untyped, in `dest` order.
+/// Performs a checked retype to completion, however long its zeroing (host tests; the
+/// kernel calls [`invoke_retype_bounded`] and restarts the system call).
 pub fn invoke_retype(
     mem: &mut impl SlotMemory,
     om: &mut impl ObjectMemory,
     slot: SlotAddr,
     plan: &RetypePlan,
-    dest: impl DoubleEndedIterator<Item = SlotAddr> + ExactSizeIterator,
+    dest: impl DoubleEndedIterator<Item = SlotAddr> + ExactSizeIterator + Clone,
 ) {
+    let mut plan = *plan;
+    while invoke_retype_bounded(mem, om, slot, &plan, dest.clone()) == RetypeProgress::Preempted {
+        let Cap::Untyped { cleared, .. } = mem.load(slot).cap else { unreachable!("the untyped stays") };
+        plan.cleared = cleared.len;
+    }
+}
+
+/// One pass of a checked retype: zeroes what earlier passes left, at most
+/// [`CLEAR_PASS_BYTES`] and stopping at a chunk boundary if an interrupt is pending;
+/// if memory is left, records the zeroed run in the untyped cap and returns
+/// `Preempted`. Otherwise moves the watermark, clears the record and inserts the new
+/// caps as children of the untyped, in `dest` order.
+pub fn invoke_retype_bounded(
+    mem: &mut impl SlotMemory,
+    om: &mut impl ObjectMemory,
+    slot: SlotAddr,
+    plan: &RetypePlan,
+    dest: impl DoubleEndedIterator<Item = SlotAddr> + ExactSizeIterator,
+) -> RetypeProgress {
     let mut cte = mem.load(slot);
-    let Cap::Untyped { paddr, size_bits, is_device, .. } = cte.cap else {
+    let Cap::Untyped { paddr, size_bits, is_device, free_offset, .. } = cte.cap else {
         unreachable!("decode_retype checked the cap type");
     };
     let size = 1u64 << plan.object_bits;
     if !is_device && plan.object_type != ObjectType::Untyped {
-        om.zero(plan.first, size * plan.count);
+        let total = size * plan.count;
+        let (mut done, mut pass) = (plan.cleared, 0);
+        while done < total {
+            let len = CLEAR_CHUNK_BYTES.min(total - done);
+            om.zero(plan.first + done, len);
+            done += len;
+            pass += len;
+            if done < total && (pass >= CLEAR_PASS_BYTES || om.interrupt_pending()) {
+                let cleared = Cleared { start: plan.first - paddr, len: done };
+                cte.cap = Cap::Untyped { paddr, size_bits, is_device, free_offset, cleared };
+                mem.store(slot, cte);
+                return RetypeProgress::Preempted;
+            }
+        }
     }
-    cte.cap = Cap::Untyped { paddr, size_bits, is_device, free_offset: plan.new_free_offset };
+    cte.cap = Cap::Untyped { paddr, size_bits, is_device, free_offset: plan.new_free_offset, cleared: Cleared::NONE };
     mem.store(slot, cte);
     // Insert in reverse so the children end up in `dest` order right after the untyped.
     // The destinations are walked backwards, not copied into a buffer to reverse: a
@@ -180,4 +271,5 @@ pub fn invoke_retype(
         };
         mdb::insert_child(mem, slot, dest_slot, cap, true, true);
     }
+    RetypeProgress::Done
 }
