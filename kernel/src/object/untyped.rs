@@ -80,9 +80,6 @@ pub struct RetypePlan {
     pub count: u64,
     /// Watermark after the retype.
     pub new_free_offset: u64,
-    /// Bytes from `first` already zeroed by earlier passes (the cap's [`Cleared`] run,
-    /// if it starts at `first`).
-    pub cleared: u64,
 }
 
 /// Memory side effects of creating objects.
@@ -122,7 +119,7 @@ pub fn decode_retype(
     dest: impl Iterator<Item = SlotAddr>,
     free_domains: u64,
 ) -> Result<RetypePlan, SyscallError> {
-    let Cap::Untyped { paddr, size_bits, is_device, free_offset, cleared } = mem.load(slot).cap else {
+    let Cap::Untyped { paddr, size_bits, is_device, free_offset, .. } = mem.load(slot).cap else {
         return Err(SyscallError::InvalidCapability);
     };
     if count == 0 || count > MAX_RETYPE_COUNT {
@@ -158,10 +155,7 @@ pub fn decode_retype(
     if object_type == ObjectType::IoSpace && count > free_domains {
         return Err(SyscallError::NotEnoughMemory);
     }
-    // A run an earlier pass zeroed counts if it starts where these objects do (its
-    // memory is zero and lies at or above the watermark: see `Cleared`).
-    let cleared = if cleared.len != 0 && cleared.start == start { cleared.len.min(total) } else { 0 };
-    Ok(RetypePlan { object_type, size_arg, object_bits, first: paddr + start, count, new_free_offset: end, cleared })
+    Ok(RetypePlan { object_type, size_arg, object_bits, first: paddr + start, count, new_free_offset: end })
 }
 
 /// The cap for object `paddr` of a checked plan.
@@ -207,11 +201,36 @@ pub fn invoke_retype(
     plan: &RetypePlan,
     dest: impl DoubleEndedIterator<Item = SlotAddr> + ExactSizeIterator + Clone,
 ) {
-    let mut plan = *plan;
-    while invoke_retype_bounded(mem, om, slot, &plan, dest.clone()) == RetypeProgress::Preempted {
-        let Cap::Untyped { cleared, .. } = mem.load(slot).cap else { unreachable!("the untyped stays") };
-        plan.cleared = cleared.len;
+    while invoke_retype_bounded(mem, om, slot, plan, dest.clone()) == RetypeProgress::Preempted {}
+}
+
+/// Bytes of a `total`-byte run from offset `start` already zero: the recorded run if it
+/// starts there (its memory is zero and lies at or above the watermark: see
+/// [`Cleared`]), else none.
+fn resumed_at(cleared: Cleared, start: u64, total: u64) -> u64 {
+    if cleared.len != 0 && cleared.start == start {
+        cleared.len.min(total)
+    } else {
+        0
     }
+}
+
+/// Zeroes `[first + done, first + total)` in chunks, at most [`CLEAR_PASS_BYTES`] and
+/// stopping at a chunk boundary if an interrupt is pending (at least one chunk).
+/// Returns how much is zero if some is left, `None` if all of it is.
+#[inline(never)]
+fn zero_one_pass(om: &mut impl ObjectMemory, first: u64, total: u64, mut done: u64) -> Option<u64> {
+    let mut pass = 0;
+    while done < total {
+        let len = CLEAR_CHUNK_BYTES.min(total - done);
+        om.zero(first + done, len);
+        done += len;
+        pass += len;
+        if done < total && (pass >= CLEAR_PASS_BYTES || om.interrupt_pending()) {
+            return Some(done);
+        }
+    }
+    None
 }
 
 /// One pass of a checked retype: zeroes what earlier passes left, at most
@@ -227,21 +246,19 @@ pub fn invoke_retype_bounded(
     dest: impl DoubleEndedIterator<Item = SlotAddr> + ExactSizeIterator,
 ) -> RetypeProgress {
     let mut cte = mem.load(slot);
-    let Cap::Untyped { paddr, size_bits, is_device, free_offset, .. } = cte.cap else {
+    let Cap::Untyped { paddr, size_bits, is_device, free_offset, cleared } = cte.cap else {
         unreachable!("decode_retype checked the cap type");
     };
     let size = 1u64 << plan.object_bits;
     if !is_device && plan.object_type != ObjectType::Untyped {
         let total = size * plan.count;
-        let (mut done, mut pass) = (plan.cleared, 0);
-        while done < total {
-            let len = CLEAR_CHUNK_BYTES.min(total - done);
-            om.zero(plan.first + done, len);
-            done += len;
-            pass += len;
-            if done < total && (pass >= CLEAR_PASS_BYTES || om.interrupt_pending()) {
-                let cleared = Cleared { start: plan.first - paddr, len: done };
-                cte.cap = Cap::Untyped { paddr, size_bits, is_device, free_offset, cleared };
+        if total <= CLEAR_CHUNK_BYTES {
+            // The common small Retype: one chunk, no record (whatever one says).
+            om.zero(plan.first, total);
+        } else {
+            let start = plan.first - paddr;
+            if let Some(len) = zero_one_pass(om, plan.first, total, resumed_at(cleared, start, total)) {
+                cte.cap = Cap::Untyped { paddr, size_bits, is_device, free_offset, cleared: Cleared { start, len } };
                 mem.store(slot, cte);
                 return RetypeProgress::Preempted;
             }
