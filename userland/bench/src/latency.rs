@@ -36,6 +36,9 @@ fn wake_row(name: &str, lateness: Option<Lateness>) {
     let Some(l) = lateness else { return };
     println!("bench: longest wakeup lateness: {name} min={} median={} runs={}", l.longest, l.longest, l.samples);
     println!("bench: wakeup lateness {name}: shortest {} of {} interrupts", l.shortest, l.samples);
+    if l.took != 0 {
+        println!("bench: {name} took {} guest instructions in all (the waker's share included)", l.took);
+    }
 }
 
 /// The three rows; `scratch` holds 4,096 empty slots (empty again afterwards).

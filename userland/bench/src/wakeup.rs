@@ -1,4 +1,4 @@
-//! A higher-priority thread woken by the PIT: how late it runs, in guest instructions.
+//! A higher-priority thread woken by the PIT: its lateness in guest instructions.
 //!
 //! The waker thread (priority [`WAKER_PRIORITY`], above the bench thread's
 //! [`WORKER_PRIORITY`] during these rows) starts the PIT's channel 0 in mode 0
@@ -115,7 +115,8 @@ pub struct Waker {
     handler: IrqHandler,
 }
 
-/// One measurement: samples, shortest and longest lateness (guest instructions).
+/// One measurement: samples, shortest and longest lateness, and how long the work
+/// took (guest instructions, the waker's share included).
 pub struct Lateness {
     /// Interrupts counted.
     pub samples: u64,
@@ -123,6 +124,8 @@ pub struct Lateness {
     pub shortest: u64,
     /// The longest lateness.
     pub longest: u64,
+    /// From the start of the work to its end (0 for no work).
+    pub took: u64,
 }
 
 impl Waker {
@@ -162,15 +165,20 @@ impl Waker {
         END.store(0, SeqCst);
         TARGET.store(if work.is_some() { 0 } else { IDLE_SAMPLES }, SeqCst);
         let _ = ipc::signal(START.load(SeqCst));
+        let mut took = 0;
         if let Some(work) = work {
+            let t0 = now();
             work();
-            END.store(now(), SeqCst);
+            let end = now();
+            END.store(end, SeqCst);
+            took = end - t0;
         }
         match ipc::wait_until(DONE.load(SeqCst), Deadline::default_wait()) {
             Ok(Some(_)) => Some(Lateness {
                 samples: SAMPLES.load(SeqCst),
                 shortest: SHORTEST.load(SeqCst),
                 longest: LONGEST.load(SeqCst),
+                took,
             }),
             _ => {
                 println!("bench: FAIL the waker's PIT interrupt (ISA IRQ 0) did not come");
