@@ -265,11 +265,11 @@ pub fn invoke_retype_bounded(
         }
     }
     cte.cap = Cap::Untyped { paddr, size_bits, is_device, free_offset: plan.new_free_offset, cleared: Cleared::NONE };
-    mem.store(slot, cte);
-    // Insert in reverse so the children end up in `dest` order right after the untyped.
-    // The destinations are walked backwards, not copied into a buffer to reverse: a
-    // zeroed 256-entry array cost every Retype 277 guest instructions of memset.
-    for (i, dest_slot) in dest.take(plan.count as usize).enumerate().rev() {
+    // Objects are made last to first (an IOSpace's domain id follows that order), and
+    // the caps linked after the untyped in `dest` order, each slot written once. The
+    // destinations are walked backwards, not copied into a buffer to reverse: a zeroed
+    // 256-entry array cost every Retype 277 guest instructions of memset.
+    let objects = dest.take(plan.count as usize).enumerate().rev().map(|(i, dest_slot)| {
         let object = plan.first + i as u64 * size;
         if plan.object_type == ObjectType::Pml4 {
             om.init_vspace(object);
@@ -286,7 +286,8 @@ pub fn invoke_retype_bounded(
         } else {
             new_cap(plan, object, is_device)
         };
-        mdb::insert_child(mem, slot, dest_slot, cap, true, true);
-    }
+        (dest_slot, cap)
+    });
+    mdb::insert_children(mem, slot, cte, objects);
     RetypeProgress::Done
 }

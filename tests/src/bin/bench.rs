@@ -108,7 +108,7 @@ fn latency_rows() -> Option<Vec<Row>> {
         .filter_map(parse)
         .filter(|r| r.name.starts_with(LATENCY_PREFIX) || r.name.starts_with(WAKEUP_PREFIX))
         .collect();
-    if rows.len() != 7 || !o.serial.contains("bench: done") || o.serial.contains("FAIL") {
+    if rows.len() != 8 || !o.serial.contains("bench: done") || o.serial.contains("FAIL") {
         eprintln!("bench: the latency run failed; serial tail:\n{}", scenarios::tail(&o.serial, 30));
         return None;
     }

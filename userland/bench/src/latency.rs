@@ -6,7 +6,8 @@
 //! unprivileged thread deletes a CNode holding 65,536 caps (a preemptible Zombie
 //! deletion), revokes a frame whose 4,096 copies each hold an IO mapping (preemptible),
 //! and retypes 16 MiB of frames in one Retype (zeroed in preemptible passes), and,
-//! meanwhile, how late a higher-priority thread woken by the PIT runs (`wakeup`).
+//! meanwhile, how late a higher-priority thread woken by the PIT runs (`wakeup`); and
+//! retypes 256 TCBs, whose creation (not the zeroing) is one stretch.
 //! Only with the kernel booted `latency=on` (`make bench` part `latency`);
 //! tests/tests/latency.rs holds each to its bound.
 
@@ -22,6 +23,9 @@ use crate::wakeup::{Lateness, Waker};
 
 /// The retype rows' name.
 const RETYPE: &str = "retyping 16 MiB (eight 2 MiB frames, one call)";
+
+/// The rows of 256 TCBs.
+const TCBS: &str = "retyping 256 TCBs (one call: creating them is one stretch)";
 
 /// Where the revoked copies are mapped (8 leaf tables: 16 MiB).
 const IOVA: u64 = 0xc000_0000;
@@ -41,7 +45,7 @@ fn wake_row(name: &str, lateness: Option<Lateness>) {
     }
 }
 
-/// The three rows; `scratch` holds 4,096 empty slots (empty again afterwards).
+/// The rows; `scratch` holds 4,096 empty slots (empty again afterwards).
 pub fn rows(objects: &mut ObjectAllocator, slots: &SlotAllocator, scratch: u64) {
     let console = DebugConsole(slots::DEBUG_CONSOLE);
     if console.kernel_stretch().is_err() {
@@ -87,5 +91,13 @@ pub fn rows(objects: &mut ObjectAllocator, slots: &SlotAllocator, scratch: u64) 
     row(RETYPE, stretch());
     wake_row(RETYPE, late);
     CNode::revoke(root.slot(big.0)).expect("revoke the frames");
+
+    // 256 TCBs (512 KiB) in one Retype: the zeroing is preemptible, creating the 256
+    // objects (each TCB's register frame and FPU state, each cap linked) is not.
+    let tcbs = Untyped(objects.alloc(slots, ObjectType::Untyped, 19).expect("512 KiB untyped"));
     waker.stop();
+    stretch();
+    tcbs.retype(ObjectType::Tcb, 0, root, 0, 0, scratch, 256).expect("retype 256 TCBs");
+    row(TCBS, stretch());
+    CNode::revoke(root.slot(tcbs.0)).expect("revoke the TCBs");
 }
