@@ -253,9 +253,9 @@ const FLAG_DEVICE: u64 = 1 << 16;
 const FLAG_MAPPED: u64 = 1 << 17;
 const FLAG_LARGE: u64 = 1 << 18;
 const FLAG_IO: u64 = 1 << 19;
-/// An untyped's word 0: where its [`Cleared`](super::untyped::Cleared) length starts,
-/// in 4 KiB pages (24 bits: 64 GiB, more than a Retype zeroes); its start is word 3.
-const CLEARED_PAGES_SHIFT: u32 = 40;
+/// An untyped's word 0: where its [`Cleared`](super::untyped::Cleared) record's 24
+/// bits start (`Cleared::raw`); its start is word 3.
+const CLEARED_SHIFT: u32 = 40;
 
 /// The encoded form stored in a slot: `w[0]` tag (bits 0..8), rights (8..16), flags
 /// (16..24), a small field (24..32: size bits, radix, level), guard bits (32..40), an
@@ -279,7 +279,7 @@ impl Cap {
             Cap::Null => [0; 4],
             Cap::Untyped { paddr, size_bits, is_device, free_offset, cleared } => [
                 word0(tag::UNTYPED, CapRights::NONE, if is_device { FLAG_DEVICE } else { 0 }, size_bits.into(), 0)
-                    | ((cleared.len >> 12) << CLEARED_PAGES_SHIFT),
+                    | (cleared.raw() << CLEARED_SHIFT),
                 paddr,
                 free_offset,
                 cleared.start,
@@ -355,7 +355,7 @@ impl Cap {
                 size_bits: small,
                 is_device: flags & FLAG_DEVICE != 0,
                 free_offset: w[2],
-                cleared: super::untyped::Cleared { start: w[3], len: (w[0] >> CLEARED_PAGES_SHIFT) << 12 },
+                cleared: super::untyped::Cleared::from_raw(w[3], w[0] >> CLEARED_SHIFT),
             },
             tag::CNODE => Cap::CNode { paddr: w[1], radix: small, guard_bits, guard: w[2] },
             tag::TCB => Cap::Tcb { paddr: w[1] },
@@ -695,7 +695,7 @@ mod tests {
         }
     }
 
-    fn samples() -> [Cap; 25] {
+    fn samples() -> [Cap; 26] {
         [
             Cap::Vcpu { paddr: 0x40_2000 },
             Cap::GuestSpace { paddr: 0x40_5000 },
@@ -723,7 +723,14 @@ mod tests {
                 size_bits: 36,
                 is_device: false,
                 free_offset: 0x3000,
-                cleared: Cleared { start: 0x8000, len: MAX_RETYPE_CLEAR_BYTES - CLEAR_CHUNK_BYTES },
+                cleared: Cleared::zeroed(0x8000, MAX_RETYPE_CLEAR_BYTES - CLEAR_CHUNK_BYTES),
+            },
+            Cap::Untyped {
+                paddr: 0x40_0000,
+                size_bits: 36,
+                is_device: true,
+                free_offset: 0x20_0000,
+                cleared: Cleared::creating(0x1000, 255),
             },
             Cap::Untyped { paddr: 0xfe00_0000, size_bits: 23, is_device: true, free_offset: 0, cleared: NONE },
             Cap::CNode { paddr: 0x10_0000, radix: 12, guard_bits: 52, guard: 0 },

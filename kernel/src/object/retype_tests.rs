@@ -17,7 +17,7 @@ use super::cnode::{self, Finaliser};
 use super::cte::fake::FakeSlots;
 use super::cte::{SlotAddr, SlotMemory, SLOT_BITS};
 use super::mdb;
-use super::untyped::{self, Cleared, ObjectMemory, RetypeProgress, CLEAR_CHUNK_BYTES, CLEAR_PASS_BYTES};
+use super::untyped::{self, Cleared, ObjectMemory, RetypeProgress, CLEAR_CHUNK_BYTES, CLEAR_PASS_BYTES, CREATE_BATCH};
 
 const CNODE_BASE: u64 = 0x10_0000;
 const BASE: u64 = 0x1000_0000;
@@ -136,7 +136,7 @@ fn sixteen_mib_takes_bounded_passes_and_never_zeroes_twice() {
         }
         // Nothing exists before the last pass; the progress is in the cap.
         assert!((1..9).all(|i| m.load(slot(i)).cap.is_null()));
-        assert_eq!(cleared(&m, slot(0)), Cleared { start: 0, len: passes * CLEAR_PASS_BYTES });
+        assert_eq!(cleared(&m, slot(0)), Cleared::zeroed(0, passes * CLEAR_PASS_BYTES));
     }
     assert_eq!(passes, (16 << 20) / CLEAR_PASS_BYTES);
     assert_eq!(cleared(&m, slot(0)), Cleared::NONE, "a finished retype leaves no record");
@@ -153,8 +153,9 @@ fn a_pending_interrupt_ends_the_pass_at_the_next_chunk() {
     while pass(&mut m, &mut mem, slot(0), ObjectType::Frame4K, 12, 1, 256) == Some(RetypeProgress::Preempted) {
         passes += 1;
     }
-    // One chunk per pass: progress even if the interrupt stays pending.
-    assert_eq!(passes + 1, (1 << 20) / CLEAR_CHUNK_BYTES);
+    // One chunk per pass: progress even if the interrupt stays pending; then the
+    // objects in batches, the first in the pass that ends the zeroing.
+    assert_eq!(passes + 1, (1 << 20) / CLEAR_CHUNK_BYTES + 256 / CREATE_BATCH - 1);
     assert_eq!(mem.zeroed.len() as u64, (1 << 20) / CLEAR_CHUNK_BYTES);
     assert_zeroed_objects(&m, &mut mem, 1, 256);
     // A retype of one chunk or less finishes in its first pass, interrupt or not.
@@ -177,7 +178,7 @@ fn a_record_that_no_longer_starts_at_the_objects_is_ignored() {
     for _ in 0..2 {
         assert_eq!(pass(&mut m, &mut mem, slot(0), ObjectType::Frame2M, 21, 2, 4), Some(RetypeProgress::Preempted));
     }
-    assert_eq!(cleared(&m, slot(0)), Cleared { start: 2 << 20, len: 2 * CLEAR_PASS_BYTES });
+    assert_eq!(cleared(&m, slot(0)), Cleared::zeroed(2 << 20, 2 * CLEAR_PASS_BYTES));
     // Revoke: the endpoint goes, the watermark is 0 again, the frames now start at 0,
     // over the endpoint's dirty memory: the record (at 2 MiB) must not count.
     cnode::revoke(&mut m, &mut hw, slot(0));
@@ -226,6 +227,100 @@ fn a_completed_retype_clears_another_ones_record() {
     assert_zeroed_objects(&m, &mut mem, 1, 2);
 }
 
+#[test]
+fn many_objects_are_made_in_batches_from_the_last() {
+    let mut m = FakeSlots::default();
+    let mut mem = Memory::new(1 << 20);
+    mdb::insert_root(&mut m, slot(0), untyped_cap(20), true);
+    let mut batches = 0;
+    while pass(&mut m, &mut mem, slot(0), ObjectType::Endpoint, 4, 1, 256) == Some(RetypeProgress::Preempted) {
+        batches += 1;
+        let made = batches * CREATE_BATCH;
+        assert_eq!(cleared(&m, slot(0)), Cleared::creating(0, made));
+        // The last `made` exist, the others not yet.
+        assert!((1..=256).all(|i| m.load(slot(i)).cap.is_null() == (i <= 256 - made)));
+    }
+    assert_eq!(batches + 1, 256 / CREATE_BATCH);
+    assert_eq!(cleared(&m, slot(0)), Cleared::NONE);
+    // The same tree as one pass would leave: the children in order after the untyped.
+    let mut at = m.load(slot(0)).next;
+    for i in 1..=256 {
+        assert_eq!(at, slot(i));
+        assert_eq!(m.load(at).cap.region(), Some((BASE + 16 * (i - 1), 4)));
+        at = m.load(at).next;
+    }
+    assert_eq!(at, 0);
+}
+
+#[test]
+fn a_different_request_does_not_continue_a_creation() {
+    let mut m = FakeSlots::default();
+    let mut mem = Memory::new(1 << 20);
+    mdb::insert_root(&mut m, slot(0), untyped_cap(20), true);
+    // 64 frames of 4 KiB: the pass that ends the zeroing makes the last 32.
+    while cleared(&m, slot(0)).created() == 0 {
+        assert_eq!(pass(&mut m, &mut mem, slot(0), ObjectType::Frame4K, 12, 1, 64), Some(RetypeProgress::Preempted));
+    }
+    assert_eq!(cleared(&m, slot(0)).created(), CREATE_BATCH);
+    let made = m.load(slot(33)).cap;
+    // Same run, other sizes or kinds, other destinations: not the same Retype, so
+    // decoded as new ones (refused: a destination is taken) or placed above the run.
+    assert_eq!(pass(&mut m, &mut mem, slot(0), ObjectType::Frame4K, 12, 1, 1), Some(RetypeProgress::Done));
+    let above = m.load(slot(1)).cap.region().unwrap();
+    assert!(above.0 >= BASE + 64 * 4096, "a new Retype lands above the reserved run: {above:x?}");
+    // That completed Retype cleared the record: the first one cannot go on.
+    assert_eq!(cleared(&m, slot(0)), Cleared::NONE);
+    let plan = untyped::decode_retype(&m, slot(0), ObjectType::Frame4K, 0, 64, dests(2, 64), u64::MAX);
+    assert_eq!(plan.map(|p| p.created), Err(abi::error::SyscallError::DeleteFirst));
+    assert_eq!(m.load(slot(33)).cap, made);
+}
+
+#[test]
+fn a_creation_record_names_its_objects_by_size() {
+    let mut m = FakeSlots::default();
+    let mut mem = Memory::new(1 << 20);
+    mdb::insert_root(&mut m, slot(0), untyped_cap(20), true);
+    // 64 TCBs (2 KiB): the last 32 made, 128 KiB reserved.
+    while cleared(&m, slot(0)).created() == 0 {
+        assert_eq!(pass(&mut m, &mut mem, slot(0), ObjectType::Tcb, 11, 1, 64), Some(RetypeProgress::Preempted));
+    }
+    // 32 frames of 4 KiB fill the same 128 KiB: not a continuation (it would make
+    // frames over the TCBs), a new Retype above the run.
+    // Likewise 128 CNodes of 1 KiB, and 64 CNodes of 2 KiB (the TCBs' size, another
+    // kind).
+    for (t, size_arg, count) in [(ObjectType::Frame4K, 0, 32), (ObjectType::CNode, 4, 128), (ObjectType::CNode, 5, 64)]
+    {
+        let plan = untyped::decode_retype(&m, slot(0), t, size_arg, count, dests(1, count), u64::MAX);
+        assert!(plan.map_or(true, |p| p.created == 0 && p.first >= BASE + (128 << 10)), "{t:?}: {plan:?}");
+    }
+    // Revoke: the TCBs made are gone, and so is the way to go on.
+    cnode::revoke(&mut m, &mut Memory::new(0), slot(0));
+    let plan = untyped::decode_retype(&m, slot(0), ObjectType::Tcb, 0, 64, dests(1, 64), u64::MAX).unwrap();
+    assert_eq!((plan.created, plan.first), (0, BASE));
+    while pass(&mut m, &mut mem, slot(0), ObjectType::Tcb, 11, 1, 64) == Some(RetypeProgress::Preempted) {}
+    assert_zeroed_objects(&m, &mut mem, 1, 64);
+}
+
+#[test]
+fn a_longer_request_cannot_make_objects_twice() {
+    let mut m = FakeSlots::default();
+    let mut mem = Memory::new(1 << 20);
+    mdb::insert_root(&mut m, slot(0), untyped_cap(20), true);
+    // 64 endpoints into slots 1..=64 (object i in slot 1 + i): the last 32 made.
+    assert_eq!(pass(&mut m, &mut mem, slot(0), ObjectType::Endpoint, 4, 1, 64), Some(RetypeProgress::Preempted));
+    assert_eq!(cleared(&m, slot(0)).created(), 32);
+    // The attacker asks for 70 from slot 1: the lowest "made" would be object 38,
+    // which is in slot 39 indeed; it moves objects 32..=37 out of slots 33..=38.
+    for i in 33..=38 {
+        let cap = m.load(slot(i)).cap;
+        cnode::invoke_move(&mut m, slot(i), slot(100 + i), cap);
+    }
+    // Going on would make objects 0..=37, six of them a second time, and 64..=69
+    // above the run: it must be a new Retype instead (refused, slot 39 is taken).
+    let plan = untyped::decode_retype(&m, slot(0), ObjectType::Endpoint, 0, 70, dests(1, 70), u64::MAX);
+    assert_eq!(plan.map(|p| p.created), Err(abi::error::SyscallError::DeleteFirst));
+}
+
 #[derive(Clone, Debug)]
 enum Op {
     /// One pass of a Retype of `count` objects of kind `kind` into slots from `first`.
@@ -253,13 +348,18 @@ enum Op {
 }
 
 fn kind(k: u8) -> (ObjectType, u32) {
-    [(ObjectType::Frame4K, 12), (ObjectType::Frame2M, 21), (ObjectType::Endpoint, 4), (ObjectType::Untyped, 18)]
-        [usize::from(k % 4)]
+    [
+        (ObjectType::Frame4K, 12),
+        (ObjectType::Frame2M, 21),
+        (ObjectType::Endpoint, 4),
+        (ObjectType::Untyped, 18),
+        (ObjectType::Tcb, 11),
+    ][usize::from(k % 5)]
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..4u8, 1..64u8, 1..48u8).prop_map(|(kind, count, first)| Op::Pass { kind, count, first }),
+        4 => (0..5u8, 1..64u8, 1..48u8).prop_map(|(kind, count, first)| Op::Pass { kind, count, first }),
         2 => (0..4u8, 1..8u8, 1..48u8).prop_map(|(kind, count, first)| Op::Whole { kind, count, first }),
         2 => (1..62u8).prop_map(|slot| Op::Use { slot }),
         1 => (1..62u8).prop_map(|slot| Op::Delete { slot }),
@@ -285,12 +385,20 @@ proptest! {
                     let (t, bits) = kind(k);
                     let whole = matches!(op, Op::Whole { .. });
                     let (first, count) = (u64::from(first), u64::from(count).min(62 - u64::from(first)).max(1));
-                    let mut r = pass(&mut m, &mut mem, ut, t, bits, first, count);
-                    while whole && r == Some(RetypeProgress::Preempted) {
-                        r = pass(&mut m, &mut mem, ut, t, bits, first, count);
-                    }
-                    if r == Some(RetypeProgress::Done) && t != ObjectType::Untyped {
-                        assert_zeroed_objects(&m, &mut mem, first, count);
+                    loop {
+                        let empty: Vec<bool> = (first..first + count).map(|i| m.load(slot(i)).cap.is_null()).collect();
+                        let r = pass(&mut m, &mut mem, ut, t, bits, first, count);
+                        // Every object this pass handed out is all zero.
+                        for (k, was_empty) in empty.iter().enumerate() {
+                            let cap = m.load(slot(first + k as u64)).cap;
+                            if *was_empty && !cap.is_null() && t != ObjectType::Untyped {
+                                let (paddr, bits) = cap.region().expect("an object");
+                                prop_assert!(mem.is_zero(paddr, 1 << bits), "{cap:?} handed out dirty");
+                            }
+                        }
+                        if !whole || r != Some(RetypeProgress::Preempted) {
+                            break;
+                        }
                     }
                 }
                 Op::Use { slot: s } => {
@@ -309,8 +417,21 @@ proptest! {
                 }
             }
             let c = cleared(&m, ut);
-            if c.len != 0 {
-                prop_assert!(mem.is_zero(BASE + c.start, c.len), "record {c:?} names dirty memory");
+            if c.zeroed_len() != 0 {
+                prop_assert!(mem.is_zero(BASE + c.start, c.zeroed_len()), "record {c:?} names dirty memory");
+            }
+            // Live objects never partly overlap (copies name the same object).
+            let mut objects: Vec<(u64, u64)> = (0..64)
+                .filter_map(|i| match m.load(slot(i)).cap {
+                    Cap::Untyped { .. } if slot(i) == ut => None,
+                    cap => cap.region().map(|(p, b)| (p, p + (1 << b))),
+                })
+                .collect();
+            objects.sort_unstable();
+            objects.dedup();
+            for w in objects.windows(2) {
+                let nested = w[1].1 <= w[0].1; // a child untyped's objects lie inside it
+                prop_assert!(w[0].1 <= w[1].0 || nested, "objects overlap: {w:x?}");
             }
         }
     }

@@ -7,7 +7,7 @@
 //! deletion), revokes a frame whose 4,096 copies each hold an IO mapping (preemptible),
 //! and retypes 16 MiB of frames in one Retype (zeroed in preemptible passes), and,
 //! meanwhile, how late a higher-priority thread woken by the PIT runs (`wakeup`); and
-//! retypes 256 TCBs, whose creation (not the zeroing) is one stretch.
+//! retypes 256 TCBs (made in batches of 32).
 //! Only with the kernel booted `latency=on` (`make bench` part `latency`);
 //! tests/tests/latency.rs holds each to its bound.
 
@@ -25,7 +25,7 @@ use crate::wakeup::{Lateness, Waker};
 const RETYPE: &str = "retyping 16 MiB (eight 2 MiB frames, one call)";
 
 /// The rows of 256 TCBs.
-const TCBS: &str = "retyping 256 TCBs (one call: creating them is one stretch)";
+const TCBS: &str = "retyping 256 TCBs (one call)";
 
 /// Where the revoked copies are mapped (8 leaf tables: 16 MiB).
 const IOVA: u64 = 0xc000_0000;
@@ -92,8 +92,8 @@ pub fn rows(objects: &mut ObjectAllocator, slots: &SlotAllocator, scratch: u64) 
     wake_row(RETYPE, late);
     CNode::revoke(root.slot(big.0)).expect("revoke the frames");
 
-    // 256 TCBs (512 KiB) in one Retype: the zeroing is preemptible, creating the 256
-    // objects (each TCB's register frame and FPU state, each cap linked) is not.
+    // 256 TCBs (512 KiB) in one Retype: zeroed in passes, then made 32 per pass (each
+    // TCB's register frame and FPU state, each cap linked).
     let tcbs = Untyped(objects.alloc(slots, ObjectType::Untyped, 19).expect("512 KiB untyped"));
     waker.stop();
     stretch();
