@@ -46,6 +46,13 @@ fn capability_operations_and_revocation() {
             "captest: ok retype-preempt: its 2 MiB frames read zero in every word (none of the pattern)",
         )
         .expect_serial_contains("captest: ok retype-preempt: untyped deleted mid-Retype: the restarted call fails")
+        .expect_serial_contains("captest: ok retype-preempt: creation: half made, the TCBs made are the last ones")
+        .expect_serial_contains(
+            "captest: ok retype-preempt: creation: moved away and back, the Retype goes on and succeeds",
+        )
+        .expect_serial_contains(
+            "captest: ok retype-preempt: creation: its lowest TCB deleted, the restarted call is a new Retype -> DeleteFirst",
+        )
         .expect_serial_contains("captest: ok revoked frame cap is gone -> FailedLookup")
         .expect_serial_contains("captest: all checks passed; touching the revoked mapping at 0x200000000000 must fault")
         .expect_serial_contains("USER FAULT in 'captest': #PF page fault (vector 14)")

@@ -1,13 +1,15 @@
-//! A Retype preempted mid-zeroing: what the untyped's holder can do meanwhile.
+//! A Retype preempted half way: what the untyped's holder can do meanwhile.
 //!
 //! A Retype zeroes its objects in preemptible passes with its progress in the untyped
 //! cap. A lower-priority thread retypes 16 MiB of memory that held a pattern into
 //! 2 MiB frames; the PIT interrupts it, and at each wakeup, while the Retype is half
 //! done, this (higher-priority) thread checks that nothing was handed out yet and
 //! attacks with its own caps: moves the untyped away and back, retypes a small frame
-//! from it (which must read zero) and writes to it, revokes it. The frames the Retype finally hands
-//! out must read zero. Then the untyped is deleted mid-Retype: the restarted call
-//! fails and creates nothing.
+//! from it (which must read zero) and writes to it, revokes it. The frames the Retype
+//! finally hands out must read zero. Then the untyped is deleted mid-Retype: the call
+//! fails and creates nothing. Last, 256 TCBs, made 32 per pass, are attacked while
+//! some exist: moving the lowest made away and back lets the Retype finish; deleting
+//! it makes the restarted call a new Retype, refused.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 
@@ -46,13 +48,20 @@ static DONE: AtomicU64 = AtomicU64::new(0);
 static IN_RETYPE: AtomicBool = AtomicBool::new(false);
 /// 1 + 0 for success, 1 + the error code otherwise; 0 while running.
 static RESULT: AtomicU64 = AtomicU64::new(0);
+/// The retyper makes [`TCBS`] TCBs (made in batches: the creation attacks) instead of
+/// the 2 MiB frames.
+static MAKING_TCBS: AtomicBool = AtomicBool::new(false);
+/// TCBs in the creation attacks: 512 KiB, made 32 per pass.
+const TCBS: u64 = 256;
 
 extern "C" fn retyper(_: u64) -> ! {
     let root = CNode(slots::INIT_CNODE);
     loop {
         let _ = ipc::wait(GO.load(SeqCst));
         IN_RETYPE.store(true, SeqCst);
-        let r = Untyped(UT.load(SeqCst)).retype(ObjectType::Frame2M, 0, root, 0, 0, DEST.load(SeqCst), FRAMES);
+        let (kind, count) =
+            if MAKING_TCBS.load(SeqCst) { (ObjectType::Tcb, TCBS) } else { (ObjectType::Frame2M, FRAMES) };
+        let r = Untyped(UT.load(SeqCst)).retype(kind, 0, root, 0, 0, DEST.load(SeqCst), count);
         IN_RETYPE.store(false, SeqCst);
         RESULT.store(1 + r.map_or_else(|e| e.code.raw(), |_| 0), SeqCst);
         let _ = ipc::signal(DONE.load(SeqCst));
@@ -188,9 +197,91 @@ pub fn run(c: &mut Checker, objects: &mut ObjectAllocator<'_>, slots: &SlotAlloc
     } else {
         c.check("retype-preempt: the untyped was deleted mid-Retype", false);
     }
+    creation_attacks(c, objects, slots, &pit);
     let _ = thread.suspend();
     let _ = pit.handler.clear();
     let _ = CNode::delete(root.slot(pit.handler.0));
+}
+
+/// How many of the `TCBS` destinations from `dest` hold a cap, and whether they are
+/// the last ones (the objects are made last first).
+fn made(dest: u64, probe: u64) -> (u64, bool) {
+    let root = CNode(slots::INIT_CNODE);
+    let held: [bool; TCBS as usize] = core::array::from_fn(|i| {
+        let copied = CNode::copy(root.slot(probe), root.slot(dest + i as u64), CapRights::ALL).is_ok();
+        copied && CNode::delete(root.slot(probe)).is_ok()
+    });
+    let n = held.iter().filter(|h| **h).count() as u64;
+    (n, held.iter().enumerate().all(|(i, h)| *h == (i as u64 >= TCBS - n)))
+}
+
+/// 256 TCBs are made 32 per pass: wakes inside the Retype while some exist, then
+/// (first run) moves the lowest made cap away and back: the Retype goes on and
+/// succeeds; (second run) deletes it: the restarted call is no longer that Retype and
+/// fails with DeleteFirst, leaving the objects made so far.
+fn creation_attacks(c: &mut Checker, objects: &mut ObjectAllocator, slots: &SlotAllocator, pit: &Pit) {
+    let root = CNode(slots::INIT_CNODE);
+    let (Ok(ut), Ok(dest), Ok(spare)) =
+        (objects.alloc(slots, ObjectType::Untyped, 19), slots.alloc_range(TCBS), slots.alloc_range(2))
+    else {
+        return c.check("retype-preempt: creation: set up", false);
+    };
+    UT.store(ut, SeqCst);
+    DEST.store(dest, SeqCst);
+    MAKING_TCBS.store(true, SeqCst);
+    for (run, delete) in [(0, false), (1, true)] {
+        let mut seen = None;
+        let mut count = 200u16;
+        for attempt in 0..16 {
+            RESULT.store(0, SeqCst);
+            let _ = ipc::signal(GO.load(SeqCst));
+            while RESULT.load(SeqCst) == 0 {
+                pit.sleep(count);
+                if seen.is_some() || RESULT.load(SeqCst) != 0 || !IN_RETYPE.load(SeqCst) {
+                    continue;
+                }
+                let (n, last) = made(dest, spare);
+                if n == 0 || n == TCBS {
+                    continue;
+                }
+                seen = Some((n, last));
+                let lowest = root.slot(dest + TCBS - n);
+                let attacked = if delete {
+                    CNode::delete(lowest).is_ok()
+                } else {
+                    CNode::move_cap(root.slot(spare + 1), lowest).is_ok()
+                        && CNode::move_cap(lowest, root.slot(spare + 1)).is_ok()
+                };
+                c.check("retype-preempt: creation: attack the lowest TCB made", attacked);
+            }
+            if seen.is_some() {
+                break;
+            }
+            let _ = CNode::revoke(root.slot(ut));
+            // Land elsewhere in the Retype next time.
+            count = [200, 100, 50, 300, 25, 400, 150, 75][attempt % 8];
+        }
+        let Some((n, last)) = seen else {
+            return c.check("retype-preempt: creation: a wakeup came while some TCBs were made", false);
+        };
+        println!("captest: retype-preempt: creation run {run}: woke with {n} of {TCBS} TCBs made");
+        c.check("retype-preempt: creation: half made, the TCBs made are the last ones", last);
+        let result = RESULT.load(SeqCst);
+        if delete {
+            c.check(
+                "retype-preempt: creation: its lowest TCB deleted, the restarted call is a new Retype -> DeleteFirst",
+                result == 1 + E::DeleteFirst.raw(),
+            );
+            c.check("retype-preempt: creation: ... and the TCBs made before stay", made(dest, spare).0 == n - 1);
+        } else {
+            c.check(
+                "retype-preempt: creation: moved away and back, the Retype goes on and succeeds",
+                result == 1 && made(dest, spare) == (TCBS, true),
+            );
+        }
+        let _ = CNode::revoke(root.slot(ut));
+    }
+    MAKING_TCBS.store(false, SeqCst);
 }
 
 /// Retypes the eight 2 MiB frames (untimed, from this thread).
