@@ -73,7 +73,13 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn setup() -> FakeSlots {
     let mut m = FakeSlots::default();
-    let ut = Cap::Untyped { paddr: UNTYPED_BASE, size_bits: 20, is_device: false, free_offset: 0 };
+    let ut = Cap::Untyped {
+        paddr: UNTYPED_BASE,
+        size_bits: 20,
+        is_device: false,
+        free_offset: 0,
+        cleared: crate::object::untyped::Cleared::NONE,
+    };
     mdb::insert_root(&mut m, slot(0), ut, true);
     m
 }
@@ -396,7 +402,13 @@ fn retype_errors() {
     mdb::insert_root(
         &mut dev,
         slot(0),
-        Cap::Untyped { paddr: 0xfe00_0000, size_bits: 20, is_device: true, free_offset: 0 },
+        Cap::Untyped {
+            paddr: 0xfe00_0000,
+            size_bits: 20,
+            is_device: true,
+            free_offset: 0,
+            cleared: crate::object::untyped::Cleared::NONE,
+        },
         true,
     );
     assert_eq!(
