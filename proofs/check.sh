@@ -3,8 +3,10 @@
 # every theorem is closed under the global context (Print Assumptions), prints coqwc
 # line counts, and runs the model mutants, each of which must make a named proof fail to
 # compile (so the model is not true trivially). Then the Rust side: the spec's names
-# match the model's, the differential tests pass, and every kernel and spec mutant makes
-# them fail. `make proofs` runs it (proofs/README.md).
+# match the model's, the differential tests pass, every kernel and spec mutant makes
+# them fail, and the spec's recorded traces replay through the model extracted from Coq
+# with no difference (every spec mutant makes one). `make proofs` runs it
+# (proofs/README.md).
 set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$(dirname "$0")/coq"
@@ -144,6 +146,34 @@ for m in "${kernel_mutants[@]}"; do
         tail -20 "$tmp/k-$name.log"; echo "proofs: kernel mutant $name ($what): NOT killed"; fail=1
     fi
 done
+# Issue 9 holes 2 and 12 concern TCBs and IPC, which the model and the differential
+# tests do not contain. The kernel's logic for each (TCB Configure's slot update in
+# object::cnode, the cancel decision in object::tcb and object::endpoint) has host
+# tests named hole2_* and hole12_*: they must pass, and each kernel mutant that
+# reintroduces the hole must make its tests fail on an assertion.
+hole_mutants=(
+  "hole2@issue 9 hole 2: TCB Configure deletes its own sources, then copies from them"
+  "hole12@issue 9 hole 12: a cancelled fault sender gets an error in rax; a send-only cap cancels sends"
+)
+if RUST_BACKTRACE=0 cargo test -q -p kernel --lib -- hole2_ hole12_ >"$tmp/holes.log" 2>&1 \
+        && grep -qE 'test result: ok\. [1-9][0-9]* passed' "$tmp/holes.log"; then
+    echo "proofs: issue 9 holes 2 and 12: $(grep -oE '[0-9]+ passed' "$tmp/holes.log" | head -1) host tests (hole2_*, hole12_*)"
+else
+    cat "$tmp/holes.log"; echo "proofs: the host tests of issue 9 holes 2 and 12 failed or did not run"; fail=1
+fi
+for m in "${hole_mutants[@]}"; do
+    IFS='@' read -r name what <<<"$m"
+    RUST_BACKTRACE=0 cargo test -q -p kernel --lib --features "mutant-$name" -- "${name}_" >"$tmp/k-$name.log" 2>&1 || true
+    failed=$(grep -c -- '--- FAILED' "$tmp/k-$name.log" || true)
+    if [ "$failed" -gt 0 ] && grep -q 'panicked at kernel/src' "$tmp/k-$name.log"; then
+        msg=$(grep -m1 -A1 'panicked at kernel/src' "$tmp/k-$name.log" | tail -1)
+        echo "proofs: kernel mutant $name ($what): killed, failing host tests: $failed (first: $msg)"
+        rust_killed=$((rust_killed + 1))
+    else
+        tail -20 "$tmp/k-$name.log"; echo "proofs: kernel mutant $name ($what): NOT killed"; fail=1
+    fi
+done
+kernel_total=$(( ${#kernel_mutants[@]} + ${#hole_mutants[@]} ))
 # The model mutants applied to the spec's step: the invariant check must fail.
 spec_killed=0
 for m in skip-inval skip-empty skip-sid hole1 hole8; do
@@ -156,11 +186,54 @@ for m in skip-inval skip-empty skip-sid hole1 hole8; do
         tail -20 "$tmp/s-$m.log"; echo "proofs: spec mutant $m: failed without an invariant violation"; fail=1
     fi
 done
+# Replay (issue 16 item 3): the spec records traces (proofs/spec/src/trace.rs), Coq
+# extracts step, hw_next and the observations of Replay.v to OCaml, and the replay runs
+# every trace through them, comparing observations after every event. Each spec mutant
+# must make the replay report a difference. PROOFS_REPLAY_TRACES (default 200) random
+# traces of 200 generated steps, plus Init.v's run; generated files go to build/replay.
+replay_start=$(date +%s)
+replay_line=""
+replay_short=""
+replay_killed=0
+replay_dir="$REPO_ROOT/build/replay"
+replay_mutants=(skip-inval skip-empty skip-sid hole1 hole8)
+rm -rf "$replay_dir" && mkdir -p "$replay_dir"
+cp proofs/replay/Extract.v proofs/replay/replay.ml "$replay_dir/"
+# Extraction writes model.ml and model.mli; the .mli is dropped: it declares module
+# members that ExtrOcamlNatInt inlines away (the implementation is what is compiled).
+if ! (cd "$replay_dir" && coqc -Q "$REPO_ROOT/proofs/coq" Iso Extract.v >extract.log 2>&1 && rm -f model.mli \
+        && ocamlfind ocamlopt -package str -linkpkg model.ml replay.ml -o replay >ocaml.log 2>&1); then
+    cat "$replay_dir"/extract.log "$replay_dir"/ocaml.log 2>/dev/null; echo "proofs: replay: extraction or its build failed"; fail=1
+elif ! cargo run -q -p spec --bin trace -- "$replay_dir/traces" "${PROOFS_REPLAY_TRACES:-200}" 200 1 >"$tmp/trace.log" 2>&1; then
+    cat "$tmp/trace.log"; echo "proofs: replay: recording the spec's traces failed"; fail=1
+elif ! "$replay_dir/replay" "$replay_dir"/traces/trace-*.txt >"$tmp/replay.log" 2>&1; then
+    head -c 4000 "$tmp/replay.log"; echo; echo "proofs: replay: the spec and the extracted model differ"; fail=1
+else
+    replay_line=$(grep -m1 -o 'proofs: replay:.*' "$tmp/replay.log")
+    echo "$replay_line"
+    replay_short=$(grep -oE '[0-9]+ traces, [0-9]+ steps' <<<"$replay_line")
+    for m in "${replay_mutants[@]}"; do
+        mdir="$replay_dir/mutant-$m"
+        if ! cargo run -q -p spec --features "mutant-$m" --bin trace -- "$mdir" 20 200 1 >"$tmp/trace-$m.log" 2>&1; then
+            cat "$tmp/trace-$m.log"; echo "proofs: replay mutant $m: recording failed"; fail=1
+        elif "$replay_dir/replay" "$mdir"/trace-*.txt >"$tmp/replay-$m.log" 2>&1; then
+            echo "proofs: replay mutant $m: NOT killed (the extracted model agrees with the mutated spec)"; fail=1
+        elif grep -q 'differ$' "$tmp/replay-$m.log"; then
+            at=$(grep -m1 -oE 'step [0-9]+ \([^)]*\)' "$tmp/replay-$m.log")
+            what=$(grep -m1 -oE '^  spec: +[a-z]+' "$tmp/replay-$m.log" | awk '{print $2}')
+            echo "proofs: replay mutant $m: killed, $what differs at $at of $(grep -m1 -oE 'trace-[0-9]+' "$tmp/replay-$m.log")"
+            replay_killed=$((replay_killed + 1))
+        else
+            head -20 "$tmp/replay-$m.log"; echo "proofs: replay mutant $m: failed without a difference"; fail=1
+        fi
+    done
+fi
+echo "proofs: replay in $(( $(date +%s) - replay_start )) s; replay mutants killed: $replay_killed of ${#replay_mutants[@]}"
 end=$(date +%s)
-echo "proofs: Rust side in $((end - rust_start)) s; kernel mutants killed: $rust_killed of ${#kernel_mutants[@]}, spec mutants killed: $spec_killed of 5"
+echo "proofs: Rust side in $((end - rust_start)) s; kernel mutants killed: $rust_killed of $kernel_total, spec mutants killed: $spec_killed of 5"
 passed=${#thms[@]}
 failed=0
 [ $fail -eq 0 ] || failed=1
 steps=$(grep -oE '[0-9]+ steps' <<<"$diff_line" | head -1 || true)
-echo "proofs: $passed passed, $failed failed ($passed theorems; differential: $sequences sequences of 200 steps, ${steps:-no steps}; mutants killed: $killed of ${#mutants[@]} Coq, $rust_killed of ${#kernel_mutants[@]} kernel, $spec_killed of 5 spec; $((end - start)) s)"
+echo "proofs: $passed passed, $failed failed ($passed theorems; differential: $sequences sequences of 200 steps, ${steps:-no steps}; replay: ${replay_short:-nothing replayed}; mutants killed: $killed of ${#mutants[@]} Coq, $rust_killed of $kernel_total kernel, $spec_killed of 5 spec, $replay_killed of ${#replay_mutants[@]} replay; $((end - start)) s)"
 [ $fail -eq 0 ]

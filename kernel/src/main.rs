@@ -36,6 +36,7 @@ mod bare {
         FRAME_R9 = const offset_of!(TrapFrame, r9),
         SYS_CALL = const abi::syscall::Syscall::Call.raw(),
         SYS_REPLY_RECV = const abi::syscall::Syscall::ReplyRecv.raw(),
+        SYS_YIELD = const abi::syscall::Syscall::Yield.raw(),
     );
 
     #[panic_handler]

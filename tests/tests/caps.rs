@@ -2,7 +2,8 @@
 //!
 //! Capability-core scenario: `captest` as root task exercises every CNode operation,
 //! untyped retype, frame and page-table mapping and their error paths, then touches a
-//! mapping whose untyped it revoked, which must fault.
+//! mapping whose untyped it revoked, which must fault. A Retype preempted half way
+//! through its zeroing is attacked by a higher-priority thread holding the untyped.
 
 use abi::exit::ExitCode;
 use scenarios::Scenario;
@@ -36,6 +37,22 @@ fn capability_operations_and_revocation() {
         .expect_serial_contains("captest: ok zombie: C's untyped is whole again")
         .expect_serial_contains("captest: ok zombie: the frame's untyped is free and its old address unmapped")
         .expect_serial_contains("captest: ok zombie: its restarted Delete finds the slot empty and returns success")
+        .expect_serial_contains("captest: ok retype-preempt: the PIT interrupted the Retype while it was half done")
+        .expect_serial_contains(
+            "captest: ok retype-preempt: half done: a 4 KiB frame retyped from the same untyped reads zero",
+        )
+        .expect_serial_contains("captest: ok retype-preempt: half done: move the untyped away and back")
+        .expect_serial_contains(
+            "captest: ok retype-preempt: its 2 MiB frames read zero in every word (none of the pattern)",
+        )
+        .expect_serial_contains("captest: ok retype-preempt: untyped deleted mid-Retype: the restarted call fails")
+        .expect_serial_contains("captest: ok retype-preempt: creation: half made, the TCBs made are the last ones")
+        .expect_serial_contains(
+            "captest: ok retype-preempt: creation: moved away and back, the Retype goes on and succeeds",
+        )
+        .expect_serial_contains(
+            "captest: ok retype-preempt: creation: its lowest TCB deleted, the restarted call is a new Retype -> DeleteFirst",
+        )
         .expect_serial_contains("captest: ok revoked frame cap is gone -> FailedLookup")
         .expect_serial_contains("captest: all checks passed; touching the revoked mapping at 0x200000000000 must fault")
         .expect_serial_contains("USER FAULT in 'captest': #PF page fault (vector 14)")

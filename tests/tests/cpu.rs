@@ -13,6 +13,8 @@ fn cpu_state_isolation() {
     o.expect_serial_not_contains("cputest: FAIL")
         .expect_serial_not_contains("KERNEL EXCEPTION")
         .expect_serial_contains("cputest: ok a system call with RFLAGS.NT set returns (slow path)")
+        .expect_serial_contains("cputest: ok a system call with RFLAGS.NT set returns (Yield fast path)")
+        .expect_serial_contains("cputest: ok a Yield with nothing else ready keeps every register but rax, rcx, r11")
         .expect_serial_contains("cputest: ok a system call with RFLAGS.NT set returns (IPC fast path entry)")
         .expect_serial_contains("cputest: ok NT, IOPL, RF and VM are cleared, IF is set, CF kept")
         .expect_serial_contains("cputest: ok another thread does not see this thread's GS base")

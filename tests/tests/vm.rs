@@ -121,6 +121,7 @@ fn a_vmm_component_assigns_its_device_through_the_iommu_server() {
         .expect_serial_contains("vmm: ok DmaMapFrame of a notification")
         .expect_serial_contains("vmm: ok DmaAlloc carrying a cap")
         .expect_serial_contains("vmm: ok DmaMapFrame at the IOVA given back")
+        .expect_serial_contains("vmm: ok a placed copy of a freed buffer's frame unmaps cleanly")
         .expect_serial_contains("vmm: ok the iommu-server still serves the VMM")
         .expect_serial_contains("init: vmm exited with code 0")
         .expect_exit(ExitCode::Success);

@@ -645,7 +645,13 @@ fn populate_root_cnode(
         mdb::insert_root(&mut mem, slot(index), cap, false);
     }
     for (i, u) in untyped.iter().enumerate() {
-        let cap = Cap::Untyped { paddr: u.paddr, size_bits: u.size_bits, is_device: u.is_device != 0, free_offset: 0 };
+        let cap = Cap::Untyped {
+            paddr: u.paddr,
+            size_bits: u.size_bits,
+            is_device: u.is_device != 0,
+            free_offset: 0,
+            cleared: crate::object::untyped::Cleared::NONE,
+        };
         mdb::insert_root(&mut mem, slot(slots::FIRST_DYNAMIC + i as u64), cap, true);
     }
     let pci_start = slots::FIRST_DYNAMIC + untyped.len() as u64;

@@ -6,6 +6,7 @@ use crate::arch::kmem::DirectMemory;
 use crate::object::cap::Cap;
 use crate::object::cnode;
 use crate::object::cte::{SlotAddr, SlotMemory};
+use crate::object::endpoint;
 use crate::thread::finalise::KernelObjects;
 use crate::thread::ipc;
 use abi::error::SyscallError;
@@ -86,7 +87,7 @@ pub fn decode(
             match mem.load(target).cap {
                 // As seL4 (hasCancelSendRights): only a cap with every right on the
                 // endpoint may cancel other senders' messages; a send-only cap may not.
-                Cap::Endpoint { rights, .. } if !rights.contains(CapRights::ALL) => {
+                Cap::Endpoint { rights, .. } if !endpoint::may_cancel_sends(rights) => {
                     Err(fail(SyscallError::IllegalOperation, 0))
                 }
                 Cap::Endpoint { paddr, badge, .. } if badge != 0 => {

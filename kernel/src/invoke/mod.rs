@@ -6,7 +6,8 @@
 //! IO batches) go into a buffer the caller owns and the request refers to them there.
 //! Frame MapIO / UnmapIO keep one handler that checks, then acts, shared with the
 //! short path. Errors come back as one code plus a detail word (`args::Failure`); a
-//! preempted operation comes back as `Outcome::Restart` from `cnode::invoke`.
+//! preempted operation (Delete, Revoke, a Retype's zeroing) comes back as
+//! `Outcome::Restart`.
 
 pub mod args;
 mod cnode;
@@ -55,7 +56,7 @@ pub fn call(frame: &TrapFrame, slot: SlotAddr, cap: Cap) -> Result<Outcome, Fail
         Cap::Untyped { .. } => {
             let mut plan = core::mem::MaybeUninit::uninit();
             let op = untyped::decode(&msg, &mem, slot, label, &extra, &mut plan)?;
-            Ok(done(untyped::invoke(&mut mem, slot, op)))
+            Ok(untyped::invoke(&mut mem, slot, op))
         }
         Cap::CNode { .. } => {
             let op = cnode::decode(&msg, &mem, cap, label, &extra)?;

@@ -34,6 +34,11 @@ fn tcb_slot(t: ThreadRef, i: usize) -> SlotAddr {
     nth_slot(t, i as u64)
 }
 
+/// The TCB's slots (CSpace, VSpace, IPC buffer), which Configure replaces.
+fn tcb_slots(t: ThreadRef) -> [SlotAddr; TCB_SLOTS] {
+    core::array::from_fn(|i| tcb_slot(t, i))
+}
+
 /// A checked TCB invocation.
 pub enum TcbOp {
     /// Configure: the caps (derived from the ones in their slots) replace the TCB's,
@@ -128,9 +133,7 @@ pub fn decode(
             // As seL4 does: the old caps are deleted before the new ones are copied, so
             // a deletion that would cascade (the last cap to a CNode or TCB, whose slots
             // could hold the very caps copied from, or the caller's own) is refused.
-            if (0..TCB_SLOTS).any(|i| cnode::long_running_delete(&mem, tcb_slot(target, i))) {
-                return Err(fail(SyscallError::IllegalOperation, 0));
-            }
+            cnode::decode_replace(&mem, &tcb_slots(target)).map_err(|e| fail(e, 0))?;
             let cs = cnode::decode_derive(&mem, cs_slot, CapRights::ALL, None).map_err(|e| fail(e, 100))?;
             let vs = cnode::decode_derive(&mem, vs_slot, CapRights::ALL, None).map_err(|e| fail(e, 101))?;
             let buffer = match buffer {
@@ -240,17 +243,21 @@ pub fn decode(
 pub fn invoke(target: ThreadRef, op: &TcbOp) -> [u64; REGISTER_MRS] {
     match *op {
         TcbOp::Configure { cspace, vspace, buffer, fault_ep, ipc_vaddr, buffer_paddr } => {
-            let mut mem = DirectMemory;
-            for i in 0..TCB_SLOTS {
-                cnode::delete(&mut mem, &mut KernelObjects, tcb_slot(target, i));
-            }
-            // The deletions finalised nothing with slots, so the sources are as decoded;
-            // invoke_copy still links nothing from a slot that changed.
-            cnode::invoke_copy(&mut mem, cspace.0, tcb_slot(target, SLOT_CSPACE), cspace.1);
-            cnode::invoke_copy(&mut mem, vspace.0, tcb_slot(target, SLOT_VSPACE), vspace.1);
-            if let Some((slot, cap)) = buffer {
-                cnode::invoke_copy(&mut mem, slot, tcb_slot(target, SLOT_IPC_BUFFER), cap);
-            }
+            // The deletions finalise nothing with slots (decode_replace), so the sources
+            // are as decoded; invoke_copy still links nothing from a slot that changed.
+            let mut copies = [
+                (cspace.0, tcb_slot(target, SLOT_CSPACE), cspace.1),
+                (vspace.0, tcb_slot(target, SLOT_VSPACE), vspace.1),
+                (0, 0, Cap::Null),
+            ];
+            let count = match buffer {
+                Some((slot, cap)) => {
+                    copies[2] = (slot, tcb_slot(target, SLOT_IPC_BUFFER), cap);
+                    3
+                }
+                None => 2,
+            };
+            cnode::invoke_replace(&mut DirectMemory, &mut KernelObjects, &tcb_slots(target), &copies[..count]);
             let t = tcb(target);
             t.fault_handler = fault_ep;
             t.ipc_buffer = if buffer_paddr != 0 { ipc_vaddr } else { 0 };

@@ -6,14 +6,14 @@ use crate::arch::kmem::DirectMemory;
 use crate::object::cap::Cap;
 use crate::object::cnode;
 use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
-use crate::object::untyped::{self, RetypePlan};
+use crate::object::untyped::{self, RetypePlan, RetypeProgress};
 use crate::thread::finalise::KernelObjects;
 use abi::error::SyscallError;
 use abi::invocation::Invocation;
 use abi::ipc_buffer::REGISTER_MRS;
 use abi::object::ObjectType;
 
-use super::args::{fail, lookup_fail, Extra, Failure, Message};
+use super::args::{fail, lookup_fail, Extra, Failure, Message, Outcome};
 
 /// A checked Retype: the plan (in the caller's slot, not copied through the `Result`)
 /// and its destinations, `plan.count` consecutive empty slots of one CNode.
@@ -114,9 +114,12 @@ pub fn decode<'p>(
     Ok(Retype { plan: plan.write(checked), dests })
 }
 
-/// Performs a decoded Retype of the Untyped cap in `slot`.
+/// Performs a decoded Retype of the Untyped cap in `slot`: one pass of its zeroing,
+/// `Outcome::Restart` (progress kept in the untyped cap) until the last.
 #[inline(always)]
-pub fn invoke(mem: &mut DirectMemory, slot: SlotAddr, op: Retype<'_>) -> [u64; REGISTER_MRS] {
-    untyped::invoke_retype(mem, &mut KernelObjects, slot, op.plan, op.dests);
-    [0; REGISTER_MRS]
+pub fn invoke(mem: &mut DirectMemory, slot: SlotAddr, op: Retype<'_>) -> Outcome {
+    match untyped::invoke_retype_bounded(mem, &mut KernelObjects, slot, op.plan, op.dests) {
+        RetypeProgress::Done => Outcome::Done([0; REGISTER_MRS]),
+        RetypeProgress::Preempted => Outcome::Restart,
+    }
 }

@@ -143,8 +143,20 @@ impl Kernel {
         }
         let mut slots = FakeSlots::default();
         let boot = [
-            Cap::Untyped { paddr: RAM, size_bits: 16, is_device: false, free_offset: 0 },
-            Cap::Untyped { paddr: 64 << 12, size_bits: 14, is_device: true, free_offset: 0 },
+            Cap::Untyped {
+                paddr: RAM,
+                size_bits: 16,
+                is_device: false,
+                free_offset: 0,
+                cleared: crate::object::untyped::Cleared::NONE,
+            },
+            Cap::Untyped {
+                paddr: 64 << 12,
+                size_bits: 14,
+                is_device: true,
+                free_offset: 0,
+                cleared: crate::object::untyped::Cleared::NONE,
+            },
             Cap::PciDevice { segment: 0, requester_id: RIDS[0] },
             Cap::PciDevice { segment: 0, requester_id: RIDS[1] },
             Cap::IrqControl,
@@ -300,7 +312,7 @@ fn abstract_cap(c: &Cap) -> Option<m::Cap> {
     let r = |r: CapRights| m::Rights { rd: r.contains(CapRights::READ), wr: r.contains(CapRights::WRITE) };
     Some(match *c {
         Cap::Null => return None,
-        Cap::Untyped { paddr, size_bits, is_device, free_offset } => {
+        Cap::Untyped { paddr, size_bits, is_device, free_offset, .. } => {
             m::Cap::CUntyped(paddr >> 12, 1 << (size_bits - 12), is_device, free_offset >> 12)
         }
         Cap::Frame { paddr, rights, is_device, mapping, .. } => m::Cap::CFrame(

@@ -67,6 +67,8 @@ pub enum Cap {
         is_device: bool,
         /// Bytes from `paddr` already handed out.
         free_offset: u64,
+        /// Memory a preempted Retype has zeroed so far (`len` 0 if none).
+        cleared: super::untyped::Cleared,
     },
     /// A CNode of `1 << radix` slots with a guard.
     CNode {
@@ -251,10 +253,14 @@ const FLAG_DEVICE: u64 = 1 << 16;
 const FLAG_MAPPED: u64 = 1 << 17;
 const FLAG_LARGE: u64 = 1 << 18;
 const FLAG_IO: u64 = 1 << 19;
+/// An untyped's word 0: where its [`Cleared`](super::untyped::Cleared) record's 24
+/// bits start (`Cleared::raw`); its start is word 3.
+const CLEARED_SHIFT: u32 = 40;
 
 /// The encoded form stored in a slot: `w[0]` tag (bits 0..8), rights (8..16), flags
-/// (16..24), a small field (24..32: size bits, radix, level), guard bits (32..40);
-/// `w[1]` object address; `w[2]` badge, guard, watermark or mapping VSpace; `w[3]` mapping address.
+/// (16..24), a small field (24..32: size bits, radix, level), guard bits (32..40), an
+/// untyped's zeroed pages (40..64); `w[1]` object address; `w[2]` badge, guard,
+/// watermark or mapping VSpace; `w[3]` mapping address or an untyped's zeroed run.
 pub type CapWords = [u64; 4];
 
 impl Cap {
@@ -271,11 +277,12 @@ impl Cap {
         };
         match *self {
             Cap::Null => [0; 4],
-            Cap::Untyped { paddr, size_bits, is_device, free_offset } => [
-                word0(tag::UNTYPED, CapRights::NONE, if is_device { FLAG_DEVICE } else { 0 }, size_bits.into(), 0),
+            Cap::Untyped { paddr, size_bits, is_device, free_offset, cleared } => [
+                word0(tag::UNTYPED, CapRights::NONE, if is_device { FLAG_DEVICE } else { 0 }, size_bits.into(), 0)
+                    | (cleared.raw() << CLEARED_SHIFT),
                 paddr,
                 free_offset,
-                0,
+                cleared.start,
             ],
             Cap::CNode { paddr, radix, guard_bits, guard } => {
                 [word0(tag::CNODE, CapRights::NONE, 0, radix.into(), guard_bits.into()), paddr, guard, 0]
@@ -343,9 +350,13 @@ impl Cap {
         });
         Some(match tag {
             tag::NULL => Cap::Null,
-            tag::UNTYPED => {
-                Cap::Untyped { paddr: w[1], size_bits: small, is_device: flags & FLAG_DEVICE != 0, free_offset: w[2] }
-            }
+            tag::UNTYPED => Cap::Untyped {
+                paddr: w[1],
+                size_bits: small,
+                is_device: flags & FLAG_DEVICE != 0,
+                free_offset: w[2],
+                cleared: super::untyped::Cleared::from_raw(w[3], w[0] >> CLEARED_SHIFT),
+            },
             tag::CNODE => Cap::CNode { paddr: w[1], radix: small, guard_bits, guard: w[2] },
             tag::TCB => Cap::Tcb { paddr: w[1] },
             tag::ENDPOINT => Cap::Endpoint { paddr: w[1], badge: w[2], rights },
@@ -580,7 +591,9 @@ pub mod raw_frame {
 
 #[cfg(test)]
 mod tests {
+    use super::super::untyped::{Cleared, CLEAR_CHUNK_BYTES, MAX_RETYPE_CLEAR_BYTES};
     use super::*;
+    const NONE: Cleared = Cleared::NONE;
 
     #[test]
     fn raw_frame_views_agree_with_decode() {
@@ -682,7 +695,7 @@ mod tests {
         }
     }
 
-    fn samples() -> [Cap; 24] {
+    fn samples() -> [Cap; 26] {
         [
             Cap::Vcpu { paddr: 0x40_2000 },
             Cap::GuestSpace { paddr: 0x40_5000 },
@@ -704,8 +717,22 @@ mod tests {
                 is_device: false,
                 mapping: Some(Mapping { vspace: 0x7000, vaddr: 0x1000_3000, kind: MapKind::Io }),
             },
-            Cap::Untyped { paddr: 0x40_0000, size_bits: 22, is_device: false, free_offset: 0x3000 },
-            Cap::Untyped { paddr: 0xfe00_0000, size_bits: 23, is_device: true, free_offset: 0 },
+            Cap::Untyped { paddr: 0x40_0000, size_bits: 22, is_device: false, free_offset: 0x3000, cleared: NONE },
+            Cap::Untyped {
+                paddr: 0x40_0000,
+                size_bits: 36,
+                is_device: false,
+                free_offset: 0x3000,
+                cleared: Cleared::zeroed(0x8000, MAX_RETYPE_CLEAR_BYTES - CLEAR_CHUNK_BYTES),
+            },
+            Cap::Untyped {
+                paddr: 0x40_0000,
+                size_bits: 36,
+                is_device: true,
+                free_offset: 0x20_0000,
+                cleared: Cleared::creating(0x1000, 255),
+            },
+            Cap::Untyped { paddr: 0xfe00_0000, size_bits: 23, is_device: true, free_offset: 0, cleared: NONE },
             Cap::CNode { paddr: 0x10_0000, radix: 12, guard_bits: 52, guard: 0 },
             Cap::Tcb { paddr: 0x20_0800 },
             Cap::Endpoint { paddr: 0x20_0010, badge: u64::MAX, rights: CapRights::ALL },
@@ -751,7 +778,7 @@ mod tests {
 
     #[test]
     fn regions() {
-        let ut = Cap::Untyped { paddr: 0x40_0000, size_bits: 22, is_device: false, free_offset: 0 };
+        let ut = Cap::Untyped { paddr: 0x40_0000, size_bits: 22, is_device: false, free_offset: 0, cleared: NONE };
         let inside = Cap::Endpoint { paddr: 0x40_0010, badge: 0, rights: CapRights::ALL };
         let outside = Cap::Endpoint { paddr: 0x80_0000, badge: 0, rights: CapRights::ALL };
         assert!(ut.same_region_as(&inside) && !ut.same_region_as(&outside));

@@ -233,14 +233,42 @@ pub fn long_running_delete(mem: &impl SlotMemory, slot: SlotAddr) -> bool {
     }
 }
 
+/// TCB Configure's check, as seL4's: no slot it replaces may hold a cap whose deletion
+/// deletes further caps ([`long_running_delete`]); those could be the very caps it
+/// copies from, or the caller's own (issue 9 hole 2).
+pub fn decode_replace(mem: &impl SlotMemory, targets: &[SlotAddr]) -> Result<(), SyscallError> {
+    if !cfg!(feature = "mutant-hole2") && targets.iter().any(|&t| long_running_delete(mem, t)) {
+        return Err(SyscallError::IllegalOperation);
+    }
+    Ok(())
+}
+
+/// TCB Configure's slot update (after [`decode_replace`]): deletes the caps in
+/// `targets`, then makes each copy `(src, dest, derived)` with [`invoke_copy`].
+pub fn invoke_replace(
+    mem: &mut impl SlotMemory,
+    fx: &mut impl Finaliser,
+    targets: &[SlotAddr],
+    copies: &[(SlotAddr, SlotAddr, Cap)],
+) {
+    for &slot in targets {
+        delete(mem, fx, slot);
+    }
+    for &(src, dest, derived) in copies {
+        invoke_copy(mem, src, dest, derived);
+    }
+}
+
 /// Copy/Mint: puts `derived` (from [`decode_derive`]) in `dest` as a child of `src`.
 /// `src` must still hold the cap `derived` was made from; if it does not (a deletion
 /// between decode and invoke emptied it), nothing is linked: a cap whose parent slot
 /// is empty or reused would name an object the derivation tree no longer accounts for.
 pub fn invoke_copy(mem: &mut impl SlotMemory, src: SlotAddr, dest: SlotAddr, derived: Cap) {
     let src_cap = mem.load(src).cap;
-    debug_assert!(src_cap.same_object_as(&derived), "copy from a slot that changed since decode");
-    if !src_cap.same_object_as(&derived) || !mem.load(dest).cap.is_null() {
+    // The mutant (issue 9 hole 2) copies whatever the source slot holds now.
+    let changed = !src_cap.same_object_as(&derived) && !cfg!(feature = "mutant-hole2");
+    debug_assert!(!changed, "copy from a slot that changed since decode");
+    if changed || !mem.load(dest).cap.is_null() {
         return;
     }
     let revocable = mdb::is_revocable(&derived, &src_cap);

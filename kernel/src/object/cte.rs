@@ -65,6 +65,10 @@ pub trait SlotMemory {
     fn load(&self, slot: SlotAddr) -> Cte;
     /// Writes the slot at `slot`.
     fn store(&mut self, slot: SlotAddr, cte: Cte);
+    /// Whether `slot` is empty (Retype checks up to 256 destinations per pass).
+    fn is_empty(&self, slot: SlotAddr) -> bool {
+        self.load(slot).cap.is_null()
+    }
     /// Replaces only the cap in `slot`, keeping its tree links and flags.
     fn store_cap(&mut self, slot: SlotAddr, cap: Cap) {
         let mut cte = self.load(slot);

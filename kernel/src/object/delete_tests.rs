@@ -52,7 +52,13 @@ fn ep_at(k: u64) -> Cap {
 /// Memory with the untyped, the live root CNode and nothing else.
 fn base() -> FakeSlots {
     let mut m = FakeSlots::default();
-    let ut = Cap::Untyped { paddr: UNTYPED_BASE, size_bits: 24, is_device: false, free_offset: 0 };
+    let ut = Cap::Untyped {
+        paddr: UNTYPED_BASE,
+        size_bits: 24,
+        is_device: false,
+        free_offset: 0,
+        cleared: crate::object::untyped::Cleared::NONE,
+    };
     mdb::insert_root(&mut m, UNTYPED_SLOT, ut, true);
     m
 }

@@ -3,6 +3,8 @@
 //! Endpoint and notification objects as they lie in memory: a wait queue (head and tail
 //! TCB addresses) plus a state, and for notifications the signal word and bound thread.
 
+use abi::rights::CapRights;
+
 use crate::thread::sched::Queue;
 
 /// What an endpoint's queue holds.
@@ -75,9 +77,28 @@ impl Notification {
     }
 }
 
+/// Whether an endpoint cap with `rights` may cancel other threads' badged sends
+/// (CancelBadgedSends; seL4's `hasCancelSendRights`): only one with every right, not a
+/// send-only cap (issue 9 hole 12).
+pub fn may_cancel_sends(rights: CapRights) -> bool {
+    if cfg!(feature = "mutant-hole12") {
+        rights.contains(CapRights::WRITE)
+    } else {
+        rights.contains(CapRights::ALL)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 9 hole 12, second half: a WRITE-only badged cap cancelled other senders.
+    #[test]
+    fn hole12_only_a_cap_with_every_right_cancels_sends() {
+        assert!(may_cancel_sends(CapRights::ALL));
+        assert!(!may_cancel_sends(CapRights::WRITE), "a send-only cap cancels other senders' messages");
+        assert!(!may_cancel_sends(CapRights::READ.union(CapRights::WRITE)));
+    }
 
     #[test]
     fn round_trips() {

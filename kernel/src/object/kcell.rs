@@ -14,6 +14,9 @@ use core::ops::{Deref, DerefMut};
 
 /// Kernel-global state of type `T`, reached through [`KernelCell::borrow_mut`] or
 /// [`KernelCell::with`].
+/// `repr(C)` with the value first: the IPC fastpath's assembly reads the scheduler's
+/// fields at their offsets from the cell's address.
+#[repr(C)]
 pub struct KernelCell<T> {
     value: UnsafeCell<T>,
     /// Whether a [`KernelRef`] to `value` is live (debug builds only).

@@ -59,6 +59,48 @@ pub fn insert_child(
     mem.store(parent, p);
 }
 
+/// Writes new caps as the first children of the entry in `parent`, whose entry is
+/// written as `parent_cte` (its cap may have changed; its links are those it has in
+/// memory). `reversed` yields (empty slot, cap) from the last child to the first; the
+/// list becomes `parent`, the children in order, then what followed `parent`, as that
+/// many [`insert_child`] calls in that order would leave it, with every child
+/// revocable and first-badged. Each slot is written once: n children cost n + 2 slot
+/// stores and one load instead of n `insert_child`s' 3n stores and 2n loads (Retype of
+/// 256 notifications: about 210 guest instructions fewer per object, `make bench`).
+pub fn insert_children(
+    mem: &mut impl SlotMemory,
+    parent: SlotAddr,
+    mut parent_cte: Cte,
+    reversed: impl Iterator<Item = (SlotAddr, Cap)>,
+) {
+    let old_next = parent_cte.next;
+    // The entry waiting for the slot before it (its `prev`), and its `next`.
+    let mut pending: Option<(SlotAddr, Cap)> = None;
+    let mut next = old_next;
+    let mut last = 0;
+    for (slot, cap) in reversed {
+        debug_assert!(mem.load(slot).cap.is_null());
+        match pending {
+            Some((p, c)) => {
+                mem.store(p, Cte { cap: c, prev: slot, next, revocable: true, first_badged: true });
+                next = p;
+            }
+            None => last = slot,
+        }
+        pending = Some((slot, cap));
+    }
+    if let Some((first, cap)) = pending {
+        mem.store(first, Cte { cap, prev: parent, next, revocable: true, first_badged: true });
+        if old_next != 0 {
+            let mut n = mem.load(old_next);
+            n.prev = last;
+            mem.store(old_next, n);
+        }
+        parent_cte.next = first;
+    }
+    mem.store(parent, parent_cte);
+}
+
 /// Writes `cap` into the empty slot `dest` as a new root (no parent, not linked).
 pub fn insert_root(mem: &mut impl SlotMemory, dest: SlotAddr, cap: Cap, revocable: bool) {
     debug_assert!(mem.load(dest).cap.is_null());
@@ -125,7 +167,13 @@ mod tests {
     use abi::rights::CapRights;
 
     fn ut() -> Cap {
-        Cap::Untyped { paddr: 0x10_0000, size_bits: 16, is_device: false, free_offset: 0 }
+        Cap::Untyped {
+            paddr: 0x10_0000,
+            size_bits: 16,
+            is_device: false,
+            free_offset: 0,
+            cleared: crate::object::untyped::Cleared::NONE,
+        }
     }
 
     #[test]
@@ -149,5 +197,33 @@ mod tests {
         move_entry(&mut m, 0xc0, 0x100, badged);
         assert_eq!(m.load(0x40).next, 0x100);
         assert!(m.load(0xc0).cap.is_null());
+    }
+
+    /// `insert_children` leaves the slots exactly as `insert_child` of each child, last
+    /// to first, does: with and without an entry after the parent, 0 to 5 children.
+    #[test]
+    fn insert_children_matches_one_insert_child_each() {
+        for followed in [false, true] {
+            for n in 0..5u64 {
+                let (mut one, mut batch) = (FakeSlots::default(), FakeSlots::default());
+                for m in [&mut one, &mut batch] {
+                    insert_root(m, 0x40, ut(), true);
+                    if followed {
+                        insert_after(m, 0x40, 0x1000, Cap::IrqControl, false);
+                    }
+                }
+                let child = |i: u64| {
+                    (0x80 + 0x40 * i, Cap::Endpoint { paddr: 0x10_0000 + 16 * i, badge: 0, rights: CapRights::ALL })
+                };
+                for i in (0..n).rev() {
+                    let (slot, cap) = child(i);
+                    insert_child(&mut one, 0x40, slot, cap, true, true);
+                }
+                let mut parent = batch.load(0x40);
+                parent.cap = ut();
+                insert_children(&mut batch, 0x40, parent, (0..n).rev().map(child));
+                assert_eq!(one.slots, batch.slots, "{n} children, followed: {followed}");
+            }
+        }
     }
 }

@@ -24,4 +24,6 @@ mod delete_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod retype_tests;
+#[cfg(test)]
 mod zombie_tests;

@@ -73,7 +73,13 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn setup() -> FakeSlots {
     let mut m = FakeSlots::default();
-    let ut = Cap::Untyped { paddr: UNTYPED_BASE, size_bits: 20, is_device: false, free_offset: 0 };
+    let ut = Cap::Untyped {
+        paddr: UNTYPED_BASE,
+        size_bits: 20,
+        is_device: false,
+        free_offset: 0,
+        cleared: crate::object::untyped::Cleared::NONE,
+    };
     mdb::insert_root(&mut m, slot(0), ut, true);
     m
 }
@@ -308,6 +314,40 @@ fn a_delete_that_would_empty_other_slots_is_detected() {
     assert!(cnode::long_running_delete(&m, 0x4_0000), "the last cap to a TCB");
 }
 
+/// Issue 9 hole 2 on TCB Configure's slot update (`decode_replace`, then
+/// `invoke_replace`, as `invoke/tcb.rs` runs them): the TCB slot it replaces holds the
+/// last cap to the CNode that holds the new CSpace's source. The kernel must refuse;
+/// the hole deleted the CNode (emptying the source) and then linked a copy of the
+/// source's old cap to the empty slot.
+#[test]
+fn hole2_configure_never_copies_from_a_source_its_deletion_empties() {
+    let (mut m, derived) = cnode_holding_the_source();
+    let (target, src, dest) = (0x1_0000, 0x2_0000, 0x3_0000);
+    let before = m.slots.clone();
+    let decoded = cnode::decode_replace(&m, &[target]);
+    if decoded.is_ok() {
+        cnode::invoke_replace(&mut m, &mut NoHardware, &[target], &[(src, dest, derived)]);
+    }
+    assert!(m.load(dest).cap.is_null(), "Configure copied from a slot its own deletion emptied");
+    assert_eq!((m.load(src).next, m.load(src).prev), (0, 0), "a cap is linked to an emptied slot");
+    assert_eq!(decoded, Err(abi::error::SyscallError::IllegalOperation));
+    assert_eq!(m.slots, before, "a refused Configure changes nothing");
+}
+
+/// The same update where the deletion is local (another cap to the CNode remains):
+/// allowed, and the copy lands in the TCB's slot.
+#[test]
+fn hole2_configure_replaces_a_slot_whose_deletion_empties_nothing() {
+    let (mut m, derived) = cnode_holding_the_source();
+    let copy = cnode::decode_derive(&m, 0x1_0000, CapRights::ALL, None).unwrap();
+    cnode::invoke_copy(&mut m, 0x1_0000, 0x1_0040, copy);
+    assert_eq!(cnode::decode_replace(&m, &[0x1_0000]), Ok(()));
+    cnode::invoke_replace(&mut m, &mut NoHardware, &[0x1_0000], &[(0x2_0000, 0x3_0000, derived)]);
+    assert!(m.load(0x1_0000).cap.is_null());
+    assert_eq!(m.load(0x3_0000).cap, derived);
+    assert_eq!(m.load(0x2_0000).next, 0x3_0000, "the copy is the source's child");
+}
+
 #[test]
 #[cfg_attr(debug_assertions, should_panic(expected = "copy from a slot that changed since decode"))]
 fn a_copy_from_a_slot_emptied_after_decode_links_nothing() {
@@ -396,7 +436,13 @@ fn retype_errors() {
     mdb::insert_root(
         &mut dev,
         slot(0),
-        Cap::Untyped { paddr: 0xfe00_0000, size_bits: 20, is_device: true, free_offset: 0 },
+        Cap::Untyped {
+            paddr: 0xfe00_0000,
+            size_bits: 20,
+            is_device: true,
+            free_offset: 0,
+            cleared: crate::object::untyped::Cleared::NONE,
+        },
         true,
     );
     assert_eq!(

@@ -114,6 +114,33 @@ pub const IPC_IS_FAULT: u64 = 1 << 33;
 const_assert!(IPC_CAN_GRANT < 1 << 16 && (IPC_IS_CALL | IPC_IS_FAULT) >> 16 != 0);
 const_assert!((IPC_IS_CALL | IPC_IS_FAULT) & 0xffff == 0);
 
+/// What a thread taken off an endpoint or notification queue without its IPC gets
+/// (`thread::ipc::wake_cancelled` applies it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cancelled {
+    /// A fault sender never ran a call that could return an error: as seL4 does, it is
+    /// restarted with its registers untouched and faults again; an unknown system call
+    /// is faulted on again by re-executing its `syscall` (rip moved back over it).
+    Restart {
+        /// Move rip back over the `syscall` instruction.
+        rewind_syscall: bool,
+    },
+    /// A thread in a system call returns the error in rax.
+    Error,
+}
+
+/// What a thread in `state`, with `ipc_flags` and pending fault label `fault`, gets
+/// when its send or receive is cancelled (issue 9 hole 12: a fault sender must not get
+/// an error written into rax).
+pub fn on_cancel(state: ThreadState, ipc_flags: u64, fault: u64) -> Cancelled {
+    let fault_send = state == ThreadState::BlockedOnSend && ipc_flags & IPC_IS_FAULT != 0;
+    if fault_send && !cfg!(feature = "mutant-hole12") {
+        Cancelled::Restart { rewind_syscall: fault == abi::fault::FaultKind::UnknownSyscall.raw() }
+    } else {
+        Cancelled::Error
+    }
+}
+
 impl Tcb {
     /// The thread's state.
     pub fn thread_state(&self) -> ThreadState {
@@ -130,5 +157,27 @@ impl Tcb {
     /// Sets the thread's state.
     pub fn set_state(&mut self, s: ThreadState) {
         self.state = s as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use abi::fault::FaultKind;
+
+    /// Issue 9 hole 12: a thread blocked sending a fault message whose send is cancelled
+    /// (CancelBadgedSends, endpoint deletion) got an error in rax and ran on with it.
+    #[test]
+    fn hole12_a_cancelled_fault_sender_is_restarted_untouched() {
+        let vm = FaultKind::VmFault.raw();
+        let unknown = FaultKind::UnknownSyscall.raw();
+        let restart = |rewind_syscall| Cancelled::Restart { rewind_syscall };
+        assert_eq!(on_cancel(ThreadState::BlockedOnSend, IPC_IS_FAULT, vm), restart(false), "no error in rax");
+        assert_eq!(on_cancel(ThreadState::BlockedOnSend, IPC_IS_FAULT, unknown), restart(true));
+        // Threads in a system call get the error.
+        assert_eq!(on_cancel(ThreadState::BlockedOnSend, 0, vm), Cancelled::Error);
+        assert_eq!(on_cancel(ThreadState::BlockedOnSend, IPC_IS_CALL, 0), Cancelled::Error);
+        assert_eq!(on_cancel(ThreadState::BlockedOnReceive, 0, 0), Cancelled::Error);
+        assert_eq!(on_cancel(ThreadState::BlockedOnNotification, IPC_IS_FAULT, vm), Cancelled::Error);
     }
 }

@@ -49,7 +49,13 @@ impl World {
             None => (Cap::Tcb { paddr: base }, 11),
         };
         let ut_slot = UT_SLOTS + (self.untypeds.len() as u64) * SLOT_BYTES;
-        let ut = Cap::Untyped { paddr: base, size_bits: bits as u8, is_device: false, free_offset: 1 << bits };
+        let ut = Cap::Untyped {
+            paddr: base,
+            size_bits: bits as u8,
+            is_device: false,
+            free_offset: 1 << bits,
+            cleared: crate::object::untyped::Cleared::NONE,
+        };
         mdb::insert_root(&mut self.m, ut_slot, ut, true);
         mdb::insert_child(&mut self.m, ut_slot, dest, cap, true, true);
         self.untypeds.push((ut_slot, base, bits));

@@ -36,6 +36,10 @@ impl ObjectMemory for KernelObjects {
         iospace::free_domains()
     }
 
+    fn interrupt_pending(&self) -> bool {
+        crate::arch::apic::interrupt_pending()
+    }
+
     fn new_iospace(&mut self, root: u64) -> (u16, u8) {
         roots::mark_live(RootKind::IoSpace, root);
         iospace::new_iospace(root)

@@ -16,7 +16,7 @@ use crate::object::cap::Cap;
 use crate::object::cnode;
 use crate::object::cte::{nth_slot, SlotMemory};
 use crate::object::endpoint::{Endpoint, EndpointState, Notification};
-use crate::object::tcb::{ThreadState, IPC_CAN_GRANT, IPC_IS_CALL, IPC_IS_FAULT, SLOT_CSPACE};
+use crate::object::tcb::{on_cancel, Cancelled, ThreadState, IPC_CAN_GRANT, IPC_IS_CALL, IPC_IS_FAULT, SLOT_CSPACE};
 use crate::thread::sched::ThreadRef;
 use crate::thread::tcb_state::{self, current, with_frame, EpLinks};
 
@@ -297,17 +297,19 @@ pub fn wait(ntfn_paddr: u64, blocking: bool) {
 /// (registers untouched) so it faults again, finding its handler or, with the handler
 /// gone, being suspended as unhandled. An unknown system call is faulted on again by
 /// re-executing its `syscall`; the other faults recorded the instruction to re-run.
+/// The decision is `object::tcb::on_cancel` (host-tested).
 fn wake_cancelled(t: ThreadRef, error: SyscallError) {
     let tt = tcb(t);
-    let fault_send = tt.thread_state() == ThreadState::BlockedOnSend && tt.ipc_flags & IPC_IS_FAULT != 0;
+    let action = on_cancel(tt.thread_state(), tt.ipc_flags, tt.fault[0]);
     tt.blocked_on = 0;
-    if fault_send {
-        tt.ipc_flags = 0;
-        if tt.fault[0] == FaultKind::UnknownSyscall.raw() {
-            with_frame(t, |f| f.rip -= crate::thread::syscall::SYSCALL_INSTRUCTION_LEN);
+    match action {
+        Cancelled::Restart { rewind_syscall } => {
+            tt.ipc_flags = 0;
+            if rewind_syscall {
+                with_frame(t, |f| f.rip -= crate::thread::syscall::SYSCALL_INSTRUCTION_LEN);
+            }
         }
-    } else {
-        with_frame(t, |f| f.rax = error.raw());
+        Cancelled::Error => with_frame(t, |f| f.rax = error.raw()),
     }
     tcb_state::make_runnable(t);
 }

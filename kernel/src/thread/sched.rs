@@ -91,6 +91,12 @@ impl Default for ReadyQueues {
 }
 
 impl ReadyQueues {
+    /// Offset of the summary word (bit `w`: word `w` of the bitmap is non-zero), for
+    /// the IPC fastpath's assembly.
+    pub const SUMMARY_OFFSET: usize = core::mem::offset_of!(ReadyQueues, summary);
+    /// Offset of the bitmap (bit `p % 64` of word `p / 64`: priority `p` has a thread).
+    pub const BITMAP_OFFSET: usize = core::mem::offset_of!(ReadyQueues, bitmap);
+
     /// All empty.
     pub const fn new() -> Self {
         ReadyQueues { queues: [Queue { head: 0, tail: 0 }; PRIORITIES], bitmap: [0; PRIORITIES / 64], summary: 0 }

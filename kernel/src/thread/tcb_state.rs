@@ -14,7 +14,7 @@ use crate::object::tcb::{ThreadState, SLOT_IPC_BUFFER, SLOT_VSPACE};
 use crate::thread::sched::{Links, Queue, ReadyQueues, ThreadRef};
 
 /// Scheduler state.
-struct Scheduler {
+pub(crate) struct Scheduler {
     ready: ReadyQueues,
     current: ThreadRef,
     /// The current thread gave up the CPU (Yield or timeslice end).
@@ -22,8 +22,19 @@ struct Scheduler {
 }
 
 /// The scheduler; each access borrows it for one statement or a short block.
-static SCHED: KernelCell<Scheduler> =
+/// The scheduler (the IPC fastpath's assembly reads `current` and the ready bitmap at
+/// the offsets below: `KernelCell` holds its value first).
+pub(crate) static SCHED: KernelCell<Scheduler> =
     KernelCell::new(Scheduler { ready: ReadyQueues::new(), current: 0, yielded: false });
+
+/// Offset of the current thread in [`SCHED`] (the fastpath's assembly).
+pub(crate) const SCHED_CURRENT_OFFSET: usize = core::mem::offset_of!(Scheduler, current);
+/// Offset of the ready bitmap's summary word in [`SCHED`].
+pub(crate) const SCHED_SUMMARY_OFFSET: usize =
+    core::mem::offset_of!(Scheduler, ready) + crate::thread::sched::ReadyQueues::SUMMARY_OFFSET;
+/// Offset of the ready bitmap's first word in [`SCHED`].
+pub(crate) const SCHED_BITMAP_OFFSET: usize =
+    core::mem::offset_of!(Scheduler, ready) + crate::thread::sched::ReadyQueues::BITMAP_OFFSET;
 
 #[inline(always)]
 fn sched() -> KernelRef<'static, Scheduler> {

@@ -27,17 +27,27 @@ pub fn init() -> State {
 /// current walk through every context (current or cached) into the IOTLB, every
 /// context entry into the context cache, every IRTE into its cache.
 pub fn fill_all(s: &State) -> State {
+    fill_all_logged(s, &mut Vec::new())
+}
+
+/// [`fill_all`], appending each `HwFill*` step it takes to `log` (for trace replay).
+pub fn fill_all_logged(s: &State, log: &mut Vec<Hw>) -> State {
     let mut s = s.clone();
+    let mut fill = |s: &State, h: Hw, what: &str| {
+        let next = hw(s, &h).expect(what);
+        log.push(h);
+        next
+    };
     let ctxs: Vec<(Nat, (Paddr, Nat))> = s.ctx.iter().map(|(&r, &e)| (r, e)).collect();
     for (rid, e) in ctxs {
         if !s.ctxc.contains(&(rid, e)) {
-            s = hw(&s, &Hw::HwFillCtx { rid, e }).expect("a current context entry");
+            s = fill(&s, Hw::HwFillCtx { rid, e }, "a current context entry");
         }
     }
     let irtes: Vec<(Nat, Option<Nat>)> = s.irte.iter().map(|(&v, &e)| (v, e)).collect();
     for (v, e) in irtes {
         if !s.irtec.contains(&(v, e)) {
-            s = hw(&s, &Hw::HwFillIrte { v, e }).expect("a current IRTE");
+            s = fill(&s, Hw::HwFillIrte { v, e }, "a current IRTE");
         }
     }
     let mut views: Vec<(Nat, (Paddr, Nat))> = s.ctx.iter().map(|(&r, &e)| (r, e)).collect();
@@ -53,7 +63,7 @@ pub fn fill_all(s: &State) -> State {
         for (i, j, pa, r) in walks {
             let e = Tlbe { t_dom: d, t_i: i, t_j: j, t_pa: pa, t_r: r };
             if !s.iotlb.contains(&e) {
-                s = hw(&s, &Hw::HwFillTlb { rid, root, d, i, j, pa, r }).expect("a current walk");
+                s = fill(&s, Hw::HwFillTlb { rid, root, d, i, j, pa, r }, "a current walk");
             }
         }
     }
@@ -93,9 +103,7 @@ pub fn revoke_all(s: &State, x: Slot) -> Vec<State> {
     let mut states = vec![s.clone()];
     loop {
         let cur = states.last().expect("nonempty");
-        let fuel = cur.parent.len() as Nat;
-        let victim = cur.caps.keys().copied().find(|&v| descb(fuel, &cur.parent, x, v) && !has_children(cur, v));
-        match victim {
+        match revoke_victim(cur, x) {
             Some(v) => {
                 let next = step(cur, Op::RevokeOne(x, v));
                 states.push(next);
@@ -103,6 +111,13 @@ pub fn revoke_all(s: &State, x: Slot) -> Vec<State> {
             None => return states,
         }
     }
+}
+
+/// The descendant of `x` the next `RevokeOne` unit deletes: the lowest slot with no
+/// children (None: Revoke is done).
+pub fn revoke_victim(s: &State, x: Slot) -> Option<Slot> {
+    let fuel = s.parent.len() as Nat;
+    s.caps.keys().copied().find(|&v| descb(fuel, &s.parent, x, v) && !has_children(s, v))
 }
 
 /// Slots the generated operations use; the boot caps of [`init`] are in 0..5.

@@ -2,7 +2,8 @@
 //!
 //! `model`, `step`, `hw` and `invariant` mirror Model.v, Step.v, Hw.v and Invariant.v
 //! one definition per item, under the Coq names (proofs/spec/names.py checks the
-//! lists match); `drive` holds what a test needs besides (boot state, fills, probes).
+//! lists match); `drive` holds what a test needs besides (boot state, fills, probes),
+//! `trace` records traces for the replay through extracted Coq (proofs/replay).
 //! The `mutant-*` features apply check.sh's model mutants to `step`.
 
 pub mod drive;
@@ -10,6 +11,7 @@ pub mod hw;
 pub mod invariant;
 pub mod model;
 pub mod step;
+pub mod trace;
 
 #[cfg(test)]
 mod tests;

@@ -12,7 +12,8 @@
 //! `e1000e`, `virtio-net`, `appliance`, `rx-e1000e`, `rx-virtio-net` (frames received
 //! from a peer on a hub: systems/bench-rx-*.toml), `nvme`, `vm` (the VMM's guest:
 //! an exit round trip and an injected interrupt, `init=vmm-bench`), `latency` (the
-//! kernel's longest interrupts-off stretches, `latency=on`)); every other row (and the memory table, without
+//! kernel's longest interrupts-off stretches, `latency=on`, and a higher-priority
+//! thread's wakeup lateness)); every other row (and the memory table, without
 //! `core`) is carried over from the committed bench/results.json, marked `kept`.
 
 use std::fmt::Write as _;
@@ -89,8 +90,10 @@ fn driver_rows(system: &str, devices: &[&str], nic: &str) -> Option<Vec<Row>> {
     Some(rows)
 }
 
-/// The latency rows' common start (userland/bench/src/latency.rs).
+/// The latency rows' common starts (userland/bench/src/latency.rs): the kernel's
+/// stretches, and how late a higher-priority thread woken by the PIT runs.
 const LATENCY_PREFIX: &str = "longest interrupts-off stretch: ";
+const WAKEUP_PREFIX: &str = "longest wakeup lateness: ";
 
 /// The kernel's longest interrupts-off stretch during its longest operations: the
 /// bench program booted with `latency=on` (which costs every slow-path trap a few
@@ -99,8 +102,13 @@ fn latency_rows() -> Option<Vec<Row>> {
     let mut s = Scenario::new("bench_latency").append("init=bench latency=on");
     s.extra_args = vec!["-icount".into(), "shift=0,sleep=off".into()];
     let o = s.run();
-    let rows: Vec<Row> = o.serial.lines().filter_map(parse).filter(|r| r.name.starts_with(LATENCY_PREFIX)).collect();
-    if rows.len() != 3 || !o.serial.contains("bench: done") {
+    let rows: Vec<Row> = o
+        .serial
+        .lines()
+        .filter_map(parse)
+        .filter(|r| r.name.starts_with(LATENCY_PREFIX) || r.name.starts_with(WAKEUP_PREFIX))
+        .collect();
+    if rows.len() != 8 || !o.serial.contains("bench: done") || o.serial.contains("FAIL") {
         eprintln!("bench: the latency run failed; serial tail:\n{}", scenarios::tail(&o.serial, 30));
         return None;
     }
@@ -252,7 +260,7 @@ fn part_of(name: &str) -> &'static str {
         "nvme"
     } else if name.starts_with("VM ") {
         "vm"
-    } else if name.starts_with(LATENCY_PREFIX) {
+    } else if name.starts_with(LATENCY_PREFIX) || name.starts_with(WAKEUP_PREFIX) {
         "latency"
     } else if name == RESTART_ROW {
         "restart"

@@ -18,6 +18,7 @@ extern crate alloc;
 mod iommu;
 mod latency;
 mod scaling;
+mod wakeup;
 
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 

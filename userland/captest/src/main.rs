@@ -23,6 +23,7 @@ use libcap::println;
 mod bigdelete;
 mod bootimage;
 mod debugcap;
+mod retypepreempt;
 mod zombierevoke;
 
 libcap::entry!(main);
@@ -339,6 +340,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     configure_over_a_last_cspace_cap(&mut c, &mut objects, &slots);
     bigdelete::run(&mut c, &mut objects, &slots);
     zombierevoke::run(&mut c, &mut objects, &slots);
+    retypepreempt::run(&mut c, &mut objects, &slots);
 
     if c.failures > 0 {
         println!("captest: {} checks FAILED", c.failures);

@@ -186,6 +186,29 @@ extern "C" fn selector_loader(_: u64) -> ! {
     }
 }
 
+/// A Yield with nothing else ready (the kernel's fast return) leaves every register
+/// but rax (the result, 0), rcx and r11 (zeroed) as it was.
+fn yield_keeps_registers() -> bool {
+    let pattern = |i: u64| 0x5a00_0000_0000_0000 | i << 32 | i;
+    let (mut rdx, mut rsi, mut rdi, mut r8, mut r9, mut r10) =
+        (pattern(1), pattern(2), pattern(3), pattern(4), pattern(5), pattern(6));
+    let (mut r12, mut r13, mut r14, mut r15) = (pattern(7), pattern(8), pattern(9), pattern(10));
+    let (rax, rcx, r11): (u64, u64, u64);
+    // SAFETY: a Yield system call; every register it may change is an operand.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inout("rax") Syscall::Yield as u64 => rax,
+            inout("rdx") rdx, inout("rsi") rsi, inout("rdi") rdi,
+            inout("r8") r8, inout("r9") r9, inout("r10") r10,
+            inout("r12") r12, inout("r13") r13, inout("r14") r14, inout("r15") r15,
+            out("rcx") rcx, out("r11") r11,
+        );
+    }
+    let kept = [rdx, rsi, rdi, r8, r9, r10, r12, r13, r14, r15];
+    kept.iter().zip(1..).all(|(&v, i)| v == pattern(i)) && (rax, rcx, r11) == (0, 0, 0)
+}
+
 fn umip_offered() -> bool {
     let max = core::arch::x86_64::__cpuid(0).eax;
     max >= 7 && core::arch::x86_64::__cpuid_count(7, 0).ecx & (1 << 2) != 0
@@ -207,8 +230,11 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     BLOCK_EP.store(new(ObjectType::Endpoint), SeqCst);
 
     // RFLAGS.NT survives no system call path into the kernel's own iretq.
-    let flags = syscall_with_nt(Syscall::Yield as u64);
+    let flags = syscall_with_nt(Syscall::NbSend as u64);
     c.check("a system call with RFLAGS.NT set returns (slow path)", flags & IF != 0);
+    let flags = syscall_with_nt(Syscall::Yield as u64);
+    c.check("a system call with RFLAGS.NT set returns (Yield fast path)", flags & IF != 0);
+    c.check("a Yield with nothing else ready keeps every register but rax, rcx, r11", yield_keeps_registers());
     let flags = syscall_with_nt(Syscall::Call as u64);
     c.check("a system call with RFLAGS.NT set returns (IPC fast path entry)", flags & IF != 0);
 

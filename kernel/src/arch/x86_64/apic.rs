@@ -260,6 +260,17 @@ pub fn requested(vector: u8) -> bool {
     vector_bit(|lapic| &lapic.requested, vector)
 }
 
+/// Whether any external interrupt (vector 0x20 and up) waits in the IRR: the kernel
+/// polls it between chunks of a long operation, with interrupts off. Seven register
+/// reads; false before the LAPIC is set up.
+pub fn interrupt_pending() -> bool {
+    if LAPIC_BASE.load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    // Vectors 0..0x20 are exceptions, never requested: word 0 is skipped.
+    lapic().requested[1..].iter().any(|r| r.value.get() != 0)
+}
+
 /// The boot CPU's local APIC id.
 pub fn id() -> u32 {
     lapic().id.read(LapicId::ID)

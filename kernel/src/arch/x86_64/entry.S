@@ -27,6 +27,7 @@
 .set FRAME_R9, {FRAME_R9}
 .set SYS_CALL, {SYS_CALL}
 .set SYS_REPLY_RECV, {SYS_REPLY_RECV}
+.set SYS_YIELD, {SYS_YIELD}
 
 .macro PUSH_GPRS
     push rax
@@ -184,6 +185,9 @@ syscall_entry:
     je fastpath_call_entry
     cmp rax, SYS_REPLY_RECV
     je fastpath_reply_recv_entry
+    cmp rax, SYS_YIELD
+    je fastpath_yield_entry
+.global syscall_slowpath
 syscall_slowpath:
     PUSH_GPRS
     mov rdi, rsp
@@ -199,71 +203,10 @@ syscall_entry_no_fastpath:
     SYSCALL_FRAME
     jmp syscall_slowpath
 
-/* IPC fastpath candidates. Save what the thread gets back whatever happens: the
- * callee-saved registers (rcx and r11 are clobbered by `syscall` anyway). Keep the
- * message in callee-saved registers across the Rust call: rbp = cptr, rbx = info,
- * r12..r15 = message registers 0..3. The other slots are written only if the
- * slowpath needs them. */
-.macro FASTPATH_ENTER handler
-    push rax
-    push rbx
-    sub rsp, FRAME_RBX - FRAME_RBP - 8
-    push rbp
-    sub rsp, FRAME_RBP - FRAME_R12 - 8
-    push r12
-    push r13
-    push r14
-    push r15
-    mov rbp, rdi
-    mov rbx, rsi
-    mov r12, rdx
-    mov r13, r10
-    mov r14, r8
-    mov r15, r9
-    mov rsp, [rip + kernel_stack_top]
-    call \handler
-    jmp fastpath_exit
-.endm
-
-fastpath_call_entry:
-    FASTPATH_ENTER fastpath_call
-fastpath_reply_recv_entry:
-    FASTPATH_ENTER fastpath_reply_recv
-
-/* rax = the partner's frame (0: slowpath), rdx = the badge it receives. */
-fastpath_exit:
-    test rax, rax
-    jz 1f
-    mov rdi, rdx
-    mov rsi, rbx
-    mov rdx, r12
-    mov r10, r13
-    mov r8, r14
-    mov r9, r15
-    mov rbx, [rax + FRAME_RBX]
-    mov rbp, [rax + FRAME_RBP]
-    mov r12, [rax + FRAME_R12]
-    mov r13, [rax + FRAME_R13]
-    mov r14, [rax + FRAME_R14]
-    mov r15, [rax + FRAME_R15]
-    /* The partner is blocked in a system call: rcx and r11 are its clobbers. */
-    xor ecx, ecx
-    xor r11d, r11d
-    lea rsp, [rax + FRAME_RIP]
-    xor eax, eax
-    iretq
-1:
-    /* Slowpath: complete the frame with the arguments, as PUSH_GPRS would have. */
-    mov rax, [rip + current_frame_end]
-    sub rax, FRAME_SIZE
-    mov [rax + FRAME_RDI], rbp
-    mov [rax + FRAME_RSI], rbx
-    mov [rax + FRAME_RDX], r12
-    mov [rax + FRAME_R10], r13
-    mov [rax + FRAME_R8], r14
-    mov [rax + FRAME_R9], r15
-    mov rdi, rax
-    call syscall_dispatch
+/* The IPC fastpath candidates, fastpath_call_entry and fastpath_reply_recv_entry, are
+ * in fastpath.S (assembled in thread/fastpath.rs): they store the callee-saved registers into
+ * this frame and either return to the partner or complete the frame and call
+ * syscall_dispatch, as syscall_slowpath does. */
 
 /* Return to the current thread: restore its TCB frame and iretq. A thread that is
  * returning from a system call gets zero in rcx and r11 (its clobbers), as after a

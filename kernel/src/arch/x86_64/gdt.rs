@@ -52,7 +52,7 @@ pub fn set_rsp0(rsp0: u64) {
 }
 
 /// The TSS, for the context-switch path (avoids the Once check).
-static TSS_PTR: core::sync::atomic::AtomicPtr<TaskStateSegment> =
+pub(crate) static TSS_PTR: core::sync::atomic::AtomicPtr<TaskStateSegment> =
     core::sync::atomic::AtomicPtr::new(core::ptr::null_mut());
 static GDT: Once<GlobalDescriptorTable> = Once::new();
 

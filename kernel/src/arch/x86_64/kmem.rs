@@ -33,6 +33,12 @@ impl SlotMemory for DirectMemory {
         Cte::from_words(words).expect("capability slots only hold encodings the kernel wrote")
     }
 
+    fn is_empty(&self, slot: SlotAddr) -> bool {
+        // SAFETY: as in `load`; word 0 holds the tag, 0 only for the empty cap.
+        let w0 = unsafe { (phys_to_virt(slot) as *const u64).read() };
+        crate::object::cap::raw_frame::is_null(w0)
+    }
+
     fn store(&mut self, slot: SlotAddr, cte: Cte) {
         let words = cte.to_words();
         // SAFETY: as in `load`; the kernel is single-threaded with interrupts off.

@@ -165,7 +165,7 @@ pub fn build_kernel_space(alloc: &mut BootAllocator, ram: &RangeSet, limit: u64)
 }
 
 /// The root in CR3, kept beside it so a switch compares without reading CR3.
-static ACTIVE_ROOT: AtomicU64 = AtomicU64::new(0);
+pub(crate) static ACTIVE_ROOT: AtomicU64 = AtomicU64::new(0);
 
 /// Loads `root` into CR3 unless it is already there (a reload would flush the TLB).
 ///

@@ -1,4 +1,4 @@
-//! The VMM as a component of a system description (`vmm-component`).
+//! The VMM as a component of a system description (`program = "vmm-component"`).
 //!
 //! Its guest gets the device the description gives it, through the iommu-server.
 #![no_std]
