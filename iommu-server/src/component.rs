@@ -20,9 +20,9 @@ use libcap::cap::{CNode, Msi, Notification, Tcb, Untyped};
 use libcap::component::{CapKind, ComponentInfo};
 use libcap::println;
 
-/// Slots the server uses above its named caps: it assumes a CNode of at least
-/// 2^8 slots (`cnode_bits = 8` or more in the description).
-const SLOTS: u64 = 256;
+/// Slots the server assumes when init does not say how big its CNode is (an init
+/// older than `ComponentInfo::cnode_radix`): `cnode_bits = 8` or more.
+const DEFAULT_SLOTS: u64 = 256;
 
 /// Reads the caps init gave and runs the server; `malicious` first makes the attempts
 /// of [`crate::malicious`] (the `iommu-server-malicious` program).
@@ -99,13 +99,18 @@ pub fn start(info: &'static ComponentInfo, malicious: bool) -> ExitCode {
             vector: (c.size >> 32) as u8,
         })
         .collect();
+    // Init says how big the CNode is; its slots above the named caps are the server's.
+    let slots = match info.cnode_radix {
+        0 => DEFAULT_SLOTS,
+        radix => 1u64 << radix.min(16),
+    };
     let config = Config {
         cnode: CNODE,
         endpoint: endpoint.slot,
         fault_ntfn,
         untyped,
         irq_control: 0,
-        free_slots: named_end.max(FIRST_NAMED) + 8..SLOTS,
+        free_slots: named_end.max(FIRST_NAMED) + 8..slots,
         address_bits: 39,
         devices: &devices,
         msix: &msix,

@@ -48,8 +48,8 @@ pub const BUDGET_UNTYPED: u64 = 10;
 /// First slot of the named caps listed in the info page.
 pub const FIRST_NAMED: u64 = 16;
 
-/// The smallest `cnode_bits` a VMM component's description may give it (the VMM
-/// allocates slots up to `1 << CNODE_BITS_VMM`; docs/vm.md).
+/// The smallest `cnode_bits` a VMM component's description should give it (guest
+/// RAM, its tables and their copies take about 100 slots; docs/vm.md).
 pub const CNODE_BITS_VMM: u32 = 10;
 
 /// Magic of a [`ComponentInfo`].
@@ -260,8 +260,9 @@ pub struct ComponentInfo {
     pub cap_count: u32,
     /// Reserved (zero).
     pub _pad2: u32,
-    /// Reserved (zero).
-    pub _reserved: [u64; 1],
+    /// log2 of the slots of its CNode (`cnode_bits`): slots `0..1 << cnode_radix` are
+    /// its CSpace (0 from an init older than this field).
+    pub cnode_radix: u64,
     /// The named caps.
     pub caps: [CapEntry; MAX_CAPS],
 }
@@ -291,7 +292,7 @@ impl ComponentInfo {
             stack_bytes: 0,
             cap_count: 0,
             _pad2: 0,
-            _reserved: [0; 1],
+            cnode_radix: 0,
             caps: [CapEntry::new("", CapKind::Endpoint, 0, 0); MAX_CAPS],
         }
     }

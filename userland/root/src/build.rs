@@ -288,6 +288,7 @@ pub fn build(
     info.budget_untyped.start = comp::BUDGET_UNTYPED;
     info.budget_untyped.end = comp::BUDGET_UNTYPED + spare.len() as u64;
     info.budget_bytes = spare_bytes;
+    info.cnode_radix = radix;
     info.heap_vaddr = COMPONENT_HEAP_VADDR;
     info.heap_bytes = heap * PAGE_SIZE;
     info.stack_top = COMPONENT_STACK_TOP;

@@ -526,7 +526,9 @@ pub fn run_component(info: &'static ComponentInfo) -> ExitCode {
     };
     let named = info.caps().iter().map(|c| c.slot).max().unwrap_or(0).max(libcap::abi::component::BUDGET_UNTYPED + 6);
     let first_free = client.as_ref().map_or(named + 1, |d| d.spare);
-    let slots = SlotAllocator::window(first_free..1 << CNODE_BITS_VMM);
+    // Its CNode's slots (as init reports them), or the smallest the docs ask for.
+    let radix = if info.cnode_radix == 0 { u64::from(CNODE_BITS_VMM) } else { info.cnode_radix.min(16) };
+    let slots = SlotAllocator::window(first_free..1 << radix);
     let mut objects = ObjectAllocator::budget(info.budget_untyped.start..info.budget_untyped.end);
     let (machine, source) = match client {
         Some(client) => (Machine::WithEdu, DeviceSource::Served { info, client }),
