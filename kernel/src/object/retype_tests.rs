@@ -236,7 +236,7 @@ fn many_objects_are_made_in_batches_from_the_last() {
     while pass(&mut m, &mut mem, slot(0), ObjectType::Endpoint, 4, 1, 256) == Some(RetypeProgress::Preempted) {
         batches += 1;
         let made = batches * CREATE_BATCH;
-        assert_eq!(cleared(&m, slot(0)), Cleared::creating(0, made));
+        assert_eq!(cleared(&m, slot(0)), Cleared::creating(0, made, ObjectType::Endpoint, 4));
         // The last `made` exist, the others not yet.
         assert!((1..=256).all(|i| m.load(slot(i)).cap.is_null() == (i <= 256 - made)));
     }

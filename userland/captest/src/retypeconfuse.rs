@@ -156,11 +156,7 @@ fn attack(
     c.check("retype-confuse: a 4 KiB frame at the base of a child untyped, in the lowest-made place", base);
     let posing = Untyped(ut).retype(ObjectType::Frame4K, 0, root, 0, 0, frames, FRAMES);
     let taken = posing.is_ok();
-    c.err(
-        "retype-confuse: 256 frames posing as the continuation of the 128-untyped Retype -> DeleteFirst",
-        E::DeleteFirst,
-        posing,
-    );
+    c.err("retype-confuse: 256 frames posing as the continuation of the 128-untyped Retype", E::DeleteFirst, posing);
     if !taken {
         return;
     }
