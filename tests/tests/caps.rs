@@ -53,6 +53,10 @@ fn capability_operations_and_revocation() {
         .expect_serial_contains(
             "captest: ok retype-preempt: creation: its lowest TCB deleted, the restarted call is a new Retype -> DeleteFirst",
         )
+        .expect_serial_contains("captest: ok retype-confuse: the PIT woke us while the child untypeds were half made")
+        .expect_serial_contains(
+            "captest: ok retype-confuse: 256 frames posing as the continuation of the 128-untyped Retype -> DeleteFirst",
+        )
         .expect_serial_contains("captest: ok revoked frame cap is gone -> FailedLookup")
         .expect_serial_contains("captest: all checks passed; touching the revoked mapping at 0x200000000000 must fault")
         .expect_serial_contains("USER FAULT in 'captest': #PF page fault (vector 14)")

@@ -27,6 +27,7 @@ fn threads_ipc_notifications_and_faults() {
         .expect_serial_contains("ipctest: ok the thread continues after its unknown syscall")
         .expect_serial_contains("has no fault handler; suspended it")
         .expect_serial_contains("ipctest: ok the notification can be bound to another thread")
+        .expect_serial_contains("ipctest: ok a call cut by Suspend does not come back as a success when resumed")
         .expect_serial_contains("ipctest: ok CancelBadgedSends through a write-only badged cap is refused")
         .expect_serial_contains("ipctest: ok the cancelled fault sender does not continue (no error in its rax)")
         .expect_serial_contains("ipctest: ok it faulted again: the same UnknownSyscall message is waiting")

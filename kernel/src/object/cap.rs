@@ -730,7 +730,7 @@ mod tests {
                 size_bits: 36,
                 is_device: true,
                 free_offset: 0x20_0000,
-                cleared: Cleared::creating(0x1000, 255),
+                cleared: Cleared::creating(0x1000, 255, abi::object::ObjectType::Frame2M, 21),
             },
             Cap::Untyped { paddr: 0xfe00_0000, size_bits: 23, is_device: true, free_offset: 0, cleared: NONE },
             Cap::CNode { paddr: 0x10_0000, radix: 12, guard_bits: 52, guard: 0 },

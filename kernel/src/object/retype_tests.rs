@@ -236,7 +236,7 @@ fn many_objects_are_made_in_batches_from_the_last() {
     while pass(&mut m, &mut mem, slot(0), ObjectType::Endpoint, 4, 1, 256) == Some(RetypeProgress::Preempted) {
         batches += 1;
         let made = batches * CREATE_BATCH;
-        assert_eq!(cleared(&m, slot(0)), Cleared::creating(0, made));
+        assert_eq!(cleared(&m, slot(0)), Cleared::creating(0, made, ObjectType::Endpoint, 4));
         // The last `made` exist, the others not yet.
         assert!((1..=256).all(|i| m.load(slot(i)).cap.is_null() == (i <= 256 - made)));
     }
@@ -319,6 +319,27 @@ fn a_longer_request_cannot_make_objects_twice() {
     // above the run: it must be a new Retype instead (refused, slot 39 is taken).
     let plan = untyped::decode_retype(&m, slot(0), ObjectType::Endpoint, 0, 70, dests(1, 70), u64::MAX);
     assert_eq!(plan.map(|p| p.created), Err(abi::error::SyscallError::DeleteFirst));
+}
+
+#[test]
+fn a_cap_made_from_a_child_untyped_does_not_continue_a_creation() {
+    let mut m = FakeSlots::default();
+    let mut mem = Memory::new(1 << 20);
+    mdb::insert_root(&mut m, slot(0), untyped_cap(20), true);
+    // 128 child untypeds of 8 KiB (never zeroed) into slots 1..=128: the last 32 made.
+    assert_eq!(pass(&mut m, &mut mem, slot(0), ObjectType::Untyped, 13, 1, 128), Some(RetypeProgress::Preempted));
+    assert_eq!(cleared(&m, slot(0)).created(), 32);
+    // A frame at the base of child 112 (slot 113) is where the lowest made frame of
+    // 256 frames of 4 KiB with 32 made would be: put it in that place of slots 200...
+    assert_eq!(pass(&mut m, &mut mem, slot(113), ObjectType::Frame4K, 12, 200 + 224, 1), Some(RetypeProgress::Done));
+    assert_eq!(m.load(slot(200 + 224)).cap.region(), Some((BASE + 224 * 4096, 12)));
+    // ... which is not the Retype of untypeds going on: going on would make frames
+    // over memory never zeroed and over the children 96..=111, which exist.
+    let plan = untyped::decode_retype(&m, slot(0), ObjectType::Frame4K, 0, 256, dests(200, 256), u64::MAX);
+    assert_eq!(plan.map(|p| p.created), Err(abi::error::SyscallError::DeleteFirst));
+    // The untypeds themselves go on.
+    while pass(&mut m, &mut mem, slot(0), ObjectType::Untyped, 13, 1, 128) == Some(RetypeProgress::Preempted) {}
+    assert!((1..=128).all(|i| m.load(slot(i)).cap.region() == Some((BASE + (i - 1) * 8192, 13))));
 }
 
 #[derive(Clone, Debug)]

@@ -44,8 +44,12 @@ pub const CREATE_BATCH: u64 = 32;
 /// - Zeroing (`created` 0): `len` bytes from `start` (a multiple of
 ///   [`CLEAR_CHUNK_BYTES`]) are zero and at or above the watermark.
 /// - Creating (`created` > 0): the whole run, `start` to the watermark (moved over it
-///   when creation began), was zeroed, and its last `created` objects exist; the
-///   objects below them do not yet and their memory is still zero.
+///   when creation began), was zeroed (unless the objects are untypeds), and its last
+///   `created` objects exist, of the type and size recorded with the count; the
+///   objects below them do not yet and their memory is still zero. Only a request
+///   for that type and size continues it: a cap of another kind at the address of the
+///   lowest one made (a frame retyped from a child untyped, say) proves nothing about
+///   the memory below it.
 ///
 /// Every pass of a Retype from this cap writes the record (its own progress) or clears
 /// it (when it completes), and only those passes create children. So a record
@@ -64,6 +68,15 @@ pub struct Cleared {
 
 /// [`Cleared::raw`]: the creating phase (else zeroing, the count in 4 KiB pages).
 const CREATING: u64 = 1 << 23;
+/// Creating: the count made, bits 0..9 (at most [`MAX_RETYPE_COUNT`]).
+const CREATED_MASK: u64 = 0x1ff;
+/// Creating: the object type's raw value, bits 9..13.
+const KIND_SHIFT: u32 = 9;
+/// Creating: log2 of the objects' size, bits 13..19.
+const BITS_SHIFT: u32 = 13;
+static_assertions::const_assert!(MAX_RETYPE_COUNT <= CREATED_MASK);
+static_assertions::const_assert!(ObjectType::GuestSpace.raw() < 1 << (BITS_SHIFT - KIND_SHIFT));
+static_assertions::const_assert!((64u64 << BITS_SHIFT) <= CREATING);
 
 impl Cleared {
     /// No record.
@@ -74,9 +87,18 @@ impl Cleared {
         Cleared { start, word: len >> 12 }
     }
 
-    /// Creating: the last `created` objects (at most [`MAX_RETYPE_COUNT`]) exist.
-    pub const fn creating(start: u64, created: u64) -> Cleared {
-        Cleared { start, word: CREATING | created }
+    /// Creating: the last `created` objects (at most [`MAX_RETYPE_COUNT`]) of
+    /// `object_type`, each `1 << object_bits` bytes, exist.
+    pub const fn creating(start: u64, created: u64, object_type: ObjectType, object_bits: u32) -> Cleared {
+        let kind = (object_type.raw() << KIND_SHIFT) | ((object_bits as u64) << BITS_SHIFT);
+        Cleared { start, word: CREATING | kind | created }
+    }
+
+    /// Creating: whether the objects made are of `object_type`, `1 << object_bits`
+    /// bytes each (false if zeroing, or no record).
+    pub const fn creates(&self, object_type: ObjectType, object_bits: u32) -> bool {
+        let kind = (object_type.raw() << KIND_SHIFT) | ((object_bits as u64) << BITS_SHIFT);
+        self.word & CREATING != 0 && self.word & !(CREATING | CREATED_MASK) == kind
     }
 
     /// Zeroing: bytes zeroed from `start` (0 if creating, or no record).
@@ -91,7 +113,7 @@ impl Cleared {
     /// Creating: objects made so far (0 if zeroing, or no record).
     pub const fn created(&self) -> u64 {
         if self.word & CREATING != 0 {
-            self.word & !CREATING
+            self.word & CREATED_MASK
         } else {
             0
         }
@@ -248,7 +270,8 @@ fn continuation(
 ) -> Option<RetypePlan> {
     let object_bits = object_type.size_bits(size_arg)?;
     let size = 1u64 << object_bits;
-    if cleared.created() >= count
+    if !cleared.creates(object_type, object_bits)
+        || cleared.created() >= count
         || !cleared.start.is_multiple_of(size)
         || cleared.start.checked_add(count.checked_mul(size)?)? != free_offset
     {
@@ -409,7 +432,11 @@ pub fn invoke_retype_bounded(
     // covers the whole run from the first batch on.
     let batch = (plan.count - plan.created).min(CREATE_BATCH);
     let made = plan.created + batch;
-    let cleared = if made == plan.count { Cleared::NONE } else { Cleared::creating(start, made) };
+    let cleared = if made == plan.count {
+        Cleared::NONE
+    } else {
+        Cleared::creating(start, made, plan.object_type, plan.object_bits)
+    };
     cte.cap = Cap::Untyped { paddr, size_bits, is_device, free_offset: plan.new_free_offset, cleared };
     // Objects are made last to first (an IOSpace's domain id follows that order), and
     // the caps linked after the untyped in `dest` order, each slot written once (a

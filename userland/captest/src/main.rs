@@ -23,6 +23,7 @@ use libcap::println;
 mod bigdelete;
 mod bootimage;
 mod debugcap;
+mod retypeconfuse;
 mod retypepreempt;
 mod zombierevoke;
 
@@ -341,6 +342,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     bigdelete::run(&mut c, &mut objects, &slots);
     zombierevoke::run(&mut c, &mut objects, &slots);
     retypepreempt::run(&mut c, &mut objects, &slots);
+    retypeconfuse::run(&mut c, &mut objects, &slots);
 
     if c.failures > 0 {
         println!("captest: {} checks FAILED", c.failures);

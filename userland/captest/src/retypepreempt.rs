@@ -69,15 +69,15 @@ extern "C" fn retyper(_: u64) -> ! {
 }
 
 /// The PIT and its interrupt, for waking this thread.
-struct Pit {
+pub(crate) struct Pit {
     port: IoPort,
-    handler: IrqHandler,
+    pub(crate) handler: IrqHandler,
     irq: u64,
 }
 
 impl Pit {
     /// Starts a one-shot count of `count` input clocks and blocks until it ends.
-    fn sleep(&self, count: u16) {
+    pub(crate) fn sleep(&self, count: u16) {
         let armed = self.port.out8(PIT_CHANNEL0, count as u8).is_ok()
             && self.port.out8(PIT_CHANNEL0, (count >> 8) as u8).is_ok();
         if !armed {
@@ -333,7 +333,7 @@ fn attack(
 }
 
 /// A copy of `ntfn` with badge 1.
-fn badged(slots: &SlotAllocator, ntfn: u64) -> u64 {
+pub(crate) fn badged(slots: &SlotAllocator, ntfn: u64) -> u64 {
     let root = CNode(slots::INIT_CNODE);
     let b = slots.alloc().expect("slot");
     CNode::mint(root.slot(b), root.slot(ntfn), CapRights::ALL, 1).expect("badged notification");
@@ -341,7 +341,7 @@ fn badged(slots: &SlotAllocator, ntfn: u64) -> u64 {
 }
 
 /// The PIT's channel 0 in mode 0 (interrupt on terminal count) on ISA IRQ 0.
-fn pit(c: &mut Checker, objects: &mut ObjectAllocator, slots: &SlotAllocator) -> Option<Pit> {
+pub(crate) fn pit(c: &mut Checker, objects: &mut ObjectAllocator, slots: &SlotAllocator) -> Option<Pit> {
     let root = CNode(slots::INIT_CNODE);
     let port = IoPort(slots.alloc().ok()?);
     let handler = IrqHandler(slots.alloc().ok()?);

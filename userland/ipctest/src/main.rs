@@ -57,6 +57,8 @@ static FAST_EP: AtomicU64 = AtomicU64::new(0);
 static REPLY_EPS: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 static REPLY_GO: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 static SECOND_REPLY: AtomicU64 = AtomicU64::new(0);
+/// What the suspended and resumed first call returned: 1 an error, 2 + label success.
+static FIRST_REPLY: AtomicU64 = AtomicU64::new(0);
 /// What the cancelled fault senders saw: [0] the unknown system call's result, [1] set
 /// if the page-faulting one continued (0: not yet).
 static FAULT_SENDER_RESULT: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
@@ -335,7 +337,8 @@ extern "C" fn holding_server(n: u64) -> ! {
 /// Calls server 0 (and is suspended and resumed while waiting), then server 1; records
 /// the label its second call returns.
 extern "C" fn twice_caller(_: u64) -> ! {
-    let _ = ipc::call(REPLY_EPS[0].load(SeqCst), MessageInfo::new(1, 0), [0; 4]);
+    let first = ipc::call(REPLY_EPS[0].load(SeqCst), MessageInfo::new(1, 0), [0; 4]);
+    FIRST_REPLY.store(first.map_or(1, |m| 2 + m.info.label), SeqCst);
     let r = ipc::call(REPLY_EPS[1].load(SeqCst), MessageInfo::new(2, 0), [0; 4]);
     SECOND_REPLY.store(r.map_or(0xdead, |m| m.info.label), SeqCst);
     let _ = ipc::signal(NTFN.load(SeqCst));
@@ -688,6 +691,11 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     let second = SECOND_REPLY.load(SeqCst);
     println!("ipctest: the second call came back with label {second:#x}");
     c.check("the first server's stale reply is dropped; the second call gets its own", second == 0x51);
+    // The first call blocked through the IPC fastpath: resumed, it returns what the
+    // slowpath's frame says (the Call number in rax: an error), not success.
+    let first = FIRST_REPLY.load(SeqCst);
+    println!("ipctest: the suspended call came back with {first:#x}");
+    c.check("a call cut by Suspend does not come back as a success when resumed", first == 1);
 
     c.finish()
 }

@@ -78,9 +78,12 @@
 /* Its own text section: with LTO every global_asm! is one stream (entry.S ends in .bss). */
 .pushsection .text.fastpath, "ax"
 
-/* Save what the caller gets back whatever happens (its callee-saved registers), then
- * run on the kernel stack. */
+/* Save what the caller gets back whatever happens (its callee-saved registers) and the
+ * system call number (rax, as PUSH_GPRS stores it: a thread blocked here and later cut
+ * loose by Suspend/Resume returns what the frame says, the slowpath's error, never a
+ * stale 0 that reads as a reply), then run on the kernel stack. */
 .macro FP_SAVE
+    mov [rsp + FRAME_RAX - FRAME_VECTOR], rax
     mov [rsp + FRAME_RBX - FRAME_VECTOR], rbx
     mov [rsp + FRAME_RBP - FRAME_VECTOR], rbp
     mov [rsp + FRAME_R12 - FRAME_VECTOR], r12
@@ -180,12 +183,11 @@
     iretq
 .endm
 
-/* The general path for system call \number: the argument registers into the frame,
- * as PUSH_GPRS would have stored them (the callee-saved ones are there already). */
-.macro FP_SLOWPATH number
+/* The general path: the argument registers into the frame, as PUSH_GPRS would have
+ * stored them (the number and the callee-saved ones are there already). */
+.macro FP_SLOWPATH
     mov rax, [rip + current_frame_end]
     sub rax, FRAME_SIZE
-    mov qword ptr [rax + FRAME_RAX], \number
     mov [rax + FRAME_RDI], rdi
     mov [rax + FRAME_RSI], rsi
     mov [rax + FRAME_RDX], rdx
@@ -257,7 +259,7 @@ fastpath_call_entry:
     mov rdi, [r12 + 8 * WORD_BADGE]
     FP_SWITCH_AND_EXIT
 .Lfp_call_slow:
-    FP_SLOWPATH SYS_CALL
+    FP_SLOWPATH
 
 /* ReplyRecv: reply to a caller blocked in Call (not a fault) whose priority no ready
  * thread exceeds, and wait on an endpoint (Read) nobody is sending to. */
@@ -314,7 +316,7 @@ fastpath_reply_recv_entry:
     xor edi, edi
     FP_SWITCH_AND_EXIT
 .Lfp_rr_slow:
-    FP_SLOWPATH SYS_REPLY_RECV
+    FP_SLOWPATH
 
 /* Yield with no ready thread at or above this thread's priority changes nothing: return
  * at once (result 0, rcx and r11 zero, as the general path returns; every other
