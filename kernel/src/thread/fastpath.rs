@@ -74,8 +74,10 @@ mod assembly {
     use crate::object::tcb::{Tcb, ThreadState, IPC_IS_FAULT, SLOT_VSPACE};
     use crate::thread::tcb_state;
 
+    // entry.S (CPU exception stubs, the `syscall` entry, the return to user mode) and
+    // the fastpath, assembled together from one list of operands.
     core::arch::global_asm!(
-        include_str!("../arch/x86_64/fastpath.S"),
+        concat!(include_str!("../arch/x86_64/entry.S"), include_str!("../arch/x86_64/fastpath.S")),
         sched = sym tcb_state::SCHED,
         active_root = sym crate::arch::mmu::ACTIVE_ROOT,
         tss_ptr = sym crate::arch::gdt::TSS_PTR,
@@ -121,7 +123,11 @@ mod assembly {
         STATE_RUNNING = const ThreadState::Running as u64,
         STATE_BLOCKED_ON_RECEIVE = const ThreadState::BlockedOnReceive as u64,
         STATE_BLOCKED_ON_REPLY = const ThreadState::BlockedOnReply as u64,
+        SYSCALL_VECTOR = const crate::arch::trap::SYSCALL_VECTOR,
         FRAME_SIZE = const size_of::<TrapFrame>(),
+        FRAME_CS = const offset_of!(TrapFrame, cs),
+        FRAME_RFLAGS = const offset_of!(TrapFrame, rflags),
+        FRAME_RSP = const offset_of!(TrapFrame, rsp),
         FRAME_VECTOR = const offset_of!(TrapFrame, vector),
         FRAME_RIP = const offset_of!(TrapFrame, rip),
         FRAME_RAX = const offset_of!(TrapFrame, rax),

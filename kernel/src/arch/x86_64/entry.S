@@ -1,8 +1,8 @@
 /* Trap entry and exit: CPU exception stubs, the `syscall` entry with the IPC fastpath,
  * and the common return to user mode. Every path builds the same TrapFrame (see
  * trap.rs) in the current thread's TCB. The {{NAME}} values are operands of the
- * global_asm! in main.rs: frame offsets come from TrapFrame itself, syscall numbers
- * from the ABI crate. */
+ * global_asm! in thread/fastpath.rs, which assembles this file with fastpath.S: frame
+ * offsets come from TrapFrame itself, syscall numbers from the ABI crate. */
 
 .set USER_CS, 0x23
 .set USER_SS, 0x1b

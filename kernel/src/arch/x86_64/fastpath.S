@@ -12,7 +12,9 @@
  * r14 + r13), r15 = the partner's VSpace root, r12 = the endpoint cap's slot (Call);
  * rax, rcx, r11 scratch. rdi keeps the cptr until the last check. */
 
-/* The {{NAME}} values are operands of the global_asm! in thread/fastpath.rs. */
+/* The {{NAME}} values are operands of the global_asm! in thread/fastpath.rs, which
+ * assembles entry.S and this file together: the frame offsets and system call numbers
+ * are entry.S's .set names. */
 .set SCHED_CURRENT, {SCHED_CURRENT}
 .set SCHED_SUMMARY, {SCHED_SUMMARY}
 .set SCHED_BITMAP, {SCHED_BITMAP}
@@ -55,25 +57,7 @@
 .set STATE_RUNNING, {STATE_RUNNING}
 .set STATE_BLOCKED_ON_RECEIVE, {STATE_BLOCKED_ON_RECEIVE}
 .set STATE_BLOCKED_ON_REPLY, {STATE_BLOCKED_ON_REPLY}
-.set FRAME_SIZE, {FRAME_SIZE}
-.set FRAME_VECTOR, {FRAME_VECTOR}
-.set FRAME_RIP, {FRAME_RIP}
 .set FRAME_RAX, {FRAME_RAX}
-.set FRAME_RBX, {FRAME_RBX}
-.set FRAME_RBP, {FRAME_RBP}
-.set FRAME_R12, {FRAME_R12}
-.set FRAME_R13, {FRAME_R13}
-.set FRAME_R14, {FRAME_R14}
-.set FRAME_R15, {FRAME_R15}
-.set FRAME_RDI, {FRAME_RDI}
-.set FRAME_RSI, {FRAME_RSI}
-.set FRAME_RDX, {FRAME_RDX}
-.set FRAME_R10, {FRAME_R10}
-.set FRAME_R8, {FRAME_R8}
-.set FRAME_R9, {FRAME_R9}
-.set SYS_CALL, {SYS_CALL}
-.set SYS_REPLY_RECV, {SYS_REPLY_RECV}
-.set SYS_YIELD, {SYS_YIELD}
 
 /* Its own text section: with LTO every global_asm! is one stream (entry.S ends in .bss). */
 .pushsection .text.fastpath, "ax"
