@@ -30,6 +30,7 @@ fn a_guest_boots_prints_faults_and_takes_an_interrupt() {
         .expect_serial_contains("vmm: ok the guest ran to its exit port with code 0")
         .expect_serial_contains("vmm: ok Run in a VSpace instead of a GuestSpace is InvalidCapability")
         .expect_serial_contains("vmm: ok ReadRegs past the last register is RangeError")
+        .expect_serial_contains("vmm: ok WriteRegs of a TR that is not present is InvalidArgument")
         .expect_serial_contains("vmm: all checks passed")
         .expect_exit(ExitCode::Success);
 }

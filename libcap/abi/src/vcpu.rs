@@ -132,6 +132,17 @@ pub const fn segment(selector: u16, attributes: u16, limit: u32) -> u64 {
 /// The attribute bits a segment word keeps.
 pub const SEGMENT_ATTR_MASK: u64 = 0xfff;
 
+/// Whether a segment word (see [`segment`]) may be written to [`VcpuReg::Tr`]: present
+/// (attribute bit 7), a system segment (bit 4 clear) and a busy TSS (type 3, 16-bit, or
+/// 11, 32/64-bit), the only states
+/// LTR and a task switch leave in TR. `VcpuWriteRegs` refuses any other with
+/// InvalidArgument: QEMU's TCG stops the whole emulator ("invalid tss") when a guest
+/// whose TR is not present takes an interrupt that switches stacks.
+pub const fn tr_word_valid(word: u64) -> bool {
+    let attributes = (word >> 16) & SEGMENT_ATTR_MASK;
+    attributes & 0x90 == 0x80 && matches!(attributes & 0xf, 3 | 11)
+}
+
 /// Attributes of a 64-bit code segment (present, DPL 0, execute/read, accessed, L, G).
 pub const ATTR_CODE64: u16 = 0xa9b;
 /// Attributes of a flat data segment (present, DPL 0, read/write, accessed, D/B, G).
@@ -285,6 +296,16 @@ impl VmExit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tr_must_be_a_present_busy_tss() {
+        assert!(tr_word_valid(segment(0x18, ATTR_TSS64, 0x67)));
+        assert!(tr_word_valid(segment(0, 0x083, 0xffff)), "16-bit busy TSS (the reset state)");
+        assert!(!tr_word_valid(segment(0x18, ATTR_TSS64 & !0x80, 0x67)), "not present");
+        assert!(!tr_word_valid(segment(0x18, 0x089, 0x67)), "available, not busy");
+        assert!(!tr_word_valid(segment(0x18, 0x093, 0x67)), "a data segment");
+        assert!(!tr_word_valid(0));
+    }
 
     #[test]
     fn registers_and_kinds_round_trip() {

@@ -49,6 +49,8 @@ pub struct Tally {
     lives: u32,
     /// The hardware code of the last exit of a kind the ABI lacks.
     last_other: u64,
+    /// Random TR words the kernel refused (not a present busy TSS).
+    refused_tr: u32,
 }
 
 /// Runs one seed; `Err` if a VCPU invocation itself failed (a kernel or VMM bug).
@@ -73,6 +75,16 @@ pub fn run_seed(vcpu: Vcpu, space: libcap::vm::GuestSpace, seed: u64, reset: &dy
                 let r = (rng.next() % vcpu::VCPU_REG_COUNT as u64) as usize;
                 regs[r] = rng.next();
             }
+        }
+        // A TR that is not a present busy TSS must be refused (abi::vcpu::tr_word_valid);
+        // the guest then runs with the ordinary one.
+        let tr = VcpuReg::Tr.raw() as usize;
+        if !vcpu::tr_word_valid(regs[tr]) {
+            match vcpu.write_regs(VcpuReg::Rax, &regs) {
+                Err(e) if e.code == libcap::abi::error::SyscallError::InvalidArgument => t.refused_tr += 1,
+                _ => return Err("WriteRegs took a TR that is not a present busy TSS"),
+            }
+            regs[tr] = crate::initial_registers(crate::Machine::Plain)[tr];
         }
         vcpu.write_regs(VcpuReg::Rax, &regs).map_err(|_| "WriteRegs refused a full register set")?;
         let mut resume = Resume::AsIs;
@@ -211,7 +223,7 @@ impl Tally {
     pub fn print(&self, seed: u64) {
         let k = |kind: VmExitKind| self.by_kind[kind.raw() as usize];
         println!(
-            "vmm: fuzz seed {seed:#x}: {} exits in {} guests: io {} msr {} cpuid {} hlt {} npf {} interrupt {} shutdown {} invalid {} vmcall {} denied {} other {} (last {:#x})",
+            "vmm: fuzz seed {seed:#x}: {} exits in {} guests: io {} msr {} cpuid {} hlt {} npf {} interrupt {} shutdown {} invalid {} vmcall {} denied {} other {} (last {:#x}); TR words refused {}",
             self.exits,
             self.lives,
             k(VmExitKind::Io),
@@ -226,6 +238,7 @@ impl Tally {
             k(VmExitKind::Denied),
             self.by_kind[0],
             self.last_other,
+            self.refused_tr,
         );
     }
 }

@@ -610,6 +610,11 @@ fn refusals(c: &mut Checker, vcpu: Vcpu, space: GuestSpace) {
         err(vcpu.read_regs(VcpuReg::SysenterEip, &mut out)) == Some(SyscallError::RangeError),
     );
     c.check("InjectIrq of vector 7 is RangeError", err(vcpu.inject_irq(7)) == Some(SyscallError::RangeError));
+    let not_present = vcpu::segment(0x18, vcpu::ATTR_TSS64 & !0x80, 0x67);
+    c.check(
+        "WriteRegs of a TR that is not present is InvalidArgument",
+        err(vcpu.write(VcpuReg::Tr, not_present)) == Some(SyscallError::InvalidArgument),
+    );
     c.check("InjectIrq of vector 0x30 is accepted", vcpu.inject_irq(0x30).is_ok());
     let not_a_vcpu = Vcpu(space.0);
     c.check(
