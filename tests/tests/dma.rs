@@ -14,14 +14,41 @@ use scenarios::{Iommu, Scenario};
 /// interrupts, so the kernel allows it only with the logged opt-out.
 const DMATEST: &str = "init=dmatest iommu=allow-unremapped-dma";
 
+/// With 3 GiB of RAM (1 GiB of it above 4 GiB) dmatest also maps a 1 GiB frame.
 #[test]
 fn dma_isolation_with_3_level_tables() {
-    dma_isolation(Scenario::new("dmatest").append(DMATEST).iommu(Iommu::Default), 2, "queued");
+    let o = dma_isolation(Scenario::new("dmatest").append(DMATEST).iommu(Iommu::Default).memory(3072), 2, "queued");
+    expect_huge_frames(&o);
 }
 
 #[test]
 fn dma_isolation_with_4_level_tables() {
-    dma_isolation(Scenario::new("dmatest_aw48").append(DMATEST).iommu(Iommu::AwBits(48)), 3, "queued");
+    let scenario = Scenario::new("dmatest_aw48").append(DMATEST).iommu(Iommu::AwBits(48)).memory(3072);
+    let o = dma_isolation(scenario, 3, "queued");
+    // Here the 1 GiB leaf sits in a level-3 table below the root, not in the root.
+    expect_huge_frames(&o);
+}
+
+/// The 1 GiB frame checks (userland/dmatest/src/huge.rs).
+fn expect_huge_frames(o: &scenarios::Outcome) {
+    for check in [
+        "retype a 1 GiB frame",
+        "a 1 GiB frame maps for the CPU at a 1 GiB boundary only",
+        "a 1 GiB frame maps for the CPU as one PDPT leaf",
+        "the CPU reads back through the 1 GiB page",
+        "a 1 GiB frame maps for a device at a 1 GiB boundary only",
+        "a batch takes 4 KiB frames only",
+        "a 1 GiB frame is one superpage leaf in the IOSpace",
+        "the device writes the first and the last page of the 1 GiB frame",
+        "the device reads the middle of the 1 GiB frame",
+        "unmap the 1 GiB frame from the IOSpace",
+        "after UnmapIO the device cannot reach the 1 GiB frame",
+        "... and the fault names the frame's last page",
+        "unmap the 1 GiB frame from the CPU",
+        "delete the 1 GiB frame",
+    ] {
+        o.expect_serial_contains(&format!("dmatest: ok {check}"));
+    }
 }
 
 /// The register-based invalidation path (CCMD, IVA + IOTLB registers): QEMU always

@@ -9,7 +9,7 @@
 use core::mem::MaybeUninit;
 
 use crate::arch::kmem::{self, DirectMemory};
-use crate::object::cap::Cap;
+use crate::object::cap::{Cap, FrameSize};
 use crate::object::cte::{SlotAddr, SlotMemory};
 use crate::object::vspace;
 use abi::error::SyscallError;
@@ -74,8 +74,13 @@ fn decode<'p>(
     plan: &'p mut MaybeUninit<vspace::MapPlan>,
 ) -> Result<FrameOp<'p>, Failure> {
     match (cap, label) {
-        (Cap::Frame { .. }, Invocation::FrameMap) => {
+        (Cap::Frame { size, .. }, Invocation::FrameMap) => {
             let (_, vs) = extra(0)?;
+            if size == FrameSize::Huge && !crate::arch::cpu::has_1g_pages() {
+                // No 1 GiB pages on this CPU (CPUID PDPE1GB): the frame can still be
+                // mapped for devices (MapIO), never split here.
+                return Err(fail(SyscallError::IllegalOperation, 0));
+            }
             let rights = CapRights::from_raw(msg.mr(1)?).ok_or(fail(SyscallError::InvalidArgument, 1))?;
             let vaddr = msg.mr(0)?;
             let checked = vspace::decode_frame_map(mem, &cap, &vs, vaddr, rights, msg.mr(2)?).map_err(|e| {

@@ -24,7 +24,7 @@ use crate::iommu::access::Vtd;
 use crate::iommu::entries::{check_iova, sl, sl_entry, sl_index, sl_walk};
 use crate::iommu::iospace;
 use crate::iommu::unit;
-use crate::object::cap::{raw, raw_frame, Cap};
+use crate::object::cap::{raw, raw_frame, Cap, FrameSize};
 use crate::object::cnode::{self, LookupError};
 use crate::object::cte::{SlotAddr, SlotMemory, SLOT_BITS};
 use crate::object::paging::TableMemory;
@@ -113,7 +113,7 @@ fn plan_map(
             return Err(fail(SyscallError::FailedLookup, a));
         }
         // Invariant 4: only RAM frames retyped from untyped ever become DMA-reachable.
-        if !raw_frame::is_frame(w0) || raw_frame::is_large(w0) || raw_frame::is_device(w0) {
+        if !raw_frame::is_frame(w0) || raw_frame::size(w0) != FrameSize::Small || raw_frame::is_device(w0) {
             return Err(fail(SyscallError::InvalidCapability, a));
         }
         if raw_frame::is_mapped(w0) {
@@ -196,8 +196,9 @@ fn invoke_unmap(space: Space, plans: &[PagePlan]) {
     let mut written_back = u64::MAX;
     for p in plans {
         let (iova, paddr) = (p.table, p.entry);
-        let found = if raw_frame::is_large(p.w0) {
-            sl_walk(&DirectMemory, space.root, space.levels, iova, 2).ok()
+        let size = raw_frame::size(p.w0);
+        let found = if size != FrameSize::Small {
+            sl_walk(&DirectMemory, space.root, space.levels, iova, size.io_level()).ok()
         } else {
             leaf_table(space, &mut cache, iova).map(|table| (table, sl_index(iova, 1)))
         };
@@ -291,7 +292,7 @@ pub fn fast_frame_call(frame: &mut TrapFrame) -> bool {
     let me = crate::thread::tcb_state::current();
     let Some(slot) = crate::thread::fastpath::single_level_slot(me, frame.rdi) else { return false };
     let w0 = cap_word(slot, 0);
-    if !raw_frame::is_frame(w0) || raw_frame::is_large(w0) {
+    if !raw_frame::is_frame(w0) || raw_frame::size(w0) != FrameSize::Small {
         return false;
     }
     let result = if map {
@@ -380,7 +381,7 @@ pub fn frame_io(
             let (_, iospace) = extra(0)?;
             let space = space_of(&iospace, 100)?;
             let (iova, rights) = (msg.mr(0)?, io_rights(msg.mr(1)?)?);
-            if size == crate::object::cap::FrameSize::Large {
+            if size != FrameSize::Small {
                 let mapped = iospace::map_frame(&mut Vtd, &cap, &iospace, iova, rights).map_err(|e| fail(e, 0))?;
                 mem.store_cap(slot, mapped);
                 return ok;

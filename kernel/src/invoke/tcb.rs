@@ -119,7 +119,7 @@ pub fn decode(
                     return Err(fail(SyscallError::InvalidArgument, 1));
                 }
                 let size_mask = (1u64 << size.bits()) - 1;
-                if size == FrameSize::Large && ipc_vaddr & size_mask > size_mask - IPC_BUFFER_ALIGN {
+                if size != FrameSize::Small && ipc_vaddr & size_mask > size_mask - IPC_BUFFER_ALIGN {
                     return Err(fail(SyscallError::InvalidArgument, 1));
                 }
                 buffer_paddr = frame + (ipc_vaddr & size_mask);

@@ -9,6 +9,7 @@
 //! whose caches drop an entry only when one of these invalidations covers it.
 
 use crate::iommu::invalidation::ContextInvalidation;
+use crate::object::cap::FrameSize;
 use crate::object::paging::TableMemory;
 
 /// What IOSpace code needs of VT-d: table memory, entries, invalidations.
@@ -23,8 +24,9 @@ pub trait VtdAccess: TableMemory {
     fn unit_count(&self) -> usize;
     /// Whether unit `unit` caches not-present entries (CAP.CM).
     fn caching_mode(&self, unit: usize) -> bool;
-    /// Whether every unit takes 2 MiB second-level leaves (CAP.SLLPS).
-    fn all_support_2m(&self) -> bool;
+    /// Whether every unit takes second-level superpage leaves of `size` (CAP.SLLPS:
+    /// bit 0 for 2 MiB, bit 1 for 1 GiB; a 4 KiB leaf is always taken).
+    fn all_support_superpage(&self, size: FrameSize) -> bool;
     /// Invalidates context-cache entries of unit `unit` and waits for completion.
     fn invalidate_context(&mut self, unit: usize, what: ContextInvalidation);
     /// Invalidates `domain`'s IOTLB entries for IOVAs `range` (None: all) on unit
@@ -39,7 +41,7 @@ pub struct Vtd;
 
 #[cfg(target_os = "none")]
 mod hardware {
-    use super::{Vtd, VtdAccess};
+    use super::{FrameSize, Vtd, VtdAccess};
     use crate::arch::kmem::{self, DirectMemory};
     use crate::iommu::invalidation::ContextInvalidation;
     use crate::iommu::unit;
@@ -85,8 +87,8 @@ mod hardware {
             unit::caching_mode(index)
         }
         #[inline(always)]
-        fn all_support_2m(&self) -> bool {
-            unit::all_support_2m()
+        fn all_support_superpage(&self, size: FrameSize) -> bool {
+            unit::all_support_superpage(size)
         }
         #[inline(always)]
         fn invalidate_context(&mut self, index: usize, what: ContextInvalidation) {

@@ -100,8 +100,8 @@ pub fn decode_map(
     if !cap_rights.contains(rights) {
         return Err(SyscallError::InsufficientRights);
     }
-    if size == FrameSize::Large && !hw.all_support_2m() {
-        // No 2 MiB second-level leaves on this hardware (CAP.SLLPS).
+    if size != FrameSize::Small && !hw.all_support_superpage(size) {
+        // No second-level leaves of this size on this hardware (CAP.SLLPS).
         return Err(SyscallError::InvalidArgument);
     }
     let bytes = 1u64 << size.bits();
@@ -110,7 +110,7 @@ pub fn decode_map(
         Err("misaligned") => return Err(SyscallError::AlignmentError),
         Err(_) => return Err(SyscallError::InvalidArgument),
     }
-    let leaf_level = if size == FrameSize::Large { 2 } else { 1 };
+    let leaf_level = size.io_level();
     let (table, index) = match *cache {
         Some((r, region, table)) if leaf_level == 1 && r == root && region == iova >> 21 => {
             (table, ((iova >> 12) & 0x1ff) as usize)
@@ -127,7 +127,7 @@ pub fn decode_map(
         return Err(SyscallError::DeleteFirst);
     }
     let entry =
-        sl_entry(paddr, rights.contains(CapRights::READ), rights.contains(CapRights::WRITE), size == FrameSize::Large);
+        sl_entry(paddr, rights.contains(CapRights::READ), rights.contains(CapRights::WRITE), size != FrameSize::Small);
     let cap = Cap::Frame {
         paddr,
         size,
@@ -201,9 +201,7 @@ pub fn unmap(hw: &mut impl VtdAccess, cap: &Cap) -> Option<Cap> {
 /// Clears an IO mapping's entry without invalidating (callers flush once per batch).
 pub fn clear(hw: &mut impl VtdAccess, cap: &Cap) -> Option<Cap> {
     let (paddr, level, mapping) = match *cap {
-        Cap::Frame { paddr, size, mapping: Some(m), .. } if m.is_io() => {
-            (paddr, if size == FrameSize::Large { 2 } else { 1 }, m)
-        }
+        Cap::Frame { paddr, size, mapping: Some(m), .. } if m.is_io() => (paddr, size.io_level(), m),
         Cap::IoPageTable { paddr, level, mapping: Some(m) } => (paddr, level + 1, m),
         _ => return None,
     };

@@ -21,6 +21,7 @@ use super::registers::{
     IotlbRegisters, VtdRegisters,
 };
 use crate::arch::{kmem, phys_to_virt, KERNEL_VMA};
+use crate::object::cap::FrameSize;
 use crate::object::kcell::KernelCell;
 
 /// Most units driven (as many as the boot info describes).
@@ -521,9 +522,15 @@ pub fn invalidate_iotlb(index: usize, domain: u16, range: Option<(u64, u64)>) {
     })
 }
 
-/// Whether every unit supports 2 MiB second-level leaves (CAP.SLLPS bit 0).
-pub fn all_support_2m() -> bool {
-    (0..unit_count()).all(|i| with_unit(i, |u| u.superpages & 1 != 0).unwrap_or(false))
+/// Whether every unit supports second-level leaves of `size` (CAP.SLLPS bit 0 for
+/// 2 MiB, bit 1 for 1 GiB).
+pub fn all_support_superpage(size: FrameSize) -> bool {
+    let bit = match size {
+        FrameSize::Small => return true,
+        FrameSize::Large => 1,
+        FrameSize::Huge => 2,
+    };
+    (0..unit_count()).all(|i| with_unit(i, |u| u.superpages & bit != 0).unwrap_or(false))
 }
 
 /// Whether unit `index` is in caching mode.

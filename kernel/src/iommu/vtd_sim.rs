@@ -14,6 +14,7 @@ use crate::iommu::access::VtdAccess;
 use crate::iommu::entries::{context_domain, sl};
 use crate::iommu::intremap::{entry_source, irte, Irte};
 use crate::iommu::invalidation::ContextInvalidation;
+use crate::object::cap::FrameSize;
 use crate::object::paging::TableMemory;
 
 /// A cached context entry: (requester id, second-level root, domain id).
@@ -182,8 +183,8 @@ impl VtdAccess for VtdSim {
     fn caching_mode(&self, _unit: usize) -> bool {
         false
     }
-    fn all_support_2m(&self) -> bool {
-        false
+    fn all_support_superpage(&self, size: FrameSize) -> bool {
+        size == FrameSize::Small
     }
     fn invalidate_context(&mut self, unit: usize, what: ContextInvalidation) {
         assert_eq!(unit, 0, "invalidation of a unit that does not exist");

@@ -4,13 +4,15 @@
 
 use abi::rights::CapRights;
 
-/// Size of a 4 KiB or 2 MiB frame.
+/// Size of a 4 KiB, 2 MiB or 1 GiB frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrameSize {
     /// 4 KiB.
     Small,
     /// 2 MiB.
     Large,
+    /// 1 GiB.
+    Huge,
 }
 
 impl FrameSize {
@@ -19,6 +21,27 @@ impl FrameSize {
         match self {
             FrameSize::Small => 12,
             FrameSize::Large => 21,
+            FrameSize::Huge => 30,
+        }
+    }
+
+    /// The CPU paging level whose entry maps a frame of this size (0 = PT, 1 = PD,
+    /// 2 = PDPT): the same in a VSpace and a GuestSpace.
+    pub const fn cpu_level(self) -> usize {
+        match self {
+            FrameSize::Small => 0,
+            FrameSize::Large => 1,
+            FrameSize::Huge => 2,
+        }
+    }
+
+    /// The VT-d second-level table level whose entry maps a frame of this size (1 =
+    /// leaf table, 2 = 2 MiB superpage, 3 = 1 GiB superpage).
+    pub const fn io_level(self) -> u8 {
+        match self {
+            FrameSize::Small => 1,
+            FrameSize::Large => 2,
+            FrameSize::Huge => 3,
         }
     }
 }
@@ -253,6 +276,8 @@ const FLAG_DEVICE: u64 = 1 << 16;
 const FLAG_MAPPED: u64 = 1 << 17;
 const FLAG_LARGE: u64 = 1 << 18;
 const FLAG_IO: u64 = 1 << 19;
+/// A frame cap's 1 GiB size (FLAG_LARGE is its 2 MiB size; never both).
+const FLAG_HUGE: u64 = 1 << 20;
 /// An untyped's word 0: where its [`Cleared`](super::untyped::Cleared) record's 24
 /// bits start (`Cleared::raw`); its start is word 3.
 const CLEARED_SHIFT: u32 = 40;
@@ -292,8 +317,12 @@ impl Cap {
             Cap::Notification { paddr, badge, rights } => [word0(tag::NOTIFICATION, rights, 0, 0, 0), paddr, badge, 0],
             Cap::Frame { paddr, size, rights, is_device, mapping } => {
                 let (m, vspace, vaddr) = mapped(&mapping);
-                let flags =
-                    m | if is_device { FLAG_DEVICE } else { 0 } | if size == FrameSize::Large { FLAG_LARGE } else { 0 };
+                let size_flag = match size {
+                    FrameSize::Small => 0,
+                    FrameSize::Large => FLAG_LARGE,
+                    FrameSize::Huge => FLAG_HUGE,
+                };
+                let flags = m | if is_device { FLAG_DEVICE } else { 0 } | size_flag;
                 [word0(tag::FRAME, rights, flags, 0, 0), paddr, vspace, vaddr]
             }
             Cap::PageTable { paddr, level, mapping } => {
@@ -363,7 +392,12 @@ impl Cap {
             tag::NOTIFICATION => Cap::Notification { paddr: w[1], badge: w[2], rights },
             tag::FRAME => Cap::Frame {
                 paddr: w[1],
-                size: if flags & FLAG_LARGE != 0 { FrameSize::Large } else { FrameSize::Small },
+                size: match (flags & FLAG_LARGE != 0, flags & FLAG_HUGE != 0) {
+                    (false, false) => FrameSize::Small,
+                    (true, false) => FrameSize::Large,
+                    (false, true) => FrameSize::Huge,
+                    (true, true) => return None,
+                },
                 rights,
                 is_device: flags & FLAG_DEVICE != 0,
                 mapping,
@@ -544,7 +578,7 @@ pub mod raw {
 pub mod raw_frame {
     use super::raw::TAG_MASK as TAG;
     pub use super::raw::{WORD_ADDR, WORD_SPACE, WORD_VADDR};
-    use super::{tag, FrameSize, FLAG_DEVICE, FLAG_IO, FLAG_LARGE, FLAG_MAPPED};
+    use super::{tag, FrameSize, FLAG_DEVICE, FLAG_HUGE, FLAG_IO, FLAG_LARGE, FLAG_MAPPED};
 
     /// Whether word 0 is an empty slot's.
     pub const fn is_null(w0: u64) -> bool {
@@ -554,14 +588,19 @@ pub mod raw_frame {
     pub const fn is_frame(w0: u64) -> bool {
         w0 & TAG == tag::FRAME
     }
-    /// A 2 MiB frame.
-    pub const fn is_large(w0: u64) -> bool {
-        w0 & FLAG_LARGE != 0
+    /// The frame's size.
+    pub const fn size(w0: u64) -> FrameSize {
+        if w0 & FLAG_HUGE != 0 {
+            FrameSize::Huge
+        } else if w0 & FLAG_LARGE != 0 {
+            FrameSize::Large
+        } else {
+            FrameSize::Small
+        }
     }
     /// Bytes of the frame.
     pub const fn bytes(w0: u64) -> u64 {
-        let size = if is_large(w0) { FrameSize::Large } else { FrameSize::Small };
-        1 << size.bits()
+        1 << size(w0).bits()
     }
     /// A frame of device memory.
     pub const fn is_device(w0: u64) -> bool {
@@ -604,7 +643,7 @@ mod tests {
             assert_eq!(r::is_frame(w[0]), matches!(cap, Cap::Frame { .. }), "{cap:?}");
             if let Cap::Frame { paddr, size, rights, is_device, mapping } = cap {
                 assert_eq!(w[r::WORD_ADDR], paddr);
-                assert_eq!(r::is_large(w[0]), size == FrameSize::Large);
+                assert_eq!(r::size(w[0]), size);
                 assert_eq!(r::bytes(w[0]), 1 << size.bits());
                 assert_eq!(r::is_device(w[0]), is_device);
                 assert_eq!(r::is_mapped(w[0]), mapping.is_some());
@@ -695,7 +734,7 @@ mod tests {
         }
     }
 
-    fn samples() -> [Cap; 26] {
+    fn samples() -> [Cap; 27] {
         [
             Cap::Vcpu { paddr: 0x40_2000 },
             Cap::GuestSpace { paddr: 0x40_5000 },
@@ -743,6 +782,13 @@ mod tests {
                 rights: CapRights::READ,
                 is_device: false,
                 mapping: Some(Mapping { vspace: 0x1000, vaddr: 0x40_0000, kind: MapKind::Cpu }),
+            },
+            Cap::Frame {
+                paddr: 0x4000_0000,
+                size: FrameSize::Huge,
+                rights: CapRights::ALL,
+                is_device: false,
+                mapping: Some(Mapping { vspace: 0x2000, vaddr: 0x80_0000_0000, kind: MapKind::Io }),
             },
             Cap::Frame {
                 paddr: 0x3000,

@@ -24,9 +24,9 @@ use super::mdb;
 
 /// Most objects one Retype creates.
 pub const MAX_RETYPE_COUNT: u64 = 256;
-/// Most bytes one Retype zeroes (16 MiB: 128 passes; larger amounts take several
-/// Retypes).
-pub const MAX_RETYPE_CLEAR_BYTES: u64 = 16 << 20;
+/// Most bytes one Retype zeroes: 1 GiB, one frame of the largest size (8,192 passes of
+/// [`CLEAR_PASS_BYTES`], each preemptible; larger amounts take several Retypes).
+pub const MAX_RETYPE_CLEAR_BYTES: u64 = 1 << 30;
 /// Bytes zeroed between two checks for a pending interrupt (2,048 `rep stosq` stores).
 pub const CLEAR_CHUNK_BYTES: u64 = 16 << 10;
 /// Most bytes one pass zeroes before the call returns to user mode to be restarted:
@@ -75,8 +75,11 @@ const KIND_SHIFT: u32 = 9;
 /// Creating: log2 of the objects' size, bits 13..19.
 const BITS_SHIFT: u32 = 13;
 static_assertions::const_assert!(MAX_RETYPE_COUNT <= CREATED_MASK);
-static_assertions::const_assert!(ObjectType::GuestSpace.raw() < 1 << (BITS_SHIFT - KIND_SHIFT));
+static_assertions::const_assert!(ObjectType::Frame1G.raw() < 1 << (BITS_SHIFT - KIND_SHIFT));
+static_assertions::const_assert!(ObjectType::ALL.len() <= 1 << (BITS_SHIFT - KIND_SHIFT));
 static_assertions::const_assert!((64u64 << BITS_SHIFT) <= CREATING);
+// A zeroing record counts 4 KiB pages below the CREATING bit.
+static_assertions::const_assert!(MAX_RETYPE_CLEAR_BYTES >> 12 < CREATING);
 
 impl Cleared {
     /// No record.
@@ -205,7 +208,9 @@ pub fn decode_retype(
         return Err(SyscallError::RangeError);
     }
     let object_bits = object_type.size_bits(size_arg).ok_or(SyscallError::RangeError)?;
-    if is_device && !matches!(object_type, ObjectType::Untyped | ObjectType::Frame4K | ObjectType::Frame2M) {
+    if is_device
+        && !matches!(object_type, ObjectType::Untyped | ObjectType::Frame4K | ObjectType::Frame2M | ObjectType::Frame1G)
+    {
         return Err(SyscallError::InvalidArgument);
     }
     if object_bits > u32::from(size_bits) {
@@ -315,9 +320,13 @@ fn new_cap(plan: &RetypePlan, paddr: u64, is_device: bool) -> Cap {
         ObjectType::Endpoint => Cap::Endpoint { paddr, badge: 0, rights: CapRights::ALL },
         ObjectType::Notification => Cap::Notification { paddr, badge: 0, rights: CapRights::ALL },
         ObjectType::CNode => Cap::CNode { paddr, radix: plan.size_arg as u8, guard_bits: 0, guard: 0 },
-        ObjectType::Frame4K | ObjectType::Frame2M => Cap::Frame {
+        ObjectType::Frame4K | ObjectType::Frame2M | ObjectType::Frame1G => Cap::Frame {
             paddr,
-            size: if plan.object_type == ObjectType::Frame2M { FrameSize::Large } else { FrameSize::Small },
+            size: match plan.object_type {
+                ObjectType::Frame2M => FrameSize::Large,
+                ObjectType::Frame1G => FrameSize::Huge,
+                _ => FrameSize::Small,
+            },
             rights: CapRights::READ.union(CapRights::WRITE),
             is_device,
             mapping: None,

@@ -133,8 +133,7 @@ pub fn decode_frame_map(
         // x86 pages are always readable when present: no write-only or no-access maps.
         return Err(SyscallError::InvalidArgument);
     }
-    let level = if size == FrameSize::Large { 1 } else { 0 };
-    let slot = walk_to(mem, root, vaddr, level)?;
+    let slot = walk_to(mem, root, vaddr, size.cpu_level())?;
     let existing = mem.read(slot.table, slot.index);
     let ours = existing & PteFlags::PRESENT.bits() != 0 && existing & ADDR_MASK == paddr;
     if remap && !ours {
@@ -154,7 +153,7 @@ pub fn decode_frame_map(
     if is_device || attributes & (ATTR_UNCACHED | ATTR_WRITE_COMBINING) != 0 {
         flags |= PteFlags::CACHE_DISABLE | PteFlags::WRITE_THROUGH;
     }
-    if size == FrameSize::Large {
+    if size != FrameSize::Small {
         flags |= PteFlags::HUGE;
     }
     let cap = Cap::Frame {
@@ -219,9 +218,7 @@ pub fn invoke_map(mem: &mut impl TableMemory, plan: &MapPlan) {
 /// invalidates the IOTLB): it is left, record and all.
 pub fn unmap(mem: &mut impl TableMemory, cap: &Cap) -> Option<(Cap, u64)> {
     let (paddr, level, mapping) = match *cap {
-        Cap::Frame { paddr, size, mapping: Some(m), .. } if m.kind == MapKind::Cpu => {
-            (paddr, if size == FrameSize::Large { 1 } else { 0 }, m)
-        }
+        Cap::Frame { paddr, size, mapping: Some(m), .. } if m.kind == MapKind::Cpu => (paddr, size.cpu_level(), m),
         Cap::PageTable { paddr, level, mapping: Some(m) } if m.kind == MapKind::Cpu => (paddr, usize::from(level), m),
         _ => return None,
     };

@@ -201,7 +201,7 @@ pub fn ipc_buffer(t: ThreadRef) -> u64 {
     if paddr == 0 || !raw_frame::is_frame(w0) || raw_frame::is_device(w0) {
         return 0;
     }
-    let size = if raw_frame::is_large(w0) { 2 << 20 } else { 4096 };
+    let size = raw_frame::bytes(w0);
     if (frame..frame + size).contains(&paddr) {
         paddr
     } else {

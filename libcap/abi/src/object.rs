@@ -36,6 +36,10 @@ crate::abi_enum! {
         /// tables a VCPU runs under. Its tables are PageTable objects; frames are
         /// mapped into it with Frame::Map.
         GuestSpace = 14,
+        /// 1 GiB frame: one PDPT-level leaf in a VSpace or GuestSpace (where the CPU
+        /// has 1 GiB pages) and one level-3 superpage leaf in an IOSpace (where every
+        /// remapping unit's CAP.SLLPS allows it).
+        Frame1G = 15,
     }
 }
 
@@ -76,6 +80,7 @@ impl ObjectType {
             ObjectType::Endpoint => Some(4),
             ObjectType::Notification => Some(5),
             ObjectType::Frame2M => Some(21),
+            ObjectType::Frame1G => Some(30),
             ObjectType::Vcpu => Some(VCPU_SIZE_BITS),
             ObjectType::Frame4K
             | ObjectType::PageTable
@@ -105,5 +110,6 @@ mod tests {
         assert_eq!(ObjectType::CNode.size_bits(0), None);
         assert_eq!(ObjectType::Untyped.size_bits(3), None);
         assert_eq!(ObjectType::Untyped.size_bits(48), None);
+        assert_eq!(ObjectType::Frame1G.size_bits(0), Some(30));
     }
 }

@@ -9,7 +9,8 @@
 //! (and results.md).
 //!
 //! `BENCH_ONLY=e1000e,virtio-net make bench` runs only those parts (of `core`, `restart`,
-//! `e1000e`, `virtio-net`, `appliance`, `rx-e1000e`, `rx-virtio-net` (frames received
+//! `e1000e`, `virtio-net`, `appliance`, `large-pages` (mapping 1 GiB as 1 GiB,
+//! 512 x 2 MiB and 262,144 x 4 KiB frames, with 3 GiB of RAM), `rx-e1000e`, `rx-virtio-net` (frames received
 //! from a peer on a hub: systems/bench-rx-*.toml), `nvme`, `vm` (the VMM's guest:
 //! an exit round trip and an injected interrupt, `init=vmm-bench`), `latency` (the
 //! kernel's longest interrupts-off stretches, `latency=on`, and a higher-priority
@@ -110,6 +111,25 @@ fn latency_rows() -> Option<Vec<Row>> {
         .collect();
     if rows.len() != 8 || !o.serial.contains("bench: done") || o.serial.contains("FAIL") {
         eprintln!("bench: the latency run failed; serial tail:\n{}", scenarios::tail(&o.serial, 30));
+        return None;
+    }
+    Some(rows)
+}
+
+/// Rows of the `large-pages` part.
+const LARGE_PAGES_PREFIX: &str = "map 1 GiB ";
+
+/// Mapping 1 GiB as 1 GiB, 512 x 2 MiB and 262,144 x 4 KiB, for a device and for the
+/// CPU: the bench program with 3 GiB of RAM (userland/bench/src/large_pages.rs).
+fn large_page_rows() -> Option<Vec<Row>> {
+    let mut s = Scenario::new("bench_large_pages").append("init=bench").memory(3072);
+    s.extra_args = vec!["-icount".into(), "shift=0,sleep=off".into()];
+    s.timeout = std::time::Duration::from_secs(600);
+    let o = s.run();
+    let rows: Vec<Row> =
+        o.serial.lines().filter_map(parse).filter(|r| r.name.starts_with(LARGE_PAGES_PREFIX)).collect();
+    if rows.len() != 6 || !o.serial.contains("bench: done") || o.serial.contains("FAIL") {
+        eprintln!("bench: the large-page run failed; serial tail:\n{}", scenarios::tail(&o.serial, 30));
         return None;
     }
     Some(rows)
@@ -262,6 +282,8 @@ fn part_of(name: &str) -> &'static str {
         "vm"
     } else if name.starts_with(LATENCY_PREFIX) || name.starts_with(WAKEUP_PREFIX) {
         "latency"
+    } else if name.starts_with(LARGE_PAGES_PREFIX) {
+        "large-pages"
     } else if name == RESTART_ROW {
         "restart"
     } else if name == APPLIANCE_ROW || name == HTTP_ROW {
@@ -354,6 +376,10 @@ fn main() -> ExitCode {
     if runs("vm") {
         let Some(vm) = vm_rows() else { return ExitCode::FAILURE };
         rows.extend(vm);
+    }
+    if runs("large-pages") {
+        let Some(large) = large_page_rows() else { return ExitCode::FAILURE };
+        rows.extend(large);
     }
     if runs("latency") {
         let Some(latency) = latency_rows() else { return ExitCode::FAILURE };

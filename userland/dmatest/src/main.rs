@@ -32,6 +32,7 @@ use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use libcap::abi::fault::FaultKind;
 
 mod alias;
+mod huge;
 mod intx;
 mod many;
 mod msix;
@@ -487,6 +488,8 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         "attack: ... and the fault names the 2 MiB frame's last page",
         next_fault() == dma_fault(rid, REASON_WRITE, IOVA_LARGE + 0x1f_f000, true),
     );
+    let mut fault = || next_fault().map(|f| (f[2], f[3], f[4], f[5] != 0));
+    huge::run(&mut c, &slots, &mut objects, iospace, &dma, &mut fault);
     // An unmapped IO page table is emptied: installed again elsewhere it must not bring
     // its old entries (and the frames they name) along.
     let moved = IoPageTable(objects.alloc(&slots, ObjectType::IoPageTable, 0).expect("io table"));

@@ -63,6 +63,12 @@ pub fn has_fsgsbase() -> bool {
     max >= 7 && core::arch::x86_64::__cpuid_count(7, 0).ebx & 1 != 0
 }
 
+/// Whether the CPU takes 1 GiB pages (a PDPT entry with PS; the same for nested
+/// page tables): else no 1 GiB frame can be mapped for the CPU.
+pub fn has_1g_pages() -> bool {
+    has(&OPTIONAL[1])
+}
+
 /// A CPUID feature flag: (name, what needs it, leaf, register index 0..4 = eax..edx, bit).
 type Feature = (&'static str, &'static str, u32, usize, u32);
 
@@ -82,8 +88,9 @@ const REQUIRED: [Feature; 8] = [
 ];
 
 /// Features used when present (see docs/boot.md).
-const OPTIONAL: [Feature; 4] = [
+const OPTIONAL: [Feature; 5] = [
     ("FSGSBASE", "else the kernel sets FS/GS bases (TCB SetTlsBase/SetGsBase)", 7, 1, 0),
+    ("PDPE1GB", "else Frame::Map of a 1 GiB frame is IllegalOperation", 0x8000_0001, 3, 26),
     ("SMEP", "hardening", 7, 1, 7),
     ("SMAP", "hardening", 7, 1, 20),
     ("UMIP", "hardening", 7, 2, 2),
