@@ -66,9 +66,16 @@ pub fn invoke(cap: CPtr, label: Invocation, mrs: &[u64], extra: &[CPtr]) -> Resu
         unsafe { (*buffer).msg[i] = mr };
     }
     let reg = |i: usize| mrs.get(i).copied().unwrap_or(0);
+    invoke_written(cap, label, [reg(0), reg(1), reg(2), reg(3)], mrs.len(), extra.len())
+}
+
+/// As [`invoke`] for a message whose words from MR4 on the caller already wrote to the
+/// IPC buffer (the batches, which would otherwise build and copy 67 words): `regs` are
+/// MR0..MR3, `length` the message length, `extra_caps` the extra caps written.
+fn invoke_written(cap: CPtr, label: Invocation, regs: [u64; 4], length: usize, extra_caps: usize) -> Result<[u64; 4]> {
     let info =
-        MessageInfo { label: label.raw(), caps_unwrapped: 0, extra_caps: extra.len() as u8, length: mrs.len() as u8 };
-    let (rax, detail, results) = syscall::call(cap, info.to_word(), [reg(0), reg(1), reg(2), reg(3)]);
+        MessageInfo { label: label.raw(), caps_unwrapped: 0, extra_caps: extra_caps as u8, length: length as u8 };
+    let (rax, detail, results) = syscall::call(cap, info.to_word(), regs);
     if rax == 0 {
         Ok(results)
     } else {
@@ -572,26 +579,34 @@ impl IoSpace {
     }
 }
 
+/// Writes the cap addresses of `frames` to the IPC buffer's message words from `first`.
+fn write_batch_words(frames: &[Frame], first: usize) {
+    let buffer = ipc_buffer();
+    // SAFETY: the IPC buffer page is mapped read-write for this thread; callers pass at
+    // most 64 frames from word 4, inside the 120 message words (the slice index checks).
+    let words = unsafe { &mut (&mut (*buffer).msg)[first..first + frames.len()] };
+    for (w, f) in words.iter_mut().zip(frames) {
+        *w = f.0;
+    }
+}
+
 impl IoSpace {
     /// Maps `frames` (4 KiB each, at most 64) at consecutive pages from `iova`: all are
     /// checked before any is mapped.
     pub fn map_batch(self, iova: u64, rights: CapRights, frames: &[Frame]) -> Result<()> {
-        let mut mrs = [0u64; 3 + 64];
-        mrs[0] = iova;
-        mrs[1] = u64::from(rights.raw());
-        mrs[2] = frames.len() as u64;
-        for (m, f) in mrs[3..].iter_mut().zip(frames) {
-            *m = f.0;
-        }
-        invoke(self.0, Invocation::IoSpaceMapBatch, &mrs[..3 + frames.len().min(64)], &[]).map(|_| ())
+        // MR0..2 iova, rights, count; the caps from MR3 (in a register) on.
+        let sent = &frames[..frames.len().min(64)];
+        write_batch_words(&sent[sent.len().min(1)..], 4);
+        let regs = [iova, u64::from(rights.raw()), frames.len() as u64, sent.first().map_or(0, |f| f.0)];
+        invoke_written(self.0, Invocation::IoSpaceMapBatch, regs, 3 + sent.len(), 0).map(|_| ())
     }
     /// Removes the IO mappings of `frames` in this IOSpace with one completed invalidation.
     pub fn unmap_batch(self, frames: &[Frame]) -> Result<()> {
-        let mut mrs = [0u64; 1 + 64];
-        mrs[0] = frames.len() as u64;
-        for (m, f) in mrs[1..].iter_mut().zip(frames) {
-            *m = f.0;
-        }
-        invoke(self.0, Invocation::IoSpaceUnmapBatch, &mrs[..1 + frames.len().min(64)], &[]).map(|_| ())
+        // MR0 count; the caps from MR1 (in registers up to MR3) on.
+        let sent = &frames[..frames.len().min(64)];
+        write_batch_words(&sent[sent.len().min(3)..], 4);
+        let cap = |i: usize| sent.get(i).map_or(0, |f| f.0);
+        let regs = [frames.len() as u64, cap(0), cap(1), cap(2)];
+        invoke_written(self.0, Invocation::IoSpaceUnmapBatch, regs, 1 + sent.len(), 0).map(|_| ())
     }
 }

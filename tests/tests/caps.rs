@@ -13,6 +13,9 @@ fn capability_operations_and_revocation() {
     let o = Scenario::new("captest").append("init=captest loglevel=debug").run();
     o.expect_serial_not_contains("captest: FAIL")
         .expect_serial_contains("captest: ok revoke 600 copies (several kernel batches)")
+        // The IO short paths (MapIO, batches) against the general path, call by call.
+        .expect_serial_contains("captest: batch paths: 24 of 24 steps agree (15 refusals)")
+        .expect_serial_contains("captest: ok the IO short paths answer every step as the general path")
         .expect_serial_contains("debug: revoke: preempted after 16 deletions; restarting")
         .expect_serial_contains("captest: ok write then read back through the mapping")
         .expect_serial_contains("captest: ok boot image: the copy still cannot map writable -> InsufficientRights")

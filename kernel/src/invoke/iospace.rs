@@ -44,10 +44,13 @@ struct PagePlan {
 
 /// The IOSpace being changed.
 #[derive(Clone, Copy, Debug)]
-struct Space {
-    root: u64,
-    levels: u8,
-    domain: u16,
+pub(super) struct Space {
+    /// Its root table.
+    pub(super) root: u64,
+    /// Its table depth (3 or 4).
+    pub(super) levels: u8,
+    /// Its domain id.
+    pub(super) domain: u16,
 }
 
 /// Word `i` of the cap in `slot`.
@@ -285,8 +288,13 @@ fn unmap_frame(space: Space, slot: SlotAddr) -> Result<(), Failure> {
 pub fn fast_frame_call(frame: &mut TrapFrame) -> bool {
     let label = frame.rsi >> 12;
     let map = label == Invocation::FrameMapIo as u64;
+    if !map && label != Invocation::FrameUnmapIo as u64 {
+        // The batches have their own short way (io_batch.rs); the rest goes the general way.
+        let batch = label == Invocation::IoSpaceMapBatch as u64 || label == Invocation::IoSpaceUnmapBatch as u64;
+        return batch && super::io_batch::fast_batch_call(frame, label == Invocation::IoSpaceMapBatch as u64);
+    }
     // A malformed message info is the general path's to refuse.
-    if (!map && label != Invocation::FrameUnmapIo as u64) || abi::msginfo::MessageInfo::from_word(frame.rsi).is_none() {
+    if abi::msginfo::MessageInfo::from_word(frame.rsi).is_none() {
         return false;
     }
     let me = crate::thread::tcb_state::current();

@@ -13,6 +13,7 @@ pub mod args;
 mod cnode;
 mod debug;
 mod frame;
+mod io_batch;
 mod ioport;
 pub mod iospace;
 mod irq;

@@ -606,6 +606,16 @@ pub mod raw_frame {
     pub const fn is_device(w0: u64) -> bool {
         w0 & FLAG_DEVICE != 0
     }
+    /// Whether word 0 is an unmapped 4 KiB RAM frame's whose rights include `wanted`
+    /// (a `CapRights::raw` mask): what a MapBatch page needs, in one mask test.
+    pub const fn is_mappable_small(w0: u64, wanted: u64) -> bool {
+        let rights = wanted << super::raw::RIGHTS_SHIFT;
+        w0 & (TAG | FLAG_DEVICE | FLAG_MAPPED | FLAG_LARGE | FLAG_HUGE | rights) == tag::FRAME | rights
+    }
+    /// Whether word 0 is a 4 KiB frame's that records an IO mapping.
+    pub const fn is_io_mapped_small(w0: u64) -> bool {
+        w0 & (TAG | FLAG_MAPPED | FLAG_IO | FLAG_LARGE | FLAG_HUGE) == tag::FRAME | FLAG_MAPPED | FLAG_IO
+    }
     /// The cap records a mapping (CPU or IO).
     pub const fn is_mapped(w0: u64) -> bool {
         w0 & FLAG_MAPPED != 0
@@ -649,6 +659,13 @@ mod tests {
                 assert_eq!(r::is_mapped(w[0]), mapping.is_some());
                 assert_eq!(r::is_io_mapped_frame(w[0]), mapping.is_some_and(|m| m.is_io()));
                 assert_eq!(r::rights(w[0]), u64::from(rights.raw()));
+                for wanted in [CapRights::READ, CapRights::WRITE, CapRights::READ.union(CapRights::WRITE)] {
+                    let mappable =
+                        size == FrameSize::Small && !is_device && mapping.is_none() && rights.contains(wanted);
+                    assert_eq!(r::is_mappable_small(w[0], u64::from(wanted.raw())), mappable, "{cap:?}");
+                }
+                let io_small = size == FrameSize::Small && mapping.is_some_and(|m| m.is_io());
+                assert_eq!(r::is_io_mapped_small(w[0]), io_small, "{cap:?}");
                 let unmapped = Cap::Frame { paddr, size, rights, is_device, mapping: None };
                 let io = Mapping { vspace: 0x7000, vaddr: 0x1000_0000, kind: MapKind::Io };
                 let mapped = Cap::Frame { paddr, size, rights, is_device, mapping: Some(io) };
@@ -734,7 +751,7 @@ mod tests {
         }
     }
 
-    fn samples() -> [Cap; 27] {
+    fn samples() -> [Cap; 29] {
         [
             Cap::Vcpu { paddr: 0x40_2000 },
             Cap::GuestSpace { paddr: 0x40_5000 },
@@ -782,6 +799,20 @@ mod tests {
                 rights: CapRights::READ,
                 is_device: false,
                 mapping: Some(Mapping { vspace: 0x1000, vaddr: 0x40_0000, kind: MapKind::Cpu }),
+            },
+            Cap::Frame {
+                paddr: 0x7000,
+                size: FrameSize::Small,
+                rights: CapRights::READ.union(CapRights::WRITE),
+                is_device: false,
+                mapping: None,
+            },
+            Cap::Frame {
+                paddr: 0x8000,
+                size: FrameSize::Small,
+                rights: CapRights::READ,
+                is_device: false,
+                mapping: Some(Mapping { vspace: 0x2000, vaddr: 0x1000_0000, kind: MapKind::Io }),
             },
             Cap::Frame {
                 paddr: 0x4000_0000,

@@ -78,6 +78,87 @@ pub fn single_level_slot(slots: SlotAddr, radix: u32, guard_bits: u32, guard: u6
     Some(nth_slot(slots, cptr & ((1u64 << radix) - 1)))
 }
 
+/// A CSpace root that is one CNode resolving all 64 bits, prepared for many lookups:
+/// [`single_level_slot`] with its shifts done once (`cptr >> radix == guard` is
+/// `cptr ^ guard << radix < 2^radix`). The IO batch paths look up 64 caps with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlatCSpace {
+    slots: SlotAddr,
+    /// The guard in place above the index bits.
+    guard_above: u64,
+    /// The slot count, 2^radix.
+    count: u64,
+}
+
+impl FlatCSpace {
+    /// The CNode at `slots` with these fields, if one level resolves all 64 bits and
+    /// the guard fits its bits (a guard that does not fit matches no address).
+    pub fn new(slots: SlotAddr, radix: u32, guard_bits: u32, guard: u64) -> Option<FlatCSpace> {
+        if radix == 0 || radix > abi::object::CNODE_MAX_RADIX || radix + guard_bits != 64 || guard >> guard_bits != 0 {
+            return None;
+        }
+        Some(FlatCSpace { slots, guard_above: guard << radix, count: 1 << radix })
+    }
+
+    /// The CSpace root `cap`, if it is such a CNode.
+    pub fn of(cap: &Cap) -> Option<FlatCSpace> {
+        match *cap {
+            Cap::CNode { paddr, radix, guard_bits, guard } => {
+                FlatCSpace::new(paddr, radix.into(), guard_bits.into(), guard)
+            }
+            _ => None,
+        }
+    }
+
+    /// The slot `cptr` names, as [`single_level_slot`] finds it.
+    #[inline(always)]
+    pub fn slot(self, cptr: u64) -> Option<SlotAddr> {
+        let index = cptr ^ self.guard_above;
+        (index < self.count).then_some(nth_slot(self.slots, index))
+    }
+}
+
+#[cfg(test)]
+mod flat_tests {
+    use super::*;
+
+    #[test]
+    fn flat_lookups_agree_with_single_level_slot() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let radix = (next() % 17) as u32;
+            let guard_bits = if next() % 8 == 0 { (next() % 65) as u32 } else { 64 - radix };
+            let guard = match next() % 4 {
+                0 => 0,
+                1 => next(),
+                _ => next() >> radix.max(1).min(63) >> (next() % 4),
+            };
+            let cptr = match next() % 3 {
+                0 => next(),
+                1 if radix > 0 && guard_bits < 64 => (guard << radix) | (next() & ((1 << radix) - 1)),
+                _ => next() & 0xffff,
+            };
+            let slots = 0x10_0000;
+            let flat = FlatCSpace::new(slots, radix, guard_bits, guard);
+            let expected = if radix == 0 { None } else { single_level_slot(slots, radix, guard_bits, guard, cptr) };
+            assert_eq!(
+                flat.and_then(|f| f.slot(cptr)),
+                expected,
+                "radix {radix} guard {guard_bits}:{guard:#x} cptr {cptr:#x}"
+            );
+            if radix > 0 && radix + guard_bits == 64 && guard >> guard_bits == 0 {
+                assert!(flat.is_some());
+            }
+        }
+    }
+}
+
 /// Resolves `cptr`'s top `depth` bits from `root`. Returns the slot reached and the
 /// bits left unresolved (non-zero only when resolution stopped at a non-CNode cap).
 pub fn resolve(mem: &impl SlotMemory, root: &Cap, cptr: u64, depth: u32) -> Result<(SlotAddr, u32), LookupError> {

@@ -53,6 +53,20 @@ pub(crate) fn single_level_slot(me: ThreadRef, cptr: u64) -> Option<SlotAddr> {
     cnode::single_level_slot(slots, radix, guard_bits, guard, cptr)
 }
 
+/// `me`'s CSpace root when it is one CNode resolving all 64 bits, read as raw words
+/// and prepared for many lookups (the IO batch paths).
+pub(crate) fn flat_cspace(me: ThreadRef) -> Option<cnode::FlatCSpace> {
+    let root_slot = nth_slot(me, SLOT_CSPACE as u64);
+    let w0 = kmem::read_word(root_slot);
+    if raw::tag(w0) != tag::CNODE {
+        return None;
+    }
+    let (radix, guard_bits) = (raw::small(w0) as u32, raw::guard_bits(w0) as u32);
+    let guard = kmem::read_word(raw::word_addr(root_slot, raw::WORD_GUARD));
+    let slots = kmem::read_word(raw::word_addr(root_slot, raw::WORD_ADDR));
+    cnode::FlatCSpace::new(slots, radix, guard_bits, guard)
+}
+
 /// The non-null cap `cptr` names in `me`'s single-level CSpace, with its slot: the
 /// lookup the slowpath tries before resolving through a decoded CSpace root. `None`
 /// sends the caller to the general lookup (which also reports an empty slot).

@@ -20,6 +20,7 @@ use libcap::cap::{
 };
 use libcap::println;
 
+mod batchpaths;
 mod bigdelete;
 mod bootimage;
 mod debugcap;
@@ -343,6 +344,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     zombierevoke::run(&mut c, &mut objects, &slots);
     retypepreempt::run(&mut c, &mut objects, &slots);
     retypeconfuse::run(&mut c, &mut objects, &slots);
+    batchpaths::run(&mut c, bi, &mut objects, &slots);
 
     if c.failures > 0 {
         println!("captest: {} checks FAILED", c.failures);

@@ -200,6 +200,17 @@ pub fn ipc_word(paddr: u64, index: usize) -> u64 {
     unsafe { core::ptr::read_volatile((ipc_buffer_base(paddr) as *const u64).add(index)) }
 }
 
+/// Copies words `start..start + out.len()` of the IPC buffer at `paddr` into `out`
+/// (one string copy: the batch paths read up to 64 cap addresses at once).
+pub fn ipc_words(paddr: u64, start: usize, out: &mut [u64]) {
+    assert!(start <= abi::ipc_buffer::IPC_BUFFER_WORDS && out.len() <= abi::ipc_buffer::IPC_BUFFER_WORDS - start);
+    // SAFETY: as in `ipc_word`, for every word of the range (checked above); `out` is
+    // kernel memory and cannot overlap a user frame's direct-map address range.
+    unsafe {
+        core::ptr::copy_nonoverlapping((ipc_buffer_base(paddr) as *const u64).add(start), out.as_mut_ptr(), out.len())
+    }
+}
+
 /// Writes word `index` of the IPC buffer at `paddr`.
 pub fn set_ipc_word(paddr: u64, index: usize, value: u64) {
     assert!(index < abi::ipc_buffer::IPC_BUFFER_WORDS);
