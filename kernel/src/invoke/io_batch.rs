@@ -1,9 +1,10 @@
-//! MapBatch and UnmapBatch of 4 KiB frames in one tight pass each: the common case.
+//! MapIO, UnmapIO, MapBatch and UnmapBatch of 4 KiB frames: the common case, tight.
 //!
-//! A driver maps and unmaps its DMA buffers in batches of up to 64 pages. The checked
-//! planners in `iospace.rs` decide every case; this module takes the usual one (a
-//! single-level CSpace, every cap passing every check, the tables present) in one loop
-//! over raw slot words per phase, and answers `None`, having changed nothing, the moment
+//! A driver maps and unmaps its DMA buffers one page at a time or in batches of up to
+//! 64. The checked planners in `iospace.rs` decide every case; this module takes the
+//! usual one (a single-level CSpace, every cap passing every check, the tables present)
+//! over raw slot words, one loop per phase for a batch, and answers `None`, having
+//! changed nothing, the moment
 //! anything is unusual: a lookup that is not single-level, a cap that fails a check, a
 //! missing table, a slot named twice, a short message. The checked path then decodes
 //! the same call from scratch and gives the exact answer, so the two are observably the
@@ -19,7 +20,7 @@ use super::iospace::Space;
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::trap::TrapFrame;
 use crate::iommu::access::Vtd;
-use crate::iommu::entries::{check_iova, sl, sl_entry, sl_walk};
+use crate::iommu::entries::{check_iova, page_iova_ok, sl, sl_entry, sl_leaf_table};
 use crate::iommu::{counters, iospace, unit};
 use crate::object::cap::{raw, raw_frame, Cap};
 use crate::object::cnode::FlatCSpace;
@@ -77,7 +78,7 @@ fn write_back(last: u64, entry: u64) -> u64 {
 #[inline(always)]
 fn leaf(space: Space, cache: &mut (u64, Option<u64>), iova: u64) -> Option<u64> {
     if cache.0 != iova >> 21 {
-        *cache = (iova >> 21, sl_walk(&DirectMemory, space.root, space.levels, iova, 1).ok().map(|(t, _)| t));
+        *cache = (iova >> 21, sl_leaf_table(&DirectMemory, space.root, space.levels, iova));
     }
     cache.1
 }
@@ -105,7 +106,7 @@ fn try_map(msg: &Message<'_>, space: Space, cs: FlatCSpace) -> Option<()> {
     let (mut first, mut run) = (0, 0);
     while first < count {
         let at = iova + PAGE * first as u64;
-        let (table, _) = sl_walk(&DirectMemory, space.root, space.levels, at, 1).ok()?;
+        let table = sl_leaf_table(&DirectMemory, space.root, space.levels, at)?;
         let entries = table + 8 * ((at >> 12) & 511);
         let end = count.min(first + 512 - ((at >> 12) & 511) as usize);
         for (i, entry) in (first..end).zip((entries..).step_by(8)) {
@@ -207,4 +208,54 @@ pub fn fast_batch_call(frame: &mut TrapFrame, map: bool) -> bool {
     frame.rdi = 0;
     [frame.rdx, frame.r10, frame.r8, frame.r9] = [0; REGISTER_MRS];
     true
+}
+
+/// MapIO of the frame in `slot` at `iova` in `space` (a 4 KiB RAM frame, unmapped, with
+/// `rights`), or `None` with nothing changed.
+#[inline(always)]
+pub(super) fn map_one(space: Space, iova: u64, rights: CapRights, slot: SlotAddr) -> Option<()> {
+    let [w0, paddr] = kmem::read_words::<2>(slot);
+    if !raw_frame::is_mappable_small(w0, u64::from(rights.raw())) || !page_iova_ok(iova, space.levels) {
+        return None;
+    }
+    let table = sl_leaf_table(&DirectMemory, space.root, space.levels, iova)?;
+    let entry = table + 8 * ((iova >> 12) & 511);
+    if kmem::read_word(entry) & (sl::READ | sl::WRITE) != 0 {
+        return None;
+    }
+    let perm = sl_entry(0, rights.contains(CapRights::READ), rights.contains(CapRights::WRITE), false);
+    kmem::write_words(entry, [paddr & sl::ADDR | perm]);
+    unit::write_back_line(entry & !63);
+    kmem::write_words(slot, [raw_frame::with_io_mapping(w0)]);
+    kmem::write_words(raw::word_addr(slot, raw_frame::WORD_SPACE), [space.root, iova]);
+    counters::leaves_written(1);
+    unit::sync_fence();
+    iospace::flush_after_map(&mut Vtd, space.domain, iova, iova + PAGE);
+    Some(())
+}
+
+/// UnmapIO of the 4 KiB frame in `slot`, whose record names the live IOSpace rooted at
+/// `root`, or `None` with nothing changed.
+#[inline(always)]
+pub(super) fn unmap_one(root: u64, slot: SlotAddr) -> Option<()> {
+    let [w0, paddr, recorded, iova] = kmem::read_words::<4>(slot);
+    if !raw_frame::is_io_mapped_small(w0) || recorded != root {
+        return None;
+    }
+    let mut cleared = 0;
+    if let Some(table) = sl_leaf_table(&DirectMemory, root, iospace::levels(), iova) {
+        let entry = table + 8 * ((iova >> 12) & 511);
+        let value = kmem::read_word(entry);
+        if value & (sl::READ | sl::WRITE) != 0 && value & sl::ADDR == paddr {
+            kmem::write_words(entry, [0]);
+            unit::write_back_line(entry & !63);
+            cleared = 1;
+        }
+    }
+    kmem::write_words(slot, [raw_frame::without_mapping(w0)]);
+    kmem::write_words(raw::word_addr(slot, raw_frame::WORD_SPACE), [0, 0]);
+    counters::leaves_written(cleared);
+    unit::sync_fence();
+    iospace::flush_root_range(&mut Vtd, root, iova, iova + PAGE);
+    Some(())
 }

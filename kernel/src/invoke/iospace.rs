@@ -314,16 +314,24 @@ pub fn fast_frame_call(frame: &mut TrapFrame) -> bool {
         }
         let cptr = kmem::ipc_word(ipc_buffer, CAPS_OFFSET / 8);
         let Some(space_slot) = crate::thread::fastpath::single_level_slot(me, cptr) else { return false };
-        let Cap::IoSpace { paddr: root, levels, domain } = DirectMemory.load(space_slot).cap else { return false };
+        let Some((root, levels, domain)) = raw::io_space(kmem::read_words::<3>(space_slot)) else { return false };
         let Ok(rights) = io_rights(frame.r10) else { return false };
-        map_page(Space { root, levels, domain }, frame.rdx, rights, slot)
+        let space = Space { root, levels, domain };
+        // The usual call in one pass; the planners decide anything else (and its error).
+        match super::io_batch::map_one(space, frame.rdx, rights, slot) {
+            Some(()) => Ok(()),
+            None => map_page(space, frame.rdx, rights, slot),
+        }
     } else {
         let root = cap_word(slot, raw_frame::WORD_SPACE);
         if !raw_frame::is_io_mapped_frame(w0) || !crate::object::roots::is_live(RootKind::IoSpace, root) {
             return false;
         }
         // The domain is found from the root when the invalidation is issued.
-        unmap_frame(Space { root, levels: iospace::levels(), domain: 0 }, slot)
+        match super::io_batch::unmap_one(root, slot) {
+            Some(()) => Ok(()),
+            None => unmap_frame(Space { root, levels: iospace::levels(), domain: 0 }, slot),
+        }
     };
     match result {
         Ok(()) => {

@@ -24,6 +24,10 @@ pub trait VtdAccess: TableMemory {
     fn unit_count(&self) -> usize;
     /// Whether unit `unit` caches not-present entries (CAP.CM).
     fn caching_mode(&self, unit: usize) -> bool;
+    /// Whether any unit does (the map paths skip their scan of the units otherwise).
+    fn any_caching_mode(&self) -> bool {
+        (0..self.unit_count()).any(|unit| self.caching_mode(unit))
+    }
     /// Whether every unit takes second-level superpage leaves of `size` (CAP.SLLPS:
     /// bit 0 for 2 MiB, bit 1 for 1 GiB; a 4 KiB leaf is always taken).
     fn all_support_superpage(&self, size: FrameSize) -> bool;
@@ -85,6 +89,10 @@ mod hardware {
         #[inline(always)]
         fn caching_mode(&self, index: usize) -> bool {
             unit::caching_mode(index)
+        }
+        #[inline(always)]
+        fn any_caching_mode(&self) -> bool {
+            unit::any_caching_mode()
         }
         #[inline(always)]
         fn all_support_superpage(&self, size: FrameSize) -> bool {

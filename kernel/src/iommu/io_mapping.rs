@@ -148,6 +148,9 @@ pub fn invoke_map(hw: &mut impl VtdAccess, plan: &MapPlan) {
 /// Non-present entries are never cached without caching mode; with it, a map of IOVAs
 /// `start..end` in `domain` needs the same (page-selective) invalidation as an unmap.
 pub fn flush_after_map(hw: &mut impl VtdAccess, domain: u16, start: u64, end: u64) {
+    if !hw.any_caching_mode() {
+        return;
+    }
     for unit in 0..hw.unit_count() {
         if hw.caching_mode(unit) {
             hw.invalidate_iotlb(unit, domain, Some((start, end)));

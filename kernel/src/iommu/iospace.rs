@@ -139,6 +139,10 @@ struct State {
     rmrr_domain: u16,
     /// Drained DMA faults waiting for their IOSpace's NextFault (see `fault_queue`).
     faults: FaultQueue,
+    /// The last (root, domain) [`domain_of_root`] found, of a live IOSpace (root 0:
+    /// none): a driver unmaps in one IOSpace many times in a row. Cleared when that
+    /// IOSpace dies.
+    last_root: (u64, u16),
 }
 
 /// The IOSpace state, borrowed for one statement or a short block at a time.
@@ -155,6 +159,7 @@ static STATE: KernelCell<State> = KernelCell::new(State {
     rmrr_root: 0,
     rmrr_domain: 0,
     faults: FaultQueue::new(),
+    last_root: (0, 0),
 });
 
 #[inline(always)]
@@ -326,9 +331,16 @@ pub(crate) fn domain_of_root(root: u64) -> Option<u16> {
         return None;
     }
     let s = &mut *state();
+    if s.last_root.0 == root {
+        return Some(s.last_root.1);
+    }
     let domains = &*s.domains;
     let root_of = |id: u16| domains.get(usize::from(id)).filter(|d| d.used).map_or(0, |d| d.root);
-    RootIndex::new(&mut *s.root_slots).find(root, root_of)
+    let found = RootIndex::new(&mut *s.root_slots).find(root, root_of);
+    if let Some(domain) = found {
+        s.last_root = (root, domain);
+    }
+    found
 }
 
 fn context_slot(requester: u16) -> Option<(usize, u64)> {
@@ -482,6 +494,9 @@ pub fn destroy(hw: &mut impl VtdAccess, iospace: &Cap) {
     let domains = &*s.domains;
     let root_of = |id: u16| domains.get(usize::from(id)).filter(|d| d.used).map_or(0, |d| d.root);
     RootIndex::new(&mut *s.root_slots).remove(root, root_of);
+    if s.last_root.0 == root {
+        s.last_root = (0, 0);
+    }
     s.domains[usize::from(domain)] = Domain::default();
     s.used_count = s.used_count.saturating_sub(1);
 }
@@ -604,6 +619,7 @@ pub fn reset_for_tests(domains: usize, ids: usize, tables: usize, levels: u8) {
         rmrr_root: 0,
         rmrr_domain: (domains - 1) as u16,
         faults: FaultQueue::new(),
+        last_root: (0, 0),
     };
 }
 

@@ -106,6 +106,9 @@ unsafe impl Send for Unit {}
 /// nests inside another).
 static UNITS: KernelCell<[Unit; MAX_UNITS]> = KernelCell::new([Unit::ABSENT; MAX_UNITS]);
 static UNIT_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// Whether some unit is in caching mode (maps need invalidating too): one load on the
+/// map paths instead of a scan of the units.
+static ANY_CACHING_MODE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 static FAULTS_SEEN: AtomicU64 = AtomicU64::new(0);
 static FAULTS_SUPPRESSED: AtomicU64 = AtomicU64::new(0);
 static FAULT_INTERRUPTS: AtomicU64 = AtomicU64::new(0);
@@ -265,6 +268,9 @@ pub fn enable(
     };
     UNITS.with(|units| units[index] = unit);
     UNIT_COUNT.fetch_max(index + 1, Ordering::Relaxed);
+    if cap.caching_mode {
+        ANY_CACHING_MODE.store(true, Ordering::Relaxed);
+    }
     Ok(())
 }
 
@@ -531,6 +537,12 @@ pub fn all_support_superpage(size: FrameSize) -> bool {
         FrameSize::Huge => 2,
     };
     (0..unit_count()).all(|i| with_unit(i, |u| u.superpages & bit != 0).unwrap_or(false))
+}
+
+/// Whether some unit is in caching mode.
+#[inline(always)]
+pub fn any_caching_mode() -> bool {
+    ANY_CACHING_MODE.load(Ordering::Relaxed)
 }
 
 /// Whether unit `index` is in caching mode.

@@ -549,6 +549,15 @@ pub mod raw {
     pub const fn tag(w0: u64) -> u64 {
         w0 & TAG_MASK
     }
+    /// An IOSpace cap's (root, levels, domain) from its first three words; `None` for
+    /// any other cap.
+    #[inline(always)]
+    pub const fn io_space(w: [u64; 3]) -> Option<(u64, u8, u16)> {
+        if tag(w[0]) != super::tag::IO_SPACE {
+            return None;
+        }
+        Some((w[WORD_ADDR], small(w[0]) as u8, w[2] as u16))
+    }
     /// The rights mask in word 0.
     #[inline(always)]
     pub const fn rights(w0: u64) -> u64 {
@@ -643,6 +652,18 @@ mod tests {
     use super::super::untyped::{Cleared, CLEAR_CHUNK_BYTES, MAX_RETYPE_CLEAR_BYTES};
     use super::*;
     const NONE: Cleared = Cleared::NONE;
+
+    #[test]
+    fn raw_io_space_agrees_with_decode() {
+        for cap in samples() {
+            let w = cap.encode();
+            let expected = match cap {
+                Cap::IoSpace { paddr, levels, domain } => Some((paddr, levels, domain)),
+                _ => None,
+            };
+            assert_eq!(raw::io_space([w[0], w[1], w[2]]), expected, "{cap:?}");
+        }
+    }
 
     #[test]
     fn raw_frame_views_agree_with_decode() {
