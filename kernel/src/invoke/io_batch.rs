@@ -16,7 +16,7 @@ use abi::layout::PAGE_SIZE as PAGE;
 use abi::rights::CapRights;
 
 use super::args::{Message, MAX_BATCH};
-use super::iospace::Space;
+use super::iospace::{write_back, Space};
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::trap::TrapFrame;
 use crate::iommu::access::Vtd;
@@ -63,16 +63,6 @@ fn repeated(filter: &mut u64, earlier: &[SlotAddr], slot: SlotAddr) -> bool {
 
 /// Most 2 MiB regions (so leaf tables) one batch's IOVAs cross.
 const MAX_RUNS: usize = MAX_BATCH / 512 + 2;
-
-/// Writes back the cache line of the entry at `entry` unless it is `last`; returns it.
-#[inline(always)]
-fn write_back(last: u64, entry: u64) -> u64 {
-    let line = entry & !63;
-    if line != last {
-        unit::write_back_line(line);
-    }
-    line
-}
 
 /// The leaf table for `iova`, reusing `cache` (2 MiB region, table) within a region.
 #[inline(always)]

@@ -140,7 +140,8 @@ fn plan_map(
 
 /// Writes back the cache line of the entry at `entry` for non-snooping remapping
 /// hardware, unless it is `last` (the line written back before); returns its line.
-fn write_back(last: u64, entry: u64) -> u64 {
+#[inline(always)]
+pub(super) fn write_back(last: u64, entry: u64) -> u64 {
     let line = entry & !63;
     if line != last {
         unit::write_back_line(line);
@@ -298,7 +299,8 @@ pub fn fast_frame_call(frame: &mut TrapFrame) -> bool {
         return false;
     }
     let me = crate::thread::tcb_state::current();
-    let Some(slot) = crate::thread::fastpath::single_level_slot(me, frame.rdi) else { return false };
+    let Some(cspace) = crate::thread::fastpath::flat_cspace(me) else { return false };
+    let Some(slot) = cspace.slot(frame.rdi) else { return false };
     let w0 = cap_word(slot, 0);
     if !raw_frame::is_frame(w0) || raw_frame::size(w0) != FrameSize::Small {
         return false;
@@ -313,7 +315,7 @@ pub fn fast_frame_call(frame: &mut TrapFrame) -> bool {
             return false;
         }
         let cptr = kmem::ipc_word(ipc_buffer, CAPS_OFFSET / 8);
-        let Some(space_slot) = crate::thread::fastpath::single_level_slot(me, cptr) else { return false };
+        let Some(space_slot) = cspace.slot(cptr) else { return false };
         let Some((root, levels, domain)) = raw::io_space(kmem::read_words::<3>(space_slot)) else { return false };
         let Ok(rights) = io_rights(frame.r10) else { return false };
         let space = Space { root, levels, domain };

@@ -42,19 +42,12 @@ pub(crate) const EP_RECEIVING: u64 = EndpointState::Receiving as u64;
 /// (guard + radix = 64), read as raw words; `None` for any other shape.
 #[inline(always)]
 pub(crate) fn single_level_slot(me: ThreadRef, cptr: u64) -> Option<SlotAddr> {
-    let root_slot = nth_slot(me, SLOT_CSPACE as u64);
-    let w0 = kmem::read_word(root_slot);
-    if raw::tag(w0) != tag::CNODE {
-        return None;
-    }
-    let (radix, guard_bits) = (raw::small(w0) as u32, raw::guard_bits(w0) as u32);
-    let guard = kmem::read_word(raw::word_addr(root_slot, raw::WORD_GUARD));
-    let slots = kmem::read_word(raw::word_addr(root_slot, raw::WORD_ADDR));
-    cnode::single_level_slot(slots, radix, guard_bits, guard, cptr)
+    flat_cspace(me)?.slot(cptr)
 }
 
 /// `me`'s CSpace root when it is one CNode resolving all 64 bits, read as raw words
-/// and prepared for many lookups (the IO batch paths).
+/// and prepared for lookups (the IO short paths look up several caps with one).
+#[inline(always)]
 pub(crate) fn flat_cspace(me: ThreadRef) -> Option<cnode::FlatCSpace> {
     let root_slot = nth_slot(me, SLOT_CSPACE as u64);
     let w0 = kmem::read_word(root_slot);
