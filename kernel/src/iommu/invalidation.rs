@@ -108,8 +108,11 @@ impl IotlbInvalidation {
     /// CAP.PSI/MAMV allow page-selective requests up to mask `max_mask` (`None`: no PSI):
     /// one page-selective request over the smallest aligned power-of-two block holding
     /// the range, or domain-selective when that block's mask exceeds MAMV.
+    #[inline(always)]
     pub fn for_range(domain: u16, start: u64, end: u64, max_mask: Option<u8>) -> Self {
-        let (iova, mask) = covering_block(start, end);
+        // One aligned page (every UnmapIO of a 4 KiB frame) is its own block.
+        let (iova, mask) =
+            if end == start + 4096 && start & 0xfff == 0 { (start, 0) } else { covering_block(start, end) };
         match max_mask {
             Some(max) if mask <= max => IotlbInvalidation::Pages { domain, iova, mask },
             _ => IotlbInvalidation::Domain(domain),

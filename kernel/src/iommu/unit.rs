@@ -169,11 +169,12 @@ fn queue_and_wait(queue: InvalidationQueue, descriptors: &[[u64; 2]]) -> bool {
     // SAFETY: the status word is in a kernel static; the hardware writes it by DMA, so
     // it is written and read volatile.
     unsafe { status_virt.write_volatile(0) };
-    let wait = wait_descriptor(sequence, status_phys);
-    for words in descriptors.iter().chain(core::iter::once(&wait)) {
+    for words in descriptors {
         kmem::write_words(queue.page + 16 * tail, *words);
         tail = (tail + 1) % qi::QUEUE_ENTRIES;
     }
+    kmem::write_words(queue.page + 16 * tail, wait_descriptor(sequence, status_phys));
+    tail = (tail + 1) % qi::QUEUE_ENTRIES;
     registers.invalidation_queue_tail.set(tail << 4);
     // SAFETY: as above.
     spin(|| unsafe { status_virt.read_volatile() } == sequence)
@@ -460,12 +461,20 @@ fn report(index: usize, fault: FaultRecord, via: &str, log: bool) {
 }
 
 /// Logs the first use of each invalidation kind on a unit (bit `kind`), once.
+#[inline(always)]
 fn announce(index: usize, unit: &mut Unit, kind: u8, what: &dyn core::fmt::Debug) {
     if unit.announced & (1 << kind) == 0 {
-        unit.announced |= 1 << kind;
-        let how = if unit.queue.is_some() { "queued" } else { "register-based" };
-        crate::info!("iommu{index}: first {how} invalidation of this kind completed: {what:?}");
+        announce_first(index, unit, kind, what);
     }
+}
+
+/// The log line of [`announce`], once per kind.
+#[cold]
+#[inline(never)]
+fn announce_first(index: usize, unit: &mut Unit, kind: u8, what: &dyn core::fmt::Debug) {
+    unit.announced |= 1 << kind;
+    let how = if unit.queue.is_some() { "queued" } else { "register-based" };
+    crate::info!("iommu{index}: first {how} invalidation of this kind completed: {what:?}");
 }
 
 /// Runs `f` on unit `index`, which must be enabled (callers name units they enabled).

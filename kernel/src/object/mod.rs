@@ -20,6 +20,8 @@ pub mod vmcb;
 pub mod vspace;
 
 #[cfg(test)]
+mod cap_tests;
+#[cfg(test)]
 mod delete_tests;
 #[cfg(test)]
 mod proptests;

@@ -1,5 +1,6 @@
-//! Mapping 1 GiB as one 1 GiB frame, 512 x 2 MiB and 262,144 x 4 KiB (`make bench`
-//! part `large-pages`), for a device (MapIO) and for the CPU (Map).
+//! Mapping 1 GiB as one 1 GiB, 512 x 2 MiB or 262,144 x 4 KiB frames (`large-pages`).
+//!
+//! `make bench` part `large-pages`, for a device (MapIO) and for the CPU (Map).
 //!
 //! Runs instead of the other rows when the machine has a free, aligned 1 GiB of RAM
 //! (the part boots QEMU with 3 GiB). Each row is the guest instructions of mapping the

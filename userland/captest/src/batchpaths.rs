@@ -1,4 +1,4 @@
-//! The IO short paths answer as the general path: the same calls, both ways, compared.
+//! The IO short paths answer as the general path: the same calls, both compared.
 //!
 //! MapIO, UnmapIO, MapBatch and UnmapBatch of 4 KiB frames take short paths when the
 //! caller's CSpace is one CNode (`invoke/iospace.rs` `fast_frame_call`,
