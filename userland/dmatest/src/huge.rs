@@ -1,4 +1,4 @@
-//! 1 GiB frames: one PDPT leaf for the CPU and one level-3 superpage leaf for the device.
+//! 1 GiB frames: one PDPT leaf for the CPU, one level-3 leaf for the device.
 //!
 //! Runs when the machine has 1 GiB of free RAM in one aligned block (the scenario gives
 //! QEMU 3 GiB); otherwise it says so and the 1 GiB checks are absent from the log, which
