@@ -54,6 +54,9 @@ fn every_vm_attack_fails() {
             "vmattack: ok a 32-bit guest with a busy TSS in TR takes an interrupt from CPL 3 (QEMU survives)",
         )
         .expect_serial_contains("vmattack: ok the TR a guest run leaves is accepted by WriteRegs")
+        .expect_serial_contains(
+            "vmattack: ok a guest that leaves long mode by itself takes an interrupt from CPL 3 (QEMU survives)",
+        )
         // Caps.
         .expect_serial_contains("vmattack: ok GuestSpace refuses a PDPT at the top of the address space (span wraps)")
         .expect_serial_contains("vmattack: ok TCB Configure with a GuestSpace as its VSpace is refused")

@@ -66,6 +66,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     state::pkru(&mut c, &mut a, &mut b);
     state::registers(&mut c, &a);
     tss::fresh_vcpu(&mut c, &mut objects, &slots, &a);
+    tss::guest_leaves_long_mode(&mut c, &a);
     println!("vmattack: section caps");
     caps::confusion(&mut c, bi, &mut objects, &slots, &a);
     // The kernel is intact: guest B still runs normally.

@@ -8,7 +8,9 @@
 //!
 //! - a new VCPU whose VMM never writes TR (the VMCB starts zeroed);
 //! - a TR the kernel accepts (a present busy TSS, `vcpu::ATTR_TSS64`) under a guest in
-//!   32-bit protected mode that takes an interrupt from CPL 3.
+//!   32-bit protected mode that takes an interrupt from CPL 3; the guest gets there by
+//!   itself from the long-mode state every VMM here starts it in (clearing CR0.PG from
+//!   compatibility mode exits to nobody), so any guest could stop the platform.
 //!
 //! Either would abort QEMU here (the log would end with `qemu: fatal:`); the kernel
 //! must leave every VCPU a TR QEMU takes, and each guest here runs to its HLT.
@@ -35,9 +37,9 @@ const HANDLER: u64 = 0x18;
 
 fn put_code(vm: &Vm, code: &[u8]) {
     let dest = (vm.window + CODE) as *mut u8;
-    // SAFETY: the code page is mapped read-write in the window; the code is < 64 bytes.
+    // SAFETY: the code page is mapped read-write in the window; the code is < 128 bytes.
     unsafe {
-        core::ptr::write_bytes(dest, 0xf4, 64);
+        core::ptr::write_bytes(dest, 0xf4, 128);
         core::ptr::copy_nonoverlapping(code.as_ptr(), dest, code.len());
     }
 }
@@ -152,4 +154,54 @@ fn fresh_protected(c: &mut Checker, v: Vcpu, vm: &Vm) {
     println!("vmattack:   TR after the run: {tr:#x?}");
     let again = tr.and_then(|tr| v.write(VcpuReg::Tr, tr));
     c.check("the TR a guest run leaves is accepted by WriteRegs", again.is_ok());
+}
+
+/// The guest alone: from the standard long-mode registers (TR `vcpu::ATTR_TSS64` at
+/// base 0, as `libcap::vm::long_mode_registers` sets it), it loads its own GDT, drops
+/// to compatibility mode, clears CR0.PG (legacy protected mode), IRETs to CPL 3 and
+/// raises INT 0x20 through a DPL 3 gate. Its data (GDT, IDT, the TSS's SS0:ESP0 at
+/// guest-physical 4) is guest memory the guest could as well have written itself.
+pub fn guest_leaves_long_mode(c: &mut Checker, vm: &Vm) {
+    // GDT32 (as in `fresh_protected`) and the pseudo-descriptors: 64-bit LGDT at 0x6100,
+    // 32-bit LIDT at 0x6110.
+    let entries = [0, 0x00cf_9b00_0000_ffff, 0x00cf_9300_0000_ffff, 0x00cf_fb00_0000_ffff, 0x00cf_f300_0000_ffff];
+    for (i, e) in entries.iter().enumerate() {
+        vm.put(GDT32 + 8 * i as u64, *e);
+    }
+    vm.put(GDT32 + 0x100, 0x27 | GDT32 << 16);
+    vm.put(GDT32 + 0x108, 0);
+    vm.put(GDT32 + 0x110, (8 * VECTOR + 7) | IDT << 16);
+    let handler = CODE + 0x50;
+    vm.put(IDT + 8 * VECTOR, (handler & 0xffff) | 0x08 << 16 | 0xee00 << 32 | ((handler >> 16) & 0xffff) << 48);
+    // The TSS at TR's base 0: ESP0 at +4, SS0 at +8.
+    vm.put(0, 0xe000 << 32);
+    vm.put(8, 0x10);
+    let mut code = [0xf4u8; 0x51];
+    let parts: [(usize, &[u8]); 4] = [
+        // 64-bit: lgdt [0x6100]; push 0x08; push 0x8020; retfq.
+        (0x00, &[0x0f, 0x01, 0x14, 0x25, 0x00, 0x61, 0x00, 0x00, 0x6a, 0x08, 0x68, 0x20, 0x80, 0x00, 0x00, 0x48, 0xcb]),
+        // 32-bit: mov eax, cr0; and eax, 0x7fffffff; mov cr0, eax; lidt [0x6110];
+        // push 0x23; push 0xf000; pushfd; push 0x1b; push 0x8048; iretd.
+        (
+            0x20,
+            &[
+                0x0f, 0x20, 0xc0, 0x25, 0xff, 0xff, 0xff, 0x7f, 0x0f, 0x22, 0xc0, 0x0f, 0x01, 0x1d, 0x10, 0x61, 0x00,
+                0x00, 0x6a, 0x23, 0x68, 0x00, 0xf0, 0x00, 0x00, 0x9c, 0x6a, 0x1b, 0x68, 0x48, 0x80, 0x00, 0x00, 0xcf,
+            ],
+        ),
+        // CPL 3: int 0x20.
+        (0x48, &[0xcd, VECTOR as u8]),
+        // The handler (CPL 0): hlt.
+        (0x50, &[0xf4]),
+    ];
+    for (at, bytes) in parts {
+        code[at..at + bytes.len()].copy_from_slice(bytes);
+    }
+    put_code(vm, &code);
+    let e = vm.vcpu.write_regs(VcpuReg::Rax, &vm.initial_registers()).and_then(|_| Vm::run_in(vm.vcpu, vm.space));
+    show("a guest that leaves long mode by itself, INT from CPL 3", &e);
+    c.check(
+        "a guest that leaves long mode by itself takes an interrupt from CPL 3 (QEMU survives)",
+        e.as_ref().is_ok_and(|e| e.kind == Some(VmExitKind::Hlt) && e.rip == handler),
+    );
 }
