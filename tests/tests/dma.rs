@@ -48,6 +48,7 @@ fn expect_huge_frames(o: &scenarios::Outcome) {
         "attack: a second 1 GiB IO leaf where one is mapped is DeleteFirst",
         "attack: Map of a 4 KiB frame under a 1 GiB CPU leaf is FailedLookup",
         "attack: a page directory where the 1 GiB CPU leaf is mapped is DeleteFirst",
+        "attack: MapIO of a 1 GiB frame from device untyped is InvalidCapability",
         "unmap the 1 GiB frame from the IOSpace",
         "after UnmapIO the device cannot reach the 1 GiB frame",
         "... and the fault names the frame's last page",

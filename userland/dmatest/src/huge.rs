@@ -41,6 +41,7 @@ fn write(offset: u64, value: u64) {
 /// fault message as (requester, reason, iova, write).
 pub fn run(
     c: &mut Checker,
+    bi: &libcap::abi::bootinfo::BootInfo,
     slots: &SlotAllocator,
     objects: &mut ObjectAllocator<'_>,
     iospace: IoSpace,
@@ -107,6 +108,7 @@ pub fn run(
     dma(BUFFER_BASE + 8, IOVA_HUGE + 8, true);
     c.check("the device reads the middle of the 1 GiB frame", read(8) == 0xfeed_f00d_dead_beef);
     under_the_leaf(c, slots, objects, iospace, huge);
+    device_frame(c, bi, slots, iospace);
     // UnmapIO invalidates the whole 1 GiB (a page-selective request with address mask
     // 18, or the domain): the last page, warm in the IOTLB, must fault.
     write(LAST, 0);
@@ -218,4 +220,26 @@ fn stale_after_removal(
     round(c, copy, "attack: after Revoke of a warm 1 GiB IO mapping its last page is unreachable", &|| {
         CNode::revoke(root.slot(huge.0)).is_ok()
     });
+}
+
+/// Attack PoC (1 GiB frames): a 1 GiB frame retyped from device untyped (MMIO, never
+/// DMA-reachable: invariant 4) is refused by MapIO like the smaller ones.
+fn device_frame(c: &mut Checker, bi: &libcap::abi::bootinfo::BootInfo, slots: &SlotAllocator, iospace: IoSpace) {
+    let found = bi.untyped().iter().enumerate().rfind(|(_, u)| u.is_device == 1 && u.size_bits >= 30);
+    let Some((i, u)) = found else {
+        println!("dmatest: no device untyped of 1 GiB: device 1 GiB frame check skipped");
+        return;
+    };
+    println!("dmatest: device untyped {:#x} (2^{}) for a 1 GiB device frame", u.paddr, u.size_bits);
+    let root = CNode(slots::INIT_CNODE);
+    let slot = slots.alloc().expect("slot");
+    let ut = libcap::cap::Untyped(bi.untyped_caps.start + i as u64);
+    let made = ut.retype(ObjectType::Frame1G, 0, root, 0, 0, slot, 1).is_ok();
+    let frame = Frame(slot);
+    c.check(
+        "attack: MapIO of a 1 GiB frame from device untyped is InvalidCapability",
+        made && frame.map_io(iospace, IOVA_HUGE + GIB, CapRights::ALL).map_err(|e| e.code)
+            == Err(SyscallError::InvalidCapability),
+    );
+    let _ = CNode::delete(root.slot(slot));
 }
