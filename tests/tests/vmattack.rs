@@ -45,6 +45,18 @@ fn every_vm_attack_fails() {
             "vmattack: ok every odd register value runs to an exit (or a bad TR is refused) and the VCPU recovers",
         )
         .expect_serial_contains("vmattack: ok 200 random guest states run to an exit and the VCPU recovers each time")
+        // TR states WriteRegs never checked: a new VCPU's, and a busy TSS under a 32-bit
+        // guest (QEMU's TCG stopped with "invalid tss" / "invalid tss type").
+        .expect_serial_contains(
+            "vmattack: ok a new VCPU whose VMM never writes TR takes an IST interrupt (QEMU survives)",
+        )
+        .expect_serial_contains(
+            "vmattack: ok a 32-bit guest with a busy TSS in TR takes an interrupt from CPL 3 (QEMU survives)",
+        )
+        .expect_serial_contains("vmattack: ok the TR a guest run leaves is accepted by WriteRegs")
+        .expect_serial_contains(
+            "vmattack: ok a guest that leaves long mode by itself takes an interrupt from CPL 3 (QEMU survives)",
+        )
         // Caps.
         .expect_serial_contains("vmattack: ok GuestSpace refuses a PDPT at the top of the address space (span wraps)")
         .expect_serial_contains("vmattack: ok TCB Configure with a GuestSpace as its VSpace is refused")

@@ -68,7 +68,7 @@ pub fn decode(msg: &Message<'_>, label: Invocation, extra: Extra<'_>) -> Result<
                 // Every value must have been sent.
                 msg.mr(1 + count)?;
             }
-            // TR must stay a present busy TSS (abi::vcpu::tr_word_valid).
+            // TR must stay a present TSS (abi::vcpu::tr_word_valid).
             if let Some(i) = (0..count).find(|&i| VcpuReg::ALL[first + i] == VcpuReg::Tr) {
                 if !abi::vcpu::tr_word_valid(msg.mr(2 + i)?) {
                     return Err(fail(SyscallError::InvalidArgument, 2 + i as u64));

@@ -274,6 +274,23 @@ const FIXED_INTERCEPT2: u32 = intercept2::VMRUN
     | intercept2::MWAIT_ARMED
     | intercept2::XSETBV;
 
+/// The attributes of TR after a reset: present, a 16-bit busy TSS (type 3).
+pub const TR_RESET_ATTRIB: u16 = 0x083;
+
+/// The TR attributes VMRUN is given for `attrib`: a busy TSS (type 3 or 11) as its
+/// available twin (1 or 9), anything else unchanged. QEMU's TCG keeps an available
+/// type in TR after LTR and stops the whole emulator ("invalid tss type") when a
+/// 32-bit guest switches stacks through a TR of any other type; hardware uses only
+/// TR's base, limit and width there, and every task switch exits to the VMM.
+pub const fn run_tr_attrib(attrib: u16) -> u16 {
+    // System segment (bit 4 clear), type bit 0 set and bit 2 clear: 1, 3, 9, 11.
+    if attrib & 0x15 == 0x01 {
+        attrib & !0x2
+    } else {
+        attrib
+    }
+}
+
 impl Vmcb {
     /// Sets the control area a new VCPU starts with: every exit the kernel needs
     /// (host interrupts, NMI, SMI, INIT; I/O and MSR accesses through all-ones
@@ -281,7 +298,8 @@ impl Vmcb {
     /// every virtualization instruction, INVD/WBINVD, MONITOR/MWAIT, XSETBV, task
     /// switches and all debug-register accesses), nested paging on, the guest ASID,
     /// and V_INTR_MASKING. The save area is left as zeroed by Retype (the VMM writes
-    /// a state before the first Run; VMRUN refuses an all-zero one).
+    /// a state before the first Run; VMRUN refuses an all-zero one) but for EFER.SVME
+    /// and TR, which starts as after a reset (present: see [`TR_RESET_ATTRIB`]).
     pub fn init_controls(&mut self, iopm: u64, msrpm: u64) {
         let c = &mut self.control;
         c.intercept_dr = u32::MAX;
@@ -293,6 +311,10 @@ impl Vmcb {
         c.nested_ctl = NESTED_PAGING;
         c.int_ctl = int_ctl::V_INTR_MASKING;
         self.save.efer = EFER_SVME;
+        // TR as after a reset: a present 16-bit TSS at 0, limit 0xffff. A VMM that never
+        // writes TR must not leave it not present: QEMU's TCG stops the whole emulator
+        // ("invalid tss") when such a guest takes an interrupt that reads its TSS.
+        self.save.tr = VmcbSegment { selector: 0, attrib: TR_RESET_ATTRIB, limit: 0xffff, base: 0 };
     }
 
     /// Puts back what the kernel's isolation rests on, before every VMRUN: nothing but
@@ -312,6 +334,9 @@ impl Vmcb {
         c.intercept1 |= FIXED_INTERCEPT1;
         c.intercept2 |= FIXED_INTERCEPT2;
         self.save.efer |= EFER_SVME;
+        // WriteRegs takes only a present TSS and a new VCPU has one (so do exits:
+        // the guest cannot load another); a busy one runs as available.
+        self.save.tr.attrib = run_tr_attrib(self.save.tr.attrib);
     }
 }
 
@@ -354,5 +379,20 @@ mod tests {
         assert_eq!(v.save.efer, 0x500 | EFER_SVME);
         v.prepare_run(0x9000, false);
         assert_eq!(v.control.tlb_control, 0);
+    }
+
+    #[test]
+    fn tr_is_always_a_present_available_tss_at_vmrun() {
+        let mut v = zeroed();
+        v.init_controls(0x1000, 0x4000);
+        assert_eq!(v.save.tr.attrib, TR_RESET_ATTRIB, "a new VCPU's TR is present");
+        v.prepare_run(0x9000, false);
+        assert_eq!(v.save.tr.attrib, 0x081, "the reset TR runs as a 16-bit available TSS");
+        for (written, run) in [(0x08b, 0x089), (0x089, 0x089), (0x083, 0x081), (0x081, 0x081)] {
+            v.save.tr.attrib = written;
+            v.prepare_run(0x9000, false);
+            assert_eq!(v.save.tr.attrib, run, "{written:#x}");
+            assert!(abi::vcpu::tr_word_valid(abi::vcpu::segment(0x18, run, 0x67)), "read back, written again");
+        }
     }
 }

@@ -133,14 +133,17 @@ pub const fn segment(selector: u16, attributes: u16, limit: u32) -> u64 {
 pub const SEGMENT_ATTR_MASK: u64 = 0xfff;
 
 /// Whether a segment word (see [`segment`]) may be written to [`VcpuReg::Tr`]: present
-/// (attribute bit 7), a system segment (bit 4 clear) and a busy TSS (type 3, 16-bit, or
-/// 11, 32/64-bit), the only states
-/// LTR and a task switch leave in TR. `VcpuWriteRegs` refuses any other with
+/// (attribute bit 7), a system segment (bit 4 clear) and a TSS (type 1 or 3, 16-bit,
+/// 9 or 11, 32/64-bit; available or busy). `VcpuWriteRegs` refuses any other with
 /// InvalidArgument: QEMU's TCG stops the whole emulator ("invalid tss") when a guest
-/// whose TR is not present takes an interrupt that switches stacks.
+/// whose TR is not present takes an interrupt that reads its TSS. Available types are
+/// taken because QEMU's LTR leaves one in TR (the busy bit only goes to the GDT), so
+/// that is what a VMM reads back after a run; the kernel runs a busy one as its
+/// available twin (QEMU's 32-bit stack switch stops the emulator, "invalid tss type",
+/// on a busy one), which no hardware distinguishes while task switches exit.
 pub const fn tr_word_valid(word: u64) -> bool {
     let attributes = (word >> 16) & SEGMENT_ATTR_MASK;
-    attributes & 0x90 == 0x80 && matches!(attributes & 0xf, 3 | 11)
+    attributes & 0x90 == 0x80 && matches!(attributes & 0xf, 1 | 3 | 9 | 11)
 }
 
 /// Attributes of a 64-bit code segment (present, DPL 0, execute/read, accessed, L, G).
@@ -298,11 +301,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tr_must_be_a_present_busy_tss() {
+    fn tr_must_be_a_present_tss() {
         assert!(tr_word_valid(segment(0x18, ATTR_TSS64, 0x67)));
         assert!(tr_word_valid(segment(0, 0x083, 0xffff)), "16-bit busy TSS (the reset state)");
         assert!(!tr_word_valid(segment(0x18, ATTR_TSS64 & !0x80, 0x67)), "not present");
-        assert!(!tr_word_valid(segment(0x18, 0x089, 0x67)), "available, not busy");
+        assert!(tr_word_valid(segment(0x18, 0x089, 0x67)), "available (what QEMU's LTR leaves)");
+        assert!(tr_word_valid(segment(0x18, 0x081, 0x67)), "16-bit available");
+        assert!(!tr_word_valid(segment(0x18, 0x082, 0x67)), "an LDT");
+        assert!(!tr_word_valid(segment(0x18, 0x08e, 0x67)), "an interrupt gate");
         assert!(!tr_word_valid(segment(0x18, 0x093, 0x67)), "a data segment");
         assert!(!tr_word_valid(0));
     }

@@ -489,7 +489,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         next_fault() == dma_fault(rid, REASON_WRITE, IOVA_LARGE + 0x1f_f000, true),
     );
     let mut fault = || next_fault().map(|f| (f[2], f[3], f[4], f[5] != 0));
-    huge::run(&mut c, &slots, &mut objects, iospace, &dma, &mut fault);
+    huge::run(&mut c, bi, &slots, &mut objects, iospace, &dma, &mut fault);
     // An unmapped IO page table is emptied: installed again elsewhere it must not bring
     // its old entries (and the frames they name) along.
     let moved = IoPageTable(objects.alloc(&slots, ObjectType::IoPageTable, 0).expect("io table"));

@@ -15,6 +15,7 @@ mod guest;
 mod snippets;
 mod state;
 mod tlb;
+mod tss;
 mod vm;
 
 use libcap::abi::bootinfo::BootInfo;
@@ -64,6 +65,8 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     state::fpu(&mut c, &a, &b);
     state::pkru(&mut c, &mut a, &mut b);
     state::registers(&mut c, &a);
+    tss::fresh_vcpu(&mut c, &mut objects, &slots, &a);
+    tss::guest_leaves_long_mode(&mut c, &a);
     println!("vmattack: section caps");
     caps::confusion(&mut c, bi, &mut objects, &slots, &a);
     // The kernel is intact: guest B still runs normally.

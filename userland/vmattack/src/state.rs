@@ -92,7 +92,7 @@ type Odd = (VcpuReg, u64, &'static str);
 
 const NON_CANONICAL: u64 = 0x8000_0000_0000_0000;
 
-const ODD: [Odd; 40] = [
+const ODD: [Odd; 41] = [
     (VcpuReg::Efer, u64::MAX, "EFER all ones"),
     (VcpuReg::Efer, 0, "EFER zero (LMA off in long mode)"),
     (VcpuReg::Efer, 1 << 8, "EFER.LME without LMA"),
@@ -124,7 +124,8 @@ const ODD: [Odd; 40] = [
     (VcpuReg::CsBase, NON_CANONICAL, "CS base non-canonical"),
     (VcpuReg::Tr, 0, "TR null (refused)"),
     (VcpuReg::Tr, vcpu::segment(0x18, vcpu::ATTR_TSS64 & !0x80, 0x67), "TR not present (refused)"),
-    (VcpuReg::Tr, vcpu::segment(0x18, 0x089, 0x67), "TR an available TSS (refused)"),
+    (VcpuReg::Tr, vcpu::segment(0x18, 0x089, 0x67), "TR an available TSS (what QEMU's LTR leaves)"),
+    (VcpuReg::Tr, vcpu::segment(0x18, 0x082, 0x67), "TR an LDT (refused)"),
     (VcpuReg::TrBase, NON_CANONICAL, "TR base non-canonical (VMLOAD)"),
     (VcpuReg::LdtrBase, NON_CANONICAL, "LDTR base non-canonical (VMLOAD)"),
     (VcpuReg::FsBase, NON_CANONICAL, "FS base non-canonical (VMLOAD)"),
@@ -135,7 +136,7 @@ const ODD: [Odd; 40] = [
     (VcpuReg::IdtrLimit, u64::MAX, "IDTR limit all ones"),
 ];
 
-/// Whether the kernel must refuse this register set: a TR word that is not a present busy
+/// Whether the kernel must refuse this register set: a TR word that is not a present
 /// TSS (abi::vcpu::tr_word_valid; QEMU's TCG aborts on such a guest).
 fn refused(regs: &[(VcpuReg, u64)]) -> bool {
     regs.iter().any(|&(r, v)| r == VcpuReg::Tr && !vcpu::tr_word_valid(v))

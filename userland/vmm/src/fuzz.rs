@@ -49,7 +49,7 @@ pub struct Tally {
     lives: u32,
     /// The hardware code of the last exit of a kind the ABI lacks.
     last_other: u64,
-    /// Random TR words the kernel refused (not a present busy TSS).
+    /// Random TR words the kernel refused (not a present TSS).
     refused_tr: u32,
 }
 
@@ -76,13 +76,13 @@ pub fn run_seed(vcpu: Vcpu, space: libcap::vm::GuestSpace, seed: u64, reset: &dy
                 regs[r] = rng.next();
             }
         }
-        // A TR that is not a present busy TSS must be refused (abi::vcpu::tr_word_valid);
+        // A TR that is not a present TSS must be refused (abi::vcpu::tr_word_valid);
         // the guest then runs with the ordinary one.
         let tr = VcpuReg::Tr.raw() as usize;
         if !vcpu::tr_word_valid(regs[tr]) {
             match vcpu.write_regs(VcpuReg::Rax, &regs) {
                 Err(e) if e.code == libcap::abi::error::SyscallError::InvalidArgument => t.refused_tr += 1,
-                _ => return Err("WriteRegs took a TR that is not a present busy TSS"),
+                _ => return Err("WriteRegs took a TR that is not a present TSS"),
             }
             regs[tr] = crate::initial_registers(crate::Machine::Plain)[tr];
         }
