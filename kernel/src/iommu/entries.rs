@@ -159,7 +159,7 @@ mod walk_tests {
 
     #[test]
     fn leaf_table_and_page_check_agree_with_the_general_ones() {
-        static_assertions::const_assert!(MSI_WINDOW.0 % 4096 == 0 && MSI_WINDOW.1 % 4096 == 0);
+        static_assertions::const_assert!(MSI_WINDOW.0.is_multiple_of(4096) && MSI_WINDOW.1.is_multiple_of(4096));
         let mut t = Tables::default();
         t.write(0x1000, 0, sl_entry(0x2000, true, true, false));
         t.write(0x1000, 1, sl_entry(0x4000_0000, true, true, true));

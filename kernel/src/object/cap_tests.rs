@@ -37,8 +37,7 @@ fn raw_frame_views_agree_with_decode() {
             assert_eq!(r::is_io_mapped_frame(w[0]), mapping.is_some_and(|m| m.is_io()));
             assert_eq!(r::rights(w[0]), u64::from(rights.raw()));
             for wanted in [CapRights::READ, CapRights::WRITE, CapRights::READ.union(CapRights::WRITE)] {
-                let mappable =
-                    size == FrameSize::Small && !is_device && mapping.is_none() && rights.contains(wanted);
+                let mappable = size == FrameSize::Small && !is_device && mapping.is_none() && rights.contains(wanted);
                 assert_eq!(r::is_mappable_small(w[0], u64::from(wanted.raw())), mappable, "{cap:?}");
             }
             let io_small = size == FrameSize::Small && mapping.is_some_and(|m| m.is_io());
@@ -198,13 +197,7 @@ fn samples() -> [Cap; 29] {
             is_device: false,
             mapping: Some(Mapping { vspace: 0x2000, vaddr: 0x80_0000_0000, kind: MapKind::Io }),
         },
-        Cap::Frame {
-            paddr: 0x3000,
-            size: FrameSize::Small,
-            rights: CapRights::NONE,
-            is_device: true,
-            mapping: None,
-        },
+        Cap::Frame { paddr: 0x3000, size: FrameSize::Small, rights: CapRights::NONE, is_device: true, mapping: None },
         Cap::PageTable { paddr: 0x5000, level: 2, mapping: None },
         Cap::VSpace { paddr: 0x6000 },
         Cap::IrqControl,

@@ -1,4 +1,4 @@
-//! Mapping 1 GiB as one 1 GiB, 512 x 2 MiB or 262,144 x 4 KiB frames (`large-pages`).
+//! Mapping 1 GiB as 1 x 1 GiB, 512 x 2 MiB or 262,144 x 4 KiB frames (bench).
 //!
 //! `make bench` part `large-pages`, for a device (MapIO) and for the CPU (Map).
 //!
