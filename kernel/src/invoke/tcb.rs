@@ -13,7 +13,7 @@ use super::args::{fail, Extra, Failure, Message};
 use crate::arch::fpu;
 use crate::arch::kmem::{self, tcb, DirectMemory};
 use crate::arch::trap::TrapFrame;
-use crate::object::cap::{Cap, FrameSize};
+use crate::object::cap::Cap;
 use crate::object::cnode;
 use crate::object::cte::{nth_slot, SlotAddr, SlotMemory};
 use crate::object::endpoint::Notification;
@@ -119,7 +119,10 @@ pub fn decode(
                     return Err(fail(SyscallError::InvalidArgument, 1));
                 }
                 let size_mask = (1u64 << size.bits()) - 1;
-                if size != FrameSize::Small && ipc_vaddr & size_mask > size_mask - IPC_BUFFER_ALIGN {
+                // The buffer must lie inside the frame: with the alignment above, the
+                // last aligned slot of any frame size still does (the last KiB of a 2 MiB
+                // frame was refused by an off-by-one; the attack round noticed).
+                if ipc_vaddr & size_mask > size_mask + 1 - IPC_BUFFER_ALIGN {
                     return Err(fail(SyscallError::InvalidArgument, 1));
                 }
                 buffer_paddr = frame + (ipc_vaddr & size_mask);

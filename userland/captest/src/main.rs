@@ -312,6 +312,12 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     unsafe { far.write_volatile(0x2a2a) };
     // SAFETY: as above.
     c.check("2 MiB frame readable 1.5 MiB in", unsafe { far.read_volatile() } == 0x2a2a);
+    // An IPC buffer in the last KiB of a 2 MiB frame lies inside it.
+    let idle = libcap::cap::Tcb(objects.alloc(&slots, ObjectType::Tcb, 0).unwrap_or(0));
+    c.ok(
+        "an IPC buffer in the last KiB of a 2 MiB frame",
+        idle.configure(0, root, vspace, LARGE_VADDR + 0x20_0000 - 1024, large),
+    );
     let pt = PageTable(objects.alloc(&slots, ObjectType::PageTable, 0).unwrap_or(0));
     c.err("map a page table where one exists", E::DeleteFirst, pt.map(vspace, TEST_VADDR));
 
