@@ -89,6 +89,7 @@ fn dma_isolation(scenario: Scenario, tables: u32, how: &str) -> scenarios::Outco
     scenario.extra_args.extend(["-device".into(), "edu,dma_mask=0xffffffffffffffff".into()]);
     let o = scenario.run();
     expect_attack_deletes_hold(&o);
+    expect_attack_io_short_paths_hold(&o);
     o.expect_serial_contains("iommu: iommu=allow-unremapped-dma: bus mastering allowed ");
     // Selective invalidations were issued and completed (a rejected descriptor or
     // register request never completes and panics the kernel).
@@ -331,4 +332,28 @@ fn expect_attack_deletes_hold(o: &scenarios::Outcome) {
         .expect_serial_contains("dmatest: ok attack: after Delete of its IO page table the frame is unreachable")
         .expect_serial_contains("dmatest: ok attack: ... and the fault names the IOVA below the deleted table")
         .expect_serial_contains("dmatest: done");
+}
+
+/// Attack PoC (IO short paths): batches refuse CPU-mapped and device frames and change
+/// nothing then; UnmapIO on an IOSpace root page reused by a new IOSpace (another
+/// domain id) invalidates the new domain (the root -> domain cache was cleared when
+/// the old IOSpace died), so the device keeps no IOTLB entry for the unmapped frame.
+fn expect_attack_io_short_paths_hold(o: &scenarios::Outcome) {
+    for check in [
+        "attack: a batch naming a CPU-mapped frame is refused",
+        "attack: a batch naming a device frame is refused",
+        "attack: ... and left its other frames unmapped",
+        "reuse: an IOSpace with a frame mapped, unmapped once",
+        "reuse: a new IOSpace on the dead one's root page",
+        "reuse: the device writes it (its IOTLB entry is warm)",
+        "reuse: the record the dead IOSpace left unmaps",
+        "attack: after UnmapIO on a reused root the device cannot write the frame",
+        "attack: ... and the fault names the IOVA (the new IOSpace's domain was invalidated)",
+        "reuse: the device goes back to its IOSpace",
+    ] {
+        o.expect_serial_contains(&format!("dmatest: ok {check}"));
+    }
+    o.expect_serial_contains(
+        "dmatest: reuse: the stale record's UnmapIO took the new IOSpace's entry: true (root page reused)",
+    );
 }

@@ -36,6 +36,7 @@ mod huge;
 mod intx;
 mod many;
 mod msix;
+mod reuse;
 mod storm;
 
 libcap::entry!(main);
@@ -444,6 +445,20 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     // SAFETY: as above.
     unsafe { ((RAM_VADDR + 0x6000) as *mut u64).write_volatile(0) };
     c.check("unmap the batch", iospace.unmap_batch(&io8).is_ok());
+    // Attack PoC (IO short paths): a CPU-mapped frame or a device frame in a batch.
+    c.check(
+        "attack: a batch naming a CPU-mapped frame is refused",
+        iospace.map_batch(IOVA + 0x20000, CapRights::ALL, &[eight[0], last]).is_err(),
+    );
+    c.check(
+        "attack: a batch naming a device frame is refused",
+        iospace.map_batch(IOVA + 0x20000, CapRights::READ, &[eight[1], regs]).is_err(),
+    );
+    c.check(
+        "attack: ... and left its other frames unmapped",
+        iospace.map_batch(IOVA + 0x20000, CapRights::ALL, &eight[..2]).is_ok()
+            && iospace.unmap_batch(&eight[..2]).is_ok(),
+    );
     dma(BUFFER_BASE, IOVA + 0x10000 + 7 * 0x1000, true);
     // SAFETY: as above.
     let unbatched = unsafe { ((RAM_VADDR + 0x6000) as *const u64).read_volatile() };
@@ -550,6 +565,17 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     );
     c.check("attack: the stale frame record unmaps cleanly", below.unmap_io().is_ok());
     let _ = CNode::delete(root.slot(below.0));
+    // Attack PoC (IO short paths): UnmapIO on an IOSpace root page reused by a new IOSpace.
+    reuse::run(
+        &mut c,
+        &slots,
+        &mut objects,
+        (iospace, pci, badged),
+        (dst_original, RAM_VADDR + 0x1000),
+        &dma,
+        &next_fault,
+        dma_fault(rid, REASON_WRITE, reuse::IOVA_REUSE, true),
+    );
     // No fault is lost while the handler is busy (the kernel's fault queue).
     match listener {
         Ok(listener) => storm::run(&mut c, &slots, &mut objects, iospace, listener, badged, rid, &dma),
