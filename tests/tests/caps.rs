@@ -14,11 +14,11 @@ fn capability_operations_and_revocation() {
     o.expect_serial_not_contains("captest: FAIL")
         .expect_serial_contains("captest: ok revoke 600 copies (several kernel batches)")
         // The IO short paths (MapIO, batches) against the general path, call by call.
-        .expect_serial_contains("captest: batch paths: 69 of 69 steps agree (46 refusals)")
+        .expect_serial_contains("captest: batch paths: 69 of 69 steps agree (44 refusals)")
         // Which of the 69 steps succeed (batchpaths.rs run_steps): e.g. step 42, a batch
         // of 5 crossing into the next leaf table, does; 44, into a region without one,
         // and 29/30, a slot named twice in one run or across two, do not.
-        .expect_serial_contains("captest: batch paths: steps that succeeded 0x1e80e5cc0000de0405")
+        .expect_serial_contains("captest: batch paths: steps that succeeded 0x1e80e5cc0000de0585")
         .expect_serial_contains("captest: ok the IO short paths answer every step as the general path")
         .expect_serial_contains("debug: revoke: preempted after 16 deletions; restarting")
         .expect_serial_contains("captest: ok write then read back through the mapping")

@@ -9,10 +9,11 @@ use scenarios::Scenario;
 
 const FALLBACK: &str = "cpu: FSGSBASE absent: the kernel sets FS/GS bases (MSRs, TCB SetTlsBase/SetGsBase)";
 
-fn cputest_on(cpu: &str) {
-    let o = Scenario::new(&format!("cputest_{}", cpu.to_lowercase())).cpu(cpu).append("init=cputest").run();
+fn cputest_on(cpu: &str, memory_mib: u32) -> scenarios::Outcome {
+    let scenario = Scenario::new(&format!("cputest_{}", cpu.to_lowercase())).cpu(cpu).memory(memory_mib);
+    let o = scenario.append("init=cputest").run();
     o.expect_serial_contains("cpu: required features present (TSC APIC PGE FXSR SSE SSE2 SYSCALL NX)")
-        .expect_serial_contains("optional: FSGSBASE no SMEP no SMAP no UMIP no")
+        .expect_serial_contains("optional: FSGSBASE no PDPE1GB no SMEP no SMAP no UMIP no")
         .expect_serial_contains(FALLBACK)
         .expect_serial_not_contains("cputest: FAIL")
         .expect_serial_not_contains("KERNEL EXCEPTION")
@@ -23,16 +24,21 @@ fn cputest_on(cpu: &str) {
         .expect_serial_contains("cputest: ok the other thread keeps its own GS base")
         .expect_serial_contains("cputest: all checks passed")
         .expect_exit(ExitCode::Success);
+    o
 }
 
 #[test]
 fn qemu64_cpu_state_isolation() {
-    cputest_on("qemu64");
+    cputest_on("qemu64", 256);
 }
 
+/// With 3 GiB of RAM: a 1 GiB frame, which this CPU cannot map (no PDPE1GB).
 #[test]
 fn nehalem_cpu_state_isolation() {
-    cputest_on("Nehalem");
+    let o = cputest_on("Nehalem", 3072);
+    o.expect_serial_contains(
+        "cputest: ok a 1 GiB frame cannot be mapped for this CPU (no 1 GiB pages): IllegalOperation",
+    );
 }
 
 /// IPC (fast path and slow path, cap transfer, faults) on a CPU without FSGSBASE.

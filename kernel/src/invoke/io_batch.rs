@@ -20,7 +20,7 @@ use super::iospace::{write_back, Space};
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::trap::TrapFrame;
 use crate::iommu::access::Vtd;
-use crate::iommu::entries::{check_iova, page_iova_ok, sl, sl_entry, sl_leaf_table};
+use crate::iommu::entries::{check_iova_pages, page_iova_ok, sl, sl_entry, sl_leaf_table};
 use crate::iommu::{counters, iospace, unit};
 use crate::object::cap::{raw, raw_frame, Cap};
 use crate::object::cnode::FlatCSpace;
@@ -80,7 +80,7 @@ fn try_map(msg: &Message<'_>, space: Space, cs: FlatCSpace) -> Option<()> {
     let count = usize::try_from(msg.mr(2).ok()?).ok().filter(|&c| c > 0 && c <= MAX_BATCH)?;
     let iova = msg.mr(0).ok()?;
     let rights = CapRights::from_raw(msg.mr(1).ok()?)?.intersect(CapRights::READ.union(CapRights::WRITE));
-    if rights == CapRights::NONE || check_iova(iova, PAGE * count as u64, space.levels).is_err() {
+    if rights == CapRights::NONE || check_iova_pages(iova, count as u64, space.levels).is_err() {
         return None;
     }
     // The cap addresses, each replaced by its slot once looked up.

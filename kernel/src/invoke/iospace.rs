@@ -21,7 +21,7 @@ use super::args::{fail, Extra, Failure, Message, Reply, MAX_BATCH};
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::trap::TrapFrame;
 use crate::iommu::access::Vtd;
-use crate::iommu::entries::{check_iova, sl, sl_entry, sl_index, sl_walk};
+use crate::iommu::entries::{check_iova_pages, sl, sl_entry, sl_index, sl_walk};
 use crate::iommu::iospace;
 use crate::iommu::unit;
 use crate::object::cap::{raw, raw_frame, Cap, FrameSize};
@@ -100,7 +100,7 @@ fn plan_map(
     arg: impl Fn(usize) -> u64,
     plans: &mut [PagePlan],
 ) -> Result<(), Failure> {
-    match check_iova(iova, PAGE * slots.len() as u64, space.levels) {
+    match check_iova_pages(iova, slots.len() as u64, space.levels) {
         Ok(()) => {}
         Err("misaligned") => return Err(fail(SyscallError::AlignmentError, 0)),
         Err(_) => return Err(fail(SyscallError::InvalidArgument, 0)),

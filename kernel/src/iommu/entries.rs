@@ -49,7 +49,18 @@ pub use abi::reserved::MSI_WINDOW;
 /// Checks an IOVA range for a `levels`-deep IOSpace: aligned to `size`, inside the
 /// address width, and clear of the MSI window.
 pub fn check_iova(iova: u64, size: u64, levels: u8) -> Result<(), &'static str> {
-    if !iova.is_multiple_of(size) {
+    check_iova_aligned(iova, size, size, levels)
+}
+
+/// As [`check_iova`] for `pages` consecutive 4 KiB pages (a batch): aligned to a page,
+/// not to the whole run (a batch of 3 pages may start at any page).
+pub fn check_iova_pages(iova: u64, pages: u64, levels: u8) -> Result<(), &'static str> {
+    check_iova_aligned(iova, pages.saturating_mul(4096), 4096, levels)
+}
+
+/// `size` bytes from `iova`, aligned to `align`: inside the width, clear of the MSI window.
+fn check_iova_aligned(iova: u64, size: u64, align: u64, levels: u8) -> Result<(), &'static str> {
+    if !iova.is_multiple_of(align) {
         return Err("misaligned");
     }
     let limit = 1u64 << (12 + 9 * u32::from(levels));
@@ -155,6 +166,17 @@ mod walk_tests {
         t.write(0x3000, 3, sl_entry(0x4000, true, false, false));
         assert_eq!(sl_walk(&t, 0x1000, 3, low, 1), Ok((0x4000, 4)));
         assert_eq!(sl_walk(&t, 0x1000, 3, low + (1 << 21), 1), Err(1), "the next 2 MiB has no table");
+    }
+
+    #[test]
+    fn a_batch_is_aligned_to_a_page_not_to_its_length() {
+        assert_eq!(check_iova_pages(0x1000, 3, 3), Ok(()), "three pages from any page");
+        assert_eq!(check_iova(0x1000, 3 * 4096, 3), Err("misaligned"), "a frame is aligned to its size");
+        assert_eq!(check_iova_pages(0x1800, 3, 3), Err("misaligned"));
+        assert!(check_iova_pages(MSI_WINDOW.0 - 0x1000, 2, 3).is_err(), "into the MSI window");
+        assert!(check_iova_pages((1 << 39) - 0x1000, 2, 3).is_err(), "past the width");
+        assert_eq!(check_iova_pages((1 << 39) - 0x2000, 2, 3), Ok(()));
+        assert!(check_iova_pages(!0xfff, 64, 4).is_err(), "wraps");
     }
 
     #[test]

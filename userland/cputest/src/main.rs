@@ -214,6 +214,36 @@ fn umip_offered() -> bool {
     max >= 7 && core::arch::x86_64::__cpuid_count(7, 0).ecx & (1 << 2) != 0
 }
 
+/// Where a 1 GiB frame is mapped (its own PML4 entry).
+const HUGE_VADDR: u64 = 0x0000_3800_0000_0000;
+
+/// A 1 GiB frame maps for the CPU as one PDPT leaf only where CPUID reports 1 GiB pages
+/// (PDPE1GB); elsewhere Map is IllegalOperation. Needs 1 GiB of free RAM in one block
+/// (the oldcpu Nehalem scenario boots with 3 GiB); says so when there is none.
+fn huge_frame_on_this_cpu(c: &mut Checker, objects: &mut ObjectAllocator<'_>, slots: &SlotAllocator) {
+    use libcap::abi::error::SyscallError;
+    use libcap::abi::rights::CapRights;
+    use libcap::cap::{CNode, Frame, VSpace};
+    let max_extended = core::arch::x86_64::__cpuid(0x8000_0000).eax;
+    let has_1g = max_extended >= 0x8000_0001 && core::arch::x86_64::__cpuid(0x8000_0001).edx & (1 << 26) != 0;
+    let Ok(huge) = objects.alloc(slots, ObjectType::Frame1G, 0).map(Frame) else {
+        println!("cputest: no 1 GiB of free RAM in one block: the 1 GiB frame check is skipped");
+        return;
+    };
+    if has_1g {
+        let mapped = libcap::alloc::map_frame(objects, slots, huge, HUGE_VADDR, CapRights::ALL, 0);
+        c.check("a 1 GiB frame maps for this CPU (it has 1 GiB pages)", mapped.is_ok());
+        let _ = huge.unmap();
+    } else {
+        let refused = huge.map(VSpace(slots::INIT_VSPACE), HUGE_VADDR, CapRights::ALL, 0).map_err(|e| e.code);
+        c.check(
+            "a 1 GiB frame cannot be mapped for this CPU (no 1 GiB pages): IllegalOperation",
+            refused == Err(SyscallError::IllegalOperation),
+        );
+    }
+    let _ = CNode::delete(CNode(slots::INIT_CNODE).slot(huge.0));
+}
+
 fn main(bi: &'static BootInfo) -> ExitCode {
     let mut c = Checker::new("cputest");
     let slots = SlotAllocator::new(bi);
@@ -237,6 +267,8 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     c.check("a Yield with nothing else ready keeps every register but rax, rcx, r11", yield_keeps_registers());
     let flags = syscall_with_nt(Syscall::Call as u64);
     c.check("a system call with RFLAGS.NT set returns (IPC fast path entry)", flags & IF != 0);
+
+    huge_frame_on_this_cpu(&mut c, &mut objects, &slots);
 
     // RFLAGS written by WriteRegisters keep only what user mode may set.
     let spin = spawn(&mut objects, &slots, spinner, 0, 100, next_region(), 0).expect("spawn");
