@@ -71,6 +71,9 @@ pub fn iospace_rows(bi: &BootInfo, objects: &mut ObjectAllocator, slots: &SlotAl
     let device = sata.map(|i| PciDevice(bi.pci_device_caps.start + i as u64));
     let mut existing = 1;
     let mut samples = [0u64; RUNS];
+    // A second IOSpace for the domain-cache miss rows (one more than each N says).
+    let other = iospace_with_tables(objects, slots, IOVA, 1);
+    let other_frame = Frame(new(objects, slots, ObjectType::Frame4K));
     for n in [1, 64, 1000] {
         // 999 IOSpaces of 4 KiB fit a 4 MiB untyped.
         retype_into(objects, slots, ObjectType::IoSpace, 22, scratch + existing - 1, n - existing);
@@ -86,6 +89,22 @@ pub fn iospace_rows(bi: &BootInfo, objects: &mut ObjectAllocator, slots: &SlotAl
             a.and(b).expect("map_io/unmap_io");
         }
         report(&format!("MapIO+UnmapIO 4 KiB page, {n} IOSpaces"), &mut samples, overhead);
+        // The same after an untimed unmap in another IOSpace, which takes the kernel's
+        // one-entry cache of the last root's domain: the timed unmap finds its domain
+        // through the hash index (docs/fastpath.md).
+        for s in samples.iter_mut() {
+            other_frame.map_io(other, IOVA, CapRights::ALL).and(other_frame.unmap_io()).expect("the other IOSpace");
+            let t0 = crate::now();
+            let a = frame.map_io(target, IOVA, CapRights::ALL);
+            let b = frame.unmap_io();
+            *s = crate::now() - t0;
+            a.and(b).expect("map_io/unmap_io");
+        }
+        report(
+            &format!("MapIO+UnmapIO 4 KiB page, {n} IOSpaces, after an unmap in another (domain cache miss)"),
+            &mut samples,
+            overhead,
+        );
         let Some(device) = device else {
             println!("bench: no SATA controller to assign: Assign rows skipped");
             continue;
