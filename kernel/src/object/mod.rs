@@ -22,6 +22,8 @@ pub mod vspace;
 #[cfg(test)]
 mod cap_tests;
 #[cfg(test)]
+mod cnode_flat_tests;
+#[cfg(test)]
 mod delete_tests;
 #[cfg(test)]
 mod proptests;
