@@ -16,13 +16,13 @@ use abi::layout::PAGE_SIZE as PAGE;
 use abi::rights::CapRights;
 
 use super::args::{Message, MAX_BATCH};
-use super::iospace::{write_back, Space};
+use super::iospace::{clear_io_record, leaf_table, set_io_record, write_back, Space};
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::trap::TrapFrame;
 use crate::iommu::access::Vtd;
 use crate::iommu::entries::{check_iova_pages, page_iova_ok, sl, sl_entry, sl_leaf_table};
 use crate::iommu::{counters, iospace, unit};
-use crate::object::cap::{raw, raw_frame, Cap};
+use crate::object::cap::{raw_frame, Cap};
 use crate::object::cnode::FlatCSpace;
 use crate::object::cte::SlotMemory;
 use crate::object::cte::{SlotAddr, SLOT_BITS};
@@ -63,15 +63,6 @@ fn repeated(filter: &mut u64, earlier: &[SlotAddr], slot: SlotAddr) -> bool {
 
 /// Most 2 MiB regions (so leaf tables) one batch's IOVAs cross.
 const MAX_RUNS: usize = MAX_BATCH / 512 + 2;
-
-/// The leaf table for `iova`, reusing `cache` (2 MiB region, table) within a region.
-#[inline(always)]
-fn leaf(space: Space, cache: &mut (u64, Option<u64>), iova: u64) -> Option<u64> {
-    if cache.0 != iova >> 21 {
-        *cache = (iova >> 21, sl_leaf_table(&DirectMemory, space.root, space.levels, iova));
-    }
-    cache.1
-}
 
 /// MapBatch (MR0 IOVA, MR1 rights, MR2 count, then the frame caps) of unmapped 4 KiB
 /// RAM frames at consecutive IOVAs, or `None` with nothing changed.
@@ -122,8 +113,7 @@ fn try_map(msg: &Message<'_>, space: Space, cs: FlatCSpace) -> Option<()> {
             let [w0, paddr] = kmem::read_words::<2>(slot);
             kmem::write_words(entry, [paddr & sl::ADDR | perm]);
             written_back = write_back(written_back, entry);
-            kmem::write_words(slot, [raw_frame::with_io_mapping(w0)]);
-            kmem::write_words(raw::word_addr(slot, raw_frame::WORD_SPACE), [space.root, iova + PAGE * i as u64]);
+            set_io_record(slot, w0, space.root, iova + PAGE * i as u64);
         }
     }
     counters::leaves_written(count as u64);
@@ -157,7 +147,7 @@ fn try_unmap(msg: &Message<'_>, space: Space, cs: FlatCSpace) -> Option<()> {
     let (mut cleared, mut written_back) = (0, u64::MAX);
     for &slot in slots.iter() {
         let [w0, paddr, _, iova] = kmem::read_words::<4>(slot);
-        if let Some(table) = leaf(space, &mut cache, iova) {
+        if let Some(table) = leaf_table(space, &mut cache, iova) {
             let entry = table + 8 * ((iova >> 12) & 511);
             let value = kmem::read_word(entry);
             if value & (sl::READ | sl::WRITE) != 0 && value & sl::ADDR == paddr {
@@ -166,8 +156,7 @@ fn try_unmap(msg: &Message<'_>, space: Space, cs: FlatCSpace) -> Option<()> {
                 cleared += 1;
             }
         }
-        kmem::write_words(slot, [raw_frame::without_mapping(w0)]);
-        kmem::write_words(raw::word_addr(slot, raw_frame::WORD_SPACE), [0, 0]);
+        clear_io_record(slot, w0);
     }
     counters::leaves_written(cleared);
     unit::sync_fence();
@@ -216,8 +205,7 @@ pub(super) fn map_one(space: Space, iova: u64, rights: CapRights, slot: SlotAddr
     let perm = sl_entry(0, rights.contains(CapRights::READ), rights.contains(CapRights::WRITE), false);
     kmem::write_words(entry, [paddr & sl::ADDR | perm]);
     unit::write_back_line(entry & !63);
-    kmem::write_words(slot, [raw_frame::with_io_mapping(w0)]);
-    kmem::write_words(raw::word_addr(slot, raw_frame::WORD_SPACE), [space.root, iova]);
+    set_io_record(slot, w0, space.root, iova);
     counters::leaves_written(1);
     unit::sync_fence();
     iospace::flush_after_map(&mut Vtd, space.domain, iova, iova + PAGE);
@@ -242,8 +230,7 @@ pub(super) fn unmap_one(root: u64, slot: SlotAddr) -> Option<()> {
             cleared = 1;
         }
     }
-    kmem::write_words(slot, [raw_frame::without_mapping(w0)]);
-    kmem::write_words(raw::word_addr(slot, raw_frame::WORD_SPACE), [0, 0]);
+    clear_io_record(slot, w0);
     counters::leaves_written(cleared);
     unit::sync_fence();
     iospace::flush_root_range(&mut Vtd, root, iova, iova + PAGE);

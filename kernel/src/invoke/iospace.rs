@@ -21,7 +21,7 @@ use super::args::{fail, Extra, Failure, Message, Reply, MAX_BATCH};
 use crate::arch::kmem::{self, DirectMemory};
 use crate::arch::trap::TrapFrame;
 use crate::iommu::access::Vtd;
-use crate::iommu::entries::{check_iova_pages, sl, sl_entry, sl_index, sl_walk};
+use crate::iommu::entries::{check_iova_pages, sl, sl_entry, sl_index, sl_leaf_table, sl_walk};
 use crate::iommu::iospace;
 use crate::iommu::unit;
 use crate::object::cap::{raw, raw_frame, Cap, FrameSize};
@@ -61,10 +61,8 @@ fn cap_word(slot: SlotAddr, i: usize) -> u64 {
 /// Resolves `cptr` in `cspace` to a slot (all 64 bits; resolution may stop at a
 /// non-CNode cap, as for any invoked cap). Single-level CSpaces take a short cut.
 fn slot_of(cspace: &Cap, cptr: u64) -> Result<SlotAddr, LookupError> {
-    if let Cap::CNode { paddr, radix, guard_bits, guard } = *cspace {
-        if let Some(slot) = cnode::single_level_slot(paddr, radix.into(), guard_bits.into(), guard, cptr) {
-            return Ok(slot);
-        }
+    if let Some(slot) = cnode::FlatCSpace::of(cspace).and_then(|flat| flat.slot(cptr)) {
+        return Ok(slot);
     }
     cnode::resolve(&DirectMemory, cspace, cptr, 64).map(|(slot, _)| slot)
 }
@@ -81,13 +79,29 @@ fn check_unique(plans: &[PagePlan], seen: &mut [u64; 16], slot: SlotAddr, arg: u
 }
 
 /// The leaf table for `iova`, reusing the last walk within the same 2 MiB region.
-fn leaf_table(space: Space, cache: &mut (u64, u64), iova: u64) -> Option<u64> {
-    let region = iova >> 21;
-    if cache.0 != region {
-        let (table, _) = sl_walk(&DirectMemory, space.root, space.levels, iova, 1).ok()?;
-        *cache = (region, table);
+/// `cache` holds (2 MiB region, its leaf table if any); start it at (u64::MAX, None).
+/// Only valid inside one invocation (nothing can change the tables meanwhile).
+#[inline(always)]
+pub(super) fn leaf_table(space: Space, cache: &mut (u64, Option<u64>), iova: u64) -> Option<u64> {
+    if cache.0 != iova >> 21 {
+        *cache = (iova >> 21, sl_leaf_table(&DirectMemory, space.root, space.levels, iova));
     }
-    Some(cache.1)
+    cache.1
+}
+
+/// Records in the frame cap in `slot` (word 0 `w0`) its IO mapping at `iova` in the
+/// IOSpace rooted at `root`.
+#[inline(always)]
+pub(super) fn set_io_record(slot: SlotAddr, w0: u64, root: u64, iova: u64) {
+    kmem::write_words(slot, [raw_frame::with_io_mapping(w0)]);
+    kmem::write_words(raw::word_addr(slot, raw_frame::WORD_SPACE), [root, iova]);
+}
+
+/// Clears the mapping record of the frame cap in `slot` (word 0 `w0`).
+#[inline(always)]
+pub(super) fn clear_io_record(slot: SlotAddr, w0: u64) {
+    kmem::write_words(slot, [raw_frame::without_mapping(w0)]);
+    kmem::write_words(raw::word_addr(slot, raw_frame::WORD_SPACE), [0, 0]);
 }
 
 /// Checks mapping the small RAM frames in `slots` at consecutive IOVAs from `iova` with
@@ -108,7 +122,7 @@ fn plan_map(
     let (read, write) = (rights.contains(CapRights::READ), rights.contains(CapRights::WRITE));
     let wanted = u64::from(rights.raw());
     let mut seen = [0u64; 16];
-    let mut cache = (u64::MAX, 0);
+    let mut cache = (u64::MAX, None);
     for (i, &slot) in slots.iter().enumerate() {
         let a = arg(i);
         let w0 = cap_word(slot, 0);
@@ -158,9 +172,7 @@ fn invoke_map(space: Space, iova: u64, plans: &[PagePlan]) {
     for (i, p) in plans.iter().enumerate() {
         DirectMemory.write(p.table, p.index, p.entry);
         written_back = write_back(written_back, p.table + 8 * p.index as u64);
-        let words = [raw_frame::with_io_mapping(p.w0)];
-        kmem::write_words(p.slot, words);
-        kmem::write_words(raw::word_addr(p.slot, raw_frame::WORD_SPACE), [space.root, iova + PAGE * i as u64]);
+        set_io_record(p.slot, p.w0, space.root, iova + PAGE * i as u64);
     }
     crate::iommu::counters::leaves_written(plans.len() as u64);
     unit::sync_fence();
@@ -196,7 +208,7 @@ fn plan_unmap(
 /// Clears checked mappings (if their entries still name the frames) and the records
 /// in the caps (the caller invalidates).
 fn invoke_unmap(space: Space, plans: &[PagePlan]) {
-    let mut cache = (u64::MAX, 0);
+    let mut cache = (u64::MAX, None);
     let mut written_back = u64::MAX;
     for p in plans {
         let (iova, paddr) = (p.table, p.entry);
@@ -214,8 +226,7 @@ fn invoke_unmap(space: Space, plans: &[PagePlan]) {
                 crate::iommu::counters::leaves_written(1);
             }
         }
-        kmem::write_words(p.slot, [raw_frame::without_mapping(p.w0)]);
-        kmem::write_words(raw::word_addr(p.slot, raw_frame::WORD_SPACE), [0, 0]);
+        clear_io_record(p.slot, p.w0);
     }
     unit::sync_fence();
 }
