@@ -213,9 +213,9 @@ pub(super) fn map_one(space: Space, iova: u64, rights: CapRights, slot: SlotAddr
 }
 
 /// UnmapIO of the 4 KiB frame in `slot`, whose record names the live IOSpace rooted at
-/// `root`, or `None` with nothing changed.
+/// `root` with `domain` (`iospace::domain_of_root`), or `None` with nothing changed.
 #[inline(always)]
-pub(super) fn unmap_one(root: u64, slot: SlotAddr) -> Option<()> {
+pub(super) fn unmap_one(root: u64, domain: Option<u16>, slot: SlotAddr) -> Option<()> {
     let [w0, paddr, recorded, iova] = kmem::read_words::<4>(slot);
     if !raw_frame::is_io_mapped_small(w0) || recorded != root {
         return None;
@@ -233,6 +233,9 @@ pub(super) fn unmap_one(root: u64, slot: SlotAddr) -> Option<()> {
     clear_io_record(slot, w0);
     counters::leaves_written(cleared);
     unit::sync_fence();
-    iospace::flush_root_range(&mut Vtd, root, iova, iova + PAGE);
+    // What `flush_root_range` does for this page, without its range arithmetic.
+    if let Some(domain) = domain {
+        unit::invalidate_page(domain, iova);
+    }
     Some(())
 }

@@ -297,10 +297,12 @@ fn unmap_frame(space: Space, slot: SlotAddr) -> Result<(), Failure> {
 /// unmapped frame, a bad cap or rights argument); the general path then handles it
 /// and gives the same answer. Otherwise the result (success or the plan's failure) is
 /// already in `frame`.
+///
+/// UnmapIO without caps and with at most four message registers (every well-formed
+/// one) comes through [`fast_frame_call_at`] instead: the syscall entry found its cap.
 pub fn fast_frame_call(frame: &mut TrapFrame) -> bool {
-    let label = frame.rsi >> 12;
-    let map = label == Invocation::FrameMapIo as u64;
-    if !map && label != Invocation::FrameUnmapIo as u64 {
+    let label = frame.rsi >> abi::msginfo::LABEL_SHIFT;
+    if label != Invocation::FrameMapIo as u64 {
         // The batches have their own short way (io_batch.rs); the rest goes the general way.
         let batch = label == Invocation::IoSpaceMapBatch as u64 || label == Invocation::IoSpaceUnmapBatch as u64;
         return batch && super::io_batch::fast_batch_call(frame, label == Invocation::IoSpaceMapBatch as u64);
@@ -312,6 +314,24 @@ pub fn fast_frame_call(frame: &mut TrapFrame) -> bool {
     let me = crate::thread::tcb_state::current();
     let Some(cspace) = crate::thread::fastpath::flat_cspace(me) else { return false };
     let Some(slot) = cspace.slot(frame.rdi) else { return false };
+    frame_call(frame, slot, true)
+}
+
+/// UnmapIO's short way for the Frame cap in `slot`, which the syscall entry's
+/// single-level lookup of `frame.rdi` found (`cnode::single_level_slot`, as
+/// `FlatCSpace::slot` computes it); false, with nothing changed, as for
+/// [`fast_frame_call`]. (MapIO carries a cap, so the entry never sends it here.)
+pub fn fast_frame_call_at(frame: &mut TrapFrame, slot: SlotAddr) -> bool {
+    let label = frame.rsi >> abi::msginfo::LABEL_SHIFT;
+    if label != Invocation::FrameUnmapIo as u64 || abi::msginfo::MessageInfo::from_word(frame.rsi).is_none() {
+        return false;
+    }
+    frame_call(frame, slot, false)
+}
+
+/// MapIO (`map`) or UnmapIO of the cap in `slot` of the caller's single-level CSpace.
+#[inline(always)]
+fn frame_call(frame: &mut TrapFrame, slot: SlotAddr, map: bool) -> bool {
     let w0 = cap_word(slot, 0);
     if !raw_frame::is_frame(w0) || raw_frame::size(w0) != FrameSize::Small {
         return false;
@@ -321,11 +341,13 @@ pub fn fast_frame_call(frame: &mut TrapFrame) -> bool {
         if frame.rsi & 0xfff != 2 | (1 << 7) {
             return false;
         }
+        let me = crate::thread::tcb_state::current();
         let ipc_buffer = crate::thread::tcb_state::ipc_buffer(me);
         if ipc_buffer == 0 {
             return false;
         }
         let cptr = kmem::ipc_word(ipc_buffer, CAPS_OFFSET / 8);
+        let Some(cspace) = crate::thread::fastpath::flat_cspace(me) else { return false };
         let Some(space_slot) = cspace.slot(cptr) else { return false };
         let Some((root, levels, domain)) = raw::io_space(kmem::read_words::<3>(space_slot)) else { return false };
         let Ok(rights) = io_rights(frame.r10) else { return false };
@@ -337,11 +359,17 @@ pub fn fast_frame_call(frame: &mut TrapFrame) -> bool {
         }
     } else {
         let root = cap_word(slot, raw_frame::WORD_SPACE);
-        if !raw_frame::is_io_mapped_frame(w0) || !crate::object::roots::is_live(RootKind::IoSpace, root) {
+        if !raw_frame::is_io_mapped_frame(w0) {
             return false;
         }
-        // The domain is found from the root when the invalidation is issued.
-        match super::io_batch::unmap_one(root, slot) {
+        // A driver unmaps in one IOSpace many times in a row: the domain cache's root is
+        // live; any other is checked, then looked up in the index.
+        let domain = match iospace::cached_domain(root) {
+            Some(domain) => Some(domain),
+            None if crate::object::roots::is_live(RootKind::IoSpace, root) => iospace::domain_of_root(root),
+            None => return false,
+        };
+        match super::io_batch::unmap_one(root, domain, slot) {
             Some(()) => Ok(()),
             None => unmap_frame(Space { root, levels: iospace::levels(), domain: 0 }, slot),
         }

@@ -462,9 +462,10 @@ fn report(index: usize, fault: FaultRecord, via: &str, log: bool) {
 
 /// Logs the first use of each invalidation kind on a unit (bit `kind`), once.
 #[inline(always)]
-fn announce(index: usize, unit: &mut Unit, kind: u8, what: &dyn core::fmt::Debug) {
+fn announce(index: usize, unit: &mut Unit, kind: u8, what: impl core::fmt::Debug) {
+    // `what` by value: it reaches memory only on the cold path.
     if unit.announced & (1 << kind) == 0 {
-        announce_first(index, unit, kind, what);
+        announce_first(index, unit, kind, &what);
     }
 }
 
@@ -494,7 +495,7 @@ pub fn invalidate_context(index: usize, what: ContextInvalidation) {
         if !done {
             panic!("iommu{index}: context-cache invalidation {what:?} never completed");
         }
-        announce(index, unit, 0, &what);
+        announce(index, unit, 0, what);
     })
 }
 
@@ -524,17 +525,71 @@ pub fn invalidate_iotlb(index: usize, domain: u16, range: Option<(u64, u64)>) {
             Some((start, end)) => IotlbInvalidation::for_range(domain, start, end, unit.psi_max_mask),
             None => IotlbInvalidation::Domain(domain),
         };
-        let done = match (unit.queue, unit.blocks) {
-            (Some(queue), _) => queue_and_wait(queue, &[what.descriptor()]),
-            (None, Some(blocks)) => register_invalidate_iotlb(blocks.iotlb, what),
-            (None, None) => false,
-        };
-        if !done {
-            panic!("iommu{index}: IOTLB invalidation {what:?} never completed");
-        }
-        super::counters::iotlb_invalidated();
-        announce(index, unit, if matches!(what, IotlbInvalidation::Pages { .. }) { 1 } else { 2 }, &what);
+        complete_iotlb(index, unit, what);
     })
+}
+
+/// The IOTLB invalidation of the 4 KiB page at `iova` (aligned) of `domain` on every
+/// unit, each waited for: the request [`invalidate_iotlb`] makes for that range
+/// (page-selective with mask 0 where CAP.PSI, else the domain), without its range
+/// arithmetic, for UnmapIO's short path (inlined there: its only caller).
+#[inline(always)]
+pub fn invalidate_page(domain: u16, iova: u64) {
+    for index in 0..unit_count() {
+        let mut units = UNITS.borrow_mut();
+        let Some(unit) = units.get_mut(index) else { continue };
+        let page = IotlbInvalidation::Pages { domain, iova, mask: 0 };
+        match unit.queue {
+            // The usual case: queued, page-selective, its first one logged already.
+            Some(queue) if unit.psi_max_mask.is_some() && unit.announced & (1 << 1) != 0 => {
+                if !queue_and_wait(queue, &[page.descriptor()]) {
+                    iotlb_stuck(index, page);
+                }
+                super::counters::iotlb_invalidated();
+            }
+            _ => invalidate_page_otherwise(index, unit, domain, iova),
+        }
+    }
+}
+
+/// [`invalidate_page`] on a unit without a queue or CAP.PSI, or its first one.
+#[cold]
+#[inline(never)]
+fn invalidate_page_otherwise(index: usize, unit: &mut Unit, domain: u16, iova: u64) {
+    let what = match unit.psi_max_mask {
+        Some(_) => IotlbInvalidation::Pages { domain, iova, mask: 0 },
+        None => IotlbInvalidation::Domain(domain),
+    };
+    complete_iotlb(index, unit, what);
+}
+
+/// Issues `what` on `unit` (queued or through its registers), waits for it, counts it
+/// and logs the first of its kind.
+#[inline(always)]
+fn complete_iotlb(index: usize, unit: &mut Unit, what: IotlbInvalidation) {
+    let done = match unit.queue {
+        Some(queue) => queue_and_wait(queue, &[what.descriptor()]),
+        None => register_iotlb(unit, what),
+    };
+    if !done {
+        iotlb_stuck(index, what);
+    }
+    super::counters::iotlb_invalidated();
+    announce(index, unit, if matches!(what, IotlbInvalidation::Pages { .. }) { 1 } else { 2 }, what);
+}
+
+/// [`complete_iotlb`] without a queue (out of line: QEMU and recent hardware queue).
+#[cold]
+#[inline(never)]
+fn register_iotlb(unit: &Unit, what: IotlbInvalidation) -> bool {
+    unit.blocks.is_some_and(|blocks| register_invalidate_iotlb(blocks.iotlb, what))
+}
+
+/// The hardware never reported an IOTLB invalidation complete.
+#[cold]
+#[inline(never)]
+fn iotlb_stuck(index: usize, what: IotlbInvalidation) -> ! {
+    panic!("iommu{index}: IOTLB invalidation {what:?} never completed");
 }
 
 /// Whether every unit supports second-level leaves of `size` (CAP.SLLPS bit 0 for

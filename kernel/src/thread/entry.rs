@@ -41,3 +41,12 @@ extern "C" fn syscall_dispatch(frame: &mut TrapFrame) {
     crate::thread::syscall::handle(frame);
     crate::thread::latency::leave(start);
 }
+
+/// Called by the syscall entry for a `Call` on a Frame cap, with the cap's slot (the
+/// fastpath's single-level lookup found it; `thread::fastpath`).
+#[unsafe(no_mangle)]
+extern "C" fn syscall_frame_dispatch(frame: &mut TrapFrame, slot: u64) {
+    let start = crate::thread::latency::enter();
+    crate::thread::syscall::handle_frame_call(frame, slot);
+    crate::thread::latency::leave(start);
+}

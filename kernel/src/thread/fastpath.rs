@@ -103,6 +103,7 @@ mod assembly {
         SLOT_BITS = const SLOT_BITS,
         TAG_CNODE = const tag::CNODE,
         TAG_ENDPOINT = const tag::ENDPOINT,
+        TAG_FRAME = const tag::FRAME,
         TAG_VSPACE = const tag::VSPACE,
         TAG_MASK = const raw::TAG_MASK,
         RIGHTS_SHIFT = const raw::RIGHTS_SHIFT,

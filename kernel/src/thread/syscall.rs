@@ -33,6 +33,16 @@ pub fn handle(frame: &mut TrapFrame) {
     tcb_state::schedule();
 }
 
+/// As [`handle`] for a `Call` whose cap the entry's single-level lookup found to be a
+/// Frame, in `slot`: MapIO / UnmapIO take their short way from that slot.
+pub fn handle_frame_call(frame: &mut TrapFrame, slot: crate::object::cte::SlotAddr) {
+    if crate::invoke::iospace::fast_frame_call_at(frame, slot) {
+        return;
+    }
+    dispatch(frame);
+    tcb_state::schedule();
+}
+
 fn set_result(frame: &mut TrapFrame, result: Result<(), SyscallError>) {
     frame.rax = match result {
         Ok(()) => 0,

@@ -7,6 +7,8 @@
 pub const MAX_MESSAGE_LENGTH: u64 = 120;
 /// Most extra capabilities a message may carry.
 pub const MAX_EXTRA_CAPS: u64 = 3;
+/// Where the label starts in the word.
+pub const LABEL_SHIFT: u32 = 12;
 
 /// A decoded message-info word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +34,7 @@ impl MessageInfo {
         (self.length as u64 & 0x7f)
             | ((self.extra_caps as u64 & 0x3) << 7)
             | ((self.caps_unwrapped as u64 & 0x7) << 9)
-            | ((self.label & ((1 << 52) - 1)) << 12)
+            | ((self.label & ((1 << (64 - LABEL_SHIFT)) - 1)) << LABEL_SHIFT)
     }
 
     /// Unpacks a word the kernel produced (no range checks, fields are masked).
@@ -41,7 +43,7 @@ impl MessageInfo {
             length: (word & 0x7f) as u8,
             extra_caps: ((word >> 7) & 0x3) as u8,
             caps_unwrapped: ((word >> 9) & 0x7) as u8,
-            label: word >> 12,
+            label: word >> LABEL_SHIFT,
         }
     }
 
@@ -51,7 +53,7 @@ impl MessageInfo {
             length: (word & 0x7f) as u8,
             extra_caps: ((word >> 7) & 0x3) as u8,
             caps_unwrapped: ((word >> 9) & 0x7) as u8,
-            label: word >> 12,
+            label: word >> LABEL_SHIFT,
         };
         if info.length as u64 > MAX_MESSAGE_LENGTH || info.extra_caps as u64 > MAX_EXTRA_CAPS {
             None

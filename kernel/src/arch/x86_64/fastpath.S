@@ -30,6 +30,7 @@
 .set SLOT_BITS, {SLOT_BITS}
 .set TAG_CNODE, {TAG_CNODE}
 .set TAG_ENDPOINT, {TAG_ENDPOINT}
+.set TAG_FRAME, {TAG_FRAME}
 .set TAG_VSPACE, {TAG_VSPACE}
 .set TAG_MASK, {TAG_MASK}
 .set RIGHTS_SHIFT, {RIGHTS_SHIFT}
@@ -167,9 +168,9 @@
     iretq
 .endm
 
-/* The general path: the argument registers into the frame, as PUSH_GPRS would have
+/* The argument registers into the frame (rax = its address), as PUSH_GPRS would have
  * stored them (the number and the callee-saved ones are there already). */
-.macro FP_SLOWPATH
+.macro FP_STORE_ARGS
     mov rax, [rip + current_frame_end]
     sub rax, FRAME_SIZE
     mov [rax + FRAME_RDI], rdi
@@ -178,6 +179,11 @@
     mov [rax + FRAME_R10], r10
     mov [rax + FRAME_R8], r8
     mov [rax + FRAME_R9], r9
+.endm
+
+/* The general path with the frame FP_STORE_ARGS completed. */
+.macro FP_SLOWPATH
+    FP_STORE_ARGS
     mov rdi, rax
     call syscall_dispatch
     jmp return_to_user
@@ -206,7 +212,7 @@ fastpath_call_entry:
     mov ecx, [r12]
     and ecx, TAG_MASK | (RIGHT_WRITE << RIGHTS_SHIFT)
     cmp ecx, TAG_ENDPOINT | (RIGHT_WRITE << RIGHTS_SHIFT)
-    jne .Lfp_call_slow
+    jne .Lfp_call_other
     /* The endpoint has receivers waiting: the first is the partner. */
     mov rax, [r12 + 8 * WORD_ADDR]
     mov rcx, [r14 + rax + 8]
@@ -242,6 +248,18 @@ fastpath_call_entry:
     mov [rbp + TCB_IPC_FLAGS], rax
     mov rdi, [r12 + 8 * WORD_BADGE]
     FP_SWITCH_AND_EXIT
+/* Not a fast IPC. The cap is looked up already: a Frame's invocations (MapIO and
+ * UnmapIO have a short way) go to syscall_frame_dispatch with its slot, which takes
+ * the general path for anything else. */
+.Lfp_call_other:
+    cmp byte ptr [r12], TAG_FRAME
+    jne .Lfp_call_slow
+    FP_STORE_ARGS
+    mov rdi, rax
+    mov rsi, r12
+    sub rsi, r14
+    call syscall_frame_dispatch
+    jmp return_to_user
 .Lfp_call_slow:
     FP_SLOWPATH
 
