@@ -24,6 +24,7 @@ pub(crate) const SYSCALL_INSTRUCTION_LEN: u64 = 2;
 
 /// Handles one system call from the current thread, then schedules. (`Call` and
 /// `ReplyRecv` come here after the fastpath in entry.S declined them.)
+#[inline(never)]
 pub fn handle(frame: &mut TrapFrame) {
     // MapIO / UnmapIO of a small frame wake nobody: the caller runs on.
     if frame.rax == Syscall::Call as u64 && crate::invoke::iospace::fast_frame_call(frame) {
