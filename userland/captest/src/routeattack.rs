@@ -276,6 +276,22 @@ fn registers(c: &mut Checker, objects: &mut ObjectAllocator<'_>, slots: &SlotAll
     same(c, "attack: GetAddress through the route: registers", &a, &expected_after(get(0), cpu.0, results));
     same(c, "attack: GetAddress through the general path: registers", &b, &expected_after(get(5), cpu.0, results));
     c.check("route regs: GetAddress names the frame", Some(results[0]) == cpu.address().ok());
+    // Labels the route must not take for UnmapIO (high bits set, all ones, MapIO
+    // without its cap), on a mapped frame: the route and the general path answer alike
+    // (every register but rsi, whose length field differs) and the frame stays mapped.
+    c.ok("route regs: map the frame", frame.map_io(space, IOVA, CapRights::ALL));
+    let unmap_io = Invocation::FrameUnmapIo.raw();
+    for label in [unmap_io | 1 << 40, unmap_io | 1 << 51, (1 << 52) - 1, Invocation::FrameMapIo.raw()] {
+        let (a, b) = (regs_call(frame.0, label << 12), regs_call(frame.0, label << 12 | 5));
+        let mut b_as_a = b;
+        b_as_a[4] = a[4];
+        same(c, "attack: an odd label through the route answers as the general path", &a, &b_as_a);
+        if a[0] == 0 {
+            println!("captest: route regs: label {label:#x} succeeded");
+        }
+    }
+    c.check("route regs: the frame is still mapped", frame.info().map(|i| i.vaddr) == Ok(IOVA));
+    c.ok("route regs: unmap it", frame.unmap_io());
     let _ = CNode::delete(CNode(slots::INIT_CNODE).slot(space.0));
 }
 
