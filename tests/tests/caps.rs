@@ -14,11 +14,20 @@ fn capability_operations_and_revocation() {
     o.expect_serial_not_contains("captest: FAIL")
         .expect_serial_contains("captest: ok revoke 600 copies (several kernel batches)")
         // The IO short paths (MapIO, batches) against the general path, call by call.
-        .expect_serial_contains("captest: batch paths: 69 of 69 steps agree (44 refusals)")
-        // Which of the 69 steps succeed (batchpaths.rs run_steps): e.g. step 42, a batch
+        .expect_serial_contains("captest: batch paths: 85 of 85 steps agree (47 refusals)")
+        // Which of the 85 steps succeed (batchpaths.rs run_steps): e.g. step 42, a batch
         // of 5 crossing into the next leaf table, does; 44, into a region without one,
-        // and 29/30, a slot named twice in one run or across two, do not.
-        .expect_serial_contains("captest: batch paths: steps that succeeded 0x1e80e5cc0000de0585")
+        // and 29/30, a slot named twice in one run or across two, do not; of the frame
+        // route's steps (69..=84) only 74..=76 (an empty slot, the IOSpace cap, an
+        // unresolvable cptr) are refused.
+        .expect_serial_contains("captest: batch paths: steps that succeeded 0x1fe3fe80e5cc0000de0585")
+        // The frame route (commit 8459678): a warm domain cache never makes a dead
+        // IOSpace's root page walkable, and the route returns the general path's registers.
+        .expect_serial_contains("captest: route: IOSpace killed by Revoke of its untyped, warm cache")
+        .expect_serial_contains("captest: route: IOSpace killed by Delete of the CNode holding it, warm cache")
+        .expect_serial_contains("captest: ok attack: a warm domain cache does not make a dead IOSpace's root page walkable")
+        .expect_serial_contains("captest: ok attack: UnmapIO leaves the registers as the general path")
+        .expect_serial_contains("captest: ok attack: GetAddress through the route: registers")
         .expect_serial_contains("captest: ok the IO short paths answer every step as the general path")
         .expect_serial_contains("debug: revoke: preempted after 16 deletions; restarting")
         .expect_serial_contains("captest: ok write then read back through the mapping")

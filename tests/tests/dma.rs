@@ -90,6 +90,12 @@ fn dma_isolation(scenario: Scenario, tables: u32, how: &str) -> scenarios::Outco
     let o = scenario.run();
     expect_attack_deletes_hold(&o);
     expect_attack_io_short_paths_hold(&o);
+    // The frame route (commit 8459678): UnmapIO after a domain-cache hit and after a
+    // miss leaves the device no way to the frame, and the fault names the IOVA.
+    o.expect_serial_contains("dmatest: route: UnmapIO after a domain-cache hit: frame word 0x0")
+        .expect_serial_contains("dmatest: route: UnmapIO after a domain-cache miss: frame word 0x0")
+        .expect_serial_contains("dmatest: ok attack: after UnmapIO through the route the device cannot write the frame")
+        .expect_serial_contains("dmatest: ok attack: ... and the fault names that IOVA");
     o.expect_serial_contains("iommu: iommu=allow-unremapped-dma: bus mastering allowed ");
     // Selective invalidations were issued and completed (a rejected descriptor or
     // register request never completes and panics the kernel).

@@ -35,7 +35,7 @@ const MIB2: u64 = 2 << 20;
 /// Frames per side: a full batch and eight more.
 const FRAMES: usize = 72;
 /// Steps of the sequence.
-const STEPS: usize = 69;
+const STEPS: usize = 85;
 
 /// What one side works on (cap addresses mean the same slot on both sides).
 #[derive(Clone, Copy)]
@@ -169,6 +169,33 @@ fn run_steps(side: &Side) -> Transcript {
     record(f[0].unmap_io());
     record(f[0].unmap_io());
     record(s.unmap_batch(&[f[1]]));
+    // Attack PoC (the frame route, commit 8459678): a Call without caps and with at
+    // most four registers on a Frame cap goes from the fastpath's lookup to
+    // `syscall_frame_dispatch`; anything but a plain UnmapIO there runs the general
+    // path. UnmapIO with four junk registers, mapped and unmapped; with an extra cap
+    // (not routed); on an empty slot, the IOSpace cap and an unresolvable
+    // cptr; of an IO-mapped 2 MiB frame; CPU Unmap of an IO-mapped frame; GetAddress.
+    let frame_raw =
+        |f: Frame, label: Invocation, mrs: &[u64], extra: &[u64]| invoke(f.0, label, mrs, extra).map(|_| ());
+    let junk = [0xdead_beef, 1 << 63, u64::MAX, 0x1000];
+    record(f[0].map_io(s, b + 12 * PAGE, rw));
+    record(frame_raw(f[0], Invocation::FrameUnmapIo, &junk, &[]));
+    record(frame_raw(f[0], Invocation::FrameUnmapIo, &junk, &[]));
+    record(f[0].map_io(s, b + 12 * PAGE, rw));
+    record(frame_raw(f[0], Invocation::FrameUnmapIo, &[], &[s.0]));
+    // A failed lookup's detail is the cptr (each side's own): the code is compared.
+    let code_only = |r: Result<()>| r.map_err(|e| libcap::cap::Error { detail: 0, ..e });
+    record(code_only(Frame(side.empty).unmap_io()));
+    record(Frame(s.0).unmap_io());
+    record(code_only(Frame(f[0].0 | 1 << 63).unmap_io()));
+    record(side.large.map_io(s, b + 4 * MIB2, rw));
+    record(side.large.unmap_io());
+    record(side.large.unmap_io());
+    record(f[0].map_io(s, b + 12 * PAGE, rw));
+    record(f[0].unmap());
+    record(f[0].unmap_io());
+    record(frame_raw(f[0], Invocation::FrameGetAddress, &junk, &[]));
+    record(frame_raw(side.read_only, Invocation::FrameUnmapIo, &[], &[]));
     out
 }
 

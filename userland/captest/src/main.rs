@@ -26,6 +26,7 @@ mod bootimage;
 mod debugcap;
 mod retypeconfuse;
 mod retypepreempt;
+mod routeattack;
 mod zombierevoke;
 
 libcap::entry!(main);
@@ -350,6 +351,7 @@ fn main(bi: &'static BootInfo) -> ExitCode {
     zombierevoke::run(&mut c, &mut objects, &slots);
     retypepreempt::run(&mut c, &mut objects, &slots);
     retypeconfuse::run(&mut c, &mut objects, &slots);
+    routeattack::run(&mut c, &mut objects, &slots);
     batchpaths::run(&mut c, bi, &mut objects, &slots);
 
     if c.failures > 0 {

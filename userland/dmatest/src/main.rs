@@ -307,6 +307,60 @@ fn main(bi: &'static BootInfo) -> ExitCode {
         next_fault() == dma_fault(rid, REASON_WRITE, IOVA + 0x1000, true),
     );
     println!("dmatest: unmapped frame at iova {:#x}", IOVA + 0x1000);
+    // Attack PoC (the frame route, commit 8459678): UnmapIO from a flat CSpace comes
+    // from the fastpath's lookup to `fast_frame_call_at`, which takes the domain from
+    // the one-entry domain cache on a hit (the UnmapIO above filled it with this
+    // IOSpace) and from the index on a miss (another IOSpace's UnmapIO in between), and
+    // invalidates the one page inline (`unit::invalidate_page`; register-based under
+    // iommu=noqi). Either way the device's warm IOTLB entry must be gone on return.
+    let other = objects.alloc(&slots, ObjectType::IoSpace, 0).map(IoSpace).ok();
+    let other_ok = other.is_some_and(|o| {
+        (0..3)
+            .filter(|_| {
+                let t = IoPageTable(objects.alloc(&slots, ObjectType::IoPageTable, 0).expect("io table"));
+                t.map(o, IOVA).is_ok()
+            })
+            .count()
+            >= 2
+    });
+    c.check("route: a second IOSpace with tables", other_ok);
+    for (i, miss) in [(0u64, false), (1, true), (2, false)] {
+        let iova = IOVA + 0x9000 + 0x1000 * i;
+        let hot = io_copy(dst);
+        c.check("route: map a copy for the device", hot.map_io(iospace, iova, CapRights::ALL).is_ok());
+        dma(BUFFER_BASE, iova, true);
+        // SAFETY: as above.
+        let reached = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
+        c.check("route: the device writes it (IOTLB warm)", reached == 0x1122_3344_5566_7788);
+        // SAFETY: as above.
+        unsafe { ((RAM_VADDR + 0x1000) as *mut u64).write_volatile(0) };
+        if let (true, Some(o)) = (miss, other) {
+            // The cache now names the other IOSpace.
+            let w = io_copy(dst);
+            let warmed = w.map_io(o, IOVA, CapRights::ALL).is_ok() && w.unmap_io().is_ok();
+            c.check("route: another IOSpace's UnmapIO takes the domain cache", warmed);
+            let _ = CNode::delete(root.slot(w.0));
+        }
+        c.check("route: UnmapIO through the frame route", hot.unmap_io().is_ok());
+        dma(BUFFER_BASE, iova, true);
+        // SAFETY: as above.
+        let after = unsafe { ((RAM_VADDR + 0x1000) as *const u64).read_volatile() };
+        let how = if miss { "a domain-cache miss" } else { "a domain-cache hit" };
+        c.check("attack: after UnmapIO through the route the device cannot write the frame", after == 0);
+        if after != 0 {
+            // The device kept its translation: no fault to wait for.
+            println!("dmatest: route: UnmapIO after {how}: frame word {after:#x}: the device still writes it");
+            let _ = CNode::delete(root.slot(hot.0));
+            break;
+        }
+        let fault = next_fault();
+        println!("dmatest: route: UnmapIO after {how}: frame word {after:#x}, fault {fault:x?}");
+        c.check("attack: ... and the fault names that IOVA", fault == dma_fault(rid, REASON_WRITE, iova, true));
+        let _ = CNode::delete(root.slot(hot.0));
+    }
+    if let Some(o) = other {
+        let _ = CNode::delete(root.slot(o.0));
+    }
     // FrameUnmap (the CPU-side call) of an IO-mapped cap removes the IO mapping, with a
     // completed invalidation, as seL4's X86PageUnmap does for either mapping kind: it
     // used to drop only the record, leaving the device a frame that could be freed.
