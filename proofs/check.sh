@@ -52,26 +52,29 @@ echo "proofs: ${#lems[@]} lemmas, all closed under the global context"
 # Line counts.
 coqwc "${files[@]}" | tail -1 | awk '{printf "proofs: coqwc: %d lines of definitions and statements, %d of proof, %d of comments\n", $1, $2, $3}'
 
-# Mutants: the three holes the kernel's mutation gate reintroduces, and two of issue 9's
-# confirmed holes, applied to step.
-# Each is a sed on Step.v (fields: name @ sed @ proof it must break @ what it does).
+# Mutants: the three holes the kernel's mutation gate reintroduces, and four of issue 9's
+# confirmed holes, applied to the model's step functions.
+# Each is a sed on one file (fields: name @ file @ sed @ proof it must break @ what it does).
 mutants=(
-  "skip-inval@s/| Some d => inval_page s2 d i j/| Some d => s2/@T1_unmap_frame@FrameUnmapIo skips the IOTLB invalidation"
-  "skip-empty@s/let s3 := set_leaf s2 (upd (leafent s) T (fun _ => None))/let s3 := s2/@T1_unmap_table@IoPageTableUnmap leaves the table's entries"
-  "skip-sid@s/(<\[v := Some rid\]> (irte s))/(<[v := None]> (irte s))/@T1_get_msi@GetMsi writes an IRTE without source-id validation"
-  "hole1@s/let s2 := set_leaf s1 (upd2 (leafent s) T j None) in/let s2 := s1 in/@T1_unmap_frame@issue 9 hole 1: unmap drops the frame cap's record, leaves the leaf"
-  "hole8@s/inval_irte (set_irte s (delete v (irte s)) (irtec s)) v/inval_irte (set_irte s (irte s) (irtec s)) v/@release_ok@issue 9 hole 8: the IRTE outlives the vector's last MSI cap"
+  "skip-inval@Step.v@s/| Some d => inval_page s2 d i j/| Some d => s2/@T1_unmap_frame@FrameUnmapIo skips the IOTLB invalidation"
+  "skip-empty@Step.v@s/let s3 := set_leaf s2 (upd (leafent s) T (fun _ => None))/let s3 := s2/@T1_unmap_table@IoPageTableUnmap leaves the table's entries"
+  "skip-sid@Step.v@s/(<\[v := Some rid\]> (irte s))/(<[v := None]> (irte s))/@T1_get_msi@GetMsi writes an IRTE without source-id validation"
+  "hole1@Step.v@s/let s2 := set_leaf s1 (upd2 (leafent s) T j None) in/let s2 := s1 in/@T1_unmap_frame@issue 9 hole 1: unmap drops the frame cap's record, leaves the leaf"
+  "hole8@Step.v@s/inval_irte (set_irte s (delete v (irte s)) (irtec s)) v/inval_irte (set_irte s (irte s) (irtec s)) v/@release_ok@issue 9 hole 8: the IRTE outlives the vector's last MSI cap"
+  "hole2@Cspace.v@s/  bool_decide (final_container s d)\./  false./;s/  bool_decide (cslots s1 !! src = c \/\\\\ /  bool_decide (/@cinv_replace@issue 9 hole 2: TcbConfigure deletes the last cap to the CNode holding its source, then copies from the emptied slot"
+  "hole12-rax@Threads.v@s/Thread ThRestart (if fault then th_rax th else err_cancelled)/Thread ThRestart err_cancelled/@T11@issue 9 hole 12: a cancelled fault sender gets an error in rax"
+  "hole12-rights@Threads.v@s/Definition may_cancel (r : trights) : bool := all_rights r\./Definition may_cancel (r : trights) : bool := t_write r./@T12@issue 9 hole 12: a send-only endpoint cap cancels other threads' sends"
 )
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 run_mutant() {
-    local name=$1 expr=$2 dir=$tmp/$1
+    local name=$1 file=$2 expr=$3 dir=$tmp/$1
     mkdir -p "$dir" && cp -r . "$dir/" && cd "$dir"
-    sed -i "$expr" Step.v
-    if cmp -s Step.v "$OLDPWD/Step.v"; then echo "NOTAPPLIED"; return; fi
+    sed -i "$expr" "$file"
+    if cmp -s "$file" "$OLDPWD/$file"; then echo "NOTAPPLIED"; return; fi
     local started=0 f
     for f in "${files[@]}"; do
-        [ "$f" = Step.v ] && started=1
+        [ "$f" = "$file" ] && started=1
         [ $started -eq 1 ] || continue
         if ! coqc -Q . Iso "$f" >"$dir/err.log" 2>&1; then
             local line; line=$(grep -oE 'line [0-9]+' "$dir/err.log" | head -1 | awk '{print $2}')
@@ -84,12 +87,12 @@ run_mutant() {
 killed=0
 declare -A result
 for m in "${mutants[@]}"; do
-    IFS='@' read -r name expr expect what <<<"$m"
-    ( run_mutant "$name" "$expr" > "$tmp/$name.out" ) &
+    IFS='@' read -r name file expr expect what <<<"$m"
+    ( run_mutant "$name" "$file" "$expr" > "$tmp/$name.out" ) &
 done
 wait
 for m in "${mutants[@]}"; do
-    IFS='@' read -r name expr expect what <<<"$m"
+    IFS='@' read -r name file expr expect what <<<"$m"
     read -r status lemma where < "$tmp/$name.out" || true
     if [ "$status" = FAILED ] && [ "$lemma" = "$expect" ]; then
         echo "proofs: mutant $name ($what): killed, $lemma no longer compiles ($where)"
@@ -186,6 +189,26 @@ for m in skip-inval skip-empty skip-sid hole1 hole8; do
         tail -20 "$tmp/s-$m.log"; echo "proofs: spec mutant $m: failed without an invariant violation"; fail=1
     fi
 done
+# The mutants of the CSpace and thread layers applied to their mirrors: the random
+# traces must report the invariant (T10) or T11 / T12 broken (fields: name @ test @
+# what the failure must say).
+layer_mutants=(
+  "hole2@cspace_random_traces@ci_[a-z]+: [a-zA-Z0-9 >-]*[a-z0-9]"
+  "hole12-rax@threads_random_traces@T11: thread [0-9]+'s rax [0-9]+ -> [0-9]+"
+  "hole12-rights@threads_random_traces@T12: thread [0-9]+ left the send queue of [0-9]+"
+)
+for m in "${layer_mutants[@]}"; do
+    IFS='@' read -r name test pattern <<<"$m"
+    if PROPTEST_MAX_SHRINK_ITERS=0 cargo test -q -p spec --features "mutant-$name" "$test" >"$tmp/s-$name.log" 2>&1; then
+        echo "proofs: spec mutant $name: NOT killed"; fail=1
+    elif grep -qE "$pattern" "$tmp/s-$name.log"; then
+        echo "proofs: spec mutant $name: killed, $(grep -m1 -oE "$pattern" "$tmp/s-$name.log")"
+        spec_killed=$((spec_killed + 1))
+    else
+        tail -20 "$tmp/s-$name.log"; echo "proofs: spec mutant $name: failed without the expected violation"; fail=1
+    fi
+done
+spec_total=$((5 + ${#layer_mutants[@]}))
 # Replay (issue 16 item 3): the spec records traces (proofs/spec/src/trace.rs), Coq
 # extracts step, hw_next and the observations of Replay.v to OCaml, and the replay runs
 # every trace through them, comparing observations after every event. Each spec mutant
@@ -230,10 +253,10 @@ else
 fi
 echo "proofs: replay in $(( $(date +%s) - replay_start )) s; replay mutants killed: $replay_killed of ${#replay_mutants[@]}"
 end=$(date +%s)
-echo "proofs: Rust side in $((end - rust_start)) s; kernel mutants killed: $rust_killed of $kernel_total, spec mutants killed: $spec_killed of 5"
+echo "proofs: Rust side in $((end - rust_start)) s; kernel mutants killed: $rust_killed of $kernel_total, spec mutants killed: $spec_killed of $spec_total"
 passed=${#thms[@]}
 failed=0
 [ $fail -eq 0 ] || failed=1
 steps=$(grep -oE '[0-9]+ steps' <<<"$diff_line" | head -1 || true)
-echo "proofs: $passed passed, $failed failed ($passed theorems; differential: $sequences sequences of 200 steps, ${steps:-no steps}; replay: ${replay_short:-nothing replayed}; mutants killed: $killed of ${#mutants[@]} Coq, $rust_killed of $kernel_total kernel, $spec_killed of 5 spec, $replay_killed of ${#replay_mutants[@]} replay; $((end - start)) s)"
+echo "proofs: $passed passed, $failed failed ($passed theorems; differential: $sequences sequences of 200 steps, ${steps:-no steps}; replay: ${replay_short:-nothing replayed}; mutants killed: $killed of ${#mutants[@]} Coq, $rust_killed of $kernel_total kernel, $spec_killed of $spec_total spec, $replay_killed of ${#replay_mutants[@]} replay; $((end - start)) s)"
 [ $fail -eq 0 ]
