@@ -1,6 +1,8 @@
-//! Tests of the CSpace and thread layers (Cspace.v, Threads.v): the Coq examples,
-//! and random traces checked against the invariant (T10) and T11/T12 step by step.
-//! Built with `mutant-hole2`, `mutant-hole12-rax` or `mutant-hole12-rights` they fail.
+//! Tests of the CSpace and thread layers (Cspace.v, Threads.v).
+//!
+//! The Coq examples, and random traces checked against the invariant (T10) and
+//! T11/T12 step by step. Built with `mutant-hole2`, `mutant-hole12-rax` or
+//! `mutant-hole12-rights` they fail.
 
 use proptest::prelude::*;
 
