@@ -20,4 +20,6 @@ pub mod trace;
 #[cfg(test)]
 mod holes_tests;
 #[cfg(test)]
+mod kernel_holes_diff;
+#[cfg(test)]
 mod tests;
