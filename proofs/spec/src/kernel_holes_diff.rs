@@ -9,9 +9,7 @@
 //! must name non-empty slots, and the spec must satisfy `cinv`. The kernel features
 //! `mutant-hole2` and `mutant-hole12` make them diverge (check.sh runs both).
 
-extern crate std;
 use std::collections::{BTreeMap, HashMap};
-use std::vec::Vec;
 
 use abi::rights::CapRights;
 use kernel::object::cap::Cap;
@@ -20,9 +18,9 @@ use kernel::object::cte::{Cte, SlotAddr, SlotMemory, SLOT_BYTES};
 use kernel::object::{endpoint, mdb, tcb};
 use proptest::prelude::*;
 
-use crate::cspace::{cinv, cstep, Ccap, CState, Cop};
+use crate::cspace::{cinv, cstep, CState, Ccap, Cop};
 use crate::model::Nat;
-use crate::threads::{err_cancelled, tinit, tstep, Thread, Thstate, Top, TRights, TState, Tcap};
+use crate::threads::{err_cancelled, tinit, tstep, TRights, TState, Tcap, Thread, Thstate, Top};
 
 /// Slot memory in a map (the kernel's `cte::fake` is test-only inside the kernel).
 #[derive(Default)]
