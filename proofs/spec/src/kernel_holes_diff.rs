@@ -1,4 +1,4 @@
-//! The kernel's code for issue 9 holes 2 and 12 against the Cspace.v/Threads.v mirrors.
+//! The kernel's code for issue 9 holes 2 and 12 against the layer mirrors.
 //!
 //! Differential tests (host only): random sequences run on the spec's `cstep`/`tstep`
 //! and, side by side, on the kernel's own functions: `cnode::decode_derive`,
