@@ -8,7 +8,7 @@ From Iso Require Export Cspace.
     endpoint cap was enough to cancel other threads' sends). As the kernel does
     (`tcb::on_cancel`, `endpoint::may_cancel_sends`), a cancelled fault sender is
     restarted with its registers untouched and faults again; a thread blocked in a
-    send system call returns an error in rax; cancelling needs every right. *)
+    send system call runs on with an error in rax; cancelling needs every right. *)
 
 Record trights := TRights { t_read : bool; t_write : bool; t_grant : bool }.
 Definition all_rights (r : trights) : bool := t_read r && t_write r && t_grant r.
@@ -20,7 +20,7 @@ Inductive thstate :=
 | ThRunning
 (** Blocked sending on [ep] with [badge]; [fault]: the message is a fault message. *)
 | ThSending (ep badge : nat) (fault : bool)
-(** Made runnable by a cancel: it re-runs its system call or faults again. *)
+(** Made runnable by a cancel: a fault sender faults again, a system call errs. *)
 | ThRestart.
 
 Record thread := Thread { th_state : thstate; th_rax : nat }.
