@@ -552,15 +552,12 @@ pub fn invalidate_page(domain: u16, iova: u64) {
     }
 }
 
-/// [`invalidate_page`] on a unit without a queue or CAP.PSI, or its first one.
+/// [`invalidate_page`] on a unit without a queue or CAP.PSI, or its first one: the
+/// request `invalidate_iotlb` makes for the page.
 #[cold]
 #[inline(never)]
 fn invalidate_page_otherwise(index: usize, unit: &mut Unit, domain: u16, iova: u64) {
-    let what = match unit.psi_max_mask {
-        Some(_) => IotlbInvalidation::Pages { domain, iova, mask: 0 },
-        None => IotlbInvalidation::Domain(domain),
-    };
-    complete_iotlb(index, unit, what);
+    complete_iotlb(index, unit, IotlbInvalidation::for_range(domain, iova, iova + 4096, unit.psi_max_mask));
 }
 
 /// Issues `what` on `unit` (queued or through its registers), waits for it, counts it
