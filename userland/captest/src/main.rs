@@ -418,6 +418,17 @@ fn page_untyped(objects: &mut ObjectAllocator<'_>, slots: &SlotAllocator) -> Opt
     objects.alloc(slots, ObjectType::Untyped, 12).ok().map(Untyped)
 }
 
+/// Installs the IO page tables `iova` needs in `space` (three tries: 3- or 4-level
+/// tables need two or three); returns how many a map took.
+fn io_tables(objects: &mut ObjectAllocator<'_>, slots: &SlotAllocator, space: IoSpace, iova: u64) -> usize {
+    (0..3)
+        .filter(|_| {
+            let table = IoPageTable(objects.alloc(slots, ObjectType::IoPageTable, 0).unwrap_or(0));
+            table.map(space, iova).is_ok()
+        })
+        .count()
+}
+
 /// Retypes `ut` into a frame, maps it at FAKE_VADDR + `offset` and fills it with a fake
 /// table chain: entries `chain` point at the page itself, entry `leaf` at `target`.
 /// Returns the frame's address, or None.
@@ -475,10 +486,7 @@ fn stale_roots(c: &mut Checker, objects: &mut ObjectAllocator<'_>, slots: &SlotA
     let Some(ut) = page_untyped(objects, slots) else { return c.check("a 4 KiB untyped", false) };
     let iospace = IoSpace(slots.alloc().unwrap_or(0));
     c.ok("retype an IOSpace", ut.retype(ObjectType::IoSpace, 0, root, 0, 0, iospace.0, 1));
-    for _ in 0..3 {
-        let table = IoPageTable(objects.alloc(slots, ObjectType::IoPageTable, 0).unwrap_or(0));
-        let _ = table.map(iospace, STALE_IOVA);
-    }
+    io_tables(objects, slots, iospace, STALE_IOVA);
     let io_frame = Frame(objects.alloc(slots, ObjectType::Frame4K, 0).unwrap_or(0));
     c.ok("map a frame into it", io_frame.map_io(iospace, STALE_IOVA, CapRights::ALL));
     let io_paddr = io_frame.address().unwrap_or(0);

@@ -25,10 +25,10 @@ use libcap::abi::rights::CapRights;
 use libcap::abi::slots;
 use libcap::abi::syscall::Syscall;
 use libcap::alloc::{map_frame, ObjectAllocator, SlotAllocator};
-use libcap::cap::{CNode, Frame, IoPageTable, IoSpace, SlotRef};
+use libcap::cap::{CNode, Frame, IoSpace, SlotRef};
 use libcap::println;
 
-use crate::{fake_tables, page_untyped, Checker, FAKE_VADDR, STALE_IOVA};
+use crate::{fake_tables, io_tables, page_untyped, Checker, FAKE_VADDR, STALE_IOVA};
 
 /// Where this module maps its own CPU pages (above stale_roots' two fake pages).
 const CPU_VADDR: u64 = FAKE_VADDR + 0x10_0000;
@@ -172,13 +172,7 @@ fn stale_cache(c: &mut Checker, objects: &mut ObjectAllocator<'_>, slots: &SlotA
         let Some(ut) = page_untyped(objects, slots) else { return c.check("route: a 4 KiB untyped", false) };
         let space = IoSpace(slots.alloc().unwrap_or(0));
         c.ok("route: retype an IOSpace", ut.retype(ObjectType::IoSpace, 0, root, 0, 0, space.0, 1));
-        let tables = (0..3)
-            .filter(|_| {
-                let t = IoPageTable(objects.alloc(slots, ObjectType::IoPageTable, 0).unwrap_or(0));
-                t.map(space, STALE_IOVA).is_ok()
-            })
-            .count();
-        c.check("route: its tables", tables >= 2);
+        c.check("route: its tables", io_tables(objects, slots, space, STALE_IOVA) >= 2);
         let frame = Frame(objects.alloc(slots, ObjectType::Frame4K, 0).unwrap_or(0));
         let warm = Frame(objects.alloc(slots, ObjectType::Frame4K, 0).unwrap_or(0));
         c.ok("route: map the frame that keeps its record", frame.map_io(space, STALE_IOVA, CapRights::ALL));
@@ -224,13 +218,7 @@ fn registers(c: &mut Checker, objects: &mut ObjectAllocator<'_>, slots: &SlotAll
         return c.check("route regs: an IOSpace", false);
     };
     const IOVA: u64 = 0x7000_0000;
-    let tables = (0..3)
-        .filter(|_| {
-            let t = IoPageTable(objects.alloc(slots, ObjectType::IoPageTable, 0).unwrap_or(0));
-            t.map(space, IOVA).is_ok()
-        })
-        .count();
-    c.check("route regs: tables", tables >= 2);
+    c.check("route regs: tables", io_tables(objects, slots, space, IOVA) >= 2);
     let frame = Frame(objects.alloc(slots, ObjectType::Frame4K, 0).unwrap_or(0));
     let unmap = |length: u64| info(Invocation::FrameUnmapIo, length);
     // UnmapIO of a mapped frame: route (0 and 4 registers) and general path (5).
